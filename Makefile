@@ -1,0 +1,129 @@
+# yongjin — build, run and test. See README.md.
+#
+#   make            bin/yongjind and bin/yj (release: -O2 -g, assertions on)
+#   make run        deps, build, start yongjind on 127.0.0.1:50051, data in ./var/
+#   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
+#   make asan       the ASan+UBSan build in build/asan/bin/
+#   make fuzz       libFuzzer targets for a set time each (see docs/reliability.md)
+#   make bench      the benchmark against the PostgreSQL peer (see docs/performance.md)
+#   make format     clang-format every C file
+#
+# Every source file under src/<module>/ is compiled into the library that the
+# programs and the unit tests link; src/main.c is yongjind, tools/*.c the tools.
+# protobuf-c code is generated at build time into build/gen/, never committed.
+
+PY       ?= /usr/bin/python3
+CC       ?= cc
+BUILD    ?= build/release
+BIN      ?= bin
+LISTEN   ?= 127.0.0.1:50051
+DATA     ?= ./var
+
+PKGS     := libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+CPPFLAGS += -Iinclude -Ibuild/gen -Isrc -D_GNU_SOURCE -MMD -MP
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
+LDLIBS   += -llmdb -lpthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+PROTOS   := $(wildcard proto/yongjin/v1/*.proto) proto/grpc/health/v1/health.proto
+GEN_C    := $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
+GEN_H    := $(GEN_C:.c=.h)
+GEN_PY   := $(patsubst proto/%.proto,build/py/%_pb2.py,$(PROTOS))
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,$(BUILD)/gen/%.o,$(GEN_C))
+TOOLS    := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz bench format clean py check-nofloat
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(BIN)/yongjind $(addprefix $(BIN)/,$(TOOLS))
+
+deps:
+	@tools/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(DATA)
+	$(BIN)/yongjind --listen $(LISTEN) --data $(DATA)
+
+# make test: the whole proof. tools/test.sh prints the summary and exits non-zero on failure.
+test: deps
+	@$(MAKE) --no-print-directory all py check-nofloat
+	@$(MAKE) --no-print-directory asan
+	@tools/test.sh
+
+unit: all $(UNIT_BIN)
+	@tools/test.sh unit
+
+e2e: all py
+	@tools/test.sh e2e
+
+py: $(GEN_PY)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" all unit-bins
+
+unit-bins: $(UNIT_BIN)
+
+# No float or double on a money path (STYLE.md "Money").
+check-nofloat:
+	@if grep -nE '\b(float|double|long double)\b' src/rules/*.c src/store/*.c src/ledger/*.c include/yongjin/*.h 2>/dev/null \
+	   | grep -v '^\s*/\?\*' ; then echo "check-nofloat: floating point on a money path" >&2; exit 1; fi
+
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p build/gen
+	protoc-c -Iproto --c_out=build/gen $<
+
+build/py/%_pb2.py: proto/%.proto
+	@mkdir -p build/py
+	protoc -Iproto --python_out=build/py $<
+
+$(BUILD)/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libyongjin.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/yongjind: $(BUILD)/src/main.o $(BUILD)/libyongjin.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libyongjin.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libyongjin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
+
+fuzz:
+	@tools/fuzz.sh
+
+bench:
+	@tools/deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@tools/bench.sh
+
+format:
+	clang-format -i $(LIB_SRC) src/main.c $(wildcard tools/*.c) $(UNIT_SRC) $(wildcard include/yongjin/*.h src/*/*.h)
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

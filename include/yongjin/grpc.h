@@ -1,0 +1,138 @@
+/*
+ * grpc.h — gRPC over HTTP/2 on libevent + nghttp2: the server's whole face.
+ *
+ * The transport (src/net/, src/grpc/) accepts TCP connections (cleartext h2c
+ * with prior knowledge, or TLS with ALPN "h2"), runs one nghttp2 server
+ * session per connection, and turns each HTTP/2 stream into a yj_call: it
+ * checks :method, content-type and the path, reassembles length-prefixed
+ * messages from DATA frames, enforces the message-size limit and grpc-timeout,
+ * and writes response messages and the grpc-status / grpc-message trailers.
+ * It knows nothing of protobuf or of yongjin's services: a routing table of
+ * yj_method entries, built by src/svc/, says which handler gets which path.
+ *
+ * Threading: everything here runs on the event loop thread. A handler that
+ * hands work to another thread keeps a reference (yj_call_ref) and finishes
+ * the call back on the loop thread (the store's completion queue does that).
+ *
+ * Lifetime: a call lives from its HEADERS until both the transport is done
+ * with it (stream closed) and every reference taken with yj_call_ref is
+ * released. on_close tells the handler the stream is gone; sends and
+ * finishes after that are accepted and dropped.
+ */
+#ifndef YONGJIN_GRPC_H
+#define YONGJIN_GRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/err.h"
+
+struct event_base;
+
+typedef struct yj_server yj_server;
+typedef struct yj_call yj_call;
+
+typedef enum yj_rpc_kind {
+    YJ_RPC_UNARY = 0,
+    YJ_RPC_SERVER_STREAMING,
+    YJ_RPC_CLIENT_STREAMING,
+    YJ_RPC_BIDI,
+} yj_rpc_kind;
+
+/* One routable method. Callbacks may be NULL where the kind does not need
+ * them. `msg` bytes belong to the transport and are valid only during the
+ * callback. */
+typedef struct yj_method {
+    const char *path; /* "/yongjin.v1.Ledger/Append"; must outlive the server */
+    yj_rpc_kind kind;
+    /* One whole request message. For UNARY and SERVER_STREAMING it is called
+     * once, after the client half-closed (a second message or none is
+     * answered by the transport with INVALID_ARGUMENT / UNIMPLEMENTED without
+     * calling the handler). For streaming requests, once per message as it
+     * completes. */
+    void (*on_message)(yj_call *call, const uint8_t *msg, size_t len_bytes);
+    /* The client half-closed (streaming requests only). */
+    void (*on_half_close)(yj_call *call);
+    /* The call's buffered output fell below the low-water mark after
+     * yj_call_send reported backpressure (server streaming). */
+    void (*on_writable)(yj_call *call);
+    /* The stream is gone: finished, reset, deadline, or connection lost.
+     * Called once per call that reached a handler. */
+    void (*on_close)(yj_call *call);
+    void *method_ctx; /* handed back by yj_call_method_ctx */
+} yj_method;
+
+typedef struct yj_server_config {
+    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
+    const char *tls_cert_file;   /* both set: TLS (1.2+, ALPN h2 only) */
+    const char *tls_key_file;
+    const char *tls_client_ca_file; /* set: client certificates required (mTLS) */
+    uint32_t max_concurrent_streams; /* per connection; 0 = 100 */
+    uint32_t max_message_bytes;      /* per request message; 0 = 4 MiB */
+    uint32_t max_connections;        /* 0 = 1024 */
+    uint32_t idle_timeout_ms;        /* connection without streams; 0 = 300000 */
+    uint32_t max_header_list_bytes;  /* 0 = 16 KiB */
+    size_t max_output_bytes;         /* buffered response bytes per call before
+                                        yj_call_send reports backpressure; 0 = 1 MiB */
+} yj_server_config;
+
+/* Creates the listener on `base` and starts accepting. `methods` (n entries)
+ * and the strings they point to must outlive the server. `server_ctx` is
+ * handed back by yj_call_server_ctx. Errors: INVALID_ARGUMENT (bad address,
+ * unreadable certificate or key), UNAVAILABLE (cannot bind), with a reason in
+ * msg. */
+yj_err yj_server_new(struct event_base *base, const yj_server_config *config,
+                     const yj_method *methods, size_t n_methods, void *server_ctx,
+                     yj_server **out, yj_msg *msg);
+
+/* The port actually bound (useful with port 0). */
+uint16_t yj_server_port(const yj_server *server);
+
+/* Stops accepting, sends GOAWAY on every connection and lets in-flight calls
+ * finish; new streams are refused. Idempotent. */
+void yj_server_drain(yj_server *server);
+int yj_server_draining(const yj_server *server);
+
+/* Calls that have not closed yet, over all connections. */
+size_t yj_server_active_calls(const yj_server *server);
+
+/* Closes every connection and frees the server. */
+void yj_server_free(yj_server *server);
+
+/* ---- calls ---- */
+
+void *yj_call_server_ctx(const yj_call *call);
+void *yj_call_method_ctx(const yj_call *call);
+void *yj_call_user(const yj_call *call);
+void yj_call_set_user(yj_call *call, void *user);
+
+/* A request header (lower-case name), or NULL. The value is not
+ * NUL-terminated; its length goes to *len_bytes. Valid for the call's life. */
+const uint8_t *yj_call_header(const yj_call *call, const char *name, size_t *len_bytes);
+
+/* Monotonic deadline in ms (CLOCK_MONOTONIC), 0 when the client set none. */
+int64_t yj_call_deadline_ms(const yj_call *call);
+
+/* Queues one response message (copied; length-prefixed by the transport).
+ * Returns OK, or RESOURCE_EXHAUSTED when the call's buffered output is over
+ * max_output_bytes: the message is still queued, and the handler should wait
+ * for on_writable before sending more. After on_close: OK, dropped. */
+yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes);
+
+/* Bytes queued for the call and not yet handed to nghttp2. */
+size_t yj_call_buffered(const yj_call *call);
+
+/* Ends the call with a status: trailers after any queued messages, or a
+ * Trailers-Only response when nothing was sent. `message` may be NULL; it is
+ * percent-encoded on the wire. Only the first finish counts. */
+void yj_call_finish(yj_call *call, yj_err status, const char *message);
+
+/* Keep the call object alive past on_close (async work); every ref needs one
+ * unref. */
+void yj_call_ref(yj_call *call);
+void yj_call_unref(yj_call *call);
+
+/* Whether the stream is still open (on_close not yet called). */
+int yj_call_alive(const yj_call *call);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * pbwire.h — the few protobuf wire-format writes yongjin does by hand.
+ *
+ * Most messages are packed by protobuf-c. A handful of hot or spliced
+ * encodings are written directly: an AppendResponse is assembled from each
+ * result's header fields followed by the effects bytes copied verbatim from
+ * the journal entry (protobuf concatenation merges), which avoids decoding
+ * and re-encoding postings on every answer. These helpers append to a yj_buf
+ * (buf.h) and return RESOURCE_EXHAUSTED when memory runs out.
+ */
+#ifndef YONGJIN_PBWIRE_H
+#define YONGJIN_PBWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/err.h"
+#include "yongjin/buf.h"
+
+#define YJ_PB_VARINT 0
+#define YJ_PB_LEN 2
+
+/* Bytes a varint of v takes (1..10). */
+size_t yj_pb_varint_size(uint64_t v);
+/* Writes v as a varint at out (room for 10 bytes); returns the bytes written. */
+size_t yj_pb_varint_put(uint8_t *out, uint64_t v);
+
+yj_err yj_pb_put_varint_field(yj_buf *buf, uint32_t field, uint64_t v);
+/* int64 fields are varints of the two's complement value (10 bytes if < 0). */
+yj_err yj_pb_put_int64_field(yj_buf *buf, uint32_t field, int64_t v);
+yj_err yj_pb_put_bytes_field(yj_buf *buf, uint32_t field, const void *bytes, size_t len_bytes);
+/* A length-delimited field's tag and length only; the caller appends the payload. */
+yj_err yj_pb_put_len_header(yj_buf *buf, uint32_t field, size_t len_bytes);
+
+/* Reads a varint from [*p, end); advances *p. Returns 0 on truncation or overflow. */
+int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+/* Calls fn for each top-level field of an encoded message, with the field's
+ * number, wire type and the span of the whole field (tag included) and of its
+ * payload. Stops and returns INVALID_ARGUMENT on malformed input, or returns
+ * what fn returns when it is not OK. */
+typedef yj_err (*yj_pb_field_fn)(void *ctx, uint32_t field, int wire_type,
+                                 const uint8_t *whole, size_t whole_len,
+                                 const uint8_t *payload, size_t payload_len);
+yj_err yj_pb_walk(const uint8_t *msg, size_t len_bytes, yj_pb_field_fn fn, void *ctx);
+
+#endif

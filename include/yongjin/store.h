@@ -1,0 +1,221 @@
+/*
+ * store.h — the journal and the derived state over LMDB, and the writer
+ * thread that group-commits every write.
+ *
+ * One LMDB environment under the data directory holds named databases:
+ *   "meta"     schema version and store identity
+ *   "journal"  big-endian u64 seq -> prev_hash(32) || hash(32) || body, where
+ *              body is a yongjin.v1.JournalEntry without seq and the hashes,
+ *              and hash = SHA-256(prev_hash || seq_be64 || body); appended
+ *              with MDB_APPEND, never changed or deleted
+ *   "idem"     tenant || request_id (length-prefixed) -> seq || SHA-256 of
+ *              the canonical event: the idempotency index
+ *   "state"    derived state (balances, trees, orders, indexes), keyed with
+ *              the tenant first; written only by the apply hook
+ *
+ * The journal is the truth: "idem" and "state" are rebuilt from it alone by
+ * yj_store_verify and must come out byte-identical.
+ *
+ * Writes: yj_store_submit queues a batch (one Append request) for the writer
+ * thread. The writer takes every queued batch, opens one write transaction,
+ * and for each write: idempotency check -> apply hook (rules + derived state)
+ * -> journal append; then commits once (one fsync) and hands the batches back
+ * to the event loop thread through a completion callback. An answer is handed
+ * back only after its commit is durable. A write the hook refuses writes
+ * nothing. On MDB_MAP_FULL the group is aborted, the map grown (up to
+ * max_map_bytes) and the group retried; past that, or on a full disk, the
+ * group's writes are answered RESOURCE_EXHAUSTED and reads go on. An I/O
+ * error on commit or MDB_PANIC is fatal: the store stops writing and every
+ * later write is answered UNAVAILABLE (never acknowledged).
+ *
+ * Reads: yj_store_read_begin gives an LMDB read snapshot on the calling
+ * thread; it never waits for the writer.
+ */
+#ifndef YONGJIN_STORE_H
+#define YONGJIN_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/buf.h"
+#include "yongjin/err.h"
+
+struct event_base;
+
+#define YJ_STORE_SCHEMA_VERSION 1
+#define YJ_HASH_BYTES 32
+#define YJ_TENANT_MAX 32
+#define YJ_REQUEST_ID_MAX 128
+
+typedef struct yj_store yj_store;
+
+/* One write: one Event of an Append request, already validated and
+ * canonically encoded by the caller. Pointers are owned by the caller and
+ * must stay valid until the batch's completion callback. */
+typedef struct yj_write {
+    const char *tenant;           /* [a-z0-9_-]{1,32} */
+    size_t tenant_len;
+    const char *request_id;       /* 1..128 bytes */
+    size_t request_id_len;
+    const uint8_t *event;         /* canonical yongjin.v1.Event bytes */
+    size_t event_len;
+    int64_t event_time_ms;
+    const void *decoded;          /* the caller's decoded event, for the hook; may be NULL */
+} yj_write;
+
+/* The answer to one write, filled by the writer. */
+typedef struct yj_result {
+    uint64_t seq;         /* journal position; 0 when nothing was written */
+    yj_err code;          /* OK, or why the write was refused */
+    int replayed;         /* an earlier write with this request_id answered */
+    yj_msg msg;
+    /* The entry's effects as encoded protobuf fields 5 (Posting) and 6
+     * (Credit) of JournalEntry / EventResult; malloc'd, freed by
+     * yj_batch_free. NULL/0 when none. */
+    uint8_t *effects;
+    size_t effects_len;
+} yj_result;
+
+typedef struct yj_batch yj_batch;
+typedef void (*yj_batch_done_fn)(yj_batch *batch, void *user);
+
+struct yj_batch {
+    size_t n;                 /* 1..max_batch_writes */
+    const yj_write *writes;   /* n writes, caller-owned */
+    yj_result *results;       /* n results, allocated by yj_batch_new */
+    int64_t received_ms;      /* wall clock at receipt, stored for audit only */
+    yj_batch_done_fn done;    /* called on the event loop thread */
+    void *user;
+    yj_batch *next;           /* the writer's queue link */
+};
+
+/* Allocates a batch with room for n results (zeroed). NULL on ENOMEM. */
+yj_batch *yj_batch_new(size_t n);
+/* Frees the batch, its results and their effects (not the writes). */
+void yj_batch_free(yj_batch *batch);
+
+/* ---- the apply hook: the domain logic the writer runs per write ---- */
+
+/* What the hook writes: encoded effects (Posting = field 5, Credit = field 6)
+ * are appended to `effects` (a yj_buf, buf.h); derived state goes through
+ * yj_state_put. */
+
+/* The write transaction as the hook sees it. */
+typedef struct yj_wtxn {
+    MDB_txn *txn;
+    MDB_dbi state;            /* the "state" database */
+    uint64_t seq;             /* the seq this write will get if accepted */
+    int replay;               /* 1 while yj_store_verify rebuilds from the journal */
+} yj_wtxn;
+
+typedef struct yj_apply_hook {
+    void *ctx;
+    /* Applies one new write. Must read before it writes: when it refuses
+     * (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED,
+     * FAILED_PRECONDITION, UNIMPLEMENTED) it has written nothing and says why
+     * in `why`; on OK it has written its derived state and appended its
+     * effects. Any other code (an LMDB error mapped to INTERNAL,
+     * MDB_MAP_FULL to RESOURCE_EXHAUSTED) aborts the whole group.
+     * `extra` gets any further JournalEntry fields to store (policy_version,
+     * adjustment) as encoded protobuf. */
+    yj_err (*apply)(void *ctx, yj_wtxn *wtxn, const yj_write *write,
+                    yj_buf *effects, yj_buf *extra, yj_msg *why);
+} yj_apply_hook;
+
+typedef struct yj_store_config {
+    const char *dir;               /* the data directory; created if missing */
+    size_t initial_map_bytes;      /* 0 = 64 MiB */
+    size_t max_map_bytes;          /* 0 = 1 TiB (the disk is then the limit) */
+    uint32_t max_batch_writes;     /* per batch; 0 = 10000 */
+    uint32_t max_queued_writes;    /* writes waiting for the writer; 0 = 100000 */
+    int read_only;                 /* open without a writer (yj tools) */
+    yj_apply_hook hook;
+} yj_store_config;
+
+/* Opens (creating when missing and not read_only) the store and, unless
+ * read_only, starts the writer thread; completions are delivered on `base`
+ * (may be NULL when read_only). Errors: FAILED_PRECONDITION for a store of
+ * another schema version or with unsafe flags, INTERNAL for LMDB errors,
+ * with a reason naming the file. */
+yj_err yj_store_open(const yj_store_config *config, struct event_base *base,
+                     yj_store **out, yj_msg *msg);
+
+/* Stops the writer after the queued batches are done (their completions are
+ * delivered), then closes the environment. */
+void yj_store_close(yj_store *store);
+
+/* Queues a batch. OK, or RESOURCE_EXHAUSTED when the queue is full,
+ * UNAVAILABLE when the store is closing or has failed; then the batch is not
+ * taken and its done callback will not run. */
+yj_err yj_store_submit(yj_store *store, yj_batch *batch, yj_msg *msg);
+
+/* ---- reads ---- */
+
+typedef struct yj_rtxn {
+    MDB_txn *txn;
+    MDB_dbi state, journal, idem;
+} yj_rtxn;
+
+/* A read snapshot on the calling thread; never waits for the writer. */
+yj_err yj_store_read_begin(yj_store *store, yj_rtxn *out, yj_msg *msg);
+void yj_store_read_end(yj_store *store, yj_rtxn *rtxn);
+
+/* The last seq and its hash (zeros when the journal is empty). */
+yj_err yj_store_head(yj_store *store, const yj_rtxn *rtxn, uint64_t *seq,
+                     uint8_t hash[YJ_HASH_BYTES]);
+
+/* One journal entry: its hashes and body (pointers into the snapshot, valid
+ * until the read txn ends). NOT_FOUND past the head. */
+typedef struct yj_entry {
+    uint64_t seq;
+    const uint8_t *prev_hash;
+    const uint8_t *hash;
+    const uint8_t *body;
+    size_t body_len;
+} yj_entry;
+yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out);
+
+/* Derived state, for the hook (write txn) and the queries (read txn). */
+yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
+                    MDB_val *out);       /* NOT_FOUND when absent */
+yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len,
+                    const void *val, size_t val_len);
+yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len);
+
+/* Counters, for logs, tests and the benchmark. */
+typedef struct yj_store_stats {
+    uint64_t commits;
+    uint64_t writes_committed;  /* journal entries appended */
+    uint64_t writes_refused;
+    uint64_t writes_replayed;
+    uint64_t map_grows;
+    size_t map_bytes;
+} yj_store_stats;
+void yj_store_get_stats(yj_store *store, yj_store_stats *out);
+
+/* ---- verification and backup (yj verify / yj backup / Finance.Verify) ---- */
+
+typedef struct yj_verify_report {
+    int ok;
+    uint64_t entries;
+    uint8_t head_hash[YJ_HASH_BYTES];
+    char problem[512];   /* the first problem, naming the entry or key */
+} yj_verify_report;
+
+/* Walks the journal of an open store (hash links, density), replays it
+ * through `hook` into a scratch environment under `scratch_dir` (created and
+ * removed) and compares idem and state byte for byte with the live ones, all
+ * in one read snapshot: safe while the writer runs. Blocking and long: the
+ * server calls it off the event loop thread. (LMDB forbids opening one
+ * environment twice in a process, hence an open store, not a directory.)
+ * The report says ok or names the first problem; the return code is for
+ * failures to verify at all (scratch directory, I/O). */
+yj_err yj_store_verify(yj_store *store, const char *scratch_dir, const yj_apply_hook *hook,
+                       yj_verify_report *out, yj_msg *msg);
+
+/* A hot, consistent, compacted copy of an open store into dest_dir, which
+ * must be empty or missing (mdb_env_copy2 with MDB_CP_COMPACT). */
+yj_err yj_store_backup(yj_store *store, const char *dest_dir, yj_msg *msg);
+
+#endif
