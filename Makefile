@@ -29,7 +29,7 @@ LDLIBS   += -llmdb -lpthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-PROTOS   := $(wildcard proto/yongjin/v1/*.proto) proto/grpc/health/v1/health.proto
+PROTOS   := $(wildcard proto/yongjin/v1/*.proto) proto/yongjin/state/state.proto proto/grpc/health/v1/health.proto
 GEN_C    := $(patsubst proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 GEN_H    := $(GEN_C:.c=.h)
 GEN_PY   := $(patsubst proto/%.proto,build/py/%_pb2.py,$(PROTOS))
@@ -80,37 +80,44 @@ check-nofloat:
 	@if grep -nE '\b(float|double|long double)\b' src/rules/*.c src/store/*.c src/ledger/*.c include/yongjin/*.h 2>/dev/null \
 	   | grep -v '^\s*/\?\*' ; then echo "check-nofloat: floating point on a money path" >&2; exit 1; fi
 
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p build/gen
-	protoc-c -Iproto --c_out=build/gen $<
+	@echo "  PROTOC-C $<"
+	$(Q)protoc-c -Iproto --c_out=build/gen $<
 
 build/py/%_pb2.py: proto/%.proto
 	@mkdir -p build/py
-	protoc -Iproto --python_out=build/py $<
+	$(Q)protoc -Iproto --python_out=build/py $<
 
 $(BUILD)/gen/%.o: build/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC $(BUILD)/$<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libyongjin.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN)/yongjind: $(BUILD)/src/main.o $(BUILD)/libyongjin.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libyongjin.a
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libyongjin.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 fuzz:
 	@tools/fuzz.sh

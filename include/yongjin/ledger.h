@@ -1,0 +1,37 @@
+/*
+ * ledger.h — yongjin's domain layer between the store and the rules.
+ *
+ * The ledger is the store's apply hook: for each new event it reads what the
+ * rules need from the write transaction, asks the pure rules (src/rules/)
+ * for the effects, writes the derived state they imply and encodes the
+ * postings and credits for the journal entry. It is also what the Query and
+ * Finance services read derived state through. It is the one place that
+ * knows the layout of the "state" database (docs/storage.md).
+ */
+#ifndef YONGJIN_LEDGER_H
+#define YONGJIN_LEDGER_H
+
+#include "yongjin/store.h"
+
+/* The hook the writer thread and yj_store_verify run; static, ctx NULL. */
+const yj_apply_hook *yj_ledger_hook(void);
+
+/* A query: reads `req` (a decoded request of the method's type) in the read
+ * snapshot for `tenant` and writes the encoded response into `out`.
+ * INVALID_ARGUMENT names the field; NOT_FOUND names what is missing. */
+typedef yj_err (*yj_ledger_query_fn)(const yj_rtxn *rtxn, const char *tenant,
+                                     const void *req, yj_buf *out, yj_msg *msg);
+
+yj_err yj_ledger_get_balance(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                             yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_list_entries(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                              yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_earnings(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                              yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_trial_balance(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                               yj_buf *out, yj_msg *msg);
+
+/* Whether s is a member-style id: 1..64 bytes of [A-Za-z0-9_.:@-]. */
+int yj_ledger_valid_id(const char *s, size_t len);
+
+#endif

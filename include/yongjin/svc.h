@@ -1,0 +1,44 @@
+/*
+ * svc.h — yongjin's gRPC services: the routing table and the handlers.
+ *
+ * Each service file in src/svc/ decodes a request (protobuf-c), validates
+ * it, calls the store or the ledger, and encodes the answer; no commission
+ * rule lives here. The routing table is built from the protobuf-c service
+ * descriptors, so paths ("/yongjin.v1.Ledger/Append") come from the .proto
+ * files, not from hand-written strings.
+ */
+#ifndef YONGJIN_SVC_H
+#define YONGJIN_SVC_H
+
+#include <stddef.h>
+
+#include "yongjin/err.h"
+#include "yongjin/grpc.h"
+#include "yongjin/store.h"
+
+struct event_base;
+
+typedef struct yj_svc yj_svc;
+
+typedef struct yj_svc_config {
+    struct event_base *base;
+    yj_store *store;           /* borrowed; outlives the services */
+    const char *data_dir;      /* for the scratch directory of Verify */
+    uint32_t max_events_per_append; /* 0 = 10000 */
+    uint32_t subscribe_backlog_bytes; /* per subscriber before waiting; 0 = 1 MiB */
+} yj_svc_config;
+
+/* Builds the services and their routing table. NULL on ENOMEM. */
+yj_svc *yj_svc_new(const yj_svc_config *config);
+
+/* The routing table for yj_server_new, valid while svc lives; the server
+ * must be passed back with yj_svc_set_server before it accepts calls. */
+const yj_method *yj_svc_methods(const yj_svc *svc, size_t *n_methods);
+void yj_svc_set_server(yj_svc *svc, yj_server *server);
+
+/* Calls waiting on the store or a worker thread. */
+size_t yj_svc_pending(const yj_svc *svc);
+
+void yj_svc_free(yj_svc *svc);
+
+#endif

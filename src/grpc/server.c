@@ -1,0 +1,770 @@
+/*
+ * server.c — gRPC over HTTP/2: connections, nghttp2 sessions and calls.
+ *
+ * One nghttp2 server session per accepted connection (h2c with prior
+ * knowledge, or TLS whose ALPN chose h2). Bytes flow through a libevent
+ * bufferevent: input is fed to nghttp2_session_mem_recv, output pulled
+ * with nghttp2_session_mem_send until the bufferevent holds a high-water
+ * mark of bytes (the write callback resumes), which is how a client that
+ * stops reading stops costing memory beyond that mark plus each call's own
+ * bounded queue.
+ *
+ * Each request stream becomes a yj_call. Its HEADERS are checked (POST,
+ * application/grpc, a known path, grpc-timeout), its DATA reassembled by a
+ * deframer, and whole messages handed to the method's handler. Responses
+ * are queued per call (5-byte prefix + message) and fed to nghttp2 through
+ * a data provider that defers when the queue is empty and ends with the
+ * grpc-status / grpc-message trailers once the call is finished; a call
+ * finished before anything was sent gets a Trailers-Only response.
+ *
+ * A call object lives while the transport holds it (stream open) or a
+ * handler holds a reference (work on the store's writer thread).
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "grpc/grpc_internal.h"
+#include "net/tls.h"
+#include "yongjin/log.h"
+
+#define OUTPUT_HIGH_WATER (1u << 20) /* bytes in the socket buffer before we wait */
+#define STREAM_WINDOW (1u << 20)
+#define CONN_WINDOW (16u << 20)
+#define MAX_HEADERS 64
+
+typedef struct conn conn;
+
+typedef struct header {
+    char *name, *value;
+    size_t name_len, value_len;
+} header;
+
+struct yj_call {
+    yj_server *srv;
+    conn *c;                 /* NULL once the connection is gone */
+    int32_t stream_id;
+    const yj_method *m;
+    int refs;
+    int stream_open;         /* on_close not yet delivered */
+    int handler_seen;        /* the handler got a message: owes it on_close */
+    int finished;
+    int headers_sent;        /* response HEADERS submitted */
+    int half_closed;
+    int rejected;            /* refused before reaching the handler */
+    int rst_after_end;       /* reset the stream once our END_STREAM is out */
+    int messages_in;
+    void *user;
+    header hdrs[MAX_HEADERS];
+    int n_hdrs;
+    size_t hdr_bytes;
+    yj_deframer in;
+    struct evbuffer *out;    /* framed response messages */
+    int want_writable;
+    yj_err status;
+    char status_msg[512];
+    struct event *deadline;
+    int64_t deadline_ms;
+    yj_call *prev, *next;    /* the connection's calls */
+};
+
+struct conn {
+    yj_server *srv;
+    struct bufferevent *bev;
+    nghttp2_session *ng;
+    int tls;
+    int closing;
+    int in_recv;     /* inside nghttp2_session_mem_recv: no sending from callbacks */
+    size_t n_streams;
+    struct event *idle;
+    yj_call *calls;
+    conn *prev, *next;
+};
+
+struct yj_server {
+    struct event_base *base;
+    yj_server_config cfg;
+    const yj_method *methods;
+    size_t n_methods;
+    void *ctx;
+    struct evconnlistener *listener;
+    SSL_CTX *ssl_ctx;
+    uint16_t port;
+    conn *conns;
+    size_t n_conns;
+    size_t n_calls;
+    int draining;
+};
+
+static void conn_flush(conn *c);
+static void conn_free(conn *c);
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- calls ---- */
+
+void *yj_call_server_ctx(const yj_call *call) { return call->srv->ctx; }
+void *yj_call_method_ctx(const yj_call *call) { return call->m ? call->m->method_ctx : NULL; }
+void *yj_call_user(const yj_call *call) { return call->user; }
+void yj_call_set_user(yj_call *call, void *user) { call->user = user; }
+int64_t yj_call_deadline_ms(const yj_call *call) { return call->deadline_ms; }
+int yj_call_alive(const yj_call *call) { return call->stream_open && call->c && !call->finished; }
+
+const uint8_t *yj_call_header(const yj_call *call, const char *name, size_t *len_bytes)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < call->n_hdrs; i++)
+        if (call->hdrs[i].name_len == n && memcmp(call->hdrs[i].name, name, n) == 0) {
+            *len_bytes = call->hdrs[i].value_len;
+            return (const uint8_t *)call->hdrs[i].value;
+        }
+    return NULL;
+}
+
+void yj_call_ref(yj_call *call)
+{
+    assert(call->refs > 0);
+    call->refs++;
+}
+
+void yj_call_unref(yj_call *call)
+{
+    assert(call->refs > 0);
+    if (--call->refs > 0) return;
+    assert(!call->stream_open);
+    for (int i = 0; i < call->n_hdrs; i++) {
+        free(call->hdrs[i].name);
+        free(call->hdrs[i].value);
+    }
+    yj_deframer_free(&call->in);
+    if (call->out) evbuffer_free(call->out);
+    if (call->deadline) event_free(call->deadline);
+    free(call);
+}
+
+size_t yj_call_buffered(const yj_call *call)
+{
+    return call->out ? evbuffer_get_length(call->out) : 0;
+}
+
+static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length,
+                             uint32_t *flags, nghttp2_data_source *src, void *user);
+
+static int submit_headers(yj_call *call, int with_body)
+{
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider prd = {{.ptr = call}, read_response};
+    call->headers_sent = 1;
+    return nghttp2_submit_response(call->c->ng, call->stream_id, nv, 2, with_body ? &prd : NULL);
+}
+
+/* Trailers-Only: one HEADERS frame with END_STREAM. */
+static void submit_trailers_only(yj_call *call)
+{
+    char status[12], msg[1600];
+    snprintf(status, sizeof status, "%d", (int)call->status);
+    size_t mlen = yj_grpc_percent_encode(call->status_msg, msg, sizeof msg);
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)status, 11, strlen(status), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)msg, 12, mlen, NGHTTP2_NV_FLAG_NONE},
+    };
+    call->headers_sent = 1;
+    nghttp2_submit_response(call->c->ng, call->stream_id, nv, mlen ? 4 : 3, NULL);
+}
+
+static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length,
+                             uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    yj_call *call = src->ptr;
+    size_t have = evbuffer_get_length(call->out);
+    if (have > 0) {
+        size_t n = have < length ? have : length;
+        evbuffer_remove(call->out, buf, n);
+        if (call->want_writable && evbuffer_get_length(call->out) <= call->srv->cfg.max_output_bytes / 2)
+            call->want_writable = 2; /* delivered after this send round */
+        return (ssize_t)n;
+    }
+    if (!call->finished) return NGHTTP2_ERR_DEFERRED;
+    char status[12], msg[1600];
+    snprintf(status, sizeof status, "%d", (int)call->status);
+    size_t mlen = yj_grpc_percent_encode(call->status_msg, msg, sizeof msg);
+    nghttp2_nv nv[] = {
+        {(uint8_t *)"grpc-status", (uint8_t *)status, 11, strlen(status), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)msg, 12, mlen, NGHTTP2_NV_FLAG_NONE},
+    };
+    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    if (nghttp2_submit_trailer(ng, sid, nv, mlen ? 2 : 1) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    if (!yj_call_alive(call)) return YJ_OK;
+    uint8_t prefix[5] = {0, (uint8_t)(len_bytes >> 24), (uint8_t)(len_bytes >> 16),
+                         (uint8_t)(len_bytes >> 8), (uint8_t)len_bytes};
+    if (!call->out) call->out = evbuffer_new();
+    if (!call->out || evbuffer_add(call->out, prefix, 5) || evbuffer_add(call->out, msg, len_bytes))
+        return YJ_RESOURCE_EXHAUSTED;
+    if (!call->headers_sent) submit_headers(call, 1);
+    else nghttp2_session_resume_data(call->c->ng, call->stream_id);
+    conn_flush(call->c);
+    if (call->c && evbuffer_get_length(call->out) > call->srv->cfg.max_output_bytes) {
+        call->want_writable = 1;
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    return YJ_OK;
+}
+
+void yj_call_finish(yj_call *call, yj_err status, const char *message)
+{
+    if (call->finished || !call->stream_open || !call->c) return;
+    call->finished = 1;
+    call->status = status;
+    snprintf(call->status_msg, sizeof call->status_msg, "%s", message ? message : "");
+    if (call->deadline) event_del(call->deadline);
+    if (!call->headers_sent) submit_trailers_only(call);
+    else nghttp2_session_resume_data(call->c->ng, call->stream_id);
+    conn_flush(call->c);
+}
+
+/* ---- request handling ---- */
+
+static const yj_method *route(const yj_server *srv, const char *path, size_t len)
+{
+    for (size_t i = 0; i < srv->n_methods; i++)
+        if (strlen(srv->methods[i].path) == len && memcmp(srv->methods[i].path, path, len) == 0)
+            return &srv->methods[i];
+    return NULL;
+}
+
+/* Answers without the handler; a client still uploading is told to stop
+ * (RST_STREAM NO_ERROR after the trailers, as the gRPC spec allows). */
+static void reject(yj_call *call, yj_err status, const char *why)
+{
+    call->rejected = 1;
+    call->rst_after_end = !call->half_closed;
+    yj_call_finish(call, status, why);
+}
+
+/* A plain HTTP answer (415, 405) for what is not gRPC at all. */
+static void reject_http(yj_call *call, const char *code)
+{
+    nghttp2_nv nv[] = {{(uint8_t *)":status", (uint8_t *)code, 7, strlen(code), NGHTTP2_NV_FLAG_NONE}};
+    call->rejected = 1;
+    call->finished = 1;
+    call->headers_sent = 1;
+    nghttp2_submit_response(call->c->ng, call->stream_id, nv, 1, NULL);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    yj_call *call = arg;
+    yj_call_finish(call, YJ_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+/* HEADERS complete: check them and route. */
+static void request_headers_done(yj_call *call)
+{
+    size_t n;
+    const uint8_t *v = yj_call_header(call, ":method", &n);
+    if (!v || n != 4 || memcmp(v, "POST", 4) != 0) return reject_http(call, "405");
+    v = yj_call_header(call, "content-type", &n);
+    if (!v || n < 16 || memcmp(v, "application/grpc", 16) != 0 || (n > 16 && v[16] != '+' && v[16] != ';'))
+        return reject_http(call, "415");
+    v = yj_call_header(call, ":path", &n);
+    call->m = v ? route(call->srv, (const char *)v, n) : NULL;
+    if (!call->m) {
+        char why[300];
+        snprintf(why, sizeof why, "unknown method %.*s", (int)(v ? n : 0), v ? (const char *)v : "");
+        return reject(call, YJ_UNIMPLEMENTED, why);
+    }
+    v = yj_call_header(call, "grpc-timeout", &n);
+    if (v) {
+        int64_t ms = yj_grpc_parse_timeout_ms((const char *)v, n);
+        if (ms < 0) return reject(call, YJ_INVALID_ARGUMENT, "malformed grpc-timeout");
+        call->deadline_ms = mono_ms() + ms;
+        call->deadline = evtimer_new(call->srv->base, on_deadline, call);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        if (!call->deadline || evtimer_add(call->deadline, &tv) != 0)
+            return reject(call, YJ_RESOURCE_EXHAUSTED, "cannot arm the deadline");
+        if (ms == 0) return reject(call, YJ_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
+}
+
+static int streaming_request(const yj_call *call)
+{
+    return call->m->kind == YJ_RPC_CLIENT_STREAMING || call->m->kind == YJ_RPC_BIDI;
+}
+
+/* Hands whole messages to the handler (streaming requests) or keeps the
+ * one message of a unary request for the half-close. */
+static void request_data(yj_call *call, const uint8_t *data, size_t len)
+{
+    if (call->rejected || call->finished) return;
+    if (yj_deframer_push(&call->in, data, len) != YJ_OK)
+        return reject(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    if (!streaming_request(call)) {
+        /* unary: only check the prefix now; deliver at the half-close */
+        const uint8_t *msg;
+        size_t mlen;
+        yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
+        call->in.taken = 0; /* keep it */
+        if (st == YJ_DEFRAME_TOO_LARGE) {
+            char why[160];
+            snprintf(why, sizeof why, "request message larger than the limit of %u bytes",
+                     call->srv->cfg.max_message_bytes);
+            return reject(call, YJ_RESOURCE_EXHAUSTED, why);
+        }
+        if (st == YJ_DEFRAME_COMPRESSED)
+            return reject(call, YJ_UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity only)");
+        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INTERNAL, "bad message flag");
+        return;
+    }
+    for (;;) {
+        const uint8_t *msg;
+        size_t mlen;
+        yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
+        if (st == YJ_DEFRAME_NEED_MORE) return;
+        if (st == YJ_DEFRAME_TOO_LARGE)
+            return reject(call, YJ_RESOURCE_EXHAUSTED, "request message larger than the limit");
+        if (st == YJ_DEFRAME_COMPRESSED)
+            return reject(call, YJ_UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity only)");
+        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INTERNAL, "bad message flag");
+        call->messages_in++;
+        call->handler_seen = 1;
+        call->m->on_message(call, msg, mlen);
+        if (call->finished || !call->stream_open) return;
+    }
+}
+
+static void request_end(yj_call *call)
+{
+    if (call->rejected || call->finished) return;
+    call->half_closed = 1;
+    if (streaming_request(call)) {
+        if (yj_deframer_pending(&call->in) > 0)
+            return reject(call, YJ_INVALID_ARGUMENT, "the stream ended inside a message");
+        call->handler_seen = 1;
+        if (call->m->on_half_close) call->m->on_half_close(call);
+        return;
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
+    if (st != YJ_DEFRAME_MESSAGE) return reject(call, YJ_INVALID_ARGUMENT, "missing request message");
+    if (yj_deframer_pending(&call->in) != 0)
+        return reject(call, YJ_INVALID_ARGUMENT, "more than one request message for a unary method");
+    call->handler_seen = 1;
+    call->m->on_message(call, msg, mlen);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    conn *c = user;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (c->srv->draining) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    yj_call *call = calloc(1, sizeof *call);
+    if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    call->srv = c->srv;
+    call->c = c;
+    call->stream_id = f->hd.stream_id;
+    call->refs = 1;
+    call->stream_open = 1;
+    call->in.max_message_bytes = c->srv->cfg.max_message_bytes;
+    call->next = c->calls;
+    if (c->calls) c->calls->prev = call;
+    c->calls = call;
+    c->n_streams++;
+    c->srv->n_calls++;
+    if (c->idle) evtimer_del(c->idle);
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, call);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+{
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!call || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0; /* trailers: ignored */
+    if (call->n_hdrs == MAX_HEADERS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    header *h = &call->hdrs[call->n_hdrs];
+    h->name = malloc(namelen + 1);
+    h->value = malloc(valuelen + 1);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    memcpy(h->name, name, namelen);
+    h->name[namelen] = 0;
+    memcpy(h->value, value, valuelen);
+    h->value[valuelen] = 0;
+    h->name_len = namelen;
+    h->value_len = valuelen;
+    call->n_hdrs++;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!call) return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+        request_headers_done(call);
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->stream_open)
+        request_end(call);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
+                         size_t len, void *user)
+{
+    yj_call *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (call && call->m) request_data(call, data, len);
+    return 0;
+}
+
+/* Once the trailers of a rejected upload are out, stop the upload. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+    yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (call && call->rst_after_end && !call->half_closed)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static void unlink_call(conn *c, yj_call *call)
+{
+    if (call->prev) call->prev->next = call->next;
+    else c->calls = call->next;
+    if (call->next) call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+}
+
+/* The stream is gone: tell the handler, drop the transport's reference. */
+static void close_call(conn *c, yj_call *call)
+{
+    unlink_call(c, call);
+    c->n_streams--;
+    c->srv->n_calls--;
+    call->stream_open = 0;
+    if (call->deadline) event_del(call->deadline);
+    if (call->handler_seen && call->m && call->m->on_close) call->m->on_close(call);
+    call->c = NULL;
+    yj_call_unref(call);
+}
+
+static void arm_idle(conn *c);
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code, void *user)
+{
+    conn *c = user;
+    yj_call *call = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!call) return 0;
+    nghttp2_session_set_stream_user_data(ng, sid, NULL);
+    close_call(c, call);
+    if (c->n_streams == 0) arm_idle(c);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void deliver_writable(conn *c)
+{
+    for (yj_call *call = c->calls; call; call = call->next)
+        if (call->want_writable == 2) {
+            call->want_writable = 0;
+            if (call->m && call->m->on_writable) call->m->on_writable(call);
+            return; /* the list may have changed; the next flush continues */
+        }
+}
+
+static void conn_flush(conn *c)
+{
+    if (!c || c->closing || c->in_recv) return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (evbuffer_get_length(out) < OUTPUT_HIGH_WATER) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        if (n < 0) {
+            yj_log(YJ_LOG_WARN, "http2 send: %s", nghttp2_strerror((int)n));
+            c->closing = 1;
+            break;
+        }
+        if (n == 0) break;
+        if (bufferevent_write(c->bev, data, (size_t)n) != 0) {
+            c->closing = 1;
+            break;
+        }
+    }
+    if (!c->closing && !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+        evbuffer_get_length(out) == 0)
+        c->closing = 1;
+}
+
+static void maybe_close(conn *c)
+{
+    if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *data = evbuffer_pullup(in, -1);
+    c->in_recv = 1;
+    ssize_t n = nghttp2_session_mem_recv(c->ng, data, len);
+    c->in_recv = 0;
+    if (n < 0) {
+        yj_log(YJ_LOG_DEBUG, "http2 receive: %s", nghttp2_strerror((int)n));
+        c->closing = 1;
+        conn_free(c);
+        return;
+    }
+    evbuffer_drain(in, (size_t)n);
+    conn_flush(c);
+    deliver_writable(c);
+    maybe_close(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    conn_flush(c);
+    deliver_writable(c);
+    maybe_close(c);
+}
+
+static void on_event(struct bufferevent *bev, short events, void *arg)
+{
+    conn *c = arg;
+    if (events & BEV_EVENT_CONNECTED) {
+        if (c->tls) {
+            const unsigned char *alpn = NULL;
+            unsigned int alen = 0;
+            SSL_get0_alpn_selected(bufferevent_openssl_get_ssl(bev), &alpn, &alen);
+            if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+                conn_free(c);
+                return;
+            }
+        }
+        return;
+    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) conn_free(c);
+}
+
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    if (c->n_streams > 0) return;
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_NO_ERROR, (const uint8_t *)"idle", 4);
+    conn_flush(c);
+    c->closing = 1;
+    maybe_close(c);
+}
+
+static void arm_idle(conn *c)
+{
+    struct timeval tv = {c->srv->cfg.idle_timeout_ms / 1000, (c->srv->cfg.idle_timeout_ms % 1000) * 1000};
+    if (c->idle) evtimer_add(c->idle, &tv);
+}
+
+static void conn_free(conn *c)
+{
+    yj_server *srv = c->srv;
+    while (c->calls) close_call(c, c->calls);
+    if (c->prev) c->prev->next = c->next;
+    else srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->n_conns--;
+    if (c->idle) event_free(c->idle);
+    nghttp2_session_del(c->ng);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static int session_new(conn *c)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) return -1;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+    int rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0) return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->cfg.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->srv->cfg.max_header_list_bytes},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0) return -1;
+    if (nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) return -1;
+    return 0;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int socklen,
+                      void *arg)
+{
+    yj_server *srv = arg;
+    if (srv->n_conns >= srv->cfg.max_connections || srv->draining) {
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->srv = srv;
+    if (srv->ssl_ctx) {
+        SSL *ssl = SSL_new(srv->ssl_ctx);
+        c->tls = 1;
+        c->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl) SSL_free(ssl);
+    } else {
+        c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    c->idle = evtimer_new(srv->base, on_idle, c);
+    if (session_new(c) != 0) {
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    arm_idle(c);
+    conn_flush(c);
+}
+
+/* ---- the server ---- */
+
+static yj_err parse_listen(const char *listen, struct sockaddr_storage *ss, int *len, yj_msg *msg)
+{
+    memset(ss, 0, sizeof *ss);
+    *len = sizeof *ss;
+    if (!listen || evutil_parse_sockaddr_port(listen, (struct sockaddr *)ss, len) != 0)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "--listen %s: not HOST:PORT", listen ? listen : "");
+    return YJ_OK;
+}
+
+yj_err yj_server_new(struct event_base *base, const yj_server_config *config, const yj_method *methods,
+                     size_t n_methods, void *server_ctx, yj_server **out, yj_msg *msg)
+{
+    yj_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    srv->base = base;
+    srv->cfg = *config;
+    if (!srv->cfg.max_concurrent_streams) srv->cfg.max_concurrent_streams = 100;
+    if (!srv->cfg.max_message_bytes) srv->cfg.max_message_bytes = 4u << 20;
+    if (!srv->cfg.max_connections) srv->cfg.max_connections = 1024;
+    if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = 300000;
+    if (!srv->cfg.max_header_list_bytes) srv->cfg.max_header_list_bytes = 16384;
+    if (!srv->cfg.max_output_bytes) srv->cfg.max_output_bytes = 1u << 20;
+    srv->methods = methods;
+    srv->n_methods = n_methods;
+    srv->ctx = server_ctx;
+    struct sockaddr_storage ss;
+    int sslen;
+    yj_err err = parse_listen(config->listen, &ss, &sslen, msg);
+    if (err == YJ_OK && config->tls_cert_file)
+        err = yj_tls_context_new(config->tls_cert_file, config->tls_key_file, config->tls_client_ca_file,
+                                 &srv->ssl_ctx, msg);
+    if (err != YJ_OK) goto fail;
+    srv->listener = evconnlistener_new_bind(base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                            512, (struct sockaddr *)&ss, sslen);
+    if (!srv->listener) {
+        err = yj_fail(msg, YJ_UNAVAILABLE, "cannot listen on %s: %s", config->listen, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&bound, &blen);
+    srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    *out = srv;
+    return YJ_OK;
+fail:
+    if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
+    free(srv);
+    return err;
+}
+
+uint16_t yj_server_port(const yj_server *srv) { return srv->port; }
+int yj_server_draining(const yj_server *srv) { return srv->draining; }
+size_t yj_server_active_calls(const yj_server *srv) { return srv->n_calls; }
+
+void yj_server_drain(yj_server *srv)
+{
+    if (srv->draining) return;
+    srv->draining = 1;
+    if (srv->listener) evconnlistener_disable(srv->listener);
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                              NGHTTP2_NO_ERROR, (const uint8_t *)"shutting down", 13);
+        conn_flush(c);
+        maybe_close(c);
+    }
+}
+
+void yj_server_free(yj_server *srv)
+{
+    if (!srv) return;
+    while (srv->conns) conn_free(srv->conns);
+    if (srv->listener) evconnlistener_free(srv->listener);
+    if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
+    free(srv);
+}

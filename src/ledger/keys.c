@@ -1,0 +1,103 @@
+/*
+ * keys.c — building state keys and the big-endian codecs (see
+ * ledger_internal.h for the layout). Key builders assert on overflow: every
+ * id that reaches them has been validated to its bounded length first.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+
+void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind)
+{
+    assert(tenant_len > 0 && tenant_len <= YJ_TENANT_MAX);
+    k->n = 0;
+    lkey_str(k, tenant, tenant_len);
+    lkey_u8(k, kind);
+}
+
+void lkey_str(lkey *k, const char *s, size_t len)
+{
+    assert(len <= 255 && k->n + 1 + len <= LKEY_MAX);
+    k->b[k->n++] = (uint8_t)len;
+    memcpy(k->b + k->n, s, len);
+    k->n += len;
+}
+
+void lkey_u8(lkey *k, uint8_t v)
+{
+    assert(k->n + 1 <= LKEY_MAX);
+    k->b[k->n++] = v;
+}
+
+void lkey_u32(lkey *k, uint32_t v)
+{
+    assert(k->n + 4 <= LKEY_MAX);
+    put_be32(k->b + k->n, v);
+    k->n += 4;
+}
+
+void lkey_u64(lkey *k, uint64_t v)
+{
+    assert(k->n + 8 <= LKEY_MAX);
+    put_be64(k->b + k->n, v);
+    k->n += 8;
+}
+
+void lkey_i64(lkey *k, int64_t v)
+{
+    lkey_u64(k, (uint64_t)v ^ ((uint64_t)1 << 63));
+}
+
+void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+uint32_t get_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian): the
+ * well-known era arithmetic, exact for every int64 day we accept. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    uint64_t doe = (uint64_t)(z - era * 146097);
+    uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    uint64_t mp = (5 * doy + 2) / 153;
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min)
+{
+    int64_t local_ms = time_ms + (int64_t)offset_min * 60000;
+    int64_t days = local_ms >= 0 ? local_ms / 86400000 : -((-local_ms + 86399999) / 86400000);
+    int64_t y;
+    unsigned m;
+    civil_from_days(days, &y, &m);
+    assert(y >= 0 && y < 100000);
+    return (uint32_t)(y * 100 + m);
+}

@@ -1,0 +1,198 @@
+/*
+ * postings.c — applying one posting: the entry's effects, the member's
+ * balance, the tenant's account totals (the trial balance), the member's
+ * statement and the member's monthly earnings. Every aggregate a query
+ * reads is kept here, incrementally, in the same transaction as the entry,
+ * so no query ever scans history.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/pbwire.h"
+#include "yongjin/v1/query.pb-c.h"
+
+const char *const ledger_account_names[ACC_COUNT] = {
+    "commission_expense", "fee_income", "pending", "available", "withdrawing", "paid",
+};
+
+int ledger_account_index(const char *name)
+{
+    for (int i = 0; i < ACC_COUNT; i++)
+        if (strcmp(name, ledger_account_names[i]) == 0) return i;
+    return -1;
+}
+
+static void balance_decode(const MDB_val *v, ledger_balance *b)
+{
+    const uint8_t *p = v->mv_data;
+    assert(v->mv_size == 48);
+    b->pending = (int64_t)get_be64(p);
+    b->available = (int64_t)get_be64(p + 8);
+    b->withdrawing = (int64_t)get_be64(p + 16);
+    b->paid = (int64_t)get_be64(p + 24);
+    b->earned_total = (int64_t)get_be64(p + 32);
+    b->reversed_total = (int64_t)get_be64(p + 40);
+}
+
+static void balance_encode(const ledger_balance *b, uint8_t out[48])
+{
+    put_be64(out, (uint64_t)b->pending);
+    put_be64(out + 8, (uint64_t)b->available);
+    put_be64(out + 16, (uint64_t)b->withdrawing);
+    put_be64(out + 24, (uint64_t)b->paid);
+    put_be64(out + 32, (uint64_t)b->earned_total);
+    put_be64(out + 40, (uint64_t)b->reversed_total);
+}
+
+yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+                           const char *member, size_t member_len, ledger_balance *out)
+{
+    lkey k;
+    MDB_val v;
+    memset(out, 0, sizeof *out);
+    lkey_start(&k, tenant, tenant_len, 'B');
+    lkey_str(&k, member, member_len);
+    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    if (v.mv_size != 48) return YJ_DATA_LOSS;
+    balance_decode(&v, out);
+    return YJ_OK;
+}
+
+static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
+{
+    return p->kind && strcmp(p->kind, kind) == 0;
+}
+
+static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
+{
+    ledger_balance b;
+    uint8_t val[48];
+    lkey k;
+    yj_err err = ledger_read_balance(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len,
+                                     p->member, strlen(p->member), &b);
+    if (err != YJ_OK) return err;
+    switch (acc) {
+    case ACC_PENDING: b.pending += p->amount; break;
+    case ACC_AVAILABLE: b.available += p->amount; break;
+    case ACC_WITHDRAWING: b.withdrawing += p->amount; break;
+    case ACC_PAID: b.paid += p->amount; break;
+    default: assert(0);
+    }
+    if (is_kind(p, "accrue")) b.earned_total += p->amount;
+    if (is_kind(p, "reverse") || is_kind(p, "clawback")) b.reversed_total -= p->amount;
+    balance_encode(&b, val);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
+    lkey_str(&k, p->member, strlen(p->member));
+    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+}
+
+static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
+{
+    lkey k;
+    MDB_val v;
+    uint8_t val[8 * ACC_COUNT] = {0};
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    if (err == YJ_OK) {
+        if (v.mv_size != sizeof val) return YJ_DATA_LOSS;
+        memcpy(val, v.mv_data, sizeof val);
+    } else if (err != YJ_NOT_FOUND) {
+        return err;
+    }
+    put_be64(val + 8 * acc, get_be64(val + 8 * acc) + (uint64_t)amount);
+    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+}
+
+static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+{
+    Yongjin__V1__StatementLine line = YONGJIN__V1__STATEMENT_LINE__INIT;
+    uint8_t val[512];
+    lkey k;
+    line.seq = ec->wtxn->seq;
+    line.time_ms = ec->time_ms;
+    line.account = p->account;
+    line.amount = p->amount;
+    line.program = p->program;
+    line.level = p->level;
+    line.order_id = p->order_id;
+    line.kind = p->kind;
+    size_t n = yongjin__v1__statement_line__get_packed_size(&line);
+    assert(n <= sizeof val);
+    yongjin__v1__statement_line__pack(&line, val);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'S');
+    lkey_str(&k, p->member, strlen(p->member));
+    lkey_i64(&k, ec->time_ms);
+    lkey_u64(&k, ec->wtxn->seq);
+    lkey_u32(&k, ec->n_postings);
+    return yj_state_put(ec->wtxn, k.b, k.n, val, n);
+}
+
+/* Adds to one earnings row: accrued, reversed, settled. */
+static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t month, int program,
+                           int level, int64_t accrued, int64_t reversed, int64_t settled)
+{
+    lkey k;
+    MDB_val v;
+    uint8_t val[24] = {0};
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'E');
+    lkey_str(&k, member, strlen(member));
+    lkey_u32(&k, month);
+    lkey_u8(&k, (uint8_t)program);
+    lkey_u8(&k, (uint8_t)level);
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    if (err == YJ_OK) {
+        if (v.mv_size != sizeof val) return YJ_DATA_LOSS;
+        memcpy(val, v.mv_data, sizeof val);
+    } else if (err != YJ_NOT_FOUND) {
+        return err;
+    }
+    put_be64(val, get_be64(val) + (uint64_t)accrued);
+    put_be64(val + 8, get_be64(val + 8) + (uint64_t)reversed);
+    put_be64(val + 16, get_be64(val + 16) + (uint64_t)settled);
+    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+}
+
+static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+{
+    int64_t accrued = 0, reversed = 0, settled = 0;
+    if (is_kind(p, "accrue")) accrued = p->amount;
+    else if (is_kind(p, "reverse") || is_kind(p, "clawback")) reversed = -p->amount;
+    else if (is_kind(p, "settle") && strcmp(p->account, "available") == 0) settled = p->amount;
+    else return YJ_OK;
+    uint32_t month = ledger_month_of(ec->time_ms, ec->tz_offset_min);
+    yj_err err = earnings_add(ec, p->member, month, 0, 0, accrued, reversed, settled);
+    if (err == YJ_OK && (accrued || reversed))
+        err = earnings_add(ec, p->member, month, p->program, p->level, accrued, reversed, 0);
+    return err;
+}
+
+static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)
+{
+    size_t n = yongjin__v1__posting__get_packed_size(p);
+    yj_err err = yj_pb_put_len_header(effects, 5, n);
+    if (err != YJ_OK) return err;
+    uint8_t *dst = yj_buf_reserve(effects, n);
+    if (!dst) return YJ_RESOURCE_EXHAUSTED;
+    size_t packed = yongjin__v1__posting__pack(p, dst);
+    assert(packed == n);
+    effects->len += n;
+    return YJ_OK;
+}
+
+yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+{
+    int acc = ledger_account_index(p->account);
+    assert(acc >= 0);
+    int member_account = acc >= ACC_PENDING;
+    assert(member_account == (p->member && p->member[0]));
+    yj_err err = encode_effect(ec->effects, p);
+    if (err == YJ_OK) err = post_totals(ec, acc, p->amount);
+    if (err == YJ_OK && member_account) err = post_balance(ec, p, acc);
+    if (err == YJ_OK && member_account) err = post_statement(ec, p);
+    if (err == YJ_OK && member_account) err = post_earnings(ec, p);
+    ec->n_postings++;
+    return err;
+}

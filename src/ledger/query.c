@@ -1,0 +1,257 @@
+/*
+ * query.c — the reads that come straight from the posting aggregates:
+ * balances, statements, monthly earnings, the trial balance. Each reads
+ * one or a few keys, or one bounded cursor range; none scans history.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/v1/finance.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+#define TOKEN_BYTES 20 /* time_ms(8) seq(8) idx(4) of the last line sent */
+
+int yj_ledger_valid_id(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > 64) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '@' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static yj_err check_member(const char *field, const char *member, yj_msg *msg)
+{
+    if (!yj_ledger_valid_id(member, member ? strlen(member) : 0))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]",
+                       field);
+    return YJ_OK;
+}
+
+static yj_err pack_into(yj_buf *out, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *dst = yj_buf_reserve(out, n);
+    if (!dst && n) return YJ_RESOURCE_EXHAUSTED;
+    if (n) out->len += protobuf_c_message_pack(m, dst);
+    return YJ_OK;
+}
+
+yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                             yj_msg *msg)
+{
+    const Yongjin__V1__GetBalanceRequest *req = reqv;
+    yj_err err = check_member("member", req->member, msg);
+    if (err != YJ_OK) return err;
+    ledger_balance b;
+    err = ledger_read_balance(r->txn, r->state, tenant, strlen(tenant), req->member,
+                              strlen(req->member), &b);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read the balance");
+    Yongjin__V1__Balance resp = YONGJIN__V1__BALANCE__INIT;
+    resp.pending = b.pending;
+    resp.available = b.available;
+    resp.withdrawing = b.withdrawing;
+    resp.paid = b.paid;
+    resp.earned_total = b.earned_total;
+    resp.reversed_total = b.reversed_total;
+    return pack_into(out, &resp.base);
+}
+
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static int hex_decode(const char *in, uint8_t *out, size_t n)
+{
+    if (strlen(in) != 2 * n) return 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = in[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0) return 0;
+        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : (v << 4));
+    }
+    return 1;
+}
+
+/* Positions the cursor at the first line after the token, or at from_ms. */
+static int list_seek(MDB_cursor *c, const lkey *prefix, int64_t from_ms, const uint8_t *after,
+                     MDB_val *k, MDB_val *v)
+{
+    lkey start = *prefix;
+    if (after) {
+        memcpy(start.b + start.n, after, TOKEN_BYTES);
+        start.n += TOKEN_BYTES;
+    } else {
+        lkey_i64(&start, from_ms);
+    }
+    k->mv_data = start.b;
+    k->mv_size = start.n;
+    int rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+    if (rc == 0 && after && k->mv_size == start.n && memcmp(k->mv_data, start.b, start.n) == 0)
+        rc = mdb_cursor_get(c, k, v, MDB_NEXT); /* the token's own line was sent */
+    return rc;
+}
+
+static yj_err list_check(const Yongjin__V1__ListEntriesRequest *req, yj_msg *msg)
+{
+    yj_err err = check_member("member", req->member, msg);
+    if (err != YJ_OK) return err;
+    if (req->page_size < 0 || req->page_size > PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size,
+                       PAGE_MAX);
+    if (req->from_ms < 0 || req->to_ms < 0 || (req->to_ms && req->to_ms <= req->from_ms))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                       "to_ms: must be after from_ms, or 0 for no end (from_ms %lld, to_ms %lld)",
+                       (long long)req->from_ms, (long long)req->to_ms);
+    return YJ_OK;
+}
+
+/* One page of a member's statement, in (event time, seq, posting) order;
+ * the token is the position of the last line sent. */
+yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *reqv,
+                              yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__ListEntriesRequest *req = reqv;
+    yj_err err = list_check(req, msg);
+    if (err != YJ_OK) return err;
+    uint8_t after[TOKEN_BYTES];
+    int has_token = req->page_token && req->page_token[0];
+    if (has_token && !hex_decode(req->page_token, after, TOKEN_BYTES))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
+    size_t limit = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT, n = 0;
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'S');
+    lkey_str(&prefix, req->member, strlen(req->member));
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->state, &c) != 0)
+        return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    Yongjin__V1__StatementLine *lines[PAGE_MAX];
+    char token[2 * TOKEN_BYTES + 1] = "", last[2 * TOKEN_BYTES + 1] = "";
+    MDB_val k, v;
+    for (int rc = list_seek(c, &prefix, req->from_ms, has_token ? after : NULL, &k, &v); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != prefix.n + TOKEN_BYTES || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
+        const uint8_t *suffix = (const uint8_t *)k.mv_data + prefix.n;
+        int64_t t = (int64_t)(get_be64(suffix) ^ ((uint64_t)1 << 63));
+        if (req->to_ms && t >= req->to_ms) break;
+        if (n == limit) { /* another line exists: hand out a token */
+            memcpy(token, last, sizeof token);
+            break;
+        }
+        lines[n] = yongjin__v1__statement_line__unpack(NULL, v.mv_size, v.mv_data);
+        if (!lines[n]) {
+            err = yj_fail(msg, YJ_DATA_LOSS, "a statement line of %s cannot be decoded", req->member);
+            goto done;
+        }
+        n++;
+        hex_encode(suffix, TOKEN_BYTES, last);
+    }
+    Yongjin__V1__ListEntriesResponse resp = YONGJIN__V1__LIST_ENTRIES_RESPONSE__INIT;
+    resp.n_lines = n;
+    resp.lines = lines;
+    resp.next_page_token = token;
+    err = pack_into(out, &resp.base);
+done:
+    for (size_t i = 0; i < n; i++) yongjin__v1__statement_line__free_unpacked(lines[i], NULL);
+    mdb_cursor_close(c);
+    return err;
+}
+
+/* Parses "YYYY-MM" into yyyymm. */
+static yj_err parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg)
+{
+    unsigned y, m;
+    char tail;
+    if (!s || strlen(s) != 7 || sscanf(s, "%4u-%2u%c", &y, &m, &tail) != 2 || s[4] != '-' ||
+        y < 2000 || y > 2199 || m < 1 || m > 12)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: \"%s\" is not a month YYYY-MM (2000..2199)",
+                       field, s ? s : "");
+    *out = y * 100 + m;
+    return YJ_OK;
+}
+
+yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *reqv,
+                              yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetEarningsRequest *req = reqv;
+    uint32_t month = 0;
+    yj_err err = check_member("member", req->member, msg);
+    if (err == YJ_OK) err = parse_month("month", req->month, &month, msg);
+    if (err != YJ_OK) return err;
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'E');
+    lkey_str(&prefix, req->member, strlen(req->member));
+    lkey_u32(&prefix, month);
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->state, &c) != 0)
+        return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    Yongjin__V1__Earnings resp = YONGJIN__V1__EARNINGS__INIT;
+    Yongjin__V1__ProgramAmount rows[64], *ptrs[64];
+    size_t n = 0;
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != prefix.n + 2 || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
+        const uint8_t *key = k.mv_data, *val = v.mv_data;
+        if (v.mv_size != 24) continue;
+        int program = key[prefix.n], level = key[prefix.n + 1];
+        if (program == 0) {
+            resp.accrued = (int64_t)get_be64(val);
+            resp.reversed = (int64_t)get_be64(val + 8);
+            resp.settled = (int64_t)get_be64(val + 16);
+            continue;
+        }
+        Yongjin__V1__ProgramAmount init = YONGJIN__V1__PROGRAM_AMOUNT__INIT;
+        rows[n] = init;
+        rows[n].program = (Yongjin__V1__Program)program;
+        rows[n].level = level;
+        rows[n].accrued = (int64_t)get_be64(val);
+        rows[n].reversed = (int64_t)get_be64(val + 8);
+        ptrs[n] = &rows[n];
+        n++;
+    }
+    mdb_cursor_close(c);
+    resp.n_by_program = n;
+    resp.by_program = ptrs;
+    return pack_into(out, &resp.base);
+}
+
+yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void *reqv,
+                               yj_buf *out, yj_msg *msg)
+{
+    lkey k;
+    MDB_val v;
+    uint8_t val[8 * ACC_COUNT] = {0};
+    lkey_start(&k, tenant, strlen(tenant), 'T');
+    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    if (err == YJ_OK && v.mv_size == sizeof val) memcpy(val, v.mv_data, sizeof val);
+    else if (err != YJ_NOT_FOUND) return yj_fail(msg, YJ_DATA_LOSS, "the tenant totals cannot be read");
+    Yongjin__V1__TrialBalanceResponse resp = YONGJIN__V1__TRIAL_BALANCE_RESPONSE__INIT;
+    Yongjin__V1__AccountBalance rows[ACC_COUNT], *ptrs[ACC_COUNT];
+    int64_t sum = 0;
+    for (int i = 0; i < ACC_COUNT; i++) {
+        Yongjin__V1__AccountBalance init = YONGJIN__V1__ACCOUNT_BALANCE__INIT;
+        rows[i] = init;
+        rows[i].account = (char *)ledger_account_names[i];
+        rows[i].balance = (int64_t)get_be64(val + 8 * i);
+        sum += rows[i].balance;
+        ptrs[i] = &rows[i];
+    }
+    resp.n_accounts = ACC_COUNT;
+    resp.accounts = ptrs;
+    resp.sum = sum;
+    return pack_into(out, &resp.base);
+}

@@ -1,0 +1,230 @@
+/*
+ * apply.c — one write inside a write transaction: the idempotency check,
+ * the apply hook, the journal entry with its hash link. The writer thread
+ * runs it for live writes and verification runs it for replayed ones, so a
+ * replay exercises exactly the code that wrote the entry.
+ *
+ * The entry body is a yongjin.v1.JournalEntry without seq and hashes:
+ * tenant (2), event (3), event_time_ms (4), received_ms (7), then what the
+ * hook appended: effects (fields 5 and 6) and extras. Protobuf concatenation
+ * merges fields, so the body decodes as one message.
+ */
+#include <assert.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+#include "yongjin/pbwire.h"
+
+void store_seq_key(uint64_t seq, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)seq;
+        seq >>= 8;
+    }
+}
+
+int store_sha256(const uint8_t *data, size_t len, uint8_t out[YJ_HASH_BYTES])
+{
+    unsigned int n = 0;
+    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == YJ_HASH_BYTES;
+}
+
+int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
+                     size_t body_len, uint8_t out[YJ_HASH_BYTES])
+{
+    uint8_t seq_be[8];
+    unsigned int n = 0;
+    store_seq_key(seq, seq_be);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, prev, YJ_HASH_BYTES) == 1 &&
+             EVP_DigestUpdate(ctx, seq_be, 8) == 1 && EVP_DigestUpdate(ctx, body, body_len) == 1 &&
+             EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == YJ_HASH_BYTES;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+yj_err store_mdb_err(int rc)
+{
+    assert(rc != 0);
+    if (rc == MDB_MAP_FULL) return YJ_RESOURCE_EXHAUSTED;
+    return YJ_INTERNAL;
+}
+
+yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq, uint8_t hash[YJ_HASH_BYTES])
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    *seq = 0;
+    memset(hash, 0, YJ_HASH_BYTES);
+    int rc = mdb_cursor_open(txn, journal, &c);
+    if (rc) return YJ_INTERNAL;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (rc == 0) {
+        if (k.mv_size != 8 || v.mv_size < 2 * YJ_HASH_BYTES) {
+            mdb_cursor_close(c);
+            return YJ_DATA_LOSS;
+        }
+        const uint8_t *kb = k.mv_data;
+        for (int i = 0; i < 8; i++) *seq = (*seq << 8) | kb[i];
+        memcpy(hash, (const uint8_t *)v.mv_data + YJ_HASH_BYTES, YJ_HASH_BYTES);
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? YJ_OK : YJ_INTERNAL;
+}
+
+static size_t idem_key(const yj_write *w, uint8_t out[STORE_IDEM_KEY_MAX])
+{
+    assert(w->tenant_len >= 1 && w->tenant_len <= YJ_TENANT_MAX);
+    assert(w->request_id_len >= 1 && w->request_id_len <= YJ_REQUEST_ID_MAX);
+    size_t n = 0;
+    out[n++] = (uint8_t)w->tenant_len;
+    memcpy(out + n, w->tenant, w->tenant_len);
+    n += w->tenant_len;
+    out[n++] = (uint8_t)w->request_id_len;
+    memcpy(out + n, w->request_id, w->request_id_len);
+    return n + w->request_id_len;
+}
+
+static yj_err collect_effects(void *ctx, uint32_t field, int wire_type, const uint8_t *whole,
+                              size_t whole_len, const uint8_t *payload, size_t payload_len)
+{
+    if (field == 5 || field == 6) return yj_buf_append(ctx, whole, whole_len);
+    return YJ_OK;
+}
+
+yj_err store_extract_effects(const uint8_t *body, size_t body_len, yj_buf *out)
+{
+    return yj_pb_walk(body, body_len, collect_effects, out);
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/* The answer of an earlier write with this request id. */
+static yj_err replay_answer(store_apply_ctx *ac, const yj_write *w, const MDB_val *iv,
+                            const uint8_t digest[YJ_HASH_BYTES], yj_result *res)
+{
+    uint64_t seq = be64(iv->mv_data);
+    if (memcmp((const uint8_t *)iv->mv_data + 8, digest, YJ_HASH_BYTES) != 0) {
+        res->code = yj_fail(&res->msg, YJ_ALREADY_EXISTS,
+                            "request_id %.*s was used for another event (seq %llu)",
+                            (int)w->request_id_len, w->request_id, (unsigned long long)seq);
+        return YJ_OK;
+    }
+    uint8_t key[8];
+    MDB_val k = {8, key}, v;
+    store_seq_key(seq, key);
+    int rc = mdb_get(ac->txn, ac->journal, &k, &v);
+    if (rc) return rc == MDB_NOTFOUND ? YJ_DATA_LOSS : YJ_INTERNAL;
+    yj_buf eff = {0};
+    yj_err err = store_extract_effects((const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES,
+                                       v.mv_size - 2 * YJ_HASH_BYTES, &eff);
+    if (err != YJ_OK) {
+        yj_buf_free(&eff);
+        return err == YJ_RESOURCE_EXHAUSTED ? YJ_INTERNAL : YJ_DATA_LOSS;
+    }
+    res->seq = seq;
+    res->code = YJ_OK;
+    res->replayed = 1;
+    res->effects = eff.data;
+    res->effects_len = eff.len;
+    return YJ_OK;
+}
+
+static yj_err build_body(store_apply_ctx *ac, const yj_write *w, int64_t received_ms)
+{
+    yj_buf *b = &ac->body;
+    yj_buf_reset(b);
+    yj_err err = yj_pb_put_bytes_field(b, 2, w->tenant, w->tenant_len);
+    if (!err) err = yj_pb_put_bytes_field(b, 3, w->event, w->event_len);
+    if (!err) err = yj_pb_put_int64_field(b, 4, w->event_time_ms);
+    if (!err) err = yj_buf_append(b, ac->effects.data, ac->effects.len);
+    if (!err) err = yj_pb_put_int64_field(b, 7, received_ms);
+    if (!err) err = yj_buf_append(b, ac->extra.data, ac->extra.len);
+    return err;
+}
+
+/* Appends the entry for the accepted write and records its request id. */
+static yj_err append_entry(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
+                           const uint8_t digest[YJ_HASH_BYTES], const uint8_t *ikey, size_t ilen)
+{
+    uint64_t seq = *ac->head_seq + 1;
+    uint8_t key[8], hash[YJ_HASH_BYTES], ival[STORE_IDEM_VAL];
+    yj_err err = build_body(ac, w, received_ms);
+    if (err != YJ_OK) return err;
+    if (!store_entry_hash(ac->head_hash, seq, ac->body.data, ac->body.len, hash)) return YJ_INTERNAL;
+    store_seq_key(seq, key);
+    MDB_val k = {8, key}, v = {2 * YJ_HASH_BYTES + ac->body.len, NULL};
+    int rc = mdb_put(ac->txn, ac->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc) return store_mdb_err(rc);
+    uint8_t *dst = v.mv_data;
+    memcpy(dst, ac->head_hash, YJ_HASH_BYTES);
+    memcpy(dst + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
+    memcpy(dst + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
+    memcpy(ival, key, 8);
+    memcpy(ival + 8, digest, YJ_HASH_BYTES);
+    MDB_val ik = {ilen, (void *)ikey}, iv = {sizeof ival, ival};
+    rc = mdb_put(ac->txn, ac->idem, &ik, &iv, MDB_NOOVERWRITE);
+    if (rc) return rc == MDB_KEYEXIST ? YJ_INTERNAL : store_mdb_err(rc);
+    *ac->head_seq = seq;
+    memcpy(ac->head_hash, hash, YJ_HASH_BYTES);
+    return YJ_OK;
+}
+
+static int is_refusal(yj_err err)
+{
+    switch (err) {
+    case YJ_INVALID_ARGUMENT:
+    case YJ_NOT_FOUND:
+    case YJ_ALREADY_EXISTS:
+    case YJ_PERMISSION_DENIED:
+    case YJ_FAILED_PRECONDITION:
+    case YJ_OUT_OF_RANGE:
+    case YJ_UNIMPLEMENTED: return 1;
+    default: return 0;
+    }
+}
+
+yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
+                         yj_result *res)
+{
+    uint8_t ikey[STORE_IDEM_KEY_MAX], digest[YJ_HASH_BYTES];
+    size_t ilen = idem_key(w, ikey);
+    if (!store_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
+    MDB_val ik = {ilen, ikey}, iv;
+    int rc = mdb_get(ac->txn, ac->idem, &ik, &iv);
+    if (rc == 0) {
+        if (iv.mv_size != STORE_IDEM_VAL) return YJ_DATA_LOSS;
+        return replay_answer(ac, w, &iv, digest, res);
+    }
+    if (rc != MDB_NOTFOUND) return store_mdb_err(rc);
+    yj_buf_reset(&ac->effects);
+    yj_buf_reset(&ac->extra);
+    yj_wtxn wtxn = {ac->txn, ac->state, *ac->head_seq + 1, ac->replay};
+    yj_msg why = {{0}};
+    yj_err err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
+    if (is_refusal(err)) {
+        res->code = err;
+        res->msg = why;
+        return YJ_OK;
+    }
+    if (err != YJ_OK) return err;
+    err = append_entry(ac, w, received_ms, digest, ikey, ilen);
+    if (err != YJ_OK) return err;
+    res->seq = *ac->head_seq;
+    res->code = YJ_OK;
+    if (ac->effects.len) {
+        res->effects = malloc(ac->effects.len);
+        if (!res->effects) return YJ_RESOURCE_EXHAUSTED;
+        memcpy(res->effects, ac->effects.data, ac->effects.len);
+        res->effects_len = ac->effects.len;
+    }
+    return YJ_OK;
+}

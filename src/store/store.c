@@ -1,0 +1,232 @@
+/*
+ * store.c — opening and closing the LMDB environment, the schema check,
+ * reads, derived-state access, statistics and backups (see store.h; the
+ * writer thread is in writer.c, the per-write logic in apply.c and the
+ * verification in verify.c).
+ *
+ * Growing the map needs every read transaction of the process to be
+ * finished (mdb_env_set_mapsize), so reads hold resize_lock shared and the
+ * writer takes it exclusively only while it grows the map.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/store_internal.h"
+#include "yongjin/log.h"
+
+#define DEFAULT_INITIAL_MAP ((size_t)64 << 20)
+#define DEFAULT_MAX_MAP ((size_t)1 << 40)
+
+static yj_err open_dbis(yj_store *s, yj_msg *msg)
+{
+    MDB_txn *txn;
+    int ro = s->config.read_only;
+    unsigned create = ro ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn);
+    if (rc) return yj_fail(msg, YJ_INTERNAL, "%s: cannot begin: %s", s->config.dir, mdb_strerror(rc));
+    const char *names[] = {"meta", "journal", "idem", "state"};
+    MDB_dbi *dbis[] = {&s->meta, &s->journal, &s->idem, &s->state};
+    for (int i = 0; i < 4; i++) {
+        rc = mdb_dbi_open(txn, names[i], create, dbis[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            if (rc == MDB_NOTFOUND)
+                return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s is not a yongjin store (no %s)",
+                               s->config.dir, names[i]);
+            return yj_fail(msg, YJ_INTERNAL, "%s: cannot open %s: %s", s->config.dir, names[i],
+                           mdb_strerror(rc));
+        }
+    }
+    /* The schema version: written once when the store is new, checked always. */
+    MDB_val k = {14, "schema_version"}, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
+    if (rc == MDB_NOTFOUND && !ro) {
+        MDB_val nv = {4, ours};
+        rc = mdb_put(txn, s->meta, &k, &nv, 0);
+    } else if (rc == 0) {
+        const uint8_t *p = v.mv_data;
+        uint32_t ver = v.mv_size == 4 ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) : 0;
+        if (ver != YJ_STORE_SCHEMA_VERSION) {
+            mdb_txn_abort(txn);
+            return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                           "store at %s has schema version %u; this build reads version %d",
+                           s->config.dir, ver, YJ_STORE_SCHEMA_VERSION);
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s has no schema version", s->config.dir);
+    }
+    if (rc == 0) rc = store_read_head(txn, s->journal, &s->head_seq, s->head_hash) == YJ_OK ? 0 : EIO;
+    if (rc) {
+        mdb_txn_abort(txn);
+        return yj_fail(msg, YJ_INTERNAL, "%s: cannot read the journal head: %s", s->config.dir,
+                       mdb_strerror(rc));
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) return yj_fail(msg, YJ_INTERNAL, "%s: cannot commit: %s", s->config.dir, mdb_strerror(rc));
+    return YJ_OK;
+}
+
+static yj_err open_env(yj_store *s, yj_msg *msg)
+{
+    const yj_store_config *c = &s->config;
+    if (!c->read_only && mkdir(c->dir, 0750) != 0 && errno != EEXIST)
+        return yj_fail(msg, YJ_INTERNAL, "cannot create %s: %s", c->dir, strerror(errno));
+    int rc = mdb_env_create(&s->env);
+    if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
+    if (!rc) rc = mdb_env_set_maxreaders(s->env, 126);
+    if (!rc) rc = mdb_env_set_mapsize(s->env, s->config.initial_map_bytes);
+    if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0), 0640);
+    if (rc)
+        return yj_fail(msg, rc == ENOENT ? YJ_NOT_FOUND : YJ_INTERNAL, "cannot open the store at %s: %s",
+                       c->dir, mdb_strerror(rc));
+    unsigned flags = 0;
+    mdb_env_get_flags(s->env, &flags);
+    if (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | MDB_MAPASYNC))
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       "%s: refusing unsafe LMDB flags 0x%x (NOSYNC, NOMETASYNC, WRITEMAP)", c->dir,
+                       flags);
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_bytes = info.me_mapsize;
+    return open_dbis(s, msg);
+}
+
+yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg);
+void store_stop_writer(yj_store *s);
+
+yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_store **out,
+                     yj_msg *msg)
+{
+    assert(config && config->dir && out);
+    assert(config->read_only || (base && config->hook.apply));
+    yj_store *s = calloc(1, sizeof *s);
+    if (!s) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    s->config = *config;
+    if (!s->config.initial_map_bytes) s->config.initial_map_bytes = DEFAULT_INITIAL_MAP;
+    if (!s->config.max_map_bytes) s->config.max_map_bytes = DEFAULT_MAX_MAP;
+    if (s->config.initial_map_bytes > s->config.max_map_bytes)
+        s->config.initial_map_bytes = s->config.max_map_bytes;
+    if (!s->config.max_batch_writes) s->config.max_batch_writes = 10000;
+    if (!s->config.max_queued_writes) s->config.max_queued_writes = 100000;
+    s->wake_fd = -1;
+    pthread_rwlock_init(&s->resize_lock, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    yj_err err = open_env(s, msg);
+    if (err == YJ_OK && !config->read_only) err = store_start_writer(s, base, msg);
+    if (err != YJ_OK) {
+        yj_store_close(s);
+        return err;
+    }
+    *out = s;
+    return YJ_OK;
+}
+
+void yj_store_close(yj_store *s)
+{
+    if (!s) return;
+    store_stop_writer(s);
+    if (s->env) mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize_lock);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+yj_err yj_store_read_begin(yj_store *s, yj_rtxn *out, yj_msg *msg)
+{
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &out->txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return yj_fail(msg, rc == MDB_READERS_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
+                       "cannot open a read snapshot: %s", mdb_strerror(rc));
+    }
+    out->state = s->state;
+    out->journal = s->journal;
+    out->idem = s->idem;
+    return YJ_OK;
+}
+
+void yj_store_read_end(yj_store *s, yj_rtxn *rtxn)
+{
+    mdb_txn_abort(rtxn->txn);
+    rtxn->txn = NULL;
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+yj_err yj_store_head(yj_store *s, const yj_rtxn *rtxn, uint64_t *seq, uint8_t hash[YJ_HASH_BYTES])
+{
+    return store_read_head(rtxn->txn, s->journal, seq, hash);
+}
+
+yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
+{
+    uint8_t key[8];
+    store_seq_key(seq, key);
+    MDB_val k = {8, key}, v;
+    int rc = mdb_get(rtxn->txn, rtxn->journal, &k, &v);
+    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
+    if (rc) return YJ_INTERNAL;
+    if (v.mv_size < 2 * YJ_HASH_BYTES) return YJ_DATA_LOSS;
+    out->seq = seq;
+    out->prev_hash = v.mv_data;
+    out->hash = (const uint8_t *)v.mv_data + YJ_HASH_BYTES;
+    out->body = (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES;
+    out->body_len = v.mv_size - 2 * YJ_HASH_BYTES;
+    return YJ_OK;
+}
+
+yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, MDB_val *out)
+{
+    MDB_val k = {key_len, (void *)key};
+    int rc = mdb_get(txn, dbi, &k, out);
+    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
+    return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
+    int rc = mdb_put(wtxn->txn, wtxn->state, &k, &v, 0);
+    return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len)
+{
+    MDB_val k = {key_len, (void *)key};
+    int rc = mdb_del(wtxn->txn, wtxn->state, &k, NULL);
+    if (rc == MDB_NOTFOUND) return YJ_OK;
+    return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+void yj_store_get_stats(yj_store *s, yj_store_stats *out)
+{
+    out->commits = atomic_load(&s->commits);
+    out->writes_committed = atomic_load(&s->writes_committed);
+    out->writes_refused = atomic_load(&s->writes_refused);
+    out->writes_replayed = atomic_load(&s->writes_replayed);
+    out->map_grows = atomic_load(&s->map_grows);
+    out->map_bytes = s->map_bytes;
+}
+
+yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
+{
+    if (mkdir(dest_dir, 0750) != 0 && errno != EEXIST)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "cannot create %s: %s", dest_dir, strerror(errno));
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", dest_dir);
+    if (stat(path, &st) == 0)
+        return yj_fail(msg, YJ_ALREADY_EXISTS, "%s already holds a store; back up into an empty directory",
+                       dest_dir);
+    int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
+    if (rc) return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
+    return YJ_OK;
+}

@@ -1,0 +1,257 @@
+/*
+ * finance_svc.c — yongjin.v1.Finance: Verify and Subscribe here; the
+ * reports, trial balance, exports and payout batches come from the ledger.
+ *
+ * Verify walks and replays the whole journal, which takes long on a big
+ * store, so it runs on a thread of its own (one at a time) and hands its
+ * report back to the event loop with event_base_once (libevent is set up
+ * for threads in main.c).
+ *
+ * Subscribe streams journal entries from from_seq and then the live tail.
+ * Each entry is sent as a JournalEntry: the stored body followed by seq,
+ * prev_hash and hash (protobuf concatenation merges). Memory stays bounded:
+ * the call's output buffer is filled up to the transport's limit, then the
+ * subscriber waits for on_writable; when it has caught up it waits for the
+ * next commit (svc_finance_on_commit). Nothing is queued per subscriber
+ * beyond the transport's buffer.
+ */
+#include <assert.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/svc_internal.h"
+#include "yongjin/ledger.h"
+#include "yongjin/log.h"
+#include "yongjin/pbwire.h"
+#include "yongjin/v1/finance.pb-c.h"
+
+#define SUBSCRIBE_ENTRIES_PER_TURN 512 /* then yield to other connections */
+
+/* ---- Verify ---- */
+
+typedef struct verify_job {
+    yj_svc *svc;
+    yj_call *call;
+    yj_verify_report report;
+    yj_err err;
+    yj_msg why;
+} verify_job;
+
+static void verify_done(evutil_socket_t fd, short what, void *arg)
+{
+    verify_job *job = arg;
+    yj_call *call = job->call;
+    job->svc->verify_running = 0;
+    job->svc->pending--;
+    if (job->err != YJ_OK) {
+        svc_finish_err(call, job->err, &job->why);
+    } else {
+        Yongjin__V1__VerifyResponse resp = YONGJIN__V1__VERIFY_RESPONSE__INIT;
+        resp.ok = job->report.ok;
+        resp.entries = job->report.entries;
+        resp.head_hash.data = job->report.head_hash;
+        resp.head_hash.len = job->report.entries ? YJ_HASH_BYTES : 0;
+        resp.problem = job->report.problem;
+        svc_reply(call, &resp.base);
+    }
+    yj_call_unref(call);
+    free(job);
+}
+
+static void *verify_thread(void *arg)
+{
+    verify_job *job = arg;
+    char scratch[4096];
+    snprintf(scratch, sizeof scratch, "%s/verify.scratch", job->svc->config.data_dir);
+    job->err = yj_store_verify(job->svc->config.store, scratch, yj_ledger_hook(), &job->report,
+                               &job->why);
+    if (job->report.ok == 0 && job->err == YJ_OK)
+        yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
+    struct timeval now = {0, 0};
+    if (event_base_once(job->svc->config.base, -1, EV_TIMEOUT, verify_done, job, &now) != 0)
+        yj_log(YJ_LOG_ERROR, "verify: cannot hand the report back to the event loop");
+    return NULL;
+}
+
+static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    ProtobufCMessage *m = svc_decode(call, &yongjin__v1__verify_request__descriptor, msg, len_bytes);
+    if (!m) return;
+    protobuf_c_message_free_unpacked(m, NULL);
+    if (svc_of(call)->verify_running) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "a verification is already running; retry later");
+        return;
+    }
+    verify_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    job->svc = svc_of(call);
+    job->call = call;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    yj_call_ref(call);
+    if (pthread_create(&t, &attr, verify_thread, job) != 0) {
+        pthread_attr_destroy(&attr);
+        yj_call_unref(call);
+        free(job);
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "cannot start the verification thread");
+        return;
+    }
+    pthread_attr_destroy(&attr);
+    job->svc->verify_running = 1;
+    job->svc->pending++;
+}
+
+/* ---- Subscribe ---- */
+
+struct svc_subscriber {
+    yj_svc *svc;
+    yj_call *call;
+    uint64_t next_seq;
+    int blocked; /* waiting for on_writable */
+    int scheduled;
+    svc_subscriber *prev, *next;
+};
+
+static yj_err send_entry(yj_call *call, const yj_entry *e, yj_buf *out)
+{
+    yj_buf_reset(out);
+    yj_err err = yj_buf_append(out, e->body, e->body_len);
+    if (!err) err = yj_pb_put_varint_field(out, 1, e->seq);
+    if (!err) err = yj_pb_put_bytes_field(out, 8, e->prev_hash, YJ_HASH_BYTES);
+    if (!err) err = yj_pb_put_bytes_field(out, 9, e->hash, YJ_HASH_BYTES);
+    if (err != YJ_OK) return err;
+    return yj_call_send(call, out->data, out->len);
+}
+
+static void subscriber_schedule(svc_subscriber *sub);
+
+/* Sends what the journal has from next_seq, until the transport pushes
+ * back, the journal ends, or this turn's share is used. */
+static void subscriber_pump(svc_subscriber *sub)
+{
+    yj_rtxn r;
+    yj_msg why = {{0}};
+    yj_buf out = {0};
+    if (sub->blocked || !yj_call_alive(sub->call)) return;
+    if (yj_store_read_begin(sub->svc->config.store, &r, &why) != YJ_OK) {
+        svc_finish_err(sub->call, YJ_UNAVAILABLE, &why);
+        return;
+    }
+    for (int sent = 0;; sent++) {
+        if (sent == SUBSCRIBE_ENTRIES_PER_TURN) {
+            subscriber_schedule(sub);
+            break;
+        }
+        yj_entry e;
+        yj_err err = yj_store_entry(&r, sub->next_seq, &e);
+        if (err == YJ_NOT_FOUND) break; /* caught up: wait for a commit */
+        if (err == YJ_OK) err = send_entry(sub->call, &e, &out);
+        if (err == YJ_RESOURCE_EXHAUSTED && yj_call_alive(sub->call)) {
+            sub->next_seq++; /* it was queued all the same */
+            sub->blocked = 1;
+            break;
+        }
+        if (err != YJ_OK) {
+            yj_call_finish(sub->call, YJ_INTERNAL, "cannot read the journal");
+            break;
+        }
+        sub->next_seq++;
+    }
+    yj_store_read_end(sub->svc->config.store, &r);
+    yj_buf_free(&out);
+}
+
+static void subscriber_turn(evutil_socket_t fd, short what, void *arg)
+{
+    svc_subscriber *sub = arg;
+    sub->scheduled = 0;
+    if (!sub->call) { /* closed while scheduled */
+        free(sub);
+        return;
+    }
+    subscriber_pump(sub);
+}
+
+static void subscriber_schedule(svc_subscriber *sub)
+{
+    struct timeval now = {0, 0};
+    if (sub->scheduled) return;
+    if (event_base_once(sub->svc->config.base, -1, EV_TIMEOUT, subscriber_turn, sub, &now) == 0)
+        sub->scheduled = 1;
+}
+
+void svc_finance_on_commit(yj_svc *svc)
+{
+    for (svc_subscriber *s = svc->subscribers; s; s = s->next)
+        if (!s->blocked) subscriber_schedule(s);
+}
+
+static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    Yongjin__V1__SubscribeRequest *req = (Yongjin__V1__SubscribeRequest *)svc_decode(
+        call, &yongjin__v1__subscribe_request__descriptor, msg, len_bytes);
+    if (!req) return;
+    uint64_t from = req->from_seq ? req->from_seq : 1;
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    svc_subscriber *sub = calloc(1, sizeof *sub);
+    if (!sub) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    yj_svc *svc = svc_of(call);
+    sub->svc = svc;
+    sub->call = call;
+    sub->next_seq = from;
+    sub->next = svc->subscribers;
+    if (svc->subscribers) svc->subscribers->prev = sub;
+    svc->subscribers = sub;
+    yj_call_set_user(call, sub);
+    subscriber_pump(sub);
+}
+
+static void subscribe_on_writable(yj_call *call)
+{
+    svc_subscriber *sub = yj_call_user(call);
+    if (!sub) return;
+    sub->blocked = 0;
+    subscriber_pump(sub);
+}
+
+static void subscribe_on_close(yj_call *call)
+{
+    svc_subscriber *sub = yj_call_user(call);
+    if (!sub) return;
+    yj_svc *svc = sub->svc;
+    if (sub->prev) sub->prev->next = sub->next;
+    else svc->subscribers = sub->next;
+    if (sub->next) sub->next->prev = sub->prev;
+    yj_call_set_user(call, NULL);
+    sub->call = NULL;
+    if (!sub->scheduled) free(sub); /* else subscriber_turn frees it */
+}
+
+static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
+                                  yj_ledger_trial_balance};
+
+#define FIN(m) &yongjin__v1__finance__descriptor, m
+const svc_route svc_finance_routes[] = {
+    {FIN("Verify"), YJ_RPC_UNARY, .on_message = verify_on_message},
+    {FIN("Subscribe"), YJ_RPC_SERVER_STREAMING, .on_message = subscribe_on_message,
+     .on_writable = subscribe_on_writable, .on_close = subscribe_on_close},
+    {FIN("TrialBalance"), YJ_RPC_UNARY, .query = &q_trial},
+    {FIN("GetPeriodReport"), YJ_RPC_UNARY,
+     .missing = "Finance.GetPeriodReport is not built yet: it comes with month close (issue 6)"},
+    {FIN("ExportStatement"), YJ_RPC_SERVER_STREAMING,
+     .missing = "Finance.ExportStatement is not built yet: it comes with month close (issue 6)"},
+    {FIN("GetPayoutBatch"), YJ_RPC_UNARY,
+     .missing = "Finance.GetPayoutBatch is not built yet: it comes with payout batches (issue 6)"},
+};
+const size_t svc_finance_n_routes = sizeof svc_finance_routes / sizeof svc_finance_routes[0];

@@ -1,0 +1,333 @@
+/*
+ * ledger_svc.c — yongjin.v1.Ledger: Append and AppendStream.
+ *
+ * An AppendRequest becomes one store batch: each event is checked at the
+ * envelope (request_id, event_time_ms, a body), re-encoded canonically
+ * (protobuf-c packs fields in number order, and unknown fields were refused
+ * at decode), and queued to the writer thread. Events refused here get
+ * their EventResult at once and never reach the store; the call itself
+ * fails only for what concerns the whole call (undecodable, empty, too many
+ * events, store full or closing). The answer is assembled when the store
+ * hands the batch back after its commit is durable: each EventResult is its
+ * header fields followed by the effects bytes the store copied from the
+ * journal entry (same field numbers), without re-encoding.
+ *
+ * AppendStream answers each request in order: the writer completes batches
+ * in submission order, so answers leave in the order requests came.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "svc/svc_internal.h"
+#include "yongjin/log.h"
+#include "yongjin/pbwire.h"
+#include "yongjin/v1/ledger.pb-c.h"
+
+#define STREAM_MAX_PENDING 256 /* AppendStream requests in flight per call */
+
+typedef struct append_stream append_stream;
+
+typedef struct append_job {
+    yj_svc *svc;
+    yj_call *call;
+    append_stream *stream; /* NULL for unary Append */
+    Yongjin__V1__AppendRequest *req;
+    char tenant[SVC_TENANT_MAX + 1];
+    size_t n_events;
+    yj_result *early;   /* per event: results decided here (code != OK) */
+    int *to_write;      /* per event: index into batch writes, or -1 */
+    yj_write *writes;
+    yj_buf canon;       /* every canonical event, back to back */
+    size_t *canon_off;  /* per write: offset into canon */
+    yj_batch *batch;
+} append_job;
+
+struct append_stream {
+    int pending;      /* jobs submitted and not answered */
+    int half_closed;
+    int closed;       /* on_close came */
+    yj_err err;       /* set: finish with it once pending drains */
+    yj_msg why;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void job_free(append_job *job)
+{
+    if (!job) return;
+    if (job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL);
+    if (job->batch) yj_batch_free(job->batch);
+    free(job->early);
+    free(job->to_write);
+    free(job->writes);
+    free(job->canon_off);
+    yj_buf_free(&job->canon);
+    free(job);
+}
+
+/* The envelope of one event; the body's fields are the ledger's to check. */
+static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, yj_msg *why)
+{
+    size_t rid = ev->request_id ? strlen(ev->request_id) : 0;
+    if (rid == 0 || rid > YJ_REQUEST_ID_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "events[%zu].request_id: must be 1..%d bytes",
+                       i, YJ_REQUEST_ID_MAX);
+    /* 2000-01-01 .. 2200-01-01: a time outside is a unit mistake (s, µs). */
+    if (ev->event_time_ms < 946684800000LL || ev->event_time_ms >= 7258118400000LL)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "events[%zu].event_time_ms: %lld is not a Unix time in milliseconds "
+                       "between 2000 and 2200",
+                       i, (long long)ev->event_time_ms);
+    if (ev->body_case == YONGJIN__V1__EVENT__BODY__NOT_SET)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "events[%zu]: no body is set", i);
+    return YJ_OK;
+}
+
+/* Builds the batch of a decoded request: INVALID_ARGUMENT or
+ * RESOURCE_EXHAUSTED concern the whole call. */
+static yj_err job_prepare(append_job *job, yj_msg *msg)
+{
+    Yongjin__V1__AppendRequest *req = job->req;
+    size_t n = req->n_events, max = job->svc->config.max_events_per_append;
+    if (n == 0) return yj_fail(msg, YJ_INVALID_ARGUMENT, "events: the batch is empty");
+    if (n > max)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "events: %zu events, over the limit of %zu", n,
+                       (size_t)max);
+    job->n_events = n;
+    job->early = calloc(n, sizeof *job->early);
+    job->to_write = calloc(n, sizeof *job->to_write);
+    job->writes = calloc(n, sizeof *job->writes);
+    job->canon_off = calloc(n, sizeof *job->canon_off);
+    if (!job->early || !job->to_write || !job->writes || !job->canon_off) goto oom;
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Yongjin__V1__Event *ev = req->events[i];
+        job->to_write[i] = -1;
+        if (check_envelope(ev, i, &job->early[i].msg) != YJ_OK) {
+            job->early[i].code = YJ_INVALID_ARGUMENT;
+            continue;
+        }
+        size_t len = yongjin__v1__event__get_packed_size(ev);
+        uint8_t *p = yj_buf_reserve(&job->canon, len);
+        if (!p) goto oom;
+        size_t packed = yongjin__v1__event__pack(ev, p);
+        assert(packed == len);
+        job->canon_off[nw] = job->canon.len;
+        job->canon.len += len;
+        yj_write *w = &job->writes[nw];
+        w->tenant = job->tenant;
+        w->tenant_len = strlen(job->tenant);
+        w->request_id = ev->request_id;
+        w->request_id_len = strlen(ev->request_id);
+        w->event_len = len;
+        w->event_time_ms = ev->event_time_ms;
+        w->decoded = ev;
+        job->to_write[i] = (int)nw++;
+    }
+    /* canon may have moved while growing: point the writes at it now. */
+    for (size_t k = 0; k < nw; k++) job->writes[k].event = job->canon.data + job->canon_off[k];
+    if (nw == 0) return YJ_OK;
+    job->batch = yj_batch_new(nw);
+    if (!job->batch) goto oom;
+    job->batch->writes = job->writes;
+    job->batch->received_ms = wall_ms();
+    return YJ_OK;
+oom:
+    return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory preparing the batch");
+}
+
+static yj_err encode_result(yj_buf *out, const yj_result *r)
+{
+    yj_buf one = {0};
+    yj_err err = YJ_OK;
+    if (r->seq) err = yj_pb_put_varint_field(&one, 1, r->seq);
+    if (!err && r->code) err = yj_pb_put_varint_field(&one, 2, (uint64_t)r->code);
+    if (!err && r->msg.text[0]) err = yj_pb_put_bytes_field(&one, 3, r->msg.text, strlen(r->msg.text));
+    if (!err && r->replayed) err = yj_pb_put_varint_field(&one, 4, 1);
+    if (!err && r->effects_len) err = yj_buf_append(&one, r->effects, r->effects_len);
+    if (!err) err = yj_pb_put_len_header(out, 1, one.len);
+    if (!err) err = yj_buf_append(out, one.data, one.len);
+    yj_buf_free(&one);
+    return err;
+}
+
+/* The AppendResponse of a finished job. */
+static yj_err job_answer(const append_job *job, yj_buf *out)
+{
+    for (size_t i = 0; i < job->n_events; i++) {
+        const yj_result *r = job->to_write[i] < 0 ? &job->early[i]
+                                                  : &job->batch->results[job->to_write[i]];
+        yj_err err = encode_result(out, r);
+        if (err != YJ_OK) return err;
+    }
+    return YJ_OK;
+}
+
+static void stream_maybe_finish(yj_call *call, append_stream *st);
+
+/* Sends the job's answer (unary: and finishes), then frees the job. */
+static void job_complete(append_job *job)
+{
+    yj_call *call = job->call;
+    append_stream *st = job->stream;
+    yj_buf out = {0};
+    yj_err err = job_answer(job, &out);
+    if (err != YJ_OK) {
+        yj_call_finish(call, err, "out of memory encoding the answer");
+    } else if (!st) {
+        svc_reply_bytes(call, &out);
+    } else {
+        yj_call_send(call, out.data ? out.data : (const uint8_t *)"", out.len);
+    }
+    yj_buf_free(&out);
+    if (st) {
+        st->pending--;
+        if (st->closed && st->pending == 0) {
+            yj_call_set_user(call, NULL);
+            free(st);
+        } else {
+            stream_maybe_finish(call, st);
+        }
+    }
+    job_free(job);
+    yj_call_unref(call);
+}
+
+static void on_batch_done(yj_batch *batch, void *user)
+{
+    append_job *job = user;
+    assert(job->batch == batch);
+    job->svc->pending--;
+    svc_finance_on_commit(job->svc);
+    job_complete(job);
+}
+
+/* Decodes and submits one AppendRequest for call; NULL job on a whole-call
+ * failure, already answered. */
+static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, size_t len_bytes)
+{
+    yj_svc *svc = svc_of(call);
+    yj_msg why = {{0}};
+    append_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    job->svc = svc;
+    job->call = call;
+    job->stream = st;
+    yj_err err = svc_tenant(call, job->tenant, &why);
+    if (err != YJ_OK) goto fail;
+    job->req = (Yongjin__V1__AppendRequest *)svc_decode(
+        call, &yongjin__v1__append_request__descriptor, msg, len_bytes);
+    if (!job->req) {
+        job_free(job);
+        return; /* answered by svc_decode */
+    }
+    err = job_prepare(job, &why);
+    if (err != YJ_OK) goto fail;
+    yj_call_ref(call);
+    if (st) st->pending++;
+    if (!job->batch) { /* every event refused at the envelope */
+        job_complete(job);
+        return;
+    }
+    job->batch->done = on_batch_done;
+    job->batch->user = job;
+    err = yj_store_submit(svc->config.store, job->batch, &why);
+    if (err != YJ_OK) {
+        if (st) st->pending--;
+        yj_call_unref(call);
+        goto fail;
+    }
+    svc->pending++;
+    return;
+fail:
+    job_free(job);
+    if (st && st->pending > 0) {
+        st->err = err;
+        st->why = why;
+        return;
+    }
+    svc_finish_err(call, err, &why);
+}
+
+static void append_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    append_start(call, NULL, msg, len_bytes);
+}
+
+/* ---- AppendStream ---- */
+
+static void stream_maybe_finish(yj_call *call, append_stream *st)
+{
+    if (st->pending > 0) return;
+    if (st->err != YJ_OK)
+        svc_finish_err(call, st->err, &st->why);
+    else if (st->half_closed)
+        yj_call_finish(call, YJ_OK, NULL);
+}
+
+static append_stream *stream_of(yj_call *call)
+{
+    append_stream *st = yj_call_user(call);
+    if (!st) {
+        st = calloc(1, sizeof *st);
+        if (!st) return NULL;
+        yj_call_set_user(call, st);
+    }
+    return st;
+}
+
+static void stream_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    append_stream *st = stream_of(call);
+    if (!st) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if (st->err != YJ_OK || st->closed) return;
+    if (st->pending >= STREAM_MAX_PENDING) {
+        st->err = yj_fail(&st->why, YJ_RESOURCE_EXHAUSTED,
+                          "more than %d requests in flight on one AppendStream; wait for answers",
+                          STREAM_MAX_PENDING);
+        return;
+    }
+    append_start(call, st, msg, len_bytes);
+}
+
+static void stream_on_half_close(yj_call *call)
+{
+    append_stream *st = stream_of(call);
+    if (!st) return;
+    st->half_closed = 1;
+    stream_maybe_finish(call, st);
+}
+
+static void stream_on_close(yj_call *call)
+{
+    append_stream *st = yj_call_user(call);
+    if (!st) return;
+    /* Jobs still in the store hold references to the call, not to st: the
+     * stream state is needed by them, so it is freed with the last job. */
+    st->closed = 1;
+    if (st->pending == 0) {
+        yj_call_set_user(call, NULL);
+        free(st);
+    }
+}
+
+const svc_route svc_ledger_routes[] = {
+    {&yongjin__v1__ledger__descriptor, "Append", YJ_RPC_UNARY, .on_message = append_on_message},
+    {&yongjin__v1__ledger__descriptor, "AppendStream", YJ_RPC_BIDI,
+     .on_message = stream_on_message, .on_half_close = stream_on_half_close,
+     .on_close = stream_on_close},
+};
+const size_t svc_ledger_n_routes = sizeof svc_ledger_routes / sizeof svc_ledger_routes[0];

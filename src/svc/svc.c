@@ -1,0 +1,214 @@
+/*
+ * svc.c — the routing table and the helpers every service file uses.
+ *
+ * The table is built once at start from each service file's routes: the
+ * path of a route is "/" + the protobuf-c service descriptor's full name +
+ * "/" + the method name, and every method the descriptor lists must have a
+ * route (checked at start), so the .proto files and the server cannot drift.
+ */
+#include "svc/svc_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yongjin/log.h"
+
+yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg)
+{
+    size_t len = 0;
+    const uint8_t *v = yj_call_header(call, "x-tenant", &len);
+    if (!v) {
+        memcpy(out, "default", sizeof "default");
+        return YJ_OK;
+    }
+    if (len == 0 || len > SVC_TENANT_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "x-tenant: must be 1..%d bytes of [a-z0-9_-]",
+                       SVC_TENANT_MAX);
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                           "x-tenant: byte %zu is not one of [a-z0-9_-]", i);
+    }
+    memcpy(out, v, len);
+    out[len] = 0;
+    return YJ_OK;
+}
+
+/* Whether m or any message inside it carries fields this server does not know. */
+static int has_unknown_fields(const ProtobufCMessage *m, int depth)
+{
+    if (m->n_unknown_fields > 0 || depth > 32) return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        const char *base = (const char *)m;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                if (has_unknown_fields(arr[k], depth + 1)) return 1;
+        } else {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+            if (sub && has_unknown_fields(sub, depth + 1)) return 1;
+        }
+    }
+    return 0;
+}
+
+ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
+                             const uint8_t *msg, size_t len_bytes)
+{
+    char text[200];
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len_bytes, msg);
+    if (!m) {
+        snprintf(text, sizeof text, "the request is not a valid %s message", desc->name);
+        yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
+        return NULL;
+    }
+    if (has_unknown_fields(m, 0)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        snprintf(text, sizeof text,
+                 "the %s carries fields this server does not know; refusing rather than "
+                 "dropping them",
+                 desc->name);
+        yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
+        return NULL;
+    }
+    return m;
+}
+
+void svc_reply(yj_call *call, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t stack[1024];
+    uint8_t *out = n <= sizeof stack ? stack : malloc(n);
+    if (!out) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory encoding the answer");
+        return;
+    }
+    size_t packed = protobuf_c_message_pack(m, out);
+    assert(packed == n);
+    yj_call_send(call, out, packed);
+    yj_call_finish(call, YJ_OK, NULL);
+    if (out != stack) free(out);
+}
+
+void svc_reply_bytes(yj_call *call, const yj_buf *buf)
+{
+    yj_call_send(call, buf->data ? buf->data : (const uint8_t *)"", buf->len);
+    yj_call_finish(call, YJ_OK, NULL);
+}
+
+void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg)
+{
+    assert(err != YJ_OK);
+    yj_call_finish(call, err, msg && msg->text[0] ? msg->text : yj_err_name(err));
+}
+
+static void unimplemented_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    const char *why = yj_call_method_ctx(call);
+    yj_call_finish(call, YJ_UNIMPLEMENTED, why);
+}
+
+static const svc_route *find_route(const svc_route *routes, size_t n, const char *method)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(routes[i].method, method) == 0) return &routes[i];
+    return NULL;
+}
+
+/* Adds every method of one service descriptor; FAILED_PRECONDITION (a
+ * programming error, reported at start) when a method has no route. */
+static yj_err add_service(yj_svc *svc, const svc_route *routes, size_t n_routes, size_t *at)
+{
+    const ProtobufCServiceDescriptor *d = routes[0].service;
+    for (unsigned i = 0; i < d->n_methods; i++) {
+        const char *name = d->methods[i].name;
+        const svc_route *r = find_route(routes, n_routes, name);
+        if (!r) {
+            yj_log(YJ_LOG_ERROR, "no route for /%s/%s", d->name, name);
+            return YJ_FAILED_PRECONDITION;
+        }
+        yj_method *m = &svc->methods[(*at)++];
+        size_t len = strlen(d->name) + strlen(name) + 3;
+        char *path = malloc(len);
+        if (!path) return YJ_RESOURCE_EXHAUSTED;
+        snprintf(path, len, "/%s/%s", d->name, name);
+        m->path = path;
+        m->kind = r->kind;
+        if (r->missing) {
+            m->on_message = unimplemented_on_message;
+            m->method_ctx = (void *)r->missing;
+            continue;
+        }
+        if (r->query) {
+            m->on_message = svc_query_on_message;
+            m->method_ctx = (void *)r->query;
+            continue;
+        }
+        m->on_message = r->on_message;
+        m->on_half_close = r->on_half_close;
+        m->on_writable = r->on_writable;
+        m->on_close = r->on_close;
+    }
+    return YJ_OK;
+}
+
+yj_svc *yj_svc_new(const yj_svc_config *config)
+{
+    assert(config && config->base && config->store);
+    yj_svc *svc = calloc(1, sizeof *svc);
+    if (!svc) return NULL;
+    svc->config = *config;
+    if (!svc->config.max_events_per_append) svc->config.max_events_per_append = 10000;
+    if (!svc->config.subscribe_backlog_bytes) svc->config.subscribe_backlog_bytes = 1u << 20;
+    struct {
+        const svc_route *routes;
+        size_t n;
+    } all[] = {{svc_ledger_routes, svc_ledger_n_routes},
+               {svc_query_routes, svc_query_n_routes},
+               {svc_finance_routes, svc_finance_n_routes},
+               {svc_health_routes, svc_health_n_routes}};
+    size_t total = 0, at = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) total += all[i].routes[0].service->n_methods;
+    svc->methods = calloc(total, sizeof *svc->methods);
+    if (!svc->methods) goto fail;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (add_service(svc, all[i].routes, all[i].n, &at) != YJ_OK) goto fail;
+    assert(at == total);
+    svc->n_methods = total;
+    return svc;
+fail:
+    svc->n_methods = at;
+    yj_svc_free(svc);
+    return NULL;
+}
+
+const yj_method *yj_svc_methods(const yj_svc *svc, size_t *n_methods)
+{
+    *n_methods = svc->n_methods;
+    return svc->methods;
+}
+
+void yj_svc_set_server(yj_svc *svc, yj_server *server)
+{
+    svc->server = server;
+}
+
+size_t yj_svc_pending(const yj_svc *svc)
+{
+    return svc->pending;
+}
+
+void yj_svc_free(yj_svc *svc)
+{
+    if (!svc) return;
+    for (size_t i = 0; i < svc->n_methods; i++) free((char *)svc->methods[i].path);
+    free(svc->methods);
+    free(svc);
+}

@@ -1,0 +1,91 @@
+/*
+ * svc_internal.h — what the service files of src/svc/ share: the process's
+ * service context, the route table entries, and the unary adapter.
+ */
+#ifndef YONGJIN_SVC_INTERNAL_H
+#define YONGJIN_SVC_INTERNAL_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "yongjin/buf.h"
+#include "yongjin/grpc.h"
+#include "yongjin/store.h"
+#include "yongjin/svc.h"
+
+#define SVC_TENANT_MAX 32
+
+/* A read: the request's type and the ledger function that answers it. */
+typedef struct svc_query {
+    const ProtobufCMessageDescriptor *request;
+    yj_err (*fn)(const yj_rtxn *rtxn, const char *tenant, const void *req, yj_buf *out,
+                 yj_msg *msg);
+} svc_query;
+
+/* A route: one method of one protobuf-c service descriptor. */
+typedef struct svc_route {
+    const ProtobufCServiceDescriptor *service;
+    const char *method; /* as in the descriptor */
+    yj_rpc_kind kind;
+    void (*on_message)(yj_call *call, const uint8_t *msg, size_t len_bytes);
+    void (*on_half_close)(yj_call *call);
+    void (*on_writable)(yj_call *call);
+    void (*on_close)(yj_call *call);
+    const char *missing; /* set: answer UNIMPLEMENTED with this reason */
+    const svc_query *query; /* set: a unary read answered by svc_query_on_message */
+} svc_route;
+
+typedef struct svc_subscriber svc_subscriber;
+
+struct yj_svc {
+    yj_svc_config config;
+    yj_server *server;
+    yj_method *methods;
+    size_t n_methods;
+    size_t pending;              /* calls waiting on the store or a worker */
+    svc_subscriber *subscribers; /* Finance.Subscribe calls, a list */
+    int verify_running;          /* one Finance.Verify at a time */
+};
+
+/* The route tables of each service file. */
+extern const svc_route svc_ledger_routes[];
+extern const size_t svc_ledger_n_routes;
+extern const svc_route svc_query_routes[];
+extern const size_t svc_query_n_routes;
+extern const svc_route svc_finance_routes[];
+extern const size_t svc_finance_n_routes;
+extern const svc_route svc_health_routes[];
+extern const size_t svc_health_n_routes;
+
+static inline yj_svc *svc_of(const yj_call *call)
+{
+    return (yj_svc *)yj_call_server_ctx(call);
+}
+
+/* The call's tenant from x-tenant ([a-z0-9_-]{1,32}; absent = "default"),
+ * NUL-terminated into out. INVALID_ARGUMENT when malformed. */
+yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg);
+
+/* Decodes msg as `desc`, refusing unknown fields anywhere in it (a ledger
+ * does not silently drop what it does not understand). On failure the call
+ * is finished with INVALID_ARGUMENT and NULL returned. Free the result with
+ * protobuf_c_message_free_unpacked(m, NULL). */
+ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
+                             const uint8_t *msg, size_t len_bytes);
+
+/* Packs m, sends it and finishes the call OK. */
+void svc_reply(yj_call *call, const ProtobufCMessage *m);
+
+/* Sends the bytes as one message and finishes OK. */
+void svc_reply_bytes(yj_call *call, const yj_buf *buf);
+
+/* Finishes the call with err and msg's text. */
+void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg);
+
+/* The unary adapter of every read: decode, snapshot, ledger, reply. */
+void svc_query_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes);
+
+/* Called by ledger_svc after every completed store batch: wakes the
+ * Finance.Subscribe calls that wait for the live tail. */
+void svc_finance_on_commit(yj_svc *svc);
+
+#endif

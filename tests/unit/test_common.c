@@ -1,0 +1,174 @@
+/*
+ * test_common.c — the shared pieces: error names and reasons, the byte
+ * buffer, the hand-written protobuf wire helpers (checked against
+ * protobuf-c's own decoder), and the ledger's month arithmetic.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/buf.h"
+#include "yongjin/err.h"
+#include "yongjin/pbwire.h"
+#include "yongjin/v1/ledger.pb-c.h"
+
+static void test_err_names_are_the_grpc_names(void **state)
+{
+    assert_string_equal(yj_err_name(YJ_OK), "OK");
+    assert_string_equal(yj_err_name(YJ_INVALID_ARGUMENT), "INVALID_ARGUMENT");
+    assert_string_equal(yj_err_name(YJ_UNAUTHENTICATED), "UNAUTHENTICATED");
+    assert_string_equal(yj_err_name((yj_err)99), "UNKNOWN");
+    assert_int_equal(YJ_FAILED_PRECONDITION, 9);
+    assert_int_equal(YJ_UNIMPLEMENTED, 12);
+}
+
+static void test_fail_formats_and_truncates(void **state)
+{
+    yj_msg m;
+    assert_int_equal(yj_fail(&m, YJ_NOT_FOUND, "order %s", "o1"), YJ_NOT_FOUND);
+    assert_string_equal(m.text, "order o1");
+    char big[1000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    yj_fail(&m, YJ_INTERNAL, "%s", big);
+    assert_int_equal(strlen(m.text), YJ_MSG_MAX - 1);
+    assert_int_equal(yj_fail(NULL, YJ_ABORTED, "nothing written"), YJ_ABORTED);
+}
+
+static void test_buf_grows_and_keeps_bytes(void **state)
+{
+    yj_buf b = {0};
+    for (int i = 0; i < 10000; i++) {
+        uint8_t byte = (uint8_t)i;
+        assert_int_equal(yj_buf_append(&b, &byte, 1), YJ_OK);
+    }
+    assert_int_equal(b.len, 10000);
+    for (int i = 0; i < 10000; i++) assert_int_equal(b.data[i], (uint8_t)i);
+    size_t cap = b.cap;
+    yj_buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.cap, cap);
+    assert_null(yj_buf_reserve(&b, YJ_BUF_MAX_BYTES + 1));
+    yj_buf_free(&b);
+    assert_null(b.data);
+}
+
+static void test_varints_round_trip(void **state)
+{
+    uint64_t cases[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)INT64_MAX,
+                        UINT64_MAX};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t out[10];
+        size_t n = yj_pb_varint_put(out, cases[i]);
+        assert_int_equal(n, yj_pb_varint_size(cases[i]));
+        const uint8_t *p = out;
+        uint64_t back;
+        assert_true(yj_pb_varint_get(&p, out + n, &back));
+        assert_true(back == cases[i]);
+        assert_ptr_equal(p, out + n);
+        p = out; /* truncated input is refused, not over-read */
+        if (n > 1) assert_false(yj_pb_varint_get(&p, out + n - 1, &back));
+    }
+}
+
+/* A hand-encoded EventResult decodes with protobuf-c as intended. */
+static void test_hand_encoding_decodes_with_protobuf_c(void **state)
+{
+    yj_buf b = {0};
+    assert_int_equal(yj_pb_put_varint_field(&b, 1, 42), YJ_OK);
+    assert_int_equal(yj_pb_put_varint_field(&b, 2, 9), YJ_OK);
+    assert_int_equal(yj_pb_put_bytes_field(&b, 3, "why", 3), YJ_OK);
+    Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+    p.account = "pending";
+    p.member = "b";
+    p.amount = -1999;
+    uint8_t tmp[128];
+    size_t n = yongjin__v1__posting__pack(&p, tmp);
+    assert_int_equal(yj_pb_put_len_header(&b, 5, n), YJ_OK);
+    assert_int_equal(yj_buf_append(&b, tmp, n), YJ_OK);
+    Yongjin__V1__EventResult *r = yongjin__v1__event_result__unpack(NULL, b.len, b.data);
+    assert_non_null(r);
+    assert_int_equal(r->seq, 42);
+    assert_int_equal(r->code, 9);
+    assert_string_equal(r->message, "why");
+    assert_int_equal(r->n_postings, 1);
+    assert_int_equal(r->postings[0]->amount, -1999);
+    assert_string_equal(r->postings[0]->member, "b");
+    yongjin__v1__event_result__free_unpacked(r, NULL);
+    yj_buf_free(&b);
+}
+
+typedef struct walked {
+    uint32_t fields[8];
+    int n;
+} walked;
+
+static yj_err collect(void *ctx, uint32_t field, int wire_type, const uint8_t *whole,
+                      size_t whole_len, const uint8_t *payload, size_t payload_len)
+{
+    walked *w = ctx;
+    if (w->n < 8) w->fields[w->n++] = field;
+    return YJ_OK;
+}
+
+static void test_walk_visits_fields_and_refuses_garbage(void **state)
+{
+    yj_buf b = {0};
+    yj_pb_put_varint_field(&b, 1, 7);
+    yj_pb_put_bytes_field(&b, 5, "abc", 3);
+    yj_pb_put_int64_field(&b, 4, -1);
+    walked w = {{0}, 0};
+    assert_int_equal(yj_pb_walk(b.data, b.len, collect, &w), YJ_OK);
+    assert_int_equal(w.n, 3);
+    assert_int_equal(w.fields[0], 1);
+    assert_int_equal(w.fields[1], 5);
+    assert_int_equal(w.fields[2], 4);
+    const uint8_t bad_len[] = {0x2a, 0x10, 'x'}; /* field 5, length 16, one byte */
+    assert_int_equal(yj_pb_walk(bad_len, sizeof bad_len, collect, &w), YJ_INVALID_ARGUMENT);
+    const uint8_t bad_type[] = {0x0f, 0x00}; /* wire type 7 */
+    assert_int_equal(yj_pb_walk(bad_type, sizeof bad_type, collect, &w), YJ_INVALID_ARGUMENT);
+    yj_buf_free(&b);
+}
+
+static void test_month_of_uses_the_tenant_zone(void **state)
+{
+    /* 2025-10-31T16:00:00Z is 2025-11-01 00:00 in UTC+8. */
+    assert_int_equal(ledger_month_of(1761926400000LL, 480), 202511);
+    assert_int_equal(ledger_month_of(1761926400000LL - 1, 480), 202510);
+    assert_int_equal(ledger_month_of(1761926400000LL, 0), 202510);
+    assert_int_equal(ledger_month_of(0, 0), 197001);
+    assert_int_equal(ledger_month_of(951782400000LL, 0), 200002);  /* 2000-02-29 */
+    assert_int_equal(ledger_month_of(4107542400000LL, 0), 210003);     /* 2100-03-01 */
+    assert_int_equal(ledger_month_of(4107542400000LL - 1, 0), 210002); /* 2100 is no leap year */
+    assert_int_equal(ledger_month_of(-1, 0), 196912);
+}
+
+static void test_signed_keys_sort_numerically(void **state)
+{
+    lkey a, b;
+    lkey_start(&a, "t", 1, 'S');
+    lkey_start(&b, "t", 1, 'S');
+    lkey_i64(&a, -5);
+    lkey_i64(&b, 3);
+    assert_true(memcmp(a.b, b.b, a.n) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_names_are_the_grpc_names),
+        cmocka_unit_test(test_fail_formats_and_truncates),
+        cmocka_unit_test(test_buf_grows_and_keeps_bytes),
+        cmocka_unit_test(test_varints_round_trip),
+        cmocka_unit_test(test_hand_encoding_decodes_with_protobuf_c),
+        cmocka_unit_test(test_walk_visits_fields_and_refuses_garbage),
+        cmocka_unit_test(test_month_of_uses_the_tenant_zone),
+        cmocka_unit_test(test_signed_keys_sort_numerically),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

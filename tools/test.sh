@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs yongjin's tests and prints one summary line, "N passed, N failed".
+#   tools/test.sh            everything: unit (release, ASan), e2e (release, ASan)
+#   tools/test.sh unit       unit tests of the release build
+#   tools/test.sh e2e        e2e tests against the release build
+# Exits non-zero when anything failed or did not run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-/usr/bin/python3}
+what=${1:-all}
+passed=0; failed=0; broken=()
+logdir=build/test-logs; mkdir -p "$logdir"
+
+run_unit() {  # $1 = build dir
+  local dir=$1 t name out p f
+  for t in "$dir"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    out="$logdir/$(basename "$dir")-$name.log"
+    "$t" >"$out" 2>&1; local rc=$?
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+    p=${p:-0}; f=${f:-0}
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    printf '  unit %-8s %-22s %4d passed %3d failed\n' "$(basename "$dir")" "$name" "$p" "$f"
+    if [ "$f" != 0 ]; then broken+=("$out"); grep -E '^\[  (FAILED|ERROR) \]|Assert|error' "$out" | head -n 20; fi
+  done
+}
+
+run_e2e() {  # $1 = label, $2 = yongjind binary
+  local label=$1 bin=$2 out="$logdir/e2e-$1.log" p f
+  YJ_BIN=$bin "$PY" -m pytest -q -p no:cacheprovider tests/e2e >"$out" 2>&1; local rc=$?
+  p=$(grep -oE '[0-9]+ passed' "$out" | tail -n 1 | grep -oE '[0-9]+')
+  f=$(grep -oE '[0-9]+ (failed|errors?)' "$out" | awk '{s+=$1} END {print s+0}')
+  p=${p:-0}; f=${f:-0}
+  if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi   # no tests collected, crash, ...
+  passed=$((passed + p)); failed=$((failed + f))
+  printf '  e2e  %-8s %-22s %4d passed %3d failed\n' "$label" "pytest tests/e2e" "$p" "$f"
+  if [ "$f" != 0 ]; then broken+=("$out"); tail -n 40 "$out"; fi
+}
+
+case $what in
+  unit) run_unit build/release ;;
+  e2e) run_e2e release bin/yongjind ;;
+  all)
+    echo "== unit tests"
+    run_unit build/release
+    run_unit build/asan
+    echo "== end-to-end tests (stock grpcio client against a real yongjind)"
+    run_e2e release bin/yongjind
+    run_e2e asan build/asan/bin/yongjind
+    ;;
+  *) echo "usage: tools/test.sh [unit|e2e|all]" >&2; exit 2 ;;
+esac
+
+for b in "${broken[@]}"; do echo "log of a failure: $b"; done
+echo "${passed} passed, ${failed} failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
