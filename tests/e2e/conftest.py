@@ -56,6 +56,7 @@ class Server:
         self.port = port or free_port()
         self.addr = "127.0.0.1:%d" % self.port
         self.proc = None
+        self.last_rc = None
         self.log_path = os.path.join(os.path.dirname(data_dir), "yongjind-%d.log" % self.port)
         self._channels = []
 
@@ -100,7 +101,7 @@ class Server:
         """Stops the server; returns its exit code."""
         self.close_channels()
         if self.proc is None:
-            return None
+            return self.last_rc
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -112,6 +113,7 @@ class Server:
         rc = self.proc.returncode
         self.proc = None
         self.log.close()
+        self.last_rc = rc
         return rc
 
     def kill9(self):
@@ -119,6 +121,7 @@ class Server:
         self.proc.kill()
         self.proc.wait()
         self.proc = None
+        self.last_rc = 0  # killed on purpose
         self.log.close()
 
 
