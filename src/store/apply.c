@@ -5,8 +5,8 @@
  * replay exercises exactly the code that wrote the entry.
  *
  * The entry body is a yongjin.v1.JournalEntry without seq and hashes:
- * tenant (2), event (3), event_time_ms (4), received_ms (7), then what the
- * hook appended: effects (fields 5 and 6) and extras. Protobuf concatenation
+ * tenant (2), request_id (13), event (3), event_time_ms (4), the effects the
+ * hook appended (fields 5 and 6), received_ms (7), then the hook's extras. Protobuf concatenation
  * merges fields, so the body decodes as one message.
  */
 #include <assert.h>
@@ -143,6 +143,7 @@ static yj_err build_body(store_apply_ctx *ac, const yj_write *w, int64_t receive
     yj_buf *b = &ac->body;
     yj_buf_reset(b);
     yj_err err = yj_pb_put_bytes_field(b, 2, w->tenant, w->tenant_len);
+    if (!err) err = yj_pb_put_bytes_field(b, 13, w->request_id, w->request_id_len);
     if (!err) err = yj_pb_put_bytes_field(b, 3, w->event, w->event_len);
     if (!err) err = yj_pb_put_int64_field(b, 4, w->event_time_ms);
     if (!err) err = yj_buf_append(b, ac->effects.data, ac->effects.len);

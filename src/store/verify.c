@@ -20,7 +20,6 @@
 
 #include "store/store_internal.h"
 #include "yongjin/v1/finance.pb-c.h"
-#include "yongjin/v1/ledger.pb-c.h"
 
 #define REPLAY_COMMIT_EVERY 10000
 
@@ -131,14 +130,14 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
                       yj_verify_report *rep, yj_err *err)
 {
     Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(NULL, len, body);
-    Yongjin__V1__Event *ev = je ? yongjin__v1__event__unpack(NULL, je->event.len, je->event.data) : NULL;
     int bad = 0;
-    if (!je || !ev || !je->tenant || !ev->request_id || !ev->request_id[0]) {
+    if (!je || !je->tenant || !je->tenant[0] || !je->request_id || !je->request_id[0] ||
+        strlen(je->tenant) > YJ_TENANT_MAX || strlen(je->request_id) > YJ_REQUEST_ID_MAX) {
         snprintf(rep->problem, sizeof rep->problem, "entry %llu: body does not decode", (unsigned long long)seq);
         bad = 1;
         goto out;
     }
-    yj_write w = {je->tenant, strlen(je->tenant), ev->request_id, strlen(ev->request_id),
+    yj_write w = {je->tenant, strlen(je->tenant), je->request_id, strlen(je->request_id),
                   je->event.data, je->event.len, je->event_time_ms, NULL};
     yj_result res = {0};
     *err = store_apply_write(&rs->ac, &w, je->received_ms, &res);
@@ -162,7 +161,6 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
     }
     free(res.effects);
 out:
-    if (ev) yongjin__v1__event__free_unpacked(ev, NULL);
     if (je) yongjin__v1__journal_entry__free_unpacked(je, NULL);
     return bad;
 }

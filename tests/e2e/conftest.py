@@ -176,7 +176,8 @@ def server(data_dir):
     rc = s.stop()
     assert rc == 0, "yongjind exited with %s:\n%s" % (rc, s.read_log())
     log = s.read_log()
-    assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    assert "ERROR: AddressSanitizer" not in log and "ERROR: LeakSanitizer" not in log \
+        and "runtime error:" not in log, log
 
 
 @pytest.fixture

@@ -1,0 +1,363 @@
+/*
+ * test_store.c — the journal under a test hook: append and read, the hash
+ * chain recomputed independently, idempotency (replay and ALREADY_EXISTS),
+ * a refusal inside a group, map growth and the map cap, the schema check,
+ * durability across reopen, and verification catching an altered entry.
+ */
+#include <event2/event.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "yongjin/pbwire.h"
+#include "yongjin/store.h"
+
+/* The test hook: refuses events containing "refuse"; otherwise writes the
+ * event under key "s:<event>" and one effects field. */
+static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effects, yj_buf *extra,
+                         yj_msg *why)
+{
+    if (memmem(wr->event, wr->event_len, "refuse", 6))
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
+    char key[300];
+    int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len, (const char *)wr->event);
+    yj_err err = yj_state_put(w, key, (size_t)n, wr->event, wr->event_len);
+    if (err == YJ_OK) err = yj_pb_put_bytes_field(effects, 5, "\x18\x07", 2); /* Posting{amount:7} */
+    return err;
+}
+
+typedef struct fixture {
+    char dir[64];
+    struct event_base *base;
+    yj_store *store;
+} fixture;
+
+static void open_store(fixture *f, size_t initial, size_t max)
+{
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.initial_map_bytes = initial;
+    c.max_map_bytes = max;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/yj-store-test.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->base = event_base_new();
+    open_store(f, 0, 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->store) yj_store_close(f->store);
+    event_base_free(f->base);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void on_done(yj_batch *b, void *user)
+{
+    (*(int *)user)++;
+}
+
+/* Submits writes of the given events (request id = "r:" + event) as one
+ * batch and waits for the answer. */
+static yj_batch *run(fixture *f, const char **events, const char **rids, size_t n)
+{
+    yj_write *w = calloc(n, sizeof *w);
+    for (size_t i = 0; i < n; i++) {
+        w[i].tenant = "t1";
+        w[i].tenant_len = 2;
+        w[i].request_id = rids ? rids[i] : events[i];
+        w[i].request_id_len = strlen(w[i].request_id);
+        w[i].event = (const uint8_t *)events[i];
+        w[i].event_len = strlen(events[i]);
+        w[i].event_time_ms = 1761955200000LL;
+    }
+    yj_batch *b = yj_batch_new(n);
+    int done = 0;
+    b->writes = w;
+    b->done = on_done;
+    b->user = &done;
+    yj_msg msg;
+    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
+    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    return b;
+}
+
+static void finish(yj_batch *b)
+{
+    free((void *)b->writes);
+    yj_batch_free(b);
+}
+
+static void test_append_assigns_dense_seqs_and_chains_hashes(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"a", "b", "c"};
+    yj_batch *b = run(f, ev, NULL, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(b->results[i].code, YJ_OK);
+        assert_int_equal(b->results[i].seq, (uint64_t)i + 1);
+        assert_int_equal(b->results[i].effects_len, 4);
+    }
+    finish(b);
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    uint8_t prev[32] = {0};
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        yj_entry e;
+        assert_int_equal(yj_store_entry(&r, seq, &e), YJ_OK);
+        assert_memory_equal(e.prev_hash, prev, 32);
+        /* recompute SHA-256(prev || seq_be64 || body) independently */
+        uint8_t buf[4096], want[32];
+        unsigned int hl;
+        memcpy(buf, prev, 32);
+        for (int i = 0; i < 8; i++) buf[32 + i] = (uint8_t)(seq >> (56 - 8 * i));
+        memcpy(buf + 40, e.body, e.body_len);
+        EVP_Digest(buf, 40 + e.body_len, want, &hl, EVP_sha256(), NULL);
+        assert_memory_equal(e.hash, want, 32);
+        memcpy(prev, e.hash, 32);
+    }
+    yj_entry e;
+    assert_int_equal(yj_store_entry(&r, 4, &e), YJ_NOT_FOUND);
+    uint64_t head;
+    uint8_t hh[32];
+    assert_int_equal(yj_store_head(f->store, &r, &head, hh), YJ_OK);
+    assert_int_equal(head, 3);
+    assert_memory_equal(hh, prev, 32);
+    yj_store_read_end(f->store, &r);
+}
+
+static void test_same_request_replays_other_content_is_already_exists(void **state)
+{
+    fixture *f = *state;
+    const char *ev1[] = {"x"}, *rid[] = {"req"}, *ev2[] = {"y"};
+    finish(run(f, ev1, rid, 1));
+    yj_batch *b = run(f, ev1, rid, 1);
+    assert_int_equal(b->results[0].code, YJ_OK);
+    assert_true(b->results[0].replayed);
+    assert_int_equal(b->results[0].seq, 1);
+    assert_int_equal(b->results[0].effects_len, 4); /* the first answer, rebuilt */
+    finish(b);
+    b = run(f, ev2, rid, 1);
+    assert_int_equal(b->results[0].code, YJ_ALREADY_EXISTS);
+    assert_int_equal(b->results[0].seq, 0);
+    assert_non_null(strstr(b->results[0].msg.text, "req"));
+    finish(b);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.writes_committed, 1);
+}
+
+static void test_refusal_inside_a_group_disturbs_nothing(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"one", "refuse-me", "two"};
+    yj_batch *b = run(f, ev, NULL, 3);
+    assert_int_equal(b->results[0].seq, 1);
+    assert_int_equal(b->results[1].code, YJ_FAILED_PRECONDITION);
+    assert_int_equal(b->results[1].seq, 0);
+    assert_int_equal(b->results[2].seq, 2);
+    finish(b);
+}
+
+static void test_map_grows_and_keeps_everything(void **state)
+{
+    fixture *f = *state;
+    yj_store_close(f->store);
+    open_store(f, 256 << 10, 64 << 20);
+    char ev[20000][24];
+    const char *evp[20000];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(ev[i], sizeof ev[i], "event-%06d", i);
+        evp[i] = ev[i];
+    }
+    for (int k = 0; k < 2; k++) {
+        yj_batch *b = run(f, evp + k * 10000, NULL, 10000);
+        for (int i = 0; i < 10000; i++) assert_int_equal(b->results[i].code, YJ_OK);
+        finish(b);
+    }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.map_grows >= 1);
+    assert_int_equal(st.writes_committed, 20000);
+}
+
+static void test_map_cap_refuses_and_reads_go_on(void **state)
+{
+    fixture *f = *state;
+    yj_store_close(f->store);
+    open_store(f, 256 << 10, 512 << 10);
+    char ev[10000][24];
+    const char *evp[10000];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(ev[i], sizeof ev[i], "big-event-%06d", i);
+        evp[i] = ev[i];
+    }
+    yj_batch *b = run(f, evp, NULL, 10000);
+    assert_int_equal(b->results[0].code, YJ_RESOURCE_EXHAUSTED);
+    assert_int_equal(b->results[9999].code, YJ_RESOURCE_EXHAUSTED);
+    finish(b);
+    const char *small[] = {"small"};
+    b = run(f, small, NULL, 1); /* still writable when it fits */
+    assert_int_equal(b->results[0].code, YJ_OK);
+    assert_int_equal(b->results[0].seq, 1);
+    finish(b);
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    yj_entry e;
+    assert_int_equal(yj_store_entry(&r, 1, &e), YJ_OK);
+    yj_store_read_end(f->store, &r);
+}
+
+static void test_acknowledged_writes_survive_reopen(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"p", "q"};
+    finish(run(f, ev, NULL, 2));
+    yj_store_close(f->store);
+    open_store(f, 0, 0);
+    const char *more[] = {"r"};
+    yj_batch *b = run(f, more, NULL, 1);
+    assert_int_equal(b->results[0].seq, 3);
+    finish(b);
+    b = run(f, ev, NULL, 1); /* "p" again: replayed from before the reopen */
+    assert_true(b->results[0].replayed);
+    assert_int_equal(b->results[0].seq, 1);
+    finish(b);
+}
+
+static void test_unknown_schema_version_is_refused(void **state)
+{
+    fixture *f = *state;
+    yj_store_close(f->store);
+    f->store = NULL;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    uint8_t v2[4] = {0, 0, 0, 99};
+    MDB_val k = {14, "schema_version"}, v = {4, v2};
+    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(msg.text, "schema version 99"));
+    f->store = NULL;
+}
+
+static void test_verify_passes_then_catches_an_altered_entry(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"e1", "e2", "e3", "e4"};
+    finish(run(f, ev, NULL, 4));
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report rep;
+    yj_msg msg;
+    char scratch[128];
+    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 4);
+    yj_store_close(f->store);
+    /* alter entry 3's body in place, as a bad disk would */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi j;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, f->dir, 0, 0600);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "journal", 0, &j);
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(txn, j, &k, &v), 0);
+    uint8_t *copy = malloc(v.mv_size);
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[v.mv_size - 1] ^= 1;
+    MDB_val nv = {v.mv_size, copy};
+    assert_int_equal(mdb_put(txn, j, &k, &nv, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    free(copy);
+    open_store(f, 0, 0);
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_false(rep.ok);
+    assert_int_equal(rep.entries, 2);
+    assert_non_null(strstr(rep.problem, "entry 3"));
+}
+
+static void test_verify_catches_state_that_differs_from_the_journal(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"e1"};
+    finish(run(f, ev, NULL, 1));
+    yj_store_close(f->store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi s;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, f->dir, 0, 0600);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "state", 0, &s);
+    MDB_val k = {4, "s:e1"}, v = {2, "e9"};
+    mdb_put(txn, s, &k, &v, 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    open_store(f, 0, 0);
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report rep;
+    yj_msg msg;
+    char scratch[128];
+    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_false(rep.ok);
+    assert_non_null(strstr(rep.problem, "state key"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_inside_a_group_disturbs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_grows_and_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
