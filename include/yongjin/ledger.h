@@ -28,6 +28,14 @@ yj_err yj_ledger_list_entries(const yj_rtxn *rtxn, const char *tenant, const voi
                               yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_get_earnings(const yj_rtxn *rtxn, const char *tenant, const void *req,
                               yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_parent(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                            yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_team(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                          yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_order(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                           yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_policy(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                            yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_trial_balance(const yj_rtxn *rtxn, const char *tenant, const void *req,
                                yj_buf *out, yj_msg *msg);
 

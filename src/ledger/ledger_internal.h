@@ -73,6 +73,7 @@ typedef struct ledger_event_ctx {
     int64_t time_ms;
     int32_t tz_offset_min;
     uint16_t n_postings; /* postings written so far for this entry */
+    int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
 } ledger_event_ctx;
 
@@ -84,5 +85,41 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
 /* Reads a member's balance (zeros when none) in any transaction. */
 yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out);
+
+/* ---- policy.c ---- */
+#include "yongjin/v1/ledger.pb-c.h"
+#include "yongjin/v1/policy.pb-c.h"
+struct yj_policy;
+/* The policy in force (the defaults, version 1, when none was set); free
+ * with yongjin__v1__policy__free_unpacked. */
+yj_err ledger_policy_load(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+                          Yongjin__V1__Policy **out);
+void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, struct yj_policy *p);
+yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why);
+
+/* ---- members.c ---- */
+struct yj_view;
+/* Packs m and puts it under k. */
+yj_err ledger_put_pb(yj_wtxn *w, const lkey *k, const ProtobufCMessage *m);
+/* The rules' view over the event's transaction; storage is a view_ctx
+ * (LEDGER_VIEW_STORAGE bytes) that must outlive the view. */
+#define LEDGER_VIEW_STORAGE 64
+void ledger_view(ledger_event_ctx *ec, struct yj_view *view, void *storage);
+yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMember *um, yj_msg *why);
+yj_err ledger_apply_bind(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__Bind *b,
+                         yj_msg *why);
+/* Binds if the rules allow; a refusal writes nothing. */
+yj_err ledger_bind(ledger_event_ctx *ec, const struct yj_policy *p, const char *member,
+                   const char *referrer, const Yongjin__V1__Source *source, yj_msg *why);
+/* Adds to the member's own GMV and to every ancestor's team GMV. */
+yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv);
+
+/* ---- orders.c ---- */
+yj_err ledger_order_paid(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                         yj_msg *why);
+yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunded *r, yj_msg *why);
+yj_err ledger_order_completed(ledger_event_ctx *ec, const struct yj_policy *p,
+                              const Yongjin__V1__OrderCompleted *oc, yj_msg *why);
+yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why);
 
 #endif

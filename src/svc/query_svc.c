@@ -38,20 +38,25 @@ static const svc_query q_balance = {&yongjin__v1__get_balance_request__descripto
                                     yj_ledger_get_balance};
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
                                     yj_ledger_list_entries};
+static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
+                                   yj_ledger_get_parent};
+static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team};
+static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order};
+static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
+                                   yj_ledger_get_policy};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
-#define ISSUE4 " is not built yet: it comes with referral commissions (issue 4)"
 #define ISSUE5 " is not built yet: it comes with group-buy, live and guide programs (issue 5)"
 const svc_route svc_query_routes[] = {
     {Q("GetBalance"), YJ_RPC_UNARY, .query = &q_balance},
     {Q("ListEntries"), YJ_RPC_UNARY, .query = &q_entries},
     {Q("GetEarnings"), YJ_RPC_UNARY, .query = &q_earnings},
-    {Q("GetParent"), YJ_RPC_UNARY, .missing = "Query.GetParent" ISSUE4},
-    {Q("GetTeam"), YJ_RPC_UNARY, .missing = "Query.GetTeam" ISSUE4},
-    {Q("GetOrder"), YJ_RPC_UNARY, .missing = "Query.GetOrder" ISSUE4},
-    {Q("GetPolicy"), YJ_RPC_UNARY, .missing = "Query.GetPolicy" ISSUE4},
+    {Q("GetParent"), YJ_RPC_UNARY, .query = &q_parent},
+    {Q("GetTeam"), YJ_RPC_UNARY, .query = &q_team},
+    {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order},
+    {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy},
     {Q("GetGroup"), YJ_RPC_UNARY, .missing = "Query.GetGroup" ISSUE5},
     {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5},
     {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5},

@@ -1,0 +1,144 @@
+/*
+ * rules.h — the commission rules of RULES.md §3–§5, pure.
+ *
+ * No I/O, no LMDB, no protobuf, no clock, no float: plain structs in,
+ * plain structs out. What the rules must read of the ledger (a member's
+ * parent at a time, whether a member may earn) comes through yj_view,
+ * which the ledger implements over its write transaction and the unit
+ * tests over arrays. The ledger applies what the rules decide.
+ */
+#ifndef YONGJIN_RULES_H
+#define YONGJIN_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/err.h"
+#include "yongjin/money.h"
+
+#define YJ_ID_MAX 64          /* member, order, line, sku ... ids */
+#define YJ_LEVELS_MAX 3
+#define YJ_LINES_MAX 100
+#define YJ_OVERRIDES_MAX 64
+#define YJ_DEPTH_MAX 1000     /* the deepest referral tree accepted */
+#define YJ_QUANTITY_MAX 1000000
+#define YJ_DAY_MS 86400000LL
+
+enum { YJ_PROGRAM_REFERRAL = 1, YJ_PROGRAM_GROUP_LEADER = 2, YJ_PROGRAM_LIVE_INVITE = 3,
+       YJ_PROGRAM_GUIDE = 4 };
+enum { YJ_MODE_ALL = 1, YJ_MODE_APPROVED = 2 };
+enum { YJ_BIND_FIRST_TOUCH = 1, YJ_BIND_LAST_TOUCH = 2 };
+
+typedef struct yj_override {
+    char sku[YJ_ID_MAX + 1];      /* exactly one of sku, category, tier is set */
+    char category[YJ_ID_MAX + 1];
+    int32_t tier;
+    int n_rates;                  /* rate per level; a level past n earns 0 */
+    int32_t rates_bp[YJ_LEVELS_MAX];
+    int n_fixed;                  /* when > 0: quantity × fixed per level instead */
+    int64_t fixed_per_unit[YJ_LEVELS_MAX];
+} yj_override;
+
+/* The policy fields the referral rules use (the ledger keeps the rest). */
+typedef struct yj_policy {
+    uint64_t version;
+    yj_rounding rounding;
+    int levels;
+    int n_level_rates;
+    int32_t level_rates_bp[YJ_LEVELS_MAX];
+    int distributor_mode;
+    int bind_policy;
+    int32_t bind_ttl_days;
+    int self_purchase;
+    int32_t settle_delay_days;
+    int32_t order_cap_bp;
+    int n_overrides;
+    yj_override overrides[YJ_OVERRIDES_MAX];
+} yj_policy;
+
+/* The defaults of RULES.md §3, version 1. */
+void yj_policy_defaults(yj_policy *p);
+
+/* What the rules read of the ledger. Ids are NUL-terminated. */
+typedef struct yj_view {
+    void *ctx;
+    /* The member's parent at at_ms (a live binding), or "" when none. */
+    yj_err (*parent_at)(void *ctx, const char *member, int64_t at_ms, char parent[YJ_ID_MAX + 1]);
+    /* The member's latest parent, lapsed or not: the team tree. Cycles are
+     * checked on it, so the team tree stays a tree. */
+    yj_err (*parent_latest)(void *ctx, const char *member, char parent[YJ_ID_MAX + 1]);
+    /* Whether the member is an enabled distributor, and its tier. */
+    yj_err (*member)(void *ctx, const char *member, int *distributor, int32_t *tier);
+} yj_view;
+
+/* Whether member may earn under the policy's distributor mode. */
+yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
+                         int32_t *tier);
+
+/* May member be bound to referrer at at_ms? `bound_live` says whether the
+ * member has a live binding now. FAILED_PRECONDITION with the reason for
+ * self-binding, a cycle, a referrer who may not earn, FIRST_TOUCH on a
+ * bound member, or a tree deeper than YJ_DEPTH_MAX. The walk up from the
+ * referrer costs the depth of the tree, never its size. */
+yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, const char *member,
+                           const char *referrer, int64_t at_ms, int bound_live, yj_msg *why);
+
+/* One level of an order's chain: who earns. */
+typedef struct yj_recipient {
+    char member[YJ_ID_MAX + 1];
+    int level;       /* 1..levels */
+    int32_t tier;
+} yj_recipient;
+
+/* The referral chain of an order paid by buyer at at_ms: level 1 is the
+ * buyer's parent (or the buyer under self_purchase when the buyer may
+ * earn), then upwards. A member who may not earn is skipped (the level
+ * pays no one; the chain does not close up). Returns the recipients. */
+yj_err yj_rules_chain(const yj_view *v, const yj_policy *p, const char *buyer, int64_t at_ms,
+                      yj_recipient out[YJ_LEVELS_MAX], size_t *n_out);
+
+typedef struct yj_order_line {
+    const char *line_id, *sku, *category;
+    int64_t quantity, amount;
+    int64_t base;    /* the commission base (amount when the event gave 0) */
+} yj_order_line;
+
+/* One recipient's commission on one line, with its explanation. */
+typedef struct yj_commission {
+    int recipient;   /* index into the recipients */
+    int program;
+    int level;
+    int line;        /* index into the lines */
+    int64_t base_amount;
+    int32_t rate_bp;
+    int64_t fixed_per_unit;
+    yj_rounding rounding;
+    int64_t uncut;   /* before the order cap */
+    int64_t amount;  /* after the order cap */
+} yj_commission;
+
+/* The rate (or fixed amount) for one line, level and recipient tier:
+ * the first override matching the sku, else the category, else the tier,
+ * else the level rates. */
+void yj_rules_resolve_rate(const yj_policy *p, const yj_order_line *line, int level, int32_t tier,
+                           int32_t *rate_bp, int64_t *fixed_per_unit, int *is_fixed);
+
+/* The referral commissions of an order: every (recipient, line) with a
+ * non-zero amount, in level order then line order. Returns how many were
+ * written (at most n_recipients × n_lines). */
+size_t yj_rules_referral(const yj_policy *p, const yj_order_line *lines, size_t n_lines,
+                         const yj_recipient *rcpt, size_t n_rcpt, yj_commission *out);
+
+/* Cuts the commissions to order_cap_bp of the order's base by the
+ * largest-remainder method weighted by uncut amounts, in the order given
+ * (program order). Sets amount = uncut when under the cap. */
+void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n);
+
+/* Allocates a refund over lines. line >= 0: all of it to that line;
+ * line < 0 (the whole order): over the lines' remaining amounts by largest
+ * remainder. INVALID_ARGUMENT when it is more than what is left. */
+yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_refunded,
+                                size_t n_lines, int line, int64_t amount, int64_t *alloc,
+                                yj_msg *why);
+
+#endif

@@ -1,0 +1,419 @@
+/*
+ * members.c — members, bindings and teams: UpsertMember, Bind (and the
+ * implicit bind of an order's referrer), the rules' view of the referral
+ * tree, GetParent and GetTeam.
+ *
+ * State (after tenant + kind):
+ *   'M' member          yongjin.state.Member
+ *   'H' member, seq     yongjin.state.Binding: the history, in journal order
+ *   'L' member          yongjin.state.Binding: the latest binding (the team tree)
+ *   'C' referrer, member  (empty): the direct downline, for paging
+ *   'A' member          yongjin.state.Team: counts and GMV, kept incrementally
+ *
+ * Team aggregates move with the tree: a (re)bind walks up the old and the
+ * new ancestors once — the cost is the depth of the tree, never its size.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
+#include "yongjin/state/state.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+static yj_err get_pb(MDB_txn *txn, MDB_dbi dbi, const lkey *k, const ProtobufCMessageDescriptor *d,
+                     ProtobufCMessage **out)
+{
+    MDB_val v;
+    *out = NULL;
+    yj_err err = yj_state_get(txn, dbi, k->b, k->n, &v);
+    if (err != YJ_OK) return err;
+    *out = protobuf_c_message_unpack(d, NULL, v.mv_size, v.mv_data);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
+yj_err ledger_put_pb(yj_wtxn *w, const lkey *k, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t stack[512], *buf = n <= sizeof stack ? stack : malloc(n);
+    if (!buf) return YJ_RESOURCE_EXHAUSTED;
+    protobuf_c_message_pack(m, buf);
+    yj_err err = yj_state_put(w, k->b, k->n, buf, n);
+    if (buf != stack) free(buf);
+    return err;
+}
+
+static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const char *member)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, kind);
+    lkey_str(k, member, strlen(member));
+}
+
+/* ---- the view the rules read ---- */
+
+typedef struct view_ctx {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    const char *tenant;
+    size_t tenant_len;
+} view_ctx;
+
+static yj_err view_member(void *ctx, const char *member, int *distributor, int32_t *tier)
+{
+    view_ctx *v = ctx;
+    lkey k;
+    ProtobufCMessage *m;
+    lkey_start(&k, v->tenant, v->tenant_len, 'M');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__member__descriptor, &m);
+    *distributor = 0;
+    *tier = 0;
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    *distributor = ((Yongjin__State__Member *)m)->distributor;
+    *tier = ((Yongjin__State__Member *)m)->tier;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return YJ_OK;
+}
+
+static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
+{
+    view_ctx *v = ctx;
+    lkey k;
+    ProtobufCMessage *m;
+    parent[0] = 0;
+    lkey_start(&k, v->tenant, v->tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__binding__descriptor, &m);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    snprintf(parent, YJ_ID_MAX + 1, "%s", ((Yongjin__State__Binding *)m)->referrer);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return YJ_OK;
+}
+
+/* The binding in force at at_ms: the last in journal order made at or
+ * before at_ms, if it has not lapsed by then. *out NULL when none. */
+static yj_err binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+                         const char *member, int64_t at_ms, Yongjin__State__Binding **out)
+{
+    lkey prefix;
+    MDB_cursor *c;
+    MDB_val k, v;
+    *out = NULL;
+    lkey_start(&prefix, tenant, tenant_len, 'H');
+    lkey_str(&prefix, member, strlen(member));
+    if (mdb_cursor_open(txn, dbi, &c)) return YJ_INTERNAL;
+    k.mv_size = prefix.n;
+    k.mv_data = prefix.b;
+    const uint8_t *best = NULL;
+    size_t best_len = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
+        Yongjin__State__Binding *b = yongjin__state__binding__unpack(NULL, v.mv_size, v.mv_data);
+        if (!b) {
+            mdb_cursor_close(c);
+            return YJ_DATA_LOSS;
+        }
+        if (b->bound_at_ms <= at_ms) best = v.mv_data, best_len = v.mv_size;
+        yongjin__state__binding__free_unpacked(b, NULL);
+    }
+    yj_err err = YJ_OK;
+    if (best) {
+        *out = yongjin__state__binding__unpack(NULL, best_len, best);
+        if (!*out) err = YJ_DATA_LOSS;
+        else if ((*out)->expires_at_ms && at_ms >= (*out)->expires_at_ms) {
+            yongjin__state__binding__free_unpacked(*out, NULL);
+            *out = NULL;
+        }
+    }
+    mdb_cursor_close(c);
+    return err;
+}
+
+static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char parent[YJ_ID_MAX + 1])
+{
+    view_ctx *v = ctx;
+    Yongjin__State__Binding *b;
+    parent[0] = 0;
+    yj_err err = binding_at(v->txn, v->dbi, v->tenant, v->tenant_len, member, at_ms, &b);
+    if (err != YJ_OK || !b) return err;
+    snprintf(parent, YJ_ID_MAX + 1, "%s", b->referrer);
+    yongjin__state__binding__free_unpacked(b, NULL);
+    return YJ_OK;
+}
+
+void ledger_view(ledger_event_ctx *ec, yj_view *view, void *storage)
+{
+    view_ctx *v = storage;
+    v->txn = ec->wtxn->txn;
+    v->dbi = ec->wtxn->state;
+    v->tenant = ec->tenant;
+    v->tenant_len = ec->tenant_len;
+    view->ctx = v;
+    view->parent_at = view_parent_at;
+    view->parent_latest = view_parent_latest;
+    view->member = view_member;
+}
+
+/* ---- writes ---- */
+
+yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMember *um, yj_msg *why)
+{
+    if (!yj_ledger_valid_id(um->member, strlen(um->member)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "upsert_member.member: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (um->tier < 0 || um->tier > 1000)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "upsert_member.tier: %d is outside 0..1000", um->tier);
+    Yongjin__State__Member m = YONGJIN__STATE__MEMBER__INIT;
+    m.distributor = um->distributor;
+    m.tier = um->tier;
+    m.known = 1;
+    lkey k;
+    member_key(&k, ec, 'M', um->member);
+    return ledger_put_pb(ec->wtxn, &k, &m.base);
+}
+
+static yj_err team_get(ledger_event_ctx *ec, const char *member, Yongjin__State__Team *t)
+{
+    lkey k;
+    ProtobufCMessage *m;
+    Yongjin__State__Team init = YONGJIN__STATE__TEAM__INIT;
+    *t = init;
+    member_key(&k, ec, 'A', member);
+    yj_err err = get_pb(ec->wtxn->txn, ec->wtxn->state, &k, &yongjin__state__team__descriptor, &m);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    Yongjin__State__Team *got = (Yongjin__State__Team *)m;
+    t->direct_count = got->direct_count;
+    t->team_size = got->team_size;
+    t->team_gmv = got->team_gmv;
+    t->own_gmv = got->own_gmv;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return YJ_OK;
+}
+
+static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct, int64_t size,
+                       int64_t gmv, int64_t own)
+{
+    Yongjin__State__Team t;
+    yj_err err = team_get(ec, member, &t);
+    if (err != YJ_OK) return err;
+    t.direct_count += direct;
+    t.team_size += size;
+    t.team_gmv += gmv;
+    t.own_gmv += own;
+    lkey k;
+    member_key(&k, ec, 'A', member);
+    return ledger_put_pb(ec->wtxn, &k, &t.base);
+}
+
+/* Adds size and gmv to every ancestor from `from` up (the team tree). */
+static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t size, int64_t gmv)
+{
+    yj_view view;
+    view_ctx vc;
+    char cur[YJ_ID_MAX + 1];
+    ledger_view(ec, &view, &vc);
+    snprintf(cur, sizeof cur, "%s", from);
+    for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX; depth++) {
+        yj_err err = team_add(ec, cur, 0, size, gmv, 0);
+        if (err == YJ_OK) err = view_parent_latest(&vc, cur, cur);
+        if (err != YJ_OK) return err;
+    }
+    return YJ_OK;
+}
+
+yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
+{
+    yj_err err = team_add(ec, member, 0, 0, 0, gmv);
+    char parent[YJ_ID_MAX + 1];
+    yj_view view;
+    view_ctx vc;
+    ledger_view(ec, &view, &vc);
+    if (err == YJ_OK) err = view_parent_latest(&vc, member, parent);
+    if (err == YJ_OK && parent[0]) err = ledger_team_walk(ec, parent, 0, gmv);
+    return err;
+}
+
+/* Moves member (and its team) under referrer in the team tree. */
+static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *old_parent,
+                        const char *referrer)
+{
+    Yongjin__State__Team t;
+    yj_err err = team_get(ec, member, &t);
+    if (err != YJ_OK) return err;
+    int64_t size = 1 + t.team_size, gmv = t.own_gmv + t.team_gmv;
+    lkey k;
+    if (old_parent[0]) {
+        err = team_add(ec, old_parent, -1, 0, 0, 0);
+        if (err == YJ_OK) err = ledger_team_walk(ec, old_parent, -size, -gmv);
+        lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
+        lkey_str(&k, old_parent, strlen(old_parent));
+        lkey_str(&k, member, strlen(member));
+        if (err == YJ_OK) err = yj_state_del(ec->wtxn, k.b, k.n);
+        if (err != YJ_OK) return err;
+    }
+    err = team_add(ec, referrer, 1, 0, 0, 0);
+    if (err == YJ_OK) err = ledger_team_walk(ec, referrer, size, gmv);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
+    lkey_str(&k, referrer, strlen(referrer));
+    lkey_str(&k, member, strlen(member));
+    if (err == YJ_OK) err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);
+    return err;
+}
+
+/* Binds member to referrer if the rules allow (refusal: nothing written). */
+yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member, const char *referrer,
+                   const Yongjin__V1__Source *source, yj_msg *why)
+{
+    yj_view view;
+    view_ctx vc;
+    char live[YJ_ID_MAX + 1], latest[YJ_ID_MAX + 1];
+    ledger_view(ec, &view, &vc);
+    yj_err err = view_parent_at(&vc, member, ec->time_ms, live);
+    if (err == YJ_OK) err = yj_rules_check_bind(&view, p, member, referrer, ec->time_ms, live[0] != 0, why);
+    if (err == YJ_OK) err = view_parent_latest(&vc, member, latest);
+    if (err != YJ_OK) return err;
+    Yongjin__State__Binding b = YONGJIN__STATE__BINDING__INIT;
+    b.referrer = (char *)referrer;
+    b.bound_at_ms = ec->time_ms;
+    b.expires_at_ms = p->bind_ttl_days ? ec->time_ms + p->bind_ttl_days * YJ_DAY_MS : 0;
+    b.source = (Yongjin__V1__Source *)source;
+    b.seq = ec->wtxn->seq;
+    lkey k;
+    member_key(&k, ec, 'H', member);
+    lkey_u64(&k, ec->wtxn->seq);
+    err = ledger_put_pb(ec->wtxn, &k, &b.base);
+    member_key(&k, ec, 'L', member);
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &k, &b.base);
+    if (err == YJ_OK && strcmp(latest, referrer) != 0) err = team_move(ec, member, latest, referrer);
+    return err;
+}
+
+static yj_err check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why)
+{
+    if (!s) return YJ_OK;
+    if (s->channel < 0 || s->channel > YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "%s.channel: %d is not a SourceChannel", field, s->channel);
+    if ((s->campaign[0] && !yj_ledger_valid_id(s->campaign, strlen(s->campaign))) ||
+        (s->variant[0] && !yj_ledger_valid_id(s->variant, strlen(s->variant))))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "%s: campaign and variant are 0..64 bytes of [A-Za-z0-9_.:@-]", field);
+    return YJ_OK;
+}
+
+yj_err ledger_apply_bind(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__Bind *b, yj_msg *why)
+{
+    if (!yj_ledger_valid_id(b->member, strlen(b->member)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "bind.member: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!yj_ledger_valid_id(b->referrer, strlen(b->referrer)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "bind.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    yj_err err = check_source("bind.source", b->source, why);
+    if (err != YJ_OK) return err;
+    return ledger_bind(ec, p, b->member, b->referrer, b->source, why);
+}
+
+/* ---- reads ---- */
+
+static yj_err check_id(const char *field, const char *id, yj_msg *msg)
+{
+    if (!yj_ledger_valid_id(id, strlen(id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]", field);
+    return YJ_OK;
+}
+
+yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                            yj_msg *msg)
+{
+    const Yongjin__V1__GetParentRequest *req = reqv;
+    yj_err err = check_id("member", req->member, msg);
+    if (err != YJ_OK) return err;
+    Yongjin__State__Binding *b = NULL;
+    if (req->at_ms) {
+        err = binding_at(r->txn, r->state, tenant, strlen(tenant), req->member, req->at_ms, &b);
+    } else {
+        lkey k;
+        ProtobufCMessage *m;
+        lkey_start(&k, tenant, strlen(tenant), 'L');
+        lkey_str(&k, req->member, strlen(req->member));
+        err = get_pb(r->txn, r->state, &k, &yongjin__state__binding__descriptor, &m);
+        if (err == YJ_NOT_FOUND) err = YJ_OK;
+        else b = (Yongjin__State__Binding *)m;
+    }
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read the binding of %s", req->member);
+    Yongjin__V1__Parent resp = YONGJIN__V1__PARENT__INIT;
+    if (b) {
+        resp.referrer = b->referrer;
+        resp.bound_at_ms = b->bound_at_ms;
+        resp.source = b->source;
+    }
+    size_t n = yongjin__v1__parent__get_packed_size(&resp);
+    uint8_t *dst = yj_buf_reserve(out, n);
+    if (dst) out->len += yongjin__v1__parent__pack(&resp, dst);
+    if (b) yongjin__state__binding__free_unpacked(b, NULL);
+    return dst || !n ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                          yj_msg *msg)
+{
+    const Yongjin__V1__GetTeamRequest *req = reqv;
+    yj_err err = check_id("member", req->member, msg);
+    if (err != YJ_OK) return err;
+    if (req->page_size < 0 || req->page_size > 1000)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..1000", req->page_size);
+    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
+    size_t limit = req->page_size ? (size_t)req->page_size : 100, n = 0;
+    Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
+    lkey k;
+    ProtobufCMessage *m;
+    lkey_start(&k, tenant, strlen(tenant), 'A');
+    lkey_str(&k, req->member, strlen(req->member));
+    err = get_pb(r->txn, r->state, &k, &yongjin__state__team__descriptor, &m);
+    if (err == YJ_OK) {
+        Yongjin__State__Team *t = (Yongjin__State__Team *)m;
+        resp.direct_count = t->direct_count;
+        resp.team_size = t->team_size;
+        resp.team_gmv = t->team_gmv;
+        protobuf_c_message_free_unpacked(m, NULL);
+    } else if (err != YJ_NOT_FOUND) {
+        return yj_fail(msg, err, "cannot read the team of %s", req->member);
+    }
+    lkey prefix, start;
+    lkey_start(&prefix, tenant, strlen(tenant), 'C');
+    lkey_str(&prefix, req->member, strlen(req->member));
+    start = prefix;
+    if (req->page_token[0]) lkey_str(&start, req->page_token, strlen(req->page_token));
+    char *names[1000];
+    char token[YJ_ID_MAX + 1] = "";
+    MDB_cursor *c;
+    MDB_val kk = {start.n, start.b}, v;
+    if (mdb_cursor_open(r->txn, r->state, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        if (kk.mv_size <= prefix.n || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
+        const uint8_t *p = (const uint8_t *)kk.mv_data + prefix.n;
+        size_t len = p[0];
+        if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(p + 1, req->page_token, len))
+            continue; /* the token's own member was on the last page */
+        if (n == limit) {
+            snprintf(token, sizeof token, "%s", names[n - 1]);
+            break;
+        }
+        names[n] = strndup((const char *)p + 1, len);
+        if (!names[n]) break;
+        n++;
+    }
+    mdb_cursor_close(c);
+    resp.n_direct = n;
+    resp.direct = names;
+    resp.next_page_token = token;
+    size_t sz = yongjin__v1__team__get_packed_size(&resp);
+    uint8_t *dst = yj_buf_reserve(out, sz);
+    if (dst) out->len += yongjin__v1__team__pack(&resp, dst);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    return dst || !sz ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}

@@ -1,0 +1,461 @@
+/*
+ * orders.c — the life of an order (RULES.md §5) for the referral program:
+ * OrderPaid accrues commissions as pending, OrderRefunded reverses them in
+ * proportion (cumulatively, so any number of partial refunds reverses
+ * exactly the commission), OrderCompleted sets the due time, Settle moves
+ * every due order's remaining pending to available, and a refund after
+ * settlement claws back from available (which may go negative).
+ *
+ * State (after tenant + kind):
+ *   'O' order_id                  yongjin.state.Order
+ *   'F' order_id, refund_id       u64 seq of the refund (refund ids apply once)
+ *   'D' due_at_ms, order_id       (empty): the index Settle walks, so a Settle
+ *                                 costs the due orders, not all orders
+ *   'Q' order_id, seq, idx        a posting of the order, with its explanation
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
+#include "yongjin/state/state.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define SETTLE_MAX_ORDERS 10000 /* per Settle event; a later Settle takes the rest */
+
+enum { ORDER_PAID = 1, ORDER_COMPLETED = 2, ORDER_SETTLED = 3 };
+
+static int valid(const char *s)
+{
+    return s && yj_ledger_valid_id(s, strlen(s));
+}
+
+static yj_err load_order(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order **out)
+{
+    lkey k;
+    MDB_val v;
+    *out = NULL;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'O');
+    lkey_str(&k, order_id, strlen(order_id));
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    if (err != YJ_OK) return err;
+    *out = yongjin__state__order__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
+static yj_err save_order(ledger_event_ctx *ec, const char *order_id, const Yongjin__State__Order *o)
+{
+    lkey k;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'O');
+    lkey_str(&k, order_id, strlen(order_id));
+    return ledger_put_pb(ec->wtxn, &k, &o->base);
+}
+
+/* Posts amount from one account to another for a commission. */
+static yj_err post_pair(ledger_event_ctx *ec, const char *order_id, const Yongjin__State__Commission *c,
+                        const char *line_id, const char *kind, const char *debit_account,
+                        const char *debit_member, const char *credit_account, const char *credit_member,
+                        int64_t amount, uint64_t policy_version)
+{
+    Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+    p.program = c->program;
+    p.level = c->level;
+    p.order_id = (char *)order_id;
+    p.line_id = (char *)line_id;
+    p.base_amount = c->base_amount;
+    p.rate_bp = c->rate_bp;
+    p.fixed_per_unit = c->fixed_per_unit;
+    p.rounding = c->rounding;
+    p.uncut = c->uncut;
+    p.policy_version = policy_version;
+    p.kind = (char *)kind;
+    /* the member leg first: it is what a statement shows */
+    p.account = (char *)credit_account;
+    p.member = (char *)credit_member;
+    p.amount = amount;
+    yj_err err = ledger_post(ec, &p);
+    if (err != YJ_OK) return err;
+    p.account = (char *)debit_account;
+    p.member = (char *)debit_member;
+    p.amount = -amount;
+    return ledger_post(ec, &p);
+}
+
+static yj_err check_lines(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64_t *base, yj_msg *why)
+{
+    if (op->n_lines == 0 || op->n_lines > YJ_LINES_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: %zu lines; 1..%d allowed", op->n_lines,
+                       YJ_LINES_MAX);
+    *paid = *base = 0;
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const Yongjin__V1__Line *l = op->lines[i];
+        if (!valid(l->line_id))
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].line_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]", i);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(op->lines[j]->line_id, l->line_id))
+                return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].line_id: %s appears twice", i, l->line_id);
+        if ((l->sku[0] && !valid(l->sku)) || (l->category[0] && !valid(l->category)))
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu]: sku and category are 0..64 bytes of [A-Za-z0-9_.:@-]", i);
+        if (l->quantity < 1 || l->quantity > YJ_QUANTITY_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].quantity: %lld is outside 1..%d", i,
+                           (long long)l->quantity, YJ_QUANTITY_MAX);
+        if (l->amount < 0 || l->amount > YJ_AMOUNT_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].amount: %lld is outside 0..10^12", i,
+                           (long long)l->amount);
+        if (l->commission_base < 0 || l->commission_base > YJ_AMOUNT_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].commission_base: %lld is outside 0..10^12",
+                           i, (long long)l->commission_base);
+        *paid += l->amount;
+        *base += l->commission_base ? l->commission_base : l->amount;
+    }
+    if (*paid > YJ_AMOUNT_MAX || *base > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: the order totals more than 10^12");
+    return YJ_OK;
+}
+
+static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64_t *base, yj_msg *why)
+{
+    if (!valid(op->order_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!valid(op->buyer))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.buyer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (op->referrer[0] && !valid(op->referrer))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (op->group_id[0] || op->live_session_id[0] || op->guide[0] || op->store[0])
+        return yj_fail(why, YJ_UNIMPLEMENTED,
+                       "order_paid: group_id, live_session_id, guide and store are not built yet: "
+                       "they come with group-buy, live and guide programs (issue 5)");
+    if (op->channel < 0 || op->channel > YONGJIN__V1__CHANNEL__LIVE)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.channel: %d is not a Channel", op->channel);
+    return check_lines(op, paid, base, why);
+}
+
+/* Accrues each commission: pending +amount for the member, expense −amount. */
+static yj_err accrue(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, Yongjin__State__Order *o)
+{
+    for (size_t i = 0; i < o->n_commissions; i++) {
+        const Yongjin__State__Commission *c = o->commissions[i];
+        if (c->amount == 0) continue;
+        yj_err err = post_pair(ec, op->order_id, c, op->lines[c->line]->line_id, "accrue", "commission_expense", "",
+                               "pending", c->member, c->amount, o->policy_version);
+        if (err != YJ_OK) return err;
+    }
+    return YJ_OK;
+}
+
+yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op, yj_msg *why)
+{
+    int64_t paid = 0, base = 0;
+    yj_err err = check_order_paid(op, &paid, &base, why);
+    if (err != YJ_OK) return err;
+    Yongjin__State__Order *old;
+    err = load_order(ec, op->order_id, &old);
+    if (err == YJ_OK) {
+        yongjin__state__order__free_unpacked(old, NULL);
+        return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid", op->order_id);
+    }
+    if (err != YJ_NOT_FOUND) return err;
+    yj_view view;
+    uint64_t storage[LEDGER_VIEW_STORAGE / 8];
+    ledger_view(ec, &view, storage);
+    if (op->referrer[0]) { /* a share link: binds an unbound buyer first */
+        char parent[YJ_ID_MAX + 1];
+        yj_msg ignored;
+        err = view.parent_at(view.ctx, op->buyer, ec->time_ms, parent);
+        if (err == YJ_OK && !parent[0]) err = ledger_bind(ec, p, op->buyer, op->referrer, op->source, &ignored);
+        if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
+    }
+    yj_recipient rcpt[YJ_LEVELS_MAX];
+    size_t n_rcpt;
+    if ((err = yj_rules_chain(&view, p, op->buyer, ec->time_ms, rcpt, &n_rcpt)) != YJ_OK) return err;
+    yj_order_line lines[YJ_LINES_MAX];
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const Yongjin__V1__Line *l = op->lines[i];
+        lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
+                                   l->commission_base ? l->commission_base : l->amount};
+    }
+    yj_commission comm[YJ_LEVELS_MAX * YJ_LINES_MAX];
+    size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
+    yj_rules_apply_cap(p, base, comm, n);
+    /* the order's state */
+    Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
+    Yongjin__State__OrderLine ol[YJ_LINES_MAX], *olp[YJ_LINES_MAX];
+    Yongjin__State__Commission oc[YJ_LEVELS_MAX * YJ_LINES_MAX], *ocp[YJ_LEVELS_MAX * YJ_LINES_MAX];
+    for (size_t i = 0; i < op->n_lines; i++) {
+        Yongjin__State__OrderLine init = YONGJIN__STATE__ORDER_LINE__INIT;
+        ol[i] = init;
+        ol[i].line_id = op->lines[i]->line_id;
+        ol[i].sku = op->lines[i]->sku;
+        ol[i].category = op->lines[i]->category;
+        ol[i].quantity = op->lines[i]->quantity;
+        ol[i].amount = op->lines[i]->amount;
+        ol[i].commission_base = lines[i].base;
+        olp[i] = &ol[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__State__Commission init = YONGJIN__STATE__COMMISSION__INIT;
+        oc[i] = init;
+        oc[i].member = rcpt[comm[i].recipient].member;
+        oc[i].program = comm[i].program;
+        oc[i].level = comm[i].level;
+        oc[i].line = comm[i].line;
+        oc[i].base_amount = comm[i].base_amount;
+        oc[i].rate_bp = comm[i].rate_bp;
+        oc[i].fixed_per_unit = comm[i].fixed_per_unit;
+        oc[i].rounding = comm[i].rounding;
+        oc[i].uncut = comm[i].uncut;
+        oc[i].amount = comm[i].amount;
+        ocp[i] = &oc[i];
+    }
+    o.buyer = op->buyer;
+    o.status = ORDER_PAID;
+    o.n_lines = op->n_lines;
+    o.lines = olp;
+    o.n_commissions = n;
+    o.commissions = ocp;
+    o.paid_at_ms = ec->time_ms;
+    o.policy_version = p->version;
+    err = accrue(ec, op, &o);
+    if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
+    if (err == YJ_OK) err = save_order(ec, op->order_id, &o);
+    return err;
+}
+
+static int64_t order_paid_total(const Yongjin__State__Order *o)
+{
+    int64_t t = 0;
+    for (size_t i = 0; i < o->n_lines; i++) t += o->lines[i]->amount;
+    return t;
+}
+
+/* Reverses each commission on the refunded lines to its new cumulative
+ * target: from pending while some is pending, the rest from available. */
+static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+{
+    for (size_t i = 0; i < o->n_commissions; i++) {
+        Yongjin__State__Commission *c = o->commissions[i];
+        const Yongjin__State__OrderLine *l = o->lines[c->line];
+        int64_t target = yj_reversal(c->amount, l->refunded, l->amount, (yj_rounding)c->rounding);
+        int64_t delta = target - c->reversed;
+        assert(delta >= 0);
+        if (delta == 0) continue;
+        int64_t pending = c->amount - c->reversed - c->settled;
+        int64_t from_pending = delta < pending ? delta : pending, from_available = delta - from_pending;
+        yj_err err = YJ_OK;
+        if (from_pending > 0)
+            err = post_pair(ec, order_id, c, l->line_id, "reverse", "pending", c->member, "commission_expense", "",
+                            from_pending, o->policy_version);
+        if (err == YJ_OK && from_available > 0)
+            err = post_pair(ec, order_id, c, l->line_id, "clawback", "available", c->member, "commission_expense",
+                            "", from_available, o->policy_version);
+        if (err != YJ_OK) return err;
+        c->reversed = target;
+    }
+    return YJ_OK;
+}
+
+yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunded *r, yj_msg *why)
+{
+    if (!valid(r->order_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_refunded.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!valid(r->refund_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_refunded.refund_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (r->amount < 1 || r->amount > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_refunded.amount: %lld is outside 1..10^12", (long long)r->amount);
+    if (r->line_id[0] && !valid(r->line_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_refunded.line_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    Yongjin__State__Order *o;
+    yj_err err = load_order(ec, r->order_id, &o);
+    if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_refunded.order_id: no order %s", r->order_id);
+    if (err != YJ_OK) return err;
+    lkey fk;
+    MDB_val fv;
+    lkey_start(&fk, ec->tenant, ec->tenant_len, 'F');
+    lkey_str(&fk, r->order_id, strlen(r->order_id));
+    lkey_str(&fk, r->refund_id, strlen(r->refund_id));
+    int64_t amounts[YJ_LINES_MAX], refunded[YJ_LINES_MAX], alloc[YJ_LINES_MAX];
+    int line = -1;
+    err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, fk.b, fk.n, &fv);
+    if (err == YJ_OK) {
+        err = yj_fail(why, YJ_ALREADY_EXISTS, "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
+                      r->refund_id, r->order_id, (unsigned long long)(fv.mv_size == 8 ? get_be64(fv.mv_data) : 0));
+        goto done;
+    }
+    if (err != YJ_NOT_FOUND) goto done;
+    for (size_t i = 0; i < o->n_lines; i++) {
+        amounts[i] = o->lines[i]->amount;
+        refunded[i] = o->lines[i]->refunded;
+        if (r->line_id[0] && !strcmp(o->lines[i]->line_id, r->line_id)) line = (int)i;
+    }
+    if (r->line_id[0] && line < 0) {
+        err = yj_fail(why, YJ_NOT_FOUND, "order_refunded.line_id: order %s has no line %s", r->order_id, r->line_id);
+        goto done;
+    }
+    err = yj_rules_allocate_refund(amounts, refunded, o->n_lines, line, r->amount, alloc, why);
+    if (err != YJ_OK) goto done;
+    for (size_t i = 0; i < o->n_lines; i++) o->lines[i]->refunded += alloc[i];
+    o->refunded += r->amount;
+    err = reverse(ec, r->order_id, o);
+    uint8_t seq_be[8];
+    put_be64(seq_be, ec->wtxn->seq);
+    if (err == YJ_OK) err = yj_state_put(ec->wtxn, fk.b, fk.n, seq_be, 8);
+    if (err == YJ_OK) err = ledger_add_own_gmv(ec, o->buyer, -r->amount);
+    if (err == YJ_OK) err = save_order(ec, r->order_id, o);
+done:
+    yongjin__state__order__free_unpacked(o, NULL);
+    return err;
+}
+
+static void due_key(lkey *k, const ledger_event_ctx *ec, int64_t due_ms, const char *order_id)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, 'D');
+    lkey_i64(k, due_ms);
+    lkey_str(k, order_id, strlen(order_id));
+}
+
+yj_err ledger_order_completed(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderCompleted *oc,
+                              yj_msg *why)
+{
+    if (!valid(oc->order_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_completed.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    Yongjin__State__Order *o;
+    yj_err err = load_order(ec, oc->order_id, &o);
+    if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_completed.order_id: no order %s", oc->order_id);
+    if (err != YJ_OK) return err;
+    if (o->status != ORDER_PAID) {
+        err = yj_fail(why, YJ_FAILED_PRECONDITION, "order_completed: order %s was already completed", oc->order_id);
+    } else {
+        o->status = ORDER_COMPLETED;
+        o->completed_at_ms = ec->time_ms;
+        o->due_at_ms = ec->time_ms + p->settle_delay_days * YJ_DAY_MS;
+        lkey k;
+        due_key(&k, ec, o->due_at_ms, oc->order_id);
+        err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);
+        if (err == YJ_OK) err = save_order(ec, oc->order_id, o);
+    }
+    yongjin__state__order__free_unpacked(o, NULL);
+    return err;
+}
+
+/* Moves one order's remaining pending commissions to available. */
+static yj_err settle_order(ledger_event_ctx *ec, const char *order_id)
+{
+    Yongjin__State__Order *o;
+    yj_err err = load_order(ec, order_id, &o);
+    if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
+    for (size_t i = 0; i < o->n_commissions && err == YJ_OK; i++) {
+        Yongjin__State__Commission *c = o->commissions[i];
+        int64_t left = c->amount - c->reversed - c->settled;
+        if (left <= 0) continue;
+        err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "settle", "pending", c->member, "available",
+                        c->member, left, o->policy_version);
+        c->settled += left;
+    }
+    o->status = ORDER_SETTLED;
+    if (err == YJ_OK) err = save_order(ec, order_id, o);
+    yongjin__state__order__free_unpacked(o, NULL);
+    return err;
+}
+
+yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why)
+{
+    if (s->as_of_ms <= 0)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "settle.as_of_ms: %lld is not a time in ms", (long long)s->as_of_ms);
+    lkey prefix;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
+    MDB_cursor *c;
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
+    /* collect first (bounded), then write: no writes under an open cursor */
+    lkey *due = malloc(SETTLE_MAX_ORDERS * sizeof *due);
+    size_t n = 0;
+    yj_err err = due ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = due ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : 1; rc == 0 && n < SETTLE_MAX_ORDERS;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
+        int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
+        if (due_ms > s->as_of_ms) break;
+        memcpy(due[n].b, k.mv_data, k.mv_size);
+        due[n++].n = k.mv_size;
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        const uint8_t *id = due[i].b + prefix.n + 8;
+        char order_id[YJ_ID_MAX + 1];
+        snprintf(order_id, sizeof order_id, "%.*s", id[0], (const char *)id + 1);
+        err = settle_order(ec, order_id);
+        if (err == YJ_OK) err = yj_state_del(ec->wtxn, due[i].b, due[i].n);
+    }
+    free(due);
+    return err;
+}
+
+/* ---- GetOrder ---- */
+
+static const char *status_name(const Yongjin__State__Order *o)
+{
+    if (o->refunded > 0 && o->refunded == order_paid_total(o)) return "REFUNDED";
+    switch (o->status) {
+    case ORDER_COMPLETED: return "COMPLETED";
+    case ORDER_SETTLED: return "SETTLED";
+    default: return "PAID";
+    }
+}
+
+yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetOrderRequest *req = reqv;
+    if (!valid(req->order_id))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    lkey k;
+    MDB_val v;
+    lkey_start(&k, tenant, strlen(tenant), 'O');
+    lkey_str(&k, req->order_id, strlen(req->order_id));
+    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no order %s", req->order_id);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read order %s", req->order_id);
+    Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, v.mv_size, v.mv_data);
+    if (!o) return yj_fail(msg, YJ_DATA_LOSS, "order %s does not decode", req->order_id);
+    Yongjin__V1__Order resp = YONGJIN__V1__ORDER__INIT;
+    resp.status = (char *)status_name(o);
+    resp.paid = order_paid_total(o);
+    resp.refunded = o->refunded;
+    resp.buyer = o->buyer;
+    resp.due_at_ms = o->due_at_ms;
+    /* the postings, from the order's index, in journal order */
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'Q');
+    lkey_str(&prefix, req->order_id, strlen(req->order_id));
+    MDB_cursor *c = NULL;
+    size_t n = 0, cap = 0;
+    Yongjin__V1__Posting **ps = NULL;
+    if (mdb_cursor_open(r->txn, r->state, &c)) c = NULL, err = YJ_INTERNAL;
+    MDB_val kk = {prefix.n, prefix.b};
+    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        if (kk.mv_size <= prefix.n || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            Yongjin__V1__Posting **more = realloc(ps, cap * sizeof *ps);
+            if (!more) { err = YJ_RESOURCE_EXHAUSTED; break; }
+            ps = more;
+        }
+        ps[n] = yongjin__v1__posting__unpack(NULL, v.mv_size, v.mv_data);
+        if (!ps[n]) { err = YJ_DATA_LOSS; break; }
+        n++;
+    }
+    if (c) mdb_cursor_close(c);
+    resp.n_postings = n;
+    resp.postings = ps;
+    if (err == YJ_OK) {
+        size_t sz = yongjin__v1__order__get_packed_size(&resp);
+        uint8_t *dst = yj_buf_reserve(out, sz);
+        if (dst) out->len += yongjin__v1__order__pack(&resp, dst);
+        else err = YJ_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < n; i++) yongjin__v1__posting__free_unpacked(ps[i], NULL);
+    free(ps);
+    yongjin__state__order__free_unpacked(o, NULL);
+    return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read the postings of order %s", req->order_id);
+}

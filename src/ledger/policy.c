@@ -1,0 +1,243 @@
+/*
+ * policy.c — the tenant policy: SetPolicy (validate, merge, new version),
+ * GetPolicy, and the conversion to the rules' yj_policy.
+ *
+ * The policy in force is stored whole as a yongjin.v1.Policy with every
+ * field set (key tenant|'P'); without one, the defaults of RULES.md §3 are
+ * version 1. Each accepted SetPolicy is version + 1. An event is computed
+ * with the version in force when it is appended, so replay needs nothing
+ * but the journal.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
+
+#define TZ_MIN (-720)
+#define TZ_MAX 840
+
+/* Fills every field of a Policy with the defaults. Strings point to
+ * literals; repeated fields to the static default arrays. */
+static void policy_default_pb(Yongjin__V1__Policy *p)
+{
+    static int32_t rates[2] = {1000, 500};
+    Yongjin__V1__Policy init = YONGJIN__V1__POLICY__INIT;
+    *p = init;
+    p->currency = (char *)"CNY";
+    p->has_rounding = 1, p->rounding = YONGJIN__V1__ROUNDING__FLOOR;
+    p->has_levels = 1, p->levels = 2;
+    p->n_level_rates_bp = 2, p->level_rates_bp = rates;
+    p->has_distributor_mode = 1, p->distributor_mode = YONGJIN__V1__DISTRIBUTOR_MODE__ALL;
+    p->has_bind_policy = 1, p->bind_policy = YONGJIN__V1__BIND_POLICY__FIRST_TOUCH;
+    p->has_bind_ttl_days = 1, p->bind_ttl_days = 0;
+    p->has_self_purchase = 1, p->self_purchase = 0;
+    p->has_settle_delay_days = 1, p->settle_delay_days = 7;
+    p->has_min_payout = 1, p->min_payout = 100;
+    p->has_withdraw_fee_bp = 1, p->withdraw_fee_bp = 0;
+    p->has_group_leader_rate_bp = 1, p->group_leader_rate_bp = 0;
+    p->has_group_leader_basis = 1, p->group_leader_basis = YONGJIN__V1__POLICY__GROUP_LEADER_BASIS__MEMBERS;
+    p->has_live_invite_rate_bp = 1, p->live_invite_rate_bp = 0;
+    p->has_live_invite_policy = 1, p->live_invite_policy = YONGJIN__V1__INVITE_POLICY__FIRST;
+    p->has_guide_rate_bp = 1, p->guide_rate_bp = 0;
+    p->has_guide_split_bp = 1, p->guide_split_bp = 10000;
+    p->has_order_cap_bp = 1, p->order_cap_bp = 10000;
+    p->has_timezone_offset_minutes = 1, p->timezone_offset_minutes = 480;
+    p->has_version = 1, p->version = 1;
+}
+
+yj_err ledger_policy_load(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+                          Yongjin__V1__Policy **out)
+{
+    lkey k;
+    MDB_val v;
+    lkey_start(&k, tenant, tenant_len, 'P');
+    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) {
+        Yongjin__V1__Policy d;
+        policy_default_pb(&d);
+        size_t n = yongjin__v1__policy__get_packed_size(&d);
+        uint8_t buf[256];
+        assert(n <= sizeof buf);
+        yongjin__v1__policy__pack(&d, buf);
+        *out = yongjin__v1__policy__unpack(NULL, n, buf);
+    } else if (err == YJ_OK) {
+        *out = yongjin__v1__policy__unpack(NULL, v.mv_size, v.mv_data);
+        if (!*out) return YJ_DATA_LOSS;
+    } else {
+        return err;
+    }
+    return *out ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
+{
+    yj_policy_defaults(p);
+    p->version = pb->version;
+    p->rounding = (yj_rounding)pb->rounding;
+    p->levels = pb->levels;
+    p->n_level_rates = (int)(pb->n_level_rates_bp < YJ_LEVELS_MAX ? pb->n_level_rates_bp : YJ_LEVELS_MAX);
+    for (int i = 0; i < p->n_level_rates; i++) p->level_rates_bp[i] = pb->level_rates_bp[i];
+    p->distributor_mode = pb->distributor_mode;
+    p->bind_policy = pb->bind_policy;
+    p->bind_ttl_days = pb->bind_ttl_days;
+    p->self_purchase = pb->self_purchase;
+    p->settle_delay_days = pb->settle_delay_days;
+    p->order_cap_bp = pb->order_cap_bp;
+    p->n_overrides = (int)pb->n_overrides;
+    for (size_t i = 0; i < pb->n_overrides && i < YJ_OVERRIDES_MAX; i++) {
+        const Yongjin__V1__RateOverride *o = pb->overrides[i];
+        yj_override *d = &p->overrides[i];
+        snprintf(d->sku, sizeof d->sku, "%s", o->sku ? o->sku : "");
+        snprintf(d->category, sizeof d->category, "%s", o->category ? o->category : "");
+        d->tier = o->has_tier ? o->tier : 0;
+        d->n_rates = (int)o->n_level_rates_bp;
+        for (int l = 0; l < d->n_rates; l++) d->rates_bp[l] = o->level_rates_bp[l];
+        d->n_fixed = (int)o->n_level_fixed_per_unit;
+        for (int l = 0; l < d->n_fixed; l++) d->fixed_per_unit[l] = o->level_fixed_per_unit[l];
+    }
+}
+
+#define CHECK_RANGE(has, val, lo, hi, name)                                                        \
+    do {                                                                                           \
+        if ((has) && ((val) < (lo) || (val) > (hi)))                                               \
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy." name ": %lld is outside %lld..%lld", \
+                           (long long)(val), (long long)(lo), (long long)(hi));                    \
+    } while (0)
+
+static yj_err check_override(const Yongjin__V1__RateOverride *o, size_t i, yj_msg *why)
+{
+    int selectors = (o->sku != NULL) + (o->category != NULL) + (o->has_tier && o->tier > 0);
+    if (selectors != 1)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "set_policy.policy.overrides[%zu]: exactly one of sku, category, tier (> 0) must be set", i);
+    if ((o->sku && !yj_ledger_valid_id(o->sku, strlen(o->sku))) ||
+        (o->category && !yj_ledger_valid_id(o->category, strlen(o->category))))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "set_policy.policy.overrides[%zu]: sku and category are 1..64 bytes of [A-Za-z0-9_.:@-]", i);
+    if (o->n_level_rates_bp > YJ_LEVELS_MAX || o->n_level_fixed_per_unit > YJ_LEVELS_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.overrides[%zu]: at most %d levels", i,
+                       YJ_LEVELS_MAX);
+    if (o->n_level_rates_bp && o->n_level_fixed_per_unit)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "set_policy.policy.overrides[%zu]: give level_rates_bp or level_fixed_per_unit, not both", i);
+    for (size_t l = 0; l < o->n_level_rates_bp; l++)
+        if (o->level_rates_bp[l] < 0 || o->level_rates_bp[l] > YJ_BP_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT,
+                           "set_policy.policy.overrides[%zu].level_rates_bp[%zu]: %d is outside 0..10000", i, l,
+                           o->level_rates_bp[l]);
+    for (size_t l = 0; l < o->n_level_fixed_per_unit; l++)
+        if (o->level_fixed_per_unit[l] < 0 || o->level_fixed_per_unit[l] > YJ_AMOUNT_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT,
+                           "set_policy.policy.overrides[%zu].level_fixed_per_unit[%zu]: outside 0..10^12", i, l);
+    return YJ_OK;
+}
+
+static int valid_currency(const char *c)
+{
+    return strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] >= 'A' &&
+           c[2] <= 'Z';
+}
+
+/* Every field of a SetPolicy's policy, named in the refusal. */
+static yj_err check_policy(const Yongjin__V1__Policy *p, yj_msg *why)
+{
+    if (p->currency && !valid_currency(p->currency))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.currency: \"%s\" is not an ISO 4217 code", p->currency);
+    CHECK_RANGE(p->has_rounding, p->rounding, 1, 3, "rounding");
+    CHECK_RANGE(p->has_levels, p->levels, 1, YJ_LEVELS_MAX, "levels");
+    if (p->n_level_rates_bp > YJ_LEVELS_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.level_rates_bp: %zu rates, at most %d",
+                       p->n_level_rates_bp, YJ_LEVELS_MAX);
+    for (size_t i = 0; i < p->n_level_rates_bp; i++)
+        if (p->level_rates_bp[i] < 0 || p->level_rates_bp[i] > YJ_BP_MAX)
+            return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.level_rates_bp[%zu]: %d is outside 0..10000",
+                           i, p->level_rates_bp[i]);
+    CHECK_RANGE(p->has_distributor_mode, p->distributor_mode, 1, 2, "distributor_mode");
+    CHECK_RANGE(p->has_bind_policy, p->bind_policy, 1, 2, "bind_policy");
+    CHECK_RANGE(p->has_bind_ttl_days, p->bind_ttl_days, 0, 36500, "bind_ttl_days");
+    CHECK_RANGE(p->has_settle_delay_days, p->settle_delay_days, 0, 3650, "settle_delay_days");
+    CHECK_RANGE(p->has_min_payout, p->min_payout, 0, YJ_AMOUNT_MAX, "min_payout");
+    CHECK_RANGE(p->has_withdraw_fee_bp, p->withdraw_fee_bp, 0, YJ_BP_MAX, "withdraw_fee_bp");
+    CHECK_RANGE(p->has_group_leader_rate_bp, p->group_leader_rate_bp, 0, YJ_BP_MAX, "group_leader_rate_bp");
+    CHECK_RANGE(p->has_group_leader_basis, p->group_leader_basis, 1, 3, "group_leader_basis");
+    CHECK_RANGE(p->has_live_invite_rate_bp, p->live_invite_rate_bp, 0, YJ_BP_MAX, "live_invite_rate_bp");
+    CHECK_RANGE(p->has_live_invite_policy, p->live_invite_policy, 1, 2, "live_invite_policy");
+    CHECK_RANGE(p->has_guide_rate_bp, p->guide_rate_bp, 0, YJ_BP_MAX, "guide_rate_bp");
+    CHECK_RANGE(p->has_guide_split_bp, p->guide_split_bp, 0, YJ_BP_MAX, "guide_split_bp");
+    CHECK_RANGE(p->has_order_cap_bp, p->order_cap_bp, 0, YJ_BP_MAX, "order_cap_bp");
+    CHECK_RANGE(p->has_timezone_offset_minutes, p->timezone_offset_minutes, TZ_MIN, TZ_MAX, "timezone_offset_minutes");
+    if (p->has_version)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.version: is set by the server, not by SetPolicy");
+    if (p->n_overrides > YJ_OVERRIDES_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.overrides: %zu overrides, at most %d",
+                       p->n_overrides, YJ_OVERRIDES_MAX);
+    for (size_t i = 0; i < p->n_overrides; i++) {
+        yj_err err = check_override(p->overrides[i], i, why);
+        if (err != YJ_OK) return err;
+    }
+    return YJ_OK;
+}
+
+#define MERGE(field)                                                                               \
+    do {                                                                                           \
+        if (in->has_##field) m.has_##field = 1, m.field = in->field;                               \
+    } while (0)
+
+/* SetPolicy: validate every field, merge onto the policy in force (a set
+ * field replaces, an unset one keeps; non-empty repeated fields replace;
+ * clear_overrides empties the overrides), store it as version + 1. */
+yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why)
+{
+    if (!sp->policy && !sp->clear_overrides)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy: nothing to change");
+    Yongjin__V1__Policy empty = YONGJIN__V1__POLICY__INIT;
+    const Yongjin__V1__Policy *in = sp->policy ? sp->policy : &empty;
+    yj_err err = check_policy(in, why);
+    if (err != YJ_OK) return err;
+    Yongjin__V1__Policy *cur;
+    err = ledger_policy_load(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &cur);
+    if (err != YJ_OK) return err;
+    Yongjin__V1__Policy m = *cur; /* shallow: strings and arrays point into cur or in */
+    if (in->currency) m.currency = in->currency;
+    MERGE(rounding); MERGE(levels); MERGE(distributor_mode); MERGE(bind_policy);
+    MERGE(bind_ttl_days); MERGE(self_purchase); MERGE(settle_delay_days); MERGE(min_payout);
+    MERGE(withdraw_fee_bp); MERGE(group_leader_rate_bp); MERGE(group_leader_basis);
+    MERGE(live_invite_rate_bp); MERGE(live_invite_policy); MERGE(guide_rate_bp);
+    MERGE(guide_split_bp); MERGE(order_cap_bp); MERGE(timezone_offset_minutes);
+    if (in->n_level_rates_bp) m.n_level_rates_bp = in->n_level_rates_bp, m.level_rates_bp = in->level_rates_bp;
+    Yongjin__V1__RateOverride **ovs = sp->clear_overrides ? NULL : cur->overrides;
+    size_t n_ovs = sp->clear_overrides ? 0 : cur->n_overrides;
+    if (in->n_overrides) n_ovs = in->n_overrides, ovs = in->overrides;
+    m.n_overrides = n_ovs;
+    m.overrides = ovs;
+    m.has_version = 1;
+    m.version = cur->version + 1;
+    size_t n = yongjin__v1__policy__get_packed_size(&m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) err = YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK) {
+        yongjin__v1__policy__pack(&m, buf);
+        lkey k;
+        lkey_start(&k, ec->tenant, ec->tenant_len, 'P');
+        err = yj_state_put(ec->wtxn, k.b, k.n, buf, n);
+    }
+    free(buf);
+    yongjin__v1__policy__free_unpacked(cur, NULL);
+    return err;
+}
+
+yj_err yj_ledger_get_policy(const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out,
+                            yj_msg *msg)
+{
+    Yongjin__V1__Policy *p;
+    yj_err err = ledger_policy_load(r->txn, r->state, tenant, strlen(tenant), &p);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read the policy");
+    size_t n = yongjin__v1__policy__get_packed_size(p);
+    uint8_t *dst = yj_buf_reserve(out, n);
+    if (dst) out->len += yongjin__v1__policy__pack(p, dst);
+    yongjin__v1__policy__free_unpacked(p, NULL);
+    return dst || !n ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}

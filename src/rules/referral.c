@@ -1,0 +1,217 @@
+/*
+ * referral.c — the referral program (分销): bind checks, the chain of an
+ * order, rate resolution with overrides, the commissions of an order, the
+ * order cap and refund allocation. Pure: it reads the ledger only through
+ * yj_view and returns plain structs.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "yongjin/rules.h"
+
+void yj_policy_defaults(yj_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->version = 1;
+    p->rounding = YJ_ROUND_FLOOR;
+    p->levels = 2;
+    p->n_level_rates = 2;
+    p->level_rates_bp[0] = 1000;
+    p->level_rates_bp[1] = 500;
+    p->distributor_mode = YJ_MODE_ALL;
+    p->bind_policy = YJ_BIND_FIRST_TOUCH;
+    p->settle_delay_days = 7;
+    p->order_cap_bp = 10000;
+}
+
+yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
+                         int32_t *tier)
+{
+    int distributor = 0;
+    *tier = 0;
+    yj_err err = v->member(v->ctx, member, &distributor, tier);
+    if (err != YJ_OK) return err;
+    *may = p->distributor_mode == YJ_MODE_ALL || distributor;
+    return YJ_OK;
+}
+
+yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, const char *member,
+                           const char *referrer, int64_t at_ms, int bound_live, yj_msg *why)
+{
+    if (strcmp(member, referrer) == 0)
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "bind: %s cannot refer itself", member);
+    if (bound_live && p->bind_policy == YJ_BIND_FIRST_TOUCH)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "bind: %s is already bound (FIRST_TOUCH keeps the first referrer)", member);
+    int may;
+    int32_t tier;
+    yj_err err = yj_rules_may_earn(v, p, referrer, &may, &tier);
+    if (err != YJ_OK) return err;
+    if (!may)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "bind: referrer %s is not an approved distributor (distributor_mode APPROVED)",
+                       referrer);
+    /* Walk up from the referrer: meeting the member would close a cycle. */
+    char cur[YJ_ID_MAX + 1];
+    snprintf(cur, sizeof cur, "%s", referrer);
+    for (int depth = 1;; depth++) {
+        char up[YJ_ID_MAX + 1];
+        if (depth > YJ_DEPTH_MAX)
+            return yj_fail(why, YJ_FAILED_PRECONDITION,
+                           "bind: the referral tree above %s is deeper than %d", referrer, YJ_DEPTH_MAX);
+        err = v->parent_latest(v->ctx, cur, up);
+        if (err != YJ_OK) return err;
+        if (!up[0]) return YJ_OK;
+        if (strcmp(up, member) == 0)
+            return yj_fail(why, YJ_FAILED_PRECONDITION,
+                           "bind: %s is above %s in the referral tree; binding would make a cycle",
+                           member, referrer);
+        memcpy(cur, up, sizeof cur);
+    }
+}
+
+yj_err yj_rules_chain(const yj_view *v, const yj_policy *p, const char *buyer, int64_t at_ms,
+                      yj_recipient out[YJ_LEVELS_MAX], size_t *n_out)
+{
+    char cur[YJ_ID_MAX + 1];
+    int level = 1, may;
+    int32_t tier;
+    yj_err err;
+    *n_out = 0;
+    assert(p->levels >= 1 && p->levels <= YJ_LEVELS_MAX);
+    snprintf(cur, sizeof cur, "%s", buyer);
+    if (p->self_purchase) {
+        if ((err = yj_rules_may_earn(v, p, buyer, &may, &tier)) != YJ_OK) return err;
+        if (may) {
+            snprintf(out[0].member, sizeof out[0].member, "%s", buyer);
+            out[0].level = 1;
+            out[0].tier = tier;
+            *n_out = 1;
+            level = 2;
+        }
+    }
+    for (; level <= p->levels; level++) {
+        char up[YJ_ID_MAX + 1];
+        if ((err = v->parent_at(v->ctx, cur, at_ms, up)) != YJ_OK) return err;
+        if (!up[0]) break;
+        memcpy(cur, up, sizeof cur);
+        if ((err = yj_rules_may_earn(v, p, cur, &may, &tier)) != YJ_OK) return err;
+        if (!may) continue;
+        yj_recipient *r = &out[(*n_out)++];
+        memcpy(r->member, cur, sizeof r->member);
+        r->level = level;
+        r->tier = tier;
+    }
+    return YJ_OK;
+}
+
+static const yj_override *find_override(const yj_policy *p, const yj_order_line *line, int32_t tier)
+{
+    for (int i = 0; i < p->n_overrides; i++)
+        if (p->overrides[i].sku[0] && line->sku && strcmp(p->overrides[i].sku, line->sku) == 0)
+            return &p->overrides[i];
+    for (int i = 0; i < p->n_overrides; i++)
+        if (p->overrides[i].category[0] && line->category &&
+            strcmp(p->overrides[i].category, line->category) == 0)
+            return &p->overrides[i];
+    for (int i = 0; i < p->n_overrides; i++)
+        if (p->overrides[i].tier > 0 && p->overrides[i].tier == tier) return &p->overrides[i];
+    return NULL;
+}
+
+void yj_rules_resolve_rate(const yj_policy *p, const yj_order_line *line, int level, int32_t tier,
+                           int32_t *rate_bp, int64_t *fixed_per_unit, int *is_fixed)
+{
+    assert(level >= 1 && level <= YJ_LEVELS_MAX);
+    const yj_override *o = find_override(p, line, tier);
+    *rate_bp = 0;
+    *fixed_per_unit = 0;
+    *is_fixed = 0;
+    if (o && o->n_fixed > 0) {
+        *is_fixed = 1;
+        *fixed_per_unit = level <= o->n_fixed ? o->fixed_per_unit[level - 1] : 0;
+    } else if (o) {
+        *rate_bp = level <= o->n_rates ? o->rates_bp[level - 1] : 0;
+    } else {
+        *rate_bp = level <= p->n_level_rates ? p->level_rates_bp[level - 1] : 0;
+    }
+}
+
+size_t yj_rules_referral(const yj_policy *p, const yj_order_line *lines, size_t n_lines,
+                         const yj_recipient *rcpt, size_t n_rcpt, yj_commission *out)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < n_rcpt; r++)
+        for (size_t l = 0; l < n_lines; l++) {
+            int32_t rate_bp;
+            int64_t fixed;
+            int is_fixed;
+            yj_rules_resolve_rate(p, &lines[l], rcpt[r].level, rcpt[r].tier, &rate_bp, &fixed, &is_fixed);
+            int64_t amount = is_fixed ? lines[l].quantity * fixed : yj_rate(lines[l].base, rate_bp, p->rounding);
+            if (amount <= 0) continue;
+            yj_commission *c = &out[n++];
+            memset(c, 0, sizeof *c);
+            c->recipient = (int)r;
+            c->program = YJ_PROGRAM_REFERRAL;
+            c->level = rcpt[r].level;
+            c->line = (int)l;
+            c->base_amount = lines[l].base;
+            c->rate_bp = is_fixed ? 0 : rate_bp;
+            c->fixed_per_unit = is_fixed ? fixed : 0;
+            c->rounding = p->rounding;
+            c->uncut = c->amount = amount;
+        }
+    assert(n <= n_rcpt * n_lines);
+    return n;
+}
+
+void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
+{
+    int64_t total = 0, weights[YJ_LEVELS_MAX * YJ_LINES_MAX * 4], parts[YJ_LEVELS_MAX * YJ_LINES_MAX * 4];
+    assert(n <= sizeof weights / sizeof weights[0]);
+    for (size_t i = 0; i < n; i++) {
+        c[i].amount = c[i].uncut;
+        total += c[i].uncut;
+        weights[i] = c[i].uncut;
+    }
+    int64_t cap = yj_rate(order_base, p->order_cap_bp, p->rounding);
+    if (n == 0 || total <= cap) return;
+    yj_split(cap, weights, n, parts);
+    int64_t check = 0;
+    for (size_t i = 0; i < n; i++) {
+        c[i].amount = parts[i];
+        check += parts[i];
+    }
+    assert(check == cap);
+}
+
+yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_refunded,
+                                size_t n_lines, int line, int64_t amount, int64_t *alloc,
+                                yj_msg *why)
+{
+    int64_t left[YJ_LINES_MAX], total_left = 0;
+    assert(n_lines >= 1 && n_lines <= YJ_LINES_MAX);
+    for (size_t i = 0; i < n_lines; i++) {
+        left[i] = line_amount[i] - line_refunded[i];
+        assert(left[i] >= 0);
+        total_left += left[i];
+        alloc[i] = 0;
+    }
+    if (line >= 0) {
+        assert((size_t)line < n_lines);
+        if (amount > left[line])
+            return yj_fail(why, YJ_INVALID_ARGUMENT,
+                           "order_refunded.amount: %lld exceeds the %lld left on the line",
+                           (long long)amount, (long long)left[line]);
+        alloc[line] = amount;
+        return YJ_OK;
+    }
+    if (amount > total_left)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_refunded.amount: %lld exceeds the %lld left on the order",
+                       (long long)amount, (long long)total_left);
+    yj_split(amount, left, n_lines, alloc);
+    for (size_t i = 0; i < n_lines; i++) assert(alloc[i] <= left[i]);
+    return YJ_OK;
+}
