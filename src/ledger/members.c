@@ -219,9 +219,11 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
     ledger_view(ec, &view, &vc);
     snprintf(cur, sizeof cur, "%s", from);
     for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX; depth++) {
+        char up[YJ_ID_MAX + 1];
         yj_err err = team_add(ec, cur, 0, size, gmv, 0);
-        if (err == YJ_OK) err = view_parent_latest(&vc, cur, cur);
+        if (err == YJ_OK) err = view_parent_latest(&vc, cur, up);
         if (err != YJ_OK) return err;
+        memcpy(cur, up, sizeof cur);
     }
     return YJ_OK;
 }
