@@ -1,0 +1,281 @@
+/*
+ * test_rules.c — the pure referral rules over an in-memory view: the
+ * examples' chains and amounts (A, B, I, K), overrides, the cap, refund
+ * allocation, and the bind refusals (self, cycle, FIRST_TOUCH, APPROVED,
+ * depth), with no store at all.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yongjin/rules.h"
+
+/* The view: parallel arrays of members, their parent and distributor flag. */
+typedef struct mem_view {
+    int n;
+    char name[16][8], parent[16][8];
+    int distributor[16];
+    int32_t tier[16];
+} mem_view;
+
+static int find(const mem_view *v, const char *m)
+{
+    for (int i = 0; i < v->n; i++)
+        if (!strcmp(v->name[i], m)) return i;
+    return -1;
+}
+
+static yj_err v_parent(void *ctx, const char *m, int64_t at, char out[YJ_ID_MAX + 1])
+{
+    int i = find(ctx, m);
+    snprintf(out, YJ_ID_MAX + 1, "%s", i < 0 ? "" : ((mem_view *)ctx)->parent[i]);
+    return YJ_OK;
+}
+
+static yj_err v_latest(void *ctx, const char *m, char out[YJ_ID_MAX + 1])
+{
+    return v_parent(ctx, m, 0, out);
+}
+
+static yj_err v_member(void *ctx, const char *m, int *d, int32_t *tier)
+{
+    int i = find(ctx, m);
+    *d = i >= 0 && ((mem_view *)ctx)->distributor[i];
+    *tier = i >= 0 ? ((mem_view *)ctx)->tier[i] : 0;
+    return YJ_OK;
+}
+
+static void add(mem_view *v, const char *m, const char *parent)
+{
+    snprintf(v->name[v->n], 8, "%s", m);
+    snprintf(v->parent[v->n], 8, "%s", parent);
+    v->distributor[v->n] = 1;
+    v->n++;
+}
+
+static yj_view view_of(mem_view *mv)
+{
+    yj_view v = {mv, v_parent, v_latest, v_member};
+    return v;
+}
+
+/* d→c→b→a */
+static mem_view tree(void)
+{
+    mem_view mv;
+    memset(&mv, 0, sizeof mv);
+    add(&mv, "a", "");
+    add(&mv, "b", "a");
+    add(&mv, "c", "b");
+    add(&mv, "d", "c");
+    return mv;
+}
+
+static void test_A_chain_and_amounts(void **state)
+{
+    mem_view mv = tree();
+    yj_view v = view_of(&mv);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_recipient r[3];
+    size_t n;
+    assert_int_equal(yj_rules_chain(&v, &p, "c", 0, r, &n), YJ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].member, "b");
+    assert_string_equal(r[1].member, "a");
+    yj_order_line l = {"L1", "", "", 1, 19999, 19999};
+    yj_commission c[3];
+    assert_int_equal(yj_rules_referral(&p, &l, 1, r, n, c), 2);
+    assert_int_equal(c[0].amount, 1999);
+    assert_int_equal(c[1].amount, 999);
+    assert_int_equal(c[0].rate_bp, 1000);
+    assert_int_equal(c[1].level, 2);
+}
+
+static void test_B_override_omits_level_two(void **state)
+{
+    mem_view mv = tree();
+    yj_view v = view_of(&mv);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.n_overrides = 1;
+    snprintf(p.overrides[0].sku, sizeof p.overrides[0].sku, "X");
+    p.overrides[0].n_rates = 1;
+    p.overrides[0].rates_bp[0] = 2000;
+    yj_recipient r[3];
+    size_t n;
+    yj_rules_chain(&v, &p, "c", 0, r, &n);
+    yj_order_line l[2] = {{"LX", "X", "", 1, 10000, 10000}, {"LY", "Y", "", 1, 3333, 3333}};
+    yj_commission c[6];
+    size_t k = yj_rules_referral(&p, l, 2, r, n, c);
+    int64_t b = 0, a = 0;
+    for (size_t i = 0; i < k; i++) *(c[i].recipient == 0 ? &b : &a) += c[i].amount;
+    assert_int_equal(b, 2333);
+    assert_int_equal(a, 166);
+}
+
+static void test_K_self_purchase_shifts_the_chain(void **state)
+{
+    mem_view mv = tree();
+    yj_view v = view_of(&mv);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.levels = 3;
+    p.n_level_rates = 3;
+    p.level_rates_bp[2] = 200;
+    p.self_purchase = 1;
+    yj_recipient r[3];
+    size_t n;
+    yj_rules_chain(&v, &p, "d", 0, r, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[0].member, "d");
+    assert_string_equal(r[1].member, "c");
+    assert_string_equal(r[2].member, "b");
+    yj_order_line l = {"L", "", "", 1, 10000, 10000};
+    yj_commission c[3];
+    yj_rules_referral(&p, &l, 1, r, n, c);
+    assert_int_equal(c[0].amount, 1000);
+    assert_int_equal(c[1].amount, 500);
+    assert_int_equal(c[2].amount, 200);
+}
+
+static void test_I_bind_refusals(void **state)
+{
+    mem_view mv = tree();
+    yj_view v = view_of(&mv);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_msg why;
+    assert_int_equal(yj_rules_check_bind(&v, &p, "a", "b", 0, 0, &why), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "cycle"));
+    assert_int_equal(yj_rules_check_bind(&v, &p, "a", "a", 0, 0, &why), YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "x", 0, 1, &why), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "already bound"));
+    p.bind_policy = YJ_BIND_LAST_TOUCH;
+    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "x", 0, 1, &why), YJ_OK);
+    p.distributor_mode = YJ_MODE_APPROVED;
+    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "stranger", 0, 1, &why), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "distributor"));
+}
+
+static void test_approved_mode_skips_a_level_that_may_not_earn(void **state)
+{
+    mem_view mv = tree();
+    mv.distributor[find(&mv, "b")] = 0;
+    yj_view v = view_of(&mv);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.distributor_mode = YJ_MODE_APPROVED;
+    yj_recipient r[3];
+    size_t n;
+    yj_rules_chain(&v, &p, "c", 0, r, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(r[0].member, "a");
+    assert_int_equal(r[0].level, 2);
+}
+
+static void test_tier_and_category_overrides_and_fixed(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.n_overrides = 3;
+    snprintf(p.overrides[0].category, sizeof p.overrides[0].category, "books");
+    p.overrides[0].n_rates = 2, p.overrides[0].rates_bp[0] = 300, p.overrides[0].rates_bp[1] = 100;
+    p.overrides[1].tier = 2, p.overrides[1].n_rates = 1, p.overrides[1].rates_bp[0] = 1500;
+    snprintf(p.overrides[2].sku, sizeof p.overrides[2].sku, "FIX");
+    p.overrides[2].n_fixed = 1, p.overrides[2].fixed_per_unit[0] = 50;
+    yj_order_line books = {"L", "S", "books", 1, 1000, 1000}, fix = {"F", "FIX", "books", 3, 999, 999},
+                  plain = {"P", "", "", 1, 1000, 1000};
+    int32_t bp;
+    int64_t fixed;
+    int is_fixed;
+    yj_rules_resolve_rate(&p, &books, 1, 2, &bp, &fixed, &is_fixed);
+    assert_int_equal(bp, 300); /* category before tier */
+    yj_rules_resolve_rate(&p, &fix, 1, 2, &bp, &fixed, &is_fixed);
+    assert_true(is_fixed && fixed == 50); /* sku before category */
+    yj_rules_resolve_rate(&p, &fix, 2, 2, &bp, &fixed, &is_fixed);
+    assert_true(is_fixed && fixed == 0); /* a level the override omits earns 0 */
+    yj_rules_resolve_rate(&p, &plain, 1, 2, &bp, &fixed, &is_fixed);
+    assert_int_equal(bp, 1500);
+    yj_rules_resolve_rate(&p, &plain, 2, 2, &bp, &fixed, &is_fixed);
+    assert_int_equal(bp, 0);
+    yj_rules_resolve_rate(&p, &plain, 2, 0, &bp, &fixed, &is_fixed);
+    assert_int_equal(bp, 500);
+}
+
+static void test_cap_cuts_and_sums_to_the_cap(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.order_cap_bp = 1111;
+    yj_commission c[3] = {{.uncut = 1000}, {.uncut = 500}, {.uncut = 500}};
+    yj_rules_apply_cap(&p, 10000, c, 3);
+    assert_int_equal(c[0].amount, 555);
+    assert_int_equal(c[1].amount, 278);
+    assert_int_equal(c[2].amount, 278);
+    p.order_cap_bp = 10000;
+    yj_rules_apply_cap(&p, 10000, c, 3);
+    assert_int_equal(c[0].amount, 1000); /* under the cap: uncut */
+}
+
+static void test_refund_allocation(void **state)
+{
+    int64_t amount[3] = {5000, 3000, 2000}, refunded[3] = {0, 3000, 0}, alloc[3];
+    yj_msg why;
+    assert_int_equal(yj_rules_allocate_refund(amount, refunded, 3, -1, 7000, alloc, &why), YJ_OK);
+    assert_int_equal(alloc[0] + alloc[1] + alloc[2], 7000);
+    assert_int_equal(alloc[1], 0); /* nothing left on a refunded line */
+    assert_int_equal(yj_rules_allocate_refund(amount, refunded, 3, -1, 7001, alloc, &why), YJ_INVALID_ARGUMENT);
+    assert_int_equal(yj_rules_allocate_refund(amount, refunded, 3, 2, 2000, alloc, &why), YJ_OK);
+    assert_int_equal(alloc[2], 2000);
+    assert_int_equal(yj_rules_allocate_refund(amount, refunded, 3, 1, 1, alloc, &why), YJ_INVALID_ARGUMENT);
+}
+
+/* A chain that never ends: the parent of mN is m(N+1). */
+static yj_err endless_parent(void *ctx, const char *m, char out[YJ_ID_MAX + 1])
+{
+    (*(int *)ctx)++;
+    snprintf(out, YJ_ID_MAX + 1, "m%d", atoi(m + 1) + 1);
+    return YJ_OK;
+}
+
+static yj_err anyone_member(void *ctx, const char *m, int *d, int32_t *tier)
+{
+    *d = 1;
+    *tier = 0;
+    return YJ_OK;
+}
+
+static void test_deep_tree_is_refused_past_the_depth_limit(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_msg why;
+    int steps = 0;
+    yj_view v = {&steps, NULL, endless_parent, anyone_member};
+    assert_int_equal(yj_rules_check_bind(&v, &p, "new", "m0", 0, 0, &why), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "deeper"));
+    assert_int_equal(steps, YJ_DEPTH_MAX); /* bounded by the depth limit, not the tree */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_A_chain_and_amounts),
+        cmocka_unit_test(test_B_override_omits_level_two),
+        cmocka_unit_test(test_K_self_purchase_shifts_the_chain),
+        cmocka_unit_test(test_I_bind_refusals),
+        cmocka_unit_test(test_approved_mode_skips_a_level_that_may_not_earn),
+        cmocka_unit_test(test_tier_and_category_overrides_and_fixed),
+        cmocka_unit_test(test_cap_cuts_and_sums_to_the_cap),
+        cmocka_unit_test(test_refund_allocation),
+        cmocka_unit_test(test_deep_tree_is_refused_past_the_depth_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
