@@ -241,7 +241,10 @@ static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State
         int64_t delta = target - c->reversed;
         assert(delta >= 0);
         if (delta == 0) continue;
+        /* what is still pending: after settlement reversals come out of
+         * available, so reversed + settled may exceed the amount */
         int64_t pending = c->amount - c->reversed - c->settled;
+        if (pending < 0) pending = 0;
         int64_t from_pending = delta < pending ? delta : pending, from_available = delta - from_pending;
         yj_err err = YJ_OK;
         if (from_pending > 0)

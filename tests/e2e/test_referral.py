@@ -237,6 +237,20 @@ def test_J_settle_exactly_at_due_then_clawback(c):
     assert c.call("GetOrder", order_id="O1").status == "REFUNDED"
 
 
+def test_refunds_after_settlement_claw_back_only_the_new_reversal(c):
+    """Found by the generated scenario: partial refunds after settlement must
+    claw back the cumulative target minus what was reversed before."""
+    chain_ab(c)
+    ok(c.append(paid("O1", "c", line("l0", 19999))))
+    ok(c.append(refund("O1", "R1", 839, t=T + 1)))
+    ok(c.append(ev("order_completed", ledger_pb2.OrderCompleted(order_id="O1"), t=T + 2)))
+    ok(c.append(ev("settle", ledger_pb2.Settle(as_of_ms=T + 9 * DAY), t=T + 9 * DAY)))
+    assert earned(ok(c.append(refund("O1", "R2", 892, t=T + 10 * DAY)))[0]) == {"b": -90, "a": -45}
+    assert earned(ok(c.append(refund("O1", "R3", 2201, t=T + 11 * DAY)))[0]) == {"b": -220, "a": -110}
+    b = balance(c, "b")
+    assert (b.pending, b.available, b.reversed_total) == (0, 1999 - 393, 393)
+
+
 def test_clawback_can_make_available_negative(c):
     chain_ab(c)
     ok(c.append(paid("O1", "c", line("L1", 10000))))
