@@ -11,7 +11,7 @@ uint8_t *yj_buf_reserve(yj_buf *buf, size_t n)
 {
     if (n > YJ_BUF_MAX_BYTES - buf->len) return NULL;
     size_t need = buf->len + n;
-    if (need > buf->cap) {
+    if (need > buf->cap || !buf->data) {
         size_t cap = buf->cap ? buf->cap : 256;
         while (cap < need) cap *= 2;
         uint8_t *p = realloc(buf->data, cap);
