@@ -4,8 +4,8 @@
 #   make run        deps, build, start yongjind on 127.0.0.1:50051, data in ./var/
 #   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
 #   make asan       the ASan+UBSan build in build/asan/bin/
-#   make fuzz       libFuzzer targets for a set time each (see docs/reliability.md)
-#   make bench      the benchmark against the PostgreSQL peer (see docs/performance.md)
+#   make fuzz       (issue 7, not built yet) libFuzzer targets for a set time each
+#   make bench      (issue 8, not built yet) the benchmark against the PostgreSQL peer
 #   make format     clang-format every C file
 #
 # Every source file under src/<module>/ is compiled into the library that the
@@ -123,12 +123,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libyongjin.a
 	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 fuzz:
-	@tools/fuzz.sh
+	@echo "make fuzz: the libFuzzer targets are not built yet (issue 7)" >&2; exit 1
 
 bench:
-	@tools/deps.sh --bench
-	@$(MAKE) --no-print-directory all
-	@tools/bench.sh
+	@echo "make bench: the load generator and the PostgreSQL comparison are not built yet (issue 8);" >&2
+	@echo "            tools/measure_history.py measures reads on a large store (docs/performance.md)" >&2
+	@exit 1
 
 format:
 	clang-format -i $(LIB_SRC) src/main.c $(wildcard tools/*.c) $(UNIT_SRC) $(wildcard include/yongjin/*.h src/*/*.h)
