@@ -1,0 +1,223 @@
+/*
+ * test_ledger.c — the ledger over a real store, without the network:
+ * events are encoded as the service would, applied by the writer with the
+ * ledger hook, and read back through the ledger's queries. Covers example
+ * J (settlement exactly at the due time, then a clawback), the double
+ * entry of every result, and a refusal that leaves the state untouched.
+ */
+#include <event2/event.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yongjin/ledger.h"
+#include "yongjin/store.h"
+#include "yongjin/v1/finance.pb-c.h"
+#include "yongjin/v1/ledger.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define T0 1761955200000LL
+#define DAY 86400000LL
+
+typedef struct fx {
+    char dir[64];
+    struct event_base *base;
+    yj_store *store;
+    int rid;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/yj-ledger-test.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->base = event_base_new();
+    yj_store_config c = {0};
+    yj_msg msg;
+    c.dir = f->dir;
+    c.hook = *yj_ledger_hook();
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    yj_store_close(f->store);
+    event_base_free(f->base);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void on_done(yj_batch *b, void *user)
+{
+    *(int *)user = 1;
+}
+
+/* Applies one event; returns its result code, and the sum of its postings
+ * (which must be zero) through *sum. */
+static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta, const char *member)
+{
+    char rid[32];
+    snprintf(rid, sizeof rid, "r%d", ++f->rid);
+    ev->request_id = rid;
+    ev->event_time_ms = t;
+    uint8_t buf[4096];
+    size_t n = yongjin__v1__event__pack(ev, buf);
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev};
+    yj_batch *b = yj_batch_new(1);
+    int done = 0;
+    b->writes = &w;
+    b->done = on_done;
+    b->user = &done;
+    yj_msg msg;
+    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
+    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    int code = b->results[0].code;
+    Yongjin__V1__EventResult *r =
+        yongjin__v1__event_result__unpack(NULL, b->results[0].effects_len, b->results[0].effects);
+    assert_non_null(r);
+    int64_t sum = 0, mine = 0;
+    for (size_t i = 0; i < r->n_postings; i++) {
+        sum += r->postings[i]->amount;
+        if (member && !strcmp(r->postings[i]->member, member)) mine += r->postings[i]->amount;
+    }
+    assert_int_equal(sum, 0); /* double entry, every event */
+    if (member_delta) *member_delta = mine;
+    yongjin__v1__event_result__free_unpacked(r, NULL);
+    yj_batch_free(b);
+    return code;
+}
+
+static void balance(fx *f, const char *member, int64_t *pending, int64_t *available)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    yj_buf out = {0};
+    Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+    req.member = (char *)member;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_ledger_get_balance(&r, "t1", &req, &out, &msg), YJ_OK);
+    yj_store_read_end(f->store, &r);
+    Yongjin__V1__Balance *b = yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+    *pending = b->pending;
+    *available = b->available;
+    yongjin__v1__balance__free_unpacked(b, NULL);
+    yj_buf_free(&out);
+}
+
+static void do_bind(fx *f, const char *m, const char *r)
+{
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    b.member = (char *)m;
+    b.referrer = (char *)r;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    ev.bind = &b;
+    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
+}
+
+static int pay(fx *f, const char *order, const char *buyer, int64_t amount, int64_t t)
+{
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = amount;
+    op.order_id = (char *)order;
+    op.buyer = (char *)buyer;
+    op.n_lines = 1;
+    op.lines = &lp;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    ev.order_paid = &op;
+    return apply(f, &ev, t, NULL, NULL);
+}
+
+static int settle(fx *f, int64_t as_of, int64_t *b_delta)
+{
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Settle s = YONGJIN__V1__SETTLE__INIT;
+    s.as_of_ms = as_of;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+    ev.settle = &s;
+    return apply(f, &ev, as_of, b_delta, "b");
+}
+
+static void test_J_settlement_at_the_due_time_then_clawback(void **state)
+{
+    fx *f = *state;
+    int64_t pending, available, delta;
+    do_bind(f, "b", "a");
+    do_bind(f, "c", "b");
+    assert_int_equal(pay(f, "O1", "c", 19999, T0), YJ_OK);
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+    oc.order_id = "O1";
+    ev.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+    ev.order_completed = &oc;
+    int64_t t = T0 + DAY;
+    assert_int_equal(apply(f, &ev, t, NULL, NULL), YJ_OK);
+    assert_int_equal(settle(f, t + 7 * DAY - 1, &delta), YJ_OK);
+    balance(f, "b", &pending, &available);
+    assert_int_equal(pending, 1999);
+    assert_int_equal(available, 0);
+    assert_int_equal(settle(f, t + 7 * DAY, &delta), YJ_OK);
+    balance(f, "b", &pending, &available);
+    assert_int_equal(pending, 0);
+    assert_int_equal(available, 1999);
+    balance(f, "a", &pending, &available);
+    assert_int_equal(available, 999);
+    /* settling again moves nothing: the order left the due index */
+    assert_int_equal(settle(f, t + 30 * DAY, &delta), YJ_OK);
+    assert_int_equal(delta, 0);
+    Yongjin__V1__Event rev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderRefunded rf = YONGJIN__V1__ORDER_REFUNDED__INIT;
+    rf.order_id = "O1";
+    rf.refund_id = "R1";
+    rf.amount = 5000;
+    rev.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    rev.order_refunded = &rf;
+    assert_int_equal(apply(f, &rev, t + 8 * DAY, &delta, "b"), YJ_OK);
+    assert_int_equal(delta, -499); /* clawed back from available */
+    balance(f, "b", &pending, &available);
+    assert_int_equal(available, 1500);
+}
+
+static void test_refused_event_leaves_state_untouched(void **state)
+{
+    fx *f = *state;
+    int64_t pending, available;
+    do_bind(f, "b", "a");
+    assert_int_equal(pay(f, "O1", "b", 1000, T0), YJ_OK);
+    assert_int_equal(pay(f, "O1", "b", 5000, T0), YJ_ALREADY_EXISTS);
+    balance(f, "a", &pending, &available);
+    assert_int_equal(pending, 100);
+    yj_apply_hook hook = *yj_ledger_hook();
+    yj_verify_report rep;
+    yj_msg msg;
+    char scratch[96];
+    snprintf(scratch, sizeof scratch, "%s.verify", f->dir);
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
