@@ -57,7 +57,7 @@ run: deps
 
 # make test: the whole proof. tools/test.sh prints the summary and exits non-zero on failure.
 test: deps
-	@$(MAKE) --no-print-directory all py check-nofloat
+	@$(MAKE) --no-print-directory all unit-bins py check-nofloat
 	@$(MAKE) --no-print-directory asan
 	@tools/test.sh
 
@@ -85,6 +85,9 @@ check-nofloat: $(GEN_H)
 	  $(CC) $(CPPFLAGS) -std=gnu11 -mgeneral-regs-only -fsyntax-only $(PKG_CFLAGS) $$f \
 	    || { echo "check-nofloat: floating point in $$f (a money path)" >&2; exit 1; }; \
 	done
+
+# V=1 shows the commands.
+Q := $(if $(V),,@)
 
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p build/gen
