@@ -193,6 +193,9 @@ static int start(app *a)
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
     if (!a->sigterm || !a->sigint || event_add(a->sigterm, NULL) || event_add(a->sigint, NULL))
         return -1;
+    yj_log(YJ_LOG_WARN, "NO AUTHENTICATION: any client that reaches %s may read and write every "
+                        "tenant (API keys and roles come with issue 7); keep it on loopback or a "
+                        "private network", a->opt.server.listen);
     yj_log(YJ_LOG_INFO, "yongjind serving gRPC on %s%s (port %u), data in %s", a->opt.server.listen,
            a->opt.server.tls_cert_file ? " with TLS" : " (cleartext h2c)",
            (unsigned)yj_server_port(a->server), a->opt.data_dir);

@@ -7,7 +7,8 @@
  * report back to the event loop with event_base_once (libevent is set up
  * for threads in main.c).
  *
- * Subscribe streams journal entries from from_seq and then the live tail.
+ * Subscribe streams the caller's tenant's journal entries from from_seq and
+ * then the live tail (other tenants' entries are skipped, so seqs may jump).
  * Each entry is sent as a JournalEntry: the stored body followed by seq,
  * prev_hash and hash (protobuf concatenation merges). Memory stays bounded:
  * the call's output buffer is filled up to the transport's limit, then the
@@ -114,6 +115,7 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
 struct svc_subscriber {
     yj_svc *svc;
     yj_call *call;
+    char tenant[SVC_TENANT_MAX + 1]; /* only this tenant's entries are sent */
     uint64_t next_seq;
     int blocked; /* waiting for on_writable */
     int scheduled;
@@ -132,6 +134,15 @@ static yj_err send_entry(yj_call *call, const yj_entry *e, yj_buf *out)
 }
 
 static void subscriber_schedule(svc_subscriber *sub);
+
+/* Whether an entry body belongs to tenant: the body's first field is the
+ * tenant (field 2, written first by the store). */
+static int entry_of_tenant(const yj_entry *e, const char *tenant)
+{
+    size_t n = strlen(tenant);
+    return e->body_len >= 2 + n && e->body[0] == 0x12 && e->body[1] == n &&
+           memcmp(e->body + 2, tenant, n) == 0;
+}
 
 /* Sends what the journal has from next_seq, until the transport pushes
  * back, the journal ends, or this turn's share is used. */
@@ -153,6 +164,10 @@ static void subscriber_pump(svc_subscriber *sub)
         yj_entry e;
         yj_err err = yj_store_entry(&r, sub->next_seq, &e);
         if (err == YJ_NOT_FOUND) break; /* caught up: wait for a commit */
+        if (err == YJ_OK && !entry_of_tenant(&e, sub->tenant)) {
+            sub->next_seq++;
+            continue;
+        }
         if (err == YJ_OK) err = send_entry(sub->call, &e, &out);
         if (err == YJ_RESOURCE_EXHAUSTED && yj_call_alive(sub->call)) {
             sub->next_seq++; /* it was queued all the same */
@@ -196,6 +211,12 @@ void svc_finance_on_commit(yj_svc *svc)
 
 static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
 {
+    char tenant[SVC_TENANT_MAX + 1];
+    yj_msg why = {{0}};
+    if (svc_tenant(call, tenant, &why) != YJ_OK) {
+        svc_finish_err(call, YJ_INVALID_ARGUMENT, &why);
+        return;
+    }
     Yongjin__V1__SubscribeRequest *req = (Yongjin__V1__SubscribeRequest *)svc_decode(
         call, &yongjin__v1__subscribe_request__descriptor, msg, len_bytes);
     if (!req) return;
@@ -210,6 +231,7 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
     sub->svc = svc;
     sub->call = call;
     sub->next_seq = from;
+    memcpy(sub->tenant, tenant, sizeof sub->tenant);
     sub->next = svc->subscribers;
     if (svc->subscribers) svc->subscribers->prev = sub;
     svc->subscribers = sub;

@@ -119,6 +119,20 @@ def test_subscribe_streams_history_then_live_tail(server, client):
     it.cancel()
 
 
+def test_subscribe_sends_only_the_callers_tenant(server):
+    a, b = Client(server.channel(), tenant="shop-a"), Client(server.channel(), tenant="shop-b")
+    a.append(ev("upsert_member", member("a1")))
+    b.append(ev("upsert_member", member("b1")))
+    a.append(ev("upsert_member", member("a2")))
+    sub = server.channel().unary_stream("/yongjin.v1.Finance/Subscribe",
+                                        request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+                                        response_deserializer=finance_pb2.JournalEntry.FromString)
+    it = sub(finance_pb2.SubscribeRequest(), timeout=20, metadata=[("x-tenant", "shop-a")])
+    got = [next(it), next(it)]
+    assert [(e.seq, e.tenant) for e in got] == [(1, "shop-a"), (3, "shop-a")]
+    it.cancel()
+
+
 def test_append_stream_answers_each_request_in_order(server):
     ch = server.channel()
     stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
