@@ -35,16 +35,6 @@ static void balance_decode(const MDB_val *v, ledger_balance *b)
     b->reversed_total = (int64_t)get_be64(p + 40);
 }
 
-static void balance_encode(const ledger_balance *b, uint8_t out[48])
-{
-    put_be64(out, (uint64_t)b->pending);
-    put_be64(out + 8, (uint64_t)b->available);
-    put_be64(out + 16, (uint64_t)b->withdrawing);
-    put_be64(out + 24, (uint64_t)b->paid);
-    put_be64(out + 32, (uint64_t)b->earned_total);
-    put_be64(out + 40, (uint64_t)b->reversed_total);
-}
-
 yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out)
 {
@@ -66,44 +56,45 @@ static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
     return p->kind && strcmp(p->kind, kind) == 0;
 }
 
+/* Adds deltas[i] to the i-th of the n big-endian i64 counters stored under
+ * k (all zero when the key is new): the shape of every aggregate here. */
+static yj_err add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
+{
+    MDB_val v;
+    uint8_t val[8 * ACC_COUNT] = {0};
+    assert(n <= ACC_COUNT);
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k->b, k->n, &v);
+    if (err == YJ_OK) {
+        if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
+        memcpy(val, v.mv_data, 8 * n);
+    } else if (err != YJ_NOT_FOUND) {
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
+    return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
+}
+
+/* The member's balance: its account, and the earned / reversed totals. */
 static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
 {
-    ledger_balance b;
-    uint8_t val[48];
     lkey k;
-    yj_err err = ledger_read_balance(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len,
-                                     p->member, strlen(p->member), &b);
-    if (err != YJ_OK) return err;
-    switch (acc) {
-    case ACC_PENDING: b.pending += p->amount; break;
-    case ACC_AVAILABLE: b.available += p->amount; break;
-    case ACC_WITHDRAWING: b.withdrawing += p->amount; break;
-    case ACC_PAID: b.paid += p->amount; break;
-    default: assert(0);
-    }
-    if (is_kind(p, "accrue")) b.earned_total += p->amount;
-    if (is_kind(p, "reverse") || is_kind(p, "clawback")) b.reversed_total -= p->amount;
-    balance_encode(&b, val);
+    int64_t deltas[6] = {0}; /* pending, available, withdrawing, paid, earned, reversed */
+    assert(acc >= ACC_PENDING && acc <= ACC_PAID);
+    deltas[acc - ACC_PENDING] = p->amount;
+    if (is_kind(p, "accrue")) deltas[4] = p->amount;
+    if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
     lkey_str(&k, p->member, strlen(p->member));
-    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+    return add_counters(ec, &k, deltas, 6);
 }
 
 static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
 {
     lkey k;
-    MDB_val v;
-    uint8_t val[8 * ACC_COUNT] = {0};
+    int64_t deltas[ACC_COUNT] = {0};
+    deltas[acc] = amount;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
-    if (err == YJ_OK) {
-        if (v.mv_size != sizeof val) return YJ_DATA_LOSS;
-        memcpy(val, v.mv_data, sizeof val);
-    } else if (err != YJ_NOT_FOUND) {
-        return err;
-    }
-    put_be64(val + 8 * acc, get_be64(val + 8 * acc) + (uint64_t)amount);
-    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+    return add_counters(ec, &k, deltas, ACC_COUNT);
 }
 
 static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
@@ -135,24 +126,13 @@ static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t mo
                            int level, int64_t accrued, int64_t reversed, int64_t settled)
 {
     lkey k;
-    MDB_val v;
-    uint8_t val[24] = {0};
+    int64_t deltas[3] = {accrued, reversed, settled};
     lkey_start(&k, ec->tenant, ec->tenant_len, 'E');
     lkey_str(&k, member, strlen(member));
     lkey_u32(&k, month);
     lkey_u8(&k, (uint8_t)program);
     lkey_u8(&k, (uint8_t)level);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
-    if (err == YJ_OK) {
-        if (v.mv_size != sizeof val) return YJ_DATA_LOSS;
-        memcpy(val, v.mv_data, sizeof val);
-    } else if (err != YJ_NOT_FOUND) {
-        return err;
-    }
-    put_be64(val, get_be64(val) + (uint64_t)accrued);
-    put_be64(val + 8, get_be64(val + 8) + (uint64_t)reversed);
-    put_be64(val + 16, get_be64(val + 16) + (uint64_t)settled);
-    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
+    return add_counters(ec, &k, deltas, 3);
 }
 
 static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
