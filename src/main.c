@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "yongjin/auth.h"
 #include "yongjin/grpc.h"
 #include "yongjin/ledger.h"
 #include "yongjin/log.h"
@@ -27,6 +28,7 @@
 
 typedef struct options {
     yj_server_config server;
+    const char *auth_file;
     const char *data_dir;
     size_t max_map_bytes;
     uint32_t drain_timeout_ms;
@@ -38,7 +40,8 @@ typedef struct app {
     yj_store *store;
     yj_svc *svc;
     yj_server *server;
-    struct event *sigterm, *sigint, *drain_tick;
+    struct event *sigterm, *sigint, *sighup, *drain_tick;
+    yj_auth *auth;
     int64_t drain_left_ms;
 } app;
 
@@ -52,6 +55,7 @@ static void usage(FILE *out)
             "  --tls-cert FILE           serve TLS (1.2+, ALPN h2) with this certificate chain\n"
             "  --tls-key FILE            ... and this private key\n"
             "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
+            "  --auth FILE               API keys: '<sha256-hex> <tenant|*> <role>' a line; re-read on SIGHUP\n"
             "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
             "  --max-streams N           concurrent streams per connection (default 100)\n"
             "  --max-connections N       open connections (default 1024)\n"
@@ -80,7 +84,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"tls-key", 1, 0, 'k'},       {"tls-client-ca", 1, 0, 'a'},  {"max-map-size", 1, 0, 'm'},
         {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"auth", 1, 0, 'A'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
@@ -102,6 +106,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'i': bad = parse_u64(optarg, 86400000, &v) || !v; o->server.idle_timeout_ms = (uint32_t)v; break;
         case 't': bad = parse_u64(optarg, 3600000, &v); o->drain_timeout_ms = (uint32_t)v; break;
         case 'v': bad = yj_log_parse_level(optarg) < 0; if (!bad) yj_log_set_level(yj_log_parse_level(optarg)); break;
+        case 'A': o->auth_file = optarg; break;
         case 'h': return 1;
         default:
             fprintf(stderr, "yongjind: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -161,6 +166,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     else event_base_loopexit(a->base, NULL);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    app *a = arg;
+    yj_msg msg = {{0}};
+    if (!a->auth) {
+        yj_log(YJ_LOG_INFO, "SIGHUP: no --auth file to re-read");
+    } else if (yj_auth_reload(a->auth, &msg) != YJ_OK) {
+        yj_log(YJ_LOG_ERROR, "SIGHUP: %s; the keys in force are unchanged", msg.text);
+    } else {
+        yj_log(YJ_LOG_INFO, "SIGHUP: %zu API keys loaded", yj_auth_count(a->auth));
+    }
+}
+
 static int start(app *a)
 {
     yj_msg msg = {{0}};
@@ -176,7 +194,15 @@ static int start(app *a)
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
     }
-    yj_svc_config vc = {.base = a->base, .store = a->store, .data_dir = a->opt.data_dir};
+    if (a->opt.auth_file) {
+        if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
+            yj_log(YJ_LOG_ERROR, "%s", msg.text);
+            return -1;
+        }
+        yj_log(YJ_LOG_INFO, "%zu API keys loaded from %s", yj_auth_count(a->auth), a->opt.auth_file);
+    }
+    yj_svc_config vc = {.base = a->base, .store = a->store, .data_dir = a->opt.data_dir,
+                        .auth = a->auth};
     a->svc = yj_svc_new(&vc);
     if (!a->svc) {
         yj_log(YJ_LOG_ERROR, "cannot build the services");
@@ -191,11 +217,14 @@ static int start(app *a)
     yj_svc_set_server(a->svc, a->server);
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
-    if (!a->sigterm || !a->sigint || event_add(a->sigterm, NULL) || event_add(a->sigint, NULL))
+    a->sighup = evsignal_new(a->base, SIGHUP, on_sighup, a);
+    if (!a->sigterm || !a->sigint || !a->sighup || event_add(a->sigterm, NULL) ||
+        event_add(a->sigint, NULL) || event_add(a->sighup, NULL))
         return -1;
-    yj_log(YJ_LOG_WARN, "NO AUTHENTICATION: any client that reaches %s may read and write every "
-                        "tenant (API keys and roles come with issue 7); keep it on loopback or a "
-                        "private network", a->opt.server.listen);
+    if (!a->auth)
+        yj_log(YJ_LOG_WARN, "NO AUTHENTICATION (no --auth): any client that reaches %s may read "
+                            "and write every tenant; keep it on loopback or a private network",
+                            a->opt.server.listen);
     yj_log(YJ_LOG_INFO, "yongjind serving gRPC on %s%s (port %u), data in %s", a->opt.server.listen,
            a->opt.server.tls_cert_file ? " with TLS" : " (cleartext h2c)",
            (unsigned)yj_server_port(a->server), a->opt.data_dir);
@@ -212,6 +241,8 @@ static void stop(app *a)
     if (a->drain_tick) event_free(a->drain_tick);
     if (a->sigterm) event_free(a->sigterm);
     if (a->sigint) event_free(a->sigint);
+    if (a->sighup) event_free(a->sighup);
+    yj_auth_free(a->auth);
     if (a->base) event_base_free(a->base);
 }
 

@@ -132,6 +132,10 @@ void yj_call_finish(yj_call *call, yj_err status, const char *message);
 void yj_call_ref(yj_call *call);
 void yj_call_unref(yj_call *call);
 
+/* A word the services may attach to a call (the caller's role). */
+uintptr_t yj_call_tag(const yj_call *call);
+void yj_call_set_tag(yj_call *call, uintptr_t tag);
+
 /* Whether the stream is still open (on_close not yet called). */
 int yj_call_alive(const yj_call *call);
 

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "yongjin/auth.h"
 #include "yongjin/err.h"
 #include "yongjin/grpc.h"
 #include "yongjin/store.h"
@@ -26,6 +27,7 @@ typedef struct yj_svc_config {
     const char *data_dir;      /* for the scratch directory of Verify */
     uint32_t max_events_per_append; /* 0 = 10000 */
     uint32_t subscribe_backlog_bytes; /* per subscriber before waiting; 0 = 1 MiB */
+    yj_auth *auth;             /* borrowed; NULL: the server runs open */
 } yj_svc_config;
 
 /* Builds the services and their routing table. NULL on ENOMEM. */

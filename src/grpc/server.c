@@ -68,6 +68,7 @@ struct yj_call {
     int rst_after_end;       /* reset the stream once our END_STREAM is out */
     int messages_in;
     void *user;
+    uintptr_t tag;
     header hdrs[MAX_HEADERS];
     int n_hdrs;
     size_t hdr_bytes;
@@ -126,6 +127,8 @@ void *yj_call_method_ctx(const yj_call *call) { return call->m ? call->m->method
 void *yj_call_user(const yj_call *call) { return call->user; }
 void yj_call_set_user(yj_call *call, void *user) { call->user = user; }
 int64_t yj_call_deadline_ms(const yj_call *call) { return call->deadline_ms; }
+uintptr_t yj_call_tag(const yj_call *call) { return call->tag; }
+void yj_call_set_tag(yj_call *call, uintptr_t tag) { call->tag = tag; }
 int yj_call_alive(const yj_call *call) { return call->stream_open && call->c && !call->finished; }
 
 const uint8_t *yj_call_header(const yj_call *call, const char *name, size_t *len_bytes)

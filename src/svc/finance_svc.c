@@ -265,15 +265,15 @@ static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descripto
 
 #define FIN(m) &yongjin__v1__finance__descriptor, m
 const svc_route svc_finance_routes[] = {
-    {FIN("Verify"), YJ_RPC_UNARY, .on_message = verify_on_message},
+    {FIN("Verify"), YJ_RPC_UNARY, .on_message = verify_on_message, .roles = SVC_FINANCE},
     {FIN("Subscribe"), YJ_RPC_SERVER_STREAMING, .on_message = subscribe_on_message,
-     .on_writable = subscribe_on_writable, .on_close = subscribe_on_close},
-    {FIN("TrialBalance"), YJ_RPC_UNARY, .query = &q_trial},
+     .on_writable = subscribe_on_writable, .on_close = subscribe_on_close, .roles = SVC_FINANCE},
+    {FIN("TrialBalance"), YJ_RPC_UNARY, .query = &q_trial, .roles = SVC_FINANCE},
     {FIN("GetPeriodReport"), YJ_RPC_UNARY,
-     .missing = "Finance.GetPeriodReport is not built yet: it comes with month close (issue 6)"},
+     .missing = "Finance.GetPeriodReport is not built yet: it comes with month close (issue 6)", .roles = SVC_FINANCE},
     {FIN("ExportStatement"), YJ_RPC_SERVER_STREAMING,
-     .missing = "Finance.ExportStatement is not built yet: it comes with month close (issue 6)"},
+     .missing = "Finance.ExportStatement is not built yet: it comes with month close (issue 6)", .roles = SVC_FINANCE},
     {FIN("GetPayoutBatch"), YJ_RPC_UNARY,
-     .missing = "Finance.GetPayoutBatch is not built yet: it comes with payout batches (issue 6)"},
+     .missing = "Finance.GetPayoutBatch is not built yet: it comes with payout batches (issue 6)", .roles = SVC_FINANCE},
 };
 const size_t svc_finance_n_routes = sizeof svc_finance_routes / sizeof svc_finance_routes[0];

@@ -90,6 +90,30 @@ static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, yj_msg *why
     return YJ_OK;
 }
 
+/* Which roles may send which events (docs/security.md). */
+static unsigned event_roles(Yongjin__V1__Event__BodyCase c)
+{
+    switch (c) {
+    case YONGJIN__V1__EVENT__BODY_SET_POLICY: return YJ_ROLE_ADMIN;
+    case YONGJIN__V1__EVENT__BODY_SETTLE:
+    case YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL:
+    case YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID:
+    case YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH:
+    case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE:
+    case YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD: return YJ_ROLE_FINANCE | YJ_ROLE_ADMIN;
+    default: return YJ_ROLE_STOREFRONT | YJ_ROLE_ADMIN;
+    }
+}
+
+static yj_err check_role(const Yongjin__V1__Event *ev, size_t i, unsigned role, yj_msg *why)
+{
+    if (role & event_roles(ev->body_case)) return YJ_OK;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&yongjin__v1__event__descriptor, (unsigned)ev->body_case);
+    return yj_fail(why, YJ_PERMISSION_DENIED, "events[%zu]: role %s may not send %s", i,
+                   yj_role_name((yj_role)role), f ? f->name : "this event");
+}
+
 /* Builds the batch of a decoded request: INVALID_ARGUMENT or
  * RESOURCE_EXHAUSTED concern the whole call. */
 static yj_err job_prepare(append_job *job, yj_msg *msg)
@@ -112,6 +136,10 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
         job->to_write[i] = -1;
         if (check_envelope(ev, i, &job->early[i].msg) != YJ_OK) {
             job->early[i].code = YJ_INVALID_ARGUMENT;
+            continue;
+        }
+        if (check_role(ev, i, svc_role(job->call), &job->early[i].msg) != YJ_OK) {
+            job->early[i].code = YJ_PERMISSION_DENIED;
             continue;
         }
         size_t len = yongjin__v1__event__get_packed_size(ev);
@@ -325,9 +353,10 @@ static void stream_on_close(yj_call *call)
 }
 
 const svc_route svc_ledger_routes[] = {
-    {&yongjin__v1__ledger__descriptor, "Append", YJ_RPC_UNARY, .on_message = append_on_message},
+    {&yongjin__v1__ledger__descriptor, "Append", YJ_RPC_UNARY, .on_message = append_on_message,
+     .roles = SVC_WRITERS},
     {&yongjin__v1__ledger__descriptor, "AppendStream", YJ_RPC_BIDI,
      .on_message = stream_on_message, .on_half_close = stream_on_half_close,
-     .on_close = stream_on_close},
+     .on_close = stream_on_close, .roles = SVC_WRITERS},
 };
 const size_t svc_ledger_n_routes = sizeof svc_ledger_routes / sizeof svc_ledger_routes[0];

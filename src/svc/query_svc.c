@@ -8,9 +8,8 @@
 #include "yongjin/ledger.h"
 #include "yongjin/v1/query.pb-c.h"
 
-void svc_query_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes)
 {
-    const svc_query *q = yj_call_method_ctx(call);
     yj_svc *svc = svc_of(call);
     char tenant[SVC_TENANT_MAX + 1];
     yj_msg why = {{0}};
@@ -50,16 +49,16 @@ static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descrip
 #define Q(m) &yongjin__v1__query__descriptor, m
 #define ISSUE5 " is not built yet: it comes with group-buy, live and guide programs (issue 5)"
 const svc_route svc_query_routes[] = {
-    {Q("GetBalance"), YJ_RPC_UNARY, .query = &q_balance},
-    {Q("ListEntries"), YJ_RPC_UNARY, .query = &q_entries},
-    {Q("GetEarnings"), YJ_RPC_UNARY, .query = &q_earnings},
-    {Q("GetParent"), YJ_RPC_UNARY, .query = &q_parent},
-    {Q("GetTeam"), YJ_RPC_UNARY, .query = &q_team},
-    {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order},
-    {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy},
-    {Q("GetGroup"), YJ_RPC_UNARY, .missing = "Query.GetGroup" ISSUE5},
-    {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5},
-    {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5},
-    {Q("GetCampaignStats"), YJ_RPC_UNARY, .missing = "Query.GetCampaignStats" ISSUE5},
+    {Q("GetBalance"), YJ_RPC_UNARY, .query = &q_balance, .roles = SVC_READERS},
+    {Q("ListEntries"), YJ_RPC_UNARY, .query = &q_entries, .roles = SVC_READERS},
+    {Q("GetEarnings"), YJ_RPC_UNARY, .query = &q_earnings, .roles = SVC_READERS},
+    {Q("GetParent"), YJ_RPC_UNARY, .query = &q_parent, .roles = SVC_READERS},
+    {Q("GetTeam"), YJ_RPC_UNARY, .query = &q_team, .roles = SVC_READERS},
+    {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order, .roles = SVC_READERS},
+    {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy, .roles = SVC_READERS},
+    {Q("GetGroup"), YJ_RPC_UNARY, .missing = "Query.GetGroup" ISSUE5, .roles = SVC_READERS},
+    {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5, .roles = SVC_READERS},
+    {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5, .roles = SVC_READERS},
+    {Q("GetCampaignStats"), YJ_RPC_UNARY, .missing = "Query.GetCampaignStats" ISSUE5, .roles = SVC_READERS},
 };
 const size_t svc_query_n_routes = sizeof svc_query_routes / sizeof svc_query_routes[0];

@@ -12,15 +12,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "yongjin/log.h"
+
+/* The presented key's tenant ("*" or an id), or NULL without a valid key. */
+static const char *key_tenant(const yj_call *call, const yj_auth *auth, yj_role *role)
+{
+    size_t len = 0;
+    const uint8_t *v = yj_call_header(call, "authorization", &len);
+    const char *tenant = NULL;
+    if (!v || len < 8 || strncasecmp((const char *)v, "Bearer ", 7) != 0) return NULL;
+    if (yj_auth_check(auth, v + 7, len - 7, role, &tenant) != YJ_OK) return NULL;
+    return tenant;
+}
 
 yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg)
 {
     size_t len = 0;
     const uint8_t *v = yj_call_header(call, "x-tenant", &len);
-    if (!v) {
-        memcpy(out, "default", sizeof "default");
+    if (!v) { /* a key bound to one tenant speaks for it; otherwise "default" */
+        const yj_auth *auth = svc_of(call)->config.auth;
+        yj_role role;
+        const char *kt = auth ? key_tenant(call, auth, &role) : NULL;
+        snprintf(out, SVC_TENANT_MAX + 1, "%s", kt && strcmp(kt, "*") ? kt : "default");
         return YJ_OK;
     }
     if (len == 0 || len > SVC_TENANT_MAX)
@@ -35,6 +50,48 @@ yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg
     memcpy(out, v, len);
     out[len] = 0;
     return YJ_OK;
+}
+
+/* Authenticates the call and checks its role and tenant: UNAUTHENTICATED
+ * without a valid key, PERMISSION_DENIED for a role the method does not
+ * admit or a key bound to another tenant. Sets the call's role bits. */
+static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
+{
+    const yj_auth *auth = svc_of(call)->config.auth;
+    if (!auth || r->roles == 0) {
+        yj_call_set_tag(call, SVC_READERS); /* open: every role */
+        return YJ_OK;
+    }
+    yj_role role = YJ_ROLE_NONE;
+    const char *kt = key_tenant(call, auth, &role);
+    if (!kt)
+        return yj_fail(msg, YJ_UNAUTHENTICATED,
+                       "a valid API key is required: authorization: Bearer <key>");
+    if (!(r->roles & (unsigned)role))
+        return yj_fail(msg, YJ_PERMISSION_DENIED, "role %s may not call %s/%s", yj_role_name(role),
+                       r->service->name, r->method);
+    char tenant[SVC_TENANT_MAX + 1];
+    yj_err err = svc_tenant(call, tenant, msg);
+    if (err != YJ_OK) return err;
+    if (strcmp(kt, "*") != 0 && strcmp(kt, tenant) != 0)
+        return yj_fail(msg, YJ_PERMISSION_DENIED, "this key is for tenant %s, not %s", kt, tenant);
+    yj_call_set_tag(call, (uintptr_t)role);
+    return YJ_OK;
+}
+
+/* Every method's first stop: who is calling, may they, then the handler. */
+static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    const svc_route *r = yj_call_method_ctx(call);
+    yj_msg why = {{0}};
+    yj_err err = authorize(call, r, &why);
+    if (err != YJ_OK) {
+        svc_finish_err(call, err, &why);
+        return;
+    }
+    if (r->missing) yj_call_finish(call, YJ_UNIMPLEMENTED, r->missing);
+    else if (r->query) svc_query_on_message(call, r->query, msg, len_bytes);
+    else r->on_message(call, msg, len_bytes);
 }
 
 /* Whether m or any message inside it carries fields this server does not know. */
@@ -109,12 +166,6 @@ void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg)
     yj_call_finish(call, err, msg && msg->text[0] ? msg->text : yj_err_name(err));
 }
 
-static void unimplemented_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
-{
-    const char *why = yj_call_method_ctx(call);
-    yj_call_finish(call, YJ_UNIMPLEMENTED, why);
-}
-
 static const svc_route *find_route(const svc_route *routes, size_t n, const char *method)
 {
     for (size_t i = 0; i < n; i++)
@@ -141,17 +192,9 @@ static yj_err add_service(yj_svc *svc, const svc_route *routes, size_t n_routes,
         snprintf(path, len, "/%s/%s", d->name, name);
         m->path = path;
         m->kind = r->kind;
-        if (r->missing) {
-            m->on_message = unimplemented_on_message;
-            m->method_ctx = (void *)r->missing;
-            continue;
-        }
-        if (r->query) {
-            m->on_message = svc_query_on_message;
-            m->method_ctx = (void *)r->query;
-            continue;
-        }
-        m->on_message = r->on_message;
+        m->method_ctx = (void *)r;
+        m->on_message = guard_on_message;
+        if (r->missing || r->query) continue;
         m->on_half_close = r->on_half_close;
         m->on_writable = r->on_writable;
         m->on_close = r->on_close;

@@ -32,7 +32,19 @@ typedef struct svc_route {
     void (*on_close)(yj_call *call);
     const char *missing; /* set: answer UNIMPLEMENTED with this reason */
     const svc_query *query; /* set: a unary read answered by svc_query_on_message */
+    unsigned roles;         /* the yj_role bits that may call it; 0 = anyone, even without a key */
 } svc_route;
+
+/* Who may call what (docs/security.md). */
+#define SVC_WRITERS (YJ_ROLE_STOREFRONT | YJ_ROLE_FINANCE | YJ_ROLE_ADMIN)
+#define SVC_READERS (YJ_ROLE_STOREFRONT | YJ_ROLE_FINANCE | YJ_ROLE_ADMIN | YJ_ROLE_AUDITOR)
+#define SVC_FINANCE (YJ_ROLE_FINANCE | YJ_ROLE_ADMIN | YJ_ROLE_AUDITOR)
+
+/* The caller's role bits (all of them when the server runs open). */
+static inline unsigned svc_role(const yj_call *call)
+{
+    return (unsigned)yj_call_tag(call);
+}
 
 typedef struct svc_subscriber svc_subscriber;
 
@@ -82,7 +94,7 @@ void svc_reply_bytes(yj_call *call, const yj_buf *buf);
 void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg);
 
 /* The unary adapter of every read: decode, snapshot, ledger, reply. */
-void svc_query_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes);
+void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes);
 
 /* Called by ledger_svc after every completed store batch: wakes the
  * Finance.Subscribe calls that wait for the live tail. */

@@ -1,0 +1,178 @@
+/*
+ * auth.c — the API key table (see auth.h). Keys are held as SHA-256
+ * digests only; a lookup hashes the presented key and compares it with
+ * every entry in constant time, so neither timing nor an early exit tells
+ * which prefix matched.
+ */
+#include <assert.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yongjin/auth.h"
+
+typedef struct key_entry {
+    uint8_t digest[32];
+    char tenant[33]; /* "*" or a tenant id */
+    yj_role role;
+} key_entry;
+
+struct yj_auth {
+    char *path;
+    key_entry *keys;
+    size_t n;
+};
+
+yj_role yj_role_parse(const char *name)
+{
+    if (!strcmp(name, "storefront")) return YJ_ROLE_STOREFRONT;
+    if (!strcmp(name, "finance")) return YJ_ROLE_FINANCE;
+    if (!strcmp(name, "admin")) return YJ_ROLE_ADMIN;
+    if (!strcmp(name, "auditor")) return YJ_ROLE_AUDITOR;
+    return YJ_ROLE_NONE;
+}
+
+const char *yj_role_name(yj_role role)
+{
+    switch (role) {
+    case YJ_ROLE_STOREFRONT: return "storefront";
+    case YJ_ROLE_FINANCE: return "finance";
+    case YJ_ROLE_ADMIN: return "admin";
+    case YJ_ROLE_AUDITOR: return "auditor";
+    default: return "none";
+    }
+}
+
+static int hex_digest(const char *s, uint8_t out[32])
+{
+    if (strlen(s) != 64) return 0;
+    for (int i = 0; i < 64; i++) {
+        char c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0) return 0;
+        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : (v << 4));
+    }
+    return 1;
+}
+
+static int valid_tenant(const char *t)
+{
+    size_t n = strlen(t);
+    if (!strcmp(t, "*")) return 1;
+    if (n == 0 || n > 32) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Parses the file into a fresh table. */
+static yj_err parse_file(const char *path, key_entry **out, size_t *n_out, yj_msg *msg)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return yj_fail(msg, YJ_INVALID_ARGUMENT, "--auth %s: cannot open it", path);
+    key_entry *keys = NULL;
+    size_t n = 0, cap = 0;
+    char line[512];
+    int lineno = 0;
+    yj_err err = YJ_OK;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char hex[80], tenant[80], role[80], extra[8];
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        int got = sscanf(line, "%79s %79s %79s %7s", hex, tenant, role, extra);
+        if (got <= 0) continue;
+        key_entry e;
+        if (got != 3 || !hex_digest(hex, e.digest) || !valid_tenant(tenant) ||
+            (e.role = yj_role_parse(role)) == YJ_ROLE_NONE) {
+            err = yj_fail(msg, YJ_INVALID_ARGUMENT,
+                          "--auth %s:%d: expected '<sha256-hex> <tenant|*> <storefront|finance|admin|auditor>'",
+                          path, lineno);
+            break;
+        }
+        if (n == YJ_AUTH_MAX_KEYS) {
+            err = yj_fail(msg, YJ_INVALID_ARGUMENT, "--auth %s: more than %d keys", path, YJ_AUTH_MAX_KEYS);
+            break;
+        }
+        memcpy(e.tenant, tenant, strlen(tenant) + 1); /* valid_tenant: at most 32 bytes */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            key_entry *more = realloc(keys, cap * sizeof *keys);
+            if (!more) {
+                err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+            keys = more;
+        }
+        keys[n++] = e;
+    }
+    fclose(f);
+    if (err != YJ_OK) {
+        free(keys);
+        return err;
+    }
+    *out = keys;
+    *n_out = n;
+    return YJ_OK;
+}
+
+yj_err yj_auth_load(const char *path, yj_auth **out, yj_msg *msg)
+{
+    yj_auth *a = calloc(1, sizeof *a);
+    if (!a || !(a->path = strdup(path))) {
+        free(a);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    yj_err err = parse_file(path, &a->keys, &a->n, msg);
+    if (err != YJ_OK) {
+        yj_auth_free(a);
+        return err;
+    }
+    *out = a;
+    return YJ_OK;
+}
+
+yj_err yj_auth_reload(yj_auth *a, yj_msg *msg)
+{
+    key_entry *keys;
+    size_t n;
+    yj_err err = parse_file(a->path, &keys, &n, msg);
+    if (err != YJ_OK) return err;
+    free(a->keys);
+    a->keys = keys;
+    a->n = n;
+    return YJ_OK;
+}
+
+size_t yj_auth_count(const yj_auth *a)
+{
+    return a->n;
+}
+
+void yj_auth_free(yj_auth *a)
+{
+    if (!a) return;
+    free(a->keys);
+    free(a->path);
+    free(a);
+}
+
+yj_err yj_auth_check(const yj_auth *a, const uint8_t *key, size_t key_len, yj_role *role,
+                     const char **tenant)
+{
+    uint8_t d[32];
+    unsigned int dl = 0;
+    if (key_len == 0 || EVP_Digest(key, key_len, d, &dl, EVP_sha256(), NULL) != 1 || dl != 32)
+        return YJ_UNAUTHENTICATED;
+    const key_entry *hit = NULL;
+    for (size_t i = 0; i < a->n; i++) /* no early exit: constant time in the table */
+        if (CRYPTO_memcmp(d, a->keys[i].digest, 32) == 0 && !hit) hit = &a->keys[i];
+    if (!hit) return YJ_UNAUTHENTICATED;
+    *role = hit->role;
+    *tenant = hit->tenant;
+    return YJ_OK;
+}

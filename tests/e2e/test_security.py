@@ -1,0 +1,164 @@
+"""API keys, roles and tenants (issue 7, first part): every row of the
+role matrix in docs/security.md, tenant isolation both ways, the key file
+re-read on SIGHUP, and a bad key file refused at start."""
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from conftest import BIN, Client, Server, ev, finance_pb2, ledger_pb2, policy_pb2
+
+KEYS = {  # key -> (tenant, role)
+    "sf-a": ("shop-a", "storefront"),
+    "fin-a": ("shop-a", "finance"),
+    "adm-a": ("shop-a", "admin"),
+    "aud-a": ("shop-a", "auditor"),
+    "sf-b": ("shop-b", "storefront"),
+    "aud-all": ("*", "auditor"),
+}
+T = 1761955200000
+
+
+def key_file(path, keys):
+    with open(path, "w") as f:
+        f.write("# test keys\n\n")
+        for k, (tenant, role) in keys.items():
+            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
+
+
+@pytest.fixture
+def secured(data_dir):
+    path = os.path.join(os.path.dirname(data_dir), "keys")
+    key_file(path, KEYS)
+    s = Server(data_dir, ["--auth", path]).start()
+    s.keys_path = path
+    yield s
+    assert s.stop() == 0, s.read_log()
+
+
+def as_key(server, key, tenant=None):
+    md = [("authorization", "Bearer " + key)] if key else []
+    return Client(server.channel(), tenant=tenant, metadata=md)
+
+
+def code_of(fn):
+    try:
+        fn()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def member(m):
+    return ev("upsert_member", ledger_pb2.UpsertMember(member=m))
+
+
+def test_no_key_or_a_wrong_key_is_unauthenticated(secured):
+    assert code_of(lambda: as_key(secured, None).append(member("x"))) == grpc.StatusCode.UNAUTHENTICATED
+    assert code_of(lambda: as_key(secured, "nope").call("GetBalance", member="x")) == grpc.StatusCode.UNAUTHENTICATED
+    # health stays open for load balancers
+    assert secured.channel().unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=10) == b"\x08\x01"
+
+
+def test_key_for_another_tenant_is_permission_denied_both_ways(secured):
+    assert code_of(lambda: as_key(secured, "sf-a", "shop-b").append(member("x"))) == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(lambda: as_key(secured, "sf-b", "shop-a").call("GetBalance", member="x")) == \
+        grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_tenant_key_without_x_tenant_speaks_for_its_tenant(secured):
+    a = as_key(secured, "sf-a")
+    a.append(ev("bind", ledger_pb2.Bind(member="b", referrer="a"), t=T))
+    a.append(ev("order_paid", ledger_pb2.OrderPaid(order_id="o1", buyer="b", lines=[
+        ledger_pb2.Line(line_id="1", quantity=1, amount=10000)]), t=T))
+    assert as_key(secured, "sf-a", "shop-a").call("GetBalance", member="a").pending == 1000
+    # shop-b sees nothing of shop-a, with its own key
+    assert as_key(secured, "sf-b").call("GetBalance", member="a").pending == 0
+
+
+def test_storefront_row(secured):
+    c = as_key(secured, "sf-a", "shop-a")
+    ok, settle, pol = c.append(member("m1"), ev("settle", ledger_pb2.Settle(as_of_ms=T)),
+                               ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(levels=1))))
+    assert ok.code == 0 and settle.code == 7 and pol.code == 7 and settle.seq == 0 and pol.seq == 0
+    assert "storefront" in settle.message
+    assert code_of(lambda: c.call("GetBalance", member="m1")) == grpc.StatusCode.OK
+    assert code_of(lambda: c.call("TrialBalance")) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_finance_row(secured):
+    c = as_key(secured, "fin-a", "shop-a")
+    settle, bind, pol = c.append(ev("settle", ledger_pb2.Settle(as_of_ms=T)), member("m1"),
+                                 ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(levels=1))))
+    assert settle.code == 0 and bind.code == 7 and pol.code == 7
+    assert c.call("TrialBalance").sum == 0
+    assert c.call("Verify").ok
+    assert code_of(lambda: c.call("GetPolicy")) == grpc.StatusCode.OK
+
+
+def test_admin_row(secured):
+    c = as_key(secured, "adm-a", "shop-a")
+    res = c.append(ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(levels=1))), member("m1"),
+                   ev("settle", ledger_pb2.Settle(as_of_ms=T)))
+    assert [r.code for r in res] == [0, 0, 0]
+    assert c.call("GetPolicy").levels == 1
+    assert c.call("TrialBalance").sum == 0
+
+
+def test_auditor_row(secured):
+    c = as_key(secured, "aud-a", "shop-a")
+    assert code_of(lambda: c.append(member("m1"))) == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(lambda: c.call("GetBalance", member="m1")) == grpc.StatusCode.OK
+    assert code_of(lambda: c.call("TrialBalance")) == grpc.StatusCode.OK
+    as_key(secured, "sf-a").append(member("seen"))
+    sub = secured.channel().unary_stream(
+        "/yongjin.v1.Finance/Subscribe", request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+        response_deserializer=finance_pb2.JournalEntry.FromString)
+    it = sub(finance_pb2.SubscribeRequest(), timeout=20,
+             metadata=[("authorization", "Bearer aud-a"), ("x-tenant", "shop-a")])
+    assert next(it).tenant == "shop-a"
+    it.cancel()
+
+
+def test_star_key_reads_any_tenant(secured):
+    as_key(secured, "sf-b").append(member("m1"))
+    for t in ("shop-a", "shop-b", "other"):
+        assert code_of(lambda: as_key(secured, "aud-all", t).call("GetBalance", member="m1")) == grpc.StatusCode.OK
+
+
+def test_nothing_is_written_by_refused_roles(secured):
+    fin = as_key(secured, "fin-a", "shop-a")
+    before = fin.call("Verify").entries
+    as_key(secured, "sf-a").append(ev("settle", ledger_pb2.Settle(as_of_ms=T)))
+    code_of(lambda: as_key(secured, "aud-a").append(member("x")))
+    assert fin.call("Verify").entries == before
+
+
+def test_sighup_rereads_the_key_file(secured):
+    assert code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) == grpc.StatusCode.UNAUTHENTICATED
+    keys = dict(KEYS)
+    keys["new-key"] = ("shop-a", "auditor")
+    key_file(secured.keys_path, keys)
+    secured.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) != grpc.StatusCode.OK:
+        assert time.time() < deadline, secured.read_log()
+        time.sleep(0.05)
+    with open(secured.keys_path, "a") as f:
+        f.write("not a key line\n")
+    secured.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)  # a broken file keeps the keys in force
+    assert code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) == grpc.StatusCode.OK
+    assert "keys in force are unchanged" in secured.read_log()
+
+
+def test_a_bad_key_file_stops_the_start(tmp_path):
+    bad = tmp_path / "keys"
+    bad.write_text("abc shop-a admin\n")
+    out = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"), "--auth", str(bad)],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 1 and "keys:1" in out.stderr
