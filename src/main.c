@@ -29,6 +29,7 @@
 typedef struct options {
     yj_server_config server;
     const char *auth_file;
+    uint32_t max_events;
     const char *data_dir;
     size_t max_map_bytes;
     uint32_t drain_timeout_ms;
@@ -61,6 +62,8 @@ static void usage(FILE *out)
             "  --max-connections N       open connections (default 1024)\n"
             "  --max-message-bytes N     largest request message (default 4194304)\n"
             "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
+            "  --max-header-bytes N      request header list size (default 16384)\n"
+            "  --max-events N            events per Append request (default 10000)\n"
             "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
             "  --log-level LEVEL         debug, info (default), warn, error\n"
             "  --help                    this text\n");
@@ -84,7 +87,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"tls-key", 1, 0, 'k'},       {"tls-client-ca", 1, 0, 'a'},  {"max-map-size", 1, 0, 'm'},
         {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
-        {"auth", 1, 0, 'A'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
@@ -107,6 +110,8 @@ static int parse_options(int argc, char **argv, options *o)
         case 't': bad = parse_u64(optarg, 3600000, &v); o->drain_timeout_ms = (uint32_t)v; break;
         case 'v': bad = yj_log_parse_level(optarg) < 0; if (!bad) yj_log_set_level(yj_log_parse_level(optarg)); break;
         case 'A': o->auth_file = optarg; break;
+        case 'H': bad = parse_u64(optarg, 1u << 20, &v) || v < 1024; o->server.max_header_list_bytes = (uint32_t)v; break;
+        case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
         case 'h': return 1;
         default:
             fprintf(stderr, "yongjind: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -202,7 +207,7 @@ static int start(app *a)
         yj_log(YJ_LOG_INFO, "%zu API keys loaded from %s", yj_auth_count(a->auth), a->opt.auth_file);
     }
     yj_svc_config vc = {.base = a->base, .store = a->store, .data_dir = a->opt.data_dir,
-                        .auth = a->auth};
+                        .auth = a->auth, .max_events_per_append = a->opt.max_events};
     a->svc = yj_svc_new(&vc);
     if (!a->svc) {
         yj_log(YJ_LOG_ERROR, "cannot build the services");

@@ -418,7 +418,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
     yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!call || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0; /* trailers: ignored */
-    if (call->n_hdrs == MAX_HEADERS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    /* RFC 7541's accounting: name + value + 32 per field, bounded by the
+     * SETTINGS_MAX_HEADER_LIST_SIZE we announced; past it the stream is reset */
+    call->hdr_bytes += namelen + valuelen + 32;
+    if (call->n_hdrs == MAX_HEADERS || call->hdr_bytes > call->srv->cfg.max_header_list_bytes)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     header *h = &call->hdrs[call->n_hdrs];
     h->name = malloc(namelen + 1);
     h->value = malloc(valuelen + 1);

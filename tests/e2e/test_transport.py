@@ -169,3 +169,42 @@ def test_sigterm_drains_in_flight_calls(data_dir):
     answered = [r for r in results if not isinstance(r, grpc.StatusCode)]
     assert answered, results
     assert all(all(x.code == 0 for x in r) for r in answered)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, a server certificate and a client certificate signed by it."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, timeout=60, cwd=str(d))
+
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.pem")
+    for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", "/CN=" + name, "-keyout", name + ".key", "-out", name + ".csr")
+        with open(str(d / (name + ".ext")), "w") as f:
+            f.write(ext + "\n")
+        run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem")
+    return {k: str(d / k) for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+def test_mtls_requires_a_client_certificate_from_the_ca(data_dir, pki):
+    s = Server(data_dir, ["--tls-cert", pki["server.pem"], "--tls-key", pki["server.key"],
+                          "--tls-client-ca", pki["ca.pem"]]).start()
+    read = lambda k: open(pki[k], "rb").read()  # noqa: E731
+    opts = [("grpc.ssl_target_name_override", "localhost")]
+    try:
+        good = grpc.secure_channel(s.addr, grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"),
+                                                                        read("client.pem")), options=opts)
+        assert good.unary_unary(HEALTH)(b"", timeout=10) == SERVING
+        good.close()
+        anon = grpc.secure_channel(s.addr, grpc.ssl_channel_credentials(read("ca.pem")), options=opts)
+        with pytest.raises(grpc.RpcError) as ei:
+            anon.unary_unary(HEALTH)(b"", timeout=5)
+        assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
+        anon.close()
+    finally:
+        assert s.stop() == 0

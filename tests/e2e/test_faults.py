@@ -1,0 +1,140 @@
+"""Faults the server must survive without losing an acknowledged write or
+leaving other clients unserved (issue 7, fault part): a full store, a
+client that stops reading, a client that opens streams and never sends,
+malformed HTTP/2. (kill -9 under load is in test_journal.py.)"""
+import os
+import socket
+import time
+
+import grpc
+import pytest
+
+import h2raw
+from conftest import Client, Server, ev, finance_pb2, ledger_pb2
+
+HEALTH = "/grpc.health.v1.Health/Check"
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def healthy(server):
+    ch = grpc.insecure_channel(server.addr)
+    try:
+        return ch.unary_unary(HEALTH)(b"", timeout=10) == b"\x08\x01"
+    finally:
+        ch.close()
+
+
+def test_full_store_refuses_writes_keeps_reads_and_loses_nothing(data_dir):
+    s = Server(data_dir, ["--max-map-size", str(4 << 20)]).start()
+    c = Client(s.channel())
+    acked, refused = [], 0
+    for k in range(200):
+        evs = [ev("upsert_member", ledger_pb2.UpsertMember(member="m%d-%d" % (k, i)), request_id="f%d-%d" % (k, i))
+               for i in range(500)]
+        res = c.append(*evs)
+        for e, r in zip(evs, res):
+            if r.code == 0:
+                acked.append((e, r.seq))
+            else:
+                assert r.code == 8 and "full" in r.message, r.message  # RESOURCE_EXHAUSTED
+                refused += 1
+        if refused:
+            break
+    assert refused and acked
+    assert c.call("GetBalance", member="m0-0").pending == 0  # reads go on
+    v = c.call("Verify")
+    assert v.ok and v.entries == len(acked), v.problem
+    assert s.stop() == 0
+    s.start()  # everything acknowledged is still there
+    c = Client(s.channel())
+    sample = acked[:: max(1, len(acked) // 200)]
+    res = c.append(*[e for e, _ in sample])
+    assert all(r.replayed and r.seq == seq for r, (_, seq) in zip(res, sample))
+    assert s.stop() == 0
+
+
+def test_a_client_that_stops_reading_costs_bounded_memory(server):
+    c = Client(server.channel())
+    for k in range(30):  # about 12 MiB of journal to stream
+        c.append(*[ev("upsert_member", ledger_pb2.UpsertMember(member="x" * 60 + "%d-%d" % (k, i)))
+                   for i in range(2000)])
+    before = rss_kib(server.proc.pid)
+    socks = []
+    for n in range(4):
+        s = h2raw.connect(server.addr)
+        body = finance_pb2.SubscribeRequest(from_seq=1).SerializeToString()
+        s.sendall(h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS, 1,
+                              h2raw.grpc_headers("/yongjin.v1.Finance/Subscribe", server.addr)) +
+                  h2raw.frame(h2raw.DATA, h2raw.END_STREAM, 1, h2raw.grpc_message(body)))
+        socks.append(s)  # and never read
+    time.sleep(1.5)
+    grown = rss_kib(server.proc.pid) - before
+    assert healthy(server)
+    assert grown < 4 * 6 * 1024, "RSS grew by %d KiB for 4 stalled subscribers" % grown
+    for s in socks:
+        s.close()
+
+
+def test_streams_that_never_send_do_not_starve_others(server):
+    s = h2raw.connect(server.addr)
+    payload = b""
+    for sid in range(1, 2 * 150, 2):  # 150 streams: more than the 100 allowed
+        payload += h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS, sid,
+                               h2raw.grpc_headers("/yongjin.v1.Ledger/Append", server.addr))
+    s.sendall(payload)
+    frames = h2raw.read_frames(s)
+    rst = [f for f in frames if f[0] == 3]  # RST_STREAM (REFUSED_STREAM) past the limit
+    assert rst, frames[:5]
+    assert healthy(server)
+    c = Client(server.channel())
+    assert c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="ok")))[0].code == 0
+    s.close()
+
+
+def test_a_bad_preface_closes_that_connection_only(server):
+    host, port = server.addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x00" * 100)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    assert healthy(server)
+
+
+def test_oversized_headers_are_refused_and_the_server_goes_on(server):
+    s = h2raw.connect(server.addr)
+    big = h2raw.grpc_headers("/grpc.health.v1.Health/Check", server.addr, [("x-pad", "p" * 30000)])
+    # the header block, split into a HEADERS and CONTINUATION frames of 16 KiB
+    first, rest = big[:16000], big[16000:]
+    s.sendall(h2raw.frame(h2raw.HEADERS, 0, 1, first) + h2raw.frame(9, h2raw.END_HEADERS, 1, rest))
+    s.settimeout(1)
+    frames = h2raw.read_frames(s)
+    s.close()
+    # refused: a reset stream or a GOAWAY, never an answer
+    assert any(f[0] in (3, h2raw.GOAWAY) for f in frames), frames[:5]
+    assert not any(f[0] == h2raw.HEADERS and f[2] == 1 and b"200" in f[3] for f in frames)
+    assert healthy(server)
+
+
+def test_events_per_append_limit_has_a_flag(data_dir):
+    s = Server(data_dir, ["--max-events", "3"]).start()
+    c = Client(s.channel())
+    with pytest.raises(grpc.RpcError) as ei:
+        c.append(*[ev("upsert_member", ledger_pb2.UpsertMember(member="m%d" % i)) for i in range(4)])
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit of 3" in ei.value.details()
+    assert len(c.append(*[ev("upsert_member", ledger_pb2.UpsertMember(member="m%d" % i)) for i in range(3)])) == 3
+    assert s.stop() == 0
