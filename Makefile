@@ -41,7 +41,7 @@ TOOLS    := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz bench format clean py check-nofloat
+.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz fuzz-replay-bins bench format clean py check-nofloat unit-bins
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -57,7 +57,7 @@ run: deps
 
 # make test: the whole proof. tools/test.sh prints the summary and exits non-zero on failure.
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins py check-nofloat
+	@$(MAKE) --no-print-directory all unit-bins py check-nofloat build/fuzz-seeds
 	@$(MAKE) --no-print-directory asan
 	@tools/test.sh
 
@@ -72,7 +72,7 @@ py: $(GEN_PY)
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" all unit-bins
+	  LDFLAGS="-fsanitize=address,undefined" all unit-bins fuzz-replay-bins
 
 unit-bins: $(UNIT_BIN)
 
@@ -125,8 +125,39 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libyongjin.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
 
-fuzz:
-	@echo "make fuzz: the libFuzzer targets are not built yet (issue 7)" >&2; exit 1
+# ---- fuzzing (docs/reliability.md) ----
+# make fuzz: each libFuzzer target runs FUZZ_SECONDS on seeds made from the
+# e2e requests; a crash stops it and its input is what to keep in
+# tests/fuzz/regress/<target>/. make test replays seeds and kept crashes.
+FUZZ_TARGETS := fuzz_h2 fuzz_event
+FUZZ_SECONDS ?= 60
+
+fuzz-replay-bins: $(patsubst %,$(BUILD)/fuzz/replay_%,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libyongjin.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+build/fuzz-seeds: $(GEN_PY) tests/fuzz/make_seeds.py tests/e2e/h2raw.py
+	@rm -rf $@
+	$(Q)$(PY) tests/fuzz/make_seeds.py $@ >/dev/null
+
+fuzz: deps
+	@$(MAKE) --no-print-directory build/fuzz-seeds
+	@$(MAKE) --no-print-directory BUILD=build/fuzz BIN=build/fuzz/bin CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer" \
+	  build/fuzz/libyongjin.a $(patsubst %,build/fuzz/tests/fuzz/%.o,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  clang -fsanitize=address,undefined,fuzzer -o build/fuzz/$$t build/fuzz/tests/fuzz/$$t.o \
+	    build/fuzz/libyongjin.a $(PKG_LIBS) $(LDLIBS) || exit 1; \
+	  mkdir -p build/fuzz/corpus/$$t; cp build/fuzz-seeds/$$t/* build/fuzz/corpus/$$t/; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  (cd build/fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	     corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|#[0-9]+ *DONE)|ERROR|SUMMARY") \
+	    || true; \
+	  ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* 2>/dev/null && { echo "$$t: crash found (kept in build/fuzz/)"; exit 1; }; \
+	  echo "$$t: no crash"; \
+	done
 
 bench:
 	@echo "make bench: the load generator and the PostgreSQL comparison are not built yet (issue 8);" >&2

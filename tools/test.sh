@@ -40,6 +40,21 @@ run_e2e() {  # $1 = label, $2 = yongjind binary
   if [ "$f" != 0 ]; then broken+=("$out"); tail -n 40 "$out"; fi
 }
 
+run_replay() {  # the fuzz targets over their seeds and kept crashes, under ASan+UBSan
+  local t out files
+  for t in build/asan/fuzz/replay_*; do
+    [ -x "$t" ] || continue
+    name=${t##*/replay_}
+    out="$logdir/replay-$name.log"
+    files=$(ls build/fuzz-seeds/"$name"/* tests/fuzz/regress/"$name"/* 2>/dev/null | grep -v '/.keep$')
+    if [ -n "$files" ] && $t $files >"$out" 2>&1; then
+      passed=$((passed + 1)); printf '  fuzz replay %-18s %s\n' "$name" "$(tail -n 1 "$out")"
+    else
+      failed=$((failed + 1)); broken+=("$out"); printf '  fuzz replay %-18s FAILED\n' "$name"; tail -n 20 "$out"
+    fi
+  done
+}
+
 case $what in
   unit) run_unit build/release ;;
   e2e) run_e2e release bin/yongjind ;;
@@ -47,6 +62,7 @@ case $what in
     echo "== unit tests"
     run_unit build/release
     run_unit build/asan
+    run_replay
     echo "== end-to-end tests (stock grpcio client against a real yongjind)"
     run_e2e release bin/yongjind
     run_e2e asan build/asan/bin/yongjind

@@ -46,4 +46,8 @@ yj_deframe_status yj_deframer_next(yj_deframer *d, const uint8_t **msg, size_t *
 size_t yj_deframer_pending(const yj_deframer *d);
 void yj_deframer_free(yj_deframer *d);
 
+/* Serves an already-connected socket as if it had been accepted (the
+ * listener's path; the fuzz target feeds bytes through a socketpair). */
+void yj_server_adopt_fd(yj_server *srv, int fd);
+
 #endif

@@ -653,7 +653,11 @@ static int session_new(conn *c)
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int socklen,
                       void *arg)
 {
-    yj_server *srv = arg;
+    yj_server_adopt_fd(arg, fd);
+}
+
+void yj_server_adopt_fd(yj_server *srv, int fd)
+{
     if (srv->n_conns >= srv->cfg.max_connections || srv->draining) {
         evutil_closesocket(fd);
         return;
@@ -700,10 +704,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 static yj_err parse_listen(const char *listen, struct sockaddr_storage *ss, int *len, yj_msg *msg)
 {
+    char tmp[300];
+    size_t n = listen ? strlen(listen) : 0;
     memset(ss, 0, sizeof *ss);
     *len = sizeof *ss;
-    if (!listen || evutil_parse_sockaddr_port(listen, (struct sockaddr *)ss, len) != 0)
+    /* libevent refuses port 0; we take it to mean "any free port" */
+    int any_port = n >= 2 && n < sizeof tmp && !strcmp(listen + n - 2, ":0");
+    if (any_port) {
+        memcpy(tmp, listen, n + 1);
+        tmp[n - 1] = '1';
+    }
+    if (!listen || evutil_parse_sockaddr_port(any_port ? tmp : listen, (struct sockaddr *)ss, len) != 0)
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "--listen %s: not HOST:PORT", listen ? listen : "");
+    if (any_port && ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = 0;
+    if (any_port && ss->ss_family == AF_INET6) ((struct sockaddr_in6 *)ss)->sin6_port = 0;
     return YJ_OK;
 }
 

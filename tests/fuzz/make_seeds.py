@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Writes the fuzz targets' seed corpora from the e2e tests' own requests:
+  tests/fuzz/make_seeds.py OUT_DIR
+OUT_DIR/fuzz_event/ gets AppendRequests (the examples' binds, orders,
+refunds, completions, settlements, policies) and Query requests, each
+behind the target's selector byte; OUT_DIR/fuzz_h2/ gets whole HTTP/2
+conversations (preface, SETTINGS, gRPC HEADERS and DATA) of unary,
+streaming and bidi calls, and a few broken ones."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "build", "py"))
+import h2raw  # noqa: E402
+from yongjin.v1 import ledger_pb2, policy_pb2, query_pb2, finance_pb2  # noqa: E402
+
+out = sys.argv[1]
+T = 1761955200000
+
+
+def ev(name, body, rid, t=T):
+    e = ledger_pb2.Event(request_id=rid, event_time_ms=t)
+    getattr(e, name).CopyFrom(body)
+    return e
+
+
+def line(i, amount, sku=""):
+    return ledger_pb2.Line(line_id=i, sku=sku, quantity=1, amount=amount)
+
+
+scenarios = [
+    [ev("bind", ledger_pb2.Bind(member="b", referrer="a"), "1"), ev("bind", ledger_pb2.Bind(member="c", referrer="b"), "2"),
+     ev("order_paid", ledger_pb2.OrderPaid(order_id="O1", buyer="c", lines=[line("L1", 19999)]), "3"),
+     ev("order_refunded", ledger_pb2.OrderRefunded(order_id="O1", refund_id="R1", amount=5000), "4"),
+     ev("order_completed", ledger_pb2.OrderCompleted(order_id="O1"), "5"),
+     ev("settle", ledger_pb2.Settle(as_of_ms=T + 8 * 86400000), "6", T + 8 * 86400000),
+     ev("order_refunded", ledger_pb2.OrderRefunded(order_id="O1", refund_id="R2", amount=14999, line_id="L1"), "7")],
+    [ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(
+        levels=3, level_rates_bp=[1000, 500, 200], self_purchase=True, order_cap_bp=1111, rounding=policy_pb2.HALF_UP,
+        overrides=[policy_pb2.RateOverride(sku="X", level_rates_bp=[2000]),
+                   policy_pb2.RateOverride(tier=2, level_fixed_per_unit=[50])])), "p"),
+     ev("upsert_member", ledger_pb2.UpsertMember(member="a", distributor=True, tier=2), "u"),
+     ev("bind", ledger_pb2.Bind(member="b", referrer="a"), "b"),
+     ev("order_paid", ledger_pb2.OrderPaid(order_id="O2", buyer="b", referrer="z",
+                                           lines=[line("LX", 10000, "X"), line("LY", 3333)]), "o")],
+]
+os.makedirs(os.path.join(out, "fuzz_event"), exist_ok=True)
+for i, evs in enumerate(scenarios):
+    with open(os.path.join(out, "fuzz_event", "append-%d" % i), "wb") as f:
+        f.write(bytes([8]) + ledger_pb2.AppendRequest(events=evs).SerializeToString())
+queries = [query_pb2.GetBalanceRequest(member="b"), query_pb2.ListEntriesRequest(member="b", page_size=2),
+           query_pb2.GetParentRequest(member="b", at_ms=T), query_pb2.GetTeamRequest(member="a", page_size=1),
+           query_pb2.GetOrderRequest(order_id="O1"), query_pb2.GetEarningsRequest(member="b", month="2025-11"),
+           query_pb2.GetPolicyRequest(), finance_pb2.TrialBalanceRequest()]
+for i, q in enumerate(queries):
+    with open(os.path.join(out, "fuzz_event", "query-%d" % i), "wb") as f:
+        f.write(bytes([i]) + q.SerializeToString())
+
+os.makedirs(os.path.join(out, "fuzz_h2"), exist_ok=True)
+msg = b"\x0a\x03abc"
+calls = {
+    "unary": [("/t.T/Echo", [msg], True)],
+    "stream": [("/t.T/Three", [msg], True)],
+    "bidi": [("/t.T/Bidi", [msg, msg, msg], True)],
+    "two-calls": [("/t.T/Echo", [msg], True), ("/t.T/Bidi", [msg], False)],
+    "unknown": [("/no.Such/Method", [msg], True)],
+    "timeout": [("/t.T/Echo", [msg], True)],
+}
+for name, cs in calls.items():
+    conv = b"\x01" + h2raw.frame(h2raw.SETTINGS, 0, 0)  # odd first byte: the target adds the preface
+    for k, (path, msgs, end) in enumerate(cs):
+        sid = 2 * k + 1
+        extra = [("grpc-timeout", "0m")] if name == "timeout" else []
+        conv += h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS, sid, h2raw.grpc_headers(path, "x", extra))
+        for j, m in enumerate(msgs):
+            last = end and j == len(msgs) - 1
+            conv += h2raw.frame(h2raw.DATA, h2raw.END_STREAM if last else 0, sid, h2raw.grpc_message(m))
+    with open(os.path.join(out, "fuzz_h2", name), "wb") as f:
+        f.write(conv)
+with open(os.path.join(out, "fuzz_h2", "garbage"), "wb") as f:
+    f.write(b"\x00GET / HTTP/1.1\r\n\r\n")
+print("seeds written to", out)
