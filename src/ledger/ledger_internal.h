@@ -111,6 +111,8 @@ yj_err ledger_apply_bind(ledger_event_ctx *ec, const struct yj_policy *p, const 
 /* Binds if the rules allow; a refusal writes nothing. */
 yj_err ledger_bind(ledger_event_ctx *ec, const struct yj_policy *p, const char *member,
                    const char *referrer, const Yongjin__V1__Source *source, yj_msg *why);
+/* A binding's source: channel in range, campaign and variant ids. */
+yj_err ledger_check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why);
 /* Adds to the member's own GMV and to every ancestor's team GMV. */
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv);
 

@@ -295,7 +295,7 @@ yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member,
     return err;
 }
 
-static yj_err check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why)
+yj_err ledger_check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why)
 {
     if (!s) return YJ_OK;
     if (s->channel < 0 || s->channel > YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER)
@@ -313,7 +313,7 @@ yj_err ledger_apply_bind(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         return yj_fail(why, YJ_INVALID_ARGUMENT, "bind.member: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (!yj_ledger_valid_id(b->referrer, strlen(b->referrer)))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "bind.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    yj_err err = check_source("bind.source", b->source, why);
+    yj_err err = ledger_check_source("bind.source", b->source, why);
     if (err != YJ_OK) return err;
     return ledger_bind(ec, p, b->member, b->referrer, b->source, why);
 }

@@ -129,6 +129,8 @@ static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, 
                        "they come with group-buy, live and guide programs (issue 5)");
     if (op->channel < 0 || op->channel > YONGJIN__V1__CHANNEL__LIVE)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.channel: %d is not a Channel", op->channel);
+    yj_err err = ledger_check_source("order_paid.source", op->source, why);
+    if (err != YJ_OK) return err;
     return check_lines(op, paid, base, why);
 }
 
