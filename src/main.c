@@ -64,6 +64,8 @@ static void usage(FILE *out)
             "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
             "  --max-header-bytes N      request header list size (default 16384)\n"
             "  --max-events N            events per Append request (default 10000)\n"
+            "  --max-output-bytes N      response bytes buffered per call before a stream\n"
+            "                            (Subscribe) waits for its reader (default 1048576)\n"
             "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
             "  --log-level LEVEL         debug, info (default), warn, error\n"
             "  --help                    this text\n");
@@ -87,7 +89,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"tls-key", 1, 0, 'k'},       {"tls-client-ca", 1, 0, 'a'},  {"max-map-size", 1, 0, 'm'},
         {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
-        {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
+        {"max-output-bytes", 1, 0, 'O'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'v': bad = yj_log_parse_level(optarg) < 0; if (!bad) yj_log_set_level(yj_log_parse_level(optarg)); break;
         case 'A': o->auth_file = optarg; break;
         case 'H': bad = parse_u64(optarg, 1u << 20, &v) || v < 1024; o->server.max_header_list_bytes = (uint32_t)v; break;
+        case 'O': bad = parse_u64(optarg, 1u << 30, &v) || v < 4096; o->server.max_output_bytes = (size_t)v; break;
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
         case 'h': return 1;
         default:

@@ -48,6 +48,7 @@ def test_full_store_refuses_writes_keeps_reads_and_loses_nothing(data_dir):
         if refused:
             break
     assert refused and acked
+    print("\nfull store: %d writes acknowledged, then RESOURCE_EXHAUSTED; reads and Verify fine" % len(acked))
     assert c.call("GetBalance", member="m0-0").pending == 0  # reads go on
     v = c.call("Verify")
     assert v.ok and v.entries == len(acked), v.problem
@@ -76,6 +77,7 @@ def test_a_client_that_stops_reading_costs_bounded_memory(server):
         socks.append(s)  # and never read
     time.sleep(1.5)
     grown = rss_kib(server.proc.pid) - before
+    print("\n4 subscribers that never read a ~12 MiB journal: server RSS grew %d KiB" % grown)
     assert healthy(server)
     assert grown < 4 * 6 * 1024, "RSS grew by %d KiB for 4 stalled subscribers" % grown
     for s in socks:
