@@ -5,7 +5,7 @@
 #   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
 #   make asan       the ASan+UBSan build in build/asan/bin/
 #   make fuzz       (issue 7, not built yet) libFuzzer targets for a set time each
-#   make bench      (issue 8, not built yet) the benchmark against the PostgreSQL peer
+#   make bench      yongjin against the PostgreSQL peer (docs/performance.md)
 #   make format     clang-format every C file
 #
 # Every source file under src/<module>/ is compiled into the library that the
@@ -160,9 +160,9 @@ fuzz: deps
 	done
 
 bench:
-	@echo "make bench: the load generator and the PostgreSQL comparison are not built yet (issue 8);" >&2
-	@echo "            tools/measure_history.py measures reads on a large store (docs/performance.md)" >&2
-	@exit 1
+	@tools/deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@tools/bench.sh
 
 format:
 	clang-format -i $(LIB_SRC) src/main.c $(wildcard tools/*.c) $(UNIT_SRC) $(wildcard include/yongjin/*.h src/*/*.h)

@@ -12,10 +12,10 @@ pkgs=(
   libssl-dev
   # tests
   python3 python3-grpcio python3-protobuf protobuf-compiler python3-pytest
-  libcmocka-dev nghttp2-client clang libclang-rt-14-dev openssl lmdb-utils
+  libcmocka-dev nghttp2-client clang libclang-rt-14-dev openssl lmdb-utils bc
 )
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(postgresql postgresql-contrib linux-perf)
+  pkgs+=(postgresql postgresql-contrib bc)
 fi
 
 missing=()

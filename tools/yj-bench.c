@@ -1,0 +1,418 @@
+/*
+ * yj-bench — yongjin's load generator: real gRPC over nghttp2 + libevent,
+ * every request unique (fresh request ids and order ids), so it measures the
+ * work and not the idempotency cache.
+ *
+ *   yj-bench --target HOST:PORT --mode paid|mixed|read|batch|bind
+ *            [--connections 1] [--streams 16] [--duration 20] [--warmup 2]
+ *            [--members 100000] [--batch 1000] [--tenant bench] [--seed 1]
+ *
+ * Modes: `bind` pre-binds the referral forest (member i's parent is i/3, the
+ * peer's forest) in Appends of 5000 and exits; `paid` sends one OrderPaid
+ * per unary Append (buyer m1..mN, amount 100..100000, the peer's amounts);
+ * `mixed` 70% paid, 10% refunds, 10% completions, 10% GetBalance; `read`
+ * GetBalance; `batch` Appends of --batch OrderPaid events. Latency is
+ * recorded per call in a log-linear histogram (1 µs resolution below 128 µs,
+ * then 1/64 of each power of two). Prints one line per figure.
+ */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "yongjin/v1/ledger.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define MAX_CONNS 256
+#define HIST_SUB 128 /* 1 µs resolution below 128 µs, then 1/64 of each power of two */
+#define HIST_EXP 40
+
+typedef struct hist {
+    uint64_t count[HIST_EXP][HIST_SUB];
+    uint64_t n, max_us;
+} hist;
+
+static void hist_add(hist *h, uint64_t us)
+{
+    int e = 0;
+    while ((us >> e) >= HIST_SUB && e < HIST_EXP - 1) e++;
+    uint64_t sub = us >> e;
+    h->count[e][sub < HIST_SUB ? sub : HIST_SUB - 1]++;
+    h->n++;
+    if (us > h->max_us) h->max_us = us;
+}
+
+/* The value at quantile q (0..1): the upper edge of its bucket. */
+static uint64_t hist_q(const hist *h, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)h->n), seen = 0;
+    for (int e = 0; e < HIST_EXP; e++)
+        for (int s = 0; s < HIST_SUB; s++) {
+            seen += h->count[e][s];
+            if (h->count[e][s] && seen > want) {
+                uint64_t hi = (((uint64_t)s + 1) << e) - 1;
+                return hi < h->max_us ? hi : h->max_us;
+            }
+        }
+    return h->max_us;
+}
+
+typedef struct opts {
+    const char *target, *mode, *tenant;
+    int conns, streams, members, batch;
+    double duration, warmup;
+    unsigned seed;
+} opts;
+
+typedef struct conn conn;
+typedef struct req {
+    conn *c;
+    int32_t sid;
+    uint8_t *body;
+    size_t len, off;
+    uint64_t start_us;
+    int grpc_status;
+    int kind; /* 0 write, 1 read */
+} req;
+
+struct conn {
+    struct bufferevent *bev;
+    nghttp2_session *ng;
+    int inflight;
+    int id;
+};
+
+static opts O;
+static struct event_base *base;
+static conn conns[MAX_CONNS];
+static hist H;
+static uint64_t ok_calls, err_calls, events_sent, start_us, end_us, measure_us;
+static uint64_t counter, paid_orders;
+static int stopping;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- requests ---- */
+
+static uint8_t *frame(const ProtobufCMessage *m, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n + 5);
+    b[0] = 0;
+    b[1] = (uint8_t)(n >> 24), b[2] = (uint8_t)(n >> 16), b[3] = (uint8_t)(n >> 8), b[4] = (uint8_t)n;
+    protobuf_c_message_pack(m, b + 5);
+    *len = n + 5;
+    return b;
+}
+
+/* Fills ev with a fresh event of the kind wanted ('p'aid, 'r'efund, 'c'omplete, 'b'ind). */
+static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, char *buyer, char *ref,
+                       Yongjin__V1__OrderPaid *op, Yongjin__V1__Line *line, Yongjin__V1__Line **lp,
+                       Yongjin__V1__OrderRefunded *rf, Yongjin__V1__OrderCompleted *oc, Yongjin__V1__Bind *bd)
+{
+    uint64_t id = ++counter;
+    Yongjin__V1__Event init = YONGJIN__V1__EVENT__INIT;
+    *ev = init;
+    snprintf(rid, 48, "%u-%llu-%llu", O.seed, (unsigned long long)id, (unsigned long long)start_us);
+    ev->request_id = rid;
+    ev->event_time_ms = 1761955200000LL + (int64_t)id;
+    if (kind == 'b') {
+        Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+        *bd = b;
+        snprintf(buyer, 24, "m%llu", (unsigned long long)id + 1);
+        snprintf(ref, 24, "m%llu", (unsigned long long)(id + 1) / 3);
+        bd->member = buyer, bd->referrer = ref;
+        ev->body_case = YONGJIN__V1__EVENT__BODY_BIND, ev->bind = bd;
+        return;
+    }
+    if ((kind == 'r' || kind == 'c') && paid_orders > 0) {
+        snprintf(oid, 48, "o%u-%llu", O.seed, (unsigned long long)(1 + rnd() % paid_orders));
+        if (kind == 'r') {
+            Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+            *rf = r;
+            rf->order_id = oid, rf->refund_id = rid, rf->amount = 1;
+            ev->body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED, ev->order_refunded = rf;
+        } else {
+            Yongjin__V1__OrderCompleted c = YONGJIN__V1__ORDER_COMPLETED__INIT;
+            *oc = c;
+            oc->order_id = oid;
+            ev->body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED, ev->order_completed = oc;
+        }
+        return;
+    }
+    Yongjin__V1__OrderPaid p = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT;
+    *op = p, *line = l;
+    snprintf(oid, 48, "o%u-%llu", O.seed, (unsigned long long)++paid_orders);
+    snprintf(buyer, 24, "m%llu", (unsigned long long)(1 + rnd() % (uint64_t)O.members));
+    line->line_id = "1", line->quantity = 1, line->amount = 100 + (int64_t)(rnd() % 99901);
+    *lp = line;
+    op->order_id = oid, op->buyer = buyer, op->n_lines = 1, op->lines = lp;
+    ev->body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID, ev->order_paid = op;
+}
+
+/* The next request of the mode: path and framed body. */
+static const char *next_request(uint8_t **body, size_t *len, int *kind)
+{
+    int n = !strcmp(O.mode, "batch") ? O.batch : !strcmp(O.mode, "bind") ? 5000 : 1;
+    char pick = !strcmp(O.mode, "bind") ? 'b' : 'p';
+    *kind = 0;
+    if (!strcmp(O.mode, "read") || (!strcmp(O.mode, "mixed") && rnd() % 10 == 0)) {
+        char m[24];
+        Yongjin__V1__GetBalanceRequest g = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+        snprintf(m, sizeof m, "m%llu", (unsigned long long)(1 + rnd() % (uint64_t)O.members));
+        g.member = m;
+        *body = frame(&g.base, len);
+        *kind = 1;
+        return "/yongjin.v1.Query/GetBalance";
+    }
+    if (!strcmp(O.mode, "mixed")) {
+        int r = (int)(rnd() % 9);
+        pick = r < 7 ? 'p' : r == 7 ? 'r' : 'c';
+    }
+    Yongjin__V1__Event *evs = calloc((size_t)n, sizeof *evs), **ep = calloc((size_t)n, sizeof *ep);
+    char (*s)[4][48] = calloc((size_t)n, sizeof *s);
+    Yongjin__V1__OrderPaid *op = calloc((size_t)n, sizeof *op);
+    Yongjin__V1__Line *ln = calloc((size_t)n, sizeof *ln), **lp = calloc((size_t)n, sizeof *lp);
+    Yongjin__V1__OrderRefunded *rf = calloc((size_t)n, sizeof *rf);
+    Yongjin__V1__OrderCompleted *oc = calloc((size_t)n, sizeof *oc);
+    Yongjin__V1__Bind *bd = calloc((size_t)n, sizeof *bd);
+    for (int i = 0; i < n; i++) {
+        make_event(&evs[i], pick, s[i][0], s[i][1], s[i][2], s[i][3], &op[i], &ln[i], &lp[i], &rf[i], &oc[i], &bd[i]);
+        ep[i] = &evs[i];
+    }
+    Yongjin__V1__AppendRequest a = YONGJIN__V1__APPEND_REQUEST__INIT;
+    a.n_events = (size_t)n, a.events = ep;
+    *body = frame(&a.base, len);
+    events_sent += (uint64_t)n;
+    free(evs), free(ep), free(s), free(op), free(ln), free(lp), free(rf), free(oc), free(bd);
+    return "/yongjin.v1.Ledger/Append";
+}
+
+static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length, uint32_t *flags,
+                         nghttp2_data_source *src, void *user)
+{
+    req *r = src->ptr;
+    size_t n = r->len - r->off < length ? r->len - r->off : length;
+    memcpy(buf, r->body + r->off, n);
+    r->off += n;
+    if (r->off == r->len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static void flush(conn *c)
+{
+    const uint8_t *data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(c->ng, &data)) > 0) bufferevent_write(c->bev, data, (size_t)n);
+}
+
+static void submit(conn *c)
+{
+    req *r = calloc(1, sizeof *r);
+    const char *path = next_request(&r->body, &r->len, &r->kind);
+    char auth[64];
+    snprintf(auth, sizeof auth, "%s", O.target);
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0},
+        {(uint8_t *)":authority", (uint8_t *)auth, 10, strlen(auth), 0},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
+        {(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, 0},
+        {(uint8_t *)"x-tenant", (uint8_t *)O.tenant, 8, strlen(O.tenant), 0},
+    };
+    nghttp2_data_provider prd = {{.ptr = r}, read_body};
+    r->c = c;
+    r->grpc_status = -1;
+    r->start_us = now_us();
+    r->sid = nghttp2_submit_request(c->ng, NULL, nv, 7, &prd, r);
+    c->inflight++;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (r && nlen == 11 && !memcmp(name, "grpc-status", 11)) r->grpc_status = atoi((const char *)value);
+    return 0;
+}
+
+static int on_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *user)
+{
+    conn *c = user;
+    req *r = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!r) return 0;
+    uint64_t t = now_us();
+    if (t >= measure_us && t <= end_us) {
+        if (r->grpc_status == 0) {
+            ok_calls++;
+            hist_add(&H, t - r->start_us);
+        } else {
+            err_calls++;
+        }
+    }
+    free(r->body);
+    free(r);
+    c->inflight--;
+    if (!stopping && t < end_us) submit(c);
+    return 0;
+}
+
+static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *u)
+{
+    return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    ssize_t n = nghttp2_session_mem_recv(c->ng, evbuffer_pullup(in, -1), len);
+    if (n < 0) {
+        fprintf(stderr, "yj-bench: %s\n", nghttp2_strerror((int)n));
+        exit(1);
+    }
+    evbuffer_drain(in, (size_t)n);
+    flush(c);
+    int all_idle = 1;
+    for (int i = 0; i < O.conns; i++) all_idle &= conns[i].inflight == 0;
+    if (now_us() >= end_us && all_idle) event_base_loopexit(base, NULL);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        fprintf(stderr, "yj-bench: connection lost\n");
+        exit(1);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short w, void *arg)
+{
+    if (now_us() >= end_us) {
+        stopping = 1;
+        int all_idle = 1;
+        for (int i = 0; i < O.conns; i++) all_idle &= conns[i].inflight == 0;
+        if (all_idle) event_base_loopexit(base, NULL);
+    }
+}
+
+static void connect_all(void)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (evutil_parse_sockaddr_port(O.target, (struct sockaddr *)&ss, &sl)) {
+        fprintf(stderr, "yj-bench: bad --target %s\n", O.target);
+        exit(2);
+    }
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    for (int i = 0; i < O.conns; i++) {
+        conn *c = &conns[i];
+        c->id = i;
+        c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sl)) {
+            fprintf(stderr, "yj-bench: cannot connect to %s\n", O.target);
+            exit(1);
+        }
+        int one = 1;
+        setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        nghttp2_session_client_new(&c->ng, cb, c);
+        nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+        nghttp2_submit_settings(c->ng, 0, iv, 1);
+        nghttp2_session_set_local_window_size(c->ng, 0, 0, 16 << 20);
+        bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        for (int s = 0; s < O.streams; s++) submit(c);
+        flush(c);
+    }
+    nghttp2_session_callbacks_del(cb);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"target", 1, 0, 't'}, {"mode", 1, 0, 'm'}, {"connections", 1, 0, 'c'}, {"streams", 1, 0, 's'},
+        {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'}, {"members", 1, 0, 'n'}, {"batch", 1, 0, 'b'},
+        {"tenant", 1, 0, 'T'}, {"seed", 1, 0, 'S'}, {0, 0, 0, 0}};
+    O = (opts){"127.0.0.1:50051", "paid", "bench", 1, 16, 100000, 1000, 20, 2, 1};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) switch (ch) {
+        case 't': O.target = optarg; break;
+        case 'm': O.mode = optarg; break;
+        case 'c': O.conns = atoi(optarg); break;
+        case 's': O.streams = atoi(optarg); break;
+        case 'd': O.duration = atof(optarg); break;
+        case 'w': O.warmup = atof(optarg); break;
+        case 'n': O.members = atoi(optarg); break;
+        case 'b': O.batch = atoi(optarg); break;
+        case 'T': O.tenant = optarg; break;
+        case 'S': O.seed = (unsigned)atoi(optarg); break;
+        default: fprintf(stderr, "usage: see the top of tools/yj-bench.c\n"); return 2;
+        }
+    if (O.conns < 1 || O.conns > MAX_CONNS || O.streams < 1 || O.members < 2 || O.batch < 1 || O.batch > 10000) {
+        fprintf(stderr, "yj-bench: option out of range\n");
+        return 2;
+    }
+    rng_state = O.seed * 7919ull;
+    base = event_base_new();
+    start_us = now_us();
+    int bind_mode = !strcmp(O.mode, "bind");
+    if (bind_mode) { /* exactly members-1 binds in Appends of 5000, one stream */
+        O.conns = 1, O.streams = 1, O.warmup = 0, O.duration = 1e9;
+    }
+    measure_us = start_us + (uint64_t)(O.warmup * 1e6);
+    end_us = measure_us + (uint64_t)(O.duration * 1e6);
+    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 50000};
+    event_add(tick, &tv);
+    connect_all();
+    if (bind_mode) {
+        while (counter < (uint64_t)O.members - 1) event_base_loop(base, EVLOOP_ONCE);
+        end_us = now_us();
+        stopping = 1;
+        while (conns[0].inflight) event_base_loop(base, EVLOOP_ONCE);
+        printf("bound %llu members in %.1f s (%llu errors)\n", (unsigned long long)counter,
+               (double)(now_us() - start_us) / 1e6, (unsigned long long)err_calls);
+        return err_calls ? 1 : 0;
+    }
+    event_base_dispatch(base);
+    double secs = O.duration;
+    int per = !strcmp(O.mode, "batch") ? O.batch : 1;
+    printf("mode %s: %d connections x %d streams, %.0f s measured after %.0f s warm-up\n", O.mode, O.conns,
+           O.streams, secs, O.warmup);
+    printf("calls/s %.0f  events/s %.0f  errors %llu\n", (double)ok_calls / secs, (double)ok_calls * per / secs,
+           (unsigned long long)err_calls);
+    printf("latency_us p50 %llu p99 %llu p99.9 %llu max %llu\n", (unsigned long long)hist_q(&H, 0.5),
+           (unsigned long long)hist_q(&H, 0.99), (unsigned long long)hist_q(&H, 0.999),
+           (unsigned long long)H.max_us);
+    return 0;
+}
