@@ -48,6 +48,20 @@ static const struct {
 };
 #define N_QUERIES (sizeof queries / sizeof queries[0])
 
+/* The other requests of the contract: decoded (and freed) only, as the
+ * services do before they answer. */
+static const ProtobufCMessageDescriptor *const decode_only[] = {
+    &yongjin__v1__subscribe_request__descriptor,
+    &yongjin__v1__verify_request__descriptor,
+    &yongjin__v1__period_report_request__descriptor,
+    &yongjin__v1__export_statement_request__descriptor,
+    &yongjin__v1__get_payout_batch_request__descriptor,
+    &yongjin__v1__get_group_request__descriptor,
+    &yongjin__v1__get_live_stats_request__descriptor,
+    &yongjin__v1__get_performance_request__descriptor,
+    &yongjin__v1__get_campaign_stats_request__descriptor,
+};
+
 static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
 {
     Yongjin__V1__AppendRequest *req = yongjin__v1__append_request__unpack(NULL, size, data);
@@ -78,8 +92,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     MDB_txn *txn;
     if (!env) init();
     if (size < 1 || mdb_txn_begin(env, NULL, 0, &txn)) return 0;
-    unsigned pick = data[0] % (N_QUERIES + 1);
-    if (pick == N_QUERIES) {
+    unsigned pick = data[0] % (N_QUERIES + 2);
+    if (pick == N_QUERIES + 1) {
+        for (size_t i = 0; i < sizeof decode_only / sizeof decode_only[0]; i++) {
+            ProtobufCMessage *m = protobuf_c_message_unpack(decode_only[i], NULL, size - 1, data + 1);
+            if (m) protobuf_c_message_free_unpacked(m, NULL);
+        }
+    } else if (pick == N_QUERIES) {
         apply_events(txn, data + 1, size - 1);
     } else {
         ProtobufCMessage *req = protobuf_c_message_unpack(queries[pick].desc, NULL, size - 1, data + 1);

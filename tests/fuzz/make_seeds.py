@@ -57,6 +57,9 @@ for i, q in enumerate(queries):
     with open(os.path.join(out, "fuzz_event", "query-%d" % i), "wb") as f:
         f.write(bytes([i]) + q.SerializeToString())
 
+with open(os.path.join(out, "fuzz_event", "decode-only"), "wb") as f:
+    f.write(bytes([9]) + finance_pb2.SubscribeRequest(from_seq=3).SerializeToString())
+
 os.makedirs(os.path.join(out, "fuzz_h2"), exist_ok=True)
 msg = b"\x0a\x03abc"
 calls = {
