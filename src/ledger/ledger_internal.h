@@ -82,6 +82,9 @@ typedef struct ledger_event_ctx {
  * caller asserts that an entry's postings sum to zero. */
 yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
 
+/* Adds deltas[i] to the i-th of n big-endian i64 counters under k. */
+yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n);
+
 /* Reads a member's balance (zeros when none) in any transaction. */
 yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out);
@@ -115,6 +118,15 @@ yj_err ledger_bind(ledger_event_ctx *ec, const struct yj_policy *p, const char *
 yj_err ledger_check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why);
 /* Adds to the member's own GMV and to every ancestor's team GMV. */
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv);
+
+struct Yongjin__State__Binding;
+/* The binding in force at at_ms (NULL when none); free with
+ * yongjin__state__binding__free_unpacked. */
+yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+                         const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
+/* Adds to a campaign variant's bindings, orders and GMV. */
+yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
+                           int64_t bindings, int64_t orders, int64_t gmv);
 
 /* ---- orders.c ---- */
 yj_err ledger_order_paid(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__OrderPaid *op,

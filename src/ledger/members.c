@@ -96,7 +96,7 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
 
 /* The binding in force at at_ms: the last in journal order made at or
  * before at_ms, if it has not lapsed by then. *out NULL when none. */
-static yj_err binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
     lkey prefix;
@@ -138,7 +138,7 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
     view_ctx *v = ctx;
     Yongjin__State__Binding *b;
     parent[0] = 0;
-    yj_err err = binding_at(v->txn, v->dbi, v->tenant, v->tenant_len, member, at_ms, &b);
+    yj_err err = ledger_binding_at(v->txn, v->dbi, v->tenant, v->tenant_len, member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(parent, YJ_ID_MAX + 1, "%s", b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);
@@ -292,6 +292,8 @@ yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member,
     member_key(&k, ec, 'L', member);
     if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &k, &b.base);
     if (err == YJ_OK && strcmp(latest, referrer) != 0) err = team_move(ec, member, latest, referrer);
+    if (err == YJ_OK && source && source->campaign[0])
+        err = ledger_campaign_add(ec, source->campaign, source->variant, 1, 0, 0);
     return err;
 }
 
@@ -335,7 +337,7 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = NULL;
     if (req->at_ms) {
-        err = binding_at(r->txn, r->state, tenant, strlen(tenant), req->member, req->at_ms, &b);
+        err = ledger_binding_at(r->txn, r->state, tenant, strlen(tenant), req->member, req->at_ms, &b);
     } else {
         lkey k;
         ProtobufCMessage *m;
@@ -417,5 +419,56 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     uint8_t *dst = yj_buf_reserve(out, sz);
     if (dst) out->len += yongjin__v1__team__pack(&resp, dst);
     for (size_t i = 0; i < n; i++) free(names[i]);
+    return dst || !sz ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+/* ---- campaigns (包裹卡, 短信, A/B tests) ---- */
+
+yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
+                           int64_t bindings, int64_t orders, int64_t gmv)
+{
+    lkey k;
+    int64_t deltas[3] = {bindings, orders, gmv};
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'K');
+    lkey_str(&k, campaign, strlen(campaign));
+    lkey_str(&k, variant, strlen(variant));
+    return ledger_add_counters(ec, &k, deltas, 3);
+}
+
+yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                                    yj_msg *msg)
+{
+    const Yongjin__V1__GetCampaignStatsRequest *req = reqv;
+    yj_err err = check_id("campaign", req->campaign, msg);
+    if (err != YJ_OK) return err;
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'K');
+    lkey_str(&prefix, req->campaign, strlen(req->campaign));
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->state, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    Yongjin__V1__VariantStats rows[256], *ptrs[256];
+    char names[256][YJ_ID_MAX + 1];
+    size_t n = 0;
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= prefix.n || memcmp(k.mv_data, prefix.b, prefix.n) || v.mv_size != 24) break;
+        const uint8_t *p = (const uint8_t *)k.mv_data + prefix.n, *val = v.mv_data;
+        Yongjin__V1__VariantStats init = YONGJIN__V1__VARIANT_STATS__INIT;
+        rows[n] = init;
+        snprintf(names[n], sizeof names[n], "%.*s", p[0], (const char *)p + 1);
+        rows[n].variant = names[n];
+        rows[n].bindings = (int64_t)get_be64(val);
+        rows[n].orders = (int64_t)get_be64(val + 8);
+        rows[n].gmv = (int64_t)get_be64(val + 16);
+        ptrs[n] = &rows[n];
+        n++;
+    }
+    mdb_cursor_close(c);
+    Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
+    resp.n_variants = n;
+    resp.variants = ptrs;
+    size_t sz = yongjin__v1__campaign_stats__get_packed_size(&resp);
+    uint8_t *dst = yj_buf_reserve(out, sz);
+    if (dst) out->len += yongjin__v1__campaign_stats__pack(&resp, dst);
     return dst || !sz ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }

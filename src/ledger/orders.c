@@ -219,9 +219,18 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     o.commissions = ocp;
     o.paid_at_ms = ec->time_ms;
     o.policy_version = p->version;
-    err = accrue(ec, op, &o);
+    Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
+    err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
+                            ec->time_ms, &bd);
+    if (err == YJ_OK && bd && bd->source && bd->source->campaign[0]) {
+        o.campaign = bd->source->campaign;
+        o.variant = bd->source->variant;
+        err = ledger_campaign_add(ec, o.campaign, o.variant, 0, 1, paid);
+    }
+    if (err == YJ_OK) err = accrue(ec, op, &o);
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
     if (err == YJ_OK) err = save_order(ec, op->order_id, &o);
+    if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
     return err;
 }
 
@@ -307,6 +316,7 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     put_be64(seq_be, ec->wtxn->seq);
     if (err == YJ_OK) err = yj_state_put(ec->wtxn, fk.b, fk.n, seq_be, 8);
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, o->buyer, -r->amount);
+    if (err == YJ_OK && o->campaign[0]) err = ledger_campaign_add(ec, o->campaign, o->variant, 0, 0, -r->amount);
     if (err == YJ_OK) err = save_order(ec, r->order_id, o);
 done:
     yongjin__state__order__free_unpacked(o, NULL);

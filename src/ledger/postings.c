@@ -58,7 +58,7 @@ static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
 
 /* Adds deltas[i] to the i-th of the n big-endian i64 counters stored under
  * k (all zero when the key is new): the shape of every aggregate here. */
-static yj_err add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
+yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
 {
     MDB_val v;
     uint8_t val[8 * ACC_COUNT] = {0};
@@ -85,7 +85,7 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
     lkey_str(&k, p->member, strlen(p->member));
-    return add_counters(ec, &k, deltas, 6);
+    return ledger_add_counters(ec, &k, deltas, 6);
 }
 
 static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
@@ -94,7 +94,7 @@ static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
     int64_t deltas[ACC_COUNT] = {0};
     deltas[acc] = amount;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
-    return add_counters(ec, &k, deltas, ACC_COUNT);
+    return ledger_add_counters(ec, &k, deltas, ACC_COUNT);
 }
 
 static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
@@ -132,7 +132,7 @@ static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t mo
     lkey_u32(&k, month);
     lkey_u8(&k, (uint8_t)program);
     lkey_u8(&k, (uint8_t)level);
-    return add_counters(ec, &k, deltas, 3);
+    return ledger_add_counters(ec, &k, deltas, 3);
 }
 
 static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)

@@ -43,6 +43,8 @@ static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_
 static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
                                    yj_ledger_get_policy};
+static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
+                                     yj_ledger_get_campaign_stats};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings};
 
@@ -59,6 +61,6 @@ const svc_route svc_query_routes[] = {
     {Q("GetGroup"), YJ_RPC_UNARY, .missing = "Query.GetGroup" ISSUE5, .roles = SVC_READERS},
     {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5, .roles = SVC_READERS},
     {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5, .roles = SVC_READERS},
-    {Q("GetCampaignStats"), YJ_RPC_UNARY, .missing = "Query.GetCampaignStats" ISSUE5, .roles = SVC_READERS},
+    {Q("GetCampaignStats"), YJ_RPC_UNARY, .query = &q_campaign, .roles = SVC_READERS},
 };
 const size_t svc_query_n_routes = sizeof svc_query_routes / sizeof svc_query_routes[0];

@@ -34,6 +34,8 @@ METHODS = {
     "GetOrder": ("/yongjin.v1.Query/GetOrder", query_pb2.GetOrderRequest, query_pb2.Order),
     "GetGroup": ("/yongjin.v1.Query/GetGroup", query_pb2.GetGroupRequest, query_pb2.Group),
     "GetEarnings": ("/yongjin.v1.Query/GetEarnings", query_pb2.GetEarningsRequest, query_pb2.Earnings),
+    "GetCampaignStats": ("/yongjin.v1.Query/GetCampaignStats", query_pb2.GetCampaignStatsRequest,
+                         query_pb2.CampaignStats),
     "GetPolicy": ("/yongjin.v1.Query/GetPolicy", query_pb2.GetPolicyRequest, policy_pb2.Policy),
     "TrialBalance": ("/yongjin.v1.Finance/TrialBalance", finance_pb2.TrialBalanceRequest, finance_pb2.TrialBalanceResponse),
     "Verify": ("/yongjin.v1.Finance/Verify", finance_pb2.VerifyRequest, finance_pb2.VerifyResponse),
@@ -145,6 +147,9 @@ class Client:
                                             response_deserializer=resp_cls.FromString)
             self._stubs[name] = stub
         return stub(request, timeout=timeout, metadata=self.metadata)
+
+    def call_campaign(self, campaign):
+        return self.call("GetCampaignStats", campaign=campaign)
 
     def append(self, *events, timeout=30):
         return self.call("Append", ledger_pb2.AppendRequest(events=list(events)), timeout=timeout).results

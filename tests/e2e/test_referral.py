@@ -353,3 +353,17 @@ def test_events_of_later_programs_are_refused_not_ignored(c):
     chain_ab(c)
     r = c.append(paid("O1", "c", line("L", 1000), group_id="G1"))[0]
     assert r.code == 12 and "issue 5" in r.message and r.seq == 0
+
+
+def test_campaign_stats_count_bindings_orders_and_gmv_per_variant(c):
+    src = lambda v: dict(channel=3, campaign="card-1111", variant=v)  # noqa: E731  PACKAGE_CARD
+    ok(c.append(bind("b1", "a", **src("A")), bind("b2", "a", **src("A")), bind("b3", "a", **src("B")),
+                bind("b4", "a")))
+    ok(c.append(paid("O1", "b1", line("L", 5000)), paid("O2", "b1", line("L", 1000)),
+                paid("O3", "b3", line("L", 7000)), paid("O4", "b4", line("L", 9999))))
+    ok(c.append(refund("O1", "R1", 500)))
+    # a share link with a campaign binds through the order itself
+    ok(c.append(paid("O5", "n1", line("L", 300), referrer="a", source=common_source(**src("B")))))
+    stats = {v.variant: (v.bindings, v.orders, v.gmv) for v in c.call_campaign("card-1111").variants}
+    assert stats == {"A": (2, 2, 5500), "B": (2, 2, 7300)}
+    assert len(c.call_campaign("none").variants) == 0
