@@ -52,6 +52,8 @@ typedef struct yj_policy {
     int self_purchase;
     int32_t settle_delay_days;
     int32_t order_cap_bp;
+    int32_t group_leader_rate_bp;
+    int group_leader_basis; /* 1 MEMBERS, 2 OWN, 3 ALL */
     int n_overrides;
     yj_override overrides[YJ_OVERRIDES_MAX];
 } yj_policy;
@@ -128,6 +130,15 @@ void yj_rules_resolve_rate(const yj_policy *p, const yj_order_line *line, int le
  * written (at most n_recipients × n_lines). */
 size_t yj_rules_referral(const yj_policy *p, const yj_order_line *lines, size_t n_lines,
                          const yj_recipient *rcpt, size_t n_rcpt, yj_commission *out);
+
+/* A flat-rate program's commissions on every line of an order (group
+ * leader, live inviter): rate(line base, rate_bp) per line with a non-zero
+ * amount, for one recipient. Returns how many were written. */
+size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rate_bp,
+                     const yj_order_line *lines, size_t n_lines, yj_commission *out);
+
+/* Whether a group-buy order pays the leader under the basis. */
+int yj_rules_group_pays(int basis, const char *leader, const char *buyer);
 
 /* Cuts the commissions to order_cap_bp of the order's base by the
  * largest-remainder method weighted by uncut amounts, in the order given

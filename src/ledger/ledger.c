@@ -23,13 +23,12 @@
 static const char *issue_of(Yongjin__V1__Event__BodyCase c)
 {
     switch (c) {
-    case YONGJIN__V1__EVENT__BODY_OPEN_GROUP:
     case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION:
     case YONGJIN__V1__EVENT__BODY_RECORD_INVITE:
     case YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION:
     case YONGJIN__V1__EVENT__BODY_UPSERT_STORE:
     case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE:
-    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE: return "group-buy, live and guide programs (issue 5)";
+    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE: return "the live and guide programs (issue 5)";
     default: return "withdrawals, payouts and periods (issue 6)";
     }
 }
@@ -45,6 +44,7 @@ static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongji
     case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED: return ledger_order_refunded(ec, ev->order_refunded, why);
     case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED: return ledger_order_completed(ec, p, ev->order_completed, why);
     case YONGJIN__V1__EVENT__BODY_SETTLE: return ledger_settle(ec, ev->settle, why);
+    case YONGJIN__V1__EVENT__BODY_OPEN_GROUP: return ledger_open_group(ec, p, ev->open_group, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET: return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
     default: {
         const ProtobufCFieldDescriptor *f =
@@ -77,6 +77,11 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, pb->timezone_offset_minutes,
                                0, 0, effects};
         err = apply_event(&ec, &policy, ev, why);
+        if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
+            int64_t t = ev->body_case == YONGJIN__V1__EVENT__BODY_SETTLE && ev->settle->as_of_ms > ec.time_ms
+                            ? ev->settle->as_of_ms : ec.time_ms;
+            err = ledger_expire_groups(&ec, t);
+        }
         assert(err != YJ_OK || ec.posting_sum == 0); /* double entry */
         if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 10, policy.version);
     }

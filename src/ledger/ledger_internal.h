@@ -135,5 +135,23 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
 yj_err ledger_order_completed(ledger_event_ctx *ec, const struct yj_policy *p,
                               const Yongjin__V1__OrderCompleted *oc, yj_msg *why);
 yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why);
+/* On a group's success: the leader's commission on an earlier order (cut to
+ * what the order's cap leaves), accrued now; `earned` is its net. */
+yj_err ledger_group_retro(ledger_event_ctx *ec, const struct yj_policy *p, const char *order_id,
+                          const char *leader, int32_t rate_bp, int basis, int64_t *earned);
+
+/* ---- groups.c ---- */
+struct Yongjin__State__Group;
+yj_err ledger_group_load(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group **out);
+yj_err ledger_group_save(ledger_event_ctx *ec, const char *group_id, const struct Yongjin__State__Group *g);
+yj_err ledger_open_group(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__OpenGroup *og,
+                         yj_msg *why);
+/* The group an order joins, if it takes orders (NOT_FOUND / FAILED_PRECONDITION otherwise). */
+yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group **g,
+                               yj_msg *why);
+yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const char *group_id,
+                         struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
+yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);
+yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms);
 
 #endif

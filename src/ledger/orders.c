@@ -123,10 +123,10 @@ static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, 
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.buyer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (op->referrer[0] && !valid(op->referrer))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    if (op->group_id[0] || op->live_session_id[0] || op->guide[0] || op->store[0])
+    if (op->live_session_id[0] || op->guide[0] || op->store[0])
         return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid: group_id, live_session_id, guide and store are not built yet: "
-                       "they come with group-buy, live and guide programs (issue 5)");
+                       "order_paid: live_session_id, guide and store are not built yet: "
+                       "they come with the live and guide programs (issue 5)");
     if (op->channel < 0 || op->channel > YONGJIN__V1__CHANNEL__LIVE)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.channel: %d is not a Channel", op->channel);
     yj_err err = ledger_check_source("order_paid.source", op->source, why);
@@ -147,6 +147,9 @@ static yj_err accrue(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, Yon
     return YJ_OK;
 }
 
+static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                              int64_t paid, int64_t base, Yongjin__State__Group *g);
+
 yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op, yj_msg *why)
 {
     int64_t paid = 0, base = 0;
@@ -159,6 +162,18 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid", op->order_id);
     }
     if (err != YJ_NOT_FOUND) return err;
+    Yongjin__State__Group *g = NULL; /* the group-buy it joins */
+    if (op->group_id[0] && (err = ledger_group_check_join(ec, op->group_id, &g, why)) != YJ_OK) return err;
+    err = order_paid_with(ec, p, op, paid, base, g);
+    if (g) yongjin__state__group__free_unpacked(g, NULL);
+    return err;
+}
+
+/* The order's commissions, state and postings; g is the group it joins. */
+static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                              int64_t paid, int64_t base, Yongjin__State__Group *g)
+{
+    yj_err err;
     yj_view view;
     uint64_t storage[LEDGER_VIEW_STORAGE / 8];
     ledger_view(ec, &view, storage);
@@ -169,7 +184,7 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         if (err == YJ_OK && !parent[0]) err = ledger_bind(ec, p, op->buyer, op->referrer, op->source, &ignored);
         if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
     }
-    yj_recipient rcpt[YJ_LEVELS_MAX];
+    yj_recipient rcpt[YJ_LEVELS_MAX + 1];
     size_t n_rcpt;
     if ((err = yj_rules_chain(&view, p, op->buyer, ec->time_ms, rcpt, &n_rcpt)) != YJ_OK) return err;
     yj_order_line lines[YJ_LINES_MAX];
@@ -178,13 +193,22 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
                                    l->commission_base ? l->commission_base : l->amount};
     }
-    yj_commission comm[YJ_LEVELS_MAX * YJ_LINES_MAX];
+    yj_commission comm[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX];
     size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
+    /* the group leader, when the group has succeeded or this order makes it */
+    int succeeds = g && (g->status == 2 || g->counted + 1 >= g->target_size);
+    if (succeeds && yj_rules_group_pays(g->basis, g->leader, op->buyer)) {
+        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
+        rcpt[n_rcpt].level = 0;
+        rcpt[n_rcpt].tier = 0;
+        n += yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, (int)n_rcpt, g->rate_bp, lines, op->n_lines, comm + n);
+        n_rcpt++;
+    }
     yj_rules_apply_cap(p, base, comm, n);
     /* the order's state */
     Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
     Yongjin__State__OrderLine ol[YJ_LINES_MAX], *olp[YJ_LINES_MAX];
-    Yongjin__State__Commission oc[YJ_LEVELS_MAX * YJ_LINES_MAX], *ocp[YJ_LEVELS_MAX * YJ_LINES_MAX];
+    Yongjin__State__Commission oc[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX], *ocp[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX];
     for (size_t i = 0; i < op->n_lines; i++) {
         Yongjin__State__OrderLine init = YONGJIN__STATE__ORDER_LINE__INIT;
         ol[i] = init;
@@ -229,8 +253,15 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     }
     if (err == YJ_OK) err = accrue(ec, op, &o);
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
+    o.group_id = (char *)op->group_id;
     if (err == YJ_OK) err = save_order(ec, op->order_id, &o);
     if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
+    if (err == YJ_OK && g) {
+        int64_t earned = 0;
+        for (size_t i = 0; i < n; i++)
+            if (comm[i].program == YJ_PROGRAM_GROUP_LEADER) earned += comm[i].amount;
+        err = ledger_group_join(ec, p, op->group_id, g, op->order_id, earned);
+    }
     return err;
 }
 
@@ -239,6 +270,16 @@ static int64_t order_paid_total(const Yongjin__State__Order *o)
     int64_t t = 0;
     for (size_t i = 0; i < o->n_lines; i++) t += o->lines[i]->amount;
     return t;
+}
+
+/* What the order's group leader has net: accrued − reversed. */
+static int64_t leader_net(const Yongjin__State__Order *o)
+{
+    int64_t net = 0;
+    for (size_t i = 0; i < o->n_commissions; i++)
+        if ((int)o->commissions[i]->program == YJ_PROGRAM_GROUP_LEADER)
+            net += o->commissions[i]->amount - o->commissions[i]->reversed;
+    return net;
 }
 
 /* Reverses each commission on the refunded lines to its new cumulative
@@ -311,7 +352,11 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     if (err != YJ_OK) goto done;
     for (size_t i = 0; i < o->n_lines; i++) o->lines[i]->refunded += alloc[i];
     o->refunded += r->amount;
+    int64_t leader_before = leader_net(o);
     err = reverse(ec, r->order_id, o);
+    if (err == YJ_OK && o->group_id[0])
+        err = ledger_group_refunded(ec, o->group_id, leader_net(o) - leader_before,
+                                    o->refunded == order_paid_total(o));
     uint8_t seq_be[8];
     put_be64(seq_be, ec->wtxn->seq);
     if (err == YJ_OK) err = yj_state_put(ec->wtxn, fk.b, fk.n, seq_be, 8);
@@ -473,4 +518,78 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     free(ps);
     yongjin__state__order__free_unpacked(o, NULL);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read the postings of order %s", req->order_id);
+}
+
+/* Appends the leader's commissions to an earlier order of a group that has
+ * just succeeded: rate on each line, cut to what the order's cap leaves
+ * (largest remainder), accrued now, reversed at once in proportion to what
+ * was already refunded, and settled at once if the order was. */
+yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *order_id, const char *leader,
+                          int32_t rate_bp, int basis, int64_t *earned)
+{
+    Yongjin__State__Order *o;
+    *earned = 0;
+    yj_err err = load_order(ec, order_id, &o);
+    if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
+    int64_t paid = order_paid_total(o), base = 0, used = 0;
+    if (!yj_rules_group_pays(basis, leader, o->buyer) || o->refunded >= paid) goto done;
+    yj_order_line lines[YJ_LINES_MAX];
+    for (size_t i = 0; i < o->n_lines; i++) {
+        const Yongjin__State__OrderLine *l = o->lines[i];
+        lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount, l->commission_base};
+        base += l->commission_base;
+    }
+    for (size_t i = 0; i < o->n_commissions; i++) used += o->commissions[i]->amount;
+    yj_commission comm[YJ_LINES_MAX];
+    size_t n = yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, 0, rate_bp, lines, o->n_lines, comm);
+    int64_t uncut = 0, weights[YJ_LINES_MAX], parts[YJ_LINES_MAX];
+    for (size_t i = 0; i < n; i++) uncut += weights[i] = comm[i].uncut;
+    int64_t room = yj_rate(base, p->order_cap_bp, p->rounding) - used;
+    if (room < 0) room = 0;
+    if (n && uncut > room) {
+        yj_split(room, weights, n, parts);
+        for (size_t i = 0; i < n; i++) comm[i].amount = parts[i];
+    }
+    Yongjin__State__Commission **more = realloc(o->commissions, (o->n_commissions + n) * sizeof *more);
+    if (!more) {
+        err = YJ_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    o->commissions = more;
+    size_t first = o->n_commissions;
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        Yongjin__State__Commission *c = malloc(sizeof *c), init = YONGJIN__STATE__COMMISSION__INIT;
+        if (!c || !(init.member = strdup(leader))) {
+            free(c);
+            err = YJ_RESOURCE_EXHAUSTED;
+            break;
+        }
+        *c = init;
+        c->program = (Yongjin__V1__Program)YJ_PROGRAM_GROUP_LEADER;
+        c->line = comm[i].line;
+        c->base_amount = comm[i].base_amount;
+        c->rate_bp = comm[i].rate_bp;
+        c->rounding = comm[i].rounding;
+        c->uncut = comm[i].uncut;
+        c->amount = comm[i].amount;
+        o->commissions[o->n_commissions++] = c;
+        if (c->amount > 0)
+            err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "accrue", "commission_expense", "",
+                            "pending", c->member, c->amount, p->version);
+    }
+    if (err == YJ_OK) err = reverse(ec, order_id, o);
+    for (size_t i = first; i < o->n_commissions && err == YJ_OK; i++) {
+        Yongjin__State__Commission *c = o->commissions[i];
+        int64_t left = c->amount - c->reversed;
+        if (o->status == ORDER_SETTLED && left > 0) {
+            err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "settle", "pending", c->member,
+                            "available", c->member, left, p->version);
+            c->settled = left;
+        }
+        *earned += c->amount - c->reversed;
+    }
+    if (err == YJ_OK) err = save_order(ec, order_id, o);
+done:
+    yongjin__state__order__free_unpacked(o, NULL);
+    return err;
 }

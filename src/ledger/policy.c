@@ -86,6 +86,8 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
     p->self_purchase = pb->self_purchase;
     p->settle_delay_days = pb->settle_delay_days;
     p->order_cap_bp = pb->order_cap_bp;
+    p->group_leader_rate_bp = pb->group_leader_rate_bp;
+    p->group_leader_basis = pb->group_leader_basis;
     p->n_overrides = (int)pb->n_overrides;
     for (size_t i = 0; i < pb->n_overrides && i < YJ_OVERRIDES_MAX; i++) {
         const Yongjin__V1__RateOverride *o = pb->overrides[i];

@@ -166,6 +166,33 @@ size_t yj_rules_referral(const yj_policy *p, const yj_order_line *lines, size_t 
     return n;
 }
 
+size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rate_bp,
+                     const yj_order_line *lines, size_t n_lines, yj_commission *out)
+{
+    size_t n = 0;
+    assert(rate_bp >= 0 && rate_bp <= YJ_BP_MAX);
+    for (size_t l = 0; l < n_lines; l++) {
+        int64_t amount = yj_rate(lines[l].base, rate_bp, p->rounding);
+        if (amount <= 0) continue;
+        yj_commission *c = &out[n++];
+        memset(c, 0, sizeof *c);
+        c->recipient = recipient;
+        c->program = program;
+        c->line = (int)l;
+        c->base_amount = lines[l].base;
+        c->rate_bp = rate_bp;
+        c->rounding = p->rounding;
+        c->uncut = c->amount = amount;
+    }
+    return n;
+}
+
+int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
+{
+    int own = strcmp(leader, buyer) == 0;
+    return basis == 3 || (basis == 2 && own) || (basis != 2 && basis != 3 && !own);
+}
+
 void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
 {
     int64_t total = 0, weights[YJ_LEVELS_MAX * YJ_LINES_MAX * 4], parts[YJ_LEVELS_MAX * YJ_LINES_MAX * 4];

@@ -45,6 +45,7 @@ static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
                                    yj_ledger_get_policy};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
                                      yj_ledger_get_campaign_stats};
+static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings};
 
@@ -58,7 +59,7 @@ const svc_route svc_query_routes[] = {
     {Q("GetTeam"), YJ_RPC_UNARY, .query = &q_team, .roles = SVC_READERS},
     {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order, .roles = SVC_READERS},
     {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy, .roles = SVC_READERS},
-    {Q("GetGroup"), YJ_RPC_UNARY, .missing = "Query.GetGroup" ISSUE5, .roles = SVC_READERS},
+    {Q("GetGroup"), YJ_RPC_UNARY, .query = &q_group, .roles = SVC_READERS},
     {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5, .roles = SVC_READERS},
     {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5, .roles = SVC_READERS},
     {Q("GetCampaignStats"), YJ_RPC_UNARY, .query = &q_campaign, .roles = SVC_READERS},

@@ -33,6 +33,7 @@ METHODS = {
     "GetTeam": ("/yongjin.v1.Query/GetTeam", query_pb2.GetTeamRequest, query_pb2.Team),
     "GetOrder": ("/yongjin.v1.Query/GetOrder", query_pb2.GetOrderRequest, query_pb2.Order),
     "GetGroup": ("/yongjin.v1.Query/GetGroup", query_pb2.GetGroupRequest, query_pb2.Group),
+    "GetLiveStats": ("/yongjin.v1.Query/GetLiveStats", query_pb2.GetLiveStatsRequest, query_pb2.LiveStats),
     "GetEarnings": ("/yongjin.v1.Query/GetEarnings", query_pb2.GetEarningsRequest, query_pb2.Earnings),
     "GetCampaignStats": ("/yongjin.v1.Query/GetCampaignStats", query_pb2.GetCampaignStatsRequest,
                          query_pb2.CampaignStats),

@@ -351,7 +351,7 @@ def test_earnings_by_month_in_the_tenant_zone(c):
 
 def test_events_of_later_programs_are_refused_not_ignored(c):
     chain_ab(c)
-    r = c.append(paid("O1", "c", line("L", 1000), group_id="G1"))[0]
+    r = c.append(paid("O1", "c", line("L", 1000), live_session_id="S1"))[0]
     assert r.code == 12 and "issue 5" in r.message and r.seq == 0
 
 

@@ -237,6 +237,25 @@ static void test_refund_allocation(void **state)
     assert_int_equal(yj_rules_allocate_refund(amount, refunded, 3, 1, 1, alloc, &why), YJ_INVALID_ARGUMENT);
 }
 
+static void test_E_group_leader_rate_and_basis(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_order_line l[2] = {{"L1", "", "", 1, 9900, 9900}, {"L2", "", "", 1, 0, 0}};
+    yj_commission c[2];
+    assert_int_equal(yj_rules_flat(&p, YJ_PROGRAM_GROUP_LEADER, 3, 300, l, 2, c), 1); /* zero line skipped */
+    assert_int_equal(c[0].amount, 297);
+    assert_int_equal(c[0].program, YJ_PROGRAM_GROUP_LEADER);
+    assert_int_equal(c[0].recipient, 3);
+    assert_int_equal(c[0].level, 0);
+    assert_true(yj_rules_group_pays(1, "g", "p1"));  /* MEMBERS */
+    assert_false(yj_rules_group_pays(1, "g", "g"));
+    assert_true(yj_rules_group_pays(2, "g", "g"));   /* OWN */
+    assert_false(yj_rules_group_pays(2, "g", "p1"));
+    assert_true(yj_rules_group_pays(3, "g", "g"));   /* ALL */
+    assert_true(yj_rules_group_pays(3, "g", "p1"));
+}
+
 /* A chain that never ends: the parent of mN is m(N+1). */
 static yj_err endless_parent(void *ctx, const char *m, char out[YJ_ID_MAX + 1])
 {
@@ -276,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_cap_cuts_and_sums_to_the_cap),
         cmocka_unit_test(test_refund_allocation),
         cmocka_unit_test(test_deep_tree_is_refused_past_the_depth_limit),
+        cmocka_unit_test(test_E_group_leader_rate_and_basis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,245 @@
+/*
+ * groups.c — group-buy (拼团), RULES.md §5: OpenGroup, orders joining by
+ * group_id, success when the joined orders that are not fully refunded reach
+ * the target before expiry, the leader's commission on the orders the basis
+ * names (including orders that joined before success, accrued at the moment
+ * of success, and later joiners), failure at expiry, GetGroup.
+ *
+ * State (after tenant + kind):
+ *   'G' group_id            yongjin.state.Group
+ *   'X' expires_at, group   (empty): open groups by expiry, so that failure is
+ *                           found from the time of any later accepted event
+ *                           or Settle without scanning every group
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
+#include "yongjin/state/state.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define GROUP_MAX_ORDERS 10000
+#define EXPIRE_PER_EVENT 1000
+
+enum { GROUP_OPEN = 1, GROUP_SUCCEEDED = 2, GROUP_FAILED = 3 };
+
+static void group_key(lkey *k, const char *tenant, size_t tlen, const char *group_id)
+{
+    lkey_start(k, tenant, tlen, 'G');
+    lkey_str(k, group_id, strlen(group_id));
+}
+
+static void expiry_key(lkey *k, const ledger_event_ctx *ec, int64_t at_ms, const char *group_id)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, 'X');
+    lkey_i64(k, at_ms);
+    lkey_str(k, group_id, strlen(group_id));
+}
+
+yj_err ledger_group_load(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group **out)
+{
+    lkey k;
+    MDB_val v;
+    *out = NULL;
+    group_key(&k, ec->tenant, ec->tenant_len, group_id);
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    if (err != YJ_OK) return err;
+    *out = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
+yj_err ledger_group_save(ledger_event_ctx *ec, const char *group_id, const Yongjin__State__Group *g)
+{
+    lkey k;
+    group_key(&k, ec->tenant, ec->tenant_len, group_id);
+    return ledger_put_pb(ec->wtxn, &k, &g->base);
+}
+
+yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OpenGroup *og, yj_msg *why)
+{
+    if (!yj_ledger_valid_id(og->group_id, strlen(og->group_id)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!yj_ledger_valid_id(og->leader, strlen(og->leader)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.leader: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (og->target_size < 2 || og->target_size > 1000)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.target_size: %d is outside 2..1000", og->target_size);
+    if (og->expires_at_ms <= ec->time_ms || og->expires_at_ms >= 7258118400000LL)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "open_group.expires_at_ms: must be after the event's time and before 2200");
+    if (og->leader_rate_bp < 0 || og->leader_rate_bp > YJ_BP_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.leader_rate_bp: %d is outside 0..10000",
+                       og->leader_rate_bp);
+    Yongjin__State__Group *old;
+    yj_err err = ledger_group_load(ec, og->group_id, &old);
+    if (err == YJ_OK) {
+        yongjin__state__group__free_unpacked(old, NULL);
+        return yj_fail(why, YJ_ALREADY_EXISTS, "open_group.group_id: group %s is already open", og->group_id);
+    }
+    if (err != YJ_NOT_FOUND) return err;
+    Yongjin__State__Group g = YONGJIN__STATE__GROUP__INIT;
+    g.leader = og->leader;
+    g.target_size = og->target_size;
+    g.expires_at_ms = og->expires_at_ms;
+    g.rate_bp = og->leader_rate_bp ? og->leader_rate_bp : p->group_leader_rate_bp;
+    g.status = GROUP_OPEN;
+    g.basis = p->group_leader_basis;
+    lkey k;
+    expiry_key(&k, ec, g.expires_at_ms, og->group_id);
+    err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);
+    if (err == YJ_OK) err = ledger_group_save(ec, og->group_id, &g);
+    return err;
+}
+
+yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group **g, yj_msg *why)
+{
+    if (!yj_ledger_valid_id(group_id, strlen(group_id)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    yj_err err = ledger_group_load(ec, group_id, g);
+    if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_paid.group_id: no group %s", group_id);
+    if (err != YJ_OK) return err;
+    const char *no = (*g)->status == GROUP_FAILED ? "has failed"
+                   : ec->time_ms >= (*g)->expires_at_ms ? "has expired"
+                   : (*g)->n_order_ids >= GROUP_MAX_ORDERS ? "is full" : NULL;
+    if (no) {
+        yongjin__state__group__free_unpacked(*g, NULL);
+        *g = NULL;
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "order_paid.group_id: group %s %s; it takes no orders",
+                       group_id, no);
+    }
+    return YJ_OK;
+}
+
+/* Records the order in its group; on success, the earlier orders the basis
+ * names pay the leader from now on (ledger_group_retro). `earned` is what the
+ * order itself accrued to the leader. */
+yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *group_id, Yongjin__State__Group *g,
+                         const char *order_id, int64_t earned)
+{
+    size_t n = g->n_order_ids;
+    char **ids = realloc(g->order_ids, (n + 1) * sizeof *ids);
+    if (!ids) return YJ_RESOURCE_EXHAUSTED;
+    g->order_ids = ids;
+    if (!(ids[n] = strdup(order_id))) return YJ_RESOURCE_EXHAUSTED;
+    g->n_order_ids = n + 1;
+    g->counted++;
+    g->leader_earned += earned;
+    yj_err err = YJ_OK;
+    if (g->status == GROUP_OPEN && g->counted >= g->target_size) {
+        g->status = GROUP_SUCCEEDED;
+        lkey k;
+        expiry_key(&k, ec, g->expires_at_ms, group_id);
+        err = yj_state_del(ec->wtxn, k.b, k.n);
+        for (size_t i = 0; i < n && err == YJ_OK; i++) { /* the orders before this one */
+            int64_t more = 0;
+            err = ledger_group_retro(ec, p, g->order_ids[i], g->leader, g->rate_bp, g->basis, &more);
+            g->leader_earned += more;
+        }
+    }
+    if (err == YJ_OK) err = ledger_group_save(ec, group_id, g);
+    return err;
+}
+
+/* After a refund of a group order: the leader's earned moves by delta, and
+ * an order that became fully refunded no longer counts. */
+yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded)
+{
+    Yongjin__State__Group *g;
+    yj_err err = ledger_group_load(ec, group_id, &g);
+    if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
+    g->leader_earned += delta;
+    if (fully_refunded && g->counted > 0) g->counted--;
+    err = ledger_group_save(ec, group_id, g);
+    yongjin__state__group__free_unpacked(g, NULL);
+    return err;
+}
+
+/* Marks failed every open group whose expiry is at or before at_ms. */
+yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
+{
+    lkey prefix, *due = malloc(EXPIRE_PER_EVENT * sizeof *due);
+    size_t n = 0;
+    if (!due) return YJ_RESOURCE_EXHAUSTED;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'X');
+    MDB_cursor *c;
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) {
+        free(due);
+        return YJ_INTERNAL;
+    }
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
+        int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
+        if (t > at_ms) break;
+        memcpy(due[n].b, k.mv_data, k.mv_size);
+        due[n++].n = k.mv_size;
+    }
+    mdb_cursor_close(c);
+    yj_err err = YJ_OK;
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        const uint8_t *id = due[i].b + prefix.n + 8;
+        char group_id[YJ_ID_MAX + 1];
+        snprintf(group_id, sizeof group_id, "%.*s", id[0], (const char *)id + 1);
+        Yongjin__State__Group *g;
+        err = ledger_group_load(ec, group_id, &g);
+        if (err != YJ_OK) break;
+        if (g->status == GROUP_OPEN) g->status = GROUP_FAILED;
+        err = ledger_group_save(ec, group_id, g);
+        yongjin__state__group__free_unpacked(g, NULL);
+        if (err == YJ_OK) err = yj_state_del(ec->wtxn, due[i].b, due[i].n);
+    }
+    free(due);
+    return err;
+}
+
+yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetGroupRequest *req = reqv;
+    if (!yj_ledger_valid_id(req->group_id, strlen(req->group_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    lkey k;
+    MDB_val v;
+    group_key(&k, tenant, strlen(tenant), req->group_id);
+    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no group %s", req->group_id);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read group %s", req->group_id);
+    Yongjin__State__Group *g = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
+    if (!g) return yj_fail(msg, YJ_DATA_LOSS, "group %s does not decode", req->group_id);
+    Yongjin__V1__Group resp = YONGJIN__V1__GROUP__INIT;
+    static const char *const names[] = {"OPEN", "OPEN", "SUCCEEDED", "FAILED"};
+    resp.status = (char *)names[g->status >= 1 && g->status <= 3 ? g->status : 0];
+    resp.leader = g->leader;
+    resp.target_size = g->target_size;
+    resp.leader_earned = g->leader_earned;
+    resp.expires_at_ms = g->expires_at_ms;
+    char **ids = calloc(g->n_order_ids ? g->n_order_ids : 1, sizeof *ids);
+    size_t n = 0;
+    for (size_t i = 0; ids && i < g->n_order_ids; i++) {
+        if (g->status == GROUP_FAILED) { /* the orders still to refund */
+            lkey ok;
+            MDB_val ov;
+            lkey_start(&ok, tenant, strlen(tenant), 'O');
+            lkey_str(&ok, g->order_ids[i], strlen(g->order_ids[i]));
+            if (yj_state_get(r->txn, r->state, ok.b, ok.n, &ov) == YJ_OK) {
+                Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, ov.mv_size, ov.mv_data);
+                int64_t paid = 0;
+                for (size_t l = 0; o && l < o->n_lines; l++) paid += o->lines[l]->amount;
+                int done = o && o->refunded >= paid;
+                if (o) yongjin__state__order__free_unpacked(o, NULL);
+                if (done) continue;
+            }
+        }
+        ids[n++] = g->order_ids[i];
+    }
+    resp.n_order_ids = n;
+    resp.order_ids = ids;
+    size_t sz = yongjin__v1__group__get_packed_size(&resp);
+    uint8_t *dst = ids ? yj_buf_reserve(out, sz) : NULL;
+    if (dst) out->len += yongjin__v1__group__pack(&resp, dst);
+    free(ids);
+    yongjin__state__group__free_unpacked(g, NULL);
+    return dst || (ids && !sz) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
