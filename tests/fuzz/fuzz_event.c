@@ -43,6 +43,8 @@ static const struct {
     {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team},
     {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order},
     {&yongjin__v1__get_earnings_request__descriptor, yj_ledger_get_earnings},
+    {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group},
+    {&yongjin__v1__get_campaign_stats_request__descriptor, yj_ledger_get_campaign_stats},
     {&yongjin__v1__get_policy_request__descriptor, yj_ledger_get_policy},
     {&yongjin__v1__trial_balance_request__descriptor, yj_ledger_trial_balance},
 };
@@ -56,10 +58,8 @@ static const ProtobufCMessageDescriptor *const decode_only[] = {
     &yongjin__v1__period_report_request__descriptor,
     &yongjin__v1__export_statement_request__descriptor,
     &yongjin__v1__get_payout_batch_request__descriptor,
-    &yongjin__v1__get_group_request__descriptor,
     &yongjin__v1__get_live_stats_request__descriptor,
     &yongjin__v1__get_performance_request__descriptor,
-    &yongjin__v1__get_campaign_stats_request__descriptor,
 };
 
 static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)

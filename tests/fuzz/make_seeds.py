@@ -45,20 +45,30 @@ scenarios = [
      ev("order_paid", ledger_pb2.OrderPaid(order_id="O2", buyer="b", referrer="z",
                                            lines=[line("LX", 10000, "X"), line("LY", 3333)]), "o")],
 ]
+scenarios.append([
+    ev("open_group", ledger_pb2.OpenGroup(group_id="G1", leader="g", target_size=2, expires_at_ms=T + 86400000,
+                                          leader_rate_bp=300), "g1"),
+    ev("order_paid", ledger_pb2.OrderPaid(order_id="Og", buyer="g", group_id="G1", lines=[line("L", 9900)]), "g2"),
+    ev("order_paid", ledger_pb2.OrderPaid(order_id="Op", buyer="p", group_id="G1", lines=[line("L", 9900)]), "g3"),
+    ev("order_refunded", ledger_pb2.OrderRefunded(order_id="Op", refund_id="R", amount=100), "g4"),
+    ev("open_group", ledger_pb2.OpenGroup(group_id="G2", leader="g", target_size=3, expires_at_ms=T + 10), "g5"),
+    ev("settle", ledger_pb2.Settle(as_of_ms=T + 20), "g6", T + 20),
+])
 os.makedirs(os.path.join(out, "fuzz_event"), exist_ok=True)
 for i, evs in enumerate(scenarios):
     with open(os.path.join(out, "fuzz_event", "append-%d" % i), "wb") as f:
-        f.write(bytes([8]) + ledger_pb2.AppendRequest(events=evs).SerializeToString())
+        f.write(bytes([10]) + ledger_pb2.AppendRequest(events=evs).SerializeToString())
 queries = [query_pb2.GetBalanceRequest(member="b"), query_pb2.ListEntriesRequest(member="b", page_size=2),
            query_pb2.GetParentRequest(member="b", at_ms=T), query_pb2.GetTeamRequest(member="a", page_size=1),
            query_pb2.GetOrderRequest(order_id="O1"), query_pb2.GetEarningsRequest(member="b", month="2025-11"),
+           query_pb2.GetGroupRequest(group_id="G1"), query_pb2.GetCampaignStatsRequest(campaign="c"),
            query_pb2.GetPolicyRequest(), finance_pb2.TrialBalanceRequest()]
 for i, q in enumerate(queries):
     with open(os.path.join(out, "fuzz_event", "query-%d" % i), "wb") as f:
         f.write(bytes([i]) + q.SerializeToString())
 
 with open(os.path.join(out, "fuzz_event", "decode-only"), "wb") as f:
-    f.write(bytes([9]) + finance_pb2.SubscribeRequest(from_seq=3).SerializeToString())
+    f.write(bytes([11]) + finance_pb2.SubscribeRequest(from_seq=3).SerializeToString())
 
 os.makedirs(os.path.join(out, "fuzz_h2"), exist_ok=True)
 msg = b"\x0a\x03abc"
