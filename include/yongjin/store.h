@@ -141,8 +141,9 @@ typedef struct yj_store_config {
 yj_err yj_store_open(const yj_store_config *config, struct event_base *base,
                      yj_store **out, yj_msg *msg);
 
-/* Stops the writer after the queued batches are done (their completions are
- * delivered), then closes the environment. */
+/* Stops any running yj_store_verify (it returns UNAVAILABLE) and waits for
+ * it, stops the writer after the queued batches are done (their completions
+ * are delivered), then closes the environment. */
 void yj_store_close(yj_store *store);
 
 /* Queues a batch. OK, or RESOURCE_EXHAUSTED when the queue is full,

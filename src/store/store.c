@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/store_internal.h"
 #include "yongjin/log.h"
@@ -131,6 +132,12 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
 void yj_store_close(yj_store *s)
 {
     if (!s) return;
+    /* a verification on another thread reads this environment: stop it first */
+    atomic_store(&s->stop_verify, 1);
+    while (atomic_load(&s->verifiers) > 0) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
     store_stop_writer(s);
     if (s->env) mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);

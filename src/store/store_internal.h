@@ -43,6 +43,8 @@ struct yj_store {
     uint8_t head_hash[YJ_HASH_BYTES];
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows;
+    _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
+    _Atomic int stop_verify;   /* set by yj_store_close: running verifications give up */
 };
 
 /* Journal key: seq as 8 bytes big-endian. */

@@ -221,6 +221,11 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
     yj_err err = YJ_OK;
     if (mdb_cursor_open(lt, s->journal, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (atomic_load(&s->stop_verify)) {
+            err = yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down; verification stopped at entry %llu",
+                          (unsigned long long)seq);
+            break;
+        }
         if (check_link(seq + 1, &k, &v, prev, rep)) break;
         seq++;
         const uint8_t *p = v.mv_data;
@@ -243,6 +248,8 @@ yj_err yj_store_verify(yj_store *s, const char *scratch_dir, const yj_apply_hook
                        yj_verify_report *rep, yj_msg *msg)
 {
     memset(rep, 0, sizeof *rep);
+    if (atomic_load(&s->stop_verify)) return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
+    atomic_fetch_add(&s->verifiers, 1);
     scratch sc = {0};
     replay_state rs = {0};
     yj_rtxn live = {0};
@@ -275,5 +282,6 @@ done:
     yj_buf_free(&rs.ac.body);
     yj_buf_free(&rs.stored_effects);
     remove_scratch(&sc);
+    atomic_fetch_sub(&s->verifiers, 1);
     return err;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
@@ -46,6 +47,7 @@ static void verify_done(evutil_socket_t fd, short what, void *arg)
     verify_job *job = arg;
     yj_call *call = job->call;
     job->svc->verify_running = 0;
+    job->svc->verify_job = NULL;
     job->svc->pending--;
     if (job->err != YJ_OK) {
         svc_finish_err(call, job->err, &job->why);
@@ -72,9 +74,20 @@ static void *verify_thread(void *arg)
     if (job->report.ok == 0 && job->err == YJ_OK)
         yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
     struct timeval now = {0, 0};
-    if (event_base_once(job->svc->config.base, -1, EV_TIMEOUT, verify_done, job, &now) != 0)
+    yj_svc *svc = job->svc;
+    if (event_base_once(svc->config.base, -1, EV_TIMEOUT, verify_done, job, &now) != 0)
         yj_log(YJ_LOG_ERROR, "verify: cannot hand the report back to the event loop");
+    atomic_store(&svc->verify_thread_alive, 0); /* the last touch of anything shared */
     return NULL;
+}
+
+void svc_finance_shutdown(yj_svc *svc)
+{
+    while (atomic_load(&svc->verify_thread_alive)) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (svc->verify_job) verify_done(-1, 0, svc->verify_job); /* its loop turn never came */
 }
 
 static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -98,8 +111,12 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     yj_call_ref(call);
+    job->svc->verify_job = job;
+    atomic_store(&job->svc->verify_thread_alive, 1);
     if (pthread_create(&t, &attr, verify_thread, job) != 0) {
         pthread_attr_destroy(&attr);
+        atomic_store(&job->svc->verify_thread_alive, 0);
+        job->svc->verify_job = NULL;
         yj_call_unref(call);
         free(job);
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "cannot start the verification thread");

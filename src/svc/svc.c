@@ -251,6 +251,7 @@ size_t yj_svc_pending(const yj_svc *svc)
 void yj_svc_free(yj_svc *svc)
 {
     if (!svc) return;
+    svc_finance_shutdown(svc);
     for (size_t i = 0; i < svc->n_methods; i++) free((char *)svc->methods[i].path);
     free(svc->methods);
     free(svc);

@@ -6,6 +6,7 @@
 #define YONGJIN_SVC_INTERNAL_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
 
 #include "yongjin/buf.h"
 #include "yongjin/grpc.h"
@@ -56,6 +57,8 @@ struct yj_svc {
     size_t pending;              /* calls waiting on the store or a worker */
     svc_subscriber *subscribers; /* Finance.Subscribe calls, a list */
     int verify_running;          /* one Finance.Verify at a time */
+    void *verify_job;            /* its job until the report is delivered */
+    _Atomic int verify_thread_alive; /* the thread has not yet handed its report over */
 };
 
 /* The route tables of each service file. */
@@ -95,6 +98,10 @@ void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg);
 
 /* The unary adapter of every read: decode, snapshot, ledger, reply. */
 void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes);
+
+/* At shutdown, after the event loop stopped: waits for a Verify thread and
+ * answers (drops) its report, so nothing outlives the services. */
+void svc_finance_shutdown(yj_svc *svc);
 
 /* Called by ledger_svc after every completed store batch: wakes the
  * Finance.Subscribe calls that wait for the live tail. */
