@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${BENCH_SECONDS:-20}; clients=${BENCH_CLIENTS:-16}; members=${BENCH_MEMBERS:-100000}
 peer=../shared/bench/pg-peer/run.sh
-dir=$(mktemp -d /tmp/yj-bench.XXXXXX)
+dir=$(mktemp -d)  # the default template: a private directory under $TMPDIR or /tmp
 port=$(( 30000 + RANDOM % 20000 ))
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
