@@ -38,6 +38,10 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *rtxn, const char *tenant, con
                                     yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_get_group(const yj_rtxn *rtxn, const char *tenant, const void *req,
                            yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_live_stats(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                                yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_performance(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                                 yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_get_policy(const yj_rtxn *rtxn, const char *tenant, const void *req,
                             yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_trial_balance(const yj_rtxn *rtxn, const char *tenant, const void *req,

@@ -23,11 +23,23 @@
 #define YJ_DEPTH_MAX 1000     /* the deepest referral tree accepted */
 #define YJ_QUANTITY_MAX 1000000
 #define YJ_DAY_MS 86400000LL
+#define YJ_GUIDE_STORES_MAX 16 /* stores one guide works in */
+/* recipients of one order: the referral levels, the group leader, the live
+ * inviter, the serving and the exclusive guide */
+#define YJ_RECIPIENTS_MAX (YJ_LEVELS_MAX + 4)
+/* commissions of one order: per line for referral, leader and inviter; one
+ * per guide on the whole order */
+#define YJ_COMMISSIONS_MAX ((YJ_LEVELS_MAX + 2) * YJ_LINES_MAX + 2)
+/* Commission.line of a commission on the whole order (guides): refunds
+ * reverse it by the order's refunded share, not a line's. */
+#define YJ_LINE_ORDER (-1)
 
 enum { YJ_PROGRAM_REFERRAL = 1, YJ_PROGRAM_GROUP_LEADER = 2, YJ_PROGRAM_LIVE_INVITE = 3,
        YJ_PROGRAM_GUIDE = 4 };
 enum { YJ_MODE_ALL = 1, YJ_MODE_APPROVED = 2 };
 enum { YJ_BIND_FIRST_TOUCH = 1, YJ_BIND_LAST_TOUCH = 2 };
+enum { YJ_INVITE_FIRST = 1, YJ_INVITE_LAST = 2 };
+enum { YJ_CHANNEL_ONLINE = 1, YJ_CHANNEL_IN_STORE = 2, YJ_CHANNEL_LIVE = 3 };
 
 typedef struct yj_override {
     char sku[YJ_ID_MAX + 1];      /* exactly one of sku, category, tier is set */
@@ -54,6 +66,10 @@ typedef struct yj_policy {
     int32_t order_cap_bp;
     int32_t group_leader_rate_bp;
     int group_leader_basis; /* 1 MEMBERS, 2 OWN, 3 ALL */
+    int32_t live_invite_rate_bp;
+    int live_invite_policy; /* YJ_INVITE_FIRST or YJ_INVITE_LAST */
+    int32_t guide_rate_bp;
+    int32_t guide_split_bp;
     int n_overrides;
     yj_override overrides[YJ_OVERRIDES_MAX];
 } yj_policy;
@@ -139,6 +155,27 @@ size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rat
 
 /* Whether a group-buy order pays the leader under the basis. */
 int yj_rules_group_pays(int basis, const char *leader, const char *buyer);
+
+/* Whether a new invite of an invitee in a live session becomes the one
+ * that counts, given whether one is already recorded: under FIRST only the
+ * first does, under LAST every later one does. */
+int yj_rules_invite_wins(int invite_policy, int has_winner);
+
+/* Performance credit (业绩) of an order's commission base between the
+ * serving guide and the customer's exclusive guide when they differ:
+ * guide_split_bp to the serving guide, the rest to the exclusive one, by
+ * the largest remainder (a tie goes to the serving guide, listed first).
+ * The two parts sum to base. */
+void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int64_t *exclusive);
+
+/* The store a guide's credit counts for: the order's store when the guide
+ * works there, else the guide's first store. Returns an index into stores
+ * (n >= 1). */
+size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *order_store);
+
+/* A guide's money commission on its credit (guide_rate_bp, on the whole
+ * order: line YJ_LINE_ORDER). Returns 0 (nothing written) when it is 0. */
+size_t yj_rules_guide_commission(const yj_policy *p, int recipient, int64_t credit, yj_commission *out);
 
 /* Cuts the commissions to order_cap_bp of the order's base by the
  * largest-remainder method weighted by uncut amounts, in the order given

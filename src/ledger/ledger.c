@@ -22,15 +22,8 @@
 
 static const char *issue_of(Yongjin__V1__Event__BodyCase c)
 {
-    switch (c) {
-    case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION:
-    case YONGJIN__V1__EVENT__BODY_RECORD_INVITE:
-    case YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION:
-    case YONGJIN__V1__EVENT__BODY_UPSERT_STORE:
-    case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE:
-    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE: return "the live and guide programs (issue 5)";
-    default: return "withdrawals, payouts and periods (issue 6)";
-    }
+    (void)c;
+    return "withdrawals, payouts and periods (issue 6)";
 }
 
 static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__Event *ev,
@@ -45,6 +38,13 @@ static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongji
     case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED: return ledger_order_completed(ec, p, ev->order_completed, why);
     case YONGJIN__V1__EVENT__BODY_SETTLE: return ledger_settle(ec, ev->settle, why);
     case YONGJIN__V1__EVENT__BODY_OPEN_GROUP: return ledger_open_group(ec, p, ev->open_group, why);
+    case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION: return ledger_open_live_session(ec, ev->open_live_session, why);
+    case YONGJIN__V1__EVENT__BODY_RECORD_INVITE: return ledger_record_invite(ec, p, ev->record_invite, why);
+    case YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION:
+        return ledger_close_live_session(ec, ev->close_live_session, why);
+    case YONGJIN__V1__EVENT__BODY_UPSERT_STORE: return ledger_upsert_store(ec, ev->upsert_store, why);
+    case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE: return ledger_upsert_guide(ec, ev->upsert_guide, why);
+    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE: return ledger_bind_guide(ec, p, ev->bind_guide, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET: return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
     default: {
         const ProtobufCFieldDescriptor *f =

@@ -124,6 +124,9 @@ struct Yongjin__State__Binding;
  * yongjin__state__binding__free_unpacked. */
 yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
+/* The same over another binding history (kind 'N': exclusive guides). */
+yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len, uint8_t kind,
+                              const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */
 yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
                            int64_t bindings, int64_t orders, int64_t gmv);
@@ -153,5 +156,43 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const 
                          struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
 yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);
 yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms);
+
+/* ---- query.c ---- */
+/* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
+yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
+
+/* ---- guides.c ---- */
+struct Yongjin__State__Guide;
+/* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */
+yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);
+/* NOT_FOUND naming field when the store is not registered. */
+yj_err ledger_store_known(ledger_event_ctx *ec, const char *field, const char *store, yj_msg *why);
+/* A registered guide (NOT_FOUND naming field otherwise); free with
+ * yongjin__state__guide__free_unpacked. */
+yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *guide,
+                         struct Yongjin__State__Guide **out, yj_msg *why);
+/* The member's exclusive guide in force at at_ms, "" when none. */
+yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t at_ms, char guide[65]);
+yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore *us, yj_msg *why);
+yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide *ug, yj_msg *why);
+yj_err ledger_bind_guide(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__BindGuide *bg,
+                         yj_msg *why);
+/* Credit (negative: taken back) of an order to a guide at a store in a
+ * channel: the entry's Credit effect and the performance aggregates. */
+yj_err ledger_credit(ledger_event_ctx *ec, const char *order_id, const char *guide, const char *store, int channel,
+                     int64_t amount);
+
+/* ---- live.c ---- */
+struct Yongjin__State__LiveSession;
+yj_err ledger_session_load(ledger_event_ctx *ec, const char *field, const char *session,
+                           struct Yongjin__State__LiveSession **out, yj_msg *why);
+/* The inviter whose invite of invitee counts in the session, "" when none. */
+yj_err ledger_invite_of(ledger_event_ctx *ec, const char *session, const char *invitee, char inviter[65]);
+yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const char *inviter, int64_t invites,
+                             int64_t unique, int64_t orders, int64_t gmv, int64_t commission);
+yj_err ledger_open_live_session(ledger_event_ctx *ec, const Yongjin__V1__OpenLiveSession *os, yj_msg *why);
+yj_err ledger_close_live_session(ledger_event_ctx *ec, const Yongjin__V1__CloseLiveSession *cs, yj_msg *why);
+yj_err ledger_record_invite(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__RecordInvite *ri,
+                            yj_msg *why);
 
 #endif

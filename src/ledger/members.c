@@ -99,11 +99,17 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
 yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
+    return ledger_binding_at_kind(txn, dbi, tenant, tenant_len, 'H', member, at_ms, out);
+}
+
+yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len, uint8_t kind,
+                              const char *member, int64_t at_ms, Yongjin__State__Binding **out)
+{
     lkey prefix;
     MDB_cursor *c;
     MDB_val k, v;
     *out = NULL;
-    lkey_start(&prefix, tenant, tenant_len, 'H');
+    lkey_start(&prefix, tenant, tenant_len, kind);
     lkey_str(&prefix, member, strlen(member));
     if (mdb_cursor_open(txn, dbi, &c)) return YJ_INTERNAL;
     k.mv_size = prefix.n;

@@ -123,32 +123,105 @@ static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, 
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.buyer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (op->referrer[0] && !valid(op->referrer))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    if (op->live_session_id[0] || op->guide[0] || op->store[0])
-        return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid: live_session_id, guide and store are not built yet: "
-                       "they come with the live and guide programs (issue 5)");
+    if (op->group_id[0] && !valid(op->group_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (op->live_session_id[0] && !valid(op->live_session_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.live_session_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (op->guide[0] && !valid(op->guide))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.guide: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (op->store[0] && !valid(op->store))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.store: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (op->channel < 0 || op->channel > YONGJIN__V1__CHANNEL__LIVE)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.channel: %d is not a Channel", op->channel);
+    if (op->live_session_id[0] && op->channel != YONGJIN__V1__CHANNEL__CHANNEL_UNSPECIFIED &&
+        op->channel != YONGJIN__V1__CHANNEL__LIVE)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.channel: an order in a live session is sold in channel LIVE");
     yj_err err = ledger_check_source("order_paid.source", op->source, why);
     if (err != YJ_OK) return err;
     return check_lines(op, paid, base, why);
 }
 
+/* The line id of a commission ("" for one on the whole order). */
+static const char *line_id_of(const Yongjin__State__Order *o, const Yongjin__State__Commission *c)
+{
+    return c->line >= 0 && (size_t)c->line < o->n_lines ? o->lines[c->line]->line_id : "";
+}
+
 /* Accrues each commission: pending +amount for the member, expense −amount. */
-static yj_err accrue(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, Yongjin__State__Order *o)
+static yj_err accrue(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
 {
     for (size_t i = 0; i < o->n_commissions; i++) {
         const Yongjin__State__Commission *c = o->commissions[i];
         if (c->amount == 0) continue;
-        yj_err err = post_pair(ec, op->order_id, c, op->lines[c->line]->line_id, "accrue", "commission_expense", "",
-                               "pending", c->member, c->amount, o->policy_version);
+        yj_err err = post_pair(ec, order_id, c, line_id_of(o, c), "accrue", "commission_expense", "", "pending",
+                               c->member, c->amount, o->policy_version);
         if (err != YJ_OK) return err;
     }
     return YJ_OK;
 }
 
+/* What the programs other than referral bring to an order, found (and the
+ * order refused if anything it names is unknown) before anything is written. */
+typedef struct order_programs {
+    Yongjin__State__Group *group;         /* the group-buy it joins */
+    Yongjin__State__LiveSession *session; /* the livestream it was sold in */
+    Yongjin__State__Guide *serving_rec;   /* the serving guide's record */
+    char serving[YJ_ID_MAX + 1];          /* the serving guide, "" when none */
+    char inviter[YJ_ID_MAX + 1];          /* the invite that counts, "" when none */
+    const char *store;                    /* the order's store, "" when none */
+    int channel;
+} order_programs;
+
+static void programs_free(order_programs *pr)
+{
+    if (pr->group) yongjin__state__group__free_unpacked(pr->group, NULL);
+    if (pr->session) yongjin__state__live_session__free_unpacked(pr->session, NULL);
+    if (pr->serving_rec) yongjin__state__guide__free_unpacked(pr->serving_rec, NULL);
+}
+
+/* Is member a registered guide? */
+static yj_err is_guide(ledger_event_ctx *ec, const char *member, int *yes)
+{
+    Yongjin__State__Guide *g;
+    yj_msg ignored;
+    yj_err err = ledger_guide_load(ec, "", member, &g, &ignored);
+    *yes = err == YJ_OK;
+    if (err == YJ_OK) yongjin__state__guide__free_unpacked(g, NULL);
+    return err == YJ_NOT_FOUND ? YJ_OK : err;
+}
+
+static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, order_programs *pr, yj_msg *why)
+{
+    yj_err err = YJ_OK;
+    memset(pr, 0, sizeof *pr);
+    pr->store = op->store;
+    pr->channel = op->channel ? op->channel : YJ_CHANNEL_ONLINE;
+    if (op->group_id[0] && (err = ledger_group_check_join(ec, op->group_id, &pr->group, why)) != YJ_OK) return err;
+    if (op->store[0] && (err = ledger_store_known(ec, "order_paid.store", op->store, why)) != YJ_OK) return err;
+    if (op->guide[0]) {
+        if ((err = ledger_guide_load(ec, "order_paid.guide", op->guide, &pr->serving_rec, why)) != YJ_OK) return err;
+        snprintf(pr->serving, sizeof pr->serving, "%s", op->guide);
+    }
+    if (!op->live_session_id[0]) return YJ_OK;
+    err = ledger_session_load(ec, "order_paid.live_session_id", op->live_session_id, &pr->session, why);
+    if (err != YJ_OK) return err;
+    pr->channel = YJ_CHANNEL_LIVE;
+    if (!op->store[0]) pr->store = pr->session->host_store;
+    /* a closed session pays no invite: the order has no inviter */
+    if (!pr->session->closed && (err = ledger_invite_of(ec, op->live_session_id, op->buyer, pr->inviter)) != YJ_OK)
+        return err;
+    if (!pr->serving[0]) { /* the inviter when a guide, else the host */
+        int guide = 0;
+        if (pr->inviter[0] && (err = is_guide(ec, pr->inviter, &guide)) != YJ_OK) return err;
+        snprintf(pr->serving, sizeof pr->serving, "%s", guide ? pr->inviter : pr->session->host_guide);
+    }
+    return YJ_OK;
+}
+
 static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
-                              int64_t paid, int64_t base, Yongjin__State__Group *g);
+                              int64_t paid, int64_t base, order_programs *pr);
 
 yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op, yj_msg *why)
 {
@@ -162,16 +235,50 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid", op->order_id);
     }
     if (err != YJ_NOT_FOUND) return err;
-    Yongjin__State__Group *g = NULL; /* the group-buy it joins */
-    if (op->group_id[0] && (err = ledger_group_check_join(ec, op->group_id, &g, why)) != YJ_OK) return err;
-    err = order_paid_with(ec, p, op, paid, base, g);
-    if (g) yongjin__state__group__free_unpacked(g, NULL);
+    order_programs pr;
+    err = find_programs(ec, op, &pr, why);
+    if (err == YJ_OK) err = order_paid_with(ec, p, op, paid, base, &pr);
+    programs_free(&pr);
     return err;
 }
 
-/* The order's commissions, state and postings; g is the group it joins. */
+/* The guides credited with an order's base: the serving guide and the
+ * customer's exclusive guide, split by guide_split_bp when they differ;
+ * each at the store its credit counts for. Returns how many (0..2). */
+static yj_err guide_credits(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                            const order_programs *pr, int64_t base, Yongjin__State__OrderCredit *cr,
+                            char names[2][YJ_ID_MAX + 1], char stores[2][YJ_ID_MAX + 1], size_t *n)
+{
+    char exclusive[YJ_ID_MAX + 1];
+    *n = 0;
+    yj_err err = ledger_exclusive_guide(ec, op->buyer, ec->time_ms, exclusive);
+    if (err != YJ_OK) return err;
+    int64_t amounts[2] = {base, 0};
+    if (pr->serving[0]) snprintf(names[(*n)++], YJ_ID_MAX + 1, "%s", pr->serving);
+    if (exclusive[0] && (!pr->serving[0] || strcmp(exclusive, pr->serving) != 0))
+        snprintf(names[(*n)++], YJ_ID_MAX + 1, "%s", exclusive);
+    if (*n == 2) yj_rules_guide_split(base, p->guide_split_bp, &amounts[0], &amounts[1]);
+    for (size_t i = 0; i < *n; i++) {
+        Yongjin__State__Guide *g;
+        yj_msg ignored;
+        if ((err = ledger_guide_load(ec, "", names[i], &g, &ignored)) != YJ_OK)
+            return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err; /* guides are never removed */
+        size_t s = yj_rules_credit_store((const char *const *)g->stores, g->n_stores, pr->store);
+        snprintf(stores[i], YJ_ID_MAX + 1, "%s", g->stores[s]);
+        yongjin__state__guide__free_unpacked(g, NULL);
+        Yongjin__State__OrderCredit init = YONGJIN__STATE__ORDER_CREDIT__INIT;
+        cr[i] = init;
+        cr[i].guide = names[i];
+        cr[i].store = stores[i];
+        cr[i].channel = pr->channel;
+        cr[i].amount = amounts[i];
+    }
+    return YJ_OK;
+}
+
+/* The order's commissions, credits, state and postings. */
 static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
-                              int64_t paid, int64_t base, Yongjin__State__Group *g)
+                              int64_t paid, int64_t base, order_programs *pr)
 {
     yj_err err;
     yj_view view;
@@ -184,7 +291,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         if (err == YJ_OK && !parent[0]) err = ledger_bind(ec, p, op->buyer, op->referrer, op->source, &ignored);
         if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
     }
-    yj_recipient rcpt[YJ_LEVELS_MAX + 1];
+    yj_recipient rcpt[YJ_RECIPIENTS_MAX];
     size_t n_rcpt;
     if ((err = yj_rules_chain(&view, p, op->buyer, ec->time_ms, rcpt, &n_rcpt)) != YJ_OK) return err;
     yj_order_line lines[YJ_LINES_MAX];
@@ -193,9 +300,10 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
                                    l->commission_base ? l->commission_base : l->amount};
     }
-    yj_commission comm[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX];
+    static __thread yj_commission comm[YJ_COMMISSIONS_MAX];
     size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
     /* the group leader, when the group has succeeded or this order makes it */
+    Yongjin__State__Group *g = pr->group;
     int succeeds = g && (g->status == 2 || g->counted + 1 >= g->target_size);
     if (succeeds && yj_rules_group_pays(g->basis, g->leader, op->buyer)) {
         snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
@@ -204,11 +312,38 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         n += yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, (int)n_rcpt, g->rate_bp, lines, op->n_lines, comm + n);
         n_rcpt++;
     }
+    /* the live inviter, when it may earn */
+    int may = 0;
+    int32_t tier;
+    if (pr->inviter[0] && (err = yj_rules_may_earn(&view, p, pr->inviter, &may, &tier)) != YJ_OK) return err;
+    if (may) {
+        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", pr->inviter);
+        rcpt[n_rcpt].level = 0;
+        rcpt[n_rcpt].tier = tier;
+        n += yj_rules_flat(p, YJ_PROGRAM_LIVE_INVITE, (int)n_rcpt, p->live_invite_rate_bp, lines, op->n_lines,
+                           comm + n);
+        n_rcpt++;
+    }
+    /* the guides: performance credit, and money on it when guide_rate_bp > 0 */
+    Yongjin__State__OrderCredit cr[2], *crp[2] = {&cr[0], &cr[1]};
+    char names[2][YJ_ID_MAX + 1], stores[2][YJ_ID_MAX + 1];
+    size_t n_cr;
+    if ((err = guide_credits(ec, p, op, pr, base, cr, names, stores, &n_cr)) != YJ_OK) return err;
+    for (size_t i = 0; i < n_cr; i++) {
+        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", names[i]);
+        rcpt[n_rcpt].level = 0;
+        rcpt[n_rcpt].tier = 0;
+        n += yj_rules_guide_commission(p, (int)n_rcpt, cr[i].amount, comm + n);
+        n_rcpt++;
+    }
+    assert(n_rcpt <= YJ_RECIPIENTS_MAX && n <= YJ_COMMISSIONS_MAX);
     yj_rules_apply_cap(p, base, comm, n);
     /* the order's state */
     Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
-    Yongjin__State__OrderLine ol[YJ_LINES_MAX], *olp[YJ_LINES_MAX];
-    Yongjin__State__Commission oc[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX], *ocp[(YJ_LEVELS_MAX + 1) * YJ_LINES_MAX];
+    static __thread Yongjin__State__OrderLine ol[YJ_LINES_MAX];
+    static __thread Yongjin__State__OrderLine *olp[YJ_LINES_MAX];
+    static __thread Yongjin__State__Commission oc[YJ_COMMISSIONS_MAX];
+    static __thread Yongjin__State__Commission *ocp[YJ_COMMISSIONS_MAX];
     for (size_t i = 0; i < op->n_lines; i++) {
         Yongjin__State__OrderLine init = YONGJIN__STATE__ORDER_LINE__INIT;
         ol[i] = init;
@@ -220,6 +355,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         ol[i].commission_base = lines[i].base;
         olp[i] = &ol[i];
     }
+    int64_t live_commission = 0;
     for (size_t i = 0; i < n; i++) {
         Yongjin__State__Commission init = YONGJIN__STATE__COMMISSION__INIT;
         oc[i] = init;
@@ -234,6 +370,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         oc[i].uncut = comm[i].uncut;
         oc[i].amount = comm[i].amount;
         ocp[i] = &oc[i];
+        if (comm[i].program == YJ_PROGRAM_LIVE_INVITE) live_commission += comm[i].amount;
     }
     o.buyer = op->buyer;
     o.status = ORDER_PAID;
@@ -243,6 +380,11 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     o.commissions = ocp;
     o.paid_at_ms = ec->time_ms;
     o.policy_version = p->version;
+    o.group_id = (char *)op->group_id;
+    o.live_session_id = (char *)op->live_session_id;
+    o.inviter = pr->inviter;
+    o.n_credits = n_cr;
+    o.credits = crp;
     Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
     err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
                             ec->time_ms, &bd);
@@ -251,9 +393,15 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         o.variant = bd->source->variant;
         err = ledger_campaign_add(ec, o.campaign, o.variant, 0, 1, paid);
     }
-    if (err == YJ_OK) err = accrue(ec, op, &o);
+    if (err == YJ_OK) err = accrue(ec, op->order_id, &o);
+    for (size_t i = 0; i < n_cr && err == YJ_OK; i++)
+        err = ledger_credit(ec, op->order_id, cr[i].guide, cr[i].store, cr[i].channel, cr[i].amount);
+    if (err == YJ_OK && op->live_session_id[0]) {
+        err = ledger_live_stats_add(ec, op->live_session_id, "", 0, 0, 1, paid, live_commission);
+        if (err == YJ_OK && pr->inviter[0])
+            err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, 0, 0, 1, paid, live_commission);
+    }
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
-    o.group_id = (char *)op->group_id;
     if (err == YJ_OK) err = save_order(ec, op->order_id, &o);
     if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
     if (err == YJ_OK && g) {
@@ -272,14 +420,36 @@ static int64_t order_paid_total(const Yongjin__State__Order *o)
     return t;
 }
 
-/* What the order's group leader has net: accrued − reversed. */
-static int64_t leader_net(const Yongjin__State__Order *o)
+/* What one program's recipients have net on the order: accrued − reversed. */
+static int64_t program_net(const Yongjin__State__Order *o, int program)
 {
     int64_t net = 0;
     for (size_t i = 0; i < o->n_commissions; i++)
-        if ((int)o->commissions[i]->program == YJ_PROGRAM_GROUP_LEADER)
+        if ((int)o->commissions[i]->program == program)
             net += o->commissions[i]->amount - o->commissions[i]->reversed;
     return net;
+}
+
+static int64_t leader_net(const Yongjin__State__Order *o)
+{
+    return program_net(o, YJ_PROGRAM_GROUP_LEADER);
+}
+
+/* Takes performance credit back in proportion to what the order has had
+ * refunded: cumulatively floor(C × R / A), so a full refund takes back
+ * exactly C. The credit is taken back in the refund's month. */
+static yj_err reverse_credits(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+{
+    int64_t paid = order_paid_total(o);
+    for (size_t i = 0; i < o->n_credits; i++) {
+        Yongjin__State__OrderCredit *c = o->credits[i];
+        int64_t target = yj_reversal(c->amount, o->refunded, paid, YJ_ROUND_FLOOR);
+        if (target == c->reversed) continue;
+        yj_err err = ledger_credit(ec, order_id, c->guide, c->store, c->channel, -(target - c->reversed));
+        if (err != YJ_OK) return err;
+        c->reversed = target;
+    }
+    return YJ_OK;
 }
 
 /* Reverses each commission on the refunded lines to its new cumulative
@@ -288,8 +458,10 @@ static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State
 {
     for (size_t i = 0; i < o->n_commissions; i++) {
         Yongjin__State__Commission *c = o->commissions[i];
-        const Yongjin__State__OrderLine *l = o->lines[c->line];
-        int64_t target = yj_reversal(c->amount, l->refunded, l->amount, (yj_rounding)c->rounding);
+        /* a line's commission follows the line's refunds, a guide's the order's */
+        int64_t refunded = o->refunded, of = order_paid_total(o);
+        if (c->line != YJ_LINE_ORDER) refunded = o->lines[c->line]->refunded, of = o->lines[c->line]->amount;
+        int64_t target = yj_reversal(c->amount, refunded, of, (yj_rounding)c->rounding);
         int64_t delta = target - c->reversed;
         assert(delta >= 0);
         if (delta == 0) continue;
@@ -300,10 +472,10 @@ static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State
         int64_t from_pending = delta < pending ? delta : pending, from_available = delta - from_pending;
         yj_err err = YJ_OK;
         if (from_pending > 0)
-            err = post_pair(ec, order_id, c, l->line_id, "reverse", "pending", c->member, "commission_expense", "",
+            err = post_pair(ec, order_id, c, line_id_of(o, c), "reverse", "pending", c->member, "commission_expense", "",
                             from_pending, o->policy_version);
         if (err == YJ_OK && from_available > 0)
-            err = post_pair(ec, order_id, c, l->line_id, "clawback", "available", c->member, "commission_expense",
+            err = post_pair(ec, order_id, c, line_id_of(o, c), "clawback", "available", c->member, "commission_expense",
                             "", from_available, o->policy_version);
         if (err != YJ_OK) return err;
         c->reversed = target;
@@ -352,8 +524,15 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     if (err != YJ_OK) goto done;
     for (size_t i = 0; i < o->n_lines; i++) o->lines[i]->refunded += alloc[i];
     o->refunded += r->amount;
-    int64_t leader_before = leader_net(o);
+    int64_t leader_before = leader_net(o), live_before = program_net(o, YJ_PROGRAM_LIVE_INVITE);
     err = reverse(ec, r->order_id, o);
+    if (err == YJ_OK) err = reverse_credits(ec, r->order_id, o);
+    if (err == YJ_OK && o->live_session_id[0]) {
+        int64_t live_delta = program_net(o, YJ_PROGRAM_LIVE_INVITE) - live_before;
+        err = ledger_live_stats_add(ec, o->live_session_id, "", 0, 0, 0, -r->amount, live_delta);
+        if (err == YJ_OK && o->inviter[0])
+            err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, 0, 0, 0, -r->amount, live_delta);
+    }
     if (err == YJ_OK && o->group_id[0])
         err = ledger_group_refunded(ec, o->group_id, leader_net(o) - leader_before,
                                     o->refunded == order_paid_total(o));
@@ -409,7 +588,7 @@ static yj_err settle_order(ledger_event_ctx *ec, const char *order_id)
         Yongjin__State__Commission *c = o->commissions[i];
         int64_t left = c->amount - c->reversed - c->settled;
         if (left <= 0) continue;
-        err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "settle", "pending", c->member, "available",
+        err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member, "available",
                         c->member, left, o->policy_version);
         c->settled += left;
     }
@@ -508,6 +687,20 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     if (c) mdb_cursor_close(c);
     resp.n_postings = n;
     resp.postings = ps;
+    /* the credits, net of what refunds took back */
+    Yongjin__V1__Credit cr[2], *crp[2];
+    for (size_t i = 0; i < o->n_credits && i < 2; i++) {
+        Yongjin__V1__Credit init = YONGJIN__V1__CREDIT__INIT;
+        cr[i] = init;
+        cr[i].guide = o->credits[i]->guide;
+        cr[i].store = o->credits[i]->store;
+        cr[i].channel = (Yongjin__V1__Channel)o->credits[i]->channel;
+        cr[i].amount = o->credits[i]->amount - o->credits[i]->reversed;
+        cr[i].order_id = req->order_id;
+        crp[i] = &cr[i];
+        resp.n_credits++;
+    }
+    resp.credits = crp;
     if (err == YJ_OK) {
         size_t sz = yongjin__v1__order__get_packed_size(&resp);
         uint8_t *dst = yj_buf_reserve(out, sz);
@@ -574,7 +767,7 @@ yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *
         c->amount = comm[i].amount;
         o->commissions[o->n_commissions++] = c;
         if (c->amount > 0)
-            err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "accrue", "commission_expense", "",
+            err = post_pair(ec, order_id, c, line_id_of(o, c), "accrue", "commission_expense", "",
                             "pending", c->member, c->amount, p->version);
     }
     if (err == YJ_OK) err = reverse(ec, order_id, o);
@@ -582,7 +775,7 @@ yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *
         Yongjin__State__Commission *c = o->commissions[i];
         int64_t left = c->amount - c->reversed;
         if (o->status == ORDER_SETTLED && left > 0) {
-            err = post_pair(ec, order_id, c, o->lines[c->line]->line_id, "settle", "pending", c->member,
+            err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member,
                             "available", c->member, left, p->version);
             c->settled = left;
         }

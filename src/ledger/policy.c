@@ -88,6 +88,10 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
     p->order_cap_bp = pb->order_cap_bp;
     p->group_leader_rate_bp = pb->group_leader_rate_bp;
     p->group_leader_basis = pb->group_leader_basis;
+    p->live_invite_rate_bp = pb->live_invite_rate_bp;
+    p->live_invite_policy = pb->live_invite_policy;
+    p->guide_rate_bp = pb->guide_rate_bp;
+    p->guide_split_bp = pb->guide_split_bp;
     p->n_overrides = (int)pb->n_overrides;
     for (size_t i = 0; i < pb->n_overrides && i < YJ_OVERRIDES_MAX; i++) {
         const Yongjin__V1__RateOverride *o = pb->overrides[i];

@@ -171,7 +171,7 @@ done:
 }
 
 /* Parses "YYYY-MM" into yyyymm. */
-static yj_err parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg)
+yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg)
 {
     unsigned y, m;
     char tail;
@@ -189,7 +189,7 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     const Yongjin__V1__GetEarningsRequest *req = reqv;
     uint32_t month = 0;
     yj_err err = check_member("member", req->member, msg);
-    if (err == YJ_OK) err = parse_month("month", req->month, &month, msg);
+    if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
     if (err != YJ_OK) return err;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'E');

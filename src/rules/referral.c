@@ -23,6 +23,8 @@ void yj_policy_defaults(yj_policy *p)
     p->bind_policy = YJ_BIND_FIRST_TOUCH;
     p->settle_delay_days = 7;
     p->order_cap_bp = 10000;
+    p->live_invite_policy = YJ_INVITE_FIRST;
+    p->guide_split_bp = YJ_BP_MAX;
 }
 
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
@@ -241,4 +243,43 @@ yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_
     yj_split(amount, left, n_lines, alloc);
     for (size_t i = 0; i < n_lines; i++) assert(alloc[i] <= left[i]);
     return YJ_OK;
+}
+
+int yj_rules_invite_wins(int invite_policy, int has_winner)
+{
+    return !has_winner || invite_policy == YJ_INVITE_LAST;
+}
+
+void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int64_t *exclusive)
+{
+    int64_t w[2] = {split_bp, YJ_BP_MAX - split_bp}, parts[2];
+    assert(base >= 0 && split_bp >= 0 && split_bp <= YJ_BP_MAX);
+    yj_split(base, w, 2, parts);
+    *serving = parts[0];
+    *exclusive = parts[1];
+}
+
+size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *order_store)
+{
+    assert(n >= 1);
+    if (order_store && order_store[0])
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(stores[i], order_store) == 0) return i;
+    return 0;
+}
+
+size_t yj_rules_guide_commission(const yj_policy *p, int recipient, int64_t credit, yj_commission *out)
+{
+    int64_t amount = yj_rate(credit, p->guide_rate_bp, p->rounding);
+    if (amount == 0) return 0;
+    *out = (yj_commission){.recipient = recipient,
+                           .program = YJ_PROGRAM_GUIDE,
+                           .level = 0,
+                           .line = YJ_LINE_ORDER,
+                           .base_amount = credit,
+                           .rate_bp = p->guide_rate_bp,
+                           .rounding = p->rounding,
+                           .uncut = amount,
+                           .amount = amount};
+    return 1;
 }

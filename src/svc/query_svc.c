@@ -46,11 +46,14 @@ static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
                                      yj_ledger_get_campaign_stats};
 static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group};
+static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
+                                 yj_ledger_get_live_stats};
+static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
+                                 yj_ledger_get_performance};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
-#define ISSUE5 " is not built yet: it comes with group-buy, live and guide programs (issue 5)"
 const svc_route svc_query_routes[] = {
     {Q("GetBalance"), YJ_RPC_UNARY, .query = &q_balance, .roles = SVC_READERS},
     {Q("ListEntries"), YJ_RPC_UNARY, .query = &q_entries, .roles = SVC_READERS},
@@ -60,8 +63,8 @@ const svc_route svc_query_routes[] = {
     {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order, .roles = SVC_READERS},
     {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy, .roles = SVC_READERS},
     {Q("GetGroup"), YJ_RPC_UNARY, .query = &q_group, .roles = SVC_READERS},
-    {Q("GetLiveStats"), YJ_RPC_UNARY, .missing = "Query.GetLiveStats" ISSUE5, .roles = SVC_READERS},
-    {Q("GetPerformance"), YJ_RPC_UNARY, .missing = "Query.GetPerformance" ISSUE5, .roles = SVC_READERS},
+    {Q("GetLiveStats"), YJ_RPC_UNARY, .query = &q_live, .roles = SVC_READERS},
+    {Q("GetPerformance"), YJ_RPC_UNARY, .query = &q_perf, .roles = SVC_READERS},
     {Q("GetCampaignStats"), YJ_RPC_UNARY, .query = &q_campaign, .roles = SVC_READERS},
 };
 const size_t svc_query_n_routes = sizeof svc_query_routes / sizeof svc_query_routes[0];

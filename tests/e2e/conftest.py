@@ -34,6 +34,7 @@ METHODS = {
     "GetOrder": ("/yongjin.v1.Query/GetOrder", query_pb2.GetOrderRequest, query_pb2.Order),
     "GetGroup": ("/yongjin.v1.Query/GetGroup", query_pb2.GetGroupRequest, query_pb2.Group),
     "GetLiveStats": ("/yongjin.v1.Query/GetLiveStats", query_pb2.GetLiveStatsRequest, query_pb2.LiveStats),
+    "GetPerformance": ("/yongjin.v1.Query/GetPerformance", query_pb2.GetPerformanceRequest, query_pb2.Performance),
     "GetEarnings": ("/yongjin.v1.Query/GetEarnings", query_pb2.GetEarningsRequest, query_pb2.Earnings),
     "GetCampaignStats": ("/yongjin.v1.Query/GetCampaignStats", query_pb2.GetCampaignStatsRequest,
                          query_pb2.CampaignStats),

@@ -349,12 +349,6 @@ def test_earnings_by_month_in_the_tenant_zone(c):
     assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_events_of_later_programs_are_refused_not_ignored(c):
-    chain_ab(c)
-    r = c.append(paid("O1", "c", line("L", 1000), live_session_id="S1"))[0]
-    assert r.code == 12 and "issue 5" in r.message and r.seq == 0
-
-
 def test_campaign_stats_count_bindings_orders_and_gmv_per_variant(c):
     src = lambda v: dict(channel=3, campaign="card-1111", variant=v)  # noqa: E731  PACKAGE_CARD
     ok(c.append(bind("b1", "a", **src("A")), bind("b2", "a", **src("A")), bind("b3", "a", **src("B")),

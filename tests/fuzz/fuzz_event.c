@@ -47,6 +47,8 @@ static const struct {
     {&yongjin__v1__get_campaign_stats_request__descriptor, yj_ledger_get_campaign_stats},
     {&yongjin__v1__get_policy_request__descriptor, yj_ledger_get_policy},
     {&yongjin__v1__trial_balance_request__descriptor, yj_ledger_trial_balance},
+    {&yongjin__v1__get_live_stats_request__descriptor, yj_ledger_get_live_stats},
+    {&yongjin__v1__get_performance_request__descriptor, yj_ledger_get_performance},
 };
 #define N_QUERIES (sizeof queries / sizeof queries[0])
 
@@ -58,8 +60,6 @@ static const ProtobufCMessageDescriptor *const decode_only[] = {
     &yongjin__v1__period_report_request__descriptor,
     &yongjin__v1__export_statement_request__descriptor,
     &yongjin__v1__get_payout_batch_request__descriptor,
-    &yongjin__v1__get_live_stats_request__descriptor,
-    &yongjin__v1__get_performance_request__descriptor,
 };
 
 static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)

@@ -54,21 +54,41 @@ scenarios.append([
     ev("open_group", ledger_pb2.OpenGroup(group_id="G2", leader="g", target_size=3, expires_at_ms=T + 10), "g5"),
     ev("settle", ledger_pb2.Settle(as_of_ms=T + 20), "g6", T + 20),
 ])
-os.makedirs(os.path.join(out, "fuzz_event"), exist_ok=True)
-for i, evs in enumerate(scenarios):
-    with open(os.path.join(out, "fuzz_event", "append-%d" % i), "wb") as f:
-        f.write(bytes([10]) + ledger_pb2.AppendRequest(events=evs).SerializeToString())
+scenarios.append([
+    ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(
+        live_invite_rate_bp=500, guide_rate_bp=300, guide_split_bp=7000, order_cap_bp=1111)), "lp"),
+    ev("upsert_store", ledger_pb2.UpsertStore(store_id="s1", name="一号店"), "l1"),
+    ev("upsert_store", ledger_pb2.UpsertStore(store_id="s2"), "l2"),
+    ev("upsert_guide", ledger_pb2.UpsertGuide(guide_id="h", stores=["s1", "s2"]), "l3"),
+    ev("upsert_guide", ledger_pb2.UpsertGuide(guide_id="k", stores=["s2"]), "l4"),
+    ev("bind_guide", ledger_pb2.BindGuide(member="c", guide="k"), "l5"),
+    ev("open_live_session", ledger_pb2.OpenLiveSession(session_id="S1", host_guide="h", host_store="s1"), "l6"),
+    ev("record_invite", ledger_pb2.RecordInvite(session_id="S1", inviter="d", invitee="c"), "l7"),
+    ev("order_paid", ledger_pb2.OrderPaid(order_id="O1", buyer="c", live_session_id="S1",
+                                          lines=[line("L", 10000)]), "l8"),
+    ev("order_paid", ledger_pb2.OrderPaid(order_id="O2", buyer="c", guide="h", store="s2", channel=2,
+                                          lines=[line("L", 10001)]), "l9"),
+    ev("order_refunded", ledger_pb2.OrderRefunded(order_id="O2", refund_id="R", amount=5000), "la"),
+    ev("close_live_session", ledger_pb2.CloseLiveSession(session_id="S1"), "lb"),
+])
 queries = [query_pb2.GetBalanceRequest(member="b"), query_pb2.ListEntriesRequest(member="b", page_size=2),
            query_pb2.GetParentRequest(member="b", at_ms=T), query_pb2.GetTeamRequest(member="a", page_size=1),
            query_pb2.GetOrderRequest(order_id="O1"), query_pb2.GetEarningsRequest(member="b", month="2025-11"),
            query_pb2.GetGroupRequest(group_id="G1"), query_pb2.GetCampaignStatsRequest(campaign="c"),
-           query_pb2.GetPolicyRequest(), finance_pb2.TrialBalanceRequest()]
+           query_pb2.GetPolicyRequest(), finance_pb2.TrialBalanceRequest(),
+           query_pb2.GetLiveStatsRequest(session_id="S1", page_size=1),
+           query_pb2.GetPerformanceRequest(guide="h", month="2025-11")]
+APPEND, DECODE = len(queries), len(queries) + 1  # the selector bytes of fuzz_event.c
+os.makedirs(os.path.join(out, "fuzz_event"), exist_ok=True)
+for i, evs in enumerate(scenarios):
+    with open(os.path.join(out, "fuzz_event", "append-%d" % i), "wb") as f:
+        f.write(bytes([APPEND]) + ledger_pb2.AppendRequest(events=evs).SerializeToString())
 for i, q in enumerate(queries):
     with open(os.path.join(out, "fuzz_event", "query-%d" % i), "wb") as f:
         f.write(bytes([i]) + q.SerializeToString())
 
 with open(os.path.join(out, "fuzz_event", "decode-only"), "wb") as f:
-    f.write(bytes([11]) + finance_pb2.SubscribeRequest(from_seq=3).SerializeToString())
+    f.write(bytes([DECODE]) + finance_pb2.SubscribeRequest(from_seq=3).SerializeToString())
 
 os.makedirs(os.path.join(out, "fuzz_h2"), exist_ok=True)
 msg = b"\x0a\x03abc"

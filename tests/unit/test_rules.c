@@ -271,6 +271,79 @@ static yj_err anyone_member(void *ctx, const char *m, int *d, int32_t *tier)
     return YJ_OK;
 }
 
+/* EXAMPLES.md D through the real program functions: referral on a chain
+ * b→a plus the live inviter d at 500 bp, cut to 1111 bp of 10000. */
+static void test_D_cap_over_referral_and_live_inviter(void **state)
+{
+    mem_view v = tree();
+    yj_view view = view_of(&v);
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.order_cap_bp = 1111;
+    p.live_invite_rate_bp = 500;
+    yj_recipient r[YJ_RECIPIENTS_MAX];
+    size_t nr;
+    assert_int_equal(yj_rules_chain(&view, &p, "c", 0, r, &nr), YJ_OK);
+    yj_order_line l = {"L", "", "", 1, 10000, 10000};
+    yj_commission c[8];
+    size_t n = yj_rules_referral(&p, &l, 1, r, nr, c);
+    n += yj_rules_flat(&p, YJ_PROGRAM_LIVE_INVITE, (int)nr, p.live_invite_rate_bp, &l, 1, c + n);
+    assert_int_equal(n, 3);
+    assert_int_equal(c[2].uncut, 500);
+    assert_int_equal(c[2].program, YJ_PROGRAM_LIVE_INVITE);
+    yj_rules_apply_cap(&p, 10000, c, n);
+    assert_int_equal(c[0].amount, 555); /* b */
+    assert_int_equal(c[1].amount, 278); /* a: ties with d on the remainder */
+    assert_int_equal(c[2].amount, 278); /* d */
+}
+
+static void test_F_invite_policy(void **state)
+{
+    assert_true(yj_rules_invite_wins(YJ_INVITE_FIRST, 0));
+    assert_false(yj_rules_invite_wins(YJ_INVITE_FIRST, 1)); /* d keeps v1 over e */
+    assert_true(yj_rules_invite_wins(YJ_INVITE_LAST, 0));
+    assert_true(yj_rules_invite_wins(YJ_INVITE_LAST, 1));
+}
+
+static void test_G_guide_split_and_store(void **state)
+{
+    int64_t serving, exclusive;
+    yj_rules_guide_split(10001, 7000, &serving, &exclusive);
+    assert_int_equal(serving, 7001); /* 7000.7 and 3000.3: the leftover fen to the larger remainder */
+    assert_int_equal(exclusive, 3000);
+    yj_rules_guide_split(1, 5000, &serving, &exclusive);
+    assert_int_equal(serving, 1); /* a tie goes to the serving guide, listed first */
+    assert_int_equal(exclusive, 0);
+    yj_rules_guide_split(999, 10000, &serving, &exclusive);
+    assert_int_equal(serving, 999);
+    assert_int_equal(exclusive, 0);
+    yj_rules_guide_split(999, 0, &serving, &exclusive);
+    assert_int_equal(serving, 0);
+    assert_int_equal(exclusive, 999);
+    const char *h[] = {"s1", "s2"}, *k[] = {"s2"};
+    assert_int_equal(yj_rules_credit_store(h, 2, "s2"), 1); /* h serves in s2: s2 */
+    assert_int_equal(yj_rules_credit_store(k, 1, "s2"), 0);
+    assert_int_equal(yj_rules_credit_store(h, 2, ""), 0);   /* no store given: h's first, s1 */
+    assert_int_equal(yj_rules_credit_store(h, 2, "s9"), 0); /* a store h does not work in */
+}
+
+static void test_G_guide_money_on_credit(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_commission c;
+    assert_int_equal(yj_rules_guide_commission(&p, 0, 7001, &c), 0); /* guide_rate_bp 0: credit only */
+    p.guide_rate_bp = 300;
+    assert_int_equal(yj_rules_guide_commission(&p, 4, 7001, &c), 1);
+    assert_int_equal(c.amount, 210); /* 210.03 floored */
+    assert_int_equal(c.line, YJ_LINE_ORDER);
+    assert_int_equal(c.program, YJ_PROGRAM_GUIDE);
+    assert_int_equal(c.recipient, 4);
+    p.rounding = YJ_ROUND_HALF_UP;
+    assert_int_equal(yj_rules_guide_commission(&p, 0, 3050, &c), 1);
+    assert_int_equal(c.amount, 92); /* 91.5 rounds up */
+}
+
 static void test_deep_tree_is_refused_past_the_depth_limit(void **state)
 {
     yj_policy p;
@@ -296,6 +369,10 @@ int main(void)
         cmocka_unit_test(test_refund_allocation),
         cmocka_unit_test(test_deep_tree_is_refused_past_the_depth_limit),
         cmocka_unit_test(test_E_group_leader_rate_and_basis),
+        cmocka_unit_test(test_D_cap_over_referral_and_live_inviter),
+        cmocka_unit_test(test_F_invite_policy),
+        cmocka_unit_test(test_G_guide_split_and_store),
+        cmocka_unit_test(test_G_guide_money_on_credit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
