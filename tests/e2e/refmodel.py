@@ -32,13 +32,23 @@ def largest_remainder(total, weights):
 
 
 class Model:
-    def __init__(self, rounding=FLOOR, levels=2, rates=(1000, 500), last_touch=False, self_purchase=False):
+    def __init__(self, rounding=FLOOR, levels=2, rates=(1000, 500), last_touch=False, self_purchase=False,
+                 cap_bp=10000, live_rate=0, invite_last=False, guide_rate=0, split_bp=10000):
         self.rounding, self.levels, self.rates = rounding, levels, list(rates)
         self.last_touch, self.self_purchase = last_touch, self_purchase
+        self.cap_bp, self.live_rate, self.invite_last = cap_bp, live_rate, invite_last
+        self.guide_rate, self.split_bp = guide_rate, split_bp
         self.parent = {}
         self.orders = {}
         self.refund_ids = set()
         self.bal = {}
+        self.groups = {}      # gid -> {leader, target, expires, rate, status, orders, counted, earned}
+        self.sessions = {}    # sid -> {host, store, closed}
+        self.invites = {}     # (sid, invitee) -> the inviter that counts
+        self.inv_stats = {}   # (sid, inviter) -> [invites, {invitees}, orders, gmv, commission]
+        self.sess_stats = {}  # sid -> [invites, orders, gmv]
+        self.stores, self.guides, self.excl = set(), {}, {}
+        self.perf = {}        # ("g" | "s", id) -> {channel: credit}
 
     def b(self, m):
         return self.bal.setdefault(m, {"pending": 0, "available": 0, "earned_total": 0, "reversed_total": 0})
@@ -67,21 +77,145 @@ class Model:
             out.append(cur)
         return out
 
-    def paid(self, oid, buyer, lines):
+    def _accrue(self, m, c):
+        self.b(m)["pending"] += c
+        self.b(m)["earned_total"] += c
+
+    def paid(self, oid, buyer, lines, group=None, session=None, guide=None, store=None, channel=0):
         if oid in self.orders:
             return 6
-        comms = []
+        g = self.groups.get(group) if group else None
+        if group and g is None:
+            return 5
+        if g and (g["status"] == "FAILED" or self.t >= g["expires"]):
+            return 9
+        if store and store not in self.stores:
+            return 5
+        if guide and guide not in self.guides:
+            return 5
+        sess = self.sessions.get(session) if session else None
+        if session and sess is None:
+            return 5
+        base, paid_total = sum(lines), sum(lines)
+        comms = []  # program order: referral (level, line), leader, inviter (by line), guides (whole order)
         for level, m in enumerate(self.chain(buyer), start=1):
             rate = self.rates[level - 1] if level <= len(self.rates) else 0
             for li, amount in enumerate(lines):
                 c = rnd(Fraction(amount * rate, 10000), self.rounding)
                 if c > 0:
-                    comms.append({"m": m, "line": li, "amount": c, "reversed": 0, "settled": 0})
-                    self.b(m)["pending"] += c
-                    self.b(m)["earned_total"] += c
-        self.orders[oid] = {"lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
-                            "completed": None, "settled": False}
+                    comms.append({"m": m, "line": li, "uncut": c, "program": 1})
+        if g and (g["status"] == "SUCCEEDED" or g["counted"] + 1 >= g["target"]) and buyer != g["leader"]:
+            comms += self._flat(g["leader"], g["rate"], lines, 2)
+        inviter = self.invites.get((session, buyer), "") if sess and not sess["closed"] else ""
+        if inviter:
+            comms += self._flat(inviter, self.live_rate, lines, 3)
+        # guides: serving (the order's, else the inviter when a guide, else the host) and exclusive
+        serving = guide or ""
+        if sess and not serving:
+            serving = inviter if inviter in self.guides else sess["host"]
+        excl = self.excl.get(buyer, "")
+        credited = []
+        if serving and excl and excl != serving:
+            a, b = largest_remainder(base, [self.split_bp, 10000 - self.split_bp])
+            credited = [(serving, a), (excl, b)]
+        elif serving or excl:
+            credited = [(serving or excl, base)]
+        order_store = store or (sess["store"] if sess else "")
+        ch = 3 if sess else (channel or 1)
+        credits = []
+        for gd, amt in credited:
+            st = order_store if order_store in self.guides[gd] else self.guides[gd][0]
+            credits.append({"guide": gd, "store": st, "ch": ch, "amount": amt, "reversed": 0})
+            money = rnd(Fraction(amt * self.guide_rate, 10000), self.rounding)
+            if money > 0:
+                comms.append({"m": gd, "line": None, "uncut": money, "program": 4})
+        cap = rnd(Fraction(base * self.cap_bp, 10000), self.rounding)
+        uncut = [c["uncut"] for c in comms]
+        amounts = largest_remainder(cap, uncut) if sum(uncut) > cap else uncut
+        for c, a in zip(comms, amounts):
+            c.update(amount=a, reversed=0, settled=0)
+            self._accrue(c["m"], a)
+        for cr in credits:
+            self._perf(cr, cr["amount"])
+        live = sum(c["amount"] for c in comms if c["program"] == 3)
+        if sess:
+            self.sess_stats.setdefault(session, [0, 0, 0])[1] += 1
+            self.sess_stats[session][2] += paid_total
+            if inviter:
+                st = self._inv(session, inviter)
+                st[2] += 1; st[3] += paid_total; st[4] += live
+        o = {"buyer": buyer, "lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
+             "completed": None, "settled": False, "credits": credits, "session": session if sess else None,
+             "inviter": inviter, "group": group}
+        self.orders[oid] = o
+        if g:
+            g["orders"].append(oid)
+            g["counted"] += 1
+            g["earned"] += sum(c["amount"] for c in comms if c["program"] == 2)
+            if g["status"] == "OPEN" and g["counted"] >= g["target"]:
+                g["status"] = "SUCCEEDED"
+                for earlier in g["orders"][:-1]:
+                    g["earned"] += self._retro(earlier, g)
         return 0
+
+    def _flat(self, m, rate, lines, program):
+        out = []
+        for li, amount in enumerate(lines):
+            c = rnd(Fraction(amount * rate, 10000), self.rounding)
+            if c > 0:
+                out.append({"m": m, "line": li, "uncut": c, "program": program})
+        return out
+
+    def _perf(self, cr, amount):
+        for k in (("g", cr["guide"]), ("s", cr["store"])):
+            d = self.perf.setdefault(k, {})
+            d[cr["ch"]] = d.get(cr["ch"], 0) + amount
+
+    def _inv(self, sid, inviter):
+        return self.inv_stats.setdefault((sid, inviter), [0, set(), 0, 0, 0])
+
+    def _retro(self, oid, g):
+        """The leader's commission on an earlier order when its group succeeds."""
+        o = self.orders[oid]
+        if o["buyer"] == g["leader"] or sum(o["refunded"]) >= sum(o["lines"]):
+            return 0
+        new = self._flat(g["leader"], g["rate"], o["lines"], 2)
+        room = max(0, rnd(Fraction(sum(o["lines"]) * self.cap_bp, 10000), self.rounding)
+                   - sum(c["amount"] for c in o["comms"]))
+        uncut = [c["uncut"] for c in new]
+        amounts = largest_remainder(room, uncut) if new and sum(uncut) > room else uncut
+        for c, a in zip(new, amounts):
+            c.update(amount=a, reversed=0, settled=0)
+            self._accrue(c["m"], a)
+            o["comms"].append(c)
+        self._reverse(o)
+        if o["settled"]:
+            for c in new:
+                left = c["amount"] - c["reversed"]
+                if left > 0:
+                    c["settled"] = left
+                    self.b(c["m"])["pending"] -= left
+                    self.b(c["m"])["available"] += left
+        return sum(c["amount"] - c["reversed"] for c in new)
+
+    def _reverse(self, o):
+        A_all, R_all = sum(o["lines"]), sum(o["refunded"])
+        for c in o["comms"]:
+            if c["line"] is None:
+                A, R = A_all, R_all
+            else:
+                A, R = o["lines"][c["line"]], o["refunded"][c["line"]]
+            target = c["amount"] if R == A else rnd(Fraction(c["amount"] * R, A), c.get("rounding", self.rounding))
+            delta = target - c["reversed"]
+            if delta <= 0:
+                continue
+            pending = max(0, c["amount"] - c["reversed"] - c["settled"])
+            from_pending = min(delta, pending)
+            b = self.b(c["m"])
+            b["pending"] -= from_pending
+            b["available"] -= delta - from_pending
+            b["reversed_total"] += delta
+            c["reversed"] = target
 
     def refund(self, oid, rid, amount, line=None):
         o = self.orders.get(oid)
@@ -102,19 +236,94 @@ class Model:
         self.refund_ids.add((oid, rid))
         for i, a in enumerate(alloc):
             o["refunded"][i] += a
-        for c in o["comms"]:
-            A, R = o["lines"][c["line"]], o["refunded"][c["line"]]
-            target = c["amount"] if R == A else rnd(Fraction(c["amount"] * R, A), self.rounding)
-            delta = target - c["reversed"]
-            if delta <= 0:
-                continue
-            pending = max(0, c["amount"] - c["reversed"] - c["settled"])
-            from_pending = min(delta, pending)
-            b = self.b(c["m"])
-            b["pending"] -= from_pending
-            b["available"] -= delta - from_pending
-            b["reversed_total"] += delta
-            c["reversed"] = target
+        net = lambda p: sum(c["amount"] - c["reversed"] for c in o["comms"] if c["program"] == p)  # noqa: E731
+        leader0, live0 = net(2), net(3)
+        self._reverse(o)
+        A, R = sum(o["lines"]), sum(o["refunded"])
+        for cr in o["credits"]:
+            target = cr["amount"] if R == A else (cr["amount"] * R) // A
+            if target != cr["reversed"]:
+                self._perf(cr, -(target - cr["reversed"]))
+                cr["reversed"] = target
+        if o["session"]:
+            self.sess_stats[o["session"]][2] -= amount
+            if o["inviter"]:
+                st = self._inv(o["session"], o["inviter"])
+                st[3] -= amount
+                st[4] += net(3) - live0
+        if o["group"]:
+            g = self.groups[o["group"]]
+            g["earned"] += net(2) - leader0
+            if R == A and g["counted"] > 0:
+                g["counted"] -= 1
+        return 0
+
+    # ---- groups, live sessions, stores and guides ----
+    def open_group(self, gid, leader, target, expires, rate):
+        if gid in self.groups:
+            return 6
+        self.groups[gid] = {"leader": leader, "target": target, "expires": expires, "rate": rate,
+                            "status": "OPEN", "orders": [], "counted": 0, "earned": 0}
+        return 0
+
+    def expire(self, at):
+        for g in self.groups.values():
+            if g["status"] == "OPEN" and g["expires"] <= at:
+                g["status"] = "FAILED"
+
+    def store(self, sid):
+        self.stores.add(sid)
+        return 0
+
+    def guide(self, gid, stores):
+        if any(s not in self.stores for s in stores):
+            return 5
+        self.guides[gid] = list(stores)
+        return 0
+
+    def bind_guide(self, member, gid):
+        if member == gid:
+            return 9
+        if gid not in self.guides:
+            return 5
+        if member in self.excl and not self.last_touch:
+            return 9
+        self.excl[member] = gid
+        return 0
+
+    def open_session(self, sid, host="", store=""):
+        if sid in self.sessions:
+            return 6
+        if host and host not in self.guides:
+            return 5
+        if store and store not in self.stores:
+            return 5
+        self.sessions[sid] = {"host": host, "store": store, "closed": False}
+        return 0
+
+    def invite(self, sid, inviter, invitee):
+        if inviter == invitee:
+            return 9
+        s = self.sessions.get(sid)
+        if s is None:
+            return 5
+        if s["closed"]:
+            return 9
+        if (sid, invitee) not in self.invites or self.invite_last:
+            self.invites[(sid, invitee)] = inviter
+        st = self._inv(sid, inviter)
+        st[0] += 1
+        st[1].add(invitee)
+        self.sess_stats.setdefault(sid, [0, 0, 0])[0] += 1
+        return 0
+
+    def close_session(self, sid):
+        s = self.sessions.get(sid)
+        if s is None:
+            return 5
+        if s["closed"]:
+            return 9
+        s["closed"] = True
         return 0
 
     def complete(self, oid, t):

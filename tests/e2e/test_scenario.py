@@ -13,7 +13,7 @@ from refmodel import DAY, FLOOR, HALF_EVEN, HALF_UP, Model, largest_remainder, r
 T0 = 1761955200000
 
 
-def test_model_reproduces_examples_A_B_C_K():
+def test_model_reproduces_examples_A_B_C_D_F_G_K():
     m = Model()
     m.bind("b", "a"); m.bind("c", "b")
     m.paid("O1", "c", [19999])
@@ -29,68 +29,186 @@ def test_model_reproduces_examples_A_B_C_K():
     k.bind("b", "a"); k.bind("c", "b"); k.bind("d", "c")
     k.paid("O1", "d", [10000])
     assert [k.b(x)["pending"] for x in "dcba"] == [1000, 500, 200, 0]
+    d = Model(cap_bp=1111, live_rate=500)
+    d.bind("b", "a"); d.bind("c", "b"); d.open_session("S"); d.invite("S", "d", "c")
+    d.paid("O1", "c", [10000], session="S")
+    assert [d.b(x)["pending"] for x in "bad"] == [555, 278, 278]
+    f = Model(live_rate=500)
+    f.store("s1"); f.guide("h", ["s1"]); f.open_session("S1", "h", "s1")
+    f.invite("S1", "d", "v1"); f.invite("S1", "e", "v1")
+    f.paid("O1", "v1", [5000], session="S1"); f.paid("O2", "v2", [3000], session="S1")
+    assert f.b("d")["pending"] == 250 and f.b("e")["pending"] == 0
+    assert f.perf[("g", "h")] == {3: 8000} and f.perf[("s", "s1")] == {3: 8000}
+    st = f.inv_stats[("S1", "d")]
+    assert (st[0], len(st[1]), st[2], st[3], st[4]) == (1, 1, 1, 5000, 250)
+    g = Model(split_bp=7000)
+    g.store("s1"); g.store("s2"); g.guide("h", ["s1", "s2"]); g.guide("k", ["s2"]); g.bind_guide("c", "k")
+    g.paid("O1", "c", [10001], guide="h", store="s2", channel=2)
+    g.paid("O2", "x", [5000], guide="h", channel=1)
+    assert g.perf[("g", "h")] == {2: 7001, 1: 5000} and g.perf[("g", "k")] == {2: 3000}
+    assert g.perf[("s", "s2")] == {2: 10001} and g.perf[("s", "s1")] == {1: 5000}
 
 
 def generate(seed, model, n_events):
+    """Events of every program with what the model says each must answer.
+    The model's clock is the event's time, and groups whose time ran out
+    fail after each accepted event (or at Settle's as_of), as in the server."""
     rng = random.Random(seed)
     members = ["m%d" % i for i in range(200)]
+    guides, stores = ["gd%d" % i for i in range(6)], ["st%d" % i for i in range(4)]
+    groups, sessions, invited = [], [], {}
     t, orders, events = T0, [], []
+
+    def add(e, fn, *args, at=None):
+        model.t = t
+        code = fn(*args)
+        if code == 0:
+            model.expire(max(t, at or 0))
+        events.append((e, code))
+
     for i in range(n_events):
         t += rng.randint(1, 3600_000)
         r = rng.random()
-        if r < 0.25:
+        if r < 0.15:
             a, b = rng.choice(members), rng.choice(members)
-            events.append((ev("bind", ledger_pb2.Bind(member=a, referrer=b), t=t), model.bind(a, b)))
-        elif r < 0.55:
+            add(ev("bind", ledger_pb2.Bind(member=a, referrer=b), t=t), model.bind, a, b)
+        elif r < 0.45:
             oid, buyer = "o%d" % i, rng.choice(members)
             amounts = [rng.choice([rng.randint(1, 100), rng.randint(100, 100000), 19999, 3333])
                        for _ in range(rng.randint(1, 3))]
             lines = [ledger_pb2.Line(line_id="l%d" % k, quantity=1, amount=a) for k, a in enumerate(amounts)]
-            events.append((ev("order_paid", ledger_pb2.OrderPaid(order_id=oid, buyer=buyer, lines=lines), t=t),
-                           model.paid(oid, buyer, amounts)))
+            kw = {}
+            if groups and rng.random() < 0.35:
+                kw["group"] = rng.choice(groups[-3:]) if rng.random() < 0.95 else "nogroup"
+            if sessions and rng.random() < 0.3:
+                kw["session"] = rng.choice(sessions) if rng.random() < 0.95 else "nosession"
+            if rng.random() < 0.25:
+                kw["guide"] = rng.choice(guides)
+            if rng.random() < 0.2:
+                kw["store"] = rng.choice(stores)
+            if "session" not in kw:
+                kw["channel"] = rng.choice([0, 1, 2, 3])
+            elif invited.get(kw["session"]) and rng.random() < 0.7:
+                buyer = rng.choice(invited[kw["session"]])  # an invitee buys in the live
+            op = ledger_pb2.OrderPaid(order_id=oid, buyer=buyer, lines=lines, group_id=kw.get("group", ""),
+                                      live_session_id=kw.get("session", ""), guide=kw.get("guide", ""),
+                                      store=kw.get("store", ""), channel=kw.get("channel", 0))
+            add(ev("order_paid", op, t=t), lambda: model.paid(oid, buyer, amounts, **kw))
             orders.append((oid, amounts))
-        elif r < 0.75 and orders:
+        elif r < 0.60 and orders:
             oid, amounts = rng.choice(orders)
             by_line = rng.random() < 0.4
             line = rng.randrange(len(amounts)) if by_line else None
             cap = amounts[line] if by_line else sum(amounts)
             amount = rng.randint(1, max(1, cap // 2)) if rng.random() < 0.9 else cap + 1
             rid = "r%d" % i
-            events.append((ev("order_refunded", ledger_pb2.OrderRefunded(
+            add(ev("order_refunded", ledger_pb2.OrderRefunded(
                 order_id=oid, refund_id=rid, amount=amount, line_id="l%d" % line if by_line else ""), t=t),
-                model.refund(oid, rid, amount, line)))
-        elif r < 0.9 and orders:
+                model.refund, oid, rid, amount, line)
+        elif r < 0.70 and orders:
             oid, _ = rng.choice(orders)
-            events.append((ev("order_completed", ledger_pb2.OrderCompleted(order_id=oid), t=t), model.complete(oid, t)))
-        else:
+            add(ev("order_completed", ledger_pb2.OrderCompleted(order_id=oid), t=t), model.complete, oid, t)
+        elif r < 0.75:
             as_of = t - rng.randint(0, 10 * DAY)
-            events.append((ev("settle", ledger_pb2.Settle(as_of_ms=as_of), t=t), model.settle(as_of)))
-    return events, members
+            add(ev("settle", ledger_pb2.Settle(as_of_ms=as_of), t=t), model.settle, as_of, at=as_of)
+        elif r < 0.79:
+            gid = "g%d" % i
+            leader, target = rng.choice(members), rng.randint(2, 4)
+            expires, rate = t + rng.randint(1, 3 * DAY), rng.choice([0, 300, 800])
+            groups.append(gid)
+            add(ev("open_group", ledger_pb2.OpenGroup(group_id=gid, leader=leader, target_size=target,
+                                                      expires_at_ms=expires, leader_rate_bp=rate), t=t),
+                model.open_group, gid, leader, target, expires, rate)
+        elif r < 0.82:
+            sid = "s%d" % i
+            host = rng.choice(guides) if rng.random() < 0.8 else ""
+            st = rng.choice(stores) if rng.random() < 0.7 else ""
+            if model.open_session(sid, host, st) == 0:
+                del model.sessions[sid]  # (applied for real below)
+                sessions.append(sid)
+            add(ev("open_live_session", ledger_pb2.OpenLiveSession(session_id=sid, host_guide=host,
+                                                                   host_store=st), t=t),
+                model.open_session, sid, host, st)
+        elif r < 0.90 and sessions:
+            sid = rng.choice(sessions)
+            inviter = rng.choice(members + guides)
+            invitee = rng.choice(members)
+            invited.setdefault(sid, []).append(invitee)
+            add(ev("record_invite", ledger_pb2.RecordInvite(session_id=sid, inviter=inviter, invitee=invitee), t=t),
+                model.invite, sid, inviter, invitee)
+        elif r < 0.91 and sessions:
+            sid = rng.choice(sessions)
+            add(ev("close_live_session", ledger_pb2.CloseLiveSession(session_id=sid), t=t), model.close_session, sid)
+        elif r < 0.94:
+            if rng.random() < 0.4:
+                sid = rng.choice(stores)
+                add(ev("upsert_store", ledger_pb2.UpsertStore(store_id=sid, name="店" + sid), t=t), model.store, sid)
+            else:
+                gid = rng.choice(guides)
+                sts = rng.sample(stores, rng.randint(1, 3))
+                add(ev("upsert_guide", ledger_pb2.UpsertGuide(guide_id=gid, stores=sts), t=t), model.guide, gid, sts)
+        else:
+            m, gid = rng.choice(members), rng.choice(guides)
+            add(ev("bind_guide", ledger_pb2.BindGuide(member=m, guide=gid), t=t), model.bind_guide, m, gid)
+    return events, members, guides, stores, groups, sessions
 
 
-@pytest.mark.parametrize("seed,rounding,levels,rates,last_touch", [
-    (1, FLOOR, 2, (1000, 500), False),
-    (2, HALF_UP, 3, (1200, 600, 300), True),
-])
-def test_generated_scenario_matches_the_model(client, seed, rounding, levels, rates, last_touch):
-    model = Model(rounding=rounding, levels=levels, rates=rates, last_touch=last_touch)
-    if (rounding, levels, last_touch) != (FLOOR, 2, False):
-        pol = policy_pb2.Policy(rounding=getattr(policy_pb2, rounding), levels=levels, level_rates_bp=list(rates),
-                                bind_policy=policy_pb2.LAST_TOUCH if last_touch else policy_pb2.FIRST_TOUCH)
-        r = client.append(ev("set_policy", ledger_pb2.SetPolicy(policy=pol), t=T0 - 1))[0]
-        assert r.code == 0, r.message
-    events, members = generate(seed, model, 5000)
+SCENARIOS = [
+    # seed, rounding, levels, rates, last_touch, cap, live, invite LAST, guide rate, split
+    (1, FLOOR, 2, (1000, 500), False, 1500, 500, False, 200, 7000),
+    (2, HALF_UP, 3, (1200, 600, 300), True, 2500, 300, True, 100, 6000),
+]
+
+
+@pytest.mark.parametrize("seed,rounding,levels,rates,last_touch,cap,live,invite_last,guide_rate,split", SCENARIOS)
+def test_generated_scenario_matches_the_model(client, seed, rounding, levels, rates, last_touch, cap, live,
+                                              invite_last, guide_rate, split):
+    model = Model(rounding=rounding, levels=levels, rates=rates, last_touch=last_touch, cap_bp=cap,
+                  live_rate=live, invite_last=invite_last, guide_rate=guide_rate, split_bp=split)
+    pol = policy_pb2.Policy(rounding=getattr(policy_pb2, rounding), levels=levels, level_rates_bp=list(rates),
+                            bind_policy=policy_pb2.LAST_TOUCH if last_touch else policy_pb2.FIRST_TOUCH,
+                            order_cap_bp=cap, live_invite_rate_bp=live,
+                            live_invite_policy=policy_pb2.LAST if invite_last else policy_pb2.FIRST,
+                            guide_rate_bp=guide_rate, guide_split_bp=split)
+    r = client.append(ev("set_policy", ledger_pb2.SetPolicy(policy=pol), t=T0 - 1))[0]
+    assert r.code == 0, r.message
+    events, members, guides, stores, groups, sessions = generate(seed, model, 5000)
     for k in range(0, len(events), 100):
         chunk = events[k:k + 100]
         results = client.append(*[e for e, _ in chunk])
         for (e, want), got in zip(chunk, results):
             assert got.code == want, (e, got.code, got.message, want)
             assert sum(p.amount for p in got.postings) == 0
-    for m in members:
+    for m in members + guides:
         got = client.call("GetBalance", member=m)
         want = model.b(m)
         assert (got.pending, got.available, got.earned_total, got.reversed_total) == \
             (want["pending"], want["available"], want["earned_total"], want["reversed_total"]), m
+    programs = set()
+    for oid in model.orders:
+        programs |= {c["program"] for c in model.orders[oid]["comms"] if c["amount"]}
+    assert programs == {1, 2, 3, 4}, programs  # every program paid something
+    for kind, ids in (("guide", [g for g in guides if g in model.guides]), ("store", sorted(model.stores))):
+        for x in ids:
+            p = client.call("GetPerformance", **{kind: x})
+            want = {ch: a for ch, a in model.perf.get((kind[0], x), {}).items() if a}
+            assert {ca.channel: ca.amount for ca in p.by_channel if ca.amount} == want, (kind, x)
+            assert p.total == sum(want.values())
+    credited = sum(1 for g in guides if model.perf.get(("g", g)))
+    assert credited >= 3
+    for sid in model.sessions:
+        s = client.call("GetLiveStats", session_id=sid, page_size=1000)
+        got = {i.inviter: (i.invites, i.unique_invitees, i.orders, i.gmv, i.commission) for i in s.inviters}
+        want = {inv: (st[0], len(st[1]), st[2], st[3], st[4]) for (sd, inv), st in model.inv_stats.items() if sd == sid}
+        assert got == want, sid
+        tot = model.sess_stats.get(sid, [0, 0, 0])
+        assert (s.invites, s.orders, s.gmv, s.closed) == (tot[0], tot[1], tot[2], model.sessions[sid]["closed"])
+    statuses = set()
+    for gid, g in model.groups.items():
+        got = client.call("GetGroup", group_id=gid)
+        assert (got.status, got.leader_earned) == (g["status"], g["earned"]), gid
+        statuses.add(g["status"])
+    assert statuses == {"OPEN", "SUCCEEDED", "FAILED"} or statuses >= {"SUCCEEDED", "FAILED"}
     assert client.call("TrialBalance").sum == 0
     v = client.call("Verify")
     assert v.ok, v.problem
