@@ -9,7 +9,7 @@ pkgs=(
   # runtime
   build-essential pkg-config
   libevent-dev libnghttp2-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
-  libssl-dev
+  libssl-dev libjansson-dev
   # tests
   python3 python3-grpcio python3-protobuf protobuf-compiler python3-pytest
   libcmocka-dev nghttp2-client clang libclang-rt-14-dev openssl lmdb-utils bc

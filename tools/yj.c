@@ -5,10 +5,13 @@
  *                              derived state compared byte for byte
  *   yj backup DIR DEST         hot, consistent, compacted copy (mdb_env_copy2)
  *   yj dump DIR [--from SEQ]   journal entries as JSON, one per line
+ *   yj call [options] SERVICE/METHOD [JSON | -]
+ *                              one gRPC call to a running yongjind, JSON in
+ *                              and JSON out (src/cli/call.c)
  *
- * Every verb opens the store read-only, so it is safe while yongjind runs
- * (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem was
- * found or the verb failed, 2 usage.
+ * Every store verb opens the store read-only, so it is safe while yongjind
+ * runs (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem
+ * was found or the verb failed, 2 usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "yongjin/cli.h"
 #include "yongjin/ledger.h"
 #include "yongjin/pbjson.h"
 #include "yongjin/store.h"
@@ -27,6 +31,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: yj verify DIR\n"
                  "       yj backup DIR DEST\n"
                  "       yj dump DIR [--from SEQ]\n"
+                 "       yj call [--addr HOST:PORT] [--tenant T] [--key KEY] [--tls] [--ca FILE]\n"
+                 "               [--timeout-ms N] [--max-messages N] SERVICE/METHOD [JSON | -]\n"
+                 "               (yj call --help lists the methods)\n"
                  "       yj --help\n");
 }
 
@@ -155,6 +162,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "call")) return yj_cli_call(argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "verify")) return cmd_verify(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "backup")) return cmd_backup(argv[2], argv[3]);
     if ((argc == 3 || argc == 5) && !strcmp(argv[1], "dump")) {

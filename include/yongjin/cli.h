@@ -1,0 +1,28 @@
+/*
+ * cli.h — verbs of the `yj` command line that live in the library
+ * (src/cli/), so that tools/yj.c stays a thin dispatcher.
+ */
+#ifndef YONGJIN_CLI_H
+#define YONGJIN_CLI_H
+
+/* `yj call`: one gRPC call to a running yongjind, JSON in, JSON out.
+ *
+ *   yj call [--addr HOST:PORT] [--tenant T] [--key KEY] [--tls] [--ca FILE]
+ *           [--timeout-ms N] [--max-messages N] SERVICE/METHOD [JSON | -]
+ *
+ * argv[0] is the verb ("call"); the options and operands follow. The method
+ * is looked up in the protobuf-c service descriptors of the contract; the
+ * request JSON (the argument, or stdin for "-" or none; for
+ * Ledger/AppendStream one request per stdin line) is read with
+ * yj_pbjson_read, each response is written to stdout as one JSON line with
+ * yj_pbjson_write. A non-OK grpc-status is written to stderr as
+ * "ERROR <CODE_NAME> (<code>): <grpc-message>".
+ *
+ * Returns the process exit code: 0 the call ended OK (or --max-messages
+ * responses came), 1 the call failed (a non-OK status, no connection, a
+ * TLS failure, the deadline), 2 usage (bad flags, an unknown method, request
+ * JSON that does not fit the method's request message). Writes only to
+ * stdout and stderr; ignores SIGPIPE while it runs. */
+int yj_cli_call(int argc, char **argv);
+
+#endif
