@@ -8,6 +8,10 @@
  *   yj call [options] SERVICE/METHOD [JSON | -]
  *                              one gRPC call to a running yongjind, JSON in
  *                              and JSON out (src/cli/call.c)
+ *   yj export DIR --month M    a month's statement rows as CSV
+ *   yj report DIR --month M    a month's reconciliation as a table
+ *   yj payouts DIR --batch B   a payout batch as a bank-upload CSV
+ *                              (src/cli/reports.c)
  *
  * Every store verb opens the store read-only, so it is safe while yongjind
  * runs (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem
@@ -34,6 +38,9 @@ static void usage(FILE *out)
                  "       yj call [--addr HOST:PORT] [--tenant T] [--key KEY] [--tls] [--ca FILE]\n"
                  "               [--timeout-ms N] [--max-messages N] SERVICE/METHOD [JSON | -]\n"
                  "               (yj call --help lists the methods)\n"
+                 "       yj export DIR --month YYYY-MM [--tenant T] [--format csv] [--out FILE] [--bom]\n"
+                 "       yj report DIR --month YYYY-MM [--tenant T]\n"
+                 "       yj payouts DIR --batch ID [--tenant T] [--out FILE] [--all] [--bom]\n"
                  "       yj --help\n");
 }
 
@@ -163,6 +170,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "call")) return yj_cli_call(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "export")) return yj_cli_export(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "report")) return yj_cli_report(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "payouts")) return yj_cli_payouts(argc - 1, argv + 1);
     if (argc == 3 && !strcmp(argv[1], "verify")) return cmd_verify(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "backup")) return cmd_backup(argv[2], argv[3]);
     if ((argc == 3 || argc == 5) && !strcmp(argv[1], "dump")) {

@@ -25,4 +25,16 @@
  * stdout and stderr; ignores SIGPIPE while it runs. */
 int yj_cli_call(int argc, char **argv);
 
+/* Finance's files from a store directory, read-only (src/cli/reports.c);
+ * argv[0] is the verb. Exit codes: 0 ok, 1 failed, 2 usage.
+ *   yj export DIR --month YYYY-MM [--tenant T] [--format csv] [--out FILE] [--bom]
+ *       the month's statement rows (Finance.ExportStatement) as CSV
+ *   yj report DIR --month YYYY-MM [--tenant T]
+ *       the month's reconciliation (Finance.GetPeriodReport) as a table
+ *   yj payouts DIR --batch ID [--tenant T] [--out FILE] [--all] [--bom]
+ *       a bank-upload CSV of a payout batch's PENDING lines (--all: every line) */
+int yj_cli_export(int argc, char **argv);
+int yj_cli_report(int argc, char **argv);
+int yj_cli_payouts(int argc, char **argv);
+
 #endif

@@ -47,6 +47,27 @@ yj_err yj_ledger_get_policy(const yj_rtxn *rtxn, const char *tenant, const void 
 yj_err yj_ledger_trial_balance(const yj_rtxn *rtxn, const char *tenant, const void *req,
                                yj_buf *out, yj_msg *msg);
 
+yj_err yj_ledger_get_withdrawal(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                                yj_buf *out, yj_msg *msg);
+yj_err yj_ledger_get_payout_batch(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                                  yj_buf *out, yj_msg *msg);
+/* Finance.GetPeriodReport: the month's figures, per member (paged) and in
+ * total, and the SHA-256 of its entries. */
+yj_err yj_ledger_period_report(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                               yj_buf *out, yj_msg *msg);
+
+/* The statement rows (member postings) of a month's entries, in journal
+ * order: calls fn for each row of the entries after after_seq, at most
+ * max_entries entries; *last_seq is the last entry done, *done whether the
+ * month has no more entries. A non-OK answer of fn stops and is returned. */
+struct Yongjin__V1__StatementRow;
+typedef yj_err (*yj_export_row_fn)(void *ctx, const struct Yongjin__V1__StatementRow *row);
+yj_err yj_ledger_export_rows(const yj_rtxn *rtxn, const char *tenant, uint32_t month, uint64_t after_seq,
+                             size_t max_entries, yj_export_row_fn fn, void *ctx, uint64_t *last_seq,
+                             int *done);
+/* "YYYY-MM" (2000..2199) to yyyymm; 0 when it is not a month. */
+uint32_t yj_ledger_month(const char *s);
+
 /* Whether s is a member-style id: 1..64 bytes of [A-Za-z0-9_.:@-]. */
 int yj_ledger_valid_id(const char *s, size_t len);
 

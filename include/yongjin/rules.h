@@ -70,6 +70,8 @@ typedef struct yj_policy {
     int live_invite_policy; /* YJ_INVITE_FIRST or YJ_INVITE_LAST */
     int32_t guide_rate_bp;
     int32_t guide_split_bp;
+    int64_t min_payout;     /* the smallest withdrawal or payout line */
+    int32_t withdraw_fee_bp;
     int n_overrides;
     yj_override overrides[YJ_OVERRIDES_MAX];
 } yj_policy;

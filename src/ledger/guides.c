@@ -192,7 +192,7 @@ yj_err ledger_credit(ledger_event_ctx *ec, const char *order_id, const char *gui
     c.amount = amount;
     c.order_id = (char *)order_id;
     yj_err err = encode_credit(ec->effects, &c);
-    uint32_t month = ledger_month_of(ec->time_ms, ec->tz_offset_min);
+    uint32_t month = ec->period;
     const uint32_t months[2] = {month, 0};
     for (int i = 0; i < 2 && err == YJ_OK; i++) {
         lkey k;

@@ -4,9 +4,9 @@
  * The event arrives canonically encoded (and, on the live path, decoded by
  * the service); on replay (yj_store_verify) it is decoded here. The policy
  * in force is loaded once per event; each body kind has its apply function
- * (members.c, orders.c, policy.c). Kinds whose programs are not built yet
- * are refused with UNIMPLEMENTED naming the issue that brings them, so
- * nothing is journaled that the ledger cannot account for.
+ * (members.c, orders.c, groups.c, live.c, guides.c, payouts.c, periods.c,
+ * policy.c). Every entry posts into a period (periods.c): its own month, or
+ * the first open month when its own is closed.
  *
  * Invariants checked on every accepted event: its postings sum to zero
  * (double entry). A refused event has written nothing: every apply function
@@ -19,12 +19,6 @@
 #include "yongjin/pbwire.h"
 #include "yongjin/rules.h"
 #include "yongjin/v1/ledger.pb-c.h"
-
-static const char *issue_of(Yongjin__V1__Event__BodyCase c)
-{
-    (void)c;
-    return "withdrawals, payouts and periods (issue 6)";
-}
 
 static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__Event *ev,
                           yj_msg *why)
@@ -45,13 +39,17 @@ static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongji
     case YONGJIN__V1__EVENT__BODY_UPSERT_STORE: return ledger_upsert_store(ec, ev->upsert_store, why);
     case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE: return ledger_upsert_guide(ec, ev->upsert_guide, why);
     case YONGJIN__V1__EVENT__BODY_BIND_GUIDE: return ledger_bind_guide(ec, p, ev->bind_guide, why);
+    case YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL:
+        return ledger_request_withdrawal(ec, p, ev->request_withdrawal, why);
+    case YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL: return ledger_review_withdrawal(ec, ev->review_withdrawal, why);
+    case YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID:
+        return ledger_mark_withdrawal_paid(ec, p, ev->mark_withdrawal_paid, why);
+    case YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH:
+        return ledger_create_payout_batch(ec, p, ev->create_payout_batch, why);
+    case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE: return ledger_mark_payout_line(ec, ev->mark_payout_line, why);
+    case YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD: return ledger_close_period(ec, ev->close_period, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET: return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
-    default: {
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field(&yongjin__v1__event__descriptor, (unsigned)ev->body_case);
-        return yj_fail(why, YJ_UNIMPLEMENTED, "%s is not built yet: it comes with %s", f ? f->name : "this event",
-                       issue_of(ev->body_case));
-    }
+    default: return yj_fail(why, YJ_INVALID_ARGUMENT, "event: an unknown body (%d)", (int)ev->body_case);
     }
 }
 
@@ -75,15 +73,23 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     if (err == YJ_OK) {
         ledger_policy_to_rules(pb, &policy);
         ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, pb->timezone_offset_minutes,
-                               0, 0, effects};
-        err = apply_event(&ec, &policy, ev, why);
+                               0, 0, 0, 0, effects};
+        err = ledger_period_begin(&ec);
+        if (err == YJ_OK) err = apply_event(&ec, &policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
             int64_t t = ev->body_case == YONGJIN__V1__EVENT__BODY_SETTLE && ev->settle->as_of_ms > ec.time_ms
                             ? ev->settle->as_of_ms : ec.time_ms;
             err = ledger_expire_groups(&ec, t);
         }
+        if (err == YJ_OK) err = ledger_period_index(&ec);
         assert(err != YJ_OK || ec.posting_sum == 0); /* double entry */
         if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 10, policy.version);
+        if (err == YJ_OK && ec.adjustment) { /* JournalEntry.adjustment, adjustment_month */
+            char month[8];
+            ledger_month_name(ec.period, month);
+            err = yj_pb_put_varint_field(extra, 11, 1);
+            if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
+        }
     }
     if (pb) yongjin__v1__policy__free_unpacked(pb, NULL);
     if (own) yongjin__v1__event__free_unpacked(own, NULL);

@@ -72,6 +72,9 @@ typedef struct ledger_event_ctx {
     size_t tenant_len;
     int64_t time_ms;
     int32_t tz_offset_min;
+    uint32_t period;     /* the month (yyyymm) the entry posts into: its own, or the
+                            first open month when its own is closed */
+    int adjustment;      /* its own month is closed (RULES.md §6) */
     uint16_t n_postings; /* postings written so far for this entry */
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
@@ -156,6 +159,31 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const 
                          struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
 yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);
 yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms);
+
+/* ---- periods.c ---- */
+/* The entry's period: its month in the tenant's zone, or the first open month
+ * when that one is closed (an adjustment). Sets ec->period, ec->adjustment. */
+yj_err ledger_period_begin(ledger_event_ctx *ec);
+/* Indexes the entry under its period (the month's entries and their hash). */
+yj_err ledger_period_index(ledger_event_ctx *ec);
+/* Counts a member posting in the month's report rows (member and tenant). */
+yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
+                           int64_t amount);
+yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why);
+/* yyyymm of the month after m. */
+uint32_t ledger_next_month(uint32_t m);
+/* "YYYY-MM" of yyyymm into out[8]. */
+void ledger_month_name(uint32_t m, char out[8]);
+
+/* ---- payouts.c ---- */
+yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const struct yj_policy *p,
+                                 const Yongjin__V1__RequestWithdrawal *rw, yj_msg *why);
+yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewWithdrawal *rv, yj_msg *why);
+yj_err ledger_mark_withdrawal_paid(ledger_event_ctx *ec, const struct yj_policy *p,
+                                   const Yongjin__V1__MarkWithdrawalPaid *mp, yj_msg *why);
+yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const struct yj_policy *p,
+                                  const Yongjin__V1__CreatePayoutBatch *cb, yj_msg *why);
+yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why);
 
 /* ---- query.c ---- */
 /* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */

@@ -92,6 +92,8 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
     p->live_invite_policy = pb->live_invite_policy;
     p->guide_rate_bp = pb->guide_rate_bp;
     p->guide_split_bp = pb->guide_split_bp;
+    p->min_payout = pb->min_payout;
+    p->withdraw_fee_bp = pb->withdraw_fee_bp;
     p->n_overrides = (int)pb->n_overrides;
     for (size_t i = 0; i < pb->n_overrides && i < YJ_OVERRIDES_MAX; i++) {
         const Yongjin__V1__RateOverride *o = pb->overrides[i];

@@ -110,6 +110,7 @@ static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p
     line.level = p->level;
     line.order_id = p->order_id;
     line.kind = p->kind;
+    line.adjustment = ec->adjustment;
     size_t n = yongjin__v1__statement_line__get_packed_size(&line);
     assert(n <= sizeof val);
     yongjin__v1__statement_line__pack(&line, val);
@@ -142,7 +143,7 @@ static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     else if (is_kind(p, "reverse") || is_kind(p, "clawback")) reversed = -p->amount;
     else if (is_kind(p, "settle") && strcmp(p->account, "available") == 0) settled = p->amount;
     else return YJ_OK;
-    uint32_t month = ledger_month_of(ec->time_ms, ec->tz_offset_min);
+    uint32_t month = ec->period;
     yj_err err = earnings_add(ec, p->member, month, 0, 0, accrued, reversed, settled);
     if (err == YJ_OK && (accrued || reversed))
         err = earnings_add(ec, p->member, month, p->program, p->level, accrued, reversed, 0);
@@ -188,6 +189,7 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     if (err == YJ_OK && member_account) err = post_balance(ec, p, acc);
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
     if (err == YJ_OK && member_account) err = post_earnings(ec, p);
+    if (err == YJ_OK && member_account) err = ledger_period_count(ec, p->member, p->account, p->kind, p->amount);
     if (err == YJ_OK && member_account && p->order_id && p->order_id[0]) err = post_order_index(ec, p);
     ec->n_postings++;
     ec->posting_sum += p->amount;

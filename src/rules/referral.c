@@ -25,6 +25,7 @@ void yj_policy_defaults(yj_policy *p)
     p->order_cap_bp = 10000;
     p->live_invite_policy = YJ_INVITE_FIRST;
     p->guide_split_bp = YJ_BP_MAX;
+    p->min_payout = 100;
 }
 
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,

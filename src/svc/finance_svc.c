@@ -279,6 +279,133 @@ static void subscribe_on_close(yj_call *call)
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
                                   yj_ledger_trial_balance};
+static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
+                                   yj_ledger_period_report};
+static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,
+                                  yj_ledger_get_payout_batch};
+
+/* ---- ExportStatement: a month's rows, streamed with backpressure ---- */
+
+#define EXPORT_ENTRIES_PER_TURN 256
+
+typedef struct svc_export {
+    yj_svc *svc;
+    yj_call *call;
+    char tenant[SVC_TENANT_MAX + 1];
+    uint32_t month;
+    uint64_t after_seq; /* the last entry sent */
+    int blocked, scheduled, closed;
+} svc_export;
+
+static void export_schedule(svc_export *x);
+
+static yj_err export_row(void *ctx, const Yongjin__V1__StatementRow *row)
+{
+    svc_export *x = ctx;
+    uint8_t stack[1024];
+    size_t n = yongjin__v1__statement_row__get_packed_size(row);
+    if (n > sizeof stack) return YJ_INTERNAL;
+    yongjin__v1__statement_row__pack(row, stack);
+    yj_err err = yj_call_send(x->call, stack, n);
+    if (err == YJ_RESOURCE_EXHAUSTED) { /* queued all the same: wait after this entry */
+        x->blocked = 1;
+        err = YJ_OK;
+    }
+    return err;
+}
+
+static void export_pump(svc_export *x)
+{
+    yj_rtxn r;
+    yj_msg why = {{0}};
+    if (x->blocked || !yj_call_alive(x->call)) return;
+    if (yj_store_read_begin(x->svc->config.store, &r, &why) != YJ_OK) {
+        svc_finish_err(x->call, YJ_UNAVAILABLE, &why);
+        return;
+    }
+    int done = 0;
+    for (int turn = 0; !x->blocked && !done; turn++) { /* one entry at a time while the transport takes it */
+        uint64_t last = x->after_seq;
+        yj_err err = yj_ledger_export_rows(&r, x->tenant, x->month, x->after_seq, 1, export_row, x, &last, &done);
+        if (err != YJ_OK) {
+            yj_call_finish(x->call, err, "cannot read the month's entries");
+            done = -1;
+            break;
+        }
+        x->after_seq = last;
+        if (!done && turn + 1 == EXPORT_ENTRIES_PER_TURN) { /* let other calls run */
+            export_schedule(x);
+            break;
+        }
+    }
+    yj_store_read_end(x->svc->config.store, &r);
+    if (done == 1) yj_call_finish(x->call, YJ_OK, NULL);
+}
+
+static void export_turn(evutil_socket_t fd, short what, void *arg)
+{
+    svc_export *x = arg;
+    x->scheduled = 0;
+    if (x->closed) {
+        free(x);
+        return;
+    }
+    export_pump(x);
+}
+
+static void export_schedule(svc_export *x)
+{
+    struct timeval now = {0, 0};
+    if (x->scheduled) return;
+    if (event_base_once(x->svc->config.base, -1, EV_TIMEOUT, export_turn, x, &now) == 0) x->scheduled = 1;
+}
+
+static void export_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    char tenant[SVC_TENANT_MAX + 1];
+    yj_msg why = {{0}};
+    if (svc_tenant(call, tenant, &why) != YJ_OK) {
+        svc_finish_err(call, YJ_INVALID_ARGUMENT, &why);
+        return;
+    }
+    Yongjin__V1__ExportStatementRequest *req = (Yongjin__V1__ExportStatementRequest *)svc_decode(
+        call, &yongjin__v1__export_statement_request__descriptor, msg, len_bytes);
+    if (!req) return;
+    uint32_t month = yj_ledger_month(req->month);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    if (!month) {
+        yj_call_finish(call, YJ_INVALID_ARGUMENT, "month: not a month YYYY-MM (2000..2199)");
+        return;
+    }
+    svc_export *x = calloc(1, sizeof *x);
+    if (!x) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    x->svc = svc_of(call);
+    x->call = call;
+    x->month = month;
+    memcpy(x->tenant, tenant, sizeof x->tenant);
+    yj_call_set_user(call, x);
+    export_pump(x);
+}
+
+static void export_on_writable(yj_call *call)
+{
+    svc_export *x = yj_call_user(call);
+    if (!x) return;
+    x->blocked = 0;
+    export_pump(x);
+}
+
+static void export_on_close(yj_call *call)
+{
+    svc_export *x = yj_call_user(call);
+    if (!x) return;
+    yj_call_set_user(call, NULL);
+    x->closed = 1;
+    if (!x->scheduled) free(x);
+}
 
 #define FIN(m) &yongjin__v1__finance__descriptor, m
 const svc_route svc_finance_routes[] = {
@@ -286,11 +413,9 @@ const svc_route svc_finance_routes[] = {
     {FIN("Subscribe"), YJ_RPC_SERVER_STREAMING, .on_message = subscribe_on_message,
      .on_writable = subscribe_on_writable, .on_close = subscribe_on_close, .roles = SVC_FINANCE},
     {FIN("TrialBalance"), YJ_RPC_UNARY, .query = &q_trial, .roles = SVC_FINANCE},
-    {FIN("GetPeriodReport"), YJ_RPC_UNARY,
-     .missing = "Finance.GetPeriodReport is not built yet: it comes with month close (issue 6)", .roles = SVC_FINANCE},
-    {FIN("ExportStatement"), YJ_RPC_SERVER_STREAMING,
-     .missing = "Finance.ExportStatement is not built yet: it comes with month close (issue 6)", .roles = SVC_FINANCE},
-    {FIN("GetPayoutBatch"), YJ_RPC_UNARY,
-     .missing = "Finance.GetPayoutBatch is not built yet: it comes with payout batches (issue 6)", .roles = SVC_FINANCE},
+    {FIN("GetPeriodReport"), YJ_RPC_UNARY, .query = &q_report, .roles = SVC_FINANCE},
+    {FIN("ExportStatement"), YJ_RPC_SERVER_STREAMING, .on_message = export_on_message,
+     .on_writable = export_on_writable, .on_close = export_on_close, .roles = SVC_FINANCE},
+    {FIN("GetPayoutBatch"), YJ_RPC_UNARY, .query = &q_batch, .roles = SVC_FINANCE},
 };
 const size_t svc_finance_n_routes = sizeof svc_finance_routes / sizeof svc_finance_routes[0];

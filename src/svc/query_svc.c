@@ -50,6 +50,8 @@ static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descripto
                                  yj_ledger_get_live_stats};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
                                  yj_ledger_get_performance};
+static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
+                                       yj_ledger_get_withdrawal};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings};
 
@@ -62,6 +64,7 @@ const svc_route svc_query_routes[] = {
     {Q("GetTeam"), YJ_RPC_UNARY, .query = &q_team, .roles = SVC_READERS},
     {Q("GetOrder"), YJ_RPC_UNARY, .query = &q_order, .roles = SVC_READERS},
     {Q("GetPolicy"), YJ_RPC_UNARY, .query = &q_policy, .roles = SVC_READERS},
+    {Q("GetWithdrawal"), YJ_RPC_UNARY, .query = &q_withdrawal, .roles = SVC_READERS},
     {Q("GetGroup"), YJ_RPC_UNARY, .query = &q_group, .roles = SVC_READERS},
     {Q("GetLiveStats"), YJ_RPC_UNARY, .query = &q_live, .roles = SVC_READERS},
     {Q("GetPerformance"), YJ_RPC_UNARY, .query = &q_perf, .roles = SVC_READERS},

@@ -89,8 +89,7 @@ static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes
         svc_finish_err(call, err, &why);
         return;
     }
-    if (r->missing) yj_call_finish(call, YJ_UNIMPLEMENTED, r->missing);
-    else if (r->query) svc_query_on_message(call, r->query, msg, len_bytes);
+    if (r->query) svc_query_on_message(call, r->query, msg, len_bytes);
     else r->on_message(call, msg, len_bytes);
 }
 
@@ -194,7 +193,7 @@ static yj_err add_service(yj_svc *svc, const svc_route *routes, size_t n_routes,
         m->kind = r->kind;
         m->method_ctx = (void *)r;
         m->on_message = guard_on_message;
-        if (r->missing || r->query) continue;
+        if (r->query) continue;
         m->on_half_close = r->on_half_close;
         m->on_writable = r->on_writable;
         m->on_close = r->on_close;

@@ -31,7 +31,6 @@ typedef struct svc_route {
     void (*on_half_close)(yj_call *call);
     void (*on_writable)(yj_call *call);
     void (*on_close)(yj_call *call);
-    const char *missing; /* set: answer UNIMPLEMENTED with this reason */
     const svc_query *query; /* set: a unary read answered by svc_query_on_message */
     unsigned roles;         /* the yj_role bits that may call it; 0 = anyone, even without a key */
 } svc_route;

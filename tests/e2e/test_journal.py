@@ -64,15 +64,6 @@ def test_event_envelope_is_checked(client):
     assert all(r.seq == 0 for r in res)
 
 
-def test_events_not_built_yet_are_unimplemented_per_event(client):
-    e = ev("open_live_session", ledger_pb2.OpenLiveSession(session_id="s", host_guide="h", host_store="st"))
-    r = client.append(e)[0]
-    if r.code != grpc.StatusCode.UNIMPLEMENTED.value[0]:
-        pytest.skip("live sessions are built; their own suite covers them")
-    assert r.code == grpc.StatusCode.UNIMPLEMENTED.value[0] and r.seq == 0
-    assert "issue" in r.message
-
-
 def test_tenants_have_separate_idempotency_keys(server):
     a = Client(server.channel(), tenant="shop-a")
     b = Client(server.channel(), tenant="shop-b")

@@ -44,14 +44,6 @@ def test_six_mib_message_is_resource_exhausted_and_server_goes_on(server):
     assert c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="after")))[0].seq == 1
 
 
-def test_unimplemented_query_names_its_issue(client):
-    with pytest.raises(grpc.RpcError) as ei:
-        client.call("GetLiveStats", session_id="s1")
-    if ei.value.code() != grpc.StatusCode.UNIMPLEMENTED:
-        pytest.skip("GetLiveStats is built")
-    assert "issue 5" in ei.value.details()
-
-
 def test_many_concurrent_calls_on_one_connection(server):
     ch = server.channel()
     stub = ch.unary_unary(HEALTH)

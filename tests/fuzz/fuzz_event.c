@@ -49,6 +49,9 @@ static const struct {
     {&yongjin__v1__trial_balance_request__descriptor, yj_ledger_trial_balance},
     {&yongjin__v1__get_live_stats_request__descriptor, yj_ledger_get_live_stats},
     {&yongjin__v1__get_performance_request__descriptor, yj_ledger_get_performance},
+    {&yongjin__v1__get_withdrawal_request__descriptor, yj_ledger_get_withdrawal},
+    {&yongjin__v1__get_payout_batch_request__descriptor, yj_ledger_get_payout_batch},
+    {&yongjin__v1__period_report_request__descriptor, yj_ledger_period_report},
 };
 #define N_QUERIES (sizeof queries / sizeof queries[0])
 
@@ -57,7 +60,6 @@ static const struct {
 static const ProtobufCMessageDescriptor *const decode_only[] = {
     &yongjin__v1__subscribe_request__descriptor,
     &yongjin__v1__verify_request__descriptor,
-    &yongjin__v1__period_report_request__descriptor,
     &yongjin__v1__export_statement_request__descriptor,
     &yongjin__v1__get_payout_batch_request__descriptor,
 };

@@ -71,13 +71,31 @@ scenarios.append([
     ev("order_refunded", ledger_pb2.OrderRefunded(order_id="O2", refund_id="R", amount=5000), "la"),
     ev("close_live_session", ledger_pb2.CloseLiveSession(session_id="S1"), "lb"),
 ])
+D = 86400000
+scenarios.append([
+    ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(withdraw_fee_bp=100)), "fp"),
+    ev("bind", ledger_pb2.Bind(member="c", referrer="b"), "f1"),
+    ev("order_paid", ledger_pb2.OrderPaid(order_id="O1", buyer="c", lines=[line("L", 100000)]), "f2"),
+    ev("order_completed", ledger_pb2.OrderCompleted(order_id="O1"), "f3"),
+    ev("settle", ledger_pb2.Settle(as_of_ms=T + 8 * D), "f4", T + 8 * D),
+    ev("request_withdrawal", ledger_pb2.RequestWithdrawal(withdrawal_id="W1", member="b", amount=5000), "f5", T + 9 * D),
+    ev("review_withdrawal", ledger_pb2.ReviewWithdrawal(withdrawal_id="W1", approve=True), "f6", T + 9 * D),
+    ev("mark_withdrawal_paid", ledger_pb2.MarkWithdrawalPaid(withdrawal_id="W1", external_ref="r"), "f7", T + 9 * D),
+    ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id="PB", month="2025-11"), "f8", T + 10 * D),
+    ev("mark_payout_line", ledger_pb2.MarkPayoutLine(batch_id="PB", member="b", paid=False), "f9", T + 10 * D),
+    ev("close_period", ledger_pb2.ClosePeriod(month="2025-11"), "fa", T + 31 * D),
+    ev("order_refunded", ledger_pb2.OrderRefunded(order_id="O1", refund_id="R", amount=100), "fb", T + 20 * D),
+])
 queries = [query_pb2.GetBalanceRequest(member="b"), query_pb2.ListEntriesRequest(member="b", page_size=2),
            query_pb2.GetParentRequest(member="b", at_ms=T), query_pb2.GetTeamRequest(member="a", page_size=1),
            query_pb2.GetOrderRequest(order_id="O1"), query_pb2.GetEarningsRequest(member="b", month="2025-11"),
            query_pb2.GetGroupRequest(group_id="G1"), query_pb2.GetCampaignStatsRequest(campaign="c"),
            query_pb2.GetPolicyRequest(), finance_pb2.TrialBalanceRequest(),
            query_pb2.GetLiveStatsRequest(session_id="S1", page_size=1),
-           query_pb2.GetPerformanceRequest(guide="h", month="2025-11")]
+           query_pb2.GetPerformanceRequest(guide="h", month="2025-11"),
+           query_pb2.GetWithdrawalRequest(withdrawal_id="W1"),
+           finance_pb2.GetPayoutBatchRequest(batch_id="PB", page_size=1),
+           finance_pb2.PeriodReportRequest(month="2025-11", page_size=1)]
 APPEND, DECODE = len(queries), len(queries) + 1  # the selector bytes of fuzz_event.c
 os.makedirs(os.path.join(out, "fuzz_event"), exist_ok=True)
 for i, evs in enumerate(scenarios):

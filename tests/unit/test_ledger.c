@@ -194,6 +194,99 @@ static void test_J_settlement_at_the_due_time_then_clawback(void **state)
     assert_int_equal(available, 1500);
 }
 
+/* A withdrawal through its life, with the fee of a policy at 100 bp: the
+ * member's paid is gross, the fee goes to fee_income, and every entry sums
+ * to zero (apply checks it). */
+static void test_withdrawal_paid_gross_with_the_fee_kept(void **state)
+{
+    fx *f = *state;
+    int64_t pending, available, delta;
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    pol.has_withdraw_fee_bp = 1;
+    pol.withdraw_fee_bp = 100;
+    sp.policy = &pol;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    ev.set_policy = &sp;
+    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
+    do_bind(f, "c", "b");
+    assert_int_equal(pay(f, "O1", "c", 123450, T0), YJ_OK); /* b: 12345 */
+    Yongjin__V1__Event cev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+    oc.order_id = "O1";
+    cev.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+    cev.order_completed = &oc;
+    assert_int_equal(apply(f, &cev, T0, NULL, NULL), YJ_OK);
+    assert_int_equal(settle(f, T0 + 7 * DAY, &delta), YJ_OK);
+    Yongjin__V1__Event w = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__RequestWithdrawal rw = YONGJIN__V1__REQUEST_WITHDRAWAL__INIT;
+    rw.withdrawal_id = "W1";
+    rw.member = "b";
+    rw.amount = 12346; /* one fen more than available */
+    w.body_case = YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL;
+    w.request_withdrawal = &rw;
+    assert_int_equal(apply(f, &w, T0 + 8 * DAY, NULL, NULL), YJ_FAILED_PRECONDITION);
+    rw.amount = 12345;
+    assert_int_equal(apply(f, &w, T0 + 8 * DAY, &delta, "b"), YJ_OK);
+    assert_int_equal(delta, 0); /* available → withdrawing: the member's total is unchanged */
+    balance(f, "b", &pending, &available);
+    assert_int_equal(available, 0);
+    Yongjin__V1__Event rv = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__ReviewWithdrawal rev = YONGJIN__V1__REVIEW_WITHDRAWAL__INIT;
+    rev.withdrawal_id = "W1";
+    rev.approve = 1;
+    rv.body_case = YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL;
+    rv.review_withdrawal = &rev;
+    assert_int_equal(apply(f, &rv, T0 + 8 * DAY, NULL, NULL), YJ_OK);
+    Yongjin__V1__Event mp = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__MarkWithdrawalPaid m = YONGJIN__V1__MARK_WITHDRAWAL_PAID__INIT;
+    m.withdrawal_id = "W1";
+    m.external_ref = "bank-1";
+    mp.body_case = YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID;
+    mp.mark_withdrawal_paid = &m;
+    assert_int_equal(apply(f, &mp, T0 + 9 * DAY, NULL, NULL), YJ_OK);
+    yj_rtxn r;
+    yj_msg msg;
+    yj_buf out = {0};
+    Yongjin__V1__GetWithdrawalRequest req = YONGJIN__V1__GET_WITHDRAWAL_REQUEST__INIT;
+    req.withdrawal_id = "W1";
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_ledger_get_withdrawal(&r, "t1", &req, &out, &msg), YJ_OK);
+    Yongjin__V1__Withdrawal *wd = yongjin__v1__withdrawal__unpack(NULL, out.len, out.data);
+    assert_non_null(wd);
+    assert_string_equal(wd->status, "PAID");
+    assert_int_equal(wd->fee, 123); /* 123.45 floored */
+    assert_int_equal(wd->net, 12222);
+    yongjin__v1__withdrawal__free_unpacked(wd, NULL);
+    yj_buf_reset(&out);
+    Yongjin__V1__TrialBalanceRequest tbr = YONGJIN__V1__TRIAL_BALANCE_REQUEST__INIT;
+    assert_int_equal(yj_ledger_trial_balance(&r, "t1", &tbr, &out, &msg), YJ_OK);
+    Yongjin__V1__TrialBalanceResponse *tb = yongjin__v1__trial_balance_response__unpack(NULL, out.len, out.data);
+    assert_non_null(tb);
+    assert_int_equal(tb->sum, 0);
+    for (size_t i = 0; i < tb->n_accounts; i++) {
+        if (!strcmp(tb->accounts[i]->account, "fee_income")) assert_int_equal(tb->accounts[i]->balance, 123);
+        if (!strcmp(tb->accounts[i]->account, "paid")) assert_int_equal(tb->accounts[i]->balance, 12345);
+        if (!strcmp(tb->accounts[i]->account, "commission_expense"))
+            assert_int_equal(tb->accounts[i]->balance, -12345 - 123);
+    }
+    yongjin__v1__trial_balance_response__free_unpacked(tb, NULL);
+    yj_store_read_end(f->store, &r);
+    yj_buf_free(&out);
+}
+
+static void test_months(void **state)
+{
+    assert_int_equal(yj_ledger_month("2025-12"), 202512);
+    assert_int_equal(yj_ledger_month("2000-01"), 200001);
+    assert_int_equal(yj_ledger_month("2025-13"), 0);
+    assert_int_equal(yj_ledger_month("2025-1"), 0);
+    assert_int_equal(yj_ledger_month("1999-12"), 0);
+    assert_int_equal(yj_ledger_month("2025-11x"), 0);
+    assert_int_equal(yj_ledger_month(""), 0);
+}
+
 static void test_refused_event_leaves_state_untouched(void **state)
 {
     fx *f = *state;
@@ -218,6 +311,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup, teardown),
+        cmocka_unit_test(test_months),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

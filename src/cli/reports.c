@@ -1,0 +1,358 @@
+/*
+ * reports.c — `yj export`, `yj report` and `yj payouts`: finance's month
+ * files, read straight from a store directory (read-only, safe while
+ * yongjind runs: LMDB readers never block the writer). They print what
+ * Finance.ExportStatement, GetPeriodReport and GetPayoutBatch answer, through
+ * the same ledger functions.
+ *
+ * Amounts are printed twice in the CSV files: in yuan with two decimals
+ * (integer arithmetic, no float) and in fen.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "yongjin/cli.h"
+#include "yongjin/ledger.h"
+#include "yongjin/v1/finance.pb-c.h"
+#include "yongjin/v1/policy.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+typedef struct opts {
+    const char *dir, *month, *tenant, *out, *batch, *format;
+    int bom, all;
+} opts;
+
+static int parse(const char *verb, int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->tenant = "default";
+    o->format = "csv";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = !strcmp(a, "--month") ? &o->month : !strcmp(a, "--tenant") ? &o->tenant
+                          : !strcmp(a, "--out") || !strcmp(a, "-o") ? &o->out : !strcmp(a, "--batch") ? &o->batch
+                          : !strcmp(a, "--format") ? &o->format : NULL;
+        if (slot) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "yj %s: %s needs a value\n", verb, a);
+                return 2;
+            }
+            *slot = argv[++i];
+        } else if (!strcmp(a, "--bom")) {
+            o->bom = 1;
+        } else if (!strcmp(a, "--all")) {
+            o->all = 1;
+        } else if (a[0] != '-' && !o->dir) {
+            o->dir = a;
+        } else {
+            fprintf(stderr, "yj %s: unknown argument %s\n", verb, a);
+            return 2;
+        }
+    }
+    if (!o->dir) {
+        fprintf(stderr, "yj %s: which store directory?\n", verb);
+        return 2;
+    }
+    if (strcmp(o->format, "csv") != 0) {
+        fprintf(stderr, "yj %s: --format %s: only csv is written\n", verb, o->format);
+        return 2;
+    }
+    return 0;
+}
+
+/* The store and a read snapshot on it. */
+typedef struct session {
+    yj_store *store;
+    yj_rtxn r;
+} session;
+
+static int open_session(const char *verb, const char *dir, session *s)
+{
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = dir;
+    c.read_only = 1;
+    c.hook = *yj_ledger_hook();
+    if (yj_store_open(&c, NULL, &s->store, &msg) != YJ_OK) {
+        fprintf(stderr, "yj %s: %s\n", verb, msg.text);
+        return 1;
+    }
+    if (yj_store_read_begin(s->store, &s->r, &msg) != YJ_OK) {
+        fprintf(stderr, "yj %s: %s\n", verb, msg.text);
+        yj_store_close(s->store);
+        return 1;
+    }
+    return 0;
+}
+
+static void close_session(session *s)
+{
+    yj_store_read_end(s->store, &s->r);
+    yj_store_close(s->store);
+}
+
+/* Runs one ledger query and decodes its answer (NULL and a message when it
+ * fails). */
+static ProtobufCMessage *query(const char *verb, session *s, const char *tenant, yj_ledger_query_fn fn,
+                               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp)
+{
+    yj_buf out = {0};
+    yj_msg msg = {{0}};
+    yj_err err = fn(&s->r, tenant, req, &out, &msg);
+    ProtobufCMessage *m = NULL;
+    if (err == YJ_OK) m = protobuf_c_message_unpack(resp, NULL, out.len, out.data);
+    if (err != YJ_OK) fprintf(stderr, "yj %s: %s\n", verb, msg.text[0] ? msg.text : yj_err_name(err));
+    else if (!m) fprintf(stderr, "yj %s: the answer does not decode\n", verb);
+    yj_buf_free(&out);
+    return m;
+}
+
+static void yuan(char out[32], int64_t fen)
+{
+    uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+    snprintf(out, 32, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
+             (unsigned long long)(a % 100));
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static FILE *open_out(const char *verb, const opts *o)
+{
+    if (!o->out || !strcmp(o->out, "-")) return stdout;
+    FILE *f = fopen(o->out, "w");
+    if (!f) fprintf(stderr, "yj %s: cannot write %s: %s\n", verb, o->out, strerror(errno));
+    return f;
+}
+
+static int close_out(const char *verb, const opts *o, FILE *f)
+{
+    int bad = ferror(f) || fflush(f) != 0;
+    if (f != stdout && fclose(f) != 0) bad = 1;
+    if (bad) fprintf(stderr, "yj %s: writing %s failed\n", verb, o->out ? o->out : "stdout");
+    return bad;
+}
+
+/* ---- yj export ---- */
+
+typedef struct export_ctx {
+    FILE *f;
+    int32_t tz_min;
+    uint64_t rows;
+} export_ctx;
+
+static const char *program_name(int p)
+{
+    static const char *const n[] = {"", "REFERRAL", "GROUP_LEADER", "LIVE_INVITE", "GUIDE"};
+    return p >= 0 && p <= 4 ? n[p] : "?";
+}
+
+static yj_err export_csv_row(void *ctx, const Yongjin__V1__StatementRow *row)
+{
+    export_ctx *x = ctx;
+    /* the time in the tenant's zone, ISO 8601 with the offset */
+    int64_t local = row->time_ms + (int64_t)x->tz_min * 60000;
+    time_t secs = (time_t)(local >= 0 ? local / 1000 : -((-local + 999) / 1000));
+    struct tm tm;
+    char when[96], amount[32];
+    gmtime_r(&secs, &tm);
+    int off = x->tz_min < 0 ? -x->tz_min : x->tz_min;
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(local - (int64_t)secs * 1000),
+             x->tz_min < 0 ? '-' : '+', off / 60, off % 60);
+    yuan(amount, row->amount);
+    csv_field(x->f, row->member);
+    fprintf(x->f, ",%llu,%s,", (unsigned long long)row->seq, when);
+    csv_field(x->f, row->order_id);
+    fprintf(x->f, ",%s,%d,%s,%lld,", program_name(row->program), row->level, amount, (long long)row->amount);
+    csv_field(x->f, row->kind);
+    fputc(',', x->f);
+    csv_field(x->f, row->account);
+    fprintf(x->f, ",%s\r\n", row->adjustment ? "true" : "false");
+    x->rows++;
+    return ferror(x->f) ? YJ_INTERNAL : YJ_OK;
+}
+
+static int32_t tenant_zone(session *s, const char *tenant)
+{
+    Yongjin__V1__GetPolicyRequest req = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
+    Yongjin__V1__Policy *p = (Yongjin__V1__Policy *)query("export", s, tenant, yj_ledger_get_policy, &req.base,
+                                                          &yongjin__v1__policy__descriptor);
+    int32_t tz = p ? p->timezone_offset_minutes : 480;
+    if (p) protobuf_c_message_free_unpacked(&p->base, NULL);
+    return tz;
+}
+
+int yj_cli_export(int argc, char **argv)
+{
+    opts o;
+    int rc = parse("export", argc, argv, &o);
+    if (rc) return rc;
+    uint32_t month = o.month ? yj_ledger_month(o.month) : 0;
+    if (!month) {
+        fprintf(stderr, "yj export: --month YYYY-MM is required (2000..2199)\n");
+        return 2;
+    }
+    session s;
+    if (open_session("export", o.dir, &s)) return 1;
+    export_ctx x = {open_out("export", &o), tenant_zone(&s, o.tenant), 0};
+    if (!x.f) {
+        close_session(&s);
+        return 1;
+    }
+    if (o.bom) fputs("\xEF\xBB\xBF", x.f); /* for spreadsheets that guess the encoding */
+    fputs("member,seq,time,order_id,program,level,amount_yuan,amount_fen,kind,account,adjustment\r\n", x.f);
+    uint64_t last = 0;
+    int done = 0;
+    yj_err err = yj_ledger_export_rows(&s.r, o.tenant, month, 0, SIZE_MAX, export_csv_row, &x, &last, &done);
+    rc = close_out("export", &o, x.f);
+    close_session(&s);
+    if (err != YJ_OK) {
+        fprintf(stderr, "yj export: cannot read the entries of %s: %s\n", o.month, yj_err_name(err));
+        return 1;
+    }
+    if (o.out) fprintf(stderr, "yj export: %llu rows of %s written to %s\n", (unsigned long long)x.rows, o.month,
+                       o.out);
+    return rc;
+}
+
+/* ---- yj report ---- */
+
+static void report_line(const char *who, const Yongjin__V1__MemberPeriod *m)
+{
+    char v[7][32];
+    yuan(v[0], m->opening), yuan(v[1], m->accrued), yuan(v[2], m->reversed), yuan(v[3], m->settled);
+    yuan(v[4], m->withdrawn), yuan(v[5], m->paid), yuan(v[6], m->closing);
+    printf("%-24s %14s %14s %14s %14s %14s %14s %14s\n", who, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+}
+
+int yj_cli_report(int argc, char **argv)
+{
+    opts o;
+    int rc = parse("report", argc, argv, &o);
+    if (rc) return rc;
+    if (!o.month || !yj_ledger_month(o.month)) {
+        fprintf(stderr, "yj report: --month YYYY-MM is required (2000..2199)\n");
+        return 2;
+    }
+    session s;
+    if (open_session("report", o.dir, &s)) return 1;
+    char token[80] = "";
+    int first = 1, bad = 0;
+    for (;;) {
+        Yongjin__V1__PeriodReportRequest req = YONGJIN__V1__PERIOD_REPORT_REQUEST__INIT;
+        req.month = (char *)o.month;
+        req.page_size = 10000;
+        req.page_token = token;
+        Yongjin__V1__PeriodReport *rep = (Yongjin__V1__PeriodReport *)query(
+            "report", &s, o.tenant, yj_ledger_period_report, &req.base, &yongjin__v1__period_report__descriptor);
+        if (!rep) {
+            close_session(&s);
+            return 1;
+        }
+        if (first) {
+            printf("period %s, tenant %s, %s, %llu entries, sha256 ", rep->month, o.tenant,
+                   rep->closed ? "CLOSED" : "open", (unsigned long long)rep->entries);
+            for (size_t i = 0; i < rep->entries_sha256.len; i++) printf("%02x", rep->entries_sha256.data[i]);
+            printf("\namounts in yuan\n%-24s %14s %14s %14s %14s %14s %14s %14s\n", "member", "opening", "accrued",
+                   "reversed", "settled", "withdrawn", "paid", "closing");
+            first = 0;
+        }
+        for (size_t i = 0; i < rep->n_members; i++) {
+            const Yongjin__V1__MemberPeriod *m = rep->members[i];
+            report_line(m->member, m);
+            if (m->closing != m->opening + m->accrued - m->reversed - m->paid) bad = 1;
+        }
+        snprintf(token, sizeof token, "%s", rep->next_page_token);
+        if (!token[0]) {
+            Yongjin__V1__MemberPeriod t = YONGJIN__V1__MEMBER_PERIOD__INIT;
+            t.opening = rep->opening, t.accrued = rep->accrued, t.reversed = rep->reversed;
+            t.settled = rep->settled, t.withdrawn = rep->withdrawn, t.paid = rep->paid, t.closing = rep->closing;
+            report_line("TOTAL", &t);
+            if (t.closing != t.opening + t.accrued - t.reversed - t.paid) bad = 1;
+            printf("closing = opening + accrued - reversed - paid: %s\n", bad ? "DOES NOT HOLD" : "holds");
+        }
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        if (!token[0]) break;
+    }
+    close_session(&s);
+    return bad;
+}
+
+/* ---- yj payouts ---- */
+
+int yj_cli_payouts(int argc, char **argv)
+{
+    opts o;
+    int rc = parse("payouts", argc, argv, &o);
+    if (rc) return rc;
+    if (!o.batch) {
+        fprintf(stderr, "yj payouts: --batch ID is required\n");
+        return 2;
+    }
+    session s;
+    if (open_session("payouts", o.dir, &s)) return 1;
+    FILE *f = open_out("payouts", &o);
+    if (!f) {
+        close_session(&s);
+        return 1;
+    }
+    if (o.bom) fputs("\xEF\xBB\xBF", f);
+    fputs("batch_id,month,member,amount_yuan,amount_fen,status,external_ref\r\n", f);
+    char token[80] = "";
+    int64_t lines = 0, total = 0;
+    for (;;) {
+        Yongjin__V1__GetPayoutBatchRequest req = YONGJIN__V1__GET_PAYOUT_BATCH_REQUEST__INIT;
+        req.batch_id = (char *)o.batch;
+        req.page_size = 10000;
+        req.page_token = token;
+        Yongjin__V1__PayoutBatch *b = (Yongjin__V1__PayoutBatch *)query(
+            "payouts", &s, o.tenant, yj_ledger_get_payout_batch, &req.base, &yongjin__v1__payout_batch__descriptor);
+        if (!b) {
+            rc = 1;
+            break;
+        }
+        for (size_t i = 0; i < b->n_lines; i++) {
+            const Yongjin__V1__PayoutLine *l = b->lines[i];
+            if (!o.all && strcmp(l->status, "PENDING") != 0) continue;
+            char amount[32];
+            yuan(amount, l->amount);
+            csv_field(f, b->batch_id);
+            fprintf(f, ",%s,", b->month);
+            csv_field(f, l->member);
+            fprintf(f, ",%s,%lld,%s,", amount, (long long)l->amount, l->status);
+            csv_field(f, l->external_ref);
+            fputs("\r\n", f);
+            lines++;
+            total += l->amount;
+        }
+        snprintf(token, sizeof token, "%s", b->next_page_token);
+        if (!token[0] && b->more_members)
+            fprintf(stderr, "yj payouts: more members qualified than one batch takes: create another batch\n");
+        protobuf_c_message_free_unpacked(&b->base, NULL);
+        if (!token[0]) break;
+    }
+    if (close_out("payouts", &o, f)) rc = 1;
+    close_session(&s);
+    if (rc == 0 && o.out) {
+        char t[32];
+        yuan(t, total);
+        fprintf(stderr, "yj payouts: %lld lines, %s yuan written to %s\n", (long long)lines, t, o.out);
+    }
+    return rc;
+}

@@ -1,0 +1,510 @@
+/*
+ * payouts.c — withdrawals (提现) and monthly payout batches, RULES.md §6.
+ *
+ *   RequestWithdrawal   available → withdrawing            kind "withdraw"
+ *   ReviewWithdrawal    reject: withdrawing → available    kind "withdraw_reject"
+ *   MarkWithdrawalPaid  withdrawing → paid (gross)         kind "withdraw_paid"
+ *                       the fee: commission_expense → fee_income, kind "fee"
+ *   CreatePayoutBatch   available → withdrawing per line   kind "payout"
+ *   MarkPayoutLine      paid: withdrawing → paid           kind "payout_paid"
+ *                       failed: withdrawing → available    kind "payout_failed"
+ *
+ * The fee: the member's paid account takes the whole (gross) amount and the
+ * member receives amount − fee; the fee kept is the tenant's income, posted
+ * to fee_income against commission_expense, so that −commission_expense is
+ * always what the members were credited net plus the fees (docs/rules.md).
+ *
+ * State (after tenant + kind):
+ *   'w' withdrawal_id          yongjin.state.Withdrawal
+ *   'y' batch_id               yongjin.state.PayoutBatch
+ *   'z' batch_id, member       yongjin.state.PayoutLine
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
+#include "yongjin/state/state.pb-c.h"
+#include "yongjin/v1/finance.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define BATCH_LINES_MAX 100000
+#define REF_MAX 128
+#define REASON_MAX 256
+#define PAGE_DEFAULT 1000
+#define PAGE_MAX 10000
+
+enum { W_REQUESTED = 1, W_APPROVED = 2, W_REJECTED = 3, W_PAID = 4 };
+enum { L_PENDING = 1, L_PAID = 2, L_FAILED = 3 };
+
+static const char *const w_names[] = {"?", "REQUESTED", "APPROVED", "REJECTED", "PAID"};
+static const char *const l_names[] = {"?", "PENDING", "PAID", "FAILED"};
+
+/* Printable UTF-8 without control characters, 1..max bytes (0 allowed when
+ * !required). */
+static int valid_text(const char *s, size_t max, int required)
+{
+    size_t n = strlen(s);
+    if (n > max || (required && n == 0)) return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int len = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7F)) || (len == 2 && *p < 0xC2)) return 0;
+        for (int i = 1; i < len; i++)
+            if ((p[i] & 0xC0) != 0x80) return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* Moves amount between two of a member's accounts (one posting pair). */
+static yj_err move(ledger_event_ctx *ec, const char *member, const char *from, const char *to, int64_t amount,
+                   const char *kind)
+{
+    Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+    p.kind = (char *)kind;
+    p.member = (char *)member;
+    p.account = (char *)to;
+    p.amount = amount;
+    yj_err err = ledger_post(ec, &p);
+    p.account = (char *)from;
+    p.amount = -amount;
+    return err == YJ_OK ? ledger_post(ec, &p) : err;
+}
+
+static void wkey(lkey *k, const char *tenant, size_t tlen, const char *id)
+{
+    lkey_start(k, tenant, tlen, 'w');
+    lkey_str(k, id, strlen(id));
+}
+
+static yj_err load_withdrawal(ledger_event_ctx *ec, const char *field, const char *id,
+                              Yongjin__State__Withdrawal **out, yj_msg *why)
+{
+    lkey k;
+    MDB_val v;
+    *out = NULL;
+    wkey(&k, ec->tenant, ec->tenant_len, id);
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no withdrawal %s", field, id);
+    if (err != YJ_OK) return err;
+    *out = yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
+static yj_err save_withdrawal(ledger_event_ctx *ec, const char *id, const Yongjin__State__Withdrawal *w)
+{
+    lkey k;
+    wkey(&k, ec->tenant, ec->tenant_len, id);
+    return ledger_put_pb(ec->wtxn, &k, &w->base);
+}
+
+yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__RequestWithdrawal *rw,
+                                 yj_msg *why)
+{
+    yj_err err = ledger_need_id("request_withdrawal.withdrawal_id", rw->withdrawal_id, why);
+    if (err == YJ_OK) err = ledger_need_id("request_withdrawal.member", rw->member, why);
+    if (err != YJ_OK) return err;
+    if (rw->amount < 1 || rw->amount > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "request_withdrawal.amount: %lld is outside 1..10^12",
+                       (long long)rw->amount);
+    if (rw->amount < p->min_payout)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "request_withdrawal.amount: %lld is below min_payout %lld",
+                       (long long)rw->amount, (long long)p->min_payout);
+    Yongjin__State__Withdrawal *old;
+    yj_msg ignored;
+    err = load_withdrawal(ec, "", rw->withdrawal_id, &old, &ignored);
+    if (err == YJ_OK) {
+        yongjin__state__withdrawal__free_unpacked(old, NULL);
+        return yj_fail(why, YJ_ALREADY_EXISTS, "request_withdrawal.withdrawal_id: withdrawal %s exists",
+                       rw->withdrawal_id);
+    }
+    if (err != YJ_NOT_FOUND) return err;
+    ledger_balance b;
+    err = ledger_read_balance(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, rw->member,
+                              strlen(rw->member), &b);
+    if (err != YJ_OK) return err;
+    if (b.available < 0)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "request_withdrawal: %s's available balance is negative (%lld): later earnings net it first",
+                       rw->member, (long long)b.available);
+    if (rw->amount > b.available)
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "request_withdrawal.amount: %lld is more than %s's available %lld",
+                       (long long)rw->amount, rw->member, (long long)b.available);
+    Yongjin__State__Withdrawal w = YONGJIN__STATE__WITHDRAWAL__INIT;
+    w.member = rw->member;
+    w.amount = rw->amount;
+    w.status = W_REQUESTED;
+    w.requested_at_ms = ec->time_ms;
+    w.requested_seq = ec->wtxn->seq;
+    err = move(ec, rw->member, "available", "withdrawing", rw->amount, "withdraw");
+    if (err == YJ_OK) err = save_withdrawal(ec, rw->withdrawal_id, &w);
+    return err;
+}
+
+yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewWithdrawal *rv, yj_msg *why)
+{
+    yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
+    if (err != YJ_OK) return err;
+    if (!valid_text(rv->reason, REASON_MAX, !rv->approve))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "review_withdrawal.reason: %s1..%d bytes of UTF-8 without control characters",
+                       rv->approve ? "0 or " : "a rejection needs a reason: ", REASON_MAX);
+    Yongjin__State__Withdrawal *w;
+    if ((err = load_withdrawal(ec, "review_withdrawal.withdrawal_id", rv->withdrawal_id, &w, why)) != YJ_OK)
+        return err;
+    if (w->status != W_REQUESTED) {
+        err = yj_fail(why, YJ_FAILED_PRECONDITION, "review_withdrawal: withdrawal %s is %s, not REQUESTED",
+                      rv->withdrawal_id, w_names[w->status >= 1 && w->status <= 4 ? w->status : 0]);
+    } else {
+        w->status = rv->approve ? W_APPROVED : W_REJECTED;
+        w->reviewed_at_ms = ec->time_ms;
+        free(w->reason == protobuf_c_empty_string ? NULL : w->reason);
+        w->reason = strdup(rv->reason);
+        if (!w->reason) {
+            w->reason = (char *)protobuf_c_empty_string;
+            err = YJ_RESOURCE_EXHAUSTED;
+        }
+        if (err == YJ_OK && !rv->approve)
+            err = move(ec, w->member, "withdrawing", "available", w->amount, "withdraw_reject");
+        if (err == YJ_OK) err = save_withdrawal(ec, rv->withdrawal_id, w);
+    }
+    yongjin__state__withdrawal__free_unpacked(w, NULL);
+    return err;
+}
+
+yj_err ledger_mark_withdrawal_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__MarkWithdrawalPaid *mp,
+                                   yj_msg *why)
+{
+    yj_err err = ledger_need_id("mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, why);
+    if (err != YJ_OK) return err;
+    if (!valid_text(mp->external_ref, REF_MAX, 1))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "mark_withdrawal_paid.external_ref: the payment's reference, 1..%d bytes of UTF-8 without "
+                       "control characters", REF_MAX);
+    Yongjin__State__Withdrawal *w;
+    if ((err = load_withdrawal(ec, "mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, &w, why)) != YJ_OK)
+        return err;
+    if (w->status != W_APPROVED) {
+        err = yj_fail(why, YJ_FAILED_PRECONDITION, "mark_withdrawal_paid: withdrawal %s is %s; only an APPROVED one is paid",
+                      mp->withdrawal_id, w_names[w->status >= 1 && w->status <= 4 ? w->status : 0]);
+        goto done;
+    }
+    w->status = W_PAID;
+    w->paid_at_ms = ec->time_ms;
+    w->fee = yj_rate(w->amount, p->withdraw_fee_bp, p->rounding);
+    if (w->external_ref != protobuf_c_empty_string) free(w->external_ref);
+    if (!(w->external_ref = strdup(mp->external_ref))) {
+        w->external_ref = (char *)protobuf_c_empty_string;
+        err = YJ_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    err = move(ec, w->member, "withdrawing", "paid", w->amount, "withdraw_paid");
+    if (err == YJ_OK && w->fee > 0) {
+        Yongjin__V1__Posting fp = YONGJIN__V1__POSTING__INIT;
+        fp.kind = "fee";
+        fp.account = "fee_income";
+        fp.amount = w->fee;
+        err = ledger_post(ec, &fp);
+        fp.account = "commission_expense";
+        fp.amount = -w->fee;
+        if (err == YJ_OK) err = ledger_post(ec, &fp);
+    }
+    if (err == YJ_OK) err = save_withdrawal(ec, mp->withdrawal_id, w);
+done:
+    yongjin__state__withdrawal__free_unpacked(w, NULL);
+    return err;
+}
+
+/* ---- payout batches ---- */
+
+static void bkey(lkey *k, const char *tenant, size_t tlen, const char *batch)
+{
+    lkey_start(k, tenant, tlen, 'y');
+    lkey_str(k, batch, strlen(batch));
+}
+
+static void lnkey(lkey *k, const char *tenant, size_t tlen, const char *batch, const char *member)
+{
+    lkey_start(k, tenant, tlen, 'z');
+    lkey_str(k, batch, strlen(batch));
+    lkey_str(k, member, strlen(member));
+}
+
+static yj_err load_batch(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tlen, const char *batch,
+                         Yongjin__State__PayoutBatch **out)
+{
+    lkey k;
+    MDB_val v;
+    *out = NULL;
+    bkey(&k, tenant, tlen, batch);
+    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    if (err != YJ_OK) return err;
+    *out = yongjin__state__payout_batch__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
+yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__CreatePayoutBatch *cb,
+                                  yj_msg *why)
+{
+    uint32_t month;
+    yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
+    if (err == YJ_OK) err = ledger_parse_month("create_payout_batch.month", cb->month, &month, why);
+    if (err != YJ_OK) return err;
+    Yongjin__State__PayoutBatch *old;
+    err = load_batch(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, cb->batch_id, &old);
+    if (err == YJ_OK) {
+        yongjin__state__payout_batch__free_unpacked(old, NULL);
+        return yj_fail(why, YJ_ALREADY_EXISTS, "create_payout_batch.batch_id: batch %s was already created",
+                       cb->batch_id);
+    }
+    if (err != YJ_NOT_FOUND) return err;
+    err = YJ_OK;
+    /* every member whose available is at least min_payout (and above 0):
+     * collected first, then written (no writes under an open cursor) */
+    typedef struct {
+        char member[YJ_ID_MAX + 1];
+        int64_t amount;
+    } line;
+    size_t cap = 1024, n = 0;
+    line *lines = malloc(cap * sizeof *lines);
+    int more = 0;
+    if (!lines) return YJ_RESOURCE_EXHAUSTED;
+    lkey prefix;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'B');
+    MDB_cursor *c;
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) {
+        free(lines);
+        return YJ_INTERNAL;
+    }
+    int64_t floor_amount = p->min_payout > 1 ? p->min_payout : 1;
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
+        size_t len = key[prefix.n];
+        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != k.mv_size || v.mv_size != 48) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        int64_t available = (int64_t)get_be64((const uint8_t *)v.mv_data + 8);
+        if (available < floor_amount) continue;
+        if (n == BATCH_LINES_MAX) {
+            more = 1;
+            break;
+        }
+        if (n == cap) {
+            line *bigger = realloc(lines, 2 * cap * sizeof *lines);
+            if (!bigger) {
+                err = YJ_RESOURCE_EXHAUSTED;
+                break;
+            }
+            lines = bigger;
+            cap *= 2;
+        }
+        memcpy(lines[n].member, key + prefix.n + 1, len);
+        lines[n].member[len] = 0;
+        lines[n++].amount = available;
+    }
+    mdb_cursor_close(c);
+    Yongjin__State__PayoutBatch b = YONGJIN__STATE__PAYOUT_BATCH__INIT;
+    b.month = cb->month;
+    b.created_at_ms = ec->time_ms;
+    b.more_members = more;
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        Yongjin__State__PayoutLine l = YONGJIN__STATE__PAYOUT_LINE__INIT;
+        l.amount = lines[i].amount;
+        l.status = L_PENDING;
+        lkey lk;
+        lnkey(&lk, ec->tenant, ec->tenant_len, cb->batch_id, lines[i].member);
+        err = move(ec, lines[i].member, "available", "withdrawing", l.amount, "payout");
+        if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &lk, &l.base);
+        b.n_lines++;
+        b.total += l.amount;
+    }
+    free(lines);
+    lkey bk;
+    bkey(&bk, ec->tenant, ec->tenant_len, cb->batch_id);
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &bk, &b.base);
+    return err;
+}
+
+yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why)
+{
+    yj_err err = ledger_need_id("mark_payout_line.batch_id", ml->batch_id, why);
+    if (err == YJ_OK) err = ledger_need_id("mark_payout_line.member", ml->member, why);
+    if (err != YJ_OK) return err;
+    if (!valid_text(ml->external_ref, REF_MAX, ml->paid))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
+                       ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
+    Yongjin__State__PayoutBatch *b;
+    err = load_batch(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, ml->batch_id, &b);
+    if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.batch_id: no batch %s", ml->batch_id);
+    if (err != YJ_OK) return err;
+    lkey lk;
+    MDB_val v;
+    Yongjin__State__PayoutLine *l = NULL;
+    lnkey(&lk, ec->tenant, ec->tenant_len, ml->batch_id, ml->member);
+    err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, lk.b, lk.n, &v);
+    if (err == YJ_NOT_FOUND) {
+        err = yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.member: batch %s has no line for %s", ml->batch_id,
+                      ml->member);
+        goto done;
+    }
+    if (err != YJ_OK) goto done;
+    if (!(l = yongjin__state__payout_line__unpack(NULL, v.mv_size, v.mv_data))) {
+        err = YJ_DATA_LOSS;
+        goto done;
+    }
+    if (l->status != L_PENDING) {
+        err = yj_fail(why, YJ_FAILED_PRECONDITION, "mark_payout_line: %s's line of batch %s is already %s", ml->member,
+                      ml->batch_id, l_names[l->status >= 1 && l->status <= 3 ? l->status : 0]);
+        goto done;
+    }
+    l->status = ml->paid ? L_PAID : L_FAILED;
+    if (l->external_ref != protobuf_c_empty_string) free(l->external_ref);
+    if (!(l->external_ref = strdup(ml->external_ref))) {
+        l->external_ref = (char *)protobuf_c_empty_string;
+        err = YJ_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    if (ml->paid) {
+        b->n_paid++;
+        b->paid_total += l->amount;
+        err = move(ec, ml->member, "withdrawing", "paid", l->amount, "payout_paid");
+    } else {
+        b->n_failed++;
+        b->failed_total += l->amount;
+        err = move(ec, ml->member, "withdrawing", "available", l->amount, "payout_failed");
+    }
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &lk, &l->base);
+    lkey bk;
+    bkey(&bk, ec->tenant, ec->tenant_len, ml->batch_id);
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &bk, &b->base);
+done:
+    if (l) yongjin__state__payout_line__free_unpacked(l, NULL);
+    yongjin__state__payout_batch__free_unpacked(b, NULL);
+    return err;
+}
+
+/* ---- reads ---- */
+
+static yj_err pack(yj_buf *out, const ProtobufCMessage *m)
+{
+    size_t sz = protobuf_c_message_get_packed_size(m);
+    uint8_t *dst = yj_buf_reserve(out, sz);
+    if (!dst) return YJ_RESOURCE_EXHAUSTED;
+    out->len += protobuf_c_message_pack(m, dst);
+    return YJ_OK;
+}
+
+yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetWithdrawalRequest *req = reqv;
+    if (!yj_ledger_valid_id(req->withdrawal_id, strlen(req->withdrawal_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "withdrawal_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    lkey k;
+    MDB_val v;
+    wkey(&k, tenant, strlen(tenant), req->withdrawal_id);
+    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no withdrawal %s", req->withdrawal_id);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read withdrawal %s", req->withdrawal_id);
+    Yongjin__State__Withdrawal *w = yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
+    if (!w) return yj_fail(msg, YJ_DATA_LOSS, "withdrawal %s does not decode", req->withdrawal_id);
+    Yongjin__V1__Withdrawal resp = YONGJIN__V1__WITHDRAWAL__INIT;
+    resp.withdrawal_id = req->withdrawal_id;
+    resp.member = w->member;
+    resp.amount = w->amount;
+    resp.status = (char *)w_names[w->status >= 1 && w->status <= 4 ? w->status : 0];
+    resp.fee = w->fee;
+    resp.net = w->status == W_PAID ? w->amount - w->fee : 0;
+    resp.reason = w->reason;
+    resp.external_ref = w->external_ref;
+    resp.requested_at_ms = w->requested_at_ms;
+    resp.reviewed_at_ms = w->reviewed_at_ms;
+    resp.paid_at_ms = w->paid_at_ms;
+    err = pack(out, &resp.base);
+    yongjin__state__withdrawal__free_unpacked(w, NULL);
+    return err;
+}
+
+yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetPayoutBatchRequest *req = reqv;
+    if (!yj_ledger_valid_id(req->batch_id, strlen(req->batch_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "batch_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (req->page_size < 0 || req->page_size > PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size, PAGE_MAX);
+    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
+    size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT;
+    Yongjin__State__PayoutBatch *b;
+    yj_err err = load_batch(r->txn, r->state, tenant, tlen, req->batch_id, &b);
+    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no payout batch %s", req->batch_id);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read batch %s", req->batch_id);
+    Yongjin__V1__PayoutBatch resp = YONGJIN__V1__PAYOUT_BATCH__INIT;
+    resp.batch_id = req->batch_id;
+    resp.month = b->month;
+    resp.total = b->total;
+    resp.created_at_ms = b->created_at_ms;
+    resp.line_count = b->n_lines;
+    resp.paid_total = b->paid_total;
+    resp.failed_total = b->failed_total;
+    resp.pending_total = b->total - b->paid_total - b->failed_total;
+    resp.more_members = b->more_members;
+    Yongjin__V1__PayoutLine *rows = calloc(page, sizeof *rows), **rowp = calloc(page, sizeof *rowp);
+    Yongjin__State__PayoutLine **st = calloc(page, sizeof *st);
+    char(*names)[YJ_ID_MAX + 1] = calloc(page, sizeof *names);
+    if (!rows || !rowp || !st || !names) err = YJ_RESOURCE_EXHAUSTED;
+    lkey prefix, start;
+    lkey_start(&prefix, tenant, tlen, 'z');
+    lkey_str(&prefix, req->batch_id, strlen(req->batch_id));
+    start = prefix;
+    lkey_str(&start, req->page_token, strlen(req->page_token));
+    MDB_cursor *c = NULL;
+    if (err == YJ_OK && mdb_cursor_open(r->txn, r->state, &c)) c = NULL, err = YJ_INTERNAL;
+    size_t n = 0;
+    MDB_val kk = {start.n, start.b}, v;
+    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        const uint8_t *key = kk.mv_data;
+        if (kk.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
+        size_t len = key[prefix.n];
+        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != kk.mv_size) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(key + prefix.n + 1, req->page_token, len))
+            continue;
+        if (n == page) {
+            resp.next_page_token = names[n - 1];
+            break;
+        }
+        if (!(st[n] = yongjin__state__payout_line__unpack(NULL, v.mv_size, v.mv_data))) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        memcpy(names[n], key + prefix.n + 1, len);
+        names[n][len] = 0;
+        Yongjin__V1__PayoutLine init = YONGJIN__V1__PAYOUT_LINE__INIT;
+        rows[n] = init;
+        rows[n].member = names[n];
+        rows[n].amount = st[n]->amount;
+        rows[n].status = (char *)l_names[st[n]->status >= 1 && st[n]->status <= 3 ? st[n]->status : 0];
+        rows[n].external_ref = st[n]->external_ref;
+        rowp[n] = &rows[n];
+        n++;
+    }
+    if (c) mdb_cursor_close(c);
+    resp.n_lines = n;
+    resp.lines = rowp;
+    if (err == YJ_OK) err = pack(out, &resp.base);
+    for (size_t i = 0; st && i < n; i++) yongjin__state__payout_line__free_unpacked(st[i], NULL);
+    free(rows);
+    free(rowp);
+    free(st);
+    free(names);
+    yongjin__state__payout_batch__free_unpacked(b, NULL);
+    return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read batch %s", req->batch_id);
+}

@@ -1,0 +1,394 @@
+/*
+ * periods.c — months, their close and their report (RULES.md §6).
+ *
+ * Every entry posts into a period: the month of its event time in the
+ * tenant's zone, or, when that month is closed, the first open month (an
+ * adjustment, marked on the entry and on its statement lines). Months close
+ * in order: closing M closes every month up to M, and nothing can post into
+ * them again, so a closed month's report cannot change.
+ *
+ * State (after tenant + kind):
+ *   'Y'                        u32: the last closed month (yyyymm), absent = none
+ *   'e' yyyymm, seq            (empty): the tenant's entries of the period
+ *   'm' member, yyyymm         5 × i64: accrued, reversed, settled, withdrawn, paid
+ *   'n' yyyymm                 5 × i64: the same over every member
+ *
+ * The report is computed from these, not stored: a member's closing of M is
+ * what the tenant owes the member now (pending + available + withdrawing)
+ * less the net (accrued − reversed − paid) of every later month, and its
+ * opening is the closing less M's own net. Only accruals, reversals and
+ * payments change what is owed (settlement, withdrawal requests, payout lines
+ * and their failure move money between the member's own accounts).
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "yongjin/pbwire.h"
+#include "yongjin/rules.h"
+#include "yongjin/v1/finance.pb-c.h"
+
+#define REPORT_PAGE_DEFAULT 1000
+#define REPORT_PAGE_MAX 10000
+
+enum { R_ACCRUED, R_REVERSED, R_SETTLED, R_WITHDRAWN, R_PAID, R_N };
+
+uint32_t ledger_next_month(uint32_t m)
+{
+    return m % 100 == 12 ? (m / 100 + 1) * 100 + 1 : m + 1;
+}
+
+void ledger_month_name(uint32_t m, char out[8])
+{
+    snprintf(out, 8, "%04u-%02u", (m / 100) % 10000, m % 100);
+}
+
+static yj_err closed_through(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tlen, uint32_t *out)
+{
+    lkey k;
+    MDB_val v;
+    *out = 0;
+    lkey_start(&k, tenant, tlen, 'Y');
+    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    if (v.mv_size != 4) return YJ_DATA_LOSS;
+    *out = get_be32(v.mv_data);
+    return YJ_OK;
+}
+
+yj_err ledger_period_begin(ledger_event_ctx *ec)
+{
+    uint32_t closed;
+    yj_err err = closed_through(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &closed);
+    if (err != YJ_OK) return err;
+    uint32_t own = ledger_month_of(ec->time_ms, ec->tz_offset_min);
+    ec->adjustment = closed && own <= closed;
+    ec->period = ec->adjustment ? ledger_next_month(closed) : own;
+    return YJ_OK;
+}
+
+yj_err ledger_period_index(ledger_event_ctx *ec)
+{
+    lkey k;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'e');
+    lkey_u32(&k, ec->period);
+    lkey_u64(&k, ec->wtxn->seq);
+    return yj_state_put(ec->wtxn, k.b, k.n, "", 0);
+}
+
+static int is(const char *a, const char *b)
+{
+    return a && strcmp(a, b) == 0;
+}
+
+yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
+                           int64_t amount)
+{
+    int64_t d[R_N] = {0};
+    if (is(kind, "accrue") && is(account, "pending")) d[R_ACCRUED] = amount;
+    else if ((is(kind, "reverse") && is(account, "pending")) || (is(kind, "clawback") && is(account, "available")))
+        d[R_REVERSED] = -amount;
+    else if (is(kind, "settle") && is(account, "available")) d[R_SETTLED] = amount;
+    else if (is(kind, "withdraw") && is(account, "withdrawing")) d[R_WITHDRAWN] = amount;
+    else if ((is(kind, "withdraw_paid") || is(kind, "payout_paid")) && is(account, "paid")) d[R_PAID] = amount;
+    else return YJ_OK;
+    lkey k;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'm');
+    lkey_str(&k, member, strlen(member));
+    lkey_u32(&k, ec->period);
+    yj_err err = ledger_add_counters(ec, &k, d, R_N);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'n');
+    lkey_u32(&k, ec->period);
+    if (err == YJ_OK) err = ledger_add_counters(ec, &k, d, R_N);
+    return err;
+}
+
+yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why)
+{
+    uint32_t month, closed;
+    yj_err err = ledger_parse_month("close_period.month", cp->month, &month, why);
+    if (err != YJ_OK) return err;
+    if ((err = closed_through(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &closed)) != YJ_OK)
+        return err;
+    char last[8], next[8];
+    ledger_month_name(closed, last);
+    ledger_month_name(ledger_next_month(closed), next);
+    if (closed && month <= closed)
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "close_period: %s is already closed (closed through %s)",
+                       cp->month, last);
+    if (closed && month != ledger_next_month(closed))
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "close_period: months close in order; the next to close is %s",
+                       next);
+    if (ledger_month_of(ec->time_ms, ec->tz_offset_min) <= month)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "close_period: %s has not ended at the event's time (in the tenant's time zone)", cp->month);
+    uint8_t v[4];
+    put_be32(v, month);
+    lkey k;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'Y');
+    return yj_state_put(ec->wtxn, k.b, k.n, v, 4);
+}
+
+/* ---- the report ---- */
+
+static yj_err read_counters(MDB_val *v, int64_t d[R_N])
+{
+    if (v->mv_size != 8 * R_N) return YJ_DATA_LOSS;
+    for (int i = 0; i < R_N; i++) d[i] = (int64_t)get_be64((const uint8_t *)v->mv_data + 8 * i);
+    return YJ_OK;
+}
+
+static int64_t net_of(const int64_t d[R_N])
+{
+    return d[R_ACCRUED] - d[R_REVERSED] - d[R_PAID];
+}
+
+/* Over the rows prefix‖yyyymm with yyyymm >= month: the row of month itself
+ * (zeros when none) and the net of every later one. */
+static yj_err month_rows(MDB_cursor *c, const lkey *prefix, uint32_t month, int64_t at[R_N], int64_t *later_net)
+{
+    lkey k = *prefix;
+    lkey_u32(&k, month);
+    memset(at, 0, R_N * sizeof at[0]);
+    *later_net = 0;
+    MDB_val kk = {k.n, k.b}, v;
+    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        if (kk.mv_size != prefix->n + 4 || memcmp(kk.mv_data, prefix->b, prefix->n)) break;
+        int64_t d[R_N];
+        if (read_counters(&v, d) != YJ_OK) return YJ_DATA_LOSS;
+        if (get_be32((const uint8_t *)kk.mv_data + prefix->n) == month) memcpy(at, d, sizeof d);
+        else *later_net += net_of(d);
+    }
+    return YJ_OK;
+}
+
+static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t d[R_N], int64_t later_net)
+{
+    mp->closing = owed_now - later_net;
+    mp->opening = mp->closing - net_of(d);
+    mp->accrued = d[R_ACCRUED];
+    mp->reversed = d[R_REVERSED];
+    mp->settled = d[R_SETTLED];
+    mp->withdrawn = d[R_WITHDRAWN];
+    mp->paid = d[R_PAID];
+}
+
+/* SHA-256 over the hashes of the period's entries, in journal order. */
+static yj_err entries_hash(const yj_rtxn *r, MDB_cursor *c, const char *tenant, uint32_t month, uint8_t out[32],
+                           uint64_t *n)
+{
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'e');
+    lkey_u32(&prefix, month);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return YJ_INTERNAL;
+    }
+    yj_err err = YJ_OK;
+    *n = 0;
+    MDB_val kk = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
+        uint8_t seq_be[8];
+        memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
+        MDB_val jk = {8, seq_be}, jv;
+        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        EVP_DigestUpdate(md, (const uint8_t *)jv.mv_data + 32, 32); /* prev_hash ‖ hash ‖ body */
+        (*n)++;
+    }
+    unsigned len = 0;
+    if (err == YJ_OK && !EVP_DigestFinal_ex(md, out, &len)) err = YJ_INTERNAL;
+    EVP_MD_CTX_free(md);
+    return err;
+}
+
+yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__PeriodReportRequest *req = reqv;
+    uint32_t month, closed;
+    yj_err err = ledger_parse_month("month", req->month, &month, msg);
+    if (err != YJ_OK) return err;
+    if (req->page_size < 0 || req->page_size > REPORT_PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size, REPORT_PAGE_MAX);
+    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
+    size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : REPORT_PAGE_DEFAULT;
+    if ((err = closed_through(r->txn, r->state, tenant, tlen, &closed)) != YJ_OK)
+        return yj_fail(msg, err, "cannot read the periods");
+    MDB_cursor *c = NULL, *c2 = NULL;
+    if (mdb_cursor_open(r->txn, r->state, &c) || mdb_cursor_open(r->txn, r->state, &c2)) {
+        if (c) mdb_cursor_close(c);
+        return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    }
+    Yongjin__V1__PeriodReport resp = YONGJIN__V1__PERIOD_REPORT__INIT;
+    resp.month = (char *)req->month;
+    resp.closed = closed && month <= closed;
+    uint8_t hash[32];
+    err = entries_hash(r, c, tenant, month, hash, &resp.entries);
+    resp.entries_sha256.data = hash;
+    resp.entries_sha256.len = 32;
+    /* totals: what the tenant owes every member now, less later months */
+    ledger_balance owed = {0};
+    lkey k;
+    MDB_val v;
+    lkey_start(&k, tenant, tlen, 'T');
+    if (err == YJ_OK) {
+        err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+        if (err == YJ_OK && v.mv_size == 8 * ACC_COUNT) {
+            owed.pending = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * ACC_PENDING);
+            owed.available = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * ACC_AVAILABLE);
+            owed.withdrawing = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * ACC_WITHDRAWING);
+        } else if (err == YJ_OK) {
+            err = YJ_DATA_LOSS;
+        }
+        if (err == YJ_NOT_FOUND) err = YJ_OK;
+    }
+    int64_t d[R_N], later;
+    Yongjin__V1__MemberPeriod total = YONGJIN__V1__MEMBER_PERIOD__INIT;
+    lkey prefix;
+    lkey_start(&prefix, tenant, tlen, 'n');
+    if (err == YJ_OK) err = month_rows(c, &prefix, month, d, &later);
+    if (err == YJ_OK) {
+        fill(&total, owed.pending + owed.available + owed.withdrawing, d, later);
+        resp.opening = total.opening;
+        resp.accrued = total.accrued;
+        resp.reversed = total.reversed;
+        resp.settled = total.settled;
+        resp.withdrawn = total.withdrawn;
+        resp.paid = total.paid;
+        resp.closing = total.closing;
+    }
+    /* members, from their balance records, in id order after the token */
+    Yongjin__V1__MemberPeriod *rows = calloc(page, sizeof *rows), **rowp = calloc(page, sizeof *rowp);
+    char(*names)[YJ_ID_MAX + 1] = calloc(page, sizeof *names);
+    if (err == YJ_OK && (!rows || !rowp || !names)) err = YJ_RESOURCE_EXHAUSTED;
+    lkey bprefix;
+    lkey_start(&bprefix, tenant, tlen, 'B');
+    lkey start = bprefix;
+    lkey_str(&start, req->page_token, strlen(req->page_token));
+    MDB_val kk = {start.n, start.b};
+    size_t n = 0;
+    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        const uint8_t *key = kk.mv_data;
+        if (kk.mv_size <= bprefix.n || memcmp(key, bprefix.b, bprefix.n)) break;
+        size_t len = key[bprefix.n];
+        if (len == 0 || len > YJ_ID_MAX || bprefix.n + 1 + len != kk.mv_size || v.mv_size != 48) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(key + bprefix.n + 1, req->page_token, len))
+            continue;
+        int64_t now = (int64_t)get_be64(v.mv_data) + (int64_t)get_be64((const uint8_t *)v.mv_data + 8) +
+                      (int64_t)get_be64((const uint8_t *)v.mv_data + 16);
+        lkey mprefix;
+        lkey_start(&mprefix, tenant, tlen, 'm');
+        lkey_str(&mprefix, (const char *)key + bprefix.n + 1, len);
+        if ((err = month_rows(c2, &mprefix, month, d, &later)) != YJ_OK) break;
+        Yongjin__V1__MemberPeriod row = YONGJIN__V1__MEMBER_PERIOD__INIT;
+        fill(&row, now, d, later);
+        if (!row.opening && !row.accrued && !row.reversed && !row.settled && !row.withdrawn && !row.paid &&
+            !row.closing)
+            continue;
+        if (n == page) {
+            resp.next_page_token = names[n - 1];
+            break;
+        }
+        memcpy(names[n], key + bprefix.n + 1, len);
+        names[n][len] = 0;
+        rows[n] = row;
+        rows[n].member = names[n];
+        rowp[n] = &rows[n];
+        n++;
+    }
+    mdb_cursor_close(c);
+    mdb_cursor_close(c2);
+    resp.n_members = n;
+    resp.members = rowp;
+    if (err == YJ_OK) {
+        size_t sz = yongjin__v1__period_report__get_packed_size(&resp);
+        uint8_t *dst = yj_buf_reserve(out, sz);
+        if (dst) out->len += yongjin__v1__period_report__pack(&resp, dst);
+        else err = YJ_RESOURCE_EXHAUSTED;
+    }
+    free(rows);
+    free(rowp);
+    free(names);
+    return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot compute the report of %s", req->month);
+}
+
+uint32_t yj_ledger_month(const char *s)
+{
+    uint32_t m = 0;
+    yj_msg ignored;
+    return ledger_parse_month("", s, &m, &ignored) == YJ_OK ? m : 0;
+}
+
+/* ---- the statement export ---- */
+
+yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t month, uint64_t after_seq,
+                             size_t max_entries, yj_export_row_fn fn, void *ctx, uint64_t *last_seq, int *done)
+{
+    lkey prefix;
+    lkey_start(&prefix, tenant, strlen(tenant), 'e');
+    lkey_u32(&prefix, month);
+    lkey start = prefix;
+    lkey_u64(&start, after_seq + 1);
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->state, &c)) return YJ_INTERNAL;
+    *done = 1;
+    *last_seq = after_seq;
+    yj_err err = YJ_OK;
+    size_t entries = 0;
+    MDB_val kk = {start.n, start.b}, v;
+    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
+        if (entries == max_entries) {
+            *done = 0;
+            break;
+        }
+        uint8_t seq_be[8];
+        memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
+        MDB_val jk = {8, seq_be}, jv;
+        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        Yongjin__V1__JournalEntry *e =
+            yongjin__v1__journal_entry__unpack(NULL, jv.mv_size - 64, (const uint8_t *)jv.mv_data + 64);
+        if (!e) {
+            err = YJ_DATA_LOSS;
+            break;
+        }
+        uint64_t seq = get_be64(seq_be);
+        for (size_t i = 0; i < e->n_postings && err == YJ_OK; i++) {
+            const Yongjin__V1__Posting *p = e->postings[i];
+            if (!p->member[0]) continue; /* the tenant's own accounts */
+            Yongjin__V1__StatementRow row = YONGJIN__V1__STATEMENT_ROW__INIT;
+            row.member = p->member;
+            row.seq = seq;
+            row.time_ms = e->event_time_ms;
+            row.order_id = p->order_id;
+            row.program = p->program;
+            row.level = p->level;
+            row.amount = p->amount;
+            row.kind = p->kind;
+            row.adjustment = e->adjustment;
+            row.account = p->account;
+            err = fn(ctx, &row);
+        }
+        yongjin__v1__journal_entry__free_unpacked(e, NULL);
+        if (err != YJ_OK) break;
+        *last_seq = seq;
+        entries++;
+    }
+    mdb_cursor_close(c);
+    return err;
+}

@@ -1,0 +1,324 @@
+"""Finance (issue 6): withdrawals, payout batches, month close, the period
+report, adjustments and the statement export, end to end through gRPC.
+Trial balance zero and Verify after every test (fixture c)."""
+import hashlib
+
+import grpc
+import pytest
+
+from conftest import METHODS, ev, finance_pb2, ledger_pb2, query_pb2
+from test_referral import DAY, T, balance, bind, line, ok, paid, policy, refund  # noqa: F401
+from test_referral import c  # noqa: F401  (the fixture)
+
+METHODS.setdefault("GetWithdrawal", ("/yongjin.v1.Query/GetWithdrawal", query_pb2.GetWithdrawalRequest,
+                                     query_pb2.Withdrawal))
+METHODS.setdefault("GetPayoutBatch", ("/yongjin.v1.Finance/GetPayoutBatch", finance_pb2.GetPayoutBatchRequest,
+                                      finance_pb2.PayoutBatch))
+INVALID, NOT_FOUND, EXISTS, FAILED = 3, 5, 6, 9
+# T is 2025-11-01 00:00 UTC = 08:00 in the default zone (UTC+8): November.
+DEC = T + 30 * DAY  # 2025-12-01 00:00 UTC = 08:00 UTC+8: December
+
+
+def request(wid, member, amount, t):
+    return ev("request_withdrawal", ledger_pb2.RequestWithdrawal(withdrawal_id=wid, member=member, amount=amount), t=t)
+
+
+def review(wid, approve, reason="", t=T):
+    return ev("review_withdrawal", ledger_pb2.ReviewWithdrawal(withdrawal_id=wid, approve=approve, reason=reason), t=t)
+
+
+def mark_paid(wid, ref, t):
+    return ev("mark_withdrawal_paid", ledger_pb2.MarkWithdrawalPaid(withdrawal_id=wid, external_ref=ref), t=t)
+
+
+def batch(bid, month, t):
+    return ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month), t=t)
+
+
+def mark_line(bid, member, paid_, ref, t):
+    return ev("mark_payout_line", ledger_pb2.MarkPayoutLine(batch_id=bid, member=member, paid=paid_,
+                                                            external_ref=ref), t=t)
+
+
+def close(month, t):
+    return ev("close_period", ledger_pb2.ClosePeriod(month=month), t=t)
+
+
+def completed(oid, t):
+    return ev("order_completed", ledger_pb2.OrderCompleted(order_id=oid), t=t)
+
+
+def settle(as_of):
+    return ev("settle", ledger_pb2.Settle(as_of_ms=as_of), t=as_of)
+
+
+def report(c, month, **kw):
+    return c.call("GetPeriodReport", month=month, **kw)
+
+
+def rows(rep):
+    return {m.member: (m.opening, m.accrued, m.reversed, m.settled, m.withdrawn, m.paid, m.closing)
+            for m in rep.members}
+
+
+def november(c):
+    """The month of the issue: orders, a refund, settlement, a fee-bearing
+    withdrawal, a rejected one, a payout batch with a paid and a failed line."""
+    ok(c.append(policy(withdraw_fee_bp=100)))
+    ok(c.append(bind("b", "a"), bind("c", "b"), bind("e", "a")))
+    ok(c.append(paid("O1", "c", line("L", 100000), t=T + 1), paid("O2", "e", line("L", 50000), t=T + 2)))
+    ok(c.append(refund("O1", "R1", 20000, t=T + 3)))              # b −2000, a −1000
+    ok(c.append(completed("O1", T + DAY), completed("O2", T + DAY)))
+    ok(c.append(settle(T + 8 * DAY)))                              # b 8000, a 4000 + 5000 available
+    ok(c.append(request("W1", "b", 5000, T + 9 * DAY), review("W1", True, t=T + 9 * DAY),
+                mark_paid("W1", "bank-0001", T + 9 * DAY + 1)))
+    ok(c.append(request("W2", "a", 2000, T + 9 * DAY), review("W2", False, "account name mismatch", t=T + 9 * DAY)))
+    ok(c.append(batch("PB1", "2025-11", T + 10 * DAY)))            # a 9000, b 3000
+    ok(c.append(mark_line("PB1", "a", True, "bank-0002", T + 10 * DAY + 1),
+                mark_line("PB1", "b", False, "", T + 10 * DAY + 2)))
+
+
+def test_a_month_closes_and_its_report_never_changes(c):
+    november(c)
+    want = {"a": (0, 10000, 1000, 9000, 2000, 9000, 0), "b": (0, 10000, 2000, 8000, 5000, 5000, 3000)}
+    rep = report(c, "2025-11")
+    assert rows(rep) == want and not rep.closed
+    assert (rep.opening, rep.accrued, rep.reversed, rep.settled, rep.withdrawn, rep.paid, rep.closing) == \
+        (0, 20000, 3000, 17000, 7000, 14000, 3000)
+    for m in list(rep.members) + [rep]:
+        assert m.closing == m.opening + m.accrued - m.reversed - m.paid
+    assert balance(c, "b").available == 3000 and balance(c, "b").paid == 5000
+    # close November in December; the report is now closed and frozen
+    ok(c.append(close("2025-11", DEC + 1)))
+    closed = report(c, "2025-11")
+    assert closed.closed and rows(closed) == want
+    frozen = closed.SerializeToString()
+    # a late refund dated in November posts into December, marked as an adjustment
+    r = ok(c.append(refund("O2", "R2", 10000, t=T + 20 * DAY)))[0]
+    assert {p.member: p.amount for p in r.postings if p.member} == {"a": -1000}
+    assert report(c, "2025-11").SerializeToString() == frozen
+    dec = report(c, "2025-12")
+    assert rows(dec) == {"a": (0, 0, 1000, 0, 0, 0, -1000), "b": (3000, 0, 0, 0, 0, 0, 3000)}
+    assert (dec.opening, dec.reversed, dec.closing) == (3000, 1000, 2000)
+    assert not dec.closed
+    line_ = [x for x in c.call("ListEntries", member="a").lines if x.seq == r.seq]
+    assert line_ and all(x.adjustment for x in line_) and line_[0].kind == "clawback"
+    earn = c.call("GetEarnings", member="a", month="2025-12")
+    assert earn.reversed == 1000
+    # a's available is now negative: no withdrawal until later earnings net it
+    w = c.append(request("W3", "a", 100, DEC + 2))[0]
+    assert w.code == FAILED and "negative" in w.message
+    tb = c.call("TrialBalance")
+    accounts = {a.account: a.balance for a in tb.accounts}
+    assert accounts["fee_income"] == 50 and accounts["paid"] == 14000 and tb.sum == 0
+
+
+def test_closing_refusals_and_order(c):
+    ok(c.append(paid("O1", "x", line("L", 100), t=T + 1)))
+    r = c.append(close("2025-11", T + 2))[0]
+    assert r.code == FAILED and "not ended" in r.message
+    ok(c.append(close("2025-11", DEC + 1)))
+    again = c.append(close("2025-11", DEC + 2))[0]
+    assert again.code == FAILED and "already closed" in again.message
+    skip = c.append(close("2026-01", DEC + 62 * DAY))[0]
+    assert skip.code == FAILED and "2025-12" in skip.message
+    ok(c.append(close("2025-12", DEC + 62 * DAY)))
+    assert c.append(close("2025-13", DEC + 62 * DAY))[0].code == INVALID
+    assert report(c, "2025-10").closed  # months before the first close are closed with it
+
+
+def test_withdrawal_rules(c):
+    ok(c.append(policy(min_payout=500, withdraw_fee_bp=250, rounding=1)))  # HALF_UP
+    ok(c.append(bind("c", "b"), paid("O1", "c", line("L", 100000), t=T + 1), completed("O1", T + 1),
+                settle(T + 8 * DAY)))
+    assert balance(c, "b").available == 10000
+    cases = [
+        (request("W0", "b", 499, T + 9 * DAY), INVALID, "min_payout"),
+        (request("W0", "b", 10001, T + 9 * DAY), FAILED, "available"),
+        (request("W0", "b", 0, T + 9 * DAY), INVALID, "amount"),
+        (review("NOPE", True), NOT_FOUND, "NOPE"),
+        (mark_paid("NOPE", "x", T + 9 * DAY), NOT_FOUND, "NOPE"),
+    ]
+    for e, code, word in cases:
+        r = c.append(e)[0]
+        assert r.code == code and word in r.message and r.seq == 0, (e, r)
+    ok(c.append(request("W1", "b", 3333, T + 9 * DAY)))
+    assert c.append(request("W1", "b", 600, T + 9 * DAY))[0].code == EXISTS
+    assert c.append(mark_paid("W1", "ref", T + 9 * DAY))[0].code == FAILED  # not approved yet
+    assert c.append(review("W1", False))[0].code == INVALID                 # a rejection needs a reason
+    ok(c.append(review("W1", True, t=T + 9 * DAY)))
+    assert c.append(review("W1", True))[0].code == FAILED
+    assert c.append(mark_paid("W1", "", T + 9 * DAY))[0].code == INVALID    # the reference is required
+    r = ok(c.append(mark_paid("W1", "bank-7", T + 9 * DAY + 1)))[0]
+    fee = [p for p in r.postings if p.kind == "fee"]
+    assert sorted((p.account, p.amount) for p in fee) == [("commission_expense", -83), ("fee_income", 83)]
+    w = c.call("GetWithdrawal", withdrawal_id="W1")
+    assert (w.status, w.amount, w.fee, w.net, w.external_ref) == ("PAID", 3333, 83, 3250, "bank-7")  # 83.325 → 83
+    assert c.append(mark_paid("W1", "again", T + 9 * DAY + 2))[0].code == FAILED
+    b = balance(c, "b")
+    assert (b.available, b.withdrawing, b.paid) == (10000 - 3333, 0, 3333)
+
+
+def test_payout_batch_lines_and_marks(c):
+    ok(c.append(bind("c", "b"), bind("d", "x"), paid("O1", "c", line("L", 100000), t=T + 1),
+                paid("O2", "d", line("L", 990), t=T + 1), completed("O1", T + 1), completed("O2", T + 1),
+                settle(T + 8 * DAY)))
+    # b 10000 qualifies, x 99 is under min_payout 100
+    r = ok(c.append(batch("PB", "2025-11", T + 9 * DAY)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    assert c.append(batch("PB", "2025-11", T + 9 * DAY))[0].code == EXISTS
+    pb = c.call("GetPayoutBatch", batch_id="PB")
+    assert [(l.member, l.amount, l.status) for l in pb.lines] == [("b", 10000, "PENDING")]
+    assert (pb.total, pb.line_count, pb.pending_total, pb.month) == (10000, 1, 10000, "2025-11")
+    assert c.append(mark_line("PB", "x", True, "r", T + 9 * DAY))[0].code == NOT_FOUND
+    assert c.append(mark_line("NOPE", "b", True, "r", T + 9 * DAY))[0].code == NOT_FOUND
+    assert c.append(mark_line("PB", "b", True, "", T + 9 * DAY))[0].code == INVALID
+    ok(c.append(mark_line("PB", "b", False, "", T + 9 * DAY)))
+    assert balance(c, "b").available == 10000  # the failed line came back
+    assert c.append(mark_line("PB", "b", True, "r", T + 9 * DAY))[0].code == FAILED
+    pb = c.call("GetPayoutBatch", batch_id="PB")
+    assert (pb.lines[0].status, pb.failed_total, pb.pending_total) == ("FAILED", 10000, 0)
+    # a second batch takes it again, and this time it is paid
+    ok(c.append(batch("PB2", "2025-11", T + 10 * DAY), mark_line("PB2", "b", True, "bank-9", T + 10 * DAY)))
+    b = balance(c, "b")
+    assert (b.available, b.paid) == (0, 10000)
+
+
+def test_batch_and_report_pages(c):
+    ok(c.append(*[bind("c%02d" % i, "r%02d" % i) for i in range(25)]))
+    ok(c.append(*[paid("O%d" % i, "c%02d" % i, line("L", 10000), t=T + 1) for i in range(25)]))
+    ok(c.append(*[completed("O%d" % i, T + 1) for i in range(25)]), )
+    ok(c.append(settle(T + 8 * DAY), batch("PB", "2025-11", T + 9 * DAY)))
+    seen, token = [], ""
+    while True:
+        pb = c.call("GetPayoutBatch", batch_id="PB", page_size=10, page_token=token)
+        seen += [l.member for l in pb.lines]
+        token = pb.next_page_token
+        if not token:
+            break
+    assert seen == ["r%02d" % i for i in range(25)] and pb.total == 25 * 1000
+    seen, token = [], ""
+    while True:
+        rep = report(c, "2025-11", page_size=7, page_token=token)
+        seen += [m.member for m in rep.members]
+        token = rep.next_page_token
+        if not token:
+            break
+    assert seen == ["r%02d" % i for i in range(25)] and rep.accrued == 25 * 1000
+
+
+def export(c, month):
+    path = "/yongjin.v1.Finance/ExportStatement"
+    stub = c.channel.unary_stream(path, request_serializer=finance_pb2.ExportStatementRequest.SerializeToString,
+                                  response_deserializer=finance_pb2.StatementRow.FromString)
+    return list(stub(finance_pb2.ExportStatementRequest(month=month), timeout=30, metadata=c.metadata))
+
+
+def test_export_matches_the_report_and_the_hash_covers_the_months_entries(c):
+    november(c)
+    ok(c.append(close("2025-11", DEC + 1), refund("O2", "R2", 10000, t=T + 20 * DAY)))
+    for month in ("2025-11", "2025-12"):
+        rep = report(c, month)
+        got = export(c, month)
+        for m in rep.members:
+            mine = [r for r in got if r.member == m.member]
+            assert sum(r.amount for r in mine if r.kind == "accrue" and r.account == "pending") == m.accrued
+            assert -sum(r.amount for r in mine if r.kind in ("reverse", "clawback") and r.amount < 0) == m.reversed
+            assert sum(r.amount for r in mine if r.kind == "settle" and r.account == "available") == m.settled
+            assert sum(r.amount for r in mine if r.account == "paid") == m.paid
+        assert [r.seq for r in got] == sorted(r.seq for r in got)
+        assert [(r.member, r.kind, r.amount) for r in got if r.adjustment] == \
+            ([("a", "clawback", -1000)] if month == "2025-12" else [])
+    # the hash: SHA-256 over the hashes of the month's entries, from the journal feed
+    n = c.call("Verify").entries
+    stub = c.channel.unary_stream("/yongjin.v1.Finance/Subscribe",
+                                  request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+                                  response_deserializer=finance_pb2.JournalEntry.FromString)
+    entries = []
+    for e in stub(finance_pb2.SubscribeRequest(from_seq=1), timeout=30, metadata=c.metadata):
+        entries.append(e)
+        if len(entries) == n:
+            break
+    nov = [e for e in entries if not e.adjustment and T - 8 * 3600000 <= e.event_time_ms < DEC - 8 * 3600000]
+    rep = report(c, "2025-11")
+    assert rep.entries == len(nov)
+    assert rep.entries_sha256 == hashlib.sha256(b"".join(e.hash for e in nov)).digest()
+    late = [e for e in entries if e.adjustment]
+    assert len(late) == 1 and late[0].adjustment_month == "2025-12"
+
+
+def test_finance_reads_refuse_bad_requests(c):
+    for name, kw, code in [("GetPeriodReport", dict(month="2025-13"), grpc.StatusCode.INVALID_ARGUMENT),
+                           ("GetPeriodReport", dict(month="2025-11", page_size=10001), grpc.StatusCode.INVALID_ARGUMENT),
+                           ("GetPayoutBatch", dict(batch_id="NOPE"), grpc.StatusCode.NOT_FOUND),
+                           ("GetWithdrawal", dict(withdrawal_id="NOPE"), grpc.StatusCode.NOT_FOUND),
+                           ("GetWithdrawal", dict(withdrawal_id="bad id"), grpc.StatusCode.INVALID_ARGUMENT)]:
+        with pytest.raises(grpc.RpcError) as e:
+            c.call(name, **kw)
+        assert e.value.code() == code, (name, kw)
+    with pytest.raises(grpc.RpcError) as e:
+        export(c, "nope")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert export(c, "2030-01") == []
+
+
+def run_yj(*args):
+    import subprocess
+    from conftest import YJ
+    return subprocess.run([YJ, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_yj_export_csv_opens_and_sums_to_the_report(c, server, tmp_path):
+    import csv
+    from decimal import Decimal
+    november(c)
+    ok(c.append(close("2025-11", DEC + 1), refund("O2", "R2", 10000, t=T + 20 * DAY)))
+    for month in ("2025-11", "2025-12"):
+        out = tmp_path / ("%s.csv" % month)
+        r = run_yj("export", server.data_dir, "--month", month, "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        with open(out, newline="", encoding="utf-8") as f:
+            got = list(csv.DictReader(f))
+        assert got and list(got[0].keys()) == ["member", "seq", "time", "order_id", "program", "level",
+                                              "amount_yuan", "amount_fen", "kind", "account", "adjustment"]
+        for row in got:
+            assert Decimal(row["amount_yuan"]) * 100 == int(row["amount_fen"])
+            assert row["time"].endswith("+08:00") and row["time"][:7] in ("2025-11", "2025-12")
+        rep = report(c, month)
+        for m in rep.members:
+            mine = [r for r in got if r["member"] == m.member]
+            fen = lambda kinds, account: sum(int(r["amount_fen"]) for r in mine  # noqa: E731
+                                             if r["kind"] in kinds and r["account"] == account)
+            assert fen(("accrue",), "pending") == m.accrued
+            assert -(fen(("reverse",), "pending") + fen(("clawback",), "available")) == m.reversed
+            assert fen(("settle",), "available") == m.settled
+            assert fen(("withdraw",), "withdrawing") == m.withdrawn
+            assert fen(("withdraw_paid", "payout_paid"), "paid") == m.paid
+        adj = [(r["member"], r["kind"], r["adjustment"]) for r in got if r["adjustment"] == "true"]
+        assert adj == ([("a", "clawback", "true")] if month == "2025-12" else [])
+    # the same rows as the gRPC export, in the same order
+    assert [(r.member, r.seq, r.amount) for r in export(c, "2025-11")] == \
+        [(r["member"], int(r["seq"]), int(r["amount_fen"])) for r in csv.DictReader(open(tmp_path / "2025-11.csv"))]
+
+
+def test_yj_report_and_payouts(c, server, tmp_path):
+    import csv
+    november(c)
+    ok(c.append(close("2025-11", DEC + 1)))
+    r = run_yj("report", server.data_dir, "--month", "2025-11")
+    assert r.returncode == 0, r.stderr
+    assert "CLOSED" in r.stdout and "holds" in r.stdout
+    total = [l for l in r.stdout.splitlines() if l.startswith("TOTAL")][0].split()
+    assert total[1:] == ["0.00", "200.00", "30.00", "170.00", "70.00", "140.00", "30.00"]
+    assert report(c, "2025-11").entries_sha256.hex() in r.stdout
+    out = tmp_path / "pb1.csv"
+    r = run_yj("payouts", server.data_dir, "--batch", "PB1", "--all", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    lines = list(csv.DictReader(open(out, newline="", encoding="utf-8")))
+    assert [(l["member"], l["amount_yuan"], l["amount_fen"], l["status"], l["external_ref"]) for l in lines] == \
+        [("a", "90.00", "9000", "PAID", "bank-0002"), ("b", "30.00", "3000", "FAILED", "")]
+    r = run_yj("payouts", server.data_dir, "--batch", "PB1")
+    assert r.returncode == 0 and r.stdout.count("\n") == 1  # the header: no line is pending
+    assert run_yj("payouts", server.data_dir, "--batch", "NOPE").returncode == 1
+    assert run_yj("export", server.data_dir, "--month", "2025-13").returncode == 2
+    assert run_yj("report", server.data_dir).returncode == 2
