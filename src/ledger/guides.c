@@ -107,6 +107,10 @@ yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide 
         for (size_t j = 0; j < i; j++)
             if (strcmp(ug->stores[j], ug->stores[i]) == 0)
                 return yj_fail(why, YJ_INVALID_ARGUMENT, "%s: store %s appears twice", field, ug->stores[i]);
+    }
+    for (size_t i = 0; i < ug->n_stores; i++) { /* then whether they exist */
+        char field[64];
+        snprintf(field, sizeof field, "upsert_guide.stores[%zu]", i);
         if ((err = ledger_store_known(ec, field, ug->stores[i], why)) != YJ_OK) return err;
     }
     Yongjin__State__Guide g = YONGJIN__STATE__GUIDE__INIT;
