@@ -49,9 +49,14 @@ class Model:
         self.sess_stats = {}  # sid -> [invites, orders, gmv]
         self.stores, self.guides, self.excl = set(), {}, {}
         self.perf = {}        # ("g" | "s", id) -> {channel: credit}
+        self.min_payout, self.fee_bp, self.fees = 100, 0, 0
+        self.withdrawals = {}  # wid -> {m, amount, status}
+        self.batches = {}      # bid -> {member: [amount, status]}
+        self.closed = 0        # the last closed month, yyyymm
 
     def b(self, m):
-        return self.bal.setdefault(m, {"pending": 0, "available": 0, "earned_total": 0, "reversed_total": 0})
+        return self.bal.setdefault(m, {"pending": 0, "available": 0, "earned_total": 0, "reversed_total": 0,
+                                       "withdrawing": 0, "paid": 0})
 
     # each method returns the expected EventResult code
     def bind(self, member, referrer):
@@ -346,4 +351,81 @@ class Model:
                     c["settled"] += left
                     self.b(c["m"])["pending"] -= left
                     self.b(c["m"])["available"] += left
+        return 0
+
+    # ---- finance (RULES.md §6) ----
+    def request_withdrawal(self, wid, m, amount):
+        if amount < 1 or amount > 10**12 or amount < self.min_payout:
+            return 3
+        if wid in self.withdrawals:
+            return 6
+        b = self.b(m)
+        if b["available"] < 0 or amount > b["available"]:
+            return 9
+        b["available"] -= amount
+        b["withdrawing"] += amount
+        self.withdrawals[wid] = {"m": m, "amount": amount, "status": "REQUESTED"}
+        return 0
+
+    def review_withdrawal(self, wid, approve):
+        w = self.withdrawals.get(wid)
+        if w is None:
+            return 5
+        if w["status"] != "REQUESTED":
+            return 9
+        w["status"] = "APPROVED" if approve else "REJECTED"
+        if not approve:
+            b = self.b(w["m"])
+            b["withdrawing"] -= w["amount"]
+            b["available"] += w["amount"]
+        return 0
+
+    def mark_withdrawal_paid(self, wid):
+        w = self.withdrawals.get(wid)
+        if w is None:
+            return 5
+        if w["status"] != "APPROVED":
+            return 9
+        w["status"] = "PAID"
+        b = self.b(w["m"])
+        b["withdrawing"] -= w["amount"]
+        b["paid"] += w["amount"]
+        self.fees += rnd(Fraction(w["amount"] * self.fee_bp, 10000), self.rounding)
+        return 0
+
+    def create_payout_batch(self, bid):
+        if bid in self.batches:
+            return 6
+        lines = {}
+        for m in sorted(self.bal):
+            b = self.bal[m]
+            if b["available"] >= max(self.min_payout, 1):
+                lines[m] = [b["available"], "PENDING"]
+                b["withdrawing"] += b["available"]
+                b["available"] = 0
+        self.batches[bid] = lines
+        return 0
+
+    def mark_payout_line(self, bid, m, paid):
+        lines = self.batches.get(bid)
+        if lines is None or m not in lines:
+            return 5
+        if lines[m][1] != "PENDING":
+            return 9
+        amount = lines[m][0]
+        lines[m][1] = "PAID" if paid else "FAILED"
+        b = self.b(m)
+        b["withdrawing"] -= amount
+        b["paid" if paid else "available"] += amount
+        return 0
+
+    def close_period(self, month, now_month):
+        if self.closed and month <= self.closed:
+            return 9
+        nxt = self.closed + 1 if self.closed % 100 != 12 else (self.closed // 100 + 1) * 100 + 1
+        if self.closed and month != nxt:
+            return 9
+        if now_month <= month:
+            return 9
+        self.closed = month
         return 0

@@ -3,6 +3,7 @@ random binds, orders, partial refunds, completions and settlements sent
 through gRPC; every result code and every member's balance must equal the
 model's, the trial balance must be zero, and Verify (a replay of the whole
 journal into a scratch store, compared byte for byte) must pass."""
+import datetime
 import random
 
 import pytest
@@ -66,8 +67,58 @@ def generate(seed, model, n_events):
             model.expire(max(t, at or 0))
         events.append((e, code))
 
+    wids, bids = [], []
+
+    def month_of(ms):
+        d = datetime.datetime.fromtimestamp((ms + 8 * 3600000) // 1000, tz=datetime.timezone.utc)
+        return d.year * 100 + d.month
+
     for i in range(n_events):
         t += rng.randint(1, 3600_000)
+        if rng.random() < 0.12:  # finance: withdrawals, payout batches, month close
+            f = rng.random()
+            if f < 0.4:
+                rich = [m for m, b in model.bal.items() if b["available"] >= 100]
+                m = rng.choice(rich) if rich and rng.random() < 0.9 else rng.choice(members)
+                avail = model.b(m)["available"]
+                amount = rng.randint(100, max(100, avail)) if rng.random() < 0.9 else avail + 1
+                wid = "w%d" % i
+                wids.append(wid)
+                add(ev("request_withdrawal", ledger_pb2.RequestWithdrawal(withdrawal_id=wid, member=m, amount=amount),
+                       t=t), model.request_withdrawal, wid, m, amount)
+            elif f < 0.6 and wids:
+                wid, approve = rng.choice(wids[-5:]), rng.random() < 0.7
+                add(ev("review_withdrawal", ledger_pb2.ReviewWithdrawal(
+                    withdrawal_id=wid, approve=approve, reason="" if approve else "审核未通过"), t=t),
+                    model.review_withdrawal, wid, approve)
+            elif f < 0.75 and wids:
+                wid = rng.choice(wids[-5:])
+                add(ev("mark_withdrawal_paid", ledger_pb2.MarkWithdrawalPaid(withdrawal_id=wid, external_ref="x" + wid),
+                       t=t), model.mark_withdrawal_paid, wid)
+            elif f < 0.82:
+                bid = "b%d" % i
+                bids.append(bid)
+                add(ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month="2025-11"), t=t),
+                    model.create_payout_batch, bid)
+            elif f < 0.95 and bids:
+                bid = rng.choice(bids[-2:])
+                cands = list(model.batches.get(bid, {}))
+                m = rng.choice(cands) if cands and rng.random() < 0.9 else rng.choice(members)
+                paid_ = rng.random() < 0.6
+                add(ev("mark_payout_line", ledger_pb2.MarkPayoutLine(batch_id=bid, member=m, paid=paid_,
+                                                                    external_ref="bank" if paid_ else ""), t=t),
+                    model.mark_payout_line, bid, m, paid_)
+            else:
+                now = month_of(t)
+                if model.closed:
+                    month = model.closed + 1 if model.closed % 100 != 12 else (model.closed // 100 + 1) * 100 + 1
+                else:
+                    month = month_of(t - 40 * DAY)
+                if rng.random() < 0.2:
+                    month = now  # not ended yet: refused
+                name = "%04d-%02d" % (month // 100, month % 100)
+                add(ev("close_period", ledger_pb2.ClosePeriod(month=name), t=t), model.close_period, month, now)
+            continue
         r = rng.random()
         if r < 0.15:
             a, b = rng.choice(members), rng.choice(members)
@@ -154,24 +205,26 @@ def generate(seed, model, n_events):
 
 
 SCENARIOS = [
-    # seed, rounding, levels, rates, last_touch, cap, live, invite LAST, guide rate, split
-    (1, FLOOR, 2, (1000, 500), False, 1500, 500, False, 200, 7000),
-    (2, HALF_UP, 3, (1200, 600, 300), True, 2500, 300, True, 100, 6000),
+    # seed, rounding, levels, rates, last_touch, cap, live, invite LAST, guide rate, split, withdrawal fee
+    (1, FLOOR, 2, (1000, 500), False, 1500, 500, False, 200, 7000, 100),
+    (2, HALF_UP, 3, (1200, 600, 300), True, 2500, 300, True, 100, 6000, 250),
 ]
 
 
-@pytest.mark.parametrize("seed,rounding,levels,rates,last_touch,cap,live,invite_last,guide_rate,split", SCENARIOS)
+@pytest.mark.parametrize("seed,rounding,levels,rates,last_touch,cap,live,invite_last,guide_rate,split,fee_bp",
+                         SCENARIOS)
 def test_generated_scenario_matches_the_model(client, seed, rounding, levels, rates, last_touch, cap, live,
-                                              invite_last, guide_rate, split):
+                                              invite_last, guide_rate, split, fee_bp):
     model = Model(rounding=rounding, levels=levels, rates=rates, last_touch=last_touch, cap_bp=cap,
                   live_rate=live, invite_last=invite_last, guide_rate=guide_rate, split_bp=split)
     pol = policy_pb2.Policy(rounding=getattr(policy_pb2, rounding), levels=levels, level_rates_bp=list(rates),
                             bind_policy=policy_pb2.LAST_TOUCH if last_touch else policy_pb2.FIRST_TOUCH,
                             order_cap_bp=cap, live_invite_rate_bp=live,
                             live_invite_policy=policy_pb2.LAST if invite_last else policy_pb2.FIRST,
-                            guide_rate_bp=guide_rate, guide_split_bp=split)
+                            guide_rate_bp=guide_rate, guide_split_bp=split, withdraw_fee_bp=fee_bp)
     r = client.append(ev("set_policy", ledger_pb2.SetPolicy(policy=pol), t=T0 - 1))[0]
     assert r.code == 0, r.message
+    model.fee_bp = fee_bp
     events, members, guides, stores, groups, sessions = generate(seed, model, 5000)
     for k in range(0, len(events), 100):
         chunk = events[k:k + 100]
@@ -182,8 +235,9 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
     for m in members + guides:
         got = client.call("GetBalance", member=m)
         want = model.b(m)
-        assert (got.pending, got.available, got.earned_total, got.reversed_total) == \
-            (want["pending"], want["available"], want["earned_total"], want["reversed_total"]), m
+        assert (got.pending, got.available, got.earned_total, got.reversed_total, got.withdrawing, got.paid) == \
+            (want["pending"], want["available"], want["earned_total"], want["reversed_total"], want["withdrawing"],
+             want["paid"]), m
     programs = set()
     for oid in model.orders:
         programs |= {c["program"] for c in model.orders[oid]["comms"] if c["amount"]}
@@ -209,7 +263,35 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
         assert (got.status, got.leader_earned) == (g["status"], g["earned"]), gid
         statuses.add(g["status"])
     assert statuses == {"OPEN", "SUCCEEDED", "FAILED"} or statuses >= {"SUCCEEDED", "FAILED"}
-    assert client.call("TrialBalance").sum == 0
+    tb = client.call("TrialBalance")
+    assert tb.sum == 0 and {a.account: a.balance for a in tb.accounts}["fee_income"] == model.fees
+    codes = {(e.WhichOneof("body"), want) for e, want in events}
+    for kind in ("request_withdrawal", "mark_withdrawal_paid", "mark_payout_line", "close_period"):
+        assert (kind, 0) in codes and (kind, 9) in codes, kind
+    assert model.fees > 0 and model.closed
+    # every month's report chains: closing = opening + accrued − reversed − paid,
+    # one month's closing is the next one's opening, the last is what is owed now
+    month, last, prev = 202510, T0 + 200 * DAY, None
+    while month <= 202605:
+        rep, token, rows = None, "", {}
+        while True:
+            rep = client.call("GetPeriodReport", month="%04d-%02d" % (month // 100, month % 100), page_token=token,
+                              page_size=1000)
+            rows.update({m.member: m for m in rep.members})
+            token = rep.next_page_token
+            if not token:
+                break
+        assert rep.closed == (month <= model.closed)
+        for m in list(rows.values()) + [rep]:
+            assert m.closing == m.opening + m.accrued - m.reversed - m.paid
+        if prev is not None:
+            for mem in set(prev) | set(rows):
+                assert (prev[mem].closing if mem in prev else 0) == (rows[mem].opening if mem in rows else 0), mem
+        prev = rows
+        month = month + 1 if month % 100 != 12 else (month // 100 + 1) * 100 + 1
+    for mem, b in model.bal.items():
+        owed = b["pending"] + b["available"] + b["withdrawing"]
+        assert (prev[mem].closing if mem in prev else 0) == owed, mem
     v = client.call("Verify")
     assert v.ok, v.problem
     assert v.entries > 1000
