@@ -159,21 +159,22 @@ yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t
 /* Marks failed every open group whose expiry is at or before at_ms. */
 yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
 {
-    lkey prefix, *due = malloc(EXPIRE_PER_EVENT * sizeof *due);
+    lkey prefix, *due = NULL;
     size_t n = 0;
-    if (!due) return YJ_RESOURCE_EXHAUSTED;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'X');
     MDB_cursor *c;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) {
-        free(due);
-        return YJ_INTERNAL;
-    }
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
     MDB_val k = {prefix.n, prefix.b}, v;
+    /* this runs after every event: it allocates only when a group is due */
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         if (t > at_ms) break;
+        if (!due && !(due = malloc(EXPIRE_PER_EVENT * sizeof *due))) {
+            mdb_cursor_close(c);
+            return YJ_RESOURCE_EXHAUSTED;
+        }
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
     }

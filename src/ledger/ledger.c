@@ -53,6 +53,57 @@ static yj_err apply_event(ledger_event_ctx *ec, const yj_policy *p, const Yongji
     }
 }
 
+/* The policy in force, decoded once per change rather than once per event:
+ * the cache (one per thread: the writer, a verification) holds the record's
+ * exact bytes, so it is used only when the stored bytes are the same. */
+#define POLICY_CACHE_BYTES 32768 /* a larger policy record is decoded every time */
+
+typedef struct policy_cache {
+    char tenant[YJ_TENANT_MAX + 1];
+    uint8_t raw[POLICY_CACHE_BYTES]; /* the 'P' value (has_raw 0: no record, the defaults) */
+    size_t raw_len;
+    int has_raw, valid;
+    yj_policy policy;
+    int32_t tz_offset_min;
+} policy_cache;
+
+static __thread policy_cache cache;
+
+static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_len, const yj_policy **p,
+                              int32_t *tz)
+{
+    lkey k;
+    MDB_val v = {0, NULL};
+    lkey_start(&k, tenant, tenant_len, 'P');
+    yj_err err = yj_state_get(wtxn->txn, wtxn->state, k.b, k.n, &v);
+    if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+    int none = err == YJ_NOT_FOUND;
+    if (cache.valid && !strcmp(cache.tenant, tenant) && cache.has_raw == !none &&
+        (none || (cache.raw_len == v.mv_size && !memcmp(cache.raw, v.mv_data, v.mv_size)))) {
+        *p = &cache.policy;
+        *tz = cache.tz_offset_min;
+        return YJ_OK;
+    }
+    cache.valid = 0;
+    Yongjin__V1__Policy *pb = NULL;
+    if ((err = ledger_policy_load(wtxn->txn, wtxn->state, tenant, tenant_len, &pb)) != YJ_OK) return err;
+    ledger_policy_to_rules(pb, &cache.policy);
+    cache.tz_offset_min = pb->timezone_offset_minutes;
+    yongjin__v1__policy__free_unpacked(pb, NULL);
+    cache.raw_len = 0;
+    cache.has_raw = !none;
+    if (!none && v.mv_size <= sizeof cache.raw) {
+        memcpy(cache.raw, v.mv_data, v.mv_size);
+        cache.raw_len = v.mv_size;
+    }
+    memcpy(cache.tenant, tenant, tenant_len);
+    cache.tenant[tenant_len] = 0;
+    cache.valid = none || v.mv_size <= sizeof cache.raw;
+    *p = &cache.policy;
+    *tz = cache.tz_offset_min;
+    return YJ_OK;
+}
+
 static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra,
                            yj_msg *why)
 {
@@ -67,13 +118,14 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     assert(w->tenant_len >= 1 && w->tenant_len <= YJ_TENANT_MAX);
     memcpy(tenant, w->tenant, w->tenant_len);
     tenant[w->tenant_len] = 0;
-    Yongjin__V1__Policy *pb = NULL;
-    yj_policy policy;
-    yj_err err = ledger_policy_load(wtxn->txn, wtxn->state, tenant, w->tenant_len, &pb);
+    const yj_policy *cached;
+    int32_t tz = 0;
+    yj_err err = policy_in_force(wtxn, tenant, w->tenant_len, &cached, &tz);
     if (err == YJ_OK) {
-        ledger_policy_to_rules(pb, &policy);
-        ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, pb->timezone_offset_minutes,
-                               0, 0, 0, 0, effects};
+        /* a copy: SetPolicy changes the record (and so the cache) mid-event */
+        static __thread yj_policy policy;
+        policy = *cached;
+        ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, tz, 0, 0, 0, 0, effects};
         err = ledger_period_begin(&ec);
         if (err == YJ_OK) err = apply_event(&ec, &policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
@@ -91,7 +143,6 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }
     }
-    if (pb) yongjin__v1__policy__free_unpacked(pb, NULL);
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     return err;
 }
