@@ -97,6 +97,9 @@ with tempfile.TemporaryDirectory(prefix="yj-history-") as d:
              ("GetPerformance store st2 (month)", timed("GetPerformance", store="st2", month="2025-11")),
              ("GetCampaignStats card", timed("GetCampaignStats", campaign="card"))]
     live = c.call("GetLiveStats", session_id="S1")
+    rep_t = time.perf_counter()
+    rep = c.call("GetPeriodReport", month="2025-11", page_size=100, timeout=600)
+    rep_t = time.perf_counter() - rep_t
     page = time.perf_counter()
     c.call("ListEntries", member="m1", page_size=100)
     page = time.perf_counter() - page
@@ -110,5 +113,7 @@ with tempfile.TemporaryDirectory(prefix="yj-history-") as d:
     print("stats queries, 1000 sequential calls each (session S1: %d orders, GMV %d):" % (live.orders, live.gmv))
     for name, (p50, p99) in stats:
         print("  %-34s p50 %.3f ms  p99 %.3f ms" % (name, p50, p99))
+    print("GetPeriodReport 2025-11 (%d entries hashed, first page of 100 members): %.1f ms"
+          % (rep.entries, rep_t * 1e3))
     print("store file: %.1f MiB (%.0f bytes per entry, state and indexes included)"
           % (size / 2**20, size / (entries + members)))
