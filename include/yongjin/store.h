@@ -107,6 +107,7 @@ typedef struct yj_wtxn {
     MDB_dbi state;            /* the "state" database */
     uint64_t seq;             /* the seq this write will get if accepted */
     int replay;               /* 1 while yj_store_verify rebuilds from the journal */
+    MDB_dbi journal;          /* the journal: the entries before this one, read-only */
 } yj_wtxn;
 
 typedef struct yj_apply_hook {

@@ -106,6 +106,61 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     return err;
 }
 
+static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
+                           uint8_t out[32], uint64_t *n);
+
+static void sealed_key(lkey *k, const char *tenant, size_t tlen, uint32_t month)
+{
+    lkey_start(k, tenant, tlen, 'r');
+    lkey_u32(k, month);
+}
+
+/* Seals every month up to `month` that has entries and no seal yet: its
+ * entries' hash and count, computed once here (they can never change
+ * again) so that a closed month's report does not read them all. */
+static yj_err seal_months(ledger_event_ctx *ec, uint32_t month)
+{
+    MDB_cursor *c = NULL, *walk = NULL;
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c) ||
+        mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &walk)) {
+        if (c) mdb_cursor_close(c);
+        return YJ_INTERNAL;
+    }
+    lkey prefix;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'e');
+    yj_err err = YJ_OK;
+    uint32_t months[64];
+    size_t n = 0;
+    /* the months with entries, up to `month`: a seek per month */
+    lkey k = prefix;
+    MDB_val kk = {k.n, k.b}, v;
+    for (int rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && n < 64;) {
+        if (kk.mv_size != prefix.n + 12 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
+        uint32_t m = get_be32((const uint8_t *)kk.mv_data + prefix.n);
+        if (m > month) break;
+        months[n++] = m;
+        k = prefix;
+        lkey_u32(&k, ledger_next_month(m));
+        kk.mv_size = k.n;
+        kk.mv_data = k.b;
+        rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(walk);
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        lkey sk;
+        MDB_val sv;
+        sealed_key(&sk, ec->tenant, ec->tenant_len, months[i]);
+        if (yj_state_get(ec->wtxn->txn, ec->wtxn->state, sk.b, sk.n, &sv) == YJ_OK) continue;
+        uint8_t seal[40];
+        uint64_t count = 0;
+        err = entries_hash(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], seal, &count);
+        put_be64(seal + 32, count);
+        if (err == YJ_OK) err = yj_state_put(ec->wtxn, sk.b, sk.n, seal, sizeof seal);
+    }
+    mdb_cursor_close(c);
+    return err;
+}
+
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why)
 {
     uint32_t month, closed;
@@ -129,7 +184,8 @@ yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod 
     put_be32(v, month);
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'Y');
-    return yj_state_put(ec->wtxn, k.b, k.n, v, 4);
+    err = yj_state_put(ec->wtxn, k.b, k.n, v, 4);
+    return err == YJ_OK ? seal_months(ec, month) : err;
 }
 
 /* ---- the report ---- */
@@ -177,8 +233,8 @@ static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t 
 }
 
 /* SHA-256 over the hashes of the period's entries, in journal order. */
-static yj_err entries_hash(const yj_rtxn *r, MDB_cursor *c, const char *tenant, uint32_t month, uint8_t out[32],
-                           uint64_t *n)
+static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
+                           uint8_t out[32], uint64_t *n)
 {
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'e');
@@ -196,7 +252,7 @@ static yj_err entries_hash(const yj_rtxn *r, MDB_cursor *c, const char *tenant, 
         uint8_t seq_be[8];
         memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
         MDB_val jk = {8, seq_be}, jv;
-        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64) {
+        if (mdb_get(txn, journal, &jk, &jv) != 0 || jv.mv_size < 64) {
             err = YJ_DATA_LOSS;
             break;
         }
@@ -231,7 +287,15 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     resp.month = (char *)req->month;
     resp.closed = closed && month <= closed;
     uint8_t hash[32];
-    err = entries_hash(r, c, tenant, month, hash, &resp.entries);
+    lkey sk;
+    MDB_val sv;
+    sealed_key(&sk, tenant, tlen, month);
+    if (resp.closed && yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
+        memcpy(hash, sv.mv_data, 32); /* sealed at the close */
+        resp.entries = get_be64((const uint8_t *)sv.mv_data + 32);
+    } else {
+        err = entries_hash(r->txn, r->journal, c, tenant, month, hash, &resp.entries);
+    }
     resp.entries_sha256.data = hash;
     resp.entries_sha256.len = 32;
     /* totals: what the tenant owes every member now, less later months */

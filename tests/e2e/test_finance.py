@@ -92,6 +92,8 @@ def test_a_month_closes_and_its_report_never_changes(c):
     ok(c.append(close("2025-11", DEC + 1)))
     closed = report(c, "2025-11")
     assert closed.closed and rows(closed) == want
+    # the seal written by the close is the hash the open month had
+    assert (closed.entries_sha256, closed.entries) == (rep.entries_sha256, rep.entries) and rep.entries > 10
     frozen = closed.SerializeToString()
     # a late refund dated in November posts into December, marked as an adjustment
     r = ok(c.append(refund("O2", "R2", 10000, t=T + 20 * DAY)))[0]
