@@ -125,7 +125,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         /* a copy: SetPolicy changes the record (and so the cache) mid-event */
         static __thread yj_policy policy;
         policy = *cached;
-        ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, tz, 0, 0, 0, 0, effects};
+        ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, tz, 0, 0, 0, 0, effects, NULL};
         err = ledger_period_begin(&ec);
         if (err == YJ_OK) err = apply_event(&ec, &policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
@@ -142,6 +142,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             err = yj_pb_put_varint_field(extra, 11, 1);
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }
+        if (ec.cursor) mdb_cursor_close(ec.cursor);
     }
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     return err;

@@ -78,7 +78,12 @@ typedef struct ledger_event_ctx {
     uint16_t n_postings; /* postings written so far for this entry */
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
+    MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
 } ledger_event_ctx;
+
+/* The event's cursor on the state database (NULL when it cannot be opened);
+ * closed by the apply hook when the event is done. */
+MDB_cursor *ledger_cursor(ledger_event_ctx *ec);
 
 /* Encodes the posting into the entry's effects and applies it to the
  * balances, the tenant totals, the member's statement and earnings. The

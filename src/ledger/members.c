@@ -8,7 +8,7 @@
  *   'H' member, seq     yongjin.state.Binding: the history, in journal order
  *   'L' member          yongjin.state.Binding: the latest binding (the team tree)
  *   'C' referrer, member  (empty): the direct downline, for paging
- *   'A' member          yongjin.state.Team: counts and GMV, kept incrementally
+ *   'A' member          counts, GMV and the team parent (team_rec), kept incrementally
  *
  * Team aggregates move with the tree: a (re)bind walks up the old and the
  * new ancestors once — the cost is the depth of the tree, never its size.
@@ -182,78 +182,138 @@ yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMembe
     return ledger_put_pb(ec->wtxn, &k, &m.base);
 }
 
-static yj_err team_get(ledger_event_ctx *ec, const char *member, Yongjin__State__Team *t)
+/* A member's 'A' record: four big-endian i64 counters (direct count, team
+ * size, team GMV, own GMV) and the member's team parent (u8 length, bytes),
+ * so that the walk up the tree reads one record per ancestor. */
+#define TEAM_FIXED 32
+typedef struct team_rec {
+    int64_t direct_count, team_size, team_gmv, own_gmv;
+    char parent[YJ_ID_MAX + 1];
+} team_rec;
+
+static yj_err team_decode(const MDB_val *v, team_rec *t)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < TEAM_FIXED + 1 || v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED] ||
+        p[TEAM_FIXED] > YJ_ID_MAX)
+        return YJ_DATA_LOSS;
+    t->direct_count = (int64_t)get_be64(p);
+    t->team_size = (int64_t)get_be64(p + 8);
+    t->team_gmv = (int64_t)get_be64(p + 16);
+    t->own_gmv = (int64_t)get_be64(p + 24);
+    memcpy(t->parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
+    t->parent[p[TEAM_FIXED]] = 0;
+    return YJ_OK;
+}
+
+static size_t team_encode(const team_rec *t, uint8_t out[TEAM_FIXED + 1 + YJ_ID_MAX])
+{
+    size_t n = strlen(t->parent);
+    put_be64(out, (uint64_t)t->direct_count);
+    put_be64(out + 8, (uint64_t)t->team_size);
+    put_be64(out + 16, (uint64_t)t->team_gmv);
+    put_be64(out + 24, (uint64_t)t->own_gmv);
+    out[TEAM_FIXED] = (uint8_t)n;
+    memcpy(out + TEAM_FIXED + 1, t->parent, n);
+    return TEAM_FIXED + 1 + n;
+}
+
+static yj_err team_read(MDB_txn *txn, MDB_dbi dbi, const lkey *k, team_rec *t)
+{
+    MDB_val v;
+    memset(t, 0, sizeof *t);
+    yj_err err = yj_state_get(txn, dbi, k->b, k->n, &v);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    return err == YJ_OK ? team_decode(&v, t) : err;
+}
+
+static yj_err team_get(ledger_event_ctx *ec, const char *member, team_rec *t)
 {
     lkey k;
-    ProtobufCMessage *m;
-    Yongjin__State__Team init = YONGJIN__STATE__TEAM__INIT;
-    *t = init;
     member_key(&k, ec, 'A', member);
-    yj_err err = get_pb(ec->wtxn->txn, ec->wtxn->state, &k, &yongjin__state__team__descriptor, &m);
-    if (err == YJ_NOT_FOUND) return YJ_OK;
-    if (err != YJ_OK) return err;
-    Yongjin__State__Team *got = (Yongjin__State__Team *)m;
-    t->direct_count = got->direct_count;
-    t->team_size = got->team_size;
-    t->team_gmv = got->team_gmv;
-    t->own_gmv = got->own_gmv;
-    protobuf_c_message_free_unpacked(m, NULL);
-    return YJ_OK;
+    return team_read(ec->wtxn->txn, ec->wtxn->state, &k, t);
+}
+
+static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec *t)
+{
+    lkey k;
+    uint8_t v[TEAM_FIXED + 1 + YJ_ID_MAX];
+    member_key(&k, ec, 'A', member);
+    return yj_state_put(ec->wtxn, k.b, k.n, v, team_encode(t, v));
 }
 
 static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct, int64_t size,
                        int64_t gmv, int64_t own)
 {
-    Yongjin__State__Team t;
+    team_rec t;
     yj_err err = team_get(ec, member, &t);
     if (err != YJ_OK) return err;
     t.direct_count += direct;
     t.team_size += size;
     t.team_gmv += gmv;
     t.own_gmv += own;
-    lkey k;
-    member_key(&k, ec, 'A', member);
-    return ledger_put_pb(ec->wtxn, &k, &t.base);
+    return team_put(ec, member, &t);
 }
 
-/* Adds size and gmv to every ancestor from `from` up (the team tree). */
+/* Adds size and gmv to every ancestor from `from` up (the team tree): one
+ * cursor seek per ancestor, the record rewritten in place (same size). */
 static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t size, int64_t gmv)
 {
-    yj_view view;
-    view_ctx vc;
     char cur[YJ_ID_MAX + 1];
-    ledger_view(ec, &view, &vc);
+    MDB_cursor *c;
+    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
     snprintf(cur, sizeof cur, "%s", from);
-    for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX; depth++) {
-        char up[YJ_ID_MAX + 1];
-        yj_err err = team_add(ec, cur, 0, size, gmv, 0);
-        if (err == YJ_OK) err = view_parent_latest(&vc, cur, up);
-        if (err != YJ_OK) return err;
-        memcpy(cur, up, sizeof cur);
+    yj_err err = YJ_OK;
+    for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
+        lkey k;
+        member_key(&k, ec, 'A', cur);
+        MDB_val kk = {k.n, k.b}, v;
+        team_rec t;
+        int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND) { /* a member with no record yet: no parent either */
+            memset(&t, 0, sizeof t);
+            t.team_size = size;
+            t.team_gmv = gmv;
+            err = team_put(ec, cur, &t);
+            break;
+        }
+        if (rc) {
+            err = YJ_INTERNAL;
+            break;
+        }
+        if ((err = team_decode(&v, &t)) != YJ_OK) break;
+        t.team_size += size;
+        t.team_gmv += gmv;
+        uint8_t buf[TEAM_FIXED + 1 + YJ_ID_MAX];
+        MDB_val nv = {team_encode(&t, buf), buf};
+        rc = mdb_cursor_put(c, &kk, &nv, MDB_CURRENT);
+        if (rc) err = rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+        memcpy(cur, t.parent, sizeof cur);
     }
-    return YJ_OK;
+    mdb_cursor_close(c);
+    return err;
 }
 
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 {
-    yj_err err = team_add(ec, member, 0, 0, 0, gmv);
-    char parent[YJ_ID_MAX + 1];
-    yj_view view;
-    view_ctx vc;
-    ledger_view(ec, &view, &vc);
-    if (err == YJ_OK) err = view_parent_latest(&vc, member, parent);
-    if (err == YJ_OK && parent[0]) err = ledger_team_walk(ec, parent, 0, gmv);
-    return err;
+    team_rec t;
+    yj_err err = team_get(ec, member, &t);
+    if (err != YJ_OK) return err;
+    t.own_gmv += gmv;
+    if ((err = team_put(ec, member, &t)) != YJ_OK) return err;
+    return t.parent[0] ? ledger_team_walk(ec, t.parent, 0, gmv) : YJ_OK;
 }
 
 /* Moves member (and its team) under referrer in the team tree. */
 static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *old_parent,
                         const char *referrer)
 {
-    Yongjin__State__Team t;
+    team_rec t;
     yj_err err = team_get(ec, member, &t);
     if (err != YJ_OK) return err;
     int64_t size = 1 + t.team_size, gmv = t.own_gmv + t.team_gmv;
+    snprintf(t.parent, sizeof t.parent, "%s", referrer); /* the member's new team parent */
+    if ((err = team_put(ec, member, &t)) != YJ_OK) return err;
     lkey k;
     if (old_parent[0]) {
         err = team_add(ec, old_parent, -1, 0, 0, 0);
@@ -380,19 +440,14 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     size_t limit = req->page_size ? (size_t)req->page_size : 100, n = 0;
     Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
     lkey k;
-    ProtobufCMessage *m;
+    team_rec t;
     lkey_start(&k, tenant, strlen(tenant), 'A');
     lkey_str(&k, req->member, strlen(req->member));
-    err = get_pb(r->txn, r->state, &k, &yongjin__state__team__descriptor, &m);
-    if (err == YJ_OK) {
-        Yongjin__State__Team *t = (Yongjin__State__Team *)m;
-        resp.direct_count = t->direct_count;
-        resp.team_size = t->team_size;
-        resp.team_gmv = t->team_gmv;
-        protobuf_c_message_free_unpacked(m, NULL);
-    } else if (err != YJ_NOT_FOUND) {
+    if ((err = team_read(r->txn, r->state, &k, &t)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the team of %s", req->member);
-    }
+    resp.direct_count = t.direct_count;
+    resp.team_size = t.team_size;
+    resp.team_gmv = t.team_gmv;
     lkey prefix, start;
     lkey_start(&prefix, tenant, strlen(tenant), 'C');
     lkey_str(&prefix, req->member, strlen(req->member));

@@ -60,18 +60,30 @@ static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
  * k (all zero when the key is new): the shape of every aggregate here. */
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
 {
-    MDB_val v;
     uint8_t val[8 * ACC_COUNT] = {0};
     assert(n <= ACC_COUNT);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k->b, k->n, &v);
-    if (err == YJ_OK) {
+    MDB_cursor *c = ledger_cursor(ec);
+    if (!c) return YJ_INTERNAL;
+    /* one seek: the record is rewritten in place through the cursor */
+    MDB_val kk = {k->n, (void *)k->b}, v;
+    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+    if (rc == 0) {
         if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
         memcpy(val, v.mv_data, 8 * n);
-    } else if (err != YJ_NOT_FOUND) {
-        return err;
+    } else if (rc != MDB_NOTFOUND) {
+        return YJ_INTERNAL;
     }
     for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
-    return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
+    if (rc == MDB_NOTFOUND) return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
+    MDB_val nv = {8 * n, val};
+    rc = mdb_cursor_put(c, &kk, &nv, MDB_CURRENT);
+    return rc == 0 ? YJ_OK : rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+}
+
+MDB_cursor *ledger_cursor(ledger_event_ctx *ec)
+{
+    if (!ec->cursor && mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &ec->cursor)) ec->cursor = NULL;
+    return ec->cursor;
 }
 
 /* The member's balance: its account, and the earned / reversed totals. */

@@ -238,6 +238,20 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
         assert (got.pending, got.available, got.earned_total, got.reversed_total, got.withdrawing, got.paid) == \
             (want["pending"], want["available"], want["earned_total"], want["reversed_total"], want["withdrawing"],
              want["paid"]), m
+    # teams: size and GMV (paid - refunded) of everyone below, through every rebind
+    own = {}
+    for o in model.orders.values():
+        own[o["buyer"]] = own.get(o["buyer"], 0) + sum(o["lines"]) - sum(o["refunded"])
+    size, gmv = {}, {}
+    for m in set(model.parent) | set(own):
+        cur, seen = model.parent.get(m), 0
+        while cur is not None and seen < 1000:
+            size[cur] = size.get(cur, 0) + (1 if m in model.parent else 0)
+            gmv[cur] = gmv.get(cur, 0) + own.get(m, 0)
+            cur, seen = model.parent.get(cur), seen + 1
+    for m in members:
+        t = client.call("GetTeam", member=m, page_size=1)
+        assert (t.team_size, t.team_gmv) == (size.get(m, 0), gmv.get(m, 0)), m
     programs = set()
     for oid in model.orders:
         programs |= {c["program"] for c in model.orders[oid]["comms"] if c["amount"]}
