@@ -99,6 +99,24 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
 yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
+    /* The latest binding ('L') is the last of the history in journal order:
+     * when it was made at or before at_ms it is the one in force (or none,
+     * if it lapsed), without walking the history. */
+    lkey k;
+    ProtobufCMessage *m;
+    *out = NULL;
+    lkey_start(&k, tenant, tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = get_pb(txn, dbi, &k, &yongjin__state__binding__descriptor, &m);
+    if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
+    if (err != YJ_OK) return err;
+    Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
+    if (b->bound_at_ms <= at_ms) {
+        if (b->expires_at_ms && at_ms >= b->expires_at_ms) yongjin__state__binding__free_unpacked(b, NULL);
+        else *out = b;
+        return YJ_OK;
+    }
+    yongjin__state__binding__free_unpacked(b, NULL);
     return ledger_binding_at_kind(txn, dbi, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
