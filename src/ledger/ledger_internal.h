@@ -10,7 +10,7 @@
  *   'B'   member                         balance: 6 × i64 (see ledger_balance)
  *   'T'   (nothing)                      tenant totals per account: 6 × i64
  *   'S'   member, time_ms, seq, idx      one statement line (StatementLine)
- *   'E'   member, yyyymm, program, level earnings: accrued, reversed, settled
+ *   'E'   member, yyyymm, program, level earnings by program: accrued, reversed, 0
  *   'M'   member                         member record (rules' encoding)
  *   ...   the rest belongs to the rules' state (see ledger.c)
  */

@@ -150,16 +150,13 @@ static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t mo
 
 static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 {
-    int64_t accrued = 0, reversed = 0, settled = 0;
+    /* by program and level; the month's totals are the report counters
+     * ('m', periods.c) */
+    int64_t accrued = 0, reversed = 0;
     if (is_kind(p, "accrue")) accrued = p->amount;
     else if (is_kind(p, "reverse") || is_kind(p, "clawback")) reversed = -p->amount;
-    else if (is_kind(p, "settle") && strcmp(p->account, "available") == 0) settled = p->amount;
     else return YJ_OK;
-    uint32_t month = ec->period;
-    yj_err err = earnings_add(ec, p->member, month, 0, 0, accrued, reversed, settled);
-    if (err == YJ_OK && (accrued || reversed))
-        err = earnings_add(ec, p->member, month, p->program, p->level, accrued, reversed, 0);
-    return err;
+    return earnings_add(ec, p->member, ec->period, p->program, p->level, accrued, reversed, 0);
 }
 
 static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)

@@ -208,12 +208,6 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
         const uint8_t *key = k.mv_data, *val = v.mv_data;
         if (v.mv_size != 24) continue;
         int program = key[prefix.n], level = key[prefix.n + 1];
-        if (program == 0) {
-            resp.accrued = (int64_t)get_be64(val);
-            resp.reversed = (int64_t)get_be64(val + 8);
-            resp.settled = (int64_t)get_be64(val + 16);
-            continue;
-        }
         Yongjin__V1__ProgramAmount init = YONGJIN__V1__PROGRAM_AMOUNT__INIT;
         rows[n] = init;
         rows[n].program = (Yongjin__V1__Program)program;
@@ -224,6 +218,19 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
         n++;
     }
     mdb_cursor_close(c);
+    /* the month's totals: the member's report counters of the month */
+    lkey mk;
+    lkey_start(&mk, tenant, strlen(tenant), 'm');
+    lkey_str(&mk, req->member, strlen(req->member));
+    lkey_u32(&mk, month);
+    err = yj_state_get(r->txn, r->state, mk.b, mk.n, &v);
+    if (err == YJ_OK && v.mv_size >= 24) {
+        resp.accrued = (int64_t)get_be64(v.mv_data);
+        resp.reversed = (int64_t)get_be64((const uint8_t *)v.mv_data + 8);
+        resp.settled = (int64_t)get_be64((const uint8_t *)v.mv_data + 16);
+    } else if (err != YJ_NOT_FOUND) {
+        return yj_fail(msg, err == YJ_OK ? YJ_DATA_LOSS : err, "cannot read the earnings of %s", req->member);
+    }
     resp.n_by_program = n;
     resp.by_program = ptrs;
     return pack_into(out, &resp.base);
