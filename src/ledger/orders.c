@@ -11,7 +11,9 @@
  *   'F' order_id, refund_id       u64 seq of the refund (refund ids apply once)
  *   'D' due_at_ms, order_id       (empty): the index Settle walks, so a Settle
  *                                 costs the due orders, not all orders
- *   'Q' order_id, seq, idx        a posting of the order, with its explanation
+ *
+ * An order's postings are in the journal entries listed in its entry_seqs
+ * (GetOrder reads them there): no per-posting index is written.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "ledger/ledger_internal.h"
 #include "yongjin/rules.h"
 #include "yongjin/state/state.pb-c.h"
+#include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
 #define SETTLE_MAX_ORDERS 10000 /* per Settle event; a later Settle takes the rest */
@@ -45,8 +48,15 @@ static yj_err load_order(ledger_event_ctx *ec, const char *order_id, Yongjin__St
     return *out ? YJ_OK : YJ_DATA_LOSS;
 }
 
-static yj_err save_order(ledger_event_ctx *ec, const char *order_id, const Yongjin__State__Order *o)
+/* Saves an unpacked order (its entry list grown by this entry). */
+static yj_err save_order(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
 {
+    if (!o->n_entry_seqs || o->entry_seqs[o->n_entry_seqs - 1] != ec->wtxn->seq) {
+        uint64_t *more = realloc(o->entry_seqs, (o->n_entry_seqs + 1) * sizeof *more);
+        if (!more) return YJ_RESOURCE_EXHAUSTED;
+        o->entry_seqs = more;
+        o->entry_seqs[o->n_entry_seqs++] = ec->wtxn->seq;
+    }
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'O');
     lkey_str(&k, order_id, strlen(order_id));
@@ -402,7 +412,13 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
             err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, 0, 0, 1, paid, live_commission);
     }
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
-    if (err == YJ_OK) err = save_order(ec, op->order_id, &o);
+    uint64_t first_seq = ec->wtxn->seq;
+    o.n_entry_seqs = 1;
+    o.entry_seqs = &first_seq;
+    lkey ok;
+    lkey_start(&ok, ec->tenant, ec->tenant_len, 'O');
+    lkey_str(&ok, op->order_id, strlen(op->order_id));
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &ok, &o.base);
     if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
     if (err == YJ_OK && g) {
         int64_t earned = 0;
@@ -663,28 +679,33 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     resp.refunded = o->refunded;
     resp.buyer = o->buyer;
     resp.due_at_ms = o->due_at_ms;
-    /* the postings, from the order's index, in journal order */
-    lkey prefix;
-    lkey_start(&prefix, tenant, strlen(tenant), 'Q');
-    lkey_str(&prefix, req->order_id, strlen(req->order_id));
-    MDB_cursor *c = NULL;
+    /* the postings: the member legs for this order in the entries that
+     * changed it, in journal order */
     size_t n = 0, cap = 0;
     Yongjin__V1__Posting **ps = NULL;
-    if (mdb_cursor_open(r->txn, r->state, &c)) c = NULL, err = YJ_INTERNAL;
-    MDB_val kk = {prefix.n, prefix.b};
-    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
-        if (kk.mv_size <= prefix.n || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            Yongjin__V1__Posting **more = realloc(ps, cap * sizeof *ps);
-            if (!more) { err = YJ_RESOURCE_EXHAUSTED; break; }
-            ps = more;
+    Yongjin__V1__JournalEntry **entries = calloc(o->n_entry_seqs ? o->n_entry_seqs : 1, sizeof *entries);
+    if (!entries) err = YJ_RESOURCE_EXHAUSTED;
+    for (size_t e = 0; e < o->n_entry_seqs && err == YJ_OK; e++) {
+        uint8_t seq_be[8];
+        put_be64(seq_be, o->entry_seqs[e]);
+        MDB_val jk = {8, seq_be}, jv;
+        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64 ||
+            !(entries[e] = yongjin__v1__journal_entry__unpack(NULL, jv.mv_size - 64, (const uint8_t *)jv.mv_data + 64))) {
+            err = YJ_DATA_LOSS;
+            break;
         }
-        ps[n] = yongjin__v1__posting__unpack(NULL, v.mv_size, v.mv_data);
-        if (!ps[n]) { err = YJ_DATA_LOSS; break; }
-        n++;
+        for (size_t i = 0; i < entries[e]->n_postings; i++) {
+            Yongjin__V1__Posting *p = entries[e]->postings[i];
+            if (!p->member[0] || strcmp(p->order_id, req->order_id) != 0) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                Yongjin__V1__Posting **more = realloc(ps, cap * sizeof *ps);
+                if (!more) { err = YJ_RESOURCE_EXHAUSTED; break; }
+                ps = more;
+            }
+            ps[n++] = p;
+        }
     }
-    if (c) mdb_cursor_close(c);
     resp.n_postings = n;
     resp.postings = ps;
     /* the credits, net of what refunds took back */
@@ -707,7 +728,9 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
         if (dst) out->len += yongjin__v1__order__pack(&resp, dst);
         else err = YJ_RESOURCE_EXHAUSTED;
     }
-    for (size_t i = 0; i < n; i++) yongjin__v1__posting__free_unpacked(ps[i], NULL);
+    for (size_t e = 0; entries && e < o->n_entry_seqs; e++)
+        if (entries[e]) yongjin__v1__journal_entry__free_unpacked(entries[e], NULL);
+    free(entries);
     free(ps);
     yongjin__state__order__free_unpacked(o, NULL);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read the postings of order %s", req->order_id);

@@ -172,21 +172,6 @@ static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)
     return YJ_OK;
 }
 
-/* The order's own index of its postings (GetOrder), member legs only. */
-static yj_err post_order_index(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
-{
-    lkey k;
-    uint8_t val[1024];
-    size_t n = yongjin__v1__posting__get_packed_size(p);
-    assert(n <= sizeof val);
-    yongjin__v1__posting__pack(p, val);
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'Q');
-    lkey_str(&k, p->order_id, strlen(p->order_id));
-    lkey_u64(&k, ec->wtxn->seq);
-    lkey_u32(&k, ec->n_postings);
-    return yj_state_put(ec->wtxn, k.b, k.n, val, n);
-}
-
 yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 {
     int acc = ledger_account_index(p->account);
@@ -199,7 +184,6 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
     if (err == YJ_OK && member_account) err = post_earnings(ec, p);
     if (err == YJ_OK && member_account) err = ledger_period_count(ec, p->member, p->account, p->kind, p->amount);
-    if (err == YJ_OK && member_account && p->order_id && p->order_id[0]) err = post_order_index(ec, p);
     ec->n_postings++;
     ec->posting_sum += p->amount;
     return err;
