@@ -114,6 +114,13 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         if (!own) return yj_fail(why, YJ_INVALID_ARGUMENT, "event: not a valid yongjin.v1.Event");
         ev = own;
     }
+    /* the service refuses these before they reach the journal; the hook
+     * checks again, as it is also what replays a journal */
+    if (w->event_time_ms < 946684800000LL || w->event_time_ms >= 7258118400000LL) {
+        if (own) yongjin__v1__event__free_unpacked(own, NULL);
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "event_time_ms: %lld is not a time from 2000 to 2199 in ms",
+                       (long long)w->event_time_ms);
+    }
     char tenant[YJ_TENANT_MAX + 1];
     assert(w->tenant_len >= 1 && w->tenant_len <= YJ_TENANT_MAX);
     memcpy(tenant, w->tenant, w->tenant_len);

@@ -20,7 +20,7 @@
 #include "yongjin/v1/query.pb-c.h"
 
 static MDB_env *env;
-static MDB_dbi state;
+static MDB_dbi state, journal; /* the journal stays empty: entries are not appended here */
 
 static void init(void)
 {
@@ -29,7 +29,7 @@ static void init(void)
     if (!mkdtemp(dir) || mdb_env_create(&env) || mdb_env_set_maxdbs(env, 4) ||
         mdb_env_set_mapsize(env, (size_t)1 << 30) || mdb_env_open(env, dir, MDB_NOSYNC, 0600) ||
         mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "state", MDB_CREATE, &state) ||
-        mdb_txn_commit(txn))
+        mdb_dbi_open(txn, "journal", MDB_CREATE, &journal) || mdb_txn_commit(txn))
         abort();
 }
 
@@ -76,7 +76,7 @@ static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
         if (n > sizeof buf || !ev->request_id || !ev->request_id[0]) continue;
         yongjin__v1__event__pack(ev, buf);
         yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev};
-        yj_wtxn wtxn = {txn, state, i + 1, 0};
+        yj_wtxn wtxn = {txn, state, i + 1, 0, journal};
         yj_msg why;
         yj_buf_reset(&effects);
         yj_buf_reset(&extra);
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         ProtobufCMessage *req = protobuf_c_message_unpack(queries[pick].desc, NULL, size - 1, data + 1);
         if (req) {
-            yj_rtxn r = {txn, state, state, state};
+            yj_rtxn r = {txn, state, journal, state};
             yj_buf out = {0};
             yj_msg msg;
             queries[pick].fn(&r, "t", req, &out, &msg);
