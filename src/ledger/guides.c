@@ -6,7 +6,7 @@
  * State (after tenant + kind):
  *   'R' store                      yongjin.state.Store
  *   'U' guide                      yongjin.state.Guide (its stores, home first)
- *   'u' member 'n' seq             yongjin.state.Binding (referrer = the guide):
+ *   'N' member, seq                yongjin.state.Binding (referrer = the guide):
  *                                  the exclusive-guide history, journal order
  *   'Z' who, id, yyyymm, channel   i64: net credit of a guide (who 'g') or a
  *                                  store ('s') in a month (0 = all time)
@@ -125,7 +125,7 @@ yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t 
 {
     Yongjin__State__Binding *b = NULL;
     guide[0] = 0;
-    yj_err err = ledger_binding_at_kind(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, MK_GUIDE, member,
+    yj_err err = ledger_binding_at_kind(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, 'N', member,
                                         at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(guide, YJ_ID_MAX + 1, "%s", b->referrer);
@@ -158,7 +158,7 @@ yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     b.expires_at_ms = p->bind_ttl_days ? ec->time_ms + p->bind_ttl_days * YJ_DAY_MS : 0;
     b.seq = ec->wtxn->seq;
     lkey k;
-    lkey_member(&k, ec->tenant, ec->tenant_len, bg->member, strlen(bg->member), MK_GUIDE);
+    id_key(&k, ec->tenant, ec->tenant_len, 'N', bg->member);
     lkey_u64(&k, ec->wtxn->seq);
     return ledger_put_pb(ec->wtxn, &k, &b.base);
 }

@@ -16,46 +16,6 @@ void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind)
     lkey_u8(k, kind);
 }
 
-void lkey_member(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t member_len, uint8_t sub)
-{
-    lkey_start(k, tenant, tenant_len, 'u');
-    lkey_str(k, member, member_len);
-    lkey_u8(k, sub);
-}
-
-int ledger_next_balance(MDB_cursor *c, const char *tenant, size_t tenant_len, const char *after,
-                        char member[YJ_MEMBER_MAX + 1], MDB_val *balance)
-{
-    lkey k;
-    lkey_start(&k, tenant, tenant_len, 'u');
-    size_t base = k.n;
-    if (after) {
-        lkey_str(&k, after, strlen(after));
-        lkey_u8(&k, 0xFF); /* past every record of `after` */
-    }
-    for (;;) {
-        MDB_val kk = {k.n, k.b}, v;
-        int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND) return 0;
-        if (rc) return -1;
-        const uint8_t *key = kk.mv_data;
-        if (kk.mv_size <= base || memcmp(key, k.b, base)) return 0; /* past the tenant's members */
-        size_t len = key[base];
-        if (len == 0 || len > YJ_MEMBER_MAX || kk.mv_size < base + 2 + len) return -1;
-        memcpy(member, key + base + 1, len);
-        member[len] = 0;
-        lkey bk;
-        lkey_member(&bk, tenant, tenant_len, member, len, MK_BALANCE);
-        MDB_val bkk = {bk.n, bk.b};
-        rc = mdb_cursor_get(c, &bkk, balance, MDB_SET_KEY);
-        if (rc == 0) return 1;
-        if (rc != MDB_NOTFOUND) return -1;
-        k.n = base; /* a member without a balance: the next one */
-        lkey_str(&k, member, len);
-        lkey_u8(&k, 0xFF);
-    }
-}
-
 void lkey_str(lkey *k, const char *s, size_t len)
 {
     assert(len <= 255 && k->n + 1 + len <= LKEY_MAX);

@@ -7,9 +7,12 @@
  * order is the natural order and a tenant's state is one key range:
  *
  *   kind  key after tenant+kind          value
- *   'u'   member, sub-kind (MK_*), ...   a member's records, clustered
+ *   'B'   member                         balance: 6 × i64 (see ledger_balance)
  *   'T'   (nothing)                      tenant totals per account: 6 × i64
- *   ...   the rest, one kind per kind of record: docs/storage.md has the table
+ *   'S'   member, time_ms, seq, idx      one statement line (StatementLine)
+ *   'E'   member, yyyymm, program, level earnings by program: accrued, reversed, 0
+ *   'M'   member                         member record (rules' encoding)
+ *   ...   the rest belongs to the rules' state (see ledger.c)
  */
 #ifndef YONGJIN_LEDGER_INTERNAL_H
 #define YONGJIN_LEDGER_INTERNAL_H
@@ -27,30 +30,6 @@ typedef struct lkey {
 } lkey;
 
 void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind);
-
-/* A member's records are clustered: tenant, 'u', member, then one of these
- * (small records first, then the lists), so that what one order changes
- * for one member sits on one or two pages. */
-enum {
-    MK_TEAM = 'A',     /* team counters and the team parent */
-    MK_BALANCE = 'B',  /* balance: 6 × i64 */
-    MK_MONTH = 'D',    /* yyyymm → the month's report counters (periods.c) */
-    MK_EARN = 'E',     /* yyyymm, program, level → earnings by program */
-    MK_LATEST = 'L',   /* the latest referral binding */
-    MK_MEMBER = 'M',   /* the member record */
-    MK_STMT = 'S',     /* time, seq, idx → a statement line */
-    MK_DIRECT = 'c',   /* member → a direct downline member (of a referrer) */
-    MK_BINDING = 'h',  /* seq → the referral binding history */
-    MK_GUIDE = 'n',    /* seq → the exclusive-guide history */
-};
-#define YJ_MEMBER_MAX 64
-void lkey_member(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t member_len, uint8_t sub);
-/* Steps the cursor to the next member after `after` (the first when NULL)
- * that has a balance record: 1 with member and balance set, 0 at the end of
- * the tenant's members, -1 on a read error or a malformed key. Members come
- * in key order (length, then bytes). */
-int ledger_next_balance(MDB_cursor *c, const char *tenant, size_t tenant_len, const char *after,
-                        char member[YJ_MEMBER_MAX + 1], MDB_val *balance);
 void lkey_str(lkey *k, const char *s, size_t len);
 void lkey_u8(lkey *k, uint8_t v);
 void lkey_u32(lkey *k, uint32_t v);

@@ -4,12 +4,11 @@
  * tree, GetParent and GetTeam.
  *
  * State (after tenant + kind):
- *   (a member's records are clustered under 'u', member, sub-kind)
- *   'u' member 'M'         yongjin.state.Member
- *   'u' member 'h' seq     yongjin.state.Binding: the history, in journal order
- *   'u' member 'L'         yongjin.state.Binding: the latest binding (the team tree)
- *   'u' referrer 'c' member  (empty): the direct downline, for paging
- *   'u' member 'A'         counts, GMV and the team parent (team_rec), kept incrementally
+ *   'M' member          yongjin.state.Member
+ *   'H' member, seq     yongjin.state.Binding: the history, in journal order
+ *   'L' member          yongjin.state.Binding: the latest binding (the team tree)
+ *   'C' referrer, member  (empty): the direct downline, for paging
+ *   'A' member          counts, GMV and the team parent (team_rec), kept incrementally
  *
  * Team aggregates move with the tree: a (re)bind walks up the old and the
  * new ancestors once — the cost is the depth of the tree, never its size.
@@ -46,9 +45,10 @@ yj_err ledger_put_pb(yj_wtxn *w, const lkey *k, const ProtobufCMessage *m)
     return err;
 }
 
-static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t sub, const char *member)
+static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const char *member)
 {
-    lkey_member(k, ec->tenant, ec->tenant_len, member, strlen(member), sub);
+    lkey_start(k, ec->tenant, ec->tenant_len, kind);
+    lkey_str(k, member, strlen(member));
 }
 
 /* ---- the view the rules read ---- */
@@ -65,7 +65,8 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
     view_ctx *v = ctx;
     lkey k;
     ProtobufCMessage *m;
-    lkey_member(&k, v->tenant, v->tenant_len, member, strlen(member), MK_MEMBER);
+    lkey_start(&k, v->tenant, v->tenant_len, 'M');
+    lkey_str(&k, member, strlen(member));
     yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__member__descriptor, &m);
     *distributor = 0;
     *tier = 0;
@@ -83,7 +84,8 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
     lkey k;
     ProtobufCMessage *m;
     parent[0] = 0;
-    lkey_member(&k, v->tenant, v->tenant_len, member, strlen(member), MK_LATEST);
+    lkey_start(&k, v->tenant, v->tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
     yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__binding__descriptor, &m);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
@@ -103,7 +105,8 @@ yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
     lkey k;
     ProtobufCMessage *m;
     *out = NULL;
-    lkey_member(&k, tenant, tenant_len, member, strlen(member), MK_LATEST);
+    lkey_start(&k, tenant, tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
     yj_err err = get_pb(txn, dbi, &k, &yongjin__state__binding__descriptor, &m);
     if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
     if (err != YJ_OK) return err;
@@ -114,7 +117,7 @@ yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
         return YJ_OK;
     }
     yongjin__state__binding__free_unpacked(b, NULL);
-    return ledger_binding_at_kind(txn, dbi, tenant, tenant_len, MK_BINDING, member, at_ms, out);
+    return ledger_binding_at_kind(txn, dbi, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
 yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len, uint8_t kind,
@@ -124,7 +127,8 @@ yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, siz
     MDB_cursor *c;
     MDB_val k, v;
     *out = NULL;
-    lkey_member(&prefix, tenant, tenant_len, member, strlen(member), kind);
+    lkey_start(&prefix, tenant, tenant_len, kind);
+    lkey_str(&prefix, member, strlen(member));
     if (mdb_cursor_open(txn, dbi, &c)) return YJ_INTERNAL;
     k.mv_size = prefix.n;
     k.mv_data = prefix.b;
@@ -192,7 +196,7 @@ yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMembe
     m.tier = um->tier;
     m.known = 1;
     lkey k;
-    member_key(&k, ec, MK_MEMBER, um->member);
+    member_key(&k, ec, 'M', um->member);
     return ledger_put_pb(ec->wtxn, &k, &m.base);
 }
 
@@ -244,7 +248,7 @@ static yj_err team_read(MDB_txn *txn, MDB_dbi dbi, const lkey *k, team_rec *t)
 static yj_err team_get(ledger_event_ctx *ec, const char *member, team_rec *t)
 {
     lkey k;
-    member_key(&k, ec, MK_TEAM, member);
+    member_key(&k, ec, 'A', member);
     return team_read(ec->wtxn->txn, ec->wtxn->state, &k, t);
 }
 
@@ -252,7 +256,7 @@ static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec 
 {
     lkey k;
     uint8_t v[TEAM_FIXED + 1 + YJ_ID_MAX];
-    member_key(&k, ec, MK_TEAM, member);
+    member_key(&k, ec, 'A', member);
     return yj_state_put(ec->wtxn, k.b, k.n, v, team_encode(t, v));
 }
 
@@ -280,7 +284,7 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
     yj_err err = YJ_OK;
     for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
         lkey k;
-        member_key(&k, ec, MK_TEAM, cur);
+        member_key(&k, ec, 'A', cur);
         MDB_val kk = {k.n, k.b}, v;
         team_rec t;
         int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
@@ -332,14 +336,16 @@ static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *ol
     if (old_parent[0]) {
         err = team_add(ec, old_parent, -1, 0, 0, 0);
         if (err == YJ_OK) err = ledger_team_walk(ec, old_parent, -size, -gmv);
-        lkey_member(&k, ec->tenant, ec->tenant_len, old_parent, strlen(old_parent), MK_DIRECT);
+        lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
+        lkey_str(&k, old_parent, strlen(old_parent));
         lkey_str(&k, member, strlen(member));
         if (err == YJ_OK) err = yj_state_del(ec->wtxn, k.b, k.n);
         if (err != YJ_OK) return err;
     }
     err = team_add(ec, referrer, 1, 0, 0, 0);
     if (err == YJ_OK) err = ledger_team_walk(ec, referrer, size, gmv);
-    lkey_member(&k, ec->tenant, ec->tenant_len, referrer, strlen(referrer), MK_DIRECT);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
+    lkey_str(&k, referrer, strlen(referrer));
     lkey_str(&k, member, strlen(member));
     if (err == YJ_OK) err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);
     return err;
@@ -364,10 +370,10 @@ yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member,
     b.source = (Yongjin__V1__Source *)source;
     b.seq = ec->wtxn->seq;
     lkey k;
-    member_key(&k, ec, MK_BINDING, member);
+    member_key(&k, ec, 'H', member);
     lkey_u64(&k, ec->wtxn->seq);
     err = ledger_put_pb(ec->wtxn, &k, &b.base);
-    member_key(&k, ec, MK_LATEST, member);
+    member_key(&k, ec, 'L', member);
     if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &k, &b.base);
     if (err == YJ_OK && strcmp(latest, referrer) != 0) err = team_move(ec, member, latest, referrer);
     if (err == YJ_OK && source && source->campaign[0])
@@ -419,7 +425,8 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
     } else {
         lkey k;
         ProtobufCMessage *m;
-        lkey_member(&k, tenant, strlen(tenant), req->member, strlen(req->member), MK_LATEST);
+        lkey_start(&k, tenant, strlen(tenant), 'L');
+        lkey_str(&k, req->member, strlen(req->member));
         err = get_pb(r->txn, r->state, &k, &yongjin__state__binding__descriptor, &m);
         if (err == YJ_NOT_FOUND) err = YJ_OK;
         else b = (Yongjin__State__Binding *)m;
@@ -452,14 +459,16 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
     lkey k;
     team_rec t;
-    lkey_member(&k, tenant, strlen(tenant), req->member, strlen(req->member), MK_TEAM);
+    lkey_start(&k, tenant, strlen(tenant), 'A');
+    lkey_str(&k, req->member, strlen(req->member));
     if ((err = team_read(r->txn, r->state, &k, &t)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the team of %s", req->member);
     resp.direct_count = t.direct_count;
     resp.team_size = t.team_size;
     resp.team_gmv = t.team_gmv;
     lkey prefix, start;
-    lkey_member(&prefix, tenant, strlen(tenant), req->member, strlen(req->member), MK_DIRECT);
+    lkey_start(&prefix, tenant, strlen(tenant), 'C');
+    lkey_str(&prefix, req->member, strlen(req->member));
     start = prefix;
     if (req->page_token[0]) lkey_str(&start, req->page_token, strlen(req->page_token));
     char *names[1000];

@@ -270,19 +270,20 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
     line *lines = malloc(cap * sizeof *lines);
     int more = 0;
     if (!lines) return YJ_RESOURCE_EXHAUSTED;
+    lkey prefix;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'B');
     MDB_cursor *c;
     if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) {
         free(lines);
         return YJ_INTERNAL;
     }
     int64_t floor_amount = p->min_payout > 1 ? p->min_payout : 1;
-    char member[YJ_MEMBER_MAX + 1], prev[YJ_MEMBER_MAX + 1];
-    MDB_val v;
-    int next;
-    for (next = ledger_next_balance(c, ec->tenant, ec->tenant_len, NULL, member, &v); next == 1;
-         next = ledger_next_balance(c, ec->tenant, ec->tenant_len, prev, member, &v)) {
-        memcpy(prev, member, sizeof prev);
-        if (v.mv_size != 48) {
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
+        size_t len = key[prefix.n];
+        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != k.mv_size || v.mv_size != 48) {
             err = YJ_DATA_LOSS;
             break;
         }
@@ -301,10 +302,10 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
             lines = bigger;
             cap *= 2;
         }
-        memcpy(lines[n].member, member, sizeof lines[n].member);
+        memcpy(lines[n].member, key + prefix.n + 1, len);
+        lines[n].member[len] = 0;
         lines[n++].amount = available;
     }
-    if (next < 0 && err == YJ_OK) err = YJ_DATA_LOSS;
     mdb_cursor_close(c);
     Yongjin__State__PayoutBatch b = YONGJIN__STATE__PAYOUT_BATCH__INIT;
     b.month = cb->month;

@@ -10,7 +10,7 @@
  * State (after tenant + kind):
  *   'Y'                        u32: the last closed month (yyyymm), absent = none
  *   'e' yyyymm, seq            (empty): the tenant's entries of the period
- *   'u' member 'D' yyyymm      5 × i64: accrued, reversed, settled, withdrawn, paid
+ *   'm' member, yyyymm         5 × i64: accrued, reversed, settled, withdrawn, paid
  *   'n' yyyymm                 5 × i64: the same over every member
  *
  * The report is computed from these, not stored: a member's closing of M is
@@ -96,7 +96,8 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     else if ((is(kind, "withdraw_paid") || is(kind, "payout_paid")) && is(account, "paid")) d[R_PAID] = amount;
     else return YJ_OK;
     lkey k;
-    lkey_member(&k, ec->tenant, ec->tenant_len, member, strlen(member), MK_MONTH);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'm');
+    lkey_str(&k, member, strlen(member));
     lkey_u32(&k, ec->period);
     yj_err err = ledger_add_counters(ec, &k, d, R_N);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'n');
@@ -332,21 +333,28 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     Yongjin__V1__MemberPeriod *rows = calloc(page, sizeof *rows), **rowp = calloc(page, sizeof *rowp);
     char(*names)[YJ_ID_MAX + 1] = calloc(page, sizeof *names);
     if (err == YJ_OK && (!rows || !rowp || !names)) err = YJ_RESOURCE_EXHAUSTED;
+    lkey bprefix;
+    lkey_start(&bprefix, tenant, tlen, 'B');
+    lkey start = bprefix;
+    lkey_str(&start, req->page_token, strlen(req->page_token));
+    MDB_val kk = {start.n, start.b};
     size_t n = 0;
-    char member[YJ_MEMBER_MAX + 1], prev[YJ_MEMBER_MAX + 1];
-    const char *after = req->page_token[0] ? req->page_token : NULL;
-    int more;
-    for (more = err ? 0 : ledger_next_balance(c, tenant, tlen, after, member, &v); more == 1;
-         more = ledger_next_balance(c, tenant, tlen, prev, member, &v)) {
-        memcpy(prev, member, sizeof prev);
-        if (v.mv_size != 48) {
+    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+        const uint8_t *key = kk.mv_data;
+        if (kk.mv_size <= bprefix.n || memcmp(key, bprefix.b, bprefix.n)) break;
+        size_t len = key[bprefix.n];
+        if (len == 0 || len > YJ_ID_MAX || bprefix.n + 1 + len != kk.mv_size || v.mv_size != 48) {
             err = YJ_DATA_LOSS;
             break;
         }
+        if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(key + bprefix.n + 1, req->page_token, len))
+            continue;
         int64_t now = (int64_t)get_be64(v.mv_data) + (int64_t)get_be64((const uint8_t *)v.mv_data + 8) +
                       (int64_t)get_be64((const uint8_t *)v.mv_data + 16);
         lkey mprefix;
-        lkey_member(&mprefix, tenant, tlen, member, strlen(member), MK_MONTH);
+        lkey_start(&mprefix, tenant, tlen, 'm');
+        lkey_str(&mprefix, (const char *)key + bprefix.n + 1, len);
         if ((err = month_rows(c2, &mprefix, month, d, &later)) != YJ_OK) break;
         Yongjin__V1__MemberPeriod row = YONGJIN__V1__MEMBER_PERIOD__INIT;
         fill(&row, now, d, later);
@@ -357,13 +365,13 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
             resp.next_page_token = names[n - 1];
             break;
         }
-        memcpy(names[n], member, sizeof names[n]);
+        memcpy(names[n], key + bprefix.n + 1, len);
+        names[n][len] = 0;
         rows[n] = row;
         rows[n].member = names[n];
         rowp[n] = &rows[n];
         n++;
     }
-    if (more < 0 && err == YJ_OK) err = YJ_DATA_LOSS;
     mdb_cursor_close(c);
     mdb_cursor_close(c2);
     resp.n_members = n;

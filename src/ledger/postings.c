@@ -41,7 +41,8 @@ yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t
     lkey k;
     MDB_val v;
     memset(out, 0, sizeof *out);
-    lkey_member(&k, tenant, tenant_len, member, member_len, MK_BALANCE);
+    lkey_start(&k, tenant, tenant_len, 'B');
+    lkey_str(&k, member, member_len);
     yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
@@ -94,7 +95,8 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     deltas[acc - ACC_PENDING] = p->amount;
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
-    lkey_member(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member), MK_BALANCE);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
+    lkey_str(&k, p->member, strlen(p->member));
     return ledger_add_counters(ec, &k, deltas, 6);
 }
 
@@ -124,7 +126,8 @@ static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p
     size_t n = yongjin__v1__statement_line__get_packed_size(&line);
     assert(n <= sizeof val);
     yongjin__v1__statement_line__pack(&line, val);
-    lkey_member(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member), MK_STMT);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'S');
+    lkey_str(&k, p->member, strlen(p->member));
     lkey_i64(&k, ec->time_ms);
     lkey_u64(&k, ec->wtxn->seq);
     lkey_u32(&k, ec->n_postings);
@@ -137,7 +140,8 @@ static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t mo
 {
     lkey k;
     int64_t deltas[3] = {accrued, reversed, settled};
-    lkey_member(&k, ec->tenant, ec->tenant_len, member, strlen(member), MK_EARN);
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'E');
+    lkey_str(&k, member, strlen(member));
     lkey_u32(&k, month);
     lkey_u8(&k, (uint8_t)program);
     lkey_u8(&k, (uint8_t)level);

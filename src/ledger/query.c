@@ -133,7 +133,8 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
     size_t limit = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT, n = 0;
     lkey prefix;
-    lkey_member(&prefix, tenant, strlen(tenant), req->member, strlen(req->member), MK_STMT);
+    lkey_start(&prefix, tenant, strlen(tenant), 'S');
+    lkey_str(&prefix, req->member, strlen(req->member));
     MDB_cursor *c;
     if (mdb_cursor_open(r->txn, r->state, &c) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
@@ -191,7 +192,8 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
     if (err != YJ_OK) return err;
     lkey prefix;
-    lkey_member(&prefix, tenant, strlen(tenant), req->member, strlen(req->member), MK_EARN);
+    lkey_start(&prefix, tenant, strlen(tenant), 'E');
+    lkey_str(&prefix, req->member, strlen(req->member));
     lkey_u32(&prefix, month);
     MDB_cursor *c;
     if (mdb_cursor_open(r->txn, r->state, &c) != 0)
@@ -218,7 +220,8 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     mdb_cursor_close(c);
     /* the month's totals: the member's report counters of the month */
     lkey mk;
-    lkey_member(&mk, tenant, strlen(tenant), req->member, strlen(req->member), MK_MONTH);
+    lkey_start(&mk, tenant, strlen(tenant), 'm');
+    lkey_str(&mk, req->member, strlen(req->member));
     lkey_u32(&mk, month);
     err = yj_state_get(r->txn, r->state, mk.b, mk.n, &v);
     if (err == YJ_OK && v.mv_size >= 24) {
