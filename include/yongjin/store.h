@@ -43,7 +43,7 @@
 
 struct event_base;
 
-#define YJ_STORE_SCHEMA_VERSION 1
+#define YJ_STORE_SCHEMA_VERSION 2 /* 2: derived state of issues 5, 6 and the faster write path */
 #define YJ_HASH_BYTES 32
 #define YJ_TENANT_MAX 32
 #define YJ_REQUEST_ID_MAX 128
