@@ -41,7 +41,7 @@ TOOLS    := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz fuzz-replay-bins bench format clean py check-nofloat unit-bins
+.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz fuzz-replay-bins bench bench-scaling format clean py check-nofloat unit-bins
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -164,6 +164,11 @@ bench:
 	@tools/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
+
+# Write and read cost as the store grows to 10M entries (about 15 minutes).
+bench-scaling: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench_scaling.sh
 
 format:
 	clang-format -i $(LIB_SRC) src/main.c $(wildcard tools/*.c) $(UNIT_SRC) $(wildcard include/yongjin/*.h src/*/*.h)
