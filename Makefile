@@ -4,8 +4,9 @@
 #   make run        deps, build, start yongjind on 127.0.0.1:50051, data in ./var/
 #   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
 #   make asan       the ASan+UBSan build in build/asan/bin/
-#   make fuzz       (issue 7, not built yet) libFuzzer targets for a set time each
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (docs/reliability.md)
 #   make bench      yongjin against the PostgreSQL peer (docs/performance.md)
+#   make bench-scaling  paid and read as the store grows toward 10M entries (long)
 #   make format     clang-format every C file
 #
 # Every source file under src/<module>/ is compiled into the library that the
