@@ -237,10 +237,8 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
     }
     resp.n_order_ids = n;
     resp.order_ids = ids;
-    size_t sz = yongjin__v1__group__get_packed_size(&resp);
-    uint8_t *dst = ids ? yj_buf_reserve(out, sz) : NULL;
-    if (dst) out->len += yongjin__v1__group__pack(&resp, dst);
+    err = ids ? ledger_pack(out, &resp.base) : YJ_RESOURCE_EXHAUSTED;
     free(ids);
     yongjin__state__group__free_unpacked(g, NULL);
-    return dst || (ids && !sz) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    return err;
 }

@@ -63,15 +63,13 @@ yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *gu
     return *out ? YJ_OK : YJ_DATA_LOSS;
 }
 
-/* A store's name: printable UTF-8 (no control characters), 0..128 bytes. */
-static int valid_name(const char *s)
+int ledger_valid_text(const char *s, size_t max, int required)
 {
     size_t n = strlen(s);
-    if (n > STORE_NAME_MAX) return 0;
+    if (n > max || (required && n == 0)) return 0;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         int len = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7F))) return 0;
-        if (len == 2 && *p < 0xC2) return 0; /* overlong */
+        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7F)) || (len == 2 && *p < 0xC2)) return 0;
         for (int i = 1; i < len; i++)
             if ((p[i] & 0xC0) != 0x80) return 0;
         p += len;
@@ -83,7 +81,7 @@ yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore 
 {
     yj_err err = ledger_need_id("upsert_store.store_id", us->store_id, why);
     if (err != YJ_OK) return err;
-    if (!valid_name(us->name))
+    if (!ledger_valid_text(us->name, STORE_NAME_MAX, 0))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "upsert_store.name: must be 0..%d bytes of UTF-8 without control characters", STORE_NAME_MAX);
     Yongjin__State__Store s = YONGJIN__STATE__STORE__INIT;
@@ -244,9 +242,5 @@ yj_err yj_ledger_get_performance(const yj_rtxn *r, const char *tenant, const voi
         resp.n_by_channel++;
     }
     resp.by_channel = cap;
-    size_t sz = yongjin__v1__performance__get_packed_size(&resp);
-    uint8_t *dst = yj_buf_reserve(out, sz);
-    if (!dst) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
-    out->len += yongjin__v1__performance__pack(&resp, dst);
-    return YJ_OK;
+    return ledger_pack(out, &resp.base);
 }

@@ -191,10 +191,15 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const struct yj_policy *
 yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why);
 
 /* ---- query.c ---- */
+/* Packs a query's answer into out (RESOURCE_EXHAUSTED when out cannot grow). */
+yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 /* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
 
 /* ---- guides.c ---- */
+/* Whether s is UTF-8 without control characters, of at most max bytes
+ * (and not empty when required): names, reasons, references. */
+int ledger_valid_text(const char *s, size_t max, int required);
 struct Yongjin__State__Guide;
 /* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */
 yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);

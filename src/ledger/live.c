@@ -259,12 +259,7 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
     if (c) mdb_cursor_close(c);
     resp.n_inviters = n;
     resp.inviters = rowp;
-    if (err == YJ_OK) {
-        size_t sz = yongjin__v1__live_stats__get_packed_size(&resp);
-        uint8_t *dst = yj_buf_reserve(out, sz);
-        if (dst) out->len += yongjin__v1__live_stats__pack(&resp, dst);
-        else err = YJ_RESOURCE_EXHAUSTED;
-    }
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
     free(rows);
     free(rowp);
     free(names);

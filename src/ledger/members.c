@@ -438,11 +438,9 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
         resp.bound_at_ms = b->bound_at_ms;
         resp.source = b->source;
     }
-    size_t n = yongjin__v1__parent__get_packed_size(&resp);
-    uint8_t *dst = yj_buf_reserve(out, n);
-    if (dst) out->len += yongjin__v1__parent__pack(&resp, dst);
+    err = ledger_pack(out, &resp.base);
     if (b) yongjin__state__binding__free_unpacked(b, NULL);
-    return dst || !n ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    return err;
 }
 
 yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
@@ -494,11 +492,9 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     resp.n_direct = n;
     resp.direct = names;
     resp.next_page_token = token;
-    size_t sz = yongjin__v1__team__get_packed_size(&resp);
-    uint8_t *dst = yj_buf_reserve(out, sz);
-    if (dst) out->len += yongjin__v1__team__pack(&resp, dst);
+    err = ledger_pack(out, &resp.base);
     for (size_t i = 0; i < n; i++) free(names[i]);
-    return dst || !sz ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    return err;
 }
 
 /* ---- campaigns (包裹卡, 短信, A/B tests) ---- */
@@ -546,8 +542,5 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
     Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
     resp.n_variants = n;
     resp.variants = ptrs;
-    size_t sz = yongjin__v1__campaign_stats__get_packed_size(&resp);
-    uint8_t *dst = yj_buf_reserve(out, sz);
-    if (dst) out->len += yongjin__v1__campaign_stats__pack(&resp, dst);
-    return dst || !sz ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    return ledger_pack(out, &resp.base);
 }

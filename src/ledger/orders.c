@@ -722,12 +722,7 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
         resp.n_credits++;
     }
     resp.credits = crp;
-    if (err == YJ_OK) {
-        size_t sz = yongjin__v1__order__get_packed_size(&resp);
-        uint8_t *dst = yj_buf_reserve(out, sz);
-        if (dst) out->len += yongjin__v1__order__pack(&resp, dst);
-        else err = YJ_RESOURCE_EXHAUSTED;
-    }
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
     for (size_t e = 0; entries && e < o->n_entry_seqs; e++)
         if (entries[e]) yongjin__v1__journal_entry__free_unpacked(entries[e], NULL);
     free(entries);

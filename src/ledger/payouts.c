@@ -41,22 +41,6 @@ enum { L_PENDING = 1, L_PAID = 2, L_FAILED = 3 };
 static const char *const w_names[] = {"?", "REQUESTED", "APPROVED", "REJECTED", "PAID"};
 static const char *const l_names[] = {"?", "PENDING", "PAID", "FAILED"};
 
-/* Printable UTF-8 without control characters, 1..max bytes (0 allowed when
- * !required). */
-static int valid_text(const char *s, size_t max, int required)
-{
-    size_t n = strlen(s);
-    if (n > max || (required && n == 0)) return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int len = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7F)) || (len == 2 && *p < 0xC2)) return 0;
-        for (int i = 1; i < len; i++)
-            if ((p[i] & 0xC0) != 0x80) return 0;
-        p += len;
-    }
-    return 1;
-}
-
 /* Moves amount between two of a member's accounts (one posting pair). */
 static yj_err move(ledger_event_ctx *ec, const char *member, const char *from, const char *to, int64_t amount,
                    const char *kind)
@@ -146,7 +130,7 @@ yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewW
 {
     yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
     if (err != YJ_OK) return err;
-    if (!valid_text(rv->reason, REASON_MAX, !rv->approve))
+    if (!ledger_valid_text(rv->reason, REASON_MAX, !rv->approve))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "review_withdrawal.reason: %s1..%d bytes of UTF-8 without control characters",
                        rv->approve ? "0 or " : "a rejection needs a reason: ", REASON_MAX);
@@ -178,7 +162,7 @@ yj_err ledger_mark_withdrawal_paid(ledger_event_ctx *ec, const yj_policy *p, con
 {
     yj_err err = ledger_need_id("mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, why);
     if (err != YJ_OK) return err;
-    if (!valid_text(mp->external_ref, REF_MAX, 1))
+    if (!ledger_valid_text(mp->external_ref, REF_MAX, 1))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "mark_withdrawal_paid.external_ref: the payment's reference, 1..%d bytes of UTF-8 without "
                        "control characters", REF_MAX);
@@ -334,7 +318,7 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
     yj_err err = ledger_need_id("mark_payout_line.batch_id", ml->batch_id, why);
     if (err == YJ_OK) err = ledger_need_id("mark_payout_line.member", ml->member, why);
     if (err != YJ_OK) return err;
-    if (!valid_text(ml->external_ref, REF_MAX, ml->paid))
+    if (!ledger_valid_text(ml->external_ref, REF_MAX, ml->paid))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
                        ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
@@ -390,15 +374,6 @@ done:
 
 /* ---- reads ---- */
 
-static yj_err pack(yj_buf *out, const ProtobufCMessage *m)
-{
-    size_t sz = protobuf_c_message_get_packed_size(m);
-    uint8_t *dst = yj_buf_reserve(out, sz);
-    if (!dst) return YJ_RESOURCE_EXHAUSTED;
-    out->len += protobuf_c_message_pack(m, dst);
-    return YJ_OK;
-}
-
 yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
 {
     const Yongjin__V1__GetWithdrawalRequest *req = reqv;
@@ -424,7 +399,7 @@ yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void
     resp.requested_at_ms = w->requested_at_ms;
     resp.reviewed_at_ms = w->reviewed_at_ms;
     resp.paid_at_ms = w->paid_at_ms;
-    err = pack(out, &resp.base);
+    err = ledger_pack(out, &resp.base);
     yongjin__state__withdrawal__free_unpacked(w, NULL);
     return err;
 }
@@ -499,7 +474,7 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
     if (c) mdb_cursor_close(c);
     resp.n_lines = n;
     resp.lines = rowp;
-    if (err == YJ_OK) err = pack(out, &resp.base);
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
     for (size_t i = 0; st && i < n; i++) yongjin__state__payout_line__free_unpacked(st[i], NULL);
     free(rows);
     free(rowp);

@@ -376,12 +376,7 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     mdb_cursor_close(c2);
     resp.n_members = n;
     resp.members = rowp;
-    if (err == YJ_OK) {
-        size_t sz = yongjin__v1__period_report__get_packed_size(&resp);
-        uint8_t *dst = yj_buf_reserve(out, sz);
-        if (dst) out->len += yongjin__v1__period_report__pack(&resp, dst);
-        else err = YJ_RESOURCE_EXHAUSTED;
-    }
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
     free(rows);
     free(rowp);
     free(names);

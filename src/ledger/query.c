@@ -35,7 +35,7 @@ static yj_err check_member(const char *field, const char *member, yj_msg *msg)
     return YJ_OK;
 }
 
-static yj_err pack_into(yj_buf *out, const ProtobufCMessage *m)
+yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *dst = yj_buf_reserve(out, n);
@@ -61,7 +61,7 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
     resp.paid = b.paid;
     resp.earned_total = b.earned_total;
     resp.reversed_total = b.reversed_total;
-    return pack_into(out, &resp.base);
+    return ledger_pack(out, &resp.base);
 }
 
 static void hex_encode(const uint8_t *in, size_t n, char *out)
@@ -163,7 +163,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     resp.n_lines = n;
     resp.lines = lines;
     resp.next_page_token = token;
-    err = pack_into(out, &resp.base);
+    err = ledger_pack(out, &resp.base);
 done:
     for (size_t i = 0; i < n; i++) yongjin__v1__statement_line__free_unpacked(lines[i], NULL);
     mdb_cursor_close(c);
@@ -233,7 +233,7 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     }
     resp.n_by_program = n;
     resp.by_program = ptrs;
-    return pack_into(out, &resp.base);
+    return ledger_pack(out, &resp.base);
 }
 
 yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void *reqv,
@@ -260,5 +260,5 @@ yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void 
     resp.n_accounts = ACC_COUNT;
     resp.accounts = ptrs;
     resp.sum = sum;
-    return pack_into(out, &resp.base);
+    return ledger_pack(out, &resp.base);
 }
