@@ -65,6 +65,12 @@ typedef struct ledger_balance {
 /* The month (yyyy*100+mm) of a Unix ms time in a zone offset_min east of UTC. */
 uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min);
 
+/* The most effects (encoded postings and credits) one event writes before
+ * an event that works through many records (Settle, CreatePayoutBatch)
+ * stops and leaves the rest to the next one: the entry and its answer stay
+ * well under gRPC's 4 MiB message size that clients accept by default. */
+#define LEDGER_EFFECTS_SOFT_MAX (1u << 20)
+
 /* Context of one event being applied: who, when, where the effects go. */
 typedef struct ledger_event_ctx {
     yj_wtxn *wtxn;

@@ -636,7 +636,9 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
         due[n++].n = k.mv_size;
     }
     mdb_cursor_close(c);
-    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+    /* until the entry's effects reach the soft limit: the next Settle
+     * takes the orders still due */
+    for (size_t i = 0; i < n && err == YJ_OK && ec->effects->len < LEDGER_EFFECTS_SOFT_MAX; i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;
         char order_id[YJ_ID_MAX + 1];
         snprintf(order_id, sizeof order_id, "%.*s", id[0], (const char *)id + 1);

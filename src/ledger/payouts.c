@@ -296,6 +296,10 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
     b.created_at_ms = ec->time_ms;
     b.more_members = more;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        if (ec->effects->len >= LEDGER_EFFECTS_SOFT_MAX) { /* the entry is big enough: another batch takes the rest */
+            b.more_members = 1;
+            break;
+        }
         Yongjin__State__PayoutLine l = YONGJIN__STATE__PAYOUT_LINE__INIT;
         l.amount = lines[i].amount;
         l.status = L_PENDING;

@@ -324,3 +324,36 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     assert run_yj("payouts", server.data_dir, "--batch", "NOPE").returncode == 1
     assert run_yj("export", server.data_dir, "--month", "2025-13").returncode == 2
     assert run_yj("report", server.data_dir).returncode == 2
+
+
+def test_big_settle_and_batch_split_across_events(c):
+    """A Settle or a payout batch stops when its entry's postings reach 1 MiB
+    (the answer must stay under gRPC's 4 MiB): the next one takes the rest."""
+    n = 20000
+    for k in range(0, n, 4000):
+        ok(c.append(*[bind("c%05d" % i, "r%05d" % i) for i in range(k, k + 4000)]))
+        ok(c.append(*[paid("O%05d" % i, "c%05d" % i, line("L", 10000), t=T + 1) for i in range(k, k + 4000)]))
+        ok(c.append(*[completed("O%05d" % i, T + 1) for i in range(k, k + 4000)]))
+    settles, moved = 0, 0
+    while True:
+        r = ok(c.append(settle(T + 8 * DAY + settles)))[0]
+        assert r.ByteSize() < 2 * 2**20
+        got = sum(p.amount for p in r.postings if p.account == "available")
+        if not got:
+            break
+        moved += got
+        settles += 1
+    assert moved == n * 1000 and settles >= 2
+    batches, lines = [], 0
+    while True:
+        bid = "PB%d" % len(batches)
+        r = ok(c.append(batch(bid, "2025-11", T + 9 * DAY)))[0]
+        assert r.ByteSize() < 2 * 2**20
+        pb = c.call("GetPayoutBatch", batch_id=bid, page_size=1)
+        batches.append(pb)
+        lines += pb.line_count
+        if not pb.more_members:
+            break
+    assert len(batches) >= 2 and lines == n and sum(b.total for b in batches) == n * 1000
+    assert batches[0].more_members and not batches[-1].more_members
+    assert balance(c, "r00000").withdrawing == 1000 and balance(c, "r19999").available == 0
