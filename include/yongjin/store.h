@@ -40,12 +40,12 @@
 
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
+#include "yongjin/tenant.h"
 
 struct event_base;
 
 #define YJ_STORE_SCHEMA_VERSION 2 /* 2: derived state of issues 5, 6 and the faster write path */
 #define YJ_HASH_BYTES 32
-#define YJ_TENANT_MAX 32
 #define YJ_REQUEST_ID_MAX 128
 
 typedef struct yj_store yj_store;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "yongjin/auth.h"
+#include "yongjin/tenant.h"
 
 typedef struct key_entry {
     uint8_t digest[32];
@@ -60,13 +61,7 @@ static int hex_digest(const char *s, uint8_t out[32])
 
 static int valid_tenant(const char *t)
 {
-    size_t n = strlen(t);
-    if (!strcmp(t, "*")) return 1;
-    if (n == 0 || n > 32) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '-'))
-            return 0;
-    return 1;
+    return !strcmp(t, "*") || yj_tenant_valid(t, strlen(t));
 }
 
 /* Parses the file into a fresh table. */

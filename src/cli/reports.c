@@ -56,6 +56,10 @@ static int parse(const char *verb, int argc, char **argv, opts *o)
         fprintf(stderr, "yj %s: which store directory?\n", verb);
         return 2;
     }
+    if (!yj_tenant_valid(o->tenant, strlen(o->tenant))) {
+        fprintf(stderr, "yj %s: --tenant %s: a tenant is 1..%d bytes of [a-z0-9_-]\n", verb, o->tenant, YJ_TENANT_MAX);
+        return 2;
+    }
     if (strcmp(o->format, "csv") != 0) {
         fprintf(stderr, "yj %s: --format %s: only csv is written\n", verb, o->format);
         return 2;

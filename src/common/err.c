@@ -2,6 +2,7 @@
  * err.c — names of the error codes and the reason formatter (see err.h).
  */
 #include "yongjin/err.h"
+#include "yongjin/tenant.h"
 
 #include <stdio.h>
 
@@ -26,4 +27,13 @@ yj_err yj_fail(yj_msg *msg, yj_err err, const char *fmt, ...)
         va_end(ap);
     }
     return err;
+}
+
+int yj_tenant_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > YJ_TENANT_MAX) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
 }

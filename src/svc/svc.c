@@ -38,15 +38,9 @@ yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg
         snprintf(out, SVC_TENANT_MAX + 1, "%s", kt && strcmp(kt, "*") ? kt : "default");
         return YJ_OK;
     }
-    if (len == 0 || len > SVC_TENANT_MAX)
+    if (!yj_tenant_valid((const char *)v, len))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "x-tenant: must be 1..%d bytes of [a-z0-9_-]",
                        SVC_TENANT_MAX);
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return yj_fail(msg, YJ_INVALID_ARGUMENT,
-                           "x-tenant: byte %zu is not one of [a-z0-9_-]", i);
-    }
     memcpy(out, v, len);
     out[len] = 0;
     return YJ_OK;

@@ -324,6 +324,8 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     assert run_yj("payouts", server.data_dir, "--batch", "NOPE").returncode == 1
     assert run_yj("export", server.data_dir, "--month", "2025-13").returncode == 2
     assert run_yj("report", server.data_dir).returncode == 2
+    bad = run_yj("report", server.data_dir, "--month", "2025-11", "--tenant", "Shop 1")
+    assert bad.returncode == 2 and "tenant" in bad.stderr
 
 
 def test_big_settle_and_batch_split_across_events(c):
