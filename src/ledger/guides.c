@@ -12,7 +12,8 @@
  *                                  store ('s') in a month (0 = all time)
  *
  * Credit is not money: it has no postings, only the Credit effects of the
- * entry and the 'Z' aggregates, so GetPerformance reads at most four rows.
+ * entry and the 'Z' aggregates, so GetPerformance reads the guide's or
+ * store's record and at most three 'Z' rows.
  */
 #include <stdio.h>
 #include <stdlib.h>
