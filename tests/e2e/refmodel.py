@@ -1,7 +1,10 @@
-"""An independent reference model of the referral rules (RULES.md §3–§5),
-in exact rational arithmetic (fractions.Fraction): what every balance must
+"""An independent reference model of the commission rules (RULES.md §3–§6:
+referral, group-buy, live invites, guides, the order cap, withdrawals,
+payout batches, month close), in exact rational arithmetic
+(fractions.Fraction): what every balance, credit, stat and month figure must
 be after a sequence of events. It shares no code with the server; where
 RULES.md leaves a choice, it follows docs/rules.md."""
+import datetime
 import math
 from fractions import Fraction
 
@@ -53,6 +56,8 @@ class Model:
         self.withdrawals = {}  # wid -> {m, amount, status}
         self.batches = {}      # bid -> {member: [amount, status]}
         self.closed = 0        # the last closed month, yyyymm
+        self.t = 0             # the current event's time (the generator sets it)
+        self.months = {}       # (member, yyyymm) -> [accrued, reversed, settled, withdrawn, paid]
 
     def b(self, m):
         return self.bal.setdefault(m, {"pending": 0, "available": 0, "earned_total": 0, "reversed_total": 0,
@@ -82,9 +87,29 @@ class Model:
             out.append(cur)
         return out
 
+    def period(self):
+        """The month the current event (self.t) posts into: its own in UTC+8,
+        or the first open month when its own is closed."""
+        d = datetime.datetime.fromtimestamp((self.t + 8 * 3600000) // 1000, tz=datetime.timezone.utc)
+        own = d.year * 100 + d.month
+        if self.closed and own <= self.closed:
+            return self.closed + 1 if self.closed % 100 != 12 else (self.closed // 100 + 1) * 100 + 1
+        return own
+
+    def _count(self, m, what, amount):
+        """The month report's counters: accrued, reversed, settled, withdrawn, paid."""
+        row = self.months.setdefault((m, self.period()), [0, 0, 0, 0, 0])
+        row[("accrued", "reversed", "settled", "withdrawn", "paid").index(what)] += amount
+
     def _accrue(self, m, c):
         self.b(m)["pending"] += c
         self.b(m)["earned_total"] += c
+        self._count(m, "accrued", c)
+
+    def _settle(self, m, left):
+        self.b(m)["pending"] -= left
+        self.b(m)["available"] += left
+        self._count(m, "settled", left)
 
     def paid(self, oid, buyer, lines, group=None, session=None, guide=None, store=None, channel=0):
         if oid in self.orders:
@@ -199,8 +224,7 @@ class Model:
                 left = c["amount"] - c["reversed"]
                 if left > 0:
                     c["settled"] = left
-                    self.b(c["m"])["pending"] -= left
-                    self.b(c["m"])["available"] += left
+                    self._settle(c["m"], left)
         return sum(c["amount"] - c["reversed"] for c in new)
 
     def _reverse(self, o):
@@ -220,6 +244,7 @@ class Model:
             b["pending"] -= from_pending
             b["available"] -= delta - from_pending
             b["reversed_total"] += delta
+            self._count(c["m"], "reversed", delta)
             c["reversed"] = target
 
     def refund(self, oid, rid, amount, line=None):
@@ -349,8 +374,7 @@ class Model:
                 left = c["amount"] - c["reversed"] - c["settled"]
                 if left > 0:
                     c["settled"] += left
-                    self.b(c["m"])["pending"] -= left
-                    self.b(c["m"])["available"] += left
+                    self._settle(c["m"], left)
         return 0
 
     # ---- finance (RULES.md §6) ----
@@ -364,6 +388,7 @@ class Model:
             return 9
         b["available"] -= amount
         b["withdrawing"] += amount
+        self._count(m, "withdrawn", amount)
         self.withdrawals[wid] = {"m": m, "amount": amount, "status": "REQUESTED"}
         return 0
 
@@ -390,6 +415,7 @@ class Model:
         b = self.b(w["m"])
         b["withdrawing"] -= w["amount"]
         b["paid"] += w["amount"]
+        self._count(w["m"], "paid", w["amount"])
         self.fees += rnd(Fraction(w["amount"] * self.fee_bp, 10000), self.rounding)
         return 0
 
@@ -417,6 +443,8 @@ class Model:
         b = self.b(m)
         b["withdrawing"] -= amount
         b["paid" if paid else "available"] += amount
+        if paid:
+            self._count(m, "paid", amount)
         return 0
 
     def close_period(self, month, now_month):

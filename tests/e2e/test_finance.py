@@ -144,7 +144,7 @@ def test_withdrawal_rules(c):
     for e, code, word in cases:
         r = c.append(e)[0]
         assert r.code == code and word in r.message and r.seq == 0, (e, r)
-    ok(c.append(request("W1", "b", 3333, T + 9 * DAY)))
+    ok(c.append(request("W1", "b", 3350, T + 9 * DAY)))
     assert c.append(request("W1", "b", 600, T + 9 * DAY))[0].code == EXISTS
     assert c.append(mark_paid("W1", "ref", T + 9 * DAY))[0].code == FAILED  # not approved yet
     assert c.append(review("W1", False))[0].code == INVALID                 # a rejection needs a reason
@@ -153,12 +153,12 @@ def test_withdrawal_rules(c):
     assert c.append(mark_paid("W1", "", T + 9 * DAY))[0].code == INVALID    # the reference is required
     r = ok(c.append(mark_paid("W1", "bank-7", T + 9 * DAY + 1)))[0]
     fee = [p for p in r.postings if p.kind == "fee"]
-    assert sorted((p.account, p.amount) for p in fee) == [("commission_expense", -83), ("fee_income", 83)]
+    assert sorted((p.account, p.amount) for p in fee) == [("commission_expense", -84), ("fee_income", 84)]
     w = c.call("GetWithdrawal", withdrawal_id="W1")
-    assert (w.status, w.amount, w.fee, w.net, w.external_ref) == ("PAID", 3333, 83, 3250, "bank-7")  # 83.325 → 83
+    assert (w.status, w.amount, w.fee, w.net, w.external_ref) == ("PAID", 3350, 84, 3266, "bank-7")  # 83.75 → 84 (FLOOR: 83)
     assert c.append(mark_paid("W1", "again", T + 9 * DAY + 2))[0].code == FAILED
     b = balance(c, "b")
-    assert (b.available, b.withdrawing, b.paid) == (10000 - 3333, 0, 3333)
+    assert (b.available, b.withdrawing, b.paid) == (10000 - 3350, 0, 3350)
 
 
 def test_payout_batch_lines_and_marks(c):

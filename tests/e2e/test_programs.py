@@ -76,15 +76,16 @@ def test_D_without_the_cap_every_program_stacks(c):
 
 
 def test_cap_includes_guides_last_in_program_order(c):
-    # referral 1000 + 500, guide 10% of 10000 = 1000; cap 20% = 2000 over 1000:500:1000
-    ok(c.append(policy(order_cap_bp=2000, guide_rate_bp=1000)))
+    # referral 1000 + 500, guide 10% of 10000 = 1000; the cap 19.99% = 1999 over
+    # 1000:500:1000 is 799.6, 399.8, 799.6: a takes the first leftover fen
+    # (.8), and of the two .6 ties b, listed before the guide, takes the second
+    ok(c.append(policy(order_cap_bp=1999, guide_rate_bp=1000)))
     ok(c.append(store("s1"), guide("h", "s1"), bind("b", "a"), bind("c", "b")))
     r = ok(c.append(paid("O1", "c", line("L", 10000), guide="h", t=T + 1)))[0]
-    assert earned(r) == {"b": 800, "a": 400, "h": 800}
-    assert sum(earned(r).values()) == 2000
+    assert earned(r) == {"b": 800, "a": 400, "h": 799}
     # a full refund takes back exactly what each earned, the guide's too
     r = ok(c.append(refund("O1", "R1", 10000, t=T + 2)))[0]
-    assert earned(r) == {"b": -800, "a": -400, "h": -800}
+    assert earned(r) == {"b": -800, "a": -400, "h": -799}
     assert credits(r) == {("h", "s1", ONLINE): -10000}
 
 
@@ -127,8 +128,12 @@ def test_F_an_inviter_who_is_a_guide_gets_the_credit(c):
     ok(c.append(store("s2"), guide("k", "s2"), invite("S1", "k", "v3", t=T + 3)))
     r = ok(c.append(paid("O3", "v3", line("L", 2000), live_session_id="S1", t=T + 4)))[0]
     assert earned(r) == {"k": 100}
-    # k's credit counts for the session's host store when k works there, else k's first store
+    # k does not work at the host store s1: k's first store
     assert credits(r) == {("k", "s2", LIVE): 2000}
+    # m works at s2 first and at s1 too: the host store s1 stands for the order's store
+    ok(c.append(guide("m", "s2", "s1"), invite("S1", "m", "v4", t=T + 5)))
+    r = ok(c.append(paid("O4", "v4", line("L", 1000), live_session_id="S1", t=T + 6)))[0]
+    assert credits(r) == {("m", "s1", LIVE): 1000}
 
 
 def test_F_refund_takes_back_commission_stats_and_credit(c):
@@ -170,6 +175,13 @@ def test_F_invite_and_session_refusals(c):
     with pytest.raises(grpc.RpcError) as e:
         c.call("GetOrder", order_id="O1")
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_F_a_repeated_invite_counts_as_an_invite_not_as_a_new_invitee(c):
+    ok(c.append(open_session("S1")))
+    ok(c.append(invite("S1", "d", "v1", t=T + 1), invite("S1", "d", "v1", t=T + 2), invite("S1", "d", "v2", t=T + 3)))
+    _, rows = live_stats(c, "S1")
+    assert rows["d"][:2] == (3, 2)
 
 
 def test_F_stats_page_through_inviters(c):

@@ -217,6 +217,12 @@ def test_order_referrer_binds_an_unbound_buyer(c):
     ok(c.append(bind("m", "q")))
     r = ok(c.append(paid("O2", "m", line("L", 1000), referrer="a")))[0]
     assert earned(r) == {"q": 100}  # already bound: the share link changes nothing
+    # a share link whose bind the rules refuse (a cycle: a's parent is z,
+    # z buys through a's link) does not refuse the order: it pays as unbound
+    ok(c.append(bind("a", "z")))
+    r = ok(c.append(paid("O3", "z", line("L", 1000), referrer="a")))[0]
+    assert earned(r) == {} and r.seq > 0
+    assert c.call("GetParent", member="z").referrer == ""
 
 
 # ---- J. Settlement and clawback ----

@@ -1,8 +1,10 @@
-"""Generated scenarios against the reference model (issue 4): thousands of
-random binds, orders, partial refunds, completions and settlements sent
-through gRPC; every result code and every member's balance must equal the
-model's, the trial balance must be zero, and Verify (a replay of the whole
-journal into a scratch store, compared byte for byte) must pass."""
+"""Generated scenarios against the reference model (issues 4, 5, 6):
+thousands of random events of every kind (binds, orders with groups, live
+sessions, guides and stores, refunds, completions, settlements, withdrawals,
+payout batches, month closes) sent through gRPC. Every result code, balance,
+credit, stat, team, group and month-report figure must equal the model's,
+the trial balance must be zero, and Verify (a replay of the whole journal
+into a scratch store, compared byte for byte) must pass."""
 import datetime
 import random
 
@@ -14,7 +16,7 @@ from refmodel import DAY, FLOOR, HALF_EVEN, HALF_UP, Model, largest_remainder, r
 T0 = 1761955200000
 
 
-def test_model_reproduces_examples_A_B_C_D_F_G_K():
+def test_model_reproduces_examples_A_C_D_F_G_K():
     m = Model()
     m.bind("b", "a"); m.bind("c", "b")
     m.paid("O1", "c", [19999])
@@ -61,10 +63,10 @@ def generate(seed, model, n_events):
     t, orders, events = T0, [], []
 
     def add(e, fn, *args, at=None):
-        model.t = t
+        model.t = e.event_time_ms
         code = fn(*args)
         if code == 0:
-            model.expire(max(t, at or 0))
+            model.expire(max(e.event_time_ms, at or 0))
         events.append((e, code))
 
     wids, bids = [], []
@@ -153,8 +155,10 @@ def generate(seed, model, n_events):
             cap = amounts[line] if by_line else sum(amounts)
             amount = rng.randint(1, max(1, cap // 2)) if rng.random() < 0.9 else cap + 1
             rid = "r%d" % i
+            # a fifth arrive late, dated up to 45 days back: into a closed month, an adjustment
+            when = max(T0, t - rng.randint(0, 45 * DAY)) if rng.random() < 0.2 else t
             add(ev("order_refunded", ledger_pb2.OrderRefunded(
-                order_id=oid, refund_id=rid, amount=amount, line_id="l%d" % line if by_line else ""), t=t),
+                order_id=oid, refund_id=rid, amount=amount, line_id="l%d" % line if by_line else ""), t=when),
                 model.refund, oid, rid, amount, line)
         elif r < 0.70 and orders:
             oid, _ = rng.choice(orders)
@@ -276,16 +280,19 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
         got = client.call("GetGroup", group_id=gid)
         assert (got.status, got.leader_earned) == (g["status"], g["earned"]), gid
         statuses.add(g["status"])
-    assert statuses == {"OPEN", "SUCCEEDED", "FAILED"} or statuses >= {"SUCCEEDED", "FAILED"}
+    assert statuses >= {"SUCCEEDED", "FAILED"}  # open groups at the end are chance
     tb = client.call("TrialBalance")
     assert tb.sum == 0 and {a.account: a.balance for a in tb.accounts}["fee_income"] == model.fees
     codes = {(e.WhichOneof("body"), want) for e, want in events}
     for kind in ("request_withdrawal", "mark_withdrawal_paid", "mark_payout_line", "close_period"):
         assert (kind, 0) in codes and (kind, 9) in codes, kind
     assert model.fees > 0 and model.closed
-    # every month's report chains: closing = opening + accrued − reversed − paid,
-    # one month's closing is the next one's opening, the last is what is owed now
-    month, last, prev = 202510, T0 + 200 * DAY, None
+    # every month's report against the model's own month counters (each
+    # posting counted in the month its event posted into, adjustments
+    # included), with opening and closing from the model's running totals
+    assert any(m >= 202512 for _, m in model.months) and model.closed >= 202511
+    owed, total_rows = {}, 0
+    month = 202510
     while month <= 202605:
         rep, token, rows = None, "", {}
         while True:
@@ -296,16 +303,21 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
             if not token:
                 break
         assert rep.closed == (month <= model.closed)
-        for m in list(rows.values()) + [rep]:
-            assert m.closing == m.opening + m.accrued - m.reversed - m.paid
-        if prev is not None:
-            for mem in set(prev) | set(rows):
-                assert (prev[mem].closing if mem in prev else 0) == (rows[mem].opening if mem in rows else 0), mem
-        prev = rows
+        want, tot = {}, [0] * 7
+        for mem in set(owed) | {m for m, mo in model.months if mo == month}:
+            acc, rev, sett, wd, pd = model.months.get((mem, month), [0] * 5)
+            opening = owed.get(mem, 0)
+            owed[mem] = opening + acc - rev - pd
+            row = (opening, acc, rev, sett, wd, pd, owed[mem])
+            if any(row):
+                want[mem] = row
+                tot = [a + b for a, b in zip(tot, row)]
+        got = {m: (r.opening, r.accrued, r.reversed, r.settled, r.withdrawn, r.paid, r.closing) for m, r in rows.items()}
+        assert got == want, month
+        assert (rep.opening, rep.accrued, rep.reversed, rep.settled, rep.withdrawn, rep.paid, rep.closing) == tuple(tot)
+        total_rows += len(got)
         month = month + 1 if month % 100 != 12 else (month // 100 + 1) * 100 + 1
-    for mem, b in model.bal.items():
-        owed = b["pending"] + b["available"] + b["withdrawing"]
-        assert (prev[mem].closing if mem in prev else 0) == owed, mem
+    assert total_rows > 100
     v = client.call("Verify")
     assert v.ok, v.problem
     assert v.entries > 1000

@@ -265,12 +265,15 @@ static void test_withdrawal_paid_gross_with_the_fee_kept(void **state)
     Yongjin__V1__TrialBalanceResponse *tb = yongjin__v1__trial_balance_response__unpack(NULL, out.len, out.data);
     assert_non_null(tb);
     assert_int_equal(tb->sum, 0);
+    int seen = 0;
     for (size_t i = 0; i < tb->n_accounts; i++) {
-        if (!strcmp(tb->accounts[i]->account, "fee_income")) assert_int_equal(tb->accounts[i]->balance, 123);
-        if (!strcmp(tb->accounts[i]->account, "paid")) assert_int_equal(tb->accounts[i]->balance, 12345);
-        if (!strcmp(tb->accounts[i]->account, "commission_expense"))
-            assert_int_equal(tb->accounts[i]->balance, -12345 - 123);
+        const char *name = tb->accounts[i]->account;
+        int64_t want = !strcmp(name, "fee_income") ? 123 : !strcmp(name, "paid") ? 12345
+                     : !strcmp(name, "commission_expense") ? -12345 - 123 : 0;
+        assert_int_equal(tb->accounts[i]->balance, want); /* the member accounts other than paid are empty */
+        seen += !strcmp(name, "fee_income") + !strcmp(name, "paid") + !strcmp(name, "commission_expense");
     }
+    assert_int_equal(seen, 3);
     yongjin__v1__trial_balance_response__free_unpacked(tb, NULL);
     yj_store_read_end(f->store, &r);
     yj_buf_free(&out);
