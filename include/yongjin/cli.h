@@ -32,7 +32,11 @@ int yj_cli_call(int argc, char **argv);
  *   yj report DIR --month YYYY-MM [--tenant T]
  *       the month's reconciliation (Finance.GetPeriodReport) as a table
  *   yj payouts DIR --batch ID [--tenant T] [--out FILE] [--all] [--bom]
- *       a bank-upload CSV of a payout batch's PENDING lines (--all: every line) */
+ *       a bank-upload CSV of a payout batch's PENDING lines (--all: every line)
+ * --out FILE is written as FILE.part and renamed into place only when all
+ * of it was written. yj report exits 1 when the members' rows do not add up
+ * to the total (they come from separate counters). A flag a verb does not
+ * use is a usage error. */
 int yj_cli_export(int argc, char **argv);
 int yj_cli_report(int argc, char **argv);
 int yj_cli_payouts(int argc, char **argv);

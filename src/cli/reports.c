@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "yongjin/cli.h"
 #include "yongjin/ledger.h"
@@ -54,6 +55,16 @@ static int parse(const char *verb, int argc, char **argv, opts *o)
     }
     if (!o->dir) {
         fprintf(stderr, "yj %s: which store directory?\n", verb);
+        return 2;
+    }
+    /* a flag the verb does not use is a mistake, not something to ignore */
+    int is_report = !strcmp(verb, "report"), is_payouts = !strcmp(verb, "payouts");
+    const char *stray = is_report && (o->out || o->bom || o->all) ? "--out, --bom, --all"
+                      : !is_payouts && o->batch ? "--batch"
+                      : is_payouts && o->month ? "--month"
+                      : !is_payouts && o->all ? "--all" : NULL;
+    if (stray) {
+        fprintf(stderr, "yj %s: %s do not apply to this verb\n", verb, stray);
         return 2;
     }
     if (!yj_tenant_valid(o->tenant, strlen(o->tenant))) {
@@ -136,20 +147,49 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* --out FILE is written as FILE.part and renamed over FILE only when the
+ * whole file was written: a failed run never leaves a truncated or partial
+ * file where a good one was. */
+static int to_file(const opts *o)
+{
+    return o->out && strcmp(o->out, "-") != 0;
+}
+
+static void part_name(const opts *o, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.part", o->out);
+}
+
 static FILE *open_out(const char *verb, const opts *o)
 {
-    if (!o->out || !strcmp(o->out, "-")) return stdout;
-    FILE *f = fopen(o->out, "w");
-    if (!f) fprintf(stderr, "yj %s: cannot write %s: %s\n", verb, o->out, strerror(errno));
+    if (!to_file(o)) return stdout;
+    char part[4200];
+    part_name(o, part, sizeof part);
+    FILE *f = fopen(part, "w");
+    if (!f) fprintf(stderr, "yj %s: cannot write %s: %s\n", verb, part, strerror(errno));
     return f;
 }
 
-static int close_out(const char *verb, const opts *o, FILE *f)
+/* Finishes the output: 0 when written (and, for a file, renamed into place);
+ * with ok == 0 the partial file is removed. */
+static int close_out(const char *verb, const opts *o, FILE *f, int ok)
 {
     int bad = ferror(f) || fflush(f) != 0;
     if (f != stdout && fclose(f) != 0) bad = 1;
-    if (bad) fprintf(stderr, "yj %s: writing %s failed\n", verb, o->out ? o->out : "stdout");
-    return bad;
+    if (bad) fprintf(stderr, "yj %s: writing %s failed\n", verb, to_file(o) ? o->out : "stdout");
+    if (!to_file(o)) return bad;
+    char part[4200];
+    part_name(o, part, sizeof part);
+    if (bad || !ok) {
+        unlink(part);
+        return 1;
+    }
+    if (rename(part, o->out) != 0) {
+        fprintf(stderr, "yj %s: cannot rename %s to %s: %s\n", verb, part, o->out, strerror(errno));
+        unlink(part);
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- yj export ---- */
@@ -224,7 +264,7 @@ int yj_cli_export(int argc, char **argv)
     uint64_t last = 0;
     int done = 0;
     yj_err err = yj_ledger_export_rows(&s.r, o.tenant, month, 0, SIZE_MAX, export_csv_row, &x, &last, &done);
-    rc = close_out("export", &o, x.f);
+    rc = close_out("export", &o, x.f, err == YJ_OK);
     close_session(&s);
     if (err != YJ_OK) {
         fprintf(stderr, "yj export: cannot read the entries of %s: %s\n", o.month, yj_err_name(err));
@@ -258,6 +298,7 @@ int yj_cli_report(int argc, char **argv)
     if (open_session("report", o.dir, &s)) return 1;
     char token[80] = "";
     int first = 1, bad = 0;
+    Yongjin__V1__MemberPeriod sum = YONGJIN__V1__MEMBER_PERIOD__INIT;
     for (;;) {
         Yongjin__V1__PeriodReportRequest req = YONGJIN__V1__PERIOD_REPORT_REQUEST__INIT;
         req.month = (char *)o.month;
@@ -280,7 +321,8 @@ int yj_cli_report(int argc, char **argv)
         for (size_t i = 0; i < rep->n_members; i++) {
             const Yongjin__V1__MemberPeriod *m = rep->members[i];
             report_line(m->member, m);
-            if (m->closing != m->opening + m->accrued - m->reversed - m->paid) bad = 1;
+            sum.opening += m->opening, sum.accrued += m->accrued, sum.reversed += m->reversed;
+            sum.settled += m->settled, sum.withdrawn += m->withdrawn, sum.paid += m->paid, sum.closing += m->closing;
         }
         snprintf(token, sizeof token, "%s", rep->next_page_token);
         if (!token[0]) {
@@ -288,8 +330,12 @@ int yj_cli_report(int argc, char **argv)
             t.opening = rep->opening, t.accrued = rep->accrued, t.reversed = rep->reversed;
             t.settled = rep->settled, t.withdrawn = rep->withdrawn, t.paid = rep->paid, t.closing = rep->closing;
             report_line("TOTAL", &t);
-            if (t.closing != t.opening + t.accrued - t.reversed - t.paid) bad = 1;
-            printf("closing = opening + accrued - reversed - paid: %s\n", bad ? "DOES NOT HOLD" : "holds");
+            /* the members' rows and the total come from different counters
+             * (per member, per tenant): they must agree */
+            bad = sum.opening != t.opening || sum.accrued != t.accrued || sum.reversed != t.reversed ||
+                  sum.settled != t.settled || sum.withdrawn != t.withdrawn || sum.paid != t.paid ||
+                  sum.closing != t.closing;
+            printf("the members' rows add up to the total: %s\n", bad ? "NO: the store needs yj verify" : "yes");
         }
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         if (!token[0]) break;
@@ -351,7 +397,7 @@ int yj_cli_payouts(int argc, char **argv)
         protobuf_c_message_free_unpacked(&b->base, NULL);
         if (!token[0]) break;
     }
-    if (close_out("payouts", &o, f)) rc = 1;
+    if (close_out("payouts", &o, f, rc == 0)) rc = 1;
     close_session(&s);
     if (rc == 0 && o.out) {
         char t[32];

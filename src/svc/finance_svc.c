@@ -168,6 +168,7 @@ static void subscriber_pump(svc_subscriber *sub)
     yj_rtxn r;
     yj_msg why = {{0}};
     yj_buf out = {0};
+    int failed = 0;
     if (sub->blocked || !yj_call_alive(sub->call)) return;
     if (yj_store_read_begin(sub->svc->config.store, &r, &why) != YJ_OK) {
         svc_finish_err(sub->call, YJ_UNAVAILABLE, &why);
@@ -192,13 +193,15 @@ static void subscriber_pump(svc_subscriber *sub)
             break;
         }
         if (err != YJ_OK) {
-            yj_call_finish(sub->call, YJ_INTERNAL, "cannot read the journal");
+            failed = 1;
             break;
         }
         sub->next_seq++;
     }
     yj_store_read_end(sub->svc->config.store, &r);
     yj_buf_free(&out);
+    /* last: finishing may close the stream, and on_close frees sub */
+    if (failed) yj_call_finish(sub->call, YJ_INTERNAL, "cannot read the journal");
 }
 
 static void subscriber_turn(evutil_socket_t fd, short what, void *arg)
@@ -324,14 +327,11 @@ static void export_pump(svc_export *x)
         return;
     }
     int done = 0;
+    yj_err err = YJ_OK;
     for (int turn = 0; !x->blocked && !done; turn++) { /* one entry at a time while the transport takes it */
         uint64_t last = x->after_seq;
-        yj_err err = yj_ledger_export_rows(&r, x->tenant, x->month, x->after_seq, 1, export_row, x, &last, &done);
-        if (err != YJ_OK) {
-            yj_call_finish(x->call, err, "cannot read the month's entries");
-            done = -1;
-            break;
-        }
+        err = yj_ledger_export_rows(&r, x->tenant, x->month, x->after_seq, 1, export_row, x, &last, &done);
+        if (err != YJ_OK) break;
         x->after_seq = last;
         if (!done && turn + 1 == EXPORT_ENTRIES_PER_TURN) { /* let other calls run */
             export_schedule(x);
@@ -339,7 +339,9 @@ static void export_pump(svc_export *x)
         }
     }
     yj_store_read_end(x->svc->config.store, &r);
-    if (done == 1) yj_call_finish(x->call, YJ_OK, NULL);
+    /* last: finishing may close the stream, and on_close frees x */
+    if (err != YJ_OK) yj_call_finish(x->call, err, "cannot read the month's entries");
+    else if (done) yj_call_finish(x->call, YJ_OK, NULL);
 }
 
 static void export_turn(evutil_socket_t fd, short what, void *arg)

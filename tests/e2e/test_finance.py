@@ -309,7 +309,7 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     ok(c.append(close("2025-11", DEC + 1)))
     r = run_yj("report", server.data_dir, "--month", "2025-11")
     assert r.returncode == 0, r.stderr
-    assert "CLOSED" in r.stdout and "holds" in r.stdout
+    assert "CLOSED" in r.stdout and "add up to the total: yes" in r.stdout
     total = [l for l in r.stdout.splitlines() if l.startswith("TOTAL")][0].split()
     assert total[1:] == ["0.00", "200.00", "30.00", "170.00", "70.00", "140.00", "30.00"]
     assert report(c, "2025-11").entries_sha256.hex() in r.stdout
@@ -322,6 +322,12 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     r = run_yj("payouts", server.data_dir, "--batch", "PB1")
     assert r.returncode == 0 and r.stdout.count("\n") == 1  # the header: no line is pending
     assert run_yj("payouts", server.data_dir, "--batch", "NOPE").returncode == 1
+    # a failed run leaves an existing --out file as it was, and no partial file
+    before = out.read_bytes()
+    assert run_yj("payouts", server.data_dir, "--batch", "NOPE", "--out", str(out)).returncode == 1
+    assert out.read_bytes() == before and not (tmp_path / "pb1.csv.part").exists()
+    stray = run_yj("report", server.data_dir, "--month", "2025-11", "--out", str(tmp_path / "r.txt"))
+    assert stray.returncode == 2 and "do not apply" in stray.stderr
     assert run_yj("export", server.data_dir, "--month", "2025-13").returncode == 2
     assert run_yj("report", server.data_dir).returncode == 2
     bad = run_yj("report", server.data_dir, "--month", "2025-11", "--tenant", "Shop 1")
