@@ -22,6 +22,9 @@
 #define YJ_OVERRIDES_MAX 64
 #define YJ_DEPTH_MAX 1000     /* the deepest referral tree accepted */
 #define YJ_QUANTITY_MAX 1000000
+/* quantity × fixed per unit stays an amount (<= 10^12), so no commission,
+ * nor the sum of an order's, can overflow */
+#define YJ_FIXED_PER_UNIT_MAX (YJ_AMOUNT_MAX / YJ_QUANTITY_MAX)
 #define YJ_DAY_MS 86400000LL
 #define YJ_GUIDE_STORES_MAX 16 /* stores one guide works in */
 /* recipients of one order: the referral levels, the group leader, the live

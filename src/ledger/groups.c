@@ -186,7 +186,10 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
         snprintf(group_id, sizeof group_id, "%.*s", id[0], (const char *)id + 1);
         Yongjin__State__Group *g;
         err = ledger_group_load(ec, group_id, &g);
-        if (err != YJ_OK) break;
+        if (err != YJ_OK) { /* an expiry key without its group: corrupted, never a refusal */
+            if (err == YJ_NOT_FOUND) err = YJ_DATA_LOSS;
+            break;
+        }
         if (g->status == GROUP_OPEN) g->status = GROUP_FAILED;
         err = ledger_group_save(ec, group_id, g);
         yongjin__state__group__free_unpacked(g, NULL);

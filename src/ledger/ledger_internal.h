@@ -81,7 +81,7 @@ typedef struct ledger_event_ctx {
     uint32_t period;     /* the month (yyyymm) the entry posts into: its own, or the
                             first open month when its own is closed */
     int adjustment;      /* its own month is closed (RULES.md §6) */
-    uint16_t n_postings; /* postings written so far for this entry */
+    uint32_t n_postings; /* postings written so far for this entry (statement keys use it) */
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
     MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */

@@ -117,6 +117,9 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64
         if (l->commission_base < 0 || l->commission_base > YJ_AMOUNT_MAX)
             return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].commission_base: %lld is outside 0..10^12",
                            i, (long long)l->commission_base);
+        if (l->amount == 0 && l->commission_base > 0) /* nothing could ever be refunded to take it back */
+            return yj_fail(why, YJ_INVALID_ARGUMENT,
+                           "order_paid.lines[%zu].commission_base: a line of amount 0 earns no commission: give 0", i);
         *paid += l->amount;
         *base += l->commission_base ? l->commission_base : l->amount;
     }
@@ -616,8 +619,9 @@ static yj_err settle_order(ledger_event_ctx *ec, const char *order_id)
 
 yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why)
 {
-    if (s->as_of_ms <= 0)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "settle.as_of_ms: %lld is not a time in ms", (long long)s->as_of_ms);
+    if (s->as_of_ms < 946684800000LL || s->as_of_ms >= 7258118400000LL)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "settle.as_of_ms: %lld is not a time from 2000 to 2199 in ms",
+                       (long long)s->as_of_ms);
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
     MDB_cursor *c;

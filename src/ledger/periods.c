@@ -115,10 +115,12 @@ static void sealed_key(lkey *k, const char *tenant, size_t tlen, uint32_t month)
     lkey_u32(k, month);
 }
 
-/* Seals every month up to `month` that has entries and no seal yet: its
+/* Seals every month from `from` up to `month` (the months this close closes;
+ * at most 64 with entries: only a first close can span more) that has
+ * entries and no seal yet: its
  * entries' hash and count, computed once here (they can never change
  * again) so that a closed month's report does not read them all. */
-static yj_err seal_months(ledger_event_ctx *ec, uint32_t month)
+static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
 {
     MDB_cursor *c = NULL, *walk = NULL;
     if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c) ||
@@ -131,8 +133,9 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t month)
     yj_err err = YJ_OK;
     uint32_t months[64];
     size_t n = 0;
-    /* the months with entries, up to `month`: a seek per month */
+    /* the months with entries from `from` up to `month`: a seek per month */
     lkey k = prefix;
+    lkey_u32(&k, from);
     MDB_val kk = {k.n, k.b}, v;
     for (int rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && n < 64;) {
         if (kk.mv_size != prefix.n + 12 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
@@ -185,7 +188,8 @@ yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod 
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'Y');
     err = yj_state_put(ec->wtxn, k.b, k.n, v, 4);
-    return err == YJ_OK ? seal_months(ec, month) : err;
+    /* the months this close closes: after the last closed one, up to this one */
+    return err == YJ_OK ? seal_months(ec, closed ? ledger_next_month(closed) : 0, month) : err;
 }
 
 /* ---- the report ---- */

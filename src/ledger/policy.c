@@ -137,9 +137,11 @@ static yj_err check_override(const Yongjin__V1__RateOverride *o, size_t i, yj_ms
                            "set_policy.policy.overrides[%zu].level_rates_bp[%zu]: %d is outside 0..10000", i, l,
                            o->level_rates_bp[l]);
     for (size_t l = 0; l < o->n_level_fixed_per_unit; l++)
-        if (o->level_fixed_per_unit[l] < 0 || o->level_fixed_per_unit[l] > YJ_AMOUNT_MAX)
+        if (o->level_fixed_per_unit[l] < 0 || o->level_fixed_per_unit[l] > YJ_FIXED_PER_UNIT_MAX)
             return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "set_policy.policy.overrides[%zu].level_fixed_per_unit[%zu]: outside 0..10^12", i, l);
+                           "set_policy.policy.overrides[%zu].level_fixed_per_unit[%zu]: outside 0..%lld "
+                           "(times a quantity of up to %d it must stay an amount, at most 10^12)",
+                           i, l, (long long)YJ_FIXED_PER_UNIT_MAX, YJ_QUANTITY_MAX);
     return YJ_OK;
 }
 

@@ -35,6 +35,11 @@ CASES = [
      "order_paid.lines[1].line_id"),
     ("negative base", paid(lines=[L(line_id="l1", quantity=1, amount=5, commission_base=-1)]),
      "order_paid.lines[0].commission_base"),
+    ("base on a free line", paid(lines=[L(line_id="l1", quantity=1, amount=0, commission_base=500)]),
+     "order_paid.lines[0].commission_base"),
+    ("settle in microseconds", ev("settle", ledger_pb2.Settle(as_of_ms=1761955200000000)), "settle.as_of_ms"),
+    ("fixed per unit over 10^6", ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(
+        overrides=[policy_pb2.RateOverride(sku="x", level_fixed_per_unit=[10**6 + 1])]))), "level_fixed_per_unit[0]"),
     ("bad buyer", paid(buyer=""), "order_paid.buyer"),
     ("bad channel", paid(channel=42), "order_paid.channel"),
     ("bad order source", paid(referrer="r", source=common_pb2.Source(variant="a/b")), "order_paid.source"),
