@@ -33,13 +33,6 @@ static void id_key(lkey *k, const char *tenant, size_t tlen, uint8_t kind, const
     lkey_str(k, id, strlen(id));
 }
 
-yj_err ledger_need_id(const char *field, const char *id, yj_msg *why)
-{
-    if (!id || !yj_ledger_valid_id(id, strlen(id)))
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]", field);
-    return YJ_OK;
-}
-
 yj_err ledger_store_known(ledger_event_ctx *ec, const char *field, const char *store, yj_msg *why)
 {
     lkey k;
@@ -62,20 +55,6 @@ yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *gu
     if (err != YJ_OK) return err;
     *out = yongjin__state__guide__unpack(NULL, v.mv_size, v.mv_data);
     return *out ? YJ_OK : YJ_DATA_LOSS;
-}
-
-int ledger_valid_text(const char *s, size_t max, int required)
-{
-    size_t n = strlen(s);
-    if (n > max || (required && n == 0)) return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int len = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7F)) || (len == 2 && *p < 0xC2)) return 0;
-        for (int i = 1; i < len; i++)
-            if ((p[i] & 0xC0) != 0x80) return 0;
-        p += len;
-    }
-    return 1;
 }
 
 yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore *us, yj_msg *why)

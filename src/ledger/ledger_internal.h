@@ -103,6 +103,13 @@ yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *d
 yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out);
 
+/* ---- keys.c: checks every apply function shares ---- */
+/* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */
+yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);
+/* Whether s is UTF-8 without control characters, of at most max bytes
+ * (and not empty when required): names, reasons, references. */
+int ledger_valid_text(const char *s, size_t max, int required);
+
 /* ---- policy.c ---- */
 #include "yongjin/v1/ledger.pb-c.h"
 #include "yongjin/v1/policy.pb-c.h"
@@ -203,12 +210,9 @@ yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
 
 /* ---- guides.c ---- */
-/* Whether s is UTF-8 without control characters, of at most max bytes
- * (and not empty when required): names, reasons, references. */
-int ledger_valid_text(const char *s, size_t max, int required);
+
 struct Yongjin__State__Guide;
-/* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */
-yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);
+
 /* NOT_FOUND naming field when the store is not registered. */
 yj_err ledger_store_known(ledger_event_ctx *ec, const char *field, const char *store, yj_msg *why);
 /* A registered guide (NOT_FOUND naming field otherwise); free with

@@ -180,7 +180,6 @@ static yj_err accrue(ledger_event_ctx *ec, const char *order_id, Yongjin__State_
 typedef struct order_programs {
     Yongjin__State__Group *group;         /* the group-buy it joins */
     Yongjin__State__LiveSession *session; /* the livestream it was sold in */
-    Yongjin__State__Guide *serving_rec;   /* the serving guide's record */
     char serving[YJ_ID_MAX + 1];          /* the serving guide, "" when none */
     char inviter[YJ_ID_MAX + 1];          /* the invite that counts, "" when none */
     const char *store;                    /* the order's store, "" when none */
@@ -191,7 +190,6 @@ static void programs_free(order_programs *pr)
 {
     if (pr->group) yongjin__state__group__free_unpacked(pr->group, NULL);
     if (pr->session) yongjin__state__live_session__free_unpacked(pr->session, NULL);
-    if (pr->serving_rec) yongjin__state__guide__free_unpacked(pr->serving_rec, NULL);
 }
 
 /* Is member a registered guide? */
@@ -214,7 +212,9 @@ static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *
     if (op->group_id[0] && (err = ledger_group_check_join(ec, op->group_id, &pr->group, why)) != YJ_OK) return err;
     if (op->store[0] && (err = ledger_store_known(ec, "order_paid.store", op->store, why)) != YJ_OK) return err;
     if (op->guide[0]) {
-        if ((err = ledger_guide_load(ec, "order_paid.guide", op->guide, &pr->serving_rec, why)) != YJ_OK) return err;
+        Yongjin__State__Guide *g; /* it must be registered; guide_credits reads its stores */
+        if ((err = ledger_guide_load(ec, "order_paid.guide", op->guide, &g, why)) != YJ_OK) return err;
+        yongjin__state__guide__free_unpacked(g, NULL);
         snprintf(pr->serving, sizeof pr->serving, "%s", op->guide);
     }
     if (!op->live_session_id[0]) return YJ_OK;
