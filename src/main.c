@@ -32,6 +32,7 @@ typedef struct options {
     uint32_t max_events;
     const char *data_dir;
     size_t max_map_bytes;
+    uint32_t checkpoint_ms;
     uint32_t drain_timeout_ms;
 } options;
 
@@ -58,6 +59,8 @@ static void usage(FILE *out)
             "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
             "  --auth FILE               API keys: '<sha256-hex> <tenant|*> <role>' a line; re-read on SIGHUP\n"
             "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
+            "  --checkpoint-ms N         make the data file durable at least this often\n"
+            "                            (default 100; the log covers what comes after)\n"
             "  --max-streams N           concurrent streams per connection (default 100)\n"
             "  --max-connections N       open connections (default 1024)\n"
             "  --max-message-bytes N     largest request message (default 4194304)\n"
@@ -90,7 +93,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
         {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
-        {"max-output-bytes", 1, 0, 'O'},          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
@@ -116,6 +120,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'H': bad = parse_u64(optarg, 1u << 20, &v) || v < 1024; o->server.max_header_list_bytes = (uint32_t)v; break;
         case 'O': bad = parse_u64(optarg, 1u << 30, &v) || v < 4096; o->server.max_output_bytes = (size_t)v; break;
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
+        case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'h': return 1;
         default:
             fprintf(stderr, "yongjind: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -198,6 +203,7 @@ static int start(app *a)
     yj_store_config sc = {0};
     sc.dir = a->opt.data_dir;
     sc.max_map_bytes = a->opt.max_map_bytes;
+    sc.checkpoint_ms = a->opt.checkpoint_ms;
     sc.hook = *yj_ledger_hook();
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
@@ -283,11 +289,11 @@ int main(int argc, char **argv)
     yj_store_get_stats(a.store, &st);
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
-           "%llu replayed, %llu map grows",
+           "%llu replayed, %llu map grows, %llu checkpoints",
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
-           (unsigned long long)st.map_grows);
+           (unsigned long long)st.map_grows, (unsigned long long)st.checkpoints);
     stop(&a);
     yj_log(YJ_LOG_INFO, "yongjind stopped");
     return 0;

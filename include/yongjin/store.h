@@ -2,7 +2,8 @@
  * store.h — the journal and the derived state over LMDB, and the writer
  * thread that group-commits every write.
  *
- * One LMDB environment under the data directory holds named databases:
+ * One LMDB environment under the data directory (data.mdb, lock.mdb, and
+ * the redo log `wal`) holds named databases:
  *   "meta"     schema version and store identity
  *   "journal"  big-endian u64 seq -> prev_hash(32) || hash(32) || body, where
  *              body is a yongjin.v1.JournalEntry without seq and the hashes,
@@ -19,9 +20,13 @@
  * Writes: yj_store_submit queues a batch (one Append request) for the writer
  * thread. The writer takes every queued batch, opens one write transaction,
  * and for each write: idempotency check -> apply hook (rules + derived state)
- * -> journal append; then commits once (one fsync) and hands the batches back
- * to the event loop thread through a completion callback. An answer is handed
- * back only after its commit is durable. A write the hook refuses writes
+ * -> journal append; then appends the new entries to the redo log `wal` and
+ * syncs it (one fdatasync per group), commits (LMDB with MDB_NOSYNC: to the
+ * page cache) and hands the batches back to the event loop thread through a
+ * completion callback. An answer is handed back, and a write is visible to
+ * readers, only after its log record is durable. Checkpoints (every 100 ms)
+ * make LMDB's own file durable; a writable open recovers from the log
+ * (src/store/wal.c, docs/storage.md). A write the hook refuses writes
  * nothing. On MDB_MAP_FULL the group is aborted, the map grown (up to
  * max_map_bytes) and the group retried; past that, or on a full disk, the
  * group's writes are answered RESOURCE_EXHAUSTED and reads go on. An I/O
@@ -126,10 +131,11 @@ typedef struct yj_apply_hook {
 
 typedef struct yj_store_config {
     const char *dir;               /* the data directory; created if missing */
-    size_t initial_map_bytes;      /* 0 = 64 MiB */
+    size_t initial_map_bytes;      /* 0 = 1 GiB (address space; the file grows as written) */
     size_t max_map_bytes;          /* 0 = 1 TiB (the disk is then the limit) */
     uint32_t max_batch_writes;     /* per batch; 0 = 10000 */
     uint32_t max_queued_writes;    /* writes waiting for the writer; 0 = 100000 */
+    uint32_t checkpoint_ms;        /* a checkpoint at most this long after the last; 0 = 100 */
     int read_only;                 /* open without a writer (yj tools) */
     yj_apply_hook hook;
 } yj_store_config;
@@ -192,6 +198,7 @@ typedef struct yj_store_stats {
     uint64_t writes_refused;
     uint64_t writes_replayed;
     uint64_t map_grows;
+    uint64_t checkpoints;       /* new logs started (wal.c) */
     size_t map_bytes;
 } yj_store_stats;
 void yj_store_get_stats(yj_store *store, yj_store_stats *out);

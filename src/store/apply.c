@@ -16,6 +16,7 @@
 
 #include "store/store_internal.h"
 #include "yongjin/pbwire.h"
+#include "yongjin/v1/finance.pb-c.h"
 
 void store_seq_key(uint64_t seq, uint8_t out[8])
 {
@@ -228,4 +229,20 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         res->effects_len = ac->effects.len;
     }
     return YJ_OK;
+}
+
+yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body, size_t len,
+                          yj_result *res, yj_msg *msg)
+{
+    Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(NULL, len, body);
+    if (!je || !je->tenant || !je->tenant[0] || !je->request_id || !je->request_id[0] ||
+        strlen(je->tenant) > YJ_TENANT_MAX || strlen(je->request_id) > YJ_REQUEST_ID_MAX) {
+        if (je) yongjin__v1__journal_entry__free_unpacked(je, NULL);
+        return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: body does not decode", (unsigned long long)seq);
+    }
+    yj_write w = {je->tenant, strlen(je->tenant), je->request_id, strlen(je->request_id),
+                  je->event.data, je->event.len, je->event_time_ms, NULL};
+    yj_err err = store_apply_write(ac, &w, je->received_ms, res);
+    yongjin__v1__journal_entry__free_unpacked(je, NULL);
+    return err;
 }

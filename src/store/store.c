@@ -1,8 +1,8 @@
 /*
  * store.c — opening and closing the LMDB environment, the schema check,
  * reads, derived-state access, statistics and backups (see store.h; the
- * writer thread is in writer.c, the per-write logic in apply.c and the
- * verification in verify.c).
+ * writer thread is in writer.c, the per-write logic in apply.c, the redo
+ * log and recovery in wal.c and the verification in verify.c).
  *
  * Growing the map needs every read transaction of the process to be
  * finished (mdb_env_set_mapsize), so reads hold resize_lock shared and the
@@ -19,7 +19,7 @@
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
-#define DEFAULT_INITIAL_MAP ((size_t)64 << 20)
+#define DEFAULT_INITIAL_MAP ((size_t)1 << 30) /* address space, not disk */
 #define DEFAULT_MAX_MAP ((size_t)1 << 40)
 
 static yj_err open_dbis(yj_store *s, yj_msg *msg)
@@ -115,11 +115,20 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
         s->config.initial_map_bytes = s->config.max_map_bytes;
     if (!s->config.max_batch_writes) s->config.max_batch_writes = 10000;
     if (!s->config.max_queued_writes) s->config.max_queued_writes = 100000;
+    if (!s->config.checkpoint_ms) s->config.checkpoint_ms = 100;
     s->wake_fd = -1;
+    s->dir_fd = s->wal_fd = s->data_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    yj_err err = open_env(s, msg);
+    pthread_cond_init(&s->sync_cv, NULL);
+    yj_err err;
+    if (config->read_only) {
+        err = open_env(s, msg);
+        if (err == YJ_OK) err = store_wal_check_clean(s, msg);
+    } else {
+        err = store_wal_open(s, open_env, msg);
+    }
     if (err == YJ_OK && !config->read_only) err = store_start_writer(s, base, msg);
     if (err != YJ_OK) {
         yj_store_close(s);
@@ -138,11 +147,13 @@ void yj_store_close(yj_store *s)
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
-    store_stop_writer(s);
+    store_stop_writer(s); /* its last act is a checkpoint */
+    store_wal_close(s);
     if (s->env) mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->sync_cv);
     free(s);
 }
 
@@ -220,6 +231,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->writes_refused = atomic_load(&s->writes_refused);
     out->writes_replayed = atomic_load(&s->writes_replayed);
     out->map_grows = atomic_load(&s->map_grows);
+    out->checkpoints = atomic_load(&s->checkpoints);
     out->map_bytes = s->map_bytes;
 }
 

@@ -42,7 +42,28 @@ struct yj_store {
     uint64_t head_seq;
     uint8_t head_hash[YJ_HASH_BYTES];
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows;
+    /* the redo log and checkpoints (wal.c) */
+    int dir_fd;            /* the data directory, flock'd (exclusive by the server) */
+    int wal_fd;            /* the live log */
+    int data_fd;           /* LMDB's data file (mdb_env_get_fd) */
+    unsigned psize;        /* LMDB's page size */
+    uint64_t wal_off;      /* end of the log */
+    uint64_t group_off;    /* where the last logged group starts */
+    size_t group_tail;     /* and its start in wal_tail */
+    yj_buf wal_buf;        /* the group being logged */
+    MDB_txn *base_reader;  /* the last checkpoint's snapshot: its pages stay intact */
+    MDB_txn *next_reader;  /* the snapshot of the checkpoint being synced */
+    yj_buf ckpt_rec;       /* its record */
+    yj_buf wal_tail;       /* what was logged since it was taken */
+    int tail_lost;         /* the tail outgrew its limit: give that checkpoint up */
+    _Atomic int ckpt_state; /* CKPT_*: IDLE, SYNCING (the sync thread works), SYNCED */
+    int ckpt_rc;           /* the sync's errno */
+    int64_t last_ckpt_ns;
+    pthread_t syncer;
+    int syncer_started, syncer_stop;
+    pthread_cond_t sync_cv;
+
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints;
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
     _Atomic int stop_verify;   /* set by yj_store_close: running verifications give up */
 };
@@ -78,6 +99,42 @@ typedef struct store_apply_ctx {
 
 yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
                          yj_result *res);
+
+/* Applies a journal entry's body again (verification, recovery): decodes
+ * tenant, request id, event and times and runs store_apply_write. OK with
+ * *res filled (the caller checks seq, code and hash); DATA_LOSS when the
+ * body does not decode (msg says so); other codes abort. */
+yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body, size_t len,
+                          yj_result *res, yj_msg *msg);
+
+/* ---- the redo log (wal.c) ---- */
+enum { CKPT_IDLE, CKPT_SYNCING, CKPT_SYNCED };
+
+/* Writable open: locks the directory, recovers from the log (restoring the
+ * checkpoint's meta pages, then open_env, then the logged entries again),
+ * writes a fresh checkpoint, switches LMDB to MDB_NOSYNC, starts the sync
+ * thread. */
+yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg);
+/* Read-only open, after open_env: FAILED_PRECONDITION when no server has the
+ * store and it was not closed cleanly. */
+yj_err store_wal_check_clean(yj_store *s, yj_msg *msg);
+/* Logs entries first..last of txn and syncs the log; before the commit.
+ * RESOURCE_EXHAUSTED with *disk_full (nothing logged), or INTERNAL: fatal. */
+yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, int *disk_full);
+/* Takes the last logged group back out (its commit failed): OK, or
+ * INTERNAL when the log cannot be cut back (fatal). */
+yj_err store_wal_unlog(yj_store *s);
+/* After a commit: starts a checkpoint when one is due. */
+void store_wal_after_commit(yj_store *s);
+/* Completes a checkpoint whose sync finished. Non-OK: fatal. */
+yj_err store_wal_poll(yj_store *s);
+/* A checkpoint of the latest commit, synchronously. Non-OK: fatal. */
+yj_err store_wal_checkpoint_now(yj_store *s);
+/* Map growth needs no transaction open in the process: drop and retake
+ * the checkpoint's snapshot around it (right after store_wal_checkpoint_now). */
+void store_wal_unprotect(yj_store *s);
+yj_err store_wal_protect(yj_store *s);
+void store_wal_close(yj_store *s);
 
 /* Copies fields 5 and 6 of an entry body into out. */
 yj_err store_extract_effects(const uint8_t *body, size_t body_len, yj_buf *out);

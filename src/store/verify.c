@@ -129,22 +129,16 @@ typedef struct replay_state {
 static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_t len,
                       yj_verify_report *rep, yj_err *err)
 {
-    Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(NULL, len, body);
-    int bad = 0;
-    if (!je || !je->tenant || !je->tenant[0] || !je->request_id || !je->request_id[0] ||
-        strlen(je->tenant) > YJ_TENANT_MAX || strlen(je->request_id) > YJ_REQUEST_ID_MAX) {
-        snprintf(rep->problem, sizeof rep->problem, "entry %llu: body does not decode", (unsigned long long)seq);
-        bad = 1;
-        goto out;
-    }
-    yj_write w = {je->tenant, strlen(je->tenant), je->request_id, strlen(je->request_id),
-                  je->event.data, je->event.len, je->event_time_ms, NULL};
     yj_result res = {0};
-    *err = store_apply_write(&rs->ac, &w, je->received_ms, &res);
-    if (*err != YJ_OK) {
-        bad = -1;
-        goto out;
+    yj_msg why = {{0}};
+    *err = store_replay_entry(&rs->ac, seq, body, len, &res, &why);
+    if (*err == YJ_DATA_LOSS) {
+        *err = YJ_OK;
+        snprintf(rep->problem, sizeof rep->problem, "%s", why.text);
+        return 1;
     }
+    if (*err != YJ_OK) return -1;
+    int bad = 0;
     yj_buf_reset(&rs->stored_effects);
     store_extract_effects(body, len, &rs->stored_effects);
     if (res.code != YJ_OK || res.replayed || res.seq != seq) {
@@ -160,8 +154,6 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
         bad = 1;
     }
     free(res.effects);
-out:
-    if (je) yongjin__v1__journal_entry__free_unpacked(je, NULL);
     return bad;
 }
 

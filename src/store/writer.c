@@ -2,19 +2,25 @@
  * writer.c — the writer thread and group commit.
  *
  * The event loop queues batches (yj_store_submit); the writer takes every
- * queued batch at once, applies all their writes in ONE write transaction
- * and commits once — one fsync for the whole group — then moves the batches
- * to the done list and signals an eventfd that the event loop watches; the
- * loop calls each batch's done callback in order. Nothing is handed back
- * before its commit returned.
+ * queued batch at once, applies all their writes in ONE write transaction,
+ * appends the group's new journal entries to the redo log and syncs it (one
+ * sequential write and one fdatasync for the whole group: wal.c), then
+ * commits the transaction (LMDB runs with MDB_NOSYNC, so the commit goes to
+ * the page cache), moves the batches to the done list and signals an
+ * eventfd that the event loop watches; the loop calls each batch's done
+ * callback in order. Nothing is visible to readers or handed back before
+ * its log record is on disk. Between groups the writer completes the
+ * checkpoints that a sync thread makes durable (wal.c).
  *
  * Failures: MDB_MAP_FULL aborts the group, the map is doubled (up to
  * max_map_bytes) and the group retried from scratch; past the cap, or when
- * the disk is full (ENOSPC, EDQUOT), the group's writes are answered
- * RESOURCE_EXHAUSTED and the writer goes on. Any other commit failure
- * (EIO, MDB_PANIC) is fatal to writing: the store marks itself failed and
- * answers UNAVAILABLE from then on, never acknowledging what may not be
- * durable.
+ * the disk is full (ENOSPC, EDQUOT, on the log or the data file), the
+ * group's writes are answered RESOURCE_EXHAUSTED and the writer goes on (a
+ * group whose commit fails after it was logged is cut back out of the log
+ * first). Any other failure (EIO, a failed sync, MDB_PANIC, a log that
+ * cannot be cut back) is fatal to writing: the store marks itself failed
+ * and answers UNAVAILABLE from then on, never acknowledging what may not be
+ * durable; a restart recovers from the log.
  */
 #include <assert.h>
 #include <errno.h>
@@ -101,9 +107,14 @@ static yj_err grow_map(yj_store *s)
     if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
     size_t next = s->map_bytes * 2;
     if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
+    /* no transaction of the process may be open: the checkpoint's snapshot
+     * is let go, after a checkpoint of the latest commit, and retaken */
+    if (store_wal_checkpoint_now(s) != YJ_OK) return YJ_INTERNAL;
+    store_wal_unprotect(s);
     pthread_rwlock_wrlock(&s->resize_lock);
     int rc = mdb_env_set_mapsize(s->env, next);
     pthread_rwlock_unlock(&s->resize_lock);
+    if (store_wal_protect(s) != YJ_OK) return YJ_INTERNAL;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
         return YJ_RESOURCE_EXHAUSTED;
@@ -115,8 +126,9 @@ static yj_err grow_map(yj_store *s)
 }
 
 /* One attempt at the group: OK (committed), RESOURCE_EXHAUSTED (map full:
- * nothing written), or the error that ended it (nothing written). */
-static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *commit_rc)
+ * nothing written; *commit_rc ENOSPC when the disk is), or the error that
+ * ended it. *logged: the group reached the log, so a failure now is fatal. */
+static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *commit_rc, int *logged)
 {
     uint64_t seq = s->head_seq;
     uint8_t hash[YJ_HASH_BYTES];
@@ -124,6 +136,7 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     ac->head_seq = &seq;
     ac->head_hash = hash;
     *commit_rc = 0;
+    *logged = 0;
     int rc = mdb_txn_begin(s->env, NULL, 0, &ac->txn);
     if (rc) return store_mdb_err(rc);
     yj_err err = YJ_OK;
@@ -136,14 +149,40 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
         mdb_txn_abort(ac->txn);
         return err;
     }
-    rc = mdb_txn_commit(ac->txn); /* the fsync: durable from here on */
+    if (seq > s->head_seq) { /* the group's entries, logged and synced: durable from here on */
+        int disk_full;
+        err = store_wal_log(s, ac->txn, s->head_seq + 1, seq, &disk_full);
+        if (err != YJ_OK) {
+            mdb_txn_abort(ac->txn);
+            *commit_rc = disk_full ? ENOSPC : EIO;
+            return err;
+        }
+        *logged = 1;
+    }
+    rc = mdb_txn_commit(ac->txn); /* to the page cache (MDB_NOSYNC): visible from here on */
     if (rc) {
+        /* nothing of the group is visible: cut it out of the log, and the
+         * group is as if never tried; if that fails, the store fails */
         *commit_rc = rc;
+        if (*logged && store_wal_unlog(s) != YJ_OK) return YJ_INTERNAL;
+        *logged = 0;
         return rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
     }
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
+    store_wal_after_commit(s);
     return YJ_OK;
+}
+
+/* A fatal failure: no write is acknowledged from here on. Returns 1. */
+static int fail_store(yj_store *s)
+{
+    yj_log(YJ_LOG_ERROR, "store: refusing all further writes; restart once the disk is fixed "
+                         "(recovery applies the log again)");
+    pthread_mutex_lock(&s->mu);
+    s->failed = 1;
+    pthread_mutex_unlock(&s->mu);
+    return 1;
 }
 
 static void count_results(yj_store *s, yj_batch *group)
@@ -167,29 +206,29 @@ static void count_results(yj_store *s, yj_batch *group)
 static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac)
 {
     for (;;) {
-        int commit_rc = 0;
-        yj_err err = run_group(s, group, ac, &commit_rc);
+        int commit_rc = 0, logged = 0;
+        yj_err err = run_group(s, group, ac, &commit_rc, &logged);
         if (err == YJ_OK) {
             count_results(s, group);
             return;
         }
-        if (err == YJ_RESOURCE_EXHAUSTED && (commit_rc == 0 || commit_rc == MDB_MAP_FULL) &&
-            grow_map(s) == YJ_OK)
+        yj_err grown = YJ_RESOURCE_EXHAUSTED;
+        if (!logged && err == YJ_RESOURCE_EXHAUSTED && (commit_rc == 0 || commit_rc == MDB_MAP_FULL) &&
+            (grown = grow_map(s)) == YJ_OK)
             continue;
         const char *why;
         yj_err code;
-        if (err == YJ_RESOURCE_EXHAUSTED || commit_rc == ENOSPC || commit_rc == EDQUOT) {
+        if (!logged && grown == YJ_RESOURCE_EXHAUSTED &&
+            (err == YJ_RESOURCE_EXHAUSTED || commit_rc == ENOSPC || commit_rc == EDQUOT)) {
             code = YJ_RESOURCE_EXHAUSTED;
             why = "the store is full (map at --max-map-size, or no disk space); nothing was written";
             yj_log(YJ_LOG_WARN, "store: full, refusing a group of writes");
         } else {
             code = YJ_UNAVAILABLE;
             why = "the store failed to write; nothing of this batch was acknowledged";
-            yj_log(YJ_LOG_ERROR, "store: fatal write failure (%s); refusing all further writes",
+            yj_log(YJ_LOG_ERROR, "store: fatal write failure (%s)",
                    commit_rc ? mdb_strerror(commit_rc) : yj_err_name(err));
-            pthread_mutex_lock(&s->mu);
-            s->failed = 1;
-            pthread_mutex_unlock(&s->mu);
+            fail_store(s);
         }
         for (yj_batch *b = group; b; b = b->next) fail_batch(b, code, why);
         return;
@@ -213,13 +252,16 @@ static void *writer_main(void *arg)
     ac.hook = &s->config.hook;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->queue_head && !s->closing) pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED)
+            pthread_cond_wait(&s->cv, &s->mu);
         yj_batch *group = s->queue_head;
         s->queue_head = s->queue_tail = NULL;
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
+        if (!failed && store_wal_poll(s) != YJ_OK) failed = fail_store(s);
         if (!group && closing) break;
+        if (!group) continue;
         if (failed) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_UNAVAILABLE, "the store has failed; see the server log");
@@ -235,6 +277,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         signal_loop(s);
     }
+    pthread_mutex_lock(&s->mu);
+    int failed = s->failed;
+    pthread_mutex_unlock(&s->mu);
+    if (!failed && store_wal_checkpoint_now(s) != YJ_OK) fail_store(s);
     yj_buf_free(&ac.effects);
     yj_buf_free(&ac.extra);
     yj_buf_free(&ac.body);

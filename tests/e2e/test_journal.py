@@ -236,6 +236,39 @@ def test_kill9_under_load_loses_no_acknowledged_write(data_dir):
     assert srv.stop() == 0
 
 
+def test_a_killed_server_is_recovered_from_its_log(data_dir):
+    """With checkpoints far apart, every write after the first checkpoint
+    lives in the log (and LMDB's unsynced pages) when the server is killed:
+    yj refuses to read the store until a server has recovered it; the next
+    start applies the log again; everything acknowledged is there. A second
+    server on the same directory is refused while the first runs."""
+    srv = Server(data_dir, extra_args=["--checkpoint-ms", "3600000"]).start()
+    c = Client(srv.channel())
+    acked = []
+    for b in range(20):
+        es = [ev("upsert_member", member("k%d-%d" % (b, i))) for i in range(25)]
+        res = c.append(*es)
+        assert all(r.code == 0 for r in res)
+        acked += [(e, r.seq) for e, r in zip(es, res)]
+    other = Server(data_dir)
+    with pytest.raises(RuntimeError) as err:
+        other.start()
+    assert "in use by another process" in str(err.value)
+    srv.kill9()
+    v = subprocess.run([YJ, "verify", data_dir], capture_output=True, text=True, timeout=60)
+    assert v.returncode == 1 and "not closed cleanly" in v.stderr, v.stdout + v.stderr
+    srv.start()
+    assert "500 logged entries applied again" in srv.read_log(), srv.read_log()
+    c = Client(srv.channel())
+    res = c.append(*[e for e, _ in acked])
+    for (e, seq), r in zip(acked, res):
+        assert r.code == 0 and r.replayed and r.seq == seq, (e.request_id, r)
+    assert c.call("Verify").ok
+    assert srv.stop() == 0
+    v = subprocess.run([YJ, "verify", data_dir], capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
 def test_group_commit_takes_several_writes_per_commit(data_dir):
     """Under concurrent load the writer commits several writes at once:
     the server's closing log line reports commits < entries."""

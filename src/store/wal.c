@@ -1,0 +1,633 @@
+/*
+ * wal.c — the redo log that makes a commit one sequential write and one
+ * sync, and the checkpoints that keep LMDB recoverable behind it.
+ *
+ * Why: an LMDB commit writes every page its transaction dirtied, at random
+ * places of the file, then syncs twice. On this machine's disk a random
+ * 4 KiB page costs ~27 µs to make durable and a sequential one almost
+ * nothing, and each order dirties a few pages of a large B-tree.
+ *
+ * How (docs/storage.md, "Durability"):
+ *  - LMDB runs with MDB_NOSYNC. Before a group's transaction commits, the
+ *    writer appends the group's journal entries to `wal` and fdatasyncs it;
+ *    only then does the transaction commit (to the page cache) and its
+ *    callers get answers. Anything a reader can see is in the synced WAL.
+ *  - A checkpoint makes LMDB itself durable at a transaction T: the writer
+ *    opens a read transaction on T (LMDB never reuses a page a reader can
+ *    reach, so T's tree stays intact on disk whatever later transactions
+ *    write), copies T's two meta pages, and a sync thread fdatasyncs the
+ *    data file. Then the writer starts a new `wal` holding the checkpoint
+ *    (T, the journal head at T, the meta pages) and the entries logged
+ *    since, renames it into place and syncs the directory; the reader of
+ *    the previous checkpoint is released. Every 100 ms (checkpoint_ms) or
+ *    64 MiB of log.
+ *  - Recovery (every writable open): when entries were logged after the
+ *    last checkpoint, its meta pages are written back to the data file (a
+ *    crash may have left later meta pages pointing at pages that never
+ *    reached the disk; with nothing logged, yongjind committed nothing
+ *    after T and a different file was changed by another program: it is
+ *    used as found), LMDB opens at T,
+ *    and the logged entries after T's head are applied again through the
+ *    same code that wrote them; each must reproduce its hash. Then a fresh
+ *    checkpoint.
+ *
+ * File: "YJWAL\0\0\1", then records `type(1) | length(4, BE) | payload`.
+ *   'C' checkpoint: txnid(8) seq(8) head_hash(32) page_size(4) meta pages
+ *       (2 x page_size), then SHA-256 of the record so far.
+ *   'E' entry: seq(8) prev_hash(32) hash(32) body: checked by recomputing
+ *       the entry's own hash.
+ * A record that does not check ends the log: only a torn last write, never
+ * acknowledged, can end that way.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_internal.h"
+#include "yongjin/log.h"
+
+#define WAL_MAGIC "YJWAL\0\0\1"
+#define WAL_MAGIC_LEN 8
+#define WAL_HDR 5
+#define WAL_ENTRY_FIXED (8 + 2 * YJ_HASH_BYTES)
+#define WAL_CKPT_FIXED (8 + 8 + YJ_HASH_BYTES + 4)
+#define WAL_MAX_FILE ((uint64_t)4 << 30)        /* refuse to read a larger log */
+#define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log */
+#define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
+#define REPLAY_COMMIT_EVERY 1000
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* ---- reading a log ---- */
+
+typedef struct wal_image {
+    uint8_t *data;
+    size_t len;
+    int has_ckpt;
+    uint64_t txnid, seq;
+    const uint8_t *head_hash;
+    uint32_t psize;
+    const uint8_t *metas;      /* 2 x psize */
+    size_t entries_off;        /* first entry record */
+    size_t end;                /* end of the last record that checks */
+    uint64_t entries;          /* entry records that check, after the checkpoint */
+} wal_image;
+
+static void image_free(wal_image *im)
+{
+    free(im->data);
+    memset(im, 0, sizeof *im);
+}
+
+/* Checks one entry record at off; its fields through the pointers. */
+static int entry_at(const wal_image *im, size_t off, uint64_t *seq, const uint8_t **prev,
+                    const uint8_t **hash, const uint8_t **body, size_t *body_len, size_t *next)
+{
+    if (im->len - off < WAL_HDR || im->data[off] != 'E') return 0;
+    uint64_t n = get_be(im->data + off + 1, 4);
+    if (n < WAL_ENTRY_FIXED || n > im->len - off - WAL_HDR) return 0;
+    const uint8_t *p = im->data + off + WAL_HDR;
+    *seq = get_be(p, 8);
+    *prev = p + 8;
+    *hash = p + 8 + YJ_HASH_BYTES;
+    *body = p + WAL_ENTRY_FIXED;
+    *body_len = n - WAL_ENTRY_FIXED;
+    uint8_t h[YJ_HASH_BYTES];
+    if (!store_entry_hash(*prev, *seq, *body, *body_len, h) || memcmp(h, *hash, YJ_HASH_BYTES)) return 0;
+    *next = off + WAL_HDR + n;
+    return 1;
+}
+
+/* Reads and checks `path`. NOT_FOUND when there is no log. */
+static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg)
+{
+    memset(im, 0, sizeof *im);
+    int fd = openat(dir_fd, "wal", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return YJ_NOT_FOUND;
+        return yj_fail(msg, YJ_INTERNAL, "cannot open %s/wal: %s", dir, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > WAL_MAX_FILE) {
+        close(fd);
+        return yj_fail(msg, YJ_DATA_LOSS, "%s/wal: cannot stat it, or larger than %llu bytes", dir,
+                       (unsigned long long)WAL_MAX_FILE);
+    }
+    im->len = (size_t)st.st_size;
+    im->data = malloc(im->len ? im->len : 1);
+    if (!im->data) {
+        close(fd);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory reading %s/wal", dir);
+    }
+    size_t got = 0;
+    while (got < im->len) {
+        ssize_t r = pread(fd, im->data + got, im->len - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != im->len) {
+        image_free(im);
+        return yj_fail(msg, YJ_INTERNAL, "cannot read %s/wal", dir);
+    }
+    /* The header and the checkpoint were synced before the file got its
+     * name: a log without them was damaged after the fact. */
+    const uint8_t *p = im->data;
+    if (im->len < WAL_MAGIC_LEN + WAL_HDR || memcmp(p, WAL_MAGIC, WAL_MAGIC_LEN) ||
+        p[WAL_MAGIC_LEN] != 'C') {
+        image_free(im);
+        return yj_fail(msg, YJ_DATA_LOSS, "%s/wal is not a yongjin log, or lost its checkpoint", dir);
+    }
+    uint64_t n = get_be(p + WAL_MAGIC_LEN + 1, 4);
+    size_t rec = WAL_MAGIC_LEN + WAL_HDR;
+    uint8_t h[YJ_HASH_BYTES];
+    int ok = n >= WAL_CKPT_FIXED && n <= im->len - rec && im->len - rec - n >= YJ_HASH_BYTES;
+    if (ok) {
+        const uint8_t *c = p + rec;
+        im->txnid = get_be(c, 8);
+        im->seq = get_be(c + 8, 8);
+        im->head_hash = c + 16;
+        im->psize = (uint32_t)get_be(c + 16 + YJ_HASH_BYTES, 4);
+        im->metas = c + WAL_CKPT_FIXED;
+        ok = im->psize >= 512 && im->psize <= 65536 && n == WAL_CKPT_FIXED + 2 * (uint64_t)im->psize &&
+             store_sha256(p + WAL_MAGIC_LEN, WAL_HDR + n, h) &&
+             !memcmp(h, c + n, YJ_HASH_BYTES);
+    }
+    if (!ok) {
+        image_free(im);
+        return yj_fail(msg, YJ_DATA_LOSS, "%s/wal: its checkpoint record does not check", dir);
+    }
+    im->has_ckpt = 1;
+    im->entries_off = rec + n + YJ_HASH_BYTES;
+    size_t off = im->entries_off, next;
+    uint64_t seq, want = im->seq + 1;
+    const uint8_t *prev, *hash, *body;
+    size_t blen;
+    while (entry_at(im, off, &seq, &prev, &hash, &body, &blen, &next) && seq == want) {
+        im->entries++;
+        want++;
+        off = next;
+    }
+    im->end = off;
+    return YJ_OK;
+}
+
+/* ---- writing ---- */
+
+/* The checkpoint record of the snapshot `reader` (the latest commit): its
+ * meta pages are read from the file, where LMDB wrote them at commit. */
+static yj_err ckpt_build(yj_store *s, MDB_txn *reader, yj_buf *out)
+{
+    yj_buf_reset(out);
+    size_t n = WAL_CKPT_FIXED + 2 * (size_t)s->psize;
+    uint8_t hdr[WAL_HDR] = {'C'};
+    put_be(hdr + 1, n, 4);
+    yj_err err = yj_buf_append(out, hdr, WAL_HDR);
+    if (err) return err;
+    uint8_t *c = yj_buf_reserve(out, n + YJ_HASH_BYTES);
+    if (!c) return YJ_RESOURCE_EXHAUSTED;
+    put_be(c, mdb_txn_id(reader), 8);
+    put_be(c + 8, s->head_seq, 8);
+    memcpy(c + 16, s->head_hash, YJ_HASH_BYTES);
+    put_be(c + 16 + YJ_HASH_BYTES, s->psize, 4);
+    size_t want = 2 * (size_t)s->psize, got = 0;
+    while (got < want) {
+        ssize_t r = pread(s->data_fd, c + WAL_CKPT_FIXED + got, want - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return YJ_INTERNAL;
+        got += (size_t)r;
+    }
+    out->len += n;
+    if (!store_sha256(out->data, out->len, out->data + out->len)) return YJ_INTERNAL;
+    out->len += YJ_HASH_BYTES;
+    return YJ_OK;
+}
+
+/* Starts a new log: header, checkpoint, tail; synced, then renamed into
+ * place and the directory synced. The old log stays the log until the
+ * rename. */
+static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail)
+{
+    int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        yj_log(YJ_LOG_ERROR, "store: cannot create %s/wal.new: %s", s->config.dir, strerror(errno));
+        return YJ_INTERNAL;
+    }
+    uint64_t off = 0;
+    int rc = write_all(fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, off);
+    off += WAL_MAGIC_LEN;
+    if (!rc) rc = write_all(fd, ckpt->data, ckpt->len, off);
+    off += ckpt->len;
+    if (!rc && tail->len) rc = write_all(fd, tail->data, tail->len, off);
+    off += tail->len;
+    if (!rc && fdatasync(fd) != 0) rc = errno;
+    if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
+    if (!rc && fsync(s->dir_fd) != 0) rc = errno;
+    if (rc) {
+        yj_log(YJ_LOG_ERROR, "store: cannot write a new %s/wal: %s", s->config.dir, strerror(rc));
+        close(fd);
+        return rc == ENOSPC || rc == EDQUOT ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+    }
+    if (s->wal_fd >= 0) close(s->wal_fd);
+    s->wal_fd = fd;
+    s->wal_off = off;
+    atomic_fetch_add(&s->checkpoints, 1);
+    return YJ_OK;
+}
+
+yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, int *disk_full)
+{
+    yj_buf *b = &s->wal_buf;
+    yj_buf_reset(b);
+    *disk_full = 0;
+    for (uint64_t seq = first; seq <= last; seq++) {
+        uint8_t key[8];
+        store_seq_key(seq, key);
+        MDB_val k = {8, key}, v;
+        if (mdb_get(txn, s->journal, &k, &v) || v.mv_size < 2 * YJ_HASH_BYTES) return YJ_INTERNAL;
+        uint8_t hdr[WAL_HDR + 8] = {'E'};
+        put_be(hdr + 1, 8 + v.mv_size, 4);
+        memcpy(hdr + WAL_HDR, key, 8);
+        yj_err err = yj_buf_append(b, hdr, sizeof hdr);
+        if (!err) err = yj_buf_append(b, v.mv_data, v.mv_size);
+        if (err) return err;
+    }
+    s->group_off = s->wal_off;
+    s->group_tail = s->wal_tail.len;
+    int rc = write_all(s->wal_fd, b->data, b->len, s->wal_off);
+    if (rc) {
+        /* nothing of it counts: cut the log back and refuse the group */
+        if (ftruncate(s->wal_fd, (off_t)s->wal_off) != 0) return YJ_INTERNAL;
+        *disk_full = rc == ENOSPC || rc == EDQUOT;
+        yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
+        return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+    }
+    if (fdatasync(s->wal_fd) != 0) {
+        yj_log(YJ_LOG_ERROR, "store: syncing the log: %s", strerror(errno));
+        return YJ_INTERNAL; /* a failed sync cannot be retried: fatal */
+    }
+    s->wal_off += b->len;
+    /* while a checkpoint syncs, what is logged also goes to its new log;
+     * past the limit that checkpoint is given up (store_wal_poll) */
+    if (atomic_load(&s->ckpt_state) != CKPT_IDLE && !s->tail_lost &&
+        (s->wal_tail.len + b->len > WAL_TAIL_MAX || yj_buf_append(&s->wal_tail, b->data, b->len) != YJ_OK))
+        s->tail_lost = 1;
+    return YJ_OK;
+}
+
+yj_err store_wal_unlog(yj_store *s)
+{
+    s->wal_tail.len = s->group_tail;
+    if (ftruncate(s->wal_fd, (off_t)s->group_off) != 0 || fdatasync(s->wal_fd) != 0) {
+        yj_log(YJ_LOG_ERROR, "store: cannot take a group back out of the log: %s", strerror(errno));
+        return YJ_INTERNAL;
+    }
+    s->wal_off = s->group_off;
+    return YJ_OK;
+}
+
+/* ---- checkpoints ---- */
+
+static void *syncer_main(void *arg)
+{
+    yj_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->syncer_stop && s->ckpt_state != CKPT_SYNCING) pthread_cond_wait(&s->sync_cv, &s->mu);
+        if (s->syncer_stop) break;
+        pthread_mutex_unlock(&s->mu);
+        int rc = fdatasync(s->data_fd) == 0 ? 0 : errno;
+        pthread_mutex_lock(&s->mu);
+        s->ckpt_rc = rc;
+        s->ckpt_state = CKPT_SYNCED;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* A read transaction on the latest commit: what the next checkpoint keeps. */
+static yj_err open_reader(yj_store *s, MDB_txn **out)
+{
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, out);
+    if (rc) yj_log(YJ_LOG_ERROR, "store: cannot open the checkpoint's snapshot: %s", mdb_strerror(rc));
+    return rc ? YJ_INTERNAL : YJ_OK;
+}
+
+void store_wal_after_commit(yj_store *s)
+{
+    if (s->ckpt_state != CKPT_IDLE) return;
+    if (s->wal_off < WAL_CKPT_BYTES && now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
+        return;
+    MDB_txn *r;
+    if (open_reader(s, &r) != YJ_OK) return; /* tried again after the next commit */
+    if (ckpt_build(s, r, &s->ckpt_rec) != YJ_OK) {
+        mdb_txn_abort(r);
+        return;
+    }
+    s->next_reader = r;
+    yj_buf_reset(&s->wal_tail);
+    s->tail_lost = 0;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_state = CKPT_SYNCING;
+    pthread_cond_signal(&s->sync_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits for a running sync; then makes it the checkpoint (rotate) when
+ * `use` and it succeeded. Writer thread. */
+static yj_err finish_checkpoint(yj_store *s, int use)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
+    int rc = s->ckpt_rc;
+    int was = s->ckpt_state;
+    s->ckpt_state = CKPT_IDLE;
+    pthread_mutex_unlock(&s->mu);
+    if (was == CKPT_IDLE) return YJ_OK;
+    yj_err err = YJ_OK;
+    if (rc) {
+        yj_log(YJ_LOG_ERROR, "store: syncing the data file: %s", strerror(rc));
+        err = YJ_INTERNAL; /* the data file may have lost pages: fatal */
+    } else if (use && !s->tail_lost) {
+        err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail);
+        if (err == YJ_OK) {
+            if (s->base_reader) mdb_txn_abort(s->base_reader);
+            s->base_reader = s->next_reader;
+            s->next_reader = NULL;
+            s->last_ckpt_ns = now_ns();
+        }
+    }
+    if (s->next_reader) mdb_txn_abort(s->next_reader);
+    s->next_reader = NULL;
+    yj_buf_reset(&s->wal_tail);
+    return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err; /* no room for a new log: keep the old one */
+}
+
+yj_err store_wal_poll(yj_store *s)
+{
+    int st = atomic_load(&s->ckpt_state);
+    if (st == CKPT_SYNCED || (st == CKPT_SYNCING && s->tail_lost)) return finish_checkpoint(s, 1);
+    return YJ_OK;
+}
+
+yj_err store_wal_checkpoint_now(yj_store *s)
+{
+    yj_err err = finish_checkpoint(s, 0);
+    if (err != YJ_OK) return err;
+    if (fdatasync(s->data_fd) != 0) {
+        yj_log(YJ_LOG_ERROR, "store: syncing the data file: %s", strerror(errno));
+        return YJ_INTERNAL;
+    }
+    MDB_txn *r;
+    if ((err = open_reader(s, &r)) != YJ_OK) return err;
+    static const yj_buf none;
+    err = ckpt_build(s, r, &s->ckpt_rec);
+    if (err == YJ_OK) err = wal_rotate(s, &s->ckpt_rec, &none);
+    if (err != YJ_OK) {
+        mdb_txn_abort(r);
+        return err;
+    }
+    if (s->base_reader) mdb_txn_abort(s->base_reader);
+    s->base_reader = r;
+    s->last_ckpt_ns = now_ns();
+    return YJ_OK;
+}
+
+void store_wal_unprotect(yj_store *s)
+{
+    if (s->base_reader) mdb_txn_abort(s->base_reader);
+    s->base_reader = NULL;
+}
+
+yj_err store_wal_protect(yj_store *s)
+{
+    assert(!s->base_reader && s->ckpt_state == CKPT_IDLE);
+    return open_reader(s, &s->base_reader);
+}
+
+/* ---- open and recovery ---- */
+
+static yj_err lock_dir(yj_store *s, int how, int *busy, yj_msg *msg)
+{
+    *busy = 0;
+    s->dir_fd = open(s->config.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dir_fd < 0)
+        return yj_fail(msg, errno == ENOENT ? YJ_NOT_FOUND : YJ_INTERNAL, "cannot open the store at %s: %s",
+                       s->config.dir, strerror(errno));
+    if (flock(s->dir_fd, how | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) return yj_fail(msg, YJ_INTERNAL, "cannot lock %s: %s", s->config.dir, strerror(errno));
+        *busy = 1;
+    }
+    return YJ_OK;
+}
+
+/* Writes the checkpoint's meta pages back over the data file's. */
+static yj_err restore_metas(yj_store *s, const wal_image *im, yj_msg *msg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", s->config.dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return yj_fail(msg, YJ_DATA_LOSS, "%s has a log but no data.mdb: %s", s->config.dir, strerror(errno));
+    size_t n = 2 * (size_t)im->psize;
+    uint8_t *cur = malloc(n);
+    yj_err err = YJ_OK;
+    if (!cur) err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    else if (pread(fd, cur, n, 0) == (ssize_t)n && memcmp(cur, im->metas, n) != 0 && !im->entries) {
+        /* Nothing was logged after the checkpoint, so yongjind committed
+         * nothing after it: another program changed the file since. It is
+         * used as found (Verify checks it), not rolled back. */
+        yj_log(YJ_LOG_WARN, "store: %s was changed after yongjind's last checkpoint, by another program; "
+                            "using it as found", path);
+    } else if (memcmp(cur, im->metas, n) != 0) {
+        yj_log(YJ_LOG_WARN, "store: recovery: %s restored to its checkpoint (transaction %llu, entry %llu)",
+               path, (unsigned long long)im->txnid, (unsigned long long)im->seq);
+        if (write_all(fd, im->metas, n, 0) != 0 || fdatasync(fd) != 0)
+            err = yj_fail(msg, YJ_INTERNAL, "cannot restore the checkpoint into %s: %s", path, strerror(errno));
+    }
+    free(cur);
+    close(fd);
+    return err;
+}
+
+/* Applies the logged entries after the store's head again, each through
+ * the writer's own code, each reproducing its hash. */
+static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
+{
+    store_apply_ctx ac = {0};
+    ac.journal = s->journal;
+    ac.idem = s->idem;
+    ac.state = s->state;
+    ac.hook = &s->config.hook;
+    ac.replay = 1;
+    ac.head_seq = &s->head_seq;
+    ac.head_hash = s->head_hash;
+    yj_err err = YJ_OK;
+    uint64_t done = 0, in_txn = 0;
+    size_t off = im->entries_off, next;
+    uint64_t seq;
+    const uint8_t *prev, *hash, *body;
+    size_t blen;
+    for (uint64_t i = 0; i < im->entries && err == YJ_OK; i++, off = next) {
+        entry_at(im, off, &seq, &prev, &hash, &body, &blen, &next); /* checked by image_read */
+        if (seq <= s->head_seq) continue;
+        if (seq != s->head_seq + 1 || memcmp(prev, s->head_hash, YJ_HASH_BYTES)) {
+            err = yj_fail(msg, YJ_DATA_LOSS, "%s/wal: entry %llu does not follow the store's head %llu",
+                          s->config.dir, (unsigned long long)seq, (unsigned long long)s->head_seq);
+            break;
+        }
+        if (!ac.txn && mdb_txn_begin(s->env, NULL, 0, &ac.txn)) {
+            err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot begin a transaction");
+            break;
+        }
+        yj_result res = {0};
+        err = store_replay_entry(&ac, seq, body, blen, &res, msg);
+        free(res.effects);
+        if (err == YJ_OK && memcmp(s->head_hash, hash, YJ_HASH_BYTES))
+            err = yj_fail(msg, YJ_DATA_LOSS, "recovery: entry %llu did not reproduce its hash",
+                          (unsigned long long)seq);
+        if (err == YJ_OK && ++in_txn == REPLAY_COMMIT_EVERY) {
+            int rc = mdb_txn_commit(ac.txn);
+            ac.txn = NULL;
+            in_txn = 0;
+            if (rc) err = yj_fail(msg, YJ_INTERNAL, "recovery: commit: %s", mdb_strerror(rc));
+        }
+        done++;
+    }
+    if (ac.txn) {
+        int rc = err == YJ_OK ? mdb_txn_commit(ac.txn) : (mdb_txn_abort(ac.txn), 0);
+        if (rc) err = yj_fail(msg, YJ_INTERNAL, "recovery: commit: %s", mdb_strerror(rc));
+    }
+    if (err == YJ_OK && done)
+        yj_log(YJ_LOG_WARN, "store: recovery: %llu logged entries applied again, head %llu",
+               (unsigned long long)done, (unsigned long long)s->head_seq);
+    yj_buf_free(&ac.effects);
+    yj_buf_free(&ac.extra);
+    yj_buf_free(&ac.body);
+    return err;
+}
+
+yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
+{
+    if (mkdir(s->config.dir, 0750) != 0 && errno != EEXIST)
+        return yj_fail(msg, YJ_INTERNAL, "cannot create %s: %s", s->config.dir, strerror(errno));
+    int busy;
+    yj_err err = lock_dir(s, LOCK_EX, &busy, msg);
+    if (err != YJ_OK) return err;
+    if (busy)
+        return yj_fail(msg, YJ_FAILED_PRECONDITION, "the store at %s is in use by another process", s->config.dir);
+    wal_image im;
+    err = image_read(s->dir_fd, s->config.dir, &im, msg);
+    if (err == YJ_NOT_FOUND) err = YJ_OK; /* a new store, or one written before the log */
+    else if (err == YJ_OK) err = restore_metas(s, &im, msg);
+    if (err == YJ_OK) err = open_env(s, msg); /* synchronous commits until the first checkpoint */
+    if (err == YJ_OK && im.has_ckpt &&
+        (s->head_seq != im.seq || memcmp(s->head_hash, im.head_hash, YJ_HASH_BYTES)))
+        err = yj_fail(msg, YJ_DATA_LOSS, "%s: the checkpoint names entry %llu, the store's head is %llu",
+                      s->config.dir, (unsigned long long)im.seq, (unsigned long long)s->head_seq);
+    if (err == YJ_OK && im.has_ckpt) {
+        if (im.end < im.len)
+            yj_log(YJ_LOG_WARN, "store: recovery: the last %zu bytes of %s/wal are a torn write, ignored",
+                   im.len - im.end, s->config.dir);
+        err = replay_log(s, &im, msg);
+    }
+    image_free(&im);
+    if (err != YJ_OK) return err;
+    MDB_stat st;
+    mdb_env_get_fd(s->env, &s->data_fd);
+    mdb_env_stat(s->env, &st);
+    s->psize = st.ms_psize;
+    if (store_wal_checkpoint_now(s) != YJ_OK)
+        return yj_fail(msg, YJ_INTERNAL, "%s: cannot write the first checkpoint (see the log)", s->config.dir);
+    int rc = mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+    if (rc) return yj_fail(msg, YJ_INTERNAL, "mdb_env_set_flags: %s", mdb_strerror(rc));
+    if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
+        return yj_fail(msg, YJ_INTERNAL, "cannot start the sync thread");
+    s->syncer_started = 1;
+    return YJ_OK;
+}
+
+yj_err store_wal_check_clean(yj_store *s, yj_msg *msg)
+{
+    int busy;
+    yj_err err = lock_dir(s, LOCK_SH, &busy, msg);
+    if (err != YJ_OK || busy) return err; /* busy: a live server; its pages are the page cache's */
+    wal_image im;
+    err = image_read(s->dir_fd, s->config.dir, &im, msg);
+    if (err == YJ_NOT_FOUND) err = YJ_OK;
+    else if (err == YJ_OK) {
+        if (im.entries)
+            err = yj_fail(msg, YJ_FAILED_PRECONDITION,
+                          "the store at %s was not closed cleanly (%llu logged entries after its last "
+                          "checkpoint): start yongjind on it once to recover it, then retry",
+                          s->config.dir, (unsigned long long)im.entries);
+    }
+    image_free(&im);
+    flock(s->dir_fd, LOCK_UN);
+    return err;
+}
+
+void store_wal_close(yj_store *s)
+{
+    if (s->syncer_started) {
+        pthread_mutex_lock(&s->mu);
+        while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
+        s->syncer_stop = 1;
+        pthread_cond_signal(&s->sync_cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->syncer, NULL);
+        s->syncer_started = 0;
+    }
+    if (s->next_reader) mdb_txn_abort(s->next_reader);
+    s->next_reader = NULL;
+    store_wal_unprotect(s);
+    if (s->wal_fd >= 0) close(s->wal_fd);
+    s->wal_fd = -1;
+    if (s->dir_fd >= 0) close(s->dir_fd);
+    s->dir_fd = -1;
+    yj_buf_free(&s->wal_buf);
+    yj_buf_free(&s->wal_tail);
+    yj_buf_free(&s->ckpt_rec);
+}
