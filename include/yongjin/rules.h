@@ -19,6 +19,7 @@
 #define YJ_ID_MAX 64          /* member, order, line, sku ... ids */
 #define YJ_LEVELS_MAX 3
 #define YJ_LINES_MAX 100
+#define YJ_REFUNDS_MAX 200    /* refunds of one order: each rewrites the order and lists its entry */
 #define YJ_OVERRIDES_MAX 64
 #define YJ_DEPTH_MAX 1000     /* the deepest referral tree accepted */
 #define YJ_QUANTITY_MAX 1000000

@@ -530,6 +530,13 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
         goto done;
     }
     if (err != YJ_NOT_FOUND) goto done;
+    if (o->refund_count >= YJ_REFUNDS_MAX) {
+        err = yj_fail(why, YJ_FAILED_PRECONDITION,
+                      "order_refunded: order %s already has %d refunds, the most one order takes; refund the rest "
+                      "in fewer, larger refunds", r->order_id, YJ_REFUNDS_MAX);
+        goto done;
+    }
+    o->refund_count++;
     for (size_t i = 0; i < o->n_lines; i++) {
         amounts[i] = o->lines[i]->amount;
         refunded[i] = o->lines[i]->refunded;

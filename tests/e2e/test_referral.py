@@ -299,6 +299,16 @@ def test_over_refund_and_unknown_order_refused(c):
     assert dup.code == EXISTS
 
 
+def test_an_order_takes_at_most_200_refunds(c):
+    chain_ab(c)
+    ok(c.append(paid("O1", "c", line("L1", 100000))))
+    ok(c.append(*[refund("O1", "R%d" % i, 1) for i in range(200)]))
+    more = c.append(refund("O1", "R200", 1))[0]
+    assert more.code == 9 and "200 refunds" in more.message and more.seq == 0, more  # FAILED_PRECONDITION
+    o = c.call("GetOrder", order_id="O1")
+    assert o.refunded == 200
+
+
 def test_policy_is_versioned_validated_and_merged(c):
     p0 = c.call("GetPolicy")
     assert p0.version == 1 and p0.levels == 2 and list(p0.level_rates_bp) == [1000, 500]
