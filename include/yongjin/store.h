@@ -199,6 +199,7 @@ typedef struct yj_store_stats {
     uint64_t writes_replayed;
     uint64_t map_grows;
     uint64_t checkpoints;       /* new logs started (wal.c) */
+    uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, commit */
     size_t map_bytes;
 } yj_store_stats;
 void yj_store_get_stats(yj_store *store, yj_store_stats *out);

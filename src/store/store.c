@@ -224,8 +224,39 @@ yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len)
     return rc ? store_mdb_err(rc) : YJ_OK;
 }
 
+unsigned store_hist_bucket(uint64_t us)
+{
+    if (us < 16) return (unsigned)us;
+    unsigned e = 63u - (unsigned)__builtin_clzll(us); /* 4.. */
+    if (e > 30) return STORE_HIST_BUCKETS - 1;
+    return 16 + (e - 4) * 8 + (unsigned)((us >> (e - 3)) & 7);
+}
+
+uint64_t store_hist_upper(unsigned b)
+{
+    if (b < 16) return b;
+    unsigned e = 4 + (b - 16) / 8, sub = (b - 16) % 8;
+    return ((uint64_t)(8 + sub + 1) << (e - 3)) - 1;
+}
+
+static uint64_t hist_quantile(yj_store *s, double q)
+{
+    uint64_t n = 0, seen = 0;
+    for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++) n += atomic_load(&s->commit_hist[b]);
+    if (!n) return 0;
+    uint64_t want = (uint64_t)(q * (double)n);
+    if (want >= n) want = n - 1;
+    for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++) {
+        seen += atomic_load(&s->commit_hist[b]);
+        if (seen > want) return store_hist_upper(b);
+    }
+    return 0;
+}
+
 void yj_store_get_stats(yj_store *s, yj_store_stats *out)
 {
+    out->commit_p50_us = hist_quantile(s, 0.50);
+    out->commit_p99_us = hist_quantile(s, 0.99);
     out->commits = atomic_load(&s->commits);
     out->writes_committed = atomic_load(&s->writes_committed);
     out->writes_refused = atomic_load(&s->writes_refused);

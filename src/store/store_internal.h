@@ -17,6 +17,11 @@
 
 struct event;
 
+/* Log-linear buckets of microseconds: exact below 16, then 8 per power of two. */
+#define STORE_HIST_BUCKETS (16 + 27 * 8)
+unsigned store_hist_bucket(uint64_t us);
+uint64_t store_hist_upper(unsigned bucket);
+
 struct yj_store {
     yj_store_config config;
     MDB_env *env;
@@ -64,6 +69,7 @@ struct yj_store {
     pthread_cond_t sync_cv;
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints;
+    _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
     _Atomic int stop_verify;   /* set by yj_store_close: running verifications give up */
 };

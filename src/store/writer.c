@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_internal.h"
@@ -207,8 +208,14 @@ static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac)
 {
     for (;;) {
         int commit_rc = 0, logged = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         yj_err err = run_group(s, group, ac, &commit_rc, &logged);
         if (err == YJ_OK) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            int64_t us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+            atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
+                                      memory_order_relaxed);
             count_results(s, group);
             return;
         }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "yongjin/pbwire.h"
+#include "store/store_internal.h"
 #include "yongjin/store.h"
 
 /* The test hook: refuses events containing "refuse"; otherwise writes the
@@ -515,6 +516,22 @@ static void test_checkpoints_while_writing_recover(void **state)
     free(wal);
 }
 
+/* The commit-time histogram: every value lands in a bucket whose upper edge
+ * is at least the value and whose previous bucket's edge is below it; the
+ * relative error stays under 1/8. */
+static void test_commit_histogram_buckets(void **state)
+{
+    (void)state;
+    for (uint64_t us = 0; us < 5000000; us = us < 100 ? us + 1 : us + us / 7 + 1) {
+        unsigned b = store_hist_bucket(us);
+        assert_true(b < STORE_HIST_BUCKETS);
+        assert_true(store_hist_upper(b) >= us);
+        if (b) assert_true(store_hist_upper(b - 1) < us);
+        assert_true(store_hist_upper(b) - us <= us / 8 + 1);
+    }
+    assert_int_equal(store_hist_bucket(UINT64_MAX), STORE_HIST_BUCKETS - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
+        cmocka_unit_test(test_commit_histogram_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
