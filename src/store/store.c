@@ -124,8 +124,8 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     pthread_cond_init(&s->sync_cv, NULL);
     yj_err err;
     if (config->read_only) {
-        err = open_env(s, msg);
-        if (err == YJ_OK) err = store_wal_check_clean(s, msg);
+        err = store_wal_check_clean(s, msg); /* before LMDB reads a page */
+        if (err == YJ_OK) err = open_env(s, msg);
     } else {
         err = store_wal_open(s, open_env, msg);
     }

@@ -121,7 +121,7 @@ enum { CKPT_IDLE, CKPT_SYNCING, CKPT_SYNCED };
  * writes a fresh checkpoint, switches LMDB to MDB_NOSYNC, starts the sync
  * thread. */
 yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg);
-/* Read-only open, after open_env: FAILED_PRECONDITION when no server has the
+/* Read-only open, before open_env: FAILED_PRECONDITION when no server has the
  * store and it was not closed cleanly. */
 yj_err store_wal_check_clean(yj_store *s, yj_msg *msg);
 /* Logs entries first..last of txn and syncs the log; before the commit.
@@ -130,11 +130,14 @@ yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, i
 /* Takes the last logged group back out (its commit failed): OK, or
  * INTERNAL when the log cannot be cut back (fatal). */
 yj_err store_wal_unlog(yj_store *s);
-/* After a commit: starts a checkpoint when one is due. */
-void store_wal_after_commit(yj_store *s);
-/* Completes a checkpoint whose sync finished. Non-OK: fatal. */
-yj_err store_wal_poll(yj_store *s);
-/* A checkpoint of the latest commit, synchronously. Non-OK: fatal. */
+/* After a commit: starts a checkpoint when one is due; past 1 GiB of log
+ * takes one synchronously. Non-OK: fatal. */
+yj_err store_wal_after_commit(yj_store *s);
+/* Completes a checkpoint whose sync finished (use = 0: gives it up, as
+ * after a failure). Non-OK: fatal. */
+yj_err store_wal_poll(yj_store *s, int use);
+/* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a
+ * full disk kept the old log (nothing changed); other non-OK: fatal. */
 yj_err store_wal_checkpoint_now(yj_store *s);
 /* Map growth needs no transaction open in the process: drop and retake
  * the checkpoint's snapshot around it (right after store_wal_checkpoint_now). */

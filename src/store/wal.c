@@ -60,6 +60,7 @@
 #define WAL_CKPT_FIXED (8 + 8 + YJ_HASH_BYTES + 4)
 #define WAL_MAX_FILE ((uint64_t)4 << 30)        /* refuse to read a larger log */
 #define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log */
+#define WAL_FORCE_BYTES ((uint64_t)1 << 30)     /* a synchronous one past this */
 #define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
 #define REPLAY_COMMIT_EVERY 1000
 
@@ -210,6 +211,18 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
         off = next;
     }
     im->end = off;
+    /* Only the last group's write can be torn, and nothing follows it: a
+     * record that checks further on means the log was damaged. */
+    for (size_t q = off + 1; q + WAL_HDR + WAL_ENTRY_FIXED <= im->len; q++) {
+        if (im->data[q] != 'E' || get_be(im->data + q + WAL_HDR, 8) <= im->seq) continue;
+        if (entry_at(im, q, &seq, &prev, &hash, &body, &blen, &next)) {
+            image_free(im);
+            return yj_fail(msg, YJ_DATA_LOSS,
+                           "%s/wal: a record at byte %zu does not check but entry %llu after it does: the log "
+                           "is damaged; keep the directory for inspection",
+                           dir, off, (unsigned long long)seq);
+        }
+    }
     return YJ_OK;
 }
 
@@ -245,17 +258,17 @@ static yj_err ckpt_build(yj_store *s, MDB_txn *reader, yj_buf *out)
 }
 
 /* Starts a new log: header, checkpoint, tail; synced, then renamed into
- * place and the directory synced. The old log stays the log until the
- * rename. */
-static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail)
+ * place and the directory synced. Until the rename the old log stays the
+ * log (an error then: RESOURCE_EXHAUSTED for a full disk, else INTERNAL,
+ * and nothing changed but `reader` aborted). From the rename on, the new
+ * log names `reader`'s checkpoint, so the new log and `reader` take over
+ * even if the directory sync then fails (INTERNAL: fatal). */
+static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MDB_txn *reader)
 {
     int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        yj_log(YJ_LOG_ERROR, "store: cannot create %s/wal.new: %s", s->config.dir, strerror(errno));
-        return YJ_INTERNAL;
-    }
+    int rc = fd < 0 ? errno : 0;
     uint64_t off = 0;
-    int rc = write_all(fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, off);
+    if (!rc) rc = write_all(fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, off);
     off += WAL_MAGIC_LEN;
     if (!rc) rc = write_all(fd, ckpt->data, ckpt->len, off);
     off += ckpt->len;
@@ -263,16 +276,26 @@ static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail)
     off += tail->len;
     if (!rc && fdatasync(fd) != 0) rc = errno;
     if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
-    if (!rc && fsync(s->dir_fd) != 0) rc = errno;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot write a new %s/wal: %s", s->config.dir, strerror(rc));
-        close(fd);
+        if (fd >= 0) {
+            close(fd);
+            unlinkat(s->dir_fd, "wal.new", 0);
+        }
+        mdb_txn_abort(reader);
         return rc == ENOSPC || rc == EDQUOT ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
     }
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = fd;
     s->wal_off = off;
+    if (s->base_reader) mdb_txn_abort(s->base_reader);
+    s->base_reader = reader;
+    s->last_ckpt_ns = now_ns();
     atomic_fetch_add(&s->checkpoints, 1);
+    if (fsync(s->dir_fd) != 0) {
+        yj_log(YJ_LOG_ERROR, "store: syncing %s after renaming its log: %s", s->config.dir, strerror(errno));
+        return YJ_INTERNAL;
+    }
     return YJ_OK;
 }
 
@@ -297,8 +320,8 @@ yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, i
     s->group_tail = s->wal_tail.len;
     int rc = write_all(s->wal_fd, b->data, b->len, s->wal_off);
     if (rc) {
-        /* nothing of it counts: cut the log back and refuse the group */
-        if (ftruncate(s->wal_fd, (off_t)s->wal_off) != 0) return YJ_INTERNAL;
+        /* nothing of it counts: cut the log back (durably) and refuse the group */
+        if (ftruncate(s->wal_fd, (off_t)s->wal_off) != 0 || fdatasync(s->wal_fd) != 0) return YJ_INTERNAL;
         *disk_full = rc == ENOSPC || rc == EDQUOT;
         yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
         return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
@@ -355,16 +378,22 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
     return rc ? YJ_INTERNAL : YJ_OK;
 }
 
-void store_wal_after_commit(yj_store *s)
+yj_err store_wal_after_commit(yj_store *s)
 {
-    if (s->ckpt_state != CKPT_IDLE) return;
+    if (s->wal_off >= WAL_FORCE_BYTES) {
+        /* checkpoints keep failing or being given up: do one now, or stop */
+        yj_log(YJ_LOG_WARN, "store: the log reached %llu bytes; checkpointing before more writes",
+               (unsigned long long)s->wal_off);
+        return store_wal_checkpoint_now(s) == YJ_OK ? YJ_OK : YJ_INTERNAL;
+    }
+    if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
     if (s->wal_off < WAL_CKPT_BYTES && now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
-        return;
+        return YJ_OK;
     MDB_txn *r;
-    if (open_reader(s, &r) != YJ_OK) return; /* tried again after the next commit */
+    if (open_reader(s, &r) != YJ_OK) return YJ_OK; /* tried again after the next commit */
     if (ckpt_build(s, r, &s->ckpt_rec) != YJ_OK) {
         mdb_txn_abort(r);
-        return;
+        return YJ_OK;
     }
     s->next_reader = r;
     yj_buf_reset(&s->wal_tail);
@@ -373,10 +402,12 @@ void store_wal_after_commit(yj_store *s)
     s->ckpt_state = CKPT_SYNCING;
     pthread_cond_signal(&s->sync_cv);
     pthread_mutex_unlock(&s->mu);
+    return YJ_OK;
 }
 
 /* Waits for a running sync; then makes it the checkpoint (rotate) when
- * `use` and it succeeded. Writer thread. */
+ * `use` and it succeeded, else gives it up. Writer thread. OK, or INTERNAL
+ * (fatal). A full disk keeps the old log and its checkpoint. */
 static yj_err finish_checkpoint(yj_store *s, int use)
 {
     pthread_mutex_lock(&s->mu);
@@ -386,29 +417,26 @@ static yj_err finish_checkpoint(yj_store *s, int use)
     s->ckpt_state = CKPT_IDLE;
     pthread_mutex_unlock(&s->mu);
     if (was == CKPT_IDLE) return YJ_OK;
+    MDB_txn *r = s->next_reader;
+    s->next_reader = NULL;
     yj_err err = YJ_OK;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: syncing the data file: %s", strerror(rc));
+        mdb_txn_abort(r);
         err = YJ_INTERNAL; /* the data file may have lost pages: fatal */
     } else if (use && !s->tail_lost) {
-        err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail);
-        if (err == YJ_OK) {
-            if (s->base_reader) mdb_txn_abort(s->base_reader);
-            s->base_reader = s->next_reader;
-            s->next_reader = NULL;
-            s->last_ckpt_ns = now_ns();
-        }
+        err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail, r);
+    } else {
+        mdb_txn_abort(r);
     }
-    if (s->next_reader) mdb_txn_abort(s->next_reader);
-    s->next_reader = NULL;
     yj_buf_reset(&s->wal_tail);
-    return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err; /* no room for a new log: keep the old one */
+    return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err;
 }
 
-yj_err store_wal_poll(yj_store *s)
+yj_err store_wal_poll(yj_store *s, int use)
 {
     int st = atomic_load(&s->ckpt_state);
-    if (st == CKPT_SYNCED || (st == CKPT_SYNCING && s->tail_lost)) return finish_checkpoint(s, 1);
+    if (st == CKPT_SYNCED || (st == CKPT_SYNCING && (s->tail_lost || !use))) return finish_checkpoint(s, use);
     return YJ_OK;
 }
 
@@ -424,15 +452,11 @@ yj_err store_wal_checkpoint_now(yj_store *s)
     if ((err = open_reader(s, &r)) != YJ_OK) return err;
     static const yj_buf none;
     err = ckpt_build(s, r, &s->ckpt_rec);
-    if (err == YJ_OK) err = wal_rotate(s, &s->ckpt_rec, &none);
     if (err != YJ_OK) {
         mdb_txn_abort(r);
-        return err;
+        return YJ_INTERNAL;
     }
-    if (s->base_reader) mdb_txn_abort(s->base_reader);
-    s->base_reader = r;
-    s->last_ckpt_ns = now_ns();
-    return YJ_OK;
+    return wal_rotate(s, &s->ckpt_rec, &none, r);
 }
 
 void store_wal_unprotect(yj_store *s)
@@ -463,6 +487,29 @@ static yj_err lock_dir(yj_store *s, int how, int *busy, yj_msg *msg)
     return YJ_OK;
 }
 
+/* OK when no other process has the LMDB environment open: each holds a
+ * lock on byte 0 of lock.mdb (LMDB's reader registration), and one that
+ * does would keep LMDB from resetting its lock file's state, which must
+ * follow the meta pages put back. */
+static yj_err lmdb_unused(yj_store *s, yj_msg *msg)
+{
+    int fd = openat(s->dir_fd, "lock.mdb", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return YJ_OK; /* no lock file: no one has it open */
+    struct flock fl = {0};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    int rc = fcntl(fd, F_GETLK, &fl);
+    close(fd);
+    if (rc != 0) return yj_fail(msg, YJ_INTERNAL, "cannot test %s/lock.mdb: %s", s->config.dir, strerror(errno));
+    if (fl.l_type != F_UNLCK)
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       "the store at %s must be recovered, but process %d (a yj tool?) has it open; stop it and "
+                       "start again", s->config.dir, (int)fl.l_pid);
+    return YJ_OK;
+}
+
 /* Writes the checkpoint's meta pages back over the data file's. */
 static yj_err restore_metas(yj_store *s, const wal_image *im, yj_msg *msg)
 {
@@ -475,13 +522,15 @@ static yj_err restore_metas(yj_store *s, const wal_image *im, yj_msg *msg)
     uint8_t *cur = malloc(n);
     yj_err err = YJ_OK;
     if (!cur) err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
-    else if (pread(fd, cur, n, 0) == (ssize_t)n && memcmp(cur, im->metas, n) != 0 && !im->entries) {
+    else if (pread(fd, cur, n, 0) != (ssize_t)n)
+        err = yj_fail(msg, YJ_DATA_LOSS, "%s is shorter than its two meta pages", path);
+    else if (memcmp(cur, im->metas, n) != 0 && !im->entries) {
         /* Nothing was logged after the checkpoint, so yongjind committed
          * nothing after it: another program changed the file since. It is
          * used as found (Verify checks it), not rolled back. */
         yj_log(YJ_LOG_WARN, "store: %s was changed after yongjind's last checkpoint, by another program; "
                             "using it as found", path);
-    } else if (memcmp(cur, im->metas, n) != 0) {
+    } else if (memcmp(cur, im->metas, n) != 0 && (err = lmdb_unused(s, msg)) == YJ_OK) {
         yj_log(YJ_LOG_WARN, "store: recovery: %s restored to its checkpoint (transaction %llu, entry %llu)",
                path, (unsigned long long)im->txnid, (unsigned long long)im->seq);
         if (write_all(fd, im->metas, n, 0) != 0 || fdatasync(fd) != 0)
@@ -562,11 +611,27 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     err = image_read(s->dir_fd, s->config.dir, &im, msg);
     if (err == YJ_NOT_FOUND) err = YJ_OK; /* a new store, or one written before the log */
     else if (err == YJ_OK) err = restore_metas(s, &im, msg);
+    if (err == YJ_OK && im.entries) {
+        /* address space for the replay, whose freed pages stay unused */
+        struct stat st;
+        size_t want = s->config.initial_map_bytes;
+        if (fstatat(s->dir_fd, "data.mdb", &st, 0) == 0) {
+            size_t need = (size_t)st.st_size + 32 * im.len;
+            if (need > want) want = need;
+        }
+        s->config.initial_map_bytes = want < s->config.max_map_bytes ? want : s->config.max_map_bytes;
+    }
     if (err == YJ_OK) err = open_env(s, msg); /* synchronous commits until the first checkpoint */
     if (err == YJ_OK && im.has_ckpt &&
         (s->head_seq != im.seq || memcmp(s->head_hash, im.head_hash, YJ_HASH_BYTES)))
         err = yj_fail(msg, YJ_DATA_LOSS, "%s: the checkpoint names entry %llu, the store's head is %llu",
                       s->config.dir, (unsigned long long)im.seq, (unsigned long long)s->head_seq);
+    if (err == YJ_OK && im.has_ckpt) {
+        /* the checkpoint stays the recovery point until the next one is in
+         * place: its pages must survive the commits of the replay */
+        err = open_reader(s, &s->base_reader);
+        if (err != YJ_OK) err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot open the checkpoint's snapshot");
+    }
     if (err == YJ_OK && im.has_ckpt) {
         if (im.end < im.len)
             yj_log(YJ_LOG_WARN, "store: recovery: the last %zu bytes of %s/wal are a torn write, ignored",

@@ -110,7 +110,8 @@ static yj_err grow_map(yj_store *s)
     if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
     /* no transaction of the process may be open: the checkpoint's snapshot
      * is let go, after a checkpoint of the latest commit, and retaken */
-    if (store_wal_checkpoint_now(s) != YJ_OK) return YJ_INTERNAL;
+    yj_err ck = store_wal_checkpoint_now(s);
+    if (ck != YJ_OK) return ck == YJ_RESOURCE_EXHAUSTED ? ck : YJ_INTERNAL; /* a full disk, or fatal */
     store_wal_unprotect(s);
     pthread_rwlock_wrlock(&s->resize_lock);
     int rc = mdb_env_set_mapsize(s->env, next);
@@ -124,6 +125,17 @@ static yj_err grow_map(yj_store *s)
     s->map_bytes = next;
     atomic_fetch_add(&s->map_grows, 1);
     return YJ_OK;
+}
+
+/* A fatal failure: no write is acknowledged from here on. Returns 1. */
+static int fail_store(yj_store *s)
+{
+    yj_log(YJ_LOG_ERROR, "store: refusing all further writes; restart once the disk is fixed "
+                         "(recovery applies the log again)");
+    pthread_mutex_lock(&s->mu);
+    s->failed = 1;
+    pthread_mutex_unlock(&s->mu);
+    return 1;
 }
 
 /* One attempt at the group: OK (committed), RESOURCE_EXHAUSTED (map full:
@@ -171,19 +183,8 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     }
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
-    store_wal_after_commit(s);
+    if (store_wal_after_commit(s) != YJ_OK) fail_store(s); /* this group is durable; later ones are not taken */
     return YJ_OK;
-}
-
-/* A fatal failure: no write is acknowledged from here on. Returns 1. */
-static int fail_store(yj_store *s)
-{
-    yj_log(YJ_LOG_ERROR, "store: refusing all further writes; restart once the disk is fixed "
-                         "(recovery applies the log again)");
-    pthread_mutex_lock(&s->mu);
-    s->failed = 1;
-    pthread_mutex_unlock(&s->mu);
-    return 1;
 }
 
 static void count_results(yj_store *s, yj_batch *group)
@@ -266,7 +267,7 @@ static void *writer_main(void *arg)
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
-        if (!failed && store_wal_poll(s) != YJ_OK) failed = fail_store(s);
+        if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
         if (!group && closing) break;
         if (!group) continue;
         if (failed) {
