@@ -16,6 +16,9 @@
 /* The hook the writer thread and yj_store_verify run; static, ctx NULL. */
 const yj_apply_hook *yj_ledger_hook(void);
 
+/* 1 when the snapshot holds anything of `tenant` (its policy, a member, ...). */
+int yj_ledger_tenant_known(const yj_rtxn *rtxn, const char *tenant);
+
 /* A query: reads `req` (a decoded request of the method's type) in the read
  * snapshot for `tenant` and writes the encoded response into `out`.
  * INVALID_ARGUMENT names the field; NOT_FOUND names what is missing. */

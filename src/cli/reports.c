@@ -109,6 +109,19 @@ static void close_session(session *s)
     yj_store_close(s->store);
 }
 
+/* A session on a tenant the store holds: an unknown tenant (a typo) is an
+ * error, not an empty file. */
+static int open_tenant(const char *verb, const char *dir, const char *tenant, session *s)
+{
+    if (open_session(verb, dir, s)) return 1;
+    if (!yj_ledger_tenant_known(&s->r, tenant)) {
+        fprintf(stderr, "yj %s: the store at %s has no tenant %s\n", verb, dir, tenant);
+        close_session(s);
+        return 1;
+    }
+    return 0;
+}
+
 /* Runs one ledger query and decodes its answer (NULL and a message when it
  * fails). */
 static ProtobufCMessage *query(const char *verb, session *s, const char *tenant, yj_ledger_query_fn fn,
@@ -253,7 +266,7 @@ int yj_cli_export(int argc, char **argv)
         return 2;
     }
     session s;
-    if (open_session("export", o.dir, &s)) return 1;
+    if (open_tenant("export", o.dir, o.tenant, &s)) return 1;
     export_ctx x = {open_out("export", &o), tenant_zone(&s, o.tenant), 0};
     if (!x.f) {
         close_session(&s);
@@ -295,7 +308,7 @@ int yj_cli_report(int argc, char **argv)
         return 2;
     }
     session s;
-    if (open_session("report", o.dir, &s)) return 1;
+    if (open_tenant("report", o.dir, o.tenant, &s)) return 1;
     char token[80] = "";
     int first = 1, bad = 0;
     Yongjin__V1__MemberPeriod sum = YONGJIN__V1__MEMBER_PERIOD__INIT;
@@ -356,7 +369,7 @@ int yj_cli_payouts(int argc, char **argv)
         return 2;
     }
     session s;
-    if (open_session("payouts", o.dir, &s)) return 1;
+    if (open_tenant("payouts", o.dir, o.tenant, &s)) return 1;
     FILE *f = open_out("payouts", &o);
     if (!f) {
         close_session(&s);

@@ -633,16 +633,27 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
     MDB_cursor *c;
     if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
-    /* collect first (bounded), then write: no writes under an open cursor */
-    lkey *due = malloc(SETTLE_MAX_ORDERS * sizeof *due);
-    size_t n = 0;
-    yj_err err = due ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    /* collect first (bounded, grown as needed), then write: no writes
+     * under an open cursor */
+    lkey *due = NULL;
+    size_t n = 0, cap = 0;
+    yj_err err = YJ_OK;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = due ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : 1; rc == 0 && n < SETTLE_MAX_ORDERS;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < SETTLE_MAX_ORDERS;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         if (due_ms > s->as_of_ms) break;
+        if (n == cap) {
+            size_t more = cap ? cap * 2 : 64;
+            lkey *grown = realloc(due, (more < SETTLE_MAX_ORDERS ? more : SETTLE_MAX_ORDERS) * sizeof *due);
+            if (!grown) {
+                err = YJ_RESOURCE_EXHAUSTED;
+                break;
+            }
+            due = grown;
+            cap = more < SETTLE_MAX_ORDERS ? more : SETTLE_MAX_ORDERS;
+        }
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
     }

@@ -262,3 +262,19 @@ yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void 
     resp.sum = sum;
     return ledger_pack(out, &resp.base);
 }
+
+int yj_ledger_tenant_known(const yj_rtxn *r, const char *tenant)
+{
+    uint8_t prefix[1 + YJ_TENANT_MAX];
+    size_t n = strlen(tenant);
+    if (n < 1 || n > YJ_TENANT_MAX) return 0;
+    prefix[0] = (uint8_t)n;
+    memcpy(prefix + 1, tenant, n);
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->state, &c)) return 0;
+    MDB_val k = {n + 1, prefix}, v;
+    int known = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > n + 1 &&
+                !memcmp(k.mv_data, prefix, n + 1);
+    mdb_cursor_close(c);
+    return known;
+}

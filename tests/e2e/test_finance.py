@@ -332,6 +332,10 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     assert run_yj("report", server.data_dir).returncode == 2
     bad = run_yj("report", server.data_dir, "--month", "2025-11", "--tenant", "Shop 1")
     assert bad.returncode == 2 and "tenant" in bad.stderr
+    for verb, arg, val in (("report", "--month", "2025-11"), ("export", "--month", "2025-11"),
+                           ("payouts", "--batch", "PB1")):
+        typo = run_yj(verb, server.data_dir, arg, val, "--tenant", "shop-typo")
+        assert typo.returncode == 1 and "has no tenant shop-typo" in typo.stderr, (verb, typo.stderr)
 
 
 def test_big_settle_and_batch_split_across_events(c):
