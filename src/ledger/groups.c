@@ -112,6 +112,11 @@ yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongj
     return YJ_OK;
 }
 
+int ledger_group_succeeds_with(const Yongjin__State__Group *g, int more)
+{
+    return g->status == GROUP_SUCCEEDED || (g->status == GROUP_OPEN && g->counted + more >= g->target_size);
+}
+
 /* Records the order in its group; on success, the earlier orders the basis
  * names pay the leader from now on (ledger_group_retro). `earned` is what the
  * order itself accrued to the leader. */
@@ -127,7 +132,7 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *g
     g->counted++;
     g->leader_earned += earned;
     yj_err err = YJ_OK;
-    if (g->status == GROUP_OPEN && g->counted >= g->target_size) {
+    if (g->status == GROUP_OPEN && ledger_group_succeeds_with(g, 0)) {
         g->status = GROUP_SUCCEEDED;
         lkey k;
         expiry_key(&k, ec, g->expires_at_ms, group_id);

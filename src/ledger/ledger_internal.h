@@ -173,6 +173,10 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const struct yj_policy *p, const 
 /* The group an order joins, if it takes orders (NOT_FOUND / FAILED_PRECONDITION otherwise). */
 yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group **g,
                                yj_msg *why);
+/* Whether the group has succeeded, or does once `more` further orders
+ * count: the one success rule, for an order about to join (more = 1) and
+ * for the join itself (more = 0, after counting it). */
+int ledger_group_succeeds_with(const struct Yongjin__State__Group *g, int more);
 yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const char *group_id,
                          struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
 yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);

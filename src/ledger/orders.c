@@ -317,7 +317,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
     /* the group leader, when the group has succeeded or this order makes it */
     Yongjin__State__Group *g = pr->group;
-    int succeeds = g && (g->status == 2 || g->counted + 1 >= g->target_size);
+    int succeeds = g && ledger_group_succeeds_with(g, 1);
     if (succeeds && yj_rules_group_pays(g->basis, g->leader, op->buyer)) {
         snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
         rcpt[n_rcpt].level = 0;
