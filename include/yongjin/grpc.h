@@ -114,10 +114,13 @@ const uint8_t *yj_call_header(const yj_call *call, const char *name, size_t *len
 int64_t yj_call_deadline_ms(const yj_call *call);
 
 /* Queues one response message (copied; length-prefixed by the transport).
- * Returns OK, or RESOURCE_EXHAUSTED when the call's buffered output is over
- * max_output_bytes: the message is still queued, and the handler should wait
- * for on_writable before sending more. After on_close: OK, dropped. */
+ * OK: queued (after on_close: dropped). RESOURCE_EXHAUSTED: out of memory,
+ * nothing queued; the handler should finish the call. */
 yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes);
+
+/* 1 when the call's buffered output went over max_output_bytes: a
+ * streaming handler waits for on_writable before sending more. */
+int yj_call_congested(const yj_call *call);
 
 /* Bytes queued for the call and not yet handed to nghttp2. */
 size_t yj_call_buffered(const yj_call *call);
@@ -138,5 +141,36 @@ void yj_call_set_tag(yj_call *call, uintptr_t tag);
 
 /* Whether the stream is still open (on_close not yet called). */
 int yj_call_alive(const yj_call *call);
+
+/* ---- gRPC message framing, for the server and for clients (yj call) ---- */
+
+/* The 5-byte prefix of a message of len bytes: not compressed, length
+ * big-endian. */
+void yj_grpc_prefix(uint8_t out[5], uint32_t len);
+
+/* The deframer: turns DATA bytes into length-prefixed messages. */
+typedef struct yj_deframer {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t taken; /* bytes of the message handed out last; dropped at the next call */
+    size_t max_message_bytes;
+} yj_deframer;
+
+typedef enum yj_deframe_status {
+    YJ_DEFRAME_NEED_MORE = 0,  /* no whole message yet */
+    YJ_DEFRAME_MESSAGE,        /* *msg, *len hold one message (valid until the next call) */
+    YJ_DEFRAME_TOO_LARGE,      /* the prefix announces more than max_message_bytes (*len: how much) */
+    YJ_DEFRAME_COMPRESSED,     /* compressed flag set: no encoding is supported */
+    YJ_DEFRAME_BAD_FLAG,       /* a flag byte other than 0 or 1 */
+} yj_deframe_status;
+
+/* Appends bytes; RESOURCE_EXHAUSTED on ENOMEM. */
+yj_err yj_deframer_push(yj_deframer *d, const uint8_t *data, size_t len);
+/* Takes the next whole message, if any. A message taken is removed from
+ * the buffer at the next call. */
+yj_deframe_status yj_deframer_next(yj_deframer *d, const uint8_t **msg, size_t *len);
+/* Bytes held beyond the messages handed out. */
+size_t yj_deframer_pending(const yj_deframer *d);
+void yj_deframer_free(yj_deframer *d);
 
 #endif

@@ -50,6 +50,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "yongjin/cli.h"
 #include "yongjin/err.h"
+#include "yongjin/grpc.h"
 #include "yongjin/pbjson.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -108,7 +109,7 @@ typedef struct client {
     int stdin_eof;
     int bad_input;         /* a stdin line was refused: exit 2 once the call ends */
     uint64_t n_requests;   /* request messages queued */
-    struct evbuffer *resp; /* response bytes not yet a whole message */
+    yj_deframer resp; /* response bytes not yet a whole message */
     uint64_t n_responses;
     struct event *deadline;
     int http_status;
@@ -301,9 +302,7 @@ static int enqueue(client *c, const ProtobufCMessage *m)
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *b = malloc(n + 5);
     if (!b) return -1;
-    b[0] = 0; /* not compressed */
-    b[1] = (uint8_t)(n >> 24), b[2] = (uint8_t)(n >> 16), b[3] = (uint8_t)(n >> 8),
-    b[4] = (uint8_t)n;
+    yj_grpc_prefix(b, (uint32_t)n);
     size_t packed = protobuf_c_message_pack(m, b + 5);
     assert(packed == n);
     int rc = evbuffer_add(c->queue, b, n + 5);
@@ -418,7 +417,7 @@ static void on_stream_end(client *c, uint32_t h2_error)
             fail(c, YJ_INTERNAL, "the server ended the call without a grpc-status");
         return;
     }
-    if (c->grpc_status == 0 && evbuffer_get_length(c->resp) > 0) {
+    if (c->grpc_status == 0 && yj_deframer_pending(&c->resp) > 0) {
         fail(c, YJ_INTERNAL, "the response ended inside a message");
         return;
     }
@@ -462,30 +461,24 @@ static void print_response(client *c, const uint8_t *body, size_t len)
     }
 }
 
-/* Prints every whole message in c->resp. */
+/* Prints every whole message of the response so far. */
 static void drain_responses(client *c)
 {
-    uint8_t hdr[5];
-    while (!c->finished && evbuffer_copyout(c->resp, hdr, 5) == 5) {
-        size_t len = (size_t)hdr[1] << 24 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 8 | hdr[4];
-        if (hdr[0] != 0) {
+    const uint8_t *body;
+    size_t len;
+    while (!c->finished) {
+        switch (yj_deframer_next(&c->resp, &body, &len)) {
+        case YJ_DEFRAME_NEED_MORE: return;
+        case YJ_DEFRAME_MESSAGE: print_response(c, body, len); break;
+        case YJ_DEFRAME_TOO_LARGE:
+            fail(c, YJ_RESOURCE_EXHAUSTED, "a response of %zu bytes is over the limit of %zu bytes", len,
+                 (size_t)CALL_MAX_RESPONSE_BYTES);
+            return;
+        case YJ_DEFRAME_COMPRESSED:
+        case YJ_DEFRAME_BAD_FLAG:
             fail(c, YJ_INTERNAL, "a compressed response (only identity is supported)");
             return;
         }
-        if (len > CALL_MAX_RESPONSE_BYTES) {
-            fail(c, YJ_RESOURCE_EXHAUSTED, "a response of %zu bytes is over the limit of %zu bytes",
-                 len, CALL_MAX_RESPONSE_BYTES);
-            return;
-        }
-        if (evbuffer_get_length(c->resp) < 5 + len) return;
-        evbuffer_drain(c->resp, 5);
-        const uint8_t *body = len ? evbuffer_pullup(c->resp, (ssize_t)len) : NULL;
-        if (len && !body) {
-            fail(c, YJ_RESOURCE_EXHAUSTED, "out of memory");
-            return;
-        }
-        print_response(c, body, len);
-        evbuffer_drain(c->resp, len);
     }
 }
 
@@ -513,7 +506,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
 {
     client *c = user;
     if (sid != c->stream_id || c->finished) return 0;
-    if (evbuffer_add(c->resp, data, len)) {
+    if (yj_deframer_push(&c->resp, data, len) != YJ_OK) {
         fail(c, YJ_RESOURCE_EXHAUSTED, "out of memory");
         return 0;
     }
@@ -947,7 +940,7 @@ static void client_free(client *c)
     if (c->base) event_base_loop(c->base, EVLOOP_NONBLOCK);
     if (c->base) event_base_free(c->base);
     if (c->queue) evbuffer_free(c->queue);
-    if (c->resp) evbuffer_free(c->resp);
+    yj_deframer_free(&c->resp);
     if (c->stdin_buf) evbuffer_free(c->stdin_buf);
 }
 
@@ -964,9 +957,9 @@ int yj_cli_call(int argc, char **argv)
     }
     assert(c.method && c.path[0] == '/');
     c.queue = evbuffer_new();
-    c.resp = evbuffer_new();
+    c.resp.max_message_bytes = CALL_MAX_RESPONSE_BYTES;
     c.stdin_buf = evbuffer_new();
-    if (!c.queue || !c.resp || !c.stdin_buf)
+    if (!c.queue || !c.stdin_buf)
         rc = 1;
     else if (c.lines_from_stdin && (!o.json || !strcmp(o.json, "-")))
         rc = -1; /* read as the call goes */

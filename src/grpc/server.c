@@ -226,19 +226,23 @@ static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, siz
 yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
 {
     if (!yj_call_alive(call)) return YJ_OK;
-    uint8_t prefix[5] = {0, (uint8_t)(len_bytes >> 24), (uint8_t)(len_bytes >> 16),
-                         (uint8_t)(len_bytes >> 8), (uint8_t)len_bytes};
+    uint8_t prefix[5];
+    yj_grpc_prefix(prefix, (uint32_t)len_bytes);
     if (!call->out) call->out = evbuffer_new();
-    if (!call->out || evbuffer_add(call->out, prefix, 5) || evbuffer_add(call->out, msg, len_bytes))
+    /* room for the whole message first: never half a message queued */
+    if (!call->out || evbuffer_expand(call->out, 5 + len_bytes) || evbuffer_add(call->out, prefix, 5) ||
+        evbuffer_add(call->out, msg, len_bytes))
         return YJ_RESOURCE_EXHAUSTED;
     if (!call->headers_sent) submit_headers(call, 1);
     else nghttp2_session_resume_data(call->c->ng, call->stream_id);
     conn_flush(call->c);
-    if (call->c && evbuffer_get_length(call->out) > call->srv->cfg.max_output_bytes) {
-        call->want_writable = 1;
-        return YJ_RESOURCE_EXHAUSTED;
-    }
+    if (call->c && evbuffer_get_length(call->out) > call->srv->cfg.max_output_bytes) call->want_writable = 1;
     return YJ_OK;
+}
+
+int yj_call_congested(const yj_call *call)
+{
+    return yj_call_alive(call) && call->want_writable;
 }
 
 void yj_call_finish(yj_call *call, yj_err status, const char *message)

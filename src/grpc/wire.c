@@ -50,6 +50,15 @@ size_t yj_grpc_percent_encode(const char *in, char *out, size_t cap)
     return n;
 }
 
+void yj_grpc_prefix(uint8_t out[5], uint32_t len)
+{
+    out[0] = 0;
+    out[1] = (uint8_t)(len >> 24);
+    out[2] = (uint8_t)(len >> 16);
+    out[3] = (uint8_t)(len >> 8);
+    out[4] = (uint8_t)len;
+}
+
 yj_err yj_deframer_push(yj_deframer *d, const uint8_t *data, size_t len)
 {
     if (len == 0) return YJ_OK;
@@ -81,7 +90,10 @@ yj_deframe_status yj_deframer_next(yj_deframer *d, const uint8_t **msg, size_t *
                  ((uint32_t)d->buf[3] << 8) | d->buf[4];
     if (flag == 1) return YJ_DEFRAME_COMPRESSED;
     if (flag != 0) return YJ_DEFRAME_BAD_FLAG;
-    if (n > d->max_message_bytes) return YJ_DEFRAME_TOO_LARGE;
+    if (n > d->max_message_bytes) {
+        *len = n;
+        return YJ_DEFRAME_TOO_LARGE;
+    }
     if (d->len - 5 < n) return YJ_DEFRAME_NEED_MORE;
     *msg = d->buf + 5;
     *len = n;

@@ -127,15 +127,73 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
     job->svc->pending++;
 }
 
+/* ---- server streams with backpressure: what Subscribe and
+ * ExportStatement share ----
+ * A stream sends in turns: `pump` sends until the transport is congested
+ * (then it sets `blocked` and on_writable resumes it), the data ends, or
+ * the turn's share is used (then it schedules another turn, letting other
+ * connections run). The state outlives the call while a turn is scheduled:
+ * on_close marks it closed and the turn frees it. */
+typedef struct svc_stream svc_stream;
+struct svc_stream {
+    yj_svc *svc;
+    yj_call *call;  /* NULL once closed */
+    int blocked, scheduled;
+    void (*pump)(svc_stream *st);
+    void (*unlink)(svc_stream *st); /* on close, before it is freed; may be NULL */
+};
+
+static void stream_turn(evutil_socket_t fd, short what, void *arg)
+{
+    svc_stream *st = arg;
+    st->scheduled = 0;
+    if (!st->call) {
+        free(st);
+        return;
+    }
+    st->pump(st);
+}
+
+static void stream_schedule(svc_stream *st)
+{
+    struct timeval now = {0, 0};
+    if (st->scheduled) return;
+    if (event_base_once(st->svc->config.base, -1, EV_TIMEOUT, stream_turn, st, &now) == 0) st->scheduled = 1;
+}
+
+/* Attaches st to call and runs its first turn. */
+static void stream_start(svc_stream *st, yj_call *call)
+{
+    st->svc = svc_of(call);
+    st->call = call;
+    yj_call_set_user(call, st);
+    st->pump(st);
+}
+
+static void stream_on_writable(yj_call *call)
+{
+    svc_stream *st = yj_call_user(call);
+    if (!st) return;
+    st->blocked = 0;
+    st->pump(st);
+}
+
+static void stream_on_close(yj_call *call)
+{
+    svc_stream *st = yj_call_user(call);
+    if (!st) return;
+    if (st->unlink) st->unlink(st);
+    yj_call_set_user(call, NULL);
+    st->call = NULL;
+    if (!st->scheduled) free(st); /* else stream_turn frees it */
+}
+
 /* ---- Subscribe ---- */
 
 struct svc_subscriber {
-    yj_svc *svc;
-    yj_call *call;
+    svc_stream st; /* first: the stream machinery sees the subscriber as one */
     char tenant[SVC_TENANT_MAX + 1]; /* only this tenant's entries are sent */
     uint64_t next_seq;
-    int blocked; /* waiting for on_writable */
-    int scheduled;
     svc_subscriber *prev, *next;
 };
 
@@ -150,8 +208,6 @@ static yj_err send_entry(yj_call *call, const yj_entry *e, yj_buf *out)
     return yj_call_send(call, out->data, out->len);
 }
 
-static void subscriber_schedule(svc_subscriber *sub);
-
 /* Whether an entry body belongs to tenant: the body's first field is the
  * tenant (field 2, written first by the store). */
 static int entry_of_tenant(const yj_entry *e, const char *tenant)
@@ -163,20 +219,21 @@ static int entry_of_tenant(const yj_entry *e, const char *tenant)
 
 /* Sends what the journal has from next_seq, until the transport pushes
  * back, the journal ends, or this turn's share is used. */
-static void subscriber_pump(svc_subscriber *sub)
+static void subscriber_pump(svc_stream *st)
 {
+    svc_subscriber *sub = (svc_subscriber *)st;
     yj_rtxn r;
     yj_msg why = {{0}};
     yj_buf out = {0};
-    int failed = 0;
-    if (sub->blocked || !yj_call_alive(sub->call)) return;
-    if (yj_store_read_begin(sub->svc->config.store, &r, &why) != YJ_OK) {
-        svc_finish_err(sub->call, YJ_UNAVAILABLE, &why);
+    yj_err failed = YJ_OK;
+    if (st->blocked || !yj_call_alive(st->call)) return;
+    if (yj_store_read_begin(st->svc->config.store, &r, &why) != YJ_OK) {
+        svc_finish_err(st->call, YJ_UNAVAILABLE, &why);
         return;
     }
     for (int sent = 0;; sent++) {
         if (sent == SUBSCRIBE_ENTRIES_PER_TURN) {
-            subscriber_schedule(sub);
+            stream_schedule(st);
             break;
         }
         yj_entry e;
@@ -186,47 +243,38 @@ static void subscriber_pump(svc_subscriber *sub)
             sub->next_seq++;
             continue;
         }
-        if (err == YJ_OK) err = send_entry(sub->call, &e, &out);
-        if (err == YJ_RESOURCE_EXHAUSTED && yj_call_alive(sub->call)) {
-            sub->next_seq++; /* it was queued all the same */
-            sub->blocked = 1;
-            break;
-        }
+        if (err == YJ_OK) err = send_entry(st->call, &e, &out);
         if (err != YJ_OK) {
-            failed = 1;
+            failed = err == YJ_RESOURCE_EXHAUSTED ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
             break;
         }
         sub->next_seq++;
+        if (yj_call_congested(st->call)) {
+            st->blocked = 1;
+            break;
+        }
     }
-    yj_store_read_end(sub->svc->config.store, &r);
+    yj_store_read_end(st->svc->config.store, &r);
     yj_buf_free(&out);
     /* last: finishing may close the stream, and on_close frees sub */
-    if (failed) yj_call_finish(sub->call, YJ_INTERNAL, "cannot read the journal");
+    if (failed != YJ_OK)
+        yj_call_finish(st->call, failed,
+                       failed == YJ_RESOURCE_EXHAUSTED ? "out of memory; subscribe again from the last seq received"
+                                                       : "cannot read the journal");
 }
 
-static void subscriber_turn(evutil_socket_t fd, short what, void *arg)
+static void subscriber_unlink(svc_stream *st)
 {
-    svc_subscriber *sub = arg;
-    sub->scheduled = 0;
-    if (!sub->call) { /* closed while scheduled */
-        free(sub);
-        return;
-    }
-    subscriber_pump(sub);
-}
-
-static void subscriber_schedule(svc_subscriber *sub)
-{
-    struct timeval now = {0, 0};
-    if (sub->scheduled) return;
-    if (event_base_once(sub->svc->config.base, -1, EV_TIMEOUT, subscriber_turn, sub, &now) == 0)
-        sub->scheduled = 1;
+    svc_subscriber *sub = (svc_subscriber *)st;
+    if (sub->prev) sub->prev->next = sub->next;
+    else st->svc->subscribers = sub->next;
+    if (sub->next) sub->next->prev = sub->prev;
 }
 
 void svc_finance_on_commit(yj_svc *svc)
 {
     for (svc_subscriber *s = svc->subscribers; s; s = s->next)
-        if (!s->blocked) subscriber_schedule(s);
+        if (!s->st.blocked) stream_schedule(&s->st);
 }
 
 static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -248,36 +296,14 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
         return;
     }
     yj_svc *svc = svc_of(call);
-    sub->svc = svc;
-    sub->call = call;
+    sub->st.pump = subscriber_pump;
+    sub->st.unlink = subscriber_unlink;
     sub->next_seq = from;
     memcpy(sub->tenant, tenant, sizeof sub->tenant);
     sub->next = svc->subscribers;
     if (svc->subscribers) svc->subscribers->prev = sub;
     svc->subscribers = sub;
-    yj_call_set_user(call, sub);
-    subscriber_pump(sub);
-}
-
-static void subscribe_on_writable(yj_call *call)
-{
-    svc_subscriber *sub = yj_call_user(call);
-    if (!sub) return;
-    sub->blocked = 0;
-    subscriber_pump(sub);
-}
-
-static void subscribe_on_close(yj_call *call)
-{
-    svc_subscriber *sub = yj_call_user(call);
-    if (!sub) return;
-    yj_svc *svc = sub->svc;
-    if (sub->prev) sub->prev->next = sub->next;
-    else svc->subscribers = sub->next;
-    if (sub->next) sub->next->prev = sub->prev;
-    yj_call_set_user(call, NULL);
-    sub->call = NULL;
-    if (!sub->scheduled) free(sub); /* else subscriber_turn frees it */
+    stream_start(&sub->st, call);
 }
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
@@ -292,15 +318,11 @@ static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descri
 #define EXPORT_ENTRIES_PER_TURN 256
 
 typedef struct svc_export {
-    yj_svc *svc;
-    yj_call *call;
+    svc_stream st; /* first */
     char tenant[SVC_TENANT_MAX + 1];
     uint32_t month;
     uint64_t after_seq; /* the last entry sent */
-    int blocked, scheduled, closed;
 } svc_export;
-
-static void export_schedule(svc_export *x);
 
 static yj_err export_row(void *ctx, const Yongjin__V1__StatementRow *row)
 {
@@ -309,57 +331,39 @@ static yj_err export_row(void *ctx, const Yongjin__V1__StatementRow *row)
     size_t n = yongjin__v1__statement_row__get_packed_size(row);
     if (n > sizeof stack) return YJ_INTERNAL;
     yongjin__v1__statement_row__pack(row, stack);
-    yj_err err = yj_call_send(x->call, stack, n);
-    if (err == YJ_RESOURCE_EXHAUSTED) { /* queued all the same: wait after this entry */
-        x->blocked = 1;
-        err = YJ_OK;
-    }
+    yj_err err = yj_call_send(x->st.call, stack, n);
+    if (err == YJ_OK && yj_call_congested(x->st.call)) x->st.blocked = 1; /* wait after this entry */
     return err;
 }
 
-static void export_pump(svc_export *x)
+static void export_pump(svc_stream *st)
 {
+    svc_export *x = (svc_export *)st;
     yj_rtxn r;
     yj_msg why = {{0}};
-    if (x->blocked || !yj_call_alive(x->call)) return;
-    if (yj_store_read_begin(x->svc->config.store, &r, &why) != YJ_OK) {
-        svc_finish_err(x->call, YJ_UNAVAILABLE, &why);
+    if (st->blocked || !yj_call_alive(st->call)) return;
+    if (yj_store_read_begin(st->svc->config.store, &r, &why) != YJ_OK) {
+        svc_finish_err(st->call, YJ_UNAVAILABLE, &why);
         return;
     }
     int done = 0;
     yj_err err = YJ_OK;
-    for (int turn = 0; !x->blocked && !done; turn++) { /* one entry at a time while the transport takes it */
+    for (int turn = 0; !st->blocked && !done; turn++) { /* one entry at a time while the transport takes it */
         uint64_t last = x->after_seq;
         err = yj_ledger_export_rows(&r, x->tenant, x->month, x->after_seq, 1, export_row, x, &last, &done);
         if (err != YJ_OK) break;
         x->after_seq = last;
         if (!done && turn + 1 == EXPORT_ENTRIES_PER_TURN) { /* let other calls run */
-            export_schedule(x);
+            stream_schedule(st);
             break;
         }
     }
-    yj_store_read_end(x->svc->config.store, &r);
+    yj_store_read_end(st->svc->config.store, &r);
     /* last: finishing may close the stream, and on_close frees x */
-    if (err != YJ_OK) yj_call_finish(x->call, err, "cannot read the month's entries");
-    else if (done) yj_call_finish(x->call, YJ_OK, NULL);
-}
-
-static void export_turn(evutil_socket_t fd, short what, void *arg)
-{
-    svc_export *x = arg;
-    x->scheduled = 0;
-    if (x->closed) {
-        free(x);
-        return;
-    }
-    export_pump(x);
-}
-
-static void export_schedule(svc_export *x)
-{
-    struct timeval now = {0, 0};
-    if (x->scheduled) return;
-    if (event_base_once(x->svc->config.base, -1, EV_TIMEOUT, export_turn, x, &now) == 0) x->scheduled = 1;
+    if (err != YJ_OK)
+        yj_call_finish(st->call, err, err == YJ_RESOURCE_EXHAUSTED ? "out of memory; export the month again"
+                                                                   : "cannot read the month's entries");
+    else if (done) yj_call_finish(st->call, YJ_OK, NULL);
 }
 
 static void export_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -384,40 +388,21 @@ static void export_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    x->svc = svc_of(call);
-    x->call = call;
+    x->st.pump = export_pump;
     x->month = month;
     memcpy(x->tenant, tenant, sizeof x->tenant);
-    yj_call_set_user(call, x);
-    export_pump(x);
-}
-
-static void export_on_writable(yj_call *call)
-{
-    svc_export *x = yj_call_user(call);
-    if (!x) return;
-    x->blocked = 0;
-    export_pump(x);
-}
-
-static void export_on_close(yj_call *call)
-{
-    svc_export *x = yj_call_user(call);
-    if (!x) return;
-    yj_call_set_user(call, NULL);
-    x->closed = 1;
-    if (!x->scheduled) free(x);
+    stream_start(&x->st, call);
 }
 
 #define FIN(m) &yongjin__v1__finance__descriptor, m
 const svc_route svc_finance_routes[] = {
     {FIN("Verify"), YJ_RPC_UNARY, .on_message = verify_on_message, .roles = SVC_FINANCE},
     {FIN("Subscribe"), YJ_RPC_SERVER_STREAMING, .on_message = subscribe_on_message,
-     .on_writable = subscribe_on_writable, .on_close = subscribe_on_close, .roles = SVC_FINANCE},
+     .on_writable = stream_on_writable, .on_close = stream_on_close, .roles = SVC_FINANCE},
     {FIN("TrialBalance"), YJ_RPC_UNARY, .query = &q_trial, .roles = SVC_FINANCE},
     {FIN("GetPeriodReport"), YJ_RPC_UNARY, .query = &q_report, .roles = SVC_FINANCE},
     {FIN("ExportStatement"), YJ_RPC_SERVER_STREAMING, .on_message = export_on_message,
-     .on_writable = export_on_writable, .on_close = export_on_close, .roles = SVC_FINANCE},
+     .on_writable = stream_on_writable, .on_close = stream_on_close, .roles = SVC_FINANCE},
     {FIN("GetPayoutBatch"), YJ_RPC_UNARY, .query = &q_batch, .roles = SVC_FINANCE},
 };
 const size_t svc_finance_n_routes = sizeof svc_finance_routes / sizeof svc_finance_routes[0];

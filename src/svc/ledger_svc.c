@@ -211,8 +211,9 @@ static void job_complete(append_job *job)
         yj_call_finish(call, err, "out of memory encoding the answer");
     } else if (!st) {
         svc_reply_bytes(call, &out);
-    } else {
-        yj_call_send(call, out.data ? out.data : (const uint8_t *)"", out.len);
+    } else if (yj_call_send(call, out.data ? out.data : (const uint8_t *)"", out.len) != YJ_OK) {
+        /* the write is durable; its request id answers it again on a retry */
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing an answer; retry with the same request ids");
     }
     yj_buf_free(&out);
     if (st) {

@@ -142,15 +142,19 @@ void svc_reply(yj_call *call, const ProtobufCMessage *m)
     }
     size_t packed = protobuf_c_message_pack(m, out);
     assert(packed == n);
-    yj_call_send(call, out, packed);
-    yj_call_finish(call, YJ_OK, NULL);
+    if (yj_call_send(call, out, packed) != YJ_OK)
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing the answer");
+    else
+        yj_call_finish(call, YJ_OK, NULL);
     if (out != stack) free(out);
 }
 
 void svc_reply_bytes(yj_call *call, const yj_buf *buf)
 {
-    yj_call_send(call, buf->data ? buf->data : (const uint8_t *)"", buf->len);
-    yj_call_finish(call, YJ_OK, NULL);
+    if (yj_call_send(call, buf->data ? buf->data : (const uint8_t *)"", buf->len) != YJ_OK)
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing the answer");
+    else
+        yj_call_finish(call, YJ_OK, NULL);
 }
 
 void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg)
