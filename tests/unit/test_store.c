@@ -454,6 +454,62 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
     assert_int_equal(system(cmd), 0);
 }
 
+/* Closes the fixture's store and opens it again with this checkpoint
+ * interval; the config, for opening crash images with the same hook. */
+static yj_store_config reopen(fixture *f, uint32_t checkpoint_ms)
+{
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.checkpoint_ms = checkpoint_ms;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    return c;
+}
+
+/* n distinct events "<prefix><i>", padded to width characters. */
+static const char **event_names(const char *prefix, int n, int width)
+{
+    const char **ev = calloc((size_t)n, sizeof *ev);
+    for (int i = 0; i < n; i++) {
+        char *e = malloc(64);
+        snprintf(e, 64, "%s%06d%.*s", prefix, i, width > 20 ? width - 20 : 0, "-padding-padding-padding-padding");
+        ev[i] = e;
+    }
+    return ev;
+}
+
+static void free_names(const char **ev, int n)
+{
+    for (int i = 0; i < n; i++) free((void *)ev[i]);
+    free(ev);
+}
+
+/* What a killed process leaves: the data file and the log as the page
+ * cache holds them; then the fixture's store is closed. */
+typedef struct kill_image {
+    uint8_t *data, *wal;
+    size_t data_len, wal_len;
+} kill_image;
+
+static void take_kill_image(fixture *f, kill_image *k)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    k->data = slurp(path, &k->data_len);
+    snprintf(path, sizeof path, "%s/wal", f->dir);
+    k->wal = slurp(path, &k->wal_len);
+    yj_store_close(f->store);
+    f->store = NULL;
+}
+
+static void free_kill_image(kill_image *k)
+{
+    free(k->data);
+    free(k->wal);
+}
+
 /* A power cut: the disk keeps the last checkpoint, the synced log, and any
  * subset of the pages LMDB wrote since, meta pages included (LMDB runs
  * without syncing; wal.c). Recovery must bring back every acknowledged
@@ -463,34 +519,22 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
 static void test_power_loss_keeps_every_acknowledged_write(void **state)
 {
     fixture *f = *state;
-    yj_store_close(f->store);
-    yj_store_config c = {0};
-    yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 3600000; /* only the open's checkpoint */
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_store_config c = reopen(f, 3600000); /* only the open's checkpoint */
     char path[160], dir2[96];
     snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    size_t base_len, cur_len, wal_len;
+    size_t base_len;
     uint8_t *base = slurp(path, &base_len); /* the disk at the checkpoint */
     enum { BATCHES = 40, PER = 25, N = BATCHES * PER };
-    static char names[N][16];
-    const char *ev[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "p%d", i);
-        ev[i] = names[i];
-    }
+    const char **ev = event_names("p", N, 0);
     for (int b = 0; b < BATCHES; b++) {
         yj_batch *r = run(f, ev + b * PER, NULL, PER);
         for (int i = 0; i < PER; i++) assert_int_equal(r->results[i].code, YJ_OK);
         finish(r);
     }
-    uint8_t *cur = slurp(path, &cur_len); /* what LMDB wrote, in the page cache */
-    snprintf(path, sizeof path, "%s/wal", f->dir);
-    uint8_t *wal = slurp(path, &wal_len);
-    yj_store_close(f->store);
-    f->store = NULL;
+    kill_image ki; /* what LMDB wrote, in the page cache */
+    take_kill_image(f, &ki);
+    size_t cur_len = ki.data_len;
+    const uint8_t *cur = ki.data;
     size_t ps = (size_t)sysconf(_SC_PAGESIZE);
     assert_true(cur_len >= base_len && cur_len % ps == 0);
     uint8_t *img = malloc(cur_len);
@@ -509,12 +553,12 @@ static void test_power_loss_keeps_every_acknowledged_write(void **state)
         }
         assert_true(changed > 10);
         snprintf(dir2, sizeof dir2, "%s.cut%d", f->dir, k);
-        recover_and_check(f, &c, dir2, img, cur_len, wal, wal_len, ev, N, 1);
+        recover_and_check(f, &c, dir2, img, cur_len, ki.wal, ki.wal_len, ev, N, 1);
     }
     free(img);
     free(base);
-    free(cur);
-    free(wal);
+    free_kill_image(&ki);
+    free_names(ev, N);
 }
 
 /* Checkpoints taken while writing (one after every commit here): a crash
@@ -524,20 +568,9 @@ static void test_power_loss_keeps_every_acknowledged_write(void **state)
 static void test_checkpoints_while_writing_recover(void **state)
 {
     fixture *f = *state;
-    yj_store_close(f->store);
-    yj_store_config c = {0};
-    yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 1;
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_store_config c = reopen(f, 1);
     enum { BATCHES = 300, PER = 4, N = BATCHES * PER };
-    static char names[N][16];
-    const char *ev[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "q%d", i);
-        ev[i] = names[i];
-    }
+    const char **ev = event_names("q", N, 0);
     for (int b = 0; b < BATCHES; b++) {
         yj_batch *r = run(f, ev + b * PER, NULL, PER);
         for (int i = 0; i < PER; i++) assert_int_equal(r->results[i].code, YJ_OK);
@@ -547,18 +580,13 @@ static void test_checkpoints_while_writing_recover(void **state)
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_true(st.checkpoints > 3);
-    char path[160], dir2[96];
-    size_t data_len, wal_len;
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    uint8_t *data = slurp(path, &data_len);
-    snprintf(path, sizeof path, "%s/wal", f->dir);
-    uint8_t *wal = slurp(path, &wal_len);
-    yj_store_close(f->store);
-    f->store = NULL;
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
     snprintf(dir2, sizeof dir2, "%s.kill", f->dir);
-    recover_and_check(f, &c, dir2, data, data_len, wal, wal_len, ev, N, 1);
-    free(data);
-    free(wal);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, N, 1);
+    free_kill_image(&k);
+    free_names(ev, N);
 }
 
 /* The commit-time histogram: every value lands in a bucket whose upper edge
@@ -584,38 +612,22 @@ static void test_commit_histogram_buckets(void **state)
 static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
 {
     fixture *f = *state;
-    yj_store_close(f->store);
-    yj_store_config c = {0};
+    yj_store_config c = reopen(f, 3600000);
     yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 3600000;
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     enum { PRE = 300, N = 6000, PER = 10 };
-    static char names[PRE + N][40];
-    const char *ev[PRE + N];
-    for (int i = 0; i < PRE + N; i++) {
-        snprintf(names[i], sizeof names[i], "event-%06d-padding-padding", i);
-        ev[i] = names[i];
-    }
+    const char **ev = event_names("event-", PRE + N, 27);
     for (int i = 0; i < PRE; i += PER) finish(run(f, ev + i, NULL, PER));
-    yj_store_close(f->store); /* a checkpoint with free pages in it */
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    c = reopen(f, 3600000); /* the close wrote a checkpoint with free pages in it */
     for (int i = PRE; i < PRE + N; i += PER) finish(run(f, ev + i, NULL, PER));
+    kill_image k;
+    take_kill_image(f, &k);
     char path[160], dir2[96], sub[160];
-    size_t data_len, wal_len;
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    uint8_t *data = slurp(path, &data_len);
-    snprintf(path, sizeof path, "%s/wal", f->dir);
-    uint8_t *wal = slurp(path, &wal_len);
-    yj_store_close(f->store);
-    f->store = NULL;
     snprintf(dir2, sizeof dir2, "%s.twice", f->dir);
     assert_int_equal(mkdir(dir2, 0700), 0);
     snprintf(path, sizeof path, "%s/data.mdb", dir2);
-    spit(path, data, data_len);
+    spit(path, k.data, k.data_len);
     snprintf(path, sizeof path, "%s/wal", dir2);
-    spit(path, wal, wal_len);
+    spit(path, k.wal, k.wal_len);
     snprintf(sub, sizeof sub, "%s/wal.new", dir2);
     assert_int_equal(mkdir(sub, 0700), 0); /* the first checkpoint after the replay cannot be written */
     c.dir = dir2;
@@ -623,22 +635,16 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
     assert_int_not_equal(yj_store_open(&c, f->base, &s2, &msg), YJ_OK);
     assert_int_equal(rmdir(sub), 0);
     snprintf(path, sizeof path, "%s/data.mdb", dir2);
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    size_t now_len = (size_t)ftell(fp);
-    uint8_t *now = malloc(now_len);
-    fseek(fp, 0, SEEK_SET);
-    assert_int_equal(fread(now, 1, now_len, fp), now_len);
-    fclose(fp);
+    size_t now_len;
+    uint8_t *now = slurp(path, &now_len);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir2);
     assert_int_equal(system(cmd), 0);
     /* the disk as the failed recovery left it, and the log it did not replace */
-    recover_and_check(f, &c, dir2, now, now_len, wal, wal_len, ev, PRE + N, 1);
+    recover_and_check(f, &c, dir2, now, now_len, k.wal, k.wal_len, ev, PRE + N, 1);
     free(now);
-    free(data);
-    free(wal);
+    free_kill_image(&k);
+    free_names(ev, PRE + N);
 }
 
 /* Writes one event; its answer's code, or the refusal of the submission
@@ -675,20 +681,9 @@ static double cpu_seconds(void)
 static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **state)
 {
     fixture *f = *state;
-    yj_store_close(f->store);
-    yj_store_config c = {0};
-    yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 1;
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_store_config c = reopen(f, 1);
     enum { N = 400 };
-    static char names[N][16];
-    const char *ev[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "f%d", i);
-        ev[i] = names[i];
-    }
+    const char **ev = event_names("f", N, 0);
     int acked = 0;
     for (int i = 0; i < N; i++) {
         if (i == 200) fail_log_fdatasync = 1;
@@ -700,20 +695,15 @@ static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **sta
     double t0 = cpu_seconds();
     usleep(300000);
     assert_true(cpu_seconds() - t0 < 0.1); /* nobody spins */
-    char path[160], dir2[96];
-    size_t data_len, wal_len;
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    uint8_t *data = slurp(path, &data_len);
-    snprintf(path, sizeof path, "%s/wal", f->dir);
-    uint8_t *wal = slurp(path, &wal_len);
-    yj_store_close(f->store);
-    f->store = NULL;
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
     snprintf(dir2, sizeof dir2, "%s.eio", f->dir);
     /* the failed group reached the file before its sync failed: a restart
      * may keep it, as the docs say; the 200 acknowledged ones must be there */
-    recover_and_check(f, &c, dir2, data, data_len, wal, wal_len, ev, 200, 0);
-    free(data);
-    free(wal);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, 200, 0);
+    free_kill_image(&k);
+    free_names(ev, N);
 }
 
 /* The directory sync after a new log was renamed into place fails: the new
@@ -723,20 +713,9 @@ static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **sta
 static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **state)
 {
     fixture *f = *state;
-    yj_store_close(f->store);
-    yj_store_config c = {0};
-    yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 1;
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_store_config c = reopen(f, 1);
     enum { N = 600 };
-    static char names[N][16];
-    const char *ev[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "d%d", i);
-        ev[i] = names[i];
-    }
+    const char **ev = event_names("d", N, 0);
     int acked = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         if (i == 100) fail_dir_fsync = 1;
@@ -752,18 +731,13 @@ static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **s
     }
     assert_int_equal(fail_dir_fsync, 0); /* the fault happened */
     assert_true(acked >= 100 && refused > 0);
-    char path[160], dir2[96];
-    size_t data_len, wal_len;
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    uint8_t *data = slurp(path, &data_len);
-    snprintf(path, sizeof path, "%s/wal", f->dir);
-    uint8_t *wal = slurp(path, &wal_len);
-    yj_store_close(f->store);
-    f->store = NULL;
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
     snprintf(dir2, sizeof dir2, "%s.dir", f->dir);
-    recover_and_check(f, &c, dir2, data, data_len, wal, wal_len, ev, acked, 0);
-    free(data);
-    free(wal);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, acked, 0);
+    free_kill_image(&k);
+    free_names(ev, N);
 }
 
 int main(void)
