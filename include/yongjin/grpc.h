@@ -54,7 +54,7 @@ typedef struct yj_method {
     /* The client half-closed (streaming requests only). */
     void (*on_half_close)(yj_call *call);
     /* The call's buffered output fell below the low-water mark after
-     * yj_call_send reported backpressure (server streaming). */
+     * yj_call_congested said so (server streaming). */
     void (*on_writable)(yj_call *call);
     /* The stream is gone: finished, reset, deadline, or connection lost.
      * Called once per call that reached a handler. */
@@ -73,7 +73,7 @@ typedef struct yj_server_config {
     uint32_t idle_timeout_ms;        /* connection without streams; 0 = 300000 */
     uint32_t max_header_list_bytes;  /* 0 = 16 KiB */
     size_t max_output_bytes;         /* buffered response bytes per call before
-                                        yj_call_send reports backpressure; 0 = 1 MiB */
+                                        yj_call_congested says so; 0 = 1 MiB */
 } yj_server_config;
 
 /* Creates the listener on `base` and starts accepting. `methods` (n entries)

@@ -511,14 +511,18 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code
 
 /* ---- connections ---- */
 
+/* Every call waiting for room gets its on_writable. A handler may send,
+ * finish or close calls (or send nothing, so no later write event would
+ * come for the others): scan again from the head after each one. */
 static void deliver_writable(conn *c)
 {
-    for (yj_call *call = c->calls; call; call = call->next)
-        if (call->want_writable == 2) {
-            call->want_writable = 0;
-            if (call->m && call->m->on_writable) call->m->on_writable(call);
-            return; /* the list may have changed; the next flush continues */
-        }
+    for (int budget = 4096; budget > 0 && !c->closing; budget--) {
+        yj_call *call = c->calls;
+        while (call && call->want_writable != 2) call = call->next;
+        if (!call) return;
+        call->want_writable = 0;
+        if (call->m && call->m->on_writable) call->m->on_writable(call);
+    }
 }
 
 static void conn_flush(conn *c)
