@@ -154,11 +154,17 @@ static void stream_turn(evutil_socket_t fd, short what, void *arg)
     st->pump(st);
 }
 
-static void stream_schedule(svc_stream *st)
+/* Another turn soon. RESOURCE_EXHAUSTED when it cannot be scheduled (out of
+ * memory): the pump then finishes the call, which would otherwise wait for
+ * a turn that never comes. */
+static yj_err stream_schedule(svc_stream *st)
 {
     struct timeval now = {0, 0};
-    if (st->scheduled) return;
-    if (event_base_once(st->svc->config.base, -1, EV_TIMEOUT, stream_turn, st, &now) == 0) st->scheduled = 1;
+    if (st->scheduled) return YJ_OK;
+    if (event_base_once(st->svc->config.base, -1, EV_TIMEOUT, stream_turn, st, &now) != 0)
+        return YJ_RESOURCE_EXHAUSTED;
+    st->scheduled = 1;
+    return YJ_OK;
 }
 
 /* Attaches st to call and runs its first turn. */
@@ -233,7 +239,7 @@ static void subscriber_pump(svc_stream *st)
     }
     for (int sent = 0;; sent++) {
         if (sent == SUBSCRIBE_ENTRIES_PER_TURN) {
-            stream_schedule(st);
+            failed = stream_schedule(st);
             break;
         }
         yj_entry e;
@@ -274,7 +280,7 @@ static void subscriber_unlink(svc_stream *st)
 void svc_finance_on_commit(yj_svc *svc)
 {
     for (svc_subscriber *s = svc->subscribers; s; s = s->next)
-        if (!s->st.blocked) stream_schedule(&s->st);
+        if (!s->st.blocked) (void)stream_schedule(&s->st); /* if not now, at the next commit */
 }
 
 static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -354,7 +360,7 @@ static void export_pump(svc_stream *st)
         if (err != YJ_OK) break;
         x->after_seq = last;
         if (!done && turn + 1 == EXPORT_ENTRIES_PER_TURN) { /* let other calls run */
-            stream_schedule(st);
+            err = stream_schedule(st);
             break;
         }
     }
