@@ -3,9 +3,9 @@
  * reports, trial balance, exports and payout batches come from the ledger.
  *
  * Verify walks and replays the whole journal, which takes long on a big
- * store, so it runs on a thread of its own (one at a time) and hands its
- * report back to the event loop with event_base_once (libevent is set up
- * for threads in main.c).
+ * store, so it runs on a worker thread (svc_offload; one Verify at a time)
+ * and hands its report back to the event loop. GetPeriodReport of an open
+ * month hashes every entry of the month, so it runs on a worker too.
  *
  * Subscribe streams the caller's tenant's journal entries from from_seq and
  * then the live tail (other tenants' entries are skipped, so seqs may jump).
@@ -35,22 +35,27 @@
 /* ---- Verify ---- */
 
 typedef struct verify_job {
-    yj_svc *svc;
-    yj_call *call;
+    svc_job job; /* first */
     yj_verify_report report;
     yj_err err;
     yj_msg why;
 } verify_job;
 
-static void verify_done(evutil_socket_t fd, short what, void *arg)
+static void verify_run(svc_job *j)
 {
-    verify_job *job = arg;
-    yj_call *call = job->call;
-    job->svc->verify_running = 0;
-    job->svc->verify_job = NULL;
-    job->svc->pending--;
+    verify_job *job = (verify_job *)j;
+    char scratch[4096];
+    snprintf(scratch, sizeof scratch, "%s/verify.scratch", j->svc->config.data_dir);
+    job->err = yj_store_verify(j->svc->config.store, scratch, yj_ledger_hook(), &job->report, &job->why);
+    if (job->report.ok == 0 && job->err == YJ_OK) yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
+}
+
+static void verify_answer(svc_job *j)
+{
+    verify_job *job = (verify_job *)j;
+    j->svc->verify_running = 0;
     if (job->err != YJ_OK) {
-        svc_finish_err(call, job->err, &job->why);
+        svc_finish_err(j->call, job->err, &job->why);
     } else {
         Yongjin__V1__VerifyResponse resp = YONGJIN__V1__VERIFY_RESPONSE__INIT;
         resp.ok = job->report.ok;
@@ -58,36 +63,9 @@ static void verify_done(evutil_socket_t fd, short what, void *arg)
         resp.head_hash.data = job->report.head_hash;
         resp.head_hash.len = job->report.entries ? YJ_HASH_BYTES : 0;
         resp.problem = job->report.problem;
-        svc_reply(call, &resp.base);
+        svc_reply(j->call, &resp.base);
     }
-    yj_call_unref(call);
     free(job);
-}
-
-static void *verify_thread(void *arg)
-{
-    verify_job *job = arg;
-    char scratch[4096];
-    snprintf(scratch, sizeof scratch, "%s/verify.scratch", job->svc->config.data_dir);
-    job->err = yj_store_verify(job->svc->config.store, scratch, yj_ledger_hook(), &job->report,
-                               &job->why);
-    if (job->report.ok == 0 && job->err == YJ_OK)
-        yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
-    struct timeval now = {0, 0};
-    yj_svc *svc = job->svc;
-    if (event_base_once(svc->config.base, -1, EV_TIMEOUT, verify_done, job, &now) != 0)
-        yj_log(YJ_LOG_ERROR, "verify: cannot hand the report back to the event loop");
-    atomic_store(&svc->verify_thread_alive, 0); /* the last touch of anything shared */
-    return NULL;
-}
-
-void svc_finance_shutdown(yj_svc *svc)
-{
-    while (atomic_load(&svc->verify_thread_alive)) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    if (svc->verify_job) verify_done(-1, 0, svc->verify_job); /* its loop turn never came */
 }
 
 static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -104,27 +82,11 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    job->svc = svc_of(call);
-    job->call = call;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    yj_call_ref(call);
-    job->svc->verify_job = job;
-    atomic_store(&job->svc->verify_thread_alive, 1);
-    if (pthread_create(&t, &attr, verify_thread, job) != 0) {
-        pthread_attr_destroy(&attr);
-        atomic_store(&job->svc->verify_thread_alive, 0);
-        job->svc->verify_job = NULL;
-        yj_call_unref(call);
-        free(job);
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "cannot start the verification thread");
-        return;
-    }
-    pthread_attr_destroy(&attr);
-    job->svc->verify_running = 1;
-    job->svc->pending++;
+    job->job.svc = svc_of(call);
+    job->job.call = call;
+    job->job.run = verify_run;
+    job->job.answer = verify_answer;
+    if (svc_offload(&job->job) == YJ_OK) svc_of(call)->verify_running = 1;
 }
 
 /* ---- server streams with backpressure: what Subscribe and
@@ -313,11 +275,11 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
 }
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
-                                  yj_ledger_trial_balance};
+                                  yj_ledger_trial_balance, 0};
 static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
-                                   yj_ledger_period_report};
+                                   yj_ledger_period_report, 1};
 static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,
-                                  yj_ledger_get_payout_batch};
+                                  yj_ledger_get_payout_batch, 0};
 
 /* ---- ExportStatement: a month's rows, streamed with backpressure ---- */
 

@@ -4,17 +4,49 @@
  * loop (it never waits for the writer), let the ledger write the answer,
  * reply. No rule and no state layout lives here.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/v1/query.pb-c.h"
 
+/* One read, in its own snapshot: on the event loop, or on a worker. */
+typedef struct query_job {
+    svc_job job; /* first */
+    const svc_query *q;
+    char tenant[SVC_TENANT_MAX + 1];
+    ProtobufCMessage *req;
+    yj_buf out;
+    yj_err err;
+    yj_msg why;
+} query_job;
+
+static void query_run(svc_job *j)
+{
+    query_job *qj = (query_job *)j;
+    yj_rtxn r;
+    qj->err = yj_store_read_begin(j->svc->config.store, &r, &qj->why);
+    if (qj->err == YJ_OK) {
+        qj->err = qj->q->fn(&r, qj->tenant, qj->req, &qj->out, &qj->why);
+        yj_store_read_end(j->svc->config.store, &r);
+    }
+}
+
+static void query_answer(svc_job *j)
+{
+    query_job *qj = (query_job *)j;
+    if (qj->err == YJ_OK) svc_reply_bytes(j->call, &qj->out);
+    else svc_finish_err(j->call, qj->err, &qj->why);
+    protobuf_c_message_free_unpacked(qj->req, NULL);
+    yj_buf_free(&qj->out);
+    free(qj);
+}
+
 void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes)
 {
-    yj_svc *svc = svc_of(call);
     char tenant[SVC_TENANT_MAX + 1];
     yj_msg why = {{0}};
-    yj_buf out = {0};
-    yj_rtxn r;
     yj_err err = svc_tenant(call, tenant, &why);
     if (err != YJ_OK) {
         svc_finish_err(call, err, &why);
@@ -22,38 +54,48 @@ void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg,
     }
     ProtobufCMessage *req = svc_decode(call, q->request, msg, len_bytes);
     if (!req) return;
-    err = yj_store_read_begin(svc->config.store, &r, &why);
-    if (err == YJ_OK) {
-        err = q->fn(&r, tenant, req, &out, &why);
-        yj_store_read_end(svc->config.store, &r);
+    query_job *qj = calloc(1, sizeof *qj);
+    if (!qj) {
+        protobuf_c_message_free_unpacked(req, NULL);
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        return;
     }
-    protobuf_c_message_free_unpacked(req, NULL);
-    if (err == YJ_OK) svc_reply_bytes(call, &out);
-    else svc_finish_err(call, err, &why);
-    yj_buf_free(&out);
+    qj->job.svc = svc_of(call);
+    qj->job.call = call;
+    qj->job.run = query_run;
+    qj->job.answer = query_answer;
+    qj->q = q;
+    qj->req = req;
+    memcpy(qj->tenant, tenant, sizeof qj->tenant);
+    if (!q->slow) {
+        query_run(&qj->job);
+        query_answer(&qj->job);
+    } else if (svc_offload(&qj->job) != YJ_OK) {
+        protobuf_c_message_free_unpacked(req, NULL); /* svc_offload freed qj and finished the call */
+    }
 }
 
 static const svc_query q_balance = {&yongjin__v1__get_balance_request__descriptor,
-                                    yj_ledger_get_balance};
+                                    yj_ledger_get_balance, 0};
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
-                                    yj_ledger_list_entries};
+                                    yj_ledger_list_entries, 0};
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
-                                   yj_ledger_get_parent};
-static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team};
-static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order};
+                                   yj_ledger_get_parent, 0};
+static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0};
+static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order, 0};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
-                                   yj_ledger_get_policy};
+                                   yj_ledger_get_policy, 0};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
-                                     yj_ledger_get_campaign_stats};
-static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group};
+                                     yj_ledger_get_campaign_stats, 0};
+static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group, 0};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
-                                 yj_ledger_get_live_stats};
+                                 yj_ledger_get_live_stats, 0};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
-                                 yj_ledger_get_performance};
+                                 yj_ledger_get_performance, 0};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
-                                       yj_ledger_get_withdrawal};
+                                       yj_ledger_get_withdrawal, 0};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
-                                     yj_ledger_get_earnings};
+                                     yj_ledger_get_earnings, 0};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
 const svc_route svc_query_routes[] = {

@@ -9,10 +9,13 @@
 #include "svc/svc_internal.h"
 
 #include <assert.h>
+#include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "yongjin/log.h"
 
@@ -245,10 +248,80 @@ size_t yj_svc_pending(const yj_svc *svc)
     return svc->pending;
 }
 
+/* ---- work off the event loop ---- */
+
+static void job_answer(evutil_socket_t fd, short what, void *arg)
+{
+    svc_job *job = arg;
+    yj_svc *svc = job->svc;
+    for (svc_job **p = &svc->jobs; *p; p = &(*p)->next)
+        if (*p == job) {
+            *p = job->next;
+            break;
+        }
+    svc->pending--;
+    yj_call *call = job->call;
+    job->answer(job); /* frees job */
+    yj_call_unref(call);
+}
+
+static void *job_thread(void *arg)
+{
+    svc_job *job = arg;
+    yj_svc *svc = job->svc;
+    job->run(job);
+    struct timeval now = {0, 0};
+    if (event_base_once(svc->config.base, -1, EV_TIMEOUT, job_answer, job, &now) != 0)
+        yj_log(YJ_LOG_ERROR, "cannot hand a worker's answer back to the event loop; answered at shutdown");
+    atomic_fetch_sub(&svc->workers, 1); /* the last touch of anything shared */
+    return NULL;
+}
+
+yj_err svc_offload(svc_job *job)
+{
+    yj_svc *svc = job->svc;
+    yj_call *call = job->call;
+    if (atomic_load(&svc->workers) >= SVC_WORKERS_MAX) {
+        free(job);
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "the server is busy with other long reads; retry later");
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    yj_call_ref(call);
+    job->next = svc->jobs;
+    svc->jobs = job;
+    svc->pending++;
+    atomic_fetch_add(&svc->workers, 1);
+    int rc = pthread_create(&t, &attr, job_thread, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        atomic_fetch_sub(&svc->workers, 1);
+        svc->jobs = job->next;
+        svc->pending--;
+        yj_call_unref(call);
+        free(job);
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "cannot start a worker thread");
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    return YJ_OK;
+}
+
+void svc_jobs_shutdown(yj_svc *svc)
+{
+    while (atomic_load(&svc->workers)) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    while (svc->jobs) job_answer(-1, 0, svc->jobs); /* their loop turn never came */
+}
+
 void yj_svc_free(yj_svc *svc)
 {
     if (!svc) return;
-    svc_finance_shutdown(svc);
+    svc_jobs_shutdown(svc);
     for (size_t i = 0; i < svc->n_methods; i++) free((char *)svc->methods[i].path);
     free(svc->methods);
     free(svc);

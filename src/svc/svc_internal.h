@@ -15,12 +15,38 @@
 
 #define SVC_TENANT_MAX 32
 
-/* A read: the request's type and the ledger function that answers it. */
+struct yj_svc;
+
+/* A read: the request's type and the ledger function that answers it.
+ * A slow one (it may read a whole month) runs on a worker thread, so that
+ * other calls do not wait for it. */
 typedef struct svc_query {
     const ProtobufCMessageDescriptor *request;
     yj_err (*fn)(const yj_rtxn *rtxn, const char *tenant, const void *req, yj_buf *out,
                  yj_msg *msg);
+    int slow;
 } svc_query;
+
+/* Work off the event loop: `run` on a thread of its own (it may not touch
+ * libevent or the call), then `answer` on the event loop, which finishes
+ * the call and frees the job. */
+typedef struct svc_job svc_job;
+struct svc_job {
+    struct yj_svc *svc;
+    yj_call *call;
+    void (*run)(svc_job *job);
+    void (*answer)(svc_job *job);
+    svc_job *next; /* svc->jobs: started and not yet answered */
+};
+#define SVC_WORKERS_MAX 4 /* worker threads at once; more: RESOURCE_EXHAUSTED */
+
+/* Starts job (malloc'd, svc and call set). When it cannot start (too many
+ * workers, no thread), finishes the call with RESOURCE_EXHAUSTED, frees the
+ * job with free() and returns that code. */
+yj_err svc_offload(svc_job *job);
+/* At shutdown: waits for every worker, then answers the jobs whose turn on
+ * the event loop never came. */
+void svc_jobs_shutdown(struct yj_svc *svc);
 
 /* A route: one method of one protobuf-c service descriptor. */
 typedef struct svc_route {
@@ -56,8 +82,8 @@ struct yj_svc {
     size_t pending;              /* calls waiting on the store or a worker */
     svc_subscriber *subscribers; /* Finance.Subscribe calls, a list */
     int verify_running;          /* one Finance.Verify at a time */
-    void *verify_job;            /* its job until the report is delivered */
-    _Atomic int verify_thread_alive; /* the thread has not yet handed its report over */
+    svc_job *jobs;               /* work started off the event loop, not yet answered */
+    _Atomic int workers;         /* its threads still running */
 };
 
 /* The route tables of each service file. */
@@ -97,10 +123,6 @@ void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg);
 
 /* The unary adapter of every read: decode, snapshot, ledger, reply. */
 void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes);
-
-/* At shutdown, after the event loop stopped: waits for a Verify thread and
- * answers (drops) its report, so nothing outlives the services. */
-void svc_finance_shutdown(yj_svc *svc);
 
 /* Called by ledger_svc after every completed store batch: wakes the
  * Finance.Subscribe calls that wait for the live tail. */
