@@ -740,6 +740,41 @@ static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **s
     free_names(ev, N);
 }
 
+/* The map grows (a synchronous checkpoint, the checkpoint's reader let go
+ * and retaken) while checkpoints run after every commit: a kill image
+ * afterwards recovers every write. */
+static void test_map_growth_among_checkpoints_recovers(void **state)
+{
+    fixture *f = *state;
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.initial_map_bytes = 256 << 10;
+    c.max_map_bytes = 256 << 20;
+    c.checkpoint_ms = 1;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    enum { N = 6000, PER = 20 };
+    const char **ev = event_names("grow-", N, 40);
+    for (int i = 0; i < N; i += PER) {
+        yj_batch *r = run(f, ev + i, NULL, PER);
+        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
+        finish(r);
+    }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.map_grows >= 2);
+    assert_true(st.checkpoints > 10);
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
+    snprintf(dir2, sizeof dir2, "%s.grown", f->dir);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, N, 1);
+    free_kill_image(&k);
+    free_names(ev, N);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
+        cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing, setup, teardown),
