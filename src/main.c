@@ -33,6 +33,7 @@ typedef struct options {
     const char *data_dir;
     size_t max_map_bytes;
     uint32_t checkpoint_ms;
+    int32_t commit_delay_us; /* 0: the store's default; -1: none */
     uint32_t drain_timeout_ms;
 } options;
 
@@ -61,6 +62,8 @@ static void usage(FILE *out)
             "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
             "  --checkpoint-ms N         make the data file durable at least this often\n"
             "                            (default 100; the log covers what comes after)\n"
+            "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
+            "                            commit (default 150; 0 = never)\n"
             "  --max-streams N           concurrent streams per connection (default 100)\n"
             "  --max-connections N       open connections (default 1024)\n"
             "  --max-message-bytes N     largest request message (default 4194304)\n"
@@ -93,7 +96,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
         {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
-        {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"help", 0, 0, 'h'},
+        {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"commit-delay-us", 1, 0, 'D'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
@@ -121,6 +125,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'O': bad = parse_u64(optarg, 1u << 30, &v) || v < 4096; o->server.max_output_bytes = (size_t)v; break;
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
+        case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
         case 'h': return 1;
         default:
             fprintf(stderr, "yongjind: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -204,6 +209,7 @@ static int start(app *a)
     sc.dir = a->opt.data_dir;
     sc.max_map_bytes = a->opt.max_map_bytes;
     sc.checkpoint_ms = a->opt.checkpoint_ms;
+    sc.commit_delay_us = a->opt.commit_delay_us;
     sc.hook = *yj_ledger_hook();
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);

@@ -35,6 +35,7 @@ struct yj_store {
     pthread_cond_t cv;
     yj_batch *queue_head, *queue_tail;
     size_t queued_writes;
+    size_t recent_group;   /* writes the recent groups held (linger in writer.c) */
     yj_batch *done_head, *done_tail;
     int closing;   /* no new submissions; the writer drains and exits */
     int failed;    /* a fatal error: every later write is UNAVAILABLE */

@@ -250,6 +250,30 @@ static void signal_loop(yj_store *s)
     (void)w; /* a full counter still wakes the loop */
 }
 
+/* The commit delay, under s->mu. Closed-loop writers answered by one group
+ * come back while the next group is being written, so groups alternate at
+ * half the writers in flight, and each pays the log's sync. When fewer
+ * writes are queued than the recent groups held (more writers are likely
+ * on their way), wait up to commit_delay_us for them: one group, one sync.
+ * A lone writer never waits (its queue always matches the recent size). */
+static void linger(yj_store *s)
+{
+    size_t n = s->queued_writes;
+    if (s->config.commit_delay_us && n < s->recent_group && !s->closing) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += (long)s->config.commit_delay_us * 1000;
+        dl.tv_sec += dl.tv_nsec / 1000000000L;
+        dl.tv_nsec %= 1000000000L;
+        while (s->queued_writes < s->recent_group && !s->closing &&
+               pthread_cond_timedwait(&s->cv, &s->mu, &dl) == 0) {
+        }
+        n = s->queued_writes;
+    }
+    /* up at once, down by halves: a burst is remembered for a few groups */
+    s->recent_group = n > s->recent_group ? n : (s->recent_group + n) / 2;
+}
+
 static void *writer_main(void *arg)
 {
     yj_store *s = arg;
@@ -262,6 +286,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED)
             pthread_cond_wait(&s->cv, &s->mu);
+        if (s->queue_head) linger(s);
         yj_batch *group = s->queue_head;
         s->queue_head = s->queue_tail = NULL;
         s->queued_writes = 0;
