@@ -186,6 +186,10 @@ typedef struct yj_entry {
 } yj_entry;
 yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out);
 
+/* Whether the entry belongs to tenant, without decoding its body (the
+ * store writes the tenant as the body's first field). */
+int yj_store_entry_of_tenant(const yj_entry *entry, const char *tenant);
+
 /* Derived state, for the hook (write txn) and the queries (read txn). */
 yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
                     MDB_val *out);       /* NOT_FOUND when absent */

@@ -203,6 +203,15 @@ yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
     return YJ_OK;
 }
 
+int yj_store_entry_of_tenant(const yj_entry *e, const char *tenant)
+{
+    /* field 2, length-delimited, written first by apply.c's build_body;
+     * tenants are at most 32 bytes, so the length is one varint byte */
+    size_t n = strlen(tenant);
+    return n <= YJ_TENANT_MAX && e->body_len >= 2 + n && e->body[0] == 0x12 && e->body[1] == n &&
+           memcmp(e->body + 2, tenant, n) == 0;
+}
+
 yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, MDB_val *out)
 {
     MDB_val k = {key_len, (void *)key};

@@ -176,15 +176,6 @@ static yj_err send_entry(yj_call *call, const yj_entry *e, yj_buf *out)
     return yj_call_send(call, out->data, out->len);
 }
 
-/* Whether an entry body belongs to tenant: the body's first field is the
- * tenant (field 2, written first by the store). */
-static int entry_of_tenant(const yj_entry *e, const char *tenant)
-{
-    size_t n = strlen(tenant);
-    return e->body_len >= 2 + n && e->body[0] == 0x12 && e->body[1] == n &&
-           memcmp(e->body + 2, tenant, n) == 0;
-}
-
 /* Sends what the journal has from next_seq, until the transport pushes
  * back, the journal ends, or this turn's share is used. */
 static void subscriber_pump(svc_stream *st)
@@ -207,7 +198,7 @@ static void subscriber_pump(svc_stream *st)
         yj_entry e;
         yj_err err = yj_store_entry(&r, sub->next_seq, &e);
         if (err == YJ_NOT_FOUND) break; /* caught up: wait for a commit */
-        if (err == YJ_OK && !entry_of_tenant(&e, sub->tenant)) {
+        if (err == YJ_OK && !yj_store_entry_of_tenant(&e, sub->tenant)) {
             sub->next_seq++;
             continue;
         }

@@ -184,6 +184,9 @@ static void test_append_assigns_dense_seqs_and_chains_hashes(void **state)
         EVP_Digest(buf, 40 + e.body_len, want, &hl, EVP_sha256(), NULL);
         assert_memory_equal(e.hash, want, 32);
         memcpy(prev, e.hash, 32);
+        assert_true(yj_store_entry_of_tenant(&e, "t1"));
+        assert_false(yj_store_entry_of_tenant(&e, "t"));
+        assert_false(yj_store_entry_of_tenant(&e, "t12"));
     }
     yj_entry e;
     assert_int_equal(yj_store_entry(&r, 4, &e), YJ_NOT_FOUND);
