@@ -125,6 +125,20 @@ static void on_done(yj_batch *b, void *user)
     (*(int *)user)++;
 }
 
+/* Submits b and waits for its answers: OK, or the refusal of the
+ * submission itself (a failed store takes no more batches). */
+static yj_err submit_and_wait(fixture *f, yj_batch *b)
+{
+    int done = 0;
+    b->done = on_done;
+    b->user = &done;
+    yj_msg msg;
+    yj_err code = yj_store_submit(f->store, b, &msg);
+    if (code == YJ_OK)
+        while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    return code;
+}
+
 /* Submits writes of the given events (request id = "r:" + event) as one
  * batch and waits for the answer. */
 static yj_batch *run(fixture *f, const char **events, const char **rids, size_t n)
@@ -140,13 +154,8 @@ static yj_batch *run(fixture *f, const char **events, const char **rids, size_t 
         w[i].event_time_ms = 1761955200000LL;
     }
     yj_batch *b = yj_batch_new(n);
-    int done = 0;
     b->writes = w;
-    b->done = on_done;
-    b->user = &done;
-    yj_msg msg;
-    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
-    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(submit_and_wait(f, b), YJ_OK);
     return b;
 }
 
@@ -513,6 +522,19 @@ static void free_kill_image(kill_image *k)
     free(k->wal);
 }
 
+/* Kills the fixture's store (the kill image), recovers a copy of it in
+ * "<dir><suffix>" and checks it holds ev[0..n) (exactly n entries if exact). */
+static void kill_and_recover(fixture *f, yj_store_config *c, const char *suffix, const char **ev, int n,
+                             int exact)
+{
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
+    snprintf(dir2, sizeof dir2, "%s%s", f->dir, suffix);
+    recover_and_check(f, c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, n, exact);
+    free_kill_image(&k);
+}
+
 /* A power cut: the disk keeps the last checkpoint, the synced log, and any
  * subset of the pages LMDB wrote since, meta pages included (LMDB runs
  * without syncing; wal.c). Recovery must bring back every acknowledged
@@ -583,12 +605,7 @@ static void test_checkpoints_while_writing_recover(void **state)
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_true(st.checkpoints > 3);
-    kill_image k;
-    take_kill_image(f, &k);
-    char dir2[96];
-    snprintf(dir2, sizeof dir2, "%s.kill", f->dir);
-    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, N, 1);
-    free_kill_image(&k);
+    kill_and_recover(f, &c, ".kill", ev, N, 1);
     free_names(ev, N);
 }
 
@@ -656,16 +673,9 @@ static yj_err write_one(fixture *f, const char *event)
 {
     yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL};
     yj_batch *b = yj_batch_new(1);
-    int done = 0;
     b->writes = &w;
-    b->done = on_done;
-    b->user = &done;
-    yj_msg msg;
-    yj_err code = yj_store_submit(f->store, b, &msg);
-    if (code == YJ_OK) {
-        while (!done) event_base_loop(f->base, EVLOOP_ONCE);
-        code = b->results[0].code;
-    }
+    yj_err code = submit_and_wait(f, b);
+    if (code == YJ_OK) code = b->results[0].code;
     yj_batch_free(b);
     return code;
 }
@@ -698,14 +708,9 @@ static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **sta
     double t0 = cpu_seconds();
     usleep(300000);
     assert_true(cpu_seconds() - t0 < 0.1); /* nobody spins */
-    kill_image k;
-    take_kill_image(f, &k);
-    char dir2[96];
-    snprintf(dir2, sizeof dir2, "%s.eio", f->dir);
     /* the failed group reached the file before its sync failed: a restart
      * may keep it, as the docs say; the 200 acknowledged ones must be there */
-    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, 200, 0);
-    free_kill_image(&k);
+    kill_and_recover(f, &c, ".eio", ev, 200, 0);
     free_names(ev, N);
 }
 
@@ -734,12 +739,7 @@ static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **s
     }
     assert_int_equal(fail_dir_fsync, 0); /* the fault happened */
     assert_true(acked >= 100 && refused > 0);
-    kill_image k;
-    take_kill_image(f, &k);
-    char dir2[96];
-    snprintf(dir2, sizeof dir2, "%s.dir", f->dir);
-    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, acked, 0);
-    free_kill_image(&k);
+    kill_and_recover(f, &c, ".dir", ev, acked, 0);
     free_names(ev, N);
 }
 
@@ -769,12 +769,7 @@ static void test_map_growth_among_checkpoints_recovers(void **state)
     yj_store_get_stats(f->store, &st);
     assert_true(st.map_grows >= 2);
     assert_true(st.checkpoints > 10);
-    kill_image k;
-    take_kill_image(f, &k);
-    char dir2[96];
-    snprintf(dir2, sizeof dir2, "%s.grown", f->dir);
-    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, N, 1);
-    free_kill_image(&k);
+    kill_and_recover(f, &c, ".grown", ev, N, 1);
     free_names(ev, N);
 }
 
