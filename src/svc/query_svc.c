@@ -33,14 +33,19 @@ static void query_run(svc_job *j)
     }
 }
 
-static void query_answer(svc_job *j)
+/* Finishes the call with the read's answer; frees the request and answer. */
+static void query_reply(query_job *qj)
 {
-    query_job *qj = (query_job *)j;
-    if (qj->err == YJ_OK) svc_reply_bytes(j->call, &qj->out);
-    else svc_finish_err(j->call, qj->err, &qj->why);
+    if (qj->err == YJ_OK) svc_reply_bytes(qj->job.call, &qj->out);
+    else svc_finish_err(qj->job.call, qj->err, &qj->why);
     protobuf_c_message_free_unpacked(qj->req, NULL);
     yj_buf_free(&qj->out);
-    free(qj);
+}
+
+static void query_answer(svc_job *j)
+{
+    query_reply((query_job *)j);
+    free(j);
 }
 
 void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg, size_t len_bytes)
@@ -54,25 +59,23 @@ void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg,
     }
     ProtobufCMessage *req = svc_decode(call, q->request, msg, len_bytes);
     if (!req) return;
-    query_job *qj = calloc(1, sizeof *qj);
+    query_job fast = {.job = {.svc = svc_of(call), .call = call}, .q = q, .req = req};
+    memcpy(fast.tenant, tenant, sizeof fast.tenant);
+    if (!q->slow) { /* most reads: a few keys, answered here */
+        query_run(&fast.job);
+        query_reply(&fast);
+        return;
+    }
+    query_job *qj = malloc(sizeof *qj);
     if (!qj) {
         protobuf_c_message_free_unpacked(req, NULL);
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    qj->job.svc = svc_of(call);
-    qj->job.call = call;
+    *qj = fast;
     qj->job.run = query_run;
     qj->job.answer = query_answer;
-    qj->q = q;
-    qj->req = req;
-    memcpy(qj->tenant, tenant, sizeof qj->tenant);
-    if (!q->slow) {
-        query_run(&qj->job);
-        query_answer(&qj->job);
-    } else if (svc_offload(&qj->job) != YJ_OK) {
-        protobuf_c_message_free_unpacked(req, NULL); /* svc_offload freed qj and finished the call */
-    }
+    if (svc_offload(&qj->job) != YJ_OK) protobuf_c_message_free_unpacked(req, NULL); /* qj freed, call finished */
 }
 
 static const svc_query q_balance = {&yongjin__v1__get_balance_request__descriptor,
