@@ -52,6 +52,10 @@ run() {  # $1 = label, $2 = client cpu list, then yj-bench options
   printf '%-34s %9s %9s %9.2f %9.2f %9.2f %9.2f %10.0f\n' "$label" "$cps" "$eps" "$(bc -l <<<"$p50/1000")" \
     "$(bc -l <<<"$p99/1000")" "$(bc -l <<<"$p999/1000")" "$(bc -l <<<"$max/1000")" "$per_cpu"
   last_cps=$cps
+  local errs; errs=$(sed -n 's/.*errors \([0-9]*\).*/\1/p' <<<"$out")
+  if [ "${errs:-0}" != 0 ]; then  # not counted above: failed calls, or Appends with a refused event
+    echo "  $errs calls failed or carried a refused event; $(grep '^refused' <<<"$out" || echo 'no refused events')"
+  fi
 }
 
 printf '%-34s %9s %9s %9s %9s %9s %9s %10s\n' "run (2 vCPUs)" "calls/s" "events/s" "p50 ms" "p99 ms" "p99.9 ms" "max ms" "calls/cpu-s"

@@ -8,12 +8,18 @@
  *            [--members 100000] [--batch 1000] [--tenant bench] [--seed 1]
  *
  * Modes: `bind` pre-binds the referral forest (member i's parent is i/3, the
- * peer's forest) in Appends of 5000 and exits; `paid` sends one OrderPaid
- * per unary Append (buyer m1..mN, amount 100..100000, the peer's amounts);
- * `mixed` 70% paid, 10% refunds, 10% completions, 10% GetBalance; `read`
- * GetBalance; `batch` Appends of --batch OrderPaid events. Latency is
- * recorded per call in a log-linear histogram (1 µs resolution below 128 µs,
- * then 1/64 of each power of two). Prints one line per figure.
+ * peer's forest): members-1 binds in Appends of 5000, then exits; `paid` sends
+ * one OrderPaid per unary Append (buyer m1..mN, amount 100..100000, the
+ * peer's amounts); `mixed` 70% paid, 10% refunds (1 fen of a paid order),
+ * 10% completions (each paid order once, in order), 10% GetBalance; `read`
+ * GetBalance; `batch` Appends of --batch OrderPaid events.
+ *
+ * Every id carries the run's wall-clock start, so a second run against the
+ * same store pays new orders instead of repeating old ones. Each Append's
+ * answer is decoded: a call with an event the server refused (code != 0)
+ * counts as an error, not as throughput, and the first refusal is printed.
+ * Latency is recorded per call in a log-linear histogram (1 µs resolution
+ * below 128 µs, then 1/64 of each power of two). Prints one line per figure.
  */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -82,6 +88,8 @@ typedef struct req {
     uint64_t start_us;
     int grpc_status;
     int kind; /* 0 write, 1 read */
+    uint8_t *resp; /* the response body, decoded at the stream's close */
+    size_t resp_len, resp_cap;
 } req;
 
 struct conn {
@@ -96,8 +104,10 @@ static struct event_base *base;
 static conn conns[MAX_CONNS];
 static hist H;
 static uint64_t ok_calls, err_calls, events_sent, start_us, end_us, measure_us;
-static uint64_t counter, paid_orders;
-static int stopping;
+static uint64_t rejected_events, run_id; /* run_id: wall-clock µs at start, in every id */
+static char first_rejection[160];
+static uint64_t counter, paid_orders, completed_orders;
+static int stopping, count_all; /* count_all: bind mode, where every Append counts */
 
 static uint64_t now_us(void)
 {
@@ -136,7 +146,7 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
     uint64_t id = ++counter;
     Yongjin__V1__Event init = YONGJIN__V1__EVENT__INIT;
     *ev = init;
-    snprintf(rid, 48, "%u-%llu-%llu", O.seed, (unsigned long long)id, (unsigned long long)start_us);
+    snprintf(rid, 48, "%u-%llu-%llu", O.seed, (unsigned long long)run_id, (unsigned long long)id);
     ev->request_id = rid;
     ev->event_time_ms = 1761955200000LL + (int64_t)id;
     if (kind == 'b') {
@@ -148,8 +158,10 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
         ev->body_case = YONGJIN__V1__EVENT__BODY_BIND, ev->bind = bd;
         return;
     }
+    if (kind == 'c' && completed_orders >= paid_orders) kind = 'p'; /* each order completes once */
     if ((kind == 'r' || kind == 'c') && paid_orders > 0) {
-        snprintf(oid, 48, "o%u-%llu", O.seed, (unsigned long long)(1 + rnd() % paid_orders));
+        uint64_t which = kind == 'c' ? ++completed_orders : 1 + rnd() % paid_orders;
+        snprintf(oid, 48, "o%u-%llu-%llu", O.seed, (unsigned long long)run_id, (unsigned long long)which);
         if (kind == 'r') {
             Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
             *rf = r;
@@ -166,7 +178,7 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
     Yongjin__V1__OrderPaid p = YONGJIN__V1__ORDER_PAID__INIT;
     Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT;
     *op = p, *line = l;
-    snprintf(oid, 48, "o%u-%llu", O.seed, (unsigned long long)++paid_orders);
+    snprintf(oid, 48, "o%u-%llu-%llu", O.seed, (unsigned long long)run_id, (unsigned long long)++paid_orders);
     snprintf(buyer, 24, "m%llu", (unsigned long long)(1 + rnd() % (uint64_t)O.members));
     line->line_id = "1", line->quantity = 1, line->amount = 100 + (int64_t)(rnd() % 99901);
     *lp = line;
@@ -177,7 +189,11 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
 /* The next request of the mode: path and framed body. */
 static const char *next_request(uint8_t **body, size_t *len, int *kind)
 {
-    int n = !strcmp(O.mode, "batch") ? O.batch : !strcmp(O.mode, "bind") ? 5000 : 1;
+    int n = !strcmp(O.mode, "batch") ? O.batch : 1;
+    if (!strcmp(O.mode, "bind")) { /* the forest's members-1 binds, 5000 an Append */
+        uint64_t left = (uint64_t)O.members - 1 - counter;
+        n = left < 5000 ? (int)left : 5000;
+    }
     char pick = !strcmp(O.mode, "bind") ? 'b' : 'p';
     *kind = 0;
     if (!strcmp(O.mode, "read") || (!strcmp(O.mode, "mixed") && rnd() % 10 == 0)) {
@@ -261,29 +277,68 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return 0;
 }
 
+/* The events of an Append the server refused (code != 0): a refused event is
+ * not work done, so a call carrying one counts as an error, not a call/s. */
+static uint64_t refused_events(const req *r)
+{
+    if (r->kind != 0) return 0;
+    if (r->resp_len < 5) return 1;
+    size_t n = (size_t)r->resp[1] << 24 | (size_t)r->resp[2] << 16 | (size_t)r->resp[3] << 8 | r->resp[4];
+    if (r->resp[0] != 0 || n != r->resp_len - 5) return 1;
+    Yongjin__V1__AppendResponse *a = yongjin__v1__append_response__unpack(NULL, n, r->resp + 5);
+    if (!a) return 1;
+    uint64_t bad = 0;
+    for (size_t i = 0; i < a->n_results; i++)
+        if (a->results[i]->code != 0) {
+            if (!bad && !first_rejection[0])
+                snprintf(first_rejection, sizeof first_rejection, "code %d: %s", a->results[i]->code,
+                         a->results[i]->message);
+            bad++;
+        }
+    yongjin__v1__append_response__free_unpacked(a, NULL);
+    return bad;
+}
+
 static int on_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *user)
 {
     conn *c = user;
     req *r = nghttp2_session_get_stream_user_data(ng, sid);
     if (!r) return 0;
     uint64_t t = now_us();
-    if (t >= measure_us && t <= end_us) {
-        if (r->grpc_status == 0) {
+    uint64_t refused = r->grpc_status == 0 ? refused_events(r) : 0;
+    if ((t >= measure_us && t <= end_us) || count_all) {
+        if (r->grpc_status == 0 && refused == 0) {
             ok_calls++;
             hist_add(&H, t - r->start_us);
         } else {
             err_calls++;
+            rejected_events += refused;
         }
     }
     free(r->body);
+    free(r->resp);
     free(r);
     c->inflight--;
-    if (!stopping && t < end_us) submit(c);
+    int bind_done = count_all && counter >= (uint64_t)O.members - 1;
+    if (!stopping && t < end_us && !bind_done) submit(c);
     return 0;
 }
 
 static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *u)
 {
+    req *r = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!r || r->kind != 0) return 0;
+    if (r->resp_len + len > r->resp_cap) {
+        size_t cap = (r->resp_len + len) * 2;
+        uint8_t *b = realloc(r->resp, cap);
+        if (!b) {
+            fprintf(stderr, "yj-bench: out of memory\n");
+            exit(1);
+        }
+        r->resp = b, r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, data, len);
+    r->resp_len += len;
     return 0;
 }
 
@@ -385,9 +440,12 @@ int main(int argc, char **argv)
     rng_state = O.seed * 7919ull;
     base = event_base_new();
     start_us = now_us();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    run_id = (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000;
     int bind_mode = !strcmp(O.mode, "bind");
     if (bind_mode) { /* exactly members-1 binds in Appends of 5000, one stream */
-        O.conns = 1, O.streams = 1, O.warmup = 0, O.duration = 1e9;
+        O.conns = 1, O.streams = 1, O.warmup = 0, O.duration = 1e9, count_all = 1;
     }
     measure_us = start_us + (uint64_t)(O.warmup * 1e6);
     end_us = measure_us + (uint64_t)(O.duration * 1e6);
@@ -400,8 +458,9 @@ int main(int argc, char **argv)
         end_us = now_us();
         stopping = 1;
         while (conns[0].inflight) event_base_loop(base, EVLOOP_ONCE);
-        printf("bound %llu members in %.1f s (%llu errors)\n", (unsigned long long)counter,
-               (double)(now_us() - start_us) / 1e6, (unsigned long long)err_calls);
+        printf("bound %llu members in %.1f s (%llu errors, %llu refused binds%s%s)\n", (unsigned long long)counter,
+               (double)(now_us() - start_us) / 1e6, (unsigned long long)err_calls,
+               (unsigned long long)rejected_events, rejected_events ? "; the first: " : "", first_rejection);
         return err_calls ? 1 : 0;
     }
     event_base_dispatch(base);
@@ -411,6 +470,8 @@ int main(int argc, char **argv)
            O.streams, secs, O.warmup);
     printf("calls/s %.0f  events/s %.0f  errors %llu\n", (double)ok_calls / secs, (double)ok_calls * per / secs,
            (unsigned long long)err_calls);
+    if (rejected_events)
+        printf("refused events %llu (the first: %s)\n", (unsigned long long)rejected_events, first_rejection);
     printf("latency_us p50 %llu p99 %llu p99.9 %llu max %llu\n", (unsigned long long)hist_q(&H, 0.5),
            (unsigned long long)hist_q(&H, 0.99), (unsigned long long)hist_q(&H, 0.999),
            (unsigned long long)H.max_us);

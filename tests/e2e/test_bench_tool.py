@@ -1,0 +1,46 @@
+"""The load generator measures work, not refusals: bin/yj-bench decodes every
+Append's answer, counts a call with a refused event as an error, and gives
+each run ids of its own, so a second run against the same store pays new
+orders instead of repeating the first run's (which the server refuses)."""
+import os
+import re
+import subprocess
+
+from conftest import ROOT, Client, query_pb2
+
+BENCH = os.path.join(ROOT, "bin", "yj-bench")
+
+
+def bench(server, *args):
+    p = subprocess.run([BENCH, "--target", server.addr, "--members", "300", "--warmup", "0"] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def figures(out):
+    m = re.search(r"calls/s (\d+)\s+events/s (\d+)\s+errors (\d+)", out)
+    assert m, out
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def test_a_second_bind_of_the_forest_is_reported_as_refused(server):
+    rc, out = bench(server, "--mode", "bind")
+    assert rc == 0 and "bound 299 members" in out and "0 refused binds" in out, out
+    rc, out = bench(server, "--mode", "bind")
+    assert rc == 1 and "299 refused binds" in out and "already bound" in out, out
+
+
+def test_repeated_runs_pay_new_orders_and_report_no_refusals(server):
+    assert bench(server, "--mode", "bind")[0] == 0
+    for mode in ("paid", "paid", "mixed"):
+        rc, out = bench(server, "--mode", mode, "--streams", "4", "--duration", "0.5")
+        calls, _, errors = figures(out)
+        assert rc == 0 and calls > 0 and errors == 0 and "refused" not in out, out
+    rc, out = bench(server, "--mode", "batch", "--batch", "50", "--streams", "2", "--duration", "0.5")
+    calls, events, errors = figures(out)
+    assert rc == 0 and calls > 0 and events == 50 * calls and errors == 0, out
+    # the orders were paid: m1 (parent of m3..m5) has earned
+    c = Client(server.channel(), tenant="bench")
+    b = c.call("GetBalance", query_pb2.GetBalanceRequest(member="m1"))
+    assert b.pending > 0, b
+
