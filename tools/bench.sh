@@ -42,12 +42,11 @@ run() {  # $1 = label, $2 = client cpu list, then yj-bench options
   local c0 c1 out; c0=$(cpu_ticks)
   out=$("${ts[@]}" bin/yj-bench --target 127.0.0.1:$port --members "$members" "$@")
   c1=$(cpu_ticks)
-  local cps eps p50 p99 p999 max dur calls
+  local cps eps p50 p99 p999 max calls
   cps=$(sed -n 's/^calls\/s \([0-9]*\).*/\1/p' <<<"$out"); eps=$(sed -n 's/.*events\/s \([0-9]*\).*/\1/p' <<<"$out")
   read -r p50 p99 p999 max < <(sed -n 's/^latency_us p50 \([0-9]*\) p99 \([0-9]*\) p99.9 \([0-9]*\) max \([0-9]*\)/\1 \2 \3 \4/p' <<<"$out")
-  dur=$(sed -n 's/.*, \([0-9.]*\) s measured.*/\1/p' <<<"$out")
   # calls per second of server CPU (user + system), warm-up included in both
-  calls=$(bc -l <<<"$cps * ($dur + 2)")
+  calls=$(sed -n 's/^calls_total \([0-9]*\).*/\1/p' <<<"$out")
   local per_cpu; per_cpu=$(bc -l <<<"$calls / (($c1 - $c0) / $(getconf CLK_TCK) + 0.000001)")
   printf '%-34s %9s %9s %9.2f %9.2f %9.2f %9.2f %10.0f\n' "$label" "$cps" "$eps" "$(bc -l <<<"$p50/1000")" \
     "$(bc -l <<<"$p99/1000")" "$(bc -l <<<"$p999/1000")" "$(bc -l <<<"$max/1000")" "$per_cpu"
