@@ -259,6 +259,7 @@ static void stop(app *a)
         yj_store_close(a->store); /* delivers what the writer still had */
     }
     if (a->svc) yj_svc_free(a->svc);
+    yj_ledger_free_seal_hints(); /* the month digests no close took */
     if (a->drain_tick) event_free(a->drain_tick);
     if (a->sigterm) event_free(a->sigterm);
     if (a->sigint) event_free(a->sigint);

@@ -68,6 +68,15 @@ typedef yj_err (*yj_export_row_fn)(void *ctx, const struct Yongjin__V1__Statemen
 yj_err yj_ledger_export_rows(const yj_rtxn *rtxn, const char *tenant, uint32_t month, uint64_t after_seq,
                              size_t max_entries, yj_export_row_fn fn, void *ctx, uint64_t *last_seq,
                              int *done);
+/* Before a ClosePeriod of `month` is submitted: hashes, in this snapshot,
+ * the entries of the months that close would seal, and keeps the digests'
+ * state for the writer, which then reads only the entries that came after
+ * (periods.c). Thread-safe; an optimization only: whatever it returns, the
+ * close computes the same seal. */
+yj_err yj_ledger_preseal(const yj_rtxn *rtxn, const char *tenant, const char *month);
+/* Frees the digests yj_ledger_preseal kept and no close took (at exit). */
+void yj_ledger_free_seal_hints(void);
+
 /* "YYYY-MM" (2000..2199) to yyyymm; 0 when it is not a month. */
 uint32_t yj_ledger_month(const char *s);
 

@@ -21,11 +21,13 @@
  * and their failure move money between the member's own accounts).
  */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/log.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/rules.h"
 #include "yongjin/v1/finance.pb-c.h"
@@ -108,6 +110,108 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
 
 static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
                            uint8_t out[32], uint64_t *n);
+static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant,
+                                 uint32_t month, uint64_t after, EVP_MD_CTX *md, uint64_t *n, uint64_t *last,
+                                 uint8_t last_hash[32]);
+
+/* ---- month seals prepared off the writer ----
+ *
+ * A close seals each month it closes with the SHA-256 of the month's
+ * entries, which reads every entry of the month: seconds at millions of
+ * entries, and the writer would hold every other write meanwhile. So
+ * before a ClosePeriod reaches the writer, a worker hashes the months it
+ * will seal in a read snapshot (yj_ledger_preseal) and leaves the digest's
+ * state here; the close then hashes only the entries that came after the
+ * snapshot. A month's entries are indexed in seq order and never change,
+ * so the result is the same as hashing them all, which is what a replay
+ * (recovery, Verify) does: hints are for the live store only. */
+#define SEAL_HINTS 8
+typedef struct seal_hint {
+    const MDB_env *env;
+    char tenant[YJ_ID_MAX + 1];
+    uint32_t month;
+    uint64_t last;  /* the month's entries up to this seq are in md */
+    uint8_t last_hash[32]; /* that entry's hash: the hint is of this journal */
+    uint64_t count; /* how many */
+    uint64_t stamp; /* for replacing the oldest */
+    EVP_MD_CTX *md;
+} seal_hint;
+
+static pthread_mutex_t hints_mu = PTHREAD_MUTEX_INITIALIZER;
+static seal_hint hints[SEAL_HINTS];
+static uint64_t hints_clock;
+
+static seal_hint *hint_find(const MDB_env *env, const char *tenant, size_t tlen, uint32_t month)
+{
+    for (int i = 0; i < SEAL_HINTS; i++)
+        if (hints[i].md && hints[i].env == env && hints[i].month == month && strlen(hints[i].tenant) == tlen &&
+            !memcmp(hints[i].tenant, tenant, tlen))
+            return &hints[i];
+    return NULL;
+}
+
+/* Keeps md (owned from here) as the hint of (env, tenant, month). */
+static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uint64_t last,
+                     const uint8_t last_hash[32], uint64_t count, EVP_MD_CTX *md)
+{
+    size_t tlen = strlen(tenant);
+    if (tlen > YJ_ID_MAX) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    pthread_mutex_lock(&hints_mu);
+    seal_hint *h = hint_find(env, tenant, tlen, month);
+    for (int i = 0; !h && i < SEAL_HINTS; i++)
+        if (!hints[i].md) h = &hints[i];
+    for (int i = 0; !h && i < SEAL_HINTS; i++) /* full: the oldest goes */
+        if (!h || hints[i].stamp < h->stamp) h = &hints[i];
+    if (!h) h = &hints[0];
+    EVP_MD_CTX_free(h->md);
+    h->env = env;
+    memcpy(h->tenant, tenant, tlen + 1);
+    h->month = month;
+    h->last = last;
+    memcpy(h->last_hash, last_hash, 32);
+    h->count = count;
+    h->stamp = ++hints_clock;
+    h->md = md;
+    pthread_mutex_unlock(&hints_mu);
+}
+
+/* Takes the hint of (env, tenant, month) into md, if there is one of this
+ * journal (its last entry is there, with the same hash: the hash chain
+ * then vouches for every entry before it) that covers entries before
+ * `before` only. */
+static int hint_take(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tlen, uint32_t month,
+                     uint64_t before, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
+{
+    int got = 0;
+    pthread_mutex_lock(&hints_mu);
+    seal_hint *h = hint_find(mdb_txn_env(txn), tenant, tlen, month);
+    if (h) {
+        uint8_t key[8];
+        put_be64(key, h->last);
+        MDB_val k = {8, key}, v;
+        got = h->last < before && mdb_get(txn, journal, &k, &v) == 0 && v.mv_size >= 64 &&
+              !memcmp((const uint8_t *)v.mv_data + 32, h->last_hash, 32) && EVP_MD_CTX_copy_ex(md, h->md);
+        *last = h->last;
+        *count = h->count;
+        EVP_MD_CTX_free(h->md);
+        memset(h, 0, sizeof *h);
+    }
+    pthread_mutex_unlock(&hints_mu);
+    return got;
+}
+
+void yj_ledger_free_seal_hints(void)
+{
+    pthread_mutex_lock(&hints_mu);
+    for (int i = 0; i < SEAL_HINTS; i++) {
+        EVP_MD_CTX_free(hints[i].md);
+        memset(&hints[i], 0, sizeof hints[i]);
+    }
+    pthread_mutex_unlock(&hints_mu);
+}
 
 static void sealed_key(lkey *k, const char *tenant, size_t tlen, uint32_t month)
 {
@@ -115,33 +219,24 @@ static void sealed_key(lkey *k, const char *tenant, size_t tlen, uint32_t month)
     lkey_u32(k, month);
 }
 
-/* Seals every month from `from` up to `month` (the months this close closes;
- * at most 64 with entries: only a first close can span more) that has
- * entries and no seal yet: its
- * entries' hash and count, computed once here (they can never change
- * again) so that a closed month's report does not read them all. */
-static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
+/* The months from `from` up to `month` that have entries (at most 64: only
+ * a first close can span more), a seek per month. */
+static yj_err months_with_entries(MDB_txn *txn, MDB_dbi state, const char *tenant, size_t tlen, uint32_t from,
+                                  uint32_t month, uint32_t months[64], size_t *n)
 {
-    MDB_cursor *c = NULL, *walk = NULL;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c) ||
-        mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &walk)) {
-        if (c) mdb_cursor_close(c);
-        return YJ_INTERNAL;
-    }
+    MDB_cursor *walk;
+    *n = 0;
+    if (mdb_cursor_open(txn, state, &walk)) return YJ_INTERNAL;
     lkey prefix;
-    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'e');
-    yj_err err = YJ_OK;
-    uint32_t months[64];
-    size_t n = 0;
-    /* the months with entries from `from` up to `month`: a seek per month */
+    lkey_start(&prefix, tenant, tlen, 'e');
     lkey k = prefix;
     lkey_u32(&k, from);
     MDB_val kk = {k.n, k.b}, v;
-    for (int rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && n < 64;) {
+    for (int rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && *n < 64;) {
         if (kk.mv_size != prefix.n + 12 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint32_t m = get_be32((const uint8_t *)kk.mv_data + prefix.n);
         if (m > month) break;
-        months[n++] = m;
+        months[(*n)++] = m;
         k = prefix;
         lkey_u32(&k, ledger_next_month(m));
         kk.mv_size = k.n;
@@ -149,16 +244,84 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
         rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(walk);
+    return YJ_OK;
+}
+
+/* Seals every month from `from` up to `month` (the months this close
+ * closes) that has entries and no seal yet: its entries' hash and count,
+ * computed once here (they can never change again) so that a closed
+ * month's report does not read them all. A hint (above) saves reading the
+ * entries a worker hashed before. */
+static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
+{
+    uint32_t months[64];
+    size_t n;
+    yj_err err = months_with_entries(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, from, month,
+                                     months, &n);
+    MDB_cursor *c;
+    if (err != YJ_OK || mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md) err = YJ_RESOURCE_EXHAUSTED;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         lkey sk;
         MDB_val sv;
         sealed_key(&sk, ec->tenant, ec->tenant_len, months[i]);
         if (yj_state_get(ec->wtxn->txn, ec->wtxn->state, sk.b, sk.n, &sv) == YJ_OK) continue;
+        uint64_t after = 0, count = 0, more = 0, last;
+        if (ec->wtxn->replay ||
+            !hint_take(ec->wtxn->txn, ec->wtxn->journal, ec->tenant, ec->tenant_len, months[i], ec->wtxn->seq, md,
+                       &after, &count)) {
+            after = count = 0;
+            if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) err = YJ_INTERNAL;
+        }
+        if (err == YJ_OK)
+            err = entries_hash_after(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], after, md, &more,
+                                     &last, NULL);
         uint8_t seal[40];
-        uint64_t count = 0;
-        err = entries_hash(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], seal, &count);
-        put_be64(seal + 32, count);
+        unsigned len = 0;
+        if (err == YJ_OK && !EVP_DigestFinal_ex(md, seal, &len)) err = YJ_INTERNAL;
+        put_be64(seal + 32, count + more);
         if (err == YJ_OK) err = yj_state_put(ec->wtxn, sk.b, sk.n, seal, sizeof seal);
+        char name[8];
+        ledger_month_name(months[i], name);
+        if (err == YJ_OK && !ec->wtxn->replay)
+            yj_log(YJ_LOG_INFO, "close: sealed %s of tenant %.*s: %llu entries, %llu of them hashed "
+                   "beforehand by a worker", name, (int)ec->tenant_len, ec->tenant,
+                   (unsigned long long)(count + more), (unsigned long long)count);
+    }
+    EVP_MD_CTX_free(md);
+    mdb_cursor_close(c);
+    return err;
+}
+
+yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month_name)
+{
+    uint32_t month = yj_ledger_month(month_name), closed, months[64];
+    size_t tlen = strlen(tenant), n;
+    if (!month || tlen > YJ_ID_MAX) return YJ_INVALID_ARGUMENT;
+    yj_err err = closed_through(r->txn, r->state, tenant, tlen, &closed);
+    if (err == YJ_OK && closed && month <= closed) return YJ_OK; /* the close will be refused */
+    if (err == YJ_OK)
+        err = months_with_entries(r->txn, r->state, tenant, tlen, closed ? ledger_next_month(closed) : 0, month,
+                                  months, &n);
+    MDB_cursor *c;
+    if (err != YJ_OK || mdb_cursor_open(r->txn, r->state, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
+    for (size_t i = 0; i < n && err == YJ_OK; i++) {
+        lkey sk;
+        MDB_val sv;
+        sealed_key(&sk, tenant, tlen, months[i]);
+        if (yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK) continue;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t count = 0, last = 0;
+        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) err = YJ_INTERNAL;
+        uint8_t last_hash[32];
+        if (err == YJ_OK)
+            err = entries_hash_after(r->txn, r->journal, c, tenant, months[i], 0, md, &count, &last, last_hash);
+        if (err == YJ_OK && count) {
+            hint_put(mdb_txn_env(r->txn), tenant, months[i], last, last_hash, count, md);
+            md = NULL;
+        }
+        EVP_MD_CTX_free(md);
     }
     mdb_cursor_close(c);
     return err;
@@ -237,32 +400,43 @@ static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t 
 }
 
 /* SHA-256 over the hashes of the period's entries, in journal order. */
-static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
-                           uint8_t out[32], uint64_t *n)
+/* Feeds md the hash of every entry of the month after seq `after`, in seq
+ * order: their number in *n, the last one's seq in *last and its hash in
+ * last_hash (when not NULL and *n > 0). */
+static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant,
+                                 uint32_t month, uint64_t after, EVP_MD_CTX *md, uint64_t *n, uint64_t *last,
+                                 uint8_t last_hash[32])
 {
-    lkey prefix;
+    lkey prefix, from;
     lkey_start(&prefix, tenant, strlen(tenant), 'e');
     lkey_u32(&prefix, month);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        EVP_MD_CTX_free(md);
-        return YJ_INTERNAL;
-    }
-    yj_err err = YJ_OK;
+    from = prefix;
+    lkey_u64(&from, after + 1);
     *n = 0;
-    MDB_val kk = {prefix.n, prefix.b}, v;
+    *last = after;
+    MDB_val kk = {from.n, from.b}, v;
     for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint8_t seq_be[8];
         memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
         MDB_val jk = {8, seq_be}, jv;
-        if (mdb_get(txn, journal, &jk, &jv) != 0 || jv.mv_size < 64) {
-            err = YJ_DATA_LOSS;
-            break;
-        }
-        EVP_DigestUpdate(md, (const uint8_t *)jv.mv_data + 32, 32); /* prev_hash ‖ hash ‖ body */
+        if (mdb_get(txn, journal, &jk, &jv) != 0 || jv.mv_size < 64) return YJ_DATA_LOSS;
+        if (!EVP_DigestUpdate(md, (const uint8_t *)jv.mv_data + 32, 32)) /* prev_hash ‖ hash ‖ body */
+            return YJ_INTERNAL;
+        *last = get_be64(seq_be);
+        if (last_hash) memcpy(last_hash, (const uint8_t *)jv.mv_data + 32, 32);
         (*n)++;
     }
+    return YJ_OK;
+}
+
+static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
+                           uint8_t out[32], uint64_t *n)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint64_t last;
+    yj_err err = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? YJ_OK : YJ_INTERNAL;
+    if (err == YJ_OK) err = entries_hash_after(txn, journal, c, tenant, month, 0, md, n, &last, NULL);
     unsigned len = 0;
     if (err == YJ_OK && !EVP_DigestFinal_ex(md, out, &len)) err = YJ_INTERNAL;
     EVP_MD_CTX_free(md);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "svc/svc_internal.h"
+#include "yongjin/ledger.h"
 #include "yongjin/log.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -238,6 +239,71 @@ static void on_batch_done(yj_batch *batch, void *user)
     job_complete(job);
 }
 
+/* Hands the prepared batch to the writer; on failure answers as
+ * append_start does. */
+static void append_submit(append_job *job)
+{
+    yj_svc *svc = job->svc;
+    yj_call *call = job->call;
+    append_stream *st = job->stream;
+    yj_msg why = {{0}};
+    yj_err err = svc->shutting_down
+                     ? yj_fail(&why, YJ_UNAVAILABLE, "the server is shutting down; retry with the same request ids")
+                     : yj_store_submit(svc->config.store, job->batch, &why);
+    if (err == YJ_OK) {
+        svc->pending++;
+        return;
+    }
+    if (st) st->pending--;
+    yj_call_unref(call);
+    job_free(job);
+    if (st && st->pending > 0) {
+        st->err = err;
+        st->why = why;
+        return;
+    }
+    svc_finish_err(call, err, &why);
+}
+
+/* A ClosePeriod seals the months it closes by hashing all their entries
+ * (periods.c). A unary Append that carries one first has a worker hash
+ * them in a read snapshot, so that the writer, which holds every other
+ * write while it applies the close, reads only what came after. Not for
+ * AppendStream, whose requests must reach the writer in order. */
+typedef struct preseal_job {
+    svc_job job; /* first */
+    append_job *append;
+} preseal_job;
+
+static void preseal_run(svc_job *j)
+{
+    append_job *a = ((preseal_job *)j)->append;
+    yj_rtxn r;
+    yj_msg why = {{0}};
+    if (yj_store_read_begin(a->svc->config.store, &r, &why) != YJ_OK) return; /* the close hashes it all */
+    for (size_t i = 0; i < a->n_events; i++) {
+        const Yongjin__V1__Event *ev = a->req->events[i];
+        if (a->to_write[i] >= 0 && ev->body_case == YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD && ev->close_period)
+            (void)yj_ledger_preseal(&r, a->tenant, ev->close_period->month);
+    }
+    yj_store_read_end(a->svc->config.store, &r);
+}
+
+static void preseal_answer(svc_job *j)
+{
+    append_job *a = ((preseal_job *)j)->append;
+    free(j);
+    append_submit(a);
+}
+
+static int carries_close(const append_job *job)
+{
+    for (size_t i = 0; i < job->n_events; i++)
+        if (job->to_write[i] >= 0 && job->req->events[i]->body_case == YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD)
+            return 1;
+    return 0;
+}
+
 /* Decodes and submits one AppendRequest for call; NULL job on a whole-call
  * failure, already answered. */
 static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, size_t len_bytes)
@@ -270,13 +336,17 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     }
     job->batch->done = on_batch_done;
     job->batch->user = job;
-    err = yj_store_submit(svc->config.store, job->batch, &why);
-    if (err != YJ_OK) {
-        if (st) st->pending--;
-        yj_call_unref(call);
-        goto fail;
+    if (!st && carries_close(job)) {
+        preseal_job *p = calloc(1, sizeof *p);
+        const char *busy;
+        if (p) {
+            p->job.svc = svc, p->job.call = call, p->job.run = preseal_run, p->job.answer = preseal_answer;
+            p->append = job;
+            if (svc_offload_try(&p->job, &busy) == YJ_OK) return; /* append_submit when it is done */
+            free(p); /* no worker: the writer hashes it all */
+        }
     }
-    svc->pending++;
+    append_submit(job);
     return;
 fail:
     job_free(job);

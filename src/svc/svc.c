@@ -277,13 +277,12 @@ static void *job_thread(void *arg)
     return NULL;
 }
 
-yj_err svc_offload(svc_job *job)
+yj_err svc_offload_try(svc_job *job, const char **why)
 {
     yj_svc *svc = job->svc;
     yj_call *call = job->call;
     if (atomic_load(&svc->workers) >= SVC_WORKERS_MAX) {
-        free(job);
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "the server is busy with other long reads; retry later");
+        *why = "the server is busy with other long reads; retry later";
         return YJ_RESOURCE_EXHAUSTED;
     }
     pthread_t t;
@@ -302,15 +301,27 @@ yj_err svc_offload(svc_job *job)
         svc->jobs = job->next;
         svc->pending--;
         yj_call_unref(call);
-        free(job);
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "cannot start a worker thread");
+        *why = "cannot start a worker thread";
         return YJ_RESOURCE_EXHAUSTED;
     }
     return YJ_OK;
 }
 
+yj_err svc_offload(svc_job *job)
+{
+    const char *why = NULL;
+    yj_err err = svc_offload_try(job, &why);
+    if (err != YJ_OK) {
+        yj_call *call = job->call;
+        free(job);
+        yj_call_finish(call, err, why);
+    }
+    return err;
+}
+
 void svc_jobs_shutdown(yj_svc *svc)
 {
+    svc->shutting_down = 1;
     while (atomic_load(&svc->workers)) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);

@@ -44,6 +44,9 @@ struct svc_job {
  * workers, no thread), finishes the call with RESOURCE_EXHAUSTED, frees the
  * job with free() and returns that code. */
 yj_err svc_offload(svc_job *job);
+/* The same, but when it cannot start it leaves the call and the job alone:
+ * RESOURCE_EXHAUSTED, and why in *why. */
+yj_err svc_offload_try(svc_job *job, const char **why);
 /* At shutdown: waits for every worker, then answers the jobs whose turn on
  * the event loop never came. */
 void svc_jobs_shutdown(struct yj_svc *svc);
@@ -84,6 +87,7 @@ struct yj_svc {
     int verify_running;          /* one Finance.Verify at a time */
     svc_job *jobs;               /* work started off the event loop, not yet answered */
     _Atomic int workers;         /* its threads still running */
+    int shutting_down;           /* svc_jobs_shutdown began: answers, no new work */
 };
 
 /* The route tables of each service file. */

@@ -115,6 +115,29 @@ def test_a_month_closes_and_its_report_never_changes(c):
     assert accounts["fee_income"] == 50 and accounts["paid"] == 14000 and tb.sum == 0
 
 
+def test_a_close_seals_entries_that_came_after_its_preparation(c, server):
+    """A unary Append carrying a ClosePeriod has a worker hash the month in a
+    snapshot before the writer applies it (periods.c, "month seals prepared
+    off the writer"); an order in the same Append, applied after that
+    snapshot, must still be in the seal. Verify (the fixture) replays the
+    close hashing every entry and compares the seal byte for byte."""
+    for i in range(0, 120, 40):
+        ok(c.append(*[paid("N%d" % j, "buyer%d" % (j % 7), line("L", 1000 + j), t=T + 1 + j)
+                      for j in range(i, i + 40)]))
+    before = report(c, "2025-11")
+    assert before.entries == 120 and not before.closed
+    r = ok(c.append(paid("LATE", "buyer1", line("L", 5000), t=T + 500), close("2025-11", DEC + 1)))
+    assert not r[0].code and not r[1].code
+    closed = report(c, "2025-11")
+    assert closed.closed and closed.entries == 121
+    assert closed.entries_sha256 != before.entries_sha256
+    # the worker hashed the 120 entries of its snapshot, the writer the last one
+    assert "121 entries, 120 of them hashed beforehand by a worker" in server.read_log()
+    # and a second month closed by one request: December had no entries, so no seal
+    ok(c.append(close("2025-12", DEC + 40 * DAY)))
+    assert report(c, "2025-12").closed
+
+
 def test_closing_refusals_and_order(c):
     ok(c.append(paid("O1", "x", line("L", 100), t=T + 1)))
     r = c.append(close("2025-11", T + 2))[0]
