@@ -108,23 +108,27 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     return err;
 }
 
-static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
-                           uint8_t out[32], uint64_t *n);
 static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant,
                                  uint32_t month, uint64_t after, EVP_MD_CTX *md, uint64_t *n, uint64_t *last,
                                  uint8_t last_hash[32]);
 
-/* ---- month seals prepared off the writer ----
+/* ---- month digests kept between readers and the writer ----
  *
- * A close seals each month it closes with the SHA-256 of the month's
- * entries, which reads every entry of the month: seconds at millions of
- * entries, and the writer would hold every other write meanwhile. So
- * before a ClosePeriod reaches the writer, a worker hashes the months it
- * will seal in a read snapshot (yj_ledger_preseal) and leaves the digest's
- * state here; the close then hashes only the entries that came after the
- * snapshot. A month's entries are indexed in seq order and never change,
- * so the result is the same as hashing them all, which is what a replay
- * (recovery, Verify) does: hints are for the live store only. */
+ * A month's seal and its open report both hash every entry of the month:
+ * seconds at millions of entries. A month's entries are indexed in seq
+ * order and never change, so a digest's state after the entries up to
+ * some seq can be continued later with the entries after it, and gives
+ * the same hash as reading them all. So the digests are kept here (a few,
+ * per store, tenant and month):
+ *  - before a ClosePeriod reaches the writer, a worker advances the digest
+ *    of each month it will seal in a read snapshot (yj_ledger_preseal), and
+ *    the writer, which holds every other write meanwhile, only adds the
+ *    entries that came after;
+ *  - an open month's report advances it too, so the next report (or the
+ *    close) hashes only what is new.
+ * A digest is used only when the entry it ends at is in the reader's
+ * journal with the same hash (the hash chain then vouches for everything
+ * before it). Replays (recovery, Verify) never use one. */
 #define SEAL_HINTS 8
 typedef struct seal_hint {
     const MDB_env *env;
@@ -161,6 +165,11 @@ static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uin
     }
     pthread_mutex_lock(&hints_mu);
     seal_hint *h = hint_find(env, tenant, tlen, month);
+    if (h && h->last >= last) { /* it already goes as far */
+        pthread_mutex_unlock(&hints_mu);
+        EVP_MD_CTX_free(md);
+        return;
+    }
     for (int i = 0; !h && i < SEAL_HINTS; i++)
         if (!hints[i].md) h = &hints[i];
     for (int i = 0; !h && i < SEAL_HINTS; i++) /* full: the oldest goes */
@@ -178,12 +187,11 @@ static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uin
     pthread_mutex_unlock(&hints_mu);
 }
 
-/* Takes the hint of (env, tenant, month) into md, if there is one of this
- * journal (its last entry is there, with the same hash: the hash chain
- * then vouches for every entry before it) that covers entries before
- * `before` only. */
-static int hint_take(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tlen, uint32_t month,
-                     uint64_t before, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
+/* Copies the digest of (txn's store, tenant, month) into md, if there is
+ * one of this journal (its last entry is there, with the same hash) that
+ * ends before seq `before`; `take` removes it whatever the answer. */
+static int hint_get(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tlen, uint32_t month,
+                    uint64_t before, int take, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
 {
     int got = 0;
     pthread_mutex_lock(&hints_mu);
@@ -196,11 +204,41 @@ static int hint_take(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t t
               !memcmp((const uint8_t *)v.mv_data + 32, h->last_hash, 32) && EVP_MD_CTX_copy_ex(md, h->md);
         *last = h->last;
         *count = h->count;
-        EVP_MD_CTX_free(h->md);
-        memset(h, 0, sizeof *h);
+        h->stamp = ++hints_clock;
+        if (take) {
+            EVP_MD_CTX_free(h->md);
+            memset(h, 0, sizeof *h);
+        }
     }
     pthread_mutex_unlock(&hints_mu);
     return got;
+}
+
+/* Leaves in md the digest of every entry of the month in txn's view (to be
+ * finalized by the caller), their number in *n: from a kept digest when
+ * use_hint, then the entries after it. With keep, the advanced digest is
+ * kept for the next reader; with take, the kept one is dropped. */
+static yj_err month_digest(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
+                           uint64_t before, int use_hint, int keep, int take, EVP_MD_CTX *md, uint64_t *n,
+                           uint64_t *from_hint)
+{
+    size_t tlen = strlen(tenant);
+    uint64_t after = 0, count = 0, more = 0, last;
+    if (!use_hint || !hint_get(txn, journal, tenant, tlen, month, before, take, md, &after, &count)) {
+        after = count = 0;
+        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) return YJ_INTERNAL;
+    }
+    uint8_t last_hash[32];
+    yj_err err = entries_hash_after(txn, journal, c, tenant, month, after, md, &more, &last, last_hash);
+    if (err != YJ_OK) return err;
+    *n = count + more;
+    *from_hint = count;
+    if (keep && more && tlen <= YJ_ID_MAX) {
+        EVP_MD_CTX *copy = EVP_MD_CTX_new();
+        if (copy && EVP_MD_CTX_copy_ex(copy, md)) hint_put(mdb_txn_env(txn), tenant, month, last, last_hash, *n, copy);
+        else EVP_MD_CTX_free(copy);
+    }
+    return YJ_OK;
 }
 
 void yj_ledger_free_seal_hints(void)
@@ -267,27 +305,20 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
         MDB_val sv;
         sealed_key(&sk, ec->tenant, ec->tenant_len, months[i]);
         if (yj_state_get(ec->wtxn->txn, ec->wtxn->state, sk.b, sk.n, &sv) == YJ_OK) continue;
-        uint64_t after = 0, count = 0, more = 0, last;
-        if (ec->wtxn->replay ||
-            !hint_take(ec->wtxn->txn, ec->wtxn->journal, ec->tenant, ec->tenant_len, months[i], ec->wtxn->seq, md,
-                       &after, &count)) {
-            after = count = 0;
-            if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) err = YJ_INTERNAL;
-        }
-        if (err == YJ_OK)
-            err = entries_hash_after(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], after, md, &more,
-                                     &last, NULL);
+        uint64_t count = 0, hinted = 0;
+        err = month_digest(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], ec->wtxn->seq,
+                           !ec->wtxn->replay, 0, 1, md, &count, &hinted);
         uint8_t seal[40];
         unsigned len = 0;
         if (err == YJ_OK && !EVP_DigestFinal_ex(md, seal, &len)) err = YJ_INTERNAL;
-        put_be64(seal + 32, count + more);
+        put_be64(seal + 32, count);
         if (err == YJ_OK) err = yj_state_put(ec->wtxn, sk.b, sk.n, seal, sizeof seal);
         char name[8];
         ledger_month_name(months[i], name);
         if (err == YJ_OK && !ec->wtxn->replay)
             yj_log(YJ_LOG_INFO, "close: sealed %s of tenant %.*s: %llu entries, %llu of them hashed "
                    "beforehand by a worker", name, (int)ec->tenant_len, ec->tenant,
-                   (unsigned long long)(count + more), (unsigned long long)count);
+                   (unsigned long long)count, (unsigned long long)hinted);
     }
     EVP_MD_CTX_free(md);
     mdb_cursor_close(c);
@@ -312,15 +343,9 @@ yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month
         sealed_key(&sk, tenant, tlen, months[i]);
         if (yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK) continue;
         EVP_MD_CTX *md = EVP_MD_CTX_new();
-        uint64_t count = 0, last = 0;
-        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) err = YJ_INTERNAL;
-        uint8_t last_hash[32];
-        if (err == YJ_OK)
-            err = entries_hash_after(r->txn, r->journal, c, tenant, months[i], 0, md, &count, &last, last_hash);
-        if (err == YJ_OK && count) {
-            hint_put(mdb_txn_env(r->txn), tenant, months[i], last, last_hash, count, md);
-            md = NULL;
-        }
+        uint64_t count, hinted;
+        err = md ? month_digest(r->txn, r->journal, c, tenant, months[i], UINT64_MAX, 1, 1, 0, md, &count, &hinted)
+                 : YJ_RESOURCE_EXHAUSTED;
         EVP_MD_CTX_free(md);
     }
     mdb_cursor_close(c);
@@ -430,19 +455,6 @@ static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, c
     return YJ_OK;
 }
 
-static yj_err entries_hash(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
-                           uint8_t out[32], uint64_t *n)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint64_t last;
-    yj_err err = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? YJ_OK : YJ_INTERNAL;
-    if (err == YJ_OK) err = entries_hash_after(txn, journal, c, tenant, month, 0, md, n, &last, NULL);
-    unsigned len = 0;
-    if (err == YJ_OK && !EVP_DigestFinal_ex(md, out, &len)) err = YJ_INTERNAL;
-    EVP_MD_CTX_free(md);
-    return err;
-}
-
 yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
 {
     const Yongjin__V1__PeriodReportRequest *req = reqv;
@@ -471,8 +483,15 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     if (resp.closed && yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
         memcpy(hash, sv.mv_data, 32); /* sealed at the close */
         resp.entries = get_be64((const uint8_t *)sv.mv_data + 32);
-    } else {
-        err = entries_hash(r->txn, r->journal, c, tenant, month, hash, &resp.entries);
+    } else { /* open (or closed before seals existed): hashed here, from a kept digest when there is one */
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t n = 0, hinted;
+        unsigned len = 0;
+        err = md ? month_digest(r->txn, r->journal, c, tenant, month, UINT64_MAX, 1, 1, 0, md, &n, &hinted)
+                 : YJ_RESOURCE_EXHAUSTED;
+        if (err == YJ_OK && !EVP_DigestFinal_ex(md, hash, &len)) err = YJ_INTERNAL;
+        EVP_MD_CTX_free(md);
+        resp.entries = n;
     }
     resp.entries_sha256.data = hash;
     resp.entries_sha256.len = 32;

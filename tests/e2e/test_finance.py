@@ -138,6 +138,30 @@ def test_a_close_seals_entries_that_came_after_its_preparation(c, server):
     assert report(c, "2025-12").closed
 
 
+def test_an_open_months_report_continues_its_kept_digest(server):
+    """An open month's report keeps the digest of the entries it hashed and
+    the next report adds only what is new (periods.c, "month digests kept
+    between readers and the writer"). Checked against a restarted server,
+    which keeps nothing and hashes the month whole."""
+    from conftest import Client
+    c = Client(server.channel())
+    ok(c.append(*[paid("P%d" % j, "buyer%d" % (j % 5), line("L", 700 + j), t=T + 1 + j) for j in range(60)]))
+    first = report(c, "2025-11")
+    ok(c.append(*[paid("Q%d" % j, "buyer%d" % (j % 5), line("L", 900 + j), t=T + 100 + j) for j in range(25)]))
+    second = report(c, "2025-11")
+    assert (first.entries, second.entries) == (60, 85)
+    assert server.stop() == 0
+    server.start()
+    c = Client(server.channel())
+    whole = report(c, "2025-11")
+    assert (whole.entries, whole.entries_sha256) == (second.entries, second.entries_sha256)
+    # and a close after both: its seal is the same hash
+    ok(c.append(close("2025-11", DEC + 1)))
+    again = report(c, "2025-11")
+    assert again.closed and (again.entries, again.entries_sha256) == (85, whole.entries_sha256)
+    assert c.call("Verify").ok and c.call("TrialBalance").sum == 0
+
+
 def test_closing_refusals_and_order(c):
     ok(c.append(paid("O1", "x", line("L", 100), t=T + 1)))
     r = c.append(close("2025-11", T + 2))[0]
