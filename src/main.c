@@ -255,6 +255,7 @@ static int start(app *a)
 static void stop(app *a)
 {
     if (a->server) yj_server_free(a->server);
+    yj_svc_quiesce(a->svc); /* no worker reads the store past its close */
     if (a->store) {
         yj_store_close(a->store); /* delivers what the writer still had */
     }

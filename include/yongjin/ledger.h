@@ -73,7 +73,7 @@ yj_err yj_ledger_export_rows(const yj_rtxn *rtxn, const char *tenant, uint32_t m
  * state for the writer, which then reads only the entries that came after
  * (periods.c). Thread-safe; an optimization only: whatever it returns, the
  * close computes the same seal. */
-yj_err yj_ledger_preseal(const yj_rtxn *rtxn, const char *tenant, const char *month);
+yj_err yj_ledger_preseal(const yj_rtxn *rtxn, const char *tenant, const char *month, int64_t event_time_ms);
 /* Frees the digests yj_ledger_preseal kept and no close took (at exit). */
 void yj_ledger_free_seal_hints(void);
 

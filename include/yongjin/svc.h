@@ -41,6 +41,10 @@ void yj_svc_set_server(yj_svc *svc, yj_server *server);
 /* Calls waiting on the store or a worker thread. */
 size_t yj_svc_pending(const yj_svc *svc);
 
+/* At shutdown, before the store closes: takes no new work off the event
+ * loop and waits for the worker threads (long reads, close preparation)
+ * that may still read the store. Their answers are given by yj_svc_free. */
+void yj_svc_quiesce(yj_svc *svc);
 void yj_svc_free(yj_svc *svc);
 
 #endif

@@ -63,6 +63,7 @@ typedef struct ledger_balance {
 } ledger_balance;
 
 /* The month (yyyy*100+mm) of a Unix ms time in a zone offset_min east of UTC. */
+#define LEDGER_TZ_MAX 840 /* the latest time zone a policy may name, minutes east of UTC (UTC+14) */
 uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min);
 
 /* The most effects (encoded postings and credits) one event writes before

@@ -172,9 +172,11 @@ static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uin
     }
     for (int i = 0; !h && i < SEAL_HINTS; i++)
         if (!hints[i].md) h = &hints[i];
-    for (int i = 0; !h && i < SEAL_HINTS; i++) /* full: the oldest goes */
-        if (!h || hints[i].stamp < h->stamp) h = &hints[i];
-    if (!h) h = &hints[0];
+    if (!h) { /* full: the least recently used goes */
+        h = &hints[0];
+        for (int i = 1; i < SEAL_HINTS; i++)
+            if (hints[i].stamp < h->stamp) h = &hints[i];
+    }
     EVP_MD_CTX_free(h->md);
     h->env = env;
     memcpy(h->tenant, tenant, tlen + 1);
@@ -189,42 +191,54 @@ static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uin
 
 /* Copies the digest of (txn's store, tenant, month) into md, if there is
  * one of this journal (its last entry is there, with the same hash) that
- * ends before seq `before`; `take` removes it whatever the answer. */
+ * ends before seq `before`. One whose last entry has another hash is of
+ * another journal (a store opened earlier at the same address): dropped. A
+ * digest is never removed when used: a transaction that fails and retries
+ * finds it again, and the least recently used one makes room. */
 static int hint_get(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tlen, uint32_t month,
-                    uint64_t before, int take, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
+                    uint64_t before, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
 {
+    const MDB_env *env = mdb_txn_env(txn);
+    uint8_t last_hash[32];
+    uint64_t stamp = 0;
     int got = 0;
-    pthread_mutex_lock(&hints_mu);
-    seal_hint *h = hint_find(mdb_txn_env(txn), tenant, tlen, month);
-    if (h) {
-        uint8_t key[8];
-        put_be64(key, h->last);
-        MDB_val k = {8, key}, v;
-        got = h->last < before && mdb_get(txn, journal, &k, &v) == 0 && v.mv_size >= 64 &&
-              !memcmp((const uint8_t *)v.mv_data + 32, h->last_hash, 32) && EVP_MD_CTX_copy_ex(md, h->md);
+    pthread_mutex_lock(&hints_mu); /* copied out, then checked without the lock */
+    seal_hint *h = hint_find(env, tenant, tlen, month);
+    if (h && h->last < before && EVP_MD_CTX_copy_ex(md, h->md)) {
+        got = 1;
         *last = h->last;
         *count = h->count;
-        h->stamp = ++hints_clock;
-        if (take) {
-            EVP_MD_CTX_free(h->md);
-            memset(h, 0, sizeof *h);
-        }
+        memcpy(last_hash, h->last_hash, 32);
+        h->stamp = stamp = ++hints_clock;
     }
     pthread_mutex_unlock(&hints_mu);
-    return got;
+    if (!got) return 0;
+    uint8_t key[8];
+    put_be64(key, *last);
+    MDB_val k = {8, key}, v;
+    if (mdb_get(txn, journal, &k, &v) != 0 || v.mv_size < 64) return 0; /* a later snapshot's digest */
+    if (!memcmp((const uint8_t *)v.mv_data + 32, last_hash, 32)) return 1;
+    pthread_mutex_lock(&hints_mu);
+    h = hint_find(env, tenant, tlen, month);
+    if (h && h->stamp == stamp) {
+        EVP_MD_CTX_free(h->md);
+        memset(h, 0, sizeof *h);
+    }
+    pthread_mutex_unlock(&hints_mu);
+    return 0;
 }
 
 /* Leaves in md the digest of every entry of the month in txn's view (to be
  * finalized by the caller), their number in *n: from a kept digest when
  * use_hint, then the entries after it. With keep, the advanced digest is
- * kept for the next reader; with take, the kept one is dropped. */
+ * kept for the next reader. */
 static yj_err month_digest(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
-                           uint64_t before, int use_hint, int keep, int take, EVP_MD_CTX *md, uint64_t *n,
+                           uint64_t before, int use_hint, int keep, EVP_MD_CTX *md, uint64_t *n,
                            uint64_t *from_hint)
 {
     size_t tlen = strlen(tenant);
     uint64_t after = 0, count = 0, more = 0, last;
-    if (!use_hint || !hint_get(txn, journal, tenant, tlen, month, before, take, md, &after, &count)) {
+    if (!use_hint || !hint_get(txn, journal, tenant, tlen, month, before, md, &after, &count)) {
         after = count = 0;
         if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) return YJ_INTERNAL;
     }
@@ -307,7 +321,7 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
         if (yj_state_get(ec->wtxn->txn, ec->wtxn->state, sk.b, sk.n, &sv) == YJ_OK) continue;
         uint64_t count = 0, hinted = 0;
         err = month_digest(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], ec->wtxn->seq,
-                           !ec->wtxn->replay, 0, 1, md, &count, &hinted);
+                           !ec->wtxn->replay, 0, md, &count, &hinted);
         uint8_t seal[40];
         unsigned len = 0;
         if (err == YJ_OK && !EVP_DigestFinal_ex(md, seal, &len)) err = YJ_INTERNAL;
@@ -325,13 +339,17 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
     return err;
 }
 
-yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month_name)
+yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month_name, int64_t event_time_ms)
 {
     uint32_t month = yj_ledger_month(month_name), closed, months[64];
     size_t tlen = strlen(tenant), n;
     if (!month || tlen > YJ_ID_MAX) return YJ_INVALID_ARGUMENT;
+    /* a close the writer will refuse (ledger_close_period) is not worth a
+     * worker: not ended at the event's time even in the latest zone
+     * (UTC+14), already closed, or not the next month to close */
+    if (ledger_month_of(event_time_ms, LEDGER_TZ_MAX) <= month) return YJ_OK;
     yj_err err = closed_through(r->txn, r->state, tenant, tlen, &closed);
-    if (err == YJ_OK && closed && month <= closed) return YJ_OK; /* the close will be refused */
+    if (err == YJ_OK && closed && month != ledger_next_month(closed)) return YJ_OK;
     if (err == YJ_OK)
         err = months_with_entries(r->txn, r->state, tenant, tlen, closed ? ledger_next_month(closed) : 0, month,
                                   months, &n);
@@ -344,7 +362,7 @@ yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month
         if (yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK) continue;
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint64_t count, hinted;
-        err = md ? month_digest(r->txn, r->journal, c, tenant, months[i], UINT64_MAX, 1, 1, 0, md, &count, &hinted)
+        err = md ? month_digest(r->txn, r->journal, c, tenant, months[i], UINT64_MAX, 1, 1, md, &count, &hinted)
                  : YJ_RESOURCE_EXHAUSTED;
         EVP_MD_CTX_free(md);
     }
@@ -487,7 +505,7 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint64_t n = 0, hinted;
         unsigned len = 0;
-        err = md ? month_digest(r->txn, r->journal, c, tenant, month, UINT64_MAX, 1, 1, 0, md, &n, &hinted)
+        err = md ? month_digest(r->txn, r->journal, c, tenant, month, UINT64_MAX, 1, 1, md, &n, &hinted)
                  : YJ_RESOURCE_EXHAUSTED;
         if (err == YJ_OK && !EVP_DigestFinal_ex(md, hash, &len)) err = YJ_INTERNAL;
         EVP_MD_CTX_free(md);

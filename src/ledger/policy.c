@@ -17,7 +17,7 @@
 #include "yongjin/rules.h"
 
 #define TZ_MIN (-720)
-#define TZ_MAX 840
+#define TZ_MAX LEDGER_TZ_MAX
 
 /* Fills every field of a Policy with the defaults. Strings point to
  * literals; repeated fields to the static default arrays. */

@@ -284,7 +284,7 @@ static void preseal_run(svc_job *j)
     for (size_t i = 0; i < a->n_events; i++) {
         const Yongjin__V1__Event *ev = a->req->events[i];
         if (a->to_write[i] >= 0 && ev->body_case == YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD && ev->close_period)
-            (void)yj_ledger_preseal(&r, a->tenant, ev->close_period->month);
+            (void)yj_ledger_preseal(&r, a->tenant, ev->close_period->month, ev->event_time_ms);
     }
     yj_store_read_end(a->svc->config.store, &r);
 }

@@ -281,6 +281,10 @@ yj_err svc_offload_try(svc_job *job, const char **why)
 {
     yj_svc *svc = job->svc;
     yj_call *call = job->call;
+    if (svc->shutting_down) {
+        *why = "the server is shutting down";
+        return YJ_UNAVAILABLE;
+    }
     if (atomic_load(&svc->workers) >= SVC_WORKERS_MAX) {
         *why = "the server is busy with other long reads; retry later";
         return YJ_RESOURCE_EXHAUSTED;
@@ -319,13 +323,19 @@ yj_err svc_offload(svc_job *job)
     return err;
 }
 
-void svc_jobs_shutdown(yj_svc *svc)
+void yj_svc_quiesce(yj_svc *svc)
 {
+    if (!svc) return;
     svc->shutting_down = 1;
     while (atomic_load(&svc->workers)) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
+}
+
+void svc_jobs_shutdown(yj_svc *svc)
+{
+    yj_svc_quiesce(svc);
     while (svc->jobs) job_answer(-1, 0, svc->jobs); /* their loop turn never came */
 }
 

@@ -45,7 +45,7 @@ struct svc_job {
  * job with free() and returns that code. */
 yj_err svc_offload(svc_job *job);
 /* The same, but when it cannot start it leaves the call and the job alone:
- * RESOURCE_EXHAUSTED, and why in *why. */
+ * RESOURCE_EXHAUSTED (UNAVAILABLE once shutting down), and why in *why. */
 yj_err svc_offload_try(svc_job *job, const char **why);
 /* At shutdown: waits for every worker, then answers the jobs whose turn on
  * the event loop never came. */
