@@ -131,7 +131,7 @@ typedef struct yj_apply_hook {
 
 typedef struct yj_store_config {
     const char *dir;               /* the data directory; created if missing */
-    size_t initial_map_bytes;      /* 0 = 1 GiB (address space; the file grows as written) */
+    size_t initial_map_bytes;      /* 0 = 64 GiB (address space; the file grows as written) */
     size_t max_map_bytes;          /* 0 = 1 TiB (the disk is then the limit) */
     uint32_t max_batch_writes;     /* per batch; 0 = 10000 */
     uint32_t max_queued_writes;    /* writes waiting for the writer; 0 = 100000 */

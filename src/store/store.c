@@ -19,7 +19,11 @@
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
-#define DEFAULT_INITIAL_MAP ((size_t)1 << 30) /* address space, not disk */
+/* Address space, not disk (the file grows as written; LMDB maps it read
+ * only). Large, so that the map rarely grows: a growth waits for every read
+ * of the process, a Verify or a month's report included. */
+#define DEFAULT_INITIAL_MAP ((size_t)64 << 30)
+#define MIN_FALLBACK_MAP ((size_t)64 << 20) /* the smallest map tried when a larger one cannot be mapped */
 #define DEFAULT_MAX_MAP ((size_t)1 << 40)
 
 static yj_err open_dbis(yj_store *s, yj_msg *msg)
@@ -78,11 +82,24 @@ static yj_err open_env(yj_store *s, yj_msg *msg)
     const yj_store_config *c = &s->config;
     if (!c->read_only && mkdir(c->dir, 0750) != 0 && errno != EEXIST)
         return yj_fail(msg, YJ_INTERNAL, "cannot create %s: %s", c->dir, strerror(errno));
-    int rc = mdb_env_create(&s->env);
-    if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
-    if (!rc) rc = mdb_env_set_maxreaders(s->env, 126);
-    if (!rc) rc = mdb_env_set_mapsize(s->env, s->config.initial_map_bytes);
-    if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0), 0640);
+    size_t map = c->initial_map_bytes;
+    int rc;
+    for (;;) {
+        rc = mdb_env_create(&s->env);
+        if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
+        if (!rc) rc = mdb_env_set_maxreaders(s->env, 126);
+        if (!rc) rc = mdb_env_set_mapsize(s->env, map);
+        if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0), 0640);
+        if (!rc) break;
+        mdb_env_close(s->env);
+        s->env = NULL;
+        /* the process may not map that much (ulimit -v, valgrind): a smaller
+         * map, which grows as the store does */
+        if ((rc != EINVAL && rc != ENOMEM) || map <= MIN_FALLBACK_MAP) break;
+        yj_log(YJ_LOG_WARN, "store: cannot map %zu bytes of %s (%s); trying %zu", map, c->dir, mdb_strerror(rc),
+               map / 2);
+        map /= 2;
+    }
     if (rc)
         return yj_fail(msg, rc == ENOENT ? YJ_NOT_FOUND : YJ_INTERNAL, "cannot open the store at %s: %s",
                        c->dir, mdb_strerror(rc));

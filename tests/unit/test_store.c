@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -773,6 +774,50 @@ static void test_map_growth_among_checkpoints_recovers(void **state)
     free_names(ev, N);
 }
 
+/* The default map (64 GiB of address space) in a process that may not map
+ * that much (ulimit -v, valgrind): the store opens with a smaller map, which
+ * grows as needed. In a child whose address space may grow by 8 GiB only
+ * (relative to what it has: ASan's shadow included). */
+static void test_a_map_too_large_for_the_process_falls_back(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/yj-store-map.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t vm_kb = 0;
+        char line[256];
+        FILE *st = fopen("/proc/self/status", "r");
+        while (st && fgets(line, sizeof line, st))
+            if (sscanf(line, "VmSize: %zu kB", &vm_kb) == 1) break;
+        if (st) fclose(st);
+        struct rlimit rl = {vm_kb * 1024 + ((size_t)8 << 30), vm_kb * 1024 + ((size_t)8 << 30)};
+        if (!vm_kb || setrlimit(RLIMIT_AS, &rl) != 0) _exit(2);
+        struct event_base *base = event_base_new();
+        yj_store_config c = {0};
+        yj_msg msg = {{0}};
+        yj_store *s;
+        c.dir = dir;
+        c.hook.apply = test_apply; /* initial_map_bytes 0: the default */
+        if (!base || yj_store_open(&c, base, &s, &msg) != YJ_OK) _exit(3);
+        yj_store_stats stats;
+        yj_store_get_stats(s, &stats);
+        int ok = stats.map_bytes > 0 && stats.map_bytes <= ((size_t)8 << 30);
+        yj_store_close(s);
+        event_base_free(base);
+        _exit(ok ? 0 : 4);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -792,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing, setup, teardown),
+        cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
