@@ -12,8 +12,10 @@
  * header fields followed by the effects bytes the store copied from the
  * journal entry (same field numbers), without re-encoding.
  *
- * AppendStream answers each request in order: the writer completes batches
- * in submission order, so answers leave in the order requests came.
+ * AppendStream answers each request in order: each stream keeps its jobs in
+ * request order and an answer leaves only after every earlier one (a
+ * request refused whole at the envelope is done at once, but waits for the
+ * earlier requests the writer holds).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -29,8 +31,9 @@
 #define STREAM_MAX_PENDING 256 /* AppendStream requests in flight per call */
 
 typedef struct append_stream append_stream;
+typedef struct append_job append_job;
 
-typedef struct append_job {
+struct append_job {
     yj_svc *svc;
     yj_call *call;
     append_stream *stream; /* NULL for unary Append */
@@ -43,9 +46,12 @@ typedef struct append_job {
     yj_buf canon;       /* every canonical event, back to back */
     size_t *canon_off;  /* per write: offset into canon */
     yj_batch *batch;
-} append_job;
+    append_job *next; /* AppendStream: the next request's job, in request order */
+    int done;         /* AppendStream: its results are known, its answer waits its turn */
+};
 
 struct append_stream {
+    append_job *head, *tail; /* jobs not answered yet, in request order: answers leave in that order */
     int pending;      /* jobs submitted and not answered */
     int half_closed;
     int closed;       /* on_close came */
@@ -201,33 +207,64 @@ static yj_err job_answer(const append_job *job, yj_buf *out)
 
 static void stream_maybe_finish(yj_call *call, append_stream *st);
 
-/* Sends the job's answer (unary: and finishes), then frees the job. */
-static void job_complete(append_job *job)
+/* Sends the job's answer (unary: and finishes the call), then frees it. */
+static void job_send(append_job *job)
 {
     yj_call *call = job->call;
-    append_stream *st = job->stream;
     yj_buf out = {0};
     yj_err err = job_answer(job, &out);
     if (err != YJ_OK) {
         yj_call_finish(call, err, "out of memory encoding the answer");
-    } else if (!st) {
+    } else if (!job->stream) {
         svc_reply_bytes(call, &out);
     } else if (yj_call_send(call, out.data ? out.data : (const uint8_t *)"", out.len) != YJ_OK) {
         /* the write is durable; its request id answers it again on a retry */
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing an answer; retry with the same request ids");
     }
     yj_buf_free(&out);
-    if (st) {
-        st->pending--;
-        if (st->closed && st->pending == 0) {
-            yj_call_set_user(call, NULL);
-            free(st);
-        } else {
-            stream_maybe_finish(call, st);
-        }
-    }
     job_free(job);
-    yj_call_unref(call);
+}
+
+/* The job's results are known. Unary: answered now. AppendStream: answered
+ * when every earlier request of the stream has been, so that answers leave
+ * in request order even when a later request (all of it refused at the
+ * envelope) is done before an earlier one the writer still holds. */
+static void job_complete(append_job *job)
+{
+    yj_call *call = job->call;
+    append_stream *st = job->stream;
+    if (!st) {
+        job_send(job);
+        yj_call_unref(call);
+        return;
+    }
+    job->done = 1;
+    int answered = 0;
+    while (st->head && st->head->done) {
+        append_job *j = st->head;
+        st->head = j->next;
+        if (!st->head) st->tail = NULL;
+        job_send(j);
+        st->pending--;
+        answered++;
+    }
+    if (st->closed && st->pending == 0) {
+        yj_call_set_user(call, NULL);
+        free(st);
+    } else {
+        stream_maybe_finish(call, st); /* may end the call and free st */
+    }
+    while (answered--) yj_call_unref(call); /* each answered job held one */
+}
+
+/* Takes the job (which never got an answer) out of its stream's queue. */
+static void stream_unqueue(append_stream *st, append_job *job)
+{
+    append_job **p = &st->head, *prev = NULL;
+    while (*p && *p != job) prev = *p, p = &(*p)->next;
+    if (!*p) return;
+    *p = job->next;
+    if (st->tail == job) st->tail = prev;
 }
 
 static void on_batch_done(yj_batch *batch, void *user)
@@ -254,7 +291,10 @@ static void append_submit(append_job *job)
         svc->pending++;
         return;
     }
-    if (st) st->pending--;
+    if (st) {
+        stream_unqueue(st, job);
+        st->pending--;
+    }
     yj_call_unref(call);
     job_free(job);
     if (st && st->pending > 0) {
@@ -329,7 +369,12 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     err = job_prepare(job, &why);
     if (err != YJ_OK) goto fail;
     yj_call_ref(call);
-    if (st) st->pending++;
+    if (st) {
+        st->pending++;
+        if (st->tail) st->tail->next = job;
+        else st->head = job;
+        st->tail = job;
+    }
     if (!job->batch) { /* every event refused at the envelope */
         job_complete(job);
         return;

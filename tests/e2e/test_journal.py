@@ -135,6 +135,27 @@ def test_append_stream_answers_each_request_in_order(server):
     assert [a.results[0].seq for a in answers] == list(range(1, 51))
 
 
+def test_append_stream_keeps_order_when_a_later_request_is_refused_whole(server):
+    """A request whose every event is refused at the envelope is answered
+    without the writer; its answer must still wait for the earlier requests
+    the writer holds (API.md: one response per request, in order). A client
+    pairing answers with requests by position would otherwise read a refusal
+    for a write that was made, and a seq for one that was not."""
+    ch = server.channel()
+    stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
+                              request_serializer=ledger_pb2.AppendRequest.SerializeToString,
+                              response_deserializer=ledger_pb2.AppendResponse.FromString)
+
+    def reqs():
+        for i in range(60):
+            yield ledger_pb2.AppendRequest(events=[ev("upsert_member", member("w%d" % i))])
+            yield ledger_pb2.AppendRequest(events=[ev("upsert_member", member("x%d" % i), request_id="")])
+
+    answers = list(stream(reqs(), metadata=[("x-tenant", "t1")], timeout=30))
+    assert [a.results[0].code for a in answers] == [0, 3] * 60
+    assert [a.results[0].seq for a in answers[::2]] == list(range(1, 61))
+
+
 def test_yj_dump_and_verify_read_the_store(server, client, tmp_path):
     client.append(*[ev("upsert_member", member("m%d" % i)) for i in range(4)])
     out = subprocess.run([YJ, "dump", server.data_dir, "--from", "2"], capture_output=True, text=True, timeout=30)
