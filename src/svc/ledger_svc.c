@@ -360,11 +360,12 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     job->stream = st;
     yj_err err = svc_tenant(call, job->tenant, &why);
     if (err != YJ_OK) goto fail;
-    job->req = (Yongjin__V1__AppendRequest *)svc_decode(
-        call, &yongjin__v1__append_request__descriptor, msg, len_bytes);
+    char text[200];
+    job->req = (Yongjin__V1__AppendRequest *)svc_unpack(&yongjin__v1__append_request__descriptor, msg,
+                                                        len_bytes, text, sizeof text);
     if (!job->req) {
-        job_free(job);
-        return; /* answered by svc_decode */
+        err = yj_fail(&why, YJ_INVALID_ARGUMENT, "%s", text);
+        goto fail; /* on a stream, after the answers of the requests before it */
     }
     err = job_prepare(job, &why);
     if (err != YJ_OK) goto fail;

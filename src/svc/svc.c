@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "yongjin/log.h"
+#include "yongjin/pbwire.h"
 
 /* The presented key's tenant ("*" or an id), or NULL without a valid key. */
 static const char *key_tenant(const yj_call *call, const yj_auth *auth, yj_role *role)
@@ -112,25 +113,69 @@ static int has_unknown_fields(const ProtobufCMessage *m, int depth)
     return 0;
 }
 
-ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
-                             const uint8_t *msg, size_t len_bytes)
+/* A string field holding a NUL byte: protobuf-c hands strings over as C
+ * strings, so everything after the NUL would be dropped without a word (two
+ * request ids would become one, a member id would pass its character check
+ * on its first part only). Walks the encoded message with its descriptor. */
+typedef struct nul_walk {
+    const ProtobufCMessageDescriptor *desc;
+    int depth;
+    const char *field; /* the first string field with a NUL */
+} nul_walk;
+
+static yj_err nul_field(void *ctx, uint32_t field, int wire_type, const uint8_t *whole, size_t whole_len,
+                        const uint8_t *payload, size_t payload_len)
 {
-    char text[200];
+    nul_walk *w = ctx;
+    (void)whole, (void)whole_len;
+    if (wire_type != 2) return YJ_OK;
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(w->desc, field);
+    if (!f) return YJ_OK;
+    if (f->type == PROTOBUF_C_TYPE_STRING) {
+        if (!memchr(payload, 0, payload_len)) return YJ_OK;
+        w->field = f->name;
+        return YJ_INVALID_ARGUMENT;
+    }
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE) return YJ_OK;
+    if (w->depth >= 32) return YJ_INVALID_ARGUMENT;
+    nul_walk sub = {f->descriptor, w->depth + 1, NULL};
+    yj_err err = yj_pb_walk(payload, payload_len, nul_field, &sub);
+    w->field = sub.field;
+    return err;
+}
+
+ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
+                             char *why, size_t why_cap)
+{
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len_bytes, msg);
     if (!m) {
-        snprintf(text, sizeof text, "the request is not a valid %s message", desc->name);
-        yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
+        snprintf(why, why_cap, "the request is not a valid %s message", desc->name);
         return NULL;
     }
     if (has_unknown_fields(m, 0)) {
         protobuf_c_message_free_unpacked(m, NULL);
-        snprintf(text, sizeof text,
+        snprintf(why, why_cap,
                  "the %s carries fields this server does not know; refusing rather than "
                  "dropping them",
                  desc->name);
-        yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
         return NULL;
     }
+    nul_walk w = {desc, 0, NULL};
+    if (yj_pb_walk(msg, len_bytes, nul_field, &w) != YJ_OK) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        snprintf(why, why_cap, "%s%s: a string holds a NUL byte; strings are text", w.field ? "field " : "",
+                 w.field ? w.field : desc->name);
+        return NULL;
+    }
+    return m;
+}
+
+ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
+                             const uint8_t *msg, size_t len_bytes)
+{
+    char text[200];
+    ProtobufCMessage *m = svc_unpack(desc, msg, len_bytes, text, sizeof text);
+    if (!m) yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
     return m;
 }
 

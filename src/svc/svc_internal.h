@@ -110,9 +110,13 @@ static inline yj_svc *svc_of(const yj_call *call)
 yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg);
 
 /* Decodes msg as `desc`, refusing unknown fields anywhere in it (a ledger
- * does not silently drop what it does not understand). On failure the call
- * is finished with INVALID_ARGUMENT and NULL returned. Free the result with
+ * does not silently drop what it does not understand) and strings holding a
+ * NUL byte (protobuf-c's C strings would drop what follows). NULL and why
+ * (an INVALID_ARGUMENT) on failure. Free the result with
  * protobuf_c_message_free_unpacked(m, NULL). */
+ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
+                             char *why, size_t why_cap);
+/* The same, finishing the call with INVALID_ARGUMENT on failure. */
 ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
                              const uint8_t *msg, size_t len_bytes);
 

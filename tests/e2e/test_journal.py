@@ -156,6 +156,24 @@ def test_append_stream_keeps_order_when_a_later_request_is_refused_whole(server)
     assert [a.results[0].seq for a in answers[::2]] == list(range(1, 61))
 
 
+def test_append_stream_answers_earlier_requests_before_an_undecodable_one_ends_it(server):
+    """An undecodable request ends the stream with INVALID_ARGUMENT, but only
+    after the requests before it, which the writer may already have made
+    durable, got their answers."""
+    ch = server.channel()
+    stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
+                              request_serializer=lambda b: b if isinstance(b, bytes) else b.SerializeToString(),
+                              response_deserializer=ledger_pb2.AppendResponse.FromString)
+    big = ledger_pb2.AppendRequest(events=[ev("upsert_member", member("u%d" % i)) for i in range(3000)])
+    answers = []
+    with pytest.raises(grpc.RpcError) as e:
+        for a in stream(iter([big, b"\xfa\x07\x01x"]), metadata=[("x-tenant", "t1")], timeout=60):
+            answers.append(a)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(answers) == 1 and len(answers[0].results) == 3000
+    assert all(r.code == 0 for r in answers[0].results)
+
+
 def test_yj_dump_and_verify_read_the_store(server, client, tmp_path):
     client.append(*[ev("upsert_member", member("m%d" % i)) for i in range(4)])
     out = subprocess.run([YJ, "dump", server.data_dir, "--from", "2"], capture_output=True, text=True, timeout=30)

@@ -120,3 +120,22 @@ def test_bad_input_is_invalid_argument_naming_the_field(client, name, event, fie
     assert field in r.message, r.message
     assert r.seq == 0
     assert client.call("Verify").entries == before
+
+
+@pytest.mark.parametrize("event,field", [
+    (ev("upsert_member", ledger_pb2.UpsertMember(member="x"), request_id="rid\x00other"), "request_id"),
+    (ev("upsert_member", ledger_pb2.UpsertMember(member="good\x00bad!!")), "member"),
+    (paid(lines=[L(line_id="l\x001", quantity=1, amount=5)]), "line_id"),
+])
+def test_a_string_with_a_nul_byte_fails_the_call(client, event, field):
+    """protobuf-c hands strings over as C strings: what follows a NUL would be
+    dropped silently (two request ids made one, a member id checked on its
+    first part only). Such a request is refused whole, naming the field, and
+    nothing is written."""
+    import grpc
+    before = client.call("Verify").entries
+    with pytest.raises(grpc.RpcError) as e:
+        client.append(event)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "NUL" in e.value.details() and field in e.value.details(), e.value.details()
+    assert client.call("Verify").entries == before
