@@ -89,6 +89,8 @@ struct yj_batch {
     size_t n;                 /* 1..max_batch_writes */
     const yj_write *writes;   /* n writes, caller-owned */
     yj_result *results;       /* n results, allocated by yj_batch_new */
+    yj_err failed;            /* set: the store refused the whole batch (full: RESOURCE_EXHAUSTED;
+                                 failed: UNAVAILABLE), every result says so, nothing was written */
     int64_t received_ms;      /* wall clock at receipt, stored for audit only */
     yj_batch_done_fn done;    /* called on the event loop thread */
     void *user;

@@ -70,6 +70,7 @@ void yj_batch_free(yj_batch *b)
 static void fail_batch(yj_batch *b, yj_err code, const char *why)
 {
     results_reset(b);
+    b->failed = code;
     for (size_t i = 0; i < b->n; i++) {
         b->results[i].code = code;
         yj_fail(&b->results[i].msg, code, "%s", why);

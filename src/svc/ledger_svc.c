@@ -48,10 +48,13 @@ struct append_job {
     yj_batch *batch;
     append_job *next; /* AppendStream: the next request's job, in request order */
     int done;         /* AppendStream: its results are known, its answer waits its turn */
+    yj_err fail;      /* set: this request fails the call (AppendStream: when its turn comes) */
+    yj_msg fail_why;
 };
 
 struct append_stream {
     append_job *head, *tail; /* jobs not answered yet, in request order: answers leave in that order */
+    int ending;       /* a failing request is queued: later requests are not taken */
     int pending;      /* jobs submitted and not answered */
     int half_closed;
     int closed;       /* on_close came */
@@ -233,8 +236,17 @@ static void job_complete(append_job *job)
 {
     yj_call *call = job->call;
     append_stream *st = job->stream;
+    if (!job->fail && job->batch && job->batch->failed) { /* the store refused the whole batch */
+        job->fail = job->batch->failed;
+        job->fail_why = job->batch->results[0].msg;
+    }
     if (!st) {
-        job_send(job);
+        if (job->fail) {
+            svc_finish_err(call, job->fail, &job->fail_why);
+            job_free(job);
+        } else {
+            job_send(job);
+        }
         yj_call_unref(call);
         return;
     }
@@ -244,7 +256,12 @@ static void job_complete(append_job *job)
         append_job *j = st->head;
         st->head = j->next;
         if (!st->head) st->tail = NULL;
-        job_send(j);
+        if (!st->err && j->fail) { /* the stream ends here: nothing after it is answered */
+            st->err = j->fail;
+            st->why = j->fail_why;
+        }
+        if (st->err) job_free(j);
+        else job_send(j);
         st->pending--;
         answered++;
     }
@@ -257,14 +274,35 @@ static void job_complete(append_job *job)
     while (answered--) yj_call_unref(call); /* each answered job held one */
 }
 
-/* Takes the job (which never got an answer) out of its stream's queue. */
-static void stream_unqueue(append_stream *st, append_job *job)
+/* A request that fails the whole call. Unary, or nothing before it on the
+ * stream: the call ends now. Otherwise it takes its place in the stream's
+ * order and ends the stream when every request before it is answered. */
+static void fail_request(yj_call *call, append_stream *st, append_job *job, yj_err err, const yj_msg *why)
 {
-    append_job **p = &st->head, *prev = NULL;
-    while (*p && *p != job) prev = *p, p = &(*p)->next;
-    if (!*p) return;
-    *p = job->next;
-    if (st->tail == job) st->tail = prev;
+    if (!st || !st->head) {
+        job_free(job);
+        if (st) st->ending = 1;
+        svc_finish_err(call, err, why);
+        return;
+    }
+    if (!job) job = calloc(1, sizeof *job);
+    if (!job) { /* no memory even for the marker: end now */
+        st->ending = 1;
+        svc_finish_err(call, err, why);
+        return;
+    }
+    if (job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL), job->req = NULL;
+    job->call = call;
+    job->stream = st;
+    job->fail = err;
+    job->fail_why = *why;
+    job->n_events = 0;
+    st->ending = 1;
+    st->pending++;
+    st->tail->next = job;
+    st->tail = job;
+    yj_call_ref(call);
+    job_complete(job);
 }
 
 static void on_batch_done(yj_batch *batch, void *user)
@@ -291,18 +329,16 @@ static void append_submit(append_job *job)
         svc->pending++;
         return;
     }
-    if (st) {
-        stream_unqueue(st, job);
-        st->pending--;
-    }
-    yj_call_unref(call);
-    job_free(job);
-    if (st && st->pending > 0) {
-        st->err = err;
-        st->why = why;
+    if (!st) {
+        yj_call_unref(call);
+        job_free(job);
+        svc_finish_err(call, err, &why);
         return;
     }
-    svc_finish_err(call, err, &why);
+    /* on a stream it is queued already: it fails there, in its turn */
+    job->fail = err;
+    job->fail_why = why;
+    job_complete(job);
 }
 
 /* A ClosePeriod seals the months it closes by hashing all their entries
@@ -395,13 +431,7 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     append_submit(job);
     return;
 fail:
-    job_free(job);
-    if (st && st->pending > 0) {
-        st->err = err;
-        st->why = why;
-        return;
-    }
-    svc_finish_err(call, err, &why);
+    fail_request(call, st, job, err, &why);
 }
 
 static void append_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
@@ -438,11 +468,12 @@ static void stream_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (st->err != YJ_OK || st->closed) return;
+    if (st->err != YJ_OK || st->ending || st->closed) return;
     if (st->pending >= STREAM_MAX_PENDING) {
-        st->err = yj_fail(&st->why, YJ_RESOURCE_EXHAUSTED,
-                          "more than %d requests in flight on one AppendStream; wait for answers",
-                          STREAM_MAX_PENDING);
+        yj_msg why = {{0}};
+        yj_fail(&why, YJ_RESOURCE_EXHAUSTED, "more than %d requests in flight on one AppendStream; wait for answers",
+                STREAM_MAX_PENDING);
+        fail_request(call, st, NULL, YJ_RESOURCE_EXHAUSTED, &why);
         return;
     }
     append_start(call, st, msg, len_bytes);

@@ -38,16 +38,29 @@ def test_full_store_refuses_writes_keeps_reads_and_loses_nothing(data_dir):
     for k in range(200):
         evs = [ev("upsert_member", ledger_pb2.UpsertMember(member="m%d-%d" % (k, i)), request_id="f%d-%d" % (k, i))
                for i in range(500)]
-        res = c.append(*evs)
-        for e, r in zip(evs, res):
-            if r.code == 0:
-                acked.append((e, r.seq))
-            else:
-                assert r.code == 8 and "full" in r.message, r.message  # RESOURCE_EXHAUSTED
-                refused += 1
-        if refused:
+        try:
+            res = c.append(*evs)
+        except grpc.RpcError as e:  # API.md: a full store fails the call, nothing of it written
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "full" in e.details(), e.details()
+            refused += 1
             break
+        assert all(r.code == 0 for r in res)
+        acked.extend((e, r.seq) for e, r in zip(evs, res))
     assert refused and acked
+    # on an AppendStream, the stream ends RESOURCE_EXHAUSTED after the answers before it
+    stream = s.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
+                                       request_serializer=ledger_pb2.AppendRequest.SerializeToString,
+                                       response_deserializer=ledger_pb2.AppendResponse.FromString)
+    small = ledger_pb2.AppendRequest(events=[ev("upsert_member", ledger_pb2.UpsertMember(member="tiny"))])
+    big = ledger_pb2.AppendRequest(events=[ev("upsert_member", ledger_pb2.UpsertMember(member="z%d" % i))
+                                           for i in range(2000)])
+    got = []
+    with pytest.raises(grpc.RpcError) as ei:
+        for a in stream(iter([small, big, small]), timeout=30):
+            got.append(a)
+    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(got) <= 1 and all(r.code == 0 for a in got for r in a.results)
+    acked.extend((small.events[0], a.results[0].seq) for a in got)
     print("\nfull store: %d writes acknowledged, then RESOURCE_EXHAUSTED; reads and Verify fine" % len(acked))
     assert c.call("GetBalance", member="m0-0").pending == 0  # reads go on
     v = c.call("Verify")
