@@ -73,6 +73,11 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
     ProtobufCMessage *m = svc_decode(call, &yongjin__v1__verify_request__descriptor, msg, len_bytes);
     if (!m) return;
     protobuf_c_message_free_unpacked(m, NULL);
+    if (!svc_key_all_tenants(call)) { /* its answer (entries, head hash, a problem's key) is every tenant's */
+        yj_call_finish(call, YJ_PERMISSION_DENIED,
+                       "Verify checks the whole store, every tenant's entries: it needs a key for every tenant (*)");
+        return;
+    }
     if (svc_of(call)->verify_running) {
         yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "a verification is already running; retry later");
         return;

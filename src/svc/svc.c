@@ -50,6 +50,15 @@ yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg
     return YJ_OK;
 }
 
+int svc_key_all_tenants(const yj_call *call)
+{
+    const yj_auth *auth = svc_of(call)->config.auth;
+    if (!auth) return 1; /* the server runs open */
+    yj_role role;
+    const char *kt = key_tenant(call, auth, &role);
+    return kt && strcmp(kt, "*") == 0;
+}
+
 /* Authenticates the call and checks its role and tenant: UNAUTHENTICATED
  * without a valid key, PERMISSION_DENIED for a role the method does not
  * admit or a key bound to another tenant. Sets the call's role bits. */

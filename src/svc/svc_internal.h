@@ -90,6 +90,10 @@ struct yj_svc {
     int shutting_down;           /* svc_jobs_shutdown began: answers, no new work */
 };
 
+/* Whether the call may see every tenant: the server runs open, or its key
+ * is for "*". */
+int svc_key_all_tenants(const yj_call *call);
+
 /* The route tables of each service file. */
 extern const svc_route svc_ledger_routes[];
 extern const size_t svc_ledger_n_routes;

@@ -96,8 +96,18 @@ def test_finance_row(secured):
                                  ev("set_policy", ledger_pb2.SetPolicy(policy=policy_pb2.Policy(levels=1))))
     assert settle.code == 0 and bind.code == 7 and pol.code == 7
     assert c.call("TrialBalance").sum == 0
-    assert c.call("Verify").ok
     assert code_of(lambda: c.call("GetPolicy")) == grpc.StatusCode.OK
+
+
+def test_verify_needs_a_key_for_every_tenant(secured):
+    """Verify's answer is the whole store's (every tenant's entry count, the
+    head hash, a problem naming any tenant's key): a key bound to one tenant
+    may not call it, whatever its role."""
+    as_key(secured, "sf-b").append(member("other-tenant"))
+    for key in ("fin-a", "aud-a", "adm-a"):
+        assert code_of(lambda: as_key(secured, key, "shop-a").call("Verify")) == grpc.StatusCode.PERMISSION_DENIED
+    v = as_key(secured, "aud-all", "shop-a").call("Verify")
+    assert v.ok and v.entries >= 1
 
 
 def test_admin_row(secured):
@@ -131,11 +141,11 @@ def test_star_key_reads_any_tenant(secured):
 
 
 def test_nothing_is_written_by_refused_roles(secured):
-    fin = as_key(secured, "fin-a", "shop-a")
-    before = fin.call("Verify").entries
+    aud = as_key(secured, "aud-all", "shop-a")
+    before = aud.call("Verify").entries
     as_key(secured, "sf-a").append(ev("settle", ledger_pb2.Settle(as_of_ms=T)))
     code_of(lambda: as_key(secured, "aud-a").append(member("x")))
-    assert fin.call("Verify").entries == before
+    assert aud.call("Verify").entries == before
 
 
 def test_sighup_rereads_the_key_file(secured):
