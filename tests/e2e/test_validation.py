@@ -139,3 +139,16 @@ def test_a_string_with_a_nul_byte_fails_the_call(client, event, field):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "NUL" in e.value.details() and field in e.value.details(), e.value.details()
     assert client.call("Verify").entries == before
+
+
+def test_a_refused_request_is_judged_again_when_sent_again(client):
+    """docs/rules.md, "Idempotency of refusals": only accepted writes are
+    remembered; a refused request id is judged again against the state."""
+    done = ev("order_completed", ledger_pb2.OrderCompleted(order_id="late-o"), request_id="complete-late-o")
+    first = client.append(done)[0]
+    assert first.code == 5 and first.seq == 0  # NOT_FOUND: not paid yet
+    assert client.append(paid(order_id="late-o"))[0].code == 0
+    second = client.append(done)[0]
+    assert second.code == 0 and second.seq > 0 and not second.replayed
+    third = client.append(done)[0]
+    assert third.replayed and third.seq == second.seq
