@@ -59,6 +59,13 @@ typedef struct yj_method {
     /* The stream is gone: finished, reset, deadline, or connection lost.
      * Called once per call that reached a handler. */
     void (*on_close)(yj_call *call);
+    /* Optional, streaming requests: a request the transport cannot take after
+     * the handler has seen the call (a message over the limit, compressed, or
+     * cut short by the end of the stream). No more input reaches the handler,
+     * which must finish the call itself, with this status or its own (after
+     * the answers it owes earlier requests). Unset: the transport finishes
+     * the call at once. */
+    void (*on_fail)(yj_call *call, yj_err status, const char *why);
     void *method_ctx; /* handed back by yj_call_method_ctx */
 } yj_method;
 

@@ -276,6 +276,16 @@ static void reject(yj_call *call, yj_err status, const char *why)
     yj_call_finish(call, status, why);
 }
 
+/* A streaming request's message the transport cannot take: the handler
+ * ends the call in its own time when it asks to (on_fail), else now. */
+static void fail_input(yj_call *call, yj_err status, const char *why)
+{
+    if (!call->handler_seen || !call->m->on_fail) return reject(call, status, why);
+    call->rejected = 1; /* no more input reaches the handler */
+    call->rst_after_end = !call->half_closed;
+    call->m->on_fail(call, status, why);
+}
+
 /* A plain HTTP answer (415, 405) for what is not gRPC at all. */
 static void reject_http(yj_call *call, const char *code)
 {
@@ -356,10 +366,11 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
         if (st == YJ_DEFRAME_NEED_MORE) return;
         if (st == YJ_DEFRAME_TOO_LARGE)
-            return reject(call, YJ_RESOURCE_EXHAUSTED, "request message larger than the limit");
+            return fail_input(call, YJ_RESOURCE_EXHAUSTED, "request message larger than the limit");
         if (st == YJ_DEFRAME_COMPRESSED)
-            return reject(call, YJ_UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity only)");
-        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INTERNAL, "bad message flag");
+            return fail_input(call, YJ_UNIMPLEMENTED,
+                              "compressed messages are not supported (grpc-encoding identity only)");
+        if (st == YJ_DEFRAME_BAD_FLAG) return fail_input(call, YJ_INTERNAL, "bad message flag");
         call->messages_in++;
         call->handler_seen = 1;
         call->m->on_message(call, msg, mlen);
@@ -373,7 +384,7 @@ static void request_end(yj_call *call)
     call->half_closed = 1;
     if (streaming_request(call)) {
         if (yj_deframer_pending(&call->in) > 0)
-            return reject(call, YJ_INVALID_ARGUMENT, "the stream ended inside a message");
+            return fail_input(call, YJ_INVALID_ARGUMENT, "the stream ended inside a message");
         call->handler_seen = 1;
         if (call->m->on_half_close) call->m->on_half_close(call);
         return;

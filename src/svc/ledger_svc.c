@@ -479,6 +479,21 @@ static void stream_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
     append_start(call, st, msg, len_bytes);
 }
 
+/* A request refused whole by the transport (too large, compressed, cut
+ * short) or by the key check: it ends the stream in its turn. */
+static void stream_on_fail(yj_call *call, yj_err status, const char *why)
+{
+    append_stream *st = stream_of(call);
+    if (!st) {
+        yj_call_finish(call, status, why);
+        return;
+    }
+    if (st->err != YJ_OK || st->ending || st->closed) return; /* ending already */
+    yj_msg m = {{0}};
+    yj_fail(&m, status, "%s", why);
+    fail_request(call, st, NULL, status, &m);
+}
+
 static void stream_on_half_close(yj_call *call)
 {
     append_stream *st = stream_of(call);
@@ -505,6 +520,6 @@ const svc_route svc_ledger_routes[] = {
      .roles = SVC_WRITERS},
     {&yongjin__v1__ledger__descriptor, "AppendStream", YJ_RPC_BIDI,
      .on_message = stream_on_message, .on_half_close = stream_on_half_close,
-     .on_close = stream_on_close, .roles = SVC_WRITERS},
+     .on_close = stream_on_close, .on_fail = stream_on_fail, .roles = SVC_WRITERS},
 };
 const size_t svc_ledger_n_routes = sizeof svc_ledger_routes / sizeof svc_ledger_routes[0];

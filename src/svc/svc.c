@@ -93,7 +93,8 @@ static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes
     yj_msg why = {{0}};
     yj_err err = authorize(call, r, &why);
     if (err != YJ_OK) {
-        svc_finish_err(call, err, &why);
+        if (r->on_fail) r->on_fail(call, err, why.text); /* a stream: after its earlier answers */
+        else svc_finish_err(call, err, &why);
         return;
     }
     if (r->query) svc_query_on_message(call, r->query, msg, len_bytes);
@@ -252,6 +253,7 @@ static yj_err add_service(yj_svc *svc, const svc_route *routes, size_t n_routes,
         m->on_half_close = r->on_half_close;
         m->on_writable = r->on_writable;
         m->on_close = r->on_close;
+        m->on_fail = r->on_fail;
     }
     return YJ_OK;
 }

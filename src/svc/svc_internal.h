@@ -60,6 +60,9 @@ typedef struct svc_route {
     void (*on_half_close)(yj_call *call);
     void (*on_writable)(yj_call *call);
     void (*on_close)(yj_call *call);
+    /* a request refused whole that must take its place among the earlier
+     * ones (the transport's, or a key no longer valid mid-stream) */
+    void (*on_fail)(yj_call *call, yj_err status, const char *why);
     const svc_query *query; /* set: a unary read answered by svc_query_on_message */
     unsigned roles;         /* the yj_role bits that may call it; 0 = anyone, even without a key */
 } svc_route;

@@ -174,6 +174,24 @@ def test_append_stream_answers_earlier_requests_before_an_undecodable_one_ends_i
     assert all(r.code == 0 for r in answers[0].results)
 
 
+def test_append_stream_answers_earlier_requests_before_an_oversized_one_ends_it(server):
+    """The transport refuses a message over --max-message-bytes (4 MiB); on an
+    AppendStream that ends the stream in its turn, after the answers of the
+    requests before it (which the writer may have made durable)."""
+    ch = server.channel(**{"grpc.max_send_message_length": 16 << 20})
+    stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
+                              request_serializer=lambda b: b if isinstance(b, bytes) else b.SerializeToString(),
+                              response_deserializer=ledger_pb2.AppendResponse.FromString)
+    big = ledger_pb2.AppendRequest(events=[ev("upsert_member", member("v%d" % i)) for i in range(3000)])
+    answers = []
+    with pytest.raises(grpc.RpcError) as e:
+        for a in stream(iter([big, b"\x0a" * (5 << 20)]), metadata=[("x-tenant", "t1")], timeout=60):
+            answers.append(a)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+    assert len(answers) == 1 and len(answers[0].results) == 3000
+    assert all(r.code == 0 for r in answers[0].results)
+
+
 def test_yj_dump_and_verify_read_the_store(server, client, tmp_path):
     client.append(*[ev("upsert_member", member("m%d" % i)) for i in range(4)])
     out = subprocess.run([YJ, "dump", server.data_dir, "--from", "2"], capture_output=True, text=True, timeout=30)
