@@ -48,6 +48,7 @@ struct append_job {
     yj_batch *batch;
     append_job *next; /* AppendStream: the next request's job, in request order */
     int done;         /* AppendStream: its results are known, its answer waits its turn */
+    int held;         /* AppendStream: waits to be submitted behind a close being prepared */
     yj_err fail;      /* set: this request fails the call (AppendStream: when its turn comes) */
     yj_msg fail_why;
 };
@@ -55,6 +56,7 @@ struct append_job {
 struct append_stream {
     append_job *head, *tail; /* jobs not answered yet, in request order: answers leave in that order */
     int ending;       /* a failing request is queued: later requests are not taken */
+    int preparing;    /* a close of this stream is being prepared: later requests are held */
     int pending;      /* jobs submitted and not answered */
     int half_closed;
     int closed;       /* on_close came */
@@ -316,7 +318,7 @@ static void on_batch_done(yj_batch *batch, void *user)
 
 /* Hands the prepared batch to the writer; on failure answers as
  * append_start does. */
-static void append_submit(append_job *job)
+static yj_err append_submit(append_job *job)
 {
     yj_svc *svc = job->svc;
     yj_call *call = job->call;
@@ -327,25 +329,27 @@ static void append_submit(append_job *job)
                      : yj_store_submit(svc->config.store, job->batch, &why);
     if (err == YJ_OK) {
         svc->pending++;
-        return;
+        return YJ_OK;
     }
     if (!st) {
         yj_call_unref(call);
         job_free(job);
         svc_finish_err(call, err, &why);
-        return;
+        return err;
     }
     /* on a stream it is queued already: it fails there, in its turn */
     job->fail = err;
     job->fail_why = why;
     job_complete(job);
+    return err;
 }
 
 /* A ClosePeriod seals the months it closes by hashing all their entries
- * (periods.c). A unary Append that carries one first has a worker hash
- * them in a read snapshot, so that the writer, which holds every other
- * write while it applies the close, reads only what came after. Not for
- * AppendStream, whose requests must reach the writer in order. */
+ * (periods.c). An Append that carries one first has a worker hash them in a
+ * read snapshot, so that the writer, which holds every other write while it
+ * applies the close, reads only what came after. On an AppendStream the
+ * requests after it are held meanwhile: they reach the writer after it, in
+ * order. */
 typedef struct preseal_job {
     svc_job job; /* first */
     append_job *append;
@@ -365,19 +369,64 @@ static void preseal_run(svc_job *j)
     yj_store_read_end(a->svc->config.store, &r);
 }
 
-static void preseal_answer(svc_job *j)
-{
-    append_job *a = ((preseal_job *)j)->append;
-    free(j);
-    append_submit(a);
-}
-
 static int carries_close(const append_job *job)
 {
     for (size_t i = 0; i < job->n_events; i++)
         if (job->to_write[i] >= 0 && job->req->events[i]->body_case == YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD)
             return 1;
     return 0;
+}
+
+static void preseal_answer(svc_job *j);
+
+/* Starts the preparation of job's close on a worker; 0 when there is no
+ * worker for it (the writer then hashes everything). */
+static int preseal_start(append_job *job)
+{
+    preseal_job *p = calloc(1, sizeof *p);
+    const char *busy;
+    if (!p) return 0;
+    p->job.svc = job->svc, p->job.call = job->call, p->job.run = preseal_run, p->job.answer = preseal_answer;
+    p->append = job;
+    if (svc_offload_try(&p->job, &busy) == YJ_OK) return 1;
+    free(p);
+    return 0;
+}
+
+/* Submits the stream's held jobs in order, up to the next close that gets a
+ * preparation of its own. After a request that failed (`failed`), the held
+ * ones are not applied: the stream ends at the failure. */
+static void stream_release(append_stream *st, int failed)
+{
+    append_job *j = st->head;
+    while (j && !st->preparing) {
+        append_job *next = j->next; /* only the last job's end can free st */
+        if (j->held) {
+            j->held = 0;
+            if (failed) {
+                j->fail = YJ_ABORTED;
+                yj_fail(&j->fail_why, YJ_ABORTED, "not applied: an earlier request of the stream failed");
+                job_complete(j);
+            } else if (carries_close(j) && preseal_start(j)) {
+                st->preparing = 1;
+            } else if (append_submit(j) != YJ_OK) {
+                failed = 1;
+            }
+        }
+        if (!next) break;
+        j = next;
+    }
+}
+
+static void preseal_answer(svc_job *j)
+{
+    append_job *a = ((preseal_job *)j)->append;
+    append_stream *st = a->stream;
+    free(j);
+    if (st) st->preparing = 0;
+    int more = st && a->next; /* a is not the stream's last job: st outlives it */
+    yj_err err = append_submit(a);
+    if (more) stream_release(st, err != YJ_OK);
 }
 
 /* Decodes and submits one AppendRequest for call; NULL job on a whole-call
@@ -418,15 +467,13 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     }
     job->batch->done = on_batch_done;
     job->batch->user = job;
-    if (!st && carries_close(job)) {
-        preseal_job *p = calloc(1, sizeof *p);
-        const char *busy;
-        if (p) {
-            p->job.svc = svc, p->job.call = call, p->job.run = preseal_run, p->job.answer = preseal_answer;
-            p->append = job;
-            if (svc_offload_try(&p->job, &busy) == YJ_OK) return; /* append_submit when it is done */
-            free(p); /* no worker: the writer hashes it all */
-        }
+    if (st && st->preparing) { /* behind a close being prepared: submitted after it */
+        job->held = 1;
+        return;
+    }
+    if (carries_close(job) && preseal_start(job)) { /* append_submit when it is done */
+        if (st) st->preparing = 1;
+        return;
     }
     append_submit(job);
     return;

@@ -162,6 +162,35 @@ def test_an_open_months_report_continues_its_kept_digest(server):
     assert c.call("Verify").ok and c.call("TrialBalance").sum == 0
 
 
+def test_a_close_on_an_append_stream_is_prepared_and_keeps_the_order(c, server):
+    """On an AppendStream a close is prepared by a worker too, and the
+    requests after it wait: an order dated in November sent after the close
+    on the same stream posts into December as an adjustment."""
+    stream = server.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
+                                            request_serializer=ledger_pb2.AppendRequest.SerializeToString,
+                                            response_deserializer=ledger_pb2.AppendResponse.FromString)
+    import threading
+    three_answered = threading.Event()
+
+    def reqs():  # the close goes once the first 90 orders are answered, so its snapshot holds them all
+        for i in range(0, 90, 30):
+            yield ledger_pb2.AppendRequest(events=[paid("S%d" % j, "buyer%d" % (j % 3), line("L", 300 + j),
+                                                        t=T + 1 + j) for j in range(i, i + 30)])
+        three_answered.wait(20)
+        yield ledger_pb2.AppendRequest(events=[close("2025-11", DEC + 1)])
+        yield ledger_pb2.AppendRequest(events=[paid("AFTER", "buyer1", line("L", 800), t=T + 200)])
+
+    answers = []
+    for a in stream(reqs(), timeout=30):
+        answers.append(a)
+        if len(answers) == 3:
+            three_answered.set()
+    assert len(answers) == 5 and all(r.code == 0 for a in answers for r in a.results)
+    nov, dec = report(c, "2025-11"), report(c, "2025-12")
+    assert nov.closed and nov.entries == 90 and dec.entries == 2  # the close itself and the late order
+    assert "90 entries, 90 of them hashed beforehand by a worker" in server.read_log()
+
+
 def test_closing_refusals_and_order(c):
     ok(c.append(paid("O1", "x", line("L", 100), t=T + 1)))
     r = c.append(close("2025-11", T + 2))[0]
