@@ -51,20 +51,23 @@ def test_full_store_refuses_writes_keeps_reads_and_loses_nothing(data_dir):
     stream = s.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
                                        request_serializer=ledger_pb2.AppendRequest.SerializeToString,
                                        response_deserializer=ledger_pb2.AppendResponse.FromString)
-    small = ledger_pb2.AppendRequest(events=[ev("upsert_member", ledger_pb2.UpsertMember(member="tiny"))])
-    big = ledger_pb2.AppendRequest(events=[ev("upsert_member", ledger_pb2.UpsertMember(member="z%d" % i))
-                                           for i in range(2000)])
+    # (space the checkpoints free lets some requests in again: send until one does not fit)
+    sent = [ledger_pb2.AppendRequest(events=[ev("upsert_member", ledger_pb2.UpsertMember(member="z%d-%d" % (k, i)))
+                                             for i in range(2000)]) for k in range(100)]
     got = []
     with pytest.raises(grpc.RpcError) as ei:
-        for a in stream(iter([small, big, small]), timeout=30):
+        for a in stream(iter(sent), timeout=60):
             got.append(a)
-    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert len(got) <= 1 and all(r.code == 0 for a in got for r in a.results)
-    acked.extend((small.events[0], a.results[0].seq) for a in got)
+    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "full" in ei.value.details()
+    assert len(got) < len(sent) and all(r.code == 0 for a in got for r in a.results)
+    for req, a in zip(sent, got):
+        acked.extend(zip(req.events, (r.seq for r in a.results)))
     print("\nfull store: %d writes acknowledged, then RESOURCE_EXHAUSTED; reads and Verify fine" % len(acked))
     assert c.call("GetBalance", member="m0-0").pending == 0  # reads go on
     v = c.call("Verify")
-    assert v.ok and v.entries == len(acked), v.problem
+    # every acknowledged write is there; stream requests sent after the one that did not fit may
+    # have been written unanswered (a retry with their request ids answers them as replays)
+    assert v.ok and v.entries >= len(acked), v.problem
     assert s.stop() == 0
     s.start()  # everything acknowledged is still there
     c = Client(s.channel())
