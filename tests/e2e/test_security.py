@@ -172,3 +172,43 @@ def test_a_bad_key_file_stops_the_start(tmp_path):
     out = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data", str(tmp_path / "d"), "--auth", str(bad)],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 1 and "keys:1" in out.stderr
+
+
+def test_a_key_revoked_mid_stream_ends_it_after_the_answers_owed(secured):
+    """A key that no longer passes after SIGHUP fails the AppendStream on its
+    next request (UNAUTHENTICATED), after the answers of the requests before
+    it, not instead of them."""
+    import queue
+    import threading
+    stream = secured.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
+                                             request_serializer=ledger_pb2.AppendRequest.SerializeToString,
+                                             response_deserializer=ledger_pb2.AppendResponse.FromString)
+    outbox = queue.Queue()
+
+    def reqs():
+        while True:
+            r = outbox.get()
+            if r is None:
+                return
+            yield r
+
+    call = stream(reqs(), timeout=30, metadata=[("authorization", "Bearer sf-a"), ("x-tenant", "shop-a")])
+    got = []
+    outbox.put(ledger_pb2.AppendRequest(events=[member("before-%d" % i) for i in range(2000)]))
+    got.append(next(call))
+    keys = dict(KEYS)
+    del keys["sf-a"]
+    key_file(secured.keys_path, keys)
+    secured.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while code_of(lambda: as_key(secured, "sf-a", "shop-a").call("GetBalance", member="x")) == grpc.StatusCode.OK:
+        assert time.time() < deadline, secured.read_log()
+        time.sleep(0.05)
+    outbox.put(ledger_pb2.AppendRequest(events=[member("after")]))
+    outbox.put(None)
+    with pytest.raises(grpc.RpcError) as e:
+        for a in call:
+            got.append(a)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert len(got) == 1 and len(got[0].results) == 2000 and all(r.code == 0 for r in got[0].results)
+    assert secured.proc.poll() is None  # still serving
