@@ -156,40 +156,28 @@ def test_append_stream_keeps_order_when_a_later_request_is_refused_whole(server)
     assert [a.results[0].seq for a in answers[::2]] == list(range(1, 61))
 
 
-def test_append_stream_answers_earlier_requests_before_an_undecodable_one_ends_it(server):
-    """An undecodable request ends the stream with INVALID_ARGUMENT, but only
-    after the requests before it, which the writer may already have made
-    durable, got their answers."""
-    ch = server.channel()
+@pytest.mark.parametrize("bad,status", [
+    (b"\xfa\x07\x01x", grpc.StatusCode.INVALID_ARGUMENT),        # undecodable: unknown field 127
+    (b"\x0a" * (5 << 20), grpc.StatusCode.RESOURCE_EXHAUSTED),     # over --max-message-bytes (4 MiB)
+], ids=["undecodable", "oversized"])
+def test_append_stream_answers_earlier_requests_before_a_failing_one_ends_it(server, bad, status):
+    """A request that fails the whole call (the service cannot decode it, or
+    the transport refuses its size) ends the stream with its status, but only
+    after the request before it got its answer; that answer is the truth:
+    the same request ids sent again answer as replays with the same seqs."""
+    ch = server.channel(**{"grpc.max_send_message_length": 16 << 20})
     stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
                               request_serializer=lambda b: b if isinstance(b, bytes) else b.SerializeToString(),
                               response_deserializer=ledger_pb2.AppendResponse.FromString)
     big = ledger_pb2.AppendRequest(events=[ev("upsert_member", member("u%d" % i)) for i in range(3000)])
     answers = []
     with pytest.raises(grpc.RpcError) as e:
-        for a in stream(iter([big, b"\xfa\x07\x01x"]), metadata=[("x-tenant", "t1")], timeout=60):
+        for a in stream(iter([big, bad]), metadata=[("x-tenant", "t1")], timeout=60):
             answers.append(a)
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert len(answers) == 1 and len(answers[0].results) == 3000
-    assert all(r.code == 0 for r in answers[0].results)
-
-
-def test_append_stream_answers_earlier_requests_before_an_oversized_one_ends_it(server):
-    """The transport refuses a message over --max-message-bytes (4 MiB); on an
-    AppendStream that ends the stream in its turn, after the answers of the
-    requests before it (which the writer may have made durable)."""
-    ch = server.channel(**{"grpc.max_send_message_length": 16 << 20})
-    stream = ch.stream_stream("/yongjin.v1.Ledger/AppendStream",
-                              request_serializer=lambda b: b if isinstance(b, bytes) else b.SerializeToString(),
-                              response_deserializer=ledger_pb2.AppendResponse.FromString)
-    big = ledger_pb2.AppendRequest(events=[ev("upsert_member", member("v%d" % i)) for i in range(3000)])
-    answers = []
-    with pytest.raises(grpc.RpcError) as e:
-        for a in stream(iter([big, b"\x0a" * (5 << 20)]), metadata=[("x-tenant", "t1")], timeout=60):
-            answers.append(a)
-    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
-    assert len(answers) == 1 and len(answers[0].results) == 3000
-    assert all(r.code == 0 for r in answers[0].results)
+    assert e.value.code() == status, e.value.details()
+    assert len(answers) == 1 and [r.seq for r in answers[0].results] == list(range(1, 3001))
+    again = Client(server.channel(), tenant="t1").append(*big.events)
+    assert all(r.replayed for r in again) and [r.seq for r in again] == list(range(1, 3001))
 
 
 def test_yj_dump_and_verify_read_the_store(server, client, tmp_path):
