@@ -47,6 +47,8 @@ def test_full_store_refuses_writes_keeps_reads_and_loses_nothing(data_dir):
         assert all(r.code == 0 for r in res)
         acked.extend((e, r.seq) for e, r in zip(evs, res))
     assert refused and acked
+    v = c.call("Verify")  # the refused Append wrote nothing: exactly the acknowledged entries
+    assert v.ok and v.entries == len(acked), v.problem
     # on an AppendStream, the stream ends RESOURCE_EXHAUSTED after the answers before it
     stream = s.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
                                        request_serializer=ledger_pb2.AppendRequest.SerializeToString,
