@@ -41,8 +41,9 @@ struct svc_job {
 #define SVC_WORKERS_MAX 4 /* worker threads at once; more: RESOURCE_EXHAUSTED */
 
 /* Starts job (malloc'd, svc and call set). When it cannot start (too many
- * workers, no thread), finishes the call with RESOURCE_EXHAUSTED, frees the
- * job with free() and returns that code. */
+ * workers or no thread: RESOURCE_EXHAUSTED; shutting down: UNAVAILABLE),
+ * finishes the call with that code, frees the job with free() and returns
+ * the code. */
 yj_err svc_offload(svc_job *job);
 /* The same, but when it cannot start it leaves the call and the job alone:
  * RESOURCE_EXHAUSTED (UNAVAILABLE once shutting down), and why in *why. */
