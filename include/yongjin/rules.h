@@ -16,6 +16,20 @@
 #include "yongjin/err.h"
 #include "yongjin/money.h"
 
+/* Rules versions (RULES.md §2, docs/rules.md "Rules versions"). Every
+ * journal entry records the version it was computed with, and a replay
+ * applies that version's behaviour, so a journal written by an older build
+ * recovers and verifies under a newer one. A rule that changes gets a new
+ * version; code that differs between versions tests `rules >= YJ_RULES_Vn`.
+ *   1  every entry written before entries recorded their version
+ *   2  issue 14: the time and money guards (refusals of version 2 never
+ *      apply to a version 1 entry), the order cap per recipient, credits
+ *      recomputed after a refund, refunds and completions dated before the
+ *      payment taken at the paid time, group orders never refused */
+#define YJ_RULES_V1 1
+#define YJ_RULES_V2 2
+#define YJ_RULES_VERSION YJ_RULES_V2 /* what new entries are computed with */
+
 #define YJ_ID_MAX 64          /* member, order, line, sku ... ids */
 #define YJ_LEVELS_MAX 3
 #define YJ_LINES_MAX 100

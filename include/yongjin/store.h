@@ -67,6 +67,8 @@ typedef struct yj_write {
     size_t event_len;
     int64_t event_time_ms;
     const void *decoded;          /* the caller's decoded event, for the hook; may be NULL */
+    uint32_t rules_version;       /* 0: a new write, computed with the current rules; else the
+                                     version its journal entry records (1 when it records none) */
 } yj_write;
 
 /* The answer to one write, filled by the writer. */
@@ -91,7 +93,7 @@ struct yj_batch {
     yj_result *results;       /* n results, allocated by yj_batch_new */
     yj_err failed;            /* set: the store refused the whole batch (full: RESOURCE_EXHAUSTED;
                                  failed: UNAVAILABLE), every result says so, nothing was written */
-    int64_t received_ms;      /* wall clock at receipt, stored for audit only */
+    int64_t received_ms;      /* wall clock at receipt: stored, and used only by the door's checks of new writes */
     yj_batch_done_fn done;    /* called on the event loop thread */
     void *user;
     yj_batch *next;           /* the writer's queue link */
@@ -115,6 +117,8 @@ typedef struct yj_wtxn {
     uint64_t seq;             /* the seq this write will get if accepted */
     int replay;               /* 1 while yj_store_verify rebuilds from the journal */
     MDB_dbi journal;          /* the journal: the entries before this one, read-only */
+    int64_t received_ms;      /* when the server received it: for the door's checks of a new
+                                 write only (RULES.md §2), never for the rules or on replay */
 } yj_wtxn;
 
 typedef struct yj_apply_hook {
@@ -126,7 +130,7 @@ typedef struct yj_apply_hook {
      * effects. Any other code (an LMDB error mapped to INTERNAL,
      * MDB_MAP_FULL to RESOURCE_EXHAUSTED) aborts the whole group.
      * `extra` gets any further JournalEntry fields to store (policy_version,
-     * adjustment) as encoded protobuf. */
+     * adjustment, rules_version) as encoded protobuf. */
     yj_err (*apply)(void *ctx, yj_wtxn *wtxn, const yj_write *write,
                     yj_buf *effects, yj_buf *extra, yj_msg *why);
 } yj_apply_hook;

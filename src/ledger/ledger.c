@@ -121,6 +121,14 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event_time_ms: %lld is not a time from 2000 to 2199 in ms",
                        (long long)w->event_time_ms);
     }
+    /* a new write is computed with the current rules; a replayed entry with its own */
+    uint32_t rules = w->rules_version ? w->rules_version : YJ_RULES_VERSION;
+    if (rules > YJ_RULES_VERSION) {
+        if (own) yongjin__v1__event__free_unpacked(own, NULL);
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "rules_version: %u is newer than this build's rules (1..%d): the entry was written by a "
+                       "newer yongjind", (unsigned)rules, YJ_RULES_VERSION);
+    }
     char tenant[YJ_TENANT_MAX + 1];
     assert(w->tenant_len >= 1 && w->tenant_len <= YJ_TENANT_MAX);
     memcpy(tenant, w->tenant, w->tenant_len);
@@ -132,7 +140,9 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         /* a copy: SetPolicy changes the record (and so the cache) mid-event */
         static __thread yj_policy policy;
         policy = *cached;
-        ledger_event_ctx ec = {wtxn, tenant, w->tenant_len, w->event_time_ms, tz, 0, 0, 0, 0, effects, NULL};
+        ledger_event_ctx ec = {.wtxn = wtxn, .tenant = tenant, .tenant_len = w->tenant_len,
+                               .time_ms = w->event_time_ms, .rules = rules, .tz_offset_min = tz,
+                               .effects = effects};
         err = ledger_period_begin(&ec);
         if (err == YJ_OK) err = apply_event(&ec, &policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
@@ -149,6 +159,8 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             err = yj_pb_put_varint_field(extra, 11, 1);
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }
+        /* JournalEntry.rules_version; a version 1 entry records none (it was written before) */
+        if (err == YJ_OK && rules > YJ_RULES_V1) err = yj_pb_put_varint_field(extra, 14, rules);
         if (ec.cursor) mdb_cursor_close(ec.cursor);
     }
     if (own) yongjin__v1__event__free_unpacked(own, NULL);

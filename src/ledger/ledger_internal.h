@@ -78,6 +78,7 @@ typedef struct ledger_event_ctx {
     const char *tenant;
     size_t tenant_len;
     int64_t time_ms;
+    uint32_t rules;      /* the rules version the entry is computed with (YJ_RULES_V1..) */
     int32_t tz_offset_min;
     uint32_t period;     /* the month (yyyymm) the entry posts into: its own, or the
                             first open month when its own is closed */

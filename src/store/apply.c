@@ -209,7 +209,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     if (rc != MDB_NOTFOUND) return store_mdb_err(rc);
     yj_buf_reset(&ac->effects);
     yj_buf_reset(&ac->extra);
-    yj_wtxn wtxn = {ac->txn, ac->state, *ac->head_seq + 1, ac->replay, ac->journal};
+    yj_wtxn wtxn = {ac->txn, ac->state, *ac->head_seq + 1, ac->replay, ac->journal, received_ms};
     yj_msg why = {{0}};
     yj_err err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
     if (is_refusal(err)) {
@@ -241,7 +241,9 @@ yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body
         return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: body does not decode", (unsigned long long)seq);
     }
     yj_write w = {je->tenant, strlen(je->tenant), je->request_id, strlen(je->request_id),
-                  je->event.data, je->event.len, je->event_time_ms, NULL};
+                  je->event.data, je->event.len, je->event_time_ms, NULL,
+                  /* an entry written before entries recorded it is of version 1 */
+                  je->rules_version ? je->rules_version : 1};
     yj_err err = store_apply_write(ac, &w, je->received_ms, res);
     yongjin__v1__journal_entry__free_unpacked(je, NULL);
     return err;
