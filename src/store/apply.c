@@ -164,12 +164,21 @@ static yj_err append_entry(store_apply_ctx *ac, const yj_write *w, int64_t recei
     if (!store_entry_hash(ac->head_hash, seq, ac->body.data, ac->body.len, hash)) return YJ_INTERNAL;
     store_seq_key(seq, key);
     MDB_val k = {8, key}, v = {2 * YJ_HASH_BYTES + ac->body.len, NULL};
-    int rc = mdb_put(ac->txn, ac->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc) return store_mdb_err(rc);
-    uint8_t *dst = v.mv_data;
-    memcpy(dst, ac->head_hash, YJ_HASH_BYTES);
-    memcpy(dst + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
-    memcpy(dst + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
+    int rc;
+    if (ac->rebuild) { /* the entry is there: the rebuilt one must be it, byte for byte */
+        rc = mdb_get(ac->txn, ac->journal, &k, &v);
+        if (rc) return rc == MDB_NOTFOUND ? YJ_DATA_LOSS : store_mdb_err(rc);
+        if (v.mv_size != 2 * YJ_HASH_BYTES + ac->body.len || memcmp(v.mv_data, ac->head_hash, YJ_HASH_BYTES) ||
+            memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES))
+            return YJ_DATA_LOSS;
+    } else {
+        rc = mdb_put(ac->txn, ac->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
+        if (rc) return store_mdb_err(rc);
+        uint8_t *dst = v.mv_data;
+        memcpy(dst, ac->head_hash, YJ_HASH_BYTES);
+        memcpy(dst + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
+        memcpy(dst + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
+    }
     memcpy(ival, key, 8);
     memcpy(ival + 8, digest, YJ_HASH_BYTES);
     MDB_val ik = {ilen, (void *)ikey}, iv = {sizeof ival, ival};

@@ -56,7 +56,15 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     } else if (rc == 0) {
         const uint8_t *p = v.mv_data;
         uint32_t ver = v.mv_size == 4 ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) : 0;
-        if (ver != YJ_STORE_SCHEMA_VERSION) {
+        if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION && !ro) {
+            s->rebuild_from = ver; /* wal.c rebuilds its derived state before anything else */
+        } else if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION) {
+            mdb_txn_abort(txn);
+            return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                           "store at %s has schema version %u; this build reads version %d: start yongjind on "
+                           "it once to rebuild its derived state from the journal, then retry",
+                           s->config.dir, ver, YJ_STORE_SCHEMA_VERSION);
+        } else if (ver != YJ_STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
             return yj_fail(msg, YJ_FAILED_PRECONDITION,
                            "store at %s has schema version %u; this build reads version %d",

@@ -44,6 +44,9 @@ struct yj_store {
     int wake_fd;   /* eventfd the writer signals when batches are done */
     struct event *wake_ev;
 
+    uint32_t rebuild_from; /* the older schema of the store being opened: its derived
+                              state is rebuilt from the journal (wal.c); 0 = current */
+
     /* the writer's own view of the journal head */
     uint64_t head_seq;
     uint8_t head_hash[YJ_HASH_BYTES];
@@ -99,6 +102,8 @@ typedef struct store_apply_ctx {
     MDB_dbi journal, idem, state;
     const yj_apply_hook *hook;
     int replay;
+    int rebuild;   /* the entries are in the journal already: check each one's hash
+                      against the stored one instead of appending it */
     uint64_t *head_seq;
     uint8_t *head_hash;
     yj_buf effects, extra, body;

@@ -598,6 +598,80 @@ static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
     return err;
 }
 
+/* Writes the current schema version into meta. */
+static int put_schema(MDB_txn *txn, MDB_dbi meta)
+{
+    uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
+    MDB_val k = {14, "schema_version"}, v = {4, ours};
+    return mdb_put(txn, meta, &k, &v, 0);
+}
+
+/* A store of an older schema (s->rebuild_from): empties idem and state and
+ * applies every journal entry again through the hook, with its own rules
+ * version, each reproducing its stored hash, then records the current
+ * schema. Runs before the log's entries are applied again, so they meet
+ * state of this build. Commits are LMDB's synchronous ones (before the
+ * first checkpoint) and the checkpoint's snapshot keeps its pages: a crash
+ * part-way restores the checkpoint, whose schema is still the old one, and
+ * the next open starts the rebuild again. */
+static yj_err rebuild_derived(yj_store *s, yj_msg *msg)
+{
+    uint64_t head = s->head_seq;
+    uint8_t want[YJ_HASH_BYTES];
+    memcpy(want, s->head_hash, YJ_HASH_BYTES);
+    yj_log(YJ_LOG_WARN, "store: %s has schema version %u: rebuilding its derived state from %llu journal entries",
+           s->config.dir, s->rebuild_from, (unsigned long long)head);
+    store_apply_ctx ac = {.journal = s->journal, .idem = s->idem, .state = s->state, .hook = &s->config.hook,
+                          .replay = 1, .rebuild = 1, .head_seq = &s->head_seq, .head_hash = s->head_hash};
+    s->head_seq = 0;
+    memset(s->head_hash, 0, YJ_HASH_BYTES);
+    yj_err err = YJ_OK;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &ac.txn);
+    if (!rc) rc = mdb_drop(ac.txn, s->idem, 0);
+    if (!rc) rc = mdb_drop(ac.txn, s->state, 0);
+    if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: cannot empty the derived state: %s", mdb_strerror(rc));
+    for (uint64_t seq = 1; seq <= head && err == YJ_OK; seq++) {
+        uint8_t key[8];
+        store_seq_key(seq, key);
+        MDB_val k = {8, key}, v;
+        rc = mdb_get(ac.txn, s->journal, &k, &v);
+        if (rc || v.mv_size < 2 * YJ_HASH_BYTES) {
+            err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: entry %llu is missing", (unsigned long long)seq);
+            break;
+        }
+        yj_result res = {0};
+        err = store_replay_entry(&ac, seq, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES,
+                                 v.mv_size - 2 * YJ_HASH_BYTES, &res, msg);
+        free(res.effects);
+        if (err == YJ_DATA_LOSS || (err == YJ_OK && (res.code != YJ_OK || res.replayed || res.seq != seq)))
+            err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: entry %llu did not reproduce itself (code %d): %s",
+                          (unsigned long long)seq, res.code, res.msg.text);
+        if (err == YJ_OK && seq % REPLAY_COMMIT_EVERY == 0) {
+            rc = mdb_txn_commit(ac.txn);
+            ac.txn = NULL;
+            if (!rc) rc = mdb_txn_begin(s->env, NULL, 0, &ac.txn);
+            if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: commit: %s", mdb_strerror(rc));
+        }
+    }
+    if (err == YJ_OK && (s->head_seq != head || memcmp(s->head_hash, want, YJ_HASH_BYTES)))
+        err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: ended at entry %llu, not the head %llu",
+                      (unsigned long long)s->head_seq, (unsigned long long)head);
+    if (err == YJ_OK && (rc = put_schema(ac.txn, s->meta)) != 0)
+        err = yj_fail(msg, YJ_INTERNAL, "rebuild: cannot record the schema: %s", mdb_strerror(rc));
+    if (ac.txn) {
+        rc = err == YJ_OK ? mdb_txn_commit(ac.txn) : (mdb_txn_abort(ac.txn), 0);
+        if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: commit: %s", mdb_strerror(rc));
+    }
+    yj_buf_free(&ac.effects);
+    yj_buf_free(&ac.extra);
+    yj_buf_free(&ac.body);
+    if (err == YJ_OK) {
+        yj_log(YJ_LOG_WARN, "store: %s rebuilt for schema version %d", s->config.dir, YJ_STORE_SCHEMA_VERSION);
+        s->rebuild_from = 0;
+    }
+    return err;
+}
+
 yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
 {
     if (mkdir(s->config.dir, 0750) != 0 && errno != EEXIST)
@@ -632,6 +706,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
         err = open_reader(s, &s->base_reader);
         if (err != YJ_OK) err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot open the checkpoint's snapshot");
     }
+    if (err == YJ_OK && s->rebuild_from) err = rebuild_derived(s, msg);
     if (err == YJ_OK && im.has_ckpt) {
         if (im.end < im.len)
             yj_log(YJ_LOG_WARN, "store: recovery: the last %zu bytes of %s/wal are a torn write, ignored",

@@ -335,6 +335,77 @@ static void test_unknown_schema_version_is_refused(void **state)
     f->store = NULL;
 }
 
+/* Rewrites the store's schema version and, when drop_key, deletes one state key: what
+ * a store of an older build, whose derived state lacks what this build keeps, looks like. */
+static void set_schema(fixture *f, uint8_t version, const char *drop_key)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, st;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    mdb_dbi_open(txn, "state", 0, &st);
+    uint8_t ver[4] = {0, 0, 0, version};
+    MDB_val k = {14, "schema_version"}, v = {4, ver};
+    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    if (drop_key) {
+        MDB_val dk = {strlen(drop_key), (void *)drop_key};
+        assert_int_equal(mdb_del(txn, st, &dk, NULL), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"p", "q", "r"};
+    finish(run(f, ev, NULL, 3));
+    yj_store_close(f->store);
+    f->store = NULL;
+    set_schema(f, YJ_STORE_SCHEMA_REBUILDS, "s:q"); /* an older build, without "s:q" */
+    /* the yj tools read a store without rebuilding it: they say what to do */
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.read_only = 1;
+    assert_int_equal(yj_store_open(&c, NULL, &f->store, &msg), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(msg.text, "start yongjind on it once"));
+    f->store = NULL;
+    open_store(f, 0, 0); /* the server rebuilds "idem" and "state" from the journal */
+    yj_rtxn r;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    MDB_val v;
+    assert_int_equal(yj_state_get(r.txn, r.state, "s:q", 3, &v), YJ_OK);
+    assert_memory_equal(v.mv_data, "q", 1);
+    yj_store_read_end(f->store, &r);
+    yj_verify_report rep;
+    yj_apply_hook hook = {NULL, test_apply};
+    char scratch[80];
+    snprintf(scratch, sizeof scratch, "%s-verify", f->dir);
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 3);
+    yj_batch *b = run(f, ev, NULL, 1); /* "p" again: its request id came back with the rebuild */
+    assert_true(b->results[0].replayed);
+    assert_int_equal(b->results[0].seq, 1);
+    finish(b);
+    yj_store_close(f->store); /* and the schema is the current one now: no second rebuild */
+    f->store = NULL;
+    c.read_only = 1;
+    assert_int_equal(yj_store_open(&c, NULL, &f->store, &msg), YJ_OK);
+    yj_store_close(f->store);
+    f->store = NULL;
+    set_schema(f, YJ_STORE_SCHEMA_REBUILDS - 1, NULL); /* older than any rebuild knows */
+    c.read_only = 0;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_FAILED_PRECONDITION);
+    f->store = NULL;
+}
+
 static void test_verify_passes_then_catches_an_altered_entry(void **state)
 {
     fixture *f = *state;
@@ -672,7 +743,7 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
  * itself (a failed store takes no more batches). */
 static yj_err write_one(fixture *f, const char *event)
 {
-    yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL};
+    yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL, 0};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     yj_err code = submit_and_wait(f, b);
@@ -828,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
