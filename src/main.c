@@ -30,6 +30,7 @@ typedef struct options {
     yj_server_config server;
     const char *auth_file;
     uint32_t max_events;
+    uint32_t max_future_ms;
     const char *data_dir;
     size_t max_map_bytes;
     uint32_t checkpoint_ms;
@@ -70,6 +71,8 @@ static void usage(FILE *out)
             "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
             "  --max-header-bytes N      request header list size (default 16384)\n"
             "  --max-events N            events per Append request (default 10000)\n"
+            "  --max-future-ms N         refuse an event dated more than N ms after the server\n"
+            "                            received it (default 300000; 1..86400000)\n"
             "  --max-output-bytes N      response bytes buffered per call before a stream\n"
             "                            (Subscribe) waits for its reader (default 1048576)\n"
             "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
@@ -97,6 +100,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
         {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
         {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"commit-delay-us", 1, 0, 'D'},
+        {"max-future-ms", 1, 0, 'F'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -124,6 +128,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'H': bad = parse_u64(optarg, 1u << 20, &v) || v < 1024; o->server.max_header_list_bytes = (uint32_t)v; break;
         case 'O': bad = parse_u64(optarg, 1u << 30, &v) || v < 4096; o->server.max_output_bytes = (size_t)v; break;
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
+        case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
         case 'h': return 1;
@@ -223,7 +228,8 @@ static int start(app *a)
         yj_log(YJ_LOG_INFO, "%zu API keys loaded from %s", yj_auth_count(a->auth), a->opt.auth_file);
     }
     yj_svc_config vc = {.base = a->base, .store = a->store, .data_dir = a->opt.data_dir,
-                        .auth = a->auth, .max_events_per_append = a->opt.max_events};
+                        .auth = a->auth, .max_events_per_append = a->opt.max_events,
+                        .max_future_ms = a->opt.max_future_ms};
     a->svc = yj_svc_new(&vc);
     if (!a->svc) {
         yj_log(YJ_LOG_ERROR, "cannot build the services");

@@ -27,6 +27,8 @@ typedef struct yj_svc_config {
     const char *data_dir;      /* for the scratch directory of Verify */
     uint32_t max_events_per_append; /* 0 = 10000 */
     uint32_t subscribe_backlog_bytes; /* per subscriber before waiting; 0 = 1 MiB */
+    uint32_t max_future_ms;    /* an event dated more than this after the server received it
+                                  is refused at the door (RULES.md §2); 0 = 300000 (5 minutes) */
     yj_auth *auth;             /* borrowed; NULL: the server runs open */
 } yj_svc_config;
 

@@ -102,6 +102,24 @@ uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min)
     return (uint32_t)(y * 100 + m);
 }
 
+/* Days from 1970-01-01 of a civil date (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    assert(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int64_t ledger_month_end_ms(uint32_t month, int32_t offset_min)
+{
+    uint32_t next = ledger_next_month(month);
+    return days_from_civil(next / 100, next % 100, 1) * 86400000LL - (int64_t)offset_min * 60000;
+}
+
 /* ---- checks every apply function shares ---- */
 
 yj_err ledger_need_id(const char *field, const char *id, yj_msg *why)

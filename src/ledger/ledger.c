@@ -104,6 +104,24 @@ static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_l
     return YJ_OK;
 }
 
+/* The door (RULES.md §2): the checks of a new write against the time the
+ * server received it, made before the rules see the event and never on a
+ * replay (an accepted entry stays accepted). Version independent. */
+static yj_err door_check(const ledger_event_ctx *ec, const Yongjin__V1__Event *ev, yj_msg *why)
+{
+    if (ec->wtxn->replay || ev->body_case != YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD) return YJ_OK;
+    uint32_t month;
+    yj_err err = ledger_parse_month("close_period.month", ev->close_period->month, &month, why);
+    if (err != YJ_OK) return err;
+    int64_t end = ledger_month_end_ms(month, ec->tz_offset_min);
+    if (ec->wtxn->received_ms >= end) return YJ_OK;
+    return yj_fail(why, YJ_FAILED_PRECONDITION,
+                   "close_period: %s has not ended: it ends at %lld ms (the tenant's time zone, UTC%+d min), "
+                   "and the server received the close at %lld ms",
+                   ev->close_period->month, (long long)end, (int)ec->tz_offset_min,
+                   (long long)ec->wtxn->received_ms);
+}
+
 static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra,
                            yj_msg *why)
 {
@@ -143,7 +161,8 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         ledger_event_ctx ec = {.wtxn = wtxn, .tenant = tenant, .tenant_len = w->tenant_len,
                                .time_ms = w->event_time_ms, .rules = rules, .tz_offset_min = tz,
                                .effects = effects};
-        err = ledger_period_begin(&ec);
+        err = door_check(&ec, ev, why);
+        if (err == YJ_OK) err = ledger_period_begin(&ec);
         if (err == YJ_OK) err = apply_event(&ec, &policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */
             int64_t t = ev->body_case == YONGJIN__V1__EVENT__BODY_SETTLE && ev->settle->as_of_ms > ec.time_ms
@@ -159,6 +178,9 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             err = yj_pb_put_varint_field(extra, 11, 1);
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }
+        /* the note goes with the effects: the answer carries them as they are, and a
+         * replayed request's answer copies them from the entry (EventResult.note = 17) */
+        if (err == YJ_OK && ec.note[0]) err = yj_pb_put_bytes_field(effects, 17, ec.note, strlen(ec.note));
         /* JournalEntry.rules_version; a version 1 entry records none (it was written before) */
         if (err == YJ_OK && rules > YJ_RULES_V1) err = yj_pb_put_varint_field(extra, 14, rules);
         if (ec.cursor) mdb_cursor_close(ec.cursor);

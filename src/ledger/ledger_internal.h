@@ -65,6 +65,9 @@ typedef struct ledger_balance {
 /* The month (yyyy*100+mm) of a Unix ms time in a zone offset_min east of UTC. */
 #define LEDGER_TZ_MAX 840 /* the latest time zone a policy may name, minutes east of UTC (UTC+14) */
 uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min);
+/* When month (yyyymm) ends in a zone offset_min east of UTC: the Unix ms of
+ * the first instant of the next month there. */
+int64_t ledger_month_end_ms(uint32_t month, int32_t offset_min);
 
 /* The most effects (encoded postings and credits) one event writes before
  * an event that works through many records (Settle, CreatePayoutBatch)
@@ -87,6 +90,8 @@ typedef struct ledger_event_ctx {
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
     MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
+    char note[256];      /* for a person, kept in the entry and its answer (JournalEntry.note):
+                            how the rules read the event when it is not as sent */
 } ledger_event_ctx;
 
 /* The event's cursor on the state database (NULL when it cannot be opened);

@@ -93,7 +93,12 @@ static yj_err post_pair(ledger_event_ctx *ec, const char *order_id, const Yongji
     return ledger_post(ec, &p);
 }
 
-static yj_err check_lines(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64_t *base, yj_msg *why)
+/* The lines of an order: ids, quantities, amounts and bases in range, and
+ * (version 2) no base above its line's amount: commission is earned on
+ * what was paid, so a base that a typo made larger than the line would pay
+ * more than the sale allows. */
+static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
+                          yj_msg *why)
 {
     if (op->n_lines == 0 || op->n_lines > YJ_LINES_MAX)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: %zu lines; 1..%d allowed", op->n_lines,
@@ -120,6 +125,10 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64
         if (l->amount == 0 && l->commission_base > 0) /* nothing could ever be refunded to take it back */
             return yj_fail(why, YJ_INVALID_ARGUMENT,
                            "order_paid.lines[%zu].commission_base: a line of amount 0 earns no commission: give 0", i);
+        if (rules >= YJ_RULES_V2 && l->commission_base > l->amount)
+            return yj_fail(why, YJ_INVALID_ARGUMENT,
+                           "order_paid.lines[%zu].commission_base: %lld is more than the line's amount %lld", i,
+                           (long long)l->commission_base, (long long)l->amount);
         *paid += l->amount;
         *base += l->commission_base ? l->commission_base : l->amount;
     }
@@ -128,7 +137,8 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64
     return YJ_OK;
 }
 
-static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, int64_t *base, yj_msg *why)
+static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
+                               yj_msg *why)
 {
     if (!valid(op->order_id))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
@@ -153,7 +163,7 @@ static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, int64_t *paid, 
                        "order_paid.channel: an order in a live session is sold in channel LIVE");
     yj_err err = ledger_check_source("order_paid.source", op->source, why);
     if (err != YJ_OK) return err;
-    return check_lines(op, paid, base, why);
+    return check_lines(op, rules, paid, base, why);
 }
 
 /* The line id of a commission ("" for one on the whole order). */
@@ -239,7 +249,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
 yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op, yj_msg *why)
 {
     int64_t paid = 0, base = 0;
-    yj_err err = check_order_paid(op, &paid, &base, why);
+    yj_err err = check_order_paid(op, ec->rules, &paid, &base, why);
     if (err != YJ_OK) return err;
     Yongjin__State__Order *old;
     err = load_order(ec, op->order_id, &old);
@@ -471,6 +481,24 @@ static yj_err reverse_credits(ledger_event_ctx *ec, const char *order_id, Yongji
     return YJ_OK;
 }
 
+/* (version 2) A refund or a completion dated before its order's payment
+ * happens, for every rule, at the paid time: the month it posts into, its
+ * statement lines' time, the settlement due time. The journal keeps the
+ * event's own time; the entry's note (JournalEntry.note, EventResult.note)
+ * says so. */
+static yj_err at_paid_time(ledger_event_ctx *ec, const Yongjin__State__Order *o, const char *what,
+                           const char *order_id)
+{
+    if (ec->rules < YJ_RULES_V2 || ec->time_ms >= o->paid_at_ms) return YJ_OK;
+    int64_t dated = ec->time_ms;
+    ec->time_ms = o->paid_at_ms;
+    yj_err err = ledger_period_begin(ec); /* the month of the paid time, or the first open one */
+    snprintf(ec->note, sizeof ec->note,
+             "%s dated %lld ms, before order %s was paid at %lld ms: taken as happening at the paid time", what,
+             (long long)dated, order_id, (long long)o->paid_at_ms);
+    return err;
+}
+
 /* Reverses each commission on the refunded lines to its new cumulative
  * target: from pending while some is pending, the rest from available. */
 static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
@@ -530,6 +558,7 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
         goto done;
     }
     if (err != YJ_NOT_FOUND) goto done;
+    if ((err = at_paid_time(ec, o, "order_refunded", r->order_id)) != YJ_OK) goto done;
     if (o->refund_count >= YJ_REFUNDS_MAX) {
         err = yj_fail(why, YJ_FAILED_PRECONDITION,
                       "order_refunded: order %s already has %d refunds, the most one order takes; refund the rest "
@@ -591,7 +620,7 @@ yj_err ledger_order_completed(ledger_event_ctx *ec, const yj_policy *p, const Yo
     if (err != YJ_OK) return err;
     if (o->status != ORDER_PAID) {
         err = yj_fail(why, YJ_FAILED_PRECONDITION, "order_completed: order %s was already completed", oc->order_id);
-    } else {
+    } else if ((err = at_paid_time(ec, o, "order_completed", oc->order_id)) == YJ_OK) {
         o->status = ORDER_COMPLETED;
         o->completed_at_ms = ec->time_ms;
         o->due_at_ms = ec->time_ms + p->settle_delay_days * YJ_DAY_MS;
@@ -629,6 +658,13 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     if (s->as_of_ms < 946684800000LL || s->as_of_ms >= 7258118400000LL)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "settle.as_of_ms: %lld is not a time from 2000 to 2199 in ms",
                        (long long)s->as_of_ms);
+    /* (version 2) a Settle settles what is due by its own time, never later:
+     * an as_of in its future would release money before the after-sales window ends */
+    if (ec->rules >= YJ_RULES_V2 && s->as_of_ms > ec->time_ms)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "settle.as_of_ms: %lld is after the event's own time %lld; a Settle settles only what is "
+                       "due by its event_time_ms",
+                       (long long)s->as_of_ms, (long long)ec->time_ms);
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
     MDB_cursor *c;

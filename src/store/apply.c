@@ -92,7 +92,9 @@ static size_t idem_key(const yj_write *w, uint8_t out[STORE_IDEM_KEY_MAX])
 static yj_err collect_effects(void *ctx, uint32_t field, int wire_type, const uint8_t *whole,
                               size_t whole_len, const uint8_t *payload, size_t payload_len)
 {
-    if (field == 5 || field == 6) return yj_buf_append(ctx, whole, whole_len);
+    /* the fields an answer copies from its entry, with the same numbers in
+     * EventResult: postings (5), credits (6), the note (17) */
+    if (field == 5 || field == 6 || field == 17) return yj_buf_append(ctx, whole, whole_len);
     return YJ_OK;
 }
 

@@ -151,7 +151,7 @@ void store_wal_unprotect(yj_store *s);
 yj_err store_wal_protect(yj_store *s);
 void store_wal_close(yj_store *s);
 
-/* Copies fields 5 and 6 of an entry body into out. */
+/* Copies the fields an answer repeats of its entry (postings 5, credits 6, note 17) into out. */
 yj_err store_extract_effects(const uint8_t *body, size_t body_len, yj_buf *out);
 
 #endif

@@ -18,6 +18,7 @@
  * earlier requests the writer holds).
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -84,8 +85,25 @@ static void job_free(append_job *job)
     free(job);
 }
 
-/* The envelope of one event; the body's fields are the ledger's to check. */
-static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, yj_msg *why)
+/* "2026-12-03T07:42:58.123Z" of a Unix ms time (for a person reading a refusal). */
+static void format_utc(int64_t ms, char out[32])
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&sec, &tm) || !strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        snprintf(out, 32, "?");
+        return;
+    }
+    snprintf(out + strlen(out), 32 - strlen(out), ".%03dZ", (int)(ms % 1000));
+}
+
+/* The envelope of one event, received at now_ms; the body's fields are the
+ * ledger's to check. An event dated more than max_future_ms after its
+ * receipt is refused here, at the door, never on a replay (RULES.md §2): a
+ * typo in a time must not fail groups or close months. Late events pass
+ * (retries and queued webhooks are normal). */
+static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, int64_t now_ms, int64_t max_future_ms,
+                             yj_msg *why)
 {
     size_t rid = ev->request_id ? strlen(ev->request_id) : 0;
     if (rid == 0 || rid > YJ_REQUEST_ID_MAX)
@@ -97,6 +115,16 @@ static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, yj_msg *why
                        "events[%zu].event_time_ms: %lld is not a Unix time in milliseconds "
                        "between 2000 and 2200",
                        i, (long long)ev->event_time_ms);
+    if (ev->event_time_ms > now_ms + max_future_ms) {
+        char at[32], recv[32];
+        format_utc(ev->event_time_ms, at);
+        format_utc(now_ms, recv);
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "events[%zu].event_time_ms: %lld (%s) is %lld ms after the server received it at %lld "
+                       "(%s); at most %lld ms ahead is accepted (--max-future-ms)",
+                       i, (long long)ev->event_time_ms, at, (long long)(ev->event_time_ms - now_ms),
+                       (long long)now_ms, recv, (long long)max_future_ms);
+    }
     if (ev->body_case == YONGJIN__V1__EVENT__BODY__NOT_SET)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "events[%zu]: no body is set", i);
     return YJ_OK;
@@ -143,10 +171,11 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
     job->canon_off = calloc(n, sizeof *job->canon_off);
     if (!job->early || !job->to_write || !job->writes || !job->canon_off) goto oom;
     size_t nw = 0;
+    int64_t now_ms = wall_ms(); /* the receive time: the door's checks and the entries' received_ms */
     for (size_t i = 0; i < n; i++) {
         const Yongjin__V1__Event *ev = req->events[i];
         job->to_write[i] = -1;
-        if (check_envelope(ev, i, &job->early[i].msg) != YJ_OK) {
+        if (check_envelope(ev, i, now_ms, job->svc->config.max_future_ms, &job->early[i].msg) != YJ_OK) {
             job->early[i].code = YJ_INVALID_ARGUMENT;
             continue;
         }
@@ -177,7 +206,7 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
     job->batch = yj_batch_new(nw);
     if (!job->batch) goto oom;
     job->batch->writes = job->writes;
-    job->batch->received_ms = wall_ms();
+    job->batch->received_ms = now_ms;
     return YJ_OK;
 oom:
     return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory preparing the batch");

@@ -266,6 +266,7 @@ yj_svc *yj_svc_new(const yj_svc_config *config)
     svc->config = *config;
     if (!svc->config.max_events_per_append) svc->config.max_events_per_append = 10000;
     if (!svc->config.subscribe_backlog_bytes) svc->config.subscribe_backlog_bytes = 1u << 20;
+    if (!svc->config.max_future_ms) svc->config.max_future_ms = 300000;
     struct {
         const svc_route *routes;
         size_t n;

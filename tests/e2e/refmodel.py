@@ -174,7 +174,7 @@ class Model:
             if inviter:
                 st = self._inv(session, inviter)
                 st[2] += 1; st[3] += paid_total; st[4] += live
-        o = {"buyer": buyer, "lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
+        o = {"paid_at": self.t, "buyer": buyer, "lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
              "completed": None, "settled": False, "credits": credits, "session": session if sess else None,
              "inviter": inviter, "group": group}
         self.orders[oid] = o
@@ -264,6 +264,7 @@ class Model:
                 return 3
             alloc = largest_remainder(amount, left)
         self.refund_ids.add((oid, rid))
+        self.t = max(self.t, o["paid_at"])  # dated before the payment: at the paid time (RULES §2 v2, issue 14)
         for i, a in enumerate(alloc):
             o["refunded"][i] += a
         net = lambda p: sum(c["amount"] - c["reversed"] for c in o["comms"] if c["program"] == p)  # noqa: E731
@@ -362,7 +363,8 @@ class Model:
             return 5
         if o["completed"] is not None:
             return 9
-        o["completed"] = t + 7 * DAY
+        self.t = max(t, o["paid_at"])  # dated before the payment: due from the paid time
+        o["completed"] = self.t + 7 * DAY
         return 0
 
     def settle(self, as_of):

@@ -66,7 +66,7 @@ def generate(seed, model, n_events):
         model.t = e.event_time_ms
         code = fn(*args)
         if code == 0:
-            model.expire(max(e.event_time_ms, at or 0))
+            model.expire(max(model.t, at or 0))  # model.t: the time the rules took it at
         events.append((e, code))
 
     wids, bids = [], []

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "ledger/ledger_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/store.h"
 #include "yongjin/v1/finance.pb-c.h"
@@ -30,6 +31,7 @@ typedef struct fx {
     struct event_base *base;
     yj_store *store;
     int rid;
+    int64_t received_ms; /* the batches' receive time; 0: the event's own */
 } fx;
 
 static int setup(void **state)
@@ -78,6 +80,7 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     yj_batch *b = yj_batch_new(1);
     int done = 0;
     b->writes = &w;
+    b->received_ms = f->received_ms ? f->received_ms : t;
     b->done = on_done;
     b->user = &done;
     yj_msg msg;
@@ -290,6 +293,26 @@ static void test_months(void **state)
     assert_int_equal(yj_ledger_month(""), 0);
 }
 
+/* The door (RULES.md §2): a month close is refused while the month has not
+ * ended by the receive time, even when the event's own time says it has. */
+static void test_a_close_before_the_month_ends_by_the_receive_time_is_refused(void **state)
+{
+    fx *f = *state;
+    /* 2025-11 ends at 2025-12-01T00:00+08:00 = 2025-11-30T16:00Z = 1764518400000 */
+    const int64_t end = 1764518400000LL;
+    assert_int_equal(ledger_month_end_ms(202511, 480), end);
+    assert_int_equal(ledger_month_end_ms(202512, 0), 1767225600000LL); /* 2026-01-01T00:00Z */
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__ClosePeriod cp = YONGJIN__V1__CLOSE_PERIOD__INIT;
+    cp.month = "2025-11";
+    ev.body_case = YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD;
+    ev.close_period = &cp;
+    f->received_ms = end - 1; /* dated after the end, received a ms before it */
+    assert_int_equal(apply(f, &ev, end + 60000, NULL, NULL), YJ_FAILED_PRECONDITION);
+    f->received_ms = end; /* received as the month ends */
+    assert_int_equal(apply(f, &ev, end + 60000, NULL, NULL), YJ_OK);
+}
+
 static void test_refused_event_leaves_state_untouched(void **state)
 {
     fx *f = *state;
@@ -314,6 +337,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_close_before_the_month_ends_by_the_receive_time_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup, teardown),
         cmocka_unit_test(test_months),
     };
