@@ -110,7 +110,8 @@ typedef struct client {
     int bad_input;         /* a stdin line was refused: exit 2 once the call ends */
     uint64_t n_events;     /* EventResults in the AppendResponses so far */
     uint64_t n_refused;    /* of those, the ones with a non-zero code: exit 3 */
-    char first_refusal[512]; /* where and why the first one was refused */
+    /* where and why the first refused event was refused */
+    char first_refusal[512];
     uint64_t n_requests;   /* request messages queued */
     yj_deframer resp; /* response bytes not yet a whole message */
     uint64_t n_responses;
@@ -457,7 +458,8 @@ static void count_refusals(client *c, const ProtobufCMessage *m)
         c->n_events++;
         if (e->code == 0) continue;
         if (c->n_refused++ == 0)
-            snprintf(c->first_refusal, sizeof c->first_refusal, "response %llu, event %zu: %s (%d): %s",
+            snprintf(c->first_refusal, sizeof c->first_refusal,
+                     "response %llu, event %zu: %s (%d): %s",
                      (unsigned long long)c->n_responses + 1, i + 1, yj_err_name((yj_err)e->code),
                      (int)e->code, e->message ? e->message : "");
     }
