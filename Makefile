@@ -1,7 +1,8 @@
 # yongjin — build, run and test. See README.md.
 #
-#   make            bin/yongjind and bin/yj (release: -O2 -g, assertions on)
-#   make run        deps, build, start yongjind on 127.0.0.1:50051, data in ./var/
+#   make            bin/yongjind and bin/yj (release: -O2 -g, assertions on), and
+#                   the Python modules in build/py/ (README's example, the e2e tests)
+#   make run        deps, build (as make), start yongjind on 127.0.0.1:50051, data in ./var/
 #   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
 #   make asan       the ASan+UBSan build in build/asan/bin/
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (docs/reliability.md)
@@ -46,7 +47,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(BIN)/yongjind $(addprefix $(BIN)/,$(TOOLS))
+all: $(BIN)/yongjind $(addprefix $(BIN)/,$(TOOLS)) py
 
 deps:
 	@tools/deps.sh

@@ -10,8 +10,9 @@ pkgs=(
   build-essential pkg-config
   libevent-dev libnghttp2-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
   libssl-dev libjansson-dev
+  protobuf-compiler  # make builds build/py/ too (README's Python example)
   # tests
-  python3 python3-grpcio python3-protobuf protobuf-compiler python3-pytest
+  python3 python3-grpcio python3-protobuf python3-pytest
   libcmocka-dev nghttp2-client clang libclang-rt-14-dev openssl lmdb-utils bc
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -15,7 +15,8 @@
  *
  * Every store verb opens the store read-only, so it is safe while yongjind
  * runs (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem
- * was found or the verb failed, 2 usage.
+ * was found or the verb failed, 2 usage; `yj call` also 3: an event of an
+ * Append or AppendStream was refused (include/yongjin/cli.h).
  */
 #include <errno.h>
 #include <stdio.h>

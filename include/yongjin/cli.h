@@ -21,7 +21,10 @@
  * Returns the process exit code: 0 the call ended OK (or --max-messages
  * responses came), 1 the call failed (a non-OK status, no connection, a
  * TLS failure, the deadline), 2 usage (bad flags, an unknown method, request
- * JSON that does not fit the method's request message). Writes only to
+ * JSON that does not fit the method's request message), 3 the call ended OK
+ * but an event was refused: an AppendResponse (Ledger/Append, AppendStream)
+ * holds an EventResult with a non-zero code; then "yj call: N of M events
+ * refused (the first: ...)" is written to stderr. Writes only to
  * stdout and stderr; ignores SIGPIPE while it runs. */
 int yj_cli_call(int argc, char **argv);
 

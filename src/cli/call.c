@@ -108,6 +108,10 @@ typedef struct client {
     uint64_t stdin_lines;
     int stdin_eof;
     int bad_input;         /* a stdin line was refused: exit 2 once the call ends */
+    uint64_t n_events;     /* EventResults in the AppendResponses so far */
+    uint64_t n_refused;    /* of those, the ones with a non-zero code: exit 3 */
+    /* where and why the first refused event was refused */
+    char first_refusal[512];
     uint64_t n_requests;   /* request messages queued */
     yj_deframer resp; /* response bytes not yet a whole message */
     uint64_t n_responses;
@@ -135,7 +139,13 @@ static void usage(FILE *out)
             "  --max-messages  stop after N responses (for Finance/Subscribe)\n"
             "JSON: the request (proto3 JSON mapping); \"-\" or none reads it from stdin (none and\n"
             "a terminal: {}). Ledger/AppendStream reads one request per stdin line.\n"
-            "Each response is printed as one JSON line.\n");
+            "Each response is printed as one JSON line.\n"
+            "Exit codes:\n"
+            "  0 the call ended OK (or --max-messages responses came)\n"
+            "  1 a non-OK status (on stderr), no connection, TLS, the deadline\n"
+            "  2 usage, an unknown method, a request (or stdin line) that does not fit\n"
+            "  3 an event was refused (an EventResult with a non-zero code) in an Append\n"
+            "    or AppendStream response that ended OK; stderr counts them\n");
 }
 
 static void list_methods(FILE *out)
@@ -436,6 +446,25 @@ static uint64_t in_flight(const client *c)
 
 /* ---- responses ---- */
 
+/* Counts the events an AppendResponse (Append, AppendStream) answers and
+ * those it refused (a non-zero code), keeping where and why the first was
+ * refused; any other response is left alone. */
+static void count_refusals(client *c, const ProtobufCMessage *m)
+{
+    if (m->descriptor != &yongjin__v1__append_response__descriptor) return;
+    const Yongjin__V1__AppendResponse *r = (const Yongjin__V1__AppendResponse *)m;
+    for (size_t i = 0; i < r->n_results; i++) {
+        const Yongjin__V1__EventResult *e = r->results[i];
+        c->n_events++;
+        if (e->code == 0) continue;
+        if (c->n_refused++ == 0)
+            snprintf(c->first_refusal, sizeof c->first_refusal,
+                     "response %llu, event %zu: %s (%d): %s",
+                     (unsigned long long)c->n_responses + 1, i + 1, yj_err_name((yj_err)e->code),
+                     (int)e->code, e->message ? e->message : "");
+    }
+}
+
 static void print_response(client *c, const uint8_t *body, size_t len)
 {
     static const uint8_t empty[1];
@@ -448,6 +477,7 @@ static void print_response(client *c, const uint8_t *body, size_t len)
     }
     yj_pbjson_write(stdout, m, 0);
     fputc('\n', stdout);
+    count_refusals(c, m);
     protobuf_c_message_free_unpacked(m, NULL);
     if (fflush(stdout) != 0) {
         fail(c, YJ_CANCELLED, "writing stdout: %s", strerror(errno));
@@ -870,6 +900,24 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the call ---- */
 
+/* The exit code of a finished call, the first that applies: the call's own
+ * (1 a non-OK status or a local failure, its status written to stderr
+ * unless already reported), 2 a stdin line was refused, 3 an event was
+ * refused (the count and the first refusal written to stderr), else 0. */
+static int exit_code_of(const client *c)
+{
+    assert(c->finished);
+    if (c->exit_code == 1 && !c->reported && c->grpc_status > 0)
+        fprintf(stderr, "ERROR %s (%d): %s\n", yj_err_name((yj_err)c->grpc_status), c->grpc_status,
+                c->grpc_message);
+    if (c->exit_code != 0) return c->exit_code;
+    if (c->bad_input) return 2;
+    if (c->n_refused == 0) return 0;
+    fprintf(stderr, "yj call: %llu of %llu events refused (the first: %s)\n",
+            (unsigned long long)c->n_refused, (unsigned long long)c->n_events, c->first_refusal);
+    return 3;
+}
+
 static int run(client *c)
 {
     char host[256], port[8];
@@ -920,10 +968,7 @@ static int run(client *c)
     flush(c);
     if (!c->finished) event_base_dispatch(c->base);
     if (!c->finished) return 1; /* the loop ran dry: cannot happen with the socket watched */
-    if (c->exit_code == 1 && !c->reported && c->grpc_status > 0)
-        fprintf(stderr, "ERROR %s (%d): %s\n", yj_err_name((yj_err)c->grpc_status), c->grpc_status,
-                c->grpc_message);
-    return c->exit_code == 0 && c->bad_input ? 2 : c->exit_code;
+    return exit_code_of(c);
 }
 
 static void client_free(client *c)

@@ -3,7 +3,7 @@ with a temporary data directory, and stock grpcio clients for it.
 
 The server binary is $YJ_BIN (default bin/yongjind): `make test` runs this
 suite once against the release build and once against the ASan+UBSan build.
-The generated protobuf modules are in build/py (made by `make py`).
+The generated protobuf modules are in build/py (made by `make`, or `make py`).
 """
 import os
 import signal

@@ -318,3 +318,56 @@ def test_no_server_is_a_clear_failure_with_exit_1():
     bad = subprocess.run([YJ, "call", "--addr", "no-port", "grpc.health.v1.Health/Check", "{}"],
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+
+
+def refund_of_unknown_order(rid):
+    return {"request_id": rid, "event_time_ms": str(T + 5),
+            "order_refunded": {"order_id": "no-such-order", "refund_id": "rf1", "amount": "1"}}
+
+
+def test_append_with_one_refused_event_among_accepted_ones_exits_3(server):
+    out = call(server, "yongjin.v1.Ledger/Append",
+               {"events": [bind("b", "a", "r1"), refund_of_unknown_order("r2"), bind("c", "b", "r3")]})
+    assert out.returncode == 3, (out.returncode, out.stderr)
+    [resp] = lines(out)  # every result is still printed
+    codes = [r.get("code", 0) for r in resp["results"]]
+    assert codes[0] == 0 and codes[1] != 0 and codes[2] == 0, resp
+    assert "1 of 3 events refused" in out.stderr and "no-such-order" in out.stderr, out.stderr
+    # the accepted ones were written
+    assert Client(server.channel()).call("GetParent", member="c").referrer == "b"
+
+
+def test_append_with_every_event_accepted_exits_0(server):
+    out = call(server, "yongjin.v1.Ledger/Append", {"events": [bind("b", "a", "r1"), bind("c", "b", "r2")]})
+    assert out.returncode == 0 and out.stderr == "", (out.returncode, out.stderr)
+    # sent again: every result is a replay, still code 0
+    again = call(server, "yongjin.v1.Ledger/Append", {"events": [bind("b", "a", "r1"), bind("c", "b", "r2")]})
+    assert again.returncode == 0, again.stderr
+    assert all(r["replayed"] for r in lines(again)[0]["results"])
+
+
+def test_append_stream_exits_3_when_any_response_holds_a_refused_event(server):
+    reqs = [json.dumps({"events": [bind("m%d" % i, "a", "s%d" % i)]}) for i in range(5)]
+    reqs.insert(3, json.dumps({"events": [refund_of_unknown_order("x1")]}))
+    out = call(server, "yongjin.v1.Ledger/AppendStream", stdin="\n".join(reqs) + "\n")
+    assert out.returncode == 3, (out.returncode, out.stderr)
+    assert len(lines(out)) == 6  # every response is printed, the later lines were sent
+    assert [r["results"][0].get("code", 0) != 0 for r in lines(out)] == [False] * 3 + [True] + [False] * 2
+    assert "1 of 6 events refused" in out.stderr, out.stderr
+    ok = call(server, "yongjin.v1.Ledger/AppendStream",
+              stdin="\n".join(json.dumps({"events": [bind("n%d" % i, "a", "t%d" % i)]}) for i in range(3)) + "\n")
+    assert ok.returncode == 0 and ok.stderr == "", (ok.returncode, ok.stderr)
+
+
+def test_a_bad_stdin_line_exits_2_even_after_a_refused_event(server):
+    # the usage error (2) wins over the refusal (3); a non-OK status (1) wins over both
+    stdin = json.dumps({"events": [refund_of_unknown_order("x1")]}) + "\n" + '{"events": 1}\n'
+    bad = call(server, "yongjin.v1.Ledger/AppendStream", stdin=stdin)
+    assert bad.returncode == 2 and "stdin line 2" in bad.stderr, bad.stderr
+
+
+def test_call_help_documents_exit_3(server):
+    out = subprocess.run([YJ, "call", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert any(line.lstrip().startswith("3 ") and "refused" in line and "code" in line
+               for line in out.stdout.splitlines()), out.stdout
