@@ -5,8 +5,11 @@
  * Finance.ExportStatement, GetPeriodReport and GetPayoutBatch answer, through
  * the same ledger functions.
  *
- * Amounts are printed twice in the CSV files: in yuan with two decimals
- * (integer arithmetic, no float) and in fen.
+ * Amounts are shown in the tenant's currency (its policy's ISO 4217 code,
+ * docs/rules.md "Currency"): the headers name the code, and amounts have
+ * its minor unit digits (CNY 2, JPY 0, BHD 3; integer arithmetic, no
+ * float). The CSV files give each amount twice: so formatted
+ * (`amount_<CODE>`) and in minor units as stored (`amount_minor`).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "yongjin/cli.h"
+#include "yongjin/currency.h"
 #include "yongjin/ledger.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/policy.pb-c.h"
@@ -138,11 +142,29 @@ static ProtobufCMessage *query(const char *verb, session *s, const char *tenant,
     return m;
 }
 
-static void yuan(char out[32], int64_t fen)
+/* What the tenant's policy says about showing its amounts. */
+typedef struct tenant_view {
+    int32_t tz_min; /* the zone of its months, minutes east of UTC */
+    char code[8];   /* its currency, an ISO 4217 code */
+    int digits;     /* the currency's minor unit digits */
+} tenant_view;
+
+/* Reads the tenant's policy in force (the defaults when none was set):
+ * 1 and a message when it cannot be read, for a wrong currency must not
+ * be guessed. A code outside the table (a version 1 policy could set one)
+ * is shown with YJ_CURRENCY_DIGITS_UNKNOWN digits. */
+static int tenant_view_read(const char *verb, session *s, const char *tenant, tenant_view *out)
 {
-    uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
-    snprintf(out, 32, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
-             (unsigned long long)(a % 100));
+    Yongjin__V1__GetPolicyRequest req = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
+    Yongjin__V1__Policy *p = (Yongjin__V1__Policy *)query(verb, s, tenant, yj_ledger_get_policy, &req.base,
+                                                          &yongjin__v1__policy__descriptor);
+    if (!p) return 1;
+    out->tz_min = p->timezone_offset_minutes;
+    snprintf(out->code, sizeof out->code, "%s", p->currency ? p->currency : "CNY");
+    int digits = yj_currency_digits(out->code);
+    out->digits = digits >= 0 ? digits : YJ_CURRENCY_DIGITS_UNKNOWN;
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+    return 0;
 }
 
 /* A CSV field: quoted when it holds a comma, a quote or a line break. */
@@ -209,7 +231,7 @@ static int close_out(const char *verb, const opts *o, FILE *f, int ok)
 
 typedef struct export_ctx {
     FILE *f;
-    int32_t tz_min;
+    tenant_view tv;
     uint64_t rows;
 } export_ctx;
 
@@ -223,16 +245,17 @@ static yj_err export_csv_row(void *ctx, const Yongjin__V1__StatementRow *row)
 {
     export_ctx *x = ctx;
     /* the time in the tenant's zone, ISO 8601 with the offset */
-    int64_t local = row->time_ms + (int64_t)x->tz_min * 60000;
+    int32_t tz_min = x->tv.tz_min;
+    int64_t local = row->time_ms + (int64_t)tz_min * 60000;
     time_t secs = (time_t)(local >= 0 ? local / 1000 : -((-local + 999) / 1000));
     struct tm tm;
-    char when[96], amount[32];
+    char when[96], amount[YJ_CURRENCY_TEXT_MAX];
     gmtime_r(&secs, &tm);
-    int off = x->tz_min < 0 ? -x->tz_min : x->tz_min;
+    int off = tz_min < 0 ? -tz_min : tz_min;
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(local - (int64_t)secs * 1000),
-             x->tz_min < 0 ? '-' : '+', off / 60, off % 60);
-    yuan(amount, row->amount);
+             tz_min < 0 ? '-' : '+', off / 60, off % 60);
+    yj_currency_format(amount, row->amount, x->tv.digits);
     csv_field(x->f, row->member);
     fprintf(x->f, ",%llu,%s,", (unsigned long long)row->seq, when);
     csv_field(x->f, row->order_id);
@@ -243,16 +266,6 @@ static yj_err export_csv_row(void *ctx, const Yongjin__V1__StatementRow *row)
     fprintf(x->f, ",%s\r\n", row->adjustment ? "true" : "false");
     x->rows++;
     return ferror(x->f) ? YJ_INTERNAL : YJ_OK;
-}
-
-static int32_t tenant_zone(session *s, const char *tenant)
-{
-    Yongjin__V1__GetPolicyRequest req = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
-    Yongjin__V1__Policy *p = (Yongjin__V1__Policy *)query("export", s, tenant, yj_ledger_get_policy, &req.base,
-                                                          &yongjin__v1__policy__descriptor);
-    int32_t tz = p ? p->timezone_offset_minutes : 480;
-    if (p) protobuf_c_message_free_unpacked(&p->base, NULL);
-    return tz;
 }
 
 int yj_cli_export(int argc, char **argv)
@@ -267,13 +280,19 @@ int yj_cli_export(int argc, char **argv)
     }
     session s;
     if (open_tenant("export", o.dir, o.tenant, &s)) return 1;
-    export_ctx x = {open_out("export", &o), tenant_zone(&s, o.tenant), 0};
+    export_ctx x = {NULL, {0}, 0};
+    if (tenant_view_read("export", &s, o.tenant, &x.tv)) {
+        close_session(&s);
+        return 1;
+    }
+    x.f = open_out("export", &o);
     if (!x.f) {
         close_session(&s);
         return 1;
     }
     if (o.bom) fputs("\xEF\xBB\xBF", x.f); /* for spreadsheets that guess the encoding */
-    fputs("member,seq,time,order_id,program,level,amount_yuan,amount_fen,kind,account,adjustment\r\n", x.f);
+    fprintf(x.f, "member,seq,time,order_id,program,level,amount_%s,amount_minor,kind,account,adjustment\r\n",
+            x.tv.code);
     uint64_t last = 0;
     int done = 0;
     yj_err err = yj_ledger_export_rows(&s.r, o.tenant, month, 0, SIZE_MAX, export_csv_row, &x, &last, &done);
@@ -290,11 +309,13 @@ int yj_cli_export(int argc, char **argv)
 
 /* ---- yj report ---- */
 
-static void report_line(const char *who, const Yongjin__V1__MemberPeriod *m)
+static void report_line(const char *who, const Yongjin__V1__MemberPeriod *m, int digits)
 {
-    char v[7][32];
-    yuan(v[0], m->opening), yuan(v[1], m->accrued), yuan(v[2], m->reversed), yuan(v[3], m->settled);
-    yuan(v[4], m->withdrawn), yuan(v[5], m->paid), yuan(v[6], m->closing);
+    char v[7][YJ_CURRENCY_TEXT_MAX];
+    yj_currency_format(v[0], m->opening, digits), yj_currency_format(v[1], m->accrued, digits);
+    yj_currency_format(v[2], m->reversed, digits), yj_currency_format(v[3], m->settled, digits);
+    yj_currency_format(v[4], m->withdrawn, digits), yj_currency_format(v[5], m->paid, digits);
+    yj_currency_format(v[6], m->closing, digits);
     printf("%-24s %14s %14s %14s %14s %14s %14s %14s\n", who, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
 }
 
@@ -309,6 +330,11 @@ int yj_cli_report(int argc, char **argv)
     }
     session s;
     if (open_tenant("report", o.dir, o.tenant, &s)) return 1;
+    tenant_view tv;
+    if (tenant_view_read("report", &s, o.tenant, &tv)) {
+        close_session(&s);
+        return 1;
+    }
     char token[80] = "";
     int first = 1, bad = 0;
     Yongjin__V1__MemberPeriod sum = YONGJIN__V1__MEMBER_PERIOD__INIT;
@@ -327,13 +353,13 @@ int yj_cli_report(int argc, char **argv)
             printf("period %s, tenant %s, %s, %llu entries, sha256 ", rep->month, o.tenant,
                    rep->closed ? "CLOSED" : "open", (unsigned long long)rep->entries);
             for (size_t i = 0; i < rep->entries_sha256.len; i++) printf("%02x", rep->entries_sha256.data[i]);
-            printf("\namounts in yuan\n%-24s %14s %14s %14s %14s %14s %14s %14s\n", "member", "opening", "accrued",
-                   "reversed", "settled", "withdrawn", "paid", "closing");
+            printf("\namounts in %s (%d decimals)\n%-24s %14s %14s %14s %14s %14s %14s %14s\n", tv.code, tv.digits,
+                   "member", "opening", "accrued", "reversed", "settled", "withdrawn", "paid", "closing");
             first = 0;
         }
         for (size_t i = 0; i < rep->n_members; i++) {
             const Yongjin__V1__MemberPeriod *m = rep->members[i];
-            report_line(m->member, m);
+            report_line(m->member, m, tv.digits);
             sum.opening += m->opening, sum.accrued += m->accrued, sum.reversed += m->reversed;
             sum.settled += m->settled, sum.withdrawn += m->withdrawn, sum.paid += m->paid, sum.closing += m->closing;
         }
@@ -342,7 +368,7 @@ int yj_cli_report(int argc, char **argv)
             Yongjin__V1__MemberPeriod t = YONGJIN__V1__MEMBER_PERIOD__INIT;
             t.opening = rep->opening, t.accrued = rep->accrued, t.reversed = rep->reversed;
             t.settled = rep->settled, t.withdrawn = rep->withdrawn, t.paid = rep->paid, t.closing = rep->closing;
-            report_line("TOTAL", &t);
+            report_line("TOTAL", &t, tv.digits);
             /* the members' rows and the total come from different counters
              * (per member, per tenant): they must agree */
             bad = sum.opening != t.opening || sum.accrued != t.accrued || sum.reversed != t.reversed ||
@@ -370,13 +396,18 @@ int yj_cli_payouts(int argc, char **argv)
     }
     session s;
     if (open_tenant("payouts", o.dir, o.tenant, &s)) return 1;
+    tenant_view tv;
+    if (tenant_view_read("payouts", &s, o.tenant, &tv)) {
+        close_session(&s);
+        return 1;
+    }
     FILE *f = open_out("payouts", &o);
     if (!f) {
         close_session(&s);
         return 1;
     }
     if (o.bom) fputs("\xEF\xBB\xBF", f);
-    fputs("batch_id,month,member,amount_yuan,amount_fen,status,external_ref\r\n", f);
+    fprintf(f, "batch_id,month,member,amount_%s,amount_minor,status,external_ref\r\n", tv.code);
     char token[80] = "";
     int64_t lines = 0, total = 0;
     for (;;) {
@@ -393,8 +424,8 @@ int yj_cli_payouts(int argc, char **argv)
         for (size_t i = 0; i < b->n_lines; i++) {
             const Yongjin__V1__PayoutLine *l = b->lines[i];
             if (!o.all && strcmp(l->status, "PENDING") != 0) continue;
-            char amount[32];
-            yuan(amount, l->amount);
+            char amount[YJ_CURRENCY_TEXT_MAX];
+            yj_currency_format(amount, l->amount, tv.digits);
             csv_field(f, b->batch_id);
             fprintf(f, ",%s,", b->month);
             csv_field(f, l->member);
@@ -413,9 +444,9 @@ int yj_cli_payouts(int argc, char **argv)
     if (close_out("payouts", &o, f, rc == 0)) rc = 1;
     close_session(&s);
     if (rc == 0 && o.out) {
-        char t[32];
-        yuan(t, total);
-        fprintf(stderr, "yj payouts: %lld lines, %s yuan written to %s\n", (long long)lines, t, o.out);
+        char t[YJ_CURRENCY_TEXT_MAX];
+        yj_currency_format(t, total, tv.digits);
+        fprintf(stderr, "yj payouts: %lld lines, %s %s written to %s\n", (long long)lines, t, tv.code, o.out);
     }
     return rc;
 }

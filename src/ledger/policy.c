@@ -6,7 +6,9 @@
  * field set (key tenant|'P'); without one, the defaults of RULES.md §3 are
  * version 1. Each accepted SetPolicy is version + 1. An event is computed
  * with the version in force when it is appended, so replay needs nothing
- * but the journal.
+ * but the journal. The currency is a code of the one table
+ * (include/yongjin/currency.h) and is fixed once the tenant has a posting
+ * (both rules version 2).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/currency.h"
 #include "yongjin/rules.h"
 
 #define TZ_MIN (-720)
@@ -145,17 +148,64 @@ static yj_err check_override(const Yongjin__V1__RateOverride *o, size_t i, yj_ms
     return YJ_OK;
 }
 
-static int valid_currency(const char *c)
+/* Version 1's check of a currency: three capital letters. */
+static int currency_shape_v1(const char *c)
 {
     return strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] >= 'A' &&
            c[2] <= 'Z';
 }
 
-/* Every field of a SetPolicy's policy, named in the refusal. */
-static yj_err check_policy(const Yongjin__V1__Policy *p, yj_msg *why)
+/* SetPolicy's currency (docs/rules.md "Currency"): version 2 takes only a
+ * code of the table (include/yongjin/currency.h), version 1 three capital
+ * letters. INVALID_ARGUMENT naming the field and the value. */
+static yj_err check_currency(uint32_t rules, const char *c, yj_msg *why)
 {
-    if (p->currency && !valid_currency(p->currency))
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.currency: \"%s\" is not an ISO 4217 code", p->currency);
+    assert(c);
+    if (rules >= YJ_RULES_V2 && yj_currency_digits(c) < 0)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "set_policy.policy.currency: \"%s\" is not an ISO 4217 code yongjin keeps ledgers in "
+                       "(docs/rules.md \"Currency\" lists them)", c);
+    if (rules < YJ_RULES_V2 && !currency_shape_v1(c))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy.currency: \"%s\" is not an ISO 4217 code", c);
+    return YJ_OK;
+}
+
+/* Whether the tenant has any posting: every posting adds to the tenant
+ * totals (postings.c), so their record exists from the first one on and
+ * is never deleted, whatever the totals net to. */
+static yj_err tenant_has_postings(ledger_event_ctx *ec, int *has)
+{
+    lkey k;
+    MDB_val v;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
+    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    *has = err == YJ_OK;
+    return err == YJ_NOT_FOUND ? YJ_OK : err;
+}
+
+/* A currency change once the tenant has a posting (version 2): its amounts
+ * are minor units of the old currency, so FAILED_PRECONDITION naming both. */
+static yj_err check_currency_change(ledger_event_ctx *ec, const char *from, const char *to, yj_msg *why)
+{
+    assert(from && to);
+    if (ec->rules < YJ_RULES_V2 || !strcmp(from, to)) return YJ_OK;
+    int has = 0;
+    yj_err err = tenant_has_postings(ec, &has);
+    if (err != YJ_OK) return err;
+    if (has)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "set_policy.policy.currency: \"%s\" would replace \"%s\", and the tenant has postings "
+                       "in \"%s\" (the currency is fixed once money has moved)", to, from, from);
+    return YJ_OK;
+}
+
+/* Every field of a SetPolicy's policy, named in the refusal. */
+static yj_err check_policy(uint32_t rules, const Yongjin__V1__Policy *p, yj_msg *why)
+{
+    if (p->currency) {
+        yj_err err = check_currency(rules, p->currency, why);
+        if (err != YJ_OK) return err;
+    }
     CHECK_RANGE(p->has_rounding, p->rounding, 1, 3, "rounding");
     CHECK_RANGE(p->has_levels, p->levels, 1, YJ_LEVELS_MAX, "levels");
     if (p->n_level_rates_bp > YJ_LEVELS_MAX)
@@ -196,7 +246,8 @@ static yj_err check_policy(const Yongjin__V1__Policy *p, yj_msg *why)
         if (in->has_##field) m.has_##field = 1, m.field = in->field;                               \
     } while (0)
 
-/* SetPolicy: validate every field, merge onto the policy in force (a set
+/* SetPolicy: validate every field (version 2: a currency change after a
+ * posting is FAILED_PRECONDITION), merge onto the policy in force (a set
  * field replaces, an unset one keeps; non-empty repeated fields replace;
  * clear_overrides empties the overrides), store it as version + 1. */
 yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why)
@@ -205,11 +256,16 @@ yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp,
         return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy: nothing to change");
     Yongjin__V1__Policy empty = YONGJIN__V1__POLICY__INIT;
     const Yongjin__V1__Policy *in = sp->policy ? sp->policy : &empty;
-    yj_err err = check_policy(in, why);
+    yj_err err = check_policy(ec->rules, in, why);
     if (err != YJ_OK) return err;
     Yongjin__V1__Policy *cur;
     err = ledger_policy_load(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &cur);
     if (err != YJ_OK) return err;
+    if (in->currency) err = check_currency_change(ec, cur->currency, in->currency, why);
+    if (err != YJ_OK) {
+        yongjin__v1__policy__free_unpacked(cur, NULL);
+        return err;
+    }
     Yongjin__V1__Policy m = *cur; /* shallow: strings and arrays point into cur or in */
     if (in->currency) m.currency = in->currency;
     MERGE(rounding); MERGE(levels); MERGE(distributor_mode); MERGE(bind_policy);

@@ -358,14 +358,14 @@ def test_yj_export_csv_opens_and_sums_to_the_report(c, server, tmp_path):
         with open(out, newline="", encoding="utf-8") as f:
             got = list(csv.DictReader(f))
         assert got and list(got[0].keys()) == ["member", "seq", "time", "order_id", "program", "level",
-                                              "amount_yuan", "amount_fen", "kind", "account", "adjustment"]
+                                              "amount_CNY", "amount_minor", "kind", "account", "adjustment"]
         for row in got:
-            assert Decimal(row["amount_yuan"]) * 100 == int(row["amount_fen"])
+            assert Decimal(row["amount_CNY"]) * 100 == int(row["amount_minor"])
             assert row["time"].endswith("+08:00") and row["time"][:7] in ("2025-11", "2025-12")
         rep = report(c, month)
         for m in rep.members:
             mine = [r for r in got if r["member"] == m.member]
-            fen = lambda kinds, account: sum(int(r["amount_fen"]) for r in mine  # noqa: E731
+            fen = lambda kinds, account: sum(int(r["amount_minor"]) for r in mine  # noqa: E731
                                              if r["kind"] in kinds and r["account"] == account)
             assert fen(("accrue",), "pending") == m.accrued
             assert -(fen(("reverse",), "pending") + fen(("clawback",), "available")) == m.reversed
@@ -376,7 +376,7 @@ def test_yj_export_csv_opens_and_sums_to_the_report(c, server, tmp_path):
         assert adj == ([("a", "clawback", "true")] if month == "2025-12" else [])
     # the same rows as the gRPC export, in the same order
     assert [(r.member, r.seq, r.amount) for r in export(c, "2025-11")] == \
-        [(r["member"], int(r["seq"]), int(r["amount_fen"])) for r in csv.DictReader(open(tmp_path / "2025-11.csv"))]
+        [(r["member"], int(r["seq"]), int(r["amount_minor"])) for r in csv.DictReader(open(tmp_path / "2025-11.csv"))]
 
 
 def test_yj_report_and_payouts(c, server, tmp_path):
@@ -393,7 +393,7 @@ def test_yj_report_and_payouts(c, server, tmp_path):
     r = run_yj("payouts", server.data_dir, "--batch", "PB1", "--all", "--out", str(out))
     assert r.returncode == 0, r.stderr
     lines = list(csv.DictReader(open(out, newline="", encoding="utf-8")))
-    assert [(l["member"], l["amount_yuan"], l["amount_fen"], l["status"], l["external_ref"]) for l in lines] == \
+    assert [(l["member"], l["amount_CNY"], l["amount_minor"], l["status"], l["external_ref"]) for l in lines] == \
         [("a", "90.00", "9000", "PAID", "bank-0002"), ("b", "30.00", "3000", "FAILED", "")]
     r = run_yj("payouts", server.data_dir, "--batch", "PB1")
     assert r.returncode == 0 and r.stdout.count("\n") == 1  # the header: no line is pending
