@@ -350,7 +350,10 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         n_rcpt++;
     }
     assert(n_rcpt <= YJ_RECIPIENTS_MAX && n <= YJ_COMMISSIONS_MAX);
-    yj_rules_apply_cap(p, base, comm, n);
+    if (ec->rules >= YJ_RULES_V2)
+        yj_rules_apply_cap_v2(p, base, rcpt, n_rcpt, comm, n);
+    else
+        yj_rules_apply_cap_v1(p, base, comm, n);
     /* the order's state */
     Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
     static __thread Yongjin__State__OrderLine ol[YJ_LINES_MAX];
