@@ -34,6 +34,25 @@ def largest_remainder(total, weights):
     return parts
 
 
+def cap_per_recipient(cap, comms):
+    """RULES.md §5: the cap split among the recipients (members) by largest
+    remainder weighted by each one's uncut total on the order, ties to the
+    one listed first (comms are in listing and program order: referral
+    levels, leader, inviter, guides); then each recipient's part split among
+    its own commissions by their uncut amounts, ties to the earlier."""
+    members = []
+    for c in comms:
+        if c["m"] not in members:
+            members.append(c["m"])
+    parts = largest_remainder(cap, [sum(c["uncut"] for c in comms if c["m"] == m) for m in members])
+    amounts = [0] * len(comms)
+    for m, part in zip(members, parts):
+        mine = [i for i, c in enumerate(comms) if c["m"] == m]
+        for i, a in zip(mine, largest_remainder(part, [comms[i]["uncut"] for i in mine])):
+            amounts[i] = a
+    return amounts
+
+
 class Model:
     def __init__(self, rounding=FLOOR, levels=2, rates=(1000, 500), last_touch=False, self_purchase=False,
                  cap_bp=10000, live_rate=0, invite_last=False, guide_rate=0, split_bp=10000):
@@ -161,7 +180,7 @@ class Model:
                 comms.append({"m": gd, "line": None, "uncut": money, "program": 4})
         cap = rnd(Fraction(base * self.cap_bp, 10000), self.rounding)
         uncut = [c["uncut"] for c in comms]
-        amounts = largest_remainder(cap, uncut) if sum(uncut) > cap else uncut
+        amounts = cap_per_recipient(cap, comms) if sum(uncut) > cap else uncut
         for c, a in zip(comms, amounts):
             c.update(amount=a, reversed=0, settled=0)
             self._accrue(c["m"], a)

@@ -89,6 +89,50 @@ def test_cap_includes_guides_last_in_program_order(c):
     assert credits(r) == {("h", "s1", ONLINE): -10000}
 
 
+def by_line(result, member):
+    """line_id -> amount of one member's postings in one EventResult."""
+    out = {}
+    for p in result.postings:
+        if p.member == member:
+            out[p.line_id] = out.get(p.line_id, 0) + p.amount
+    return out
+
+
+def test_cap_weighs_each_recipient_by_its_total_on_the_order(c):
+    # issue 14 item 10, RULES.md §5 (version 2). Chain c→b→a, default rates,
+    # two 100-fen lines: uncut b 10 + 10, a 5 + 5 (30); the cap 1111 bp of
+    # 200 = 22.22 → 22. Per recipient: b 22·20/30 = 14.67, a 22·10/30 = 7.33
+    # → 14 + 7, the fen left to b's larger remainder: b 15, a 7 (one weight
+    # per (recipient, line), version 1, paid b 14, a 8).
+    ok(c.append(policy(order_cap_bp=1111)))
+    ok(c.append(bind("b", "a"), bind("c", "b")))
+    r = ok(c.append(paid("O1", "c", line("L1", 100), line("L2", 100), t=T + 1)))[0]
+    assert earned(r) == {"b": 15, "a": 7}
+    # within b: 15 over 10:10 = 7.5, 7.5, the tie to the first line; within
+    # a: 7 over 5:5 = 3.5, 3.5 likewise
+    assert by_line(r, "b") == {"L1": 8, "L2": 7}
+    assert by_line(r, "a") == {"L1": 4, "L2": 3}
+    # so refunding a line reverses exactly those parts
+    r = ok(c.append(refund("O1", "R1", 100, line_id="L2", t=T + 2)))[0]
+    assert earned(r) == {"b": -7, "a": -3}
+    assert balance(c, "b").pending == 8 and balance(c, "a").pending == 4
+
+
+def test_cap_one_member_in_two_programs_is_one_recipient(c):
+    # issue 14 item 10: a is level 2 (5 on a 100 line) and c's live inviter
+    # (500 bp: 5), 10 in all beside b's 10; the cap 1111 bp of 100 = 11.
+    # 11·10/20 = 5.5 each: the tie to b, listed first: b 6, a 5 (version 1
+    # cut 10:5:5 to 5, 3, 3: b 5, a 6). a's 5 over its 5:5 = 2.5, 2.5: the
+    # tie to its referral commission, first in program order: 3 and 2.
+    ok(c.append(policy(order_cap_bp=1111, live_invite_rate_bp=500)))
+    ok(c.append(bind("b", "a"), bind("c", "b"), open_session("S"), invite("S", "a", "c")))
+    r = ok(c.append(paid("O1", "c", line("L", 100), live_session_id="S", t=T + 1)))[0]
+    assert earned(r) == {"b": 6, "a": 5}
+    assert sorted((p.program, p.amount) for p in r.postings if p.member == "a") == [(1, 3), (3, 2)]
+    _, rows = live_stats(c, "S")
+    assert rows["a"][4] == 2  # the inviter's commission after the cap
+
+
 # ---- F: livestream invites ----
 
 def setup_F(c, policy_name="FIRST"):
