@@ -188,6 +188,11 @@ int yj_rules_invite_wins(int invite_policy, int has_winner);
  * The two parts sum to base. */
 void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int64_t *exclusive);
 
+/* The weights of that grant for an order's n credits (1 or 2): a lone
+ * guide YJ_BP_MAX; serving and exclusive split_bp and YJ_BP_MAX − split_bp.
+ * The split of base by them is yj_rules_guide_split's. */
+void yj_rules_guide_weights(int32_t split_bp, size_t n, int64_t weights[2]);
+
 /* The store a guide's credit counts for: the order's store when the guide
  * works there, else the guide's first store. Returns an index into stores
  * (n >= 1). */
@@ -197,10 +202,34 @@ size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *or
  * order: line YJ_LINE_ORDER). Returns 0 (nothing written) when it is 0. */
 size_t yj_rules_guide_commission(const yj_policy *p, int recipient, int64_t credit, yj_commission *out);
 
-/* Cuts the commissions to order_cap_bp of the order's base by the
- * largest-remainder method weighted by uncut amounts, in the order given
- * (program order). Sets amount = uncut when under the cap. */
-void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n);
+/* The order cap of rules version 1: cuts the commissions to order_cap_bp
+ * of the order's base by the largest-remainder method with one weight per
+ * commission (its uncut amount), ties in the order given (program order).
+ * Sets amount = uncut when under the cap. The amounts sum to the cap when
+ * cut. Kept for entries computed with version 1. */
+void yj_rules_apply_cap_v1(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n);
+
+/* The order cap of rules version 2 (RULES.md §5). Recipients are members:
+ * rcpt[i] with the same member id are one recipient, listed at its first
+ * index (rcpt is in listing order: referral levels, leader, inviter,
+ * guides); c[j].recipient indexes rcpt, and c is in program, level, line
+ * order. When the uncut total exceeds the cap, the cap is split among the
+ * recipients by largest remainder weighted by each one's uncut total on
+ * the order (ties to the one listed first), then each recipient's part is
+ * split among its own commissions by largest remainder weighted by their
+ * uncut amounts (ties to the earlier in c). Sets amount = uncut when
+ * under the cap. Cut amounts never exceed uncut and sum to the cap. */
+void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_recipient *rcpt, size_t n_rcpt,
+                           yj_commission *c, size_t n);
+
+/* The performance credit an order has left after refunds totalling
+ * refunded of paid (rules version 2, RULES.md §5): the remaining basis
+ * base − rate_round(base × refunded / paid) in mode (0 after a whole
+ * refund), split over the grant's n weights by largest remainder (ties to
+ * the earlier credit), so the credits sum to the basis left. With
+ * refunded == 0 it is the grant itself. 0 <= refunded <= paid, n >= 1. */
+void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_rounding mode,
+                           const int64_t *weights, size_t n, int64_t *credits);
 
 /* Allocates a refund over lines. line >= 0: all of it to that line;
  * line < 0 (the whole order): over the lines' remaining amounts by largest

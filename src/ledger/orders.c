@@ -267,7 +267,9 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
 
 /* The guides credited with an order's base: the serving guide and the
  * customer's exclusive guide, split by guide_split_bp when they differ;
- * each at the store its credit counts for. Returns how many (0..2). */
+ * each at the store its credit counts for. Returns how many (0..2). Under
+ * rules version 2 each credit also records the grant's weight and the
+ * rounding mode, which its refunds recompute the credits with. */
 static yj_err guide_credits(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
                             const order_programs *pr, int64_t base, Yongjin__State__OrderCredit *cr,
                             char names[2][YJ_ID_MAX + 1], char stores[2][YJ_ID_MAX + 1], size_t *n)
@@ -281,6 +283,8 @@ static yj_err guide_credits(ledger_event_ctx *ec, const yj_policy *p, const Yong
     if (exclusive[0] && (!pr->serving[0] || strcmp(exclusive, pr->serving) != 0))
         snprintf(names[(*n)++], YJ_ID_MAX + 1, "%s", exclusive);
     if (*n == 2) yj_rules_guide_split(base, p->guide_split_bp, &amounts[0], &amounts[1]);
+    int64_t weights[2];
+    if (*n) yj_rules_guide_weights(p->guide_split_bp, *n, weights);
     for (size_t i = 0; i < *n; i++) {
         Yongjin__State__Guide *g;
         yj_msg ignored;
@@ -295,6 +299,10 @@ static yj_err guide_credits(ledger_event_ctx *ec, const yj_policy *p, const Yong
         cr[i].store = stores[i];
         cr[i].channel = pr->channel;
         cr[i].amount = amounts[i];
+        if (ec->rules >= YJ_RULES_V2) { /* version 1 records stay as they were */
+            cr[i].weight = weights[i];
+            cr[i].rounding = (int32_t)p->rounding;
+        }
     }
     return YJ_OK;
 }
@@ -353,14 +361,17 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     size_t n_cr;
     if ((err = guide_credits(ec, p, op, pr, base, cr, names, stores, &n_cr)) != YJ_OK) return err;
     for (size_t i = 0; i < n_cr; i++) {
-        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", names[i]);
+        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%.*s", YJ_ID_MAX, names[i]);
         rcpt[n_rcpt].level = 0;
         rcpt[n_rcpt].tier = 0;
         n += yj_rules_guide_commission(p, (int)n_rcpt, cr[i].amount, comm + n);
         n_rcpt++;
     }
     assert(n_rcpt <= YJ_RECIPIENTS_MAX && n <= YJ_COMMISSIONS_MAX);
-    yj_rules_apply_cap(p, base, comm, n);
+    if (ec->rules >= YJ_RULES_V2)
+        yj_rules_apply_cap_v2(p, base, rcpt, n_rcpt, comm, n);
+    else
+        yj_rules_apply_cap_v1(p, base, comm, n);
     /* the order's state */
     Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
     static __thread Yongjin__State__OrderLine ol[YJ_LINES_MAX];
@@ -464,19 +475,57 @@ static int64_t leader_net(const Yongjin__State__Order *o)
     return program_net(o, YJ_PROGRAM_GROUP_LEADER);
 }
 
-/* Takes performance credit back in proportion to what the order has had
- * refunded: cumulatively floor(C × R / A), so a full refund takes back
- * exactly C. The credit is taken back in the refund's month. */
-static yj_err reverse_credits(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+/* The credits of an order paid under rules version 2 carry the grant's
+ * weight and rounding (never 0); those of a version 1 order do not. An
+ * order keeps the credit rule of the version it was paid with, whatever
+ * the version of its refunds. */
+static int credits_v2(const Yongjin__State__Order *o)
+{
+    for (size_t i = 0; i < o->n_credits; i++)
+        if (o->credits[i]->rounding == 0) return 0;
+    return o->n_credits > 0;
+}
+
+/* The credits' reversals so far as targets after the order's refunds:
+ * version 1 floors each credit's share, cumulatively floor(C × R / A);
+ * version 2 recomputes the credits as the grant's split of the remaining
+ * basis (yj_rules_credits_left), so they always sum to what is left;
+ * with at most two credits that split never grows a credit as the basis
+ * shrinks, so a refund only takes credit back. A full refund takes back
+ * exactly every C either way. */
+static void credit_targets(const Yongjin__State__Order *o, int64_t target[2])
 {
     int64_t paid = order_paid_total(o);
+    assert(o->n_credits <= 2);
+    if (!credits_v2(o)) {
+        for (size_t i = 0; i < o->n_credits; i++)
+            target[i] = yj_reversal(o->credits[i]->amount, o->refunded, paid, YJ_ROUND_FLOOR);
+        return;
+    }
+    int64_t base = 0, weights[2], left[2];
+    for (size_t i = 0; i < o->n_credits; i++) {
+        base += o->credits[i]->amount;
+        weights[i] = o->credits[i]->weight;
+    }
+    yj_rules_credits_left(base, o->refunded, paid, (yj_rounding)o->credits[0]->rounding, weights, o->n_credits,
+                          left);
+    for (size_t i = 0; i < o->n_credits; i++) target[i] = o->credits[i]->amount - left[i];
+}
+
+/* Takes performance credit back after a refund: each credit posts the
+ * difference between its new reversal (credit_targets) and the one so
+ * far, in the refund's month. */
+static yj_err reverse_credits(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+{
+    int64_t target[2];
+    credit_targets(o, target);
     for (size_t i = 0; i < o->n_credits; i++) {
         Yongjin__State__OrderCredit *c = o->credits[i];
-        int64_t target = yj_reversal(c->amount, o->refunded, paid, YJ_ROUND_FLOOR);
-        if (target == c->reversed) continue;
-        yj_err err = ledger_credit(ec, order_id, c->guide, c->store, c->channel, -(target - c->reversed));
+        assert(target[i] >= c->reversed && target[i] <= c->amount);
+        if (target[i] == c->reversed) continue;
+        yj_err err = ledger_credit(ec, order_id, c->guide, c->store, c->channel, -(target[i] - c->reversed));
         if (err != YJ_OK) return err;
-        c->reversed = target;
+        c->reversed = target[i];
     }
     return YJ_OK;
 }

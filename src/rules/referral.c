@@ -196,7 +196,7 @@ int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
     return basis == 3 || (basis == 2 && own) || (basis != 2 && basis != 3 && !own);
 }
 
-void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
+void yj_rules_apply_cap_v1(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
 {
     int64_t total = 0, weights[YJ_LEVELS_MAX * YJ_LINES_MAX * 4], parts[YJ_LEVELS_MAX * YJ_LINES_MAX * 4];
     assert(n <= sizeof weights / sizeof weights[0]);
@@ -213,6 +213,62 @@ void yj_rules_apply_cap(const yj_policy *p, int64_t order_base, yj_commission *c
         c[i].amount = parts[i];
         check += parts[i];
     }
+    assert(check == cap);
+}
+
+/* The index in rcpt of the first recipient with the member id of rcpt[i]. */
+static size_t first_listed(const yj_recipient *rcpt, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(rcpt[j].member, rcpt[i].member) == 0) return j;
+    return i;
+}
+
+/* Splits total among the commissions of c whose recipient is one of the
+ * member's listings (listed first at `who`), weighted by their uncut
+ * amounts, in the order of c. */
+static void share_within(int64_t total, size_t who, const yj_recipient *rcpt, yj_commission *c, size_t n)
+{
+    int64_t weights[YJ_COMMISSIONS_MAX], parts[YJ_COMMISSIONS_MAX];
+    size_t idx[YJ_COMMISSIONS_MAX];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (first_listed(rcpt, (size_t)c[i].recipient) == who) {
+            idx[m] = i;
+            weights[m++] = c[i].uncut;
+        }
+    assert(m >= 1 || total == 0);
+    if (m == 0) return;
+    yj_split(total, weights, m, parts);
+    for (size_t k = 0; k < m; k++) {
+        assert(parts[k] <= c[idx[k]].uncut);
+        c[idx[k]].amount = parts[k];
+    }
+}
+
+void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_recipient *rcpt, size_t n_rcpt,
+                           yj_commission *c, size_t n)
+{
+    int64_t total = 0, owed[YJ_RECIPIENTS_MAX] = {0}, parts[YJ_RECIPIENTS_MAX];
+    assert(n_rcpt <= YJ_RECIPIENTS_MAX && n <= YJ_COMMISSIONS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        assert(c[i].recipient >= 0 && (size_t)c[i].recipient < n_rcpt);
+        c[i].amount = c[i].uncut;
+        total += c[i].uncut;
+        owed[first_listed(rcpt, (size_t)c[i].recipient)] += c[i].uncut;
+    }
+    int64_t cap = yj_rate(order_base, p->order_cap_bp, p->rounding);
+    if (n == 0 || total <= cap) return;
+    /* a later listing of a member has weight 0 (its total is at the first)
+     * and so gets nothing of the cap: the member's part is at the first */
+    yj_split(cap, owed, n_rcpt, parts);
+    int64_t check = 0;
+    for (size_t r = 0; r < n_rcpt; r++) {
+        assert(parts[r] <= owed[r]);
+        if (first_listed(rcpt, r) != r) continue;
+        share_within(parts[r], r, rcpt, c, n);
+    }
+    for (size_t i = 0; i < n; i++) check += c[i].amount;
     assert(check == cap);
 }
 
@@ -258,6 +314,22 @@ void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int6
     yj_split(base, w, 2, parts);
     *serving = parts[0];
     *exclusive = parts[1];
+}
+
+void yj_rules_guide_weights(int32_t split_bp, size_t n, int64_t weights[2])
+{
+    assert((n == 1 || n == 2) && split_bp >= 0 && split_bp <= YJ_BP_MAX);
+    weights[0] = n == 2 ? split_bp : YJ_BP_MAX;
+    weights[1] = n == 2 ? YJ_BP_MAX - split_bp : 0;
+}
+
+void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_rounding mode,
+                           const int64_t *weights, size_t n, int64_t *credits)
+{
+    assert(base >= 0 && n >= 1 && refunded >= 0 && refunded <= paid);
+    int64_t left = base - yj_reversal(base, refunded, paid, mode);
+    assert(left >= 0 && left <= base);
+    yj_split(left, weights, n, credits);
 }
 
 size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *order_store)

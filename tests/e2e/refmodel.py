@@ -34,6 +34,25 @@ def largest_remainder(total, weights):
     return parts
 
 
+def cap_per_recipient(cap, comms):
+    """RULES.md §5: the cap split among the recipients (members) by largest
+    remainder weighted by each one's uncut total on the order, ties to the
+    one listed first (comms are in listing and program order: referral
+    levels, leader, inviter, guides); then each recipient's part split among
+    its own commissions by their uncut amounts, ties to the earlier."""
+    members = []
+    for c in comms:
+        if c["m"] not in members:
+            members.append(c["m"])
+    parts = largest_remainder(cap, [sum(c["uncut"] for c in comms if c["m"] == m) for m in members])
+    amounts = [0] * len(comms)
+    for m, part in zip(members, parts):
+        mine = [i for i, c in enumerate(comms) if c["m"] == m]
+        for i, a in zip(mine, largest_remainder(part, [comms[i]["uncut"] for i in mine])):
+            amounts[i] = a
+    return amounts
+
+
 class Model:
     def __init__(self, rounding=FLOOR, levels=2, rates=(1000, 500), last_touch=False, self_purchase=False,
                  cap_bp=10000, live_rate=0, invite_last=False, guide_rate=0, split_bp=10000):
@@ -144,24 +163,24 @@ class Model:
         if sess and not serving:
             serving = inviter if inviter in self.guides else sess["host"]
         excl = self.excl.get(buyer, "")
-        credited = []
+        credited = []  # (guide, credit, the grant's weight)
         if serving and excl and excl != serving:
             a, b = largest_remainder(base, [self.split_bp, 10000 - self.split_bp])
-            credited = [(serving, a), (excl, b)]
+            credited = [(serving, a, self.split_bp), (excl, b, 10000 - self.split_bp)]
         elif serving or excl:
-            credited = [(serving or excl, base)]
+            credited = [(serving or excl, base, 10000)]
         order_store = store or (sess["store"] if sess else "")
         ch = 3 if sess else (channel or 1)
         credits = []
-        for gd, amt in credited:
+        for gd, amt, w in credited:
             st = order_store if order_store in self.guides[gd] else self.guides[gd][0]
-            credits.append({"guide": gd, "store": st, "ch": ch, "amount": amt, "reversed": 0})
+            credits.append({"guide": gd, "store": st, "ch": ch, "amount": amt, "reversed": 0, "w": w})
             money = rnd(Fraction(amt * self.guide_rate, 10000), self.rounding)
             if money > 0:
                 comms.append({"m": gd, "line": None, "uncut": money, "program": 4})
         cap = rnd(Fraction(base * self.cap_bp, 10000), self.rounding)
         uncut = [c["uncut"] for c in comms]
-        amounts = largest_remainder(cap, uncut) if sum(uncut) > cap else uncut
+        amounts = cap_per_recipient(cap, comms) if sum(uncut) > cap else uncut
         for c, a in zip(comms, amounts):
             c.update(amount=a, reversed=0, settled=0)
             self._accrue(c["m"], a)
@@ -176,7 +195,7 @@ class Model:
                 st[2] += 1; st[3] += paid_total; st[4] += live
         o = {"paid_at": self.t, "buyer": buyer, "lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
              "completed": None, "settled": False, "credits": credits, "session": session if sess else None,
-             "inviter": inviter, "group": group}
+             "inviter": inviter, "group": group, "rounding": self.rounding}
         self.orders[oid] = o
         if g:
             g["orders"].append(oid)
@@ -270,9 +289,14 @@ class Model:
         net = lambda p: sum(c["amount"] - c["reversed"] for c in o["comms"] if c["program"] == p)  # noqa: E731
         leader0, live0 = net(2), net(3)
         self._reverse(o)
+        # RULES.md §5: the credit basis left, base − rate_round(base × R / A)
+        # in the order's mode (0 after a whole refund), split as the grant was
         A, R = sum(o["lines"]), sum(o["refunded"])
-        for cr in o["credits"]:
-            target = cr["amount"] if R == A else (cr["amount"] * R) // A
+        base = sum(cr["amount"] for cr in o["credits"])
+        left = base - (base if R == A else rnd(Fraction(base * R, A), o["rounding"]))
+        now = largest_remainder(left, [cr["w"] for cr in o["credits"]]) if o["credits"] else []
+        for cr, keep in zip(o["credits"], now):
+            target = cr["amount"] - keep
             if target != cr["reversed"]:
                 self._perf(cr, -(target - cr["reversed"]))
                 cr["reversed"] = target

@@ -89,6 +89,50 @@ def test_cap_includes_guides_last_in_program_order(c):
     assert credits(r) == {("h", "s1", ONLINE): -10000}
 
 
+def by_line(result, member):
+    """line_id -> amount of one member's postings in one EventResult."""
+    out = {}
+    for p in result.postings:
+        if p.member == member:
+            out[p.line_id] = out.get(p.line_id, 0) + p.amount
+    return out
+
+
+def test_cap_weighs_each_recipient_by_its_total_on_the_order(c):
+    # issue 14 item 10, RULES.md §5 (version 2). Chain c→b→a, default rates,
+    # two 100-fen lines: uncut b 10 + 10, a 5 + 5 (30); the cap 1111 bp of
+    # 200 = 22.22 → 22. Per recipient: b 22·20/30 = 14.67, a 22·10/30 = 7.33
+    # → 14 + 7, the fen left to b's larger remainder: b 15, a 7 (one weight
+    # per (recipient, line), version 1, paid b 14, a 8).
+    ok(c.append(policy(order_cap_bp=1111)))
+    ok(c.append(bind("b", "a"), bind("c", "b")))
+    r = ok(c.append(paid("O1", "c", line("L1", 100), line("L2", 100), t=T + 1)))[0]
+    assert earned(r) == {"b": 15, "a": 7}
+    # within b: 15 over 10:10 = 7.5, 7.5, the tie to the first line; within
+    # a: 7 over 5:5 = 3.5, 3.5 likewise
+    assert by_line(r, "b") == {"L1": 8, "L2": 7}
+    assert by_line(r, "a") == {"L1": 4, "L2": 3}
+    # so refunding a line reverses exactly those parts
+    r = ok(c.append(refund("O1", "R1", 100, line_id="L2", t=T + 2)))[0]
+    assert earned(r) == {"b": -7, "a": -3}
+    assert balance(c, "b").pending == 8 and balance(c, "a").pending == 4
+
+
+def test_cap_one_member_in_two_programs_is_one_recipient(c):
+    # issue 14 item 10: a is level 2 (5 on a 100 line) and c's live inviter
+    # (500 bp: 5), 10 in all beside b's 10; the cap 1111 bp of 100 = 11.
+    # 11·10/20 = 5.5 each: the tie to b, listed first: b 6, a 5 (version 1
+    # cut 10:5:5 to 5, 3, 3: b 5, a 6). a's 5 over its 5:5 = 2.5, 2.5: the
+    # tie to its referral commission, first in program order: 3 and 2.
+    ok(c.append(policy(order_cap_bp=1111, live_invite_rate_bp=500)))
+    ok(c.append(bind("b", "a"), bind("c", "b"), open_session("S"), invite("S", "a", "c")))
+    r = ok(c.append(paid("O1", "c", line("L", 100), live_session_id="S", t=T + 1)))[0]
+    assert earned(r) == {"b": 6, "a": 5}
+    assert sorted((p.program, p.amount) for p in r.postings if p.member == "a") == [(1, 3), (3, 2)]
+    _, rows = live_stats(c, "S")
+    assert rows["a"][4] == 2  # the inviter's commission after the cap
+
+
 # ---- F: livestream invites ----
 
 def setup_F(c, policy_name="FIRST"):
@@ -253,14 +297,62 @@ def test_G_refunds_take_credit_back_in_proportion(c):
     setup_G(c)
     ok(c.append(paid("O1", "c", line("L", 10001), guide="h", store="s2", channel=IN_STORE, t=T + 1)))
     r = ok(c.append(refund("O1", "R1", 5000, t=T + 2)))[0]
-    # floor(7001 × 5000 / 10001) = 3500, floor(3000 × 5000 / 10001) = 1499
-    assert credits(r) == {("h", "s2", IN_STORE): -3500, ("k", "s2", IN_STORE): -1499}
+    # version 2 (issue 14 item 8): the basis left is 10001 − floor(10001 ×
+    # 5000 / 10001) = 5001, split 7000:3000 = 3500.7, 1500.3 → 3501, 1500:
+    # h gives back 7001 − 3501 = 3500, k 3000 − 1500 = 1500 (version 1
+    # floored each credit's share, 3500 and 1499, and left 5002 credited)
+    assert credits(r) == {("h", "s2", IN_STORE): -3500, ("k", "s2", IN_STORE): -1500}
+    assert perf(c, store="s2") == (5001, {IN_STORE: 5001})
     r = ok(c.append(refund("O1", "R2", 5001, t=T + 3)))[0]
-    assert credits(r) == {("h", "s2", IN_STORE): -3501, ("k", "s2", IN_STORE): -1501}
+    assert credits(r) == {("h", "s2", IN_STORE): -3501, ("k", "s2", IN_STORE): -1500}
     assert perf(c, store="s2") == (0, {IN_STORE: 0})
     assert list(c.call("GetOrder", order_id="O1").credits) == [
         common_pb2.Credit(guide="h", store="s2", channel=IN_STORE, amount=0, order_id="O1"),
         common_pb2.Credit(guide="k", store="s2", channel=IN_STORE, amount=0, order_id="O1")]
+
+
+def test_G_credits_after_refunds_are_the_grants_split_of_what_is_left(c):
+    # issue 14 item 8, RULES.md §5 (version 2): split 3333 between serving h
+    # and exclusive k; base and paid 10001. The grant: 3333.33, 6667.67 →
+    # 3333, 6667, the fen to k's larger remainder: h 3333, k 6668.
+    ok(c.append(policy(guide_split_bp=3333)))
+    ok(c.append(store("s1"), guide("h", "s1"), guide("k", "s1"), bind_guide("c", "k")))
+    r = ok(c.append(paid("O1", "c", line("L", 10001), guide="h", store="s1", channel=IN_STORE, t=T + 1)))[0]
+    assert credits(r) == {("h", "s1", IN_STORE): 3333, ("k", "s1", IN_STORE): 6668}
+    steps = [
+        # R 3: left 10001 − floor(10001·3/10001) = 9998: 3332.33, 6665.67 → 3332, 6666
+        ("R1", 3, -1, -2, 3332, 6666),
+        # R 6: left 9995: 3331.33, 6663.67 → 3331, 6664
+        ("R2", 3, -1, -2, 3331, 6664),
+        # R 13: left 9988: 3329.0004, 6658.9996 → 3329, 6658 + the fen: 6659
+        # (version 1 floored each: 3333 − 4 = 3329, 6668 − 8 = 6660, 9989 in all)
+        ("R3", 7, -2, -5, 3329, 6659),
+    ]
+    for rid, amount, dh, dk, h, k in steps:
+        r = ok(c.append(refund("O1", rid, amount, t=T + 2)))[0]
+        assert credits(r) == {("h", "s1", IN_STORE): dh, ("k", "s1", IN_STORE): dk}, rid
+        assert perf(c, guide="h")[0] == h and perf(c, guide="k")[0] == k, rid
+    assert perf(c, store="s1")[0] == 9988  # what is left of the basis, exactly
+    assert sorted((x.guide, x.amount) for x in c.call("GetOrder", order_id="O1").credits) == [
+        ("h", 3329), ("k", 6659)]
+    r = ok(c.append(refund("O1", "R4", 9988, t=T + 3)))[0]
+    assert credits(r) == {("h", "s1", IN_STORE): -3329, ("k", "s1", IN_STORE): -6659}
+    assert perf(c, store="s1")[0] == 0
+
+
+def test_G_credit_basis_uses_the_rounding_of_the_payment(c):
+    # RULES.md §5: base − rate_round(base × R / A) in the mode recorded on
+    # the order. A line of 40 with base 25, refunded 6: 25·6/40 = 3.75;
+    # HALF_UP at payment takes 4 (left 21) even after the policy goes back
+    # to FLOOR (which would take 3). A lone guide: all of it is h's.
+    from conftest import policy_pb2
+    ok(c.append(policy(rounding=policy_pb2.HALF_UP)))
+    ok(c.append(store("s1"), guide("h", "s1")))
+    ok(c.append(paid("O1", "x", line("L", 40, base=25), guide="h", channel=ONLINE, t=T + 1)))
+    ok(c.append(policy(rounding=policy_pb2.FLOOR, t=T + 2)))
+    r = ok(c.append(refund("O1", "R1", 6, t=T + 3)))[0]
+    assert credits(r) == {("h", "s1", ONLINE): -4}
+    assert perf(c, guide="h")[0] == 21
 
 
 def test_G_refund_in_a_later_month_counts_there(c):

@@ -84,3 +84,26 @@ def test_a_version_1_store_recovers_verifies_and_reads_the_same(tmp_path):
         read_all(c, "default", expected["default"])
     finally:
         assert s.stop() == 0
+
+
+def test_an_order_paid_under_version_1_keeps_its_credit_rule_when_refunded_by_version_2(tmp_path):
+    # docs/rules.md "Guides and stores": an order's credits follow the rules
+    # of the entry that paid it. Ocred (version 1) split 3333 between h and
+    # k, 10001 paid, refunded 3 + 3 + 7: h 3333 − floor(3333·13/10001 = 4.33)
+    # = 3329, k 6668 − floor(6668·13/10001 = 8.67) = 6660. One fen more
+    # refunded by a version 2 entry (R 14): version 1 floors each credit,
+    # h floor(3333·14/10001 = 4.67) = 4 (no change), k floor(6668·14/10001
+    # = 9.33) = 9 (−1). Version 2 would have split the basis left, 10001 −
+    # 14 = 9987, as 3328.67 : 6658.33 → 3329, 6658 (k −2).
+    s = open_fixture(tmp_path)
+    try:
+        c = Client(s.channel())
+        r = c.append(ev("order_refunded", ledger_pb2.OrderRefunded(order_id="Ocred", refund_id="R4", amount=1),
+                        t=1764547200000))[0]
+        assert r.code == 0, r.message
+        assert sorted((x.guide, x.amount) for x in r.credits) == [("k", -1)]
+        assert sorted((x.guide, x.amount) for x in c.call("GetOrder", order_id="Ocred").credits) == [
+            ("h", 3329), ("k", 6659)]
+        assert c.call("Verify").ok
+    finally:
+        assert s.stop() == 0

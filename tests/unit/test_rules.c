@@ -215,13 +215,148 @@ static void test_cap_cuts_and_sums_to_the_cap(void **state)
     yj_policy_defaults(&p);
     p.order_cap_bp = 1111;
     yj_commission c[3] = {{.uncut = 1000}, {.uncut = 500}, {.uncut = 500}};
-    yj_rules_apply_cap(&p, 10000, c, 3);
+    yj_rules_apply_cap_v1(&p, 10000, c, 3);
     assert_int_equal(c[0].amount, 555);
     assert_int_equal(c[1].amount, 278);
     assert_int_equal(c[2].amount, 278);
     p.order_cap_bp = 10000;
-    yj_rules_apply_cap(&p, 10000, c, 3);
+    yj_rules_apply_cap_v1(&p, 10000, c, 3);
     assert_int_equal(c[0].amount, 1000); /* under the cap: uncut */
+}
+
+/* Recipients by member id, in listing order. */
+static void rcpt_of(yj_recipient *r, const char *const *members, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        snprintf(r[i].member, sizeof r[i].member, "%s", members[i]);
+    }
+}
+
+/* Issue 14 item 10: chain c→b→a, default rates, two 100-fen lines, cap
+ * 1111 bp of 200 = 22.22 → 22. Uncut b 10 + 10, a 5 + 5 (30). */
+static void test_cap_v2_weighs_each_recipient_by_its_total(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.order_cap_bp = 1111;
+    const char *who[] = {"b", "a"};
+    yj_recipient r[2];
+    rcpt_of(r, who, 2);
+    yj_commission c[4] = {{.recipient = 0, .line = 0, .uncut = 10}, {.recipient = 0, .line = 1, .uncut = 10},
+                          {.recipient = 1, .line = 0, .uncut = 5}, {.recipient = 1, .line = 1, .uncut = 5}};
+    yj_rules_apply_cap_v2(&p, 200, r, 2, c, 4);
+    /* b 22·20/30 = 14.67, a 22·10/30 = 7.33: 14 + 7, the fen left to b's
+     * larger remainder: b 15, a 7 */
+    assert_int_equal(c[0].amount + c[1].amount, 15);
+    assert_int_equal(c[2].amount + c[3].amount, 7);
+    /* within b: 15 over 10:10 = 7.5, 7.5: the tie to the first line */
+    assert_int_equal(c[0].amount, 8);
+    assert_int_equal(c[1].amount, 7);
+    /* within a: 7 over 5:5 = 3.5, 3.5 */
+    assert_int_equal(c[2].amount, 4);
+    assert_int_equal(c[3].amount, 3);
+    /* version 1: 22 over 10:10:5:5 = 7.33, 7.33, 3.67, 3.67 → 7, 7, 3, 3,
+     * the two fen to a's .67s: b 14, a 8 */
+    yj_rules_apply_cap_v1(&p, 200, c, 4);
+    assert_int_equal(c[0].amount + c[1].amount, 14);
+    assert_int_equal(c[2].amount + c[3].amount, 8);
+}
+
+/* Issue 14 item 10: a is level 2 (5 on a 100 line) and the live inviter
+ * (5): one recipient of 10 beside b's 10; the cap 11. */
+static void test_cap_v2_one_member_in_two_programs_is_one_recipient(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.order_cap_bp = 1111;
+    const char *who[] = {"b", "a", "a"}; /* level 1, level 2, live inviter */
+    yj_recipient r[3];
+    rcpt_of(r, who, 3);
+    yj_commission c[3] = {{.recipient = 0, .program = YJ_PROGRAM_REFERRAL, .uncut = 10},
+                          {.recipient = 1, .program = YJ_PROGRAM_REFERRAL, .level = 2, .uncut = 5},
+                          {.recipient = 2, .program = YJ_PROGRAM_LIVE_INVITE, .uncut = 5}};
+    yj_rules_apply_cap_v2(&p, 100, r, 3, c, 3);
+    /* 11·10/20 = 5.5 each: the tie to b, listed first: b 6, a 5 */
+    assert_int_equal(c[0].amount, 6);
+    /* a's 5 over 5:5 = 2.5, 2.5: the tie to the referral (program order) */
+    assert_int_equal(c[1].amount, 3);
+    assert_int_equal(c[2].amount, 2);
+    /* version 1: 11 over 10:5:5 = 5.5, 2.75, 2.75 → 5, 2, 2, the two fen
+     * to the .75s: b 5, a 6 */
+    yj_rules_apply_cap_v1(&p, 100, c, 3);
+    assert_int_equal(c[0].amount, 5);
+    assert_int_equal(c[1].amount + c[2].amount, 6);
+}
+
+/* The share within a recipient follows its commissions' uncut amounts:
+ * lines of 100 and 50, chain c→b→a, cap 1111 bp of 150 = 16.665 → 16.
+ * Uncut b 10 + 5, a 5 + 2 (2.5 floored): 22. */
+static void test_cap_v2_shares_a_recipients_part_by_line(void **state)
+{
+    yj_policy p;
+    yj_policy_defaults(&p);
+    p.order_cap_bp = 1111;
+    const char *who[] = {"b", "a"};
+    yj_recipient r[2];
+    rcpt_of(r, who, 2);
+    yj_commission c[4] = {{.recipient = 0, .line = 0, .uncut = 10}, {.recipient = 0, .line = 1, .uncut = 5},
+                          {.recipient = 1, .line = 0, .uncut = 5}, {.recipient = 1, .line = 1, .uncut = 2}};
+    yj_rules_apply_cap_v2(&p, 150, r, 2, c, 4);
+    /* b 16·15/22 = 10.91, a 16·7/22 = 5.09: 10 + 5 + the fen to b: 11, 5 */
+    /* b: 11 over 10:5 = 7.33, 3.67 → 7, 3, the fen to line 2: 7, 4 */
+    assert_int_equal(c[0].amount, 7);
+    assert_int_equal(c[1].amount, 4);
+    /* a: 5 over 5:2 = 3.57, 1.43 → 3, 1, the fen to line 1: 4, 1 */
+    assert_int_equal(c[2].amount, 4);
+    assert_int_equal(c[3].amount, 1);
+    /* under the cap nothing is cut */
+    p.order_cap_bp = 10000;
+    yj_rules_apply_cap_v2(&p, 150, r, 2, c, 4);
+    assert_int_equal(c[0].amount + c[1].amount + c[2].amount + c[3].amount, 22);
+    assert_int_equal(c[3].amount, 2);
+}
+
+/* Issue 14 item 8: split 3333 between serving h and exclusive k, base and
+ * paid 10001, refunded 3, 3, 7. */
+static void test_credits_left_split_the_remaining_basis(void **state)
+{
+    int64_t w[2], cr[2];
+    yj_rules_guide_weights(3333, 2, w);
+    assert_int_equal(w[0], 3333);
+    assert_int_equal(w[1], 6667);
+    /* the grant: 3333.33 and 6667.67 → 3333, 6667, the fen to k: 3333, 6668 */
+    yj_rules_credits_left(10001, 0, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0], 3333);
+    assert_int_equal(cr[1], 6668);
+    /* R 3: left 10001 − floor(10001·3/10001) = 9998; 3332.33, 6665.67 → 3332, 6666 */
+    yj_rules_credits_left(10001, 3, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0], 3332);
+    assert_int_equal(cr[1], 6666);
+    /* R 6: left 9995; 3331.33, 6663.67 → 3331, 6664 */
+    yj_rules_credits_left(10001, 6, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0], 3331);
+    assert_int_equal(cr[1], 6664);
+    /* R 13: left 9988; 3329.0004, 6658.9996 → 3329, 6658, the fen to k:
+     * 3329, 6659 (version 1 floored each credit's reversal: 3329, 6660,
+     * 9989 in all) */
+    yj_rules_credits_left(10001, 13, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0], 3329);
+    assert_int_equal(cr[1], 6659);
+    yj_rules_credits_left(10001, 10001, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0] + cr[1], 0); /* a whole refund leaves nothing */
+    /* the rounding mode of the order: 10 − rate_round(10·1/4 = 2.5) */
+    yj_rules_guide_weights(5000, 1, w); /* a lone guide: the whole */
+    assert_int_equal(w[0], YJ_BP_MAX);
+    yj_rules_credits_left(10, 1, 4, YJ_ROUND_FLOOR, w, 1, cr);
+    assert_int_equal(cr[0], 8);
+    yj_rules_credits_left(10, 1, 4, YJ_ROUND_HALF_UP, w, 1, cr);
+    assert_int_equal(cr[0], 7);
+    /* EXAMPLES G refunded 5000 of 10001 at 7000: left 5001; 3500.7, 1500.3 → 3501, 1500 */
+    yj_rules_guide_weights(7000, 2, w);
+    yj_rules_credits_left(10001, 5000, 10001, YJ_ROUND_FLOOR, w, 2, cr);
+    assert_int_equal(cr[0], 3501);
+    assert_int_equal(cr[1], 1500);
 }
 
 static void test_refund_allocation(void **state)
@@ -291,7 +426,9 @@ static void test_D_cap_over_referral_and_live_inviter(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(c[2].uncut, 500);
     assert_int_equal(c[2].program, YJ_PROGRAM_LIVE_INVITE);
-    yj_rules_apply_cap(&p, 10000, c, n);
+    memset(&r[nr], 0, sizeof r[nr]);
+    snprintf(r[nr].member, sizeof r[nr].member, "d");
+    yj_rules_apply_cap_v2(&p, 10000, r, nr + 1, c, n); /* r[nr] is d */
     assert_int_equal(c[0].amount, 555); /* b */
     assert_int_equal(c[1].amount, 278); /* a: ties with d on the remainder */
     assert_int_equal(c[2].amount, 278); /* d */
@@ -366,6 +503,10 @@ int main(void)
         cmocka_unit_test(test_approved_mode_skips_a_level_that_may_not_earn),
         cmocka_unit_test(test_tier_and_category_overrides_and_fixed),
         cmocka_unit_test(test_cap_cuts_and_sums_to_the_cap),
+        cmocka_unit_test(test_cap_v2_weighs_each_recipient_by_its_total),
+        cmocka_unit_test(test_cap_v2_one_member_in_two_programs_is_one_recipient),
+        cmocka_unit_test(test_cap_v2_shares_a_recipients_part_by_line),
+        cmocka_unit_test(test_credits_left_split_the_remaining_basis),
         cmocka_unit_test(test_refund_allocation),
         cmocka_unit_test(test_deep_tree_is_refused_past_the_depth_limit),
         cmocka_unit_test(test_E_group_leader_rate_and_basis),
