@@ -75,7 +75,7 @@ static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
         size_t n = yongjin__v1__event__get_packed_size(ev);
         if (n > sizeof buf || !ev->request_id || !ev->request_id[0]) continue;
         yongjin__v1__event__pack(ev, buf);
-        yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev};
+        yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev, 0};
         yj_wtxn wtxn = {txn, state, i + 1, 0, journal};
         yj_msg why;
         yj_buf_reset(&effects);
