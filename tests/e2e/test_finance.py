@@ -31,8 +31,9 @@ def mark_paid(wid, ref, t):
     return ev("mark_withdrawal_paid", ledger_pb2.MarkWithdrawalPaid(withdrawal_id=wid, external_ref=ref), t=t)
 
 
-def batch(bid, month, t):
-    return ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month), t=t)
+def batch(bid, month, t, allow_more=False):
+    return ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month, allow_more=allow_more),
+              t=t)
 
 
 def mark_line(bid, member, paid_, ref, t):
@@ -260,6 +261,54 @@ def test_payout_batch_lines_and_marks(c):
     ok(c.append(batch("PB2", "2025-11", T + 10 * DAY), mark_line("PB2", "b", True, "bank-9", T + 10 * DAY)))
     b = balance(c, "b")
     assert (b.available, b.paid) == (0, 10000)
+
+
+def test_a_batch_needs_a_line_and_waits_for_its_months_pending_batch(c):
+    """Issue 14 item 11 (version 2): a batch with no line is refused; a second
+    batch of a month whose earlier batch still has PENDING lines is refused
+    (naming it and its pending count) unless the request says allow_more;
+    FAILED and PAID lines never block, nor does another month's batch."""
+    # nobody has min_payout (100) available yet: x will have 99
+    ok(c.append(bind("c", "b"), bind("d", "x"), paid("O1", "c", line("L", 100000), t=T + 1),
+                paid("O2", "d", line("L", 990), t=T + 1)))
+    r = c.append(batch("PB0", "2025-11", T + 2))[0]
+    assert r.code == FAILED and r.seq == 0 and "no member" in r.message and "min_payout 100" in r.message, r
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("GetPayoutBatch", batch_id="PB0")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # nothing written: the id is still free
+    ok(c.append(completed("O1", T + 1), completed("O2", T + 1), settle(T + 8 * DAY)))
+    # b's 10000 in PB1, pending (x's 99 is below min_payout)
+    r = ok(c.append(batch("PB1", "2025-11", T + 9 * DAY)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    # then e earns 1000 (10% of f's 10000), settled
+    ok(c.append(bind("f", "e"), paid("O3", "f", line("L", 10000), t=T + 9 * DAY), completed("O3", T + 9 * DAY),
+                settle(T + 16 * DAY)))
+    assert balance(c, "e").available == 1000
+    r = c.append(batch("PB2", "2025-11", T + 16 * DAY + 1))[0]
+    assert r.code == FAILED and r.seq == 0, r
+    assert "PB1" in r.message and "1 pending" in r.message and "allow_more" in r.message, r.message
+    assert balance(c, "e").available == 1000                   # nothing moved
+    # a deliberate second run of the month: e's line only (b's money is in PB1)
+    r = ok(c.append(batch("PB2", "2025-11", T + 16 * DAY + 2, allow_more=True)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"e": 1000}
+    # PB1's line fails: it no longer blocks, but PB2's pending line does
+    ok(c.append(mark_line("PB1", "b", False, "", T + 16 * DAY + 3)))
+    r = c.append(batch("PB3", "2025-11", T + 16 * DAY + 4))[0]
+    assert r.code == FAILED and "PB2" in r.message and "PB1" not in r.message and "1 pending" in r.message, r
+    # another month is not blocked by November's pending batch
+    r = ok(c.append(batch("PB3", "2025-12", T + 16 * DAY + 5)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    # November: PB1 FAILED, PB2 PAID, nothing pending; b's line in PB3 fails and November takes it again
+    ok(c.append(mark_line("PB2", "e", True, "bank-1", T + 16 * DAY + 6),
+                mark_line("PB3", "b", False, "", T + 16 * DAY + 7)))
+    r = ok(c.append(batch("PB4", "2025-11", T + 16 * DAY + 8)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    pb = c.call("GetPayoutBatch", batch_id="PB4")
+    assert (pb.line_count, pb.pending_total, pb.more_members) == (1, 10000, False)
+    # only x's 99 is available now, below min_payout: a new month's batch would be empty
+    assert balance(c, "x").available == 99
+    r = c.append(batch("PB5", "2026-01", T + 16 * DAY + 9))[0]
+    assert r.code == FAILED and "no member" in r.message and "min_payout 100" in r.message, r
 
 
 def test_batch_and_report_pages(c):
