@@ -87,6 +87,11 @@ typedef struct ledger_event_ctx {
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
     MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
+    /* A Settle's answer: the due orders it moved, and whether more were due
+     * at its as_of when it stopped at its limit. ledger.c records both in a
+     * version 2 entry (JournalEntry.settled_orders, settle_more_due). */
+    uint32_t settled_orders;
+    int settle_more_due;
 } ledger_event_ctx;
 
 /* The event's cursor on the state database (NULL when it cannot be opened);

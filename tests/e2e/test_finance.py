@@ -49,8 +49,8 @@ def completed(oid, t):
     return ev("order_completed", ledger_pb2.OrderCompleted(order_id=oid), t=t)
 
 
-def settle(as_of):
-    return ev("settle", ledger_pb2.Settle(as_of_ms=as_of), t=as_of)
+def settle(as_of, request_id=None):
+    return ev("settle", ledger_pb2.Settle(as_of_ms=as_of), request_id=request_id, t=as_of)
 
 
 def report(c, month, **kw):
@@ -471,16 +471,25 @@ def test_big_settle_and_batch_split_across_events(c):
         ok(c.append(*[bind("c%05d" % i, "r%05d" % i) for i in range(k, k + 4000)]))
         ok(c.append(*[paid("O%05d" % i, "c%05d" % i, line("L", 10000), t=T + 1) for i in range(k, k + 4000)]))
         ok(c.append(*[completed("O%05d" % i, T + 1) for i in range(k, k + 4000)]))
-    settles, moved = 0, 0
+    settles, moved, answers = 0, 0, []
     while True:
-        r = ok(c.append(settle(T + 8 * DAY + settles)))[0]
+        r = ok(c.append(settle(T + 8 * DAY + settles, request_id="big-settle-%d" % settles)))[0]
         assert r.ByteSize() < 2 * 2**20
+        answers.append((r.settled_orders, r.settle_more_due))
         got = sum(p.amount for p in r.postings if p.account == "available")
+        # each order pays its referrer 1000: the answer counts the orders that moved
+        assert got == 1000 * r.settled_orders
         if not got:
             break
         moved += got
         settles += 1
     assert moved == n * 1000 and settles >= 2
+    # each stopped at 1 MiB with more due but the last; the one after moved nothing
+    assert [m for _, m in answers] == [True] * (settles - 1) + [False, False]
+    assert sum(k for k, _ in answers) == n and answers[-1] == (0, False)
+    # a replayed request id answers the same numbers
+    again = c.append(settle(T + 8 * DAY, request_id="big-settle-0"))[0]
+    assert again.replayed and (again.settled_orders, again.settle_more_due) == answers[0]
     batches, lines = [], 0
     while True:
         bid = "PB%d" % len(batches)
@@ -494,3 +503,47 @@ def test_big_settle_and_batch_split_across_events(c):
     assert len(batches) >= 2 and lines == n and sum(b.total for b in batches) == n * 1000
     assert batches[0].more_members and not batches[-1].more_members
     assert balance(c, "r00000").withdrawing == 1000 and balance(c, "r19999").available == 0
+
+
+def test_settle_answers_how_many_orders_moved_and_whether_more_are_due(c, server):
+    """Issue 14 item 15 (version 2): a Settle takes at most 10,000 due orders;
+    its answer says how many it moved and whether more were due at its
+    as_of (it stopped at its limit); a replay of its request id answers the
+    same, and the journal entry carries both. Orders of unbound buyers pay
+    no commission, so only the order limit stops a Settle here."""
+    D = T + 1 + 7 * DAY  # due time of an order completed at T + 1
+
+    def orders(prefix, k, t_done):
+        for i in range(0, k, 5000):
+            ids = ["%s%05d" % (prefix, j) for j in range(i, min(k, i + 5000))]
+            ok(c.append(*[paid(o, "u" + o, line("L", 100), t=T + 1) for o in ids]))
+            ok(c.append(*[completed(o, t_done) for o in ids]))
+
+    orders("A", 10001, T + 1)
+    first = ok(c.append(settle(D, request_id="settle-A1")))[0]
+    assert (first.settled_orders, first.settle_more_due, len(first.postings)) == (10000, True, 0)
+    replay = c.append(settle(D, request_id="settle-A1"))[0]
+    assert replay.replayed and replay.seq == first.seq
+    assert (replay.settled_orders, replay.settle_more_due) == (10000, True)
+    r = ok(c.append(settle(D)))[0]
+    assert (r.settled_orders, r.settle_more_due) == (1, False)
+    # exactly 10,000 due, one more due only later: not "more due" at this as_of
+    orders("B", 10000, T + 2)
+    orders("C", 1, T + 3)
+    r = ok(c.append(settle(D + 1)))[0]
+    assert (r.settled_orders, r.settle_more_due) == (10000, False)
+    last = ok(c.append(settle(D + 2)))[0]
+    assert (last.settled_orders, last.settle_more_due) == (1, False)
+    none = ok(c.append(settle(D + 3)))[0]
+    assert (none.settled_orders, none.settle_more_due) == (0, False)
+    assert c.call("GetOrder", order_id="C00000").status == "SETTLED"
+    # the journal entries carry the same numbers (a non-Settle entry none)
+    feed = c.channel.unary_stream("/yongjin.v1.Finance/Subscribe",
+                                  request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+                                  response_deserializer=finance_pb2.JournalEntry.FromString)
+    got = {}
+    for e in feed(finance_pb2.SubscribeRequest(from_seq=first.seq - 1), timeout=30, metadata=c.metadata):
+        got[e.seq] = (e.settled_orders, e.settle_more_due)
+        if e.seq == first.seq:
+            break
+    assert got == {first.seq - 1: (0, False), first.seq: (10000, True)}
