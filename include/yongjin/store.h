@@ -84,8 +84,9 @@ typedef struct yj_result {
     int replayed;         /* an earlier write with this request_id answered */
     yj_msg msg;
     /* The entry's effects as encoded protobuf fields 5 (Posting) and 6
-     * (Credit) of JournalEntry / EventResult; malloc'd, freed by
-     * yj_batch_free. NULL/0 when none. */
+     * (Credit) of JournalEntry / EventResult, then the extras an answer
+     * carries (15, 16: a Settle's settled_orders, settle_more_due);
+     * malloc'd, freed by yj_batch_free. NULL/0 when none. */
     uint8_t *effects;
     size_t effects_len;
 } yj_result;
@@ -136,7 +137,8 @@ typedef struct yj_apply_hook {
      * effects. Any other code (an LMDB error mapped to INTERNAL,
      * MDB_MAP_FULL to RESOURCE_EXHAUSTED) aborts the whole group.
      * `extra` gets any further JournalEntry fields to store (policy_version,
-     * adjustment, rules_version) as encoded protobuf. */
+     * adjustment, rules_version, settled_orders, settle_more_due) as encoded
+     * protobuf; fields 15 and 16 of it are also copied into the answer. */
     yj_err (*apply)(void *ctx, yj_wtxn *wtxn, const yj_write *write,
                     yj_buf *effects, yj_buf *extra, yj_msg *why);
 } yj_apply_hook;

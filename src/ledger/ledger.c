@@ -122,6 +122,18 @@ static yj_err door_check(const ledger_event_ctx *ec, const Yongjin__V1__Event *e
                    (long long)ec->wtxn->received_ms);
 }
 
+/* JournalEntry.settled_orders (15) and settle_more_due (16), written as
+ * protobuf writes them (zero and false are absent): what a Settle moved.
+ * The store copies them into the answer (and a replayed request's answer)
+ * like the effects. Nothing for other events, which leave them 0. */
+static yj_err put_settle_answer(const ledger_event_ctx *ec, yj_buf *extra)
+{
+    yj_err err = YJ_OK;
+    if (ec->settled_orders) err = yj_pb_put_varint_field(extra, 15, ec->settled_orders);
+    if (err == YJ_OK && ec->settle_more_due) err = yj_pb_put_varint_field(extra, 16, 1);
+    return err;
+}
+
 static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra,
                            yj_msg *why)
 {
@@ -183,6 +195,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         if (err == YJ_OK && ec.note[0]) err = yj_pb_put_bytes_field(effects, 17, ec.note, strlen(ec.note));
         /* JournalEntry.rules_version; a version 1 entry records none (it was written before) */
         if (err == YJ_OK && rules > YJ_RULES_V1) err = yj_pb_put_varint_field(extra, 14, rules);
+        if (err == YJ_OK && rules >= YJ_RULES_V2) err = put_settle_answer(&ec, extra);
         if (ec.cursor) mdb_cursor_close(ec.cursor);
     }
     if (own) yongjin__v1__event__free_unpacked(own, NULL);

@@ -92,6 +92,11 @@ typedef struct ledger_event_ctx {
     MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
     char note[256];      /* for a person, kept in the entry and its answer (JournalEntry.note):
                             how the rules read the event when it is not as sent */
+    /* A Settle's answer: the due orders it moved, and whether more were due
+     * at its as_of when it stopped at its limit. ledger.c records both in a
+     * version 2 entry (JournalEntry.settled_orders, settle_more_due). */
+    uint32_t settled_orders;
+    int settle_more_due;
 } ledger_event_ctx;
 
 /* The event's cursor on the state database (NULL when it cannot be opened);

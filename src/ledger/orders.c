@@ -723,12 +723,16 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     lkey *due = NULL;
     size_t n = 0, cap = 0;
     yj_err err = YJ_OK;
+    int more_due = 0; /* an order beyond the limit is due at as_of too */
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < SETTLE_MAX_ORDERS;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         if (due_ms > s->as_of_ms) break;
+        if (n == SETTLE_MAX_ORDERS) {
+            more_due = 1;
+            break;
+        }
         if (n == cap) {
             size_t more = cap ? cap * 2 : 64;
             lkey *grown = realloc(due, (more < SETTLE_MAX_ORDERS ? more : SETTLE_MAX_ORDERS) * sizeof *due);
@@ -745,7 +749,8 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     mdb_cursor_close(c);
     /* until the entry's effects reach the soft limit: the next Settle
      * takes the orders still due */
-    for (size_t i = 0; i < n && err == YJ_OK && ec->effects->len < LEDGER_EFFECTS_SOFT_MAX; i++) {
+    size_t i = 0;
+    for (; i < n && err == YJ_OK && ec->effects->len < LEDGER_EFFECTS_SOFT_MAX; i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;
         char order_id[YJ_ID_MAX + 1];
         snprintf(order_id, sizeof order_id, "%.*s", id[0], (const char *)id + 1);
@@ -753,7 +758,12 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
         if (err == YJ_OK) err = yj_state_del(ec->wtxn, due[i].b, due[i].n);
     }
     free(due);
-    return err;
+    if (err != YJ_OK) return err;
+    /* the answer (ledger.c writes it into a version 2 entry) */
+    assert(i <= SETTLE_MAX_ORDERS);
+    ec->settled_orders = (uint32_t)i;
+    ec->settle_more_due = more_due || i < n;
+    return YJ_OK;
 }
 
 /* ---- GetOrder ---- */

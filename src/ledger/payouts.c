@@ -6,6 +6,8 @@
  *   MarkWithdrawalPaid  withdrawing → paid (gross)         kind "withdraw_paid"
  *                       the fee: commission_expense → fee_income, kind "fee"
  *   CreatePayoutBatch   available → withdrawing per line   kind "payout"
+ *                       (version 2: refused when it would have no line, or
+ *                       while a batch of its month has PENDING lines)
  *   MarkPayoutLine      paid: withdrawing → paid           kind "payout_paid"
  *                       failed: withdrawing → available    kind "payout_failed"
  *
@@ -19,6 +21,7 @@
  *   'y' batch_id               yongjin.state.PayoutBatch
  *   'z' batch_id, member       yongjin.state.PayoutLine
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +231,44 @@ static yj_err load_batch(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
     return *out ? YJ_OK : YJ_DATA_LOSS;
 }
 
+/* Version 2 (docs/rules.md "Payout batches"): FAILED_PRECONDITION naming the
+ * first batch (in batch id order) of the same month that still has PENDING
+ * lines and did not say more_members; FAILED and PAID lines never block.
+ * Derived from the batch records that exist already (no new key): one pass
+ * over the tenant's 'y' records with one small decode each, so the cost is
+ * O(batches the tenant has created), about one per month. */
+static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint32_t yyyymm, yj_msg *why)
+{
+    MDB_cursor *c = ledger_cursor(ec);
+    if (!c) return YJ_INTERNAL;
+    lkey prefix;
+    lkey_start(&prefix, ec->tenant, ec->tenant_len, 'y');
+    yj_err err = YJ_OK;
+    MDB_val k = {prefix.n, prefix.b}, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && err == YJ_OK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
+        size_t len = key[prefix.n];
+        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != k.mv_size) return YJ_DATA_LOSS;
+        Yongjin__State__PayoutBatch *b = yongjin__state__payout_batch__unpack(NULL, v.mv_size, v.mv_data);
+        if (!b) return YJ_DATA_LOSS;
+        uint32_t m = 0;
+        yj_msg ignored;
+        int64_t pending = b->n_lines - b->n_paid - b->n_failed;
+        assert(pending >= 0);
+        if (pending > 0 && !b->more_members &&
+            ledger_parse_month("", b->month, &m, &ignored) == YJ_OK && m == yyyymm)
+            err = yj_fail(why, YJ_FAILED_PRECONDITION,
+                          "create_payout_batch.month: batch %.*s of %s still has %lld pending line%s (of %lld): "
+                          "mark them first, or set allow_more to create another batch for the month",
+                          (int)len, (const char *)key + prefix.n + 1, month, (long long)pending,
+                          pending == 1 ? "" : "s", (long long)b->n_lines);
+        yongjin__state__payout_batch__free_unpacked(b, NULL);
+    }
+    return err;
+}
+
 yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__CreatePayoutBatch *cb,
                                   yj_msg *why)
 {
@@ -244,6 +285,8 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
     }
     if (err != YJ_NOT_FOUND) return err;
     err = YJ_OK;
+    if (ec->rules >= YJ_RULES_V2 && !cb->allow_more && (err = check_month_pending(ec, cb->month, month, why)) != YJ_OK)
+        return err;
     /* every member whose available is at least min_payout (and above 0):
      * collected first, then written (no writes under an open cursor) */
     typedef struct {
@@ -291,6 +334,12 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         lines[n++].amount = available;
     }
     mdb_cursor_close(c);
+    if (err == YJ_OK && n == 0 && ec->rules >= YJ_RULES_V2) { /* version 2: a batch has a line */
+        free(lines);
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "create_payout_batch: no member has at least min_payout %lld (and above 0) available: "
+                       "the batch would have no line", (long long)p->min_payout);
+    }
     Yongjin__State__PayoutBatch b = YONGJIN__STATE__PAYOUT_BATCH__INIT;
     b.month = cb->month;
     b.created_at_ms = ec->time_ms;
@@ -311,6 +360,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         b.total += l.amount;
     }
     free(lines);
+    assert(err != YJ_OK || ec->rules < YJ_RULES_V2 || b.n_lines > 0);
     lkey bk;
     bkey(&bk, ec->tenant, ec->tenant_len, cb->batch_id);
     if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &bk, &b.base);

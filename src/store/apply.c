@@ -7,7 +7,8 @@
  * The entry body is a yongjin.v1.JournalEntry without seq and hashes:
  * tenant (2), request_id (13), event (3), event_time_ms (4), the effects the
  * hook appended (fields 5 and 6), received_ms (7), then the hook's extras. Protobuf concatenation
- * merges fields, so the body decodes as one message.
+ * merges fields, so the body decodes as one message. An answer (and a
+ * replayed request's) carries fields 5, 6, 15, 16 and 17 of the body (answer_field).
  */
 #include <assert.h>
 #include <openssl/evp.h>
@@ -89,12 +90,18 @@ static size_t idem_key(const yj_write *w, uint8_t out[STORE_IDEM_KEY_MAX])
     return n + w->request_id_len;
 }
 
+/* The fields of an entry an answer carries (EventResult has the same
+ * numbers): postings (5), credits (6), and a Settle's settled_orders (15)
+ * and settle_more_due (16), the note (17). */
+static int answer_field(uint32_t field)
+{
+    return field == 5 || field == 6 || field == 15 || field == 16 || field == 17;
+}
+
 static yj_err collect_effects(void *ctx, uint32_t field, int wire_type, const uint8_t *whole,
                               size_t whole_len, const uint8_t *payload, size_t payload_len)
 {
-    /* the fields an answer copies from its entry, with the same numbers in
-     * EventResult: postings (5), credits (6), the note (17) */
-    if (field == 5 || field == 6 || field == 17) return yj_buf_append(ctx, whole, whole_len);
+    if (answer_field(field)) return yj_buf_append(ctx, whole, whole_len);
     return YJ_OK;
 }
 
@@ -205,6 +212,26 @@ static int is_refusal(yj_err err)
     }
 }
 
+/* The answer of the entry just appended: its effects, then the answer
+ * fields of its extras, in body order, so that it is byte for byte what
+ * store_extract_effects gives for the stored body (a replayed request,
+ * Verify). */
+static yj_err answer_of_new_entry(const store_apply_ctx *ac, yj_result *res)
+{
+    yj_buf tail = {0}; /* the extras' answer fields: a Settle's two varints */
+    yj_err err = ac->extra.len ? yj_pb_walk(ac->extra.data, ac->extra.len, collect_effects, &tail) : YJ_OK;
+    size_t n = ac->effects.len + tail.len;
+    if (err == YJ_OK && n && !(res->effects = malloc(n))) err = YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK && n) {
+        if (ac->effects.len) memcpy(res->effects, ac->effects.data, ac->effects.len);
+        if (tail.len) memcpy(res->effects + ac->effects.len, tail.data, tail.len);
+        res->effects_len = n;
+    }
+    yj_buf_free(&tail);
+    /* a walk fails only on malformed extras: the hook's bug */
+    return err == YJ_OK || err == YJ_RESOURCE_EXHAUSTED ? err : YJ_INTERNAL;
+}
+
 yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
                          yj_result *res)
 {
@@ -233,13 +260,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     if (err != YJ_OK) return err;
     res->seq = *ac->head_seq;
     res->code = YJ_OK;
-    if (ac->effects.len) {
-        res->effects = malloc(ac->effects.len);
-        if (!res->effects) return YJ_RESOURCE_EXHAUSTED;
-        memcpy(res->effects, ac->effects.data, ac->effects.len);
-        res->effects_len = ac->effects.len;
-    }
-    return YJ_OK;
+    return answer_of_new_entry(ac, res);
 }
 
 yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body, size_t len,

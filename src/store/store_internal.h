@@ -151,7 +151,9 @@ void store_wal_unprotect(yj_store *s);
 yj_err store_wal_protect(yj_store *s);
 void store_wal_close(yj_store *s);
 
-/* Copies the fields an answer repeats of its entry (postings 5, credits 6, note 17) into out. */
+/* Copies the fields of an entry body that its answer carries into out:
+ * postings (5), credits (6), a Settle's settled_orders (15) and
+ * settle_more_due (16), the note (17). */
 yj_err store_extract_effects(const uint8_t *body, size_t body_len, yj_buf *out);
 
 #endif

@@ -74,6 +74,7 @@ class Model:
         self.min_payout, self.fee_bp, self.fees = 100, 0, 0
         self.withdrawals = {}  # wid -> {m, amount, status}
         self.batches = {}      # bid -> {member: [amount, status]}
+        self.batch_month = {}  # bid -> "YYYY-MM"
         self.closed = 0        # the last closed month, yyyymm
         self.t = 0             # the current event's time (the generator sets it)
         self.months = {}       # (member, yyyymm) -> [accrued, reversed, settled, withdrawn, paid]
@@ -445,17 +446,28 @@ class Model:
         self.fees += rnd(Fraction(w["amount"] * self.fee_bp, 10000), self.rounding)
         return 0
 
-    def create_payout_batch(self, bid):
+    def create_payout_batch(self, bid, month="2025-11", allow_more=False):
+        """Version 2 (issue 14 item 11): refused while a batch of the same
+        month has PENDING lines (the model's batches never say more_members)
+        unless allow_more, and refused when it would have no line."""
         if bid in self.batches:
             return 6
+        if not allow_more and any(self.batch_month[x] == month and
+                                  any(st == "PENDING" for _, st in ls.values())
+                                  for x, ls in self.batches.items()):
+            return 9
+        floor = max(self.min_payout, 1)
+        if not any(b["available"] >= floor for b in self.bal.values()):
+            return 9
         lines = {}
         for m in sorted(self.bal):
             b = self.bal[m]
-            if b["available"] >= max(self.min_payout, 1):
+            if b["available"] >= floor:
                 lines[m] = [b["available"], "PENDING"]
                 b["withdrawing"] += b["available"]
                 b["available"] = 0
         self.batches[bid] = lines
+        self.batch_month[bid] = month
         return 0
 
     def mark_payout_line(self, bid, m, paid):

@@ -31,8 +31,9 @@ def mark_paid(wid, ref, t):
     return ev("mark_withdrawal_paid", ledger_pb2.MarkWithdrawalPaid(withdrawal_id=wid, external_ref=ref), t=t)
 
 
-def batch(bid, month, t):
-    return ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month), t=t)
+def batch(bid, month, t, allow_more=False):
+    return ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month, allow_more=allow_more),
+              t=t)
 
 
 def mark_line(bid, member, paid_, ref, t):
@@ -48,8 +49,8 @@ def completed(oid, t):
     return ev("order_completed", ledger_pb2.OrderCompleted(order_id=oid), t=t)
 
 
-def settle(as_of):
-    return ev("settle", ledger_pb2.Settle(as_of_ms=as_of), t=as_of)
+def settle(as_of, request_id=None):
+    return ev("settle", ledger_pb2.Settle(as_of_ms=as_of), request_id=request_id, t=as_of)
 
 
 def report(c, month, **kw):
@@ -262,6 +263,54 @@ def test_payout_batch_lines_and_marks(c):
     assert (b.available, b.paid) == (0, 10000)
 
 
+def test_a_batch_needs_a_line_and_waits_for_its_months_pending_batch(c):
+    """Issue 14 item 11 (version 2): a batch with no line is refused; a second
+    batch of a month whose earlier batch still has PENDING lines is refused
+    (naming it and its pending count) unless the request says allow_more;
+    FAILED and PAID lines never block, nor does another month's batch."""
+    # nobody has min_payout (100) available yet: x will have 99
+    ok(c.append(bind("c", "b"), bind("d", "x"), paid("O1", "c", line("L", 100000), t=T + 1),
+                paid("O2", "d", line("L", 990), t=T + 1)))
+    r = c.append(batch("PB0", "2025-11", T + 2))[0]
+    assert r.code == FAILED and r.seq == 0 and "no member" in r.message and "min_payout 100" in r.message, r
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("GetPayoutBatch", batch_id="PB0")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # nothing written: the id is still free
+    ok(c.append(completed("O1", T + 1), completed("O2", T + 1), settle(T + 8 * DAY)))
+    # b's 10000 in PB1, pending (x's 99 is below min_payout)
+    r = ok(c.append(batch("PB1", "2025-11", T + 9 * DAY)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    # then e earns 1000 (10% of f's 10000), settled
+    ok(c.append(bind("f", "e"), paid("O3", "f", line("L", 10000), t=T + 9 * DAY), completed("O3", T + 9 * DAY),
+                settle(T + 16 * DAY)))
+    assert balance(c, "e").available == 1000
+    r = c.append(batch("PB2", "2025-11", T + 16 * DAY + 1))[0]
+    assert r.code == FAILED and r.seq == 0, r
+    assert "PB1" in r.message and "1 pending" in r.message and "allow_more" in r.message, r.message
+    assert balance(c, "e").available == 1000                   # nothing moved
+    # a deliberate second run of the month: e's line only (b's money is in PB1)
+    r = ok(c.append(batch("PB2", "2025-11", T + 16 * DAY + 2, allow_more=True)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"e": 1000}
+    # PB1's line fails: it no longer blocks, but PB2's pending line does
+    ok(c.append(mark_line("PB1", "b", False, "", T + 16 * DAY + 3)))
+    r = c.append(batch("PB3", "2025-11", T + 16 * DAY + 4))[0]
+    assert r.code == FAILED and "PB2" in r.message and "PB1" not in r.message and "1 pending" in r.message, r
+    # another month is not blocked by November's pending batch
+    r = ok(c.append(batch("PB3", "2025-12", T + 16 * DAY + 5)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    # November: PB1 FAILED, PB2 PAID, nothing pending; b's line in PB3 fails and November takes it again
+    ok(c.append(mark_line("PB2", "e", True, "bank-1", T + 16 * DAY + 6),
+                mark_line("PB3", "b", False, "", T + 16 * DAY + 7)))
+    r = ok(c.append(batch("PB4", "2025-11", T + 16 * DAY + 8)))[0]
+    assert {p.member: p.amount for p in r.postings if p.account == "withdrawing"} == {"b": 10000}
+    pb = c.call("GetPayoutBatch", batch_id="PB4")
+    assert (pb.line_count, pb.pending_total, pb.more_members) == (1, 10000, False)
+    # only x's 99 is available now, below min_payout: a new month's batch would be empty
+    assert balance(c, "x").available == 99
+    r = c.append(batch("PB5", "2026-01", T + 16 * DAY + 9))[0]
+    assert r.code == FAILED and "no member" in r.message and "min_payout 100" in r.message, r
+
+
 def test_batch_and_report_pages(c):
     ok(c.append(*[bind("c%02d" % i, "r%02d" % i) for i in range(25)]))
     ok(c.append(*[paid("O%d" % i, "c%02d" % i, line("L", 10000), t=T + 1) for i in range(25)]))
@@ -422,16 +471,25 @@ def test_big_settle_and_batch_split_across_events(c):
         ok(c.append(*[bind("c%05d" % i, "r%05d" % i) for i in range(k, k + 4000)]))
         ok(c.append(*[paid("O%05d" % i, "c%05d" % i, line("L", 10000), t=T + 1) for i in range(k, k + 4000)]))
         ok(c.append(*[completed("O%05d" % i, T + 1) for i in range(k, k + 4000)]))
-    settles, moved = 0, 0
+    settles, moved, answers = 0, 0, []
     while True:
-        r = ok(c.append(settle(T + 8 * DAY + settles)))[0]
+        r = ok(c.append(settle(T + 8 * DAY + settles, request_id="big-settle-%d" % settles)))[0]
         assert r.ByteSize() < 2 * 2**20
+        answers.append((r.settled_orders, r.settle_more_due))
         got = sum(p.amount for p in r.postings if p.account == "available")
+        # each order pays its referrer 1000: the answer counts the orders that moved
+        assert got == 1000 * r.settled_orders
         if not got:
             break
         moved += got
         settles += 1
     assert moved == n * 1000 and settles >= 2
+    # each stopped at 1 MiB with more due but the last; the one after moved nothing
+    assert [m for _, m in answers] == [True] * (settles - 1) + [False, False]
+    assert sum(k for k, _ in answers) == n and answers[-1] == (0, False)
+    # a replayed request id answers the same numbers
+    again = c.append(settle(T + 8 * DAY, request_id="big-settle-0"))[0]
+    assert again.replayed and (again.settled_orders, again.settle_more_due) == answers[0]
     batches, lines = [], 0
     while True:
         bid = "PB%d" % len(batches)
@@ -445,3 +503,47 @@ def test_big_settle_and_batch_split_across_events(c):
     assert len(batches) >= 2 and lines == n and sum(b.total for b in batches) == n * 1000
     assert batches[0].more_members and not batches[-1].more_members
     assert balance(c, "r00000").withdrawing == 1000 and balance(c, "r19999").available == 0
+
+
+def test_settle_answers_how_many_orders_moved_and_whether_more_are_due(c, server):
+    """Issue 14 item 15 (version 2): a Settle takes at most 10,000 due orders;
+    its answer says how many it moved and whether more were due at its
+    as_of (it stopped at its limit); a replay of its request id answers the
+    same, and the journal entry carries both. Orders of unbound buyers pay
+    no commission, so only the order limit stops a Settle here."""
+    D = T + 1 + 7 * DAY  # due time of an order completed at T + 1
+
+    def orders(prefix, k, t_done):
+        for i in range(0, k, 5000):
+            ids = ["%s%05d" % (prefix, j) for j in range(i, min(k, i + 5000))]
+            ok(c.append(*[paid(o, "u" + o, line("L", 100), t=T + 1) for o in ids]))
+            ok(c.append(*[completed(o, t_done) for o in ids]))
+
+    orders("A", 10001, T + 1)
+    first = ok(c.append(settle(D, request_id="settle-A1")))[0]
+    assert (first.settled_orders, first.settle_more_due, len(first.postings)) == (10000, True, 0)
+    replay = c.append(settle(D, request_id="settle-A1"))[0]
+    assert replay.replayed and replay.seq == first.seq
+    assert (replay.settled_orders, replay.settle_more_due) == (10000, True)
+    r = ok(c.append(settle(D)))[0]
+    assert (r.settled_orders, r.settle_more_due) == (1, False)
+    # exactly 10,000 due, one more due only later: not "more due" at this as_of
+    orders("B", 10000, T + 2)
+    orders("C", 1, T + 3)
+    r = ok(c.append(settle(D + 1)))[0]
+    assert (r.settled_orders, r.settle_more_due) == (10000, False)
+    last = ok(c.append(settle(D + 2)))[0]
+    assert (last.settled_orders, last.settle_more_due) == (1, False)
+    none = ok(c.append(settle(D + 3)))[0]
+    assert (none.settled_orders, none.settle_more_due) == (0, False)
+    assert c.call("GetOrder", order_id="C00000").status == "SETTLED"
+    # the journal entries carry the same numbers (a non-Settle entry none)
+    feed = c.channel.unary_stream("/yongjin.v1.Finance/Subscribe",
+                                  request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+                                  response_deserializer=finance_pb2.JournalEntry.FromString)
+    got = {}
+    for e in feed(finance_pb2.SubscribeRequest(from_seq=first.seq - 1), timeout=30, metadata=c.metadata):
+        got[e.seq] = (e.settled_orders, e.settle_more_due)
+        if e.seq == first.seq:
+            break
+    assert got == {first.seq - 1: (0, False), first.seq: (10000, True)}

@@ -100,8 +100,11 @@ def generate(seed, model, n_events):
             elif f < 0.82:
                 bid = "b%d" % i
                 bids.append(bid)
-                add(ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month="2025-11"), t=t),
-                    model.create_payout_batch, bid)
+                # version 2: a month waits for its pending batch unless allow_more (issue 14 item 11)
+                month, more = rng.choice(["2025-11", "2025-11", "2025-12"]), rng.random() < 0.5
+                add(ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id=bid, month=month,
+                                                                           allow_more=more), t=t),
+                    model.create_payout_batch, bid, month, more)
             elif f < 0.95 and bids:
                 bid = rng.choice(bids[-2:])
                 cands = list(model.batches.get(bid, {}))

@@ -38,6 +38,11 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
     int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len, (const char *)wr->event);
     yj_err err = yj_state_put(w, key, (size_t)n, wr->event, wr->event_len);
     if (err == YJ_OK) err = yj_pb_put_bytes_field(effects, 5, "\x18\x07", 2); /* Posting{amount:7} */
+    if (err == YJ_OK && memmem(wr->event, wr->event_len, "answer", 6)) { /* extras, as a Settle's */
+        err = yj_pb_put_varint_field(extra, 10, 9);                     /* policy_version: not answered */
+        if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 15, 3);  /* settled_orders */
+        if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 16, 1);  /* settle_more_due */
+    }
     return err;
 }
 
@@ -227,6 +232,35 @@ static void test_same_request_replays_other_content_is_already_exists(void **sta
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_int_equal(st.writes_committed, 1);
+}
+
+/* An answer carries the entry's postings and credits and its fields 15
+ * and 16 (a Settle's settled_orders, settle_more_due), no other extra: the
+ * same bytes when the request is replayed, and Verify reproduces them. */
+static void test_an_answer_carries_the_entrys_settle_fields(void **state)
+{
+    fixture *f = *state;
+    const uint8_t want[] = {0x2a, 0x02, 0x18, 0x07, 0x78, 0x03, 0x80, 0x01, 0x01}; /* 5{amount 7}, 15: 3, 16: 1 */
+    const char *ev[] = {"answer-1", "plain"};
+    yj_batch *b = run(f, ev, NULL, 2);
+    assert_int_equal(b->results[0].code, YJ_OK);
+    assert_int_equal(b->results[0].effects_len, sizeof want);
+    assert_memory_equal(b->results[0].effects, want, sizeof want);
+    assert_int_equal(b->results[1].effects_len, 4); /* no extras: the posting only */
+    finish(b);
+    b = run(f, ev, NULL, 1);
+    assert_true(b->results[0].replayed);
+    assert_int_equal(b->results[0].effects_len, sizeof want);
+    assert_memory_equal(b->results[0].effects, want, sizeof want);
+    finish(b);
+    char scratch[128];
+    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 2);
 }
 
 static void test_refusal_inside_a_group_disturbs_nothing(void **state)
@@ -894,6 +928,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_answer_carries_the_entrys_settle_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_inside_a_group_disturbs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_grows_and_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
