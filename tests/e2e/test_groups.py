@@ -171,3 +171,27 @@ def test_an_order_into_a_full_group_is_accepted_without_the_group(c):
     assert gr.status == "SUCCEEDED" and gr.leader_earned == 10000 and len(gr.order_ids) == 10000
     assert list(gr.refund_order_ids) == ["Ofull"]
     assert c.call("GetOrder", order_id="Ofull").group_not_joined_reason == "full"
+
+
+def test_late_orders_into_the_version_1_stores_groups_are_accepted_and_replay(tmp_path):
+    """The version 1 fixture (G1 succeeded, G2 failed, both expiring at T+DAY):
+    new orders into them are version 2, accepted without the group, and the
+    journal of both versions verifies."""
+    from conftest import Client
+    from test_rules_versions import open_fixture
+    s = open_fixture(tmp_path)
+    try:
+        c = Client(s.channel())
+        # e -> b -> a under the fixture's policy (cap 1111): uncut b 1000 * 1000 / 10000 = 100,
+        # a 1000 * 500 / 10000 = 50; cap 1000 * 1111 / 10000 = 111 -> 111 * 100/150 = 74, 111 * 50/150 = 37
+        r = ok(c.append(paid("Olate2", "e", line("L", 1000), group_id="G2", t=T + 13),
+                        paid("Olate1", "e", line("L", 1000), group_id="G1", t=T + DAY)))
+        assert earned(r[0]) == {"b": 74, "a": 37} and earned(r[1]) == {"b": 74, "a": 37}  # no g
+        g2, g1 = c.call("GetGroup", group_id="G2"), c.call("GetGroup", group_id="G1")
+        assert (g2.status, list(g2.order_ids), list(g2.refund_order_ids)) == \
+            ("FAILED", ["Og3", "Olate2"], ["Og3", "Olate2"])
+        assert (g1.status, g1.leader_earned, list(g1.order_ids), list(g1.refund_order_ids)) == \
+            ("SUCCEEDED", 594, ["Og1", "Og2"], ["Olate1"])
+        assert c.call("Verify").ok
+    finally:
+        assert s.stop() == 0
