@@ -18,8 +18,8 @@
 
 #define EXPIRES 1761955200000LL
 
-static yj_group_miss join(uint32_t rules, int status, size_t n_joined, int64_t paid_at_ms, yj_err *err,
-                          yj_msg *why)
+static yj_group_miss join(uint32_t rules, int status, size_t n_joined, int64_t paid_at_ms,
+                          yj_err *err, yj_msg *why)
 {
     yj_group_miss miss = (yj_group_miss)-1;
     memset(why, 0, sizeof *why);
@@ -37,8 +37,9 @@ static void test_an_order_before_expiry_joins(void **state)
     for (uint32_t v = YJ_RULES_V1; v <= YJ_RULES_V2; v++) {
         assert_int_equal(join(v, YJ_GROUP_OPEN, 0, EXPIRES - 1, &err, &why), YJ_GROUP_JOINS);
         assert_int_equal(err, YJ_OK);
-        assert_int_equal(join(v, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX - 1, EXPIRES - 1, &err, &why),
-                         YJ_GROUP_JOINS);
+        assert_int_equal(
+            join(v, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX - 1, EXPIRES - 1, &err, &why),
+            YJ_GROUP_JOINS);
         assert_int_equal(err, YJ_OK);
     }
 }
@@ -51,20 +52,25 @@ static void test_version_2_accepts_every_miss_without_the_group(void **state)
     (void)state;
     yj_err err;
     yj_msg why;
-    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_FAILED, 2, EXPIRES - 1, &err, &why), YJ_GROUP_MISS_FAILED);
+    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_FAILED, 2, EXPIRES - 1, &err, &why),
+                     YJ_GROUP_MISS_FAILED);
     assert_int_equal(err, YJ_OK);
-    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_OPEN, 2, EXPIRES, &err, &why), YJ_GROUP_MISS_EXPIRED);
+    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_OPEN, 2, EXPIRES, &err, &why),
+                     YJ_GROUP_MISS_EXPIRED);
     assert_int_equal(err, YJ_OK);
-    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, 3, EXPIRES + 1, &err, &why), YJ_GROUP_MISS_EXPIRED);
+    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, 3, EXPIRES + 1, &err, &why),
+                     YJ_GROUP_MISS_EXPIRED);
     assert_int_equal(err, YJ_OK);
-    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX, EXPIRES - 1, &err, &why),
-                     YJ_GROUP_MISS_FULL);
+    assert_int_equal(
+        join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX, EXPIRES - 1, &err, &why),
+        YJ_GROUP_MISS_FULL);
     assert_int_equal(err, YJ_OK);
     /* failed comes first, then expired, then full */
     assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_FAILED, YJ_GROUP_ORDERS_MAX, EXPIRES, &err, &why),
                      YJ_GROUP_MISS_FAILED);
-    assert_int_equal(join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX, EXPIRES, &err, &why),
-                     YJ_GROUP_MISS_EXPIRED);
+    assert_int_equal(
+        join(YJ_RULES_V2, YJ_GROUP_SUCCEEDED, YJ_GROUP_ORDERS_MAX, EXPIRES, &err, &why),
+        YJ_GROUP_MISS_EXPIRED);
     assert_string_equal(yj_group_miss_name(YJ_GROUP_MISS_FAILED), "failed");
     assert_string_equal(yj_group_miss_name(YJ_GROUP_MISS_EXPIRED), "expired");
     assert_string_equal(yj_group_miss_name(YJ_GROUP_MISS_FULL), "full");
