@@ -176,6 +176,35 @@ size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rat
 /* Whether a group-buy order pays the leader under the basis. */
 int yj_rules_group_pays(int basis, const char *leader, const char *buyer);
 
+/* Group-buy statuses (state Group.status) and the most orders one group
+ * takes as members. */
+enum { YJ_GROUP_OPEN = 1, YJ_GROUP_SUCCEEDED = 2, YJ_GROUP_FAILED = 3 };
+#define YJ_GROUP_ORDERS_MAX 10000
+
+/* Why a paid order naming a group does not join it (YJ_GROUP_JOINS: it
+ * does). Checked in this order: a failed group, then an order dated at or
+ * after the expiry, then a full group. */
+typedef enum yj_group_miss {
+    YJ_GROUP_JOINS = 0,
+    YJ_GROUP_MISS_FAILED = 1,  /* the group is FAILED: final */
+    YJ_GROUP_MISS_EXPIRED = 2, /* paid at or after expires_at_ms */
+    YJ_GROUP_MISS_FULL = 3,    /* YJ_GROUP_ORDERS_MAX orders have joined */
+} yj_group_miss;
+
+/* The word a refusal, the order record and GetOrder use for a miss
+ * ("failed", "expired", "full"; "" for YJ_GROUP_JOINS). */
+const char *yj_group_miss_name(yj_group_miss miss);
+
+/* Whether an order paid at paid_at_ms joins the group it names: status
+ * YJ_GROUP_*, n_joined orders joined so far. Sets *miss. Version 1 refuses
+ * an order that would not join (FAILED_PRECONDITION naming the group and the
+ * reason); version 2 (rules >= YJ_RULES_V2) never refuses a payment because
+ * of its group: YJ_OK, and a miss means the order is accepted without the
+ * group (no leader commission, not counted toward the target) and is one
+ * the storefront must refund for the group. */
+yj_err yj_rules_group_join(uint32_t rules, const char *group_id, int status, int64_t expires_at_ms,
+                           size_t n_joined, int64_t paid_at_ms, yj_group_miss *miss, yj_msg *why);
+
 /* Whether a new invite of an invitee in a live session becomes the one
  * that counts, given whether one is already recorded: under FIRST only the
  * first does, under LAST every later one does. */

@@ -3,7 +3,10 @@
  * group_id, success when the joined orders that are not fully refunded reach
  * the target before expiry, the leader's commission on the orders the basis
  * names (including orders that joined before success, accrued at the moment
- * of success, and later joiners), failure at expiry, GetGroup.
+ * of success, and later joiners), failure at expiry, GetGroup. From rules
+ * version 2 a payment is never refused because of its group: an order a
+ * failed, expired or full group does not take (yj_rules_group_join) is
+ * accepted without it and listed in the group's refund_order_ids.
  *
  * State (after tenant + kind):
  *   'G' group_id            yongjin.state.Group
@@ -21,10 +24,7 @@
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-#define GROUP_MAX_ORDERS 10000
 #define EXPIRE_PER_EVENT 1000
-
-enum { GROUP_OPEN = 1, GROUP_SUCCEEDED = 2, GROUP_FAILED = 3 };
 
 static void group_key(lkey *k, const char *tenant, size_t tlen, const char *group_id)
 {
@@ -84,7 +84,7 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     g.target_size = og->target_size;
     g.expires_at_ms = og->expires_at_ms;
     g.rate_bp = og->leader_rate_bp ? og->leader_rate_bp : p->group_leader_rate_bp;
-    g.status = GROUP_OPEN;
+    g.status = YJ_GROUP_OPEN;
     g.basis = p->group_leader_basis;
     lkey k;
     expiry_key(&k, ec, g.expires_at_ms, og->group_id);
@@ -93,28 +93,47 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     return err;
 }
 
-yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group **g, yj_msg *why)
+yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group **g,
+                               int *miss, yj_msg *why)
 {
+    *miss = YJ_GROUP_JOINS;
     if (!yj_ledger_valid_id(group_id, strlen(group_id)))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     yj_err err = ledger_group_load(ec, group_id, g);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_paid.group_id: no group %s", group_id);
     if (err != YJ_OK) return err;
-    const char *no = (*g)->status == GROUP_FAILED ? "has failed"
-                   : ec->time_ms >= (*g)->expires_at_ms ? "has expired"
-                   : (*g)->n_order_ids >= GROUP_MAX_ORDERS ? "is full" : NULL;
-    if (no) {
+    if ((*g)->status < YJ_GROUP_OPEN || (*g)->status > YJ_GROUP_FAILED) {
+        err = YJ_DATA_LOSS; /* a group record no build writes */
+    } else {
+        yj_group_miss m;
+        err = yj_rules_group_join(ec->rules, group_id, (*g)->status, (*g)->expires_at_ms, (*g)->n_order_ids,
+                                  ec->time_ms, &m, why);
+        *miss = m;
+    }
+    if (err != YJ_OK) {
         yongjin__state__group__free_unpacked(*g, NULL);
         *g = NULL;
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "order_paid.group_id: group %s %s; it takes no orders",
-                       group_id, no);
     }
-    return YJ_OK;
+    return err;
+}
+
+yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group *g,
+                               const char *order_id)
+{
+    assert(ec->rules >= YJ_RULES_V2);
+    size_t n = g->n_refund_order_ids;
+    if (n >= YJ_GROUP_ORDERS_MAX) return YJ_OK; /* the order's own record still says it */
+    char **ids = realloc(g->refund_order_ids, (n + 1) * sizeof *ids);
+    if (!ids) return YJ_RESOURCE_EXHAUSTED;
+    g->refund_order_ids = ids;
+    if (!(ids[n] = strdup(order_id))) return YJ_RESOURCE_EXHAUSTED;
+    g->n_refund_order_ids = n + 1;
+    return ledger_group_save(ec, group_id, g);
 }
 
 int ledger_group_succeeds_with(const Yongjin__State__Group *g, int more)
 {
-    return g->status == GROUP_SUCCEEDED || (g->status == GROUP_OPEN && g->counted + more >= g->target_size);
+    return g->status == YJ_GROUP_SUCCEEDED || (g->status == YJ_GROUP_OPEN && g->counted + more >= g->target_size);
 }
 
 /* Records the order in its group; on success, the earlier orders the basis
@@ -124,6 +143,7 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *g
                          const char *order_id, int64_t earned)
 {
     size_t n = g->n_order_ids;
+    assert(n < YJ_GROUP_ORDERS_MAX && g->status != YJ_GROUP_FAILED); /* yj_rules_group_join said it joins */
     char **ids = realloc(g->order_ids, (n + 1) * sizeof *ids);
     if (!ids) return YJ_RESOURCE_EXHAUSTED;
     g->order_ids = ids;
@@ -132,8 +152,8 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *g
     g->counted++;
     g->leader_earned += earned;
     yj_err err = YJ_OK;
-    if (g->status == GROUP_OPEN && ledger_group_succeeds_with(g, 0)) {
-        g->status = GROUP_SUCCEEDED;
+    if (g->status == YJ_GROUP_OPEN && ledger_group_succeeds_with(g, 0)) {
+        g->status = YJ_GROUP_SUCCEEDED;
         lkey k;
         expiry_key(&k, ec, g->expires_at_ms, group_id);
         err = yj_state_del(ec->wtxn, k.b, k.n);
@@ -195,13 +215,42 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
             if (err == YJ_NOT_FOUND) err = YJ_DATA_LOSS;
             break;
         }
-        if (g->status == GROUP_OPEN) g->status = GROUP_FAILED;
+        if (g->status == YJ_GROUP_OPEN) g->status = YJ_GROUP_FAILED;
         err = ledger_group_save(ec, group_id, g);
         yongjin__state__group__free_unpacked(g, NULL);
         if (err == YJ_OK) err = yj_state_del(ec->wtxn, due[i].b, due[i].n);
     }
     free(due);
     return err;
+}
+
+/* Whether everything paid for an order has been refunded. An order that
+ * cannot be read counts as not refunded: it stays listed. */
+static int fully_refunded(const yj_rtxn *r, const char *tenant, const char *order_id)
+{
+    lkey ok;
+    MDB_val ov;
+    lkey_start(&ok, tenant, strlen(tenant), 'O');
+    lkey_str(&ok, order_id, strlen(order_id));
+    if (yj_state_get(r->txn, r->state, ok.b, ok.n, &ov) != YJ_OK) return 0;
+    Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, ov.mv_size, ov.mv_data);
+    if (!o) return 0;
+    int64_t paid = 0;
+    for (size_t l = 0; l < o->n_lines; l++) paid += o->lines[l]->amount;
+    int done = o->refunded >= paid;
+    yongjin__state__order__free_unpacked(o, NULL);
+    return done;
+}
+
+/* Appends to out (from index n) the orders of from[0..n_from) that are
+ * still to refund (not fully refunded); every one when `all`. Returns the
+ * new length. */
+static size_t list_orders(const yj_rtxn *r, const char *tenant, char **from, size_t n_from, int all, char **out,
+                          size_t n)
+{
+    for (size_t i = 0; i < n_from; i++)
+        if (all || !fully_refunded(r, tenant, from[i])) out[n++] = from[i];
+    return n;
 }
 
 yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
@@ -224,29 +273,23 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
     resp.target_size = g->target_size;
     resp.leader_earned = g->leader_earned;
     resp.expires_at_ms = g->expires_at_ms;
-    char **ids = calloc(g->n_order_ids ? g->n_order_ids : 1, sizeof *ids);
-    size_t n = 0;
-    for (size_t i = 0; ids && i < g->n_order_ids; i++) {
-        if (g->status == GROUP_FAILED) { /* the orders still to refund */
-            lkey ok;
-            MDB_val ov;
-            lkey_start(&ok, tenant, strlen(tenant), 'O');
-            lkey_str(&ok, g->order_ids[i], strlen(g->order_ids[i]));
-            if (yj_state_get(r->txn, r->state, ok.b, ok.n, &ov) == YJ_OK) {
-                Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, ov.mv_size, ov.mv_data);
-                int64_t paid = 0;
-                for (size_t l = 0; o && l < o->n_lines; l++) paid += o->lines[l]->amount;
-                int done = o && o->refunded >= paid;
-                if (o) yongjin__state__order__free_unpacked(o, NULL);
-                if (done) continue;
-            }
-        }
-        ids[n++] = g->order_ids[i];
+    size_t n_all = g->n_order_ids + g->n_refund_order_ids;
+    char **ids = calloc(n_all ? n_all : 1, sizeof *ids), **refund = calloc(n_all ? n_all : 1, sizeof *refund);
+    if (ids && refund && g->status == YJ_GROUP_FAILED) { /* every order, joined or not, is to refund */
+        resp.n_order_ids = list_orders(r, tenant, g->order_ids, g->n_order_ids, 0, ids, 0);
+        resp.n_order_ids = list_orders(r, tenant, g->refund_order_ids, g->n_refund_order_ids, 0, ids,
+                                       resp.n_order_ids);
+        resp.n_refund_order_ids = list_orders(r, tenant, ids, resp.n_order_ids, 1, refund, 0);
+    } else if (ids && refund) { /* the joined orders; to refund: those that did not join */
+        resp.n_order_ids = list_orders(r, tenant, g->order_ids, g->n_order_ids, 1, ids, 0);
+        resp.n_refund_order_ids = list_orders(r, tenant, g->refund_order_ids, g->n_refund_order_ids, 0, refund, 0);
     }
-    resp.n_order_ids = n;
+    assert(resp.n_order_ids + resp.n_refund_order_ids <= 2 * n_all);
     resp.order_ids = ids;
-    err = ids ? ledger_pack(out, &resp.base) : YJ_RESOURCE_EXHAUSTED;
+    resp.refund_order_ids = refund;
+    err = ids && refund ? ledger_pack(out, &resp.base) : YJ_RESOURCE_EXHAUSTED;
     free(ids);
+    free(refund);
     yongjin__state__group__free_unpacked(g, NULL);
     return err;
 }

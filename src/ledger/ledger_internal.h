@@ -182,9 +182,19 @@ yj_err ledger_group_load(ledger_event_ctx *ec, const char *group_id, struct Yong
 yj_err ledger_group_save(ledger_event_ctx *ec, const char *group_id, const struct Yongjin__State__Group *g);
 yj_err ledger_open_group(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__OpenGroup *og,
                          yj_msg *why);
-/* The group an order joins, if it takes orders (NOT_FOUND / FAILED_PRECONDITION otherwise). */
+/* The group an order names, loaded into *g (the caller frees it), and
+ * *miss: YJ_GROUP_JOINS when the order joins it, else the yj_group_miss
+ * why not, for an order a version 2 ledger accepts without the group
+ * (yj_rules_group_join). INVALID_ARGUMENT for a malformed id, NOT_FOUND for
+ * an unknown group (a typo, not a late event), FAILED_PRECONDITION for a
+ * miss under version 1; *g is NULL after any error. */
 yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group **g,
-                               yj_msg *why);
+                               int *miss, yj_msg *why);
+/* Version 2: lists an order that named the group but did not join it in
+ * the group's refund_order_ids (at most YJ_GROUP_ORDERS_MAX; past that the
+ * order's own record is what says it) and saves the group. */
+yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group *g,
+                               const char *order_id);
 /* Whether the group has succeeded, or does once `more` further orders
  * count: the one success rule, for an order about to join (more = 1) and
  * for the join itself (more = 0, after counting it). */

@@ -188,7 +188,8 @@ static yj_err accrue(ledger_event_ctx *ec, const char *order_id, Yongjin__State_
 /* What the programs other than referral bring to an order, found (and the
  * order refused if anything it names is unknown) before anything is written. */
 typedef struct order_programs {
-    Yongjin__State__Group *group;         /* the group-buy it joins */
+    Yongjin__State__Group *group;         /* the group-buy it names */
+    int group_miss;                       /* YJ_GROUP_JOINS, or why it does not join (version 2) */
     Yongjin__State__LiveSession *session; /* the livestream it was sold in */
     char serving[YJ_ID_MAX + 1];          /* the serving guide, "" when none */
     char inviter[YJ_ID_MAX + 1];          /* the invite that counts, "" when none */
@@ -219,7 +220,9 @@ static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *
     memset(pr, 0, sizeof *pr);
     pr->store = op->store;
     pr->channel = op->channel ? op->channel : YJ_CHANNEL_ONLINE;
-    if (op->group_id[0] && (err = ledger_group_check_join(ec, op->group_id, &pr->group, why)) != YJ_OK) return err;
+    if (op->group_id[0] &&
+        (err = ledger_group_check_join(ec, op->group_id, &pr->group, &pr->group_miss, why)) != YJ_OK)
+        return err;
     if (op->store[0] && (err = ledger_store_known(ec, "order_paid.store", op->store, why)) != YJ_OK) return err;
     if (op->guide[0]) {
         Yongjin__State__Guide *g; /* it must be registered; guide_credits reads its stores */
@@ -333,8 +336,9 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     }
     static __thread yj_commission comm[YJ_COMMISSIONS_MAX];
     size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
-    /* the group leader, when the group has succeeded or this order makes it */
-    Yongjin__State__Group *g = pr->group;
+    /* the group leader, when the order joins a group that has succeeded or
+     * that this order makes succeed */
+    Yongjin__State__Group *g = pr->group_miss == YJ_GROUP_JOINS ? pr->group : NULL;
     int succeeds = g && ledger_group_succeeds_with(g, 1);
     if (succeeds && yj_rules_group_pays(g->basis, g->leader, op->buyer)) {
         snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
@@ -414,7 +418,9 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     o.commissions = ocp;
     o.paid_at_ms = ec->time_ms;
     o.policy_version = p->version;
-    o.group_id = (char *)op->group_id;
+    o.group_id = g ? (char *)op->group_id : "";
+    o.group_not_joined = pr->group && !g ? (char *)op->group_id : "";
+    o.group_miss = pr->group_miss;
     o.live_session_id = (char *)op->live_session_id;
     o.inviter = pr->inviter;
     o.n_credits = n_cr;
@@ -449,6 +455,8 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         for (size_t i = 0; i < n; i++)
             if (comm[i].program == YJ_PROGRAM_GROUP_LEADER) earned += comm[i].amount;
         err = ledger_group_join(ec, p, op->group_id, g, op->order_id, earned);
+    } else if (err == YJ_OK && pr->group) { /* version 2: accepted without its group, to refund */
+        err = ledger_group_not_joined(ec, op->group_id, pr->group, op->order_id);
     }
     return err;
 }
@@ -798,6 +806,9 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     resp.refunded = o->refunded;
     resp.buyer = o->buyer;
     resp.due_at_ms = o->due_at_ms;
+    resp.group_id = o->group_id;
+    resp.group_not_joined = o->group_not_joined;
+    resp.group_not_joined_reason = (char *)yj_group_miss_name((yj_group_miss)o->group_miss);
     /* the postings: the member legs for this order in the entries that
      * changed it, in journal order */
     size_t n = 0, cap = 0;

@@ -64,7 +64,7 @@ class Model:
         self.orders = {}
         self.refund_ids = set()
         self.bal = {}
-        self.groups = {}      # gid -> {leader, target, expires, rate, status, orders, counted, earned}
+        self.groups = {}      # gid -> {leader, target, expires, rate, status, orders, counted, earned, refund}
         self.sessions = {}    # sid -> {host, store, closed}
         self.invites = {}     # (sid, invitee) -> the inviter that counts
         self.inv_stats = {}   # (sid, inviter) -> [invites, {invitees}, orders, gmv, commission]
@@ -137,8 +137,12 @@ class Model:
         g = self.groups.get(group) if group else None
         if group and g is None:
             return 5
-        if g and (g["status"] == "FAILED" or self.t >= g["expires"]):
-            return 9
+        # a group that had failed, an order dated at or after the expiry, a
+        # full group: accepted without the group (rules version 2), listed
+        # in the group's refund list (docs/rules.md "Group-buy")
+        missed = g if g and (g["status"] == "FAILED" or self.t >= g["expires"] or len(g["orders"]) >= 10000) else None
+        if missed:
+            g = None
         if store and store not in self.stores:
             return 5
         if guide and guide not in self.guides:
@@ -196,8 +200,10 @@ class Model:
                 st[2] += 1; st[3] += paid_total; st[4] += live
         o = {"paid_at": self.t, "buyer": buyer, "lines": list(lines), "refunded": [0] * len(lines), "comms": comms,
              "completed": None, "settled": False, "credits": credits, "session": session if sess else None,
-             "inviter": inviter, "group": group, "rounding": self.rounding}
+             "inviter": inviter, "group": group if g else None, "rounding": self.rounding}
         self.orders[oid] = o
+        if missed and len(missed["refund"]) < 10000:
+            missed["refund"].append(oid)
         if g:
             g["orders"].append(oid)
             g["counted"] += 1
@@ -319,7 +325,7 @@ class Model:
         if gid in self.groups:
             return 6
         self.groups[gid] = {"leader": leader, "target": target, "expires": expires, "rate": rate,
-                            "status": "OPEN", "orders": [], "counted": 0, "earned": 0}
+                            "status": "OPEN", "orders": [], "counted": 0, "earned": 0, "refund": []}
         return 0
 
     def expire(self, at):

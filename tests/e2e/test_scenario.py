@@ -279,11 +279,18 @@ def test_generated_scenario_matches_the_model(client, seed, rounding, levels, ra
         tot = model.sess_stats.get(sid, [0, 0, 0])
         assert (s.invites, s.orders, s.gmv, s.closed) == (tot[0], tot[1], tot[2], model.sessions[sid]["closed"])
     statuses = set()
+    left = lambda oid: sum(model.orders[oid]["refunded"]) < sum(model.orders[oid]["lines"])  # noqa: E731
     for gid, g in model.groups.items():
         got = client.call("GetGroup", group_id=gid)
         assert (got.status, got.leader_earned) == (g["status"], g["earned"]), gid
         statuses.add(g["status"])
+        # the orders to refund: a failed group's every order, else those that did not join
+        refund = [o for o in (g["orders"] if g["status"] == "FAILED" else []) + g["refund"] if left(o)]
+        joined = refund if g["status"] == "FAILED" else g["orders"]
+        assert (list(got.order_ids), list(got.refund_order_ids)) == (joined, refund), gid
     assert statuses >= {"SUCCEEDED", "FAILED"}  # open groups at the end are chance
+    # late orders (version 2: accepted without their group) of failed and of succeeded groups
+    assert {g["status"] for g in model.groups.values() if g["refund"]} >= {"SUCCEEDED", "FAILED"}
     tb = client.call("TrialBalance")
     assert tb.sum == 0 and {a.account: a.balance for a in tb.accounts}["fee_income"] == model.fees
     codes = {(e.WhichOneof("body"), want) for e, want in events}
