@@ -35,7 +35,10 @@
 #define YJ_LINES_MAX 100
 #define YJ_REFUNDS_MAX 200    /* refunds of one order: each rewrites the order and lists its entry */
 #define YJ_OVERRIDES_MAX 64
-#define YJ_DEPTH_MAX 1000     /* the deepest referral tree accepted */
+/* The deepest member of a referral (team) tree: its depth is how many
+ * members are above it (a root is at depth 0), so a chain holds at most
+ * YJ_DEPTH_MAX + 1 members, the root and YJ_DEPTH_MAX levels below it. */
+#define YJ_DEPTH_MAX 1000
 #define YJ_QUANTITY_MAX 1000000
 /* quantity × fixed per unit stays an amount (<= 10^12), so no commission,
  * nor the sum of an order's, can overflow */
@@ -107,18 +110,26 @@ typedef struct yj_view {
     yj_err (*parent_latest)(void *ctx, const char *member, char parent[YJ_ID_MAX + 1]);
     /* Whether the member is an enabled distributor, and its tier. */
     yj_err (*member)(void *ctx, const char *member, int *distributor, int32_t *tier);
+    /* The member's height in the team tree: the longest path down from it
+     * (0: no one is bound under it; a member never seen has height 0). */
+    yj_err (*height)(void *ctx, const char *member, int32_t *height);
 } yj_view;
 
 /* Whether member may earn under the policy's distributor mode. */
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
                          int32_t *tier);
 
-/* May member be bound to referrer at at_ms? `bound_live` says whether the
- * member has a live binding now. FAILED_PRECONDITION with the reason for
- * self-binding, a cycle, a referrer who may not earn, FIRST_TOUCH on a
- * bound member, or a tree deeper than YJ_DEPTH_MAX. The walk up from the
- * referrer costs the depth of the tree, never its size. */
-yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, const char *member,
+/* May member be bound to referrer at at_ms, under rules version `rules`?
+ * `bound_live` says whether the member has a live binding now.
+ * FAILED_PRECONDITION with the reason for self-binding, a cycle, a referrer
+ * who may not earn, FIRST_TOUCH on a bound member, a referrer already at
+ * depth YJ_DEPTH_MAX, and (version 2) a bind that would put a member of
+ * the member's team deeper than YJ_DEPTH_MAX: the referrer's depth + 1 +
+ * the member's height > YJ_DEPTH_MAX (the message names both). Depths and
+ * heights are those of the team tree (parent_latest; a root is at depth
+ * 0). The walk up from the referrer costs the depth of the tree, never its
+ * size; the height is one read. */
+yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, uint32_t rules, const char *member,
                            const char *referrer, int64_t at_ms, int bound_live, yj_msg *why);
 
 /* One level of an order's chain: who earns. */

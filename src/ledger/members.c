@@ -9,9 +9,17 @@
  *   'L' member          yongjin.state.Binding: the latest binding (the team tree)
  *   'C' referrer, member  (empty): the direct downline, for paging
  *   'A' member          counts, GMV and the team parent (team_rec), kept incrementally
+ *   'h' member, height  how many of the member's direct members have that height (i64)
  *
  * Team aggregates move with the tree: a (re)bind walks up the old and the
  * new ancestors once — the cost is the depth of the tree, never its size.
+ * Heights (the longest path down, for the depth limit) are kept as counts
+ * of direct members by height ('h'): a member's height is one more than
+ * the highest of them, one cursor seek. A bind raises the new ancestors'
+ * heights; a rebind that takes a subtree away recomputes the old
+ * ancestors' from these counts, never by scanning their direct members.
+ * Each walk stops at the first height that does not change: a few seeks
+ * per ancestor, at most the depth of the tree.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -169,6 +177,41 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
     return YJ_OK;
 }
 
+/* The member's height: one more than the highest of its direct members
+ * ('h' keys are ordered by height: the last one under the member), else 0.
+ * One seek on cursor c. */
+static yj_err height_at(MDB_cursor *c, const char *tenant, size_t tenant_len, const char *member,
+                        int32_t *height)
+{
+    lkey k;
+    lkey_start(&k, tenant, tenant_len, 'h');
+    lkey_str(&k, member, strlen(member));
+    size_t prefix = k.n;
+    lkey_u32(&k, UINT32_MAX); /* past every height of the member */
+    MDB_val kk = {k.n, k.b}, v;
+    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(c, &kk, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(c, &kk, &v, MDB_LAST);
+    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    *height = 0;
+    if (rc == 0 && kk.mv_size == prefix + 4 && !memcmp(kk.mv_data, k.b, prefix))
+        *height = (int32_t)get_be32((const uint8_t *)kk.mv_data + prefix) + 1;
+    assert(*height >= 0);
+    return YJ_OK;
+}
+
+static yj_err view_height(void *ctx, const char *member, int32_t *height)
+{
+    view_ctx *v = ctx;
+    MDB_cursor *c;
+    if (mdb_cursor_open(v->txn, v->dbi, &c)) return YJ_INTERNAL;
+    yj_err err = height_at(c, v->tenant, v->tenant_len, member, height);
+    mdb_cursor_close(c);
+    return err;
+}
+
 void ledger_view(ledger_event_ctx *ec, yj_view *view, void *storage)
 {
     view_ctx *v = storage;
@@ -180,6 +223,7 @@ void ledger_view(ledger_event_ctx *ec, yj_view *view, void *storage)
     view->parent_at = view_parent_at;
     view->parent_latest = view_parent_latest;
     view->member = view_member;
+    view->height = view_height;
 }
 
 /* ---- writes ---- */
@@ -322,6 +366,86 @@ yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
     return t.parent[0] ? ledger_team_walk(ec, t.parent, 0, gmv) : YJ_OK;
 }
 
+/* Adds delta (+1 or -1) to how many direct members of parent have height
+ * h; *left is the new count (the key is deleted at 0). */
+static yj_err height_count_add(ledger_event_ctx *ec, MDB_cursor *c, const char *parent, int32_t h,
+                               int64_t delta, int64_t *left)
+{
+    lkey k;
+    uint8_t val[8];
+    assert(h >= 0 && (delta == 1 || delta == -1));
+    member_key(&k, ec, 'h', parent);
+    lkey_u32(&k, (uint32_t)h);
+    MDB_val kk = {k.n, k.b}, v;
+    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    if (rc == 0 && v.mv_size != sizeof val) return YJ_DATA_LOSS;
+    *left = (rc == 0 ? (int64_t)get_be64(v.mv_data) : 0) + delta;
+    if (*left < 0) return YJ_DATA_LOSS; /* a member left a parent that did not count it */
+    if (*left == 0) rc = mdb_cursor_del(c, 0);
+    put_be64(val, (uint64_t)*left);
+    MDB_val nv = {sizeof val, val};
+    if (*left > 0) rc = mdb_cursor_put(c, &kk, &nv, rc == 0 ? MDB_CURRENT : 0);
+    return rc == 0 ? YJ_OK : rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+}
+
+/* One step of heights_update: moves a direct member of cur from height
+ * old_h to new_h (-1: none) and sets *before and *after to cur's height.
+ * It seeks the height again only when cur's highest direct member left. */
+static yj_err height_recount(ledger_event_ctx *ec, MDB_cursor *c, const char *cur, int32_t old_h,
+                             int32_t new_h, int32_t *before, int32_t *after)
+{
+    int64_t left = 1, added;
+    yj_err err = height_at(c, ec->tenant, ec->tenant_len, cur, before);
+    if (err == YJ_OK && old_h >= 0) err = height_count_add(ec, c, cur, old_h, -1, &left);
+    if (err == YJ_OK && new_h >= 0) err = height_count_add(ec, c, cur, new_h, +1, &added);
+    if (err != YJ_OK) return err;
+    assert(old_h < 0 || old_h + 1 <= *before);
+    *after = *before;
+    if (new_h + 1 > *before)
+        *after = new_h + 1;
+    else if (old_h + 1 == *before && left == 0 && new_h + 1 < *before)
+        err = height_at(c, ec->tenant, ec->tenant_len, cur, after);
+    return err;
+}
+
+/* A direct member of `parent` changed height from old_h to new_h (-1: it
+ * was not, or is no longer, a direct member of it): recounts parent, and
+ * walks up while a height changes. Cost: a few seeks per ancestor whose
+ * height changes, at most the depth of the tree; never a scan of direct
+ * members. The walk ends: the team tree has no cycle (every bind checks). */
+static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t old_h, int32_t new_h)
+{
+    char cur[YJ_ID_MAX + 1];
+    MDB_cursor *c = ledger_cursor(ec);
+    if (!c) return YJ_INTERNAL;
+    snprintf(cur, sizeof cur, "%s", parent);
+    while (cur[0]) {
+        int32_t before, after;
+        team_rec t;
+        yj_err err = height_recount(ec, c, cur, old_h, new_h, &before, &after);
+        if (err != YJ_OK || after == before) return err;
+        if ((err = team_get(ec, cur, &t)) != YJ_OK) return err;
+        old_h = before, new_h = after;
+        memcpy(cur, t.parent, sizeof cur);
+    }
+    return YJ_OK;
+}
+
+/* The member (its height unchanged: its team moves with it) leaves
+ * old_parent ("" when none) for referrer. */
+static yj_err heights_move(ledger_event_ctx *ec, const char *member, const char *old_parent,
+                           const char *referrer)
+{
+    int32_t h;
+    MDB_cursor *c = ledger_cursor(ec);
+    if (!c) return YJ_INTERNAL;
+    yj_err err = height_at(c, ec->tenant, ec->tenant_len, member, &h);
+    if (err == YJ_OK && old_parent[0]) err = heights_update(ec, old_parent, h, -1);
+    if (err == YJ_OK) err = heights_update(ec, referrer, -1, h);
+    return err;
+}
+
 /* Moves member (and its team) under referrer in the team tree. */
 static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *old_parent,
                         const char *referrer)
@@ -344,6 +468,7 @@ static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *ol
     }
     err = team_add(ec, referrer, 1, 0, 0, 0);
     if (err == YJ_OK) err = ledger_team_walk(ec, referrer, size, gmv);
+    if (err == YJ_OK) err = heights_move(ec, member, old_parent, referrer);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
     lkey_str(&k, referrer, strlen(referrer));
     lkey_str(&k, member, strlen(member));
@@ -360,7 +485,9 @@ yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member,
     char live[YJ_ID_MAX + 1], latest[YJ_ID_MAX + 1];
     ledger_view(ec, &view, &vc);
     yj_err err = view_parent_at(&vc, member, ec->time_ms, live);
-    if (err == YJ_OK) err = yj_rules_check_bind(&view, p, member, referrer, ec->time_ms, live[0] != 0, why);
+    if (err == YJ_OK)
+        err = yj_rules_check_bind(&view, p, ec->rules, member, referrer, ec->time_ms, live[0] != 0,
+                                  why);
     if (err == YJ_OK) err = view_parent_latest(&vc, member, latest);
     if (err != YJ_OK) return err;
     Yongjin__State__Binding b = YONGJIN__STATE__BINDING__INIT;

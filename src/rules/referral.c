@@ -39,31 +39,22 @@ yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *membe
     return YJ_OK;
 }
 
-yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, const char *member,
-                           const char *referrer, int64_t at_ms, int bound_live, yj_msg *why)
+/* Walks up from the referrer in the team tree: *depth is how many members
+ * are above it. FAILED_PRECONDITION when the member is among them (a
+ * cycle) or when there are YJ_DEPTH_MAX of them (the walk stops there). */
+static yj_err referrer_depth(const yj_view *v, const char *member, const char *referrer,
+                             int32_t *depth, yj_msg *why)
 {
-    if (strcmp(member, referrer) == 0)
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "bind: %s cannot refer itself", member);
-    if (bound_live && p->bind_policy == YJ_BIND_FIRST_TOUCH)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "bind: %s is already bound (FIRST_TOUCH keeps the first referrer)", member);
-    int may;
-    int32_t tier;
-    yj_err err = yj_rules_may_earn(v, p, referrer, &may, &tier);
-    if (err != YJ_OK) return err;
-    if (!may)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "bind: referrer %s is not an approved distributor (distributor_mode APPROVED)",
-                       referrer);
-    /* Walk up from the referrer: meeting the member would close a cycle. */
     char cur[YJ_ID_MAX + 1];
     snprintf(cur, sizeof cur, "%s", referrer);
-    for (int depth = 1;; depth++) {
+    for (*depth = 0;; (*depth)++) {
         char up[YJ_ID_MAX + 1];
-        if (depth > YJ_DEPTH_MAX)
+        if (*depth >= YJ_DEPTH_MAX)
             return yj_fail(why, YJ_FAILED_PRECONDITION,
-                           "bind: the referral tree above %s is deeper than %d", referrer, YJ_DEPTH_MAX);
-        err = v->parent_latest(v->ctx, cur, up);
+                           "bind: referrer %s is at depth %d or more: a member bound under it "
+                           "would be deeper than %d",
+                           referrer, YJ_DEPTH_MAX, YJ_DEPTH_MAX);
+        yj_err err = v->parent_latest(v->ctx, cur, up);
         if (err != YJ_OK) return err;
         if (!up[0]) return YJ_OK;
         if (strcmp(up, member) == 0)
@@ -72,6 +63,38 @@ yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, const char *mem
                            member, referrer);
         memcpy(cur, up, sizeof cur);
     }
+}
+
+yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, uint32_t rules, const char *member,
+                           const char *referrer, int64_t at_ms, int bound_live, yj_msg *why)
+{
+    assert(rules >= YJ_RULES_V1 && rules <= YJ_RULES_VERSION);
+    if (strcmp(member, referrer) == 0)
+        return yj_fail(why, YJ_FAILED_PRECONDITION, "bind: %s cannot refer itself", member);
+    if (bound_live && p->bind_policy == YJ_BIND_FIRST_TOUCH)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "bind: %s is already bound (FIRST_TOUCH keeps the first referrer)", member);
+    int may;
+    int32_t tier, depth, height = 0;
+    yj_err err = yj_rules_may_earn(v, p, referrer, &may, &tier);
+    if (err != YJ_OK) return err;
+    if (!may)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "bind: referrer %s is not an approved distributor (distributor_mode APPROVED)",
+                       referrer);
+    if ((err = referrer_depth(v, member, referrer, &depth, why)) != YJ_OK) return err;
+    assert(depth >= 0 && depth < YJ_DEPTH_MAX);
+    if (rules < YJ_RULES_V2) return YJ_OK; /* version 1 checked the depth above the referrer only */
+    if ((err = v->height(v->ctx, member, &height)) != YJ_OK) return err;
+    assert(height >= 0);
+    /* the member's deepest descendant lands at depth + 1 + height */
+    if ((int64_t)depth + 1 + height > YJ_DEPTH_MAX)
+        return yj_fail(why, YJ_FAILED_PRECONDITION,
+                       "bind: referrer %s is at depth %d and %s has %d levels below it: its "
+                       "deepest member would be at depth %lld, deeper than %d",
+                       referrer, (int)depth, member, (int)height, (long long)depth + 1 + height,
+                       YJ_DEPTH_MAX);
+    return YJ_OK;
 }
 
 yj_err yj_rules_chain(const yj_view *v, const yj_policy *p, const char *buyer, int64_t at_ms,

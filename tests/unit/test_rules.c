@@ -51,6 +51,19 @@ static yj_err v_member(void *ctx, const char *m, int *d, int32_t *tier)
     return YJ_OK;
 }
 
+/* The longest path down from m: one more than its highest direct member. */
+static yj_err v_height(void *ctx, const char *m, int32_t *h)
+{
+    mem_view *v = ctx;
+    *h = 0;
+    for (int i = 0; i < v->n; i++) {
+        int32_t below;
+        if (strcmp(v->parent[i], m) || v_height(ctx, v->name[i], &below) != YJ_OK) continue;
+        if (below + 1 > *h) *h = below + 1;
+    }
+    return YJ_OK;
+}
+
 static void add(mem_view *v, const char *m, const char *parent)
 {
     snprintf(v->name[v->n], 8, "%s", m);
@@ -61,7 +74,7 @@ static void add(mem_view *v, const char *m, const char *parent)
 
 static yj_view view_of(mem_view *mv)
 {
-    yj_view v = {mv, v_parent, v_latest, v_member};
+    yj_view v = {mv, v_parent, v_latest, v_member, v_height};
     return v;
 }
 
@@ -152,15 +165,19 @@ static void test_I_bind_refusals(void **state)
     yj_policy p;
     yj_policy_defaults(&p);
     yj_msg why;
-    assert_int_equal(yj_rules_check_bind(&v, &p, "a", "b", 0, 0, &why), YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "a", "b", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
     assert_non_null(strstr(why.text, "cycle"));
-    assert_int_equal(yj_rules_check_bind(&v, &p, "a", "a", 0, 0, &why), YJ_FAILED_PRECONDITION);
-    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "x", 0, 1, &why), YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "a", "a", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "b", "x", 0, 1, &why),
+                     YJ_FAILED_PRECONDITION);
     assert_non_null(strstr(why.text, "already bound"));
     p.bind_policy = YJ_BIND_LAST_TOUCH;
-    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "x", 0, 1, &why), YJ_OK);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "b", "x", 0, 1, &why), YJ_OK);
     p.distributor_mode = YJ_MODE_APPROVED;
-    assert_int_equal(yj_rules_check_bind(&v, &p, "b", "stranger", 0, 1, &why), YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "b", "stranger", 0, 1, &why),
+                     YJ_FAILED_PRECONDITION);
     assert_non_null(strstr(why.text, "distributor"));
 }
 
@@ -487,10 +504,99 @@ static void test_deep_tree_is_refused_past_the_depth_limit(void **state)
     yj_policy_defaults(&p);
     yj_msg why;
     int steps = 0;
-    yj_view v = {&steps, NULL, endless_parent, anyone_member};
-    assert_int_equal(yj_rules_check_bind(&v, &p, "new", "m0", 0, 0, &why), YJ_FAILED_PRECONDITION);
+    yj_view v = {&steps, NULL, endless_parent, anyone_member, NULL};
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_VERSION, "new", "m0", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
     assert_non_null(strstr(why.text, "deeper"));
     assert_int_equal(steps, YJ_DEPTH_MAX); /* bounded by the depth limit, not the tree */
+}
+
+/* A forest over plain arrays for the depth limit: member "n<i>" is bound
+ * under n<up[i]> (-1: a root); heights are computed from the arrays. */
+#define FOREST_MAX 2000
+typedef struct forest {
+    int n;
+    int up[FOREST_MAX];
+} forest;
+
+static int forest_index(const forest *f, const char *m)
+{
+    int i = m[0] == 'n' ? atoi(m + 1) : -1;
+    return i >= 0 && i < f->n ? i : -1;
+}
+
+static yj_err f_latest(void *ctx, const char *m, char out[YJ_ID_MAX + 1])
+{
+    const forest *f = ctx;
+    int i = forest_index(f, m);
+    out[0] = 0;
+    if (i >= 0 && f->up[i] >= 0) snprintf(out, YJ_ID_MAX + 1, "n%d", f->up[i]);
+    return YJ_OK;
+}
+
+/* The longest path down from m: over every member below it, its distance. */
+static yj_err f_height(void *ctx, const char *m, int32_t *h)
+{
+    const forest *f = ctx;
+    int top = forest_index(f, m);
+    *h = 0;
+    for (int j = 0; top >= 0 && j < f->n; j++) {
+        int32_t d = 0;
+        int k = j;
+        while (k >= 0 && k != top)
+            k = f->up[k], d++;
+        if (k == top && d > *h) *h = d;
+    }
+    return YJ_OK;
+}
+
+/* n<from>..n<from+len-1>, each bound under the one before; n<from> a root. */
+static void forest_chain(forest *f, int from, int len)
+{
+    assert_true(from + len <= FOREST_MAX);
+    for (int i = from; i < from + len; i++)
+        f->up[i] = i == from ? -1 : i - 1;
+    if (from + len > f->n) f->n = from + len;
+}
+
+/* Issue 14 item 9: a bind counts the depth above the referrer and the
+ * height of the member's team below it (version 2). A root is at depth 0
+ * and no member may be deeper than YJ_DEPTH_MAX. */
+static void test_depth_limit_counts_the_members_team(void **state)
+{
+    static forest f;
+    memset(&f, 0, sizeof f);
+    forest_chain(&f, 0, 1000);    /* n0 .. n999: n999 at depth 999 */
+    forest_chain(&f, 1000, 1000); /* n1000 .. n1999: n1000 has 999 levels below it */
+    yj_view v = {&f, NULL, f_latest, anyone_member, f_height};
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_msg why;
+    /* the deepest allowed: n1999 lands at depth 0 + 1 + 999 = 1000 */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1000", "n0", 0, 0, &why), YJ_OK);
+    /* one more level is refused, naming the referrer's depth and the team's height */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1000", "n1", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "n1 is at depth 1 and n1000 has 999 levels below it"));
+    assert_non_null(strstr(why.text, "depth 1001, deeper than 1000"));
+    /* the bypass of the issue: a 1000-member chain under a member with 999 above it */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1000", "n999", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "depth 999 and n1000 has 999 levels"));
+    /* version 1 checked the depth above the referrer only: its entries replay as accepted */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V1, "n1000", "n999", 0, 0, &why), YJ_OK);
+    /* a member in the middle of a chain: its height is what is below it */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1500", "n500", 0, 0, &why), YJ_OK);
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1500", "n501", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "n501 is at depth 501 and n1500 has 499 levels below it"));
+    /* a member with no team: the limit is the one above the referrer, as before */
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1999", "n999", 0, 0, &why), YJ_OK);
+    f.up[1999] = 999; /* n1999 now at depth 1000: nothing goes under it */
+    f.up[1998] = -1;
+    assert_int_equal(yj_rules_check_bind(&v, &p, YJ_RULES_V2, "n1998", "n1999", 0, 0, &why),
+                     YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(why.text, "deeper than 1000"));
 }
 
 int main(void)
@@ -509,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_credits_left_split_the_remaining_basis),
         cmocka_unit_test(test_refund_allocation),
         cmocka_unit_test(test_deep_tree_is_refused_past_the_depth_limit),
+        cmocka_unit_test(test_depth_limit_counts_the_members_team),
         cmocka_unit_test(test_E_group_leader_rate_and_basis),
         cmocka_unit_test(test_D_cap_over_referral_and_live_inviter),
         cmocka_unit_test(test_F_invite_policy),
