@@ -74,7 +74,7 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     ev->event_time_ms = t;
     uint8_t buf[4096];
     size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev};
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, 0};
     yj_batch *b = yj_batch_new(1);
     int done = 0;
     b->writes = &w;

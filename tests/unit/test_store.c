@@ -672,7 +672,7 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
  * itself (a failed store takes no more batches). */
 static yj_err write_one(fixture *f, const char *event)
 {
-    yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL};
+    yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL, 0};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     yj_err code = submit_and_wait(f, b);
