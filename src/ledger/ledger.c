@@ -8,6 +8,9 @@
  * policy.c). Every entry posts into a period (periods.c): its own month, or
  * the first open month when its own is closed.
  *
+ * Once accepted, the members the event names and its postings pay are
+ * marked as seen by the tenant (seen.c), whatever the entry's rules version.
+ *
  * Invariants checked on every accepted event: its postings sum to zero
  * (double entry). A refused event has written nothing: every apply function
  * checks and reads before it writes.
@@ -181,6 +184,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
                             ? ev->settle->as_of_ms : ec.time_ms;
             err = ledger_expire_groups(&ec, t);
         }
+        if (err == YJ_OK) err = ledger_mark_seen(&ec, ev); /* a read index, for every rules version */
         if (err == YJ_OK) err = ledger_period_index(&ec);
         assert(err != YJ_OK || ec.posting_sum == 0); /* double entry */
         if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 10, policy.version);

@@ -12,6 +12,7 @@
  *   'S'   member, time_ms, seq, idx      one statement line (StatementLine)
  *   'E'   member, yyyymm, program, level earnings by program: accrued, reversed, 0
  *   'M'   member                         member record (rules' encoding)
+ *   'k'   member                         (empty): named in an accepted event (seen.c)
  *   ...   the rest belongs to the rules' state (see ledger.c)
  */
 #ifndef YONGJIN_LEDGER_INTERNAL_H
@@ -234,6 +235,15 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
 yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 /* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
+
+/* ---- seen.c: the members a tenant has named ---- */
+/* After an event is accepted (its effects written): marks every member id
+ * its body names, in any role, and the member of every posting in
+ * ec->effects, as seen by the tenant. Changes no effect. */
+yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev);
+/* OK when the tenant has seen member (a valid id); NOT_FOUND naming it
+ * ("member: x has never been named in an accepted event") otherwise. */
+yj_err ledger_member_seen(MDB_txn *txn, MDB_dbi dbi, const char *tenant, const char *member, yj_msg *msg);
 
 /* ---- guides.c ---- */
 

@@ -580,6 +580,7 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..1000", req->page_size);
     if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
+    if ((err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg)) != YJ_OK) return err;
     size_t limit = req->page_size ? (size_t)req->page_size : 100, n = 0;
     Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
     lkey k;

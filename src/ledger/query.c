@@ -2,6 +2,7 @@
  * query.c — the reads that come straight from the posting aggregates:
  * balances, statements, monthly earnings, the trial balance. Each reads
  * one or a few keys, or one bounded cursor range; none scans history.
+ * A member the tenant has never seen (seen.c) is NOT_FOUND, not zeros.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
 {
     const Yongjin__V1__GetBalanceRequest *req = reqv;
     yj_err err = check_member("member", req->member, msg);
+    if (err == YJ_OK) err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg);
     if (err != YJ_OK) return err;
     ledger_balance b;
     err = ledger_read_balance(r->txn, r->state, tenant, strlen(tenant), req->member,
@@ -131,6 +133,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     int has_token = req->page_token && req->page_token[0];
     if (has_token && !hex_decode(req->page_token, after, TOKEN_BYTES))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
+    if ((err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg)) != YJ_OK) return err;
     size_t limit = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT, n = 0;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'S');
@@ -190,6 +193,7 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     uint32_t month = 0;
     yj_err err = check_member("member", req->member, msg);
     if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
+    if (err == YJ_OK) err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg);
     if (err != YJ_OK) return err;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'E');

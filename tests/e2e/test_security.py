@@ -76,8 +76,12 @@ def test_a_tenant_key_without_x_tenant_speaks_for_its_tenant(secured):
     a.append(ev("order_paid", ledger_pb2.OrderPaid(order_id="o1", buyer="b", lines=[
         ledger_pb2.Line(line_id="1", quantity=1, amount=10000)]), t=T))
     assert as_key(secured, "sf-a", "shop-a").call("GetBalance", member="a").pending == 1000
-    # shop-b sees nothing of shop-a, with its own key
-    assert as_key(secured, "sf-b").call("GetBalance", member="a").pending == 0
+    # shop-b sees nothing of shop-a, with its own key: shop-a's member is unknown there, in the
+    # same words as a name no tenant ever used (issue 14 item 14; it read 0 before)
+    with pytest.raises(grpc.RpcError) as e:
+        as_key(secured, "sf-b").call("GetBalance", member="a")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert e.value.details() == "member: a has never been named in an accepted event"
 
 
 def test_storefront_row(secured):
@@ -122,6 +126,9 @@ def test_admin_row(secured):
 def test_auditor_row(secured):
     c = as_key(secured, "aud-a", "shop-a")
     assert code_of(lambda: c.append(member("m1"))) == grpc.StatusCode.PERMISSION_DENIED
+    # the refused upsert named no one: m1 is unknown until the storefront names it
+    assert code_of(lambda: c.call("GetBalance", member="m1")) == grpc.StatusCode.NOT_FOUND
+    assert as_key(secured, "sf-a").append(member("m1"))[0].code == 0
     assert code_of(lambda: c.call("GetBalance", member="m1")) == grpc.StatusCode.OK
     assert code_of(lambda: c.call("TrialBalance")) == grpc.StatusCode.OK
     as_key(secured, "sf-a").append(member("seen"))
@@ -136,8 +143,11 @@ def test_auditor_row(secured):
 
 def test_star_key_reads_any_tenant(secured):
     as_key(secured, "sf-b").append(member("m1"))
-    for t in ("shop-a", "shop-b", "other"):
-        assert code_of(lambda: as_key(secured, "aud-all", t).call("GetBalance", member="m1")) == grpc.StatusCode.OK
+    # the key reads every tenant; m1 is known in shop-b only (elsewhere NOT_FOUND, not PERMISSION_DENIED)
+    for t, want in (("shop-a", grpc.StatusCode.NOT_FOUND), ("shop-b", grpc.StatusCode.OK),
+                    ("other", grpc.StatusCode.NOT_FOUND)):
+        assert code_of(lambda: as_key(secured, "aud-all", t).call("GetBalance", member="m1")) == want
+        assert code_of(lambda: as_key(secured, "aud-all", t).call("GetPolicy")) == grpc.StatusCode.OK
 
 
 def test_nothing_is_written_by_refused_roles(secured):
@@ -201,7 +211,8 @@ def test_a_key_revoked_mid_stream_ends_it_after_the_answers_owed(secured):
     key_file(secured.keys_path, keys)
     secured.proc.send_signal(signal.SIGHUP)
     deadline = time.time() + 10
-    while code_of(lambda: as_key(secured, "sf-a", "shop-a").call("GetBalance", member="x")) == grpc.StatusCode.OK:
+    while code_of(lambda: as_key(secured, "sf-a", "shop-a").call("GetBalance", member="before-0")) == \
+            grpc.StatusCode.OK:
         assert time.time() < deadline, secured.read_log()
         time.sleep(0.05)
     outbox.put(ledger_pb2.AppendRequest(events=[member("after")]))
