@@ -18,6 +18,7 @@
 
 #include "ledger/ledger_internal.h"
 #include "yongjin/ledger.h"
+#include "yongjin/rules.h"
 #include "yongjin/store.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -32,6 +33,7 @@ typedef struct fx {
     yj_store *store;
     int rid;
     int64_t received_ms; /* the batches' receive time; 0: the event's own */
+    uint32_t rules_version; /* as a replay gives it; 0: a new write */
 } fx;
 
 static int setup(void **state)
@@ -76,7 +78,7 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     ev->event_time_ms = t;
     uint8_t buf[4096];
     size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, 0};
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, f->rules_version};
     yj_batch *b = yj_batch_new(1);
     int done = 0;
     b->writes = &w;
@@ -313,6 +315,22 @@ static void test_a_close_before_the_month_ends_by_the_receive_time_is_refused(vo
     assert_int_equal(apply(f, &ev, end + 60000, NULL, NULL), YJ_OK);
 }
 
+/* An entry of a rules version this build does not know (written by a newer
+ * yongjind) is refused, never applied with other rules. */
+static void test_a_newer_rules_version_is_refused(void **state)
+{
+    fx *f = *state;
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__UpsertMember um = YONGJIN__V1__UPSERT_MEMBER__INIT;
+    um.member = "m1";
+    ev.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER;
+    ev.upsert_member = &um;
+    f->rules_version = YJ_RULES_VERSION + 1;
+    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_FAILED_PRECONDITION);
+    f->rules_version = YJ_RULES_V1;
+    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
+}
+
 static void test_refused_event_leaves_state_untouched(void **state)
 {
     fx *f = *state;
@@ -337,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_newer_rules_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_close_before_the_month_ends_by_the_receive_time_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup, teardown),
