@@ -12,7 +12,7 @@ pkgs=(
   libssl-dev libjansson-dev
   protobuf-compiler  # make builds build/py/ too (README's Python example)
   # tests
-  python3 python3-grpcio python3-protobuf python3-pytest
+  python3 python3-grpcio python3-protobuf python3-pytest python3-h2
   libcmocka-dev nghttp2-client clang libclang-rt-14-dev openssl lmdb-utils bc
 )
 if [ "${1:-}" = "--bench" ]; then
