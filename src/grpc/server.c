@@ -336,6 +336,10 @@ static int streaming_request(const yj_call *call)
     return call->m->kind == YJ_RPC_CLIENT_STREAMING || call->m->kind == YJ_RPC_BIDI;
 }
 
+/* A flag byte of 2..255 is the client's error, not the server's (flag 1,
+ * compressed, is UNIMPLEMENTED: we take identity only). */
+#define BAD_FLAG_WHY "message flag: the first byte of a message must be 0 (or 1, compressed)"
+
 /* Hands whole messages to the handler (streaming requests) or keeps the
  * one message of a unary request for the half-close. */
 static void request_data(yj_call *call, const uint8_t *data, size_t len)
@@ -357,7 +361,7 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         }
         if (st == YJ_DEFRAME_COMPRESSED)
             return reject(call, YJ_UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity only)");
-        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INTERNAL, "bad message flag");
+        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INVALID_ARGUMENT, BAD_FLAG_WHY);
         return;
     }
     for (;;) {
@@ -370,7 +374,7 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         if (st == YJ_DEFRAME_COMPRESSED)
             return fail_input(call, YJ_UNIMPLEMENTED,
                               "compressed messages are not supported (grpc-encoding identity only)");
-        if (st == YJ_DEFRAME_BAD_FLAG) return fail_input(call, YJ_INTERNAL, "bad message flag");
+        if (st == YJ_DEFRAME_BAD_FLAG) return fail_input(call, YJ_INVALID_ARGUMENT, BAD_FLAG_WHY);
         call->messages_in++;
         call->handler_seen = 1;
         call->m->on_message(call, msg, mlen);
