@@ -790,6 +790,29 @@ uint16_t yj_server_port(const yj_server *srv) { return srv->port; }
 int yj_server_draining(const yj_server *srv) { return srv->draining; }
 size_t yj_server_active_calls(const yj_server *srv) { return srv->n_calls; }
 
+/* Nothing is sent while a connection's calls are walked (in_recv holds
+ * conn_flush back, as it does inside nghttp2_session_mem_recv): a stream
+ * closes only when nghttp2 sends its end, so the list cannot change under
+ * the walk even when fn finishes calls. Then each connection sends what fn
+ * queued, as after a read. */
+void yj_server_each_call(yj_server *srv, void (*fn)(yj_call *call, void *arg), void *arg)
+{
+    assert(srv && fn);
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next; /* maybe_close may free c */
+        int was_in_recv = c->in_recv;
+        size_t seen = 0;
+        c->in_recv = 1;
+        for (yj_call *call = c->calls; call; call = call->next, seen++) fn(call, arg);
+        c->in_recv = was_in_recv;
+        assert(seen == c->n_streams);
+        if (was_in_recv) continue; /* the read in progress sends when it is done */
+        conn_flush(c);
+        deliver_writable(c);
+        maybe_close(c);
+    }
+}
+
 void yj_server_drain(yj_server *srv)
 {
     if (srv->draining) return;
