@@ -190,17 +190,27 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     else event_base_loopexit(a->base, NULL);
 }
 
+/* Re-reads the key file into a fresh table; the services put it in force
+ * and end the open streams it no longer admits (yj_svc_rekey), all in this
+ * one turn of the event loop, before any stream sends again. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     app *a = arg;
     yj_msg msg = {{0}};
+    yj_auth *fresh = NULL;
     if (!a->auth) {
         yj_log(YJ_LOG_INFO, "SIGHUP: no --auth file to re-read");
-    } else if (yj_auth_reload(a->auth, &msg) != YJ_OK) {
-        yj_log(YJ_LOG_ERROR, "SIGHUP: %s; the keys in force are unchanged", msg.text);
-    } else {
-        yj_log(YJ_LOG_INFO, "SIGHUP: %zu API keys loaded", yj_auth_count(a->auth));
+        return;
     }
+    if (yj_auth_load(a->opt.auth_file, &fresh, &msg) != YJ_OK) {
+        yj_log(YJ_LOG_ERROR, "SIGHUP: %s; the keys in force are unchanged", msg.text);
+        return;
+    }
+    size_t ended = yj_svc_rekey(a->svc, fresh);
+    yj_auth_free(a->auth);
+    a->auth = fresh;
+    yj_log(YJ_LOG_INFO, "SIGHUP: %zu API keys loaded; %zu open streams ended (their keys no longer admit them)",
+           yj_auth_count(a->auth), ended);
 }
 
 static int start(app *a)

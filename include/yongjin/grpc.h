@@ -103,6 +103,12 @@ int yj_server_draining(const yj_server *server);
 /* Calls that have not closed yet, over all connections. */
 size_t yj_server_active_calls(const yj_server *server);
 
+/* Calls fn(call, arg) for every call whose stream is open, on every
+ * connection (event loop thread only; not from inside a handler). fn may
+ * send on or finish the call it is given (the bytes go out after the
+ * walk), not free it; it must not touch other calls. */
+void yj_server_each_call(yj_server *server, void (*fn)(yj_call *call, void *arg), void *arg);
+
 /* Closes every connection and frees the server. */
 void yj_server_free(yj_server *server);
 

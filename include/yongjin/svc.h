@@ -40,6 +40,18 @@ yj_svc *yj_svc_new(const yj_svc_config *config);
 const yj_method *yj_svc_methods(const yj_svc *svc, size_t *n_methods);
 void yj_svc_set_server(yj_svc *svc, yj_server *server);
 
+/* Puts the key table `auth` in force (borrowed, as config.auth was) in
+ * place of the one before, which the caller frees after this returns, and
+ * ends at once every open stream (Subscribe, ExportStatement, AppendStream)
+ * that the new keys no longer admit: its key removed (UNAUTHENTICATED), or
+ * moved to a role the method does not admit or to another tenant than the
+ * one the stream serves (PERMISSION_DENIED). An AppendStream gets the
+ * answers owed to requests made before, then the status; a stream gets
+ * nothing written after the reload. Unary calls in flight are answered.
+ * Event loop only; the server must run with keys (config.auth set).
+ * Returns how many streams were ended. */
+size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth);
+
 /* Calls waiting on the store or a worker thread. */
 size_t yj_svc_pending(const yj_svc *svc);
 

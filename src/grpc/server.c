@@ -336,6 +336,10 @@ static int streaming_request(const yj_call *call)
     return call->m->kind == YJ_RPC_CLIENT_STREAMING || call->m->kind == YJ_RPC_BIDI;
 }
 
+/* A flag byte of 2..255 is the client's error, not the server's (flag 1,
+ * compressed, is UNIMPLEMENTED: we take identity only). */
+#define BAD_FLAG_WHY "message flag: the first byte of a message must be 0 (or 1, compressed)"
+
 /* Hands whole messages to the handler (streaming requests) or keeps the
  * one message of a unary request for the half-close. */
 static void request_data(yj_call *call, const uint8_t *data, size_t len)
@@ -357,7 +361,7 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         }
         if (st == YJ_DEFRAME_COMPRESSED)
             return reject(call, YJ_UNIMPLEMENTED, "compressed messages are not supported (grpc-encoding identity only)");
-        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INTERNAL, "bad message flag");
+        if (st == YJ_DEFRAME_BAD_FLAG) return reject(call, YJ_INVALID_ARGUMENT, BAD_FLAG_WHY);
         return;
     }
     for (;;) {
@@ -370,7 +374,7 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         if (st == YJ_DEFRAME_COMPRESSED)
             return fail_input(call, YJ_UNIMPLEMENTED,
                               "compressed messages are not supported (grpc-encoding identity only)");
-        if (st == YJ_DEFRAME_BAD_FLAG) return fail_input(call, YJ_INTERNAL, "bad message flag");
+        if (st == YJ_DEFRAME_BAD_FLAG) return fail_input(call, YJ_INVALID_ARGUMENT, BAD_FLAG_WHY);
         call->messages_in++;
         call->handler_seen = 1;
         call->m->on_message(call, msg, mlen);
@@ -785,6 +789,29 @@ fail:
 uint16_t yj_server_port(const yj_server *srv) { return srv->port; }
 int yj_server_draining(const yj_server *srv) { return srv->draining; }
 size_t yj_server_active_calls(const yj_server *srv) { return srv->n_calls; }
+
+/* Nothing is sent while a connection's calls are walked (in_recv holds
+ * conn_flush back, as it does inside nghttp2_session_mem_recv): a stream
+ * closes only when nghttp2 sends its end, so the list cannot change under
+ * the walk even when fn finishes calls. Then each connection sends what fn
+ * queued, as after a read. */
+void yj_server_each_call(yj_server *srv, void (*fn)(yj_call *call, void *arg), void *arg)
+{
+    assert(srv && fn);
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next; /* maybe_close may free c */
+        int was_in_recv = c->in_recv;
+        size_t seen = 0;
+        c->in_recv = 1;
+        for (yj_call *call = c->calls; call; call = call->next, seen++) fn(call, arg);
+        c->in_recv = was_in_recv;
+        assert(seen == c->n_streams);
+        if (was_in_recv) continue; /* the read in progress sends when it is done */
+        conn_flush(c);
+        deliver_writable(c);
+        maybe_close(c);
+    }
+}
 
 void yj_server_drain(yj_server *srv)
 {

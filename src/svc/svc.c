@@ -31,12 +31,12 @@ static const char *key_tenant(const yj_call *call, const yj_auth *auth, yj_role 
     return tenant;
 }
 
-yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg)
+/* The tenant the call acts for under the key table `auth` (NULL: open). */
+static yj_err tenant_under(const yj_call *call, const yj_auth *auth, char out[SVC_TENANT_MAX + 1], yj_msg *msg)
 {
     size_t len = 0;
     const uint8_t *v = yj_call_header(call, "x-tenant", &len);
     if (!v) { /* a key bound to one tenant speaks for it; otherwise "default" */
-        const yj_auth *auth = svc_of(call)->config.auth;
         yj_role role;
         const char *kt = auth ? key_tenant(call, auth, &role) : NULL;
         snprintf(out, SVC_TENANT_MAX + 1, "%s", kt && strcmp(kt, "*") ? kt : "default");
@@ -50,6 +50,11 @@ yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg
     return YJ_OK;
 }
 
+yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg)
+{
+    return tenant_under(call, svc_of(call)->config.auth, out, msg);
+}
+
 int svc_key_all_tenants(const yj_call *call)
 {
     const yj_auth *auth = svc_of(call)->config.auth;
@@ -59,12 +64,14 @@ int svc_key_all_tenants(const yj_call *call)
     return kt && strcmp(kt, "*") == 0;
 }
 
-/* Authenticates the call and checks its role and tenant: UNAUTHENTICATED
- * without a valid key, PERMISSION_DENIED for a role the method does not
- * admit or a key bound to another tenant. Sets the call's role bits. */
-static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
+/* Authenticates the call under the key table `auth` and checks its role
+ * and tenant: UNAUTHENTICATED without a valid key, PERMISSION_DENIED for a
+ * role the method does not admit or a key bound to another tenant. Sets
+ * the call's role bits, and the tenant it acts for into `tenant` (left
+ * untouched when the server runs open or the method is open to all). */
+static yj_err authorize(yj_call *call, const svc_route *r, const yj_auth *auth,
+                        char tenant[SVC_TENANT_MAX + 1], yj_msg *msg)
 {
-    const yj_auth *auth = svc_of(call)->config.auth;
     if (!auth || r->roles == 0) {
         yj_call_set_tag(call, SVC_READERS); /* open: every role */
         return YJ_OK;
@@ -77,8 +84,7 @@ static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
     if (!(r->roles & (unsigned)role))
         return yj_fail(msg, YJ_PERMISSION_DENIED, "role %s may not call %s/%s", yj_role_name(role),
                        r->service->name, r->method);
-    char tenant[SVC_TENANT_MAX + 1];
-    yj_err err = svc_tenant(call, tenant, msg);
+    yj_err err = tenant_under(call, auth, tenant, msg);
     if (err != YJ_OK) return err;
     if (strcmp(kt, "*") != 0 && strcmp(kt, tenant) != 0)
         return yj_fail(msg, YJ_PERMISSION_DENIED, "this key is for tenant %s, not %s", kt, tenant);
@@ -91,7 +97,8 @@ static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes
 {
     const svc_route *r = yj_call_method_ctx(call);
     yj_msg why = {{0}};
-    yj_err err = authorize(call, r, &why);
+    char tenant[SVC_TENANT_MAX + 1];
+    yj_err err = authorize(call, r, svc_of(call)->config.auth, tenant, &why);
     if (err != YJ_OK) {
         if (r->on_fail) r->on_fail(call, err, why.text); /* a stream: after its earlier answers */
         else svc_finish_err(call, err, &why);
@@ -99,6 +106,56 @@ static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes
     }
     if (r->query) svc_query_on_message(call, r->query, msg, len_bytes);
     else r->on_message(call, msg, len_bytes);
+}
+
+/* ---- keys replaced (SIGHUP) ---- */
+
+typedef struct rekey {
+    const yj_auth *old_keys, *new_keys;
+    size_t ended;
+} rekey;
+
+/* Ends an open stream that the new keys no longer admit. Unary calls keep
+ * the answer they were admitted for (a write at the writer is durable);
+ * a stream not authorized yet (tag 0: its first message has not come) will
+ * be, under the new keys. The tenant a stream serves was fixed under the
+ * old keys: without x-tenant it is its key's tenant then, which the new
+ * keys may have moved; such a stream ends too. */
+static void rekey_call(yj_call *call, void *arg)
+{
+    rekey *k = arg;
+    const svc_route *r = yj_call_method_ctx(call);
+    if (!r || r->kind == YJ_RPC_UNARY || r->roles == 0 || yj_call_tag(call) == 0 || !yj_call_alive(call))
+        return;
+    char was[SVC_TENANT_MAX + 1], now[SVC_TENANT_MAX + 1];
+    yj_msg why = {{0}};
+    yj_err err = tenant_under(call, k->old_keys, was, &why);
+    if (err == YJ_OK) err = authorize(call, r, k->new_keys, now, &why);
+    if (err == YJ_OK && strcmp(was, now) != 0)
+        err = yj_fail(&why, YJ_PERMISSION_DENIED, "this key is now for tenant %s, not %s", now, was);
+    if (err == YJ_OK) return;
+    k->ended++;
+    if (r->on_fail) r->on_fail(call, err, why.text); /* AppendStream: after the answers it owes */
+    else svc_finish_err(call, err, &why);
+}
+
+/* Ordering: this runs on the event loop (libevent delivers SIGHUP there),
+ * and so does everything that sends on a stream: the Subscribe and
+ * ExportStatement pumps run in loop callbacks (a commit schedules them,
+ * on_writable resumes them), and AppendStream answers come back from the
+ * writer through the loop. So no stream sends between the moment the new
+ * keys are in force and the end of this walk, and a stream ended here is
+ * finished: its pump checks yj_call_alive and sends nothing more. What it
+ * gets after the reload is only what was queued before it (entries written
+ * before it, answers to requests admitted before it), then its status. */
+size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth)
+{
+    assert(svc && auth);
+    rekey k = {svc->config.auth, auth, 0};
+    assert(k.old_keys); /* a server that runs open has no keys to replace */
+    if (svc->server) yj_server_each_call(svc->server, rekey_call, &k);
+    svc->config.auth = auth;
+    return k.ended;
 }
 
 /* Whether m or any message inside it carries fields this server does not know. */
