@@ -61,12 +61,17 @@ int svc_key_all_tenants(const yj_call *call)
 
 /* Authenticates the call and checks its role and tenant: UNAUTHENTICATED
  * without a valid key, PERMISSION_DENIED for a role the method does not
- * admit or a key bound to another tenant. Sets the call's role bits. */
+ * admit or a key bound to another tenant. Sets the call's role bits, and
+ * marks the call valid (yj_call_mark_valid: its connection is safe from the
+ * first-call timeout and from eviction) once it passed: with --auth only a
+ * call with a key does (not an open method such as Health/Check), without
+ * --auth every routed call. */
 static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
 {
     const yj_auth *auth = svc_of(call)->config.auth;
     if (!auth || r->roles == 0) {
         yj_call_set_tag(call, SVC_READERS); /* open: every role */
+        if (!auth) yj_call_mark_valid(call);
         return YJ_OK;
     }
     yj_role role = YJ_ROLE_NONE;
@@ -83,6 +88,7 @@ static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
     if (strcmp(kt, "*") != 0 && strcmp(kt, tenant) != 0)
         return yj_fail(msg, YJ_PERMISSION_DENIED, "this key is for tenant %s, not %s", kt, tenant);
     yj_call_set_tag(call, (uintptr_t)role);
+    yj_call_mark_valid(call);
     return YJ_OK;
 }
 
