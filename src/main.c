@@ -76,6 +76,9 @@ static void usage(FILE *out)
             "  --first-call-timeout-ms N close a connection without a valid call (a routed\n"
             "                            call that passed authentication) this long after\n"
             "                            accept (default 10000)\n"
+            "  --request-body-timeout-ms N  a request's headers, and a unary request's body,\n"
+            "                            must end this long after the stream opens, else\n"
+            "                            DEADLINE_EXCEEDED (default 10000)\n"
             "  --max-message-bytes N     largest request message (default 4194304)\n"
             "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
             "  --max-header-bytes N      request header list size (default 16384)\n"
@@ -100,7 +103,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 /* Long options without a letter (issue 15's connection limits). */
-enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_MAX_CONNECTIONS_PER_IP = 0x1502 };
+enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP };
 
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
@@ -114,6 +117,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"commit-delay-us", 1, 0, 'D'},
         {"max-future-ms", 1, 0, 'F'},
         {"first-call-timeout-ms", 1, 0, OPT_FIRST_CALL_TIMEOUT},
+        {"request-body-timeout-ms", 1, 0, OPT_REQUEST_BODY_TIMEOUT},
         {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
@@ -148,6 +152,10 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_FIRST_CALL_TIMEOUT:
             bad = parse_u64(optarg, 3600000, &v) || !v;
             o->server.first_call_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_REQUEST_BODY_TIMEOUT:
+            bad = parse_u64(optarg, 3600000, &v) || !v;
+            o->server.request_body_timeout_ms = (uint32_t)v;
             break;
         case OPT_MAX_CONNECTIONS_PER_IP:
             bad = parse_u64(optarg, 100000, &v);

@@ -87,6 +87,9 @@ typedef struct yj_server_config {
     uint32_t first_call_timeout_ms;  /* a connection without a valid call (see
                                         yj_call_mark_valid) this long after accept
                                         gets GOAWAY and is closed; 0 = 10000 */
+    uint32_t request_body_timeout_ms; /* a request's HEADERS must complete, and a
+                                        unary request's body end, this long after
+                                        the stream opened; 0 = 10000 */
     uint32_t idle_timeout_ms;        /* connection without streams; 0 = 300000 */
     uint32_t max_header_list_bytes;  /* 0 = 16 KiB */
     size_t max_output_bytes;         /* buffered response bytes per call before

@@ -79,6 +79,9 @@ struct yj_call {
     char status_msg[512];
     struct event *deadline;
     int64_t deadline_ms;
+    int headers_done;              /* the request HEADERS ended (routed or refused) */
+    struct event *request_timer;   /* --request-body-timeout-ms: HEADERS, and a
+                                      unary request's body, must end in time */
     yj_call *prev, *next;    /* the connection's calls */
 };
 
@@ -170,6 +173,7 @@ void yj_call_unref(yj_call *call)
     yj_deframer_free(&call->in);
     if (call->out) evbuffer_free(call->out);
     if (call->deadline) event_free(call->deadline);
+    if (call->request_timer) event_free(call->request_timer);
     free(call);
 }
 
@@ -409,6 +413,50 @@ static void request_end(yj_call *call)
     call->m->on_message(call, msg, mlen);
 }
 
+/* ---- the request timer (--request-body-timeout-ms) ----
+ *
+ * Armed when a stream opens. A stream whose HEADERS never end holds the
+ * whole connection (HTTP/2 allows nothing else until its CONTINUATION), so
+ * the connection is closed. A unary request (Unary, Server-streaming) must
+ * end its body in time, or the call ends DEADLINE_EXCEEDED and the upload
+ * is reset. Streaming requests (AppendStream) may stay silent: the timer
+ * stops at their HEADERS, as it stops at every request's END_STREAM. A
+ * stream already answered whose client never ends it is reset (CANCEL). */
+
+static void on_request_timer(evutil_socket_t fd, short what, void *arg)
+{
+    yj_call *call = arg;
+    conn *c = call->c;
+    if (!c || !call->stream_open) return;
+    if (!call->headers_done) return conn_shut(c, "request headers not complete in time");
+    if (call->finished) {
+        if (nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL) == 0)
+            conn_flush(c);
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "the request did not end within %u ms (--request-body-timeout-ms)",
+             call->srv->cfg.request_body_timeout_ms);
+    reject(call, YJ_DEADLINE_EXCEEDED, why);
+}
+
+/* 0, or -1 when the timer cannot be had (out of memory). */
+static int request_timer_start(yj_call *call)
+{
+    uint32_t ms = call->srv->cfg.request_body_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    assert(!call->request_timer && ms > 0);
+    call->request_timer = evtimer_new(call->srv->base, on_request_timer, call);
+    return call->request_timer && evtimer_add(call->request_timer, &tv) == 0 ? 0 : -1;
+}
+
+/* HEADERS ended: a routed streaming request may now be silent. */
+static void request_timer_headers_done(yj_call *call)
+{
+    call->headers_done = 1;
+    if (call->m && !call->rejected && streaming_request(call)) event_del(call->request_timer);
+}
+
 /* ---- nghttp2 callbacks ---- */
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
@@ -422,6 +470,11 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     yj_call *call = calloc(1, sizeof *call);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->srv = c->srv;
+    if (request_timer_start(call) != 0) {
+        if (call->request_timer) event_free(call->request_timer);
+        free(call);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     call->c = c;
     call->stream_id = f->hd.stream_id;
     call->refs = 1;
@@ -470,11 +523,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
 {
     yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!call) return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
         request_headers_done(call);
+        request_timer_headers_done(call);
+    }
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->stream_open)
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->stream_open) {
+        event_del(call->request_timer);
         request_end(call);
+    }
     return 0;
 }
 
@@ -512,6 +569,7 @@ static void close_call(conn *c, yj_call *call)
     c->srv->n_calls--;
     call->stream_open = 0;
     if (call->deadline) event_del(call->deadline);
+    if (call->request_timer) event_del(call->request_timer);
     if (call->handler_seen && call->m && call->m->on_close) call->m->on_close(call);
     call->c = NULL;
     yj_call_unref(call);
@@ -926,6 +984,7 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
     if (!srv->cfg.max_message_bytes) srv->cfg.max_message_bytes = 4u << 20;
     if (!srv->cfg.max_connections) srv->cfg.max_connections = YJ_SERVER_DEFAULT_MAX_CONNECTIONS;
     if (!srv->cfg.first_call_timeout_ms) srv->cfg.first_call_timeout_ms = 10000;
+    if (!srv->cfg.request_body_timeout_ms) srv->cfg.request_body_timeout_ms = 10000;
     if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = 300000;
     if (!srv->cfg.max_header_list_bytes) srv->cfg.max_header_list_bytes = 16384;
     if (!srv->cfg.max_output_bytes) srv->cfg.max_output_bytes = 1u << 20;

@@ -10,7 +10,7 @@ import time
 
 import h2raw
 import pytest
-from conftest import Client, Server, query_pb2
+from conftest import Client, Server, finance_pb2, query_pb2
 from hostile import GoodClient, LimitedServer, RawH2, cpu_seconds, grpc_frame
 
 GOOD_KEY = "good-key-0123456789"
@@ -131,6 +131,35 @@ def test_connections_without_a_valid_call_get_goaway_after_the_first_call_limit(
         time.sleep(0.3)
         assert good.stop().failures == [] and good.calls > calls
         valid.close()
+    finally:
+        stop_clean(s)
+
+
+def test_a_unary_body_that_never_ends_is_ended_and_a_silent_subscribe_is_not(data_dir):
+    s = Server(data_dir, ["--request-body-timeout-ms", "500"]).start()
+    try:
+        good = GoodClient(s)
+        good.start()
+        started(good)
+        r = RawH2(s.addr)
+        sub = r.headers("/yongjin.v1.Finance/Subscribe", extra=[("x-tenant", "quiet")])
+        r.send(sub, grpc_frame(finance_pb2.SubscribeRequest(from_seq=1).SerializeToString()), end_stream=True)
+        stuck = r.headers("/yongjin.v1.Query/GetBalance")
+        r.send(stuck, grpc_frame(b"x" * 100)[:20])  # announces 100 bytes, sends 15, never ends
+        # a header block that never ends (no END_HEADERS, no CONTINUATION) holds its connection
+        half = h2raw.connect(s.addr)
+        half.sendall(h2raw.frame(h2raw.HEADERS, 0, 1, h2raw.grpc_headers("/yongjin.v1.Query/GetBalance", s.addr)))
+        half.settimeout(3)
+        pump_all([r], 1.5)
+        assert r.status(stuck) == 4, (r.ended, r.events)  # DEADLINE_EXCEEDED
+        assert b"request-body-timeout-ms" in b"".join(
+            v.encode() if isinstance(v, str) else v for v in r.ended[stuck].values())
+        assert r.status(sub) is None and not r.closed  # Subscribe waits for entries
+        frames = h2raw.read_frames(half)
+        assert any(f[0] == h2raw.GOAWAY for f in frames) and half.recv(100) == b"", frames
+        half.close()
+        r.close()
+        assert good.stop().failures == []
     finally:
         stop_clean(s)
 
