@@ -64,14 +64,15 @@ int svc_key_all_tenants(const yj_call *call)
  * admit or a key bound to another tenant. Sets the call's role bits, and
  * marks the call valid (yj_call_mark_valid: its connection is safe from the
  * first-call timeout and from eviction) once it passed: with --auth only a
- * call with a key does (not an open method such as Health/Check), without
- * --auth every routed call. */
+ * call with a valid key does (an open method such as Health/Check without
+ * one does not), without --auth every routed call. */
 static yj_err authorize(yj_call *call, const svc_route *r, yj_msg *msg)
 {
     const yj_auth *auth = svc_of(call)->config.auth;
     if (!auth || r->roles == 0) {
         yj_call_set_tag(call, SVC_READERS); /* open: every role */
-        if (!auth) yj_call_mark_valid(call);
+        yj_role role;
+        if (!auth || key_tenant(call, auth, &role)) yj_call_mark_valid(call);
         return YJ_OK;
     }
     yj_role role = YJ_ROLE_NONE;

@@ -244,3 +244,28 @@ def test_with_every_slot_held_by_valid_calls_a_new_connection_is_refused(data_di
         assert a.stop().failures == [] and b.stop().failures == []
     finally:
         stop_clean(s)
+
+
+def test_with_auth_only_a_call_with_a_key_counts_as_the_first_valid_call(data_dir):
+    path = os.path.join(os.path.dirname(data_dir), "keys")
+    with open(path, "w") as f:
+        f.write("%s good storefront\n" % hashlib.sha256(GOOD_KEY.encode()).hexdigest())
+    s = Server(data_dir, ["--auth", path, "--first-call-timeout-ms", "500"]).start()
+    try:
+        conns = {}
+        for name, md in (("health", []), ("health+key", [("authorization", "Bearer " + GOOD_KEY)]),
+                         ("wrong key", [("authorization", "Bearer nope"), ("x-tenant", "good")])):
+            r = RawH2(s.addr)
+            path_ = "/grpc.health.v1.Health/Check" if name.startswith("health") else "/yongjin.v1.Query/GetBalance"
+            body = b"" if name.startswith("health") else query_pb2.GetBalanceRequest(member="g").SerializeToString()
+            sid = r.headers(path_, extra=md)
+            r.send(sid, grpc_frame(body), end_stream=True)
+            conns[name] = r
+        pump_all(list(conns.values()), 1.5)
+        assert conns["health"].status(1) == 0 and conns["health"].closed and conns["health"].goaway()
+        assert conns["wrong key"].status(1) == 16 and conns["wrong key"].closed
+        assert conns["health+key"].status(1) == 0 and not conns["health+key"].closed
+        for r in conns.values():
+            r.close()
+    finally:
+        stop_clean(s)
