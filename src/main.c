@@ -9,6 +9,7 @@
  * or SIGINT drains: stop accepting, GOAWAY, let in-flight calls finish
  * (bounded by --drain-timeout), close the store, exit 0.
  */
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "yongjin/auth.h"
@@ -66,7 +68,17 @@ static void usage(FILE *out)
             "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
             "                            commit (default 150; 0 = never)\n"
             "  --max-streams N           concurrent streams per connection (default 100)\n"
-            "  --max-connections N       open connections (default 1024)\n"
+            "  --max-connections N       open connections (default 1024; lowered to fit the\n"
+            "                            open-file limit). All taken: the oldest connection\n"
+            "                            without a valid call is closed for a new one\n"
+            "  --max-connections-per-ip N  connections from one address (default 0 = no limit;\n"
+            "                            keep 0 behind a proxy: every call comes from it)\n"
+            "  --first-call-timeout-ms N close a connection without a valid call (a routed\n"
+            "                            call that passed authentication) this long after\n"
+            "                            accept (default 10000)\n"
+            "  --request-body-timeout-ms N  a request's headers, and a unary request's body,\n"
+            "                            must end this long after the stream opens, else\n"
+            "                            DEADLINE_EXCEEDED (default 10000)\n"
             "  --max-message-bytes N     largest request message (default 4194304)\n"
             "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
             "  --max-header-bytes N      request header list size (default 16384)\n"
@@ -90,6 +102,9 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* Long options without a letter (issue 15's connection limits). */
+enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP };
+
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
 {
@@ -101,6 +116,9 @@ static int parse_options(int argc, char **argv, options *o)
         {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
         {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"commit-delay-us", 1, 0, 'D'},
         {"max-future-ms", 1, 0, 'F'},
+        {"first-call-timeout-ms", 1, 0, OPT_FIRST_CALL_TIMEOUT},
+        {"request-body-timeout-ms", 1, 0, OPT_REQUEST_BODY_TIMEOUT},
+        {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -131,6 +149,18 @@ static int parse_options(int argc, char **argv, options *o)
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
+        case OPT_FIRST_CALL_TIMEOUT:
+            bad = parse_u64(optarg, 3600000, &v) || !v;
+            o->server.first_call_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_REQUEST_BODY_TIMEOUT:
+            bad = parse_u64(optarg, 3600000, &v) || !v;
+            o->server.request_body_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_MAX_CONNECTIONS_PER_IP:
+            bad = parse_u64(optarg, 100000, &v);
+            o->server.max_connections_per_ip = (uint32_t)v;
+            break;
         case 'h': return 1;
         default:
             fprintf(stderr, "yongjind: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -213,9 +243,51 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
            yj_auth_count(a->auth), ended);
 }
 
+/* Descriptors kept out of --max-connections: stdio, the event loop's own
+ * (epoll, signal and wake-up pipes), the listener, the store (data, lock
+ * and log files, a second environment while Verify runs), the key file on
+ * SIGHUP, the worker threads' files, and the one accept() needs to refuse
+ * a connection. About 16 are open at start; the rest is headroom. */
+#define FD_RESERVE 64u
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit and lowers
+ * --max-connections to what the limit leaves after FD_RESERVE, so that
+ * accept() does not run out of descriptors first (and the store never
+ * does). -1 when not even one connection fits. */
+static int fit_open_files(yj_server_config *sc)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        yj_log(YJ_LOG_ERROR, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return -1;
+    }
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        struct rlimit up = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = want;
+        else yj_log(YJ_LOG_WARN, "cannot raise the open-file limit to %llu: %s", (unsigned long long)want,
+                    strerror(errno));
+    }
+    if (rl.rlim_cur <= FD_RESERVE) {
+        yj_log(YJ_LOG_ERROR, "the open-file limit (%llu) leaves no room for connections: it must be over %u "
+               "(ulimit -n)", (unsigned long long)rl.rlim_cur, FD_RESERVE);
+        return -1;
+    }
+    uint32_t asked = sc->max_connections ? sc->max_connections : YJ_SERVER_DEFAULT_MAX_CONNECTIONS;
+    if ((rlim_t)asked + FD_RESERVE > rl.rlim_cur) {
+        sc->max_connections = (uint32_t)(rl.rlim_cur - FD_RESERVE);
+        yj_log(YJ_LOG_WARN, "--max-connections %u lowered to %u: the open-file limit is %llu and %u are kept "
+               "for the store, the log, the listener and the threads", asked, sc->max_connections,
+               (unsigned long long)rl.rlim_cur, FD_RESERVE);
+    }
+    assert(sc->max_connections == 0 || (rlim_t)sc->max_connections + FD_RESERVE <= rl.rlim_cur);
+    return 0;
+}
+
 static int start(app *a)
 {
     yj_msg msg = {{0}};
+    if (fit_open_files(&a->opt.server) != 0) return -1;
     if (mkdir(a->opt.data_dir, 0750) != 0 && errno != EEXIST) {
         yj_log(YJ_LOG_ERROR, "cannot create %s: %s", a->opt.data_dir, strerror(errno));
         return -1;

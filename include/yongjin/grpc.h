@@ -69,6 +69,8 @@ typedef struct yj_method {
     void *method_ctx; /* handed back by yj_call_method_ctx */
 } yj_method;
 
+#define YJ_SERVER_DEFAULT_MAX_CONNECTIONS 1024u
+
 typedef struct yj_server_config {
     const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
     const char *tls_cert_file;   /* both set: TLS (1.2+, ALPN h2 only) */
@@ -76,7 +78,18 @@ typedef struct yj_server_config {
     const char *tls_client_ca_file; /* set: client certificates required (mTLS) */
     uint32_t max_concurrent_streams; /* per connection; 0 = 100 */
     uint32_t max_message_bytes;      /* per request message; 0 = 4 MiB */
-    uint32_t max_connections;        /* 0 = 1024 */
+    uint32_t max_connections;        /* 0 = YJ_SERVER_DEFAULT_MAX_CONNECTIONS; when
+                                        all are taken, the oldest connection that
+                                        made no valid call yet is closed for the
+                                        new one, else the new one is closed */
+    uint32_t max_connections_per_ip; /* per peer address; 0 = no limit; past it a
+                                        new connection is closed at accept */
+    uint32_t first_call_timeout_ms;  /* a connection without a valid call (see
+                                        yj_call_mark_valid) this long after accept
+                                        gets GOAWAY and is closed; 0 = 10000 */
+    uint32_t request_body_timeout_ms; /* a request's HEADERS must complete, and a
+                                        unary request's body end, this long after
+                                        the stream opened; 0 = 10000 */
     uint32_t idle_timeout_ms;        /* connection without streams; 0 = 300000 */
     uint32_t max_header_list_bytes;  /* 0 = 16 KiB */
     size_t max_output_bytes;         /* buffered response bytes per call before
@@ -151,6 +164,13 @@ void yj_call_unref(yj_call *call);
 /* A word the services may attach to a call (the caller's role). */
 uintptr_t yj_call_tag(const yj_call *call);
 void yj_call_set_tag(yj_call *call, uintptr_t tag);
+
+/* The call is a valid one: it routed to a method and its caller passed
+ * authentication (src/svc decides; the transport only routes). Its
+ * connection stops being a candidate for the first-call timeout and for
+ * being closed to make room for a new connection. Idempotent; a no-op once
+ * the connection is gone. */
+void yj_call_mark_valid(yj_call *call);
 
 /* Whether the stream is still open (on_close not yet called). */
 int yj_call_alive(const yj_call *call);

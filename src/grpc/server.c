@@ -79,6 +79,9 @@ struct yj_call {
     char status_msg[512];
     struct event *deadline;
     int64_t deadline_ms;
+    int headers_done;              /* the request HEADERS ended (routed or refused) */
+    struct event *request_timer;   /* --request-body-timeout-ms: HEADERS, and a
+                                      unary request's body, must end in time */
     yj_call *prev, *next;    /* the connection's calls */
 };
 
@@ -93,6 +96,10 @@ struct conn {
     struct event *idle;
     yj_call *calls;
     conn *prev, *next;
+    int proven;                   /* made a valid call (yj_call_mark_valid) */
+    struct event *first_call;     /* --first-call-timeout-ms, until proven */
+    conn *uprev, *unext;          /* the server's unproven connections, oldest first */
+    struct sockaddr_storage peer; /* family 0 when unknown (an adopted fd) */
 };
 
 struct yj_server {
@@ -108,10 +115,16 @@ struct yj_server {
     size_t n_conns;
     size_t n_calls;
     int draining;
+    conn *unproven, *unproven_tail; /* no valid call yet, oldest first */
+    struct event *accept_resume;    /* re-enables the listener after an accept error */
+    uint32_t accept_pause_ms;       /* 0 after an accept that worked; 100 .. 1000 */
+    int64_t accept_log_ms;          /* when the last accept error was logged */
+    unsigned long accept_quiet;     /* accept errors not logged since */
 };
 
 static void conn_flush(conn *c);
 static void conn_free(conn *c);
+static void conn_shut(conn *c, const char *why);
 
 static int64_t mono_ms(void)
 {
@@ -160,6 +173,7 @@ void yj_call_unref(yj_call *call)
     yj_deframer_free(&call->in);
     if (call->out) evbuffer_free(call->out);
     if (call->deadline) event_free(call->deadline);
+    if (call->request_timer) event_free(call->request_timer);
     free(call);
 }
 
@@ -403,6 +417,50 @@ static void request_end(yj_call *call)
     call->m->on_message(call, msg, mlen);
 }
 
+/* ---- the request timer (--request-body-timeout-ms) ----
+ *
+ * Armed when a stream opens. A stream whose HEADERS never end holds the
+ * whole connection (HTTP/2 allows nothing else until its CONTINUATION), so
+ * the connection is closed. A unary request (Unary, Server-streaming) must
+ * end its body in time, or the call ends DEADLINE_EXCEEDED and the upload
+ * is reset. Streaming requests (AppendStream) may stay silent: the timer
+ * stops at their HEADERS, as it stops at every request's END_STREAM. A
+ * stream already answered whose client never ends it is reset (CANCEL). */
+
+static void on_request_timer(evutil_socket_t fd, short what, void *arg)
+{
+    yj_call *call = arg;
+    conn *c = call->c;
+    if (!c || !call->stream_open) return;
+    if (!call->headers_done) return conn_shut(c, "request headers not complete in time");
+    if (call->finished) {
+        if (nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL) == 0)
+            conn_flush(c);
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "the request did not end within %u ms (--request-body-timeout-ms)",
+             call->srv->cfg.request_body_timeout_ms);
+    reject(call, YJ_DEADLINE_EXCEEDED, why);
+}
+
+/* 0, or -1 when the timer cannot be had (out of memory). */
+static int request_timer_start(yj_call *call)
+{
+    uint32_t ms = call->srv->cfg.request_body_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    assert(!call->request_timer && ms > 0);
+    call->request_timer = evtimer_new(call->srv->base, on_request_timer, call);
+    return call->request_timer && evtimer_add(call->request_timer, &tv) == 0 ? 0 : -1;
+}
+
+/* HEADERS ended: a routed streaming request may now be silent. */
+static void request_timer_headers_done(yj_call *call)
+{
+    call->headers_done = 1;
+    if (call->m && !call->rejected && streaming_request(call)) event_del(call->request_timer);
+}
+
 /* ---- nghttp2 callbacks ---- */
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
@@ -416,6 +474,11 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     yj_call *call = calloc(1, sizeof *call);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->srv = c->srv;
+    if (request_timer_start(call) != 0) {
+        if (call->request_timer) event_free(call->request_timer);
+        free(call);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     call->c = c;
     call->stream_id = f->hd.stream_id;
     call->refs = 1;
@@ -464,11 +527,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
 {
     yj_call *call = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!call) return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
         request_headers_done(call);
+        request_timer_headers_done(call);
+    }
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->stream_open)
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->stream_open) {
+        event_del(call->request_timer);
         request_end(call);
+    }
     return 0;
 }
 
@@ -506,6 +573,7 @@ static void close_call(conn *c, yj_call *call)
     c->srv->n_calls--;
     call->stream_open = 0;
     if (call->deadline) event_del(call->deadline);
+    if (call->request_timer) event_del(call->request_timer);
     if (call->handler_seen && call->m && call->m->on_close) call->m->on_close(call);
     call->c = NULL;
     yj_call_unref(call);
@@ -632,9 +700,13 @@ static void arm_idle(conn *c)
     if (c->idle) evtimer_add(c->idle, &tv);
 }
 
+static void unproven_unlink(yj_server *srv, conn *c);
+
 static void conn_free(conn *c)
 {
     yj_server *srv = c->srv;
+    if (!c->proven) unproven_unlink(srv, c);
+    if (c->first_call) event_free(c->first_call);
     while (c->calls) close_call(c, c->calls);
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
@@ -673,24 +745,183 @@ static int session_new(conn *c)
     return 0;
 }
 
+/* ---- admission: slots, addresses, the first valid call ---- */
+
+/* The unproven list: connections that made no valid call yet, oldest at
+ * the head, so that the one to close for a newcomer is found at once. */
+static void unproven_push(yj_server *srv, conn *c)
+{
+    assert(!c->proven && !c->uprev && !c->unext && srv->unproven != c);
+    c->uprev = srv->unproven_tail;
+    if (srv->unproven_tail) srv->unproven_tail->unext = c;
+    else srv->unproven = c;
+    srv->unproven_tail = c;
+}
+
+static void unproven_unlink(yj_server *srv, conn *c)
+{
+    assert(!c->proven);
+    if (c->uprev) c->uprev->unext = c->unext;
+    else srv->unproven = c->unext;
+    if (c->unext) c->unext->uprev = c->uprev;
+    else srv->unproven_tail = c->uprev;
+    c->uprev = c->unext = NULL;
+}
+
+void yj_call_mark_valid(yj_call *call)
+{
+    conn *c = call->c;
+    if (!c || c->proven) return;
+    unproven_unlink(c->srv, c);
+    c->proven = 1;
+    event_del(c->first_call);
+}
+
+/* Ends a connection now, not when its output drains: a GOAWAY with `why`
+ * is handed to the socket as far as it takes it without waiting (cleartext
+ * only: a TLS connection just ends), then the connection is freed with its
+ * calls. For connections without a valid call, whose slot is wanted now
+ * and whose peer may not read. Never inside nghttp2's callbacks. */
+static void conn_shut(conn *c, const char *why)
+{
+    assert(!c->in_recv);
+    int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
+    if (!c->closing &&
+        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, (const uint8_t *)why,
+                              strlen(why)) == 0)
+        conn_flush(c);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (!c->tls && fd >= 0 && evutil_make_socket_nonblocking(fd) == 0 && evbuffer_unfreeze(out, 1) == 0 &&
+        evbuffer_write(out, fd) < 0)
+        yj_log(YJ_LOG_DEBUG, "goaway (%s): %s", why, strerror(errno));
+    yj_log(YJ_LOG_DEBUG, "connection closed: %s", why);
+    conn_free(c);
+}
+
+static void on_first_call_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    conn_shut(arg, "no valid call in time (--first-call-timeout-ms)");
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family) return 0;
+    if (b->sa_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr, &((const struct sockaddr_in *)b)->sin_addr,
+                      sizeof(struct in_addr)) == 0;
+    if (b->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return 0;
+}
+
+/* Connections open from addr's host (a walk over them all: at most
+ * --max-connections, and only with --max-connections-per-ip set). */
+static uint32_t conns_from(const yj_server *srv, const struct sockaddr *addr)
+{
+    uint32_t n = 0;
+    for (const conn *c = srv->conns; c; c = c->next) n += (uint32_t)same_host(&c->peer, addr);
+    return n;
+}
+
+/* Whether a new connection from addr comes in. Past its address's limit it
+ * does not. When every slot is taken, the oldest connection without a valid
+ * call is closed to make room; without one, the newcomer is refused. */
+static int admit(yj_server *srv, const struct sockaddr *addr)
+{
+    if (srv->draining) return 0;
+    if (srv->cfg.max_connections_per_ip && conns_from(srv, addr) >= srv->cfg.max_connections_per_ip)
+        return 0;
+    if (srv->n_conns < srv->cfg.max_connections) return 1;
+    if (!srv->unproven) return 0;
+    conn_shut(srv->unproven, "closed to make room for a new connection");
+    assert(srv->n_conns < srv->cfg.max_connections);
+    return 1;
+}
+
+/* At most one line a second, however fast accept fails. */
+static void accept_error_log(yj_server *srv, int err)
+{
+    int64_t now = mono_ms();
+    if (srv->accept_log_ms && now - srv->accept_log_ms < 1000) {
+        srv->accept_quiet++;
+        return;
+    }
+    yj_log(YJ_LOG_WARN, "accept: %s; not accepting for %u ms (%lu more accept errors since the last line)",
+           strerror(err), srv->accept_pause_ms, srv->accept_quiet);
+    srv->accept_log_ms = now;
+    srv->accept_quiet = 0;
+}
+
+/* accept() failed for a reason libevent does not retry (EMFILE, ENFILE,
+ * ENOBUFS, ...): stop accepting for 100 ms, doubling up to 1 s while it
+ * goes on, instead of libevent's busy loop and its log line per attempt.
+ * Out of descriptors, the oldest connection without a valid call is also
+ * closed, so that the pause ends with a descriptor free. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    yj_server *srv = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (evconnlistener_disable(l) != 0) yj_log(YJ_LOG_ERROR, "accept: cannot pause the listener");
+    if ((err == EMFILE || err == ENFILE) && srv->unproven)
+        conn_shut(srv->unproven, "closed to free a file descriptor");
+    srv->accept_pause_ms = srv->accept_pause_ms ? srv->accept_pause_ms * 2 : 100;
+    if (srv->accept_pause_ms > 1000) srv->accept_pause_ms = 1000;
+    struct timeval tv = {srv->accept_pause_ms / 1000, (srv->accept_pause_ms % 1000) * 1000};
+    if (evtimer_add(srv->accept_resume, &tv) != 0) yj_log(YJ_LOG_ERROR, "accept: cannot arm the pause");
+    accept_error_log(srv, err);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    yj_server *srv = arg;
+    if (!srv->draining && evconnlistener_enable(srv->listener) != 0)
+        yj_log(YJ_LOG_ERROR, "accept: cannot resume the listener");
+}
+
+static conn *conn_open(yj_server *srv, int fd);
+
+/* 0, or -1 when the timer cannot be had. */
+static int first_call_start(conn *c)
+{
+    uint32_t ms = c->srv->cfg.first_call_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    c->first_call = evtimer_new(c->srv->base, on_first_call_timeout, c);
+    return c->first_call && evtimer_add(c->first_call, &tv) == 0 ? 0 : -1;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int socklen,
                       void *arg)
 {
-    yj_server_adopt_fd(arg, fd);
+    yj_server *srv = arg;
+    srv->accept_pause_ms = 0;
+    if (!admit(srv, addr)) {
+        evutil_closesocket(fd);
+        return;
+    }
+    conn *c = conn_open(srv, fd);
+    if (c && socklen > 0 && (size_t)socklen <= sizeof c->peer) memcpy(&c->peer, addr, (size_t)socklen);
 }
 
 void yj_server_adopt_fd(yj_server *srv, int fd)
 {
+    (void)conn_open(srv, fd);
+}
+
+/* Serves fd as a new connection; NULL when it could not (fd closed). */
+static conn *conn_open(yj_server *srv, int fd)
+{
     if (srv->n_conns >= srv->cfg.max_connections || srv->draining) {
         evutil_closesocket(fd);
-        return;
+        return NULL;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
-        return;
+        return NULL;
     }
     c->srv = srv;
     if (srv->ssl_ctx) {
@@ -706,21 +937,23 @@ void yj_server_adopt_fd(yj_server *srv, int fd)
     if (!c->bev) {
         evutil_closesocket(fd);
         free(c);
-        return;
+        return NULL;
     }
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
+    unproven_push(srv, c);
     c->idle = evtimer_new(srv->base, on_idle, c);
-    if (session_new(c) != 0) {
+    if (session_new(c) != 0 || first_call_start(c) != 0) {
         conn_free(c);
-        return;
+        return NULL;
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     arm_idle(c);
     conn_flush(c);
+    return c;
 }
 
 /* ---- the server ---- */
@@ -753,7 +986,9 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
     srv->cfg = *config;
     if (!srv->cfg.max_concurrent_streams) srv->cfg.max_concurrent_streams = 100;
     if (!srv->cfg.max_message_bytes) srv->cfg.max_message_bytes = 4u << 20;
-    if (!srv->cfg.max_connections) srv->cfg.max_connections = 1024;
+    if (!srv->cfg.max_connections) srv->cfg.max_connections = YJ_SERVER_DEFAULT_MAX_CONNECTIONS;
+    if (!srv->cfg.first_call_timeout_ms) srv->cfg.first_call_timeout_ms = 10000;
+    if (!srv->cfg.request_body_timeout_ms) srv->cfg.request_body_timeout_ms = 10000;
     if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = 300000;
     if (!srv->cfg.max_header_list_bytes) srv->cfg.max_header_list_bytes = 16384;
     if (!srv->cfg.max_output_bytes) srv->cfg.max_output_bytes = 1u << 20;
@@ -773,6 +1008,12 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
         err = yj_fail(msg, YJ_UNAVAILABLE, "cannot listen on %s: %s", config->listen, strerror(errno));
         goto fail;
     }
+    evconnlistener_set_error_cb(srv->listener, on_accept_error);
+    srv->accept_resume = evtimer_new(base, on_accept_resume, srv);
+    if (!srv->accept_resume) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        goto fail;
+    }
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&bound, &blen);
@@ -781,6 +1022,7 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
     *out = srv;
     return YJ_OK;
 fail:
+    if (srv->listener) evconnlistener_free(srv->listener);
     if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
     free(srv);
     return err;
@@ -831,6 +1073,7 @@ void yj_server_free(yj_server *srv)
 {
     if (!srv) return;
     while (srv->conns) conn_free(srv->conns);
+    if (srv->accept_resume) event_free(srv->accept_resume);
     if (srv->listener) evconnlistener_free(srv->listener);
     if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
     free(srv);

@@ -68,12 +68,18 @@ int svc_key_all_tenants(const yj_call *call)
  * and tenant: UNAUTHENTICATED without a valid key, PERMISSION_DENIED for a
  * role the method does not admit or a key bound to another tenant. Sets
  * the call's role bits, and the tenant it acts for into `tenant` (left
- * untouched when the server runs open or the method is open to all). */
+ * untouched when the server runs open or the method is open to all). Marks
+ * the call valid (yj_call_mark_valid: its connection is safe from the
+ * first-call timeout and from eviction) once it passed: with --auth only a
+ * call with a valid key does (an open method such as Health/Check without
+ * one does not), without --auth every routed call. */
 static yj_err authorize(yj_call *call, const svc_route *r, const yj_auth *auth,
                         char tenant[SVC_TENANT_MAX + 1], yj_msg *msg)
 {
     if (!auth || r->roles == 0) {
         yj_call_set_tag(call, SVC_READERS); /* open: every role */
+        yj_role role;
+        if (!auth || key_tenant(call, auth, &role)) yj_call_mark_valid(call);
         return YJ_OK;
     }
     yj_role role = YJ_ROLE_NONE;
@@ -89,6 +95,7 @@ static yj_err authorize(yj_call *call, const svc_route *r, const yj_auth *auth,
     if (strcmp(kt, "*") != 0 && strcmp(kt, tenant) != 0)
         return yj_fail(msg, YJ_PERMISSION_DENIED, "this key is for tenant %s, not %s", kt, tenant);
     yj_call_set_tag(call, (uintptr_t)role);
+    yj_call_mark_valid(call);
     return YJ_OK;
 }
 

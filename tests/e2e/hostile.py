@@ -6,8 +6,11 @@ calling while an attack runs.
 Memory is read as RssAnon from /proc: the store's 64 GiB LMDB map makes
 plain RSS (and VmSize) meaningless, while anonymous memory is what a client
 could make the server allocate."""
+import os
+import resource
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -15,7 +18,7 @@ import h2.config
 import h2.connection
 import h2.events
 
-from conftest import Client, ledger_pb2
+from conftest import BIN, Client, Server, ledger_pb2
 
 
 def rss_anon_kib(pid):
@@ -25,6 +28,31 @@ def rss_anon_kib(pid):
             if ln.startswith("RssAnon:"):
                 return int(ln.split()[1])
     raise AssertionError("no RssAnon for pid %d" % pid)
+
+
+def cpu_seconds(pid):
+    """The process's CPU time so far (user + system), from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class LimitedServer(Server):
+    """A Server started under an open-file limit (soft and hard) of `nofile`."""
+
+    def __init__(self, data_dir, nofile, extra_args=()):
+        super().__init__(data_dir, extra_args)
+        self.nofile = nofile
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
+        lim = (self.nofile, self.nofile)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
+                                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, lim))
+        if wait:
+            self.wait_ready()
+        return self
 
 
 def grpc_frame(body, flag=0):
@@ -37,12 +65,14 @@ class RawH2:
 
     window: the client's SETTINGS_INITIAL_WINDOW_SIZE (0: the server may send
     no DATA until the client opens it). auto_ack: acknowledge received DATA
-    (open the window again) as a normal client does."""
+    (open the window again) as a normal client does. source: the local
+    address to connect from (e.g. "127.0.0.2", another loopback host)."""
 
-    def __init__(self, addr, window=65535, auto_ack=True, timeout=5.0, connect=True):
+    def __init__(self, addr, window=65535, auto_ack=True, timeout=5.0, connect=True, source=None):
         host, port = addr.rsplit(":", 1)
         self.authority = addr
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.auto_ack = auto_ack
         cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
         self.h2 = h2.connection.H2Connection(config=cfg)
