@@ -87,6 +87,13 @@ static void usage(FILE *out)
             "                            received it (default 300000; 1..86400000)\n"
             "  --max-output-bytes N      response bytes buffered per call before a stream\n"
             "                            (Subscribe) waits for its reader (default 1048576)\n"
+            "  --max-conn-output-bytes N response bytes buffered per connection before its\n"
+            "                            streams wait and stop reading requests (default 16777216)\n"
+            "  --max-total-output-bytes N  the same over the whole process (default 268435456)\n"
+            "  --max-conn-buffer-bytes N request bytes held per connection (messages being\n"
+            "                            received) before its window is withheld (default\n"
+            "                            16777216; at least --max-message-bytes + 5)\n"
+            "  --max-buffer-bytes N      the same over the whole process (default 268435456)\n"
             "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
             "  --log-level LEVEL         debug, info (default), warn, error\n"
             "  --help                    this text\n");
@@ -103,7 +110,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 /* Long options without a letter (issue 15's connection limits). */
-enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP };
+enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP,
+       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT };
 
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
@@ -119,6 +127,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"first-call-timeout-ms", 1, 0, OPT_FIRST_CALL_TIMEOUT},
         {"request-body-timeout-ms", 1, 0, OPT_REQUEST_BODY_TIMEOUT},
         {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
+        {"max-conn-buffer-bytes", 1, 0, OPT_MAX_CONN_BUFFER}, {"max-buffer-bytes", 1, 0, OPT_MAX_BUFFER},
+        {"max-conn-output-bytes", 1, 0, OPT_MAX_CONN_OUTPUT}, {"max-total-output-bytes", 1, 0, OPT_MAX_TOTAL_OUTPUT},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -145,6 +155,10 @@ static int parse_options(int argc, char **argv, options *o)
         case 'A': o->auth_file = optarg; break;
         case 'H': bad = parse_u64(optarg, 1u << 20, &v) || v < 1024; o->server.max_header_list_bytes = (uint32_t)v; break;
         case 'O': bad = parse_u64(optarg, 1u << 30, &v) || v < 4096; o->server.max_output_bytes = (size_t)v; break;
+        case OPT_MAX_CONN_BUFFER: bad = parse_u64(optarg, (uint64_t)1 << 40, &v) || v < 4096; o->server.max_conn_buffer_bytes = (size_t)v; break;
+        case OPT_MAX_BUFFER: bad = parse_u64(optarg, (uint64_t)1 << 40, &v) || v < 4096; o->server.max_buffer_bytes = (size_t)v; break;
+        case OPT_MAX_CONN_OUTPUT: bad = parse_u64(optarg, (uint64_t)1 << 40, &v) || v < 4096; o->server.max_conn_output_bytes = (size_t)v; break;
+        case OPT_MAX_TOTAL_OUTPUT: bad = parse_u64(optarg, (uint64_t)1 << 40, &v) || v < 4096; o->server.max_total_output_bytes = (size_t)v; break;
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;

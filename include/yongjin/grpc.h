@@ -66,6 +66,13 @@ typedef struct yj_method {
      * the answers it owes earlier requests). Unset: the transport finishes
      * the call at once. */
     void (*on_fail)(yj_call *call, yj_err status, const char *why);
+    /* Optional: called once the call's HEADERS are checked and routed,
+     * before any of its DATA is taken (authentication: a caller without a
+     * valid key never has its body held). Anything but OK answers the call
+     * with that status and why (Trailers-Only, then RST_STREAM NO_ERROR);
+     * its DATA is dropped and no other callback of the method runs. May set
+     * the call's tag. */
+    yj_err (*on_headers)(yj_call *call, yj_msg *why);
     void *method_ctx; /* handed back by yj_call_method_ctx */
 } yj_method;
 
@@ -94,6 +101,21 @@ typedef struct yj_server_config {
     uint32_t max_header_list_bytes;  /* 0 = 16 KiB */
     size_t max_output_bytes;         /* buffered response bytes per call before
                                         yj_call_congested says so; 0 = 1 MiB */
+    /* Request bytes received and not yet handed to a handler (a message
+     * being assembled, a unary message waiting for its half-close). While a
+     * connection's total or the process's is over its bound, the window of
+     * the bytes still held is not returned (HTTP/2 flow control): a client
+     * can then send at most its windows' worth more (1 MiB per connection).
+     * Bytes handed on or dropped always get their window back. */
+    size_t max_conn_buffer_bytes;    /* 0 = 16 MiB; at least max_message_bytes + 5 */
+    size_t max_buffer_bytes;         /* the whole process; 0 = 256 MiB; at least
+                                        max_conn_buffer_bytes */
+    /* Response bytes queued per connection and in the whole process: past
+     * either, yj_call_congested says so for every call concerned, and a
+     * streaming request is not read further (its window withheld) until its
+     * output drains. */
+    size_t max_conn_output_bytes;    /* 0 = 16 MiB */
+    size_t max_total_output_bytes;   /* 0 = 256 MiB */
 } yj_server_config;
 
 /* Creates the listener on `base` and starts accepting. `methods` (n entries)
@@ -144,8 +166,11 @@ int64_t yj_call_deadline_ms(const yj_call *call);
  * nothing queued; the handler should finish the call. */
 yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes);
 
-/* 1 when the call's buffered output went over max_output_bytes: a
- * streaming handler waits for on_writable before sending more. */
+/* 1 when the call's buffered output went over max_output_bytes, or its
+ * connection's over max_conn_output_bytes, or the process's over
+ * max_total_output_bytes: a streaming handler waits for on_writable before
+ * sending more. Meanwhile a streaming request's next messages are not
+ * handed to the handler (nor their window returned to the client). */
 int yj_call_congested(const yj_call *call);
 
 /* Bytes queued for the call and not yet handed to nghttp2. */

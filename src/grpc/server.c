@@ -42,8 +42,12 @@
 #include "yongjin/log.h"
 
 #define OUTPUT_HIGH_WATER (1u << 20) /* bytes in the socket buffer before we wait */
+/* Receive windows. Window is returned only for request bytes handed on or
+ * dropped, or held within --max-conn-buffer-bytes and --max-buffer-bytes
+ * (no automatic WINDOW_UPDATE): past the bounds a client can send at most
+ * its connection window more. */
 #define STREAM_WINDOW (1u << 20)
-#define CONN_WINDOW (16u << 20)
+#define CONN_WINDOW (1u << 20)
 #define MAX_HEADERS 64
 
 typedef struct conn conn;
@@ -83,6 +87,12 @@ struct yj_call {
     struct event *request_timer;   /* --request-body-timeout-ms: HEADERS, and a
                                       unary request's body, must end in time */
     yj_call *prev, *next;    /* the connection's calls */
+    size_t unconsumed;       /* DATA bytes received whose window is not returned yet */
+    size_t held;             /* deframer bytes counted in the connection's and server's in_bytes */
+    int input_paused;        /* streaming request: output over its bounds, nothing handed on */
+    int end_pending;         /* the client half-closed while input was paused */
+    int stalled;             /* in srv->stalled: held bytes wait for room to get their window */
+    yj_call *stall_prev, *stall_next;
 };
 
 struct conn {
@@ -93,6 +103,8 @@ struct conn {
     int closing;
     int in_recv;     /* inside nghttp2_session_mem_recv: no sending from callbacks */
     size_t n_streams;
+    size_t in_bytes;  /* request bytes held by its calls' deframers */
+    size_t out_bytes; /* response bytes queued by its calls */
     struct event *idle;
     yj_call *calls;
     conn *prev, *next;
@@ -120,6 +132,10 @@ struct yj_server {
     uint32_t accept_pause_ms;       /* 0 after an accept that worked; 100 .. 1000 */
     int64_t accept_log_ms;          /* when the last accept error was logged */
     unsigned long accept_quiet;     /* accept errors not logged since */
+    size_t in_bytes, out_bytes;      /* over every connection */
+    yj_call *stalled, *stalled_tail; /* calls whose held bytes wait for room, oldest first */
+    int out_waiting;                 /* out_bytes went over its bound: wake the waiting when it drains */
+    struct event *wake;              /* room was made: stalled and waiting calls go on (on_wake) */
 };
 
 static void conn_flush(conn *c);
@@ -182,6 +198,142 @@ size_t yj_call_buffered(const yj_call *call)
     return call->out ? evbuffer_get_length(call->out) : 0;
 }
 
+/* ---- bounded memory: queued output, held input and its window ---- */
+
+/* Output over a bound: the call's own, its connection's, the process's. */
+static int out_over(const yj_call *call)
+{
+    const yj_server_config *cfg = &call->srv->cfg;
+    return yj_call_buffered(call) > cfg->max_output_bytes ||
+           (call->c && call->c->out_bytes > cfg->max_conn_output_bytes) ||
+           call->srv->out_bytes > cfg->max_total_output_bytes;
+}
+
+/* Output back under half of every bound: waiting calls go on. */
+static int out_low(const yj_call *call)
+{
+    const yj_server_config *cfg = &call->srv->cfg;
+    return yj_call_buffered(call) <= cfg->max_output_bytes / 2 &&
+           (!call->c || call->c->out_bytes <= cfg->max_conn_output_bytes / 2) &&
+           call->srv->out_bytes <= cfg->max_total_output_bytes / 2;
+}
+
+static void out_added(yj_call *call, size_t n)
+{
+    assert(call->c);
+    call->c->out_bytes += n;
+    call->srv->out_bytes += n;
+    if (call->srv->out_bytes > call->srv->cfg.max_total_output_bytes) call->srv->out_waiting = 1;
+}
+
+/* Queued output left the call (sent, or dropped at close). When the
+ * process's total drains, calls of every connection may go on (on_wake). */
+static void out_taken(yj_call *call, size_t n)
+{
+    yj_server *srv = call->srv;
+    assert(call->c && call->c->out_bytes >= n && srv->out_bytes >= n);
+    call->c->out_bytes -= n;
+    srv->out_bytes -= n;
+    if (srv->out_waiting && srv->out_bytes <= srv->cfg.max_total_output_bytes / 2) {
+        srv->out_waiting = 0;
+        event_active(srv->wake, EV_TIMEOUT, 0);
+    }
+}
+
+static void stall_remove(yj_call *call)
+{
+    yj_server *srv = call->srv;
+    if (!call->stalled) return;
+    if (call->stall_prev) call->stall_prev->stall_next = call->stall_next;
+    else srv->stalled = call->stall_next;
+    if (call->stall_next) call->stall_next->stall_prev = call->stall_prev;
+    else srv->stalled_tail = call->stall_prev;
+    call->stall_prev = call->stall_next = NULL;
+    call->stalled = 0;
+}
+
+static void stall_add(yj_call *call)
+{
+    yj_server *srv = call->srv;
+    if (call->stalled) return;
+    call->stall_prev = srv->stalled_tail;
+    call->stall_next = NULL;
+    if (srv->stalled_tail) srv->stalled_tail->stall_next = call;
+    else srv->stalled = call;
+    srv->stalled_tail = call;
+    call->stalled = 1;
+}
+
+/* Counts `now` bytes held by the call's deframer in its connection's and
+ * the server's totals; when they went down, stalled calls may get room. */
+static void held_set(yj_call *call, size_t now)
+{
+    conn *c = call->c;
+    yj_server *srv = call->srv;
+    assert(c && c->in_bytes >= call->held && srv->in_bytes >= call->held);
+    c->in_bytes = c->in_bytes - call->held + now;
+    srv->in_bytes = srv->in_bytes - call->held + now;
+    if (now < call->held && srv->stalled) event_active(srv->wake, EV_TIMEOUT, 0);
+    call->held = now;
+}
+
+/* Tells nghttp2 that n received bytes of the call are consumed: their
+ * window goes back to the client (WINDOW_UPDATE at the next send). */
+static void window_grant(yj_call *call, size_t n)
+{
+    assert(call->c && n <= call->unconsumed);
+    call->unconsumed -= n;
+    int rv = nghttp2_session_consume(call->c->ng, call->stream_id, n);
+    if (rv != 0) {
+        yj_log(YJ_LOG_WARN, "http2 window update: %s", nghttp2_strerror(rv));
+        call->c->closing = 1;
+    }
+}
+
+/* Returns the window of what the call handed on or dropped (the oldest of
+ * its unconsumed bytes), and of what it holds while its connection and the
+ * process are within their bounds and its input is not paused for its
+ * output. Held bytes still withheld wait in the server's stalled list; a
+ * paused call waits for its output instead (resume_input). */
+static void window_settle(yj_call *call)
+{
+    conn *c = call->c;
+    const yj_server_config *cfg = &call->srv->cfg;
+    if (!c) return;
+    size_t grant = call->unconsumed > call->held ? call->unconsumed - call->held : 0;
+    if (!call->input_paused && c->in_bytes <= cfg->max_conn_buffer_bytes &&
+        call->srv->in_bytes <= cfg->max_buffer_bytes)
+        grant = call->unconsumed;
+    if (grant) window_grant(call, grant);
+    if (call->unconsumed && !call->input_paused) stall_add(call);
+    else stall_remove(call);
+}
+
+/* After the call's input moved: a call that takes no more input drops
+ * what it holds, a deframer with nothing pending frees its buffer, the
+ * totals are recounted and the window settled. */
+static void input_settled(yj_call *call)
+{
+    if (!call->c) return;
+    if (call->rejected || call->finished || yj_deframer_pending(&call->in) == 0) {
+        size_t max = call->in.max_message_bytes;
+        yj_deframer_free(&call->in);
+        call->in.max_message_bytes = max;
+    }
+    held_set(call, yj_deframer_pending(&call->in));
+    window_settle(call);
+}
+
+/* Room was made: stalled calls, oldest first, get their window while the
+ * process is within its bound (each call's connection is checked too). */
+static void grant_stalled(yj_server *srv)
+{
+    for (yj_call *call = srv->stalled, *next; call && srv->in_bytes <= srv->cfg.max_buffer_bytes; call = next) {
+        next = call->stall_next;
+        window_settle(call);
+    }
+}
+
 static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length,
                              uint32_t *flags, nghttp2_data_source *src, void *user);
 
@@ -219,9 +371,9 @@ static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, siz
     size_t have = evbuffer_get_length(call->out);
     if (have > 0) {
         size_t n = have < length ? have : length;
-        evbuffer_remove(call->out, buf, n);
-        if (call->want_writable && evbuffer_get_length(call->out) <= call->srv->cfg.max_output_bytes / 2)
-            call->want_writable = 2; /* delivered after this send round */
+        if (evbuffer_remove(call->out, buf, n) != (int)n) return NGHTTP2_ERR_CALLBACK_FAILURE;
+        out_taken(call, n);
+        if (call->want_writable && out_low(call)) call->want_writable = 2; /* delivered after this send round */
         return (ssize_t)n;
     }
     if (!call->finished) return NGHTTP2_ERR_DEFERRED;
@@ -243,14 +395,17 @@ yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
     uint8_t prefix[5];
     yj_grpc_prefix(prefix, (uint32_t)len_bytes);
     if (!call->out) call->out = evbuffer_new();
+    if (!call->out) return YJ_RESOURCE_EXHAUSTED;
+    size_t before = evbuffer_get_length(call->out);
     /* room for the whole message first: never half a message queued */
-    if (!call->out || evbuffer_expand(call->out, 5 + len_bytes) || evbuffer_add(call->out, prefix, 5) ||
-        evbuffer_add(call->out, msg, len_bytes))
-        return YJ_RESOURCE_EXHAUSTED;
+    int failed = evbuffer_expand(call->out, 5 + len_bytes) || evbuffer_add(call->out, prefix, 5) ||
+                 evbuffer_add(call->out, msg, len_bytes);
+    out_added(call, evbuffer_get_length(call->out) - before);
+    if (failed) return YJ_RESOURCE_EXHAUSTED;
     if (!call->headers_sent) submit_headers(call, 1);
     else nghttp2_session_resume_data(call->c->ng, call->stream_id);
     conn_flush(call->c);
-    if (call->c && evbuffer_get_length(call->out) > call->srv->cfg.max_output_bytes) call->want_writable = 1;
+    if (call->c && out_over(call)) call->want_writable = 1;
     return YJ_OK;
 }
 
@@ -313,7 +468,10 @@ static void reject_http(yj_call *call, const char *code)
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     yj_call *call = arg;
+    yj_call_ref(call); /* finishing may close the stream */
     yj_call_finish(call, YJ_DEADLINE_EXCEEDED, "deadline exceeded");
+    input_settled(call); /* what it held is dropped */
+    yj_call_unref(call);
 }
 
 /* HEADERS complete: check them and route. */
@@ -343,6 +501,11 @@ static void request_headers_done(yj_call *call)
             return reject(call, YJ_RESOURCE_EXHAUSTED, "cannot arm the deadline");
         if (ms == 0) return reject(call, YJ_DEADLINE_EXCEEDED, "deadline exceeded");
     }
+    if (call->m->on_headers) { /* authentication, before any DATA is held */
+        yj_msg why = {{0}};
+        yj_err err = call->m->on_headers(call, &why);
+        if (err != YJ_OK) return reject(call, err, why.text[0] ? why.text : yj_err_name(err));
+    }
 }
 
 static int streaming_request(const yj_call *call)
@@ -366,7 +529,10 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
         const uint8_t *msg;
         size_t mlen;
         yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
+        int more = st == YJ_DEFRAME_MESSAGE && yj_deframer_pending(&call->in) > 0;
         call->in.taken = 0; /* keep it */
+        if (more) /* bytes past the one message: refused now, never held */
+            return reject(call, YJ_INVALID_ARGUMENT, "more than one request message for a unary method");
         if (st == YJ_DEFRAME_TOO_LARGE) {
             char why[160];
             snprintf(why, sizeof why, "request message larger than the limit of %u bytes",
@@ -381,6 +547,10 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
     for (;;) {
         const uint8_t *msg;
         size_t mlen;
+        if (call->input_paused || out_over(call)) { /* its answers wait: read no more (resume_input) */
+            call->input_paused = 1;
+            return;
+        }
         yj_deframe_status st = yj_deframer_next(&call->in, &msg, &mlen);
         if (st == YJ_DEFRAME_NEED_MORE) return;
         if (st == YJ_DEFRAME_TOO_LARGE)
@@ -396,16 +566,25 @@ static void request_data(yj_call *call, const uint8_t *data, size_t len)
     }
 }
 
+/* A streaming request's end, once every whole message it held was handed on. */
+static void streaming_end(yj_call *call)
+{
+    if (yj_deframer_pending(&call->in) > 0)
+        return fail_input(call, YJ_INVALID_ARGUMENT, "the stream ended inside a message");
+    call->handler_seen = 1;
+    if (call->m->on_half_close) call->m->on_half_close(call);
+}
+
 static void request_end(yj_call *call)
 {
     if (call->rejected || call->finished) return;
     call->half_closed = 1;
     if (streaming_request(call)) {
-        if (yj_deframer_pending(&call->in) > 0)
-            return fail_input(call, YJ_INVALID_ARGUMENT, "the stream ended inside a message");
-        call->handler_seen = 1;
-        if (call->m->on_half_close) call->m->on_half_close(call);
-        return;
+        if (call->input_paused) { /* messages still held: the end comes after them */
+            call->end_pending = 1;
+            return;
+        }
+        return streaming_end(call);
     }
     const uint8_t *msg;
     size_t mlen;
@@ -536,6 +715,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
         event_del(call->request_timer);
         request_end(call);
     }
+    if (call->stream_open) input_settled(call);
     return 0;
 }
 
@@ -543,7 +723,13 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
                          size_t len, void *user)
 {
     yj_call *call = nghttp2_session_get_stream_user_data(ng, sid);
-    if (call && call->m) request_data(call, data, len);
+    if (!call || !call->m || call->rejected || call->finished) {
+        /* nobody takes these bytes: their window goes back at once */
+        return nghttp2_session_consume(ng, sid, len) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    call->unconsumed += len;
+    request_data(call, data, len);
+    input_settled(call);
     return 0;
 }
 
@@ -572,6 +758,17 @@ static void close_call(conn *c, yj_call *call)
     c->n_streams--;
     c->srv->n_calls--;
     call->stream_open = 0;
+    stall_remove(call);
+    held_set(call, 0);
+    if (call->unconsumed && /* the stream is gone: only the connection's window is owed */
+        nghttp2_session_consume_connection(c->ng, call->unconsumed) != 0)
+        c->closing = 1; /* out of memory in nghttp2: the connection ends */
+    call->unconsumed = 0;
+    if (call->out) {
+        out_taken(call, evbuffer_get_length(call->out));
+        evbuffer_free(call->out);
+        call->out = NULL;
+    }
     if (call->deadline) event_del(call->deadline);
     if (call->request_timer) event_del(call->request_timer);
     if (call->handler_seen && call->m && call->m->on_close) call->m->on_close(call);
@@ -606,6 +803,43 @@ static void deliver_writable(conn *c)
         call->want_writable = 0;
         if (call->m && call->m->on_writable) call->m->on_writable(call);
     }
+}
+
+/* Calls whose output went back under half of every bound: a waiting
+ * handler gets on_writable (deliver_writable), a paused streaming request
+ * hands on the messages it holds and reads on (resume_input). */
+static void wake_writable(conn *c)
+{
+    for (yj_call *call = c->calls; call; call = call->next)
+        if (call->want_writable == 1 && out_low(call)) call->want_writable = 2;
+}
+
+static void resume_input(conn *c)
+{
+    for (int budget = 4096; budget > 0 && !c->closing; budget--) {
+        yj_call *call = c->calls;
+        while (call && !(call->input_paused && out_low(call))) call = call->next;
+        if (!call) return;
+        yj_call_ref(call); /* a handler may finish it, and a send close it */
+        call->input_paused = 0;
+        request_data(call, NULL, 0);
+        if (call->end_pending && !call->input_paused && !call->rejected && !call->finished) {
+            call->end_pending = 0;
+            streaming_end(call);
+        }
+        input_settled(call);
+        yj_call_unref(call);
+    }
+}
+
+/* After a read or a write: flush, then let waiting calls go on. */
+static void conn_progress(conn *c)
+{
+    conn_flush(c);
+    wake_writable(c);
+    deliver_writable(c);
+    resume_input(c);
+    conn_flush(c); /* their answers and window updates */
 }
 
 static void conn_flush(conn *c)
@@ -652,16 +886,14 @@ static void on_read(struct bufferevent *bev, void *arg)
         return;
     }
     evbuffer_drain(in, (size_t)n);
-    conn_flush(c);
-    deliver_writable(c);
+    conn_progress(c);
     maybe_close(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    conn_flush(c);
-    deliver_writable(c);
+    conn_progress(c);
     maybe_close(c);
 }
 
@@ -729,8 +961,12 @@ static int session_new(conn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option *opt;
-    nghttp2_option_new(&opt);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
     nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+    nghttp2_option_set_no_auto_window_update(opt, 1); /* window_settle returns it */
     int rc = nghttp2_session_server_new2(&c->ng, cb, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -958,6 +1194,39 @@ static conn *conn_open(yj_server *srv, int fd)
 
 /* ---- the server ---- */
 
+/* Room was made in the process (held request bytes or queued output went
+ * down): stalled calls get their window back, and the calls of every
+ * connection that wait for output room go on. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    yj_server *srv = arg;
+    grant_stalled(srv);
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        conn_progress(c);
+        maybe_close(c);
+    }
+}
+
+/* The defaults of the memory bounds, and their order: a connection must be
+ * able to hold one whole message, the process one connection's worth. */
+static yj_err bounds_check(yj_server_config *cfg, yj_msg *msg)
+{
+    if (!cfg->max_conn_buffer_bytes) cfg->max_conn_buffer_bytes = (size_t)16 << 20;
+    if (!cfg->max_buffer_bytes) cfg->max_buffer_bytes = (size_t)256 << 20;
+    if (!cfg->max_conn_output_bytes) cfg->max_conn_output_bytes = (size_t)16 << 20;
+    if (!cfg->max_total_output_bytes) cfg->max_total_output_bytes = (size_t)256 << 20;
+    if (cfg->max_conn_buffer_bytes < (size_t)cfg->max_message_bytes + 5)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                       "--max-conn-buffer-bytes %zu cannot hold one message of --max-message-bytes %u "
+                       "(with its 5-byte prefix)",
+                       cfg->max_conn_buffer_bytes, cfg->max_message_bytes);
+    if (cfg->max_buffer_bytes < cfg->max_conn_buffer_bytes)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "--max-buffer-bytes %zu is below --max-conn-buffer-bytes %zu",
+                       cfg->max_buffer_bytes, cfg->max_conn_buffer_bytes);
+    return YJ_OK;
+}
+
 static yj_err parse_listen(const char *listen, struct sockaddr_storage *ss, int *len, yj_msg *msg)
 {
     char tmp[300];
@@ -997,11 +1266,17 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
     srv->ctx = server_ctx;
     struct sockaddr_storage ss;
     int sslen;
-    yj_err err = parse_listen(config->listen, &ss, &sslen, msg);
+    yj_err err = bounds_check(&srv->cfg, msg);
+    if (err == YJ_OK) err = parse_listen(config->listen, &ss, &sslen, msg);
     if (err == YJ_OK && config->tls_cert_file)
         err = yj_tls_context_new(config->tls_cert_file, config->tls_key_file, config->tls_client_ca_file,
                                  &srv->ssl_ctx, msg);
     if (err != YJ_OK) goto fail;
+    srv->wake = event_new(base, -1, 0, on_wake, srv);
+    if (!srv->wake) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        goto fail;
+    }
     srv->listener = evconnlistener_new_bind(base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
                                             512, (struct sockaddr *)&ss, sslen);
     if (!srv->listener) {
@@ -1022,6 +1297,7 @@ yj_err yj_server_new(struct event_base *base, const yj_server_config *config, co
     *out = srv;
     return YJ_OK;
 fail:
+    if (srv->wake) event_free(srv->wake);
     if (srv->listener) evconnlistener_free(srv->listener);
     if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
     free(srv);
@@ -1075,6 +1351,7 @@ void yj_server_free(yj_server *srv)
     while (srv->conns) conn_free(srv->conns);
     if (srv->accept_resume) event_free(srv->accept_resume);
     if (srv->listener) evconnlistener_free(srv->listener);
+    if (srv->wake) event_free(srv->wake);
     if (srv->ssl_ctx) SSL_CTX_free(srv->ssl_ctx);
     free(srv);
 }

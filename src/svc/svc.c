@@ -99,6 +99,16 @@ static yj_err authorize(yj_call *call, const svc_route *r, const yj_auth *auth,
     return YJ_OK;
 }
 
+/* Every method's HEADERS: who is calling, may they. A call refused here is
+ * answered before any of its DATA is held (the transport drops it). The
+ * check runs again on each message (guard_on_message): a key removed by
+ * SIGHUP ends a stream at its next request. */
+static yj_err guard_on_headers(yj_call *call, yj_msg *why)
+{
+    char tenant[SVC_TENANT_MAX + 1];
+    return authorize(call, yj_call_method_ctx(call), svc_of(call)->config.auth, tenant, why);
+}
+
 /* Every method's first stop: who is calling, may they, then the handler. */
 static void guard_on_message(yj_call *call, const uint8_t *msg, size_t len_bytes)
 {
@@ -124,8 +134,9 @@ typedef struct rekey {
 
 /* Ends an open stream that the new keys no longer admit. Unary calls keep
  * the answer they were admitted for (a write at the writer is durable);
- * a stream not authorized yet (tag 0: its first message has not come) will
- * be, under the new keys. The tenant a stream serves was fixed under the
+ * a stream not authorized yet (tag 0) will be, under the new keys (since
+ * keys are checked on HEADERS, guard_on_headers, every routed open stream
+ * has been). The tenant a stream serves was fixed under the
  * old keys: without x-tenant it is its key's tenant then, which the new
  * keys may have moved; such a stream ends too. */
 static void rekey_call(yj_call *call, void *arg)
@@ -313,6 +324,7 @@ static yj_err add_service(yj_svc *svc, const svc_route *routes, size_t n_routes,
         m->kind = r->kind;
         m->method_ctx = (void *)r;
         m->on_message = guard_on_message;
+        m->on_headers = guard_on_headers;
         if (r->query) continue;
         m->on_half_close = r->on_half_close;
         m->on_writable = r->on_writable;

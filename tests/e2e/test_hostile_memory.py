@@ -1,0 +1,276 @@
+"""Hostile clients and the server's memory (issue 15, items 1 and 4).
+
+Each attack of the issue, scaled to a few seconds with small flag values,
+runs beside a well-behaved client (GoodClient) whose calls must keep
+succeeding, while the server's anonymous memory (RssAnon) is sampled: its
+peak over the base measured before the attack must stay under a bound
+derived from the flags (buffers + what HTTP/2 windows let a client send
+beyond them) plus a fixed allowance for the allocator and the store's
+per-call objects. Each test prints its base and peak."""
+import hashlib
+import os
+import threading
+import time
+
+import grpc
+import h2.exceptions
+import h2.settings
+
+from conftest import Client, Server, finance_pb2, ledger_pb2, query_pb2
+from hostile import GoodClient, RawH2, grpc_frame, rss_anon_kib
+
+MIB = 1 << 20
+WINDOW = 1 * MIB          # the server's stream and connection receive windows (docs/transport.md)
+SLACK_KIB = 16 * 1024     # allocator, protobuf decoding, per-call objects
+
+
+class Sampler(threading.Thread):
+    """The server's RssAnon every 20 ms; `peak` is the largest seen."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop_flag = pid, 0, threading.Event()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                self.peak = max(self.peak, rss_anon_kib(self.pid))
+            except (OSError, AssertionError):
+                return
+            time.sleep(0.02)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(5)
+        return self.peak
+
+
+def started(data_dir, flags, key=None):
+    s = Server(data_dir, flags).start()
+    good = GoodClient(s, tenant="t", key=key)
+    good.start()
+    time.sleep(0.3)  # the good client's connection and first calls are part of the base
+    base = rss_anon_kib(s.proc.pid)
+    sampler = Sampler(s.proc.pid)
+    sampler.start()
+    return s, good, base, sampler
+
+
+def finish(name, s, good, base, sampler, bound_kib):
+    peak = sampler.stop()
+    good.stop()
+    print("%s: RssAnon base %d KiB, peak %d KiB (+%d KiB, bound +%d KiB); good client %d calls"
+          % (name, base, peak, peak - base, bound_kib, good.calls))
+    log = s.read_log()
+    assert s.stop() == 0, log
+    assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    assert good.failures == [], good.failures[:3]
+    assert good.calls > 0
+    assert peak - base < bound_kib, "server memory grew %d KiB, bound %d KiB" % (peak - base, bound_kib)
+
+
+def get_balance(member="m"):
+    return grpc_frame(query_pb2.GetBalanceRequest(member=member).SerializeToString())
+
+
+def send_some(c, sid, payload):
+    """Sends what the windows allow; 0 once the stream is closed."""
+    try:
+        return c.send(sid, payload)
+    except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+        return 0
+
+
+def test_unary_data_past_one_message_is_refused_at_once_and_not_held(data_dir):
+    # before: DATA after a whole message without END_STREAM was buffered without limit (531 MiB in 1.4 s)
+    s, good, base, sampler = started(data_dir, [])
+    c = RawH2(s.addr)
+    sid = c.headers("/yongjin.v1.Query/GetBalance", [("x-tenant", "t")])
+    c.send(sid, get_balance())
+    junk, sent, end = b"\0" * MIB, 0, time.time() + 2
+    while time.time() < end and c.status(sid) is None and not c.closed:
+        sent += send_some(c, sid, junk)
+        c.pump(0.01)
+    c.pump(0.3)
+    status = c.status(sid)
+    c.close()
+    finish("unary past one message", s, good, base, sampler, (2 * WINDOW + 6 * MIB) // 1024)
+    assert status == 3, "want INVALID_ARGUMENT, got %r after %d bytes" % (status, sent)
+
+
+FLAGS = ["--max-message-bytes", str(MIB), "--max-conn-buffer-bytes", str(2 * MIB),
+         "--max-buffer-bytes", str(4 * MIB)]
+
+
+def test_partial_messages_on_many_streams_are_bounded_by_flow_control(data_dir):
+    # before: 100 streams each holding a 4 MiB - 1 partial message took 410 MiB on one connection
+    s, good, base, sampler = started(data_dir, FLAGS)
+    conns, streams = [], []
+    body = grpc_frame(b"\x0a" + b"\xff" * (MIB - 10))[:MIB - 1]  # never a whole message
+    for _ in range(4):
+        c = RawH2(s.addr)
+        conns.append(c)
+        for _ in range(40):
+            streams.append((c, c.headers("/yongjin.v1.Ledger/Append", [("x-tenant", "t")]), [0]))
+    end = time.time() + 2.5
+    while time.time() < end:
+        for c, sid, sent in streams:
+            if sent[0] < len(body):
+                sent[0] += send_some(c, sid, body[sent[0]:])
+        for c in conns:
+            c.pump(0.01)
+    total = sum(sent[0] for _, _, sent in streams)
+    for c in conns:
+        c.close()
+    # the process's bound, plus what each connection's window let through beyond it
+    finish("partial messages", s, good, base, sampler, (4 * MIB + 4 * WINDOW) // 1024 + SLACK_KIB)
+    assert total < 4 * MIB + 4 * WINDOW + 4 * 40 * 65535, "%d bytes got through" % total
+
+
+def test_a_near_max_unary_message_still_arrives(data_dir):
+    # 4 MiB announced: the stream window is granted as the message arrives, up to --max-message-bytes
+    s = Server(data_dir, []).start()
+    try:
+        lines = [ledger_pb2.Line(line_id="l%062d" % k, sku="s%063d" % k, category="c%063d" % k, quantity=1,
+                                 amount=100) for k in range(100)]
+        events, size = [], 0
+        while size < 4 * MIB - 60000:
+            e = ledger_pb2.Event(request_id="big-%d" % len(events), event_time_ms=int(time.time() * 1000),
+                                 order_paid=ledger_pb2.OrderPaid(order_id="o%d" % len(events), buyer="b", lines=lines))
+            events.append(e)
+            size += e.ByteSize() + 4
+        req = ledger_pb2.AppendRequest(events=events)
+        assert 4 * MIB - 70000 < req.ByteSize() <= 4 * MIB
+        got = Client(s.channel(), tenant="t").call("Append", req, timeout=60)
+        assert len(got.results) == len(events)
+    finally:
+        assert s.stop() == 0, s.read_log()
+
+
+KEYS = {"sf": ("t", "storefront"), "aud": ("t", "auditor")}
+
+
+def test_a_call_without_a_valid_key_is_refused_on_its_headers_and_its_data_not_held(data_dir):
+    # before: the key was checked only when a whole message had arrived, so a keyless client
+    # could hold 4 MiB - 1 per stream
+    path = os.path.join(os.path.dirname(data_dir), "keys")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for k, (tenant, role) in KEYS.items():
+            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
+    s, good, base, sampler = started(data_dir, ["--auth", path], key="sf")
+    c = RawH2(s.addr)
+    nokey = c.headers("/yongjin.v1.Ledger/Append")
+    badkey = c.headers("/yongjin.v1.Ledger/Append", [("authorization", "Bearer nope")])
+    role = c.headers("/yongjin.v1.Ledger/Append", [("authorization", "Bearer aud")])
+    end = time.time() + 2
+    while time.time() < end and None in (c.status(nokey), c.status(badkey), c.status(role)):
+        c.pump(0.05)
+    answered = (c.status(nokey), c.status(badkey), c.status(role))
+    # their DATA, sent anyway, is dropped: the window comes back and nothing is held
+    more = [c.headers("/yongjin.v1.Ledger/Append") for _ in range(40)]
+    body = grpc_frame(b"\x0a" + b"\xff" * (4 * MIB - 20))[:4 * MIB - 1]
+    sent, end = {sid: 0 for sid in more}, time.time() + 2
+    while time.time() < end and not c.closed:
+        for sid in more:
+            if sent[sid] < len(body):
+                sent[sid] += send_some(c, sid, body[sent[sid]:])
+        c.pump(0.01)
+    c.close()
+    finish("keyless data", s, good, base, sampler, 2 * WINDOW // 1024 + SLACK_KIB)
+    assert answered == (16, 16, 7), answered  # UNAUTHENTICATED, UNAUTHENTICATED, PERMISSION_DENIED
+
+
+def test_append_stream_whose_answers_are_not_read_stops_reading_requests(data_dir):
+    # before: a client that never opened its window and kept sending grew the server linearly
+    # (303 MiB for 600 requests). Events without a request id are refused at the envelope: a
+    # 10 KiB request makes a ~280 KiB answer at once.
+    s, good, base, sampler = started(data_dir, ["--max-output-bytes", str(256 * 1024)])
+    c = RawH2(s.addr, window=0, auto_ack=False)
+    sid = c.headers("/yongjin.v1.Ledger/AppendStream", [("x-tenant", "t")])
+    req = grpc_frame(ledger_pb2.AppendRequest(events=[ledger_pb2.Event()] * 5000).SerializeToString())
+    sent, end = 0, time.time() + 2.5
+    while time.time() < end and not c.closed:
+        n = send_some(c, sid, req * 4)
+        sent += n
+        c.pump(0.02)
+    c.close()
+    finish("AppendStream unread", s, good, base, sampler, (256 * 1024 + 2 * WINDOW) // 1024 + SLACK_KIB)
+    assert sent < 4 * MIB, "the server read %d bytes of requests whose answers could not leave" % sent
+
+
+def test_a_paused_append_stream_goes_on_when_its_reader_reads(data_dir):
+    # the pause is not a loss: once the client reads, every request is answered in order
+    s = Server(data_dir, ["--max-output-bytes", str(64 * 1024)]).start()
+    try:
+        c = RawH2(s.addr, window=0, auto_ack=False)
+        sid = c.headers("/yongjin.v1.Ledger/AppendStream", [("x-tenant", "t")])
+        # ~110 KiB answers: the output is over its bound after the first request
+        reqs = b"".join(grpc_frame(ledger_pb2.AppendRequest(
+            events=[ledger_pb2.Event()] * 2000 + [ledger_pb2.Event(
+                request_id="n%d" % k, event_time_ms=int(time.time() * 1000) - 1000,
+                upsert_member=ledger_pb2.UpsertMember(member="m%d" % k))]).SerializeToString())
+            for k in range(40))
+        sent, end = 0, time.time() + 1  # the answers of the first requests fill the output: reading stops
+        while time.time() < end and sent < len(reqs):
+            sent += send_some(c, sid, reqs[sent:])
+            c.pump(0.02)
+        c.h2.end_stream(sid)  # the end arrives while requests are still held
+        c.flush()
+        c.auto_ack = True
+        c.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+        c.h2.increment_flow_control_window(16 << 20)
+        c.flush()
+        end = time.time() + 20
+        while time.time() < end and c.status(sid) is None and not c.closed:
+            c.pump(0.05)
+        assert c.status(sid) == 0, (c.status(sid), c.ended.get(sid))
+        data, answers = c.data.get(sid, b""), []
+        while data:
+            n = int.from_bytes(data[1:5], "big")
+            answers.append(ledger_pb2.AppendResponse.FromString(data[5:5 + n]))
+            data = data[5 + n:]
+        seqs = [a.results[-1].seq for a in answers]
+        assert len(seqs) == 40 and all(a.results[-1].code == 0 for a in answers)
+        assert seqs == sorted(seqs) and len(set(seqs)) == 40, seqs
+        c.close()
+    finally:
+        assert s.stop() == 0, s.read_log()
+
+
+def test_zero_window_subscribes_are_bounded_per_connection_and_process(data_dir):
+    # before: two connections with 100 zero-window Subscribes each took 225 MiB (1 MiB per call)
+    flags = ["--max-conn-output-bytes", str(2 * MIB), "--max-total-output-bytes", str(3 * MIB)]
+    s = Server(data_dir, flags).start()
+    events = [ledger_pb2.Event(request_id="r%0127d" % i, event_time_ms=int(time.time() * 1000) - 1000,
+                               upsert_member=ledger_pb2.UpsertMember(member="m%063d" % i)) for i in range(6000)]
+    for k in range(0, len(events), 2000):
+        Client(s.channel(), tenant="t").append(*events[k:k + 2000], timeout=60)
+    s.stop()
+    s, good, base, sampler = started(data_dir, flags)
+    body = grpc_frame(finance_pb2.SubscribeRequest(from_seq=1).SerializeToString())
+    conns = []
+    for _ in range(2):
+        c = RawH2(s.addr, window=0, auto_ack=False)
+        conns.append(c)
+        for _ in range(100):
+            sid = c.headers("/yongjin.v1.Finance/Subscribe", [("x-tenant", "t")])
+            c.send(sid, body, end_stream=True)
+    end = time.time() + 2.5
+    while time.time() < end:
+        for c in conns:
+            c.pump(0.02)
+    for c in conns:
+        c.close()
+    finish("zero-window Subscribes", s, good, base, sampler, 3 * MIB // 1024 + SLACK_KIB)
+
+
+def test_new_limits_are_flags_with_checked_values(data_dir):
+    s = Server(data_dir, ["--max-conn-buffer-bytes", str(MIB)])  # below --max-message-bytes (4 MiB)
+    try:
+        s.start()
+    except RuntimeError as e:
+        assert "--max-conn-buffer-bytes" in str(e) and "unknown" not in str(e), str(e)
+        return
+    s.stop()
+    raise AssertionError("a connection buffer smaller than a message was accepted")
