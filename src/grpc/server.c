@@ -17,6 +17,17 @@
  * grpc-status / grpc-message trailers once the call is finished; a call
  * finished before anything was sent gets a Trailers-Only response.
  *
+ * Memory is bounded on both sides. Input: no automatic WINDOW_UPDATE; a
+ * call returns the window of the bytes it handed on or dropped, and of the
+ * bytes it holds while its connection and the process hold less than their
+ * bounds (window_settle); past them the call waits in the server's stalled
+ * list until room is made (on_wake), so the client's windows cap what it can
+ * send. Output: each call's queue is counted in its connection's and the
+ * process's totals; past a bound, handlers see yj_call_congested and a
+ * streaming request is not read further until its output drains
+ * (resume_input). The key is checked on HEADERS (yj_method.on_headers),
+ * before any DATA is held.
+ *
  * A call object lives while the transport holds it (stream open) or a
  * handler holds a reference (work on the store's writer thread).
  */
