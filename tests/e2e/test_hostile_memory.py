@@ -275,6 +275,82 @@ def test_zero_window_subscribes_are_bounded_per_connection_and_process(data_dir)
     finish("zero-window Subscribes", s, good, base, sampler, 3 * MIB // 1024 + SLACK_KIB)
 
 
+def test_a_message_that_waited_for_room_arrives_once_room_is_made(data_dir):
+    # hostile partial messages fill the process's bound; a legitimate 2 MB message waits for
+    # window (more than the 1 MiB windows), then arrives when the hostile connections go
+    flags = ["--max-message-bytes", str(3 * MIB), "--max-conn-buffer-bytes", str(3 * MIB + 5),
+             "--max-buffer-bytes", str(6 * MIB)]
+    s = Server(data_dir, flags).start()
+    try:
+        hostile, streams = [RawH2(s.addr) for _ in range(3)], []
+        body = grpc_frame(b"\x0a" + b"\xff" * (3 * MIB - 10))[:3 * MIB - 1]
+        for c in hostile:
+            streams += [(c, c.headers("/yongjin.v1.Ledger/Append", [("x-tenant", "t")]), [0]) for _ in range(3)]
+        end = time.time() + 1.5
+        while time.time() < end:
+            for c, sid, sent in streams:
+                sent[0] += send_some(c, sid, body[sent[0]:])
+            for c in hostile:
+                c.pump(0.01)
+        big = ledger_pb2.AppendRequest(events=[ledger_pb2.Event(
+            request_id="w%0127d" % k, event_time_ms=int(time.time() * 1000) - 1000,
+            upsert_member=ledger_pb2.UpsertMember(member="m%063d" % k)) for k in range(10000)])
+        assert 1.9 * MIB < big.ByteSize() < 3 * MIB
+        result, failed = [], []
+
+        def call():
+            try:
+                result.append(Client(s.channel(), tenant="t").call("Append", big, timeout=30))
+            except grpc.RpcError as e:
+                failed.append(e)
+        t = threading.Thread(target=call)
+        t.start()
+        t.join(1.5)
+        assert not result and not failed, "the message arrived while the process was over its bound"
+        for c in hostile:
+            c.close()
+        t.join(30)
+        assert failed == [] and len(result) == 1, failed
+        assert len(result[0].results) == 10000
+    finally:
+        assert s.stop() == 0, s.read_log()
+
+
+def test_streams_waiting_for_the_process_output_bound_go_on_when_it_drains(data_dir):
+    # a stream blocked only by the process's total (its own output is empty) is woken when
+    # another connection's output goes away
+    flags = ["--max-total-output-bytes", str(256 * 1024)]
+    s = Server(data_dir, flags).start()
+    try:
+        events = [ledger_pb2.Event(request_id="r%0127d" % i, event_time_ms=int(time.time() * 1000) - 1000,
+                                   upsert_member=ledger_pb2.UpsertMember(member="m%063d" % i)) for i in range(3000)]
+        Client(s.channel(), tenant="t").append(*events, timeout=60)
+        body = grpc_frame(finance_pb2.SubscribeRequest(from_seq=1).SerializeToString())
+        stuck = RawH2(s.addr, window=0, auto_ack=False)
+        for _ in range(5):
+            stuck.send(stuck.headers("/yongjin.v1.Finance/Subscribe", [("x-tenant", "t")]), body, end_stream=True)
+        stuck.pump(0.5)
+        reader = RawH2(s.addr, window=1 << 20)
+        sid = reader.headers("/yongjin.v1.Finance/Subscribe", [("x-tenant", "t")])
+        reader.send(sid, body, end_stream=True)
+        reader.pump(0.5)
+        got_before = len(reader.data.get(sid, b""))
+        stuck.close()
+        end, want = time.time() + 20, 3000
+        while time.time() < end:
+            reader.pump(0.1)
+            data, n = reader.data.get(sid, b""), 0
+            while len(data) >= 5 and len(data) >= 5 + int.from_bytes(data[1:5], "big"):
+                data, n = data[5 + int.from_bytes(data[1:5], "big"):], n + 1
+            if n >= want:
+                break
+        assert n == want, "%d of %d entries (%d bytes before the blocked connection went)" % (n, want, got_before)
+        assert got_before < 256 * 1024 + 2000, got_before
+        reader.close()
+    finally:
+        assert s.stop() == 0, s.read_log()
+
+
 def test_new_limits_are_flags_with_checked_values(data_dir):
     s = Server(data_dir, ["--max-conn-buffer-bytes", str(MIB)])  # below --max-message-bytes (4 MiB)
     try:
