@@ -92,7 +92,7 @@ static void usage(FILE *out)
             "  --max-total-output-bytes N  the same over the whole process (default 268435456)\n"
             "  --max-conn-buffer-bytes N request bytes held per connection (messages being\n"
             "                            received) before its window is withheld (default\n"
-            "                            16777216; at least --max-message-bytes + 5)\n"
+            "                            16777216 or one message; at least --max-message-bytes + 5)\n"
             "  --max-buffer-bytes N      the same over the whole process (default 268435456)\n"
             "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
             "  --log-level LEVEL         debug, info (default), warn, error\n"

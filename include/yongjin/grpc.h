@@ -107,9 +107,10 @@ typedef struct yj_server_config {
      * the bytes still held is not returned (HTTP/2 flow control): a client
      * can then send at most its windows' worth more (1 MiB per connection).
      * Bytes handed on or dropped always get their window back. */
-    size_t max_conn_buffer_bytes;    /* 0 = 16 MiB; at least max_message_bytes + 5 */
-    size_t max_buffer_bytes;         /* the whole process; 0 = 256 MiB; at least
-                                        max_conn_buffer_bytes */
+    size_t max_conn_buffer_bytes;    /* 0 = 16 MiB (or one message if larger); at
+                                        least max_message_bytes + 5 */
+    size_t max_buffer_bytes;         /* the whole process; 0 = 256 MiB (or
+                                        max_conn_buffer_bytes if larger); at least that */
     /* Response bytes queued per connection and in the whole process: past
      * either, yj_call_congested says so for every call concerned, and a
      * streaming request is not read further (its window withheld) until its

@@ -1223,11 +1223,13 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
  * able to hold one whole message, the process one connection's worth. */
 static yj_err bounds_check(yj_server_config *cfg, yj_msg *msg)
 {
-    if (!cfg->max_conn_buffer_bytes) cfg->max_conn_buffer_bytes = (size_t)16 << 20;
-    if (!cfg->max_buffer_bytes) cfg->max_buffer_bytes = (size_t)256 << 20;
+    size_t one_message = (size_t)cfg->max_message_bytes + 5;
+    if (!cfg->max_conn_buffer_bytes) cfg->max_conn_buffer_bytes = one_message > (16u << 20) ? one_message : 16u << 20;
+    if (!cfg->max_buffer_bytes)
+        cfg->max_buffer_bytes = cfg->max_conn_buffer_bytes > (256u << 20) ? cfg->max_conn_buffer_bytes : 256u << 20;
     if (!cfg->max_conn_output_bytes) cfg->max_conn_output_bytes = (size_t)16 << 20;
     if (!cfg->max_total_output_bytes) cfg->max_total_output_bytes = (size_t)256 << 20;
-    if (cfg->max_conn_buffer_bytes < (size_t)cfg->max_message_bytes + 5)
+    if (cfg->max_conn_buffer_bytes < one_message)
         return yj_fail(msg, YJ_INVALID_ARGUMENT,
                        "--max-conn-buffer-bytes %zu cannot hold one message of --max-message-bytes %u "
                        "(with its 5-byte prefix)",
