@@ -58,9 +58,12 @@ run: deps
 	$(BIN)/yongjind --listen $(LISTEN) --data $(DATA)
 
 # make test: the whole proof. tools/test.sh prints the summary and exits non-zero on failure.
+# The builds use every core (JOBS); tools/test.sh runs the release and the
+# ASan e2e suites side by side (most of their time is spent waiting).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins py check-nofloat build/fuzz-seeds
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory -j$(JOBS) all unit-bins py check-nofloat build/fuzz-seeds
+	@$(MAKE) --no-print-directory -j$(JOBS) asan
 	@tools/test.sh
 
 unit: all $(UNIT_BIN)

@@ -36,6 +36,7 @@ run_e2e() {  # $1 = label, $2 = yongjind binary
   p=${p:-0}; f=${f:-0}
   if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi   # no tests collected, crash, ...
   passed=$((passed + p)); failed=$((failed + f))
+  echo "$p $f" > "$logdir/e2e-$label.counts"   # for a caller that ran this in a subshell
   printf '  e2e  %-8s %-22s %4d passed %3d failed\n' "$label" "pytest tests/e2e" "$p" "$f"
   if [ "$f" != 0 ]; then broken+=("$out"); tail -n 40 "$out"; fi
 }
@@ -64,8 +65,18 @@ case $what in
     run_unit build/asan
     run_replay
     echo "== end-to-end tests (stock grpcio client against a real yongjind)"
-    run_e2e release bin/yongjind
-    run_e2e asan build/asan/bin/yongjind
+    rm -f "$logdir"/e2e-*.counts
+    # both builds at once: each test waits on its server far more than it
+    # computes, so the two suites share two cores; the counts are added after
+    ( run_e2e release bin/yongjind > "$logdir/e2e-release.summary" 2>&1 ) &
+    ( run_e2e asan build/asan/bin/yongjind > "$logdir/e2e-asan.summary" 2>&1 ) &
+    wait
+    for label in release asan; do
+      cat "$logdir/e2e-$label.summary"
+      read -r p f < "$logdir/e2e-$label.counts" || { p=0; f=1; }
+      passed=$((passed + p)); failed=$((failed + f))
+      if [ "$f" != 0 ]; then broken+=("$logdir/e2e-$label.log"); fi
+    done
     ;;
   *) echo "usage: tools/test.sh [unit|e2e|all]" >&2; exit 2 ;;
 esac
