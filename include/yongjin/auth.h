@@ -5,8 +5,9 @@
  * with blank lines and `#` comments allowed. Keys travel as
  * `authorization: Bearer <key>`; the server keeps only their SHA-256 and
  * compares digests in constant time (CRYPTO_memcmp, every entry visited).
- * The file is re-read on SIGHUP; a file that does not parse leaves the keys
- * in force unchanged.
+ * On SIGHUP the server loads the file again into a new table and puts it in
+ * force only when it parses (src/main.c); a file that does not parse leaves
+ * the keys in force unchanged.
  */
 #ifndef YONGJIN_AUTH_H
 #define YONGJIN_AUTH_H
@@ -30,8 +31,6 @@ typedef struct yj_auth yj_auth;
 
 /* Reads the key file. INVALID_ARGUMENT names the file and line. */
 yj_err yj_auth_load(const char *path, yj_auth **out, yj_msg *msg);
-/* Re-reads the file the keys came from; on failure the old keys stay. */
-yj_err yj_auth_reload(yj_auth *auth, yj_msg *msg);
 size_t yj_auth_count(const yj_auth *auth);
 void yj_auth_free(yj_auth *auth);
 

@@ -131,18 +131,6 @@ yj_err yj_auth_load(const char *path, yj_auth **out, yj_msg *msg)
     return YJ_OK;
 }
 
-yj_err yj_auth_reload(yj_auth *a, yj_msg *msg)
-{
-    key_entry *keys;
-    size_t n;
-    yj_err err = parse_file(a->path, &keys, &n, msg);
-    if (err != YJ_OK) return err;
-    free(a->keys);
-    a->keys = keys;
-    a->n = n;
-    return YJ_OK;
-}
-
 size_t yj_auth_count(const yj_auth *a)
 {
     return a->n;
