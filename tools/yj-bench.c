@@ -14,6 +14,11 @@
  * 10% completions (each paid order once, in order), 10% GetBalance; `read`
  * GetBalance; `batch` Appends of --batch OrderPaid events.
  *
+ * Binds are dated from 2025-11-01 and every other event 30 days later, so
+ * each order comes after every bind of the forest and a bound buyer's order
+ * pays its two levels, as the peer's always do; the run prints the
+ * commissions accrued per paid order (2.00 once the forest is bound).
+ *
  * Every id carries the run's wall-clock start, so a second run against the
  * same store pays new orders instead of repeating old ones. Each Append's
  * answer is decoded: a call with an event the server refused (code != 0)
@@ -39,6 +44,8 @@
 #include "yongjin/v1/query.pb-c.h"
 
 #define MAX_CONNS 256
+#define BENCH_BIND_T0_MS 1761955200000LL        /* 2025-11-01T00:00Z */
+#define BENCH_ORDERS_AFTER_MS (30LL * 86400000) /* orders, refunds, completions: from 2025-12-01 */
 #define HIST_SUB 128 /* 1 µs resolution below 128 µs, then 1/64 of each power of two */
 #define HIST_EXP 40
 
@@ -105,6 +112,7 @@ static conn conns[MAX_CONNS];
 static hist H;
 static uint64_t ok_calls, err_calls, events_sent, start_us, end_us, measure_us;
 static uint64_t all_ok_calls; /* answered without error from the start, warm-up included */
+static uint64_t accruals; /* commissions accrued by the answers (count_accruals) */
 static uint64_t rejected_events, run_id; /* run_id: wall-clock µs at start, in every id */
 static char first_rejection[160];
 static uint64_t counter, paid_orders, completed_orders;
@@ -149,7 +157,12 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
     *ev = init;
     snprintf(rid, 48, "%u-%llu-%llu", O.seed, (unsigned long long)run_id, (unsigned long long)id);
     ev->request_id = rid;
-    ev->event_time_ms = 1761955200000LL + (int64_t)id;
+    /* binds from 2025-11-01, every other event 30 days later: each order is
+     * dated after every bind of the forest (members <= 10^8 binds take at
+     * most 28 hours of event time), so every bound buyer's order pays its
+     * two levels, as the peer's always do; still in the past, as the
+     * server's door requires */
+    ev->event_time_ms = BENCH_BIND_T0_MS + (kind == 'b' ? 0 : BENCH_ORDERS_AFTER_MS) + (int64_t)id;
     if (kind == 'b') {
         Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
         *bd = b;
@@ -278,6 +291,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return 0;
 }
 
+/* Counts the commissions an answer accrued (a member's pending, kind accrue):
+ * with every buyer bound, each order pays two levels, as the peer's do. */
+static void count_accruals(const Yongjin__V1__EventResult *res)
+{
+    for (size_t k = 0; k < res->n_postings; k++) {
+        const Yongjin__V1__Posting *p = res->postings[k];
+        if (p->member && p->member[0] && p->kind && !strcmp(p->kind, "accrue")) accruals++;
+    }
+}
+
 /* The events of an Append the server refused (code != 0): a refused event is
  * not work done, so a call carrying one counts as an error, not a call/s. */
 static uint64_t refused_events(const req *r)
@@ -289,13 +312,15 @@ static uint64_t refused_events(const req *r)
     Yongjin__V1__AppendResponse *a = yongjin__v1__append_response__unpack(NULL, n, r->resp + 5);
     if (!a) return 1;
     uint64_t bad = 0;
-    for (size_t i = 0; i < a->n_results; i++)
+    for (size_t i = 0; i < a->n_results; i++) {
+        count_accruals(a->results[i]);
         if (a->results[i]->code != 0) {
             if (!bad && !first_rejection[0])
                 snprintf(first_rejection, sizeof first_rejection, "code %d: %s", a->results[i]->code,
                          a->results[i]->message);
             bad++;
         }
+    }
     yongjin__v1__append_response__free_unpacked(a, NULL);
     return bad;
 }
@@ -474,6 +499,10 @@ int main(int argc, char **argv)
            (unsigned long long)err_calls);
     if (rejected_events)
         printf("refused events %llu (the first: %s)\n", (unsigned long long)rejected_events, first_rejection);
+    if (paid_orders)
+        printf("commissions per paid order %.2f (%llu accrued over %llu orders sent, warm-up included)\n",
+               (double)accruals / (double)paid_orders, (unsigned long long)accruals,
+               (unsigned long long)paid_orders);
     printf("calls_total %llu (warm-up included: for calls per server CPU-second)\n",
            (unsigned long long)all_ok_calls);
     printf("latency_us p50 %llu p99 %llu p99.9 %llu max %llu\n", (unsigned long long)hist_q(&H, 0.5),

@@ -11,8 +11,8 @@ from conftest import ROOT, Client, query_pb2
 BENCH = os.path.join(ROOT, "bin", "yj-bench")
 
 
-def bench(server, *args):
-    p = subprocess.run([BENCH, "--target", server.addr, "--members", "300", "--warmup", "0"] + list(args),
+def bench(server, *args, members=300):
+    p = subprocess.run([BENCH, "--target", server.addr, "--members", str(members), "--warmup", "0"] + list(args),
                        capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout + p.stderr
 
@@ -44,3 +44,17 @@ def test_repeated_runs_pay_new_orders_and_report_no_refusals(server):
     b = c.call("GetBalance", query_pb2.GetBalanceRequest(member="m1"))
     assert b.pending > 0, b
 
+
+
+def test_every_order_of_a_bound_buyer_pays_two_levels_as_the_peer_does(server):
+    # issue 16: orders were dated base+k while member b was bound at base+b-1,
+    # so most orders of a short run came before their buyer's bind and paid
+    # nobody (0.10 commissions per order), while the peer always pays two
+    # levels. With 3,000 members a short run's order numbers stay below most
+    # members' bind numbers, so the old dating paid well under one commission
+    # an order. Every buyer but m1 (never bound) and m2 (bound under m0, which
+    # has no parent) has a parent and a grandparent: 2 commissions an order.
+    assert bench(server, "--mode", "bind", members=3000)[0] == 0
+    rc, out = bench(server, "--mode", "paid", "--streams", "4", "--duration", "0.5", members=3000)
+    m = re.search(r"commissions per paid order ([\d.]+)", out)
+    assert rc == 0 and m and float(m.group(1)) >= 1.9, out
