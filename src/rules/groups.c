@@ -57,7 +57,8 @@ int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
 int yj_rules_group_succeeds(const yj_group *g, int more)
 {
     assert(g && (more == 0 || more == 1));
-    return g->status == YJ_GROUP_SUCCEEDED || (g->status == YJ_GROUP_OPEN && g->counted + more >= g->target_size);
+    return g->status == YJ_GROUP_SUCCEEDED ||
+           (g->status == YJ_GROUP_OPEN && g->counted + more >= g->target_size);
 }
 
 int yj_rules_group_pays_order(const yj_group *g, const char *buyer)
@@ -95,14 +96,15 @@ int yj_rules_group_retro_pays(const yj_group *g, const yj_group_order *o)
     return yj_rules_group_pays(g->basis, g->leader, o->buyer) && o->refunded < o->paid;
 }
 
-int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_order *o, yj_commission *out,
-                         size_t *n)
+int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_order *o,
+                         yj_commission *out, size_t *n)
 {
     assert(p && out && n && o->n_lines <= YJ_LINES_MAX);
     *n = 0;
     if (!yj_rules_group_retro_pays(g, o)) return 0;
     int64_t base = 0;
-    for (size_t i = 0; i < o->n_lines; i++) base += o->lines[i].base;
+    for (size_t i = 0; i < o->n_lines; i++)
+        base += o->lines[i].base;
     *n = yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, 0, g->rate_bp, o->lines, o->n_lines, out);
     /* the order's own commissions are not reopened: only what its cap
      * still leaves is shared, among the leader's lines (one recipient) */

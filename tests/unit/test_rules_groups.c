@@ -110,8 +110,13 @@ static yj_policy policy(int32_t cap_bp)
 
 static yj_group group(const char *leader, int basis, int32_t target, int32_t rate_bp)
 {
-    return (yj_group){.leader = leader, .status = YJ_GROUP_OPEN, .basis = basis, .target_size = target,
-                      .rate_bp = rate_bp, .expires_at_ms = EXPIRES, .counted = 0};
+    return (yj_group){.leader = leader,
+                      .status = YJ_GROUP_OPEN,
+                      .basis = basis,
+                      .target_size = target,
+                      .rate_bp = rate_bp,
+                      .expires_at_ms = EXPIRES,
+                      .counted = 0};
 }
 
 /* One order of one line paying amount, nothing refunded, no commission. */
@@ -147,14 +152,16 @@ static void test_E_third_order_succeeds_and_pays_297_retro_not_on_own(void **sta
     yj_group g1 = group("g", YJ_BASIS_MEMBERS, 3, 300);
     one_line o[4];
     const char *buyers[4] = {"g", "p1", "p2", "p3"};
-    for (int i = 0; i < 4; i++) one_line_order(&o[i], buyers[i], 9900);
+    for (int i = 0; i < 4; i++)
+        one_line_order(&o[i], buyers[i], 9900);
     assert_false(yj_rules_group_pays_order(&g1, "g"));
     assert_int_equal(yj_rules_group_joined(&g1), 0);
     assert_false(yj_rules_group_pays_order(&g1, "p1"));
     assert_int_equal(yj_rules_group_joined(&g1), 0);
     assert_true(yj_rules_group_pays_order(&g1, "p2")); /* it makes the group succeed */
     yj_commission c[1];
-    assert_int_equal(yj_rules_flat(&p, YJ_PROGRAM_GROUP_LEADER, 0, g1.rate_bp, &o[2].line, 1, c), 1);
+    assert_int_equal(yj_rules_flat(&p, YJ_PROGRAM_GROUP_LEADER, 0, g1.rate_bp, &o[2].line, 1, c),
+                     1);
     assert_int_equal(c[0].amount, 297);
     assert_int_equal(yj_rules_group_joined(&g1), 1);
     assert_int_equal(g1.status, YJ_GROUP_SUCCEEDED);
@@ -168,7 +175,7 @@ static void test_E_third_order_succeeds_and_pays_297_retro_not_on_own(void **sta
     assert_int_equal(c[0].uncut, 297);
     assert_int_equal(c[0].amount, 297);
     assert_true(yj_rules_group_pays_order(&g1, "p3")); /* a later joiner */
-    assert_int_equal(yj_rules_group_joined(&g1), 0);    /* the success was once */
+    assert_int_equal(yj_rules_group_joined(&g1), 0);   /* the success was once */
     assert_int_equal(g1.status, YJ_GROUP_SUCCEEDED);
     assert_int_equal(yj_rules_group_expire(&g1, EXPIRES + 1), 0); /* a success is final */
     yj_group g2 = group("g", YJ_BASIS_MEMBERS, 3, 300);
@@ -187,7 +194,8 @@ static void test_E_third_order_succeeds_and_pays_297_retro_not_on_own(void **sta
 static void test_only_open_groups_due_at_the_time_fail(void **state)
 {
     (void)state;
-    yj_group gs[4] = {group("a", 1, 2, 0), group("b", 1, 2, 0), group("c", 1, 2, 0), group("d", 1, 2, 0)};
+    yj_group gs[4] = {group("a", 1, 2, 0), group("b", 1, 2, 0), group("c", 1, 2, 0),
+                      group("d", 1, 2, 0)};
     gs[1].expires_at_ms = EXPIRES + 1;  /* not yet due */
     gs[2].status = YJ_GROUP_SUCCEEDED;  /* due, but succeeded */
     gs[3].expires_at_ms = EXPIRES - 10; /* due earlier */
@@ -217,8 +225,8 @@ static void test_each_basis_names_its_retro_orders(void **state)
     g.basis = YJ_BASIS_OWN;
     retro_orders(&g, orders, 3, got);
     assert_string_equal(got, "0");
-    assert_false(yj_rules_group_pays_order(&(yj_group){.leader = "g", .status = YJ_GROUP_SUCCEEDED,
-                                                        .basis = YJ_BASIS_OWN}, "p1"));
+    assert_false(yj_rules_group_pays_order(
+        &(yj_group){.leader = "g", .status = YJ_GROUP_SUCCEEDED, .basis = YJ_BASIS_OWN}, "p1"));
     g.basis = YJ_BASIS_ALL;
     retro_orders(&g, orders, 3, got);
     assert_string_equal(got, "012");
