@@ -184,9 +184,6 @@ size_t yj_rules_referral(const yj_policy *p, const yj_order_line *lines, size_t 
 size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rate_bp,
                      const yj_order_line *lines, size_t n_lines, yj_commission *out);
 
-/* Whether a group-buy order pays the leader under the basis. */
-int yj_rules_group_pays(int basis, const char *leader, const char *buyer);
-
 /* Group-buy statuses (state Group.status) and the most orders one group
  * takes as members. */
 enum { YJ_GROUP_OPEN = 1, YJ_GROUP_SUCCEEDED = 2, YJ_GROUP_FAILED = 3 };
@@ -216,6 +213,79 @@ const char *yj_group_miss_name(yj_group_miss miss);
 yj_err yj_rules_group_join(uint32_t rules, const char *group_id, int status, int64_t expires_at_ms,
                            size_t n_joined, int64_t paid_at_ms, yj_group_miss *miss, yj_msg *why);
 
+/* The group-buy decisions (RULES.md §5, docs/rules.md "Group-buy"), pure:
+ * the ledger loads a group and its orders into these plain structs, calls,
+ * and stores what they say. The join rule above says whether an order
+ * joins; these say what a join, a refund, the clock and a success do. */
+
+/* group_leader_basis: which orders of a group pay the leader. */
+enum { YJ_BASIS_MEMBERS = 1, YJ_BASIS_OWN = 2, YJ_BASIS_ALL = 3 };
+
+/* A group as the rules read it: state Group without its order lists.
+ * `leader` is borrowed (NUL-terminated) for the call. */
+typedef struct yj_group {
+    const char *leader;
+    int status;            /* YJ_GROUP_* */
+    int basis;             /* YJ_BASIS_*; any other value reads as MEMBERS */
+    int32_t target_size;   /* 2..1000 */
+    int32_t rate_bp;       /* the leader's rate, 0..YJ_BP_MAX */
+    int64_t expires_at_ms;
+    int32_t counted;       /* joined orders not fully refunded */
+} yj_group;
+
+/* Whether an order of buyer pays the leader under the basis: MEMBERS the
+ * orders of everyone but the leader, OWN only the leader's own, ALL every
+ * one. */
+int yj_rules_group_pays(int basis, const char *leader, const char *buyer);
+
+/* Whether the group has succeeded, or succeeds once `more` (0 or 1) further
+ * orders count: SUCCEEDED, or OPEN with counted + more >= target_size. An
+ * order joins only before the expiry (yj_rules_group_join), so counting
+ * reaches the target only before it. */
+int yj_rules_group_succeeds(const yj_group *g, int more);
+
+/* Whether an order of buyer joining g now pays the leader on itself: the
+ * group succeeds with it (more = 1) and the basis names the buyer. */
+int yj_rules_group_pays_order(const yj_group *g, const char *buyer);
+
+/* An order joins g (yj_rules_group_join said it does; g is not FAILED):
+ * it counts, and an OPEN group that reaches its target SUCCEEDS, finally.
+ * Returns 1 when this join is the success (the orders that joined before
+ * it are then owed their retro commissions, yj_rules_group_retro), else 0. */
+int yj_rules_group_joined(yj_group *g);
+
+/* A refund of a joined order: when it left the order fully refunded, the
+ * order no longer counts (never below 0). A success is never undone. */
+void yj_rules_group_refunded(yj_group *g, int fully_refunded);
+
+/* The clock reached at_ms (any later accepted event, or Settle's as_of):
+ * an OPEN group whose expiry is at or before it FAILS, finally. Returns 1
+ * when g failed now, else 0 (g unchanged). */
+int yj_rules_group_expire(yj_group *g, int64_t at_ms);
+
+/* An order that joined g before its success, as the rules read it. */
+typedef struct yj_group_order {
+    const char *buyer;
+    const yj_order_line *lines; /* base = the line's commission base */
+    size_t n_lines;             /* <= YJ_LINES_MAX */
+    int64_t paid;               /* the sum of the lines' amounts */
+    int64_t refunded;           /* refunds so far, <= paid */
+    int64_t used;               /* the amounts of the commissions on it */
+} yj_group_order;
+
+/* Whether g's success pays the leader retro on order o: the basis names
+ * o's buyer and o is not fully refunded. */
+int yj_rules_group_retro_pays(const yj_group *g, const yj_group_order *o);
+
+/* The leader's retro commissions on o when g succeeds. Returns 0 (and
+ * *n = 0) when the success does not pay on o (yj_rules_group_retro_pays);
+ * else 1, with *n commissions in out (at most o->n_lines): g->rate_bp on
+ * each line's base with a non-zero amount (program GROUP_LEADER, level 0,
+ * recipient 0), then cut to what o's cap still leaves (yj_rules_cap_room
+ * of the commissions already on it) by yj_rules_cut_to. */
+int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_order *o, yj_commission *out,
+                         size_t *n);
+
 /* Whether a new invite of an invitee in a live session becomes the one
  * that counts, given whether one is already recorded: under FIRST only the
  * first does, under LAST every later one does. */
@@ -241,6 +311,21 @@ size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *or
 /* A guide's money commission on its credit (guide_rate_bp, on the whole
  * order: line YJ_LINE_ORDER). Returns 0 (nothing written) when it is 0. */
 size_t yj_rules_guide_commission(const yj_policy *p, int recipient, int64_t credit, yj_commission *out);
+
+/* The order cap (RULES.md §5), its one definition: rate(order_base,
+ * order_cap_bp) in the policy's rounding. Every cut below is against it. */
+int64_t yj_rules_order_cap(const yj_policy *p, int64_t order_base);
+
+/* What the cap still leaves an order whose commissions already amount to
+ * used (>= 0): the cap − used, 0 when they reach it. */
+int64_t yj_rules_cap_room(const yj_policy *p, int64_t order_base, int64_t used);
+
+/* Cuts the commissions c[0..n) of one recipient (or of one cap split with
+ * one weight per commission) to at most limit (>= 0): amount = uncut when
+ * their uncut total is within it, else limit split by the largest-remainder
+ * method weighted by the uncut amounts, ties to the earlier in c; the
+ * amounts then sum to limit. n <= YJ_LEVELS_MAX * YJ_LINES_MAX * 4. */
+void yj_rules_cut_to(int64_t limit, yj_commission *c, size_t n);
 
 /* The order cap of rules version 1: cuts the commissions to order_cap_bp
  * of the order's base by the largest-remainder method with one weight per

@@ -1,12 +1,14 @@
 /*
- * groups.c — group-buy (拼团), RULES.md §5: OpenGroup, orders joining by
- * group_id, success when the joined orders that are not fully refunded reach
- * the target before expiry, the leader's commission on the orders the basis
- * names (including orders that joined before success, accrued at the moment
- * of success, and later joiners), failure at expiry, GetGroup. From rules
- * version 2 a payment is never refused because of its group: an order a
- * failed, expired or full group does not take (yj_rules_group_join) is
- * accepted without it and listed in the group's refund_order_ids.
+ * groups.c — group-buy (拼团), RULES.md §5, the ledger's side: OpenGroup,
+ * orders joining by group_id, success when the joined orders that are not
+ * fully refunded reach the target before expiry, the leader's commission on
+ * the orders the basis names (including orders that joined before success,
+ * accrued at the moment of success, and later joiners), failure at expiry,
+ * GetGroup. Every decision is src/rules/groups.c's (yj_rules_group_*): this
+ * file loads a group into a yj_group, calls, and stores what it decided.
+ * From rules version 2 a payment is never refused because of its group: an
+ * order a failed, expired or full group does not take (yj_rules_group_join)
+ * is accepted without it and listed in the group's refund_order_ids.
  *
  * State (after tenant + kind):
  *   'G' group_id            yongjin.state.Group
@@ -131,9 +133,11 @@ yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, Yongj
     return ledger_group_save(ec, group_id, g);
 }
 
-int ledger_group_succeeds_with(const Yongjin__State__Group *g, int more)
+void ledger_group_view(const Yongjin__State__Group *g, yj_group *out)
 {
-    return g->status == YJ_GROUP_SUCCEEDED || (g->status == YJ_GROUP_OPEN && g->counted + more >= g->target_size);
+    assert(g && out);
+    *out = (yj_group){.leader = g->leader, .status = g->status, .basis = g->basis, .target_size = g->target_size,
+                      .rate_bp = g->rate_bp, .expires_at_ms = g->expires_at_ms, .counted = g->counted};
 }
 
 /* Records the order in its group; on success, the earlier orders the basis
@@ -149,17 +153,20 @@ yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *g
     g->order_ids = ids;
     if (!(ids[n] = strdup(order_id))) return YJ_RESOURCE_EXHAUSTED;
     g->n_order_ids = n + 1;
-    g->counted++;
     g->leader_earned += earned;
+    yj_group gv;
+    ledger_group_view(g, &gv);
+    int succeeded = yj_rules_group_joined(&gv);
+    g->counted = gv.counted;
+    g->status = gv.status;
     yj_err err = YJ_OK;
-    if (g->status == YJ_GROUP_OPEN && ledger_group_succeeds_with(g, 0)) {
-        g->status = YJ_GROUP_SUCCEEDED;
+    if (succeeded) {
         lkey k;
         expiry_key(&k, ec, g->expires_at_ms, group_id);
         err = yj_state_del(ec->wtxn, k.b, k.n);
         for (size_t i = 0; i < n && err == YJ_OK; i++) { /* the orders before this one */
             int64_t more = 0;
-            err = ledger_group_retro(ec, p, g->order_ids[i], g->leader, g->rate_bp, g->basis, &more);
+            err = ledger_group_retro(ec, p, g->order_ids[i], &gv, &more);
             g->leader_earned += more;
         }
     }
@@ -175,7 +182,10 @@ yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t
     yj_err err = ledger_group_load(ec, group_id, &g);
     if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
     g->leader_earned += delta;
-    if (fully_refunded && g->counted > 0) g->counted--;
+    yj_group gv;
+    ledger_group_view(g, &gv);
+    yj_rules_group_refunded(&gv, fully_refunded);
+    g->counted = gv.counted;
     err = ledger_group_save(ec, group_id, g);
     yongjin__state__group__free_unpacked(g, NULL);
     return err;
@@ -215,7 +225,9 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
             if (err == YJ_NOT_FOUND) err = YJ_DATA_LOSS;
             break;
         }
-        if (g->status == YJ_GROUP_OPEN) g->status = YJ_GROUP_FAILED;
+        yj_group gv;
+        ledger_group_view(g, &gv);
+        if (yj_rules_group_expire(&gv, at_ms)) g->status = gv.status;
         err = ledger_group_save(ec, group_id, g);
         yongjin__state__group__free_unpacked(g, NULL);
         if (err == YJ_OK) err = yj_state_del(ec->wtxn, due[i].b, due[i].n);

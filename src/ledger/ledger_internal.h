@@ -127,6 +127,7 @@ int ledger_valid_text(const char *s, size_t max, int required);
 #include "yongjin/v1/ledger.pb-c.h"
 #include "yongjin/v1/policy.pb-c.h"
 struct yj_policy;
+struct yj_group;
 /* The policy in force (the defaults, version 1, when none was set); free
  * with yongjin__v1__policy__free_unpacked. */
 yj_err ledger_policy_load(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
@@ -172,10 +173,10 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
 yj_err ledger_order_completed(ledger_event_ctx *ec, const struct yj_policy *p,
                               const Yongjin__V1__OrderCompleted *oc, yj_msg *why);
 yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why);
-/* On a group's success: the leader's commission on an earlier order (cut to
- * what the order's cap leaves), accrued now; `earned` is its net. */
+/* On g's success: the leader's commission on an earlier order, as
+ * yj_rules_group_retro decides it, accrued now; `earned` is its net. */
 yj_err ledger_group_retro(ledger_event_ctx *ec, const struct yj_policy *p, const char *order_id,
-                          const char *leader, int32_t rate_bp, int basis, int64_t *earned);
+                          const struct yj_group *g, int64_t *earned);
 
 /* ---- groups.c ---- */
 struct Yongjin__State__Group;
@@ -196,10 +197,8 @@ yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, struc
  * order's own record is what says it) and saves the group. */
 yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group *g,
                                const char *order_id);
-/* Whether the group has succeeded, or does once `more` further orders
- * count: the one success rule, for an order about to join (more = 1) and
- * for the join itself (more = 0, after counting it). */
-int ledger_group_succeeds_with(const struct Yongjin__State__Group *g, int more);
+/* The group as the rules read it (yj_group); out->leader borrows g's. */
+void ledger_group_view(const struct Yongjin__State__Group *g, struct yj_group *out);
 yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const char *group_id,
                          struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
 yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);

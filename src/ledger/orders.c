@@ -339,8 +339,9 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     /* the group leader, when the order joins a group that has succeeded or
      * that this order makes succeed */
     Yongjin__State__Group *g = pr->group_miss == YJ_GROUP_JOINS ? pr->group : NULL;
-    int succeeds = g && ledger_group_succeeds_with(g, 1);
-    if (succeeds && yj_rules_group_pays(g->basis, g->leader, op->buyer)) {
+    yj_group gv;
+    if (g) ledger_group_view(g, &gv);
+    if (g && yj_rules_group_pays_order(&gv, op->buyer)) {
         snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
         rcpt[n_rcpt].level = 0;
         rcpt[n_rcpt].tier = 0;
@@ -862,35 +863,30 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
 }
 
 /* Appends the leader's commissions to an earlier order of a group that has
- * just succeeded: rate on each line, cut to what the order's cap leaves
- * (largest remainder), accrued now, reversed at once in proportion to what
- * was already refunded, and settled at once if the order was. */
-yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *order_id, const char *leader,
-                          int32_t rate_bp, int basis, int64_t *earned)
+ * just succeeded, as yj_rules_group_retro decides them (rate on each line,
+ * cut to what the order's cap leaves), accrued now, reversed at once in
+ * proportion to what was already refunded, and settled at once if the order
+ * was. */
+yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *order_id, const yj_group *g,
+                          int64_t *earned)
 {
     Yongjin__State__Order *o;
     *earned = 0;
     yj_err err = load_order(ec, order_id, &o);
     if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
-    int64_t paid = order_paid_total(o), base = 0, used = 0;
-    if (!yj_rules_group_pays(basis, leader, o->buyer) || o->refunded >= paid) goto done;
+    const char *leader = g->leader;
+    assert(o->n_lines <= YJ_LINES_MAX); /* check_order_paid bounds them */
     yj_order_line lines[YJ_LINES_MAX];
+    yj_group_order go = {.buyer = o->buyer, .lines = lines, .n_lines = o->n_lines,
+                         .paid = order_paid_total(o), .refunded = o->refunded};
     for (size_t i = 0; i < o->n_lines; i++) {
         const Yongjin__State__OrderLine *l = o->lines[i];
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount, l->commission_base};
-        base += l->commission_base;
     }
-    for (size_t i = 0; i < o->n_commissions; i++) used += o->commissions[i]->amount;
+    for (size_t i = 0; i < o->n_commissions; i++) go.used += o->commissions[i]->amount;
     yj_commission comm[YJ_LINES_MAX];
-    size_t n = yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, 0, rate_bp, lines, o->n_lines, comm);
-    int64_t uncut = 0, weights[YJ_LINES_MAX], parts[YJ_LINES_MAX];
-    for (size_t i = 0; i < n; i++) uncut += weights[i] = comm[i].uncut;
-    int64_t room = yj_rate(base, p->order_cap_bp, p->rounding) - used;
-    if (room < 0) room = 0;
-    if (n && uncut > room) {
-        yj_split(room, weights, n, parts);
-        for (size_t i = 0; i < n; i++) comm[i].amount = parts[i];
-    }
+    size_t n;
+    if (!yj_rules_group_retro(p, g, &go, comm, &n)) goto done;
     Yongjin__State__Commission **more = realloc(o->commissions, (o->n_commissions + n) * sizeof *more);
     if (!more) {
         err = YJ_RESOURCE_EXHAUSTED;

@@ -1,13 +1,18 @@
 /*
- * groups.c — the pure group-buy (拼团) join rule (RULES.md §5, docs/rules.md
- * "Group-buy"): whether a paid order naming a group joins it, and what a
- * version 2 ledger does when it does not (issue 14: a real payment is never
- * refused because of its group). The ledger (src/ledger/groups.c) reads the
- * group and applies the answer.
+ * groups.c — every decision of group-buy (拼团), pure (RULES.md §5,
+ * docs/rules.md "Group-buy"): whether a paid order naming a group joins it
+ * (and what a version 2 ledger does when it does not: issue 14, a real
+ * payment is never refused because of its group), whether the group
+ * succeeds, which orders pay the leader under the basis, what a join, a
+ * refund and the clock do to the group, and the leader's retro commission
+ * on an order that joined before the success, cut by the one order cap of
+ * referral.c. The ledger (src/ledger/groups.c, orders.c) loads the group and
+ * its orders into plain structs, calls these, and stores what they decide.
  */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "yongjin/rules.h"
 
@@ -39,4 +44,71 @@ yj_err yj_rules_group_join(uint32_t rules, const char *group_id, int status, int
     static const char *const v1[] = {"", "has failed", "has expired", "is full"};
     return yj_fail(why, YJ_FAILED_PRECONDITION,
                    "order_paid.group_id: group %s %s; it takes no orders", group_id, v1[*miss]);
+}
+
+int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
+{
+    assert(leader && buyer);
+    int own = strcmp(leader, buyer) == 0;
+    return basis == YJ_BASIS_ALL || (basis == YJ_BASIS_OWN && own) ||
+           (basis != YJ_BASIS_OWN && basis != YJ_BASIS_ALL && !own);
+}
+
+int yj_rules_group_succeeds(const yj_group *g, int more)
+{
+    assert(g && (more == 0 || more == 1));
+    return g->status == YJ_GROUP_SUCCEEDED ||
+           (g->status == YJ_GROUP_OPEN && g->counted + more >= g->target_size);
+}
+
+int yj_rules_group_pays_order(const yj_group *g, const char *buyer)
+{
+    return yj_rules_group_succeeds(g, 1) && yj_rules_group_pays(g->basis, g->leader, buyer);
+}
+
+int yj_rules_group_joined(yj_group *g)
+{
+    assert(g && g->status != YJ_GROUP_FAILED); /* yj_rules_group_join said it joins */
+    assert(g->counted >= 0 && g->counted < YJ_GROUP_ORDERS_MAX);
+    g->counted++;
+    if (g->status != YJ_GROUP_OPEN || !yj_rules_group_succeeds(g, 0)) return 0;
+    g->status = YJ_GROUP_SUCCEEDED;
+    return 1;
+}
+
+void yj_rules_group_refunded(yj_group *g, int fully_refunded)
+{
+    assert(g && g->counted >= 0);
+    if (fully_refunded && g->counted > 0) g->counted--;
+}
+
+int yj_rules_group_expire(yj_group *g, int64_t at_ms)
+{
+    assert(g && g->counted >= 0);
+    if (g->status != YJ_GROUP_OPEN || g->expires_at_ms > at_ms) return 0;
+    g->status = YJ_GROUP_FAILED;
+    return 1;
+}
+
+int yj_rules_group_retro_pays(const yj_group *g, const yj_group_order *o)
+{
+    assert(g && o && o->refunded >= 0 && o->refunded <= o->paid);
+    return yj_rules_group_pays(g->basis, g->leader, o->buyer) && o->refunded < o->paid;
+}
+
+int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_order *o,
+                         yj_commission *out, size_t *n)
+{
+    assert(p && out && n && o->n_lines <= YJ_LINES_MAX);
+    *n = 0;
+    if (!yj_rules_group_retro_pays(g, o)) return 0;
+    int64_t base = 0;
+    for (size_t i = 0; i < o->n_lines; i++)
+        base += o->lines[i].base;
+    *n = yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, 0, g->rate_bp, o->lines, o->n_lines, out);
+    /* the order's own commissions are not reopened: only what its cap
+     * still leaves is shared, among the leader's lines (one recipient) */
+    yj_rules_cut_to(yj_rules_cap_room(p, base, o->used), out, *n);
+    assert(*n <= o->n_lines);
+    return 1;
 }

@@ -213,30 +213,41 @@ size_t yj_rules_flat(const yj_policy *p, int program, int recipient, int32_t rat
     return n;
 }
 
-int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
+int64_t yj_rules_order_cap(const yj_policy *p, int64_t order_base)
 {
-    int own = strcmp(leader, buyer) == 0;
-    return basis == 3 || (basis == 2 && own) || (basis != 2 && basis != 3 && !own);
+    assert(order_base >= 0);
+    return yj_rate(order_base, p->order_cap_bp, p->rounding);
 }
 
-void yj_rules_apply_cap_v1(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
+int64_t yj_rules_cap_room(const yj_policy *p, int64_t order_base, int64_t used)
+{
+    assert(used >= 0);
+    int64_t room = yj_rules_order_cap(p, order_base) - used;
+    return room < 0 ? 0 : room;
+}
+
+void yj_rules_cut_to(int64_t limit, yj_commission *c, size_t n)
 {
     int64_t total = 0, weights[YJ_LEVELS_MAX * YJ_LINES_MAX * 4], parts[YJ_LEVELS_MAX * YJ_LINES_MAX * 4];
-    assert(n <= sizeof weights / sizeof weights[0]);
+    assert(n <= sizeof weights / sizeof weights[0] && limit >= 0);
     for (size_t i = 0; i < n; i++) {
         c[i].amount = c[i].uncut;
         total += c[i].uncut;
         weights[i] = c[i].uncut;
     }
-    int64_t cap = yj_rate(order_base, p->order_cap_bp, p->rounding);
-    if (n == 0 || total <= cap) return;
-    yj_split(cap, weights, n, parts);
+    if (n == 0 || total <= limit) return;
+    yj_split(limit, weights, n, parts);
     int64_t check = 0;
     for (size_t i = 0; i < n; i++) {
         c[i].amount = parts[i];
         check += parts[i];
     }
-    assert(check == cap);
+    assert(check == limit);
+}
+
+void yj_rules_apply_cap_v1(const yj_policy *p, int64_t order_base, yj_commission *c, size_t n)
+{
+    yj_rules_cut_to(yj_rules_order_cap(p, order_base), c, n);
 }
 
 /* The index in rcpt of the first recipient with the member id of rcpt[i]. */
@@ -280,7 +291,7 @@ void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_reci
         total += c[i].uncut;
         owed[first_listed(rcpt, (size_t)c[i].recipient)] += c[i].uncut;
     }
-    int64_t cap = yj_rate(order_base, p->order_cap_bp, p->rounding);
+    int64_t cap = yj_rules_order_cap(p, order_base);
     if (n == 0 || total <= cap) return;
     /* a later listing of a member has weight 0 (its total is at the first)
      * and so gets nothing of the cap: the member's part is at the first */
