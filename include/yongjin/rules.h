@@ -347,6 +347,115 @@ void yj_rules_apply_cap_v1(const yj_policy *p, int64_t order_base, yj_commission
 void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_recipient *rcpt, size_t n_rcpt,
                            yj_commission *c, size_t n);
 
+/* ---- Refunds and clawback (RULES.md §5, docs/rules.md "Refunds",
+ * "Guides and stores"): src/rules/refunds.c. The ledger loads the order,
+ * hands these functions plain copies of its lines, commissions and
+ * credits, and applies the effects they return (postings, the order's new
+ * figures, stats) in the order given; nothing here reads or writes state. */
+
+#define YJ_CREDITS_MAX 2 /* credits of one order: the serving and the exclusive guide */
+
+/* One line of an order as a refund sees it. line_id is borrowed from the
+ * caller for the call. */
+typedef struct yj_refund_line {
+    const char *line_id;
+    int64_t amount_fen;   /* paid */
+    int64_t refunded_fen; /* refunded so far, 0..amount_fen */
+} yj_refund_line;
+
+/* One commission of an order as a refund sees it. */
+typedef struct yj_refund_commission {
+    int program;           /* YJ_PROGRAM_* */
+    int line;              /* index into the lines, or YJ_LINE_ORDER (a guide's) */
+    yj_rounding rounding;  /* recorded at accrual; its reversals use it */
+    int64_t amount_fen;    /* accrued (after the cap) */
+    int64_t reversed_fen;  /* taken back so far */
+    int64_t settled_fen;   /* moved to available so far */
+} yj_refund_commission;
+
+/* One performance credit of an order. weight and rounding are the grant's,
+ * recorded only on an order paid under rules version 2. */
+typedef struct yj_refund_credit {
+    int64_t amount;   /* credited at payment */
+    int64_t reversed; /* taken back so far, 0..amount */
+    int64_t weight;
+    yj_rounding rounding;
+} yj_refund_credit;
+
+/* What a refund reads of its order. Arrays are borrowed for the call. */
+typedef struct yj_refund_order {
+    const char *order_id;          /* for the refusals' words */
+    uint32_t refund_count;         /* refunds applied so far */
+    int64_t refunded_fen;          /* the order's refunds so far */
+    const yj_refund_line *lines;   /* 1..YJ_LINES_MAX */
+    size_t n_lines;
+    const yj_refund_commission *commissions; /* 0..YJ_COMMISSIONS_MAX */
+    size_t n_commissions;
+    const yj_refund_credit *credits; /* 0..YJ_CREDITS_MAX */
+    size_t n_credits;
+    /* the rules version the credits were granted under (the order's
+     * payment, not the refund's entry): YJ_RULES_V1 floors each credit,
+     * YJ_RULES_V2 recomputes them (yj_rules_credits_left) */
+    uint32_t credit_rules;
+} yj_refund_order;
+
+/* One commission's reversal: its new cumulative reversal and where the
+ * difference comes from. from_pending + from_available == the difference
+ * (> 0); the ledger posts from_pending as "reverse" (pending → expense),
+ * then from_available as "clawback" (available → expense). */
+typedef struct yj_reversal_effect {
+    int commission;             /* index into the commissions */
+    int64_t reversed_fen;       /* the new cumulative reversal */
+    int64_t from_pending_fen;
+    int64_t from_available_fen;
+} yj_reversal_effect;
+
+/* One credit taken back: its new reversal, and taken (> 0), the
+ * difference, which the ledger posts as a Credit of −taken in the
+ * refund's month. */
+typedef struct yj_credit_effect {
+    int credit;       /* index into the credits */
+    int64_t reversed; /* the new cumulative reversal */
+    int64_t taken;
+} yj_credit_effect;
+
+/* What one refund does to its order, in the order the ledger applies it. */
+typedef struct yj_refund_effects {
+    int64_t line_alloc_fen[YJ_LINES_MAX]; /* this refund's part of each line */
+    int64_t refunded_fen;                 /* the order's refunds after it */
+    int whole;                            /* everything paid is now refunded */
+    size_t n_reversals;                   /* commissions that move, in their order */
+    yj_reversal_effect reversals[YJ_COMMISSIONS_MAX];
+    size_t n_credits;                     /* credits that move, in their order */
+    yj_credit_effect credits[YJ_CREDITS_MAX];
+    /* the sum of this refund's reversals per program (YJ_PROGRAM_*): what
+     * the program's recipients lost on the order (live stats, group) */
+    int64_t program_reversed_fen[YJ_PROGRAM_GUIDE + 1];
+} yj_refund_effects;
+
+/* Allocates a refund over lines. line >= 0: all of it to that line;
+ * line < 0 (the whole order): over the lines' remaining amounts by largest
+ * remainder. INVALID_ARGUMENT when it is more than what is left. */
+yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_refunded,
+                                size_t n_lines, int line, int64_t amount, int64_t *alloc,
+                                yj_msg *why);
+
+/* Where a commission's reversal of delta_fen (> 0) comes from: pending
+ * while the commission has some (amount − reversed − settled, before the
+ * delta), the rest from available, which may go negative (a clawback). */
+void yj_rules_reversal_split(const yj_refund_commission *c, int64_t delta_fen, int64_t *from_pending_fen,
+                             int64_t *from_available_fen);
+
+/* Each commission's reversal after its order's refunds (RULES.md §5):
+ * the lines' refunded_fen and order_refunded_fen are the totals so far,
+ * this refund included. A line's commission follows its line (cumulative
+ * rate_round(C × R / A) in its own rounding, exactly C at a full refund),
+ * a guide's (YJ_LINE_ORDER) the order's. Writes one effect per commission
+ * whose reversal grows, in commission order, to out (room for n); returns
+ * how many. A reversal never shrinks (asserted). */
+size_t yj_rules_reversals(const yj_refund_line *lines, size_t n_lines, int64_t order_refunded_fen,
+                          const yj_refund_commission *c, size_t n, yj_reversal_effect *out);
+
 /* The performance credit an order has left after refunds totalling
  * refunded of paid (rules version 2, RULES.md §5): the remaining basis
  * base − rate_round(base × refunded / paid) in mode (0 after a whole
@@ -356,11 +465,28 @@ void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_reci
 void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_rounding mode,
                            const int64_t *weights, size_t n, int64_t *credits);
 
-/* Allocates a refund over lines. line >= 0: all of it to that line;
- * line < 0 (the whole order): over the lines' remaining amounts by largest
- * remainder. INVALID_ARGUMENT when it is more than what is left. */
-yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_refunded,
-                                size_t n_lines, int line, int64_t amount, int64_t *alloc,
-                                yj_msg *why);
+/* The credits taken back after refunds totalling refunded_fen of paid_fen.
+ * credit_rules YJ_RULES_V1: each credit's reversal is floor(C × R / A),
+ * cumulatively; YJ_RULES_V2: the credits become the grant's split of the
+ * remaining basis (yj_rules_credits_left, the rounding of credit 0), so
+ * they sum to it. Either way a whole refund takes back exactly every C and
+ * a reversal never shrinks (asserted). Writes one effect per credit that
+ * moves, in credit order (n <= YJ_CREDITS_MAX); returns how many. */
+size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t credit_rules, int64_t refunded_fen,
+                                 int64_t paid_fen, yj_credit_effect out[YJ_CREDITS_MAX]);
+
+/* One refund of an order (OrderRefunded: amount_fen 1..YJ_AMOUNT_MAX,
+ * checked by the caller; line_id "" or NULL for the whole order): decides
+ * everything it does, or refuses it, writing nothing to *o. Refusals, in
+ * this order:
+ *   FAILED_PRECONDITION  the order already has YJ_REFUNDS_MAX refunds
+ *   NOT_FOUND            order_refunded.line_id names no line of the order
+ *   INVALID_ARGUMENT     order_refunded.amount exceeds what is left on the
+ *                        line (or the order), naming what is left
+ * On YJ_OK *fx holds the allocation, the order's new refunded total, the
+ * commissions' reversals (yj_rules_reversals) and the credits taken back
+ * (yj_rules_credit_reversals) after it. */
+yj_err yj_rules_refund(const yj_refund_order *o, int64_t amount_fen, const char *line_id, yj_refund_effects *fx,
+                       yj_msg *why);
 
 #endif

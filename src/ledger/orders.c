@@ -4,7 +4,10 @@
  * proportion (cumulatively, so any number of partial refunds reverses
  * exactly the commission), OrderCompleted sets the due time, Settle moves
  * every due order's remaining pending to available, and a refund after
- * settlement claws back from available (which may go negative).
+ * settlement claws back from available (which may go negative). What a
+ * refund does is decided by src/rules/refunds.c (yj_rules_refund) over a
+ * plain copy of the order; this file loads the order, applies the effects
+ * (postings, the order record, the stats) and saves it.
  *
  * State (after tenant + kind):
  *   'O' order_id                  yongjin.state.Order
@@ -469,72 +472,66 @@ static int64_t order_paid_total(const Yongjin__State__Order *o)
     return t;
 }
 
-/* What one program's recipients have net on the order: accrued − reversed. */
-static int64_t program_net(const Yongjin__State__Order *o, int program)
-{
-    int64_t net = 0;
-    for (size_t i = 0; i < o->n_commissions; i++)
-        if ((int)o->commissions[i]->program == program)
-            net += o->commissions[i]->amount - o->commissions[i]->reversed;
-    return net;
-}
-
-static int64_t leader_net(const Yongjin__State__Order *o)
-{
-    return program_net(o, YJ_PROGRAM_GROUP_LEADER);
-}
-
 /* The credits of an order paid under rules version 2 carry the grant's
  * weight and rounding (never 0); those of a version 1 order do not. An
  * order keeps the credit rule of the version it was paid with, whatever
- * the version of its refunds. */
-static int credits_v2(const Yongjin__State__Order *o)
+ * the version of its refunds: that is the version the refund rules get. */
+static uint32_t credit_rules(const Yongjin__State__Order *o)
 {
     for (size_t i = 0; i < o->n_credits; i++)
-        if (o->credits[i]->rounding == 0) return 0;
-    return o->n_credits > 0;
+        if (o->credits[i]->rounding == 0) return YJ_RULES_V1;
+    return o->n_credits > 0 ? YJ_RULES_V2 : YJ_RULES_V1;
 }
 
-/* The credits' reversals so far as targets after the order's refunds:
- * version 1 floors each credit's share, cumulatively floor(C × R / A);
- * version 2 recomputes the credits as the grant's split of the remaining
- * basis (yj_rules_credits_left), so they always sum to what is left;
- * with at most two credits that split never grows a credit as the basis
- * shrinks, so a refund only takes credit back. A full refund takes back
- * exactly every C either way. */
-static void credit_targets(const Yongjin__State__Order *o, int64_t target[2])
+/* The plain copy of an order that the refund rules read (rules.h), in
+ * per-thread buffers valid until the next call on this thread; the line
+ * ids are borrowed from o. DATA_LOSS when the record breaks the limits the
+ * rules assume (no write ever stores such an order). */
+static yj_err refund_view(const char *order_id, const Yongjin__State__Order *o, yj_refund_order *v)
 {
-    int64_t paid = order_paid_total(o);
-    assert(o->n_credits <= 2);
-    if (!credits_v2(o)) {
-        for (size_t i = 0; i < o->n_credits; i++)
-            target[i] = yj_reversal(o->credits[i]->amount, o->refunded, paid, YJ_ROUND_FLOOR);
-        return;
+    static __thread yj_refund_line lines[YJ_LINES_MAX];
+    static __thread yj_refund_commission comm[YJ_COMMISSIONS_MAX];
+    static __thread yj_refund_credit credits[YJ_CREDITS_MAX];
+    if (o->n_lines < 1 || o->n_lines > YJ_LINES_MAX || o->n_commissions > YJ_COMMISSIONS_MAX ||
+        o->n_credits > YJ_CREDITS_MAX)
+        return YJ_DATA_LOSS;
+    for (size_t i = 0; i < o->n_lines; i++)
+        lines[i] = (yj_refund_line){o->lines[i]->line_id, o->lines[i]->amount, o->lines[i]->refunded};
+    for (size_t i = 0; i < o->n_commissions; i++) {
+        const Yongjin__State__Commission *c = o->commissions[i];
+        int bad_line = c->line != YJ_LINE_ORDER && (c->line < 0 || (size_t)c->line >= o->n_lines);
+        int program = (int)c->program;
+        if (bad_line || program < YJ_PROGRAM_REFERRAL || program > YJ_PROGRAM_GUIDE) return YJ_DATA_LOSS;
+        comm[i] = (yj_refund_commission){program, c->line, (yj_rounding)c->rounding, c->amount, c->reversed, c->settled};
     }
-    int64_t base = 0, weights[2], left[2];
     for (size_t i = 0; i < o->n_credits; i++) {
-        base += o->credits[i]->amount;
-        weights[i] = o->credits[i]->weight;
+        const Yongjin__State__OrderCredit *c = o->credits[i];
+        credits[i] = (yj_refund_credit){c->amount, c->reversed, c->weight, (yj_rounding)c->rounding};
     }
-    yj_rules_credits_left(base, o->refunded, paid, (yj_rounding)o->credits[0]->rounding, weights, o->n_credits,
-                          left);
-    for (size_t i = 0; i < o->n_credits; i++) target[i] = o->credits[i]->amount - left[i];
+    *v = (yj_refund_order){.order_id = order_id,
+                           .refund_count = o->refund_count,
+                           .refunded_fen = o->refunded,
+                           .lines = lines,
+                           .n_lines = o->n_lines,
+                           .commissions = comm,
+                           .n_commissions = o->n_commissions,
+                           .credits = credits,
+                           .n_credits = o->n_credits,
+                           .credit_rules = credit_rules(o)};
+    return YJ_OK;
 }
 
-/* Takes performance credit back after a refund: each credit posts the
- * difference between its new reversal (credit_targets) and the one so
- * far, in the refund's month. */
-static yj_err reverse_credits(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+/* Takes performance credit back as the rules decided: a Credit of −taken
+ * per credit that moves, in the refund's month. */
+static yj_err apply_credits(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o,
+                            const yj_credit_effect *fx, size_t n)
 {
-    int64_t target[2];
-    credit_targets(o, target);
-    for (size_t i = 0; i < o->n_credits; i++) {
-        Yongjin__State__OrderCredit *c = o->credits[i];
-        assert(target[i] >= c->reversed && target[i] <= c->amount);
-        if (target[i] == c->reversed) continue;
-        yj_err err = ledger_credit(ec, order_id, c->guide, c->store, c->channel, -(target[i] - c->reversed));
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__State__OrderCredit *c = o->credits[fx[i].credit];
+        assert(fx[i].taken > 0 && fx[i].reversed == c->reversed + fx[i].taken);
+        yj_err err = ledger_credit(ec, order_id, c->guide, c->store, c->channel, -fx[i].taken);
         if (err != YJ_OK) return err;
-        c->reversed = target[i];
+        c->reversed = fx[i].reversed;
     }
     return YJ_OK;
 }
@@ -557,35 +554,62 @@ static yj_err at_paid_time(ledger_event_ctx *ec, const Yongjin__State__Order *o,
     return err;
 }
 
-/* Reverses each commission on the refunded lines to its new cumulative
- * target: from pending while some is pending, the rest from available. */
-static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+/* Posts each commission's reversal as the rules decided: the part from
+ * pending ("reverse") first, then the part clawed back from available
+ * ("clawback"), and records the new cumulative reversal. */
+static yj_err apply_reversals(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o,
+                              const yj_reversal_effect *fx, size_t n)
 {
-    for (size_t i = 0; i < o->n_commissions; i++) {
-        Yongjin__State__Commission *c = o->commissions[i];
-        /* a line's commission follows the line's refunds, a guide's the order's */
-        int64_t refunded = o->refunded, of = order_paid_total(o);
-        if (c->line != YJ_LINE_ORDER) refunded = o->lines[c->line]->refunded, of = o->lines[c->line]->amount;
-        int64_t target = yj_reversal(c->amount, refunded, of, (yj_rounding)c->rounding);
-        int64_t delta = target - c->reversed;
-        assert(delta >= 0);
-        if (delta == 0) continue;
-        /* what is still pending: after settlement reversals come out of
-         * available, so reversed + settled may exceed the amount */
-        int64_t pending = c->amount - c->reversed - c->settled;
-        if (pending < 0) pending = 0;
-        int64_t from_pending = delta < pending ? delta : pending, from_available = delta - from_pending;
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__State__Commission *c = o->commissions[fx[i].commission];
+        assert(fx[i].reversed_fen == c->reversed + fx[i].from_pending_fen + fx[i].from_available_fen);
         yj_err err = YJ_OK;
-        if (from_pending > 0)
+        if (fx[i].from_pending_fen > 0)
             err = post_pair(ec, order_id, c, line_id_of(o, c), "reverse", "pending", c->member, "commission_expense", "",
-                            from_pending, o->policy_version);
-        if (err == YJ_OK && from_available > 0)
+                            fx[i].from_pending_fen, o->policy_version);
+        if (err == YJ_OK && fx[i].from_available_fen > 0)
             err = post_pair(ec, order_id, c, line_id_of(o, c), "clawback", "available", c->member, "commission_expense",
-                            "", from_available, o->policy_version);
+                            "", fx[i].from_available_fen, o->policy_version);
         if (err != YJ_OK) return err;
-        c->reversed = target;
+        c->reversed = fx[i].reversed_fen;
     }
     return YJ_OK;
+}
+
+/* Reverses each commission to its cumulative target after the order's
+ * refunds so far (yj_rules_reversals). A group's retro commissions, accrued
+ * on an order already refunded, are reversed through it. */
+static yj_err reverse(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
+{
+    static __thread yj_reversal_effect fx[YJ_COMMISSIONS_MAX];
+    yj_refund_order v;
+    yj_err err = refund_view(order_id, o, &v);
+    if (err != YJ_OK) return err;
+    size_t n = yj_rules_reversals(v.lines, v.n_lines, v.refunded_fen, v.commissions, v.n_commissions, fx);
+    return apply_reversals(ec, order_id, o, fx, n);
+}
+
+/* Applies what yj_rules_refund decided to the order and the stats, in the
+ * order the postings must keep: the lines and totals, the commissions'
+ * reversals, the credits, the live session's stats, the group. */
+static yj_err apply_refund(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunded *r, Yongjin__State__Order *o,
+                           const yj_refund_effects *fx)
+{
+    o->refund_count++;
+    for (size_t i = 0; i < o->n_lines; i++) o->lines[i]->refunded += fx->line_alloc_fen[i];
+    assert(fx->refunded_fen == o->refunded + r->amount);
+    o->refunded = fx->refunded_fen;
+    yj_err err = apply_reversals(ec, r->order_id, o, fx->reversals, fx->n_reversals);
+    if (err == YJ_OK) err = apply_credits(ec, r->order_id, o, fx->credits, fx->n_credits);
+    if (err == YJ_OK && o->live_session_id[0]) {
+        int64_t live_delta = -fx->program_reversed_fen[YJ_PROGRAM_LIVE_INVITE];
+        err = ledger_live_stats_add(ec, o->live_session_id, "", 0, 0, 0, -r->amount, live_delta);
+        if (err == YJ_OK && o->inviter[0])
+            err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, 0, 0, 0, -r->amount, live_delta);
+    }
+    if (err == YJ_OK && o->group_id[0])
+        err = ledger_group_refunded(ec, o->group_id, -fx->program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx->whole);
+    return err;
 }
 
 yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunded *r, yj_msg *why)
@@ -607,8 +631,6 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     lkey_start(&fk, ec->tenant, ec->tenant_len, 'F');
     lkey_str(&fk, r->order_id, strlen(r->order_id));
     lkey_str(&fk, r->refund_id, strlen(r->refund_id));
-    int64_t amounts[YJ_LINES_MAX], refunded[YJ_LINES_MAX], alloc[YJ_LINES_MAX];
-    int line = -1;
     err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, fk.b, fk.n, &fv);
     if (err == YJ_OK) {
         err = yj_fail(why, YJ_ALREADY_EXISTS, "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
@@ -617,38 +639,11 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     }
     if (err != YJ_NOT_FOUND) goto done;
     if ((err = at_paid_time(ec, o, "order_refunded", r->order_id)) != YJ_OK) goto done;
-    if (o->refund_count >= YJ_REFUNDS_MAX) {
-        err = yj_fail(why, YJ_FAILED_PRECONDITION,
-                      "order_refunded: order %s already has %d refunds, the most one order takes; refund the rest "
-                      "in fewer, larger refunds", r->order_id, YJ_REFUNDS_MAX);
-        goto done;
-    }
-    o->refund_count++;
-    for (size_t i = 0; i < o->n_lines; i++) {
-        amounts[i] = o->lines[i]->amount;
-        refunded[i] = o->lines[i]->refunded;
-        if (r->line_id[0] && !strcmp(o->lines[i]->line_id, r->line_id)) line = (int)i;
-    }
-    if (r->line_id[0] && line < 0) {
-        err = yj_fail(why, YJ_NOT_FOUND, "order_refunded.line_id: order %s has no line %s", r->order_id, r->line_id);
-        goto done;
-    }
-    err = yj_rules_allocate_refund(amounts, refunded, o->n_lines, line, r->amount, alloc, why);
-    if (err != YJ_OK) goto done;
-    for (size_t i = 0; i < o->n_lines; i++) o->lines[i]->refunded += alloc[i];
-    o->refunded += r->amount;
-    int64_t leader_before = leader_net(o), live_before = program_net(o, YJ_PROGRAM_LIVE_INVITE);
-    err = reverse(ec, r->order_id, o);
-    if (err == YJ_OK) err = reverse_credits(ec, r->order_id, o);
-    if (err == YJ_OK && o->live_session_id[0]) {
-        int64_t live_delta = program_net(o, YJ_PROGRAM_LIVE_INVITE) - live_before;
-        err = ledger_live_stats_add(ec, o->live_session_id, "", 0, 0, 0, -r->amount, live_delta);
-        if (err == YJ_OK && o->inviter[0])
-            err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, 0, 0, 0, -r->amount, live_delta);
-    }
-    if (err == YJ_OK && o->group_id[0])
-        err = ledger_group_refunded(ec, o->group_id, leader_net(o) - leader_before,
-                                    o->refunded == order_paid_total(o));
+    static __thread yj_refund_effects fx;
+    yj_refund_order v;
+    if ((err = refund_view(r->order_id, o, &v)) != YJ_OK) goto done;
+    if ((err = yj_rules_refund(&v, r->amount, r->line_id, &fx, why)) != YJ_OK) goto done;
+    err = apply_refund(ec, r, o, &fx);
     uint8_t seq_be[8];
     put_be64(seq_be, ec->wtxn->seq);
     if (err == YJ_OK) err = yj_state_put(ec->wtxn, fk.b, fk.n, seq_be, 8);

@@ -1,8 +1,8 @@
 /*
  * referral.c — the referral program (分销): bind checks, the chain of an
  * order, rate resolution with overrides, the commissions of an order, the
- * order cap and refund allocation. Pure: it reads the ledger only through
- * yj_view and returns plain structs.
+ * order cap. Pure: it reads the ledger only through yj_view and returns
+ * plain structs (refunds are in refunds.c).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -306,36 +306,6 @@ void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_reci
     assert(check == cap);
 }
 
-yj_err yj_rules_allocate_refund(const int64_t *line_amount, const int64_t *line_refunded,
-                                size_t n_lines, int line, int64_t amount, int64_t *alloc,
-                                yj_msg *why)
-{
-    int64_t left[YJ_LINES_MAX], total_left = 0;
-    assert(n_lines >= 1 && n_lines <= YJ_LINES_MAX);
-    for (size_t i = 0; i < n_lines; i++) {
-        left[i] = line_amount[i] - line_refunded[i];
-        assert(left[i] >= 0);
-        total_left += left[i];
-        alloc[i] = 0;
-    }
-    if (line >= 0) {
-        assert((size_t)line < n_lines);
-        if (amount > left[line])
-            return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "order_refunded.amount: %lld exceeds the %lld left on the line",
-                           (long long)amount, (long long)left[line]);
-        alloc[line] = amount;
-        return YJ_OK;
-    }
-    if (amount > total_left)
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "order_refunded.amount: %lld exceeds the %lld left on the order",
-                       (long long)amount, (long long)total_left);
-    yj_split(amount, left, n_lines, alloc);
-    for (size_t i = 0; i < n_lines; i++) assert(alloc[i] <= left[i]);
-    return YJ_OK;
-}
-
 int yj_rules_invite_wins(int invite_policy, int has_winner)
 {
     return !has_winner || invite_policy == YJ_INVITE_LAST;
@@ -355,15 +325,6 @@ void yj_rules_guide_weights(int32_t split_bp, size_t n, int64_t weights[2])
     assert((n == 1 || n == 2) && split_bp >= 0 && split_bp <= YJ_BP_MAX);
     weights[0] = n == 2 ? split_bp : YJ_BP_MAX;
     weights[1] = n == 2 ? YJ_BP_MAX - split_bp : 0;
-}
-
-void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_rounding mode,
-                           const int64_t *weights, size_t n, int64_t *credits)
-{
-    assert(base >= 0 && n >= 1 && refunded >= 0 && refunded <= paid);
-    int64_t left = base - yj_reversal(base, refunded, paid, mode);
-    assert(left >= 0 && left <= base);
-    yj_split(left, weights, n, credits);
 }
 
 size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *order_store)
