@@ -489,4 +489,121 @@ size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t c
 yj_err yj_rules_refund(const yj_refund_order *o, int64_t amount_fen, const char *line_id, yj_refund_effects *fx,
                        yj_msg *why);
 
+/* ---- Settlement, withdrawals and payout lines (RULES.md §5–§6,
+ * docs/rules.md "Orders", "Withdrawals", "Payout batches"):
+ * src/rules/payouts.c. The ledger (src/ledger/orders.c, payouts.c) loads
+ * the order, withdrawal, balance or batch, hands these functions plain
+ * numbers, and applies what they decide (postings, the record's new
+ * status) in the order given; nothing here reads or writes state. Every
+ * refusal's words are the ones clients have always seen. */
+
+#define YJ_SETTLE_ORDERS_MAX 10000   /* orders one Settle takes; a later Settle takes the rest */
+#define YJ_PAYOUT_LINES_MAX 100000   /* lines one payout batch collects; more_members says more */
+#define YJ_TIME_MIN_MS 946684800000LL  /* 2000-01-01: the earliest as_of a Settle takes */
+#define YJ_TIME_END_MS 7258118400000LL /* 2200-01-01: the first as_of it refuses */
+
+/* An order's completion (OrderCompleted) at event_ms of an order paid at
+ * paid_at_ms; completed: it was completed (or settled) already. Refuses
+ * FAILED_PRECONDITION "order_completed: order X was already completed"
+ * when completed. On YJ_OK *completed_at_ms is event_ms, or (version 2)
+ * paid_at_ms when the event is dated before the payment (the ledger's
+ * at_paid_time applies that: the month, the note), and *due_at_ms =
+ * *completed_at_ms + settle_delay_days days (0..3650). */
+yj_err yj_rules_complete(uint32_t rules, const char *order_id, int completed, int64_t event_ms, int64_t paid_at_ms,
+                         int32_t settle_delay_days, int64_t *completed_at_ms, int64_t *due_at_ms, yj_msg *why);
+
+/* Whether a Settle as of as_of_ms, dated event_ms, may run: INVALID_ARGUMENT
+ * when as_of is outside 2000..2199, or (version 2) after event_ms. */
+yj_err yj_rules_settle_check(uint32_t rules, int64_t as_of_ms, int64_t event_ms, yj_msg *why);
+
+/* What a Settle does with the next order of the due index (ascending
+ * due time), having collected `collected` orders already. */
+typedef enum yj_settle_step {
+    YJ_SETTLE_TAKE = 0, /* due by as_of: collect it */
+    YJ_SETTLE_END = 1,  /* not due yet: neither it nor any after it */
+    YJ_SETTLE_FULL = 2  /* due, but the Settle has YJ_SETTLE_ORDERS_MAX: more are due */
+} yj_settle_step;
+yj_settle_step yj_rules_settle_next(int64_t due_at_ms, int64_t as_of_ms, size_t collected);
+
+/* Whether the Settle settles another collected order: while its entry's
+ * effects are below the soft limit (both in bytes). */
+int yj_rules_settle_room(size_t effects_bytes, size_t soft_max_bytes);
+
+/* The Settle's answer (JournalEntry.settled_orders, settle_more_due):
+ * settled of collected orders settled (settled <= collected <=
+ * YJ_SETTLE_ORDERS_MAX), full when the due index had more due orders. */
+void yj_rules_settle_answer(size_t collected, size_t settled, int full, uint32_t *settled_orders, int *more_due);
+
+/* One commission of an order as settlement sees it. */
+typedef struct yj_settle_commission {
+    int64_t amount_fen;   /* accrued */
+    int64_t reversed_fen; /* taken back so far */
+    int64_t settled_fen;  /* moved to available so far */
+} yj_settle_commission;
+
+/* What settling an order moves: move_fen[i] = commission i's remaining
+ * pending (amount − reversed − settled), 0 when nothing remains (a
+ * commission clawed back past its settlement moves nothing). Returns the
+ * sum moved. */
+int64_t yj_rules_settle_order(const yj_settle_commission *c, size_t n, int64_t *move_fen);
+
+/* Withdrawal statuses (state.Withdrawal.status) and payout line statuses. */
+enum { YJ_WD_REQUESTED = 1, YJ_WD_APPROVED = 2, YJ_WD_REJECTED = 3, YJ_WD_PAID = 4 };
+enum { YJ_LINE_PENDING = 1, YJ_LINE_PAID = 2, YJ_LINE_FAILED = 3 };
+/* "REQUESTED" ... for a withdrawal status, "PENDING" ... for a line's; "?" otherwise */
+const char *yj_rules_withdrawal_status_name(int status);
+const char *yj_rules_line_status_name(int status);
+
+/* A withdrawal request (RequestWithdrawal) of amount_fen by member, whose
+ * available balance is available_fen; exists: withdrawal_id is taken.
+ * Refusals, in this order:
+ *   INVALID_ARGUMENT     amount outside 1..10^12; amount below min_payout
+ *   ALREADY_EXISTS       the withdrawal id exists
+ *   FAILED_PRECONDITION  available is negative; amount is more than available
+ * On YJ_OK the ledger moves amount available → withdrawing ("withdraw") and
+ * records the withdrawal REQUESTED. */
+yj_err yj_rules_withdraw(const yj_policy *p, const char *withdrawal_id, int exists, const char *member,
+                         int64_t amount_fen, int64_t available_fen, yj_msg *why);
+
+/* A review's reason (ReviewWithdrawal), checked before the withdrawal is
+ * looked up: reason_ok is the ledger's text check of at most reason_max
+ * bytes, asked with required = !approve (a rejection needs a reason).
+ * Refuses INVALID_ARGUMENT saying so when !reason_ok. */
+yj_err yj_rules_review_reason(int approve, int reason_ok, int reason_max, yj_msg *why);
+
+/* A review of a withdrawal in status: FAILED_PRECONDITION unless
+ * REQUESTED. On YJ_OK *status_out is APPROVED or REJECTED; a rejection
+ * moves the amount back withdrawing → available ("withdraw_reject"). */
+yj_err yj_rules_review(const char *withdrawal_id, int status, int approve, int *status_out, yj_msg *why);
+
+/* Marking a withdrawal paid (MarkWithdrawalPaid): only an APPROVED one.
+ * On YJ_OK *fee_fen = rate_round(amount × withdraw_fee_bp) in the
+ * policy's rounding and *net_fen = amount − fee; the ledger moves the
+ * amount withdrawing → paid ("withdraw_paid") and, when fee > 0, posts fee
+ * to fee_income against commission_expense ("fee"). */
+yj_err yj_rules_withdrawal_paid(const yj_policy *p, const char *withdrawal_id, int status, int64_t amount_fen,
+                                int64_t *fee_fen, int64_t *net_fen, yj_msg *why);
+
+/* Whether a member with available_fen gets a payout line: at least
+ * min_payout and above 0. */
+int yj_rules_payout_line(const yj_policy *p, int64_t available_fen);
+
+/* (version 2) A batch of the month of a new batch (yyyymm): it blocks the
+ * new one when it has PENDING lines (n_lines − n_paid − n_failed > 0) and
+ * did not say more_members. Refuses FAILED_PRECONDITION naming batch_id
+ * (batch_len bytes) and month (the request's text). */
+yj_err yj_rules_batch_blocks(const char *batch_id, size_t batch_len, const char *month, int64_t n_lines,
+                             int64_t n_paid, int64_t n_failed, int more_members, yj_msg *why);
+
+/* (version 2) A batch with no line is refused: FAILED_PRECONDITION naming
+ * min_payout. Version 1 creates it empty. */
+yj_err yj_rules_batch_lines(uint32_t rules, const yj_policy *p, size_t n_lines, yj_msg *why);
+
+/* Marking a payout line (MarkPayoutLine) in status: only a PENDING one
+ * (FAILED_PRECONDITION naming its status). On YJ_OK *status_out is PAID
+ * (withdrawing → paid, "payout_paid") or FAILED (withdrawing → available,
+ * "payout_failed"). */
+yj_err yj_rules_mark_line(const char *batch_id, const char *member, int status, int paid, int *status_out,
+                          yj_msg *why);
+
 #endif
