@@ -16,6 +16,11 @@
  * to fee_income against commission_expense, so that −commission_expense is
  * always what the members were credited net plus the fees (docs/rules.md).
  *
+ * What each of these events decides (refusals, fee, which members get a
+ * line, the new status) is src/rules/payouts.c's: this file validates the
+ * ids and texts, loads the records and the balances, calls the rules and
+ * applies what they decide (postings in the order above, the records).
+ *
  * State (after tenant + kind):
  *   'w' withdrawal_id          yongjin.state.Withdrawal
  *   'y' batch_id               yongjin.state.PayoutBatch
@@ -32,17 +37,10 @@
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-#define BATCH_LINES_MAX 100000
 #define REF_MAX 128
 #define REASON_MAX 256
 #define PAGE_DEFAULT 1000
 #define PAGE_MAX 10000
-
-enum { W_REQUESTED = 1, W_APPROVED = 2, W_REJECTED = 3, W_PAID = 4 };
-enum { L_PENDING = 1, L_PAID = 2, L_FAILED = 3 };
-
-static const char *const w_names[] = {"?", "REQUESTED", "APPROVED", "REJECTED", "PAID"};
-static const char *const l_names[] = {"?", "PENDING", "PAID", "FAILED"};
 
 /* Moves amount between two of a member's accounts (one posting pair). */
 static yj_err move(ledger_event_ctx *ec, const char *member, const char *from, const char *to, int64_t amount,
@@ -92,36 +90,27 @@ yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const
     yj_err err = ledger_need_id("request_withdrawal.withdrawal_id", rw->withdrawal_id, why);
     if (err == YJ_OK) err = ledger_need_id("request_withdrawal.member", rw->member, why);
     if (err != YJ_OK) return err;
-    if (rw->amount < 1 || rw->amount > YJ_AMOUNT_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "request_withdrawal.amount: %lld is outside 1..10^12",
-                       (long long)rw->amount);
-    if (rw->amount < p->min_payout)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "request_withdrawal.amount: %lld is below min_payout %lld",
-                       (long long)rw->amount, (long long)p->min_payout);
+    /* read what the rules weigh (the id taken, the balance), then ask them */
     Yongjin__State__Withdrawal *old;
     yj_msg ignored;
+    int exists = 0;
     err = load_withdrawal(ec, "", rw->withdrawal_id, &old, &ignored);
     if (err == YJ_OK) {
         yongjin__state__withdrawal__free_unpacked(old, NULL);
-        return yj_fail(why, YJ_ALREADY_EXISTS, "request_withdrawal.withdrawal_id: withdrawal %s exists",
-                       rw->withdrawal_id);
+        exists = 1;
+    } else if (err != YJ_NOT_FOUND) {
+        return err;
     }
-    if (err != YJ_NOT_FOUND) return err;
     ledger_balance b;
     err = ledger_read_balance(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, rw->member,
                               strlen(rw->member), &b);
     if (err != YJ_OK) return err;
-    if (b.available < 0)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "request_withdrawal: %s's available balance is negative (%lld): later earnings net it first",
-                       rw->member, (long long)b.available);
-    if (rw->amount > b.available)
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "request_withdrawal.amount: %lld is more than %s's available %lld",
-                       (long long)rw->amount, rw->member, (long long)b.available);
+    if ((err = yj_rules_withdraw(p, rw->withdrawal_id, exists, rw->member, rw->amount, b.available, why)) != YJ_OK)
+        return err;
     Yongjin__State__Withdrawal w = YONGJIN__STATE__WITHDRAWAL__INIT;
     w.member = rw->member;
     w.amount = rw->amount;
-    w.status = W_REQUESTED;
+    w.status = YJ_WD_REQUESTED;
     w.requested_at_ms = ec->time_ms;
     w.requested_seq = ec->wtxn->seq;
     err = move(ec, rw->member, "available", "withdrawing", rw->amount, "withdraw");
@@ -133,18 +122,14 @@ yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewW
 {
     yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(rv->reason, REASON_MAX, !rv->approve))
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "review_withdrawal.reason: %s1..%d bytes of UTF-8 without control characters",
-                       rv->approve ? "0 or " : "a rejection needs a reason: ", REASON_MAX);
+    int reason_ok = ledger_valid_text(rv->reason, REASON_MAX, !rv->approve);
+    if ((err = yj_rules_review_reason(rv->approve, reason_ok, REASON_MAX, why)) != YJ_OK) return err;
     Yongjin__State__Withdrawal *w;
     if ((err = load_withdrawal(ec, "review_withdrawal.withdrawal_id", rv->withdrawal_id, &w, why)) != YJ_OK)
         return err;
-    if (w->status != W_REQUESTED) {
-        err = yj_fail(why, YJ_FAILED_PRECONDITION, "review_withdrawal: withdrawal %s is %s, not REQUESTED",
-                      rv->withdrawal_id, w_names[w->status >= 1 && w->status <= 4 ? w->status : 0]);
-    } else {
-        w->status = rv->approve ? W_APPROVED : W_REJECTED;
+    int status;
+    if ((err = yj_rules_review(rv->withdrawal_id, w->status, rv->approve, &status, why)) == YJ_OK) {
+        w->status = status;
         w->reviewed_at_ms = ec->time_ms;
         free(w->reason == protobuf_c_empty_string ? NULL : w->reason);
         w->reason = strdup(rv->reason);
@@ -172,14 +157,12 @@ yj_err ledger_mark_withdrawal_paid(ledger_event_ctx *ec, const yj_policy *p, con
     Yongjin__State__Withdrawal *w;
     if ((err = load_withdrawal(ec, "mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, &w, why)) != YJ_OK)
         return err;
-    if (w->status != W_APPROVED) {
-        err = yj_fail(why, YJ_FAILED_PRECONDITION, "mark_withdrawal_paid: withdrawal %s is %s; only an APPROVED one is paid",
-                      mp->withdrawal_id, w_names[w->status >= 1 && w->status <= 4 ? w->status : 0]);
+    int64_t fee, net;
+    if ((err = yj_rules_withdrawal_paid(p, mp->withdrawal_id, w->status, w->amount, &fee, &net, why)) != YJ_OK)
         goto done;
-    }
-    w->status = W_PAID;
+    w->status = YJ_WD_PAID;
     w->paid_at_ms = ec->time_ms;
-    w->fee = yj_rate(w->amount, p->withdraw_fee_bp, p->rounding);
+    w->fee = fee;
     if (w->external_ref != protobuf_c_empty_string) free(w->external_ref);
     if (!(w->external_ref = strdup(mp->external_ref))) {
         w->external_ref = (char *)protobuf_c_empty_string;
@@ -231,9 +214,9 @@ static yj_err load_batch(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
     return *out ? YJ_OK : YJ_DATA_LOSS;
 }
 
-/* Version 2 (docs/rules.md "Payout batches"): FAILED_PRECONDITION naming the
- * first batch (in batch id order) of the same month that still has PENDING
- * lines and did not say more_members; FAILED and PAID lines never block.
+/* Version 2 (docs/rules.md "Payout batches"): the first batch (in batch id
+ * order) of the same month that yj_rules_batch_blocks says blocks the new
+ * one (PENDING lines, no more_members) refuses it.
  * Derived from the batch records that exist already (no new key): one pass
  * over the tenant's 'y' records with one small decode each, so the cost is
  * O(batches the tenant has created), about one per month. */
@@ -255,15 +238,9 @@ static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint3
         if (!b) return YJ_DATA_LOSS;
         uint32_t m = 0;
         yj_msg ignored;
-        int64_t pending = b->n_lines - b->n_paid - b->n_failed;
-        assert(pending >= 0);
-        if (pending > 0 && !b->more_members &&
-            ledger_parse_month("", b->month, &m, &ignored) == YJ_OK && m == yyyymm)
-            err = yj_fail(why, YJ_FAILED_PRECONDITION,
-                          "create_payout_batch.month: batch %.*s of %s still has %lld pending line%s (of %lld): "
-                          "mark them first, or set allow_more to create another batch for the month",
-                          (int)len, (const char *)key + prefix.n + 1, month, (long long)pending,
-                          pending == 1 ? "" : "s", (long long)b->n_lines);
+        if (ledger_parse_month("", b->month, &m, &ignored) == YJ_OK && m == yyyymm)
+            err = yj_rules_batch_blocks((const char *)key + prefix.n + 1, len, month, b->n_lines, b->n_paid,
+                                        b->n_failed, b->more_members, why);
         yongjin__state__payout_batch__free_unpacked(b, NULL);
     }
     return err;
@@ -304,7 +281,6 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         free(lines);
         return YJ_INTERNAL;
     }
-    int64_t floor_amount = p->min_payout > 1 ? p->min_payout : 1;
     MDB_val k = {prefix.n, prefix.b}, v;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
@@ -315,8 +291,8 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
             break;
         }
         int64_t available = (int64_t)get_be64((const uint8_t *)v.mv_data + 8);
-        if (available < floor_amount) continue;
-        if (n == BATCH_LINES_MAX) {
+        if (!yj_rules_payout_line(p, available)) continue;
+        if (n == YJ_PAYOUT_LINES_MAX) {
             more = 1;
             break;
         }
@@ -334,11 +310,9 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         lines[n++].amount = available;
     }
     mdb_cursor_close(c);
-    if (err == YJ_OK && n == 0 && ec->rules >= YJ_RULES_V2) { /* version 2: a batch has a line */
+    if (err == YJ_OK && (err = yj_rules_batch_lines(ec->rules, p, n, why)) != YJ_OK) {
         free(lines);
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "create_payout_batch: no member has at least min_payout %lld (and above 0) available: "
-                       "the batch would have no line", (long long)p->min_payout);
+        return err;
     }
     Yongjin__State__PayoutBatch b = YONGJIN__STATE__PAYOUT_BATCH__INIT;
     b.month = cb->month;
@@ -351,7 +325,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         }
         Yongjin__State__PayoutLine l = YONGJIN__STATE__PAYOUT_LINE__INIT;
         l.amount = lines[i].amount;
-        l.status = L_PENDING;
+        l.status = YJ_LINE_PENDING;
         lkey lk;
         lnkey(&lk, ec->tenant, ec->tenant_len, cb->batch_id, lines[i].member);
         err = move(ec, lines[i].member, "available", "withdrawing", l.amount, "payout");
@@ -395,12 +369,9 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
         err = YJ_DATA_LOSS;
         goto done;
     }
-    if (l->status != L_PENDING) {
-        err = yj_fail(why, YJ_FAILED_PRECONDITION, "mark_payout_line: %s's line of batch %s is already %s", ml->member,
-                      ml->batch_id, l_names[l->status >= 1 && l->status <= 3 ? l->status : 0]);
-        goto done;
-    }
-    l->status = ml->paid ? L_PAID : L_FAILED;
+    int status;
+    if ((err = yj_rules_mark_line(ml->batch_id, ml->member, l->status, ml->paid, &status, why)) != YJ_OK) goto done;
+    l->status = status;
     if (l->external_ref != protobuf_c_empty_string) free(l->external_ref);
     if (!(l->external_ref = strdup(ml->external_ref))) {
         l->external_ref = (char *)protobuf_c_empty_string;
@@ -445,9 +416,9 @@ yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void
     resp.withdrawal_id = req->withdrawal_id;
     resp.member = w->member;
     resp.amount = w->amount;
-    resp.status = (char *)w_names[w->status >= 1 && w->status <= 4 ? w->status : 0];
+    resp.status = (char *)yj_rules_withdrawal_status_name(w->status);
     resp.fee = w->fee;
-    resp.net = w->status == W_PAID ? w->amount - w->fee : 0;
+    resp.net = w->status == YJ_WD_PAID ? w->amount - w->fee : 0;
     resp.reason = w->reason;
     resp.external_ref = w->external_ref;
     resp.requested_at_ms = w->requested_at_ms;
@@ -520,7 +491,7 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
         rows[n] = init;
         rows[n].member = names[n];
         rows[n].amount = st[n]->amount;
-        rows[n].status = (char *)l_names[st[n]->status >= 1 && st[n]->status <= 3 ? st[n]->status : 0];
+        rows[n].status = (char *)yj_rules_line_status_name(st[n]->status);
         rows[n].external_ref = st[n]->external_ref;
         rowp[n] = &rows[n];
         n++;
