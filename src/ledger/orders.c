@@ -29,7 +29,6 @@
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-#define SETTLE_MAX_ORDERS 10000 /* per Settle event; a later Settle takes the rest */
 
 enum { ORDER_PAID = 1, ORDER_COMPLETED = 2, ORDER_SETTLED = 3 };
 
@@ -671,12 +670,16 @@ yj_err ledger_order_completed(ledger_event_ctx *ec, const yj_policy *p, const Yo
     yj_err err = load_order(ec, oc->order_id, &o);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_completed.order_id: no order %s", oc->order_id);
     if (err != YJ_OK) return err;
-    if (o->status != ORDER_PAID) {
-        err = yj_fail(why, YJ_FAILED_PRECONDITION, "order_completed: order %s was already completed", oc->order_id);
-    } else if ((err = at_paid_time(ec, o, "order_completed", oc->order_id)) == YJ_OK) {
+    int64_t completed_at_ms = 0, due_at_ms = 0;
+    err = yj_rules_complete(ec->rules, oc->order_id, o->status != ORDER_PAID, ec->time_ms, o->paid_at_ms,
+                            p->settle_delay_days, &completed_at_ms, &due_at_ms, why);
+    /* (version 2) dated before the payment: the month and the note of the paid time */
+    if (err == YJ_OK) err = at_paid_time(ec, o, "order_completed", oc->order_id);
+    if (err == YJ_OK) {
+        assert(ec->time_ms == completed_at_ms);
         o->status = ORDER_COMPLETED;
-        o->completed_at_ms = ec->time_ms;
-        o->due_at_ms = ec->time_ms + p->settle_delay_days * YJ_DAY_MS;
+        o->completed_at_ms = completed_at_ms;
+        o->due_at_ms = due_at_ms;
         lkey k;
         due_key(&k, ec, o->due_at_ms, oc->order_id);
         err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);
@@ -686,19 +689,29 @@ yj_err ledger_order_completed(ledger_event_ctx *ec, const yj_policy *p, const Yo
     return err;
 }
 
-/* Moves one order's remaining pending commissions to available. */
+/* Moves one order's remaining pending commissions to available, as
+ * yj_rules_settle_order decides, in the commissions' order. */
 static yj_err settle_order(ledger_event_ctx *ec, const char *order_id)
 {
+    static __thread yj_settle_commission sc[YJ_COMMISSIONS_MAX];
+    static __thread int64_t move_fen[YJ_COMMISSIONS_MAX];
     Yongjin__State__Order *o;
     yj_err err = load_order(ec, order_id, &o);
     if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
+    if (o->n_commissions > YJ_COMMISSIONS_MAX) {
+        yongjin__state__order__free_unpacked(o, NULL);
+        return YJ_DATA_LOSS;
+    }
+    for (size_t i = 0; i < o->n_commissions; i++)
+        sc[i] = (yj_settle_commission){o->commissions[i]->amount, o->commissions[i]->reversed,
+                                       o->commissions[i]->settled};
+    yj_rules_settle_order(sc, o->n_commissions, move_fen);
     for (size_t i = 0; i < o->n_commissions && err == YJ_OK; i++) {
         Yongjin__State__Commission *c = o->commissions[i];
-        int64_t left = c->amount - c->reversed - c->settled;
-        if (left <= 0) continue;
+        if (move_fen[i] == 0) continue;
         err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member, "available",
-                        c->member, left, o->policy_version);
-        c->settled += left;
+                        c->member, move_fen[i], o->policy_version);
+        c->settled += move_fen[i];
     }
     o->status = ORDER_SETTLED;
     if (err == YJ_OK) err = save_order(ec, order_id, o);
@@ -708,16 +721,8 @@ static yj_err settle_order(ledger_event_ctx *ec, const char *order_id)
 
 yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg *why)
 {
-    if (s->as_of_ms < 946684800000LL || s->as_of_ms >= 7258118400000LL)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "settle.as_of_ms: %lld is not a time from 2000 to 2199 in ms",
-                       (long long)s->as_of_ms);
-    /* (version 2) a Settle settles what is due by its own time, never later:
-     * an as_of in its future would release money before the after-sales window ends */
-    if (ec->rules >= YJ_RULES_V2 && s->as_of_ms > ec->time_ms)
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "settle.as_of_ms: %lld is after the event's own time %lld; a Settle settles only what is "
-                       "due by its event_time_ms",
-                       (long long)s->as_of_ms, (long long)ec->time_ms);
+    yj_err err = yj_rules_settle_check(ec->rules, s->as_of_ms, ec->time_ms, why);
+    if (err != YJ_OK) return err;
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
     MDB_cursor *c;
@@ -726,26 +731,26 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
      * under an open cursor */
     lkey *due = NULL;
     size_t n = 0, cap = 0;
-    yj_err err = YJ_OK;
-    int more_due = 0; /* an order beyond the limit is due at as_of too */
+    int full = 0; /* an order beyond the limit is due at as_of too */
     MDB_val k = {prefix.n, prefix.b}, v;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
-        if (due_ms > s->as_of_ms) break;
-        if (n == SETTLE_MAX_ORDERS) {
-            more_due = 1;
+        yj_settle_step step = yj_rules_settle_next(due_ms, s->as_of_ms, n);
+        if (step == YJ_SETTLE_END) break;
+        if (step == YJ_SETTLE_FULL) {
+            full = 1;
             break;
         }
         if (n == cap) {
             size_t more = cap ? cap * 2 : 64;
-            lkey *grown = realloc(due, (more < SETTLE_MAX_ORDERS ? more : SETTLE_MAX_ORDERS) * sizeof *due);
+            lkey *grown = realloc(due, (more < YJ_SETTLE_ORDERS_MAX ? more : YJ_SETTLE_ORDERS_MAX) * sizeof *due);
             if (!grown) {
                 err = YJ_RESOURCE_EXHAUSTED;
                 break;
             }
             due = grown;
-            cap = more < SETTLE_MAX_ORDERS ? more : SETTLE_MAX_ORDERS;
+            cap = more < YJ_SETTLE_ORDERS_MAX ? more : YJ_SETTLE_ORDERS_MAX;
         }
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
@@ -754,7 +759,7 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     /* until the entry's effects reach the soft limit: the next Settle
      * takes the orders still due */
     size_t i = 0;
-    for (; i < n && err == YJ_OK && ec->effects->len < LEDGER_EFFECTS_SOFT_MAX; i++) {
+    for (; i < n && err == YJ_OK && yj_rules_settle_room(ec->effects->len, LEDGER_EFFECTS_SOFT_MAX); i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;
         char order_id[YJ_ID_MAX + 1];
         snprintf(order_id, sizeof order_id, "%.*s", id[0], (const char *)id + 1);
@@ -764,9 +769,7 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     free(due);
     if (err != YJ_OK) return err;
     /* the answer (ledger.c writes it into a version 2 entry) */
-    assert(i <= SETTLE_MAX_ORDERS);
-    ec->settled_orders = (uint32_t)i;
-    ec->settle_more_due = more_due || i < n;
+    yj_rules_settle_answer(n, i, full, &ec->settled_orders, &ec->settle_more_due);
     return YJ_OK;
 }
 
