@@ -48,13 +48,13 @@ static void line_programs(const yj_order_paid_in *in, yj_order_paid_effects *fx)
      * this order makes succeed, and the basis names the buyer */
     if (in->group && yj_rules_group_pays_order(in->group, in->buyer)) {
         int r = add_recipient(fx, in->group->leader, 0);
-        fx->n_comm += yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, r, in->group->rate_bp, in->lines, in->n_lines,
-                                    fx->comm + fx->n_comm);
+        fx->n_comm += yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, r, in->group->rate_bp, in->lines,
+                                    in->n_lines, fx->comm + fx->n_comm);
     }
     if (named(in->inviter) && in->inviter_may_earn) {
         int r = add_recipient(fx, in->inviter, in->inviter_tier);
-        fx->n_comm += yj_rules_flat(p, YJ_PROGRAM_LIVE_INVITE, r, p->live_invite_rate_bp, in->lines, in->n_lines,
-                                    fx->comm + fx->n_comm);
+        fx->n_comm += yj_rules_flat(p, YJ_PROGRAM_LIVE_INVITE, r, p->live_invite_rate_bp, in->lines,
+                                    in->n_lines, fx->comm + fx->n_comm);
     }
     assert(fx->n_comm <= YJ_COMMISSIONS_MAX);
 }
