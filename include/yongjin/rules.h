@@ -546,6 +546,33 @@ typedef struct yj_order_paid_effects {
     int64_t program_fen[YJ_PROGRAM_GUIDE + 1]; /* the capped amounts per program (live stats, group) */
 } yj_order_paid_effects;
 
+/* Where an order's performance goes and whose invite counts (RULES.md §5
+ * "Livestream invite", "Guide"), from the event and its live session. An
+ * order outside a session: the event's serving guide and store, its
+ * channel (ONLINE when unset), no inviter. In a session: channel LIVE, the
+ * host store when the event names none, the buyer's invite only while the
+ * session is open (a closed session pays no invite), and, when the event
+ * names no serving guide, the inviter if a registered guide, else the
+ * host guide. Strings are borrowed from the input. */
+typedef struct yj_order_where_in {
+    const char *guide, *store; /* the event's, "" when none */
+    int channel;               /* the event's Channel, 0 when unset */
+    int in_session;            /* the order names a live session (the rest is read only then) */
+    int session_closed;
+    const char *host_guide, *host_store;
+    const char *invite;        /* the session's invite of the buyer that counts, "" when none */
+    int invite_is_guide;       /* whether its inviter is a registered guide */
+} yj_order_where_in;
+
+typedef struct yj_order_where {
+    const char *serving; /* the serving guide, "" when none */
+    const char *store;   /* the order's store, "" when none */
+    const char *inviter; /* the live inviter, "" when none */
+    int channel;         /* YJ_CHANNEL_* */
+} yj_order_where;
+
+void yj_rules_order_where(const yj_order_where_in *in, yj_order_where *out);
+
 /* Every commission and credit of an order's payment: the referral chain's
  * (yj_rules_referral), the group leader's when the order joins a group
  * that succeeds with it and whose basis names the buyer

@@ -217,35 +217,46 @@ static yj_err is_guide(ledger_event_ctx *ec, const char *member, int *yes)
     return err == YJ_NOT_FOUND ? YJ_OK : err;
 }
 
+/* The live session's part of an order: the session, the buyer's invite in
+ * it and whether its inviter is a registered guide. */
+static yj_err find_session(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, order_programs *pr,
+                           yj_order_where_in *w, char invite[YJ_ID_MAX + 1], yj_msg *why)
+{
+    yj_err err = ledger_session_load(ec, "order_paid.live_session_id", op->live_session_id, &pr->session, why);
+    if (err != YJ_OK) return err;
+    w->in_session = 1;
+    w->session_closed = pr->session->closed;
+    w->host_guide = pr->session->host_guide;
+    w->host_store = pr->session->host_store;
+    w->invite = invite;
+    if ((err = ledger_invite_of(ec, op->live_session_id, op->buyer, invite)) != YJ_OK) return err;
+    return invite[0] ? is_guide(ec, invite, &w->invite_is_guide) : YJ_OK;
+}
+
+/* Everything the order names must be known (else it is refused before
+ * anything is written); where its credit goes is yj_rules_order_where's. */
 static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, order_programs *pr, yj_msg *why)
 {
     yj_err err = YJ_OK;
     memset(pr, 0, sizeof *pr);
-    pr->store = op->store;
-    pr->channel = op->channel ? op->channel : YJ_CHANNEL_ONLINE;
     if (op->group_id[0] &&
         (err = ledger_group_check_join(ec, op->group_id, &pr->group, &pr->group_miss, why)) != YJ_OK)
         return err;
     if (op->store[0] && (err = ledger_store_known(ec, "order_paid.store", op->store, why)) != YJ_OK) return err;
     if (op->guide[0]) {
-        Yongjin__State__Guide *g; /* it must be registered; guide_credits reads its stores */
+        Yongjin__State__Guide *g; /* it must be registered; the credits read its stores */
         if ((err = ledger_guide_load(ec, "order_paid.guide", op->guide, &g, why)) != YJ_OK) return err;
         yongjin__state__guide__free_unpacked(g, NULL);
-        snprintf(pr->serving, sizeof pr->serving, "%s", op->guide);
     }
-    if (!op->live_session_id[0]) return YJ_OK;
-    err = ledger_session_load(ec, "order_paid.live_session_id", op->live_session_id, &pr->session, why);
-    if (err != YJ_OK) return err;
-    pr->channel = YJ_CHANNEL_LIVE;
-    if (!op->store[0]) pr->store = pr->session->host_store;
-    /* a closed session pays no invite: the order has no inviter */
-    if (!pr->session->closed && (err = ledger_invite_of(ec, op->live_session_id, op->buyer, pr->inviter)) != YJ_OK)
-        return err;
-    if (!pr->serving[0]) { /* the inviter when a guide, else the host */
-        int guide = 0;
-        if (pr->inviter[0] && (err = is_guide(ec, pr->inviter, &guide)) != YJ_OK) return err;
-        snprintf(pr->serving, sizeof pr->serving, "%s", guide ? pr->inviter : pr->session->host_guide);
-    }
+    yj_order_where_in w = {.guide = op->guide, .store = op->store, .channel = op->channel};
+    char invite[YJ_ID_MAX + 1] = "";
+    if (op->live_session_id[0] && (err = find_session(ec, op, pr, &w, invite, why)) != YJ_OK) return err;
+    yj_order_where where;
+    yj_rules_order_where(&w, &where);
+    snprintf(pr->serving, sizeof pr->serving, "%s", where.serving);
+    snprintf(pr->inviter, sizeof pr->inviter, "%s", where.inviter);
+    pr->store = where.store; /* the event's or the session's, both live as long as pr */
+    pr->channel = where.channel;
     return YJ_OK;
 }
 

@@ -1,6 +1,8 @@
 /*
  * order_paid.c — what an order's payment decides, every program together
- * (RULES.md §5, docs/rules.md "Programs on one order"), pure. The ledger
+ * (RULES.md §5, docs/rules.md "Programs on one order"), pure: first where
+ * the order's credit goes and whose invite counts (yj_rules_order_where),
+ * then what every program pays (yj_rules_order_paid). The ledger
  * (src/ledger/orders.c) finds the referral chain (yj_rules_chain over its
  * view), the group the order joins, the live invite that counts and whether
  * its inviter may earn, the serving and exclusive guides with their stores;
@@ -23,6 +25,23 @@
 static int named(const char *s)
 {
     return s && s[0];
+}
+
+void yj_rules_order_where(const yj_order_where_in *in, yj_order_where *out)
+{
+    assert(in && out && in->guide && in->store);
+    assert(in->channel >= 0 && in->channel <= YJ_CHANNEL_LIVE);
+    *out = (yj_order_where){.serving = in->guide,
+                            .store = in->store,
+                            .inviter = "",
+                            .channel = in->channel ? in->channel : YJ_CHANNEL_ONLINE};
+    if (!in->in_session) return;
+    assert(in->host_guide && in->host_store && in->invite);
+    out->channel = YJ_CHANNEL_LIVE;
+    if (!named(in->store)) out->store = in->host_store;
+    if (!in->session_closed) out->inviter = in->invite;
+    if (!named(in->guide)) /* the inviter when a guide, else the host */
+        out->serving = named(out->inviter) && in->invite_is_guide ? out->inviter : in->host_guide;
 }
 
 /* Lists member as the next recipient (level 0: a flat program's). */

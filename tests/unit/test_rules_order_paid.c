@@ -327,6 +327,55 @@ static void test_leader_and_inviter_paid_only_when_the_rules_say(void **state)
     assert_int_equal(earned("g"), 297);
 }
 
+/* Where the credit goes (RULES.md §5 "Livestream invite"): outside a
+ * session the event's guide, store and channel (ONLINE when unset); in F's
+ * session S1 (host h of s1) an order naming no guide is LIVE, at s1, to h
+ * when the inviter d is no guide, to the inviter when it is one; a closed
+ * session pays no invite (and credits the host); the event's own guide and
+ * store win over the session's. */
+static void test_where_the_credit_goes(void **state)
+{
+    (void)state;
+    yj_order_where w;
+    yj_order_where_in in = {.guide = "h", .store = "", .channel = 0};
+    yj_rules_order_where(&in, &w);
+    assert_string_equal(w.serving, "h");
+    assert_string_equal(w.store, "");
+    assert_string_equal(w.inviter, "");
+    assert_int_equal(w.channel, YJ_CHANNEL_ONLINE);
+    in = (yj_order_where_in){.guide = "",
+                             .store = "",
+                             .channel = 0,
+                             .in_session = 1,
+                             .host_guide = "h",
+                             .host_store = "s1",
+                             .invite = "d"};
+    yj_rules_order_where(&in, &w);
+    assert_string_equal(w.serving, "h");
+    assert_string_equal(w.store, "s1");
+    assert_string_equal(w.inviter, "d");
+    assert_int_equal(w.channel, YJ_CHANNEL_LIVE);
+    in.invite_is_guide = 1;
+    yj_rules_order_where(&in, &w);
+    assert_string_equal(w.serving, "d");
+    in.session_closed = 1;
+    yj_rules_order_where(&in, &w);
+    assert_string_equal(w.inviter, "");
+    assert_string_equal(w.serving, "h");
+    in = (yj_order_where_in){.guide = "k",
+                             .store = "s2",
+                             .channel = YJ_CHANNEL_LIVE,
+                             .in_session = 1,
+                             .host_guide = "h",
+                             .host_store = "s1",
+                             .invite = "d",
+                             .invite_is_guide = 1};
+    yj_rules_order_where(&in, &w);
+    assert_string_equal(w.serving, "k");
+    assert_string_equal(w.store, "s2");
+    assert_string_equal(w.inviter, "d");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_K_three_levels_and_self_purchase),
         cmocka_unit_test(test_group_live_and_guides_under_the_cap),
         cmocka_unit_test(test_leader_and_inviter_paid_only_when_the_rules_say),
+        cmocka_unit_test(test_where_the_credit_goes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
