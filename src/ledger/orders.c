@@ -7,7 +7,12 @@
  * settlement claws back from available (which may go negative). What a
  * refund does is decided by src/rules/refunds.c (yj_rules_refund) over a
  * plain copy of the order; this file loads the order, applies the effects
- * (postings, the order record, the stats) and saves it.
+ * (postings, the order record, the stats) and saves it. What a payment pays
+ * and credits is decided by src/rules/order_paid.c (yj_rules_order_where,
+ * yj_rules_order_paid) over plain structs: find_programs and paid_input
+ * load what they read (the chain through the ledger's view, the group, the
+ * session and invite, the guides and their stores), order_paid_with calls
+ * them, paid_record and paid_apply store and post what they decide.
  *
  * State (after tenant + kind):
  *   'O' order_id                  yongjin.state.Order
@@ -366,6 +371,8 @@ static void paid_record(const yj_policy *p, const Yongjin__V1__OrderPaid *op, co
                         Yongjin__State__Commission *oc, Yongjin__State__Commission **ocp,
                         Yongjin__State__OrderCredit *cr, Yongjin__State__OrderCredit **crp)
 {
+    assert(op->n_lines <= YJ_LINES_MAX && fx->n_comm <= YJ_COMMISSIONS_MAX);
+    assert(fx->n_credits <= YJ_CREDITS_MAX && fx->n_rcpt <= YJ_RECIPIENTS_MAX);
     for (size_t i = 0; i < op->n_lines; i++) {
         Yongjin__State__OrderLine init = YONGJIN__STATE__ORDER_LINE__INIT;
         ol[i] = init;
@@ -430,6 +437,8 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
                          const order_programs *pr, const yj_order_paid_effects *fx, int64_t paid,
                          Yongjin__State__Order *o)
 {
+    assert(o->n_commissions == fx->n_comm && o->n_credits == fx->n_credits);
+    assert(paid >= 0 && !o->n_entry_seqs);
     Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
     yj_err err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
                                    ec->time_ms, &bd);
