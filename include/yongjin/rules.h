@@ -606,4 +606,101 @@ yj_err yj_rules_batch_lines(uint32_t rules, const yj_policy *p, size_t n_lines, 
 yj_err yj_rules_mark_line(const char *batch_id, const char *member, int status, int paid, int *status_out,
                           yj_msg *why);
 
+/* ---- An order paid: every program together (RULES.md §5, docs/rules.md
+ * "Programs on one order"), src/rules/order_paid.c. The ledger
+ * (src/ledger/orders.c) loads what these read into plain structs (the
+ * chain from yj_rules_chain, the group the order joins, the live inviter
+ * and whether it may earn, the guides with their stores), calls
+ * yj_rules_order_paid, and stores and posts what it decides. ---- */
+
+/* A guide an order may credit, as the ledger found it. Strings are
+ * borrowed for the call and must outlive the effects (which point into
+ * them). */
+typedef struct yj_paid_guide {
+    const char *member;        /* "" or NULL: none */
+    const char *const *stores; /* the stores it works in, in its order */
+    size_t n_stores;           /* 1..YJ_GUIDE_STORES_MAX when member is set */
+} yj_paid_guide;
+
+/* The order and what the ledger found for it. */
+typedef struct yj_order_paid_in {
+    uint32_t rules;             /* YJ_RULES_V1 or YJ_RULES_V2: the cap, the credits' fields */
+    const yj_policy *policy;
+    const char *buyer;
+    const yj_order_line *lines; /* 1..YJ_LINES_MAX */
+    size_t n_lines;
+    int64_t base_fen;           /* the sum of the lines' bases: the cap's and the credits' basis */
+    const yj_recipient *chain;  /* yj_rules_chain's recipients, 0..YJ_LEVELS_MAX */
+    size_t n_chain;
+    const yj_group *group;      /* the group the order joins (yj_rules_group_join), NULL when none */
+    const char *inviter;        /* the live invite that counts, "" or NULL when none */
+    int inviter_may_earn;       /* yj_rules_may_earn of the inviter */
+    int32_t inviter_tier;
+    yj_paid_guide serving;      /* the serving guide (the event's, else the live session's) */
+    yj_paid_guide exclusive;    /* the buyer's exclusive guide at the payment */
+    const char *store;          /* the order's store (the session's host store), "" when none */
+    int channel;                /* YJ_CHANNEL_* */
+} yj_order_paid_in;
+
+/* One performance credit of the order (state OrderCredit). weight and
+ * rounding are 0 under rules version 1 (its records stay as they were). */
+typedef struct yj_paid_credit {
+    const char *guide, *store; /* borrowed from the input */
+    int channel;
+    int64_t amount_fen;
+    int64_t weight;
+    int32_t rounding;
+} yj_paid_credit;
+
+/* What an order's payment decides, in the order the ledger applies it. */
+typedef struct yj_order_paid_effects {
+    size_t n_rcpt;              /* the recipients in listing order: chain, leader, inviter, guides */
+    yj_recipient rcpt[YJ_RECIPIENTS_MAX];
+    size_t n_comm;              /* the commissions, program, level, line order, cut to the cap */
+    yj_commission comm[YJ_COMMISSIONS_MAX];
+    size_t n_credits;           /* the guides' credits (0..2), serving first; they sum to base_fen */
+    yj_paid_credit credits[YJ_CREDITS_MAX];
+    int64_t program_fen[YJ_PROGRAM_GUIDE + 1]; /* the capped amounts per program (live stats, group) */
+} yj_order_paid_effects;
+
+/* Where an order's performance goes and whose invite counts (RULES.md §5
+ * "Livestream invite", "Guide"), from the event and its live session. An
+ * order outside a session: the event's serving guide and store, its
+ * channel (ONLINE when unset), no inviter. In a session: channel LIVE, the
+ * host store when the event names none, the buyer's invite only while the
+ * session is open (a closed session pays no invite), and, when the event
+ * names no serving guide, the inviter if a registered guide, else the
+ * host guide. Strings are borrowed from the input. */
+typedef struct yj_order_where_in {
+    const char *guide, *store; /* the event's, "" when none */
+    int channel;               /* the event's Channel, 0 when unset */
+    int in_session;            /* the order names a live session (the rest is read only then) */
+    int session_closed;
+    const char *host_guide, *host_store;
+    const char *invite;        /* the session's invite of the buyer that counts, "" when none */
+    int invite_is_guide;       /* whether its inviter is a registered guide */
+} yj_order_where_in;
+
+typedef struct yj_order_where {
+    const char *serving; /* the serving guide, "" when none */
+    const char *store;   /* the order's store, "" when none */
+    const char *inviter; /* the live inviter, "" when none */
+    int channel;         /* YJ_CHANNEL_* */
+} yj_order_where;
+
+void yj_rules_order_where(const yj_order_where_in *in, yj_order_where *out);
+
+/* Every commission and credit of an order's payment: the referral chain's
+ * (yj_rules_referral), the group leader's when the order joins a group
+ * that succeeds with it and whose basis names the buyer
+ * (yj_rules_group_pays_order), the live inviter's when it may earn
+ * (live_invite_rate_bp), then the guides': the serving guide and the
+ * exclusive guide when it differs, split guide_split_bp
+ * (yj_rules_guide_split), each at yj_rules_credit_store's store, and money
+ * on each credit at guide_rate_bp; then the one order cap
+ * (yj_rules_apply_cap_v1 or _v2 by in->rules). Pure; nothing refuses here:
+ * every refusal of an OrderPaid is about the event or what it names, and
+ * the ledger answers those before it calls. Writes *fx. */
+void yj_rules_order_paid(const yj_order_paid_in *in, yj_order_paid_effects *fx);
+
 #endif

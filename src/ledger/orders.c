@@ -7,7 +7,12 @@
  * settlement claws back from available (which may go negative). What a
  * refund does is decided by src/rules/refunds.c (yj_rules_refund) over a
  * plain copy of the order; this file loads the order, applies the effects
- * (postings, the order record, the stats) and saves it.
+ * (postings, the order record, the stats) and saves it. What a payment pays
+ * and credits is decided by src/rules/order_paid.c (yj_rules_order_where,
+ * yj_rules_order_paid) over plain structs: find_programs and paid_input
+ * load what they read (the chain through the ledger's view, the group, the
+ * session and invite, the guides and their stores), order_paid_with calls
+ * them, paid_record and paid_apply store and post what they decide.
  *
  * State (after tenant + kind):
  *   'O' order_id                  yongjin.state.Order
@@ -216,35 +221,46 @@ static yj_err is_guide(ledger_event_ctx *ec, const char *member, int *yes)
     return err == YJ_NOT_FOUND ? YJ_OK : err;
 }
 
+/* The live session's part of an order: the session, the buyer's invite in
+ * it and whether its inviter is a registered guide. */
+static yj_err find_session(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, order_programs *pr,
+                           yj_order_where_in *w, char invite[YJ_ID_MAX + 1], yj_msg *why)
+{
+    yj_err err = ledger_session_load(ec, "order_paid.live_session_id", op->live_session_id, &pr->session, why);
+    if (err != YJ_OK) return err;
+    w->in_session = 1;
+    w->session_closed = pr->session->closed;
+    w->host_guide = pr->session->host_guide;
+    w->host_store = pr->session->host_store;
+    w->invite = invite;
+    if ((err = ledger_invite_of(ec, op->live_session_id, op->buyer, invite)) != YJ_OK) return err;
+    return invite[0] ? is_guide(ec, invite, &w->invite_is_guide) : YJ_OK;
+}
+
+/* Everything the order names must be known (else it is refused before
+ * anything is written); where its credit goes is yj_rules_order_where's. */
 static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, order_programs *pr, yj_msg *why)
 {
     yj_err err = YJ_OK;
     memset(pr, 0, sizeof *pr);
-    pr->store = op->store;
-    pr->channel = op->channel ? op->channel : YJ_CHANNEL_ONLINE;
     if (op->group_id[0] &&
         (err = ledger_group_check_join(ec, op->group_id, &pr->group, &pr->group_miss, why)) != YJ_OK)
         return err;
     if (op->store[0] && (err = ledger_store_known(ec, "order_paid.store", op->store, why)) != YJ_OK) return err;
     if (op->guide[0]) {
-        Yongjin__State__Guide *g; /* it must be registered; guide_credits reads its stores */
+        Yongjin__State__Guide *g; /* it must be registered; the credits read its stores */
         if ((err = ledger_guide_load(ec, "order_paid.guide", op->guide, &g, why)) != YJ_OK) return err;
         yongjin__state__guide__free_unpacked(g, NULL);
-        snprintf(pr->serving, sizeof pr->serving, "%s", op->guide);
     }
-    if (!op->live_session_id[0]) return YJ_OK;
-    err = ledger_session_load(ec, "order_paid.live_session_id", op->live_session_id, &pr->session, why);
-    if (err != YJ_OK) return err;
-    pr->channel = YJ_CHANNEL_LIVE;
-    if (!op->store[0]) pr->store = pr->session->host_store;
-    /* a closed session pays no invite: the order has no inviter */
-    if (!pr->session->closed && (err = ledger_invite_of(ec, op->live_session_id, op->buyer, pr->inviter)) != YJ_OK)
-        return err;
-    if (!pr->serving[0]) { /* the inviter when a guide, else the host */
-        int guide = 0;
-        if (pr->inviter[0] && (err = is_guide(ec, pr->inviter, &guide)) != YJ_OK) return err;
-        snprintf(pr->serving, sizeof pr->serving, "%s", guide ? pr->inviter : pr->session->host_guide);
-    }
+    yj_order_where_in w = {.guide = op->guide, .store = op->store, .channel = op->channel};
+    char invite[YJ_ID_MAX + 1] = "";
+    if (op->live_session_id[0] && (err = find_session(ec, op, pr, &w, invite, why)) != YJ_OK) return err;
+    yj_order_where where;
+    yj_rules_order_where(&w, &where);
+    snprintf(pr->serving, sizeof pr->serving, "%s", where.serving);
+    snprintf(pr->inviter, sizeof pr->inviter, "%s", where.inviter);
+    pr->store = where.store; /* the event's or the session's, both live as long as pr */
+    pr->channel = where.channel;
     return YJ_OK;
 }
 
@@ -270,56 +286,55 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     return err;
 }
 
-/* The guides credited with an order's base: the serving guide and the
- * customer's exclusive guide, split by guide_split_bp when they differ;
- * each at the store its credit counts for. Returns how many (0..2). Under
- * rules version 2 each credit also records the grant's weight and the
- * rounding mode, which its refunds recompute the credits with. */
-static yj_err guide_credits(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
-                            const order_programs *pr, int64_t base, Yongjin__State__OrderCredit *cr,
-                            char names[2][YJ_ID_MAX + 1], char stores[2][YJ_ID_MAX + 1], size_t *n)
-{
+/* The guides an order may credit, loaded for yj_rules_order_paid: the
+ * serving guide and the buyer's exclusive guide at the payment, with their
+ * stores. The caller frees them (paid_guides_free) after the credits are
+ * posted: the effects point into their strings. */
+typedef struct paid_guides {
     char exclusive[YJ_ID_MAX + 1];
-    *n = 0;
-    yj_err err = ledger_exclusive_guide(ec, op->buyer, ec->time_ms, exclusive);
-    if (err != YJ_OK) return err;
-    int64_t amounts[2] = {base, 0};
-    if (pr->serving[0]) snprintf(names[(*n)++], YJ_ID_MAX + 1, "%s", pr->serving);
-    if (exclusive[0] && (!pr->serving[0] || strcmp(exclusive, pr->serving) != 0))
-        snprintf(names[(*n)++], YJ_ID_MAX + 1, "%s", exclusive);
-    if (*n == 2) yj_rules_guide_split(base, p->guide_split_bp, &amounts[0], &amounts[1]);
-    int64_t weights[2];
-    if (*n) yj_rules_guide_weights(p->guide_split_bp, *n, weights);
-    for (size_t i = 0; i < *n; i++) {
-        Yongjin__State__Guide *g;
-        yj_msg ignored;
-        if ((err = ledger_guide_load(ec, "", names[i], &g, &ignored)) != YJ_OK)
-            return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err; /* guides are never removed */
-        size_t s = yj_rules_credit_store((const char *const *)g->stores, g->n_stores, pr->store);
-        snprintf(stores[i], YJ_ID_MAX + 1, "%s", g->stores[s]);
-        yongjin__state__guide__free_unpacked(g, NULL);
-        Yongjin__State__OrderCredit init = YONGJIN__STATE__ORDER_CREDIT__INIT;
-        cr[i] = init;
-        cr[i].guide = names[i];
-        cr[i].store = stores[i];
-        cr[i].channel = pr->channel;
-        cr[i].amount = amounts[i];
-        if (ec->rules >= YJ_RULES_V2) { /* version 1 records stay as they were */
-            cr[i].weight = weights[i];
-            cr[i].rounding = (int32_t)p->rounding;
-        }
-    }
+    Yongjin__State__Guide *g[2]; /* serving, exclusive; NULL when none */
+} paid_guides;
+
+static void paid_guides_free(paid_guides *pg)
+{
+    for (size_t i = 0; i < 2; i++)
+        if (pg->g[i]) yongjin__state__guide__free_unpacked(pg->g[i], NULL);
+}
+
+static yj_err load_paid_guide(ledger_event_ctx *ec, const char *member, Yongjin__State__Guide **g,
+                              yj_paid_guide *out)
+{
+    *out = (yj_paid_guide){"", NULL, 0};
+    if (!member[0]) return YJ_OK;
+    yj_msg ignored;
+    yj_err err = ledger_guide_load(ec, "", member, g, &ignored);
+    if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err; /* guides are never removed */
+    *out = (yj_paid_guide){member, (const char *const *)(*g)->stores, (*g)->n_stores};
     return YJ_OK;
 }
 
-/* The order's commissions, credits, state and postings. */
-static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
-                              int64_t paid, int64_t base, order_programs *pr)
+static yj_err load_paid_guides(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *op, const order_programs *pr,
+                               paid_guides *pg, yj_order_paid_in *in)
+{
+    memset(pg, 0, sizeof *pg);
+    yj_err err = ledger_exclusive_guide(ec, op->buyer, ec->time_ms, pg->exclusive);
+    if (err == YJ_OK) err = load_paid_guide(ec, pr->serving, &pg->g[0], &in->serving);
+    if (err == YJ_OK) err = load_paid_guide(ec, pg->exclusive, &pg->g[1], &in->exclusive);
+    return err;
+}
+
+/* What yj_rules_order_paid reads, found over the ledger's view: the chain
+ * (after a share link's bind), the group the order joins, the inviter and
+ * whether it may earn, the guides. */
+static yj_err paid_input(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                         const order_programs *pr, yj_order_paid_in *in, yj_recipient *chain,
+                         yj_order_line *lines, yj_group *gv, paid_guides *pg)
 {
     yj_err err;
     yj_view view;
     uint64_t storage[LEDGER_VIEW_STORAGE / 8];
     ledger_view(ec, &view, storage);
+    memset(pg, 0, sizeof *pg);
     if (op->referrer[0]) { /* a share link: binds an unbound buyer first */
         char parent[YJ_ID_MAX + 1];
         yj_msg ignored;
@@ -327,64 +342,36 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         if (err == YJ_OK && !parent[0]) err = ledger_bind(ec, p, op->buyer, op->referrer, op->source, &ignored);
         if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
     }
-    yj_recipient rcpt[YJ_RECIPIENTS_MAX];
-    size_t n_rcpt;
-    if ((err = yj_rules_chain(&view, p, op->buyer, ec->time_ms, rcpt, &n_rcpt)) != YJ_OK) return err;
-    yj_order_line lines[YJ_LINES_MAX];
+    *in = (yj_order_paid_in){.rules = ec->rules, .policy = p, .buyer = op->buyer, .lines = lines,
+                             .n_lines = op->n_lines, .chain = chain, .inviter = pr->inviter,
+                             .store = pr->store, .channel = pr->channel};
+    if ((err = yj_rules_chain(&view, p, op->buyer, ec->time_ms, chain, &in->n_chain)) != YJ_OK) return err;
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
                                    l->commission_base ? l->commission_base : l->amount};
+        in->base_fen += lines[i].base;
     }
-    static __thread yj_commission comm[YJ_COMMISSIONS_MAX];
-    size_t n = yj_rules_referral(p, lines, op->n_lines, rcpt, n_rcpt, comm);
-    /* the group leader, when the order joins a group that has succeeded or
-     * that this order makes succeed */
-    Yongjin__State__Group *g = pr->group_miss == YJ_GROUP_JOINS ? pr->group : NULL;
-    yj_group gv;
-    if (g) ledger_group_view(g, &gv);
-    if (g && yj_rules_group_pays_order(&gv, op->buyer)) {
-        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", g->leader);
-        rcpt[n_rcpt].level = 0;
-        rcpt[n_rcpt].tier = 0;
-        n += yj_rules_flat(p, YJ_PROGRAM_GROUP_LEADER, (int)n_rcpt, g->rate_bp, lines, op->n_lines, comm + n);
-        n_rcpt++;
+    if (pr->group && pr->group_miss == YJ_GROUP_JOINS) {
+        ledger_group_view(pr->group, gv);
+        in->group = gv;
     }
-    /* the live inviter, when it may earn */
-    int may = 0;
-    int32_t tier;
-    if (pr->inviter[0] && (err = yj_rules_may_earn(&view, p, pr->inviter, &may, &tier)) != YJ_OK) return err;
-    if (may) {
-        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%s", pr->inviter);
-        rcpt[n_rcpt].level = 0;
-        rcpt[n_rcpt].tier = tier;
-        n += yj_rules_flat(p, YJ_PROGRAM_LIVE_INVITE, (int)n_rcpt, p->live_invite_rate_bp, lines, op->n_lines,
-                           comm + n);
-        n_rcpt++;
-    }
-    /* the guides: performance credit, and money on it when guide_rate_bp > 0 */
-    Yongjin__State__OrderCredit cr[2], *crp[2] = {&cr[0], &cr[1]};
-    char names[2][YJ_ID_MAX + 1], stores[2][YJ_ID_MAX + 1];
-    size_t n_cr;
-    if ((err = guide_credits(ec, p, op, pr, base, cr, names, stores, &n_cr)) != YJ_OK) return err;
-    for (size_t i = 0; i < n_cr; i++) {
-        snprintf(rcpt[n_rcpt].member, sizeof rcpt[n_rcpt].member, "%.*s", YJ_ID_MAX, names[i]);
-        rcpt[n_rcpt].level = 0;
-        rcpt[n_rcpt].tier = 0;
-        n += yj_rules_guide_commission(p, (int)n_rcpt, cr[i].amount, comm + n);
-        n_rcpt++;
-    }
-    assert(n_rcpt <= YJ_RECIPIENTS_MAX && n <= YJ_COMMISSIONS_MAX);
-    if (ec->rules >= YJ_RULES_V2)
-        yj_rules_apply_cap_v2(p, base, rcpt, n_rcpt, comm, n);
-    else
-        yj_rules_apply_cap_v1(p, base, comm, n);
-    /* the order's state */
-    Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
-    static __thread Yongjin__State__OrderLine ol[YJ_LINES_MAX];
-    static __thread Yongjin__State__OrderLine *olp[YJ_LINES_MAX];
-    static __thread Yongjin__State__Commission oc[YJ_COMMISSIONS_MAX];
-    static __thread Yongjin__State__Commission *ocp[YJ_COMMISSIONS_MAX];
+    if (pr->inviter[0] &&
+        (err = yj_rules_may_earn(&view, p, pr->inviter, &in->inviter_may_earn, &in->inviter_tier)) != YJ_OK)
+        return err;
+    return load_paid_guides(ec, op, pr, pg, in);
+}
+
+/* The order's record as the payment leaves it (entry_seqs and the campaign
+ * are the caller's). The arrays are the caller's, sized for the order. */
+static void paid_record(const yj_policy *p, const Yongjin__V1__OrderPaid *op, const order_programs *pr,
+                        const yj_order_line *lines, const yj_order_paid_effects *fx, int64_t paid_at_ms,
+                        Yongjin__State__Order *o, Yongjin__State__OrderLine *ol, Yongjin__State__OrderLine **olp,
+                        Yongjin__State__Commission *oc, Yongjin__State__Commission **ocp,
+                        Yongjin__State__OrderCredit *cr, Yongjin__State__OrderCredit **crp)
+{
+    assert(op->n_lines <= YJ_LINES_MAX && fx->n_comm <= YJ_COMMISSIONS_MAX);
+    assert(fx->n_credits <= YJ_CREDITS_MAX && fx->n_rcpt <= YJ_RECIPIENTS_MAX);
     for (size_t i = 0; i < op->n_lines; i++) {
         Yongjin__State__OrderLine init = YONGJIN__STATE__ORDER_LINE__INIT;
         ol[i] = init;
@@ -396,49 +383,74 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         ol[i].commission_base = lines[i].base;
         olp[i] = &ol[i];
     }
-    int64_t live_commission = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < fx->n_comm; i++) {
+        const yj_commission *c = &fx->comm[i];
         Yongjin__State__Commission init = YONGJIN__STATE__COMMISSION__INIT;
         oc[i] = init;
-        oc[i].member = rcpt[comm[i].recipient].member;
-        oc[i].program = comm[i].program;
-        oc[i].level = comm[i].level;
-        oc[i].line = comm[i].line;
-        oc[i].base_amount = comm[i].base_amount;
-        oc[i].rate_bp = comm[i].rate_bp;
-        oc[i].fixed_per_unit = comm[i].fixed_per_unit;
-        oc[i].rounding = comm[i].rounding;
-        oc[i].uncut = comm[i].uncut;
-        oc[i].amount = comm[i].amount;
+        oc[i].member = (char *)fx->rcpt[c->recipient].member;
+        oc[i].program = c->program;
+        oc[i].level = c->level;
+        oc[i].line = c->line;
+        oc[i].base_amount = c->base_amount;
+        oc[i].rate_bp = c->rate_bp;
+        oc[i].fixed_per_unit = c->fixed_per_unit;
+        oc[i].rounding = c->rounding;
+        oc[i].uncut = c->uncut;
+        oc[i].amount = c->amount;
         ocp[i] = &oc[i];
-        if (comm[i].program == YJ_PROGRAM_LIVE_INVITE) live_commission += comm[i].amount;
     }
-    o.buyer = op->buyer;
-    o.status = ORDER_PAID;
-    o.n_lines = op->n_lines;
-    o.lines = olp;
-    o.n_commissions = n;
-    o.commissions = ocp;
-    o.paid_at_ms = ec->time_ms;
-    o.policy_version = p->version;
-    o.group_id = g ? (char *)op->group_id : "";
-    o.group_not_joined = pr->group && !g ? (char *)op->group_id : "";
-    o.group_miss = pr->group_miss;
-    o.live_session_id = (char *)op->live_session_id;
-    o.inviter = pr->inviter;
-    o.n_credits = n_cr;
-    o.credits = crp;
+    for (size_t i = 0; i < fx->n_credits; i++) {
+        const yj_paid_credit *c = &fx->credits[i];
+        Yongjin__State__OrderCredit init = YONGJIN__STATE__ORDER_CREDIT__INIT;
+        cr[i] = init;
+        cr[i].guide = (char *)c->guide;
+        cr[i].store = (char *)c->store;
+        cr[i].channel = c->channel;
+        cr[i].amount = c->amount_fen;
+        cr[i].weight = c->weight;
+        cr[i].rounding = c->rounding;
+        crp[i] = &cr[i];
+    }
+    int joins = pr->group && pr->group_miss == YJ_GROUP_JOINS;
+    o->buyer = op->buyer;
+    o->status = ORDER_PAID;
+    o->n_lines = op->n_lines;
+    o->lines = olp;
+    o->n_commissions = fx->n_comm;
+    o->commissions = ocp;
+    o->paid_at_ms = paid_at_ms;
+    o->policy_version = p->version;
+    o->group_id = joins ? (char *)op->group_id : "";
+    o->group_not_joined = pr->group && !joins ? (char *)op->group_id : "";
+    o->group_miss = pr->group_miss;
+    o->live_session_id = (char *)op->live_session_id;
+    o->inviter = (char *)pr->inviter;
+    o->n_credits = fx->n_credits;
+    o->credits = crp;
+}
+
+/* Applies what the payment decided: the campaign, the accruals, the
+ * credits, the live stats, the buyer's own GMV, the order record, the
+ * group; in that order (the journal entry's postings follow it). */
+static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                         const order_programs *pr, const yj_order_paid_effects *fx, int64_t paid,
+                         Yongjin__State__Order *o)
+{
+    assert(o->n_commissions == fx->n_comm && o->n_credits == fx->n_credits);
+    assert(paid >= 0 && !o->n_entry_seqs);
     Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
-    err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
-                            ec->time_ms, &bd);
+    yj_err err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
+                                   ec->time_ms, &bd);
     if (err == YJ_OK && bd && bd->source && bd->source->campaign[0]) {
-        o.campaign = bd->source->campaign;
-        o.variant = bd->source->variant;
-        err = ledger_campaign_add(ec, o.campaign, o.variant, 0, 1, paid);
+        o->campaign = bd->source->campaign;
+        o->variant = bd->source->variant;
+        err = ledger_campaign_add(ec, o->campaign, o->variant, 0, 1, paid);
     }
-    if (err == YJ_OK) err = accrue(ec, op->order_id, &o);
-    for (size_t i = 0; i < n_cr && err == YJ_OK; i++)
-        err = ledger_credit(ec, op->order_id, cr[i].guide, cr[i].store, cr[i].channel, cr[i].amount);
+    if (err == YJ_OK) err = accrue(ec, op->order_id, o);
+    for (size_t i = 0; i < fx->n_credits && err == YJ_OK; i++)
+        err = ledger_credit(ec, op->order_id, fx->credits[i].guide, fx->credits[i].store, fx->credits[i].channel,
+                            fx->credits[i].amount_fen);
+    int64_t live_commission = fx->program_fen[YJ_PROGRAM_LIVE_INVITE];
     if (err == YJ_OK && op->live_session_id[0]) {
         err = ledger_live_stats_add(ec, op->live_session_id, "", 0, 0, 1, paid, live_commission);
         if (err == YJ_OK && pr->inviter[0])
@@ -446,21 +458,48 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     }
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
     uint64_t first_seq = ec->wtxn->seq;
-    o.n_entry_seqs = 1;
-    o.entry_seqs = &first_seq;
+    o->n_entry_seqs = 1;
+    o->entry_seqs = &first_seq;
     lkey ok;
     lkey_start(&ok, ec->tenant, ec->tenant_len, 'O');
     lkey_str(&ok, op->order_id, strlen(op->order_id));
-    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &ok, &o.base);
+    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &ok, &o->base);
+    o->n_entry_seqs = 0;
+    o->entry_seqs = NULL;
     if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
-    if (err == YJ_OK && g) {
-        int64_t earned = 0;
-        for (size_t i = 0; i < n; i++)
-            if (comm[i].program == YJ_PROGRAM_GROUP_LEADER) earned += comm[i].amount;
-        err = ledger_group_join(ec, p, op->group_id, g, op->order_id, earned);
-    } else if (err == YJ_OK && pr->group) { /* version 2: accepted without its group, to refund */
+    if (err == YJ_OK && pr->group && pr->group_miss == YJ_GROUP_JOINS)
+        err = ledger_group_join(ec, p, op->group_id, pr->group, op->order_id,
+                                fx->program_fen[YJ_PROGRAM_GROUP_LEADER]);
+    else if (err == YJ_OK && pr->group) /* version 2: accepted without its group, to refund */
         err = ledger_group_not_joined(ec, op->group_id, pr->group, op->order_id);
+    return err;
+}
+
+/* The order's commissions, credits, state and postings: the view is
+ * loaded here, every decision is yj_rules_order_paid's. */
+static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
+                              int64_t paid, int64_t base, order_programs *pr)
+{
+    yj_order_paid_in in;
+    yj_recipient chain[YJ_LEVELS_MAX];
+    yj_order_line lines[YJ_LINES_MAX];
+    yj_group gv;
+    paid_guides pg;
+    yj_err err = paid_input(ec, p, op, pr, &in, chain, lines, &gv, &pg);
+    if (err == YJ_OK) {
+        assert(in.base_fen == base);
+        static __thread yj_order_paid_effects fx;
+        yj_rules_order_paid(&in, &fx);
+        Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
+        static __thread Yongjin__State__OrderLine ol[YJ_LINES_MAX];
+        static __thread Yongjin__State__OrderLine *olp[YJ_LINES_MAX];
+        static __thread Yongjin__State__Commission oc[YJ_COMMISSIONS_MAX];
+        static __thread Yongjin__State__Commission *ocp[YJ_COMMISSIONS_MAX];
+        Yongjin__State__OrderCredit cr[YJ_CREDITS_MAX], *crp[YJ_CREDITS_MAX];
+        paid_record(p, op, pr, lines, &fx, ec->time_ms, &o, ol, olp, oc, ocp, cr, crp);
+        err = paid_apply(ec, p, op, pr, &fx, paid, &o);
     }
+    paid_guides_free(&pg);
     return err;
 }
 
