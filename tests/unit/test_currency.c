@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "yongjin/currency.h"
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
@@ -68,23 +70,14 @@ static void test_minor_units_are_formatted_with_the_currencys_digits(void **stat
 /* ---- SetPolicy over a real store ---- */
 
 typedef struct fx {
-    char dir[64];
-    struct event_base *base;
-    yj_store *store;
+    store_fx s;
     int rid;
 } fx;
 
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/yj-currency-test.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->base = event_base_new();
-    yj_store_config c = {0};
-    yj_msg msg;
-    c.dir = f->dir;
-    c.hook = *yj_ledger_hook();
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    store_fx_open(&f->s, "currency", *yj_ledger_hook());
     *state = f;
     return 0;
 }
@@ -92,18 +85,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    yj_store_close(f->store);
-    event_base_free(f->base);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    store_fx_close(&f->s);
     free(f);
     return 0;
-}
-
-static void on_done(yj_batch *b, void *user)
-{
-    *(int *)user = 1;
 }
 
 /* Applies one event of tenant t1 computed with rules version `rules`
@@ -119,13 +103,8 @@ static int apply(fx *f, Yongjin__V1__Event *ev, uint32_t rules)
     size_t n = yongjin__v1__event__pack(ev, buf);
     yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, rules};
     yj_batch *b = yj_batch_new(1);
-    int done = 0;
     b->writes = &w;
-    b->done = on_done;
-    b->user = &done;
-    yj_msg msg;
-    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
-    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    store_fx_run(&f->s, b);
     int code = b->results[0].code;
     yj_batch_free(b);
     return code;
@@ -175,9 +154,9 @@ static void currency_of(fx *f, char out[8])
     yj_msg msg;
     yj_buf buf = {0};
     Yongjin__V1__GetPolicyRequest req = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
-    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
     assert_int_equal(yj_ledger_get_policy(&r, "t1", &req, &buf, &msg), YJ_OK);
-    yj_store_read_end(f->store, &r);
+    yj_store_read_end(f->s.store, &r);
     Yongjin__V1__Policy *p = yongjin__v1__policy__unpack(NULL, buf.len, buf.data);
     assert_non_null(p);
     snprintf(out, 8, "%s", p->currency);
@@ -191,8 +170,8 @@ static void verify_ok(fx *f, uint64_t entries)
     yj_verify_report rep;
     yj_msg msg;
     char scratch[96];
-    snprintf(scratch, sizeof scratch, "%s.verify", f->dir);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    snprintf(scratch, sizeof scratch, "%s.verify", f->s.dir);
+    assert_int_equal(yj_store_verify(f->s.store, scratch, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, entries);
 }

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "ledger/ledger_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
@@ -28,9 +30,7 @@
 #define DAY 86400000LL
 
 typedef struct fx {
-    char dir[64];
-    struct event_base *base;
-    yj_store *store;
+    store_fx s; /* first: the store fixture */
     int rid;
     int64_t received_ms; /* the batches' receive time; 0: the event's own */
     uint32_t rules_version; /* as a replay gives it; 0: a new write */
@@ -39,14 +39,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/yj-ledger-test.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->base = event_base_new();
-    yj_store_config c = {0};
-    yj_msg msg;
-    c.dir = f->dir;
-    c.hook = *yj_ledger_hook();
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    store_fx_open(&f->s, "ledger", *yj_ledger_hook());
     *state = f;
     return 0;
 }
@@ -54,18 +47,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    yj_store_close(f->store);
-    event_base_free(f->base);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    store_fx_close(&f->s);
     free(f);
     return 0;
-}
-
-static void on_done(yj_batch *b, void *user)
-{
-    *(int *)user = 1;
 }
 
 /* Applies one event; returns its result code, and the sum of its postings
@@ -80,14 +64,9 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     size_t n = yongjin__v1__event__pack(ev, buf);
     yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, f->rules_version};
     yj_batch *b = yj_batch_new(1);
-    int done = 0;
     b->writes = &w;
     b->received_ms = f->received_ms ? f->received_ms : t;
-    b->done = on_done;
-    b->user = &done;
-    yj_msg msg;
-    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
-    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    store_fx_run(&f->s, b);
     int code = b->results[0].code;
     Yongjin__V1__EventResult *r =
         yongjin__v1__event_result__unpack(NULL, b->results[0].effects_len, b->results[0].effects);
@@ -111,9 +90,9 @@ static void balance(fx *f, const char *member, int64_t *pending, int64_t *availa
     yj_buf out = {0};
     Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
     req.member = (char *)member;
-    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
     assert_int_equal(yj_ledger_get_balance(&r, "t1", &req, &out, &msg), YJ_OK);
-    yj_store_read_end(f->store, &r);
+    yj_store_read_end(f->s.store, &r);
     Yongjin__V1__Balance *b = yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
     *pending = b->pending;
     *available = b->available;
@@ -256,7 +235,7 @@ static void test_withdrawal_paid_gross_with_the_fee_kept(void **state)
     yj_buf out = {0};
     Yongjin__V1__GetWithdrawalRequest req = YONGJIN__V1__GET_WITHDRAWAL_REQUEST__INIT;
     req.withdrawal_id = "W1";
-    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
     assert_int_equal(yj_ledger_get_withdrawal(&r, "t1", &req, &out, &msg), YJ_OK);
     Yongjin__V1__Withdrawal *wd = yongjin__v1__withdrawal__unpack(NULL, out.len, out.data);
     assert_non_null(wd);
@@ -280,7 +259,7 @@ static void test_withdrawal_paid_gross_with_the_fee_kept(void **state)
     }
     assert_int_equal(seen, 3);
     yongjin__v1__trial_balance_response__free_unpacked(tb, NULL);
-    yj_store_read_end(f->store, &r);
+    yj_store_read_end(f->s.store, &r);
     yj_buf_free(&out);
 }
 
@@ -344,8 +323,8 @@ static void test_refused_event_leaves_state_untouched(void **state)
     yj_verify_report rep;
     yj_msg msg;
     char scratch[96];
-    snprintf(scratch, sizeof scratch, "%s.verify", f->dir);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    snprintf(scratch, sizeof scratch, "%s.verify", f->s.dir);
+    assert_int_equal(yj_store_verify(f->s.store, scratch, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 2);
 }

@@ -17,15 +17,15 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "ledger/ledger_internal.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/store.h"
 #include "yongjin/v1/query.pb-c.h"
 
 typedef struct fx {
-    char dir[64];
-    struct event_base *base;
-    yj_store *store;
+    store_fx s;
     const char *const *posting_members; /* the next entry's postings (NULL-terminated) */
 } fx;
 
@@ -62,15 +62,7 @@ static yj_err test_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *ef
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/yj-seen-test.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->base = event_base_new();
-    yj_store_config c = {0};
-    yj_msg msg;
-    c.dir = f->dir;
-    c.hook.ctx = f;
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    store_fx_open(&f->s, "seen", (yj_apply_hook){f, test_apply});
     *state = f;
     return 0;
 }
@@ -78,19 +70,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    yj_store_close(f->store);
-    event_base_free(f->base);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    store_fx_close(&f->s);
     free(f);
     return 0;
-}
-
-static void on_done(yj_batch *b, void *user)
-{
-    (void)b;
-    *(int *)user = 1;
 }
 
 /* Applies ev with the given postings; returns the entry's result code. */
@@ -102,14 +84,9 @@ static int apply(fx *f, const char *rid, Yongjin__V1__Event *ev, const char *con
     size_t n = yongjin__v1__event__pack(ev, buf);
     yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, 0};
     yj_batch *b = yj_batch_new(1);
-    int done = 0;
-    yj_msg msg;
     b->writes = &w;
-    b->done = on_done;
-    b->user = &done;
     f->posting_members = posting_members;
-    assert_int_equal(yj_store_submit(f->store, b, &msg), YJ_OK);
-    while (!done) event_base_loop(f->base, EVLOOP_ONCE);
+    store_fx_run(&f->s, b);
     int code = b->results[0].code;
     yj_batch_free(b);
     return code;
@@ -123,9 +100,9 @@ static yj_err balance_code(fx *f, const char *member, yj_msg *why)
     Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
     req.member = (char *)member;
     memset(why, 0, sizeof *why);
-    assert_int_equal(yj_store_read_begin(f->store, &r, why), YJ_OK);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, why), YJ_OK);
     yj_err err = yj_ledger_get_balance(&r, "t1", &req, &out, why);
-    yj_store_read_end(f->store, &r);
+    yj_store_read_end(f->s.store, &r);
     yj_buf_free(&out);
     return err;
 }
