@@ -60,7 +60,7 @@ static void line_programs(const yj_order_paid_in *in, yj_order_paid_effects *fx)
 {
     const yj_policy *p = in->policy;
     assert(in->n_chain <= YJ_LEVELS_MAX);
-    memcpy(fx->rcpt, in->chain, in->n_chain * sizeof *in->chain);
+    if (in->n_chain) memcpy(fx->rcpt, in->chain, in->n_chain * sizeof *in->chain); /* chain may be NULL when empty */
     fx->n_rcpt = in->n_chain;
     fx->n_comm = yj_rules_referral(p, in->lines, in->n_lines, fx->rcpt, fx->n_rcpt, fx->comm);
     /* the leader, when the order joins a group that has succeeded or that
