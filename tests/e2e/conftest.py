@@ -5,6 +5,7 @@ The server binary is $YJ_BIN (default bin/yongjind): `make test` runs this
 suite once against the release build and once against the ASan+UBSan build.
 The generated protobuf modules are in build/py (made by `make`, or `make py`).
 """
+import hashlib
 import os
 import signal
 import socket
@@ -155,6 +156,15 @@ class Client:
 
     def append(self, *events, timeout=30):
         return self.call("Append", ledger_pb2.AppendRequest(events=list(events)), timeout=timeout).results
+
+
+def write_key_file(path, keys):
+    """Writes an --auth key file: keys maps each API key to (tenant, role)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("# test keys\n\n")
+        for k, (tenant, role) in keys.items():
+            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
 
 
 _rid = [0]

@@ -2,7 +2,6 @@
 running out of file descriptors, idle and half-open connections, one
 address taking every slot, and slots held by clients without a key. Each
 attack runs beside a GoodClient whose calls must keep succeeding."""
-import hashlib
 import os
 import resource
 import socket
@@ -10,7 +9,7 @@ import time
 
 import h2raw
 import pytest
-from conftest import Client, Server, finance_pb2, query_pb2
+from conftest import Client, Server, finance_pb2, query_pb2, write_key_file
 from hostile import GoodClient, LimitedServer, RawH2, cpu_seconds, grpc_frame
 
 GOOD_KEY = "good-key-0123456789"
@@ -198,8 +197,7 @@ def test_connections_per_address_are_limited(data_dir):
 @pytest.fixture
 def keyed(data_dir):
     path = os.path.join(os.path.dirname(data_dir), "keys")
-    with open(path, "w") as f:
-        f.write("%s good storefront\n" % hashlib.sha256(GOOD_KEY.encode()).hexdigest())
+    write_key_file(path, {GOOD_KEY: ("good", "storefront")})
     s = Server(data_dir, ["--auth", path, "--max-connections", "8"]).start()
     yield s
     stop_clean(s)
@@ -252,8 +250,7 @@ def test_with_every_slot_held_by_valid_calls_a_new_connection_is_refused(data_di
 
 def test_with_auth_only_a_call_with_a_key_counts_as_the_first_valid_call(data_dir):
     path = os.path.join(os.path.dirname(data_dir), "keys")
-    with open(path, "w") as f:
-        f.write("%s good storefront\n" % hashlib.sha256(GOOD_KEY.encode()).hexdigest())
+    write_key_file(path, {GOOD_KEY: ("good", "storefront")})
     s = Server(data_dir, ["--auth", path, "--first-call-timeout-ms", "500"]).start()
     try:
         conns = {}

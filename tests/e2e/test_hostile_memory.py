@@ -7,7 +7,6 @@ peak over the base measured before the attack must stay under a bound
 derived from the flags (buffers + what HTTP/2 windows let a client send
 beyond them) plus a fixed allowance for the allocator and the store's
 per-call objects. Each test prints its base and peak."""
-import hashlib
 import os
 import threading
 import time
@@ -17,7 +16,7 @@ import h2.exceptions
 import pytest
 import h2.settings
 
-from conftest import Client, Server, finance_pb2, ledger_pb2, query_pb2
+from conftest import Client, Server, finance_pb2, ledger_pb2, query_pb2, write_key_file
 from hostile import GoodClient, RawH2, grpc_frame, rss_anon_kib
 
 MIB = 1 << 20
@@ -164,10 +163,7 @@ def test_a_call_without_a_valid_key_is_refused_on_its_headers_and_its_data_not_h
     # before: the key was checked only when a whole message had arrived, so a keyless client
     # could hold 4 MiB - 1 per stream
     path = os.path.join(os.path.dirname(data_dir), "keys")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        for k, (tenant, role) in KEYS.items():
-            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
+    write_key_file(path, KEYS)
     s, good, base, sampler = started(data_dir, ["--auth", path], key="sf")
     c = RawH2(s.addr)
     nokey = c.headers("/yongjin.v1.Ledger/Append")

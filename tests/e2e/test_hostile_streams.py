@@ -7,7 +7,6 @@ the reload (UNAUTHENTICATED or PERMISSION_DENIED), before that stream gets
 anything written after the reload; a stream whose key still admits it goes
 on. A gRPC message whose flag byte is 2..255 is INVALID_ARGUMENT, not the
 server's INTERNAL; flag 1 (compressed) stays UNIMPLEMENTED."""
-import hashlib
 import os
 import queue
 import signal
@@ -17,7 +16,7 @@ import time
 import grpc
 import pytest
 
-from conftest import Client, Server, ev, finance_pb2, ledger_pb2
+from conftest import Client, Server, ev, finance_pb2, ledger_pb2, write_key_file
 from hostile import RawH2, grpc_frame
 from test_referral import bind, line, paid
 
@@ -37,16 +36,12 @@ CHANGES = {
 SUBSCRIBE_ROLE = {"role": "storefront"}  # auditors may Subscribe: storefront may not
 
 
-def key_file(path, keys):
-    with open(path, "w") as f:
-        for k, (tenant, role) in keys.items():
-            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
 
 
 @pytest.fixture
 def keyed(data_dir):
     path = os.path.join(os.path.dirname(data_dir), "keys")
-    key_file(path, KEYS)
+    write_key_file(path, KEYS)
     s = Server(data_dir, ["--auth", path, "--max-output-bytes", "4096"]).start()
     s.keys_path = path
     yield s
@@ -57,7 +52,7 @@ def keyed(data_dir):
 def reload_keys(server, keys):
     """Writes the key file, sends SIGHUP and waits until the server has taken it."""
     before = server.read_log().count("SIGHUP:")
-    key_file(server.keys_path, keys)
+    write_key_file(server.keys_path, keys)
     server.proc.send_signal(signal.SIGHUP)
     deadline = time.time() + 10
     while server.read_log().count("SIGHUP:") == before:

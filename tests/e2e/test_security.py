@@ -1,7 +1,6 @@
 """API keys, roles and tenants (issue 7, first part): every row of the
 role matrix in docs/security.md, tenant isolation both ways, the key file
 re-read on SIGHUP, and a bad key file refused at start."""
-import hashlib
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from conftest import BIN, Client, Server, ev, finance_pb2, ledger_pb2, policy_pb2
+from conftest import BIN, Client, Server, ev, finance_pb2, ledger_pb2, policy_pb2, write_key_file
 
 KEYS = {  # key -> (tenant, role)
     "sf-a": ("shop-a", "storefront"),
@@ -23,17 +22,12 @@ KEYS = {  # key -> (tenant, role)
 T = 1761955200000
 
 
-def key_file(path, keys):
-    with open(path, "w") as f:
-        f.write("# test keys\n\n")
-        for k, (tenant, role) in keys.items():
-            f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
 
 
 @pytest.fixture
 def secured(data_dir):
     path = os.path.join(os.path.dirname(data_dir), "keys")
-    key_file(path, KEYS)
+    write_key_file(path, KEYS)
     s = Server(data_dir, ["--auth", path]).start()
     s.keys_path = path
     yield s
@@ -162,7 +156,7 @@ def test_sighup_rereads_the_key_file(secured):
     assert code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) == grpc.StatusCode.UNAUTHENTICATED
     keys = dict(KEYS)
     keys["new-key"] = ("shop-a", "auditor")
-    key_file(secured.keys_path, keys)
+    write_key_file(secured.keys_path, keys)
     secured.proc.send_signal(signal.SIGHUP)
     deadline = time.time() + 10
     while code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) != grpc.StatusCode.OK:
@@ -209,7 +203,7 @@ def test_a_key_revoked_mid_stream_ends_it_after_the_answers_owed(secured):
     got.append(next(call))
     keys = dict(KEYS)
     del keys["sf-a"]
-    key_file(secured.keys_path, keys)
+    write_key_file(secured.keys_path, keys)
     secured.proc.send_signal(signal.SIGHUP)
     deadline = time.time() + 10
     while code_of(lambda: as_key(secured, "sf-a", "shop-a").call("GetBalance", member="before-0")) == \
