@@ -44,6 +44,12 @@
  * nor the sum of an order's, can overflow */
 #define YJ_FIXED_PER_UNIT_MAX (YJ_AMOUNT_MAX / YJ_QUANTITY_MAX)
 #define YJ_DAY_MS 86400000LL
+#define YJ_MINUTE_MS 60000LL
+/* Every time an event carries (event_time_ms, a Settle's as_of, a group's
+ * expiry) is Unix ms from 2000-01-01 up to, not including, 2200-01-01: a
+ * time outside is a unit mistake (seconds, microseconds) */
+#define YJ_TIME_MIN_MS 946684800000LL
+#define YJ_TIME_END_MS 7258118400000LL
 #define YJ_GUIDE_STORES_MAX 16 /* stores one guide works in */
 /* recipients of one order: the referral levels, the group leader, the live
  * inviter, the serving and the exclusive guide */
@@ -499,8 +505,11 @@ yj_err yj_rules_refund(const yj_refund_order *o, int64_t amount_fen, const char 
 
 #define YJ_SETTLE_ORDERS_MAX 10000   /* orders one Settle takes; a later Settle takes the rest */
 #define YJ_PAYOUT_LINES_MAX 100000   /* lines one payout batch collects; more_members says more */
-#define YJ_TIME_MIN_MS 946684800000LL  /* 2000-01-01: the earliest as_of a Settle takes */
-#define YJ_TIME_END_MS 7258118400000LL /* 2200-01-01: the first as_of it refuses */
+
+/* The time the rules take a refund or a completion of an order paid at
+ * paid_at_ms at: its own event_ms, or (version 2) the paid time when it is
+ * dated before the payment (docs/rules.md "Time"). */
+int64_t yj_rules_order_event_time(uint32_t rules, int64_t event_ms, int64_t paid_at_ms);
 
 /* An order's completion (OrderCompleted) at event_ms of an order paid at
  * paid_at_ms; completed: it was completed (or settled) already. Refuses

@@ -68,7 +68,7 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.leader: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (og->target_size < 2 || og->target_size > 1000)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.target_size: %d is outside 2..1000", og->target_size);
-    if (og->expires_at_ms <= ec->time_ms || og->expires_at_ms >= 7258118400000LL)
+    if (og->expires_at_ms <= ec->time_ms || og->expires_at_ms >= YJ_TIME_END_MS)
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "open_group.expires_at_ms: must be after the event's time and before 2200");
     if (og->leader_rate_bp < 0 || og->leader_rate_bp > YJ_BP_MAX)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/rules.h"
 
 void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind)
 {
@@ -117,7 +118,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 int64_t ledger_month_end_ms(uint32_t month, int32_t offset_min)
 {
     uint32_t next = ledger_next_month(month);
-    return days_from_civil(next / 100, next % 100, 1) * 86400000LL - (int64_t)offset_min * 60000;
+    return days_from_civil(next / 100, next % 100, 1) * YJ_DAY_MS - (int64_t)offset_min * YJ_MINUTE_MS;
 }
 
 /* ---- checks every apply function shares ---- */

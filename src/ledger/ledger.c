@@ -149,7 +149,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     }
     /* the service refuses these before they reach the journal; the hook
      * checks again, as it is also what replays a journal */
-    if (w->event_time_ms < 946684800000LL || w->event_time_ms >= 7258118400000LL) {
+    if (w->event_time_ms < YJ_TIME_MIN_MS || w->event_time_ms >= YJ_TIME_END_MS) {
         if (own) yongjin__v1__event__free_unpacked(own, NULL);
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event_time_ms: %lld is not a time from 2000 to 2199 in ms",
                        (long long)w->event_time_ms);
@@ -194,9 +194,8 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             err = yj_pb_put_varint_field(extra, 11, 1);
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }
-        /* the note goes with the effects: the answer carries them as they are, and a
-         * replayed request's answer copies them from the entry (EventResult.note = 17) */
-        if (err == YJ_OK && ec.note[0]) err = yj_pb_put_bytes_field(effects, 17, ec.note, strlen(ec.note));
+        /* JournalEntry.note; the store copies it into the answer like fields 15 and 16 */
+        if (err == YJ_OK && ec.note[0]) err = yj_pb_put_bytes_field(extra, 17, ec.note, strlen(ec.note));
         /* JournalEntry.rules_version; a version 1 entry records none (it was written before) */
         if (err == YJ_OK && rules > YJ_RULES_V1) err = yj_pb_put_varint_field(extra, 14, rules);
         if (err == YJ_OK && rules >= YJ_RULES_V2) err = put_settle_answer(&ec, extra);

@@ -582,9 +582,9 @@ static yj_err apply_credits(ledger_event_ctx *ec, const char *order_id, Yongjin_
 static yj_err at_paid_time(ledger_event_ctx *ec, const Yongjin__State__Order *o, const char *what,
                            const char *order_id)
 {
-    if (ec->rules < YJ_RULES_V2 || ec->time_ms >= o->paid_at_ms) return YJ_OK;
-    int64_t dated = ec->time_ms;
-    ec->time_ms = o->paid_at_ms;
+    int64_t dated = ec->time_ms, at = yj_rules_order_event_time(ec->rules, dated, o->paid_at_ms);
+    if (at == dated) return YJ_OK;
+    ec->time_ms = at;
     yj_err err = ledger_period_begin(ec); /* the month of the paid time, or the first open one */
     snprintf(ec->note, sizeof ec->note,
              "%s dated %lld ms, before order %s was paid at %lld ms: taken as happening at the paid time", what,

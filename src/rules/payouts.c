@@ -18,6 +18,11 @@
 
 #include "yongjin/rules.h"
 
+int64_t yj_rules_order_event_time(uint32_t rules, int64_t event_ms, int64_t paid_at_ms)
+{
+    return rules >= YJ_RULES_V2 && event_ms < paid_at_ms ? paid_at_ms : event_ms;
+}
+
 yj_err yj_rules_complete(uint32_t rules, const char *order_id, int completed, int64_t event_ms,
                          int64_t paid_at_ms, int32_t settle_delay_days, int64_t *completed_at_ms,
                          int64_t *due_at_ms, yj_msg *why)
@@ -27,8 +32,7 @@ yj_err yj_rules_complete(uint32_t rules, const char *order_id, int completed, in
     if (completed)
         return yj_fail(why, YJ_FAILED_PRECONDITION,
                        "order_completed: order %s was already completed", order_id);
-    /* (version 2) a completion dated before the payment happens at the paid time */
-    *completed_at_ms = rules >= YJ_RULES_V2 && event_ms < paid_at_ms ? paid_at_ms : event_ms;
+    *completed_at_ms = yj_rules_order_event_time(rules, event_ms, paid_at_ms);
     *due_at_ms = *completed_at_ms + settle_delay_days * YJ_DAY_MS;
     assert(*due_at_ms >= *completed_at_ms);
     return YJ_OK;

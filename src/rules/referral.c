@@ -313,8 +313,9 @@ int yj_rules_invite_wins(int invite_policy, int has_winner)
 
 void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int64_t *exclusive)
 {
-    int64_t w[2] = {split_bp, YJ_BP_MAX - split_bp}, parts[2];
-    assert(base >= 0 && split_bp >= 0 && split_bp <= YJ_BP_MAX);
+    int64_t w[2], parts[2];
+    assert(base >= 0);
+    yj_rules_guide_weights(split_bp, 2, w); /* the weights refunds recompute credits with */
     yj_split(base, w, 2, parts);
     *serving = parts[0];
     *exclusive = parts[1];

@@ -218,7 +218,7 @@ static int is_refusal(yj_err err)
  * Verify). */
 static yj_err answer_of_new_entry(const store_apply_ctx *ac, yj_result *res)
 {
-    yj_buf tail = {0}; /* the extras' answer fields: a Settle's two varints */
+    yj_buf tail = {0}; /* the extras' answer fields: a Settle's two varints, the note */
     yj_err err = ac->extra.len ? yj_pb_walk(ac->extra.data, ac->extra.len, collect_effects, &tail) : YJ_OK;
     size_t n = ac->effects.len + tail.len;
     if (err == YJ_OK && n && !(res->effects = malloc(n))) err = YJ_RESOURCE_EXHAUSTED;

@@ -25,6 +25,7 @@
 
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
+#include "yongjin/rules.h"
 #include "yongjin/log.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -110,7 +111,7 @@ static yj_err check_envelope(const Yongjin__V1__Event *ev, size_t i, int64_t now
         return yj_fail(why, YJ_INVALID_ARGUMENT, "events[%zu].request_id: must be 1..%d bytes",
                        i, YJ_REQUEST_ID_MAX);
     /* 2000-01-01 .. 2200-01-01: a time outside is a unit mistake (s, µs). */
-    if (ev->event_time_ms < 946684800000LL || ev->event_time_ms >= 7258118400000LL)
+    if (ev->event_time_ms < YJ_TIME_MIN_MS || ev->event_time_ms >= YJ_TIME_END_MS)
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "events[%zu].event_time_ms: %lld is not a Unix time in milliseconds "
                        "between 2000 and 2200",
