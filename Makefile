@@ -3,7 +3,8 @@
 #   make            bin/yongjind and bin/yj (release: -O2 -g, assertions on), and
 #                   the Python modules in build/py/ (README's example, the e2e tests)
 #   make run        deps, build (as make), start yongjind on 127.0.0.1:50051, data in ./var/
-#   make test       deps, build, unit tests, e2e tests, then both again under ASan+UBSan
+#   make test       deps, build (release and ASan+UBSan, every core), unit tests of both builds,
+#                   the fuzz replay, then the e2e suite against both builds side by side
 #   make asan       the ASan+UBSan build in build/asan/bin/
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (docs/reliability.md)
 #   make bench      yongjin against the PostgreSQL peer (docs/performance.md)

@@ -30,9 +30,11 @@ run_unit() {  # $1 = build dir
 
 run_e2e() {  # $1 = label, $2 = yongjind binary
   local label=$1 bin=$2 out="$logdir/e2e-$1.log" p f
-  YJ_BIN=$bin "$PY" -m pytest -q -p no:cacheprovider tests/e2e >"$out" 2>&1; local rc=$?
-  p=$(grep -oE '[0-9]+ passed' "$out" | tail -n 1 | grep -oE '[0-9]+')
-  f=$(grep -oE '[0-9]+ (failed|errors?)' "$out" | awk '{s+=$1} END {print s+0}')
+  # a hung suite is a failure, not a stalled make test
+  YJ_BIN=$bin timeout 1500 "$PY" -m pytest -q -p no:cacheprovider tests/e2e >"$out" 2>&1; local rc=$?
+  local last; last=$(tail -n 1 "$out")   # pytest's summary line: "N failed, N passed, N errors in T s"
+  p=$(grep -oE '[0-9]+ passed' <<<"$last" | grep -oE '[0-9]+')
+  f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$last" | awk '{s+=$1} END {print s+0}')
   p=${p:-0}; f=${f:-0}
   if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi   # no tests collected, crash, ...
   passed=$((passed + p)); failed=$((failed + f))

@@ -21,6 +21,8 @@ struct event_base;
 
 typedef struct yj_svc yj_svc;
 
+#define YJ_SVC_DEFAULT_MAX_FUTURE_MS 300000 /* 5 minutes */
+
 typedef struct yj_svc_config {
     struct event_base *base;
     yj_store *store;           /* borrowed; outlives the services */
@@ -28,7 +30,7 @@ typedef struct yj_svc_config {
     uint32_t max_events_per_append; /* 0 = 10000 */
     uint32_t subscribe_backlog_bytes; /* per subscriber before waiting; 0 = 1 MiB */
     uint32_t max_future_ms;    /* an event dated more than this after the server received it
-                                  is refused at the door (RULES.md §2); 0 = 300000 (5 minutes) */
+                                  is refused at the door (RULES.md §2); 0 = the default */
     yj_auth *auth;             /* borrowed; NULL: the server runs open */
 } yj_svc_config;
 

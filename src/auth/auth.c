@@ -21,7 +21,6 @@ typedef struct key_entry {
 } key_entry;
 
 struct yj_auth {
-    char *path;
     key_entry *keys;
     size_t n;
 };
@@ -118,8 +117,7 @@ static yj_err parse_file(const char *path, key_entry **out, size_t *n_out, yj_ms
 yj_err yj_auth_load(const char *path, yj_auth **out, yj_msg *msg)
 {
     yj_auth *a = calloc(1, sizeof *a);
-    if (!a || !(a->path = strdup(path))) {
-        free(a);
+    if (!a) {
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
     }
     yj_err err = parse_file(path, &a->keys, &a->n, msg);
@@ -140,7 +138,6 @@ void yj_auth_free(yj_auth *a)
 {
     if (!a) return;
     free(a->keys);
-    free(a->path);
     free(a);
 }
 

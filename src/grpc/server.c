@@ -150,6 +150,7 @@ struct yj_server {
 };
 
 static void conn_flush(conn *c);
+static void maybe_close(conn *c);
 static void conn_free(conn *c);
 static void conn_shut(conn *c, const char *why);
 
@@ -422,7 +423,8 @@ yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
 
 int yj_call_congested(const yj_call *call)
 {
-    return yj_call_alive(call) && call->want_writable;
+    /* its own queue, or its connection's or the process's output over their bounds */
+    return yj_call_alive(call) && (call->want_writable || out_over(call));
 }
 
 void yj_call_finish(yj_call *call, yj_err status, const char *message)
@@ -622,7 +624,8 @@ static void on_request_timer(evutil_socket_t fd, short what, void *arg)
     yj_call *call = arg;
     conn *c = call->c;
     if (!c || !call->stream_open) return;
-    if (!call->headers_done) return conn_shut(c, "request headers not complete in time");
+    if (!call->headers_done)
+        return conn_shut(c, "request headers not complete within --request-body-timeout-ms");
     if (call->finished) {
         if (nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_CANCEL) == 0)
             conn_flush(c);
@@ -631,7 +634,12 @@ static void on_request_timer(evutil_socket_t fd, short what, void *arg)
     char why[160];
     snprintf(why, sizeof why, "the request did not end within %u ms (--request-body-timeout-ms)",
              call->srv->cfg.request_body_timeout_ms);
+    yj_call_ref(call); /* as on_deadline: what it held is dropped and counted so, now */
     reject(call, YJ_DEADLINE_EXCEEDED, why);
+    input_settled(call);
+    conn_flush(c);
+    yj_call_unref(call);
+    maybe_close(c);
 }
 
 /* 0, or -1 when the timer cannot be had (out of memory). */

@@ -153,7 +153,9 @@ static void rekey_call(yj_call *call, void *arg)
         err = yj_fail(&why, YJ_PERMISSION_DENIED, "this key is now for tenant %s, not %s", now, was);
     if (err == YJ_OK) return;
     k->ended++;
-    if (r->on_fail) r->on_fail(call, err, why.text); /* AppendStream: after the answers it owes */
+    /* AppendStream: after the answers it owes; one that has had no message yet
+     * has no stream state (and would never free one made now): finish it */
+    if (r->on_fail && yj_call_user(call)) r->on_fail(call, err, why.text);
     else svc_finish_err(call, err, &why);
 }
 
@@ -342,7 +344,7 @@ yj_svc *yj_svc_new(const yj_svc_config *config)
     svc->config = *config;
     if (!svc->config.max_events_per_append) svc->config.max_events_per_append = 10000;
     if (!svc->config.subscribe_backlog_bytes) svc->config.subscribe_backlog_bytes = 1u << 20;
-    if (!svc->config.max_future_ms) svc->config.max_future_ms = 300000;
+    if (!svc->config.max_future_ms) svc->config.max_future_ms = YJ_SVC_DEFAULT_MAX_FUTURE_MS;
     struct {
         const svc_route *routes;
         size_t n;

@@ -129,6 +129,9 @@ def test_partial_messages_on_many_streams_are_bounded_by_flow_control(data_dir):
         for c in conns:
             c.pump(0.01)
     total = sum(sent[0] for _, _, sent in streams)
+    # held, not dropped: the streams are still open and the bound was reached
+    assert all(not c.closed for c in conns) and all(c.status(sid) is None for c, sid, _ in streams)
+    assert total >= 4 * MIB, "only %d bytes got through: the attack did not reach the bound" % total
     for c in conns:
         c.close()
     # the process's bound, plus what each connection's window let through beyond it
@@ -200,6 +203,8 @@ def test_append_stream_whose_answers_are_not_read_stops_reading_requests(data_di
         n = send_some(c, sid, req * 4)
         sent += n
         c.pump(0.02)
+    # paused, not ended: the stream is open, its requests simply wait
+    assert not c.closed and c.status(sid) is None, "the server ended the stream instead of pausing it"
     c.close()
     finish("AppendStream unread", s, good, base, sampler, (256 * 1024 + 2 * WINDOW) // 1024 + SLACK_KIB)
     assert sent < 4 * MIB, "the server read %d bytes of requests whose answers could not leave" % sent
@@ -252,7 +257,7 @@ def test_zero_window_subscribes_are_bounded_per_connection_and_process(data_dir)
                                upsert_member=ledger_pb2.UpsertMember(member="m%063d" % i)) for i in range(6000)]
     for k in range(0, len(events), 2000):
         Client(s.channel(), tenant="t").append(*events[k:k + 2000], timeout=60)
-    s.stop()
+    assert s.stop() == 0, s.read_log()
     s, good, base, sampler = started(data_dir, flags)
     body = grpc_frame(finance_pb2.SubscribeRequest(from_seq=1).SerializeToString())
     conns = []
@@ -266,6 +271,9 @@ def test_zero_window_subscribes_are_bounded_per_connection_and_process(data_dir)
     while time.time() < end:
         for c in conns:
             c.pump(0.02)
+    # waiting for their readers, not reset: every Subscribe is still open
+    assert all(not c.closed for c in conns)
+    assert not any(c.ended for c in conns), [c.ended for c in conns if c.ended][:1]
     for c in conns:
         c.close()
     finish("zero-window Subscribes", s, good, base, sampler, 3 * MIB // 1024 + SLACK_KIB)

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 
+import grpc
+
 from conftest import ROOT, Client, Server, ev, finance_pb2, ledger_pb2
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "store-v1")
@@ -51,8 +53,8 @@ def entries(server, from_seq=1):
     try:
         for e in feed(finance_pb2.SubscribeRequest(from_seq=from_seq), timeout=3, metadata=[("x-tenant", "default")]):
             out.append(e)
-    except Exception:  # the live tail ends at the deadline
-        pass
+    except grpc.RpcError as e:  # the live tail ends at the deadline, and only there
+        assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
     return out
 
 

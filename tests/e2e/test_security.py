@@ -165,7 +165,10 @@ def test_sighup_rereads_the_key_file(secured):
     with open(secured.keys_path, "a") as f:
         f.write("not a key line\n")
     secured.proc.send_signal(signal.SIGHUP)
-    time.sleep(0.3)  # a broken file keeps the keys in force
+    deadline = time.time() + 10  # a broken file keeps the keys in force: wait for the reload's log line
+    while "keys in force are unchanged" not in secured.read_log():
+        assert time.time() < deadline, secured.read_log()
+        time.sleep(0.05)
     assert code_of(lambda: as_key(secured, "new-key").call("GetPolicy")) == grpc.StatusCode.OK
     assert "keys in force are unchanged" in secured.read_log()
 
