@@ -117,13 +117,41 @@ void yj_batch_free(yj_batch *batch);
  * are appended to `effects` (a yj_buf, buf.h); derived state goes through
  * yj_state_put. */
 
-/* The write transaction as the hook sees it. */
-typedef struct yj_wtxn {
+/* ---- views: what the hook and the queries read ---- */
+
+/* A consistent view of the derived state ("state") and the journal as of
+ * one point of the journal: a write's own view while the hook applies it
+ * (seeing its earlier writes), or a read snapshot. The fields are the
+ * store's; callers only pass a view to the functions below. */
+typedef struct yj_store_view {
     MDB_txn *txn;
-    MDB_dbi state;            /* the "state" database */
+    MDB_dbi state, journal, idem;
+    const void *owner;        /* the store: identifies it across views (a cache's key) */
+} yj_store_view;
+
+/* Derived state: OK with *out pointing into the view, valid until the next
+ * write through the same view or its end; NOT_FOUND when absent; INTERNAL. */
+yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, MDB_val *out);
+/* The journal entry seq as stored: prev_hash(32) || hash(32) || body. OK,
+ * NOT_FOUND past the head, DATA_LOSS for a short record, INTERNAL. */
+yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);
+
+/* A cursor over the derived state in key order (memcmp, shorter first),
+ * with mdb_cursor_get's semantics for MDB_FIRST, MDB_LAST, MDB_NEXT,
+ * MDB_PREV, MDB_SET_RANGE (first key >= k), MDB_SET_KEY (exact) and
+ * MDB_GET_CURRENT: 0, MDB_NOTFOUND, or another non-zero code on failure.
+ * A write through the view invalidates its cursors' positions (seek again).
+ * yj_cursor_open returns 0 or non-zero (ENOMEM, LMDB). */
+typedef struct yj_cursor yj_cursor;
+int yj_cursor_open(const yj_store_view *view, yj_cursor **out);
+int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op);
+void yj_cursor_close(yj_cursor *c);   /* NULL ok */
+
+/* The write as the hook sees it. */
+typedef struct yj_wtxn {
+    yj_store_view view;             /* the state with every earlier write of the group applied */
     uint64_t seq;             /* the seq this write will get if accepted */
     int replay;               /* 1 while yj_store_verify rebuilds from the journal */
-    MDB_dbi journal;          /* the journal: the entries before this one, read-only */
     int64_t received_ms;      /* when the server received it: for the door's checks of a new
                                  write only (RULES.md §2), never for the rules or on replay */
 } yj_wtxn;
@@ -177,8 +205,7 @@ yj_err yj_store_submit(yj_store *store, yj_batch *batch, yj_msg *msg);
 /* ---- reads ---- */
 
 typedef struct yj_rtxn {
-    MDB_txn *txn;
-    MDB_dbi state, journal, idem;
+    yj_store_view view;
 } yj_rtxn;
 
 /* A read snapshot on the calling thread; never waits for the writer. */
@@ -204,9 +231,7 @@ yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out);
  * store writes the tenant as the body's first field). */
 int yj_store_entry_of_tenant(const yj_entry *entry, const char *tenant);
 
-/* Derived state, for the hook (write txn) and the queries (read txn). */
-yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
-                    MDB_val *out);       /* NOT_FOUND when absent */
+/* Derived state writes, for the hook only. */
 yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len,
                     const void *val, size_t val_len);
 yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len);

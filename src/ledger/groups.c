@@ -47,7 +47,7 @@ yj_err ledger_group_load(ledger_event_ctx *ec, const char *group_id, Yongjin__St
     MDB_val v;
     *out = NULL;
     group_key(&k, ec->tenant, ec->tenant_len, group_id);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err != YJ_OK) return err;
     *out = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
     return *out ? YJ_OK : YJ_DATA_LOSS;
@@ -197,23 +197,23 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
     lkey prefix, *due = NULL;
     size_t n = 0;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'X');
-    MDB_cursor *c;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
+    yj_cursor *c;
+    if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
     MDB_val k = {prefix.n, prefix.b}, v;
     /* this runs after every event: it allocates only when a group is due */
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         if (t > at_ms) break;
         if (!due && !(due = malloc(EXPIRE_PER_EVENT * sizeof *due))) {
-            mdb_cursor_close(c);
+            yj_cursor_close(c);
             return YJ_RESOURCE_EXHAUSTED;
         }
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     yj_err err = YJ_OK;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;
@@ -244,7 +244,7 @@ static int fully_refunded(const yj_rtxn *r, const char *tenant, const char *orde
     MDB_val ov;
     lkey_start(&ok, tenant, strlen(tenant), 'O');
     lkey_str(&ok, order_id, strlen(order_id));
-    if (yj_state_get(r->txn, r->state, ok.b, ok.n, &ov) != YJ_OK) return 0;
+    if (yj_state_get(&r->view, ok.b, ok.n, &ov) != YJ_OK) return 0;
     Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, ov.mv_size, ov.mv_data);
     if (!o) return 0;
     int64_t paid = 0;
@@ -273,7 +273,7 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
     lkey k;
     MDB_val v;
     group_key(&k, tenant, strlen(tenant), req->group_id);
-    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no group %s", req->group_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read group %s", req->group_id);
     Yongjin__State__Group *g = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);

@@ -38,7 +38,7 @@ yj_err ledger_store_known(ledger_event_ctx *ec, const char *field, const char *s
     lkey k;
     MDB_val v;
     id_key(&k, ec->tenant, ec->tenant_len, 'R', store);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no store %s (UpsertStore first)", field, store);
     return err;
 }
@@ -50,7 +50,7 @@ yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *gu
     MDB_val v;
     *out = NULL;
     id_key(&k, ec->tenant, ec->tenant_len, 'U', guide);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no guide %s (UpsertGuide first)", field, guide);
     if (err != YJ_OK) return err;
     *out = yongjin__state__guide__unpack(NULL, v.mv_size, v.mv_data);
@@ -103,7 +103,7 @@ yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t 
 {
     Yongjin__State__Binding *b = NULL;
     guide[0] = 0;
-    yj_err err = ledger_binding_at_kind(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, 'N', member,
+    yj_err err = ledger_binding_at_kind(&ec->wtxn->view, ec->tenant, ec->tenant_len, 'N', member,
                                         at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(guide, YJ_ID_MAX + 1, "%s", b->referrer);
@@ -203,14 +203,14 @@ yj_err yj_ledger_get_performance(const yj_rtxn *r, const char *tenant, const voi
     MDB_val v;
     size_t tlen = strlen(tenant);
     id_key(&k, tenant, tlen, by_guide ? 'U' : 'R', id);
-    err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no %s %s", by_guide ? "guide" : "store", id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read %s", id);
     Yongjin__V1__Performance resp = YONGJIN__V1__PERFORMANCE__INIT;
     Yongjin__V1__ChannelAmount ca[3], *cap[3];
     for (int ch = YJ_CHANNEL_ONLINE; ch <= YJ_CHANNEL_LIVE; ch++) {
         perf_key(&k, tenant, tlen, by_guide ? 'g' : 's', id, month, ch);
-        err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+        err = yj_state_get(&r->view, k.b, k.n, &v);
         if (err == YJ_NOT_FOUND) continue;
         if (err != YJ_OK || v.mv_size != 8) return yj_fail(msg, err ? err : YJ_DATA_LOSS, "cannot read credit");
         Yongjin__V1__ChannelAmount init = YONGJIN__V1__CHANNEL_AMOUNT__INIT;

@@ -78,7 +78,7 @@ static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_l
     lkey k;
     MDB_val v = {0, NULL};
     lkey_start(&k, tenant, tenant_len, 'P');
-    yj_err err = yj_state_get(wtxn->txn, wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&wtxn->view, k.b, k.n, &v);
     if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
     int none = err == YJ_NOT_FOUND;
     if (cache.valid && !strcmp(cache.tenant, tenant) && cache.has_raw == !none &&
@@ -89,7 +89,7 @@ static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_l
     }
     cache.valid = 0;
     Yongjin__V1__Policy *pb = NULL;
-    if ((err = ledger_policy_load(wtxn->txn, wtxn->state, tenant, tenant_len, &pb)) != YJ_OK) return err;
+    if ((err = ledger_policy_load(&wtxn->view, tenant, tenant_len, &pb)) != YJ_OK) return err;
     ledger_policy_to_rules(pb, &cache.policy);
     cache.tz_offset_min = pb->timezone_offset_minutes;
     yongjin__v1__policy__free_unpacked(pb, NULL);
@@ -199,7 +199,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         /* JournalEntry.rules_version; a version 1 entry records none (it was written before) */
         if (err == YJ_OK && rules > YJ_RULES_V1) err = yj_pb_put_varint_field(extra, 14, rules);
         if (err == YJ_OK && rules >= YJ_RULES_V2) err = put_settle_answer(&ec, extra);
-        if (ec.cursor) mdb_cursor_close(ec.cursor);
+        if (ec.cursor) yj_cursor_close(ec.cursor);
     }
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     return err;

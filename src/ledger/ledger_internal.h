@@ -90,7 +90,7 @@ typedef struct ledger_event_ctx {
     uint32_t n_postings; /* postings written so far for this entry (statement keys use it) */
     int64_t posting_sum; /* must be 0 when the event is done: double entry */
     yj_buf *effects;
-    MDB_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
+    yj_cursor *cursor;  /* on the state database, opened on first use (ledger_cursor) */
     char note[256];      /* for a person, kept in the entry and its answer (JournalEntry.note):
                             how the rules read the event when it is not as sent */
     /* A Settle's answer: the due orders it moved, and whether more were due
@@ -102,7 +102,7 @@ typedef struct ledger_event_ctx {
 
 /* The event's cursor on the state database (NULL when it cannot be opened);
  * closed by the apply hook when the event is done. */
-MDB_cursor *ledger_cursor(ledger_event_ctx *ec);
+yj_cursor *ledger_cursor(ledger_event_ctx *ec);
 
 /* Encodes the posting into the entry's effects and applies it to the
  * balances, the tenant totals, the member's statement and earnings. The
@@ -113,7 +113,7 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n);
 
 /* Reads a member's balance (zeros when none) in any transaction. */
-yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out);
 
 /* ---- keys.c: checks every apply function shares ---- */
@@ -130,7 +130,7 @@ struct yj_policy;
 struct yj_group;
 /* The policy in force (the defaults, version 1, when none was set); free
  * with yongjin__v1__policy__free_unpacked. */
-yj_err ledger_policy_load(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                           Yongjin__V1__Policy **out);
 void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, struct yj_policy *p);
 yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why);
@@ -157,10 +157,10 @@ yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 struct Yongjin__State__Binding;
 /* The binding in force at at_ms (NULL when none); free with
  * yongjin__state__binding__free_unpacked. */
-yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* The same over another binding history (kind 'N': exclusive guides). */
-yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len, uint8_t kind,
+yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */
 yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
@@ -242,7 +242,7 @@ yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_ms
 yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev);
 /* OK when the tenant has seen member (a valid id); NOT_FOUND naming it
  * ("member: x has never been named in an accepted event") otherwise. */
-yj_err ledger_member_seen(MDB_txn *txn, MDB_dbi dbi, const char *tenant, const char *member, yj_msg *msg);
+yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg);
 
 /* ---- guides.c ---- */
 

@@ -44,7 +44,7 @@ yj_err ledger_session_load(ledger_event_ctx *ec, const char *field, const char *
     MDB_val v;
     *out = NULL;
     session_key(&k, ec->tenant, ec->tenant_len, session);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND)
         return yj_fail(why, YJ_NOT_FOUND, "%s: no live session %s (OpenLiveSession first)", field, session);
     if (err != YJ_OK) return err;
@@ -126,7 +126,7 @@ yj_err ledger_invite_of(ledger_event_ctx *ec, const char *session, const char *i
     lkey_start(&k, ec->tenant, ec->tenant_len, 'I');
     lkey_str(&k, session, strlen(session));
     lkey_str(&k, invitee, strlen(invitee));
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
     Yongjin__State__Invite *inv = yongjin__state__invite__unpack(NULL, v.mv_size, v.mv_data);
@@ -171,7 +171,7 @@ yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p, const Yong
     lkey_str(&wk, ri->session_id, strlen(ri->session_id));
     lkey_str(&wk, ri->inviter, strlen(ri->inviter));
     lkey_str(&wk, ri->invitee, strlen(ri->invitee));
-    err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, wk.b, wk.n, &wv);
+    err = yj_state_get(&ec->wtxn->view, wk.b, wk.n, &wv);
     int first = err == YJ_NOT_FOUND;
     if (first) err = yj_state_put(ec->wtxn, wk.b, wk.n, "", 0);
     if (err == YJ_OK) err = ledger_live_stats_add(ec, ri->session_id, ri->inviter, 1, first, 0, 0, 0);
@@ -199,7 +199,7 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
     lkey k;
     MDB_val v;
     session_key(&k, tenant, tlen, req->session_id);
-    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no live session %s", req->session_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read session %s", req->session_id);
     Yongjin__State__LiveSession *s = yongjin__state__live_session__unpack(NULL, v.mv_size, v.mv_data);
@@ -210,7 +210,7 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
     resp.host_store = s->host_store;
     int64_t d[5];
     stats_key(&k, tenant, tlen, req->session_id, "");
-    err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_OK && (err = read_stats(&v, d)) == YJ_OK) {
         resp.invites = d[0];
         resp.orders = d[2];
@@ -224,13 +224,13 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
     stats_key(&k, tenant, tlen, req->session_id, req->page_token);
     Yongjin__V1__InviterStats *rows = calloc(page + 1, sizeof *rows), **rowp = calloc(page + 1, sizeof *rowp);
     char(*names)[YJ_ID_MAX + 1] = calloc(page + 1, sizeof *names);
-    MDB_cursor *c = NULL;
+    yj_cursor *c = NULL;
     if (err == YJ_OK && (!rows || !rowp || !names)) err = YJ_RESOURCE_EXHAUSTED;
-    if (err == YJ_OK && mdb_cursor_open(r->txn, r->state, &c)) c = NULL, err = YJ_INTERNAL;
+    if (err == YJ_OK && yj_cursor_open(&r->view, &c)) c = NULL, err = YJ_INTERNAL;
     MDB_val kk = {k.n, k.b};
     size_t n = 0;
-    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
@@ -256,7 +256,7 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
         rowp[n] = &rows[n];
         n++;
     }
-    if (c) mdb_cursor_close(c);
+    if (c) yj_cursor_close(c);
     resp.n_inviters = n;
     resp.inviters = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);

@@ -31,12 +31,12 @@
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-static yj_err get_pb(MDB_txn *txn, MDB_dbi dbi, const lkey *k, const ProtobufCMessageDescriptor *d,
+static yj_err get_pb(const yj_store_view *sv, const lkey *k, const ProtobufCMessageDescriptor *d,
                      ProtobufCMessage **out)
 {
     MDB_val v;
     *out = NULL;
-    yj_err err = yj_state_get(txn, dbi, k->b, k->n, &v);
+    yj_err err = yj_state_get(sv, k->b, k->n, &v);
     if (err != YJ_OK) return err;
     *out = protobuf_c_message_unpack(d, NULL, v.mv_size, v.mv_data);
     return *out ? YJ_OK : YJ_DATA_LOSS;
@@ -62,8 +62,7 @@ static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const 
 /* ---- the view the rules read ---- */
 
 typedef struct view_ctx {
-    MDB_txn *txn;
-    MDB_dbi dbi;
+    const yj_store_view *sv;
     const char *tenant;
     size_t tenant_len;
 } view_ctx;
@@ -75,7 +74,7 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
     ProtobufCMessage *m;
     lkey_start(&k, v->tenant, v->tenant_len, 'M');
     lkey_str(&k, member, strlen(member));
-    yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__member__descriptor, &m);
+    yj_err err = get_pb(v->sv, &k, &yongjin__state__member__descriptor, &m);
     *distributor = 0;
     *tier = 0;
     if (err == YJ_NOT_FOUND) return YJ_OK;
@@ -94,7 +93,7 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
     parent[0] = 0;
     lkey_start(&k, v->tenant, v->tenant_len, 'L');
     lkey_str(&k, member, strlen(member));
-    yj_err err = get_pb(v->txn, v->dbi, &k, &yongjin__state__binding__descriptor, &m);
+    yj_err err = get_pb(v->sv, &k, &yongjin__state__binding__descriptor, &m);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
     snprintf(parent, YJ_ID_MAX + 1, "%s", ((Yongjin__State__Binding *)m)->referrer);
@@ -104,7 +103,7 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
 
 /* The binding in force at at_ms: the last in journal order made at or
  * before at_ms, if it has not lapsed by then. *out NULL when none. */
-yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
     /* The latest binding ('L') is the last of the history in journal order:
@@ -115,7 +114,7 @@ yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
     *out = NULL;
     lkey_start(&k, tenant, tenant_len, 'L');
     lkey_str(&k, member, strlen(member));
-    yj_err err = get_pb(txn, dbi, &k, &yongjin__state__binding__descriptor, &m);
+    yj_err err = get_pb(sv, &k, &yongjin__state__binding__descriptor, &m);
     if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
@@ -125,28 +124,28 @@ yj_err ledger_binding_at(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
         return YJ_OK;
     }
     yongjin__state__binding__free_unpacked(b, NULL);
-    return ledger_binding_at_kind(txn, dbi, tenant, tenant_len, 'H', member, at_ms, out);
+    return ledger_binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
-yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len, uint8_t kind,
+yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
     lkey prefix;
-    MDB_cursor *c;
+    yj_cursor *c;
     MDB_val k, v;
     *out = NULL;
     lkey_start(&prefix, tenant, tenant_len, kind);
     lkey_str(&prefix, member, strlen(member));
-    if (mdb_cursor_open(txn, dbi, &c)) return YJ_INTERNAL;
+    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
     k.mv_size = prefix.n;
     k.mv_data = prefix.b;
     const uint8_t *best = NULL;
     size_t best_len = 0;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         Yongjin__State__Binding *b = yongjin__state__binding__unpack(NULL, v.mv_size, v.mv_data);
         if (!b) {
-            mdb_cursor_close(c);
+            yj_cursor_close(c);
             return YJ_DATA_LOSS;
         }
         if (b->bound_at_ms <= at_ms) best = v.mv_data, best_len = v.mv_size;
@@ -161,7 +160,7 @@ yj_err ledger_binding_at_kind(MDB_txn *txn, MDB_dbi dbi, const char *tenant, siz
             *out = NULL;
         }
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
@@ -170,7 +169,7 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
     view_ctx *v = ctx;
     Yongjin__State__Binding *b;
     parent[0] = 0;
-    yj_err err = ledger_binding_at(v->txn, v->dbi, v->tenant, v->tenant_len, member, at_ms, &b);
+    yj_err err = ledger_binding_at(v->sv, v->tenant, v->tenant_len, member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(parent, YJ_ID_MAX + 1, "%s", b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);
@@ -180,7 +179,7 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
 /* The member's height: one more than the highest of its direct members
  * ('h' keys are ordered by height: the last one under the member), else 0.
  * One seek on cursor c. */
-static yj_err height_at(MDB_cursor *c, const char *tenant, size_t tenant_len, const char *member,
+static yj_err height_at(yj_cursor *c, const char *tenant, size_t tenant_len, const char *member,
                         int32_t *height)
 {
     lkey k;
@@ -189,11 +188,11 @@ static yj_err height_at(MDB_cursor *c, const char *tenant, size_t tenant_len, co
     size_t prefix = k.n;
     lkey_u32(&k, UINT32_MAX); /* past every height of the member */
     MDB_val kk = {k.n, k.b}, v;
-    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE);
+    int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE);
     if (rc == 0)
-        rc = mdb_cursor_get(c, &kk, &v, MDB_PREV);
+        rc = yj_cursor_get(c, &kk, &v, MDB_PREV);
     else if (rc == MDB_NOTFOUND)
-        rc = mdb_cursor_get(c, &kk, &v, MDB_LAST);
+        rc = yj_cursor_get(c, &kk, &v, MDB_LAST);
     if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
     *height = 0;
     if (rc == 0 && kk.mv_size == prefix + 4 && !memcmp(kk.mv_data, k.b, prefix))
@@ -205,18 +204,17 @@ static yj_err height_at(MDB_cursor *c, const char *tenant, size_t tenant_len, co
 static yj_err view_height(void *ctx, const char *member, int32_t *height)
 {
     view_ctx *v = ctx;
-    MDB_cursor *c;
-    if (mdb_cursor_open(v->txn, v->dbi, &c)) return YJ_INTERNAL;
+    yj_cursor *c;
+    if (yj_cursor_open(v->sv, &c)) return YJ_INTERNAL;
     yj_err err = height_at(c, v->tenant, v->tenant_len, member, height);
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
 void ledger_view(ledger_event_ctx *ec, yj_view *view, void *storage)
 {
     view_ctx *v = storage;
-    v->txn = ec->wtxn->txn;
-    v->dbi = ec->wtxn->state;
+    v->sv = &ec->wtxn->view;
     v->tenant = ec->tenant;
     v->tenant_len = ec->tenant_len;
     view->ctx = v;
@@ -280,11 +278,11 @@ static size_t team_encode(const team_rec *t, uint8_t out[TEAM_FIXED + 1 + YJ_ID_
     return TEAM_FIXED + 1 + n;
 }
 
-static yj_err team_read(MDB_txn *txn, MDB_dbi dbi, const lkey *k, team_rec *t)
+static yj_err team_read(const yj_store_view *sv, const lkey *k, team_rec *t)
 {
     MDB_val v;
     memset(t, 0, sizeof *t);
-    yj_err err = yj_state_get(txn, dbi, k->b, k->n, &v);
+    yj_err err = yj_state_get(sv, k->b, k->n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     return err == YJ_OK ? team_decode(&v, t) : err;
 }
@@ -293,7 +291,7 @@ static yj_err team_get(ledger_event_ctx *ec, const char *member, team_rec *t)
 {
     lkey k;
     member_key(&k, ec, 'A', member);
-    return team_read(ec->wtxn->txn, ec->wtxn->state, &k, t);
+    return team_read(&ec->wtxn->view, &k, t);
 }
 
 static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec *t)
@@ -322,8 +320,8 @@ static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct,
 static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t size, int64_t gmv)
 {
     char cur[YJ_ID_MAX + 1];
-    MDB_cursor *c;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
+    yj_cursor *c;
+    if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
     snprintf(cur, sizeof cur, "%s", from);
     yj_err err = YJ_OK;
     for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
@@ -331,7 +329,7 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
         member_key(&k, ec, 'A', cur);
         MDB_val kk = {k.n, k.b}, v;
         team_rec t;
-        int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+        int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
         if (rc == MDB_NOTFOUND) { /* a member with no record yet: no parent either */
             memset(&t, 0, sizeof t);
             t.team_size = size;
@@ -348,11 +346,10 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
         t.team_gmv += gmv;
         uint8_t buf[TEAM_FIXED + 1 + YJ_ID_MAX];
         MDB_val nv = {team_encode(&t, buf), buf};
-        rc = mdb_cursor_put(c, &kk, &nv, MDB_CURRENT);
-        if (rc) err = rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+        err = yj_state_put(ec->wtxn, k.b, k.n, nv.mv_data, nv.mv_size);
         memcpy(cur, t.parent, sizeof cur);
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
@@ -368,7 +365,7 @@ yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 
 /* Adds delta (+1 or -1) to how many direct members of parent have height
  * h; *left is the new count (the key is deleted at 0). */
-static yj_err height_count_add(ledger_event_ctx *ec, MDB_cursor *c, const char *parent, int32_t h,
+static yj_err height_count_add(ledger_event_ctx *ec, yj_cursor *c, const char *parent, int32_t h,
                                int64_t delta, int64_t *left)
 {
     lkey k;
@@ -377,22 +374,20 @@ static yj_err height_count_add(ledger_event_ctx *ec, MDB_cursor *c, const char *
     member_key(&k, ec, 'h', parent);
     lkey_u32(&k, (uint32_t)h);
     MDB_val kk = {k.n, k.b}, v;
-    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+    int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
     if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
     if (rc == 0 && v.mv_size != sizeof val) return YJ_DATA_LOSS;
     *left = (rc == 0 ? (int64_t)get_be64(v.mv_data) : 0) + delta;
     if (*left < 0) return YJ_DATA_LOSS; /* a member left a parent that did not count it */
-    if (*left == 0) rc = mdb_cursor_del(c, 0);
+    if (*left == 0) return yj_state_del(ec->wtxn, k.b, k.n);
     put_be64(val, (uint64_t)*left);
-    MDB_val nv = {sizeof val, val};
-    if (*left > 0) rc = mdb_cursor_put(c, &kk, &nv, rc == 0 ? MDB_CURRENT : 0);
-    return rc == 0 ? YJ_OK : rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+    return yj_state_put(ec->wtxn, k.b, k.n, val, sizeof val);
 }
 
 /* One step of heights_update: moves a direct member of cur from height
  * old_h to new_h (-1: none) and sets *before and *after to cur's height.
  * It seeks the height again only when cur's highest direct member left. */
-static yj_err height_recount(ledger_event_ctx *ec, MDB_cursor *c, const char *cur, int32_t old_h,
+static yj_err height_recount(ledger_event_ctx *ec, yj_cursor *c, const char *cur, int32_t old_h,
                              int32_t new_h, int32_t *before, int32_t *after)
 {
     int64_t left = 1, added;
@@ -417,7 +412,7 @@ static yj_err height_recount(ledger_event_ctx *ec, MDB_cursor *c, const char *cu
 static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t old_h, int32_t new_h)
 {
     char cur[YJ_ID_MAX + 1];
-    MDB_cursor *c = ledger_cursor(ec);
+    yj_cursor *c = ledger_cursor(ec);
     if (!c) return YJ_INTERNAL;
     snprintf(cur, sizeof cur, "%s", parent);
     while (cur[0]) {
@@ -438,7 +433,7 @@ static yj_err heights_move(ledger_event_ctx *ec, const char *member, const char 
                            const char *referrer)
 {
     int32_t h;
-    MDB_cursor *c = ledger_cursor(ec);
+    yj_cursor *c = ledger_cursor(ec);
     if (!c) return YJ_INTERNAL;
     yj_err err = height_at(c, ec->tenant, ec->tenant_len, member, &h);
     if (err == YJ_OK && old_parent[0]) err = heights_update(ec, old_parent, h, -1);
@@ -548,13 +543,13 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = NULL;
     if (req->at_ms) {
-        err = ledger_binding_at(r->txn, r->state, tenant, strlen(tenant), req->member, req->at_ms, &b);
+        err = ledger_binding_at(&r->view, tenant, strlen(tenant), req->member, req->at_ms, &b);
     } else {
         lkey k;
         ProtobufCMessage *m;
         lkey_start(&k, tenant, strlen(tenant), 'L');
         lkey_str(&k, req->member, strlen(req->member));
-        err = get_pb(r->txn, r->state, &k, &yongjin__state__binding__descriptor, &m);
+        err = get_pb(&r->view, &k, &yongjin__state__binding__descriptor, &m);
         if (err == YJ_NOT_FOUND) err = YJ_OK;
         else b = (Yongjin__State__Binding *)m;
     }
@@ -580,14 +575,14 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..1000", req->page_size);
     if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
-    if ((err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg)) != YJ_OK) return err;
+    if ((err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
     size_t limit = req->page_size ? (size_t)req->page_size : 100, n = 0;
     Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
     lkey k;
     team_rec t;
     lkey_start(&k, tenant, strlen(tenant), 'A');
     lkey_str(&k, req->member, strlen(req->member));
-    if ((err = team_read(r->txn, r->state, &k, &t)) != YJ_OK)
+    if ((err = team_read(&r->view, &k, &t)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the team of %s", req->member);
     resp.direct_count = t.direct_count;
     resp.team_size = t.team_size;
@@ -599,10 +594,10 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     if (req->page_token[0]) lkey_str(&start, req->page_token, strlen(req->page_token));
     char *names[1000];
     char token[YJ_ID_MAX + 1] = "";
-    MDB_cursor *c;
+    yj_cursor *c;
     MDB_val kk = {start.n, start.b}, v;
-    if (mdb_cursor_open(r->txn, r->state, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
-    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    if (yj_cursor_open(&r->view, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size <= prefix.n || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         const uint8_t *p = (const uint8_t *)kk.mv_data + prefix.n;
         size_t len = p[0];
@@ -616,7 +611,7 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
         if (!names[n]) break;
         n++;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     resp.n_direct = n;
     resp.direct = names;
     resp.next_page_token = token;
@@ -647,13 +642,13 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'K');
     lkey_str(&prefix, req->campaign, strlen(req->campaign));
-    MDB_cursor *c;
-    if (mdb_cursor_open(r->txn, r->state, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     Yongjin__V1__VariantStats rows[256], *ptrs[256];
     char names[256][YJ_ID_MAX + 1];
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n || memcmp(k.mv_data, prefix.b, prefix.n) || v.mv_size != 24) break;
         const uint8_t *p = (const uint8_t *)k.mv_data + prefix.n, *val = v.mv_data;
         Yongjin__V1__VariantStats init = YONGJIN__V1__VARIANT_STATS__INIT;
@@ -666,7 +661,7 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
         ptrs[n] = &rows[n];
         n++;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
     resp.n_variants = n;
     resp.variants = ptrs;

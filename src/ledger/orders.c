@@ -49,7 +49,7 @@ static yj_err load_order(ledger_event_ctx *ec, const char *order_id, Yongjin__St
     *out = NULL;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'O');
     lkey_str(&k, order_id, strlen(order_id));
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err != YJ_OK) return err;
     *out = yongjin__state__order__unpack(NULL, v.mv_size, v.mv_data);
     return *out ? YJ_OK : YJ_DATA_LOSS;
@@ -439,7 +439,7 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     assert(o->n_commissions == fx->n_comm && o->n_credits == fx->n_credits);
     assert(paid >= 0 && !o->n_entry_seqs);
     Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
-    yj_err err = ledger_binding_at(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, op->buyer,
+    yj_err err = ledger_binding_at(&ec->wtxn->view, ec->tenant, ec->tenant_len, op->buyer,
                                    ec->time_ms, &bd);
     if (err == YJ_OK && bd && bd->source && bd->source->campaign[0]) {
         o->campaign = bd->source->campaign;
@@ -669,7 +669,7 @@ yj_err ledger_order_refunded(ledger_event_ctx *ec, const Yongjin__V1__OrderRefun
     lkey_start(&fk, ec->tenant, ec->tenant_len, 'F');
     lkey_str(&fk, r->order_id, strlen(r->order_id));
     lkey_str(&fk, r->refund_id, strlen(r->refund_id));
-    err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, fk.b, fk.n, &fv);
+    err = yj_state_get(&ec->wtxn->view, fk.b, fk.n, &fv);
     if (err == YJ_OK) {
         err = yj_fail(why, YJ_ALREADY_EXISTS, "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
                       r->refund_id, r->order_id, (unsigned long long)(fv.mv_size == 8 ? get_be64(fv.mv_data) : 0));
@@ -764,15 +764,15 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     if (err != YJ_OK) return err;
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'D');
-    MDB_cursor *c;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return YJ_INTERNAL;
+    yj_cursor *c;
+    if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
     /* collect first (bounded, grown as needed), then write: no writes
      * under an open cursor */
     lkey *due = NULL;
     size_t n = 0, cap = 0;
     int full = 0; /* an order beyond the limit is due at as_of too */
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         yj_settle_step step = yj_rules_settle_next(due_ms, s->as_of_ms, n);
@@ -794,7 +794,7 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     /* until the entry's effects reach the soft limit: the next Settle
      * takes the orders still due */
     size_t i = 0;
@@ -833,7 +833,7 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     MDB_val v;
     lkey_start(&k, tenant, strlen(tenant), 'O');
     lkey_str(&k, req->order_id, strlen(req->order_id));
-    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no order %s", req->order_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read order %s", req->order_id);
     Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, v.mv_size, v.mv_data);
@@ -854,10 +854,8 @@ yj_err yj_ledger_get_order(const yj_rtxn *r, const char *tenant, const void *req
     Yongjin__V1__JournalEntry **entries = calloc(o->n_entry_seqs ? o->n_entry_seqs : 1, sizeof *entries);
     if (!entries) err = YJ_RESOURCE_EXHAUSTED;
     for (size_t e = 0; e < o->n_entry_seqs && err == YJ_OK; e++) {
-        uint8_t seq_be[8];
-        put_be64(seq_be, o->entry_seqs[e]);
-        MDB_val jk = {8, seq_be}, jv;
-        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64 ||
+        MDB_val jv;
+        if (yj_view_journal(&r->view, o->entry_seqs[e], &jv) != YJ_OK ||
             !(entries[e] = yongjin__v1__journal_entry__unpack(NULL, jv.mv_size - 64, (const uint8_t *)jv.mv_data + 64))) {
             err = YJ_DATA_LOSS;
             break;

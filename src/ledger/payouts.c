@@ -70,7 +70,7 @@ static yj_err load_withdrawal(ledger_event_ctx *ec, const char *field, const cha
     MDB_val v;
     *out = NULL;
     wkey(&k, ec->tenant, ec->tenant_len, id);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no withdrawal %s", field, id);
     if (err != YJ_OK) return err;
     *out = yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
@@ -102,7 +102,7 @@ yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const
         return err;
     }
     ledger_balance b;
-    err = ledger_read_balance(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, rw->member,
+    err = ledger_read_balance(&ec->wtxn->view, ec->tenant, ec->tenant_len, rw->member,
                               strlen(rw->member), &b);
     if (err != YJ_OK) return err;
     if ((err = yj_rules_withdraw(p, rw->withdrawal_id, exists, rw->member, rw->amount, b.available, why)) != YJ_OK)
@@ -201,14 +201,14 @@ static void lnkey(lkey *k, const char *tenant, size_t tlen, const char *batch, c
     lkey_str(k, member, strlen(member));
 }
 
-static yj_err load_batch(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tlen, const char *batch,
+static yj_err load_batch(const yj_store_view *sv, const char *tenant, size_t tlen, const char *batch,
                          Yongjin__State__PayoutBatch **out)
 {
     lkey k;
     MDB_val v;
     *out = NULL;
     bkey(&k, tenant, tlen, batch);
-    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err != YJ_OK) return err;
     *out = yongjin__state__payout_batch__unpack(NULL, v.mv_size, v.mv_data);
     return *out ? YJ_OK : YJ_DATA_LOSS;
@@ -222,14 +222,14 @@ static yj_err load_batch(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t t
  * O(batches the tenant has created), about one per month. */
 static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint32_t yyyymm, yj_msg *why)
 {
-    MDB_cursor *c = ledger_cursor(ec);
+    yj_cursor *c = ledger_cursor(ec);
     if (!c) return YJ_INTERNAL;
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'y');
     yj_err err = YJ_OK;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && err == YJ_OK;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && err == YJ_OK;
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
         if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
@@ -254,7 +254,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
     if (err == YJ_OK) err = ledger_parse_month("create_payout_batch.month", cb->month, &month, why);
     if (err != YJ_OK) return err;
     Yongjin__State__PayoutBatch *old;
-    err = load_batch(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, cb->batch_id, &old);
+    err = load_batch(&ec->wtxn->view, ec->tenant, ec->tenant_len, cb->batch_id, &old);
     if (err == YJ_OK) {
         yongjin__state__payout_batch__free_unpacked(old, NULL);
         return yj_fail(why, YJ_ALREADY_EXISTS, "create_payout_batch.batch_id: batch %s was already created",
@@ -276,13 +276,13 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
     if (!lines) return YJ_RESOURCE_EXHAUSTED;
     lkey prefix;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'B');
-    MDB_cursor *c;
-    if (mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) {
+    yj_cursor *c;
+    if (yj_cursor_open(&ec->wtxn->view, &c)) {
         free(lines);
         return YJ_INTERNAL;
     }
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
         if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
@@ -309,7 +309,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         lines[n].member[len] = 0;
         lines[n++].amount = available;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     if (err == YJ_OK && (err = yj_rules_batch_lines(ec->rules, p, n, why)) != YJ_OK) {
         free(lines);
         return err;
@@ -351,14 +351,14 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
                        "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
                        ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
     Yongjin__State__PayoutBatch *b;
-    err = load_batch(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, ml->batch_id, &b);
+    err = load_batch(&ec->wtxn->view, ec->tenant, ec->tenant_len, ml->batch_id, &b);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.batch_id: no batch %s", ml->batch_id);
     if (err != YJ_OK) return err;
     lkey lk;
     MDB_val v;
     Yongjin__State__PayoutLine *l = NULL;
     lnkey(&lk, ec->tenant, ec->tenant_len, ml->batch_id, ml->member);
-    err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, lk.b, lk.n, &v);
+    err = yj_state_get(&ec->wtxn->view, lk.b, lk.n, &v);
     if (err == YJ_NOT_FOUND) {
         err = yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.member: batch %s has no line for %s", ml->batch_id,
                       ml->member);
@@ -407,7 +407,7 @@ yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void
     lkey k;
     MDB_val v;
     wkey(&k, tenant, strlen(tenant), req->withdrawal_id);
-    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no withdrawal %s", req->withdrawal_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read withdrawal %s", req->withdrawal_id);
     Yongjin__State__Withdrawal *w = yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
@@ -440,7 +440,7 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
     size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT;
     Yongjin__State__PayoutBatch *b;
-    yj_err err = load_batch(r->txn, r->state, tenant, tlen, req->batch_id, &b);
+    yj_err err = load_batch(&r->view, tenant, tlen, req->batch_id, &b);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no payout batch %s", req->batch_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read batch %s", req->batch_id);
     Yongjin__V1__PayoutBatch resp = YONGJIN__V1__PAYOUT_BATCH__INIT;
@@ -462,12 +462,12 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
     lkey_str(&prefix, req->batch_id, strlen(req->batch_id));
     start = prefix;
     lkey_str(&start, req->page_token, strlen(req->page_token));
-    MDB_cursor *c = NULL;
-    if (err == YJ_OK && mdb_cursor_open(r->txn, r->state, &c)) c = NULL, err = YJ_INTERNAL;
+    yj_cursor *c = NULL;
+    if (err == YJ_OK && yj_cursor_open(&r->view, &c)) c = NULL, err = YJ_INTERNAL;
     size_t n = 0;
     MDB_val kk = {start.n, start.b}, v;
-    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
@@ -496,7 +496,7 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
         rowp[n] = &rows[n];
         n++;
     }
-    if (c) mdb_cursor_close(c);
+    if (c) yj_cursor_close(c);
     resp.n_lines = n;
     resp.lines = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);

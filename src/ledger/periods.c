@@ -47,13 +47,13 @@ void ledger_month_name(uint32_t m, char out[8])
     snprintf(out, 8, "%04u-%02u", (m / 100) % 10000, m % 100);
 }
 
-static yj_err closed_through(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tlen, uint32_t *out)
+static yj_err closed_through(const yj_store_view *sv, const char *tenant, size_t tlen, uint32_t *out)
 {
     lkey k;
     MDB_val v;
     *out = 0;
     lkey_start(&k, tenant, tlen, 'Y');
-    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
     if (v.mv_size != 4) return YJ_DATA_LOSS;
@@ -64,7 +64,7 @@ static yj_err closed_through(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size
 yj_err ledger_period_begin(ledger_event_ctx *ec)
 {
     uint32_t closed;
-    yj_err err = closed_through(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &closed);
+    yj_err err = closed_through(&ec->wtxn->view, ec->tenant, ec->tenant_len, &closed);
     if (err != YJ_OK) return err;
     uint32_t own = ledger_month_of(ec->time_ms, ec->tz_offset_min);
     ec->adjustment = closed && own <= closed;
@@ -108,7 +108,7 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     return err;
 }
 
-static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant,
+static yj_err entries_hash_after(const yj_store_view *sv, yj_cursor *c, const char *tenant,
                                  uint32_t month, uint64_t after, EVP_MD_CTX *md, uint64_t *n, uint64_t *last,
                                  uint8_t last_hash[32]);
 
@@ -131,7 +131,7 @@ static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, c
  * before it). Replays (recovery, Verify) never use one. */
 #define SEAL_HINTS 8
 typedef struct seal_hint {
-    const MDB_env *env;
+    const void *env;
     char tenant[YJ_ID_MAX + 1];
     uint32_t month;
     uint64_t last;  /* the month's entries up to this seq are in md */
@@ -145,7 +145,7 @@ static pthread_mutex_t hints_mu = PTHREAD_MUTEX_INITIALIZER;
 static seal_hint hints[SEAL_HINTS];
 static uint64_t hints_clock;
 
-static seal_hint *hint_find(const MDB_env *env, const char *tenant, size_t tlen, uint32_t month)
+static seal_hint *hint_find(const void *env, const char *tenant, size_t tlen, uint32_t month)
 {
     for (int i = 0; i < SEAL_HINTS; i++)
         if (hints[i].md && hints[i].env == env && hints[i].month == month && strlen(hints[i].tenant) == tlen &&
@@ -155,7 +155,7 @@ static seal_hint *hint_find(const MDB_env *env, const char *tenant, size_t tlen,
 }
 
 /* Keeps md (owned from here) as the hint of (env, tenant, month). */
-static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uint64_t last,
+static void hint_put(const void *env, const char *tenant, uint32_t month, uint64_t last,
                      const uint8_t last_hash[32], uint64_t count, EVP_MD_CTX *md)
 {
     size_t tlen = strlen(tenant);
@@ -195,10 +195,10 @@ static void hint_put(const MDB_env *env, const char *tenant, uint32_t month, uin
  * another journal (a store opened earlier at the same address): dropped. A
  * digest is never removed when used: a transaction that fails and retries
  * finds it again, and the least recently used one makes room. */
-static int hint_get(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tlen, uint32_t month,
+static int hint_get(const yj_store_view *sv, const char *tenant, size_t tlen, uint32_t month,
                     uint64_t before, EVP_MD_CTX *md, uint64_t *last, uint64_t *count)
 {
-    const MDB_env *env = mdb_txn_env(txn);
+    const void *env = sv->owner;
     uint8_t last_hash[32];
     uint64_t stamp = 0;
     int got = 0;
@@ -213,10 +213,8 @@ static int hint_get(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tl
     }
     pthread_mutex_unlock(&hints_mu);
     if (!got) return 0;
-    uint8_t key[8];
-    put_be64(key, *last);
-    MDB_val k = {8, key}, v;
-    if (mdb_get(txn, journal, &k, &v) != 0 || v.mv_size < 64) return 0; /* a later snapshot's digest */
+    MDB_val v;
+    if (yj_view_journal(sv, *last, &v) != YJ_OK) return 0; /* a later snapshot's digest */
     if (!memcmp((const uint8_t *)v.mv_data + 32, last_hash, 32)) return 1;
     pthread_mutex_lock(&hints_mu);
     h = hint_find(env, tenant, tlen, month);
@@ -232,24 +230,24 @@ static int hint_get(MDB_txn *txn, MDB_dbi journal, const char *tenant, size_t tl
  * finalized by the caller), their number in *n: from a kept digest when
  * use_hint, then the entries after it. With keep, the advanced digest is
  * kept for the next reader. */
-static yj_err month_digest(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant, uint32_t month,
+static yj_err month_digest(const yj_store_view *sv, yj_cursor *c, const char *tenant, uint32_t month,
                            uint64_t before, int use_hint, int keep, EVP_MD_CTX *md, uint64_t *n,
                            uint64_t *from_hint)
 {
     size_t tlen = strlen(tenant);
     uint64_t after = 0, count = 0, more = 0, last;
-    if (!use_hint || !hint_get(txn, journal, tenant, tlen, month, before, md, &after, &count)) {
+    if (!use_hint || !hint_get(sv, tenant, tlen, month, before, md, &after, &count)) {
         after = count = 0;
         if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) return YJ_INTERNAL;
     }
     uint8_t last_hash[32];
-    yj_err err = entries_hash_after(txn, journal, c, tenant, month, after, md, &more, &last, last_hash);
+    yj_err err = entries_hash_after(sv, c, tenant, month, after, md, &more, &last, last_hash);
     if (err != YJ_OK) return err;
     *n = count + more;
     *from_hint = count;
     if (keep && more && tlen <= YJ_ID_MAX) {
         EVP_MD_CTX *copy = EVP_MD_CTX_new();
-        if (copy && EVP_MD_CTX_copy_ex(copy, md)) hint_put(mdb_txn_env(txn), tenant, month, last, last_hash, *n, copy);
+        if (copy && EVP_MD_CTX_copy_ex(copy, md)) hint_put(sv->owner, tenant, month, last, last_hash, *n, copy);
         else EVP_MD_CTX_free(copy);
     }
     return YJ_OK;
@@ -273,18 +271,18 @@ static void sealed_key(lkey *k, const char *tenant, size_t tlen, uint32_t month)
 
 /* The months from `from` up to `month` that have entries (at most 64: only
  * a first close can span more), a seek per month. */
-static yj_err months_with_entries(MDB_txn *txn, MDB_dbi state, const char *tenant, size_t tlen, uint32_t from,
+static yj_err months_with_entries(const yj_store_view *sv, const char *tenant, size_t tlen, uint32_t from,
                                   uint32_t month, uint32_t months[64], size_t *n)
 {
-    MDB_cursor *walk;
+    yj_cursor *walk;
     *n = 0;
-    if (mdb_cursor_open(txn, state, &walk)) return YJ_INTERNAL;
+    if (yj_cursor_open(sv, &walk)) return YJ_INTERNAL;
     lkey prefix;
     lkey_start(&prefix, tenant, tlen, 'e');
     lkey k = prefix;
     lkey_u32(&k, from);
     MDB_val kk = {k.n, k.b}, v;
-    for (int rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && *n < 64;) {
+    for (int rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && *n < 64;) {
         if (kk.mv_size != prefix.n + 12 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint32_t m = get_be32((const uint8_t *)kk.mv_data + prefix.n);
         if (m > month) break;
@@ -293,9 +291,9 @@ static yj_err months_with_entries(MDB_txn *txn, MDB_dbi state, const char *tenan
         lkey_u32(&k, ledger_next_month(m));
         kk.mv_size = k.n;
         kk.mv_data = k.b;
-        rc = mdb_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
+        rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
     }
-    mdb_cursor_close(walk);
+    yj_cursor_close(walk);
     return YJ_OK;
 }
 
@@ -308,19 +306,19 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
 {
     uint32_t months[64];
     size_t n;
-    yj_err err = months_with_entries(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, from, month,
+    yj_err err = months_with_entries(&ec->wtxn->view, ec->tenant, ec->tenant_len, from, month,
                                      months, &n);
-    MDB_cursor *c;
-    if (err != YJ_OK || mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
+    yj_cursor *c;
+    if (err != YJ_OK || yj_cursor_open(&ec->wtxn->view, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md) err = YJ_RESOURCE_EXHAUSTED;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         lkey sk;
         MDB_val sv;
         sealed_key(&sk, ec->tenant, ec->tenant_len, months[i]);
-        if (yj_state_get(ec->wtxn->txn, ec->wtxn->state, sk.b, sk.n, &sv) == YJ_OK) continue;
+        if (yj_state_get(&ec->wtxn->view, sk.b, sk.n, &sv) == YJ_OK) continue;
         uint64_t count = 0, hinted = 0;
-        err = month_digest(ec->wtxn->txn, ec->wtxn->journal, c, ec->tenant, months[i], ec->wtxn->seq,
+        err = month_digest(&ec->wtxn->view, c, ec->tenant, months[i], ec->wtxn->seq,
                            !ec->wtxn->replay, 0, md, &count, &hinted);
         uint8_t seal[40];
         unsigned len = 0;
@@ -335,7 +333,7 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
                    (unsigned long long)count, (unsigned long long)hinted);
     }
     EVP_MD_CTX_free(md);
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
@@ -348,25 +346,25 @@ yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month
      * worker: not ended at the event's time even in the latest zone
      * (UTC+14), already closed, or not the next month to close */
     if (ledger_month_of(event_time_ms, LEDGER_TZ_MAX) <= month) return YJ_OK;
-    yj_err err = closed_through(r->txn, r->state, tenant, tlen, &closed);
+    yj_err err = closed_through(&r->view, tenant, tlen, &closed);
     if (err == YJ_OK && closed && month != ledger_next_month(closed)) return YJ_OK;
     if (err == YJ_OK)
-        err = months_with_entries(r->txn, r->state, tenant, tlen, closed ? ledger_next_month(closed) : 0, month,
+        err = months_with_entries(&r->view, tenant, tlen, closed ? ledger_next_month(closed) : 0, month,
                                   months, &n);
-    MDB_cursor *c;
-    if (err != YJ_OK || mdb_cursor_open(r->txn, r->state, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
+    yj_cursor *c;
+    if (err != YJ_OK || yj_cursor_open(&r->view, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         lkey sk;
         MDB_val sv;
         sealed_key(&sk, tenant, tlen, months[i]);
-        if (yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK) continue;
+        if (yj_state_get(&r->view, sk.b, sk.n, &sv) == YJ_OK) continue;
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint64_t count, hinted;
-        err = md ? month_digest(r->txn, r->journal, c, tenant, months[i], UINT64_MAX, 1, 1, md, &count, &hinted)
+        err = md ? month_digest(&r->view, c, tenant, months[i], UINT64_MAX, 1, 1, md, &count, &hinted)
                  : YJ_RESOURCE_EXHAUSTED;
         EVP_MD_CTX_free(md);
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
@@ -375,7 +373,7 @@ yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod 
     uint32_t month, closed;
     yj_err err = ledger_parse_month("close_period.month", cp->month, &month, why);
     if (err != YJ_OK) return err;
-    if ((err = closed_through(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &closed)) != YJ_OK)
+    if ((err = closed_through(&ec->wtxn->view, ec->tenant, ec->tenant_len, &closed)) != YJ_OK)
         return err;
     char last[8], next[8];
     ledger_month_name(closed, last);
@@ -414,14 +412,14 @@ static int64_t net_of(const int64_t d[R_N])
 
 /* Over the rows prefix‖yyyymm with yyyymm >= month: the row of month itself
  * (zeros when none) and the net of every later one. */
-static yj_err month_rows(MDB_cursor *c, const lkey *prefix, uint32_t month, int64_t at[R_N], int64_t *later_net)
+static yj_err month_rows(yj_cursor *c, const lkey *prefix, uint32_t month, int64_t at[R_N], int64_t *later_net)
 {
     lkey k = *prefix;
     lkey_u32(&k, month);
     memset(at, 0, R_N * sizeof at[0]);
     *later_net = 0;
     MDB_val kk = {k.n, k.b}, v;
-    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix->n + 4 || memcmp(kk.mv_data, prefix->b, prefix->n)) break;
         int64_t d[R_N];
         if (read_counters(&v, d) != YJ_OK) return YJ_DATA_LOSS;
@@ -446,7 +444,7 @@ static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t 
 /* Feeds md the hash of every entry of the month after seq `after`, in seq
  * order: their number in *n, the last one's seq in *last and its hash in
  * last_hash (when not NULL and *n > 0). */
-static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, const char *tenant,
+static yj_err entries_hash_after(const yj_store_view *sv, yj_cursor *c, const char *tenant,
                                  uint32_t month, uint64_t after, EVP_MD_CTX *md, uint64_t *n, uint64_t *last,
                                  uint8_t last_hash[32])
 {
@@ -458,12 +456,12 @@ static yj_err entries_hash_after(MDB_txn *txn, MDB_dbi journal, MDB_cursor *c, c
     *n = 0;
     *last = after;
     MDB_val kk = {from.n, from.b}, v;
-    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint8_t seq_be[8];
         memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
-        MDB_val jk = {8, seq_be}, jv;
-        if (mdb_get(txn, journal, &jk, &jv) != 0 || jv.mv_size < 64) return YJ_DATA_LOSS;
+        MDB_val jv;
+        if (yj_view_journal(sv, get_be64(seq_be), &jv) != YJ_OK) return YJ_DATA_LOSS;
         if (!EVP_DigestUpdate(md, (const uint8_t *)jv.mv_data + 32, 32)) /* prev_hash ‖ hash ‖ body */
             return YJ_INTERNAL;
         *last = get_be64(seq_be);
@@ -484,11 +482,11 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
     size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : REPORT_PAGE_DEFAULT;
-    if ((err = closed_through(r->txn, r->state, tenant, tlen, &closed)) != YJ_OK)
+    if ((err = closed_through(&r->view, tenant, tlen, &closed)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the periods");
-    MDB_cursor *c = NULL, *c2 = NULL;
-    if (mdb_cursor_open(r->txn, r->state, &c) || mdb_cursor_open(r->txn, r->state, &c2)) {
-        if (c) mdb_cursor_close(c);
+    yj_cursor *c = NULL, *c2 = NULL;
+    if (yj_cursor_open(&r->view, &c) || yj_cursor_open(&r->view, &c2)) {
+        if (c) yj_cursor_close(c);
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     }
     Yongjin__V1__PeriodReport resp = YONGJIN__V1__PERIOD_REPORT__INIT;
@@ -498,14 +496,14 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     lkey sk;
     MDB_val sv;
     sealed_key(&sk, tenant, tlen, month);
-    if (resp.closed && yj_state_get(r->txn, r->state, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
+    if (resp.closed && yj_state_get(&r->view, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
         memcpy(hash, sv.mv_data, 32); /* sealed at the close */
         resp.entries = get_be64((const uint8_t *)sv.mv_data + 32);
     } else { /* open (or closed before seals existed): hashed here, from a kept digest when there is one */
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint64_t n = 0, hinted;
         unsigned len = 0;
-        err = md ? month_digest(r->txn, r->journal, c, tenant, month, UINT64_MAX, 1, 1, md, &n, &hinted)
+        err = md ? month_digest(&r->view, c, tenant, month, UINT64_MAX, 1, 1, md, &n, &hinted)
                  : YJ_RESOURCE_EXHAUSTED;
         if (err == YJ_OK && !EVP_DigestFinal_ex(md, hash, &len)) err = YJ_INTERNAL;
         EVP_MD_CTX_free(md);
@@ -519,7 +517,7 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     MDB_val v;
     lkey_start(&k, tenant, tlen, 'T');
     if (err == YJ_OK) {
-        err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+        err = yj_state_get(&r->view, k.b, k.n, &v);
         if (err == YJ_OK && v.mv_size == 8 * ACC_COUNT) {
             owed.pending = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * ACC_PENDING);
             owed.available = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * ACC_AVAILABLE);
@@ -554,8 +552,8 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     lkey_str(&start, req->page_token, strlen(req->page_token));
     MDB_val kk = {start.n, start.b};
     size_t n = 0;
-    for (int rc = err ? 1 : mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+         rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= bprefix.n || memcmp(key, bprefix.b, bprefix.n)) break;
         size_t len = key[bprefix.n];
@@ -587,8 +585,8 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
         rowp[n] = &rows[n];
         n++;
     }
-    mdb_cursor_close(c);
-    mdb_cursor_close(c2);
+    yj_cursor_close(c);
+    yj_cursor_close(c2);
     resp.n_members = n;
     resp.members = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);
@@ -615,14 +613,14 @@ yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t mont
     lkey_u32(&prefix, month);
     lkey start = prefix;
     lkey_u64(&start, after_seq + 1);
-    MDB_cursor *c;
-    if (mdb_cursor_open(r->txn, r->state, &c)) return YJ_INTERNAL;
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c)) return YJ_INTERNAL;
     *done = 1;
     *last_seq = after_seq;
     yj_err err = YJ_OK;
     size_t entries = 0;
     MDB_val kk = {start.n, start.b}, v;
-    for (int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         if (entries == max_entries) {
             *done = 0;
@@ -630,8 +628,8 @@ yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t mont
         }
         uint8_t seq_be[8];
         memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
-        MDB_val jk = {8, seq_be}, jv;
-        if (mdb_get(r->txn, r->journal, &jk, &jv) != 0 || jv.mv_size < 64) {
+        MDB_val jv;
+        if (yj_view_journal(&r->view, get_be64(seq_be), &jv) != YJ_OK) {
             err = YJ_DATA_LOSS;
             break;
         }
@@ -663,6 +661,6 @@ yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t mont
         *last_seq = seq;
         entries++;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }

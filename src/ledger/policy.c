@@ -51,13 +51,13 @@ static void policy_default_pb(Yongjin__V1__Policy *p)
     p->has_version = 1, p->version = 1;
 }
 
-yj_err ledger_policy_load(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                           Yongjin__V1__Policy **out)
 {
     lkey k;
     MDB_val v;
     lkey_start(&k, tenant, tenant_len, 'P');
-    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) {
         Yongjin__V1__Policy d;
         policy_default_pb(&d);
@@ -178,7 +178,7 @@ static yj_err tenant_has_postings(ledger_event_ctx *ec, int *has)
     lkey k;
     MDB_val v;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     *has = err == YJ_OK;
     return err == YJ_NOT_FOUND ? YJ_OK : err;
 }
@@ -259,7 +259,7 @@ yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp,
     yj_err err = check_policy(ec->rules, in, why);
     if (err != YJ_OK) return err;
     Yongjin__V1__Policy *cur;
-    err = ledger_policy_load(ec->wtxn->txn, ec->wtxn->state, ec->tenant, ec->tenant_len, &cur);
+    err = ledger_policy_load(&ec->wtxn->view, ec->tenant, ec->tenant_len, &cur);
     if (err != YJ_OK) return err;
     if (in->currency) err = check_currency_change(ec, cur->currency, in->currency, why);
     if (err != YJ_OK) {
@@ -299,7 +299,7 @@ yj_err yj_ledger_get_policy(const yj_rtxn *r, const char *tenant, const void *re
                             yj_msg *msg)
 {
     Yongjin__V1__Policy *p;
-    yj_err err = ledger_policy_load(r->txn, r->state, tenant, strlen(tenant), &p);
+    yj_err err = ledger_policy_load(&r->view, tenant, strlen(tenant), &p);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the policy");
     size_t n = yongjin__v1__policy__get_packed_size(p);
     uint8_t *dst = yj_buf_reserve(out, n);

@@ -35,7 +35,7 @@ static void balance_decode(const MDB_val *v, ledger_balance *b)
     b->reversed_total = (int64_t)get_be64(p + 40);
 }
 
-yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t tenant_len,
+yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out)
 {
     lkey k;
@@ -43,7 +43,7 @@ yj_err ledger_read_balance(MDB_txn *txn, MDB_dbi dbi, const char *tenant, size_t
     memset(out, 0, sizeof *out);
     lkey_start(&k, tenant, tenant_len, 'B');
     lkey_str(&k, member, member_len);
-    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
     if (v.mv_size != 48) return YJ_DATA_LOSS;
@@ -62,11 +62,11 @@ yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *d
 {
     uint8_t val[8 * ACC_COUNT] = {0};
     assert(n <= ACC_COUNT);
-    MDB_cursor *c = ledger_cursor(ec);
+    yj_cursor *c = ledger_cursor(ec);
     if (!c) return YJ_INTERNAL;
     /* one seek: the record is rewritten in place through the cursor */
     MDB_val kk = {k->n, (void *)k->b}, v;
-    int rc = mdb_cursor_get(c, &kk, &v, MDB_SET_KEY);
+    int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
     if (rc == 0) {
         if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
         memcpy(val, v.mv_data, 8 * n);
@@ -74,15 +74,12 @@ yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *d
         return YJ_INTERNAL;
     }
     for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
-    if (rc == MDB_NOTFOUND) return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
-    MDB_val nv = {8 * n, val};
-    rc = mdb_cursor_put(c, &kk, &nv, MDB_CURRENT);
-    return rc == 0 ? YJ_OK : rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+    return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
 }
 
-MDB_cursor *ledger_cursor(ledger_event_ctx *ec)
+yj_cursor *ledger_cursor(ledger_event_ctx *ec)
 {
-    if (!ec->cursor && mdb_cursor_open(ec->wtxn->txn, ec->wtxn->state, &ec->cursor)) ec->cursor = NULL;
+    if (!ec->cursor && yj_cursor_open(&ec->wtxn->view, &ec->cursor)) ec->cursor = NULL;
     return ec->cursor;
 }
 

@@ -50,10 +50,10 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
 {
     const Yongjin__V1__GetBalanceRequest *req = reqv;
     yj_err err = check_member("member", req->member, msg);
-    if (err == YJ_OK) err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg);
+    if (err == YJ_OK) err = ledger_member_seen(&r->view, tenant, req->member, msg);
     if (err != YJ_OK) return err;
     ledger_balance b;
-    err = ledger_read_balance(r->txn, r->state, tenant, strlen(tenant), req->member,
+    err = ledger_read_balance(&r->view, tenant, strlen(tenant), req->member,
                               strlen(req->member), &b);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the balance");
     Yongjin__V1__Balance resp = YONGJIN__V1__BALANCE__INIT;
@@ -89,7 +89,7 @@ static int hex_decode(const char *in, uint8_t *out, size_t n)
 }
 
 /* Positions the cursor at the first line after the token, or at from_ms. */
-static int list_seek(MDB_cursor *c, const lkey *prefix, int64_t from_ms, const uint8_t *after,
+static int list_seek(yj_cursor *c, const lkey *prefix, int64_t from_ms, const uint8_t *after,
                      MDB_val *k, MDB_val *v)
 {
     lkey start = *prefix;
@@ -101,9 +101,9 @@ static int list_seek(MDB_cursor *c, const lkey *prefix, int64_t from_ms, const u
     }
     k->mv_data = start.b;
     k->mv_size = start.n;
-    int rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+    int rc = yj_cursor_get(c, k, v, MDB_SET_RANGE);
     if (rc == 0 && after && k->mv_size == start.n && memcmp(k->mv_data, start.b, start.n) == 0)
-        rc = mdb_cursor_get(c, k, v, MDB_NEXT); /* the token's own line was sent */
+        rc = yj_cursor_get(c, k, v, MDB_NEXT); /* the token's own line was sent */
     return rc;
 }
 
@@ -133,19 +133,19 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     int has_token = req->page_token && req->page_token[0];
     if (has_token && !hex_decode(req->page_token, after, TOKEN_BYTES))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
-    if ((err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg)) != YJ_OK) return err;
+    if ((err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
     size_t limit = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT, n = 0;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'S');
     lkey_str(&prefix, req->member, strlen(req->member));
-    MDB_cursor *c;
-    if (mdb_cursor_open(r->txn, r->state, &c) != 0)
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     Yongjin__V1__StatementLine *lines[PAGE_MAX];
     char token[2 * TOKEN_BYTES + 1] = "", last[2 * TOKEN_BYTES + 1] = "";
     MDB_val k, v;
     for (int rc = list_seek(c, &prefix, req->from_ms, has_token ? after : NULL, &k, &v); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + TOKEN_BYTES || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *suffix = (const uint8_t *)k.mv_data + prefix.n;
         int64_t t = (int64_t)(get_be64(suffix) ^ ((uint64_t)1 << 63));
@@ -169,7 +169,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     err = ledger_pack(out, &resp.base);
 done:
     for (size_t i = 0; i < n; i++) yongjin__v1__statement_line__free_unpacked(lines[i], NULL);
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return err;
 }
 
@@ -193,21 +193,21 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     uint32_t month = 0;
     yj_err err = check_member("member", req->member, msg);
     if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
-    if (err == YJ_OK) err = ledger_member_seen(r->txn, r->state, tenant, req->member, msg);
+    if (err == YJ_OK) err = ledger_member_seen(&r->view, tenant, req->member, msg);
     if (err != YJ_OK) return err;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'E');
     lkey_str(&prefix, req->member, strlen(req->member));
     lkey_u32(&prefix, month);
-    MDB_cursor *c;
-    if (mdb_cursor_open(r->txn, r->state, &c) != 0)
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     Yongjin__V1__Earnings resp = YONGJIN__V1__EARNINGS__INIT;
     Yongjin__V1__ProgramAmount rows[64], *ptrs[64];
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 2 || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *key = k.mv_data, *val = v.mv_data;
         if (v.mv_size != 24) continue;
@@ -221,13 +221,13 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
         ptrs[n] = &rows[n];
         n++;
     }
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     /* the month's totals: the member's report counters of the month */
     lkey mk;
     lkey_start(&mk, tenant, strlen(tenant), 'm');
     lkey_str(&mk, req->member, strlen(req->member));
     lkey_u32(&mk, month);
-    err = yj_state_get(r->txn, r->state, mk.b, mk.n, &v);
+    err = yj_state_get(&r->view, mk.b, mk.n, &v);
     if (err == YJ_OK && v.mv_size >= 24) {
         resp.accrued = (int64_t)get_be64(v.mv_data);
         resp.reversed = (int64_t)get_be64((const uint8_t *)v.mv_data + 8);
@@ -247,7 +247,7 @@ yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void 
     MDB_val v;
     uint8_t val[8 * ACC_COUNT] = {0};
     lkey_start(&k, tenant, strlen(tenant), 'T');
-    yj_err err = yj_state_get(r->txn, r->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_OK && v.mv_size == sizeof val) memcpy(val, v.mv_data, sizeof val);
     else if (err != YJ_NOT_FOUND) return yj_fail(msg, YJ_DATA_LOSS, "the tenant totals cannot be read");
     Yongjin__V1__TrialBalanceResponse resp = YONGJIN__V1__TRIAL_BALANCE_RESPONSE__INIT;
@@ -274,11 +274,11 @@ int yj_ledger_tenant_known(const yj_rtxn *r, const char *tenant)
     if (n < 1 || n > YJ_TENANT_MAX) return 0;
     prefix[0] = (uint8_t)n;
     memcpy(prefix + 1, tenant, n);
-    MDB_cursor *c;
-    if (mdb_cursor_open(r->txn, r->state, &c)) return 0;
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c)) return 0;
     MDB_val k = {n + 1, prefix}, v;
-    int known = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > n + 1 &&
+    int known = yj_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > n + 1 &&
                 !memcmp(k.mv_data, prefix, n + 1);
-    mdb_cursor_close(c);
+    yj_cursor_close(c);
     return known;
 }

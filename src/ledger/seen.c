@@ -38,7 +38,7 @@ static yj_err mark(ledger_event_ctx *ec, const char *member, size_t len)
     lkey k;
     MDB_val v;
     seen_key(&k, ec->tenant, ec->tenant_len, member, len);
-    yj_err err = yj_state_get(ec->wtxn->txn, ec->wtxn->state, k.b, k.n, &v);
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err != YJ_NOT_FOUND) return err; /* already seen (OK), or a read error */
     return yj_state_put(ec->wtxn, k.b, k.n, "", 0);
 }
@@ -120,14 +120,14 @@ yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev)
     return err == YJ_INVALID_ARGUMENT ? YJ_INTERNAL : err;
 }
 
-yj_err ledger_member_seen(MDB_txn *txn, MDB_dbi dbi, const char *tenant, const char *member, yj_msg *msg)
+yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg)
 {
     lkey k;
     MDB_val v;
     size_t len = strlen(member);
     assert(yj_ledger_valid_id(member, len));
     seen_key(&k, tenant, strlen(tenant), member, len);
-    yj_err err = yj_state_get(txn, dbi, k.b, k.n, &v);
+    yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND)
         return yj_fail(msg, YJ_NOT_FOUND, "member: %s has never been named in an accepted event", member);
     if (err != YJ_OK) return yj_fail(msg, err, "member: cannot read whether %s is known", member);

@@ -247,7 +247,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     if (rc != MDB_NOTFOUND) return store_mdb_err(rc);
     yj_buf_reset(&ac->effects);
     yj_buf_reset(&ac->extra);
-    yj_wtxn wtxn = {ac->txn, ac->state, *ac->head_seq + 1, ac->replay, ac->journal, received_ms};
+    yj_wtxn wtxn = {{ac->txn, ac->state, ac->journal, ac->idem, mdb_txn_env(ac->txn)}, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     yj_err err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
     if (is_refusal(err)) {

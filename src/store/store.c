@@ -187,44 +187,54 @@ void yj_store_close(yj_store *s)
 yj_err yj_store_read_begin(yj_store *s, yj_rtxn *out, yj_msg *msg)
 {
     pthread_rwlock_rdlock(&s->resize_lock);
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &out->txn);
+    memset(out, 0, sizeof *out);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &out->view.txn);
     if (rc) {
         pthread_rwlock_unlock(&s->resize_lock);
         return yj_fail(msg, rc == MDB_READERS_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
                        "cannot open a read snapshot: %s", mdb_strerror(rc));
     }
-    out->state = s->state;
-    out->journal = s->journal;
-    out->idem = s->idem;
+    out->view.state = s->state;
+    out->view.journal = s->journal;
+    out->view.idem = s->idem;
+    out->view.owner = s->env;
     return YJ_OK;
 }
 
 void yj_store_read_end(yj_store *s, yj_rtxn *rtxn)
 {
-    mdb_txn_abort(rtxn->txn);
-    rtxn->txn = NULL;
+    mdb_txn_abort(rtxn->view.txn);
+    rtxn->view.txn = NULL;
     pthread_rwlock_unlock(&s->resize_lock);
 }
 
 yj_err yj_store_head(yj_store *s, const yj_rtxn *rtxn, uint64_t *seq, uint8_t hash[YJ_HASH_BYTES])
 {
-    return store_read_head(rtxn->txn, s->journal, seq, hash);
+    return store_read_head(rtxn->view.txn, s->journal, seq, hash);
 }
 
 yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
 {
-    uint8_t key[8];
-    store_seq_key(seq, key);
-    MDB_val k = {8, key}, v;
-    int rc = mdb_get(rtxn->txn, rtxn->journal, &k, &v);
-    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
-    if (rc) return YJ_INTERNAL;
-    if (v.mv_size < 2 * YJ_HASH_BYTES) return YJ_DATA_LOSS;
+    MDB_val v;
+    yj_err err = yj_view_journal(&rtxn->view, seq, &v);
+    if (err != YJ_OK) return err;
     out->seq = seq;
     out->prev_hash = v.mv_data;
     out->hash = (const uint8_t *)v.mv_data + YJ_HASH_BYTES;
     out->body = (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES;
     out->body_len = v.mv_size - 2 * YJ_HASH_BYTES;
+    return YJ_OK;
+}
+
+yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out)
+{
+    uint8_t key[8];
+    store_seq_key(seq, key);
+    MDB_val k = {8, key};
+    int rc = mdb_get(view->txn, view->journal, &k, out);
+    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
+    if (rc) return YJ_INTERNAL;
+    if (out->mv_size < 2 * YJ_HASH_BYTES) return YJ_DATA_LOSS;
     return YJ_OK;
 }
 
@@ -237,10 +247,10 @@ int yj_store_entry_of_tenant(const yj_entry *e, const char *tenant)
            memcmp(e->body + 2, tenant, n) == 0;
 }
 
-yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, MDB_val *out)
+yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, MDB_val *out)
 {
     MDB_val k = {key_len, (void *)key};
-    int rc = mdb_get(txn, dbi, &k, out);
+    int rc = mdb_get(view->txn, view->state, &k, out);
     if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
     return rc ? store_mdb_err(rc) : YJ_OK;
 }
@@ -248,16 +258,45 @@ yj_err yj_state_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, 
 yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len, const void *val, size_t val_len)
 {
     MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
-    int rc = mdb_put(wtxn->txn, wtxn->state, &k, &v, 0);
+    int rc = mdb_put(wtxn->view.txn, wtxn->view.state, &k, &v, 0);
     return rc ? store_mdb_err(rc) : YJ_OK;
 }
 
 yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len)
 {
     MDB_val k = {key_len, (void *)key};
-    int rc = mdb_del(wtxn->txn, wtxn->state, &k, NULL);
+    int rc = mdb_del(wtxn->view.txn, wtxn->view.state, &k, NULL);
     if (rc == MDB_NOTFOUND) return YJ_OK;
     return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+struct yj_cursor {
+    MDB_cursor *mc;
+};
+
+int yj_cursor_open(const yj_store_view *view, yj_cursor **out)
+{
+    yj_cursor *c = malloc(sizeof *c);
+    if (!c) return ENOMEM;
+    int rc = mdb_cursor_open(view->txn, view->state, &c->mc);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+    return mdb_cursor_get(c->mc, key, val, op);
+}
+
+void yj_cursor_close(yj_cursor *c)
+{
+    if (!c) return;
+    mdb_cursor_close(c->mc);
+    free(c);
 }
 
 unsigned store_hist_bucket(uint64_t us)

@@ -261,14 +261,14 @@ yj_err yj_store_verify(yj_store *s, const char *scratch_dir, const yj_apply_hook
         err = yj_fail(msg, YJ_INTERNAL, "scratch begin failed");
         goto done;
     }
-    err = walk(s, live.txn, &rs, rep, msg);
+    err = walk(s, live.view.txn, &rs, rep, msg);
     if (err == YJ_OK && !rep->problem[0] &&
-        !compare_db(live.txn, s->idem, rs.ac.txn, sc.idem, "idem", rep))
-        compare_db(live.txn, s->state, rs.ac.txn, sc.state, "state", rep);
+        !compare_db(live.view.txn, s->idem, rs.ac.txn, sc.idem, "idem", rep))
+        compare_db(live.view.txn, s->state, rs.ac.txn, sc.state, "state", rep);
     rep->ok = err == YJ_OK && !rep->problem[0];
 done:
     if (rs.ac.txn) mdb_txn_abort(rs.ac.txn);
-    if (live.txn) yj_store_read_end(s, &live);
+    if (live.view.txn) yj_store_read_end(s, &live);
     yj_buf_free(&rs.ac.effects);
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);

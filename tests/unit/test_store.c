@@ -413,7 +413,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     yj_rtxn r;
     assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
     MDB_val v;
-    assert_int_equal(yj_state_get(r.txn, r.state, "s:q", 3, &v), YJ_OK);
+    assert_int_equal(yj_state_get(&r.view, "s:q", 3, &v), YJ_OK);
     assert_memory_equal(v.mv_data, "q", 1);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
