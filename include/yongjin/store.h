@@ -123,10 +123,18 @@ void yj_batch_free(yj_batch *batch);
  * one point of the journal: a write's own view while the hook applies it
  * (seeing its earlier writes), or a read snapshot. The fields are the
  * store's; callers only pass a view to the functions below. */
+#define YJ_VIEW_LAYERS 4
+struct store_layer;
 typedef struct yj_store_view {
-    MDB_txn *txn;
+    const struct store_layer *layers[YJ_VIEW_LAYERS]; /* in-memory changes, newest first */
+    int n_layers;
+    int mutable_layers;       /* how many of the first layers change while the view is used */
+    MDB_txn *txn;             /* the last checkpoint's snapshot; NULL: none */
+    int journal_only;         /* LMDB gives only the journal (a replay into memory: Verify) */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
+    uint64_t head_seq;        /* the journal's head in this view, and its hash */
+    uint8_t head_hash[32];
 } yj_store_view;
 
 /* Derived state: OK with *out pointing into the view, valid until the next
@@ -149,7 +157,8 @@ void yj_cursor_close(yj_cursor *c);   /* NULL ok */
 
 /* The write as the hook sees it. */
 typedef struct yj_wtxn {
-    yj_store_view view;             /* the state with every earlier write of the group applied */
+    yj_store_view view;       /* the state with every earlier write of the group applied */
+    struct store_layer *out;  /* where yj_state_put and yj_state_del write (the store's) */
     uint64_t seq;             /* the seq this write will get if accepted */
     int replay;               /* 1 while yj_store_verify rebuilds from the journal */
     int64_t received_ms;      /* when the server received it: for the door's checks of a new

@@ -128,11 +128,9 @@ static yj_err replay_answer(store_apply_ctx *ac, const yj_write *w, const MDB_va
                             (int)w->request_id_len, w->request_id, (unsigned long long)seq);
         return YJ_OK;
     }
-    uint8_t key[8];
-    MDB_val k = {8, key}, v;
-    store_seq_key(seq, key);
-    int rc = mdb_get(ac->txn, ac->journal, &k, &v);
-    if (rc) return rc == MDB_NOTFOUND ? YJ_DATA_LOSS : YJ_INTERNAL;
+    MDB_val v;
+    yj_err jerr = yj_view_journal(&ac->view, seq, &v);
+    if (jerr != YJ_OK) return jerr == YJ_NOT_FOUND ? YJ_DATA_LOSS : jerr;
     yj_buf eff = {0};
     yj_err err = store_extract_effects((const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES,
                                        v.mv_size - 2 * YJ_HASH_BYTES, &eff);
@@ -172,27 +170,30 @@ static yj_err append_entry(store_apply_ctx *ac, const yj_write *w, int64_t recei
     if (err != YJ_OK) return err;
     if (!store_entry_hash(ac->head_hash, seq, ac->body.data, ac->body.len, hash)) return YJ_INTERNAL;
     store_seq_key(seq, key);
-    MDB_val k = {8, key}, v = {2 * YJ_HASH_BYTES + ac->body.len, NULL};
-    int rc;
     if (ac->rebuild) { /* the entry is there: the rebuilt one must be it, byte for byte */
-        rc = mdb_get(ac->txn, ac->journal, &k, &v);
-        if (rc) return rc == MDB_NOTFOUND ? YJ_DATA_LOSS : store_mdb_err(rc);
+        MDB_val v;
+        err = yj_view_journal(&ac->view, seq, &v);
+        if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
         if (v.mv_size != 2 * YJ_HASH_BYTES + ac->body.len || memcmp(v.mv_data, ac->head_hash, YJ_HASH_BYTES) ||
             memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES))
             return YJ_DATA_LOSS;
     } else {
-        rc = mdb_put(ac->txn, ac->journal, &k, &v, MDB_APPEND | MDB_RESERVE);
-        if (rc) return store_mdb_err(rc);
-        uint8_t *dst = v.mv_data;
-        memcpy(dst, ac->head_hash, YJ_HASH_BYTES);
-        memcpy(dst + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
-        memcpy(dst + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
+        /* the body's room is there already: prefix the hashes in front of it */
+        size_t n = 2 * YJ_HASH_BYTES + ac->body.len;
+        uint8_t *rec = malloc(n);
+        if (!rec) return YJ_RESOURCE_EXHAUSTED;
+        memcpy(rec, ac->head_hash, YJ_HASH_BYTES);
+        memcpy(rec + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
+        memcpy(rec + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
+        int rc = yj_memmap_put(ac->group->map[STORE_MAP_JOURNAL], key, 8, rec, n, 0);
+        free(rec);
+        if (rc) return YJ_RESOURCE_EXHAUSTED;
     }
     memcpy(ival, key, 8);
     memcpy(ival + 8, digest, YJ_HASH_BYTES);
-    MDB_val ik = {ilen, (void *)ikey}, iv = {sizeof ival, ival};
-    rc = mdb_put(ac->txn, ac->idem, &ik, &iv, MDB_NOOVERWRITE);
-    if (rc) return rc == MDB_KEYEXIST ? YJ_INTERNAL : store_mdb_err(rc);
+    if (yj_memmap_put(ac->group->map[STORE_MAP_IDEM], ikey, ilen, ival, sizeof ival, 0)) return YJ_RESOURCE_EXHAUSTED;
+    if (!ac->group->first_seq) ac->group->first_seq = seq;
+    ac->group->last_seq = seq;
     *ac->head_seq = seq;
     memcpy(ac->head_hash, hash, YJ_HASH_BYTES);
     return YJ_OK;
@@ -238,24 +239,45 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     uint8_t ikey[STORE_IDEM_KEY_MAX], digest[YJ_HASH_BYTES];
     size_t ilen = idem_key(w, ikey);
     if (!store_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
-    MDB_val ik = {ilen, ikey}, iv;
-    int rc = mdb_get(ac->txn, ac->idem, &ik, &iv);
-    if (rc == 0) {
+    MDB_val iv;
+    yj_err err = store_idem_get(&ac->view, ikey, ilen, &iv);
+    if (err == YJ_OK) {
         if (iv.mv_size != STORE_IDEM_VAL) return YJ_DATA_LOSS;
         return replay_answer(ac, w, &iv, digest, res);
     }
-    if (rc != MDB_NOTFOUND) return store_mdb_err(rc);
+    if (err != YJ_NOT_FOUND) return err;
     yj_buf_reset(&ac->effects);
     yj_buf_reset(&ac->extra);
-    yj_wtxn wtxn = {{ac->txn, ac->state, ac->journal, ac->idem, mdb_txn_env(ac->txn)}, *ac->head_seq + 1, ac->replay, received_ms};
+    store_layer_clear(ac->write);
+    ac->view.layers[0] = ac->write;
+    ac->view.layers[1] = ac->group;
+    yj_wtxn wtxn = {ac->view, ac->write, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
-    yj_err err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
-    if (is_refusal(err)) {
+    err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
+    if (is_refusal(err)) { /* what it wrote is dropped with its layer */
+        store_layer_clear(ac->write);
         res->code = err;
         res->msg = why;
         return YJ_OK;
     }
-    if (err != YJ_OK) return err;
+    if (err != YJ_OK) {
+        store_layer_clear(ac->write);
+        return err;
+    }
+    size_t tombs = ac->write->tombs;
+    if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
+        return YJ_RESOURCE_EXHAUSTED;
+    ac->write->tombs = 0;
+    ac->group->tombs += tombs;
+    /* keys made and deleted within the group (a chain's height counts)
+     * would otherwise pile up as tombstones that every scan steps over */
+    if (ac->group->tombs > 256 && ac->group->tombs * 2 > yj_memmap_count(ac->group->map[STORE_MAP_STATE])) {
+        yj_store_view below = ac->view;
+        below.n_layers = ac->view.n_layers - 2;
+        for (int i = 0; i < below.n_layers; i++) below.layers[i] = ac->view.layers[i + 2];
+        below.mutable_layers = 0;
+        if ((err = store_layer_compact(ac->group, &below)) != YJ_OK) return err;
+    }
     err = append_entry(ac, w, received_ms, digest, ikey, ilen);
     if (err != YJ_OK) return err;
     res->seq = *ac->head_seq;

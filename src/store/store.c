@@ -82,6 +82,8 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     }
     rc = mdb_txn_commit(txn);
     if (rc) return yj_fail(msg, YJ_INTERNAL, "%s: cannot commit: %s", s->config.dir, mdb_strerror(rc));
+    s->pub_seq = s->head_seq;
+    memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);
     return YJ_OK;
 }
 
@@ -146,13 +148,19 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     s->wake_fd = -1;
     s->dir_fd = s->wal_fd = s->data_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
+    pthread_rwlock_init(&s->view_lock, NULL);
+    if (!(s->live = store_layer_new())) {
+        free(s);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->sync_cv, NULL);
     yj_err err;
     if (config->read_only) {
         err = store_wal_check_clean(s, msg); /* before LMDB reads a page */
-        if (err == YJ_OK) err = open_env(s, msg);
+        if (err == YJ_OK && s->server_running) err = store_wal_open_tail(s, open_env, msg);
+        else if (err == YJ_OK) err = open_env(s, msg);
     } else {
         err = store_wal_open(s, open_env, msg);
     }
@@ -176,41 +184,111 @@ void yj_store_close(yj_store *s)
     }
     store_stop_writer(s); /* its last act is a checkpoint */
     store_wal_close(s);
+    if (s->pinned) mdb_txn_abort(s->pinned);
     if (s->env) mdb_env_close(s->env);
+    store_layer_free(s->live);
+    store_layer_free(s->ckpt);
     pthread_rwlock_destroy(&s->resize_lock);
+    pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->sync_cv);
     free(s);
 }
 
+/* The published layers, newest first, into v (under view_lock). */
+static void published_layers(yj_store *s, yj_store_view *v, int from)
+{
+    v->n_layers = from;
+    if (s->live) v->layers[v->n_layers++] = s->live;
+    if (s->ckpt) v->layers[v->n_layers++] = s->ckpt;
+}
+
+static void lmdb_part(yj_store *s, yj_store_view *v)
+{
+    v->state = s->state;
+    v->journal = s->journal;
+    v->idem = s->idem;
+    v->owner = s;
+}
+
 yj_err yj_store_read_begin(yj_store *s, yj_rtxn *out, yj_msg *msg)
 {
-    pthread_rwlock_rdlock(&s->resize_lock);
     memset(out, 0, sizeof *out);
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &out->view.txn);
+    pthread_rwlock_rdlock(&s->resize_lock);
+    pthread_rwlock_rdlock(&s->view_lock);
+    int rc = 0;
+    if (s->pinned) out->view.txn = s->pinned;
+    else rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &out->view.txn);
     if (rc) {
+        pthread_rwlock_unlock(&s->view_lock);
         pthread_rwlock_unlock(&s->resize_lock);
         return yj_fail(msg, rc == MDB_READERS_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
                        "cannot open a read snapshot: %s", mdb_strerror(rc));
     }
-    out->view.state = s->state;
-    out->view.journal = s->journal;
-    out->view.idem = s->idem;
-    out->view.owner = s->env;
+    published_layers(s, &out->view, 0);
+    lmdb_part(s, &out->view);
+    out->view.head_seq = s->pub_seq;
+    memcpy(out->view.head_hash, s->pub_hash, YJ_HASH_BYTES);
     return YJ_OK;
 }
 
 void yj_store_read_end(yj_store *s, yj_rtxn *rtxn)
 {
-    mdb_txn_abort(rtxn->view.txn);
+    if (rtxn->view.txn != s->pinned) mdb_txn_abort(rtxn->view.txn);
     rtxn->view.txn = NULL;
+    pthread_rwlock_unlock(&s->view_lock);
     pthread_rwlock_unlock(&s->resize_lock);
 }
 
 yj_err yj_store_head(yj_store *s, const yj_rtxn *rtxn, uint64_t *seq, uint8_t hash[YJ_HASH_BYTES])
 {
-    return store_read_head(rtxn->view.txn, s->journal, seq, hash);
+    *seq = rtxn->view.head_seq;
+    memcpy(hash, rtxn->view.head_hash, YJ_HASH_BYTES);
+    return YJ_OK;
+}
+
+yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
+{
+    yj_store_view *v = &ac->view;
+    memset(v, 0, sizeof *v);
+    v->layers[0] = ac->write;
+    v->layers[1] = ac->group;
+    v->mutable_layers = 2;
+    published_layers(s, v, 2); /* the writer alone changes them: no lock */
+    lmdb_part(s, v);
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = 0;
+    if (s->pinned) v->txn = s->pinned;
+    else rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &v->txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        v->txn = NULL;
+        yj_log(YJ_LOG_ERROR, "store: cannot open a read snapshot for the writer: %s", mdb_strerror(rc));
+        return YJ_INTERNAL;
+    }
+    return YJ_OK;
+}
+
+void store_view_end_write(yj_store *s, store_apply_ctx *ac)
+{
+    if (!ac->view.txn) return;
+    if (ac->view.txn != s->pinned) mdb_txn_abort(ac->view.txn);
+    ac->view.txn = NULL;
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
+{
+    pthread_rwlock_wrlock(&s->view_lock);
+    yj_err err = store_layer_merge(s->live, group);
+    if (err == YJ_OK) {
+        s->pub_seq = seq;
+        memcpy(s->pub_hash, hash, YJ_HASH_BYTES);
+    }
+    pthread_rwlock_unlock(&s->view_lock);
+    if (err != YJ_OK) yj_log(YJ_LOG_ERROR, "store: out of memory publishing a logged group");
+    return err;
 }
 
 yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
@@ -226,18 +304,6 @@ yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
     return YJ_OK;
 }
 
-yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out)
-{
-    uint8_t key[8];
-    store_seq_key(seq, key);
-    MDB_val k = {8, key};
-    int rc = mdb_get(view->txn, view->journal, &k, out);
-    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
-    if (rc) return YJ_INTERNAL;
-    if (out->mv_size < 2 * YJ_HASH_BYTES) return YJ_DATA_LOSS;
-    return YJ_OK;
-}
-
 int yj_store_entry_of_tenant(const yj_entry *e, const char *tenant)
 {
     /* field 2, length-delimited, written first by apply.c's build_body;
@@ -245,58 +311,6 @@ int yj_store_entry_of_tenant(const yj_entry *e, const char *tenant)
     size_t n = strlen(tenant);
     return n <= YJ_TENANT_MAX && e->body_len >= 2 + n && e->body[0] == 0x12 && e->body[1] == n &&
            memcmp(e->body + 2, tenant, n) == 0;
-}
-
-yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, MDB_val *out)
-{
-    MDB_val k = {key_len, (void *)key};
-    int rc = mdb_get(view->txn, view->state, &k, out);
-    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
-    return rc ? store_mdb_err(rc) : YJ_OK;
-}
-
-yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len, const void *val, size_t val_len)
-{
-    MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
-    int rc = mdb_put(wtxn->view.txn, wtxn->view.state, &k, &v, 0);
-    return rc ? store_mdb_err(rc) : YJ_OK;
-}
-
-yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len)
-{
-    MDB_val k = {key_len, (void *)key};
-    int rc = mdb_del(wtxn->view.txn, wtxn->view.state, &k, NULL);
-    if (rc == MDB_NOTFOUND) return YJ_OK;
-    return rc ? store_mdb_err(rc) : YJ_OK;
-}
-
-struct yj_cursor {
-    MDB_cursor *mc;
-};
-
-int yj_cursor_open(const yj_store_view *view, yj_cursor **out)
-{
-    yj_cursor *c = malloc(sizeof *c);
-    if (!c) return ENOMEM;
-    int rc = mdb_cursor_open(view->txn, view->state, &c->mc);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
-}
-
-int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
-{
-    return mdb_cursor_get(c->mc, key, val, op);
-}
-
-void yj_cursor_close(yj_cursor *c)
-{
-    if (!c) return;
-    mdb_cursor_close(c->mc);
-    free(c);
 }
 
 unsigned store_hist_bucket(uint64_t us)
@@ -351,6 +365,7 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
     if (stat(path, &st) == 0)
         return yj_fail(msg, YJ_ALREADY_EXISTS, "%s already holds a store; back up into an empty directory",
                        dest_dir);
+    store_fresh_checkpoint(s); /* the copy is of LMDB: every answered write first */
     int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
     if (rc) return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
     return YJ_OK;

@@ -10,12 +10,37 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "store/memmap.h"
 #include "yongjin/store.h"
 
 #define STORE_IDEM_KEY_MAX (1 + YJ_TENANT_MAX + 1 + YJ_REQUEST_ID_MAX)
 #define STORE_IDEM_VAL 40 /* seq_be64 || sha256(event) */
 
 struct event;
+
+/* ---- in-memory layers (view.c) ----
+ * One generation of changes: derived state (with tombstones), request ids
+ * and journal entries (seq as 8 bytes big-endian -> prev_hash || hash ||
+ * body), each in key order. */
+enum { STORE_MAP_STATE, STORE_MAP_IDEM, STORE_MAP_JOURNAL, STORE_MAPS };
+typedef struct store_layer {
+    yj_memmap *map[STORE_MAPS];
+    uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
+    size_t tombs;                 /* tombstones written into its state (at most) */
+} store_layer;
+store_layer *store_layer_new(void);           /* NULL on ENOMEM */
+void store_layer_free(store_layer *l);        /* NULL ok */
+void store_layer_clear(store_layer *l);
+/* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
+yj_err store_layer_merge(store_layer *dst, store_layer *src);
+size_t store_layer_bytes(const store_layer *l);
+/* Rebuilds l's state without the tombstones of keys `below` (the layers
+ * under it) does not have: a key made and deleted within l leaves nothing,
+ * so scans do not step over it. Values keep their bytes but move. */
+yj_err store_layer_compact(store_layer *l, const yj_store_view *below);
+const yj_memmap *store_layer_map(const store_layer *l, int which); /* NULL for a NULL layer */
+/* The idempotency index through the view's layers, then LMDB. */
+yj_err store_idem_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out);
 
 /* Log-linear buckets of microseconds: exact below 16, then 8 per power of two. */
 #define STORE_HIST_BUCKETS (16 + 27 * 8)
@@ -29,6 +54,22 @@ struct yj_store {
     size_t map_bytes;
     /* reads hold it shared; the writer takes it exclusively to grow the map */
     pthread_rwlock_t resize_lock;
+    /* The published in-memory state (docs/storage.md): what groups changed
+     * since the last checkpoint (live), and what the running checkpoint is
+     * writing into LMDB (ckpt, NULL when none). Readers hold view_lock
+     * shared while they read them; the writer changes live and drops ckpt
+     * only under it exclusively; the checkpoint thread only reads ckpt. */
+    pthread_rwlock_t view_lock;
+    store_layer *live, *ckpt;
+    uint64_t pub_seq;                 /* the published head: answered, durable */
+    uint8_t pub_hash[YJ_HASH_BYTES];
+    uint64_t ckpt_seq;                /* the head the running checkpoint writes up to */
+    uint8_t ckpt_hash[YJ_HASH_BYTES];
+    int ckpt_wanted;                  /* a Verify asks for a checkpoint now (under mu) */
+    int server_running;               /* a read-only open found yongjind holding the store */
+    MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
+    int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
+                                         stay (the log holds them), new ones are refused */
 
     /* the writer's queue and its completions */
     pthread_mutex_t mu;
@@ -98,8 +139,11 @@ yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
  * replays are written into *res with YJ_OK returned; any other return
  * aborts the group. `scratch` is a reusable buffer. */
 typedef struct store_apply_ctx {
-    MDB_txn *txn;
-    MDB_dbi journal, idem, state;
+    /* layers[0] is `write`, layers[1] `group`; the caller sets the layers
+     * below them (n_layers), the LMDB snapshot and its dbis */
+    yj_store_view view;
+    store_layer *group;  /* an accepted write's entry, request id and state go here */
+    store_layer *write;  /* one write's state changes, folded into group when accepted */
     const yj_apply_hook *hook;
     int replay;
     int rebuild;   /* the entries are in the journal already: check each one's hash
@@ -130,18 +174,22 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
 /* Read-only open, before open_env: FAILED_PRECONDITION when no server has the
  * store and it was not closed cleanly. */
 yj_err store_wal_check_clean(yj_store *s, yj_msg *msg);
-/* Logs entries first..last of txn and syncs the log; before the commit.
- * RESOURCE_EXHAUSTED with *disk_full (nothing logged), or INTERNAL: fatal. */
-yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, int *disk_full);
-/* Takes the last logged group back out (its commit failed): OK, or
- * INTERNAL when the log cannot be cut back (fatal). */
-yj_err store_wal_unlog(yj_store *s);
+/* Read-only open while yongjind runs: the log, then LMDB pinned at one
+ * snapshot, then the log's entries after that snapshot's head applied in
+ * memory, so a yj tool reads every entry the server logged. */
+yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg);
+/* Logs the entries of layer (a group applied in memory) and syncs the
+ * log; before the group is published. RESOURCE_EXHAUSTED with *disk_full
+ * (nothing logged), or INTERNAL: fatal. */
+yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full);
 /* After a commit: starts a checkpoint when one is due; past 1 GiB of log
  * takes one synchronously. Non-OK: fatal. */
 yj_err store_wal_after_commit(yj_store *s);
 /* Completes a checkpoint whose sync finished (use = 0: gives it up, as
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
+/* Starts a checkpoint now unless one runs (a Verify asked). Non-OK: fatal. */
+yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a
  * full disk kept the old log (nothing changed); other non-OK: fatal. */
 yj_err store_wal_checkpoint_now(yj_store *s);
@@ -150,6 +198,20 @@ yj_err store_wal_checkpoint_now(yj_store *s);
 void store_wal_unprotect(yj_store *s);
 yj_err store_wal_protect(yj_store *s);
 void store_wal_close(yj_store *s);
+
+/* The writer's view for a group: [write, group, live, ckpt] over an LMDB
+ * snapshot (resize_lock held shared until store_view_end_write). */
+yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac);
+void store_view_end_write(yj_store *s, store_apply_ctx *ac);
+/* Makes a logged group visible: merges it into s->live and sets the
+ * published head, under view_lock. RESOURCE_EXHAUSTED on ENOMEM. */
+yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES]);
+/* Writes layer into LMDB in one transaction and commits it (wal.c). */
+yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int *mdb_rc);
+
+/* Asks the writer for a checkpoint and waits for it (up to 10 s): LMDB then
+ * holds every write answered before the call (Verify, backups). */
+void store_fresh_checkpoint(yj_store *s);
 
 /* Copies the fields of an entry body that its answer carries into out:
  * postings (5), credits (6), a Settle's settled_orders (15) and

@@ -23,55 +23,11 @@
 
 #define REPLAY_COMMIT_EVERY 10000
 
-typedef struct scratch {
-    char dir[4096];
-    MDB_env *env;
-    MDB_dbi journal, idem, state;
-    size_t map_bytes;
-} scratch;
-
 static void hex(const uint8_t *p, size_t n, char *out, size_t cap)
 {
     size_t i = 0;
     for (; i < n && 2 * i + 2 < cap; i++) snprintf(out + 2 * i, 3, "%02x", p[i]);
     out[2 * i] = 0;
-}
-
-static void remove_scratch(scratch *sc)
-{
-    char path[4200];
-    if (sc->env) mdb_env_close(sc->env);
-    sc->env = NULL;
-    snprintf(path, sizeof path, "%s/data.mdb", sc->dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/lock.mdb", sc->dir);
-    unlink(path);
-    rmdir(sc->dir);
-}
-
-static yj_err open_scratch(scratch *sc, const char *dir, size_t map_bytes, yj_msg *msg)
-{
-    snprintf(sc->dir, sizeof sc->dir, "%s", dir);
-    remove_scratch(sc);
-    if (mkdir(dir, 0700) != 0)
-        return yj_fail(msg, YJ_INTERNAL, "cannot create the scratch directory %s: %s", dir,
-                       strerror(errno));
-    sc->map_bytes = map_bytes;
-    MDB_txn *txn;
-    int rc = mdb_env_create(&sc->env);
-    if (!rc) rc = mdb_env_set_maxdbs(sc->env, 8);
-    if (!rc) rc = mdb_env_set_mapsize(sc->env, map_bytes);
-    /* scratch: nothing is kept, so its commits need not be synced */
-    if (!rc) rc = mdb_env_open(sc->env, dir, MDB_NOTLS | MDB_NOSYNC, 0600);
-    if (!rc) rc = mdb_txn_begin(sc->env, NULL, 0, &txn);
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "scratch store %s: %s", dir, mdb_strerror(rc));
-    rc = mdb_dbi_open(txn, "journal", MDB_CREATE, &sc->journal);
-    if (!rc) rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &sc->idem);
-    if (!rc) rc = mdb_dbi_open(txn, "state", MDB_CREATE, &sc->state);
-    if (!rc) rc = mdb_txn_commit(txn);
-    else mdb_txn_abort(txn);
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "scratch store %s: %s", dir, mdb_strerror(rc));
-    return YJ_OK;
 }
 
 /* Checks one entry's link and hash. 0 when fine; else fills the problem. */
@@ -116,11 +72,11 @@ static int check_link(uint64_t expect_seq, const MDB_val *k, const MDB_val *v,
 }
 
 typedef struct replay_state {
-    scratch *sc;
     store_apply_ctx ac;
+    store_layer *base;   /* everything replayed so far */
     uint64_t head_seq;
     uint8_t head_hash[YJ_HASH_BYTES];
-    uint64_t in_txn;
+    uint64_t in_group;
     yj_buf stored_effects;
 } replay_state;
 
@@ -157,18 +113,36 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
     return bad;
 }
 
-/* Compares one database of the live snapshot with the scratch one. */
-static int compare_db(MDB_txn *lt, MDB_dbi ld, MDB_txn *st, MDB_dbi sd, const char *name,
-                      yj_verify_report *rep)
+/* Compares one database of the live snapshot with the replay's map
+ * (whose tombstones are keys the replay deleted: absent). */
+static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *name, yj_verify_report *rep)
 {
-    MDB_cursor *lc, *sc;
-    MDB_val lk, lv, sk, sv;
+    MDB_cursor *lc;
+    MDB_val lk, lv, sk = {0, NULL}, sv = {0, NULL};
     char kh[200];
-    mdb_cursor_open(lt, ld, &lc);
-    mdb_cursor_open(st, sd, &sc);
-    int lr = mdb_cursor_get(lc, &lk, &lv, MDB_FIRST), sr = mdb_cursor_get(sc, &sk, &sv, MDB_FIRST);
+    if (mdb_cursor_open(lt, ld, &lc)) {
+        snprintf(rep->problem, sizeof rep->problem, "%s: cannot open a cursor", name);
+        return 1;
+    }
+    yj_memmap_it it;
+    yj_memmap_first(m, &it);
+    int lr = mdb_cursor_get(lc, &lk, &lv, MDB_FIRST), sr = 1;
     int bad = 0;
-    while (!bad && (lr == 0 || sr == 0)) {
+    for (;;) {
+        sr = 1;
+        while (yj_memmap_valid(&it)) {
+            const void *k, *v;
+            int tomb;
+            yj_memmap_at(&it, &k, &sk.mv_size, &v, &sv.mv_size, &tomb);
+            sk.mv_data = (void *)k;
+            sv.mv_data = (void *)v;
+            if (!tomb) {
+                sr = 0;
+                break;
+            }
+            yj_memmap_next(&it);
+        }
+        if (bad || (lr != 0 && sr != 0)) break;
         if (lr != 0 || sr != 0 || lk.mv_size != sk.mv_size || memcmp(lk.mv_data, sk.mv_data, lk.mv_size)) {
             const MDB_val *k = lr == 0 ? &lk : &sk;
             hex(k->mv_data, k->mv_size < 60 ? k->mv_size : 60, kh, sizeof kh);
@@ -184,22 +158,19 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, MDB_txn *st, MDB_dbi sd, const ch
             bad = 1;
         } else {
             lr = mdb_cursor_get(lc, &lk, &lv, MDB_NEXT);
-            sr = mdb_cursor_get(sc, &sk, &sv, MDB_NEXT);
+            yj_memmap_next(&it);
         }
     }
     mdb_cursor_close(lc);
-    mdb_cursor_close(sc);
     return bad;
 }
 
-static yj_err scratch_commit(replay_state *rs, yj_msg *msg)
+/* Folds the replayed group into the replay's base. */
+static yj_err replay_fold(replay_state *rs, yj_msg *msg)
 {
-    int rc = mdb_txn_commit(rs->ac.txn);
-    rs->ac.txn = NULL;
-    rs->in_txn = 0;
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "scratch commit: %s", mdb_strerror(rc));
-    rc = mdb_txn_begin(rs->sc->env, NULL, 0, &rs->ac.txn);
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "scratch begin: %s", mdb_strerror(rc));
+    rs->in_group = 0;
+    if (store_layer_merge(rs->base, rs->ac.group) != YJ_OK)
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory replaying the journal");
     return YJ_OK;
 }
 
@@ -223,57 +194,105 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
         const uint8_t *p = v.mv_data;
         int r = replay_one(rs, seq, p + 2 * YJ_HASH_BYTES, v.mv_size - 2 * YJ_HASH_BYTES, rep, &err);
         if (r < 0 && err == YJ_RESOURCE_EXHAUSTED) {
-            yj_fail(msg, err, "the scratch store ran out of room at entry %llu", (unsigned long long)seq);
+            yj_fail(msg, err, "out of memory replaying entry %llu", (unsigned long long)seq);
             break;
         }
         if (r) break;
         memcpy(prev, p + YJ_HASH_BYTES, YJ_HASH_BYTES);
         rep->entries = seq;
         memcpy(rep->head_hash, prev, YJ_HASH_BYTES);
-        if (++rs->in_txn == REPLAY_COMMIT_EVERY && (err = scratch_commit(rs, msg)) != YJ_OK) break;
+        if (++rs->in_group == REPLAY_COMMIT_EVERY && (err = replay_fold(rs, msg)) != YJ_OK) break;
     }
     mdb_cursor_close(c);
     return err;
 }
 
+/* Asks the writer for a checkpoint and waits (up to 10 s) for it, so that
+ * the LMDB snapshot verified holds every write answered before the call. */
+void store_fresh_checkpoint(yj_store *s)
+{
+    if (s->config.read_only || !s->writer_started) return;
+    uint64_t before = atomic_load(&s->checkpoints);
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    /* one running when asked may predate the call: wait for the one after it */
+    for (int i = 0; i < 10000 && atomic_load(&s->checkpoints) < before + 2; i++) {
+        if (atomic_load(&s->checkpoints) == before + 1) {
+            pthread_mutex_lock(&s->mu);
+            s->ckpt_wanted = 1;
+            pthread_cond_signal(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        if (atomic_load(&s->stop_verify)) return;
+    }
+}
+
 yj_err yj_store_verify(yj_store *s, const char *scratch_dir, const yj_apply_hook *hook,
                        yj_verify_report *rep, yj_msg *msg)
 {
+    (void)scratch_dir; /* the replay runs in memory */
     memset(rep, 0, sizeof *rep);
     if (atomic_load(&s->stop_verify)) return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
     atomic_fetch_add(&s->verifiers, 1);
-    scratch sc = {0};
+    store_fresh_checkpoint(s);
     replay_state rs = {0};
-    yj_rtxn live = {0};
-    /* The map of the scratch store is as large as the live one's file can be. */
-    yj_err err = open_scratch(&sc, scratch_dir, s->map_bytes < ((size_t)1 << 30) ? ((size_t)1 << 30) : s->map_bytes, msg);
-    if (err == YJ_OK) err = yj_store_read_begin(s, &live, msg);
-    if (err != YJ_OK) goto done;
-    rs.sc = &sc;
-    rs.ac.journal = sc.journal;
-    rs.ac.idem = sc.idem;
-    rs.ac.state = sc.state;
-    rs.ac.hook = hook;
-    rs.ac.replay = 1;
-    rs.ac.head_seq = &rs.head_seq;
-    rs.ac.head_hash = rs.head_hash;
-    if (mdb_txn_begin(sc.env, NULL, 0, &rs.ac.txn)) {
-        err = yj_fail(msg, YJ_INTERNAL, "scratch begin failed");
+    MDB_txn *lt = NULL;
+    yj_err err = YJ_OK;
+    rs.base = store_layer_new();
+    rs.ac.group = store_layer_new();
+    rs.ac.write = store_layer_new();
+    if (!rs.base || !rs.ac.group || !rs.ac.write) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
     }
-    err = walk(s, live.view.txn, &rs, rep, msg);
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &lt);
+    if (rc) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        lt = NULL;
+        err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
+        goto done;
+    }
+    /* the replay reads its own state in memory, and the journal from the snapshot */
+    yj_store_view *v = &rs.ac.view;
+    v->layers[0] = rs.ac.write;
+    v->layers[1] = rs.ac.group;
+    v->layers[2] = rs.base;
+    v->n_layers = 3;
+    v->mutable_layers = 2;
+    v->txn = lt;
+    v->journal_only = 1;
+    v->state = s->state;
+    v->journal = s->journal;
+    v->idem = s->idem;
+    v->owner = &rs; /* not the live store's: no digest of it is shared */
+    rs.ac.hook = hook;
+    rs.ac.replay = 1;
+    rs.ac.rebuild = 1;
+    rs.ac.head_seq = &rs.head_seq;
+    rs.ac.head_hash = rs.head_hash;
+    err = walk(s, lt, &rs, rep, msg);
+    if (err == YJ_OK && !rep->problem[0]) err = replay_fold(&rs, msg);
     if (err == YJ_OK && !rep->problem[0] &&
-        !compare_db(live.view.txn, s->idem, rs.ac.txn, sc.idem, "idem", rep))
-        compare_db(live.view.txn, s->state, rs.ac.txn, sc.state, "state", rep);
+        !compare_db(lt, s->idem, rs.base->map[STORE_MAP_IDEM], "idem", rep))
+        compare_db(lt, s->state, rs.base->map[STORE_MAP_STATE], "state", rep);
     rep->ok = err == YJ_OK && !rep->problem[0];
 done:
-    if (rs.ac.txn) mdb_txn_abort(rs.ac.txn);
-    if (live.view.txn) yj_store_read_end(s, &live);
+    if (lt) {
+        mdb_txn_abort(lt);
+        pthread_rwlock_unlock(&s->resize_lock);
+    }
+    store_layer_free(rs.base);
+    store_layer_free(rs.ac.group);
+    store_layer_free(rs.ac.write);
     yj_buf_free(&rs.ac.effects);
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);
     yj_buf_free(&rs.stored_effects);
-    remove_scratch(&sc);
     atomic_fetch_sub(&s->verifiers, 1);
     return err;
 }

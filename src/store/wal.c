@@ -230,7 +230,7 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
 
 /* The checkpoint record of the snapshot `reader` (the latest commit): its
  * meta pages are read from the file, where LMDB wrote them at commit. */
-static yj_err ckpt_build(yj_store *s, MDB_txn *reader, yj_buf *out)
+static yj_err ckpt_build(yj_store *s, MDB_txn *reader, uint64_t seq, const uint8_t *hash, yj_buf *out)
 {
     yj_buf_reset(out);
     size_t n = WAL_CKPT_FIXED + 2 * (size_t)s->psize;
@@ -241,8 +241,8 @@ static yj_err ckpt_build(yj_store *s, MDB_txn *reader, yj_buf *out)
     uint8_t *c = yj_buf_reserve(out, n + YJ_HASH_BYTES);
     if (!c) return YJ_RESOURCE_EXHAUSTED;
     put_be(c, mdb_txn_id(reader), 8);
-    put_be(c + 8, s->head_seq, 8);
-    memcpy(c + 16, s->head_hash, YJ_HASH_BYTES);
+    put_be(c + 8, seq, 8);
+    memcpy(c + 16, hash, YJ_HASH_BYTES);
     put_be(c + 16 + YJ_HASH_BYTES, s->psize, 4);
     size_t want = 2 * (size_t)s->psize, got = 0;
     while (got < want) {
@@ -299,21 +299,23 @@ static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MD
     return YJ_OK;
 }
 
-yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, int *disk_full)
+yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
 {
     yj_buf *b = &s->wal_buf;
     yj_buf_reset(b);
     *disk_full = 0;
-    for (uint64_t seq = first; seq <= last; seq++) {
-        uint8_t key[8];
-        store_seq_key(seq, key);
-        MDB_val k = {8, key}, v;
-        if (mdb_get(txn, s->journal, &k, &v) || v.mv_size < 2 * YJ_HASH_BYTES) return YJ_INTERNAL;
+    yj_memmap_it it;
+    for (yj_memmap_first(layer->map[STORE_MAP_JOURNAL], &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *key, *val;
+        size_t klen, vlen;
+        int tomb;
+        yj_memmap_at(&it, &key, &klen, &val, &vlen, &tomb);
+        if (klen != 8 || tomb || vlen < 2 * YJ_HASH_BYTES) return YJ_INTERNAL;
         uint8_t hdr[WAL_HDR + 8] = {'E'};
-        put_be(hdr + 1, 8 + v.mv_size, 4);
+        put_be(hdr + 1, 8 + vlen, 4);
         memcpy(hdr + WAL_HDR, key, 8);
         yj_err err = yj_buf_append(b, hdr, sizeof hdr);
-        if (!err) err = yj_buf_append(b, v.mv_data, v.mv_size);
+        if (!err) err = yj_buf_append(b, val, vlen);
         if (err) return err;
     }
     s->group_off = s->wal_off;
@@ -339,18 +341,79 @@ yj_err store_wal_log(yj_store *s, MDB_txn *txn, uint64_t first, uint64_t last, i
     return YJ_OK;
 }
 
-yj_err store_wal_unlog(yj_store *s)
+/* ---- checkpoints ---- */
+
+/* A read transaction on the latest commit: what the next checkpoint keeps. */
+static yj_err open_reader(yj_store *s, MDB_txn **out);
+
+/* Writes the current schema version into meta. */
+static int put_schema(MDB_txn *txn, MDB_dbi meta)
 {
-    s->wal_tail.len = s->group_tail;
-    if (ftruncate(s->wal_fd, (off_t)s->group_off) != 0 || fdatasync(s->wal_fd) != 0) {
-        yj_log(YJ_LOG_ERROR, "store: cannot take a group back out of the log: %s", strerror(errno));
-        return YJ_INTERNAL;
-    }
-    s->wal_off = s->group_off;
-    return YJ_OK;
+    uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
+    MDB_val k = {14, "schema_version"}, v = {4, ours};
+    return mdb_put(txn, meta, &k, &v, 0);
 }
 
-/* ---- checkpoints ---- */
+yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    const MDB_dbi dbis[STORE_MAPS] = {[STORE_MAP_STATE] = s->state, [STORE_MAP_IDEM] = s->idem,
+                                      [STORE_MAP_JOURNAL] = s->journal};
+    /* the journal first (appended in seq order), then the request ids and the state, each in key order */
+    const int order[STORE_MAPS] = {STORE_MAP_JOURNAL, STORE_MAP_IDEM, STORE_MAP_STATE};
+    for (int m = 0; m < STORE_MAPS && !rc; m++) {
+        int which = order[m];
+        yj_memmap_it it;
+        for (yj_memmap_first(l->map[which], &it); yj_memmap_valid(&it) && !rc; yj_memmap_next(&it)) {
+            const void *key, *val;
+            size_t klen, vlen;
+            int tomb;
+            yj_memmap_at(&it, &key, &klen, &val, &vlen, &tomb);
+            MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+            if (tomb) {
+                rc = mdb_del(txn, dbis[which], &k, NULL);
+                if (rc == MDB_NOTFOUND) rc = 0;
+            } else {
+                rc = mdb_put(txn, dbis[which], &k, &v, which == STORE_MAP_JOURNAL ? MDB_APPEND : 0);
+            }
+        }
+    }
+    if (!rc && s->rebuild_from) rc = put_schema(txn, s->meta); /* with the rebuilt state, atomically */
+    if (!rc) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    if (!rc && s->rebuild_from) {
+        yj_log(YJ_LOG_WARN, "store: %s rebuilt for schema version %d", s->config.dir, YJ_STORE_SCHEMA_VERSION);
+        s->rebuild_from = 0;
+    }
+    *mdb_rc = rc;
+    if (rc) yj_log(rc == MDB_MAP_FULL ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing a checkpoint into LMDB: %s",
+                   mdb_strerror(rc));
+    return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+/* A checkpoint of s->ckpt: written into LMDB, the snapshot of that commit
+ * taken (its meta pages for the log's record), the data file synced.
+ * Leaves next_reader and ckpt_rec set on success; returns 0 or an errno
+ * (ENOSPC for a full map). */
+static int ckpt_run(yj_store *s)
+{
+    int mrc = 0;
+    if (store_ckpt_write(s, s->ckpt, &mrc) != YJ_OK) return mrc == MDB_MAP_FULL ? ENOSPC : EIO;
+    MDB_txn *r;
+    if (open_reader(s, &r) != YJ_OK) return EIO;
+    if (ckpt_build(s, r, s->ckpt_seq, s->ckpt_hash, &s->ckpt_rec) != YJ_OK) {
+        mdb_txn_abort(r);
+        return EIO;
+    }
+    if (fdatasync(s->data_fd) != 0) {
+        int e = errno;
+        mdb_txn_abort(r);
+        return e ? e : EIO;
+    }
+    s->next_reader = r;
+    return 0;
+}
 
 static void *syncer_main(void *arg)
 {
@@ -360,7 +423,7 @@ static void *syncer_main(void *arg)
         while (!s->syncer_stop && s->ckpt_state != CKPT_SYNCING) pthread_cond_wait(&s->sync_cv, &s->mu);
         if (s->syncer_stop) break;
         pthread_mutex_unlock(&s->mu);
-        int rc = fdatasync(s->data_fd) == 0 ? 0 : errno;
+        int rc = ckpt_run(s);
         pthread_mutex_lock(&s->mu);
         s->ckpt_rc = rc;
         s->ckpt_state = CKPT_SYNCED;
@@ -378,6 +441,55 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
     return rc ? YJ_INTERNAL : YJ_OK;
 }
 
+/* The published changes become the checkpoint's: s->live -> s->ckpt, a
+ * fresh s->live, under view_lock. No checkpoint may be running. */
+static yj_err freeze(yj_store *s)
+{
+    assert(!s->ckpt);
+    store_layer *fresh = store_layer_new();
+    if (!fresh) return YJ_RESOURCE_EXHAUSTED;
+    pthread_rwlock_wrlock(&s->view_lock);
+    s->ckpt = s->live;
+    s->live = fresh;
+    pthread_rwlock_unlock(&s->view_lock);
+    s->ckpt_seq = s->head_seq;
+    memcpy(s->ckpt_hash, s->head_hash, YJ_HASH_BYTES);
+    return YJ_OK;
+}
+
+/* The checkpoint layer is in LMDB: readers find it there from now on. */
+static void drop_ckpt(yj_store *s)
+{
+    pthread_rwlock_wrlock(&s->view_lock);
+    store_layer *l = s->ckpt;
+    s->ckpt = NULL;
+    pthread_rwlock_unlock(&s->view_lock);
+    store_layer_free(l);
+}
+
+/* LMDB's map is full: grow it (no transaction of the process may be open:
+ * the checkpoint's snapshot is let go meanwhile; nothing writes LMDB now,
+ * so its pages stay as they were). RESOURCE_EXHAUSTED at the cap. */
+static yj_err grow_map(yj_store *s)
+{
+    if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
+    size_t next = s->map_bytes * 2;
+    if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
+    store_wal_unprotect(s);
+    pthread_rwlock_wrlock(&s->resize_lock);
+    int rc = mdb_env_set_mapsize(s->env, next);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (store_wal_protect(s) != YJ_OK) return YJ_INTERNAL;
+    if (rc) {
+        yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes", s->map_bytes, next);
+    s->map_bytes = next;
+    atomic_fetch_add(&s->map_grows, 1);
+    return YJ_OK;
+}
+
 yj_err store_wal_after_commit(yj_store *s)
 {
     if (s->wal_off >= WAL_FORCE_BYTES) {
@@ -386,16 +498,10 @@ yj_err store_wal_after_commit(yj_store *s)
                (unsigned long long)s->wal_off);
         return store_wal_checkpoint_now(s) == YJ_OK ? YJ_OK : YJ_INTERNAL;
     }
-    if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
+    if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
     if (s->wal_off < WAL_CKPT_BYTES && now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
-    MDB_txn *r;
-    if (open_reader(s, &r) != YJ_OK) return YJ_OK; /* tried again after the next commit */
-    if (ckpt_build(s, r, &s->ckpt_rec) != YJ_OK) {
-        mdb_txn_abort(r);
-        return YJ_OK;
-    }
-    s->next_reader = r;
+    if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     yj_buf_reset(&s->wal_tail);
     s->tail_lost = 0;
     pthread_mutex_lock(&s->mu);
@@ -410,27 +516,45 @@ yj_err store_wal_after_commit(yj_store *s)
  * (fatal). A full disk keeps the old log and its checkpoint. */
 static yj_err finish_checkpoint(yj_store *s, int use)
 {
-    pthread_mutex_lock(&s->mu);
-    while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
-    int rc = s->ckpt_rc;
-    int was = s->ckpt_state;
-    s->ckpt_state = CKPT_IDLE;
-    pthread_mutex_unlock(&s->mu);
-    if (was == CKPT_IDLE) return YJ_OK;
-    MDB_txn *r = s->next_reader;
-    s->next_reader = NULL;
-    yj_err err = YJ_OK;
-    if (rc) {
-        yj_log(YJ_LOG_ERROR, "store: syncing the data file: %s", strerror(rc));
-        mdb_txn_abort(r);
-        err = YJ_INTERNAL; /* the data file may have lost pages: fatal */
-    } else if (use && !s->tail_lost) {
-        err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail, r);
-    } else {
-        mdb_txn_abort(r);
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
+        int rc = s->ckpt_rc;
+        int was = s->ckpt_state;
+        s->ckpt_state = CKPT_IDLE;
+        pthread_mutex_unlock(&s->mu);
+        if (was == CKPT_IDLE) return YJ_OK;
+        if (rc == ENOSPC) { /* the map is full: grow it and write the checkpoint again */
+            yj_err g = grow_map(s);
+            if (g == YJ_RESOURCE_EXHAUSTED) {
+                /* the checkpoint stays in memory and the log keeps every
+                 * entry since the last one: a restart with a larger
+                 * --max-map-size recovers them; new writes are refused */
+                yj_log(YJ_LOG_ERROR, "store: full (LMDB's map at --max-map-size): refusing new writes; "
+                                     "restart with a larger --max-map-size");
+                s->full = 1;
+                return YJ_OK;
+            }
+            if (g != YJ_OK) return g;
+            pthread_mutex_lock(&s->mu);
+            s->ckpt_state = CKPT_SYNCING;
+            pthread_cond_signal(&s->sync_cv);
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        if (rc) {
+            yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
+            return YJ_INTERNAL; /* the data file may have lost pages: fatal */
+        }
+        MDB_txn *r = s->next_reader;
+        s->next_reader = NULL;
+        drop_ckpt(s); /* in LMDB now; the old log still covers it until the new one is in place */
+        yj_err err = YJ_OK;
+        if (use && !s->tail_lost) err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail, r);
+        else mdb_txn_abort(r);
+        yj_buf_reset(&s->wal_tail);
+        return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err;
     }
-    yj_buf_reset(&s->wal_tail);
-    return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err;
 }
 
 yj_err store_wal_poll(yj_store *s, int use)
@@ -442,21 +566,32 @@ yj_err store_wal_poll(yj_store *s, int use)
 
 yj_err store_wal_checkpoint_now(yj_store *s)
 {
-    yj_err err = finish_checkpoint(s, 0);
+    yj_err err = finish_checkpoint(s, 1);
     if (err != YJ_OK) return err;
-    if (fdatasync(s->data_fd) != 0) {
-        yj_log(YJ_LOG_ERROR, "store: syncing the data file: %s", strerror(errno));
+    if (!s->ckpt && (err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+    int rc;
+    while ((rc = ckpt_run(s)) == ENOSPC)
+        if ((err = grow_map(s)) != YJ_OK) {
+            s->full = 1;
+            return err;
+        }
+    if (rc) {
+        yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
         return YJ_INTERNAL;
     }
-    MDB_txn *r;
-    if ((err = open_reader(s, &r)) != YJ_OK) return err;
+    MDB_txn *r = s->next_reader;
+    s->next_reader = NULL;
+    drop_ckpt(s);
     static const yj_buf none;
-    err = ckpt_build(s, r, &s->ckpt_rec);
-    if (err != YJ_OK) {
-        mdb_txn_abort(r);
-        return YJ_INTERNAL;
-    }
+    yj_buf_reset(&s->wal_tail);
     return wal_rotate(s, &s->ckpt_rec, &none, r);
+}
+
+yj_err store_wal_checkpoint_soon(yj_store *s)
+{
+    if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
+    s->last_ckpt_ns = 0;
+    return store_wal_after_commit(s);
 }
 
 void store_wal_unprotect(yj_store *s)
@@ -541,20 +676,63 @@ static yj_err restore_metas(yj_store *s, const wal_image *im, yj_msg *msg)
     return err;
 }
 
+/* Recovery and rebuilds apply entries in chunks: each chunk in memory,
+ * then published into s->live (the checkpoint after recovery writes it). */
+typedef struct replayer {
+    store_apply_ctx ac;
+    uint64_t in_chunk;
+} replayer;
+
+static yj_err replayer_init(yj_store *s, replayer *rp, int rebuild)
+{
+    memset(rp, 0, sizeof *rp);
+    rp->ac.hook = &s->config.hook;
+    rp->ac.replay = 1;
+    rp->ac.rebuild = rebuild;
+    rp->ac.head_seq = &s->head_seq;
+    rp->ac.head_hash = s->head_hash;
+    rp->ac.group = store_layer_new();
+    rp->ac.write = store_layer_new();
+    return rp->ac.group && rp->ac.write ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+/* Publishes the chunk applied so far (no log: these entries are logged or
+ * in the journal already). */
+static yj_err replayer_flush(yj_store *s, replayer *rp)
+{
+    if (!rp->ac.view.txn) return YJ_OK;
+    store_view_end_write(s, &rp->ac);
+    rp->in_chunk = 0;
+    return store_publish(s, rp->ac.group, s->head_seq, s->head_hash);
+}
+
+static yj_err replayer_one(yj_store *s, replayer *rp, uint64_t seq, const uint8_t *body, size_t blen,
+                           yj_result *res, yj_msg *msg)
+{
+    if (!rp->ac.view.txn && store_view_begin_write(s, &rp->ac) != YJ_OK)
+        return yj_fail(msg, YJ_INTERNAL, "replay: cannot open a snapshot");
+    yj_err err = store_replay_entry(&rp->ac, seq, body, blen, res, msg);
+    if (err == YJ_OK && ++rp->in_chunk == REPLAY_COMMIT_EVERY) err = replayer_flush(s, rp);
+    return err;
+}
+
+static void replayer_free(yj_store *s, replayer *rp)
+{
+    store_view_end_write(s, &rp->ac);
+    store_layer_free(rp->ac.group);
+    store_layer_free(rp->ac.write);
+    yj_buf_free(&rp->ac.effects);
+    yj_buf_free(&rp->ac.extra);
+    yj_buf_free(&rp->ac.body);
+}
+
 /* Applies the logged entries after the store's head again, each through
  * the writer's own code, each reproducing its hash. */
 static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
 {
-    store_apply_ctx ac = {0};
-    ac.journal = s->journal;
-    ac.idem = s->idem;
-    ac.state = s->state;
-    ac.hook = &s->config.hook;
-    ac.replay = 1;
-    ac.head_seq = &s->head_seq;
-    ac.head_hash = s->head_hash;
-    yj_err err = YJ_OK;
-    uint64_t done = 0, in_txn = 0;
+    replayer rp;
+    yj_err err = replayer_init(s, &rp, 0);
+    uint64_t done = 0;
     size_t off = im->entries_off, next;
     uint64_t seq;
     const uint8_t *prev, *hash, *body;
@@ -567,43 +745,20 @@ static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
                           s->config.dir, (unsigned long long)seq, (unsigned long long)s->head_seq);
             break;
         }
-        if (!ac.txn && mdb_txn_begin(s->env, NULL, 0, &ac.txn)) {
-            err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot begin a transaction");
-            break;
-        }
         yj_result res = {0};
-        err = store_replay_entry(&ac, seq, body, blen, &res, msg);
+        err = replayer_one(s, &rp, seq, body, blen, &res, msg);
         free(res.effects);
         if (err == YJ_OK && memcmp(s->head_hash, hash, YJ_HASH_BYTES))
             err = yj_fail(msg, YJ_DATA_LOSS, "recovery: entry %llu did not reproduce its hash",
                           (unsigned long long)seq);
-        if (err == YJ_OK && ++in_txn == REPLAY_COMMIT_EVERY) {
-            int rc = mdb_txn_commit(ac.txn);
-            ac.txn = NULL;
-            in_txn = 0;
-            if (rc) err = yj_fail(msg, YJ_INTERNAL, "recovery: commit: %s", mdb_strerror(rc));
-        }
         done++;
     }
-    if (ac.txn) {
-        int rc = err == YJ_OK ? mdb_txn_commit(ac.txn) : (mdb_txn_abort(ac.txn), 0);
-        if (rc) err = yj_fail(msg, YJ_INTERNAL, "recovery: commit: %s", mdb_strerror(rc));
-    }
-    if (err == YJ_OK && done)
+    if (err == YJ_OK) err = replayer_flush(s, &rp);
+    if (err == YJ_OK && done && !s->pinned)
         yj_log(YJ_LOG_WARN, "store: recovery: %llu logged entries applied again, head %llu",
                (unsigned long long)done, (unsigned long long)s->head_seq);
-    yj_buf_free(&ac.effects);
-    yj_buf_free(&ac.extra);
-    yj_buf_free(&ac.body);
+    replayer_free(s, &rp);
     return err;
-}
-
-/* Writes the current schema version into meta. */
-static int put_schema(MDB_txn *txn, MDB_dbi meta)
-{
-    uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
-    MDB_val k = {14, "schema_version"}, v = {4, ours};
-    return mdb_put(txn, meta, &k, &v, 0);
 }
 
 /* A store of an older schema (s->rebuild_from): empties idem and state and
@@ -621,54 +776,49 @@ static yj_err rebuild_derived(yj_store *s, yj_msg *msg)
     memcpy(want, s->head_hash, YJ_HASH_BYTES);
     yj_log(YJ_LOG_WARN, "store: %s has schema version %u: rebuilding its derived state from %llu journal entries",
            s->config.dir, s->rebuild_from, (unsigned long long)head);
-    store_apply_ctx ac = {.journal = s->journal, .idem = s->idem, .state = s->state, .hook = &s->config.hook,
-                          .replay = 1, .rebuild = 1, .head_seq = &s->head_seq, .head_hash = s->head_hash};
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (!rc) rc = mdb_drop(txn, s->idem, 0);
+    if (!rc) rc = mdb_drop(txn, s->state, 0);
+    if (!rc) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    if (rc) return yj_fail(msg, YJ_INTERNAL, "rebuild: cannot empty the derived state: %s", mdb_strerror(rc));
+    replayer rp;
+    yj_err err = replayer_init(s, &rp, 1);
     s->head_seq = 0;
     memset(s->head_hash, 0, YJ_HASH_BYTES);
-    yj_err err = YJ_OK;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &ac.txn);
-    if (!rc) rc = mdb_drop(ac.txn, s->idem, 0);
-    if (!rc) rc = mdb_drop(ac.txn, s->state, 0);
-    if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: cannot empty the derived state: %s", mdb_strerror(rc));
     for (uint64_t seq = 1; seq <= head && err == YJ_OK; seq++) {
-        uint8_t key[8];
-        store_seq_key(seq, key);
-        MDB_val k = {8, key}, v;
-        rc = mdb_get(ac.txn, s->journal, &k, &v);
-        if (rc || v.mv_size < 2 * YJ_HASH_BYTES) {
+        if (!rp.ac.view.txn && store_view_begin_write(s, &rp.ac) != YJ_OK) {
+            err = yj_fail(msg, YJ_INTERNAL, "rebuild: cannot open a snapshot");
+            break;
+        }
+        MDB_val v;
+        if (yj_view_journal(&rp.ac.view, seq, &v) != YJ_OK) {
             err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: entry %llu is missing", (unsigned long long)seq);
             break;
         }
+        /* the body is in LMDB's snapshot, which a flush ends: copy it */
+        size_t blen = v.mv_size - 2 * YJ_HASH_BYTES;
+        uint8_t *body = malloc(blen ? blen : 1);
+        if (!body) {
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "rebuild: out of memory");
+            break;
+        }
+        memcpy(body, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES, blen);
         yj_result res = {0};
-        err = store_replay_entry(&ac, seq, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES,
-                                 v.mv_size - 2 * YJ_HASH_BYTES, &res, msg);
+        err = replayer_one(s, &rp, seq, body, blen, &res, msg);
+        free(body);
         free(res.effects);
         if (err == YJ_DATA_LOSS || (err == YJ_OK && (res.code != YJ_OK || res.replayed || res.seq != seq)))
             err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: entry %llu did not reproduce itself (code %d): %s",
                           (unsigned long long)seq, res.code, res.msg.text);
-        if (err == YJ_OK && seq % REPLAY_COMMIT_EVERY == 0) {
-            rc = mdb_txn_commit(ac.txn);
-            ac.txn = NULL;
-            if (!rc) rc = mdb_txn_begin(s->env, NULL, 0, &ac.txn);
-            if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: commit: %s", mdb_strerror(rc));
-        }
     }
+    if (err == YJ_OK) err = replayer_flush(s, &rp);
+    replayer_free(s, &rp);
     if (err == YJ_OK && (s->head_seq != head || memcmp(s->head_hash, want, YJ_HASH_BYTES)))
         err = yj_fail(msg, YJ_DATA_LOSS, "rebuild: ended at entry %llu, not the head %llu",
                       (unsigned long long)s->head_seq, (unsigned long long)head);
-    if (err == YJ_OK && (rc = put_schema(ac.txn, s->meta)) != 0)
-        err = yj_fail(msg, YJ_INTERNAL, "rebuild: cannot record the schema: %s", mdb_strerror(rc));
-    if (ac.txn) {
-        rc = err == YJ_OK ? mdb_txn_commit(ac.txn) : (mdb_txn_abort(ac.txn), 0);
-        if (rc) err = yj_fail(msg, YJ_INTERNAL, "rebuild: commit: %s", mdb_strerror(rc));
-    }
-    yj_buf_free(&ac.effects);
-    yj_buf_free(&ac.extra);
-    yj_buf_free(&ac.body);
-    if (err == YJ_OK) {
-        yj_log(YJ_LOG_WARN, "store: %s rebuilt for schema version %d", s->config.dir, YJ_STORE_SCHEMA_VERSION);
-        s->rebuild_from = 0;
-    }
+    /* the rebuilt state goes to LMDB with the first checkpoint; the schema after it (store_wal_open) */
     return err;
 }
 
@@ -729,11 +879,38 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     return YJ_OK;
 }
 
+yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
+{
+    /* the log first: LMDB's head is then at least its checkpoint's */
+    wal_image im;
+    yj_err err = image_read(s->dir_fd, s->config.dir, &im, msg);
+    int have = err == YJ_OK;
+    if (err == YJ_NOT_FOUND) err = YJ_OK;
+    if (err == YJ_OK) err = open_env(s, msg);
+    if (err == YJ_OK) {
+        int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->pinned);
+        if (rc) err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
+        else if ((err = store_read_head(s->pinned, s->journal, &s->head_seq, s->head_hash)) != YJ_OK)
+            err = yj_fail(msg, err, "cannot read the journal head");
+        s->pub_seq = s->head_seq;
+        memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);
+    }
+    uint64_t ckpt_head = s->head_seq;
+    if (err == YJ_OK && have && im.entries && s->config.hook.apply) err = replay_log(s, &im, msg);
+    if (err == YJ_OK)
+        yj_log(YJ_LOG_INFO, "store: yongjind is running on %s: reading its last checkpoint (entry %llu) and "
+                            "its log after it (to entry %llu)",
+               s->config.dir, (unsigned long long)ckpt_head, (unsigned long long)s->head_seq);
+    image_free(&im);
+    return err;
+}
+
 yj_err store_wal_check_clean(yj_store *s, yj_msg *msg)
 {
     int busy;
     yj_err err = lock_dir(s, LOCK_SH, &busy, msg);
-    if (err != YJ_OK || busy) return err; /* busy: a live server; its pages are the page cache's */
+    if (busy) s->server_running = 1;
+    if (err != YJ_OK || busy) return err; /* busy: a live server: its checkpoint and its log tail */
     wal_image im;
     err = image_read(s->dir_fd, s->config.dir, &im, msg);
     if (err == YJ_NOT_FOUND) err = YJ_OK;

@@ -103,31 +103,6 @@ yj_err yj_store_submit(yj_store *s, yj_batch *b, yj_msg *msg)
     return err;
 }
 
-/* Doubles the map, up to the cap. RESOURCE_EXHAUSTED at the cap. */
-static yj_err grow_map(yj_store *s)
-{
-    if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
-    size_t next = s->map_bytes * 2;
-    if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
-    /* no transaction of the process may be open: the checkpoint's snapshot
-     * is let go, after a checkpoint of the latest commit, and retaken */
-    yj_err ck = store_wal_checkpoint_now(s);
-    if (ck != YJ_OK) return ck == YJ_RESOURCE_EXHAUSTED ? ck : YJ_INTERNAL; /* a full disk, or fatal */
-    store_wal_unprotect(s);
-    pthread_rwlock_wrlock(&s->resize_lock);
-    int rc = mdb_env_set_mapsize(s->env, next);
-    pthread_rwlock_unlock(&s->resize_lock);
-    if (store_wal_protect(s) != YJ_OK) return YJ_INTERNAL;
-    if (rc) {
-        yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
-        return YJ_RESOURCE_EXHAUSTED;
-    }
-    yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes", s->map_bytes, next);
-    s->map_bytes = next;
-    atomic_fetch_add(&s->map_grows, 1);
-    return YJ_OK;
-}
-
 /* A fatal failure: no write is acknowledged from here on. Returns 1. */
 static int fail_store(yj_store *s)
 {
@@ -139,49 +114,55 @@ static int fail_store(yj_store *s)
     return 1;
 }
 
-/* One attempt at the group: OK (committed), RESOURCE_EXHAUSTED (map full:
- * nothing written; *commit_rc ENOSPC when the disk is), or the error that
- * ended it. *logged: the group reached the log, so a failure now is fatal. */
-static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *commit_rc, int *logged)
+/* Whether LMDB's map, at its cap, has room for what the checkpoints will
+ * write: the published and checkpointing layers and this group. A
+ * checkpoint copies the tree pages it touches, and the pages of the last
+ * checkpoint stay reserved for recovery, hence the factor of 3; the map's
+ * high-water mark ignores pages LMDB could reuse, so this is on the safe
+ * side: a store refuses a group ("full") before a checkpoint could fail. */
+static int room_for(yj_store *s, const store_layer *group)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) != 0) return 1;
+    size_t used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
+    size_t cap = s->config.max_map_bytes;
+    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group)) +
+                  ((size_t)256 << 10);
+    return used < cap && cap - used >= need;
+}
+
+/* Applies the group into memory (ac->group), logs and syncs its entries,
+ * then publishes it: OK, or the error that ended it (nothing published).
+ * *disk_full: the log could not take it (nothing logged). */
+static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *disk_full)
 {
     uint64_t seq = s->head_seq;
     uint8_t hash[YJ_HASH_BYTES];
     memcpy(hash, s->head_hash, YJ_HASH_BYTES);
     ac->head_seq = &seq;
     ac->head_hash = hash;
-    *commit_rc = 0;
-    *logged = 0;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &ac->txn);
-    if (rc) return store_mdb_err(rc);
-    yj_err err = YJ_OK;
+    *disk_full = 0;
+    store_layer_clear(ac->group);
+    yj_err err = store_view_begin_write(s, ac);
     for (yj_batch *b = group; b && err == YJ_OK; b = b->next) {
         results_reset(b);
         for (size_t i = 0; i < b->n && err == YJ_OK; i++)
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
     }
+    store_view_end_write(s, ac);
+    if (err == YJ_OK && seq > s->head_seq && !room_for(s, ac->group)) {
+        yj_log(YJ_LOG_WARN, "store: full (LMDB's map near --max-map-size), refusing a group of writes");
+        *disk_full = 2;
+        err = YJ_RESOURCE_EXHAUSTED;
+    }
+    if (err == YJ_OK && seq > s->head_seq) /* logged and synced: durable from here on */
+        err = store_wal_log(s, ac->group, disk_full);
     if (err != YJ_OK) {
-        mdb_txn_abort(ac->txn);
+        store_layer_clear(ac->group);
         return err;
     }
-    if (seq > s->head_seq) { /* the group's entries, logged and synced: durable from here on */
-        int disk_full;
-        err = store_wal_log(s, ac->txn, s->head_seq + 1, seq, &disk_full);
-        if (err != YJ_OK) {
-            mdb_txn_abort(ac->txn);
-            *commit_rc = disk_full ? ENOSPC : EIO;
-            return err;
-        }
-        *logged = 1;
-    }
-    rc = mdb_txn_commit(ac->txn); /* to the page cache (MDB_NOSYNC): visible from here on */
-    if (rc) {
-        /* nothing of the group is visible: cut it out of the log, and the
-         * group is as if never tried; if that fails, the store fails */
-        *commit_rc = rc;
-        if (*logged && store_wal_unlog(s) != YJ_OK) return YJ_INTERNAL;
-        *logged = 0;
-        return rc == MDB_MAP_FULL ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
-    }
+    err = store_publish(s, ac->group, seq, hash);
+    if (err != YJ_OK) return err;
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
     if (store_wal_after_commit(s) != YJ_OK) fail_store(s); /* this group is durable; later ones are not taken */
@@ -204,44 +185,38 @@ static void count_results(yj_store *s, yj_batch *group)
     atomic_fetch_add(&s->writes_replayed, replayed);
 }
 
-/* Applies and commits a group, growing the map as needed; answers every
- * batch of it one way or the other. */
+/* Applies, logs and publishes a group; answers every batch of it one way
+ * or the other. */
 static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac)
 {
-    for (;;) {
-        int commit_rc = 0, logged = 0;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        yj_err err = run_group(s, group, ac, &commit_rc, &logged);
-        if (err == YJ_OK) {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            int64_t us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-            atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
-                                      memory_order_relaxed);
-            count_results(s, group);
-            return;
-        }
-        yj_err grown = YJ_RESOURCE_EXHAUSTED;
-        if (!logged && err == YJ_RESOURCE_EXHAUSTED && (commit_rc == 0 || commit_rc == MDB_MAP_FULL) &&
-            (grown = grow_map(s)) == YJ_OK)
-            continue;
-        const char *why;
-        yj_err code;
-        if (!logged && grown == YJ_RESOURCE_EXHAUSTED &&
-            (err == YJ_RESOURCE_EXHAUSTED || commit_rc == ENOSPC || commit_rc == EDQUOT)) {
-            code = YJ_RESOURCE_EXHAUSTED;
-            why = "the store is full (map at --max-map-size, or no disk space); nothing was written";
-            yj_log(YJ_LOG_WARN, "store: full, refusing a group of writes");
-        } else {
-            code = YJ_UNAVAILABLE;
-            why = "the store failed to write; nothing of this batch was acknowledged";
-            yj_log(YJ_LOG_ERROR, "store: fatal write failure (%s)",
-                   commit_rc ? mdb_strerror(commit_rc) : yj_err_name(err));
-            fail_store(s);
-        }
-        for (yj_batch *b = group; b; b = b->next) fail_batch(b, code, why);
+    int disk_full = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    yj_err err = run_group(s, group, ac, &disk_full);
+    if (err == YJ_OK) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
+                                  memory_order_relaxed);
+        count_results(s, group);
         return;
     }
+    const char *why;
+    yj_err code;
+    if (disk_full || err == YJ_RESOURCE_EXHAUSTED) {
+        code = YJ_RESOURCE_EXHAUSTED;
+        why = disk_full == 2 ? "the store is full (LMDB's map at --max-map-size); nothing was written"
+              : disk_full    ? "the store is full (no disk space for the log); nothing was written"
+                             : "out of memory for the group; nothing was written";
+        if (disk_full != 2)
+            yj_log(YJ_LOG_WARN, "store: %s, refusing a group of writes", disk_full ? "disk full" : "out of memory");
+    } else {
+        code = YJ_UNAVAILABLE;
+        why = "the store failed to write; nothing of this batch was acknowledged";
+        yj_log(YJ_LOG_ERROR, "store: fatal write failure (%s)", yj_err_name(err));
+        fail_store(s);
+    }
+    for (yj_batch *b = group; b; b = b->next) fail_batch(b, code, why);
 }
 
 static void signal_loop(yj_store *s)
@@ -279,14 +254,16 @@ static void *writer_main(void *arg)
 {
     yj_store *s = arg;
     store_apply_ctx ac = {0};
-    ac.journal = s->journal;
-    ac.idem = s->idem;
-    ac.state = s->state;
     ac.hook = &s->config.hook;
+    ac.group = store_layer_new();
+    ac.write = store_layer_new();
+    if (!ac.group || !ac.write) fail_store(s);
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED)
+        while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted)
             pthread_cond_wait(&s->cv, &s->mu);
+        int wanted = s->ckpt_wanted;
+        s->ckpt_wanted = 0;
         if (s->queue_head) linger(s);
         yj_batch *group = s->queue_head;
         s->queue_head = s->queue_tail = NULL;
@@ -294,11 +271,16 @@ static void *writer_main(void *arg)
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
         if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
+        if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
         if (!group && closing) break;
         if (!group) continue;
         if (failed) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_UNAVAILABLE, "the store has failed; see the server log");
+        } else if (s->full) {
+            for (yj_batch *b = group; b; b = b->next)
+                fail_batch(b, YJ_RESOURCE_EXHAUSTED,
+                           "the store is full (LMDB's map at --max-map-size); nothing was written");
         } else {
             process_group(s, group, &ac);
         }
@@ -318,6 +300,8 @@ static void *writer_main(void *arg)
     yj_buf_free(&ac.effects);
     yj_buf_free(&ac.extra);
     yj_buf_free(&ac.body);
+    store_layer_free(ac.group);
+    store_layer_free(ac.write);
     return NULL;
 }
 

@@ -1,0 +1,435 @@
+/*
+ * view.c — reading derived state and the journal through layers.
+ *
+ * What a write or a read sees is a stack: in-memory layers, newest first
+ * (a write's own changes, its group's, the published changes since the
+ * last checkpoint, the changes a running checkpoint is writing), over
+ * LMDB's snapshot of the last checkpoint. A key's value is the one of the
+ * newest layer that has it; a tombstone there means "deleted". The journal
+ * and the idempotency index are layered the same way (they are only ever
+ * added to, so they hold no tombstones).
+ *
+ * A cursor merges the layers' iterators and an LMDB cursor: its position is
+ * the smallest key (largest, going back) any source is at, and the newest
+ * source at that key gives the value; keys whose newest entry is a
+ * tombstone are stepped over.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c) return c;
+    return an < bn ? -1 : an > bn;
+}
+
+/* Looks key up in one kind of map of every layer, then LMDB's dbi. */
+static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const void *key, size_t klen,
+                          MDB_val *out)
+{
+    for (int i = 0; i < v->n_layers; i++) {
+        const yj_memmap *m = store_layer_map(v->layers[i], which);
+        if (!m) continue;
+        const void *val;
+        size_t vlen;
+        int r = yj_memmap_get(m, key, klen, &val, &vlen);
+        if (r == 1) {
+            out->mv_data = (void *)val;
+            out->mv_size = vlen;
+            return YJ_OK;
+        }
+        if (r == 2) return YJ_NOT_FOUND;
+    }
+    if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return YJ_NOT_FOUND;
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_get(v->txn, dbi, &k, out);
+    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
+    return rc ? store_mdb_err(rc) : YJ_OK;
+}
+
+yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
+{
+    return layered_get(v, STORE_MAP_STATE, v->state, key, key_len, out);
+}
+
+yj_err store_idem_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
+{
+    return layered_get(v, STORE_MAP_IDEM, v->idem, key, key_len, out);
+}
+
+yj_err yj_view_journal(const yj_store_view *v, uint64_t seq, MDB_val *out)
+{
+    uint8_t key[8];
+    store_seq_key(seq, key);
+    yj_err err = layered_get(v, STORE_MAP_JOURNAL, v->journal, key, 8, out);
+    if (err == YJ_OK && out->mv_size < 2 * YJ_HASH_BYTES) return YJ_DATA_LOSS;
+    return err;
+}
+
+yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    assert(w->out);
+    if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX || val_len > YJ_MEMMAP_VAL_MAX) return YJ_INTERNAL;
+    return yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0 ? YJ_OK
+                                                                                          : YJ_RESOURCE_EXHAUSTED;
+}
+
+yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
+{
+    assert(w->out);
+    if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX) return YJ_INTERNAL;
+    if (yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, NULL, 0, 1) != 0) return YJ_RESOURCE_EXHAUSTED;
+    w->out->tombs++;
+    return YJ_OK;
+}
+
+/* ---- the merging cursor ---- */
+
+typedef struct source {
+    const yj_memmap *m;   /* a layer's state map, or NULL for LMDB */
+    yj_memmap_it it;
+    int valid;
+    MDB_val k, v;         /* where it is */
+    int tomb;
+} source;
+
+struct yj_cursor {
+    MDB_cursor *mc;       /* NULL when the view has no LMDB snapshot */
+    int n;                /* sources: the layers', then LMDB's last */
+    source src[YJ_VIEW_LAYERS + 1];
+    int mutable_n;        /* the first sources may be written between calls: re-seeked */
+    int at;               /* the source giving the current entry; -1: none */
+    int backward;         /* the sources are positioned below the current key */
+    uint8_t key[YJ_MEMMAP_KEY_MAX + 1];
+    size_t klen;
+    MDB_val val;
+};
+
+static void load(source *s)
+{
+    if (s->m) {
+        s->valid = yj_memmap_valid(&s->it);
+        if (s->valid) {
+            const void *k, *v;
+            yj_memmap_at(&s->it, &k, &s->k.mv_size, &v, &s->v.mv_size, &s->tomb);
+            s->k.mv_data = (void *)k;
+            s->v.mv_data = (void *)v;
+        }
+    }
+}
+
+static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, size_t klen)
+{
+    if (key) {
+        s->k.mv_data = (void *)key;
+        s->k.mv_size = klen;
+    }
+    int rc = mdb_cursor_get(c->mc, &s->k, &s->v, op);
+    s->valid = rc == 0;
+    s->tomb = 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Every source at its first key >= key (strictly > when after). */
+static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
+{
+    for (int i = 0; i < c->n; i++) {
+        source *s = &c->src[i];
+        if (s->m) {
+            if (key) yj_memmap_seek(s->m, &s->it, key, klen);
+            else yj_memmap_first(s->m, &s->it);
+            load(s);
+            if (after && s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
+                yj_memmap_next(&s->it);
+                load(s);
+            }
+        } else {
+            int rc = key ? lmdb_op(c, s, MDB_SET_RANGE, key, klen) : lmdb_op(c, s, MDB_FIRST, NULL, 0);
+            if (rc) return rc;
+            if (after && s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, key, klen) &&
+                (rc = lmdb_op(c, s, MDB_NEXT, NULL, 0)) != 0)
+                return rc;
+        }
+    }
+    c->backward = 0;
+    return 0;
+}
+
+/* Every source at its last key < key (the last key when key is NULL). */
+static int seek_all_back(yj_cursor *c, const void *key, size_t klen)
+{
+    for (int i = 0; i < c->n; i++) {
+        source *s = &c->src[i];
+        if (s->m) {
+            if (key) yj_memmap_seek_lt(s->m, &s->it, key, klen);
+            else yj_memmap_last(s->m, &s->it);
+            load(s);
+        } else if (!key) {
+            int rc = lmdb_op(c, s, MDB_LAST, NULL, 0);
+            if (rc) return rc;
+        } else {
+            int rc = lmdb_op(c, s, MDB_SET_RANGE, key, klen);
+            if (rc) return rc;
+            rc = lmdb_op(c, s, s->valid ? MDB_PREV : MDB_LAST, NULL, 0);
+            if (rc) return rc;
+        }
+    }
+    c->backward = 1;
+    return 0;
+}
+
+/* Steps every source at the key k one step in the cursor's direction. */
+static int step_at(yj_cursor *c, const MDB_val *k)
+{
+    uint8_t held[YJ_MEMMAP_KEY_MAX + 1];
+    size_t hn = k->mv_size < sizeof held ? k->mv_size : sizeof held;
+    memcpy(held, k->mv_data, hn); /* k may point into a source that moves */
+    for (int i = 0; i < c->n; i++) {
+        source *s = &c->src[i];
+        if (i < c->mutable_n) { /* a layer written since: its iterator may be stale */
+            if (c->backward) {
+                yj_memmap_seek_lt(s->m, &s->it, held, hn);
+                load(s);
+            } else {
+                yj_memmap_seek(s->m, &s->it, held, hn);
+                load(s);
+                if (s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) {
+                    yj_memmap_next(&s->it);
+                    load(s);
+                }
+            }
+            continue;
+        }
+        if (!s->valid || key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) continue;
+        if (s->m) {
+            if (c->backward) yj_memmap_prev(&s->it);
+            else yj_memmap_next(&s->it);
+            load(s);
+        } else {
+            int rc = lmdb_op(c, s, c->backward ? MDB_PREV : MDB_NEXT, NULL, 0);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* Settles on the next live key in the cursor's direction: 0, MDB_NOTFOUND. */
+static int settle(yj_cursor *c)
+{
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < c->n; i++) {
+            source *s = &c->src[i];
+            if (!s->valid) continue;
+            if (best < 0) {
+                best = i;
+                continue;
+            }
+            int d = key_cmp(s->k.mv_data, s->k.mv_size, c->src[best].k.mv_data, c->src[best].k.mv_size);
+            if (c->backward ? d > 0 : d < 0) best = i; /* ties: the newer (lower index) stays */
+        }
+        if (best < 0) {
+            c->at = -1;
+            return MDB_NOTFOUND;
+        }
+        source *b = &c->src[best];
+        if (!b->tomb) {
+            c->at = best;
+            c->klen = b->k.mv_size;
+            memcpy(c->key, b->k.mv_data, c->klen);
+            c->val = b->v;
+            return 0;
+        }
+        MDB_val k = b->k;
+        int rc = step_at(c, &k);
+        if (rc) return rc;
+    }
+}
+
+int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
+{
+    yj_cursor *c = calloc(1, sizeof *c);
+    if (!c) return ENOMEM;
+    for (int i = 0; i < v->n_layers; i++) {
+        const yj_memmap *m = store_layer_map(v->layers[i], STORE_MAP_STATE);
+        /* an empty layer below the written ones stays empty while the view lives */
+        if (m && (i < v->mutable_layers || yj_memmap_count(m))) {
+            if (i < v->mutable_layers) c->mutable_n = c->n + 1;
+            c->src[c->n++].m = m;
+        }
+    }
+    if (v->txn && !v->journal_only) {
+        int rc = mdb_cursor_open(v->txn, v->state, &c->mc);
+        if (rc) {
+            free(c);
+            return rc;
+        }
+        c->n++; /* src[n-1].m == NULL: LMDB */
+    }
+    c->at = -1;
+    *out = c;
+    return 0;
+}
+
+static void give(yj_cursor *c, MDB_val *key, MDB_val *val)
+{
+    if (key) {
+        key->mv_data = c->key;
+        key->mv_size = c->klen;
+    }
+    if (val) *val = c->val;
+}
+
+int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+    int rc;
+    switch (op) {
+    case MDB_FIRST: rc = seek_all(c, NULL, 0, 0); break;
+    case MDB_LAST: rc = seek_all_back(c, NULL, 0); break;
+    case MDB_SET_RANGE:
+    case MDB_SET_KEY:
+    case MDB_SET: {
+        if (!key || key->mv_size == 0 || key->mv_size > YJ_MEMMAP_KEY_MAX) return EINVAL;
+        uint8_t want[YJ_MEMMAP_KEY_MAX];
+        size_t wn = key->mv_size;
+        memcpy(want, key->mv_data, wn);
+        rc = seek_all(c, want, wn, 0);
+        if (!rc) rc = settle(c);
+        if (!rc && op != MDB_SET_RANGE && key_cmp(c->key, c->klen, want, wn)) {
+            c->at = -1;
+            rc = MDB_NOTFOUND;
+        }
+        if (!rc) give(c, key, val);
+        return rc;
+    }
+    case MDB_NEXT:
+        if (c->at < 0) return MDB_NOTFOUND;
+        if (c->backward) rc = seek_all(c, c->key, c->klen, 1);
+        else {
+            MDB_val k = {c->klen, c->key};
+            rc = step_at(c, &k);
+        }
+        break;
+    case MDB_PREV: {
+        if (c->at < 0) return MDB_NOTFOUND;
+        if (!c->backward) {
+            uint8_t held[YJ_MEMMAP_KEY_MAX];
+            size_t hn = c->klen;
+            memcpy(held, c->key, hn);
+            rc = seek_all_back(c, held, hn);
+        } else {
+            MDB_val k = {c->klen, c->key};
+            rc = step_at(c, &k);
+        }
+        break;
+    }
+    case MDB_GET_CURRENT:
+        if (c->at < 0) return EINVAL;
+        give(c, key, val);
+        return 0;
+    default: return EINVAL;
+    }
+    if (!rc) rc = settle(c);
+    if (!rc) give(c, key, val);
+    return rc;
+}
+
+void yj_cursor_close(yj_cursor *c)
+{
+    if (!c) return;
+    if (c->mc) mdb_cursor_close(c->mc);
+    free(c);
+}
+
+/* ---- layers ---- */
+
+store_layer *store_layer_new(void)
+{
+    store_layer *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->map[STORE_MAP_STATE] = yj_memmap_new();
+    l->map[STORE_MAP_IDEM] = yj_memmap_new();
+    l->map[STORE_MAP_JOURNAL] = yj_memmap_new();
+    if (!l->map[0] || !l->map[1] || !l->map[2]) {
+        store_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void store_layer_free(store_layer *l)
+{
+    if (!l) return;
+    for (int i = 0; i < STORE_MAPS; i++) yj_memmap_free(l->map[i]);
+    free(l);
+}
+
+void store_layer_clear(store_layer *l)
+{
+    for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
+    l->first_seq = l->last_seq = 0;
+    l->tombs = 0;
+}
+
+yj_err store_layer_merge(store_layer *dst, store_layer *src)
+{
+    for (int i = 0; i < STORE_MAPS; i++)
+        if (yj_memmap_merge(dst->map[i], src->map[i]) != 0) return YJ_RESOURCE_EXHAUSTED;
+    if (src->last_seq) {
+        if (!dst->first_seq) dst->first_seq = src->first_seq;
+        dst->last_seq = src->last_seq;
+    }
+    dst->tombs += src->tombs;
+    src->first_seq = src->last_seq = 0;
+    src->tombs = 0;
+    return YJ_OK;
+}
+
+yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
+{
+    yj_memmap *fresh = yj_memmap_new();
+    if (!fresh) return YJ_RESOURCE_EXHAUSTED;
+    size_t kept = 0;
+    yj_memmap_it it;
+    for (yj_memmap_first(l->map[STORE_MAP_STATE], &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *k, *v;
+        size_t kn, vn;
+        int tomb;
+        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        MDB_val old;
+        if (tomb) {
+            yj_err err = yj_state_get(below, k, kn, &old);
+            if (err == YJ_NOT_FOUND) continue; /* deletes what only this layer had */
+            if (err != YJ_OK) {
+                yj_memmap_free(fresh);
+                return err;
+            }
+            kept++;
+        }
+        if (yj_memmap_put(fresh, k, kn, v, vn, tomb) != 0) {
+            yj_memmap_free(fresh);
+            return YJ_RESOURCE_EXHAUSTED;
+        }
+    }
+    yj_memmap_free(l->map[STORE_MAP_STATE]);
+    l->map[STORE_MAP_STATE] = fresh;
+    l->tombs = kept;
+    return YJ_OK;
+}
+
+size_t store_layer_bytes(const store_layer *l)
+{
+    size_t n = 0;
+    for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_bytes(l->map[i]);
+    return n;
+}
+
+const yj_memmap *store_layer_map(const store_layer *l, int which)
+{
+    return l ? l->map[which] : NULL;
+}
