@@ -78,9 +78,15 @@ typedef struct yj_override {
     int64_t fixed_per_unit[YJ_LEVELS_MAX];
 } yj_override;
 
-/* The policy fields the referral rules use (the ledger keeps the rest). */
+/* A tenant's policy (RULES.md §3) as the rules read it. currency and
+ * timezone_offset_minutes are read by no rule (the ledger dates months and
+ * shows amounts with them); they are here so that yj_policy_defaults is the
+ * one definition of every default. */
+#define YJ_CURRENCY_CODE_MAX 3 /* an ISO 4217 code: three letters */
 typedef struct yj_policy {
     uint64_t version;
+    char currency[YJ_CURRENCY_CODE_MAX + 1];
+    int32_t timezone_offset_minutes; /* the zone of its months, minutes east of UTC */
     yj_rounding rounding;
     int levels;
     int n_level_rates;
@@ -103,7 +109,15 @@ typedef struct yj_policy {
     yj_override overrides[YJ_OVERRIDES_MAX];
 } yj_policy;
 
-/* The defaults of RULES.md §3, version 1. */
+/* The defaults of RULES.md §3, version 1: their one definition. A tenant
+ * that never set a policy is computed with them, and GetPolicy shows them
+ * (src/ledger/policy.c builds its stored form from this function):
+ * currency CNY, rounding FLOOR, 2 levels at 1000 and 500 bp, distributor
+ * mode ALL, FIRST_TOUCH, permanent binds, no self purchase, settlement 7
+ * days after completion, min_payout 100, no withdrawal fee, group leader
+ * rate 0 on the MEMBERS basis, live invite rate 0 with the FIRST invite
+ * winning, guide rate 0, guide split 10000 bp, order cap 10000 bp, and
+ * months in UTC+8 (480 minutes). No override. */
 void yj_policy_defaults(yj_policy *p);
 
 /* What the rules read of the ledger. Ids are NUL-terminated. */

@@ -10,24 +10,6 @@
 
 #include "yongjin/rules.h"
 
-void yj_policy_defaults(yj_policy *p)
-{
-    memset(p, 0, sizeof *p);
-    p->version = 1;
-    p->rounding = YJ_ROUND_FLOOR;
-    p->levels = 2;
-    p->n_level_rates = 2;
-    p->level_rates_bp[0] = 1000;
-    p->level_rates_bp[1] = 500;
-    p->distributor_mode = YJ_MODE_ALL;
-    p->bind_policy = YJ_BIND_FIRST_TOUCH;
-    p->settle_delay_days = 7;
-    p->order_cap_bp = 10000;
-    p->live_invite_policy = YJ_INVITE_FIRST;
-    p->guide_split_bp = YJ_BP_MAX;
-    p->min_payout = 100;
-}
-
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
                          int32_t *tier)
 {
