@@ -152,6 +152,24 @@ yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *membe
 yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, uint32_t rules, const char *member,
                            const char *referrer, int64_t at_ms, int bound_live, yj_msg *why);
 
+/* When a binding made at at_ms lapses (RULES.md §3 bind_ttl_days, for
+ * referral binds and exclusive guides alike): 0 (never) when the policy's
+ * bind_ttl_days is 0, else at_ms + bind_ttl_days days. */
+int64_t yj_rules_bind_expires(const yj_policy *p, int64_t at_ms);
+
+/* Whether a binding expiring at expires_at_ms (0: never) has lapsed by
+ * at_ms: it is in force up to, not including, its expiry. */
+int yj_rules_binding_lapsed(int64_t expires_at_ms, int64_t at_ms);
+
+/* A BindGuide of member to guide (both valid ids, distinct, the guide
+ * registered: the ledger checks those first), when the member's exclusive
+ * guide in force now is current ("" when none): FIRST_TOUCH keeps a live
+ * one, FAILED_PRECONDITION "bind_guide: M already has the exclusive guide
+ * G (FIRST_TOUCH keeps it)"; LAST_TOUCH, or no live guide, binds. On
+ * YJ_OK the binding expires at yj_rules_bind_expires(p, at_ms). */
+yj_err yj_rules_guide_bind(const yj_policy *p, const char *member, const char *current, int64_t at_ms,
+                           int64_t *expires_at_ms, yj_msg *why);
+
 /* One level of an order's chain: who earns. */
 typedef struct yj_recipient {
     char member[YJ_ID_MAX + 1];
