@@ -329,6 +329,51 @@ int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_o
  * first does, under LAST every later one does. */
 int yj_rules_invite_wins(int invite_policy, int has_winner);
 
+/* ---- Livestream invites (RULES.md §5, docs/rules.md "Livestream
+ * invites"): src/rules/live.c. Who earns on a session order is
+ * yj_rules_order_where's and yj_rules_order_paid's; these say what
+ * RecordInvite refuses and what each event adds to the stats GetLiveStats
+ * answers. The ledger (src/ledger/live.c, orders.c) reads the session, the
+ * invite that counts and whether the (inviter, invitee) pair is new, calls
+ * these, and adds what they return to its counters. */
+
+/* The counters of one session's row (inviter "") or of one inviter in it:
+ * invites recorded, unique invitees (an inviter's row only), orders, GMV
+ * (paid − refunded) and invite commission (accrued − reversed, after the
+ * cap). The session's row counts every order carrying the session id; an
+ * inviter's, the orders it was the counting inviter of. */
+typedef struct yj_live_stats {
+    int64_t invites;
+    int64_t unique_invitees;
+    int64_t orders;
+    int64_t gmv_fen;
+    int64_t commission_fen;
+} yj_live_stats;
+
+/* Whether RecordInvite may record in a session: FAILED_PRECONDITION
+ * "record_invite: session S is closed" when it is closed. (Inviting
+ * oneself is refused before the session is read; an unknown session is
+ * the ledger's NOT_FOUND.) */
+yj_err yj_rules_invite_open(const char *session_id, int closed, yj_msg *why);
+
+/* What an accepted invite adds: one invite to the inviter's row and to the
+ * session's, and one unique invitee to the inviter's when first_pair (this
+ * inviter never invited this invitee in the session before), whether or
+ * not the invite is the one that counts (yj_rules_invite_wins). */
+void yj_rules_invite_counts(int first_pair, yj_live_stats *inviter, yj_live_stats *session);
+
+/* What an order paid in the session adds, to the session's row and, when
+ * the order has a counting inviter, to that inviter's: one order, its paid
+ * amount as GMV (paid_fen >= 0) and live_fen, the invite commission the
+ * order accrued after the cap (program_fen[YJ_PROGRAM_LIVE_INVITE], 0
+ * without an inviter who may earn). */
+void yj_rules_live_paid(int64_t paid_fen, int64_t live_fen, yj_live_stats *d);
+
+/* What a refund of such an order adds to the same rows: GMV − refund_fen
+ * (> 0), commission − reversed_fen (the refund's reversal of the invite
+ * commission, >= 0); the order stays counted. */
+void yj_rules_live_refunded(int64_t refund_fen, int64_t reversed_fen, yj_live_stats *d);
+
 /* Performance credit (业绩) of an order's commission base between the
  * serving guide and the customer's exclusive guide when they differ:
  * guide_split_bp to the serving guide, the rest to the exclusive one, by

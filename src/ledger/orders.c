@@ -450,11 +450,11 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     for (size_t i = 0; i < fx->n_credits && err == YJ_OK; i++)
         err = ledger_credit(ec, op->order_id, fx->credits[i].guide, fx->credits[i].store, fx->credits[i].channel,
                             fx->credits[i].amount_fen);
-    int64_t live_commission = fx->program_fen[YJ_PROGRAM_LIVE_INVITE];
+    yj_live_stats live;
+    yj_rules_live_paid(paid, fx->program_fen[YJ_PROGRAM_LIVE_INVITE], &live);
     if (err == YJ_OK && op->live_session_id[0]) {
-        err = ledger_live_stats_add(ec, op->live_session_id, "", 0, 0, 1, paid, live_commission);
-        if (err == YJ_OK && pr->inviter[0])
-            err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, 0, 0, 1, paid, live_commission);
+        err = ledger_live_stats_add(ec, op->live_session_id, "", &live);
+        if (err == YJ_OK && pr->inviter[0]) err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, &live);
     }
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
     uint64_t first_seq = ec->wtxn->seq;
@@ -640,10 +640,10 @@ static yj_err apply_refund(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunde
     yj_err err = apply_reversals(ec, r->order_id, o, fx->reversals, fx->n_reversals);
     if (err == YJ_OK) err = apply_credits(ec, r->order_id, o, fx->credits, fx->n_credits);
     if (err == YJ_OK && o->live_session_id[0]) {
-        int64_t live_delta = -fx->program_reversed_fen[YJ_PROGRAM_LIVE_INVITE];
-        err = ledger_live_stats_add(ec, o->live_session_id, "", 0, 0, 0, -r->amount, live_delta);
-        if (err == YJ_OK && o->inviter[0])
-            err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, 0, 0, 0, -r->amount, live_delta);
+        yj_live_stats live;
+        yj_rules_live_refunded(r->amount, fx->program_reversed_fen[YJ_PROGRAM_LIVE_INVITE], &live);
+        err = ledger_live_stats_add(ec, o->live_session_id, "", &live);
+        if (err == YJ_OK && o->inviter[0]) err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, &live);
     }
     if (err == YJ_OK && o->group_id[0])
         err = ledger_group_refunded(ec, o->group_id, -fx->program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx->whole);

@@ -298,8 +298,3 @@ void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_reci
     for (size_t i = 0; i < n; i++) check += c[i].amount;
     assert(check == cap);
 }
-
-int yj_rules_invite_wins(int invite_policy, int has_winner)
-{
-    return !has_winner || invite_policy == YJ_INVITE_LAST;
-}
