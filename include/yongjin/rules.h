@@ -558,6 +558,18 @@ void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_roun
 size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t credit_rules, int64_t refunded_fen,
                                  int64_t paid_fen, yj_credit_effect out[YJ_CREDITS_MAX]);
 
+/* The rounding of a version 1 credit's reversal: floor(C × R / A), whatever
+ * the tenant's mode (a version 1 credit recorded none). */
+#define YJ_CREDIT_V1_ROUNDING YJ_ROUND_FLOOR
+
+/* The credit rule an order's credits were granted under, from the credits
+ * alone (the order's payment, never the refund's entry): YJ_RULES_V2 when
+ * there is at least one credit and every credit recorded the grant's
+ * rounding (a version 2 payment records it, never 0), else YJ_RULES_V1
+ * (a version 1 record has none, and an order without credits has nothing
+ * to take back). What yj_refund_order.credit_rules is set to. */
+uint32_t yj_rules_credit_rules(const yj_refund_credit *c, size_t n);
+
 /* One refund of an order (OrderRefunded: amount_fen 1..YJ_AMOUNT_MAX,
  * checked by the caller; line_id "" or NULL for the whole order): decides
  * everything it does, or refuses it, writing nothing to *o. Refusals, in

@@ -510,17 +510,6 @@ static int64_t order_paid_total(const Yongjin__State__Order *o)
     return t;
 }
 
-/* The credits of an order paid under rules version 2 carry the grant's
- * weight and rounding (never 0); those of a version 1 order do not. An
- * order keeps the credit rule of the version it was paid with, whatever
- * the version of its refunds: that is the version the refund rules get. */
-static uint32_t credit_rules(const Yongjin__State__Order *o)
-{
-    for (size_t i = 0; i < o->n_credits; i++)
-        if (o->credits[i]->rounding == 0) return YJ_RULES_V1;
-    return o->n_credits > 0 ? YJ_RULES_V2 : YJ_RULES_V1;
-}
-
 /* The plain copy of an order that the refund rules read (rules.h), in
  * per-thread buffers valid until the next call on this thread; the line
  * ids are borrowed from o. DATA_LOSS when the record breaks the limits the
@@ -555,7 +544,7 @@ static yj_err refund_view(const char *order_id, const Yongjin__State__Order *o, 
                            .n_commissions = o->n_commissions,
                            .credits = credits,
                            .n_credits = o->n_credits,
-                           .credit_rules = credit_rules(o)};
+                           .credit_rules = yj_rules_credit_rules(credits, o->n_credits)};
     return YJ_OK;
 }
 
