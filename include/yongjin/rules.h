@@ -271,6 +271,17 @@ typedef struct yj_group {
     int32_t counted;       /* joined orders not fully refunded */
 } yj_group;
 
+/* OpenGroup (docs/rules.md "Group-buy"), after the ledger checked the ids
+ * and before it looks for the group id: target_size 2..1000, expires_at_ms
+ * after the event's time (event_ms) and before YJ_TIME_END_MS,
+ * leader_rate_bp 0..YJ_BP_MAX, each refused INVALID_ARGUMENT naming its
+ * open_group field. On YJ_OK *g is the new group: OPEN, nothing counted,
+ * the leader's rate (the event's, or the policy's group_leader_rate_bp
+ * when it gave 0) and the policy's group_leader_basis, both fixed for the
+ * group's life; leader is borrowed. */
+yj_err yj_rules_group_open(const yj_policy *p, const char *leader, int32_t target_size, int64_t expires_at_ms,
+                           int32_t leader_rate_bp, int64_t event_ms, yj_group *g, yj_msg *why);
+
 /* Whether an order of buyer pays the leader under the basis: MEMBERS the
  * orders of everyone but the leader, OWN only the leader's own, ALL every
  * one. */
