@@ -190,6 +190,26 @@ typedef struct yj_order_line {
     int64_t base;    /* the commission base (amount when the event gave 0) */
 } yj_order_line;
 
+/* A line's commission base: the event's commission_base, or the line's
+ * amount when it gave 0 (docs/rules.md "Orders"). */
+int64_t yj_rules_line_base(int64_t amount_fen, int64_t commission_base_fen);
+
+/* The numbers of line i of an OrderPaid (docs/rules.md "Orders"), checked
+ * after the ledger checked its ids, in this order, each INVALID_ARGUMENT
+ * naming order_paid.lines[i] and the field: quantity outside
+ * 1..YJ_QUANTITY_MAX, amount outside 0..10^12, commission_base outside
+ * 0..10^12, a commission base on a line of amount 0 (nothing could ever be
+ * refunded to take it back), and (version 2) a commission base above the
+ * amount. On YJ_OK *base_fen is yj_rules_line_base. */
+yj_err yj_rules_order_line(uint32_t rules, size_t i, int64_t quantity, int64_t amount_fen,
+                           int64_t commission_base_fen, int64_t *base_fen, yj_msg *why);
+
+/* An OrderPaid's number of lines, 1..YJ_LINES_MAX (before its lines are
+ * checked), and its totals, each at most 10^12 (after): INVALID_ARGUMENT
+ * naming order_paid.lines. */
+yj_err yj_rules_order_lines_count(size_t n_lines, yj_msg *why);
+yj_err yj_rules_order_totals(int64_t paid_fen, int64_t base_fen, yj_msg *why);
+
 /* One recipient's commission on one line, with its explanation. */
 typedef struct yj_commission {
     int recipient;   /* index into the recipients */

@@ -100,16 +100,15 @@ static yj_err post_pair(ledger_event_ctx *ec, const char *order_id, const Yongji
     return ledger_post(ec, &p);
 }
 
-/* The lines of an order: ids, quantities, amounts and bases in range, and
- * (version 2) no base above its line's amount: commission is earned on
- * what was paid, so a base that a typo made larger than the line would pay
- * more than the sale allows. */
+/* The lines of an order: the ids here, line by line before its numbers;
+ * the numbers (quantities, amounts and bases in range, and version 2's no
+ * base above its line's amount) and the totals are yj_rules_order_line's
+ * and yj_rules_order_totals'. */
 static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
                           yj_msg *why)
 {
-    if (op->n_lines == 0 || op->n_lines > YJ_LINES_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: %zu lines; 1..%d allowed", op->n_lines,
-                       YJ_LINES_MAX);
+    yj_err err = yj_rules_order_lines_count(op->n_lines, why);
+    if (err != YJ_OK) return err;
     *paid = *base = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
@@ -120,28 +119,13 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int6
                 return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].line_id: %s appears twice", i, l->line_id);
         if ((l->sku[0] && !valid(l->sku)) || (l->category[0] && !valid(l->category)))
             return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu]: sku and category are 0..64 bytes of [A-Za-z0-9_.:@-]", i);
-        if (l->quantity < 1 || l->quantity > YJ_QUANTITY_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].quantity: %lld is outside 1..%d", i,
-                           (long long)l->quantity, YJ_QUANTITY_MAX);
-        if (l->amount < 0 || l->amount > YJ_AMOUNT_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].amount: %lld is outside 0..10^12", i,
-                           (long long)l->amount);
-        if (l->commission_base < 0 || l->commission_base > YJ_AMOUNT_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].commission_base: %lld is outside 0..10^12",
-                           i, (long long)l->commission_base);
-        if (l->amount == 0 && l->commission_base > 0) /* nothing could ever be refunded to take it back */
-            return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "order_paid.lines[%zu].commission_base: a line of amount 0 earns no commission: give 0", i);
-        if (rules >= YJ_RULES_V2 && l->commission_base > l->amount)
-            return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "order_paid.lines[%zu].commission_base: %lld is more than the line's amount %lld", i,
-                           (long long)l->commission_base, (long long)l->amount);
+        int64_t line_base;
+        err = yj_rules_order_line(rules, i, l->quantity, l->amount, l->commission_base, &line_base, why);
+        if (err != YJ_OK) return err;
         *paid += l->amount;
-        *base += l->commission_base ? l->commission_base : l->amount;
+        *base += line_base;
     }
-    if (*paid > YJ_AMOUNT_MAX || *base > YJ_AMOUNT_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: the order totals more than 10^12");
-    return YJ_OK;
+    return yj_rules_order_totals(*paid, *base, why);
 }
 
 static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
@@ -349,7 +333,7 @@ static yj_err paid_input(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
-                                   l->commission_base ? l->commission_base : l->amount};
+                                   yj_rules_line_base(l->amount, l->commission_base)};
         in->base_fen += lines[i].base;
     }
     if (pr->group && pr->group_miss == YJ_GROUP_JOINS) {
