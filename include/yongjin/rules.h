@@ -676,6 +676,15 @@ typedef struct yj_settle_commission {
  * sum moved. */
 int64_t yj_rules_settle_order(const yj_settle_commission *c, size_t n, int64_t *move_fen);
 
+/* The leader's retro commissions c[0..n) on an order of a group that just
+ * succeeded (yj_rules_group_retro), after their reversal for the order's
+ * refunds so far: on an order already SETTLED (order_settled) what each has
+ * left moves to available at once (move_fen[i], as yj_rules_settle_order);
+ * on any other order nothing moves (0), settlement will. Returns what the
+ * leader earned on the order by them: the sum of amount − reversed. */
+int64_t yj_rules_group_retro_settle(int order_settled, const yj_settle_commission *c, size_t n,
+                                    int64_t *move_fen);
+
 /* Withdrawal statuses (state.Withdrawal.status) and payout line statuses. */
 enum { YJ_WD_REQUESTED = 1, YJ_WD_APPROVED = 2, YJ_WD_REJECTED = 3, YJ_WD_PAID = 4 };
 enum { YJ_LINE_PENDING = 1, YJ_LINE_PAID = 2, YJ_LINE_FAILED = 3 };

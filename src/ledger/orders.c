@@ -925,15 +925,18 @@ yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *
                             "pending", c->member, c->amount, p->version);
     }
     if (err == YJ_OK) err = reverse(ec, order_id, o);
+    yj_settle_commission sc[YJ_LINES_MAX];
+    int64_t move_fen[YJ_LINES_MAX];
+    for (size_t i = first; i < o->n_commissions; i++)
+        sc[i - first] = (yj_settle_commission){o->commissions[i]->amount, o->commissions[i]->reversed, 0};
+    if (err == YJ_OK)
+        *earned = yj_rules_group_retro_settle(o->status == ORDER_SETTLED, sc, o->n_commissions - first, move_fen);
     for (size_t i = first; i < o->n_commissions && err == YJ_OK; i++) {
         Yongjin__State__Commission *c = o->commissions[i];
-        int64_t left = c->amount - c->reversed;
-        if (o->status == ORDER_SETTLED && left > 0) {
-            err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member,
-                            "available", c->member, left, p->version);
-            c->settled = left;
-        }
-        *earned += c->amount - c->reversed;
+        if (move_fen[i - first] == 0) continue;
+        err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member, "available", c->member,
+                        move_fen[i - first], p->version);
+        c->settled = move_fen[i - first];
     }
     if (err == YJ_OK) err = save_order(ec, order_id, o);
 done:

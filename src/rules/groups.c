@@ -75,6 +75,20 @@ yj_err yj_rules_group_open(const yj_policy *p, const char *leader, int32_t targe
     return YJ_OK;
 }
 
+int64_t yj_rules_group_retro_settle(int order_settled, const yj_settle_commission *c, size_t n,
+                                    int64_t *move_fen)
+{
+    assert(n <= YJ_LINES_MAX && (n == 0 || (c && move_fen)));
+    int64_t earned = 0;
+    if (order_settled) yj_rules_settle_order(c, n, move_fen);
+    for (size_t i = 0; i < n; i++) {
+        assert(c[i].settled_fen == 0 && c[i].reversed_fen <= c[i].amount_fen);
+        if (!order_settled) move_fen[i] = 0;
+        earned += c[i].amount_fen - c[i].reversed_fen;
+    }
+    return earned;
+}
+
 int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
 {
     assert(leader && buyer);

@@ -338,6 +338,46 @@ static void test_a_full_refund_uncounts_an_order_before_success(void **state)
     assert_int_equal(empty.counted, 0);
 }
 
+/* EXAMPLES E's p1 (9900, leader 297 retro at 300 bp) with 3300 of it
+ * refunded before G1 succeeds: the retro commission accrues 297 and is
+ * reversed at once floor(297 × 3300 / 9900) = 99, leaving 198, the
+ * leader's earnings on the order. Settled already: the 198 moves to
+ * available now; only completed or paid: nothing moves, the order's
+ * Settle will. */
+static void test_retro_on_a_settled_order_settles_at_once(void **state)
+{
+    (void)state;
+    yj_policy p = policy(10000);
+    yj_group g1 = group("g", YJ_BASIS_MEMBERS, 3, 300);
+    g1.status = YJ_GROUP_SUCCEEDED;
+    one_line o;
+    one_line_order(&o, "p1", 9900);
+    o.o.refunded = 3300;
+    yj_commission c[1];
+    size_t n = 0;
+    assert_int_equal(yj_rules_group_retro(&p, &g1, &o.o, c, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].amount, 297);
+    yj_refund_line line = {"L1", 9900, 3300};
+    yj_refund_commission rc = {.program = YJ_PROGRAM_GROUP_LEADER,
+                               .line = 0,
+                               .rounding = c[0].rounding,
+                               .amount_fen = c[0].amount};
+    yj_reversal_effect rev[1];
+    assert_int_equal(yj_rules_reversals(&line, 1, 3300, &rc, 1, rev), 1);
+    assert_int_equal(rev[0].reversed_fen, 99);
+    assert_int_equal(rev[0].from_pending_fen, 99); /* accrued just now: all of it is pending */
+    yj_settle_commission sc = {.amount_fen = 297, .reversed_fen = rev[0].reversed_fen};
+    int64_t move = -1;
+    assert_int_equal(yj_rules_group_retro_settle(1, &sc, 1, &move), 198);
+    assert_int_equal(move, 198);
+    assert_int_equal(yj_rules_group_retro_settle(0, &sc, 1, &move), 198);
+    assert_int_equal(move, 0);
+    sc.reversed_fen = 297; /* refunded in full before the success: nothing left, nothing earned */
+    assert_int_equal(yj_rules_group_retro_settle(1, &sc, 1, &move), 0);
+    assert_int_equal(move, 0);
+}
+
 /* OpenGroup (docs/rules.md "Group-buy"): EXAMPLES E's G1, target 3 at
  * 300 bp, expiring in 24 h, opens OPEN with nothing counted, the event's
  * rate, and the policy's basis (MEMBERS by default, ALL when the policy
@@ -402,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_success_exactly_at_the_target),
         cmocka_unit_test(test_a_full_refund_uncounts_an_order_before_success),
         cmocka_unit_test(test_a_group_opens_with_its_rate_and_the_policys_basis),
+        cmocka_unit_test(test_retro_on_a_settled_order_settles_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
