@@ -78,9 +78,15 @@ typedef struct yj_override {
     int64_t fixed_per_unit[YJ_LEVELS_MAX];
 } yj_override;
 
-/* The policy fields the referral rules use (the ledger keeps the rest). */
+/* A tenant's policy (RULES.md §3) as the rules read it. currency and
+ * timezone_offset_minutes are read by no rule (the ledger dates months and
+ * shows amounts with them); they are here so that yj_policy_defaults is the
+ * one definition of every default. */
+#define YJ_CURRENCY_CODE_MAX 3 /* an ISO 4217 code: three letters */
 typedef struct yj_policy {
     uint64_t version;
+    char currency[YJ_CURRENCY_CODE_MAX + 1];
+    int32_t timezone_offset_minutes; /* the zone of its months, minutes east of UTC */
     yj_rounding rounding;
     int levels;
     int n_level_rates;
@@ -103,7 +109,15 @@ typedef struct yj_policy {
     yj_override overrides[YJ_OVERRIDES_MAX];
 } yj_policy;
 
-/* The defaults of RULES.md §3, version 1. */
+/* The defaults of RULES.md §3, version 1: their one definition. A tenant
+ * that never set a policy is computed with them, and GetPolicy shows them
+ * (src/ledger/policy.c builds its stored form from this function):
+ * currency CNY, rounding FLOOR, 2 levels at 1000 and 500 bp, distributor
+ * mode ALL, FIRST_TOUCH, permanent binds, no self purchase, settlement 7
+ * days after completion, min_payout 100, no withdrawal fee, group leader
+ * rate 0 on the MEMBERS basis, live invite rate 0 with the FIRST invite
+ * winning, guide rate 0, guide split 10000 bp, order cap 10000 bp, and
+ * months in UTC+8 (480 minutes). No override. */
 void yj_policy_defaults(yj_policy *p);
 
 /* What the rules read of the ledger. Ids are NUL-terminated. */
@@ -138,6 +152,24 @@ yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *membe
 yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, uint32_t rules, const char *member,
                            const char *referrer, int64_t at_ms, int bound_live, yj_msg *why);
 
+/* When a binding made at at_ms lapses (RULES.md §3 bind_ttl_days, for
+ * referral binds and exclusive guides alike): 0 (never) when the policy's
+ * bind_ttl_days is 0, else at_ms + bind_ttl_days days. */
+int64_t yj_rules_bind_expires(const yj_policy *p, int64_t at_ms);
+
+/* Whether a binding expiring at expires_at_ms (0: never) has lapsed by
+ * at_ms: it is in force up to, not including, its expiry. */
+int yj_rules_binding_lapsed(int64_t expires_at_ms, int64_t at_ms);
+
+/* A BindGuide of member to guide (both valid ids, distinct, the guide
+ * registered: the ledger checks those first), when the member's exclusive
+ * guide in force now is current ("" when none): FIRST_TOUCH keeps a live
+ * one, FAILED_PRECONDITION "bind_guide: M already has the exclusive guide
+ * G (FIRST_TOUCH keeps it)"; LAST_TOUCH, or no live guide, binds. On
+ * YJ_OK the binding expires at yj_rules_bind_expires(p, at_ms). */
+yj_err yj_rules_guide_bind(const yj_policy *p, const char *member, const char *current, int64_t at_ms,
+                           int64_t *expires_at_ms, yj_msg *why);
+
 /* One level of an order's chain: who earns. */
 typedef struct yj_recipient {
     char member[YJ_ID_MAX + 1];
@@ -157,6 +189,26 @@ typedef struct yj_order_line {
     int64_t quantity, amount;
     int64_t base;    /* the commission base (amount when the event gave 0) */
 } yj_order_line;
+
+/* A line's commission base: the event's commission_base, or the line's
+ * amount when it gave 0 (docs/rules.md "Orders"). */
+int64_t yj_rules_line_base(int64_t amount_fen, int64_t commission_base_fen);
+
+/* The numbers of line i of an OrderPaid (docs/rules.md "Orders"), checked
+ * after the ledger checked its ids, in this order, each INVALID_ARGUMENT
+ * naming order_paid.lines[i] and the field: quantity outside
+ * 1..YJ_QUANTITY_MAX, amount outside 0..10^12, commission_base outside
+ * 0..10^12, a commission base on a line of amount 0 (nothing could ever be
+ * refunded to take it back), and (version 2) a commission base above the
+ * amount. On YJ_OK *base_fen is yj_rules_line_base. */
+yj_err yj_rules_order_line(uint32_t rules, size_t i, int64_t quantity, int64_t amount_fen,
+                           int64_t commission_base_fen, int64_t *base_fen, yj_msg *why);
+
+/* An OrderPaid's number of lines, 1..YJ_LINES_MAX (before its lines are
+ * checked), and its totals, each at most 10^12 (after): INVALID_ARGUMENT
+ * naming order_paid.lines. */
+yj_err yj_rules_order_lines_count(size_t n_lines, yj_msg *why);
+yj_err yj_rules_order_totals(int64_t paid_fen, int64_t base_fen, yj_msg *why);
 
 /* One recipient's commission on one line, with its explanation. */
 typedef struct yj_commission {
@@ -239,6 +291,17 @@ typedef struct yj_group {
     int32_t counted;       /* joined orders not fully refunded */
 } yj_group;
 
+/* OpenGroup (docs/rules.md "Group-buy"), after the ledger checked the ids
+ * and before it looks for the group id: target_size 2..1000, expires_at_ms
+ * after the event's time (event_ms) and before YJ_TIME_END_MS,
+ * leader_rate_bp 0..YJ_BP_MAX, each refused INVALID_ARGUMENT naming its
+ * open_group field. On YJ_OK *g is the new group: OPEN, nothing counted,
+ * the leader's rate (the event's, or the policy's group_leader_rate_bp
+ * when it gave 0) and the policy's group_leader_basis, both fixed for the
+ * group's life; leader is borrowed. */
+yj_err yj_rules_group_open(const yj_policy *p, const char *leader, int32_t target_size, int64_t expires_at_ms,
+                           int32_t leader_rate_bp, int64_t event_ms, yj_group *g, yj_msg *why);
+
 /* Whether an order of buyer pays the leader under the basis: MEMBERS the
  * orders of everyone but the leader, OWN only the leader's own, ALL every
  * one. */
@@ -296,6 +359,51 @@ int yj_rules_group_retro(const yj_policy *p, const yj_group *g, const yj_group_o
  * that counts, given whether one is already recorded: under FIRST only the
  * first does, under LAST every later one does. */
 int yj_rules_invite_wins(int invite_policy, int has_winner);
+
+/* ---- Livestream invites (RULES.md §5, docs/rules.md "Livestream
+ * invites"): src/rules/live.c. Who earns on a session order is
+ * yj_rules_order_where's and yj_rules_order_paid's; these say what
+ * RecordInvite refuses and what each event adds to the stats GetLiveStats
+ * answers. The ledger (src/ledger/live.c, orders.c) reads the session, the
+ * invite that counts and whether the (inviter, invitee) pair is new, calls
+ * these, and adds what they return to its counters. */
+
+/* The counters of one session's row (inviter "") or of one inviter in it:
+ * invites recorded, unique invitees (an inviter's row only), orders, GMV
+ * (paid − refunded) and invite commission (accrued − reversed, after the
+ * cap). The session's row counts every order carrying the session id; an
+ * inviter's, the orders it was the counting inviter of. */
+typedef struct yj_live_stats {
+    int64_t invites;
+    int64_t unique_invitees;
+    int64_t orders;
+    int64_t gmv_fen;
+    int64_t commission_fen;
+} yj_live_stats;
+
+/* Whether RecordInvite may record in a session: FAILED_PRECONDITION
+ * "record_invite: session S is closed" when it is closed. (Inviting
+ * oneself is refused before the session is read; an unknown session is
+ * the ledger's NOT_FOUND.) */
+yj_err yj_rules_invite_open(const char *session_id, int closed, yj_msg *why);
+
+/* What an accepted invite adds: one invite to the inviter's row and to the
+ * session's, and one unique invitee to the inviter's when first_pair (this
+ * inviter never invited this invitee in the session before), whether or
+ * not the invite is the one that counts (yj_rules_invite_wins). */
+void yj_rules_invite_counts(int first_pair, yj_live_stats *inviter, yj_live_stats *session);
+
+/* What an order paid in the session adds, to the session's row and, when
+ * the order has a counting inviter, to that inviter's: one order, its paid
+ * amount as GMV (paid_fen >= 0) and live_fen, the invite commission the
+ * order accrued after the cap (program_fen[YJ_PROGRAM_LIVE_INVITE], 0
+ * without an inviter who may earn). */
+void yj_rules_live_paid(int64_t paid_fen, int64_t live_fen, yj_live_stats *d);
+
+/* What a refund of such an order adds to the same rows: GMV − refund_fen
+ * (> 0), commission − reversed_fen (the refund's reversal of the invite
+ * commission, >= 0); the order stays counted. */
+void yj_rules_live_refunded(int64_t refund_fen, int64_t reversed_fen, yj_live_stats *d);
 
 /* Performance credit (业绩) of an order's commission base between the
  * serving guide and the customer's exclusive guide when they differ:
@@ -481,6 +589,18 @@ void yj_rules_credits_left(int64_t base, int64_t refunded, int64_t paid, yj_roun
 size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t credit_rules, int64_t refunded_fen,
                                  int64_t paid_fen, yj_credit_effect out[YJ_CREDITS_MAX]);
 
+/* The rounding of a version 1 credit's reversal: floor(C × R / A), whatever
+ * the tenant's mode (a version 1 credit recorded none). */
+#define YJ_CREDIT_V1_ROUNDING YJ_ROUND_FLOOR
+
+/* The credit rule an order's credits were granted under, from the credits
+ * alone (the order's payment, never the refund's entry): YJ_RULES_V2 when
+ * there is at least one credit and every credit recorded the grant's
+ * rounding (a version 2 payment records it, never 0), else YJ_RULES_V1
+ * (a version 1 record has none, and an order without credits has nothing
+ * to take back). What yj_refund_order.credit_rules is set to. */
+uint32_t yj_rules_credit_rules(const yj_refund_credit *c, size_t n);
+
 /* One refund of an order (OrderRefunded: amount_fen 1..YJ_AMOUNT_MAX,
  * checked by the caller; line_id "" or NULL for the whole order): decides
  * everything it does, or refuses it, writing nothing to *o. Refusals, in
@@ -555,6 +675,15 @@ typedef struct yj_settle_commission {
  * commission clawed back past its settlement moves nothing). Returns the
  * sum moved. */
 int64_t yj_rules_settle_order(const yj_settle_commission *c, size_t n, int64_t *move_fen);
+
+/* The leader's retro commissions c[0..n) on an order of a group that just
+ * succeeded (yj_rules_group_retro), after their reversal for the order's
+ * refunds so far: on an order already SETTLED (order_settled) what each has
+ * left moves to available at once (move_fen[i], as yj_rules_settle_order);
+ * on any other order nothing moves (0), settlement will. Returns what the
+ * leader earned on the order by them: the sum of amount − reversed. */
+int64_t yj_rules_group_retro_settle(int order_settled, const yj_settle_commission *c, size_t n,
+                                    int64_t *move_fen);
 
 /* Withdrawal statuses (state.Withdrawal.status) and payout line statuses. */
 enum { YJ_WD_REQUESTED = 1, YJ_WD_APPROVED = 2, YJ_WD_REJECTED = 3, YJ_WD_PAID = 4 };

@@ -66,16 +66,12 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     if (!yj_ledger_valid_id(og->leader, strlen(og->leader)))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.leader: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    if (og->target_size < 2 || og->target_size > 1000)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.target_size: %d is outside 2..1000", og->target_size);
-    if (og->expires_at_ms <= ec->time_ms || og->expires_at_ms >= YJ_TIME_END_MS)
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "open_group.expires_at_ms: must be after the event's time and before 2200");
-    if (og->leader_rate_bp < 0 || og->leader_rate_bp > YJ_BP_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.leader_rate_bp: %d is outside 0..10000",
-                       og->leader_rate_bp);
+    yj_group gv;
+    yj_err err = yj_rules_group_open(p, og->leader, og->target_size, og->expires_at_ms, og->leader_rate_bp,
+                                     ec->time_ms, &gv, why);
+    if (err != YJ_OK) return err;
     Yongjin__State__Group *old;
-    yj_err err = ledger_group_load(ec, og->group_id, &old);
+    err = ledger_group_load(ec, og->group_id, &old);
     if (err == YJ_OK) {
         yongjin__state__group__free_unpacked(old, NULL);
         return yj_fail(why, YJ_ALREADY_EXISTS, "open_group.group_id: group %s is already open", og->group_id);
@@ -85,9 +81,9 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     g.leader = og->leader;
     g.target_size = og->target_size;
     g.expires_at_ms = og->expires_at_ms;
-    g.rate_bp = og->leader_rate_bp ? og->leader_rate_bp : p->group_leader_rate_bp;
-    g.status = YJ_GROUP_OPEN;
-    g.basis = p->group_leader_basis;
+    g.rate_bp = gv.rate_bp;
+    g.status = gv.status;
+    g.basis = gv.basis;
     lkey k;
     expiry_key(&k, ec, g.expires_at_ms, og->group_id);
     err = yj_state_put(ec->wtxn, k.b, k.n, "", 0);

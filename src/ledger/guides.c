@@ -111,9 +111,9 @@ yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t 
     return YJ_OK;
 }
 
-/* The exclusive guide follows the referral binding rules of the policy:
- * FIRST_TOUCH keeps a live binding (a new one is refused), LAST_TOUCH
- * replaces it, and bind_ttl_days lets it lapse. */
+/* The exclusive guide follows the referral binding rules of the policy
+ * (yj_rules_guide_bind): FIRST_TOUCH keeps a live binding (a new one is
+ * refused), LAST_TOUCH replaces it, and bind_ttl_days lets it lapse. */
 yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__BindGuide *bg, yj_msg *why)
 {
     yj_err err = ledger_need_id("bind_guide.member", bg->member, why);
@@ -126,14 +126,12 @@ yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     yongjin__state__guide__free_unpacked(g, NULL);
     char current[YJ_ID_MAX + 1];
     if ((err = ledger_exclusive_guide(ec, bg->member, ec->time_ms, current)) != YJ_OK) return err;
-    if (current[0] && p->bind_policy == YJ_BIND_FIRST_TOUCH)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "bind_guide: %s already has the exclusive guide %s (FIRST_TOUCH keeps it)", bg->member,
-                       current);
+    int64_t expires_at_ms;
+    if ((err = yj_rules_guide_bind(p, bg->member, current, ec->time_ms, &expires_at_ms, why)) != YJ_OK) return err;
     Yongjin__State__Binding b = YONGJIN__STATE__BINDING__INIT;
     b.referrer = bg->guide;
     b.bound_at_ms = ec->time_ms;
-    b.expires_at_ms = p->bind_ttl_days ? ec->time_ms + p->bind_ttl_days * YJ_DAY_MS : 0;
+    b.expires_at_ms = expires_at_ms;
     b.seq = ec->wtxn->seq;
     lkey k;
     id_key(&k, ec->tenant, ec->tenant_len, 'N', bg->member);

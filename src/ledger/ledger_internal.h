@@ -271,8 +271,11 @@ yj_err ledger_session_load(ledger_event_ctx *ec, const char *field, const char *
                            struct Yongjin__State__LiveSession **out, yj_msg *why);
 /* The inviter whose invite of invitee counts in the session, "" when none. */
 yj_err ledger_invite_of(ledger_event_ctx *ec, const char *session, const char *invitee, char inviter[65]);
-yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const char *inviter, int64_t invites,
-                             int64_t unique, int64_t orders, int64_t gmv, int64_t commission);
+struct yj_live_stats;
+/* Adds d (what yj_rules_invite_counts, _live_paid or _live_refunded
+ * decided) to the stats of (session, inviter); inviter "" is the session's. */
+yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const char *inviter,
+                             const struct yj_live_stats *d);
 yj_err ledger_open_live_session(ledger_event_ctx *ec, const Yongjin__V1__OpenLiveSession *os, yj_msg *why);
 yj_err ledger_close_live_session(ledger_event_ctx *ec, const Yongjin__V1__CloseLiveSession *cs, yj_msg *why);
 yj_err ledger_record_invite(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__RecordInvite *ri,

@@ -59,11 +59,10 @@ static yj_err session_save(ledger_event_ctx *ec, const char *session, const Yong
     return ledger_put_pb(ec->wtxn, &k, &s->base);
 }
 
-yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const char *inviter, int64_t invites,
-                             int64_t unique, int64_t orders, int64_t gmv, int64_t commission)
+yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const char *inviter, const yj_live_stats *s)
 {
     lkey k;
-    const int64_t d[5] = {invites, unique, orders, gmv, commission};
+    const int64_t d[5] = {s->invites, s->unique_invitees, s->orders, s->gmv_fen, s->commission_fen};
     stats_key(&k, ec->tenant, ec->tenant_len, session, inviter);
     return ledger_add_counters(ec, &k, d, 5);
 }
@@ -149,8 +148,7 @@ yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p, const Yong
     if ((err = ledger_session_load(ec, "record_invite.session_id", ri->session_id, &s, why)) != YJ_OK) return err;
     int closed = s->closed;
     yongjin__state__live_session__free_unpacked(s, NULL);
-    if (closed)
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "record_invite: session %s is closed", ri->session_id);
+    if ((err = yj_rules_invite_open(ri->session_id, closed, why)) != YJ_OK) return err;
     char winner[YJ_ID_MAX + 1];
     if ((err = ledger_invite_of(ec, ri->session_id, ri->invitee, winner)) != YJ_OK) return err;
     if (yj_rules_invite_wins(p->live_invite_policy, winner[0] != 0)) {
@@ -174,8 +172,10 @@ yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p, const Yong
     err = yj_state_get(&ec->wtxn->view, wk.b, wk.n, &wv);
     int first = err == YJ_NOT_FOUND;
     if (first) err = yj_state_put(ec->wtxn, wk.b, wk.n, "", 0);
-    if (err == YJ_OK) err = ledger_live_stats_add(ec, ri->session_id, ri->inviter, 1, first, 0, 0, 0);
-    if (err == YJ_OK) err = ledger_live_stats_add(ec, ri->session_id, "", 1, 0, 0, 0, 0);
+    yj_live_stats by_inviter, by_session;
+    yj_rules_invite_counts(first, &by_inviter, &by_session);
+    if (err == YJ_OK) err = ledger_live_stats_add(ec, ri->session_id, ri->inviter, &by_inviter);
+    if (err == YJ_OK) err = ledger_live_stats_add(ec, ri->session_id, "", &by_session);
     return err;
 }
 

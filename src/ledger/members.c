@@ -119,7 +119,7 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
     if (b->bound_at_ms <= at_ms) {
-        if (b->expires_at_ms && at_ms >= b->expires_at_ms) yongjin__state__binding__free_unpacked(b, NULL);
+        if (yj_rules_binding_lapsed(b->expires_at_ms, at_ms)) yongjin__state__binding__free_unpacked(b, NULL);
         else *out = b;
         return YJ_OK;
     }
@@ -155,7 +155,7 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
     if (best) {
         *out = yongjin__state__binding__unpack(NULL, best_len, best);
         if (!*out) err = YJ_DATA_LOSS;
-        else if ((*out)->expires_at_ms && at_ms >= (*out)->expires_at_ms) {
+        else if (yj_rules_binding_lapsed((*out)->expires_at_ms, at_ms)) {
             yongjin__state__binding__free_unpacked(*out, NULL);
             *out = NULL;
         }
@@ -488,7 +488,7 @@ yj_err ledger_bind(ledger_event_ctx *ec, const yj_policy *p, const char *member,
     Yongjin__State__Binding b = YONGJIN__STATE__BINDING__INIT;
     b.referrer = (char *)referrer;
     b.bound_at_ms = ec->time_ms;
-    b.expires_at_ms = p->bind_ttl_days ? ec->time_ms + p->bind_ttl_days * YJ_DAY_MS : 0;
+    b.expires_at_ms = yj_rules_bind_expires(p, ec->time_ms);
     b.source = (Yongjin__V1__Source *)source;
     b.seq = ec->wtxn->seq;
     lkey k;

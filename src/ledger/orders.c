@@ -100,16 +100,15 @@ static yj_err post_pair(ledger_event_ctx *ec, const char *order_id, const Yongji
     return ledger_post(ec, &p);
 }
 
-/* The lines of an order: ids, quantities, amounts and bases in range, and
- * (version 2) no base above its line's amount: commission is earned on
- * what was paid, so a base that a typo made larger than the line would pay
- * more than the sale allows. */
+/* The lines of an order: the ids here, line by line before its numbers;
+ * the numbers (quantities, amounts and bases in range, and version 2's no
+ * base above its line's amount) and the totals are yj_rules_order_line's
+ * and yj_rules_order_totals'. */
 static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
                           yj_msg *why)
 {
-    if (op->n_lines == 0 || op->n_lines > YJ_LINES_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: %zu lines; 1..%d allowed", op->n_lines,
-                       YJ_LINES_MAX);
+    yj_err err = yj_rules_order_lines_count(op->n_lines, why);
+    if (err != YJ_OK) return err;
     *paid = *base = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
@@ -120,28 +119,13 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int6
                 return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].line_id: %s appears twice", i, l->line_id);
         if ((l->sku[0] && !valid(l->sku)) || (l->category[0] && !valid(l->category)))
             return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu]: sku and category are 0..64 bytes of [A-Za-z0-9_.:@-]", i);
-        if (l->quantity < 1 || l->quantity > YJ_QUANTITY_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].quantity: %lld is outside 1..%d", i,
-                           (long long)l->quantity, YJ_QUANTITY_MAX);
-        if (l->amount < 0 || l->amount > YJ_AMOUNT_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].amount: %lld is outside 0..10^12", i,
-                           (long long)l->amount);
-        if (l->commission_base < 0 || l->commission_base > YJ_AMOUNT_MAX)
-            return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines[%zu].commission_base: %lld is outside 0..10^12",
-                           i, (long long)l->commission_base);
-        if (l->amount == 0 && l->commission_base > 0) /* nothing could ever be refunded to take it back */
-            return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "order_paid.lines[%zu].commission_base: a line of amount 0 earns no commission: give 0", i);
-        if (rules >= YJ_RULES_V2 && l->commission_base > l->amount)
-            return yj_fail(why, YJ_INVALID_ARGUMENT,
-                           "order_paid.lines[%zu].commission_base: %lld is more than the line's amount %lld", i,
-                           (long long)l->commission_base, (long long)l->amount);
+        int64_t line_base;
+        err = yj_rules_order_line(rules, i, l->quantity, l->amount, l->commission_base, &line_base, why);
+        if (err != YJ_OK) return err;
         *paid += l->amount;
-        *base += l->commission_base ? l->commission_base : l->amount;
+        *base += line_base;
     }
-    if (*paid > YJ_AMOUNT_MAX || *base > YJ_AMOUNT_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: the order totals more than 10^12");
-    return YJ_OK;
+    return yj_rules_order_totals(*paid, *base, why);
 }
 
 static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
@@ -349,7 +333,7 @@ static yj_err paid_input(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
         lines[i] = (yj_order_line){l->line_id, l->sku, l->category, l->quantity, l->amount,
-                                   l->commission_base ? l->commission_base : l->amount};
+                                   yj_rules_line_base(l->amount, l->commission_base)};
         in->base_fen += lines[i].base;
     }
     if (pr->group && pr->group_miss == YJ_GROUP_JOINS) {
@@ -450,11 +434,11 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     for (size_t i = 0; i < fx->n_credits && err == YJ_OK; i++)
         err = ledger_credit(ec, op->order_id, fx->credits[i].guide, fx->credits[i].store, fx->credits[i].channel,
                             fx->credits[i].amount_fen);
-    int64_t live_commission = fx->program_fen[YJ_PROGRAM_LIVE_INVITE];
+    yj_live_stats live;
+    yj_rules_live_paid(paid, fx->program_fen[YJ_PROGRAM_LIVE_INVITE], &live);
     if (err == YJ_OK && op->live_session_id[0]) {
-        err = ledger_live_stats_add(ec, op->live_session_id, "", 0, 0, 1, paid, live_commission);
-        if (err == YJ_OK && pr->inviter[0])
-            err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, 0, 0, 1, paid, live_commission);
+        err = ledger_live_stats_add(ec, op->live_session_id, "", &live);
+        if (err == YJ_OK && pr->inviter[0]) err = ledger_live_stats_add(ec, op->live_session_id, pr->inviter, &live);
     }
     if (err == YJ_OK) err = ledger_add_own_gmv(ec, op->buyer, paid);
     uint64_t first_seq = ec->wtxn->seq;
@@ -510,17 +494,6 @@ static int64_t order_paid_total(const Yongjin__State__Order *o)
     return t;
 }
 
-/* The credits of an order paid under rules version 2 carry the grant's
- * weight and rounding (never 0); those of a version 1 order do not. An
- * order keeps the credit rule of the version it was paid with, whatever
- * the version of its refunds: that is the version the refund rules get. */
-static uint32_t credit_rules(const Yongjin__State__Order *o)
-{
-    for (size_t i = 0; i < o->n_credits; i++)
-        if (o->credits[i]->rounding == 0) return YJ_RULES_V1;
-    return o->n_credits > 0 ? YJ_RULES_V2 : YJ_RULES_V1;
-}
-
 /* The plain copy of an order that the refund rules read (rules.h), in
  * per-thread buffers valid until the next call on this thread; the line
  * ids are borrowed from o. DATA_LOSS when the record breaks the limits the
@@ -555,7 +528,7 @@ static yj_err refund_view(const char *order_id, const Yongjin__State__Order *o, 
                            .n_commissions = o->n_commissions,
                            .credits = credits,
                            .n_credits = o->n_credits,
-                           .credit_rules = credit_rules(o)};
+                           .credit_rules = yj_rules_credit_rules(credits, o->n_credits)};
     return YJ_OK;
 }
 
@@ -640,10 +613,10 @@ static yj_err apply_refund(ledger_event_ctx *ec, const Yongjin__V1__OrderRefunde
     yj_err err = apply_reversals(ec, r->order_id, o, fx->reversals, fx->n_reversals);
     if (err == YJ_OK) err = apply_credits(ec, r->order_id, o, fx->credits, fx->n_credits);
     if (err == YJ_OK && o->live_session_id[0]) {
-        int64_t live_delta = -fx->program_reversed_fen[YJ_PROGRAM_LIVE_INVITE];
-        err = ledger_live_stats_add(ec, o->live_session_id, "", 0, 0, 0, -r->amount, live_delta);
-        if (err == YJ_OK && o->inviter[0])
-            err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, 0, 0, 0, -r->amount, live_delta);
+        yj_live_stats live;
+        yj_rules_live_refunded(r->amount, fx->program_reversed_fen[YJ_PROGRAM_LIVE_INVITE], &live);
+        err = ledger_live_stats_add(ec, o->live_session_id, "", &live);
+        if (err == YJ_OK && o->inviter[0]) err = ledger_live_stats_add(ec, o->live_session_id, o->inviter, &live);
     }
     if (err == YJ_OK && o->group_id[0])
         err = ledger_group_refunded(ec, o->group_id, -fx->program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx->whole);
@@ -950,15 +923,18 @@ yj_err ledger_group_retro(ledger_event_ctx *ec, const yj_policy *p, const char *
                             "pending", c->member, c->amount, p->version);
     }
     if (err == YJ_OK) err = reverse(ec, order_id, o);
+    yj_settle_commission sc[YJ_LINES_MAX];
+    int64_t move_fen[YJ_LINES_MAX];
+    for (size_t i = first; i < o->n_commissions; i++)
+        sc[i - first] = (yj_settle_commission){o->commissions[i]->amount, o->commissions[i]->reversed, 0};
+    if (err == YJ_OK)
+        *earned = yj_rules_group_retro_settle(o->status == ORDER_SETTLED, sc, o->n_commissions - first, move_fen);
     for (size_t i = first; i < o->n_commissions && err == YJ_OK; i++) {
         Yongjin__State__Commission *c = o->commissions[i];
-        int64_t left = c->amount - c->reversed;
-        if (o->status == ORDER_SETTLED && left > 0) {
-            err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member,
-                            "available", c->member, left, p->version);
-            c->settled = left;
-        }
-        *earned += c->amount - c->reversed;
+        if (move_fen[i - first] == 0) continue;
+        err = post_pair(ec, order_id, c, line_id_of(o, c), "settle", "pending", c->member, "available", c->member,
+                        move_fen[i - first], p->version);
+        c->settled = move_fen[i - first];
     }
     if (err == YJ_OK) err = save_order(ec, order_id, o);
 done:

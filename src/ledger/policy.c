@@ -22,33 +22,35 @@
 #define TZ_MIN (-720)
 #define TZ_MAX LEDGER_TZ_MAX
 
-/* Fills every field of a Policy with the defaults. Strings point to
- * literals; repeated fields to the static default arrays. */
-static void policy_default_pb(Yongjin__V1__Policy *p)
+/* Fills every field of a Policy with the defaults, yj_policy_defaults's
+ * (their one definition): strings and repeated fields point into d. */
+static void policy_default_pb(const yj_policy *d, int32_t rates[YJ_LEVELS_MAX], Yongjin__V1__Policy *p)
 {
-    static int32_t rates[2] = {1000, 500};
     Yongjin__V1__Policy init = YONGJIN__V1__POLICY__INIT;
+    assert(d->n_level_rates >= 1 && d->n_level_rates <= YJ_LEVELS_MAX && d->n_overrides == 0);
     *p = init;
-    p->currency = (char *)"CNY";
-    p->has_rounding = 1, p->rounding = YONGJIN__V1__ROUNDING__FLOOR;
-    p->has_levels = 1, p->levels = 2;
-    p->n_level_rates_bp = 2, p->level_rates_bp = rates;
-    p->has_distributor_mode = 1, p->distributor_mode = YONGJIN__V1__DISTRIBUTOR_MODE__ALL;
-    p->has_bind_policy = 1, p->bind_policy = YONGJIN__V1__BIND_POLICY__FIRST_TOUCH;
-    p->has_bind_ttl_days = 1, p->bind_ttl_days = 0;
-    p->has_self_purchase = 1, p->self_purchase = 0;
-    p->has_settle_delay_days = 1, p->settle_delay_days = 7;
-    p->has_min_payout = 1, p->min_payout = 100;
-    p->has_withdraw_fee_bp = 1, p->withdraw_fee_bp = 0;
-    p->has_group_leader_rate_bp = 1, p->group_leader_rate_bp = 0;
-    p->has_group_leader_basis = 1, p->group_leader_basis = YONGJIN__V1__POLICY__GROUP_LEADER_BASIS__MEMBERS;
-    p->has_live_invite_rate_bp = 1, p->live_invite_rate_bp = 0;
-    p->has_live_invite_policy = 1, p->live_invite_policy = YONGJIN__V1__INVITE_POLICY__FIRST;
-    p->has_guide_rate_bp = 1, p->guide_rate_bp = 0;
-    p->has_guide_split_bp = 1, p->guide_split_bp = 10000;
-    p->has_order_cap_bp = 1, p->order_cap_bp = 10000;
-    p->has_timezone_offset_minutes = 1, p->timezone_offset_minutes = 480;
-    p->has_version = 1, p->version = 1;
+    p->currency = (char *)d->currency;
+    p->has_rounding = 1, p->rounding = (Yongjin__V1__Rounding)d->rounding;
+    p->has_levels = 1, p->levels = d->levels;
+    for (int i = 0; i < d->n_level_rates; i++) rates[i] = d->level_rates_bp[i];
+    p->n_level_rates_bp = (size_t)d->n_level_rates, p->level_rates_bp = rates;
+    p->has_distributor_mode = 1, p->distributor_mode = (Yongjin__V1__DistributorMode)d->distributor_mode;
+    p->has_bind_policy = 1, p->bind_policy = (Yongjin__V1__BindPolicy)d->bind_policy;
+    p->has_bind_ttl_days = 1, p->bind_ttl_days = d->bind_ttl_days;
+    p->has_self_purchase = 1, p->self_purchase = d->self_purchase;
+    p->has_settle_delay_days = 1, p->settle_delay_days = d->settle_delay_days;
+    p->has_min_payout = 1, p->min_payout = d->min_payout;
+    p->has_withdraw_fee_bp = 1, p->withdraw_fee_bp = d->withdraw_fee_bp;
+    p->has_group_leader_rate_bp = 1, p->group_leader_rate_bp = d->group_leader_rate_bp;
+    p->has_group_leader_basis = 1,
+    p->group_leader_basis = (Yongjin__V1__Policy__GroupLeaderBasis)d->group_leader_basis;
+    p->has_live_invite_rate_bp = 1, p->live_invite_rate_bp = d->live_invite_rate_bp;
+    p->has_live_invite_policy = 1, p->live_invite_policy = (Yongjin__V1__InvitePolicy)d->live_invite_policy;
+    p->has_guide_rate_bp = 1, p->guide_rate_bp = d->guide_rate_bp;
+    p->has_guide_split_bp = 1, p->guide_split_bp = d->guide_split_bp;
+    p->has_order_cap_bp = 1, p->order_cap_bp = d->order_cap_bp;
+    p->has_timezone_offset_minutes = 1, p->timezone_offset_minutes = d->timezone_offset_minutes;
+    p->has_version = 1, p->version = d->version;
 }
 
 yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t tenant_len,
@@ -59,8 +61,11 @@ yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t te
     lkey_start(&k, tenant, tenant_len, 'P');
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) {
+        yj_policy dp;
+        int32_t rates[YJ_LEVELS_MAX];
         Yongjin__V1__Policy d;
-        policy_default_pb(&d);
+        yj_policy_defaults(&dp);
+        policy_default_pb(&dp, rates, &d);
         size_t n = yongjin__v1__policy__get_packed_size(&d);
         uint8_t buf[256];
         assert(n <= sizeof buf);
@@ -79,6 +84,8 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
 {
     yj_policy_defaults(p);
     p->version = pb->version;
+    snprintf(p->currency, sizeof p->currency, "%s", pb->currency ? pb->currency : "");
+    p->timezone_offset_minutes = pb->timezone_offset_minutes;
     p->rounding = (yj_rounding)pb->rounding;
     p->levels = pb->levels;
     p->n_level_rates = (int)(pb->n_level_rates_bp < YJ_LEVELS_MAX ? pb->n_level_rates_bp : YJ_LEVELS_MAX);

@@ -46,6 +46,49 @@ yj_err yj_rules_group_join(uint32_t rules, const char *group_id, int status, int
                    "order_paid.group_id: group %s %s; it takes no orders", group_id, v1[*miss]);
 }
 
+/* OpenGroup's bounds: a group of 2..1000 orders */
+#define GROUP_TARGET_MIN 2
+#define GROUP_TARGET_MAX 1000
+
+yj_err yj_rules_group_open(const yj_policy *p, const char *leader, int32_t target_size,
+                           int64_t expires_at_ms, int32_t leader_rate_bp, int64_t event_ms,
+                           yj_group *g, yj_msg *why)
+{
+    assert(p && leader && g);
+    assert(p->group_leader_rate_bp >= 0 && p->group_leader_rate_bp <= YJ_BP_MAX);
+    if (target_size < GROUP_TARGET_MIN || target_size > GROUP_TARGET_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "open_group.target_size: %d is outside %d..%d",
+                       target_size, GROUP_TARGET_MIN, GROUP_TARGET_MAX);
+    if (expires_at_ms <= event_ms || expires_at_ms >= YJ_TIME_END_MS)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "open_group.expires_at_ms: must be after the event's time and before 2200");
+    if (leader_rate_bp < 0 || leader_rate_bp > YJ_BP_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "open_group.leader_rate_bp: %d is outside 0..10000", leader_rate_bp);
+    *g = (yj_group){.leader = leader,
+                    .status = YJ_GROUP_OPEN,
+                    .basis = p->group_leader_basis,
+                    .target_size = target_size,
+                    .rate_bp = leader_rate_bp ? leader_rate_bp : p->group_leader_rate_bp,
+                    .expires_at_ms = expires_at_ms,
+                    .counted = 0};
+    return YJ_OK;
+}
+
+int64_t yj_rules_group_retro_settle(int order_settled, const yj_settle_commission *c, size_t n,
+                                    int64_t *move_fen)
+{
+    assert(n <= YJ_LINES_MAX && (n == 0 || (c && move_fen)));
+    int64_t earned = 0;
+    if (order_settled) yj_rules_settle_order(c, n, move_fen);
+    for (size_t i = 0; i < n; i++) {
+        assert(c[i].settled_fen == 0 && c[i].reversed_fen <= c[i].amount_fen);
+        if (!order_settled) move_fen[i] = 0;
+        earned += c[i].amount_fen - c[i].reversed_fen;
+    }
+    return earned;
+}
+
 int yj_rules_group_pays(int basis, const char *leader, const char *buyer)
 {
     assert(leader && buyer);

@@ -27,6 +27,60 @@ static int named(const char *s)
     return s && s[0];
 }
 
+int64_t yj_rules_line_base(int64_t amount_fen, int64_t commission_base_fen)
+{
+    return commission_base_fen ? commission_base_fen : amount_fen;
+}
+
+yj_err yj_rules_order_lines_count(size_t n_lines, yj_msg *why)
+{
+    if (n_lines == 0 || n_lines > YJ_LINES_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.lines: %zu lines; 1..%d allowed",
+                       n_lines, YJ_LINES_MAX);
+    return YJ_OK;
+}
+
+yj_err yj_rules_order_line(uint32_t rules, size_t i, int64_t quantity, int64_t amount_fen,
+                           int64_t commission_base_fen, int64_t *base_fen, yj_msg *why)
+{
+    assert(i < YJ_LINES_MAX && base_fen);
+    *base_fen = 0;
+    if (quantity < 1 || quantity > YJ_QUANTITY_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.lines[%zu].quantity: %lld is outside 1..%d", i,
+                       (long long)quantity, YJ_QUANTITY_MAX);
+    if (amount_fen < 0 || amount_fen > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.lines[%zu].amount: %lld is outside 0..10^12", i,
+                       (long long)amount_fen);
+    if (commission_base_fen < 0 || commission_base_fen > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.lines[%zu].commission_base: %lld is outside 0..10^12", i,
+                       (long long)commission_base_fen);
+    if (amount_fen == 0 &&
+        commission_base_fen > 0) /* nothing could ever be refunded to take it back */
+        return yj_fail(
+            why, YJ_INVALID_ARGUMENT,
+            "order_paid.lines[%zu].commission_base: a line of amount 0 earns no commission: give 0",
+            i);
+    if (rules >= YJ_RULES_V2 && commission_base_fen > amount_fen)
+        return yj_fail(
+            why, YJ_INVALID_ARGUMENT,
+            "order_paid.lines[%zu].commission_base: %lld is more than the line's amount %lld", i,
+            (long long)commission_base_fen, (long long)amount_fen);
+    *base_fen = yj_rules_line_base(amount_fen, commission_base_fen);
+    return YJ_OK;
+}
+
+yj_err yj_rules_order_totals(int64_t paid_fen, int64_t base_fen, yj_msg *why)
+{
+    assert(paid_fen >= 0 && base_fen >= 0); /* sums of at most YJ_LINES_MAX checked lines */
+    if (paid_fen > YJ_AMOUNT_MAX || base_fen > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_paid.lines: the order totals more than 10^12");
+    return YJ_OK;
+}
+
 void yj_rules_order_where(const yj_order_where_in *in, yj_order_where *out)
 {
     assert(in && out && in->guide && in->store);

@@ -10,24 +10,6 @@
 
 #include "yongjin/rules.h"
 
-void yj_policy_defaults(yj_policy *p)
-{
-    memset(p, 0, sizeof *p);
-    p->version = 1;
-    p->rounding = YJ_ROUND_FLOOR;
-    p->levels = 2;
-    p->n_level_rates = 2;
-    p->level_rates_bp[0] = 1000;
-    p->level_rates_bp[1] = 500;
-    p->distributor_mode = YJ_MODE_ALL;
-    p->bind_policy = YJ_BIND_FIRST_TOUCH;
-    p->settle_delay_days = 7;
-    p->order_cap_bp = 10000;
-    p->live_invite_policy = YJ_INVITE_FIRST;
-    p->guide_split_bp = YJ_BP_MAX;
-    p->min_payout = 100;
-}
-
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
                          int32_t *tier)
 {
@@ -95,6 +77,17 @@ yj_err yj_rules_check_bind(const yj_view *v, const yj_policy *p, uint32_t rules,
                        referrer, (int)depth, member, (int)height, (long long)depth + 1 + height,
                        YJ_DEPTH_MAX);
     return YJ_OK;
+}
+
+int64_t yj_rules_bind_expires(const yj_policy *p, int64_t at_ms)
+{
+    assert(p->bind_ttl_days >= 0 && at_ms >= 0);
+    return p->bind_ttl_days ? at_ms + p->bind_ttl_days * YJ_DAY_MS : 0;
+}
+
+int yj_rules_binding_lapsed(int64_t expires_at_ms, int64_t at_ms)
+{
+    return expires_at_ms && at_ms >= expires_at_ms;
 }
 
 yj_err yj_rules_chain(const yj_view *v, const yj_policy *p, const char *buyer, int64_t at_ms,
@@ -304,51 +297,4 @@ void yj_rules_apply_cap_v2(const yj_policy *p, int64_t order_base, const yj_reci
     }
     for (size_t i = 0; i < n; i++) check += c[i].amount;
     assert(check == cap);
-}
-
-int yj_rules_invite_wins(int invite_policy, int has_winner)
-{
-    return !has_winner || invite_policy == YJ_INVITE_LAST;
-}
-
-void yj_rules_guide_split(int64_t base, int32_t split_bp, int64_t *serving, int64_t *exclusive)
-{
-    int64_t w[2], parts[2];
-    assert(base >= 0);
-    yj_rules_guide_weights(split_bp, 2, w); /* the weights refunds recompute credits with */
-    yj_split(base, w, 2, parts);
-    *serving = parts[0];
-    *exclusive = parts[1];
-}
-
-void yj_rules_guide_weights(int32_t split_bp, size_t n, int64_t weights[2])
-{
-    assert((n == 1 || n == 2) && split_bp >= 0 && split_bp <= YJ_BP_MAX);
-    weights[0] = n == 2 ? split_bp : YJ_BP_MAX;
-    weights[1] = n == 2 ? YJ_BP_MAX - split_bp : 0;
-}
-
-size_t yj_rules_credit_store(const char *const *stores, size_t n, const char *order_store)
-{
-    assert(n >= 1);
-    if (order_store && order_store[0])
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(stores[i], order_store) == 0) return i;
-    return 0;
-}
-
-size_t yj_rules_guide_commission(const yj_policy *p, int recipient, int64_t credit, yj_commission *out)
-{
-    int64_t amount = yj_rate(credit, p->guide_rate_bp, p->rounding);
-    if (amount == 0) return 0;
-    *out = (yj_commission){.recipient = recipient,
-                           .program = YJ_PROGRAM_GUIDE,
-                           .level = 0,
-                           .line = YJ_LINE_ORDER,
-                           .base_amount = credit,
-                           .rate_bp = p->guide_rate_bp,
-                           .rounding = p->rounding,
-                           .uncut = amount,
-                           .amount = amount};
-    return 1;
 }

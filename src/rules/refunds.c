@@ -109,6 +109,14 @@ size_t yj_rules_reversals(const yj_refund_line *lines, size_t n_lines, int64_t o
     return k;
 }
 
+uint32_t yj_rules_credit_rules(const yj_refund_credit *c, size_t n)
+{
+    assert(n <= YJ_CREDITS_MAX && (n == 0 || c));
+    for (size_t i = 0; i < n; i++)
+        if (c[i].rounding == 0) return YJ_RULES_V1;
+    return n > 0 ? YJ_RULES_V2 : YJ_RULES_V1;
+}
+
 size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t credit_rules,
                                  int64_t refunded_fen, int64_t paid_fen,
                                  yj_credit_effect out[YJ_CREDITS_MAX])
@@ -118,7 +126,7 @@ size_t yj_rules_credit_reversals(const yj_refund_credit *c, size_t n, uint32_t c
     if (n == 0) return 0;
     if (credit_rules < YJ_RULES_V2) {
         for (size_t i = 0; i < n; i++)
-            target[i] = yj_reversal(c[i].amount, refunded_fen, paid_fen, YJ_ROUND_FLOOR);
+            target[i] = yj_reversal(c[i].amount, refunded_fen, paid_fen, YJ_CREDIT_V1_ROUNDING);
     } else {
         /* with at most two credits the split never grows a credit as the
          * basis shrinks, so a refund only takes credit back */

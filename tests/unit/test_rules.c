@@ -599,9 +599,43 @@ static void test_depth_limit_counts_the_members_team(void **state)
     assert_non_null(strstr(why.text, "deeper than 1000"));
 }
 
+/* RULES.md §3's table, field by field: the one definition of the
+ * defaults (the ledger builds a tenant's unset policy from it). */
+static void test_policy_defaults_are_the_table_of_RULES_3(void **state)
+{
+    (void)state;
+    yj_policy p;
+    memset(&p, 0x5a, sizeof p);
+    yj_policy_defaults(&p);
+    assert_int_equal(p.version, 1);
+    assert_string_equal(p.currency, "CNY");
+    assert_int_equal(p.rounding, YJ_ROUND_FLOOR);
+    assert_int_equal(p.levels, 2);
+    assert_int_equal(p.n_level_rates, 2);
+    assert_int_equal(p.level_rates_bp[0], 1000);
+    assert_int_equal(p.level_rates_bp[1], 500);
+    assert_int_equal(p.distributor_mode, YJ_MODE_ALL);
+    assert_int_equal(p.bind_policy, YJ_BIND_FIRST_TOUCH);
+    assert_int_equal(p.bind_ttl_days, 0);
+    assert_int_equal(p.self_purchase, 0);
+    assert_int_equal(p.settle_delay_days, 7);
+    assert_int_equal(p.min_payout, 100);
+    assert_int_equal(p.withdraw_fee_bp, 0);
+    assert_int_equal(p.n_overrides, 0);
+    assert_int_equal(p.group_leader_rate_bp, 0);
+    assert_int_equal(p.group_leader_basis, YJ_BASIS_MEMBERS);
+    assert_int_equal(p.live_invite_rate_bp, 0);
+    assert_int_equal(p.live_invite_policy, YJ_INVITE_FIRST);
+    assert_int_equal(p.guide_rate_bp, 0);
+    assert_int_equal(p.guide_split_bp, 10000);
+    assert_int_equal(p.order_cap_bp, 10000);
+    assert_int_equal(p.timezone_offset_minutes, 480); /* Asia/Shanghai, UTC+8 (RULES.md §6) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_defaults_are_the_table_of_RULES_3),
         cmocka_unit_test(test_A_chain_and_amounts),
         cmocka_unit_test(test_B_override_omits_level_two),
         cmocka_unit_test(test_K_self_purchase_shifts_the_chain),

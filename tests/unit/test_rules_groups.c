@@ -338,6 +338,97 @@ static void test_a_full_refund_uncounts_an_order_before_success(void **state)
     assert_int_equal(empty.counted, 0);
 }
 
+/* EXAMPLES E's p1 (9900, leader 297 retro at 300 bp) with 3300 of it
+ * refunded before G1 succeeds: the retro commission accrues 297 and is
+ * reversed at once floor(297 × 3300 / 9900) = 99, leaving 198, the
+ * leader's earnings on the order. Settled already: the 198 moves to
+ * available now; only completed or paid: nothing moves, the order's
+ * Settle will. */
+static void test_retro_on_a_settled_order_settles_at_once(void **state)
+{
+    (void)state;
+    yj_policy p = policy(10000);
+    yj_group g1 = group("g", YJ_BASIS_MEMBERS, 3, 300);
+    g1.status = YJ_GROUP_SUCCEEDED;
+    one_line o;
+    one_line_order(&o, "p1", 9900);
+    o.o.refunded = 3300;
+    yj_commission c[1];
+    size_t n = 0;
+    assert_int_equal(yj_rules_group_retro(&p, &g1, &o.o, c, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].amount, 297);
+    yj_refund_line line = {"L1", 9900, 3300};
+    yj_refund_commission rc = {.program = YJ_PROGRAM_GROUP_LEADER,
+                               .line = 0,
+                               .rounding = c[0].rounding,
+                               .amount_fen = c[0].amount};
+    yj_reversal_effect rev[1];
+    assert_int_equal(yj_rules_reversals(&line, 1, 3300, &rc, 1, rev), 1);
+    assert_int_equal(rev[0].reversed_fen, 99);
+    assert_int_equal(rev[0].from_pending_fen, 99); /* accrued just now: all of it is pending */
+    yj_settle_commission sc = {.amount_fen = 297, .reversed_fen = rev[0].reversed_fen};
+    int64_t move = -1;
+    assert_int_equal(yj_rules_group_retro_settle(1, &sc, 1, &move), 198);
+    assert_int_equal(move, 198);
+    assert_int_equal(yj_rules_group_retro_settle(0, &sc, 1, &move), 198);
+    assert_int_equal(move, 0);
+    sc.reversed_fen = 297; /* refunded in full before the success: nothing left, nothing earned */
+    assert_int_equal(yj_rules_group_retro_settle(1, &sc, 1, &move), 0);
+    assert_int_equal(move, 0);
+}
+
+/* OpenGroup (docs/rules.md "Group-buy"): EXAMPLES E's G1, target 3 at
+ * 300 bp, expiring in 24 h, opens OPEN with nothing counted, the event's
+ * rate, and the policy's basis (MEMBERS by default, ALL when the policy
+ * says so); a rate of 0 takes the policy's group_leader_rate_bp (200).
+ * Refused: a target of 1 or 1001, an expiry at the event's own time or at
+ * 2200, a rate of 10001; nothing of *g is written then. */
+static void test_a_group_opens_with_its_rate_and_the_policys_basis(void **state)
+{
+    (void)state;
+    const int64_t now = EXPIRES - YJ_DAY_MS;
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_group g;
+    yj_msg why;
+    assert_int_equal(yj_rules_group_open(&p, "g", 3, EXPIRES, 300, now, &g, &why), YJ_OK);
+    assert_string_equal(g.leader, "g");
+    assert_int_equal(g.status, YJ_GROUP_OPEN);
+    assert_int_equal(g.basis, YJ_BASIS_MEMBERS);
+    assert_int_equal(g.target_size, 3);
+    assert_int_equal(g.rate_bp, 300);
+    assert_int_equal(g.expires_at_ms, EXPIRES);
+    assert_int_equal(g.counted, 0);
+    p.group_leader_rate_bp = 200;
+    p.group_leader_basis = YJ_BASIS_ALL;
+    assert_int_equal(yj_rules_group_open(&p, "g", 1000, EXPIRES, 0, now, &g, &why), YJ_OK);
+    assert_int_equal(g.rate_bp, 200);
+    assert_int_equal(g.basis, YJ_BASIS_ALL);
+    assert_int_equal(yj_rules_group_open(&p, "g", 2, now + 1, 10000, now, &g, &why), YJ_OK);
+    assert_int_equal(g.rate_bp, 10000);
+
+    memset(&g, 0x5a, sizeof g);
+    yj_group untouched = g;
+    assert_int_equal(yj_rules_group_open(&p, "g", 1, EXPIRES, 300, now, &g, &why),
+                     YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "open_group.target_size: 1 is outside 2..1000");
+    assert_int_equal(yj_rules_group_open(&p, "g", 1001, EXPIRES, 300, now, &g, &why),
+                     YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "open_group.target_size: 1001 is outside 2..1000");
+    assert_int_equal(yj_rules_group_open(&p, "g", 3, now, 300, now, &g, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text,
+                        "open_group.expires_at_ms: must be after the event's time and before 2200");
+    assert_int_equal(yj_rules_group_open(&p, "g", 3, YJ_TIME_END_MS, 300, now, &g, &why),
+                     YJ_INVALID_ARGUMENT);
+    assert_int_equal(yj_rules_group_open(&p, "g", 3, EXPIRES, 10001, now, &g, &why),
+                     YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "open_group.leader_rate_bp: 10001 is outside 0..10000");
+    assert_int_equal(yj_rules_group_open(&p, "g", 3, EXPIRES, -1, now, &g, &why),
+                     YJ_INVALID_ARGUMENT);
+    assert_memory_equal(&g, &untouched, sizeof g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_retro_is_cut_to_what_the_cap_leaves),
         cmocka_unit_test(test_success_exactly_at_the_target),
         cmocka_unit_test(test_a_full_refund_uncounts_an_order_before_success),
+        cmocka_unit_test(test_a_group_opens_with_its_rate_and_the_policys_basis),
+        cmocka_unit_test(test_retro_on_a_settled_order_settles_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

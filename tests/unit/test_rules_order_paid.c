@@ -376,6 +376,77 @@ static void test_where_the_credit_goes(void **state)
     assert_string_equal(w.inviter, "d");
 }
 
+static yj_err line(uint32_t rules, size_t i, int64_t quantity, int64_t amount, int64_t base_given,
+                   int64_t *base, yj_msg *why)
+{
+    memset(why, 0, sizeof *why);
+    return yj_rules_order_line(rules, i, quantity, amount, base_given, base, why);
+}
+
+/* docs/rules.md "Orders": quantity 1..1,000,000, amount and base
+ * 0..10^12, a base of 0 is the amount, no base on a line of amount 0, and
+ * (version 2) no base above the amount: the 1-yuan line with a base of
+ * 10,000 yuan that paid 1,000 yuan under version 1. Each refusal names
+ * the line and the field. */
+static void test_the_lines_of_an_order(void **state)
+{
+    (void)state;
+    yj_msg why;
+    int64_t base = -1;
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, 100, 0, &base, &why), YJ_OK);
+    assert_int_equal(base, 100);
+    assert_int_equal(line(YJ_RULES_V2, 0, 1000000, 100, 40, &base, &why), YJ_OK);
+    assert_int_equal(base, 40);
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, 0, 0, &base, &why), YJ_OK);
+    assert_int_equal(base, 0);
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, 1000000000000LL, 1000000000000LL, &base, &why), YJ_OK);
+    assert_int_equal(line(YJ_RULES_V2, 2, 0, 100, 0, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines[2].quantity: 0 is outside 1..1000000");
+    assert_int_equal(line(YJ_RULES_V2, 2, 1000001, 100, 0, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, -5, 0, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines[0].amount: -5 is outside 0..10^12");
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, 1000000000001LL, 0, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_int_equal(line(YJ_RULES_V2, 1, 1, 100, -1, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines[1].commission_base: -1 is outside 0..10^12");
+    assert_int_equal(line(YJ_RULES_V1, 0, 1, 0, 5, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(
+        why.text,
+        "order_paid.lines[0].commission_base: a line of amount 0 earns no commission: give 0");
+    assert_int_equal(line(YJ_RULES_V1, 0, 1, 100, 1000000, &base, &why), YJ_OK);
+    assert_int_equal(base, 1000000);
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, 100, 1000000, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(
+        why.text,
+        "order_paid.lines[0].commission_base: 1000000 is more than the line's amount 100");
+    /* a quantity is checked before the amount, the amount before the base */
+    assert_int_equal(line(YJ_RULES_V2, 0, 0, -1, -1, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_non_null(strstr(why.text, ".quantity:"));
+    assert_int_equal(line(YJ_RULES_V2, 0, 1, -1, -1, &base, &why), YJ_INVALID_ARGUMENT);
+    assert_non_null(strstr(why.text, ".amount:"));
+    assert_int_equal(yj_rules_line_base(100, 0), 100);
+    assert_int_equal(yj_rules_line_base(100, 60), 60);
+}
+
+/* 1..100 lines; totals at most 10^12 each (two lines of 6 × 10^11 are
+ * 1.2 × 10^12: refused, whether paid or base). */
+static void test_an_order_has_1_to_100_lines_and_totals_at_most_10_12(void **state)
+{
+    (void)state;
+    yj_msg why;
+    memset(&why, 0, sizeof why);
+    assert_int_equal(yj_rules_order_lines_count(0, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines: 0 lines; 1..100 allowed");
+    assert_int_equal(yj_rules_order_lines_count(101, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines: 101 lines; 1..100 allowed");
+    assert_int_equal(yj_rules_order_lines_count(1, &why), YJ_OK);
+    assert_int_equal(yj_rules_order_lines_count(100, &why), YJ_OK);
+    assert_int_equal(yj_rules_order_totals(1000000000000LL, 1000000000000LL, &why), YJ_OK);
+    assert_int_equal(yj_rules_order_totals(1200000000000LL, 0, &why), YJ_INVALID_ARGUMENT);
+    assert_string_equal(why.text, "order_paid.lines: the order totals more than 10^12");
+    assert_int_equal(yj_rules_order_totals(1000000000000LL, 1200000000000LL, &why),
+                     YJ_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +458,8 @@ int main(void)
         cmocka_unit_test(test_group_live_and_guides_under_the_cap),
         cmocka_unit_test(test_leader_and_inviter_paid_only_when_the_rules_say),
         cmocka_unit_test(test_where_the_credit_goes),
+        cmocka_unit_test(test_the_lines_of_an_order),
+        cmocka_unit_test(test_an_order_has_1_to_100_lines_and_totals_at_most_10_12),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,6 +340,32 @@ static void test_credits_v1_floor_each_credit(void **state)
     credits_after(&t, 10001 - 13, 0, 0);
 }
 
+/* An order keeps the credit rule of the version it was paid with, read
+ * from its credits: G's two credits recording the grant's rounding are
+ * version 2; a version 1 record has none (0), so one such credit makes the
+ * order version 1; an order with no credit is version 1 (nothing to take
+ * back either way). A version 1 credit floors whatever the tenant's mode:
+ * h 3333 after a refund of 5001 of 10001 is floor(3333 × 5001 / 10001) =
+ * floor(1666.67) = 1666 taken back, where HALF_UP would take 1667. */
+static void test_the_credit_rule_is_read_from_the_credits(void **state)
+{
+    (void)state;
+    order t;
+    order_G(&t, YJ_RULES_V2);
+    assert_int_equal(yj_rules_credit_rules(t.credits, 2), YJ_RULES_V2);
+    assert_int_equal(yj_rules_credit_rules(t.credits, 1), YJ_RULES_V2);
+    t.credits[1].rounding = 0;
+    assert_int_equal(yj_rules_credit_rules(t.credits, 2), YJ_RULES_V1);
+    order_G(&t, YJ_RULES_V1);
+    assert_int_equal(yj_rules_credit_rules(t.credits, 2), YJ_RULES_V1);
+    assert_int_equal(yj_rules_credit_rules(NULL, 0), YJ_RULES_V1);
+    assert_int_equal(YJ_CREDIT_V1_ROUNDING, YJ_ROUND_FLOOR);
+    t.o.credit_rules = yj_rules_credit_rules(t.credits, 2);
+    yj_msg why;
+    assert_int_equal(refund(&t, 5001, "", &why), YJ_OK);
+    assert_int_equal(t.credits[0].reversed, 1666);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_a_refund_above_what_is_left_is_refused),
         cmocka_unit_test(test_credits_v2_are_the_grants_split_of_what_is_left),
         cmocka_unit_test(test_credits_v1_floor_each_credit),
+        cmocka_unit_test(test_the_credit_rule_is_read_from_the_credits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
