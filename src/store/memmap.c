@@ -1,0 +1,784 @@
+/*
+ * memmap.c — the ordered in-memory map of memmap.h: a B+tree of pointers
+ * to entries.
+ *
+ * Entries: one malloc block each (a small header, the key, the value). The
+ * tree holds only pointers to them, so a split or a shift moves pointers,
+ * never an entry's bytes: that is the header's promise that a put of one key
+ * never moves another key's value. Replacing a key allocates its new block
+ * first (ENOMEM leaves the map as it was) and frees the old one last.
+ *
+ * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
+ * doubly linked for the iterators. An inner node holds up to CAP separators
+ * and one child more; separator i is the smallest key of child i+1, and it
+ * is a pointer to that key's entry, not a copy (a key is a separator in at
+ * most one inner node; a put that replaces the entry mends that pointer on
+ * its way down). Nothing is ever removed but by clear, so every separator
+ * stays the key of a live entry.
+ *
+ * Comparisons: the keys are 20-40 bytes that mostly start alike (tenant,
+ * table), and following a pointer to an entry costs a cache miss. So each
+ * node keeps the prefix all its keys share (up to PMAX bytes, inline) and,
+ * per key, the 8 bytes after that prefix as a big-endian integer, zero
+ * padded ("head"). Searching a node compares the sought key with the prefix
+ * once (if it differs, the key is before or after every key of the node),
+ * then heads as integers; only equal heads need the entries' bytes. A node's
+ * prefix shrinks (without reading any key: the bytes it drops are inline)
+ * when a key that does not share it comes in, and grows after a split
+ * (reading the keys of the half that grew).
+ *
+ * Small maps: an empty map is just its header; the first put allocates one
+ * leaf. Merging into an empty map swaps the trees (tiny overlays folded into
+ * a fresh group cost nothing per entry); otherwise each source entry is
+ * inserted, its block moved, not copied.
+ */
+#include "store/memmap.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAP 32         /* keys of a node: a leaf's entries, an inner node's separators */
+#define PMAX 24        /* prefix bytes a node keeps inline */
+#define HEIGHT_MAX 24  /* far above what 2^64 entries need at half-full nodes */
+
+typedef struct mm_ent {
+    uint32_t vlen;
+    uint16_t klen;
+    uint8_t tomb;
+    uint8_t pad_;
+    uint8_t data[]; /* key, then value */
+} mm_ent;
+
+typedef struct mm_node {
+    uint16_t n;     /* keys held */
+    uint16_t level; /* 0 for a leaf */
+    uint16_t pfx;   /* bytes every key of this node shares, <= PMAX */
+    uint8_t pref[PMAX];
+    uint64_t head[CAP]; /* the 8 bytes of key[i] after the prefix, big-endian, zero padded */
+    mm_ent *key[CAP];
+} mm_node;
+
+typedef struct mm_leaf {
+    mm_node h;
+    struct mm_leaf *prev, *next;
+} mm_leaf;
+
+typedef struct mm_inner {
+    mm_node h;
+    mm_node *child[CAP + 1];
+    struct mm_inner *link; /* chains nodes while the upper levels are rebuilt */
+} mm_inner;
+
+struct yj_memmap {
+    mm_node *root; /* NULL when empty */
+    mm_leaf *first, *last;
+    size_t count;
+    size_t bytes;
+    unsigned height; /* levels; 0 when empty */
+};
+
+/* ---- keys and heads ---- */
+
+static inline const uint8_t *ent_key(const mm_ent *e)
+{
+    return e->data;
+}
+
+static inline size_t ent_size(const mm_ent *e)
+{
+    return sizeof(mm_ent) + e->klen + (e->tomb ? 0 : e->vlen);
+}
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* The 8 bytes of k after off, big-endian, zero padded past its end. */
+static inline uint64_t head_at(const uint8_t *k, size_t klen, size_t off)
+{
+    assert(off <= klen);
+    if (klen - off >= 8) return load_be64(k + off);
+    uint8_t b[8] = {0};
+    memcpy(b, k + off, klen - off);
+    return load_be64(b);
+}
+
+static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+static size_t common_len(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, size_t max)
+{
+    size_t n = alen < blen ? alen : blen, i = 0;
+    if (n > max) n = max;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* ---- one node ---- */
+
+/* The first index of nd whose key is >= k; *eq = 1 when that key is k. */
+static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int *eq)
+{
+    unsigned p = nd->pfx;
+    *eq = 0;
+    if (p) {
+        int c = memcmp(k, nd->pref, klen < p ? klen : p);
+        if (c < 0 || (c == 0 && klen < p)) return 0;
+        if (c > 0) return nd->n;
+    }
+    uint64_t kh = head_at(k, klen, p);
+    unsigned lo = 0, hi = nd->n;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        uint64_t h = nd->head[mid];
+        if (h < kh) {
+            lo = mid + 1;
+        } else if (h > kh) {
+            hi = mid;
+        } else {
+            const mm_ent *e = nd->key[mid];
+            int c = key_cmp(ent_key(e) + p, e->klen - p, k + p, klen - p);
+            if (c < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+                *eq = c == 0;
+            }
+        }
+    }
+    assert(lo <= nd->n);
+    return lo;
+}
+
+/* Lowers nd's prefix to p bytes; the dropped bytes are inline, so the heads
+ * are rewritten without reading any entry. */
+static void node_shrink(mm_node *nd, unsigned p)
+{
+    unsigned d = nd->pfx - p;
+    assert(p < nd->pfx);
+    if (d >= 8) {
+        uint64_t h = load_be64(nd->pref + p);
+        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = h;
+    } else {
+        uint64_t top = 0;
+        for (unsigned j = 0; j < d; j++) top = top << 8 | nd->pref[p + j];
+        top <<= 8 * (8 - d);
+        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = top | nd->head[i] >> (8 * d);
+    }
+    nd->pfx = (uint16_t)p;
+}
+
+/* Makes nd's prefix one that k shares, before k goes into nd. */
+static void node_fit(mm_node *nd, const mm_ent *k)
+{
+    if (nd->n == 0) {
+        nd->pfx = (uint16_t)(k->klen < PMAX ? k->klen : PMAX);
+        memcpy(nd->pref, ent_key(k), nd->pfx);
+        return;
+    }
+    size_t p = common_len(ent_key(k), k->klen, nd->pref, nd->pfx, nd->pfx);
+    if (p < nd->pfx) node_shrink(nd, (unsigned)p);
+}
+
+/* Sets nd's prefix to all its keys share (up to PMAX) and recomputes every
+ * head: reads every entry. */
+static void node_refresh(mm_node *nd)
+{
+    if (nd->n == 0) return;
+    const mm_ent *a = nd->key[0], *b = nd->key[nd->n - 1];
+    size_t p = common_len(ent_key(a), a->klen, ent_key(b), b->klen, PMAX);
+    nd->pfx = (uint16_t)p;
+    memcpy(nd->pref, ent_key(a), p);
+    for (unsigned i = 0; i < nd->n; i++) {
+        const mm_ent *e = nd->key[i];
+        nd->head[i] = head_at(ent_key(e), e->klen, p);
+    }
+}
+
+/* After a split: a longer prefix when the node's keys now share more. The
+ * heads of the first and last key tell without reading an entry whether
+ * they do; only then are the entries read. */
+static void node_grow(mm_node *nd)
+{
+    if (nd->n < 2 || nd->pfx >= PMAX) return;
+    if ((nd->head[0] ^ nd->head[nd->n - 1]) >> 56) return;
+    unsigned old = nd->pfx;
+    node_refresh(nd);
+    assert(nd->pfx >= old);
+}
+
+/* Puts k at index i of nd (not full, prefix already fitted). */
+static void node_put_at(mm_node *nd, unsigned i, mm_ent *k)
+{
+    assert(nd->n < CAP && i <= nd->n);
+    memmove(&nd->head[i + 1], &nd->head[i], (nd->n - i) * sizeof nd->head[0]);
+    memmove(&nd->key[i + 1], &nd->key[i], (nd->n - i) * sizeof nd->key[0]);
+    nd->head[i] = head_at(ent_key(k), k->klen, nd->pfx);
+    nd->key[i] = k;
+    nd->n++;
+}
+
+static void *node_alloc(yj_memmap *m, unsigned level)
+{
+    size_t size = level ? sizeof(mm_inner) : sizeof(mm_leaf);
+    mm_node *nd = malloc(size);
+    if (!nd) return NULL;
+    memset(nd, 0, size);
+    nd->level = (uint16_t)level;
+    m->bytes += size;
+    return nd;
+}
+
+static void node_free(yj_memmap *m, mm_node *nd)
+{
+    m->bytes -= nd->level ? sizeof(mm_inner) : sizeof(mm_leaf);
+    free(nd);
+}
+
+/* Frees nd's subtree; the entries too when owned. */
+static void tree_free(yj_memmap *m, mm_node *nd, int entries)
+{
+    if (nd->level == 0) {
+        for (unsigned i = 0; entries && i < nd->n; i++) {
+            m->bytes -= ent_size(nd->key[i]);
+            free(nd->key[i]);
+        }
+    } else {
+        mm_inner *in = (mm_inner *)nd;
+        for (unsigned i = 0; i <= nd->n; i++) tree_free(m, in->child[i], entries);
+    }
+    node_free(m, nd);
+}
+
+static void map_reset(yj_memmap *m)
+{
+    m->root = NULL;
+    m->first = m->last = NULL;
+    m->count = 0;
+    m->height = 0;
+    m->bytes = sizeof(*m);
+}
+
+/* ---- the tree ---- */
+
+typedef struct mm_path {
+    mm_inner *node[HEIGHT_MAX];
+    unsigned idx[HEIGHT_MAX]; /* the child taken */
+    unsigned depth;
+    mm_inner *sep_node; /* where the sought key is a separator, if it is one */
+    unsigned sep_idx;
+} mm_path;
+
+/* Asks for every cache line of a node at once, so that its binary search
+ * waits for memory once rather than once per step. */
+static inline void node_prefetch(const mm_node *nd, size_t size)
+{
+    for (size_t off = 0; off < size; off += 64) __builtin_prefetch((const char *)nd + off);
+}
+
+static mm_leaf *descend(const yj_memmap *m, const uint8_t *k, size_t klen, mm_path *path,
+                        unsigned *pos, int *eq)
+{
+    mm_node *nd = m->root;
+    unsigned d = 0;
+    assert(nd && nd->level + 1u == m->height);
+    if (path) path->sep_node = NULL;
+    while (nd->level) {
+        int e;
+        unsigned i = node_lower(nd, k, klen, &e);
+        if (path) {
+            assert(d < HEIGHT_MAX);
+            path->node[d] = (mm_inner *)nd;
+            path->idx[d] = i + (unsigned)e;
+            if (e) path->sep_node = (mm_inner *)nd, path->sep_idx = i;
+        }
+        mm_node *c = ((mm_inner *)nd)->child[i + (unsigned)e];
+        node_prefetch(c, nd->level > 1 ? sizeof(mm_inner) : sizeof(mm_leaf));
+        nd = c;
+        d++;
+    }
+    if (path) path->depth = d;
+    *pos = node_lower(nd, k, klen, eq);
+    return (mm_leaf *)nd;
+}
+
+/* Splits the full leaf while putting k at pos; returns the new right leaf
+ * (its first key is the separator). append: k goes after every key of the
+ * map, so the left leaf stays full (ascending loads fill leaves). */
+static mm_leaf *leaf_split(yj_memmap *m, mm_leaf *lf, unsigned pos, mm_ent *k, mm_leaf *r,
+                           int append)
+{
+    uint64_t head[CAP + 1];
+    mm_ent *key[CAP + 1];
+    mm_node *l = &lf->h;
+    assert(l->n == CAP);
+    node_fit(l, k);
+    memcpy(head, l->head, pos * sizeof head[0]);
+    memcpy(key, l->key, pos * sizeof key[0]);
+    head[pos] = head_at(ent_key(k), k->klen, l->pfx);
+    key[pos] = k;
+    memcpy(head + pos + 1, l->head + pos, (CAP - pos) * sizeof head[0]);
+    memcpy(key + pos + 1, l->key + pos, (CAP - pos) * sizeof key[0]);
+
+    unsigned mid = append ? CAP : (CAP + 1) / 2;
+    memcpy(l->head, head, mid * sizeof head[0]);
+    memcpy(l->key, key, mid * sizeof key[0]);
+    l->n = (uint16_t)mid;
+    r->h.n = (uint16_t)(CAP + 1 - mid);
+    memcpy(r->h.head, head + mid, r->h.n * sizeof head[0]);
+    memcpy(r->h.key, key + mid, r->h.n * sizeof key[0]);
+    r->h.pfx = l->pfx;
+    memcpy(r->h.pref, l->pref, l->pfx);
+
+    r->next = lf->next;
+    r->prev = lf;
+    if (lf->next) lf->next->prev = r;
+    else m->last = r;
+    lf->next = r;
+    node_grow(l);
+    node_grow(&r->h);
+    return r;
+}
+
+/* Splits the full inner node while putting separator k at i and child c
+ * right of it; fills r and returns the separator that goes up. */
+static mm_ent *inner_split(mm_inner *in, unsigned i, mm_ent *k, mm_node *c, mm_inner *r,
+                           int append)
+{
+    uint64_t head[CAP + 1];
+    mm_ent *key[CAP + 1];
+    mm_node *child[CAP + 2];
+    mm_node *l = &in->h;
+    assert(l->n == CAP && i <= CAP);
+    node_fit(l, k);
+    memcpy(head, l->head, i * sizeof head[0]);
+    memcpy(key, l->key, i * sizeof key[0]);
+    head[i] = head_at(ent_key(k), k->klen, l->pfx);
+    key[i] = k;
+    memcpy(head + i + 1, l->head + i, (CAP - i) * sizeof head[0]);
+    memcpy(key + i + 1, l->key + i, (CAP - i) * sizeof key[0]);
+    memcpy(child, in->child, (i + 1) * sizeof child[0]);
+    child[i + 1] = c;
+    memcpy(child + i + 2, in->child + i + 1, (CAP - i) * sizeof child[0]);
+
+    unsigned mid = append ? CAP : CAP / 2; /* key[mid] goes up */
+    memcpy(l->head, head, mid * sizeof head[0]);
+    memcpy(l->key, key, mid * sizeof key[0]);
+    memcpy(in->child, child, (mid + 1) * sizeof child[0]);
+    l->n = (uint16_t)mid;
+    r->h.n = (uint16_t)(CAP - mid);
+    memcpy(r->h.head, head + mid + 1, r->h.n * sizeof head[0]);
+    memcpy(r->h.key, key + mid + 1, r->h.n * sizeof key[0]);
+    memcpy(r->child, child + mid + 1, (r->h.n + 1u) * sizeof child[0]);
+    r->h.level = l->level;
+    r->h.pfx = l->pfx;
+    memcpy(r->h.pref, l->pref, l->pfx);
+    node_grow(l);
+    node_grow(&r->h);
+    return key[mid];
+}
+
+static void inner_put_at(mm_inner *in, unsigned i, mm_ent *k, mm_node *c)
+{
+    node_fit(&in->h, k);
+    memmove(&in->child[i + 2], &in->child[i + 1], (in->h.n - i) * sizeof in->child[0]);
+    in->child[i + 1] = c;
+    node_put_at(&in->h, i, k);
+}
+
+/* The nodes a new key's insert will need: the full nodes from the leaf
+ * up, and a new root when the root splits too. */
+typedef struct mm_spare {
+    mm_leaf *leaf;
+    mm_inner *inner[HEIGHT_MAX + 1];
+    unsigned ninner;
+} mm_spare;
+
+static int spare_get(yj_memmap *m, const mm_leaf *lf, const mm_path *path, mm_spare *s)
+{
+    s->leaf = NULL;
+    s->ninner = 0;
+    if (lf->h.n < CAP) return 0;
+    unsigned d = path->depth;
+    while (d > 0 && path->node[d - 1]->h.n == CAP) d--;
+    unsigned need = path->depth - d + (d == 0); /* inner splits, and the new root */
+    s->leaf = node_alloc(m, 0);
+    if (!s->leaf) return -1;
+    for (; s->ninner < need; s->ninner++) {
+        s->inner[s->ninner] = node_alloc(m, 1);
+        if (!s->inner[s->ninner]) goto fail;
+    }
+    return 0;
+fail:
+    while (s->ninner) node_free(m, &s->inner[--s->ninner]->h);
+    node_free(m, &s->leaf->h);
+    return -1;
+}
+
+/* Inserts the entry e (the map owns it on 0). -1 on ENOMEM, map unchanged. */
+static int insert_ent(yj_memmap *m, mm_ent *e)
+{
+    if (!m->root) {
+        mm_leaf *lf = node_alloc(m, 0);
+        if (!lf) return -1;
+        node_fit(&lf->h, e);
+        node_put_at(&lf->h, 0, e);
+        m->root = &lf->h;
+        m->first = m->last = lf;
+        m->height = 1;
+        m->count = 1;
+        m->bytes += ent_size(e);
+        return 0;
+    }
+    mm_path path;
+    unsigned pos;
+    int eq;
+    mm_leaf *lf = descend(m, ent_key(e), e->klen, &path, &pos, &eq);
+    if (eq) {
+        mm_ent *old = lf->h.key[pos];
+        lf->h.key[pos] = e; /* same key, same head */
+        if (path.sep_node) {
+            assert(path.sep_node->h.key[path.sep_idx] == old);
+            path.sep_node->h.key[path.sep_idx] = e;
+        }
+        m->bytes = m->bytes - ent_size(old) + ent_size(e);
+        free(old);
+        return 0;
+    }
+    mm_spare sp;
+    if (spare_get(m, lf, &path, &sp) != 0) return -1;
+    m->count++;
+    m->bytes += ent_size(e);
+    if (lf->h.n < CAP) {
+        node_fit(&lf->h, e);
+        node_put_at(&lf->h, pos, e);
+        return 0;
+    }
+    int append = lf->next == NULL && pos == CAP;
+    mm_node *right = &leaf_split(m, lf, pos, e, sp.leaf, append)->h;
+    mm_ent *sep = right->key[0];
+    for (unsigned d = path.depth; d-- > 0;) {
+        mm_inner *in = path.node[d];
+        if (in->h.n < CAP) {
+            inner_put_at(in, path.idx[d], sep, right);
+            assert(sp.ninner == 0);
+            return 0;
+        }
+        assert(sp.ninner > 0);
+        mm_inner *r = sp.inner[--sp.ninner];
+        sep = inner_split(in, path.idx[d], sep, right, r, append);
+        right = &r->h;
+    }
+    assert(sp.ninner == 1);
+    mm_inner *root = sp.inner[0];
+    root->h.level = (uint16_t)m->height;
+    root->child[0] = m->root;
+    inner_put_at(root, 0, sep, right);
+    m->root = &root->h;
+    m->height++;
+    assert(m->height <= HEIGHT_MAX);
+    return 0;
+}
+
+/* ---- the API ---- */
+
+yj_memmap *yj_memmap_new(void)
+{
+    yj_memmap *m = malloc(sizeof(*m));
+    if (m) map_reset(m);
+    return m;
+}
+
+void yj_memmap_free(yj_memmap *m)
+{
+    if (!m) return;
+    yj_memmap_clear(m);
+    free(m);
+}
+
+void yj_memmap_clear(yj_memmap *m)
+{
+    assert(m);
+    if (m->root) tree_free(m, m->root, 1);
+    assert(m->bytes == sizeof(*m));
+    map_reset(m);
+}
+
+int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
+                  int tomb)
+{
+    assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
+    if (tomb) vlen = 0;
+    assert(vlen <= YJ_MEMMAP_VAL_MAX && (val || vlen == 0));
+    mm_ent *e = malloc(sizeof(mm_ent) + klen + vlen);
+    if (!e) return -1;
+    e->klen = (uint16_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->tomb = tomb != 0;
+    e->pad_ = 0;
+    memcpy(e->data, key, klen);
+    if (vlen) memcpy(e->data + klen, val, vlen);
+    if (insert_ent(m, e) != 0) {
+        free(e);
+        return -1;
+    }
+    return 0;
+}
+
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
+                  size_t *vlen)
+{
+    assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
+    if (!m->root) return 0;
+    unsigned pos;
+    int eq;
+    const mm_leaf *lf = descend(m, key, klen, NULL, &pos, &eq);
+    if (!eq) return 0;
+    const mm_ent *e = lf->h.key[pos];
+    if (val) *val = e->tomb ? NULL : e->data + e->klen;
+    if (vlen) *vlen = e->vlen;
+    return e->tomb ? 2 : 1;
+}
+
+size_t yj_memmap_count(const yj_memmap *m)
+{
+    assert(m);
+    return m->count;
+}
+
+size_t yj_memmap_bytes(const yj_memmap *m)
+{
+    assert(m);
+    return m->bytes;
+}
+
+void yj_memmap_first(const yj_memmap *m, yj_memmap_it *it)
+{
+    assert(m && it);
+    it->leaf_ = m->first;
+    it->idx_ = 0;
+}
+
+void yj_memmap_last(const yj_memmap *m, yj_memmap_it *it)
+{
+    assert(m && it);
+    it->leaf_ = m->last;
+    it->idx_ = m->last ? m->last->h.n - 1u : 0;
+}
+
+void yj_memmap_seek(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen)
+{
+    assert(m && it && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
+    it->leaf_ = NULL;
+    it->idx_ = 0;
+    if (!m->root) return;
+    unsigned pos;
+    int eq;
+    const mm_leaf *lf = descend(m, key, klen, NULL, &pos, &eq);
+    if (pos == lf->h.n) lf = lf->next, pos = 0;
+    it->leaf_ = lf;
+    it->idx_ = pos;
+}
+
+void yj_memmap_seek_lt(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen)
+{
+    yj_memmap_seek(m, it, key, klen);
+    if (it->leaf_) yj_memmap_prev(it);
+    else yj_memmap_last(m, it);
+}
+
+int yj_memmap_valid(const yj_memmap_it *it)
+{
+    assert(it);
+    return it->leaf_ != NULL;
+}
+
+void yj_memmap_next(yj_memmap_it *it)
+{
+    assert(it && it->leaf_);
+    const mm_leaf *lf = it->leaf_;
+    assert(it->idx_ < lf->h.n);
+    if (++it->idx_ == lf->h.n) {
+        it->leaf_ = lf->next;
+        it->idx_ = 0;
+    }
+}
+
+void yj_memmap_prev(yj_memmap_it *it)
+{
+    assert(it && it->leaf_);
+    const mm_leaf *lf = it->leaf_;
+    assert(it->idx_ < lf->h.n);
+    if (it->idx_ > 0) {
+        it->idx_--;
+        return;
+    }
+    lf = lf->prev;
+    it->leaf_ = lf;
+    it->idx_ = lf ? lf->h.n - 1u : 0;
+}
+
+void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const void **val,
+                  size_t *vlen, int *tomb)
+{
+    assert(it && it->leaf_);
+    const mm_leaf *lf = it->leaf_;
+    assert(it->idx_ < lf->h.n);
+    const mm_ent *e = lf->h.key[it->idx_];
+    if (key) *key = e->data;
+    if (klen) *klen = e->klen;
+    if (val) *val = e->tomb ? NULL : e->data + e->klen;
+    if (vlen) *vlen = e->vlen;
+    if (tomb) *tomb = e->tomb;
+}
+
+/* ---- merge ---- */
+
+/* The smallest key under nd. */
+static mm_ent *tree_min(const mm_node *nd)
+{
+    while (nd->level) nd = ((const mm_inner *)nd)->child[0];
+    assert(nd->n > 0);
+    return nd->key[0];
+}
+
+/* Pushes every inner node under nd onto *pool. Level-1 nodes' children are
+ * leaves, some possibly freed already: they are not read. */
+static void inner_collect(mm_node *nd, mm_inner **pool)
+{
+    if (nd->level == 0) return;
+    mm_inner *in = (mm_inner *)nd;
+    if (nd->level > 1)
+        for (unsigned i = 0; i <= nd->n; i++) inner_collect(in->child[i], pool);
+    in->link = *pool;
+    *pool = in;
+}
+
+/* The node after c on its level: leaves by their chain, inner nodes (while
+ * a level is being built) by their link. */
+static mm_node *level_next(const mm_node *c)
+{
+    if (c->level == 0) {
+        mm_leaf *n = ((const mm_leaf *)c)->next;
+        return n ? &n->h : NULL;
+    }
+    mm_inner *n = ((const mm_inner *)c)->link;
+    return n ? &n->h : NULL;
+}
+
+/* Builds the inner levels over the leaf chain from m->first, taking nodes
+ * only from *pool (which holds enough: a tree over at least as many
+ * leaves). Allocates nothing, so it cannot fail. */
+static void build_upper(yj_memmap *m, mm_inner **pool)
+{
+    mm_node *level_first = &m->first->h;
+    unsigned level = 0, nodes = 0;
+    for (mm_leaf *lf = m->first; lf; lf = lf->next) nodes++;
+    while (nodes > 1) {
+        mm_inner *head = NULL, **tail = &head;
+        unsigned made = 0;
+        mm_node *c = level_first;
+        while (c) {
+            mm_inner *in = *pool;
+            assert(in);
+            *pool = in->link;
+            memset(in, 0, sizeof(*in));
+            in->h.level = (uint16_t)(level + 1);
+            for (unsigned i = 0; c && i <= CAP; i++, c = level_next(c)) {
+                in->child[i] = c;
+                if (i) in->h.key[in->h.n++] = tree_min(c);
+            }
+            node_refresh(&in->h);
+            *tail = in;
+            tail = &in->link;
+            made++;
+        }
+        level_first = &head->h;
+        nodes = made;
+        level++;
+    }
+    m->root = level_first;
+    m->height = level + 1;
+}
+
+/* After a merge into dst stopped at src's entry (from, j) for want of
+ * memory: src keeps that entry and the ones after it, and nothing else
+ * (the ones before are dst's now). Allocates nothing. */
+static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
+{
+    for (mm_leaf *lf = m->first; lf != from; lf = lf->next) {
+        for (unsigned i = 0; i < lf->h.n; i++) m->bytes -= ent_size(lf->h.key[i]);
+        m->count -= lf->h.n;
+    }
+    for (unsigned i = 0; i < j; i++) m->bytes -= ent_size(from->h.key[i]);
+    m->count -= j;
+
+    mm_leaf *w = m->first, *r = from;
+    unsigned wi = 0, ri = j;
+    while (r) { /* the writer never passes the reader */
+        if (ri == r->h.n) {
+            r = r->next, ri = 0;
+            continue;
+        }
+        if (wi == CAP) {
+            w->h.n = CAP;
+            w = w->next, wi = 0;
+        }
+        w->h.key[wi++] = r->h.key[ri++];
+    }
+    w->h.n = (uint16_t)wi;
+    mm_leaf *rest = w->next;
+    w->next = NULL;
+    m->last = w;
+    while (rest) {
+        mm_leaf *nx = rest->next;
+        node_free(m, &rest->h);
+        rest = nx;
+    }
+    for (mm_leaf *lf = m->first; lf; lf = lf->next) node_refresh(&lf->h);
+
+    mm_inner *pool = NULL;
+    inner_collect(m->root, &pool);
+    build_upper(m, &pool);
+    while (pool) {
+        mm_inner *nx = pool->link;
+        node_free(m, &pool->h);
+        pool = nx;
+    }
+}
+
+int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
+{
+    assert(dst && src && dst != src);
+    if (src->count == 0) return 0;
+    if (dst->count == 0) {
+        yj_memmap t = *dst;
+        *dst = *src;
+        *src = t;
+        assert(src->bytes == sizeof(*src));
+        return 0;
+    }
+    for (mm_leaf *lf = src->first; lf; lf = lf->next) {
+        for (unsigned i = 0; i < lf->h.n; i++) {
+            if (insert_ent(dst, lf->h.key[i]) != 0) {
+                keep_from(src, lf, i);
+                return -1;
+            }
+        }
+    }
+    tree_free(src, src->root, 0);
+    map_reset(src);
+    return 0;
+}

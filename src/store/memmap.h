@@ -1,0 +1,114 @@
+/*
+ * memmap.h — an in-memory ordered map of byte keys to byte values, with
+ * tombstones, for the store's in-memory layers: the derived state written
+ * since the last checkpoint (up to a few million keys), and the tiny
+ * per-write overlays (tens of keys) made and dropped thousands of times a
+ * second and folded into their group, and the group into the published
+ * layer, with yj_memmap_merge.
+ *
+ * Order is byte order: memcmp over the shorter length, then the shorter key
+ * first ("ab" < "ab\0" < "abc"). Keys are 1..YJ_MEMMAP_KEY_MAX bytes and may
+ * hold zero bytes; values 0..YJ_MEMMAP_VAL_MAX bytes. A tombstone is an
+ * entry too: it is counted, iterated and merged like any other, so a layer
+ * can say "deleted here" over the layers below it.
+ *
+ * Ownership: the map copies every key and value it is given. Pointers it
+ * hands out (yj_memmap_get, yj_memmap_at) point into the map, are
+ * read-only, have no particular alignment, and stay valid until
+ *   - that same key is put again in this map, or
+ *   - the map is cleared, freed, or merged from (the source of
+ *     yj_memmap_merge).
+ * A put of a *different* key never moves nor frees another key's key or
+ * value bytes, so a caller may hold values across puts of other keys.
+ * Iterators are plain values the caller allocates (no heap); any put,
+ * clear or merge that changes the map invalidates every iterator on it.
+ *
+ * Threads: none inside. Functions taking a const map only read it, so any
+ * number of threads may read one map at once while no one changes it.
+ *
+ * Errors: -1 only for ENOMEM, and then the map is as it was (put) or every
+ * entry is in exactly one of the two maps (merge, see there). Broken
+ * preconditions (NULL map, key length 0 or above the limit, stepping an
+ * invalid iterator) are programmer errors and assert.
+ *
+ * The design (memmap.c): a B+tree of pointers to one heap block per entry
+ * (header, key, value), leaves doubly linked for iteration; each node keeps
+ * the prefix its keys share and, per key, the next 8 bytes as an integer,
+ * so most comparisons are integer compares within the node.
+ */
+#ifndef YONGJIN_STORE_MEMMAP_H
+#define YONGJIN_STORE_MEMMAP_H
+
+#include <stddef.h>
+
+#define YJ_MEMMAP_KEY_MAX 511
+#define YJ_MEMMAP_VAL_MAX ((size_t)16 << 20)
+
+typedef struct yj_memmap yj_memmap;
+
+/* A position in a map: at an entry, or invalid (before the first or past
+ * the last). Caller-allocated; its fields are private to memmap.c. */
+typedef struct yj_memmap_it {
+    const void *leaf_;
+    unsigned idx_;
+} yj_memmap_it;
+
+/* An empty map, or NULL on ENOMEM. Allocates only the map's small header:
+ * nodes come with the first put. Free it with yj_memmap_free. */
+yj_memmap *yj_memmap_new(void);
+
+/* Frees the map and every entry in it. NULL is allowed. */
+void yj_memmap_free(yj_memmap *m);
+
+/* Removes every entry; the map stays usable. */
+void yj_memmap_clear(yj_memmap *m);
+
+/* Sets key -> value, copying both; tomb=1 records a tombstone instead (val
+ * and vlen ignored, may be NULL/0). Replaces the key's entry if it has one
+ * (only that key's earlier pointers become invalid). val may be NULL when
+ * vlen is 0. Returns 0, or -1 on ENOMEM with the map unchanged. */
+int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
+                  int tomb);
+
+/* Exact lookup: 0 absent, 1 found a value (*val, *vlen set; *val is never
+ * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen 0).
+ * val and vlen may be NULL when not wanted. */
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
+                  size_t *vlen);
+
+/* Entries, tombstones included. */
+size_t yj_memmap_count(const yj_memmap *m);
+
+/* Heap bytes the map holds (header, nodes, entry blocks), as requested
+ * from malloc: the allocator's own overhead per block is not included. */
+size_t yj_memmap_bytes(const yj_memmap *m);
+
+/* Positions it at the first entry >= key (invalid if none). */
+void yj_memmap_seek(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen);
+/* Positions it at the last entry < key (invalid if none). */
+void yj_memmap_seek_lt(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen);
+/* Positions it at the first / last entry (invalid if the map is empty). */
+void yj_memmap_first(const yj_memmap *m, yj_memmap_it *it);
+void yj_memmap_last(const yj_memmap *m, yj_memmap_it *it);
+
+/* 1 when it is at an entry, 0 when invalid. */
+int yj_memmap_valid(const yj_memmap_it *it);
+/* Steps to the next / previous entry; past either end it becomes invalid.
+ * it must be valid. */
+void yj_memmap_next(yj_memmap_it *it);
+void yj_memmap_prev(yj_memmap_it *it);
+
+/* The entry at a valid it. Any out-pointer may be NULL. For a tombstone
+ * *tomb is 1, *val NULL and *vlen 0; for a value *val is never NULL. */
+void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const void **val,
+                  size_t *vlen, int *tomb);
+
+/* Moves every entry of src into dst (src's entry wins over dst's for the
+ * same key; dst's replaced entry is freed), then leaves src empty and
+ * usable. The entries' bytes are moved, not copied. dst != src.
+ * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
+ * the rest still in src (every entry in exactly one of the two maps, none
+ * lost or doubled), and calling merge again finishes the job. */
+int yj_memmap_merge(yj_memmap *dst, yj_memmap *src);
+
+#endif
