@@ -4,6 +4,10 @@
  * keys that are prefixes of each other and hold zero bytes, the empty map,
  * the pointer-stability promise, merge semantics.
  *
+ * memmap.c is compiled into this file with its malloc routed through
+ * fault_malloc, so that the ENOMEM paths (put leaves the map as it was, merge
+ * loses no entry) are run too, under ASan as well.
+ *
  * `test_memmap --bench [N]` instead prints nanoseconds per put, get, seek
  * and scan at N keys (default 1M) and bytes per entry.
  */
@@ -19,7 +23,19 @@
 
 #include <cmocka.h>
 
-#include "store/memmap.h"
+/* Allocations left before one fails; -1: none fails. */
+static long fail_after = -1;
+
+static void *fault_malloc(size_t n)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+
+#define malloc(n) fault_malloc(n)
+#include "store/memmap.c"
+#undef malloc
 
 /* ---- a deterministic generator ---- */
 
@@ -53,7 +69,7 @@ typedef struct ref_map {
     size_t n, cap;
 } ref_map;
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+static int ref_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
     if (c) return c;
@@ -66,7 +82,7 @@ static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
     size_t lo = 0, hi = r->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (key_cmp(r->e[mid].key, r->e[mid].klen, k, klen) < 0) lo = mid + 1;
+        if (ref_cmp(r->e[mid].key, r->e[mid].klen, k, klen) < 0) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -74,7 +90,7 @@ static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
 
 static int ref_eq(const ref_map *r, size_t i, const uint8_t *k, size_t klen)
 {
-    return i < r->n && key_cmp(r->e[i].key, r->e[i].klen, k, klen) == 0;
+    return i < r->n && ref_cmp(r->e[i].key, r->e[i].klen, k, klen) == 0;
 }
 
 static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
@@ -529,6 +545,116 @@ static void test_merge_of_large_maps_matches_the_reference(void **state)
     ref_free(&rs);
 }
 
+/* Every put that finds no memory, at each allocation it makes (the entry,
+ * the leaf and inner nodes of a split, a new root), returns -1 and leaves
+ * the map exactly as it was; the same put then succeeds. */
+static void test_put_without_memory_changes_nothing(void **state)
+{
+    uint64_t s = 5;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    unsigned failures = 0, deep = 0;
+    for (unsigned i = 0; i < 6000; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 7) == 0;
+        unsigned height = m->height;
+        for (long fa = 0;; fa++) {
+            fail_after = fa;
+            int rc = yj_memmap_put(m, k, klen, v, vlen, tomb);
+            fail_after = -1;
+            if (rc == 0) break;
+            assert_int_equal(rc, -1);
+            failures++;
+            if (fa >= 2) deep++; /* a split of the leaf and an inner node refused */
+            assert_int_equal(yj_memmap_count(m), r.n);
+            check_get(m, &r, k, klen);
+            if (i % 500 == 0) check_all(m, &r);
+        }
+        assert_true(m->height >= height);
+        ref_put(&r, k, klen, v, vlen, tomb);
+    }
+    assert_true(failures > 6000 && deep > 0);
+    check_all(m, &r);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+/* A merge that runs out of memory after `allowed` node allocations: every
+ * entry is in exactly one map (src keeps a suffix of its keys, dst has the
+ * rest merged in), both are whole maps, and merging again finishes. */
+static int merge_without_memory(long allowed)
+{
+    uint64_t s = 13;
+    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    ref_map rd = {0}, rs = {0}, want = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (unsigned i = 0; i < 8000; i++) {
+        int to_src = rng_below(&s, 2);
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 6) == 0;
+        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
+        ref_put(to_src ? &rs : &rd, k, klen, v, vlen, tomb);
+    }
+    fail_after = allowed;
+    int rc = yj_memmap_merge(dst, src);
+    long left = fail_after;
+    fail_after = -1;
+    if (rc == 0) { /* enough memory after all */
+        assert_true(left >= 0);
+        for (size_t i = 0; i < rd.n; i++)
+            ref_put(&want, rd.e[i].key, rd.e[i].klen, rd.e[i].val, rd.e[i].vlen, rd.e[i].tomb);
+        for (size_t i = 0; i < rs.n; i++)
+            ref_put(&want, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+        check_all(dst, &want);
+        yj_memmap_free(dst);
+        yj_memmap_free(src);
+        ref_free(&rd);
+        ref_free(&rs);
+        ref_free(&want);
+        return 0;
+    }
+    assert_int_equal(rc, -1);
+    /* src: a non-empty suffix of what it had */
+    size_t kept = yj_memmap_count(src);
+    assert_true(kept > 0 && kept <= rs.n);
+    ref_map suffix = {0};
+    for (size_t i = rs.n - kept; i < rs.n; i++)
+        ref_put(&suffix, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+    check_all(src, &suffix);
+    /* dst: its own entries under the moved prefix of src's */
+    for (size_t i = 0; i < rd.n; i++)
+        ref_put(&want, rd.e[i].key, rd.e[i].klen, rd.e[i].val, rd.e[i].vlen, rd.e[i].tomb);
+    for (size_t i = 0; i < rs.n - kept; i++)
+        ref_put(&want, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+    check_all(dst, &want);
+    for (size_t i = 0; i < suffix.n; i += 7) check_get(src, &suffix, suffix.e[i].key, suffix.e[i].klen);
+    /* and src is still a map that takes puts */
+    assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
+    ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
+    check_all(src, &suffix);
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    for (size_t i = 0; i < suffix.n; i++)
+        ref_put(&want, suffix.e[i].key, suffix.e[i].klen, suffix.e[i].val, suffix.e[i].vlen,
+                suffix.e[i].tomb);
+    check_all(dst, &want);
+    assert_int_equal(yj_memmap_count(src), 0);
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+    ref_free(&rd);
+    ref_free(&rs);
+    ref_free(&want);
+    ref_free(&suffix);
+    return 1;
+}
+
+static void test_merge_without_memory_loses_no_entry(void **state)
+{
+    long allowed = 0;
+    while (merge_without_memory(allowed)) allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+    assert_true(allowed > 20); /* the merge split many nodes, each could fail */
+}
+
 /* ---- the micro-benchmark ---- */
 
 static uint64_t now_ns(void)
@@ -558,6 +684,28 @@ static int bench(uint64_t n)
     uint8_t k[30], v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     uint64_t sink = 0, t;
     printf("memmap bench: %llu keys of 30 bytes, 8-byte values\n", (unsigned long long)n);
+    t = now_ns();
+    for (uint64_t r = 0; r < n; r++) {
+        yj_memmap *o = yj_memmap_new();
+        if (!o) return 1;
+        bench_key(k, r, 0);
+        if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
+        yj_memmap_free(o);
+    }
+    report("small: new+put 1 key+free", now_ns() - t, n);
+    t = now_ns();
+    for (uint64_t r = 0; r < n / 30; r++) {
+        yj_memmap *o = yj_memmap_new(), *g = yj_memmap_new();
+        if (!o || !g) return 1;
+        for (uint64_t i = 0; i < 30; i++) {
+            bench_key(k, r * 30 + i, 0);
+            if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
+        }
+        if (yj_memmap_merge(g, o) != 0) return 1;
+        yj_memmap_free(o);
+        yj_memmap_free(g);
+    }
+    report("small: 30 puts, merge to empty, free", now_ns() - t, n / 30);
     for (int asc = 0; asc < 2; asc++) {
         struct mallinfo2 before = mallinfo2();
         yj_memmap *m = yj_memmap_new();
@@ -622,18 +770,9 @@ static int bench(uint64_t n)
             if (yj_memmap_merge(m, o) != 0) return 1;
             yj_memmap_free(o);
         }
-        report("30-key overlay: new+put+merge+free", now_ns() - t, rounds);
+        report("30-key overlay merged into the map", now_ns() - t, rounds);
         yj_memmap_free(m);
     }
-    t = now_ns();
-    for (uint64_t r = 0; r < n; r++) {
-        yj_memmap *o = yj_memmap_new();
-        if (!o) return 1;
-        bench_key(k, r, 0);
-        if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
-        yj_memmap_free(o);
-    }
-    report("new+put one key+free", now_ns() - t, n);
     printf("  (checksum %llu)\n", (unsigned long long)sink);
     return 0;
 }
@@ -651,6 +790,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_values_stay_put_while_other_keys_are_put),
         cmocka_unit_test(test_merge_moves_src_over_dst_and_empties_src),
         cmocka_unit_test(test_merge_of_large_maps_matches_the_reference),
+        cmocka_unit_test(test_put_without_memory_changes_nothing),
+        cmocka_unit_test(test_merge_without_memory_loses_no_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
