@@ -5,8 +5,9 @@
  * Entries: one malloc block each (a small header, the key, the value). The
  * tree holds only pointers to them, so a split or a shift moves pointers,
  * never an entry's bytes: that is the header's promise that a put of one key
- * never moves another key's value. Replacing a key allocates its new block
- * first (ENOMEM leaves the map as it was) and frees the old one last.
+ * never moves another key's value. Replacing a key's value by one of the
+ * same size rewrites its block in place; otherwise the new block is
+ * allocated first (ENOMEM leaves the map as it was), the old freed last.
  *
  * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
  * doubly linked for the iterators. An inner node holds up to CAP separators
@@ -25,7 +26,11 @@
  * then heads as integers; only equal heads need the entries' bytes. A node's
  * prefix shrinks (without reading any key: the bytes it drops are inline)
  * when a key that does not share it comes in, and grows after a split
- * (reading the keys of the half that grew).
+ * (reading the keys of the half that grew). A descent prefetches all of a
+ * node's cache lines as soon as it knows the node, so each level costs
+ * about one memory latency: at a million keys a lookup is about three
+ * (an inner node, the leaf, the entry), and that latency, not the
+ * instructions, is what test_memmap --bench measures.
  *
  * Small maps: an empty map is just its header; the first put allocates one
  * leaf. Merging into an empty map swaps the trees (tiny overlays folded into
@@ -39,9 +44,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAP 32         /* keys of a node: a leaf's entries, an inner node's separators */
+/* Keys of a node: a leaf's entries, an inner node's separators. Larger
+ * nodes make the tree shallower (a node's lines are prefetched together, so
+ * a level costs about one memory latency whatever its size); 60 keeps a leaf
+ * (1008 bytes) within glibc's per-thread cache of small blocks (<= 1032),
+ * which the tiny overlays' one leaf each come from. */
+#ifndef MEMMAP_CAP
+#define MEMMAP_CAP 60
+#endif
+#define CAP MEMMAP_CAP
 #define PMAX 24        /* prefix bytes a node keeps inline */
-#define HEIGHT_MAX 24  /* far above what 2^64 entries need at half-full nodes */
+#define HEIGHT_MAX 24 /* far above what 2^64 entries need at half-full nodes */
 
 typedef struct mm_ent {
     uint32_t vlen;
@@ -128,6 +141,19 @@ static size_t common_len(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 
 /* ---- one node ---- */
 
+/* The first index of head[0..n) holding a value >= h; branch-free, as the
+ * comparisons of a search over random keys are coin flips. */
+static inline unsigned heads_lower(const uint64_t *head, unsigned n, uint64_t h)
+{
+    const uint64_t *base = head;
+    while (n > 1) {
+        unsigned half = n / 2;
+        base = base[half - 1] < h ? base + half : base;
+        n -= half;
+    }
+    return (unsigned)(base - head) + (n == 1 && *base < h);
+}
+
 /* The first index of nd whose key is >= k; *eq = 1 when that key is k. */
 static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int *eq)
 {
@@ -139,23 +165,22 @@ static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int
         if (c > 0) return nd->n;
     }
     uint64_t kh = head_at(k, klen, p);
-    unsigned lo = 0, hi = nd->n;
+    unsigned lo = heads_lower(nd->head, nd->n, kh);
+    if (lo == nd->n || nd->head[lo] != kh) return lo;
+    /* keys whose head is k's: the rest of the keys decides, by a binary
+     * search over the run of equal heads (long when keys share more than
+     * the inline prefix and 8 bytes) */
+    unsigned hi = lo + 1;
+    while (hi < nd->n && nd->head[hi] == kh) hi++;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        uint64_t h = nd->head[mid];
-        if (h < kh) {
+        const mm_ent *e = nd->key[mid];
+        int c = key_cmp(ent_key(e) + p, e->klen - p, k + p, klen - p);
+        if (c < 0) {
             lo = mid + 1;
-        } else if (h > kh) {
-            hi = mid;
         } else {
-            const mm_ent *e = nd->key[mid];
-            int c = key_cmp(ent_key(e) + p, e->klen - p, k + p, klen - p);
-            if (c < 0) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-                *eq = c == 0;
-            }
+            hi = mid;
+            *eq = c == 0;
         }
     }
     assert(lo <= nd->n);
@@ -230,13 +255,18 @@ static void node_put_at(mm_node *nd, unsigned i, mm_ent *k)
     nd->n++;
 }
 
+/* A node with no keys; only its header is written (the tiny overlays
+ * allocate a leaf per map). */
 static void *node_alloc(yj_memmap *m, unsigned level)
 {
     size_t size = level ? sizeof(mm_inner) : sizeof(mm_leaf);
     mm_node *nd = malloc(size);
     if (!nd) return NULL;
-    memset(nd, 0, size);
+    nd->n = 0;
     nd->level = (uint16_t)level;
+    nd->pfx = 0;
+    if (level) ((mm_inner *)nd)->link = NULL;
+    else ((mm_leaf *)nd)->prev = ((mm_leaf *)nd)->next = NULL;
     m->bytes += size;
     return nd;
 }
@@ -427,38 +457,36 @@ fail:
     return -1;
 }
 
-/* Inserts the entry e (the map owns it on 0). -1 on ENOMEM, map unchanged. */
-static int insert_ent(yj_memmap *m, mm_ent *e)
-{
-    if (!m->root) {
-        mm_leaf *lf = node_alloc(m, 0);
-        if (!lf) return -1;
-        node_fit(&lf->h, e);
-        node_put_at(&lf->h, 0, e);
-        m->root = &lf->h;
-        m->first = m->last = lf;
-        m->height = 1;
-        m->count = 1;
-        m->bytes += ent_size(e);
-        return 0;
-    }
+/* Where a key is or would go. */
+typedef struct mm_where {
     mm_path path;
+    mm_leaf *lf;
     unsigned pos;
     int eq;
-    mm_leaf *lf = descend(m, ent_key(e), e->klen, &path, &pos, &eq);
-    if (eq) {
+} mm_where;
+
+/* Puts e where w (found for e's key, map unchanged since) says: replaces
+ * the entry there, or inserts. The map owns e on 0; -1 on ENOMEM with the
+ * map unchanged. */
+static int place(yj_memmap *m, mm_ent *e, mm_where *w)
+{
+    mm_leaf *lf = w->lf;
+    unsigned pos = w->pos;
+    if (w->eq) {
         mm_ent *old = lf->h.key[pos];
+        assert(old->klen == e->klen);
         lf->h.key[pos] = e; /* same key, same head */
-        if (path.sep_node) {
-            assert(path.sep_node->h.key[path.sep_idx] == old);
-            path.sep_node->h.key[path.sep_idx] = e;
+        if (w->path.sep_node) {
+            assert(w->path.sep_node->h.key[w->path.sep_idx] == old);
+            w->path.sep_node->h.key[w->path.sep_idx] = e;
         }
         m->bytes = m->bytes - ent_size(old) + ent_size(e);
         free(old);
         return 0;
     }
+    mm_path *path = &w->path;
     mm_spare sp;
-    if (spare_get(m, lf, &path, &sp) != 0) return -1;
+    if (spare_get(m, lf, path, &sp) != 0) return -1;
     m->count++;
     m->bytes += ent_size(e);
     if (lf->h.n < CAP) {
@@ -469,16 +497,16 @@ static int insert_ent(yj_memmap *m, mm_ent *e)
     int append = lf->next == NULL && pos == CAP;
     mm_node *right = &leaf_split(m, lf, pos, e, sp.leaf, append)->h;
     mm_ent *sep = right->key[0];
-    for (unsigned d = path.depth; d-- > 0;) {
-        mm_inner *in = path.node[d];
+    for (unsigned d = path->depth; d-- > 0;) {
+        mm_inner *in = path->node[d];
         if (in->h.n < CAP) {
-            inner_put_at(in, path.idx[d], sep, right);
+            inner_put_at(in, path->idx[d], sep, right);
             assert(sp.ninner == 0);
             return 0;
         }
         assert(sp.ninner > 0);
         mm_inner *r = sp.inner[--sp.ninner];
-        sep = inner_split(in, path.idx[d], sep, right, r, append);
+        sep = inner_split(in, path->idx[d], sep, right, r, append);
         right = &r->h;
     }
     assert(sp.ninner == 1);
@@ -490,6 +518,31 @@ static int insert_ent(yj_memmap *m, mm_ent *e)
     m->height++;
     assert(m->height <= HEIGHT_MAX);
     return 0;
+}
+
+/* The first entry of an empty map. */
+static int insert_first(yj_memmap *m, mm_ent *e)
+{
+    assert(!m->root);
+    mm_leaf *lf = node_alloc(m, 0);
+    if (!lf) return -1;
+    node_fit(&lf->h, e);
+    node_put_at(&lf->h, 0, e);
+    m->root = &lf->h;
+    m->first = m->last = lf;
+    m->height = 1;
+    m->count = 1;
+    m->bytes += ent_size(e);
+    return 0;
+}
+
+/* Inserts the entry e (the map owns it on 0). -1 on ENOMEM, map unchanged. */
+static int insert_ent(yj_memmap *m, mm_ent *e)
+{
+    if (!m->root) return insert_first(m, e);
+    mm_where w;
+    w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
+    return place(m, e, &w);
 }
 
 /* ---- the API ---- */
@@ -522,6 +575,17 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (tomb) vlen = 0;
     assert(vlen <= YJ_MEMMAP_VAL_MAX && (val || vlen == 0));
+    mm_where w;
+    if (m->root) {
+        w.lf = descend(m, key, klen, &w.path, &w.pos, &w.eq);
+        mm_ent *old = w.eq ? w.lf->h.key[w.pos] : NULL;
+        if (old && old->tomb == (tomb != 0) && old->vlen == vlen) {
+            /* same size: rewritten in place, nothing to allocate (memmove:
+             * val may be this very value) */
+            if (vlen) memmove(old->data + klen, val, vlen);
+            return 0;
+        }
+    }
     mm_ent *e = malloc(sizeof(mm_ent) + klen + vlen);
     if (!e) return -1;
     e->klen = (uint16_t)klen;
@@ -530,7 +594,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     e->pad_ = 0;
     memcpy(e->data, key, klen);
     if (vlen) memcpy(e->data + klen, val, vlen);
-    if (insert_ent(m, e) != 0) {
+    if ((m->root ? place(m, e, &w) : insert_first(m, e)) != 0) {
         free(e);
         return -1;
     }

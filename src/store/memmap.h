@@ -65,8 +65,10 @@ void yj_memmap_clear(yj_memmap *m);
 
 /* Sets key -> value, copying both; tomb=1 records a tombstone instead (val
  * and vlen ignored, may be NULL/0). Replaces the key's entry if it has one
- * (only that key's earlier pointers become invalid). val may be NULL when
- * vlen is 0. Returns 0, or -1 on ENOMEM with the map unchanged. */
+ * (only that key's earlier pointers become invalid: a value of the same
+ * size is rewritten in place, allocating nothing; val may point into the
+ * map itself). val may be NULL when vlen is 0. Returns 0, or -1 on ENOMEM
+ * with the map unchanged. */
 int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
                   int tomb);
 
