@@ -53,7 +53,7 @@
 #define MEMMAP_CAP 60
 #endif
 #define CAP MEMMAP_CAP
-#define PMAX 24        /* prefix bytes a node keeps inline */
+#define PMAX 24       /* prefix bytes a node keeps inline */
 #define HEIGHT_MAX 24 /* far above what 2^64 entries need at half-full nodes */
 
 typedef struct mm_ent {
@@ -135,7 +135,8 @@ static size_t common_len(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 {
     size_t n = alen < blen ? alen : blen, i = 0;
     if (n > max) n = max;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
@@ -171,7 +172,8 @@ static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int
      * search over the run of equal heads (long when keys share more than
      * the inline prefix and 8 bytes) */
     unsigned hi = lo + 1;
-    while (hi < nd->n && nd->head[hi] == kh) hi++;
+    while (hi < nd->n && nd->head[hi] == kh)
+        hi++;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
         const mm_ent *e = nd->key[mid];
@@ -195,12 +197,15 @@ static void node_shrink(mm_node *nd, unsigned p)
     assert(p < nd->pfx);
     if (d >= 8) {
         uint64_t h = load_be64(nd->pref + p);
-        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = h;
+        for (unsigned i = 0; i < nd->n; i++)
+            nd->head[i] = h;
     } else {
         uint64_t top = 0;
-        for (unsigned j = 0; j < d; j++) top = top << 8 | nd->pref[p + j];
+        for (unsigned j = 0; j < d; j++)
+            top = top << 8 | nd->pref[p + j];
         top <<= 8 * (8 - d);
-        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = top | nd->head[i] >> (8 * d);
+        for (unsigned i = 0; i < nd->n; i++)
+            nd->head[i] = top | nd->head[i] >> (8 * d);
     }
     nd->pfx = (uint16_t)p;
 }
@@ -265,8 +270,10 @@ static void *node_alloc(yj_memmap *m, unsigned level)
     nd->n = 0;
     nd->level = (uint16_t)level;
     nd->pfx = 0;
-    if (level) ((mm_inner *)nd)->link = NULL;
-    else ((mm_leaf *)nd)->prev = ((mm_leaf *)nd)->next = NULL;
+    if (level)
+        ((mm_inner *)nd)->link = NULL;
+    else
+        ((mm_leaf *)nd)->prev = ((mm_leaf *)nd)->next = NULL;
     m->bytes += size;
     return nd;
 }
@@ -287,7 +294,8 @@ static void tree_free(yj_memmap *m, mm_node *nd, int entries)
         }
     } else {
         mm_inner *in = (mm_inner *)nd;
-        for (unsigned i = 0; i <= nd->n; i++) tree_free(m, in->child[i], entries);
+        for (unsigned i = 0; i <= nd->n; i++)
+            tree_free(m, in->child[i], entries);
     }
     node_free(m, nd);
 }
@@ -315,7 +323,8 @@ typedef struct mm_path {
  * waits for memory once rather than once per step. */
 static inline void node_prefetch(const mm_node *nd, size_t size)
 {
-    for (size_t off = 0; off < size; off += 64) __builtin_prefetch((const char *)nd + off);
+    for (size_t off = 0; off < size; off += 64)
+        __builtin_prefetch((const char *)nd + off);
 }
 
 static mm_leaf *descend(const yj_memmap *m, const uint8_t *k, size_t klen, mm_path *path,
@@ -374,8 +383,10 @@ static mm_leaf *leaf_split(yj_memmap *m, mm_leaf *lf, unsigned pos, mm_ent *k, m
 
     r->next = lf->next;
     r->prev = lf;
-    if (lf->next) lf->next->prev = r;
-    else m->last = r;
+    if (lf->next)
+        lf->next->prev = r;
+    else
+        m->last = r;
     lf->next = r;
     node_grow(l);
     node_grow(&r->h);
@@ -384,8 +395,7 @@ static mm_leaf *leaf_split(yj_memmap *m, mm_leaf *lf, unsigned pos, mm_ent *k, m
 
 /* Splits the full inner node while putting separator k at i and child c
  * right of it; fills r and returns the separator that goes up. */
-static mm_ent *inner_split(mm_inner *in, unsigned i, mm_ent *k, mm_node *c, mm_inner *r,
-                           int append)
+static mm_ent *inner_split(mm_inner *in, unsigned i, mm_ent *k, mm_node *c, mm_inner *r, int append)
 {
     uint64_t head[CAP + 1];
     mm_ent *key[CAP + 1];
@@ -442,7 +452,8 @@ static int spare_get(yj_memmap *m, const mm_leaf *lf, const mm_path *path, mm_sp
     s->ninner = 0;
     if (lf->h.n < CAP) return 0;
     unsigned d = path->depth;
-    while (d > 0 && path->node[d - 1]->h.n == CAP) d--;
+    while (d > 0 && path->node[d - 1]->h.n == CAP)
+        d--;
     unsigned need = path->depth - d + (d == 0); /* inner splits, and the new root */
     s->leaf = node_alloc(m, 0);
     if (!s->leaf) return -1;
@@ -452,7 +463,8 @@ static int spare_get(yj_memmap *m, const mm_leaf *lf, const mm_path *path, mm_sp
     }
     return 0;
 fail:
-    while (s->ninner) node_free(m, &s->inner[--s->ninner]->h);
+    while (s->ninner)
+        node_free(m, &s->inner[--s->ninner]->h);
     node_free(m, &s->leaf->h);
     return -1;
 }
@@ -601,8 +613,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
-int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
-                  size_t *vlen)
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (!m->root) return 0;
@@ -659,8 +670,10 @@ void yj_memmap_seek(const yj_memmap *m, yj_memmap_it *it, const void *key, size_
 void yj_memmap_seek_lt(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen)
 {
     yj_memmap_seek(m, it, key, klen);
-    if (it->leaf_) yj_memmap_prev(it);
-    else yj_memmap_last(m, it);
+    if (it->leaf_)
+        yj_memmap_prev(it);
+    else
+        yj_memmap_last(m, it);
 }
 
 int yj_memmap_valid(const yj_memmap_it *it)
@@ -713,7 +726,8 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 /* The smallest key under nd. */
 static mm_ent *tree_min(const mm_node *nd)
 {
-    while (nd->level) nd = ((const mm_inner *)nd)->child[0];
+    while (nd->level)
+        nd = ((const mm_inner *)nd)->child[0];
     assert(nd->n > 0);
     return nd->key[0];
 }
@@ -725,7 +739,8 @@ static void inner_collect(mm_node *nd, mm_inner **pool)
     if (nd->level == 0) return;
     mm_inner *in = (mm_inner *)nd;
     if (nd->level > 1)
-        for (unsigned i = 0; i <= nd->n; i++) inner_collect(in->child[i], pool);
+        for (unsigned i = 0; i <= nd->n; i++)
+            inner_collect(in->child[i], pool);
     in->link = *pool;
     *pool = in;
 }
@@ -749,7 +764,8 @@ static void build_upper(yj_memmap *m, mm_inner **pool)
 {
     mm_node *level_first = &m->first->h;
     unsigned level = 0, nodes = 0;
-    for (mm_leaf *lf = m->first; lf; lf = lf->next) nodes++;
+    for (mm_leaf *lf = m->first; lf; lf = lf->next)
+        nodes++;
     while (nodes > 1) {
         mm_inner *head = NULL, **tail = &head;
         unsigned made = 0;
@@ -783,10 +799,12 @@ static void build_upper(yj_memmap *m, mm_inner **pool)
 static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
 {
     for (mm_leaf *lf = m->first; lf != from; lf = lf->next) {
-        for (unsigned i = 0; i < lf->h.n; i++) m->bytes -= ent_size(lf->h.key[i]);
+        for (unsigned i = 0; i < lf->h.n; i++)
+            m->bytes -= ent_size(lf->h.key[i]);
         m->count -= lf->h.n;
     }
-    for (unsigned i = 0; i < j; i++) m->bytes -= ent_size(from->h.key[i]);
+    for (unsigned i = 0; i < j; i++)
+        m->bytes -= ent_size(from->h.key[i]);
     m->count -= j;
 
     mm_leaf *w = m->first, *r = from;
@@ -811,7 +829,8 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
         node_free(m, &rest->h);
         rest = nx;
     }
-    for (mm_leaf *lf = m->first; lf; lf = lf->next) node_refresh(&lf->h);
+    for (mm_leaf *lf = m->first; lf; lf = lf->next)
+        node_refresh(&lf->h);
 
     mm_inner *pool = NULL;
     inner_collect(m->root, &pool);

@@ -75,8 +75,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
 /* Exact lookup: 0 absent, 1 found a value (*val, *vlen set; *val is never
  * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen 0).
  * val and vlen may be NULL when not wanted. */
-int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
-                  size_t *vlen);
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
 
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);

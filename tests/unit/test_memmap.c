@@ -58,7 +58,7 @@ static unsigned rng_below(uint64_t *s, unsigned n)
 #define REF_VAL_MAX 1100
 
 typedef struct ref_ent { /* small: inserting shifts the array */
-    uint8_t *key; /* the key, then the value, one block */
+    uint8_t *key;        /* the key, then the value, one block */
     uint8_t *val;
     uint32_t klen, vlen;
     int tomb;
@@ -82,8 +82,10 @@ static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
     size_t lo = 0, hi = r->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (ref_cmp(r->e[mid].key, r->e[mid].klen, k, klen) < 0) lo = mid + 1;
-        else hi = mid;
+        if (ref_cmp(r->e[mid].key, r->e[mid].klen, k, klen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -122,7 +124,8 @@ static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v,
 
 static void ref_clear(ref_map *r)
 {
-    for (size_t i = 0; i < r->n; i++) free(r->e[i].key);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->e[i].key);
     r->n = 0;
 }
 
@@ -199,8 +202,8 @@ static void check_all(const yj_memmap *m, const ref_map *r)
 }
 
 /* Seeks (>= or <) and walks a few steps each way, checking each position. */
-static void check_seek(const yj_memmap *m, const ref_map *r, const uint8_t *k, size_t klen,
-                       int lt, unsigned steps, int forward)
+static void check_seek(const yj_memmap *m, const ref_map *r, const uint8_t *k, size_t klen, int lt,
+                       unsigned steps, int forward)
 {
     yj_memmap_it it;
     size_t i = ref_lower(r, k, klen);
@@ -234,7 +237,8 @@ static size_t gen_key(uint64_t *s, uint8_t *k)
     size_t n = 0;
     if (kind < 4) { /* short: 1..4 bytes of a small alphabet */
         size_t len = 1 + rng_below(s, 4);
-        for (; n < len; n++) k[n] = alpha[rng_below(s, sizeof alpha)];
+        for (; n < len; n++)
+            k[n] = alpha[rng_below(s, sizeof alpha)];
         return n;
     }
     const char *stem = stems[rng_below(s, 5)];
@@ -242,14 +246,16 @@ static size_t gen_key(uint64_t *s, uint8_t *k)
     memcpy(k, stem, n);
     size_t len = n + rng_below(s, kind < 8 ? 4 : 20);
     if (len == 0) len = 1;
-    for (; n < len; n++) k[n] = alpha[rng_below(s, sizeof alpha)];
+    for (; n < len; n++)
+        k[n] = alpha[rng_below(s, sizeof alpha)];
     return n;
 }
 
 static size_t gen_val(uint64_t *s, uint8_t *v)
 {
     size_t len = rng_below(s, 10) == 0 ? rng_below(s, REF_VAL_MAX) : rng_below(s, 24);
-    for (size_t i = 0; i < len; i++) v[i] = (uint8_t)rng_next(s);
+    for (size_t i = 0; i < len; i++)
+        v[i] = (uint8_t)rng_next(s);
     return len;
 }
 
@@ -293,7 +299,8 @@ static void test_order_is_memcmp_then_shorter_first(void **state)
     yj_memmap *m = yj_memmap_new();
     static const char *const keys[] = {"ab", "a", "ab\0", "abc", "\xff", "a\0b", "b", "\0"};
     static const size_t lens[] = {2, 1, 3, 3, 1, 3, 1, 1};
-    for (size_t i = 0; i < 8; i++) assert_int_equal(yj_memmap_put(m, keys[i], lens[i], "v", 1, 0), 0);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(yj_memmap_put(m, keys[i], lens[i], "v", 1, 0), 0);
     static const char *const want[] = {"\0", "a", "a\0b", "ab", "ab\0", "abc", "b", "\xff"};
     static const size_t want_len[] = {1, 1, 3, 2, 3, 3, 1, 1};
     yj_memmap_it it;
@@ -372,7 +379,8 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
     }
     assert_true(peak >= min_peak); /* the tree had several levels */
     check_all(m, &r);
-    for (size_t i = 0; i < r.n; i++) check_get(m, &r, r.e[i].key, r.e[i].klen);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(m, &r, r.e[i].key, r.e[i].klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -396,7 +404,8 @@ static void test_long_shared_prefixes_match_a_sorted_array(void **state)
     memcpy(k, stem, sl);
     for (unsigned i = 0; i < 30000; i++) {
         size_t klen = sl + rng_below(&s, 6);
-        for (size_t j = sl; j < klen; j++) k[j] = (uint8_t)("\0019az"[rng_below(&s, 5)]);
+        for (size_t j = sl; j < klen; j++)
+            k[j] = (uint8_t)("\0019az"[rng_below(&s, 5)]);
         if (klen == sl) klen = 1 + rng_below(&s, (unsigned)sl);
         uint8_t v[8];
         memcpy(v, &i, sizeof i);
@@ -405,7 +414,8 @@ static void test_long_shared_prefixes_match_a_sorted_array(void **state)
         if (i % 7 == 0) check_seek(m, &r, k, klen, i & 1, 3, i & 2);
     }
     check_all(m, &r);
-    for (size_t i = 0; i < r.n; i++) check_get(m, &r, r.e[i].key, r.e[i].klen);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(m, &r, r.e[i].key, r.e[i].klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -417,14 +427,15 @@ static void test_ascending_and_descending_loads(void **state)
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < 50000; i++) {
             uint32_t x = pass ? 4000000000u - i * 3 : i * 3;
-            uint8_t k[8] = {'k', 0, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8),
+            uint8_t k[8] = {'k',       0, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8),
                             (uint8_t)x};
             assert_int_equal(yj_memmap_put(m, k, 6, k, 6, 0), 0);
             ref_put(&r, k, 6, k, 6, 0);
         }
     }
     check_all(m, &r);
-    for (size_t i = 0; i < r.n; i += 13) check_get(m, &r, r.e[i].key, r.e[i].klen);
+    for (size_t i = 0; i < r.n; i += 13)
+        check_get(m, &r, r.e[i].key, r.e[i].klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -565,7 +576,8 @@ static void test_merge_of_large_maps_matches_the_reference(void **state)
     yj_memmap *again = yj_memmap_new();
     assert_int_equal(yj_memmap_bytes(src), yj_memmap_bytes(again));
     yj_memmap_free(again);
-    for (size_t i = 0; i < r.n; i++) check_get(dst, &r, r.e[i].key, r.e[i].klen);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(dst, &r, r.e[i].key, r.e[i].klen);
     yj_memmap_free(dst);
     yj_memmap_free(src);
     ref_free(&r);
@@ -657,7 +669,8 @@ static int merge_without_memory(long allowed)
     for (size_t i = 0; i < rs.n - kept; i++)
         ref_put(&want, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
     check_all(dst, &want);
-    for (size_t i = 0; i < suffix.n; i += 7) check_get(src, &suffix, suffix.e[i].key, suffix.e[i].klen);
+    for (size_t i = 0; i < suffix.n; i += 7)
+        check_get(src, &suffix, suffix.e[i].key, suffix.e[i].klen);
     /* and src is still a map that takes puts */
     assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
     ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
@@ -680,7 +693,8 @@ static int merge_without_memory(long allowed)
 static void test_merge_without_memory_loses_no_entry(void **state)
 {
     long allowed = 0;
-    while (merge_without_memory(allowed)) allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+    while (merge_without_memory(allowed))
+        allowed += allowed < 8 ? 1 : 1 + allowed / 4;
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
 }
 
@@ -699,7 +713,8 @@ static void bench_key(uint8_t *k, uint64_t i, int ascending)
     static const char hex[] = "0123456789abcdef";
     uint64_t s = i, x = ascending ? i : rng_next(&s);
     memcpy(k, "acme_corp/bal/", 14);
-    for (int j = 0; j < 16; j++) k[14 + j] = (uint8_t)hex[(x >> (60 - 4 * j)) & 15];
+    for (int j = 0; j < 16; j++)
+        k[14 + j] = (uint8_t)hex[(x >> (60 - 4 * j)) & 15];
 }
 
 static void report(const char *what, uint64_t ns, uint64_t n)
@@ -719,7 +734,8 @@ static int bench(uint64_t n)
         uint32_t *next = malloc(cells * sizeof *next);
         uint64_t rs = 99;
         if (!next) return 1;
-        for (size_t i = 0; i < cells; i++) next[i] = (uint32_t)i;
+        for (size_t i = 0; i < cells; i++)
+            next[i] = (uint32_t)i;
         for (size_t i = cells - 1; i > 0; i--) { /* one cycle through every cell (Sattolo) */
             size_t j = rng_next(&rs) % i;
             uint32_t x = next[i];
@@ -728,7 +744,8 @@ static int bench(uint64_t n)
         }
         uint32_t at = 0;
         t = now_ns();
-        for (uint64_t i = 0; i < 2000000; i++) at = next[at];
+        for (uint64_t i = 0; i < 2000000; i++)
+            at = next[at];
         report("calibration: one dependent miss", now_ns() - t, 2000000);
         sink += at;
         free(next);
