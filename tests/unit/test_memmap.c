@@ -57,15 +57,15 @@ static unsigned rng_below(uint64_t *s, unsigned n)
 #define REF_KEY_MAX 64
 #define REF_VAL_MAX 1100
 
-typedef struct ref_ent { /* small: inserting shifts the array */
-    uint8_t *key;        /* the key, then the value, one block */
+typedef struct ref_ent {
+    uint8_t *key; /* the key, then the value, one block */
     uint8_t *val;
     uint32_t klen, vlen;
     int tomb;
 } ref_ent;
 
 typedef struct ref_map {
-    ref_ent *e;
+    ref_ent **e; /* pointers: inserting shifts the array */
     size_t n, cap;
 } ref_map;
 
@@ -82,7 +82,7 @@ static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
     size_t lo = 0, hi = r->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (ref_cmp(r->e[mid].key, r->e[mid].klen, k, klen) < 0)
+        if (ref_cmp(r->e[mid]->key, r->e[mid]->klen, k, klen) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -92,7 +92,7 @@ static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
 
 static int ref_eq(const ref_map *r, size_t i, const uint8_t *k, size_t klen)
 {
-    return i < r->n && ref_cmp(r->e[i].key, r->e[i].klen, k, klen) == 0;
+    return i < r->n && ref_cmp(r->e[i]->key, r->e[i]->klen, k, klen) == 0;
 }
 
 static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
@@ -107,11 +107,13 @@ static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v,
         }
         memmove(&r->e[i + 1], &r->e[i], (r->n - i) * sizeof r->e[0]);
         r->n++;
+        r->e[i] = malloc(sizeof *r->e[i]);
+        assert_non_null(r->e[i]);
     } else {
-        free(r->e[i].key);
+        free(r->e[i]->key);
     }
     if (tomb) vlen = 0;
-    ref_ent *e = &r->e[i];
+    ref_ent *e = r->e[i];
     e->key = malloc(klen + vlen);
     assert_non_null(e->key);
     memcpy(e->key, k, klen);
@@ -124,8 +126,10 @@ static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v,
 
 static void ref_clear(ref_map *r)
 {
-    for (size_t i = 0; i < r->n; i++)
-        free(r->e[i].key);
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->e[i]->key);
+        free(r->e[i]);
+    }
     r->n = 0;
 }
 
@@ -150,7 +154,7 @@ static void check_at(const yj_memmap_it *it, const ref_map *r, size_t i)
     size_t klen, vlen;
     int tomb;
     yj_memmap_at(it, &k, &klen, &v, &vlen, &tomb);
-    const ref_ent *e = &r->e[i];
+    const ref_ent *e = r->e[i];
     assert_int_equal(klen, e->klen);
     assert_memory_equal(k, e->key, klen);
     assert_int_equal(tomb, e->tomb);
@@ -173,11 +177,11 @@ static void check_get(const yj_memmap *m, const ref_map *r, const uint8_t *k, si
         assert_int_equal(got, 0);
         return;
     }
-    assert_int_equal(got, r->e[i].tomb ? 2 : 1);
-    assert_int_equal(vlen, r->e[i].vlen);
+    assert_int_equal(got, r->e[i]->tomb ? 2 : 1);
+    assert_int_equal(vlen, r->e[i]->vlen);
     if (got == 1) {
         assert_non_null(v);
-        if (vlen) assert_memory_equal(v, r->e[i].val, vlen);
+        if (vlen) assert_memory_equal(v, r->e[i]->val, vlen);
     } else {
         assert_null(v);
     }
@@ -366,7 +370,8 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
             check_all(o, &ro);
             assert_int_equal(yj_memmap_merge(m, o), 0);
             for (size_t i = 0; i < ro.n; i++)
-                ref_put(&r, ro.e[i].key, ro.e[i].klen, ro.e[i].val, ro.e[i].vlen, ro.e[i].tomb);
+                ref_put(&r, ro.e[i]->key, ro.e[i]->klen, ro.e[i]->val, ro.e[i]->vlen,
+                        ro.e[i]->tomb);
             assert_int_equal(yj_memmap_count(o), 0);
             yj_memmap_free(o);
             ref_free(&ro);
@@ -380,7 +385,7 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
     assert_true(peak >= min_peak); /* the tree had several levels */
     check_all(m, &r);
     for (size_t i = 0; i < r.n; i++)
-        check_get(m, &r, r.e[i].key, r.e[i].klen);
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -415,7 +420,7 @@ static void test_long_shared_prefixes_match_a_sorted_array(void **state)
     }
     check_all(m, &r);
     for (size_t i = 0; i < r.n; i++)
-        check_get(m, &r, r.e[i].key, r.e[i].klen);
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -435,7 +440,7 @@ static void test_ascending_and_descending_loads(void **state)
     }
     check_all(m, &r);
     for (size_t i = 0; i < r.n; i += 13)
-        check_get(m, &r, r.e[i].key, r.e[i].klen);
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
     yj_memmap_free(m);
     ref_free(&r);
 }
@@ -569,7 +574,7 @@ static void test_merge_of_large_maps_matches_the_reference(void **state)
         ref_put(to_src ? &rs : &r, k, klen, v, vlen, tomb);
     }
     for (size_t i = 0; i < rs.n; i++)
-        ref_put(&r, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+        ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
     assert_int_equal(yj_memmap_merge(dst, src), 0);
     check_all(dst, &r);
     assert_int_equal(yj_memmap_count(src), 0);
@@ -577,7 +582,7 @@ static void test_merge_of_large_maps_matches_the_reference(void **state)
     assert_int_equal(yj_memmap_bytes(src), yj_memmap_bytes(again));
     yj_memmap_free(again);
     for (size_t i = 0; i < r.n; i++)
-        check_get(dst, &r, r.e[i].key, r.e[i].klen);
+        check_get(dst, &r, r.e[i]->key, r.e[i]->klen);
     yj_memmap_free(dst);
     yj_memmap_free(src);
     ref_free(&r);
@@ -644,9 +649,9 @@ static int merge_without_memory(long allowed)
     if (rc == 0) { /* enough memory after all */
         assert_true(left >= 0);
         for (size_t i = 0; i < rd.n; i++)
-            ref_put(&want, rd.e[i].key, rd.e[i].klen, rd.e[i].val, rd.e[i].vlen, rd.e[i].tomb);
+            ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
         for (size_t i = 0; i < rs.n; i++)
-            ref_put(&want, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+            ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
         check_all(dst, &want);
         yj_memmap_free(dst);
         yj_memmap_free(src);
@@ -661,24 +666,24 @@ static int merge_without_memory(long allowed)
     assert_true(kept > 0 && kept <= rs.n);
     ref_map suffix = {0};
     for (size_t i = rs.n - kept; i < rs.n; i++)
-        ref_put(&suffix, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+        ref_put(&suffix, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
     check_all(src, &suffix);
     /* dst: its own entries under the moved prefix of src's */
     for (size_t i = 0; i < rd.n; i++)
-        ref_put(&want, rd.e[i].key, rd.e[i].klen, rd.e[i].val, rd.e[i].vlen, rd.e[i].tomb);
+        ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
     for (size_t i = 0; i < rs.n - kept; i++)
-        ref_put(&want, rs.e[i].key, rs.e[i].klen, rs.e[i].val, rs.e[i].vlen, rs.e[i].tomb);
+        ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
     check_all(dst, &want);
     for (size_t i = 0; i < suffix.n; i += 7)
-        check_get(src, &suffix, suffix.e[i].key, suffix.e[i].klen);
+        check_get(src, &suffix, suffix.e[i]->key, suffix.e[i]->klen);
     /* and src is still a map that takes puts */
     assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
     ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
     check_all(src, &suffix);
     assert_int_equal(yj_memmap_merge(dst, src), 0);
     for (size_t i = 0; i < suffix.n; i++)
-        ref_put(&want, suffix.e[i].key, suffix.e[i].klen, suffix.e[i].val, suffix.e[i].vlen,
-                suffix.e[i].tomb);
+        ref_put(&want, suffix.e[i]->key, suffix.e[i]->klen, suffix.e[i]->val, suffix.e[i]->vlen,
+                suffix.e[i]->tomb);
     check_all(dst, &want);
     assert_int_equal(yj_memmap_count(src), 0);
     yj_memmap_free(dst);
