@@ -327,6 +327,56 @@ static void test_order_is_memcmp_then_shorter_first(void **state)
     yj_memmap_free(m);
 }
 
+/* The limits: 511-byte keys differing only in their last byte, a 16 MiB
+ * value, and many keys of one byte each. */
+static void test_longest_keys_and_largest_value(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    static uint8_t k[YJ_MEMMAP_KEY_MAX];
+    memset(k, 'x', sizeof k);
+    for (unsigned i = 0; i < 256; i++) {
+        k[sizeof k - 1] = (uint8_t)(255 - i);
+        assert_int_equal(yj_memmap_put(m, k, sizeof k, &i, sizeof i, 0), 0);
+    }
+    for (unsigned i = 0; i < 256; i++) {
+        uint8_t one = (uint8_t)i;
+        assert_int_equal(yj_memmap_put(m, &one, 1, NULL, 0, 1), 0);
+    }
+    size_t big_len = YJ_MEMMAP_VAL_MAX;
+    uint8_t *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 0x5a, big_len);
+    assert_int_equal(yj_memmap_put(m, "big", 3, big, big_len, 0), 0);
+    free(big);
+    assert_int_equal(yj_memmap_count(m), 513);
+    yj_memmap_it it;
+    yj_memmap_seek(m, &it, k, sizeof k - 1); /* a prefix of every long key */
+    for (unsigned i = 0; i < 256; i++, yj_memmap_next(&it)) {
+        const void *key, *val;
+        size_t klen, vlen;
+        yj_memmap_at(&it, &key, &klen, &val, &vlen, NULL);
+        assert_int_equal(klen, sizeof k);
+        assert_int_equal(((const uint8_t *)key)[klen - 1], i);
+        unsigned stored;
+        memcpy(&stored, val, sizeof stored);
+        assert_int_equal(stored, 255 - i);
+    }
+    const void *after;
+    size_t after_len;
+    int tomb;
+    yj_memmap_at(&it, &after, &after_len, NULL, NULL, &tomb); /* then "y", the next byte */
+    assert_int_equal(after_len, 1);
+    assert_memory_equal(after, "y", 1);
+    assert_int_equal(tomb, 1);
+    const void *v;
+    size_t vlen;
+    assert_int_equal(yj_memmap_get(m, "big", 3, &v, &vlen), 1);
+    assert_int_equal(vlen, YJ_MEMMAP_VAL_MAX);
+    assert_int_equal(((const uint8_t *)v)[vlen - 1], 0x5a);
+    assert_true(yj_memmap_bytes(m) > YJ_MEMMAP_VAL_MAX + 256 * YJ_MEMMAP_KEY_MAX);
+    yj_memmap_free(m);
+}
+
 /* One randomized run: nops operations from seed, keys from gen_key. */
 static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
 {
@@ -855,6 +905,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_map_answers_nothing),
         cmocka_unit_test(test_order_is_memcmp_then_shorter_first),
+        cmocka_unit_test(test_longest_keys_and_largest_value),
         cmocka_unit_test(test_random_ops_match_a_sorted_array),
         cmocka_unit_test(test_long_shared_prefixes_match_a_sorted_array),
         cmocka_unit_test(test_ascending_and_descending_loads),
