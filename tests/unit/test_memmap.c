@@ -9,7 +9,8 @@
  * loses no entry) are run too, under ASan as well.
  *
  * `test_memmap --bench [N]` instead prints nanoseconds per put, get, seek
- * and scan at N keys (default 1M) and bytes per entry.
+ * and scan at N keys (default 1M) and bytes per entry; `--stress [R]` runs
+ * the randomized comparison R more times (seeds 1000..), longer.
  */
 #include <malloc.h>
 #include <setjmp.h>
@@ -902,6 +903,13 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--bench") == 0)
         return bench(argc >= 3 ? strtoull(argv[2], NULL, 10) : 1000000);
+    if (argc >= 2 && strcmp(argv[1], "--stress") == 0) { /* more seeds, longer runs */
+        unsigned long runs = argc >= 3 ? strtoul(argv[2], NULL, 10) : 10;
+        for (unsigned long i = 0; i < runs; i++)
+            random_run(1000 + i, 300000, 0);
+        printf("stress: %lu runs of 300000 operations passed\n", runs);
+        return 0;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_map_answers_nothing),
         cmocka_unit_test(test_order_is_memcmp_then_shorter_first),
