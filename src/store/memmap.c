@@ -218,6 +218,7 @@ static void node_fit(mm_node *nd, const mm_ent *k)
         memcpy(nd->pref, ent_key(k), nd->pfx);
         return;
     }
+    if (k->klen >= nd->pfx && memcmp(ent_key(k), nd->pref, nd->pfx) == 0) return; /* usual */
     size_t p = common_len(ent_key(k), k->klen, nd->pref, nd->pfx, nd->pfx);
     if (p < nd->pfx) node_shrink(nd, (unsigned)p);
 }
