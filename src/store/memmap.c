@@ -40,20 +40,25 @@
 #include "store/memmap.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Keys of a node: a leaf's entries, an inner node's separators. Larger
  * nodes make the tree shallower (a node's lines are prefetched together, so
- * a level costs about one memory latency whatever its size); 60 keeps a leaf
- * (1008 bytes) within glibc's per-thread cache of small blocks (<= 1032),
- * which the tiny overlays' one leaf each come from. */
+ * a level costs about one memory latency whatever its size); 58 keeps a leaf
+ * (1016 bytes) within glibc's per-thread cache of small blocks (<= 1032),
+ * which the tiny overlays' one leaf each come from.
+ * The inline prefix: keys that share more than PMAX bytes within a node
+ * (a 32-byte tenant id and a table tag) would tie on every head and be
+ * compared through their entries, several cache misses a node: 3-5 times
+ * slower with PMAX 24 and 32 shared bytes. */
 #ifndef MEMMAP_CAP
-#define MEMMAP_CAP 60
+#define MEMMAP_CAP 58
 #endif
 #define CAP MEMMAP_CAP
-#define PMAX 24       /* prefix bytes a node keeps inline */
+#define PMAX 64       /* prefix bytes a node keeps inline */
 #define HEIGHT_MAX 24 /* far above what 2^64 entries need at half-full nodes */
 
 typedef struct mm_ent {
@@ -69,6 +74,7 @@ typedef struct mm_node {
     uint16_t level; /* 0 for a leaf */
     uint16_t pfx;   /* bytes every key of this node shares, <= PMAX */
     uint8_t pref[PMAX];
+    uint8_t pad_[2];
     uint64_t head[CAP]; /* the 8 bytes of key[i] after the prefix, big-endian, zero padded */
     mm_ent *key[CAP];
 } mm_node;
@@ -83,6 +89,8 @@ typedef struct mm_inner {
     mm_node *child[CAP + 1];
     struct mm_inner *link; /* chains nodes while the upper levels are rebuilt */
 } mm_inner;
+
+_Static_assert(offsetof(mm_node, head) % 8 == 0, "heads are aligned");
 
 struct yj_memmap {
     mm_node *root; /* NULL when empty */
@@ -118,10 +126,17 @@ static inline uint64_t load_be64(const uint8_t *p)
 static inline uint64_t head_at(const uint8_t *k, size_t klen, size_t off)
 {
     assert(off <= klen);
-    if (klen - off >= 8) return load_be64(k + off);
-    uint8_t b[8] = {0};
-    memcpy(b, k + off, klen - off);
-    return load_be64(b);
+    size_t rest = klen - off;
+    if (rest >= 8) return load_be64(k + off);
+    if (rest == 0) return 0;
+    /* the last rest bytes on top: an 8-byte load that ends with the key
+     * (copying them to a zeroed buffer stalls store-to-load forwarding, and
+     * with long shared prefixes most keys end this way) */
+    if (klen >= 8) return load_be64(k + klen - 8) << (8 * (8 - rest));
+    uint64_t v = 0;
+    for (size_t i = 0; i < rest; i++)
+        v = v << 8 | k[off + i];
+    return v << (8 * (8 - rest));
 }
 
 static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)

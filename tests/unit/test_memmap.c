@@ -8,8 +8,9 @@
  * fault_malloc, so that the ENOMEM paths (put leaves the map as it was, merge
  * loses no entry) are run too, under ASan as well.
  *
- * `test_memmap --bench [N]` instead prints nanoseconds per put, get, seek
- * and scan at N keys (default 1M) and bytes per entry; `--stress [R]` runs
+ * `test_memmap --bench [N [PREFIX]]` instead prints nanoseconds per put,
+ * get, seek and scan at N keys (default 1M) of PREFIX (default
+ * "acme_corp/bal/") and 16 hex digits, and bytes per entry; `--stress [R]` runs
  * the randomized comparison R more times (seeds 1000..), longer.
  */
 #include <malloc.h>
@@ -55,7 +56,7 @@ static unsigned rng_below(uint64_t *s, unsigned n)
 
 /* ---- the reference: a sorted array ---- */
 
-#define REF_KEY_MAX 64
+#define REF_KEY_MAX 128
 #define REF_VAL_MAX 1100
 
 typedef struct ref_ent {
@@ -236,8 +237,13 @@ static void check_seek(const yj_memmap *m, const ref_map *r, const uint8_t *k, s
 static size_t gen_key(uint64_t *s, uint8_t *k)
 {
     static const uint8_t alpha[] = {0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xff};
-    static const char *const stems[] = {"", "t", "tenant_a/", "tenant_b/m/",
-                                        "tenant_longer_than_the_inline_prefix/"};
+    static const char *const stems[] = {
+        "",
+        "t",
+        "tenant_a/",
+        "tenant_b/m/",
+        "tenant_of_32_bytes_abcdefghijkl/bal/",
+        "a_stem_longer_than_the_64_bytes_a_node_keeps_inline_of_the_prefix/"};
     unsigned kind = rng_below(s, 10);
     size_t n = 0;
     if (kind < 4) { /* short: 1..4 bytes of a small alphabet */
@@ -246,7 +252,7 @@ static size_t gen_key(uint64_t *s, uint8_t *k)
             k[n] = alpha[rng_below(s, sizeof alpha)];
         return n;
     }
-    const char *stem = stems[rng_below(s, 5)];
+    const char *stem = stems[rng_below(s, 6)];
     n = strlen(stem);
     memcpy(k, stem, n);
     size_t len = n + rng_below(s, kind < 8 ? 4 : 20);
@@ -455,7 +461,7 @@ static void test_long_shared_prefixes_match_a_sorted_array(void **state)
     yj_memmap *m = yj_memmap_new();
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX];
-    const char *stem = "tenant_with_a_long_name/member/0000";
+    const char *stem = "tenant_with_a_long_name/member/0000000000000000000000000000000000000000";
     size_t sl = strlen(stem);
     memcpy(k, stem, sl);
     for (unsigned i = 0; i < 30000; i++) {
@@ -763,14 +769,19 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A 30-byte key: a tenant and table prefix, then 16 hex digits of a hash of i. */
-static void bench_key(uint8_t *k, uint64_t i, int ascending)
+/* A bench key: a tenant and table prefix (bench_prefix), then 16 hex
+ * digits of a hash of i (of i itself when ascending). */
+static const char *bench_prefix = "acme_corp/bal/";
+
+static size_t bench_key(uint8_t *k, uint64_t i, int ascending)
 {
     static const char hex[] = "0123456789abcdef";
     uint64_t s = i, x = ascending ? i : rng_next(&s);
-    memcpy(k, "acme_corp/bal/", 14);
+    size_t p = strlen(bench_prefix);
+    memcpy(k, bench_prefix, p);
     for (int j = 0; j < 16; j++)
-        k[14 + j] = (uint8_t)hex[(x >> (60 - 4 * j)) & 15];
+        k[p + j] = (uint8_t)hex[(x >> (60 - 4 * j)) & 15];
+    return p + 16;
 }
 
 static void report(const char *what, uint64_t ns, uint64_t n)
@@ -781,10 +792,12 @@ static void report(const char *what, uint64_t ns, uint64_t n)
 
 static int bench(uint64_t n)
 {
-    uint8_t k[30], v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint8_t k[YJ_MEMMAP_KEY_MAX], v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     uint64_t sink = 0, t;
-    printf("memmap bench: %llu keys of 30 bytes, 8-byte values; CPU time per operation\n",
-           (unsigned long long)n);
+    size_t bklen = strlen(bench_prefix) + 16;
+    printf("memmap bench: %llu keys of %zu bytes (\"%s\" + 16 hex digits), 8-byte values; "
+           "CPU time per operation\n",
+           (unsigned long long)n, bklen, bench_prefix);
     { /* what one cache miss costs here: dependent loads over 64 MiB in random order */
         size_t cells = (size_t)8 << 20;
         uint32_t *next = malloc(cells * sizeof *next);
@@ -811,7 +824,7 @@ static int bench(uint64_t n)
         yj_memmap *o = yj_memmap_new();
         if (!o) return 1;
         bench_key(k, r, 0);
-        if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
+        if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
         yj_memmap_free(o);
     }
     report("small: new+put 1 key+free", now_ns() - t, n);
@@ -821,7 +834,7 @@ static int bench(uint64_t n)
         if (!o || !g) return 1;
         for (uint64_t i = 0; i < 30; i++) {
             bench_key(k, r * 30 + i, 0);
-            if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
+            if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
         }
         if (yj_memmap_merge(g, o) != 0) return 1;
         yj_memmap_free(o);
@@ -834,7 +847,7 @@ static int bench(uint64_t n)
         t = now_ns();
         for (uint64_t i = 0; i < n; i++) {
             bench_key(k, i, asc);
-            if (yj_memmap_put(m, k, 30, v, 8, 0) != 0) return 1;
+            if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
         }
         report(asc ? "put new key, ascending" : "put new key, random order", now_ns() - t, n);
         struct mallinfo2 after = mallinfo2();
@@ -849,20 +862,20 @@ static int bench(uint64_t n)
         for (uint64_t i = 0; i < n; i++) {
             bench_key(k, (i * 7919) % n, 0);
             const void *got;
-            sink += (uint64_t)yj_memmap_get(m, k, 30, &got, NULL);
+            sink += (uint64_t)yj_memmap_get(m, k, bklen, &got, NULL);
         }
         report("get hit, random order", now_ns() - t, n);
         t = now_ns();
         for (uint64_t i = 0; i < n; i++) {
             bench_key(k, n + i, 0);
-            sink += (uint64_t)yj_memmap_get(m, k, 30, NULL, NULL);
+            sink += (uint64_t)yj_memmap_get(m, k, bklen, NULL, NULL);
         }
         report("get miss", now_ns() - t, n);
         t = now_ns();
         for (uint64_t i = 0; i < n; i++) {
             bench_key(k, n + i, 0);
             yj_memmap_it it;
-            yj_memmap_seek(m, &it, k, 30);
+            yj_memmap_seek(m, &it, k, bklen);
             sink += (uint64_t)yj_memmap_valid(&it);
         }
         report("seek", now_ns() - t, n);
@@ -877,7 +890,7 @@ static int bench(uint64_t n)
         t = now_ns();
         for (uint64_t i = 0; i < n; i++) {
             bench_key(k, (i * 7919) % n, 0);
-            if (yj_memmap_put(m, k, 30, v, 8, 0) != 0) return 1;
+            if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
         }
         report("put replacing a key", now_ns() - t, n);
         uint64_t rounds = n / 100;
@@ -887,7 +900,7 @@ static int bench(uint64_t n)
             if (!o) return 1;
             for (uint64_t i = 0; i < 30; i++) {
                 bench_key(k, 2 * n + r * 30 + i, 0);
-                if (yj_memmap_put(o, k, 30, v, 8, 0) != 0) return 1;
+                if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
             }
             if (yj_memmap_merge(m, o) != 0) return 1;
             yj_memmap_free(o);
@@ -901,8 +914,10 @@ static int bench(uint64_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "--bench") == 0)
+    if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
+        if (argc >= 4 && strlen(argv[3]) + 16 <= YJ_MEMMAP_KEY_MAX) bench_prefix = argv[3];
         return bench(argc >= 3 ? strtoull(argv[2], NULL, 10) : 1000000);
+    }
     if (argc >= 2 && strcmp(argv[1], "--stress") == 0) { /* more seeds, longer runs */
         unsigned long runs = argc >= 3 ? strtoul(argv[2], NULL, 10) : 10;
         for (unsigned long i = 0; i < runs; i++)
