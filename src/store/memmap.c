@@ -5,8 +5,9 @@
  * Entries: one malloc block each (a small header, the key, the value). The
  * tree holds only pointers to them, so a split or a shift moves pointers,
  * never an entry's bytes: that is the header's promise that a put of one key
- * never moves another key's value. Replacing a key allocates its new block
- * first (ENOMEM leaves the map as it was) and frees the old one last.
+ * never moves another key's value. Replacing a key's value by one of the
+ * same size rewrites its block in place; otherwise the new block is
+ * allocated first (ENOMEM leaves the map as it was), the old freed last.
  *
  * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
  * doubly linked for the iterators. An inner node holds up to CAP separators
@@ -25,7 +26,11 @@
  * then heads as integers; only equal heads need the entries' bytes. A node's
  * prefix shrinks (without reading any key: the bytes it drops are inline)
  * when a key that does not share it comes in, and grows after a split
- * (reading the keys of the half that grew).
+ * (reading the keys of the half that grew). A descent prefetches all of a
+ * node's cache lines as soon as it knows the node, so each level costs
+ * about one memory latency: at a million keys a lookup is about three
+ * (an inner node, the leaf, the entry), and that latency, not the
+ * instructions, is what test_memmap --bench measures.
  *
  * Small maps: an empty map is just its header; the first put allocates one
  * leaf. Merging into an empty map swaps the trees (tiny overlays folded into
@@ -35,13 +40,26 @@
 #include "store/memmap.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CAP 32         /* keys of a node: a leaf's entries, an inner node's separators */
-#define PMAX 24        /* prefix bytes a node keeps inline */
-#define HEIGHT_MAX 24  /* far above what 2^64 entries need at half-full nodes */
+/* Keys of a node: a leaf's entries, an inner node's separators. Larger
+ * nodes make the tree shallower (a node's lines are prefetched together, so
+ * a level costs about one memory latency whatever its size); 58 keeps a leaf
+ * (1016 bytes) within glibc's per-thread cache of small blocks (<= 1032),
+ * which the tiny overlays' one leaf each come from.
+ * The inline prefix: keys that share more than PMAX bytes within a node
+ * (a 32-byte tenant id and a table tag) would tie on every head and be
+ * compared through their entries, several cache misses a node: 3-5 times
+ * slower with PMAX 24 and 32 shared bytes. */
+#ifndef MEMMAP_CAP
+#define MEMMAP_CAP 58
+#endif
+#define CAP MEMMAP_CAP
+#define PMAX 64       /* prefix bytes a node keeps inline */
+#define HEIGHT_MAX 24 /* far above what 2^64 entries need at half-full nodes */
 
 typedef struct mm_ent {
     uint32_t vlen;
@@ -56,6 +74,7 @@ typedef struct mm_node {
     uint16_t level; /* 0 for a leaf */
     uint16_t pfx;   /* bytes every key of this node shares, <= PMAX */
     uint8_t pref[PMAX];
+    uint8_t pad_[2];
     uint64_t head[CAP]; /* the 8 bytes of key[i] after the prefix, big-endian, zero padded */
     mm_ent *key[CAP];
 } mm_node;
@@ -70,6 +89,8 @@ typedef struct mm_inner {
     mm_node *child[CAP + 1];
     struct mm_inner *link; /* chains nodes while the upper levels are rebuilt */
 } mm_inner;
+
+_Static_assert(offsetof(mm_node, head) % 8 == 0, "heads are aligned");
 
 struct yj_memmap {
     mm_node *root; /* NULL when empty */
@@ -105,10 +126,17 @@ static inline uint64_t load_be64(const uint8_t *p)
 static inline uint64_t head_at(const uint8_t *k, size_t klen, size_t off)
 {
     assert(off <= klen);
-    if (klen - off >= 8) return load_be64(k + off);
-    uint8_t b[8] = {0};
-    memcpy(b, k + off, klen - off);
-    return load_be64(b);
+    size_t rest = klen - off;
+    if (rest >= 8) return load_be64(k + off);
+    if (rest == 0) return 0;
+    /* the last rest bytes on top: an 8-byte load that ends with the key
+     * (copying them to a zeroed buffer stalls store-to-load forwarding, and
+     * with long shared prefixes most keys end this way) */
+    if (klen >= 8) return load_be64(k + klen - 8) << (8 * (8 - rest));
+    uint64_t v = 0;
+    for (size_t i = 0; i < rest; i++)
+        v = v << 8 | k[off + i];
+    return v << (8 * (8 - rest));
 }
 
 static inline int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -122,11 +150,25 @@ static size_t common_len(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 {
     size_t n = alen < blen ? alen : blen, i = 0;
     if (n > max) n = max;
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
 /* ---- one node ---- */
+
+/* The first index of head[0..n) holding a value >= h; branch-free, as the
+ * comparisons of a search over random keys are coin flips. */
+static inline unsigned heads_lower(const uint64_t *head, unsigned n, uint64_t h)
+{
+    const uint64_t *base = head;
+    while (n > 1) {
+        unsigned half = n / 2;
+        base = base[half - 1] < h ? base + half : base;
+        n -= half;
+    }
+    return (unsigned)(base - head) + (n == 1 && *base < h);
+}
 
 /* The first index of nd whose key is >= k; *eq = 1 when that key is k. */
 static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int *eq)
@@ -139,23 +181,23 @@ static unsigned node_lower(const mm_node *nd, const uint8_t *k, size_t klen, int
         if (c > 0) return nd->n;
     }
     uint64_t kh = head_at(k, klen, p);
-    unsigned lo = 0, hi = nd->n;
+    unsigned lo = heads_lower(nd->head, nd->n, kh);
+    if (lo == nd->n || nd->head[lo] != kh) return lo;
+    /* keys whose head is k's: the rest of the keys decides, by a binary
+     * search over the run of equal heads (long when keys share more than
+     * the inline prefix and 8 bytes) */
+    unsigned hi = lo + 1;
+    while (hi < nd->n && nd->head[hi] == kh)
+        hi++;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        uint64_t h = nd->head[mid];
-        if (h < kh) {
+        const mm_ent *e = nd->key[mid];
+        int c = key_cmp(ent_key(e) + p, e->klen - p, k + p, klen - p);
+        if (c < 0) {
             lo = mid + 1;
-        } else if (h > kh) {
-            hi = mid;
         } else {
-            const mm_ent *e = nd->key[mid];
-            int c = key_cmp(ent_key(e) + p, e->klen - p, k + p, klen - p);
-            if (c < 0) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-                *eq = c == 0;
-            }
+            hi = mid;
+            *eq = c == 0;
         }
     }
     assert(lo <= nd->n);
@@ -170,12 +212,15 @@ static void node_shrink(mm_node *nd, unsigned p)
     assert(p < nd->pfx);
     if (d >= 8) {
         uint64_t h = load_be64(nd->pref + p);
-        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = h;
+        for (unsigned i = 0; i < nd->n; i++)
+            nd->head[i] = h;
     } else {
         uint64_t top = 0;
-        for (unsigned j = 0; j < d; j++) top = top << 8 | nd->pref[p + j];
+        for (unsigned j = 0; j < d; j++)
+            top = top << 8 | nd->pref[p + j];
         top <<= 8 * (8 - d);
-        for (unsigned i = 0; i < nd->n; i++) nd->head[i] = top | nd->head[i] >> (8 * d);
+        for (unsigned i = 0; i < nd->n; i++)
+            nd->head[i] = top | nd->head[i] >> (8 * d);
     }
     nd->pfx = (uint16_t)p;
 }
@@ -188,6 +233,7 @@ static void node_fit(mm_node *nd, const mm_ent *k)
         memcpy(nd->pref, ent_key(k), nd->pfx);
         return;
     }
+    if (k->klen >= nd->pfx && memcmp(ent_key(k), nd->pref, nd->pfx) == 0) return; /* usual */
     size_t p = common_len(ent_key(k), k->klen, nd->pref, nd->pfx, nd->pfx);
     if (p < nd->pfx) node_shrink(nd, (unsigned)p);
 }
@@ -230,13 +276,20 @@ static void node_put_at(mm_node *nd, unsigned i, mm_ent *k)
     nd->n++;
 }
 
+/* A node with no keys; only its header is written (the tiny overlays
+ * allocate a leaf per map). */
 static void *node_alloc(yj_memmap *m, unsigned level)
 {
     size_t size = level ? sizeof(mm_inner) : sizeof(mm_leaf);
     mm_node *nd = malloc(size);
     if (!nd) return NULL;
-    memset(nd, 0, size);
+    nd->n = 0;
     nd->level = (uint16_t)level;
+    nd->pfx = 0;
+    if (level)
+        ((mm_inner *)nd)->link = NULL;
+    else
+        ((mm_leaf *)nd)->prev = ((mm_leaf *)nd)->next = NULL;
     m->bytes += size;
     return nd;
 }
@@ -257,7 +310,8 @@ static void tree_free(yj_memmap *m, mm_node *nd, int entries)
         }
     } else {
         mm_inner *in = (mm_inner *)nd;
-        for (unsigned i = 0; i <= nd->n; i++) tree_free(m, in->child[i], entries);
+        for (unsigned i = 0; i <= nd->n; i++)
+            tree_free(m, in->child[i], entries);
     }
     node_free(m, nd);
 }
@@ -281,6 +335,14 @@ typedef struct mm_path {
     unsigned sep_idx;
 } mm_path;
 
+/* Asks for every cache line of a node at once, so that its binary search
+ * waits for memory once rather than once per step. */
+static inline void node_prefetch(const mm_node *nd, size_t size)
+{
+    for (size_t off = 0; off < size; off += 64)
+        __builtin_prefetch((const char *)nd + off);
+}
+
 static mm_leaf *descend(const yj_memmap *m, const uint8_t *k, size_t klen, mm_path *path,
                         unsigned *pos, int *eq)
 {
@@ -297,7 +359,9 @@ static mm_leaf *descend(const yj_memmap *m, const uint8_t *k, size_t klen, mm_pa
             path->idx[d] = i + (unsigned)e;
             if (e) path->sep_node = (mm_inner *)nd, path->sep_idx = i;
         }
-        nd = ((mm_inner *)nd)->child[i + (unsigned)e];
+        mm_node *c = ((mm_inner *)nd)->child[i + (unsigned)e];
+        node_prefetch(c, nd->level > 1 ? sizeof(mm_inner) : sizeof(mm_leaf));
+        nd = c;
         d++;
     }
     if (path) path->depth = d;
@@ -335,8 +399,10 @@ static mm_leaf *leaf_split(yj_memmap *m, mm_leaf *lf, unsigned pos, mm_ent *k, m
 
     r->next = lf->next;
     r->prev = lf;
-    if (lf->next) lf->next->prev = r;
-    else m->last = r;
+    if (lf->next)
+        lf->next->prev = r;
+    else
+        m->last = r;
     lf->next = r;
     node_grow(l);
     node_grow(&r->h);
@@ -345,8 +411,7 @@ static mm_leaf *leaf_split(yj_memmap *m, mm_leaf *lf, unsigned pos, mm_ent *k, m
 
 /* Splits the full inner node while putting separator k at i and child c
  * right of it; fills r and returns the separator that goes up. */
-static mm_ent *inner_split(mm_inner *in, unsigned i, mm_ent *k, mm_node *c, mm_inner *r,
-                           int append)
+static mm_ent *inner_split(mm_inner *in, unsigned i, mm_ent *k, mm_node *c, mm_inner *r, int append)
 {
     uint64_t head[CAP + 1];
     mm_ent *key[CAP + 1];
@@ -403,7 +468,8 @@ static int spare_get(yj_memmap *m, const mm_leaf *lf, const mm_path *path, mm_sp
     s->ninner = 0;
     if (lf->h.n < CAP) return 0;
     unsigned d = path->depth;
-    while (d > 0 && path->node[d - 1]->h.n == CAP) d--;
+    while (d > 0 && path->node[d - 1]->h.n == CAP)
+        d--;
     unsigned need = path->depth - d + (d == 0); /* inner splits, and the new root */
     s->leaf = node_alloc(m, 0);
     if (!s->leaf) return -1;
@@ -413,43 +479,42 @@ static int spare_get(yj_memmap *m, const mm_leaf *lf, const mm_path *path, mm_sp
     }
     return 0;
 fail:
-    while (s->ninner) node_free(m, &s->inner[--s->ninner]->h);
+    while (s->ninner)
+        node_free(m, &s->inner[--s->ninner]->h);
     node_free(m, &s->leaf->h);
     return -1;
 }
 
-/* Inserts the entry e (the map owns it on 0). -1 on ENOMEM, map unchanged. */
-static int insert_ent(yj_memmap *m, mm_ent *e)
-{
-    if (!m->root) {
-        mm_leaf *lf = node_alloc(m, 0);
-        if (!lf) return -1;
-        node_fit(&lf->h, e);
-        node_put_at(&lf->h, 0, e);
-        m->root = &lf->h;
-        m->first = m->last = lf;
-        m->height = 1;
-        m->count = 1;
-        m->bytes += ent_size(e);
-        return 0;
-    }
+/* Where a key is or would go. */
+typedef struct mm_where {
     mm_path path;
+    mm_leaf *lf;
     unsigned pos;
     int eq;
-    mm_leaf *lf = descend(m, ent_key(e), e->klen, &path, &pos, &eq);
-    if (eq) {
+} mm_where;
+
+/* Puts e where w (found for e's key, map unchanged since) says: replaces
+ * the entry there, or inserts. The map owns e on 0; -1 on ENOMEM with the
+ * map unchanged. */
+static int place(yj_memmap *m, mm_ent *e, mm_where *w)
+{
+    mm_leaf *lf = w->lf;
+    unsigned pos = w->pos;
+    if (w->eq) {
         mm_ent *old = lf->h.key[pos];
+        assert(old->klen == e->klen);
         lf->h.key[pos] = e; /* same key, same head */
-        if (path.sep_node) {
-            assert(path.sep_node->h.key[path.sep_idx] == old);
-            path.sep_node->h.key[path.sep_idx] = e;
+        if (w->path.sep_node) {
+            assert(w->path.sep_node->h.key[w->path.sep_idx] == old);
+            w->path.sep_node->h.key[w->path.sep_idx] = e;
         }
         m->bytes = m->bytes - ent_size(old) + ent_size(e);
         free(old);
         return 0;
     }
+    mm_path *path = &w->path;
     mm_spare sp;
-    if (spare_get(m, lf, &path, &sp) != 0) return -1;
+    if (spare_get(m, lf, path, &sp) != 0) return -1;
     m->count++;
     m->bytes += ent_size(e);
     if (lf->h.n < CAP) {
@@ -460,16 +525,16 @@ static int insert_ent(yj_memmap *m, mm_ent *e)
     int append = lf->next == NULL && pos == CAP;
     mm_node *right = &leaf_split(m, lf, pos, e, sp.leaf, append)->h;
     mm_ent *sep = right->key[0];
-    for (unsigned d = path.depth; d-- > 0;) {
-        mm_inner *in = path.node[d];
+    for (unsigned d = path->depth; d-- > 0;) {
+        mm_inner *in = path->node[d];
         if (in->h.n < CAP) {
-            inner_put_at(in, path.idx[d], sep, right);
+            inner_put_at(in, path->idx[d], sep, right);
             assert(sp.ninner == 0);
             return 0;
         }
         assert(sp.ninner > 0);
         mm_inner *r = sp.inner[--sp.ninner];
-        sep = inner_split(in, path.idx[d], sep, right, r, append);
+        sep = inner_split(in, path->idx[d], sep, right, r, append);
         right = &r->h;
     }
     assert(sp.ninner == 1);
@@ -481,6 +546,31 @@ static int insert_ent(yj_memmap *m, mm_ent *e)
     m->height++;
     assert(m->height <= HEIGHT_MAX);
     return 0;
+}
+
+/* The first entry of an empty map. */
+static int insert_first(yj_memmap *m, mm_ent *e)
+{
+    assert(!m->root);
+    mm_leaf *lf = node_alloc(m, 0);
+    if (!lf) return -1;
+    node_fit(&lf->h, e);
+    node_put_at(&lf->h, 0, e);
+    m->root = &lf->h;
+    m->first = m->last = lf;
+    m->height = 1;
+    m->count = 1;
+    m->bytes += ent_size(e);
+    return 0;
+}
+
+/* Inserts the entry e (the map owns it on 0). -1 on ENOMEM, map unchanged. */
+static int insert_ent(yj_memmap *m, mm_ent *e)
+{
+    if (!m->root) return insert_first(m, e);
+    mm_where w;
+    w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
+    return place(m, e, &w);
 }
 
 /* ---- the API ---- */
@@ -513,6 +603,17 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (tomb) vlen = 0;
     assert(vlen <= YJ_MEMMAP_VAL_MAX && (val || vlen == 0));
+    mm_where w;
+    if (m->root) {
+        w.lf = descend(m, key, klen, &w.path, &w.pos, &w.eq);
+        mm_ent *old = w.eq ? w.lf->h.key[w.pos] : NULL;
+        if (old && old->tomb == (tomb != 0) && old->vlen == vlen) {
+            /* same size: rewritten in place, nothing to allocate (memmove:
+             * val may be this very value) */
+            if (vlen) memmove(old->data + klen, val, vlen);
+            return 0;
+        }
+    }
     mm_ent *e = malloc(sizeof(mm_ent) + klen + vlen);
     if (!e) return -1;
     e->klen = (uint16_t)klen;
@@ -521,15 +622,14 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     e->pad_ = 0;
     memcpy(e->data, key, klen);
     if (vlen) memcpy(e->data + klen, val, vlen);
-    if (insert_ent(m, e) != 0) {
+    if ((m->root ? place(m, e, &w) : insert_first(m, e)) != 0) {
         free(e);
         return -1;
     }
     return 0;
 }
 
-int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
-                  size_t *vlen)
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (!m->root) return 0;
@@ -586,8 +686,10 @@ void yj_memmap_seek(const yj_memmap *m, yj_memmap_it *it, const void *key, size_
 void yj_memmap_seek_lt(const yj_memmap *m, yj_memmap_it *it, const void *key, size_t klen)
 {
     yj_memmap_seek(m, it, key, klen);
-    if (it->leaf_) yj_memmap_prev(it);
-    else yj_memmap_last(m, it);
+    if (it->leaf_)
+        yj_memmap_prev(it);
+    else
+        yj_memmap_last(m, it);
 }
 
 int yj_memmap_valid(const yj_memmap_it *it)
@@ -640,7 +742,8 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 /* The smallest key under nd. */
 static mm_ent *tree_min(const mm_node *nd)
 {
-    while (nd->level) nd = ((const mm_inner *)nd)->child[0];
+    while (nd->level)
+        nd = ((const mm_inner *)nd)->child[0];
     assert(nd->n > 0);
     return nd->key[0];
 }
@@ -652,7 +755,8 @@ static void inner_collect(mm_node *nd, mm_inner **pool)
     if (nd->level == 0) return;
     mm_inner *in = (mm_inner *)nd;
     if (nd->level > 1)
-        for (unsigned i = 0; i <= nd->n; i++) inner_collect(in->child[i], pool);
+        for (unsigned i = 0; i <= nd->n; i++)
+            inner_collect(in->child[i], pool);
     in->link = *pool;
     *pool = in;
 }
@@ -676,7 +780,8 @@ static void build_upper(yj_memmap *m, mm_inner **pool)
 {
     mm_node *level_first = &m->first->h;
     unsigned level = 0, nodes = 0;
-    for (mm_leaf *lf = m->first; lf; lf = lf->next) nodes++;
+    for (mm_leaf *lf = m->first; lf; lf = lf->next)
+        nodes++;
     while (nodes > 1) {
         mm_inner *head = NULL, **tail = &head;
         unsigned made = 0;
@@ -710,10 +815,12 @@ static void build_upper(yj_memmap *m, mm_inner **pool)
 static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
 {
     for (mm_leaf *lf = m->first; lf != from; lf = lf->next) {
-        for (unsigned i = 0; i < lf->h.n; i++) m->bytes -= ent_size(lf->h.key[i]);
+        for (unsigned i = 0; i < lf->h.n; i++)
+            m->bytes -= ent_size(lf->h.key[i]);
         m->count -= lf->h.n;
     }
-    for (unsigned i = 0; i < j; i++) m->bytes -= ent_size(from->h.key[i]);
+    for (unsigned i = 0; i < j; i++)
+        m->bytes -= ent_size(from->h.key[i]);
     m->count -= j;
 
     mm_leaf *w = m->first, *r = from;
@@ -738,7 +845,8 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
         node_free(m, &rest->h);
         rest = nx;
     }
-    for (mm_leaf *lf = m->first; lf; lf = lf->next) node_refresh(&lf->h);
+    for (mm_leaf *lf = m->first; lf; lf = lf->next)
+        node_refresh(&lf->h);
 
     mm_inner *pool = NULL;
     inner_collect(m->root, &pool);

@@ -65,16 +65,17 @@ void yj_memmap_clear(yj_memmap *m);
 
 /* Sets key -> value, copying both; tomb=1 records a tombstone instead (val
  * and vlen ignored, may be NULL/0). Replaces the key's entry if it has one
- * (only that key's earlier pointers become invalid). val may be NULL when
- * vlen is 0. Returns 0, or -1 on ENOMEM with the map unchanged. */
+ * (only that key's earlier pointers become invalid: a value of the same
+ * size is rewritten in place, allocating nothing; val may point into the
+ * map itself). val may be NULL when vlen is 0. Returns 0, or -1 on ENOMEM
+ * with the map unchanged. */
 int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
                   int tomb);
 
 /* Exact lookup: 0 absent, 1 found a value (*val, *vlen set; *val is never
  * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen 0).
  * val and vlen may be NULL when not wanted. */
-int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val,
-                  size_t *vlen);
+int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
 
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);

@@ -1,0 +1,943 @@
+/*
+ * test_memmap.c — the in-memory ordered map (src/store/memmap.c) against a
+ * plain sorted array: randomized mixed operations with a fixed seed over
+ * keys that are prefixes of each other and hold zero bytes, the empty map,
+ * the pointer-stability promise, merge semantics.
+ *
+ * memmap.c is compiled into this file with its malloc routed through
+ * fault_malloc, so that the ENOMEM paths (put leaves the map as it was, merge
+ * loses no entry) are run too, under ASan as well.
+ *
+ * `test_memmap --bench [N [PREFIX]]` instead prints nanoseconds per put,
+ * get, seek and scan at N keys (default 1M) of PREFIX (default
+ * "acme_corp/bal/") and 16 hex digits, and bytes per entry; `--stress [R]` runs
+ * the randomized comparison R more times (seeds 1000..), longer.
+ */
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+/* Allocations left before one fails; -1: none fails. */
+static long fail_after = -1;
+
+static void *fault_malloc(size_t n)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+
+#define malloc(n) fault_malloc(n)
+#include "store/memmap.c"
+#undef malloc
+
+/* ---- a deterministic generator ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static unsigned rng_below(uint64_t *s, unsigned n)
+{
+    return (unsigned)(rng_next(s) % n);
+}
+
+/* ---- the reference: a sorted array ---- */
+
+#define REF_KEY_MAX 128
+#define REF_VAL_MAX 1100
+
+typedef struct ref_ent {
+    uint8_t *key; /* the key, then the value, one block */
+    uint8_t *val;
+    uint32_t klen, vlen;
+    int tomb;
+} ref_ent;
+
+typedef struct ref_map {
+    ref_ent **e; /* pointers: inserting shifts the array */
+    size_t n, cap;
+} ref_map;
+
+static int ref_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+/* The first index >= key. */
+static size_t ref_lower(const ref_map *r, const uint8_t *k, size_t klen)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ref_cmp(r->e[mid]->key, r->e[mid]->klen, k, klen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int ref_eq(const ref_map *r, size_t i, const uint8_t *k, size_t klen)
+{
+    return i < r->n && ref_cmp(r->e[i]->key, r->e[i]->klen, k, klen) == 0;
+}
+
+static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+                    int tomb)
+{
+    size_t i = ref_lower(r, k, klen);
+    if (!ref_eq(r, i, k, klen)) {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 64;
+            r->e = realloc(r->e, r->cap * sizeof r->e[0]);
+            assert_non_null(r->e);
+        }
+        memmove(&r->e[i + 1], &r->e[i], (r->n - i) * sizeof r->e[0]);
+        r->n++;
+        r->e[i] = malloc(sizeof *r->e[i]);
+        assert_non_null(r->e[i]);
+    } else {
+        free(r->e[i]->key);
+    }
+    if (tomb) vlen = 0;
+    ref_ent *e = r->e[i];
+    e->key = malloc(klen + vlen);
+    assert_non_null(e->key);
+    memcpy(e->key, k, klen);
+    e->val = e->key + klen;
+    if (vlen) memcpy(e->val, v, vlen);
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->tomb = tomb;
+}
+
+static void ref_clear(ref_map *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->e[i]->key);
+        free(r->e[i]);
+    }
+    r->n = 0;
+}
+
+static void ref_free(ref_map *r)
+{
+    ref_clear(r);
+    free(r->e);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- checks ---- */
+
+/* it is at reference entry i, or invalid when i is out of range. */
+static void check_at(const yj_memmap_it *it, const ref_map *r, size_t i)
+{
+    if (i >= r->n) {
+        assert_false(yj_memmap_valid(it));
+        return;
+    }
+    assert_true(yj_memmap_valid(it));
+    const void *k, *v;
+    size_t klen, vlen;
+    int tomb;
+    yj_memmap_at(it, &k, &klen, &v, &vlen, &tomb);
+    const ref_ent *e = r->e[i];
+    assert_int_equal(klen, e->klen);
+    assert_memory_equal(k, e->key, klen);
+    assert_int_equal(tomb, e->tomb);
+    assert_int_equal(vlen, e->vlen);
+    if (tomb) {
+        assert_null(v);
+    } else {
+        assert_non_null(v);
+        if (vlen) assert_memory_equal(v, e->val, vlen);
+    }
+}
+
+static void check_get(const yj_memmap *m, const ref_map *r, const uint8_t *k, size_t klen)
+{
+    const void *v = (const void *)1;
+    size_t vlen = 12345;
+    int got = yj_memmap_get(m, k, klen, &v, &vlen);
+    size_t i = ref_lower(r, k, klen);
+    if (!ref_eq(r, i, k, klen)) {
+        assert_int_equal(got, 0);
+        return;
+    }
+    assert_int_equal(got, r->e[i]->tomb ? 2 : 1);
+    assert_int_equal(vlen, r->e[i]->vlen);
+    if (got == 1) {
+        assert_non_null(v);
+        if (vlen) assert_memory_equal(v, r->e[i]->val, vlen);
+    } else {
+        assert_null(v);
+    }
+}
+
+static void check_all(const yj_memmap *m, const ref_map *r)
+{
+    yj_memmap_it it;
+    assert_int_equal(yj_memmap_count(m), r->n);
+    yj_memmap_first(m, &it);
+    for (size_t i = 0; i < r->n; i++) {
+        check_at(&it, r, i);
+        yj_memmap_next(&it);
+    }
+    assert_false(yj_memmap_valid(&it));
+    yj_memmap_last(m, &it);
+    for (size_t i = r->n; i-- > 0;) {
+        check_at(&it, r, i);
+        yj_memmap_prev(&it);
+    }
+    assert_false(yj_memmap_valid(&it));
+}
+
+/* Seeks (>= or <) and walks a few steps each way, checking each position. */
+static void check_seek(const yj_memmap *m, const ref_map *r, const uint8_t *k, size_t klen, int lt,
+                       unsigned steps, int forward)
+{
+    yj_memmap_it it;
+    size_t i = ref_lower(r, k, klen);
+    if (lt) {
+        yj_memmap_seek_lt(m, &it, k, klen);
+        i = i == 0 ? SIZE_MAX : i - 1;
+    } else {
+        yj_memmap_seek(m, &it, k, klen);
+    }
+    check_at(&it, r, i);
+    for (unsigned s = 0; s < steps && i < r->n; s++) {
+        if (forward) {
+            yj_memmap_next(&it);
+            i++;
+        } else {
+            yj_memmap_prev(&it);
+            i = i == 0 ? SIZE_MAX : i - 1;
+        }
+        check_at(&it, r, i);
+    }
+}
+
+/* ---- keys: prefixes of each other, zero bytes, long shared prefixes ---- */
+
+static size_t gen_key(uint64_t *s, uint8_t *k)
+{
+    static const uint8_t alpha[] = {0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xff};
+    static const char *const stems[] = {
+        "",
+        "t",
+        "tenant_a/",
+        "tenant_b/m/",
+        "tenant_of_32_bytes_abcdefghijkl/bal/",
+        "a_stem_longer_than_the_64_bytes_a_node_keeps_inline_of_the_prefix/"};
+    unsigned kind = rng_below(s, 10);
+    size_t n = 0;
+    if (kind < 4) { /* short: 1..4 bytes of a small alphabet */
+        size_t len = 1 + rng_below(s, 4);
+        for (; n < len; n++)
+            k[n] = alpha[rng_below(s, sizeof alpha)];
+        return n;
+    }
+    const char *stem = stems[rng_below(s, 6)];
+    n = strlen(stem);
+    memcpy(k, stem, n);
+    size_t len = n + rng_below(s, kind < 8 ? 4 : 20);
+    if (len == 0) len = 1;
+    for (; n < len; n++)
+        k[n] = alpha[rng_below(s, sizeof alpha)];
+    return n;
+}
+
+static size_t gen_val(uint64_t *s, uint8_t *v)
+{
+    size_t len = rng_below(s, 10) == 0 ? rng_below(s, REF_VAL_MAX) : rng_below(s, 24);
+    for (size_t i = 0; i < len; i++)
+        v[i] = (uint8_t)rng_next(s);
+    return len;
+}
+
+/* ---- the tests ---- */
+
+static void test_empty_map_answers_nothing(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    assert_non_null(m);
+    yj_memmap_it it;
+    assert_int_equal(yj_memmap_count(m), 0);
+    assert_true(yj_memmap_bytes(m) > 0);
+    assert_int_equal(yj_memmap_get(m, "a", 1, NULL, NULL), 0);
+    yj_memmap_first(m, &it);
+    assert_false(yj_memmap_valid(&it));
+    yj_memmap_last(m, &it);
+    assert_false(yj_memmap_valid(&it));
+    yj_memmap_seek(m, &it, "a", 1);
+    assert_false(yj_memmap_valid(&it));
+    yj_memmap_seek_lt(m, &it, "a", 1);
+    assert_false(yj_memmap_valid(&it));
+    size_t empty_bytes = yj_memmap_bytes(m);
+    assert_int_equal(yj_memmap_put(m, "a", 1, "x", 1, 0), 0);
+    yj_memmap_clear(m);
+    assert_int_equal(yj_memmap_count(m), 0);
+    assert_int_equal(yj_memmap_bytes(m), empty_bytes);
+    yj_memmap_first(m, &it);
+    assert_false(yj_memmap_valid(&it));
+    assert_int_equal(yj_memmap_put(m, "b", 1, NULL, 0, 0), 0);
+    const void *v = NULL;
+    size_t vlen = 9;
+    assert_int_equal(yj_memmap_get(m, "b", 1, &v, &vlen), 1);
+    assert_non_null(v); /* an empty value is found, not absent */
+    assert_int_equal(vlen, 0);
+    yj_memmap_free(m);
+    yj_memmap_free(NULL);
+}
+
+static void test_order_is_memcmp_then_shorter_first(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    static const char *const keys[] = {"ab", "a", "ab\0", "abc", "\xff", "a\0b", "b", "\0"};
+    static const size_t lens[] = {2, 1, 3, 3, 1, 3, 1, 1};
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(yj_memmap_put(m, keys[i], lens[i], "v", 1, 0), 0);
+    static const char *const want[] = {"\0", "a", "a\0b", "ab", "ab\0", "abc", "b", "\xff"};
+    static const size_t want_len[] = {1, 1, 3, 2, 3, 3, 1, 1};
+    yj_memmap_it it;
+    yj_memmap_first(m, &it);
+    for (size_t i = 0; i < 8; i++, yj_memmap_next(&it)) {
+        const void *k;
+        size_t klen;
+        assert_true(yj_memmap_valid(&it));
+        yj_memmap_at(&it, &k, &klen, NULL, NULL, NULL);
+        assert_int_equal(klen, want_len[i]);
+        assert_memory_equal(k, want[i], klen);
+    }
+    assert_false(yj_memmap_valid(&it));
+    yj_memmap_seek_lt(m, &it, "ab", 2);
+    const void *k;
+    size_t klen;
+    yj_memmap_at(&it, &k, &klen, NULL, NULL, NULL);
+    assert_int_equal(klen, 3);
+    assert_memory_equal(k, "a\0b", 3);
+    yj_memmap_free(m);
+}
+
+/* The limits: 511-byte keys differing only in their last byte, a 16 MiB
+ * value, and many keys of one byte each. */
+static void test_longest_keys_and_largest_value(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    static uint8_t k[YJ_MEMMAP_KEY_MAX];
+    memset(k, 'x', sizeof k);
+    for (unsigned i = 0; i < 256; i++) {
+        k[sizeof k - 1] = (uint8_t)(255 - i);
+        assert_int_equal(yj_memmap_put(m, k, sizeof k, &i, sizeof i, 0), 0);
+    }
+    for (unsigned i = 0; i < 256; i++) {
+        uint8_t one = (uint8_t)i;
+        assert_int_equal(yj_memmap_put(m, &one, 1, NULL, 0, 1), 0);
+    }
+    size_t big_len = YJ_MEMMAP_VAL_MAX;
+    uint8_t *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 0x5a, big_len);
+    assert_int_equal(yj_memmap_put(m, "big", 3, big, big_len, 0), 0);
+    free(big);
+    assert_int_equal(yj_memmap_count(m), 513);
+    yj_memmap_it it;
+    yj_memmap_seek(m, &it, k, sizeof k - 1); /* a prefix of every long key */
+    for (unsigned i = 0; i < 256; i++, yj_memmap_next(&it)) {
+        const void *key, *val;
+        size_t klen, vlen;
+        yj_memmap_at(&it, &key, &klen, &val, &vlen, NULL);
+        assert_int_equal(klen, sizeof k);
+        assert_int_equal(((const uint8_t *)key)[klen - 1], i);
+        unsigned stored;
+        memcpy(&stored, val, sizeof stored);
+        assert_int_equal(stored, 255 - i);
+    }
+    const void *after;
+    size_t after_len;
+    int tomb;
+    yj_memmap_at(&it, &after, &after_len, NULL, NULL, &tomb); /* then "y", the next byte */
+    assert_int_equal(after_len, 1);
+    assert_memory_equal(after, "y", 1);
+    assert_int_equal(tomb, 1);
+    const void *v;
+    size_t vlen;
+    assert_int_equal(yj_memmap_get(m, "big", 3, &v, &vlen), 1);
+    assert_int_equal(vlen, YJ_MEMMAP_VAL_MAX);
+    assert_int_equal(((const uint8_t *)v)[vlen - 1], 0x5a);
+    assert_true(yj_memmap_bytes(m) > YJ_MEMMAP_VAL_MAX + 256 * YJ_MEMMAP_KEY_MAX);
+    yj_memmap_free(m);
+}
+
+/* One randomized run: nops operations from seed, keys from gen_key. */
+static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
+{
+    size_t peak = 0;
+    uint64_t s = seed;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    assert_non_null(m);
+    for (unsigned op = 0; op < nops; op++) {
+        size_t klen = gen_key(&s, k);
+        unsigned what = rng_below(&s, 100);
+        if (what < 45) {
+            size_t vlen = gen_val(&s, v);
+            assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, 0), 0);
+            ref_put(&r, k, klen, v, vlen, 0);
+        } else if (what < 55) {
+            assert_int_equal(yj_memmap_put(m, k, klen, "ignored", 7, 1), 0);
+            ref_put(&r, k, klen, NULL, 0, 1);
+        } else if (what < 72) {
+            check_get(m, &r, k, klen);
+        } else if (what < 92) {
+            check_seek(m, &r, k, klen, what & 1, rng_below(&s, 6), what & 2);
+        } else if (what < 94) {
+            yj_memmap_it it;
+            yj_memmap_first(m, &it);
+            check_at(&it, &r, 0);
+            yj_memmap_last(m, &it);
+            check_at(&it, &r, r.n ? r.n - 1 : SIZE_MAX);
+        } else if (what < 99) { /* a small overlay merged in */
+            yj_memmap *o = yj_memmap_new();
+            ref_map ro = {0};
+            unsigned n = rng_below(&s, 40);
+            for (unsigned i = 0; i < n; i++) {
+                klen = gen_key(&s, k);
+                int tomb = rng_below(&s, 5) == 0;
+                size_t vlen = tomb ? 0 : gen_val(&s, v);
+                assert_int_equal(yj_memmap_put(o, k, klen, v, vlen, tomb), 0);
+                ref_put(&ro, k, klen, v, vlen, tomb);
+            }
+            check_all(o, &ro);
+            assert_int_equal(yj_memmap_merge(m, o), 0);
+            for (size_t i = 0; i < ro.n; i++)
+                ref_put(&r, ro.e[i]->key, ro.e[i]->klen, ro.e[i]->val, ro.e[i]->vlen,
+                        ro.e[i]->tomb);
+            assert_int_equal(yj_memmap_count(o), 0);
+            yj_memmap_free(o);
+            ref_free(&ro);
+        } else if (rng_below(&s, 200) == 0) {
+            yj_memmap_clear(m);
+            ref_clear(&r);
+        }
+        if (op % 8192 == 0) check_all(m, &r);
+        if (r.n > peak) peak = r.n;
+    }
+    assert_true(peak >= min_peak); /* the tree had several levels */
+    check_all(m, &r);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+static void test_random_ops_match_a_sorted_array(void **state)
+{
+    random_run(1, 100000, 5000);
+    random_run(2, 30000, 2000);
+}
+
+/* Many keys under one long shared prefix, in random order: the nodes'
+ * prefixes grow past what they keep inline, and heads tie. */
+static void test_long_shared_prefixes_match_a_sorted_array(void **state)
+{
+    uint64_t s = 7;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX];
+    const char *stem = "tenant_with_a_long_name/member/0000000000000000000000000000000000000000";
+    size_t sl = strlen(stem);
+    memcpy(k, stem, sl);
+    for (unsigned i = 0; i < 30000; i++) {
+        size_t klen = sl + rng_below(&s, 6);
+        for (size_t j = sl; j < klen; j++)
+            k[j] = (uint8_t)("\0019az"[rng_below(&s, 5)]);
+        if (klen == sl) klen = 1 + rng_below(&s, (unsigned)sl);
+        uint8_t v[8];
+        memcpy(v, &i, sizeof i);
+        assert_int_equal(yj_memmap_put(m, k, klen, v, sizeof i, 0), 0);
+        ref_put(&r, k, klen, v, sizeof i, 0);
+        if (i % 7 == 0) check_seek(m, &r, k, klen, i & 1, 3, i & 2);
+    }
+    check_all(m, &r);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+static void test_ascending_and_descending_loads(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < 50000; i++) {
+            uint32_t x = pass ? 4000000000u - i * 3 : i * 3;
+            uint8_t k[8] = {'k',       0, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8),
+                            (uint8_t)x};
+            assert_int_equal(yj_memmap_put(m, k, 6, k, 6, 0), 0);
+            ref_put(&r, k, 6, k, 6, 0);
+        }
+    }
+    check_all(m, &r);
+    for (size_t i = 0; i < r.n; i += 13)
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+static void test_values_stay_put_while_other_keys_are_put(void **state)
+{
+    uint64_t s = 3;
+    yj_memmap *m = yj_memmap_new();
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    const char held_val[] = "the held value bytes";
+    assert_int_equal(yj_memmap_put(m, "tenant_a/mid", 12, held_val, sizeof held_val, 0), 0);
+    const void *held = NULL, *hkey = NULL;
+    size_t hlen = 0;
+    assert_int_equal(yj_memmap_get(m, "tenant_a/mid", 12, &held, &hlen), 1);
+    yj_memmap_it it;
+    yj_memmap_seek(m, &it, "tenant_a/mid", 12);
+    yj_memmap_at(&it, &hkey, NULL, NULL, NULL, NULL);
+    for (unsigned i = 0; i < 10000; i++) { /* new keys and replaced ones, all around it */
+        size_t klen = gen_key(&s, k);
+        if (klen == 12 && memcmp(k, "tenant_a/mid", 12) == 0) continue;
+        size_t vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, rng_below(&s, 8) == 0), 0);
+    }
+    assert_true(yj_memmap_count(m) > 1000);
+    assert_int_equal(hlen, sizeof held_val);
+    assert_memory_equal(held, held_val, sizeof held_val);
+    assert_memory_equal(hkey, "tenant_a/mid", 12);
+    const void *now;
+    assert_int_equal(yj_memmap_get(m, "tenant_a/mid", 12, &now, NULL), 1);
+    assert_ptr_equal(now, held);
+    yj_memmap_free(m);
+}
+
+/* A put of the same key with a value of the same size rewrites it in place
+ * (no allocation, so it cannot fail), also from the map's own bytes; a
+ * different size gets a new block. */
+static void test_same_size_put_rewrites_in_place(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    const void *v1, *v2;
+    size_t len;
+    assert_int_equal(yj_memmap_put(m, "k", 1, "abcd", 4, 0), 0);
+    assert_int_equal(yj_memmap_get(m, "k", 1, &v1, &len), 1);
+    fail_after = 0;
+    assert_int_equal(yj_memmap_put(m, "k", 1, "wxyz", 4, 0), 0);
+    assert_int_equal(yj_memmap_put(m, "k", 1, v1, 4, 0), 0); /* its own bytes */
+    fail_after = -1;
+    assert_int_equal(yj_memmap_get(m, "k", 1, &v2, &len), 1);
+    assert_int_equal(len, 4);
+    assert_memory_equal(v2, "wxyz", 4);
+    assert_int_equal(yj_memmap_put(m, "k", 1, v2, 3, 0), 0); /* shorter: a new block */
+    assert_int_equal(yj_memmap_get(m, "k", 1, &v2, &len), 1);
+    assert_int_equal(len, 3);
+    assert_memory_equal(v2, "wxy", 3);
+    assert_int_equal(yj_memmap_put(m, "k", 1, NULL, 0, 1), 0);
+    assert_int_equal(yj_memmap_get(m, "k", 1, &v2, &len), 2);
+    assert_int_equal(yj_memmap_count(m), 1);
+    yj_memmap_free(m);
+}
+
+static void put_s(yj_memmap *m, const char *k, const char *v)
+{
+    assert_int_equal(yj_memmap_put(m, k, strlen(k), v, v ? strlen(v) : 0, v == NULL), 0);
+}
+
+static void expect(const yj_memmap *m, const char *k, const char *v)
+{
+    const void *got;
+    size_t vlen;
+    int r = yj_memmap_get(m, k, strlen(k), &got, &vlen);
+    if (!v) {
+        assert_int_equal(r, 2);
+        return;
+    }
+    assert_int_equal(r, 1);
+    assert_int_equal(vlen, strlen(v));
+    assert_memory_equal(got, v, vlen);
+}
+
+static void test_merge_moves_src_over_dst_and_empties_src(void **state)
+{
+    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    put_s(dst, "a", "dst-a");
+    put_s(dst, "b", NULL);
+    put_s(dst, "c", "dst-c");
+    put_s(src, "b", "src-b");
+    put_s(src, "c", NULL);
+    put_s(src, "d", "src-d");
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    assert_int_equal(yj_memmap_count(dst), 4);
+    expect(dst, "a", "dst-a");
+    expect(dst, "b", "src-b"); /* src's value over dst's tombstone */
+    expect(dst, "c", NULL);    /* src's tombstone over dst's value */
+    expect(dst, "d", "src-d");
+    assert_int_equal(yj_memmap_count(src), 0);
+    yj_memmap_it it;
+    yj_memmap_first(src, &it);
+    assert_false(yj_memmap_valid(&it));
+    assert_int_equal(yj_memmap_merge(dst, src), 0); /* an empty src changes nothing */
+    assert_int_equal(yj_memmap_count(dst), 4);
+    put_s(src, "e", "src-e"); /* src stays usable */
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    expect(dst, "e", "src-e");
+
+    yj_memmap *fresh = yj_memmap_new(); /* into an empty map: everything moves */
+    size_t bytes = yj_memmap_bytes(dst);
+    assert_int_equal(yj_memmap_merge(fresh, dst), 0);
+    assert_int_equal(yj_memmap_count(fresh), 5);
+    assert_int_equal(yj_memmap_bytes(fresh), bytes);
+    assert_int_equal(yj_memmap_count(dst), 0);
+    assert_int_equal(yj_memmap_bytes(dst), yj_memmap_bytes(src));
+    expect(fresh, "b", "src-b");
+    yj_memmap_free(fresh);
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+}
+
+/* Two large maps whose keys interleave: the result is the union, src's
+ * entries win, and the bytes held are the sum less the replaced entries. */
+static void test_merge_of_large_maps_matches_the_reference(void **state)
+{
+    uint64_t s = 11;
+    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    ref_map r = {0}, rs = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (unsigned i = 0; i < 20000; i++) {
+        int to_src = rng_below(&s, 2);
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 6) == 0;
+        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
+        ref_put(to_src ? &rs : &r, k, klen, v, vlen, tomb);
+    }
+    for (size_t i = 0; i < rs.n; i++)
+        ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    check_all(dst, &r);
+    assert_int_equal(yj_memmap_count(src), 0);
+    yj_memmap *again = yj_memmap_new();
+    assert_int_equal(yj_memmap_bytes(src), yj_memmap_bytes(again));
+    yj_memmap_free(again);
+    for (size_t i = 0; i < r.n; i++)
+        check_get(dst, &r, r.e[i]->key, r.e[i]->klen);
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+    ref_free(&r);
+    ref_free(&rs);
+}
+
+/* Every put that finds no memory, at each allocation it makes (the entry,
+ * the leaf and inner nodes of a split, a new root), returns -1 and leaves
+ * the map exactly as it was; the same put then succeeds. */
+static void test_put_without_memory_changes_nothing(void **state)
+{
+    uint64_t s = 5;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    unsigned failures = 0, deep = 0;
+    for (unsigned i = 0; i < 6000; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 7) == 0;
+        unsigned height = m->height, tries = 0;
+        int fresh = !ref_eq(&r, ref_lower(&r, k, klen), k, klen);
+        for (long fa = 0;; fa++, tries++) {
+            fail_after = fa;
+            int rc = yj_memmap_put(m, k, klen, v, vlen, tomb);
+            fail_after = -1;
+            if (rc == 0) break;
+            assert_int_equal(rc, -1);
+            failures++;
+            if (fa >= 2) deep++; /* a split of the leaf and an inner node refused */
+            assert_int_equal(yj_memmap_count(m), r.n);
+            check_get(m, &r, k, klen);
+            if (i % 500 == 0) check_all(m, &r);
+        }
+        assert_true(m->height >= height);
+        if (fresh) assert_true(tries >= 1); /* a new key always allocates */
+        ref_put(&r, k, klen, v, vlen, tomb);
+    }
+    assert_true(failures > 3000 && deep > 0);
+    check_all(m, &r);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+/* A merge that runs out of memory after `allowed` node allocations: every
+ * entry is in exactly one map (src keeps a suffix of its keys, dst has the
+ * rest merged in), both are whole maps, and merging again finishes. */
+static int merge_without_memory(long allowed)
+{
+    uint64_t s = 13;
+    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    ref_map rd = {0}, rs = {0}, want = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (unsigned i = 0; i < 8000; i++) {
+        int to_src = rng_below(&s, 2);
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 6) == 0;
+        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
+        ref_put(to_src ? &rs : &rd, k, klen, v, vlen, tomb);
+    }
+    fail_after = allowed;
+    int rc = yj_memmap_merge(dst, src);
+    long left = fail_after;
+    fail_after = -1;
+    if (rc == 0) { /* enough memory after all */
+        assert_true(left >= 0);
+        for (size_t i = 0; i < rd.n; i++)
+            ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
+        for (size_t i = 0; i < rs.n; i++)
+            ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+        check_all(dst, &want);
+        yj_memmap_free(dst);
+        yj_memmap_free(src);
+        ref_free(&rd);
+        ref_free(&rs);
+        ref_free(&want);
+        return 0;
+    }
+    assert_int_equal(rc, -1);
+    /* src: a non-empty suffix of what it had */
+    size_t kept = yj_memmap_count(src);
+    assert_true(kept > 0 && kept <= rs.n);
+    ref_map suffix = {0};
+    for (size_t i = rs.n - kept; i < rs.n; i++)
+        ref_put(&suffix, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+    check_all(src, &suffix);
+    /* dst: its own entries under the moved prefix of src's */
+    for (size_t i = 0; i < rd.n; i++)
+        ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
+    for (size_t i = 0; i < rs.n - kept; i++)
+        ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+    check_all(dst, &want);
+    for (size_t i = 0; i < suffix.n; i += 7)
+        check_get(src, &suffix, suffix.e[i]->key, suffix.e[i]->klen);
+    /* and src is still a map that takes puts */
+    assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
+    ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
+    check_all(src, &suffix);
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    for (size_t i = 0; i < suffix.n; i++)
+        ref_put(&want, suffix.e[i]->key, suffix.e[i]->klen, suffix.e[i]->val, suffix.e[i]->vlen,
+                suffix.e[i]->tomb);
+    check_all(dst, &want);
+    assert_int_equal(yj_memmap_count(src), 0);
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+    ref_free(&rd);
+    ref_free(&rs);
+    ref_free(&want);
+    ref_free(&suffix);
+    return 1;
+}
+
+static void test_merge_without_memory_loses_no_entry(void **state)
+{
+    long allowed = 0;
+    while (merge_without_memory(allowed))
+        allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+    assert_true(allowed > 20); /* the merge split many nodes, each could fail */
+}
+
+/* ---- the micro-benchmark ---- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: this machine is shared */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A bench key: a tenant and table prefix (bench_prefix), then 16 hex
+ * digits of a hash of i (of i itself when ascending). */
+static const char *bench_prefix = "acme_corp/bal/";
+
+static size_t bench_key(uint8_t *k, uint64_t i, int ascending)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t s = i, x = ascending ? i : rng_next(&s);
+    size_t p = strlen(bench_prefix);
+    memcpy(k, bench_prefix, p);
+    for (int j = 0; j < 16; j++)
+        k[p + j] = (uint8_t)hex[(x >> (60 - 4 * j)) & 15];
+    return p + 16;
+}
+
+static void report(const char *what, uint64_t ns, uint64_t n)
+{
+    printf("  %-34s %6llu.%01llu ns/op\n", what, (unsigned long long)(ns / n),
+           (unsigned long long)(ns * 10 / n % 10));
+}
+
+static int bench(uint64_t n)
+{
+    uint8_t k[YJ_MEMMAP_KEY_MAX], v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint64_t sink = 0, t;
+    size_t bklen = strlen(bench_prefix) + 16;
+    printf("memmap bench: %llu keys of %zu bytes (\"%s\" + 16 hex digits), 8-byte values; "
+           "CPU time per operation\n",
+           (unsigned long long)n, bklen, bench_prefix);
+    { /* what one cache miss costs here: dependent loads over 64 MiB in random order */
+        size_t cells = (size_t)8 << 20;
+        uint32_t *next = malloc(cells * sizeof *next);
+        uint64_t rs = 99;
+        if (!next) return 1;
+        for (size_t i = 0; i < cells; i++)
+            next[i] = (uint32_t)i;
+        for (size_t i = cells - 1; i > 0; i--) { /* one cycle through every cell (Sattolo) */
+            size_t j = rng_next(&rs) % i;
+            uint32_t x = next[i];
+            next[i] = next[j];
+            next[j] = x;
+        }
+        uint32_t at = 0;
+        t = now_ns();
+        for (uint64_t i = 0; i < 2000000; i++)
+            at = next[at];
+        report("calibration: one dependent miss", now_ns() - t, 2000000);
+        sink += at;
+        free(next);
+    }
+    t = now_ns();
+    for (uint64_t r = 0; r < n; r++) {
+        yj_memmap *o = yj_memmap_new();
+        if (!o) return 1;
+        bench_key(k, r, 0);
+        if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
+        yj_memmap_free(o);
+    }
+    report("small: new+put 1 key+free", now_ns() - t, n);
+    t = now_ns();
+    for (uint64_t r = 0; r < n / 30; r++) {
+        yj_memmap *o = yj_memmap_new(), *g = yj_memmap_new();
+        if (!o || !g) return 1;
+        for (uint64_t i = 0; i < 30; i++) {
+            bench_key(k, r * 30 + i, 0);
+            if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
+        }
+        if (yj_memmap_merge(g, o) != 0) return 1;
+        yj_memmap_free(o);
+        yj_memmap_free(g);
+    }
+    report("small: 30 puts, merge to empty, free", now_ns() - t, n / 30);
+    for (int asc = 0; asc < 2; asc++) {
+        struct mallinfo2 before = mallinfo2();
+        yj_memmap *m = yj_memmap_new();
+        t = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            bench_key(k, i, asc);
+            if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
+        }
+        report(asc ? "put new key, ascending" : "put new key, random order", now_ns() - t, n);
+        struct mallinfo2 after = mallinfo2();
+        printf("  %-34s %6llu (memmap_bytes), %llu (malloc in use)\n", "bytes per entry",
+               (unsigned long long)(yj_memmap_bytes(m) / n),
+               (unsigned long long)((after.uordblks - before.uordblks) / n));
+        if (asc) {
+            yj_memmap_free(m);
+            continue;
+        }
+        t = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            bench_key(k, (i * 7919) % n, 0);
+            const void *got;
+            sink += (uint64_t)yj_memmap_get(m, k, bklen, &got, NULL);
+        }
+        report("get hit, random order", now_ns() - t, n);
+        t = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            bench_key(k, n + i, 0);
+            sink += (uint64_t)yj_memmap_get(m, k, bklen, NULL, NULL);
+        }
+        report("get miss", now_ns() - t, n);
+        t = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            bench_key(k, n + i, 0);
+            yj_memmap_it it;
+            yj_memmap_seek(m, &it, k, bklen);
+            sink += (uint64_t)yj_memmap_valid(&it);
+        }
+        report("seek", now_ns() - t, n);
+        t = now_ns();
+        yj_memmap_it it;
+        for (yj_memmap_first(m, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+            size_t klen;
+            yj_memmap_at(&it, NULL, &klen, NULL, NULL, NULL);
+            sink += klen;
+        }
+        report("scan, per entry", now_ns() - t, n);
+        t = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            bench_key(k, (i * 7919) % n, 0);
+            if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
+        }
+        report("put replacing a key", now_ns() - t, n);
+        uint64_t rounds = n / 100;
+        t = now_ns();
+        for (uint64_t r = 0; r < rounds; r++) {
+            yj_memmap *o = yj_memmap_new();
+            if (!o) return 1;
+            for (uint64_t i = 0; i < 30; i++) {
+                bench_key(k, 2 * n + r * 30 + i, 0);
+                if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
+            }
+            if (yj_memmap_merge(m, o) != 0) return 1;
+            yj_memmap_free(o);
+        }
+        report("30-key overlay merged into the map", now_ns() - t, rounds);
+        yj_memmap_free(m);
+    }
+    printf("  (checksum %llu)\n", (unsigned long long)sink);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
+        if (argc >= 4 && strlen(argv[3]) + 16 <= YJ_MEMMAP_KEY_MAX) bench_prefix = argv[3];
+        return bench(argc >= 3 ? strtoull(argv[2], NULL, 10) : 1000000);
+    }
+    if (argc >= 2 && strcmp(argv[1], "--stress") == 0) { /* more seeds, longer runs */
+        unsigned long runs = argc >= 3 ? strtoul(argv[2], NULL, 10) : 10;
+        for (unsigned long i = 0; i < runs; i++)
+            random_run(1000 + i, 300000, 0);
+        printf("stress: %lu runs of 300000 operations passed\n", runs);
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_map_answers_nothing),
+        cmocka_unit_test(test_order_is_memcmp_then_shorter_first),
+        cmocka_unit_test(test_longest_keys_and_largest_value),
+        cmocka_unit_test(test_random_ops_match_a_sorted_array),
+        cmocka_unit_test(test_long_shared_prefixes_match_a_sorted_array),
+        cmocka_unit_test(test_ascending_and_descending_loads),
+        cmocka_unit_test(test_values_stay_put_while_other_keys_are_put),
+        cmocka_unit_test(test_same_size_put_rewrites_in_place),
+        cmocka_unit_test(test_merge_moves_src_over_dst_and_empties_src),
+        cmocka_unit_test(test_merge_of_large_maps_matches_the_reference),
+        cmocka_unit_test(test_put_without_memory_changes_nothing),
+        cmocka_unit_test(test_merge_without_memory_loses_no_entry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
