@@ -105,6 +105,8 @@ struct yj_cursor {
     int mutable_n;        /* the first sources may be written between calls: re-seeked */
     int at;               /* the source giving the current entry; -1: none */
     int backward;         /* the sources are positioned below the current key */
+    int lazy;             /* at an exact key found by lookup: the sources are not positioned */
+    const yj_store_view *view;
     uint8_t key[YJ_MEMMAP_KEY_MAX + 1];
     size_t klen;
     MDB_val val;
@@ -157,6 +159,7 @@ static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
         }
     }
     c->backward = 0;
+    c->lazy = 0;
     return 0;
 }
 
@@ -180,6 +183,7 @@ static int seek_all_back(yj_cursor *c, const void *key, size_t klen)
         }
     }
     c->backward = 1;
+    c->lazy = 0;
     return 0;
 }
 
@@ -272,6 +276,7 @@ int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
         c->n++; /* src[n-1].m == NULL: LMDB */
     }
     c->at = -1;
+    c->view = v;
     *out = c;
     return 0;
 }
@@ -291,9 +296,28 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
     switch (op) {
     case MDB_FIRST: rc = seek_all(c, NULL, 0, 0); break;
     case MDB_LAST: rc = seek_all_back(c, NULL, 0); break;
-    case MDB_SET_RANGE:
     case MDB_SET_KEY:
     case MDB_SET: {
+        /* an exact key: one lookup through the layers, newest first, not a
+         * seek of every source; a later step positions them from here */
+        if (!key || key->mv_size == 0 || key->mv_size > YJ_MEMMAP_KEY_MAX) return EINVAL;
+        MDB_val v;
+        yj_err err = yj_state_get(c->view, key->mv_data, key->mv_size, &v);
+        c->lazy = 0;
+        if (err == YJ_NOT_FOUND) {
+            c->at = -1;
+            return MDB_NOTFOUND;
+        }
+        if (err != YJ_OK) return EIO;
+        c->klen = key->mv_size;
+        memcpy(c->key, key->mv_data, c->klen);
+        c->val = v;
+        c->at = 0;
+        c->lazy = 1;
+        give(c, key, val);
+        return 0;
+    }
+    case MDB_SET_RANGE: {
         if (!key || key->mv_size == 0 || key->mv_size > YJ_MEMMAP_KEY_MAX) return EINVAL;
         uint8_t want[YJ_MEMMAP_KEY_MAX];
         size_t wn = key->mv_size;
@@ -309,7 +333,7 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
     }
     case MDB_NEXT:
         if (c->at < 0) return MDB_NOTFOUND;
-        if (c->backward) rc = seek_all(c, c->key, c->klen, 1);
+        if (c->backward || c->lazy) rc = seek_all(c, c->key, c->klen, 1);
         else {
             MDB_val k = {c->klen, c->key};
             rc = step_at(c, &k);
@@ -317,7 +341,7 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
         break;
     case MDB_PREV: {
         if (c->at < 0) return MDB_NOTFOUND;
-        if (!c->backward) {
+        if (!c->backward || c->lazy) {
             uint8_t held[YJ_MEMMAP_KEY_MAX];
             size_t hn = c->klen;
             memcpy(held, c->key, hn);
