@@ -125,12 +125,14 @@ void yj_batch_free(yj_batch *batch);
  * store's; callers only pass a view to the functions below. */
 #define YJ_VIEW_LAYERS 4
 struct store_layer;
+struct yj_memmap;
 typedef struct yj_store_view {
     const struct store_layer *layers[YJ_VIEW_LAYERS]; /* in-memory changes, newest first */
     int n_layers;
     int mutable_layers;       /* how many of the first layers change while the view is used */
     MDB_txn *txn;             /* the last checkpoint's snapshot; NULL: none */
     int journal_only;         /* LMDB gives only the journal (a replay into memory: Verify) */
+    struct yj_memmap *cache;  /* the writer's: values read from LMDB, consulted before it */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
     uint64_t head_seq;        /* the journal's head in this view, and its hash */

@@ -188,6 +188,7 @@ void yj_store_close(yj_store *s)
     if (s->env) mdb_env_close(s->env);
     store_layer_free(s->live);
     store_layer_free(s->ckpt);
+    yj_memmap_free(s->cache);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
@@ -256,6 +257,8 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     v->layers[1] = ac->group;
     v->mutable_layers = 2;
     published_layers(s, v, 2); /* the writer alone changes them: no lock */
+    if (s->cache && yj_memmap_bytes(s->cache) > s->cache_budget) yj_memmap_clear(s->cache);
+    v->cache = s->cache;
     lmdb_part(s, v);
     pthread_rwlock_rdlock(&s->resize_lock);
     int rc = 0;

@@ -34,6 +34,12 @@ void store_layer_clear(store_layer *l);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
 size_t store_layer_bytes(const store_layer *l);
+/* The writer's cache of LMDB's values (views consult it after the layers
+ * and before LMDB, and fill it from LMDB): holds, for each key it has, the
+ * value LMDB has once the layers above are written. So when a checkpoint's
+ * layer l reaches LMDB and is dropped, the keys of l it holds take l's
+ * values. */
+void store_cache_refresh(yj_memmap *cache, const store_layer *l);
 /* Rebuilds l's state without the tombstones of keys `below` (the layers
  * under it) does not have: a key made and deleted within l leaves nothing,
  * so scans do not step over it. Values keep their bytes but move. */
@@ -68,6 +74,8 @@ struct yj_store {
     int ckpt_wanted;                  /* a Verify asks for a checkpoint now (under mu) */
     int server_running;               /* a read-only open found yongjind holding the store */
     MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
+    yj_memmap *cache;                 /* the writer's copy of values read from LMDB (view.c) */
+    size_t cache_budget;              /* cleared past this many bytes */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
 

@@ -46,10 +46,29 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         if (r == 2) return YJ_NOT_FOUND;
     }
     if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return YJ_NOT_FOUND;
+    int cached = which == STORE_MAP_STATE && v->cache;
+    if (cached) { /* the writer's copy of what it read from LMDB (store_cache_refresh) */
+        const void *val;
+        size_t vlen;
+        int r = yj_memmap_get(v->cache, key, klen, &val, &vlen);
+        if (r == 1) {
+            out->mv_data = (void *)val;
+            out->mv_size = vlen;
+            return YJ_OK;
+        }
+        if (r == 2) return YJ_NOT_FOUND;
+    }
     MDB_val k = {klen, (void *)key};
     int rc = mdb_get(v->txn, dbi, &k, out);
-    if (rc == MDB_NOTFOUND) return YJ_NOT_FOUND;
-    return rc ? store_mdb_err(rc) : YJ_OK;
+    if (rc && rc != MDB_NOTFOUND) return store_mdb_err(rc);
+    /* a failed copy is only a later miss */
+    if (cached && klen <= YJ_MEMMAP_KEY_MAX && yj_memmap_put(v->cache, key, klen, rc ? NULL : out->mv_data,
+                                                             rc ? 0 : out->mv_size, rc != 0) == 0 && !rc) {
+        const void *val;
+        yj_memmap_get(v->cache, key, klen, &val, &out->mv_size); /* LMDB's pages outlive no snapshot */
+        out->mv_data = (void *)val;
+    }
+    return rc ? YJ_NOT_FOUND : YJ_OK;
 }
 
 yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
@@ -444,6 +463,22 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     l->map[STORE_MAP_STATE] = fresh;
     l->tombs = kept;
     return YJ_OK;
+}
+
+void store_cache_refresh(yj_memmap *cache, const store_layer *l)
+{
+    yj_memmap_it it;
+    const yj_memmap *m = l->map[STORE_MAP_STATE];
+    for (yj_memmap_first(m, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *k, *v;
+        size_t kn, vn;
+        int tomb;
+        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        if (yj_memmap_get(cache, k, kn, NULL, NULL) && yj_memmap_put(cache, k, kn, v, vn, tomb) != 0) {
+            yj_memmap_clear(cache); /* out of memory: no copy is better than a stale one */
+            return;
+        }
+    }
 }
 
 size_t store_layer_bytes(const store_layer *l)

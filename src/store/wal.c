@@ -259,8 +259,8 @@ static yj_err ckpt_build(yj_store *s, MDB_txn *reader, uint64_t seq, const uint8
 
 /* Starts a new log: header, checkpoint, tail; synced, then renamed into
  * place and the directory synced. Until the rename the old log stays the
- * log (an error then: RESOURCE_EXHAUSTED for a full disk, else INTERNAL,
- * and nothing changed but `reader` aborted). From the rename on, the new
+ * log (an error then, a full disk or no descriptor left: RESOURCE_EXHAUSTED,
+ * and nothing changed but `reader` aborted; the next checkpoint tries again). From the rename on, the new
  * log names `reader`'s checkpoint, so the new log and `reader` take over
  * even if the directory sync then fails (INTERNAL: fatal). */
 static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MDB_txn *reader)
@@ -283,7 +283,9 @@ static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MD
             unlinkat(s->dir_fd, "wal.new", 0);
         }
         mdb_txn_abort(reader);
-        return rc == ENOSPC || rc == EDQUOT ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+        /* nothing changed: the old log, and the checkpoint it names, stay
+         * the recovery point (a full disk, or out of descriptors: EMFILE) */
+        return YJ_RESOURCE_EXHAUSTED;
     }
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = fd;
@@ -460,6 +462,7 @@ static yj_err freeze(yj_store *s)
 /* The checkpoint layer is in LMDB: readers find it there from now on. */
 static void drop_ckpt(yj_store *s)
 {
+    if (s->cache) store_cache_refresh(s->cache, s->ckpt); /* the writer's thread, as the cache's users */
     pthread_rwlock_wrlock(&s->view_lock);
     store_layer *l = s->ckpt;
     s->ckpt = NULL;

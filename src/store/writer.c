@@ -335,6 +335,10 @@ yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg)
     s->wake_ev = event_new(base, s->wake_fd, EV_READ | EV_PERSIST, on_wake, s);
     if (!s->wake_ev || event_add(s->wake_ev, NULL) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot watch the writer's eventfd");
+    /* recovery ran without it: from here on the writer alone reads and fills it */
+    s->cache = yj_memmap_new();
+    s->cache_budget = (size_t)256 << 20;
+    if (!s->cache) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot start the writer thread");
     s->writer_started = 1;

@@ -1,11 +1,10 @@
 /*
  * fuzz_event.c — libFuzzer target for every request decoder and the
  * ledger's validation and rules. The first byte picks the request type:
- * an AppendRequest whose events (at most 64) are all applied, in one LMDB
- * write transaction that is then aborted, through the same hook the
- * writer runs; or one of the Query / Finance requests answered by the
- * ledger over that transaction. A scratch environment without fsync keeps
- * it fast; nothing is committed.
+ * an AppendRequest whose events (at most 64) are all applied, into one
+ * in-memory layer that is then dropped, through the same hook the writer
+ * runs (store views, src/store/view.c); or one of the Query / Finance
+ * requests answered by the ledger over an empty view. No disk is touched.
  */
 #include <lmdb.h>
 #include <stdint.h>
@@ -14,23 +13,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/store_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-static MDB_env *env;
-static MDB_dbi state, journal; /* the journal stays empty: entries are not appended here */
-
-static void init(void)
+/* A view of one in-memory layer and no LMDB snapshot. */
+static void view_of(yj_store_view *v, store_layer *l)
 {
-    char dir[] = "/tmp/yj-fuzz-event.XXXXXX";
-    MDB_txn *txn;
-    if (!mkdtemp(dir) || mdb_env_create(&env) || mdb_env_set_maxdbs(env, 4) ||
-        mdb_env_set_mapsize(env, (size_t)1 << 30) || mdb_env_open(env, dir, MDB_NOSYNC, 0600) ||
-        mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "state", MDB_CREATE, &state) ||
-        mdb_dbi_open(txn, "journal", MDB_CREATE, &journal) || mdb_txn_commit(txn))
-        abort();
+    memset(v, 0, sizeof *v);
+    v->layers[0] = l;
+    v->n_layers = 1;
+    v->mutable_layers = 1;
 }
 
 static const struct {
@@ -64,7 +59,7 @@ static const ProtobufCMessageDescriptor *const decode_only[] = {
     &yongjin__v1__get_payout_batch_request__descriptor,
 };
 
-static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
+static void apply_events(store_layer *l, const uint8_t *data, size_t size)
 {
     Yongjin__V1__AppendRequest *req = yongjin__v1__append_request__unpack(NULL, size, data);
     if (!req) return;
@@ -77,7 +72,8 @@ static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
         yongjin__v1__event__pack(ev, buf);
         yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev, 0};
         /* received as dated, so the door lets month closes through to the rules */
-        yj_wtxn wtxn = {txn, state, i + 1, 0, journal, ev->event_time_ms};
+        yj_wtxn wtxn = {{{0}}, l, i + 1, 0, ev->event_time_ms};
+        view_of(&wtxn.view, l);
         yj_msg why;
         yj_buf_reset(&effects);
         yj_buf_reset(&extra);
@@ -92,9 +88,8 @@ static void apply_events(MDB_txn *txn, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    MDB_txn *txn;
-    if (!env) init();
-    if (size < 1 || mdb_txn_begin(env, NULL, 0, &txn)) return 0;
+    store_layer *l = size >= 1 ? store_layer_new() : NULL;
+    if (!l) return 0;
     unsigned pick = data[0] % (N_QUERIES + 2);
     if (pick == N_QUERIES + 1) {
         for (size_t i = 0; i < sizeof decode_only / sizeof decode_only[0]; i++) {
@@ -102,11 +97,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (m) protobuf_c_message_free_unpacked(m, NULL);
         }
     } else if (pick == N_QUERIES) {
-        apply_events(txn, data + 1, size - 1);
+        apply_events(l, data + 1, size - 1);
     } else {
         ProtobufCMessage *req = protobuf_c_message_unpack(queries[pick].desc, NULL, size - 1, data + 1);
         if (req) {
-            yj_rtxn r = {txn, state, journal, state};
+            yj_rtxn r;
+            view_of(&r.view, l);
+            r.view.mutable_layers = 0;
             yj_buf out = {0};
             yj_msg msg;
             queries[pick].fn(&r, "t", req, &out, &msg);
@@ -114,6 +111,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             protobuf_c_message_free_unpacked(req, NULL);
         }
     }
-    mdb_txn_abort(txn);
+    store_layer_free(l);
     return 0;
 }
