@@ -80,14 +80,19 @@ ticks() {
   echo "$loop $writer $sync $(sed 's/.*) //' /proc/$pid/stat | awk '{print $12 + $13}')"
 }
 
+# The machine's busy ticks (user, nice, system, irq, softirq, steal), all CPUs.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
 # Runs yj-bench against the server; sets out (its output) and fig ("calls/s
 # events/s p50 p99 p99.9 max" in µs, "loop writer sync other total client"
-# CPU µs per call, or per event with --batch, and commissions per order).
+# CPU µs per call, or per event with --batch, commissions per order, and the
+# share of the machine's 2 vCPUs busy outside the server and yj-bench during
+# the run, in %: other engineers' work, or the kernel's writeback threads).
 bench() {  # $1 = kind for notes, then yj-bench options
   local what=$1; shift
-  local t0 t1; t0=$(ticks)
+  local t0 t1 b0 b1 w0 w1; t0=$(ticks); b0=$(busy); w0=$(date +%s%N)
   out=$(bin/yj-bench --target 127.0.0.1:$port --members "$members" --warmup "$warm" "$@")
-  t1=$(ticks)
+  t1=$(ticks); b1=$(busy); w1=$(date +%s%N)
   local per=1; [[ " $* " == *" --mode batch "* ]] && per=$(sed -n 's/.*--batch \([0-9]*\).*/\1/p' <<<"$*")
   local cps eps lat calls cli cpo
   cps=$(sed -n 's/^calls\/s \([0-9]*\).*/\1/p' <<<"$out"); eps=$(sed -n 's/.*events\/s \([0-9]*\).*/\1/p' <<<"$out")
@@ -95,12 +100,16 @@ bench() {  # $1 = kind for notes, then yj-bench options
   calls=$(sed -n 's/^calls_total \([0-9]*\).*/\1/p' <<<"$out")
   cli=$(sed -n 's/^client_cpu_us_per_call \([0-9.]*\).*/\1/p' <<<"$out")
   cpo=$(sed -n 's/^commissions per paid order \([0-9.]*\).*/\1/p' <<<"$out")
+  local ctot; ctot=$(sed -n 's/^client_cpu_s_total \([0-9.]*\).*/\1/p' <<<"$out")
+  local else_pct; else_pct=$(awk -v a="$t0" -v b="$t1" -v b0="$b0" -v b1="$b1" -v w="$(( (w1 - w0) / 1000000 ))" -v c="$ctot" \
+      -v tck="$tck" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+      e = ((b1 - b0) - (y[4] - x[4]) - c * tck) / (w / 1000 * tck * n) * 100; printf "%.0f", e < 0 ? 0 : e }')
   local cpu; cpu=$(awk -v a="$t0" -v b="$t1" -v n="$calls" -v per="$per" -v tck="$tck" -v cli="$cli" 'BEGIN {
       split(a, x, " "); split(b, y, " "); u = 1e6 / tck / (n * per + 1e-9)
       lo = (y[1] - x[1]) * u; wr = (y[2] - x[2]) * u; sy = (y[3] - x[3]) * u; to = (y[4] - x[4]) * u
       ot = to - lo - wr - sy; if (ot < 0) { to -= ot; ot = 0 }  # the files are read one after another: a tick apart
       printf "%.1f %.1f %.1f %.1f %.1f %.1f", lo, wr, sy, ot, to, cli / per }')
-  fig="$cps $eps $lat $cpu ${cpo:--}"
+  fig="$cps $eps $lat $cpu ${cpo:--} $else_pct"
   local errs; errs=$(sed -n 's/.*errors \([0-9]*\).*/\1/p' <<<"$out")
   if [ "${errs:-0}" != 0 ]; then  # not counted above: failed calls, or Appends with a refused event
     echo "$what: $errs calls failed or carried a refused event; $(grep '^refused' <<<"$out" || echo 'no refused events')" >>"$notes"
@@ -124,7 +133,7 @@ peer_run() {  # $1 = clients, $2 = rep: appends the peer's line to the results
         print v[i], v[j], v[k], v[NR] }')
     rm -f "$dir"/pgb/log*
   fi
-  echo "peer $1 $2 $tps $tps $q - - - - - - - - - -" >>"$res"
+  echo "peer $1 $2 $tps $tps $q - - - - - - - - - - -" >>"$res"
 }
 
 t_start=$(date +%s); load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -166,8 +175,8 @@ row() {  # $1 = label, $2 $3 = the rows' key
 cpurow() {  # $1 = label, $2 $3 = the rows' key
   local c="" f; for f in 10 11 12 13 14 15; do c+=" $(r1 "$(med "$2" "$3" $f)")"; done
   read -r lo wr sy ot to cl <<<"$c"
-  printf '%-38s %8s %8s %8s %8s %8s %8s %9s %8s %8s\n' "$1" "$lo" "$wr" "$sy" "$ot" "$to" "$cl" \
-    "$(r1 "$(med "$2" "$3" 17)")" "$(ms "$(med "$2" "$3" 18)")" "$(ms "$(med "$2" "$3" 19)")"
+  printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %6s\n' "$1" "$lo" "$wr" "$sy" "$ot" "$to" "$cl" \
+    "$(r1 "$(med "$2" "$3" 18)")" "$(ms "$(med "$2" "$3" 19)")" "$(ms "$(med "$2" "$3" 20)")" "$(med "$2" "$3" 17)"
 }
 
 echo "make bench: 2 vCPUs, $members members bound (member i's parent is i/3); paid = one OrderPaid per unary Append,"
@@ -181,12 +190,13 @@ row "yongjin batch of 1000 events, 4 str." batch 4
 
 echo
 echo "yongjin server CPU per call, utime + stime by thread in µs (batch: per event), warm-up included; client = yj-bench's own"
-printf '%-38s %8s %8s %8s %8s %8s %8s %9s %8s %8s\n' "run" "loop" "writer" "sync" "other" "total" "client" "ent/commit" "cmt p50" "cmt p99"
+printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %6s\n' "run" "loop" "writer" "sync" "other" "total" "client" "ent/commit" "cmt p50" "cmt p99" "else %"
 for s in "${ystreams[@]}"; do cpurow "$(ylabel "$s")" paid "$s"; done
 cpurow "yongjin read (GetBalance), 16 streams" read 16
 cpurow "yongjin batch of 1000 events, 4 str." batch 4
 echo "(loop: the event loop, the main thread; writer: yj-writer, apply + log sync; sync: yj-sync, the checkpoint's"
-echo " fdatasync; other: the rest, e.g. the long-read workers; cmt: a commit's apply + log sync + commit, ms)"
+echo " fdatasync; other: the rest, e.g. the long-read workers; cmt: a commit's apply + log sync + commit, ms;"
+echo " else: the share of the 2 vCPUs busy outside yongjind and yj-bench during the run: other work on the machine)"
 printf 'yongjin peak RSS (VmHWM, after rep %d'"'"'s read and batch): %d MiB; store: %d MiB, %d bytes per journal entry (%d entries)\n' \
   "$reps" $((rss / 1024)) $((store / 1048576)) $((store / entries)) "$entries"
 

@@ -595,6 +595,8 @@ int main(int argc, char **argv)
     printf("client_cpu_us_per_call %.1f (yj-bench's user + system over the run, warm-up included, the pool's encoding "
            "excluded)\n",
            all_ok_calls ? cpu_us / (double)all_ok_calls : 0.0);
+    printf("client_cpu_s_total %.2f (the pool's encoding included)\n",
+           (double)(ru1.ru_utime.tv_sec + ru1.ru_stime.tv_sec) + (double)(ru1.ru_utime.tv_usec + ru1.ru_stime.tv_usec) / 1e6);
     printf("calls_total %llu (warm-up included: for calls per server CPU-second)\n",
            (unsigned long long)all_ok_calls);
     printf("latency_us p50 %llu p99 %llu p99.9 %llu max %llu\n", (unsigned long long)hist_q(&H, 0.5),
