@@ -6,6 +6,7 @@
  *   yj-bench --target HOST:PORT --mode paid|mixed|read|batch|bind
  *            [--connections 1] [--streams 16] [--duration 20] [--warmup 2]
  *            [--members 100000] [--batch 1000] [--tenant bench] [--seed 1]
+ *            [--prepare N]
  *
  * Modes: `bind` pre-binds the referral forest (member i's parent is i/3, the
  * peer's forest): members-1 binds in Appends of 5000, then exits; `paid` sends
@@ -18,6 +19,16 @@
  * each order comes after every bind of the forest and a bound buyer's order
  * pays its two levels, as the peer's always do; the run prints the
  * commissions accrued per paid order (2.00 once the forest is bound).
+ *
+ * Requests are encoded before the clock starts (the client shares the
+ * server's cores, so encoding during the run would take CPU from the server):
+ * --prepare N framed bodies, by default enough for 100,000 events/s over the
+ * warm-up and the run (read: a ring of 65,536 GetBalance bodies, used in
+ * turn, since a read changes nothing). Write bodies are never reused; if the
+ * run outlasts them, the rest are encoded as they are sent, and the `pool`
+ * line says how many. --prepare 0 encodes every request as it is sent. Only
+ * the HTTP/2 headers (HPACK) are built per call. `bind` always encodes live.
+ * The run also prints yj-bench's own CPU (user + system) per answered call.
  *
  * Every id carries the run's wall-clock start, so a second run against the
  * same store pays new orders instead of repeating old ones. Each Append's
@@ -37,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -48,6 +60,8 @@
 #define BENCH_ORDERS_AFTER_MS (30LL * 86400000) /* orders, refunds, completions: from 2025-12-01 */
 #define HIST_SUB 128 /* 1 µs resolution below 128 µs, then 1/64 of each power of two */
 #define HIST_EXP 40
+#define PREPARE_EVENTS_PER_S 100000.0 /* --prepare's default: events encoded per second of the run */
+#define READ_RING 65536             /* read mode: GetBalance bodies, used in turn */
 
 typedef struct hist {
     uint64_t count[HIST_EXP][HIST_SUB];
@@ -84,7 +98,17 @@ typedef struct opts {
     int conns, streams, members, batch;
     double duration, warmup;
     unsigned seed;
+    long prepare; /* requests encoded before the clock; -1: the default */
 } opts;
+
+/* A request encoded before the clock starts. */
+typedef struct prepared {
+    const char *path;
+    uint8_t *body;
+    size_t len;
+    int kind;   /* 0 write, 1 read */
+    int n_paid; /* OrderPaid events it carries */
+} prepared;
 
 typedef struct conn conn;
 typedef struct req {
@@ -95,6 +119,8 @@ typedef struct req {
     uint64_t start_us;
     int grpc_status;
     int kind; /* 0 write, 1 read */
+    int n_paid; /* OrderPaid events carried */
+    int owned;  /* body encoded live, freed with the request */
     uint8_t *resp; /* the response body, decoded at the stream's close */
     size_t resp_len, resp_cap;
 } req;
@@ -116,6 +142,10 @@ static uint64_t accruals; /* commissions accrued by the answers (count_accruals)
 static uint64_t rejected_events, run_id; /* run_id: wall-clock µs at start, in every id */
 static char first_rejection[160];
 static uint64_t counter, paid_orders, completed_orders;
+static uint64_t answered_paid; /* OrderPaid events of the Appends answered without error */
+static prepared *pool;
+static size_t pool_n, pool_next, pool_ring; /* pool_ring: read mode, bodies used in turn */
+static uint64_t live_encoded; /* requests encoded during the run (the pool ran out, or --prepare 0) */
 static int stopping, count_all; /* count_all: bind mode, where every Append counts */
 
 static uint64_t now_us(void)
@@ -200,8 +230,9 @@ static void make_event(Yongjin__V1__Event *ev, char kind, char *rid, char *oid, 
     ev->body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID, ev->order_paid = op;
 }
 
-/* The next request of the mode: path and framed body. */
-static const char *next_request(uint8_t **body, size_t *len, int *kind)
+/* Encodes the next request of the mode: path and framed body; *n_paid the
+ * OrderPaid events it carries. */
+static const char *encode_request(uint8_t **body, size_t *len, int *kind, int *n_paid)
 {
     int n = !strcmp(O.mode, "batch") ? O.batch : 1;
     if (!strcmp(O.mode, "bind")) { /* the forest's members-1 binds, 5000 an Append */
@@ -209,7 +240,7 @@ static const char *next_request(uint8_t **body, size_t *len, int *kind)
         n = left < 5000 ? (int)left : 5000;
     }
     char pick = !strcmp(O.mode, "bind") ? 'b' : 'p';
-    *kind = 0;
+    *kind = 0, *n_paid = 0;
     if (!strcmp(O.mode, "read") || (!strcmp(O.mode, "mixed") && rnd() % 10 == 0)) {
         char m[24];
         Yongjin__V1__GetBalanceRequest g = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
@@ -233,6 +264,7 @@ static const char *next_request(uint8_t **body, size_t *len, int *kind)
     for (int i = 0; i < n; i++) {
         make_event(&evs[i], pick, s[i][0], s[i][1], s[i][2], s[i][3], &op[i], &ln[i], &lp[i], &rf[i], &oc[i], &bd[i]);
         ep[i] = &evs[i];
+        *n_paid += evs[i].body_case == YONGJIN__V1__EVENT__BODY_ORDER_PAID;
     }
     Yongjin__V1__AppendRequest a = YONGJIN__V1__APPEND_REQUEST__INIT;
     a.n_events = (size_t)n, a.events = ep;
@@ -240,6 +272,47 @@ static const char *next_request(uint8_t **body, size_t *len, int *kind)
     events_sent += (uint64_t)n;
     free(evs), free(ep), free(s), free(op), free(ln), free(lp), free(rf), free(oc), free(bd);
     return "/yongjin.v1.Ledger/Append";
+}
+
+/* The default of --prepare: enough requests for PREPARE_EVENTS_PER_S over
+ * the warm-up and the run; a ring for reads. */
+static long default_prepare(void)
+{
+    if (!strcmp(O.mode, "read")) return READ_RING;
+    double events = PREPARE_EVENTS_PER_S * (O.warmup + O.duration);
+    return (long)(events / (!strcmp(O.mode, "batch") ? O.batch : 1)) + 1;
+}
+
+/* Encodes the run's requests before the clock starts. */
+static void prepare_pool(void)
+{
+    if (!strcmp(O.mode, "bind") || O.prepare == 0) return;
+    long n = O.prepare < 0 ? default_prepare() : O.prepare;
+    pool = calloc((size_t)n, sizeof *pool);
+    if (!pool) {
+        fprintf(stderr, "yj-bench: cannot hold %ld prepared requests\n", n);
+        exit(1);
+    }
+    for (long i = 0; i < n; i++) {
+        prepared *p = &pool[i];
+        p->path = encode_request(&p->body, &p->len, &p->kind, &p->n_paid);
+    }
+    pool_n = (size_t)n;
+    pool_ring = !strcmp(O.mode, "read");
+}
+
+/* The next request: from the pool while it lasts (reads: in turn, forever),
+ * then encoded now. */
+static const char *next_request(req *r)
+{
+    if (pool_n && (pool_ring || pool_next < pool_n)) {
+        prepared *p = &pool[pool_next++ % pool_n];
+        r->body = p->body, r->len = p->len, r->kind = p->kind, r->n_paid = p->n_paid;
+        return p->path;
+    }
+    live_encoded++;
+    r->owned = 1;
+    return encode_request(&r->body, &r->len, &r->kind, &r->n_paid);
 }
 
 static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t length, uint32_t *flags,
@@ -263,7 +336,7 @@ static void flush(conn *c)
 static void submit(conn *c)
 {
     req *r = calloc(1, sizeof *r);
-    const char *path = next_request(&r->body, &r->len, &r->kind);
+    const char *path = next_request(r);
     char auth[64];
     snprintf(auth, sizeof auth, "%s", O.target);
     nghttp2_nv nv[] = {
@@ -332,7 +405,7 @@ static int on_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *user)
     if (!r) return 0;
     uint64_t t = now_us();
     uint64_t refused = r->grpc_status == 0 ? refused_events(r) : 0;
-    if (r->grpc_status == 0 && refused == 0) all_ok_calls++;
+    if (r->grpc_status == 0 && refused == 0) all_ok_calls++, answered_paid += (uint64_t)r->n_paid;
     if ((t >= measure_us && t <= end_us) || count_all) {
         if (r->grpc_status == 0 && refused == 0) {
             ok_calls++;
@@ -342,7 +415,7 @@ static int on_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *user)
             rejected_events += refused;
         }
     }
-    free(r->body);
+    if (r->owned) free(r->body);
     free(r->resp);
     free(r);
     c->inflight--;
@@ -444,8 +517,8 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"mode", 1, 0, 'm'}, {"connections", 1, 0, 'c'}, {"streams", 1, 0, 's'},
         {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'w'}, {"members", 1, 0, 'n'}, {"batch", 1, 0, 'b'},
-        {"tenant", 1, 0, 'T'}, {"seed", 1, 0, 'S'}, {0, 0, 0, 0}};
-    O = (opts){"127.0.0.1:50051", "paid", "bench", 1, 16, 100000, 1000, 20, 2, 1};
+        {"tenant", 1, 0, 'T'}, {"seed", 1, 0, 'S'}, {"prepare", 1, 0, 'P'}, {0, 0, 0, 0}};
+    O = (opts){"127.0.0.1:50051", "paid", "bench", 1, 16, 100000, 1000, 20, 2, 1, -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) switch (ch) {
         case 't': O.target = optarg; break;
@@ -458,19 +531,26 @@ int main(int argc, char **argv)
         case 'b': O.batch = atoi(optarg); break;
         case 'T': O.tenant = optarg; break;
         case 'S': O.seed = (unsigned)atoi(optarg); break;
+        case 'P': O.prepare = atol(optarg); break;
         default: fprintf(stderr, "usage: see the top of tools/yj-bench.c\n"); return 2;
         }
-    if (O.conns < 1 || O.conns > MAX_CONNS || O.streams < 1 || O.members < 2 || O.batch < 1 || O.batch > 10000) {
+    if (O.conns < 1 || O.conns > MAX_CONNS || O.streams < 1 || O.members < 2 || O.batch < 1 || O.batch > 10000 ||
+        O.prepare < -1 || O.prepare > 100000000) {
         fprintf(stderr, "yj-bench: option out of range\n");
         return 2;
     }
     rng_state = O.seed * 7919ull;
     base = event_base_new();
-    start_us = now_us();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     run_id = (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000;
     int bind_mode = !strcmp(O.mode, "bind");
+    uint64_t prep0 = now_us();
+    prepare_pool(); /* before the clock */
+    uint64_t prep_us = now_us() - prep0;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    start_us = now_us();
     if (bind_mode) { /* exactly members-1 binds in Appends of 5000, one stream */
         O.conns = 1, O.streams = 1, O.warmup = 0, O.duration = 1e9, count_all = 1;
     }
@@ -491,6 +571,7 @@ int main(int argc, char **argv)
         return err_calls ? 1 : 0;
     }
     event_base_dispatch(base);
+    getrusage(RUSAGE_SELF, &ru1);
     double secs = O.duration;
     int per = !strcmp(O.mode, "batch") ? O.batch : 1;
     printf("mode %s: %d connections x %d streams, %.0f s measured after %.0f s warm-up\n", O.mode, O.conns,
@@ -499,10 +580,23 @@ int main(int argc, char **argv)
            (unsigned long long)err_calls);
     if (rejected_events)
         printf("refused events %llu (the first: %s)\n", (unsigned long long)rejected_events, first_rejection);
-    if (paid_orders)
-        printf("commissions per paid order %.2f (%llu accrued over %llu orders sent, warm-up included)\n",
-               (double)accruals / (double)paid_orders, (unsigned long long)accruals,
-               (unsigned long long)paid_orders);
+    if (answered_paid)
+        printf("commissions per paid order %.2f (%llu accrued over %llu orders answered, warm-up included)\n",
+               (double)accruals / (double)answered_paid, (unsigned long long)accruals,
+               (unsigned long long)answered_paid);
+    if (pool_ring)
+        printf("pool: %zu requests encoded before the clock in %.2f s, used in turn\n", pool_n, (double)prep_us / 1e6);
+    else
+        printf("pool: %zu requests encoded before the clock in %.2f s, %zu of them sent; %llu encoded during the run%s\n",
+               pool_n, (double)prep_us / 1e6, pool_next < pool_n ? pool_next : pool_n,
+               (unsigned long long)live_encoded, live_encoded && pool_n ? " (the pool ran out: raise --prepare)" : "");
+    double cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+    printf("client_cpu_us_per_call %.1f (yj-bench's user + system over the run, warm-up included, the pool's encoding "
+           "excluded)\n",
+           all_ok_calls ? cpu_us / (double)all_ok_calls : 0.0);
+    printf("client_cpu_s_total %.2f (the pool's encoding included)\n",
+           (double)(ru1.ru_utime.tv_sec + ru1.ru_stime.tv_sec) + (double)(ru1.ru_utime.tv_usec + ru1.ru_stime.tv_usec) / 1e6);
     printf("calls_total %llu (warm-up included: for calls per server CPU-second)\n",
            (unsigned long long)all_ok_calls);
     printf("latency_us p50 %llu p99 %llu p99.9 %llu max %llu\n", (unsigned long long)hist_q(&H, 0.5),

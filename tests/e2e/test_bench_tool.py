@@ -58,3 +58,33 @@ def test_every_order_of_a_bound_buyer_pays_two_levels_as_the_peer_does(server):
     rc, out = bench(server, "--mode", "paid", "--streams", "4", "--duration", "0.5", members=3000)
     m = re.search(r"commissions per paid order ([\d.]+)", out)
     assert rc == 0 and m and float(m.group(1)) >= 1.9, out
+
+
+def test_requests_are_encoded_before_the_clock_and_a_short_pool_goes_on_live(server):
+    # issue 16: the client shares the server's 2 vCPUs, so yj-bench encodes a
+    # run's requests before its clock starts (--prepare N, by default enough
+    # for the run). A pool that runs out goes on with requests encoded as they
+    # are sent, with ids that follow the pool's (no repeats, so no refusals),
+    # and says so; --prepare 0 encodes every request live.
+    assert bench(server, "--mode", "bind")[0] == 0
+    rc, out = bench(server, "--mode", "paid", "--streams", "4", "--duration", "0.5")
+    calls, _, errors = figures(out)
+    m = re.search(r"pool: (\d+) requests encoded before the clock in [\d.]+ s, (\d+) of them sent; 0 encoded during", out)
+    assert rc == 0 and calls > 0 and errors == 0 and m and int(m.group(1)) >= 50000, out
+    assert re.search(r"client_cpu_us_per_call [\d.]+", out), out
+    rc, out = bench(server, "--mode", "paid", "--streams", "4", "--duration", "0.5", "--prepare", "20")
+    calls, _, errors = figures(out)
+    m = re.search(r"pool: 20 requests encoded before the clock in [\d.]+ s, 20 of them sent; (\d+) encoded during the run "
+                  r"\(the pool ran out", out)
+    assert rc == 0 and calls > 20 and errors == 0 and "refused" not in out and m and int(m.group(1)) > 0, out
+    assert float(re.search(r"commissions per paid order ([\d.]+)", out).group(1)) >= 1.9, out
+    rc, out = bench(server, "--mode", "batch", "--batch", "50", "--streams", "2", "--duration", "0.5", "--prepare", "0")
+    calls, events, errors = figures(out)
+    assert rc == 0 and calls > 0 and events == 50 * calls and errors == 0, out
+    assert re.search(r"pool: 0 requests encoded before the clock in [\d.]+ s, 0 of them sent; \d+ encoded during the run\n", out), out
+    # reads change nothing: a ring used in turn
+    rc, out = bench(server, "--mode", "read", "--streams", "4", "--duration", "0.3", "--prepare", "8")
+    calls, _, errors = figures(out)
+    assert rc == 0 and calls > 8 and errors == 0 and "pool: 8 requests encoded before the clock" in out, out
+    assert "used in turn" in out, out
+    assert bench(server, "--mode", "paid", "--prepare", "-2")[0] == 2
