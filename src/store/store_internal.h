@@ -45,6 +45,13 @@ void store_cache_refresh(yj_memmap *cache, const store_layer *l);
  * so scans do not step over it. Values keep their bytes but move. */
 yj_err store_layer_compact(store_layer *l, const yj_store_view *below);
 const yj_memmap *store_layer_map(const store_layer *l, int which); /* NULL for a NULL layer */
+/* Values of idem and state in LMDB end with a CRC-32 (big-endian) of their
+ * key and bytes (schema 4). store_lmdb_checked checks one read from LMDB
+ * and strips the CRC: OK, or DATA_LOSS (logged once, naming data.mdb and
+ * the key). */
+#define STORE_CRC_BYTES 4
+uint32_t store_crc(const void *key, size_t klen, const void *val, size_t vlen);
+yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val);
 /* The idempotency index through the view's layers, then LMDB. */
 yj_err store_idem_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out);
 

@@ -151,6 +151,11 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
                      : lr == 0       ? "live has a key the rebuild has not"
                                      : "the rebuild has a key live has not");
             bad = 1;
+        } else if (store_lmdb_checked(&lk, &lv) != YJ_OK) {
+            hex(lk.mv_data, lk.mv_size < 60 ? lk.mv_size : 60, kh, sizeof kh);
+            snprintf(rep->problem, sizeof rep->problem, "%s key %s: its record in data.mdb fails its checksum "
+                     "(damaged)", name, kh);
+            bad = 1;
         } else if (lv.mv_size != sv.mv_size || memcmp(lv.mv_data, sv.mv_data, lv.mv_size)) {
             hex(lk.mv_data, lk.mv_size < 60 ? lk.mv_size : 60, kh, sizeof kh);
             snprintf(rep->problem, sizeof rep->problem, "%s key %s: live value differs from the rebuild",

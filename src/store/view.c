@@ -19,13 +19,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdatomic.h>
+#include <stdio.h>
+#include <zlib.h>
+
 #include "store/store_internal.h"
+#include "yongjin/log.h"
 
 static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
 {
     int c = memcmp(a, b, an < bn ? an : bn);
     if (c) return c;
     return an < bn ? -1 : an > bn;
+}
+
+uint32_t store_crc(const void *key, size_t klen, const void *val, size_t vlen)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    c = crc32_z(c, key, klen);
+    return (uint32_t)crc32_z(c, val, vlen);
+}
+
+yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
+{
+    const uint8_t *v = val->mv_data;
+    if (val->mv_size >= STORE_CRC_BYTES) {
+        size_t n = val->mv_size - STORE_CRC_BYTES;
+        uint32_t want = (uint32_t)v[n] << 24 | (uint32_t)v[n + 1] << 16 | (uint32_t)v[n + 2] << 8 | v[n + 3];
+        if (store_crc(key->mv_data, key->mv_size, v, n) == want) {
+            val->mv_size = n;
+            return YJ_OK;
+        }
+    }
+    static _Atomic unsigned logged; /* a damaged file is read again and again: the first ones say it */
+    if (atomic_fetch_add(&logged, 1) >= 16) return YJ_DATA_LOSS;
+    char hex[2 * 48 + 1];
+    size_t kn = key->mv_size < 48 ? key->mv_size : 48;
+    for (size_t i = 0; i < kn; i++) snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)key->mv_data)[i]);
+    hex[2 * kn] = 0;
+    yj_log(YJ_LOG_ERROR, "store: data.mdb: the record of key %s%s fails its checksum: the file is damaged "
+                         "(DATA_LOSS); restore it from a backup, or rebuild it from the journal",
+           hex, key->mv_size > kn ? ".." : "");
+    return YJ_DATA_LOSS;
 }
 
 /* Looks key up in one kind of map of every layer, then LMDB's dbi. */
@@ -61,6 +96,10 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
     MDB_val k = {klen, (void *)key};
     int rc = mdb_get(v->txn, dbi, &k, out);
     if (rc && rc != MDB_NOTFOUND) return store_mdb_err(rc);
+    if (!rc && which != STORE_MAP_JOURNAL) {
+        yj_err err = store_lmdb_checked(&k, out);
+        if (err != YJ_OK) return err;
+    }
     /* a failed copy is only a later miss */
     if (cached && klen <= YJ_MEMMAP_KEY_MAX && yj_memmap_put(v->cache, key, klen, rc ? NULL : out->mv_data,
                                                              rc ? 0 : out->mv_size, rc != 0) == 0 && !rc) {
@@ -153,6 +192,10 @@ static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, s
     int rc = mdb_cursor_get(c->mc, &s->k, &s->v, op);
     s->valid = rc == 0;
     s->tomb = 0;
+    if (rc == 0 && store_lmdb_checked(&s->k, &s->v) != YJ_OK) {
+        s->valid = 0;
+        return MDB_CORRUPTED; /* the caller's read fails: never a damaged value */
+    }
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
 }
 

@@ -376,8 +376,18 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
             if (tomb) {
                 rc = mdb_del(txn, dbis[which], &k, NULL);
                 if (rc == MDB_NOTFOUND) rc = 0;
-            } else {
-                rc = mdb_put(txn, dbis[which], &k, &v, which == STORE_MAP_JOURNAL ? MDB_APPEND : 0);
+            } else if (which == STORE_MAP_JOURNAL) {
+                rc = mdb_put(txn, dbis[which], &k, &v, MDB_APPEND);
+            } else { /* the value, then its CRC (schema 4) */
+                v.mv_size = vlen + STORE_CRC_BYTES;
+                rc = mdb_put(txn, dbis[which], &k, &v, MDB_RESERVE);
+                if (!rc) {
+                    uint8_t *d = v.mv_data;
+                    if (vlen) memcpy(d, val, vlen);
+                    uint32_t c = store_crc(key, klen, val, vlen);
+                    d[vlen] = (uint8_t)(c >> 24), d[vlen + 1] = (uint8_t)(c >> 16);
+                    d[vlen + 2] = (uint8_t)(c >> 8), d[vlen + 3] = (uint8_t)c;
+                }
             }
         }
     }

@@ -210,6 +210,12 @@ static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac)
                              : "out of memory for the group; nothing was written";
         if (disk_full != 2)
             yj_log(YJ_LOG_WARN, "store: %s, refusing a group of writes", disk_full ? "disk full" : "out of memory");
+    } else if (err == YJ_DATA_LOSS) { /* a damaged record of data.mdb: stop writing on it */
+        code = YJ_DATA_LOSS;
+        why = "the store's data file is damaged (see the server log); nothing of this batch was written, and "
+              "the store takes no more writes until it is restored or rebuilt";
+        yj_log(YJ_LOG_ERROR, "store: a write met damaged data; refusing all further writes");
+        fail_store(s);
     } else {
         code = YJ_UNAVAILABLE;
         why = "the store failed to write; nothing of this batch was acknowledged";

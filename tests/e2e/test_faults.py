@@ -179,3 +179,45 @@ def test_shutdown_during_a_long_verify_is_clean(data_dir):
     v = Client(s.channel()).call("Verify", timeout=120)
     assert v.ok and v.entries == 80000, v.problem
     assert s.stop() == 0
+
+
+def test_a_damaged_balance_record_is_data_loss_never_money(data_dir):
+    """Issue 16 item 7, the reproduction: 8 bytes of a live balance record
+    changed in data.mdb while the server was down. The server used to start
+    without a word, show the forged balance and accept a withdrawal of it.
+    Every record of the derived state carries a CRC-32 of its key and value
+    (docs/storage.md): the balance answers DATA_LOSS, the withdrawal is not
+    written (and the store takes no more writes), Verify names the record."""
+    from test_referral import T, bind, line, paid
+    s = Server(data_dir).start()
+    c = Client(s.channel())
+    res = c.append(bind("a1", "a0"), paid("O1", "a1", line("L1", 100000)))
+    assert all(r.code == 0 for r in res)
+    assert c.call("GetBalance", member="a0").pending > 0
+    assert s.stop() == 0  # its last checkpoint writes everything into data.mdb
+    path = os.path.join(data_dir, "data.mdb")
+    with open(path, "rb") as f:
+        img = bytearray(f.read())
+    tenant = b"default"
+    key = bytes([len(tenant)]) + tenant + b"B" + bytes([2]) + b"a0"  # the balance of a0 (docs/storage.md)
+    at = img.find(key)
+    assert at > 0
+    v = at + len(key)  # pending, available, ...: 6 x i64, big-endian
+    img[v + 8:v + 16] = (100060870).to_bytes(8, "big")  # "available 1,000,608.70"
+    with open(path, "wb") as f:
+        f.write(img)
+    s.start()
+    c = Client(s.channel())
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("GetBalance", member="a0")
+    assert e.value.code() == grpc.StatusCode.DATA_LOSS
+    assert c.call("GetBalance", member="a1").pending == 0  # other records read as before
+    w = ev("request_withdrawal", ledger_pb2.RequestWithdrawal(withdrawal_id="W1", member="a0", amount=50000000),
+           t=T + 86400000)
+    with pytest.raises(grpc.RpcError) as e:
+        c.append(w)
+    assert e.value.code() == grpc.StatusCode.DATA_LOSS, e.value.details()
+    v = c.call("Verify")
+    assert not v.ok and "checksum" in v.problem, v.problem
+    assert "fails its checksum" in s.read_log()
+    s.stop()

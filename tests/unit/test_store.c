@@ -534,6 +534,49 @@ static void spit(const char *path, const uint8_t *p, size_t len)
     fclose(fp);
 }
 
+/* A record of data.mdb changed behind the store's back (issue 16 item 7:
+ * 8 bytes of a balance) is DATA_LOSS when read, naming the file, and
+ * Verify says which key: never a value served. */
+static void test_a_damaged_record_is_data_loss_never_served(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"damage-me-please-0123456789", "untouched"};
+    finish(run(f, ev, NULL, 2));
+    yj_store_close(f->store); /* its last checkpoint puts both in data.mdb */
+    f->store = NULL;
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    size_t len;
+    uint8_t *img = slurp(path, &len);
+    const char *key = "s:damage-me-please-0123456789";
+    uint8_t *at = memmem(img, len, key, strlen(key));
+    assert_non_null(at); /* a leaf node: the key, then the value */
+    uint8_t *val = at + strlen(key);
+    assert_memory_equal(val, ev[0], strlen(ev[0]));
+    for (int i = 0; i < 8; i++) val[4 + i] ^= 0x5a;
+    spit(path, img, len);
+    free(img);
+    open_store(f, 0, 0);
+    yj_rtxn r;
+    yj_msg msg;
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_state_get(&r.view, key, strlen(key), &v), YJ_DATA_LOSS);
+    assert_int_equal(yj_state_get(&r.view, "s:untouched", 11, &v), YJ_OK); /* the rest reads */
+    assert_int_equal(v.mv_size, 9);
+    yj_cursor *c;
+    assert_int_equal(yj_cursor_open(&r.view, &c), 0);
+    MDB_val k = {2, "s:"};
+    assert_int_not_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), 0); /* a scan fails there too */
+    yj_cursor_close(c);
+    yj_store_read_end(f->store, &r);
+    yj_verify_report rep;
+    yj_apply_hook hook = {NULL, test_apply};
+    assert_int_equal(yj_store_verify(f->store, NULL, &hook, &rep, &msg), YJ_OK);
+    assert_false(rep.ok);
+    assert_non_null(strstr(rep.problem, "checksum"));
+}
+
 /* Writes a crash image (data file and log) into dir2, opens it (recovery),
  * and checks that events ev[0..n) are all there: each answers as a replay
  * with its seq, and the store verifies (with exactly n entries if exact). */
@@ -944,6 +987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_record_is_data_loss_never_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
