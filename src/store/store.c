@@ -143,10 +143,11 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     if (!s->config.max_batch_writes) s->config.max_batch_writes = 10000;
     if (!s->config.max_queued_writes) s->config.max_queued_writes = 100000;
     if (!s->config.checkpoint_ms) s->config.checkpoint_ms = 100;
+    if (!s->config.log_rotate_bytes) s->config.log_rotate_bytes = (uint64_t)64 << 20;
     if (!s->config.commit_delay_us) s->config.commit_delay_us = 150;
     if (s->config.commit_delay_us < 0) s->config.commit_delay_us = 0;
     s->wake_fd = -1;
-    s->dir_fd = s->wal_fd = s->data_fd = -1;
+    s->dir_fd = s->wal_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
     if (!(s->live = store_layer_new())) {

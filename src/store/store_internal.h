@@ -110,19 +110,17 @@ struct yj_store {
     /* the redo log and checkpoints (wal.c) */
     int dir_fd;            /* the data directory, flock'd (exclusive by the server) */
     int wal_fd;            /* the live log */
-    int data_fd;           /* LMDB's data file (mdb_env_get_fd) */
     unsigned psize;        /* LMDB's page size */
-    uint64_t wal_off;      /* end of the log */
-    uint64_t group_off;    /* where the last logged group starts */
-    size_t group_tail;     /* and its start in wal_tail */
+    uint64_t wal_off;      /* end of the log's records */
+    uint64_t wal_alloc;    /* end of the zeros written ahead of them (the file's size) */
+    uint64_t logged_since_ckpt; /* log bytes since the last checkpoint */
     yj_buf wal_buf;        /* the group being logged */
-    MDB_txn *base_reader;  /* the last checkpoint's snapshot: its pages stay intact */
-    MDB_txn *next_reader;  /* the snapshot of the checkpoint being synced */
-    yj_buf ckpt_rec;       /* its record */
-    yj_buf wal_tail;       /* what was logged since it was taken */
-    int tail_lost;         /* the tail outgrew its limit: give that checkpoint up */
-    _Atomic int ckpt_state; /* CKPT_*: IDLE, SYNCING (the sync thread works), SYNCED */
-    int ckpt_rc;           /* the sync's errno */
+    MDB_txn *base_reader;  /* a version 1 log's checkpoint, until the first version 2 log:
+                              its pages stay intact */
+    yj_buf wal_tail;       /* what was logged since the running checkpoint's layer was frozen */
+    int tail_lost;         /* the tail outgrew its limit: that checkpoint starts no new log */
+    _Atomic int ckpt_state; /* CKPT_*: IDLE, SYNCING (the checkpoint thread writes LMDB), SYNCED */
+    int ckpt_rc;           /* its errno (ENOSPC: LMDB's map is full) */
     int64_t last_ckpt_ns;
     pthread_t syncer;
     int syncer_started, syncer_stop;
@@ -208,10 +206,8 @@ yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a
  * full disk kept the old log (nothing changed); other non-OK: fatal. */
 yj_err store_wal_checkpoint_now(yj_store *s);
-/* Map growth needs no transaction open in the process: drop and retake
- * the checkpoint's snapshot around it (right after store_wal_checkpoint_now). */
+/* Lets go of a version 1 log's checkpoint snapshot (its pages may be reused). */
 void store_wal_unprotect(yj_store *s);
-yj_err store_wal_protect(yj_store *s);
 void store_wal_close(yj_store *s);
 
 /* The writer's view for a group: [write, group, live, ckpt] over an LMDB

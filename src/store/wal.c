@@ -1,43 +1,45 @@
 /*
- * wal.c — the redo log that makes a commit one sequential write and one
- * sync, and the checkpoints that keep LMDB recoverable behind it.
- *
- * Why: an LMDB commit writes every page its transaction dirtied, at random
- * places of the file, then syncs twice. On this machine's disk a random
- * 4 KiB page costs ~27 µs to make durable and a sequential one almost
- * nothing, and each order dirties a few pages of a large B-tree.
+ * wal.c — the redo log, the only file a commit writes, and the checkpoints
+ * that move what the writer holds in memory into LMDB behind it.
  *
  * How (docs/storage.md, "Durability"):
- *  - LMDB runs with MDB_NOSYNC. Before a group's transaction commits, the
- *    writer appends the group's journal entries to `wal` and fdatasyncs it;
- *    only then does the transaction commit (to the page cache) and its
- *    callers get answers. Anything a reader can see is in the synced WAL.
- *  - A checkpoint makes LMDB itself durable at a transaction T: the writer
- *    opens a read transaction on T (LMDB never reuses a page a reader can
- *    reach, so T's tree stays intact on disk whatever later transactions
- *    write), copies T's two meta pages, and a sync thread fdatasyncs the
- *    data file. Then the writer starts a new `wal` holding the checkpoint
- *    (T, the journal head at T, the meta pages) and the entries logged
- *    since, renames it into place and syncs the directory; the reader of
- *    the previous checkpoint is released. Every 100 ms (checkpoint_ms) or
- *    64 MiB of log.
- *  - Recovery (every writable open): when entries were logged after the
- *    last checkpoint, its meta pages are written back to the data file (a
- *    crash may have left later meta pages pointing at pages that never
- *    reached the disk; with nothing logged, yongjind committed nothing
- *    after T and a different file was changed by another program: it is
- *    used as found), LMDB opens at T,
- *    and the logged entries after T's head are applied again through the
- *    same code that wrote them; each must reproduce its hash. Then a fresh
- *    checkpoint.
+ *  - The writer applies a group in memory, appends its journal entries to
+ *    `wal` and fdatasyncs it, then publishes the group (store.c). The log
+ *    is zeroed a step (4 MiB) ahead of its records and synced, so a group's
+ *    sync changes no file metadata and a full disk is seen before any
+ *    record of a group is written (RESOURCE_EXHAUSTED; writes resume when
+ *    space returns); its last byte is never written.
+ *  - A checkpoint (every checkpoint_ms, or 64 MiB of log): the writer
+ *    freezes the published layer (everything since the last checkpoint),
+ *    the checkpoint thread writes it into LMDB in one transaction, in key
+ *    order, and commits it: a durable commit, LMDB syncing its own pages
+ *    and meta page (no MDB_NOSYNC). The writer then drops the layer. When
+ *    the log has grown past log_rotate_bytes it starts a new one: the
+ *    checkpoint (seq, head hash) and the entries logged since the layer was
+ *    frozen, zeros ahead, synced, renamed over `wal`, the directory synced.
+ *  - Recovery (every writable open): LMDB opens at its last commit, which
+ *    is durable; it must hold at least the log's checkpoint. Every logged
+ *    entry after LMDB's head is applied again in memory through the code
+ *    that wrote it and must reproduce its hash, or the start fails with
+ *    DATA_LOSS. Then a checkpoint writes them into LMDB and a new log
+ *    starts.
+ *  - A log of version 1 (written by builds that ran LMDB with MDB_NOSYNC
+ *    and kept LMDB's meta pages in the checkpoint) is recovered as they
+ *    did: the checkpoint's meta pages are put back over the data file's
+ *    when entries were logged after it, LMDB opens there, and a reader
+ *    keeps that checkpoint's pages intact until the first version 2 log is
+ *    in place.
  *
- * File: "YJWAL\0\0\1", then records `type(1) | length(4, BE) | payload`.
- *   'C' checkpoint: txnid(8) seq(8) head_hash(32) page_size(4) meta pages
- *       (2 x page_size), then SHA-256 of the record so far.
+ * File: "YJWAL\0\0\2", then records `type(1) | length(4, BE) | payload`:
+ *   'C' checkpoint: seq(8) head_hash(32), then SHA-256 of the record so far.
  *   'E' entry: seq(8) prev_hash(32) hash(32) body: checked by recomputing
  *       the entry's own hash.
- * A record that does not check ends the log: only a torn last write, never
- * acknowledged, can end that way.
+ *   then zeros. A record that does not check ends the log: only a torn
+ *   last write, never acknowledged, can end that way, and zeros follow it;
+ *   a log whose last byte is not zero was cut short, and a record that
+ *   checks after a bad one means damage (both DATA_LOSS, the directory
+ *   kept). Version 1 ("YJWAL\0\0\1"): 'C' is txnid(8) seq(8) head_hash(32)
+ *   page_size(4) and both meta pages, no zeros.
  */
 #include <assert.h>
 #include <errno.h>
@@ -53,13 +55,16 @@
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
-#define WAL_MAGIC "YJWAL\0\0\1"
+#define WAL_MAGIC_V1 "YJWAL\0\0\1" /* checkpoints of LMDB's meta pages (MDB_NOSYNC): read, recovered */
+#define WAL_MAGIC "YJWAL\0\0\2"    /* checkpoints of a durable LMDB commit: written */
 #define WAL_MAGIC_LEN 8
 #define WAL_HDR 5
 #define WAL_ENTRY_FIXED (8 + 2 * YJ_HASH_BYTES)
-#define WAL_CKPT_FIXED (8 + 8 + YJ_HASH_BYTES + 4)
+#define WAL_CKPT_FIXED (8 + 8 + YJ_HASH_BYTES + 4) /* version 1 */
+#define WAL_CKPT2 (8 + YJ_HASH_BYTES)              /* version 2: seq, head hash */
 #define WAL_MAX_FILE ((uint64_t)4 << 30)        /* refuse to read a larger log */
-#define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log */
+#define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log since the last */
+#define WAL_STEP ((uint64_t)4 << 20)            /* the log is zeroed ahead in steps of this */
 #define WAL_FORCE_BYTES ((uint64_t)1 << 30)     /* a synchronous one past this */
 #define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
 #define REPLAY_COMMIT_EVERY 1000
@@ -104,6 +109,7 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 typedef struct wal_image {
     uint8_t *data;
     size_t len;
+    int version;               /* 1: meta pages in its checkpoint; 2: zeroed ahead */
     int has_ckpt;
     uint64_t txnid, seq;
     const uint8_t *head_hash;
@@ -111,6 +117,7 @@ typedef struct wal_image {
     const uint8_t *metas;      /* 2 x psize */
     size_t entries_off;        /* first entry record */
     size_t end;                /* end of the last record that checks */
+    size_t torn;               /* bytes after it that are not zeros: a torn last write */
     uint64_t entries;          /* entry records that check, after the checkpoint */
 } wal_image;
 
@@ -175,25 +182,32 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
     /* The header and the checkpoint were synced before the file got its
      * name: a log without them was damaged after the fact. */
     const uint8_t *p = im->data;
-    if (im->len < WAL_MAGIC_LEN + WAL_HDR || memcmp(p, WAL_MAGIC, WAL_MAGIC_LEN) ||
-        p[WAL_MAGIC_LEN] != 'C') {
+    if (im->len >= WAL_MAGIC_LEN && !memcmp(p, WAL_MAGIC, WAL_MAGIC_LEN)) im->version = 2;
+    else if (im->len >= WAL_MAGIC_LEN && !memcmp(p, WAL_MAGIC_V1, WAL_MAGIC_LEN)) im->version = 1;
+    if (!im->version || im->len < WAL_MAGIC_LEN + WAL_HDR || p[WAL_MAGIC_LEN] != 'C') {
         image_free(im);
         return yj_fail(msg, YJ_DATA_LOSS, "%s/wal is not a yongjin log, or lost its checkpoint", dir);
     }
     uint64_t n = get_be(p + WAL_MAGIC_LEN + 1, 4);
     size_t rec = WAL_MAGIC_LEN + WAL_HDR;
     uint8_t h[YJ_HASH_BYTES];
-    int ok = n >= WAL_CKPT_FIXED && n <= im->len - rec && im->len - rec - n >= YJ_HASH_BYTES;
-    if (ok) {
-        const uint8_t *c = p + rec;
-        im->txnid = get_be(c, 8);
-        im->seq = get_be(c + 8, 8);
-        im->head_hash = c + 16;
-        im->psize = (uint32_t)get_be(c + 16 + YJ_HASH_BYTES, 4);
-        im->metas = c + WAL_CKPT_FIXED;
-        ok = im->psize >= 512 && im->psize <= 65536 && n == WAL_CKPT_FIXED + 2 * (uint64_t)im->psize &&
-             store_sha256(p + WAL_MAGIC_LEN, WAL_HDR + n, h) &&
-             !memcmp(h, c + n, YJ_HASH_BYTES);
+    int ok = n <= im->len - rec && im->len - rec - n >= YJ_HASH_BYTES &&
+             store_sha256(p + WAL_MAGIC_LEN, WAL_HDR + n, h) && !memcmp(h, p + rec + n, YJ_HASH_BYTES);
+    const uint8_t *c = p + rec;
+    if (ok && im->version == 2) {
+        ok = n == WAL_CKPT2;
+        im->seq = get_be(c, 8);
+        im->head_hash = c + 8;
+    } else if (ok) {
+        ok = n >= WAL_CKPT_FIXED;
+        if (ok) {
+            im->txnid = get_be(c, 8);
+            im->seq = get_be(c + 8, 8);
+            im->head_hash = c + 16;
+            im->psize = (uint32_t)get_be(c + 16 + YJ_HASH_BYTES, 4);
+            im->metas = c + WAL_CKPT_FIXED;
+            ok = im->psize >= 512 && im->psize <= 65536 && n == WAL_CKPT_FIXED + 2 * (uint64_t)im->psize;
+        }
     }
     if (!ok) {
         image_free(im);
@@ -211,6 +225,21 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
         off = next;
     }
     im->end = off;
+    for (size_t q = im->len; q > off; q--)
+        if (im->data[q - 1]) {
+            im->torn = q - off;
+            break;
+        }
+    /* A version 2 log is zeroed ahead of every write and its last byte is
+     * never written: a log that ends in anything but zeros was cut short
+     * (the acknowledged entries it held are gone) */
+    if (im->version == 2 && (im->len == off || im->data[im->len - 1] != 0)) {
+        image_free(im);
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "%s/wal is shorter than it was written (it does not end in the zeros written ahead of "
+                       "its records): acknowledged entries may be lost; keep the directory for inspection",
+                       dir);
+    }
     /* Only the last group's write can be torn, and nothing follows it: a
      * record that checks further on means the log was damaged. */
     for (size_t q = off + 1; q + WAL_HDR + WAL_ENTRY_FIXED <= im->len; q++) {
@@ -228,53 +257,50 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
 
 /* ---- writing ---- */
 
-/* The checkpoint record of the snapshot `reader` (the latest commit): its
- * meta pages are read from the file, where LMDB wrote them at commit. */
-static yj_err ckpt_build(yj_store *s, MDB_txn *reader, uint64_t seq, const uint8_t *hash, yj_buf *out)
+/* Writes zeros over [from, to) of fd and syncs them: the log's room ahead.
+ * 0 or an errno. */
+static int wal_zero(int fd, uint64_t from, uint64_t to)
 {
-    yj_buf_reset(out);
-    size_t n = WAL_CKPT_FIXED + 2 * (size_t)s->psize;
-    uint8_t hdr[WAL_HDR] = {'C'};
-    put_be(hdr + 1, n, 4);
-    yj_err err = yj_buf_append(out, hdr, WAL_HDR);
-    if (err) return err;
-    uint8_t *c = yj_buf_reserve(out, n + YJ_HASH_BYTES);
-    if (!c) return YJ_RESOURCE_EXHAUSTED;
-    put_be(c, mdb_txn_id(reader), 8);
-    put_be(c + 8, seq, 8);
-    memcpy(c + 16, hash, YJ_HASH_BYTES);
-    put_be(c + 16 + YJ_HASH_BYTES, s->psize, 4);
-    size_t want = 2 * (size_t)s->psize, got = 0;
-    while (got < want) {
-        ssize_t r = pread(s->data_fd, c + WAL_CKPT_FIXED + got, want - got, (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return YJ_INTERNAL;
-        got += (size_t)r;
+    static const uint8_t zeros[1 << 16];
+    while (from < to) {
+        size_t n = to - from < sizeof zeros ? (size_t)(to - from) : sizeof zeros;
+        int rc = write_all(fd, zeros, n, from);
+        if (rc) return rc;
+        from += n;
     }
-    out->len += n;
-    if (!store_sha256(out->data, out->len, out->data + out->len)) return YJ_INTERNAL;
-    out->len += YJ_HASH_BYTES;
-    return YJ_OK;
+    return fdatasync(fd) == 0 ? 0 : errno;
 }
 
-/* Starts a new log: header, checkpoint, tail; synced, then renamed into
- * place and the directory synced. Until the rename the old log stays the
- * log (an error then, a full disk or no descriptor left: RESOURCE_EXHAUSTED,
- * and nothing changed but `reader` aborted; the next checkpoint tries again). From the rename on, the new
- * log names `reader`'s checkpoint, so the new log and `reader` take over
- * even if the directory sync then fails (INTERNAL: fatal). */
-static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MDB_txn *reader)
+static uint64_t round_step(uint64_t n)
 {
+    return (n + WAL_STEP - 1) / WAL_STEP * WAL_STEP;
+}
+
+/* Starts a new log: header, checkpoint (LMDB holds every entry up to seq,
+ * whose hash is hash), the entries logged since (tail), zeros a step ahead;
+ * synced, then renamed into place and the directory synced. Until the
+ * rename the old log stays the log (an error then, a full disk or no
+ * descriptor left: RESOURCE_EXHAUSTED, nothing changed; the next checkpoint
+ * tries again). From the rename on the new log is the log, even if the
+ * directory sync then fails (INTERNAL: fatal). */
+static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES], const yj_buf *tail)
+{
+    uint8_t rec[WAL_HDR + WAL_CKPT2 + YJ_HASH_BYTES] = {'C'};
+    put_be(rec + 1, WAL_CKPT2, 4);
+    put_be(rec + WAL_HDR, seq, 8);
+    memcpy(rec + WAL_HDR + 8, hash, YJ_HASH_BYTES);
+    store_sha256(rec, WAL_HDR + WAL_CKPT2, rec + WAL_HDR + WAL_CKPT2);
     int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     int rc = fd < 0 ? errno : 0;
     uint64_t off = 0;
     if (!rc) rc = write_all(fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, off);
     off += WAL_MAGIC_LEN;
-    if (!rc) rc = write_all(fd, ckpt->data, ckpt->len, off);
-    off += ckpt->len;
+    if (!rc) rc = write_all(fd, rec, sizeof rec, off);
+    off += sizeof rec;
     if (!rc && tail->len) rc = write_all(fd, tail->data, tail->len, off);
     off += tail->len;
-    if (!rc && fdatasync(fd) != 0) rc = errno;
+    uint64_t alloc = round_step(off + 1) + WAL_STEP;
+    if (!rc) rc = wal_zero(fd, off, alloc); /* and syncs the whole file */
     if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot write a new %s/wal: %s", s->config.dir, strerror(rc));
@@ -282,18 +308,16 @@ static yj_err wal_rotate(yj_store *s, const yj_buf *ckpt, const yj_buf *tail, MD
             close(fd);
             unlinkat(s->dir_fd, "wal.new", 0);
         }
-        mdb_txn_abort(reader);
-        /* nothing changed: the old log, and the checkpoint it names, stay
-         * the recovery point (a full disk, or out of descriptors: EMFILE) */
+        /* nothing changed: the old log stays the recovery point (a full
+         * disk, or out of descriptors: EMFILE) */
         return YJ_RESOURCE_EXHAUSTED;
     }
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = fd;
     s->wal_off = off;
-    if (s->base_reader) mdb_txn_abort(s->base_reader);
-    s->base_reader = reader;
-    s->last_ckpt_ns = now_ns();
-    atomic_fetch_add(&s->checkpoints, 1);
+    s->wal_alloc = alloc;
+    /* a version 1 log's checkpoint is no longer the recovery point: its pages may go */
+    store_wal_unprotect(s);
     if (fsync(s->dir_fd) != 0) {
         yj_log(YJ_LOG_ERROR, "store: syncing %s after renaming its log: %s", s->config.dir, strerror(errno));
         return YJ_INTERNAL;
@@ -320,12 +344,23 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
         if (!err) err = yj_buf_append(b, val, vlen);
         if (err) return err;
     }
-    s->group_off = s->wal_off;
-    s->group_tail = s->wal_tail.len;
+    /* the room ahead is zeroed and synced first, so a full disk is seen
+     * before any record of the group is written, and the group's sync
+     * changes no metadata; the log's last byte is never written */
+    if (s->wal_off + b->len >= s->wal_alloc) {
+        uint64_t alloc = round_step(s->wal_off + b->len + 1) + WAL_STEP;
+        int zr = wal_zero(s->wal_fd, s->wal_alloc, alloc);
+        if (zr) {
+            *disk_full = zr == ENOSPC || zr == EDQUOT;
+            yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: zeroing the log ahead: %s", strerror(zr));
+            return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+        }
+        s->wal_alloc = alloc;
+    }
     int rc = write_all(s->wal_fd, b->data, b->len, s->wal_off);
     if (rc) {
-        /* nothing of it counts: cut the log back (durably) and refuse the group */
-        if (ftruncate(s->wal_fd, (off_t)s->wal_off) != 0 || fdatasync(s->wal_fd) != 0) return YJ_INTERNAL;
+        /* nothing of it counts (the next group is written over it; a
+         * restart reads it as a torn write followed by zeros) */
         *disk_full = rc == ENOSPC || rc == EDQUOT;
         yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
         return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
@@ -335,6 +370,7 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
         return YJ_INTERNAL; /* a failed sync cannot be retried: fatal */
     }
     s->wal_off += b->len;
+    s->logged_since_ckpt += b->len;
     /* while a checkpoint syncs, what is logged also goes to its new log;
      * past the limit that checkpoint is given up (store_wal_poll) */
     if (atomic_load(&s->ckpt_state) != CKPT_IDLE && !s->tail_lost &&
@@ -344,9 +380,6 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
 }
 
 /* ---- checkpoints ---- */
-
-/* A read transaction on the latest commit: what the next checkpoint keeps. */
-static yj_err open_reader(yj_store *s, MDB_txn **out);
 
 /* Writes the current schema version into meta. */
 static int put_schema(MDB_txn *txn, MDB_dbi meta)
@@ -404,26 +437,12 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
     return rc ? store_mdb_err(rc) : YJ_OK;
 }
 
-/* A checkpoint of s->ckpt: written into LMDB, the snapshot of that commit
- * taken (its meta pages for the log's record), the data file synced.
- * Leaves next_reader and ckpt_rec set on success; returns 0 or an errno
- * (ENOSPC for a full map). */
+/* A checkpoint of s->ckpt: written into LMDB in one durable commit (LMDB
+ * syncs its own pages and meta page). 0, or an errno (ENOSPC for a full map). */
 static int ckpt_run(yj_store *s)
 {
     int mrc = 0;
     if (store_ckpt_write(s, s->ckpt, &mrc) != YJ_OK) return mrc == MDB_MAP_FULL ? ENOSPC : EIO;
-    MDB_txn *r;
-    if (open_reader(s, &r) != YJ_OK) return EIO;
-    if (ckpt_build(s, r, s->ckpt_seq, s->ckpt_hash, &s->ckpt_rec) != YJ_OK) {
-        mdb_txn_abort(r);
-        return EIO;
-    }
-    if (fdatasync(s->data_fd) != 0) {
-        int e = errno;
-        mdb_txn_abort(r);
-        return e ? e : EIO;
-    }
-    s->next_reader = r;
     return 0;
 }
 
@@ -470,6 +489,15 @@ static yj_err freeze(yj_store *s)
     return YJ_OK;
 }
 
+/* A checkpoint is in LMDB: counted (Verify waits for one), and the next is
+ * due checkpoint_ms or 64 MiB of log from now. */
+static void ckpt_done(yj_store *s)
+{
+    s->last_ckpt_ns = now_ns();
+    s->logged_since_ckpt = 0;
+    atomic_fetch_add(&s->checkpoints, 1);
+}
+
 /* The checkpoint layer is in LMDB: readers find it there from now on. */
 static void drop_ckpt(yj_store *s)
 {
@@ -482,18 +510,16 @@ static void drop_ckpt(yj_store *s)
 }
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
- * the checkpoint's snapshot is let go meanwhile; nothing writes LMDB now,
- * so its pages stay as they were). RESOURCE_EXHAUSTED at the cap. */
+ * readers and the writer hold resize_lock shared while they have one).
+ * RESOURCE_EXHAUSTED at the cap. */
 static yj_err grow_map(yj_store *s)
 {
     if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
     size_t next = s->map_bytes * 2;
     if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
-    store_wal_unprotect(s);
     pthread_rwlock_wrlock(&s->resize_lock);
     int rc = mdb_env_set_mapsize(s->env, next);
     pthread_rwlock_unlock(&s->resize_lock);
-    if (store_wal_protect(s) != YJ_OK) return YJ_INTERNAL;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
         return YJ_RESOURCE_EXHAUSTED;
@@ -513,7 +539,8 @@ yj_err store_wal_after_commit(yj_store *s)
         return store_wal_checkpoint_now(s) == YJ_OK ? YJ_OK : YJ_INTERNAL;
     }
     if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
-    if (s->wal_off < WAL_CKPT_BYTES && now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
+    if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
+        now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
     if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     yj_buf_reset(&s->wal_tail);
@@ -560,12 +587,12 @@ static yj_err finish_checkpoint(yj_store *s, int use)
             yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
             return YJ_INTERNAL; /* the data file may have lost pages: fatal */
         }
-        MDB_txn *r = s->next_reader;
-        s->next_reader = NULL;
-        drop_ckpt(s); /* in LMDB now; the old log still covers it until the new one is in place */
+        drop_ckpt(s); /* in LMDB now (durably): the log's entries up to it are needed no more */
+        ckpt_done(s);
         yj_err err = YJ_OK;
-        if (use && !s->tail_lost) err = wal_rotate(s, &s->ckpt_rec, &s->wal_tail, r);
-        else mdb_txn_abort(r);
+        /* a log grown past its size starts over with what came after the checkpoint */
+        if (use && !s->tail_lost && s->wal_off >= s->config.log_rotate_bytes)
+            err = wal_rotate(s, s->ckpt_seq, s->ckpt_hash, &s->wal_tail);
         yj_buf_reset(&s->wal_tail);
         return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err;
     }
@@ -593,12 +620,11 @@ yj_err store_wal_checkpoint_now(yj_store *s)
         yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
         return YJ_INTERNAL;
     }
-    MDB_txn *r = s->next_reader;
-    s->next_reader = NULL;
     drop_ckpt(s);
+    ckpt_done(s);
     static const yj_buf none;
     yj_buf_reset(&s->wal_tail);
-    return wal_rotate(s, &s->ckpt_rec, &none, r);
+    return wal_rotate(s, s->ckpt_seq, s->ckpt_hash, &none);
 }
 
 yj_err store_wal_checkpoint_soon(yj_store *s)
@@ -612,12 +638,6 @@ void store_wal_unprotect(yj_store *s)
 {
     if (s->base_reader) mdb_txn_abort(s->base_reader);
     s->base_reader = NULL;
-}
-
-yj_err store_wal_protect(yj_store *s)
-{
-    assert(!s->base_reader && s->ckpt_state == CKPT_IDLE);
-    return open_reader(s, &s->base_reader);
 }
 
 /* ---- open and recovery ---- */
@@ -848,7 +868,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     wal_image im;
     err = image_read(s->dir_fd, s->config.dir, &im, msg);
     if (err == YJ_NOT_FOUND) err = YJ_OK; /* a new store, or one written before the log */
-    else if (err == YJ_OK) err = restore_metas(s, &im, msg);
+    else if (err == YJ_OK && im.version == 1) err = restore_metas(s, &im, msg); /* written with MDB_NOSYNC */
     if (err == YJ_OK && im.entries) {
         /* address space for the replay, whose freed pages stay unused */
         struct stat st;
@@ -859,34 +879,36 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
         }
         s->config.initial_map_bytes = want < s->config.max_map_bytes ? want : s->config.max_map_bytes;
     }
-    if (err == YJ_OK) err = open_env(s, msg); /* synchronous commits until the first checkpoint */
+    if (err == YJ_OK) err = open_env(s, msg); /* LMDB's own durable commits, always */
+    /* LMDB holds at least what the log's checkpoint says (a version 2 log
+     * is started over only now and then: LMDB's later checkpoints are
+     * ahead of it, and the log's entries up to LMDB's head are skipped) */
     if (err == YJ_OK && im.has_ckpt &&
-        (s->head_seq != im.seq || memcmp(s->head_hash, im.head_hash, YJ_HASH_BYTES)))
+        (s->head_seq < im.seq || (im.version == 1 && s->head_seq != im.seq) ||
+         (s->head_seq == im.seq && memcmp(s->head_hash, im.head_hash, YJ_HASH_BYTES))))
         err = yj_fail(msg, YJ_DATA_LOSS, "%s: the checkpoint names entry %llu, the store's head is %llu",
                       s->config.dir, (unsigned long long)im.seq, (unsigned long long)s->head_seq);
-    if (err == YJ_OK && im.has_ckpt) {
-        /* the checkpoint stays the recovery point until the next one is in
-         * place: its pages must survive the commits of the replay */
+    if (err == YJ_OK && im.version == 1) {
+        /* a version 1 checkpoint stays the recovery point until the first
+         * version 2 log is in place: its pages must survive the commits
+         * before it (wal_rotate lets go) */
         err = open_reader(s, &s->base_reader);
         if (err != YJ_OK) err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot open the checkpoint's snapshot");
     }
     if (err == YJ_OK && s->rebuild_from) err = rebuild_derived(s, msg);
     if (err == YJ_OK && im.has_ckpt) {
-        if (im.end < im.len)
+        if (im.torn)
             yj_log(YJ_LOG_WARN, "store: recovery: the last %zu bytes of %s/wal are a torn write, ignored",
-                   im.len - im.end, s->config.dir);
+                   im.torn, s->config.dir);
         err = replay_log(s, &im, msg);
     }
     image_free(&im);
     if (err != YJ_OK) return err;
     MDB_stat st;
-    mdb_env_get_fd(s->env, &s->data_fd);
     mdb_env_stat(s->env, &st);
     s->psize = st.ms_psize;
     if (store_wal_checkpoint_now(s) != YJ_OK)
         return yj_fail(msg, YJ_INTERNAL, "%s: cannot write the first checkpoint (see the log)", s->config.dir);
-    int rc = mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "mdb_env_set_flags: %s", mdb_strerror(rc));
     if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot start the sync thread");
     s->syncer_started = 1;
@@ -951,8 +973,6 @@ void store_wal_close(yj_store *s)
         pthread_join(s->syncer, NULL);
         s->syncer_started = 0;
     }
-    if (s->next_reader) mdb_txn_abort(s->next_reader);
-    s->next_reader = NULL;
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = -1;
@@ -960,5 +980,4 @@ void store_wal_close(yj_store *s)
     s->dir_fd = -1;
     yj_buf_free(&s->wal_buf);
     yj_buf_free(&s->wal_tail);
-    yj_buf_free(&s->ckpt_rec);
 }

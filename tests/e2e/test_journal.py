@@ -314,6 +314,31 @@ def test_a_killed_server_is_recovered_from_its_log(data_dir):
     assert v.returncode == 0, v.stdout + v.stderr
 
 
+def test_a_log_cut_short_is_data_loss_not_a_warning(data_dir):
+    """Issue 16 item 7: cutting the log's tail after a kill used to drop
+    acknowledged entries (a Settle among them) with only a warning. The
+    log is zeroed ahead of its records and its last byte is never written:
+    a log that ends in anything but zeros was cut short, and the start
+    fails with DATA_LOSS, the directory kept as it was."""
+    srv = Server(data_dir, extra_args=["--checkpoint-ms", "3600000"]).start()
+    c = Client(srv.channel())
+    for b in range(4):
+        res = c.append(*[ev("upsert_member", member("t%d-%d" % (b, i))) for i in range(25)])
+        assert all(r.code == 0 for r in res)
+    srv.kill9()
+    path = os.path.join(data_dir, "wal")
+    with open(path, "rb") as f:
+        img = f.read()
+    end = len(img.rstrip(b"\0"))  # the records end there; zeros after them
+    assert end < len(img) and img[end - 1] != 0
+    with open(path, "r+b") as f:
+        f.truncate(end - 500)  # the last entries' bytes gone, as a cut copy leaves them
+    with pytest.raises(RuntimeError):
+        srv.start()
+    assert "shorter than it was written" in srv.read_log(), srv.read_log()[-2000:]
+    assert os.path.getsize(path) == end - 500  # kept for inspection, not "repaired"
+
+
 def test_group_commit_takes_several_writes_per_commit(data_dir):
     """Under concurrent load the writer commits several writes at once:
     the server's closing log line reports commits < entries."""
