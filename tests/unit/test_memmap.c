@@ -893,7 +893,7 @@ static int bench(uint64_t n)
             if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
         }
         report("put replacing a key", now_ns() - t, n);
-        uint64_t rounds = n / 100;
+        uint64_t rounds = n / 100, merge_ns = 0;
         t = now_ns();
         for (uint64_t r = 0; r < rounds; r++) {
             yj_memmap *o = yj_memmap_new();
@@ -902,10 +902,28 @@ static int bench(uint64_t n)
                 bench_key(k, 2 * n + r * 30 + i, 0);
                 if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
             }
+            uint64_t t0 = now_ns();
             if (yj_memmap_merge(m, o) != 0) return 1;
+            merge_ns += now_ns() - t0;
             yj_memmap_free(o);
         }
-        report("30-key overlay merged into the map", now_ns() - t, rounds);
+        report("30-key overlay built, merged in", now_ns() - t, rounds);
+        report("  of which the merge", merge_ns, rounds);
+        rounds = n / 30000 ? n / 30000 : 1;
+        t = 0;
+        for (uint64_t r = 0; r < rounds; r++) {
+            yj_memmap *o = yj_memmap_new();
+            if (!o) return 1;
+            for (uint64_t i = 0; i < 3000; i++) {
+                bench_key(k, 3 * n + r * 3000 + i, 0);
+                if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
+            }
+            uint64_t t0 = now_ns();
+            if (yj_memmap_merge(m, o) != 0) return 1;
+            t += now_ns() - t0; /* the merge alone, not the group's puts */
+            yj_memmap_free(o);
+        }
+        report("3000-key group merged into the map", t, rounds);
         yj_memmap_free(m);
     }
     printf("  (checksum %llu)\n", (unsigned long long)sink);
