@@ -55,28 +55,31 @@
  * leaf. Merging into an empty map swaps the trees and indexes (tiny overlays
  * folded into a fresh group cost nothing per entry); otherwise each source
  * entry is inserted, its block moved, not copied, a batch of 8 at a time
- * whose descents are interleaved level by level (warm_paths).
+ * whose descents are interleaved level by level and whose index slots are
+ * loaded ahead (warm_paths).
  *
  * test_memmap --bench 1000000 (30-byte keys, 8-byte values, CPU ns per
- * operation, a shared 2-core KVM guest: +-15% from run to run), before the
- * index -> with it:
- *                                  before          with the index
- *   get hit, random order           663, 671        358, 392
- *   get miss                        382, 398        155, 172
- *   seek                            375, 432        391, 462
- *   put new key, random order       471, 507        673, 812
- *   put new key, ascending          122, 131        308, 362
- *   put replacing a key (same size) 636, 677        365, 371
- *   30-key overlay merged in        15.8, 19.6 us   21.5, 24.1 us
- *   3000-key group merged in        1.41, 1.38 ms   1.96, 2.44 ms
+ * operation, two runs each, a shared 2-core KVM guest whose runs differ by
+ * 15-30%), before the index -> with it:
+ *                                  before            with the index
+ *   get hit, random order           602, 606          497, 356
+ *   get miss                        379, 412          110, 151
+ *   seek (the tree, as before)      372, 410          382, 377
+ *   put new key, random order       505, 540          826, 638
+ *   put new key, ascending          124, 121          294, 242
+ *   put replacing a key (same size) 577, 626          438, 401
+ *   30-key overlay, the merge alone 15.5, 15.4 us     20.8, 19.4 us
+ *   3000-key group merged in        1.42, 1.42 ms     1.78, 1.80 ms
  *   30 puts into a new map, merged
- *     into an empty one, freed      2.9, 3.0 us     4.5, 4.3 us
- *   bytes per entry (memmap_bytes)  71              97 (the index: 2M slots)
- * Gets are 2-2.5x faster; each new key now costs one more random line (its
- * slot), which a merge's batch prefetches but which still shows: merges
- * into the big map are 35-70% slower per key, and the doubling of the
- * index of a 1.5M-entry map takes about 55 ms (one merge pays it). A map
- * that crosses INDEX_MIN pays for making the index (the 30-put line).
+ *     into an empty one, freed      2.9, 3.1 us       3.5, 2.9 us (no index)
+ *   bytes per entry (memmap_bytes)  71                97 (2M slots of 12 bytes)
+ * Gets are 1.2-1.7x faster on a hit, 2.7-3.4x on a miss. Each new key now
+ * also costs its slot, a random cache line: a put of a new key in the big
+ * map one memory latency more, merges 0-30% more a key (other runs showed
+ * none; at 100k keys 30-90%, the table doubling twice on the way), and a
+ * doubling stops the one put or merge that causes it: 50 ms at 1.57M
+ * entries (rehash of the tags, and first touch of the 48 MiB new table).
+ * A put of the same key and size no longer descends the tree.
  */
 #include "store/memmap.h"
 

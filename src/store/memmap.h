@@ -29,15 +29,14 @@
  * Errors: -1 only for ENOMEM, and then the map's entries are as they were
  * (put; its lookup index may have been made or grown, so yj_memmap_bytes
  * can be larger) or every entry is in exactly one of the two maps (merge,
- * see there). Broken
- * preconditions (NULL map, key length 0 or above the limit, stepping an
- * invalid iterator) are programmer errors and assert.
+ * see there). Broken preconditions (NULL map, key length 0 or above the
+ * limit, stepping an invalid iterator) are programmer errors and assert.
  *
  * The design (memmap.c): a B+tree of pointers to one heap block per entry
  * (header, key, value), leaves doubly linked for iteration; each node keeps
  * the prefix its keys share and, per key, the next 8 bytes as an integer,
  * so most comparisons are integer compares within the node. A map of more
- * than 16 entries also keeps a hash index of its entries (open addressing,
+ * than one leaf (58 entries) also keeps a hash index of its entries (open addressing,
  * 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for
  * exact lookups: one cache miss for an absent key instead of a descent.
  * The hash has fixed constants (no seed): the same keys give the same
@@ -79,10 +78,10 @@ void yj_memmap_clear(yj_memmap *m);
 int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
                   int tomb);
 
-/* Exact lookup, through the index when the map has one (more than 16
- * entries), else the one or few leaves: 0 absent, 1 found a value (*val, *vlen set; *val is never
- * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen 0).
- * val and vlen may be NULL when not wanted. */
+/* Exact lookup, through the index when the map has one (more than 58
+ * entries), else its one leaf: 0 absent, 1 found a value (*val, *vlen set;
+ * *val is never NULL, even for an empty value), 2 found a tombstone (*val
+ * NULL, *vlen 0). val and vlen may be NULL when not wanted. */
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
 
 /* Entries, tombstones included. */
