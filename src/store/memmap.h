@@ -26,15 +26,21 @@
  * Threads: none inside. Functions taking a const map only read it, so any
  * number of threads may read one map at once while no one changes it.
  *
- * Errors: -1 only for ENOMEM, and then the map is as it was (put) or every
- * entry is in exactly one of the two maps (merge, see there). Broken
- * preconditions (NULL map, key length 0 or above the limit, stepping an
- * invalid iterator) are programmer errors and assert.
+ * Errors: -1 only for ENOMEM, and then the map's entries are as they were
+ * (put; its lookup index may have been made or grown, so yj_memmap_bytes
+ * can be larger) or every entry is in exactly one of the two maps (merge,
+ * see there). Broken preconditions (NULL map, key length 0 or above the
+ * limit, stepping an invalid iterator) are programmer errors and assert.
  *
  * The design (memmap.c): a B+tree of pointers to one heap block per entry
  * (header, key, value), leaves doubly linked for iteration; each node keeps
  * the prefix its keys share and, per key, the next 8 bytes as an integer,
- * so most comparisons are integer compares within the node.
+ * so most comparisons are integer compares within the node. A map of more
+ * than one leaf (58 entries) also keeps a hash index of its entries (open addressing,
+ * 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for
+ * exact lookups: one cache miss for an absent key instead of a descent.
+ * The hash has fixed constants (no seed): the same keys give the same
+ * table on every run.
  */
 #ifndef YONGJIN_STORE_MEMMAP_H
 #define YONGJIN_STORE_MEMMAP_H
@@ -72,15 +78,16 @@ void yj_memmap_clear(yj_memmap *m);
 int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
                   int tomb);
 
-/* Exact lookup: 0 absent, 1 found a value (*val, *vlen set; *val is never
- * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen 0).
- * val and vlen may be NULL when not wanted. */
+/* Exact lookup, through the index when the map has one (more than 58
+ * entries), else its one leaf: 0 absent, 1 found a value (*val, *vlen set;
+ * *val is never NULL, even for an empty value), 2 found a tombstone (*val
+ * NULL, *vlen 0). val and vlen may be NULL when not wanted. */
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
 
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);
 
-/* Heap bytes the map holds (header, nodes, entry blocks), as requested
+/* Heap bytes the map holds (header, nodes, entry blocks, index), as requested
  * from malloc: the allocator's own overhead per block is not included. */
 size_t yj_memmap_bytes(const yj_memmap *m);
 
@@ -106,7 +113,8 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 
 /* Moves every entry of src into dst (src's entry wins over dst's for the
  * same key; dst's replaced entry is freed), then leaves src empty and
- * usable. The entries' bytes are moved, not copied. dst != src.
+ * usable (src's index freed). The entries' bytes are moved, not copied;
+ * into an empty dst the whole tree and index move, O(1). dst != src.
  * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
  * the rest still in src (every entry in exactly one of the two maps, none
  * lost or doubled), and calling merge again finishes the job. */

@@ -189,9 +189,42 @@ static void check_get(const yj_memmap *m, const ref_map *r, const uint8_t *k, si
     }
 }
 
+/* The exact-lookup index (white-box): absent up to INDEX_MIN entries if
+ * never made, at most 3/4 full, and holding exactly the tree's entries, each
+ * under its key's tag and reachable by probing from its home slot. */
+static void check_index(const yj_memmap *m)
+{
+    if (!m->slot_tag) {
+        assert_int_equal(m->slot_mask, 0);
+        assert_true(m->count <= INDEX_MIN);
+        return;
+    }
+    size_t slots = m->slot_mask + 1, used = 0;
+    assert_true(slots >= SLOTS_MIN && (slots & (slots - 1)) == 0);
+    assert_true(m->count <= slots / 4 * 3);
+    for (size_t i = 0; i < slots; i++) {
+        if (m->slot_tag[i] == 0) continue;
+        used++;
+        const mm_ent *e = m->slot_ent[i];
+        assert_int_equal(m->slot_tag[i], key_tag(ent_key(e), e->klen));
+        for (size_t j = m->slot_tag[i] & m->slot_mask; j != i; j = (j + 1) & m->slot_mask)
+            assert_int_not_equal(m->slot_tag[j], 0); /* no gap between home and slot */
+        unsigned pos;
+        int eq;
+        const mm_leaf *lf = descend(m, ent_key(e), e->klen, NULL, &pos, &eq);
+        assert_true(eq);
+        assert_ptr_equal(lf->h.key[pos], e); /* the tree's very entry, not a stale one */
+        size_t slot;
+        assert_ptr_equal(index_find(m, ent_key(e), e->klen, m->slot_tag[i], &slot), e);
+        assert_int_equal(slot, i);
+    }
+    assert_int_equal(used, m->count);
+}
+
 static void check_all(const yj_memmap *m, const ref_map *r)
 {
     yj_memmap_it it;
+    check_index(m);
     assert_int_equal(yj_memmap_count(m), r->n);
     yj_memmap_first(m, &it);
     for (size_t i = 0; i < r->n; i++) {
@@ -413,10 +446,10 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
             check_at(&it, &r, 0);
             yj_memmap_last(m, &it);
             check_at(&it, &r, r.n ? r.n - 1 : SIZE_MAX);
-        } else if (what < 99) { /* a small overlay merged in */
+        } else if (what < 99) { /* an overlay merged in, now and then one with an index */
             yj_memmap *o = yj_memmap_new();
             ref_map ro = {0};
-            unsigned n = rng_below(&s, 40);
+            unsigned n = rng_below(&s, 8) ? rng_below(&s, 40) : rng_below(&s, 200); /* indexed */
             for (unsigned i = 0; i < n; i++) {
                 klen = gen_key(&s, k);
                 int tomb = rng_below(&s, 5) == 0;
@@ -760,6 +793,143 @@ static void test_merge_without_memory_loses_no_entry(void **state)
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
 }
 
+/* Maps of every size around the index threshold: each put is checked
+ * through get at once (the index made at INDEX_MIN + 1 entries, grown from
+ * SLOTS_MIN slots at 3/4), every key and some absent ones after each put,
+ * then clear drops the index and the map refills the same way. */
+static void test_get_through_the_index_at_every_size(void **state)
+{
+    uint64_t s = 21;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (int round = 0; round < 3; round++) {
+        size_t target = round == 0 ? INDEX_MIN + 40 : INDEX_MIN + 160;
+        unsigned grew = 0;
+        size_t slots = 0;
+        while (r.n < target) {
+            size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+            int tomb = rng_below(&s, 6) == 0;
+            assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, tomb), 0);
+            ref_put(&r, k, klen, v, vlen, tomb);
+            check_get(m, &r, k, klen);
+            assert_int_equal(m->slot_tag != NULL, r.n > INDEX_MIN);
+            if (m->slot_tag && m->slot_mask + 1 != slots) grew++, slots = m->slot_mask + 1;
+            check_all(m, &r);
+            for (size_t i = 0; i < r.n; i++)
+                check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+            for (unsigned i = 0; i < 4; i++) { /* mostly absent */
+                klen = gen_key(&s, k);
+                check_get(m, &r, k, klen);
+            }
+        }
+        assert_true(grew >= (round == 0 ? 2u : 3u)); /* made, then doubled */
+        for (size_t i = 0; i < r.n; i += 3) { /* replaced: same size, other size, tombstone */
+            uint8_t *key = r.e[i]->key;
+            size_t klen = r.e[i]->klen, vlen = r.e[i]->vlen + (i % 2);
+            memset(v, (int)i, vlen);
+            int tomb = i % 9 == 0;
+            assert_int_equal(yj_memmap_put(m, key, klen, v, vlen, tomb), 0);
+            memcpy(k, key, klen); /* ref_put frees the old key */
+            ref_put(&r, k, klen, v, vlen, tomb);
+            check_get(m, &r, k, klen);
+        }
+        check_all(m, &r);
+        yj_memmap_clear(m);
+        ref_clear(&r);
+        assert_null(m->slot_tag);
+        assert_int_equal(yj_memmap_bytes(m), sizeof(yj_memmap));
+        check_all(m, &r);
+    }
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
+/* Both merge paths keep the index: into an empty map (the index moves with
+ * the tree), into a map without one (made on the way), into an indexed
+ * map (grown on the way); src ends with none. */
+static void test_merge_keeps_the_index(void **state)
+{
+    uint64_t s = 23;
+    static const unsigned sizes[][2] = {{0, 100},   {5, 100},   {5, 12},    {14, 5},   {50, 9},
+                                        {300, 700}, {700, 300}, {40, 3000}, {3000, 40}};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+        ref_map rd = {0}, rs = {0};
+        for (unsigned side = 0; side < 2; side++) {
+            ref_map *r = side ? &rs : &rd;
+            while (r->n < sizes[t][side]) {
+                size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+                int tomb = rng_below(&s, 6) == 0;
+                assert_int_equal(yj_memmap_put(side ? src : dst, k, klen, v, vlen, tomb), 0);
+                ref_put(r, k, klen, v, vlen, tomb);
+            }
+        }
+        int had_index = src->slot_tag != NULL;
+        for (size_t i = 0; i < rs.n; i++)
+            ref_put(&rd, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+        assert_int_equal(yj_memmap_merge(dst, src), 0);
+        check_all(dst, &rd);
+        assert_int_equal(dst->slot_tag != NULL, rd.n > INDEX_MIN || had_index);
+        for (size_t i = 0; i < rd.n; i++)
+            check_get(dst, &rd, rd.e[i]->key, rd.e[i]->klen);
+        for (unsigned i = 0; i < 50; i++) {
+            size_t klen = gen_key(&s, k);
+            check_get(dst, &rd, k, klen);
+        }
+        assert_null(src->slot_tag);
+        assert_int_equal(yj_memmap_bytes(src), sizeof(yj_memmap));
+        yj_memmap_free(dst);
+        yj_memmap_free(src);
+        ref_free(&rd);
+        ref_free(&rs);
+    }
+}
+
+/* The index's own allocations failing: making it (the 17th key), growing
+ * it (the 25th), each leaves the map as it was and the put retried
+ * succeeds; a same-size replacement in a full index allocates nothing. */
+static void test_index_without_memory_changes_nothing(void **state)
+{
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint8_t k[8] = "key_";
+    for (unsigned i = 0; i < 200; i++) {
+        k[4] = (uint8_t)('a' + i / 26 / 26 % 26), k[5] = (uint8_t)('a' + i / 26 % 26);
+        k[6] = (uint8_t)('a' + i % 26);
+        size_t before = m->slot_mask;
+        int index_due = (!m->slot_tag && r.n == INDEX_MIN) ||
+                        (m->slot_tag && r.n + 1 > (m->slot_mask + 1) / 4 * 3);
+        fail_after = 0;
+        int rc = yj_memmap_put(m, k, 7, k, 7, 0);
+        fail_after = -1;
+        assert_int_equal(rc, -1); /* a new key always allocates */
+        assert_int_equal(m->slot_mask, before);
+        if (index_due) { /* the index was refused: the entry's block was not asked for */
+            fail_after = 1;
+            rc = yj_memmap_put(m, k, 7, k, 7, 0);
+            fail_after = -1;
+            assert_int_equal(rc, -1);
+            assert_true(m->slot_mask > before); /* the index grew, the entry did not come */
+        }
+        assert_int_equal(yj_memmap_count(m), r.n);
+        check_get(m, &r, k, 7);
+        assert_int_equal(yj_memmap_put(m, k, 7, k, 7, 0), 0);
+        ref_put(&r, k, 7, k, 7, 0);
+        if (m->slot_tag && r.n == (m->slot_mask + 1) / 4 * 3) { /* full: replace in place */
+            fail_after = 0;
+            assert_int_equal(yj_memmap_put(m, k, 7, "1234567", 7, 0), 0);
+            fail_after = -1;
+            ref_put(&r, k, 7, (const uint8_t *)"1234567", 7, 0);
+        }
+        check_all(m, &r);
+    }
+    assert_true(m->slot_mask + 1 >= 256);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
 /* ---- the micro-benchmark ---- */
 
 static uint64_t now_ns(void)
@@ -893,7 +1063,7 @@ static int bench(uint64_t n)
             if (yj_memmap_put(m, k, bklen, v, 8, 0) != 0) return 1;
         }
         report("put replacing a key", now_ns() - t, n);
-        uint64_t rounds = n / 100;
+        uint64_t rounds = n / 100, merge_ns = 0;
         t = now_ns();
         for (uint64_t r = 0; r < rounds; r++) {
             yj_memmap *o = yj_memmap_new();
@@ -902,10 +1072,28 @@ static int bench(uint64_t n)
                 bench_key(k, 2 * n + r * 30 + i, 0);
                 if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
             }
+            uint64_t t0 = now_ns();
             if (yj_memmap_merge(m, o) != 0) return 1;
+            merge_ns += now_ns() - t0;
             yj_memmap_free(o);
         }
-        report("30-key overlay merged into the map", now_ns() - t, rounds);
+        report("30-key overlay built, merged in", now_ns() - t, rounds);
+        report("  of which the merge", merge_ns, rounds);
+        rounds = n / 30000 ? n / 30000 : 1;
+        t = 0;
+        for (uint64_t r = 0; r < rounds; r++) {
+            yj_memmap *o = yj_memmap_new();
+            if (!o) return 1;
+            for (uint64_t i = 0; i < 3000; i++) {
+                bench_key(k, 3 * n + r * 3000 + i, 0);
+                if (yj_memmap_put(o, k, bklen, v, 8, 0) != 0) return 1;
+            }
+            uint64_t t0 = now_ns();
+            if (yj_memmap_merge(m, o) != 0) return 1;
+            t += now_ns() - t0; /* the merge alone, not the group's puts */
+            yj_memmap_free(o);
+        }
+        report("3000-key group merged into the map", t, rounds);
         yj_memmap_free(m);
     }
     printf("  (checksum %llu)\n", (unsigned long long)sink);
@@ -938,6 +1126,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_of_large_maps_matches_the_reference),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
+        cmocka_unit_test(test_get_through_the_index_at_every_size),
+        cmocka_unit_test(test_merge_keeps_the_index),
+        cmocka_unit_test(test_index_without_memory_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
