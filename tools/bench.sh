@@ -194,8 +194,8 @@ printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %6s\n' "run" "loop" "writer" 
 for s in "${ystreams[@]}"; do cpurow "$(ylabel "$s")" paid "$s"; done
 cpurow "yongjin read (GetBalance), 16 streams" read 16
 cpurow "yongjin batch of 1000 events, 4 str." batch 4
-echo "(loop: the event loop, the main thread; writer: yj-writer, apply + log sync; sync: yj-sync, the checkpoint's"
-echo " fdatasync; other: the rest, e.g. the long-read workers; cmt: a commit's apply + log sync + commit, ms;"
+echo "(loop: the event loop, the main thread; writer: yj-writer, apply in memory + log sync + publish; sync: yj-sync,"
+echo " the checkpoint thread writing LMDB; other: the rest, e.g. the long-read workers; cmt: a commit's apply + log sync + publish, ms;"
 echo " else: the share of the 2 vCPUs busy outside yongjind and yj-bench during the run: other work on the machine)"
 printf 'yongjin peak RSS (VmHWM, after rep %d'"'"'s read and batch): %d MiB; store: %d MiB, %d bytes per journal entry (%d entries)\n' \
   "$reps" $((rss / 1024)) $((store / 1048576)) $((store / entries)) "$entries"

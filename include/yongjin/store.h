@@ -1,6 +1,7 @@
 /*
- * store.h — the journal and the derived state over LMDB, and the writer
- * thread that group-commits every write.
+ * store.h — the journal and the derived state: in memory since the last
+ * checkpoint, in LMDB behind it; and the writer thread that group-commits
+ * every write.
  *
  * One LMDB environment under the data directory (data.mdb, lock.mdb, and
  * the redo log `wal`) holds named databases:
@@ -12,29 +13,34 @@
  *   "idem"     tenant || request_id (length-prefixed) -> seq || SHA-256 of
  *              the canonical event: the idempotency index
  *   "state"    derived state (balances, trees, orders, indexes), keyed with
- *              the tenant first; written only by the apply hook
+ *              the tenant first; written only by the apply hook (through
+ *              checkpoints); idem and state values end with a CRC-32
  *
  * The journal is the truth: "idem" and "state" are rebuilt from it alone by
  * yj_store_verify and must come out byte-identical.
  *
  * Writes: yj_store_submit queues a batch (one Append request) for the writer
- * thread. The writer takes every queued batch, opens one write transaction,
- * and for each write: idempotency check -> apply hook (rules + derived state)
- * -> journal append; then appends the new entries to the redo log `wal` and
- * syncs it (one fdatasync per group), commits (LMDB with MDB_NOSYNC: to the
- * page cache) and hands the batches back to the event loop thread through a
- * completion callback. An answer is handed back, and a write is visible to
- * readers, only after its log record is durable. Checkpoints (every 100 ms)
- * make LMDB's own file durable; a writable open recovers from the log
- * (src/store/wal.c, docs/storage.md). A write the hook refuses writes
- * nothing. On MDB_MAP_FULL the group is aborted, the map grown (up to
- * max_map_bytes) and the group retried; past that, or on a full disk, the
- * group's writes are answered RESOURCE_EXHAUSTED and reads go on. An I/O
- * error on commit or MDB_PANIC is fatal: the store stops writing and every
- * later write is answered UNAVAILABLE (never acknowledged).
+ * thread. The writer takes every queued batch and, for each write:
+ * idempotency check -> apply hook (rules + derived state) -> journal entry,
+ * all in memory (src/store/view.c: each write in a layer of its own, folded
+ * into its group's when accepted, dropped when refused); then appends the
+ * group's entries to the redo log `wal` and syncs it (one fdatasync per
+ * group, the only write a commit makes), publishes the group (merged into
+ * the layer readers see) and hands the batches back to the event loop
+ * thread through a completion callback. An answer is handed back, and a
+ * write is visible to readers, only after its log record is durable. A
+ * checkpoint thread writes the published changes into LMDB every 100 ms in
+ * one durable LMDB commit; a writable open recovers from the log
+ * (src/store/wal.c, docs/storage.md). When LMDB's map at its cap could not
+ * take what the checkpoints will write, or the disk cannot take the log,
+ * the group's writes are answered RESOURCE_EXHAUSTED and reads go on. A
+ * failed sync or checkpoint is fatal: the store stops writing and every
+ * later write is answered UNAVAILABLE (never acknowledged); a damaged
+ * record of data.mdb (a CRC that fails) answers DATA_LOSS.
  *
- * Reads: yj_store_read_begin gives an LMDB read snapshot on the calling
- * thread; it never waits for the writer.
+ * Reads: yj_store_read_begin gives a view on the calling thread: the
+ * published in-memory layers over an LMDB snapshot of the last checkpoint;
+ * it never waits for a sync.
  */
 #ifndef YONGJIN_STORE_H
 #define YONGJIN_STORE_H
@@ -257,8 +263,8 @@ typedef struct yj_store_stats {
     uint64_t writes_refused;
     uint64_t writes_replayed;
     uint64_t map_grows;
-    uint64_t checkpoints;       /* new logs started (wal.c) */
-    uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, commit */
+    uint64_t checkpoints;       /* checkpoints written into LMDB (wal.c) */
+    uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     size_t map_bytes;
 } yj_store_stats;
 void yj_store_get_stats(yj_store *store, yj_store_stats *out);
@@ -272,19 +278,21 @@ typedef struct yj_verify_report {
     char problem[512];   /* the first problem, naming the entry or key */
 } yj_verify_report;
 
-/* Walks the journal of an open store (hash links, density), replays it
- * through `hook` into a scratch environment under `scratch_dir` (created and
- * removed) and compares idem and state byte for byte with the live ones, all
- * in one read snapshot: safe while the writer runs. Blocking and long: the
- * server calls it off the event loop thread. (LMDB forbids opening one
- * environment twice in a process, hence an open store, not a directory.)
- * The report says ok or names the first problem; the return code is for
- * failures to verify at all (scratch directory, I/O). */
+/* Asks the writer for a checkpoint and waits for it (up to 10 s), then, in
+ * one LMDB read snapshot, walks the journal (hash links, density), replays
+ * it through `hook` into a fresh in-memory state and compares idem and
+ * state byte for byte with the snapshot's (each record's CRC checked): safe
+ * while the writer runs. Blocking and long, and holds the whole derived
+ * state in memory while it runs: the server calls it off the event loop
+ * thread. `scratch_dir` is unused (kept for callers). The report says ok or
+ * names the first problem; the return code is for failures to verify at all
+ * (out of memory, I/O). */
 yj_err yj_store_verify(yj_store *store, const char *scratch_dir, const yj_apply_hook *hook,
                        yj_verify_report *out, yj_msg *msg);
 
 /* A hot, consistent, compacted copy of an open store into dest_dir, which
- * must be empty or missing (mdb_env_copy2 with MDB_CP_COMPACT). */
+ * must be empty or missing (mdb_env_copy2 with MDB_CP_COMPACT), taken after
+ * a fresh checkpoint: it holds every write answered before the call. */
 yj_err yj_store_backup(yj_store *store, const char *dest_dir, yj_msg *msg);
 
 #endif
