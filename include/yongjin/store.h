@@ -112,6 +112,11 @@ struct yj_batch {
     yj_batch_done_fn done;    /* called on the event loop thread */
     void *user;
     yj_batch *next;           /* the writer's queue link */
+    size_t applied;           /* the store's: writes of it applied by earlier groups. A batch that
+                                 holds the writer long is applied in slices, other batches
+                                 between them (writer.c); `failed` is then never set: writes
+                                 after a failure say so in their own results */
+    size_t begun;             /* the store's: `applied` when the current group took it */
 };
 
 /* Allocates a batch with room for n results (zeroed). NULL on ENOMEM. */

@@ -67,14 +67,22 @@ void yj_batch_free(yj_batch *b)
     free(b);
 }
 
+/* Answers the writes of b not applied yet with code: the whole batch when
+ * none was (`failed`), else those after its durable slices, each in its
+ * own result. */
 static void fail_batch(yj_batch *b, yj_err code, const char *why)
 {
-    results_reset(b);
-    b->failed = code;
-    for (size_t i = 0; i < b->n; i++) {
+    if (!b->applied) {
+        results_reset(b);
+        b->failed = code;
+    }
+    for (size_t i = b->applied; i < b->n; i++) {
+        free(b->results[i].effects);
+        memset(&b->results[i], 0, sizeof b->results[i]);
         b->results[i].code = code;
         yj_fail(&b->results[i].msg, code, "%s", why);
     }
+    b->applied = b->n;
 }
 
 yj_err yj_store_submit(yj_store *s, yj_batch *b, yj_msg *msg)
@@ -131,10 +139,24 @@ static int room_for(yj_store *s, const store_layer *group)
     return used < cap && cap - used >= need;
 }
 
+/* How long one group may apply before the writes still waiting get their
+ * turn: a batch that needs longer is applied in slices (docs/storage.md). */
+#define SLICE_NS 20000000LL
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /* Applies the group into memory (ac->group), logs and syncs its entries,
- * then publishes it: OK, or the error that ended it (nothing published).
- * *disk_full: the log could not take it (nothing logged). */
-static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *disk_full)
+ * then publishes them: OK, or the error that ended it (nothing of this
+ * group published). *disk_full: the log could not take it (nothing
+ * logged). Past SLICE_NS of applying, it stops after the write it is on:
+ * *cut is the batch it stopped in (NULL when it got through the group),
+ * whose `applied` says how far. */
+static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *disk_full, yj_batch **cut)
 {
     uint64_t seq = s->head_seq;
     uint8_t hash[YJ_HASH_BYTES];
@@ -142,12 +164,23 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     ac->head_seq = &seq;
     ac->head_hash = hash;
     *disk_full = 0;
+    *cut = NULL;
     store_layer_clear(ac->group);
+    int64_t deadline = mono_ns() + SLICE_NS;
+    for (yj_batch *b = group; b; b = b->next) b->begun = b->applied; /* to undo a failed group */
     yj_err err = store_view_begin_write(s, ac);
-    for (yj_batch *b = group; b && err == YJ_OK; b = b->next) {
-        results_reset(b);
-        for (size_t i = 0; i < b->n && err == YJ_OK; i++)
+    for (yj_batch *b = group; b && err == YJ_OK && !*cut; b = b->next) {
+        if (!b->applied) results_reset(b);
+        size_t i = b->applied;
+        while (i < b->n && err == YJ_OK) {
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
+            i++;
+            if (err == YJ_OK && (i < b->n || b->next) && mono_ns() > deadline) {
+                *cut = b; /* the rest waits behind what is queued */
+                break;
+            }
+        }
+        b->applied = i;
     }
     store_view_end_write(s, ac);
     if (err == YJ_OK && seq > s->head_seq && !room_for(s, ac->group)) {
@@ -159,6 +192,8 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
         err = store_wal_log(s, ac->group, disk_full);
     if (err != YJ_OK) {
         store_layer_clear(ac->group);
+        for (yj_batch *b = group; b; b = b->next) b->applied = b->begun; /* nothing of this group counts */
+        *cut = NULL;
         return err;
     }
     err = store_publish(s, ac->group, seq, hash);
@@ -169,36 +204,36 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     return YJ_OK;
 }
 
-static void count_results(yj_store *s, yj_batch *group)
+/* Counts the answers of the batches done. */
+static void count_results(yj_store *s, yj_batch *done)
 {
     uint64_t ok = 0, refused = 0, replayed = 0;
-    for (yj_batch *b = group; b; b = b->next)
-        for (size_t i = 0; i < b->n; i++) {
+    for (yj_batch *b = done; b; b = b->next)
+        for (size_t i = 0; i < b->n && !b->failed; i++) {
             const yj_result *r = &b->results[i];
             if (r->replayed) replayed++;
             else if (r->code == YJ_OK) ok++;
             else refused++;
         }
-    atomic_fetch_add(&s->commits, 1);
     atomic_fetch_add(&s->writes_committed, ok);
     atomic_fetch_add(&s->writes_refused, refused);
     atomic_fetch_add(&s->writes_replayed, replayed);
 }
 
-/* Applies, logs and publishes a group; answers every batch of it one way
- * or the other. */
-static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac)
+/* Applies, logs and publishes a group. Every batch it got through is
+ * answered one way or the other; *cut is a batch stopped part-way (its
+ * next slice waits behind the queue), and the batches after it were not
+ * touched. */
+static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, yj_batch **cut)
 {
     int disk_full = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    yj_err err = run_group(s, group, ac, &disk_full);
+    int64_t t0 = mono_ns();
+    yj_err err = run_group(s, group, ac, &disk_full, cut);
     if (err == YJ_OK) {
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        int64_t us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        int64_t us = (mono_ns() - t0) / 1000;
         atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
                                   memory_order_relaxed);
-        count_results(s, group);
+        atomic_fetch_add(&s->commits, 1);
         return;
     }
     const char *why;
@@ -281,6 +316,7 @@ static void *writer_main(void *arg)
         if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
         if (!group && closing) break;
         if (!group) continue;
+        yj_batch *cut = NULL;
         if (failed) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_UNAVAILABLE, "the store has failed; see the server log");
@@ -289,16 +325,51 @@ static void *writer_main(void *arg)
                 fail_batch(b, YJ_RESOURCE_EXHAUSTED,
                            "the store is full (LMDB's map at --max-map-size); nothing was written");
         } else {
-            process_group(s, group, &ac);
+            process_group(s, group, &ac, &cut);
         }
+        /* the batches before the cut are answered; the cut one's next
+         * slice goes behind everything queued, the untouched ones back in
+         * front, where they were */
+        yj_batch *done = group, *rest = NULL;
+        if (cut) {
+            rest = cut->next;
+            cut->next = NULL;
+            if (cut == group) done = NULL;
+            else {
+                yj_batch *p = group;
+                while (p->next != cut) p = p->next;
+                p->next = NULL;
+            }
+        }
+        count_results(s, done);
         pthread_mutex_lock(&s->mu);
-        yj_batch *last = group;
-        while (last->next) last = last->next;
-        if (s->done_tail) s->done_tail->next = group;
-        else s->done_head = group;
-        s->done_tail = last;
+        if (rest) {
+            yj_batch *rt = rest;
+            size_t w = rt->n - rt->applied;
+            while (rt->next) {
+                rt = rt->next;
+                w += rt->n - rt->applied;
+            }
+            rt->next = s->queue_head;
+            if (!s->queue_head) s->queue_tail = rt;
+            s->queue_head = rest;
+            s->queued_writes += w;
+        }
+        if (cut) {
+            if (s->queue_tail) s->queue_tail->next = cut;
+            else s->queue_head = cut;
+            s->queue_tail = cut;
+            s->queued_writes += cut->n - cut->applied;
+        }
+        if (done) {
+            yj_batch *last = done;
+            while (last->next) last = last->next;
+            if (s->done_tail) s->done_tail->next = done;
+            else s->done_head = done;
+            s->done_tail = last;
+        }
         pthread_mutex_unlock(&s->mu);
-        signal_loop(s);
+        if (done) signal_loop(s);
     }
     pthread_mutex_lock(&s->mu);
     int failed = s->failed;
