@@ -128,13 +128,13 @@ static int fail_store(yj_store *s)
  * checkpoint stay reserved for recovery, hence the factor of 3; the map's
  * high-water mark ignores pages LMDB could reuse, so this is on the safe
  * side: a store refuses a group ("full") before a checkpoint could fail. */
-static int room_for(yj_store *s, const store_layer *group)
+static int room_for(yj_store *s, const store_layer *group, size_t more)
 {
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) != 0) return 1;
     size_t used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
     size_t cap = s->config.max_map_bytes;
-    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group)) +
+    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group) + more) +
                   ((size_t)256 << 10);
     return used < cap && cap - used >= need;
 }
@@ -183,7 +183,17 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
         b->applied = i;
     }
     store_view_end_write(s, ac);
-    if (err == YJ_OK && seq > s->head_seq && !room_for(s, ac->group)) {
+    /* A batch's first slice answers for the whole batch: a full store
+     * refuses it all (the call fails, API.md), so the room asked for is the
+     * rest of the batch as well, at twice the bytes its writes took so far */
+    size_t more = 0, done_here = 0;
+    for (yj_batch *b = group; b; b = b->next) {
+        done_here += b->applied - b->begun;
+        if (b == *cut) break;
+    }
+    if (*cut && !(*cut)->begun && done_here)
+        more = 2 * store_layer_bytes(ac->group) / done_here * ((*cut)->n - (*cut)->applied);
+    if (err == YJ_OK && seq > s->head_seq && !room_for(s, ac->group, more)) {
         yj_log(YJ_LOG_WARN, "store: full (LMDB's map near --max-map-size), refusing a group of writes");
         *disk_full = 2;
         err = YJ_RESOURCE_EXHAUSTED;
