@@ -187,13 +187,17 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
      * refuses it all (the call fails, API.md), so the room asked for is the
      * rest of the batch as well, at twice the bytes its writes took so far */
     size_t more = 0, done_here = 0;
+    int continued = 0; /* a batch whose first slice was let in: the rest of it is, too */
     for (yj_batch *b = group; b; b = b->next) {
         done_here += b->applied - b->begun;
+        continued |= b->begun > 0;
         if (b == *cut) break;
     }
     if (*cut && !(*cut)->begun && done_here)
         more = 2 * store_layer_bytes(ac->group) / done_here * ((*cut)->n - (*cut)->applied);
-    if (err == YJ_OK && seq > s->head_seq && !room_for(s, ac->group, more)) {
+    /* (should the estimate fall short, a checkpoint finds the map full: what
+     * was logged stays acknowledged and later writes are refused, wal.c) */
+    if (err == YJ_OK && seq > s->head_seq && !continued && !room_for(s, ac->group, more)) {
         yj_log(YJ_LOG_WARN, "store: full (LMDB's map near --max-map-size), refusing a group of writes");
         *disk_full = 2;
         err = YJ_RESOURCE_EXHAUSTED;
