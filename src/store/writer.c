@@ -305,6 +305,31 @@ static void linger(yj_store *s)
     s->recent_group = n > s->recent_group ? n : (s->recent_group + n) / 2;
 }
 
+static int same_tenant(const yj_batch *a, const yj_batch *b)
+{
+    return a->writes[0].tenant_len == b->writes[0].tenant_len &&
+           !memcmp(a->writes[0].tenant, b->writes[0].tenant, a->writes[0].tenant_len);
+}
+
+/* The queue when its head is a batch cut part-way (its next slice): the
+ * batches of other tenants go first, then it, then those of its own
+ * tenant, each in the order they came: one tenant's writes are applied in
+ * the order they arrived (an AppendStream's requests in order), and another
+ * tenant's wait for one slice, not the whole batch. */
+static yj_batch *yield(yj_batch *head)
+{
+    yj_batch *others = NULL, **ot = &others, *same = NULL, **st = &same;
+    for (yj_batch *b = head->next, *next; b; b = next) {
+        next = b->next;
+        b->next = NULL;
+        if (same_tenant(b, head)) *st = b, st = &b->next;
+        else *ot = b, ot = &b->next;
+    }
+    head->next = same;
+    *ot = head;
+    return others;
+}
+
 static void *writer_main(void *arg)
 {
     yj_store *s = arg;
@@ -320,8 +345,9 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
-        if (s->queue_head) linger(s);
+        if (s->queue_head && !s->queue_head->applied) linger(s);
         yj_batch *group = s->queue_head;
+        if (group && group->applied) group = yield(group);
         s->queue_head = s->queue_tail = NULL;
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
@@ -341,9 +367,9 @@ static void *writer_main(void *arg)
         } else {
             process_group(s, group, &ac, &cut);
         }
-        /* the batches before the cut are answered; the cut one's next
-         * slice goes behind everything queued, the untouched ones back in
-         * front, where they were */
+        /* the batches before the cut are answered; the cut one goes back
+         * to the front of the queue with the untouched ones behind it, and
+         * the next group lets other tenants' batches go first (yield) */
         yj_batch *done = group, *rest = NULL;
         if (cut) {
             rest = cut->next;
@@ -357,8 +383,9 @@ static void *writer_main(void *arg)
         }
         count_results(s, done);
         pthread_mutex_lock(&s->mu);
-        if (rest) {
-            yj_batch *rt = rest;
+        if (cut) {
+            cut->next = rest;
+            yj_batch *rt = cut;
             size_t w = rt->n - rt->applied;
             while (rt->next) {
                 rt = rt->next;
@@ -366,14 +393,8 @@ static void *writer_main(void *arg)
             }
             rt->next = s->queue_head;
             if (!s->queue_head) s->queue_tail = rt;
-            s->queue_head = rest;
+            s->queue_head = cut;
             s->queued_writes += w;
-        }
-        if (cut) {
-            if (s->queue_tail) s->queue_tail->next = cut;
-            else s->queue_head = cut;
-            s->queue_tail = cut;
-            s->queued_writes += cut->n - cut->applied;
         }
         if (done) {
             yj_batch *last = done;

@@ -394,3 +394,24 @@ def test_a_big_append_is_applied_in_slices_with_other_writes_between(data_dir):
     assert sorted(seqs) == seqs  # its own entries stay in order
     assert Client(srv.channel(), tenant="big").call("Verify").ok
     assert srv.stop() == 0
+
+
+def test_a_sliced_append_keeps_its_tenants_order(data_dir):
+    """A batch applied in slices lets other tenants' writes in between, but
+    never its own tenant's later ones: an AppendStream's second request
+    (a refund of the last order of the first, a 10,000-order request that
+    takes several slices) is applied after all of the first."""
+    from test_referral import bind, line, paid, refund
+    srv = Server(data_dir).start()
+    c = Client(srv.channel(), tenant="t")
+    assert all(r.code == 0 for r in c.append(*[bind("c%d" % i, "c%d" % (i - 1)) for i in range(1, 100)]))
+    first = ledger_pb2.AppendRequest(events=[paid("O%d" % k, "c99", line("L", 1000 + k)) for k in range(10000)])
+    second = ledger_pb2.AppendRequest(events=[refund("O9999", "R1", 500)])
+    stream = srv.channel().stream_stream("/yongjin.v1.Ledger/AppendStream",
+                                         request_serializer=ledger_pb2.AppendRequest.SerializeToString,
+                                         response_deserializer=ledger_pb2.AppendResponse.FromString)
+    got = list(stream(iter([first, second]), timeout=300, metadata=[("x-tenant", "t")]))
+    assert len(got) == 2 and all(r.code == 0 for r in got[0].results)
+    assert got[1].results[0].code == 0, got[1].results[0]  # the order was there before its refund
+    assert got[1].results[0].seq > max(r.seq for r in got[0].results)
+    assert srv.stop() == 0
