@@ -28,10 +28,22 @@ run_unit() {  # $1 = build dir
   done
 }
 
-run_e2e() {  # $1 = label, $2 = yongjind binary
+# The ASan+UBSan suite leaves out the tests that spend minutes in the
+# ledger's own loops (chains 1,000 deep, a 10,000-order Append, two of the
+# three determinism seeds): the store's in-memory map is instrumented where
+# LMDB was not, so under ASan they take 10-40 s each; the release suite
+# runs every one, and the ASan suite still covers each code path they take.
+ASAN_SKIP=(tests/e2e/test_referral_depth.py
+           "tests/e2e/test_groups.py::test_an_order_into_a_full_group_is_accepted_without_the_group"
+           "tests/e2e/test_determinism.py::test_seeded_workload_is_deterministic[22]"
+           "tests/e2e/test_determinism.py::test_seeded_workload_is_deterministic[33]"
+           "tests/e2e/test_journal.py::test_a_big_append_is_applied_in_slices_with_other_writes_between")
+
+run_e2e() {  # $1 = label, $2 = yongjind binary, then pytest's extra arguments
   local label=$1 bin=$2 out="$logdir/e2e-$1.log" p f
+  shift 2
   # a hung suite is a failure, not a stalled make test
-  YJ_BIN=$bin timeout 1500 "$PY" -m pytest -q -p no:cacheprovider tests/e2e >"$out" 2>&1; local rc=$?
+  YJ_BIN=$bin timeout 1500 "$PY" -m pytest -q -p no:cacheprovider "$@" tests/e2e >"$out" 2>&1; local rc=$?
   local last; last=$(tail -n 1 "$out")   # pytest's summary line: "N failed, N passed, N errors in T s"
   p=$(grep -oE '[0-9]+ passed' <<<"$last" | grep -oE '[0-9]+')
   f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$last" | awk '{s+=$1} END {print s+0}')
@@ -71,7 +83,7 @@ case $what in
     # both builds at once: each test waits on its server far more than it
     # computes, so the two suites share two cores; the counts are added after
     ( run_e2e release bin/yongjind > "$logdir/e2e-release.summary" 2>&1 ) &
-    ( run_e2e asan build/asan/bin/yongjind > "$logdir/e2e-asan.summary" 2>&1 ) &
+    ( run_e2e asan build/asan/bin/yongjind "${ASAN_SKIP[@]/#/--deselect=}" > "$logdir/e2e-asan.summary" 2>&1 ) &
     wait
     for label in release asan; do
       cat "$logdir/e2e-$label.summary"

@@ -27,6 +27,7 @@ typedef struct store_layer {
     yj_memmap *map[STORE_MAPS];
     uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
     size_t tombs;                 /* tombstones written into its state (at most) */
+    size_t tombs_kept;            /* of them, those its last compaction had to keep */
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
 void store_layer_free(store_layer *l);        /* NULL ok */

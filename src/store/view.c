@@ -459,7 +459,7 @@ void store_layer_clear(store_layer *l)
 {
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
     l->first_seq = l->last_seq = 0;
-    l->tombs = 0;
+    l->tombs = l->tombs_kept = 0;
 }
 
 yj_err store_layer_merge(store_layer *dst, store_layer *src)
@@ -504,7 +504,7 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     }
     yj_memmap_free(l->map[STORE_MAP_STATE]);
     l->map[STORE_MAP_STATE] = fresh;
-    l->tombs = kept;
+    l->tombs = l->tombs_kept = kept;
     return YJ_OK;
 }
 

@@ -5,9 +5,9 @@
  * How (docs/storage.md, "Durability"):
  *  - The writer applies a group in memory, appends its journal entries to
  *    `wal` and fdatasyncs it, then publishes the group (store.c). The log
- *    is zeroed a step (4 MiB) ahead of its records and synced, so a group's
- *    sync changes no file metadata and a full disk is seen before any
- *    record of a group is written (RESOURCE_EXHAUSTED; writes resume when
+ *    is zeroed a step ahead of its records (256 KiB for a new log, growing
+ *    to 4 MiB) and synced, so a group's sync changes no file metadata and
+ *    a full disk is seen before any record of a group is written (RESOURCE_EXHAUSTED; writes resume when
  *    space returns); its last byte is never written.
  *  - A checkpoint (every checkpoint_ms, or 64 MiB of log): the writer
  *    freezes the published layer (everything since the last checkpoint),
@@ -64,7 +64,8 @@
 #define WAL_CKPT2 (8 + YJ_HASH_BYTES)              /* version 2: seq, head hash */
 #define WAL_MAX_FILE ((uint64_t)4 << 30)        /* refuse to read a larger log */
 #define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log since the last */
-#define WAL_STEP ((uint64_t)4 << 20)            /* the log is zeroed ahead in steps of this */
+#define WAL_STEP ((uint64_t)4 << 20)            /* the log is zeroed ahead in steps of up to this */
+#define WAL_STEP_MIN ((uint64_t)256 << 10)      /* a new log's first step (a store opened and closed often) */
 #define WAL_FORCE_BYTES ((uint64_t)1 << 30)     /* a synchronous one past this */
 #define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
 #define REPLAY_COMMIT_EVERY 1000
@@ -271,9 +272,14 @@ static int wal_zero(int fd, uint64_t from, uint64_t to)
     return fdatasync(fd) == 0 ? 0 : errno;
 }
 
-static uint64_t round_step(uint64_t n)
+/* The zeroed end for a log whose records end at n: a step ahead, the step
+ * growing with the log (256 KiB ahead of a new one, 4 MiB past 8 MiB). */
+static uint64_t zero_end(uint64_t n)
 {
-    return (n + WAL_STEP - 1) / WAL_STEP * WAL_STEP;
+    uint64_t step = n / 2;
+    if (step < WAL_STEP_MIN) step = WAL_STEP_MIN;
+    if (step > WAL_STEP) step = WAL_STEP;
+    return (n + 1 + step - 1) / step * step + step;
 }
 
 /* Starts a new log: header, checkpoint (LMDB holds every entry up to seq,
@@ -299,7 +305,7 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
     off += sizeof rec;
     if (!rc && tail->len) rc = write_all(fd, tail->data, tail->len, off);
     off += tail->len;
-    uint64_t alloc = round_step(off + 1) + WAL_STEP;
+    uint64_t alloc = zero_end(off);
     if (!rc) rc = wal_zero(fd, off, alloc); /* and syncs the whole file */
     if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
     if (rc) {
@@ -348,7 +354,7 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
      * before any record of the group is written, and the group's sync
      * changes no metadata; the log's last byte is never written */
     if (s->wal_off + b->len >= s->wal_alloc) {
-        uint64_t alloc = round_step(s->wal_off + b->len + 1) + WAL_STEP;
+        uint64_t alloc = zero_end(s->wal_off + b->len);
         int zr = wal_zero(s->wal_fd, s->wal_alloc, alloc);
         if (zr) {
             *disk_full = zr == ENOSPC || zr == EDQUOT;
