@@ -323,7 +323,7 @@ static int start(app *a)
         }
         yj_log(YJ_LOG_INFO, "%zu API keys loaded from %s", yj_auth_count(a->auth), a->opt.auth_file);
     }
-    yj_svc_config vc = {.base = a->base, .store = a->store, .data_dir = a->opt.data_dir,
+    yj_svc_config vc = {.base = a->base, .store = a->store,
                         .auth = a->auth, .max_events_per_append = a->opt.max_events,
                         .max_future_ms = a->opt.max_future_ms};
     a->svc = yj_svc_new(&vc);

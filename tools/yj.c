@@ -64,12 +64,9 @@ static int cmd_verify(const char *dir)
 {
     yj_store *s = open_ro(dir);
     if (!s) return 1;
-    char scratch[4096];
-    snprintf(scratch, sizeof scratch, "%s/yj-verify.%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid());
     yj_verify_report rep;
     yj_msg msg = {{0}};
-    yj_err err = yj_store_verify(s, scratch, yj_ledger_hook(), &rep, &msg);
+    yj_err err = yj_store_verify(s, yj_ledger_hook(), &rep, &msg);
     yj_store_close(s);
     if (err != YJ_OK) {
         fprintf(stderr, "yj verify: cannot verify %s: %s\n", dir, msg.text);

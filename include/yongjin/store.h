@@ -289,10 +289,10 @@ typedef struct yj_verify_report {
  * state byte for byte with the snapshot's (each record's CRC checked): safe
  * while the writer runs. Blocking and long, and holds the whole derived
  * state in memory while it runs: the server calls it off the event loop
- * thread. `scratch_dir` is unused (kept for callers). The report says ok or
+ * thread. The report says ok or
  * names the first problem; the return code is for failures to verify at all
  * (out of memory, I/O). */
-yj_err yj_store_verify(yj_store *store, const char *scratch_dir, const yj_apply_hook *hook,
+yj_err yj_store_verify(yj_store *store, const yj_apply_hook *hook,
                        yj_verify_report *out, yj_msg *msg);
 
 /* A hot, consistent, compacted copy of an open store into dest_dir, which

@@ -26,7 +26,6 @@ typedef struct yj_svc yj_svc;
 typedef struct yj_svc_config {
     struct event_base *base;
     yj_store *store;           /* borrowed; outlives the services */
-    const char *data_dir;      /* for the scratch directory of Verify */
     uint32_t max_events_per_append; /* 0 = 10000 */
     uint32_t subscribe_backlog_bytes; /* per subscriber before waiting; 0 = 1 MiB */
     uint32_t max_future_ms;    /* an event dated more than this after the server received it

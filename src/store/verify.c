@@ -236,10 +236,9 @@ void store_fresh_checkpoint(yj_store *s)
     }
 }
 
-yj_err yj_store_verify(yj_store *s, const char *scratch_dir, const yj_apply_hook *hook,
+yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
                        yj_verify_report *rep, yj_msg *msg)
 {
-    (void)scratch_dir; /* the replay runs in memory */
     memset(rep, 0, sizeof *rep);
     if (atomic_load(&s->stop_verify)) return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
     atomic_fetch_add(&s->verifiers, 1);

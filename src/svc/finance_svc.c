@@ -44,9 +44,7 @@ typedef struct verify_job {
 static void verify_run(svc_job *j)
 {
     verify_job *job = (verify_job *)j;
-    char scratch[4096];
-    snprintf(scratch, sizeof scratch, "%s/verify.scratch", j->svc->config.data_dir);
-    job->err = yj_store_verify(j->svc->config.store, scratch, yj_ledger_hook(), &job->report, &job->why);
+    job->err = yj_store_verify(j->svc->config.store, yj_ledger_hook(), &job->report, &job->why);
     if (job->report.ok == 0 && job->err == YJ_OK) yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
 }
 

@@ -253,12 +253,10 @@ static void test_an_answer_carries_the_entrys_settle_fields(void **state)
     assert_int_equal(b->results[0].effects_len, sizeof want);
     assert_memory_equal(b->results[0].effects, want, sizeof want);
     finish(b);
-    char scratch[128];
-    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
     yj_apply_hook hook = {NULL, test_apply};
     yj_verify_report rep;
     yj_msg msg = {{0}};
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 2);
 }
@@ -421,9 +419,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
     yj_apply_hook hook = {NULL, test_apply};
-    char scratch[80];
-    snprintf(scratch, sizeof scratch, "%s-verify", f->dir);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 3);
     yj_batch *b = run(f, ev, NULL, 1); /* "p" again: its request id came back with the rebuild */
@@ -451,9 +447,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     yj_apply_hook hook = {NULL, test_apply};
     yj_verify_report rep;
     yj_msg msg;
-    char scratch[128];
-    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 4);
     yj_store_close(f->store);
@@ -478,7 +472,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     mdb_env_close(env);
     free(copy);
     open_store(f, 0, 0);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_int_equal(rep.entries, 2);
     assert_non_null(strstr(rep.problem, "entry 3"));
@@ -506,9 +500,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     yj_apply_hook hook = {NULL, test_apply};
     yj_verify_report rep;
     yj_msg msg;
-    char scratch[128];
-    snprintf(scratch, sizeof scratch, "%s.scratch", f->dir);
-    assert_int_equal(yj_store_verify(f->store, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "state key"));
 }
@@ -572,7 +564,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
     yj_apply_hook hook = {NULL, test_apply};
-    assert_int_equal(yj_store_verify(f->store, NULL, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "checksum"));
 }
@@ -605,9 +597,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
     finish(r);
     yj_apply_hook hook = {NULL, test_apply};
     yj_verify_report rep;
-    char scratch[128];
-    snprintf(scratch, sizeof scratch, "%s.scratch", dir2);
-    assert_int_equal(yj_store_verify(s2, scratch, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     if (exact) assert_int_equal(rep.entries, (uint64_t)n);
     else assert_true(rep.entries >= (uint64_t)n);
