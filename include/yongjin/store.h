@@ -136,7 +136,7 @@ void yj_batch_free(yj_batch *batch);
  * one point of the journal: a write's own view while the hook applies it
  * (seeing its earlier writes), or a read snapshot. The fields are the
  * store's; callers only pass a view to the functions below. */
-#define YJ_VIEW_LAYERS 4
+#define YJ_VIEW_LAYERS 5
 struct store_layer;
 struct yj_memmap;
 typedef struct yj_store_view {

@@ -898,13 +898,31 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
+uint32_t yj_memmap_tag(const void *key, size_t klen)
+{
+    return key_tag(key, klen);
+}
+
+void yj_memmap_touch(const yj_memmap *m, uint32_t tag)
+{
+    assert(m && tag != 0);
+    index_touch(m, tag);
+}
+
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
+    return yj_memmap_get_tagged(m, key, klen, m->slot_tag ? key_tag(key, klen) : 1, val, vlen);
+}
+
+int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint32_t tag, const void **val,
+                         size_t *vlen)
+{
+    assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX && tag != 0);
     const mm_ent *e;
     if (m->slot_tag) {
         size_t slot;
-        e = index_find(m, key, klen, key_tag(key, klen), &slot);
+        e = index_find(m, key, klen, tag, &slot);
         if (!e) return 0;
     } else {
         if (!m->root) return 0;

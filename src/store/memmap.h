@@ -46,6 +46,7 @@
 #define YONGJIN_STORE_MEMMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define YJ_MEMMAP_KEY_MAX 511
 #define YJ_MEMMAP_VAL_MAX ((size_t)16 << 20)
@@ -83,6 +84,19 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
  * *val is never NULL, even for an empty value), 2 found a tombstone (*val
  * NULL, *vlen 0). val and vlen may be NULL when not wanted. */
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
+
+/* The same lookup with the key's tag given (yj_memmap_tag(key, klen)): a
+ * caller looking one key up in several maps hashes it once. */
+int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint32_t tag, const void **val,
+                         size_t *vlen);
+/* A key's tag: the hash every map's index uses (fixed, the same in every
+ * map), never 0. */
+uint32_t yj_memmap_tag(const void *key, size_t klen);
+/* Starts loading the index slot a lookup of tag begins at, without waiting
+ * for it (nothing when the map has no index): touch several maps, then look
+ * the key up in each, and their cache misses overlap instead of following
+ * one another. Changes nothing. */
+void yj_memmap_touch(const yj_memmap *m, uint32_t tag);
 
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);

@@ -258,6 +258,7 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     v->layers[1] = ac->group;
     v->mutable_layers = 2;
     published_layers(s, v, 2); /* the writer alone changes them: no lock */
+    if (s->refreshing) v->layers[v->n_layers++] = s->refreshing; /* in LMDB, not all in the cache yet */
     if (s->cache && yj_memmap_bytes(s->cache) > s->cache_budget) yj_memmap_clear(s->cache);
     v->cache = s->cache;
     lmdb_part(s, v);

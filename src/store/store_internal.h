@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "store/memmap.h"
 #include "yongjin/store.h"
@@ -38,9 +39,22 @@ size_t store_layer_bytes(const store_layer *l);
 /* The writer's cache of LMDB's values (views consult it after the layers
  * and before LMDB, and fill it from LMDB): holds, for each key it has, the
  * value LMDB has once the layers above are written. So when a checkpoint's
- * layer l reaches LMDB and is dropped, the keys of l it holds take l's
- * values. */
-void store_cache_refresh(yj_memmap *cache, const store_layer *l);
+ * layer l reaches LMDB and is dropped, the keys of l it holds must take l's
+ * values before the writer stops consulting l: this does it from *it on
+ * (an iterator over l's state map),
+ * until until_ns (CLOCK_MONOTONIC; 0 = to the end), a few keys at a time.
+ * 1 when it reached the end of l (then nothing of l is needed any more), 0
+ * when the time ran out first (call again with the same it). The writer's
+ * thread only. */
+int store_cache_refresh_step(yj_memmap *cache, yj_memmap_it *it, int64_t until_ns);
+
+/* CLOCK_MONOTONIC in ns. */
+static inline int64_t store_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 /* Rebuilds l's state without the tombstones of keys `below` (the layers
  * under it) does not have: a key made and deleted within l leaves nothing,
  * so scans do not step over it. Values keep their bytes but move. */
@@ -83,6 +97,10 @@ struct yj_store {
     int server_running;               /* a read-only open found yongjind holding the store */
     MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
     yj_memmap *cache;                 /* the writer's copy of values read from LMDB (view.c) */
+    store_layer *refreshing;          /* the writer's only: a checkpoint's layer in LMDB already,
+                                         whose values the cache takes a step at a time; the
+                                         writer reads it under the published layers */
+    yj_memmap_it refresh_it;          /* how far that has got */
     size_t cache_budget;              /* cleared past this many bytes */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
@@ -202,6 +220,10 @@ yj_err store_wal_after_commit(yj_store *s);
 /* Completes a checkpoint whose sync finished (use = 0: gives it up, as
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
+/* Refreshes the writer's cache from the last checkpoint's layer until
+ * until_ns (0: to the end); when done, the layer is freed and the writer
+ * no longer reads it. The writer's thread, between groups. */
+void store_wal_refresh_step(yj_store *s, int64_t until_ns);
 /* Starts a checkpoint now unless one runs (a Verify asked). Non-OK: fatal. */
 yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a
@@ -211,7 +233,7 @@ yj_err store_wal_checkpoint_now(yj_store *s);
 void store_wal_unprotect(yj_store *s);
 void store_wal_close(yj_store *s);
 
-/* The writer's view for a group: [write, group, live, ckpt] over an LMDB
+/* The writer's view for a group: [write, group, live, ckpt, refreshing] over an LMDB
  * snapshot (resize_lock held shared until store_view_end_write). */
 yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac);
 void store_view_end_write(yj_store *s, store_apply_ctx *ac);

@@ -67,12 +67,21 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
 static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const void *key, size_t klen,
                           MDB_val *out)
 {
+    int cached = which == STORE_MAP_STATE && v->cache && v->txn && !v->journal_only;
+    /* one hash; every map's first cache line asked for before the first
+     * probe, so that the layers' misses overlap (memmap.h) */
+    uint32_t tag = yj_memmap_tag(key, klen);
+    for (int i = 0; i < v->n_layers; i++) {
+        const yj_memmap *m = store_layer_map(v->layers[i], which);
+        if (m) yj_memmap_touch(m, tag);
+    }
+    if (cached) yj_memmap_touch(v->cache, tag);
     for (int i = 0; i < v->n_layers; i++) {
         const yj_memmap *m = store_layer_map(v->layers[i], which);
         if (!m) continue;
         const void *val;
         size_t vlen;
-        int r = yj_memmap_get(m, key, klen, &val, &vlen);
+        int r = yj_memmap_get_tagged(m, key, klen, tag, &val, &vlen);
         if (r == 1) {
             out->mv_data = (void *)val;
             out->mv_size = vlen;
@@ -81,11 +90,10 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         if (r == 2) return YJ_NOT_FOUND;
     }
     if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return YJ_NOT_FOUND;
-    int cached = which == STORE_MAP_STATE && v->cache;
-    if (cached) { /* the writer's copy of what it read from LMDB (store_cache_refresh) */
+    if (cached) { /* the writer's copy of what it read from LMDB (store_cache_refresh_step) */
         const void *val;
         size_t vlen;
-        int r = yj_memmap_get(v->cache, key, klen, &val, &vlen);
+        int r = yj_memmap_get_tagged(v->cache, key, klen, tag, &val, &vlen);
         if (r == 1) {
             out->mv_data = (void *)val;
             out->mv_size = vlen;
@@ -508,20 +516,30 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     return YJ_OK;
 }
 
-void store_cache_refresh(yj_memmap *cache, const store_layer *l)
+int store_cache_refresh_step(yj_memmap *cache, yj_memmap_it *it, int64_t until_ns)
 {
-    yj_memmap_it it;
-    const yj_memmap *m = l->map[STORE_MAP_STATE];
-    for (yj_memmap_first(m, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
-        const void *k, *v;
-        size_t kn, vn;
-        int tomb;
-        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
-        if (yj_memmap_get(cache, k, kn, NULL, NULL) && yj_memmap_put(cache, k, kn, v, vn, tomb) != 0) {
-            yj_memmap_clear(cache); /* out of memory: no copy is better than a stale one */
-            return;
+    enum { AHEAD = 8 }; /* keys whose cache slots are asked for together (memmap.h, yj_memmap_touch) */
+    while (yj_memmap_valid(it)) {
+        const void *k[AHEAD], *v[AHEAD];
+        size_t kn[AHEAD], vn[AHEAD];
+        int tomb[AHEAD];
+        uint32_t tag[AHEAD];
+        int n = 0;
+        for (; n < AHEAD && yj_memmap_valid(it); n++, yj_memmap_next(it)) {
+            yj_memmap_at(it, &k[n], &kn[n], &v[n], &vn[n], &tomb[n]);
+            tag[n] = yj_memmap_tag(k[n], kn[n]);
+            yj_memmap_touch(cache, tag[n]);
         }
+        for (int i = 0; i < n; i++)
+            if (yj_memmap_get_tagged(cache, k[i], kn[i], tag[i], NULL, NULL) &&
+                yj_memmap_put(cache, k[i], kn[i], v[i], vn[i], tomb[i]) != 0) {
+                yj_memmap_clear(cache); /* out of memory: no copy is better than a stale one */
+                while (yj_memmap_valid(it)) yj_memmap_next(it);
+                return 1;
+            }
+        if (until_ns && store_now_ns() >= until_ns) break;
     }
+    return !yj_memmap_valid(it);
 }
 
 size_t store_layer_bytes(const store_layer *l)

@@ -85,13 +85,6 @@ static uint64_t get_be(const uint8_t *p, int n)
     return v;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n) {
@@ -499,20 +492,37 @@ static yj_err freeze(yj_store *s)
  * due checkpoint_ms or 64 MiB of log from now. */
 static void ckpt_done(yj_store *s)
 {
-    s->last_ckpt_ns = now_ns();
+    s->last_ckpt_ns = store_now_ns();
     s->logged_since_ckpt = 0;
     atomic_fetch_add(&s->checkpoints, 1);
 }
 
-/* The checkpoint layer is in LMDB: readers find it there from now on. */
+void store_wal_refresh_step(yj_store *s, int64_t until_ns)
+{
+    if (!s->refreshing || !store_cache_refresh_step(s->cache, &s->refresh_it, until_ns)) return;
+    /* (freed here: handed to the checkpoint thread, its blocks cost more
+     * CPU in all, glibc's arenas being per thread) */
+    store_layer_free(s->refreshing);
+    s->refreshing = NULL;
+}
+
+/* The checkpoint layer is in LMDB: readers find it there from now on. The
+ * writer's copy of LMDB's values takes its values in steps between groups
+ * (store_wal_refresh_step), and until then the writer reads it under the
+ * published layers (s->refreshing, store.c). */
 static void drop_ckpt(yj_store *s)
 {
-    if (s->cache) store_cache_refresh(s->cache, s->ckpt); /* the writer's thread, as the cache's users */
+    store_wal_refresh_step(s, 0); /* the one before, if still going: finished now */
     pthread_rwlock_wrlock(&s->view_lock);
     store_layer *l = s->ckpt;
     s->ckpt = NULL;
     pthread_rwlock_unlock(&s->view_lock);
-    store_layer_free(l);
+    if (!s->cache || !l) {
+        store_layer_free(l);
+        return;
+    }
+    s->refreshing = l;
+    yj_memmap_first(store_layer_map(l, STORE_MAP_STATE), &s->refresh_it);
 }
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
@@ -544,9 +554,10 @@ yj_err store_wal_after_commit(yj_store *s)
                (unsigned long long)s->wal_off);
         return store_wal_checkpoint_now(s) == YJ_OK ? YJ_OK : YJ_INTERNAL;
     }
-    if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
+    /* (one checkpoint's layer at a time is refreshed into the writer's copy) */
+    if (s->ckpt_state != CKPT_IDLE || s->ckpt || s->refreshing) return YJ_OK;
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
-        now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
+        store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
     if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     yj_buf_reset(&s->wal_tail);
@@ -636,6 +647,7 @@ yj_err store_wal_checkpoint_now(yj_store *s)
 yj_err store_wal_checkpoint_soon(yj_store *s)
 {
     if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
+    store_wal_refresh_step(s, 0); /* the last one's refresh would hold the next back */
     s->last_ckpt_ns = 0;
     return store_wal_after_commit(s);
 }
@@ -979,6 +991,8 @@ void store_wal_close(yj_store *s)
         pthread_join(s->syncer, NULL);
         s->syncer_started = 0;
     }
+    store_layer_free(s->refreshing);
+    s->refreshing = NULL;
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = -1;

@@ -142,13 +142,9 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
 /* How long one group may apply before the writes still waiting get their
  * turn: a batch that needs longer is applied in slices (docs/storage.md). */
 #define SLICE_NS 20000000LL
-
-static int64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
+/* How long the writer refreshes its copy of LMDB's values between two
+ * groups (wal.c, store_wal_refresh_step). */
+#define REFRESH_SLICE_NS 1000000LL
 
 /* Applies the group into memory (ac->group), logs and syncs its entries,
  * then publishes them: OK, or the error that ended it (nothing of this
@@ -166,7 +162,7 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     *disk_full = 0;
     *cut = NULL;
     store_layer_clear(ac->group);
-    int64_t deadline = mono_ns() + SLICE_NS;
+    int64_t deadline = store_now_ns() + SLICE_NS;
     for (yj_batch *b = group; b; b = b->next) b->begun = b->applied; /* to undo a failed group */
     yj_err err = store_view_begin_write(s, ac);
     for (yj_batch *b = group; b && err == YJ_OK && !*cut; b = b->next) {
@@ -175,7 +171,7 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
         while (i < b->n && err == YJ_OK) {
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
             i++;
-            if (err == YJ_OK && (i < b->n || b->next) && mono_ns() > deadline) {
+            if (err == YJ_OK && (i < b->n || b->next) && store_now_ns() > deadline) {
                 *cut = b; /* the rest waits behind what is queued */
                 break;
             }
@@ -241,10 +237,10 @@ static void count_results(yj_store *s, yj_batch *done)
 static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, yj_batch **cut)
 {
     int disk_full = 0;
-    int64_t t0 = mono_ns();
+    int64_t t0 = store_now_ns();
     yj_err err = run_group(s, group, ac, &disk_full, cut);
     if (err == YJ_OK) {
-        int64_t us = (mono_ns() - t0) / 1000;
+        int64_t us = (store_now_ns() - t0) / 1000;
         atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
                                   memory_order_relaxed);
         atomic_fetch_add(&s->commits, 1);
@@ -340,8 +336,16 @@ static void *writer_main(void *arg)
     ac.write = store_layer_new();
     if (!ac.group || !ac.write) fail_store(s);
     for (;;) {
+        /* a slice of the cache's refresh between groups (at most
+         * REFRESH_SLICE_NS: answers were sent before it), all of it when idle */
+        if (s->refreshing) {
+            store_wal_refresh_step(s, store_now_ns() + REFRESH_SLICE_NS);
+            /* done: a checkpoint that fell due meanwhile starts (it waited for this) */
+            if (!s->refreshing && store_wal_after_commit(s) != YJ_OK) fail_store(s);
+        }
         pthread_mutex_lock(&s->mu);
-        while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted)
+        while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
+               !s->refreshing)
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;

@@ -35,7 +35,22 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
     if (memmem(wr->event, wr->event_len, "refuse", 6))
         return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
     char key[300];
+    if (wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) { /* "inc:<name>": a counter "z:<name>", + 1 */
+        int n = snprintf(key, sizeof key, "z:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
+        MDB_val v;
+        char num[24] = "0";
+        yj_err err = yj_state_get(&w->view, key, (size_t)n, &v);
+        if (err == YJ_OK) snprintf(num, sizeof num, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        else if (err != YJ_NOT_FOUND) return err;
+        int m = snprintf(num, sizeof num, "%lld", atoll(num) + 1);
+        return yj_state_put(w, key, (size_t)n, num, (size_t)m);
+    }
     int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len, (const char *)wr->event);
+    MDB_val old;
+    if (!memcmp(wr->event, "fill", wr->event_len < 4 ? wr->event_len : 4)) { /* read first, as a ledger does */
+        yj_err err = yj_state_get(&w->view, key, (size_t)n, &old);
+        if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+    }
     yj_err err = yj_state_put(w, key, (size_t)n, wr->event, wr->event_len);
     if (err == YJ_OK) err = yj_pb_put_bytes_field(effects, 5, "\x18\x07", 2); /* Posting{amount:7} */
     if (err == YJ_OK && memmem(wr->event, wr->event_len, "answer", 6)) { /* extras, as a Settle's */
@@ -760,6 +775,61 @@ static void test_checkpoints_while_writing_recover(void **state)
     free_names(ev, N);
 }
 
+/* The writer keeps a copy of values it read from LMDB; a checkpoint's layer,
+ * once in LMDB, is folded into that copy a slice at a time between groups,
+ * and until the fold is done the writer must read the layer itself. Here a
+ * batch of 10,000 "fill" writes (each read first, so in the copy) ends with
+ * an increment of a counter whose key sorts after them; once its checkpoint
+ * is in LMDB (the fold has ~10 ms of work), the next increment comes: it
+ * must see the last one, which only the folding layer has. The counter is
+ * right on the live store and after a restart. */
+static void test_the_writer_reads_a_checkpoint_still_being_folded(void **state)
+{
+    fixture *f = *state;
+    reopen(f, 1);
+    enum { ROUNDS = 6, FILL = 10000 };
+    const char **ev = event_names("fill", FILL * ROUNDS, 0);
+    char rid[32];
+    const char *inc[1] = {"inc:k"}, *r1[1] = {rid};
+    int incs = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        const char *batch[FILL], *rids[FILL];
+        char last[32];
+        for (int i = 0; i < FILL - 1; i++) batch[i] = rids[i] = ev[round * FILL + i];
+        snprintf(last, sizeof last, "inc-%d", incs++);
+        batch[FILL - 1] = "inc:k";
+        rids[FILL - 1] = last;
+        yj_store_stats st;
+        yj_store_get_stats(f->store, &st);
+        uint64_t before = st.checkpoints;
+        yj_batch *b = run(f, batch, rids, FILL);
+        for (int i = 0; i < FILL; i++) assert_int_equal(b->results[i].code, YJ_OK);
+        finish(b);
+        do { /* the batch's checkpoint (or one before it) is in LMDB: its fold begins */
+            usleep(50);
+            yj_store_get_stats(f->store, &st);
+        } while (st.checkpoints == before);
+        snprintf(rid, sizeof rid, "inc-%d", incs++);
+        b = run(f, inc, r1, 1);
+        assert_int_equal(b->results[0].code, YJ_OK);
+        finish(b);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        yj_rtxn r;
+        yj_msg msg;
+        MDB_val v;
+        char want[24], got[24] = "";
+        assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+        if (yj_state_get(&r.view, "z:k", 3, &v) == YJ_OK && v.mv_size < sizeof got)
+            memcpy(got, v.mv_data, v.mv_size);
+        yj_store_read_end(f->store, &r); /* before any assert: a failed one must not leave it open */
+        snprintf(want, sizeof want, "%d", incs);
+        assert_string_equal(got, want);
+        if (pass == 0) reopen(f, 1);
+    }
+    free_names(ev, FILL * ROUNDS);
+}
+
 /* The commit-time histogram: every value lands in a bucket whose upper edge
  * is at least the value and whose previous bucket's edge is below it; the
  * relative error stays under 1/8. */
@@ -985,6 +1055,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
