@@ -75,6 +75,7 @@ static yj_err list_put(ledger_event_ctx *ec, uint8_t list, const char *group_id,
 static yj_err list_read(const yj_store_view *sv, const char *tenant, size_t tlen, uint8_t list,
                         const char *group_id, uint32_t from, uint32_t count, char (*ids)[YJ_ID_MAX + 1])
 {
+    assert(sv && ids && group_id);
     assert(from <= YJ_GROUP_ORDERS_MAX && count <= YJ_GROUP_ORDERS_MAX - from);
     if (count == 0) return YJ_OK;
     lkey start;
