@@ -33,8 +33,9 @@ run_unit() {  # $1 = build dir
 # three determinism seeds): the store's in-memory map is instrumented where
 # LMDB was not, so under ASan they take 10-40 s each; the release suite
 # runs every one, and the ASan suite still covers each code path they take.
+# (A full group of 10,000 orders left this list with schema 5: its joins
+# no longer rewrite the group's record: under 2 s with its Verify under ASan.)
 ASAN_SKIP=(tests/e2e/test_referral_depth.py
-           "tests/e2e/test_groups.py::test_an_order_into_a_full_group_is_accepted_without_the_group"
            "tests/e2e/test_determinism.py::test_seeded_workload_is_deterministic[22]"
            "tests/e2e/test_determinism.py::test_seeded_workload_is_deterministic[33]"
            "tests/e2e/test_journal.py::test_a_big_append_is_applied_in_slices_with_other_writes_between")

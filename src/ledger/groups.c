@@ -11,10 +11,21 @@
  * is accepted without it and listed in the group's refund_order_ids.
  *
  * State (after tenant + kind):
- *   'G' group_id            yongjin.state.Group
+ *   'G' group_id            yongjin.state.Group: the scalars, and how many
+ *                           orders each list below holds (joined, not_joined)
+ *   'g' group_id, index     order id: the orders that joined, index (u32,
+ *                           from 0) in join order
+ *   'q' group_id, index     order id: (version 2) the orders that named the
+ *                           group but did not join it, in journal order
  *   'X' expires_at, group   (empty): open groups by expiry, so that failure is
  *                           found from the time of any later accepted event
  *                           or Settle without scanning every group
+ * The lists are keys of their own so that a join (or a listed refund)
+ * writes one key and the small 'G' record, whatever the group's size
+ * (issue 16 item 7; until schema 4 'G' held both lists and each join
+ * rewrote them all). What walks a list (the success's retro commissions,
+ * GetGroup) reads it in index order with a cursor, and an index missing
+ * below the record's count is DATA_LOSS.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -27,11 +38,72 @@
 #include "yongjin/v1/query.pb-c.h"
 
 #define EXPIRE_PER_EVENT 1000
+/* the orders of a list read per cursor walk when a group succeeds */
+#define RETRO_CHUNK 64
+
+/* the kind bytes of a group's two order lists */
+enum { LIST_JOINED = 'g', LIST_NOT_JOINED = 'q' };
 
 static void group_key(lkey *k, const char *tenant, size_t tlen, const char *group_id)
 {
     lkey_start(k, tenant, tlen, 'G');
     lkey_str(k, group_id, strlen(group_id));
+}
+
+static void list_key(lkey *k, const char *tenant, size_t tlen, uint8_t list, const char *group_id, uint32_t index)
+{
+    assert(list == LIST_JOINED || list == LIST_NOT_JOINED);
+    lkey_start(k, tenant, tlen, list);
+    lkey_str(k, group_id, strlen(group_id));
+    lkey_u32(k, index);
+}
+
+/* Puts order_id as the index-th order of the group's list. */
+static yj_err list_put(ledger_event_ctx *ec, uint8_t list, const char *group_id, uint32_t index, const char *order_id)
+{
+    lkey k;
+    size_t len = strlen(order_id);
+    assert(len > 0 && len <= YJ_ID_MAX && index < YJ_GROUP_ORDERS_MAX);
+    list_key(&k, ec->tenant, ec->tenant_len, list, group_id, index);
+    return yj_state_put(ec->wtxn, k.b, k.n, order_id, len);
+}
+
+/* Reads the orders from .. from+count-1 of the group's list into ids
+ * (NUL-terminated), walking its keys with a cursor. DATA_LOSS when one of
+ * them is absent or not an order id (the 'G' record counts them); INTERNAL
+ * when the cursor cannot be opened. */
+static yj_err list_read(const yj_store_view *sv, const char *tenant, size_t tlen, uint8_t list,
+                        const char *group_id, uint32_t from, uint32_t count, char (*ids)[YJ_ID_MAX + 1])
+{
+    assert(sv && ids && group_id);
+    assert(from <= YJ_GROUP_ORDERS_MAX && count <= YJ_GROUP_ORDERS_MAX - from);
+    if (count == 0) return YJ_OK;
+    lkey start;
+    list_key(&start, tenant, tlen, list, group_id, from);
+    size_t prefix_n = start.n - 4; /* tenant, kind, group id */
+    yj_cursor *c;
+    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
+    MDB_val k = {start.n, start.b}, v;
+    uint32_t i = 0;
+    int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0 && i < count; i++) {
+        if (k.mv_size != start.n || memcmp(k.mv_data, start.b, prefix_n) ||
+            get_be32((const uint8_t *)k.mv_data + prefix_n) != from + i || v.mv_size == 0 || v.mv_size > YJ_ID_MAX)
+            break;
+        memcpy(ids[i], v.mv_data, v.mv_size);
+        ids[i][v.mv_size] = '\0';
+        if (i + 1 < count) rc = yj_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    yj_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    return i == count ? YJ_OK : YJ_DATA_LOSS;
+}
+
+/* A group record no build writes: a status or a count out of range. */
+static int group_valid(const Yongjin__State__Group *g)
+{
+    return g->status >= YJ_GROUP_OPEN && g->status <= YJ_GROUP_FAILED && g->joined >= 0 &&
+           g->joined <= YJ_GROUP_ORDERS_MAX && g->not_joined >= 0 && g->not_joined <= YJ_GROUP_ORDERS_MAX;
 }
 
 static void expiry_key(lkey *k, const ledger_event_ctx *ec, int64_t at_ms, const char *group_id)
@@ -100,11 +172,11 @@ yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongj
     yj_err err = ledger_group_load(ec, group_id, g);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "order_paid.group_id: no group %s", group_id);
     if (err != YJ_OK) return err;
-    if ((*g)->status < YJ_GROUP_OPEN || (*g)->status > YJ_GROUP_FAILED) {
-        err = YJ_DATA_LOSS; /* a group record no build writes */
+    if (!group_valid(*g)) {
+        err = YJ_DATA_LOSS;
     } else {
         yj_group_miss m;
-        err = yj_rules_group_join(ec->rules, group_id, (*g)->status, (*g)->expires_at_ms, (*g)->n_order_ids,
+        err = yj_rules_group_join(ec->rules, group_id, (*g)->status, (*g)->expires_at_ms, (size_t)(*g)->joined,
                                   ec->time_ms, &m, why);
         *miss = m;
     }
@@ -118,15 +190,12 @@ yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, Yongj
 yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, Yongjin__State__Group *g,
                                const char *order_id)
 {
-    assert(ec->rules >= YJ_RULES_V2);
-    size_t n = g->n_refund_order_ids;
+    assert(ec->rules >= YJ_RULES_V2 && group_valid(g));
+    int32_t n = g->not_joined;
     if (n >= YJ_GROUP_ORDERS_MAX) return YJ_OK; /* the order's own record still says it */
-    char **ids = realloc(g->refund_order_ids, (n + 1) * sizeof *ids);
-    if (!ids) return YJ_RESOURCE_EXHAUSTED;
-    g->refund_order_ids = ids;
-    if (!(ids[n] = strdup(order_id))) return YJ_RESOURCE_EXHAUSTED;
-    g->n_refund_order_ids = n + 1;
-    return ledger_group_save(ec, group_id, g);
+    yj_err err = list_put(ec, LIST_NOT_JOINED, group_id, (uint32_t)n, order_id);
+    g->not_joined = n + 1;
+    return err == YJ_OK ? ledger_group_save(ec, group_id, g) : err;
 }
 
 void ledger_group_view(const Yongjin__State__Group *g, yj_group *out)
@@ -142,28 +211,32 @@ void ledger_group_view(const Yongjin__State__Group *g, yj_group *out)
 yj_err ledger_group_join(ledger_event_ctx *ec, const yj_policy *p, const char *group_id, Yongjin__State__Group *g,
                          const char *order_id, int64_t earned)
 {
-    size_t n = g->n_order_ids;
-    assert(n < YJ_GROUP_ORDERS_MAX && g->status != YJ_GROUP_FAILED); /* yj_rules_group_join said it joins */
-    char **ids = realloc(g->order_ids, (n + 1) * sizeof *ids);
-    if (!ids) return YJ_RESOURCE_EXHAUSTED;
-    g->order_ids = ids;
-    if (!(ids[n] = strdup(order_id))) return YJ_RESOURCE_EXHAUSTED;
-    g->n_order_ids = n + 1;
+    assert(group_valid(g) && g->joined < YJ_GROUP_ORDERS_MAX); /* yj_rules_group_join said it joins */
+    assert(g->status != YJ_GROUP_FAILED);
+    uint32_t n = (uint32_t)g->joined;
+    yj_err err = list_put(ec, LIST_JOINED, group_id, n, order_id);
+    g->joined = (int32_t)n + 1;
     g->leader_earned += earned;
     yj_group gv;
     ledger_group_view(g, &gv);
     int succeeded = yj_rules_group_joined(&gv);
     g->counted = gv.counted;
     g->status = gv.status;
-    yj_err err = YJ_OK;
-    if (succeeded) {
+    if (succeeded && err == YJ_OK) {
         lkey k;
         expiry_key(&k, ec, g->expires_at_ms, group_id);
         err = yj_state_del(ec->wtxn, k.b, k.n);
-        for (size_t i = 0; i < n && err == YJ_OK; i++) { /* the orders before this one */
-            int64_t more = 0;
-            err = ledger_group_retro(ec, p, g->order_ids[i], &gv, &more);
-            g->leader_earned += more;
+        /* the orders before this one, a chunk per cursor walk: each retro
+         * writes, which moves a cursor, so none stays open across them */
+        char ids[RETRO_CHUNK][YJ_ID_MAX + 1];
+        for (uint32_t i = 0; i < n && err == YJ_OK; i += RETRO_CHUNK) {
+            uint32_t m = n - i < RETRO_CHUNK ? n - i : RETRO_CHUNK;
+            err = list_read(&ec->wtxn->view, ec->tenant, ec->tenant_len, LIST_JOINED, group_id, i, m, ids);
+            for (uint32_t j = 0; j < m && err == YJ_OK; j++) {
+                int64_t more = 0;
+                err = ledger_group_retro(ec, p, ids[j], &gv, &more);
+                g->leader_earned += more;
+            }
         }
     }
     if (err == YJ_OK) err = ledger_group_save(ec, group_id, g);
@@ -274,6 +347,10 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read group %s", req->group_id);
     Yongjin__State__Group *g = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
     if (!g) return yj_fail(msg, YJ_DATA_LOSS, "group %s does not decode", req->group_id);
+    if (!group_valid(g)) {
+        yongjin__state__group__free_unpacked(g, NULL);
+        return yj_fail(msg, YJ_DATA_LOSS, "group %s: its record is out of range", req->group_id);
+    }
     Yongjin__V1__Group resp = YONGJIN__V1__GROUP__INIT;
     static const char *const names[] = {"OPEN", "OPEN", "SUCCEEDED", "FAILED"};
     resp.status = (char *)names[g->status >= 1 && g->status <= 3 ? g->status : 0];
@@ -281,23 +358,34 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
     resp.target_size = g->target_size;
     resp.leader_earned = g->leader_earned;
     resp.expires_at_ms = g->expires_at_ms;
-    size_t n_all = g->n_order_ids + g->n_refund_order_ids;
-    char **ids = calloc(n_all ? n_all : 1, sizeof *ids), **refund = calloc(n_all ? n_all : 1, sizeof *refund);
-    if (ids && refund && g->status == YJ_GROUP_FAILED) { /* every order, joined or not, is to refund */
-        resp.n_order_ids = list_orders(r, tenant, g->order_ids, g->n_order_ids, 0, ids, 0);
-        resp.n_order_ids = list_orders(r, tenant, g->refund_order_ids, g->n_refund_order_ids, 0, ids,
-                                       resp.n_order_ids);
+    /* the joined orders, then those that did not join, read from their keys */
+    size_t nj = (size_t)g->joined, n_all = nj + (size_t)g->not_joined;
+    char(*text)[YJ_ID_MAX + 1] = malloc((n_all ? n_all : 1) * sizeof *text);
+    char **all = calloc(n_all ? n_all : 1, sizeof *all), **ids = calloc(n_all ? n_all : 1, sizeof *ids),
+         **refund = calloc(n_all ? n_all : 1, sizeof *refund);
+    err = text && all && ids && refund ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    size_t tlen = strlen(tenant);
+    if (err == YJ_OK)
+        err = list_read(&r->view, tenant, tlen, LIST_JOINED, req->group_id, 0, (uint32_t)nj, text);
+    if (err == YJ_OK)
+        err = list_read(&r->view, tenant, tlen, LIST_NOT_JOINED, req->group_id, 0, (uint32_t)(n_all - nj), text + nj);
+    for (size_t i = 0; err == YJ_OK && i < n_all; i++) all[i] = text[i];
+    if (err == YJ_OK && g->status == YJ_GROUP_FAILED) { /* every order, joined or not, is to refund */
+        resp.n_order_ids = list_orders(r, tenant, all, n_all, 0, ids, 0);
         resp.n_refund_order_ids = list_orders(r, tenant, ids, resp.n_order_ids, 1, refund, 0);
-    } else if (ids && refund) { /* the joined orders; to refund: those that did not join */
-        resp.n_order_ids = list_orders(r, tenant, g->order_ids, g->n_order_ids, 1, ids, 0);
-        resp.n_refund_order_ids = list_orders(r, tenant, g->refund_order_ids, g->n_refund_order_ids, 0, refund, 0);
+    } else if (err == YJ_OK) { /* the joined orders; to refund: those that did not join */
+        resp.n_order_ids = list_orders(r, tenant, all, nj, 1, ids, 0);
+        resp.n_refund_order_ids = list_orders(r, tenant, all + nj, n_all - nj, 0, refund, 0);
     }
-    assert(resp.n_order_ids + resp.n_refund_order_ids <= 2 * n_all);
+    assert(resp.n_order_ids <= n_all && resp.n_refund_order_ids <= n_all);
     resp.order_ids = ids;
     resp.refund_order_ids = refund;
-    err = ids && refund ? ledger_pack(out, &resp.base) : YJ_RESOURCE_EXHAUSTED;
-    free(ids);
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    else err = yj_fail(msg, err, "cannot read the orders of group %s", req->group_id);
     free(refund);
+    free(ids);
+    free(all);
+    free(text);
     yongjin__state__group__free_unpacked(g, NULL);
     return err;
 }

@@ -192,13 +192,16 @@ yj_err ledger_open_group(ledger_event_ctx *ec, const struct yj_policy *p, const 
  * miss under version 1; *g is NULL after any error. */
 yj_err ledger_group_check_join(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group **g,
                                int *miss, yj_msg *why);
-/* Version 2: lists an order that named the group but did not join it in
- * the group's refund_order_ids (at most YJ_GROUP_ORDERS_MAX; past that the
- * order's own record is what says it) and saves the group. */
+/* Version 2: lists an order that named the group but did not join it
+ * among the group's orders to refund (one 'q' key, at most
+ * YJ_GROUP_ORDERS_MAX; past that the order's own record is what says it)
+ * and saves the group. */
 yj_err ledger_group_not_joined(ledger_event_ctx *ec, const char *group_id, struct Yongjin__State__Group *g,
                                const char *order_id);
 /* The group as the rules read it (yj_group); out->leader borrows g's. */
 void ledger_group_view(const struct Yongjin__State__Group *g, struct yj_group *out);
+/* The order joins g (one 'g' key, the record saved): O(1), but for the
+ * join that makes the group succeed, which walks the orders before it. */
 yj_err ledger_group_join(ledger_event_ctx *ec, const struct yj_policy *p, const char *group_id,
                          struct Yongjin__State__Group *g, const char *order_id, int64_t earned);
 yj_err ledger_group_refunded(ledger_event_ctx *ec, const char *group_id, int64_t delta, int fully_refunded);

@@ -156,12 +156,11 @@ def test_a_late_order_of_a_succeeded_group_pays_no_leader_and_is_listed_to_refun
     assert list(gr.refund_order_ids) == [] and gr.leader_earned == 297
 
 
-def test_an_order_into_a_full_group_is_accepted_without_the_group(client):
+def test_an_order_into_a_full_group_is_accepted_without_the_group(c):
     """10,000 orders join a group; the 10,001st is accepted and listed to refund.
-    Without the Verify of the `c` fixture: each join rewrites the group's
-    record, so 10,000 joins cost about 15 s and their replay as much again;
-    the other tests here verify the replay of orders that did not join."""
-    c = client
+    With the `c` fixture's Verify since a join writes one key (schema 5):
+    when each join rewrote the group's whole record, 10,000 joins cost about
+    15 s and their replay as much again."""
     ok(c.append(open_group("G1", "g", target=2, rate=100, expires=T + DAY),
                 ev("bind", ledger_pb2.Bind(member="p", referrer="a"))))
     for k in range(0, 10000, 500):
@@ -200,3 +199,63 @@ def test_late_orders_into_the_version_1_stores_groups_are_accepted_and_replay(tm
         assert c.call("Verify").ok
     finally:
         assert s.stop() == 0
+
+
+# ---- issue 16 item 7: a group's orders are keys of their own (schema 5) ----
+
+def test_big_groups_list_their_orders_in_order_and_pay_the_leader_by_hand(c):
+    """Hundreds of orders in two groups whose ids share a prefix, paid in
+    the same Appends: GetGroup lists each group's orders as they joined,
+    the ones to refund in journal order, and the leader's commission is
+    RULES.md §5's, summed by hand (FLOOR, rate 300 bp, basis MEMBERS)."""
+    ok(c.append(open_group("G1", "g", target=150, rate=300), open_group("G10", "h", target=1000, rate=300)))
+
+    def amount(i):
+        return 1000 + 10 * i  # the leader earns floor(amount * 300 / 10000), not a round number
+
+    def pay(i, t):  # G1 takes O0000..; G10 the next id in the same Append
+        return [paid("O%04d" % i, "g" if i == 0 else "m%d" % i, line("L", amount(i)), group_id="G1", t=t),
+                paid("P%04d" % i, "h" if i == 0 else "n%d" % i, line("L", 1000), group_id="G10", t=t)]
+
+    ok(c.append(*[e for i in range(40) for e in pay(i, T + 1 + i)]))
+    # two orders fully refunded before the success no longer count: 38 of 150
+    ok(c.append(refund("O0003", "R3", amount(3), t=T + 100), refund("O0011", "R11", amount(11), t=T + 100)))
+    assert c.call("GetGroup", group_id="G1").status == "OPEN"
+    r = ok(c.append(*[e for i in range(40, 300) for e in pay(i, T + 200 + i)]))
+    # O0151 is the 150th that counts: G1 succeeds with it, paying its leader
+    # on it and on every earlier order (a walk of 151, three cursor chunks)
+    # but the leader's own and the two refunded
+    at_success = [amount(i) * 300 // 10000 for i in range(1, 152) if i not in (3, 11)]
+    assert earned(r[2 * (150 - 40)]) == {}
+    assert earned(r[2 * (151 - 40)]) == {"g": sum(at_success)}
+    assert earned(r[2 * (152 - 40)]) == {"g": amount(152) * 300 // 10000}
+    leader = sum(amount(i) * 300 // 10000 for i in range(1, 300) if i not in (3, 11))
+    gr = c.call("GetGroup", group_id="G1")
+    assert (gr.status, gr.leader_earned) == ("SUCCEEDED", leader)
+    assert list(gr.order_ids) == ["O%04d" % i for i in range(300)]  # every joined order, refunded or not
+    assert list(gr.refund_order_ids) == []
+    # after the success: a full refund takes back 2000 * 300 / 10000 = 60; half
+    # of 3000 takes back floor(90 * 1500 / 3000) = 45
+    r = ok(c.append(refund("O0100", "R100", amount(100), t=T + 1000), refund("O0200", "R200", 1500, t=T + 1000),
+                    *[refund("P%04d" % i, "RP%d" % i, 1000, t=T + 1000) for i in range(0, 300, 17)]))
+    assert (earned(r[0]), earned(r[1])) == ({"g": -60}, {"g": -45})
+    leader -= 60 + 45
+    # after the expiry: accepted without the groups, to refund; the fully refunded leave that list
+    late = [e for i in range(300, 340) for e in pay(i, T + DAY + i)]
+    r = ok(c.append(*late))
+    assert all("g" not in earned(x) and "h" not in earned(x) for x in r)
+    t = T + 2 * DAY
+    ok(c.append(refund("O0310", "R310", amount(310), t=t), refund("O0320", "R320", amount(320), t=t),
+                refund("O0330", "R330", 1, t=t), refund("P0310", "RP310", 1000, t=t)))
+    gr = c.call("GetGroup", group_id="G1")
+    assert (gr.status, gr.leader_earned, gr.target_size) == ("SUCCEEDED", leader, 150)
+    assert list(gr.order_ids) == ["O%04d" % i for i in range(300)]
+    assert list(gr.refund_order_ids) == ["O%04d" % i for i in range(300, 340) if i not in (310, 320)]
+    assert balance(c, "g").pending == leader
+    # G10 never reached 1000 and failed at its expiry (the first late order's
+    # time): every order not fully refunded, joined first, is to refund
+    gr = c.call("GetGroup", group_id="G10")
+    want = ["P%04d" % i for i in range(340) if (i % 17 != 0 or i >= 300) and i != 310]
+    assert (gr.status, gr.leader_earned) == ("FAILED", 0)
+    assert list(gr.order_ids) == want and list(gr.refund_order_ids) == want
+    assert balance(c, "h").pending == 0

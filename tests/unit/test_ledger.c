@@ -3,7 +3,8 @@
  * events are encoded as the service would, applied by the writer with the
  * ledger hook, and read back through the ledger's queries. Covers example
  * J (settlement exactly at the due time, then a clawback), the double
- * entry of every result, and a refusal that leaves the state untouched.
+ * entry of every result, a refusal that leaves the state untouched, and a
+ * store of schema 4 rebuilt with its group's orders as keys (schema 5).
  */
 #include <event2/event.h>
 #include <setjmp.h>
@@ -111,7 +112,8 @@ static void do_bind(fx *f, const char *m, const char *r)
     assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
 }
 
-static int pay(fx *f, const char *order, const char *buyer, int64_t amount, int64_t t)
+/* An order of one line paid at t, naming group (NULL: none). */
+static int pay_in(fx *f, const char *order, const char *buyer, int64_t amount, int64_t t, const char *group)
 {
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
     Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
@@ -123,9 +125,15 @@ static int pay(fx *f, const char *order, const char *buyer, int64_t amount, int6
     op.buyer = (char *)buyer;
     op.n_lines = 1;
     op.lines = &lp;
+    if (group) op.group_id = (char *)group;
     ev.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
     ev.order_paid = &op;
     return apply(f, &ev, t, NULL, NULL);
+}
+
+static int pay(fx *f, const char *order, const char *buyer, int64_t amount, int64_t t)
+{
+    return pay_in(f, order, buyer, amount, t, NULL);
 }
 
 static int settle(fx *f, int64_t as_of, int64_t *b_delta)
@@ -327,6 +335,120 @@ static void test_refused_event_leaves_state_untouched(void **state)
     assert_int_equal(rep.entries, 2);
 }
 
+/* GetGroup's answer, packed, into out (reset first); returns its code. */
+static yj_err get_group(fx *f, const char *group, yj_buf *out)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    Yongjin__V1__GetGroupRequest req = YONGJIN__V1__GET_GROUP_REQUEST__INIT;
+    req.group_id = (char *)group;
+    yj_buf_reset(out);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    yj_err err = yj_ledger_get_group(&r, "t1", &req, out, &msg);
+    yj_store_read_end(f->s.store, &r);
+    return err;
+}
+
+/* Closes the store, deletes every key of the group lists ('g', 'q') of
+ * tenant t1 from data.mdb (there must be `keys`) and records the schema
+ * `version`, then opens the store again. */
+static void reopen_without_group_lists(fx *f, uint8_t version, int keys)
+{
+    yj_store_close(f->s.store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, st;
+    MDB_cursor *c;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, f->s.dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_dbi_open(txn, "state", 0, &st), 0);
+    uint8_t ver[4] = {0, 0, 0, version};
+    MDB_val k = {14, "schema_version"}, v = {4, ver};
+    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    assert_int_equal(mdb_cursor_open(txn, st, &c), 0);
+    int deleted = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = k.mv_data; /* 2 "t1" kind ... */
+        if (k.mv_size > 4 && !memcmp(p, "\x02t1", 3) && (p[3] == 'g' || p[3] == 'q')) {
+            assert_int_equal(mdb_cursor_del(c, 0), 0);
+            deleted++;
+        }
+    }
+    mdb_cursor_close(c);
+    assert_int_equal(deleted, keys);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    yj_store_config cfg = {0};
+    yj_msg msg;
+    cfg.dir = f->s.dir;
+    cfg.hook = *yj_ledger_hook();
+    assert_int_equal(yj_store_open(&cfg, f->s.base, &f->s.store, &msg), YJ_OK);
+}
+
+/* Issue 16 item 7, schema 5: a group's orders are keys of their own. A
+ * store of schema 4 (whose 'G' records held the lists, so it has no 'g' or
+ * 'q' keys) is rebuilt from its journal when opened, and GetGroup answers
+ * byte for byte as before; lists that lose a key are DATA_LOSS, not
+ * shorter lists. */
+static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void **state)
+{
+    fx *f = *state;
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OpenGroup og = YONGJIN__V1__OPEN_GROUP__INIT;
+    og.group_id = "G1";
+    og.leader = "g";
+    og.target_size = 100;
+    og.expires_at_ms = T0 + DAY;
+    og.leader_rate_bp = 300;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_OPEN_GROUP;
+    ev.open_group = &og;
+    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
+    char id[16], buyer[16];
+    for (int i = 0; i < 100; i++) { /* the 100th succeeds: a walk of 99 orders, two chunks */
+        snprintf(id, sizeof id, "O%03d", i);
+        snprintf(buyer, sizeof buyer, "b%d", i);
+        assert_int_equal(pay_in(f, id, buyer, 1000, T0 + 1 + i, "G1"), YJ_OK);
+    }
+    for (int i = 0; i < 5; i++) { /* late: accepted without the group, to refund */
+        snprintf(id, sizeof id, "L%d", i);
+        assert_int_equal(pay_in(f, id, "b", 1000, T0 + DAY + i, "G1"), YJ_OK);
+    }
+    yj_buf before = {0}, after = {0};
+    assert_int_equal(get_group(f, "G1", &before), YJ_OK);
+    Yongjin__V1__Group *g = yongjin__v1__group__unpack(NULL, before.len, before.data);
+    assert_non_null(g);
+    assert_string_equal(g->status, "SUCCEEDED");
+    assert_int_equal(g->leader_earned, 100 * 30); /* 1000 * 300 / 10000 on each, none the leader's */
+    assert_int_equal(g->n_order_ids, 100);
+    assert_int_equal(g->n_refund_order_ids, 5);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "O%03d", i);
+        assert_string_equal(g->order_ids[i], id);
+    }
+    assert_string_equal(g->refund_order_ids[4], "L4");
+    yongjin__v1__group__free_unpacked(g, NULL);
+
+    /* damaged: the record counts keys that are gone */
+    reopen_without_group_lists(f, YJ_STORE_SCHEMA_VERSION, 100 + 5);
+    assert_int_equal(get_group(f, "G1", &after), YJ_DATA_LOSS);
+    /* the layout before (no list keys): rebuilt from the journal alone */
+    reopen_without_group_lists(f, YJ_STORE_SCHEMA_VERSION - 1, 0);
+    assert_int_equal(get_group(f, "G1", &after), YJ_OK);
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.data, before.data, before.len);
+    yj_apply_hook hook = *yj_ledger_hook();
+    yj_verify_report rep;
+    yj_msg msg;
+    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 1 + 100 + 5);
+    yj_buf_free(&before);
+    yj_buf_free(&after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +459,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup, teardown),
         cmocka_unit_test(test_months),
+        cmocka_unit_test_setup_teardown(test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
