@@ -89,7 +89,7 @@ typedef struct replay_state {
     size_t peak_bytes;   /* replay_bytes_now at its largest sample */
 } replay_state;
 
-/* Replays one entry into the scratch store. 0 when it reproduced; 1 with
+/* Replays one entry into the in-memory state. 0 when it reproduced; 1 with
  * the problem filled; -1 on a failure to verify (err set). */
 static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_t len,
                       yj_verify_report *rep, yj_err *err)

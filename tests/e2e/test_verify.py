@@ -69,6 +69,12 @@ def verify_ok(c):
     return v
 
 
+def test_an_empty_store_digests_to_the_sha256_of_nothing(client):
+    v = verify_ok(client)
+    assert (v.entries, v.state_records) == (0, 0)
+    assert v.state_digest == hashlib.sha256(b"").digest() and v.replay_bytes > 0
+
+
 def test_the_state_digest_is_32_bytes_stable_without_writes_and_moves_with_one(client):
     some_history(client, "a", 30)
     v1, v2 = verify_ok(client), verify_ok(client)
