@@ -2,7 +2,8 @@
  * yj — yongjin's command line for operators and finance.
  *
  *   yj verify DIR              hash chain, density, and a full rebuild of the
- *                              derived state compared byte for byte
+ *                              derived state compared byte for byte; prints
+ *                              the state digest and the rebuild's memory
  *   yj backup DIR DEST         hot, consistent, compacted copy (mdb_env_copy2)
  *   yj dump DIR [--from SEQ]   journal entries as JSON, one per line
  *   yj call [options] SERVICE/METHOD [JSON | -]
@@ -60,6 +61,11 @@ static yj_store *open_ro(const char *dir)
     return s;
 }
 
+static void hex(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
+}
+
 static int cmd_verify(const char *dir)
 {
     yj_store *s = open_ro(dir);
@@ -74,12 +80,20 @@ static int cmd_verify(const char *dir)
     }
     if (!rep.ok) {
         printf("FAILED after %llu good entries: %s\n", (unsigned long long)rep.entries, rep.problem);
-        return 1;
+    } else {
+        printf("ok: %llu entries, head ", (unsigned long long)rep.entries);
+        hex(rep.head_hash, YJ_HASH_BYTES);
+        printf("\n");
     }
-    printf("ok: %llu entries, head ", (unsigned long long)rep.entries);
-    for (int i = 0; i < YJ_HASH_BYTES; i++) printf("%02x", rep.head_hash[i]);
-    printf("\n");
-    return 0;
+    if (rep.has_state_digest) {
+        printf("state digest: ");
+        hex(rep.state_digest, YJ_HASH_BYTES);
+        printf(" (%llu records of idem and state%s)\n", (unsigned long long)rep.state_records,
+               rep.ok ? "" : "; the rebuild's");
+    }
+    printf("replay memory: %llu bytes held by the rebuilt state at its largest, RssAnon grew %llu bytes\n",
+           (unsigned long long)rep.replay_bytes, (unsigned long long)rep.rss_growth_bytes);
+    return rep.ok ? 0 : 1;
 }
 
 static int cmd_backup(const char *dir, const char *dest)
@@ -95,11 +109,6 @@ static int cmd_backup(const char *dir, const char *dest)
     }
     printf("backed up %s to %s\n", dir, dest);
     return 0;
-}
-
-static void hex(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
 }
 
 /* One entry: the stored fields, then the event decoded. */

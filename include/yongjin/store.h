@@ -282,17 +282,34 @@ typedef struct yj_verify_report {
     uint64_t entries;
     uint8_t head_hash[YJ_HASH_BYTES];
     char problem[512];   /* the first problem, naming the entry or key */
+    /* The canonical digest of idem and state (docs/storage.md "The state
+     * digest"), set (has_state_digest = 1) once the whole journal was
+     * replayed: the rebuild's, and when ok the snapshot's too (they agree).
+     * Not set when the walk or replay stopped at a problem. */
+    int has_state_digest;
+    uint8_t state_digest[YJ_HASH_BYTES];
+    uint64_t state_records;   /* records the digest covers (idem + state) */
+    /* Memory of the replay: the heap bytes its in-memory state held at its
+     * largest (the maps' own count, yj_memmap_bytes: allocator overhead not
+     * included), and the process's RssAnon growth from the start of the
+     * replay to its end (0 when it shrank or /proc cannot be read; other
+     * threads' memory counts too, so it is a rough second figure). */
+    uint64_t replay_bytes;
+    uint64_t rss_growth_bytes;
 } yj_verify_report;
 
 /* Asks the writer for a checkpoint and waits for it (up to 10 s), then, in
  * one LMDB read snapshot, walks the journal (hash links, density), replays
  * it through `hook` into a fresh in-memory state and compares idem and
- * state byte for byte with the snapshot's (each record's CRC checked): safe
- * while the writer runs. Blocking and long, and holds the whole derived
- * state in memory while it runs: the server calls it off the event loop
- * thread. The report says ok or
- * names the first problem; the return code is for failures to verify at all
- * (out of memory, I/O). */
+ * state byte for byte with the snapshot's (each record's CRC checked),
+ * computing the state digest of both: safe while the writer runs. Blocking
+ * and long, and holds the whole derived state in memory while it runs: the
+ * server calls it off the event loop thread. One at a time per store: a
+ * call while another runs returns RESOURCE_EXHAUSTED at once (msg says so)
+ * and allocates nothing. The report says ok or names the first problem;
+ * the return code is for failures to verify at all (RESOURCE_EXHAUSTED:
+ * out of memory or another Verify running; UNAVAILABLE: the store is
+ * closing; INTERNAL: LMDB). */
 yj_err yj_store_verify(yj_store *store, const yj_apply_hook *hook,
                        yj_verify_report *out, yj_msg *msg);
 

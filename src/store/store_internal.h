@@ -148,6 +148,7 @@ struct yj_store {
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
+    _Atomic int verify_busy;   /* one yj_store_verify replays at a time: a second is refused */
     _Atomic int stop_verify;   /* set by yj_store_close: running verifications give up */
 };
 
@@ -158,6 +159,28 @@ void store_seq_key(uint64_t seq, uint8_t out[8]);
 int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
                      size_t body_len, uint8_t out[YJ_HASH_BYTES]);
 int store_sha256(const uint8_t *data, size_t len, uint8_t out[YJ_HASH_BYTES]);
+
+/* ---- the canonical state digest (digest.c; docs/storage.md "The state digest") ----
+ * SHA-256 over every record of idem then of state, in key byte order, each
+ * framed as tag || key length (4, BE) || key || value length (4, BE) ||
+ * value, the value without LMDB's CRC trailer. Records must be fed in that
+ * order; the digest does not sort. A failed EVP call is remembered and
+ * answered by store_digest_final. */
+#define STORE_DIGEST_TAG_IDEM ((uint8_t)'i')
+#define STORE_DIGEST_TAG_STATE ((uint8_t)'s')
+typedef struct store_digest store_digest;
+store_digest *store_digest_new(void);   /* NULL on ENOMEM (or no SHA-256 in OpenSSL) */
+void store_digest_free(store_digest *d); /* NULL ok */
+/* One record: key 1..YJ_MEMMAP_KEY_MAX bytes, the logical value. */
+void store_digest_record(store_digest *d, uint8_t tag, const void *key, size_t klen, const void *val,
+                         size_t vlen);
+/* Every entry of m but its tombstones, in m's (byte) order. */
+void store_digest_map(store_digest *d, uint8_t tag, const yj_memmap *m);
+uint64_t store_digest_records(const store_digest *d);
+/* 0 with out set, or -1 (out zeroed) when an EVP call failed. Call once. */
+int store_digest_final(store_digest *d, uint8_t out[YJ_HASH_BYTES]);
+/* The digest of a state held in two maps (tombstones absent): 0 or -1. */
+int store_state_digest(const yj_memmap *idem, const yj_memmap *state, uint8_t out[YJ_HASH_BYTES]);
 
 /* Maps an LMDB return code: MAP_FULL -> RESOURCE_EXHAUSTED, others INTERNAL. */
 yj_err store_mdb_err(int rc);

@@ -4,11 +4,19 @@
  * In one read snapshot of the live store: walk the journal from seq 1,
  * checking density, every prev_hash link and every hash; replay each entry
  * through the same apply path the writer used (store_apply_write with the
- * real hook) into a scratch environment, checking that each entry is
- * accepted again with the same seq and the same effects; then compare the
- * scratch "idem" and "state" databases with the live ones byte for byte.
- * The first problem is reported precisely (entry or key), and nothing of
- * the live store is written.
+ * real hook) into a fresh state held in memory (store layers: nothing is
+ * written to disk), checking that each entry is accepted again with the
+ * same seq and the same effects; then compare the replay's "idem" and
+ * "state" maps with the snapshot's databases byte for byte (each LMDB
+ * record's CRC checked), and compute the canonical state digest
+ * (digest.c) of both: of the replay from its maps, of the snapshot record
+ * by record as it is compared. The first problem is reported precisely
+ * (entry or key), and nothing of the live store is written.
+ *
+ * One Verify at a time per store (verify_busy): the replay holds the whole
+ * derived state in memory, so two at once would hold it twice. Its size is
+ * reported (replay_bytes: the maps' own count at its largest, and the
+ * process's RssAnon growth as a rough second figure).
  */
 #include <assert.h>
 #include <errno.h>
@@ -78,9 +86,10 @@ typedef struct replay_state {
     uint8_t head_hash[YJ_HASH_BYTES];
     uint64_t in_group;
     yj_buf stored_effects;
+    size_t peak_bytes;   /* replay_bytes_now at its largest sample */
 } replay_state;
 
-/* Replays one entry into the scratch store. 0 when it reproduced; 1 with
+/* Replays one entry into the in-memory state. 0 when it reproduced; 1 with
  * the problem filled; -1 on a failure to verify (err set). */
 static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_t len,
                       yj_verify_report *rep, yj_err *err)
@@ -114,8 +123,11 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
 }
 
 /* Compares one database of the live snapshot with the replay's map
- * (whose tombstones are keys the replay deleted: absent). */
-static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *name, yj_verify_report *rep)
+ * (whose tombstones are keys the replay deleted: absent), feeding each
+ * live record that compared equal, without its CRC, to `live` (tag: the
+ * table's STORE_DIGEST_TAG_*). */
+static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *name, uint8_t tag,
+                      store_digest *live, yj_verify_report *rep)
 {
     MDB_cursor *lc;
     MDB_val lk, lv, sk = {0, NULL}, sv = {0, NULL};
@@ -162,6 +174,7 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
                      name, kh);
             bad = 1;
         } else {
+            store_digest_record(live, tag, lk.mv_data, lk.mv_size, lv.mv_data, lv.mv_size);
             lr = mdb_cursor_get(lc, &lk, &lv, MDB_NEXT);
             yj_memmap_next(&it);
         }
@@ -170,12 +183,24 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
     return bad;
 }
 
-/* Folds the replayed group into the replay's base. */
+/* The heap bytes the replay's state holds now (its three layers). */
+static size_t replay_bytes_now(const replay_state *rs)
+{
+    return store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write);
+}
+
+/* Folds the replayed group into the replay's base. The replay's memory is
+ * largest just before a fold (the group's maps and index beside the base's)
+ * or just after it (the base's index grown): both are sampled. */
 static yj_err replay_fold(replay_state *rs, yj_msg *msg)
 {
+    size_t now = replay_bytes_now(rs);
+    if (now > rs->peak_bytes) rs->peak_bytes = now;
     rs->in_group = 0;
     if (store_layer_merge(rs->base, rs->ac.group) != YJ_OK)
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory replaying the journal");
+    now = replay_bytes_now(rs);
+    if (now > rs->peak_bytes) rs->peak_bytes = now;
     return YJ_OK;
 }
 
@@ -236,13 +261,103 @@ void store_fresh_checkpoint(yj_store *s)
     }
 }
 
+/* The process's anonymous resident memory (RssAnon of /proc/self/status)
+ * in bytes, or 0 when it cannot be read. */
+static uint64_t rss_anon_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    int found = 0;
+    if (!f) return 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "RssAnon: %llu kB", &kib) == 1;
+    fclose(f);
+    return found ? (uint64_t)kib * 1024 : 0;
+}
+
+/* After a complete replay: the rebuild's digest from its maps, then the
+ * comparison of idem and state with the snapshot, which digests the
+ * snapshot's records as it goes; the two digests must agree. */
+static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report *rep,
+                                 yj_msg *msg)
+{
+    const yj_memmap *idem = rs->base->map[STORE_MAP_IDEM], *state = rs->base->map[STORE_MAP_STATE];
+    store_digest *rd = store_digest_new(), *ld = store_digest_new();
+    uint8_t live[YJ_HASH_BYTES];
+    yj_err err = YJ_OK;
+    if (!rd || !ld) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory (state digest)");
+        goto done;
+    }
+    store_digest_map(rd, STORE_DIGEST_TAG_IDEM, idem);
+    store_digest_map(rd, STORE_DIGEST_TAG_STATE, state);
+    rep->state_records = store_digest_records(rd);
+    if (store_digest_final(rd, rep->state_digest) != 0) {
+        err = yj_fail(msg, YJ_INTERNAL, "SHA-256 failed (state digest)");
+        goto done;
+    }
+    rep->has_state_digest = 1;
+    if (compare_db(lt, s->idem, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
+        compare_db(lt, s->state, state, "state", STORE_DIGEST_TAG_STATE, ld, rep))
+        goto done; /* the problem is in the report */
+    if (store_digest_final(ld, live) != 0) {
+        err = yj_fail(msg, YJ_INTERNAL, "SHA-256 failed (state digest)");
+        goto done;
+    }
+    /* every record compared equal, so only a bug in the digest could part them */
+    if (store_digest_records(ld) != rep->state_records || memcmp(live, rep->state_digest, YJ_HASH_BYTES))
+        snprintf(rep->problem, sizeof rep->problem,
+                 "the snapshot's state digest (%llu records) differs from the rebuild's (%llu records) "
+                 "though every record compared equal",
+                 (unsigned long long)store_digest_records(ld), (unsigned long long)rep->state_records);
+done:
+    store_digest_free(ld);
+    store_digest_free(rd);
+    return err;
+}
+
+/* The replay in snapshot lt (resize_lock held): walk, fold, compare. */
+static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const yj_apply_hook *hook,
+                              yj_verify_report *rep, yj_msg *msg)
+{
+    /* the replay reads its own state in memory, and the journal from the snapshot */
+    yj_store_view *v = &rs->ac.view;
+    v->layers[0] = rs->ac.write;
+    v->layers[1] = rs->ac.group;
+    v->layers[2] = rs->base;
+    v->n_layers = 3;
+    v->mutable_layers = 2;
+    v->txn = lt;
+    v->journal_only = 1;
+    v->state = s->state;
+    v->journal = s->journal;
+    v->idem = s->idem;
+    v->owner = rs; /* not the live store's: no digest of it is shared */
+    rs->ac.hook = hook;
+    rs->ac.replay = 1;
+    rs->ac.rebuild = 1;
+    rs->ac.head_seq = &rs->head_seq;
+    rs->ac.head_hash = rs->head_hash;
+    yj_err err = walk(s, lt, rs, rep, msg);
+    if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
+    if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);
+    return err;
+}
+
 yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
                        yj_verify_report *rep, yj_msg *msg)
 {
+    assert(s && hook && rep && msg);
     memset(rep, 0, sizeof *rep);
     if (atomic_load(&s->stop_verify)) return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
+    if (atomic_exchange(&s->verify_busy, 1))
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
+                       "a Verify is already running on this store (one at a time: it holds the whole "
+                       "derived state in memory); retry when it ends");
     atomic_fetch_add(&s->verifiers, 1);
     store_fresh_checkpoint(s);
+    uint64_t rss_before = rss_anon_bytes();
     replay_state rs = {0};
     MDB_txn *lt = NULL;
     yj_err err = YJ_OK;
@@ -261,31 +376,16 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
         err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
         goto done;
     }
-    /* the replay reads its own state in memory, and the journal from the snapshot */
-    yj_store_view *v = &rs.ac.view;
-    v->layers[0] = rs.ac.write;
-    v->layers[1] = rs.ac.group;
-    v->layers[2] = rs.base;
-    v->n_layers = 3;
-    v->mutable_layers = 2;
-    v->txn = lt;
-    v->journal_only = 1;
-    v->state = s->state;
-    v->journal = s->journal;
-    v->idem = s->idem;
-    v->owner = &rs; /* not the live store's: no digest of it is shared */
-    rs.ac.hook = hook;
-    rs.ac.replay = 1;
-    rs.ac.rebuild = 1;
-    rs.ac.head_seq = &rs.head_seq;
-    rs.ac.head_hash = rs.head_hash;
-    err = walk(s, lt, &rs, rep, msg);
-    if (err == YJ_OK && !rep->problem[0]) err = replay_fold(&rs, msg);
-    if (err == YJ_OK && !rep->problem[0] &&
-        !compare_db(lt, s->idem, rs.base->map[STORE_MAP_IDEM], "idem", rep))
-        compare_db(lt, s->state, rs.base->map[STORE_MAP_STATE], "state", rep);
+    err = verify_snapshot(s, lt, &rs, hook, rep, msg);
     rep->ok = err == YJ_OK && !rep->problem[0];
+    assert(!rep->ok || rep->has_state_digest);
 done:
+    if (rs.base) {
+        size_t now = replay_bytes_now(&rs);
+        rep->replay_bytes = now > rs.peak_bytes ? now : rs.peak_bytes;
+        uint64_t rss_after = rss_anon_bytes();
+        rep->rss_growth_bytes = rss_before && rss_after > rss_before ? rss_after - rss_before : 0;
+    }
     if (lt) {
         mdb_txn_abort(lt);
         pthread_rwlock_unlock(&s->resize_lock);
@@ -298,5 +398,6 @@ done:
     yj_buf_free(&rs.ac.body);
     yj_buf_free(&rs.stored_effects);
     atomic_fetch_sub(&s->verifiers, 1);
+    atomic_store(&s->verify_busy, 0);
     return err;
 }

@@ -3,8 +3,10 @@
  * reports, trial balance, exports and payout batches come from the ledger.
  *
  * Verify walks and replays the whole journal, which takes long on a big
- * store, so it runs on a worker thread (svc_offload; one Verify at a time)
- * and hands its report back to the event loop. GetPeriodReport of an open
+ * store and holds the whole derived state in memory, so it runs on a
+ * worker thread (svc_offload) and hands its report back to the event loop;
+ * one at a time (verify_running here, and yj_store_verify's own guard): a
+ * second call while one runs is answered RESOURCE_EXHAUSTED at once. GetPeriodReport of an open
  * month hashes every entry of the month, so it runs on a worker too.
  *
  * Subscribe streams the caller's tenant's journal entries from from_seq and
@@ -61,6 +63,11 @@ static void verify_answer(svc_job *j)
         resp.head_hash.data = job->report.head_hash;
         resp.head_hash.len = job->report.entries ? YJ_HASH_BYTES : 0;
         resp.problem = job->report.problem;
+        resp.state_digest.data = job->report.state_digest;
+        resp.state_digest.len = job->report.has_state_digest ? YJ_HASH_BYTES : 0;
+        resp.replay_bytes = job->report.replay_bytes;
+        resp.rss_growth_bytes = job->report.rss_growth_bytes;
+        resp.state_records = job->report.state_records;
         svc_reply(j->call, &resp.base);
     }
     free(job);
@@ -77,7 +84,11 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
         return;
     }
     if (svc_of(call)->verify_running) {
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "a verification is already running; retry later");
+        /* refused here, before a thread is started; yj_store_verify refuses a
+         * second one too, for any other caller in the process */
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED,
+                       "a Verify is already running (one at a time: it holds the whole derived state in "
+                       "memory); retry when it ends");
         return;
     }
     verify_job *job = calloc(1, sizeof *job);

@@ -2,13 +2,15 @@
  * test_store.c — the journal under a test hook: append and read, the hash
  * chain recomputed independently, idempotency (replay and ALREADY_EXISTS),
  * a refusal inside a group, map growth and the map cap, the schema check,
- * durability across reopen, verification catching an altered entry, and
- * recovery after a simulated power cut.
+ * durability across reopen, verification catching an altered entry, its
+ * state digest (framing, and as recomputed from LMDB) and its one-at-a-time
+ * guard, and recovery after a simulated power cut.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -518,6 +520,200 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "state key"));
+}
+
+/* One record's frame as docs/storage.md "The state digest" spells it. */
+static size_t frame(uint8_t *out, char tag, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)tag;
+    for (int i = 3; i >= 0; i--) out[n++] = (uint8_t)(klen >> (8 * i));
+    memcpy(out + n, k, klen);
+    n += klen;
+    for (int i = 3; i >= 0; i--) out[n++] = (uint8_t)(vlen >> (8 * i));
+    memcpy(out + n, v, vlen);
+    return n + vlen;
+}
+
+static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    unsigned hl = 0;
+    assert_int_equal(EVP_Digest(p, n, out, &hl, EVP_sha256(), NULL), 1);
+    assert_int_equal(hl, 32);
+}
+
+static void test_the_state_digest_frames_each_record_in_key_order_without_tombstones(void **state)
+{
+    yj_memmap *idem = yj_memmap_new(), *st = yj_memmap_new();
+    uint8_t got[32], want[32], buf[256];
+    /* empty: the SHA-256 of nothing */
+    assert_int_equal(store_state_digest(idem, st, got), 0);
+    sha256(buf, 0, want);
+    assert_memory_equal(got, want, 32);
+    /* put out of order, with a tombstone and an empty value */
+    assert_int_equal(yj_memmap_put(st, "b", 1, "xyz", 3, 0), 0);
+    assert_int_equal(yj_memmap_put(st, "c", 1, NULL, 0, 1), 0);
+    assert_int_equal(yj_memmap_put(st, "a", 1, "", 0, 0), 0);
+    assert_int_equal(yj_memmap_put(idem, "k\0", 2, "v1", 2, 0), 0);
+    size_t n = frame(buf, 'i', "k\0", 2, "v1", 2);
+    n += frame(buf + n, 's', "a", 1, "", 0);
+    n += frame(buf + n, 's', "b", 1, "xyz", 3);
+    assert_int_equal(n, 13 + 10 + 13); /* tag, two lengths, key and value each */
+    sha256(buf, n, want);
+    assert_int_equal(store_state_digest(idem, st, got), 0);
+    assert_memory_equal(got, want, 32);
+    /* where a key ends is part of the digest: "ab"->"c" is not "a"->"bc" */
+    yj_memmap *e = yj_memmap_new(), *x = yj_memmap_new(), *y = yj_memmap_new();
+    uint8_t dx[32], dy[32], dz[32];
+    assert_int_equal(yj_memmap_put(x, "ab", 2, "c", 1, 0), 0);
+    assert_int_equal(yj_memmap_put(y, "a", 1, "bc", 2, 0), 0);
+    assert_int_equal(store_state_digest(e, x, dx), 0);
+    assert_int_equal(store_state_digest(e, y, dy), 0);
+    assert_memory_not_equal(dx, dy, 32);
+    /* and so is the table: the same record in idem is another digest */
+    assert_int_equal(store_state_digest(x, e, dz), 0);
+    assert_memory_not_equal(dx, dz, 32);
+    yj_memmap_free(e);
+    yj_memmap_free(x);
+    yj_memmap_free(y);
+    yj_memmap_free(idem);
+    yj_memmap_free(st);
+}
+
+/* The test hook's digest of the state read straight from LMDB: every
+ * record's CRC checked and stripped, framed as the docs say. */
+static void digest_of_lmdb(const char *dir, uint8_t out[32], uint64_t *records)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    *records = 0;
+    const char *names[] = {"idem", "state"}, tags[] = {'i', 's'};
+    for (int t = 0; t < 2; t++) {
+        MDB_dbi dbi;
+        MDB_cursor *c;
+        MDB_val k, v;
+        assert_int_equal(mdb_dbi_open(txn, names[t], 0, &dbi), 0);
+        assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+        for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            assert_true(v.mv_size >= 4);
+            static uint8_t buf[1 << 16];
+            assert_true(k.mv_size + v.mv_size + 9 <= sizeof buf);
+            size_t n = frame(buf, tags[t], k.mv_data, k.mv_size, v.mv_data, v.mv_size - 4);
+            EVP_DigestUpdate(ctx, buf, n);
+            ++*records;
+        }
+        mdb_cursor_close(c);
+    }
+    unsigned hl;
+    EVP_DigestFinal_ex(ctx, out, &hl);
+    EVP_MD_CTX_free(ctx);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+static void test_verify_reports_the_state_digest_and_the_replays_memory(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"e1", "e2", "e3"};
+    finish(run(f, ev, NULL, 3));
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report a, b;
+    yj_msg msg;
+    assert_int_equal(yj_store_verify(f->store, &hook, &a, &msg), YJ_OK);
+    assert_true(a.ok && a.has_state_digest);
+    assert_int_equal(a.state_records, 6); /* three request ids, three state keys */
+    assert_true(a.replay_bytes > 0);
+    assert_int_equal(yj_store_verify(f->store, &hook, &b, &msg), YJ_OK);
+    assert_memory_equal(a.state_digest, b.state_digest, 32);
+    const char *more[] = {"e4"};
+    finish(run(f, more, NULL, 1));
+    assert_int_equal(yj_store_verify(f->store, &hook, &b, &msg), YJ_OK);
+    assert_true(b.ok && b.has_state_digest);
+    assert_memory_not_equal(a.state_digest, b.state_digest, 32);
+    assert_true(b.replay_bytes > a.replay_bytes);
+    /* what an independent reader of data.mdb computes (the close checkpoints) */
+    yj_store_close(f->store);
+    f->store = NULL;
+    uint8_t want[32];
+    uint64_t records;
+    digest_of_lmdb(f->dir, want, &records);
+    assert_int_equal(records, b.state_records);
+    assert_memory_equal(b.state_digest, want, 32);
+}
+
+/* A hook that, replaying, stops at its first write until released. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered, released;
+} gate;
+
+static yj_err gated_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effects, yj_buf *extra,
+                          yj_msg *why)
+{
+    gate *g = ctx;
+    pthread_mutex_lock(&g->mu);
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->released) pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return test_apply(NULL, w, wr, effects, extra, why);
+}
+
+typedef struct verify_arg {
+    yj_store *store;
+    yj_apply_hook hook;
+    yj_verify_report rep;
+    yj_msg msg;
+    yj_err err;
+} verify_arg;
+
+static void *verify_thread(void *p)
+{
+    verify_arg *a = p;
+    a->err = yj_store_verify(a->store, &a->hook, &a->rep, &a->msg);
+    return NULL;
+}
+
+static void test_a_second_verify_while_one_runs_is_refused(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"e1", "e2"};
+    finish(run(f, ev, NULL, 2));
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    verify_arg first = {.store = f->store, .hook = {&g, gated_apply}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, verify_thread, &first), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    /* the first is inside its replay now */
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    yj_err second = yj_store_verify(f->store, &hook, &rep, &msg);
+    /* released before any assertion: a failed one must not leave it stuck */
+    pthread_mutex_lock(&g.mu);
+    g.released = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(second, YJ_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(msg.text, "a Verify is already running"));
+    assert_false(rep.ok);
+    assert_int_equal(rep.replay_bytes, 0); /* it held nothing */
+    assert_int_equal(first.err, YJ_OK);
+    assert_true(first.rep.ok);
+    /* released when it ended */
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_memory_equal(rep.state_digest, first.rep.state_digest, 32);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -1053,6 +1249,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_damaged_record_is_data_loss_never_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
+        cmocka_unit_test(test_the_state_digest_frames_each_record_in_key_order_without_tombstones),
+        cmocka_unit_test_setup_teardown(test_verify_reports_the_state_digest_and_the_replays_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_second_verify_while_one_runs_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
