@@ -37,6 +37,7 @@ typedef struct options {
     size_t max_map_bytes;
     uint32_t checkpoint_ms;
     int32_t commit_delay_us; /* 0: the store's default; -1: none */
+    int log_thread;          /* yj_store_config.pipeline: 0 off, 1 auto, 2 always */
     uint32_t drain_timeout_ms;
 } options;
 
@@ -67,6 +68,9 @@ static void usage(FILE *out)
             "                            (default 100; the log covers what comes after)\n"
             "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
             "                            commit (default 150; 0 = never)\n"
+            "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
+            "                            the writer applies the next: auto when writes wait\n"
+            "                            (default off: no faster on 2 vCPUs, docs/storage.md)\n"
             "  --max-streams N           concurrent streams per connection (default 100)\n"
             "  --max-connections N       open connections (default 1024; lowered to fit the\n"
             "                            open-file limit). All taken: the oldest connection\n"
@@ -111,7 +115,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 /* Long options without a letter (issue 15's connection limits). */
 enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP,
-       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT };
+       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT, OPT_LOG_THREAD };
 
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
@@ -129,15 +133,16 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
         {"max-conn-buffer-bytes", 1, 0, OPT_MAX_CONN_BUFFER}, {"max-buffer-bytes", 1, 0, OPT_MAX_BUFFER},
         {"max-conn-output-bytes", 1, 0, OPT_MAX_CONN_OUTPUT}, {"max-total-output-bytes", 1, 0, OPT_MAX_TOTAL_OUTPUT},
+        {"log-thread", 1, 0, OPT_LOG_THREAD},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
-    int c;
+    int c, idx = 0;
     uint64_t v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {
         int bad = 0;
         switch (c) {
         case 'l': o->server.listen = optarg; break;
@@ -163,6 +168,10 @@ static int parse_options(int argc, char **argv, options *o)
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
+        case OPT_LOG_THREAD:
+            o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
+            bad = o->log_thread < 0;
+            break;
         case OPT_FIRST_CALL_TIMEOUT:
             bad = parse_u64(optarg, 3600000, &v) || !v;
             o->server.first_call_timeout_ms = (uint32_t)v;
@@ -181,7 +190,7 @@ static int parse_options(int argc, char **argv, options *o)
             return 2;
         }
         if (bad) {
-            fprintf(stderr, "yongjind: bad value '%s' for %s\n", optarg, argv[optind - 1]);
+            fprintf(stderr, "yongjind: bad value '%s' for --%s\n", optarg, longs[idx].name);
             return 2;
         }
     }
@@ -311,6 +320,7 @@ static int start(app *a)
     sc.max_map_bytes = a->opt.max_map_bytes;
     sc.checkpoint_ms = a->opt.checkpoint_ms;
     sc.commit_delay_us = a->opt.commit_delay_us;
+    sc.pipeline = a->opt.log_thread;
     sc.hook = *yj_ledger_hook();
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
@@ -399,11 +409,13 @@ int main(int argc, char **argv)
     yj_store_get_stats(a.store, &st);
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
-           "%llu replayed, %llu map grows, %llu checkpoints; commit p50 %llu us p99 %llu us",
+           "%llu replayed, %llu map grows, %llu checkpoints, %llu commits synced by the log thread; "
+           "commit p50 %llu us p99 %llu us",
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
            (unsigned long long)st.map_grows, (unsigned long long)st.checkpoints,
+           (unsigned long long)st.piped_commits,
            (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us);
     stop(&a);
     yj_log(YJ_LOG_INFO, "yongjind stopped");

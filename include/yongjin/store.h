@@ -137,7 +137,7 @@ void yj_batch_free(yj_batch *batch);
  * one point of the journal: a write's own view while the hook applies it
  * (seeing its earlier writes), or a read snapshot. The fields are the
  * store's; callers only pass a view to the functions below. */
-#define YJ_VIEW_LAYERS 5
+#define YJ_VIEW_LAYERS 6
 struct store_layer;
 struct yj_memmap;
 typedef struct yj_store_view {
@@ -206,6 +206,8 @@ typedef struct yj_store_config {
     uint64_t log_rotate_bytes;     /* a checkpoint starts a new log past this size; 0 = 64 MiB */
     int32_t commit_delay_us;       /* wait this long for more writers when fewer are queued than
                                       recent groups held; -1 = none, 0 = 150 */
+    int pipeline;                  /* sync a group's log on a thread of its own while the writer
+                                      applies the next (writer.c); 0 = the writer syncs it */
     int read_only;                 /* open without a writer (yj tools) */
     yj_apply_hook hook;
 } yj_store_config;
@@ -270,6 +272,8 @@ typedef struct yj_store_stats {
     uint64_t writes_replayed;
     uint64_t map_grows;
     uint64_t checkpoints;       /* checkpoints written into LMDB (wal.c) */
+    uint64_t piped_commits;     /* groups whose log sync ran on the log thread while the
+                                   writer applied the next (yj_store_config.pipeline) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     size_t map_bytes;
 } yj_store_stats;

@@ -157,6 +157,8 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->sync_cv, NULL);
+    pthread_mutex_init(&s->log_mu, NULL);
+    pthread_cond_init(&s->log_cv, NULL);
     yj_err err;
     if (config->read_only) {
         err = store_wal_check_clean(s, msg); /* before LMDB reads a page */
@@ -195,6 +197,8 @@ void yj_store_close(yj_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->sync_cv);
+    pthread_mutex_destroy(&s->log_mu);
+    pthread_cond_destroy(&s->log_cv);
     free(s);
 }
 
@@ -257,7 +261,9 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     v->layers[0] = ac->write;
     v->layers[1] = ac->group;
     v->mutable_layers = 2;
-    published_layers(s, v, 2); /* the writer alone changes them: no lock */
+    v->n_layers = 2;
+    if (ac->pending) v->layers[v->n_layers++] = ac->pending;
+    published_layers(s, v, v->n_layers); /* the writer alone changes them: no lock */
     if (s->refreshing) v->layers[v->n_layers++] = s->refreshing; /* in LMDB, not all in the cache yet */
     if (s->cache && yj_memmap_bytes(s->cache) > s->cache_budget) yj_memmap_clear(s->cache);
     v->cache = s->cache;
@@ -357,6 +363,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->writes_replayed = atomic_load(&s->writes_replayed);
     out->map_grows = atomic_load(&s->map_grows);
     out->checkpoints = atomic_load(&s->checkpoints);
+    out->piped_commits = atomic_load(&s->piped_commits);
     out->map_bytes = s->map_bytes;
 }
 

@@ -133,7 +133,17 @@ struct yj_store {
     uint64_t wal_off;      /* end of the log's records */
     uint64_t wal_alloc;    /* end of the zeros written ahead of them (the file's size) */
     uint64_t logged_since_ckpt; /* log bytes since the last checkpoint */
-    yj_buf wal_buf;        /* the group being logged */
+    yj_buf log_buf;        /* the group being logged (store_wal_prepare) */
+    /* the log thread (writer.c): writes and syncs log_buf at log_off of
+     * log_fd while the writer applies the next group */
+    pthread_mutex_t log_mu;
+    pthread_cond_t log_cv;
+    int log_job, log_stop, log_rc; /* under log_mu */
+    int log_fd;
+    uint64_t log_off;
+    _Atomic int log_busy;  /* a job is handed and not done: the writer's wait reads it */
+    pthread_t logger;
+    int logger_started;
     MDB_txn *base_reader;  /* a version 1 log's checkpoint, until the first version 2 log:
                               its pages stay intact */
     yj_buf wal_tail;       /* what was logged since the running checkpoint's layer was frozen */
@@ -145,7 +155,8 @@ struct yj_store {
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints;
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
+        piped_commits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
     _Atomic int verify_busy;   /* one yj_store_verify replays at a time: a second is refused */
@@ -199,6 +210,8 @@ typedef struct store_apply_ctx {
     yj_store_view view;
     store_layer *group;  /* an accepted write's entry, request id and state go here */
     store_layer *write;  /* one write's state changes, folded into group when accepted */
+    store_layer *pending; /* a group logged but not yet durable (the writer's, while the log
+                             thread syncs it): read under `group`; NULL when none */
     const yj_apply_hook *hook;
     int replay;
     int rebuild;   /* the entries are in the journal already: check each one's hash
@@ -233,10 +246,23 @@ yj_err store_wal_check_clean(yj_store *s, yj_msg *msg);
  * snapshot, then the log's entries after that snapshot's head applied in
  * memory, so a yj tool reads every entry the server logged. */
 yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg);
-/* Logs the entries of layer (a group applied in memory) and syncs the
- * log; before the group is published. RESOURCE_EXHAUSTED with *disk_full
- * (nothing logged), or INTERNAL: fatal. */
-yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full);
+/* Logging a group (a group applied in memory, before it is published):
+ * store_wal_prepare, store_wal_write (the writer's thread or the log
+ * thread's), store_wal_logged, in turn (writer.c). */
+/* Encodes the log records of layer's entries into b and makes sure the log
+ * has room for them at s->wal_off (zeroed and synced ahead). OK;
+ * RESOURCE_EXHAUSTED with *disk_full when the disk is full (nothing
+ * written); INTERNAL. The writer's thread. */
+yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *disk_full);
+/* Writes b at off of the log fd and syncs it: 0; the write's errno (ENOSPC
+ * or EDQUOT: nothing of b counts, the disk is full; others fatal); or minus
+ * the sync's errno (fatal, whatever it is). Logged. Touches nothing of the
+ * store: any thread (the log thread, writer.c). */
+int store_wal_write(int fd, const yj_buf *b, uint64_t off);
+/* b, prepared at s->wal_off, is written and synced: the log's end moves
+ * past it (and a running checkpoint's next log gets it). The writer's
+ * thread. */
+void store_wal_logged(yj_store *s, const yj_buf *b);
 /* After a commit: starts a checkpoint when one is due; past 1 GiB of log
  * takes one synchronously. Non-OK: fatal. */
 yj_err store_wal_after_commit(yj_store *s);

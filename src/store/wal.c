@@ -324,9 +324,8 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
     return YJ_OK;
 }
 
-yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
+yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *disk_full)
 {
-    yj_buf *b = &s->wal_buf;
     yj_buf_reset(b);
     *disk_full = 0;
     yj_memmap_it it;
@@ -356,18 +355,26 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
         }
         s->wal_alloc = alloc;
     }
-    int rc = write_all(s->wal_fd, b->data, b->len, s->wal_off);
+    return YJ_OK;
+}
+
+int store_wal_write(int fd, const yj_buf *b, uint64_t off)
+{
+    int rc = write_all(fd, b->data, b->len, off);
     if (rc) {
-        /* nothing of it counts (the next group is written over it; a
-         * restart reads it as a torn write followed by zeros) */
-        *disk_full = rc == ENOSPC || rc == EDQUOT;
-        yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
-        return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+        yj_log(YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
+        return rc;
     }
-    if (fdatasync(s->wal_fd) != 0) {
-        yj_log(YJ_LOG_ERROR, "store: syncing the log: %s", strerror(errno));
-        return YJ_INTERNAL; /* a failed sync cannot be retried: fatal */
+    if (fdatasync(fd) != 0) {
+        rc = errno ? errno : EIO;
+        yj_log(YJ_LOG_ERROR, "store: syncing the log: %s", strerror(rc));
+        return -rc; /* whatever errno: a failed sync cannot be retried */
     }
+    return 0;
+}
+
+void store_wal_logged(yj_store *s, const yj_buf *b)
+{
     s->wal_off += b->len;
     s->logged_since_ckpt += b->len;
     /* while a checkpoint syncs, what is logged also goes to its new log;
@@ -375,7 +382,6 @@ yj_err store_wal_log(yj_store *s, const store_layer *layer, int *disk_full)
     if (atomic_load(&s->ckpt_state) != CKPT_IDLE && !s->tail_lost &&
         (s->wal_tail.len + b->len > WAL_TAIL_MAX || yj_buf_append(&s->wal_tail, b->data, b->len) != YJ_OK))
         s->tail_lost = 1;
-    return YJ_OK;
 }
 
 /* ---- checkpoints ---- */
@@ -998,6 +1004,6 @@ void store_wal_close(yj_store *s)
     s->wal_fd = -1;
     if (s->dir_fd >= 0) close(s->dir_fd);
     s->dir_fd = -1;
-    yj_buf_free(&s->wal_buf);
+    yj_buf_free(&s->log_buf);
     yj_buf_free(&s->wal_tail);
 }

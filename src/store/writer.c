@@ -1,26 +1,37 @@
 /*
- * writer.c — the writer thread and group commit.
+ * writer.c — the writer thread and group commit (docs/storage.md).
  *
  * The event loop queues batches (yj_store_submit); the writer takes every
- * queued batch at once, applies all their writes in ONE write transaction,
- * appends the group's new journal entries to the redo log and syncs it (one
- * sequential write and one fdatasync for the whole group: wal.c), then
- * commits the transaction (LMDB runs with MDB_NOSYNC, so the commit goes to
- * the page cache), moves the batches to the done list and signals an
- * eventfd that the event loop watches; the loop calls each batch's done
- * callback in order. Nothing is visible to readers or handed back before
- * its log record is on disk. Between groups the writer completes the
- * checkpoints that a sync thread makes durable (wal.c).
+ * queued batch at once as a group and applies its writes in memory: each
+ * write into a layer of its own (dropped if the hook refuses it, so a
+ * refusal writes nothing), folded into the group's layer when accepted,
+ * over the published layers, the writer's copy of LMDB's values and an
+ * LMDB snapshot (store.c, view.c). Then the group's journal entries are
+ * written to the redo log and synced (one write, one fdatasync: wal.c),
+ * and only then is the group published (merged into the layer readers
+ * see) and answered: the writer signals an eventfd and the event loop
+ * calls each batch's done callback in order. Nothing is visible or
+ * answered before its log record is on disk.
  *
- * Failures: MDB_MAP_FULL aborts the group, the map is doubled (up to
- * max_map_bytes) and the group retried from scratch; past the cap, or when
- * the disk is full (ENOSPC, EDQUOT, on the log or the data file), the
- * group's writes are answered RESOURCE_EXHAUSTED and the writer goes on (a
- * group whose commit fails after it was logged is cut back out of the log
- * first). Any other failure (EIO, a failed sync, MDB_PANIC, a log that
- * cannot be cut back) is fatal to writing: the store marks itself failed
- * and answers UNAVAILABLE from then on, never acknowledging what may not be
- * durable; a restart recovers from the log.
+ * With config.pipeline the log thread (yj-log) writes and syncs a group
+ * while the writer applies the next one on top of it (reading its layer as
+ * `pending`); the next is logged only after the one before is durable.
+ * A group applied longer than SLICE_NS is cut after the write it is on and
+ * the rest of its batch goes back to the queue behind other tenants'
+ * batches (yield); a cut group is logged by the writer itself.
+ *
+ * Between groups the writer completes the checkpoints the checkpoint
+ * thread (yj-sync) writes into LMDB and refreshes its copy of LMDB's
+ * values from them, a slice at a time (wal.c).
+ *
+ * Failures: no room in LMDB's map for what the checkpoints will write, or
+ * no disk for the log (seen when zeroing its room ahead, before any record
+ * of the group is written): the group's writes are answered
+ * RESOURCE_EXHAUSTED and the writer goes on. A failed log write or sync,
+ * a damaged record (DATA_LOSS) or a failed publish is fatal to writing:
+ * the store marks itself failed and answers UNAVAILABLE from then on,
+ * never acknowledging what may not be durable; a restart recovers from
+ * the log. A group applied on top of one that failed fails with it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -146,18 +157,19 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
  * groups (wal.c, store_wal_refresh_step). */
 #define REFRESH_SLICE_NS 1000000LL
 
-/* Applies the group into memory (ac->group), logs and syncs its entries,
- * then publishes them: OK, or the error that ended it (nothing of this
- * group published). *disk_full: the log could not take it (nothing
- * logged). Past SLICE_NS of applying, it stops after the write it is on:
- * *cut is the batch it stopped in (NULL when it got through the group),
- * whose `applied` says how far. */
-static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *disk_full, yj_batch **cut)
+/* Applies the group into memory (ac->group) on top of the durable head, or
+ * of ac->pending's when a group is in the log thread's hands: *seq and hash
+ * come in as that head and leave as the head after this group. OK, or the
+ * error that ended it (nothing of this group kept: ac->group cleared, every
+ * batch's `applied` back where it was). *disk_full = 2: LMDB's map has no
+ * room for it. Past SLICE_NS of applying, it stops after the write it is
+ * on: *cut is the batch it stopped in (NULL when it got through the
+ * group), whose `applied` says how far. */
+static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uint64_t *seq,
+                          uint8_t hash[YJ_HASH_BYTES], int *disk_full, yj_batch **cut)
 {
-    uint64_t seq = s->head_seq;
-    uint8_t hash[YJ_HASH_BYTES];
-    memcpy(hash, s->head_hash, YJ_HASH_BYTES);
-    ac->head_seq = &seq;
+    uint64_t start = *seq;
+    ac->head_seq = seq;
     ac->head_hash = hash;
     *disk_full = 0;
     *cut = NULL;
@@ -191,22 +203,27 @@ static yj_err run_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, int *
     }
     if (*cut && !(*cut)->begun && done_here)
         more = 2 * store_layer_bytes(ac->group) / done_here * ((*cut)->n - (*cut)->applied);
+    more += store_layer_bytes(ac->pending); /* not in s->live yet */
     /* (should the estimate fall short, a checkpoint finds the map full: what
      * was logged stays acknowledged and later writes are refused, wal.c) */
-    if (err == YJ_OK && seq > s->head_seq && !continued && !room_for(s, ac->group, more)) {
+    if (err == YJ_OK && *seq > start && !continued && !room_for(s, ac->group, more)) {
         yj_log(YJ_LOG_WARN, "store: full (LMDB's map near --max-map-size), refusing a group of writes");
         *disk_full = 2;
         err = YJ_RESOURCE_EXHAUSTED;
     }
-    if (err == YJ_OK && seq > s->head_seq) /* logged and synced: durable from here on */
-        err = store_wal_log(s, ac->group, disk_full);
     if (err != YJ_OK) {
         store_layer_clear(ac->group);
         for (yj_batch *b = group; b; b = b->next) b->applied = b->begun; /* nothing of this group counts */
         *cut = NULL;
-        return err;
     }
-    err = store_publish(s, ac->group, seq, hash);
+    return err;
+}
+
+/* The group of layer, logged and synced up to seq: visible to readers, the
+ * writer's head. OK, or fatal. */
+static yj_err made_durable(yj_store *s, store_layer *layer, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
+{
+    yj_err err = store_publish(s, layer, seq, hash);
     if (err != YJ_OK) return err;
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
@@ -230,22 +247,11 @@ static void count_results(yj_store *s, yj_batch *done)
     atomic_fetch_add(&s->writes_replayed, replayed);
 }
 
-/* Applies, logs and publishes a group. Every batch it got through is
- * answered one way or the other; *cut is a batch stopped part-way (its
- * next slice waits behind the queue), and the batches after it were not
- * touched. */
-static void process_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, yj_batch **cut)
+/* Answers every batch of group that failed with err (nothing of it
+ * acknowledged). disk_full: 2 LMDB's map, 1 the log's disk, 0 neither.
+ * DATA_LOSS and the fatal codes stop the store. */
+static void fail_group(yj_store *s, yj_batch *group, yj_err err, int disk_full)
 {
-    int disk_full = 0;
-    int64_t t0 = store_now_ns();
-    yj_err err = run_group(s, group, ac, &disk_full, cut);
-    if (err == YJ_OK) {
-        int64_t us = (store_now_ns() - t0) / 1000;
-        atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
-                                  memory_order_relaxed);
-        atomic_fetch_add(&s->commits, 1);
-        return;
-    }
     const char *why;
     yj_err code;
     if (disk_full || err == YJ_RESOURCE_EXHAUSTED) {
@@ -275,6 +281,148 @@ static void signal_loop(yj_store *s)
     uint64_t one = 1;
     ssize_t w = write(s->wake_fd, &one, sizeof one);
     (void)w; /* a full counter still wakes the loop */
+}
+
+/* The batches of done are answered (the event loop calls their callbacks). */
+static void answer(yj_store *s, yj_batch *done)
+{
+    if (!done) return;
+    count_results(s, done);
+    yj_batch *last = done;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail) s->done_tail->next = done;
+    else s->done_head = done;
+    s->done_tail = last;
+    pthread_mutex_unlock(&s->mu);
+    signal_loop(s);
+}
+
+static void count_commit(yj_store *s, int64_t t0)
+{
+    int64_t us = (store_now_ns() - t0) / 1000;
+    atomic_fetch_add_explicit(&s->commit_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add(&s->commits, 1);
+}
+
+/* ---- the log thread: a group's write and sync while the writer applies the next ---- */
+
+static void *logger_main(void *arg)
+{
+    yj_store *s = arg;
+    pthread_setname_np(pthread_self(), "yj-log");
+    pthread_mutex_lock(&s->log_mu);
+    for (;;) {
+        while (!s->log_job && !s->log_stop) pthread_cond_wait(&s->log_cv, &s->log_mu);
+        if (!s->log_job) break;
+        pthread_mutex_unlock(&s->log_mu);
+        int rc = store_wal_write(s->log_fd, &s->log_buf, s->log_off);
+        pthread_mutex_lock(&s->log_mu);
+        s->log_rc = rc;
+        s->log_job = 0;
+        pthread_cond_broadcast(&s->log_cv);
+        pthread_mutex_unlock(&s->log_mu);
+        pthread_mutex_lock(&s->mu); /* a writer waiting for work or for this sync wakes */
+        atomic_store(&s->log_busy, 0);
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->log_mu);
+    }
+    pthread_mutex_unlock(&s->log_mu);
+    return NULL;
+}
+
+/* Hands the prepared s->log_buf to the log thread. */
+static void log_start(yj_store *s)
+{
+    pthread_mutex_lock(&s->log_mu);
+    s->log_fd = s->wal_fd;
+    s->log_off = s->wal_off;
+    s->log_job = 1;
+    atomic_store(&s->log_busy, 1);
+    pthread_cond_signal(&s->log_cv);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+/* Waits for the log thread's write and sync: store_wal_write's result. */
+static int log_wait(yj_store *s)
+{
+    pthread_mutex_lock(&s->log_mu);
+    while (s->log_job) pthread_cond_wait(&s->log_cv, &s->log_mu);
+    int rc = s->log_rc;
+    pthread_mutex_unlock(&s->log_mu);
+    return rc;
+}
+
+/* A group in the log thread's hands: applied and prepared, not yet durable.
+ * It is never a cut group (those are logged by the writer itself). */
+typedef struct pending {
+    yj_batch *group;              /* its batches: answered once it is durable */
+    store_layer *layer;           /* its changes: the writer's next group reads them */
+    uint64_t seq;                 /* the head after it */
+    uint8_t hash[YJ_HASH_BYTES];
+    int64_t t0;                   /* when its apply began */
+} pending;
+
+/* Ends the pending group p: durable (published and answered), or failed
+ * with every batch answered so. 1 when durable. */
+static int finish_pending(yj_store *s, pending *p)
+{
+    int rc = log_wait(s);
+    yj_err err = YJ_OK;
+    int disk_full = 0;
+    if (rc == 0) {
+        store_wal_logged(s, &s->log_buf);
+        err = made_durable(s, p->layer, p->seq, p->hash);
+    } else {
+        disk_full = rc == ENOSPC || rc == EDQUOT; /* a write's: the sync's are negative */
+        err = disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
+    }
+    if (err == YJ_OK) {
+        count_commit(s, p->t0);
+        atomic_fetch_add(&s->piped_commits, 1);
+        answer(s, p->group);
+    } else {
+        store_layer_clear(p->layer);
+        for (yj_batch *b = p->group; b; b = b->next) b->applied = b->begun;
+        fail_group(s, p->group, err, disk_full);
+        answer(s, p->group);
+    }
+    p->group = NULL;
+    return err == YJ_OK;
+}
+
+/* The batches of a group before its cut one (the group itself when not
+ * cut); *rest: the cut one and those after it, unlinked. */
+static yj_batch *split_at_cut(yj_batch *group, yj_batch *cut, yj_batch **rest)
+{
+    *rest = cut;
+    if (!cut) return group;
+    if (cut == group) return NULL;
+    yj_batch *p = group;
+    while (p->next != cut) p = p->next;
+    p->next = NULL;
+    return group;
+}
+
+/* The cut batch (its next slice) and the untouched ones behind it go back
+ * to the front of the queue. */
+static void requeue(yj_store *s, yj_batch *rest)
+{
+    if (!rest) return;
+    pthread_mutex_lock(&s->mu);
+    yj_batch *rt = rest;
+    size_t w = rt->n - rt->applied;
+    while (rt->next) {
+        rt = rt->next;
+        w += rt->n - rt->applied;
+    }
+    rt->next = s->queue_head;
+    if (!s->queue_head) s->queue_tail = rt;
+    s->queue_head = rest;
+    s->queued_writes += w;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* The commit delay, under s->mu. Closed-loop writers answered by one group
@@ -326,6 +474,27 @@ static yj_batch *yield(yj_batch *head)
     return others;
 }
 
+/* Checkpoint work between groups, with no group in the log thread's hands
+ * (a checkpoint may start a new log): one finished by the checkpoint
+ * thread completes; one a Verify asked for starts. Returns whether the
+ * store has failed. */
+static int between_groups(yj_store *s, int failed, int wanted)
+{
+    if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
+    if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
+    return failed;
+}
+
+/*
+ * The writer's loop. A group is applied in memory, its log records are
+ * written and synced, then it is published and answered. With
+ * s->config.pipeline, a group that was not cut is synced by the log thread
+ * (yj-log) while the writer applies the next group on top of it (that
+ * group's view reads the pending one's layer); the next is logged only
+ * once the one before is durable, and published after it. Nothing is
+ * visible or answered before its own sync. Should the pending group fail,
+ * the group applied on top of it fails with it (nothing of either counts).
+ */
 static void *writer_main(void *arg)
 {
     yj_store *s = arg;
@@ -334,81 +503,138 @@ static void *writer_main(void *arg)
     ac.hook = &s->config.hook;
     ac.group = store_layer_new();
     ac.write = store_layer_new();
-    if (!ac.group || !ac.write) fail_store(s);
+    store_layer *spare = store_layer_new(); /* the layer of the group in the log thread's hands */
+    if (!ac.group || !ac.write || !spare) fail_store(s);
+    pending p = {0};
+    int in_flight = 0;
     for (;;) {
         /* a slice of the cache's refresh between groups (at most
          * REFRESH_SLICE_NS: answers were sent before it), all of it when idle */
         if (s->refreshing) {
             store_wal_refresh_step(s, store_now_ns() + REFRESH_SLICE_NS);
             /* done: a checkpoint that fell due meanwhile starts (it waited for this) */
-            if (!s->refreshing && store_wal_after_commit(s) != YJ_OK) fail_store(s);
+            if (!s->refreshing && !in_flight && store_wal_after_commit(s) != YJ_OK) fail_store(s);
         }
         pthread_mutex_lock(&s->mu);
+        /* (with a group in the log thread's hands: until its sync ends, or
+         * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->refreshing)
+               !s->refreshing && !(in_flight && !atomic_load(&s->log_busy)))
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
-        if (s->queue_head && !s->queue_head->applied) linger(s);
+        if (s->queue_head && !s->queue_head->applied && !in_flight) linger(s); /* a sync is its own delay */
         yj_batch *group = s->queue_head;
         if (group && group->applied) group = yield(group);
         s->queue_head = s->queue_tail = NULL;
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
-        if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
-        if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
-        if (!group && closing) break;
-        if (!group) continue;
+        if (!in_flight) failed = between_groups(s, failed, wanted);
+        if (!group && !in_flight && closing) break;
+
+        /* apply this group, on top of the pending one if any */
+        uint64_t seq = in_flight ? p.seq : s->head_seq;
+        uint8_t hash[YJ_HASH_BYTES];
+        memcpy(hash, in_flight ? p.hash : s->head_hash, YJ_HASH_BYTES);
         yj_batch *cut = NULL;
-        if (failed) {
+        yj_err err = YJ_OK;
+        int disk_full = 0, applied = 0;
+        int64_t t0 = store_now_ns();
+        if (group && failed) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_UNAVAILABLE, "the store has failed; see the server log");
-        } else if (s->full) {
+            answer(s, group);
+            group = NULL;
+        } else if (group && s->full) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_RESOURCE_EXHAUSTED,
                            "the store is full (LMDB's map at --max-map-size); nothing was written");
-        } else {
-            process_group(s, group, &ac, &cut);
+            answer(s, group);
+            group = NULL;
+        } else if (group) {
+            ac.pending = in_flight ? p.layer : NULL;
+            err = apply_group(s, group, &ac, &seq, hash, &disk_full, &cut);
+            ac.pending = NULL;
+            applied = 1;
         }
-        /* the batches before the cut are answered; the cut one goes back
-         * to the front of the queue with the untouched ones behind it, and
-         * the next group lets other tenants' batches go first (yield) */
-        yj_batch *done = group, *rest = NULL;
-        if (cut) {
-            rest = cut->next;
-            cut->next = NULL;
-            if (cut == group) done = NULL;
-            else {
-                yj_batch *p = group;
-                while (p->next != cut) p = p->next;
-                p->next = NULL;
+
+        /* the pending group's sync: this one stands on it */
+        if (in_flight) {
+            in_flight = 0;
+            if (!finish_pending(s, &p)) { /* it failed: so does this group, applied on top of it */
+                if (applied) {
+                    store_layer_clear(ac.group);
+                    for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
+                    pthread_mutex_lock(&s->mu);
+                    int now_failed = s->failed;
+                    pthread_mutex_unlock(&s->mu);
+                    for (yj_batch *b = group; b; b = b->next)
+                        fail_batch(b, now_failed ? YJ_UNAVAILABLE : YJ_RESOURCE_EXHAUSTED,
+                                   now_failed ? "the store failed to write; nothing of this batch was acknowledged"
+                                              : "the store is full (no disk space for the log); nothing was written");
+                    answer(s, group);
+                }
+                continue;
             }
+            pthread_mutex_lock(&s->mu);
+            failed = s->failed;
+            pthread_mutex_unlock(&s->mu);
+            failed = between_groups(s, failed, wanted);
         }
-        count_results(s, done);
-        pthread_mutex_lock(&s->mu);
-        if (cut) {
-            cut->next = rest;
-            yj_batch *rt = cut;
-            size_t w = rt->n - rt->applied;
-            while (rt->next) {
-                rt = rt->next;
-                w += rt->n - rt->applied;
+        if (!applied) continue;
+
+        /* log this group: by the log thread while the next one applies, or here */
+        if (err == YJ_OK && failed) err = YJ_UNAVAILABLE;
+        if (err == YJ_OK && seq > s->head_seq) err = store_wal_prepare(s, ac.group, &s->log_buf, &disk_full);
+        if (err != YJ_OK) {
+            store_layer_clear(ac.group);
+            for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
+            fail_group(s, group, err, disk_full);
+            answer(s, group);
+            continue;
+        }
+        int queued = 0; /* writes waiting: worth applying while the log thread syncs */
+        if (s->config.pipeline == 2) queued = 1;
+        else if (s->config.pipeline) {
+            pthread_mutex_lock(&s->mu);
+            queued = s->queue_head != NULL;
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (seq > s->head_seq && queued && !cut && s->logger_started) {
+            p.group = group;
+            p.layer = ac.group;
+            p.seq = seq;
+            memcpy(p.hash, hash, YJ_HASH_BYTES);
+            p.t0 = t0;
+            ac.group = spare;
+            spare = p.layer;
+            log_start(s);
+            in_flight = 1;
+            continue;
+        }
+        if (seq > s->head_seq) {
+            int rc = store_wal_write(s->wal_fd, &s->log_buf, s->wal_off);
+            if (rc) {
+                store_layer_clear(ac.group);
+                for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
+                disk_full = rc == ENOSPC || rc == EDQUOT; /* a write's: the sync's are negative */
+                fail_group(s, group, disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL, disk_full);
+                answer(s, group);
+                continue;
             }
-            rt->next = s->queue_head;
-            if (!s->queue_head) s->queue_tail = rt;
-            s->queue_head = cut;
-            s->queued_writes += w;
+            store_wal_logged(s, &s->log_buf);
         }
-        if (done) {
-            yj_batch *last = done;
-            while (last->next) last = last->next;
-            if (s->done_tail) s->done_tail->next = done;
-            else s->done_head = done;
-            s->done_tail = last;
+        err = made_durable(s, ac.group, seq, hash);
+        if (err != YJ_OK) { /* out of memory publishing: fatal */
+            fail_group(s, group, err, 0);
+            answer(s, group);
+            continue;
         }
-        pthread_mutex_unlock(&s->mu);
-        if (done) signal_loop(s);
+        count_commit(s, t0);
+        yj_batch *rest;
+        answer(s, split_at_cut(group, cut, &rest));
+        requeue(s, rest);
     }
     pthread_mutex_lock(&s->mu);
     int failed = s->failed;
@@ -419,6 +645,7 @@ static void *writer_main(void *arg)
     yj_buf_free(&ac.body);
     store_layer_free(ac.group);
     store_layer_free(ac.write);
+    store_layer_free(spare);
     return NULL;
 }
 
@@ -456,6 +683,11 @@ yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg)
     s->cache = yj_memmap_new();
     s->cache_budget = (size_t)256 << 20;
     if (!s->cache) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    if (s->config.pipeline) {
+        if (pthread_create(&s->logger, NULL, logger_main, s) != 0)
+            return yj_fail(msg, YJ_INTERNAL, "cannot start the log thread");
+        s->logger_started = 1;
+    }
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot start the writer thread");
     s->writer_started = 1;
@@ -472,6 +704,14 @@ void store_stop_writer(yj_store *s)
         pthread_join(s->writer, NULL);
         s->writer_started = 0;
         deliver_done(s); /* the last answers: their callbacks still run */
+    }
+    if (s->logger_started) { /* the writer left nothing in its hands */
+        pthread_mutex_lock(&s->log_mu);
+        s->log_stop = 1;
+        pthread_cond_signal(&s->log_cv);
+        pthread_mutex_unlock(&s->log_mu);
+        pthread_join(s->logger, NULL);
+        s->logger_started = 0;
     }
     if (s->wake_ev) event_free(s->wake_ev);
     s->wake_ev = NULL;

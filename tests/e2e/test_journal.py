@@ -223,11 +223,14 @@ def test_sigterm_exits_zero_and_data_survives(server, client):
     assert c.append(ev("upsert_member", member("after")))[0].seq == 11
 
 
-def test_kill9_under_load_loses_no_acknowledged_write(data_dir):
+@pytest.mark.parametrize("log_thread", ["off", "always"])
+def test_kill9_under_load_loses_no_acknowledged_write(data_dir, log_thread):
     """8 concurrent writers; the server is killed with SIGKILL three times
     mid-load and restarted. Every acknowledged write must still be there
-    (its request id replays with the same seq), seqs are dense, Verify ok."""
-    srv = Server(data_dir).start()
+    (its request id replays with the same seq), seqs are dense, Verify ok.
+    Also with every group's log synced by the log thread while the writer
+    applies the next group (--log-thread always)."""
+    srv = Server(data_dir, extra_args=["--log-thread", log_thread]).start()
     acked = {}  # request_id -> (seq, event)
     lock = threading.Lock()
     counts = {"acked": 0, "failed_calls": 0}

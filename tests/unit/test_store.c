@@ -37,8 +37,10 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
     if (memmem(wr->event, wr->event_len, "refuse", 6))
         return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
     char key[300];
-    if (wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) { /* "inc:<name>": a counter "z:<name>", + 1 */
-        int n = snprintf(key, sizeof key, "z:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
+    if (wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) { /* "inc:<name>[/<any>]": a counter "z:<name>", + 1 */
+        const char *slash = memchr(wr->event + 4, '/', wr->event_len - 4);
+        int len = slash ? (int)(slash - (const char *)wr->event) - 4 : (int)wr->event_len - 4;
+        int n = snprintf(key, sizeof key, "z:%.*s", len, (const char *)wr->event + 4);
         MDB_val v;
         char num[24] = "0";
         yj_err err = yj_state_get(&w->view, key, (size_t)n, &v);
@@ -1131,6 +1133,111 @@ static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **sta
     free_names(ev, N);
 }
 
+/* Submits batches of per events each from ev (n events in all) without
+ * waiting between them, so that groups queue behind one another; then
+ * waits for every answer. The batches, in order (finish each). */
+static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per)
+{
+    int nb = n / per, done = 0;
+    yj_batch **bs = calloc((size_t)nb, sizeof *bs);
+    for (int k = 0; k < nb; k++) {
+        yj_write *w = calloc((size_t)per, sizeof *w);
+        for (int i = 0; i < per; i++) {
+            w[i].tenant = "t1";
+            w[i].tenant_len = 2;
+            w[i].request_id = ev[k * per + i];
+            w[i].request_id_len = strlen(w[i].request_id);
+            w[i].event = (const uint8_t *)ev[k * per + i];
+            w[i].event_len = strlen(ev[k * per + i]);
+            w[i].event_time_ms = 1761955200000LL;
+        }
+        bs[k] = yj_batch_new((size_t)per);
+        bs[k]->writes = w;
+        bs[k]->done = on_done;
+        bs[k]->user = &done;
+        yj_msg msg;
+        yj_err code = yj_store_submit(f->store, bs[k], &msg);
+        if (code != YJ_OK) { /* refused at the door (a failed store): as if answered so */
+            bs[k]->failed = code;
+            done++;
+        }
+        event_base_loop(f->base, EVLOOP_NONBLOCK); /* answers come back meanwhile */
+        usleep(50); /* a few batches arrive during each group's sync */
+    }
+    while (done < nb) event_base_loop(f->base, EVLOOP_ONCE);
+    return bs;
+}
+
+static yj_store_config reopen_piped(fixture *f)
+{
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.checkpoint_ms = 1;
+    c.log_rotate_bytes = 1;
+    c.pipeline = 2; /* every group's sync on the log thread */
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    return c;
+}
+
+/* With the log synced on its own thread while the writer applies the next
+ * group on top of it: many small batches queued at once get dense seqs in
+ * the order they came, each answered after its own sync; a crash image
+ * recovers all of them; and when a sync fails, the group it belonged to and
+ * the one applied on top of it fail with it (no answer says OK), every
+ * later one is refused, and every write acknowledged before survives. */
+static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen_piped(f);
+    enum { N = 1200, PER = 3, M = 300 };
+    const char **ev = event_names("pl", N + M, 0);
+    for (int i = 0; i < N; i += PER) { /* one write of each batch adds to a counter */
+        char *e = malloc(32);
+        snprintf(e, 32, "inc:p/%d", i);
+        free((void *)ev[i]);
+        ev[i] = e;
+    }
+    yj_batch **bs = run_concurrently(f, ev, N, PER);
+    for (int k = 0; k < N / PER; k++) {
+        for (int i = 0; i < PER; i++) {
+            assert_int_equal(bs[k]->results[i].code, YJ_OK);
+            assert_int_equal(bs[k]->results[i].seq, (uint64_t)(k * PER + i) + 1);
+        }
+        finish(bs[k]);
+    }
+    free(bs);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.piped_commits > 10); /* the log thread did sync groups */
+    assert_true(st.checkpoints > 0);
+    { /* each increment saw the one before, though it was often in a group not yet synced */
+        yj_rtxn r;
+        yj_msg msg;
+        MDB_val v;
+        char want[24], got[24] = "";
+        assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+        if (yj_state_get(&r.view, "z:p", 3, &v) == YJ_OK && v.mv_size < sizeof got) memcpy(got, v.mv_data, v.mv_size);
+        yj_store_read_end(f->store, &r);
+        snprintf(want, sizeof want, "%d", N / PER);
+        assert_string_equal(got, want);
+    }
+    /* a sync fails while groups queue: nothing from it on is acknowledged */
+    fail_log_fdatasync = 1;
+    bs = run_concurrently(f, ev + N, M, PER);
+    for (int k = 0; k < M / PER; k++) {
+        for (int i = 0; i < PER; i++)
+            assert_int_equal(bs[k]->failed ? bs[k]->failed : bs[k]->results[i].code, YJ_UNAVAILABLE);
+        finish(bs[k]);
+    }
+    free(bs);
+    assert_int_equal(fail_log_fdatasync, 0); /* it was the log's sync that failed */
+    kill_and_recover(f, &c, ".piped", ev, N, 0);
+    free_names(ev, N + M);
+}
+
 /* The directory sync after a new log was renamed into place fails: the new
  * log is the log from the rename on, so the store must write into it (it
  * used to keep writing into the unlinked old one) or stop; every write it
@@ -1255,6 +1362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
