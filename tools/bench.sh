@@ -50,17 +50,17 @@ start() {  # a fresh server on a fresh store, the forest bound
   bin/yj-bench --target 127.0.0.1:$port --mode bind --members "$members" >/dev/null
 }
 
-# Sets wstats to "entries/commit commit-p50-us commit-p99-us" of the paid
+# Sets wstats to "entries/commit commit-p50-us commit-p99-us log-sync-p99-us" of the paid
 # phase, from the server's closing log line (the bind's 20-odd commits of
 # 5000 binds taken out of the count; its commit times stay in the quantiles).
 stop_server() {
-  wstats="- - -"
+  wstats="- - - -"
   [ -n "$pid" ] || return 0
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   local l; l=$(grep -h "store: .* commits" "$dir/log" | tail -n 1) || return 0
-  wstats=$(sed -n 's/.*store: \([0-9]*\) commits, \([0-9]*\) entries written.*commit p50 \([0-9]*\) us p99 \([0-9]*\) us/\1 \2 \3 \4/p' <<<"$l" |
+  wstats=$(sed -n 's/.*store: \([0-9]*\) commits, \([0-9]*\) entries written.*commit p50 \([0-9]*\) us p99 \([0-9]*\) us; log sync p50 [0-9]* us p99 \([0-9]*\) us.*/\1 \2 \3 \4 \5/p' <<<"$l" |
     awk -v m="$members" '{bc = int((m - 1 + 4999) / 5000); c = $1 - bc; e = $2 - (m - 1);
-                          printf "%.1f %s %s\n", (c > 0 ? e / c : 0), $3, $4}')
+                          printf "%.1f %s %s %s\n", (c > 0 ? e / c : 0), $3, $4, $5}')
 }
 
 # "loop writer sync total" ticks of the server: the event loop is the main
@@ -146,9 +146,9 @@ for rep in $(seq "$reps"); do
   done
   start
   bench "yongjin read, rep $rep" --mode read --streams 16 --duration "$secs"
-  echo "read 16 $rep $fig - - -" >>"$res"
+  echo "read 16 $rep $fig - - - -" >>"$res"
   bench "yongjin batch, rep $rep" --mode batch --batch 1000 --streams 4 --duration "$secs"
-  echo "batch 4 $rep $fig - - -" >>"$res"
+  echo "batch 4 $rep $fig - - - -" >>"$res"
   rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
   store=$(stat -c %s "$dir/data/data.mdb")
   stop_server
@@ -175,8 +175,9 @@ row() {  # $1 = label, $2 $3 = the rows' key
 cpurow() {  # $1 = label, $2 $3 = the rows' key
   local c="" f; for f in 10 11 12 13 14 15; do c+=" $(r1 "$(med "$2" "$3" $f)")"; done
   read -r lo wr sy ot to cl <<<"$c"
-  printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %6s\n' "$1" "$lo" "$wr" "$sy" "$ot" "$to" "$cl" \
-    "$(r1 "$(med "$2" "$3" 18)")" "$(ms "$(med "$2" "$3" 19)")" "$(ms "$(med "$2" "$3" 20)")" "$(med "$2" "$3" 17)"
+  printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %8s %6s\n' "$1" "$lo" "$wr" "$sy" "$ot" "$to" "$cl" \
+    "$(r1 "$(med "$2" "$3" 18)")" "$(ms "$(med "$2" "$3" 19)")" "$(ms "$(med "$2" "$3" 20)")" \
+    "$(ms "$(med "$2" "$3" 21)")" "$(med "$2" "$3" 17)"
 }
 
 echo "make bench: 2 vCPUs, $members members bound (member i's parent is i/3); paid = one OrderPaid per unary Append,"
@@ -190,12 +191,13 @@ row "yongjin batch of 1000 events, 4 str." batch 4
 
 echo
 echo "yongjin server CPU per call, utime + stime by thread in µs (batch: per event), warm-up included; client = yj-bench's own"
-printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %6s\n' "run" "loop" "writer" "sync" "other" "total" "client" "ent/commit" "cmt p50" "cmt p99" "else %"
+printf '%-38s %7s %7s %7s %7s %7s %7s %10s %8s %8s %8s %6s\n' "run" "loop" "writer" "sync" "other" "total" "client" "ent/commit" "cmt p50" "cmt p99" "fsync99" "else %"
 for s in "${ystreams[@]}"; do cpurow "$(ylabel "$s")" paid "$s"; done
 cpurow "yongjin read (GetBalance), 16 streams" read 16
 cpurow "yongjin batch of 1000 events, 4 str." batch 4
 echo "(loop: the event loop, the main thread; writer: yj-writer, apply in memory + log sync + publish; sync: yj-sync,"
 echo " the checkpoint thread writing LMDB; other: the rest, e.g. the long-read workers; cmt: a commit's apply + log sync + publish, ms;"
+echo " fsync99: the p99 of the log's fdatasync alone, ms, while checkpoints write LMDB beside it;"
 echo " else: the share of the 2 vCPUs busy outside yongjind and yj-bench during the run: other work on the machine)"
 printf 'yongjin peak RSS (VmHWM, after rep %d'"'"'s read and batch): %d MiB; store: %d MiB, %d bytes per journal entry (%d entries)\n' \
   "$reps" $((rss / 1024)) $((store / 1048576)) $((store / entries)) "$entries"

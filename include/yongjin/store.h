@@ -275,6 +275,7 @@ typedef struct yj_store_stats {
     uint64_t piped_commits;     /* groups whose log sync ran on the log thread while the
                                    writer applied the next (yj_store_config.pipeline) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
+    uint64_t log_sync_p50_us, log_sync_p99_us; /* the log's fdatasync of a group, alone */
     size_t map_bytes;
 } yj_store_stats;
 void yj_store_get_stats(yj_store *store, yj_store_stats *out);

@@ -339,15 +339,15 @@ uint64_t store_hist_upper(unsigned b)
     return ((uint64_t)(8 + sub + 1) << (e - 3)) - 1;
 }
 
-static uint64_t hist_quantile(yj_store *s, double q)
+static uint64_t hist_quantile(_Atomic uint64_t *hist, double q)
 {
     uint64_t n = 0, seen = 0;
-    for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++) n += atomic_load(&s->commit_hist[b]);
+    for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++) n += atomic_load(&hist[b]);
     if (!n) return 0;
     uint64_t want = (uint64_t)(q * (double)n);
     if (want >= n) want = n - 1;
     for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++) {
-        seen += atomic_load(&s->commit_hist[b]);
+        seen += atomic_load(&hist[b]);
         if (seen > want) return store_hist_upper(b);
     }
     return 0;
@@ -355,8 +355,10 @@ static uint64_t hist_quantile(yj_store *s, double q)
 
 void yj_store_get_stats(yj_store *s, yj_store_stats *out)
 {
-    out->commit_p50_us = hist_quantile(s, 0.50);
-    out->commit_p99_us = hist_quantile(s, 0.99);
+    out->commit_p50_us = hist_quantile(s->commit_hist, 0.50);
+    out->commit_p99_us = hist_quantile(s->commit_hist, 0.99);
+    out->log_sync_p50_us = hist_quantile(s->sync_hist, 0.50);
+    out->log_sync_p99_us = hist_quantile(s->sync_hist, 0.99);
     out->commits = atomic_load(&s->commits);
     out->writes_committed = atomic_load(&s->writes_committed);
     out->writes_refused = atomic_load(&s->writes_refused);

@@ -158,6 +158,7 @@ struct yj_store {
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
         piped_commits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
+    _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
     _Atomic int verify_busy;   /* one yj_store_verify replays at a time: a second is refused */
     _Atomic int stop_verify;   /* set by yj_store_close: running verifications give up */
@@ -256,9 +257,10 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
 yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *disk_full);
 /* Writes b at off of the log fd and syncs it: 0; the write's errno (ENOSPC
  * or EDQUOT: nothing of b counts, the disk is full; others fatal); or minus
- * the sync's errno (fatal, whatever it is). Logged. Touches nothing of the
- * store: any thread (the log thread, writer.c). */
-int store_wal_write(int fd, const yj_buf *b, uint64_t off);
+ * the sync's errno (fatal, whatever it is). Logged. Of the store it only
+ * counts the sync's time (s->sync_hist): any thread (the log thread,
+ * writer.c). */
+int store_wal_write(yj_store *s, int fd, const yj_buf *b, uint64_t off);
 /* b, prepared at s->wal_off, is written and synced: the log's end moves
  * past it (and a running checkpoint's next log gets it). The writer's
  * thread. */

@@ -358,14 +358,18 @@ yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *
     return YJ_OK;
 }
 
-int store_wal_write(int fd, const yj_buf *b, uint64_t off)
+int store_wal_write(yj_store *s, int fd, const yj_buf *b, uint64_t off)
 {
     int rc = write_all(fd, b->data, b->len, off);
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: writing the log: %s", strerror(rc));
         return rc;
     }
-    if (fdatasync(fd) != 0) {
+    int64_t t0 = store_now_ns();
+    int synced = fdatasync(fd);
+    int64_t us = (store_now_ns() - t0) / 1000;
+    atomic_fetch_add_explicit(&s->sync_hist[store_hist_bucket(us > 0 ? (uint64_t)us : 0)], 1, memory_order_relaxed);
+    if (synced != 0) {
         rc = errno ? errno : EIO;
         yj_log(YJ_LOG_ERROR, "store: syncing the log: %s", strerror(rc));
         return -rc; /* whatever errno: a failed sync cannot be retried */

@@ -317,7 +317,7 @@ static void *logger_main(void *arg)
         while (!s->log_job && !s->log_stop) pthread_cond_wait(&s->log_cv, &s->log_mu);
         if (!s->log_job) break;
         pthread_mutex_unlock(&s->log_mu);
-        int rc = store_wal_write(s->log_fd, &s->log_buf, s->log_off);
+        int rc = store_wal_write(s, s->log_fd, &s->log_buf, s->log_off);
         pthread_mutex_lock(&s->log_mu);
         s->log_rc = rc;
         s->log_job = 0;
@@ -614,7 +614,7 @@ static void *writer_main(void *arg)
             continue;
         }
         if (seq > s->head_seq) {
-            int rc = store_wal_write(s->wal_fd, &s->log_buf, s->wal_off);
+            int rc = store_wal_write(s, s->wal_fd, &s->log_buf, s->wal_off);
             if (rc) {
                 store_layer_clear(ac.group);
                 for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
