@@ -668,7 +668,8 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
         n++;
     }
     yj_cursor_close(c);
-    if ((err = yj_cursor_err(rc)) != YJ_OK) return yj_fail(msg, err, "cannot read the stats of campaign %s", req->campaign);
+    if ((err = yj_cursor_err(rc)) != YJ_OK)
+        return yj_fail(msg, err, "cannot read the stats of campaign %s", req->campaign);
     Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
     resp.n_variants = n;
     resp.variants = ptrs;
