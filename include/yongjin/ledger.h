@@ -16,7 +16,9 @@
 /* The hook the writer thread and yj_store_verify run; static, ctx NULL. */
 const yj_apply_hook *yj_ledger_hook(void);
 
-/* 1 when the snapshot holds anything of `tenant` (its policy, a member, ...). */
+/* 1 when the snapshot holds anything of `tenant` (its policy, a member, ...),
+ * or a damaged record where its first one would be (the query a caller makes
+ * next then answers DATA_LOSS). */
 int yj_ledger_tenant_known(const yj_rtxn *rtxn, const char *tenant);
 
 /* A query: reads `req` (a decoded request of the method's type) in the read

@@ -154,7 +154,8 @@ typedef struct yj_store_view {
 } yj_store_view;
 
 /* Derived state: OK with *out pointing into the view, valid until the next
- * write through the same view or its end; NOT_FOUND when absent; INTERNAL. */
+ * write through the same view or its end; NOT_FOUND when absent;
+ * DATA_LOSS for a record of data.mdb whose CRC fails; INTERNAL. */
 yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, MDB_val *out);
 /* The journal entry seq as stored: prev_hash(32) || hash(32) || body. OK,
  * NOT_FOUND past the head, DATA_LOSS for a short record, INTERNAL. */
@@ -163,13 +164,40 @@ yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);
 /* A cursor over the derived state in key order (memcmp, shorter first),
  * with mdb_cursor_get's semantics for MDB_FIRST, MDB_LAST, MDB_NEXT,
  * MDB_PREV, MDB_SET_RANGE (first key >= k), MDB_SET_KEY (exact) and
- * MDB_GET_CURRENT: 0, MDB_NOTFOUND, or another non-zero code on failure.
- * A write through the view invalidates its cursors' positions (seek again).
+ * MDB_GET_CURRENT. yj_cursor_get returns:
+ *   0                  at a key: *key and *val set
+ *   MDB_NOTFOUND       no key there (a scan's end, an absent exact key)
+ *   YJ_CURSOR_DAMAGED  the step met a record of data.mdb whose CRC fails
+ *                      (the store logs its key): nothing is given, the
+ *                      scan must not go on as if it had ended there, and
+ *                      MDB_NEXT, MDB_PREV and MDB_GET_CURRENT answer it
+ *                      again until a seek (FIRST, LAST, SET*) moves it;
+ *                      a step reads LMDB's next record ahead of the key
+ *                      it gives (a scan reads the one past its end), so it
+ *                      can come from a damaged neighbour of the range
+ *   EINVAL             a bad op or key (a caller's bug)
+ *   another non-zero   an LMDB error or EIO
+ * A caller turns the code into a yj_err with yj_cursor_err. A write
+ * through the view invalidates its cursors' positions (seek again).
  * yj_cursor_open returns 0 or non-zero (ENOMEM, LMDB). */
 typedef struct yj_cursor yj_cursor;
 int yj_cursor_open(const yj_store_view *view, yj_cursor **out);
 int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op);
 void yj_cursor_close(yj_cursor *c);   /* NULL ok */
+
+/* yj_cursor_get's code for a damaged record: outside LMDB's codes
+ * (MDB_KEYEXIST..MDB_LAST_ERRCODE, -30799..) and errno's (positive). */
+#define YJ_CURSOR_DAMAGED (-30600)
+
+/* What a code of yj_cursor_get means to the caller as a yj_err, the one
+ * mapping every cursor user goes through: 0 and MDB_NOTFOUND -> YJ_OK (a
+ * scan that ran off its keys has ended; a caller that must tell an absent
+ * key from a present one looks at the code itself first),
+ * YJ_CURSOR_DAMAGED -> YJ_DATA_LOSS, anything else -> YJ_INTERNAL. So the
+ * end of a scan reads `int rc; for (rc = ..; rc == 0; rc = ..) {..}` then
+ * `err = yj_cursor_err(rc)`: a scan stopped by a failure never answers
+ * the records before it as if they were all. */
+yj_err yj_cursor_err(int rc);
 
 /* The write as the hook sees it. */
 typedef struct yj_wtxn {

@@ -70,8 +70,8 @@ static yj_err list_put(ledger_event_ctx *ec, uint8_t list, const char *group_id,
 
 /* Reads the orders from .. from+count-1 of the group's list into ids
  * (NUL-terminated), walking its keys with a cursor. DATA_LOSS when one of
- * them is absent or not an order id (the 'G' record counts them); INTERNAL
- * when the cursor cannot be opened. */
+ * them is absent or not an order id (the 'G' record counts them) or damaged;
+ * INTERNAL when the cursor cannot be opened. */
 static yj_err list_read(const yj_store_view *sv, const char *tenant, size_t tlen, uint8_t list,
                         const char *group_id, uint32_t from, uint32_t count, char (*ids)[YJ_ID_MAX + 1])
 {
@@ -95,7 +95,8 @@ static yj_err list_read(const yj_store_view *sv, const char *tenant, size_t tlen
         if (i + 1 < count) rc = yj_cursor_get(c, &k, &v, MDB_NEXT);
     }
     yj_cursor_close(c);
-    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    yj_err err = yj_cursor_err(rc);
+    if (err != YJ_OK) return err;
     return i == count ? YJ_OK : YJ_DATA_LOSS;
 }
 
@@ -270,7 +271,8 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
     if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
     MDB_val k = {prefix.n, prefix.b}, v;
     /* this runs after every event: it allocates only when a group is due */
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
@@ -283,7 +285,7 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
         due[n++].n = k.mv_size;
     }
     yj_cursor_close(c);
-    yj_err err = YJ_OK;
+    yj_err err = yj_cursor_err(rc); /* a damaged expiry: no group expires past it unseen */
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;
         char group_id[YJ_ID_MAX + 1];

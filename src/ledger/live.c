@@ -229,7 +229,8 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
     if (err == YJ_OK && yj_cursor_open(&r->view, &c)) c = NULL, err = YJ_INTERNAL;
     MDB_val kk = {k.n, k.b};
     size_t n = 0;
-    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+    int rc;
+    for (rc = err ? MDB_NOTFOUND : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
          rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
@@ -257,6 +258,7 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
         n++;
     }
     if (c) yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc);
     resp.n_inviters = n;
     resp.inviters = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);

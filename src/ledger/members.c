@@ -141,7 +141,8 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
     k.mv_data = prefix.b;
     const uint8_t *best = NULL;
     size_t best_len = 0;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         Yongjin__State__Binding *b = yongjin__state__binding__unpack(NULL, v.mv_size, v.mv_data);
         if (!b) {
@@ -151,8 +152,9 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
         if (b->bound_at_ms <= at_ms) best = v.mv_data, best_len = v.mv_size;
         yongjin__state__binding__free_unpacked(b, NULL);
     }
-    yj_err err = YJ_OK;
-    if (best) {
+    /* a damaged binding must not leave an older one the parent */
+    yj_err err = yj_cursor_err(rc);
+    if (err == YJ_OK && best) {
         *out = yongjin__state__binding__unpack(NULL, best_len, best);
         if (!*out) err = YJ_DATA_LOSS;
         else if (yj_rules_binding_lapsed((*out)->expires_at_ms, at_ms)) {
@@ -193,7 +195,8 @@ static yj_err height_at(yj_cursor *c, const char *tenant, size_t tenant_len, con
         rc = yj_cursor_get(c, &kk, &v, MDB_PREV);
     else if (rc == MDB_NOTFOUND)
         rc = yj_cursor_get(c, &kk, &v, MDB_LAST);
-    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    yj_err err = yj_cursor_err(rc);
+    if (err != YJ_OK) return err;
     *height = 0;
     if (rc == 0 && kk.mv_size == prefix + 4 && !memcmp(kk.mv_data, k.b, prefix))
         *height = (int32_t)get_be32((const uint8_t *)kk.mv_data + prefix) + 1;
@@ -337,10 +340,7 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
             err = team_put(ec, cur, &t);
             break;
         }
-        if (rc) {
-            err = YJ_INTERNAL;
-            break;
-        }
+        if ((err = yj_cursor_err(rc)) != YJ_OK) break;
         if ((err = team_decode(&v, &t)) != YJ_OK) break;
         t.team_size += size;
         t.team_gmv += gmv;
@@ -375,7 +375,8 @@ static yj_err height_count_add(ledger_event_ctx *ec, yj_cursor *c, const char *p
     lkey_u32(&k, (uint32_t)h);
     MDB_val kk = {k.n, k.b}, v;
     int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
-    if (rc != 0 && rc != MDB_NOTFOUND) return YJ_INTERNAL;
+    yj_err err = yj_cursor_err(rc);
+    if (err != YJ_OK) return err;
     if (rc == 0 && v.mv_size != sizeof val) return YJ_DATA_LOSS;
     *left = (rc == 0 ? (int64_t)get_be64(v.mv_data) : 0) + delta;
     if (*left < 0) return YJ_DATA_LOSS; /* a member left a parent that did not count it */
@@ -597,7 +598,8 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     yj_cursor *c;
     MDB_val kk = {start.n, start.b}, v;
     if (yj_cursor_open(&r->view, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
-    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size <= prefix.n || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         const uint8_t *p = (const uint8_t *)kk.mv_data + prefix.n;
         size_t len = p[0];
@@ -607,17 +609,20 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
             snprintf(token, sizeof token, "%s", names[n - 1]);
             break;
         }
-        names[n] = strndup((const char *)p + 1, len);
-        if (!names[n]) break;
+        if (!(names[n] = strndup((const char *)p + 1, len))) { /* never a page cut short unsaid */
+            err = YJ_RESOURCE_EXHAUSTED;
+            break;
+        }
         n++;
     }
     yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc);
     resp.n_direct = n;
     resp.direct = names;
     resp.next_page_token = token;
-    err = ledger_pack(out, &resp.base);
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
     for (size_t i = 0; i < n; i++) free(names[i]);
-    return err;
+    return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot list the direct members of %s", req->member);
 }
 
 /* ---- campaigns (包裹卡, 短信, A/B tests) ---- */
@@ -648,7 +653,8 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
     char names[256][YJ_ID_MAX + 1];
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n || memcmp(k.mv_data, prefix.b, prefix.n) || v.mv_size != 24) break;
         const uint8_t *p = (const uint8_t *)k.mv_data + prefix.n, *val = v.mv_data;
         Yongjin__V1__VariantStats init = YONGJIN__V1__VARIANT_STATS__INIT;
@@ -662,6 +668,8 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
         n++;
     }
     yj_cursor_close(c);
+    if ((err = yj_cursor_err(rc)) != YJ_OK)
+        return yj_fail(msg, err, "cannot read the stats of campaign %s", req->campaign);
     Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
     resp.n_variants = n;
     resp.variants = ptrs;

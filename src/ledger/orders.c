@@ -745,7 +745,8 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     size_t n = 0, cap = 0;
     int full = 0; /* an order beyond the limit is due at as_of too */
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         yj_settle_step step = yj_rules_settle_next(due_ms, s->as_of_ms, n);
@@ -768,6 +769,7 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
         due[n++].n = k.mv_size;
     }
     yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc); /* never a Settle that stopped short of a damaged record */
     /* until the entry's effects reach the soft limit: the next Settle
      * takes the orders still due */
     size_t i = 0;

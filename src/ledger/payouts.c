@@ -228,7 +228,8 @@ static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint3
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'y');
     yj_err err = YJ_OK;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && err == YJ_OK;
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && err == YJ_OK;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
         if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
@@ -243,7 +244,7 @@ static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint3
                                         b->n_failed, b->more_members, why);
         yongjin__state__payout_batch__free_unpacked(b, NULL);
     }
-    return err;
+    return err == YJ_OK ? yj_cursor_err(rc) : err;
 }
 
 yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__CreatePayoutBatch *cb,
@@ -282,7 +283,8 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         return YJ_INTERNAL;
     }
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
         if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
@@ -310,6 +312,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         lines[n++].amount = available;
     }
     yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc); /* never a batch short of a member unsaid */
     if (err == YJ_OK && (err = yj_rules_batch_lines(ec->rules, p, n, why)) != YJ_OK) {
         free(lines);
         return err;
@@ -466,7 +469,8 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
     if (err == YJ_OK && yj_cursor_open(&r->view, &c)) c = NULL, err = YJ_INTERNAL;
     size_t n = 0;
     MDB_val kk = {start.n, start.b}, v;
-    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+    int rc;
+    for (rc = err ? MDB_NOTFOUND : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
          rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
@@ -497,6 +501,7 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
         n++;
     }
     if (c) yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc);
     resp.n_lines = n;
     resp.lines = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);

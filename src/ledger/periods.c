@@ -282,7 +282,8 @@ static yj_err months_with_entries(const yj_store_view *sv, const char *tenant, s
     lkey k = prefix;
     lkey_u32(&k, from);
     MDB_val kk = {k.n, k.b}, v;
-    for (int rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && *n < 64;) {
+    int rc;
+    for (rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE); rc == 0 && *n < 64;) {
         if (kk.mv_size != prefix.n + 12 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint32_t m = get_be32((const uint8_t *)kk.mv_data + prefix.n);
         if (m > month) break;
@@ -294,7 +295,7 @@ static yj_err months_with_entries(const yj_store_view *sv, const char *tenant, s
         rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
     }
     yj_cursor_close(walk);
-    return YJ_OK;
+    return yj_cursor_err(rc); /* a damaged record: never a month left unsealed unsaid */
 }
 
 /* Seals every month from `from` up to `month` (the months this close
@@ -419,14 +420,15 @@ static yj_err month_rows(yj_cursor *c, const lkey *prefix, uint32_t month, int64
     memset(at, 0, R_N * sizeof at[0]);
     *later_net = 0;
     MDB_val kk = {k.n, k.b}, v;
-    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix->n + 4 || memcmp(kk.mv_data, prefix->b, prefix->n)) break;
         int64_t d[R_N];
         if (read_counters(&v, d) != YJ_OK) return YJ_DATA_LOSS;
         if (get_be32((const uint8_t *)kk.mv_data + prefix->n) == month) memcpy(at, d, sizeof d);
         else *later_net += net_of(d);
     }
-    return YJ_OK;
+    return yj_cursor_err(rc);
 }
 
 static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t d[R_N], int64_t later_net)
@@ -456,7 +458,8 @@ static yj_err entries_hash_after(const yj_store_view *sv, yj_cursor *c, const ch
     *n = 0;
     *last = after;
     MDB_val kk = {from.n, from.b}, v;
-    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         uint8_t seq_be[8];
         memcpy(seq_be, (const uint8_t *)kk.mv_data + prefix.n, 8);
@@ -468,7 +471,7 @@ static yj_err entries_hash_after(const yj_store_view *sv, yj_cursor *c, const ch
         if (last_hash) memcpy(last_hash, (const uint8_t *)jv.mv_data + 32, 32);
         (*n)++;
     }
-    return YJ_OK;
+    return yj_cursor_err(rc); /* a seal or a report's hash over part of the month is never given */
 }
 
 yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
@@ -552,7 +555,8 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     lkey_str(&start, req->page_token, strlen(req->page_token));
     MDB_val kk = {start.n, start.b};
     size_t n = 0;
-    for (int rc = err ? 1 : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
+    int rc;
+    for (rc = err ? MDB_NOTFOUND : yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
          rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= bprefix.n || memcmp(key, bprefix.b, bprefix.n)) break;
@@ -587,6 +591,7 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
     }
     yj_cursor_close(c);
     yj_cursor_close(c2);
+    if (err == YJ_OK) err = yj_cursor_err(rc); /* never a page short of a member unsaid */
     resp.n_members = n;
     resp.members = rowp;
     if (err == YJ_OK) err = ledger_pack(out, &resp.base);
@@ -620,7 +625,8 @@ yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t mont
     yj_err err = YJ_OK;
     size_t entries = 0;
     MDB_val kk = {start.n, start.b}, v;
-    for (int rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
+    int rc;
+    for (rc = yj_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &kk, &v, MDB_NEXT)) {
         if (kk.mv_size != prefix.n + 8 || memcmp(kk.mv_data, prefix.b, prefix.n)) break;
         if (entries == max_entries) {
             *done = 0;
@@ -662,5 +668,6 @@ yj_err yj_ledger_export_rows(const yj_rtxn *r, const char *tenant, uint32_t mont
         entries++;
     }
     yj_cursor_close(c);
+    if (err == YJ_OK) err = yj_cursor_err(rc); /* never an export that ends early as if done */
     return err;
 }

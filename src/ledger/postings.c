@@ -71,7 +71,7 @@ yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *d
         if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
         memcpy(val, v.mv_data, 8 * n);
     } else if (rc != MDB_NOTFOUND) {
-        return YJ_INTERNAL;
+        return yj_cursor_err(rc);
     }
     for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
     return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);

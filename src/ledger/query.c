@@ -144,7 +144,8 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     Yongjin__V1__StatementLine *lines[PAGE_MAX];
     char token[2 * TOKEN_BYTES + 1] = "", last[2 * TOKEN_BYTES + 1] = "";
     MDB_val k, v;
-    for (int rc = list_seek(c, &prefix, req->from_ms, has_token ? after : NULL, &k, &v); rc == 0;
+    int rc;
+    for (rc = list_seek(c, &prefix, req->from_ms, has_token ? after : NULL, &k, &v); rc == 0;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + TOKEN_BYTES || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *suffix = (const uint8_t *)k.mv_data + prefix.n;
@@ -161,6 +162,10 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
         }
         n++;
         hex_encode(suffix, TOKEN_BYTES, last);
+    }
+    if ((err = yj_cursor_err(rc)) != YJ_OK) { /* never a page short of a line unsaid */
+        err = yj_fail(msg, err, "cannot read the statement of %s", req->member);
+        goto done;
     }
     Yongjin__V1__ListEntriesResponse resp = YONGJIN__V1__LIST_ENTRIES_RESPONSE__INIT;
     resp.n_lines = n;
@@ -206,7 +211,8 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     Yongjin__V1__ProgramAmount rows[64], *ptrs[64];
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
-    for (int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
+    int rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 2 || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *key = k.mv_data, *val = v.mv_data;
@@ -222,6 +228,8 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
         n++;
     }
     yj_cursor_close(c);
+    if ((err = yj_cursor_err(rc)) != YJ_OK)
+        return yj_fail(msg, err, "cannot read the earnings of %s in %s", req->member, req->month);
     /* the month's totals: the member's report counters of the month */
     lkey mk;
     lkey_start(&mk, tenant, strlen(tenant), 'm');
@@ -277,8 +285,10 @@ int yj_ledger_tenant_known(const yj_rtxn *r, const char *tenant)
     yj_cursor *c;
     if (yj_cursor_open(&r->view, &c)) return 0;
     MDB_val k = {n + 1, prefix}, v;
-    int known = yj_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > n + 1 &&
-                !memcmp(k.mv_data, prefix, n + 1);
+    int rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    /* a damaged record where its first would be: the query that follows
+     * says DATA_LOSS, not "no such tenant" */
+    int known = rc == YJ_CURSOR_DAMAGED || (rc == 0 && k.mv_size > n + 1 && !memcmp(k.mv_data, prefix, n + 1));
     yj_cursor_close(c);
     return known;
 }

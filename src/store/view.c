@@ -172,6 +172,7 @@ struct yj_cursor {
     int at;               /* the source giving the current entry; -1: none */
     int backward;         /* the sources are positioned below the current key */
     int lazy;             /* at an exact key found by lookup: the sources are not positioned */
+    int damaged;          /* the last step met a damaged record: only a seek moves it again */
     const yj_store_view *view;
     uint8_t key[YJ_MEMMAP_KEY_MAX + 1];
     size_t klen;
@@ -202,7 +203,7 @@ static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, s
     s->tomb = 0;
     if (rc == 0 && store_lmdb_checked(&s->k, &s->v) != YJ_OK) {
         s->valid = 0;
-        return MDB_CORRUPTED; /* the caller's read fails: never a damaged value */
+        return YJ_CURSOR_DAMAGED; /* the caller's read fails: never a damaged value */
     }
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -360,7 +361,7 @@ static void give(yj_cursor *c, MDB_val *key, MDB_val *val)
     if (val) *val = c->val;
 }
 
-int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
+static int cursor_op(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
 {
     int rc;
     switch (op) {
@@ -378,7 +379,7 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
             c->at = -1;
             return MDB_NOTFOUND;
         }
-        if (err != YJ_OK) return EIO;
+        if (err != YJ_OK) return err == YJ_DATA_LOSS ? YJ_CURSOR_DAMAGED : EIO;
         c->klen = key->mv_size;
         memcpy(c->key, key->mv_data, c->klen);
         c->val = v;
@@ -431,6 +432,28 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
     if (!rc) rc = settle(c);
     if (!rc) give(c, key, val);
     return rc;
+}
+
+_Static_assert(YJ_CURSOR_DAMAGED < 0 && YJ_CURSOR_DAMAGED > MDB_LAST_ERRCODE, "a code of its own");
+
+int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+    assert(c);
+    /* past a damaged record LMDB's source is invalid: a step from there
+     * would give the layers' keys alone, a scan that seems to go on */
+    int seek = op == MDB_FIRST || op == MDB_LAST || op == MDB_SET || op == MDB_SET_KEY || op == MDB_SET_RANGE;
+    if (c->damaged && !seek) return YJ_CURSOR_DAMAGED;
+    int rc = cursor_op(c, key, val, op);
+    c->damaged = rc == YJ_CURSOR_DAMAGED;
+    if (c->damaged) c->at = -1;
+    assert(rc != YJ_CURSOR_DAMAGED || c->mc); /* only LMDB's records can be damaged */
+    return rc;
+}
+
+yj_err yj_cursor_err(int rc)
+{
+    if (rc == 0 || rc == MDB_NOTFOUND) return YJ_OK;
+    return rc == YJ_CURSOR_DAMAGED ? YJ_DATA_LOSS : YJ_INTERNAL;
 }
 
 void yj_cursor_close(yj_cursor *c)

@@ -221,3 +221,63 @@ def test_a_damaged_balance_record_is_data_loss_never_money(data_dir):
     assert not v.ok and "checksum" in v.problem, v.problem
     assert "fails its checksum" in s.read_log()
     s.stop()
+
+
+def damage_every_copy(img, key, at, n):
+    """XORs n bytes of the value of every copy of key in a data.mdb image, at
+    offset at of the value: a leaf node holds the key, then the value, and
+    copy-on-write leaves older copies in free pages; which one is live is
+    LMDB's to say."""
+    found, i = 0, img.find(key)
+    while i >= 0:
+        v = i + len(key) + at
+        img[v:v + n] = bytes(b ^ 0x5a for b in img[v:v + n])
+        found += 1
+        i = img.find(key, i + 1)
+    return found
+
+
+def test_a_damaged_record_met_by_a_scan_is_data_loss_never_a_short_answer(data_dir):
+    """Issue 16 item 7, for scans: a record of data.mdb damaged while the
+    server was down and reached through a cursor, not a get (a statement
+    line read by ListEntries, a balance read by PeriodReport's and
+    CreatePayoutBatch's walks over every balance), answers DATA_LOSS, as a
+    get of it does. Such a scan used to stop at the damaged record as at its
+    last key and answer what it had (an empty statement, a report without
+    the member: money figures short of one) or INTERNAL; a write whose scan
+    meets it is not written and the store takes no more writes."""
+    from test_referral import T, bind, line, paid
+    day = 86400000
+    s = Server(data_dir).start()
+    c = Client(s.channel())
+    res = c.append(bind("a1", "a0"), bind("b1", "b0"), paid("O1", "a1", line("L1", 100000)),
+                   paid("O2", "b1", line("L2", 100000), t=T + 1))
+    assert all(r.code == 0 for r in res)
+    assert len(c.call("ListEntries", member="a0").lines) == 1
+    assert {m.member for m in c.call("GetPeriodReport", month="2025-11").members} == {"a0", "b0"}
+    assert s.stop() == 0  # its last checkpoint writes everything into data.mdb
+    path = os.path.join(data_dir, "data.mdb")
+    with open(path, "rb") as f:
+        img = bytearray(f.read())
+    tenant = bytes([7]) + b"default"
+    # keys (docs/storage.md): S member time seq idx (20 bytes) a statement line, B member a balance
+    assert damage_every_copy(img, tenant + b"S" + bytes([2]) + b"a0", 20 + 2, 4) >= 1
+    assert damage_every_copy(img, tenant + b"B" + bytes([2]) + b"a0", 8, 8) >= 1
+    with open(path, "wb") as f:
+        f.write(img)
+    s.start()
+    c = Client(s.channel())
+    for method, kw in (("ListEntries", {"member": "a0"}), ("GetPeriodReport", {"month": "2025-11"})):
+        with pytest.raises(grpc.RpcError) as e:
+            c.call(method, **kw)
+        assert e.value.code() == grpc.StatusCode.DATA_LOSS, (method, e.value.code(), e.value.details())
+    assert len(c.call("ListEntries", member="b0").lines) == 1  # other records read as before
+    batch = ev("create_payout_batch", ledger_pb2.CreatePayoutBatch(batch_id="PB1", month="2025-11"), t=T + 40 * day)
+    with pytest.raises(grpc.RpcError) as e:
+        c.append(batch)
+    assert e.value.code() == grpc.StatusCode.DATA_LOSS, e.value.details()
+    with pytest.raises(grpc.RpcError) as e:  # the store takes no more writes
+        c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="z9")))
+    assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS), e.value.code()
+    assert "fails its checksum" in s.read_log()
+    assert s.stop() == 0

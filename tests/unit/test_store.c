@@ -49,6 +49,18 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         int m = snprintf(num, sizeof num, "%lld", atoll(num) + 1);
         return yj_state_put(w, key, (size_t)n, num, (size_t)m);
     }
+    if (wr->event_len > 5 && !memcmp(wr->event, "scan:", 5)) { /* reads every "s:" record with a cursor */
+        yj_cursor *c;
+        if (yj_cursor_open(&w->view, &c)) return YJ_INTERNAL;
+        MDB_val k = {2, "s:"}, v;
+        int rc;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && k.mv_size > 2 && !memcmp(k.mv_data, "s:", 2);
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+        }
+        yj_cursor_close(c);
+        yj_err err = yj_cursor_err(rc);
+        if (err != YJ_OK) return err;
+    }
     int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len, (const char *)wr->event);
     MDB_val old;
     if (!memcmp(wr->event, "fill", wr->event_len < 4 ? wr->event_len : 4)) { /* read first, as a ledger does */
@@ -739,6 +751,29 @@ static void spit(const char *path, const uint8_t *p, size_t len)
     fclose(fp);
 }
 
+/* Closes the store (its last checkpoint puts every write in data.mdb),
+ * changes 8 bytes of the value of "s:<event>" in data.mdb (the event is
+ * at least 12 bytes, the key found once) and opens the store again. */
+static void damage_record(fixture *f, const char *event)
+{
+    yj_store_close(f->store);
+    f->store = NULL;
+    char path[160], key[300];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    snprintf(key, sizeof key, "s:%s", event);
+    assert_true(strlen(event) >= 12);
+    size_t len;
+    uint8_t *img = slurp(path, &len);
+    uint8_t *at = memmem(img, len, key, strlen(key));
+    assert_non_null(at); /* a leaf node: the key, then the value */
+    uint8_t *val = at + strlen(key);
+    assert_memory_equal(val, event, strlen(event));
+    for (int i = 0; i < 8; i++) val[4 + i] ^= 0x5a;
+    spit(path, img, len);
+    free(img);
+    open_store(f, 0, 0);
+}
+
 /* A record of data.mdb changed behind the store's back (issue 16 item 7:
  * 8 bytes of a balance) is DATA_LOSS when read, naming the file, and
  * Verify says which key: never a value served. */
@@ -747,21 +782,8 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     fixture *f = *state;
     const char *ev[] = {"damage-me-please-0123456789", "untouched"};
     finish(run(f, ev, NULL, 2));
-    yj_store_close(f->store); /* its last checkpoint puts both in data.mdb */
-    f->store = NULL;
-    char path[160];
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    size_t len;
-    uint8_t *img = slurp(path, &len);
+    damage_record(f, ev[0]);
     const char *key = "s:damage-me-please-0123456789";
-    uint8_t *at = memmem(img, len, key, strlen(key));
-    assert_non_null(at); /* a leaf node: the key, then the value */
-    uint8_t *val = at + strlen(key);
-    assert_memory_equal(val, ev[0], strlen(ev[0]));
-    for (int i = 0; i < 8; i++) val[4 + i] ^= 0x5a;
-    spit(path, img, len);
-    free(img);
-    open_store(f, 0, 0);
     yj_rtxn r;
     yj_msg msg;
     MDB_val v;
@@ -772,7 +794,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_cursor *c;
     assert_int_equal(yj_cursor_open(&r.view, &c), 0);
     MDB_val k = {2, "s:"};
-    assert_int_not_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), 0); /* a scan fails there too */
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), YJ_CURSOR_DAMAGED); /* a scan fails there too */
     yj_cursor_close(c);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
@@ -1107,6 +1129,61 @@ static double cpu_seconds(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* A cursor that meets a damaged record of data.mdb says so with a code of
+ * its own, YJ_CURSOR_DAMAGED, whichever way it comes (a step, a seek, back,
+ * an exact key), and keeps saying it until a seek: never a scan that ends
+ * early or goes on with the in-memory keys alone as if the rest were all.
+ * yj_cursor_err makes it DATA_LOSS; a write whose scan meets it is answered
+ * DATA_LOSS, and the store then takes no more writes. */
+static void test_a_scan_over_a_damaged_record_is_data_loss(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"a-before-it-0", "damage-me-please-0123456789", "z-after-it-0"};
+    finish(run(f, ev, NULL, 3));
+    damage_record(f, ev[1]);
+    assert_int_equal(write_one(f, "f-in-memory-0"), YJ_OK); /* a layer over LMDB: merged in the scan */
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    yj_cursor *c;
+    assert_int_equal(yj_cursor_open(&r.view, &c), 0);
+    MDB_val k = {2, "s:"}, v;
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), 0);
+    assert_int_equal(k.mv_size, 15);
+    assert_memory_equal(k.mv_data, "s:a-before-it-0", 15);
+    int rc = yj_cursor_get(c, &k, &v, MDB_NEXT);
+    assert_int_equal(rc, YJ_CURSOR_DAMAGED);
+    assert_int_equal(yj_cursor_err(rc), YJ_DATA_LOSS);
+    /* stuck there: neither "s:f-in-memory-0" (the layer's) nor an end */
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_NEXT), YJ_CURSOR_DAMAGED);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_GET_CURRENT), YJ_CURSOR_DAMAGED);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_PREV), YJ_CURSOR_DAMAGED);
+    k.mv_data = "s:d", k.mv_size = 3;
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), YJ_CURSOR_DAMAGED);
+    k.mv_data = "s:e", k.mv_size = 3; /* a seek past it: the scan goes on from there */
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_RANGE), 0);
+    assert_memory_equal(k.mv_data, "s:f-in-memory-0", 15);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_NEXT), 0);
+    assert_memory_equal(k.mv_data, "s:z-after-it-0", 14);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_PREV), YJ_CURSOR_DAMAGED);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_LAST), 0);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_PREV), YJ_CURSOR_DAMAGED);
+    const char *bad = "s:damage-me-please-0123456789";
+    k.mv_data = (void *)bad, k.mv_size = strlen(bad);
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_KEY), YJ_CURSOR_DAMAGED);
+    k.mv_data = "s:a-before-it-0", k.mv_size = 15;
+    assert_int_equal(yj_cursor_get(c, &k, &v, MDB_SET_KEY), 0);
+    yj_cursor_close(c);
+    yj_store_read_end(f->store, &r);
+    assert_int_equal(yj_cursor_err(0), YJ_OK);
+    assert_int_equal(yj_cursor_err(MDB_NOTFOUND), YJ_OK); /* a scan's end */
+    assert_int_equal(yj_cursor_err(EIO), YJ_INTERNAL);
+    assert_int_equal(yj_cursor_err(MDB_CORRUPTED), YJ_INTERNAL);
+    /* a write that scans over it: DATA_LOSS, and no more writes */
+    assert_int_equal(write_one(f, "scan:the-s-records"), YJ_DATA_LOSS);
+    assert_int_not_equal(write_one(f, "c-refused-0"), YJ_OK);
+}
+
 /* A failed sync of the log is fatal: that group and every later one answer
  * UNAVAILABLE, the writer then sleeps (it used to spin when a checkpoint
  * was syncing at the time), and a restart recovers everything acknowledged. */
@@ -1354,6 +1431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_damaged_record_is_data_loss_never_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_scan_over_a_damaged_record_is_data_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
         cmocka_unit_test(test_the_state_digest_frames_each_record_in_key_order_without_tombstones),
