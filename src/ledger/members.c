@@ -319,12 +319,10 @@ static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct,
 }
 
 /* Adds size and gmv to every ancestor from `from` up (the team tree): one
- * cursor seek per ancestor, the record rewritten in place (same size). */
+ * lookup by key per ancestor, the record written again. */
 static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t size, int64_t gmv)
 {
     char cur[YJ_ID_MAX + 1];
-    yj_cursor *c;
-    if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
     snprintf(cur, sizeof cur, "%s", from);
     yj_err err = YJ_OK;
     for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
@@ -332,15 +330,15 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
         member_key(&k, ec, 'A', cur);
         MDB_val kk = {k.n, k.b}, v;
         team_rec t;
-        int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
-        if (rc == MDB_NOTFOUND) { /* a member with no record yet: no parent either */
+        err = yj_state_get(&ec->wtxn->view, kk.mv_data, kk.mv_size, &v);
+        if (err == YJ_NOT_FOUND) { /* a member with no record yet: no parent either */
             memset(&t, 0, sizeof t);
             t.team_size = size;
             t.team_gmv = gmv;
             err = team_put(ec, cur, &t);
             break;
         }
-        if ((err = yj_cursor_err(rc)) != YJ_OK) break;
+        if (err != YJ_OK) break;
         if ((err = team_decode(&v, &t)) != YJ_OK) break;
         t.team_size += size;
         t.team_gmv += gmv;
@@ -349,7 +347,6 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t s
         err = yj_state_put(ec->wtxn, k.b, k.n, nv.mv_data, nv.mv_size);
         memcpy(cur, t.parent, sizeof cur);
     }
-    yj_cursor_close(c);
     return err;
 }
 

@@ -62,16 +62,13 @@ yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *d
 {
     uint8_t val[8 * ACC_COUNT] = {0};
     assert(n <= ACC_COUNT);
-    yj_cursor *c = ledger_cursor(ec);
-    if (!c) return YJ_INTERNAL;
-    /* one seek: the record is rewritten in place through the cursor */
-    MDB_val kk = {k->n, (void *)k->b}, v;
-    int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
-    if (rc == 0) {
+    MDB_val v; /* a lookup by key (the hash indexes of the layers), no cursor */
+    yj_err err = yj_state_get(&ec->wtxn->view, k->b, k->n, &v);
+    if (err == YJ_OK) {
         if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
         memcpy(val, v.mv_data, 8 * n);
-    } else if (rc != MDB_NOTFOUND) {
-        return yj_cursor_err(rc);
+    } else if (err != YJ_NOT_FOUND) {
+        return err;
     }
     for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
     return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
