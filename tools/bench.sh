@@ -16,7 +16,8 @@
 # "ratio paid yongjin/peer: X.X" (peak against peak).
 #   env: BENCH_SECONDS (10, per run), BENCH_REPS (3), BENCH_MEMBERS (100000),
 #        BENCH_WARMUP (2, yongjin runs), BENCH_STREAMS ("16 64 128 256"),
-#        BENCH_PEER_CLIENTS ("16 32 64 128")
+#        BENCH_PEER_CLIENTS ("16 32 64 128"), BENCH_SERVER_ARGS (more yongjind options,
+#        e.g. "--log-thread auto")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${BENCH_SECONDS:-10}; reps=${BENCH_REPS:-3}; members=${BENCH_MEMBERS:-100000}; warm=${BENCH_WARMUP:-2}
@@ -44,7 +45,8 @@ fi
 start() {  # a fresh server on a fresh store, the forest bound
   stop_server
   rm -rf "$dir/data"
-  bin/yongjind --listen 127.0.0.1:$port --data "$dir/data" --log-level info 2>"$dir/log" &
+  # shellcheck disable=SC2086  # BENCH_SERVER_ARGS: yongjind options, word-split
+  bin/yongjind --listen 127.0.0.1:$port --data "$dir/data" --log-level info ${BENCH_SERVER_ARGS:-} 2>"$dir/log" &
   pid=$!
   for _ in $(seq 100); do bin/yj-bench --target 127.0.0.1:$port --mode read --duration 0.01 --warmup 0 >/dev/null 2>&1 && break; sleep 0.05; done
   bin/yj-bench --target 127.0.0.1:$port --mode bind --members "$members" >/dev/null
