@@ -38,6 +38,7 @@ typedef struct options {
     uint32_t checkpoint_ms;
     int32_t commit_delay_us; /* 0: the store's default; -1: none */
     int log_thread;          /* yj_store_config.pipeline: 0 off, 1 auto, 2 always */
+    size_t verify_max_bytes; /* 0: half the machine's memory */
     uint32_t drain_timeout_ms;
 } options;
 
@@ -68,6 +69,8 @@ static void usage(FILE *out)
             "                            (default 100; the log covers what comes after)\n"
             "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
             "                            commit (default 150; 0 = never)\n"
+            "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"
+            "                            half the machine's memory; past it Verify stops)\n"
             "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
             "                            the writer applies the next: auto when writes wait\n"
             "                            (default off: no faster on 2 vCPUs, docs/storage.md)\n"
@@ -115,7 +118,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 /* Long options without a letter (issue 15's connection limits). */
 enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP,
-       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT, OPT_LOG_THREAD };
+       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT, OPT_LOG_THREAD, OPT_VERIFY_MAX };
 
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
@@ -133,7 +136,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
         {"max-conn-buffer-bytes", 1, 0, OPT_MAX_CONN_BUFFER}, {"max-buffer-bytes", 1, 0, OPT_MAX_BUFFER},
         {"max-conn-output-bytes", 1, 0, OPT_MAX_CONN_OUTPUT}, {"max-total-output-bytes", 1, 0, OPT_MAX_TOTAL_OUTPUT},
-        {"log-thread", 1, 0, OPT_LOG_THREAD},
+        {"log-thread", 1, 0, OPT_LOG_THREAD}, {"verify-max-memory", 1, 0, OPT_VERIFY_MAX},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -168,6 +171,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
+        case OPT_VERIFY_MAX: bad = parse_u64(optarg, (uint64_t)1 << 50, &v) || v < (1u << 20); o->verify_max_bytes = (size_t)v; break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
             bad = o->log_thread < 0;
@@ -321,6 +325,7 @@ static int start(app *a)
     sc.checkpoint_ms = a->opt.checkpoint_ms;
     sc.commit_delay_us = a->opt.commit_delay_us;
     sc.pipeline = a->opt.log_thread;
+    sc.verify_max_bytes = a->opt.verify_max_bytes;
     sc.hook = *yj_ledger_hook();
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);

@@ -236,6 +236,8 @@ typedef struct yj_store_config {
                                       recent groups held; -1 = none, 0 = 150 */
     int pipeline;                  /* sync a group's log on a thread of its own while the writer
                                       applies the next (writer.c); 0 = the writer syncs it */
+    size_t verify_max_bytes;       /* the most a Verify's replayed state may hold before it stops
+                                      (RESOURCE_EXHAUSTED); 0 = half the machine's memory */
     int read_only;                 /* open without a writer (yj tools) */
     yj_apply_hook hook;
 } yj_store_config;

@@ -87,6 +87,8 @@ typedef struct replay_state {
     uint64_t in_group;
     yj_buf stored_effects;
     size_t peak_bytes;   /* replay_bytes_now at its largest sample */
+    size_t cap;          /* the most it may hold (yj_store_config.verify_max_bytes) */
+    uint64_t seq;        /* the entries replayed so far */
 } replay_state;
 
 /* Replays one entry into the in-memory state. 0 when it reproduced; 1 with
@@ -201,6 +203,12 @@ static yj_err replay_fold(replay_state *rs, yj_msg *msg)
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory replaying the journal");
     now = replay_bytes_now(rs);
     if (now > rs->peak_bytes) rs->peak_bytes = now;
+    if (rs->cap && rs->peak_bytes > rs->cap)
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
+                       "Verify stopped after entry %llu: the replayed state holds %zu MiB, over the limit of "
+                       "%zu MiB (yongjind --verify-max-memory; by default half the machine's memory); verify a "
+                       "copy (yj backup) with yj verify where there is more memory",
+                       (unsigned long long)rs->seq, rs->peak_bytes >> 20, rs->cap >> 20);
     return YJ_OK;
 }
 
@@ -229,7 +237,7 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
         }
         if (r) break;
         memcpy(prev, p + YJ_HASH_BYTES, YJ_HASH_BYTES);
-        rep->entries = seq;
+        rep->entries = rs->seq = seq;
         memcpy(rep->head_hash, prev, YJ_HASH_BYTES);
         if (++rs->in_group == REPLAY_COMMIT_EVERY && (err = replay_fold(rs, msg)) != YJ_OK) break;
     }
@@ -361,6 +369,11 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     replay_state rs = {0};
     MDB_txn *lt = NULL;
     yj_err err = YJ_OK;
+    rs.cap = s->config.verify_max_bytes;
+    if (!rs.cap) { /* half the machine's memory */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        rs.cap = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)4 << 30;
+    }
     rs.base = store_layer_new();
     rs.ac.group = store_layer_new();
     rs.ac.write = store_layer_new();

@@ -1050,6 +1050,41 @@ static void test_the_writer_reads_a_checkpoint_still_being_folded(void **state)
     free_names(ev, FILL * ROUNDS);
 }
 
+/* A Verify replays the whole derived state into memory: past
+ * verify_max_bytes it stops with RESOURCE_EXHAUSTED saying how much it
+ * held and how to go on, instead of taking the machine's memory; under the
+ * limit it verifies. */
+static void test_verify_stops_at_its_memory_limit(void **state)
+{
+    fixture *f = *state;
+    enum { N = 3000 };
+    const char **ev = event_names("vm", N, 0);
+    yj_batch *b = run(f, ev, NULL, N);
+    for (int i = 0; i < N; i++) assert_int_equal(b->results[i].code, YJ_OK);
+    finish(b);
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.hook.apply = test_apply;
+    c.verify_max_bytes = 64 << 10; /* the state of 3000 writes takes more */
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_apply_hook hook = {NULL, test_apply};
+    yj_verify_report rep;
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
+    assert_false(rep.ok);
+    assert_non_null(strstr(msg.text, "over the limit of 0 MiB"));
+    assert_non_null(strstr(msg.text, "--verify-max-memory"));
+    assert_true(rep.replay_bytes > (64 << 10));
+    yj_store_close(f->store);
+    c.verify_max_bytes = 0; /* half the machine's memory */
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, N);
+    free_names(ev, N);
+}
+
 /* The commit-time histogram: every value lands in a bucket whose upper edge
  * is at least the value and whose previous bucket's edge is below it; the
  * relative error stays under 1/8. */
@@ -1441,6 +1476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
