@@ -44,8 +44,8 @@
 #        number, that end with the restarts and Verify; "" none: the second
 #        series is there for the memory of 1M members at 10M entries).
 #        Progress goes to stderr, the results to stdout at the end.
-# A full run takes about 35 minutes on 2 vCPUs (two fills to 10M at ~17k
-# events/s, and Verify of 10M entries).
+# A full run took 51.5 minutes on 2 shared vCPUs (2026-12-03: two fills to
+# 10M at ~9k events/s, and Verify of 10M entries 13.3 min; docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
