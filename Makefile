@@ -8,7 +8,7 @@
 #   make asan       the ASan+UBSan build in build/asan/bin/
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (docs/reliability.md)
 #   make bench      yongjin against the PostgreSQL peer (docs/performance.md)
-#   make bench-scaling  paid and read as the store grows toward 10M entries (long)
+#   make bench-scaling  paid and read as the store grows to 10M entries; restarts, Verify and memory there (~35 min)
 #   make format     clang-format every C file
 #
 # Every source file under src/<module>/ is compiled into the library that the
