@@ -845,7 +845,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
 
 /* Closes the fixture's store and opens it again with this checkpoint
  * interval; the config, for opening crash images with the same hook. */
-static yj_store_config reopen(fixture *f, uint32_t checkpoint_ms)
+static yj_store_config reopen_with(fixture *f, uint32_t checkpoint_ms, int pipeline)
 {
     yj_store_close(f->store);
     yj_store_config c = {0};
@@ -853,9 +853,15 @@ static yj_store_config reopen(fixture *f, uint32_t checkpoint_ms)
     c.dir = f->dir;
     c.checkpoint_ms = checkpoint_ms;
     c.log_rotate_bytes = 1; /* every checkpoint starts a new log: the rotation's faults are tested */
+    c.pipeline = pipeline;
     c.hook.apply = test_apply;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     return c;
+}
+
+static yj_store_config reopen(fixture *f, uint32_t checkpoint_ms)
+{
+    return reopen_with(f, checkpoint_ms, 0);
 }
 
 /* n distinct events "<prefix><i>", padded to width characters. */
@@ -1280,20 +1286,6 @@ static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per)
     return bs;
 }
 
-static yj_store_config reopen_piped(fixture *f)
-{
-    yj_store_close(f->store);
-    yj_store_config c = {0};
-    yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.checkpoint_ms = 1;
-    c.log_rotate_bytes = 1;
-    c.pipeline = 2; /* every group's sync on the log thread */
-    c.hook.apply = test_apply;
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    return c;
-}
-
 /* With the log synced on its own thread while the writer applies the next
  * group on top of it: many small batches queued at once get dense seqs in
  * the order they came, each answered after its own sync; a crash image
@@ -1303,7 +1295,7 @@ static yj_store_config reopen_piped(fixture *f)
 static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
 {
     fixture *f = *state;
-    yj_store_config c = reopen_piped(f);
+    yj_store_config c = reopen_with(f, 1, 2); /* every group's sync on the log thread */
     enum { N = 1200, PER = 3, M = 300 };
     const char **ev = event_names("pl", N + M, 0);
     for (int i = 0; i < N; i += PER) { /* one write of each batch adds to a counter */
