@@ -20,6 +20,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,9 @@ done:
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);
     yj_buf_free(&rs.stored_effects);
+    /* the replay's state is freed: glibc keeps freed pages of its arenas
+     * unless asked (a 10M-entry Verify left 3.6 GiB of RssAnon behind) */
+    malloc_trim(0);
     atomic_fetch_sub(&s->verifiers, 1);
     atomic_store(&s->verify_busy, 0);
     return err;
