@@ -50,14 +50,6 @@ void store_digest_free(store_digest *d)
     free(d);
 }
 
-static void put_be32(uint8_t *p, uint32_t x)
-{
-    p[0] = (uint8_t)(x >> 24);
-    p[1] = (uint8_t)(x >> 16);
-    p[2] = (uint8_t)(x >> 8);
-    p[3] = (uint8_t)x;
-}
-
 void store_digest_record(store_digest *d, uint8_t tag, const void *key, size_t klen, const void *val,
                          size_t vlen)
 {
@@ -67,9 +59,9 @@ void store_digest_record(store_digest *d, uint8_t tag, const void *key, size_t k
     /* the frame up to the value in one update: a record is one or two calls */
     uint8_t head[1 + 4 + YJ_MEMMAP_KEY_MAX + 4];
     head[0] = tag;
-    put_be32(head + 1, (uint32_t)klen);
+    store_put_be(head + 1, klen, 4);
     memcpy(head + 5, key, klen);
-    put_be32(head + 5 + klen, (uint32_t)vlen);
+    store_put_be(head + 5 + klen, vlen, 4);
     if (EVP_DigestUpdate(d->ctx, head, 5 + klen + 4) != 1) d->failed = 1;
     if (vlen && EVP_DigestUpdate(d->ctx, val, vlen) != 1) d->failed = 1;
     d->records++;

@@ -55,7 +55,7 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
         rc = mdb_put(txn, s->meta, &k, &nv, 0);
     } else if (rc == 0) {
         const uint8_t *p = v.mv_data;
-        uint32_t ver = v.mv_size == 4 ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) : 0;
+        uint32_t ver = v.mv_size == 4 ? (uint32_t)store_get_be(p, 4) : 0;
         if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION && !ro) {
             s->rebuild_from = ver; /* wal.c rebuilds its derived state before anything else */
         } else if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION) {

@@ -48,6 +48,22 @@ size_t store_layer_bytes(const store_layer *l);
  * thread only. */
 int store_cache_refresh_step(yj_memmap *cache, yj_memmap_it *it, int64_t until_ns);
 
+/* n bytes of v, big-endian (the log's and the digest's framing). */
+static inline void store_put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t store_get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
 /* CLOCK_MONOTONIC in ns. */
 static inline int64_t store_now_ns(void)
 {

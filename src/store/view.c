@@ -45,7 +45,7 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
     const uint8_t *v = val->mv_data;
     if (val->mv_size >= STORE_CRC_BYTES) {
         size_t n = val->mv_size - STORE_CRC_BYTES;
-        uint32_t want = (uint32_t)v[n] << 24 | (uint32_t)v[n + 1] << 16 | (uint32_t)v[n + 2] << 8 | v[n + 3];
+        uint32_t want = (uint32_t)store_get_be(v + n, 4);
         if (store_crc(key->mv_data, key->mv_size, v, n) == want) {
             val->mv_size = n;
             return YJ_OK;

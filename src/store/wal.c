@@ -70,21 +70,6 @@
 #define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
 #define REPLAY_COMMIT_EVERY 1000
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-    return v;
-}
-
 static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n) {
@@ -126,10 +111,10 @@ static int entry_at(const wal_image *im, size_t off, uint64_t *seq, const uint8_
                     const uint8_t **hash, const uint8_t **body, size_t *body_len, size_t *next)
 {
     if (im->len - off < WAL_HDR || im->data[off] != 'E') return 0;
-    uint64_t n = get_be(im->data + off + 1, 4);
+    uint64_t n = store_get_be(im->data + off + 1, 4);
     if (n < WAL_ENTRY_FIXED || n > im->len - off - WAL_HDR) return 0;
     const uint8_t *p = im->data + off + WAL_HDR;
-    *seq = get_be(p, 8);
+    *seq = store_get_be(p, 8);
     *prev = p + 8;
     *hash = p + 8 + YJ_HASH_BYTES;
     *body = p + WAL_ENTRY_FIXED;
@@ -182,7 +167,7 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
         image_free(im);
         return yj_fail(msg, YJ_DATA_LOSS, "%s/wal is not a yongjin log, or lost its checkpoint", dir);
     }
-    uint64_t n = get_be(p + WAL_MAGIC_LEN + 1, 4);
+    uint64_t n = store_get_be(p + WAL_MAGIC_LEN + 1, 4);
     size_t rec = WAL_MAGIC_LEN + WAL_HDR;
     uint8_t h[YJ_HASH_BYTES];
     int ok = n <= im->len - rec && im->len - rec - n >= YJ_HASH_BYTES &&
@@ -190,15 +175,15 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
     const uint8_t *c = p + rec;
     if (ok && im->version == 2) {
         ok = n == WAL_CKPT2;
-        im->seq = get_be(c, 8);
+        im->seq = store_get_be(c, 8);
         im->head_hash = c + 8;
     } else if (ok) {
         ok = n >= WAL_CKPT_FIXED;
         if (ok) {
-            im->txnid = get_be(c, 8);
-            im->seq = get_be(c + 8, 8);
+            im->txnid = store_get_be(c, 8);
+            im->seq = store_get_be(c + 8, 8);
             im->head_hash = c + 16;
-            im->psize = (uint32_t)get_be(c + 16 + YJ_HASH_BYTES, 4);
+            im->psize = (uint32_t)store_get_be(c + 16 + YJ_HASH_BYTES, 4);
             im->metas = c + WAL_CKPT_FIXED;
             ok = im->psize >= 512 && im->psize <= 65536 && n == WAL_CKPT_FIXED + 2 * (uint64_t)im->psize;
         }
@@ -237,7 +222,7 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
     /* Only the last group's write can be torn, and nothing follows it: a
      * record that checks further on means the log was damaged. */
     for (size_t q = off + 1; q + WAL_HDR + WAL_ENTRY_FIXED <= im->len; q++) {
-        if (im->data[q] != 'E' || get_be(im->data + q + WAL_HDR, 8) <= im->seq) continue;
+        if (im->data[q] != 'E' || store_get_be(im->data + q + WAL_HDR, 8) <= im->seq) continue;
         if (entry_at(im, q, &seq, &prev, &hash, &body, &blen, &next)) {
             image_free(im);
             return yj_fail(msg, YJ_DATA_LOSS,
@@ -285,8 +270,8 @@ static uint64_t zero_end(uint64_t n)
 static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES], const yj_buf *tail)
 {
     uint8_t rec[WAL_HDR + WAL_CKPT2 + YJ_HASH_BYTES] = {'C'};
-    put_be(rec + 1, WAL_CKPT2, 4);
-    put_be(rec + WAL_HDR, seq, 8);
+    store_put_be(rec + 1, WAL_CKPT2, 4);
+    store_put_be(rec + WAL_HDR, seq, 8);
     memcpy(rec + WAL_HDR + 8, hash, YJ_HASH_BYTES);
     store_sha256(rec, WAL_HDR + WAL_CKPT2, rec + WAL_HDR + WAL_CKPT2);
     int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -336,7 +321,7 @@ yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *
         yj_memmap_at(&it, &key, &klen, &val, &vlen, &tomb);
         if (klen != 8 || tomb || vlen < 2 * YJ_HASH_BYTES) return YJ_INTERNAL;
         uint8_t hdr[WAL_HDR + 8] = {'E'};
-        put_be(hdr + 1, 8 + vlen, 4);
+        store_put_be(hdr + 1, 8 + vlen, 4);
         memcpy(hdr + WAL_HDR, key, 8);
         yj_err err = yj_buf_append(b, hdr, sizeof hdr);
         if (!err) err = yj_buf_append(b, val, vlen);
