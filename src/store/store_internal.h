@@ -271,9 +271,10 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
  * RESOURCE_EXHAUSTED with *disk_full when the disk is full (nothing
  * written); INTERNAL. The writer's thread. */
 yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *disk_full);
-/* Writes b at off of the log fd and syncs it: 0; the write's errno (ENOSPC
- * or EDQUOT: nothing of b counts, the disk is full; others fatal); or minus
- * the sync's errno (fatal, whatever it is). Logged. Of the store it only
+/* Writes b at off of the log fd and syncs it: 0, or the write's errno, or
+ * minus the sync's; the caller treats any failure as fatal (a full disk is
+ * met earlier, by store_wal_prepare's zeroing; a write that fails part-way
+ * may have left records that a later sync would make durable). Logged. Of the store it only
  * counts the sync's time (s->sync_hist): any thread (the log thread,
  * writer.c). */
 int store_wal_write(yj_store *s, int fd, const yj_buf *b, uint64_t off);

@@ -357,7 +357,7 @@ int store_wal_write(yj_store *s, int fd, const yj_buf *b, uint64_t off)
     if (synced != 0) {
         rc = errno ? errno : EIO;
         yj_log(YJ_LOG_ERROR, "store: syncing the log: %s", strerror(rc));
-        return -rc; /* whatever errno: a failed sync cannot be retried */
+        return -rc;
     }
     return 0;
 }

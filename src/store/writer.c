@@ -223,8 +223,9 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
  * writer's head. OK, or fatal. */
 static yj_err made_durable(yj_store *s, store_layer *layer, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
 {
-    yj_err err = store_publish(s, layer, seq, hash);
-    if (err != YJ_OK) return err;
+    /* a group in the synced log that cannot be published is fatal: the log
+     * holds its seqs, so no later group may take them (a restart applies it) */
+    if (store_publish(s, layer, seq, hash) != YJ_OK) return YJ_INTERNAL;
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
     if (store_wal_after_commit(s) != YJ_OK) fail_store(s); /* this group is durable; later ones are not taken */
@@ -370,14 +371,10 @@ typedef struct pending {
 static int finish_pending(yj_store *s, pending *p)
 {
     int rc = log_wait(s);
-    yj_err err = YJ_OK;
-    int disk_full = 0;
+    yj_err err = YJ_INTERNAL; /* a failed write or sync: fatal (store_wal_write) */
     if (rc == 0) {
         store_wal_logged(s, &s->log_buf);
         err = made_durable(s, p->layer, p->seq, p->hash);
-    } else {
-        disk_full = rc == ENOSPC || rc == EDQUOT; /* a write's: the sync's are negative */
-        err = disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
     }
     if (err == YJ_OK) {
         count_commit(s, p->t0);
@@ -386,7 +383,7 @@ static int finish_pending(yj_store *s, pending *p)
     } else {
         store_layer_clear(p->layer);
         for (yj_batch *b = p->group; b; b = b->next) b->applied = b->begun;
-        fail_group(s, p->group, err, disk_full);
+        fail_group(s, p->group, err, 0);
         answer(s, p->group);
     }
     p->group = NULL;
@@ -562,20 +559,16 @@ static void *writer_main(void *arg)
         /* the pending group's sync: this one stands on it */
         if (in_flight) {
             in_flight = 0;
-            if (!finish_pending(s, &p)) { /* it failed: so does this group, applied on top of it */
+            if (!finish_pending(s, &p)) { /* fatal: so this group, applied on top of it, fails too */
                 if (applied) {
                     store_layer_clear(ac.group);
-                    for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
-                    pthread_mutex_lock(&s->mu);
-                    int now_failed = s->failed;
-                    pthread_mutex_unlock(&s->mu);
-                    for (yj_batch *b = group; b; b = b->next)
-                        fail_batch(b, now_failed ? YJ_UNAVAILABLE : YJ_RESOURCE_EXHAUSTED,
-                                   now_failed ? "the store failed to write; nothing of this batch was acknowledged"
-                                              : "the store is full (no disk space for the log); nothing was written");
+                    for (yj_batch *b = group; b; b = b->next) {
+                        b->applied = b->begun;
+                        fail_batch(b, YJ_UNAVAILABLE, "the store failed to write; nothing of this batch was acknowledged");
+                    }
                     answer(s, group);
                 }
-                continue;
+                continue; /* (a Verify's checkpoint request goes with it: the store takes none now) */
             }
             pthread_mutex_lock(&s->mu);
             failed = s->failed;
@@ -614,19 +607,13 @@ static void *writer_main(void *arg)
             continue;
         }
         if (seq > s->head_seq) {
-            int rc = store_wal_write(s, s->wal_fd, &s->log_buf, s->wal_off);
-            if (rc) {
-                store_layer_clear(ac.group);
-                for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
-                disk_full = rc == ENOSPC || rc == EDQUOT; /* a write's: the sync's are negative */
-                fail_group(s, group, disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL, disk_full);
-                answer(s, group);
-                continue;
-            }
-            store_wal_logged(s, &s->log_buf);
+            if (store_wal_write(s, s->wal_fd, &s->log_buf, s->wal_off) == 0) store_wal_logged(s, &s->log_buf);
+            else err = YJ_INTERNAL; /* fatal (store_wal_write) */
         }
-        err = made_durable(s, ac.group, seq, hash);
-        if (err != YJ_OK) { /* out of memory publishing: fatal */
+        if (err == YJ_OK) err = made_durable(s, ac.group, seq, hash);
+        if (err != YJ_OK) { /* fatal: nothing of the group is acknowledged */
+            store_layer_clear(ac.group);
+            for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
             fail_group(s, group, err, 0);
             answer(s, group);
             continue;
