@@ -117,6 +117,27 @@ int fdatasync(int fd)
     return real(fd);
 }
 
+/* Armed: the next write of log records (not of the zeros written ahead)
+ * writes half of them, and the write of the rest fails ENOSPC, as a full
+ * copy-on-write filesystem or a quota could do inside the zeroed room. */
+static int fail_log_pwrite;
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    if (fail_log_pwrite == 2 && fd_is(fd, "/wal")) { /* the rest of the records */
+        fail_log_pwrite = 0;
+        errno = ENOSPC;
+        return -1;
+    }
+    if (fail_log_pwrite == 1 && n > 1 && ((const uint8_t *)buf)[0] == 'E' && fd_is(fd, "/wal")) {
+        fail_log_pwrite = 2;
+        return real(fd, buf, n / 2, off);
+    }
+    return real(fd, buf, n, off);
+}
+
 typedef struct fixture {
     char dir[64];
     struct event_base *base;
@@ -1342,6 +1363,26 @@ static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
     free_names(ev, N + M);
 }
 
+/* A write of a group's records that fails part-way (ENOSPC inside the room
+ * zeroed ahead) is fatal, as a failed sync is: that group and every later
+ * one are refused, never acknowledged; a restart recovers every write
+ * acknowledged before it (the half-written records are never made durable
+ * by a later group's sync, which would end in a log the restart refuses). */
+static void test_a_log_write_failing_part_way_stops_writes(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 1);
+    enum { N = 300 };
+    const char **ev = event_names("pw", N, 40);
+    for (int i = 0; i < N; i++) {
+        if (i == 200) fail_log_pwrite = 1;
+        assert_int_equal(write_one(f, ev[i]), i < 200 ? YJ_OK : YJ_UNAVAILABLE);
+    }
+    assert_int_equal(fail_log_pwrite, 0); /* both halves of the injection ran */
+    kill_and_recover(f, &c, ".pw", ev, 200, 0);
+    free_names(ev, N);
+}
+
 /* The directory sync after a new log was renamed into place fails: the new
  * log is the log from the rename on, so the store must write into it (it
  * used to keep writing into the unlinked old one) or stop; every write it
@@ -1469,6 +1510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
