@@ -1,0 +1,479 @@
+/*
+ * test_hashmap.c — the unordered map (src/store/hashmap.c) against its
+ * contract in hashmap.h, checked with a plain array searched linearly:
+ * randomized mixed operations with fixed seeds over keys that are prefixes of
+ * each other, hold zero bytes and are 1 to ~300 bytes long; ENOMEM at every
+ * allocation of a put; the pointer-stability promise while the table grows;
+ * a put from the map's own bytes; empty values and tombstones; count and
+ * bytes; and that the seed changes no answer.
+ *
+ * hashmap.c is compiled into this file with its malloc and calloc routed
+ * through fault_malloc and fault_calloc, so that the ENOMEM paths (a put
+ * leaves the map as it was, yj_hashmap_new answers NULL) are run too, under
+ * ASan as well.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Allocations left before one fails; -1: none fails. */
+static long fail_after = -1;
+
+static void *fault_malloc(size_t n)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+
+static void *fault_calloc(size_t n, size_t size)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return calloc(n, size);
+}
+
+#define malloc(n) fault_malloc(n)
+#define calloc(n, size) fault_calloc(n, size)
+#include "store/hashmap.c"
+#undef malloc
+#undef calloc
+
+/* ---- a deterministic generator ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static unsigned rng_below(uint64_t *s, unsigned n)
+{
+    return (unsigned)(rng_next(s) % n);
+}
+
+/* ---- the reference: an array searched linearly ---- */
+
+#define REF_KEY_MAX 320
+#define REF_VAL_MAX 1100
+
+#define REF_MAX 6000 /* more than gen_key makes */
+
+typedef struct ref_ent {
+    uint8_t key[REF_KEY_MAX], val[REF_VAL_MAX];
+    size_t klen, vlen;
+    int tomb;
+} ref_ent;
+
+typedef struct ref_map {
+    ref_ent e[REF_MAX];
+    size_t n;
+} ref_map;
+
+static ref_map ref; /* one test at a time uses it */
+
+/* The key's index, or r->n when absent. */
+static size_t ref_find(const ref_map *r, const uint8_t *k, size_t klen)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->e[i].klen == klen && memcmp(r->e[i].key, k, klen) == 0) return i;
+    return r->n;
+}
+
+static void ref_put(ref_map *r, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+                    int tomb)
+{
+    size_t i = ref_find(r, k, klen);
+    if (i == r->n) {
+        assert_true(r->n < REF_MAX);
+        r->n++;
+        memcpy(r->e[i].key, k, klen);
+        r->e[i].klen = klen;
+    }
+    r->e[i].vlen = tomb ? 0 : vlen;
+    if (r->e[i].vlen) memmove(r->e[i].val, v, vlen);
+    r->e[i].tomb = tomb;
+}
+
+/* ---- checks ---- */
+
+/* get answers rc (0, 1 value, 2 tombstone) with vlen bytes, however the
+ * outputs are asked for; returns the value pointer. */
+static const void *expect(const yj_hashmap *m, const void *k, size_t klen, int rc, size_t vlen)
+{
+    const void *v = (const void *)1, *v2 = (const void *)1;
+    size_t len = 12345, len2 = 12345;
+    assert_int_equal(yj_hashmap_get(m, k, klen, &v, &len), rc);
+    assert_int_equal(yj_hashmap_get(m, k, klen, NULL, NULL), rc);
+    assert_int_equal(yj_hashmap_get(m, k, klen, &v2, NULL), rc);
+    assert_int_equal(yj_hashmap_get(m, k, klen, NULL, &len2), rc);
+    if (rc == 0) return NULL;
+    assert_int_equal(len, vlen);
+    assert_int_equal(len2, vlen);
+    assert_ptr_equal(v2, v);
+    if (rc == 1)
+        assert_non_null(v); /* even for an empty value */
+    else
+        assert_null(v);
+    return v;
+}
+
+/* The map answers for key as reference entry e does (NULL: absent). */
+static void check_ent(const yj_hashmap *m, const uint8_t *k, size_t klen, const ref_ent *e)
+{
+    const void *v = expect(m, k, klen, e ? 1 + e->tomb : 0, e ? e->vlen : 0);
+    if (e && e->vlen) assert_memory_equal(v, e->val, e->vlen);
+}
+
+static void check_get(const yj_hashmap *m, const ref_map *r, const uint8_t *k, size_t klen)
+{
+    size_t i = ref_find(r, k, klen);
+    check_ent(m, k, klen, i < r->n ? &r->e[i] : NULL);
+}
+
+static void check_all(const yj_hashmap *m, const ref_map *r)
+{
+    assert_int_equal(yj_hashmap_count(m), r->n);
+    for (size_t i = 0; i < r->n; i++)
+        check_ent(m, r->e[i].key, r->e[i].klen, &r->e[i]);
+}
+
+/* ---- keys: prefixes of each other, zero bytes, 1..~300 bytes ---- */
+
+static uint8_t long_stem[300]; /* each stem below is a prefix of it */
+
+static size_t gen_key(uint64_t *s, uint8_t *k)
+{
+    static const uint8_t alpha[] = {0x00, 0x01, 'a', 0xff};
+    static const size_t stem_len[] = {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 200, 300};
+    unsigned kind = rng_below(s, 10);
+    size_t n = 0, len;
+    if (kind < 3) { /* short: 1..4 bytes of a small alphabet */
+        len = 1 + rng_below(s, 4);
+    } else if (kind < 8) { /* a stem, then 0..3 bytes */
+        n = stem_len[rng_below(s, sizeof stem_len / sizeof stem_len[0])];
+        memcpy(k, long_stem, n);
+        len = n + rng_below(s, 4);
+        if (len == 0) len = 1;
+    } else { /* one of 4000 ids */
+        uint32_t id = rng_below(s, 4000);
+        memcpy(k, "id/", 3);
+        memcpy(k + 3, &id, 4);
+        return 7;
+    }
+    for (; n < len; n++)
+        k[n] = alpha[rng_below(s, sizeof alpha)];
+    return n;
+}
+
+static size_t gen_val(uint64_t *s, uint8_t *v)
+{
+    size_t len = rng_below(s, 10) == 0 ? rng_below(s, REF_VAL_MAX) : rng_below(s, 24);
+    for (size_t i = 0; i < len; i++)
+        v[i] = (uint8_t)rng_next(s);
+    return len;
+}
+
+static int setup_stem(void **state)
+{
+    for (size_t i = 0; i < sizeof long_stem; i++)
+        long_stem[i] = (uint8_t)(i * 7); /* a zero byte first, others along */
+    return 0;
+}
+
+/* ---- the tests ---- */
+
+/* One randomized run: nops operations from seed, every answer checked. */
+static void random_run(uint64_t seed, unsigned nops)
+{
+    uint64_t s = seed;
+    yj_hashmap *m = yj_hashmap_new(seed * 31);
+    ref_map *r = &ref;
+    r->n = 0;
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    size_t peak = 0, replaced = 0;
+    assert_non_null(m);
+    for (unsigned op = 0; op < nops; op++) {
+        size_t klen = gen_key(&s, k), vlen;
+        unsigned what = rng_below(&s, 100);
+        int tomb = 0;
+        if (what < 15 && r->n) { /* an existing key, same size or not */
+            const ref_ent *e = &r->e[rng_below(&s, (unsigned)r->n)];
+            klen = e->klen;
+            memcpy(k, e->key, klen);
+            vlen = e->vlen;
+            if (what & 1)
+                for (size_t i = 0; i < vlen; i++)
+                    v[i] = (uint8_t)rng_next(&s);
+            else if ((vlen = gen_val(&s, v)) == e->vlen)
+                v[vlen++] = 'x';
+            replaced++;
+        } else if (what < 45) {
+            vlen = gen_val(&s, v);
+        } else if (what < 55) {
+            tomb = 1;
+            vlen = 7;
+            memcpy(v, "ignored", 7);
+        } else {
+            if (what == 99 && rng_below(&s, 40) == 0) {
+                yj_hashmap_clear(m);
+                r->n = 0;
+            }
+            check_get(m, r, k, klen);
+            continue;
+        }
+        assert_int_equal(yj_hashmap_put(m, k, klen, v, vlen, tomb), 0);
+        ref_put(r, k, klen, v, vlen, tomb);
+        check_get(m, r, k, klen);
+        assert_int_equal(yj_hashmap_count(m), r->n);
+        if (r->n > peak) peak = r->n;
+        if (op % 2048 == 0) check_all(m, r);
+    }
+    assert_true(peak >= 1000 && replaced >= nops / 10); /* the table grew many times */
+    check_all(m, r);
+    yj_hashmap_free(m);
+}
+
+static void test_random_ops_match_an_array(void **state)
+{
+    random_run(1, 25000);
+    random_run(2, 20000);
+    random_run(3, 20000);
+}
+
+/* Every put that finds no memory, at each allocation it makes (a new key's
+ * entry, the table's first allocation and each growth, a replacement of a
+ * different size), returns -1 and leaves the map exactly as it was, the
+ * pointer to the key's old value included; the same put then succeeds. A
+ * same-size replacement is in place, so it cannot fail. */
+static void test_put_without_memory_changes_nothing(void **state)
+{
+    uint64_t s = 5;
+    yj_hashmap *m = yj_hashmap_new(5);
+    ref_map *r = &ref;
+    r->n = 0;
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    unsigned failures = 0, deep = 0, replaced = 0;
+    for (unsigned i = 0; i < 1500; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 7) == 0, same = 0;
+        if (r->n && rng_below(&s, 3) == 0) { /* replace, of a different size unless `same` */
+            const ref_ent *e = &r->e[rng_below(&s, (unsigned)r->n)];
+            klen = e->klen;
+            memcpy(k, e->key, klen);
+            same = rng_below(&s, 4) == 0;
+            tomb = same ? e->tomb : 0;
+            if (same)
+                vlen = e->vlen;
+            else if (vlen == e->vlen)
+                v[vlen++] = 'x';
+            replaced++;
+        }
+        size_t bytes = yj_hashmap_bytes(m), oldlen = 0;
+        const void *old = NULL;
+        int oldrc = yj_hashmap_get(m, k, klen, &old, &oldlen);
+        long fa = 0;
+        for (;; fa++) {
+            fail_after = fa;
+            int rc = yj_hashmap_put(m, k, klen, v, vlen, tomb);
+            fail_after = -1;
+            if (rc == 0) break;
+            assert_int_equal(rc, -1);
+            failures++;
+            if (fa >= 1) deep++; /* the entry was allocated, the table's growth refused */
+            assert_int_equal(yj_hashmap_bytes(m), bytes);
+            assert_ptr_equal(expect(m, k, klen, oldrc, oldlen), old);
+            check_all(m, r);
+        }
+        if (same) assert_int_equal(fa, 0);
+        if (oldrc == 0) assert_true(fa >= 1); /* a new key always allocates */
+        ref_put(r, k, klen, v, vlen, tomb);
+    }
+    assert_true(failures > 1000 && deep >= 5 && replaced > 300);
+    check_all(m, r);
+    yj_hashmap_free(m);
+    fail_after = 0;
+    assert_null(yj_hashmap_new(1));
+    fail_after = -1;
+}
+
+static size_t num_key(uint8_t *k, const char *tag, uint32_t i)
+{
+    memcpy(k, tag, 4);
+    memcpy(k + 4, &i, 4);
+    return 8;
+}
+
+static void expected_val(uint8_t *v, uint32_t i)
+{
+    for (uint32_t j = 0; j < i % 40; j++)
+        v[j] = (uint8_t)(i * 31 + j);
+}
+
+/* Pointers to 300 values stay valid and unchanged while 100k other keys are
+ * put (the table grows many times) and other keys are replaced. */
+static void test_values_stay_put_while_the_table_grows(void **state)
+{
+    enum { HELD = 300, OTHERS = 100000 };
+    yj_hashmap *m = yj_hashmap_new(11);
+    static const void *held[HELD];
+    uint8_t k[8], v[64];
+    for (uint32_t i = 0; i < HELD; i++) {
+        expected_val(v, i);
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "held", i), v, i % 40, 0), 0);
+        held[i] = expect(m, k, 8, 1, i % 40);
+    }
+    for (uint32_t j = 0; j < OTHERS; j++) {
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "othr", j), &j, 4, 0), 0);
+        if (j % 10 == 9) /* replace an earlier other key, of a different size */
+            assert_int_equal(yj_hashmap_put(m, k, num_key(k, "othr", j / 2), v, 1 + j % 20, 0), 0);
+        if (j % 20000 != 19999 && j != OTHERS - 1) continue;
+        for (uint32_t i = 0; i < HELD; i++) {
+            assert_ptr_equal(expect(m, k, num_key(k, "held", i), 1, i % 40), held[i]);
+            expected_val(v, i);
+            if (i % 40) assert_memory_equal(held[i], v, i % 40);
+        }
+    }
+    assert_int_equal(yj_hashmap_count(m), HELD + OTHERS);
+    yj_hashmap_free(m);
+}
+
+/* A put whose value points into the map's own value for that key: the same
+ * size (in place), shorter and from inside it; and a put of other keys from
+ * it while the table grows. */
+static void test_put_from_the_maps_own_bytes(void **state)
+{
+    yj_hashmap *m = yj_hashmap_new(7);
+    uint8_t k[8];
+    assert_int_equal(yj_hashmap_put(m, "self", 4, "hello, world", 12, 0), 0);
+    const void *v = expect(m, "self", 4, 1, 12);
+    assert_int_equal(yj_hashmap_put(m, "self", 4, v, 12, 0), 0);
+    assert_ptr_equal(expect(m, "self", 4, 1, 12), v); /* rewritten in place */
+    assert_memory_equal(v, "hello, world", 12);
+    assert_int_equal(yj_hashmap_put(m, "self", 4, (const char *)v + 7, 5, 0), 0);
+    v = expect(m, "self", 4, 1, 5);
+    assert_memory_equal(v, "world", 5);
+    assert_int_equal(yj_hashmap_put(m, "self", 4, (const char *)v + 1, 3, 0), 0);
+    v = expect(m, "self", 4, 1, 3);
+    assert_memory_equal(v, "orl", 3);
+    for (uint32_t i = 0; i < 500; i++) /* other keys from it, the table growing */
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "copy", i), v, 3, 0), 0);
+    for (uint32_t i = 0; i < 500; i++)
+        assert_memory_equal(expect(m, k, num_key(k, "copy", i), 1, 3), "orl", 3);
+    yj_hashmap_free(m);
+}
+
+/* An empty value is found (1, a non-NULL pointer, length 0); a tombstone
+ * answers 2 with NULL and 0; val and vlen may be NULL. */
+static void test_empty_values_and_tombstones(void **state)
+{
+    yj_hashmap *m = yj_hashmap_new(0);
+    expect(m, "e", 1, 0, 0); /* an empty map */
+    assert_int_equal(yj_hashmap_put(m, "e", 1, NULL, 0, 0), 0);
+    assert_int_equal(yj_hashmap_put(m, "e\0", 2, "abc", 0, 0), 0);
+    assert_int_equal(yj_hashmap_put(m, "\0", 1, "ignored", 7, 1), 0);
+    assert_int_equal(yj_hashmap_put(m, "\0\0", 2, NULL, 0, 1), 0);
+    expect(m, "e", 1, 1, 0);
+    expect(m, "e\0", 2, 1, 0);
+    expect(m, "\0", 1, 2, 0);
+    expect(m, "\0\0", 2, 2, 0);
+    expect(m, "\0\0\0", 3, 0, 0);
+    assert_int_equal(yj_hashmap_put(m, "\0", 1, NULL, 0, 0), 0); /* a tombstone becomes empty */
+    expect(m, "\0", 1, 1, 0);
+    assert_int_equal(yj_hashmap_put(m, "e", 1, "zz", 2, 1), 0); /* and back */
+    expect(m, "e", 1, 2, 0);
+    assert_int_equal(yj_hashmap_count(m), 4);
+    yj_hashmap_free(m);
+    yj_hashmap_free(NULL);
+}
+
+/* count follows new keys only; bytes grows by at least each new entry's key
+ * and value, by the size difference on a replacement, and clear gives back
+ * what a new map holds. */
+static void test_count_and_bytes(void **state)
+{
+    yj_hashmap *m = yj_hashmap_new(3);
+    uint8_t k[8], v[128] = {0};
+    size_t b0 = yj_hashmap_bytes(m), prev = b0;
+    assert_true(b0 > 0);
+    assert_int_equal(yj_hashmap_count(m), 0);
+    for (uint32_t i = 0; i < 500; i++) {
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "cnt/", i), v, i % 100, i % 9 == 0), 0);
+        assert_int_equal(yj_hashmap_count(m), i + 1);
+        assert_true(yj_hashmap_bytes(m) >= prev + 8 + (i % 9 == 0 ? 0 : i % 100));
+        prev = yj_hashmap_bytes(m);
+    }
+    num_key(k, "cnt/", 10); /* a 10-byte value */
+    assert_int_equal(yj_hashmap_put(m, k, 8, "0123456789", 10, 0), 0);
+    assert_int_equal(yj_hashmap_bytes(m), prev);
+    assert_int_equal(yj_hashmap_put(m, k, 8, v, 50, 0), 0);
+    assert_int_equal(yj_hashmap_bytes(m), prev + 40);
+    assert_int_equal(yj_hashmap_put(m, k, 8, NULL, 0, 1), 0);
+    assert_int_equal(yj_hashmap_bytes(m), prev - 10);
+    assert_int_equal(yj_hashmap_count(m), 500);
+    yj_hashmap_clear(m);
+    assert_int_equal(yj_hashmap_count(m), 0);
+    assert_int_equal(yj_hashmap_bytes(m), b0);
+    expect(m, k, 8, 0, 0);
+    assert_int_equal(yj_hashmap_put(m, k, 8, "x", 1, 0), 0); /* usable after clear */
+    assert_int_equal(yj_hashmap_count(m), 1);
+    yj_hashmap_clear(m);
+    yj_hashmap_clear(m);
+    assert_int_equal(yj_hashmap_bytes(m), b0);
+    yj_hashmap *fresh = yj_hashmap_new(99);
+    assert_int_equal(yj_hashmap_bytes(fresh), b0);
+    yj_hashmap_free(fresh);
+    yj_hashmap_free(m);
+}
+
+/* 1-byte keys, then 4 bytes and up to 36 zero bytes. */
+static size_t seed_key(uint8_t *k, uint32_t i)
+{
+    if (i < 256) {
+        k[0] = (uint8_t)i;
+        return 1;
+    }
+    memcpy(k, &i, 4);
+    memset(k + 4, 0, i % 37);
+    return 4 + i % 37;
+}
+
+/* Maps keyed by different seeds given the same 10k keys all find every one
+ * of them, and none of 10k others. */
+static void test_the_seed_changes_no_answer(void **state)
+{
+    static const uint64_t seeds[] = {0, 1, 0x9e3779b97f4a7c15u, UINT64_MAX};
+    uint8_t k[64];
+    for (size_t j = 0; j < sizeof seeds / sizeof seeds[0]; j++) {
+        yj_hashmap *m = yj_hashmap_new(seeds[j]);
+        for (uint32_t i = 0; i < 10000; i++)
+            assert_int_equal(yj_hashmap_put(m, k, seed_key(k, i), &i, 4, 0), 0);
+        assert_int_equal(yj_hashmap_count(m), 10000);
+        for (uint32_t i = 0; i < 10000; i++) {
+            assert_memory_equal(expect(m, k, seed_key(k, i), 1, 4), &i, 4);
+            expect(m, k, seed_key(k, i + 10000), 0, 0);
+        }
+        yj_hashmap_free(m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_ops_match_an_array),
+        cmocka_unit_test(test_put_without_memory_changes_nothing),
+        cmocka_unit_test(test_values_stay_put_while_the_table_grows),
+        cmocka_unit_test(test_put_from_the_maps_own_bytes),
+        cmocka_unit_test(test_empty_values_and_tombstones),
+        cmocka_unit_test(test_count_and_bytes),
+        cmocka_unit_test(test_the_seed_changes_no_answer),
+    };
+    return cmocka_run_group_tests(tests, setup_stem, NULL);
+}
