@@ -144,9 +144,12 @@ typedef struct yj_store_view {
     const struct store_layer *layers[YJ_VIEW_LAYERS]; /* in-memory changes, newest first */
     int n_layers;
     int mutable_layers;       /* how many of the first layers change while the view is used */
+    int own_layers;           /* the writer's, when its cache holds every key of the layers after
+                                 these (store.c): a point lookup of derived state reads only these,
+                                 then the cache; 0: every layer */
     MDB_txn *txn;             /* the last checkpoint's snapshot; NULL: none */
     int journal_only;         /* LMDB gives only the journal (a replay into memory: Verify) */
-    struct yj_memmap *cache;  /* the writer's: values read from LMDB, consulted before it */
+    struct yj_hashmap *cache; /* the writer's: derived state read from LMDB and published since */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
     uint64_t head_seq;        /* the journal's head in this view, and its hash */
@@ -238,6 +241,8 @@ typedef struct yj_store_config {
                                       applies the next (writer.c); 0 = the writer syncs it */
     size_t verify_max_bytes;       /* the most a Verify's replayed state may hold before it stops
                                       (RESOURCE_EXHAUSTED); 0 = half the machine's memory */
+    size_t cache_max_bytes;        /* the writer's cache of derived state is emptied past this
+                                      many bytes (store.c); 0 = 256 MiB */
     int read_only;                 /* open without a writer (yj tools) */
     yj_apply_hook hook;
 } yj_store_config;
@@ -302,6 +307,8 @@ typedef struct yj_store_stats {
     uint64_t writes_replayed;
     uint64_t map_grows;
     uint64_t checkpoints;       /* checkpoints written into LMDB (wal.c) */
+    uint64_t cache_drops;       /* times the writer's cache was emptied (its budget, or out of
+                                   memory): it then read the published layers for a while */
     uint64_t piped_commits;     /* groups whose log sync ran on the log thread while the
                                    writer applied the next (yj_store_config.pipeline) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */

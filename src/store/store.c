@@ -191,7 +191,7 @@ void yj_store_close(yj_store *s)
     if (s->env) mdb_env_close(s->env);
     store_layer_free(s->live);
     store_layer_free(s->ckpt);
-    yj_memmap_free(s->cache);
+    yj_hashmap_free(s->cache);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
@@ -263,9 +263,11 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     v->mutable_layers = 2;
     v->n_layers = 2;
     if (ac->pending) v->layers[v->n_layers++] = ac->pending;
+    int own = v->n_layers;
     published_layers(s, v, v->n_layers); /* the writer alone changes them: no lock */
-    if (s->refreshing) v->layers[v->n_layers++] = s->refreshing; /* in LMDB, not all in the cache yet */
-    if (s->cache && yj_memmap_bytes(s->cache) > s->cache_budget) yj_memmap_clear(s->cache);
+    /* (the cursors still merge every layer: the cache is not ordered) */
+    if (s->cache && yj_hashmap_bytes(s->cache) > s->cache_budget) store_cache_drop(s);
+    if (s->cache && atomic_load(&s->checkpoints) >= s->cache_cold_until) v->own_layers = own;
     v->cache = s->cache;
     lmdb_part(s, v);
     pthread_rwlock_rdlock(&s->resize_lock);
@@ -289,8 +291,20 @@ void store_view_end_write(yj_store *s, store_apply_ctx *ac)
     pthread_rwlock_unlock(&s->resize_lock);
 }
 
+void store_cache_drop(yj_store *s)
+{
+    yj_hashmap_clear(s->cache);
+    /* what the published layers hold is in LMDB once the checkpoint now
+     * running (if any) and the one after it (of today's live) are done */
+    s->cache_cold_until = atomic_load(&s->checkpoints) + 2;
+    atomic_fetch_add(&s->cache_drops, 1);
+}
+
 yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
 {
+    /* the writer's cache first (the merge empties group); a copy that
+     * fails part-way would leave old values: no copy then */
+    if (s->cache && store_cache_write(s->cache, group) != 0) store_cache_drop(s);
     pthread_rwlock_wrlock(&s->view_lock);
     yj_err err = store_layer_merge(s->live, group);
     if (err == YJ_OK) {
@@ -366,6 +380,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->map_grows = atomic_load(&s->map_grows);
     out->checkpoints = atomic_load(&s->checkpoints);
     out->piped_commits = atomic_load(&s->piped_commits);
+    out->cache_drops = atomic_load(&s->cache_drops);
     out->map_bytes = s->map_bytes;
 }
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "store/hashmap.h"
 #include "store/memmap.h"
 #include "yongjin/store.h"
 
@@ -36,17 +37,15 @@ void store_layer_clear(store_layer *l);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
 size_t store_layer_bytes(const store_layer *l);
-/* The writer's cache of LMDB's values (views consult it after the layers
- * and before LMDB, and fill it from LMDB): holds, for each key it has, the
- * value LMDB has once the layers above are written. So when a checkpoint's
- * layer l reaches LMDB and is dropped, the keys of l it holds must take l's
- * values before the writer stops consulting l: this does it from *it on
- * (an iterator over l's state map),
- * until until_ns (CLOCK_MONOTONIC; 0 = to the end), a few keys at a time.
- * 1 when it reached the end of l (then nothing of l is needed any more), 0
- * when the time ran out first (call again with the same it). The writer's
- * thread only. */
-int store_cache_refresh_step(yj_memmap *cache, yj_memmap_it *it, int64_t until_ns);
+/* The writer's cache of derived state (views consult it after the
+ * writer's own layers and before LMDB, and fill it from LMDB): a group's
+ * state writes are copied into it when the group is published
+ * (store_publish), so it holds the newest value of every key it has, and,
+ * once "warm" (store.c, store_view_begin_write), every key of the
+ * published layers too. This copies group's state map into cache: 0, or -1
+ * on ENOMEM with some keys copied and others not (the caller must clear
+ * the cache). The writer's thread only. */
+int store_cache_write(yj_hashmap *cache, const store_layer *group);
 
 /* n bytes of v, big-endian (the log's and the digest's framing). */
 static inline void store_put_be(uint8_t *p, uint64_t v, int n)
@@ -112,11 +111,11 @@ struct yj_store {
     int ckpt_wanted;                  /* a Verify asks for a checkpoint now (under mu) */
     int server_running;               /* a read-only open found yongjind holding the store */
     MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
-    yj_memmap *cache;                 /* the writer's copy of values read from LMDB (view.c) */
-    store_layer *refreshing;          /* the writer's only: a checkpoint's layer in LMDB already,
-                                         whose values the cache takes a step at a time; the
-                                         writer reads it under the published layers */
-    yj_memmap_it refresh_it;          /* how far that has got */
+    yj_hashmap *cache;                /* the writer's copy of derived state: what it read from
+                                         LMDB and what it published since (store_cache_write) */
+    uint64_t cache_cold_until;        /* until this many checkpoints, the published layers
+                                         may hold keys the cache lacks (it started or was
+                                         cleared after they were written): the writer reads them */
     size_t cache_budget;              /* cleared past this many bytes */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
@@ -171,7 +170,7 @@ struct yj_store {
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints, cache_drops,
         piped_commits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
@@ -288,10 +287,6 @@ yj_err store_wal_after_commit(yj_store *s);
 /* Completes a checkpoint whose sync finished (use = 0: gives it up, as
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
-/* Refreshes the writer's cache from the last checkpoint's layer until
- * until_ns (0: to the end); when done, the layer is freed and the writer
- * no longer reads it. The writer's thread, between groups. */
-void store_wal_refresh_step(yj_store *s, int64_t until_ns);
 /* Starts a checkpoint now unless one runs (a Verify asked). Non-OK: fatal. */
 yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a
@@ -301,13 +296,18 @@ yj_err store_wal_checkpoint_now(yj_store *s);
 void store_wal_unprotect(yj_store *s);
 void store_wal_close(yj_store *s);
 
-/* The writer's view for a group: [write, group, live, ckpt, refreshing] over an LMDB
- * snapshot (resize_lock held shared until store_view_end_write). */
+/* The writer's view for a group: [write, group, pending, live, ckpt] over
+ * its cache and an LMDB snapshot; point lookups of derived state skip live
+ * and ckpt once the cache is warm (own_layers). The LMDB snapshot (resize_lock held shared until store_view_end_write). */
 yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac);
 void store_view_end_write(yj_store *s, store_apply_ctx *ac);
-/* Makes a logged group visible: merges it into s->live and sets the
- * published head, under view_lock. RESOURCE_EXHAUSTED on ENOMEM. */
+/* Makes a logged group visible: copies its state into the writer's cache
+ * (if it has one), merges it into s->live and sets the published head,
+ * under view_lock. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES]);
+/* Empties the writer's cache (over its budget, or a copy into it failed):
+ * the writer reads the published layers again until they are in LMDB. */
+void store_cache_drop(yj_store *s);
 /* Writes layer into LMDB in one transaction and commits it (wal.c). */
 yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int *mdb_rc);
 

@@ -71,7 +71,8 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
     /* one hash for every map (touching each map's first line before the
      * probes measured no faster on this machine: the loads did not overlap) */
     uint32_t tag = yj_memmap_tag(key, klen);
-    for (int i = 0; i < v->n_layers; i++) {
+    int n = cached && v->own_layers ? v->own_layers : v->n_layers;
+    for (int i = 0; i < n; i++) {
         const yj_memmap *m = store_layer_map(v->layers[i], which);
         if (!m) continue;
         const void *val;
@@ -85,10 +86,10 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         if (r == 2) return YJ_NOT_FOUND;
     }
     if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return YJ_NOT_FOUND;
-    if (cached) { /* the writer's copy of what it read from LMDB (store_cache_refresh_step) */
+    if (cached) { /* the writer's copy of what it read from LMDB and wrote (store_cache_write) */
         const void *val;
         size_t vlen;
-        int r = yj_memmap_get_tagged(v->cache, key, klen, tag, &val, &vlen);
+        int r = yj_hashmap_get(v->cache, key, klen, &val, &vlen);
         if (r == 1) {
             out->mv_data = (void *)val;
             out->mv_size = vlen;
@@ -104,10 +105,10 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         if (err != YJ_OK) return err;
     }
     /* a failed copy is only a later miss */
-    if (cached && klen <= YJ_MEMMAP_KEY_MAX && yj_memmap_put(v->cache, key, klen, rc ? NULL : out->mv_data,
-                                                             rc ? 0 : out->mv_size, rc != 0) == 0 && !rc) {
+    if (cached && klen <= YJ_MEMMAP_KEY_MAX && yj_hashmap_put(v->cache, key, klen, rc ? NULL : out->mv_data,
+                                                              rc ? 0 : out->mv_size, rc != 0) == 0 && !rc) {
         const void *val;
-        yj_memmap_get(v->cache, key, klen, &val, &out->mv_size); /* LMDB's pages outlive no snapshot */
+        yj_hashmap_get(v->cache, key, klen, &val, &out->mv_size); /* LMDB's pages outlive no snapshot */
         out->mv_data = (void *)val;
     }
     return rc ? YJ_NOT_FOUND : YJ_OK;
@@ -534,30 +535,17 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     return YJ_OK;
 }
 
-int store_cache_refresh_step(yj_memmap *cache, yj_memmap_it *it, int64_t until_ns)
+int store_cache_write(yj_hashmap *cache, const store_layer *group)
 {
-    enum { AHEAD = 8 }; /* keys whose cache slots are asked for together (memmap.h, yj_memmap_touch) */
-    while (yj_memmap_valid(it)) {
-        const void *k[AHEAD], *v[AHEAD];
-        size_t kn[AHEAD], vn[AHEAD];
-        int tomb[AHEAD];
-        uint32_t tag[AHEAD];
-        int n = 0;
-        for (; n < AHEAD && yj_memmap_valid(it); n++, yj_memmap_next(it)) {
-            yj_memmap_at(it, &k[n], &kn[n], &v[n], &vn[n], &tomb[n]);
-            tag[n] = yj_memmap_tag(k[n], kn[n]);
-            yj_memmap_touch(cache, tag[n]);
-        }
-        for (int i = 0; i < n; i++)
-            if (yj_memmap_get_tagged(cache, k[i], kn[i], tag[i], NULL, NULL) &&
-                yj_memmap_put(cache, k[i], kn[i], v[i], vn[i], tomb[i]) != 0) {
-                yj_memmap_clear(cache); /* out of memory: no copy is better than a stale one */
-                while (yj_memmap_valid(it)) yj_memmap_next(it);
-                return 1;
-            }
-        if (until_ns && store_now_ns() >= until_ns) break;
+    yj_memmap_it it;
+    for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *k, *v;
+        size_t kn, vn;
+        int tomb;
+        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }
-    return !yj_memmap_valid(it);
+    return 0;
 }
 
 size_t store_layer_bytes(const store_layer *l)

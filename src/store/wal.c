@@ -492,32 +492,15 @@ static void ckpt_done(yj_store *s)
     atomic_fetch_add(&s->checkpoints, 1);
 }
 
-void store_wal_refresh_step(yj_store *s, int64_t until_ns)
-{
-    if (!s->refreshing || !store_cache_refresh_step(s->cache, &s->refresh_it, until_ns)) return;
-    /* (freed here: handed to the checkpoint thread, its blocks cost more
-     * CPU in all, glibc's arenas being per thread) */
-    store_layer_free(s->refreshing);
-    s->refreshing = NULL;
-}
-
-/* The checkpoint layer is in LMDB: readers find it there from now on. The
- * writer's copy of LMDB's values takes its values in steps between groups
- * (store_wal_refresh_step), and until then the writer reads it under the
- * published layers (s->refreshing, store.c). */
+/* The checkpoint layer is in LMDB: readers find it there from now on. (The
+ * writer's cache took its values when they were published.) */
 static void drop_ckpt(yj_store *s)
 {
-    store_wal_refresh_step(s, 0); /* the one before, if still going: finished now */
     pthread_rwlock_wrlock(&s->view_lock);
     store_layer *l = s->ckpt;
     s->ckpt = NULL;
     pthread_rwlock_unlock(&s->view_lock);
-    if (!s->cache || !l) {
-        store_layer_free(l);
-        return;
-    }
-    s->refreshing = l;
-    yj_memmap_first(store_layer_map(l, STORE_MAP_STATE), &s->refresh_it);
+    store_layer_free(l);
 }
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
@@ -549,8 +532,7 @@ yj_err store_wal_after_commit(yj_store *s)
                (unsigned long long)s->wal_off);
         return store_wal_checkpoint_now(s) == YJ_OK ? YJ_OK : YJ_INTERNAL;
     }
-    /* (one checkpoint's layer at a time is refreshed into the writer's copy) */
-    if (s->ckpt_state != CKPT_IDLE || s->ckpt || s->refreshing) return YJ_OK;
+    if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
@@ -642,7 +624,6 @@ yj_err store_wal_checkpoint_now(yj_store *s)
 yj_err store_wal_checkpoint_soon(yj_store *s)
 {
     if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
-    store_wal_refresh_step(s, 0); /* the last one's refresh would hold the next back */
     s->last_ckpt_ns = 0;
     return store_wal_after_commit(s);
 }
@@ -986,8 +967,6 @@ void store_wal_close(yj_store *s)
         pthread_join(s->syncer, NULL);
         s->syncer_started = 0;
     }
-    store_layer_free(s->refreshing);
-    s->refreshing = NULL;
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = -1;

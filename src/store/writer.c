@@ -21,8 +21,9 @@
  * batches (yield); a cut group is logged by the writer itself.
  *
  * Between groups the writer completes the checkpoints the checkpoint
- * thread (yj-sync) writes into LMDB and refreshes its copy of LMDB's
- * values from them, a slice at a time (wal.c).
+ * thread (yj-sync) writes into LMDB (wal.c). A published group's state
+ * also goes into the writer's cache (store_publish), which its point
+ * lookups read under its own layers instead of the published ones.
  *
  * Failures: no room in LMDB's map for what the checkpoints will write, or
  * no disk for the log (seen when zeroing its room ahead, before any record
@@ -38,6 +39,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,9 +155,6 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
 /* How long one group may apply before the writes still waiting get their
  * turn: a batch that needs longer is applied in slices (docs/storage.md). */
 #define SLICE_NS 20000000LL
-/* How long the writer refreshes its copy of LMDB's values between two
- * groups (wal.c, store_wal_refresh_step). */
-#define REFRESH_SLICE_NS 1000000LL
 
 /* Applies the group into memory (ac->group) on top of the durable head, or
  * of ac->pending's when a group is in the log thread's hands: *seq and hash
@@ -505,18 +504,11 @@ static void *writer_main(void *arg)
     pending p = {0};
     int in_flight = 0;
     for (;;) {
-        /* a slice of the cache's refresh between groups (at most
-         * REFRESH_SLICE_NS: answers were sent before it), all of it when idle */
-        if (s->refreshing) {
-            store_wal_refresh_step(s, store_now_ns() + REFRESH_SLICE_NS);
-            /* done: a checkpoint that fell due meanwhile starts (it waited for this) */
-            if (!s->refreshing && !in_flight && store_wal_after_commit(s) != YJ_OK) fail_store(s);
-        }
         pthread_mutex_lock(&s->mu);
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->refreshing && !(in_flight && !atomic_load(&s->log_busy)))
+               !(in_flight && !atomic_load(&s->log_busy)))
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
@@ -666,9 +658,14 @@ yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg)
     s->wake_ev = event_new(base, s->wake_fd, EV_READ | EV_PERSIST, on_wake, s);
     if (!s->wake_ev || event_add(s->wake_ev, NULL) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot watch the writer's eventfd");
-    /* recovery ran without it: from here on the writer alone reads and fills it */
-    s->cache = yj_memmap_new();
-    s->cache_budget = (size_t)256 << 20;
+    /* recovery ran without it (its groups are in s->live, not in the
+     * cache: cold until they are in LMDB); from here on the writer alone
+     * reads and fills it */
+    uint64_t seed = 0; /* keys clients choose cannot be made to collide (hashmap.h) */
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)store_now_ns();
+    s->cache = yj_hashmap_new(seed);
+    s->cache_cold_until = atomic_load(&s->checkpoints) + 2;
+    s->cache_budget = s->config.cache_max_bytes ? s->config.cache_max_bytes : (size_t)256 << 20;
     if (!s->cache) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
     if (s->config.pipeline) {
         if (pthread_create(&s->logger, NULL, logger_main, s) != 0)

@@ -1022,19 +1022,27 @@ static void test_checkpoints_while_writing_recover(void **state)
     free_names(ev, N);
 }
 
-/* The writer keeps a copy of values it read from LMDB; a checkpoint's layer,
- * once in LMDB, is folded into that copy a slice at a time between groups,
- * and until the fold is done the writer must read the layer itself. Here a
- * batch of 10,000 "fill" writes (each read first, so in the copy) ends with
- * an increment of a counter whose key sorts after them; once its checkpoint
- * is in LMDB (the fold has ~10 ms of work), the next increment comes: it
- * must see the last one, which only the folding layer has. The counter is
- * right on the live store and after a restart. */
-static void test_the_writer_reads_a_checkpoint_still_being_folded(void **state)
+/* The writer keeps a cache of derived state: what it read from LMDB, and
+ * each group's writes once the group is published; when warm, its point
+ * lookups read it instead of the published layers. Here a counter is
+ * incremented by the last write of batches of 10,000 "fill" writes (each
+ * read first, so in the cache), by single writes back to back (their value
+ * in the published layers, not yet in LMDB), and by a single write after a
+ * checkpoint put the value in LMDB. With cache_max the cache is emptied
+ * before every group: the writer must then read the published layers
+ * (until two checkpoints put them in LMDB). The counter is right live and
+ * after a restart. */
+static void writer_reads_its_own_writes(fixture *f, size_t cache_max)
 {
-    fixture *f = *state;
-    reopen(f, 1);
-    enum { ROUNDS = 6, FILL = 10000 };
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.checkpoint_ms = 1;
+    c.cache_max_bytes = cache_max;
+    c.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    enum { ROUNDS = 6, FILL = 10000, BACK = 4 };
     const char **ev = event_names("fill", FILL * ROUNDS, 0);
     char rid[32];
     const char *inc[1] = {"inc:k"}, *r1[1] = {rid};
@@ -1052,18 +1060,31 @@ static void test_the_writer_reads_a_checkpoint_still_being_folded(void **state)
         yj_batch *b = run(f, batch, rids, FILL);
         for (int i = 0; i < FILL; i++) assert_int_equal(b->results[i].code, YJ_OK);
         finish(b);
-        do { /* the batch's checkpoint (or one before it) is in LMDB: its fold begins */
-            usleep(50);
+        for (int i = 0; i < BACK; i++) { /* groups of one, each reading the one before */
+            snprintf(rid, sizeof rid, "inc-%d", incs++);
+            b = run(f, inc, r1, 1);
+            assert_int_equal(b->results[0].code, YJ_OK);
+            finish(b);
+        }
+        for (int pad = 0; st.checkpoints < before + 2; pad++) { /* the counter is in LMDB, its layers dropped */
+            char pe[32]; /* (a checkpoint starts after a commit: one now and then) */
+            const char *pev[1] = {pe};
+            snprintf(pe, sizeof pe, "pad-%d-%d", round, pad);
+            finish(run(f, pev, NULL, 1));
+            usleep(500);
             yj_store_get_stats(f->store, &st);
-        } while (st.checkpoints == before);
+        }
         snprintf(rid, sizeof rid, "inc-%d", incs++);
         b = run(f, inc, r1, 1);
         assert_int_equal(b->results[0].code, YJ_OK);
         finish(b);
     }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    if (cache_max) assert_true(st.cache_drops >= ROUNDS);
+    else assert_int_equal(st.cache_drops, 0);
     for (int pass = 0; pass < 2; pass++) {
         yj_rtxn r;
-        yj_msg msg;
         MDB_val v;
         char want[24], got[24] = "";
         assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
@@ -1075,6 +1096,16 @@ static void test_the_writer_reads_a_checkpoint_still_being_folded(void **state)
         if (pass == 0) reopen(f, 1);
     }
     free_names(ev, FILL * ROUNDS);
+}
+
+static void test_the_writer_reads_its_own_writes_from_its_cache(void **state)
+{
+    writer_reads_its_own_writes(*state, 0);
+}
+
+static void test_the_writer_reads_the_published_layers_while_its_cache_is_cold(void **state)
+{
+    writer_reads_its_own_writes(*state, 1); /* emptied before every group */
 }
 
 /* A Verify replays the whole derived state into memory: past
@@ -1507,7 +1538,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_second_verify_while_one_runs_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_the_writer_reads_a_checkpoint_still_being_folded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_the_published_layers_while_its_cache_is_cold, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
