@@ -359,12 +359,20 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
 {
     assert(s && hook && rep && msg);
     memset(rep, 0, sizeof *rep);
-    if (atomic_load(&s->stop_verify)) return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
-    if (atomic_exchange(&s->verify_busy, 1))
+    /* counted before stop_verify is read (both sequentially consistent):
+     * yj_store_close sets stop_verify before it reads verifiers, so either
+     * it waits for this call or this call sees it stopping, never neither */
+    atomic_fetch_add(&s->verifiers, 1);
+    if (atomic_load(&s->stop_verify)) {
+        atomic_fetch_sub(&s->verifiers, 1);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the server is shutting down");
+    }
+    if (atomic_exchange(&s->verify_busy, 1)) {
+        atomic_fetch_sub(&s->verifiers, 1);
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
                        "a Verify is already running on this store (one at a time: it holds the whole "
                        "derived state in memory); retry when it ends");
-    atomic_fetch_add(&s->verifiers, 1);
+    }
     store_fresh_checkpoint(s);
     uint64_t rss_before = rss_anon_bytes();
     replay_state rs = {0};
