@@ -196,7 +196,9 @@ void yj_cursor_close(yj_cursor *c);   /* NULL ok */
  * mapping every cursor user goes through: 0 and MDB_NOTFOUND -> YJ_OK (a
  * scan that ran off its keys has ended; a caller that must tell an absent
  * key from a present one looks at the code itself first),
- * YJ_CURSOR_DAMAGED -> YJ_DATA_LOSS, anything else -> YJ_INTERNAL. So the
+ * YJ_CURSOR_DAMAGED, and LMDB's MDB_CORRUPTED and MDB_PAGE_NOTFOUND (the
+ * data file's pages are damaged) -> YJ_DATA_LOSS; MDB_MAP_FULL ->
+ * YJ_RESOURCE_EXHAUSTED; anything else -> YJ_INTERNAL. So the
  * end of a scan reads `int rc; for (rc = ..; rc == 0; rc = ..) {..}` then
  * `err = yj_cursor_err(rc)`: a scan stopped by a failure never answers
  * the records before it as if they were all. */

@@ -52,6 +52,10 @@ yj_err store_mdb_err(int rc)
 {
     assert(rc != 0);
     if (rc == MDB_MAP_FULL) return YJ_RESOURCE_EXHAUSTED;
+    /* the data file's pages are damaged: not the server's fault, and never
+     * an answer made of them (the CRC of each record covers its bytes;
+     * these are the B-tree's own pages) */
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) return YJ_DATA_LOSS;
     return YJ_INTERNAL;
 }
 

@@ -209,7 +209,9 @@ int store_digest_final(store_digest *d, uint8_t out[YJ_HASH_BYTES]);
 /* The digest of a state held in two maps (tombstones absent): 0 or -1. */
 int store_state_digest(const yj_memmap *idem, const yj_memmap *state, uint8_t out[YJ_HASH_BYTES]);
 
-/* Maps an LMDB return code: MAP_FULL -> RESOURCE_EXHAUSTED, others INTERNAL. */
+/* Maps a non-zero LMDB return code: MAP_FULL -> RESOURCE_EXHAUSTED;
+ * CORRUPTED and PAGE_NOTFOUND (the data file's B-tree pages are damaged)
+ * -> DATA_LOSS; any other -> INTERNAL. */
 yj_err store_mdb_err(int rc);
 
 /* The head of the journal as one transaction sees it. */

@@ -449,7 +449,7 @@ int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
 yj_err yj_cursor_err(int rc)
 {
     if (rc == 0 || rc == MDB_NOTFOUND) return YJ_OK;
-    return rc == YJ_CURSOR_DAMAGED ? YJ_DATA_LOSS : YJ_INTERNAL;
+    return rc == YJ_CURSOR_DAMAGED ? YJ_DATA_LOSS : store_mdb_err(rc);
 }
 
 void yj_cursor_close(yj_cursor *c)

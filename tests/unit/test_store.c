@@ -1108,6 +1108,25 @@ static void test_the_writer_reads_the_published_layers_while_its_cache_is_cold(v
     writer_reads_its_own_writes(*state, 1); /* emptied before every group */
 }
 
+/* LMDB's codes for damaged pages of data.mdb (a B-tree page that is not
+ * what its parent says, or a page number past the file's end) are
+ * DATA_LOSS, as a record failing its CRC is: the store's data is damaged,
+ * a restore is the remedy, and no answer is made of it. A full map is
+ * RESOURCE_EXHAUSTED; anything else INTERNAL. */
+static void test_damaged_lmdb_pages_are_data_loss(void **state)
+{
+    (void)state;
+    assert_int_equal(store_mdb_err(MDB_CORRUPTED), YJ_DATA_LOSS);
+    assert_int_equal(store_mdb_err(MDB_PAGE_NOTFOUND), YJ_DATA_LOSS);
+    assert_int_equal(store_mdb_err(MDB_MAP_FULL), YJ_RESOURCE_EXHAUSTED);
+    assert_int_equal(store_mdb_err(EIO), YJ_INTERNAL);
+    assert_int_equal(yj_cursor_err(MDB_CORRUPTED), YJ_DATA_LOSS);
+    assert_int_equal(yj_cursor_err(MDB_PAGE_NOTFOUND), YJ_DATA_LOSS);
+    assert_int_equal(yj_cursor_err(YJ_CURSOR_DAMAGED), YJ_DATA_LOSS);
+    assert_int_equal(yj_cursor_err(MDB_NOTFOUND), YJ_OK);
+    assert_int_equal(yj_cursor_err(EIO), YJ_INTERNAL);
+}
+
 /* A Verify replays the whole derived state into memory: past
  * verify_max_bytes it stops with RESOURCE_EXHAUSTED saying how much it
  * held and how to go on, instead of taking the machine's memory; under the
@@ -1271,7 +1290,7 @@ static void test_a_scan_over_a_damaged_record_is_data_loss(void **state)
     assert_int_equal(yj_cursor_err(0), YJ_OK);
     assert_int_equal(yj_cursor_err(MDB_NOTFOUND), YJ_OK); /* a scan's end */
     assert_int_equal(yj_cursor_err(EIO), YJ_INTERNAL);
-    assert_int_equal(yj_cursor_err(MDB_CORRUPTED), YJ_INTERNAL);
+    assert_int_equal(yj_cursor_err(MDB_CORRUPTED), YJ_DATA_LOSS); /* damaged pages, test_damaged_lmdb_pages_are_data_loss */
     /* a write that scans over it: DATA_LOSS, and no more writes */
     assert_int_equal(write_one(f, "scan:the-s-records"), YJ_DATA_LOSS);
     assert_int_not_equal(write_one(f, "c-refused-0"), YJ_OK);
@@ -1539,6 +1558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
+        cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_the_published_layers_while_its_cache_is_cold, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
