@@ -150,6 +150,7 @@ typedef struct yj_store_view {
     MDB_txn *txn;             /* the last checkpoint's snapshot; NULL: none */
     int journal_only;         /* LMDB gives only the journal (a replay into memory: Verify) */
     struct yj_hashmap *cache; /* the writer's: derived state read from LMDB and published since */
+    int (*cacheable)(const void *key, size_t key_len); /* which keys it holds (yj_apply_hook) */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
     uint64_t head_seq;        /* the journal's head in this view, and its hash */
@@ -227,6 +228,11 @@ typedef struct yj_apply_hook {
      * protobuf; fields 15 and 16 of it are also copied into the answer. */
     yj_err (*apply)(void *ctx, yj_wtxn *wtxn, const yj_write *write,
                     yj_buf *effects, yj_buf *extra, yj_msg *why);
+    /* Whether the writer keeps key in its cache of derived state (store.c):
+     * 0 for keys only cursors read (indexes a query scans), which then are
+     * not copied into it, and whose point lookups, should there be any,
+     * read every layer. NULL: every key is kept. */
+    int (*cacheable)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

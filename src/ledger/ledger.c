@@ -205,7 +205,18 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     return err;
 }
 
-static const yj_apply_hook hook = {NULL, ledger_apply};
+/* Statement lines and a period's entry index ('S', 'e': two or three new
+ * keys an order, only ever scanned) stay out of the writer's cache: it
+ * filled twice as fast with them. */
+static int ledger_cacheable(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    if (key_len < 2 || (size_t)k[0] + 1 >= key_len) return 1;
+    uint8_t kind = k[k[0] + 1];
+    return kind != 'S' && kind != 'e';
+}
+
+static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

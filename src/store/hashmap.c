@@ -8,6 +8,17 @@
  * probe for an absent key reads slots only. Linear probing, at most half
  * full: an empty slot (e == NULL) ends every probe. Nothing is ever
  * removed but by yj_hashmap_clear, so no probe meets a hole.
+ *
+ * Growing is incremental (as Redis's dict rehashes): a full table becomes
+ * `old` beside a new one twice its size, and each put moves the entries of
+ * the next MOVE_STEP slots of `old` into the new table, so no put stops
+ * for a whole table (doubling 2M slots at once took ~50 ms). Until `old`
+ * is empty, a lookup that misses the new table looks in `old`; a key put
+ * meanwhile is moved first if `old` has it. A moved slot keeps a marker
+ * (MOVED), not NULL, so the probes through it in `old` still go on. Every
+ * entry is in exactly one table. The new table cannot fill past half
+ * before `old` is empty: `old` holds at most a quarter of the new table's
+ * slots in entries, and every put moves MOVE_STEP >= 2 of its slots.
  */
 #include "store/hashmap.h"
 
@@ -16,6 +27,7 @@
 #include <string.h>
 
 #define SLOTS_MIN 64
+#define MOVE_STEP 64 /* slots of `old` a put moves while the table grows */
 
 typedef struct hm_ent {
     uint32_t vlen;
@@ -33,10 +45,18 @@ typedef struct hm_slot {
 struct yj_hashmap {
     hm_slot *slot; /* NULL until the first put */
     size_t mask;   /* slots - 1 */
-    size_t count;
+    hm_slot *old;  /* while growing: the table before (see above); else NULL */
+    size_t old_mask;
+    size_t moved_to; /* the slots of old below it are moved */
+    size_t count;    /* entries, in both tables */
     size_t bytes;
     uint64_t seed;
+    size_t drain_at; /* yj_hashmap_free_some: the slots below it are freed (slot, then old) */
 };
+
+/* In `old`: a slot whose entry went to the new table. */
+static hm_ent moved_marker;
+#define MOVED (&moved_marker)
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -93,41 +113,84 @@ static inline size_t ent_size(size_t klen, size_t vlen)
     return sizeof(hm_ent) + klen + vlen;
 }
 
-/* The slot holding the key, or else the empty slot where it would go. */
-static size_t find(const yj_hashmap *m, const uint8_t *k, size_t klen, uint64_t h)
+/* In table t (mask): the slot holding the key, or else the empty slot
+ * where it would go. */
+static size_t find_in(const hm_slot *t, size_t mask, const uint8_t *k, size_t klen, uint64_t h)
 {
     uint32_t hi = (uint32_t)(h >> 32), lo = (uint32_t)h;
-    size_t i = lo & m->mask;
-    for (;; i = (i + 1) & m->mask) {
-        const hm_slot *s = &m->slot[i];
+    size_t i = lo & mask;
+    for (;; i = (i + 1) & mask) {
+        const hm_slot *s = &t[i];
         if (!s->e) return i;
-        if (s->hi == hi && s->lo == lo && s->e->klen == klen && memcmp(ent_key(s->e), k, klen) == 0) return i;
+        if (s->e != MOVED && s->hi == hi && s->lo == lo && s->e->klen == klen &&
+            memcmp(ent_key(s->e), k, klen) == 0)
+            return i;
     }
 }
 
-/* Makes room for one more entry (at most half full): 0, or -1 on ENOMEM
- * with the table as it was. */
+/* Puts s into table t, where its key is not (an empty slot ends the probe). */
+static void place(hm_slot *t, size_t mask, hm_slot s)
+{
+    size_t j = s.lo & mask;
+    while (t[j].e) j = (j + 1) & mask;
+    t[j] = s;
+}
+
+/* Moves old slot i's entry (if any) into the new table. */
+static void move_slot(yj_hashmap *m, size_t i)
+{
+    hm_slot *o = &m->old[i];
+    if (!o->e || o->e == MOVED) return;
+    place(m->slot, m->mask, *o);
+    o->e = MOVED;
+}
+
+/* Moves the next n slots of `old`; frees it once all are moved. */
+static void move_some(yj_hashmap *m, size_t n)
+{
+    size_t slots = m->old_mask + 1;
+    for (; m->moved_to < slots && n > 0; m->moved_to++, n--)
+        move_slot(m, m->moved_to);
+    if (m->moved_to < slots) return;
+    free(m->old);
+    m->bytes -= slots * sizeof *m->old;
+    m->old = NULL;
+    m->old_mask = m->moved_to = 0;
+}
+
+/* Makes room for one more entry: the new table at most half full, growing
+ * it (the old one moved a step at a time) when it would not be. 0, or -1
+ * on ENOMEM with the map as it was. */
 static int reserve_one(yj_hashmap *m)
 {
     size_t slots = m->slot ? m->mask + 1 : 0;
     if (m->count + 1 <= slots / 2) return 0;
+    if (m->old) move_some(m, SIZE_MAX); /* (cannot happen, see above; kept safe) */
     size_t next = slots ? slots * 2 : SLOTS_MIN;
     assert(next - 1 <= UINT32_MAX); /* lo's 32 bits pick the home slot */
     hm_slot *fresh = calloc(next, sizeof *fresh);
     if (!fresh) return -1;
-    size_t mask = next - 1;
-    for (size_t i = 0; i < slots; i++) {
-        hm_slot s = m->slot[i];
-        if (!s.e) continue;
-        size_t j = s.lo & mask;
-        while (fresh[j].e) j = (j + 1) & mask;
-        fresh[j] = s;
-    }
-    free(m->slot);
-    m->bytes += (next - slots) * sizeof *fresh;
+    m->bytes += next * sizeof *fresh;
+    m->old = m->slot;
+    m->old_mask = m->mask;
+    m->moved_to = 0;
     m->slot = fresh;
-    m->mask = mask;
+    m->mask = next - 1;
+    if (!m->old) m->old_mask = 0;
+    else if (m->count == 0) move_some(m, SIZE_MAX);
     return 0;
+}
+
+/* The entry of the key, in either table, or NULL. */
+static hm_ent *lookup(const yj_hashmap *m, const uint8_t *k, size_t klen, uint64_t h)
+{
+    if (!m->slot) return NULL;
+    hm_ent *e = m->slot[find_in(m->slot, m->mask, k, klen, h)].e;
+    if (!e && m->old) {
+        e = m->old[find_in(m->old, m->old_mask, k, klen, h)].e;
+        assert(e != MOVED);
+    }
+    return e;
 }
 
 yj_hashmap *yj_hashmap_new(uint64_t seed)
@@ -139,23 +202,45 @@ yj_hashmap *yj_hashmap_new(uint64_t seed)
     return m;
 }
 
+/* Frees up to n entries, the new table's slots first, then old's; 1 when
+ * none is left (both tables freed then), 0 when some are. The map itself
+ * is not freed. */
+static int drain(yj_hashmap *m, size_t n)
+{
+    size_t slots = m->slot ? m->mask + 1 : 0, old_slots = m->old ? m->old_mask + 1 : 0;
+    for (; m->drain_at < slots + old_slots && n > 0; m->drain_at++) {
+        hm_slot *s = m->drain_at < slots ? &m->slot[m->drain_at] : &m->old[m->drain_at - slots];
+        if (!s->e || s->e == MOVED) continue;
+        free(s->e);
+        s->e = NULL;
+        n--;
+    }
+    if (m->drain_at < slots + old_slots) return 0;
+    free(m->slot);
+    free(m->old);
+    m->slot = m->old = NULL;
+    return 1;
+}
+
+int yj_hashmap_free_some(yj_hashmap *m, size_t n)
+{
+    assert(m);
+    if (!drain(m, n)) return 0;
+    free(m);
+    return 1;
+}
+
 void yj_hashmap_clear(yj_hashmap *m)
 {
     assert(m);
-    if (m->slot)
-        for (size_t i = 0; i <= m->mask; i++) free(m->slot[i].e);
-    free(m->slot);
-    m->slot = NULL;
-    m->mask = 0;
-    m->count = 0;
-    m->bytes = sizeof *m;
+    drain(m, SIZE_MAX);
+    uint64_t seed = m->seed;
+    *m = (yj_hashmap){.seed = seed, .bytes = sizeof *m};
 }
 
 void yj_hashmap_free(yj_hashmap *m)
 {
-    if (!m) return;
-    yj_hashmap_clear(m);
-    free(m);
+    if (m) yj_hashmap_free_some(m, SIZE_MAX);
 }
 
 int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val, size_t vlen, int tomb)
@@ -164,9 +249,16 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
     if (tomb) vlen = 0;
     assert(vlen <= YJ_HASHMAP_VAL_MAX && (val || vlen == 0));
     uint64_t h = hash_key(key, klen, m->seed);
-    size_t i = 0;
+    if (m->old) move_some(m, MOVE_STEP); /* (moving changes no entry: the map "as it was" on ENOMEM) */
     if (m->slot) {
-        i = find(m, key, klen, h);
+        size_t i = find_in(m->slot, m->mask, key, klen, h);
+        if (!m->slot[i].e && m->old) { /* old has it: moved first, to where it would go */
+            size_t j = find_in(m->old, m->old_mask, key, klen, h);
+            if (m->old[j].e) {
+                m->slot[i] = m->old[j];
+                m->old[j].e = MOVED;
+            }
+        }
         hm_ent *e = m->slot[i].e;
         if (e && e->vlen == vlen) { /* in place (val may point into e: memmove) */
             if (vlen) memmove(e->data + klen, val, vlen);
@@ -194,8 +286,8 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
         free(n);
         return -1;
     }
-    i = find(m, key, klen, h); /* (the table may have grown) */
-    m->slot[i] = (hm_slot){(uint32_t)(h >> 32), (uint32_t)h, n};
+    /* (in neither table: the new one may just have been made) */
+    place(m->slot, m->mask, (hm_slot){(uint32_t)(h >> 32), (uint32_t)h, n});
     m->count++;
     m->bytes += ent_size(klen, vlen);
     return 0;
@@ -204,8 +296,7 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
 int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
-    if (!m->slot) return 0;
-    const hm_ent *e = m->slot[find(m, key, klen, hash_key(key, klen, m->seed))].e;
+    const hm_ent *e = lookup(m, key, klen, hash_key(key, klen, m->seed));
     if (!e) return 0;
     if (val) *val = e->tomb ? NULL : e->data + e->klen;
     if (vlen) *vlen = e->vlen;

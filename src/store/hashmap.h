@@ -23,13 +23,16 @@
  *
  * Threads: none inside; functions taking a const map only read it.
  *
- * Errors: -1 only for ENOMEM, and then the map is as it was. Broken
- * preconditions (NULL map, key length 0 or above the limit) assert.
+ * Errors: -1 only for ENOMEM, and then the map's entries are as they were
+ * (a step of a growth may have been taken, so yj_hashmap_bytes can be
+ * smaller: see hashmap.c). Broken preconditions (NULL map, key length 0
+ * or above the limit) assert.
  *
  * The design (hashmap.c): open addressing with linear probing over 16-byte
- * slots (a 32-bit tag of the key's hash beside the entry's pointer, so a
- * probe reads one cache line for both), at most half full; one heap block
- * per entry (header, key, value).
+ * slots (the key's 64-bit hash beside the entry's pointer, so a probe
+ * reads one cache line for both), at most half full, grown a step per put
+ * (no put waits for a whole table to be copied); one heap block per entry
+ * (header, key, value).
  */
 #ifndef YONGJIN_STORE_HASHMAP_H
 #define YONGJIN_STORE_HASHMAP_H
@@ -52,6 +55,13 @@ void yj_hashmap_free(yj_hashmap *m);
 /* Removes every entry and gives the table's memory back; the map stays
  * usable. */
 void yj_hashmap_clear(yj_hashmap *m);
+
+/* Frees up to n of the map's entries, then, once none is left, the map
+ * itself: returns 1 when the map is gone, 0 when entries are left (call
+ * again). After the first call the map may only be given to this
+ * function (or yj_hashmap_free): a large map is freed a step at a time
+ * by a thread that cannot stop for it all at once. */
+int yj_hashmap_free_some(yj_hashmap *m, size_t n);
 
 /* Sets key -> value, copying both; tomb = 1 records a tombstone instead (val
  * and vlen ignored, may be NULL/0). Replaces the key's entry if it has one

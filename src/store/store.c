@@ -192,6 +192,7 @@ void yj_store_close(yj_store *s)
     store_layer_free(s->live);
     store_layer_free(s->ckpt);
     yj_hashmap_free(s->cache);
+    yj_hashmap_free(s->cache_dropped);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
@@ -269,6 +270,7 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     if (s->cache && yj_hashmap_bytes(s->cache) > s->cache_budget) store_cache_drop(s);
     if (s->cache && atomic_load(&s->checkpoints) >= s->cache_cold_until) v->own_layers = own;
     v->cache = s->cache;
+    v->cacheable = s->config.hook.cacheable;
     lmdb_part(s, v);
     pthread_rwlock_rdlock(&s->resize_lock);
     int rc = 0;
@@ -293,7 +295,16 @@ void store_view_end_write(yj_store *s, store_apply_ctx *ac)
 
 void store_cache_drop(yj_store *s)
 {
-    yj_hashmap_clear(s->cache);
+    /* freeing millions of entries at once stopped the writer for ~1 s: a
+     * fresh map now, the old one freed a step at a time between groups */
+    yj_hashmap *fresh = yj_hashmap_new(s->cache_seed);
+    if (fresh) {
+        yj_hashmap_free(s->cache_dropped); /* (the one before is long freed, as a rule) */
+        s->cache_dropped = s->cache;
+        s->cache = fresh;
+    } else {
+        yj_hashmap_clear(s->cache);
+    }
     /* what the published layers hold is in LMDB once the checkpoint now
      * running (if any) and the one after it (of today's live) are done */
     s->cache_cold_until = atomic_load(&s->checkpoints) + 2;
@@ -304,7 +315,7 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 {
     /* the writer's cache first (the merge empties group); a copy that
      * fails part-way would leave old values: no copy then */
-    if (s->cache && store_cache_write(s->cache, group) != 0) store_cache_drop(s);
+    if (s->cache && store_cache_write(s->cache, group, s->config.hook.cacheable) != 0) store_cache_drop(s);
     pthread_rwlock_wrlock(&s->view_lock);
     yj_err err = store_layer_merge(s->live, group);
     if (err == YJ_OK) {

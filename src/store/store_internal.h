@@ -42,10 +42,12 @@ size_t store_layer_bytes(const store_layer *l);
  * state writes are copied into it when the group is published
  * (store_publish), so it holds the newest value of every key it has, and,
  * once "warm" (store.c, store_view_begin_write), every key of the
- * published layers too. This copies group's state map into cache: 0, or -1
+ * published layers too, but those the hook's cacheable() leaves out (their
+ * lookups read every layer). This copies group's state map into cache
+ * (the keys cacheable() takes; NULL: all): 0, or -1
  * on ENOMEM with some keys copied and others not (the caller must clear
  * the cache). The writer's thread only. */
-int store_cache_write(yj_hashmap *cache, const store_layer *group);
+int store_cache_write(yj_hashmap *cache, const store_layer *group, int (*cacheable)(const void *, size_t));
 
 /* n bytes of v, big-endian (the log's and the digest's framing). */
 static inline void store_put_be(uint8_t *p, uint64_t v, int n)
@@ -116,7 +118,10 @@ struct yj_store {
     uint64_t cache_cold_until;        /* until this many checkpoints, the published layers
                                          may hold keys the cache lacks (it started or was
                                          cleared after they were written): the writer reads them */
-    size_t cache_budget;              /* cleared past this many bytes */
+    size_t cache_budget;              /* emptied past this many bytes */
+    uint64_t cache_seed;              /* its hash's key (hashmap.h) */
+    yj_hashmap *cache_dropped;        /* an emptied cache's entries, freed by the writer a
+                                         step at a time between groups (writer.c) */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
 

@@ -67,7 +67,8 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
 static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const void *key, size_t klen,
                           MDB_val *out)
 {
-    int cached = which == STORE_MAP_STATE && v->cache && v->txn && !v->journal_only;
+    int cached = which == STORE_MAP_STATE && v->cache && v->txn && !v->journal_only &&
+                 (!v->cacheable || v->cacheable(key, klen));
     /* one hash for every map (touching each map's first line before the
      * probes measured no faster on this machine: the loads did not overlap) */
     uint32_t tag = yj_memmap_tag(key, klen);
@@ -535,7 +536,7 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     return YJ_OK;
 }
 
-int store_cache_write(yj_hashmap *cache, const store_layer *group)
+int store_cache_write(yj_hashmap *cache, const store_layer *group, int (*cacheable)(const void *, size_t))
 {
     yj_memmap_it it;
     for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
@@ -543,6 +544,7 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group)
         size_t kn, vn;
         int tomb;
         yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        if (cacheable && !cacheable(k, kn)) continue;
         if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }
     return 0;

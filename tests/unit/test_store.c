@@ -37,10 +37,13 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
     if (memmem(wr->event, wr->event_len, "refuse", 6))
         return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
     char key[300];
-    if (wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) { /* "inc:<name>[/<any>]": a counter "z:<name>", + 1 */
-        const char *slash = memchr(wr->event + 4, '/', wr->event_len - 4);
-        int len = slash ? (int)(slash - (const char *)wr->event) - 4 : (int)wr->event_len - 4;
-        int n = snprintf(key, sizeof key, "z:%.*s", len, (const char *)wr->event + 4);
+    int x = wr->event_len > 5 && !memcmp(wr->event, "xinc:", 5); /* the same under "x:<name>" */
+    if ((wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) || x) { /* "inc:<name>[/<any>]": a counter "z:<name>", + 1 */
+        const uint8_t *name = wr->event + 4 + x;
+        size_t rest = wr->event_len - 4 - (size_t)x;
+        const char *slash = memchr(name, '/', rest);
+        int len = slash ? (int)(slash - (const char *)name) : (int)rest;
+        int n = snprintf(key, sizeof key, "%s:%.*s", x ? "x" : "z", len, (const char *)name);
         MDB_val v;
         char num[24] = "0";
         yj_err err = yj_state_get(&w->view, key, (size_t)n, &v);
@@ -305,7 +308,7 @@ static void test_an_answer_carries_the_entrys_settle_fields(void **state)
     assert_int_equal(b->results[0].effects_len, sizeof want);
     assert_memory_equal(b->results[0].effects, want, sizeof want);
     finish(b);
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -470,7 +473,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     assert_memory_equal(v.mv_data, "q", 1);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 3);
@@ -496,7 +499,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3", "e4"};
     finish(run(f, ev, NULL, 4));
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -549,7 +552,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     mdb_txn_commit(txn);
     mdb_env_close(env);
     open_store(f, 0, 0);
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -657,7 +660,7 @@ static void test_verify_reports_the_state_digest_and_the_replays_memory(void **s
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3"};
     finish(run(f, ev, NULL, 3));
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report a, b;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &a, &msg), YJ_OK);
@@ -729,7 +732,7 @@ static void test_a_second_verify_while_one_runs_is_refused(void **state)
     while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
     /* the first is inside its replay now */
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     yj_err second = yj_store_verify(f->store, &hook, &rep, &msg);
@@ -819,7 +822,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_cursor_close(c);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "checksum"));
@@ -851,7 +854,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
         assert_int_equal(r->results[i].seq, (uint64_t)i + 1);
     }
     finish(r);
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
@@ -1032,8 +1035,15 @@ static void test_checkpoints_while_writing_recover(void **state)
  * before every group: the writer must then read the published layers
  * (until two checkpoints put them in LMDB). The counter is right live and
  * after a restart. */
-static void writer_reads_its_own_writes(fixture *f, size_t cache_max)
+/* The test's keys the writer's cache leaves out (yj_apply_hook.cacheable). */
+static int test_cacheable(const void *key, size_t len)
 {
+    return !(len >= 2 && !memcmp(key, "x:", 2));
+}
+
+static void writer_reads_its_own_writes(fixture *f, size_t cache_max, int uncached)
+{
+    const char *ev_inc = uncached ? "xinc:k" : "inc:k", *counter = uncached ? "x:k" : "z:k";
     yj_store_close(f->store);
     yj_store_config c = {0};
     yj_msg msg = {{0}};
@@ -1041,18 +1051,19 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max)
     c.checkpoint_ms = 1;
     c.cache_max_bytes = cache_max;
     c.hook.apply = test_apply;
+    c.hook.cacheable = test_cacheable;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     enum { ROUNDS = 6, FILL = 10000, BACK = 4 };
     const char **ev = event_names("fill", FILL * ROUNDS, 0);
     char rid[32];
-    const char *inc[1] = {"inc:k"}, *r1[1] = {rid};
+    const char *inc[1] = {ev_inc}, *r1[1] = {rid};
     int incs = 0;
     for (int round = 0; round < ROUNDS; round++) {
         const char *batch[FILL], *rids[FILL];
         char last[32];
         for (int i = 0; i < FILL - 1; i++) batch[i] = rids[i] = ev[round * FILL + i];
         snprintf(last, sizeof last, "inc-%d", incs++);
-        batch[FILL - 1] = "inc:k";
+        batch[FILL - 1] = ev_inc;
         rids[FILL - 1] = last;
         yj_store_stats st;
         yj_store_get_stats(f->store, &st);
@@ -1088,7 +1099,7 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max)
         MDB_val v;
         char want[24], got[24] = "";
         assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
-        if (yj_state_get(&r.view, "z:k", 3, &v) == YJ_OK && v.mv_size < sizeof got)
+        if (yj_state_get(&r.view, counter, 3, &v) == YJ_OK && v.mv_size < sizeof got)
             memcpy(got, v.mv_data, v.mv_size);
         yj_store_read_end(f->store, &r); /* before any assert: a failed one must not leave it open */
         snprintf(want, sizeof want, "%d", incs);
@@ -1100,12 +1111,19 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max)
 
 static void test_the_writer_reads_its_own_writes_from_its_cache(void **state)
 {
-    writer_reads_its_own_writes(*state, 0);
+    writer_reads_its_own_writes(*state, 0, 0);
 }
 
 static void test_the_writer_reads_the_published_layers_while_its_cache_is_cold(void **state)
 {
-    writer_reads_its_own_writes(*state, 1); /* emptied before every group */
+    writer_reads_its_own_writes(*state, 1, 0); /* emptied before every group */
+}
+
+/* A key the hook keeps out of the cache is read through every layer, warm
+ * cache or not. */
+static void test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers(void **state)
+{
+    writer_reads_its_own_writes(*state, 0, 1);
 }
 
 /* LMDB's codes for damaged pages of data.mdb (a B-tree page that is not
@@ -1146,7 +1164,7 @@ static void test_verify_stops_at_its_memory_limit(void **state)
     c.hook.apply = test_apply;
     c.verify_max_bytes = 64 << 10; /* the state of 3000 writes takes more */
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply};
+    yj_apply_hook hook = {NULL, test_apply, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
     assert_false(rep.ok);
@@ -1558,6 +1576,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup,
+                                        teardown),
         cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_the_published_layers_while_its_cache_is_cold, setup,
                                         teardown),
