@@ -841,4 +841,49 @@ void yj_rules_order_where(const yj_order_where_in *in, yj_order_where *out);
  * the ledger answers those before it calls. Writes *fx. */
 void yj_rules_order_paid(const yj_order_paid_in *in, yj_order_paid_effects *fx);
 
+/* ---- periods: months, adjustments, closes, the report's columns
+ * (RULES.md §6; docs/rules.md "Periods, adjustments and the month report";
+ * src/rules/periods.c). Months are yyyymm numbers (202511), in the
+ * tenant's zone, offset_min minutes east of UTC. ---- */
+
+/* The month of time_ms in the zone (proleptic Gregorian, any int64 ms the
+ * event bounds allow). */
+uint32_t yj_rules_month_of(int64_t time_ms, int32_t offset_min);
+/* The month after m (December rolls into January of the next year). */
+uint32_t yj_rules_next_month(uint32_t m);
+/* The first ms after month m, in the zone: when it has ended. */
+int64_t yj_rules_month_end_ms(uint32_t month, int32_t offset_min);
+/* "YYYY-MM" of m, as answers and messages name a month. */
+void yj_rules_month_name(uint32_t m, char out[8]);
+
+/* The period an entry dated time_ms posts into, with the months up to
+ * closed_through closed (0: none): its own month, or, when that is
+ * closed, the first open month, and then *adjustment = 1. */
+void yj_rules_period_of(int64_t time_ms, int32_t offset_min, uint32_t closed_through, uint32_t *period,
+                        int *adjustment);
+
+/* Whether a ClosePeriod of month, dated event_ms, may close it with the
+ * months up to closed_through closed: FAILED_PRECONDITION when it is
+ * already closed, when it is not the month after closed_through (months
+ * close in order; the first close closes every month before it too), or
+ * when it has not ended at event_ms; else OK. why names the months. */
+yj_err yj_rules_close_check(uint32_t month, uint32_t closed_through, int64_t event_ms, int32_t offset_min,
+                            yj_msg *why);
+
+/* The month report's columns a member posting counts in. */
+typedef enum {
+    YJ_PERIOD_ACCRUED,   /* an accrual into pending */
+    YJ_PERIOD_REVERSED,  /* a reversal out of pending, a clawback out of available: positive */
+    YJ_PERIOD_SETTLED,   /* a settlement into available */
+    YJ_PERIOD_WITHDRAWN, /* a withdrawal request into withdrawing */
+    YJ_PERIOD_PAID,      /* a withdrawal or payout line paid into paid: gross */
+    YJ_PERIOD_COLUMNS
+} yj_period_column;
+
+/* The column a posting of amount (signed) to a member's account of kind
+ * counts in, and what it adds there (*delta): -1 when it counts in none
+ * (the other side of a move between the member's own accounts, a payout
+ * line, a rejection). */
+int yj_rules_period_column(const char *account, const char *kind, int64_t amount, int64_t *delta);
+
 #endif

@@ -78,49 +78,6 @@ uint32_t get_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian): the
- * well-known era arithmetic, exact for every int64 day we accept. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    uint64_t doe = (uint64_t)(z - era * 146097);
-    uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    uint64_t mp = (5 * doy + 2) / 153;
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min)
-{
-    int64_t local_ms = time_ms + (int64_t)offset_min * 60000;
-    int64_t days = local_ms >= 0 ? local_ms / 86400000 : -((-local_ms + 86399999) / 86400000);
-    int64_t y;
-    unsigned m;
-    civil_from_days(days, &y, &m);
-    assert(y >= 0 && y < 100000);
-    return (uint32_t)(y * 100 + m);
-}
-
-/* Days from 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    assert(m >= 1 && m <= 12 && d >= 1 && d <= 31);
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-int64_t ledger_month_end_ms(uint32_t month, int32_t offset_min)
-{
-    uint32_t next = ledger_next_month(month);
-    return days_from_civil(next / 100, next % 100, 1) * YJ_DAY_MS - (int64_t)offset_min * YJ_MINUTE_MS;
-}
-
 /* ---- checks every apply function shares ---- */
 
 yj_err ledger_need_id(const char *field, const char *id, yj_msg *why)

@@ -116,7 +116,7 @@ static yj_err door_check(const ledger_event_ctx *ec, const Yongjin__V1__Event *e
     uint32_t month;
     yj_err err = ledger_parse_month("close_period.month", ev->close_period->month, &month, why);
     if (err != YJ_OK) return err;
-    int64_t end = ledger_month_end_ms(month, ec->tz_offset_min);
+    int64_t end = yj_rules_month_end_ms(month, ec->tz_offset_min);
     if (ec->wtxn->received_ms >= end) return YJ_OK;
     return yj_fail(why, YJ_FAILED_PRECONDITION,
                    "close_period: %s has not ended: it ends at %lld ms (the tenant's time zone, UTC%+d min), "
@@ -190,7 +190,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         if (err == YJ_OK) err = yj_pb_put_varint_field(extra, 10, policy.version);
         if (err == YJ_OK && ec.adjustment) { /* JournalEntry.adjustment, adjustment_month */
             char month[8];
-            ledger_month_name(ec.period, month);
+            yj_rules_month_name(ec.period, month);
             err = yj_pb_put_varint_field(extra, 11, 1);
             if (err == YJ_OK) err = yj_pb_put_bytes_field(extra, 12, month, 7);
         }

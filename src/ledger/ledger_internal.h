@@ -63,12 +63,9 @@ typedef struct ledger_balance {
     int64_t pending, available, withdrawing, paid, earned_total, reversed_total;
 } ledger_balance;
 
-/* The month (yyyy*100+mm) of a Unix ms time in a zone offset_min east of UTC. */
 #define LEDGER_TZ_MAX 840 /* the latest time zone a policy may name, minutes east of UTC (UTC+14) */
-uint32_t ledger_month_of(int64_t time_ms, int32_t offset_min);
-/* When month (yyyymm) ends in a zone offset_min east of UTC: the Unix ms of
- * the first instant of the next month there. */
-int64_t ledger_month_end_ms(uint32_t month, int32_t offset_min);
+/* (months: yj_rules_month_of, yj_rules_month_end_ms, yj_rules_next_month,
+ * yj_rules_month_name in yongjin/rules.h) */
 
 /* The most effects (encoded postings and credits) one event writes before
  * an event that works through many records (Settle, CreatePayoutBatch)
@@ -217,10 +214,6 @@ yj_err ledger_period_index(ledger_event_ctx *ec);
 yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
                            int64_t amount);
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why);
-/* yyyymm of the month after m. */
-uint32_t ledger_next_month(uint32_t m);
-/* "YYYY-MM" of yyyymm into out[8]. */
-void ledger_month_name(uint32_t m, char out[8]);
 
 /* ---- payouts.c ---- */
 yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const struct yj_policy *p,

@@ -35,17 +35,15 @@
 #define REPORT_PAGE_DEFAULT 1000
 #define REPORT_PAGE_MAX 10000
 
-enum { R_ACCRUED, R_REVERSED, R_SETTLED, R_WITHDRAWN, R_PAID, R_N };
-
-uint32_t ledger_next_month(uint32_t m)
-{
-    return m % 100 == 12 ? (m / 100 + 1) * 100 + 1 : m + 1;
-}
-
-void ledger_month_name(uint32_t m, char out[8])
-{
-    snprintf(out, 8, "%04u-%02u", (m / 100) % 10000, m % 100);
-}
+/* the counters' order: the report's columns (yj_period_column) */
+enum {
+    R_ACCRUED = YJ_PERIOD_ACCRUED,
+    R_REVERSED = YJ_PERIOD_REVERSED,
+    R_SETTLED = YJ_PERIOD_SETTLED,
+    R_WITHDRAWN = YJ_PERIOD_WITHDRAWN,
+    R_PAID = YJ_PERIOD_PAID,
+    R_N = YJ_PERIOD_COLUMNS
+};
 
 static yj_err closed_through(const yj_store_view *sv, const char *tenant, size_t tlen, uint32_t *out)
 {
@@ -66,9 +64,7 @@ yj_err ledger_period_begin(ledger_event_ctx *ec)
     uint32_t closed;
     yj_err err = closed_through(&ec->wtxn->view, ec->tenant, ec->tenant_len, &closed);
     if (err != YJ_OK) return err;
-    uint32_t own = ledger_month_of(ec->time_ms, ec->tz_offset_min);
-    ec->adjustment = closed && own <= closed;
-    ec->period = ec->adjustment ? ledger_next_month(closed) : own;
+    yj_rules_period_of(ec->time_ms, ec->tz_offset_min, closed, &ec->period, &ec->adjustment);
     return YJ_OK;
 }
 
@@ -81,22 +77,13 @@ yj_err ledger_period_index(ledger_event_ctx *ec)
     return yj_state_put(ec->wtxn, k.b, k.n, "", 0);
 }
 
-static int is(const char *a, const char *b)
-{
-    return a && strcmp(a, b) == 0;
-}
-
 yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
                            int64_t amount)
 {
-    int64_t d[R_N] = {0};
-    if (is(kind, "accrue") && is(account, "pending")) d[R_ACCRUED] = amount;
-    else if ((is(kind, "reverse") && is(account, "pending")) || (is(kind, "clawback") && is(account, "available")))
-        d[R_REVERSED] = -amount;
-    else if (is(kind, "settle") && is(account, "available")) d[R_SETTLED] = amount;
-    else if (is(kind, "withdraw") && is(account, "withdrawing")) d[R_WITHDRAWN] = amount;
-    else if ((is(kind, "withdraw_paid") || is(kind, "payout_paid")) && is(account, "paid")) d[R_PAID] = amount;
-    else return YJ_OK;
+    int64_t d[R_N] = {0}, delta;
+    int col = yj_rules_period_column(account, kind, amount, &delta);
+    if (col < 0) return YJ_OK;
+    d[col] = delta;
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'm');
     lkey_str(&k, member, strlen(member));
@@ -289,7 +276,7 @@ static yj_err months_with_entries(const yj_store_view *sv, const char *tenant, s
         if (m > month) break;
         months[(*n)++] = m;
         k = prefix;
-        lkey_u32(&k, ledger_next_month(m));
+        lkey_u32(&k, yj_rules_next_month(m));
         kk.mv_size = k.n;
         kk.mv_data = k.b;
         rc = yj_cursor_get(walk, &kk, &v, MDB_SET_RANGE);
@@ -327,7 +314,7 @@ static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
         put_be64(seal + 32, count);
         if (err == YJ_OK) err = yj_state_put(ec->wtxn, sk.b, sk.n, seal, sizeof seal);
         char name[8];
-        ledger_month_name(months[i], name);
+        yj_rules_month_name(months[i], name);
         if (err == YJ_OK && !ec->wtxn->replay)
             yj_log(YJ_LOG_INFO, "close: sealed %s of tenant %.*s: %llu entries, %llu of them hashed "
                    "beforehand by a worker", name, (int)ec->tenant_len, ec->tenant,
@@ -346,11 +333,11 @@ yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month
     /* a close the writer will refuse (ledger_close_period) is not worth a
      * worker: not ended at the event's time even in the latest zone
      * (UTC+14), already closed, or not the next month to close */
-    if (ledger_month_of(event_time_ms, LEDGER_TZ_MAX) <= month) return YJ_OK;
+    if (yj_rules_month_of(event_time_ms, LEDGER_TZ_MAX) <= month) return YJ_OK;
     yj_err err = closed_through(&r->view, tenant, tlen, &closed);
-    if (err == YJ_OK && closed && month != ledger_next_month(closed)) return YJ_OK;
+    if (err == YJ_OK && closed && month != yj_rules_next_month(closed)) return YJ_OK;
     if (err == YJ_OK)
-        err = months_with_entries(&r->view, tenant, tlen, closed ? ledger_next_month(closed) : 0, month,
+        err = months_with_entries(&r->view, tenant, tlen, closed ? yj_rules_next_month(closed) : 0, month,
                                   months, &n);
     yj_cursor *c;
     if (err != YJ_OK || yj_cursor_open(&r->view, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
@@ -376,25 +363,14 @@ yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod 
     if (err != YJ_OK) return err;
     if ((err = closed_through(&ec->wtxn->view, ec->tenant, ec->tenant_len, &closed)) != YJ_OK)
         return err;
-    char last[8], next[8];
-    ledger_month_name(closed, last);
-    ledger_month_name(ledger_next_month(closed), next);
-    if (closed && month <= closed)
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "close_period: %s is already closed (closed through %s)",
-                       cp->month, last);
-    if (closed && month != ledger_next_month(closed))
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "close_period: months close in order; the next to close is %s",
-                       next);
-    if (ledger_month_of(ec->time_ms, ec->tz_offset_min) <= month)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "close_period: %s has not ended at the event's time (in the tenant's time zone)", cp->month);
+    if ((err = yj_rules_close_check(month, closed, ec->time_ms, ec->tz_offset_min, why)) != YJ_OK) return err;
     uint8_t v[4];
     put_be32(v, month);
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'Y');
     err = yj_state_put(ec->wtxn, k.b, k.n, v, 4);
     /* the months this close closes: after the last closed one, up to this one */
-    return err == YJ_OK ? seal_months(ec, closed ? ledger_next_month(closed) : 0, month) : err;
+    return err == YJ_OK ? seal_months(ec, closed ? yj_rules_next_month(closed) : 0, month) : err;
 }
 
 /* ---- the report ---- */

@@ -1,7 +1,8 @@
 /*
  * test_common.c — the shared pieces: error names and reasons, the byte
  * buffer, the hand-written protobuf wire helpers (checked against
- * protobuf-c's own decoder), and the ledger's month arithmetic.
+ * protobuf-c's own decoder).
+ * (Months: test_rules_periods.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,19 +136,6 @@ static void test_walk_visits_fields_and_refuses_garbage(void **state)
     yj_buf_free(&b);
 }
 
-static void test_month_of_uses_the_tenant_zone(void **state)
-{
-    /* 2025-10-31T16:00:00Z is 2025-11-01 00:00 in UTC+8. */
-    assert_int_equal(ledger_month_of(1761926400000LL, 480), 202511);
-    assert_int_equal(ledger_month_of(1761926400000LL - 1, 480), 202510);
-    assert_int_equal(ledger_month_of(1761926400000LL, 0), 202510);
-    assert_int_equal(ledger_month_of(0, 0), 197001);
-    assert_int_equal(ledger_month_of(951782400000LL, 0), 200002);  /* 2000-02-29 */
-    assert_int_equal(ledger_month_of(4107542400000LL, 0), 210003);     /* 2100-03-01 */
-    assert_int_equal(ledger_month_of(4107542400000LL - 1, 0), 210002); /* 2100 is no leap year */
-    assert_int_equal(ledger_month_of(-1, 0), 196912);
-}
-
 static void test_signed_keys_sort_numerically(void **state)
 {
     lkey a, b;
@@ -167,7 +155,6 @@ int main(void)
         cmocka_unit_test(test_varints_round_trip),
         cmocka_unit_test(test_hand_encoding_decodes_with_protobuf_c),
         cmocka_unit_test(test_walk_visits_fields_and_refuses_garbage),
-        cmocka_unit_test(test_month_of_uses_the_tenant_zone),
         cmocka_unit_test(test_signed_keys_sort_numerically),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

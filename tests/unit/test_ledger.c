@@ -289,8 +289,8 @@ static void test_a_close_before_the_month_ends_by_the_receive_time_is_refused(vo
     fx *f = *state;
     /* 2025-11 ends at 2025-12-01T00:00+08:00 = 2025-11-30T16:00Z = 1764518400000 */
     const int64_t end = 1764518400000LL;
-    assert_int_equal(ledger_month_end_ms(202511, 480), end);
-    assert_int_equal(ledger_month_end_ms(202512, 0), 1767225600000LL); /* 2026-01-01T00:00Z */
+    assert_int_equal(yj_rules_month_end_ms(202511, 480), end);
+    assert_int_equal(yj_rules_month_end_ms(202512, 0), 1767225600000LL); /* 2026-01-01T00:00Z */
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
     Yongjin__V1__ClosePeriod cp = YONGJIN__V1__CLOSE_PERIOD__INIT;
     cp.month = "2025-11";
