@@ -255,7 +255,12 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     store_layer_clear(ac->write);
     ac->view.layers[0] = ac->write;
     ac->view.layers[1] = ac->group;
-    yj_wtxn wtxn = {ac->view, ac->write, *ac->head_seq + 1, ac->replay, received_ms};
+    /* A replayed entry writes into the group's layer itself: the merge of
+     * a layer per write was a sixth of a replay's time, and a replay that
+     * meets a refusal stops there (Verify reports the entry; recovery and
+     * a rebuild fail with DATA_LOSS), so nothing reads what it wrote. */
+    store_layer *out = ac->replay ? ac->group : ac->write;
+    yj_wtxn wtxn = {ac->view, out, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
     if (is_refusal(err)) { /* what it wrote is dropped with its layer */
@@ -268,11 +273,13 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         store_layer_clear(ac->write);
         return err;
     }
-    size_t tombs = ac->write->tombs;
-    if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
-        return YJ_RESOURCE_EXHAUSTED;
-    ac->write->tombs = 0;
-    ac->group->tombs += tombs;
+    if (out == ac->write) {
+        size_t tombs = ac->write->tombs;
+        if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
+            return YJ_RESOURCE_EXHAUSTED;
+        ac->write->tombs = 0;
+        ac->group->tombs += tombs;
+    }
     /* keys made and deleted within the group (a chain's height counts)
      * would otherwise pile up as tombstones that every scan steps over */
     size_t fresh = ac->group->tombs - ac->group->tombs_kept; /* since the last compaction: the kept
