@@ -48,8 +48,10 @@
  * before the entry it makes room for, so ENOMEM leaves the entries as
  * they were. The per-write overlays stay under INDEX_MIN entries and never
  * pay for it. The hash is wyhash's 128-bit multiply-fold over 16-byte
- * steps, with fixed constants: deterministic, not keyed, so a client that
- * chose keys to collide could make probes long (never wrong).
+ * steps, keyed by a seed drawn at random when the process starts (the
+ * same for every map of the process, so one tag serves a lookup in all
+ * of them): a client cannot choose keys that collide to make probes long.
+ * Nothing iterates the index, so the seed changes no answer and no order.
  *
  * Small maps: an empty map is just its header; the first put allocates one
  * leaf. Merging into an empty map swaps the trees and indexes (tiny overlays
@@ -88,6 +90,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* Keys of a node: a leaf's entries, an inner node's separators. Larger
  * nodes make the tree shallower (a node's lines are prefetched together, so
@@ -238,15 +243,31 @@ static inline uint64_t hash_mix(uint64_t a, uint64_t b)
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-/* A key's tag: a 32-bit hash, never 0. Fixed constants, no seed: the same
- * keys make the same table on every run. 16 bytes a step; the last 1..16
- * bytes by two loads that overlap and together cover them all (as
- * wyhash does), so keys of one length that differ anywhere load differently. */
+/* The process's hash key: drawn before main (a constructor), so every
+ * thread reads it settled. If the kernel gives no randomness, the clock
+ * and the address of a stack variable stand in. */
+static uint64_t tag_seed;
+
+__attribute__((constructor)) static void tag_seed_init(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        v = (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)t.tv_sec ^ (uint64_t)(uintptr_t)&t;
+    }
+    tag_seed = v;
+}
+
+/* A key's tag: a 32-bit hash keyed by tag_seed, never 0. 16 bytes a step;
+ * the last 1..16 bytes by two loads that overlap and together cover them
+ * all (as wyhash does), so keys of one length that differ anywhere load
+ * differently. */
 static uint32_t key_tag(const uint8_t *k, size_t klen)
 {
     static const uint64_t c0 = 0xa0761d6478bd642full, c1 = 0xe7037ed1a0b428dbull,
                           c2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t s = c0 ^ hash_mix(klen ^ c1, c2);
+    uint64_t s = c0 ^ tag_seed ^ hash_mix(klen ^ c1, c2 ^ tag_seed);
     size_t rest = klen;
     assert(klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     for (; rest > 16; rest -= 16, k += 16)

@@ -39,8 +39,9 @@
  * than one leaf (58 entries) also keeps a hash index of its entries (open addressing,
  * 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for
  * exact lookups: one cache miss for an absent key instead of a descent.
- * The hash has fixed constants (no seed): the same keys give the same
- * table on every run.
+ * The hash is keyed by a seed drawn at random when the process starts (the
+ * same for every map): a client cannot choose keys that collide, and since
+ * the index only serves exact lookups, the seed changes no answer.
  */
 #ifndef YONGJIN_STORE_MEMMAP_H
 #define YONGJIN_STORE_MEMMAP_H

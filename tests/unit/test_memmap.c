@@ -1100,6 +1100,43 @@ static int bench(uint64_t n)
     return 0;
 }
 
+/* The index's hash is keyed by the process's seed (a client cannot choose
+ * colliding keys without it): under another seed the same keys get other
+ * tags, and a map built under either answers every lookup the same. */
+static void test_the_hash_is_keyed_by_the_process_seed(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    uint64_t saved = tag_seed;
+    int differ = 0;
+    for (int round = 0; round < 2; round++) {
+        tag_seed = round ? saved ^ 0x5bd1e9955bd1e995ull : saved;
+        yj_memmap *m = yj_memmap_new();
+        assert_non_null(m);
+        char k[32];
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(k, sizeof k, "tenant/B/member-%d", i);
+            assert_int_equal(yj_memmap_put(m, k, (size_t)n, k, (size_t)n, 0), 0);
+        }
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(k, sizeof k, "tenant/B/member-%d", i);
+            const void *v;
+            size_t vn;
+            assert_int_equal(yj_memmap_get(m, k, (size_t)n, &v, &vn), 1);
+            assert_memory_equal(v, k, (size_t)n);
+            if (round) {
+                tag_seed = saved;
+                uint32_t a = key_tag((const uint8_t *)k, (size_t)n);
+                tag_seed = saved ^ 0x5bd1e9955bd1e995ull;
+                differ += a != key_tag((const uint8_t *)k, (size_t)n);
+            }
+        }
+        yj_memmap_free(m);
+    }
+    tag_seed = saved;
+    assert_true(differ > N * 99 / 100);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
@@ -1129,6 +1166,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_index_without_memory_changes_nothing),
+        cmocka_unit_test(test_the_hash_is_keyed_by_the_process_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
