@@ -109,9 +109,12 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
 /* Adds deltas[i] to the i-th of n big-endian i64 counters under k. */
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n);
 
-/* Reads a member's balance (zeros when none) in any transaction. */
+/* Reads a member's balance (zeros when none) in any transaction; *found
+ * (may be NULL) says whether the member has a balance record (every
+ * member with one was named in an accepted event: seen.c). OK, DATA_LOSS
+ * for a record of the wrong size or a damaged one, INTERNAL. */
 yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                           const char *member, size_t member_len, ledger_balance *out);
+                           const char *member, size_t member_len, ledger_balance *out, int *found);
 
 /* ---- keys.c: checks every apply function shares ---- */
 /* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */

@@ -103,7 +103,7 @@ yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const
     }
     ledger_balance b;
     err = ledger_read_balance(&ec->wtxn->view, ec->tenant, ec->tenant_len, rw->member,
-                              strlen(rw->member), &b);
+                              strlen(rw->member), &b, NULL);
     if (err != YJ_OK) return err;
     if ((err = yj_rules_withdraw(p, rw->withdrawal_id, exists, rw->member, rw->amount, b.available, why)) != YJ_OK)
         return err;

@@ -36,11 +36,12 @@ static void balance_decode(const MDB_val *v, ledger_balance *b)
 }
 
 yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                           const char *member, size_t member_len, ledger_balance *out)
+                           const char *member, size_t member_len, ledger_balance *out, int *found)
 {
     lkey k;
     MDB_val v;
     memset(out, 0, sizeof *out);
+    if (found) *found = 0;
     lkey_start(&k, tenant, tenant_len, 'B');
     lkey_str(&k, member, member_len);
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
@@ -48,6 +49,7 @@ yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t t
     if (err != YJ_OK) return err;
     if (v.mv_size != 48) return YJ_DATA_LOSS;
     balance_decode(&v, out);
+    if (found) *found = 1;
     return YJ_OK;
 }
 

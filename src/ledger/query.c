@@ -50,12 +50,14 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
 {
     const Yongjin__V1__GetBalanceRequest *req = reqv;
     yj_err err = check_member("member", req->member, msg);
-    if (err == YJ_OK) err = ledger_member_seen(&r->view, tenant, req->member, msg);
     if (err != YJ_OK) return err;
     ledger_balance b;
-    err = ledger_read_balance(&r->view, tenant, strlen(tenant), req->member,
-                              strlen(req->member), &b);
+    int found;
+    err = ledger_read_balance(&r->view, tenant, strlen(tenant), req->member, strlen(req->member), &b, &found);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the balance");
+    /* a member with a balance record was named in an accepted event: only
+     * one without is looked up in the seen index (NOT_FOUND when unknown) */
+    if (!found && (err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
     Yongjin__V1__Balance resp = YONGJIN__V1__BALANCE__INIT;
     resp.pending = b.pending;
     resp.available = b.available;
