@@ -860,6 +860,28 @@ yj_memmap *yj_memmap_new(void)
     return m;
 }
 
+int yj_memmap_free_some(yj_memmap *m, size_t n)
+{
+    assert(m);
+    /* whole leaves at a time (n may be passed by less than a leaf); a
+     * drained leaf keeps no key, so a later tree_free frees only nodes */
+    mm_leaf *lf = m->first;
+    for (; lf && n > 0; lf = lf->next) {
+        for (unsigned i = 0; i < lf->h.n; i++) {
+            m->bytes -= ent_size(lf->h.key[i]);
+            free(lf->h.key[i]);
+        }
+        n = n > lf->h.n ? n - lf->h.n : 0;
+        lf->h.n = 0;
+    }
+    m->first = lf;
+    if (lf) return 0;
+    if (m->root) tree_free(m, m->root, 0);
+    index_drop(m);
+    free(m);
+    return 1;
+}
+
 void yj_memmap_free(yj_memmap *m)
 {
     if (!m) return;

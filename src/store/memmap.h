@@ -68,6 +68,13 @@ yj_memmap *yj_memmap_new(void);
 /* Frees the map and every entry in it. NULL is allowed. */
 void yj_memmap_free(yj_memmap *m);
 
+/* Frees up to about n of the map's entries (whole leaves: up to a leaf's
+ * worth more), then, once none is left, the map itself: 1 when the map is
+ * gone, 0 when entries are left (call again). After the first call the map
+ * may only be given to this function or yj_memmap_free: a large layer is
+ * freed a step at a time by a thread that cannot stop for it all at once. */
+int yj_memmap_free_some(yj_memmap *m, size_t n);
+
 /* Removes every entry; the map stays usable. */
 void yj_memmap_clear(yj_memmap *m);
 

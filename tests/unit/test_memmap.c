@@ -1137,6 +1137,39 @@ static void test_the_hash_is_keyed_by_the_process_seed(void **state)
     assert_true(differ > N * 99 / 100);
 }
 
+/* yj_memmap_free_some frees the entries a few leaves at a time and the map
+ * with its last step (ASan's leak check sees every block freed); a map
+ * freed part-way can still be freed whole with yj_memmap_free; an empty
+ * map goes in one call. */
+static void test_a_map_is_freed_a_step_at_a_time(void **state)
+{
+    (void)state;
+    enum { N = 5000, STEP = 500 };
+    for (int whole = 0; whole < 2; whole++) {
+        yj_memmap *m = yj_memmap_new();
+        assert_non_null(m);
+        char k[32];
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(k, sizeof k, "key-%07d", (i * 7919) % N);
+            assert_int_equal(yj_memmap_put(m, k, (size_t)n, k, (size_t)n, i % 13 == 0), 0);
+        }
+        int calls = 0, done = 0;
+        while (!done) {
+            if (whole && calls == 3) {
+                yj_memmap_free(m); /* part-way: the rest at once */
+                break;
+            }
+            done = yj_memmap_free_some(m, STEP);
+            calls++;
+            assert_true(calls <= N / STEP + 1);
+        }
+        if (!whole) assert_true(calls >= N / (STEP + CAP) && calls <= N / STEP + 1);
+    }
+    yj_memmap *empty = yj_memmap_new();
+    assert_non_null(empty);
+    assert_int_equal(yj_memmap_free_some(empty, 1), 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--bench") == 0) {
@@ -1167,6 +1200,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_index_without_memory_changes_nothing),
         cmocka_unit_test(test_the_hash_is_keyed_by_the_process_seed),
+        cmocka_unit_test(test_a_map_is_freed_a_step_at_a_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
