@@ -33,6 +33,10 @@ typedef struct store_layer {
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
 void store_layer_free(store_layer *l);        /* NULL ok */
+/* Frees about n more entries of l (yj_memmap_free_some), and l once none is
+ * left: 1 then, else 0. After the first call, l goes only to this or
+ * store_layer_free. */
+int store_layer_free_some(store_layer *l, size_t n);
 void store_layer_clear(store_layer *l);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
@@ -122,6 +126,7 @@ struct yj_store {
     uint64_t cache_seed;              /* its hash's key (hashmap.h) */
     yj_hashmap *cache_dropped;        /* an emptied cache's entries, freed by the writer a
                                          step at a time between groups (writer.c) */
+    store_layer *ckpt_dropped;        /* a checkpoint's layer LMDB now holds, freed the same way */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
 

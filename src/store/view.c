@@ -476,6 +476,17 @@ store_layer *store_layer_new(void)
     return l;
 }
 
+int store_layer_free_some(store_layer *l, size_t n)
+{
+    for (int i = 0; i < STORE_MAPS; i++) {
+        if (!l->map[i]) continue;
+        if (!yj_memmap_free_some(l->map[i], n)) return 0;
+        l->map[i] = NULL;
+    }
+    free(l);
+    return 1;
+}
+
 void store_layer_free(store_layer *l)
 {
     if (!l) return;

@@ -155,7 +155,8 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
 /* How long one group may apply before the writes still waiting get their
  * turn: a batch that needs longer is applied in slices (docs/storage.md). */
 #define SLICE_NS 20000000LL
-/* Entries of an emptied cache the writer frees between two groups (~0.5 ms). */
+/* Entries of an emptied cache or a checkpointed layer the writer frees
+ * between two groups (~0.5 ms). */
 #define CACHE_FREE_STEP 10000
 
 /* Applies the group into memory (ac->group) on top of the durable head, or
@@ -506,13 +507,15 @@ static void *writer_main(void *arg)
     pending p = {0};
     int in_flight = 0;
     for (;;) {
-        /* a step of freeing an emptied cache (answers went out before it) */
+        /* a step of freeing an emptied cache or a checkpointed layer
+         * (answers went out before it) */
         if (s->cache_dropped && yj_hashmap_free_some(s->cache_dropped, CACHE_FREE_STEP)) s->cache_dropped = NULL;
+        if (s->ckpt_dropped && store_layer_free_some(s->ckpt_dropped, CACHE_FREE_STEP)) s->ckpt_dropped = NULL;
         pthread_mutex_lock(&s->mu);
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->cache_dropped && !(in_flight && !atomic_load(&s->log_busy)))
+               !s->cache_dropped && !s->ckpt_dropped && !(in_flight && !atomic_load(&s->log_busy)))
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
