@@ -78,10 +78,11 @@ typedef struct yj_override {
     int64_t fixed_per_unit[YJ_LEVELS_MAX];
 } yj_override;
 
-/* A tenant's policy (RULES.md §3) as the rules read it. currency and
- * timezone_offset_minutes are read by no rule (the ledger dates months and
- * shows amounts with them); they are here so that yj_policy_defaults is the
- * one definition of every default. */
+/* A tenant's policy (RULES.md §3) as the rules read it. currency is read
+ * by no rule (the ledger shows amounts with it), and the period rules take
+ * timezone_offset_minutes as a number (yj_rules_period_of and the others
+ * below); both are here so that yj_policy_defaults is the one definition of
+ * every default. */
 #define YJ_CURRENCY_CODE_MAX 3 /* an ISO 4217 code: three letters */
 typedef struct yj_policy {
     uint64_t version;

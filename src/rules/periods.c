@@ -15,8 +15,6 @@
 
 #include "yongjin/rules.h"
 
-#define DAY_MS 86400000LL
-
 /* Days since 1970-01-01 to a civil date (proleptic Gregorian): the era
  * arithmetic of Howard Hinnant's "chrono-compatible low-level date
  * algorithms", exact for every int64 day the event bounds allow. */
@@ -46,8 +44,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 
 uint32_t yj_rules_month_of(int64_t time_ms, int32_t offset_min)
 {
-    int64_t local_ms = time_ms + (int64_t)offset_min * 60000;
-    int64_t days = local_ms >= 0 ? local_ms / DAY_MS : -((-local_ms + DAY_MS - 1) / DAY_MS);
+    int64_t local_ms = time_ms + (int64_t)offset_min * YJ_MINUTE_MS;
+    int64_t days = local_ms >= 0 ? local_ms / YJ_DAY_MS : -((-local_ms + YJ_DAY_MS - 1) / YJ_DAY_MS);
     int64_t y;
     unsigned m;
     civil_from_days(days, &y, &m);
@@ -63,7 +61,7 @@ uint32_t yj_rules_next_month(uint32_t m)
 int64_t yj_rules_month_end_ms(uint32_t month, int32_t offset_min)
 {
     uint32_t next = yj_rules_next_month(month);
-    return days_from_civil(next / 100, next % 100, 1) * DAY_MS - (int64_t)offset_min * 60000;
+    return days_from_civil(next / 100, next % 100, 1) * YJ_DAY_MS - (int64_t)offset_min * YJ_MINUTE_MS;
 }
 
 void yj_rules_month_name(uint32_t m, char out[8])
