@@ -21,6 +21,7 @@
  * slots in entries, and every put moves MOVE_STEP >= 2 of its slots.
  */
 #include "store/hashmap.h"
+#include "store/hash.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -57,51 +58,6 @@ struct yj_hashmap {
 /* In `old`: a slot whose entry went to the new table. */
 static hm_ent moved_marker;
 #define MOVED (&moved_marker)
-
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v; /* host order: the hash need not agree across hosts */
-}
-
-static inline uint64_t load32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* 64x64 -> 128-bit multiply, folded (wyhash's mixing step). */
-static inline uint64_t mix(uint64_t a, uint64_t b)
-{
-    unsigned __int128 r = (unsigned __int128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-/* The key's hash under the map's seed: 16 bytes a step, the last 1..16 by
- * two loads that overlap and together cover them all, so keys of one
- * length that differ anywhere load differently. */
-static uint64_t hash_key(const uint8_t *k, size_t n, uint64_t seed)
-{
-    static const uint64_t c0 = 0xa0761d6478bd642full, c1 = 0xe7037ed1a0b428dbull, c2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t s = seed ^ mix(n ^ c1, seed ^ c2);
-    size_t rest = n;
-    for (; rest > 16; rest -= 16, k += 16)
-        s = mix(load64(k) ^ c1, load64(k + 8) ^ s);
-    uint64_t a, b;
-    if (rest >= 8) {
-        a = load64(k);
-        b = load64(k + rest - 8);
-    } else if (rest >= 4) {
-        a = load32(k);
-        b = load32(k + rest - 4);
-    } else {
-        a = (uint64_t)k[0] << 16 | (uint64_t)k[rest >> 1] << 8 | k[rest - 1];
-        b = 0;
-    }
-    return mix(mix(a ^ c1, b ^ s) ^ c2, n ^ c0);
-}
 
 static inline const uint8_t *ent_key(const hm_ent *e)
 {
@@ -248,7 +204,7 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
     if (tomb) vlen = 0;
     assert(vlen <= YJ_HASHMAP_VAL_MAX && (val || vlen == 0));
-    uint64_t h = hash_key(key, klen, m->seed);
+    uint64_t h = store_hash(key, klen, m->seed);
     if (m->old) move_some(m, MOVE_STEP); /* (moving changes no entry: the map "as it was" on ENOMEM) */
     if (m->slot) {
         size_t i = find_in(m->slot, m->mask, key, klen, h);
@@ -296,7 +252,7 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
 int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
-    const hm_ent *e = lookup(m, key, klen, hash_key(key, klen, m->seed));
+    const hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));
     if (!e) return 0;
     if (val) *val = e->tomb ? NULL : e->data + e->klen;
     if (vlen) *vlen = e->vlen;

@@ -47,8 +47,8 @@
  * more than 3/4 full (12 bytes a slot, 16 to 32 an entry); it is allocated
  * before the entry it makes room for, so ENOMEM leaves the entries as
  * they were. The per-write overlays stay under INDEX_MIN entries and never
- * pay for it. The hash is wyhash's 128-bit multiply-fold over 16-byte
- * steps, keyed by a seed drawn at random when the process starts (the
+ * pay for it. The hash is store_hash (hash.h), keyed by a seed drawn at
+ * random when the process starts (the
  * same for every map of the process, so one tag serves a lookup in all
  * of them): a client cannot choose keys that collide to make probes long.
  * Nothing iterates the index, so the seed changes no answer and no order.
@@ -84,15 +84,13 @@
  * A put of the same key and size no longer descends the tree.
  */
 #include "store/memmap.h"
+#include "store/hash.h"
 
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/types.h>
-#include <time.h>
 
 /* Keys of a node: a leaf's entries, an inner node's separators. Larger
  * nodes make the tree shallower (a node's lines are prefetched together, so
@@ -222,68 +220,20 @@ static size_t common_len(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 #define SLOTS_MIN 128
 _Static_assert(INDEX_MIN + 1 <= SLOTS_MIN / 4 * 3, "the first table takes the map that makes it");
 
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v; /* host order: the hash need not be the same across hosts */
-}
-
-static inline uint64_t load_le32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* 64x64 -> 128-bit multiply, folded: the mixing step of wyhash. */
-static inline uint64_t hash_mix(uint64_t a, uint64_t b)
-{
-    unsigned __int128 r = (unsigned __int128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
 /* The process's hash key: drawn before main (a constructor), so every
- * thread reads it settled. If the kernel gives no randomness, the clock
- * and the address of a stack variable stand in. */
+ * thread reads it settled. */
 static uint64_t tag_seed;
 
 __attribute__((constructor)) static void tag_seed_init(void)
 {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        v = (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)t.tv_sec ^ (uint64_t)(uintptr_t)&t;
-    }
-    tag_seed = v;
+    tag_seed = store_hash_seed();
 }
 
-/* A key's tag: a 32-bit hash keyed by tag_seed, never 0. 16 bytes a step;
- * the last 1..16 bytes by two loads that overlap and together cover them
- * all (as wyhash does), so keys of one length that differ anywhere load
- * differently. */
+/* A key's tag: 32 bits of its hash (hash.h) under tag_seed, never 0. */
 static uint32_t key_tag(const uint8_t *k, size_t klen)
 {
-    static const uint64_t c0 = 0xa0761d6478bd642full, c1 = 0xe7037ed1a0b428dbull,
-                          c2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t s = c0 ^ tag_seed ^ hash_mix(klen ^ c1, c2 ^ tag_seed);
-    size_t rest = klen;
     assert(klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
-    for (; rest > 16; rest -= 16, k += 16)
-        s = hash_mix(load_le64(k) ^ c1, load_le64(k + 8) ^ s);
-    uint64_t a, b;
-    if (rest >= 8) {
-        a = load_le64(k);
-        b = load_le64(k + rest - 8);
-    } else if (rest >= 4) {
-        a = load_le32(k);
-        b = load_le32(k + rest - 4);
-    } else {
-        a = (uint64_t)k[0] << 16 | (uint64_t)k[rest >> 1] << 8 | k[rest - 1];
-        b = 0;
-    }
-    uint64_t h = hash_mix(hash_mix(a ^ c1, b ^ s) ^ c2, klen ^ c0);
+    uint64_t h = store_hash(k, klen, tag_seed);
     uint32_t tag = (uint32_t)(h ^ h >> 32);
     return tag ? tag : 1;
 }

@@ -39,11 +39,11 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "store/hash.h"
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
@@ -668,10 +668,8 @@ yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg)
     /* recovery ran without it (its groups are in s->live, not in the
      * cache: cold until they are in LMDB); from here on the writer alone
      * reads and fills it */
-    uint64_t seed = 0; /* keys clients choose cannot be made to collide (hashmap.h) */
-    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)store_now_ns();
-    s->cache_seed = seed;
-    s->cache = yj_hashmap_new(seed);
+    s->cache_seed = store_hash_seed(); /* keys clients choose cannot be made to collide */
+    s->cache = yj_hashmap_new(s->cache_seed);
     s->cache_cold_until = atomic_load(&s->checkpoints) + 2;
     s->cache_budget = s->config.cache_max_bytes ? s->config.cache_max_bytes : (size_t)256 << 20;
     if (!s->cache) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
