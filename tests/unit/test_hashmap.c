@@ -22,43 +22,13 @@
 
 #include <cmocka.h>
 
-/* Allocations left before one fails; -1: none fails. */
-static long fail_after = -1;
-
-static void *fault_malloc(size_t n)
-{
-    if (fail_after == 0) return NULL;
-    if (fail_after > 0) fail_after--;
-    return malloc(n);
-}
-
-static void *fault_calloc(size_t n, size_t size)
-{
-    if (fail_after == 0) return NULL;
-    if (fail_after > 0) fail_after--;
-    return calloc(n, size);
-}
+#include "fault_alloc.h"
 
 #define malloc(n) fault_malloc(n)
 #define calloc(n, size) fault_calloc(n, size)
 #include "store/hashmap.c"
 #undef malloc
 #undef calloc
-
-/* ---- a deterministic generator ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static unsigned rng_below(uint64_t *s, unsigned n)
-{
-    return (unsigned)(rng_next(s) % n);
-}
 
 /* ---- the reference: an array searched linearly ---- */
 

@@ -25,34 +25,11 @@
 
 #include <cmocka.h>
 
-/* Allocations left before one fails; -1: none fails. */
-static long fail_after = -1;
-
-static void *fault_malloc(size_t n)
-{
-    if (fail_after == 0) return NULL;
-    if (fail_after > 0) fail_after--;
-    return malloc(n);
-}
+#include "fault_alloc.h"
 
 #define malloc(n) fault_malloc(n)
 #include "store/memmap.c"
 #undef malloc
-
-/* ---- a deterministic generator ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static unsigned rng_below(uint64_t *s, unsigned n)
-{
-    return (unsigned)(rng_next(s) % n);
-}
 
 /* ---- the reference: a sorted array ---- */
 

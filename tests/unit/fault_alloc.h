@@ -1,0 +1,44 @@
+/*
+ * fault_alloc.h — what the tests of the store's maps (test_memmap.c,
+ * test_hashmap.c) share: allocators that fail on request, for the module
+ * under test compiled into the test file with its malloc/calloc routed
+ * through them, and a deterministic generator (splitmix64).
+ */
+#ifndef YONGJIN_TESTS_FAULT_ALLOC_H
+#define YONGJIN_TESTS_FAULT_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Allocations left before one fails; -1: none fails. */
+static long fail_after = -1;
+
+static inline void *fault_malloc(size_t n)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+
+static inline void *fault_calloc(size_t n, size_t size)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return calloc(n, size);
+}
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static inline unsigned rng_below(uint64_t *s, unsigned n)
+{
+    return (unsigned)(rng_next(s) % n);
+}
+
+#endif
