@@ -2,7 +2,8 @@
  * fault_alloc.h — what the tests of the store's maps (test_memmap.c,
  * test_hashmap.c) share: allocators that fail on request, for the module
  * under test compiled into the test file with its malloc/calloc routed
- * through them, and a deterministic generator (splitmix64).
+ * through them, and a deterministic generator (splitmix64) of numbers
+ * and values.
  */
 #ifndef YONGJIN_TESTS_FAULT_ALLOC_H
 #define YONGJIN_TESTS_FAULT_ALLOC_H
@@ -39,6 +40,15 @@ static inline uint64_t rng_next(uint64_t *s)
 static inline unsigned rng_below(uint64_t *s, unsigned n)
 {
     return (unsigned)(rng_next(s) % n);
+}
+
+/* A random value into v: mostly 0..23 bytes, one in ten up to max - 1. */
+static inline size_t rng_value(uint64_t *s, uint8_t *v, unsigned max)
+{
+    size_t len = rng_below(s, 10) == 0 ? rng_below(s, max) : rng_below(s, 24);
+    for (size_t i = 0; i < len; i++)
+        v[i] = (uint8_t)rng_next(s);
+    return len;
 }
 
 #endif

@@ -274,10 +274,7 @@ static size_t gen_key(uint64_t *s, uint8_t *k)
 
 static size_t gen_val(uint64_t *s, uint8_t *v)
 {
-    size_t len = rng_below(s, 10) == 0 ? rng_below(s, REF_VAL_MAX) : rng_below(s, 24);
-    for (size_t i = 0; i < len; i++)
-        v[i] = (uint8_t)rng_next(s);
-    return len;
+    return rng_value(s, v, REF_VAL_MAX);
 }
 
 /* ---- the tests ---- */
