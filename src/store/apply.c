@@ -289,6 +289,11 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         below.n_layers = ac->view.n_layers - 2;
         for (int i = 0; i < below.n_layers; i++) below.layers[i] = ac->view.layers[i + 2];
         below.mutable_layers = 0;
+        /* the writer's own layers under these two (the pending group's), then
+         * its cache; 0 reads every layer: own_layers kept as it was would
+         * read the group itself as below it, and take its tombstones for
+         * keys only it had (they were dropped, and LMDB's values came back) */
+        below.own_layers = ac->view.own_layers > 2 ? ac->view.own_layers - 2 : 0;
         if ((err = store_layer_compact(ac->group, &below)) != YJ_OK) return err;
     }
     err = append_entry(ac, w, received_ms, digest, ikey, ilen);

@@ -52,6 +52,10 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         int m = snprintf(num, sizeof num, "%lld", atoll(num) + 1);
         return yj_state_put(w, key, (size_t)n, num, (size_t)m);
     }
+    if (wr->event_len > 4 && !memcmp(wr->event, "del:", 4)) { /* "del:<event>": deletes what <event> wrote */
+        int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
+        return yj_state_del(w, key, (size_t)n);
+    }
     if (wr->event_len > 5 && !memcmp(wr->event, "scan:", 5)) { /* reads every "s:" record with a cursor */
         yj_cursor *c;
         if (yj_cursor_open(&w->view, &c)) return YJ_INTERNAL;
@@ -1126,6 +1130,58 @@ static void test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers(voi
     writer_reads_its_own_writes(*state, 0, 1);
 }
 
+/* A group whose tombstones outnumber its other keys is compacted: a
+ * tombstone of a key the layers below it and LMDB lack is dropped. With a
+ * warm cache, the writer's lookups below the group must not read the
+ * group itself: here 600 keys in LMDB are deleted in one group (600
+ * tombstones, nothing else), and they stay deleted, live and after a
+ * restart. (They came back when the compaction read the group's own
+ * tombstones as "absent below".) */
+static void test_a_compacted_group_keeps_its_deletes_with_a_warm_cache(void **state)
+{
+    fixture *f = *state;
+    enum { N = 600 };
+    reopen(f, 1);
+    const char **ev = event_names("gone", N, 0), **del = calloc(N, sizeof *del);
+    for (int i = 0; i < N; i++) {
+        char *d = malloc(64);
+        snprintf(d, 64, "del:%s", ev[i]);
+        del[i] = d;
+    }
+    finish(run(f, ev, NULL, N));
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    uint64_t before = st.checkpoints;
+    for (int pad = 0; st.checkpoints < before + 3; pad++) { /* the keys in LMDB, the cache warm */
+        char pe[32];
+        const char *pev[1] = {pe};
+        snprintf(pe, sizeof pe, "pad-%d", pad);
+        finish(run(f, pev, NULL, 1));
+        usleep(500);
+        yj_store_get_stats(f->store, &st);
+    }
+    yj_batch *b = run(f, del, NULL, N);
+    for (int i = 0; i < N; i++) assert_int_equal(b->results[i].code, YJ_OK);
+    finish(b);
+    for (int pass = 0; pass < 2; pass++) {
+        int present = 0;
+        yj_rtxn r;
+        yj_msg msg = {{0}};
+        assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+        for (int i = 0; i < N; i++) {
+            char key[64];
+            MDB_val v;
+            int n = snprintf(key, sizeof key, "s:%s", ev[i]);
+            present += yj_state_get(&r.view, key, (size_t)n, &v) != YJ_NOT_FOUND;
+        }
+        yj_store_read_end(f->store, &r);
+        assert_int_equal(present, 0);
+        if (pass == 0) reopen(f, 1);
+    }
+    free_names(ev, N);
+    free_names(del, N);
+}
+
 /* LMDB's codes for damaged pages of data.mdb (a B-tree page that is not
  * what its parent says, or a page number past the file's end) are
  * DATA_LOSS, as a record failing its CRC is: the store's data is damaged,
@@ -1576,6 +1632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup,
                                         teardown),
         cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),
