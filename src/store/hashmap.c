@@ -35,7 +35,8 @@ typedef struct hm_ent {
     uint16_t klen;
     uint8_t tomb;
     uint8_t pad_;
-    uint8_t data[]; /* key, then value */
+    uint8_t data[]; /* value, then key: the value starts 8 bytes into a
+                       malloc'd block, so it is aligned to 8 (yj_hashmap_ref) */
 } hm_ent;
 
 typedef struct hm_slot {
@@ -61,7 +62,7 @@ static hm_ent moved_marker;
 
 static inline const uint8_t *ent_key(const hm_ent *e)
 {
-    return e->data;
+    return e->data + e->vlen;
 }
 
 static inline size_t ent_size(size_t klen, size_t vlen)
@@ -217,7 +218,7 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
         }
         hm_ent *e = m->slot[i].e;
         if (e && e->vlen == vlen) { /* in place (val may point into e: memmove) */
-            if (vlen) memmove(e->data + klen, val, vlen);
+            if (vlen) memmove(e->data, val, vlen);
             e->tomb = (uint8_t)(tomb != 0);
             return 0;
         }
@@ -225,8 +226,8 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
             hm_ent *n = malloc(ent_size(klen, vlen));
             if (!n) return -1;
             *n = (hm_ent){.vlen = (uint32_t)vlen, .klen = (uint16_t)klen, .tomb = (uint8_t)(tomb != 0)};
-            memcpy(n->data, key, klen);
-            if (vlen) memcpy(n->data + klen, val, vlen);
+            if (vlen) memcpy(n->data, val, vlen);
+            memcpy(n->data + vlen, key, klen);
             m->bytes = m->bytes - ent_size(e->klen, e->vlen) + ent_size(klen, vlen);
             free(e);
             m->slot[i].e = n;
@@ -236,8 +237,8 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
     hm_ent *n = malloc(ent_size(klen, vlen));
     if (!n) return -1;
     *n = (hm_ent){.vlen = (uint32_t)vlen, .klen = (uint16_t)klen, .tomb = (uint8_t)(tomb != 0)};
-    memcpy(n->data, key, klen);
-    if (vlen) memcpy(n->data + klen, val, vlen);
+    if (vlen) memcpy(n->data, val, vlen);
+    memcpy(n->data + vlen, key, klen);
     if (reserve_one(m) != 0) {
         free(n);
         return -1;
@@ -254,9 +255,16 @@ int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
     const hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));
     if (!e) return 0;
-    if (val) *val = e->tomb ? NULL : e->data + e->klen;
+    if (val) *val = e->tomb ? NULL : e->data;
     if (vlen) *vlen = e->vlen;
     return e->tomb ? 2 : 1;
+}
+
+void *yj_hashmap_ref(const yj_hashmap *m, const void *key, size_t klen)
+{
+    assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
+    hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));
+    return e && !e->tomb ? e->data : NULL;
 }
 
 size_t yj_hashmap_count(const yj_hashmap *m)

@@ -10,8 +10,8 @@
  * (yj_hashmap_get answers 2 for it).
  *
  * Ownership: the map copies every key and value it is given. A pointer
- * yj_hashmap_get hands out points into the map, is read-only, has no
- * particular alignment, and stays valid until that same key is put again,
+ * yj_hashmap_get or yj_hashmap_ref hands out points into the map, is
+ * aligned to 8 bytes, and stays valid until that same key is put again,
  * or the map is cleared or freed. A put of a different key never moves nor
  * frees another key's bytes (the slots move when the table grows; the
  * entries they point to do not).
@@ -32,7 +32,7 @@
  * slots (the key's 64-bit hash beside the entry's pointer, so a probe
  * reads one cache line for both), at most half full, grown a step per put
  * (no put waits for a whole table to be copied); one heap block per entry
- * (header, key, value).
+ * (header, value, key).
  */
 #ifndef YONGJIN_STORE_HASHMAP_H
 #define YONGJIN_STORE_HASHMAP_H
@@ -73,6 +73,12 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
  * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen
  * 0). val and vlen may be NULL when not wanted. */
 int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
+
+/* The value of key, writable in place (its size is fixed: a put of
+ * another size moves it), or NULL when the key is absent or a
+ * tombstone. A writer that changes the bytes while another thread reads
+ * the map must exclude that reader itself (store/rows.c). */
+void *yj_hashmap_ref(const yj_hashmap *m, const void *key, size_t klen);
 
 /* Entries, tombstones included. */
 size_t yj_hashmap_count(const yj_hashmap *m);

@@ -315,6 +315,40 @@ static void test_values_stay_put_while_the_table_grows(void **state)
     yj_hashmap_free(m);
 }
 
+/* yj_hashmap_ref: the value's own bytes, aligned to 8 for any key length,
+ * where a write is what the next get reads; NULL for an absent key and
+ * for a tombstone. */
+static void test_a_ref_is_the_value_in_place_and_aligned(void **state)
+{
+    yj_hashmap *m = yj_hashmap_new(5);
+    uint8_t k[8], v[24] = {0};
+    for (uint32_t i = 0; i < 1000; i++) {
+        size_t kn = 1 + i % 8; /* keys of every length up to 8 */
+        memcpy(k, &i, 4);
+        memcpy(k + 4, "ref!", 4);
+        assert_int_equal(yj_hashmap_put(m, k, kn, v, sizeof v, 0), 0);
+        uint64_t *r = yj_hashmap_ref(m, k, kn);
+        assert_non_null(r);
+        assert_int_equal((uintptr_t)r % 8, 0);
+        r[1] = i + 1; /* in place */
+    }
+    for (uint32_t i = 0; i < 1000; i++) {
+        size_t kn = 1 + i % 8;
+        memcpy(k, &i, 4);
+        memcpy(k + 4, "ref!", 4);
+        const void *got;
+        size_t n;
+        uint64_t want[3] = {0, i + 1, 0};
+        assert_int_equal(yj_hashmap_get(m, k, kn, &got, &n), 1);
+        assert_int_equal(n, sizeof v);
+        if (i % 8 == 7) assert_memory_equal(got, want, sizeof want); /* (shorter keys are shared: later ones won) */
+    }
+    assert_null(yj_hashmap_ref(m, "absent", 6));
+    assert_int_equal(yj_hashmap_put(m, "gone", 4, NULL, 0, 1), 0);
+    assert_null(yj_hashmap_ref(m, "gone", 4));
+    yj_hashmap_free(m);
+}
+
 /* A put whose value points into the map's own value for that key: the same
  * size (in place), shorter and from inside it; and a put of other keys from
  * it while the table grows. */
@@ -525,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_values_stay_put_while_the_table_grows),
         cmocka_unit_test(test_put_from_the_maps_own_bytes),
+        cmocka_unit_test(test_a_ref_is_the_value_in_place_and_aligned),
         cmocka_unit_test(test_empty_values_and_tombstones),
         cmocka_unit_test(test_count_and_bytes),
         cmocka_unit_test(test_the_seed_changes_no_answer),
