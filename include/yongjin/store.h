@@ -151,6 +151,10 @@ typedef struct yj_store_view {
     int journal_only;         /* LMDB gives only the journal (a replay into memory: Verify) */
     struct yj_hashmap *cache; /* the writer's: derived state read from LMDB and published since */
     int (*cacheable)(const void *key, size_t key_len); /* which keys it holds (yj_apply_hook) */
+    struct store_rows *rows;  /* the writer's rows (store/rows.h), read before every layer for
+                                 the keys row_cap takes; NULL: none (replays, Verify) */
+    int rows_writer;          /* 1: the writer's view (rows' cur), 0: a reader's (their pub) */
+    unsigned (*row_cap)(const void *key, size_t key_len); /* yj_apply_hook.row_cap */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
     uint64_t head_seq;        /* the journal's head in this view, and its hash */
@@ -233,6 +237,12 @@ typedef struct yj_apply_hook {
      * not copied into it, and whose point lookups, should there be any,
      * read every layer. NULL: every key is kept. */
     int (*cacheable)(const void *key, size_t key_len);
+    /* Whether the writer keeps key as a row it changes in place (store/rows.h;
+     * docs/storage.md "The writer's rows"): 0 for no, else the most bytes
+     * its value can have (1..128); a put of a longer value, or a delete,
+     * of such a key is INTERNAL. For counters every order adds to; the
+     * keys it takes must never be deleted. NULL: no rows. */
+    unsigned (*row_cap)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {
@@ -317,6 +327,8 @@ typedef struct yj_store_stats {
     uint64_t checkpoints;       /* checkpoints written into LMDB (wal.c) */
     uint64_t cache_drops;       /* times the writer's cache was emptied (its budget, or out of
                                    memory): it then read the published layers for a while */
+    uint64_t rows_drops;        /* times the writer's rows were dropped (the same budget) */
+    uint64_t rows, rows_bytes;  /* the writer's rows now, and their heap bytes */
     uint64_t piped_commits;     /* groups whose log sync ran on the log thread while the
                                    writer applied the next (yj_store_config.pipeline) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */

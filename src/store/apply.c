@@ -260,6 +260,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
      * meets a refusal stops there (Verify reports the entry; recovery and
      * a rebuild fail with DATA_LOSS), so nothing reads what it wrote. */
     store_layer *out = ac->replay ? ac->group : ac->write;
+    if (ac->view.rows) ac->write->gen = store_rows_gen(ac->view.rows);
     yj_wtxn wtxn = {ac->view, out, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
@@ -274,6 +275,8 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         return err;
     }
     if (out == ac->write) {
+        if (store_rows_absorb(&ac->group->rowlog, ac->group->gen, &ac->write->rowlog) != YJ_OK)
+            return YJ_RESOURCE_EXHAUSTED;
         size_t tombs = ac->write->tombs;
         if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
             return YJ_RESOURCE_EXHAUSTED;

@@ -193,6 +193,9 @@ void yj_store_close(yj_store *s)
     store_layer_free(s->ckpt);
     yj_hashmap_free(s->cache);
     yj_hashmap_free(s->cache_dropped);
+    store_rows_free(s->rows);
+    store_rows_free(s->rows_dropped);
+    yj_buf_free(&s->ckpt_rows);
     store_layer_free(s->ckpt_dropped);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
@@ -236,6 +239,8 @@ yj_err yj_store_read_begin(yj_store *s, yj_rtxn *out, yj_msg *msg)
     }
     published_layers(s, &out->view, 0);
     lmdb_part(s, &out->view);
+    out->view.rows = s->rows; /* their published values (rows_writer 0) */
+    out->view.row_cap = s->config.hook.row_cap;
     out->view.head_seq = s->pub_seq;
     memcpy(out->view.head_hash, s->pub_hash, YJ_HASH_BYTES);
     return YJ_OK;
@@ -272,6 +277,11 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     if (s->cache && atomic_load(&s->checkpoints) >= s->cache_cold_until) v->own_layers = own;
     v->cache = s->cache;
     v->cacheable = s->config.hook.cacheable;
+    if (s->rows && !ac->replay) { /* a replay writes every key into its layers, as it logged them */
+        v->rows = s->rows;
+        v->rows_writer = 1;
+        v->row_cap = s->config.hook.row_cap;
+    }
     lmdb_part(s, v);
     pthread_rwlock_rdlock(&s->resize_lock);
     int rc = 0;
@@ -316,9 +326,11 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 {
     /* the writer's cache first (the merge empties group); a copy that
      * fails part-way would leave old values: no copy then */
-    if (s->cache && store_cache_write(s->cache, group, s->config.hook.cacheable) != 0) store_cache_drop(s);
+    if (s->cache && store_cache_write(s->cache, group, &s->config.hook) != 0) store_cache_drop(s);
     pthread_rwlock_wrlock(&s->view_lock);
-    yj_err err = store_layer_merge(s->live, group);
+    /* the rows' values as of the group's end, with its layer: readers see both or neither */
+    yj_err err = s->rows ? store_rows_publish(s->rows, &group->rowlog) : YJ_OK;
+    if (err == YJ_OK) err = store_layer_merge(s->live, group);
     if (err == YJ_OK) {
         s->pub_seq = seq;
         memcpy(s->pub_hash, hash, YJ_HASH_BYTES);
@@ -393,6 +405,9 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->checkpoints = atomic_load(&s->checkpoints);
     out->piped_commits = atomic_load(&s->piped_commits);
     out->cache_drops = atomic_load(&s->cache_drops);
+    out->rows_drops = atomic_load(&s->rows_drops);
+    out->rows = atomic_load(&s->rows_count);
+    out->rows_bytes = atomic_load(&s->rows_bytes);
     out->map_bytes = s->map_bytes;
 }
 

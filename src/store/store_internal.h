@@ -13,6 +13,7 @@
 
 #include "store/hashmap.h"
 #include "store/memmap.h"
+#include "store/rows.h"
 #include "yongjin/store.h"
 
 #define STORE_IDEM_KEY_MAX (1 + YJ_TENANT_MAX + 1 + YJ_REQUEST_ID_MAX)
@@ -30,6 +31,9 @@ typedef struct store_layer {
     uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
     size_t tombs;                 /* tombstones written into its state (at most) */
     size_t tombs_kept;            /* of them, those its last compaction had to keep */
+    yj_buf rowlog;                /* the writer's rows it changed, with their values before
+                                     (rows.h); store_layer_clear puts those back */
+    uint64_t gen;                 /* its generation in that log (store_rows_gen) */
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
 void store_layer_free(store_layer *l);        /* NULL ok */
@@ -47,11 +51,11 @@ size_t store_layer_bytes(const store_layer *l);
  * (store_publish), so it holds the newest value of every key it has, and,
  * once "warm" (store.c, store_view_begin_write), every key of the
  * published layers too, but those the hook's cacheable() leaves out (their
- * lookups read every layer). This copies group's state map into cache
- * (the keys cacheable() takes; NULL: all): 0, or -1
+ * lookups read every layer) and the keys it keeps as rows (row_cap). This copies group's state map into cache (the keys
+ * cacheable() takes, NULL: all, but rows'): 0, or -1
  * on ENOMEM with some keys copied and others not (the caller must clear
  * the cache). The writer's thread only. */
-int store_cache_write(yj_hashmap *cache, const store_layer *group, int (*cacheable)(const void *, size_t));
+int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook);
 
 /* n bytes of v, big-endian (the log's and the digest's framing). */
 static inline void store_put_be(uint8_t *p, uint64_t v, int n)
@@ -127,6 +131,11 @@ struct yj_store {
     yj_hashmap *cache_dropped;        /* an emptied cache's entries, freed by the writer a
                                          step at a time between groups (writer.c) */
     store_layer *ckpt_dropped;        /* a checkpoint's layer LMDB now holds, freed the same way */
+    store_rows *rows;                 /* the writer's rows (rows.h); NULL: the hook keeps none */
+    store_rows *rows_dropped;         /* rows dropped past the budget, freed a step at a time */
+    _Atomic uint64_t rows_count, rows_bytes; /* the writer's, as of its last group (stats) */
+    yj_buf ckpt_rows;                 /* the rows' values the running checkpoint writes after
+                                         ckpt's (store_rows_freeze); with ckpt's lifetime */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
                                          stay (the log holds them), new ones are refused */
 
@@ -180,7 +189,7 @@ struct yj_store {
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints, cache_drops,
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints, cache_drops, rows_drops,
         piped_commits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */

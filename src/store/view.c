@@ -68,7 +68,7 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
                           MDB_val *out)
 {
     int cached = which == STORE_MAP_STATE && v->cache && v->txn && !v->journal_only &&
-                 (!v->cacheable || v->cacheable(key, klen));
+                 (!v->cacheable || v->cacheable(key, klen)) && !(v->row_cap && v->row_cap(key, klen));
     /* one hash for every map (touching each map's first line before the
      * probes measured no faster on this machine: the loads did not overlap) */
     uint32_t tag = yj_memmap_tag(key, klen);
@@ -115,8 +115,31 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
     return rc ? YJ_NOT_FOUND : YJ_OK;
 }
 
+/* The row of key when the view reads rows and key is one (cap: its
+ * capacity), else NULL (*cap 0). */
+static store_row *row_for(const yj_store_view *v, const void *key, size_t klen, unsigned *cap)
+{
+    *cap = v->rows && v->row_cap ? v->row_cap(key, klen) : 0;
+    return *cap ? store_rows_find(v->rows, key, klen) : NULL;
+}
+
 yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
 {
+    unsigned cap;
+    const store_row *w = row_for(v, key, key_len, &cap);
+    if (w) {
+        const void *val;
+        size_t n;
+        if (store_row_value(w, v->rows_writer, &val, &n)) {
+            out->mv_data = (void *)val;
+            out->mv_size = n;
+            return YJ_OK;
+        }
+        /* the writer's row without a value: the key is absent (a row made
+         * for a new key that its write then lost); a reader's row not yet
+         * published: the layers and LMDB have the published value */
+        if (v->rows_writer) return YJ_NOT_FOUND;
+    }
     return layered_get(v, STORE_MAP_STATE, v->state, key, key_len, out);
 }
 
@@ -134,10 +157,49 @@ yj_err yj_view_journal(const yj_store_view *v, uint64_t seq, MDB_val *out)
     return err;
 }
 
+/* A put of a row's key: the row changed in place, its value before
+ * logged in the write's layer. A key with no row yet gets one, holding
+ * its value from the layers or LMDB; a key new to the store is also put
+ * into the write's layer, where cursors find it in order (their value
+ * comes from the row: give()). */
+static yj_err row_put(yj_wtxn *w, store_row *row, unsigned cap, const void *key, size_t key_len, const void *val,
+                      size_t val_len)
+{
+    if (cap > STORE_ROW_CAP_MAX || val_len > cap) {
+        yj_log(YJ_LOG_ERROR, "store: a value of %zu bytes for a row of at most %u: the apply hook's bug",
+               val_len, cap);
+        return YJ_INTERNAL;
+    }
+    if (!row) {
+        MDB_val old;
+        yj_err err = layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
+        if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+        if (err == YJ_OK && old.mv_size > cap) { /* not a value this kind of record can have */
+            yj_log(YJ_LOG_ERROR, "store: a stored value of %zu bytes for a row of at most %u", old.mv_size, cap);
+            return YJ_DATA_LOSS;
+        }
+        if (err == YJ_NOT_FOUND &&
+            yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) != 0)
+            return YJ_RESOURCE_EXHAUSTED;
+        /* (old points into a layer or LMDB's snapshot: neither changes here) */
+        if (!(row = store_rows_add(w->view.rows, key, key_len, cap))) return YJ_RESOURCE_EXHAUSTED;
+        if (err == YJ_OK) store_row_set(row, old.mv_data, old.mv_size);
+    } else if (row->cur_len == STORE_ROW_NONE) { /* its key's first write was undone, with the key */
+        if (yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) != 0)
+            return YJ_RESOURCE_EXHAUSTED;
+    }
+    yj_err err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, key_len);
+    if (err == YJ_OK) store_row_set(row, val, val_len);
+    return err;
+}
+
 yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val, size_t val_len)
 {
     assert(w->out);
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX || val_len > YJ_MEMMAP_VAL_MAX) return YJ_INTERNAL;
+    unsigned cap;
+    store_row *row = row_for(&w->view, key, key_len, &cap);
+    if (cap) return row_put(w, row, cap, key, key_len, val, val_len);
     return yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0 ? YJ_OK
                                                                                           : YJ_RESOURCE_EXHAUSTED;
 }
@@ -146,6 +208,12 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
 {
     assert(w->out);
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX) return YJ_INTERNAL;
+    unsigned cap;
+    row_for(&w->view, key, key_len, &cap);
+    if (cap) {
+        yj_log(YJ_LOG_ERROR, "store: a delete of a row's key: the apply hook's bug");
+        return YJ_INTERNAL;
+    }
     if (yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, NULL, 0, 1) != 0) return YJ_RESOURCE_EXHAUSTED;
     w->out->tombs++;
     return YJ_OK;
@@ -355,7 +423,17 @@ static void give(yj_cursor *c, MDB_val *key, MDB_val *val)
         key->mv_data = c->key;
         key->mv_size = c->klen;
     }
-    if (val) *val = c->val;
+    if (!val) return;
+    *val = c->val;
+    /* a row's key is in the layers or LMDB, its value in the row */
+    unsigned cap;
+    const store_row *w = row_for(c->view, c->key, c->klen, &cap);
+    const void *v;
+    size_t n;
+    if (w && store_row_value(w, c->view->rows_writer, &v, &n)) {
+        val->mv_data = (void *)v;
+        val->mv_size = n;
+    }
 }
 
 static int cursor_op(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
@@ -483,6 +561,7 @@ int store_layer_free_some(store_layer *l, size_t n)
         if (!yj_memmap_free_some(l->map[i], n)) return 0;
         l->map[i] = NULL;
     }
+    yj_buf_free(&l->rowlog);
     free(l);
     return 1;
 }
@@ -491,11 +570,13 @@ void store_layer_free(store_layer *l)
 {
     if (!l) return;
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_free(l->map[i]);
+    yj_buf_free(&l->rowlog);
     free(l);
 }
 
 void store_layer_clear(store_layer *l)
 {
+    store_rows_undo(&l->rowlog); /* the rows it changed take back their values */
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
     l->first_seq = l->last_seq = 0;
     l->tombs = l->tombs_kept = 0;
@@ -547,15 +628,16 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
     return YJ_OK;
 }
 
-int store_cache_write(yj_hashmap *cache, const store_layer *group, int (*cacheable)(const void *, size_t))
+int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook)
 {
+    int (*cacheable)(const void *, size_t) = hook->cacheable;
     yj_memmap_it it;
     for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
         yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
-        if (cacheable && !cacheable(k, kn)) continue;
+        if ((cacheable && !cacheable(k, kn)) || (hook->row_cap && hook->row_cap(k, kn))) continue;
         if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }
     return 0;

@@ -383,6 +383,21 @@ static int put_schema(MDB_txn *txn, MDB_dbi meta)
     return mdb_put(txn, meta, &k, &v, 0);
 }
 
+/* A record of "state" or "idem": the value, then its CRC (schema 4). */
+static int put_state(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen + STORE_CRC_BYTES, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (!rc) {
+        uint8_t *d = v.mv_data;
+        if (vlen) memcpy(d, val, vlen);
+        uint32_t c = store_crc(key, klen, val, vlen);
+        d[vlen] = (uint8_t)(c >> 24), d[vlen + 1] = (uint8_t)(c >> 16);
+        d[vlen + 2] = (uint8_t)(c >> 8), d[vlen + 3] = (uint8_t)c;
+    }
+    return rc;
+}
+
 yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
 {
     MDB_txn *txn;
@@ -405,18 +420,17 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
                 if (rc == MDB_NOTFOUND) rc = 0;
             } else if (which == STORE_MAP_JOURNAL) {
                 rc = mdb_put(txn, dbis[which], &k, &v, MDB_APPEND);
-            } else { /* the value, then its CRC (schema 4) */
-                v.mv_size = vlen + STORE_CRC_BYTES;
-                rc = mdb_put(txn, dbis[which], &k, &v, MDB_RESERVE);
-                if (!rc) {
-                    uint8_t *d = v.mv_data;
-                    if (vlen) memcpy(d, val, vlen);
-                    uint32_t c = store_crc(key, klen, val, vlen);
-                    d[vlen] = (uint8_t)(c >> 24), d[vlen + 1] = (uint8_t)(c >> 16);
-                    d[vlen + 2] = (uint8_t)(c >> 8), d[vlen + 3] = (uint8_t)c;
-                }
+            } else {
+                rc = put_state(txn, dbis[which], key, klen, val, vlen);
             }
         }
+    }
+    /* the rows' values after the layer's: its copies of their keys are older */
+    if (l == s->ckpt) {
+        const void *key, *val;
+        size_t off = 0, klen, vlen;
+        while (!rc && store_rows_each(&s->ckpt_rows, &off, &key, &klen, &val, &vlen))
+            rc = put_state(txn, s->state, key, klen, val, vlen);
     }
     if (!rc && s->rebuild_from) rc = put_schema(txn, s->meta); /* with the rebuilt state, atomically */
     if (!rc) rc = mdb_txn_commit(txn);
@@ -474,6 +488,13 @@ static yj_err freeze(yj_store *s)
     assert(!s->ckpt);
     store_layer *fresh = store_layer_new();
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
+    /* the rows' published values, as of the same head as s->live (the
+     * writer's thread: nothing publishes meanwhile) */
+    yj_buf_reset(&s->ckpt_rows);
+    if (s->rows && store_rows_freeze(s->rows, &s->ckpt_rows) != YJ_OK) {
+        store_layer_free(fresh);
+        return YJ_RESOURCE_EXHAUSTED;
+    }
     pthread_rwlock_wrlock(&s->view_lock);
     s->ckpt = s->live;
     s->live = fresh;
@@ -502,6 +523,7 @@ static void drop_ckpt(yj_store *s)
     store_layer *l = s->ckpt;
     s->ckpt = NULL;
     pthread_rwlock_unlock(&s->view_lock);
+    yj_buf_reset(&s->ckpt_rows);
     if (!l) return;
     store_layer_free(s->ckpt_dropped); /* (the one before is long freed, as a rule) */
     s->ckpt_dropped = l;

@@ -179,6 +179,7 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
     int64_t deadline = store_now_ns() + SLICE_NS;
     for (yj_batch *b = group; b; b = b->next) b->begun = b->applied; /* to undo a failed group */
     yj_err err = store_view_begin_write(s, ac);
+    if (ac->view.rows) ac->group->gen = store_rows_gen(ac->view.rows);
     for (yj_batch *b = group; b && err == YJ_OK && !*cut; b = b->next) {
         if (!b->applied) results_reset(b);
         size_t i = b->applied;
@@ -217,6 +218,8 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
         store_layer_clear(ac->group);
         for (yj_batch *b = group; b; b = b->next) b->applied = b->begun; /* nothing of this group counts */
         *cut = NULL;
+    } else {
+        store_rows_seal(&ac->group->rowlog); /* what its publish shows, whatever comes on top */
     }
     return err;
 }
@@ -477,6 +480,34 @@ static yj_batch *yield(yj_batch *head)
  * (a checkpoint may start a new log): one finished by the checkpoint
  * thread completes; one a Verify asked for starts. Returns whether the
  * store has failed. */
+/* Past the cache's budget, drops the writer's rows (rows.h) when no
+ * checkpoint is running and no group is applied but not yet published
+ * (the caller's part: then no layer logs a row): the dirty ones' values go into the published layer
+ * first, so every value is then in the layers or LMDB; readers see the
+ * swap under the view lock. The old rows are freed a step at a time. */
+static void rows_budget(yj_store *s)
+{
+    if (!s->rows) return;
+    size_t bytes = store_rows_bytes(s->rows);
+    atomic_store(&s->rows_count, store_rows_count(s->rows));
+    atomic_store(&s->rows_bytes, bytes);
+    if (bytes <= s->cache_budget || s->ckpt || s->rows_dropped) return;
+    store_rows *fresh = store_rows_new(store_hash_seed(), &s->view_lock);
+    if (!fresh) return;
+    fresh->gen = s->rows->gen; /* (generations are never reused) */
+    pthread_rwlock_wrlock(&s->view_lock);
+    int rc = store_rows_flush(s->rows, s->live->map[STORE_MAP_STATE]);
+    store_rows *old = s->rows;
+    if (rc == 0) s->rows = fresh;
+    pthread_rwlock_unlock(&s->view_lock);
+    if (rc != 0) { /* out of memory: the rows stay; what went into the layer is their values */
+        store_rows_free(fresh);
+        return;
+    }
+    s->rows_dropped = old;
+    atomic_fetch_add(&s->rows_drops, 1);
+}
+
 static int between_groups(yj_store *s, int failed, int wanted)
 {
     if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
@@ -511,11 +542,12 @@ static void *writer_main(void *arg)
          * (answers went out before it) */
         if (s->cache_dropped && yj_hashmap_free_some(s->cache_dropped, CACHE_FREE_STEP)) s->cache_dropped = NULL;
         if (s->ckpt_dropped && store_layer_free_some(s->ckpt_dropped, CACHE_FREE_STEP)) s->ckpt_dropped = NULL;
+        if (s->rows_dropped && store_rows_free_some(s->rows_dropped, CACHE_FREE_STEP)) s->rows_dropped = NULL;
         pthread_mutex_lock(&s->mu);
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->cache_dropped && !s->ckpt_dropped && !(in_flight && !atomic_load(&s->log_busy)))
+               !s->cache_dropped && !s->ckpt_dropped && !s->rows_dropped && !(in_flight && !atomic_load(&s->log_busy)))
             pthread_cond_wait(&s->cv, &s->mu);
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
@@ -526,7 +558,10 @@ static void *writer_main(void *arg)
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
-        if (!in_flight) failed = between_groups(s, failed, wanted);
+        if (!in_flight) { /* (no group applied and not yet published: no layer logs a row) */
+            if (!failed) rows_budget(s);
+            failed = between_groups(s, failed, wanted);
+        }
         if (!group && !in_flight && closing) break;
 
         /* apply this group, on top of the pending one if any */
@@ -673,6 +708,13 @@ yj_err store_start_writer(yj_store *s, struct event_base *base, yj_msg *msg)
     s->cache_cold_until = atomic_load(&s->checkpoints) + 2;
     s->cache_budget = s->config.cache_max_bytes ? s->config.cache_max_bytes : (size_t)256 << 20;
     if (!s->cache) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+    if (s->config.hook.row_cap) { /* the writer's rows (rows.h): recovery wrote its groups into s->live */
+        store_rows *r = store_rows_new(store_hash_seed(), &s->view_lock);
+        if (!r) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
+        pthread_rwlock_wrlock(&s->view_lock);
+        s->rows = r;
+        pthread_rwlock_unlock(&s->view_lock);
+    }
     if (s->config.pipeline) {
         if (pthread_create(&s->logger, NULL, logger_main, s) != 0)
             return yj_fail(msg, YJ_INTERNAL, "cannot start the log thread");

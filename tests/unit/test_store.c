@@ -31,6 +31,15 @@
 
 /* The test hook: refuses events containing "refuse"; otherwise writes the
  * event under key "s:<event>" and one effects field. */
+/* The test's counters ("z:<name>", decimal text) as the writer's rows
+ * (yj_apply_hook.row_cap) when a test sets test_rows (the fixture's
+ * teardown clears it); every store the fixture opens takes it. */
+static unsigned counter_row_cap(const void *key, size_t len)
+{
+    return len >= 2 && !memcmp(key, "z:", 2) ? 24 : 0;
+}
+static unsigned (*test_rows)(const void *, size_t);
+
 static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effects, yj_buf *extra,
                          yj_msg *why)
 {
@@ -38,9 +47,10 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
     char key[300];
     int x = wr->event_len > 5 && !memcmp(wr->event, "xinc:", 5); /* the same under "x:<name>" */
-    if ((wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) || x) { /* "inc:<name>[/<any>]": a counter "z:<name>", + 1 */
-        const uint8_t *name = wr->event + 4 + x;
-        size_t rest = wr->event_len - 4 - (size_t)x;
+    int r = wr->event_len > 7 && !memcmp(wr->event, "incref:", 7); /* the same, then refused */
+    if ((wr->event_len > 4 && !memcmp(wr->event, "inc:", 4)) || x || r) { /* "inc:<name>[/<any>]": a counter "z:<name>", + 1 */
+        const uint8_t *name = wr->event + 4 + x + 3 * r;
+        size_t rest = wr->event_len - 4 - (size_t)x - 3 * (size_t)r;
         const char *slash = memchr(name, '/', rest);
         int len = slash ? (int)(slash - (const char *)name) : (int)rest;
         int n = snprintf(key, sizeof key, "%s:%.*s", x ? "x" : "z", len, (const char *)name);
@@ -50,7 +60,9 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         if (err == YJ_OK) snprintf(num, sizeof num, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
         else if (err != YJ_NOT_FOUND) return err;
         int m = snprintf(num, sizeof num, "%lld", atoll(num) + 1);
-        return yj_state_put(w, key, (size_t)n, num, (size_t)m);
+        err = yj_state_put(w, key, (size_t)n, num, (size_t)m);
+        if (err == YJ_OK && r) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
+        return err;
     }
     if (wr->event_len > 4 && !memcmp(wr->event, "del:", 4)) { /* "del:<event>": deletes what <event> wrote */
         int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
@@ -159,6 +171,7 @@ static void open_store(fixture *f, size_t initial, size_t max)
     c.initial_map_bytes = initial;
     c.max_map_bytes = max;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
 }
 
@@ -176,6 +189,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    test_rows = NULL;
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -312,7 +326,7 @@ static void test_an_answer_carries_the_entrys_settle_fields(void **state)
     assert_int_equal(b->results[0].effects_len, sizeof want);
     assert_memory_equal(b->results[0].effects, want, sizeof want);
     finish(b);
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -424,6 +438,7 @@ static void test_unknown_schema_version_is_refused(void **state)
     yj_msg msg = {{0}};
     c.dir = f->dir;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_FAILED_PRECONDITION);
     assert_non_null(strstr(msg.text, "schema version 99"));
     f->store = NULL;
@@ -477,7 +492,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     assert_memory_equal(v.mv_data, "q", 1);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 3);
@@ -494,6 +509,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     set_schema(f, YJ_STORE_SCHEMA_REBUILDS - 1, NULL); /* older than any rebuild knows */
     c.read_only = 0;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_FAILED_PRECONDITION);
     f->store = NULL;
 }
@@ -503,7 +519,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3", "e4"};
     finish(run(f, ev, NULL, 4));
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -556,7 +572,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     mdb_txn_commit(txn);
     mdb_env_close(env);
     open_store(f, 0, 0);
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -664,7 +680,7 @@ static void test_verify_reports_the_state_digest_and_the_replays_memory(void **s
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3"};
     finish(run(f, ev, NULL, 3));
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report a, b;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &a, &msg), YJ_OK);
@@ -736,7 +752,7 @@ static void test_a_second_verify_while_one_runs_is_refused(void **state)
     while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
     /* the first is inside its replay now */
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     yj_err second = yj_store_verify(f->store, &hook, &rep, &msg);
@@ -826,7 +842,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_cursor_close(c);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "checksum"));
@@ -858,7 +874,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
         assert_int_equal(r->results[i].seq, (uint64_t)i + 1);
     }
     finish(r);
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
@@ -883,6 +899,7 @@ static yj_store_config reopen_with(fixture *f, uint32_t checkpoint_ms, int pipel
     c.log_rotate_bytes = 1; /* every checkpoint starts a new log: the rotation's faults are tested */
     c.pipeline = pipeline;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     return c;
 }
@@ -1055,6 +1072,7 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max, int uncach
     c.checkpoint_ms = 1;
     c.cache_max_bytes = cache_max;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     c.hook.cacheable = test_cacheable;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     enum { ROUNDS = 6, FILL = 10000, BACK = 4 };
@@ -1098,6 +1116,8 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max, int uncach
     yj_store_get_stats(f->store, &st);
     if (cache_max) assert_true(st.cache_drops >= ROUNDS);
     else assert_int_equal(st.cache_drops, 0);
+    if (test_rows && cache_max) assert_true(st.rows_drops >= ROUNDS); /* the counter's row among them */
+    if (test_rows) assert_true(st.rows > 0 || cache_max);
     for (int pass = 0; pass < 2; pass++) {
         yj_rtxn r;
         MDB_val v;
@@ -1121,6 +1141,19 @@ static void test_the_writer_reads_its_own_writes_from_its_cache(void **state)
 static void test_the_writer_reads_the_published_layers_while_its_cache_is_cold(void **state)
 {
     writer_reads_its_own_writes(*state, 1, 0); /* emptied before every group */
+}
+
+/* The counter as the writer's row: right through the cache as above, and
+ * with the rows dropped (their dirty values put into the published layer)
+ * before nearly every group. */
+static void test_the_writer_reads_its_rows_and_drops_them_past_its_budget(void **state)
+{
+    test_rows = counter_row_cap;
+    writer_reads_its_own_writes(*state, 0, 0);
+    teardown(state);
+    setup(state);
+    test_rows = counter_row_cap;
+    writer_reads_its_own_writes(*state, 1, 0);
 }
 
 /* A key the hook keeps out of the cache is read through every layer, warm
@@ -1182,6 +1215,97 @@ static void test_a_compacted_group_keeps_its_deletes_with_a_warm_cache(void **st
     free_names(del, N);
 }
 
+/* The counter "z:<name>" as every view reads it: by key and by a cursor
+ * positioned there (-1: absent). */
+static long long counter_in(fixture *f, const char *name, int by_cursor)
+{
+    char key[64], got[32] = "";
+    int n = snprintf(key, sizeof key, "z:%s", name);
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    MDB_val v = {0, NULL};
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    int found;
+    if (by_cursor) {
+        yj_cursor *c;
+        assert_int_equal(yj_cursor_open(&r.view, &c), 0);
+        MDB_val k = {(size_t)n, key};
+        found = yj_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == (size_t)n && !memcmp(k.mv_data, key, n);
+        if (found && v.mv_size < sizeof got) memcpy(got, v.mv_data, v.mv_size);
+        yj_cursor_close(c);
+    } else {
+        found = yj_state_get(&r.view, key, (size_t)n, &v) == YJ_OK;
+        if (found && v.mv_size < sizeof got) memcpy(got, v.mv_data, v.mv_size);
+    }
+    yj_store_read_end(f->store, &r);
+    return found ? atoll(got) : -1;
+}
+
+/* Counters kept as the writer's rows (store/rows.h): a refused write's
+ * change to a row is taken back, a new row's key is found in order by
+ * cursors with the row's value, the values reach LMDB at checkpoints
+ * (after a restart they come from there) and Verify's replay, which keeps
+ * no rows, gives the same state. */
+static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    reopen(f, 1);
+    const char *ev[] = {"inc:k/1", "incref:k", "inc:k/2", "incref:new", "inc:k/3"};
+    yj_batch *b = run(f, ev, NULL, 5);
+    int want[] = {YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK};
+    for (int i = 0; i < 5; i++) assert_int_equal(b->results[i].code, want[i]);
+    finish(b);
+    assert_int_equal(counter_in(f, "k", 0), 3);
+    assert_int_equal(counter_in(f, "k", 1), 3);
+    assert_int_equal(counter_in(f, "new", 0), -1); /* its row was made, and taken back with its key */
+    assert_int_equal(counter_in(f, "new", 1), -1);
+    const char *more[] = {"inc:j", "incref:k", "inc:k/4", "inc:new"};
+    b = run(f, more, NULL, 4);
+    finish(b);
+    assert_int_equal(counter_in(f, "j", 1), 1);
+    assert_int_equal(counter_in(f, "k", 1), 4);
+    assert_int_equal(counter_in(f, "new", 1), 1);
+    yj_apply_hook hook = {NULL, test_apply, NULL, counter_row_cap};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    reopen(f, 1); /* from LMDB now */
+    assert_int_equal(counter_in(f, "k", 0), 4);
+    assert_int_equal(counter_in(f, "j", 1), 1);
+    assert_int_equal(counter_in(f, "new", 0), 1);
+    b = run(f, more + 2, (const char *[]){"k-5"}, 1); /* and on from there */
+    finish(b);
+    assert_int_equal(counter_in(f, "k", 1), 5);
+}
+
+/* A group refused after it was applied (here: its checkpoint could not fit
+ * under the map's cap) takes back its changes to rows: the counter it
+ * added to is as before. */
+static void test_a_refused_group_takes_back_its_rows(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    yj_store_close(f->store);
+    open_store(f, 256 << 10, 512 << 10);
+    const char *one[] = {"inc:k/first"};
+    finish(run(f, one, NULL, 1));
+    enum { N = 10000 };
+    const char **ev = event_names("big-event-", N, 0);
+    free((void *)ev[N / 2]);
+    ev[N / 2] = strdup("inc:k/in-the-big-group");
+    yj_batch *b = run(f, ev, NULL, N);
+    assert_int_equal(b->results[N / 2].code, YJ_RESOURCE_EXHAUSTED);
+    finish(b);
+    assert_int_equal(counter_in(f, "k", 0), 1);
+    const char *two[] = {"inc:k/second"};
+    finish(run(f, two, NULL, 1));
+    assert_int_equal(counter_in(f, "k", 0), 2);
+    assert_int_equal(counter_in(f, "k", 1), 2);
+    free_names(ev, N);
+}
+
 /* LMDB's codes for damaged pages of data.mdb (a B-tree page that is not
  * what its parent says, or a page number past the file's end) are
  * DATA_LOSS, as a record failing its CRC is: the store's data is damaged,
@@ -1218,9 +1342,10 @@ static void test_verify_stops_at_its_memory_limit(void **state)
     yj_msg msg = {{0}};
     c.dir = f->dir;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     c.verify_max_bytes = 64 << 10; /* the state of 3000 writes takes more */
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
     assert_false(rep.ok);
@@ -1437,6 +1562,16 @@ static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per)
  * recovers all of them; and when a sync fails, the group it belonged to and
  * the one applied on top of it fail with it (no answer says OK), every
  * later one is refused, and every write acknowledged before survives. */
+static void test_a_pipelined_log_keeps_order_and_fails_together(void **state);
+
+/* The same with the counter as a row: the group applied on top of one
+ * being synced changes the row, never what the one below publishes. */
+static void test_a_pipelined_log_keeps_order_and_fails_together_with_rows(void **state)
+{
+    test_rows = counter_row_cap;
+    test_a_pipelined_log_keeps_order_and_fails_together(state);
+}
+
 static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
 {
     fixture *f = *state;
@@ -1550,6 +1685,7 @@ static void test_map_growth_among_checkpoints_recovers(void **state)
     c.max_map_bytes = 256 << 20;
     c.checkpoint_ms = 1;
     c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     enum { N = 6000, PER = 20 };
     const char **ev = event_names("grow-", N, 40);
@@ -1593,6 +1729,7 @@ static void test_a_map_too_large_for_the_process_falls_back(void **state)
         yj_store *s;
         c.dir = dir;
         c.hook.apply = test_apply; /* initial_map_bytes 0: the default */
+        c.hook.row_cap = test_rows;
         if (!base || yj_store_open(&c, base, &s, &msg) != YJ_OK) _exit(3);
         yj_store_stats stats;
         yj_store_get_stats(s, &stats);
@@ -1633,6 +1770,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_its_rows_and_drops_them_past_its_budget, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_group_takes_back_its_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together_with_rows, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup,
                                         teardown),
         cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),

@@ -1,0 +1,270 @@
+/*
+ * rows.c — the writer's rows (rows.h).
+ *
+ * A log (a layer's rowlog) is a byte buffer of entries, each
+ *   log_head {row, klen, cap, before_len, after_len} || key || before[cap] || after[cap]
+ * copied in and out with memcpy (the buffer keeps no alignment). A row is
+ * in a log at most once (its ev_gen / grp_gen is the log owner's
+ * generation; generations are never reused, so a stale one matches no
+ * later log), so undoing a log is order-free.
+ */
+#include "store/rows.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct log_head {
+    store_row *row;
+    uint16_t klen;
+    uint8_t cap, before_len, after_len;
+} log_head;
+
+static inline uint8_t *cur_of(store_row *w)
+{
+    return w->val;
+}
+
+static inline uint8_t *pub_of(store_row *w)
+{
+    return w->val + w->cap;
+}
+
+static size_t entry_size(const log_head *h)
+{
+    return sizeof *h + h->klen + 2 * (size_t)h->cap;
+}
+
+store_rows *store_rows_new(uint64_t seed, pthread_rwlock_t *lock)
+{
+    store_rows *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->map = yj_hashmap_new(seed);
+    if (!r->map) {
+        free(r);
+        return NULL;
+    }
+    r->lock = lock;
+    r->ck_gen = 1;
+    return r;
+}
+
+void store_rows_free(store_rows *r)
+{
+    if (r) store_rows_free_some(r, SIZE_MAX);
+}
+
+store_row *store_rows_find(const store_rows *r, const void *key, size_t klen)
+{
+    return yj_hashmap_ref(r->map, key, klen);
+}
+
+store_row *store_rows_add(store_rows *r, const void *key, size_t klen, unsigned cap)
+{
+    assert(cap >= 1 && cap <= STORE_ROW_CAP_MAX && !store_rows_find(r, key, klen));
+    uint8_t buf[sizeof(store_row) + 2 * STORE_ROW_CAP_MAX];
+    store_row *w = (store_row *)buf;
+    memset(w, 0, sizeof *w);
+    w->cur_len = w->pub_len = STORE_ROW_NONE;
+    w->cap = (uint8_t)cap;
+    pthread_rwlock_wrlock(r->lock); /* readers probe the map */
+    int rc = yj_hashmap_put(r->map, key, klen, w, sizeof *w + 2 * (size_t)cap, 0);
+    pthread_rwlock_unlock(r->lock);
+    return rc == 0 ? store_rows_find(r, key, klen) : NULL;
+}
+
+int store_row_value(const store_row *w, int writer, const void **v, size_t *n)
+{
+    uint8_t len = writer ? w->cur_len : w->pub_len;
+    if (len == STORE_ROW_NONE) return 0;
+    *v = writer ? w->val : w->val + w->cap;
+    *n = len;
+    return 1;
+}
+
+void store_row_set(store_row *w, const void *v, size_t n)
+{
+    assert(n <= w->cap);
+    if (n) memmove(cur_of(w), v, n);
+    w->cur_len = (uint8_t)n;
+}
+
+uint64_t store_rows_gen(store_rows *r)
+{
+    return ++r->gen;
+}
+
+yj_err store_rows_log(yj_buf *log, uint64_t gen, store_row *w, const void *key, size_t klen)
+{
+    if (w->ev_gen == gen) return YJ_OK;
+    assert(klen <= UINT16_MAX);
+    log_head h = {w, (uint16_t)klen, w->cap, w->cur_len, STORE_ROW_NONE};
+    uint8_t *p = yj_buf_reserve(log, entry_size(&h));
+    if (!p) return YJ_RESOURCE_EXHAUSTED;
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, key, klen);
+    if (w->cur_len != STORE_ROW_NONE) memcpy(p + sizeof h + klen, cur_of(w), w->cur_len);
+    log->len += entry_size(&h);
+    w->ev_gen = gen;
+    return YJ_OK;
+}
+
+void store_rows_undo(yj_buf *log)
+{
+    for (size_t off = 0; off < log->len;) {
+        log_head h;
+        memcpy(&h, log->data + off, sizeof h);
+        const uint8_t *before = log->data + off + sizeof h + h.klen;
+        if (h.before_len == STORE_ROW_NONE) h.row->cur_len = STORE_ROW_NONE;
+        else store_row_set(h.row, before, h.before_len);
+        off += entry_size(&h);
+    }
+    yj_buf_reset(log);
+}
+
+yj_err store_rows_absorb(yj_buf *group_log, uint64_t group_gen, yj_buf *log)
+{
+    size_t at = group_log->len;
+    for (size_t off = 0; off < log->len;) {
+        log_head h;
+        memcpy(&h, log->data + off, sizeof h);
+        size_t n = entry_size(&h);
+        if (h.row->grp_gen != group_gen) {
+            if (yj_buf_append(group_log, log->data + off, n) != YJ_OK) {
+                /* nothing moved: the rows taken so far go back to "not in the group" */
+                for (size_t o = at; o < group_log->len;) {
+                    log_head g;
+                    memcpy(&g, group_log->data + o, sizeof g);
+                    g.row->grp_gen = 0;
+                    o += entry_size(&g);
+                }
+                group_log->len = at;
+                return YJ_RESOURCE_EXHAUSTED;
+            }
+            h.row->grp_gen = group_gen;
+        }
+        off += n;
+    }
+    yj_buf_reset(log);
+    return YJ_OK;
+}
+
+void store_rows_seal(yj_buf *log)
+{
+    for (size_t off = 0; off < log->len;) {
+        log_head h;
+        memcpy(&h, log->data + off, sizeof h);
+        h.after_len = h.row->cur_len;
+        memcpy(log->data + off, &h, sizeof h);
+        if (h.after_len != STORE_ROW_NONE)
+            memcpy(log->data + off + sizeof h + h.klen + h.cap, cur_of(h.row), h.after_len);
+        off += entry_size(&h);
+    }
+}
+
+yj_err store_rows_publish(store_rows *r, yj_buf *log)
+{
+    yj_err err = YJ_OK;
+    for (size_t off = 0; off < log->len;) {
+        log_head h;
+        memcpy(&h, log->data + off, sizeof h);
+        const uint8_t *key = log->data + off + sizeof h;
+        store_row *w = h.row;
+        /* a sealed log's rows all have a value: an accepted write never
+         * removes a row's key (view.c refuses deletes of rows) */
+        assert(h.after_len != STORE_ROW_NONE);
+        memcpy(pub_of(w), key + h.klen + h.cap, h.after_len);
+        w->pub_len = h.after_len;
+        if (w->ck_gen != r->ck_gen && err == YJ_OK) {
+            uint16_t kl = h.klen;
+            uint8_t *p = yj_buf_reserve(&r->dirty, sizeof w + sizeof kl + kl);
+            if (!p) err = YJ_RESOURCE_EXHAUSTED;
+            else {
+                memcpy(p, &w, sizeof w);
+                memcpy(p + sizeof w, &kl, sizeof kl);
+                memcpy(p + sizeof w + sizeof kl, key, kl);
+                r->dirty.len += sizeof w + sizeof kl + kl;
+                r->n_dirty++;
+                w->ck_gen = r->ck_gen;
+            }
+        }
+        off += entry_size(&h);
+    }
+    yj_buf_reset(log);
+    return err;
+}
+
+yj_err store_rows_freeze(store_rows *r, yj_buf *out)
+{
+    size_t at = out->len;
+    for (size_t off = 0; off < r->dirty.len;) {
+        store_row *w;
+        uint16_t kl;
+        memcpy(&w, r->dirty.data + off, sizeof w);
+        memcpy(&kl, r->dirty.data + off + sizeof w, sizeof kl);
+        const uint8_t *key = r->dirty.data + off + sizeof w + sizeof kl;
+        assert(w->pub_len != STORE_ROW_NONE);
+        uint8_t *p = yj_buf_reserve(out, sizeof kl + kl + 1 + w->pub_len);
+        if (!p) {
+            out->len = at;
+            return YJ_RESOURCE_EXHAUSTED;
+        }
+        memcpy(p, &kl, sizeof kl);
+        memcpy(p + sizeof kl, key, kl);
+        p[sizeof kl + kl] = w->pub_len;
+        memcpy(p + sizeof kl + kl + 1, pub_of(w), w->pub_len);
+        out->len += sizeof kl + kl + 1 + w->pub_len;
+        off += sizeof w + sizeof kl + kl;
+    }
+    yj_buf_reset(&r->dirty);
+    r->n_dirty = 0;
+    r->ck_gen++;
+    return YJ_OK;
+}
+
+int store_rows_each(const yj_buf *frozen, size_t *off, const void **key, size_t *klen, const void **val,
+                    size_t *vlen)
+{
+    if (*off >= frozen->len) return 0;
+    const uint8_t *p = frozen->data + *off;
+    uint16_t kl;
+    memcpy(&kl, p, sizeof kl);
+    *key = p + sizeof kl;
+    *klen = kl;
+    *vlen = p[sizeof kl + kl];
+    *val = p + sizeof kl + kl + 1;
+    *off += sizeof kl + kl + 1 + *vlen;
+    return 1;
+}
+
+int store_rows_flush(const store_rows *r, yj_memmap *m)
+{
+    for (size_t off = 0; off < r->dirty.len;) {
+        store_row *w;
+        uint16_t kl;
+        memcpy(&w, r->dirty.data + off, sizeof w);
+        memcpy(&kl, r->dirty.data + off + sizeof w, sizeof kl);
+        const uint8_t *key = r->dirty.data + off + sizeof w + sizeof kl;
+        if (yj_memmap_put(m, key, kl, pub_of(w), w->pub_len, 0) != 0) return -1;
+        off += sizeof w + sizeof kl + kl;
+    }
+    return 0;
+}
+
+int store_rows_free_some(store_rows *r, size_t n)
+{
+    if (!yj_hashmap_free_some(r->map, n)) return 0;
+    yj_buf_free(&r->dirty);
+    free(r);
+    return 1;
+}
+
+size_t store_rows_count(const store_rows *r)
+{
+    return yj_hashmap_count(r->map);
+}
+
+size_t store_rows_bytes(const store_rows *r)
+{
+    return sizeof *r + yj_hashmap_bytes(r->map) + r->dirty.cap;
+}
