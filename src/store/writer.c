@@ -147,7 +147,9 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
     if (mdb_env_info(s->env, &info) != 0) return 1;
     size_t used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
     size_t cap = s->config.max_map_bytes;
-    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group) + more) +
+    size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0; /* (keys and values the checkpoints
+                                                                             write after their layers) */
+    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group) + more + rows) +
                   ((size_t)256 << 10);
     return used < cap && cap - used >= need;
 }
