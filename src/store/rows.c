@@ -184,7 +184,6 @@ yj_err store_rows_publish(store_rows *r, yj_buf *log)
                 memcpy(p + sizeof w, &kl, sizeof kl);
                 memcpy(p + sizeof w + sizeof kl, key, kl);
                 r->dirty.len += sizeof w + sizeof kl + kl;
-                r->n_dirty++;
                 w->ck_gen = r->ck_gen;
             }
         }
@@ -194,15 +193,25 @@ yj_err store_rows_publish(store_rows *r, yj_buf *log)
     return err;
 }
 
+/* Steps through the dirty list ({row*, klen u16, key}): 1 with *w, *key
+ * and *kl set and *off past the entry, 0 at its end. */
+static int dirty_next(const yj_buf *dirty, size_t *off, store_row **w, const uint8_t **key, uint16_t *kl)
+{
+    if (*off >= dirty->len) return 0;
+    memcpy(w, dirty->data + *off, sizeof *w);
+    memcpy(kl, dirty->data + *off + sizeof *w, sizeof *kl);
+    *key = dirty->data + *off + sizeof *w + sizeof *kl;
+    *off += sizeof *w + sizeof *kl + *kl;
+    return 1;
+}
+
 yj_err store_rows_freeze(store_rows *r, yj_buf *out)
 {
-    size_t at = out->len;
-    for (size_t off = 0; off < r->dirty.len;) {
-        store_row *w;
-        uint16_t kl;
-        memcpy(&w, r->dirty.data + off, sizeof w);
-        memcpy(&kl, r->dirty.data + off + sizeof w, sizeof kl);
-        const uint8_t *key = r->dirty.data + off + sizeof w + sizeof kl;
+    size_t at = out->len, off = 0;
+    store_row *w;
+    const uint8_t *key;
+    uint16_t kl;
+    while (dirty_next(&r->dirty, &off, &w, &key, &kl)) {
         assert(w->pub_len != STORE_ROW_NONE);
         uint8_t *p = yj_buf_reserve(out, sizeof kl + kl + 1 + w->pub_len);
         if (!p) {
@@ -214,10 +223,8 @@ yj_err store_rows_freeze(store_rows *r, yj_buf *out)
         p[sizeof kl + kl] = w->pub_len;
         memcpy(p + sizeof kl + kl + 1, pub_of(w), w->pub_len);
         out->len += sizeof kl + kl + 1 + w->pub_len;
-        off += sizeof w + sizeof kl + kl;
     }
     yj_buf_reset(&r->dirty);
-    r->n_dirty = 0;
     r->ck_gen++;
     return YJ_OK;
 }
@@ -239,15 +246,12 @@ int store_rows_each(const yj_buf *frozen, size_t *off, const void **key, size_t 
 
 int store_rows_flush(const store_rows *r, yj_memmap *m)
 {
-    for (size_t off = 0; off < r->dirty.len;) {
-        store_row *w;
-        uint16_t kl;
-        memcpy(&w, r->dirty.data + off, sizeof w);
-        memcpy(&kl, r->dirty.data + off + sizeof w, sizeof kl);
-        const uint8_t *key = r->dirty.data + off + sizeof w + sizeof kl;
+    size_t off = 0;
+    store_row *w;
+    const uint8_t *key;
+    uint16_t kl;
+    while (dirty_next(&r->dirty, &off, &w, &key, &kl))
         if (yj_memmap_put(m, key, kl, pub_of(w), w->pub_len, 0) != 0) return -1;
-        off += sizeof w + sizeof kl + kl;
-    }
     return 0;
 }
 

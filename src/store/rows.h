@@ -77,7 +77,6 @@ typedef struct store_rows {
     uint64_t gen;           /* the last generation handed out (writes and groups) */
     uint64_t ck_gen;        /* the current checkpoint interval */
     yj_buf dirty;           /* published since the last freeze: {row*, klen u16, key} */
-    size_t n_dirty;
 } store_rows;
 
 /* An empty set of rows whose map is keyed by seed; lock is the store's
