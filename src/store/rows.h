@@ -43,7 +43,8 @@
  * Threads: the writer alone calls everything here but store_rows_find and
  * store_row_value(.., 0, ..), which readers call holding the view lock
  * shared; store_rows_add takes the lock exclusively itself, and the
- * caller of store_rows_publish holds it.
+ * callers of store_rows_publish and store_rows_flush (which change what
+ * readers see) hold it.
  */
 #ifndef YONGJIN_STORE_ROWS_H
 #define YONGJIN_STORE_ROWS_H
