@@ -1,7 +1,8 @@
 /*
  * money.h — yongjin's money arithmetic (RULES.md §1). Pure.
  *
- * Money is int64_t minor units (fen); rates are basis points (1/10000).
+ * Money is int64_t minor units of the tenant's currency (fen for CNY);
+ * rates are basis points (1/10000).
  * Every product is computed in 128 bits, and every rounding goes through
  * one function with the mode as a parameter. No floating point anywhere.
  */
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define YJ_AMOUNT_MAX 1000000000000LL /* 10^12 fen = 10 billion yuan */
+#define YJ_AMOUNT_MAX 1000000000000LL /* 10^12 minor units: 10 billion yuan in CNY */
 #define YJ_BP_MAX 10000
 
 /* The same numbers as yongjin.v1.Rounding. */
