@@ -259,8 +259,9 @@ typedef struct yj_store_config {
                                       applies the next (writer.c); 0 = the writer syncs it */
     size_t verify_max_bytes;       /* the most a Verify's replayed state may hold before it stops
                                       (RESOURCE_EXHAUSTED); 0 = half the machine's memory */
-    size_t cache_max_bytes;        /* the writer's cache of derived state is emptied past this
-                                      many bytes (store.c); 0 = 256 MiB */
+    size_t cache_max_bytes;        /* the writer's cache of derived state and its rows together:
+                                      the rows are dropped past half of it (writer.c), the cache
+                                      is emptied past what the rows leave (store.c); 0 = 256 MiB */
     int read_only;                 /* open without a writer (yj tools) */
     yj_apply_hook hook;
 } yj_store_config;

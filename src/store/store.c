@@ -273,7 +273,9 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
     int own = v->n_layers;
     published_layers(s, v, v->n_layers); /* the writer alone changes them: no lock */
     /* (the cursors still merge every layer: the cache is not ordered) */
-    if (s->cache && yj_hashmap_bytes(s->cache) > s->cache_budget) store_cache_drop(s);
+    /* one budget for the cache and the writer's rows (these take at most half of it: writer.c) */
+    size_t rows = s->rows ? store_rows_bytes(s->rows) : 0;
+    if (s->cache && yj_hashmap_bytes(s->cache) + rows > s->cache_budget) store_cache_drop(s);
     if (s->cache && atomic_load(&s->checkpoints) >= s->cache_cold_until) v->own_layers = own;
     v->cache = s->cache;
     v->cacheable = s->config.hook.cacheable;

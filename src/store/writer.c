@@ -482,7 +482,8 @@ static yj_batch *yield(yj_batch *head)
  * (a checkpoint may start a new log): one finished by the checkpoint
  * thread completes; one a Verify asked for starts. Returns whether the
  * store has failed. */
-/* Past the cache's budget, drops the writer's rows (rows.h) when no
+/* Past half the cache's budget (the cache has the rest: store.c), drops
+ * the writer's rows (rows.h) when no
  * checkpoint is running and no group is applied but not yet published
  * (the caller's part: then no layer logs a row): the dirty ones' values go into the published layer
  * first, so every value is then in the layers or LMDB; readers see the
@@ -493,7 +494,7 @@ static void rows_budget(yj_store *s)
     size_t bytes = store_rows_bytes(s->rows);
     atomic_store(&s->rows_count, store_rows_count(s->rows));
     atomic_store(&s->rows_bytes, bytes);
-    if (bytes <= s->cache_budget || s->ckpt || s->rows_dropped) return;
+    if (bytes <= s->cache_budget / 2 || s->ckpt || s->rows_dropped) return;
     store_rows *fresh = store_rows_new(store_hash_seed(), &s->view_lock);
     if (!fresh) return;
     fresh->gen = s->rows->gen; /* (generations are never reused) */
