@@ -275,8 +275,10 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         return err;
     }
     if (out == ac->write) {
-        if (store_rows_absorb(&ac->group->rowlog, ac->group->gen, &ac->write->rowlog) != YJ_OK)
+        if (store_rows_absorb(&ac->group->rowlog, ac->group->gen, &ac->write->rowlog) != YJ_OK) {
+            store_layer_clear(ac->write); /* its rows back first: the group's undo, which follows, is older */
             return YJ_RESOURCE_EXHAUSTED;
+        }
         size_t tombs = ac->write->tombs;
         if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
             return YJ_RESOURCE_EXHAUSTED;
