@@ -162,9 +162,27 @@ void store_rows_seal(yj_buf *log)
     }
 }
 
-yj_err store_rows_publish(store_rows *r, yj_buf *log)
+/* The dirty list's bytes for row w (of key length kl) when it is not yet
+ * listed in this checkpoint interval. */
+static size_t dirty_need(const store_rows *r, const log_head *h)
 {
-    yj_err err = YJ_OK;
+    return h->row->ck_gen == r->ck_gen ? 0 : sizeof h->row + sizeof h->klen + h->klen;
+}
+
+yj_err store_rows_reserve(store_rows *r, const yj_buf *log)
+{
+    size_t need = 0;
+    for (size_t off = 0; off < log->len;) {
+        log_head h;
+        memcpy(&h, log->data + off, sizeof h);
+        need += dirty_need(r, &h);
+        off += entry_size(&h);
+    }
+    return need == 0 || yj_buf_reserve(&r->dirty, need) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+void store_rows_publish(store_rows *r, yj_buf *log)
+{
     for (size_t off = 0; off < log->len;) {
         log_head h;
         memcpy(&h, log->data + off, sizeof h);
@@ -175,22 +193,18 @@ yj_err store_rows_publish(store_rows *r, yj_buf *log)
         assert(h.after_len != STORE_ROW_NONE);
         memcpy(pub_of(w), key + h.klen + h.cap, h.after_len);
         w->pub_len = h.after_len;
-        if (w->ck_gen != r->ck_gen && err == YJ_OK) {
-            uint16_t kl = h.klen;
-            uint8_t *p = yj_buf_reserve(&r->dirty, sizeof w + sizeof kl + kl);
-            if (!p) err = YJ_RESOURCE_EXHAUSTED;
-            else {
-                memcpy(p, &w, sizeof w);
-                memcpy(p + sizeof w, &kl, sizeof kl);
-                memcpy(p + sizeof w + sizeof kl, key, kl);
-                r->dirty.len += sizeof w + sizeof kl + kl;
-                w->ck_gen = r->ck_gen;
-            }
+        if (dirty_need(r, &h)) { /* (room reserved by store_rows_reserve) */
+            uint8_t *p = yj_buf_reserve(&r->dirty, dirty_need(r, &h));
+            assert(p && r->dirty.len + dirty_need(r, &h) <= r->dirty.cap);
+            memcpy(p, &w, sizeof w);
+            memcpy(p + sizeof w, &h.klen, sizeof h.klen);
+            memcpy(p + sizeof w + sizeof h.klen, key, h.klen);
+            r->dirty.len += sizeof w + sizeof h.klen + h.klen;
+            w->ck_gen = r->ck_gen;
         }
         off += entry_size(&h);
     }
     yj_buf_reset(log);
-    return err;
 }
 
 /* Steps through the dirty list ({row*, klen u16, key}): 1 with *w, *key

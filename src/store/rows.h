@@ -112,11 +112,15 @@ void store_rows_undo(yj_buf *log);
 yj_err store_rows_absorb(yj_buf *group_log, uint64_t group_gen, yj_buf *log);
 /* Records each logged row's value now as the group's result. */
 void store_rows_seal(yj_buf *log);
+/* Makes room in the dirty list for the rows of a sealed log that
+ * store_rows_publish will list: OK, or RESOURCE_EXHAUSTED with nothing
+ * changed (a publish that cannot happen is fatal to the store, but no
+ * reader sees half of it). */
+yj_err store_rows_reserve(store_rows *r, const yj_buf *log);
 /* The group's results become the rows' pub, each row listed dirty for
- * the next checkpoint; empties log. The caller holds the view lock
- * exclusively. OK or RESOURCE_EXHAUSTED (fatal to the store: a row's pub
- * could then be missing from the checkpoint). */
-yj_err store_rows_publish(store_rows *r, yj_buf *log);
+ * the next checkpoint; empties log. Cannot fail: store_rows_reserve made
+ * the room. The caller holds the view lock exclusively. */
+void store_rows_publish(store_rows *r, yj_buf *log);
 /* Appends every dirty row's key and pub to out ({klen u16, key, vlen u8,
  * value}, store_rows_each reads them) and starts a new checkpoint
  * interval. OK or RESOURCE_EXHAUSTED (nothing changed then). */

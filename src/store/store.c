@@ -330,9 +330,11 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
      * fails part-way would leave old values: no copy then */
     if (s->cache && store_cache_write(s->cache, group, &s->config.hook) != 0) store_cache_drop(s);
     pthread_rwlock_wrlock(&s->view_lock);
-    /* the rows' values as of the group's end, with its layer: readers see both or neither */
-    yj_err err = s->rows ? store_rows_publish(s->rows, &group->rowlog) : YJ_OK;
+    /* the rows' values as of the group's end, with its layer: the room for
+     * them first, so that a failure (fatal) leaves the rows as they were */
+    yj_err err = s->rows ? store_rows_reserve(s->rows, &group->rowlog) : YJ_OK;
     if (err == YJ_OK) err = store_layer_merge(s->live, group);
+    if (err == YJ_OK && s->rows) store_rows_publish(s->rows, &group->rowlog);
     if (err == YJ_OK) {
         s->pub_seq = seq;
         memcpy(s->pub_hash, hash, YJ_HASH_BYTES);

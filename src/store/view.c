@@ -577,6 +577,7 @@ void store_layer_free(store_layer *l)
 void store_layer_clear(store_layer *l)
 {
     store_rows_undo(&l->rowlog); /* the rows it changed take back their values */
+    if (l->rowlog.cap > ((size_t)1 << 20)) yj_buf_free(&l->rowlog); /* (a big group's room goes back) */
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
     l->first_seq = l->last_seq = 0;
     l->tombs = l->tombs_kept = 0;

@@ -374,8 +374,9 @@ typedef struct pending {
 } pending;
 
 /* Ends the pending group p: durable (published and answered), or failed
- * with every batch answered so. 1 when durable. */
-static int finish_pending(yj_store *s, pending *p)
+ * with every batch answered so (and `above`, the group applied on top of
+ * it if any, its rows taken back: the caller fails it). 1 when durable. */
+static int finish_pending(yj_store *s, pending *p, store_layer *above)
 {
     int rc = log_wait(s);
     yj_err err = YJ_INTERNAL; /* a failed write or sync: fatal (store_wal_write) */
@@ -388,6 +389,10 @@ static int finish_pending(yj_store *s, pending *p)
         atomic_fetch_add(&s->piped_commits, 1);
         answer(s, p->group);
     } else {
+        /* the group applied on top of it (the caller fails it too) takes its
+         * rows back first: undone after this one's, it would leave them at
+         * this group's values */
+        if (above) store_rows_undo(&above->rowlog);
         store_layer_clear(p->layer);
         for (yj_batch *b = p->group; b; b = b->next) b->applied = b->begun;
         fail_group(s, p->group, err, 0);
@@ -488,13 +493,17 @@ static yj_batch *yield(yj_batch *head)
  * (the caller's part: then no layer logs a row): the dirty ones' values go into the published layer
  * first, so every value is then in the layers or LMDB; readers see the
  * swap under the view lock. The old rows are freed a step at a time. */
+static int rows_over_budget(const yj_store *s)
+{
+    return s->rows && store_rows_bytes(s->rows) > s->cache_budget / 2;
+}
+
 static void rows_budget(yj_store *s)
 {
     if (!s->rows) return;
-    size_t bytes = store_rows_bytes(s->rows);
     atomic_store(&s->rows_count, store_rows_count(s->rows));
-    atomic_store(&s->rows_bytes, bytes);
-    if (bytes <= s->cache_budget / 2 || s->ckpt || s->rows_dropped) return;
+    atomic_store(&s->rows_bytes, store_rows_bytes(s->rows));
+    if (!rows_over_budget(s) || s->ckpt || s->rows_dropped) return;
     store_rows *fresh = store_rows_new(store_hash_seed(), &s->view_lock);
     if (!fresh) return;
     fresh->gen = s->rows->gen; /* (generations are never reused) */
@@ -561,9 +570,10 @@ static void *writer_main(void *arg)
         s->queued_writes = 0;
         int failed = s->failed, closing = s->closing;
         pthread_mutex_unlock(&s->mu);
-        if (!in_flight) { /* (no group applied and not yet published: no layer logs a row) */
-            if (!failed) rows_budget(s);
+        if (!in_flight) { /* (no group applied and not yet published: no layer logs a row;
+                              after between_groups, which may end a checkpoint) */
             failed = between_groups(s, failed, wanted);
+            if (!failed) rows_budget(s);
         }
         if (!group && !in_flight && closing) break;
 
@@ -596,7 +606,7 @@ static void *writer_main(void *arg)
         /* the pending group's sync: this one stands on it */
         if (in_flight) {
             in_flight = 0;
-            if (!finish_pending(s, &p)) { /* fatal: so this group, applied on top of it, fails too */
+            if (!finish_pending(s, &p, applied ? ac.group : NULL)) { /* fatal: so this group, applied on top of it, fails too */
                 if (applied) {
                     store_layer_clear(ac.group);
                     for (yj_batch *b = group; b; b = b->next) {
@@ -631,7 +641,9 @@ static void *writer_main(void *arg)
             queued = s->queue_head != NULL;
             pthread_mutex_unlock(&s->mu);
         }
-        if (seq > s->head_seq && queued && !cut && s->logger_started) {
+        /* (rows over their budget: synced here, so that the next turn,
+         * with no group in flight, can drop them: rows_budget) */
+        if (seq > s->head_seq && queued && !cut && s->logger_started && !rows_over_budget(s)) {
             p.group = group;
             p.layer = ac.group;
             p.seq = seq;

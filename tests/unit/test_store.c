@@ -39,6 +39,7 @@ static unsigned counter_row_cap(const void *key, size_t len)
     return len >= 2 && !memcmp(key, "z:", 2) ? 24 : 0;
 }
 static unsigned (*test_rows)(const void *, size_t);
+static size_t test_cache_max; /* reopen_with's cache_max_bytes (0: the default); teardown clears it */
 
 static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effects, yj_buf *extra,
                          yj_msg *why)
@@ -190,6 +191,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     test_rows = NULL;
+    test_cache_max = 0;
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -898,6 +900,7 @@ static yj_store_config reopen_with(fixture *f, uint32_t checkpoint_ms, int pipel
     c.checkpoint_ms = checkpoint_ms;
     c.log_rotate_bytes = 1; /* every checkpoint starts a new log: the rotation's faults are tested */
     c.pipeline = pipeline;
+    c.cache_max_bytes = test_cache_max;
     c.hook.apply = test_apply;
     c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
@@ -1572,6 +1575,39 @@ static void test_a_pipelined_log_keeps_order_and_fails_together_with_rows(void *
     test_a_pipelined_log_keeps_order_and_fails_together(state);
 }
 
+/* With the log thread syncing every group it can, rows past their budget
+ * are still dropped (the writer then syncs a group itself, so that a turn
+ * with no group in flight comes), and every counter keeps its value. */
+static void test_pipelined_rows_are_dropped_past_their_budget(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    test_cache_max = 32 << 10; /* the rows' half: ~16 KiB, some 60 rows */
+    reopen_with(f, 1, 2);
+    enum { N = 1500, PER = 3 };
+    const char **ev = event_names("inc:c", N, 0); /* a counter each: "z:c000000".. */
+    yj_batch **bs = run_concurrently(f, ev, N, PER);
+    for (int k = 0; k < N / PER; k++) {
+        for (int i = 0; i < PER; i++) assert_int_equal(bs[k]->results[i].code, YJ_OK);
+        finish(bs[k]);
+    }
+    free(bs);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.piped_commits > 0);
+    assert_true(st.rows_drops > 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < N; i += 97) {
+            char name[16];
+            snprintf(name, sizeof name, "c%06d", i);
+            assert_int_equal(counter_in(f, name, 0), 1);
+            assert_int_equal(counter_in(f, name, 1), 1);
+        }
+        if (pass == 0) reopen_with(f, 1, 2);
+    }
+    free_names(ev, N);
+}
+
 static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
 {
     fixture *f = *state;
@@ -1776,6 +1812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_refused_group_takes_back_its_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together_with_rows, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_rows_are_dropped_past_their_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup,
                                         teardown),
         cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),
