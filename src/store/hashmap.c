@@ -260,7 +260,7 @@ int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void
     return e->tomb ? 2 : 1;
 }
 
-void *yj_hashmap_ref(const yj_hashmap *m, const void *key, size_t klen)
+void *yj_hashmap_ref(yj_hashmap *m, const void *key, size_t klen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
     hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));

@@ -78,7 +78,7 @@ int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void
  * another size moves it), or NULL when the key is absent or a
  * tombstone. A writer that changes the bytes while another thread reads
  * the map must exclude that reader itself (store/rows.c). */
-void *yj_hashmap_ref(const yj_hashmap *m, const void *key, size_t klen);
+void *yj_hashmap_ref(yj_hashmap *m, const void *key, size_t klen);
 
 /* Entries, tombstones included. */
 size_t yj_hashmap_count(const yj_hashmap *m);

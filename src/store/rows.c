@@ -62,7 +62,7 @@ store_row *store_rows_find(const store_rows *r, const void *key, size_t klen)
 store_row *store_rows_add(store_rows *r, const void *key, size_t klen, unsigned cap)
 {
     assert(cap >= 1 && cap <= STORE_ROW_CAP_MAX && !store_rows_find(r, key, klen));
-    uint8_t buf[sizeof(store_row) + 2 * STORE_ROW_CAP_MAX];
+    _Alignas(store_row) uint8_t buf[sizeof(store_row) + 2 * STORE_ROW_CAP_MAX]; /* (its u64 fields) */
     store_row *w = (store_row *)buf;
     memset(w, 0, sizeof *w);
     w->cur_len = w->pub_len = STORE_ROW_NONE;
@@ -162,8 +162,8 @@ void store_rows_seal(yj_buf *log)
     }
 }
 
-/* The dirty list's bytes for row w (of key length kl) when it is not yet
- * listed in this checkpoint interval. */
+/* The dirty list's bytes for the row of log entry h when it is not yet
+ * listed in this checkpoint interval, else 0. */
 static size_t dirty_need(const store_rows *r, const log_head *h)
 {
     return h->row->ck_gen == r->ck_gen ? 0 : sizeof h->row + sizeof h->klen + h->klen;
