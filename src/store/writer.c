@@ -147,8 +147,8 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
     if (mdb_env_info(s->env, &info) != 0) return 1;
     size_t used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
     size_t cap = s->config.max_map_bytes;
-    size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0; /* (keys and values the checkpoints
-                                                                             write after their layers) */
+    /* the rows' keys and values the checkpoints write after their layers */
+    size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0;
     size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group) + more + rows) +
                   ((size_t)256 << 10);
     return used < cap && cap - used >= need;
@@ -157,8 +157,8 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
 /* How long one group may apply before the writes still waiting get their
  * turn: a batch that needs longer is applied in slices (docs/storage.md). */
 #define SLICE_NS 20000000LL
-/* Entries of an emptied cache or a checkpointed layer the writer frees
- * between two groups (~0.5 ms). */
+/* Entries of an emptied cache, a checkpointed layer or dropped rows the
+ * writer frees between two groups (~0.5 ms). */
 #define CACHE_FREE_STEP 10000
 
 /* Applies the group into memory (ac->group) on top of the durable head, or
@@ -488,11 +488,11 @@ static yj_batch *yield(yj_batch *head)
  * thread completes; one a Verify asked for starts. Returns whether the
  * store has failed. */
 /* Past half the cache's budget (the cache has the rest: store.c), drops
- * the writer's rows (rows.h) when no
- * checkpoint is running and no group is applied but not yet published
- * (the caller's part: then no layer logs a row): the dirty ones' values go into the published layer
- * first, so every value is then in the layers or LMDB; readers see the
- * swap under the view lock. The old rows are freed a step at a time. */
+ * the writer's rows (rows.h) when no checkpoint is running and no group is
+ * applied but not yet published (the caller's part: then no layer logs a
+ * row). The dirty rows' values go into the published layer first, so every
+ * value is then in the layers or LMDB; readers see the swap under the view
+ * lock. The old rows are freed a step at a time. */
 static int rows_over_budget(const yj_store *s)
 {
     return s->rows && store_rows_bytes(s->rows) > s->cache_budget / 2;
@@ -550,8 +550,8 @@ static void *writer_main(void *arg)
     pending p = {0};
     int in_flight = 0;
     for (;;) {
-        /* a step of freeing an emptied cache or a checkpointed layer
-         * (answers went out before it) */
+        /* a step of freeing an emptied cache, a checkpointed layer or
+         * dropped rows (answers went out before it) */
         if (s->cache_dropped && yj_hashmap_free_some(s->cache_dropped, CACHE_FREE_STEP)) s->cache_dropped = NULL;
         if (s->ckpt_dropped && store_layer_free_some(s->ckpt_dropped, CACHE_FREE_STEP)) s->ckpt_dropped = NULL;
         if (s->rows_dropped && store_rows_free_some(s->rows_dropped, CACHE_FREE_STEP)) s->rows_dropped = NULL;
