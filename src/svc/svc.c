@@ -178,7 +178,10 @@ size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth)
     return k.ended;
 }
 
-/* Whether m or any message inside it carries fields this server does not know. */
+/* Whether m or any message inside it carries fields this server does not
+ * know. The members of a oneof share one pointer: only the member its case
+ * names is looked into (each member would otherwise look into the same
+ * message again, 25 times for an Event). */
 static int has_unknown_fields(const ProtobufCMessage *m, int depth)
 {
     if (m->n_unknown_fields > 0 || depth > 32) return 1;
@@ -187,6 +190,8 @@ static int has_unknown_fields(const ProtobufCMessage *m, int depth)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
         const char *base = (const char *)m;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *)(base + f->quantifier_offset);
             ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);

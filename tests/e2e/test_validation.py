@@ -141,6 +141,44 @@ def test_a_string_with_a_nul_byte_fails_the_call(client, event, field):
     assert client.call("Verify").entries == before
 
 
+def with_unknown(msg):
+    """msg with field 999 (varint 1) added: no message of the API has it."""
+    return type(msg).FromString(msg.SerializeToString() + b"\xb8\x3e\x01")
+
+
+def unknown_in_line():
+    e = paid()
+    e.order_paid.lines[0].CopyFrom(with_unknown(e.order_paid.lines[0]))
+    return e
+
+
+def unknown_in_body(kind, body):
+    e = ev(kind, body)
+    getattr(e, kind).CopyFrom(with_unknown(body))
+    return e
+
+
+@pytest.mark.parametrize("event", [
+    with_unknown(paid()),
+    unknown_in_body("order_paid", paid().order_paid),
+    unknown_in_line(),
+    unknown_in_body("upsert_member", ledger_pb2.UpsertMember(member="m")),
+    unknown_in_body("bind", ledger_pb2.Bind(member="m", referrer="r", source=with_unknown(common_pb2.Source()))),
+], ids=["event", "order body", "order line", "member body", "bind source"])
+def test_a_field_the_server_does_not_know_fails_the_call_at_any_depth(client, event):
+    """A field this server does not know, in the event, its body (one member
+    of the event's oneof) or any message inside that, is refused rather than
+    dropped: the request is refused whole and nothing is written."""
+    import grpc
+    before = client.call("Verify").entries
+    with pytest.raises(grpc.RpcError) as e:
+        client.append(event)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not know" in e.value.details(), e.value.details()
+    assert client.call("Verify").entries == before
+    assert client.append(paid(order_id="after-unknown"))[0].code == 0
+
+
 def test_a_refused_request_is_judged_again_when_sent_again(client):
     """docs/rules.md, "Idempotency of refusals": only accepted writes are
     remembered; a refused request id is judged again against the state."""
