@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "yongjin/arena.h"
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
 #include "yongjin/tenant.h"
@@ -94,8 +95,8 @@ typedef struct yj_result {
     yj_msg msg;
     /* The entry's effects as encoded protobuf fields 5 (Posting) and 6
      * (Credit) of JournalEntry / EventResult, then the extras an answer
-     * carries (15, 16: a Settle's settled_orders, settle_more_due);
-     * malloc'd, freed by yj_batch_free. NULL/0 when none. */
+     * carries (15, 16: a Settle's settled_orders, settle_more_due); in
+     * the batch's memory, valid until yj_batch_free. NULL/0 when none. */
     uint8_t *effects;
     size_t effects_len;
 } yj_result;
@@ -118,6 +119,9 @@ struct yj_batch {
                                  between them (writer.c); `failed` is then never set: writes
                                  after a failure say so in their own results */
     size_t begun;             /* the store's: `applied` when the current group took it */
+    yj_arena answers;         /* the store's: where the results' effects are (a few blocks a
+                                 batch, freed at once by yj_batch_free: a malloc per result,
+                                 freed on another thread, cost the event loop 18% of a batch) */
 };
 
 /* Allocates a batch with room for n results (zeroed). NULL on ENOMEM. */

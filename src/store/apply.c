@@ -142,6 +142,15 @@ static yj_err replay_answer(store_apply_ctx *ac, const yj_write *w, const MDB_va
         yj_buf_free(&eff);
         return err == YJ_RESOURCE_EXHAUSTED ? YJ_INTERNAL : YJ_DATA_LOSS;
     }
+    if (ac->answers) { /* into the batch's memory, with the new entries' answers */
+        uint8_t *p = eff.len ? store_answer_alloc(ac->answers, eff.len) : NULL;
+        if (p) memcpy(p, eff.data, eff.len);
+        size_t n = eff.len;
+        yj_buf_free(&eff);
+        if (n && !p) return YJ_RESOURCE_EXHAUSTED;
+        eff.data = p;
+        eff.len = n;
+    }
     res->seq = seq;
     res->code = YJ_OK;
     res->replayed = 1;
@@ -226,7 +235,7 @@ static yj_err answer_of_new_entry(const store_apply_ctx *ac, yj_result *res)
     yj_buf tail = {0}; /* the extras' answer fields: a Settle's two varints, the note */
     yj_err err = ac->extra.len ? yj_pb_walk(ac->extra.data, ac->extra.len, collect_effects, &tail) : YJ_OK;
     size_t n = ac->effects.len + tail.len;
-    if (err == YJ_OK && n && !(res->effects = malloc(n))) err = YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK && n && !(res->effects = store_answer_alloc(ac->answers, n))) err = YJ_RESOURCE_EXHAUSTED;
     if (err == YJ_OK && n) {
         if (ac->effects.len) memcpy(res->effects, ac->effects.data, ac->effects.len);
         if (tail.len) memcpy(res->effects + ac->effects.len, tail.data, tail.len);

@@ -256,7 +256,13 @@ typedef struct store_apply_ctx {
     uint64_t *head_seq;
     uint8_t *head_hash;
     yj_buf effects, extra, body;
+    yj_batch *answers; /* the batch being applied: its answers' effects go into its memory
+                          (NULL: each result's effects are malloc'd, the caller frees them) */
 } store_apply_ctx;
+
+/* n bytes for a result's effects in b's memory (b NULL: malloc'd). NULL on
+ * ENOMEM. Lives until yj_batch_free (or, malloc'd, the caller's free). */
+uint8_t *store_answer_alloc(yj_batch *b, size_t n);
 
 yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
                          yj_result *res);

@@ -64,18 +64,23 @@ yj_batch *yj_batch_new(size_t n)
     return b;
 }
 
-static void results_reset(yj_batch *b)
+uint8_t *store_answer_alloc(yj_batch *b, size_t n)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->results[i].effects);
-        memset(&b->results[i], 0, sizeof b->results[i]);
-    }
+    return b ? yj_arena_alloc(&b->answers, n) : malloc(n);
+}
+
+/* Results from `from` on back to zero (their effects' bytes stay in the
+ * batch's memory until yj_batch_free; from 0, the memory goes too). */
+static void results_reset(yj_batch *b, size_t from)
+{
+    if (from == 0) yj_arena_free(&b->answers);
+    memset(&b->results[from], 0, (b->n - from) * sizeof *b->results);
 }
 
 void yj_batch_free(yj_batch *b)
 {
     if (!b) return;
-    results_reset(b);
+    yj_arena_free(&b->answers);
     free(b->results);
     free(b);
 }
@@ -85,13 +90,9 @@ void yj_batch_free(yj_batch *b)
  * own result. */
 static void fail_batch(yj_batch *b, yj_err code, const char *why)
 {
-    if (!b->applied) {
-        results_reset(b);
-        b->failed = code;
-    }
+    if (!b->applied) b->failed = code;
+    results_reset(b, b->applied);
     for (size_t i = b->applied; i < b->n; i++) {
-        free(b->results[i].effects);
-        memset(&b->results[i], 0, sizeof b->results[i]);
         b->results[i].code = code;
         yj_fail(&b->results[i].msg, code, "%s", why);
     }
@@ -183,7 +184,8 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
     yj_err err = store_view_begin_write(s, ac);
     if (ac->view.rows) ac->group->gen = store_rows_gen(ac->view.rows);
     for (yj_batch *b = group; b && err == YJ_OK && !*cut; b = b->next) {
-        if (!b->applied) results_reset(b);
+        if (!b->applied) results_reset(b, 0);
+        ac->answers = b;
         size_t i = b->applied;
         while (i < b->n && err == YJ_OK) {
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
@@ -195,6 +197,7 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
         }
         b->applied = i;
     }
+    ac->answers = NULL;
     store_view_end_write(s, ac);
     /* A batch's first slice answers for the whole batch: a full store
      * refuses it all (the call fails, API.md), so the room asked for is the

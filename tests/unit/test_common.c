@@ -1,10 +1,11 @@
 /*
  * test_common.c — the shared pieces: error names and reasons, the byte
- * buffer, the hand-written protobuf wire helpers (checked against
+ * buffer, the arena, the hand-written protobuf wire helpers (checked against
  * protobuf-c's own decoder).
  * (Months: test_rules_periods.c.)
  */
 #include <setjmp.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/arena.h"
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
 #include "yongjin/pbwire.h"
@@ -146,6 +148,44 @@ static void test_signed_keys_sort_numerically(void **state)
     assert_true(memcmp(a.b, b.b, a.n) < 0);
 }
 
+static void test_arena_gives_aligned_memory_that_stays_put(void **state)
+{
+    (void)state;
+    yj_arena a = {0};
+    unsigned char *first = yj_arena_alloc(&a, 1);
+    assert_non_null(first);
+    first[0] = 0xab;
+    void *seen[3000];
+    for (size_t i = 0; i < 3000; i++) { /* 4 KiB blocks, then larger ones, up to 1 MiB */
+        size_t n = (i * 37) % 700;
+        unsigned char *p = yj_arena_alloc(&a, n);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % alignof(max_align_t), 0);
+        memset(p, (int)(i & 0xff), n);
+        seen[i] = p;
+        if (i) assert_ptr_not_equal(seen[i], seen[i - 1]); /* n == 0 too: each pointer its own */
+    }
+    for (size_t i = 0; i < 3000; i++) { /* nothing moved nor was written over */
+        size_t n = (i * 37) % 700;
+        for (size_t k = 0; k < n; k++) assert_int_equal(((unsigned char *)seen[i])[k], i & 0xff);
+    }
+    assert_int_equal(first[0], 0xab);
+    unsigned char *big = yj_arena_alloc(&a, (size_t)3 << 20); /* past the largest block: its own */
+    assert_non_null(big);
+    memset(big, 1, (size_t)3 << 20);
+    assert_true(a.bytes >= ((size_t)3 << 20) + 3000 * 300);
+    unsigned char *z = yj_arena_calloc(&a, 100, 8);
+    assert_non_null(z);
+    for (size_t k = 0; k < 800; k++) assert_int_equal(z[k], 0);
+    assert_null(yj_arena_calloc(&a, SIZE_MAX / 4, 8)); /* the product overflows */
+    assert_null(yj_arena_alloc(&a, SIZE_MAX - 3));
+    yj_arena_free(&a);
+    assert_null(a.head);
+    assert_int_equal(a.bytes, 0);
+    assert_non_null(yj_arena_alloc(&a, 10)); /* usable again */
+    yj_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_hand_encoding_decodes_with_protobuf_c),
         cmocka_unit_test(test_walk_visits_fields_and_refuses_garbage),
         cmocka_unit_test(test_signed_keys_sort_numerically),
+        cmocka_unit_test(test_arena_gives_aligned_memory_that_stays_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
