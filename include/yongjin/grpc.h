@@ -167,6 +167,12 @@ int64_t yj_call_deadline_ms(const yj_call *call);
  * nothing queued; the handler should finish the call. */
 yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes);
 
+/* A unary answer: queues msg as yj_call_send does and ends the call OK, in
+ * one write to the connection (the message's frames and the trailers
+ * together). Out of memory: nothing is queued and the call ends with
+ * RESOURCE_EXHAUSTED. After on_close, or once finished: nothing. */
+void yj_call_reply(yj_call *call, const uint8_t *msg, size_t len_bytes);
+
 /* 1 when the call's buffered output went over max_output_bytes, or its
  * connection's over max_conn_output_bytes, or the process's over
  * max_total_output_bytes: a streaming handler waits for on_writable before

@@ -401,9 +401,10 @@ static ssize_t read_response(nghttp2_session *ng, int32_t sid, uint8_t *buf, siz
     return 0;
 }
 
-yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
+/* Queues msg and has nghttp2 send it (not flushed): yj_call_send's work
+ * but the write to the connection. */
+static yj_err call_queue(yj_call *call, const uint8_t *msg, size_t len_bytes)
 {
-    if (!yj_call_alive(call)) return YJ_OK;
     uint8_t prefix[5];
     yj_grpc_prefix(prefix, (uint32_t)len_bytes);
     if (!call->out) call->out = evbuffer_new();
@@ -416,9 +417,27 @@ yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
     if (failed) return YJ_RESOURCE_EXHAUSTED;
     if (!call->headers_sent) submit_headers(call, 1);
     else nghttp2_session_resume_data(call->c->ng, call->stream_id);
+    return YJ_OK;
+}
+
+yj_err yj_call_send(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    if (!yj_call_alive(call)) return YJ_OK;
+    yj_err err = call_queue(call, msg, len_bytes);
+    if (err != YJ_OK) return err;
     conn_flush(call->c);
     if (call->c && out_over(call)) call->want_writable = 1;
     return YJ_OK;
+}
+
+void yj_call_reply(yj_call *call, const uint8_t *msg, size_t len_bytes)
+{
+    if (!yj_call_alive(call)) return;
+    if (call_queue(call, msg, len_bytes) != YJ_OK) {
+        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing the answer");
+        return;
+    }
+    yj_call_finish(call, YJ_OK, NULL); /* the one flush: message and trailers */
 }
 
 int yj_call_congested(const yj_call *call)

@@ -44,15 +44,14 @@ struct append_job {
     size_t n_events;
     yj_result *early;   /* per event: results decided here (code != OK) */
     int *to_write;      /* per event: index into batch writes, or -1 */
-    yj_write *writes;
-    yj_buf canon;       /* every canonical event, back to back */
-    size_t *canon_off;  /* per write: offset into canon */
+    yj_write *writes;   /* each write's canonical event is in mem */
     yj_batch *batch;
     append_job *next; /* AppendStream: the next request's job, in request order */
     int done;         /* AppendStream: its results are known, its answer waits its turn */
     int held;         /* AppendStream: waits to be submitted behind a close being prepared */
     yj_err fail;      /* set: this request fails the call (AppendStream: when its turn comes) */
     yj_msg fail_why;
+    yj_arena mem; /* the decoded request, the arrays above and the canonical events (not batch) */
 };
 
 struct append_stream {
@@ -76,13 +75,8 @@ static int64_t wall_ms(void)
 static void job_free(append_job *job)
 {
     if (!job) return;
-    if (job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL);
     if (job->batch) yj_batch_free(job->batch);
-    free(job->early);
-    free(job->to_write);
-    free(job->writes);
-    free(job->canon_off);
-    yj_buf_free(&job->canon);
+    yj_arena_free(&job->mem);
     free(job);
 }
 
@@ -166,32 +160,29 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "events: %zu events, over the limit of %zu", n,
                        (size_t)max);
     job->n_events = n;
-    job->early = calloc(n, sizeof *job->early);
-    job->to_write = calloc(n, sizeof *job->to_write);
-    job->writes = calloc(n, sizeof *job->writes);
-    job->canon_off = calloc(n, sizeof *job->canon_off);
-    if (!job->early || !job->to_write || !job->writes || !job->canon_off) goto oom;
+    job->early = yj_arena_alloc(&job->mem, n * sizeof *job->early); /* set where to_write is -1 */
+    job->to_write = yj_arena_alloc(&job->mem, n * sizeof *job->to_write);
+    job->writes = yj_arena_calloc(&job->mem, n, sizeof *job->writes);
+    if (!job->early || !job->to_write || !job->writes) goto oom;
     size_t nw = 0;
     int64_t now_ms = wall_ms(); /* the receive time: the door's checks and the entries' received_ms */
     for (size_t i = 0; i < n; i++) {
         const Yongjin__V1__Event *ev = req->events[i];
+        yj_msg why;
+        yj_err refused = check_envelope(ev, i, now_ms, job->svc->config.max_future_ms, &why);
+        if (refused == YJ_OK) refused = check_role(ev, i, svc_role(job->call), &why);
         job->to_write[i] = -1;
-        if (check_envelope(ev, i, now_ms, job->svc->config.max_future_ms, &job->early[i].msg) != YJ_OK) {
-            job->early[i].code = YJ_INVALID_ARGUMENT;
-            continue;
-        }
-        if (check_role(ev, i, svc_role(job->call), &job->early[i].msg) != YJ_OK) {
-            job->early[i].code = YJ_PERMISSION_DENIED;
+        if (refused != YJ_OK) {
+            job->early[i] = (yj_result){.code = refused, .msg = why};
             continue;
         }
         size_t len = yongjin__v1__event__get_packed_size(ev);
-        uint8_t *p = yj_buf_reserve(&job->canon, len);
+        uint8_t *p = yj_arena_alloc(&job->mem, len);
         if (!p) goto oom;
         size_t packed = yongjin__v1__event__pack(ev, p);
         assert(packed == len);
-        job->canon_off[nw] = job->canon.len;
-        job->canon.len += len;
         yj_write *w = &job->writes[nw];
+        w->event = p;
         w->tenant = job->tenant;
         w->tenant_len = strlen(job->tenant);
         w->request_id = ev->request_id;
@@ -201,8 +192,6 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
         w->decoded = ev;
         job->to_write[i] = (int)nw++;
     }
-    /* canon may have moved while growing: point the writes at it now. */
-    for (size_t k = 0; k < nw; k++) job->writes[k].event = job->canon.data + job->canon_off[k];
     if (nw == 0) return YJ_OK;
     job->batch = yj_batch_new(nw);
     if (!job->batch) goto oom;
@@ -213,28 +202,49 @@ oom:
     return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory preparing the batch");
 }
 
-static yj_err encode_result(yj_buf *out, const yj_result *r)
+/* The EventResult of r, as field 1 of an AppendResponse: its size, then its
+ * bytes written straight into out (no copy of the effects but the one). */
+static size_t result_size(const yj_result *r, size_t *inner)
 {
-    yj_buf one = {0};
-    yj_err err = YJ_OK;
-    if (r->seq) err = yj_pb_put_varint_field(&one, 1, r->seq);
-    if (!err && r->code) err = yj_pb_put_varint_field(&one, 2, (uint64_t)r->code);
-    if (!err && r->msg.text[0]) err = yj_pb_put_bytes_field(&one, 3, r->msg.text, strlen(r->msg.text));
-    if (!err && r->replayed) err = yj_pb_put_varint_field(&one, 4, 1);
-    if (!err && r->effects_len) err = yj_buf_append(&one, r->effects, r->effects_len);
-    if (!err) err = yj_pb_put_len_header(out, 1, one.len);
-    if (!err) err = yj_buf_append(out, one.data, one.len);
-    yj_buf_free(&one);
-    return err;
+    size_t n = 0, msg = strlen(r->msg.text);
+    if (r->seq) n += 1 + yj_pb_varint_size(r->seq);
+    if (r->code) n += 1 + yj_pb_varint_size((uint64_t)r->code);
+    if (msg) n += 1 + yj_pb_varint_size(msg) + msg;
+    if (r->replayed) n += 2;
+    n += r->effects_len;
+    *inner = n;
+    return 1 + yj_pb_varint_size(n) + n;
 }
 
-/* The AppendResponse of a finished job. */
+static yj_err encode_result(yj_buf *out, const yj_result *r)
+{
+    size_t inner, msg = strlen(r->msg.text);
+    uint8_t *p = yj_buf_reserve(out, result_size(r, &inner)), *start = p;
+    if (!p) return YJ_RESOURCE_EXHAUSTED;
+    *p++ = 0x0a; /* field 1, length-delimited */
+    p += yj_pb_varint_put(p, inner);
+    if (r->seq) *p++ = 0x08, p += yj_pb_varint_put(p, r->seq);
+    if (r->code) *p++ = 0x10, p += yj_pb_varint_put(p, (uint64_t)r->code);
+    if (msg) *p++ = 0x1a, p += yj_pb_varint_put(p, msg), memcpy(p, r->msg.text, msg), p += msg;
+    if (r->replayed) *p++ = 0x20, *p++ = 1;
+    if (r->effects_len) memcpy(p, r->effects, r->effects_len), p += r->effects_len;
+    out->len += (size_t)(p - start);
+    return YJ_OK;
+}
+
+static const yj_result *job_result(const append_job *job, size_t i)
+{
+    return job->to_write[i] < 0 ? &job->early[i] : &job->batch->results[job->to_write[i]];
+}
+
+/* The AppendResponse of a finished job: sized first, so out grows once. */
 static yj_err job_answer(const append_job *job, yj_buf *out)
 {
+    size_t total = 0, inner;
+    for (size_t i = 0; i < job->n_events; i++) total += result_size(job_result(job, i), &inner);
+    if (total && !yj_buf_reserve(out, total)) return YJ_RESOURCE_EXHAUSTED;
     for (size_t i = 0; i < job->n_events; i++) {
-        const yj_result *r = job->to_write[i] < 0 ? &job->early[i]
-                                                  : &job->batch->results[job->to_write[i]];
-        yj_err err = encode_result(out, r);
+        yj_err err = encode_result(out, job_result(job, i));
         if (err != YJ_OK) return err;
     }
     return YJ_OK;
@@ -323,7 +333,7 @@ static void fail_request(yj_call *call, append_stream *st, append_job *job, yj_e
         svc_finish_err(call, err, why);
         return;
     }
-    if (job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL), job->req = NULL;
+    job->req = NULL; /* (its memory goes with the job's) */
     job->call = call;
     job->stream = st;
     job->fail = err;
@@ -477,7 +487,7 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     if (err != YJ_OK) goto fail;
     char text[200];
     job->req = (Yongjin__V1__AppendRequest *)svc_unpack(&yongjin__v1__append_request__descriptor, msg,
-                                                        len_bytes, text, sizeof text);
+                                                        len_bytes, &job->mem, text, sizeof text);
     if (!job->req) {
         err = yj_fail(&why, YJ_INVALID_ARGUMENT, "%s", text);
         goto fail; /* on a stream, after the answers of the requests before it */

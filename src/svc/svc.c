@@ -236,16 +236,27 @@ static yj_err nul_field(void *ctx, uint32_t field, int wire_type, const uint8_t 
     return err;
 }
 
-ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
-                             char *why, size_t why_cap)
+static void *arena_pb_alloc(void *arena, size_t n)
 {
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len_bytes, msg);
+    return yj_arena_alloc(arena, n);
+}
+
+static void arena_pb_free(void *arena, void *p)
+{
+    (void)arena, (void)p; /* freed with the arena */
+}
+
+ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
+                             yj_arena *arena, char *why, size_t why_cap)
+{
+    ProtobufCAllocator in_arena = {arena_pb_alloc, arena_pb_free, arena}, *alloc = arena ? &in_arena : NULL;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len_bytes, msg);
     if (!m) {
         snprintf(why, why_cap, "the request is not a valid %s message", desc->name);
         return NULL;
     }
     if (has_unknown_fields(m, 0)) {
-        protobuf_c_message_free_unpacked(m, NULL);
+        protobuf_c_message_free_unpacked(m, alloc);
         snprintf(why, why_cap,
                  "the %s carries fields this server does not know; refusing rather than "
                  "dropping them",
@@ -254,7 +265,7 @@ ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8
     }
     nul_walk w = {desc, 0, NULL};
     if (yj_pb_walk(msg, len_bytes, nul_field, &w) != YJ_OK) {
-        protobuf_c_message_free_unpacked(m, NULL);
+        protobuf_c_message_free_unpacked(m, alloc);
         snprintf(why, why_cap, "%s%s: a string holds a NUL byte; strings are text", w.field ? "field " : "",
                  w.field ? w.field : desc->name);
         return NULL;
@@ -266,7 +277,7 @@ ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *de
                              const uint8_t *msg, size_t len_bytes)
 {
     char text[200];
-    ProtobufCMessage *m = svc_unpack(desc, msg, len_bytes, text, sizeof text);
+    ProtobufCMessage *m = svc_unpack(desc, msg, len_bytes, NULL, text, sizeof text);
     if (!m) yj_call_finish(call, YJ_INVALID_ARGUMENT, text);
     return m;
 }
@@ -282,19 +293,13 @@ void svc_reply(yj_call *call, const ProtobufCMessage *m)
     }
     size_t packed = protobuf_c_message_pack(m, out);
     assert(packed == n);
-    if (yj_call_send(call, out, packed) != YJ_OK)
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing the answer");
-    else
-        yj_call_finish(call, YJ_OK, NULL);
+    yj_call_reply(call, out, packed);
     if (out != stack) free(out);
 }
 
 void svc_reply_bytes(yj_call *call, const yj_buf *buf)
 {
-    if (yj_call_send(call, buf->data ? buf->data : (const uint8_t *)"", buf->len) != YJ_OK)
-        yj_call_finish(call, YJ_RESOURCE_EXHAUSTED, "out of memory queueing the answer");
-    else
-        yj_call_finish(call, YJ_OK, NULL);
+    yj_call_reply(call, buf->data ? buf->data : (const uint8_t *)"", buf->len);
 }
 
 void svc_finish_err(yj_call *call, yj_err err, const yj_msg *msg)

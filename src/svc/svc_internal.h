@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
 
+#include "yongjin/arena.h"
 #include "yongjin/buf.h"
 #include "yongjin/grpc.h"
 #include "yongjin/store.h"
@@ -120,10 +121,11 @@ yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg
 /* Decodes msg as `desc`, refusing unknown fields anywhere in it (a ledger
  * does not silently drop what it does not understand) and strings holding a
  * NUL byte (protobuf-c's C strings would drop what follows). NULL and why
- * (an INVALID_ARGUMENT) on failure. Free the result with
- * protobuf_c_message_free_unpacked(m, NULL). */
+ * (an INVALID_ARGUMENT) on failure. With arena NULL, free the result with
+ * protobuf_c_message_free_unpacked(m, NULL); else it lives in the arena
+ * (freed with it; a failure may leave some of its memory there). */
 ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
-                             char *why, size_t why_cap);
+                             yj_arena *arena, char *why, size_t why_cap);
 /* The same, finishing the call with INVALID_ARGUMENT on failure. */
 ProtobufCMessage *svc_decode(yj_call *call, const ProtobufCMessageDescriptor *desc,
                              const uint8_t *msg, size_t len_bytes);
