@@ -124,7 +124,9 @@ struct yj_batch {
                                  freed on another thread, cost the event loop 18% of a batch) */
 };
 
-/* Allocates a batch with room for n results (zeroed). NULL on ENOMEM. */
+/* Allocates a batch with room for n results (zeroed) and the first block
+ * of its answers' memory (so that the thread that frees it took it). NULL
+ * on ENOMEM. */
 yj_batch *yj_batch_new(size_t n);
 /* Frees the batch, its results and their effects (not the writes). */
 void yj_batch_free(yj_batch *batch);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_MIN ((size_t)4096)
+#define BLOCK_MIN ((size_t)4096) /* the first block's, unless the arena says */
 #define BLOCK_MAX ((size_t)1 << 20)
 #define ALIGN (alignof(max_align_t))
 
@@ -25,7 +25,7 @@ void *yj_arena_alloc(yj_arena *a, size_t n)
     if (want == 0) want = ALIGN;
     yj_arena_block *b = a->head;
     if (!b || b->cap - b->used < want) {
-        size_t cap = b ? b->cap * 2 : BLOCK_MIN;
+        size_t cap = b ? b->cap * 2 : a->first ? a->first : BLOCK_MIN;
         if (cap > BLOCK_MAX) cap = BLOCK_MAX;
         if (cap < want) cap = want;
         if (cap > SIZE_MAX - sizeof *b) return NULL;
@@ -50,6 +50,19 @@ void *yj_arena_calloc(yj_arena *a, size_t count, size_t size)
     return p;
 }
 
+void yj_arena_reset(yj_arena *a)
+{
+    yj_arena_block *keep = a->head;
+    while (keep && keep->older) {
+        yj_arena_block *older = keep->older;
+        a->bytes -= sizeof *keep + keep->cap;
+        free(keep);
+        keep = older;
+    }
+    if (keep) keep->used = 0;
+    a->head = keep;
+}
+
 void yj_arena_free(yj_arena *a)
 {
     while (a->head) {
@@ -57,5 +70,5 @@ void yj_arena_free(yj_arena *a)
         free(a->head);
         a->head = older;
     }
-    a->bytes = 0;
+    a->bytes = 0; /* (first stays) */
 }

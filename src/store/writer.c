@@ -56,10 +56,16 @@ yj_batch *yj_batch_new(size_t n)
     yj_batch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->results = calloc(n, sizeof *b->results);
-    if (!b->results) {
+    /* the answers' first block, taken here on the caller's thread, which
+     * frees it: one write's answer is ~300 bytes, a malloc glibc keeps in
+     * the thread's cache when the same thread frees it */
+    b->answers.first = n == 1 ? 1000 : 4096;
+    if (!b->results || !yj_arena_alloc(&b->answers, 0)) {
+        free(b->results);
         free(b);
         return NULL;
     }
+    yj_arena_reset(&b->answers);
     b->n = n;
     return b;
 }
@@ -70,10 +76,11 @@ uint8_t *store_answer_alloc(yj_batch *b, size_t n)
 }
 
 /* Results from `from` on back to zero (their effects' bytes stay in the
- * batch's memory until yj_batch_free; from 0, the memory goes too). */
+ * batch's memory until yj_batch_free; from 0, the memory is emptied, its
+ * first block kept). */
 static void results_reset(yj_batch *b, size_t from)
 {
-    if (from == 0) yj_arena_free(&b->answers);
+    if (from == 0) yj_arena_reset(&b->answers);
     memset(&b->results[from], 0, (b->n - from) * sizeof *b->results);
 }
 

@@ -186,6 +186,27 @@ static void test_arena_gives_aligned_memory_that_stays_put(void **state)
     yj_arena_free(&a);
 }
 
+static void test_arena_reset_keeps_its_first_block(void **state)
+{
+    (void)state;
+    yj_arena a = {.first = 1000};
+    unsigned char *p = yj_arena_alloc(&a, 600);
+    assert_non_null(p);
+    size_t one = a.bytes;
+    assert_true(one >= 1000 && one < 1100);
+    for (int i = 0; i < 50; i++) assert_non_null(yj_arena_alloc(&a, 900)); /* more blocks */
+    assert_true(a.bytes > 40000);
+    yj_arena_reset(&a);
+    assert_int_equal(a.bytes, one); /* the first block alone */
+    assert_ptr_equal(yj_arena_alloc(&a, 600), p); /* from its start again */
+    assert_int_equal(a.bytes, one);
+    yj_arena_reset(&a);
+    yj_arena_free(&a);
+    assert_int_equal(a.bytes, 0);
+    yj_arena_reset(&a); /* an empty arena: nothing to do */
+    assert_null(a.head);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_walk_visits_fields_and_refuses_garbage),
         cmocka_unit_test(test_signed_keys_sort_numerically),
         cmocka_unit_test(test_arena_gives_aligned_memory_that_stays_put),
+        cmocka_unit_test(test_arena_reset_keeps_its_first_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
