@@ -50,6 +50,7 @@
 
 #include "grpc/grpc_internal.h"
 #include "net/tls.h"
+#include "yongjin/arena.h"
 #include "yongjin/log.h"
 
 #define OUTPUT_HIGH_WATER (1u << 20) /* bytes in the socket buffer before we wait */
@@ -84,7 +85,9 @@ struct yj_call {
     int messages_in;
     void *user;
     uintptr_t tag;
-    header hdrs[MAX_HEADERS];
+    header *hdrs; /* hdr_cap of them, in hdr_mem; each name and value NUL-terminated there */
+    int hdr_cap;
+    yj_arena hdr_mem; /* (first block ~1 KiB: a request's ~10 headers and their array) */
     int n_hdrs;
     size_t hdr_bytes;
     yj_deframer in;
@@ -194,10 +197,7 @@ void yj_call_unref(yj_call *call)
     assert(call->refs > 0);
     if (--call->refs > 0) return;
     assert(!call->stream_open);
-    for (int i = 0; i < call->n_hdrs; i++) {
-        free(call->hdrs[i].name);
-        free(call->hdrs[i].value);
-    }
+    yj_arena_free(&call->hdr_mem);
     yj_deframer_free(&call->in);
     if (call->out) evbuffer_free(call->out);
     if (call->deadline) event_free(call->deadline);
@@ -691,6 +691,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     yj_call *call = calloc(1, sizeof *call);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->srv = c->srv;
+    call->hdr_mem.first = 1000; /* a malloc glibc keeps in its per-thread cache (<= 1032 bytes) */
     if (request_timer_start(call) != 0) {
         if (call->request_timer) event_free(call->request_timer);
         free(call);
@@ -722,14 +723,19 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     call->hdr_bytes += namelen + valuelen + 32;
     if (call->n_hdrs == MAX_HEADERS || call->hdr_bytes > call->srv->cfg.max_header_list_bytes)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    header *h = &call->hdrs[call->n_hdrs];
-    h->name = malloc(namelen + 1);
-    h->value = malloc(valuelen + 1);
-    if (!h->name || !h->value) {
-        free(h->name);
-        free(h->value);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (call->n_hdrs == call->hdr_cap) { /* 12, then 64 (MAX_HEADERS); the old array stays in the arena */
+        int cap = call->hdr_cap ? MAX_HEADERS : 12;
+        header *more = yj_arena_alloc(&call->hdr_mem, (size_t)cap * sizeof *more);
+        if (!more) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (call->n_hdrs) memcpy(more, call->hdrs, (size_t)call->n_hdrs * sizeof *more);
+        call->hdrs = more;
+        call->hdr_cap = cap;
     }
+    header *h = &call->hdrs[call->n_hdrs];
+    char *both = yj_arena_alloc(&call->hdr_mem, namelen + 1 + valuelen + 1); /* (bounded just above) */
+    if (!both) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    h->name = both;
+    h->value = both + namelen + 1;
     memcpy(h->name, name, namelen);
     h->name[namelen] = 0;
     memcpy(h->value, value, valuelen);

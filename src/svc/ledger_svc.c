@@ -483,6 +483,7 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     job->svc = svc;
     job->call = call;
     job->stream = st;
+    job->mem.first = len_bytes < 512 ? 2000 : 4096; /* (an OrderPaid of a line or two takes ~1.5 KiB) */
     yj_err err = svc_tenant(call, job->tenant, &why);
     if (err != YJ_OK) goto fail;
     char text[200];
