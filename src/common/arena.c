@@ -1,5 +1,9 @@
 /*
  * arena.c — the bump allocator of arena.h.
+ *
+ * Two lists: from the head, the blocks of small allocations, newest first
+ * (the last one is the oldest, the one reset keeps); and the blocks of
+ * single large allocations.
  */
 #include "yongjin/arena.h"
 
@@ -8,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_MIN ((size_t)4096) /* the first block's, unless the arena says */
+#define BLOCK_FIRST ((size_t)4096) /* the first block's, unless the arena says */
 #define BLOCK_MAX ((size_t)1 << 20)
 #define ALIGN (alignof(max_align_t))
 
@@ -18,6 +22,23 @@ struct yj_arena_block {
     alignas(max_align_t) unsigned char data[];
 };
 
+/* A block of cap bytes, counted against the limit; NULL on ENOMEM or past it. */
+static yj_arena_block *block_new(yj_arena *a, size_t cap)
+{
+    if (cap > SIZE_MAX - sizeof(yj_arena_block)) return NULL;
+    size_t size = sizeof(yj_arena_block) + cap;
+    if (a->limit && (size > a->limit || a->bytes > a->limit - size)) {
+        a->over = 1;
+        return NULL;
+    }
+    yj_arena_block *b = malloc(size);
+    if (!b) return NULL;
+    b->cap = cap;
+    b->used = 0;
+    a->bytes += size;
+    return b;
+}
+
 void *yj_arena_alloc(yj_arena *a, size_t n)
 {
     if (n > SIZE_MAX - ALIGN) return NULL;
@@ -25,17 +46,22 @@ void *yj_arena_alloc(yj_arena *a, size_t n)
     if (want == 0) want = ALIGN;
     yj_arena_block *b = a->head;
     if (!b || b->cap - b->used < want) {
-        size_t cap = b ? b->cap * 2 : a->first ? a->first : BLOCK_MIN;
-        if (cap > BLOCK_MAX) cap = BLOCK_MAX;
+        size_t max = a->max_block ? a->max_block : BLOCK_MAX;
+        size_t cap = b ? b->cap * 2 : a->first ? a->first : BLOCK_FIRST;
+        if (cap > max) cap = max;
+        if (b && want > cap / 8) { /* its own block: the head keeps its room */
+            yj_arena_block *own = block_new(a, want);
+            if (!own) return NULL;
+            own->used = want;
+            own->older = a->own;
+            a->own = own;
+            return own->data;
+        }
         if (cap < want) cap = want;
-        if (cap > SIZE_MAX - sizeof *b) return NULL;
-        yj_arena_block *fresh = malloc(sizeof *fresh + cap);
+        yj_arena_block *fresh = block_new(a, cap);
         if (!fresh) return NULL;
         fresh->older = b;
-        fresh->cap = cap;
-        fresh->used = 0;
         a->head = b = fresh;
-        a->bytes += sizeof *fresh + cap;
     }
     void *p = b->data + b->used;
     b->used += want;
@@ -50,8 +76,19 @@ void *yj_arena_calloc(yj_arena *a, size_t count, size_t size)
     return p;
 }
 
+static void free_list(yj_arena *a, yj_arena_block **list)
+{
+    while (*list) {
+        yj_arena_block *older = (*list)->older;
+        a->bytes -= sizeof **list + (*list)->cap;
+        free(*list);
+        *list = older;
+    }
+}
+
 void yj_arena_reset(yj_arena *a)
 {
+    free_list(a, &a->own);
     yj_arena_block *keep = a->head;
     while (keep && keep->older) {
         yj_arena_block *older = keep->older;
@@ -65,10 +102,7 @@ void yj_arena_reset(yj_arena *a)
 
 void yj_arena_free(yj_arena *a)
 {
-    while (a->head) {
-        yj_arena_block *older = a->head->older;
-        free(a->head);
-        a->head = older;
-    }
-    a->bytes = 0; /* (first stays) */
+    free_list(a, &a->own);
+    free_list(a, &a->head);
+    a->over = 0;
 }

@@ -207,6 +207,48 @@ static void test_arena_reset_keeps_its_first_block(void **state)
     assert_null(a.head);
 }
 
+/* Whatever the sizes, an arena holds little more than it was asked for
+ * (here: request headers, blocks of at most 4 KiB) and never passes its
+ * limit. */
+static void test_arena_holds_little_more_than_asked_and_keeps_its_limit(void **state)
+{
+    (void)state;
+    static const size_t patterns[][6] = {
+        {3300, 3300, 3300, 3300, 3300, 0},   /* each just past what a block has left */
+        {900, 1900, 3900, 900, 1900, 3900},  /* a block's eighth and more */
+        {100, 600, 100, 600, 100, 600},
+    };
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        yj_arena a = {.first = 1000, .max_block = 4096};
+        size_t asked = 0;
+        for (int round = 0; round < 3; round++)
+            for (size_t i = 0; i < 6 && patterns[p][i]; i++) {
+                assert_non_null(yj_arena_alloc(&a, patterns[p][i]));
+                asked += (patterns[p][i] + 15) / 16 * 16;
+            }
+        /* at most an eighth of each small block lost, its last block, and a
+         * header per block */
+        assert_true(a.bytes <= asked + asked / 7 + 4096 + 64 * 32);
+        yj_arena_free(&a);
+    }
+    yj_arena a = {.limit = 10000};
+    unsigned char *kept = yj_arena_alloc(&a, 100);
+    assert_non_null(kept);
+    memset(kept, 7, 100);
+    size_t n = 0;
+    while (yj_arena_alloc(&a, 1000)) n++;
+    assert_true(n >= 3 && n <= 9);
+    assert_true(a.over);
+    assert_true(a.bytes <= 10000);
+    size_t at = a.bytes;
+    assert_null(yj_arena_alloc(&a, 20000)); /* still refused, nothing taken */
+    assert_int_equal(a.bytes, at);
+    for (int k = 0; k < 100; k++) assert_int_equal(kept[k], 7);
+    yj_arena_free(&a);
+    assert_false(a.over);
+    assert_int_equal(a.limit, 10000); /* the settings stay */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_signed_keys_sort_numerically),
         cmocka_unit_test(test_arena_gives_aligned_memory_that_stays_put),
         cmocka_unit_test(test_arena_reset_keeps_its_first_block),
+        cmocka_unit_test(test_arena_holds_little_more_than_asked_and_keeps_its_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
