@@ -52,6 +52,7 @@ struct append_job {
     yj_err fail;      /* set: this request fails the call (AppendStream: when its turn comes) */
     yj_msg fail_why;
     yj_arena mem; /* the decoded request, the arrays above and the canonical events (not batch) */
+    int req_malloced; /* req was decoded with malloc (it would take the arena past its limit) */
 };
 
 struct append_stream {
@@ -76,6 +77,7 @@ static void job_free(append_job *job)
 {
     if (!job) return;
     if (job->batch) yj_batch_free(job->batch);
+    if (job->req_malloced && job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL);
     yj_arena_free(&job->mem);
     free(job);
 }
@@ -333,7 +335,16 @@ static void fail_request(yj_call *call, append_stream *st, append_job *job, yj_e
         svc_finish_err(call, err, why);
         return;
     }
-    job->req = NULL; /* (its memory goes with the job's) */
+    /* what it decoded goes now: it may wait for earlier requests' answers */
+    if (job->batch) yj_batch_free(job->batch);
+    if (job->req_malloced && job->req) yongjin__v1__append_request__free_unpacked(job->req, NULL);
+    yj_arena_free(&job->mem);
+    job->batch = NULL;
+    job->req = NULL;
+    job->req_malloced = 0;
+    job->early = NULL;
+    job->to_write = NULL;
+    job->writes = NULL;
     job->call = call;
     job->stream = st;
     job->fail = err;
@@ -487,8 +498,20 @@ static void append_start(yj_call *call, append_stream *st, const uint8_t *msg, s
     yj_err err = svc_tenant(call, job->tenant, &why);
     if (err != YJ_OK) goto fail;
     char text[200];
+    /* decoded in the job's arena, where nothing protobuf-c frees while it
+     * decodes is given back: a message that would take more than ~16 times
+     * its size there (a field sent over and over, each copy freed) is
+     * decoded again with malloc, as every message was before */
+    job->mem.limit = 16 * len_bytes + 65536;
     job->req = (Yongjin__V1__AppendRequest *)svc_unpack(&yongjin__v1__append_request__descriptor, msg,
                                                         len_bytes, &job->mem, text, sizeof text);
+    if (!job->req && job->mem.over) {
+        yj_arena_free(&job->mem);
+        job->req = (Yongjin__V1__AppendRequest *)svc_unpack(&yongjin__v1__append_request__descriptor, msg,
+                                                            len_bytes, NULL, text, sizeof text);
+        job->req_malloced = 1;
+    }
+    job->mem.limit = 0; /* the arrays and canonical events: bounded by the events' limit */
     if (!job->req) {
         err = yj_fail(&why, YJ_INVALID_ARGUMENT, "%s", text);
         goto fail; /* on a stream, after the answers of the requests before it */

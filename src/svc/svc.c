@@ -178,12 +178,13 @@ size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth)
     return k.ended;
 }
 
-/* Whether m or any message inside it carries fields this server does not
- * know. The members of a oneof share one pointer: only the member its case
+/* Whether m (depth levels down) or any message inside it carries fields
+ * this server does not know; *visits counts the messages looked into. The members of a oneof share one pointer: only the member its case
  * names is looked into (each member would otherwise look into the same
  * message again, 25 times for an Event). */
-static int has_unknown_fields(const ProtobufCMessage *m, int depth)
+static int unknown_in(const ProtobufCMessage *m, int depth, unsigned *visits)
 {
+    if (visits) ++*visits;
     if (m->n_unknown_fields > 0 || depth > 32) return 1;
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -196,13 +197,19 @@ static int has_unknown_fields(const ProtobufCMessage *m, int depth)
             size_t n = *(const size_t *)(base + f->quantifier_offset);
             ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
             for (size_t k = 0; k < n; k++)
-                if (has_unknown_fields(arr[k], depth + 1)) return 1;
+                if (unknown_in(arr[k], depth + 1, visits)) return 1;
         } else {
             const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
-            if (sub && has_unknown_fields(sub, depth + 1)) return 1;
+            if (sub && unknown_in(sub, depth + 1, visits)) return 1;
         }
     }
     return 0;
+}
+
+int svc_has_unknown_fields(const ProtobufCMessage *m, unsigned *visits)
+{
+    if (visits) *visits = 0;
+    return unknown_in(m, 0, visits);
 }
 
 /* A string field holding a NUL byte: protobuf-c hands strings over as C
@@ -255,7 +262,7 @@ ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8
         snprintf(why, why_cap, "the request is not a valid %s message", desc->name);
         return NULL;
     }
-    if (has_unknown_fields(m, 0)) {
+    if (svc_has_unknown_fields(m, NULL)) {
         protobuf_c_message_free_unpacked(m, alloc);
         snprintf(why, why_cap,
                  "the %s carries fields this server does not know; refusing rather than "

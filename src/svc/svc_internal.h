@@ -118,6 +118,11 @@ static inline yj_svc *svc_of(const yj_call *call)
  * NUL-terminated into out. INVALID_ARGUMENT when malformed. */
 yj_err svc_tenant(const yj_call *call, char out[SVC_TENANT_MAX + 1], yj_msg *msg);
 
+/* 1 when m or any message inside it (at most 32 levels down) carries
+ * fields this server does not know, else 0; *visits (may be NULL): how many
+ * messages it looked into, each once (a oneof's set member only). */
+int svc_has_unknown_fields(const ProtobufCMessage *m, unsigned *visits);
+
 /* Decodes msg as `desc`, refusing unknown fields anywhere in it (a ledger
  * does not silently drop what it does not understand) and strings holding a
  * NUL byte (protobuf-c's C strings would drop what follows). NULL and why
