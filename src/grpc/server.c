@@ -692,6 +692,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     call->srv = c->srv;
     call->hdr_mem.first = 1000; /* a malloc glibc keeps in its per-thread cache (<= 1032 bytes) */
+    call->hdr_mem.max_block = 4096; /* so the headers' bound holds within ~1/7 (arena.h) */
     if (request_timer_start(call) != 0) {
         if (call->request_timer) event_free(call->request_timer);
         free(call);
