@@ -28,7 +28,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -Iinclude -Ibuild/gen -Isrc -D_GNU_SOURCE
 DEPFLAGS := -MMD -MP
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
+override CFLAGS += -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
 LDLIBS   += -llmdb -lpthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -72,7 +72,7 @@ static void apply_events(store_layer *l, const uint8_t *data, size_t size)
         yongjin__v1__event__pack(ev, buf);
         yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev, 0};
         /* received as dated, so the door lets month closes through to the rules */
-        yj_wtxn wtxn = {{{0}}, l, i + 1, 0, ev->event_time_ms};
+        yj_wtxn wtxn = {.out = l, .seq = i + 1, .received_ms = ev->event_time_ms};
         view_of(&wtxn.view, l);
         yj_msg why;
         yj_buf_reset(&effects);
@@ -85,6 +85,8 @@ static void apply_events(store_layer *l, const uint8_t *data, size_t size)
     yj_buf_free(&extra);
     yongjin__v1__append_request__free_unpacked(req, NULL);
 }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* libFuzzer's entry */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

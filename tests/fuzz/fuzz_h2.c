@@ -42,9 +42,9 @@ static void bidi_end(yj_call *call)
 }
 
 static const yj_method methods[] = {
-    {"/t.T/Echo", YJ_RPC_UNARY, echo, NULL, NULL, NULL, NULL},
-    {"/t.T/Three", YJ_RPC_SERVER_STREAMING, three, NULL, NULL, NULL, NULL},
-    {"/t.T/Bidi", YJ_RPC_BIDI, bidi_msg, bidi_end, NULL, NULL, NULL},
+    {.path = "/t.T/Echo", .kind = YJ_RPC_UNARY, .on_message = echo},
+    {.path = "/t.T/Three", .kind = YJ_RPC_SERVER_STREAMING, .on_message = three},
+    {.path = "/t.T/Bidi", .kind = YJ_RPC_BIDI, .on_message = bidi_msg, .on_half_close = bidi_end},
 };
 
 static struct event_base *base;
@@ -63,6 +63,8 @@ static void init(void)
         abort();
     }
 }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* libFuzzer's entry */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -747,7 +747,7 @@ static void test_a_second_verify_while_one_runs_is_refused(void **state)
     const char *ev[] = {"e1", "e2"};
     finish(run(f, ev, NULL, 2));
     gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    verify_arg first = {.store = f->store, .hook = {&g, gated_apply}};
+    verify_arg first = {.store = f->store, .hook = {.ctx = &g, .apply = gated_apply}};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, verify_thread, &first), 0);
     pthread_mutex_lock(&g.mu);
