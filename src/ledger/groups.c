@@ -267,24 +267,20 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
     lkey prefix, *due = NULL;
     size_t n = 0;
     lkey_start(&prefix, ec->tenant, ec->tenant_len, 'X');
-    yj_cursor *c;
-    if (yj_cursor_open(&ec->wtxn->view, &c)) return YJ_INTERNAL;
+    yj_cursor *c = ledger_cursor(ec); /* the event's: this runs after every event */
+    if (!c) return YJ_INTERNAL;
     MDB_val k = {prefix.n, prefix.b}, v;
-    /* this runs after every event: it allocates only when a group is due */
+    /* it allocates only when a group is due */
     int rc;
     for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
         if (t > at_ms) break;
-        if (!due && !(due = malloc(EXPIRE_PER_EVENT * sizeof *due))) {
-            yj_cursor_close(c);
-            return YJ_RESOURCE_EXHAUSTED;
-        }
+        if (!due && !(due = malloc(EXPIRE_PER_EVENT * sizeof *due))) return YJ_RESOURCE_EXHAUSTED;
         memcpy(due[n].b, k.mv_data, k.mv_size);
         due[n++].n = k.mv_size;
     }
-    yj_cursor_close(c);
     yj_err err = yj_cursor_err(rc); /* a damaged expiry: no group expires past it unseen */
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         const uint8_t *id = due[i].b + prefix.n + 8;

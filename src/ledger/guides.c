@@ -103,8 +103,9 @@ yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t 
 {
     Yongjin__State__Binding *b = NULL;
     guide[0] = 0;
-    yj_err err = ledger_binding_at_kind(&ec->wtxn->view, ec->tenant, ec->tenant_len, 'N', member,
-                                        at_ms, &b);
+    yj_cursor *c = ledger_cursor(ec); /* the event's: every order asks (most members have none) */
+    if (!c) return YJ_INTERNAL;
+    yj_err err = ledger_binding_at_cursor(c, ec->tenant, ec->tenant_len, 'N', member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(guide, YJ_ID_MAX + 1, "%s", b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);

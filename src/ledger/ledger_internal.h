@@ -162,6 +162,11 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
 /* The same over another binding history (kind 'N': exclusive guides). */
 yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
+/* The same with a cursor of the caller's (an event's: ledger_cursor), left
+ * wherever the scan ended. OK (with *out NULL when none), DATA_LOSS for a
+ * binding that does not decode, or the cursor's error. */
+yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_len, uint8_t kind,
+                                const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */
 yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
                            int64_t bindings, int64_t orders, int64_t gmv);

@@ -130,13 +130,22 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
 yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
-    lkey prefix;
     yj_cursor *c;
+    *out = NULL;
+    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
+    yj_err err = ledger_binding_at_cursor(c, tenant, tenant_len, kind, member, at_ms, out);
+    yj_cursor_close(c);
+    return err;
+}
+
+yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_len, uint8_t kind,
+                                const char *member, int64_t at_ms, Yongjin__State__Binding **out)
+{
+    lkey prefix;
     MDB_val k, v;
     *out = NULL;
     lkey_start(&prefix, tenant, tenant_len, kind);
     lkey_str(&prefix, member, strlen(member));
-    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
     k.mv_size = prefix.n;
     k.mv_data = prefix.b;
     const uint8_t *best = NULL;
@@ -145,10 +154,7 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
     for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
         Yongjin__State__Binding *b = yongjin__state__binding__unpack(NULL, v.mv_size, v.mv_data);
-        if (!b) {
-            yj_cursor_close(c);
-            return YJ_DATA_LOSS;
-        }
+        if (!b) return YJ_DATA_LOSS;
         if (b->bound_at_ms <= at_ms) best = v.mv_data, best_len = v.mv_size;
         yongjin__state__binding__free_unpacked(b, NULL);
     }
@@ -162,7 +168,6 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
             *out = NULL;
         }
     }
-    yj_cursor_close(c);
     return err;
 }
 
