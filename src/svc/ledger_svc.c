@@ -204,8 +204,10 @@ oom:
     return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory preparing the batch");
 }
 
-/* The EventResult of r, as field 1 of an AppendResponse: its size, then its
- * bytes written straight into out (no copy of the effects but the one). */
+/* The EventResult of r, as field 1 of an AppendResponse: its size (and
+ * the message's inside its length prefix), so that the answer is sized
+ * once and each result written straight into it, with the effects copied
+ * once (pbwire.h writes the fields). */
 static size_t result_size(const yj_result *r, size_t *inner)
 {
     size_t n = 0, msg = strlen(r->msg.text);
@@ -220,18 +222,15 @@ static size_t result_size(const yj_result *r, size_t *inner)
 
 static yj_err encode_result(yj_buf *out, const yj_result *r)
 {
-    size_t inner, msg = strlen(r->msg.text);
-    uint8_t *p = yj_buf_reserve(out, result_size(r, &inner)), *start = p;
-    if (!p) return YJ_RESOURCE_EXHAUSTED;
-    *p++ = 0x0a; /* field 1, length-delimited */
-    p += yj_pb_varint_put(p, inner);
-    if (r->seq) *p++ = 0x08, p += yj_pb_varint_put(p, r->seq);
-    if (r->code) *p++ = 0x10, p += yj_pb_varint_put(p, (uint64_t)r->code);
-    if (msg) *p++ = 0x1a, p += yj_pb_varint_put(p, msg), memcpy(p, r->msg.text, msg), p += msg;
-    if (r->replayed) *p++ = 0x20, *p++ = 1;
-    if (r->effects_len) memcpy(p, r->effects, r->effects_len), p += r->effects_len;
-    out->len += (size_t)(p - start);
-    return YJ_OK;
+    size_t inner;
+    result_size(r, &inner);
+    yj_err err = yj_pb_put_len_header(out, 1, inner);
+    if (!err && r->seq) err = yj_pb_put_varint_field(out, 1, r->seq);
+    if (!err && r->code) err = yj_pb_put_varint_field(out, 2, (uint64_t)r->code);
+    if (!err && r->msg.text[0]) err = yj_pb_put_bytes_field(out, 3, r->msg.text, strlen(r->msg.text));
+    if (!err && r->replayed) err = yj_pb_put_varint_field(out, 4, 1);
+    if (!err && r->effects_len) err = yj_buf_append(out, r->effects, r->effects_len);
+    return err;
 }
 
 static const yj_result *job_result(const append_job *job, size_t i)
