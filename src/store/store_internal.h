@@ -51,11 +51,19 @@ size_t store_layer_bytes(const store_layer *l);
  * (store_publish), so it holds the newest value of every key it has, and,
  * once "warm" (store.c, store_view_begin_write), every key of the
  * published layers too, but those the hook's cacheable() leaves out (their
- * lookups read every layer) and the keys it keeps as rows (row_cap). This copies group's state map into cache (the keys
- * cacheable() takes, NULL: all, but rows'): 0, or -1
- * on ENOMEM with some keys copied and others not (the caller must clear
- * the cache). The writer's thread only. */
+ * lookups read every layer) and the keys it keeps as rows (row_cap):
+ * store_cache_takes says which. This copies group's state map into cache
+ * (the keys it takes): 0, or -1 on ENOMEM with some keys copied and others
+ * not (the caller must clear the cache). The writer's thread only. */
 int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook);
+
+/* Whether the writer's cache holds key: the hook's cacheable() takes it
+ * (NULL: every key) and it is not a row (row_cap NULL: none is). */
+static inline int store_cache_takes(int (*cacheable)(const void *, size_t), unsigned (*row_cap)(const void *, size_t),
+                                    const void *key, size_t klen)
+{
+    return (!cacheable || cacheable(key, klen)) && !(row_cap && row_cap(key, klen));
+}
 
 /* n bytes of v, big-endian (the log's and the digest's framing). */
 static inline void store_put_be(uint8_t *p, uint64_t v, int n)
@@ -189,8 +197,8 @@ struct yj_store {
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints, cache_drops, rows_drops,
-        piped_commits;
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
+        cache_drops, rows_drops, piped_commits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

@@ -68,7 +68,7 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
                           MDB_val *out)
 {
     int cached = which == STORE_MAP_STATE && v->cache && v->txn && !v->journal_only &&
-                 (!v->cacheable || v->cacheable(key, klen)) && !(v->row_cap && v->row_cap(key, klen));
+                 store_cache_takes(v->cacheable, v->row_cap, key, klen);
     /* one hash for every map (touching each map's first line before the
      * probes measured no faster on this machine: the loads did not overlap) */
     uint32_t tag = yj_memmap_tag(key, klen);
@@ -631,14 +631,13 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 
 int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook)
 {
-    int (*cacheable)(const void *, size_t) = hook->cacheable;
     yj_memmap_it it;
     for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
         yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
-        if ((cacheable && !cacheable(k, kn)) || (hook->row_cap && hook->row_cap(k, kn))) continue;
+        if (!store_cache_takes(hook->cacheable, hook->row_cap, k, kn)) continue;
         if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }
     return 0;

@@ -157,8 +157,8 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
     size_t cap = s->config.max_map_bytes;
     /* the rows' keys and values the checkpoints write after their layers */
     size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0;
-    size_t need = 3 * (store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group) + more + rows) +
-                  ((size_t)256 << 10);
+    size_t layers = store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group);
+    size_t need = 3 * (layers + more + rows) + ((size_t)256 << 10);
     return used < cap && cap - used >= need;
 }
 
@@ -493,21 +493,19 @@ static yj_batch *yield(yj_batch *head)
     return others;
 }
 
-/* Checkpoint work between groups, with no group in the log thread's hands
- * (a checkpoint may start a new log): one finished by the checkpoint
- * thread completes; one a Verify asked for starts. Returns whether the
- * store has failed. */
-/* Past half the cache's budget (the cache has the rest: store.c), drops
- * the writer's rows (rows.h) when no checkpoint is running and no group is
- * applied but not yet published (the caller's part: then no layer logs a
- * row). The dirty rows' values go into the published layer first, so every
- * value is then in the layers or LMDB; readers see the swap under the view
- * lock. The old rows are freed a step at a time. */
+/* Whether the writer's rows take more than half the cache's budget (the
+ * cache has the rest: store.c). */
 static int rows_over_budget(const yj_store *s)
 {
     return s->rows && store_rows_bytes(s->rows) > s->cache_budget / 2;
 }
 
+/* Records the rows' stats and, over their budget, drops the writer's rows
+ * (rows.h) when no checkpoint is running and no group is applied but not
+ * yet published (the caller's part: then no layer logs a row). The dirty
+ * rows' values go into the published layer first, so every value is then
+ * in the layers or LMDB; readers see the swap under the view lock. The old
+ * rows are freed a step at a time. */
 static void rows_budget(yj_store *s)
 {
     if (!s->rows) return;
@@ -530,6 +528,10 @@ static void rows_budget(yj_store *s)
     atomic_fetch_add(&s->rows_drops, 1);
 }
 
+/* Checkpoint work between groups, with no group in the log thread's hands
+ * (a checkpoint may start a new log): one finished by the checkpoint
+ * thread completes; one a Verify asked for starts. Returns whether the
+ * store has failed. */
 static int between_groups(yj_store *s, int failed, int wanted)
 {
     if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
@@ -616,7 +618,8 @@ static void *writer_main(void *arg)
         /* the pending group's sync: this one stands on it */
         if (in_flight) {
             in_flight = 0;
-            if (!finish_pending(s, &p, applied ? ac.group : NULL)) { /* fatal: so this group, applied on top of it, fails too */
+            /* fatal: so this group, applied on top of it, fails too */
+            if (!finish_pending(s, &p, applied ? ac.group : NULL)) {
                 if (applied) {
                     store_layer_clear(ac.group);
                     for (yj_batch *b = group; b; b = b->next) {

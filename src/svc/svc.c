@@ -179,9 +179,10 @@ size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth)
 }
 
 /* Whether m (depth levels down) or any message inside it carries fields
- * this server does not know; *visits counts the messages looked into. The members of a oneof share one pointer: only the member its case
- * names is looked into (each member would otherwise look into the same
- * message again, 25 times for an Event). */
+ * this server does not know; *visits counts the messages looked into. The
+ * members of a oneof share one pointer: only the member its case names is
+ * looked into (each member would otherwise look into the same message
+ * again, 25 times for an Event). */
 static int unknown_in(const ProtobufCMessage *m, int depth, unsigned *visits)
 {
     if (visits) ++*visits;
