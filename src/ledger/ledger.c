@@ -217,19 +217,20 @@ static int ledger_cacheable(const void *key, size_t key_len)
 }
 
 /* The counters every order adds to, kept by the writer as rows it changes
- * in place (store/rows.h): a member's balance ('B', 6 x i64) and team
- * record ('A': 4 x i64, then the team parent, at most 1 + YJ_ID_MAX
- * bytes), the tenant's totals ('T', 6 x i64) and a month's totals over
- * every member ('n', 5 x i64). None of them is ever deleted. */
+ * in place (store/rows.h): a member's balance ('B') and team record ('A'),
+ * the tenant's totals by account ('T') and a month's totals over every
+ * member ('n', the report's columns). A row's capacity is its record's
+ * largest size: a record that grows must grow it here. None of them is
+ * ever deleted. */
 static unsigned ledger_row_cap(const void *key, size_t key_len)
 {
     const uint8_t *k = key;
     if (key_len < 2 || (size_t)k[0] + 1 >= key_len) return 0;
     switch (k[k[0] + 1]) {
-    case 'B':
-    case 'T': return 6 * 8;
-    case 'A': return 4 * 8 + 1 + YJ_ID_MAX;
-    case 'n': return 5 * 8;
+    case 'B': return LEDGER_BALANCE_FIELDS * 8;
+    case 'T': return ACC_COUNT * 8;
+    case 'A': return LEDGER_TEAM_MAX_BYTES;
+    case 'n': return YJ_PERIOD_COLUMNS * 8;
     default: return 0;
     }
 }

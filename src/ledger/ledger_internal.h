@@ -55,6 +55,14 @@ enum {
     ACC_COUNT
 };
 extern const char *const ledger_account_names[ACC_COUNT];
+
+/* A member's balance record ('B', postings.c): pending, available,
+ * withdrawing, paid, earned, reversed, each an i64. */
+#define LEDGER_BALANCE_FIELDS 6
+/* A team record ('A', members.c): direct count, team size, team GMV, own
+ * GMV (4 x i64), then the team parent (u8 length, at most YJ_ID_MAX bytes). */
+#define LEDGER_TEAM_FIXED 32
+#define LEDGER_TEAM_MAX_BYTES (LEDGER_TEAM_FIXED + 1 + YJ_ID_MAX)
 /* The index of an account name, or -1. */
 int ledger_account_index(const char *name);
 

@@ -253,7 +253,7 @@ yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMembe
 /* A member's 'A' record: four big-endian i64 counters (direct count, team
  * size, team GMV, own GMV) and the member's team parent (u8 length, bytes),
  * so that the walk up the tree reads one record per ancestor. */
-#define TEAM_FIXED 32
+#define TEAM_FIXED LEDGER_TEAM_FIXED
 typedef struct team_rec {
     int64_t direct_count, team_size, team_gmv, own_gmv;
     char parent[YJ_ID_MAX + 1];

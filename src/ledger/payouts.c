@@ -288,7 +288,7 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
         const uint8_t *key = k.mv_data;
         if (k.mv_size <= prefix.n || memcmp(key, prefix.b, prefix.n)) break;
         size_t len = key[prefix.n];
-        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != k.mv_size || v.mv_size != 48) {
+        if (len == 0 || len > YJ_ID_MAX || prefix.n + 1 + len != k.mv_size || v.mv_size != LEDGER_BALANCE_FIELDS * 8) {
             err = YJ_DATA_LOSS;
             break;
         }

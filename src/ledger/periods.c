@@ -537,7 +537,7 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
         const uint8_t *key = kk.mv_data;
         if (kk.mv_size <= bprefix.n || memcmp(key, bprefix.b, bprefix.n)) break;
         size_t len = key[bprefix.n];
-        if (len == 0 || len > YJ_ID_MAX || bprefix.n + 1 + len != kk.mv_size || v.mv_size != 48) {
+        if (len == 0 || len > YJ_ID_MAX || bprefix.n + 1 + len != kk.mv_size || v.mv_size != LEDGER_BALANCE_FIELDS * 8) {
             err = YJ_DATA_LOSS;
             break;
         }

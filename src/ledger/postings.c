@@ -26,7 +26,7 @@ int ledger_account_index(const char *name)
 static void balance_decode(const MDB_val *v, ledger_balance *b)
 {
     const uint8_t *p = v->mv_data;
-    assert(v->mv_size == 48);
+    assert(v->mv_size == LEDGER_BALANCE_FIELDS * 8);
     b->pending = (int64_t)get_be64(p);
     b->available = (int64_t)get_be64(p + 8);
     b->withdrawing = (int64_t)get_be64(p + 16);
@@ -47,7 +47,7 @@ yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t t
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
-    if (v.mv_size != 48) return YJ_DATA_LOSS;
+    if (v.mv_size != LEDGER_BALANCE_FIELDS * 8) return YJ_DATA_LOSS;
     balance_decode(&v, out);
     if (found) *found = 1;
     return YJ_OK;
@@ -86,14 +86,14 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec)
 static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
 {
     lkey k;
-    int64_t deltas[6] = {0}; /* pending, available, withdrawing, paid, earned, reversed */
+    int64_t deltas[LEDGER_BALANCE_FIELDS] = {0}; /* pending, available, withdrawing, paid, earned, reversed */
     assert(acc >= ACC_PENDING && acc <= ACC_PAID);
     deltas[acc - ACC_PENDING] = p->amount;
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
     lkey_str(&k, p->member, strlen(p->member));
-    return ledger_add_counters(ec, &k, deltas, 6);
+    return ledger_add_counters(ec, &k, deltas, LEDGER_BALANCE_FIELDS);
 }
 
 static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
