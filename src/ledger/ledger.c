@@ -218,8 +218,10 @@ static int ledger_cacheable(const void *key, size_t key_len)
 
 /* The counters every order adds to, kept by the writer as rows it changes
  * in place (store/rows.h): a member's balance ('B') and team record ('A'),
- * the tenant's totals by account ('T') and a month's totals over every
- * member ('n', the report's columns). A row's capacity is its record's
+ * the tenant's totals by account ('T'), a month's totals over every member
+ * ('n', the report's columns), a member's month in those columns ('m') and
+ * a member's earnings by month, program and level ('E', postings.c). A
+ * row's capacity is its record's
  * largest size: a record that grows must grow it here. None of them is
  * ever deleted. */
 static unsigned ledger_row_cap(const void *key, size_t key_len)
@@ -230,7 +232,9 @@ static unsigned ledger_row_cap(const void *key, size_t key_len)
     case 'B': return LEDGER_BALANCE_FIELDS * 8;
     case 'T': return ACC_COUNT * 8;
     case 'A': return LEDGER_TEAM_MAX_BYTES;
-    case 'n': return YJ_PERIOD_COLUMNS * 8;
+    case 'n':
+    case 'm': return YJ_PERIOD_COLUMNS * 8;
+    case 'E': return LEDGER_EARNINGS_FIELDS * 8;
     default: return 0;
     }
 }

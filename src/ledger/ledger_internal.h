@@ -63,6 +63,9 @@ extern const char *const ledger_account_names[ACC_COUNT];
  * GMV (4 x i64), then the team parent (u8 length, at most YJ_ID_MAX bytes). */
 #define LEDGER_TEAM_FIXED 32
 #define LEDGER_TEAM_MAX_BYTES (LEDGER_TEAM_FIXED + 1 + YJ_ID_MAX)
+/* A member's earnings record ('E' member month program level,
+ * postings.c): accrued, reversed, settled, each an i64. */
+#define LEDGER_EARNINGS_FIELDS 3
 /* The index of an account name, or -1. */
 int ledger_account_index(const char *name);
 

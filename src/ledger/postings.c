@@ -135,13 +135,13 @@ static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t mo
                            int level, int64_t accrued, int64_t reversed, int64_t settled)
 {
     lkey k;
-    int64_t deltas[3] = {accrued, reversed, settled};
+    int64_t deltas[LEDGER_EARNINGS_FIELDS] = {accrued, reversed, settled};
     lkey_start(&k, ec->tenant, ec->tenant_len, 'E');
     lkey_str(&k, member, strlen(member));
     lkey_u32(&k, month);
     lkey_u8(&k, (uint8_t)program);
     lkey_u8(&k, (uint8_t)level);
-    return ledger_add_counters(ec, &k, deltas, 3);
+    return ledger_add_counters(ec, &k, deltas, LEDGER_EARNINGS_FIELDS);
 }
 
 static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)

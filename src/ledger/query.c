@@ -218,7 +218,7 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 2 || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *key = k.mv_data, *val = v.mv_data;
-        if (v.mv_size != 24) continue;
+        if (v.mv_size != LEDGER_EARNINGS_FIELDS * 8) continue;
         int program = key[prefix.n], level = key[prefix.n + 1];
         Yongjin__V1__ProgramAmount init = YONGJIN__V1__PROGRAM_AMOUNT__INIT;
         rows[n] = init;
