@@ -5,7 +5,7 @@
  * each other, hold zero bytes and are 1 to ~300 bytes long; ENOMEM at every
  * allocation of a put; the pointer-stability promise while the table grows;
  * a put from the map's own bytes; empty values and tombstones; count and
- * bytes; and that the seed changes no answer.
+ * bytes; the next table made ahead; and that the seed changes no answer.
  *
  * hashmap.c is compiled into this file with its malloc and calloc routed
  * through fault_malloc and fault_calloc, so that the ENOMEM paths (a put
@@ -315,6 +315,59 @@ static void test_values_stay_put_while_the_table_grows(void **state)
     yj_hashmap_free(m);
 }
 
+/* The next table is made ahead from 3/8 full and zeroed a step per put,
+ * so it is whole when the table grows and becomes the table then (no
+ * untouched memory to fault on: hashmap.c). Without memory for it, the
+ * put still succeeds and the next put tries again. Every key stays found
+ * throughout. */
+static void test_the_next_table_is_made_ahead(void **state)
+{
+    for (int starve = 0; starve <= 1; starve++) {
+        yj_hashmap *m = yj_hashmap_new(21);
+        uint8_t k[8];
+        int made = 0, used = 0, starved = 0;
+        size_t starved_at = 0; /* the table size whose first try was starved */
+        for (uint32_t i = 0; i < 40000; i++) {
+            size_t slots = m->slot ? m->mask + 1 : 0;
+            hm_slot *ahead = m->ahead;
+            int try = !ahead && !m->old && slots >= AHEAD_MIN && m->count + 1 > slots / 8 * 3;
+            int starving = try && starve && starved_at != slots;
+            if (starving) fail_after = 1; /* the entry's block, then the table ahead */
+            assert_int_equal(yj_hashmap_put(m, k, num_key(k, "ahed", i), &i, 4, 0), 0);
+            fail_after = -1;
+            if (starving) {
+                assert_null(m->ahead);
+                starved_at = slots;
+                starved++;
+            } else if (try) {
+                assert_non_null(m->ahead);
+                made++;
+            }
+            if (ahead && m->slot == ahead) { /* grown into the table made ahead */
+                assert_null(m->ahead);
+                used++;
+            }
+            if (m->ahead && m->count == (m->mask + 1) / 2) /* the last put before a growth */
+                assert_int_equal(m->ahead_zero, 2 * (m->mask + 1) * sizeof *m->ahead);
+            if (i % 4999 == 0)
+                for (uint32_t j = 0; j <= i; j += 7) {
+                    uint32_t got;
+                    const void *v = expect(m, k, num_key(k, "ahed", j), 1, 4);
+                    memcpy(&got, v, 4);
+                    assert_int_equal(got, j);
+                }
+        }
+        /* tables of 4096 to 65536 slots grew into one made ahead (131072 is
+         * 40000 keys' table, 3/8 full at 49153) */
+        assert_int_equal(made, 5);
+        assert_int_equal(used, 5);
+        assert_int_equal(starved, starve ? 5 : 0);
+        assert_int_equal(yj_hashmap_count(m), 40000);
+        for (uint32_t j = 0; j < 40000; j++) expect(m, k, num_key(k, "ahed", j), 1, 4);
+        yj_hashmap_free(m);
+    }
+}
+
 /* yj_hashmap_ref: the value's own bytes, aligned to 8 for any key length,
  * where a write is what the next get reads; NULL for an absent key and
  * for a tombstone. */
@@ -558,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_random_ops_match_an_array),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_values_stay_put_while_the_table_grows),
+        cmocka_unit_test(test_the_next_table_is_made_ahead),
         cmocka_unit_test(test_put_from_the_maps_own_bytes),
         cmocka_unit_test(test_a_ref_is_the_value_in_place_and_aligned),
         cmocka_unit_test(test_empty_values_and_tombstones),
