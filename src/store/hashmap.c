@@ -45,8 +45,12 @@ typedef struct hm_ent {
     uint16_t klen;
     uint8_t tomb;
     uint8_t pad_;
-    uint8_t data[]; /* value, then key: the value starts 8 bytes into a
-                       malloc'd block, so it is aligned to 8 (yj_hashmap_ref) */
+    uint8_t data[]; /* key, padded to 8 bytes, then value: the key is read
+                       with the header (one cache line for a probe's compare
+                       and the value's first bytes; after a value of ~200
+                       bytes it was a line of its own), and the value starts
+                       a multiple of 8 bytes into a malloc'd block, so it is
+                       aligned to 8 (yj_hashmap_ref) */
 } hm_ent;
 
 typedef struct hm_slot {
@@ -72,14 +76,26 @@ struct yj_hashmap {
 static hm_ent moved_marker;
 #define MOVED (&moved_marker)
 
+/* A key's bytes in an entry, padded to 8. */
+static inline size_t key_room(size_t klen)
+{
+    return (klen + 7) & ~(size_t)7;
+}
+
 static inline const uint8_t *ent_key(const hm_ent *e)
 {
-    return e->data + e->vlen;
+    return e->data;
+}
+
+/* Its value (writable only through a map the caller may write). */
+static inline uint8_t *ent_val(const hm_ent *e)
+{
+    return (uint8_t *)e->data + key_room(e->klen);
 }
 
 static inline size_t ent_size(size_t klen, size_t vlen)
 {
-    return sizeof(hm_ent) + klen + vlen;
+    return sizeof(hm_ent) + key_room(klen) + vlen;
 }
 
 /* In table t (mask): the slot holding the key, or else the empty slot
@@ -262,7 +278,7 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
         }
         hm_ent *e = m->slot[i].e;
         if (e && e->vlen == vlen) { /* in place (val may point into e: memmove) */
-            if (vlen) memmove(e->data, val, vlen);
+            if (vlen) memmove(ent_val(e), val, vlen);
             e->tomb = (uint8_t)(tomb != 0);
             return 0;
         }
@@ -270,8 +286,8 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
             hm_ent *n = malloc(ent_size(klen, vlen));
             if (!n) return -1;
             *n = (hm_ent){.vlen = (uint32_t)vlen, .klen = (uint16_t)klen, .tomb = (uint8_t)(tomb != 0)};
-            if (vlen) memcpy(n->data, val, vlen);
-            memcpy(n->data + vlen, key, klen);
+            memcpy(n->data, key, klen);
+            if (vlen) memcpy(ent_val(n), val, vlen);
             m->bytes = m->bytes - ent_size(e->klen, e->vlen) + ent_size(klen, vlen);
             free(e);
             m->slot[i].e = n;
@@ -281,8 +297,8 @@ int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val,
     hm_ent *n = malloc(ent_size(klen, vlen));
     if (!n) return -1;
     *n = (hm_ent){.vlen = (uint32_t)vlen, .klen = (uint16_t)klen, .tomb = (uint8_t)(tomb != 0)};
-    if (vlen) memcpy(n->data, val, vlen);
-    memcpy(n->data + vlen, key, klen);
+    memcpy(n->data, key, klen);
+    if (vlen) memcpy(ent_val(n), val, vlen);
     prepare_ahead(m);
     if (reserve_one(m) != 0) {
         free(n);
@@ -300,7 +316,7 @@ int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
     const hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));
     if (!e) return 0;
-    if (val) *val = e->tomb ? NULL : e->data;
+    if (val) *val = e->tomb ? NULL : ent_val(e);
     if (vlen) *vlen = e->vlen;
     return e->tomb ? 2 : 1;
 }
@@ -309,7 +325,7 @@ void *yj_hashmap_ref(yj_hashmap *m, const void *key, size_t klen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_HASHMAP_KEY_MAX);
     hm_ent *e = lookup(m, key, klen, store_hash(key, klen, m->seed));
-    return e && !e->tomb ? e->data : NULL;
+    return e && !e->tomb ? ent_val(e) : NULL;
 }
 
 size_t yj_hashmap_count(const yj_hashmap *m)
