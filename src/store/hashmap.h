@@ -31,8 +31,10 @@
  * The design (hashmap.c): open addressing with linear probing over 16-byte
  * slots (the key's 64-bit hash beside the entry's pointer, so a probe
  * reads one cache line for both), at most half full, grown a step per put
- * (no put waits for a whole table to be copied); one heap block per entry
- * (header, value, key).
+ * (no put waits for a whole table to be copied; the next table is made
+ * ahead and zeroed a page per put, so a growth hands no probe untouched
+ * memory); one heap block per entry (header, key, value: a probe's compare
+ * reads the header's cache line).
  */
 #ifndef YONGJIN_STORE_HASHMAP_H
 #define YONGJIN_STORE_HASHMAP_H
