@@ -182,4 +182,6 @@ format:
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# every build's dependency files, an out-of-tree BUILD's too (without them a
+# header change rebuilt nothing there)
+-include $(sort $(shell find build $(BUILD) -name '*.d' 2>/dev/null))
