@@ -5,8 +5,9 @@
  * (docs/storage.md "The writer's rows").
  *
  * Which keys are rows is the apply hook's choice (yj_apply_hook.row_cap):
- * fixed-size counters every order adds to (a member's balance and team
- * record, the tenant's totals, a month's totals), whose value is never
+ * fixed-size counters every order adds to (a member's balance, team
+ * record, month counters and earnings, the tenant's totals, a month's
+ * totals), whose value is never
  * longer than the capacity the hook gives for the key. A row holds two
  * values:
  *   cur  what the writer reads and writes: every accepted write applied,
@@ -33,8 +34,8 @@
  * first write on (view.c puts the value there when the key was new), so
  * cursors find it in order and read the row's value (view.c, give()).
  *
- * Memory: one heap block per row (the map's entry: header, cur, pub, then
- * the key). Past the writer's cache budget, the writer drops them all
+ * Memory: one heap block per row (the map's entry: its header, the key
+ * padded to 8 bytes, then the row: header, cur, pub). Past the writer's cache budget, the writer drops them all
  * between groups when no checkpoint is running, after putting the dirty
  * ones' values into the published layer (store_rows_flush): reads then
  * find every value in the layers or LMDB, and rows are made again as

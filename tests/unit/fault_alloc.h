@@ -14,12 +14,19 @@
 
 /* Allocations left before one fails; -1: none fails. */
 static long fail_after = -1;
+/* Nonzero: fault_malloc fills what it gives with this byte, so that code
+ * relying on fresh memory being zero (a large block is fresh zero pages
+ * from the kernel) fails a test. */
+static unsigned char malloc_junk;
 
 static inline void *fault_malloc(size_t n)
 {
     if (fail_after == 0) return NULL;
     if (fail_after > 0) fail_after--;
-    return malloc(n);
+    unsigned char *p = malloc(n);
+    if (p && malloc_junk)
+        for (size_t i = 0; i < n; i++) p[i] = malloc_junk;
+    return p;
 }
 
 static inline void *fault_calloc(size_t n, size_t size)

@@ -315,20 +315,42 @@ static void test_values_stay_put_while_the_table_grows(void **state)
     yj_hashmap_free(m);
 }
 
+/* After a test that set malloc_junk, failed or not: plain malloc again. */
+static int no_junk(void **state)
+{
+    malloc_junk = 0;
+    fail_after = -1;
+    return 0;
+}
+
+/* 1 when every byte of the n at p is zero. */
+static int all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return 0;
+    return 1;
+}
+
 /* The next table is made ahead from 3/8 full and zeroed a step per put,
- * so it is whole when the table grows and becomes the table then (no
- * untouched memory to fault on: hashmap.c). Without memory for it, the
- * put still succeeds and the next put tries again. Every key stays found
- * throughout. */
+ * so it is whole (every byte zero, whatever malloc gave) when the table
+ * grows, and becomes the table then (no untouched memory to fault on:
+ * hashmap.c); its bytes are counted from when it is made. Without memory
+ * for it the put still succeeds and the next put tries again; without
+ * memory at the growth too, that put fails and changes nothing. Every key
+ * stays found throughout. A map holding a table made ahead is cleared,
+ * and freed a step at a time (ASan's leak check sees the table if either
+ * forgets it). */
 static void test_the_next_table_is_made_ahead(void **state)
 {
+    malloc_junk = 0xa5;
     for (int starve = 0; starve <= 1; starve++) {
         yj_hashmap *m = yj_hashmap_new(21);
         uint8_t k[8];
         int made = 0, used = 0, starved = 0;
         size_t starved_at = 0; /* the table size whose first try was starved */
         for (uint32_t i = 0; i < 40000; i++) {
-            size_t slots = m->slot ? m->mask + 1 : 0;
+            size_t slots = m->slot ? m->mask + 1 : 0, bytes = yj_hashmap_bytes(m);
             hm_slot *ahead = m->ahead;
             int try = !ahead && !m->old && slots >= AHEAD_MIN && m->count + 1 > slots / 8 * 3;
             int starving = try && starve && starved_at != slots;
@@ -341,14 +363,18 @@ static void test_the_next_table_is_made_ahead(void **state)
                 starved++;
             } else if (try) {
                 assert_non_null(m->ahead);
+                assert_int_equal(yj_hashmap_bytes(m), bytes + ent_size(8, 4) + 2 * slots * sizeof(hm_slot));
                 made++;
             }
             if (ahead && m->slot == ahead) { /* grown into the table made ahead */
                 assert_null(m->ahead);
                 used++;
             }
-            if (m->ahead && m->count == (m->mask + 1) / 2) /* the last put before a growth */
-                assert_int_equal(m->ahead_zero, 2 * (m->mask + 1) * sizeof *m->ahead);
+            if (m->ahead && m->count == (m->mask + 1) / 2) { /* the last put before a growth */
+                size_t size = 2 * (m->mask + 1) * sizeof *m->ahead;
+                assert_int_equal(m->ahead_zero, size);
+                assert_true(all_zero(m->ahead, size));
+            }
             if (i % 4999 == 0)
                 for (uint32_t j = 0; j <= i; j += 7) {
                     uint32_t got;
@@ -366,6 +392,50 @@ static void test_the_next_table_is_made_ahead(void **state)
         for (uint32_t j = 0; j < 40000; j++) expect(m, k, num_key(k, "ahed", j), 1, 4);
         yj_hashmap_free(m);
     }
+
+    /* no memory for the table ahead nor at the growth: the growing put
+     * fails, the map as it was; with memory again it succeeds */
+    yj_hashmap *m = yj_hashmap_new(22);
+    uint8_t k[8];
+    for (uint32_t i = 0; i < 2048; i++) {
+        int ahead_try = m->slot && m->mask + 1 >= AHEAD_MIN && !m->ahead && !m->old &&
+                        m->count + 1 > (m->mask + 1) / 8 * 3;
+        if (ahead_try) fail_after = 1; /* every try at the table ahead fails */
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "grow", i), &i, 4, 0), 0);
+        fail_after = -1;
+    }
+    assert_null(m->ahead);
+    assert_int_equal(m->mask + 1, 4096); /* full to its half: the next new key grows it */
+    size_t bytes = yj_hashmap_bytes(m);
+    fail_after = 1; /* the entry's block succeeds; the table ahead and the growth's then fail */
+    int rc = yj_hashmap_put(m, k, num_key(k, "grow", 2048), "x", 1, 0);
+    fail_after = -1;
+    assert_int_equal(rc, -1);
+    assert_int_equal(yj_hashmap_count(m), 2048);
+    assert_int_equal(yj_hashmap_bytes(m), bytes);
+    expect(m, k, num_key(k, "grow", 2048), 0, 0);
+    assert_int_equal(yj_hashmap_put(m, k, num_key(k, "grow", 2048), "x", 1, 0), 0);
+    assert_int_equal(m->mask + 1, 8192);
+    yj_hashmap_free(m);
+
+    /* a map holding a table made ahead: cleared, then freed a step at a time */
+    for (int how = 0; how < 2; how++) {
+        m = yj_hashmap_new(23);
+        uint32_t i = 0;
+        while (!m->ahead) {
+            assert_int_equal(yj_hashmap_put(m, k, num_key(k, "free", i), &i, 4, 0), 0);
+            i++;
+        }
+        if (how == 0) {
+            yj_hashmap_clear(m);
+            assert_null(m->ahead);
+            assert_int_equal(yj_hashmap_count(m), 0);
+            yj_hashmap_free(m);
+        } else {
+            while (!yj_hashmap_free_some(m, 100)) {}
+        }
+    }
+    malloc_junk = 0;
 }
 
 /* yj_hashmap_ref: the value's own bytes, aligned to 8 for any key length,
@@ -611,7 +681,7 @@ int main(void)
         cmocka_unit_test(test_random_ops_match_an_array),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_values_stay_put_while_the_table_grows),
-        cmocka_unit_test(test_the_next_table_is_made_ahead),
+        cmocka_unit_test_teardown(test_the_next_table_is_made_ahead, no_junk),
         cmocka_unit_test(test_put_from_the_maps_own_bytes),
         cmocka_unit_test(test_a_ref_is_the_value_in_place_and_aligned),
         cmocka_unit_test(test_empty_values_and_tombstones),
