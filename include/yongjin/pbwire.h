@@ -5,8 +5,10 @@
  * encodings are written directly: an AppendResponse is assembled from each
  * result's header fields followed by the effects bytes copied verbatim from
  * the journal entry (protobuf concatenation merges), which avoids decoding
- * and re-encoding postings on every answer. These helpers append to a yj_buf
- * (buf.h) and return RESOURCE_EXHAUSTED when memory runs out.
+ * and re-encoding postings on every answer; the writer's hottest records
+ * (a posting, a statement line) are written with the yj_pb3_ functions.
+ * The yj_pb_put_ helpers append to a yj_buf (buf.h) and return
+ * RESOURCE_EXHAUSTED when memory runs out.
  */
 #ifndef YONGJIN_PBWIRE_H
 #define YONGJIN_PBWIRE_H
@@ -31,6 +33,18 @@ yj_err yj_pb_put_int64_field(yj_buf *buf, uint32_t field, int64_t v);
 yj_err yj_pb_put_bytes_field(yj_buf *buf, uint32_t field, const void *bytes, size_t len_bytes);
 /* A length-delimited field's tag and length only; the caller appends the payload. */
 yj_err yj_pb_put_len_header(yj_buf *buf, uint32_t field, size_t len_bytes);
+
+/* proto3 fields written straight into memory, as protobuf-c's pack writes
+ * them: a field at its zero value (0, or a string of length 0) is left
+ * out. The _size functions say how many bytes the writer will take; each
+ * writer writes there and returns the byte after what it wrote (out
+ * unchanged for a field left out). An int32 or enum field is given as the
+ * int64 of its value: a negative one takes 10 bytes, as in protobuf (cast
+ * an enum to int32_t first: C may give it an unsigned type). */
+size_t yj_pb3_varint_size(uint32_t field, uint64_t v);
+uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v);
+size_t yj_pb3_string_size(uint32_t field, size_t len_bytes);
+uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes);
 
 /* Reads a varint from [*p, end); advances *p. Returns 0 on truncation or overflow. */
 int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);

@@ -6,6 +6,7 @@
 #include "yongjin/pbwire.h"
 
 #include <assert.h>
+#include <string.h>
 
 size_t yj_pb_varint_size(uint64_t v)
 {
@@ -63,6 +64,34 @@ yj_err yj_pb_put_bytes_field(yj_buf *buf, uint32_t field, const void *bytes, siz
     yj_err err = yj_pb_put_len_header(buf, field, len_bytes);
     if (err != YJ_OK || len_bytes == 0) return err;
     return yj_buf_append(buf, bytes, len_bytes);
+}
+
+size_t yj_pb3_varint_size(uint32_t field, uint64_t v)
+{
+    return v ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(v) : 0;
+}
+
+uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v)
+{
+    if (!v) return out;
+    assert(field > 0 && field < (1u << 29));
+    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_VARINT);
+    return out + yj_pb_varint_put(out, v);
+}
+
+size_t yj_pb3_string_size(uint32_t field, size_t len_bytes)
+{
+    return len_bytes ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes) + len_bytes : 0;
+}
+
+uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes)
+{
+    if (!len_bytes) return out;
+    assert(field > 0 && field < (1u << 29));
+    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_LEN);
+    out += yj_pb_varint_put(out, len_bytes);
+    memcpy(out, s, len_bytes);
+    return out + len_bytes;
 }
 
 int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)

@@ -22,6 +22,7 @@
 
 #include "yongjin/ledger.h"
 #include "yongjin/v1/common.pb-c.h"
+#include "yongjin/v1/query.pb-c.h"
 
 #define LKEY_MAX 511
 
@@ -68,6 +69,22 @@ extern const char *const ledger_account_names[ACC_COUNT];
 #define LEDGER_EARNINGS_FIELDS 3
 /* The index of an account name, or -1. */
 int ledger_account_index(const char *name);
+
+/* A posting (yongjin.v1.Posting) and a statement line (StatementLine) in
+ * protobuf's encoding, written by hand on the writer's path (postings.c):
+ * the bytes protobuf-c's pack writes for a message without unknown fields
+ * (fields in number order, each at its zero value left out; test_ledger.c
+ * holds the two side by side), without its walk of the descriptor. _size
+ * takes the strings' lengths into *l and returns the bytes; _put writes
+ * them at out (that many bytes of room) with the same *l and returns the
+ * byte after. NULL strings are empty. */
+typedef struct ledger_str_lens {
+    size_t n[5];
+} ledger_str_lens;
+size_t ledger_posting_size(const Yongjin__V1__Posting *p, ledger_str_lens *l);
+uint8_t *ledger_posting_put(uint8_t *out, const Yongjin__V1__Posting *p, const ledger_str_lens *l);
+size_t ledger_statement_line_size(const Yongjin__V1__StatementLine *s, ledger_str_lens *l);
+uint8_t *ledger_statement_line_put(uint8_t *out, const Yongjin__V1__StatementLine *s, const ledger_str_lens *l);
 
 /* A member's balance record. */
 typedef struct ledger_balance {

@@ -105,10 +105,71 @@ static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
     return ledger_add_counters(ec, &k, deltas, ACC_COUNT);
 }
 
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+size_t ledger_posting_size(const Yongjin__V1__Posting *p, ledger_str_lens *l)
+{
+    l->n[0] = slen(p->account), l->n[1] = slen(p->member), l->n[2] = slen(p->order_id);
+    l->n[3] = slen(p->line_id), l->n[4] = slen(p->kind);
+    return yj_pb3_string_size(1, l->n[0]) + yj_pb3_string_size(2, l->n[1]) +
+           yj_pb3_varint_size(3, (uint64_t)p->amount) + yj_pb3_varint_size(4, (uint64_t)(int64_t)(int32_t)p->program) +
+           yj_pb3_varint_size(5, (uint64_t)(int64_t)p->level) + yj_pb3_string_size(6, l->n[2]) +
+           yj_pb3_string_size(7, l->n[3]) + yj_pb3_varint_size(8, (uint64_t)p->base_amount) +
+           yj_pb3_varint_size(9, (uint64_t)(int64_t)p->rate_bp) +
+           yj_pb3_varint_size(10, (uint64_t)p->fixed_per_unit) +
+           yj_pb3_varint_size(11, (uint64_t)(int64_t)p->rounding) + yj_pb3_varint_size(12, (uint64_t)p->uncut) +
+           yj_pb3_varint_size(13, p->policy_version) + yj_pb3_string_size(14, l->n[4]);
+}
+
+uint8_t *ledger_posting_put(uint8_t *o, const Yongjin__V1__Posting *p, const ledger_str_lens *l)
+{
+    o = yj_pb3_string(o, 1, p->account, l->n[0]);
+    o = yj_pb3_string(o, 2, p->member, l->n[1]);
+    o = yj_pb3_varint(o, 3, (uint64_t)p->amount);
+    o = yj_pb3_varint(o, 4, (uint64_t)(int64_t)(int32_t)p->program);
+    o = yj_pb3_varint(o, 5, (uint64_t)(int64_t)p->level);
+    o = yj_pb3_string(o, 6, p->order_id, l->n[2]);
+    o = yj_pb3_string(o, 7, p->line_id, l->n[3]);
+    o = yj_pb3_varint(o, 8, (uint64_t)p->base_amount);
+    o = yj_pb3_varint(o, 9, (uint64_t)(int64_t)p->rate_bp);
+    o = yj_pb3_varint(o, 10, (uint64_t)p->fixed_per_unit);
+    o = yj_pb3_varint(o, 11, (uint64_t)(int64_t)p->rounding);
+    o = yj_pb3_varint(o, 12, (uint64_t)p->uncut);
+    o = yj_pb3_varint(o, 13, p->policy_version);
+    return yj_pb3_string(o, 14, p->kind, l->n[4]);
+}
+
+size_t ledger_statement_line_size(const Yongjin__V1__StatementLine *s, ledger_str_lens *l)
+{
+    l->n[0] = slen(s->account), l->n[1] = slen(s->order_id), l->n[2] = slen(s->kind);
+    return yj_pb3_varint_size(1, s->seq) + yj_pb3_varint_size(2, (uint64_t)s->time_ms) +
+           yj_pb3_string_size(3, l->n[0]) + yj_pb3_varint_size(4, (uint64_t)s->amount) +
+           yj_pb3_varint_size(5, (uint64_t)(int64_t)(int32_t)s->program) +
+           yj_pb3_varint_size(6, (uint64_t)(int64_t)s->level) + yj_pb3_string_size(7, l->n[1]) +
+           yj_pb3_string_size(8, l->n[2]) + yj_pb3_varint_size(9, s->adjustment != 0);
+}
+
+uint8_t *ledger_statement_line_put(uint8_t *o, const Yongjin__V1__StatementLine *s, const ledger_str_lens *l)
+{
+    o = yj_pb3_varint(o, 1, s->seq);
+    o = yj_pb3_varint(o, 2, (uint64_t)s->time_ms);
+    o = yj_pb3_string(o, 3, s->account, l->n[0]);
+    o = yj_pb3_varint(o, 4, (uint64_t)s->amount);
+    o = yj_pb3_varint(o, 5, (uint64_t)(int64_t)(int32_t)s->program);
+    o = yj_pb3_varint(o, 6, (uint64_t)(int64_t)s->level);
+    o = yj_pb3_string(o, 7, s->order_id, l->n[1]);
+    o = yj_pb3_string(o, 8, s->kind, l->n[2]);
+    return yj_pb3_varint(o, 9, s->adjustment != 0);
+}
+
 static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 {
     Yongjin__V1__StatementLine line = YONGJIN__V1__STATEMENT_LINE__INIT;
     uint8_t val[512];
+    ledger_str_lens l;
     lkey k;
     line.seq = ec->wtxn->seq;
     line.time_ms = ec->time_ms;
@@ -119,9 +180,9 @@ static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p
     line.order_id = p->order_id;
     line.kind = p->kind;
     line.adjustment = ec->adjustment;
-    size_t n = yongjin__v1__statement_line__get_packed_size(&line);
-    assert(n <= sizeof val);
-    yongjin__v1__statement_line__pack(&line, val);
+    size_t n = ledger_statement_line_size(&line, &l);
+    if (n > sizeof val) return YJ_INTERNAL; /* names are short literals, an order id at most YJ_ID_MAX bytes */
+    ledger_statement_line_put(val, &line, &l);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'S');
     lkey_str(&k, p->member, strlen(p->member));
     lkey_i64(&k, ec->time_ms);
@@ -157,13 +218,23 @@ static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 
 static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)
 {
-    size_t n = yongjin__v1__posting__get_packed_size(p);
+    if (p->base.n_unknown_fields) { /* one read from a record a later build wrote: protobuf-c keeps them */
+        size_t n = yongjin__v1__posting__get_packed_size(p);
+        yj_err err = yj_pb_put_len_header(effects, 5, n);
+        uint8_t *dst = err == YJ_OK ? yj_buf_reserve(effects, n) : NULL;
+        if (!dst) return err != YJ_OK ? err : YJ_RESOURCE_EXHAUSTED;
+        effects->len += yongjin__v1__posting__pack(p, dst);
+        return YJ_OK;
+    }
+    ledger_str_lens l;
+    size_t n = ledger_posting_size(p, &l);
     yj_err err = yj_pb_put_len_header(effects, 5, n);
     if (err != YJ_OK) return err;
     uint8_t *dst = yj_buf_reserve(effects, n);
     if (!dst) return YJ_RESOURCE_EXHAUSTED;
-    size_t packed = yongjin__v1__posting__pack(p, dst);
-    assert(packed == n);
+    uint8_t *end = ledger_posting_put(dst, p, &l);
+    assert((size_t)(end - dst) == n);
+    (void)end;
     effects->len += n;
     return YJ_OK;
 }

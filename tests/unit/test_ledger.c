@@ -449,9 +449,104 @@ static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void
     yj_buf_free(&after);
 }
 
+/* ---- the posting and statement line written by hand (postings.c) ---- */
+
+static uint64_t rnd_state = 0x9E3779B97F4A7C15u;
+static uint64_t rnd(void) /* xorshift64*: the same cases on every run */
+{
+    rnd_state ^= rnd_state >> 12, rnd_state ^= rnd_state << 25, rnd_state ^= rnd_state >> 27;
+    return rnd_state * 0x2545F4914F6CDD1Du;
+}
+
+/* A value where varints change length or sign, or anything. */
+static int64_t rnd_i64(void)
+{
+    static const int64_t edges[] = {0,  1,          -1,         127,       128,       16383,     16384,
+                                    -128, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, 1000000000000LL};
+    uint64_t r = rnd();
+    if (r % 3 == 0) return 0; /* left out: the common case */
+    if (r % 3 == 1) return edges[rnd() % (sizeof edges / sizeof edges[0])];
+    return (int64_t)(rnd() >> (rnd() % 64));
+}
+
+static int32_t rnd_i32(void)
+{
+    int64_t v = rnd_i64();
+    return rnd() % 2 ? (int32_t)(v % 100000) : (int32_t)v; /* the high half dropped: any int32 */
+}
+
+/* NULL, empty, or 1..300 bytes (past 127 the length takes two bytes) of
+ * printable ASCII and UTF-8; buf has room for 301. */
+static char *rnd_str(char *buf)
+{
+    uint64_t r = rnd() % 8;
+    if (r == 0) return NULL;
+    if (r == 1) return "";
+    size_t n = r == 2 ? 128 + rnd() % 173 : 1 + rnd() % 64, i = 0;
+    while (i < n) {
+        if (i + 3 <= n && rnd() % 4 == 0) { /* 佣 */
+            memcpy(buf + i, "\xe4\xbd\xa3", 3);
+            i += 3;
+        } else {
+            buf[i++] = (char)(' ' + rnd() % 95);
+        }
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_a_posting_written_by_hand_is_what_protobuf_c_packs(void **state)
+{
+    (void)state;
+    uint8_t want[2048], got[2048 + 16];
+    char s[5][301];
+    for (int i = 0; i < 20000; i++) {
+        Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+        p.account = rnd_str(s[0]), p.member = rnd_str(s[1]), p.order_id = rnd_str(s[2]);
+        p.line_id = rnd_str(s[3]), p.kind = rnd_str(s[4]);
+        p.amount = rnd_i64(), p.base_amount = rnd_i64(), p.fixed_per_unit = rnd_i64(), p.uncut = rnd_i64();
+        p.program = (Yongjin__V1__Program)rnd_i32(), p.level = rnd_i32(), p.rate_bp = rnd_i32();
+        p.rounding = rnd_i32(), p.policy_version = (uint64_t)rnd_i64();
+        size_t n = yongjin__v1__posting__get_packed_size(&p);
+        assert_true(n <= sizeof want);
+        assert_int_equal(yongjin__v1__posting__pack(&p, want), n);
+        ledger_str_lens l;
+        assert_int_equal(ledger_posting_size(&p, &l), n);
+        memset(got, 0xA5, sizeof got);
+        assert_ptr_equal(ledger_posting_put(got, &p, &l), got + n);
+        assert_memory_equal(got, want, n);
+        assert_int_equal(got[n], 0xA5); /* nothing past its size */
+    }
+}
+
+static void test_a_statement_line_written_by_hand_is_what_protobuf_c_packs(void **state)
+{
+    (void)state;
+    uint8_t want[1024], got[1024 + 16];
+    char s[3][301];
+    for (int i = 0; i < 20000; i++) {
+        Yongjin__V1__StatementLine line = YONGJIN__V1__STATEMENT_LINE__INIT;
+        line.seq = (uint64_t)rnd_i64(), line.time_ms = rnd_i64(), line.amount = rnd_i64();
+        line.account = rnd_str(s[0]), line.order_id = rnd_str(s[1]), line.kind = rnd_str(s[2]);
+        line.program = (Yongjin__V1__Program)rnd_i32(), line.level = rnd_i32();
+        line.adjustment = (protobuf_c_boolean)(rnd() % 3 == 0 ? 0 : rnd_i32()); /* any nonzero is true */
+        size_t n = yongjin__v1__statement_line__get_packed_size(&line);
+        assert_true(n <= sizeof want);
+        assert_int_equal(yongjin__v1__statement_line__pack(&line, want), n);
+        ledger_str_lens l;
+        assert_int_equal(ledger_statement_line_size(&line, &l), n);
+        memset(got, 0xA5, sizeof got);
+        assert_ptr_equal(ledger_statement_line_put(got, &line, &l), got + n);
+        assert_memory_equal(got, want, n);
+        assert_int_equal(got[n], 0xA5);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
+        cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_newer_rules_version_is_refused, setup, teardown),
