@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <stdatomic.h>
@@ -224,25 +225,29 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
 typedef struct source {
     const yj_memmap *m;   /* a layer's state map, or NULL for LMDB */
     yj_memmap_it it;
-    int valid;
     MDB_val k, v;         /* where it is */
+    int valid;
     int tomb;
 } source;
 
 struct yj_cursor {
     MDB_cursor *mc;       /* NULL when the view has no LMDB snapshot */
     int n;                /* sources: the layers', then LMDB's last */
+    int damaged;          /* the last step met a damaged record: only a seek moves it again */
     source src[YJ_VIEW_LAYERS + 1];
     int mutable_n;        /* the first sources may be written between calls: re-seeked */
     int at;               /* the source giving the current entry; -1: none */
     int backward;         /* the sources are positioned below the current key */
     int lazy;             /* at an exact key found by lookup: the sources are not positioned */
-    int damaged;          /* the last step met a damaged record: only a seek moves it again */
     const yj_store_view *view;
     uint8_t key[YJ_MEMMAP_KEY_MAX + 1];
     size_t klen;
     MDB_val val;
 };
+/* The writer opens a cursor for most events: at most 1032 bytes, its
+ * block comes from glibc's per-thread cache, not from malloc's bins
+ * (calloc was 2.4% of the writer's profile at 1,080 bytes). */
+_Static_assert(sizeof(struct yj_cursor) <= 1032, "a cursor outgrows malloc's per-thread cache");
 
 static void load(source *s)
 {
@@ -393,8 +398,14 @@ static int settle(yj_cursor *c)
 
 int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
 {
-    yj_cursor *c = calloc(1, sizeof *c);
+    /* not calloc (glibc 2.36's does not take the per-thread cache), nor a
+     * memset of all of it (the compiler makes that a calloc): the key's
+     * bytes need none */
+    yj_cursor *c = malloc(sizeof *c);
     if (!c) return ENOMEM;
+    memset(c, 0, offsetof(yj_cursor, key));
+    c->klen = 0;
+    c->val = (MDB_val){0, NULL};
     for (int i = 0; i < v->n_layers; i++) {
         const yj_memmap *m = store_layer_map(v->layers[i], STORE_MAP_STATE);
         /* an empty layer below the written ones stays empty while the view lives */
