@@ -161,6 +161,8 @@ typedef struct yj_store_view {
                                  the keys row_cap takes; NULL: none (replays, Verify) */
     int rows_writer;          /* 1: the writer's view (rows' cur), 0: a reader's (their pub) */
     unsigned (*row_cap)(const void *key, size_t key_len); /* yj_apply_hook.row_cap */
+    struct store_read_memo *memo; /* the writer's: its last read of a row's key that found no row,
+                                     for the put that follows (store_internal.h); NULL: none */
     MDB_dbi state, journal, idem;
     const void *owner;        /* the store: identifies it across views (a cache's key) */
     uint64_t head_seq;        /* the journal's head in this view, and its hash */

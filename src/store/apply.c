@@ -251,6 +251,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
 {
     uint8_t ikey[STORE_IDEM_KEY_MAX], digest[YJ_HASH_BYTES];
     size_t ilen = idem_key(w, ikey);
+    ac->memo.set = 0; /* what the last write read may be gone with its layer */
     if (!store_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
     MDB_val iv;
     yj_err err = store_idem_get(&ac->view, ikey, ilen, &iv);

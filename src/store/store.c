@@ -283,6 +283,8 @@ yj_err store_view_begin_write(yj_store *s, store_apply_ctx *ac)
         v->rows = s->rows;
         v->rows_writer = 1;
         v->row_cap = s->config.hook.row_cap;
+        ac->memo.set = 0;
+        v->memo = &ac->memo;
     }
     lmdb_part(s, v);
     pthread_rwlock_rdlock(&s->resize_lock);

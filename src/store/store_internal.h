@@ -249,6 +249,22 @@ yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
  * head_seq/head_hash advance when an entry is appended. Refusals and
  * replays are written into *res with YJ_OK returned; any other return
  * aborts the group. `scratch` is a reusable buffer. */
+/* The writer's last read (yj_state_get) of a row's key that found no row:
+ * the put that almost always follows (a counter's read, add, write) makes
+ * the row from the value before, which it would otherwise read again
+ * through every layer, the cache and LMDB. Set by yj_state_get, taken by
+ * the put of the same key; every put and delete drops it, as does the
+ * start of each write (store_apply_write) and of each group's view
+ * (store_view_begin_write): val points into a layer, the cache or LMDB's
+ * snapshot, none of which changes between a read and the next write. */
+typedef struct store_read_memo {
+    int set;
+    yj_err err;  /* OK (val) or NOT_FOUND */
+    MDB_val val;
+    size_t klen;
+    uint8_t key[YJ_MEMMAP_KEY_MAX];
+} store_read_memo;
+
 typedef struct store_apply_ctx {
     /* layers[0] is `write`, layers[1] `group`; the caller sets the layers
      * below them (n_layers), the LMDB snapshot and its dbis */
@@ -266,6 +282,7 @@ typedef struct store_apply_ctx {
     yj_buf effects, extra, body;
     yj_batch *answers; /* the batch being applied: its answers' effects go into its memory
                           (NULL: each result's effects are malloc'd, the caller frees them) */
+    store_read_memo memo; /* the view's, when it reads rows */
 } store_apply_ctx;
 
 /* n bytes for a result's effects in b's memory (b NULL: malloc'd). NULL on

@@ -141,7 +141,16 @@ yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB
          * published: the layers and LMDB have the published value */
         if (v->rows_writer) return YJ_NOT_FOUND;
     }
-    return layered_get(v, STORE_MAP_STATE, v->state, key, key_len, out);
+    yj_err err = layered_get(v, STORE_MAP_STATE, v->state, key, key_len, out);
+    store_read_memo *m = v->memo;
+    if (cap && m && (err == YJ_OK || err == YJ_NOT_FOUND) && key_len <= sizeof m->key) {
+        m->set = 1;
+        m->err = err;
+        m->val = err == YJ_OK ? *out : (MDB_val){0, NULL};
+        m->klen = key_len;
+        memcpy(m->key, key, key_len);
+    }
+    return err;
 }
 
 yj_err store_idem_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
@@ -173,7 +182,10 @@ static yj_err row_put(yj_wtxn *w, store_row *row, unsigned cap, const void *key,
     }
     if (!row) {
         MDB_val old;
-        yj_err err = layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
+        yj_err err;
+        const store_read_memo *m = w->view.memo;
+        if (m && m->set && m->klen == key_len && !memcmp(m->key, key, key_len)) err = m->err, old = m->val;
+        else err = layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
         if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
         if (err == YJ_OK && old.mv_size > cap) { /* not a value this kind of record can have */
             yj_log(YJ_LOG_ERROR, "store: a stored value of %zu bytes for a row of at most %u", old.mv_size, cap);
@@ -200,7 +212,12 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX || val_len > YJ_MEMMAP_VAL_MAX) return YJ_INTERNAL;
     unsigned cap;
     store_row *row = row_for(&w->view, key, key_len, &cap);
-    if (cap) return row_put(w, row, cap, key, key_len, val, val_len);
+    if (cap) {
+        yj_err err = row_put(w, row, cap, key, key_len, val, val_len);
+        if (w->view.memo) w->view.memo->set = 0;
+        return err;
+    }
+    if (w->view.memo) w->view.memo->set = 0;
     return yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0 ? YJ_OK
                                                                                           : YJ_RESOURCE_EXHAUSTED;
 }
@@ -210,6 +227,7 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
     assert(w->out);
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX) return YJ_INTERNAL;
     unsigned cap;
+    if (w->view.memo) w->view.memo->set = 0;
     row_for(&w->view, key, key_len, &cap);
     if (cap) {
         yj_log(YJ_LOG_ERROR, "store: a delete of a row's key: the apply hook's bug");

@@ -65,6 +65,30 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         if (err == YJ_OK && r) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
         return err;
     }
+    int pr = wr->event_len > 8 && !memcmp(wr->event, "pairref:", 8);
+    if ((wr->event_len > 5 && !memcmp(wr->event, "pair:", 5)) || pr) {
+        /* "pair:<a>,<b>": reads counters a and b, then adds 1 to each (and
+         * "pairref:" is then refused): a put that follows a read of
+         * another key must not take that read's value as its own before */
+        const char *names = (const char *)wr->event + 5 + 3 * pr, *comma = memchr(names, ',', 40);
+        if (!comma) return YJ_INTERNAL;
+        char ka[64], kb[64], na[24] = "0", nb[24] = "0";
+        int la = snprintf(ka, sizeof ka, "z:%.*s", (int)(comma - names), names);
+        int lb = snprintf(kb, sizeof kb, "z:%.*s", (int)(wr->event_len - (size_t)(comma + 1 - (const char *)wr->event)),
+                          comma + 1);
+        MDB_val v;
+        yj_err err = yj_state_get(&w->view, ka, (size_t)la, &v);
+        if (err == YJ_OK) snprintf(na, sizeof na, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        if (err == YJ_OK || err == YJ_NOT_FOUND) err = yj_state_get(&w->view, kb, (size_t)lb, &v);
+        if (err == YJ_OK) snprintf(nb, sizeof nb, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+        int m = snprintf(na, sizeof na, "%lld", atoll(na) + 1);
+        err = yj_state_put(w, ka, (size_t)la, na, (size_t)m);
+        m = snprintf(nb, sizeof nb, "%lld", atoll(nb) + 1);
+        if (err == YJ_OK) err = yj_state_put(w, kb, (size_t)lb, nb, (size_t)m);
+        if (err == YJ_OK && pr) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
+        return err;
+    }
     if (wr->event_len > 4 && !memcmp(wr->event, "del:", 4)) { /* "del:<event>": deletes what <event> wrote */
         int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
         return yj_state_del(w, key, (size_t)n);
@@ -1283,6 +1307,33 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     assert_int_equal(counter_in(f, "k", 1), 5);
 }
 
+/* The writer's memo of a read that found no row (store_read_memo) serves
+ * only the put of the same key: rows of keys LMDB holds, read two at a
+ * time, then written, then refused, go back each to its own value. */
+static void test_a_put_takes_only_its_own_keys_read_from_below_the_rows(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    reopen(f, 1);
+    const char *ev[] = {"inc:a/1", "inc:b/1", "inc:b/2", "inc:b/3"};
+    finish(run(f, ev, NULL, 4));
+    reopen(f, 1); /* the rows are gone: a and b are read from LMDB */
+    const char *pair[] = {"pairref:a,b", "pairref:b,a", "pair:a,b", "pairref:c,a", "pair:c,b"};
+    yj_batch *b = run(f, pair, NULL, 5);
+    int want[] = {YJ_FAILED_PRECONDITION, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK};
+    for (int i = 0; i < 5; i++) assert_int_equal(b->results[i].code, want[i]);
+    finish(b);
+    assert_int_equal(counter_in(f, "a", 0), 2);
+    assert_int_equal(counter_in(f, "b", 0), 5);
+    assert_int_equal(counter_in(f, "c", 0), 1);
+    assert_int_equal(counter_in(f, "c", 1), 1);
+    yj_apply_hook hook = {NULL, test_apply, NULL, counter_row_cap};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+}
+
 /* A group refused after it was applied (here: its checkpoint could not fit
  * under the map's cap) takes back its changes to rows: the counter it
  * added to is as before. */
@@ -1807,6 +1858,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_rows_and_drops_them_past_its_budget, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_refused_group_takes_back_its_rows, setup, teardown),
