@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "yongjin/auth.h"
+#include "yongjin/sha256.h"
 #include "yongjin/tenant.h"
 
 typedef struct key_entry {
@@ -144,10 +145,8 @@ void yj_auth_free(yj_auth *a)
 yj_err yj_auth_check(const yj_auth *a, const uint8_t *key, size_t key_len, yj_role *role,
                      const char **tenant)
 {
-    uint8_t d[32];
-    unsigned int dl = 0;
-    if (key_len == 0 || EVP_Digest(key, key_len, d, &dl, EVP_sha256(), NULL) != 1 || dl != 32)
-        return YJ_UNAUTHENTICATED;
+    uint8_t d[YJ_SHA256_BYTES];
+    if (key_len == 0 || !yj_sha256(key, key_len, d)) return YJ_UNAUTHENTICATED;
     const key_entry *hit = NULL;
     for (size_t i = 0; i < a->n; i++) /* no early exit: constant time in the table */
         if (CRYPTO_memcmp(d, a->keys[i].digest, 32) == 0 && !hit) hit = &a->keys[i];

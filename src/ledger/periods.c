@@ -30,6 +30,7 @@
 #include "yongjin/log.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/rules.h"
+#include "yongjin/sha256.h"
 #include "yongjin/v1/finance.pb-c.h"
 
 #define REPORT_PAGE_DEFAULT 1000
@@ -225,7 +226,7 @@ static yj_err month_digest(const yj_store_view *sv, yj_cursor *c, const char *te
     uint64_t after = 0, count = 0, more = 0, last;
     if (!use_hint || !hint_get(sv, tenant, tlen, month, before, md, &after, &count)) {
         after = count = 0;
-        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) return YJ_INTERNAL;
+        if (!EVP_DigestInit_ex(md, yj_sha256_md(), NULL)) return YJ_INTERNAL;
     }
     uint8_t last_hash[32];
     yj_err err = entries_hash_after(sv, c, tenant, month, after, md, &more, &last, last_hash);

@@ -17,6 +17,7 @@
 
 #include "store/store_internal.h"
 #include "yongjin/pbwire.h"
+#include "yongjin/sha256.h"
 #include "yongjin/v1/finance.pb-c.h"
 
 void store_seq_key(uint64_t seq, uint8_t out[8])
@@ -29,8 +30,7 @@ void store_seq_key(uint64_t seq, uint8_t out[8])
 
 int store_sha256(const uint8_t *data, size_t len, uint8_t out[YJ_HASH_BYTES])
 {
-    unsigned int n = 0;
-    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == YJ_HASH_BYTES;
+    return yj_sha256(data, len, out);
 }
 
 int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
@@ -40,7 +40,7 @@ int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint
     unsigned int n = 0;
     store_seq_key(seq, seq_be);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    int ok = ctx && EVP_DigestInit_ex(ctx, yj_sha256_md(), NULL) == 1 &&
              EVP_DigestUpdate(ctx, prev, YJ_HASH_BYTES) == 1 &&
              EVP_DigestUpdate(ctx, seq_be, 8) == 1 && EVP_DigestUpdate(ctx, body, body_len) == 1 &&
              EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == YJ_HASH_BYTES;

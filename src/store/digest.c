@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "store/store_internal.h"
+#include "yongjin/sha256.h"
 
 struct store_digest {
     EVP_MD_CTX *ctx;
@@ -35,7 +36,7 @@ store_digest *store_digest_new(void)
     store_digest *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->ctx = EVP_MD_CTX_new();
-    if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1) {
+    if (!d->ctx || EVP_DigestInit_ex(d->ctx, yj_sha256_md(), NULL) != 1) {
         EVP_MD_CTX_free(d->ctx);
         free(d);
         return NULL;

@@ -18,6 +18,7 @@
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
 #include "yongjin/pbwire.h"
+#include "yongjin/sha256.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
 static void test_err_names_are_the_grpc_names(void **state)
@@ -249,9 +250,38 @@ static void test_arena_holds_little_more_than_asked_and_keeps_its_limit(void **s
     assert_int_equal(a.limit, 10000); /* the settings stay */
 }
 
+/* FIPS 180-2's vectors, and the same through the fetched handle in parts. */
+static void test_sha256_of_the_standard_vectors(void **state)
+{
+    (void)state;
+    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const uint8_t empty[32] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+                                      0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+                                      0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    uint8_t out[YJ_SHA256_BYTES];
+    assert_true(yj_sha256("abc", 3, out));
+    assert_memory_equal(out, abc, 32);
+    assert_true(yj_sha256("", 0, out));
+    assert_memory_equal(out, empty, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned n = 0;
+    assert_non_null(ctx);
+    assert_int_equal(EVP_DigestInit_ex(ctx, yj_sha256_md(), NULL), 1);
+    assert_int_equal(EVP_DigestUpdate(ctx, "a", 1), 1);
+    assert_int_equal(EVP_DigestUpdate(ctx, "bc", 2), 1);
+    assert_int_equal(EVP_DigestFinal_ex(ctx, out, &n), 1);
+    EVP_MD_CTX_free(ctx);
+    assert_int_equal(n, 32);
+    assert_memory_equal(out, abc, 32);
+    assert_ptr_equal(yj_sha256_md(), yj_sha256_md()); /* fetched once */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_of_the_standard_vectors),
         cmocka_unit_test(test_err_names_are_the_grpc_names),
         cmocka_unit_test(test_fail_formats_and_truncates),
         cmocka_unit_test(test_buf_grows_and_keeps_bytes),
