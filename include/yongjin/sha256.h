@@ -4,9 +4,9 @@
  * OpenSSL 3 looks a digest named by EVP_sha256() up in its providers at
  * every EVP_DigestInit (a lock and a table lookup): 2.6% of the writer's
  * profile at two digests an order, and one per call on the event loop for
- * the API key. An EVP_MD fetched once skips that. The handle is made on
- * first use (pthread_once), never changes nor is freed, and may be used by
- * any thread at once.
+ * the API key. An EVP_MD fetched once skips that. The handle is fetched
+ * on first use (a failed fetch is tried again on the next), then never
+ * changes nor is freed, and may be used by any thread at once.
  */
 #ifndef YONGJIN_SHA256_H
 #define YONGJIN_SHA256_H

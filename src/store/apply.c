@@ -304,6 +304,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
         below.n_layers = ac->view.n_layers - 2;
         for (int i = 0; i < below.n_layers; i++) below.layers[i] = ac->view.layers[i + 2];
         below.mutable_layers = 0;
+        below.memo = NULL; /* its reads are not the write's */
         /* the writer's own layers under these two (the pending group's), then
          * its cache; 0 reads every layer: own_layers kept as it was would
          * read the group itself as below it, and take its tombstones for

@@ -245,18 +245,17 @@ yj_err store_mdb_err(int rc);
 yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
                        uint8_t hash[YJ_HASH_BYTES]);
 
-/* Applies one write in txn: idempotency, the hook, the journal append.
- * head_seq/head_hash advance when an entry is appended. Refusals and
- * replays are written into *res with YJ_OK returned; any other return
- * aborts the group. `scratch` is a reusable buffer. */
 /* The writer's last read (yj_state_get) of a row's key that found no row:
  * the put that almost always follows (a counter's read, add, write) makes
  * the row from the value before, which it would otherwise read again
  * through every layer, the cache and LMDB. Set by yj_state_get, taken by
  * the put of the same key; every put and delete drops it, as does the
  * start of each write (store_apply_write) and of each group's view
- * (store_view_begin_write): val points into a layer, the cache or LMDB's
- * snapshot, none of which changes between a read and the next write. */
+ * (store_view_begin_write). val points into a layer below the write's
+ * (a row's key without a row is never in the write's nor the group's),
+ * the cache or LMDB's snapshot: none of these changes before the group
+ * ends but by puts, and a put into the cache of another key (a read
+ * may make one) moves no other key's bytes (hashmap.h). */
 typedef struct store_read_memo {
     int set;
     yj_err err;  /* OK (val) or NOT_FOUND */
@@ -289,6 +288,10 @@ typedef struct store_apply_ctx {
  * ENOMEM. Lives until yj_batch_free (or, malloc'd, the caller's free). */
 uint8_t *store_answer_alloc(yj_batch *b, size_t n);
 
+/* Applies one write in ac's view: idempotency, the hook, the journal
+ * append. head_seq/head_hash advance when an entry is appended. Refusals
+ * and replays are written into *res with YJ_OK returned; any other return
+ * aborts the group. */
 yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
                          yj_result *res);
 

@@ -65,12 +65,17 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         if (err == YJ_OK && r) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
         return err;
     }
-    int pr = wr->event_len > 8 && !memcmp(wr->event, "pairref:", 8);
-    if ((wr->event_len > 5 && !memcmp(wr->event, "pair:", 5)) || pr) {
+    int rev = wr->event_len > 1 && wr->event[0] == 'r' && memchr(wr->event, ':', wr->event_len);
+    const uint8_t *pe = wr->event + rev;
+    size_t pl = wr->event_len - (size_t)rev;
+    int pr = pl > 8 && !memcmp(pe, "pairref:", 8);
+    if ((pl > 5 && !memcmp(pe, "pair:", 5)) || pr) {
         /* "pair:<a>,<b>": reads counters a and b, then adds 1 to each (and
          * "pairref:" is then refused): a put that follows a read of
-         * another key must not take that read's value as its own before */
-        const char *names = (const char *)wr->event + 5 + 3 * pr, *comma = memchr(names, ',', 40);
+         * another key must not take that read's value as its own before.
+         * "rpair:" and "rpairref:" put b first: the put of the key read
+         * last takes that read's value */
+        const char *names = (const char *)pe + 5 + 3 * pr, *comma = memchr(names, ',', 40);
         if (!comma) return YJ_INTERNAL;
         char ka[64], kb[64], na[24] = "0", nb[24] = "0";
         int la = snprintf(ka, sizeof ka, "z:%.*s", (int)(comma - names), names);
@@ -82,11 +87,27 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         if (err == YJ_OK || err == YJ_NOT_FOUND) err = yj_state_get(&w->view, kb, (size_t)lb, &v);
         if (err == YJ_OK) snprintf(nb, sizeof nb, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
         if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
-        int m = snprintf(na, sizeof na, "%lld", atoll(na) + 1);
-        err = yj_state_put(w, ka, (size_t)la, na, (size_t)m);
-        m = snprintf(nb, sizeof nb, "%lld", atoll(nb) + 1);
-        if (err == YJ_OK) err = yj_state_put(w, kb, (size_t)lb, nb, (size_t)m);
+        int ma = snprintf(na, sizeof na, "%lld", atoll(na) + 1), mb = snprintf(nb, sizeof nb, "%lld", atoll(nb) + 1);
+        if (rev) err = yj_state_put(w, kb, (size_t)lb, nb, (size_t)mb);
+        if (err == YJ_OK) err = yj_state_put(w, ka, (size_t)la, na, (size_t)ma);
+        if (err == YJ_OK && !rev) err = yj_state_put(w, kb, (size_t)lb, nb, (size_t)mb);
         if (err == YJ_OK && pr) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
+        return err;
+    }
+    if (wr->event_len > 5 && !memcmp(wr->event, "peek:", 5)) { /* "peek:<name>": reads counter name, writes nothing */
+        int n = snprintf(key, sizeof key, "z:%.*s", (int)wr->event_len - 5, (const char *)wr->event + 5);
+        MDB_val v;
+        yj_err err = yj_state_get(&w->view, key, (size_t)n, &v);
+        return err == YJ_NOT_FOUND ? YJ_OK : err;
+    }
+    int br = wr->event_len > 9 && !memcmp(wr->event, "blindref:", 9);
+    if ((wr->event_len > 6 && !memcmp(wr->event, "blind:", 6)) || br) {
+        /* "blind:<name>": sets counter name to 100 without reading it (and
+         * "blindref:" is then refused) */
+        int n = snprintf(key, sizeof key, "z:%.*s", (int)wr->event_len - 6 - 3 * br,
+                         (const char *)wr->event + 6 + 3 * br);
+        yj_err err = yj_state_put(w, key, (size_t)n, "100", 3);
+        if (err == YJ_OK && br) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
         return err;
     }
     if (wr->event_len > 4 && !memcmp(wr->event, "del:", 4)) { /* "del:<event>": deletes what <event> wrote */
@@ -1308,8 +1329,10 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
 }
 
 /* The writer's memo of a read that found no row (store_read_memo) serves
- * only the put of the same key: rows of keys LMDB holds, read two at a
- * time, then written, then refused, go back each to its own value. */
+ * only the put of the same key that follows in the same write: rows of
+ * keys LMDB holds, read two at a time, then written (the key read last
+ * first, or not), then refused, go back each to its own value; a read
+ * without a put leaves nothing for a later write's put. */
 static void test_a_put_takes_only_its_own_keys_read_from_below_the_rows(void **state)
 {
     fixture *f = *state;
@@ -1327,6 +1350,26 @@ static void test_a_put_takes_only_its_own_keys_read_from_below_the_rows(void **s
     assert_int_equal(counter_in(f, "b", 0), 5);
     assert_int_equal(counter_in(f, "c", 0), 1);
     assert_int_equal(counter_in(f, "c", 1), 1);
+    reopen(f, 1);
+    /* the put of the key read last takes that read: refused, both go back */
+    const char *rpair[] = {"rpairref:a,b", "rpairref:d,b", "rpair:a,b"};
+    b = run(f, rpair, NULL, 3);
+    int rwant[] = {YJ_FAILED_PRECONDITION, YJ_FAILED_PRECONDITION, YJ_OK};
+    for (int i = 0; i < 3; i++) assert_int_equal(b->results[i].code, rwant[i]);
+    finish(b);
+    assert_int_equal(counter_in(f, "a", 0), 3);
+    assert_int_equal(counter_in(f, "b", 0), 6);
+    assert_int_equal(counter_in(f, "d", 0), -1);
+    /* a read that no put took is not taken by a later write's put */
+    reopen(f, 1);
+    finish(run(f, (const char *[]){"peek:a"}, NULL, 1));
+    b = run(f, (const char *[]){"blindref:a", "peek:b", "blindref:b", "blind:e"}, NULL, 4);
+    assert_int_equal(b->results[0].code, YJ_FAILED_PRECONDITION);
+    assert_int_equal(b->results[2].code, YJ_FAILED_PRECONDITION);
+    finish(b);
+    assert_int_equal(counter_in(f, "a", 0), 3);
+    assert_int_equal(counter_in(f, "b", 0), 6);
+    assert_int_equal(counter_in(f, "e", 1), 100);
     yj_apply_hook hook = {NULL, test_apply, NULL, counter_row_cap};
     yj_verify_report rep;
     yj_msg msg = {{0}};
