@@ -6,7 +6,6 @@
  */
 #include <assert.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,7 @@
 #include "yongjin/tenant.h"
 
 typedef struct key_entry {
-    uint8_t digest[32];
+    uint8_t digest[YJ_SHA256_BYTES];
     char tenant[33]; /* "*" or a tenant id */
     yj_role role;
 } key_entry;
@@ -149,7 +148,7 @@ yj_err yj_auth_check(const yj_auth *a, const uint8_t *key, size_t key_len, yj_ro
     if (key_len == 0 || !yj_sha256(key, key_len, d)) return YJ_UNAUTHENTICATED;
     const key_entry *hit = NULL;
     for (size_t i = 0; i < a->n; i++) /* no early exit: constant time in the table */
-        if (CRYPTO_memcmp(d, a->keys[i].digest, 32) == 0 && !hit) hit = &a->keys[i];
+        if (CRYPTO_memcmp(d, a->keys[i].digest, YJ_SHA256_BYTES) == 0 && !hit) hit = &a->keys[i];
     if (!hit) return YJ_UNAUTHENTICATED;
     *role = hit->role;
     *tenant = hit->tenant;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/log.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/v1/query.pb-c.h"
 
@@ -181,7 +182,11 @@ static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p
     line.kind = p->kind;
     line.adjustment = ec->adjustment;
     size_t n = ledger_statement_line_size(&line, &l);
-    if (n > sizeof val) return YJ_INTERNAL; /* names are short literals, an order id at most YJ_ID_MAX bytes */
+    if (n > sizeof val) { /* names are short literals, an order id at most YJ_ID_MAX bytes */
+        yj_log(YJ_LOG_ERROR, "ledger: a statement line of %zu bytes (at most %zu): an id past its limit", n,
+               sizeof val);
+        return YJ_INTERNAL;
+    }
     ledger_statement_line_put(val, &line, &l);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'S');
     lkey_str(&k, p->member, strlen(p->member));
@@ -218,14 +223,9 @@ static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 
 static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)
 {
-    if (p->base.n_unknown_fields) { /* one read from a record a later build wrote: protobuf-c keeps them */
-        size_t n = yongjin__v1__posting__get_packed_size(p);
-        yj_err err = yj_pb_put_len_header(effects, 5, n);
-        uint8_t *dst = err == YJ_OK ? yj_buf_reserve(effects, n) : NULL;
-        if (!dst) return err != YJ_OK ? err : YJ_RESOURCE_EXHAUSTED;
-        effects->len += yongjin__v1__posting__pack(p, dst);
-        return YJ_OK;
-    }
+    /* every posting is built by the ledger (orders.c, payouts.c), never
+     * decoded: it has no unknown fields for the hand writer to drop */
+    assert(p->base.n_unknown_fields == 0);
     ledger_str_lens l;
     size_t n = ledger_posting_size(p, &l);
     yj_err err = yj_pb_put_len_header(effects, 5, n);

@@ -17,7 +17,6 @@
 
 #include "store/store_internal.h"
 #include "yongjin/pbwire.h"
-#include "yongjin/sha256.h"
 #include "yongjin/v1/finance.pb-c.h"
 
 void store_seq_key(uint64_t seq, uint8_t out[8])
@@ -26,11 +25,6 @@ void store_seq_key(uint64_t seq, uint8_t out[8])
         out[i] = (uint8_t)seq;
         seq >>= 8;
     }
-}
-
-int store_sha256(const uint8_t *data, size_t len, uint8_t out[YJ_HASH_BYTES])
-{
-    return yj_sha256(data, len, out);
 }
 
 int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
@@ -252,7 +246,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     uint8_t ikey[STORE_IDEM_KEY_MAX], digest[YJ_HASH_BYTES];
     size_t ilen = idem_key(w, ikey);
     ac->memo.set = 0; /* what the last write read may be gone with its layer */
-    if (!store_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
+    if (!yj_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
     MDB_val iv;
     yj_err err = store_idem_get(&ac->view, ikey, ilen, &iv);
     if (err == YJ_OK) {

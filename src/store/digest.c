@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "store/store_internal.h"
-#include "yongjin/sha256.h"
 
 struct store_digest {
     EVP_MD_CTX *ctx;

@@ -14,6 +14,7 @@
 #include "store/hashmap.h"
 #include "store/memmap.h"
 #include "store/rows.h"
+#include "yongjin/sha256.h"
 #include "yongjin/store.h"
 
 #define STORE_IDEM_KEY_MAX (1 + YJ_TENANT_MAX + 1 + YJ_REQUEST_ID_MAX)
@@ -212,7 +213,8 @@ void store_seq_key(uint64_t seq, uint8_t out[8]);
 /* SHA-256 of prev_hash || seq_be64 || body. */
 int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
                      size_t body_len, uint8_t out[YJ_HASH_BYTES]);
-int store_sha256(const uint8_t *data, size_t len, uint8_t out[YJ_HASH_BYTES]);
+/* (one SHA-256 of a buffer: yj_sha256, yongjin/sha256.h) */
+_Static_assert(YJ_HASH_BYTES == YJ_SHA256_BYTES, "the journal's hashes are SHA-256");
 
 /* ---- the canonical state digest (digest.c; docs/storage.md "The state digest") ----
  * SHA-256 over every record of idem then of state, in key byte order, each

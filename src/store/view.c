@@ -212,14 +212,12 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX || val_len > YJ_MEMMAP_VAL_MAX) return YJ_INTERNAL;
     unsigned cap;
     store_row *row = row_for(&w->view, key, key_len, &cap);
-    if (cap) {
-        yj_err err = row_put(w, row, cap, key, key_len, val, val_len);
-        if (w->view.memo) w->view.memo->set = 0;
-        return err;
-    }
+    yj_err err = cap ? row_put(w, row, cap, key, key_len, val, val_len) /* (takes the memo first) */
+                     : yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
+                         ? YJ_OK
+                         : YJ_RESOURCE_EXHAUSTED;
     if (w->view.memo) w->view.memo->set = 0;
-    return yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0 ? YJ_OK
-                                                                                          : YJ_RESOURCE_EXHAUSTED;
+    return err;
 }
 
 yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)

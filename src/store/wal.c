@@ -171,7 +171,7 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
     size_t rec = WAL_MAGIC_LEN + WAL_HDR;
     uint8_t h[YJ_HASH_BYTES];
     int ok = n <= im->len - rec && im->len - rec - n >= YJ_HASH_BYTES &&
-             store_sha256(p + WAL_MAGIC_LEN, WAL_HDR + n, h) && !memcmp(h, p + rec + n, YJ_HASH_BYTES);
+             yj_sha256(p + WAL_MAGIC_LEN, WAL_HDR + n, h) && !memcmp(h, p + rec + n, YJ_HASH_BYTES);
     const uint8_t *c = p + rec;
     if (ok && im->version == 2) {
         ok = n == WAL_CKPT2;
@@ -273,7 +273,7 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
     store_put_be(rec + 1, WAL_CKPT2, 4);
     store_put_be(rec + WAL_HDR, seq, 8);
     memcpy(rec + WAL_HDR + 8, hash, YJ_HASH_BYTES);
-    store_sha256(rec, WAL_HDR + WAL_CKPT2, rec + WAL_HDR + WAL_CKPT2);
+    yj_sha256(rec, WAL_HDR + WAL_CKPT2, rec + WAL_HDR + WAL_CKPT2);
     int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     int rc = fd < 0 ? errno : 0;
     uint64_t off = 0;

@@ -1294,31 +1294,43 @@ static long long counter_in(fixture *f, const char *name, int by_cursor)
  * cursors with the row's value, the values reach LMDB at checkpoints
  * (after a restart they come from there) and Verify's replay, which keeps
  * no rows, gives the same state. */
+/* Runs events as one batch and checks each one's result code. */
+static void run_expecting(fixture *f, const char **events, const int *want, size_t n)
+{
+    yj_batch *b = run(f, events, NULL, n);
+    for (size_t i = 0; i < n; i++) assert_int_equal(b->results[i].code, want[i]);
+    finish(b);
+}
+
+/* Verify replays the journal into a fresh state (with the test's rows, as
+ * the store takes them) and finds the live one equal. */
+static void verify_agrees(fixture *f)
+{
+    yj_apply_hook hook = {NULL, test_apply, NULL, test_rows};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+}
+
 static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
 {
     fixture *f = *state;
     test_rows = counter_row_cap;
     reopen(f, 1);
     const char *ev[] = {"inc:k/1", "incref:k", "inc:k/2", "incref:new", "inc:k/3"};
-    yj_batch *b = run(f, ev, NULL, 5);
-    int want[] = {YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK};
-    for (int i = 0; i < 5; i++) assert_int_equal(b->results[i].code, want[i]);
-    finish(b);
+    run_expecting(f, ev, (const int[]){YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK}, 5);
     assert_int_equal(counter_in(f, "k", 0), 3);
     assert_int_equal(counter_in(f, "k", 1), 3);
     assert_int_equal(counter_in(f, "new", 0), -1); /* its row was made, and taken back with its key */
     assert_int_equal(counter_in(f, "new", 1), -1);
     const char *more[] = {"inc:j", "incref:k", "inc:k/4", "inc:new"};
-    b = run(f, more, NULL, 4);
+    yj_batch *b = run(f, more, NULL, 4);
     finish(b);
     assert_int_equal(counter_in(f, "j", 1), 1);
     assert_int_equal(counter_in(f, "k", 1), 4);
     assert_int_equal(counter_in(f, "new", 1), 1);
-    yj_apply_hook hook = {NULL, test_apply, NULL, counter_row_cap};
-    yj_verify_report rep;
-    yj_msg msg = {{0}};
-    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
+    verify_agrees(f);
     reopen(f, 1); /* from LMDB now */
     assert_int_equal(counter_in(f, "k", 0), 4);
     assert_int_equal(counter_in(f, "j", 1), 1);
@@ -1336,45 +1348,32 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
 static void test_a_put_takes_only_its_own_keys_read_from_below_the_rows(void **state)
 {
     fixture *f = *state;
+    enum { OK = YJ_OK, NO = YJ_FAILED_PRECONDITION };
     test_rows = counter_row_cap;
     reopen(f, 1);
-    const char *ev[] = {"inc:a/1", "inc:b/1", "inc:b/2", "inc:b/3"};
-    finish(run(f, ev, NULL, 4));
+    run_expecting(f, (const char *[]){"inc:a/1", "inc:b/1", "inc:b/2", "inc:b/3"}, (const int[]){OK, OK, OK, OK}, 4);
     reopen(f, 1); /* the rows are gone: a and b are read from LMDB */
-    const char *pair[] = {"pairref:a,b", "pairref:b,a", "pair:a,b", "pairref:c,a", "pair:c,b"};
-    yj_batch *b = run(f, pair, NULL, 5);
-    int want[] = {YJ_FAILED_PRECONDITION, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK};
-    for (int i = 0; i < 5; i++) assert_int_equal(b->results[i].code, want[i]);
-    finish(b);
+    run_expecting(f, (const char *[]){"pairref:a,b", "pairref:b,a", "pair:a,b", "pairref:c,a", "pair:c,b"},
+                  (const int[]){NO, NO, OK, NO, OK}, 5);
     assert_int_equal(counter_in(f, "a", 0), 2);
     assert_int_equal(counter_in(f, "b", 0), 5);
     assert_int_equal(counter_in(f, "c", 0), 1);
     assert_int_equal(counter_in(f, "c", 1), 1);
     reopen(f, 1);
     /* the put of the key read last takes that read: refused, both go back */
-    const char *rpair[] = {"rpairref:a,b", "rpairref:d,b", "rpair:a,b"};
-    b = run(f, rpair, NULL, 3);
-    int rwant[] = {YJ_FAILED_PRECONDITION, YJ_FAILED_PRECONDITION, YJ_OK};
-    for (int i = 0; i < 3; i++) assert_int_equal(b->results[i].code, rwant[i]);
-    finish(b);
+    run_expecting(f, (const char *[]){"rpairref:a,b", "rpairref:d,b", "rpair:a,b"}, (const int[]){NO, NO, OK}, 3);
     assert_int_equal(counter_in(f, "a", 0), 3);
     assert_int_equal(counter_in(f, "b", 0), 6);
     assert_int_equal(counter_in(f, "d", 0), -1);
     /* a read that no put took is not taken by a later write's put */
     reopen(f, 1);
-    finish(run(f, (const char *[]){"peek:a"}, NULL, 1));
-    b = run(f, (const char *[]){"blindref:a", "peek:b", "blindref:b", "blind:e"}, NULL, 4);
-    assert_int_equal(b->results[0].code, YJ_FAILED_PRECONDITION);
-    assert_int_equal(b->results[2].code, YJ_FAILED_PRECONDITION);
-    finish(b);
+    run_expecting(f, (const char *[]){"peek:a"}, (const int[]){OK}, 1);
+    run_expecting(f, (const char *[]){"blindref:a", "peek:b", "blindref:b", "blind:e"}, (const int[]){NO, OK, NO, OK},
+                  4);
     assert_int_equal(counter_in(f, "a", 0), 3);
     assert_int_equal(counter_in(f, "b", 0), 6);
     assert_int_equal(counter_in(f, "e", 1), 100);
-    yj_apply_hook hook = {NULL, test_apply, NULL, counter_row_cap};
-    yj_verify_report rep;
-    yj_msg msg = {{0}};
-    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
+    verify_agrees(f);
 }
 
 /* A group refused after it was applied (here: its checkpoint could not fit
