@@ -326,6 +326,37 @@ yj_err yj_state_put(yj_wtxn *wtxn, const void *key, size_t key_len,
                     const void *val, size_t val_len);
 yj_err yj_state_del(yj_wtxn *wtxn, const void *key, size_t key_len);
 
+/* A walk from record to record, each one's value naming the next one's
+ * key (the ledger's team tree): zero it, then give it to each add of the
+ * walk. An add through it remembers the writer's row it changed; the next
+ * add's key, when it is the one that row's add reached last time, is then
+ * found without a lookup (checked against the key, never trusted). */
+typedef struct yj_state_chase {
+    void *prev_; /* private to view.c */
+} yj_state_chase;
+
+#define YJ_STATE_ADD_MAX 256 /* the longest value yj_state_add_i64 changes */
+
+/* Adds deltas[i] to the big-endian int64 at byte at + 8 * i of key's value,
+ * for i < n: the shape of every counter. In place, when the key is one of
+ * the writer's rows that has a value (one lookup, or none through chase);
+ * else the value is read and put back.
+ *
+ * A key with no value (absent or deleted): when create_len is not 0, the
+ * value is first made of create_len zero bytes (at + 8 * n <= create_len);
+ * when it is 0, YJ_NOT_FOUND and nothing is written.
+ *
+ * after (may be NULL): the value after the add, pointing into the write's
+ * state, valid until key is written again or the write ends. chase: NULL,
+ * or the walk this add is a step of (see above).
+ *
+ * Returns OK; NOT_FOUND (above); DATA_LOSS when the value is shorter than
+ * at + 8 * n or longer than YJ_STATE_ADD_MAX (nothing written); or what a
+ * get or put returns (INTERNAL, RESOURCE_EXHAUSTED; the write must then be
+ * refused). For the hook only, as yj_state_put. */
+yj_err yj_state_add_i64(yj_wtxn *wtxn, const void *key, size_t key_len, size_t at, const int64_t *deltas,
+                        size_t n, size_t create_len, MDB_val *after, yj_state_chase *chase);
+
 /* Counters, for logs, tests and the benchmark. */
 typedef struct yj_store_stats {
     uint64_t commits;

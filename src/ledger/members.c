@@ -310,59 +310,68 @@ static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec 
     return yj_state_put(ec->wtxn, k.b, k.n, v, team_encode(t, v));
 }
 
+/* Adds to a member's team record (one with no parent when it has none). */
 static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct, int64_t size,
                        int64_t gmv, int64_t own)
 {
-    team_rec t;
-    yj_err err = team_get(ec, member, &t);
-    if (err != YJ_OK) return err;
-    t.direct_count += direct;
-    t.team_size += size;
-    t.team_gmv += gmv;
-    t.own_gmv += own;
-    return team_put(ec, member, &t);
+    lkey k;
+    int64_t d[4] = {direct, size, gmv, own};
+    member_key(&k, ec, 'A', member);
+    return yj_state_add_i64(ec->wtxn, k.b, k.n, 0, d, 4, TEAM_FIXED + 1, NULL, NULL);
 }
 
-/* Adds size and gmv to every ancestor from `from` up (the team tree): one
- * lookup by key per ancestor, the record written again. */
-static yj_err ledger_team_walk(ledger_event_ctx *ec, const char *from, int64_t size, int64_t gmv)
+/* The parent a team record names (after an add: its value then), or
+ * DATA_LOSS when the record's length disagrees with its parent's. */
+static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
+        v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
+        return YJ_DATA_LOSS;
+    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
+    parent[p[TEAM_FIXED]] = 0;
+    return YJ_OK;
+}
+
+/* Adds size and gmv to every ancestor from `from` up (the team tree): each
+ * record added to in place, the walk chasing from one to the next (a
+ * record's parent found without a lookup when the walk went there last). */
+static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, const char *from, int64_t size,
+                               int64_t gmv)
 {
     char cur[YJ_ID_MAX + 1];
     snprintf(cur, sizeof cur, "%s", from);
     yj_err err = YJ_OK;
+    int64_t d[2] = {size, gmv}; /* team_size, team_gmv */
     for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
         lkey k;
+        MDB_val v;
         member_key(&k, ec, 'A', cur);
-        MDB_val kk = {k.n, k.b}, v;
-        team_rec t;
-        err = yj_state_get(&ec->wtxn->view, kk.mv_data, kk.mv_size, &v);
+        err = yj_state_add_i64(ec->wtxn, k.b, k.n, 8, d, 2, 0, &v, chase);
         if (err == YJ_NOT_FOUND) { /* a member with no record yet: no parent either */
+            team_rec t;
             memset(&t, 0, sizeof t);
             t.team_size = size;
             t.team_gmv = gmv;
-            err = team_put(ec, cur, &t);
-            break;
+            return team_put(ec, cur, &t);
         }
-        if (err != YJ_OK) break;
-        if ((err = team_decode(&v, &t)) != YJ_OK) break;
-        t.team_size += size;
-        t.team_gmv += gmv;
-        uint8_t buf[TEAM_FIXED + 1 + YJ_ID_MAX];
-        MDB_val nv = {team_encode(&t, buf), buf};
-        err = yj_state_put(ec->wtxn, k.b, k.n, nv.mv_data, nv.mv_size);
-        memcpy(cur, t.parent, sizeof cur);
+        if (err == YJ_OK) err = team_parent(&v, cur);
     }
     return err;
 }
 
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 {
-    team_rec t;
-    yj_err err = team_get(ec, member, &t);
+    lkey k;
+    MDB_val v;
+    char parent[YJ_ID_MAX + 1];
+    yj_state_chase chase = {0};
+    member_key(&k, ec, 'A', member);
+    /* own_gmv; a member with no record gets one with no parent */
+    yj_err err = yj_state_add_i64(ec->wtxn, k.b, k.n, 24, &gmv, 1, TEAM_FIXED + 1, &v, &chase);
+    if (err == YJ_OK) err = team_parent(&v, parent);
     if (err != YJ_OK) return err;
-    t.own_gmv += gmv;
-    if ((err = team_put(ec, member, &t)) != YJ_OK) return err;
-    return t.parent[0] ? ledger_team_walk(ec, t.parent, 0, gmv) : YJ_OK;
+    return parent[0] ? ledger_team_walk(ec, &chase, parent, 0, gmv) : YJ_OK;
 }
 
 /* Adds delta (+1 or -1) to how many direct members of parent have height
@@ -457,7 +466,8 @@ static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *ol
     lkey k;
     if (old_parent[0]) {
         err = team_add(ec, old_parent, -1, 0, 0, 0);
-        if (err == YJ_OK) err = ledger_team_walk(ec, old_parent, -size, -gmv);
+        yj_state_chase chase = {0};
+        if (err == YJ_OK) err = ledger_team_walk(ec, &chase, old_parent, -size, -gmv);
         lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
         lkey_str(&k, old_parent, strlen(old_parent));
         lkey_str(&k, member, strlen(member));
@@ -465,7 +475,8 @@ static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *ol
         if (err != YJ_OK) return err;
     }
     err = team_add(ec, referrer, 1, 0, 0, 0);
-    if (err == YJ_OK) err = ledger_team_walk(ec, referrer, size, gmv);
+    yj_state_chase chase = {0};
+    if (err == YJ_OK) err = ledger_team_walk(ec, &chase, referrer, size, gmv);
     if (err == YJ_OK) err = heights_move(ec, member, old_parent, referrer);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'C');
     lkey_str(&k, referrer, strlen(referrer));

@@ -63,18 +63,10 @@ static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
  * k (all zero when the key is new): the shape of every aggregate here. */
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
 {
-    uint8_t val[8 * ACC_COUNT] = {0};
     assert(n <= ACC_COUNT);
-    MDB_val v; /* a lookup by key (the hash indexes of the layers), no cursor */
-    yj_err err = yj_state_get(&ec->wtxn->view, k->b, k->n, &v);
-    if (err == YJ_OK) {
-        if (v.mv_size != 8 * n) return YJ_DATA_LOSS;
-        memcpy(val, v.mv_data, 8 * n);
-    } else if (err != YJ_NOT_FOUND) {
-        return err;
-    }
-    for (size_t i = 0; i < n; i++) put_be64(val + 8 * i, get_be64(val + 8 * i) + (uint64_t)deltas[i]);
-    return yj_state_put(ec->wtxn, k->b, k->n, val, 8 * n);
+    MDB_val after;
+    yj_err err = yj_state_add_i64(ec->wtxn, k->b, k->n, 0, deltas, n, 8 * n, &after, NULL);
+    return err == YJ_OK && after.mv_size != 8 * n ? YJ_DATA_LOSS : err;
 }
 
 yj_cursor *ledger_cursor(ledger_event_ctx *ec)

@@ -209,6 +209,13 @@ static hm_ent *lookup(const yj_hashmap *m, const uint8_t *k, size_t klen, uint64
     return e;
 }
 
+const void *yj_hashmap_value_key(const void *val, size_t klen)
+{
+    const uint8_t *k = (const uint8_t *)val - key_room(klen);
+    assert(((const hm_ent *)(const void *)(k - sizeof(hm_ent)))->klen == klen);
+    return k;
+}
+
 yj_hashmap *yj_hashmap_new(uint64_t seed)
 {
     yj_hashmap *m = calloc(1, sizeof *m);

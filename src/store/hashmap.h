@@ -82,6 +82,12 @@ int yj_hashmap_get(const yj_hashmap *m, const void *key, size_t klen, const void
  * the map must exclude that reader itself (store/rows.c). */
 void *yj_hashmap_ref(yj_hashmap *m, const void *key, size_t klen);
 
+/* The key of the entry whose value is val (a pointer yj_hashmap_get or
+ * yj_hashmap_ref handed out, still valid), given the key's length klen,
+ * which must be that entry's: the entry keeps its key just before its
+ * value. */
+const void *yj_hashmap_value_key(const void *val, size_t klen);
+
 /* Entries, tombstones included. */
 size_t yj_hashmap_count(const yj_hashmap *m);
 

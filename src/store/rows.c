@@ -59,6 +59,11 @@ store_row *store_rows_find(const store_rows *r, const void *key, size_t klen)
     return yj_hashmap_ref(r->map, key, klen);
 }
 
+int store_row_is(const store_row *w, const void *key, size_t klen)
+{
+    return w->klen == klen && memcmp(yj_hashmap_value_key(w, klen), key, klen) == 0;
+}
+
 store_row *store_rows_add(store_rows *r, const void *key, size_t klen, unsigned cap)
 {
     assert(cap >= 1 && cap <= STORE_ROW_CAP_MAX && !store_rows_find(r, key, klen));
@@ -67,6 +72,7 @@ store_row *store_rows_add(store_rows *r, const void *key, size_t klen, unsigned 
     memset(w, 0, sizeof *w);
     w->cur_len = w->pub_len = STORE_ROW_NONE;
     w->cap = (uint8_t)cap;
+    w->klen = (uint16_t)klen; /* (the map's keys are at most 65,535 bytes) */
     pthread_rwlock_wrlock(r->lock); /* readers probe the map */
     int rc = yj_hashmap_put(r->map, key, klen, w, sizeof *w + 2 * (size_t)cap, 0);
     pthread_rwlock_unlock(r->lock);

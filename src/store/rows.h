@@ -34,6 +34,12 @@
  * first write on (view.c puts the value there when the key was new), so
  * cursors find it in order and read the row's value (view.c, give()).
  *
+ * Links: a row's `link` is the writer's note of the row an add reached
+ * from it last (the team tree's parent, view.c); it is never trusted
+ * unchecked (store_row_is compares the key wanted with the linked row's
+ * own), and stays pointing into live memory because rows are freed only
+ * all together (a dropped set's links point into that set).
+ *
  * Memory: one heap block per row (the map's entry: its header, the key
  * padded to 8 bytes, then the row: header, cur, pub). Past the writer's cache budget, the writer drops them all
  * between groups when no checkpoint is running, after putting the dirty
@@ -66,10 +72,15 @@ typedef struct store_row {
     uint64_t ev_gen;  /* the write whose log last took it (writer) */
     uint64_t grp_gen; /* the group whose log last took it (writer) */
     uint64_t ck_gen;  /* the checkpoint interval it was last listed dirty in (writer) */
+    struct store_row *link; /* the writer's only: the row an add through a chase
+                               reached from this one last (view.c, yj_state_add_i64);
+                               a hint, checked against the key before each use */
     uint8_t cur_len;  /* the writer's thread only */
     uint8_t pub_len;  /* written under the view lock held exclusively */
     uint8_t cap;
-    uint8_t pad_[5];
+    uint8_t pad_;
+    uint16_t klen;    /* its key's length (the key is the map entry's, store_row_is) */
+    uint8_t pad2_[2];
     uint8_t val[];    /* cur[cap], then pub[cap] */
 } store_row;
 
@@ -88,6 +99,10 @@ void store_rows_free(store_rows *r); /* NULL ok */
 
 /* The row of key, or NULL. */
 store_row *store_rows_find(const store_rows *r, const void *key, size_t klen);
+/* 1 when w is the row of key (its map entry's key is these bytes), else 0.
+ * Reads only w's header and its key, which sit side by side: how a link is
+ * checked before it is followed. */
+int store_row_is(const store_row *w, const void *key, size_t klen);
 /* A new row for key (absent: must not exist), with room for values of up
  * to cap (1..STORE_ROW_CAP_MAX) bytes, cur and pub absent. Takes the view
  * lock exclusively for the insert. NULL on ENOMEM. */

@@ -236,6 +236,69 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
     return YJ_OK;
 }
 
+static void add_be64s(uint8_t *v, const int64_t *deltas, size_t n)
+{
+    for (size_t i = 0; i < n; i++) store_put_be(v + 8 * i, store_get_be(v + 8 * i, 8) + (uint64_t)deltas[i], 8);
+}
+
+/* The add on a row that has a value: in place, its value before logged. */
+static yj_err row_add(yj_wtxn *w, store_row *row, const void *key, size_t klen, size_t at, const int64_t *deltas,
+                      size_t n, MDB_val *after)
+{
+    if (row->cur_len < at + 8 * n) {
+        yj_log(YJ_LOG_ERROR, "store: an add to bytes %zu..%zu of a value of %u", at, at + 8 * n,
+               (unsigned)row->cur_len);
+        return YJ_DATA_LOSS;
+    }
+    yj_err err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, klen);
+    if (err != YJ_OK) return err;
+    const void *v;
+    size_t len;
+    store_row_value(row, 1, &v, &len);
+    add_be64s((uint8_t *)v + at, deltas, n); /* (cur: the writer's own bytes) */
+    if (after) after->mv_data = (void *)v, after->mv_size = len;
+    return YJ_OK;
+}
+
+yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, const int64_t *deltas,
+                        size_t n, size_t create_len, MDB_val *after, yj_state_chase *chase)
+{
+    assert(w->out && (create_len == 0 || at + 8 * n <= create_len) && create_len <= YJ_STATE_ADD_MAX);
+    if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX) return YJ_INTERNAL;
+    store_row *prev = chase ? chase->prev_ : NULL, *row = NULL;
+    unsigned cap = 0;
+    if (prev && prev->link && store_row_is(prev->link, key, key_len)) row = prev->link, cap = row->cap;
+    else row = row_for(&w->view, key, key_len, &cap);
+    yj_err err;
+    if (row && row->cur_len != STORE_ROW_NONE) {
+        if (w->view.memo) w->view.memo->set = 0;
+        err = row_add(w, row, key, key_len, at, deltas, n, after);
+    } else { /* a row to be made, or a key of the layers: read, add, put */
+        uint8_t val[YJ_STATE_ADD_MAX];
+        MDB_val v;
+        size_t len = create_len;
+        err = yj_state_get(&w->view, key, key_len, &v);
+        if (err == YJ_NOT_FOUND && !create_len) return err;
+        if (err == YJ_NOT_FOUND) memset(val, 0, len);
+        else if (err != YJ_OK) return err;
+        else if (v.mv_size < at + 8 * n || v.mv_size > sizeof val) {
+            yj_log(YJ_LOG_ERROR, "store: an add to bytes %zu..%zu of a value of %zu", at, at + 8 * n, v.mv_size);
+            return YJ_DATA_LOSS;
+        } else {
+            memcpy(val, v.mv_data, len = v.mv_size);
+        }
+        add_be64s(val + at, deltas, n);
+        if ((err = yj_state_put(w, key, key_len, val, len)) != YJ_OK) return err;
+        if (cap && !row) row = store_rows_find(w->view.rows, key, key_len);
+        if (after && (err = yj_state_get(&w->view, key, key_len, after)) != YJ_OK) return err;
+    }
+    if (err == YJ_OK && chase) {
+        if (prev && row) prev->link = row;
+        chase->prev_ = row;
+    }
+    return err;
+}
+
 /* ---- the merging cursor ---- */
 
 typedef struct source {

@@ -36,7 +36,66 @@
  * teardown clears it); every store the fixture opens takes it. */
 static unsigned counter_row_cap(const void *key, size_t len)
 {
+    if (len >= 2 && !memcmp(key, "w:", 2)) return 40; /* the walk's records, below */
     return len >= 2 && !memcmp(key, "z:", 2) ? 24 : 0;
+}
+
+/* The walk's records "w:<name>": a big-endian count, a big-endian sum, the
+ * parent's name's length (a byte), the parent's name: a team tree in
+ * small, for yj_state_add_i64 and its chase. Events:
+ *   "link:<a>,<p>[/<any>]" a's parent becomes p (a put of the whole record; a new
+ *                   record's counters are 0)
+ *   "walk:<a>[/<any>]" adds 1 to the count and 2 to the sum of a (made when
+ *                   absent) and of each ancestor up to the first one with
+ *                   no record, chasing ("walkref:" is then refused)
+ *   "short:<a>"     adds at bytes 16..32 of a's 17-byte record: DATA_LOSS */
+#define WALK_FIXED 17
+static yj_err walk_event(yj_wtxn *w, const yj_write *wr)
+{
+    const char *ev = (const char *)wr->event;
+    size_t len = wr->event_len;
+    char key[64];
+    if (len > 5 && !memcmp(ev, "link:", 5)) {
+        const char *comma = memchr(ev, ',', len);
+        if (!comma) return YJ_INTERNAL;
+        int kn = snprintf(key, sizeof key, "w:%.*s", (int)(comma - ev - 5), ev + 5);
+        const char *slash = memchr(comma, '/', len - (size_t)(comma - ev));
+        size_t pn = (size_t)((slash ? slash : ev + len) - (comma + 1));
+        uint8_t val[WALK_FIXED + 23] = {0};
+        MDB_val v;
+        yj_err err = yj_state_get(&w->view, key, (size_t)kn, &v);
+        if (err == YJ_OK) memcpy(val, v.mv_data, 16);
+        else if (err != YJ_NOT_FOUND) return err;
+        val[16] = (uint8_t)pn;
+        memcpy(val + WALK_FIXED, comma + 1, pn);
+        return yj_state_put(w, key, (size_t)kn, val, WALK_FIXED + pn);
+    }
+    int ref = len > 8 && !memcmp(ev, "walkref:", 8);
+    if (ref || (len > 5 && !memcmp(ev, "walk:", 5))) {
+        const char *name = ev + 5 + 3 * ref, *slash = memchr(name, '/', len - 5 - 3 * (size_t)ref);
+        size_t nn = slash ? (size_t)(slash - name) : len - 5 - 3 * (size_t)ref;
+        int kn = snprintf(key, sizeof key, "w:%.*s", (int)nn, name);
+        int64_t d[2] = {1, 2};
+        yj_state_chase chase = {0};
+        MDB_val v;
+        yj_err err = yj_state_add_i64(w, key, (size_t)kn, 0, d, 2, WALK_FIXED, &v, &chase);
+        for (int depth = 0; err == YJ_OK && depth < 50; depth++) {
+            const uint8_t *p = v.mv_data;
+            if (v.mv_size < WALK_FIXED || v.mv_size != WALK_FIXED + (size_t)p[16]) return YJ_DATA_LOSS;
+            if (!p[16]) break;
+            kn = snprintf(key, sizeof key, "w:%.*s", (int)p[16], (const char *)p + WALK_FIXED);
+            err = yj_state_add_i64(w, key, (size_t)kn, 0, d, 2, 0, &v, &chase);
+        }
+        if (err == YJ_NOT_FOUND) err = YJ_OK; /* the first ancestor with no record ends the walk */
+        if (err == YJ_OK && ref) return YJ_FAILED_PRECONDITION;
+        return err;
+    }
+    if (len > 6 && !memcmp(ev, "short:", 6)) {
+        int kn = snprintf(key, sizeof key, "w:%.*s", (int)(len - 6), ev + 6);
+        int64_t d[2] = {1, 1};
+        return yj_state_add_i64(w, key, (size_t)kn, 16, d, 2, 0, NULL, NULL);
+    }
+    return YJ_NOT_FOUND; /* not a walk event */
 }
 static unsigned (*test_rows)(const void *, size_t);
 static size_t test_cache_max; /* reopen_with's cache_max_bytes (0: the default); teardown clears it */
@@ -46,6 +105,9 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
 {
     if (memmem(wr->event, wr->event_len, "refuse", 6))
         return yj_fail(why, YJ_FAILED_PRECONDITION, "refused by the test hook");
+    yj_err werr = walk_event(w, wr);
+    if (werr == YJ_FAILED_PRECONDITION) return yj_fail(why, werr, "refused after its walk");
+    if (werr != YJ_NOT_FOUND) return werr;
     char key[300];
     int x = wr->event_len > 5 && !memcmp(wr->event, "xinc:", 5); /* the same under "x:<name>" */
     int r = wr->event_len > 7 && !memcmp(wr->event, "incref:", 7); /* the same, then refused */
@@ -1340,6 +1402,91 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     assert_int_equal(counter_in(f, "k", 1), 5);
 }
 
+/* A walk record's count (or, with sum, its sum) as every view reads it:
+ * by key and by a cursor positioned there (-1: absent). */
+static long long walk_in(fixture *f, const char *name, int by_cursor, int sum)
+{
+    char key[64];
+    int n = snprintf(key, sizeof key, "w:%s", name);
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    MDB_val v = {0, NULL};
+    long long got = -1;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    int found;
+    yj_cursor *c = NULL;
+    if (by_cursor) {
+        assert_int_equal(yj_cursor_open(&r.view, &c), 0);
+        MDB_val k = {(size_t)n, key};
+        found = yj_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == (size_t)n && !memcmp(k.mv_data, key, n);
+    } else {
+        found = yj_state_get(&r.view, key, (size_t)n, &v) == YJ_OK;
+    }
+    if (found) {
+        assert_true(v.mv_size >= WALK_FIXED);
+        got = (long long)store_get_be((const uint8_t *)v.mv_data + 8 * (sum != 0), 8);
+    }
+    if (c) yj_cursor_close(c);
+    yj_store_read_end(f->store, &r);
+    return got;
+}
+
+/* Checks each walk record's count by key and by cursor (-1: absent) and
+ * that its sum is twice it. */
+static void walk_counts_are(fixture *f, const char *const *names, const long long *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(walk_in(f, names[i], 0, 0), want[i]);
+        assert_int_equal(walk_in(f, names[i], 1, 0), want[i]);
+        assert_int_equal(walk_in(f, names[i], 0, 1), want[i] < 0 ? -1 : 2 * want[i]);
+    }
+}
+
+/* yj_state_add_i64 adds in place to the writer's rows and through the
+ * layers where there are none (the same answers with and without rows);
+ * its chase follows a record's parent from the last walk without a lookup,
+ * but not after the parent changed (the link is checked against the key);
+ * a refused write's adds are taken back; an add past a value's end is
+ * DATA_LOSS; Verify's replay (no rows) and a restart (LMDB's values) agree. */
+static void adds_and_walks(fixture *f)
+{
+    enum { OK = YJ_OK, NO = YJ_FAILED_PRECONDITION };
+    const char *names[] = {"a", "b", "c", "x"};
+    reopen(f, 1);
+    run_expecting(f, (const char *[]){"link:b,a", "link:c,b", "walk:c/1", "walk:c/2"}, (const int[]){OK, OK, OK, OK}, 4);
+    walk_counts_are(f, names, (const long long[]){-1, 2, 2, -1}, 4); /* a has no record: the walks end at b */
+    run_expecting(f, (const char *[]){"link:a,x", "walk:c/3", "walkref:c/4", "walk:b/5"}, (const int[]){OK, OK, NO, OK}, 4);
+    walk_counts_are(f, names, (const long long[]){2, 4, 3, -1}, 4);
+    /* c moves under a: the walk's link from c to b is stale and not taken */
+    run_expecting(f, (const char *[]){"link:c,a", "walk:c/6", "walkref:c/7", "walk:c/8"}, (const int[]){OK, OK, NO, OK}, 4);
+    walk_counts_are(f, names, (const long long[]){4, 4, 5, -1}, 4);
+    /* and back under b, within one batch */
+    run_expecting(f, (const char *[]){"walk:c/9", "link:c,b/again", "walk:c/10"}, (const int[]){OK, OK, OK}, 3);
+    walk_counts_are(f, names, (const long long[]){6, 5, 7, -1}, 4);
+    yj_batch *b = run(f, (const char *[]){"short:c"}, NULL, 1);
+    assert_int_equal(b->results[0].code, YJ_DATA_LOSS);
+    finish(b);
+    walk_counts_are(f, names, (const long long[]){6, 5, 7, -1}, 4);
+    verify_agrees(f);
+    reopen(f, 1); /* from LMDB now, rows made again as the walks come */
+    walk_counts_are(f, names, (const long long[]){6, 5, 7, -1}, 4);
+    run_expecting(f, (const char *[]){"walk:c/11", "walkref:c/12", "walk:x/13"}, (const int[]){OK, NO, OK}, 3);
+    walk_counts_are(f, names, (const long long[]){7, 6, 8, 1}, 4);
+    verify_agrees(f);
+}
+
+static void test_adds_chase_parents_in_place_and_take_back_refusals(void **state)
+{
+    test_rows = counter_row_cap;
+    adds_and_walks(*state);
+}
+
+static void test_adds_without_rows_give_the_same_answers(void **state)
+{
+    test_rows = NULL;
+    adds_and_walks(*state);
+}
+
 /* The writer's memo of a read that found no row (store_read_memo) serves
  * only the put of the same key that follows in the same write: rows of
  * keys LMDB holds, read two at a time, then written (the key read last
@@ -1901,6 +2048,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adds_chase_parents_in_place_and_take_back_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adds_without_rows_give_the_same_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_rows_and_drops_them_past_its_budget, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_refused_group_takes_back_its_rows, setup, teardown),
