@@ -66,7 +66,7 @@ static void usage(FILE *out)
             "  --auth FILE               API keys: '<sha256-hex> <tenant|*> <role>' a line; re-read on SIGHUP\n"
             "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
             "  --checkpoint-ms N         make the data file durable at least this often\n"
-            "                            (default 500; the log covers what comes after)\n"
+            "                            (default 2000; the log covers what comes after)\n"
             "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
             "                            commit (default 150; 0 = never)\n"
             "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"

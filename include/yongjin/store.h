@@ -259,7 +259,7 @@ typedef struct yj_store_config {
     size_t max_map_bytes;          /* 0 = 1 TiB (the disk is then the limit) */
     uint32_t max_batch_writes;     /* per batch; 0 = 10000 */
     uint32_t max_queued_writes;    /* writes waiting for the writer; 0 = 100000 */
-    uint32_t checkpoint_ms;        /* a checkpoint at most this long after the last; 0 = 500 */
+    uint32_t checkpoint_ms;        /* a checkpoint at most this long after the last; 0 = 2000 */
     uint64_t log_rotate_bytes;     /* a checkpoint starts a new log past this size; 0 = 64 MiB */
     int32_t commit_delay_us;       /* wait this long for more writers when fewer are queued than
                                       recent groups held; -1 = none, 0 = 150 */
