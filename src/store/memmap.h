@@ -75,7 +75,8 @@ void yj_memmap_free(yj_memmap *m);
  * freed a step at a time by a thread that cannot stop for it all at once. */
 int yj_memmap_free_some(yj_memmap *m, size_t n);
 
-/* Removes every entry; the map stays usable. */
+/* Removes every entry; the map stays usable (its index kept, empty, for
+ * its next fill when it has at most 8,192 slots, else freed). */
 void yj_memmap_clear(yj_memmap *m);
 
 /* Sets key -> value, copying both; tomb=1 records a tombstone instead (val
@@ -109,6 +110,10 @@ void yj_memmap_touch(const yj_memmap *m, uint32_t tag);
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);
 
+/* The bytes of the index an empty map keeps for its next fill (yj_memmap_clear,
+ * yj_memmap_merge), else 0: memory that holds nothing. */
+size_t yj_memmap_spare_bytes(const yj_memmap *m);
+
 /* Heap bytes the map holds (header, nodes, entry blocks, index), as requested
  * from malloc: the allocator's own overhead per block is not included. */
 size_t yj_memmap_bytes(const yj_memmap *m);
@@ -135,7 +140,8 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 
 /* Moves every entry of src into dst (src's entry wins over dst's for the
  * same key; dst's replaced entry is freed), then leaves src empty and
- * usable (src's index freed). The entries' bytes are moved, not copied;
+ * usable (its index kept, empty, for its next fill when it has at most
+ * 8,192 slots, else freed). The entries' bytes are moved, not copied;
  * into an empty dst the whole tree and index move, O(1). dst != src.
  * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
  * the rest still in src (every entry in exactly one of the two maps, none

@@ -45,6 +45,8 @@ int store_layer_free_some(store_layer *l, size_t n);
 void store_layer_clear(store_layer *l);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
+/* The heap bytes of what the layer holds (an empty map's kept index not
+ * counted: yj_memmap_spare_bytes). */
 size_t store_layer_bytes(const store_layer *l);
 /* The writer's cache of derived state (views consult it after the
  * writer's own layers and before LMDB, and fill it from LMDB): a group's

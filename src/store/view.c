@@ -734,7 +734,7 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_appl
 size_t store_layer_bytes(const store_layer *l)
 {
     size_t n = 0;
-    for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_bytes(l->map[i]);
+    for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_bytes(l->map[i]) - yj_memmap_spare_bytes(l->map[i]);
     return n;
 }
 
