@@ -1184,13 +1184,13 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
 static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_t *tag)
 {
     const mm_node *nd[WARM];
-    assert(m->root && n >= 1 && n <= WARM);
+    assert(n >= 1 && n <= WARM);
     for (unsigned j = 0; j < n; j++) {
         nd[j] = m->root;
         tag[j] = key_tag(ent_key(e[j]), e[j]->klen);
         index_touch(m, tag[j]);
     }
-    for (unsigned lv = m->root->level; lv > 0; lv--) {
+    for (unsigned lv = m->root ? m->root->level : 0; lv > 0; lv--) {
         for (unsigned j = 0; j < n; j++) {
             int eq;
             assert(nd[j]->level == lv); /* not c's: reading c now would wait for it */
@@ -1206,7 +1206,11 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
 {
     assert(dst && src && dst != src);
     if (src->count == 0) return 0;
-    if (dst->count == 0) {
+    /* into an empty map: the two swap, but for a small src into a map that
+     * kept its index (the group's, a write's layer merged in): entries moved
+     * one by one keep the index where it serves, not on the write's layer,
+     * which would then clear it after every write */
+    if (dst->count == 0 && (!dst->slot_tag || src->slot_tag)) {
         yj_memmap t = *dst;
         *dst = *src;
         *src = t; /* (empty, with the index its clear kept, if any) */

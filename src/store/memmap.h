@@ -142,7 +142,9 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
  * same key; dst's replaced entry is freed), then leaves src empty and
  * usable (its index kept, empty, for its next fill when it has at most
  * 8,192 slots, else freed). The entries' bytes are moved, not copied;
- * into an empty dst the whole tree and index move, O(1). dst != src.
+ * into an empty dst the whole tree and index move, O(1) (the maps swap,
+ * src taking dst's kept index), but for a src without an index into a dst
+ * that kept one: its entries are moved into dst one by one. dst != src.
  * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
  * the rest still in src (every entry in exactly one of the two maps, none
  * lost or doubled), and calling merge again finishes the job. */

@@ -893,6 +893,55 @@ static void test_merge_keeps_the_index(void **state)
     }
 }
 
+/* A map that kept its index (cleared) takes a small map's entries into
+ * that index, the small map left without one (a write's layer into its
+ * group's: the write's layer does not take the group's index with it and
+ * clear it after every write); a map with an index still swaps in whole. */
+static void test_a_small_map_merged_into_a_kept_index_leaves_it_there(void **state)
+{
+    uint64_t s = 29;
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    yj_memmap *group = yj_memmap_new(), *write = yj_memmap_new();
+    ref_map rg = {0};
+    for (int round = 0; round < 3; round++) {
+        for (int w = 0; w < 20; w++) { /* 20 writes of 10 keys: past INDEX_MIN, an index is made */
+            ref_map rw = {0};
+            for (int i = 0; i < 10; i++) {
+                size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+                assert_int_equal(yj_memmap_put(write, k, klen, v, vlen, 0), 0);
+                ref_put(&rw, k, klen, v, vlen, 0);
+            }
+            int kept = group->slot_tag != NULL;
+            size_t slots = kept ? group->slot_mask + 1 : 0;
+            assert_int_equal(yj_memmap_merge(group, write), 0);
+            for (size_t i = 0; i < rw.n; i++) ref_put(&rg, rw.e[i]->key, rw.e[i]->klen, rw.e[i]->val, rw.e[i]->vlen, 0);
+            assert_null(write->slot_tag);
+            assert_int_equal(yj_memmap_bytes(write), sizeof(yj_memmap));
+            if (kept) assert_true(group->slot_tag && group->slot_mask + 1 >= slots);
+            check_all(group, &rg);
+            for (size_t i = 0; i < rg.n; i++) check_get(group, &rg, rg.e[i]->key, rg.e[i]->klen);
+            ref_free(&rw);
+        }
+        assert_non_null(group->slot_tag);
+        yj_memmap_clear(group); /* as each group starts */
+        ref_clear(&rg);
+    }
+    yj_memmap *big = yj_memmap_new();
+    for (int i = 0; i < 100; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(big, k, klen, v, vlen, 0), 0);
+    }
+    size_t bytes = yj_memmap_bytes(big), kept_slots = group->slot_mask + 1;
+    assert_int_equal(yj_memmap_merge(group, big), 0); /* indexed: swapped in whole */
+    assert_int_equal(yj_memmap_bytes(group), bytes);
+    assert_int_equal(yj_memmap_count(big), 0);
+    assert_int_equal(big->slot_mask + 1, kept_slots); /* it took the kept index, empty */
+    yj_memmap_free(big);
+    yj_memmap_free(group);
+    yj_memmap_free(write);
+    ref_free(&rg);
+}
+
 /* The index's own allocations failing: making it (the 17th key), growing
  * it (the 25th), each leaves the map as it was and the put retried
  * succeeds; a same-size replacement in a full index allocates nothing. */
@@ -1204,6 +1253,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
+        cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
         cmocka_unit_test(test_index_without_memory_changes_nothing),
         cmocka_unit_test(test_the_hash_is_keyed_by_the_process_seed),
         cmocka_unit_test(test_a_map_is_freed_a_step_at_a_time),
