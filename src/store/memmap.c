@@ -862,7 +862,11 @@ void yj_memmap_free(yj_memmap *m)
 
 size_t yj_memmap_spare_bytes(const yj_memmap *m)
 {
-    return m->count == 0 && m->slot_tag ? index_bytes(m->slot_mask + 1) : 0;
+    if (!m->slot_tag) return 0;
+    size_t need = 0; /* the slots a map of its count grown from nothing would have */
+    if (m->count > INDEX_MIN)
+        for (need = SLOTS_MIN; m->count > need / 4 * 3;) need *= 2;
+    return index_bytes(m->slot_mask + 1) - index_bytes(need);
 }
 
 void yj_memmap_clear(yj_memmap *m)

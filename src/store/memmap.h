@@ -110,8 +110,9 @@ void yj_memmap_touch(const yj_memmap *m, uint32_t tag);
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);
 
-/* The bytes of the index an empty map keeps for its next fill (yj_memmap_clear,
- * yj_memmap_merge), else 0: memory that holds nothing. */
+/* The bytes of index a map holds beyond what one of its count grown from
+ * nothing would: an index kept for its next fill (yj_memmap_clear,
+ * yj_memmap_merge) and not filled yet. */
 size_t yj_memmap_spare_bytes(const yj_memmap *m);
 
 /* Heap bytes the map holds (header, nodes, entry blocks, index), as requested

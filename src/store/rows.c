@@ -187,18 +187,20 @@ yj_err store_rows_reserve(store_rows *r, const yj_buf *log)
     return need == 0 || yj_buf_reserve(&r->dirty, need) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }
 
-void store_rows_publish(store_rows *r, yj_buf *log)
+void store_rows_publish(store_rows *r, yj_buf *log, int sealed)
 {
     for (size_t off = 0; off < log->len;) {
         log_head h;
         memcpy(&h, log->data + off, sizeof h);
         const uint8_t *key = log->data + off + sizeof h;
         store_row *w = h.row;
-        /* a sealed log's rows all have a value: an accepted write never
-         * removes a row's key (view.c refuses deletes of rows) */
-        assert(h.after_len != STORE_ROW_NONE);
-        memcpy(pub_of(w), key + h.klen + h.cap, h.after_len);
-        w->pub_len = h.after_len;
+        /* a group's rows all have a value at its end: an accepted write
+         * never removes a row's key (view.c refuses deletes of rows) */
+        const uint8_t *v = sealed ? key + h.klen + h.cap : cur_of(w);
+        uint8_t len = sealed ? h.after_len : w->cur_len;
+        assert(len != STORE_ROW_NONE);
+        memcpy(pub_of(w), v, len);
+        w->pub_len = len;
         if (dirty_need(r, &h)) { /* (room reserved by store_rows_reserve) */
             uint8_t *p = yj_buf_reserve(&r->dirty, dirty_need(r, &h));
             assert(p && r->dirty.len + dirty_need(r, &h) <= r->dirty.cap);

@@ -22,10 +22,12 @@
  * its value before are logged in the write's (the group's) layer
  * (store_layer.rowlog). A refused write or a failed group puts every value
  * it changed back (store_rows_undo, from store_layer_clear); an accepted
- * write's log goes into its group's (store_rows_absorb); a group's log
- * records each row's value at its end (store_rows_seal), which its publish
- * makes the row's pub (store_rows_publish): a group applied on top of one
- * still being synced changes cur, never what the one below publishes.
+ * write's log goes into its group's (store_rows_absorb); its publish makes
+ * each row's value at the group's end the row's pub (store_rows_publish):
+ * cur, when nothing was applied since; when the group is synced by the log
+ * thread while the next one applies, its log records those values first
+ * (store_rows_seal), so that a group applied on top of one still being
+ * synced changes cur, never what the one below publishes.
  *
  * Checkpoints: a published row is listed dirty until the next checkpoint
  * takes its pub value (store_rows_freeze) into the records it writes into
@@ -134,9 +136,12 @@ void store_rows_seal(yj_buf *log);
  * reader sees half of it). */
 yj_err store_rows_reserve(store_rows *r, const yj_buf *log);
 /* The group's results become the rows' pub, each row listed dirty for
- * the next checkpoint; empties log. Cannot fail: store_rows_reserve made
- * the room. The caller holds the view lock exclusively. */
-void store_rows_publish(store_rows *r, yj_buf *log);
+ * the next checkpoint; empties log. sealed: the results are the log's
+ * (store_rows_seal, when another group was applied since); else they are
+ * the rows' cur (nothing applied since the group's end). Cannot fail:
+ * store_rows_reserve made the room. The caller holds the view lock
+ * exclusively. */
+void store_rows_publish(store_rows *r, yj_buf *log, int sealed);
 /* Appends every dirty row's key and pub to out ({klen u16, key, vlen u8,
  * value}, store_rows_each reads them) and starts a new checkpoint
  * interval. OK or RESOURCE_EXHAUSTED (nothing changed then). */

@@ -336,7 +336,7 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
      * them first, so that a failure (fatal) leaves the rows as they were */
     yj_err err = s->rows ? store_rows_reserve(s->rows, &group->rowlog) : YJ_OK;
     if (err == YJ_OK) err = store_layer_merge(s->live, group);
-    if (err == YJ_OK && s->rows) store_rows_publish(s->rows, &group->rowlog);
+    if (err == YJ_OK && s->rows) store_rows_publish(s->rows, &group->rowlog, group->rows_sealed);
     if (err == YJ_OK) {
         s->pub_seq = seq;
         memcpy(s->pub_hash, hash, YJ_HASH_BYTES);

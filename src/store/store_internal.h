@@ -35,6 +35,9 @@ typedef struct store_layer {
     yj_buf rowlog;                /* the writer's rows it changed, with their values before
                                      (rows.h); store_layer_clear puts those back */
     uint64_t gen;                 /* its generation in that log (store_rows_gen) */
+    int rows_sealed;              /* its log holds each row's value at the group's end
+                                     (store_rows_seal: a group applied on top changes the
+                                     rows before this one is published) */
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
 void store_layer_free(store_layer *l);        /* NULL ok */
@@ -45,8 +48,10 @@ int store_layer_free_some(store_layer *l, size_t n);
 void store_layer_clear(store_layer *l);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
-/* The heap bytes of what the layer holds (an empty map's kept index not
- * counted: yj_memmap_spare_bytes). */
+/* The heap bytes of what the layer holds (the room of a kept index its
+ * entries do not use yet not counted: yj_memmap_spare_bytes), as if its
+ * maps had grown from nothing: what the checkpoint room's estimates
+ * (writer.c) and a Verify's memory figure are made of. */
 size_t store_layer_bytes(const store_layer *l);
 /* The writer's cache of derived state (views consult it after the
  * writer's own layers and before LMDB, and fill it from LMDB): a group's

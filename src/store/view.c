@@ -669,6 +669,7 @@ void store_layer_clear(store_layer *l)
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
     l->first_seq = l->last_seq = 0;
     l->tombs = l->tombs_kept = 0;
+    l->rows_sealed = 0;
 }
 
 yj_err store_layer_merge(store_layer *dst, store_layer *src)

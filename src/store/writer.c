@@ -230,8 +230,6 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
         store_layer_clear(ac->group);
         for (yj_batch *b = group; b; b = b->next) b->applied = b->begun; /* nothing of this group counts */
         *cut = NULL;
-    } else {
-        store_rows_seal(&ac->group->rowlog); /* what its publish shows, whatever comes on top */
     }
     return err;
 }
@@ -657,6 +655,11 @@ static void *writer_main(void *arg)
         /* (rows over their budget: synced here, so that the next turn,
          * with no group in flight, can drop them: rows_budget) */
         if (seq > s->head_seq && queued && !cut && s->logger_started && !rows_over_budget(s)) {
+            /* what its publish shows, whatever the next group changes (a
+             * group published here at once shows its rows' values as they
+             * are: store_publish) */
+            store_rows_seal(&ac.group->rowlog);
+            ac.group->rows_sealed = 1;
             p.group = group;
             p.layer = ac.group;
             p.seq = seq;

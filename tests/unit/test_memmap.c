@@ -821,6 +821,7 @@ static void test_get_through_the_index_at_every_size(void **state)
         assert_int_equal(m->slot_mask + 1, slots);
         for (size_t i = 0; i < slots; i++) assert_int_equal(m->slot_tag[i], 0);
         assert_int_equal(yj_memmap_bytes(m), sizeof(yj_memmap) + index_bytes(slots));
+        assert_int_equal(yj_memmap_spare_bytes(m), index_bytes(slots)); /* all of it spare */
         check_all(m, &r);
     }
     yj_memmap_free(m);
@@ -873,12 +874,18 @@ static void test_merge_keeps_the_index(void **state)
         }
         assert_int_equal(yj_memmap_bytes(src), sizeof(yj_memmap) + (src->slot_tag ? index_bytes(src_slots) : 0));
         ref_map again = {0}; /* filled again, through the kept index or a new one */
+        yj_memmap *fresh = yj_memmap_new(); /* the same puts into a map grown from nothing */
         while (again.n < sizes[t][1]) {
             size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
             int tomb = rng_below(&s, 6) == 0;
             assert_int_equal(yj_memmap_put(src, k, klen, v, vlen, tomb), 0);
+            assert_int_equal(yj_memmap_put(fresh, k, klen, v, vlen, tomb), 0);
             ref_put(&again, k, klen, v, vlen, tomb);
         }
+        /* what the kept index holds beyond the fresh one's is spare */
+        assert_int_equal(yj_memmap_spare_bytes(fresh), 0);
+        assert_int_equal(yj_memmap_bytes(src) - yj_memmap_spare_bytes(src), yj_memmap_bytes(fresh));
+        yj_memmap_free(fresh);
         check_all(src, &again);
         for (size_t i = 0; i < again.n; i++) check_get(src, &again, again.e[i]->key, again.e[i]->klen);
         for (unsigned i = 0; i < 50; i++) {
