@@ -856,7 +856,9 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
 void yj_memmap_free(yj_memmap *m)
 {
     if (!m) return;
-    yj_memmap_clear(m);
+    if (m->root) tree_free(m, m->root, 1);
+    index_drop(m); /* (a clear would keep it) */
+    assert(m->bytes == sizeof(*m));
     free(m);
 }
 
