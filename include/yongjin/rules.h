@@ -136,7 +136,10 @@ typedef struct yj_view {
     yj_err (*height)(void *ctx, const char *member, int32_t *height);
 } yj_view;
 
-/* Whether member may earn under the policy's distributor mode. */
+/* Whether member may earn under the policy's distributor mode, and its
+ * tier (0 when no override names a tier: then it changes no rate). The
+ * member's record is not read when it could change neither: distributor
+ * mode ALL and no tier override. */
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
                          int32_t *tier);
 

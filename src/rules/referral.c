@@ -10,11 +10,23 @@
 
 #include "yongjin/rules.h"
 
+/* Whether a recipient's tier can change a rate: an override names one. */
+static int tiers_matter(const yj_policy *p)
+{
+    for (int i = 0; i < p->n_overrides; i++)
+        if (p->overrides[i].tier > 0) return 1;
+    return 0;
+}
+
 yj_err yj_rules_may_earn(const yj_view *v, const yj_policy *p, const char *member, int *may,
                          int32_t *tier)
 {
     int distributor = 0;
     *tier = 0;
+    if (p->distributor_mode == YJ_MODE_ALL && !tiers_matter(p)) { /* the record could change nothing */
+        *may = 1;
+        return YJ_OK;
+    }
     yj_err err = v->member(v->ctx, member, &distributor, tier);
     if (err != YJ_OK) return err;
     *may = p->distributor_mode == YJ_MODE_ALL || distributor;

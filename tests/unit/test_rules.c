@@ -197,6 +197,51 @@ static void test_approved_mode_skips_a_level_that_may_not_earn(void **state)
     assert_int_equal(r[0].level, 2);
 }
 
+/* A member's record that answers DATA_LOSS: read, it fails the call. */
+static int member_reads;
+static yj_err damaged_member(void *ctx, const char *m, int *d, int32_t *tier)
+{
+    (void)ctx, (void)m, (void)d, (void)tier;
+    member_reads++;
+    return YJ_DATA_LOSS;
+}
+
+/* The member's record is read only when it can change something: not
+ * under distributor mode ALL with no tier override (everyone may earn at
+ * tier 0's rates); under APPROVED, or once an override names a tier, it is
+ * (here its damage fails the call), and the tier read is the one answered. */
+static void test_may_earn_reads_the_member_only_when_it_matters(void **state)
+{
+    mem_view mv = tree();
+    yj_view v = view_of(&mv);
+    v.member = damaged_member;
+    yj_policy p;
+    yj_policy_defaults(&p);
+    int may = 0;
+    int32_t tier = -1;
+    member_reads = 0;
+    assert_int_equal(yj_rules_may_earn(&v, &p, "b", &may, &tier), YJ_OK);
+    assert_true(may && tier == 0 && member_reads == 0);
+    p.n_overrides = 1;
+    snprintf(p.overrides[0].category, sizeof p.overrides[0].category, "books"); /* not a tier */
+    p.overrides[0].n_rates = 1, p.overrides[0].rates_bp[0] = 300;
+    assert_int_equal(yj_rules_may_earn(&v, &p, "b", &may, &tier), YJ_OK);
+    assert_int_equal(member_reads, 0);
+    p.overrides[0].tier = 2, p.overrides[0].category[0] = 0;
+    assert_int_equal(yj_rules_may_earn(&v, &p, "b", &may, &tier), YJ_DATA_LOSS);
+    assert_int_equal(member_reads, 1);
+    p.n_overrides = 0;
+    p.distributor_mode = YJ_MODE_APPROVED;
+    assert_int_equal(yj_rules_may_earn(&v, &p, "b", &may, &tier), YJ_DATA_LOSS);
+    assert_int_equal(member_reads, 2);
+    v = view_of(&mv); /* a record that reads: its tier, when a tier override is there */
+    mv.tier[find(&mv, "b")] = 2;
+    p.distributor_mode = YJ_MODE_ALL;
+    p.n_overrides = 1;
+    assert_int_equal(yj_rules_may_earn(&v, &p, "b", &may, &tier), YJ_OK);
+    assert_true(may && tier == 2);
+}
+
 static void test_tier_and_category_overrides_and_fixed(void **state)
 {
     yj_policy p;
@@ -637,6 +682,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_defaults_are_the_table_of_RULES_3),
         cmocka_unit_test(test_A_chain_and_amounts),
+        cmocka_unit_test(test_may_earn_reads_the_member_only_when_it_matters),
         cmocka_unit_test(test_B_override_omits_level_two),
         cmocka_unit_test(test_K_self_purchase_shifts_the_chain),
         cmocka_unit_test(test_I_bind_refusals),
