@@ -310,14 +310,19 @@ static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec 
     return yj_state_put(ec->wtxn, k.b, k.n, v, team_encode(t, v));
 }
 
+static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1]);
+
 /* Adds to a member's team record (one with no parent when it has none). */
 static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct, int64_t size,
                        int64_t gmv, int64_t own)
 {
     lkey k;
+    MDB_val v;
+    char parent[YJ_ID_MAX + 1];
     int64_t d[4] = {direct, size, gmv, own};
     member_key(&k, ec, 'A', member);
-    return yj_state_add_i64(ec->wtxn, k.b, k.n, 0, d, 4, TEAM_FIXED + 1, NULL, NULL);
+    yj_err err = yj_state_add_i64(ec->wtxn, k.b, k.n, 0, d, 4, TEAM_FIXED + 1, &v, NULL);
+    return err == YJ_OK ? team_parent(&v, parent) : err; /* (checks the record's length) */
 }
 
 /* The parent a team record names (after an add: its value then), or

@@ -47,15 +47,19 @@
  * more than 3/4 full (12 bytes a slot, 16 to 32 an entry); it is allocated
  * before the entry it makes room for, so ENOMEM leaves the entries as
  * they were. The per-write overlays stay under INDEX_MIN entries and never
- * pay for it. The hash is store_hash (hash.h), keyed by a seed drawn at
+ * pay for it. A map that is filled again and again to about the same size
+ * (the group's layer) asks to keep its index when emptied
+ * (yj_memmap_keep_index: up to INDEX_KEEP_MAX slots, zeroed), so that it
+ * is not made and grown from nothing every time. The hash is store_hash (hash.h), keyed by a seed drawn at
  * random when the process starts (the
  * same for every map of the process, so one tag serves a lookup in all
  * of them): a client cannot choose keys that collide to make probes long.
  * Nothing iterates the index, so the seed changes no answer and no order.
  *
- * Small maps: an empty map is just its header; the first put allocates one
- * leaf. Merging into an empty map swaps the trees and indexes (tiny overlays
- * folded into a fresh group cost nothing per entry); otherwise each source
+ * Small maps: an empty map is its header (and a kept index, above); the
+ * first put allocates one leaf. Merging into an empty map without an index
+ * swaps the trees and indexes (tiny overlays folded into a fresh group cost
+ * nothing per entry); otherwise each source
  * entry is inserted, its block moved, not copied, a batch of 8 at a time
  * whose descents are interleaved level by level and whose index slots are
  * loaded ahead (warm_paths).
@@ -150,6 +154,7 @@ struct yj_memmap {
     mm_ent **slot_ent;  /* the entry of a used slot; undefined in an empty one */
     uint32_t *slot_tag; /* the key's tag, never 0; 0 marks an empty slot */
     size_t slot_mask;   /* slots - 1; slots a power of two */
+    int keep_index;     /* emptied, it keeps a small index (yj_memmap_keep_index) */
 };
 
 /* ---- keys and heads ---- */
@@ -524,8 +529,8 @@ static void map_reset(yj_memmap *m)
 }
 
 /* Empties a map whose entries were all moved out or freed (its nodes
- * freed): a small index is kept, zeroed, for the map's next fill, else
- * freed. The group's layer is cleared and filled again to about the same
+ * freed): a small index is kept, zeroed, for the next fill of a map that
+ * asked for it (yj_memmap_keep_index), else freed. The group's layer is cleared and filled again to about the same
  * size every group: its index made from nothing and grown from SLOTS_MIN
  * each time was 2.8-4.9% of the writer's profile (malloc, and a rehash a
  * growth). */
@@ -534,7 +539,7 @@ static void index_empty_or_drop(yj_memmap *m)
 {
     mm_ent **ent = m->slot_ent;
     size_t slots = m->slot_tag ? m->slot_mask + 1 : 0;
-    if (slots > INDEX_KEEP_MAX) index_drop(m), slots = 0;
+    if (slots > INDEX_KEEP_MAX || !m->keep_index) index_drop(m), slots = 0;
     map_reset(m);
     if (!slots) return;
     memset(ent, 0, index_bytes(slots));
@@ -827,8 +832,13 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
 yj_memmap *yj_memmap_new(void)
 {
     yj_memmap *m = malloc(sizeof(*m));
-    if (m) map_reset(m);
+    if (m) map_reset(m), m->keep_index = 0;
     return m;
+}
+
+void yj_memmap_keep_index(yj_memmap *m)
+{
+    m->keep_index = 1;
 }
 
 int yj_memmap_free_some(yj_memmap *m, size_t n)
@@ -1212,15 +1222,17 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
 {
     assert(dst && src && dst != src);
     if (src->count == 0) return 0;
-    /* into an empty map: the two swap, but for a small src into a map that
-     * kept its index (the group's, a write's layer merged in): entries moved
-     * one by one keep the index where it serves, not on the write's layer,
-     * which would then clear it after every write */
-    if (dst->count == 0 && (!dst->slot_tag || src->slot_tag)) {
+    /* into an empty map: the two swap (each keeping its keep_index), but
+     * into one that kept its index (the group's, a write's layer merged in),
+     * whose entries are moved one by one: the index stays where it serves,
+     * not on the write's layer */
+    if (dst->count == 0 && !dst->slot_tag) {
         yj_memmap t = *dst;
+        int dk = dst->keep_index, sk = src->keep_index;
         *dst = *src;
-        *src = t; /* (empty, with the index its clear kept, if any) */
-        assert(src->bytes == sizeof(*src) + (src->slot_tag ? index_bytes(src->slot_mask + 1) : 0));
+        *src = t;
+        dst->keep_index = dk, src->keep_index = sk;
+        assert(src->bytes == sizeof(*src) && !src->slot_tag);
         return 0;
     }
     uint32_t tag[WARM];

@@ -65,6 +65,12 @@ typedef struct yj_memmap_it {
  * nodes come with the first put. Free it with yj_memmap_free. */
 yj_memmap *yj_memmap_new(void);
 
+/* Asks that m, emptied (yj_memmap_clear, or merged from), keep its index
+ * for its next fill when it has at most 8,192 slots: for a map filled
+ * again and again to about the same size, whose index would otherwise be
+ * made and grown from nothing each time. */
+void yj_memmap_keep_index(yj_memmap *m);
+
 /* Frees the map and every entry in it. NULL is allowed. */
 void yj_memmap_free(yj_memmap *m);
 
@@ -76,7 +82,8 @@ void yj_memmap_free(yj_memmap *m);
 int yj_memmap_free_some(yj_memmap *m, size_t n);
 
 /* Removes every entry; the map stays usable (its index kept, empty, for
- * its next fill when it has at most 8,192 slots, else freed). */
+ * its next fill when the map asked for it and it has at most 8,192 slots,
+ * else freed). */
 void yj_memmap_clear(yj_memmap *m);
 
 /* Sets key -> value, copying both; tomb=1 records a tombstone instead (val
@@ -141,11 +148,11 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 
 /* Moves every entry of src into dst (src's entry wins over dst's for the
  * same key; dst's replaced entry is freed), then leaves src empty and
- * usable (its index kept, empty, for its next fill when it has at most
- * 8,192 slots, else freed). The entries' bytes are moved, not copied;
- * into an empty dst the whole tree and index move, O(1) (the maps swap,
- * src taking dst's kept index), but for a src without an index into a dst
- * that kept one: its entries are moved into dst one by one. dst != src.
+ * usable (its index kept as yj_memmap_clear keeps it). The entries' bytes
+ * are moved, not copied; into an empty dst without an index the whole tree
+ * and index move, O(1) (the maps swap, each keeping what it asked for with
+ * yj_memmap_keep_index); into a dst that kept an index the entries are
+ * moved one by one. dst != src.
  * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
  * the rest still in src (every entry in exactly one of the two maps, none
  * lost or doubled), and calling merge again finishes the job. */

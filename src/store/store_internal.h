@@ -40,6 +40,9 @@ typedef struct store_layer {
                                      rows before this one is published) */
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
+/* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the
+ * writer's group layers, filled again every group. */
+void store_layer_keep_indexes(store_layer *l);
 void store_layer_free(store_layer *l);        /* NULL ok */
 /* Frees about n more entries of l (yj_memmap_free_some), and l once none is
  * left: 1 then, else 0. After the first call, l goes only to this or

@@ -628,6 +628,11 @@ void yj_cursor_close(yj_cursor *c)
 
 /* ---- layers ---- */
 
+void store_layer_keep_indexes(store_layer *l)
+{
+    for (int i = 0; i < STORE_MAPS; i++) yj_memmap_keep_index(l->map[i]);
+}
+
 store_layer *store_layer_new(void)
 {
     store_layer *l = calloc(1, sizeof *l);

@@ -557,6 +557,7 @@ static void *writer_main(void *arg)
     ac.write = store_layer_new();
     store_layer *spare = store_layer_new(); /* the layer of the group in the log thread's hands */
     if (!ac.group || !ac.write || !spare) fail_store(s);
+    else store_layer_keep_indexes(ac.group), store_layer_keep_indexes(spare); /* (performance.md) */
     pending p = {0};
     int in_flight = 0;
     for (;;) {

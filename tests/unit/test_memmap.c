@@ -402,6 +402,7 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
     yj_memmap *o = yj_memmap_new();
     assert_non_null(m);
     assert_non_null(o);
+    yj_memmap_keep_index(o);
     for (unsigned op = 0; op < nops; op++) {
         size_t klen = gen_key(&s, k);
         unsigned what = rng_below(&s, 100);
@@ -779,6 +780,7 @@ static void test_get_through_the_index_at_every_size(void **state)
 {
     uint64_t s = 21;
     yj_memmap *m = yj_memmap_new();
+    yj_memmap_keep_index(m); /* its clears keep the index (checked below) */
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     for (int round = 0; round < 3; round++) {
@@ -841,6 +843,7 @@ static void test_merge_keeps_the_index(void **state)
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
         yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+        yj_memmap_keep_index(src);
         ref_map rd = {0}, rs = {0};
         for (unsigned side = 0; side < 2; side++) {
             ref_map *r = side ? &rs : &rd;
@@ -903,12 +906,14 @@ static void test_merge_keeps_the_index(void **state)
 /* A map that kept its index (cleared) takes a small map's entries into
  * that index, the small map left without one (a write's layer into its
  * group's: the write's layer does not take the group's index with it and
- * clear it after every write); a map with an index still swaps in whole. */
+ * clear it after every write), and so does a map with an index of its own,
+ * whose index is then freed; a map that did not ask keeps none. */
 static void test_a_small_map_merged_into_a_kept_index_leaves_it_there(void **state)
 {
     uint64_t s = 29;
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     yj_memmap *group = yj_memmap_new(), *write = yj_memmap_new();
+    yj_memmap_keep_index(group);
     ref_map rg = {0};
     for (int round = 0; round < 3; round++) {
         for (int w = 0; w < 20; w++) { /* 20 writes of 10 keys: past INDEX_MIN, an index is made */
@@ -933,16 +938,31 @@ static void test_a_small_map_merged_into_a_kept_index_leaves_it_there(void **sta
         yj_memmap_clear(group); /* as each group starts */
         ref_clear(&rg);
     }
-    yj_memmap *big = yj_memmap_new();
+    yj_memmap *big = yj_memmap_new(); /* a write's map with an index of its own, not kept */
+    ref_map rb = {0};
     for (int i = 0; i < 100; i++) {
         size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
         assert_int_equal(yj_memmap_put(big, k, klen, v, vlen, 0), 0);
+        ref_put(&rb, k, klen, v, vlen, 0);
     }
-    size_t bytes = yj_memmap_bytes(big), kept_slots = group->slot_mask + 1;
-    assert_int_equal(yj_memmap_merge(group, big), 0); /* indexed: swapped in whole */
-    assert_int_equal(yj_memmap_bytes(group), bytes);
+    assert_non_null(big->slot_tag);
+    size_t kept_slots = group->slot_mask + 1;
+    assert_int_equal(yj_memmap_merge(group, big), 0); /* into the kept index, one by one */
+    assert_true(group->slot_tag && group->slot_mask + 1 >= kept_slots);
+    check_all(group, &rb);
+    for (size_t i = 0; i < rb.n; i++) check_get(group, &rb, rb.e[i]->key, rb.e[i]->klen);
     assert_int_equal(yj_memmap_count(big), 0);
-    assert_int_equal(big->slot_mask + 1, kept_slots); /* it took the kept index, empty */
+    assert_null(big->slot_tag); /* its own index freed: it did not ask to keep one */
+    assert_int_equal(yj_memmap_bytes(big), sizeof(yj_memmap));
+    yj_memmap *plain = yj_memmap_new(); /* a map that asked nothing drops its index when cleared */
+    for (int i = 0; i < 100; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(plain, k, klen, v, vlen, 0), 0);
+    }
+    yj_memmap_clear(plain);
+    assert_null(plain->slot_tag);
+    yj_memmap_free(plain);
+    ref_free(&rb);
     yj_memmap_free(big);
     yj_memmap_free(group);
     yj_memmap_free(write);
