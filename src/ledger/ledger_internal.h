@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "yongjin/ledger.h"
+#include "yongjin/rules.h"
 #include "yongjin/v1/common.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
@@ -181,6 +182,21 @@ yj_err ledger_bind(ledger_event_ctx *ec, const struct yj_policy *p, const char *
 yj_err ledger_check_source(const char *field, const Yongjin__V1__Source *s, yj_msg *why);
 /* Adds to the member's own GMV and to every ancestor's team GMV. */
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv);
+
+/* What the referral chain reads of a Binding record, decoded in place
+ * (ledger_binding_peek): the referrer as protobuf-c would give it as a C
+ * string, cut at its first zero byte and at YJ_ID_MAX bytes. */
+typedef struct ledger_binding_fields {
+    char referrer[YJ_ID_MAX + 1];
+    int64_t bound_at_ms, expires_at_ms;
+} ledger_binding_fields;
+/* Decodes the record's fields the chain reads without protobuf-c's unpack
+ * (its allocations, its walk of the descriptor): OK, or DATA_LOSS for a
+ * record protobuf-c would refuse (a field of a known number in the wrong
+ * wire type, at its top or in the source; a varint or a length past the
+ * end; a field number 0). Unknown fields are skipped; the last of a
+ * repeated field wins, as with protobuf-c. */
+yj_err ledger_binding_peek(const void *v, size_t n, ledger_binding_fields *out);
 
 struct Yongjin__State__Binding;
 /* The binding in force at at_ms (NULL when none); free with

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
+#include "yongjin/pbwire.h"
 #include "yongjin/rules.h"
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
@@ -51,6 +52,54 @@ yj_err ledger_put_pb(yj_wtxn *w, const lkey *k, const ProtobufCMessage *m)
     yj_err err = yj_state_put(w, k->b, k->n, buf, n);
     if (buf != stack) free(buf);
     return err;
+}
+
+/* The wire types of a Binding's known fields, and of its Source's (0: a
+ * varint, 2: bytes). */
+static yj_err source_field(void *ctx, uint32_t field, int wt, const uint8_t *whole, size_t whole_len,
+                           const uint8_t *payload, size_t payload_len)
+{
+    (void)ctx, (void)whole, (void)whole_len, (void)payload, (void)payload_len;
+    if ((field == 1 && wt != 0) || ((field == 2 || field == 3) && wt != 2)) return YJ_DATA_LOSS;
+    return YJ_OK;
+}
+
+static yj_err binding_field(void *ctx, uint32_t field, int wt, const uint8_t *whole, size_t whole_len,
+                            const uint8_t *payload, size_t payload_len)
+{
+    ledger_binding_fields *b = ctx;
+    (void)whole, (void)whole_len;
+    uint64_t v = 0;
+    const uint8_t *p = payload;
+    switch (field) {
+    case 1: { /* referrer: what a C string of protobuf-c's holds, as snprintf copies it */
+        if (wt != 2) return YJ_DATA_LOSS;
+        size_t n = payload_len < YJ_ID_MAX ? payload_len : YJ_ID_MAX;
+        const uint8_t *zero = memchr(payload, 0, n);
+        if (zero) n = (size_t)(zero - payload);
+        memcpy(b->referrer, payload, n);
+        b->referrer[n] = 0;
+        return YJ_OK;
+    }
+    case 2:
+    case 3:
+    case 5:
+        if (wt != 0 || !yj_pb_varint_get(&p, payload + payload_len, &v)) return YJ_DATA_LOSS;
+        if (field == 2) b->bound_at_ms = (int64_t)v;
+        if (field == 3) b->expires_at_ms = (int64_t)v;
+        return YJ_OK;
+    case 4:
+        if (wt != 2) return YJ_DATA_LOSS;
+        return yj_pb_walk(payload, payload_len, source_field, NULL) == YJ_OK ? YJ_OK : YJ_DATA_LOSS;
+    default:
+        return YJ_OK;
+    }
+}
+
+yj_err ledger_binding_peek(const void *v, size_t n, ledger_binding_fields *out)
+{
+    memset(out, 0, sizeof *out);
+    return yj_pb_walk(v, n, binding_field, out) == YJ_OK ? YJ_OK : YJ_DATA_LOSS;
 }
 
 static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const char *member)
@@ -85,20 +134,30 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
     return YJ_OK;
 }
 
-static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
+/* The member's latest binding ('L'), decoded in place: OK with *found 0
+ * when it was never bound. */
+static yj_err latest_binding(const view_ctx *v, const char *member, ledger_binding_fields *b, int *found)
 {
-    view_ctx *v = ctx;
     lkey k;
-    ProtobufCMessage *m;
-    parent[0] = 0;
+    MDB_val val;
+    *found = 0;
     lkey_start(&k, v->tenant, v->tenant_len, 'L');
     lkey_str(&k, member, strlen(member));
-    yj_err err = get_pb(v->sv, &k, &yongjin__state__binding__descriptor, &m);
+    yj_err err = yj_state_get(v->sv, k.b, k.n, &val);
     if (err == YJ_NOT_FOUND) return YJ_OK;
-    if (err != YJ_OK) return err;
-    snprintf(parent, YJ_ID_MAX + 1, "%s", ((Yongjin__State__Binding *)m)->referrer);
-    protobuf_c_message_free_unpacked(m, NULL);
-    return YJ_OK;
+    if (err == YJ_OK) err = ledger_binding_peek(val.mv_data, val.mv_size, b);
+    *found = err == YJ_OK;
+    return err;
+}
+
+static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
+{
+    ledger_binding_fields b;
+    int found;
+    parent[0] = 0;
+    yj_err err = latest_binding(ctx, member, &b, &found);
+    if (found) memcpy(parent, b.referrer, sizeof b.referrer);
+    return err;
 }
 
 /* The binding in force at at_ms: the last in journal order made at or
@@ -171,12 +230,23 @@ yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_
     return err;
 }
 
+/* ledger_binding_at's answer, the latest binding decoded in place (the
+ * chain asks for two or three members an order): the history is read only
+ * when the latest was made after at_ms. */
 static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char parent[YJ_ID_MAX + 1])
 {
     view_ctx *v = ctx;
-    Yongjin__State__Binding *b;
+    ledger_binding_fields lb;
+    int found;
     parent[0] = 0;
-    yj_err err = ledger_binding_at(v->sv, v->tenant, v->tenant_len, member, at_ms, &b);
+    yj_err err = latest_binding(v, member, &lb, &found);
+    if (err != YJ_OK || !found) return err;
+    if (lb.bound_at_ms <= at_ms) { /* the one in force, or none if it lapsed */
+        if (!yj_rules_binding_lapsed(lb.expires_at_ms, at_ms)) memcpy(parent, lb.referrer, sizeof lb.referrer);
+        return YJ_OK;
+    }
+    Yongjin__State__Binding *b;
+    err = ledger_binding_at_kind(v->sv, v->tenant, v->tenant_len, 'H', member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(parent, YJ_ID_MAX + 1, "%s", b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);
