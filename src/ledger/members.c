@@ -160,14 +160,21 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
     return err;
 }
 
+/* What the latest binding ('L': the last of the history in journal order)
+ * says of at_ms: made at or before it, it is the one in force then, or
+ * none if it had lapsed; made after it, the history must say ('H'). */
+enum latest_says { LATEST_IN_FORCE, LATEST_LAPSED, LATEST_TOO_NEW };
+static enum latest_says latest_at(int64_t bound_at_ms, int64_t expires_at_ms, int64_t at_ms)
+{
+    if (bound_at_ms > at_ms) return LATEST_TOO_NEW;
+    return yj_rules_binding_lapsed(expires_at_ms, at_ms) ? LATEST_LAPSED : LATEST_IN_FORCE;
+}
+
 /* The binding in force at at_ms: the last in journal order made at or
  * before at_ms, if it has not lapsed by then. *out NULL when none. */
 yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
-    /* The latest binding ('L') is the last of the history in journal order:
-     * when it was made at or before at_ms it is the one in force (or none,
-     * if it lapsed), without walking the history. */
     lkey k;
     ProtobufCMessage *m;
     *out = NULL;
@@ -177,13 +184,13 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
     if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
-    if (b->bound_at_ms <= at_ms) {
-        if (yj_rules_binding_lapsed(b->expires_at_ms, at_ms)) yongjin__state__binding__free_unpacked(b, NULL);
-        else *out = b;
+    enum latest_says says = latest_at(b->bound_at_ms, b->expires_at_ms, at_ms);
+    if (says == LATEST_IN_FORCE) {
+        *out = b;
         return YJ_OK;
     }
     yongjin__state__binding__free_unpacked(b, NULL);
-    return ledger_binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
+    return says == LATEST_LAPSED ? YJ_OK : ledger_binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
 yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
@@ -241,10 +248,9 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
     parent[0] = 0;
     yj_err err = latest_binding(v, member, &lb, &found);
     if (err != YJ_OK || !found) return err;
-    if (lb.bound_at_ms <= at_ms) { /* the one in force, or none if it lapsed */
-        if (!yj_rules_binding_lapsed(lb.expires_at_ms, at_ms)) memcpy(parent, lb.referrer, sizeof lb.referrer);
-        return YJ_OK;
-    }
+    enum latest_says says = latest_at(lb.bound_at_ms, lb.expires_at_ms, at_ms);
+    if (says == LATEST_IN_FORCE) memcpy(parent, lb.referrer, sizeof lb.referrer);
+    if (says != LATEST_TOO_NEW) return YJ_OK;
     Yongjin__State__Binding *b;
     err = ledger_binding_at_kind(v->sv, v->tenant, v->tenant_len, 'H', member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
@@ -329,18 +335,28 @@ typedef struct team_rec {
     char parent[YJ_ID_MAX + 1];
 } team_rec;
 
+/* The parent a team record names (after an add: its value then), or
+ * DATA_LOSS when the record's length disagrees with its parent's. */
+static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
+        v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
+        return YJ_DATA_LOSS;
+    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
+    parent[p[TEAM_FIXED]] = 0;
+    return YJ_OK;
+}
+
 static yj_err team_decode(const MDB_val *v, team_rec *t)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < TEAM_FIXED + 1 || v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED] ||
-        p[TEAM_FIXED] > YJ_ID_MAX)
-        return YJ_DATA_LOSS;
+    yj_err err = team_parent(v, t->parent);
+    if (err != YJ_OK) return err;
     t->direct_count = (int64_t)get_be64(p);
     t->team_size = (int64_t)get_be64(p + 8);
     t->team_gmv = (int64_t)get_be64(p + 16);
     t->own_gmv = (int64_t)get_be64(p + 24);
-    memcpy(t->parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
-    t->parent[p[TEAM_FIXED]] = 0;
     return YJ_OK;
 }
 
@@ -380,8 +396,6 @@ static yj_err team_put(ledger_event_ctx *ec, const char *member, const team_rec 
     return yj_state_put(ec->wtxn, k.b, k.n, v, team_encode(t, v));
 }
 
-static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1]);
-
 /* Adds to a member's team record (one with no parent when it has none). */
 static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct, int64_t size,
                        int64_t gmv, int64_t own)
@@ -393,19 +407,6 @@ static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct,
     member_key(&k, ec, 'A', member);
     yj_err err = yj_state_add_i64(ec->wtxn, k.b, k.n, 0, d, 4, TEAM_FIXED + 1, &v, NULL);
     return err == YJ_OK ? team_parent(&v, parent) : err; /* (checks the record's length) */
-}
-
-/* The parent a team record names (after an add: its value then), or
- * DATA_LOSS when the record's length disagrees with its parent's. */
-static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
-{
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
-        v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
-        return YJ_DATA_LOSS;
-    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
-    parent[p[TEAM_FIXED]] = 0;
-    return YJ_OK;
 }
 
 /* Adds size and gmv to every ancestor from `from` up (the team tree): each

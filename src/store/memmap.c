@@ -50,8 +50,8 @@
  * pay for it. A map that is filled again and again to about the same size
  * (the group's layer) asks to keep its index when emptied
  * (yj_memmap_keep_index: up to INDEX_KEEP_MAX slots, zeroed), so that it
- * is not made and grown from nothing every time. The hash is store_hash (hash.h), keyed by a seed drawn at
- * random when the process starts (the
+ * is not made and grown from nothing every time. The hash is store_hash
+ * (hash.h), keyed by a seed drawn at random when the process starts (the
  * same for every map of the process, so one tag serves a lookup in all
  * of them): a client cannot choose keys that collide to make probes long.
  * Nothing iterates the index, so the seed changes no answer and no order.
@@ -530,10 +530,10 @@ static void map_reset(yj_memmap *m)
 
 /* Empties a map whose entries were all moved out or freed (its nodes
  * freed): a small index is kept, zeroed, for the next fill of a map that
- * asked for it (yj_memmap_keep_index), else freed. The group's layer is cleared and filled again to about the same
- * size every group: its index made from nothing and grown from SLOTS_MIN
- * each time was 2.8-4.9% of the writer's profile (malloc, and a rehash a
- * growth). */
+ * asked for it (yj_memmap_keep_index), else freed. The group's layer is
+ * cleared and filled again to about the same size every group: its index
+ * made from nothing and grown from SLOTS_MIN each time was 2.8-4.9% of
+ * the writer's profile (malloc, and a rehash a growth). */
 #define INDEX_KEEP_MAX ((size_t)1 << 13)
 static void index_empty_or_drop(yj_memmap *m)
 {

@@ -241,17 +241,22 @@ static void add_be64s(uint8_t *v, const int64_t *deltas, size_t n)
     for (size_t i = 0; i < n; i++) store_put_be(v + 8 * i, store_get_be(v + 8 * i, 8) + (uint64_t)deltas[i], 8);
 }
 
+/* DATA_LOSS for an add to bytes at..at+8n of a value of len bytes that
+ * does not hold them (or is longer than any counter), said in the log. */
+static yj_err add_fits(size_t at, size_t n, size_t len)
+{
+    if (len >= at + 8 * n && len <= YJ_STATE_ADD_MAX) return YJ_OK;
+    yj_log(YJ_LOG_ERROR, "store: an add to bytes %zu..%zu of a value of %zu: damaged", at, at + 8 * n, len);
+    return YJ_DATA_LOSS;
+}
+
 /* The add on a row that has a value: in place, its value before logged. */
 static yj_err row_add(yj_wtxn *w, store_row *row, const void *key, size_t klen, size_t at, const int64_t *deltas,
                       size_t n, MDB_val *after)
 {
-    if (row->cur_len < at + 8 * n) {
-        yj_log(YJ_LOG_ERROR, "store: an add to bytes %zu..%zu of a value of %u", at, at + 8 * n,
-               (unsigned)row->cur_len);
-        return YJ_DATA_LOSS;
-    }
-    yj_err err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, klen);
+    yj_err err = add_fits(at, n, row->cur_len);
     if (err != YJ_OK) return err;
+    if ((err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, klen)) != YJ_OK) return err;
     const void *v;
     size_t len;
     store_row_value(row, 1, &v, &len);
@@ -280,13 +285,8 @@ yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, 
         err = yj_state_get(&w->view, key, key_len, &v);
         if (err == YJ_NOT_FOUND && !create_len) return err;
         if (err == YJ_NOT_FOUND) memset(val, 0, len);
-        else if (err != YJ_OK) return err;
-        else if (v.mv_size < at + 8 * n || v.mv_size > sizeof val) {
-            yj_log(YJ_LOG_ERROR, "store: an add to bytes %zu..%zu of a value of %zu", at, at + 8 * n, v.mv_size);
-            return YJ_DATA_LOSS;
-        } else {
-            memcpy(val, v.mv_data, len = v.mv_size);
-        }
+        else if (err != YJ_OK || (err = add_fits(at, n, v.mv_size)) != YJ_OK) return err;
+        else memcpy(val, v.mv_data, len = v.mv_size);
         add_be64s(val + at, deltas, n);
         if ((err = yj_state_put(w, key, key_len, val, len)) != YJ_OK) return err;
         if (cap && !row) row = store_rows_find(w->view.rows, key, key_len);

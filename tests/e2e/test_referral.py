@@ -188,6 +188,8 @@ def test_I_first_touch_keeps_last_touch_rebinds(c):
     ok(c.append(policy(bind_policy=policy_pb2.LAST_TOUCH)))
     ok(c.append(bind("b", "x", t=T + 10)))
     assert earned(ok(c.append(paid("O1", "b", line("L", 10000), t=T + 20)))[0]) == {"x": 1000}
+    # an order dated before the rebind pays the binding in force then (the history)
+    assert earned(ok(c.append(paid("O0", "b", line("L", 10000), t=T + 5)))[0]) == {"a": 1000}
     assert c.call("GetParent", member="b").referrer == "x"
     assert c.call("GetParent", member="b", at_ms=T + 5).referrer == "a"
     assert c.call("GetTeam", member="a").direct_count == 0
