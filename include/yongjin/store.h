@@ -60,11 +60,12 @@ struct event_base;
  * faster write path; 3: issue 14's derived state; 4: every value of idem
  * and state carries a CRC-32 of its key and bytes (a damaged record is
  * DATA_LOSS, never served); 5: a group-buy's orders are keys of their own,
- * not lists in its record (issue 16 item 7). A store of an older
+ * not lists in its record (issue 16 item 7); 6: a member's height is in
+ * its team record (a walk reads it instead of seeking it). A store of an older
  * schema, down to YJ_STORE_SCHEMA_REBUILDS, has its derived state rebuilt
  * from its journal when yongjind opens it (the journal's format is the same
  * in every version); an older one is refused. */
-#define YJ_STORE_SCHEMA_VERSION 5
+#define YJ_STORE_SCHEMA_VERSION 6
 #define YJ_STORE_SCHEMA_REBUILDS 2
 #define YJ_HASH_BYTES 32
 #define YJ_REQUEST_ID_MAX 128

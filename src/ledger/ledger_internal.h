@@ -62,8 +62,9 @@ extern const char *const ledger_account_names[ACC_COUNT];
  * withdrawing, paid, earned, reversed, each an i64. */
 #define LEDGER_BALANCE_FIELDS 6
 /* A team record ('A', members.c): direct count, team size, team GMV, own
- * GMV (4 x i64), then the team parent (u8 length, at most YJ_ID_MAX bytes). */
-#define LEDGER_TEAM_FIXED 32
+ * GMV, height (5 x i64; the height since schema 6), then the team parent
+ * (u8 length, at most YJ_ID_MAX bytes). */
+#define LEDGER_TEAM_FIXED 40
 #define LEDGER_TEAM_MAX_BYTES (LEDGER_TEAM_FIXED + 1 + YJ_ID_MAX)
 /* A member's earnings record ('E' member month program level,
  * postings.c): accrued, reversed, settled, each an i64. */

@@ -8,18 +8,22 @@
  *   'H' member, seq     yongjin.state.Binding: the history, in journal order
  *   'L' member          yongjin.state.Binding: the latest binding (the team tree)
  *   'C' referrer, member  (empty): the direct downline, for paging
- *   'A' member          counts, GMV and the team parent (team_rec), kept incrementally
+ *   'A' member          counts, GMV, height and the team parent (team_rec), kept incrementally
  *   'h' member, height  how many of the member's direct members have that height (i64)
  *
  * Team aggregates move with the tree: a (re)bind walks up the old and the
  * new ancestors once — the cost is the depth of the tree, never its size.
- * Heights (the longest path down, for the depth limit) are kept as counts
- * of direct members by height ('h'): a member's height is one more than
- * the highest of them, one cursor seek. A bind raises the new ancestors'
- * heights; a rebind that takes a subtree away recomputes the old
- * ancestors' from these counts, never by scanning their direct members.
- * Each walk stops at the first height that does not change: a few seeks
- * per ancestor, at most the depth of the tree.
+ * Heights (the longest path down, for the depth limit) are kept in each
+ * member's team record, and as counts of its direct members by height
+ * ('h'): a member's height is one more than the highest of them. A bind
+ * raises the new ancestors' heights; a rebind that takes a subtree away
+ * recomputes the old ancestors' from these counts (one cursor seek, only
+ * where the highest direct member left), never by scanning their direct
+ * members. Each walk stops at the first height that does not change: a few
+ * point lookups per ancestor, at most the depth of the tree. (Until schema
+ * 6 the height was not in the team record: every step of a walk sought it
+ * among the 'h' keys, 3 cursor seeks through every layer; a chain bound
+ * 1,000 deep took 26 s.)
  */
 #include <assert.h>
 #include <stdio.h>
@@ -259,9 +263,70 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
     return YJ_OK;
 }
 
-/* The member's height: one more than the highest of its direct members
- * ('h' keys are ordered by height: the last one under the member), else 0.
- * One seek on cursor c. */
+/* A member's 'A' record: five big-endian i64 (direct count, team size,
+ * team GMV, own GMV, height) and the member's team parent (u8 length,
+ * bytes), so that the walks up the tree read one record per ancestor. A
+ * member with no record has none of them: zeros, no parent. */
+#define TEAM_FIXED LEDGER_TEAM_FIXED
+#define TEAM_HEIGHT_AT 32 /* the height's offset in the record */
+typedef struct team_rec {
+    int64_t direct_count, team_size, team_gmv, own_gmv, height;
+    char parent[YJ_ID_MAX + 1];
+} team_rec;
+
+/* The parent a team record names (after an add: its value then), or
+ * DATA_LOSS when the record's length disagrees with its parent's. */
+static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
+        v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
+        return YJ_DATA_LOSS;
+    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
+    parent[p[TEAM_FIXED]] = 0;
+    return YJ_OK;
+}
+
+static yj_err team_decode(const MDB_val *v, team_rec *t)
+{
+    const uint8_t *p = v->mv_data;
+    yj_err err = team_parent(v, t->parent);
+    if (err != YJ_OK) return err;
+    t->direct_count = (int64_t)get_be64(p);
+    t->team_size = (int64_t)get_be64(p + 8);
+    t->team_gmv = (int64_t)get_be64(p + 16);
+    t->own_gmv = (int64_t)get_be64(p + 24);
+    t->height = (int64_t)get_be64(p + TEAM_HEIGHT_AT);
+    /* a height is at most the depth limit (a bind past it is refused) */
+    return t->height < 0 || t->height > YJ_DEPTH_MAX ? YJ_DATA_LOSS : YJ_OK;
+}
+
+static size_t team_encode(const team_rec *t, uint8_t out[TEAM_FIXED + 1 + YJ_ID_MAX])
+{
+    size_t n = strlen(t->parent);
+    put_be64(out, (uint64_t)t->direct_count);
+    put_be64(out + 8, (uint64_t)t->team_size);
+    put_be64(out + 16, (uint64_t)t->team_gmv);
+    put_be64(out + 24, (uint64_t)t->own_gmv);
+    put_be64(out + TEAM_HEIGHT_AT, (uint64_t)t->height);
+    out[TEAM_FIXED] = (uint8_t)n;
+    memcpy(out + TEAM_FIXED + 1, t->parent, n);
+    return TEAM_FIXED + 1 + n;
+}
+
+static yj_err team_read(const yj_store_view *sv, const lkey *k, team_rec *t)
+{
+    MDB_val v;
+    memset(t, 0, sizeof *t);
+    yj_err err = yj_state_get(sv, k->b, k->n, &v);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    return err == YJ_OK ? team_decode(&v, t) : err;
+}
+
+/* The member's height counted from its direct members: one more than the
+ * highest of them ('h' keys are ordered by height: the last one under the
+ * member), else 0. One seek on cursor c: only where the team record's
+ * height cannot say (its highest direct member just left). */
 static yj_err height_at(yj_cursor *c, const char *tenant, size_t tenant_len, const char *member,
                         int32_t *height)
 {
@@ -285,13 +350,16 @@ static yj_err height_at(yj_cursor *c, const char *tenant, size_t tenant_len, con
     return YJ_OK;
 }
 
+/* The member's height, as its team record keeps it. */
 static yj_err view_height(void *ctx, const char *member, int32_t *height)
 {
     view_ctx *v = ctx;
-    yj_cursor *c;
-    if (yj_cursor_open(v->sv, &c)) return YJ_INTERNAL;
-    yj_err err = height_at(c, v->tenant, v->tenant_len, member, height);
-    yj_cursor_close(c);
+    lkey k;
+    team_rec t;
+    lkey_start(&k, v->tenant, v->tenant_len, 'A');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = team_read(v->sv, &k, &t);
+    *height = (int32_t)t.height;
     return err;
 }
 
@@ -324,61 +392,6 @@ yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMembe
     lkey k;
     member_key(&k, ec, 'M', um->member);
     return ledger_put_pb(ec->wtxn, &k, &m.base);
-}
-
-/* A member's 'A' record: four big-endian i64 counters (direct count, team
- * size, team GMV, own GMV) and the member's team parent (u8 length, bytes),
- * so that the walk up the tree reads one record per ancestor. */
-#define TEAM_FIXED LEDGER_TEAM_FIXED
-typedef struct team_rec {
-    int64_t direct_count, team_size, team_gmv, own_gmv;
-    char parent[YJ_ID_MAX + 1];
-} team_rec;
-
-/* The parent a team record names (after an add: its value then), or
- * DATA_LOSS when the record's length disagrees with its parent's. */
-static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
-{
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
-        v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
-        return YJ_DATA_LOSS;
-    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
-    parent[p[TEAM_FIXED]] = 0;
-    return YJ_OK;
-}
-
-static yj_err team_decode(const MDB_val *v, team_rec *t)
-{
-    const uint8_t *p = v->mv_data;
-    yj_err err = team_parent(v, t->parent);
-    if (err != YJ_OK) return err;
-    t->direct_count = (int64_t)get_be64(p);
-    t->team_size = (int64_t)get_be64(p + 8);
-    t->team_gmv = (int64_t)get_be64(p + 16);
-    t->own_gmv = (int64_t)get_be64(p + 24);
-    return YJ_OK;
-}
-
-static size_t team_encode(const team_rec *t, uint8_t out[TEAM_FIXED + 1 + YJ_ID_MAX])
-{
-    size_t n = strlen(t->parent);
-    put_be64(out, (uint64_t)t->direct_count);
-    put_be64(out + 8, (uint64_t)t->team_size);
-    put_be64(out + 16, (uint64_t)t->team_gmv);
-    put_be64(out + 24, (uint64_t)t->own_gmv);
-    out[TEAM_FIXED] = (uint8_t)n;
-    memcpy(out + TEAM_FIXED + 1, t->parent, n);
-    return TEAM_FIXED + 1 + n;
-}
-
-static yj_err team_read(const yj_store_view *sv, const lkey *k, team_rec *t)
-{
-    MDB_val v;
-    memset(t, 0, sizeof *t);
-    yj_err err = yj_state_get(sv, k->b, k->n, &v);
-    if (err == YJ_NOT_FOUND) return YJ_OK;
-    return err == YJ_OK ? team_decode(&v, t) : err;
 }
 
 static yj_err team_get(ledger_event_ctx *ec, const char *member, team_rec *t)
@@ -452,20 +465,19 @@ yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 
 /* Adds delta (+1 or -1) to how many direct members of parent have height
  * h; *left is the new count (the key is deleted at 0). */
-static yj_err height_count_add(ledger_event_ctx *ec, yj_cursor *c, const char *parent, int32_t h,
-                               int64_t delta, int64_t *left)
+static yj_err height_count_add(ledger_event_ctx *ec, const char *parent, int32_t h, int64_t delta,
+                               int64_t *left)
 {
     lkey k;
     uint8_t val[8];
+    MDB_val v;
     assert(h >= 0 && (delta == 1 || delta == -1));
     member_key(&k, ec, 'h', parent);
     lkey_u32(&k, (uint32_t)h);
-    MDB_val kk = {k.n, k.b}, v;
-    int rc = yj_cursor_get(c, &kk, &v, MDB_SET_KEY);
-    yj_err err = yj_cursor_err(rc);
-    if (err != YJ_OK) return err;
-    if (rc == 0 && v.mv_size != sizeof val) return YJ_DATA_LOSS;
-    *left = (rc == 0 ? (int64_t)get_be64(v.mv_data) : 0) + delta;
+    yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
+    if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+    if (err == YJ_OK && v.mv_size != sizeof val) return YJ_DATA_LOSS;
+    *left = (err == YJ_OK ? (int64_t)get_be64(v.mv_data) : 0) + delta;
     if (*left < 0) return YJ_DATA_LOSS; /* a member left a parent that did not count it */
     if (*left == 0) return yj_state_del(ec->wtxn, k.b, k.n);
     put_be64(val, (uint64_t)*left);
@@ -473,43 +485,55 @@ static yj_err height_count_add(ledger_event_ctx *ec, yj_cursor *c, const char *p
 }
 
 /* One step of heights_update: moves a direct member of cur from height
- * old_h to new_h (-1: none) and sets *before and *after to cur's height.
- * It seeks the height again only when cur's highest direct member left. */
-static yj_err height_recount(ledger_event_ctx *ec, yj_cursor *c, const char *cur, int32_t old_h,
-                             int32_t new_h, int32_t *before, int32_t *after)
+ * old_h to new_h (-1: none); before is cur's height (its team record's),
+ * *after is set to its height now. The 'h' keys are sought only when
+ * cur's highest direct member left. */
+static yj_err height_recount(ledger_event_ctx *ec, const char *cur, int32_t old_h, int32_t new_h,
+                             int32_t before, int32_t *after)
 {
     int64_t left = 1, added;
-    yj_err err = height_at(c, ec->tenant, ec->tenant_len, cur, before);
-    if (err == YJ_OK && old_h >= 0) err = height_count_add(ec, c, cur, old_h, -1, &left);
-    if (err == YJ_OK && new_h >= 0) err = height_count_add(ec, c, cur, new_h, +1, &added);
+    yj_err err = YJ_OK;
+    if (old_h >= 0) err = height_count_add(ec, cur, old_h, -1, &left);
+    if (err == YJ_OK && new_h >= 0) err = height_count_add(ec, cur, new_h, +1, &added);
     if (err != YJ_OK) return err;
-    assert(old_h < 0 || old_h + 1 <= *before);
-    *after = *before;
-    if (new_h + 1 > *before)
+    if (old_h + 1 > before) return YJ_DATA_LOSS; /* a direct member higher than its parent */
+    *after = before;
+    if (new_h + 1 > before)
         *after = new_h + 1;
-    else if (old_h + 1 == *before && left == 0 && new_h + 1 < *before)
+    else if (old_h + 1 == before && left == 0 && new_h + 1 < before) {
+        yj_cursor *c = ledger_cursor(ec);
+        if (!c) return YJ_INTERNAL;
         err = height_at(c, ec->tenant, ec->tenant_len, cur, after);
+    }
     return err;
 }
 
 /* A direct member of `parent` changed height from old_h to new_h (-1: it
- * was not, or is no longer, a direct member of it): recounts parent, and
- * walks up while a height changes. Cost: a few seeks per ancestor whose
- * height changes, at most the depth of the tree; never a scan of direct
- * members. The walk ends: the team tree has no cycle (every bind checks). */
+ * was not, or is no longer, a direct member of it): recounts parent, sets
+ * the height its team record keeps, and walks up while a height changes.
+ * Cost: a few point lookups per ancestor whose height changes (one seek
+ * where its highest direct member left), at most the depth of the tree;
+ * never a scan of direct members. The walk ends: the team tree has no
+ * cycle (every bind checks). */
 static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t old_h, int32_t new_h)
 {
     char cur[YJ_ID_MAX + 1];
-    yj_cursor *c = ledger_cursor(ec);
-    if (!c) return YJ_INTERNAL;
+    yj_state_chase chase = {0};
     snprintf(cur, sizeof cur, "%s", parent);
-    while (cur[0]) {
-        int32_t before, after;
+    for (int depth = 0; cur[0]; depth++) {
+        int32_t after;
         team_rec t;
-        yj_err err = height_recount(ec, c, cur, old_h, new_h, &before, &after);
-        if (err != YJ_OK || after == before) return err;
-        if ((err = team_get(ec, cur, &t)) != YJ_OK) return err;
-        old_h = before, new_h = after;
+        lkey k;
+        MDB_val v;
+        if (depth > YJ_DEPTH_MAX) return YJ_DATA_LOSS; /* a cycle in the stored tree */
+        yj_err err = team_get(ec, cur, &t);
+        if (err == YJ_OK) err = height_recount(ec, cur, old_h, new_h, (int32_t)t.height, &after);
+        if (err != YJ_OK || after == t.height) return err;
+        int64_t delta = after - t.height;
+        member_key(&k, ec, 'A', cur);
+        err = yj_state_add_i64(ec->wtxn, k.b, k.n, TEAM_HEIGHT_AT, &delta, 1, TEAM_FIXED + 1, &v, &chase);
+        if (err != YJ_OK) return err;
+        old_h = (int32_t)t.height, new_h = after;
         memcpy(cur, t.parent, sizeof cur);
     }
     return YJ_OK;
@@ -520,10 +544,9 @@ static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t o
 static yj_err heights_move(ledger_event_ctx *ec, const char *member, const char *old_parent,
                            const char *referrer)
 {
-    int32_t h;
-    yj_cursor *c = ledger_cursor(ec);
-    if (!c) return YJ_INTERNAL;
-    yj_err err = height_at(c, ec->tenant, ec->tenant_len, member, &h);
+    team_rec t;
+    yj_err err = team_get(ec, member, &t);
+    int32_t h = (int32_t)t.height;
     if (err == YJ_OK && old_parent[0]) err = heights_update(ec, old_parent, h, -1);
     if (err == YJ_OK) err = heights_update(ec, referrer, -1, h);
     return err;

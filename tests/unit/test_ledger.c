@@ -103,7 +103,7 @@ static void balance(fx *f, const char *member, int64_t *pending, int64_t *availa
     yj_buf_free(&out);
 }
 
-static void do_bind(fx *f, const char *m, const char *r)
+static int try_bind(fx *f, const char *m, const char *r)
 {
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
     Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
@@ -111,7 +111,12 @@ static void do_bind(fx *f, const char *m, const char *r)
     b.referrer = (char *)r;
     ev.body_case = YONGJIN__V1__EVENT__BODY_BIND;
     ev.bind = &b;
-    assert_int_equal(apply(f, &ev, T0, NULL, NULL), YJ_OK);
+    return apply(f, &ev, T0, NULL, NULL);
+}
+
+static void do_bind(fx *f, const char *m, const char *r)
+{
+    assert_int_equal(try_bind(f, m, r), YJ_OK);
 }
 
 /* An order of one line paid at t, naming group (NULL: none). */
@@ -437,7 +442,7 @@ static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void
     reopen_without_group_lists(f, YJ_STORE_SCHEMA_VERSION, 100 + 5);
     assert_int_equal(get_group(f, "G1", &after), YJ_DATA_LOSS);
     /* the layout before (no list keys): rebuilt from the journal alone */
-    reopen_without_group_lists(f, YJ_STORE_SCHEMA_VERSION - 1, 0);
+    reopen_without_group_lists(f, 4, 0);
     assert_int_equal(get_group(f, "G1", &after), YJ_OK);
     assert_int_equal(after.len, before.len);
     assert_memory_equal(after.data, before.data, before.len);
@@ -449,6 +454,89 @@ static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void
     assert_int_equal(rep.entries, 1 + 100 + 5);
     yj_buf_free(&before);
     yj_buf_free(&after);
+}
+
+/* Schema 6: a member's height is in its team record ('A': five i64, then
+ * the parent). Closes the store, rewrites every team record of tenant t1
+ * in the layout before (four i64, then the parent: the height dropped),
+ * records schema 5 and opens the store again; returns how many records it
+ * rewrote. */
+static int reopen_with_schema_5_team_records(fx *f)
+{
+    yj_store_close(f->s.store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, st;
+    MDB_cursor *c;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, f->s.dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_dbi_open(txn, "state", 0, &st), 0);
+    uint8_t ver[4] = {0, 0, 0, 5};
+    MDB_val k = {14, "schema_version"}, v = {4, ver};
+    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    /* collected first, written after: a put that shrinks a record under
+     * a cursor that walks on is not what LMDB's MDB_CURRENT is for */
+    enum { MAX = 2048 };
+    static uint8_t keys[MAX][64], vals[MAX][256];
+    static size_t klens[MAX], vlens[MAX];
+    int n = 0;
+    assert_int_equal(mdb_cursor_open(txn, st, &c), 0);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = k.mv_data; /* 2 "t1" 'A' member */
+        if (k.mv_size > 4 && !memcmp(p, "\x02t1A", 4)) {
+            assert_true(n < MAX && k.mv_size <= sizeof keys[0] && v.mv_size >= 41 + 4 && v.mv_size <= sizeof vals[0]);
+            memcpy(keys[n], k.mv_data, klens[n] = k.mv_size);
+            memcpy(vals[n], v.mv_data, 32); /* the counters; then the parent and the CRC, as they were */
+            memcpy(vals[n] + 32, (const uint8_t *)v.mv_data + 40, v.mv_size - 40);
+            vlens[n++] = v.mv_size - 8;
+        }
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < n; i++) {
+        MDB_val kk = {klens[i], keys[i]}, vv = {vlens[i], vals[i]};
+        assert_int_equal(mdb_put(txn, st, &kk, &vv, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    yj_store_config cfg = {0};
+    yj_msg msg;
+    cfg.dir = f->s.dir;
+    cfg.hook = *yj_ledger_hook();
+    assert_int_equal(yj_store_open(&cfg, f->s.base, &f->s.store, &msg), YJ_OK);
+    return n;
+}
+
+/* The depth limit (RULES.md: no member deeper than 1000) reads heights. A
+ * chain c0 <- c1 <- .. <- c1000 (bound from the bottom up: each bind
+ * carries the height of the chain below it) gives c0 a height of 1000. A store of
+ * schema 5, whose team records carry no height, is rebuilt from its
+ * journal when opened, and the limit holds as before: c0 cannot go under
+ * a root (0 + 1 + 1000), a leaf can go under c999 (999 + 1) and not under
+ * c1000. (With the records read in their old layout, every bind is
+ * DATA_LOSS; with the heights rebuilt as 0, the first bind is accepted.) */
+static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(void **state)
+{
+    fx *f = *state;
+    char m[16], r[16];
+    for (int i = 1000; i >= 1; i--) { /* from the bottom: each bind moves the chain below it, O(1) */
+        snprintf(m, sizeof m, "c%d", i);
+        snprintf(r, sizeof r, "c%d", i - 1);
+        do_bind(f, m, r);
+    }
+    assert_int_equal(try_bind(f, "c0", "root"), YJ_FAILED_PRECONDITION);
+    assert_int_equal(reopen_with_schema_5_team_records(f), 1001);
+    assert_int_equal(try_bind(f, "c0", "root"), YJ_FAILED_PRECONDITION);
+    assert_int_equal(try_bind(f, "x", "c1000"), YJ_FAILED_PRECONDITION);
+    assert_int_equal(try_bind(f, "x", "c999"), YJ_OK);
+    yj_apply_hook hook = *yj_ledger_hook();
+    yj_verify_report rep;
+    yj_msg msg;
+    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 1000 + 1);
 }
 
 /* ---- the posting and statement line written by hand (postings.c) ---- */
@@ -650,6 +738,8 @@ static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **st
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records, setup,
+                                        teardown),
         cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks),
