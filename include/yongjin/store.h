@@ -401,7 +401,8 @@ typedef struct yj_verify_report {
     uint64_t rss_growth_bytes;
 } yj_verify_report;
 
-/* Asks the writer for a checkpoint and waits for it (up to 10 s), then, in
+/* Asks the writer for a checkpoint and waits for it (up to 10 s; not at
+ * all when the store has failed: it then verifies the last checkpoint), then, in
  * one LMDB read snapshot, walks the journal (hash links, density), replays
  * it through `hook` into a fresh in-memory state and compares idem and
  * state byte for byte with the snapshot's (each record's CRC checked),

@@ -246,24 +246,33 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
     return err;
 }
 
+/* 0 when the store has failed (it writes no more checkpoints); else 1,
+ * having asked the writer for one when ask is set. */
+static int want_checkpoint(yj_store *s, int ask)
+{
+    pthread_mutex_lock(&s->mu);
+    int failed = s->failed;
+    if (!failed && ask) {
+        s->ckpt_wanted = 1;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return !failed;
+}
+
 /* Asks the writer for a checkpoint and waits (up to 10 s) for it, so that
- * the LMDB snapshot verified holds every write answered before the call. */
+ * the LMDB snapshot verified holds every write answered before the call.
+ * A store that has failed writes none: it returns at once, and the
+ * snapshot is the last checkpoint (what a restart recovers from, with
+ * the log; a Verify of a failed store used to wait the 10 s out). */
 void store_fresh_checkpoint(yj_store *s)
 {
     if (s->config.read_only || !s->writer_started) return;
     uint64_t before = atomic_load(&s->checkpoints);
-    pthread_mutex_lock(&s->mu);
-    s->ckpt_wanted = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    if (!want_checkpoint(s, 1)) return;
     /* one running when asked may predate the call: wait for the one after it */
     for (int i = 0; i < 10000 && atomic_load(&s->checkpoints) < before + 2; i++) {
-        if (atomic_load(&s->checkpoints) == before + 1) {
-            pthread_mutex_lock(&s->mu);
-            s->ckpt_wanted = 1;
-            pthread_cond_signal(&s->cv);
-            pthread_mutex_unlock(&s->mu);
-        }
+        if (!want_checkpoint(s, atomic_load(&s->checkpoints) == before + 1)) return;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
         if (atomic_load(&s->stop_verify)) return;
