@@ -40,10 +40,16 @@ ASAN_SKIP=(tests/e2e/test_referral_depth.py
            "tests/e2e/test_determinism.py::test_seeded_workload_is_deterministic[33]"
            "tests/e2e/test_journal.py::test_a_big_append_is_applied_in_slices_with_other_writes_between")
 
-# The release suite's longest tests (the chains 1,000 deep, the three
-# determinism seeds: ~2 of its ~4.5 minutes) run as a pytest of their own
-# beside the rest, so that the longest suite is not the sum of them.
-E2E_LONG=(tests/e2e/test_referral_depth.py tests/e2e/test_determinism.py)
+# Each build's e2e suite runs as two pytest processes at once (four with
+# both builds): a suite spends most of its time waiting on its servers
+# (starts, stops, timeouts it tests), and one suite after the other left a
+# core idle (make test used 1.2 of the 2 cores). E2E_PART_A is the first
+# part, the rest of tests/e2e the second (a new file lands there); the two
+# took ~110 s each under ASan (--durations=0, 2026-12-04).
+E2E_PART_A=(tests/e2e/test_finance.py tests/e2e/test_journal.py tests/e2e/test_determinism.py
+            tests/e2e/test_validation.py tests/e2e/test_scenario.py tests/e2e/test_cli_call.py
+            tests/e2e/test_bench_tool.py tests/e2e/test_programs.py tests/e2e/test_transport.py
+            tests/e2e/test_hostile_streams.py tests/e2e/test_readme.py)
 
 run_e2e() {  # $1 = label, $2 = yongjind binary, then pytest's arguments (what to run: tests/e2e or files)
   local label=$1 bin=$2 out="$logdir/e2e-$1.log" p f
@@ -86,16 +92,18 @@ case $what in
     run_replay
     echo "== end-to-end tests (stock grpcio client against a real yongjind)"
     rm -f "$logdir"/e2e-*.counts
-    # both builds' e2e suites (the release one in two parts) at once: each
-    # test waits on its server far more than it computes, so they share two
-    # cores; the counts are added after. (The ASan unit tests stay before
+    # both builds' e2e suites, each in two parts (E2E_PART_A, the rest), at
+    # once; the counts are added after. (The ASan unit tests stay before
     # them: beside them, a pipelined-log test's groups grew too big to
     # count the log thread's syncs.)
-    ( run_e2e release bin/yongjind "${E2E_LONG[@]/#/--ignore=}" tests/e2e > "$logdir/e2e-release.summary" 2>&1 ) &
-    ( run_e2e release-long bin/yongjind "${E2E_LONG[@]}" > "$logdir/e2e-release-long.summary" 2>&1 ) &
-    ( run_e2e asan build/asan/bin/yongjind "${ASAN_SKIP[@]/#/--deselect=}" tests/e2e > "$logdir/e2e-asan.summary" 2>&1 ) &
+    ( run_e2e release-a bin/yongjind "${E2E_PART_A[@]}" > "$logdir/e2e-release-a.summary" 2>&1 ) &
+    ( run_e2e release-b bin/yongjind "${E2E_PART_A[@]/#/--ignore=}" tests/e2e > "$logdir/e2e-release-b.summary" 2>&1 ) &
+    ( run_e2e asan-a build/asan/bin/yongjind "${ASAN_SKIP[@]/#/--deselect=}" "${E2E_PART_A[@]}" \
+        > "$logdir/e2e-asan-a.summary" 2>&1 ) &
+    ( run_e2e asan-b build/asan/bin/yongjind "${ASAN_SKIP[@]/#/--deselect=}" "${E2E_PART_A[@]/#/--ignore=}" tests/e2e \
+        > "$logdir/e2e-asan-b.summary" 2>&1 ) &
     wait
-    for label in release release-long asan; do
+    for label in release-a release-b asan-a asan-b; do
       cat "$logdir/e2e-$label.summary"
       read -r p f < "$logdir/e2e-$label.counts" || { p=0; f=1; }
       passed=$((passed + p)); failed=$((failed + f))
