@@ -1875,7 +1875,10 @@ static void test_a_pipelined_log_keeps_order_and_fails_together(void **state)
     free(bs);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
-    assert_true(st.piped_commits > 10); /* the log thread did sync groups */
+    /* the log thread did sync groups: how many depends on how the writes
+     * fell into groups (under ASan, on a busy machine, a few big ones: more
+     * than 10 was asked once, and failed a fresh clone's make test) */
+    assert_true(st.piped_commits > 0);
     assert_true(st.checkpoints > 0);
     { /* each increment saw the one before, though it was often in a group not yet synced */
         yj_rtxn r;
