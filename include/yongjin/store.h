@@ -61,7 +61,9 @@ struct event_base;
  * and state carries a CRC-32 of its key and bytes (a damaged record is
  * DATA_LOSS, never served); 5: a group-buy's orders are keys of their own,
  * not lists in its record (issue 16 item 7); 6: a member's height is in
- * its team record (a walk reads it instead of seeking it). A store of an older
+ * its team record (a walk reads it instead of seeking it), and a tenant's
+ * earliest open group expiry is a record (an event reads it instead of
+ * seeking the expiries). A store of an older
  * schema, down to YJ_STORE_SCHEMA_REBUILDS, has its derived state rebuilt
  * from its journal when yongjind opens it (the journal's format is the same
  * in every version); an older one is refused. */

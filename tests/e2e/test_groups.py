@@ -48,6 +48,36 @@ def test_E_short_group_fails_at_expiry_and_lists_orders_to_refund(c):
     assert list(gr.order_ids) == ["Og", "O9"] and list(gr.refund_order_ids) == ["Og", "O9"]
 
 
+def test_each_group_fails_at_its_own_expiry_whatever_opened_or_left_before_it(c):
+    """A group fails at the first accepted event at or after its expiry
+    (RULES.md, group-buy), however many groups are open and in whatever
+    order they were opened, succeeded or failed: a group opened later with
+    an earlier expiry, the earliest one succeeding, two sharing one
+    expiry, several due at one event. (The ledger keeps the earliest open
+    expiry and seeks the groups only when one is due.)"""
+    def status(gid):
+        return c.call("GetGroup", group_id=gid).status
+
+    ok(c.append(open_group("Glate", "g", target=2, expires=T + 100),
+                open_group("Gsoon", "g", target=2, expires=T + 50),   # opened later, earlier expiry
+                open_group("Gwin", "g", target=2, expires=T + 20),    # the earliest: it succeeds
+                open_group("Gtie", "g", target=2, expires=T + 50)))
+    ok(c.append(paid("W1", "w1", line("L", 1000), group_id="Gwin", t=T + 1),
+                paid("W2", "w2", line("L", 1000), group_id="Gwin", t=T + 2)))
+    assert status("Gwin") == "SUCCEEDED"
+    ok(c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="x1"), t=T + 49)))
+    assert [status(g) for g in ("Gsoon", "Gtie", "Glate")] == ["OPEN", "OPEN", "OPEN"]
+    ok(c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="x2"), t=T + 50)))  # both due at 50
+    assert [status(g) for g in ("Gsoon", "Gtie", "Glate")] == ["FAILED", "FAILED", "OPEN"]
+    ok(c.append(open_group("Gnew", "g", target=2, expires=T + 70, t=T + 51)))
+    ok(c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="x3"), t=T + 69)))
+    assert [status(g) for g in ("Gnew", "Glate")] == ["OPEN", "OPEN"]
+    ok(c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="x4"), t=T + 70)))
+    assert [status(g) for g in ("Gnew", "Glate")] == ["FAILED", "OPEN"]
+    ok(c.append(ev("upsert_member", ledger_pb2.UpsertMember(member="x5"), t=T + 100)))
+    assert status("Glate") == "FAILED"
+
+
 def test_refunds_after_success_reverse_the_leaders_share(c):
     ok(c.append(open_group("G1", "g", target=2)))
     ok(c.append(paid("O1", "p1", line("L", 10000), group_id="G1", t=T + 1),
