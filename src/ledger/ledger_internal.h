@@ -204,14 +204,17 @@ struct Yongjin__State__Binding;
  * yongjin__state__binding__free_unpacked. */
 yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
+/* The referrer (or guide) in force at at_ms of a binding kept as a latest
+ * record (kind latest: 'L' referrals, 'b' exclusive guides) and its
+ * history (kind history: 'H', 'N'): the latest decoded in place, and the
+ * history sought only when the latest was made after at_ms. referrer is
+ * "" when none is in force. OK, DATA_LOSS for a record that does not
+ * decode, or what a read returns. */
+yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
+                          uint8_t history, const char *member, int64_t at_ms, char referrer[YJ_ID_MAX + 1]);
 /* The same over another binding history (kind 'N': exclusive guides). */
 yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
-/* The same with a cursor of the caller's (an event's: ledger_cursor), left
- * wherever the scan ended. OK (with *out NULL when none), DATA_LOSS for a
- * binding that does not decode, or the cursor's error. */
-yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_len, uint8_t kind,
-                                const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */
 yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
                            int64_t bindings, int64_t orders, int64_t gmv);

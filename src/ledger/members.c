@@ -140,18 +140,26 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
 
 /* The member's latest binding ('L'), decoded in place: OK with *found 0
  * when it was never bound. */
-static yj_err latest_binding(const view_ctx *v, const char *member, ledger_binding_fields *b, int *found)
+/* The member's latest binding of kind latest ('L', or 'b' for exclusive
+ * guides), decoded in place; *found 0 when the member has none. */
+static yj_err latest_binding_of(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
+                                const char *member, ledger_binding_fields *b, int *found)
 {
     lkey k;
     MDB_val val;
     *found = 0;
-    lkey_start(&k, v->tenant, v->tenant_len, 'L');
+    lkey_start(&k, tenant, tenant_len, latest);
     lkey_str(&k, member, strlen(member));
-    yj_err err = yj_state_get(v->sv, k.b, k.n, &val);
+    yj_err err = yj_state_get(sv, k.b, k.n, &val);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err == YJ_OK) err = ledger_binding_peek(val.mv_data, val.mv_size, b);
     *found = err == YJ_OK;
     return err;
+}
+
+static yj_err latest_binding(const view_ctx *v, const char *member, ledger_binding_fields *b, int *found)
+{
+    return latest_binding_of(v->sv, v->tenant, v->tenant_len, 'L', member, b, found);
 }
 
 static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
@@ -197,18 +205,11 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
     return says == LATEST_LAPSED ? YJ_OK : ledger_binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
-yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
-                              const char *member, int64_t at_ms, Yongjin__State__Binding **out)
-{
-    yj_cursor *c;
-    *out = NULL;
-    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
-    yj_err err = ledger_binding_at_cursor(c, tenant, tenant_len, kind, member, at_ms, out);
-    yj_cursor_close(c);
-    return err;
-}
-
-yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_len, uint8_t kind,
+/* The binding of history kind in force at at_ms with cursor c: the last
+ * in journal order made at or before at_ms, unless it has lapsed then.
+ * OK (with *out NULL when none), DATA_LOSS for a binding that does not
+ * decode, or the cursor's error. */
+static yj_err binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_len, uint8_t kind,
                                 const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
     lkey prefix;
@@ -241,26 +242,44 @@ yj_err ledger_binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_
     return err;
 }
 
+yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
+                              const char *member, int64_t at_ms, Yongjin__State__Binding **out)
+{
+    yj_cursor *c;
+    *out = NULL;
+    if (yj_cursor_open(sv, &c)) return YJ_INTERNAL;
+    yj_err err = binding_at_cursor(c, tenant, tenant_len, kind, member, at_ms, out);
+    yj_cursor_close(c);
+    return err;
+}
+
+
+yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
+                          uint8_t history, const char *member, int64_t at_ms, char referrer[YJ_ID_MAX + 1])
+{
+    ledger_binding_fields lb;
+    int found;
+    referrer[0] = 0;
+    yj_err err = latest_binding_of(sv, tenant, tenant_len, latest, member, &lb, &found);
+    if (err != YJ_OK || !found) return err;
+    enum latest_says says = latest_at(lb.bound_at_ms, lb.expires_at_ms, at_ms);
+    if (says == LATEST_IN_FORCE) memcpy(referrer, lb.referrer, sizeof lb.referrer);
+    if (says != LATEST_TOO_NEW) return YJ_OK;
+    Yongjin__State__Binding *b;
+    err = ledger_binding_at_kind(sv, tenant, tenant_len, history, member, at_ms, &b);
+    if (err != YJ_OK || !b) return err;
+    snprintf(referrer, YJ_ID_MAX + 1, "%s", b->referrer);
+    yongjin__state__binding__free_unpacked(b, NULL);
+    return YJ_OK;
+}
+
 /* ledger_binding_at's answer, the latest binding decoded in place (the
  * chain asks for two or three members an order): the history is read only
  * when the latest was made after at_ms. */
 static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char parent[YJ_ID_MAX + 1])
 {
     view_ctx *v = ctx;
-    ledger_binding_fields lb;
-    int found;
-    parent[0] = 0;
-    yj_err err = latest_binding(v, member, &lb, &found);
-    if (err != YJ_OK || !found) return err;
-    enum latest_says says = latest_at(lb.bound_at_ms, lb.expires_at_ms, at_ms);
-    if (says == LATEST_IN_FORCE) memcpy(parent, lb.referrer, sizeof lb.referrer);
-    if (says != LATEST_TOO_NEW) return YJ_OK;
-    Yongjin__State__Binding *b;
-    err = ledger_binding_at_kind(v->sv, v->tenant, v->tenant_len, 'H', member, at_ms, &b);
-    if (err != YJ_OK || !b) return err;
-    snprintf(parent, YJ_ID_MAX + 1, "%s", b->referrer);
-    yongjin__state__binding__free_unpacked(b, NULL);
-    return YJ_OK;
+    return ledger_referrer_at(v->sv, v->tenant, v->tenant_len, 'L', 'H', member, at_ms, parent);
 }
 
 /* A member's 'A' record: five big-endian i64 (direct count, team size,

@@ -387,6 +387,8 @@ def test_G_bind_guide_follows_first_touch_ttl_and_last_touch(c):
     ok(c.append(policy(bind_policy=policy_pb2.LAST_TOUCH, bind_ttl_days=0, t=T + DAY + 2)))
     ok(c.append(bind_guide("c", "k", t=T + DAY + 3)))
     assert credits(ok(c.append(paid("O2", "c", line("L", 100), t=T + DAY + 4)))[0]) == {("k", "s1", ONLINE): 100}
+    # an order dated before that rebind, sent after it: the guide of its time
+    assert credits(ok(c.append(paid("O3", "c", line("L", 100), t=T + DAY + 2)))[0]) == {("h", "s1", ONLINE): 100}
 
 
 def test_G_refusals_name_what_is_wrong(c):
