@@ -212,7 +212,9 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
  * decode, or what a read returns. */
 yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
                           uint8_t history, const char *member, int64_t at_ms, char referrer[YJ_ID_MAX + 1]);
-/* The same over another binding history (kind 'N': exclusive guides). */
+/* ledger_binding_at's answer from a history alone (kind 'H' or 'N'), sought
+ * with a cursor of its own: the last binding in journal order made at or
+ * before at_ms, unless it has lapsed then (*out NULL when none). */
 yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */

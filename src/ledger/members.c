@@ -138,8 +138,6 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
     return YJ_OK;
 }
 
-/* The member's latest binding ('L'), decoded in place: OK with *found 0
- * when it was never bound. */
 /* The member's latest binding of kind latest ('L', or 'b' for exclusive
  * guides), decoded in place; *found 0 when the member has none. */
 static yj_err latest_binding_of(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
@@ -287,7 +285,8 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
  * bytes), so that the walks up the tree read one record per ancestor. A
  * member with no record has none of them: zeros, no parent. */
 #define TEAM_FIXED LEDGER_TEAM_FIXED
-#define TEAM_HEIGHT_AT 32 /* the height's offset in the record */
+#define TEAM_HEIGHT_AT 32 /* the height's offset in the record: the last of the five */
+_Static_assert(TEAM_HEIGHT_AT + 8 == TEAM_FIXED, "the team record's height ends its fixed part");
 typedef struct team_rec {
     int64_t direct_count, team_size, team_gmv, own_gmv, height;
     char parent[YJ_ID_MAX + 1];
@@ -316,8 +315,9 @@ static yj_err team_decode(const MDB_val *v, team_rec *t)
     t->team_gmv = (int64_t)get_be64(p + 16);
     t->own_gmv = (int64_t)get_be64(p + 24);
     t->height = (int64_t)get_be64(p + TEAM_HEIGHT_AT);
-    /* a height is at most the depth limit (a bind past it is refused) */
-    return t->height < 0 || t->height > YJ_DEPTH_MAX ? YJ_DATA_LOSS : YJ_OK;
+    /* not bounded by the depth limit: version 1 entries, which checked only
+     * the referrer's depth, could build trees deeper than it (rules.md) */
+    return t->height < 0 || t->height > INT32_MAX ? YJ_DATA_LOSS : YJ_OK;
 }
 
 static size_t team_encode(const team_rec *t, uint8_t out[TEAM_FIXED + 1 + YJ_ID_MAX])
@@ -534,17 +534,21 @@ static yj_err height_recount(ledger_event_ctx *ec, const char *cur, int32_t old_
  * where its highest direct member left), at most the depth of the tree;
  * never a scan of direct members. The walk ends: the team tree has no
  * cycle (every bind checks). */
+#define HEIGHTS_WALK_MAX (1 << 24)
 static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t old_h, int32_t new_h)
 {
     char cur[YJ_ID_MAX + 1];
     yj_state_chase chase = {0};
     snprintf(cur, sizeof cur, "%s", parent);
-    for (int depth = 0; cur[0]; depth++) {
+    for (int32_t depth = 0; cur[0]; depth++) {
         int32_t after;
         team_rec t;
         lkey k;
         MDB_val v;
-        if (depth > YJ_DEPTH_MAX) return YJ_DATA_LOSS; /* a cycle in the stored tree */
+        /* a cycle in the stored tree (every bind checks for one). Not the
+         * depth limit: version 1 entries could build deeper trees
+         * (rules.md); a chain of 16M members is past any tenant's. */
+        if (depth == HEIGHTS_WALK_MAX) return YJ_DATA_LOSS;
         yj_err err = team_get(ec, cur, &t);
         if (err == YJ_OK) err = height_recount(ec, cur, old_h, new_h, (int32_t)t.height, &after);
         if (err != YJ_OK || after == t.height) return err;

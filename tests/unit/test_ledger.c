@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -489,9 +490,12 @@ static int reopen_with_schema_5_team_records(fx *f)
         if (k.mv_size > 4 && !memcmp(p, "\x02t1A", 4)) {
             assert_true(n < MAX && k.mv_size <= sizeof keys[0] && v.mv_size >= 41 + 4 && v.mv_size <= sizeof vals[0]);
             memcpy(keys[n], k.mv_data, klens[n] = k.mv_size);
-            memcpy(vals[n], v.mv_data, 32); /* the counters; then the parent and the CRC, as they were */
-            memcpy(vals[n] + 32, (const uint8_t *)v.mv_data + 40, v.mv_size - 40);
-            vlens[n++] = v.mv_size - 8;
+            memcpy(vals[n], v.mv_data, 32); /* the four counters, then the parent */
+            memcpy(vals[n] + 32, (const uint8_t *)v.mv_data + 40, v.mv_size - 40 - 4);
+            size_t len = v.mv_size - 8 - 4; /* then its CRC-32 of the key and the value (schema 4) */
+            uLong crc = crc32_z(crc32_z(crc32(0L, Z_NULL, 0), keys[n], klens[n]), vals[n], len);
+            for (int b = 0; b < 4; b++) vals[n][len + b] = (uint8_t)(crc >> (24 - 8 * b));
+            vlens[n++] = len + 4;
         }
     }
     mdb_cursor_close(c);
@@ -537,6 +541,37 @@ static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(vo
     assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 1000 + 1);
+}
+
+/* Version 1 checked only the referrer's depth (docs/rules.md): its binds
+ * could build a tree deeper than 1000, and heights past 1000 are valid
+ * data that a live write and a replay must both take. c0 <- .. <- c1000
+ * (bound from the bottom up) goes under d0: c1000 lands at depth 1001 and
+ * d0's height is 1001; d0 then goes under x (height 1002). A new write
+ * (the current rules) counts that height: x cannot go under y. Verify
+ * replays it all. (Fails DATA_LOSS != OK when a height past the depth
+ * limit is taken for damage.) */
+static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void **state)
+{
+    fx *f = *state;
+    char m[16], r[16];
+    f->rules_version = YJ_RULES_V1;
+    for (int i = 1000; i >= 1; i--) {
+        snprintf(m, sizeof m, "c%d", i);
+        snprintf(r, sizeof r, "c%d", i - 1);
+        do_bind(f, m, r);
+    }
+    do_bind(f, "c0", "d0");
+    do_bind(f, "d0", "x");
+    f->rules_version = 0;
+    assert_int_equal(try_bind(f, "x", "y"), YJ_FAILED_PRECONDITION);
+    assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 is at depth 1002 */
+    yj_apply_hook hook = *yj_ledger_hook();
+    yj_verify_report rep;
+    yj_msg msg;
+    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 1000 + 2);
 }
 
 /* ---- the posting and statement line written by hand (postings.c) ---- */
@@ -739,6 +774,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_trees_deeper_than_the_limit_keep_their_heights, setup,
                                         teardown),
         cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
