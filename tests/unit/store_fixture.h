@@ -67,4 +67,15 @@ static void store_fx_run(store_fx *f, yj_batch *b)
     while (!done) event_base_loop(f->base, EVLOOP_ONCE);
 }
 
+/* Verify (yj_store_verify with the hook) replays the journal, `entries`
+ * long, and finds the state equal. (inline: not every test uses it) */
+static inline void store_fx_verify_ok(store_fx *f, yj_apply_hook hook, uint64_t entries)
+{
+    yj_verify_report rep;
+    yj_msg msg;
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, entries);
+}
+
 #endif

@@ -166,12 +166,7 @@ static void currency_of(fx *f, char out[8])
 
 static void verify_ok(fx *f, uint64_t entries)
 {
-    yj_apply_hook hook = *yj_ledger_hook();
-    yj_verify_report rep;
-    yj_msg msg;
-    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
-    assert_int_equal(rep.entries, entries);
+    store_fx_verify_ok(&f->s, *yj_ledger_hook(), entries);
 }
 
 static void test_version_2_takes_only_the_table_and_no_change_after_a_posting(void **state)

@@ -357,25 +357,46 @@ static yj_err get_group(fx *f, const char *group, yj_buf *out)
     return err;
 }
 
+/* Closes the store and opens its data.mdb with LMDB directly, in a write
+ * transaction that has recorded the schema `version`; *st is "state". */
+static void open_closed_store(fx *f, uint8_t version, MDB_env **env, MDB_txn **txn, MDB_dbi *st)
+{
+    MDB_dbi meta;
+    yj_store_close(f->s.store);
+    assert_int_equal(mdb_env_create(env), 0);
+    mdb_env_set_maxdbs(*env, 8);
+    assert_int_equal(mdb_env_open(*env, f->s.dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "state", 0, st), 0);
+    uint8_t ver[4] = {0, 0, 0, version};
+    MDB_val k = {14, "schema_version"}, v = {4, ver};
+    assert_int_equal(mdb_put(*txn, meta, &k, &v, 0), 0);
+}
+
+/* Commits what open_closed_store began and opens the store again. */
+static void reopen_store(fx *f, MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    yj_store_config cfg = {0};
+    yj_msg msg;
+    cfg.dir = f->s.dir;
+    cfg.hook = *yj_ledger_hook();
+    assert_int_equal(yj_store_open(&cfg, f->s.base, &f->s.store, &msg), YJ_OK);
+}
+
 /* Closes the store, deletes every key of the group lists ('g', 'q') of
  * tenant t1 from data.mdb (there must be `keys`) and records the schema
  * `version`, then opens the store again. */
 static void reopen_without_group_lists(fx *f, uint8_t version, int keys)
 {
-    yj_store_close(f->s.store);
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi meta, st;
+    MDB_dbi st;
     MDB_cursor *c;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    assert_int_equal(mdb_env_open(env, f->s.dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    assert_int_equal(mdb_dbi_open(txn, "state", 0, &st), 0);
-    uint8_t ver[4] = {0, 0, 0, version};
-    MDB_val k = {14, "schema_version"}, v = {4, ver};
-    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    MDB_val k, v;
+    open_closed_store(f, version, &env, &txn, &st);
     assert_int_equal(mdb_cursor_open(txn, st, &c), 0);
     int deleted = 0;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -387,13 +408,7 @@ static void reopen_without_group_lists(fx *f, uint8_t version, int keys)
     }
     mdb_cursor_close(c);
     assert_int_equal(deleted, keys);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    yj_store_config cfg = {0};
-    yj_msg msg;
-    cfg.dir = f->s.dir;
-    cfg.hook = *yj_ledger_hook();
-    assert_int_equal(yj_store_open(&cfg, f->s.base, &f->s.store, &msg), YJ_OK);
+    reopen_store(f, env, txn);
 }
 
 /* Issue 16 item 7, schema 5: a group's orders are keys of their own. A
@@ -464,20 +479,12 @@ static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void
  * rewrote. */
 static int reopen_with_schema_5_team_records(fx *f)
 {
-    yj_store_close(f->s.store);
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi meta, st;
+    MDB_dbi st;
     MDB_cursor *c;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    assert_int_equal(mdb_env_open(env, f->s.dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    assert_int_equal(mdb_dbi_open(txn, "state", 0, &st), 0);
-    uint8_t ver[4] = {0, 0, 0, 5};
-    MDB_val k = {14, "schema_version"}, v = {4, ver};
-    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+    MDB_val k, v;
+    open_closed_store(f, 5, &env, &txn, &st);
     /* collected first, written after: a put that shrinks a record under
      * a cursor that walks on is not what LMDB's MDB_CURRENT is for */
     enum { MAX = 2048 };
@@ -503,14 +510,27 @@ static int reopen_with_schema_5_team_records(fx *f)
         MDB_val kk = {klens[i], keys[i]}, vv = {vlens[i], vals[i]};
         assert_int_equal(mdb_put(txn, st, &kk, &vv, 0), 0);
     }
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    yj_store_config cfg = {0};
-    yj_msg msg;
-    cfg.dir = f->s.dir;
-    cfg.hook = *yj_ledger_hook();
-    assert_int_equal(yj_store_open(&cfg, f->s.base, &f->s.store, &msg), YJ_OK);
+    reopen_store(f, env, txn);
     return n;
+}
+
+/* c0 <- c1 <- .. <- c1000, bound from the bottom up: each bind moves the
+ * chain below it, one step (from the top, each would raise every
+ * ancestor's height). */
+static void bind_chain_from_the_bottom(fx *f)
+{
+    char m[16], r[16];
+    for (int i = 1000; i >= 1; i--) {
+        snprintf(m, sizeof m, "c%d", i);
+        snprintf(r, sizeof r, "c%d", i - 1);
+        do_bind(f, m, r);
+    }
+}
+
+/* Verify replays the journal (entries long) and finds the state equal. */
+static void verify_ok(fx *f, uint64_t entries)
+{
+    store_fx_verify_ok(&f->s, *yj_ledger_hook(), entries);
 }
 
 /* The depth limit (RULES.md: no member deeper than 1000) reads heights. A
@@ -524,23 +544,13 @@ static int reopen_with_schema_5_team_records(fx *f)
 static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(void **state)
 {
     fx *f = *state;
-    char m[16], r[16];
-    for (int i = 1000; i >= 1; i--) { /* from the bottom: each bind moves the chain below it, O(1) */
-        snprintf(m, sizeof m, "c%d", i);
-        snprintf(r, sizeof r, "c%d", i - 1);
-        do_bind(f, m, r);
-    }
+    bind_chain_from_the_bottom(f);
     assert_int_equal(try_bind(f, "c0", "root"), YJ_FAILED_PRECONDITION);
     assert_int_equal(reopen_with_schema_5_team_records(f), 1001);
     assert_int_equal(try_bind(f, "c0", "root"), YJ_FAILED_PRECONDITION);
     assert_int_equal(try_bind(f, "x", "c1000"), YJ_FAILED_PRECONDITION);
     assert_int_equal(try_bind(f, "x", "c999"), YJ_OK);
-    yj_apply_hook hook = *yj_ledger_hook();
-    yj_verify_report rep;
-    yj_msg msg;
-    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
-    assert_int_equal(rep.entries, 1000 + 1);
+    verify_ok(f, 1000 + 1);
 }
 
 /* Version 1 checked only the referrer's depth (docs/rules.md): its binds
@@ -554,24 +564,14 @@ static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(vo
 static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void **state)
 {
     fx *f = *state;
-    char m[16], r[16];
     f->rules_version = YJ_RULES_V1;
-    for (int i = 1000; i >= 1; i--) {
-        snprintf(m, sizeof m, "c%d", i);
-        snprintf(r, sizeof r, "c%d", i - 1);
-        do_bind(f, m, r);
-    }
+    bind_chain_from_the_bottom(f);
     do_bind(f, "c0", "d0");
     do_bind(f, "d0", "x");
     f->rules_version = 0;
     assert_int_equal(try_bind(f, "x", "y"), YJ_FAILED_PRECONDITION);
     assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 is at depth 1002 */
-    yj_apply_hook hook = *yj_ledger_hook();
-    yj_verify_report rep;
-    yj_msg msg;
-    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
-    assert_int_equal(rep.entries, 1000 + 2);
+    verify_ok(f, 1000 + 2);
 }
 
 /* ---- the posting and statement line written by hand (postings.c) ---- */
