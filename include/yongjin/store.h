@@ -64,7 +64,8 @@ struct event_base;
  * its team record (a walk reads it instead of seeking it), and a tenant's
  * earliest open group expiry is a record (an event reads it instead of
  * seeking the expiries), and so is a member's last exclusive-guide binding
- * (an order reads it instead of seeking the history). A store of an older
+ * (an order reads it instead of seeking the history); and an order's GMV
+ * reaches every ancestor, past the depth limit in a version 1 tree. A store of an older
  * schema, down to YJ_STORE_SCHEMA_REBUILDS, has its derived state rebuilt
  * from its journal when yongjind opens it (the journal's format is the same
  * in every version); an older one is refused. */

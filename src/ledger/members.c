@@ -286,6 +286,11 @@ static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char 
  * member with no record has none of them: zeros, no parent. */
 #define TEAM_FIXED LEDGER_TEAM_FIXED
 #define TEAM_HEIGHT_AT 32 /* the height's offset in the record: the last of the five */
+/* The most steps a walk up the team tree takes before it calls the tree
+ * damaged (a cycle: every bind checks for one). Not the depth limit:
+ * version 1 entries could build deeper trees (rules.md); a chain of 16M
+ * members is past any tenant's. */
+#define TREE_WALK_MAX (1 << 24)
 _Static_assert(TEAM_HEIGHT_AT + 8 == TEAM_FIXED, "the team record's height ends its fixed part");
 typedef struct team_rec {
     int64_t direct_count, team_size, team_gmv, own_gmv, height;
@@ -451,9 +456,13 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, cons
     snprintf(cur, sizeof cur, "%s", from);
     yj_err err = YJ_OK;
     int64_t d[2] = {size, gmv}; /* team_size, team_gmv */
-    for (int depth = 0; cur[0] && depth <= YJ_DEPTH_MAX && err == YJ_OK; depth++) {
+    /* every ancestor, however deep (version 1 trees can pass the depth
+     * limit: until schema 6 the walk stopped after 1000 and left the
+     * ancestors above without the order's GMV) */
+    for (int32_t depth = 0; cur[0] && err == YJ_OK; depth++) {
         lkey k;
         MDB_val v;
+        if (depth == TREE_WALK_MAX) return YJ_DATA_LOSS; /* a cycle in the stored tree */
         member_key(&k, ec, 'A', cur);
         err = yj_state_add_i64(ec->wtxn, k.b, k.n, 8, d, 2, 0, &v, chase);
         if (err == YJ_NOT_FOUND) { /* a member with no record yet: no parent either */
@@ -534,7 +543,6 @@ static yj_err height_recount(ledger_event_ctx *ec, const char *cur, int32_t old_
  * where its highest direct member left), at most the depth of the tree;
  * never a scan of direct members. The walk ends: the team tree has no
  * cycle (every bind checks). */
-#define HEIGHTS_WALK_MAX (1 << 24)
 static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t old_h, int32_t new_h)
 {
     char cur[YJ_ID_MAX + 1];
@@ -545,10 +553,7 @@ static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t o
         team_rec t;
         lkey k;
         MDB_val v;
-        /* a cycle in the stored tree (every bind checks for one). Not the
-         * depth limit: version 1 entries could build deeper trees
-         * (rules.md); a chain of 16M members is past any tenant's. */
-        if (depth == HEIGHTS_WALK_MAX) return YJ_DATA_LOSS;
+        if (depth == TREE_WALK_MAX) return YJ_DATA_LOSS; /* a cycle in the stored tree */
         yj_err err = team_get(ec, cur, &t);
         if (err == YJ_OK) err = height_recount(ec, cur, old_h, new_h, (int32_t)t.height, &after);
         if (err != YJ_OK || after == t.height) return err;

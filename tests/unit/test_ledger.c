@@ -553,14 +553,35 @@ static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(vo
     verify_ok(f, 1000 + 1);
 }
 
+/* GetTeam's team size and team GMV of member. */
+static void team_of(fx *f, const char *member, int64_t *size, int64_t *gmv)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    yj_buf out = {0};
+    Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
+    req.member = (char *)member;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_ledger_get_team(&r, "t1", &req, &out, &msg), YJ_OK);
+    yj_store_read_end(f->s.store, &r);
+    Yongjin__V1__Team *t = yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+    assert_non_null(t);
+    *size = t->team_size;
+    *gmv = t->team_gmv;
+    yongjin__v1__team__free_unpacked(t, NULL);
+    yj_buf_free(&out);
+}
+
 /* Version 1 checked only the referrer's depth (docs/rules.md): its binds
  * could build a tree deeper than 1000, and heights past 1000 are valid
  * data that a live write and a replay must both take. c0 <- .. <- c1000
  * (bound from the bottom up) goes under d0: c1000 lands at depth 1001 and
  * d0's height is 1001; d0 then goes under x (height 1002). A new write
- * (the current rules) counts that height: x cannot go under y. Verify
- * replays it all. (Fails DATA_LOSS != OK when a height past the depth
- * limit is taken for damage.) */
+ * (the current rules) counts that height: x cannot go under y. An order
+ * by c1000 adds to the team GMV of every ancestor, x 1002 levels up too.
+ * Verify replays it all. (Fails DATA_LOSS != OK when a height past the
+ * depth limit is taken for damage; 0 != 700 when the GMV walk stops at
+ * the depth limit, as it did until schema 6.) */
 static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void **state)
 {
     fx *f = *state;
@@ -571,7 +592,16 @@ static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void *
     f->rules_version = 0;
     assert_int_equal(try_bind(f, "x", "y"), YJ_FAILED_PRECONDITION);
     assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 is at depth 1002 */
-    verify_ok(f, 1000 + 2);
+    /* and every ancestor's team takes the GMV of an order 1002 levels down */
+    assert_int_equal(pay_in(f, "O1", "c1000", 700, T0 + 1, NULL), YJ_OK);
+    int64_t size, gmv;
+    team_of(f, "x", &size, &gmv);
+    assert_int_equal(size, 1 + 1001);
+    assert_int_equal(gmv, 700);
+    team_of(f, "c0", &size, &gmv);
+    assert_int_equal(size, 1000);
+    assert_int_equal(gmv, 700);
+    verify_ok(f, 1000 + 2 + 1);
 }
 
 /* ---- the posting and statement line written by hand (postings.c) ---- */
