@@ -87,16 +87,23 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     return code;
 }
 
-static void balance(fx *f, const char *member, int64_t *pending, int64_t *available)
+/* A query of tenant t1 answered OK, its answer packed into out. */
+typedef yj_err (*query_fn)(const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out, yj_msg *msg);
+static void query_ok(fx *f, query_fn fn, const void *req, yj_buf *out)
 {
     yj_rtxn r;
     yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    assert_int_equal(fn(&r, "t1", req, out, &msg), YJ_OK);
+    yj_store_read_end(f->s.store, &r);
+}
+
+static void balance(fx *f, const char *member, int64_t *pending, int64_t *available)
+{
     yj_buf out = {0};
     Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
     req.member = (char *)member;
-    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    assert_int_equal(yj_ledger_get_balance(&r, "t1", &req, &out, &msg), YJ_OK);
-    yj_store_read_end(f->s.store, &r);
+    query_ok(f, yj_ledger_get_balance, &req, &out);
     Yongjin__V1__Balance *b = yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
     *pending = b->pending;
     *available = b->available;
@@ -556,14 +563,10 @@ static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(vo
 /* GetTeam's team size and team GMV of member. */
 static void team_of(fx *f, const char *member, int64_t *size, int64_t *gmv)
 {
-    yj_rtxn r;
-    yj_msg msg;
     yj_buf out = {0};
     Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
     req.member = (char *)member;
-    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    assert_int_equal(yj_ledger_get_team(&r, "t1", &req, &out, &msg), YJ_OK);
-    yj_store_read_end(f->s.store, &r);
+    query_ok(f, yj_ledger_get_team, &req, &out);
     Yongjin__V1__Team *t = yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
     assert_non_null(t);
     *size = t->team_size;
