@@ -156,7 +156,7 @@ static yj_err next_expiry_seek(ledger_event_ctx *ec)
     yj_err err = yj_cursor_err(rc);
     if (err != YJ_OK) return err;
     if (rc == 0 && kk.mv_size > prefix.n + 8 && !memcmp(kk.mv_data, prefix.b, prefix.n))
-        return next_expiry_put(ec, (int64_t)(get_be64((const uint8_t *)kk.mv_data + prefix.n) ^ ((uint64_t)1 << 63)));
+        return next_expiry_put(ec, lkey_get_i64((const uint8_t *)kk.mv_data + prefix.n));
     lkey_start(&k, ec->tenant, ec->tenant_len, 'Q');
     return yj_state_del(ec->wtxn, k.b, k.n);
 }
@@ -342,7 +342,7 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
     for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < EXPIRE_PER_EVENT;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
-        int64_t t = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
+        int64_t t = lkey_get_i64((const uint8_t *)k.mv_data + prefix.n);
         if (t > at_ms) break;
         if (!due && !(due = malloc(EXPIRE_PER_EVENT * sizeof *due))) return YJ_RESOURCE_EXHAUSTED;
         memcpy(due[n].b, k.mv_data, k.mv_size);

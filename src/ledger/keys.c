@@ -50,6 +50,11 @@ void lkey_i64(lkey *k, int64_t v)
     lkey_u64(k, (uint64_t)v ^ ((uint64_t)1 << 63));
 }
 
+int64_t lkey_get_i64(const uint8_t *p)
+{
+    return (int64_t)(get_be64(p) ^ ((uint64_t)1 << 63));
+}
+
 void put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {

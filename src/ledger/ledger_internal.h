@@ -39,6 +39,8 @@ void lkey_u32(lkey *k, uint32_t v);
 void lkey_u64(lkey *k, uint64_t v);
 /* i64 with the sign bit flipped, so that byte order is numeric order. */
 void lkey_i64(lkey *k, int64_t v);
+/* The i64 lkey_i64 wrote at p (8 bytes of a key). */
+int64_t lkey_get_i64(const uint8_t *p);
 
 /* Big-endian integer codecs for values. */
 void put_be64(uint8_t *p, uint64_t v);
@@ -212,11 +214,6 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
  * decode, or what a read returns. */
 yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
                           uint8_t history, const char *member, int64_t at_ms, char referrer[YJ_ID_MAX + 1]);
-/* ledger_binding_at's answer from a history alone (kind 'H' or 'N'), sought
- * with a cursor of its own: the last binding in journal order made at or
- * before at_ms, unless it has lapsed then (*out NULL when none). */
-yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
-                              const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
 /* Adds to a campaign variant's bindings, orders and GMV. */
 yj_err ledger_campaign_add(ledger_event_ctx *ec, const char *campaign, const char *variant,
                            int64_t bindings, int64_t orders, int64_t gmv);

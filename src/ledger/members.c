@@ -170,37 +170,15 @@ static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_I
     return err;
 }
 
-/* What the latest binding ('L': the last of the history in journal order)
- * says of at_ms: made at or before it, it is the one in force then, or
- * none if it had lapsed; made after it, the history must say ('H'). */
+/* What a latest binding ('L' or 'b': the last of its history, 'H' or 'N',
+ * in journal order) says of at_ms: made at or before it, it is the one in
+ * force then, or none if it had lapsed; made after it, the history must
+ * say. */
 enum latest_says { LATEST_IN_FORCE, LATEST_LAPSED, LATEST_TOO_NEW };
 static enum latest_says latest_at(int64_t bound_at_ms, int64_t expires_at_ms, int64_t at_ms)
 {
     if (bound_at_ms > at_ms) return LATEST_TOO_NEW;
     return yj_rules_binding_lapsed(expires_at_ms, at_ms) ? LATEST_LAPSED : LATEST_IN_FORCE;
-}
-
-/* The binding in force at at_ms: the last in journal order made at or
- * before at_ms, if it has not lapsed by then. *out NULL when none. */
-yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                         const char *member, int64_t at_ms, Yongjin__State__Binding **out)
-{
-    lkey k;
-    ProtobufCMessage *m;
-    *out = NULL;
-    lkey_start(&k, tenant, tenant_len, 'L');
-    lkey_str(&k, member, strlen(member));
-    yj_err err = get_pb(sv, &k, &yongjin__state__binding__descriptor, &m);
-    if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
-    if (err != YJ_OK) return err;
-    Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
-    enum latest_says says = latest_at(b->bound_at_ms, b->expires_at_ms, at_ms);
-    if (says == LATEST_IN_FORCE) {
-        *out = b;
-        return YJ_OK;
-    }
-    yongjin__state__binding__free_unpacked(b, NULL);
-    return says == LATEST_LAPSED ? YJ_OK : ledger_binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
 }
 
 /* The binding of history kind in force at at_ms with cursor c: the last
@@ -240,7 +218,8 @@ static yj_err binding_at_cursor(yj_cursor *c, const char *tenant, size_t tenant_
     return err;
 }
 
-yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
+/* The same from a history alone (kind 'H' or 'N'), with a cursor of its own. */
+static yj_err binding_at_kind(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t kind,
                               const char *member, int64_t at_ms, Yongjin__State__Binding **out)
 {
     yj_cursor *c;
@@ -251,6 +230,28 @@ yj_err ledger_binding_at_kind(const yj_store_view *sv, const char *tenant, size_
     return err;
 }
 
+/* The binding in force at at_ms: the last in journal order made at or
+ * before at_ms, if it has not lapsed by then. *out NULL when none. */
+yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                         const char *member, int64_t at_ms, Yongjin__State__Binding **out)
+{
+    lkey k;
+    ProtobufCMessage *m;
+    *out = NULL;
+    lkey_start(&k, tenant, tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = get_pb(sv, &k, &yongjin__state__binding__descriptor, &m);
+    if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
+    if (err != YJ_OK) return err;
+    Yongjin__State__Binding *b = (Yongjin__State__Binding *)m;
+    enum latest_says says = latest_at(b->bound_at_ms, b->expires_at_ms, at_ms);
+    if (says == LATEST_IN_FORCE) {
+        *out = b;
+        return YJ_OK;
+    }
+    yongjin__state__binding__free_unpacked(b, NULL);
+    return says == LATEST_LAPSED ? YJ_OK : binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, out);
+}
 
 yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len, uint8_t latest,
                           uint8_t history, const char *member, int64_t at_ms, char referrer[YJ_ID_MAX + 1])
@@ -264,7 +265,7 @@ yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t te
     if (says == LATEST_IN_FORCE) memcpy(referrer, lb.referrer, sizeof lb.referrer);
     if (says != LATEST_TOO_NEW) return YJ_OK;
     Yongjin__State__Binding *b;
-    err = ledger_binding_at_kind(sv, tenant, tenant_len, history, member, at_ms, &b);
+    err = binding_at_kind(sv, tenant, tenant_len, history, member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
     snprintf(referrer, YJ_ID_MAX + 1, "%s", b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);

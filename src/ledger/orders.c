@@ -748,7 +748,7 @@ yj_err ledger_settle(ledger_event_ctx *ec, const Yongjin__V1__Settle *s, yj_msg 
     int rc;
     for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n + 8 || memcmp(k.mv_data, prefix.b, prefix.n)) break;
-        int64_t due_ms = (int64_t)(get_be64((const uint8_t *)k.mv_data + prefix.n) ^ ((uint64_t)1 << 63));
+        int64_t due_ms = lkey_get_i64((const uint8_t *)k.mv_data + prefix.n);
         yj_settle_step step = yj_rules_settle_next(due_ms, s->as_of_ms, n);
         if (step == YJ_SETTLE_END) break;
         if (step == YJ_SETTLE_FULL) {

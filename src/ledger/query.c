@@ -151,7 +151,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + TOKEN_BYTES || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *suffix = (const uint8_t *)k.mv_data + prefix.n;
-        int64_t t = (int64_t)(get_be64(suffix) ^ ((uint64_t)1 << 63));
+        int64_t t = lkey_get_i64(suffix);
         if (req->to_ms && t >= req->to_ms) break;
         if (n == limit) { /* another line exists: hand out a token */
             memcpy(token, last, sizeof token);
