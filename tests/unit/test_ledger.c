@@ -87,28 +87,32 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     return code;
 }
 
-/* A query of tenant t1 answered OK, its answer packed into out. */
+/* A query of tenant t1 answered OK, its answer unpacked as a message of
+ * descriptor d (free it with protobuf_c_message_free_unpacked). */
 typedef yj_err (*query_fn)(const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out, yj_msg *msg);
-static void query_ok(fx *f, query_fn fn, const void *req, yj_buf *out)
+static ProtobufCMessage *query_ok(fx *f, query_fn fn, const void *req, const ProtobufCMessageDescriptor *d)
 {
     yj_rtxn r;
     yj_msg msg;
+    yj_buf out = {0};
     assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    assert_int_equal(fn(&r, "t1", req, out, &msg), YJ_OK);
+    assert_int_equal(fn(&r, "t1", req, &out, &msg), YJ_OK);
     yj_store_read_end(f->s.store, &r);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, out.len, out.data ? out.data : (uint8_t *)"");
+    assert_non_null(m);
+    yj_buf_free(&out);
+    return m;
 }
 
 static void balance(fx *f, const char *member, int64_t *pending, int64_t *available)
 {
-    yj_buf out = {0};
     Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
     req.member = (char *)member;
-    query_ok(f, yj_ledger_get_balance, &req, &out);
-    Yongjin__V1__Balance *b = yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+    Yongjin__V1__Balance *b =
+        (Yongjin__V1__Balance *)query_ok(f, yj_ledger_get_balance, &req, &yongjin__v1__balance__descriptor);
     *pending = b->pending;
     *available = b->available;
-    yongjin__v1__balance__free_unpacked(b, NULL);
-    yj_buf_free(&out);
+    protobuf_c_message_free_unpacked(&b->base, NULL);
 }
 
 static int try_bind(fx *f, const char *m, const char *r)
@@ -563,16 +567,12 @@ static void test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records(vo
 /* GetTeam's team size and team GMV of member. */
 static void team_of(fx *f, const char *member, int64_t *size, int64_t *gmv)
 {
-    yj_buf out = {0};
     Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
     req.member = (char *)member;
-    query_ok(f, yj_ledger_get_team, &req, &out);
-    Yongjin__V1__Team *t = yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
-    assert_non_null(t);
+    Yongjin__V1__Team *t = (Yongjin__V1__Team *)query_ok(f, yj_ledger_get_team, &req, &yongjin__v1__team__descriptor);
     *size = t->team_size;
     *gmv = t->team_gmv;
-    yongjin__v1__team__free_unpacked(t, NULL);
-    yj_buf_free(&out);
+    protobuf_c_message_free_unpacked(&t->base, NULL);
 }
 
 /* Version 1 checked only the referrer's depth (docs/rules.md): its binds
