@@ -58,31 +58,69 @@ class Server:
     def __init__(self, data_dir, extra_args=(), port=None):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
-        self.port = port or free_port()
-        self.addr = "127.0.0.1:%d" % self.port
+        self.auto_port = port is None
+        self._use_port(port or free_port())
         self.proc = None
         self.last_rc = None
-        self.log_path = os.path.join(os.path.dirname(data_dir), "yongjind-%d.log" % self.port)
         self._channels = []
 
-    def start(self, wait=True):
+    def _use_port(self, port):
+        self.port = port
+        self.addr = "127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(os.path.dirname(self.data_dir), "yongjind-%d.log" % self.port)
+
+    def popen_options(self):
+        """Extra subprocess.Popen arguments (a subclass's limits)."""
+        return {}
+
+    def _spawn(self):
         self.log = open(self.log_path, "ab")
+        self._log_from = self.log.tell()  # what this start writes comes after
         args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
+
+    def start(self, wait=True):
+        self._spawn()
         if wait:
             self.wait_ready()
         return self
 
+    def _log_since_start(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_from)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def wait_ready(self, timeout=20.0):
+        """Until this server says it serves (its log's line, not a connect:
+        the suites run side by side, and a port free_port() found may be
+        another suite's server by the time this one binds it; an automatic
+        port that was taken is replaced and the server started again)."""
         deadline = time.time() + timeout
+        by_log = not any(a.startswith("--log-level") for a in self.extra_args)
+        retries = 0
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                log = self._log_since_start()
+                if self.auto_port and "Address already in use" in log and retries < 5:
+                    self.log.close()
+                    retries += 1
+                    self._use_port(free_port())
+                    self._spawn()
+                    continue
                 raise RuntimeError("yongjind exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            if by_log:
+                if "yongjind serving gRPC on" in self._log_since_start():
                     return
-            except OSError:
-                time.sleep(0.02)
+            else:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.02)
         raise RuntimeError("yongjind did not listen in time:\n" + self.read_log())
 
     def read_log(self):

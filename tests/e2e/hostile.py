@@ -10,7 +10,6 @@ import os
 import resource
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -18,7 +17,7 @@ import h2.config
 import h2.connection
 import h2.events
 
-from conftest import BIN, Client, Server, ledger_pb2
+from conftest import Client, Server, ledger_pb2
 
 
 def rss_anon_kib(pid):
@@ -44,15 +43,9 @@ class LimitedServer(Server):
         super().__init__(data_dir, extra_args)
         self.nofile = nofile
 
-    def start(self, wait=True):
-        self.log = open(self.log_path, "ab")
-        args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
+    def popen_options(self):
         lim = (self.nofile, self.nofile)
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
-                                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, lim))
-        if wait:
-            self.wait_ready()
-        return self
+        return {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NOFILE, lim)}
 
 
 def grpc_frame(body, flag=0):
