@@ -12,7 +12,7 @@
  *                                  for the buyer's guide, one lookup (the
  *                                  history is sought only when the last was
  *                                  made after the order; a seek every order was
- *                                  2.3% of the writer on paid orders)
+ *                                  2.6% of the writer on paid orders)
  *   'Z' who, id, yyyymm, channel   i64: net credit of a guide (who 'g') or a
  *                                  store ('s') in a month (0 = all time)
  *

@@ -115,6 +115,12 @@ static void balance(fx *f, const char *member, int64_t *pending, int64_t *availa
     protobuf_c_message_free_unpacked(&b->base, NULL);
 }
 
+/* Verify replays the journal (entries long) and finds the state equal. */
+static void verify_ok(fx *f, uint64_t entries)
+{
+    store_fx_verify_ok(&f->s, *yj_ledger_hook(), entries);
+}
+
 static int try_bind(fx *f, const char *m, const char *r)
 {
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
@@ -346,12 +352,7 @@ static void test_refused_event_leaves_state_untouched(void **state)
     assert_int_equal(pay(f, "O1", "b", 5000, T0), YJ_ALREADY_EXISTS);
     balance(f, "a", &pending, &available);
     assert_int_equal(pending, 100);
-    yj_apply_hook hook = *yj_ledger_hook();
-    yj_verify_report rep;
-    yj_msg msg;
-    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
-    assert_int_equal(rep.entries, 2);
+    verify_ok(f, 2);
 }
 
 /* GetGroup's answer, packed, into out (reset first); returns its code. */
@@ -473,12 +474,7 @@ static void test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys(void
     assert_int_equal(get_group(f, "G1", &after), YJ_OK);
     assert_int_equal(after.len, before.len);
     assert_memory_equal(after.data, before.data, before.len);
-    yj_apply_hook hook = *yj_ledger_hook();
-    yj_verify_report rep;
-    yj_msg msg;
-    assert_int_equal(yj_store_verify(f->s.store, &hook, &rep, &msg), YJ_OK);
-    assert_true(rep.ok);
-    assert_int_equal(rep.entries, 1 + 100 + 5);
+    verify_ok(f, 1 + 100 + 5);
     yj_buf_free(&before);
     yj_buf_free(&after);
 }
@@ -538,12 +534,6 @@ static void bind_chain_from_the_bottom(fx *f)
     }
 }
 
-/* Verify replays the journal (entries long) and finds the state equal. */
-static void verify_ok(fx *f, uint64_t entries)
-{
-    store_fx_verify_ok(&f->s, *yj_ledger_hook(), entries);
-}
-
 /* The depth limit (RULES.md: no member deeper than 1000) reads heights. A
  * chain c0 <- c1 <- .. <- c1000 (bound from the bottom up: each bind
  * carries the height of the chain below it) gives c0 a height of 1000. A store of
@@ -594,7 +584,7 @@ static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void *
     do_bind(f, "d0", "x");
     f->rules_version = 0;
     assert_int_equal(try_bind(f, "x", "y"), YJ_FAILED_PRECONDITION);
-    assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 is at depth 1002 */
+    assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 at depth 1001: a leaf at 1002 */
     /* and every ancestor's team takes the GMV of an order 1002 levels down */
     assert_int_equal(pay_in(f, "O1", "c1000", 700, T0 + 1, NULL), YJ_OK);
     int64_t size, gmv;
