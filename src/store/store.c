@@ -147,7 +147,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     if (!s->config.commit_delay_us) s->config.commit_delay_us = 150;
     if (s->config.commit_delay_us < 0) s->config.commit_delay_us = 0;
     s->wake_fd = -1;
-    s->dir_fd = s->wal_fd = -1;
+    s->dir_fd = s->wal_fd = s->zero_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
     if (!(s->live = store_layer_new())) {
@@ -159,6 +159,8 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     pthread_cond_init(&s->sync_cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_cond_init(&s->log_cv, NULL);
+    pthread_mutex_init(&s->zero_mu, NULL);
+    pthread_cond_init(&s->zero_cv, NULL);
     yj_err err;
     if (config->read_only) {
         err = store_wal_check_clean(s, msg); /* before LMDB reads a page */
@@ -204,6 +206,8 @@ void yj_store_close(yj_store *s)
     pthread_cond_destroy(&s->sync_cv);
     pthread_mutex_destroy(&s->log_mu);
     pthread_cond_destroy(&s->log_cv);
+    pthread_mutex_destroy(&s->zero_mu);
+    pthread_cond_destroy(&s->zero_cv);
     free(s);
 }
 
@@ -410,6 +414,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->map_grows = atomic_load(&s->map_grows);
     out->checkpoints = atomic_load(&s->checkpoints);
     out->piped_commits = atomic_load(&s->piped_commits);
+    out->zero_waits = atomic_load(&s->zero_waits);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);

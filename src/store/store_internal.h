@@ -184,7 +184,18 @@ struct yj_store {
     int wal_fd;            /* the live log */
     unsigned psize;        /* LMDB's page size */
     uint64_t wal_off;      /* end of the log's records */
-    uint64_t wal_alloc;    /* end of the zeros written ahead of them (the file's size) */
+    uint64_t wal_alloc;    /* end of the zeros written ahead of them that the writer may use */
+    /* zeroing the log ahead, off the writer (wal.c, the yj-zero thread) */
+    pthread_mutex_t zero_mu;
+    pthread_cond_t zero_cv;
+    pthread_t zeroer;
+    int zeroer_started;
+    int zero_stop;         /* under zero_mu, and the rest but zero_asked too */
+    int zero_fd;           /* the live log (the thread zeroes a dup of it) */
+    unsigned zero_gen;     /* bumped when a new log starts */
+    uint64_t zero_done;    /* zeros written and synced up to here in the live log */
+    uint64_t zero_want;    /* the writer asked for zeros up to here */
+    uint64_t zero_asked;   /* the writer's own copy of what it last asked (no lock per group) */
     uint64_t logged_since_ckpt; /* log bytes since the last checkpoint */
     yj_buf log_buf;        /* the group being logged (store_wal_prepare) */
     /* the log thread (writer.c): writes and syncs log_buf at log_off of
@@ -209,7 +220,7 @@ struct yj_store {
     pthread_cond_t sync_cv;
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
-        cache_drops, rows_drops, piped_commits;
+        cache_drops, rows_drops, piped_commits, zero_waits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

@@ -233,11 +233,20 @@ int fsync(int fd)
     return real(fd);
 }
 
+/* The faults below are the writer's: the thread that zeroes the log ahead
+ * (yj-zero) writes and syncs the same file, and must not take them. */
+static int on_zero_thread(void)
+{
+    char name[16] = "";
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return strcmp(name, "yj-zero") == 0;
+}
+
 int fdatasync(int fd)
 {
     static int (*real)(int);
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    if (fail_log_fdatasync && fd_is(fd, "/wal")) {
+    if (fail_log_fdatasync && !on_zero_thread() && fd_is(fd, "/wal")) {
         fail_log_fdatasync = 0;
         errno = EIO;
         return -1;
@@ -250,11 +259,19 @@ int fdatasync(int fd)
  * copy-on-write filesystem or a quota could do inside the zeroed room. */
 static int fail_log_pwrite;
 
+/* Armed: every write of zeros into the log fails ENOSPC, whichever thread
+ * writes them, as on a full disk. */
+static int fail_zero_pwrite;
+
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     static ssize_t (*real)(int, const void *, size_t, off_t);
     if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    if (fail_log_pwrite == 2 && fd_is(fd, "/wal")) { /* the rest of the records */
+    if (fail_zero_pwrite && n > 1 && ((const uint8_t *)buf)[0] == 0 && fd_is(fd, "/wal")) {
+        errno = ENOSPC;
+        return -1;
+    }
+    if (fail_log_pwrite == 2 && !on_zero_thread() && fd_is(fd, "/wal")) { /* the rest of the records */
         fail_log_pwrite = 0;
         errno = ENOSPC;
         return -1;
@@ -1925,6 +1942,96 @@ static void test_a_log_write_failing_part_way_stops_writes(void **state)
     free_names(ev, N);
 }
 
+/* n distinct events of 122 bytes ("<prefix><i>-000..."), each also its
+ * request id (at most 128 bytes): entries of ~340 bytes. */
+static const char **long_event_names(const char *prefix, int n)
+{
+    const char **ev = calloc((size_t)n, sizeof *ev);
+    for (int i = 0; i < n; i++) {
+        char *e = malloc(128);
+        snprintf(e, 128, "%.5s%06d-%0110d", prefix, i, 0);
+        ev[i] = e;
+    }
+    return ev;
+}
+
+/* The log is zeroed ahead by a thread of its own (yj-zero), not by the
+ * writer: groups whose records cross one step of zeros after another
+ * (256 KiB ahead of a new log, growing to 4 MiB) find the zeros written
+ * when they reach them, given a few ms between groups, so the writer
+ * zeroes none itself (at most one, on a disk slow enough) (it zeroed every step before: 4 MiB and an fdatasync,
+ * 14 ms on average under a paid load). The log then ends in the zeros
+ * written ahead, as the writer's ended, and a kill image recovers every
+ * write. */
+static void test_the_log_is_zeroed_ahead_off_the_writer(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 600000); /* no checkpoint: one log */
+    enum { N = 9900, PER = 900 }; /* entries of ~340 bytes: 3.4 MB of log */
+    const char **ev = long_event_names("zero-", N);
+    for (int i = 0; i < N; i += PER) {
+        yj_batch *r = run(f, ev + i, NULL, PER);
+        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
+        finish(r);
+        usleep(50000); /* yj-zero's turn: it has at least two of these for a step */
+    }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    char wal[96];
+    struct stat ws;
+    snprintf(wal, sizeof wal, "%s/wal", f->dir);
+    assert_int_equal(stat(wal, &ws), 0);
+    assert_true(ws.st_size > (3 << 20)); /* past six steps: 256 KiB, 512 KiB, 768 KiB, ... */
+    assert_true(st.zero_waits <= 1); /* 0 here; the writer alone zeroes 3 times (a slow disk may make one) */
+    kill_and_recover(f, &c, ".zero", ev, N, 0);
+    free_names(ev, N);
+}
+
+/* A full disk while the log is zeroed ahead: the zeroing thread fails
+ * (and says so), the writer then zeroes itself and meets ENOSPC before any
+ * record of its group is written, so that group's writes are
+ * RESOURCE_EXHAUSTED; reads go on, and writes resume by themselves once
+ * space returns. A kill image then recovers every write. */
+static void test_a_full_disk_while_zeroing_ahead_refuses_then_resumes(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 600000);
+    enum { N = 9900, PER = 900 };
+    const char **ev = long_event_names("full-", N);
+    int refused_at = -1;
+    for (int i = 0; i < N; i += PER) {
+        if (i == 2 * PER) fail_zero_pwrite = 1; /* the disk fills */
+        yj_batch *r = run(f, ev + i, NULL, PER);
+        yj_err want = r->results[0].code;
+        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, want);
+        finish(r);
+        if (want != YJ_OK) {
+            assert_int_equal(want, YJ_RESOURCE_EXHAUSTED);
+            refused_at = i;
+            break;
+        }
+        usleep(20000);
+    }
+    assert_true(refused_at >= 2 * PER); /* within the zeros already written, groups go on */
+    yj_rtxn rt;
+    yj_msg msg;
+    yj_entry e;
+    assert_int_equal(yj_store_read_begin(f->store, &rt, &msg), YJ_OK); /* reads go on */
+    assert_int_equal(yj_store_entry(&rt, (uint64_t)refused_at, &e), YJ_OK);
+    yj_store_read_end(f->store, &rt);
+    yj_batch *r = run(f, ev + refused_at, NULL, PER); /* still full: the group is refused again */
+    assert_int_equal(r->results[PER - 1].code, YJ_RESOURCE_EXHAUSTED);
+    finish(r);
+    fail_zero_pwrite = 0; /* space returns */
+    for (int i = refused_at; i < N; i += PER) {
+        r = run(f, ev + i, NULL, PER);
+        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
+        finish(r);
+    }
+    kill_and_recover(f, &c, ".full", ev, N, 0);
+    free_names(ev, N);
+}
+
 /* The directory sync after a new log was renamed into place fails: the new
  * log is the log from the rename on, so the store must write into it (it
  * used to keep writing into the unlinked old one) or stop; every write it
@@ -2071,6 +2178,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_disk_while_zeroing_ahead_refuses_then_resumes, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
