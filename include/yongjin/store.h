@@ -178,6 +178,11 @@ typedef struct yj_store_view {
  * write through the same view or its end; NOT_FOUND when absent;
  * DATA_LOSS for a record of data.mdb whose CRC fails; INTERNAL. */
 yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, MDB_val *out);
+/* Loads ahead what a lookup of key in the writer's rows or its cache will
+ * read (stage 0 the table's slot, stage 1 the entry: a batch of keys at
+ * stage 0, then the same at stage 1, so their memory loads overlap). A
+ * hint: it changes nothing and answers nothing; other views ignore it. */
+void yj_state_prefetch(const yj_store_view *view, const void *key, size_t key_len, int stage);
 /* The journal entry seq as stored: prev_hash(32) || hash(32) || body. OK,
  * NOT_FOUND past the head, DATA_LOSS for a short record, INTERNAL. */
 yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);

@@ -137,6 +137,16 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec);
  * balances, the tenant totals, the member's statement and earnings. The
  * caller asserts that an entry's postings sum to zero. */
 yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
+/* A hint before postings to member (of program and level, in ec->period)
+ * are applied: loads ahead, in the writer's rows and cache, the records a
+ * posting to it reads (its balance, earnings row, month counters and seen
+ * mark). Stage 0 then stage 1 over a batch of members: their cache misses
+ * overlap instead of following one another (yj_state_prefetch). Writes
+ * nothing, answers nothing. */
+void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int program, int level, int stage);
+/* The same for the buyer of an order: its latest binding, exclusive guide,
+ * team record and seen mark (members.c). */
+void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage);
 
 /* Adds deltas[i] to the i-th of n big-endian i64 counters under k. */
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n);
@@ -268,6 +278,8 @@ yj_err ledger_period_index(ledger_event_ctx *ec);
 /* Counts a member posting in the month's report rows (member and tenant). */
 yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
                            int64_t amount);
+/* The key of member's counters in ec->period ('m'), into k. */
+void ledger_month_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len);
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why);
 
 /* ---- payouts.c ---- */
@@ -294,6 +306,8 @@ yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev);
 /* OK when the tenant has seen member (a valid id); NOT_FOUND naming it
  * ("member: x has never been named in an accepted event") otherwise. */
 yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg);
+/* The key of member's seen mark ('k'), into k. */
+void ledger_seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len);
 
 /* ---- guides.c ---- */
 

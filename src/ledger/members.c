@@ -112,6 +112,18 @@ static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const 
     lkey_str(k, member, strlen(member));
 }
 
+void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage)
+{
+    static const uint8_t kinds[] = {'L', 'b', 'A'}; /* its binding, exclusive guide, team record */
+    lkey k;
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        member_key(&k, ec, kinds[i], member);
+        yj_state_prefetch(&ec->wtxn->view, k.b, k.n, stage);
+    }
+    ledger_seen_key(&k, ec->tenant, ec->tenant_len, member, strlen(member));
+    yj_state_prefetch(&ec->wtxn->view, k.b, k.n, stage);
+}
+
 /* ---- the view the rules read ---- */
 
 typedef struct view_ctx {

@@ -78,6 +78,13 @@ yj_err ledger_period_index(ledger_event_ctx *ec)
     return yj_state_put(ec->wtxn, k.b, k.n, "", 0);
 }
 
+void ledger_month_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, 'm');
+    lkey_str(k, member, len);
+    lkey_u32(k, ec->period);
+}
+
 yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
                            int64_t amount)
 {
@@ -86,9 +93,7 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     if (col < 0) return YJ_OK;
     d[col] = delta;
     lkey k;
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'm');
-    lkey_str(&k, member, strlen(member));
-    lkey_u32(&k, ec->period);
+    ledger_month_key(&k, ec, member, strlen(member));
     yj_err err = ledger_add_counters(ec, &k, d, R_N);
     lkey_start(&k, ec->tenant, ec->tenant_len, 'n');
     lkey_u32(&k, ec->period);

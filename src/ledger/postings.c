@@ -75,6 +75,12 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec)
     return ec->cursor;
 }
 
+static void balance_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, 'B');
+    lkey_str(k, member, len);
+}
+
 /* The member's balance: its account, and the earned / reversed totals. */
 static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
 {
@@ -84,8 +90,7 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     deltas[acc - ACC_PENDING] = p->amount;
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'B');
-    lkey_str(&k, p->member, strlen(p->member));
+    balance_key(&k, ec, p->member, strlen(p->member));
     return ledger_add_counters(ec, &k, deltas, LEDGER_BALANCE_FIELDS);
 }
 
@@ -188,17 +193,23 @@ static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p
     return yj_state_put(ec->wtxn, k.b, k.n, val, n);
 }
 
+static void earnings_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len, uint32_t month,
+                         int program, int level)
+{
+    lkey_start(k, ec->tenant, ec->tenant_len, 'E');
+    lkey_str(k, member, len);
+    lkey_u32(k, month);
+    lkey_u8(k, (uint8_t)program);
+    lkey_u8(k, (uint8_t)level);
+}
+
 /* Adds to one earnings row: accrued, reversed, settled. */
 static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t month, int program,
                            int level, int64_t accrued, int64_t reversed, int64_t settled)
 {
     lkey k;
     int64_t deltas[LEDGER_EARNINGS_FIELDS] = {accrued, reversed, settled};
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'E');
-    lkey_str(&k, member, strlen(member));
-    lkey_u32(&k, month);
-    lkey_u8(&k, (uint8_t)program);
-    lkey_u8(&k, (uint8_t)level);
+    earnings_key(&k, ec, member, strlen(member), month, program, level);
     return ledger_add_counters(ec, &k, deltas, LEDGER_EARNINGS_FIELDS);
 }
 
@@ -246,4 +257,19 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     ec->n_postings++;
     ec->posting_sum += p->amount;
     return err;
+}
+
+void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int program, int level, int stage)
+{
+    const yj_store_view *v = &ec->wtxn->view;
+    size_t n = strlen(member);
+    lkey k;
+    balance_key(&k, ec, member, n);
+    yj_state_prefetch(v, k.b, k.n, stage);
+    earnings_key(&k, ec, member, n, ec->period, program, level);
+    yj_state_prefetch(v, k.b, k.n, stage);
+    ledger_month_key(&k, ec, member, n);
+    yj_state_prefetch(v, k.b, k.n, stage);
+    ledger_seen_key(&k, ec->tenant, ec->tenant_len, member, n);
+    yj_state_prefetch(v, k.b, k.n, stage);
 }

@@ -24,7 +24,7 @@
 #define POSTING_FIELD 5        /* an entry's effects: Posting = 5 (store.h) */
 #define POSTING_MEMBER_FIELD 2 /* yongjin.v1.Posting.member */
 
-static void seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
+void ledger_seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
 {
     lkey_start(k, tenant, tenant_len, SEEN_KIND);
     lkey_str(k, member, len);
@@ -37,7 +37,7 @@ static yj_err mark(ledger_event_ctx *ec, const char *member, size_t len)
     if (!yj_ledger_valid_id(member, len)) return YJ_OK;
     lkey k;
     MDB_val v;
-    seen_key(&k, ec->tenant, ec->tenant_len, member, len);
+    ledger_seen_key(&k, ec->tenant, ec->tenant_len, member, len);
     yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err != YJ_NOT_FOUND) return err; /* already seen (OK), or a read error */
     return yj_state_put(ec->wtxn, k.b, k.n, "", 0);
@@ -126,7 +126,7 @@ yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const cha
     MDB_val v;
     size_t len = strlen(member);
     assert(yj_ledger_valid_id(member, len));
-    seen_key(&k, tenant, strlen(tenant), member, len);
+    ledger_seen_key(&k, tenant, strlen(tenant), member, len);
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND)
         return yj_fail(msg, YJ_NOT_FOUND, "member: %s has never been named in an accepted event", member);

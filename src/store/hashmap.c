@@ -335,6 +335,20 @@ void *yj_hashmap_ref(yj_hashmap *m, const void *key, size_t klen)
     return e && !e->tomb ? ent_val(e) : NULL;
 }
 
+void yj_hashmap_prefetch(const yj_hashmap *m, const void *key, size_t klen, int entry)
+{
+    if (!m->slot) return;
+    uint64_t h = store_hash(key, klen, m->seed);
+    const hm_slot *s = &m->slot[(uint32_t)h & m->mask];
+    if (!entry) {
+        __builtin_prefetch(s);
+        return;
+    }
+    /* the home slot's entry, when the slot is the key's (most are: the
+     * table is at most half full); the slot was loaded ahead by stage 0 */
+    if (s->e && s->e != MOVED && s->hi == (uint32_t)(h >> 32) && s->lo == (uint32_t)h) __builtin_prefetch(s->e);
+}
+
 size_t yj_hashmap_count(const yj_hashmap *m)
 {
     return m->count;

@@ -71,6 +71,13 @@ int yj_hashmap_free_some(yj_hashmap *m, size_t n);
  * map itself). Returns 0, or -1 on ENOMEM with the map unchanged. */
 int yj_hashmap_put(yj_hashmap *m, const void *key, size_t klen, const void *val, size_t vlen, int tomb);
 
+/* Loads ahead, without waiting for it, what a lookup of key will read:
+ * entry 0 the key's home slot; entry 1 the entry that slot points to, when
+ * it is the key's (call with 0 first, for a batch of keys, then with 1:
+ * their loads overlap instead of following one another). Changes nothing,
+ * answers nothing. */
+void yj_hashmap_prefetch(const yj_hashmap *m, const void *key, size_t klen, int entry);
+
 /* Exact lookup: 0 absent, 1 found a value (*val, *vlen set; *val is never
  * NULL, even for an empty value), 2 found a tombstone (*val NULL, *vlen
  * 0). val and vlen may be NULL when not wanted. */

@@ -124,6 +124,14 @@ static store_row *row_for(const yj_store_view *v, const void *key, size_t klen, 
     return *cap ? store_rows_find(v->rows, key, klen) : NULL;
 }
 
+void yj_state_prefetch(const yj_store_view *v, const void *key, size_t key_len, int stage)
+{
+    unsigned cap = v->rows && v->rows_writer && v->row_cap ? v->row_cap(key, key_len) : 0;
+    if (cap) yj_hashmap_prefetch(v->rows->map, key, key_len, stage);
+    else if (v->cache && v->own_layers && store_cache_takes(v->cacheable, v->row_cap, key, key_len))
+        yj_hashmap_prefetch(v->cache, key, key_len, stage);
+}
+
 yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
 {
     unsigned cap;

@@ -315,6 +315,36 @@ static void test_values_stay_put_while_the_table_grows(void **state)
     yj_hashmap_free(m);
 }
 
+/* A prefetch is a hint (yj_state_prefetch's, for the writer): on a map with
+ * no table yet, for absent keys, present keys and tombstones, while the
+ * table grows (keys still in the old table) and at both stages, it changes
+ * nothing: not what a lookup answers, not the count, not the bytes. */
+static void test_a_prefetch_changes_nothing(void **state)
+{
+    enum { N = 20000 };
+    yj_hashmap *m = yj_hashmap_new(13);
+    uint8_t k[8];
+    for (int stage = 0; stage < 2; stage++) yj_hashmap_prefetch(m, k, num_key(k, "none", 0), stage);
+    assert_int_equal(yj_hashmap_count(m), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        size_t count = yj_hashmap_count(m), bytes = yj_hashmap_bytes(m);
+        for (int stage = 0; stage < 2; stage++) {
+            yj_hashmap_prefetch(m, k, num_key(k, "pref", i), stage);     /* absent yet */
+            yj_hashmap_prefetch(m, k, num_key(k, "pref", i / 2), stage); /* present (or a tombstone) */
+            yj_hashmap_prefetch(m, k, num_key(k, "miss", i), stage);     /* never put */
+        }
+        assert_int_equal(yj_hashmap_count(m), count);
+        assert_int_equal(yj_hashmap_bytes(m), bytes);
+        assert_int_equal(yj_hashmap_put(m, k, num_key(k, "pref", i), &i, 4, i % 9 == 0), 0);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        const void *v = expect(m, k, num_key(k, "pref", i), i % 9 == 0 ? 2 : 1, i % 9 == 0 ? 0 : 4);
+        if (i % 9) assert_memory_equal(v, &i, 4);
+        expect(m, k, num_key(k, "miss", i), 0, 0);
+    }
+    yj_hashmap_free(m);
+}
+
 /* After a test that set malloc_junk, failed or not: plain malloc again. */
 static int no_junk(void **state)
 {
@@ -681,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_random_ops_match_an_array),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_values_stay_put_while_the_table_grows),
+        cmocka_unit_test(test_a_prefetch_changes_nothing),
         cmocka_unit_test_teardown(test_the_next_table_is_made_ahead, no_junk),
         cmocka_unit_test(test_put_from_the_maps_own_bytes),
         cmocka_unit_test(test_a_ref_is_the_value_in_place_and_aligned),
