@@ -191,7 +191,8 @@ struct yj_store {
     pthread_t zeroer;
     int zeroer_started;
     int zero_stop;         /* under zero_mu, and the rest but zero_asked too */
-    int zero_fd;           /* the live log (the thread zeroes a dup of it) */
+    int zero_busy;         /* a job's zeros are being written (wal.c, zeroer_main) */
+    int zero_fd;           /* the live log (the thread opens it again: /proc/self/fd) */
     unsigned zero_gen;     /* bumped when a new log starts */
     uint64_t zero_done;    /* zeros written and synced up to here in the live log */
     uint64_t zero_want;    /* the writer asked for zeros up to here */
@@ -220,7 +221,7 @@ struct yj_store {
     pthread_cond_t sync_cv;
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
-        cache_drops, rows_drops, piped_commits, zero_waits;
+        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

@@ -6,9 +6,11 @@
  *  - The writer applies a group in memory, appends its journal entries to
  *    `wal` and fdatasyncs it, then publishes the group (store.c). The log
  *    is zeroed a step ahead of its records (256 KiB for a new log, growing
- *    to 4 MiB) and synced, so a group's sync changes no file metadata and
- *    a full disk is seen before any record of a group is written (RESOURCE_EXHAUSTED; writes resume when
- *    space returns); its last byte is never written.
+ *    to 4 MiB; by a thread of its own, yj-zero, zeroer_main) and synced,
+ *    so a group's sync changes no file metadata of its own (it may carry
+ *    the size of zeros being written beside it) and a full disk is seen
+ *    before any record of a group is written (RESOURCE_EXHAUSTED; writes
+ *    resume when space returns); its last byte is never written.
  *  - A checkpoint (every checkpoint_ms, or 64 MiB of log): the writer
  *    freezes the published layer (everything since the last checkpoint),
  *    the checkpoint thread writes it into LMDB in one transaction, in key
@@ -236,25 +238,27 @@ static yj_err image_read(int dir_fd, const char *dir, wal_image *im, yj_msg *msg
 
 /* ---- writing ---- */
 
-#define ZERO_CHUNK ((uint64_t)256 << 10) /* zeros written out before the next are written */
+#define ZERO_CHUNK ((uint64_t)256 << 10) /* yj-zero: zeros written out before the next are written */
 
 /* Writes zeros over [from, to) of fd and syncs them: the log's room ahead.
- * A chunk at a time, each written out (sync_file_range) before the next:
- * while zeros are dirty in the page cache, a group's fdatasync of the same
- * file must write them too, so they are never many. 0 or an errno. */
-static int wal_zero(int fd, uint64_t from, uint64_t to)
+ * chunked (yj-zero, beside the writer's syncs of the same file): a chunk
+ * at a time, each written out (sync_file_range) before the next, since a
+ * group's fdatasync must also write whatever zeros are dirty then; else
+ * (the writer itself) all of them, then one sync. 0 or an errno. */
+static int wal_zero(int fd, uint64_t from, uint64_t to, int chunked)
 {
     static const uint8_t zeros[1 << 16];
     while (from < to) {
-        uint64_t end = to - from < ZERO_CHUNK ? to : from + ZERO_CHUNK;
+        uint64_t end = !chunked || to - from < ZERO_CHUNK ? to : from + ZERO_CHUNK;
         for (uint64_t at = from; at < end;) {
             size_t n = end - at < sizeof zeros ? (size_t)(end - at) : sizeof zeros;
             int rc = write_all(fd, zeros, n, at);
             if (rc) return rc;
             at += n;
         }
-        if (sync_file_range(fd, (off_t)from, (off_t)(end - from),
-                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+        if (chunked && sync_file_range(fd, (off_t)from, (off_t)(end - from),
+                                       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                           SYNC_FILE_RANGE_WAIT_AFTER) != 0)
             return errno;
         from = end;
     }
@@ -280,16 +284,26 @@ static uint64_t zero_end(uint64_t n)
 
 /* yj-zero: zeroes the log ahead of the writer. The writer zeroed each
  * step itself when its records reached the end of the zeros: 4 MiB and an
- * fdatasync, 14 ms on average and up to 25 ms on this machine's disk,
- * about eleven times a second under a paid load, every commit waiting
- * behind it (performance.md, fourteenth session). Now the writer asks for
- * the step after the zeros once its records are within a step of their
- * end (store_wal_prepare) and takes what this thread has finished when it
- * needs room. A thread that is behind, or failed (a full disk: it says so
- * and leaves the step to the writer), costs only the writer zeroing itself
- * as before, which then meets the error itself. A new log (wal_rotate)
- * starts a new generation: zeros of the old one still being written go
- * through a descriptor of their own (a dup), never into the new log. */
+ * fdatasync, 13-14 ms on average and up to 30 ms on this machine's disk,
+ * about 2.5 times a second at 64 streams, every commit waiting behind it
+ * (performance.md, fourteenth session). Now the writer asks for the step
+ * after the zeros once its records are within a step of their end, and
+ * takes what this thread has finished when it needs room
+ * (store_wal_prepare). Rules, all under zero_mu:
+ *  - a job zeroes [zero_done, zero_want) as they were when it started, and
+ *    zero_done moves to its end only once those zeros are synced;
+ *  - while a job runs (zero_busy) the writer writes records only below
+ *    zero_done, so never where the job writes: when it needs more room it
+ *    waits for the job, and zeroes the rest itself holding zero_mu, so no
+ *    job starts meanwhile (a job's late zeros over records just written
+ *    would lose acknowledged writes);
+ *  - the thread writes through an open file description of its own
+ *    (/proc/self/fd), not a dup: a write-back error is reported once per
+ *    description, and the writer's fdatasync must see its own;
+ *  - a new log (wal_rotate) starts a new generation; a job still running
+ *    in the old one finishes there and counts for nothing;
+ *  - a job that fails (a full disk) drops what was asked, says so, and
+ *    leaves the step to the writer, which then meets the error itself. */
 static void *zeroer_main(void *arg)
 {
     yj_store *s = arg;
@@ -301,22 +315,30 @@ static void *zeroer_main(void *arg)
         if (s->zero_stop) break;
         unsigned gen = s->zero_gen;
         uint64_t from = s->zero_done, to = s->zero_want;
-        int fd = fcntl(s->zero_fd, F_DUPFD_CLOEXEC, 0);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", s->zero_fd);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
         int rc = fd < 0 ? errno : 0;
         if (!rc) {
+            s->zero_busy = 1;
             pthread_mutex_unlock(&s->zero_mu);
-            rc = wal_zero(fd, from, to);
+            rc = wal_zero(fd, from, to, 1);
             close(fd);
             pthread_mutex_lock(&s->zero_mu);
+            s->zero_busy = 0;
+            atomic_fetch_add_explicit(&s->zero_jobs, 1, memory_order_relaxed);
+            pthread_cond_broadcast(&s->zero_cv); /* a writer waiting for the job */
         }
         if (gen != s->zero_gen) continue; /* a new log meanwhile */
-        if (rc) {
-            yj_log(YJ_LOG_WARN, "store: zeroing %s/wal ahead: %s (the writer zeroes its next step itself)",
-                   s->config.dir, strerror(rc));
-            s->zero_want = s->zero_done;
-        } else if (to > s->zero_done) {
-            s->zero_done = to;
+        if (!rc) {
+            if (to > s->zero_done) s->zero_done = to;
+            continue;
         }
+        s->zero_want = s->zero_done;
+        pthread_mutex_unlock(&s->zero_mu);
+        yj_log(YJ_LOG_WARN, "store: zeroing %s/wal ahead: %s (the writer zeroes its next step itself)",
+               s->config.dir, strerror(rc));
+        pthread_mutex_lock(&s->zero_mu);
     }
     pthread_mutex_unlock(&s->zero_mu);
     return NULL;
@@ -358,7 +380,7 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
     if (!rc && tail->len) rc = write_all(fd, tail->data, tail->len, off);
     off += tail->len;
     uint64_t alloc = zero_end(off);
-    if (!rc) rc = wal_zero(fd, off, alloc); /* and syncs the whole file */
+    if (!rc) rc = wal_zero(fd, off, alloc, 0); /* and syncs the whole file */
     if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot write a new %s/wal: %s", s->config.dir, strerror(rc));
@@ -404,28 +426,29 @@ yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *
     }
     /* the room ahead is zeroed and synced first, so a full disk is seen
      * before any record of the group is written, and the group's sync
-     * changes no metadata; the log's last byte is never written. yj-zero
-     * zeroes it ahead; the writer zeroes itself only when that is behind */
+     * changes no metadata of its own; the log's last byte is never
+     * written. yj-zero zeroes it ahead (see zeroer_main for the rules) */
     uint64_t need = s->wal_off + b->len;
-    if (need >= s->wal_alloc && s->zeroer_started) {
-        pthread_mutex_lock(&s->zero_mu);
-        if (s->zero_done > s->wal_alloc) s->wal_alloc = s->zero_done;
-        pthread_mutex_unlock(&s->zero_mu);
-    }
     if (need >= s->wal_alloc) {
-        uint64_t alloc = zero_end(need);
-        int zr = wal_zero(s->wal_fd, s->wal_alloc, alloc);
+        if (s->zeroer_started) pthread_mutex_lock(&s->zero_mu);
+        while (s->zeroer_started && s->zero_busy && s->zero_done <= need) /* its zeros may be ours */
+            pthread_cond_wait(&s->zero_cv, &s->zero_mu);
+        if (s->zeroer_started && s->zero_done > s->wal_alloc) s->wal_alloc = s->zero_done;
+        int zr = 0;
+        if (need >= s->wal_alloc) { /* no job runs, and none starts: zero_mu is held */
+            uint64_t alloc = zero_end(need);
+            zr = wal_zero(s->wal_fd, s->wal_alloc, alloc, 0);
+            if (!zr) {
+                s->wal_alloc = alloc;
+                atomic_fetch_add_explicit(&s->zero_waits, 1, memory_order_relaxed);
+                if (alloc > s->zero_done) s->zero_done = alloc;
+            }
+        }
+        if (s->zeroer_started) pthread_mutex_unlock(&s->zero_mu);
         if (zr) {
             *disk_full = zr == ENOSPC || zr == EDQUOT;
             yj_log(*disk_full ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: zeroing the log ahead: %s", strerror(zr));
             return *disk_full ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL;
-        }
-        s->wal_alloc = alloc;
-        atomic_fetch_add_explicit(&s->zero_waits, 1, memory_order_relaxed);
-        if (s->zeroer_started) {
-            pthread_mutex_lock(&s->zero_mu);
-            if (alloc > s->zero_done) s->zero_done = alloc;
-            pthread_mutex_unlock(&s->zero_mu);
         }
     }
     /* within a step of the zeros' end: the step after them is asked for */

@@ -397,6 +397,7 @@ def test_a_big_append_is_applied_in_slices_with_other_writes_between(data_dir):
     t.join()
     seqs = [x.seq for x in out["big"]]
     assert all(x.code == 0 for x in out["big"])
+    assert smalls, "the big Append was answered before a one-event write was sent"
     between = [(seq, w) for seq, w in smalls if min(seqs) < seq < max(seqs)]
     print("\n%d one-event writes beside a 10,000-order Append at depth 200, %d between its entries, "
           "answered in at most %.0f ms; the Append took seqs %d..%d"

@@ -260,8 +260,9 @@ int fdatasync(int fd)
 static int fail_log_pwrite;
 
 /* Armed: every write of zeros into the log fails ENOSPC, whichever thread
- * writes them, as on a full disk. */
-static int fail_zero_pwrite;
+ * writes them, as on a full disk. stall_zero_ms: each write of zeros by
+ * the zeroing thread waits that long first, then lands (a slow disk). */
+static int fail_zero_pwrite, stall_zero_ms;
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
@@ -271,6 +272,8 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
         errno = ENOSPC;
         return -1;
     }
+    if (stall_zero_ms && n > 1 && ((const uint8_t *)buf)[0] == 0 && on_zero_thread() && fd_is(fd, "/wal"))
+        usleep((useconds_t)stall_zero_ms * 1000);
     if (fail_log_pwrite == 2 && !on_zero_thread() && fd_is(fd, "/wal")) { /* the rest of the records */
         fail_log_pwrite = 0;
         errno = ENOSPC;
@@ -317,6 +320,7 @@ static int teardown(void **state)
     fixture *f = *state;
     test_rows = NULL;
     test_cache_max = 0;
+    fail_zero_pwrite = stall_zero_ms = 0; /* (a failed test's faults end with it) */
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -1973,10 +1977,11 @@ static void test_the_log_is_zeroed_ahead_off_the_writer(void **state)
         yj_batch *r = run(f, ev + i, NULL, PER);
         for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
         finish(r);
-        usleep(50000); /* yj-zero's turn: it has at least two of these for a step */
+        usleep(100000); /* yj-zero's turn: a step is asked a group before it is needed */
     }
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
+    assert_true(st.zero_jobs >= 4);
     char wal[96];
     struct stat ws;
     snprintf(wal, sizeof wal, "%s/wal", f->dir);
@@ -1984,6 +1989,40 @@ static void test_the_log_is_zeroed_ahead_off_the_writer(void **state)
     assert_true(ws.st_size > (3 << 20)); /* past six steps: 256 KiB, 512 KiB, 768 KiB, ... */
     assert_true(st.zero_waits <= 1); /* 0 here; the writer alone zeroes 3 times (a slow disk may make one) */
     kill_and_recover(f, &c, ".zero", ev, N, 0);
+    free_names(ev, N);
+}
+
+/* The zeroing thread is slow (each of its writes of zeros waits 20 ms,
+ * then lands) while groups follow one another with no pause: the writer
+ * needs room while the thread is still writing a step. It must wait for
+ * that step, never write its records where the thread's late zeros would
+ * then land (before, it zeroed the room itself and wrote its records
+ * there: the thread's zeros came after them, and a restart lost
+ * acknowledged entries). A kill image recovers every write. */
+static void test_a_stalled_zeroing_never_lands_over_records(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 600000);
+    enum { N = 9900, PER = 900 };
+    const char **ev = long_event_names("slow-", N);
+    stall_zero_ms = 20;
+    for (int i = 0; i < N; i += PER) {
+        yj_batch *r = run(f, ev + i, NULL, PER);
+        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
+        finish(r);
+    }
+    stall_zero_ms = 0;
+    /* the thread's steps, late zeros and all, land before the kill image */
+    yj_store_stats st;
+    uint64_t jobs = UINT64_MAX;
+    for (int i = 0; i < 500; i++) {
+        usleep(20000);
+        yj_store_get_stats(f->store, &st);
+        if (st.zero_jobs >= 1 && st.zero_jobs == jobs) break;
+        jobs = st.zero_jobs;
+    }
+    assert_true(st.zero_jobs >= 1); /* the thread did write steps, slowly */
+    kill_and_recover(f, &c, ".slow", ev, N, 0);
     free_names(ev, N);
 }
 
@@ -2179,6 +2218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_stalled_zeroing_never_lands_over_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_disk_while_zeroing_ahead_refuses_then_resumes, setup, teardown),
         cmocka_unit_test(test_commit_histogram_buckets),
         cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
