@@ -383,7 +383,8 @@ typedef struct yj_store_stats {
                                    writer applied the next (yj_store_config.pipeline) */
     uint64_t zero_waits;        /* times the writer zeroed the log ahead itself, the zeroing
                                    thread being behind (or failed: a full disk) */
-    uint64_t zero_jobs;         /* steps of zeros the zeroing thread wrote (yj-zero) */
+    uint64_t zero_jobs;         /* steps of zeros the zeroing thread wrote and synced in the
+                                   live log (yj-zero) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     uint64_t log_sync_p50_us, log_sync_p99_us; /* the log's fdatasync of a group, alone */
     size_t map_bytes;

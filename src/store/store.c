@@ -147,7 +147,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     if (!s->config.commit_delay_us) s->config.commit_delay_us = 150;
     if (s->config.commit_delay_us < 0) s->config.commit_delay_us = 0;
     s->wake_fd = -1;
-    s->dir_fd = s->wal_fd = s->zero_fd = -1;
+    s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
     if (!(s->live = store_layer_new())) {

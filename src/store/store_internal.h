@@ -192,7 +192,9 @@ struct yj_store {
     int zeroer_started;
     int zero_stop;         /* under zero_mu, and the rest but zero_asked too */
     int zero_busy;         /* a job's zeros are being written (wal.c, zeroer_main) */
-    int zero_fd;           /* the live log (the thread opens it again: /proc/self/fd) */
+    unsigned busy_gen;     /* the generation of that job */
+    int zero_fd;           /* the live log opened again for the thread (its own description), or -1 */
+    int zero_close_after;  /* an old log's, closed once the job using it ends, or -1 */
     unsigned zero_gen;     /* bumped when a new log starts */
     uint64_t zero_done;    /* zeros written and synced up to here in the live log */
     uint64_t zero_want;    /* the writer asked for zeros up to here */

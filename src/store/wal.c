@@ -298,10 +298,12 @@ static uint64_t zero_end(uint64_t n)
  *    job starts meanwhile (a job's late zeros over records just written
  *    would lose acknowledged writes);
  *  - the thread writes through an open file description of its own
- *    (/proc/self/fd), not a dup: a write-back error is reported once per
- *    description, and the writer's fdatasync must see its own;
+ *    (zero_fd, the log opened a second time by wal_rotate), not a dup: a
+ *    write-back error is reported once per description, and the writer's
+ *    fdatasync must see its own;
  *  - a new log (wal_rotate) starts a new generation; a job still running
- *    in the old one finishes there and counts for nothing;
+ *    in the old one finishes there (its descriptor closed after it) and
+ *    counts for nothing, and the writer does not wait for it;
  *  - a job that fails (a full disk) drops what was asked, says so, and
  *    leaves the step to the writer, which then meets the error itself. */
 static void *zeroer_main(void *arg)
@@ -315,23 +317,22 @@ static void *zeroer_main(void *arg)
         if (s->zero_stop) break;
         unsigned gen = s->zero_gen;
         uint64_t from = s->zero_done, to = s->zero_want;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", s->zero_fd);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        int rc = fd < 0 ? errno : 0;
-        if (!rc) {
-            s->zero_busy = 1;
-            pthread_mutex_unlock(&s->zero_mu);
-            rc = wal_zero(fd, from, to, 1);
-            close(fd);
-            pthread_mutex_lock(&s->zero_mu);
-            s->zero_busy = 0;
-            atomic_fetch_add_explicit(&s->zero_jobs, 1, memory_order_relaxed);
-            pthread_cond_broadcast(&s->zero_cv); /* a writer waiting for the job */
+        int fd = s->zero_fd;
+        s->zero_busy = 1;
+        s->busy_gen = gen;
+        pthread_mutex_unlock(&s->zero_mu);
+        int rc = wal_zero(fd, from, to, 1);
+        pthread_mutex_lock(&s->zero_mu);
+        s->zero_busy = 0;
+        if (s->zero_close_after >= 0) { /* a new log came: this job's descriptor was the old one's */
+            close(s->zero_close_after);
+            s->zero_close_after = -1;
         }
+        pthread_cond_broadcast(&s->zero_cv); /* a writer waiting for the job */
         if (gen != s->zero_gen) continue; /* a new log meanwhile */
         if (!rc) {
             if (to > s->zero_done) s->zero_done = to;
+            atomic_fetch_add_explicit(&s->zero_jobs, 1, memory_order_relaxed);
             continue;
         }
         s->zero_want = s->zero_done;
@@ -344,16 +345,29 @@ static void *zeroer_main(void *arg)
     return NULL;
 }
 
-/* A new log (its descriptor, its zeros' end): yj-zero's next job is in it.
- * Writer thread, or the open before yj-zero starts. */
+/* A new log: fd, the log opened again for yj-zero (or -1: the writer
+ * zeroes itself), and the end of its zeros. The old log's descriptor for
+ * yj-zero is closed, after the job using it if one is. Writer thread, or
+ * the open before yj-zero starts. */
 static void zero_new_log(yj_store *s, int fd, uint64_t alloc)
 {
     pthread_mutex_lock(&s->zero_mu);
+    int old = s->zero_fd;
     s->zero_gen++;
     s->zero_fd = fd;
     s->zero_done = s->zero_want = alloc;
+    if (old >= 0 && s->zero_busy) s->zero_close_after = old, old = -1;
     pthread_mutex_unlock(&s->zero_mu);
+    if (old >= 0) close(old);
     s->zero_asked = alloc;
+}
+
+/* Closes yj-zero's descriptors once it is stopped. */
+static void zero_close(yj_store *s)
+{
+    if (s->zero_fd >= 0) close(s->zero_fd);
+    if (s->zero_close_after >= 0) close(s->zero_close_after);
+    s->zero_fd = s->zero_close_after = -1;
 }
 
 /* Starts a new log: header, checkpoint (LMDB holds every entry up to seq,
@@ -392,7 +406,12 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
          * disk, or out of descriptors: EMFILE) */
         return YJ_RESOURCE_EXHAUSTED;
     }
-    zero_new_log(s, fd, alloc); /* before the old descriptor is closed: yj-zero dups under zero_mu */
+    /* the log again, for yj-zero: an open file description of its own */
+    int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
+    if (zfd < 0)
+        yj_log(YJ_LOG_WARN, "store: cannot open %s/wal a second time (%s): the writer zeroes it ahead itself",
+               s->config.dir, strerror(errno));
+    zero_new_log(s, zfd, alloc);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = fd;
     s->wal_off = off;
@@ -431,7 +450,8 @@ yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *
     uint64_t need = s->wal_off + b->len;
     if (need >= s->wal_alloc) {
         if (s->zeroer_started) pthread_mutex_lock(&s->zero_mu);
-        while (s->zeroer_started && s->zero_busy && s->zero_done <= need) /* its zeros may be ours */
+        while (s->zeroer_started && s->zero_busy && s->busy_gen == s->zero_gen && s->zero_done <= need)
+            /* its zeros may be where our records go */
             pthread_cond_wait(&s->zero_cv, &s->zero_mu);
         if (s->zeroer_started && s->zero_done > s->wal_alloc) s->wal_alloc = s->zero_done;
         int zr = 0;
@@ -1137,6 +1157,7 @@ void store_wal_close(yj_store *s)
         pthread_join(s->zeroer, NULL);
         s->zeroer_started = 0;
     }
+    zero_close(s);
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = -1;
