@@ -207,13 +207,17 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
 
 /* Statement lines and a period's entry index ('S', 'e': two or three new
  * keys an order, only ever scanned) stay out of the writer's cache: it
- * filled twice as fast with them. */
+ * filled twice as fast with them. So does an order's record ('O'): a
+ * payment's one lookup of it misses everywhere, and the cache then took an
+ * "absent" entry and, at the publish, the record, memory it had never
+ * held, for a key read again only by a refund or a completion (they find
+ * it in the layers or LMDB; docs/storage.md). */
 static int ledger_cacheable(const void *key, size_t key_len)
 {
     const uint8_t *k = key;
     if (key_len < 2 || (size_t)k[0] + 1 >= key_len) return 1;
     uint8_t kind = k[k[0] + 1];
-    return kind != 'S' && kind != 'e';
+    return kind != 'S' && kind != 'e' && kind != 'O';
 }
 
 /* The counters every order adds to, kept by the writer as rows it changes
