@@ -1959,6 +1959,14 @@ static const char **long_event_names(const char *prefix, int n)
     return ev;
 }
 
+/* Writes ev[0..n) as one batch, every one accepted. */
+static void run_ok(fixture *f, const char **ev, int n)
+{
+    yj_batch *r = run(f, ev, NULL, (size_t)n);
+    for (int k = 0; k < n; k++) assert_int_equal(r->results[k].code, YJ_OK);
+    finish(r);
+}
+
 /* The log is zeroed ahead by a thread of its own (yj-zero), not by the
  * writer: groups whose records cross one step of zeros after another
  * (256 KiB ahead of a new log, growing to 4 MiB) find the zeros written
@@ -1974,9 +1982,7 @@ static void test_the_log_is_zeroed_ahead_off_the_writer(void **state)
     enum { N = 9900, PER = 900 }; /* entries of ~340 bytes: 3.4 MB of log */
     const char **ev = long_event_names("zero-", N);
     for (int i = 0; i < N; i += PER) {
-        yj_batch *r = run(f, ev + i, NULL, PER);
-        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
-        finish(r);
+        run_ok(f, ev + i, PER);
         usleep(100000); /* yj-zero's turn: a step is asked a group before it is needed */
     }
     yj_store_stats st;
@@ -2006,11 +2012,7 @@ static void test_a_stalled_zeroing_never_lands_over_records(void **state)
     enum { N = 9900, PER = 900 };
     const char **ev = long_event_names("slow-", N);
     stall_zero_ms = 20;
-    for (int i = 0; i < N; i += PER) {
-        yj_batch *r = run(f, ev + i, NULL, PER);
-        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
-        finish(r);
-    }
+    for (int i = 0; i < N; i += PER) run_ok(f, ev + i, PER);
     stall_zero_ms = 0;
     /* the thread's steps, late zeros and all, land before the kill image */
     yj_store_stats st;
@@ -2062,11 +2064,7 @@ static void test_a_full_disk_while_zeroing_ahead_refuses_then_resumes(void **sta
     assert_int_equal(r->results[PER - 1].code, YJ_RESOURCE_EXHAUSTED);
     finish(r);
     fail_zero_pwrite = 0; /* space returns */
-    for (int i = refused_at; i < N; i += PER) {
-        r = run(f, ev + i, NULL, PER);
-        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
-        finish(r);
-    }
+    for (int i = refused_at; i < N; i += PER) run_ok(f, ev + i, PER);
     kill_and_recover(f, &c, ".full", ev, N, 0);
     free_names(ev, N);
 }
