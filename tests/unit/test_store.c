@@ -207,7 +207,7 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
 
 /* Fault injection: this binary's fsync and fdatasync stand in for libc's
  * (the store's objects are linked into it) and fail once when armed. */
-static int fail_dir_fsync, fail_log_fdatasync;
+static _Atomic int fail_dir_fsync, fail_log_fdatasync; /* (other threads read them) */
 
 static int fd_is(int fd, const char *suffix)
 {
@@ -257,12 +257,12 @@ int fdatasync(int fd)
 /* Armed: the next write of log records (not of the zeros written ahead)
  * writes half of them, and the write of the rest fails ENOSPC, as a full
  * copy-on-write filesystem or a quota could do inside the zeroed room. */
-static int fail_log_pwrite;
+static _Atomic int fail_log_pwrite;
 
 /* Armed: every write of zeros into the log fails ENOSPC, whichever thread
  * writes them, as on a full disk. stall_zero_ms: each write of zeros by
  * the zeroing thread waits that long first, then lands (a slow disk). */
-static int fail_zero_pwrite, stall_zero_ms;
+static _Atomic int fail_zero_pwrite, stall_zero_ms;
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
