@@ -32,17 +32,11 @@
 
 #define STORE_NAME_MAX 128
 
-static void id_key(lkey *k, const char *tenant, size_t tlen, uint8_t kind, const char *id)
-{
-    lkey_start(k, tenant, tlen, kind);
-    lkey_str(k, id, strlen(id));
-}
-
 yj_err ledger_store_known(ledger_event_ctx *ec, const char *field, const char *store, yj_msg *why)
 {
     lkey k;
     MDB_val v;
-    id_key(&k, ec->tenant, ec->tenant_len, 'R', store);
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'R', store);
     yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no store %s (UpsertStore first)", field, store);
     return err;
@@ -54,7 +48,7 @@ yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *gu
     lkey k;
     MDB_val v;
     *out = NULL;
-    id_key(&k, ec->tenant, ec->tenant_len, 'U', guide);
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'U', guide);
     yj_err err = yj_state_get(&ec->wtxn->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "%s: no guide %s (UpsertGuide first)", field, guide);
     if (err != YJ_OK) return err;
@@ -72,7 +66,7 @@ yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore 
     Yongjin__State__Store s = YONGJIN__STATE__STORE__INIT;
     s.name = us->name;
     lkey k;
-    id_key(&k, ec->tenant, ec->tenant_len, 'R', us->store_id);
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'R', us->store_id);
     return ledger_put_pb(ec->wtxn, &k, &s.base);
 }
 
@@ -100,7 +94,7 @@ yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide 
     g.n_stores = ug->n_stores;
     g.stores = ug->stores;
     lkey k;
-    id_key(&k, ec->tenant, ec->tenant_len, 'U', ug->guide_id);
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'U', ug->guide_id);
     return ledger_put_pb(ec->wtxn, &k, &g.base);
 }
 
@@ -132,10 +126,10 @@ yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     b.expires_at_ms = expires_at_ms;
     b.seq = ec->wtxn->seq;
     lkey k;
-    id_key(&k, ec->tenant, ec->tenant_len, 'N', bg->member);
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'N', bg->member);
     lkey_u64(&k, ec->wtxn->seq);
     err = ledger_put_pb(ec->wtxn, &k, &b.base);
-    id_key(&k, ec->tenant, ec->tenant_len, 'b', bg->member); /* the last of the history */
+    lkey_id(&k, ec->tenant, ec->tenant_len, 'b', bg->member); /* the last of the history */
     return err == YJ_OK ? ledger_put_pb(ec->wtxn, &k, &b.base) : err;
 }
 
@@ -200,7 +194,7 @@ yj_err yj_ledger_get_performance(const yj_rtxn *r, const char *tenant, const voi
     lkey k;
     MDB_val v;
     size_t tlen = strlen(tenant);
-    id_key(&k, tenant, tlen, by_guide ? 'U' : 'R', id);
+    lkey_id(&k, tenant, tlen, by_guide ? 'U' : 'R', id);
     err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no %s %s", by_guide ? "guide" : "store", id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read %s", id);

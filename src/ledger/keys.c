@@ -25,6 +25,12 @@ void lkey_str(lkey *k, const char *s, size_t len)
     k->n += len;
 }
 
+void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind, const char *id)
+{
+    lkey_start(k, tenant, tenant_len, kind);
+    lkey_str(k, id, strlen(id));
+}
+
 void lkey_u8(lkey *k, uint8_t v)
 {
     assert(k->n + 1 <= LKEY_MAX);

@@ -34,6 +34,9 @@ typedef struct lkey {
 
 void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind);
 void lkey_str(lkey *k, const char *s, size_t len);
+/* The key of one id's record of a kind: tenant, kind, id (the most common
+ * key: a member's binding, balance, team record; a store, a guide). */
+void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind, const char *id);
 void lkey_u8(lkey *k, uint8_t v);
 void lkey_u32(lkey *k, uint32_t v);
 void lkey_u64(lkey *k, uint64_t v);

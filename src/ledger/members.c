@@ -108,8 +108,7 @@ yj_err ledger_binding_peek(const void *v, size_t n, ledger_binding_fields *out)
 
 static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const char *member)
 {
-    lkey_start(k, ec->tenant, ec->tenant_len, kind);
-    lkey_str(k, member, strlen(member));
+    lkey_id(k, ec->tenant, ec->tenant_len, kind, member);
 }
 
 void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage)

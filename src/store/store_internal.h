@@ -92,6 +92,21 @@ static inline uint64_t store_get_be(const uint8_t *p, int n)
     return v;
 }
 
+/* Stops a helper thread that waits on cv under mu for *stop (the log
+ * thread, yj-zero): sets *stop, wakes it, joins it, and clears *started.
+ * Nothing when *started is 0. */
+static inline void store_stop_thread(pthread_mutex_t *mu, pthread_cond_t *cv, int *stop, pthread_t t,
+                                     int *started)
+{
+    if (!*started) return;
+    pthread_mutex_lock(mu);
+    *stop = 1;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(t, NULL);
+    *started = 0;
+}
+
 /* CLOCK_MONOTONIC in ns. */
 static inline int64_t store_now_ns(void)
 {

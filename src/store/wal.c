@@ -1149,14 +1149,7 @@ void store_wal_close(yj_store *s)
         pthread_join(s->syncer, NULL);
         s->syncer_started = 0;
     }
-    if (s->zeroer_started) {
-        pthread_mutex_lock(&s->zero_mu);
-        s->zero_stop = 1;
-        pthread_cond_signal(&s->zero_cv);
-        pthread_mutex_unlock(&s->zero_mu);
-        pthread_join(s->zeroer, NULL);
-        s->zeroer_started = 0;
-    }
+    store_stop_thread(&s->zero_mu, &s->zero_cv, &s->zero_stop, s->zeroer, &s->zeroer_started);
     zero_close(s);
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);

@@ -769,14 +769,8 @@ void store_stop_writer(yj_store *s)
         s->writer_started = 0;
         deliver_done(s); /* the last answers: their callbacks still run */
     }
-    if (s->logger_started) { /* the writer left nothing in its hands */
-        pthread_mutex_lock(&s->log_mu);
-        s->log_stop = 1;
-        pthread_cond_signal(&s->log_cv);
-        pthread_mutex_unlock(&s->log_mu);
-        pthread_join(s->logger, NULL);
-        s->logger_started = 0;
-    }
+    /* the writer left nothing in the log thread's hands */
+    store_stop_thread(&s->log_mu, &s->log_cv, &s->log_stop, s->logger, &s->logger_started);
     if (s->wake_ev) event_free(s->wake_ev);
     s->wake_ev = NULL;
     if (s->wake_fd >= 0) close(s->wake_fd);
