@@ -356,7 +356,9 @@ static void zero_new_log(yj_store *s, int fd, uint64_t alloc)
     s->zero_gen++;
     s->zero_fd = fd;
     s->zero_done = s->zero_want = alloc;
-    if (old >= 0 && s->zero_busy) s->zero_close_after = old, old = -1;
+    /* a running job writes through the descriptor it took: the one held
+     * for closing already, if a new log came before (then `old` is free) */
+    if (old >= 0 && s->zero_busy && s->zero_close_after < 0) s->zero_close_after = old, old = -1;
     pthread_mutex_unlock(&s->zero_mu);
     if (old >= 0) close(old);
     s->zero_asked = alloc;
