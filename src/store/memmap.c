@@ -1030,8 +1030,9 @@ int yj_memmap_valid(const yj_memmap_it *it)
  * their own, a cache miss each, and what walks them (a checkpoint writing
  * a layer into LMDB, a publish copying one into the writer's cache, a
  * scan) reads each as it comes: 14% of the checkpoint thread sat on those
- * loads. The next leaf's node is loaded as the walk's look-ahead reaches
- * its end, so that its first entries can be loaded ahead too. */
+ * loads. As the look-ahead reaches a leaf's end, the next leaf's node and
+ * its entry pointers are loaded, so that its entries from the second on
+ * can be loaded ahead too (the first is met unloaded). */
 #define WALK_AHEAD 4
 
 void yj_memmap_next(yj_memmap_it *it)
@@ -1049,7 +1050,10 @@ void yj_memmap_next(yj_memmap_it *it)
         __builtin_prefetch(lf->h.key[a]);
     } else if (lf->next) {
         const mm_leaf *nx = lf->next;
-        if (a == lf->h.n) __builtin_prefetch(nx);
+        if (a == lf->h.n) {
+            __builtin_prefetch(nx);
+            __builtin_prefetch(&nx->h.key[1]); /* (past head[]: a line of its own) */
+        }
         else if (a - lf->h.n < nx->h.n) __builtin_prefetch(nx->h.key[a - lf->h.n]);
     }
 }
