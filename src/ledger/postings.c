@@ -36,6 +36,12 @@ static void balance_decode(const MDB_val *v, ledger_balance *b)
     b->reversed_total = (int64_t)get_be64(p + 40);
 }
 
+static void balance_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
+{
+    lkey_start(k, tenant, tenant_len, 'B');
+    lkey_str(k, member, len);
+}
+
 yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                            const char *member, size_t member_len, ledger_balance *out, int *found)
 {
@@ -43,8 +49,7 @@ yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t t
     MDB_val v;
     memset(out, 0, sizeof *out);
     if (found) *found = 0;
-    lkey_start(&k, tenant, tenant_len, 'B');
-    lkey_str(&k, member, member_len);
+    balance_key(&k, tenant, tenant_len, member, member_len);
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK) return err;
@@ -75,11 +80,6 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec)
     return ec->cursor;
 }
 
-static void balance_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len)
-{
-    lkey_start(k, ec->tenant, ec->tenant_len, 'B');
-    lkey_str(k, member, len);
-}
 
 /* The member's balance: its account, and the earned / reversed totals. */
 static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
@@ -90,7 +90,7 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     deltas[acc - ACC_PENDING] = p->amount;
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
-    balance_key(&k, ec, p->member, strlen(p->member));
+    balance_key(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member));
     return ledger_add_counters(ec, &k, deltas, LEDGER_BALANCE_FIELDS);
 }
 
@@ -264,7 +264,7 @@ void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int progra
     const yj_store_view *v = &ec->wtxn->view;
     size_t n = strlen(member);
     lkey k;
-    balance_key(&k, ec, member, n);
+    balance_key(&k, ec->tenant, ec->tenant_len, member, n);
     yj_state_prefetch(v, k.b, k.n, stage);
     earnings_key(&k, ec, member, n, ec->period, program, level);
     yj_state_prefetch(v, k.b, k.n, stage);
