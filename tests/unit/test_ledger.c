@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include <cmocka.h>
 
 #include "store_fixture.h"
 
 #include "ledger/ledger_internal.h"
+#include "store/store_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/rules.h"
@@ -504,12 +504,12 @@ static int reopen_with_schema_5_team_records(fx *f)
         if (k.mv_size > 4 && !memcmp(p, "\x02t1A", 4)) {
             assert_true(n < MAX && k.mv_size <= sizeof keys[0] && v.mv_size >= 41 + 4 && v.mv_size <= sizeof vals[0]);
             memcpy(keys[n], k.mv_data, klens[n] = k.mv_size);
-            memcpy(vals[n], v.mv_data, 32); /* the four counters, then the parent */
-            memcpy(vals[n] + 32, (const uint8_t *)v.mv_data + 40, v.mv_size - 40 - 4);
-            size_t len = v.mv_size - 8 - 4; /* then its CRC-32 of the key and the value (schema 4) */
-            uLong crc = crc32_z(crc32_z(crc32(0L, Z_NULL, 0), keys[n], klens[n]), vals[n], len);
-            for (int b = 0; b < 4; b++) vals[n][len + b] = (uint8_t)(crc >> (24 - 8 * b));
-            vlens[n++] = len + 4;
+            memcpy(vals[n], v.mv_data, 32); /* the four counters, then the parent (no height) */
+            memcpy(vals[n] + 32, (const uint8_t *)v.mv_data + LEDGER_TEAM_FIXED,
+                   v.mv_size - LEDGER_TEAM_FIXED - STORE_CRC_BYTES);
+            size_t len = v.mv_size - 8 - STORE_CRC_BYTES; /* then its CRC of the key and the value (schema 4) */
+            store_put_be(vals[n] + len, store_crc(keys[n], klens[n], vals[n], len), STORE_CRC_BYTES);
+            vlens[n++] = len + STORE_CRC_BYTES;
         }
     }
     mdb_cursor_close(c);
@@ -565,6 +565,22 @@ static void team_of(fx *f, const char *member, int64_t *size, int64_t *gmv)
     protobuf_c_message_free_unpacked(&t->base, NULL);
 }
 
+/* A member's height as its team record keeps it (the 5th i64, schema 6). */
+static int64_t height_of(fx *f, const char *member)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    lkey_id(&k, "t1", 2, 'A', member);
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+    assert_true(v.mv_size >= LEDGER_TEAM_FIXED);
+    int64_t h = (int64_t)get_be64((const uint8_t *)v.mv_data + 32);
+    yj_store_read_end(f->s.store, &r);
+    return h;
+}
+
 /* Version 1 checked only the referrer's depth (docs/rules.md): its binds
  * could build a tree deeper than 1000, and heights past 1000 are valid
  * data that a live write and a replay must both take. c0 <- .. <- c1000
@@ -583,6 +599,9 @@ static void test_version_1_trees_deeper_than_the_limit_keep_their_heights(void *
     do_bind(f, "c0", "d0");
     do_bind(f, "d0", "x");
     f->rules_version = 0;
+    assert_int_equal(height_of(f, "x"), 1002); /* kept past the limit, not cut to it */
+    assert_int_equal(height_of(f, "d0"), 1001);
+    assert_int_equal(height_of(f, "c1000"), 0);
     assert_int_equal(try_bind(f, "x", "y"), YJ_FAILED_PRECONDITION);
     assert_int_equal(try_bind(f, "leaf", "c999"), YJ_FAILED_PRECONDITION); /* c999 at depth 1001: a leaf at 1002 */
     /* and every ancestor's team takes the GMV of an order 1002 levels down */

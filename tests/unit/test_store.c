@@ -1044,10 +1044,13 @@ static yj_store_config reopen(fixture *f, uint32_t checkpoint_ms)
 /* n distinct events "<prefix><i>", padded to width characters. */
 static const char **event_names(const char *prefix, int n, int width)
 {
+    static const char pad[] = "-padding-padding-padding-padding-padding-padding-padding-padding"
+                              "-padding-padding-padding-padding-padding-padding-padding-padding";
+    assert_true(width <= YJ_REQUEST_ID_MAX); /* (an event is often its own request id) */
     const char **ev = calloc((size_t)n, sizeof *ev);
     for (int i = 0; i < n; i++) {
-        char *e = malloc(64);
-        snprintf(e, 64, "%s%06d%.*s", prefix, i, width > 20 ? width - 20 : 0, "-padding-padding-padding-padding");
+        char *e = malloc(YJ_REQUEST_ID_MAX + 1);
+        snprintf(e, YJ_REQUEST_ID_MAX + 1, "%s%06d%.*s", prefix, i, width > 20 ? width - 20 : 0, pad);
         ev[i] = e;
     }
     return ev;
@@ -1946,19 +1949,6 @@ static void test_a_log_write_failing_part_way_stops_writes(void **state)
     free_names(ev, N);
 }
 
-/* n distinct events of 122 bytes ("<prefix><i>-000..."), each also its
- * request id (at most 128 bytes): entries of ~340 bytes. */
-static const char **long_event_names(const char *prefix, int n)
-{
-    const char **ev = calloc((size_t)n, sizeof *ev);
-    for (int i = 0; i < n; i++) {
-        char *e = malloc(128);
-        snprintf(e, 128, "%.5s%06d-%0110d", prefix, i, 0);
-        ev[i] = e;
-    }
-    return ev;
-}
-
 /* Writes ev[0..n) as one batch, every one accepted. */
 static void run_ok(fixture *f, const char **ev, int n)
 {
@@ -1980,7 +1970,7 @@ static void test_the_log_is_zeroed_ahead_off_the_writer(void **state)
     fixture *f = *state;
     yj_store_config c = reopen(f, 600000); /* no checkpoint: one log */
     enum { N = 9900, PER = 900 }; /* entries of ~340 bytes: 3.4 MB of log */
-    const char **ev = long_event_names("zero-", N);
+    const char **ev = event_names("zero-", N, 122);
     for (int i = 0; i < N; i += PER) {
         run_ok(f, ev + i, PER);
         usleep(100000); /* yj-zero's turn: a step is asked a group before it is needed */
@@ -2010,7 +2000,7 @@ static void test_a_stalled_zeroing_never_lands_over_records(void **state)
     fixture *f = *state;
     yj_store_config c = reopen(f, 600000);
     enum { N = 9900, PER = 900 };
-    const char **ev = long_event_names("slow-", N);
+    const char **ev = event_names("slow-", N, 122);
     stall_zero_ms = 20;
     for (int i = 0; i < N; i += PER) run_ok(f, ev + i, PER);
     stall_zero_ms = 0;
@@ -2038,7 +2028,7 @@ static void test_a_full_disk_while_zeroing_ahead_refuses_then_resumes(void **sta
     fixture *f = *state;
     yj_store_config c = reopen(f, 600000);
     enum { N = 9900, PER = 900 };
-    const char **ev = long_event_names("full-", N);
+    const char **ev = event_names("full-", N, 122);
     int refused_at = -1;
     for (int i = 0; i < N; i += PER) {
         if (i == 2 * PER) fail_zero_pwrite = 1; /* the disk fills */
