@@ -1632,6 +1632,39 @@ static void test_verify_stops_at_its_memory_limit(void **state)
     free_names(ev, N);
 }
 
+/* Verify samples its memory every 10,000 entries as it replays (it folds
+ * its state once, at the end): past verify_max_bytes part-way through the
+ * journal it stops at the first sample after the limit was passed, not
+ * after replaying the whole journal (a check made only at the end would
+ * have taken all the memory first). */
+static void test_verify_stops_part_way_at_its_memory_limit(void **state)
+{
+    fixture *f = *state;
+    enum { N = 30000, PER = 5000 };
+    const char **ev = event_names("vp", N, 0);
+    for (int i = 0; i < N; i += PER) {
+        yj_batch *b = run(f, ev + i, NULL, PER);
+        for (int k = 0; k < PER; k++) assert_int_equal(b->results[k].code, YJ_OK);
+        finish(b);
+    }
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
+    c.verify_max_bytes = 64 << 10; /* passed within the first 10,000 entries */
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_verify_report rep;
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
+    assert_false(rep.ok);
+    assert_non_null(strstr(msg.text, "Verify stopped after entry 10000:"));
+    assert_int_equal(rep.entries, 10000);
+    assert_true(rep.replay_bytes > (64 << 10));
+    free_names(ev, N);
+}
+
 /* The commit-time histogram: every value lands in a bucket whose upper edge
  * is at least the value and whose previous bucket's edge is below it; the
  * relative error stays under 1/8. */
@@ -2204,6 +2237,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_stops_part_way_at_its_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_stalled_zeroing_never_lands_over_records, setup, teardown),
