@@ -293,7 +293,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
      * would otherwise pile up as tombstones that every scan steps over */
     size_t fresh = ac->group->tombs - ac->group->tombs_kept; /* since the last compaction: the kept
                                                                   ones shadow keys below and stay */
-    if (fresh > 256 && fresh * 2 > yj_memmap_count(ac->group->map[STORE_MAP_STATE])) {
+    if (!ac->no_compact && fresh > 256 && fresh * 2 > yj_memmap_count(ac->group->map[STORE_MAP_STATE])) {
         yj_store_view below = ac->view;
         below.n_layers = ac->view.n_layers - 2;
         for (int i = 0; i < below.n_layers; i++) below.layers[i] = ac->view.layers[i + 2];

@@ -317,6 +317,9 @@ typedef struct store_apply_ctx {
     int replay;
     int rebuild;   /* the entries are in the journal already: check each one's hash
                       against the stored one instead of appending it */
+    int no_compact; /* the group's tombstones stay (Verify: its group is the whole
+                       replayed state, which a compaction would copy whole, beside
+                       itself, between two samples of its memory) */
     uint64_t *head_seq;
     uint8_t *head_hash;
     yj_buf effects, extra, body;

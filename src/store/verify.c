@@ -87,7 +87,7 @@ typedef struct replay_state {
     store_layer *base;   /* everything replayed, once the walk is done (replay_fold) */
     uint64_t head_seq;
     uint8_t head_hash[YJ_HASH_BYTES];
-    uint64_t in_group;
+    uint64_t since_sample; /* entries replayed since the memory was last sampled */
     yj_buf stored_effects;
     size_t peak_bytes;   /* replay_bytes_now at its largest sample */
     size_t cap;          /* the most it may hold (yj_store_config.verify_max_bytes) */
@@ -250,8 +250,8 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
         memcpy(prev, p + YJ_HASH_BYTES, YJ_HASH_BYTES);
         rep->entries = rs->seq = seq;
         memcpy(rep->head_hash, prev, YJ_HASH_BYTES);
-        if (++rs->in_group == REPLAY_SAMPLE_EVERY) {
-            rs->in_group = 0;
+        if (++rs->since_sample == REPLAY_SAMPLE_EVERY) {
+            rs->since_sample = 0;
             if ((err = replay_sample(rs, msg)) != YJ_OK) break;
         }
     }
@@ -368,6 +368,7 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
     rs->ac.hook = hook;
     rs->ac.replay = 1;
     rs->ac.rebuild = 1;
+    rs->ac.no_compact = 1; /* (its tombstones stayed in the base before, too: replay_fold) */
     rs->ac.head_seq = &rs->head_seq;
     rs->ac.head_hash = rs->head_hash;
     yj_err err = walk(s, lt, rs, rep, msg);

@@ -1665,6 +1665,37 @@ static void test_verify_stops_part_way_at_its_memory_limit(void **state)
     free_names(ev, N);
 }
 
+/* Verify replays the whole journal into one layer and folds it into its
+ * base once, at the end: 12,000 records, 7,000 of them then deleted (more
+ * tombstones than half the records, past the 10,000th entry), and a scan
+ * over them all, verify: every delete kept, the replay's records (12,000
+ * less 7,000, the scan's own, and a request id for each of the 19,001
+ * writes) what the live store holds. */
+static void test_verify_of_many_entries_with_deletes(void **state)
+{
+    fixture *f = *state;
+    enum { N = 12000, D = 7000, PER = 4000 };
+    const char **ev = event_names("vd", N, 0), **del = calloc(D, sizeof *del);
+    for (int i = 0; i < D; i++) {
+        char *d = malloc(64);
+        snprintf(d, 64, "del:%s", ev[i]);
+        del[i] = d;
+    }
+    for (int i = 0; i < N; i += PER) finish(run(f, ev + i, NULL, PER));
+    for (int i = 0; i < D; i += 1000) finish(run(f, del + i, NULL, i + 1000 <= D ? 1000 : D - i));
+    const char *scan[1] = {"scan:all"};
+    finish(run(f, scan, NULL, 1));
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, N + D + 1);
+    assert_int_equal(rep.state_records, (N - D + 1) + (N + D + 1)); /* (the scan's own record too) */
+    free_names(ev, N);
+    free_names(del, D);
+}
+
 /* The commit-time histogram: every value lands in a bucket whose upper edge
  * is at least the value and whose previous bucket's edge is below it; the
  * relative error stays under 1/8. */
@@ -2238,6 +2269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_part_way_at_its_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_of_many_entries_with_deletes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_stalled_zeroing_never_lands_over_records, setup, teardown),
