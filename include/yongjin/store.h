@@ -379,6 +379,9 @@ typedef struct yj_store_stats {
                                    memory): it then read the published layers for a while */
     uint64_t rows_drops;        /* times the writer's rows were dropped (the same budget) */
     uint64_t rows, rows_bytes;  /* the writer's rows now, and their heap bytes */
+    uint64_t cache_entries, cache_bytes; /* the writer's cache of derived state now (entries,
+                                   "absent" marks included, and heap bytes); like the rows',
+                                   as of the group before the writer's last */
     uint64_t piped_commits;     /* groups whose log sync ran on the log thread while the
                                    writer applied the next (yj_store_config.pipeline) */
     uint64_t zero_waits;        /* times the writer zeroed the log ahead itself, the zeroing

@@ -420,6 +420,8 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);
     out->rows_bytes = atomic_load(&s->rows_bytes);
+    out->cache_entries = atomic_load(&s->cache_count);
+    out->cache_bytes = atomic_load(&s->cache_bytes);
     out->map_bytes = s->map_bytes;
 }
 

@@ -168,6 +168,7 @@ struct yj_store {
     store_rows *rows;                 /* the writer's rows (rows.h); NULL: the hook keeps none */
     store_rows *rows_dropped;         /* rows dropped past the budget, freed a step at a time */
     _Atomic uint64_t rows_count, rows_bytes; /* the writer's, as of its last group (stats) */
+    _Atomic uint64_t cache_count, cache_bytes; /* its cache's, the same (stats) */
     yj_buf ckpt_rows;                 /* the rows' values the running checkpoint writes after
                                          ckpt's (store_rows_freeze); with ckpt's lifetime */
     int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged

@@ -498,7 +498,7 @@ static int rows_over_budget(const yj_store *s)
     return s->rows && store_rows_bytes(s->rows) > s->cache_budget / 2;
 }
 
-/* Records the rows' stats and, over their budget, drops the writer's rows
+/* Records the cache's and the rows' stats and, over their budget, drops the writer's rows
  * (rows.h) when no checkpoint is running and no group is applied but not
  * yet published (the caller's part: then no layer logs a row). The dirty
  * rows' values go into the published layer first, so every value is then
@@ -506,6 +506,10 @@ static int rows_over_budget(const yj_store *s)
  * rows are freed a step at a time. */
 static void rows_budget(yj_store *s)
 {
+    if (s->cache) {
+        atomic_store(&s->cache_count, yj_hashmap_count(s->cache));
+        atomic_store(&s->cache_bytes, yj_hashmap_bytes(s->cache));
+    }
     if (!s->rows) return;
     atomic_store(&s->rows_count, store_rows_count(s->rows));
     atomic_store(&s->rows_bytes, store_rows_bytes(s->rows));

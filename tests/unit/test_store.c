@@ -1253,6 +1253,10 @@ static void writer_reads_its_own_writes(fixture *f, size_t cache_max, int uncach
     else assert_int_equal(st.cache_drops, 0);
     if (test_rows && cache_max) assert_true(st.rows_drops >= ROUNDS); /* the counter's row among them */
     if (test_rows) assert_true(st.rows > 0 || cache_max);
+    if (!cache_max) { /* never emptied: every fill's record in it, and reported */
+        assert_true(st.cache_entries >= (FILL - 1) * ROUNDS);
+        assert_true(st.cache_bytes > st.cache_entries * 16);
+    }
     for (int pass = 0; pass < 2; pass++) {
         yj_rtxn r;
         MDB_val v;
