@@ -1600,6 +1600,21 @@ static void test_damaged_lmdb_pages_are_data_loss(void **state)
     assert_int_equal(yj_cursor_err(EIO), YJ_INTERNAL);
 }
 
+/* Reopens the store with Verify's memory limit at cap (0: half the
+ * machine's memory) and runs a Verify with the test hook. */
+static yj_err verify_with_limit(fixture *f, size_t cap, yj_verify_report *rep, yj_msg *msg)
+{
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    c.dir = f->dir;
+    c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
+    c.verify_max_bytes = cap;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, msg), YJ_OK);
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    return yj_store_verify(f->store, &hook, rep, msg);
+}
+
 /* A Verify replays the whole derived state into memory: past
  * verify_max_bytes it stops with RESOURCE_EXHAUSTED saying how much it
  * held and how to go on, instead of taking the machine's memory; under the
@@ -1612,25 +1627,15 @@ static void test_verify_stops_at_its_memory_limit(void **state)
     yj_batch *b = run(f, ev, NULL, N);
     for (int i = 0; i < N; i++) assert_int_equal(b->results[i].code, YJ_OK);
     finish(b);
-    yj_store_close(f->store);
-    yj_store_config c = {0};
     yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.hook.apply = test_apply;
-    c.hook.row_cap = test_rows;
-    c.verify_max_bytes = 64 << 10; /* the state of 3000 writes takes more */
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
-    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
+    /* the state of 3000 writes takes more than 64 KiB */
+    assert_int_equal(verify_with_limit(f, 64 << 10, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
     assert_false(rep.ok);
     assert_non_null(strstr(msg.text, "over the limit of 0 MiB"));
     assert_non_null(strstr(msg.text, "--verify-max-memory"));
     assert_true(rep.replay_bytes > (64 << 10));
-    yj_store_close(f->store);
-    c.verify_max_bytes = 0; /* half the machine's memory */
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_int_equal(verify_with_limit(f, 0, &rep, &msg), YJ_OK); /* half the machine's memory */
     assert_true(rep.ok);
     assert_int_equal(rep.entries, N);
     free_names(ev, N);
@@ -1651,17 +1656,10 @@ static void test_verify_stops_part_way_at_its_memory_limit(void **state)
         for (int k = 0; k < PER; k++) assert_int_equal(b->results[k].code, YJ_OK);
         finish(b);
     }
-    yj_store_close(f->store);
-    yj_store_config c = {0};
     yj_msg msg = {{0}};
-    c.dir = f->dir;
-    c.hook.apply = test_apply;
-    c.hook.row_cap = test_rows;
-    c.verify_max_bytes = 64 << 10; /* passed within the first 10,000 entries */
-    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
-    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
+    /* 64 KiB: passed within the first 10,000 entries */
+    assert_int_equal(verify_with_limit(f, 64 << 10, &rep, &msg), YJ_RESOURCE_EXHAUSTED);
     assert_false(rep.ok);
     assert_non_null(strstr(msg.text, "Verify stopped after entry 10000:"));
     assert_int_equal(rep.entries, 10000);
