@@ -1073,7 +1073,16 @@ static void take_kill_image(fixture *f, kill_image *k)
 {
     char path[160];
     snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    /* the data file at one instant, as a kill leaves it: between two
+     * checkpoint commits (no new one starts while mu is held). A copy that
+     * spans commits could hold a meta page and pages a later commit reused
+     * (LMDB writes its pages into its map, as the page cache of a killed
+     * process would keep them). */
+    yj_store *s = f->store;
+    pthread_mutex_lock(&s->mu);
+    while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
     k->data = slurp(path, &k->data_len);
+    pthread_mutex_unlock(&s->mu);
     snprintf(path, sizeof path, "%s/wal", f->dir);
     k->wal = slurp(path, &k->wal_len);
     yj_store_close(f->store);
