@@ -10,19 +10,30 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
-/* Address space, not disk (the file grows as written; LMDB maps it read
- * only). Large, so that the map rarely grows: a growth waits for every read
- * of the process, a Verify or a month's report included. */
+/* A read-only open's map: address space only (LMDB maps the file read
+ * only and never writes it). */
 #define DEFAULT_INITIAL_MAP ((size_t)64 << 30)
+/* The writer's map is its data file's size, allocated on disk ahead of
+ * LMDB's writes (allocate_map): a new store's is MAP_FIRST; a map grows
+ * (store_map_after) by doubling up to MAP_DOUBLE_MAX, then by a quarter,
+ * in multiples of MAP_ALIGN. Each growth remaps the file (every page is
+ * faulted in again) and waits for the reads of the moment: few, large
+ * steps. */
+#define MAP_FIRST ((size_t)64 << 20)
+#define MAP_DOUBLE_MAX ((size_t)1 << 30)
+#define MAP_ALIGN ((size_t)64 << 10)
+#define MAP_LEAST ((size_t)256 << 10) /* the least a new store's file is given on a disk without room */
 #define MIN_FALLBACK_MAP ((size_t)64 << 20) /* the smallest map tried when a larger one cannot be mapped */
 #define DEFAULT_MAX_MAP ((size_t)1 << 40)
 
@@ -87,19 +98,82 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     return YJ_OK;
 }
 
+size_t store_map_after(size_t bytes, size_t cap)
+{
+    size_t step = bytes < MAP_DOUBLE_MAX ? bytes : bytes / 4;
+    size_t next = (bytes + step + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    if (next < bytes || next > cap) next = cap > bytes ? cap : bytes;
+    return next;
+}
+
+/* The map a writable open asks for: *map when set, else the data file's
+ * size and a step more (a new store: MAP_FIRST). */
+static size_t writer_map(const yj_store *s)
+{
+    const yj_store_config *c = &s->config;
+    if (c->initial_map_bytes) return (c->initial_map_bytes + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    char path[4096];
+    struct stat st;
+    size_t have = 0;
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", c->dir) < sizeof path && stat(path, &st) == 0)
+        have = (size_t)st.st_size;
+    size_t want = store_map_after(have, c->max_map_bytes);
+    if (want < MAP_FIRST) want = MAP_FIRST < c->max_map_bytes ? MAP_FIRST : c->max_map_bytes;
+    return (want + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+}
+
+/* The writer's data file, allocated on disk up to LMDB's map, before any
+ * write into the map (LMDB has written only a new store's meta pages): a
+ * write fault on a block the disk does not have would be a SIGBUS, not an
+ * error. On a disk without room for all of it, the map is cut to what LMDB
+ * holds (its pages are allocated: it wrote them), and the first checkpoint
+ * that needs more meets a full map (grow_map, wal.c, tries again).
+ * RESOURCE_EXHAUSTED when not even that fits; INTERNAL otherwise. */
+static yj_err allocate_map(yj_store *s, yj_msg *msg)
+{
+    int fd = -1;
+    MDB_envinfo info;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || mdb_env_info(s->env, &info) != 0)
+        return yj_fail(msg, YJ_INTERNAL, "%s: cannot read LMDB's map", s->config.dir);
+    size_t map = info.me_mapsize;
+    int rc = posix_fallocate(fd, 0, (off_t)map);
+    if (rc == ENOSPC || rc == EDQUOT) {
+        MDB_stat ms;
+        size_t ps = mdb_env_stat(s->env, &ms) == 0 ? ms.ms_psize : 4096;
+        size_t least = ((size_t)info.me_last_pgno + 1) * ps;
+        least = (least + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+        if (least < MAP_LEAST) least = MAP_LEAST;
+        if (least < map) {
+            yj_log(YJ_LOG_WARN, "store: no room on the disk for %s/data.mdb at %zu bytes (%s); trying %zu",
+                   s->config.dir, map, strerror(rc), least);
+            int mrc = mdb_env_set_mapsize(s->env, least);
+            rc = mrc ? mrc : posix_fallocate(fd, 0, (off_t)least);
+            map = least;
+        }
+    }
+    if (rc)
+        return yj_fail(msg, rc == ENOSPC || rc == EDQUOT ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
+                       "cannot allocate %zu bytes for %s/data.mdb: %s", map, s->config.dir,
+                       rc > 0 ? strerror(rc) : mdb_strerror(rc));
+    return YJ_OK;
+}
+
 static yj_err open_env(yj_store *s, yj_msg *msg)
 {
     const yj_store_config *c = &s->config;
     if (!c->read_only && mkdir(c->dir, 0750) != 0 && errno != EEXIST)
         return yj_fail(msg, YJ_INTERNAL, "cannot create %s: %s", c->dir, strerror(errno));
-    size_t map = c->initial_map_bytes;
+    size_t map = c->read_only ? c->initial_map_bytes : writer_map(s);
     int rc;
     for (;;) {
         rc = mdb_env_create(&s->env);
         if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
         if (!rc) rc = mdb_env_set_maxreaders(s->env, 126);
         if (!rc) rc = mdb_env_set_mapsize(s->env, map);
-        if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : 0), 0640);
+        /* the writer's LMDB writes its pages into its map: no heap copy of
+         * each page a checkpoint changes (LMDB keeps those copies for the
+         * process's life: ~400 MB at 1M members, docs/storage.md) */
+        if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : MDB_WRITEMAP), 0640);
         if (!rc) break;
         mdb_env_close(s->env);
         s->env = NULL;
@@ -115,10 +189,13 @@ static yj_err open_env(yj_store *s, yj_msg *msg)
                        c->dir, mdb_strerror(rc));
     unsigned flags = 0;
     mdb_env_get_flags(s->env, &flags);
-    if (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | MDB_MAPASYNC))
-        return yj_fail(msg, YJ_FAILED_PRECONDITION,
-                       "%s: refusing unsafe LMDB flags 0x%x (NOSYNC, NOMETASYNC, WRITEMAP)", c->dir,
-                       flags);
+    if (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC))
+        return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s: refusing unsafe LMDB flags 0x%x (NOSYNC, NOMETASYNC, MAPASYNC)",
+                       c->dir, flags);
+    if (!c->read_only) {
+        yj_err err = allocate_map(s, msg);
+        if (err != YJ_OK) return err;
+    }
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
@@ -136,7 +213,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     yj_store *s = calloc(1, sizeof *s);
     if (!s) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
     s->config = *config;
-    if (!s->config.initial_map_bytes) s->config.initial_map_bytes = DEFAULT_INITIAL_MAP;
+    if (!s->config.initial_map_bytes && s->config.read_only) s->config.initial_map_bytes = DEFAULT_INITIAL_MAP;
     if (!s->config.max_map_bytes) s->config.max_map_bytes = DEFAULT_MAX_MAP;
     if (s->config.initial_map_bytes > s->config.max_map_bytes)
         s->config.initial_map_bytes = s->config.max_map_bytes;

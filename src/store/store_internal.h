@@ -171,8 +171,15 @@ struct yj_store {
     _Atomic uint64_t cache_count, cache_bytes; /* its cache's, the same (stats) */
     yj_buf ckpt_rows;                 /* the rows' values the running checkpoint writes after
                                          ckpt's (store_rows_freeze); with ckpt's lifetime */
-    int full;                         /* a checkpoint found LMDB's map at its cap: the writes logged
-                                         stay (the log holds them), new ones are refused */
+    int full;                         /* a checkpoint found LMDB's map full and it could not grow:
+                                         the writes logged stay (the log holds them), new ones
+                                         are refused; STORE_FULL_MAP (at --max-map-size: until a
+                                         restart) or STORE_FULL_DISK (no room on the disk to
+                                         allocate the data file's next step: tried again every
+                                         second, store_wal_retry_full) */
+    int64_t full_tried_ns;            /* the last try of STORE_FULL_DISK's growth */
+    int64_t grow_failed_ns;           /* the last growth the disk had no room for (growing
+                                         ahead waits a second after it: writer.c) */
 
     /* the writer's queue and its completions */
     pthread_mutex_t mu;
@@ -282,6 +289,10 @@ int store_state_digest(const yj_memmap *idem, const yj_memmap *state, uint8_t ou
  * CORRUPTED and PAGE_NOTFOUND (the data file's B-tree pages are damaged)
  * -> DATA_LOSS; any other -> INTERNAL. */
 yj_err store_mdb_err(int rc);
+/* The map a store's data file of `bytes` grows to next (store.c: doubling
+ * while small, then a quarter more), at most cap (then bytes itself, when
+ * cap is not above it). */
+size_t store_map_after(size_t bytes, size_t cap);
 
 /* The head of the journal as one transaction sees it. */
 yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
@@ -349,6 +360,7 @@ yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body
 
 /* ---- the redo log (wal.c) ---- */
 enum { CKPT_IDLE, CKPT_SYNCING, CKPT_SYNCED };
+enum { STORE_FULL_MAP = 1, STORE_FULL_DISK = 2 }; /* yj_store.full */
 
 /* Writable open: locks the directory, recovers from the log (restoring the
  * checkpoint's meta pages, then open_env, then the logged entries again),
@@ -387,6 +399,15 @@ yj_err store_wal_after_commit(yj_store *s);
 /* Completes a checkpoint whose sync finished (use = 0: gives it up, as
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
+/* Full for want of disk (STORE_FULL_DISK): at most once a second, tries to
+ * grow the map again, and on success writes the checkpoint that waited and
+ * lets writes in again. The writer's thread, between groups. Non-OK: fatal. */
+yj_err store_wal_retry_full(yj_store *s);
+/* Grows LMDB's map a step at a time (the data file allocated on disk
+ * first) until it is at least bytes, at the cap, or a step fails (said in
+ * the log; the checkpoint that meets a full map then decides). The
+ * writer's thread, with no transaction of its own open. */
+void store_wal_grow_to(yj_store *s, size_t bytes);
 /* Starts a checkpoint now unless one runs (a Verify asked). Non-OK: fatal. */
 yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a

@@ -686,12 +686,26 @@ static void drop_ckpt(yj_store *s)
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
  * readers and the writer hold resize_lock shared while they have one).
- * RESOURCE_EXHAUSTED at the cap. */
+ * LMDB writes into its map (MDB_WRITEMAP), so the data file is allocated
+ * on disk up to the new size first: no write into the map ever needs a
+ * block the disk may not have. RESOURCE_EXHAUSTED at the cap; UNAVAILABLE
+ * when the disk has no room for the step (nothing changed: tried again
+ * later, store_wal_retry_full). */
 static yj_err grow_map(yj_store *s)
 {
     if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
-    size_t next = s->map_bytes * 2;
-    if (next > s->config.max_map_bytes || next < s->map_bytes) next = s->config.max_map_bytes;
+    size_t next = store_map_after(s->map_bytes, s->config.max_map_bytes);
+    int64_t t0 = store_now_ns();
+    int fd = -1;
+    if (mdb_env_get_fd(s->env, &fd) == 0 && fd >= 0) {
+        int rc = posix_fallocate(fd, 0, (off_t)next);
+        if (rc) {
+            yj_log(YJ_LOG_ERROR, "store: cannot allocate the data file's next %zu bytes (to %zu): %s", next - s->map_bytes,
+                   next, strerror(rc));
+            s->grow_failed_ns = store_now_ns();
+            return rc == ENOSPC || rc == EDQUOT ? YJ_UNAVAILABLE : YJ_INTERNAL;
+        }
+    }
     pthread_rwlock_wrlock(&s->resize_lock);
     int rc = mdb_env_set_mapsize(s->env, next);
     pthread_rwlock_unlock(&s->resize_lock);
@@ -699,10 +713,17 @@ static yj_err grow_map(yj_store *s)
         yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
         return YJ_RESOURCE_EXHAUSTED;
     }
-    yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes", s->map_bytes, next);
+    yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes (%.1f ms)", s->map_bytes, next,
+           (double)(store_now_ns() - t0) / 1e6);
     s->map_bytes = next;
     atomic_fetch_add(&s->map_grows, 1);
     return YJ_OK;
+}
+
+void store_wal_grow_to(yj_store *s, size_t bytes)
+{
+    while (s->map_bytes < bytes && s->map_bytes < s->config.max_map_bytes && grow_map(s) == YJ_OK) {
+    }
 }
 
 yj_err store_wal_after_commit(yj_store *s)
@@ -742,13 +763,19 @@ static yj_err finish_checkpoint(yj_store *s, int use)
         if (was == CKPT_IDLE) return YJ_OK;
         if (rc == ENOSPC) { /* the map is full: grow it and write the checkpoint again */
             yj_err g = grow_map(s);
-            if (g == YJ_RESOURCE_EXHAUSTED) {
+            if (g == YJ_RESOURCE_EXHAUSTED || g == YJ_UNAVAILABLE) {
                 /* the checkpoint stays in memory and the log keeps every
-                 * entry since the last one: a restart with a larger
-                 * --max-map-size recovers them; new writes are refused */
-                yj_log(YJ_LOG_ERROR, "store: full (LMDB's map at --max-map-size): refusing new writes; "
-                                     "restart with a larger --max-map-size");
-                s->full = 1;
+                 * entry since the last one; new writes are refused: until
+                 * a restart with a larger --max-map-size recovers them, or
+                 * until the disk has room for the data file's next step */
+                if (g == YJ_RESOURCE_EXHAUSTED)
+                    yj_log(YJ_LOG_ERROR, "store: full (LMDB's map at --max-map-size): refusing new writes; "
+                                         "restart with a larger --max-map-size");
+                else
+                    yj_log(YJ_LOG_ERROR, "store: the disk is full: refusing new writes until the data file "
+                                         "can grow (tried again every second)");
+                s->full = g == YJ_RESOURCE_EXHAUSTED ? STORE_FULL_MAP : STORE_FULL_DISK;
+                s->full_tried_ns = store_now_ns();
                 return YJ_OK;
             }
             if (g != YJ_OK) return g;
@@ -780,6 +807,28 @@ yj_err store_wal_poll(yj_store *s, int use)
     return YJ_OK;
 }
 
+yj_err store_wal_retry_full(yj_store *s)
+{
+    int64_t now = store_now_ns();
+    if (s->full != STORE_FULL_DISK || now - s->full_tried_ns < 1000000000LL) return YJ_OK;
+    s->full_tried_ns = now;
+    yj_err g = grow_map(s);
+    if (g == YJ_UNAVAILABLE) return YJ_OK; /* still no room (said in the log) */
+    if (g == YJ_RESOURCE_EXHAUSTED) {
+        s->full = STORE_FULL_MAP;
+        return YJ_OK;
+    }
+    if (g != YJ_OK) return g;
+    yj_log(YJ_LOG_WARN, "store: the data file grew: writing the checkpoint that waited, then accepting writes");
+    s->full = 0;
+    if (!s->ckpt) return YJ_OK;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_state = CKPT_SYNCING;
+    pthread_cond_signal(&s->sync_cv);
+    pthread_mutex_unlock(&s->mu);
+    return YJ_OK;
+}
+
 yj_err store_wal_checkpoint_now(yj_store *s)
 {
     yj_err err = finish_checkpoint(s, 1);
@@ -788,8 +837,10 @@ yj_err store_wal_checkpoint_now(yj_store *s)
     int rc;
     while ((rc = ckpt_run(s)) == ENOSPC)
         if ((err = grow_map(s)) != YJ_OK) {
-            s->full = 1;
-            return err;
+            if (err != YJ_RESOURCE_EXHAUSTED && err != YJ_UNAVAILABLE) return err;
+            s->full = err == YJ_RESOURCE_EXHAUSTED ? STORE_FULL_MAP : STORE_FULL_DISK;
+            s->full_tried_ns = store_now_ns();
+            return YJ_RESOURCE_EXHAUSTED;
         }
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
@@ -1045,11 +1096,13 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     if (err == YJ_NOT_FOUND) err = YJ_OK; /* a new store, or one written before the log */
     else if (err == YJ_OK && im.version == 1) err = restore_metas(s, &im, msg); /* written with MDB_NOSYNC */
     if (err == YJ_OK && im.entries) {
-        /* address space for the replay, whose freed pages stay unused */
+        /* room for the replay's checkpoint, whose freed pages stay unused
+         * (allocated on disk: store.c, allocate_data_file; a replay that
+         * needs more grows the map as any checkpoint does) */
         struct stat st;
         size_t want = s->config.initial_map_bytes;
         if (fstatat(s->dir_fd, "data.mdb", &st, 0) == 0) {
-            size_t need = (size_t)st.st_size + 32 * im.len;
+            size_t need = store_map_after((size_t)st.st_size, s->config.max_map_bytes) + 4 * im.len;
             if (need > want) want = need;
         }
         s->config.initial_map_bytes = want < s->config.max_map_bytes ? want : s->config.max_map_bytes;

@@ -143,23 +143,41 @@ static int fail_store(yj_store *s)
     return 1;
 }
 
-/* Whether LMDB's map, at its cap, has room for what the checkpoints will
- * write: the published and checkpointing layers and this group. A
+/* What the checkpoints may still need of LMDB's map, and (*used) what it
+ * holds: the published and checkpointing layers, group and more bytes. A
  * checkpoint copies the tree pages it touches, and the pages of the last
  * checkpoint stay reserved for recovery, hence the factor of 3; the map's
  * high-water mark ignores pages LMDB could reuse, so this is on the safe
- * side: a store refuses a group ("full") before a checkpoint could fail. */
-static int room_for(yj_store *s, const store_layer *group, size_t more)
+ * side. 0 when LMDB cannot say. */
+static size_t checkpoint_need(yj_store *s, const store_layer *group, size_t more, size_t *used)
 {
     MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) != 0) return 1;
-    size_t used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
-    size_t cap = s->config.max_map_bytes;
+    if (mdb_env_info(s->env, &info) != 0) return 0;
+    *used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
     /* the rows' keys and values the checkpoints write after their layers */
     size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0;
     size_t layers = store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group);
-    size_t need = 3 * (layers + more + rows) + ((size_t)256 << 10);
-    return used < cap && cap - used >= need;
+    return 3 * (layers + more + rows) + ((size_t)256 << 10);
+}
+
+/* Whether LMDB's map, at its cap, has room for what the checkpoints will
+ * write with this group: a store refuses a group ("full") before a
+ * checkpoint could fail. */
+static int room_for(yj_store *s, const store_layer *group, size_t more)
+{
+    size_t used = 0, need = checkpoint_need(s, group, more, &used), cap = s->config.max_map_bytes;
+    return !need || (used < cap && cap - used >= need);
+}
+
+/* The map grown ahead of the next checkpoint when what it may write does
+ * not fit (the data file allocated on disk first: grow_map, wal.c), so a
+ * checkpoint seldom meets a full map and is written twice. A disk without
+ * room is left to that checkpoint (STORE_FULL_DISK). Between groups. */
+static void grow_ahead(yj_store *s)
+{
+    if (s->map_bytes >= s->config.max_map_bytes || store_now_ns() - s->grow_failed_ns < 1000000000LL) return;
+    size_t used = 0, need = checkpoint_need(s, NULL, 0, &used);
+    if (need && used + need > s->map_bytes) store_wal_grow_to(s, used + need);
 }
 
 /* How long one group may apply before the writes still waiting get their
@@ -537,6 +555,8 @@ static void rows_budget(yj_store *s)
 static int between_groups(yj_store *s, int failed, int wanted)
 {
     if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
+    if (!failed && s->full == STORE_FULL_DISK && store_wal_retry_full(s) != YJ_OK) failed = fail_store(s);
+    if (!failed && !s->full && s->ckpt_state == CKPT_IDLE) grow_ahead(s);
     if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
     return failed;
 }
@@ -608,7 +628,9 @@ static void *writer_main(void *arg)
         } else if (group && s->full) {
             for (yj_batch *b = group; b; b = b->next)
                 fail_batch(b, YJ_RESOURCE_EXHAUSTED,
-                           "the store is full (LMDB's map at --max-map-size); nothing was written");
+                           s->full == STORE_FULL_DISK
+                               ? "the disk is full (the data file cannot grow); nothing was written"
+                               : "the store is full (LMDB's map at --max-map-size); nothing was written");
             answer(s, group);
             group = NULL;
         } else if (group) {

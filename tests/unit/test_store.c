@@ -8,6 +8,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -286,6 +287,17 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     return real(fd, buf, n, off);
 }
 
+/* Armed: allocating the data file's blocks fails ENOSPC, as on a full disk. */
+static _Atomic int fail_fallocate;
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+    static int (*real)(int, off_t, off_t);
+    if (!real) real = (int (*)(int, off_t, off_t))dlsym(RTLD_NEXT, "posix_fallocate");
+    if (fail_fallocate && fd_is(fd, "/data.mdb")) return ENOSPC;
+    return real(fd, off, len);
+}
+
 typedef struct fixture {
     char dir[64];
     struct event_base *base;
@@ -320,7 +332,7 @@ static int teardown(void **state)
     fixture *f = *state;
     test_rows = NULL;
     test_cache_max = 0;
-    fail_zero_pwrite = stall_zero_ms = 0; /* (a failed test's faults end with it) */
+    fail_zero_pwrite = stall_zero_ms = fail_fallocate = 0; /* (a failed test's faults end with it) */
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -2168,6 +2180,83 @@ static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **s
     free_names(ev, N);
 }
 
+/* LMDB writes into its map, so the data file is allocated on disk up to
+ * the map, before LMDB's writes (a write fault on a block a full disk
+ * lacks would be a SIGBUS): after the open and after each growth. */
+static void assert_data_file_allocated(fixture *f)
+{
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    yj_store_stats stats;
+    yj_store_get_stats(f->store, &stats);
+    assert_int_equal((uint64_t)st.st_size, stats.map_bytes);
+    assert_true((uint64_t)st.st_blocks * 512 >= stats.map_bytes);
+}
+
+/* A full disk when the data file must grow: the checkpoint waits in
+ * memory (the log holds its writes), new writes are refused saying so,
+ * reads go on, and once the disk has room the store grows by itself and
+ * takes writes again; a crash then loses nothing. */
+static void test_a_full_disk_when_the_data_file_grows_refuses_then_resumes(void **state)
+{
+    fixture *f = *state;
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.initial_map_bytes = 256 << 10;
+    c.max_map_bytes = 256 << 20;
+    c.checkpoint_ms = 1;
+    c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    assert_data_file_allocated(f);
+    enum { N = 20000, PER = 100 };
+    const char **ev = event_names("disk-", N, 40);
+    fail_fallocate = 1;
+    int at = 0, refused = 0;
+    while (at < N && !refused) {
+        yj_batch *r = run(f, ev + at, NULL, PER);
+        if (r->results[0].code == YJ_RESOURCE_EXHAUSTED) {
+            refused = 1;
+            for (int i = 0; i < PER; i++) assert_int_equal(r->results[i].code, YJ_RESOURCE_EXHAUSTED);
+            assert_non_null(strstr(r->results[0].msg.text, "disk is full"));
+        } else {
+            for (int i = 0; i < PER; i++) assert_int_equal(r->results[i].code, YJ_OK);
+            at += PER;
+        }
+        finish(r);
+        usleep(2000); /* a checkpoint between groups */
+    }
+    assert_true(refused && at > 0);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    uint64_t grows = st.map_grows;
+    yj_rtxn rt;
+    assert_int_equal(yj_store_read_begin(f->store, &rt, &msg), YJ_OK); /* reads go on */
+    yj_entry e;
+    assert_int_equal(yj_store_entry(&rt, (uint64_t)at, &e), YJ_OK);
+    yj_store_read_end(f->store, &rt);
+    yj_batch *r = run(f, ev + at, NULL, PER); /* still full: refused again */
+    assert_int_equal(r->results[0].code, YJ_RESOURCE_EXHAUSTED);
+    finish(r);
+    fail_fallocate = 0; /* room again: within a second, the store grows by itself */
+    usleep(1100 * 1000);
+    r = run(f, ev + at, NULL, PER);
+    for (int i = 0; i < PER; i++) assert_int_equal(r->results[i].code, YJ_OK);
+    assert_int_equal(r->results[0].seq, (uint64_t)at + 1);
+    finish(r);
+    at += PER;
+    store_fresh_checkpoint(f->store);
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.map_grows > grows);
+    assert_data_file_allocated(f);
+    kill_and_recover(f, &c, ".disk", ev, at, 1);
+    free_names(ev, N);
+}
+
 /* The map grows (a synchronous checkpoint, the checkpoint's reader let go
  * and retaken) while checkpoints run after every commit: a kill image
  * afterwards recovers every write. */
@@ -2253,6 +2342,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusal_inside_a_group_disturbs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_grows_and_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_disk_when_the_data_file_grows_refuses_then_resumes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
