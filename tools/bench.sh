@@ -157,7 +157,8 @@ for rep in $(seq "$reps"); do
   bench "yongjin batch, rep $rep" --mode batch --batch 1000 --streams 4 --duration "$secs"
   echo "batch 4 $rep $fig - - - -" >>"$res"
   rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-  store=$(stat -c %s "$dir/data/data.mdb")
+  # LMDB's pages (data.mdb is allocated on disk ahead of them: docs/storage.md)
+  store=$(mdb_stat -e "$dir/data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {print u * p}')
   stop_server
   entries=$(sed -n 's/.*store: [0-9]* commits, \([0-9]*\) entries written.*/\1/p' "$dir/log" | tail -n 1)
   for c in "${pclients[@]}"; do peer_run "$c" "$rep"; done

@@ -30,7 +30,7 @@
 #   fill ev/s  the batch fill's rate from the previous size to this one
 #   else%      share of the 2 vCPUs busy outside yongjind and yj-bench while
 #              paid and read ran (the machine is shared: other work's share)
-#   store MiB  data.mdb + wal on disk (the wal is zeroed ahead of its records)
+#   store MiB  LMDB's pages in data.mdb + wal on disk (the wal is zeroed ahead of its records)
 #   B/entry    store bytes per journal entry (state and indexes included)
 #   anon MiB   the server's RssAnon (its own heap: layers, maps, buffers) after read
 #   peak anon  the largest RssAnon sampled since the previous row (fill included)
@@ -83,7 +83,9 @@ status_kb() { awk -v k="$1:" '$1 == k {print $2}' /proc/$pid/status; }
 mib() { echo $(( $1 / 1024 )); }  # kB to MiB
 cpu_busy() { local _c u n s i w q sq st _r; read -r _c u n s i w q sq st _r </proc/stat; echo $((u + n + s + q + sq + st)); }
 cpu_proc() { local f; read -ra f </proc/$pid/stat; echo $((f[13] + f[14])); }
-store_bytes() { echo $(( $(stat -c %s "$data/data.mdb") + $(stat -c %s "$data/wal" 2>/dev/null || echo 0) )); }
+# LMDB's pages (data.mdb is allocated on disk ahead of them: docs/storage.md) and the log
+lmdb_bytes() { mdb_stat -e "$data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {print u * p}'; }
+store_bytes() { echo $(( $(lmdb_bytes) + $(stat -c %s "$data/wal" 2>/dev/null || echo 0) )); }
 pct() { [ "$2" -gt 0 ] && echo $(( ($1 * 100 + $2 / 2) / $2 )) || echo -; }
 
 # RssAnon of the current server, every 0.25 s: "time_us kB" lines

@@ -265,7 +265,9 @@ typedef struct yj_apply_hook {
 
 typedef struct yj_store_config {
     const char *dir;               /* the data directory; created if missing */
-    size_t initial_map_bytes;      /* 0 = 64 GiB (address space; the file grows as written) */
+    size_t initial_map_bytes;      /* LMDB's map at the open; 0 = the data file's size, at least
+                                      64 MiB, allocated on disk (a read-only open: 64 GiB of
+                                      address space) */
     size_t max_map_bytes;          /* 0 = 1 TiB (the disk is then the limit) */
     uint32_t max_batch_writes;     /* per batch; 0 = 10000 */
     uint32_t max_queued_writes;    /* writes waiting for the writer; 0 = 100000 */

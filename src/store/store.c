@@ -106,48 +106,56 @@ size_t store_map_after(size_t bytes, size_t cap)
     return next;
 }
 
-/* The map a writable open asks for: *map when set, else the data file's
- * size and a step more (a new store: MAP_FIRST). */
-static size_t writer_map(const yj_store *s)
+/* The map a writable open asks for: initial_map_bytes when set, else the
+ * data file's size (a file this build wrote is allocated up to its map
+ * already: a restart does not grow it; the writer grows the map ahead of
+ * its checkpoints), at least MAP_FIRST; at most max_map_bytes (LMDB then
+ * takes what its pages need, if more). */
+static size_t writer_map(const yj_store *s, size_t have)
 {
     const yj_store_config *c = &s->config;
-    if (c->initial_map_bytes) return (c->initial_map_bytes + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    size_t want = c->initial_map_bytes;
+    if (!want) want = have < MAP_FIRST ? MAP_FIRST : have;
+    want = (want + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    return want < c->max_map_bytes ? want : c->max_map_bytes;
+}
+
+/* The size of the data file before LMDB opens it (0: none yet). */
+static size_t data_file_size(const yj_store *s)
+{
     char path[4096];
     struct stat st;
-    size_t have = 0;
-    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", c->dir) < sizeof path && stat(path, &st) == 0)
-        have = (size_t)st.st_size;
-    size_t want = store_map_after(have, c->max_map_bytes);
-    if (want < MAP_FIRST) want = MAP_FIRST < c->max_map_bytes ? MAP_FIRST : c->max_map_bytes;
-    return (want + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->config.dir) >= sizeof path || stat(path, &st) != 0)
+        return 0;
+    return (size_t)st.st_size;
 }
 
 /* The writer's data file, allocated on disk up to LMDB's map, before any
  * write into the map (LMDB has written only a new store's meta pages): a
  * write fault on a block the disk does not have would be a SIGBUS, not an
- * error. On a disk without room for all of it, the map is cut to what LMDB
- * holds (its pages are allocated: it wrote them), and the first checkpoint
- * that needs more meets a full map (grow_map, wal.c, tries again).
- * RESOURCE_EXHAUSTED when not even that fits; INTERNAL otherwise. */
-static yj_err allocate_map(yj_store *s, yj_msg *msg)
+ * error. On a disk without room for all of it, the map is cut to the file
+ * as it is (at least LMDB's pages: it wrote them), and the first
+ * checkpoint that needs more meets a full map (grow_map, wal.c, tries
+ * again). RESOURCE_EXHAUSTED when not even that fits; INTERNAL otherwise. */
+static yj_err allocate_map(yj_store *s, size_t have, yj_msg *msg)
 {
     int fd = -1;
     MDB_envinfo info;
     if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0 || mdb_env_info(s->env, &info) != 0)
         return yj_fail(msg, YJ_INTERNAL, "%s: cannot read LMDB's map", s->config.dir);
     size_t map = info.me_mapsize;
-    int rc = posix_fallocate(fd, 0, (off_t)map);
+    int rc = store_allocate(fd, 0, map);
     if (rc == ENOSPC || rc == EDQUOT) {
         MDB_stat ms;
         size_t ps = mdb_env_stat(s->env, &ms) == 0 ? ms.ms_psize : 4096;
-        size_t least = ((size_t)info.me_last_pgno + 1) * ps;
-        least = (least + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+        size_t least = have / ps * ps, used = ((size_t)info.me_last_pgno + 1) * ps;
+        if (least < used) least = used;
         if (least < MAP_LEAST) least = MAP_LEAST;
         if (least < map) {
             yj_log(YJ_LOG_WARN, "store: no room on the disk for %s/data.mdb at %zu bytes (%s); trying %zu",
                    s->config.dir, map, strerror(rc), least);
-            int mrc = mdb_env_set_mapsize(s->env, least);
-            rc = mrc ? mrc : posix_fallocate(fd, 0, (off_t)least);
+            int mrc = mdb_env_set_mapsize(s->env, least); /* (LMDB cuts the file to it) */
+            rc = mrc ? mrc : store_allocate(fd, 0, least);
             map = least;
         }
     }
@@ -158,12 +166,21 @@ static yj_err allocate_map(yj_store *s, yj_msg *msg)
     return YJ_OK;
 }
 
+int store_allocate(int fd, size_t off, size_t len)
+{
+    int rc;
+    do rc = posix_fallocate(fd, (off_t)off, (off_t)len);
+    while (rc == EINTR);
+    return rc;
+}
+
 static yj_err open_env(yj_store *s, yj_msg *msg)
 {
     const yj_store_config *c = &s->config;
     if (!c->read_only && mkdir(c->dir, 0750) != 0 && errno != EEXIST)
         return yj_fail(msg, YJ_INTERNAL, "cannot create %s: %s", c->dir, strerror(errno));
-    size_t map = c->read_only ? c->initial_map_bytes : writer_map(s);
+    size_t have = c->read_only ? 0 : data_file_size(s);
+    size_t map = c->read_only ? c->initial_map_bytes : writer_map(s, have);
     int rc;
     for (;;) {
         rc = mdb_env_create(&s->env);
@@ -193,7 +210,7 @@ static yj_err open_env(yj_store *s, yj_msg *msg)
         return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s: refusing unsafe LMDB flags 0x%x (NOSYNC, NOMETASYNC, MAPASYNC)",
                        c->dir, flags);
     if (!c->read_only) {
-        yj_err err = allocate_map(s, msg);
+        yj_err err = allocate_map(s, have, msg);
         if (err != YJ_OK) return err;
     }
     MDB_envinfo info;

@@ -293,6 +293,9 @@ yj_err store_mdb_err(int rc);
  * while small, then a quarter more), at most cap (then bytes itself, when
  * cap is not above it). */
 size_t store_map_after(size_t bytes, size_t cap);
+/* Allocates bytes off..off+len of fd on disk (posix_fallocate, again on
+ * EINTR): 0 or its errno (ENOSPC, EDQUOT: no room). */
+int store_allocate(int fd, size_t off, size_t len);
 
 /* The head of the journal as one transaction sees it. */
 yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
@@ -404,10 +407,12 @@ yj_err store_wal_poll(yj_store *s, int use);
  * lets writes in again. The writer's thread, between groups. Non-OK: fatal. */
 yj_err store_wal_retry_full(yj_store *s);
 /* Grows LMDB's map a step at a time (the data file allocated on disk
- * first) until it is at least bytes, at the cap, or a step fails (said in
- * the log; the checkpoint that meets a full map then decides). The
- * writer's thread, with no transaction of its own open. */
-void store_wal_grow_to(yj_store *s, size_t bytes);
+ * first) until it is at least bytes, at the cap, a step fails (said in
+ * the log; the checkpoint that meets a full map then decides), or a read
+ * holds the map (a long Verify or report: never waited for here). The
+ * writer's thread, with no transaction of its own open. OK, or INTERNAL
+ * (fatal). */
+yj_err store_wal_grow_to(yj_store *s, size_t bytes);
 /* Starts a checkpoint now unless one runs (a Verify asked). Non-OK: fatal. */
 yj_err store_wal_checkpoint_soon(yj_store *s);
 /* A checkpoint of the latest commit, synchronously. RESOURCE_EXHAUSTED: a

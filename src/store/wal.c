@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -685,33 +686,46 @@ static void drop_ckpt(yj_store *s)
 }
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
- * readers and the writer hold resize_lock shared while they have one).
- * LMDB writes into its map (MDB_WRITEMAP), so the data file is allocated
- * on disk up to the new size first: no write into the map ever needs a
- * block the disk may not have. RESOURCE_EXHAUSTED at the cap; UNAVAILABLE
- * when the disk has no room for the step (nothing changed: tried again
- * later, store_wal_retry_full). */
-static yj_err grow_map(yj_store *s)
+ * readers and the writer hold resize_lock shared while they have one; wait
+ * 0: when one is, ABORTED and nothing changed). LMDB writes into its map
+ * (MDB_WRITEMAP), so the data file is allocated on disk up to the new size
+ * first: no write into the map ever needs a block the disk may not have.
+ * RESOURCE_EXHAUSTED at the cap, or when the process may not map that much
+ * (probed first: LMDB unmaps the old map before it maps the new one, and a
+ * failure there would leave it none); UNAVAILABLE when the disk has no
+ * room for the step (nothing changed: tried again later,
+ * store_wal_retry_full); INTERNAL (fatal). */
+static yj_err grow_map(yj_store *s, int wait)
 {
     if (s->map_bytes >= s->config.max_map_bytes) return YJ_RESOURCE_EXHAUSTED;
     size_t next = store_map_after(s->map_bytes, s->config.max_map_bytes);
     int64_t t0 = store_now_ns();
     int fd = -1;
-    if (mdb_env_get_fd(s->env, &fd) == 0 && fd >= 0) {
-        int rc = posix_fallocate(fd, 0, (off_t)next);
-        if (rc) {
-            yj_log(YJ_LOG_ERROR, "store: cannot allocate the data file's next %zu bytes (to %zu): %s", next - s->map_bytes,
-                   next, strerror(rc));
-            s->grow_failed_ns = store_now_ns();
-            return rc == ENOSPC || rc == EDQUOT ? YJ_UNAVAILABLE : YJ_INTERNAL;
-        }
-    }
-    pthread_rwlock_wrlock(&s->resize_lock);
-    int rc = mdb_env_set_mapsize(s->env, next);
-    pthread_rwlock_unlock(&s->resize_lock);
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fd < 0) return YJ_INTERNAL;
+    int rc = store_allocate(fd, s->map_bytes, next - s->map_bytes);
     if (rc) {
-        yj_log(YJ_LOG_ERROR, "store: cannot grow the map to %zu bytes: %s", next, mdb_strerror(rc));
+        yj_log(YJ_LOG_ERROR, "store: cannot allocate the data file's next %zu bytes (to %zu): %s", next - s->map_bytes,
+               next, strerror(rc));
+        s->grow_failed_ns = store_now_ns();
+        if (ftruncate(fd, (off_t)s->map_bytes) != 0) /* what a part of the allocation kept */
+            yj_log(YJ_LOG_WARN, "store: cannot cut the data file back to %zu bytes: %s", s->map_bytes, strerror(errno));
+        return rc == ENOSPC || rc == EDQUOT ? YJ_UNAVAILABLE : YJ_INTERNAL;
+    }
+    void *probe = mmap(NULL, next, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) {
+        yj_log(YJ_LOG_ERROR, "store: the process may not map %zu bytes for the data file: %s", next, strerror(errno));
+        s->grow_failed_ns = store_now_ns();
         return YJ_RESOURCE_EXHAUSTED;
+    }
+    munmap(probe, next);
+    if (wait) pthread_rwlock_wrlock(&s->resize_lock);
+    else if (pthread_rwlock_trywrlock(&s->resize_lock) != 0) return YJ_ABORTED;
+    rc = mdb_env_set_mapsize(s->env, next);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc) { /* LMDB has no map now: no read or write may go on */
+        yj_log(YJ_LOG_ERROR, "store: cannot map the data file at %zu bytes: %s; stopping (a restart recovers "
+                             "every acknowledged write from the log)", next, mdb_strerror(rc));
+        abort();
     }
     yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes (%.1f ms)", s->map_bytes, next,
            (double)(store_now_ns() - t0) / 1e6);
@@ -720,10 +734,14 @@ static yj_err grow_map(yj_store *s)
     return YJ_OK;
 }
 
-void store_wal_grow_to(yj_store *s, size_t bytes)
+yj_err store_wal_grow_to(yj_store *s, size_t bytes)
 {
-    while (s->map_bytes < bytes && s->map_bytes < s->config.max_map_bytes && grow_map(s) == YJ_OK) {
+    while (s->map_bytes < bytes && s->map_bytes < s->config.max_map_bytes) {
+        yj_err err = grow_map(s, 0);
+        if (err == YJ_INTERNAL) return err;
+        if (err != YJ_OK) break;
     }
+    return YJ_OK;
 }
 
 yj_err store_wal_after_commit(yj_store *s)
@@ -762,7 +780,7 @@ static yj_err finish_checkpoint(yj_store *s, int use)
         pthread_mutex_unlock(&s->mu);
         if (was == CKPT_IDLE) return YJ_OK;
         if (rc == ENOSPC) { /* the map is full: grow it and write the checkpoint again */
-            yj_err g = grow_map(s);
+            yj_err g = grow_map(s, 1);
             if (g == YJ_RESOURCE_EXHAUSTED || g == YJ_UNAVAILABLE) {
                 /* the checkpoint stays in memory and the log keeps every
                  * entry since the last one; new writes are refused: until
@@ -812,7 +830,7 @@ yj_err store_wal_retry_full(yj_store *s)
     int64_t now = store_now_ns();
     if (s->full != STORE_FULL_DISK || now - s->full_tried_ns < 1000000000LL) return YJ_OK;
     s->full_tried_ns = now;
-    yj_err g = grow_map(s);
+    yj_err g = grow_map(s, 1);
     if (g == YJ_UNAVAILABLE) return YJ_OK; /* still no room (said in the log) */
     if (g == YJ_RESOURCE_EXHAUSTED) {
         s->full = STORE_FULL_MAP;
@@ -821,6 +839,10 @@ yj_err store_wal_retry_full(yj_store *s)
     if (g != YJ_OK) return g;
     yj_log(YJ_LOG_WARN, "store: the data file grew: writing the checkpoint that waited, then accepting writes");
     s->full = 0;
+    /* a group applied on top of the last one before the refusals was
+     * logged while no checkpoint ran (with --log-thread): the new log
+     * would miss it, so this checkpoint starts none (the next one does) */
+    s->tail_lost = 1;
     if (!s->ckpt) return YJ_OK;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
@@ -836,7 +858,7 @@ yj_err store_wal_checkpoint_now(yj_store *s)
     if (!s->ckpt && (err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
     int rc;
     while ((rc = ckpt_run(s)) == ENOSPC)
-        if ((err = grow_map(s)) != YJ_OK) {
+        if ((err = grow_map(s, 1)) != YJ_OK) {
             if (err != YJ_RESOURCE_EXHAUSTED && err != YJ_UNAVAILABLE) return err;
             s->full = err == YJ_RESOURCE_EXHAUSTED ? STORE_FULL_MAP : STORE_FULL_DISK;
             s->full_tried_ns = store_now_ns();
@@ -1097,12 +1119,12 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     else if (err == YJ_OK && im.version == 1) err = restore_metas(s, &im, msg); /* written with MDB_NOSYNC */
     if (err == YJ_OK && im.entries) {
         /* room for the replay's checkpoint, whose freed pages stay unused
-         * (allocated on disk: store.c, allocate_data_file; a replay that
+         * (allocated on disk: store.c, allocate_map; a replay that
          * needs more grows the map as any checkpoint does) */
         struct stat st;
         size_t want = s->config.initial_map_bytes;
         if (fstatat(s->dir_fd, "data.mdb", &st, 0) == 0) {
-            size_t need = store_map_after((size_t)st.st_size, s->config.max_map_bytes) + 4 * im.len;
+            size_t need = (size_t)st.st_size + 4 * im.len;
             if (need > want) want = need;
         }
         s->config.initial_map_bytes = want < s->config.max_map_bytes ? want : s->config.max_map_bytes;

@@ -172,12 +172,14 @@ static int room_for(yj_store *s, const store_layer *group, size_t more)
 /* The map grown ahead of the next checkpoint when what it may write does
  * not fit (the data file allocated on disk first: grow_map, wal.c), so a
  * checkpoint seldom meets a full map and is written twice. A disk without
- * room is left to that checkpoint (STORE_FULL_DISK). Between groups. */
-static void grow_ahead(yj_store *s)
+ * room is left to that checkpoint (STORE_FULL_DISK), and growing ahead
+ * waits a second; a read holding the map (a long Verify) is not waited
+ * for. Between groups. OK, or INTERNAL (fatal). */
+static yj_err grow_ahead(yj_store *s)
 {
-    if (s->map_bytes >= s->config.max_map_bytes || store_now_ns() - s->grow_failed_ns < 1000000000LL) return;
+    if (s->map_bytes >= s->config.max_map_bytes || store_now_ns() - s->grow_failed_ns < 1000000000LL) return YJ_OK;
     size_t used = 0, need = checkpoint_need(s, NULL, 0, &used);
-    if (need && used + need > s->map_bytes) store_wal_grow_to(s, used + need);
+    return need && used + need > s->map_bytes ? store_wal_grow_to(s, used + need) : YJ_OK;
 }
 
 /* How long one group may apply before the writes still waiting get their
@@ -556,7 +558,7 @@ static int between_groups(yj_store *s, int failed, int wanted)
 {
     if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
     if (!failed && s->full == STORE_FULL_DISK && store_wal_retry_full(s) != YJ_OK) failed = fail_store(s);
-    if (!failed && !s->full && s->ckpt_state == CKPT_IDLE) grow_ahead(s);
+    if (!failed && !s->full && s->ckpt_state == CKPT_IDLE && grow_ahead(s) != YJ_OK) failed = fail_store(s);
     if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
     return failed;
 }

@@ -2209,6 +2209,8 @@ static void test_a_full_disk_when_the_data_file_grows_refuses_then_resumes(void 
     c.initial_map_bytes = 256 << 10;
     c.max_map_bytes = 256 << 20;
     c.checkpoint_ms = 1;
+    c.log_rotate_bytes = 1; /* each checkpoint starts a new log: the one after the refusals must hold every entry */
+    c.pipeline = 2;         /* every group's log synced by the log thread (--log-thread always) */
     c.hook.apply = test_apply;
     c.hook.row_cap = test_rows;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
@@ -2233,7 +2235,7 @@ static void test_a_full_disk_when_the_data_file_grows_refuses_then_resumes(void 
     assert_true(refused && at > 0);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
-    uint64_t grows = st.map_grows;
+    uint64_t grows = st.map_grows, checkpoints = st.checkpoints;
     yj_rtxn rt;
     assert_int_equal(yj_store_read_begin(f->store, &rt, &msg), YJ_OK); /* reads go on */
     yj_entry e;
@@ -2252,9 +2254,33 @@ static void test_a_full_disk_when_the_data_file_grows_refuses_then_resumes(void 
     store_fresh_checkpoint(f->store);
     yj_store_get_stats(f->store, &st);
     assert_true(st.map_grows > grows);
+    assert_true(st.checkpoints > checkpoints); /* the one that waited, then more */
     assert_data_file_allocated(f);
     kill_and_recover(f, &c, ".disk", ev, at, 1);
     free_names(ev, N);
+}
+
+/* The data file is allocated ahead of LMDB's pages once: a restart keeps
+ * its size (it used to ask for a step more each time). */
+static void test_a_restart_keeps_the_data_files_size(void **state)
+{
+    fixture *f = *state;
+    const char **ev = event_names("size-", 3000, 40);
+    finish(run(f, ev, NULL, 3000));
+    store_fresh_checkpoint(f->store);
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    off_t size = st.st_size;
+    for (int i = 0; i < 3; i++) {
+        yj_store_close(f->store);
+        open_store(f, 0, 0);
+        assert_data_file_allocated(f);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, size);
+    }
+    free_names(ev, 3000);
 }
 
 /* The map grows (a synchronous checkpoint, the checkpoint's reader let go
@@ -2288,16 +2314,26 @@ static void test_map_growth_among_checkpoints_recovers(void **state)
     free_names(ev, N);
 }
 
-/* The default map (64 GiB of address space) in a process that may not map
- * that much (ulimit -v, valgrind): the store opens with a smaller map, which
- * grows as needed. In a child whose address space may grow by 8 GiB only
- * (relative to what it has: ASan's shadow included). */
+/* A read-only open's default map (64 GiB of address space) in a process
+ * that may not map that much (ulimit -v, valgrind): the store opens with a
+ * smaller map. In a child whose address space may grow by 8 GiB only
+ * (relative to what it has: ASan's shadow included). (A writable open maps
+ * only its data file's size, allocated on disk.) */
 static void test_a_map_too_large_for_the_process_falls_back(void **state)
 {
     (void)state;
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/yj-store-map.XXXXXX");
     assert_non_null(mkdtemp(dir));
+    struct event_base *pbase = event_base_new();
+    yj_store_config pc = {0};
+    yj_msg pmsg = {{0}};
+    yj_store *ps = NULL;
+    pc.dir = dir;
+    pc.hook.apply = test_apply;
+    assert_int_equal(yj_store_open(&pc, pbase, &ps, &pmsg), YJ_OK); /* a store, closed cleanly */
+    yj_store_close(ps);
+    event_base_free(pbase);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -2314,8 +2350,7 @@ static void test_a_map_too_large_for_the_process_falls_back(void **state)
         yj_msg msg = {{0}};
         yj_store *s;
         c.dir = dir;
-        c.hook.apply = test_apply; /* initial_map_bytes 0: the default */
-        c.hook.row_cap = test_rows;
+        c.read_only = 1; /* initial_map_bytes 0: the default */
         if (!base || yj_store_open(&c, base, &s, &msg) != YJ_OK) _exit(3);
         yj_store_stats stats;
         yj_store_get_stats(s, &stats);
@@ -2344,6 +2379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_disk_when_the_data_file_grows_refuses_then_resumes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_restart_keeps_the_data_files_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
