@@ -158,7 +158,7 @@ for rep in $(seq "$reps"); do
   echo "batch 4 $rep $fig - - - -" >>"$res"
   rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
   # LMDB's pages (data.mdb is allocated on disk ahead of them: docs/storage.md)
-  store=$(mdb_stat -e "$dir/data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {printf "%d\n", u * p}')
+  store=$(mdb_stat -e "$dir/data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {printf "%.0f\n", u * p}')
   stop_server
   entries=$(sed -n 's/.*store: [0-9]* commits, \([0-9]*\) entries written.*/\1/p' "$dir/log" | tail -n 1)
   for c in "${pclients[@]}"; do peer_run "$c" "$rep"; done

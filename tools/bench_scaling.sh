@@ -84,7 +84,7 @@ mib() { echo $(( $1 / 1024 )); }  # kB to MiB
 cpu_busy() { local _c u n s i w q sq st _r; read -r _c u n s i w q sq st _r </proc/stat; echo $((u + n + s + q + sq + st)); }
 cpu_proc() { local f; read -ra f </proc/$pid/stat; echo $((f[13] + f[14])); }
 # LMDB's pages (data.mdb is allocated on disk ahead of them: docs/storage.md) and the log
-lmdb_bytes() { mdb_stat -e "$data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {printf "%d\n", u * p}'; }
+lmdb_bytes() { mdb_stat -e "$data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {printf "%.0f\n", u * p}'; }
 store_bytes() { echo $(( $(lmdb_bytes) + $(stat -c %s "$data/wal" 2>/dev/null || echo 0) )); }
 pct() { [ "$2" -gt 0 ] && echo $(( ($1 * 100 + $2 / 2) / $2 )) || echo -; }
 
