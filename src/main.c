@@ -415,7 +415,8 @@ int main(int argc, char **argv)
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
            "%llu replayed, %llu map grows, %llu checkpoints, %llu commits synced by the log thread, "
-           "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer, "
+           "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer (which waited %llu times, "
+           "%llu ms in all, for a step yj-zero was writing), "
            "%llu drops of the writer's cache (%llu entries, %llu KiB), %llu of its rows (%llu rows, %llu KiB); "
            "commit p50 %llu us p99 %llu us; log sync p50 %llu us p99 %llu us",
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
@@ -423,8 +424,8 @@ int main(int argc, char **argv)
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
            (unsigned long long)st.map_grows, (unsigned long long)st.checkpoints,
            (unsigned long long)st.piped_commits, (unsigned long long)st.zero_jobs,
-           (unsigned long long)st.zero_waits,
-           (unsigned long long)st.cache_drops, (unsigned long long)st.cache_entries,
+           (unsigned long long)st.zero_waits, (unsigned long long)st.zero_job_waits,
+           (unsigned long long)(st.zero_job_wait_us / 1000), (unsigned long long)st.cache_drops, (unsigned long long)st.cache_entries,
            (unsigned long long)(st.cache_bytes >> 10),
            (unsigned long long)st.rows_drops, (unsigned long long)st.rows, (unsigned long long)(st.rows_bytes >> 10),
            (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us,

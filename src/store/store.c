@@ -509,6 +509,8 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->checkpoints = atomic_load(&s->checkpoints);
     out->piped_commits = atomic_load(&s->piped_commits);
     out->zero_waits = atomic_load(&s->zero_waits);
+    out->zero_job_waits = atomic_load(&s->zero_job_waits);
+    out->zero_job_wait_us = atomic_load(&s->zero_job_wait_us);
     out->zero_jobs = atomic_load(&s->zero_jobs);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);

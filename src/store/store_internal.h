@@ -246,7 +246,7 @@ struct yj_store {
     pthread_cond_t sync_cv;
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
-        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs;
+        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

@@ -330,7 +330,15 @@ static void *zeroer_main(void *arg)
             s->zero_close_after = -1;
         }
         pthread_cond_broadcast(&s->zero_cv); /* a writer waiting for the job */
-        if (gen != s->zero_gen) continue; /* a new log meanwhile */
+        if (gen != s->zero_gen) { /* a new log meanwhile: this job's zeros matter no more */
+            if (rc) {
+                pthread_mutex_unlock(&s->zero_mu);
+                yj_log(YJ_LOG_INFO, "store: zeroing a log since replaced: %s (no matter: the new log is zeroed "
+                                    "on its own)", strerror(rc));
+                pthread_mutex_lock(&s->zero_mu);
+            }
+            continue;
+        }
         if (!rc) {
             if (to > s->zero_done) s->zero_done = to;
             atomic_fetch_add_explicit(&s->zero_jobs, 1, memory_order_relaxed);
@@ -453,9 +461,17 @@ yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *
     uint64_t need = s->wal_off + b->len;
     if (need >= s->wal_alloc) {
         if (s->zeroer_started) pthread_mutex_lock(&s->zero_mu);
-        while (s->zeroer_started && s->zero_busy && s->busy_gen == s->zero_gen && s->zero_done <= need)
+        int64_t w0 = 0;
+        while (s->zeroer_started && s->zero_busy && s->busy_gen == s->zero_gen && s->zero_done <= need) {
             /* its zeros may be where our records go */
+            if (!w0) w0 = store_now_ns();
             pthread_cond_wait(&s->zero_cv, &s->zero_mu);
+        }
+        if (w0) { /* the writer stood still for a step of zeros */
+            atomic_fetch_add_explicit(&s->zero_job_waits, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->zero_job_wait_us, (uint64_t)(store_now_ns() - w0) / 1000,
+                                      memory_order_relaxed);
+        }
         if (s->zeroer_started && s->zero_done > s->wal_alloc) s->wal_alloc = s->zero_done;
         int zr = 0;
         if (need >= s->wal_alloc) { /* no job runs, and none starts: zero_mu is held */

@@ -2106,6 +2106,8 @@ static void test_a_stalled_zeroing_never_lands_over_records(void **state)
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_true(st.zero_jobs >= 1); /* the thread did write steps, slowly */
+    assert_true(st.zero_job_waits >= 1); /* and the writer met one running: the path this guards */
+    assert_true(st.zero_job_wait_us >= 1000);
     kill_and_recover(f, &c, ".slow", ev, N, 0);
     free_names(ev, N);
 }
