@@ -333,8 +333,8 @@ static void *zeroer_main(void *arg)
         if (gen != s->zero_gen) { /* a new log meanwhile: this job's zeros matter no more */
             if (rc) {
                 pthread_mutex_unlock(&s->zero_mu);
-                yj_log(YJ_LOG_INFO, "store: zeroing a log since replaced: %s (no matter: the new log is zeroed "
-                                    "on its own)", strerror(rc));
+                yj_log(YJ_LOG_INFO, "store: zeroing %s/wal as it was before it was replaced: %s (no matter: "
+                                    "the new log is zeroed on its own)", s->config.dir, strerror(rc));
                 pthread_mutex_lock(&s->zero_mu);
             }
             continue;
