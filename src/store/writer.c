@@ -596,8 +596,16 @@ static void *writer_main(void *arg)
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->cache_dropped && !s->ckpt_dropped && !s->rows_dropped && !(in_flight && !atomic_load(&s->log_busy)))
-            pthread_cond_wait(&s->cv, &s->mu);
+               !s->cache_dropped && !s->ckpt_dropped && !s->rows_dropped && !(in_flight && !atomic_load(&s->log_busy))) {
+            if (s->full == STORE_FULL_DISK && !in_flight) { /* the growth is tried again each second, writes or not */
+                struct timespec t;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                t.tv_sec += 1;
+                if (pthread_cond_clockwait(&s->cv, &s->mu, CLOCK_MONOTONIC, &t) == ETIMEDOUT) break;
+            } else {
+                pthread_cond_wait(&s->cv, &s->mu);
+            }
+        }
         int wanted = s->ckpt_wanted;
         s->ckpt_wanted = 0;
         if (s->queue_head && !s->queue_head->applied && !in_flight) linger(s); /* a sync is its own delay */
