@@ -387,6 +387,14 @@ static void finish(yj_batch *b)
     yj_batch_free(b);
 }
 
+/* Runs events ev[0..n) as one batch; each must be accepted. */
+static void run_ok(fixture *f, const char **ev, int n)
+{
+    yj_batch *r = run(f, ev, NULL, (size_t)n);
+    for (int k = 0; k < n; k++) assert_int_equal(r->results[k].code, YJ_OK);
+    finish(r);
+}
+
 static void test_append_assigns_dense_seqs_and_chains_hashes(void **state)
 {
     fixture *f = *state;
@@ -1645,9 +1653,7 @@ static void test_verify_stops_at_its_memory_limit(void **state)
     fixture *f = *state;
     enum { N = 3000 };
     const char **ev = event_names("vm", N, 0);
-    yj_batch *b = run(f, ev, NULL, N);
-    for (int i = 0; i < N; i++) assert_int_equal(b->results[i].code, YJ_OK);
-    finish(b);
+    run_ok(f, ev, N);
     yj_msg msg = {{0}};
     yj_verify_report rep;
     /* the state of 3000 writes takes more than 64 KiB */
@@ -1672,11 +1678,7 @@ static void test_verify_stops_part_way_at_its_memory_limit(void **state)
     fixture *f = *state;
     enum { N = 30000, PER = 5000 };
     const char **ev = event_names("vp", N, 0);
-    for (int i = 0; i < N; i += PER) {
-        yj_batch *b = run(f, ev + i, NULL, PER);
-        for (int k = 0; k < PER; k++) assert_int_equal(b->results[k].code, YJ_OK);
-        finish(b);
-    }
+    for (int i = 0; i < N; i += PER) run_ok(f, ev + i, PER);
     yj_msg msg = {{0}};
     yj_verify_report rep;
     /* 64 KiB: passed within the first 10,000 entries */
@@ -2037,13 +2039,6 @@ static void test_a_log_write_failing_part_way_stops_writes(void **state)
 }
 
 /* Writes ev[0..n) as one batch, every one accepted. */
-static void run_ok(fixture *f, const char **ev, int n)
-{
-    yj_batch *r = run(f, ev, NULL, (size_t)n);
-    for (int k = 0; k < n; k++) assert_int_equal(r->results[k].code, YJ_OK);
-    finish(r);
-}
-
 /* The log is zeroed ahead by a thread of its own (yj-zero), not by the
  * writer: groups whose records cross one step of zeros after another
  * (256 KiB ahead of a new log, growing to 4 MiB) find the zeros written
@@ -2290,7 +2285,7 @@ static void test_a_restart_keeps_the_data_files_size(void **state)
 {
     fixture *f = *state;
     const char **ev = event_names("size-", 3000, 40);
-    finish(run(f, ev, NULL, 3000));
+    run_ok(f, ev, 3000);
     store_fresh_checkpoint(f->store);
     char path[160];
     struct stat st;
@@ -2316,11 +2311,7 @@ static void test_map_growth_among_checkpoints_recovers(void **state)
     yj_store_config c = reopen_small_map(f, 0, 0);
     enum { N = 6000, PER = 20 };
     const char **ev = event_names("grow-", N, 40);
-    for (int i = 0; i < N; i += PER) {
-        yj_batch *r = run(f, ev + i, NULL, PER);
-        for (int k = 0; k < PER; k++) assert_int_equal(r->results[k].code, YJ_OK);
-        finish(r);
-    }
+    for (int i = 0; i < N; i += PER) run_ok(f, ev + i, PER);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_true(st.map_grows >= 2);
