@@ -98,10 +98,16 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     return YJ_OK;
 }
 
+/* bytes rounded up to a multiple of MAP_ALIGN */
+static size_t map_round(size_t bytes)
+{
+    return (bytes + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+}
+
 size_t store_map_after(size_t bytes, size_t cap)
 {
     size_t step = bytes < MAP_DOUBLE_MAX ? bytes : bytes / 4;
-    size_t next = (bytes + step + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    size_t next = map_round(bytes + step);
     if (next < bytes || next > cap) next = cap > bytes ? cap : bytes;
     return next;
 }
@@ -116,18 +122,16 @@ static size_t writer_map(const yj_store *s, size_t have)
     const yj_store_config *c = &s->config;
     size_t want = c->initial_map_bytes;
     if (!want) want = have < MAP_FIRST ? MAP_FIRST : have;
-    want = (want + MAP_ALIGN - 1) / MAP_ALIGN * MAP_ALIGN;
+    want = map_round(want);
     return want < c->max_map_bytes ? want : c->max_map_bytes;
 }
 
-/* The size of the data file before LMDB opens it (0: none yet). */
+/* The size of the data file before LMDB opens it (0: none yet), in the
+ * directory the writable open has locked (wal.c). */
 static size_t data_file_size(const yj_store *s)
 {
-    char path[4096];
     struct stat st;
-    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->config.dir) >= sizeof path || stat(path, &st) != 0)
-        return 0;
-    return (size_t)st.st_size;
+    return s->dir_fd >= 0 && fstatat(s->dir_fd, "data.mdb", &st, 0) == 0 ? (size_t)st.st_size : 0;
 }
 
 /* The writer's data file, allocated on disk up to LMDB's map, before any
