@@ -393,6 +393,10 @@ typedef struct yj_store_stats {
     uint64_t zero_job_waits;    /* times the writer waited for a step the zeroing thread was
                                    writing (its zeros may land where the records go) */
     uint64_t zero_job_wait_us;  /* and the microseconds it waited, in all */
+    uint64_t log_rotations;     /* new logs started (after checkpoints, recoveries, the close) */
+    uint64_t rotation_rest_bytes; /* of the tails of the new logs started after checkpoints, the
+                                   bytes the writer copied itself (the checkpoint thread copies
+                                   the rest while the writer goes on) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     uint64_t log_sync_p50_us, log_sync_p99_us; /* the log's fdatasync of a group, alone */
     size_t map_bytes;

@@ -245,7 +245,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     if (!s->config.commit_delay_us) s->config.commit_delay_us = 150;
     if (s->config.commit_delay_us < 0) s->config.commit_delay_us = 0;
     s->wake_fd = -1;
-    s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = -1;
+    s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = s->rot_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
     if (!(s->live = store_layer_new())) {
@@ -516,6 +516,8 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->zero_job_waits = atomic_load(&s->zero_job_waits);
     out->zero_job_wait_us = atomic_load(&s->zero_job_wait_us);
     out->zero_jobs = atomic_load(&s->zero_jobs);
+    out->log_rotations = atomic_load(&s->log_rotations);
+    out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);

@@ -236,8 +236,16 @@ struct yj_store {
     int logger_started;
     MDB_txn *base_reader;  /* a version 1 log's checkpoint, until the first version 2 log:
                               its pages stay intact */
-    yj_buf wal_tail;       /* what was logged since the running checkpoint's layer was frozen */
-    int tail_lost;         /* the tail outgrew its limit: that checkpoint starts no new log */
+    uint64_t tail_off;     /* the log's end when the running checkpoint's layer was frozen: what
+                              was logged since (its "tail") goes into the next log */
+    int tail_lost;         /* that checkpoint starts no new log (store_wal_retry_full) */
+    _Atomic uint64_t wal_end; /* wal_off for the checkpoint thread: the log's records end here */
+    /* a new log the checkpoint thread prepared after its checkpoint (wal.c,
+     * prepare_rotation): written before CKPT_SYNCED, then the writer's */
+    int rot_fd;            /* wal.new: its header, the checkpoint, the tail up to rot_from; or -1 */
+    uint64_t rot_from;     /* the old log's offset the tail was copied up to */
+    uint64_t rot_off;      /* where the rest of the tail goes in wal.new */
+    uint64_t rot_alloc;    /* wal.new is zeroed and synced up to here */
     _Atomic int ckpt_state; /* CKPT_*: IDLE, SYNCING (the checkpoint thread writes LMDB), SYNCED */
     int ckpt_rc;           /* its errno (ENOSPC: LMDB's map is full) */
     int64_t last_ckpt_ns;
@@ -246,7 +254,8 @@ struct yj_store {
     pthread_cond_t sync_cv;
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
-        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us;
+        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
+        log_rotations, rotation_rest_bytes;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

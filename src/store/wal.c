@@ -16,9 +16,11 @@
  *    the checkpoint thread writes it into LMDB in one transaction, in key
  *    order, and commits it: a durable commit, LMDB syncing its own pages
  *    and meta page (no MDB_NOSYNC). The writer then drops the layer. When
- *    the log has grown past log_rotate_bytes it starts a new one: the
+ *    the log has grown past log_rotate_bytes a new one starts: the
  *    checkpoint (seq, head hash) and the entries logged since the layer was
- *    frozen, zeros ahead, synced, renamed over `wal`, the directory synced.
+ *    frozen, zeros ahead, synced, renamed over `wal`, the directory synced;
+ *    the checkpoint thread writes most of it beside the writer
+ *    (prepare_rotation), the writer the rest (finish_rotation).
  *  - Recovery (every writable open): LMDB opens at its last commit, which
  *    is durable; it must hold at least the log's checkpoint. Every logged
  *    entry after LMDB's head is applied again in memory through the code
@@ -70,7 +72,6 @@
 #define WAL_STEP ((uint64_t)4 << 20)            /* the log is zeroed ahead in steps of up to this */
 #define WAL_STEP_MIN ((uint64_t)256 << 10)      /* a new log's first step (a store opened and closed often) */
 #define WAL_FORCE_BYTES ((uint64_t)1 << 30)     /* a synchronous one past this */
-#define WAL_TAIL_MAX ((size_t)256 << 20)        /* log kept for the next file */
 #define REPLAY_COMMIT_EVERY 1000
 
 static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -381,40 +382,79 @@ static void zero_close(yj_store *s)
     s->zero_fd = s->zero_close_after = -1;
 }
 
-/* Starts a new log: header, checkpoint (LMDB holds every entry up to seq,
- * whose hash is hash), the entries logged since (tail), zeros a step ahead;
- * synced, then renamed into place and the directory synced. Until the
- * rename the old log stays the log (an error then, a full disk or no
- * descriptor left: RESOURCE_EXHAUSTED, nothing changed; the next checkpoint
- * tries again). From the rename on the new log is the log, even if the
- * directory sync then fails (INTERNAL: fatal). */
-static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES], const yj_buf *tail)
+/* Copies [from, to) of the log open as in to out at `at`: in the kernel
+ * (copy_file_range), or through a buffer where the kernel cannot. 0, or an
+ * errno (EIO when the log ends before `to`). */
+static int copy_log(int in, uint64_t from, uint64_t to, int out, uint64_t at)
+{
+    while (from < to) {
+        loff_t i = (loff_t)from, o = (loff_t)at;
+        ssize_t n = copy_file_range(in, &i, out, &o, (size_t)(to - from), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) break;
+        if (n <= 0) return n < 0 ? errno : EIO;
+        from += (uint64_t)n;
+        at += (uint64_t)n;
+    }
+    if (from == to) return 0;
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf) return ENOMEM;
+    int rc = 0;
+    while (!rc && from < to) {
+        size_t want = to - from < CHUNK ? (size_t)(to - from) : CHUNK;
+        ssize_t n = pread(in, buf, want, (off_t)from);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) rc = n < 0 ? errno : EIO;
+        else if (!(rc = write_all(out, buf, (size_t)n, at))) from += (uint64_t)n, at += (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Begins a new log in wal.new: its header and checkpoint (LMDB holds every
+ * entry up to seq, whose hash is hash). *fd open on it, *off past them. 0,
+ * or an errno (then no file is open). */
+static int new_log_begin(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES], int *fd, uint64_t *off)
 {
     uint8_t rec[WAL_HDR + WAL_CKPT2 + YJ_HASH_BYTES] = {'C'};
     store_put_be(rec + 1, WAL_CKPT2, 4);
     store_put_be(rec + WAL_HDR, seq, 8);
     memcpy(rec + WAL_HDR + 8, hash, YJ_HASH_BYTES);
     yj_sha256(rec, WAL_HDR + WAL_CKPT2, rec + WAL_HDR + WAL_CKPT2);
-    int fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    int rc = fd < 0 ? errno : 0;
-    uint64_t off = 0;
-    if (!rc) rc = write_all(fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, off);
-    off += WAL_MAGIC_LEN;
-    if (!rc) rc = write_all(fd, rec, sizeof rec, off);
-    off += sizeof rec;
-    if (!rc && tail->len) rc = write_all(fd, tail->data, tail->len, off);
-    off += tail->len;
-    uint64_t alloc = zero_end(off);
-    if (!rc) rc = wal_zero(fd, off, alloc, 0); /* and syncs the whole file */
+    *fd = openat(s->dir_fd, "wal.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (*fd < 0) return errno;
+    int rc = write_all(*fd, (const uint8_t *)WAL_MAGIC, WAL_MAGIC_LEN, 0);
+    if (!rc) rc = write_all(*fd, rec, sizeof rec, WAL_MAGIC_LEN);
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+        unlinkat(s->dir_fd, "wal.new", 0);
+    }
+    *off = WAL_MAGIC_LEN + sizeof rec;
+    return rc;
+}
+
+/* A new log given up before its rename: closed and removed. */
+static void new_log_drop(yj_store *s, int fd)
+{
+    if (fd < 0) return;
+    close(fd);
+    unlinkat(s->dir_fd, "wal.new", 0);
+}
+
+/* The new log in wal.new (fd; records end at off, zeroed and synced to
+ * alloc) becomes the log: renamed over `wal`, the directory synced. rc: an
+ * errno from writing it (then the old log stays the log, RESOURCE_EXHAUSTED:
+ * a full disk or no descriptor left, and the next checkpoint tries again).
+ * From the rename on the new log is the log, even if the directory sync
+ * then fails (INTERNAL: fatal). */
+static yj_err new_log_install(yj_store *s, int fd, uint64_t off, uint64_t alloc, int rc)
+{
     if (!rc && renameat(s->dir_fd, "wal.new", s->dir_fd, "wal") != 0) rc = errno;
     if (rc) {
         yj_log(YJ_LOG_ERROR, "store: cannot write a new %s/wal: %s", s->config.dir, strerror(rc));
-        if (fd >= 0) {
-            close(fd);
-            unlinkat(s->dir_fd, "wal.new", 0);
-        }
-        /* nothing changed: the old log stays the recovery point (a full
-         * disk, or out of descriptors: EMFILE) */
+        new_log_drop(s, fd);
         return YJ_RESOURCE_EXHAUSTED;
     }
     /* the log again, for yj-zero: an open file description of its own */
@@ -426,7 +466,9 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = fd;
     s->wal_off = off;
+    atomic_store(&s->wal_end, off);
     s->wal_alloc = alloc;
+    atomic_fetch_add(&s->log_rotations, 1);
     /* a version 1 log's checkpoint is no longer the recovery point: its pages may go */
     store_wal_unprotect(s);
     if (fsync(s->dir_fd) != 0) {
@@ -434,6 +476,73 @@ static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_B
         return YJ_INTERNAL;
     }
     return YJ_OK;
+}
+
+/* Starts a new log holding only the checkpoint (seq, hash) and zeros a
+ * step ahead, on the writer's thread: after a recovery, a forced
+ * checkpoint, or at the close (nothing is logged after the checkpoint). */
+static yj_err wal_rotate(yj_store *s, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
+{
+    int fd = -1;
+    uint64_t off = 0;
+    int rc = new_log_begin(s, seq, hash, &fd, &off);
+    uint64_t alloc = zero_end(off);
+    if (!rc) rc = wal_zero(fd, off, alloc, 0); /* and syncs the whole file */
+    return new_log_install(s, fd, off, alloc, rc);
+}
+
+/* The checkpoint thread, its checkpoint in LMDB, when the log has grown
+ * past log_rotate_bytes: the new log the writer will finish
+ * (finish_rotation), in wal.new. The checkpoint, then the tail: the
+ * records logged since the checkpoint's layer was frozen, read back from
+ * the log (its bytes from tail_off, up to what the writer has logged by
+ * now: wal_end), then zeros a step ahead, all synced. The writer went on
+ * logging meanwhile: it copies only what came after, so a new log no
+ * longer stops it for the whole tail (~20 MB, ~190 ms at 64 streams:
+ * performance.md, seventeenth session). A failure is logged and leaves no
+ * new log (the next checkpoint tries again). */
+static void prepare_rotation(yj_store *s)
+{
+    uint64_t end = atomic_load(&s->wal_end);
+    if (end < s->config.log_rotate_bytes || end < s->tail_off) return;
+    int fd = -1, in = -1;
+    uint64_t off = 0;
+    int rc = new_log_begin(s, s->ckpt_seq, s->ckpt_hash, &fd, &off);
+    if (!rc && (in = openat(s->dir_fd, "wal", O_RDONLY | O_CLOEXEC)) < 0) rc = errno;
+    if (!rc) rc = copy_log(in, s->tail_off, end, fd, off);
+    if (in >= 0) close(in);
+    off += end - s->tail_off;
+    uint64_t alloc = zero_end(off);
+    if (!rc) rc = wal_zero(fd, off, alloc, 0); /* and syncs the whole file */
+    if (rc) {
+        yj_log(YJ_LOG_WARN, "store: cannot prepare a new %s/wal: %s (the log goes on; the next checkpoint tries again)",
+               s->config.dir, strerror(rc));
+        new_log_drop(s, fd);
+        return;
+    }
+    s->rot_fd = fd;
+    s->rot_from = end;
+    s->rot_off = off;
+    s->rot_alloc = alloc;
+}
+
+/* The writer, at the end of a checkpoint: the new log prepared by the
+ * checkpoint thread, with the rest of the tail (the records logged since
+ * it read the log), becomes the log. */
+static yj_err finish_rotation(yj_store *s)
+{
+    int fd = s->rot_fd;
+    s->rot_fd = -1;
+    uint64_t off = s->rot_off + (s->wal_off - s->rot_from), alloc = s->rot_alloc;
+    int rc = copy_log(s->wal_fd, s->rot_from, s->wal_off, fd, s->rot_off);
+    atomic_fetch_add_explicit(&s->rotation_rest_bytes, s->wal_off - s->rot_from, memory_order_relaxed);
+    if (!rc && off >= alloc) { /* past its zeros (the log's last byte is never written) */
+        uint64_t more = zero_end(off);
+        if (!(rc = wal_zero(fd, off, more, 0))) alloc = more; /* and syncs the whole file */
+    } else if (!rc && fdatasync(fd) != 0) {
+        rc = errno;
+    }
+    return new_log_install(s, fd, off, alloc, rc);
 }
 
 yj_err store_wal_prepare(yj_store *s, const store_layer *layer, yj_buf *b, int *disk_full)
@@ -525,11 +634,7 @@ void store_wal_logged(yj_store *s, const yj_buf *b)
 {
     s->wal_off += b->len;
     s->logged_since_ckpt += b->len;
-    /* while a checkpoint syncs, what is logged also goes to its new log;
-     * past the limit that checkpoint is given up (store_wal_poll) */
-    if (atomic_load(&s->ckpt_state) != CKPT_IDLE && !s->tail_lost &&
-        (s->wal_tail.len + b->len > WAL_TAIL_MAX || yj_buf_append(&s->wal_tail, b->data, b->len) != YJ_OK))
-        s->tail_lost = 1;
+    atomic_store_explicit(&s->wal_end, s->wal_off, memory_order_release); /* (prepare_rotation) */
 }
 
 /* ---- checkpoints ---- */
@@ -636,6 +741,7 @@ static void *syncer_main(void *arg)
         if (s->syncer_stop) break;
         pthread_mutex_unlock(&s->mu);
         int rc = ckpt_run(s);
+        if (!rc) prepare_rotation(s);
         pthread_mutex_lock(&s->mu);
         s->ckpt_rc = rc;
         s->ckpt_state = CKPT_SYNCED;
@@ -773,7 +879,7 @@ yj_err store_wal_after_commit(yj_store *s)
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
     if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
-    yj_buf_reset(&s->wal_tail);
+    s->tail_off = s->wal_off;
     s->tail_lost = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
@@ -826,10 +932,13 @@ static yj_err finish_checkpoint(yj_store *s, int use)
         drop_ckpt(s); /* in LMDB now (durably): the log's entries up to it are needed no more */
         ckpt_done(s);
         yj_err err = YJ_OK;
-        /* a log grown past its size starts over with what came after the checkpoint */
-        if (use && !s->tail_lost && s->wal_off >= s->config.log_rotate_bytes)
-            err = wal_rotate(s, s->ckpt_seq, s->ckpt_hash, &s->wal_tail);
-        yj_buf_reset(&s->wal_tail);
+        /* a log grown past its size starts over with what came after the
+         * checkpoint (a new log the checkpoint thread prepared: else the
+         * next checkpoint's) */
+        if (use && !s->tail_lost && s->wal_off >= s->config.log_rotate_bytes && s->rot_fd >= 0)
+            err = finish_rotation(s);
+        new_log_drop(s, s->rot_fd);
+        s->rot_fd = -1;
         return err == YJ_RESOURCE_EXHAUSTED ? YJ_OK : err;
     }
 }
@@ -886,9 +995,7 @@ yj_err store_wal_checkpoint_now(yj_store *s)
     }
     drop_ckpt(s);
     ckpt_done(s);
-    static const yj_buf none;
-    yj_buf_reset(&s->wal_tail);
-    return wal_rotate(s, s->ckpt_seq, s->ckpt_hash, &none);
+    return wal_rotate(s, s->ckpt_seq, s->ckpt_hash);
 }
 
 yj_err store_wal_checkpoint_soon(yj_store *s)
@@ -1250,5 +1357,6 @@ void store_wal_close(yj_store *s)
     if (s->dir_fd >= 0) close(s->dir_fd);
     s->dir_fd = -1;
     yj_buf_free(&s->log_buf);
-    yj_buf_free(&s->wal_tail);
+    new_log_drop(s, s->rot_fd);
+    s->rot_fd = -1;
 }

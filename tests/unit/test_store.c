@@ -287,6 +287,26 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     return real(fd, buf, n, off);
 }
 
+/* Armed: each copy of log records into a new log in the kernel
+ * (copy_file_range) by the checkpoint thread waits stall_copy_ms first (a
+ * slow disk: the writer logs more meanwhile); copy_range_exdev: every such
+ * copy fails EXDEV, as across filesystems, so it goes through a buffer. */
+static _Atomic int stall_copy_ms, copy_range_exdev;
+
+ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned flags)
+{
+    static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
+    if (!real) real = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned))dlsym(RTLD_NEXT, "copy_file_range");
+    if (copy_range_exdev) {
+        errno = EXDEV;
+        return -1;
+    }
+    char name[16] = "";
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    if (stall_copy_ms && strcmp(name, "yj-sync") == 0) usleep((useconds_t)stall_copy_ms * 1000);
+    return real(in, in_off, out, out_off, n, flags);
+}
+
 /* Armed: allocating the data file's blocks fails ENOSPC, as on a full disk. */
 static _Atomic int fail_fallocate;
 
@@ -332,7 +352,8 @@ static int teardown(void **state)
     fixture *f = *state;
     test_rows = NULL;
     test_cache_max = 0;
-    fail_zero_pwrite = stall_zero_ms = fail_fallocate = 0; /* (a failed test's faults end with it) */
+    fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = 0; /* (a failed
+                                                                   test's faults end with it) */
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -2179,6 +2200,47 @@ static void test_a_failed_directory_sync_after_a_rotation_loses_nothing(void **s
     free_names(ev, N);
 }
 
+/* A new log after a checkpoint: the checkpoint thread writes it (the
+ * checkpoint, the records logged since the checkpoint's layer was frozen,
+ * read back from the log) while the writer goes on logging, and the writer
+ * copies only what it logged meanwhile. With slow copies, then with copies
+ * through a buffer, many new logs start under writes, the writer's share
+ * is not empty, and a kill loses nothing: the last log's records, copied in
+ * two parts, recover every acknowledged write. */
+static void new_logs_under_writes(fixture *f, int pipeline)
+{
+    yj_store_config c = reopen_with(f, 1, pipeline);
+    enum { N = 30000, PER = 10 };
+    const char **ev = event_names("rot-", N, 40);
+    int n = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        stall_copy_ms = phase == 0 ? 20 : 0;
+        copy_range_exdev = phase == 1;
+        yj_store_stats a, b;
+        yj_store_get_stats(f->store, &a);
+        do { /* (until three new logs started: checkpoints take their time) */
+            assert_true(n + PER <= N);
+            run_ok(f, ev + n, PER);
+            n += PER;
+            yj_store_get_stats(f->store, &b);
+        } while (b.log_rotations - a.log_rotations < 3);
+        if (phase == 0) assert_true(b.rotation_rest_bytes > a.rotation_rest_bytes);
+    }
+    kill_and_recover(f, &c, ".rot", ev, n, 1);
+    stall_copy_ms = copy_range_exdev = 0;
+    free_names(ev, N);
+}
+
+static void test_a_new_log_is_written_beside_the_writer(void **state)
+{
+    new_logs_under_writes(*state, 0);
+}
+
+static void test_a_new_log_is_written_beside_the_writer_and_the_log_thread(void **state)
+{
+    new_logs_under_writes(*state, 2);
+}
+
 /* LMDB writes into its map, so the data file is allocated on disk up to
  * the map, before LMDB's writes (a write fault on a block a full disk
  * lacks would be a SIGBUS): after the open and after each growth. */
@@ -2430,6 +2492,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer_and_the_log_thread, setup,
+                                        teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
