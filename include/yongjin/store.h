@@ -394,6 +394,8 @@ typedef struct yj_store_stats {
                                    writing (its zeros may land where the records go) */
     uint64_t zero_job_wait_us;  /* and the microseconds it waited, in all */
     uint64_t log_rotations;     /* new logs started (after checkpoints, recoveries, the close) */
+    uint64_t group_redos;       /* groups applied again with a layer per write: one of their
+                                   writes was refused after it had written (writer.c) */
     uint64_t rotation_rest_bytes; /* of the tails of the new logs started after checkpoints, the
                                    bytes the writer copied itself (the checkpoint thread copies
                                    the rest while the writer goes on) */

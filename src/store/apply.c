@@ -262,12 +262,20 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     /* A replayed entry writes into the group's layer itself: the merge of
      * a layer per write was a sixth of a replay's time, and a replay that
      * meets a refusal stops there (Verify reports the entry; recovery and
-     * a rebuild fail with DATA_LOSS), so nothing reads what it wrote. */
-    store_layer *out = ac->replay ? ac->group : ac->write;
-    if (ac->view.rows) ac->write->gen = store_rows_gen(ac->view.rows);
+     * a rebuild fail with DATA_LOSS), so nothing reads what it wrote. A
+     * live write does too (ac->direct): a hook refuses before it writes,
+     * and one refused after it wrote has the group applied again with a
+     * layer per write, whose refused layer is dropped (apply_group). */
+    store_layer *out = ac->replay || ac->direct ? ac->group : ac->write;
+    if (ac->view.rows && out == ac->write) ac->write->gen = store_rows_gen(ac->view.rows);
+    uint64_t writes = out->writes;
     yj_wtxn wtxn = {ac->view, out, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
+    if (is_refusal(err) && out == ac->group && !ac->replay && out->writes != writes) {
+        ac->redo = 1; /* refused after it wrote into the group's layer */
+        return YJ_ABORTED;
+    }
     if (is_refusal(err)) { /* what it wrote is dropped with its layer */
         store_layer_clear(ac->write);
         res->code = err;

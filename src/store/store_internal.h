@@ -32,6 +32,8 @@ typedef struct store_layer {
     uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
     size_t tombs;                 /* tombstones written into its state (at most) */
     size_t tombs_kept;            /* of them, those its last compaction had to keep */
+    uint64_t writes;              /* puts, deletes and adds written into it (yj_wtxn.out): whether
+                                     a refused write wrote (store_apply_write) */
     yj_buf rowlog;                /* the writer's rows it changed, with their values before
                                      (rows.h); store_layer_clear puts those back */
     uint64_t gen;                 /* its generation in that log (store_rows_gen) */
@@ -255,7 +257,7 @@ struct yj_store {
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
         cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
-        log_rotations, rotation_rest_bytes;
+        log_rotations, rotation_rest_bytes, group_redos;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
@@ -339,6 +341,11 @@ typedef struct store_apply_ctx {
                              thread syncs it): read under `group`; NULL when none */
     const yj_apply_hook *hook;
     int replay;
+    int direct;    /* a live write writes into `group` itself, as a replayed one does (no
+                      layer of its own merged into it): apply_group. A write refused after
+                      it wrote then sets `redo`, and the group is applied again from its
+                      start with a layer per write */
+    int redo;
     int rebuild;   /* the entries are in the journal already: check each one's hash
                       against the stored one instead of appending it */
     int no_compact; /* the group's tombstones stay (Verify: its group is the whole

@@ -220,6 +220,7 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
     if (key_len == 0 || key_len > YJ_MEMMAP_KEY_MAX || val_len > YJ_MEMMAP_VAL_MAX) return YJ_INTERNAL;
     unsigned cap;
     store_row *row = row_for(&w->view, key, key_len, &cap);
+    w->out->writes++;
     yj_err err = cap ? row_put(w, row, cap, key, key_len, val, val_len) /* (takes the memo first) */
                      : yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
                          ? YJ_OK
@@ -239,6 +240,7 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
         yj_log(YJ_LOG_ERROR, "store: a delete of a row's key: the apply hook's bug");
         return YJ_INTERNAL;
     }
+    w->out->writes++;
     if (yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, NULL, 0, 1) != 0) return YJ_RESOURCE_EXHAUSTED;
     w->out->tombs++;
     return YJ_OK;
@@ -264,6 +266,7 @@ static yj_err row_add(yj_wtxn *w, store_row *row, const void *key, size_t klen, 
 {
     yj_err err = add_fits(at, n, row->cur_len);
     if (err != YJ_OK) return err;
+    w->out->writes++;
     if ((err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, klen)) != YJ_OK) return err;
     const void *v;
     size_t len;
@@ -689,6 +692,7 @@ void store_layer_clear(store_layer *l)
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
     l->first_seq = l->last_seq = 0;
     l->tombs = l->tombs_kept = 0;
+    l->writes = 0;
     l->rows_sealed = 0;
 }
 

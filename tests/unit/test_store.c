@@ -1454,6 +1454,15 @@ static void verify_agrees(fixture *f)
     assert_true(rep.ok);
 }
 
+/* Groups the writer applied again with a layer per write (a write was
+ * refused after it wrote into the group's layer). */
+static uint64_t group_redos(fixture *f)
+{
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    return st.group_redos;
+}
+
 static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
 {
     fixture *f = *state;
@@ -1461,6 +1470,9 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     reopen(f, 1);
     const char *ev[] = {"inc:k/1", "incref:k", "inc:k/2", "incref:new", "inc:k/3"};
     run_expecting(f, ev, (const int[]){YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK}, 5);
+    /* written into the group's layer, then applied again with a layer per
+     * write: the path that takes a refused write's changes back */
+    assert_int_equal(group_redos(f), 1);
     assert_int_equal(counter_in(f, "k", 0), 3);
     assert_int_equal(counter_in(f, "k", 1), 3);
     assert_int_equal(counter_in(f, "new", 0), -1); /* its row was made, and taken back with its key */
@@ -1468,9 +1480,15 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     const char *more[] = {"inc:j", "incref:k", "inc:k/4", "inc:new"};
     yj_batch *b = run(f, more, NULL, 4);
     finish(b);
+    assert_int_equal(group_redos(f), 2);
     assert_int_equal(counter_in(f, "j", 1), 1);
     assert_int_equal(counter_in(f, "k", 1), 4);
     assert_int_equal(counter_in(f, "new", 1), 1);
+    /* refused before it wrote (as apply hooks do): no second pass */
+    run_expecting(f, (const char *[]){"inc:q/1", "refuse:q", "inc:q/2"},
+                  (const int[]){YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK}, 3);
+    assert_int_equal(group_redos(f), 2);
+    assert_int_equal(counter_in(f, "q", 1), 2);
     verify_agrees(f);
     reopen(f, 1); /* from LMDB now */
     assert_int_equal(counter_in(f, "k", 0), 4);
