@@ -238,7 +238,7 @@ struct yj_store {
     int logger_started;
     MDB_txn *base_reader;  /* a version 1 log's checkpoint, until the first version 2 log:
                               its pages stay intact */
-    uint64_t tail_off;     /* the log's end when the running checkpoint's layer was frozen: what
+    uint64_t tail_off;     /* the log's end when the checkpoint's layer was frozen (freeze): what
                               was logged since (its "tail") goes into the next log */
     int tail_lost;         /* that checkpoint starts no new log (store_wal_retry_full) */
     _Atomic uint64_t wal_end; /* wal_off for the checkpoint thread: the log's records end here */

@@ -535,7 +535,7 @@ static yj_err finish_rotation(yj_store *s)
     s->rot_fd = -1;
     uint64_t off = s->rot_off + (s->wal_off - s->rot_from), alloc = s->rot_alloc;
     int rc = copy_log(s->wal_fd, s->rot_from, s->wal_off, fd, s->rot_off);
-    atomic_fetch_add_explicit(&s->rotation_rest_bytes, s->wal_off - s->rot_from, memory_order_relaxed);
+    if (!rc) atomic_fetch_add_explicit(&s->rotation_rest_bytes, s->wal_off - s->rot_from, memory_order_relaxed);
     if (!rc && off >= alloc) { /* past its zeros (the log's last byte is never written) */
         uint64_t more = zero_end(off);
         if (!(rc = wal_zero(fd, off, more, 0))) alloc = more; /* and syncs the whole file */
@@ -741,7 +741,7 @@ static void *syncer_main(void *arg)
         if (s->syncer_stop) break;
         pthread_mutex_unlock(&s->mu);
         int rc = ckpt_run(s);
-        if (!rc) prepare_rotation(s);
+        if (!rc && !s->tail_lost) prepare_rotation(s); /* (a new log would not be used) */
         pthread_mutex_lock(&s->mu);
         s->ckpt_rc = rc;
         s->ckpt_state = CKPT_SYNCED;
@@ -779,6 +779,7 @@ static yj_err freeze(yj_store *s)
     pthread_rwlock_unlock(&s->view_lock);
     s->ckpt_seq = s->head_seq;
     memcpy(s->ckpt_hash, s->head_hash, YJ_HASH_BYTES);
+    s->tail_off = s->wal_off; /* the log's records after the checkpoint start here */
     return YJ_OK;
 }
 
@@ -879,7 +880,6 @@ yj_err store_wal_after_commit(yj_store *s)
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
     if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
-    s->tail_off = s->wal_off;
     s->tail_lost = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
@@ -964,9 +964,10 @@ yj_err store_wal_retry_full(yj_store *s)
     if (g != YJ_OK) return g;
     yj_log(YJ_LOG_WARN, "store: the data file grew: writing the checkpoint that waited, then accepting writes");
     s->full = 0;
-    /* a group applied on top of the last one before the refusals was
-     * logged while no checkpoint ran (with --log-thread): the new log
-     * would miss it, so this checkpoint starts none (the next one does) */
+    /* this checkpoint starts no new log (the next one does): it waited
+     * since before the refusals, so the log after it may be long (until the
+     * seventeenth session of issue 16 the tail was a copy in memory, which
+     * missed a group logged with no checkpoint running, --log-thread) */
     s->tail_lost = 1;
     if (!s->ckpt) return YJ_OK;
     pthread_mutex_lock(&s->mu);
@@ -976,11 +977,12 @@ yj_err store_wal_retry_full(yj_store *s)
     return YJ_OK;
 }
 
-yj_err store_wal_checkpoint_now(yj_store *s)
+/* Writes s->ckpt into LMDB on the writer's thread (growing the map as it
+ * must) and drops it. OK, RESOURCE_EXHAUSTED (full: s->full says which;
+ * the checkpoint stays frozen), or fatal. */
+static yj_err ckpt_write_now(yj_store *s)
 {
-    yj_err err = finish_checkpoint(s, 1);
-    if (err != YJ_OK) return err;
-    if (!s->ckpt && (err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+    yj_err err;
     int rc;
     while ((rc = ckpt_run(s)) == ENOSPC)
         if ((err = grow_map(s, 1)) != YJ_OK) {
@@ -995,6 +997,23 @@ yj_err store_wal_checkpoint_now(yj_store *s)
     }
     drop_ckpt(s);
     ckpt_done(s);
+    return YJ_OK;
+}
+
+yj_err store_wal_checkpoint_now(yj_store *s)
+{
+    yj_err err = finish_checkpoint(s, 1);
+    if (err != YJ_OK) return err;
+    if (!s->ckpt && (err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+    if ((err = ckpt_write_now(s)) != YJ_OK) return err;
+    /* a checkpoint that waited (a full disk) was frozen before the groups
+     * published since: the new log below holds none of them, so they go
+     * into LMDB too (they were lost from the log until the seventeenth
+     * session of issue 16) */
+    if (s->ckpt_seq != s->head_seq) {
+        if ((err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+        if ((err = ckpt_write_now(s)) != YJ_OK) return err;
+    }
     return wal_rotate(s, s->ckpt_seq, s->ckpt_hash);
 }
 
@@ -1351,12 +1370,12 @@ void store_wal_close(yj_store *s)
     }
     store_stop_thread(&s->zero_mu, &s->zero_cv, &s->zero_stop, s->zeroer, &s->zeroer_started);
     zero_close(s);
+    new_log_drop(s, s->rot_fd); /* (before the directory's descriptor goes) */
+    s->rot_fd = -1;
     store_wal_unprotect(s);
     if (s->wal_fd >= 0) close(s->wal_fd);
     s->wal_fd = -1;
     if (s->dir_fd >= 0) close(s->dir_fd);
     s->dir_fd = -1;
     yj_buf_free(&s->log_buf);
-    new_log_drop(s, s->rot_fd);
-    s->rot_fd = -1;
 }

@@ -307,6 +307,23 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
     return real(in, in_off, out, out_off, n, flags);
 }
 
+/* Armed: the checkpoint thread (yj-sync) waits this long as it begins
+ * each checkpoint's LMDB transaction: a slow checkpoint, while groups go
+ * on being published. */
+static _Atomic int stall_ckpt_ms;
+
+int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
+{
+    static int (*real)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **);
+    if (!real) real = (int (*)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **))dlsym(RTLD_NEXT, "mdb_txn_begin");
+    if (stall_ckpt_ms) {
+        char name[16] = "";
+        pthread_getname_np(pthread_self(), name, sizeof name);
+        if (strcmp(name, "yj-sync") == 0) usleep((useconds_t)stall_ckpt_ms * 1000);
+    }
+    return real(env, parent, flags, txn);
+}
+
 /* Armed: allocating the data file's blocks fails ENOSPC, as on a full disk. */
 static _Atomic int fail_fallocate;
 
@@ -352,8 +369,8 @@ static int teardown(void **state)
     fixture *f = *state;
     test_rows = NULL;
     test_cache_max = 0;
-    fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = 0; /* (a failed
-                                                                   test's faults end with it) */
+    fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
+                                                                   failed test's faults end with it) */
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -2359,6 +2376,52 @@ static void test_a_full_disk_when_the_data_file_grows_refuses_then_resumes(void 
     free_names(ev, N);
 }
 
+/* A checkpoint left waiting by a full disk holds what was published
+ * before it was frozen; the groups published while it was being written
+ * are in the published layer and the log. A close once the disk has room
+ * (before the store's own retry) writes both into LMDB before it starts a
+ * new log: it used to write only the waiting one, and the new log lost the
+ * groups after it (acknowledged writes). */
+static void test_a_close_after_a_full_disk_keeps_what_came_after_the_waiting_checkpoint(void **state)
+{
+    fixture *f = *state;
+    yj_msg msg = {{0}};
+    yj_store_config c = reopen_small_map(f, 1, 0);
+    enum { N = 20000, PER = 50 };
+    const char **ev = event_names("wait-", N, 40);
+    stall_ckpt_ms = 20; /* each checkpoint slow: groups are published while it is written */
+    fail_fallocate = 1;
+    int at = 0, refused = 0;
+    while (at + PER <= N && !refused) {
+        yj_batch *r = run(f, ev + at, NULL, PER);
+        refused = r->results[0].code == YJ_RESOURCE_EXHAUSTED;
+        for (int i = 0; i < PER && !refused; i++) assert_int_equal(r->results[i].code, YJ_OK);
+        if (!refused) at += PER;
+        finish(r);
+    }
+    assert_true(refused);
+    stall_ckpt_ms = 0;
+    yj_store *s = f->store;
+    pthread_mutex_lock(&s->mu);
+    int below = s->ckpt && s->ckpt_seq < s->head_seq;
+    pthread_mutex_unlock(&s->mu);
+    assert_true(below); /* a checkpoint waits, below what was acknowledged */
+    fail_fallocate = 0;
+    yj_store_close(f->store); /* before the store's own retry: the close's checkpoint */
+    f->store = NULL;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    for (int from = 0; from < at; from += PER) {
+        yj_batch *r = run(f, ev + from, NULL, PER);
+        for (int i = 0; i < PER; i++) {
+            assert_int_equal(r->results[i].code, YJ_OK);
+            assert_true(r->results[i].replayed);
+            assert_int_equal(r->results[i].seq, (uint64_t)(from + i) + 1);
+        }
+        finish(r);
+    }
+    free_names(ev, N);
+}
+
 /* The data file is allocated ahead of LMDB's pages once: a restart keeps
  * its size (it used to ask for a step more each time). */
 static void test_a_restart_keeps_the_data_files_size(void **state)
@@ -2511,6 +2574,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_close_after_a_full_disk_keeps_what_came_after_the_waiting_checkpoint,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer_and_the_log_thread, setup,
                                         teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
