@@ -178,6 +178,13 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
         return yj_state_del(w, key, (size_t)n);
     }
+    if (wr->event_len > 4 && !memcmp(wr->event, "nap-", 4)) usleep(25000); /* "nap-<any>": a slow apply, past
+                                                                            the writer's slice; then as below */
+    if (wr->event_len > 7 && !memcmp(wr->event, "delref:", 7)) { /* the same, then refused */
+        int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 7, (const char *)wr->event + 7);
+        yj_err err = yj_state_del(w, key, (size_t)n);
+        return err == YJ_OK ? yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its delete") : err;
+    }
     if (wr->event_len > 5 && !memcmp(wr->event, "scan:", 5)) { /* reads every "s:" record with a cursor */
         yj_cursor *c;
         if (yj_cursor_open(&w->view, &c)) return YJ_INTERNAL;
@@ -1516,6 +1523,44 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     assert_int_equal(counter_in(f, "k", 1), 5);
 }
 
+/* A write refused after a delete, and one refused after a counter's add
+ * in the second slice of a batch the writer cut (its first slice already
+ * applied): each group is applied again with a layer per write, and
+ * nothing of the refused write stays. */
+static void test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    reopen(f, 1);
+    run_expecting(f, (const char *[]){"keep-me", "inc:k/1"}, (const int[]){YJ_OK, YJ_OK}, 2);
+    uint64_t redos = group_redos(f);
+    run_expecting(f, (const char *[]){"other-1", "delref:keep-me", "other-2"},
+                  (const int[]){YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK}, 3);
+    assert_int_equal(group_redos(f), redos + 1);
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_state_get(&r.view, "s:keep-me", 9, &v), YJ_OK); /* not deleted */
+    yj_store_read_end(f->store, &r);
+    /* a batch cut into slices (its first write takes longer than a
+     * slice), refused after an add in its second */
+    const char *ev[] = {"nap-first", "slice-1", "slice-2", "incref:k", "slice-3"};
+    yj_store_stats a, b;
+    yj_store_get_stats(f->store, &a);
+    yj_batch *bt = run(f, ev, NULL, 5);
+    yj_store_get_stats(f->store, &b);
+    assert_true(b.commits - a.commits >= 2); /* cut: more than one group */
+    for (int i = 0; i < 5; i++) assert_int_equal(bt->results[i].code, i == 3 ? YJ_FAILED_PRECONDITION : YJ_OK);
+    assert_int_equal(bt->results[1].seq, bt->results[0].seq + 1);
+    assert_int_equal(bt->results[4].seq, bt->results[2].seq + 1);
+    finish(bt);
+    assert_true(group_redos(f) >= redos + 2);
+    assert_int_equal(counter_in(f, "k", 0), 1);
+    assert_int_equal(counter_in(f, "k", 1), 1);
+    verify_agrees(f);
+}
+
 /* A walk record's count (or, with sum, its sum) as every view reads it:
  * by key and by a cursor positioned there (-1: absent). */
 static long long walk_in(fixture *f, const char *name, int by_cursor, int sum)
@@ -2546,6 +2591,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adds_chase_parents_in_place_and_take_back_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adds_without_rows_give_the_same_answers, setup, teardown),
