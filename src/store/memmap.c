@@ -322,11 +322,11 @@ static int index_reserve(yj_memmap *m, size_t n)
         slots *= 2;
     if (m->slot_tag && slots == m->slot_mask + 1) return 0;
     assert(slots - 1 <= UINT32_MAX); /* the tag's 32 bits pick the home slot */
-    mm_ent **ent = malloc(index_bytes(slots));
+    /* zeroed (index_touch reads empty slots too); a large table comes from
+     * fresh pages the kernel zeroes as they are first touched */
+    mm_ent **ent = calloc(1, index_bytes(slots));
     if (!ent) return -1;
     uint32_t *tag = (uint32_t *)(ent + slots);
-    memset(tag, 0, slots * sizeof *tag);
-    memset(ent, 0, slots * sizeof *ent); /* index_touch reads empty slots too */
     yj_memmap old = *m;
     m->slot_ent = ent;
     m->slot_tag = tag;
@@ -341,6 +341,11 @@ static int index_reserve(yj_memmap *m, size_t n)
     m->bytes -= index_bytes(old.slot_mask + 1);
     free(old.slot_ent);
     return 0;
+}
+
+int yj_memmap_reserve(yj_memmap *m, size_t n)
+{
+    return index_reserve(m, n);
 }
 
 /* Puts every entry of the tree into the (empty) index; reads every entry. */

@@ -756,6 +756,11 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_appl
     return 0;
 }
 
+void store_layer_reserve_like(store_layer *l, const store_layer *like)
+{
+    for (int i = 0; i < STORE_MAPS; i++) (void)yj_memmap_reserve(l->map[i], yj_memmap_count(like->map[i]));
+}
+
 size_t store_layer_bytes(const store_layer *l)
 {
     size_t n = 0;

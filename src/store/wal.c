@@ -766,6 +766,7 @@ static yj_err freeze(yj_store *s)
     assert(!s->ckpt);
     store_layer *fresh = store_layer_new();
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
+    store_layer_reserve_like(fresh, s->live); /* the next interval, sized as this one */
     /* the rows' published values, as of the same head as s->live (the
      * writer's thread: nothing publishes meanwhile) */
     yj_buf_reset(&s->ckpt_rows);

@@ -241,6 +241,7 @@ again:
         memcpy(hash, start_hash, YJ_HASH_BYTES);
         *cut = NULL;
         ac->direct = ac->redo = 0;
+        deadline = store_now_ns() + SLICE_NS; /* (a slice for the second pass too) */
         if (ac->view.rows) ac->group->gen = store_rows_gen(ac->view.rows);
         atomic_fetch_add_explicit(&s->group_redos, 1, memory_order_relaxed);
         err = YJ_OK;

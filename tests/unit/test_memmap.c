@@ -28,8 +28,10 @@
 #include "fault_alloc.h"
 
 #define malloc(n) fault_malloc(n)
+#define calloc(n, size) fault_calloc(n, size)
 #include "store/memmap.c"
 #undef malloc
+#undef calloc
 
 /* ---- the reference: a sorted array ---- */
 
@@ -980,6 +982,39 @@ static void test_a_small_map_merged_into_a_kept_index_leaves_it_there(void **sta
     ref_free(&rg);
 }
 
+/* A map whose index was made room for ahead (yj_memmap_reserve) takes
+ * that many keys without growing it, and finds each; a reserve that cannot
+ * allocate leaves the map as it was. */
+static void test_a_reserved_index_does_not_grow(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    yj_memmap *m = yj_memmap_new();
+    fail_after = 0;
+    assert_int_equal(yj_memmap_reserve(m, N), -1);
+    fail_after = -1;
+    assert_null(m->slot_tag);
+    assert_int_equal(yj_memmap_reserve(m, N), 0);
+    assert_non_null(m->slot_tag);
+    size_t slots = m->slot_mask + 1;
+    assert_true(slots / 4 * 3 >= N);
+    uint8_t k[16];
+    for (unsigned i = 0; i < N; i++) {
+        size_t n = (size_t)snprintf((char *)k, sizeof k, "key-%u", i);
+        assert_int_equal(yj_memmap_put(m, k, n, k, n, 0), 0);
+        assert_int_equal(m->slot_mask + 1, slots);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        size_t n = (size_t)snprintf((char *)k, sizeof k, "key-%u", i);
+        const void *v;
+        size_t vlen;
+        assert_int_equal(yj_memmap_get(m, k, n, &v, &vlen), 1);
+        assert_int_equal(vlen, n);
+        assert_memory_equal(v, k, n);
+    }
+    yj_memmap_free(m);
+}
+
 /* The index's own allocations failing: making it (the 17th key), growing
  * it (the 25th), each leaves the map as it was and the put retried
  * succeeds; a same-size replacement in a full index allocates nothing. */
@@ -1293,6 +1328,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
         cmocka_unit_test(test_index_without_memory_changes_nothing),
+        cmocka_unit_test(test_a_reserved_index_does_not_grow),
         cmocka_unit_test(test_the_hash_is_keyed_by_the_process_seed),
         cmocka_unit_test(test_a_map_is_freed_a_step_at_a_time),
     };
