@@ -322,8 +322,8 @@ static int index_reserve(yj_memmap *m, size_t n)
         slots *= 2;
     if (m->slot_tag && slots == m->slot_mask + 1) return 0;
     assert(slots - 1 <= UINT32_MAX); /* the tag's 32 bits pick the home slot */
-    /* zeroed (index_touch reads empty slots too); a large table comes from
-     * fresh pages the kernel zeroes as they are first touched */
+    /* zeroed (index_touch reads empty slots too): calloc, which needs no
+     * memset for a table that comes fresh from the kernel */
     mm_ent **ent = calloc(1, index_bytes(slots));
     if (!ent) return -1;
     uint32_t *tag = (uint32_t *)(ent + slots);

@@ -51,10 +51,10 @@ void store_layer_free(store_layer *l);        /* NULL ok */
  * store_layer_free. */
 int store_layer_free_some(store_layer *l, size_t n);
 void store_layer_clear(store_layer *l);
-/* Makes room in each index of l for as many entries as like's map holds
- * (yj_memmap_reserve; a hint, failures ignored): the published layer that
- * follows a checkpoint's, which grows to about the same size. */
-void store_layer_reserve_like(store_layer *l, const store_layer *like);
+/* Makes room in each index of l for as many entries as like's map holds,
+ * up to max (yj_memmap_reserve; a hint, failures ignored): the published
+ * layer that follows a checkpoint's, which grows to about the same size. */
+void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
 /* The heap bytes of what the layer holds (the room of a kept index its

@@ -756,9 +756,12 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_appl
     return 0;
 }
 
-void store_layer_reserve_like(store_layer *l, const store_layer *like)
+void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max)
 {
-    for (int i = 0; i < STORE_MAPS; i++) (void)yj_memmap_reserve(l->map[i], yj_memmap_count(like->map[i]));
+    for (int i = 0; i < STORE_MAPS; i++) {
+        size_t n = yj_memmap_count(like->map[i]);
+        (void)yj_memmap_reserve(l->map[i], n < max ? n : max);
+    }
 }
 
 size_t store_layer_bytes(const store_layer *l)

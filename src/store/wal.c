@@ -760,13 +760,18 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
 }
 
 /* The published changes become the checkpoint's: s->live -> s->ckpt, a
- * fresh s->live, under view_lock. No checkpoint may be running. */
-static yj_err freeze(yj_store *s)
+ * fresh s->live, under view_lock. No checkpoint may be running. reserve:
+ * the fresh layer's indexes are made room for as the frozen one's, up to
+ * RESERVE_MAX entries (the interval's checkpoints; not one after a
+ * recovery, a forced checkpoint or the close, whose layer may hold up to
+ * 1 GiB of log). */
+#define RESERVE_MAX ((size_t)2 << 20)
+static yj_err freeze(yj_store *s, int reserve)
 {
     assert(!s->ckpt);
     store_layer *fresh = store_layer_new();
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
-    store_layer_reserve_like(fresh, s->live); /* the next interval, sized as this one */
+    if (reserve) store_layer_reserve_like(fresh, s->live, RESERVE_MAX); /* the next interval, as this one */
     /* the rows' published values, as of the same head as s->live (the
      * writer's thread: nothing publishes meanwhile) */
     yj_buf_reset(&s->ckpt_rows);
@@ -880,7 +885,7 @@ yj_err store_wal_after_commit(yj_store *s)
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
-    if (freeze(s) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
+    if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     s->tail_lost = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
@@ -1005,14 +1010,14 @@ yj_err store_wal_checkpoint_now(yj_store *s)
 {
     yj_err err = finish_checkpoint(s, 1);
     if (err != YJ_OK) return err;
-    if (!s->ckpt && (err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+    if (!s->ckpt && (err = freeze(s, 0)) != YJ_OK) return YJ_INTERNAL;
     if ((err = ckpt_write_now(s)) != YJ_OK) return err;
     /* a checkpoint that waited (a full disk) was frozen before the groups
      * published since: the new log below holds none of them, so they go
      * into LMDB too (they were lost from the log until the seventeenth
      * session of issue 16) */
     if (s->ckpt_seq != s->head_seq) {
-        if ((err = freeze(s)) != YJ_OK) return YJ_INTERNAL;
+        if ((err = freeze(s, 0)) != YJ_OK) return YJ_INTERNAL;
         if ((err = ckpt_write_now(s)) != YJ_OK) return err;
     }
     return wal_rotate(s, s->ckpt_seq, s->ckpt_hash);
