@@ -272,7 +272,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     yj_wtxn wtxn = {ac->view, out, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
-    if (is_refusal(err) && out == ac->group && !ac->replay && out->writes != writes) {
+    if (is_refusal(err) && ac->direct && !ac->replay && out->writes != writes) {
         ac->redo = 1; /* refused after it wrote into the group's layer */
         return YJ_ABORTED;
     }

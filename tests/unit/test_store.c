@@ -241,13 +241,19 @@ int fsync(int fd)
     return real(fd);
 }
 
+/* Whether the calling thread is the store's thread of that name. */
+static int on_thread(const char *name)
+{
+    char now[16] = "";
+    pthread_getname_np(pthread_self(), now, sizeof now);
+    return strcmp(now, name) == 0;
+}
+
 /* The faults below are the writer's: the thread that zeroes the log ahead
  * (yj-zero) writes and syncs the same file, and must not take them. */
 static int on_zero_thread(void)
 {
-    char name[16] = "";
-    pthread_getname_np(pthread_self(), name, sizeof name);
-    return strcmp(name, "yj-zero") == 0;
+    return on_thread("yj-zero");
 }
 
 int fdatasync(int fd)
@@ -308,9 +314,7 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
         errno = EXDEV;
         return -1;
     }
-    char name[16] = "";
-    pthread_getname_np(pthread_self(), name, sizeof name);
-    if (stall_copy_ms && strcmp(name, "yj-sync") == 0) usleep((useconds_t)stall_copy_ms * 1000);
+    if (stall_copy_ms && on_thread("yj-sync")) usleep((useconds_t)stall_copy_ms * 1000);
     return real(in, in_off, out, out_off, n, flags);
 }
 
@@ -323,11 +327,7 @@ int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **t
 {
     static int (*real)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **);
     if (!real) real = (int (*)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **))dlsym(RTLD_NEXT, "mdb_txn_begin");
-    if (stall_ckpt_ms) {
-        char name[16] = "";
-        pthread_getname_np(pthread_self(), name, sizeof name);
-        if (strcmp(name, "yj-sync") == 0) usleep((useconds_t)stall_ckpt_ms * 1000);
-    }
+    if (stall_ckpt_ms && on_thread("yj-sync")) usleep((useconds_t)stall_ckpt_ms * 1000);
     return real(env, parent, flags, txn);
 }
 
