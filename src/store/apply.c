@@ -313,6 +313,7 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
          * keys only it had (they were dropped, and LMDB's values came back) */
         below.own_layers = ac->view.own_layers > 2 ? ac->view.own_layers - 2 : 0;
         if ((err = store_layer_compact(ac->group, &below)) != YJ_OK) return err;
+        ac->compactions++;
     }
     err = append_entry(ac, w, received_ms, digest, ikey, ilen);
     if (err != YJ_OK) return err;

@@ -261,7 +261,7 @@ struct yj_store {
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
         cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
-        log_rotations, rotation_rest_bytes, group_redos;
+        log_rotations, rotation_rest_bytes, group_redos, group_compactions;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
@@ -361,6 +361,7 @@ typedef struct store_apply_ctx {
     yj_batch *answers; /* the batch being applied: its answers' effects go into its memory
                           (NULL: each result's effects are malloc'd, the caller frees them) */
     store_read_memo memo; /* the view's, when it reads rows */
+    uint64_t compactions; /* of the group's layer, since the writer last counted them */
 } store_apply_ctx;
 
 /* n bytes for a result's effects in b's memory (b NULL: malloc'd). NULL on

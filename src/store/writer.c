@@ -249,6 +249,8 @@ again:
     }
     ac->direct = 0;
     ac->answers = NULL;
+    atomic_fetch_add_explicit(&s->group_compactions, ac->compactions, memory_order_relaxed);
+    ac->compactions = 0;
     store_view_end_write(s, ac);
     /* A batch's first slice answers for the whole batch: a full store
      * refuses it all (the call fails, API.md), so the room asked for is the

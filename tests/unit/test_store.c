@@ -256,10 +256,15 @@ static int on_zero_thread(void)
     return on_thread("yj-zero");
 }
 
+/* Armed: each sync of the log by the log thread (yj-log) waits this long
+ * first: the writer applies the next group while one is with it. */
+static _Atomic int stall_log_sync_ms;
+
 int fdatasync(int fd)
 {
     static int (*real)(int);
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    if (stall_log_sync_ms && on_thread("yj-log") && fd_is(fd, "/wal")) usleep((useconds_t)stall_log_sync_ms * 1000);
     if (fail_log_fdatasync && !on_zero_thread() && fd_is(fd, "/wal")) {
         fail_log_fdatasync = 0;
         errno = EIO;
@@ -303,18 +308,30 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 /* Armed: each copy of log records into a new log in the kernel
  * (copy_file_range) by the checkpoint thread waits stall_copy_ms first (a
  * slow disk: the writer logs more meanwhile); copy_range_exdev: every such
- * copy fails EXDEV, as across filesystems, so it goes through a buffer. */
-static _Atomic int stall_copy_ms, copy_range_exdev;
+ * copy fails EXDEV, as across filesystems, so it goes through a buffer;
+ * copy_fail_on: each copy by the thread of that name fails EIO (a disk
+ * error), counted in copy_failures. copies_on_sync and copies_off_sync
+ * count the copies the checkpoint thread began, and those of any other. */
+static _Atomic int stall_copy_ms, copy_range_exdev, copy_failures, copies_on_sync, copies_off_sync;
+static const char *_Atomic copy_fail_on;
 
 ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned flags)
 {
     static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
     if (!real) real = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned))dlsym(RTLD_NEXT, "copy_file_range");
+    int sync = on_thread("yj-sync");
+    atomic_fetch_add(sync ? &copies_on_sync : &copies_off_sync, 1);
+    const char *fail = copy_fail_on;
+    if (fail && on_thread(fail)) {
+        atomic_fetch_add(&copy_failures, 1);
+        errno = EIO;
+        return -1;
+    }
     if (copy_range_exdev) {
         errno = EXDEV;
         return -1;
     }
-    if (stall_copy_ms && on_thread("yj-sync")) usleep((useconds_t)stall_copy_ms * 1000);
+    if (stall_copy_ms && sync) usleep((useconds_t)stall_copy_ms * 1000);
     return real(in, in_off, out, out_off, n, flags);
 }
 
@@ -378,6 +395,8 @@ static int teardown(void **state)
     test_cache_max = 0;
     fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
                                                                    failed test's faults end with it) */
+    stall_log_sync_ms = 0;
+    copy_fail_on = NULL;
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -1561,6 +1580,88 @@ static void test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing(voi
     verify_agrees(f);
 }
 
+/* A group applied again (one of its writes refused after it wrote) while
+ * the group before it is with the log thread, its log's sync slowed; and
+ * a group whose first pass compacted its layer (keys made and deleted in
+ * it) before a write was refused after an add. Each refused write leaves
+ * nothing: the counters hold what the accepted writes added, the deleted
+ * keys are gone, the kept ones there, before and after a restart, and
+ * Verify's replay agrees. */
+static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per);
+
+static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compaction(void **state)
+{
+    fixture *f = *state;
+    test_rows = counter_row_cap;
+    reopen_with(f, 1, 2);
+    enum { B = 150, PER = 3 };
+    const char **ev = event_names("ra", B * PER, 0);
+    for (int k = 0; k < B; k++) { /* each batch: an add, an add then refused, a plain write */
+        char *e = malloc(32);
+        snprintf(e, 32, "inc:p/%d", k);
+        free((void *)ev[k * PER]);
+        ev[k * PER] = e;
+        e = malloc(32);
+        snprintf(e, 32, "incref:p/%d", k);
+        free((void *)ev[k * PER + 1]);
+        ev[k * PER + 1] = e;
+    }
+    yj_store_stats a, b;
+    yj_store_get_stats(f->store, &a);
+    stall_log_sync_ms = 2;
+    yj_batch **bs = run_concurrently(f, ev, B * PER, PER);
+    stall_log_sync_ms = 0;
+    for (int k = 0; k < B; k++) {
+        for (int i = 0; i < PER; i++)
+            assert_int_equal(bs[k]->results[i].code, i == 1 ? YJ_FAILED_PRECONDITION : YJ_OK);
+        finish(bs[k]);
+    }
+    free(bs);
+    yj_store_get_stats(f->store, &b);
+    assert_true(b.piped_commits > a.piped_commits);
+    assert_true(b.group_redos > a.group_redos);
+    assert_int_equal(counter_in(f, "p", 0), B);
+    assert_int_equal(counter_in(f, "p", 1), B);
+    /* one batch: 300 keys made, then deleted, an add to a counter that is
+     * a row already, then a refusal after an add */
+    enum { K = 300 };
+    const char **made = event_names("cp-", K, 0);
+    const char **gone = event_names("del:cp-", K, 0);
+    const char **one = calloc(2 * K + 3, sizeof *one);
+    for (int i = 0; i < K; i++) one[i] = made[i], one[K + i] = gone[i];
+    one[2 * K] = "inc:p/last";
+    one[2 * K + 1] = "incref:q";
+    one[2 * K + 2] = "keep-q";
+    yj_store_get_stats(f->store, &a);
+    yj_batch *r = run(f, one, NULL, 2 * K + 3);
+    for (int i = 0; i < 2 * K + 3; i++)
+        assert_int_equal(r->results[i].code, i == 2 * K + 1 ? YJ_FAILED_PRECONDITION : YJ_OK);
+    finish(r);
+    yj_store_get_stats(f->store, &b);
+    assert_true(b.group_compactions >= a.group_compactions + 2); /* in the first pass and the second */
+    assert_int_equal(b.group_redos, a.group_redos + 1);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(counter_in(f, "q", 0), -1); /* its row was made and taken back */
+        assert_int_equal(counter_in(f, "q", 1), -1);
+        assert_int_equal(counter_in(f, "p", 0), B + 1); /* the second pass's add is published */
+        assert_int_equal(counter_in(f, "p", 1), B + 1);
+        yj_rtxn rt;
+        yj_msg msg = {{0}};
+        MDB_val v;
+        assert_int_equal(yj_store_read_begin(f->store, &rt, &msg), YJ_OK);
+        assert_int_equal(yj_state_get(&rt.view, "s:keep-q", 8, &v), YJ_OK);
+        assert_int_equal(yj_state_get(&rt.view, "s:cp-000000", 11, &v), YJ_NOT_FOUND);
+        assert_int_equal(yj_state_get(&rt.view, "s:cp-000299", 11, &v), YJ_NOT_FOUND);
+        yj_store_read_end(f->store, &rt);
+        verify_agrees(f);
+        if (pass == 0) reopen_with(f, 1, 2);
+    }
+    free(one);
+    free_names(made, K);
+    free_names(gone, K);
+    free_names(ev, B * PER);
+}
+
 /* A walk record's count (or, with sum, its sum) as every view reads it:
  * by key and by a cursor positioned there (-1: absent). */
 static long long walk_in(fixture *f, const char *name, int by_cursor, int sum)
@@ -2321,6 +2422,89 @@ static void test_a_new_log_is_written_beside_the_writer_and_the_log_thread(void 
     new_logs_under_writes(*state, 2);
 }
 
+/* A new log that cannot be written (a disk error copying the tail into it,
+ * on the checkpoint thread that prepares it, then on the writer that
+ * finishes it): it is given up, the old log goes on taking every write,
+ * and a later checkpoint starts a new log once the disk lets it. A kill
+ * loses nothing, and a close leaves no wal.new behind. */
+static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 1);
+    enum { N = 30000, PER = 10 };
+    const char **ev = event_names("rf-", N, 40);
+    static const char *const fail_on[] = {"yj-sync", "yj-writer", NULL};
+    int n = 0;
+    for (int phase = 0; phase < 3; phase++) {
+        /* the writer's part is copied only if it logged while the
+         * checkpoint thread copied: slow copies make sure it did */
+        stall_copy_ms = phase == 1 ? 20 : 0;
+        copy_fail_on = fail_on[phase];
+        int failed = copy_failures;
+        yj_store_stats a, b;
+        yj_store_get_stats(f->store, &a);
+        int armed = phase == 2; /* from a failed copy on: a new log begun before may still start */
+        do {
+            assert_true(n + PER <= N);
+            run_ok(f, ev + n, PER);
+            n += PER;
+            yj_store_get_stats(f->store, &b);
+            if (!armed && copy_failures > failed) armed = 1, a = b, failed = copy_failures;
+        } while (phase < 2 ? !armed || copy_failures - failed < 3 : b.log_rotations - a.log_rotations < 2);
+        if (phase < 2) {
+            assert_int_equal(b.log_rotations, a.log_rotations); /* no new log while copies fail */
+            assert_true(b.checkpoints > a.checkpoints);          /* but the checkpoints go on */
+        }
+    }
+    copy_fail_on = NULL;
+    stall_copy_ms = 0;
+    kill_and_recover(f, &c, ".rotfail", ev, n, 1);
+    yj_store_close(f->store);
+    f->store = NULL;
+    char path[160];
+    snprintf(path, sizeof path, "%s/wal.new", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    free_names(ev, N);
+}
+
+/* A close while the checkpoint thread is preparing a new log (its copy of
+ * the tail slowed, and the writer logging more meanwhile): the close waits
+ * for it, copies the writer's part into it, then writes its own checkpoint
+ * and log. Nothing is lost and no wal.new is left. */
+static void test_a_close_while_a_new_log_is_prepared_loses_nothing(void **state)
+{
+    fixture *f = *state;
+    reopen(f, 1);
+    enum { N = 300 };
+    const char **ev = event_names("cl-", N, 40);
+    stall_ckpt_ms = 100;
+    stall_copy_ms = 300;
+    int began = copies_on_sync;
+    run_ok(f, ev, N / 3);         /* a checkpoint follows, slow to begin */
+    run_ok(f, ev + N / 3, N / 3); /* logged after it froze: the tail its new log copies, slowly */
+    for (int i = 0; i < 2000 && copies_on_sync == began; i++) usleep(1000);
+    assert_true(copies_on_sync > began);
+    run_ok(f, ev + 2 * N / 3, N / 3); /* logged while the copy waits: the writer's part */
+    int rest = copies_off_sync;
+    yj_store_close(f->store);
+    f->store = NULL;
+    assert_true(copies_off_sync > rest); /* the close copied that part into the new log */
+    stall_copy_ms = stall_ckpt_ms = 0;
+    char path[160];
+    snprintf(path, sizeof path, "%s/wal.new", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    open_store(f, 0, 0);
+    yj_batch *r = run(f, ev, NULL, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r->results[i].code, YJ_OK);
+        assert_true(r->results[i].replayed);
+        assert_int_equal(r->results[i].seq, (uint64_t)i + 1);
+    }
+    finish(r);
+    verify_agrees(f);
+    free_names(ev, N);
+}
+
 /* LMDB writes into its map, so the data file is allocated on disk up to
  * the map, before LMDB's writes (a write fault on a block a full disk
  * lacks would be a SIGBUS): after the open and after each growth. */
@@ -2593,6 +2777,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_group_applied_again_beside_the_log_thread_or_after_a_compaction,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adds_chase_parents_in_place_and_take_back_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adds_without_rows_give_the_same_answers, setup, teardown),
@@ -2625,6 +2811,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer_and_the_log_thread, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_log_that_cannot_be_written_leaves_the_log_going, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_close_while_a_new_log_is_prepared_loses_nothing, setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
