@@ -396,8 +396,9 @@ typedef struct yj_store_stats {
     uint64_t log_rotations;     /* new logs started (after checkpoints, recoveries, the close) */
     uint64_t group_redos;       /* groups applied again with a layer per write: one of their
                                    writes was refused after it had written (writer.c) */
-    uint64_t group_compactions; /* times a group's layer was compacted while it was applied:
-                                   keys made and deleted within the group (apply.c) */
+    uint64_t group_compactions; /* times the writer compacted a group's layer while applying it:
+                                   keys made and deleted within the group (apply.c; a
+                                   recovery's compactions are not counted, Verify makes none) */
     uint64_t rotation_rest_bytes; /* of the tails of the new logs started after checkpoints, the
                                    bytes the writer copied itself (the checkpoint thread copies
                                    the rest while the writer goes on) */

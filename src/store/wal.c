@@ -1008,7 +1008,11 @@ static yj_err ckpt_write_now(yj_store *s)
 
 yj_err store_wal_checkpoint_now(yj_store *s)
 {
-    yj_err err = finish_checkpoint(s, 1);
+    /* a new log the checkpoint thread prepared is dropped, not finished:
+     * the one below replaces it at once (finishing it was a copy, a sync, a
+     * rename and a directory sync for nothing, at every close that came
+     * during a checkpoint) */
+    yj_err err = finish_checkpoint(s, 0);
     if (err != YJ_OK) return err;
     if (!s->ckpt && (err = freeze(s, 0)) != YJ_OK) return YJ_INTERNAL;
     if ((err = ckpt_write_now(s)) != YJ_OK) return err;

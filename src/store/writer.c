@@ -580,9 +580,11 @@ static void rows_budget(yj_store *s)
  * (a checkpoint may start a new log): one finished by the checkpoint
  * thread completes; one a Verify asked for starts. Returns whether the
  * store has failed. */
-static int between_groups(yj_store *s, int failed, int wanted)
+static int between_groups(yj_store *s, int failed, int wanted, int closing)
 {
-    if (store_wal_poll(s, !failed) != YJ_OK && !failed) failed = fail_store(s);
+    /* (closing: a new log the checkpoint thread prepared is dropped, the
+     * close's own replacing it at once) */
+    if (store_wal_poll(s, !failed && !closing) != YJ_OK && !failed) failed = fail_store(s);
     if (!failed && s->full == STORE_FULL_DISK && store_wal_retry_full(s) != YJ_OK) failed = fail_store(s);
     if (!failed && !s->full && s->ckpt_state == CKPT_IDLE && grow_ahead(s) != YJ_OK) failed = fail_store(s);
     if (wanted && !failed && store_wal_checkpoint_soon(s) != YJ_OK) failed = fail_store(s);
@@ -643,7 +645,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (!in_flight) { /* (no group applied and not yet published: no layer logs a row;
                               after between_groups, which may end a checkpoint) */
-            failed = between_groups(s, failed, wanted);
+            failed = between_groups(s, failed, wanted, closing);
             if (!failed) rows_budget(s);
         }
         if (!group && !in_flight && closing) break;
@@ -693,8 +695,9 @@ static void *writer_main(void *arg)
             }
             pthread_mutex_lock(&s->mu);
             failed = s->failed;
+            closing = s->closing;
             pthread_mutex_unlock(&s->mu);
-            failed = between_groups(s, failed, wanted);
+            failed = between_groups(s, failed, wanted, closing);
         }
         if (!applied) continue;
 

@@ -314,6 +314,9 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
  * count the copies the checkpoint thread began, and those of any other. */
 static _Atomic int stall_copy_ms, copy_range_exdev, copy_failures, copies_on_sync, copies_off_sync;
 static const char *_Atomic copy_fail_on;
+/* Armed: the checkpoint thread's copies wait until this store is closing
+ * (at most 10 s). */
+static yj_store *_Atomic hold_copy_until_closing;
 
 ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned flags)
 {
@@ -332,6 +335,8 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
         return -1;
     }
     if (stall_copy_ms && sync) usleep((useconds_t)stall_copy_ms * 1000);
+    yj_store *hold = hold_copy_until_closing;
+    for (int i = 0; hold && sync && i < 10000 && !__atomic_load_n(&hold->closing, __ATOMIC_ACQUIRE); i++) usleep(1000);
     return real(in, in_off, out, out_off, n, flags);
 }
 
@@ -397,6 +402,7 @@ static int teardown(void **state)
                                                                    failed test's faults end with it) */
     stall_log_sync_ms = 0;
     copy_fail_on = NULL;
+    hold_copy_until_closing = NULL;
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -1639,7 +1645,7 @@ static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compacti
     finish(r);
     yj_store_get_stats(f->store, &b);
     assert_true(b.group_compactions >= a.group_compactions + 2); /* in the first pass and the second */
-    assert_int_equal(b.group_redos, a.group_redos + 1);
+    assert_true(b.group_redos >= a.group_redos + 1); /* (more if the writer cut the batch) */
     for (int pass = 0; pass < 2; pass++) {
         assert_int_equal(counter_in(f, "q", 0), -1); /* its row was made and taken back */
         assert_int_equal(counter_in(f, "q", 1), -1);
@@ -2422,23 +2428,40 @@ static void test_a_new_log_is_written_beside_the_writer_and_the_log_thread(void 
     new_logs_under_writes(*state, 2);
 }
 
+/* No new log left in the store's directory once the checkpoints are done
+ * (writes stopped: none starts another; the writer finishes or drops a
+ * prepared log just after the checkpoint's state is idle, so this waits
+ * up to 5 s for both). */
+static void assert_no_new_log_left(fixture *f)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/wal.new", f->dir);
+    for (int i = 0; i < 5000 && (atomic_load(&f->store->ckpt_state) != CKPT_IDLE || access(path, F_OK) == 0); i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&f->store->ckpt_state), CKPT_IDLE);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* A new log that cannot be written (a disk error copying the tail into it,
  * on the checkpoint thread that prepares it, then on the writer that
- * finishes it): it is given up, the old log goes on taking every write,
- * and a later checkpoint starts a new log once the disk lets it. A kill
- * loses nothing, and a close leaves no wal.new behind. */
+ * finishes it): it is given up and removed, the old log goes on taking
+ * every write, and a later checkpoint starts a new log once the disk lets
+ * it. A kill loses nothing. */
 static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **state)
 {
     fixture *f = *state;
     yj_store_config c = reopen(f, 1);
-    enum { N = 30000, PER = 10 };
+    enum { N = 9000, PER = 10 }; /* (the recovery checks them in one batch: at most 10,000) */
     const char **ev = event_names("rf-", N, 40);
     static const char *const fail_on[] = {"yj-sync", "yj-writer", NULL};
     int n = 0;
     for (int phase = 0; phase < 3; phase++) {
-        /* the writer's part is copied only if it logged while the
-         * checkpoint thread copied: slow copies make sure it did */
-        stall_copy_ms = phase == 1 ? 20 : 0;
+        /* each checkpoint slow to begin, so that groups are logged after its
+         * layer froze (the tail its new log copies is never empty); in
+         * phase 1 slow copies, so that the writer logs while the checkpoint
+         * thread copies (its own part is never empty either) */
+        stall_ckpt_ms = phase < 2 ? 10 : 0;
+        stall_copy_ms = phase == 1 ? 10 : 0;
         copy_fail_on = fail_on[phase];
         int failed = copy_failures;
         yj_store_stats a, b;
@@ -2448,51 +2471,49 @@ static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **st
             assert_true(n + PER <= N);
             run_ok(f, ev + n, PER);
             n += PER;
+            if (phase < 2) usleep(2000); /* (a few groups a checkpoint, not thousands) */
             yj_store_get_stats(f->store, &b);
             if (!armed && copy_failures > failed) armed = 1, a = b, failed = copy_failures;
         } while (phase < 2 ? !armed || copy_failures - failed < 3 : b.log_rotations - a.log_rotations < 2);
         if (phase < 2) {
             assert_int_equal(b.log_rotations, a.log_rotations); /* no new log while copies fail */
             assert_true(b.checkpoints > a.checkpoints);          /* but the checkpoints go on */
+            assert_no_new_log_left(f);
         }
     }
     copy_fail_on = NULL;
-    stall_copy_ms = 0;
+    stall_copy_ms = stall_ckpt_ms = 0;
     kill_and_recover(f, &c, ".rotfail", ev, n, 1);
-    yj_store_close(f->store);
-    f->store = NULL;
-    char path[160];
-    snprintf(path, sizeof path, "%s/wal.new", f->dir);
-    assert_int_equal(access(path, F_OK), -1);
     free_names(ev, N);
 }
 
 /* A close while the checkpoint thread is preparing a new log (its copy of
- * the tail slowed, and the writer logging more meanwhile): the close waits
- * for it, copies the writer's part into it, then writes its own checkpoint
- * and log. Nothing is lost and no wal.new is left. */
+ * the tail held until the close begins, the writer logging more
+ * meanwhile): the close waits for the checkpoint, drops the prepared log
+ * without copying the writer's part into it (its own checkpoint and log
+ * replace it at once), and loses nothing. */
 static void test_a_close_while_a_new_log_is_prepared_loses_nothing(void **state)
 {
     fixture *f = *state;
     reopen(f, 1);
+    usleep(2000); /* (past the interval: the first group's checkpoint starts) */
     enum { N = 300 };
     const char **ev = event_names("cl-", N, 40);
     stall_ckpt_ms = 100;
-    stall_copy_ms = 300;
+    hold_copy_until_closing = f->store;
     int began = copies_on_sync;
     run_ok(f, ev, N / 3);         /* a checkpoint follows, slow to begin */
-    run_ok(f, ev + N / 3, N / 3); /* logged after it froze: the tail its new log copies, slowly */
-    for (int i = 0; i < 2000 && copies_on_sync == began; i++) usleep(1000);
+    run_ok(f, ev + N / 3, N / 3); /* logged after it froze: the tail its new log copies */
+    for (int i = 0; i < 5000 && copies_on_sync == began; i++) usleep(1000);
     assert_true(copies_on_sync > began);
-    run_ok(f, ev + 2 * N / 3, N / 3); /* logged while the copy waits: the writer's part */
+    run_ok(f, ev + 2 * N / 3, N / 3); /* logged while the copy is held: the writer's part */
+    assert_int_equal(atomic_load(&f->store->ckpt_state), CKPT_SYNCING);
     int rest = copies_off_sync;
     yj_store_close(f->store);
     f->store = NULL;
-    assert_true(copies_off_sync > rest); /* the close copied that part into the new log */
-    stall_copy_ms = stall_ckpt_ms = 0;
-    char path[160];
-    snprintf(path, sizeof path, "%s/wal.new", f->dir);
-    assert_int_equal(access(path, F_OK), -1);
+    hold_copy_until_closing = NULL;
+    stall_ckpt_ms = 0;
+    assert_int_equal(copies_off_sync, rest); /* the writer's part was not copied: the log was dropped */
     open_store(f, 0, 0);
     yj_batch *r = run(f, ev, NULL, N);
     for (int i = 0; i < N; i++) {
