@@ -741,7 +741,12 @@ static void *syncer_main(void *arg)
         if (s->syncer_stop) break;
         pthread_mutex_unlock(&s->mu);
         int rc = ckpt_run(s);
-        if (!rc && !s->tail_lost) prepare_rotation(s); /* (a new log would not be used) */
+        pthread_mutex_lock(&s->mu);
+        int closing = s->closing;
+        pthread_mutex_unlock(&s->mu);
+        /* (a new log would not be used: the tail was lost, or the close
+         * drops it and writes its own) */
+        if (!rc && !s->tail_lost && !closing) prepare_rotation(s);
         pthread_mutex_lock(&s->mu);
         s->ckpt_rc = rc;
         s->ckpt_state = CKPT_SYNCED;
