@@ -415,7 +415,8 @@ int main(int argc, char **argv)
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
            "%llu replayed, %llu map grows, %llu checkpoints, %llu new logs (%llu KiB of their tails copied "
-           "by the writer), %llu groups applied again (a write refused after it wrote), %llu compactions of a group, "
+           "by the writer), %llu groups applied again (a write refused after it wrote; %llu over a group the log "
+           "thread was syncing), %llu compactions of a group, "
            "%llu commits synced by the log thread, "
            "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer (which waited %llu times, "
            "%llu ms in all, for a step yj-zero was writing), "
@@ -426,7 +427,8 @@ int main(int argc, char **argv)
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
            (unsigned long long)st.map_grows, (unsigned long long)st.checkpoints,
            (unsigned long long)st.log_rotations, (unsigned long long)(st.rotation_rest_bytes >> 10),
-           (unsigned long long)st.group_redos, (unsigned long long)st.group_compactions,
+           (unsigned long long)st.group_redos, (unsigned long long)st.group_redos_piped,
+           (unsigned long long)st.group_compactions,
            (unsigned long long)st.piped_commits, (unsigned long long)st.zero_jobs,
            (unsigned long long)st.zero_waits, (unsigned long long)st.zero_job_waits,
            (unsigned long long)(st.zero_job_wait_us / 1000), (unsigned long long)st.cache_drops,

@@ -396,6 +396,8 @@ typedef struct yj_store_stats {
     uint64_t log_rotations;     /* new logs started (after checkpoints, recoveries, the close) */
     uint64_t group_redos;       /* groups applied again with a layer per write: one of their
                                    writes was refused after it had written (writer.c) */
+    uint64_t group_redos_piped; /* of them, those applied on top of a group the log thread
+                                   was syncing (yj_store_config.pipeline) */
     uint64_t group_compactions; /* times the writer compacted a group's layer while applying it:
                                    keys made and deleted within the group (apply.c; a
                                    recovery's compactions are not counted, Verify makes none) */

@@ -518,6 +518,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->zero_jobs = atomic_load(&s->zero_jobs);
     out->log_rotations = atomic_load(&s->log_rotations);
     out->group_redos = atomic_load(&s->group_redos);
+    out->group_redos_piped = atomic_load(&s->group_redos_piped);
     out->group_compactions = atomic_load(&s->group_compactions);
     out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
     out->cache_drops = atomic_load(&s->cache_drops);

@@ -261,7 +261,7 @@ struct yj_store {
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
         cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
-        log_rotations, rotation_rest_bytes, group_redos, group_compactions;
+        log_rotations, rotation_rest_bytes, group_redos, group_redos_piped, group_compactions;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */

@@ -244,6 +244,7 @@ again:
         deadline = store_now_ns() + SLICE_NS; /* (a slice for the second pass too) */
         if (ac->view.rows) ac->group->gen = store_rows_gen(ac->view.rows);
         atomic_fetch_add_explicit(&s->group_redos, 1, memory_order_relaxed);
+        if (ac->pending) atomic_fetch_add_explicit(&s->group_redos_piped, 1, memory_order_relaxed);
         err = YJ_OK;
         goto again;
     }
