@@ -244,7 +244,8 @@ struct yj_store {
                               its pages stay intact */
     uint64_t tail_off;     /* the log's end when the checkpoint's layer was frozen (freeze): what
                               was logged since (its "tail") goes into the next log */
-    int tail_lost;         /* that checkpoint starts no new log (store_wal_retry_full) */
+    int no_new_log;        /* the running checkpoint starts no new log (the one that waited
+                              for a full disk: store_wal_retry_full) */
     _Atomic uint64_t wal_end; /* wal_off for the checkpoint thread: the log's records end here */
     /* a new log the checkpoint thread prepared after its checkpoint (wal.c,
      * prepare_rotation): written before CKPT_SYNCED, then the writer's */

@@ -744,9 +744,9 @@ static void *syncer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         int closing = s->closing;
         pthread_mutex_unlock(&s->mu);
-        /* (a new log would not be used: the tail was lost, or the close
-         * drops it and writes its own) */
-        if (!rc && !s->tail_lost && !closing) prepare_rotation(s);
+        /* (a new log would not be used: the checkpoint that waited for a
+         * full disk starts none, and a close drops it and writes its own) */
+        if (!rc && !s->no_new_log && !closing) prepare_rotation(s);
         pthread_mutex_lock(&s->mu);
         s->ckpt_rc = rc;
         s->ckpt_state = CKPT_SYNCED;
@@ -891,7 +891,7 @@ yj_err store_wal_after_commit(yj_store *s)
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
     if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
-    s->tail_lost = 0;
+    s->no_new_log = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
     pthread_cond_signal(&s->sync_cv);
@@ -946,7 +946,7 @@ static yj_err finish_checkpoint(yj_store *s, int use)
         /* a log grown past its size starts over with what came after the
          * checkpoint (a new log the checkpoint thread prepared: else the
          * next checkpoint's) */
-        if (use && !s->tail_lost && s->wal_off >= s->config.log_rotate_bytes && s->rot_fd >= 0)
+        if (use && !s->no_new_log && s->wal_off >= s->config.log_rotate_bytes && s->rot_fd >= 0)
             err = finish_rotation(s);
         new_log_drop(s, s->rot_fd);
         s->rot_fd = -1;
@@ -957,7 +957,7 @@ static yj_err finish_checkpoint(yj_store *s, int use)
 yj_err store_wal_poll(yj_store *s, int use)
 {
     int st = atomic_load(&s->ckpt_state);
-    if (st == CKPT_SYNCED || (st == CKPT_SYNCING && (s->tail_lost || !use))) return finish_checkpoint(s, use);
+    if (st == CKPT_SYNCED || (st == CKPT_SYNCING && (s->no_new_log || !use))) return finish_checkpoint(s, use);
     return YJ_OK;
 }
 
@@ -979,7 +979,7 @@ yj_err store_wal_retry_full(yj_store *s)
      * since before the refusals, so the log after it may be long (until the
      * seventeenth session of issue 16 the tail was a copy in memory, which
      * missed a group logged with no checkpoint running, --log-thread) */
-    s->tail_lost = 1;
+    s->no_new_log = 1;
     if (!s->ckpt) return YJ_OK;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
