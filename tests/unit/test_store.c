@@ -317,6 +317,26 @@ static const char *_Atomic copy_fail_on;
 /* Armed: the checkpoint thread's copies wait until this store is closing
  * (at most 10 s). */
 static yj_store *_Atomic hold_copy_until_closing;
+/* Armed with a store: the checkpoint thread, as it begins a checkpoint's
+ * LMDB transaction (ckpt_after_more_log) or a copy into a new log
+ * (copy_after_more_log), waits until the writer has logged more than it
+ * had then (at most 5 s): the tail a new log copies, and the writer's part
+ * of it, are then never empty. */
+static yj_store *_Atomic ckpt_after_more_log, *_Atomic copy_after_more_log;
+
+static void wait_for_more_log(yj_store *s)
+{
+    uint64_t end = atomic_load(&s->wal_end);
+    for (int i = 0; i < 5000 && atomic_load(&s->wal_end) == end; i++) usleep(1000);
+}
+
+static int store_closing(yj_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int closing = s->closing;
+    pthread_mutex_unlock(&s->mu);
+    return closing;
+}
 
 ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned flags)
 {
@@ -335,8 +355,9 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
         return -1;
     }
     if (stall_copy_ms && sync) usleep((useconds_t)stall_copy_ms * 1000);
-    yj_store *hold = hold_copy_until_closing;
-    for (int i = 0; hold && sync && i < 10000 && !__atomic_load_n(&hold->closing, __ATOMIC_ACQUIRE); i++) usleep(1000);
+    yj_store *more = copy_after_more_log, *hold = hold_copy_until_closing;
+    if (more && sync) wait_for_more_log(more);
+    for (int i = 0; hold && sync && i < 10000 && !store_closing(hold); i++) usleep(1000);
     return real(in, in_off, out, out_off, n, flags);
 }
 
@@ -350,6 +371,8 @@ int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **t
     static int (*real)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **);
     if (!real) real = (int (*)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **))dlsym(RTLD_NEXT, "mdb_txn_begin");
     if (stall_ckpt_ms && on_thread("yj-sync")) usleep((useconds_t)stall_ckpt_ms * 1000);
+    yj_store *more = ckpt_after_more_log;
+    if (more && !(flags & MDB_RDONLY) && on_thread("yj-sync")) wait_for_more_log(more);
     return real(env, parent, flags, txn);
 }
 
@@ -402,7 +425,7 @@ static int teardown(void **state)
                                                                    failed test's faults end with it) */
     stall_log_sync_ms = 0;
     copy_fail_on = NULL;
-    hold_copy_until_closing = NULL;
+    hold_copy_until_closing = ckpt_after_more_log = copy_after_more_log = NULL;
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
@@ -1548,6 +1571,20 @@ static void test_rows_take_back_refused_changes_and_reach_lmdb(void **state)
     assert_int_equal(counter_in(f, "k", 1), 5);
 }
 
+/* What a read of key in a fresh read transaction answers (its code: the
+ * transaction ended before the caller asserts on it). */
+static yj_err state_get_code(fixture *f, const char *key)
+{
+    yj_rtxn rt;
+    yj_msg msg = {{0}};
+    MDB_val v;
+    yj_err begin = yj_store_read_begin(f->store, &rt, &msg);
+    if (begin != YJ_OK) return begin;
+    yj_err err = yj_state_get(&rt.view, key, strlen(key), &v);
+    yj_store_read_end(f->store, &rt);
+    return err;
+}
+
 /* A write refused after a delete, and one refused after a counter's add
  * in the second slice of a batch the writer cut (its first slice already
  * applied): each group is applied again with a layer per write, and
@@ -1562,12 +1599,7 @@ static void test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing(voi
     run_expecting(f, (const char *[]){"other-1", "delref:keep-me", "other-2"},
                   (const int[]){YJ_OK, YJ_FAILED_PRECONDITION, YJ_OK}, 3);
     assert_int_equal(group_redos(f), redos + 1);
-    yj_rtxn r;
-    yj_msg msg = {{0}};
-    MDB_val v;
-    assert_int_equal(yj_store_read_begin(f->store, &r, &msg), YJ_OK);
-    assert_int_equal(yj_state_get(&r.view, "s:keep-me", 9, &v), YJ_OK); /* not deleted */
-    yj_store_read_end(f->store, &r);
+    assert_int_equal(state_get_code(f, "s:keep-me"), YJ_OK); /* not deleted */
     /* a batch cut into slices (its first write takes longer than a
      * slice), refused after an add in its second */
     const char *ev[] = {"nap-first", "slice-1", "slice-2", "incref:k", "slice-3"};
@@ -1593,28 +1625,29 @@ static void test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing(voi
  * nothing: the counters hold what the accepted writes added, the deleted
  * keys are gone, the kept ones there, before and after a restart, and
  * Verify's replay agrees. */
+/* One batch, refused once after a write, compacted on the way: applied
+ * again once, its layer compacted in both passes. Unless the writer cut
+ * it into groups (past its 20 ms slice: ASan on a busy machine), whose
+ * tombstones may then each stay under the compaction's 256. */
+static void assert_compacted_and_redone(const yj_store_stats *a, const yj_store_stats *b)
+{
+    if (b->commits - a->commits > 1) {
+        assert_true(b->group_redos >= a->group_redos + 1);
+        return;
+    }
+    assert_int_equal(b->group_redos, a->group_redos + 1);
+    assert_true(b->group_compactions >= a->group_compactions + 2);
+}
+
 static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per);
 
-/* What a read of key in a fresh read transaction answers (its code: the
- * transaction ended before the caller asserts on it). */
-static yj_err state_get_code(fixture *f, const char *key)
-{
-    yj_rtxn rt;
-    yj_msg msg = {{0}};
-    MDB_val v;
-    yj_err begin = yj_store_read_begin(f->store, &rt, &msg);
-    if (begin != YJ_OK) return begin;
-    yj_err err = yj_state_get(&rt.view, key, strlen(key), &v);
-    yj_store_read_end(f->store, &rt);
-    return err;
-}
 
 
 static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compaction(void **state)
 {
     fixture *f = *state;
     test_rows = counter_row_cap;
-    reopen_with(f, 1, 2);
+    yj_store_config c = reopen_with(f, 1, 2);
     enum { B = 150, PER = 3 };
     const char **ev = event_names("ra", B * PER, 0);
     for (int k = 0; k < B; k++) { /* each batch: an add, an add then refused, a plain write */
@@ -1632,9 +1665,15 @@ static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compacti
     stall_log_sync_ms = 2;
     yj_batch **bs = run_concurrently(f, ev, B * PER, PER);
     stall_log_sync_ms = 0;
+    const char **accepted = calloc(2 * B, sizeof *accepted);
     for (int k = 0; k < B; k++) {
         for (int i = 0; i < PER; i++)
             assert_int_equal(bs[k]->results[i].code, i == 1 ? YJ_FAILED_PRECONDITION : YJ_OK);
+        /* the seqs stay dense across the refusals and the second passes */
+        assert_int_equal(bs[k]->results[0].seq, (uint64_t)(2 * k) + 1);
+        assert_int_equal(bs[k]->results[2].seq, (uint64_t)(2 * k) + 2);
+        accepted[2 * k] = ev[k * PER];
+        accepted[2 * k + 1] = ev[k * PER + 2];
         finish(bs[k]);
     }
     free(bs);
@@ -1643,6 +1682,10 @@ static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compacti
     assert_true(b.group_redos_piped > a.group_redos_piped); /* over a group the log thread was syncing */
     assert_int_equal(counter_in(f, "p", 0), B);
     assert_int_equal(counter_in(f, "p", 1), B);
+    kill_and_recover(f, &c, ".redo", accepted, 2 * B, 1); /* the log holds the accepted writes, only */
+    free(accepted);
+    reopen_with(f, 1, 2);
+    assert_int_equal(counter_in(f, "p", 0), B);
     /* one batch: 300 keys made, then deleted, an add to a counter that is
      * a row already, then a refusal after an add */
     enum { K = 300 };
@@ -1659,8 +1702,7 @@ static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compacti
         assert_int_equal(r->results[i].code, i == 2 * K + 1 ? YJ_FAILED_PRECONDITION : YJ_OK);
     finish(r);
     yj_store_get_stats(f->store, &b);
-    assert_true(b.group_compactions >= a.group_compactions + 2); /* in the first pass and the second */
-    assert_true(b.group_redos >= a.group_redos + 1); /* (more if the writer cut the batch) */
+    assert_compacted_and_redone(&a, &b);
     for (int pass = 0; pass < 2; pass++) {
         assert_int_equal(counter_in(f, "q", 0), -1); /* its row was made and taken back */
         assert_int_equal(counter_in(f, "q", 1), -1);
@@ -1688,8 +1730,7 @@ static void test_a_group_applied_again_beside_the_log_thread_or_after_a_compacti
     for (int i = 0; i < K + 3; i++) assert_int_equal(r->results[i].code, i == K + 1 ? YJ_FAILED_PRECONDITION : YJ_OK);
     finish(r);
     yj_store_get_stats(f->store, &b);
-    assert_true(b.group_compactions >= a.group_compactions + 2);
-    assert_true(b.group_redos >= a.group_redos + 1);
+    assert_compacted_and_redone(&a, &b);
     for (int pass = 0; pass < 2; pass++) {
         assert_int_equal(counter_in(f, "p", 0), B + 2);
         assert_int_equal(counter_in(f, "q", 0), -1);
@@ -2288,7 +2329,6 @@ static void test_a_log_write_failing_part_way_stops_writes(void **state)
     free_names(ev, N);
 }
 
-/* Writes ev[0..n) as one batch, every one accepted. */
 /* The log is zeroed ahead by a thread of its own (yj-zero), not by the
  * writer: groups whose records cross one step of zeros after another
  * (256 KiB ahead of a new log, growing to 4 MiB) find the zeros written
@@ -2498,12 +2538,12 @@ static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **st
     static const char *const fail_on[] = {"yj-sync", "yj-writer", NULL};
     int n = 0;
     for (int phase = 0; phase < 3; phase++) {
-        /* each checkpoint slow to begin, so that groups are logged after its
-         * layer froze (the tail its new log copies is never empty); in
-         * phase 1 slow copies, so that the writer logs while the checkpoint
-         * thread copies (its own part is never empty either) */
-        stall_ckpt_ms = phase < 2 ? 10 : 0;
-        stall_copy_ms = phase == 1 ? 10 : 0;
+        /* each checkpoint begins once a group was logged after its layer
+         * froze (the tail its new log copies is never empty); in phase 1
+         * the checkpoint thread copies once the writer logged more (the
+         * writer's own part is never empty either) */
+        ckpt_after_more_log = phase < 2 ? f->store : NULL;
+        copy_after_more_log = phase == 1 ? f->store : NULL;
         copy_fail_on = fail_on[phase];
         int failed = copy_failures;
         yj_store_stats a, b;
@@ -2513,7 +2553,6 @@ static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **st
             assert_true(n + PER <= N);
             run_ok(f, ev + n, PER);
             n += PER;
-            if (phase < 2) usleep(2000); /* (a few groups a checkpoint, not thousands) */
             yj_store_get_stats(f->store, &b);
             if (!armed && copy_failures > failed) armed = 1, a = b, failed = copy_failures;
         } while (phase < 2 ? !armed || copy_failures - failed < 3 : b.log_rotations - a.log_rotations < 2);
@@ -2524,7 +2563,6 @@ static void test_a_new_log_that_cannot_be_written_leaves_the_log_going(void **st
         }
     }
     copy_fail_on = NULL;
-    stall_copy_ms = stall_ckpt_ms = 0;
     kill_and_recover(f, &c, ".rotfail", ev, n, 1);
     free_names(ev, N);
 }
@@ -2541,10 +2579,9 @@ static void test_a_close_while_a_new_log_is_prepared_loses_nothing(void **state)
     usleep(2000); /* (past the interval: the first group's checkpoint starts) */
     enum { N = 300 };
     const char **ev = event_names("cl-", N, 40);
-    stall_ckpt_ms = 100;
-    hold_copy_until_closing = f->store;
+    ckpt_after_more_log = hold_copy_until_closing = f->store;
     int began = copies_on_sync;
-    run_ok(f, ev, N / 3);         /* a checkpoint follows, slow to begin */
+    run_ok(f, ev, N / 3);         /* a checkpoint follows, begun once more is logged */
     run_ok(f, ev + N / 3, N / 3); /* logged after it froze: the tail its new log copies */
     for (int i = 0; i < 5000 && copies_on_sync == began; i++) usleep(1000);
     assert_true(copies_on_sync > began);
@@ -2553,8 +2590,7 @@ static void test_a_close_while_a_new_log_is_prepared_loses_nothing(void **state)
     int rest = copies_off_sync;
     yj_store_close(f->store);
     f->store = NULL;
-    hold_copy_until_closing = NULL;
-    stall_ckpt_ms = 0;
+    hold_copy_until_closing = ckpt_after_more_log = NULL;
     assert_int_equal(copies_off_sync, rest); /* the writer's part was not copied: the log was dropped */
     open_store(f, 0, 0);
     yj_batch *r = run(f, ev, NULL, N);
