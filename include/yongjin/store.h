@@ -22,15 +22,16 @@
  * Writes: yj_store_submit queues a batch (one Append request) for the writer
  * thread. The writer takes every queued batch and, for each write:
  * idempotency check -> apply hook (rules + derived state) -> journal entry,
- * all in memory (src/store/view.c: each write in a layer of its own, folded
- * into its group's when accepted, dropped when refused); then appends the
+ * all in memory (src/store/view.c: into its group's layer; a write refused
+ * after it wrote has the group applied again with a layer per write, the
+ * refused one's dropped: writer.c); then appends the
  * group's entries to the redo log `wal` and syncs it (one fdatasync per
  * group, the only write a commit makes), publishes the group (merged into
  * the layer readers see) and hands the batches back to the event loop
  * thread through a completion callback. An answer is handed back, and a
  * write is visible to readers, only after its log record is durable. A
- * checkpoint thread writes the published changes into LMDB every 100 ms in
- * one durable LMDB commit; a writable open recovers from the log
+ * checkpoint thread writes the published changes into LMDB every 2 s
+ * (checkpoint_ms) in one durable LMDB commit; a writable open recovers from the log
  * (src/store/wal.c, docs/storage.md). When LMDB's map at its cap could not
  * take what the checkpoints will write, or the disk cannot take the log,
  * the group's writes are answered RESOURCE_EXHAUSTED and reads go on. A
@@ -393,17 +394,21 @@ typedef struct yj_store_stats {
     uint64_t zero_job_waits;    /* times the writer waited for a step the zeroing thread was
                                    writing (its zeros may land where the records go) */
     uint64_t zero_job_wait_us;  /* and the microseconds it waited, in all */
-    uint64_t log_rotations;     /* new logs started (after checkpoints, recoveries, the close) */
+    uint64_t log_rotations;     /* new logs started: at each writable open, after a checkpoint once
+                                   the log passed log_rotate_bytes, at a forced checkpoint (1 GiB
+                                   of log), and at the close (after yongjind's closing log line) */
     uint64_t group_redos;       /* groups applied again with a layer per write: one of their
                                    writes was refused after it had written (writer.c) */
     uint64_t group_redos_piped; /* of them, those applied on top of a group the log thread
                                    was syncing (yj_store_config.pipeline) */
-    uint64_t group_compactions; /* times the writer compacted a group's layer while applying it:
-                                   keys made and deleted within the group (apply.c; a
-                                   recovery's compactions are not counted, Verify makes none) */
-    uint64_t rotation_rest_bytes; /* of the tails of the new logs started after checkpoints, the
-                                   bytes the writer copied itself (the checkpoint thread copies
-                                   the rest while the writer goes on) */
+    uint64_t group_compactions; /* times the writer compacted a group's layer while applying it
+                                   (its tombstones over 256 and over half its keys: apply.c),
+                                   first passes of groups applied again included (a recovery's
+                                   are not counted; Verify makes none) */
+    uint64_t rotation_rest_bytes; /* bytes the writer copied into new logs after checkpoints
+                                   (what it logged while the checkpoint thread copied the rest
+                                   of the tail; counted once copied, even if that new log then
+                                   fails and is dropped) */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     uint64_t log_sync_p50_us, log_sync_p99_us; /* the log's fdatasync of a group, alone */
     size_t map_bytes;

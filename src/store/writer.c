@@ -2,10 +2,11 @@
  * writer.c — the writer thread and group commit (docs/storage.md).
  *
  * The event loop queues batches (yj_store_submit); the writer takes every
- * queued batch at once as a group and applies its writes in memory: each
- * write into a layer of its own (dropped if the hook refuses it, so a
- * refusal writes nothing), folded into the group's layer when accepted,
- * over the published layers, the writer's copy of LMDB's values and an
+ * queued batch at once as a group and applies its writes in memory, into
+ * the group's layer (a hook refuses before it writes; a write refused after
+ * it wrote has the group applied again with a layer per write, the refused
+ * one's dropped, so a refusal writes nothing: apply_group), over the
+ * published layers, the writer's copy of LMDB's values and an
  * LMDB snapshot (store.c, view.c). Then the group's journal entries are
  * written to the redo log and synced (one write, one fdatasync: wal.c),
  * and only then is the group published (merged into the layer readers
