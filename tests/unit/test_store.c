@@ -1092,6 +1092,22 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     assert_non_null(strstr(rep.problem, "checksum"));
 }
 
+/* Writes ev[0..n) again, in batches of at most per, and checks that each
+ * answers as a replay of the entry it made: seq first_seq + i. */
+static void assert_all_replayed(fixture *f, const char **ev, int n, int per, uint64_t first_seq)
+{
+    for (int from = 0; from < n; from += per) {
+        int k = n - from < per ? n - from : per;
+        yj_batch *r = run(f, ev + from, NULL, (size_t)k);
+        for (int i = 0; i < k; i++) {
+            assert_int_equal(r->results[i].code, YJ_OK);
+            assert_true(r->results[i].replayed);
+            assert_int_equal(r->results[i].seq, first_seq + (uint64_t)(from + i));
+        }
+        finish(r);
+    }
+}
+
 /* Writes a crash image (data file and log) into dir2, opens it (recovery),
  * and checks that events ev[0..n) are all there: each answers as a replay
  * with its seq, and the store verifies (with exactly n entries if exact). */
@@ -1111,13 +1127,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
     assert_int_equal(yj_store_open(c, f->base, &s2, &msg), YJ_OK);
     yj_store *keep = f->store;
     f->store = s2;
-    yj_batch *r = run(f, ev, NULL, (size_t)n);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(r->results[i].code, YJ_OK);
-        assert_true(r->results[i].replayed);
-        assert_int_equal(r->results[i].seq, (uint64_t)i + 1);
-    }
-    finish(r);
+    assert_all_replayed(f, ev, n, n, 1);
     yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
@@ -2593,13 +2603,7 @@ static void test_a_close_while_a_new_log_is_prepared_loses_nothing(void **state)
     hold_copy_until_closing = ckpt_after_more_log = NULL;
     assert_int_equal(copies_off_sync, rest); /* the writer's part was not copied: the log was dropped */
     open_store(f, 0, 0);
-    yj_batch *r = run(f, ev, NULL, N);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r->results[i].code, YJ_OK);
-        assert_true(r->results[i].replayed);
-        assert_int_equal(r->results[i].seq, (uint64_t)i + 1);
-    }
-    finish(r);
+    assert_all_replayed(f, ev, N, N, 1);
     verify_agrees(f);
     free_names(ev, N);
 }
@@ -2738,15 +2742,7 @@ static void test_a_close_after_a_full_disk_keeps_what_came_after_the_waiting_che
     yj_store_close(f->store); /* before the store's own retry: the close's checkpoint */
     f->store = NULL;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
-    for (int from = 0; from < at; from += PER) {
-        yj_batch *r = run(f, ev + from, NULL, PER);
-        for (int i = 0; i < PER; i++) {
-            assert_int_equal(r->results[i].code, YJ_OK);
-            assert_true(r->results[i].replayed);
-            assert_int_equal(r->results[i].seq, (uint64_t)(from + i) + 1);
-        }
-        finish(r);
-    }
+    assert_all_replayed(f, ev, at, PER, 1);
     free_names(ev, N);
 }
 
