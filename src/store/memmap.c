@@ -155,7 +155,19 @@ struct yj_memmap {
     uint32_t *slot_tag; /* the key's tag, never 0; 0 marks an empty slot */
     size_t slot_mask;   /* slots - 1; slots a power of two */
     int keep_index;     /* emptied, it keeps a small index (yj_memmap_keep_index) */
+    /* The keys the index holds (yj_memmap_index_only): NULL, every key;
+     * else those it answers 1 for, the others found by a descent. A map's
+     * tree and index hold to it together: it moves with them in a merge's
+     * swap. */
+    int (*indexed_fn)(const void *key, size_t klen);
+    size_t indexed; /* entries whose keys the index takes (all of count when indexed_fn is NULL) */
 };
+
+/* Whether m's index (had it one) holds key. */
+static inline int takes(const yj_memmap *m, const uint8_t *k, size_t klen)
+{
+    return !m->indexed_fn || m->indexed_fn(k, klen);
+}
 
 /* ---- keys and heads ---- */
 
@@ -351,11 +363,11 @@ int yj_memmap_reserve(yj_memmap *m, size_t n)
 /* Puts every entry of the tree into the (empty) index; reads every entry. */
 static void index_fill(yj_memmap *m)
 {
-    assert(m->slot_tag && m->count <= (m->slot_mask + 1) / 4 * 3);
+    assert(m->slot_tag && m->indexed <= (m->slot_mask + 1) / 4 * 3);
     for (mm_leaf *lf = m->first; lf; lf = lf->next)
         for (unsigned i = 0; i < lf->h.n; i++) {
             mm_ent *e = lf->h.key[i];
-            index_add(m, e, key_tag(ent_key(e), e->klen));
+            if (takes(m, ent_key(e), e->klen)) index_add(m, e, key_tag(ent_key(e), e->klen));
         }
 }
 
@@ -529,6 +541,7 @@ static void map_reset(yj_memmap *m)
     m->root = NULL;
     m->first = m->last = NULL;
     m->count = 0;
+    m->indexed = 0;
     m->height = 0;
     m->bytes = sizeof(*m);
 }
@@ -797,16 +810,22 @@ static int insert_first(yj_memmap *m, mm_ent *e)
  * new key will make one. */
 static inline int wants_tag(const yj_memmap *m)
 {
-    return m->slot_tag || m->count >= INDEX_MIN;
+    return m->slot_tag || m->indexed >= INDEX_MIN;
 }
 
-/* place (insert_first when w is NULL: the map is empty), keeping the index:
- * for a new key the index has room already (index_reserve). The map owns e
- * on 0; -1 on ENOMEM with the map unchanged. */
-static int place_indexed(yj_memmap *m, mm_ent *e, mm_where *w, uint32_t tag)
+/* place (insert_first when w is NULL: the map is empty), keeping the index
+ * when it takes the key (in: takes(m, key)): for a new key the index has
+ * room already (index_reserve). The map owns e on 0; -1 on ENOMEM with the
+ * map unchanged. */
+static int place_indexed(yj_memmap *m, mm_ent *e, mm_where *w, uint32_t tag, int in)
 {
-    if (!m->slot_tag) return w ? place(m, e, w) : insert_first(m, e);
-    if (w && w->eq) { /* the slot found before place frees the old entry */
+    int fresh = !(w && w->eq);
+    if (!m->slot_tag || !in) {
+        if ((w ? place(m, e, w) : insert_first(m, e)) != 0) return -1;
+        m->indexed += (size_t)(fresh && in);
+        return 0;
+    }
+    if (!fresh) { /* the slot found before place frees the old entry */
         size_t slot;
         const mm_ent *old = index_find(m, ent_key(e), e->klen, tag, &slot);
         assert(old && old == w->lf->h.key[w->pos]);
@@ -814,9 +833,10 @@ static int place_indexed(yj_memmap *m, mm_ent *e, mm_where *w, uint32_t tag)
         m->slot_ent[slot] = e;
         return 0;
     }
-    assert(m->count < (m->slot_mask + 1) / 4 * 3);
+    assert(m->indexed < (m->slot_mask + 1) / 4 * 3);
     if ((w ? place(m, e, w) : insert_first(m, e)) != 0) return -1;
     index_add(m, e, tag);
+    m->indexed++;
     return 0;
 }
 
@@ -824,12 +844,13 @@ static int place_indexed(yj_memmap *m, mm_ent *e, mm_where *w, uint32_t tag)
  * ENOMEM, map unchanged (but for a larger index). */
 static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
 {
-    index_touch(m, tag); /* arrives during the descent */
+    int in = takes(m, ent_key(e), e->klen);
+    if (in) index_touch(m, tag); /* arrives during the descent */
     mm_where w;
     w.eq = 0;
     if (m->root) w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
-    if (!w.eq && index_reserve(m, m->count + 1) != 0) return -1;
-    return place_indexed(m, e, m->root ? &w : NULL, tag);
+    if (!w.eq && in && index_reserve(m, m->indexed + 1) != 0) return -1;
+    return place_indexed(m, e, m->root ? &w : NULL, tag, in);
 }
 
 /* ---- the API ---- */
@@ -837,8 +858,14 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
 yj_memmap *yj_memmap_new(void)
 {
     yj_memmap *m = malloc(sizeof(*m));
-    if (m) map_reset(m), m->keep_index = 0;
+    if (m) map_reset(m), m->keep_index = 0, m->indexed_fn = NULL;
     return m;
+}
+
+void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen))
+{
+    assert(m && m->count == 0 && !m->slot_tag);
+    m->indexed_fn = indexed;
 }
 
 void yj_memmap_keep_index(yj_memmap *m)
@@ -881,8 +908,8 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m)
 {
     if (!m->slot_tag) return 0;
     size_t need = 0; /* the slots a map of its count grown from nothing would have */
-    if (m->count > INDEX_MIN)
-        for (need = SLOTS_MIN; m->count > need / 4 * 3;) need *= 2;
+    if (m->indexed > INDEX_MIN)
+        for (need = SLOTS_MIN; m->indexed > need / 4 * 3;) need *= 2;
     return index_bytes(m->slot_mask + 1) - index_bytes(need);
 }
 
@@ -900,10 +927,11 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (tomb) vlen = 0;
     assert(vlen <= YJ_MEMMAP_VAL_MAX && (val || vlen == 0));
-    uint32_t tag = wants_tag(m) ? key_tag(key, klen) : 0;
+    int in = takes(m, key, klen);
+    uint32_t tag = in && wants_tag(m) ? key_tag(key, klen) : 0;
     mm_ent *old = NULL;
     size_t slot;
-    if (m->slot_tag) old = (mm_ent *)index_find(m, key, klen, tag, &slot);
+    if (m->slot_tag && in) old = (mm_ent *)index_find(m, key, klen, tag, &slot);
     if (old && old->tomb == (tomb != 0) && old->vlen == vlen) {
         /* same size: rewritten in place, nothing to allocate, no descent
          * (memmove: val may be this very value) */
@@ -914,14 +942,14 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     w.eq = 0;
     if (m->root) {
         w.lf = descend(m, key, klen, &w.path, &w.pos, &w.eq);
-        assert(!m->slot_tag || (old != NULL) == (w.eq != 0));
+        assert(!m->slot_tag || !in || (old != NULL) == (w.eq != 0));
         old = w.eq ? w.lf->h.key[w.pos] : NULL;
         if (old && old->tomb == (tomb != 0) && old->vlen == vlen) {
             if (vlen) memmove(old->data + klen, val, vlen); /* as above */
             return 0;
         }
     }
-    if (!old && index_reserve(m, m->count + 1) != 0) return -1;
+    if (!old && in && index_reserve(m, m->indexed + 1) != 0) return -1;
     mm_ent *e = malloc(sizeof(mm_ent) + klen + vlen);
     if (!e) return -1;
     e->klen = (uint16_t)klen;
@@ -930,7 +958,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     e->pad_ = 0;
     memcpy(e->data, key, klen);
     if (vlen) memcpy(e->data + klen, val, vlen);
-    if (place_indexed(m, e, m->root ? &w : NULL, tag) != 0) {
+    if (place_indexed(m, e, m->root ? &w : NULL, tag, in) != 0) {
         free(e);
         return -1;
     }
@@ -951,7 +979,8 @@ void yj_memmap_touch(const yj_memmap *m, uint32_t tag)
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
-    return yj_memmap_get_tagged(m, key, klen, m->slot_tag ? key_tag(key, klen) : 1, val, vlen);
+    return yj_memmap_get_tagged(m, key, klen, m->slot_tag && takes(m, key, klen) ? key_tag(key, klen) : 1, val,
+                                vlen);
 }
 
 int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint32_t tag, const void **val,
@@ -959,7 +988,7 @@ int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint3
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX && tag != 0);
     const mm_ent *e;
-    if (m->slot_tag) {
+    if (m->slot_tag && takes(m, key, klen)) {
         size_t slot;
         e = index_find(m, key, klen, tag, &slot);
         if (!e) return 0;
@@ -1210,6 +1239,10 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
         node_free(m, &pool->h);
         pool = nx;
     }
+    m->indexed = 0;
+    for (mm_leaf *lf = m->first; lf; lf = lf->next)
+        for (unsigned i = 0; i < lf->h.n; i++)
+            m->indexed += (size_t)takes(m, ent_key(lf->h.key[i]), lf->h.key[i]->klen);
     if (m->slot_tag) { /* the same table, now of the kept entries only */
         memset(m->slot_tag, 0, (m->slot_mask + 1) * sizeof m->slot_tag[0]);
         index_fill(m);

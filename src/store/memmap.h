@@ -71,6 +71,18 @@ yj_memmap *yj_memmap_new(void);
  * made and grown from nothing each time. */
 void yj_memmap_keep_index(yj_memmap *m);
 
+/* Asks that m's index hold only the keys `indexed` answers 1 for (a
+ * function of the key's bytes alone, the same answer every time); the
+ * others are found by a descent of the tree. For a map whose exact lookups
+ * are mostly of some keys and which also holds many keys only scanned or
+ * seldom looked up (Verify's replay: a member's records against its
+ * statement lines, store/verify.c): the index stays the size of what it
+ * serves. m must be empty and without an index (new, or emptied without a
+ * kept one). The choice goes with the map's entries when a merge moves
+ * them all at once (into an empty map, yj_memmap_merge), so maps merged
+ * into each other should make the same one. */
+void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
+
 /* Makes room in m's index for n entries ahead of the puts that will fill
  * it, for a map known to grow to about n (the published layer, sized as
  * the one before it), so that the index is not grown on the way (each

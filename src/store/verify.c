@@ -372,6 +372,10 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
     rs->ac.no_compact = 1; /* (its tombstones stayed in the base before, too: replay_fold) */
     rs->ac.head_seq = &rs->head_seq;
     rs->ac.head_hash = rs->head_hash;
+    if (hook->cacheable) { /* the replay's index takes the keys it looks up, not the history (above) */
+        yj_memmap_index_only(rs->ac.group->map[STORE_MAP_STATE], hook->cacheable);
+        yj_memmap_index_only(rs->base->map[STORE_MAP_STATE], hook->cacheable);
+    }
     yj_err err = walk(s, lt, rs, rep, msg);
     if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
     if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);

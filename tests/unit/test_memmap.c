@@ -168,23 +168,32 @@ static void check_get(const yj_memmap *m, const ref_map *r, const uint8_t *k, si
     }
 }
 
-/* The exact-lookup index (white-box): absent up to INDEX_MIN entries if
- * never made, at most 3/4 full, and holding exactly the tree's entries, each
- * under its key's tag and reachable by probing from its home slot. */
+/* The exact-lookup index (white-box): absent up to INDEX_MIN entries it
+ * takes if never made, at most 3/4 full, and holding exactly the tree's
+ * entries whose keys it takes (yj_memmap_index_only: all when none was
+ * given), each under its key's tag and reachable by probing from its home
+ * slot; `indexed` counts them whether the index is made or not. */
 static void check_index(const yj_memmap *m)
 {
+    size_t taken = 0;
+    for (const mm_leaf *lf = m->first; lf; lf = lf->next)
+        for (unsigned i = 0; i < lf->h.n; i++)
+            taken += (size_t)takes(m, ent_key(lf->h.key[i]), lf->h.key[i]->klen);
+    assert_int_equal(m->indexed, taken);
+    if (!m->indexed_fn) assert_int_equal(taken, m->count);
     if (!m->slot_tag) {
         assert_int_equal(m->slot_mask, 0);
-        assert_true(m->count <= INDEX_MIN);
+        assert_true(m->indexed <= INDEX_MIN);
         return;
     }
     size_t slots = m->slot_mask + 1, used = 0;
     assert_true(slots >= SLOTS_MIN && (slots & (slots - 1)) == 0);
-    assert_true(m->count <= slots / 4 * 3);
+    assert_true(m->indexed <= slots / 4 * 3);
     for (size_t i = 0; i < slots; i++) {
         if (m->slot_tag[i] == 0) continue;
         used++;
         const mm_ent *e = m->slot_ent[i];
+        assert_true(takes(m, ent_key(e), e->klen));
         assert_int_equal(m->slot_tag[i], key_tag(ent_key(e), e->klen));
         for (size_t j = m->slot_tag[i] & m->slot_mask; j != i; j = (j + 1) & m->slot_mask)
             assert_int_not_equal(m->slot_tag[j], 0); /* no gap between home and slot */
@@ -197,7 +206,31 @@ static void check_index(const yj_memmap *m)
         assert_ptr_equal(index_find(m, ent_key(e), e->klen, m->slot_tag[i], &slot), e);
         assert_int_equal(slot, i);
     }
-    assert_int_equal(used, m->count);
+    assert_int_equal(used, m->indexed); /* and so no entry it does not take is in it */
+}
+
+/* The keys the maps of a test index (yj_memmap_index_only), NULL for all:
+ * the runs below go once with every key indexed, once with some. */
+static int (*test_indexed)(const void *key, size_t klen);
+
+static yj_memmap *map_new(void)
+{
+    yj_memmap *m = yj_memmap_new();
+    if (m && test_indexed) yj_memmap_index_only(m, test_indexed);
+    return m;
+}
+
+static int none_taken(const void *key, size_t klen)
+{
+    (void)key, (void)klen;
+    return 0;
+}
+
+/* Keys whose last byte is odd: about half of those gen_key makes, of
+ * every stem. */
+static int odd_last(const void *key, size_t klen)
+{
+    return ((const uint8_t *)key)[klen - 1] & 1;
 }
 
 static void check_all(const yj_memmap *m, const ref_map *r)
@@ -398,10 +431,10 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
 {
     size_t peak = 0;
     uint64_t s = seed;
-    yj_memmap *m = yj_memmap_new();
+    yj_memmap *m = map_new();
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
-    yj_memmap *o = yj_memmap_new();
+    yj_memmap *o = map_new();
     assert_non_null(m);
     assert_non_null(o);
     yj_memmap_keep_index(o);
@@ -674,7 +707,7 @@ static void test_merge_of_large_maps_matches_the_reference(void **state)
 static void test_put_without_memory_changes_nothing(void **state)
 {
     uint64_t s = 5;
-    yj_memmap *m = yj_memmap_new();
+    yj_memmap *m = map_new();
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     unsigned failures = 0, deep = 0;
@@ -711,7 +744,7 @@ static void test_put_without_memory_changes_nothing(void **state)
 static int merge_without_memory(long allowed)
 {
     uint64_t s = 13;
-    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    yj_memmap *dst = map_new(), *src = map_new();
     ref_map rd = {0}, rs = {0}, want = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     for (unsigned i = 0; i < 8000; i++) {
@@ -780,6 +813,40 @@ static void test_merge_without_memory_loses_no_entry(void **state)
     while (merge_without_memory(allowed))
         allowed += allowed < 8 ? 1 : 1 + allowed / 4;
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
+}
+
+/* An index of some keys only (yj_memmap_index_only): the same randomized
+ * runs against the reference, merges (a swap into an empty map and one by
+ * one) and ENOMEM included, with check_all checking that the index holds
+ * exactly the taken keys; the others are found by descent. */
+static void test_an_index_of_some_keys_matches_the_reference(void **state)
+{
+    test_indexed = odd_last;
+    random_run(3, 60000, 3000);
+    long allowed = 0;
+    while (merge_without_memory(allowed))
+        allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+    assert_true(allowed > 20);
+    test_put_without_memory_changes_nothing(state);
+    /* a map that takes none never makes one */
+    yj_memmap *m = yj_memmap_new();
+    yj_memmap_index_only(m, none_taken);
+    uint8_t k[4];
+    for (unsigned i = 0; i < 5000; i++) {
+        memcpy(k, &i, sizeof k);
+        assert_int_equal(yj_memmap_put(m, k, sizeof k, k, sizeof k, 0), 0);
+    }
+    assert_null(m->slot_tag);
+    assert_int_equal(m->indexed, 0);
+    for (unsigned i = 0; i < 5000; i += 7) {
+        const void *v;
+        size_t vn;
+        memcpy(k, &i, sizeof k);
+        assert_int_equal(yj_memmap_get(m, k, sizeof k, &v, &vn), 1);
+        assert_memory_equal(v, k, sizeof k);
+    }
+    yj_memmap_free(m);
+    test_indexed = NULL;
 }
 
 /* Maps of every size around the index threshold: each put is checked
@@ -1326,6 +1393,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_of_large_maps_matches_the_reference),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
+        cmocka_unit_test(test_an_index_of_some_keys_matches_the_reference),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
