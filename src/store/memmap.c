@@ -161,7 +161,24 @@ struct yj_memmap {
      * swap. */
     int (*indexed_fn)(const void *key, size_t klen);
     size_t indexed; /* entries whose keys the index takes (all of count when indexed_fn is NULL) */
+    /* Where entries and nodes come from (yj_memmap_use_alloc): NULL, malloc
+     * and free; else alloc_fn, and nothing is freed one by one (the memory
+     * goes with the allocator). Like indexed_fn, it goes with the entries. */
+    void *(*alloc_fn)(void *ctx, size_t n);
+    void *alloc_ctx;
 };
+
+/* n bytes for an entry or a node of m, or NULL. */
+static inline void *mm_alloc(const yj_memmap *m, size_t n)
+{
+    return m->alloc_fn ? m->alloc_fn(m->alloc_ctx, n) : malloc(n);
+}
+
+/* Gives back an entry or a node of m (nothing when its allocator keeps it). */
+static inline void mm_release(const yj_memmap *m, void *p)
+{
+    if (!m->alloc_fn) free(p);
+}
 
 /* Whether m's index (had it one) holds key. */
 static inline int takes(const yj_memmap *m, const uint8_t *k, size_t klen)
@@ -497,7 +514,7 @@ static void node_put_at(mm_node *nd, unsigned i, mm_ent *k)
 static void *node_alloc(yj_memmap *m, unsigned level)
 {
     size_t size = level ? sizeof(mm_inner) : sizeof(mm_leaf);
-    mm_node *nd = malloc(size);
+    mm_node *nd = mm_alloc(m, size);
     if (!nd) return NULL;
     nd->n = 0;
     nd->level = (uint16_t)level;
@@ -513,7 +530,7 @@ static void *node_alloc(yj_memmap *m, unsigned level)
 static void node_free(yj_memmap *m, mm_node *nd)
 {
     m->bytes -= nd->level ? sizeof(mm_inner) : sizeof(mm_leaf);
-    free(nd);
+    mm_release(m, nd);
 }
 
 /* Frees nd's subtree; the entries too when owned. */
@@ -522,7 +539,7 @@ static void tree_free(yj_memmap *m, mm_node *nd, int entries)
     if (nd->level == 0) {
         for (unsigned i = 0; entries && i < nd->n; i++) {
             m->bytes -= ent_size(nd->key[i]);
-            free(nd->key[i]);
+            mm_release(m, nd->key[i]);
         }
     } else {
         mm_inner *in = (mm_inner *)nd;
@@ -751,7 +768,7 @@ static int place(yj_memmap *m, mm_ent *e, mm_where *w)
             w->path.sep_node->h.key[w->path.sep_idx] = e;
         }
         m->bytes = m->bytes - ent_size(old) + ent_size(e);
-        free(old);
+        mm_release(m, old);
         return 0;
     }
     mm_path *path = &w->path;
@@ -858,8 +875,26 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
 yj_memmap *yj_memmap_new(void)
 {
     yj_memmap *m = malloc(sizeof(*m));
-    if (m) map_reset(m), m->keep_index = 0, m->indexed_fn = NULL;
+    if (m) map_reset(m), m->keep_index = 0, m->indexed_fn = NULL, m->alloc_fn = NULL, m->alloc_ctx = NULL;
     return m;
+}
+
+void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void *ctx)
+{
+    assert(m && m->count == 0 && !m->root && alloc);
+    m->alloc_fn = alloc;
+    m->alloc_ctx = ctx;
+}
+
+/* A map whose entries and nodes its allocator keeps: forgets them all at
+ * once (none is freed), its index as the caller does with it. */
+static void forget_tree(yj_memmap *m)
+{
+    m->bytes = sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0);
+    m->root = NULL;
+    m->first = m->last = NULL;
+    m->count = m->indexed = 0;
+    m->height = 0;
 }
 
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen))
@@ -876,13 +911,14 @@ void yj_memmap_keep_index(yj_memmap *m)
 int yj_memmap_free_some(yj_memmap *m, size_t n)
 {
     assert(m);
+    if (m->alloc_fn) forget_tree(m);
     /* whole leaves at a time (n may be passed by less than a leaf); a
      * drained leaf keeps no key, so a later tree_free frees only nodes */
     mm_leaf *lf = m->first;
     for (; lf && n > 0; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++) {
             m->bytes -= ent_size(lf->h.key[i]);
-            free(lf->h.key[i]);
+            mm_release(m, lf->h.key[i]);
         }
         n = n > lf->h.n ? n - lf->h.n : 0;
         lf->h.n = 0;
@@ -898,6 +934,7 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
 void yj_memmap_free(yj_memmap *m)
 {
     if (!m) return;
+    if (m->alloc_fn) forget_tree(m);
     if (m->root) tree_free(m, m->root, 1);
     index_drop(m); /* (a clear would keep it) */
     assert(m->bytes == sizeof(*m));
@@ -916,6 +953,7 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m)
 void yj_memmap_clear(yj_memmap *m)
 {
     assert(m);
+    if (m->alloc_fn) forget_tree(m);
     if (m->root) tree_free(m, m->root, 1);
     assert(m->bytes == sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0));
     index_empty_or_drop(m);
@@ -950,7 +988,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
         }
     }
     if (!old && in && index_reserve(m, m->indexed + 1) != 0) return -1;
-    mm_ent *e = malloc(sizeof(mm_ent) + klen + vlen);
+    mm_ent *e = mm_alloc(m, sizeof(mm_ent) + klen + vlen);
     if (!e) return -1;
     e->klen = (uint16_t)klen;
     e->vlen = (uint32_t)vlen;
@@ -959,7 +997,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     memcpy(e->data, key, klen);
     if (vlen) memcpy(e->data + klen, val, vlen);
     if (place_indexed(m, e, m->root ? &w : NULL, tag, in) != 0) {
-        free(e);
+        mm_release(m, e);
         return -1;
     }
     return 0;
@@ -1294,6 +1332,8 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
         assert(src->bytes == sizeof(*src) && !src->slot_tag);
         return 0;
     }
+    /* entries moved one by one stay where they were allocated */
+    assert(dst->alloc_fn == src->alloc_fn && dst->alloc_ctx == src->alloc_ctx);
     uint32_t tag[WARM];
     for (mm_leaf *lf = src->first; lf; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++) {

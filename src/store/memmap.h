@@ -83,6 +83,16 @@ void yj_memmap_keep_index(yj_memmap *m);
  * into each other should make the same one. */
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
 
+/* Asks that m's entries and B+tree nodes come from alloc(ctx, n) (NULL:
+ * out of memory), and that none be freed one by one: replaced entries,
+ * and everything at a clear or free, are left to the allocator, whose
+ * memory the caller frees after the map (Verify's replay: memory faulted
+ * in ahead by another thread, freed at once, store/bulk.h). The index
+ * still comes from malloc. m must be empty. The allocator goes with the
+ * entries when a merge moves them all at once (into an empty map); a
+ * merge entry by entry needs both maps on the same allocator. */
+void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void *ctx);
+
 /* Makes room in m's index for n entries ahead of the puts that will fill
  * it, for a map known to grow to about n (the published layer, sized as
  * the one before it), so that the index is not grown on the way (each

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/bulk.h"
 #include "store/store_internal.h"
 #include "yongjin/v1/finance.pb-c.h"
 
@@ -92,6 +93,7 @@ typedef struct replay_state {
     size_t peak_bytes;   /* replay_bytes_now at its largest sample */
     size_t cap;          /* the most it may hold (yj_store_config.verify_max_bytes) */
     uint64_t seq;        /* the entries replayed so far */
+    store_bulk *bulk;    /* the memory of the replay's entries and nodes (NULL: malloc's) */
 } replay_state;
 
 /* Replays one entry into the in-memory state. 0 when it reproduced; 1 with
@@ -376,6 +378,13 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
         yj_memmap_index_only(rs->ac.group->map[STORE_MAP_STATE], hook->cacheable);
         yj_memmap_index_only(rs->base->map[STORE_MAP_STATE], hook->cacheable);
     }
+    /* its memory faulted in ahead by the bulk's thread, and dropped at once
+     * at the end (the group is folded into the empty base by a swap) */
+    for (int i = 0; rs->bulk && i < 2; i++) {
+        store_layer *l = i ? rs->base : rs->ac.group;
+        yj_memmap_use_alloc(l->map[STORE_MAP_STATE], store_bulk_alloc, rs->bulk);
+        yj_memmap_use_alloc(l->map[STORE_MAP_IDEM], store_bulk_alloc, rs->bulk);
+    }
     yj_err err = walk(s, lt, rs, rep, msg);
     if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
     if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);
@@ -414,6 +423,7 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     rs.base = store_layer_new();
     rs.ac.group = store_layer_new();
     rs.ac.write = store_layer_new();
+    rs.bulk = store_bulk_new(1); /* (NULL: the replay takes malloc's memory, as before) */
     if (!rs.base || !rs.ac.group || !rs.ac.write) {
         err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
@@ -443,6 +453,7 @@ done:
     store_layer_free(rs.base);
     store_layer_free(rs.ac.group);
     store_layer_free(rs.ac.write);
+    store_bulk_free(rs.bulk); /* after the maps: their entries are its */
     yj_buf_free(&rs.ac.effects);
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);

@@ -213,10 +213,43 @@ static void check_index(const yj_memmap *m)
  * the runs below go once with every key indexed, once with some. */
 static int (*test_indexed)(const void *key, size_t klen);
 
+/* An allocator that keeps what it gives (yj_memmap_use_alloc) until
+ * keeper_free: a map on it frees nothing itself. Its blocks come from
+ * fault_malloc, so its failures are the tests' too. */
+typedef struct keeper {
+    void **p;
+    size_t n, cap;
+} keeper;
+
+static keeper test_keeper;
+static int test_keep; /* the maps of a test take their memory from test_keeper */
+
+static void *keeper_alloc(void *ctx, size_t n)
+{
+    keeper *k = ctx;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1024;
+        void **p = realloc(k->p, cap * sizeof *p);
+        if (!p) return NULL;
+        k->p = p, k->cap = cap;
+    }
+    void *b = fault_malloc(n);
+    if (b) k->p[k->n++] = b;
+    return b;
+}
+
+static void keeper_free(keeper *k)
+{
+    for (size_t i = 0; i < k->n; i++) free(k->p[i]);
+    free(k->p);
+    *k = (keeper){0};
+}
+
 static yj_memmap *map_new(void)
 {
     yj_memmap *m = yj_memmap_new();
     if (m && test_indexed) yj_memmap_index_only(m, test_indexed);
+    if (m && test_keep) yj_memmap_use_alloc(m, keeper_alloc, &test_keeper);
     return m;
 }
 
@@ -815,6 +848,56 @@ static void test_merge_without_memory_loses_no_entry(void **state)
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
 }
 
+/* Maps whose entries and nodes an allocator keeps (yj_memmap_use_alloc):
+ * the same randomized runs, merges and out-of-memory paths (with every key
+ * indexed, then some), nothing freed by the maps themselves (the keeper
+ * frees it all at the end, so ASan sees no leak and no double free), and a
+ * merge into an empty map on malloc hands the allocator over with the
+ * entries. */
+static void test_maps_on_an_allocator_that_keeps_their_memory_match_the_reference(void **state)
+{
+    test_keep = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        test_indexed = pass ? odd_last : NULL;
+        random_run(5 + (uint64_t)pass, 40000, 2000);
+        long allowed = 0;
+        while (merge_without_memory(allowed))
+            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+        assert_true(allowed > 20);
+        test_put_without_memory_changes_nothing(state);
+        keeper_free(&test_keeper);
+    }
+    test_indexed = NULL;
+    /* handed over: a malloc map takes a kept one's entries by a swap */
+    yj_memmap *src = map_new(), *dst = yj_memmap_new();
+    test_keep = 0;
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    uint64_t s = 17;
+    for (unsigned i = 0; i < 3000; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(src, k, klen, v, vlen, 0), 0);
+        ref_put(&r, k, klen, v, vlen, 0);
+    }
+    size_t kept = test_keeper.n;
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    check_all(dst, &r);
+    assert_int_equal(yj_memmap_count(src), 0);
+    for (size_t i = 0; i < r.n; i += 5) { /* replaced in dst: from the keeper, the old left to it */
+        memset(v, 'x', r.e[i]->vlen + 1);
+        memcpy(k, r.e[i]->key, r.e[i]->klen);
+        size_t klen = r.e[i]->klen, vlen = r.e[i]->vlen + 1;
+        assert_int_equal(yj_memmap_put(dst, k, klen, v, vlen, 0), 0);
+        ref_put(&r, k, klen, v, vlen, 0);
+    }
+    check_all(dst, &r);
+    assert_true(test_keeper.n > kept);
+    yj_memmap_free(dst); /* frees no entry: they are the keeper's */
+    yj_memmap_free(src);
+    keeper_free(&test_keeper);
+    ref_free(&r);
+}
+
 /* An index of some keys only (yj_memmap_index_only): the same randomized
  * runs against the reference, merges (a swap into an empty map and one by
  * one) and ENOMEM included, with check_all checking that the index holds
@@ -1394,6 +1477,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_put_without_memory_changes_nothing),
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
         cmocka_unit_test(test_an_index_of_some_keys_matches_the_reference),
+        cmocka_unit_test(test_maps_on_an_allocator_that_keeps_their_memory_match_the_reference),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
