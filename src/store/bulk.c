@@ -77,6 +77,7 @@ static unsigned char *map_new(store_bulk *b, size_t len)
 static void *helper_main(void *arg)
 {
     store_bulk *b = arg;
+    pthread_setname_np(pthread_self(), "yj-bulk");
     pthread_mutex_lock(&b->mu);
     for (;;) {
         while (!b->stop && !b->target)
