@@ -429,8 +429,10 @@ typedef struct yj_verify_report {
     int has_state_digest;
     uint8_t state_digest[YJ_HASH_BYTES];
     uint64_t state_records;   /* records the digest covers (idem + state) */
-    /* Memory of the replay: the heap bytes its in-memory state held at its
-     * largest (the maps' own count, yj_memmap_bytes: allocator overhead not
+    /* Memory of the replay: the bytes its in-memory state held at its
+     * largest (the maps' own count, yj_memmap_bytes, with what the bulk
+     * allocator handed out, replaced entries included, in place of its maps'
+     * live entries and nodes: store/verify.c; malloc's per-block overhead not
      * included), and the process's RssAnon growth from the start of the
      * replay to its end (0 when it shrank or /proc cannot be read; other
      * threads' memory counts too, so it is a rough second figure). */

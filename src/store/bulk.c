@@ -1,9 +1,10 @@
 /*
  * bulk.c — the allocator of bulk.h.
  *
- * The owner maps the chunk after its current one as soon as it enters a
- * chunk, and names it the helper's target; the helper faults a target in,
- * MADV_POPULATE_WRITE a slice at a time (so a free is not kept waiting
+ * The owner maps the chunk after its current one once it has used half of
+ * the current (a small replay maps and faults one chunk, no more), and
+ * names it the helper's target; the helper faults a target in,
+ * MADV_POPULATE_WRITE a slice at a time (so a stop is not kept waiting
  * for a whole chunk), then waits for the next. A chunk the owner enters
  * before the helper is through with it is faulted by both, each page once.
  */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -34,6 +36,7 @@ struct store_bulk {
     size_t used;        /* bytes of it handed out */
     unsigned char *next; /* the chunk after it, mapped ahead (NULL: none yet) */
     size_t bytes;
+    size_t used_before;  /* bytes of the chunks before cur and of own mappings: handed out or left unused */
     /* shared with the helper, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -65,7 +68,7 @@ static int remember(store_bulk *b, void *p, size_t len)
 /* A fresh mapping of len bytes, remembered for the free; NULL on ENOMEM. */
 static unsigned char *map_new(store_bulk *b, size_t len)
 {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
     if (remember(b, p, len) != 0) {
         munmap(p, len);
@@ -77,6 +80,7 @@ static unsigned char *map_new(store_bulk *b, size_t len)
 static void *helper_main(void *arg)
 {
     store_bulk *b = arg;
+    long page = sysconf(_SC_PAGESIZE);
     pthread_setname_np(pthread_self(), "yj-bulk");
     pthread_mutex_lock(&b->mu);
     for (;;) {
@@ -95,7 +99,7 @@ static void *helper_main(void *arg)
                 break;
             }
         }
-        atomic_fetch_add(&b->prefaulted, done / 4096);
+        atomic_fetch_add(&b->prefaulted, done / (size_t)(page > 0 ? page : 4096));
         pthread_mutex_lock(&b->mu);
         if (unsupported) break;
     }
@@ -123,10 +127,25 @@ store_bulk *store_bulk_new(int prefault)
         store_bulk_free(b);
         return NULL;
     }
-    b->next = map_new(b, STORE_BULK_CHUNK); /* (NULL: mapped when needed) */
     if (prefault && pthread_create(&b->thread, NULL, helper_main, b) == 0) b->helper = 1;
-    if (b->next) ask_helper(b, b->next);
     return b;
+}
+
+/* Stops the helper (joined): nothing more is faulted ahead. */
+static void stop_helper(store_bulk *b)
+{
+    if (!b->helper) return;
+    pthread_mutex_lock(&b->mu);
+    atomic_store(&b->stop, 1);
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL);
+    b->helper = 0;
+}
+
+void store_bulk_stop(store_bulk *b)
+{
+    if (b) stop_helper(b);
 }
 
 void *store_bulk_alloc(void *bulk, size_t n)
@@ -134,17 +153,31 @@ void *store_bulk_alloc(void *bulk, size_t n)
     store_bulk *b = bulk;
     if (n > SIZE_MAX - STORE_BULK_CHUNK) return NULL;
     size_t want = n ? (n + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
-    if (want > OWN_MIN) return map_new(b, (want + 4095) & ~(size_t)4095);
+    if (want > OWN_MIN) {
+        size_t len = (want + 4095) & ~(size_t)4095;
+        unsigned char *own = map_new(b, len);
+        if (own) b->used_before += len;
+        return own;
+    }
     if (STORE_BULK_CHUNK - b->used < want) {
         if (!b->next && !(b->next = map_new(b, STORE_BULK_CHUNK))) return NULL;
+        b->used_before += STORE_BULK_CHUNK; /* (its unused tail too: nothing takes it now) */
         b->cur = b->next;
         b->used = 0;
+        b->next = NULL;
+    }
+    if (!b->next && b->used + want > STORE_BULK_CHUNK / 2) { /* half way: the next one ahead */
         b->next = map_new(b, STORE_BULK_CHUNK); /* (NULL: mapped when needed) */
         if (b->next) ask_helper(b, b->next);
     }
     void *p = b->cur + b->used;
     b->used += want;
     return p;
+}
+
+size_t store_bulk_used(const store_bulk *b)
+{
+    return b->used_before + b->used;
 }
 
 size_t store_bulk_bytes(const store_bulk *b)
@@ -160,13 +193,7 @@ size_t store_bulk_prefaulted(const store_bulk *b)
 void store_bulk_free(store_bulk *b)
 {
     if (!b) return;
-    if (b->helper) {
-        pthread_mutex_lock(&b->mu);
-        atomic_store(&b->stop, 1);
-        pthread_cond_signal(&b->cv);
-        pthread_mutex_unlock(&b->mu);
-        pthread_join(b->thread, NULL);
-    }
+    stop_helper(b);
     for (size_t i = 0; i < b->nmaps; i++) munmap(b->maps[i], b->map_len[i]);
     free(b->maps);
     free(b->map_len);

@@ -16,9 +16,12 @@
  *
  * A bump allocator over chunks of STORE_BULK_CHUNK bytes mapped with mmap;
  * an allocation of more than a sixteenth of a chunk gets a mapping of its
- * own (not faulted ahead). Nothing is freed but everything at once
- * (store_bulk_free). Memory handed out is zero (fresh mappings; never
- * handed out twice).
+ * own (not faulted ahead). The next chunk is mapped and faulted in once
+ * half of the current one is used, so a small replay costs one chunk.
+ * Nothing is freed but everything at once (store_bulk_free). Memory
+ * handed out is zero (fresh mappings; never handed out twice). As with
+ * malloc, memory the kernel overcommitted can still be missing at the
+ * first touch.
  *
  * Threads: one owner allocates; the helper only faults pages in. Without
  * MADV_POPULATE_WRITE (Linux before 5.14) or when its thread cannot start,
@@ -44,8 +47,16 @@ void *store_bulk_alloc(void *bulk, size_t n);
 
 /* Bytes mapped (chunks and own mappings): what the allocator holds. */
 size_t store_bulk_bytes(const store_bulk *b);
+/* Bytes handed out, with the unused tails of the chunks left behind and
+ * the own mappings whole: what the allocator's user holds (a Verify's
+ * memory figure and limit), not the chunk mapped ahead. */
+size_t store_bulk_used(const store_bulk *b);
 
-/* Pages of chunks the helper faulted in (a test's and the stats' figure). */
+/* Stops faulting ahead (the helper joined): for an owner done allocating
+ * whose other work would share the cores with it. NULL is allowed. */
+void store_bulk_stop(store_bulk *b);
+
+/* Pages of chunks the helper faulted in (a test's figure). */
 size_t store_bulk_prefaulted(const store_bulk *b);
 
 /* Stops the helper and unmaps everything. NULL is allowed. */

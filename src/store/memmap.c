@@ -8,6 +8,9 @@
  * never moves another key's value. Replacing a key's value by one of the
  * same size rewrites its block in place; otherwise the new block is
  * allocated first (ENOMEM leaves the map as it was), the old freed last.
+ * A map given an allocator (yj_memmap_use_alloc, Verify's replay) takes
+ * its entries and nodes from it and frees none of them: the allocator
+ * frees them all at once after the map (mm_alloc, mm_release, forget_tree).
  *
  * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
  * doubly linked for the iterators. An inner node holds up to CAP separators
@@ -35,7 +38,10 @@
  * Exact lookups: the writer looks keys up through several layers, most of
  * them absent from the big ones, and a descent costs three or four memory
  * latencies. So a map of more than INDEX_MIN entries also keeps a hash
- * index: open addressing with linear probing over two arrays of one block,
+ * index (of the keys yj_memmap_index_only lets it take: `indexed` counts
+ * the map's entries it takes, and a key it does not is found by descent
+ * though the map has an index): open addressing with linear probing over
+ * two arrays of one block,
  * a 32-bit tag per slot (the key's hash, 0 for an empty slot) and the
  * entry's pointer. The home slot is the tag's low bits, so doubling the
  * table rehashes from the tags alone, reading no entry; the tags are 16 to
@@ -884,6 +890,18 @@ void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void
     assert(m && m->count == 0 && !m->root && alloc);
     m->alloc_fn = alloc;
     m->alloc_ctx = ctx;
+}
+
+yj_memmap *yj_memmap_like(const yj_memmap *m)
+{
+    yj_memmap *n = yj_memmap_new();
+    if (n) n->indexed_fn = m->indexed_fn, n->alloc_fn = m->alloc_fn, n->alloc_ctx = m->alloc_ctx;
+    return n;
+}
+
+size_t yj_memmap_alloc_bytes(const yj_memmap *m)
+{
+    return m->alloc_fn ? m->bytes - sizeof(*m) - (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0) : 0;
 }
 
 /* A map whose entries and nodes its allocator keeps: forgets them all at

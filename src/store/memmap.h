@@ -38,7 +38,11 @@
  * so most comparisons are integer compares within the node. A map of more
  * than one leaf (58 entries) also keeps a hash index of its entries (open addressing,
  * 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for
- * exact lookups: one cache miss for an absent key instead of a descent.
+ * exact lookups: one cache miss for an absent key instead of a descent
+ * (of the keys yj_memmap_index_only lets it take, when the map asked; the
+ * others are always found by a descent). Entries and nodes come from
+ * malloc, or from the caller's allocator (yj_memmap_use_alloc), which
+ * then keeps them: "freed" below means left to it.
  * The hash is keyed by a seed drawn at random when the process starts (the
  * same for every map): a client cannot choose keys that collide, and since
  * the index only serves exact lookups, the seed changes no answer.
@@ -93,6 +97,17 @@ void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t k
  * merge entry by entry needs both maps on the same allocator. */
 void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void *ctx);
 
+/* An empty map making m's choices (yj_memmap_index_only,
+ * yj_memmap_use_alloc), or NULL on ENOMEM: a copy of m's entries built to
+ * replace it (store_layer_compact) keeps them. */
+yj_memmap *yj_memmap_like(const yj_memmap *m);
+
+/* The bytes of m's live entries and nodes when they come from an
+ * allocator (yj_memmap_use_alloc), else 0: the part of yj_memmap_bytes the
+ * allocator holds, which also holds what m replaced or forgot (a caller
+ * counting memory counts the allocator's own figure instead). */
+size_t yj_memmap_alloc_bytes(const yj_memmap *m);
+
 /* Makes room in m's index for n entries ahead of the puts that will fill
  * it, for a map known to grow to about n (the published layer, sized as
  * the one before it), so that the index is not grown on the way (each
@@ -125,7 +140,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
                   int tomb);
 
 /* Exact lookup, through the index when the map has one (more than 58
- * entries), else its one leaf: 0 absent, 1 found a value (*val, *vlen set;
+ * entries it takes) and takes the key, else by a descent: 0 absent, 1 found a value (*val, *vlen set;
  * *val is never NULL, even for an empty value), 2 found a tombstone (*val
  * NULL, *vlen 0). val and vlen may be NULL when not wanted. */
 int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void **val, size_t *vlen);
@@ -152,7 +167,9 @@ size_t yj_memmap_count(const yj_memmap *m);
 size_t yj_memmap_spare_bytes(const yj_memmap *m);
 
 /* Heap bytes the map holds (header, nodes, entry blocks, index), as requested
- * from malloc: the allocator's own overhead per block is not included. */
+ * from malloc (or its allocator, yj_memmap_use_alloc): the allocator's own
+ * overhead per block is not included, nor what a map on its own allocator
+ * replaced (yj_memmap_alloc_bytes). */
 size_t yj_memmap_bytes(const yj_memmap *m);
 
 /* Positions it at the first entry >= key (invalid if none). */

@@ -15,8 +15,14 @@
  *
  * One Verify at a time per store (verify_busy): the replay holds the whole
  * derived state in memory, so two at once would hold it twice. Its size is
- * reported (replay_bytes: the maps' own count at its largest, and the
+ * reported (replay_bytes: the maps' own count at its largest, with what the
+ * bulk allocator handed out in place of its maps' live entries, and the
  * process's RssAnon growth as a rough second figure).
+ *
+ * Memory: the replay's state and idem maps index only the keys the
+ * replay looks up (yj_memmap_index_only with the hook's `cacheable`) and
+ * take their entries and nodes from a bulk allocator whose thread faults
+ * the next chunk in ahead (store/bulk.h), all freed at once at the end.
  */
 #include <assert.h>
 #include <errno.h>
@@ -190,10 +196,19 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
     return bad;
 }
 
-/* The heap bytes the replay's state holds now (its three layers). */
+/* The bytes the replay's state holds now: its three layers' maps, and of
+ * those on the bulk allocator what the bulk handed out (entries replaced
+ * and chunks' tails included) instead of their live entries and nodes. */
 static size_t replay_bytes_now(const replay_state *rs)
 {
-    return store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write);
+    size_t n = store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write);
+    if (!rs->bulk) return n;
+    for (int i = 0; i < 2; i++) {
+        const store_layer *l = i ? rs->base : rs->ac.group;
+        n -= yj_memmap_alloc_bytes(store_layer_map(l, STORE_MAP_STATE)) +
+             yj_memmap_alloc_bytes(store_layer_map(l, STORE_MAP_IDEM));
+    }
+    return n + store_bulk_used(rs->bulk);
 }
 
 /* Samples the replay's memory: its largest is reported, and past the cap
@@ -310,31 +325,55 @@ static uint64_t rss_anon_bytes(void)
     return found ? (uint64_t)kib * 1024 : 0;
 }
 
-/* After a complete replay: the rebuild's digest from its maps, then the
- * comparison of idem and state with the snapshot, which digests the
- * snapshot's records as it goes; the two digests must agree. */
+/* The rebuild's digest, over its maps: a thread of its own beside the
+ * comparison (both only read the maps). */
+typedef struct rebuild_digest {
+    store_digest *d;
+    const yj_memmap *idem, *state;
+    uint8_t out[YJ_HASH_BYTES];
+    int failed;
+} rebuild_digest;
+
+static void *rebuild_digest_main(void *arg)
+{
+    rebuild_digest *r = arg;
+    store_digest_map(r->d, STORE_DIGEST_TAG_IDEM, r->idem);
+    store_digest_map(r->d, STORE_DIGEST_TAG_STATE, r->state);
+    r->failed = store_digest_final(r->d, r->out) != 0;
+    return NULL;
+}
+
+/* After a complete replay: the rebuild's digest from its maps (on a
+ * thread of its own when one starts), and meanwhile the comparison of idem
+ * and state with the snapshot, which digests the snapshot's records as it
+ * goes; the two digests must agree. */
 static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report *rep,
                                  yj_msg *msg)
 {
     const yj_memmap *idem = rs->base->map[STORE_MAP_IDEM], *state = rs->base->map[STORE_MAP_STATE];
-    store_digest *rd = store_digest_new(), *ld = store_digest_new();
+    rebuild_digest rd = {store_digest_new(), idem, state, {0}, 0};
+    store_digest *ld = store_digest_new();
     uint8_t live[YJ_HASH_BYTES];
     yj_err err = YJ_OK;
-    if (!rd || !ld) {
+    pthread_t t;
+    int threaded, differ;
+    if (!rd.d || !ld) {
         err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory (state digest)");
         goto done;
     }
-    store_digest_map(rd, STORE_DIGEST_TAG_IDEM, idem);
-    store_digest_map(rd, STORE_DIGEST_TAG_STATE, state);
-    rep->state_records = store_digest_records(rd);
-    if (store_digest_final(rd, rep->state_digest) != 0) {
+    threaded = pthread_create(&t, NULL, rebuild_digest_main, &rd) == 0;
+    if (!threaded) rebuild_digest_main(&rd);
+    differ = compare_db(lt, s->idem, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
+             compare_db(lt, s->state, state, "state", STORE_DIGEST_TAG_STATE, ld, rep);
+    if (threaded) pthread_join(t, NULL);
+    rep->state_records = store_digest_records(rd.d);
+    if (rd.failed) {
         err = yj_fail(msg, YJ_INTERNAL, "SHA-256 failed (state digest)");
         goto done;
     }
+    memcpy(rep->state_digest, rd.out, YJ_HASH_BYTES);
     rep->has_state_digest = 1;
-    if (compare_db(lt, s->idem, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
-        compare_db(lt, s->state, state, "state", STORE_DIGEST_TAG_STATE, ld, rep))
-        goto done; /* the problem is in the report */
+    if (differ) goto done; /* the problem is in the report */
     if (store_digest_final(ld, live) != 0) {
         err = yj_fail(msg, YJ_INTERNAL, "SHA-256 failed (state digest)");
         goto done;
@@ -347,7 +386,7 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
                  (unsigned long long)store_digest_records(ld), (unsigned long long)rep->state_records);
 done:
     store_digest_free(ld);
-    store_digest_free(rd);
+    store_digest_free(rd.d);
     return err;
 }
 
@@ -386,6 +425,7 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
         yj_memmap_use_alloc(l->map[STORE_MAP_IDEM], store_bulk_alloc, rs->bulk);
     }
     yj_err err = walk(s, lt, rs, rep, msg);
+    store_bulk_stop(rs->bulk); /* the replay is done growing: the comparison has the other core */
     if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
     if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);
     return err;
@@ -423,7 +463,11 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     rs.base = store_layer_new();
     rs.ac.group = store_layer_new();
     rs.ac.write = store_layer_new();
+#if defined(__SANITIZE_ADDRESS__)
+    rs.bulk = NULL; /* under ASan the replay's entries stay malloc's, which it checks */
+#else
     rs.bulk = store_bulk_new(1); /* (NULL: the replay takes malloc's memory, as before) */
+#endif
     if (!rs.base || !rs.ac.group || !rs.ac.write) {
         err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
         goto done;

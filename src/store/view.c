@@ -712,7 +712,7 @@ yj_err store_layer_merge(store_layer *dst, store_layer *src)
 
 yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 {
-    yj_memmap *fresh = yj_memmap_new();
+    yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]); /* (its index and allocator) */
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
     size_t kept = 0;
     yj_memmap_it it;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -49,8 +50,9 @@ static int span_cmp(const void *a, const void *b)
 }
 
 /* Sizes from 0 to a few KiB, some past a chunk's sixteenth (a mapping of
- * their own), enough for three chunks: each aligned to 16, zero, and not
- * overlapping any other once all are written with a byte of their own. */
+ * their own), past one chunk's end: each aligned to 16, zero, and not
+ * overlapping any other once all are written with a byte of their own;
+ * store_bulk_used counts them all. */
 static void test_allocations_are_aligned_zeroed_and_apart(void **state)
 {
     (void)state;
@@ -72,6 +74,7 @@ static void test_allocations_are_aligned_zeroed_and_apart(void **state)
         total += len;
     }
     assert_true(store_bulk_bytes(b) >= total);
+    assert_true(store_bulk_used(b) >= total && store_bulk_used(b) <= store_bulk_bytes(b));
     qsort(s, n, sizeof *s, span_cmp);
     for (size_t i = 1; i < n; i++) assert_true(s[i - 1].p + s[i - 1].n <= s[i].p); /* apart */
     free(s);
@@ -80,8 +83,18 @@ static void test_allocations_are_aligned_zeroed_and_apart(void **state)
     store_bulk_free(NULL);
 }
 
+static void wait_prefaulted(const store_bulk *b, size_t want)
+{
+    for (int i = 0; i < 20000 && store_bulk_prefaulted(b) < want; i++) { /* up to ~20 s */
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    assert_int_equal(store_bulk_prefaulted(b), want);
+}
+
 /* With its helper, the chunk after the one in use is faulted in ahead
- * (the helper's count of pages grows without the owner touching it). */
+ * once half of the one in use is (the helper's count of pages grows
+ * without the owner touching it); none before; none after a stop. */
 static void test_the_next_chunk_is_faulted_in_ahead(void **state)
 {
     (void)state;
@@ -91,21 +104,26 @@ static void test_the_next_chunk_is_faulted_in_ahead(void **state)
     }
     store_bulk *b = store_bulk_new(1);
     assert_non_null(b);
-    assert_non_null(store_bulk_alloc(b, 64)); /* the first chunk; the second was given to the helper */
-    size_t want = STORE_BULK_CHUNK / 4096;
-    for (int i = 0; i < 20000 && store_bulk_prefaulted(b) < want; i++) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    assert_int_equal(store_bulk_prefaulted(b), want);
-    /* into the second chunk: the third goes to the helper */
-    for (size_t used = 64; used < STORE_BULK_CHUNK + 4096; used += 1024) assert_non_null(store_bulk_alloc(b, 1024));
-    for (int i = 0; i < 20000 && store_bulk_prefaulted(b) < 2 * want; i++) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
+    size_t want = STORE_BULK_CHUNK / (size_t)sysconf(_SC_PAGESIZE), used = 0;
+    for (; used < STORE_BULK_CHUNK / 2 - 4096; used += 4096) assert_non_null(store_bulk_alloc(b, 4096));
+    struct timespec pause = {0, 50000000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(store_bulk_prefaulted(b), 0); /* under half: nothing asked ahead */
+    assert_int_equal(store_bulk_bytes(b), STORE_BULK_CHUNK);
+    for (; used < STORE_BULK_CHUNK / 2 + 4096; used += 4096) assert_non_null(store_bulk_alloc(b, 4096));
+    wait_prefaulted(b, want); /* the second chunk */
+    /* half way through the second: the third goes to the helper */
+    for (; used < STORE_BULK_CHUNK + STORE_BULK_CHUNK / 2 + 4096; used += 4096)
+        assert_non_null(store_bulk_alloc(b, 4096));
+    wait_prefaulted(b, 2 * want);
+    assert_int_equal(store_bulk_used(b), used);
+    store_bulk_stop(b); /* joins the helper: the fourth is mapped, not faulted */
+    for (; used < 2 * STORE_BULK_CHUNK + STORE_BULK_CHUNK / 2 + 4096; used += 4096)
+        assert_non_null(store_bulk_alloc(b, 4096));
+    nanosleep(&pause, NULL);
     assert_int_equal(store_bulk_prefaulted(b), 2 * want);
-    store_bulk_free(b); /* joins the helper */
+    assert_int_equal(store_bulk_bytes(b), 4 * STORE_BULK_CHUNK);
+    store_bulk_free(b);
 }
 
 /* An ordered map on the allocator: every key put is there with its value,

@@ -898,6 +898,57 @@ static void test_maps_on_an_allocator_that_keeps_their_memory_match_the_referenc
     ref_free(&r);
 }
 
+/* A map's choices (an index of some keys, an allocator that keeps its
+ * memory) go with its entries into an empty map on malloc (a merge's
+ * swap), to a map made like it (yj_memmap_like), and through a clear, a
+ * reserve and a free a step at a time; yj_memmap_alloc_bytes counts what
+ * the allocator holds for the map. */
+static void test_a_maps_choices_go_with_its_entries(void **state)
+{
+    (void)state;
+    test_keep = 1;
+    test_indexed = odd_last;
+    yj_memmap *src = map_new(), *dst = yj_memmap_new();
+    test_keep = 0;
+    test_indexed = NULL;
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    uint64_t s = 23;
+    for (unsigned i = 0; i < 3000; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(src, k, klen, v, vlen, 0), 0);
+        ref_put(&r, k, klen, v, vlen, 0);
+    }
+    assert_true(yj_memmap_alloc_bytes(src) > 0);
+    assert_int_equal(yj_memmap_merge(dst, src), 0);
+    assert_ptr_equal(dst->indexed_fn, odd_last);
+    assert_true(dst->indexed > 0 && dst->indexed < dst->count); /* some, not all */
+    check_all(dst, &r);
+    assert_int_equal(yj_memmap_alloc_bytes(dst),
+                     yj_memmap_bytes(dst) - sizeof(*dst) - index_bytes(dst->slot_mask + 1));
+    assert_int_equal(yj_memmap_alloc_bytes(src), 0);
+    yj_memmap *like = yj_memmap_like(dst);
+    assert_ptr_equal(like->indexed_fn, odd_last);
+    assert_ptr_equal(like->alloc_ctx, &test_keeper);
+    yj_memmap_clear(dst); /* its entries left to the keeper */
+    ref_clear(&r);
+    assert_int_equal(yj_memmap_reserve(like, 900), 0); /* an index made for 900 taken keys, ahead */
+    for (unsigned i = 0; i < 2000; i++) {
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        assert_int_equal(yj_memmap_put(like, k, klen, v, vlen, i % 7 == 0), 0);
+        ref_put(&r, k, klen, v, vlen, i % 7 == 0);
+        assert_int_equal(yj_memmap_put(dst, k, klen, v, vlen, i % 7 == 0), 0);
+    }
+    check_all(like, &r);
+    check_all(dst, &r);
+    for (size_t i = 0; i < r.n; i++) check_get(like, &r, r.e[i]->key, r.e[i]->klen);
+    assert_int_equal(yj_memmap_free_some(like, 100), 1); /* at once: nothing of its own to free */
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+    keeper_free(&test_keeper);
+    ref_free(&r);
+}
+
 /* An index of some keys only (yj_memmap_index_only): the same randomized
  * runs against the reference, merges (a swap into an empty map and one by
  * one) and ENOMEM included, with check_all checking that the index holds
@@ -1478,6 +1529,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
         cmocka_unit_test(test_an_index_of_some_keys_matches_the_reference),
         cmocka_unit_test(test_maps_on_an_allocator_that_keeps_their_memory_match_the_reference),
+        cmocka_unit_test(test_a_maps_choices_go_with_its_entries),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
