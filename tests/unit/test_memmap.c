@@ -848,6 +848,17 @@ static void test_merge_without_memory_loses_no_entry(void **state)
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
 }
 
+/* Puts n random keys and values (seed) into m and the reference r. */
+static void fill_both(yj_memmap *m, ref_map *r, uint64_t seed, unsigned n)
+{
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        size_t klen = gen_key(&seed, k), vlen = gen_val(&seed, v);
+        assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, 0), 0);
+        ref_put(r, k, klen, v, vlen, 0);
+    }
+}
+
 /* Maps whose entries and nodes an allocator keeps (yj_memmap_use_alloc):
  * the same randomized runs, merges and out-of-memory paths (with every key
  * indexed, then some), nothing freed by the maps themselves (the keeper
@@ -873,12 +884,7 @@ static void test_maps_on_an_allocator_that_keeps_their_memory_match_the_referenc
     test_keep = 0;
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
-    uint64_t s = 17;
-    for (unsigned i = 0; i < 3000; i++) {
-        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
-        assert_int_equal(yj_memmap_put(src, k, klen, v, vlen, 0), 0);
-        ref_put(&r, k, klen, v, vlen, 0);
-    }
+    fill_both(src, &r, 17, 3000);
     size_t kept = test_keeper.n;
     assert_int_equal(yj_memmap_merge(dst, src), 0);
     check_all(dst, &r);
@@ -914,11 +920,7 @@ static void test_a_maps_choices_go_with_its_entries(void **state)
     ref_map r = {0};
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
     uint64_t s = 23;
-    for (unsigned i = 0; i < 3000; i++) {
-        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
-        assert_int_equal(yj_memmap_put(src, k, klen, v, vlen, 0), 0);
-        ref_put(&r, k, klen, v, vlen, 0);
-    }
+    fill_both(src, &r, s, 3000);
     assert_true(yj_memmap_alloc_bytes(src) > 0);
     assert_int_equal(yj_memmap_merge(dst, src), 0);
     assert_ptr_equal(dst->indexed_fn, odd_last);
