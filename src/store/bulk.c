@@ -154,7 +154,8 @@ void *store_bulk_alloc(void *bulk, size_t n)
     if (n > SIZE_MAX - STORE_BULK_CHUNK) return NULL;
     size_t want = n ? (n + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
     if (want > OWN_MIN) {
-        size_t len = (want + 4095) & ~(size_t)4095;
+        size_t page = (size_t)(sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096);
+        size_t len = (want + page - 1) / page * page;
         unsigned char *own = map_new(b, len);
         if (own) b->used_before += len;
         return own;

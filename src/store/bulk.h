@@ -3,7 +3,7 @@
  * replay, verify.c), faulted in ahead of its use by a thread of its own.
  *
  * Why: on this project's VM a page the process touches for the first time
- * costs 7-25 us when the host has taken it back (virtio-balloon free page
+ * costs 7-26 us when the host has taken it back (virtio-balloon free page
  * reporting), against ~1.2 us for one it has seen recently; Verify's
  * replay grows by gigabytes, and 28% of its time at 4.47M entries was the
  * kernel clearing those pages on the replay's own thread
@@ -14,7 +14,9 @@
  * the owner finds its pages present; on two cores the faults move to the
  * other one.
  *
- * A bump allocator over chunks of STORE_BULK_CHUNK bytes mapped with mmap;
+ * A bump allocator over chunks of STORE_BULK_CHUNK bytes mapped with mmap
+ * (not yj_arena, arena.h: its blocks come from malloc, at most 1 MiB by
+ * default, and it has no next block to fault in ahead);
  * an allocation of more than a sixteenth of a chunk gets a mapping of its
  * own (not faulted ahead). The next chunk is mapped and faulted in once
  * half of the current one is used, so a small replay costs one chunk.
@@ -45,7 +47,8 @@ store_bulk *store_bulk_new(int prefault);
  * signature of yj_memmap_use_alloc's allocator (ctx: the store_bulk). */
 void *store_bulk_alloc(void *bulk, size_t n);
 
-/* Bytes mapped (chunks and own mappings): what the allocator holds. */
+/* Bytes mapped (chunks and own mappings): what the allocator holds (the
+ * tests' figure; Verify counts store_bulk_used). */
 size_t store_bulk_bytes(const store_bulk *b);
 /* Bytes handed out, with the unused tails of the chunks left behind and
  * the own mappings whole: what the allocator's user holds (a Verify's

@@ -901,7 +901,7 @@ yj_memmap *yj_memmap_like(const yj_memmap *m)
 
 size_t yj_memmap_alloc_bytes(const yj_memmap *m)
 {
-    return m->alloc_fn ? m->bytes - sizeof(*m) - (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0) : 0;
+    return m && m->alloc_fn ? m->bytes - sizeof(*m) - (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0) : 0;
 }
 
 /* A map whose entries and nodes its allocator keeps: forgets them all at

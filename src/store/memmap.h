@@ -103,7 +103,7 @@ void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void
 yj_memmap *yj_memmap_like(const yj_memmap *m);
 
 /* The bytes of m's live entries and nodes when they come from an
- * allocator (yj_memmap_use_alloc), else 0: the part of yj_memmap_bytes the
+ * allocator (yj_memmap_use_alloc), else 0 (NULL m too): the part of yj_memmap_bytes the
  * allocator holds, which also holds what m replaced or forgot (a caller
  * counting memory counts the allocator's own figure instead). */
 size_t yj_memmap_alloc_bytes(const yj_memmap *m);

@@ -19,9 +19,10 @@
  * bulk allocator handed out in place of its maps' live entries, and the
  * process's RssAnon growth as a rough second figure).
  *
- * Memory: the replay's state and idem maps index only the keys the
- * replay looks up (yj_memmap_index_only with the hook's `cacheable`) and
- * take their entries and nodes from a bulk allocator whose thread faults
+ * Memory: the replay's state maps index only the keys the replay looks up
+ * (yj_memmap_index_only with the hook's `cacheable`; idem keeps a full
+ * index), and its state and idem maps take their entries and nodes from a
+ * bulk allocator whose thread faults
  * the next chunk in ahead (store/bulk.h), all freed at once at the end.
  */
 #include <assert.h>

@@ -712,7 +712,9 @@ yj_err store_layer_merge(store_layer *dst, store_layer *src)
 
 yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 {
-    yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]); /* (its index and allocator) */
+    /* (its index and allocator; no compacted layer has either today:
+     * Verify's replay, whose maps do, never compacts) */
+    yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
     size_t kept = 0;
     yj_memmap_it it;

@@ -929,6 +929,7 @@ static void test_a_maps_choices_go_with_its_entries(void **state)
     assert_int_equal(yj_memmap_alloc_bytes(dst),
                      yj_memmap_bytes(dst) - sizeof(*dst) - index_bytes(dst->slot_mask + 1));
     assert_int_equal(yj_memmap_alloc_bytes(src), 0);
+    assert_int_equal(yj_memmap_alloc_bytes(NULL), 0); /* (a layer Verify could not make) */
     yj_memmap *like = yj_memmap_like(dst);
     assert_ptr_equal(like->indexed_fn, odd_last);
     assert_ptr_equal(like->alloc_ctx, &test_keeper);
