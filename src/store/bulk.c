@@ -77,10 +77,17 @@ static unsigned char *map_new(store_bulk *b, size_t len)
     return p;
 }
 
+/* The system's page size (4096 when it cannot be read). */
+static size_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
 static void *helper_main(void *arg)
 {
     store_bulk *b = arg;
-    long page = sysconf(_SC_PAGESIZE);
+    size_t page = page_size();
     pthread_setname_np(pthread_self(), "yj-bulk");
     pthread_mutex_lock(&b->mu);
     for (;;) {
@@ -99,7 +106,7 @@ static void *helper_main(void *arg)
                 break;
             }
         }
-        atomic_fetch_add(&b->prefaulted, done / (size_t)(page > 0 ? page : 4096));
+        atomic_fetch_add(&b->prefaulted, done / page);
         pthread_mutex_lock(&b->mu);
         if (unsupported) break;
     }
@@ -154,7 +161,7 @@ void *store_bulk_alloc(void *bulk, size_t n)
     if (n > SIZE_MAX - STORE_BULK_CHUNK) return NULL;
     size_t want = n ? (n + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
     if (want > OWN_MIN) {
-        size_t page = (size_t)(sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096);
+        size_t page = page_size();
         size_t len = (want + page - 1) / page * page;
         unsigned char *own = map_new(b, len);
         if (own) b->used_before += len;

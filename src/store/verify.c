@@ -36,6 +36,20 @@
 
 #include "store/bulk.h"
 #include "store/store_internal.h"
+
+/* Whether this is an AddressSanitizer build: gcc says so with
+ * __SANITIZE_ADDRESS__, clang (make asan's compiler) only through
+ * __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VERIFY_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VERIFY_UNDER_ASAN 1
+#endif
+#endif
+#ifndef VERIFY_UNDER_ASAN
+#define VERIFY_UNDER_ASAN 0
+#endif
 #include "yongjin/v1/finance.pb-c.h"
 
 /* Entries between two samples of the replay's memory (its peak is
@@ -464,7 +478,7 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     rs.base = store_layer_new();
     rs.ac.group = store_layer_new();
     rs.ac.write = store_layer_new();
-#if defined(__SANITIZE_ADDRESS__)
+#if VERIFY_UNDER_ASAN
     rs.bulk = NULL; /* under ASan the replay's entries stay malloc's, which it checks */
 #else
     rs.bulk = store_bulk_new(1); /* (NULL: the replay takes malloc's memory, as before) */
