@@ -66,11 +66,16 @@ struct event_base;
  * earliest open group expiry is a record (an event reads it instead of
  * seeking the expiries), and so is a member's last exclusive-guide binding
  * (an order reads it instead of seeking the history); and an order's GMV
- * reaches every ancestor, past the depth limit in a version 1 tree. A store of an older
+ * reaches every ancestor, past the depth limit in a version 1 tree; 7: the
+ * "stage" database of staged history lines (yj_apply_hook.staged). A store
+ * of version 6 is upgraded in place when yongjind opens it (its state is
+ * the same; "stage" is made empty), and the yj tools read it as it is
+ * (nothing staged). A store of an older
  * schema, down to YJ_STORE_SCHEMA_REBUILDS, has its derived state rebuilt
  * from its journal when yongjind opens it (the journal's format is the same
  * in every version); an older one is refused. */
-#define YJ_STORE_SCHEMA_VERSION 6
+#define YJ_STORE_SCHEMA_VERSION 7
+#define YJ_STORE_SCHEMA_IN_PLACE 6 /* upgraded to the current version without a rebuild */
 #define YJ_STORE_SCHEMA_REBUILDS 2
 #define YJ_HASH_BYTES 32
 #define YJ_REQUEST_ID_MAX 128
@@ -262,6 +267,16 @@ typedef struct yj_apply_hook {
      * of such a key is INTERNAL. For counters every order adds to; the
      * keys it takes must never be deleted. NULL: no rows. */
     unsigned (*row_cap)(const void *key, size_t key_len);
+    /* Whether key is a history line (docs/storage.md "Staged history
+     * lines"): many made every checkpoint, each at its own place in the
+     * key order, read by scans. A checkpoint may stage such keys (append
+     * them to LMDB's "stage" in the order they come, keep them readable in
+     * memory) and the next one writes them into "state" with its own, two
+     * checkpoints' lines per leaf page. Only keys cacheable() leaves out
+     * and row_cap() does not take are staged; any may be put again or
+     * deleted (a later layer wins). A function of the key's bytes alone,
+     * the same answer in every build that opens the store. NULL: none. */
+    int (*staged)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {
@@ -409,6 +424,9 @@ typedef struct yj_store_stats {
                                    (what it logged while the checkpoint thread copied the rest
                                    of the tail; counted once copied, even if that new log then
                                    fails and is dropped) */
+    uint64_t stage_checkpoints; /* checkpoints that staged history lines (the next merged them
+                                   into state: docs/storage.md "Staged history lines") */
+    uint64_t staged_lines;      /* the lines they staged, in all */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */
     uint64_t log_sync_p50_us, log_sync_p99_us; /* the log's fdatasync of a group, alone */
     size_t map_bytes;

@@ -243,7 +243,18 @@ static unsigned ledger_row_cap(const void *key, size_t key_len)
     }
 }
 
-static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable, ledger_row_cap};
+/* A member's statement lines ('S': tenant, member, time, seq, posting;
+ * two an order) are the history the store stages between checkpoints
+ * (docs/storage.md "Staged history lines"): each paid member's lines sit
+ * in a leaf of their own, and at 10M entries writing them at every
+ * checkpoint took most of its pages (performance.md). */
+static int ledger_staged(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    return key_len >= 2 && (size_t)k[0] + 1 < key_len && k[k[0] + 1] == 'S';
+}
+
+static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable, ledger_row_cap, ledger_staged};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

@@ -57,8 +57,17 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
                            mdb_strerror(rc));
         }
     }
+    /* staged history lines (stage.c; schema 7): a read-only open of a
+     * version 6 store finds none */
+    rc = mdb_dbi_open(txn, "stage", create, &s->stage);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return yj_fail(msg, YJ_INTERNAL, "%s: cannot open stage: %s", s->config.dir, mdb_strerror(rc));
+    }
+    s->has_stage = rc == 0;
     /* The schema version: written once when the store is new, checked always. */
     MDB_val k = {14, "schema_version"}, v;
+    uint32_t upgraded = 0; /* the version upgraded in place (0: none) */
     rc = mdb_get(txn, s->meta, &k, &v);
     uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
     if (rc == MDB_NOTFOUND && !ro) {
@@ -67,7 +76,14 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     } else if (rc == 0) {
         const uint8_t *p = v.mv_data;
         uint32_t ver = v.mv_size == 4 ? (uint32_t)store_get_be(p, 4) : 0;
-        if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION && !ro) {
+        if (ver == YJ_STORE_SCHEMA_IN_PLACE && !ro) {
+            /* the same state; "stage" (made above) is all version 7 adds */
+            MDB_val nv = {4, ours};
+            rc = mdb_put(txn, s->meta, &k, &nv, 0);
+            upgraded = ver;
+        } else if (ver == YJ_STORE_SCHEMA_IN_PLACE) {
+            /* read as it is: nothing is staged in a store of this version */
+        } else if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION && !ro) {
             s->rebuild_from = ver; /* wal.c rebuilds its derived state before anything else */
         } else if (ver >= YJ_STORE_SCHEMA_REBUILDS && ver < YJ_STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
@@ -93,6 +109,9 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     }
     rc = mdb_txn_commit(txn);
     if (rc) return yj_fail(msg, YJ_INTERNAL, "%s: cannot commit: %s", s->config.dir, mdb_strerror(rc));
+    if (upgraded)
+        yj_log(YJ_LOG_WARN, "store: %s upgraded from schema version %u to %d in place", s->config.dir, upgraded,
+               YJ_STORE_SCHEMA_VERSION);
     s->pub_seq = s->head_seq;
     memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);
     return YJ_OK;
@@ -262,8 +281,9 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     yj_err err;
     if (config->read_only) {
         err = store_wal_check_clean(s, msg); /* before LMDB reads a page */
-        if (err == YJ_OK && s->server_running) err = store_wal_open_tail(s, open_env, msg);
-        else if (err == YJ_OK) err = open_env(s, msg);
+        /* one snapshot, pinned, with the lines staged in it (and, when
+         * yongjind runs, its log after it) */
+        if (err == YJ_OK) err = store_wal_open_tail(s, open_env, msg);
     } else {
         err = store_wal_open(s, open_env, msg);
     }
@@ -297,6 +317,9 @@ void yj_store_close(yj_store *s)
     store_rows_free(s->rows_dropped);
     yj_buf_free(&s->ckpt_rows);
     store_layer_free(s->ckpt_dropped);
+    store_layer_free(s->staged);
+    store_layer_free(s->staged_next);
+    store_layer_free(s->staged_dropped);
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
@@ -315,6 +338,7 @@ static void published_layers(yj_store *s, yj_store_view *v, int from)
     v->n_layers = from;
     if (s->live) v->layers[v->n_layers++] = s->live;
     if (s->ckpt) v->layers[v->n_layers++] = s->ckpt;
+    if (s->staged) v->layers[v->n_layers++] = s->staged;
 }
 
 static void lmdb_part(yj_store *s, yj_store_view *v)
@@ -521,6 +545,8 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->group_redos_piped = atomic_load(&s->group_redos_piped);
     out->group_compactions = atomic_load(&s->group_compactions);
     out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
+    out->stage_checkpoints = atomic_load(&s->stage_checkpoints);
+    out->staged_lines = atomic_load(&s->staged_lines);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);

@@ -40,6 +40,9 @@ typedef struct store_layer {
     int rows_sealed;              /* its log holds each row's value at the group's end
                                      (store_rows_seal: a group applied on top changes the
                                      rows before this one is published) */
+    /* Holds only the keys only(key) answers 1 for: a lookup of another
+     * key skips it (the staged lines, stage.c). NULL: any key. */
+    int (*only)(const void *key, size_t klen);
 } store_layer;
 store_layer *store_layer_new(void);           /* NULL on ENOMEM */
 /* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the
@@ -144,6 +147,9 @@ struct yj_store {
     yj_store_config config;
     MDB_env *env;
     MDB_dbi meta, journal, idem, state;
+    MDB_dbi stage;                    /* staged history lines (stage.c) */
+    int has_stage;                    /* stage is open (a read-only open of a version 6 store
+                                         has none: nothing is staged there) */
     size_t map_bytes;
     /* reads hold it shared; the writer takes it exclusively to grow the map */
     pthread_rwlock_t resize_lock;
@@ -154,6 +160,16 @@ struct yj_store {
      * only under it exclusively; the checkpoint thread only reads ckpt. */
     pthread_rwlock_t view_lock;
     store_layer *live, *ckpt;
+    /* The history lines LMDB holds in "stage", not yet in "state"
+     * (stage.c): read below ckpt, under view_lock as live and ckpt; NULL
+     * when none (then "stage" is empty, or holds what ckpt holds: from a
+     * checkpoint's commit that staged them until drop_ckpt, which makes
+     * them this layer). Changed by the writer (drop_ckpt) under view_lock
+     * exclusively, and at the open; a checkpoint only reads it. */
+    store_layer *staged;
+    store_layer *staged_next;         /* the lines the last checkpoint staged, for drop_ckpt */
+    int ckpt_merged;                  /* the last checkpoint wrote `staged` into state: drop_ckpt drops it */
+    store_layer *staged_dropped;      /* a merged staged layer, freed a step at a time (writer.c) */
     uint64_t pub_seq;                 /* the published head: answered, durable */
     uint8_t pub_hash[YJ_HASH_BYTES];
     uint64_t ckpt_seq;                /* the head the running checkpoint writes up to */
@@ -262,7 +278,8 @@ struct yj_store {
 
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
         cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
-        log_rotations, rotation_rest_bytes, group_redos, group_redos_piped, group_compactions;
+        log_rotations, rotation_rest_bytes, group_redos, group_redos_piped, group_compactions,
+        stage_checkpoints, staged_lines;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
@@ -395,8 +412,9 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
 /* Read-only open, before open_env: FAILED_PRECONDITION when no server has the
  * store and it was not closed cleanly. */
 yj_err store_wal_check_clean(yj_store *s, yj_msg *msg);
-/* Read-only open while yongjind runs: the log, then LMDB pinned at one
- * snapshot, then the log's entries after that snapshot's head applied in
+/* Read-only open (after store_wal_check_clean): the log, then LMDB pinned
+ * at one snapshot with the lines staged in it (stage.c), then, while
+ * yongjind runs, the log's entries after that snapshot's head applied in
  * memory, so a yj tool reads every entry the server logged. */
 yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg);
 /* Logging a group (a group applied in memory, before it is published):
@@ -456,8 +474,36 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 /* Empties the writer's cache (over its budget, or a copy into it failed):
  * the writer reads the published layers again until they are in LMDB. */
 void store_cache_drop(yj_store *s);
-/* Writes layer into LMDB in one transaction and commits it (wal.c). */
-yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int *mdb_rc);
+/* Writes layer into LMDB in one transaction and commits it (wal.c),
+ * merging s->staged's lines into state and emptying "stage". may_stage:
+ * when nothing is staged, the layer's history lines go into "stage"
+ * instead (stage.c), and s->staged_next holds them for drop_ckpt; 0: they
+ * go into state (a synchronous checkpoint; a test's direct call). OK, or
+ * the LMDB error's mapping with *mdb_rc set (nothing written). */
+yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, int *mdb_rc);
+
+/* ---- staged history lines (stage.c) ---- */
+/* Whether key is one the store stages: the hook's staged() takes it, and
+ * it is neither cached (cacheable) nor a row (row_cap). */
+int store_stageable(const yj_store *s, const void *key, size_t klen);
+/* An empty layer for staged lines (no index; lookups of keys the hook's
+ * staged() does not take skip it: store_layer.only). NULL on ENOMEM. */
+store_layer *store_stage_layer_new(const yj_store *s);
+/* Appends line n (1, 2, ...: the cursor's database holds lines 1..n-1,
+ * as a staging checkpoint finds it empty) of "stage": 0 or LMDB's error. */
+int store_stage_append(MDB_cursor *c, uint64_t n, const void *key, size_t klen, const void *val, size_t vlen);
+/* Reads "stage" (dbi) in txn into a new layer (*out; NULL when it holds
+ * none): the yj tools' pinned snapshot, Verify's. DATA_LOSS for a damaged
+ * record (msg names it); RESOURCE_EXHAUSTED; INTERNAL. */
+yj_err store_stage_load(const yj_store *s, MDB_txn *txn, MDB_dbi dbi, store_layer **out, yj_msg *msg);
+/* A writable open, before recovery: the lines "stage" holds (a crash
+ * between a checkpoint that staged and the next) written into "state" and
+ * "stage" emptied, in one LMDB transaction (logged when there were any).
+ * OK; DATA_LOSS for a damaged line (nothing written); INTERNAL. */
+yj_err store_stage_flush(yj_store *s, yj_msg *msg);
+/* A record of "state" or "idem" through cur: the value, then its CRC
+ * (schema 4). 0 or LMDB's error (wal.c). */
+int store_put_record(MDB_cursor *cur, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* Asks the writer for a checkpoint and waits for it (up to 10 s): LMDB then
  * holds every write answered before the call (Verify, backups). */

@@ -150,26 +150,76 @@ static int replay_one(replay_state *rs, uint64_t seq, const uint8_t *body, size_
     return bad;
 }
 
-/* Compares one database of the live snapshot with the replay's map
- * (whose tombstones are keys the replay deleted: absent), feeding each
- * live record that compared equal, without its CRC, to `live` (tag: the
- * table's STORE_DIGEST_TAG_*). */
-static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *name, uint8_t tag,
-                      store_digest *live, yj_verify_report *rep)
+/* The live side of a comparison: a database of the snapshot and, over it,
+ * the lines staged in the snapshot (NULL: none; their CRCs were checked
+ * when they were read, stage.c), in key order. */
+typedef struct live_side {
+    MDB_cursor *c;
+    int lr;            /* the cursor's last code: 0 at a record */
+    MDB_val lk, lv;
+    yj_memmap_it ov;   /* the staged lines' */
+    int from_ov;       /* the record at hand is a staged line */
+} live_side;
+
+static int mdb_key_cmp(const MDB_val *a, const void *b, size_t bn)
 {
-    MDB_cursor *lc;
+    int c = memcmp(a->mv_data, b, a->mv_size < bn ? a->mv_size : bn);
+    return c ? c : (a->mv_size < bn ? -1 : a->mv_size > bn);
+}
+
+/* Its record at hand (*k, *v): 0, or 1 past its end. A staged line wins
+ * the database's record of the same key (it is newer). */
+static int live_at(live_side *ls, MDB_val *k, MDB_val *v)
+{
+    int vo = yj_memmap_valid(&ls->ov);
+    const void *ok = NULL, *ovv = NULL;
+    size_t on = 0, ovn = 0;
+    if (vo) yj_memmap_at(&ls->ov, &ok, &on, &ovv, &ovn, NULL);
+    int c = ls->lr ? 1 : vo ? mdb_key_cmp(&ls->lk, ok, on) : -1;
+    if (ls->lr && !vo) return 1;
+    if (c == 0) { /* the database's copy is older: stepped over */
+        ls->lr = mdb_cursor_get(ls->c, &ls->lk, &ls->lv, MDB_NEXT);
+        c = 1;
+    }
+    ls->from_ov = c > 0;
+    if (ls->from_ov) {
+        *k = (MDB_val){on, (void *)ok};
+        *v = (MDB_val){ovn, (void *)ovv};
+    } else {
+        *k = ls->lk;
+        *v = ls->lv;
+    }
+    return 0;
+}
+
+static void live_next(live_side *ls)
+{
+    if (ls->from_ov) yj_memmap_next(&ls->ov);
+    else ls->lr = mdb_cursor_get(ls->c, &ls->lk, &ls->lv, MDB_NEXT);
+}
+
+/* Compares one database of the live snapshot (with the lines staged in it:
+ * staged, NULL for none) with the replay's map (whose tombstones are keys
+ * the replay deleted: absent), feeding each live record that compared
+ * equal, without its CRC, to `live` (tag: the table's STORE_DIGEST_TAG_*). */
+static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj_memmap *m, const char *name,
+                      uint8_t tag, store_digest *live, yj_verify_report *rep)
+{
+    live_side ls;
+    memset(&ls, 0, sizeof ls);
     MDB_val lk, lv, sk = {0, NULL}, sv = {0, NULL};
     char kh[200];
-    if (mdb_cursor_open(lt, ld, &lc)) {
+    if (mdb_cursor_open(lt, ld, &ls.c)) {
         snprintf(rep->problem, sizeof rep->problem, "%s: cannot open a cursor", name);
         return 1;
     }
     yj_memmap_it it;
     yj_memmap_first(m, &it);
-    int lr = mdb_cursor_get(lc, &lk, &lv, MDB_FIRST), sr = 1;
+    if (staged) yj_memmap_first(staged, &ls.ov);
+    ls.lr = mdb_cursor_get(ls.c, &ls.lk, &ls.lv, MDB_FIRST);
     int bad = 0;
     for (;;) {
-        sr = 1;
+        int sr = 1;
         while (yj_memmap_valid(&it)) {
             const void *k, *v;
             int tomb;
@@ -182,6 +232,7 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
             }
             yj_memmap_next(&it);
         }
+        int lr = live_at(&ls, &lk, &lv);
         if (bad || (lr != 0 && sr != 0)) break;
         if (lr != 0 || sr != 0 || lk.mv_size != sk.mv_size || memcmp(lk.mv_data, sk.mv_data, lk.mv_size)) {
             const MDB_val *k = lr == 0 ? &lk : &sk;
@@ -191,7 +242,7 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
                      : lr == 0       ? "live has a key the rebuild has not"
                                      : "the rebuild has a key live has not");
             bad = 1;
-        } else if (store_lmdb_checked(&lk, &lv) != YJ_OK) {
+        } else if (!ls.from_ov && store_lmdb_checked(&lk, &lv) != YJ_OK) {
             hex(lk.mv_data, lk.mv_size < 60 ? lk.mv_size : 60, kh, sizeof kh);
             snprintf(rep->problem, sizeof rep->problem, "%s key %s: its record in data.mdb fails its checksum "
                      "(damaged)", name, kh);
@@ -203,11 +254,11 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *m, const char *n
             bad = 1;
         } else {
             store_digest_record(live, tag, lk.mv_data, lk.mv_size, lv.mv_data, lv.mv_size);
-            lr = mdb_cursor_get(lc, &lk, &lv, MDB_NEXT);
+            live_next(&ls);
             yj_memmap_next(&it);
         }
     }
-    mdb_cursor_close(lc);
+    mdb_cursor_close(ls.c);
     return bad;
 }
 
@@ -365,6 +416,15 @@ static void *rebuild_digest_main(void *arg)
 static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report *rep,
                                  yj_msg *msg)
 {
+    store_layer *staged = NULL; /* the snapshot's staged lines, part of its state (stage.c) */
+    if (s->has_stage) {
+        yj_err serr = store_stage_load(s, lt, s->stage, &staged, msg);
+        if (serr == YJ_DATA_LOSS) {
+            snprintf(rep->problem, sizeof rep->problem, "%s", msg->text);
+            return YJ_OK;
+        }
+        if (serr != YJ_OK) return serr;
+    }
     const yj_memmap *idem = rs->base->map[STORE_MAP_IDEM], *state = rs->base->map[STORE_MAP_STATE];
     rebuild_digest rd = {store_digest_new(), idem, state, {0}, 0};
     store_digest *ld = store_digest_new();
@@ -378,8 +438,9 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
     }
     threaded = pthread_create(&t, NULL, rebuild_digest_main, &rd) == 0;
     if (!threaded) rebuild_digest_main(&rd);
-    differ = compare_db(lt, s->idem, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
-             compare_db(lt, s->state, state, "state", STORE_DIGEST_TAG_STATE, ld, rep);
+    differ = compare_db(lt, s->idem, NULL, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
+             compare_db(lt, s->state, store_layer_map(staged, STORE_MAP_STATE), state, "state",
+                        STORE_DIGEST_TAG_STATE, ld, rep);
     if (threaded) pthread_join(t, NULL);
     rep->state_records = store_digest_records(rd.d);
     if (rd.failed) {
@@ -402,6 +463,7 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
 done:
     store_digest_free(ld);
     store_digest_free(rd.d);
+    store_layer_free(staged);
     return err;
 }
 

@@ -75,8 +75,9 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
     uint32_t tag = yj_memmap_tag(key, klen);
     int n = cached && v->own_layers ? v->own_layers : v->n_layers;
     for (int i = 0; i < n; i++) {
-        const yj_memmap *m = store_layer_map(v->layers[i], which);
-        if (!m) continue;
+        const store_layer *l = v->layers[i];
+        const yj_memmap *m = store_layer_map(l, which);
+        if (!m || (l->only && !l->only(key, klen))) continue;
         const void *val;
         size_t vlen;
         int r = yj_memmap_get_tagged(m, key, klen, tag, &val, &vlen);

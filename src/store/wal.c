@@ -647,8 +647,7 @@ static int put_schema(MDB_txn *txn, MDB_dbi meta)
     return mdb_put(txn, meta, &k, &v, 0);
 }
 
-/* A record of "state" or "idem": the value, then its CRC (schema 4). */
-static int put_state(MDB_cursor *cur, const void *key, size_t klen, const void *val, size_t vlen)
+int store_put_record(MDB_cursor *cur, const void *key, size_t klen, const void *val, size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen + STORE_CRC_BYTES, NULL};
     int rc = mdb_cursor_put(cur, &k, &v, MDB_RESERVE);
@@ -662,25 +661,108 @@ static int put_state(MDB_cursor *cur, const void *key, size_t klen, const void *
     return rc;
 }
 
-yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
+/* The layer's state map and the staged lines (NULL: none) in one pass, in
+ * key order: the layer's entry wins a key both have. */
+typedef struct ckpt_walk {
+    yj_memmap_it a, b; /* the layer's, the staged lines' */
+    const void *key, *val;
+    size_t klen, vlen;
+    int tomb, staged; /* the entry at hand is a tombstone; it is a staged line */
+} ckpt_walk;
+
+static int walk_key_cmp(const yj_memmap_it *a, const yj_memmap_it *b)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    const MDB_dbi dbis[STORE_MAPS] = {[STORE_MAP_STATE] = s->state, [STORE_MAP_IDEM] = s->idem,
-                                      [STORE_MAP_JOURNAL] = s->journal};
-    /* the journal first (appended in seq order), then the request ids and the state, each in key order */
-    const int order[STORE_MAPS] = {STORE_MAP_JOURNAL, STORE_MAP_IDEM, STORE_MAP_STATE};
-    /* One cursor a database, its keys in order: LMDB then looks a key up
-     * in the leaf page the cursor is on before it descends from the root
-     * (mdb_put opens a fresh cursor and descends for every key: in a
-     * checkpoint's profile, comparing keys and finding dirty pages took
-     * 20% of the checkpoint thread). */
-    MDB_cursor *c = NULL;
-    for (int m = 0; m < STORE_MAPS && !rc; m++) {
-        int which = order[m];
+    const void *ka, *kb;
+    size_t na, nb;
+    yj_memmap_at(a, &ka, &na, NULL, NULL, NULL);
+    yj_memmap_at(b, &kb, &nb, NULL, NULL, NULL);
+    int c = memcmp(ka, kb, na < nb ? na : nb);
+    return c ? c : (na < nb ? -1 : na > nb);
+}
+
+/* Settles w on its next entry: 1, or 0 at the end of both. */
+static int walk_at(ckpt_walk *w)
+{
+    int va = yj_memmap_valid(&w->a), vb = yj_memmap_valid(&w->b);
+    if (!va && !vb) return 0;
+    int c = va && vb ? walk_key_cmp(&w->a, &w->b) : va ? -1 : 1;
+    if (c == 0) { /* the staged line is older */
+        yj_memmap_next(&w->b);
+        c = -1;
+    }
+    w->staged = c > 0;
+    yj_memmap_at(w->staged ? &w->b : &w->a, &w->key, &w->klen, &w->val, &w->vlen, &w->tomb);
+    return 1;
+}
+
+static void walk_next(ckpt_walk *w)
+{
+    yj_memmap_next(w->staged ? &w->b : &w->a);
+}
+
+/* The layer's state, and with it the staged lines (merge) or, into
+ * "stage" and *next, its own history lines (stage). */
+static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, const store_layer *merge, int stage,
+                            store_layer **next, uint64_t *staged)
+{
+    MDB_cursor *c = NULL, *sc = NULL;
+    int rc = mdb_cursor_open(txn, s->state, &c);
+    if (!rc && stage) rc = mdb_cursor_open(txn, s->stage, &sc);
+    ckpt_walk w;
+    memset(&w, 0, sizeof w);
+    yj_memmap_first(l->map[STORE_MAP_STATE], &w.a);
+    if (merge) yj_memmap_first(merge->map[STORE_MAP_STATE], &w.b);
+    for (; !rc && walk_at(&w); walk_next(&w)) {
+        MDB_val k = {w.klen, (void *)w.key}, old;
+        if (w.tomb) {
+            rc = mdb_cursor_get(c, &k, &old, MDB_SET);
+            if (rc == 0) rc = mdb_cursor_del(c, 0);
+            else if (rc == MDB_NOTFOUND) rc = 0;
+        } else if (sc && store_stageable(s, w.key, w.klen)) {
+            /* staged: appended here, merged by the next checkpoint */
+            if (!*next && !(*next = store_stage_layer_new(s))) rc = ENOMEM;
+            else if (yj_memmap_put((*next)->map[STORE_MAP_STATE], w.key, w.klen, w.val, w.vlen, 0) != 0)
+                rc = ENOMEM;
+            else rc = store_stage_append(sc, ++*staged, w.key, w.klen, w.val, w.vlen);
+        } else {
+            rc = store_put_record(c, w.key, w.klen, w.val, w.vlen);
+        }
+    }
+    if (sc) mdb_cursor_close(sc);
+    /* the rows' values after the layer's: its copies of their keys are older */
+    if (l == s->ckpt && c) {
+        const void *key, *val;
+        size_t off = 0, klen, vlen;
+        while (!rc && store_rows_each(&s->ckpt_rows, &off, &key, &klen, &val, &vlen))
+            rc = store_put_record(c, key, klen, val, vlen);
+    }
+    if (c) mdb_cursor_close(c);
+    if (!rc && merge) rc = mdb_drop(txn, s->stage, 0); /* every line is in state now */
+    return rc;
+}
+
+/* A checkpoint of the checkpoint thread stages only from a layer of up to
+ * this many keys (lines and others: a larger one, after a long checkpoint,
+ * writes its lines into state at once; they would stay in memory a whole
+ * checkpoint more). */
+#define STAGE_MAX_KEYS ((size_t)4 << 20)
+
+/* The journal's entries and the request ids of l, each in key order. One
+ * cursor a database, its keys in order: LMDB then looks a key up in the
+ * leaf page the cursor is on before it descends from the root (mdb_put
+ * opens a fresh cursor and descends for every key: in a checkpoint's
+ * profile, comparing keys and finding dirty pages took 20% of the
+ * checkpoint thread). */
+static int ckpt_write_log(yj_store *s, MDB_txn *txn, const store_layer *l)
+{
+    const int which[2] = {STORE_MAP_JOURNAL, STORE_MAP_IDEM};
+    const MDB_dbi dbis[2] = {s->journal, s->idem};
+    int rc = 0;
+    for (int m = 0; m < 2 && !rc; m++) {
+        MDB_cursor *c;
         yj_memmap_it it;
-        if ((rc = mdb_cursor_open(txn, dbis[which], &c)) != 0) break;
-        for (yj_memmap_first(l->map[which], &it); yj_memmap_valid(&it) && !rc; yj_memmap_next(&it)) {
+        if ((rc = mdb_cursor_open(txn, dbis[m], &c)) != 0) break;
+        for (yj_memmap_first(l->map[which[m]], &it); yj_memmap_valid(&it) && !rc; yj_memmap_next(&it)) {
             const void *key, *val;
             size_t klen, vlen;
             int tomb;
@@ -690,31 +772,63 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
                 rc = mdb_cursor_get(c, &k, &old, MDB_SET);
                 if (rc == 0) rc = mdb_cursor_del(c, 0);
                 else if (rc == MDB_NOTFOUND) rc = 0;
-            } else if (which == STORE_MAP_JOURNAL) {
+            } else if (which[m] == STORE_MAP_JOURNAL) {
                 rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
             } else {
-                rc = put_state(c, key, klen, val, vlen);
+                rc = store_put_record(c, key, klen, val, vlen);
             }
         }
-        if (which != STORE_MAP_STATE) {
-            mdb_cursor_close(c);
-            c = NULL;
-        }
+        mdb_cursor_close(c);
     }
-    /* the rows' values after the layer's: its copies of their keys are older */
-    if (l == s->ckpt && c) {
-        const void *key, *val;
-        size_t off = 0, klen, vlen;
-        while (!rc && store_rows_each(&s->ckpt_rows, &off, &key, &klen, &val, &vlen))
-            rc = put_state(c, key, klen, val, vlen);
-    }
-    if (c) mdb_cursor_close(c);
+    return rc;
+}
+
+/* One try of a checkpoint's LMDB transaction: 0 or LMDB's error (or ENOMEM
+ * while staging), nothing written then. */
+static int ckpt_txn(yj_store *s, const store_layer *l, const store_layer *merge, int stage, store_layer **next,
+                    uint64_t *staged)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return rc;
+    rc = ckpt_write_log(s, txn, l);
+    if (!rc) rc = ckpt_write_state(s, txn, l, merge, stage, next, staged);
     if (!rc && s->rebuild_from) rc = put_schema(txn, s->meta); /* with the rebuilt state, atomically */
     if (!rc) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
+    return rc;
+}
+
+yj_err store_ckpt_write(yj_store *s, const store_layer *l, int may_stage, int *mdb_rc)
+{
+    /* staged lines are merged; with none, a checkpoint of the checkpoint
+     * thread stages its own (stage.c) */
+    const store_layer *merge = s->staged && yj_memmap_count(s->staged->map[STORE_MAP_STATE]) ? s->staged : NULL;
+    int stage = !merge && may_stage && s->has_stage && s->config.hook.staged &&
+                yj_memmap_count(l->map[STORE_MAP_STATE]) <= STAGE_MAX_KEYS;
+    store_layer *next = NULL;
+    uint64_t staged = 0;
+    int rc = ckpt_txn(s, l, merge, stage, &next, &staged);
+    if (rc == ENOMEM && stage) { /* no memory to keep the lines: written into state at once */
+        yj_log(YJ_LOG_WARN, "store: out of memory staging a checkpoint's history lines: writing them at once");
+        store_layer_free(next);
+        next = NULL;
+        staged = 0;
+        rc = ckpt_txn(s, l, merge, 0, &next, &staged);
+    }
     if (!rc && s->rebuild_from) {
         yj_log(YJ_LOG_WARN, "store: %s rebuilt for schema version %d", s->config.dir, YJ_STORE_SCHEMA_VERSION);
         s->rebuild_from = 0;
+    }
+    /* what drop_ckpt does once the checkpoint is taken: the lines of a
+     * failed one are not staged */
+    store_layer_free(s->staged_next);
+    s->staged_next = rc ? NULL : next;
+    if (rc) store_layer_free(next);
+    s->ckpt_merged = !rc && merge;
+    if (!rc && staged) {
+        atomic_fetch_add(&s->stage_checkpoints, 1);
+        atomic_fetch_add(&s->staged_lines, staged);
     }
     *mdb_rc = rc;
     if (rc) yj_log(rc == MDB_MAP_FULL ? YJ_LOG_WARN : YJ_LOG_ERROR, "store: writing a checkpoint into LMDB: %s",
@@ -724,10 +838,10 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int *mdb_rc)
 
 /* A checkpoint of s->ckpt: written into LMDB in one durable commit (LMDB
  * syncs its own pages and meta page). 0, or an errno (ENOSPC for a full map). */
-static int ckpt_run(yj_store *s)
+static int ckpt_run(yj_store *s, int may_stage)
 {
     int mrc = 0;
-    if (store_ckpt_write(s, s->ckpt, &mrc) != YJ_OK) return mrc == MDB_MAP_FULL ? ENOSPC : EIO;
+    if (store_ckpt_write(s, s->ckpt, may_stage, &mrc) != YJ_OK) return mrc == MDB_MAP_FULL ? ENOSPC : EIO;
     return 0;
 }
 
@@ -740,7 +854,7 @@ static void *syncer_main(void *arg)
         while (!s->syncer_stop && s->ckpt_state != CKPT_SYNCING) pthread_cond_wait(&s->sync_cv, &s->mu);
         if (s->syncer_stop) break;
         pthread_mutex_unlock(&s->mu);
-        int rc = ckpt_run(s);
+        int rc = ckpt_run(s, 1);
         pthread_mutex_lock(&s->mu);
         int closing = s->closing;
         pthread_mutex_unlock(&s->mu);
@@ -809,10 +923,21 @@ static void ckpt_done(yj_store *s)
  * stopped it for tens of ms. */
 static void drop_ckpt(yj_store *s)
 {
+    store_layer *merged = s->ckpt_merged ? s->staged : NULL;
+    assert(!s->staged_next || !s->staged || merged); /* (a checkpoint stages only with nothing staged) */
     pthread_rwlock_wrlock(&s->view_lock);
     store_layer *l = s->ckpt;
     s->ckpt = NULL;
+    /* staged lines now in state leave; those the checkpoint staged come in */
+    if (merged) s->staged = NULL;
+    if (s->staged_next) s->staged = s->staged_next;
     pthread_rwlock_unlock(&s->view_lock);
+    s->staged_next = NULL;
+    s->ckpt_merged = 0;
+    if (merged) {
+        store_layer_free(s->staged_dropped);
+        s->staged_dropped = merged;
+    }
     yj_buf_reset(&s->ckpt_rows);
     if (!l) return;
     store_layer_free(s->ckpt_dropped); /* (the one before is long freed, as a rule) */
@@ -995,7 +1120,7 @@ static yj_err ckpt_write_now(yj_store *s)
 {
     yj_err err;
     int rc;
-    while ((rc = ckpt_run(s)) == ENOSPC)
+    while ((rc = ckpt_run(s, 0)) == ENOSPC)
         if ((err = grow_map(s, 1)) != YJ_OK) {
             if (err != YJ_RESOURCE_EXHAUSTED && err != YJ_UNAVAILABLE) return err;
             s->full = err == YJ_RESOURCE_EXHAUSTED ? STORE_FULL_MAP : STORE_FULL_DISK;
@@ -1219,6 +1344,7 @@ static yj_err rebuild_derived(yj_store *s, yj_msg *msg)
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (!rc) rc = mdb_drop(txn, s->idem, 0);
     if (!rc) rc = mdb_drop(txn, s->state, 0);
+    if (!rc) rc = mdb_drop(txn, s->stage, 0);
     if (!rc) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     if (rc) return yj_fail(msg, YJ_INTERNAL, "rebuild: cannot empty the derived state: %s", mdb_strerror(rc));
@@ -1287,6 +1413,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
         s->config.initial_map_bytes = want < s->config.max_map_bytes ? want : s->config.max_map_bytes;
     }
     if (err == YJ_OK) err = open_env(s, msg); /* LMDB's own durable commits, always */
+    if (err == YJ_OK) err = store_stage_flush(s, msg); /* what a crash left staged, before anything reads */
     /* LMDB holds at least what the log's checkpoint says (a version 2 log
      * is started over only now and then: LMDB's later checkpoints are
      * ahead of it, and the log's entries up to LMDB's head are skipped) */
@@ -1341,9 +1468,11 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
         s->pub_seq = s->head_seq;
         memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);
     }
+    /* the lines staged in that snapshot, read with it */
+    if (err == YJ_OK && s->has_stage) err = store_stage_load(s, s->pinned, s->stage, &s->staged, msg);
     uint64_t ckpt_head = s->head_seq;
     if (err == YJ_OK && have && im.entries && s->config.hook.apply) err = replay_log(s, &im, msg);
-    if (err == YJ_OK)
+    if (err == YJ_OK && s->server_running)
         yj_log(YJ_LOG_INFO, "store: yongjind is running on %s: reading its last checkpoint (entry %llu) and "
                             "its log after it (to entry %llu)",
                s->config.dir, (unsigned long long)ckpt_head, (unsigned long long)s->head_seq);

@@ -157,7 +157,8 @@ static size_t checkpoint_need(yj_store *s, const store_layer *group, size_t more
     *used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
     /* the rows' keys and values the checkpoints write after their layers */
     size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0;
-    size_t layers = store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(group);
+    size_t layers = store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(s->staged) +
+                    store_layer_bytes(group);
     return 3 * (layers + more + rows) + ((size_t)256 << 10);
 }
 
@@ -620,16 +621,17 @@ static void *writer_main(void *arg)
     pending p = {0};
     int in_flight = 0;
     for (;;) {
-        /* a step of freeing an emptied cache, a checkpointed layer or
-         * dropped rows (answers went out before it) */
+        /* a step of freeing an emptied cache, a checkpointed layer, merged
+         * staged lines or dropped rows (answers went out before it) */
         if (s->cache_dropped && yj_hashmap_free_some(s->cache_dropped, CACHE_FREE_STEP)) s->cache_dropped = NULL;
         if (s->ckpt_dropped && store_layer_free_some(s->ckpt_dropped, CACHE_FREE_STEP)) s->ckpt_dropped = NULL;
+        if (s->staged_dropped && store_layer_free_some(s->staged_dropped, CACHE_FREE_STEP)) s->staged_dropped = NULL;
         if (s->rows_dropped && store_rows_free_some(s->rows_dropped, CACHE_FREE_STEP)) s->rows_dropped = NULL;
         pthread_mutex_lock(&s->mu);
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
         while (!s->queue_head && !s->closing && s->ckpt_state != CKPT_SYNCED && !s->ckpt_wanted &&
-               !s->cache_dropped && !s->ckpt_dropped && !s->rows_dropped && !(in_flight && !atomic_load(&s->log_busy))) {
+               !s->cache_dropped && !s->ckpt_dropped && !s->staged_dropped && !s->rows_dropped && !(in_flight && !atomic_load(&s->log_busy))) {
             if (s->full == STORE_FULL_DISK && !in_flight) { /* the growth is tried again each second, writes or not */
                 struct timespec t;
                 clock_gettime(CLOCK_MONOTONIC, &t);

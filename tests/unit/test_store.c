@@ -100,6 +100,24 @@ static yj_err walk_event(yj_wtxn *w, const yj_write *wr)
     return YJ_NOT_FOUND; /* not a walk event */
 }
 static unsigned (*test_rows)(const void *, size_t);
+/* When a test sets test_stage (the fixture's teardown clears it), the
+ * stores the fixture opens stage the "s:" keys as history lines
+ * (yj_apply_hook.staged), which then stay out of the writer's cache. */
+static int test_stage;
+static int stage_s(const void *key, size_t len)
+{
+    return len > 2 && !memcmp(key, "s:", 2);
+}
+static int cache_but_s(const void *key, size_t len)
+{
+    return !stage_s(key, len);
+}
+static void stage_hook(yj_apply_hook *h)
+{
+    if (!test_stage) return;
+    h->staged = stage_s;
+    h->cacheable = cache_but_s;
+}
 static size_t test_cache_max; /* reopen_with's cache_max_bytes (0: the default); teardown clears it */
 
 static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effects, yj_buf *extra,
@@ -173,6 +191,13 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         yj_err err = yj_state_put(w, key, (size_t)n, "100", 3);
         if (err == YJ_OK && br) return yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its write");
         return err;
+    }
+    if (wr->event_len > 4 && !memcmp(wr->event, "set:", 4)) { /* "set:<event>=<value>": what <event> wrote
+                                                                becomes value */
+        const char *ev = (const char *)wr->event, *eq = memchr(ev, '=', wr->event_len);
+        if (!eq) return YJ_INTERNAL;
+        int n = snprintf(key, sizeof key, "s:%.*s", (int)(eq - ev - 4), ev + 4);
+        return yj_state_put(w, key, (size_t)n, eq + 1, wr->event_len - (size_t)(eq + 1 - ev));
     }
     if (wr->event_len > 4 && !memcmp(wr->event, "del:", 4)) { /* "del:<event>": deletes what <event> wrote */
         int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 4, (const char *)wr->event + 4);
@@ -402,6 +427,7 @@ static void open_store(fixture *f, size_t initial, size_t max)
     c.max_map_bytes = max;
     c.hook.apply = test_apply;
     c.hook.row_cap = test_rows;
+    stage_hook(&c.hook);
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
 }
 
@@ -420,6 +446,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     test_rows = NULL;
+    test_stage = 0;
     test_cache_max = 0;
     fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
                                                                    failed test's faults end with it) */
@@ -570,7 +597,7 @@ static void test_an_answer_carries_the_entrys_settle_fields(void **state)
     assert_int_equal(b->results[0].effects_len, sizeof want);
     assert_memory_equal(b->results[0].effects, want, sizeof want);
     finish(b);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -736,7 +763,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     assert_memory_equal(v.mv_data, "q", 1);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 3);
@@ -763,7 +790,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3", "e4"};
     finish(run(f, ev, NULL, 4));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -816,7 +843,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     mdb_txn_commit(txn);
     mdb_env_close(env);
     open_store(f, 0, 0);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -924,7 +951,7 @@ static void test_verify_reports_the_state_digest_and_the_replays_memory(void **s
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3"};
     finish(run(f, ev, NULL, 3));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report a, b;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &a, &msg), YJ_OK);
@@ -996,7 +1023,7 @@ static void test_a_second_verify_while_one_runs_is_refused(void **state)
     while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
     /* the first is inside its replay now */
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     yj_err second = yj_store_verify(f->store, &hook, &rep, &msg);
@@ -1086,7 +1113,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_cursor_close(c);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "checksum"));
@@ -1128,7 +1155,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
     yj_store *keep = f->store;
     f->store = s2;
     assert_all_replayed(f, ev, n, n, 1);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
@@ -1155,6 +1182,7 @@ static yj_store_config reopen_with(fixture *f, uint32_t checkpoint_ms, int pipel
     c.cache_max_bytes = test_cache_max;
     c.hook.apply = test_apply;
     c.hook.row_cap = test_rows;
+    stage_hook(&c.hook);
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     return c;
 }
@@ -1256,8 +1284,9 @@ static void test_power_loss_keeps_every_acknowledged_write(void **state)
     /* a checkpoint's commit was being written when the power went */
     int mrc = 0;
     pthread_rwlock_rdlock(&f->store->view_lock);
-    assert_int_equal(store_ckpt_write(f->store, f->store->live, &mrc), YJ_OK);
-    pthread_rwlock_unlock(&f->store->view_lock);
+    yj_err cerr = store_ckpt_write(f->store, f->store->live, 0, &mrc);
+    pthread_rwlock_unlock(&f->store->view_lock); /* (before the assert: a failed one must not hold it) */
+    assert_int_equal(cerr, YJ_OK);
     kill_image ki; /* what LMDB wrote, in the page cache */
     take_kill_image(f, &ki);
     size_t cur_len = ki.data_len;
@@ -1529,7 +1558,7 @@ static void run_expecting(fixture *f, const char **events, const int *want, size
  * the store takes them) and finds the live one equal. */
 static void verify_agrees(fixture *f)
 {
-    yj_apply_hook hook = {NULL, test_apply, NULL, test_rows};
+    yj_apply_hook hook = {NULL, test_apply, NULL, test_rows, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -1941,7 +1970,7 @@ static yj_err verify_with_limit(fixture *f, size_t cap, yj_verify_report *rep, y
     c.hook.row_cap = test_rows;
     c.verify_max_bytes = cap;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     return yj_store_verify(f->store, &hook, rep, msg);
 }
 
@@ -2011,7 +2040,7 @@ static void test_verify_of_many_entries_with_deletes(void **state)
     for (int i = 0; i < D; i += 1000) finish(run(f, del + i, NULL, i + 1000 <= D ? 1000 : D - i));
     const char *scan[1] = {"scan:all"};
     finish(run(f, scan, NULL, 1));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -2020,6 +2049,482 @@ static void test_verify_of_many_entries_with_deletes(void **state)
     assert_int_equal(rep.state_records, (N - D + 1) + (N + D + 1)); /* (the scan's own record too) */
     free_names(ev, N);
     free_names(del, D);
+}
+
+/* ---- staged history lines (stage.c) ---- */
+
+/* Runs one checkpoint of the checkpoint thread (the store's interval is
+ * long: none other starts) and waits until it is taken. */
+static void one_checkpoint(fixture *f)
+{
+    yj_store *s = f->store;
+    yj_store_stats st;
+    yj_store_get_stats(s, &st);
+    uint64_t before = st.checkpoints;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < 10000 && st.checkpoints == before; i++) {
+        usleep(1000);
+        yj_store_get_stats(s, &st);
+    }
+    assert_int_equal(st.checkpoints, before + 1);
+}
+
+/* LMDB as a checkpoint left it, read directly: how many lines "stage"
+ * holds, and whether "state" holds key (-1 each when unreadable). */
+static void raw_stage(MDB_env *env, const char *key, long *staged, int *in_state)
+{
+    MDB_txn *t;
+    MDB_dbi st, sg;
+    MDB_stat ms;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    *staged = -1;
+    *in_state = -1;
+    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &t)) return;
+    if (!mdb_dbi_open(t, "stage", 0, &sg) && !mdb_dbi_open(t, "state", 0, &st) && !mdb_stat(t, sg, &ms)) {
+        *staged = (long)ms.ms_entries;
+        *in_state = mdb_get(t, st, &k, &v) == 0;
+    }
+    mdb_txn_abort(t);
+}
+
+static void assert_raw_stage(yj_store *s, const char *key, long staged, int in_state)
+{
+    long n;
+    int in;
+    raw_stage(s->env, key, &n, &in);
+    assert_int_equal(n, staged);
+    assert_int_equal(in, in_state);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The same of the closed store in dir. */
+static void assert_raw_stage_closed(const char *dir, const char *key, long staged, int in_state)
+{
+    MDB_env *env;
+    long n = -1;
+    int in = -1;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    if (!mdb_env_open(env, dir, MDB_RDONLY, 0600)) raw_stage(env, key, &n, &in);
+    mdb_env_close(env);
+    assert_int_equal(n, staged);
+    assert_int_equal(in, in_state);
+}
+
+/* The data file of the fixture's store as a checkpoint left it (no other
+ * starts while mu is held; take_kill_image's first half). */
+static uint8_t *data_now(fixture *f, size_t *len)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    yj_store *s = f->store;
+    pthread_mutex_lock(&s->mu);
+    while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
+    uint8_t *d = slurp(path, len);
+    pthread_mutex_unlock(&s->mu);
+    return d;
+}
+
+/* A yj tool's view of a data file with lines staged and no log (a copy):
+ * read-only, it reads the model and verifies; Verify then finds a staged
+ * line changed under it (its CRC made good) and one damaged (as its own
+ * problem: the tool's snapshot was read before); a tool opening the
+ * damaged file is refused. */
+static void alter_last_staged_line(const char *dir, int crc_ok);
+static int model_differs(yj_store *s, const char **ev, const char **val, int n);
+
+static void a_tool_on_a_staged_copy(fixture *f, const uint8_t *data, size_t len, const char **ev,
+                                    const char **val, int n)
+{
+    char dir[96], path[160];
+    snprintf(dir, sizeof dir, "%s.copy", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    spit(path, data, len);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
+    yj_verify_report rep[3];
+    yj_err verr[3];
+    yj_store *s;
+    c.dir = dir;
+    c.read_only = 1;
+    c.hook.apply = test_apply;
+    stage_hook(&c.hook);
+    assert_int_equal(yj_store_open(&c, NULL, &s, &msg), YJ_OK);
+    int differs = model_differs(s, ev, val, n);
+    long staged;
+    int in;
+    raw_stage(s->env, "s:h000499", &staged, &in);
+    for (int i = 0; i < 3; i++) {
+        if (i) { /* (another process: this one has the environment open) */
+            pid_t pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                alter_last_staged_line(dir, i == 1);
+                _exit(0);
+            }
+            int status = 0;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        verr[i] = yj_store_verify(s, &hook, &rep[i], &msg);
+    }
+    yj_store_close(s);
+    yj_err again = yj_store_open(&c, NULL, &s, &msg);
+    remove_dir(dir);
+    assert_int_equal(differs, 0);
+    assert_int_equal(staged, 100);
+    assert_int_equal(in, 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(verr[i], YJ_OK);
+    assert_true(rep[0].ok);
+    assert_false(rep[1].ok);
+    assert_non_null(strstr(rep[1].problem, "733a68303030343939: live value differs from the rebuild"));
+    assert_false(rep[2].ok);
+    assert_non_null(strstr(rep[2].problem, "staged line 100 in data.mdb is damaged"));
+    assert_int_equal(again, YJ_DATA_LOSS);
+    assert_non_null(strstr(msg.text, "staged line 100"));
+}
+
+static void assert_stage_stats(yj_store *s, uint64_t checkpoints, uint64_t lines)
+{
+    yj_store_stats st;
+    yj_store_get_stats(s, &st);
+    assert_int_equal(st.stage_checkpoints, checkpoints);
+    assert_int_equal(st.staged_lines, lines);
+}
+
+/* Where a store's "s:" keys differ from the model (val[i]: the value of
+ * "s:<ev[i]>", NULL for none; no other "s:" key): 0 when they agree, else
+ * a code naming the first difference (a lookup, the scan, the read). */
+static int model_differs(yj_store *s, const char **ev, const char **val, int n)
+{
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    if (yj_store_read_begin(s, &r, &msg) != YJ_OK) return 1;
+    int bad = 0;
+    char key[64];
+    for (int i = 0; i < n && !bad; i++) { /* each by a lookup */
+        MDB_val v;
+        int kn = snprintf(key, sizeof key, "s:%s", ev[i]);
+        yj_err err = yj_state_get(&r.view, key, (size_t)kn, &v);
+        if (val[i] ? err != YJ_OK || v.mv_size != strlen(val[i]) || memcmp(v.mv_data, val[i], v.mv_size)
+                   : err != YJ_NOT_FOUND)
+            bad = 1000 + i;
+    }
+    yj_cursor *c = NULL;
+    if (!bad && yj_cursor_open(&r.view, &c)) bad = 2;
+    int i = 0, rc = 0;
+    if (!bad) { /* all of them, in order, by a scan */
+        MDB_val k = {2, "s:"}, v;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); !bad && rc == 0 && k.mv_size > 2 && !memcmp(k.mv_data, "s:", 2);
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+            while (i < n && !val[i]) i++;
+            if (i == n || k.mv_size != 2 + strlen(ev[i]) || memcmp((char *)k.mv_data + 2, ev[i], k.mv_size - 2) ||
+                v.mv_size != strlen(val[i]) || memcmp(v.mv_data, val[i], v.mv_size))
+                bad = 3000 + i;
+            i++;
+        }
+        while (!bad && i < n && !val[i]) i++;
+        if (!bad && (i < n || yj_cursor_err(rc) != YJ_OK)) bad = 4000 + i;
+    }
+    yj_cursor_close(c);
+    yj_store_read_end(s, &r);
+    return bad;
+}
+
+/* A yj tool on the store while the server runs (another process: a
+ * read-only open, one pinned snapshot with its staged lines and the log
+ * after it), reading the model and verifying the snapshot: "stage" must
+ * hold lines there, so the Verify compares state with them over it. */
+static void a_tool_reads_and_verifies(fixture *f, const char **ev, const char **val, int n)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(60); /* a child stuck on a lock it inherited fails, not hangs */
+        yj_store_config c = {0};
+        yj_msg msg = {{0}};
+        yj_store *s;
+        c.dir = f->dir;
+        c.read_only = 1;
+        c.hook.apply = test_apply;
+        stage_hook(&c.hook);
+        if (yj_store_open(&c, NULL, &s, &msg) != YJ_OK) _exit(2);
+        int code = model_differs(s, ev, val, n) ? 3 : 0;
+        long staged;
+        int in;
+        raw_stage(s->env, "s:", &staged, &in);
+        if (!code && staged <= 0) code = 4;
+        yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
+        yj_verify_report rep;
+        if (!code && (yj_store_verify(s, &hook, &rep, &msg) != YJ_OK || !rep.ok)) code = 5;
+        yj_store_close(s);
+        _exit(code);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Rewrites the last line of "stage" in the data file of dir: its value's
+ * last byte changed, its CRC made to match (crc_ok) or not. */
+static void alter_last_staged_line(const char *dir, int crc_ok)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi sg;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    int rc = mdb_dbi_open(txn, "stage", 0, &sg);
+    if (!rc) rc = mdb_cursor_open(txn, sg, &cur);
+    if (!rc) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        mdb_cursor_close(cur);
+    }
+    uint8_t sk[8], d[256];
+    size_t n = 0;
+    if (!rc && k.mv_size == 8 && v.mv_size <= sizeof d && v.mv_size > STORE_CRC_BYTES + 3) {
+        memcpy(sk, k.mv_data, 8);
+        n = v.mv_size - STORE_CRC_BYTES;
+        memcpy(d, v.mv_data, v.mv_size);
+        d[n - 1] ^= 0x5a;
+        if (crc_ok) store_put_be(d + n, store_crc(sk, 8, d, n), 4);
+        MDB_val k2 = {8, sk}, v2 = {n + STORE_CRC_BYTES, d};
+        rc = mdb_put(txn, sg, &k2, &v2, 0);
+    }
+    if (!rc && n) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    mdb_env_close(env);
+    assert_int_equal(rc, 0);
+    assert_true(n > 0);
+}
+
+/* Opens a copy of a kill image in dir2 with the fixture's hook: the open's
+ * code (and, OK, the store in *out). */
+static yj_err open_image(fixture *f, const kill_image *k, const char *dir2, yj_store **out, yj_msg *msg)
+{
+    char path[160];
+    assert_int_equal(mkdir(dir2, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir2);
+    spit(path, k->data, k->data_len);
+    snprintf(path, sizeof path, "%s/wal", dir2);
+    spit(path, k->wal, k->wal_len);
+    yj_store_config c = {0};
+    c.dir = dir2;
+    c.checkpoint_ms = 3600000;
+    c.hook.apply = test_apply;
+    stage_hook(&c.hook);
+    *out = NULL;
+    return yj_store_open(&c, f->base, out, msg);
+}
+
+/* History lines (the hook's staged(): "s:" here) go into "stage" at one
+ * checkpoint and into "state" at the next, with every read, the writer's
+ * and a tool's, seeing them all the while: lookups and scans agree with a
+ * model through staging, overwrites, deletes (a group of them compacted
+ * over the staged keys), a merge, a tool reading while the server runs
+ * and one on a copy, a kill with lines staged and a log over them, a
+ * close and a restart; Verify agrees with "stage" read over "state", and
+ * finds a staged line altered (its CRC made good) or damaged under it; a
+ * start or a tool refuses a damaged one (DATA_LOSS, naming it). */
+static void test_history_lines_are_staged_then_merged(void **state)
+{
+    fixture *f = *state;
+    test_stage = 1;
+    reopen(f, 3600000); /* only the checkpoints the test asks for */
+    enum { N = 600 };
+    const char **ev = event_names("h", N, 0);
+    const char *val[N] = {0};
+    char over[20][16];
+    for (int i = 0; i < 300; i += 100) run_ok(f, ev + i, 100);
+    for (int i = 0; i < 300; i++) val[i] = ev[i];
+    /* 1: staged: in "stage", not in "state", read all the same */
+    one_checkpoint(f);
+    assert_stage_stats(f->store, 1, 300);
+    assert_raw_stage(f->store, "s:h000000", 300, 0);
+    assert_int_equal(model_differs(f->store, ev, val, N), 0);
+    /* 2: over the staged lines, 20 overwritten and 280 deleted in one
+     * group (compacted: its tombstones shadow staged keys, so they stay),
+     * 100 new */
+    const char *mix[300];
+    char *own[300];
+    for (int i = 0; i < 300; i++) {
+        own[i] = malloc(64);
+        assert_non_null(own[i]);
+        if (i < 20) {
+            snprintf(over[i], sizeof over[i], "v2-%d", i);
+            snprintf(own[i], 64, "set:%s=%s", ev[i], over[i]);
+            val[i] = over[i];
+        } else {
+            snprintf(own[i], 64, "del:%s", ev[i]);
+            val[i] = NULL;
+        }
+        mix[i] = own[i];
+    }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    uint64_t compactions = st.group_compactions;
+    run_ok(f, mix, 300);
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.group_compactions > compactions);
+    run_ok(f, ev + 300, 100);
+    for (int i = 300; i < 400; i++) val[i] = ev[i];
+    assert_int_equal(model_differs(f->store, ev, val, N), 0);
+    /* 3: merged: "stage" empty, every line in "state" */
+    one_checkpoint(f);
+    assert_stage_stats(f->store, 1, 300);
+    assert_raw_stage(f->store, "s:h000000", 0, 1);
+    assert_raw_stage(f->store, "s:h000020", 0, 0);
+    assert_raw_stage(f->store, "s:h000399", 0, 1);
+    assert_int_equal(model_differs(f->store, ev, val, N), 0);
+    /* 4: 100 staged, then a log over them; a tool reads and verifies */
+    run_ok(f, ev + 400, 100);
+    for (int i = 400; i < 500; i++) val[i] = ev[i];
+    one_checkpoint(f);
+    assert_stage_stats(f->store, 2, 400);
+    assert_raw_stage(f->store, "s:h000400", 100, 0);
+    size_t copy_len;
+    uint8_t *copy = data_now(f, &copy_len); /* (for 6b) */
+    const char *val4[N];
+    memcpy(val4, val, sizeof val4);
+    const char *tail[52] = {"del:h000400", "set:h000401=tail"};
+    for (int i = 0; i < 50; i++) tail[2 + i] = ev[500 + i];
+    run_ok(f, tail, 52);
+    val[400] = NULL;
+    val[401] = "tail";
+    for (int i = 500; i < 550; i++) val[i] = ev[i];
+    assert_int_equal(model_differs(f->store, ev, val, N), 0);
+    a_tool_reads_and_verifies(f, ev, val, N);
+    /* 5: killed with lines staged and a log over them: recovery reads them */
+    kill_image k;
+    take_kill_image(f, &k);
+    char dir2[96];
+    yj_msg msg = {{0}};
+    yj_store *s2;
+    snprintf(dir2, sizeof dir2, "%s.kill", f->dir);
+    assert_int_equal(open_image(f, &k, dir2, &s2, &msg), YJ_OK);
+    int differs = model_differs(s2, ev, val, N);
+    long staged;
+    int in;
+    raw_stage(s2->env, "s:h000499", &staged, &in); /* the recovery's checkpoint merged them */
+    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL};
+    yj_verify_report rep;
+    yj_err verr = yj_store_verify(s2, &hook, &rep, &msg);
+    yj_store_close(s2);
+    remove_dir(dir2);
+    assert_int_equal(differs, 0);
+    assert_int_equal(staged, 0);
+    assert_int_equal(in, 1);
+    assert_int_equal(verr, YJ_OK);
+    assert_true(rep.ok);
+    /* 6: a staged line altered with its CRC made good: the start writes it
+     * into state as it is, and Verify finds it there */
+    snprintf(dir2, sizeof dir2, "%s.alter", f->dir);
+    assert_int_equal(mkdir(dir2, 0700), 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", dir2);
+    spit(path, k.data, k.data_len);
+    alter_last_staged_line(dir2, 1);
+    kill_image k2 = k;
+    k2.data = slurp(path, &k2.data_len);
+    remove_dir(dir2);
+    assert_int_equal(open_image(f, &k2, dir2, &s2, &msg), YJ_OK);
+    verr = yj_store_verify(s2, &hook, &rep, &msg);
+    yj_store_close(s2);
+    remove_dir(dir2);
+    free(k2.data);
+    assert_int_equal(verr, YJ_OK);
+    assert_false(rep.ok);
+    assert_non_null(strstr(rep.problem, "live value differs from the rebuild"));
+    assert_non_null(strstr(rep.problem, "733a68303030343939")); /* "s:h000499" */
+    /* 6b: a tool on a copy taken while they were staged */
+    a_tool_on_a_staged_copy(f, copy, copy_len, ev, val4, N);
+    free(copy);
+    /* 7: damaged (its CRC fails): the open refuses it, naming it */
+    snprintf(dir2, sizeof dir2, "%s.damage", f->dir);
+    assert_int_equal(mkdir(dir2, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir2);
+    spit(path, k.data, k.data_len);
+    alter_last_staged_line(dir2, 0);
+    k2 = k;
+    k2.data = slurp(path, &k2.data_len);
+    remove_dir(dir2);
+    assert_int_equal(open_image(f, &k2, dir2, &s2, &msg), YJ_DATA_LOSS);
+    assert_non_null(strstr(msg.text, "staged line 100"));
+    remove_dir(dir2);
+    free(k2.data);
+    free_kill_image(&k);
+    /* 8: the close merged them */
+    assert_raw_stage_closed(f->dir, "s:h000499", 0, 1);
+    reopen(f, 3600000);
+    assert_int_equal(model_differs(f->store, ev, val, N), 0);
+    for (int i = 0; i < 300; i++) free(own[i]);
+    free_names(ev, N);
+}
+
+/* Schema 7 adds only "stage": a store of version 6 is read by the tools as
+ * it is and upgraded in place by the server, not rebuilt (a key its state
+ * lacks stays absent, where a rebuild would bring it back). */
+static void test_a_version_6_store_is_upgraded_in_place(void **state)
+{
+    fixture *f = *state;
+    const char *ev[] = {"p", "q", "r"};
+    run_ok(f, ev, 3);
+    yj_store_close(f->store);
+    f->store = NULL;
+    set_schema(f, YJ_STORE_SCHEMA_IN_PLACE, "s:q");
+    MDB_env *env; /* and no "stage", as version 6 wrote it */
+    MDB_txn *txn;
+    MDB_dbi sg;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    assert_int_equal(rc, 0);
+    rc = mdb_dbi_open(txn, "stage", 0, &sg);
+    if (!rc) rc = mdb_drop(txn, sg, 1);
+    if (!rc) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    mdb_env_close(env);
+    assert_int_equal(rc, 0);
+    for (int ro = 1; ro >= 0; ro--) {
+        yj_store_config c = {0};
+        yj_msg msg = {{0}};
+        c.dir = f->dir;
+        c.read_only = ro;
+        c.hook.apply = test_apply;
+        assert_int_equal(yj_store_open(&c, ro ? NULL : f->base, &f->store, &msg), YJ_OK);
+        assert_int_equal(state_get_code(f, "s:p"), YJ_OK);
+        assert_int_equal(state_get_code(f, "s:q"), YJ_NOT_FOUND);
+        MDB_txn *t;
+        MDB_val k = {14, "schema_version"}, v;
+        uint32_t ver = 0;
+        if (!mdb_txn_begin(f->store->env, NULL, MDB_RDONLY, &t)) {
+            if (!mdb_get(t, f->store->meta, &k, &v) && v.mv_size == 4) ver = (uint32_t)store_get_be(v.mv_data, 4);
+            mdb_txn_abort(t);
+        }
+        assert_int_equal(ver, ro ? YJ_STORE_SCHEMA_IN_PLACE : YJ_STORE_SCHEMA_VERSION);
+        assert_int_equal(f->store->has_stage, !ro);
+        yj_store_close(f->store);
+        f->store = NULL;
+    }
+    open_store(f, 0, 0);
+    assert_int_equal(state_get_code(f, "s:q"), YJ_NOT_FOUND);
 }
 
 /* The commit-time histogram: every value lands in a bucket whose upper edge
@@ -2910,6 +3415,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_close_while_a_new_log_is_prepared_loses_nothing, setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
+        cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
