@@ -274,8 +274,8 @@ typedef struct yj_apply_hook {
      * memory) and the next one writes them into "state" with its own, two
      * checkpoints' lines per leaf page. Only keys cacheable() leaves out
      * and row_cap() does not take are staged; any may be put again or
-     * deleted (a later layer wins). A function of the key's bytes alone,
-     * the same answer in every build that opens the store. NULL: none. */
+     * deleted (a later layer wins). A function of the key's bytes alone.
+     * NULL (or cacheable NULL: every key cached): nothing is staged. */
     int (*staged)(const void *key, size_t key_len);
 } yj_apply_hook;
 

@@ -177,7 +177,8 @@ static int live_at(live_side *ls, MDB_val *k, MDB_val *v)
     if (vo) yj_memmap_at(&ls->ov, &ok, &on, &ovv, &ovn, NULL);
     int c = ls->lr ? 1 : vo ? mdb_key_cmp(&ls->lk, ok, on) : -1;
     if (ls->lr && !vo) return 1;
-    if (c == 0) { /* the database's copy is older: stepped over */
+    if (c == 0) { /* the database's copy is older: stepped over (unchecked: never served, and the
+                     next checkpoint overwrites it) */
         ls->lr = mdb_cursor_get(ls->c, &ls->lk, &ls->lv, MDB_NEXT);
         c = 1;
     }
