@@ -343,16 +343,22 @@ static const char *_Atomic copy_fail_on;
  * (at most 10 s). */
 static yj_store *_Atomic hold_copy_until_closing;
 /* Armed with a store: the checkpoint thread, as it begins a checkpoint's
- * LMDB transaction (ckpt_after_more_log) or a copy into a new log
- * (copy_after_more_log), waits until the writer has logged more than it
- * had then (at most 5 s): the tail a new log copies, and the writer's part
- * of it, are then never empty. */
+ * LMDB transaction (ckpt_after_more_log), waits until the writer has logged
+ * more than it had when the checkpoint's layer was frozen, and as it begins
+ * a copy into a new log (copy_after_more_log), more than it had then (at
+ * most 5 s each): the tail a new log copies, and the writer's part of it,
+ * are then never empty. */
 static yj_store *_Atomic ckpt_after_more_log, *_Atomic copy_after_more_log;
+
+/* Waits (at most 5 s) until the writer has logged past mark. */
+static void wait_for_log_past(yj_store *s, uint64_t mark)
+{
+    for (int i = 0; i < 5000 && atomic_load(&s->wal_end) <= mark; i++) usleep(1000);
+}
 
 static void wait_for_more_log(yj_store *s)
 {
-    uint64_t end = atomic_load(&s->wal_end);
-    for (int i = 0; i < 5000 && atomic_load(&s->wal_end) == end; i++) usleep(1000);
+    wait_for_log_past(s, atomic_load(&s->wal_end));
 }
 
 static int store_closing(yj_store *s)
@@ -397,7 +403,10 @@ int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **t
     if (!real) real = (int (*)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **))dlsym(RTLD_NEXT, "mdb_txn_begin");
     if (stall_ckpt_ms && on_thread("yj-sync")) usleep((useconds_t)stall_ckpt_ms * 1000);
     yj_store *more = ckpt_after_more_log;
-    if (more && !(flags & MDB_RDONLY) && on_thread("yj-sync")) wait_for_more_log(more);
+    /* past the log's end when its layer was frozen, not when this thread got
+     * to run: a checkpoint thread that began late (both cores busy) found
+     * the second group logged already and waited 5 s for a third */
+    if (more && !(flags & MDB_RDONLY) && on_thread("yj-sync")) wait_for_log_past(more, more->tail_off);
     return real(env, parent, flags, txn);
 }
 
