@@ -414,7 +414,7 @@ int main(int argc, char **argv)
     yj_store_get_stats(a.store, &st);
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
-           "%llu replayed, %llu map grows, %llu checkpoints (%llu staged %llu history lines), %llu new logs (%llu KiB of their tails copied "
+           "%llu replayed, %llu map grows (%llu MiB of the data file read ahead in small pages), %llu checkpoints (%llu staged %llu history lines), %llu new logs (%llu KiB of their tails copied "
            "by the writer), %llu groups applied again (a write refused after it wrote; %llu over a group the log "
            "thread was syncing), %llu compactions of a group, "
            "%llu commits synced by the log thread, "
@@ -425,7 +425,8 @@ int main(int argc, char **argv)
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
-           (unsigned long long)st.map_grows, (unsigned long long)st.checkpoints,
+           (unsigned long long)st.map_grows, (unsigned long long)(st.pages_read_bytes >> 20),
+           (unsigned long long)st.checkpoints,
            (unsigned long long)st.stage_checkpoints, (unsigned long long)st.staged_lines,
            (unsigned long long)st.log_rotations, (unsigned long long)(st.rotation_rest_bytes >> 10),
            (unsigned long long)st.group_redos, (unsigned long long)st.group_redos_piped,

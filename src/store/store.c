@@ -277,6 +277,8 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_cond_init(&s->log_cv, NULL);
     pthread_mutex_init(&s->zero_mu, NULL);
+    pthread_mutex_init(&s->pages_mu, NULL);
+    pthread_cond_init(&s->pages_cv, NULL);
     pthread_cond_init(&s->zero_cv, NULL);
     yj_err err;
     if (config->read_only) {
@@ -329,6 +331,8 @@ void yj_store_close(yj_store *s)
     pthread_cond_destroy(&s->log_cv);
     pthread_mutex_destroy(&s->zero_mu);
     pthread_cond_destroy(&s->zero_cv);
+    pthread_mutex_destroy(&s->pages_mu);
+    pthread_cond_destroy(&s->pages_cv);
     free(s);
 }
 
@@ -547,6 +551,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
     out->stage_checkpoints = atomic_load(&s->stage_checkpoints);
     out->staged_lines = atomic_load(&s->staged_lines);
+    out->pages_read_bytes = atomic_load(&s->pages_read);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);

@@ -245,6 +245,14 @@ struct yj_store {
     uint64_t zero_want;    /* the writer asked for zeros up to here */
     uint64_t zero_asked;   /* the writer's own copy of what it last asked (no lock per group) */
     uint64_t logged_since_ckpt; /* log bytes since the last checkpoint */
+    /* reading the data file into the page cache in small folios ahead of
+     * LMDB's map (pages.c, the yj-pages thread): done and want under pages_mu */
+    pthread_mutex_t pages_mu;
+    pthread_cond_t pages_cv;
+    pthread_t pages;
+    int pages_started, pages_stop;
+    size_t pages_done, pages_want; /* the file is read up to done; the thread reads up to want */
+    _Atomic uint64_t pages_read;   /* bytes it read (stats) */
     yj_buf log_buf;        /* the group being logged (store_wal_prepare) */
     /* the log thread (writer.c): writes and syncs log_buf at log_off of
      * log_fd while the writer applies the next group */
@@ -481,6 +489,17 @@ void store_cache_drop(yj_store *s);
  * go into state (a synchronous checkpoint; a test's direct call). OK, or
  * the LMDB error's mapping with *mdb_rc set (nothing written). */
 yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, int *mdb_rc);
+
+/* ---- the data file's page cache (pages.c) ---- */
+/* Starts yj-pages on a writable store whose data file has file_bytes:
+ * it reads the file (when at most half the machine's memory) and then
+ * what store_pages_want adds. A thread that cannot start is logged (the
+ * store works without it). */
+void store_pages_start(yj_store *s, size_t file_bytes);
+/* The map grew: the file is read up to upto too. Nothing when not started. */
+void store_pages_want(yj_store *s, size_t upto);
+/* Stops and joins it (nothing when not started). */
+void store_pages_stop(yj_store *s);
 
 /* ---- staged history lines (stage.c) ---- */
 /* Whether key is one the store stages: the hook's staged() takes it, and

@@ -989,6 +989,7 @@ static yj_err grow_map(yj_store *s, int wait)
     yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes (%.1f ms)", s->map_bytes, next,
            (double)(store_now_ns() - t0) / 1e6);
     s->map_bytes = next;
+    store_pages_want(s, next); /* (the region is allocated: read it in small folios before LMDB writes there) */
     atomic_fetch_add(&s->map_grows, 1);
     return YJ_OK;
 }
@@ -1414,6 +1415,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     }
     if (err == YJ_OK) err = open_env(s, msg); /* LMDB's own durable commits, always */
     if (err == YJ_OK) err = store_stage_flush(s, msg); /* what a crash left staged, before anything reads */
+    if (err == YJ_OK) store_pages_start(s, s->map_bytes); /* (allocated up to the map: store.c) */
     /* LMDB holds at least what the log's checkpoint says (a version 2 log
      * is started over only now and then: LMDB's later checkpoints are
      * ahead of it, and the log's entries up to LMDB's head are skipped) */
@@ -1513,6 +1515,7 @@ void store_wal_close(yj_store *s)
         s->syncer_started = 0;
     }
     store_stop_thread(&s->zero_mu, &s->zero_cv, &s->zero_stop, s->zeroer, &s->zeroer_started);
+    store_pages_stop(s);
     zero_close(s);
     new_log_drop(s, s->rot_fd); /* (before the directory's descriptor goes) */
     s->rot_fd = -1;

@@ -626,6 +626,8 @@ static void test_refusal_inside_a_group_disturbs_nothing(void **state)
     finish(b);
 }
 
+/* The map grows as the writes need (and yj-pages reads each step into the
+ * page cache: pages.c). */
 static void test_map_grows_and_keeps_everything(void **state)
 {
     fixture *f = *state;
@@ -647,6 +649,13 @@ static void test_map_grows_and_keeps_everything(void **state)
     yj_store_get_stats(f->store, &st);
     assert_true(st.map_grows >= 1);
     assert_int_equal(st.writes_committed, 20000);
+    /* yj-pages read the data file at the open and each step it grew by,
+     * once each: the whole map (allocated on disk up to it) */
+    for (int i = 0; i < 10000 && st.pages_read_bytes < st.map_bytes; i++) {
+        usleep(1000);
+        yj_store_get_stats(f->store, &st);
+    }
+    assert_int_equal(st.pages_read_bytes, st.map_bytes);
 }
 
 /* A group whose checkpoint could not fit under the map's cap is refused
