@@ -251,8 +251,8 @@ struct yj_store {
     pthread_cond_t pages_cv;
     pthread_t pages;
     int pages_started, pages_stop;
-    size_t pages_done, pages_want; /* the file is read up to done; the thread reads up to want */
-    _Atomic uint64_t pages_read;   /* bytes it read (stats) */
+    size_t pages_done_bytes, pages_want_bytes; /* read up to done; the thread reads up to want */
+    _Atomic uint64_t pages_read_bytes; /* what it read (stats) */
     yj_buf log_buf;        /* the group being logged (store_wal_prepare) */
     /* the log thread (writer.c): writes and syncs log_buf at log_off of
      * log_fd while the writer applies the next group */
@@ -491,13 +491,14 @@ void store_cache_drop(yj_store *s);
 yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, int *mdb_rc);
 
 /* ---- the data file's page cache (pages.c) ---- */
-/* Starts yj-pages on a writable store whose data file has file_bytes:
- * it reads the file (when at most half the machine's memory) and then
- * what store_pages_want adds. A thread that cannot start is logged (the
+/* Starts yj-pages on a writable store (LMDB open): it reads LMDB's pages
+ * in use (when they are at most half the machine's memory) and the next
+ * 256 MiB, within the map. A thread that cannot start is logged (the
  * store works without it). */
-void store_pages_start(yj_store *s, size_t file_bytes);
-/* The map grew: the file is read up to upto too. Nothing when not started. */
-void store_pages_want(yj_store *s, size_t upto);
+void store_pages_start(yj_store *s);
+/* After a checkpoint: it reads on to 256 MiB past LMDB's last page in
+ * use, within the map. Nothing when not started. The writer's thread. */
+void store_pages_ahead(yj_store *s);
 /* Stops and joins it (nothing when not started). */
 void store_pages_stop(yj_store *s);
 

@@ -915,6 +915,7 @@ static void ckpt_done(yj_store *s)
     s->last_ckpt_ns = store_now_ns();
     s->logged_since_ckpt = 0;
     atomic_fetch_add(&s->checkpoints, 1);
+    store_pages_ahead(s); /* the next new pages, read in small folios before LMDB writes them */
 }
 
 /* The checkpoint layer is in LMDB: readers find it there from now on. (The
@@ -989,7 +990,6 @@ static yj_err grow_map(yj_store *s, int wait)
     yj_log(YJ_LOG_INFO, "store: map grown from %zu to %zu bytes (%.1f ms)", s->map_bytes, next,
            (double)(store_now_ns() - t0) / 1e6);
     s->map_bytes = next;
-    store_pages_want(s, next); /* (the region is allocated: read it in small folios before LMDB writes there) */
     atomic_fetch_add(&s->map_grows, 1);
     return YJ_OK;
 }
@@ -1415,7 +1415,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     }
     if (err == YJ_OK) err = open_env(s, msg); /* LMDB's own durable commits, always */
     if (err == YJ_OK) err = store_stage_flush(s, msg); /* what a crash left staged, before anything reads */
-    if (err == YJ_OK) store_pages_start(s, s->map_bytes); /* (allocated up to the map: store.c) */
+    if (err == YJ_OK) store_pages_start(s);
     /* LMDB holds at least what the log's checkpoint says (a version 2 log
      * is started over only now and then: LMDB's later checkpoints are
      * ahead of it, and the log's entries up to LMDB's head are skipped) */
