@@ -19,13 +19,12 @@
  * checkpoint on to 256 MiB past LMDB's last page in use, within the map
  * (allocated, not yet written: unwritten extents read as zeros without
  * the disk): where the next new pages go, which LMDB would fault in
- * itself. Reading
- * a whole growth step at once (a quarter of the file) took a core for
- * seconds on this VM, where a page's first touch costs 7-26 us. Pages already cached
- * stay as they are: those the map faulted before the thread came to them
- * (the open's own reads, a recovery's) and those evicted and faulted back
- * stay large. Nothing here changes what any read answers: a failure is
- * logged and the thread stops.
+ * itself. Reading a whole growth step at once (a quarter of the file)
+ * took a core for seconds on this VM, where a page's first touch costs
+ * 7-26 us. Pages already cached stay as they are: those the map faulted
+ * before the thread came to them (the open's own reads, a recovery's) and
+ * those evicted and faulted back stay large. Nothing here changes what
+ * any read answers: a failure is logged and the thread stops.
  */
 #include <assert.h>
 #include <errno.h>
@@ -71,7 +70,8 @@ static void *pages_main(void *arg)
         assert(from < to && to - from <= PAGES_STEP);
         pthread_mutex_unlock(&s->pages_mu);
         ssize_t got;
-        do got = pread(fd, buf, to - from, (off_t)from);
+        do
+            got = pread(fd, buf, to - from, (off_t)from);
         while (got < 0 && errno == EINTR);
         if (got < 0) err = errno;
         pthread_mutex_lock(&s->pages_mu);
@@ -79,14 +79,17 @@ static void *pages_main(void *arg)
             s->pages_done_bytes = from + (size_t)got;
             atomic_fetch_add_explicit(&s->pages_read_bytes, (uint64_t)got, memory_order_relaxed);
         } else if (!err) { /* the file ends before the map: nothing more to read there */
-            yj_log(YJ_LOG_WARN, "store: data.mdb ends at %zu bytes, before its map (%zu)", from, want);
+            yj_log(YJ_LOG_WARN, "store: data.mdb ends at %zu bytes, before its map (%zu)", from,
+                   want);
             s->pages_done_bytes = want;
         }
     }
     pthread_mutex_unlock(&s->pages_mu);
     if (err)
-        yj_log(YJ_LOG_WARN, "store: reading %s/data.mdb ahead in small pages: %s; stopped (its checkpoints "
-                            "write more)", s->config.dir, strerror(err));
+        yj_log(YJ_LOG_WARN,
+               "store: reading %s/data.mdb ahead in small pages: %s; stopped (its checkpoints "
+               "write more)",
+               s->config.dir, strerror(err));
     free(buf);
     if (fd >= 0) close(fd);
     return NULL;
@@ -118,8 +121,9 @@ void store_pages_start(yj_store *s)
     s->pages_want_bytes = pages_goal(s, used);
     s->pages_stop = 0;
     if (pthread_create(&s->pages, NULL, pages_main, s) != 0) {
-        yj_log(YJ_LOG_WARN, "store: cannot start the thread that reads the data file ahead (its checkpoints "
-                            "write more)");
+        yj_log(YJ_LOG_WARN,
+               "store: cannot start the thread that reads the data file ahead (its checkpoints "
+               "write more)");
         return;
     }
     s->pages_started = 1;
