@@ -42,15 +42,6 @@
  * MiB of new pages). */
 #define PAGES_AHEAD_BYTES ((size_t)256 << 20)
 
-/* Half the machine's memory (4 GiB when it cannot be read; a cgroup's
- * limit is not seen): the largest store whose pages in use the thread
- * reads at the open. */
-static size_t half_memory(void)
-{
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    return pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)4 << 30;
-}
-
 static void *pages_main(void *arg)
 {
     yj_store *s = arg;
@@ -117,7 +108,7 @@ void store_pages_start(yj_store *s)
     assert(!s->config.read_only && !s->pages_started && s->dir_fd >= 0 && s->env);
     size_t used = used_bytes(s);
     /* the pages in use too, when they fit in half the machine's memory */
-    s->pages_done_bytes = used <= half_memory() ? 0 : used;
+    s->pages_done_bytes = used <= store_half_memory() ? 0 : used;
     s->pages_want_bytes = pages_goal(s, used);
     s->pages_stop = 0;
     if (pthread_create(&s->pages, NULL, pages_main, s) != 0) {

@@ -9,7 +9,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/hashmap.h"
 #include "store/memmap.h"
@@ -114,6 +116,23 @@ static inline void store_stop_thread(pthread_mutex_t *mu, pthread_cond_t *cv, in
     pthread_mutex_unlock(mu);
     pthread_join(t, NULL);
     *started = 0;
+}
+
+/* Byte order of keys (memmap.h): memcmp over the shorter, then the
+ * shorter first. <0, 0, >0. */
+static inline int store_key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an < bn ? -1 : an > bn);
+}
+
+/* Half the machine's memory (4 GiB when it cannot be read; a cgroup's
+ * limit is not seen): Verify's default memory limit, and the largest
+ * store whose pages in use yj-pages reads at the open (pages.c). */
+static inline size_t store_half_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)4 << 30;
 }
 
 /* CLOCK_MONOTONIC in ns. */

@@ -161,12 +161,6 @@ typedef struct live_side {
     int from_ov;       /* the record at hand is a staged line */
 } live_side;
 
-static int mdb_key_cmp(const MDB_val *a, const void *b, size_t bn)
-{
-    int c = memcmp(a->mv_data, b, a->mv_size < bn ? a->mv_size : bn);
-    return c ? c : (a->mv_size < bn ? -1 : a->mv_size > bn);
-}
-
 /* Its record at hand (*k, *v): 0, or 1 past its end. A staged line wins
  * the database's record of the same key (it is newer). */
 static int live_at(live_side *ls, MDB_val *k, MDB_val *v)
@@ -175,7 +169,7 @@ static int live_at(live_side *ls, MDB_val *k, MDB_val *v)
     const void *ok = NULL, *ovv = NULL;
     size_t on = 0, ovn = 0;
     if (vo) yj_memmap_at(&ls->ov, &ok, &on, &ovv, &ovn, NULL);
-    int c = ls->lr ? 1 : vo ? mdb_key_cmp(&ls->lk, ok, on) : -1;
+    int c = ls->lr ? 1 : vo ? store_key_cmp(ls->lk.mv_data, ls->lk.mv_size, ok, on) : -1;
     if (ls->lr && !vo) return 1;
     if (c == 0) { /* the database's copy is older: stepped over (unchecked: never served, and the
                      next checkpoint overwrites it) */
@@ -534,10 +528,7 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     MDB_txn *lt = NULL;
     yj_err err = YJ_OK;
     rs.cap = s->config.verify_max_bytes;
-    if (!rs.cap) { /* half the machine's memory */
-        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-        rs.cap = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)4 << 30;
-    }
+    if (!rs.cap) rs.cap = store_half_memory();
     rs.base = store_layer_new();
     rs.ac.group = store_layer_new();
     rs.ac.write = store_layer_new();

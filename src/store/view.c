@@ -27,13 +27,6 @@
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
-static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c) return c;
-    return an < bn ? -1 : an > bn;
-}
-
 uint32_t store_crc(const void *key, size_t klen, const void *val, size_t vlen)
 {
     uLong c = crc32(0L, Z_NULL, 0);
@@ -378,14 +371,14 @@ static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
             if (key) yj_memmap_seek(s->m, &s->it, key, klen);
             else yj_memmap_first(s->m, &s->it);
             load(s);
-            if (after && s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
+            if (after && s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
                 yj_memmap_next(&s->it);
                 load(s);
             }
         } else {
             int rc = key ? lmdb_op(c, s, MDB_SET_RANGE, key, klen) : lmdb_op(c, s, MDB_FIRST, NULL, 0);
             if (rc) return rc;
-            if (after && s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, key, klen) &&
+            if (after && s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, key, klen) &&
                 (rc = lmdb_op(c, s, MDB_NEXT, NULL, 0)) != 0)
                 return rc;
         }
@@ -434,14 +427,14 @@ static int step_at(yj_cursor *c, const MDB_val *k)
             } else {
                 yj_memmap_seek(s->m, &s->it, held, hn);
                 load(s);
-                if (s->valid && !key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) {
+                if (s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) {
                     yj_memmap_next(&s->it);
                     load(s);
                 }
             }
             continue;
         }
-        if (!s->valid || key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) continue;
+        if (!s->valid || store_key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) continue;
         if (s->m) {
             if (c->backward) yj_memmap_prev(&s->it);
             else yj_memmap_next(&s->it);
@@ -466,7 +459,7 @@ static int settle(yj_cursor *c)
                 best = i;
                 continue;
             }
-            int d = key_cmp(s->k.mv_data, s->k.mv_size, c->src[best].k.mv_data, c->src[best].k.mv_size);
+            int d = store_key_cmp(s->k.mv_data, s->k.mv_size, c->src[best].k.mv_data, c->src[best].k.mv_size);
             if (c->backward ? d > 0 : d < 0) best = i; /* ties: the newer (lower index) stays */
         }
         if (best < 0) {
@@ -570,7 +563,7 @@ static int cursor_op(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
         memcpy(want, key->mv_data, wn);
         rc = seek_all(c, want, wn, 0);
         if (!rc) rc = settle(c);
-        if (!rc && op != MDB_SET_RANGE && key_cmp(c->key, c->klen, want, wn)) {
+        if (!rc && op != MDB_SET_RANGE && store_key_cmp(c->key, c->klen, want, wn)) {
             c->at = -1;
             rc = MDB_NOTFOUND;
         }

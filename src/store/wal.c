@@ -676,8 +676,7 @@ static int walk_key_cmp(const yj_memmap_it *a, const yj_memmap_it *b)
     size_t na, nb;
     yj_memmap_at(a, &ka, &na, NULL, NULL, NULL);
     yj_memmap_at(b, &kb, &nb, NULL, NULL, NULL);
-    int c = memcmp(ka, kb, na < nb ? na : nb);
-    return c ? c : (na < nb ? -1 : na > nb);
+    return store_key_cmp(ka, na, kb, nb);
 }
 
 /* Settles w on its next entry: 1, or 0 at the end of both. */
