@@ -420,7 +420,8 @@ int main(int argc, char **argv)
            "%llu commits synced by the log thread, "
            "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer (which waited %llu times, "
            "%llu ms in all, for a step yj-zero was writing), "
-           "%llu drops of the writer's cache (%llu entries, %llu KiB), %llu of its rows (%llu rows, %llu KiB); "
+           "%llu drops of the writer's cache (%llu entries, %llu KiB), %llu of its rows (%llu rows, %llu KiB), "
+           "its layers' slab %llu KiB; "
            "commit p50 %llu us p99 %llu us; log sync p50 %llu us p99 %llu us",
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
@@ -437,7 +438,7 @@ int main(int argc, char **argv)
            (unsigned long long)st.cache_entries,
            (unsigned long long)(st.cache_bytes >> 10),
            (unsigned long long)st.rows_drops, (unsigned long long)st.rows, (unsigned long long)(st.rows_bytes >> 10),
-           (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us,
+           (unsigned long long)(st.slab_bytes >> 10), (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us,
            (unsigned long long)st.log_sync_p50_us, (unsigned long long)st.log_sync_p99_us);
     stop(&a);
     yj_log(YJ_LOG_INFO, "yongjind stopped");

@@ -8,9 +8,11 @@
  * never moves another key's value. Replacing a key's value by one of the
  * same size rewrites its block in place; otherwise the new block is
  * allocated first (ENOMEM leaves the map as it was), the old freed last.
- * A map given an allocator (yj_memmap_use_alloc, Verify's replay) takes
- * its entries and nodes from it and frees none of them: the allocator
- * frees them all at once after the map (mm_alloc, mm_release, forget_tree).
+ * A map given an allocator (yj_memmap_use_alloc) takes its entries and
+ * nodes from it, and gives each back to its release function as it would
+ * free it (the writer's slab), or, without one, frees none of them: the
+ * allocator frees them all at once after the map (Verify's replay;
+ * mm_alloc, mm_release, forget_tree).
  *
  * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
  * doubly linked for the iterators. An inner node holds up to CAP separators
@@ -168,9 +170,11 @@ struct yj_memmap {
     int (*indexed_fn)(const void *key, size_t klen);
     size_t indexed; /* entries whose keys the index takes (all of count when indexed_fn is NULL) */
     /* Where entries and nodes come from (yj_memmap_use_alloc): NULL, malloc
-     * and free; else alloc_fn, and nothing is freed one by one (the memory
-     * goes with the allocator). Like indexed_fn, it goes with the entries. */
+     * and free; else alloc_fn, and release_fn gives each back, or, NULL,
+     * nothing is freed one by one (the memory goes with the allocator).
+     * Like indexed_fn, it goes with the entries. */
     void *(*alloc_fn)(void *ctx, size_t n);
+    void (*release_fn)(void *ctx, void *p);
     void *alloc_ctx;
 };
 
@@ -183,7 +187,16 @@ static inline void *mm_alloc(const yj_memmap *m, size_t n)
 /* Gives back an entry or a node of m (nothing when its allocator keeps it). */
 static inline void mm_release(const yj_memmap *m, void *p)
 {
-    if (!m->alloc_fn) free(p);
+    if (!m->alloc_fn)
+        free(p);
+    else if (m->release_fn)
+        m->release_fn(m->alloc_ctx, p);
+}
+
+/* Whether m's allocator keeps what m gives up (nothing released one by one). */
+static inline int kept(const yj_memmap *m)
+{
+    return m->alloc_fn && !m->release_fn;
 }
 
 /* Whether m's index (had it one) holds key. */
@@ -881,21 +894,27 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
 yj_memmap *yj_memmap_new(void)
 {
     yj_memmap *m = malloc(sizeof(*m));
-    if (m) map_reset(m), m->keep_index = 0, m->indexed_fn = NULL, m->alloc_fn = NULL, m->alloc_ctx = NULL;
+    if (m)
+        map_reset(m), m->keep_index = 0, m->indexed_fn = NULL, m->alloc_fn = NULL, m->release_fn = NULL,
+            m->alloc_ctx = NULL;
     return m;
 }
 
-void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void *ctx)
+void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void (*release)(void *ctx, void *p),
+                         void *ctx)
 {
     assert(m && m->count == 0 && !m->root && alloc);
     m->alloc_fn = alloc;
+    m->release_fn = release;
     m->alloc_ctx = ctx;
 }
 
 yj_memmap *yj_memmap_like(const yj_memmap *m)
 {
     yj_memmap *n = yj_memmap_new();
-    if (n) n->indexed_fn = m->indexed_fn, n->alloc_fn = m->alloc_fn, n->alloc_ctx = m->alloc_ctx;
+    if (n)
+        n->indexed_fn = m->indexed_fn, n->alloc_fn = m->alloc_fn, n->release_fn = m->release_fn,
+        n->alloc_ctx = m->alloc_ctx;
     return n;
 }
 
@@ -929,7 +948,7 @@ void yj_memmap_keep_index(yj_memmap *m)
 int yj_memmap_free_some(yj_memmap *m, size_t n)
 {
     assert(m);
-    if (m->alloc_fn) forget_tree(m);
+    if (kept(m)) forget_tree(m);
     /* whole leaves at a time (n may be passed by less than a leaf); a
      * drained leaf keeps no key, so a later tree_free frees only nodes */
     mm_leaf *lf = m->first;
@@ -952,7 +971,7 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
 void yj_memmap_free(yj_memmap *m)
 {
     if (!m) return;
-    if (m->alloc_fn) forget_tree(m);
+    if (kept(m)) forget_tree(m);
     if (m->root) tree_free(m, m->root, 1);
     index_drop(m); /* (a clear would keep it) */
     assert(m->bytes == sizeof(*m));
@@ -971,7 +990,7 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m)
 void yj_memmap_clear(yj_memmap *m)
 {
     assert(m);
-    if (m->alloc_fn) forget_tree(m);
+    if (kept(m)) forget_tree(m);
     if (m->root) tree_free(m, m->root, 1);
     assert(m->bytes == sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0));
     index_empty_or_drop(m);
@@ -1351,7 +1370,7 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
         return 0;
     }
     /* entries moved one by one stay where they were allocated */
-    assert(dst->alloc_fn == src->alloc_fn && dst->alloc_ctx == src->alloc_ctx);
+    assert(dst->alloc_fn == src->alloc_fn && dst->release_fn == src->release_fn && dst->alloc_ctx == src->alloc_ctx);
     uint32_t tag[WARM];
     for (mm_leaf *lf = src->first; lf; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++) {

@@ -88,14 +88,17 @@ void yj_memmap_keep_index(yj_memmap *m);
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
 
 /* Asks that m's entries and B+tree nodes come from alloc(ctx, n) (NULL:
- * out of memory), and that none be freed one by one: replaced entries,
- * and everything at a clear or free, are left to the allocator, whose
- * memory the caller frees after the map (Verify's replay: memory faulted
- * in ahead by another thread, freed at once, store/bulk.h). The index
- * still comes from malloc. m must be empty. The allocator goes with the
- * entries when a merge moves them all at once (into an empty map); a
- * merge entry by entry needs both maps on the same allocator. */
-void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void *ctx);
+ * out of memory), and go back through release(ctx, p) where m would free
+ * them (the writer's layers: store/slab.h). With release NULL, none is
+ * given back one by one: replaced entries, and everything at a clear or
+ * free, are left to the allocator, whose memory the caller frees after
+ * the map (Verify's replay: memory faulted in ahead by another thread,
+ * freed at once, store/bulk.h). The index still comes from malloc. m must
+ * be empty. The allocator goes with the entries when a merge moves them
+ * all at once (into an empty map); a merge entry by entry needs both maps
+ * on the same allocator. */
+void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void (*release)(void *ctx, void *p),
+                         void *ctx);
 
 /* An empty map making m's choices (yj_memmap_index_only,
  * yj_memmap_use_alloc), or NULL on ENOMEM: a copy of m's entries built to

@@ -50,7 +50,7 @@ int store_stageable(const yj_store *s, const void *key, size_t klen)
 
 store_layer *store_stage_layer_new(const yj_store *s)
 {
-    store_layer *l = store_layer_new();
+    store_layer *l = store_layer_new(NULL);
     if (!l) return NULL;
     yj_memmap_index_only(l->map[STORE_MAP_STATE], no_index);
     l->only = s->config.hook.staged; /* (NULL: every lookup reads it) */

@@ -267,7 +267,8 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = s->rot_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
-    if (!(s->live = store_layer_new())) {
+    if (!(s->slab = store_slab_new()) || !(s->live = store_layer_new(s->slab))) {
+        store_slab_free(s->slab);
         free(s);
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");
     }
@@ -322,6 +323,7 @@ void yj_store_close(yj_store *s)
     store_layer_free(s->staged);
     store_layer_free(s->staged_next);
     store_layer_free(s->staged_dropped);
+    store_slab_free(s->slab); /* after every layer on it */
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_rwlock_destroy(&s->view_lock);
     pthread_mutex_destroy(&s->mu);
@@ -552,6 +554,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->stage_checkpoints = atomic_load(&s->stage_checkpoints);
     out->staged_lines = atomic_load(&s->staged_lines);
     out->pages_read_bytes = atomic_load(&s->pages_read_bytes);
+    out->slab_bytes = atomic_load(&s->slab_bytes);
     out->cache_drops = atomic_load(&s->cache_drops);
     out->rows_drops = atomic_load(&s->rows_drops);
     out->rows = atomic_load(&s->rows_count);

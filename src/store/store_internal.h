@@ -16,6 +16,7 @@
 #include "store/hashmap.h"
 #include "store/memmap.h"
 #include "store/rows.h"
+#include "store/slab.h"
 #include "yongjin/sha256.h"
 #include "yongjin/store.h"
 
@@ -46,7 +47,12 @@ typedef struct store_layer {
      * key skips it (the staged lines, stage.c). NULL: any key. */
     int (*only)(const void *key, size_t klen);
 } store_layer;
-store_layer *store_layer_new(void);           /* NULL on ENOMEM */
+/* An empty layer, or NULL on ENOMEM. Its entries and nodes come from slab
+ * (the store's, for the layers the writer fills and merges into each
+ * other: slab.h), or from malloc with slab NULL (a layer of another
+ * thread: the staged lines, Verify's replay). Layers whose maps merge into
+ * each other take the same one. */
+store_layer *store_layer_new(store_slab *slab);
 /* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the
  * writer's group layers, filled again every group. */
 void store_layer_keep_indexes(store_layer *l);
@@ -167,6 +173,7 @@ struct yj_store {
     MDB_env *env;
     MDB_dbi meta, journal, idem, state;
     MDB_dbi stage;                    /* staged history lines (stage.c) */
+    store_slab *slab;                 /* the writer's layers' entries and nodes (slab.h) */
     int has_stage;                    /* stage is open (a read-only open of a version 6 store
                                          has none: nothing is staged there) */
     size_t map_bytes;
@@ -209,6 +216,7 @@ struct yj_store {
     store_rows *rows;                 /* the writer's rows (rows.h); NULL: the hook keeps none */
     store_rows *rows_dropped;         /* rows dropped past the budget, freed a step at a time */
     _Atomic uint64_t rows_count, rows_bytes; /* the writer's, as of its last group (stats) */
+    _Atomic uint64_t slab_bytes;             /* store_slab_bytes(slab), as of its last group (stats) */
     _Atomic uint64_t cache_count, cache_bytes; /* its cache's, the same (stats) */
     yj_buf ckpt_rows;                 /* the rows' values the running checkpoint writes after
                                          ckpt's (store_rows_freeze); with ckpt's lifetime */

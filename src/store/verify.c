@@ -493,8 +493,8 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
      * at the end (the group is folded into the empty base by a swap) */
     for (int i = 0; rs->bulk && i < 2; i++) {
         store_layer *l = i ? rs->base : rs->ac.group;
-        yj_memmap_use_alloc(l->map[STORE_MAP_STATE], store_bulk_alloc, rs->bulk);
-        yj_memmap_use_alloc(l->map[STORE_MAP_IDEM], store_bulk_alloc, rs->bulk);
+        yj_memmap_use_alloc(l->map[STORE_MAP_STATE], store_bulk_alloc, NULL, rs->bulk);
+        yj_memmap_use_alloc(l->map[STORE_MAP_IDEM], store_bulk_alloc, NULL, rs->bulk);
     }
     yj_err err = walk(s, lt, rs, rep, msg);
     store_bulk_stop(rs->bulk); /* the replay is done growing: the comparison has the other core */
@@ -529,9 +529,9 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
     yj_err err = YJ_OK;
     rs.cap = s->config.verify_max_bytes;
     if (!rs.cap) rs.cap = store_half_memory();
-    rs.base = store_layer_new();
-    rs.ac.group = store_layer_new();
-    rs.ac.write = store_layer_new();
+    rs.base = store_layer_new(NULL);
+    rs.ac.group = store_layer_new(NULL);
+    rs.ac.write = store_layer_new(NULL);
 #if VERIFY_UNDER_ASAN
     rs.bulk = NULL; /* under ASan the replay's entries stay malloc's, which it checks */
 #else

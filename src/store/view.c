@@ -638,7 +638,7 @@ void store_layer_keep_indexes(store_layer *l)
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_keep_index(l->map[i]);
 }
 
-store_layer *store_layer_new(void)
+store_layer *store_layer_new(store_slab *slab)
 {
     store_layer *l = calloc(1, sizeof *l);
     if (!l) return NULL;
@@ -649,6 +649,8 @@ store_layer *store_layer_new(void)
         store_layer_free(l);
         return NULL;
     }
+    for (int i = 0; slab && i < STORE_MAPS; i++)
+        yj_memmap_use_alloc(l->map[i], store_slab_alloc, store_slab_release, slab);
     return l;
 }
 

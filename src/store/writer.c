@@ -559,6 +559,7 @@ static void rows_budget(yj_store *s)
         atomic_store(&s->cache_count, yj_hashmap_count(s->cache));
         atomic_store(&s->cache_bytes, yj_hashmap_bytes(s->cache));
     }
+    atomic_store(&s->slab_bytes, store_slab_bytes(s->slab));
     if (!s->rows) return;
     atomic_store(&s->rows_count, store_rows_count(s->rows));
     atomic_store(&s->rows_bytes, store_rows_bytes(s->rows));
@@ -613,9 +614,9 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "yj-writer"); /* by name in /proc (make bench's CPU per thread) */
     store_apply_ctx ac = {0};
     ac.hook = &s->config.hook;
-    ac.group = store_layer_new();
-    ac.write = store_layer_new();
-    store_layer *spare = store_layer_new(); /* the layer of the group in the log thread's hands */
+    ac.group = store_layer_new(s->slab);
+    ac.write = store_layer_new(s->slab);
+    store_layer *spare = store_layer_new(s->slab); /* the layer of the group in the log thread's hands */
     if (!ac.group || !ac.write || !spare) fail_store(s);
     else store_layer_keep_indexes(ac.group), store_layer_keep_indexes(spare); /* (performance.md) */
     pending p = {0};

@@ -136,7 +136,7 @@ static void test_a_map_on_the_allocator_holds_what_was_put(void **state)
     assert_non_null(b);
     yj_memmap *m = yj_memmap_new();
     assert_non_null(m);
-    yj_memmap_use_alloc(m, store_bulk_alloc, b);
+    yj_memmap_use_alloc(m, store_bulk_alloc, NULL, b);
     char k[32], v[64];
     for (int round = 0; round < 2; round++)
         for (unsigned i = 0; i < 200000; i++) {

@@ -33,6 +33,8 @@
 #undef malloc
 #undef calloc
 
+#include "store/slab.h"
+
 /* ---- the reference: a sorted array ---- */
 
 #define REF_KEY_MAX 128
@@ -245,11 +247,23 @@ static void keeper_free(keeper *k)
     *k = (keeper){0};
 }
 
+/* The writer's slab (store/slab.h) for the maps of a test, NULL for none:
+ * its blocks fail as fault_malloc's do (slab_alloc). */
+static store_slab *test_slab;
+
+static void *slab_alloc(void *ctx, size_t n)
+{
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return store_slab_alloc(ctx, n);
+}
+
 static yj_memmap *map_new(void)
 {
     yj_memmap *m = yj_memmap_new();
     if (m && test_indexed) yj_memmap_index_only(m, test_indexed);
-    if (m && test_keep) yj_memmap_use_alloc(m, keeper_alloc, &test_keeper);
+    if (m && test_keep) yj_memmap_use_alloc(m, keeper_alloc, NULL, &test_keeper);
+    if (m && test_slab) yj_memmap_use_alloc(m, slab_alloc, store_slab_release, test_slab);
     return m;
 }
 
@@ -857,6 +871,45 @@ static void fill_both(yj_memmap *m, ref_map *r, uint64_t seed, unsigned n)
         assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, 0), 0);
         ref_put(r, k, klen, v, vlen, 0);
     }
+}
+
+/* Maps on the writer's slab (an allocator that takes back each block, as
+ * the writer's layers are: store/slab.h): the same randomized runs, merges
+ * and out-of-memory paths (with every key indexed, then some); each ends
+ * with every map freed, when the slab holds no block (store_slab_free
+ * asserts it: a block released twice, or never, fails here, and ASan sees
+ * a block touched after its release, the slab poisoning what it takes
+ * back) and at most its spare chunks and the one it cuts from. */
+static void test_maps_on_the_writers_slab_match_the_reference(void **state)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        test_slab = store_slab_new();
+        assert_non_null(test_slab);
+        test_indexed = pass ? odd_last : NULL;
+        random_run(7 + (uint64_t)pass, 40000, 2000);
+        long allowed = 0;
+        while (merge_without_memory(allowed))
+            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+        assert_true(allowed > 20);
+        test_put_without_memory_changes_nothing(state);
+        assert_true(store_slab_bytes(test_slab) <= (SLAB_SPARE_MAX + 1) * SLAB_CHUNK_BYTES);
+        /* a map freed a step at a time gives its blocks back as it goes */
+        yj_memmap *m = map_new();
+        char k[32];
+        uint8_t v[700];
+        memset(v, 'v', sizeof v);
+        for (int i = 0; i < 30000; i++) { /* ~15 MiB: past the spares */
+            int klen = snprintf(k, sizeof k, "key-%07d", (i * 7919) % 30000);
+            assert_int_equal(yj_memmap_put(m, k, (size_t)klen, v, 200 + (size_t)i % 500, i % 11 == 0), 0);
+        }
+        size_t full = store_slab_bytes(test_slab);
+        assert_true(full > (SLAB_SPARE_MAX + 1) * SLAB_CHUNK_BYTES); /* (enough to free some) */
+        while (!yj_memmap_free_some(m, 1000)) {}
+        assert_true(store_slab_bytes(test_slab) <= (SLAB_SPARE_MAX + 1) * SLAB_CHUNK_BYTES);
+        store_slab_free(test_slab);
+        test_slab = NULL;
+    }
+    test_indexed = NULL;
 }
 
 /* Maps whose entries and nodes an allocator keeps (yj_memmap_use_alloc):
@@ -1532,6 +1585,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_merge_without_memory_loses_no_entry),
         cmocka_unit_test(test_an_index_of_some_keys_matches_the_reference),
         cmocka_unit_test(test_maps_on_an_allocator_that_keeps_their_memory_match_the_reference),
+        cmocka_unit_test(test_maps_on_the_writers_slab_match_the_reference),
         cmocka_unit_test(test_a_maps_choices_go_with_its_entries),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
         cmocka_unit_test(test_merge_keeps_the_index),
