@@ -153,11 +153,15 @@ static yj_err replay_answer(store_apply_ctx *ac, const yj_write *w, const MDB_va
     return YJ_OK;
 }
 
+/* The entry's record in ac->body: room for the two hashes (the caller
+ * writes them), then the body. */
 static yj_err build_body(store_apply_ctx *ac, const yj_write *w, int64_t received_ms)
 {
     yj_buf *b = &ac->body;
     yj_buf_reset(b);
-    yj_err err = yj_pb_put_bytes_field(b, 2, w->tenant, w->tenant_len);
+    yj_err err = yj_buf_reserve(b, 2 * YJ_HASH_BYTES) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    if (!err) b->len = 2 * YJ_HASH_BYTES;
+    if (!err) err = yj_pb_put_bytes_field(b, 2, w->tenant, w->tenant_len);
     if (!err) err = yj_pb_put_bytes_field(b, 13, w->request_id, w->request_id_len);
     if (!err) err = yj_pb_put_bytes_field(b, 3, w->event, w->event_len);
     if (!err) err = yj_pb_put_int64_field(b, 4, w->event_time_ms);
@@ -175,26 +179,22 @@ static yj_err append_entry(store_apply_ctx *ac, const yj_write *w, int64_t recei
     uint8_t key[8], hash[YJ_HASH_BYTES], ival[STORE_IDEM_VAL];
     yj_err err = build_body(ac, w, received_ms);
     if (err != YJ_OK) return err;
-    if (!store_entry_hash(ac->head_hash, seq, ac->body.data, ac->body.len, hash)) return YJ_INTERNAL;
+    uint8_t *rec = ac->body.data; /* the previous hash, this one's, the body */
+    const uint8_t *body = rec + 2 * YJ_HASH_BYTES;
+    size_t n = ac->body.len, body_len = n - 2 * YJ_HASH_BYTES;
+    if (!store_entry_hash(ac->head_hash, seq, body, body_len, hash)) return YJ_INTERNAL;
     store_seq_key(seq, key);
     if (ac->rebuild) { /* the entry is there: the rebuilt one must be it, byte for byte */
         MDB_val v;
         err = yj_view_journal(&ac->view, seq, &v);
         if (err != YJ_OK) return err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err;
-        if (v.mv_size != 2 * YJ_HASH_BYTES + ac->body.len || memcmp(v.mv_data, ac->head_hash, YJ_HASH_BYTES) ||
+        if (v.mv_size != n || memcmp(v.mv_data, ac->head_hash, YJ_HASH_BYTES) ||
             memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES))
             return YJ_DATA_LOSS;
     } else {
-        /* the body's room is there already: prefix the hashes in front of it */
-        size_t n = 2 * YJ_HASH_BYTES + ac->body.len;
-        uint8_t *rec = malloc(n);
-        if (!rec) return YJ_RESOURCE_EXHAUSTED;
         memcpy(rec, ac->head_hash, YJ_HASH_BYTES);
         memcpy(rec + YJ_HASH_BYTES, hash, YJ_HASH_BYTES);
-        memcpy(rec + 2 * YJ_HASH_BYTES, ac->body.data, ac->body.len);
-        int rc = yj_memmap_put(ac->group->map[STORE_MAP_JOURNAL], key, 8, rec, n, 0);
-        free(rec);
-        if (rc) return YJ_RESOURCE_EXHAUSTED;
+        if (yj_memmap_put(ac->group->map[STORE_MAP_JOURNAL], key, 8, rec, n, 0)) return YJ_RESOURCE_EXHAUSTED;
     }
     memcpy(ival, key, 8);
     memcpy(ival + 8, digest, YJ_HASH_BYTES);
