@@ -8,11 +8,13 @@
  * never moves another key's value. Replacing a key's value by one of the
  * same size rewrites its block in place; otherwise the new block is
  * allocated first (ENOMEM leaves the map as it was), the old freed last.
- * A map given an allocator (yj_memmap_use_alloc) takes its entries and
- * nodes from it, and gives each back to its release function as it would
- * free it (the writer's slab), or, without one, frees none of them: the
- * allocator frees them all at once after the map (Verify's replay;
- * mm_alloc, mm_release, forget_tree).
+ * A map given an allocator (yj_memmap_use_alloc) takes its entries from
+ * it and gives each back to its release function as it would free it
+ * (the writer's slab: its nodes still come from malloc, being made and
+ * freed with every group's tree), or, given no release function, takes its
+ * nodes from it too and frees none of them: the allocator frees them all
+ * at once after the map (Verify's replay; mm_alloc, mm_release,
+ * forget_tree, node_alloc).
  *
  * Nodes: a leaf holds up to CAP entry pointers in key order, leaves are
  * doubly linked for the iterators. An inner node holds up to CAP separators
@@ -533,7 +535,7 @@ static void node_put_at(mm_node *nd, unsigned i, mm_ent *k)
 static void *node_alloc(yj_memmap *m, unsigned level)
 {
     size_t size = level ? sizeof(mm_inner) : sizeof(mm_leaf);
-    mm_node *nd = mm_alloc(m, size);
+    mm_node *nd = m->release_fn ? malloc(size) : mm_alloc(m, size); /* (see the top) */
     if (!nd) return NULL;
     nd->n = 0;
     nd->level = (uint16_t)level;
@@ -549,7 +551,10 @@ static void *node_alloc(yj_memmap *m, unsigned level)
 static void node_free(yj_memmap *m, mm_node *nd)
 {
     m->bytes -= nd->level ? sizeof(mm_inner) : sizeof(mm_leaf);
-    mm_release(m, nd);
+    if (m->release_fn)
+        free(nd);
+    else
+        mm_release(m, nd);
 }
 
 /* Frees nd's subtree; the entries too when owned. */
@@ -920,7 +925,7 @@ yj_memmap *yj_memmap_like(const yj_memmap *m)
 
 size_t yj_memmap_alloc_bytes(const yj_memmap *m)
 {
-    return m && m->alloc_fn ? m->bytes - sizeof(*m) - (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0) : 0;
+    return m && kept(m) ? m->bytes - sizeof(*m) - (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0) : 0;
 }
 
 /* A map whose entries and nodes its allocator keeps: forgets them all at

@@ -41,8 +41,8 @@
  * exact lookups: one cache miss for an absent key instead of a descent
  * (of the keys yj_memmap_index_only lets it take, when the map asked; the
  * others are always found by a descent). Entries and nodes come from
- * malloc, or from the caller's allocator (yj_memmap_use_alloc), which
- * then keeps them: "freed" below means left to it.
+ * malloc, or from the caller's allocator (yj_memmap_use_alloc): "freed"
+ * below means given back to it, or left to it.
  * The hash is keyed by a seed drawn at random when the process starts (the
  * same for every map): a client cannot choose keys that collide, and since
  * the index only serves exact lookups, the seed changes no answer.
@@ -87,14 +87,15 @@ void yj_memmap_keep_index(yj_memmap *m);
  * into each other should make the same one. */
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
 
-/* Asks that m's entries and B+tree nodes come from alloc(ctx, n) (NULL:
- * out of memory), and go back through release(ctx, p) where m would free
- * them (the writer's layers: store/slab.h). With release NULL, none is
- * given back one by one: replaced entries, and everything at a clear or
- * free, are left to the allocator, whose memory the caller frees after
- * the map (Verify's replay: memory faulted in ahead by another thread,
- * freed at once, store/bulk.h). The index still comes from malloc. m must
- * be empty. The allocator goes with the entries when a merge moves them
+/* Asks that m's entries come from alloc(ctx, n) (NULL: out of memory)
+ * and go back through release(ctx, p) where m would free them (the
+ * writer's layers: store/slab.h); its B+tree nodes, made and freed with
+ * every group's tree, still come from malloc. With release NULL, the
+ * nodes come from alloc too and nothing is given back one by one:
+ * replaced entries, and everything at a clear or free, are left to the
+ * allocator, whose memory the caller frees after the map (Verify's
+ * replay: memory faulted in ahead by another thread, freed at once,
+ * store/bulk.h). The index still comes from malloc. m must be empty. The allocator goes with the entries when a merge moves them
  * all at once (into an empty map); a merge entry by entry needs both maps
  * on the same allocator. */
 void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void (*release)(void *ctx, void *p),
@@ -106,9 +107,10 @@ void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void
 yj_memmap *yj_memmap_like(const yj_memmap *m);
 
 /* The bytes of m's live entries and nodes when they come from an
- * allocator (yj_memmap_use_alloc), else 0 (NULL m too): the part of yj_memmap_bytes the
- * allocator holds, which also holds what m replaced or forgot (a caller
- * counting memory counts the allocator's own figure instead). */
+ * allocator that keeps them (yj_memmap_use_alloc with no release), else 0
+ * (NULL m too): the part of yj_memmap_bytes the allocator holds, which
+ * also holds what m replaced or forgot (a caller counting memory counts
+ * the allocator's own figure instead). */
 size_t yj_memmap_alloc_bytes(const yj_memmap *m);
 
 /* Makes room in m's index for n entries ahead of the puts that will fill
@@ -171,8 +173,8 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m);
 
 /* Heap bytes the map holds (header, nodes, entry blocks, index), as requested
  * from malloc (or its allocator, yj_memmap_use_alloc): the allocator's own
- * overhead per block is not included, nor what a map on its own allocator
- * replaced (yj_memmap_alloc_bytes). */
+ * overhead per block is not included, nor what a map on an allocator that
+ * keeps its memory replaced (yj_memmap_alloc_bytes). */
 size_t yj_memmap_bytes(const yj_memmap *m);
 
 /* Positions it at the first entry >= key (invalid if none). */

@@ -12,24 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Under ASan: calls that overlap are caught, and a block's bytes may be
- * touched only between its alloc and its release (the rest of a chunk is
- * poisoned), as ASan checks malloc's blocks. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLAB_ASAN 1
-#endif
-#endif
 #ifdef SLAB_ASAN
 #include <sanitizer/asan_interface.h>
 #include <stdatomic.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define REDZONE 16 /* poisoned after each block */
+#define SPARES 0
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define REDZONE 0
+#define SPARES SLAB_SPARE_MAX
 #endif
 
 typedef struct slab_chunk {
@@ -81,7 +75,7 @@ store_slab *store_slab_new(void)
 /* An empty chunk leaves: kept as a spare, or freed. */
 static void recycle(store_slab *sl, slab_chunk *c)
 {
-    if (sl->n_spare < SLAB_SPARE_MAX) {
+    if (sl->n_spare < SPARES) {
         c->next = sl->spare;
         sl->spare = c;
         sl->n_spare++;
@@ -127,7 +121,8 @@ static int next_chunk(store_slab *sl)
     POISON((uint8_t *)c + HDR, SLAB_CHUNK_BYTES - HDR);
     slab_chunk *old = sl->cur;
     sl->cur = c;
-    if (old && old->live == 0) recycle(sl, old);
+    if (old && old->live == 0)
+        recycle(sl, old); /* (only under ASan, which cuts an emptied one no more) */
     return 0;
 }
 
@@ -148,12 +143,14 @@ void *store_slab_alloc(void *ctx, size_t n)
             p = b + 2 * PREFIX;
         }
     } else {
-        size_t need = (PREFIX + n + 7) & ~(size_t)7;
+        size_t need = ((PREFIX + n + 7) & ~(size_t)7) + REDZONE;
         if ((sl->cur && sl->cur->used + need <= SLAB_CHUNK_BYTES) || next_chunk(sl) == 0) {
             slab_chunk *c = sl->cur;
             uint8_t *b = (uint8_t *)c + c->used;
-            UNPOISON(b, need);
+            UNPOISON(b,
+                     PREFIX + n); /* (the rest of its last 8 bytes and the redzone stay poisoned) */
             memcpy(b, &(slab_prefix){(uint32_t)c->used, (uint32_t)need}, PREFIX);
+            POISON(b, PREFIX); /* the slab's own: only release reads it */
             c->used += need;
             c->live++;
             p = b + PREFIX;
@@ -170,6 +167,7 @@ void store_slab_release(void *ctx, void *p)
     ENTER(sl);
     uint8_t *b = (uint8_t *)p - PREFIX;
     slab_prefix pre;
+    UNPOISON(b, PREFIX); /* (a chunk's: poisoned below with the block; a big block's is malloc's) */
     memcpy(&pre, b, PREFIX);
     if (!pre.off) {
         b -= PREFIX;
@@ -181,10 +179,10 @@ void store_slab_release(void *ctx, void *p)
         assert(c->live > 0 && pre.off >= HDR && pre.off + pre.len <= c->used);
         POISON(b, pre.len);
         if (--c->live == 0) {
-            if (c == sl->cur)
-                c->used = HDR; /* cut again from its start */
-            else
+            if (c != sl->cur)
                 recycle(sl, c);
+            else if (SLAB_REUSES)
+                c->used = HDR; /* cut again from its start */
         }
     }
     LEAVE(sl);

@@ -15,25 +15,29 @@
  *
  * Blocks: store_slab_alloc(sl, n) gives n bytes aligned to 8, or NULL on
  * ENOMEM; each carries 8 bytes in front of it (where it starts in its
- * chunk, and its length). A block of more than 64 KiB is a malloc block
- * of its own. store_slab_release gives a block back (NULL is allowed); the
+ * chunk, and its length). A block of more than 64 KiB with its prefix is
+ * a malloc block of its own. store_slab_release gives a block back (NULL is allowed); the
  * chunk goes back when its count reaches 0 and it is not the one being cut
  * from: up to SLAB_SPARE_MAX chunks are kept for the next ones (a fresh
  * page costs 7-26 us on this VM, performance.md), the rest freed. The chunk
- * being cut from is cut again from its start when its count reaches 0 (a
- * write's small layer, filled and cleared).
+ * being cut from is cut again from its start when its count reaches 0
+ * (seldom, in the writer: its newest entries are in it).
  *
  * The two functions have the signatures of yj_memmap_use_alloc's allocator
  * (ctx: the store_slab), so a map takes its blocks from here.
  *
- * Memory: a chunk stays while one block of it lives. The writer's layers
- * live for one or two checkpoint intervals, so their chunks do too;
+ * Memory: a chunk stays while one block of it lives, and a block released
+ * early (an entry replaced by a value of another size, the old map of a
+ * compaction) leaves a hole until then. The writer's layers live for one
+ * or two checkpoint intervals, so their chunks do too: the slab holds
+ * about what was cut in that time, not only what is live.
  * store_slab_bytes counts the chunks held (in use and spare).
  *
  * Threads: none inside. One thread at a time uses a slab: the store's is
  * used by the thread that opens the store (recovery), then by the writer,
  * then by the one that closes it, each after the other (thread start and
- * join order them). The ASan build checks that no two calls overlap.
+ * join order them). The ASan build asserts that no two calls overlap in
+ * time (which catches some misuse, not all).
  */
 #ifndef YONGJIN_STORE_SLAB_H
 #define YONGJIN_STORE_SLAB_H
@@ -41,8 +45,27 @@
 #include <stddef.h>
 
 #define SLAB_CHUNK_BYTES ((size_t)512 << 10)
-#define SLAB_BIG_BYTES ((size_t)64 << 10) /* a block past this is malloc'd alone */
+#define SLAB_BIG_BYTES ((size_t)64 << 10) /* a block with its prefix past this is malloc'd alone   \
+                                           */
 #define SLAB_SPARE_MAX 16                 /* chunks kept for reuse (8 MiB) */
+
+/* Under AddressSanitizer the slab reuses nothing before ASan does: no
+ * spare chunks (an empty one is freed, into ASan's quarantine) and no
+ * chunk cut again from its start; and each block is followed by a
+ * poisoned gap. So ASan sees a block touched past its end or after its
+ * release, as it does malloc's. SLAB_REUSES says which build this is. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLAB_ASAN 1
+#endif
+#endif
+#ifdef SLAB_ASAN
+#define SLAB_REUSES 0
+#else
+#define SLAB_REUSES 1
+#endif
 
 typedef struct store_slab store_slab;
 

@@ -708,8 +708,9 @@ yj_err store_layer_merge(store_layer *dst, store_layer *src)
 
 yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 {
-    /* (its index and allocator; no compacted layer has either today:
-     * Verify's replay, whose maps do, never compacts) */
+    /* (its index and allocator: the writer's group is on the store's
+     * slab, which takes back the old entries as the old map is freed
+     * below; Verify's replay, whose maps keep their memory, never compacts) */
     yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
     size_t kept = 0;

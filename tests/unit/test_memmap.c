@@ -893,7 +893,9 @@ static void test_maps_on_the_writers_slab_match_the_reference(void **state)
         assert_true(allowed > 20);
         test_put_without_memory_changes_nothing(state);
         assert_true(store_slab_bytes(test_slab) <= (SLAB_SPARE_MAX + 1) * SLAB_CHUNK_BYTES);
-        /* a map freed a step at a time gives its blocks back as it goes */
+        /* a map freed a step at a time gives every block back (a chunk
+         * comes back with its last: near the end, entries being freed in
+         * key order and cut in the order they came) */
         yj_memmap *m = map_new();
         char k[32];
         uint8_t v[700];
