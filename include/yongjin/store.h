@@ -277,6 +277,12 @@ typedef struct yj_apply_hook {
      * deleted (a later layer wins). A function of the key's bytes alone.
      * NULL (or cacheable NULL: every key cached): nothing is staged. */
     int (*staged)(const void *key, size_t key_len);
+    /* Whether the writer's layers keep key in their hash index (memmap.h):
+     * 0 for keys the apply never looks up by their exact key (a new key
+     * put once, read by scans: statement lines, a period's entry index),
+     * which a lookup still finds, by a descent of the layer's tree. A
+     * function of the key's bytes alone. NULL: every key indexed. */
+    int (*indexed)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

@@ -254,7 +254,20 @@ static int ledger_staged(const void *key, size_t key_len)
     return key_len >= 2 && (size_t)k[0] + 1 < key_len && k[k[0] + 1] == 'S';
 }
 
-static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable, ledger_row_cap, ledger_staged};
+/* The keys the apply looks up by their exact key, which the writer's
+ * layers keep in their hash index: all but statement lines and a period's
+ * entry index ('S', 'e'), made new and read only by scans. An order's
+ * record ('O') stays in: each payment looks it up (and misses). */
+static int ledger_indexed(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    if (key_len < 2 || (size_t)k[0] + 1 >= key_len) return 1;
+    uint8_t kind = k[k[0] + 1];
+    return kind != 'S' && kind != 'e';
+}
+
+static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable, ledger_row_cap, ledger_staged,
+                                   ledger_indexed};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

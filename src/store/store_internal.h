@@ -53,6 +53,13 @@ typedef struct store_layer {
  * thread: the staged lines, Verify's replay). Layers whose maps merge into
  * each other take the same one. */
 store_layer *store_layer_new(store_slab *slab);
+/* A layer of the writer's (its write's, group's, published, recovery's):
+ * on the store's slab, its state's index holding the keys the apply hook
+ * looks up by their exact key (yj_apply_hook.indexed); NULL on ENOMEM. The
+ * layers merged into each other all come from here. */
+store_layer *store_writer_layer(const yj_store *s);
+/* Entries in l's maps, tombstones included (NULL: 0). */
+size_t store_layer_count(const store_layer *l);
 /* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the
  * writer's group layers, filled again every group. */
 void store_layer_keep_indexes(store_layer *l);

@@ -654,6 +654,20 @@ store_layer *store_layer_new(store_slab *slab)
     return l;
 }
 
+size_t store_layer_count(const store_layer *l)
+{
+    size_t n = 0;
+    for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_count(l->map[i]);
+    return n;
+}
+
+store_layer *store_writer_layer(const yj_store *s)
+{
+    store_layer *l = store_layer_new(s->slab);
+    if (l && s->config.hook.indexed) yj_memmap_index_only(l->map[STORE_MAP_STATE], s->config.hook.indexed);
+    return l;
+}
+
 int store_layer_free_some(store_layer *l, size_t n)
 {
     for (int i = 0; i < STORE_MAPS; i++) {

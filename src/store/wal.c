@@ -887,7 +887,7 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
 static yj_err freeze(yj_store *s, int reserve)
 {
     assert(!s->ckpt);
-    store_layer *fresh = store_layer_new(s->slab);
+    store_layer *fresh = store_writer_layer(s);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
     if (reserve) store_layer_reserve_like(fresh, s->live, RESERVE_MAX); /* the next interval, as this one */
     /* the rows' published values, as of the same head as s->live (the
@@ -1255,8 +1255,8 @@ static yj_err replayer_init(yj_store *s, replayer *rp, int rebuild)
     rp->ac.rebuild = rebuild;
     rp->ac.head_seq = &s->head_seq;
     rp->ac.head_hash = s->head_hash;
-    rp->ac.group = store_layer_new(s->slab);
-    rp->ac.write = store_layer_new(s->slab);
+    rp->ac.group = store_writer_layer(s);
+    rp->ac.write = store_writer_layer(s);
     return rp->ac.group && rp->ac.write ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }
 
