@@ -435,7 +435,7 @@ typedef struct yj_store_stats {
     uint64_t staged_lines;      /* the lines they staged, in all */
     uint64_t pages_read_bytes;  /* bytes of the data file read into the page cache in small folios
                                    ahead of LMDB's map (yj-pages: docs/storage.md) */
-    uint64_t slab_bytes;        /* the chunks the writer's layers' entries and nodes are cut from,
+    uint64_t slab_bytes;        /* the chunks the writer's layers' entries are cut from,
                                    in use and spare (docs/storage.md "The writer's slab"); as of
                                    the group before the writer's last */
     uint64_t commit_p50_us, commit_p99_us; /* a group in the writer: apply, log and sync, publish */

@@ -919,7 +919,7 @@ yj_memmap *yj_memmap_like(const yj_memmap *m)
     yj_memmap *n = yj_memmap_new();
     if (n)
         n->indexed_fn = m->indexed_fn, n->alloc_fn = m->alloc_fn, n->release_fn = m->release_fn,
-        n->alloc_ctx = m->alloc_ctx;
+        n->alloc_ctx = m->alloc_ctx, n->keep_index = m->keep_index;
     return n;
 }
 
@@ -1089,6 +1089,12 @@ size_t yj_memmap_count(const yj_memmap *m)
 {
     assert(m);
     return m->count;
+}
+
+size_t yj_memmap_indexed(const yj_memmap *m)
+{
+    assert(m);
+    return m->indexed;
 }
 
 size_t yj_memmap_bytes(const yj_memmap *m)

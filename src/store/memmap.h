@@ -102,7 +102,7 @@ void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void
                          void *ctx);
 
 /* An empty map making m's choices (yj_memmap_index_only,
- * yj_memmap_use_alloc), or NULL on ENOMEM: a copy of m's entries built to
+ * yj_memmap_use_alloc, yj_memmap_keep_index), or NULL on ENOMEM: a copy of m's entries built to
  * replace it (store_layer_compact) keeps them. */
 yj_memmap *yj_memmap_like(const yj_memmap *m);
 
@@ -165,6 +165,11 @@ void yj_memmap_touch(const yj_memmap *m, uint32_t tag);
 
 /* Entries, tombstones included. */
 size_t yj_memmap_count(const yj_memmap *m);
+
+/* Of them, those whose keys the index takes (yj_memmap_index_only; all
+ * when it takes every key), whether or not the map has made its index yet:
+ * what yj_memmap_reserve should make room for in a map like it. */
+size_t yj_memmap_indexed(const yj_memmap *m);
 
 /* The bytes of index a map holds beyond what one of its count grown from
  * nothing would: an index kept for its next fill (yj_memmap_clear,

@@ -167,6 +167,9 @@ void store_slab_release(void *ctx, void *p)
     ENTER(sl);
     uint8_t *b = (uint8_t *)p - PREFIX;
     slab_prefix pre;
+#ifdef SLAB_ASAN
+    assert(!__asan_address_is_poisoned(p) && "a slab block released twice");
+#endif
     UNPOISON(b, PREFIX); /* (a chunk's: poisoned below with the block; a big block's is malloc's) */
     memcpy(&pre, b, PREFIX);
     if (!pre.off) {

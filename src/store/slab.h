@@ -1,8 +1,8 @@
 /*
- * slab.h — where the writer's layers take their entries and B+tree nodes
- * from (docs/storage.md "The writer's slab"): blocks cut one after another
- * from 512 KiB chunks, each chunk given back when the last block cut from it
- * is released.
+ * slab.h — where the writer's layers take their entries from
+ * (docs/storage.md "The writer's slab"): blocks cut one after another from
+ * 512 KiB chunks, each chunk given back when the last block cut from it is
+ * released.
  *
  * Why: every history record an order writes (its journal entry, request id,
  * order record, statement lines) is one block of the group's layer, moved
@@ -45,9 +45,10 @@
 #include <stddef.h>
 
 #define SLAB_CHUNK_BYTES ((size_t)512 << 10)
-#define SLAB_BIG_BYTES ((size_t)64 << 10) /* a block with its prefix past this is malloc'd alone   \
-                                           */
-#define SLAB_SPARE_MAX 16                 /* chunks kept for reuse (8 MiB) */
+#define SLAB_BIG_BYTES                                                                             \
+    ((size_t)64 << 10)    /* a block with its prefix past this is malloc'd alone                   \
+                           */
+#define SLAB_SPARE_MAX 16 /* chunks kept for reuse (8 MiB) */
 
 /* Under AddressSanitizer the slab reuses nothing before ASan does: no
  * spare chunks (an empty one is freed, into ASan's quarantine) and no

@@ -47,7 +47,7 @@ typedef struct store_layer {
      * key skips it (the staged lines, stage.c). NULL: any key. */
     int (*only)(const void *key, size_t klen);
 } store_layer;
-/* An empty layer, or NULL on ENOMEM. Its entries and nodes come from slab
+/* An empty layer, or NULL on ENOMEM. Its entries come from slab
  * (the store's, for the layers the writer fills and merges into each
  * other: slab.h), or from malloc with slab NULL (a layer of another
  * thread: the staged lines, Verify's replay). Layers whose maps merge into
@@ -180,7 +180,7 @@ struct yj_store {
     MDB_env *env;
     MDB_dbi meta, journal, idem, state;
     MDB_dbi stage;                    /* staged history lines (stage.c) */
-    store_slab *slab;                 /* the writer's layers' entries and nodes (slab.h) */
+    store_slab *slab;                 /* the writer's layers' entries (slab.h) */
     int has_stage;                    /* stage is open (a read-only open of a version 6 store
                                          has none: nothing is staged there) */
     size_t map_bytes;

@@ -772,7 +772,7 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_appl
 void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max)
 {
     for (int i = 0; i < STORE_MAPS; i++) {
-        size_t n = yj_memmap_count(like->map[i]);
+        size_t n = yj_memmap_indexed(like->map[i]); /* (the keys its index took, not every key) */
         (void)yj_memmap_reserve(l->map[i], n < max ? n : max);
     }
 }

@@ -94,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * ledger's writes touch after its release is ASan's to see */
     store_slab *sl = size >= 1 ? store_slab_new() : NULL;
     store_layer *l = sl ? store_layer_new(sl) : NULL;
+    if (l) yj_memmap_index_only(l->map[STORE_MAP_STATE], yj_ledger_hook()->indexed); /* (as the writer's) */
     if (!l) {
         store_slab_free(sl);
         return 0;

@@ -102,7 +102,9 @@ static yj_err walk_event(yj_wtxn *w, const yj_write *wr)
 static unsigned (*test_rows)(const void *, size_t);
 /* When a test sets test_stage (the fixture's teardown clears it), the
  * stores the fixture opens stage the "s:" keys as history lines
- * (yj_apply_hook.staged), which then stay out of the writer's cache. */
+ * (yj_apply_hook.staged), which then stay out of the writer's cache and
+ * out of its layers' index (yj_apply_hook.indexed: the test's lookups of
+ * them find them by a descent). */
 static int test_stage;
 static int stage_s(const void *key, size_t len)
 {
@@ -117,6 +119,7 @@ static void stage_hook(yj_apply_hook *h)
     if (!test_stage) return;
     h->staged = stage_s;
     h->cacheable = cache_but_s;
+    h->indexed = cache_but_s;
 }
 static size_t test_cache_max; /* reopen_with's cache_max_bytes (0: the default); teardown clears it */
 
