@@ -184,6 +184,15 @@ yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp,
 struct yj_view;
 /* Packs m and puts it under k. */
 yj_err ledger_put_pb(yj_wtxn *w, const lkey *k, const ProtobufCMessage *m);
+
+/* An order's record (order_record.c): its packed size, and its bytes
+ * written at out (that many bytes of room; returns the byte after), both
+ * protobuf-c's for a record without unknown fields; ledger_put_order puts
+ * it at k (protobuf-c packs one with unknown fields). */
+struct Yongjin__State__Order;
+size_t ledger_order_size(const struct Yongjin__State__Order *o);
+uint8_t *ledger_order_put(uint8_t *out, const struct Yongjin__State__Order *o);
+yj_err ledger_put_order(yj_wtxn *w, const lkey *k, const struct Yongjin__State__Order *o);
 /* The rules' view over the event's transaction; storage is a view_ctx
  * (LEDGER_VIEW_STORAGE bytes) that must outlive the view. */
 #define LEDGER_VIEW_STORAGE 64

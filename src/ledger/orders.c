@@ -67,7 +67,7 @@ static yj_err save_order(ledger_event_ctx *ec, const char *order_id, Yongjin__St
     lkey k;
     lkey_start(&k, ec->tenant, ec->tenant_len, 'O');
     lkey_str(&k, order_id, strlen(order_id));
-    return ledger_put_pb(ec->wtxn, &k, &o->base);
+    return ledger_put_order(ec->wtxn, &k, o);
 }
 
 /* Posts amount from one account to another for a commission. */
@@ -455,7 +455,7 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     lkey ok;
     lkey_start(&ok, ec->tenant, ec->tenant_len, 'O');
     lkey_str(&ok, op->order_id, strlen(op->order_id));
-    if (err == YJ_OK) err = ledger_put_pb(ec->wtxn, &ok, &o->base);
+    if (err == YJ_OK) err = ledger_put_order(ec->wtxn, &ok, o);
     o->n_entry_seqs = 0;
     o->entry_seqs = NULL;
     if (bd) yongjin__state__binding__free_unpacked(bd, NULL);

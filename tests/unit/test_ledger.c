@@ -716,6 +716,76 @@ static void test_a_statement_line_written_by_hand_is_what_protobuf_c_packs(void 
     }
 }
 
+/* An order's record written by hand (order_record.c) is what protobuf-c
+ * packs: 20,000 random records, 0-3 lines, 0-4 commissions, 0-3 ancestors
+ * (an empty one too), 0-2 credits, 0-5 entry seqs (packed), every scalar at
+ * varints' edges or left out, strings NULL, empty or up to 300 bytes. */
+static void test_an_order_record_written_by_hand_is_what_protobuf_c_packs(void **state)
+{
+    (void)state;
+    enum { BUF = 32768 };
+    uint8_t *got = malloc(BUF), *want = malloc(BUF);
+    assert_non_null(got);
+    assert_non_null(want);
+    static char s[40][301];
+    for (int i = 0; i < 20000; i++) {
+        int si = 0;
+        Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
+        Yongjin__State__OrderLine lines[3], *lp[3];
+        Yongjin__State__Commission coms[4], *cp[4];
+        Yongjin__State__OrderCredit creds[2], *crp[2];
+        char *anc[3];
+        uint64_t seqs[5];
+        o.buyer = rnd_str(s[si++]), o.status = rnd_i32();
+        o.n_lines = rnd() % 4, o.lines = lp;
+        for (size_t j = 0; j < o.n_lines; j++) {
+            Yongjin__State__OrderLine l = YONGJIN__STATE__ORDER_LINE__INIT;
+            l.line_id = rnd_str(s[si++]), l.sku = rnd_str(s[si++]), l.category = rnd_str(s[si++]);
+            l.quantity = rnd_i64(), l.amount = rnd_i64(), l.commission_base = rnd_i64(), l.refunded = rnd_i64();
+            lines[j] = l, lp[j] = &lines[j];
+        }
+        o.n_commissions = rnd() % 5, o.commissions = cp;
+        for (size_t j = 0; j < o.n_commissions; j++) {
+            Yongjin__State__Commission c = YONGJIN__STATE__COMMISSION__INIT;
+            c.member = rnd_str(s[si++]), c.program = (Yongjin__V1__Program)rnd_i32(), c.level = rnd_i32();
+            c.line = rnd_i32(), c.base_amount = rnd_i64(), c.rate_bp = rnd_i32(), c.fixed_per_unit = rnd_i64();
+            c.rounding = rnd_i32(), c.uncut = rnd_i64(), c.amount = rnd_i64(), c.reversed = rnd_i64();
+            c.settled = rnd_i64();
+            coms[j] = c, cp[j] = &coms[j];
+        }
+        o.paid_at_ms = rnd_i64(), o.completed_at_ms = rnd_i64(), o.due_at_ms = rnd_i64();
+        o.policy_version = (uint64_t)rnd_i64(), o.refunded = rnd_i64();
+        o.n_ancestors = rnd() % 4, o.ancestors = anc;
+        for (size_t j = 0; j < o.n_ancestors; j++) {
+            char *a = rnd_str(s[si++]);
+            anc[j] = a ? a : ""; /* (protobuf-c takes no NULL element) */
+        }
+        o.campaign = rnd_str(s[si++]), o.variant = rnd_str(s[si++]), o.group_id = rnd_str(s[si++]);
+        o.live_session_id = rnd_str(s[si++]), o.inviter = rnd_str(s[si++]);
+        o.n_credits = rnd() % 3, o.credits = crp;
+        for (size_t j = 0; j < o.n_credits; j++) {
+            Yongjin__State__OrderCredit c = YONGJIN__STATE__ORDER_CREDIT__INIT;
+            c.guide = rnd_str(s[si++]), c.store = rnd_str(s[si++]), c.channel = rnd_i32();
+            c.amount = rnd_i64(), c.reversed = rnd_i64(), c.weight = rnd_i64(), c.rounding = rnd_i32();
+            creds[j] = c, crp[j] = &creds[j];
+        }
+        o.n_entry_seqs = rnd() % 6, o.entry_seqs = seqs;
+        for (size_t j = 0; j < o.n_entry_seqs; j++) seqs[j] = (uint64_t)rnd_i64();
+        o.refund_count = (uint32_t)rnd_i32(), o.group_not_joined = rnd_str(s[si++]), o.group_miss = rnd_i32();
+        assert_true(si <= 40);
+        size_t n = ledger_order_size(&o), wn = protobuf_c_message_get_packed_size(&o.base);
+        assert_true(n < BUF);
+        memset(got, 0xA5, BUF);
+        assert_ptr_equal(ledger_order_put(got, &o), got + n);
+        assert_int_equal(got[n], 0xA5);
+        assert_int_equal(protobuf_c_message_pack(&o.base, want), wn);
+        assert_int_equal(n, wn);
+        assert_memory_equal(got, want, n);
+    }
+    free(got);
+    free(want);
+}
+
 /* ---- a binding decoded in place (members.c) ---- */
 
 /* Appends a field: tag, then a varint, 8 or 4 bytes, or a length and bytes. */
@@ -821,6 +891,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
+        cmocka_unit_test(test_an_order_record_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks),
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
