@@ -191,9 +191,10 @@ static yj_err grow_ahead(yj_store *s)
  * writer frees between two groups (~0.5 ms). */
 #define CACHE_FREE_STEP 10000
 /* ... and this many more for each entry the published layer grew by since
- * the step before, up to CACHE_FREE_STEP_MAX (a layer's three maps may
- * each take a step in one call: at most ~5 ms, after a group of thousands
- * of events). */
+ * the step before, up to CACHE_FREE_STEP_MAX: the freeing grows with the
+ * group before it (4 entries freed, ~0.1-0.2 µs, for each entry it added,
+ * which took ~2 µs to apply), and a group applies for at most SLICE_NS
+ * (~10,000 entries at this machine's rate), so the cap is seldom met. */
 #define FREE_PACE 4
 #define CACHE_FREE_STEP_MAX 100000
 
@@ -629,26 +630,23 @@ static void *writer_main(void *arg)
     int in_flight = 0;
     size_t live_before = 0; /* the published layer's entries at the last step */
     for (;;) {
-        /* a step of freeing a checkpointed layer, merged staged lines, an
-         * emptied cache or dropped rows, one of them, in that order
-         * (answers went out before it): at least CACHE_FREE_STEP entries,
-         * and more after a large group, so that the freeing keeps pace with
-         * what the groups add (with 4,000 events a group, 10,000 a step
-         * freed a dropped layer over seconds while the next one grew: 923
-         * MiB against 761 at the peak with 1M members, performance.md) */
+        /* a step of freeing each of an emptied cache, a checkpointed
+         * layer, merged staged lines and dropped rows (answers went out
+         * before it; each gets its step, or a cache dropped again and again
+         * would keep dropped rows from ever being freed, and rows from being
+         * dropped again): at least CACHE_FREE_STEP entries, and more after a
+         * large group, so that the freeing keeps pace with what the groups
+         * add (with 4,000 events a group, 10,000 a step freed a dropped
+         * layer over seconds while the next one grew: 923-933 MiB against 761
+         * at the peak with 1M members, performance.md) */
         size_t live_now = store_layer_count(s->live), step = CACHE_FREE_STEP;
         if (live_now > live_before) step += FREE_PACE * (live_now - live_before);
         if (step > CACHE_FREE_STEP_MAX) step = CACHE_FREE_STEP_MAX;
         live_before = live_now;
-        if (s->ckpt_dropped) {
-            if (store_layer_free_some(s->ckpt_dropped, step)) s->ckpt_dropped = NULL;
-        } else if (s->staged_dropped) {
-            if (store_layer_free_some(s->staged_dropped, step)) s->staged_dropped = NULL;
-        } else if (s->cache_dropped) {
-            if (yj_hashmap_free_some(s->cache_dropped, step)) s->cache_dropped = NULL;
-        } else if (s->rows_dropped && store_rows_free_some(s->rows_dropped, step)) {
-            s->rows_dropped = NULL;
-        }
+        if (s->cache_dropped && yj_hashmap_free_some(s->cache_dropped, step)) s->cache_dropped = NULL;
+        if (s->ckpt_dropped && store_layer_free_some(s->ckpt_dropped, step)) s->ckpt_dropped = NULL;
+        if (s->staged_dropped && store_layer_free_some(s->staged_dropped, step)) s->staged_dropped = NULL;
+        if (s->rows_dropped && store_rows_free_some(s->rows_dropped, step)) s->rows_dropped = NULL;
         pthread_mutex_lock(&s->mu);
         /* (with a group in the log thread's hands: until its sync ends, or
          * a group to apply meanwhile comes) */
