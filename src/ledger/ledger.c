@@ -266,8 +266,11 @@ static int ledger_indexed(const void *key, size_t key_len)
     return kind != 'S' && kind != 'e';
 }
 
-static const yj_apply_hook hook = {NULL, ledger_apply, ledger_cacheable, ledger_row_cap, ledger_staged,
-                                   ledger_indexed};
+static const yj_apply_hook hook = {.apply = ledger_apply,
+                                   .cacheable = ledger_cacheable,
+                                   .row_cap = ledger_row_cap,
+                                   .staged = ledger_staged,
+                                   .indexed = ledger_indexed};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

@@ -62,7 +62,7 @@ static yj_err test_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *ef
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    store_fx_open(&f->s, "seen", (yj_apply_hook){f, test_apply, NULL, NULL, NULL, NULL});
+    store_fx_open(&f->s, "seen", (yj_apply_hook){.ctx = f, .apply = test_apply});
     *state = f;
     return 0;
 }

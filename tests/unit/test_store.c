@@ -609,7 +609,7 @@ static void test_an_answer_carries_the_entrys_settle_fields(void **state)
     assert_int_equal(b->results[0].effects_len, sizeof want);
     assert_memory_equal(b->results[0].effects, want, sizeof want);
     finish(b);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -784,7 +784,7 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     assert_memory_equal(v.mv_data, "q", 1);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
     assert_int_equal(rep.entries, 3);
@@ -811,7 +811,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3", "e4"};
     finish(run(f, ev, NULL, 4));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -864,7 +864,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     mdb_txn_commit(txn);
     mdb_env_close(env);
     open_store(f, 0, 0);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -972,7 +972,7 @@ static void test_verify_reports_the_state_digest_and_the_replays_memory(void **s
     fixture *f = *state;
     const char *ev[] = {"e1", "e2", "e3"};
     finish(run(f, ev, NULL, 3));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report a, b;
     yj_msg msg;
     assert_int_equal(yj_store_verify(f->store, &hook, &a, &msg), YJ_OK);
@@ -1044,7 +1044,7 @@ static void test_a_second_verify_while_one_runs_is_refused(void **state)
     while (!g.entered) pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
     /* the first is inside its replay now */
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     yj_err second = yj_store_verify(f->store, &hook, &rep, &msg);
@@ -1134,7 +1134,7 @@ static void test_a_damaged_record_is_data_loss_never_served(void **state)
     yj_cursor_close(c);
     yj_store_read_end(f->store, &r);
     yj_verify_report rep;
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
     assert_non_null(strstr(rep.problem, "checksum"));
@@ -1176,7 +1176,7 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
     yj_store *keep = f->store;
     f->store = s2;
     assert_all_replayed(f, ev, n, n, 1);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(s2, &hook, &rep, &msg), YJ_OK);
     assert_true(rep.ok);
@@ -1579,7 +1579,7 @@ static void run_expecting(fixture *f, const char **events, const int *want, size
  * the store takes them) and finds the live one equal. */
 static void verify_agrees(fixture *f)
 {
-    yj_apply_hook hook = {NULL, test_apply, NULL, test_rows, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply, .row_cap = test_rows};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -1991,7 +1991,7 @@ static yj_err verify_with_limit(fixture *f, size_t cap, yj_verify_report *rep, y
     c.hook.row_cap = test_rows;
     c.verify_max_bytes = cap;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, msg), YJ_OK);
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     return yj_store_verify(f->store, &hook, rep, msg);
 }
 
@@ -2061,7 +2061,7 @@ static void test_verify_of_many_entries_with_deletes(void **state)
     for (int i = 0; i < D; i += 1000) finish(run(f, del + i, NULL, i + 1000 <= D ? 1000 : D - i));
     const char *scan[1] = {"scan:all"};
     finish(run(f, scan, NULL, 1));
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
@@ -2173,7 +2173,7 @@ static void a_tool_on_a_staged_copy(fixture *f, const uint8_t *data, size_t len,
     spit(path, data, len);
     yj_store_config c = {0};
     yj_msg msg = {{0}};
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep[3];
     yj_err verr[3];
     yj_store *s;
@@ -2286,7 +2286,7 @@ static void a_tool_reads_and_verifies(fixture *f, const char **ev, const char **
         int in;
         raw_stage(s->env, "s:", &staged, &in);
         if (!code && staged <= 0) code = 4;
-        yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+        yj_apply_hook hook = {.apply = test_apply};
         yj_verify_report rep;
         if (!code && (yj_store_verify(s, &hook, &rep, &msg) != YJ_OK || !rep.ok)) code = 5;
         yj_store_close(s);
@@ -2443,7 +2443,7 @@ static void test_history_lines_are_staged_then_merged(void **state)
     long staged;
     int in;
     raw_stage(s2->env, "s:h000499", &staged, &in); /* the recovery's checkpoint merged them */
-    yj_apply_hook hook = {NULL, test_apply, NULL, NULL, NULL, NULL};
+    yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_err verr = yj_store_verify(s2, &hook, &rep, &msg);
     yj_store_close(s2);
