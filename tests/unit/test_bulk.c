@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "blocks_apart.h"
+
 #include "store/bulk.h"
 #include "store/memmap.h"
 
@@ -36,17 +38,6 @@ static int kernel_populates(void)
     int ok = madvise(p, 4096, MADV_POPULATE_WRITE) == 0;
     munmap(p, 4096);
     return ok;
-}
-
-typedef struct span {
-    unsigned char *p;
-    size_t n;
-} span;
-
-static int span_cmp(const void *a, const void *b)
-{
-    const span *x = a, *y = b;
-    return x->p < y->p ? -1 : x->p > y->p;
 }
 
 /* Sizes from 0 to a few KiB, some past a chunk's sixteenth (a mapping of
@@ -75,8 +66,7 @@ static void test_allocations_are_aligned_zeroed_and_apart(void **state)
     }
     assert_true(store_bulk_bytes(b) >= total);
     assert_true(store_bulk_used(b) >= total && store_bulk_used(b) <= store_bulk_bytes(b));
-    qsort(s, n, sizeof *s, span_cmp);
-    for (size_t i = 1; i < n; i++) assert_true(s[i - 1].p + s[i - 1].n <= s[i].p); /* apart */
+    assert_spans_apart(s, n);
     free(s);
     assert_int_equal(store_bulk_prefaulted(b), 0); /* no helper asked for */
     store_bulk_free(b);

@@ -854,12 +854,30 @@ static int merge_without_memory(long allowed)
     return 1;
 }
 
-static void test_merge_without_memory_loses_no_entry(void **state)
+/* Merges that run out of memory at every point they can, until one
+ * does not: none loses an entry. */
+static void merges_without_memory_lose_nothing(void)
 {
     long allowed = 0;
     while (merge_without_memory(allowed))
         allowed += allowed < 8 ? 1 : 1 + allowed / 4;
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
+}
+
+static void test_merge_without_memory_loses_no_entry(void **state)
+{
+    (void)state;
+    merges_without_memory_lose_nothing();
+}
+
+/* What the tests of a map's choices (its index, its allocator) run: the
+ * randomized comparison (seed), then the out-of-memory paths of merges and
+ * puts, on maps made by map_new. */
+static void randomized_and_out_of_memory(void **state, uint64_t seed, unsigned nops, size_t min_peak)
+{
+    random_run(seed, nops, min_peak);
+    merges_without_memory_lose_nothing();
+    test_put_without_memory_changes_nothing(state);
 }
 
 /* Puts n random keys and values (seed) into m and the reference r. */
@@ -886,12 +904,7 @@ static void test_maps_on_the_writers_slab_match_the_reference(void **state)
         test_slab = store_slab_new();
         assert_non_null(test_slab);
         test_indexed = pass ? odd_last : NULL;
-        random_run(7 + (uint64_t)pass, 40000, 2000);
-        long allowed = 0;
-        while (merge_without_memory(allowed))
-            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
-        assert_true(allowed > 20);
-        test_put_without_memory_changes_nothing(state);
+        randomized_and_out_of_memory(state, 7 + (uint64_t)pass, 40000, 2000);
         assert_true(store_slab_bytes(test_slab) <= (SLAB_SPARE_MAX + 1) * SLAB_CHUNK_BYTES);
         /* a map freed a step at a time gives every block back (a chunk
          * comes back with its last: near the end, entries being freed in
@@ -925,12 +938,7 @@ static void test_maps_on_an_allocator_that_keeps_their_memory_match_the_referenc
     test_keep = 1;
     for (int pass = 0; pass < 2; pass++) {
         test_indexed = pass ? odd_last : NULL;
-        random_run(5 + (uint64_t)pass, 40000, 2000);
-        long allowed = 0;
-        while (merge_without_memory(allowed))
-            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
-        assert_true(allowed > 20);
-        test_put_without_memory_changes_nothing(state);
+        randomized_and_out_of_memory(state, 5 + (uint64_t)pass, 40000, 2000);
         keeper_free(&test_keeper);
     }
     test_indexed = NULL;
@@ -1014,12 +1022,7 @@ static void test_a_maps_choices_go_with_its_entries(void **state)
 static void test_an_index_of_some_keys_matches_the_reference(void **state)
 {
     test_indexed = odd_last;
-    random_run(3, 60000, 3000);
-    long allowed = 0;
-    while (merge_without_memory(allowed))
-        allowed += allowed < 8 ? 1 : 1 + allowed / 4;
-    assert_true(allowed > 20);
-    test_put_without_memory_changes_nothing(state);
+    randomized_and_out_of_memory(state, 3, 60000, 3000);
     /* a map that takes none never makes one */
     yj_memmap *m = yj_memmap_new();
     yj_memmap_index_only(m, none_taken);

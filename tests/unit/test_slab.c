@@ -17,32 +17,22 @@
 
 #include <cmocka.h>
 
+#include "blocks_apart.h"
 #include "fault_alloc.h"
 #include "store/slab.h"
 #ifdef SLAB_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
-typedef struct blk {
-    unsigned char *p;
-    size_t n;
-} blk;
-
-static int blk_cmp(const void *a, const void *b)
-{
-    const blk *x = a, *y = b;
-    return x->p < y->p ? -1 : x->p > y->p;
-}
-
 /* Each block filled with a byte of its own, then checked: a block that
  * overlapped another would hold the other's byte. */
-static void fill(const blk *b, size_t n)
+static void fill(const span *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         memset(b[i].p, (int)(i % 251) + 1, b[i].n);
 }
 
-static void check(const blk *b, size_t n)
+static void check(const span *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < b[i].n; j++)
@@ -58,7 +48,7 @@ static void test_blocks_are_aligned_and_apart(void **state)
     store_slab *sl = store_slab_new();
     assert_non_null(sl);
     enum { N = 6000 };
-    blk *b = calloc(N, sizeof *b);
+    span *b = calloc(N, sizeof *b);
     assert_non_null(b);
     uint64_t seed = 1;
     for (size_t i = 0; i < N; i++) {
@@ -70,13 +60,7 @@ static void test_blocks_are_aligned_and_apart(void **state)
     }
     fill(b, N);
     check(b, N);
-    blk *s = malloc(N * sizeof *s);
-    assert_non_null(s);
-    memcpy(s, b, N * sizeof *s);
-    qsort(s, N, sizeof *s, blk_cmp);
-    for (size_t i = 1; i < N; i++)
-        assert_true(s[i - 1].p + s[i - 1].n <= s[i].p);
-    free(s);
+    assert_spans_apart(b, N);
     assert_true(store_slab_bytes(sl) >= 5 * SLAB_CHUNK_BYTES); /* ~6 MiB cut */
     for (size_t i = 0; i < N; i++)
         store_slab_release(sl, b[i].p);
