@@ -86,15 +86,6 @@ static void *pages_main(void *arg)
     return NULL;
 }
 
-/* LMDB's pages in use, in bytes (0 when it cannot say). */
-static size_t used_bytes(yj_store *s)
-{
-    MDB_envinfo info;
-    MDB_stat st;
-    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0) return 0;
-    return ((size_t)info.me_last_pgno + 1) * st.ms_psize;
-}
-
 /* What the thread should have read: up to PAGES_AHEAD_BYTES past `used`
  * (where LMDB's next new pages go), within the map. */
 static size_t pages_goal(const yj_store *s, size_t used)
@@ -106,7 +97,7 @@ static size_t pages_goal(const yj_store *s, size_t used)
 void store_pages_start(yj_store *s)
 {
     assert(!s->config.read_only && !s->pages_started && s->dir_fd >= 0 && s->env);
-    size_t used = used_bytes(s);
+    size_t used = store_lmdb_used_bytes(s->env, s->psize);
     /* the pages in use too, when they fit in half the machine's memory */
     s->pages_done_bytes = used <= store_half_memory() ? 0 : used;
     s->pages_want_bytes = pages_goal(s, used);
@@ -123,7 +114,7 @@ void store_pages_start(yj_store *s)
 void store_pages_ahead(yj_store *s)
 {
     if (!s->pages_started) return;
-    size_t goal = pages_goal(s, used_bytes(s));
+    size_t goal = pages_goal(s, store_lmdb_used_bytes(s->env, s->psize));
     pthread_mutex_lock(&s->pages_mu);
     if (goal > s->pages_want_bytes) {
         s->pages_want_bytes = goal;

@@ -148,6 +148,17 @@ static inline size_t store_half_memory(void)
     return pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)4 << 30;
 }
 
+/* The bytes of LMDB's pages in use (up to its last page), psize its page
+ * size (0: asked of LMDB); 0 when LMDB cannot say. */
+static inline size_t store_lmdb_used_bytes(MDB_env *env, unsigned psize)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(env, &info) != 0) return 0;
+    if (!psize) psize = mdb_env_stat(env, &st) == 0 ? st.ms_psize : 4096;
+    return ((size_t)info.me_last_pgno + 1) * psize;
+}
+
 /* CLOCK_MONOTONIC in ns. */
 static inline int64_t store_now_ns(void)
 {

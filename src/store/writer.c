@@ -152,9 +152,7 @@ static int fail_store(yj_store *s)
  * side. 0 when LMDB cannot say. */
 static size_t checkpoint_need(yj_store *s, const store_layer *group, size_t more, size_t *used)
 {
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) != 0) return 0;
-    *used = ((size_t)info.me_last_pgno + 1) * (s->psize ? s->psize : 4096);
+    if (!(*used = store_lmdb_used_bytes(s->env, s->psize))) return 0;
     /* the rows' keys and values the checkpoints write after their layers */
     size_t rows = s->rows ? s->rows->dirty.len * 2 + s->ckpt_rows.len : 0;
     size_t layers = store_layer_bytes(s->live) + store_layer_bytes(s->ckpt) + store_layer_bytes(s->staged) +
@@ -637,7 +635,7 @@ static void *writer_main(void *arg)
          * dropped again): at least CACHE_FREE_STEP entries, and more after a
          * large group, so that the freeing keeps pace with what the groups
          * add (with 4,000 events a group, 10,000 a step freed a dropped
-         * layer over seconds while the next one grew: 923-933 MiB against 761
+         * layer over seconds while the next one grew: 923-933 MiB against 697
          * at the peak with 1M members, performance.md) */
         size_t live_now = store_layer_count(s->live), step = CACHE_FREE_STEP;
         if (live_now > live_before) step += FREE_PACE * (live_now - live_before);
