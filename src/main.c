@@ -36,7 +36,7 @@ typedef struct options {
     const char *data_dir;
     size_t max_map_bytes;
     uint32_t checkpoint_ms;
-    int32_t commit_delay_us; /* 0: the store's default; -1: none */
+    int32_t commit_delay_us; /* 0: none (the default) */
     int log_thread;          /* yj_store_config.pipeline: 0 off, 1 auto, 2 always */
     size_t verify_max_bytes; /* 0: half the machine's memory */
     uint32_t drain_timeout_ms;
@@ -68,7 +68,7 @@ static void usage(FILE *out)
             "  --checkpoint-ms N         make the data file durable at least this often\n"
             "                            (default 2000; the log covers what comes after)\n"
             "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
-            "                            commit (default 150; 0 = never)\n"
+            "                            commit (default 0 = never)\n"
             "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"
             "                            half the machine's memory; past it Verify stops)\n"
             "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
@@ -170,7 +170,7 @@ static int parse_options(int argc, char **argv, options *o)
         case 'E': bad = parse_u64(optarg, 10000, &v) || !v; o->max_events = (uint32_t)v; break;
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
-        case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = v ? (int32_t)v : -1; break;
+        case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = (int32_t)v; break;
         case OPT_VERIFY_MAX: bad = parse_u64(optarg, (uint64_t)1 << 50, &v) || v < (1u << 20); o->verify_max_bytes = (size_t)v; break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;

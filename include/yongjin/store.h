@@ -296,7 +296,7 @@ typedef struct yj_store_config {
     uint32_t checkpoint_ms;        /* a checkpoint at most this long after the last; 0 = 2000 */
     uint64_t log_rotate_bytes;     /* a checkpoint starts a new log past this size; 0 = 64 MiB */
     int32_t commit_delay_us;       /* wait this long for more writers when fewer are queued than
-                                      recent groups held; -1 = none, 0 = 150 */
+                                      recent groups held; 0 or -1 = none */
     int pipeline;                  /* sync a group's log on a thread of its own while the writer
                                       applies the next (writer.c); 0 = the writer syncs it */
     size_t verify_max_bytes;       /* the most a Verify's replayed state may hold before it stops

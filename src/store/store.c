@@ -261,7 +261,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     if (!s->config.max_queued_writes) s->config.max_queued_writes = 100000;
     if (!s->config.checkpoint_ms) s->config.checkpoint_ms = 2000; /* (storage.md: 500 synced 3-4x as often) */
     if (!s->config.log_rotate_bytes) s->config.log_rotate_bytes = (uint64_t)64 << 20;
-    if (!s->config.commit_delay_us) s->config.commit_delay_us = 150;
+    /* (no delay by default: performance.md, "The commit delay, measured again") */
     if (s->config.commit_delay_us < 0) s->config.commit_delay_us = 0;
     s->wake_fd = -1;
     s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = s->rot_fd = -1;
