@@ -786,6 +786,125 @@ static void test_an_order_record_written_by_hand_is_what_protobuf_c_packs(void *
     free(want);
 }
 
+/* ---- an order's record put through a store (ledger_put_order) ---- */
+
+typedef struct put_fx {
+    store_fx s;
+    const Yongjin__State__Order *order;
+} put_fx;
+
+static void order_key(lkey *k)
+{
+    lkey_start(k, "t1", 2, 'O');
+    lkey_str(k, "o1", 2);
+}
+
+static yj_err put_order_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra,
+                              yj_msg *why)
+{
+    put_fx *f = ctx;
+    (void)w, (void)effects, (void)extra, (void)why;
+    lkey k;
+    order_key(&k);
+    return ledger_put_order(wtxn, &k, f->order);
+}
+
+/* Puts order as an entry's one write and checks that the store then holds
+ * exactly what protobuf-c packs for it. */
+static void assert_put_order_stores_its_packing(const Yongjin__State__Order *order)
+{
+    put_fx f = {.order = order};
+    store_fx_open(&f.s, "put-order", (yj_apply_hook){.ctx = &f, .apply = put_order_apply});
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__UpsertMember um = YONGJIN__V1__UPSERT_MEMBER__INIT;
+    um.member = "m1";
+    ev.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER;
+    ev.upsert_member = &um;
+    ev.request_id = "r1";
+    ev.event_time_ms = T0;
+    uint8_t evb[256];
+    size_t evn = yongjin__v1__event__pack(&ev, evb);
+    yj_write w = {"t1", 2, "r1", 2, evb, evn, T0, &ev, 0};
+    yj_batch *b = yj_batch_new(1);
+    b->writes = &w;
+    store_fx_run(&f.s, b);
+    assert_int_equal(b->results[0].code, YJ_OK);
+    yj_batch_free(b);
+
+    size_t n = protobuf_c_message_get_packed_size(&order->base);
+    uint8_t *want = malloc(n);
+    assert_non_null(want);
+    assert_int_equal(protobuf_c_message_pack(&order->base, want), n);
+    yj_rtxn r;
+    yj_msg why;
+    lkey k;
+    MDB_val v;
+    order_key(&k);
+    assert_int_equal(yj_store_read_begin(f.s.store, &r, &why), YJ_OK);
+    assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+    assert_int_equal(v.mv_size, n);
+    assert_memory_equal(v.mv_data, want, n);
+    yj_store_read_end(f.s.store, &r);
+    free(want);
+    store_fx_close(&f.s);
+}
+
+/* The unknown field 99 (a varint) appended to a message's packing. */
+static size_t pack_with_unknown(const ProtobufCMessage *m, uint8_t *out)
+{
+    size_t n = protobuf_c_message_pack(m, out);
+    n += yj_pb_varint_put(out + n, (uint64_t)99 << 3);
+    return n + yj_pb_varint_put(out + n, 7);
+}
+
+/* The hand writer takes a record up to 1024 bytes on the stack, a larger
+ * one in a heap buffer; a record decoded with fields this build does not
+ * know (a newer build's) goes through protobuf-c, which keeps them, on the
+ * order itself or on any of its lines. Each is stored as protobuf-c packs
+ * it: a writer that dropped the unknown field, or a heap buffer cut short,
+ * stores other bytes. */
+static void test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields(void **state)
+{
+    (void)state;
+    enum { LINES = 24 };
+    static char skus[LINES][64];
+    Yongjin__State__OrderLine lines[LINES], *lp[LINES];
+    Yongjin__State__Order o = YONGJIN__STATE__ORDER__INIT;
+    o.buyer = "m1";
+    o.paid_at_ms = T0;
+    o.lines = lp;
+    for (int i = 0; i < LINES; i++) {
+        Yongjin__State__OrderLine l = YONGJIN__STATE__ORDER_LINE__INIT;
+        snprintf(skus[i], sizeof skus[i], "sku-%02d-%s", i, "abcdefghijklmnopqrstuvwxyz0123456789abcdefghij");
+        l.line_id = skus[i] + 4, l.sku = skus[i], l.quantity = i + 1, l.amount = 1000 * (i + 1);
+        lines[i] = l, lp[i] = &lines[i];
+    }
+    o.n_lines = 1; /* small: the stack */
+    assert_true(ledger_order_size(&o) <= 1024);
+    assert_put_order_stores_its_packing(&o);
+    o.n_lines = LINES; /* big: the heap */
+    assert_true(ledger_order_size(&o) > 1024);
+    assert_put_order_stores_its_packing(&o);
+
+    uint8_t buf[8192];
+    o.n_lines = 2;
+    size_t n = pack_with_unknown(&o.base, buf);
+    Yongjin__State__Order *u = yongjin__state__order__unpack(NULL, n, buf);
+    assert_non_null(u);
+    assert_int_equal(u->base.n_unknown_fields, 1);
+    assert_put_order_stores_its_packing(u); /* the order's own */
+    yongjin__state__order__free_unpacked(u, NULL);
+
+    n = pack_with_unknown(&lines[1].base, buf);
+    Yongjin__State__OrderLine *ul = yongjin__state__order_line__unpack(NULL, n, buf);
+    assert_non_null(ul);
+    assert_int_equal(ul->base.n_unknown_fields, 1);
+    lp[1] = ul;
+    assert_put_order_stores_its_packing(&o); /* a line's */
+    lp[1] = &lines[1];
+    yongjin__state__order_line__free_unpacked(ul, NULL);
+}
+
 /* ---- a binding decoded in place (members.c) ---- */
 
 /* Appends a field: tag, then a varint, 8 or 4 bytes, or a length and bytes. */
@@ -892,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_an_order_record_written_by_hand_is_what_protobuf_c_packs),
+        cmocka_unit_test(test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields),
         cmocka_unit_test(test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks),
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
