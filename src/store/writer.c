@@ -503,9 +503,9 @@ static void requeue(yj_store *s, yj_batch *rest)
  * on their way), wait up to commit_delay_us for them: one group, one sync.
  * A lone writer never waits (its queue always matches the recent size).
  * Off by default since the twenty-third session of issue 16: with the
- * writer in memory a sync costs less than the wake-up the wait ends with
- * (16 streams: 40-41k calls/s without it, 34k with 150 us or even 25 us;
- * performance.md). */
+ * writer in memory a sync costs less than the wait and the wake-up that
+ * ends it (16 streams: 40-41k calls/s without it, 34k with 150 us or even
+ * 25 us; performance.md). */
 static void linger(yj_store *s)
 {
     size_t n = s->queued_writes;

@@ -860,7 +860,7 @@ static size_t pack_with_unknown(const ProtobufCMessage *m, uint8_t *out)
 /* The hand writer takes a record up to 1024 bytes on the stack, a larger
  * one in a heap buffer; a record decoded with fields this build does not
  * know (a newer build's) goes through protobuf-c, which keeps them, on the
- * order itself or on any of its lines. Each is stored as protobuf-c packs
+ * order itself, a line, a commission or a credit. Each is stored as protobuf-c packs
  * it: a writer that dropped the unknown field, or a heap buffer cut short,
  * stores other bytes. */
 static void test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields(void **state)
@@ -903,6 +903,29 @@ static void test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_un
     assert_put_order_stores_its_packing(&o); /* a line's */
     lp[1] = &lines[1];
     yongjin__state__order_line__free_unpacked(ul, NULL);
+
+    Yongjin__State__Commission com = YONGJIN__STATE__COMMISSION__INIT, *cp[2];
+    com.member = "m0", com.level = 1, com.amount = 100;
+    n = pack_with_unknown(&com.base, buf);
+    Yongjin__State__Commission *uc = yongjin__state__commission__unpack(NULL, n, buf);
+    assert_non_null(uc);
+    assert_int_equal(uc->base.n_unknown_fields, 1);
+    cp[0] = &com, cp[1] = uc;
+    o.n_commissions = 2, o.commissions = cp;
+    assert_put_order_stores_its_packing(&o); /* a commission's */
+    yongjin__state__commission__free_unpacked(uc, NULL);
+    o.n_commissions = 0, o.commissions = NULL;
+
+    Yongjin__State__OrderCredit cr = YONGJIN__STATE__ORDER_CREDIT__INIT, *crp[2];
+    cr.guide = "g1", cr.store = "s1", cr.amount = 100;
+    n = pack_with_unknown(&cr.base, buf);
+    Yongjin__State__OrderCredit *ucr = yongjin__state__order_credit__unpack(NULL, n, buf);
+    assert_non_null(ucr);
+    assert_int_equal(ucr->base.n_unknown_fields, 1);
+    crp[0] = ucr, crp[1] = &cr;
+    o.n_credits = 2, o.credits = crp;
+    assert_put_order_stores_its_packing(&o); /* a credit's */
+    yongjin__state__order_credit__free_unpacked(ucr, NULL);
 }
 
 /* ---- a binding decoded in place (members.c) ---- */
