@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "yongjin/err.h"
 #include "yongjin/buf.h"
@@ -45,6 +46,23 @@ size_t yj_pb3_varint_size(uint32_t field, uint64_t v);
 uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v);
 size_t yj_pb3_string_size(uint32_t field, size_t len_bytes);
 uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes);
+/* A length-delimited field's tag and length, written even at length 0 (a
+ * message field, an element of a repeated field, a packed array); the
+ * caller writes the payload after it. */
+size_t yj_pb_len_head_size(uint32_t field, size_t len_bytes);
+uint8_t *yj_pb_len_head(uint8_t *out, uint32_t field, size_t len_bytes);
+
+/* An int32 or enum value as protobuf writes it: sign-extended to 64 bits. */
+static inline uint64_t yj_pb_int32(int32_t v)
+{
+    return (uint64_t)(int64_t)v;
+}
+
+/* A protobuf-c string field's length (NULL is the empty string). */
+static inline size_t yj_pb_str_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
 
 /* Reads a varint from [*p, end); advances *p. Returns 0 on truncation or overflow. */
 int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);

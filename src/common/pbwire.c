@@ -87,11 +87,21 @@ size_t yj_pb3_string_size(uint32_t field, size_t len_bytes)
 uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes)
 {
     if (!len_bytes) return out;
-    assert(field > 0 && field < (1u << 29));
-    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_LEN);
-    out += yj_pb_varint_put(out, len_bytes);
+    out = yj_pb_len_head(out, field, len_bytes);
     memcpy(out, s, len_bytes);
     return out + len_bytes;
+}
+
+size_t yj_pb_len_head_size(uint32_t field, size_t len_bytes)
+{
+    return yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes);
+}
+
+uint8_t *yj_pb_len_head(uint8_t *out, uint32_t field, size_t len_bytes)
+{
+    assert(field > 0 && field < (1u << 29));
+    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_LEN);
+    return out + yj_pb_varint_put(out, len_bytes);
 }
 
 int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)

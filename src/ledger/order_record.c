@@ -17,33 +17,12 @@
 #include "yongjin/pbwire.h"
 #include "yongjin/state/state.pb-c.h"
 
-static size_t slen(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
-
-/* An int32 (or an enum) as protobuf writes it: sign-extended to 64 bits. */
-static uint64_t i32(int32_t v)
-{
-    return (uint64_t)(int64_t)v;
-}
-
-/* A length-delimited field's tag and length (the bytes follow). */
-static size_t len_head_size(uint32_t field, size_t len)
-{
-    return yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len);
-}
-
-static uint8_t *len_head(uint8_t *o, uint32_t field, size_t len)
-{
-    o += yj_pb_varint_put(o, ((uint64_t)field << 3) | YJ_PB_LEN);
-    return o + yj_pb_varint_put(o, len);
-}
-
 static size_t line_size(const Yongjin__State__OrderLine *l)
 {
-    return yj_pb3_string_size(1, slen(l->line_id)) + yj_pb3_string_size(2, slen(l->sku)) +
-           yj_pb3_string_size(3, slen(l->category)) + yj_pb3_varint_size(4, (uint64_t)l->quantity) +
+    return yj_pb3_string_size(1, yj_pb_str_len(l->line_id)) +
+           yj_pb3_string_size(2, yj_pb_str_len(l->sku)) +
+           yj_pb3_string_size(3, yj_pb_str_len(l->category)) +
+           yj_pb3_varint_size(4, (uint64_t)l->quantity) +
            yj_pb3_varint_size(5, (uint64_t)l->amount) +
            yj_pb3_varint_size(6, (uint64_t)l->commission_base) +
            yj_pb3_varint_size(7, (uint64_t)l->refunded);
@@ -51,9 +30,9 @@ static size_t line_size(const Yongjin__State__OrderLine *l)
 
 static uint8_t *line_put(uint8_t *o, const Yongjin__State__OrderLine *l)
 {
-    o = yj_pb3_string(o, 1, l->line_id, slen(l->line_id));
-    o = yj_pb3_string(o, 2, l->sku, slen(l->sku));
-    o = yj_pb3_string(o, 3, l->category, slen(l->category));
+    o = yj_pb3_string(o, 1, l->line_id, yj_pb_str_len(l->line_id));
+    o = yj_pb3_string(o, 2, l->sku, yj_pb_str_len(l->sku));
+    o = yj_pb3_string(o, 3, l->category, yj_pb_str_len(l->category));
     o = yj_pb3_varint(o, 4, (uint64_t)l->quantity);
     o = yj_pb3_varint(o, 5, (uint64_t)l->amount);
     o = yj_pb3_varint(o, 6, (uint64_t)l->commission_base);
@@ -62,27 +41,29 @@ static uint8_t *line_put(uint8_t *o, const Yongjin__State__OrderLine *l)
 
 static size_t commission_size(const Yongjin__State__Commission *c)
 {
-    return yj_pb3_string_size(1, slen(c->member)) +
-           yj_pb3_varint_size(2, i32((int32_t)c->program)) + yj_pb3_varint_size(3, i32(c->level)) +
-           yj_pb3_varint_size(4, i32(c->line)) + yj_pb3_varint_size(5, (uint64_t)c->base_amount) +
-           yj_pb3_varint_size(6, i32(c->rate_bp)) +
+    return yj_pb3_string_size(1, yj_pb_str_len(c->member)) +
+           yj_pb3_varint_size(2, yj_pb_int32((int32_t)c->program)) +
+           yj_pb3_varint_size(3, yj_pb_int32(c->level)) +
+           yj_pb3_varint_size(4, yj_pb_int32(c->line)) +
+           yj_pb3_varint_size(5, (uint64_t)c->base_amount) +
+           yj_pb3_varint_size(6, yj_pb_int32(c->rate_bp)) +
            yj_pb3_varint_size(7, (uint64_t)c->fixed_per_unit) +
-           yj_pb3_varint_size(8, i32(c->rounding)) + yj_pb3_varint_size(9, (uint64_t)c->uncut) +
-           yj_pb3_varint_size(10, (uint64_t)c->amount) +
+           yj_pb3_varint_size(8, yj_pb_int32(c->rounding)) +
+           yj_pb3_varint_size(9, (uint64_t)c->uncut) + yj_pb3_varint_size(10, (uint64_t)c->amount) +
            yj_pb3_varint_size(11, (uint64_t)c->reversed) +
            yj_pb3_varint_size(12, (uint64_t)c->settled);
 }
 
 static uint8_t *commission_put(uint8_t *o, const Yongjin__State__Commission *c)
 {
-    o = yj_pb3_string(o, 1, c->member, slen(c->member));
-    o = yj_pb3_varint(o, 2, i32((int32_t)c->program));
-    o = yj_pb3_varint(o, 3, i32(c->level));
-    o = yj_pb3_varint(o, 4, i32(c->line));
+    o = yj_pb3_string(o, 1, c->member, yj_pb_str_len(c->member));
+    o = yj_pb3_varint(o, 2, yj_pb_int32((int32_t)c->program));
+    o = yj_pb3_varint(o, 3, yj_pb_int32(c->level));
+    o = yj_pb3_varint(o, 4, yj_pb_int32(c->line));
     o = yj_pb3_varint(o, 5, (uint64_t)c->base_amount);
-    o = yj_pb3_varint(o, 6, i32(c->rate_bp));
+    o = yj_pb3_varint(o, 6, yj_pb_int32(c->rate_bp));
     o = yj_pb3_varint(o, 7, (uint64_t)c->fixed_per_unit);
-    o = yj_pb3_varint(o, 8, i32(c->rounding));
+    o = yj_pb3_varint(o, 8, yj_pb_int32(c->rounding));
     o = yj_pb3_varint(o, 9, (uint64_t)c->uncut);
     o = yj_pb3_varint(o, 10, (uint64_t)c->amount);
     o = yj_pb3_varint(o, 11, (uint64_t)c->reversed);
@@ -91,21 +72,24 @@ static uint8_t *commission_put(uint8_t *o, const Yongjin__State__Commission *c)
 
 static size_t credit_size(const Yongjin__State__OrderCredit *c)
 {
-    return yj_pb3_string_size(1, slen(c->guide)) + yj_pb3_string_size(2, slen(c->store)) +
-           yj_pb3_varint_size(3, i32(c->channel)) + yj_pb3_varint_size(4, (uint64_t)c->amount) +
+    return yj_pb3_string_size(1, yj_pb_str_len(c->guide)) +
+           yj_pb3_string_size(2, yj_pb_str_len(c->store)) +
+           yj_pb3_varint_size(3, yj_pb_int32(c->channel)) +
+           yj_pb3_varint_size(4, (uint64_t)c->amount) +
            yj_pb3_varint_size(5, (uint64_t)c->reversed) +
-           yj_pb3_varint_size(6, (uint64_t)c->weight) + yj_pb3_varint_size(7, i32(c->rounding));
+           yj_pb3_varint_size(6, (uint64_t)c->weight) +
+           yj_pb3_varint_size(7, yj_pb_int32(c->rounding));
 }
 
 static uint8_t *credit_put(uint8_t *o, const Yongjin__State__OrderCredit *c)
 {
-    o = yj_pb3_string(o, 1, c->guide, slen(c->guide));
-    o = yj_pb3_string(o, 2, c->store, slen(c->store));
-    o = yj_pb3_varint(o, 3, i32(c->channel));
+    o = yj_pb3_string(o, 1, c->guide, yj_pb_str_len(c->guide));
+    o = yj_pb3_string(o, 2, c->store, yj_pb_str_len(c->store));
+    o = yj_pb3_varint(o, 3, yj_pb_int32(c->channel));
     o = yj_pb3_varint(o, 4, (uint64_t)c->amount);
     o = yj_pb3_varint(o, 5, (uint64_t)c->reversed);
     o = yj_pb3_varint(o, 6, (uint64_t)c->weight);
-    return yj_pb3_varint(o, 7, i32(c->rounding));
+    return yj_pb3_varint(o, 7, yj_pb_int32(c->rounding));
 }
 
 /* The packed entry_seqs' payload. */
@@ -132,75 +116,77 @@ static int has_unknown(const Yongjin__State__Order *o)
 
 size_t ledger_order_size(const Yongjin__State__Order *o)
 {
-    size_t n = yj_pb3_string_size(1, slen(o->buyer)) + yj_pb3_varint_size(2, i32(o->status));
+    size_t n = yj_pb3_string_size(1, yj_pb_str_len(o->buyer)) +
+               yj_pb3_varint_size(2, yj_pb_int32(o->status));
     for (size_t i = 0; i < o->n_lines; i++) {
         size_t m = line_size(o->lines[i]);
-        n += len_head_size(3, m) + m;
+        n += yj_pb_len_head_size(3, m) + m;
     }
     for (size_t i = 0; i < o->n_commissions; i++) {
         size_t m = commission_size(o->commissions[i]);
-        n += len_head_size(4, m) + m;
+        n += yj_pb_len_head_size(4, m) + m;
     }
     n += yj_pb3_varint_size(5, (uint64_t)o->paid_at_ms) +
          yj_pb3_varint_size(6, (uint64_t)o->completed_at_ms) +
          yj_pb3_varint_size(7, (uint64_t)o->due_at_ms) + yj_pb3_varint_size(8, o->policy_version) +
          yj_pb3_varint_size(9, (uint64_t)o->refunded);
     for (size_t i = 0; i < o->n_ancestors; i++) {
-        size_t m = slen(o->ancestors[i]);
-        n += len_head_size(10, m) + m;
+        size_t m = yj_pb_str_len(o->ancestors[i]);
+        n += yj_pb_len_head_size(10, m) + m;
     }
-    n += yj_pb3_string_size(11, slen(o->campaign)) + yj_pb3_string_size(12, slen(o->variant)) +
-         yj_pb3_string_size(13, slen(o->group_id)) +
-         yj_pb3_string_size(14, slen(o->live_session_id)) +
-         yj_pb3_string_size(15, slen(o->inviter));
+    n += yj_pb3_string_size(11, yj_pb_str_len(o->campaign)) +
+         yj_pb3_string_size(12, yj_pb_str_len(o->variant)) +
+         yj_pb3_string_size(13, yj_pb_str_len(o->group_id)) +
+         yj_pb3_string_size(14, yj_pb_str_len(o->live_session_id)) +
+         yj_pb3_string_size(15, yj_pb_str_len(o->inviter));
     for (size_t i = 0; i < o->n_credits; i++) {
         size_t m = credit_size(o->credits[i]);
-        n += len_head_size(16, m) + m;
+        n += yj_pb_len_head_size(16, m) + m;
     }
     if (o->n_entry_seqs) {
         size_t m = seqs_size(o);
-        n += len_head_size(17, m) + m;
+        n += yj_pb_len_head_size(17, m) + m;
     }
     return n + yj_pb3_varint_size(18, o->refund_count) +
-           yj_pb3_string_size(19, slen(o->group_not_joined)) +
-           yj_pb3_varint_size(20, i32(o->group_miss));
+           yj_pb3_string_size(19, yj_pb_str_len(o->group_not_joined)) +
+           yj_pb3_varint_size(20, yj_pb_int32(o->group_miss));
 }
 
 uint8_t *ledger_order_put(uint8_t *out, const Yongjin__State__Order *o)
 {
-    out = yj_pb3_string(out, 1, o->buyer, slen(o->buyer));
-    out = yj_pb3_varint(out, 2, i32(o->status));
+    out = yj_pb3_string(out, 1, o->buyer, yj_pb_str_len(o->buyer));
+    out = yj_pb3_varint(out, 2, yj_pb_int32(o->status));
     for (size_t i = 0; i < o->n_lines; i++)
-        out = line_put(len_head(out, 3, line_size(o->lines[i])), o->lines[i]);
+        out = line_put(yj_pb_len_head(out, 3, line_size(o->lines[i])), o->lines[i]);
     for (size_t i = 0; i < o->n_commissions; i++)
-        out =
-            commission_put(len_head(out, 4, commission_size(o->commissions[i])), o->commissions[i]);
+        out = commission_put(yj_pb_len_head(out, 4, commission_size(o->commissions[i])),
+                             o->commissions[i]);
     out = yj_pb3_varint(out, 5, (uint64_t)o->paid_at_ms);
     out = yj_pb3_varint(out, 6, (uint64_t)o->completed_at_ms);
     out = yj_pb3_varint(out, 7, (uint64_t)o->due_at_ms);
     out = yj_pb3_varint(out, 8, o->policy_version);
     out = yj_pb3_varint(out, 9, (uint64_t)o->refunded);
     for (size_t i = 0; i < o->n_ancestors; i++) {
-        size_t m = slen(o->ancestors[i]);
-        out = len_head(out, 10, m);
+        size_t m = yj_pb_str_len(o->ancestors[i]);
+        out = yj_pb_len_head(out, 10, m);
         if (m) memcpy(out, o->ancestors[i], m);
         out += m;
     }
-    out = yj_pb3_string(out, 11, o->campaign, slen(o->campaign));
-    out = yj_pb3_string(out, 12, o->variant, slen(o->variant));
-    out = yj_pb3_string(out, 13, o->group_id, slen(o->group_id));
-    out = yj_pb3_string(out, 14, o->live_session_id, slen(o->live_session_id));
-    out = yj_pb3_string(out, 15, o->inviter, slen(o->inviter));
+    out = yj_pb3_string(out, 11, o->campaign, yj_pb_str_len(o->campaign));
+    out = yj_pb3_string(out, 12, o->variant, yj_pb_str_len(o->variant));
+    out = yj_pb3_string(out, 13, o->group_id, yj_pb_str_len(o->group_id));
+    out = yj_pb3_string(out, 14, o->live_session_id, yj_pb_str_len(o->live_session_id));
+    out = yj_pb3_string(out, 15, o->inviter, yj_pb_str_len(o->inviter));
     for (size_t i = 0; i < o->n_credits; i++)
-        out = credit_put(len_head(out, 16, credit_size(o->credits[i])), o->credits[i]);
+        out = credit_put(yj_pb_len_head(out, 16, credit_size(o->credits[i])), o->credits[i]);
     if (o->n_entry_seqs) {
-        out = len_head(out, 17, seqs_size(o));
+        out = yj_pb_len_head(out, 17, seqs_size(o));
         for (size_t i = 0; i < o->n_entry_seqs; i++)
             out += yj_pb_varint_put(out, o->entry_seqs[i]);
     }
     out = yj_pb3_varint(out, 18, o->refund_count);
-    out = yj_pb3_string(out, 19, o->group_not_joined, slen(o->group_not_joined));
-    return yj_pb3_varint(out, 20, i32(o->group_miss));
+    out = yj_pb3_string(out, 19, o->group_not_joined, yj_pb_str_len(o->group_not_joined));
+    return yj_pb3_varint(out, 20, yj_pb_int32(o->group_miss));
 }
 
 yj_err ledger_put_order(yj_wtxn *w, const lkey *k, const Yongjin__State__Order *o)

@@ -103,23 +103,21 @@ static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
     return ledger_add_counters(ec, &k, deltas, ACC_COUNT);
 }
 
-static size_t slen(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
-
 size_t ledger_posting_size(const Yongjin__V1__Posting *p, ledger_str_lens *l)
 {
-    l->n[0] = slen(p->account), l->n[1] = slen(p->member), l->n[2] = slen(p->order_id);
-    l->n[3] = slen(p->line_id), l->n[4] = slen(p->kind);
+    l->n[0] = yj_pb_str_len(p->account), l->n[1] = yj_pb_str_len(p->member),
+    l->n[2] = yj_pb_str_len(p->order_id);
+    l->n[3] = yj_pb_str_len(p->line_id), l->n[4] = yj_pb_str_len(p->kind);
     return yj_pb3_string_size(1, l->n[0]) + yj_pb3_string_size(2, l->n[1]) +
-           yj_pb3_varint_size(3, (uint64_t)p->amount) + yj_pb3_varint_size(4, (uint64_t)(int64_t)(int32_t)p->program) +
-           yj_pb3_varint_size(5, (uint64_t)(int64_t)p->level) + yj_pb3_string_size(6, l->n[2]) +
+           yj_pb3_varint_size(3, (uint64_t)p->amount) +
+           yj_pb3_varint_size(4, yj_pb_int32((int32_t)p->program)) +
+           yj_pb3_varint_size(5, yj_pb_int32(p->level)) + yj_pb3_string_size(6, l->n[2]) +
            yj_pb3_string_size(7, l->n[3]) + yj_pb3_varint_size(8, (uint64_t)p->base_amount) +
-           yj_pb3_varint_size(9, (uint64_t)(int64_t)p->rate_bp) +
+           yj_pb3_varint_size(9, yj_pb_int32(p->rate_bp)) +
            yj_pb3_varint_size(10, (uint64_t)p->fixed_per_unit) +
-           yj_pb3_varint_size(11, (uint64_t)(int64_t)p->rounding) + yj_pb3_varint_size(12, (uint64_t)p->uncut) +
-           yj_pb3_varint_size(13, p->policy_version) + yj_pb3_string_size(14, l->n[4]);
+           yj_pb3_varint_size(11, yj_pb_int32(p->rounding)) +
+           yj_pb3_varint_size(12, (uint64_t)p->uncut) + yj_pb3_varint_size(13, p->policy_version) +
+           yj_pb3_string_size(14, l->n[4]);
 }
 
 uint8_t *ledger_posting_put(uint8_t *o, const Yongjin__V1__Posting *p, const ledger_str_lens *l)
@@ -127,14 +125,14 @@ uint8_t *ledger_posting_put(uint8_t *o, const Yongjin__V1__Posting *p, const led
     o = yj_pb3_string(o, 1, p->account, l->n[0]);
     o = yj_pb3_string(o, 2, p->member, l->n[1]);
     o = yj_pb3_varint(o, 3, (uint64_t)p->amount);
-    o = yj_pb3_varint(o, 4, (uint64_t)(int64_t)(int32_t)p->program);
-    o = yj_pb3_varint(o, 5, (uint64_t)(int64_t)p->level);
+    o = yj_pb3_varint(o, 4, yj_pb_int32((int32_t)p->program));
+    o = yj_pb3_varint(o, 5, yj_pb_int32(p->level));
     o = yj_pb3_string(o, 6, p->order_id, l->n[2]);
     o = yj_pb3_string(o, 7, p->line_id, l->n[3]);
     o = yj_pb3_varint(o, 8, (uint64_t)p->base_amount);
-    o = yj_pb3_varint(o, 9, (uint64_t)(int64_t)p->rate_bp);
+    o = yj_pb3_varint(o, 9, yj_pb_int32(p->rate_bp));
     o = yj_pb3_varint(o, 10, (uint64_t)p->fixed_per_unit);
-    o = yj_pb3_varint(o, 11, (uint64_t)(int64_t)p->rounding);
+    o = yj_pb3_varint(o, 11, yj_pb_int32(p->rounding));
     o = yj_pb3_varint(o, 12, (uint64_t)p->uncut);
     o = yj_pb3_varint(o, 13, p->policy_version);
     return yj_pb3_string(o, 14, p->kind, l->n[4]);
@@ -142,11 +140,12 @@ uint8_t *ledger_posting_put(uint8_t *o, const Yongjin__V1__Posting *p, const led
 
 size_t ledger_statement_line_size(const Yongjin__V1__StatementLine *s, ledger_str_lens *l)
 {
-    l->n[0] = slen(s->account), l->n[1] = slen(s->order_id), l->n[2] = slen(s->kind);
+    l->n[0] = yj_pb_str_len(s->account), l->n[1] = yj_pb_str_len(s->order_id),
+    l->n[2] = yj_pb_str_len(s->kind);
     return yj_pb3_varint_size(1, s->seq) + yj_pb3_varint_size(2, (uint64_t)s->time_ms) +
            yj_pb3_string_size(3, l->n[0]) + yj_pb3_varint_size(4, (uint64_t)s->amount) +
-           yj_pb3_varint_size(5, (uint64_t)(int64_t)(int32_t)s->program) +
-           yj_pb3_varint_size(6, (uint64_t)(int64_t)s->level) + yj_pb3_string_size(7, l->n[1]) +
+           yj_pb3_varint_size(5, yj_pb_int32((int32_t)s->program)) +
+           yj_pb3_varint_size(6, yj_pb_int32(s->level)) + yj_pb3_string_size(7, l->n[1]) +
            yj_pb3_string_size(8, l->n[2]) + yj_pb3_varint_size(9, s->adjustment != 0);
 }
 
@@ -156,8 +155,8 @@ uint8_t *ledger_statement_line_put(uint8_t *o, const Yongjin__V1__StatementLine 
     o = yj_pb3_varint(o, 2, (uint64_t)s->time_ms);
     o = yj_pb3_string(o, 3, s->account, l->n[0]);
     o = yj_pb3_varint(o, 4, (uint64_t)s->amount);
-    o = yj_pb3_varint(o, 5, (uint64_t)(int64_t)(int32_t)s->program);
-    o = yj_pb3_varint(o, 6, (uint64_t)(int64_t)s->level);
+    o = yj_pb3_varint(o, 5, yj_pb_int32((int32_t)s->program));
+    o = yj_pb3_varint(o, 6, yj_pb_int32(s->level));
     o = yj_pb3_string(o, 7, s->order_id, l->n[1]);
     o = yj_pb3_string(o, 8, s->kind, l->n[2]);
     return yj_pb3_varint(o, 9, s->adjustment != 0);
