@@ -1,0 +1,92 @@
+/*
+ * lines.h — a layer's history lines (yj_apply_hook.history: a member's
+ * statement lines) kept by bucket instead of in the layer's ordered map.
+ *
+ * A history line is a key put once and then only read in order with the
+ * other lines of its bucket: the key's first bytes, which the hook names
+ * (a member's statement: tenant, kind, member). The writer made two or
+ * three of them an order, each a new key at its own place in the whole
+ * key order, and each went into the group's tree and was merged into the
+ * published layer's (a descent of a tree of up to millions of keys) at
+ * every group: 1.3 us of the writer's ~12 an order (performance.md,
+ * twenty-third session). Here a line is a copy in the layer's arena and a
+ * pointer in its bucket's array, the bucket found by a hash of its prefix;
+ * a merge copies each line into the bucket of the same prefix in the other
+ * layer. No order among buckets is kept: a cursor reads one bucket (a
+ * cursor bounded to it, yj_cursor_open_bounded), and a checkpoint sorts
+ * the buckets once (store_lines_sorted).
+ *
+ * Within a bucket the lines are in key order (store_key_cmp): most come in
+ * order (an order's lines are dated after the last), a late one is
+ * inserted. A key put again replaces its line. Lines are never deleted.
+ *
+ * Memory: lines, buckets and their arrays come from the layer's arena and
+ * go back all at once (clear, free); the bucket table from malloc. Not
+ * thread-safe: the writer changes a layer's, readers read the published
+ * ones under the store's view_lock (store_internal.h), as its maps.
+ * Errors: -1 only for ENOMEM, the structure then as it was (put), or see
+ * store_lines_merge.
+ */
+#ifndef YONGJIN_STORE_LINES_H
+#define YONGJIN_STORE_LINES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store_lines store_lines;
+typedef struct store_lines_bucket store_lines_bucket;
+
+/* The length of the bucket prefix key starts with, else 0: key is a
+ * history line when it is longer than that (yj_apply_hook.history). */
+typedef size_t (*store_lines_fn)(const void *key, size_t klen);
+
+/* An empty one, or NULL on ENOMEM. Its table's hash (hash.h) is keyed by
+ * a seed drawn when the process starts, the same for every one (a merge
+ * reuses a bucket's hash): a client cannot choose prefixes that collide. */
+store_lines *store_lines_new(store_lines_fn bucket_len);
+void store_lines_free(store_lines *h); /* NULL ok */
+/* Drops every line; the table keeps its size (emptied) up to 4,096
+ * buckets, for a layer filled again and again (the group's). */
+void store_lines_clear(store_lines *h);
+/* Whether key is a history line h keeps: its bucket_len answers more
+ * than 0, less than klen. */
+int store_lines_takes(const store_lines *h, const void *key, size_t klen);
+/* What h's bucket_len answers for key: the length of the bucket prefix
+ * it starts with (a cursor's bound: yj_cursor_open_bounded), or 0. */
+size_t store_lines_bucket_len(const store_lines *h, const void *key, size_t klen);
+size_t store_lines_count(const store_lines *h);   /* lines; 0 for NULL */
+size_t store_lines_bytes(const store_lines *h);   /* heap bytes; 0 for NULL */
+size_t store_lines_buckets(const store_lines *h); /* 0 for NULL */
+
+/* Puts a copy of a line (store_lines_takes(key) must be 1), replacing
+ * the line of the same key: 0, or -1 on ENOMEM with no line added or
+ * replaced (its bucket may have been made, empty). */
+int store_lines_put(store_lines *h, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Copies every line of src into dst (src's win a key both have), then
+ * empties src: 0, or -1 on ENOMEM, when dst holds some of src's lines
+ * and src all of them (the caller fails: the store cannot publish). */
+int store_lines_merge(store_lines *dst, store_lines *src);
+
+/* Makes room in the table for n buckets: a hint for a layer known to grow
+ * to about n (the published layer after a checkpoint's). */
+void store_lines_reserve(store_lines *h, size_t n);
+
+/* The bucket of prefix (plen bytes), or NULL when h (may be NULL) has no
+ * line in it. */
+const store_lines_bucket *store_lines_find(const store_lines *h, const void *prefix, size_t plen);
+/* A bucket's lines, and its line i (< store_lines_lines), in key order. */
+size_t store_lines_lines(const store_lines_bucket *b);
+void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, size_t *klen,
+                      const void **val, size_t *vlen);
+/* The index of b's first line whose key is >= key (> key when after);
+ * store_lines_lines(b) when none is. */
+size_t store_lines_seek(const store_lines_bucket *b, const void *key, size_t klen, int after);
+
+/* The buckets of h in their prefixes' key order (so their lines, bucket
+ * after bucket, are in key order): a malloc'd array the caller frees, of
+ * *n buckets. 0 (NULL and 0 when h is empty), or -1 on ENOMEM. For the
+ * checkpoint thread, which sorts a frozen layer's buckets once. */
+int store_lines_sorted(const store_lines *h, const store_lines_bucket ***out, size_t *n);
+
+#endif
