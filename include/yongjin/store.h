@@ -214,6 +214,14 @@ yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);
  * yj_cursor_open returns 0 or non-zero (ENOMEM, LMDB). */
 typedef struct yj_cursor yj_cursor;
 int yj_cursor_open(const yj_store_view *view, yj_cursor **out);
+/* A cursor that sees only the keys that start with the n bytes at prefix
+ * (1..YJ_MEMMAP_KEY_MAX; the cursor keeps a copy): past them a step or a
+ * seek answers MDB_NOTFOUND, MDB_FIRST and MDB_LAST go to the first and
+ * last of them. History lines (yj_apply_hook.history) still in memory
+ * are seen only by such a cursor whose prefix holds their bucket's whole
+ * prefix (a member's statement): a plain cursor sees those in LMDB alone. */
+int yj_cursor_open_bounded(const yj_store_view *view, const void *prefix, size_t n,
+                           yj_cursor **out);
 int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op);
 void yj_cursor_close(yj_cursor *c);   /* NULL ok */
 
@@ -283,6 +291,15 @@ typedef struct yj_apply_hook {
      * which a lookup still finds, by a descent of the layer's tree. A
      * function of the key's bytes alone. NULL: every key indexed. */
     int (*indexed)(const void *key, size_t key_len);
+    /* Whether key is a history line the writer's layers keep by bucket
+     * rather than in their ordered maps (docs/storage.md "History lines
+     * by bucket"): the length of its bucket's prefix (shorter than the
+     * key), else 0. Such a line is put once (a put again replaces it) and
+     * never deleted (a delete of one is INTERNAL), found by no point
+     * lookup while in memory, and read only by a cursor bounded to its
+     * bucket (yj_cursor_open_bounded); checkpoints write it into LMDB as
+     * any key. A function of the key's bytes alone. NULL: none. */
+    size_t (*history)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

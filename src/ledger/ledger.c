@@ -266,11 +266,25 @@ static int ledger_indexed(const void *key, size_t key_len)
     return kind != 'S' && kind != 'e';
 }
 
+/* A member's statement lines ('S') are also the history the writer's
+ * layers keep by bucket, one bucket a member (store.h, docs/storage.md
+ * "History lines by bucket"): the bucket's prefix is the key's tenant,
+ * kind and member; ListEntries reads a member's lines through a cursor
+ * bounded to it (query.c). */
+static size_t ledger_history(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    if (key_len < 2 || (size_t)k[0] + 2 >= key_len || k[k[0] + 1] != 'S') return 0;
+    size_t n = (size_t)k[0] + 2; /* the member's length byte */
+    return n + 1 + (size_t)k[n] <= key_len ? n + 1 + k[n] : 0;
+}
+
 static const yj_apply_hook hook = {.apply = ledger_apply,
                                    .cacheable = ledger_cacheable,
                                    .row_cap = ledger_row_cap,
                                    .staged = ledger_staged,
-                                   .indexed = ledger_indexed};
+                                   .indexed = ledger_indexed,
+                                   .history = ledger_history};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

@@ -141,7 +141,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     lkey_start(&prefix, tenant, strlen(tenant), 'S');
     lkey_str(&prefix, req->member, strlen(req->member));
     yj_cursor *c;
-    if (yj_cursor_open(&r->view, &c) != 0)
+    if (yj_cursor_open_bounded(&r->view, prefix.b, prefix.n, &c) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     Yongjin__V1__StatementLine *lines[PAGE_MAX];
     char token[2 * TOKEN_BYTES + 1] = "", last[2 * TOKEN_BYTES + 1] = "";

@@ -292,7 +292,9 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
             return YJ_RESOURCE_EXHAUSTED;
         }
         size_t tombs = ac->write->tombs;
-        if (yj_memmap_merge(ac->group->map[STORE_MAP_STATE], ac->write->map[STORE_MAP_STATE]) != 0)
+        yj_memmap *into = ac->group->map[STORE_MAP_STATE];
+        if (yj_memmap_merge(into, ac->write->map[STORE_MAP_STATE]) != 0 ||
+            (ac->write->lines && store_lines_merge(ac->group->lines, ac->write->lines) != 0))
             return YJ_RESOURCE_EXHAUSTED;
         ac->write->tombs = 0;
         ac->group->tombs += tombs;

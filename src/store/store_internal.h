@@ -15,6 +15,7 @@
 
 #include "store/hashmap.h"
 #include "store/memmap.h"
+#include "store/lines.h"
 #include "store/rows.h"
 #include "store/slab.h"
 #include "yongjin/sha256.h"
@@ -32,6 +33,11 @@ struct event;
 enum { STORE_MAP_STATE, STORE_MAP_IDEM, STORE_MAP_JOURNAL, STORE_MAPS };
 typedef struct store_layer {
     yj_memmap *map[STORE_MAPS];
+    /* The writer's layers (store_writer_layer, when the hook has a
+     * history()): their state's history lines, by bucket (lines.h), which
+     * map[STORE_MAP_STATE] then never holds. NULL: none (other layers keep
+     * them in their map). */
+    store_lines *lines;
     uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
     size_t tombs;                 /* tombstones written into its state (at most) */
     size_t tombs_kept;            /* of them, those its last compaction had to keep */
@@ -58,7 +64,7 @@ store_layer *store_layer_new(store_slab *slab);
  * looks up by their exact key (yj_apply_hook.indexed); NULL on ENOMEM. The
  * layers merged into each other all come from here. */
 store_layer *store_writer_layer(const yj_store *s);
-/* Entries in l's maps, tombstones included (NULL: 0). */
+/* Entries in l's maps and history lines, tombstones included (NULL: 0). */
 size_t store_layer_count(const store_layer *l);
 /* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the
  * writer's group layers, filled again every group. */
@@ -73,7 +79,9 @@ void store_layer_clear(store_layer *l);
  * up to max (yj_memmap_reserve; a hint, failures ignored): the published
  * layer that follows a checkpoint's, which grows to about the same size. */
 void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max);
-/* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM. */
+/* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM (the
+ * store cannot go on: some of src's entries may be in dst). Both hold history lines by bucket,
+ * or neither. */
 yj_err store_layer_merge(store_layer *dst, store_layer *src);
 /* The heap bytes of what the layer holds (the room of a kept index its
  * entries do not use yet not counted: yj_memmap_spare_bytes), as if its

@@ -215,10 +215,17 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
     unsigned cap;
     store_row *row = row_for(&w->view, key, key_len, &cap);
     w->out->writes++;
-    yj_err err = cap ? row_put(w, row, cap, key, key_len, val, val_len) /* (takes the memo first) */
-                     : yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
-                         ? YJ_OK
-                         : YJ_RESOURCE_EXHAUSTED;
+    yj_err err;
+    if (cap)
+        err = row_put(w, row, cap, key, key_len, val, val_len); /* (takes the memo first) */
+    else if (w->out->lines && store_lines_takes(w->out->lines, key, key_len))
+        err = store_lines_put(w->out->lines, key, key_len, val, val_len) == 0
+                  ? YJ_OK
+                  : YJ_RESOURCE_EXHAUSTED;
+    else
+        err = yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
+                  ? YJ_OK
+                  : YJ_RESOURCE_EXHAUSTED;
     if (w->view.memo) w->view.memo->set = 0;
     return err;
 }
@@ -232,6 +239,10 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
     row_for(&w->view, key, key_len, &cap);
     if (cap) {
         yj_log(YJ_LOG_ERROR, "store: a delete of a row's key: the apply hook's bug");
+        return YJ_INTERNAL;
+    }
+    if (w->out->lines && store_lines_takes(w->out->lines, key, key_len)) {
+        yj_log(YJ_LOG_ERROR, "store: a delete of a history line: the apply hook's bug");
         return YJ_INTERNAL;
     }
     w->out->writes++;
@@ -306,26 +317,34 @@ yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, 
 
 /* ---- the merging cursor ---- */
 
+enum { SRC_TREE, SRC_BUCKET, SRC_LMDB };
+
 typedef struct source {
-    const yj_memmap *m;   /* a layer's state map, or NULL for LMDB */
-    yj_memmap_it it;
+    const void *p;        /* SRC_TREE: the layer's state map; SRC_BUCKET: its bucket of the
+                             cursor's prefix (lines.h; NULL: none yet); SRC_LMDB: NULL */
+    yj_memmap_it it;      /* SRC_TREE's position; SRC_BUCKET's line is it.idx_ */
     MDB_val k, v;         /* where it is */
-    int valid;
-    int tomb;
+    uint8_t valid, tomb;
+    uint8_t kind;
+    uint8_t layer; /* the view's layer it reads (SRC_TREE, SRC_BUCKET) */
 } source;
 
 struct yj_cursor {
-    MDB_cursor *mc;       /* NULL when the view has no LMDB snapshot */
-    int n;                /* sources: the layers', then LMDB's last */
-    int damaged;          /* the last step met a damaged record: only a seek moves it again */
+    MDB_cursor *mc; /* NULL when the view has no LMDB snapshot */
     source src[YJ_VIEW_LAYERS + 1];
-    int mutable_n;        /* the first sources may be written between calls: re-seeked */
-    int at;               /* the source giving the current entry; -1: none */
-    int backward;         /* the sources are positioned below the current key */
-    int lazy;             /* at an exact key found by lookup: the sources are not positioned */
     const yj_store_view *view;
+    const uint8_t
+        *bound; /* the prefix of every key it gives (yj_cursor_open_bounded); NULL: none */
     size_t klen;
     MDB_val val;
+    int n;            /* sources: the layers', then LMDB's last */
+    int mutable_n;    /* the first sources may be written between calls: re-seeked */
+    int at;           /* the source giving the current entry; -1: none */
+    uint8_t damaged;  /* the last step met a damaged record: only a seek moves it again */
+    uint8_t backward; /* the sources are positioned below the current key */
+    uint8_t lazy;     /* at an exact key found by lookup: the sources are not positioned */
+    uint16_t blen;    /* bound's bytes */
+    uint16_t plen;    /* of them, the history bucket's prefix (0: no SRC_BUCKET source) */
     uint8_t key[YJ_MEMMAP_KEY_MAX + 1]; /* last: yj_cursor_open zeroes what comes before it */
 };
 /* The writer opens a cursor for most events: at most 1032 bytes (1,024),
@@ -333,13 +352,31 @@ struct yj_cursor {
  * (calloc was 2.4% of the writer's profile at 1,088 bytes). */
 _Static_assert(sizeof(struct yj_cursor) <= 1032, "a cursor outgrows malloc's per-thread cache");
 
+/* A bucket source of a layer the writer changes between calls: its bucket
+ * looked up again (it may be new since, or gone with a cleared layer). */
+static void bucket_refresh(const yj_cursor *c, source *s)
+{
+    s->p = store_lines_find(c->view->layers[s->layer]->lines, c->bound, c->plen);
+}
+
 static void load(source *s)
 {
-    if (s->m) {
-        s->valid = yj_memmap_valid(&s->it);
+    if (s->kind == SRC_TREE) {
+        s->valid = (uint8_t)yj_memmap_valid(&s->it);
         if (s->valid) {
             const void *k, *v;
-            yj_memmap_at(&s->it, &k, &s->k.mv_size, &v, &s->v.mv_size, &s->tomb);
+            int tomb;
+            yj_memmap_at(&s->it, &k, &s->k.mv_size, &v, &s->v.mv_size, &tomb);
+            s->k.mv_data = (void *)k;
+            s->v.mv_data = (void *)v;
+            s->tomb = (uint8_t)tomb;
+        }
+    } else if (s->kind == SRC_BUCKET) {
+        s->valid = s->p && s->it.idx_ < store_lines_lines(s->p);
+        s->tomb = 0;
+        if (s->valid) {
+            const void *k, *v;
+            store_lines_line(s->p, s->it.idx_, &k, &s->k.mv_size, &v, &s->v.mv_size);
             s->k.mv_data = (void *)k;
             s->v.mv_data = (void *)v;
         }
@@ -362,19 +399,51 @@ static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, s
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A layer's source at its first key >= key (> when after; the first key
+ * when key is NULL). */
+static void seek_layer(const yj_cursor *c, source *s, const void *key, size_t klen, int after)
+{
+    if (s->kind == SRC_BUCKET) {
+        if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
+        s->it.idx_ = !s->p ? 0 : key ? (unsigned)store_lines_seek(s->p, key, klen, after) : 0;
+        load(s);
+        return;
+    }
+    if (key)
+        yj_memmap_seek(s->p, &s->it, key, klen);
+    else
+        yj_memmap_first(s->p, &s->it);
+    load(s);
+    if (after && s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
+        yj_memmap_next(&s->it);
+        load(s);
+    }
+}
+
+/* A layer's source at its last key < key (the last key when key is NULL). */
+static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size_t klen)
+{
+    if (s->kind == SRC_BUCKET) {
+        if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
+        size_t i = !s->p ? 0 : key ? store_lines_seek(s->p, key, klen, 0) : store_lines_lines(s->p);
+        s->it.idx_ = i ? (unsigned)i - 1 : UINT_MAX; /* (UINT_MAX: before the first) */
+        load(s);
+        return;
+    }
+    if (key)
+        yj_memmap_seek_lt(s->p, &s->it, key, klen);
+    else
+        yj_memmap_last(s->p, &s->it);
+    load(s);
+}
+
 /* Every source at its first key >= key (strictly > when after). */
 static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
 {
     for (int i = 0; i < c->n; i++) {
         source *s = &c->src[i];
-        if (s->m) {
-            if (key) yj_memmap_seek(s->m, &s->it, key, klen);
-            else yj_memmap_first(s->m, &s->it);
-            load(s);
-            if (after && s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
-                yj_memmap_next(&s->it);
-                load(s);
-            }
+        if (s->kind != SRC_LMDB) {
+            seek_layer(c, s, key, klen, after);
         } else {
             int rc = key ? lmdb_op(c, s, MDB_SET_RANGE, key, klen) : lmdb_op(c, s, MDB_FIRST, NULL, 0);
             if (rc) return rc;
@@ -393,10 +462,8 @@ static int seek_all_back(yj_cursor *c, const void *key, size_t klen)
 {
     for (int i = 0; i < c->n; i++) {
         source *s = &c->src[i];
-        if (s->m) {
-            if (key) yj_memmap_seek_lt(s->m, &s->it, key, klen);
-            else yj_memmap_last(s->m, &s->it);
-            load(s);
+        if (s->kind != SRC_LMDB) {
+            seek_layer_back(c, s, key, klen);
         } else if (!key) {
             int rc = lmdb_op(c, s, MDB_LAST, NULL, 0);
             if (rc) return rc;
@@ -420,24 +487,20 @@ static int step_at(yj_cursor *c, const MDB_val *k)
     memcpy(held, k->mv_data, hn); /* k may point into a source that moves */
     for (int i = 0; i < c->n; i++) {
         source *s = &c->src[i];
-        if (i < c->mutable_n) { /* a layer written since: its iterator may be stale */
-            if (c->backward) {
-                yj_memmap_seek_lt(s->m, &s->it, held, hn);
-                load(s);
-            } else {
-                yj_memmap_seek(s->m, &s->it, held, hn);
-                load(s);
-                if (s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) {
-                    yj_memmap_next(&s->it);
-                    load(s);
-                }
-            }
+        if (i < c->mutable_n) { /* a layer written since: its position may be stale */
+            if (c->backward)
+                seek_layer_back(c, s, held, hn);
+            else
+                seek_layer(c, s, held, hn, 1);
             continue;
         }
         if (!s->valid || store_key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) continue;
-        if (s->m) {
+        if (s->kind == SRC_TREE) {
             if (c->backward) yj_memmap_prev(&s->it);
             else yj_memmap_next(&s->it);
+            load(s);
+        } else if (s->kind == SRC_BUCKET) {
+            s->it.idx_ = c->backward ? (s->it.idx_ ? s->it.idx_ - 1 : UINT_MAX) : s->it.idx_ + 1;
             load(s);
         } else {
             int rc = lmdb_op(c, s, c->backward ? MDB_PREV : MDB_NEXT, NULL, 0);
@@ -462,11 +525,13 @@ static int settle(yj_cursor *c)
             int d = store_key_cmp(s->k.mv_data, s->k.mv_size, c->src[best].k.mv_data, c->src[best].k.mv_size);
             if (c->backward ? d > 0 : d < 0) best = i; /* ties: the newer (lower index) stays */
         }
-        if (best < 0) {
+        source *b = best < 0 ? NULL : &c->src[best];
+        /* past the bound, in either direction, every key is */
+        if (!b ||
+            (c->bound && (b->k.mv_size < c->blen || memcmp(b->k.mv_data, c->bound, c->blen)))) {
             c->at = -1;
             return MDB_NOTFOUND;
         }
-        source *b = &c->src[best];
         if (!b->tomb) {
             c->at = best;
             c->klen = b->k.mv_size;
@@ -480,21 +545,55 @@ static int settle(yj_cursor *c)
     }
 }
 
-int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
+/* The length of prefix's history bucket in view's layers: what their
+ * hook's history() answers (one function for every layer of a store). */
+static size_t bucket_len_of(const yj_store_view *v, const void *prefix, size_t n)
 {
+    for (int i = 0; i < v->n_layers; i++) {
+        const store_lines *h = v->layers[i]->lines;
+        if (h) return store_lines_bucket_len(h, prefix, n);
+    }
+    return 0;
+}
+
+int yj_cursor_open_bounded(const yj_store_view *v, const void *prefix, size_t bn, yj_cursor **out)
+{
+    if (prefix && (bn == 0 || bn > YJ_MEMMAP_KEY_MAX)) return EINVAL;
     /* not calloc (glibc 2.36's does not take the per-thread cache), nor a
      * memset of all of it (the compiler makes that a calloc): the key's
-     * bytes need none */
-    yj_cursor *c = malloc(sizeof *c);
+     * bytes need none. A bounded one's prefix follows it. */
+    size_t extra = prefix ? bn : 0;
+    yj_cursor *c = malloc(sizeof *c + extra);
     if (!c) return ENOMEM;
     memset(c, 0, offsetof(yj_cursor, key));
+    if (prefix) {
+        uint8_t *b = (uint8_t *)(c + 1);
+        memcpy(b, prefix, bn);
+        c->bound = b;
+        c->blen = (uint16_t)bn;
+        c->plen = (uint16_t)bucket_len_of(v, prefix, bn);
+    }
+    c->view = v;
     for (int i = 0; i < v->n_layers; i++) {
-        const yj_memmap *m = store_layer_map(v->layers[i], STORE_MAP_STATE);
-        /* an empty layer below the written ones stays empty while the view lives */
-        if (m && (i < v->mutable_layers || yj_memmap_count(m))) {
-            if (i < v->mutable_layers) c->mutable_n = c->n + 1;
-            c->src[c->n++].m = m;
+        const store_layer *l = v->layers[i];
+        int mut = i < v->mutable_layers;
+        source *s = &c->src[c->n];
+        if (c->plen && l->lines) {
+            /* the bucket's lines are all here: none is in the layer's map */
+            s->kind = SRC_BUCKET;
+            s->layer = (uint8_t)i;
+            bucket_refresh(c, s);
+            if (!mut && !s->p) continue;
+        } else {
+            const yj_memmap *m = store_layer_map(l, STORE_MAP_STATE);
+            /* an empty layer below the written ones stays empty while the view lives */
+            if (!m || (!mut && !yj_memmap_count(m))) continue;
+            s->kind = SRC_TREE;
+            s->layer = (uint8_t)i;
+            s->p = m;
         }
+        if (mut) c->mutable_n = c->n + 1;
+        c->n++;
     }
     if (v->txn && !v->journal_only) {
         int rc = mdb_cursor_open(v->txn, v->state, &c->mc);
@@ -502,12 +601,16 @@ int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
             free(c);
             return rc;
         }
-        c->n++; /* src[n-1].m == NULL: LMDB */
+        c->src[c->n++].kind = SRC_LMDB;
     }
     c->at = -1;
-    c->view = v;
     *out = c;
     return 0;
+}
+
+int yj_cursor_open(const yj_store_view *v, yj_cursor **out)
+{
+    return yj_cursor_open_bounded(v, NULL, 0, out);
 }
 
 static void give(yj_cursor *c, MDB_val *key, MDB_val *val)
@@ -533,10 +636,24 @@ static int cursor_op(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
 {
     int rc;
     switch (op) {
-    case MDB_FIRST: rc = seek_all(c, NULL, 0, 0); break;
-    case MDB_LAST: rc = seek_all_back(c, NULL, 0); break;
+    case MDB_FIRST:
+        rc = seek_all(c, c->bound, c->blen, 0);
+        break;
+    case MDB_LAST: {
+        /* below the first key past the bound's: its last byte that is not
+         * 0xff, one up, and nothing after it */
+        uint8_t past[YJ_MEMMAP_KEY_MAX];
+        size_t n = c->blen;
+        if (c->bound) memcpy(past, c->bound, n);
+        while (n && past[n - 1] == 0xff)
+            n--;
+        if (n) past[n - 1]++;
+        rc = seek_all_back(c, n ? past : NULL, n);
+        break;
+    }
     case MDB_SET_KEY:
     case MDB_SET: {
+        if (c->bound) goto range; /* a lookup would not read the buckets' lines */
         /* an exact key: one lookup through the layers, newest first, not a
          * seek of every source; a later step positions them from here */
         if (!key || key->mv_size == 0 || key->mv_size > YJ_MEMMAP_KEY_MAX) return EINVAL;
@@ -556,14 +673,21 @@ static int cursor_op(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
         give(c, key, val);
         return 0;
     }
-    case MDB_SET_RANGE: {
+    case MDB_SET_RANGE:
+    range : {
         if (!key || key->mv_size == 0 || key->mv_size > YJ_MEMMAP_KEY_MAX) return EINVAL;
         uint8_t want[YJ_MEMMAP_KEY_MAX];
         size_t wn = key->mv_size;
         memcpy(want, key->mv_data, wn);
+        if (c->bound &&
+            store_key_cmp(want, wn, c->bound, c->blen) < 0) { /* the bound's first key */
+            memcpy(want, c->bound, c->blen);
+            wn = c->blen;
+        }
         rc = seek_all(c, want, wn, 0);
         if (!rc) rc = settle(c);
-        if (!rc && op != MDB_SET_RANGE && store_key_cmp(c->key, c->klen, want, wn)) {
+        if (!rc && op != MDB_SET_RANGE &&
+            store_key_cmp(c->key, c->klen, key->mv_data, key->mv_size)) {
             c->at = -1;
             rc = MDB_NOTFOUND;
         }
@@ -658,13 +782,17 @@ size_t store_layer_count(const store_layer *l)
 {
     size_t n = 0;
     for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_count(l->map[i]);
-    return n;
+    return n + (l ? store_lines_count(l->lines) : 0);
 }
 
 store_layer *store_writer_layer(const yj_store *s)
 {
     store_layer *l = store_layer_new(s->slab);
     if (l && s->config.hook.indexed) yj_memmap_index_only(l->map[STORE_MAP_STATE], s->config.hook.indexed);
+    if (l && s->config.hook.history && !(l->lines = store_lines_new(s->config.hook.history))) {
+        store_layer_free(l);
+        return NULL;
+    }
     return l;
 }
 
@@ -675,6 +803,7 @@ int store_layer_free_some(store_layer *l, size_t n)
         if (!yj_memmap_free_some(l->map[i], n)) return 0;
         l->map[i] = NULL;
     }
+    store_lines_free(l->lines); /* (its lines go a block of the arena at a time: fast) */
     yj_buf_free(&l->rowlog);
     free(l);
     return 1;
@@ -684,6 +813,7 @@ void store_layer_free(store_layer *l)
 {
     if (!l) return;
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_free(l->map[i]);
+    store_lines_free(l->lines);
     yj_buf_free(&l->rowlog);
     free(l);
 }
@@ -700,6 +830,7 @@ void store_layer_clear(store_layer *l)
      * writer's profile in a batch load (performance.md) */
     if (l->rowlog.cap > LAYER_ROWLOG_KEEP) yj_buf_free(&l->rowlog);
     for (int i = 0; i < STORE_MAPS; i++) yj_memmap_clear(l->map[i]);
+    if (l->lines) store_lines_clear(l->lines);
     l->first_seq = l->last_seq = 0;
     l->tombs = l->tombs_kept = 0;
     l->writes = 0;
@@ -708,8 +839,10 @@ void store_layer_clear(store_layer *l)
 
 yj_err store_layer_merge(store_layer *dst, store_layer *src)
 {
+    assert(!dst->lines == !src->lines);
     for (int i = 0; i < STORE_MAPS; i++)
         if (yj_memmap_merge(dst->map[i], src->map[i]) != 0) return YJ_RESOURCE_EXHAUSTED;
+    if (src->lines && store_lines_merge(dst->lines, src->lines) != 0) return YJ_RESOURCE_EXHAUSTED;
     if (src->last_seq) {
         if (!dst->first_seq) dst->first_seq = src->first_seq;
         dst->last_seq = src->last_seq;
@@ -775,13 +908,15 @@ void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t ma
         size_t n = yj_memmap_indexed(like->map[i]); /* (the keys its index took, not every key) */
         (void)yj_memmap_reserve(l->map[i], n < max ? n : max);
     }
+    size_t b = store_lines_buckets(like->lines);
+    if (l->lines) store_lines_reserve(l->lines, b < max ? b : max);
 }
 
 size_t store_layer_bytes(const store_layer *l)
 {
     size_t n = 0;
     for (int i = 0; l && i < STORE_MAPS; i++) n += yj_memmap_bytes(l->map[i]) - yj_memmap_spare_bytes(l->map[i]);
-    return n;
+    return n + (l ? store_lines_bytes(l->lines) : 0);
 }
 
 const yj_memmap *store_layer_map(const store_layer *l, int which)

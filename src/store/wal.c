@@ -661,42 +661,61 @@ int store_put_record(MDB_cursor *cur, const void *key, size_t klen, const void *
     return rc;
 }
 
-/* The layer's state map and the staged lines (NULL: none) in one pass, in
- * key order: the layer's entry wins a key both have. */
+/* The layer's state map, its history lines (lines.h: its buckets sorted)
+ * and the staged lines (NULL: none) in one pass, in key order: the
+ * layer's entry wins a key it and the staged lines both have (its map and
+ * its lines have none in common). */
 typedef struct ckpt_walk {
-    yj_memmap_it a, b; /* the layer's, the staged lines' */
+    yj_memmap_it a, b;             /* the layer's map, the staged lines' */
+    const store_lines_bucket **hb; /* the layer's buckets in key order (malloc'd) */
+    size_t nhb, bi, li;            /* of them, and the line at hand: bucket bi's li */
     const void *key, *val;
     size_t klen, vlen;
-    int tomb, staged; /* the entry at hand is a tombstone; it is a staged line */
+    int tomb;
+    int from; /* the entry at hand's: 0 the layer's map, 1 the staged lines, 2 the layer's lines */
 } ckpt_walk;
 
-static int walk_key_cmp(const yj_memmap_it *a, const yj_memmap_it *b)
+/* The layer's next history line: past empty buckets. */
+static void walk_hist_fix(ckpt_walk *w)
 {
-    const void *ka, *kb;
-    size_t na, nb;
-    yj_memmap_at(a, &ka, &na, NULL, NULL, NULL);
-    yj_memmap_at(b, &kb, &nb, NULL, NULL, NULL);
-    return store_key_cmp(ka, na, kb, nb);
+    while (w->bi < w->nhb && w->li >= store_lines_lines(w->hb[w->bi]))
+        w->bi++, w->li = 0;
 }
 
-/* Settles w on its next entry: 1, or 0 at the end of both. */
+/* Settles w on its next entry: 1, or 0 at the end of all three. */
 static int walk_at(ckpt_walk *w)
 {
-    int va = yj_memmap_valid(&w->a), vb = yj_memmap_valid(&w->b);
-    if (!va && !vb) return 0;
-    int c = va && vb ? walk_key_cmp(&w->a, &w->b) : va ? -1 : 1;
+    const void *ka = NULL, *kb = NULL, *kh = NULL;
+    size_t na = 0, nb = 0, nh = 0;
+    int va = yj_memmap_valid(&w->a), vb = yj_memmap_valid(&w->b), vh = w->bi < w->nhb;
+    if (va) yj_memmap_at(&w->a, &ka, &na, NULL, NULL, NULL);
+    if (vb) yj_memmap_at(&w->b, &kb, &nb, NULL, NULL, NULL);
+    if (vh) store_lines_line(w->hb[w->bi], w->li, &kh, &nh, NULL, NULL);
+    int own = va && vh ? (store_key_cmp(ka, na, kh, nh) < 0 ? 0 : 2) : va ? 0 : vh ? 2 : -1;
+    if (own < 0 && !vb) return 0;
+    int c = own < 0 ? 1 : !vb ? -1 : store_key_cmp(own ? kh : ka, own ? nh : na, kb, nb);
     if (c == 0) { /* the staged line is older */
         yj_memmap_next(&w->b);
         c = -1;
     }
-    w->staged = c > 0;
-    yj_memmap_at(w->staged ? &w->b : &w->a, &w->key, &w->klen, &w->val, &w->vlen, &w->tomb);
+    w->from = c > 0 ? 1 : own;
+    if (w->from == 2) {
+        store_lines_line(w->hb[w->bi], w->li, &w->key, &w->klen, &w->val, &w->vlen);
+        w->tomb = 0;
+    } else {
+        yj_memmap_at(w->from ? &w->b : &w->a, &w->key, &w->klen, &w->val, &w->vlen, &w->tomb);
+    }
     return 1;
 }
 
 static void walk_next(ckpt_walk *w)
 {
-    yj_memmap_next(w->staged ? &w->b : &w->a);
+    if (w->from == 2) {
+        w->li++;
+        walk_hist_fix(w);
+    } else {
+        yj_memmap_next(w->from ? &w->b : &w->a);
+    }
 }
 
 /* The layer's state, and with it the staged lines (merge) or, into
@@ -711,6 +730,8 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
     memset(&w, 0, sizeof w);
     yj_memmap_first(l->map[STORE_MAP_STATE], &w.a);
     if (merge) yj_memmap_first(merge->map[STORE_MAP_STATE], &w.b);
+    if (!rc && store_lines_sorted(l->lines, &w.hb, &w.nhb) != 0) rc = ENOMEM;
+    walk_hist_fix(&w);
     for (; !rc && walk_at(&w); walk_next(&w)) {
         MDB_val k = {w.klen, (void *)w.key}, old;
         if (w.tomb) {
@@ -727,6 +748,7 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
             rc = store_put_record(c, w.key, w.klen, w.val, w.vlen);
         }
     }
+    free(w.hb);
     if (sc) mdb_cursor_close(sc);
     /* the rows' values after the layer's: its copies of their keys are older */
     if (l == s->ckpt && c) {
@@ -803,8 +825,9 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int may_stage, int *m
     /* staged lines are merged; with none, a checkpoint of the checkpoint
      * thread stages its own (stage.c) */
     const store_layer *merge = s->staged && yj_memmap_count(s->staged->map[STORE_MAP_STATE]) ? s->staged : NULL;
-    int stage = !merge && may_stage && s->has_stage && s->config.hook.staged &&
-                yj_memmap_count(l->map[STORE_MAP_STATE]) <= STAGE_MAX_KEYS;
+    int stage =
+        !merge && may_stage && s->has_stage && s->config.hook.staged &&
+        yj_memmap_count(l->map[STORE_MAP_STATE]) + store_lines_count(l->lines) <= STAGE_MAX_KEYS;
     store_layer *next = NULL;
     uint64_t staged = 0;
     int rc = ckpt_txn(s, l, merge, stage, &next, &staged);

@@ -114,8 +114,18 @@ static int cache_but_s(const void *key, size_t len)
 {
     return !stage_s(key, len);
 }
+/* When a test sets test_history (the teardown clears it), "s:" keys with
+ * a '/' are history lines by bucket (yj_apply_hook.history): the bucket
+ * is "s:" up to and including the first '/'. */
+static int test_history;
+static size_t history_s(const void *key, size_t len)
+{
+    const char *slash = len > 2 && !memcmp(key, "s:", 2) ? memchr(key, '/', len) : NULL;
+    return slash ? (size_t)(slash - (const char *)key) + 1 : 0;
+}
 static void stage_hook(yj_apply_hook *h)
 {
+    if (test_history) h->history = history_s;
     if (!test_stage) return;
     h->staged = stage_s;
     h->cacheable = cache_but_s;
@@ -224,6 +234,13 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         yj_cursor_close(c);
         yj_err err = yj_cursor_err(rc);
         if (err != YJ_OK) return err;
+    }
+    if (wr->event_len > 8 &&
+        !memcmp(wr->event, "lineref:", 8)) { /* "lineref:<event>": <event>'s write, refused */
+        int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 8,
+                         (const char *)wr->event + 8);
+        yj_err err = yj_state_put(w, key, (size_t)n, wr->event, wr->event_len);
+        return err == YJ_OK ? yj_fail(why, YJ_FAILED_PRECONDITION, "refused after its line") : err;
     }
     int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len, (const char *)wr->event);
     MDB_val old;
@@ -459,6 +476,7 @@ static int teardown(void **state)
     fixture *f = *state;
     test_rows = NULL;
     test_stage = 0;
+    test_history = 0;
     test_cache_max = 0;
     fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
                                                                    failed test's faults end with it) */
@@ -2354,6 +2372,243 @@ static yj_err open_image(fixture *f, const kill_image *k, const char *dir2, yj_s
     return yj_store_open(&c, f->base, out, msg);
 }
 
+/* The store as a kill now would leave it (take_kill_image), opened in
+ * dir2 ("<dir>.kill", n bytes of room): it must open. */
+static yj_store *killed_copy(fixture *f, kill_image *k, char *dir2, size_t n)
+{
+    yj_msg msg = {{0}};
+    yj_store *s2;
+    take_kill_image(f, k);
+    snprintf(dir2, n, "%s.kill", f->dir);
+    assert_int_equal(open_image(f, k, dir2, &s2, &msg), YJ_OK);
+    return s2;
+}
+
+/* ---- history lines by bucket (lines.c) ---- */
+
+#define HL_MAX 1200
+typedef struct hl_model {
+    char key[HL_MAX][48]; /* "s:<bucket>/<suffix>", its value the event "<bucket>/<suffix>" */
+    int n;
+} hl_model;
+
+static const char *const hl_buckets[] = {"a", "ab", "b", "zz"};
+
+static uint64_t hl_rng(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static int hl_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b); /* (no key holds a 0 byte: byte order) */
+}
+
+/* n new lines in random buckets, their suffixes random (so out of key
+ * order), as one batch; each accepted. One "lineref:" among them, when
+ * refused_too, is refused after it wrote its line: never seen. */
+static void hl_run(fixture *f, hl_model *m, int n, uint64_t *seed, int refused_too)
+{
+    const char *ev[64];
+    char buf[64][48];
+    assert_true(n <= 63 && m->n + n <= HL_MAX);
+    for (int i = 0; i < n; i++) {
+        uint64_t r = hl_rng(seed);
+        snprintf(buf[i], sizeof buf[i], "%s/%06u-%d", hl_buckets[r % 4],
+                 (unsigned)(r >> 8) % 1000000, m->n);
+        snprintf(m->key[m->n++], sizeof m->key[0], "s:%.40s", buf[i]);
+        ev[i] = buf[i];
+    }
+    if (refused_too) {
+        snprintf(buf[n], sizeof buf[n], "lineref:a/refused-%d", m->n);
+        ev[n] = buf[n];
+    }
+    yj_batch *r = run(f, ev, NULL, (size_t)n + (refused_too != 0));
+    for (int i = 0; i < n; i++)
+        assert_int_equal(r->results[i].code, YJ_OK);
+    if (refused_too) assert_int_equal(r->results[n].code, YJ_FAILED_PRECONDITION);
+    finish(r);
+}
+
+/* Whether a bounded cursor over each bucket reads exactly the model's
+ * lines of it, in key order, forward and back, and seeks to lines, into
+ * gaps, below and above the bucket: how many reads differ. */
+static int hl_differs(yj_store *s, hl_model *m, uint64_t *seed)
+{
+    qsort(m->key, (size_t)m->n, sizeof m->key[0], hl_cmp);
+    int bad = 0;
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    if (yj_store_read_begin(s, &r, &msg) != YJ_OK) return 1;
+    for (int b = 0; b < 4; b++) {
+        char prefix[8];
+        int pn = snprintf(prefix, sizeof prefix, "s:%s/", hl_buckets[b]);
+        int first = -1, last = -1;
+        for (int i = 0; i < m->n; i++)
+            if (!strncmp(m->key[i], prefix, (size_t)pn)) last = i, first = first < 0 ? i : first;
+        yj_cursor *c;
+        if (yj_cursor_open_bounded(&r.view, prefix, (size_t)pn, &c)) {
+            bad++;
+            continue;
+        }
+        MDB_val k, v;
+        int i = first, rc;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT), i++) {
+            if (i < 0 || i > last || k.mv_size != strlen(m->key[i]) ||
+                memcmp(k.mv_data, m->key[i], k.mv_size) || v.mv_size != k.mv_size - 2 ||
+                memcmp(v.mv_data, m->key[i] + 2, v.mv_size))
+                bad++;
+        }
+        bad += rc != MDB_NOTFOUND || (first >= 0 && i != last + 1);
+        i = last;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_LAST); rc == 0;
+             rc = yj_cursor_get(c, &k, &v, MDB_PREV), i--)
+            if (i < first || k.mv_size != strlen(m->key[i]) ||
+                memcmp(k.mv_data, m->key[i], k.mv_size))
+                bad++;
+        bad += rc != MDB_NOTFOUND || (first >= 0 && i != first - 1);
+        for (int t = 0; t < 40; t++) {
+            char want[64];
+            int exact = t % 3 == 0 && first >= 0;
+            if (exact)
+                snprintf(want, sizeof want, "%s",
+                         m->key[first + (int)(hl_rng(seed) % (uint64_t)(last - first + 1))]);
+            else if (t == 1)
+                snprintf(want, sizeof want, "s:"); /* below: the bucket's first */
+            else if (t == 2)
+                snprintf(want, sizeof want, "%s~", prefix); /* above every line */
+            else
+                snprintf(want, sizeof want, "%s%06u", prefix, (unsigned)(hl_rng(seed) % 1000000));
+            int at = -1; /* the model's first line >= want, in the bucket */
+            for (int q = first; q >= 0 && q <= last && at < 0; q++)
+                if (strcmp(m->key[q], want) >= 0) at = q;
+            k.mv_data = want;
+            k.mv_size = strlen(want);
+            rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
+            if (at < 0)
+                bad += rc != MDB_NOTFOUND;
+            else
+                bad += rc != 0 || k.mv_size != strlen(m->key[at]) ||
+                       memcmp(k.mv_data, m->key[at], k.mv_size);
+            k.mv_data = want;
+            k.mv_size = strlen(want);
+            rc = yj_cursor_get(c, &k, &v, MDB_SET_KEY);
+            bad += exact ? rc != 0 : rc != MDB_NOTFOUND;
+            if (exact && !rc) { /* and on to the next line */
+                rc = yj_cursor_get(c, &k, &v, MDB_NEXT);
+                int nx = at + 1 <= last ? at + 1 : -1;
+                bad += nx < 0 ? rc != MDB_NOTFOUND
+                              : rc != 0 || memcmp(k.mv_data, m->key[nx], k.mv_size);
+            }
+        }
+        yj_cursor_close(c);
+    }
+    yj_store_read_end(s, &r);
+    return bad;
+}
+
+/* History lines by bucket (the hook's history()) are read through cursors
+ * bounded to their bucket as they were put, in key order and not in the
+ * order they came, while they are in the published layer, in a running
+ * checkpoint's, in LMDB (and staged there, when staging: a second pass),
+ * in the log thread's hands (pipelined), after a restart and after a kill;
+ * a write refused after it put a line leaves none; Verify agrees. */
+static void history_lines_by_bucket(fixture *f, int stage)
+{
+    test_history = 1;
+    test_stage = stage;
+    reopen(f, 3600000); /* only the checkpoints the test asks for */
+    static hl_model m;
+    m.n = 0;
+    uint64_t seed = 17 + (uint64_t)stage;
+    for (int i = 0; i < 6; i++)
+        hl_run(f, &m, 50, &seed, i == 3);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.writes_committed, 300); /* (the refused one wrote no entry) */
+    /* in LMDB (staged or not), then more in memory over them */
+    one_checkpoint(f);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    for (int i = 0; i < 4; i++)
+        hl_run(f, &m, 40, &seed, i == 1);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    /* a slow checkpoint: its layer's lines read while it writes them, and
+     * new ones published over it */
+    yj_store *s = f->store;
+    stall_ckpt_ms = 400;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    yj_store_stats st0;
+    yj_store_get_stats(s, &st0);
+    int frozen = 0;
+    for (int i = 0; i < 2000 && !frozen; i++) {
+        pthread_rwlock_rdlock(&s->view_lock);
+        frozen = s->ckpt != NULL;
+        pthread_rwlock_unlock(&s->view_lock);
+        if (!frozen) usleep(1000);
+    }
+    assert_true(frozen);
+    hl_run(f, &m, 30, &seed, 1);
+    pthread_rwlock_rdlock(&s->view_lock);
+    int during = s->ckpt != NULL && store_lines_count(s->ckpt->lines) > 0 &&
+                 store_lines_count(s->live->lines) > 0;
+    pthread_rwlock_unlock(&s->view_lock);
+    int differs = hl_differs(s, &m, &seed);
+    stall_ckpt_ms = 0;
+    yj_store_get_stats(s, &st);
+    for (int i = 0; i < 10000 && st.checkpoints == st0.checkpoints; i++) { /* its end */
+        usleep(1000);
+        yj_store_get_stats(s, &st);
+    }
+    assert_int_equal(st.checkpoints, st0.checkpoints + 1);
+    assert_true(during);
+    assert_int_equal(differs, 0);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    /* pipelined: a group in the log thread's hands under the next */
+    reopen_with(f, 3600000, 1);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    for (int i = 0; i < 4; i++)
+        hl_run(f, &m, 40, &seed, i == 2);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    /* a kill: recovered from the log */
+    kill_image k;
+    char dir2[96];
+    yj_msg msg = {{0}};
+    yj_store *s2 = killed_copy(f, &k, dir2, sizeof dir2);
+    differs = hl_differs(s2, &m, &seed);
+    yj_store_close(s2);
+    remove_dir(dir2);
+    free(k.data);
+    free(k.wal);
+    assert_int_equal(differs, 0);
+    /* a restart, and Verify's replay (its lines in its ordered map) against
+     * the checkpoint's */
+    reopen(f, 3600000);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+    yj_apply_hook hook = {.apply = test_apply};
+    yj_verify_report rep;
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
+}
+
+static void test_history_lines_by_bucket_read_in_key_order(void **state)
+{
+    history_lines_by_bucket(*state, 0);
+}
+
+static void test_history_lines_by_bucket_staged(void **state)
+{
+    history_lines_by_bucket(*state, 1);
+}
+
 /* History lines (the hook's staged(): "s:" here) go into "stage" at one
  * checkpoint and into "state" at the next, with every read, the writer's
  * and a tool's, seeing them all the while: lookups and scans agree with a
@@ -2433,12 +2688,9 @@ static void test_history_lines_are_staged_then_merged(void **state)
     a_tool_reads_and_verifies(f, ev, val, N);
     /* 5: killed with lines staged and a log over them: recovery reads them */
     kill_image k;
-    take_kill_image(f, &k);
     char dir2[96];
     yj_msg msg = {{0}};
-    yj_store *s2;
-    snprintf(dir2, sizeof dir2, "%s.kill", f->dir);
-    assert_int_equal(open_image(f, &k, dir2, &s2, &msg), YJ_OK);
+    yj_store *s2 = killed_copy(f, &k, dir2, sizeof dir2);
     int differs = model_differs(s2, ev, val, N);
     long staged;
     int in;
@@ -3372,72 +3624,109 @@ static void test_a_map_too_large_for_the_process_falls_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_an_answer_carries_the_entrys_settle_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusal_inside_a_group_disturbs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_answer_carries_the_entrys_settle_fields, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_inside_a_group_disturbs_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_map_grows_and_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_cap_refuses_and_reads_go_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_full_disk_when_the_data_file_grows_refuses_then_resumes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_full_disk_when_the_data_file_grows_refuses_then_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_restart_keeps_the_data_files_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_writes_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_schema_version_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_damaged_record_is_data_loss_never_served, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_scan_over_a_damaged_record_is_data_loss, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_older_schema_is_rebuilt_from_the_journal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_record_is_data_loss_never_served, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_scan_over_a_damaged_record_is_data_loss, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_passes_then_catches_an_altered_entry, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_catches_state_that_differs_from_the_journal,
+                                        setup, teardown),
         cmocka_unit_test(test_the_state_digest_frames_each_record_in_key_order_without_tombstones),
-        cmocka_unit_test_setup_teardown(test_verify_reports_the_state_digest_and_the_replays_memory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_second_verify_while_one_runs_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_reports_the_state_digest_and_the_replays_memory,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_second_verify_while_one_runs_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing, setup,
+        cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_group_applied_again_beside_the_log_thread_or_after_a_compaction,
+        cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_adds_chase_parents_in_place_and_take_back_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_adds_without_rows_give_the_same_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_the_writer_reads_its_rows_and_drops_them_past_its_budget, setup,
+        cmocka_unit_test_setup_teardown(test_rows_take_back_refused_changes_and_reach_lmdb, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_refusal_after_a_delete_or_in_a_later_slice_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_group_applied_again_beside_the_log_thread_or_after_a_compaction, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_a_put_takes_only_its_own_keys_read_from_below_the_rows,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adds_chase_parents_in_place_and_take_back_refusals,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adds_without_rows_give_the_same_answers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_writer_reads_its_rows_and_drops_them_past_its_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_refused_group_takes_back_its_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together_with_rows, setup,
+        cmocka_unit_test_setup_teardown(
+            test_a_pipelined_log_keeps_order_and_fails_together_with_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_rows_are_dropped_past_their_budget, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_rows_are_dropped_past_their_budget, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_writer_reads_a_key_its_cache_leaves_out_from_the_layers, setup, teardown),
         cmocka_unit_test(test_damaged_lmdb_pages_are_data_loss),
-        cmocka_unit_test_setup_teardown(test_the_writer_reads_the_published_layers_while_its_cache_is_cold, setup,
+        cmocka_unit_test_setup_teardown(
+            test_the_writer_reads_the_published_layers_while_its_cache_is_cold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_pipelined_log_keeps_order_and_fails_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_stops_at_its_memory_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_stops_part_way_at_its_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_stops_part_way_at_its_memory_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_verify_of_many_entries_with_deletes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_stalled_zeroing_never_lands_over_records, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_full_disk_while_zeroing_ahead_refuses_then_resumes, setup, teardown),
-        cmocka_unit_test(test_commit_histogram_buckets),
-        cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_close_after_a_full_disk_keeps_what_came_after_the_waiting_checkpoint,
+        cmocka_unit_test_setup_teardown(test_a_log_write_failing_part_way_stops_writes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_log_is_zeroed_ahead_off_the_writer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_stalled_zeroing_never_lands_over_records, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_disk_while_zeroing_ahead_refuses_then_resumes,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer_and_the_log_thread, setup,
+        cmocka_unit_test(test_commit_histogram_buckets),
+        cmocka_unit_test_setup_teardown(test_map_growth_among_checkpoints_recovers, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_new_log_that_cannot_be_written_leaves_the_log_going, setup,
+        cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_close_while_a_new_log_is_prepared_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_log_is_written_beside_the_writer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_close_after_a_full_disk_keeps_what_came_after_the_waiting_checkpoint, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_new_log_is_written_beside_the_writer_and_the_log_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_log_that_cannot_be_written_leaves_the_log_going,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_close_while_a_new_log_is_prepared_loses_nothing,
+                                        setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
         cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_staged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
