@@ -42,6 +42,12 @@ void *yj_arena_calloc(yj_arena *a, size_t count, size_t size);
  * `first`, `max_block` and `limit` stay. */
 void yj_arena_free(yj_arena *a);
 
+/* Frees up to n of the arena's blocks (its large allocations' first):
+ * 1 when none is left (the arena is then empty, as after yj_arena_free),
+ * else 0. Every pointer into a freed block is invalid: for memory dropped
+ * whole, freed a step at a time by a thread that cannot stop for it all. */
+int yj_arena_free_some(yj_arena *a, size_t n);
+
 /* Every pointer the arena gave is invalid after it, as after free, but its
  * oldest block is kept (emptied) for what comes next: memory allocated on
  * one thread, filled on another, goes back to the thread that took it. */

@@ -293,12 +293,16 @@ typedef struct yj_apply_hook {
     int (*indexed)(const void *key, size_t key_len);
     /* Whether key is a history line the writer's layers keep by bucket
      * rather than in their ordered maps (docs/storage.md "History lines
-     * by bucket"): the length of its bucket's prefix (shorter than the
-     * key), else 0. Such a line is put once (a put again replaces it) and
-     * never deleted (a delete of one is INTERNAL), found by no point
-     * lookup while in memory, and read only by a cursor bounded to its
-     * bucket (yj_cursor_open_bounded); checkpoints write it into LMDB as
-     * any key. A function of the key's bytes alone. NULL: none. */
+     * by bucket"): the length of the bucket prefix key starts with (key
+     * itself when it is a bare prefix, as a cursor's bound is), else 0;
+     * a key longer than its prefix is a line. A function of the key's
+     * bytes alone, whose prefixes never start one another, and every key
+     * longer than a prefix that starts with it is a line. A line is put
+     * once (a put again replaces it) and never deleted (a delete of one is
+     * INTERNAL); no point lookup finds it while it is in memory, so the
+     * hook's cacheable() must leave it out; it is read only by a cursor
+     * bounded to its bucket (yj_cursor_open_bounded). Checkpoints write it
+     * into LMDB as any key. NULL: none. */
     size_t (*history)(const void *key, size_t key_len);
 } yj_apply_hook;
 

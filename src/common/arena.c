@@ -86,6 +86,19 @@ static void free_list(yj_arena *a, yj_arena_block **list)
     }
 }
 
+int yj_arena_free_some(yj_arena *a, size_t n)
+{
+    for (; n && (a->own || a->head); n--) {
+        yj_arena_block **list = a->own ? &a->own : &a->head, *b = *list;
+        *list = b->older;
+        a->bytes -= sizeof *b + b->cap;
+        free(b);
+    }
+    if (a->own || a->head) return 0;
+    a->over = 0;
+    return 1;
+}
+
 void yj_arena_reset(yj_arena *a)
 {
     free_list(a, &a->own);

@@ -7,6 +7,13 @@
  * order, which doubles in the arena when full (the old array is left
  * there: at most as many pointers again). `list` holds the buckets in the
  * order they were made: what a merge and a sort walk, never the table.
+ *
+ * A line that goes in more than DEEP lines before a bucket's end (a
+ * member's orders sent newest first: a backfill, or a client's choice)
+ * would move that many pointers, each time: such a bucket moves its lines
+ * into an ordered map of its own (memmap.h, O(log n) a line) and keeps
+ * them there. Most buckets never do: lines come in time order, or a few
+ * places late.
  */
 #include "store/lines.h"
 #include "store/hash.h"
@@ -15,11 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/memmap.h"
 #include "yongjin/arena.h"
 
 #define FIRST_BLOCK ((size_t)64 << 10) /* a group's lines mostly fit in it, kept when cleared */
 #define KEEP_SLOTS 4096                /* a table kept (emptied) by a clear, at most */
 #define INLINE 3                       /* lines a bucket holds in itself (most hold one or two) */
+#define DEEP 128                       /* pointers a put may move before its bucket becomes a map */
 
 typedef struct hist_line {
     uint32_t vlen;
@@ -35,6 +44,7 @@ struct store_lines_bucket {
      * a line that comes after it is appended without reading it */
     uint64_t last_head;
     hist_line *inl[INLINE];
+    yj_memmap *tree; /* NULL; or every line of the bucket, in place of the array (DEEP) */
     uint16_t plen;
     uint8_t prefix[];
 };
@@ -52,6 +62,9 @@ struct store_lines {
     store_lines_bucket **list;
     size_t list_cap;
     size_t lines;
+    size_t trees;      /* buckets with a map */
+    size_t tree_bytes; /* their maps' (yj_memmap_bytes) */
+    int dirty;         /* something was allocated since the last clear */
     yj_arena arena;
 };
 
@@ -86,18 +99,43 @@ store_lines *store_lines_new(store_lines_fn bucket_len)
     return h;
 }
 
+/* Frees the buckets' maps. */
+static void free_trees(store_lines *h)
+{
+    for (size_t i = 0; h->trees && i < h->nb; i++)
+        if (h->list[i]->tree) {
+            yj_memmap_free(h->list[i]->tree);
+            h->list[i]->tree = NULL;
+            h->trees--;
+        }
+    h->tree_bytes = 0;
+}
+
 void store_lines_free(store_lines *h)
 {
     if (!h) return;
+    free_trees(h);
     yj_arena_free(&h->arena);
     free(h->slot);
     free(h->list);
     free(h);
 }
 
+int store_lines_free_some(store_lines *h, size_t n)
+{
+    free_trees(h); /* (a map is one a hostile backfill made: rare) */
+    if (yj_arena_free_some(&h->arena, n / 64 + 1)) { /* a block holds ~100-8,000 lines */
+        h->nb = h->lines = 0; /* (what the table and the list point to is gone) */
+        store_lines_free(h);
+        return 1;
+    }
+    return 0;
+}
+
 void store_lines_clear(store_lines *h)
 {
-    if (!h->nb && !h->lines) return;
+    if (!h->dirty) return; /* (a write's layer, cleared each write, mostly had none) */
+    free_trees(h);
     yj_arena_reset(&h->arena);
     if (h->slot && h->mask + 1 <= KEEP_SLOTS) {
         memset(h->slot, 0, (h->mask + 1) * sizeof *h->slot);
@@ -112,6 +150,7 @@ void store_lines_clear(store_lines *h)
         h->list_cap = 0;
     }
     h->nb = h->lines = 0;
+    h->dirty = 0;
 }
 
 int store_lines_takes(const store_lines *h, const void *key, size_t klen)
@@ -139,9 +178,9 @@ size_t store_lines_buckets(const store_lines *h)
 
 size_t store_lines_bytes(const store_lines *h)
 {
-    if (!h) return 0;
+    if (!h || !h->dirty) return 0; /* (the room an emptied one keeps: as a map's kept index) */
     return sizeof *h + h->arena.bytes + (h->slot ? (h->mask + 1) * sizeof *h->slot : 0) +
-           h->list_cap * sizeof *h->list;
+           h->list_cap * sizeof *h->list + h->tree_bytes;
 }
 
 static store_lines_bucket *find(const store_lines *h, const void *prefix, size_t plen,
@@ -193,6 +232,7 @@ void store_lines_reserve(store_lines *h, size_t n)
 static store_lines_bucket *bucket_new(store_lines *h, const void *prefix, size_t plen,
                                       uint64_t hash, size_t cap)
 {
+    h->dirty = 1;
     if (table_room(h, h->nb + 1) != 0) return NULL;
     if (h->nb == h->list_cap) {
         size_t n = h->list_cap ? 2 * h->list_cap : 64;
@@ -211,6 +251,7 @@ static store_lines_bucket *bucket_new(store_lines *h, const void *prefix, size_t
     b->cap = (uint32_t)(cap <= INLINE ? INLINE : cap);
     b->hash = hash;
     b->last_head = 0;
+    b->tree = NULL;
     b->plen = (uint16_t)plen;
     memcpy(b->prefix, prefix, plen);
     size_t i = hash & h->mask;
@@ -229,6 +270,7 @@ static const void *line_key(const hist_line *l)
 
 size_t store_lines_seek(const store_lines_bucket *b, const void *key, size_t klen, int after)
 {
+    assert(!b->tree);
     size_t lo = 0, hi = b->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -252,9 +294,50 @@ static uint64_t head_after(const uint8_t *key, size_t klen, size_t plen)
 
 /* Puts a copy of the line into b, in order: 0, or -1 on ENOMEM (b as it
  * was). */
+/* Puts the line into b's map: 0, or -1 on ENOMEM (b as it was). */
+static int tree_put(store_lines *h, store_lines_bucket *b, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+    size_t n = yj_memmap_count(b->tree), bytes = yj_memmap_bytes(b->tree);
+    if (yj_memmap_put(b->tree, key, klen, val, vlen, 0) != 0) return -1;
+    h->lines += yj_memmap_count(b->tree) - n;
+    h->tree_bytes += yj_memmap_bytes(b->tree) - bytes; /* (a map only grows here) */
+    return 0;
+}
+
+/* b's lines and the new one into a map of b's own, which then holds
+ * them: 0, or -1 on ENOMEM (b as it was). */
+static int to_tree(store_lines *h, store_lines_bucket *b, const void *key, size_t klen,
+                   const void *val, size_t vlen)
+{
+    yj_memmap *t = yj_memmap_new();
+    for (uint32_t i = 0; t && i < b->n; i++) {
+        const hist_line *l = b->line[i];
+        if (yj_memmap_put(t, l->data, l->klen, l->data + l->klen, l->vlen, 0) != 0) {
+            yj_memmap_free(t);
+            t = NULL;
+        }
+    }
+    if (!t) return -1;
+    b->tree = t;
+    h->trees++;
+    h->tree_bytes += yj_memmap_bytes(t);
+    h->lines -= b->n; /* (counted again by the map) */
+    h->lines += b->n;
+    if (tree_put(h, b, key, klen, val, vlen) == 0) return 0;
+    /* (the map goes: the array still holds every line) */
+    h->tree_bytes -= yj_memmap_bytes(t);
+    yj_memmap_free(t);
+    b->tree = NULL;
+    h->trees--;
+    return -1;
+}
+
 static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, size_t klen,
                       const void *val, size_t vlen)
 {
+    h->dirty = 1;
+    if (b->tree) return tree_put(h, b, key, klen, val, vlen);
     size_t at = b->n;
     uint64_t head = head_after(key, klen, b->plen);
     /* after the last line when its head is below this one's (zero padding
@@ -264,6 +347,7 @@ static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, si
                 key_cmp(line_key(b->line[at - 1]), b->line[at - 1]->klen, key, klen) >= 0)))
         at = store_lines_seek(b, key, klen, 0);
     int same = at < b->n && !key_cmp(line_key(b->line[at]), b->line[at]->klen, key, klen);
+    if (!same && b->n - at > DEEP) return to_tree(h, b, key, klen, val, vlen);
     hist_line *l = yj_arena_alloc(&h->arena, sizeof *l + klen + vlen);
     if (!l) return -1;
     l->vlen = (uint32_t)vlen;
@@ -274,7 +358,6 @@ static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, si
         b->line[at] = l;
         return 0;
     }
-    if (at == b->n) b->last_head = head;
     if (b->n == b->cap) {
         hist_line **wider = yj_arena_alloc(&h->arena, 2 * (size_t)b->cap * sizeof *wider);
         if (!wider) return -1;
@@ -284,6 +367,7 @@ static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, si
     }
     memmove(b->line + at + 1, b->line + at, (b->n - at) * sizeof *b->line);
     b->line[at] = l;
+    if (at == b->n) b->last_head = head;
     b->n++;
     h->lines++;
     return 0;
@@ -326,7 +410,18 @@ int store_lines_merge(store_lines *dst, store_lines *src)
         merge_ahead(dst, src, i + AHEAD / 2, 1);
         const store_lines_bucket *sb = src->list[i];
         store_lines_bucket *db = find(dst, sb->prefix, sb->plen, sb->hash);
-        if (!db && !(db = bucket_new(dst, sb->prefix, sb->plen, sb->hash, sb->n))) return -1;
+        size_t n = store_lines_lines(sb);
+        if (!db && !(db = bucket_new(dst, sb->prefix, sb->plen, sb->hash, n))) return -1;
+        if (sb->tree) { /* (in key order: each line after the last, into a new bucket) */
+            yj_memmap_it it;
+            for (yj_memmap_first(sb->tree, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+                const void *k, *v;
+                size_t kn, vn;
+                yj_memmap_at(&it, &k, &kn, &v, &vn, NULL);
+                if (bucket_put(dst, db, k, kn, v, vn) != 0) return -1;
+            }
+            continue;
+        }
         for (uint32_t j = 0; j < sb->n; j++) {
             const hist_line *l = sb->line[j];
             if (bucket_put(dst, db, l->data, l->klen, l->data + l->klen, l->vlen) != 0) return -1;
@@ -338,18 +433,29 @@ int store_lines_merge(store_lines *dst, store_lines *src)
 
 size_t store_lines_lines(const store_lines_bucket *b)
 {
-    return b->n;
+    return b->tree ? yj_memmap_count(b->tree) : b->n;
+}
+
+const yj_memmap *store_lines_tree(const store_lines_bucket *b)
+{
+    return b->tree;
 }
 
 void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, size_t *klen,
                       const void **val, size_t *vlen)
 {
-    assert(i < b->n);
+    assert(!b->tree && i < b->n);
     const hist_line *l = b->line[i];
     if (key) *key = l->data;
     if (klen) *klen = l->klen;
     if (val) *val = l->data + l->klen;
     if (vlen) *vlen = l->vlen;
+}
+
+const store_lines_bucket *store_lines_bucket_at(const store_lines *h, size_t i)
+{
+    assert(i < h->nb);
+    return h->list[i];
 }
 
 /* A bucket with its prefix's first 24 bytes as three big-endian integers

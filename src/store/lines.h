@@ -18,7 +18,15 @@
  *
  * Within a bucket the lines are in key order (store_key_cmp): most come in
  * order (an order's lines are dated after the last), a late one is
- * inserted. A key put again replaces its line. Lines are never deleted.
+ * inserted; a bucket whose lines come far out of order (a member's orders
+ * sent newest first) moves them into an ordered map of its own
+ * (store_lines_tree), so a line costs O(log n) whatever the order. A key
+ * put again replaces its line. Lines are never deleted.
+ *
+ * What the hook's bucket_len must answer (yj_apply_hook.history): a
+ * function of the key's bytes alone; no bucket's prefix starts another's
+ * (the ledger's end with a length-prefixed member); every key that starts
+ * with a bucket's prefix and is longer is one of its lines.
  *
  * Memory: lines, buckets and their arrays come from the layer's arena and
  * go back all at once (clear, free); the bucket table from malloc. Not
@@ -33,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/memmap.h"
+
 typedef struct store_lines store_lines;
 typedef struct store_lines_bucket store_lines_bucket;
 
@@ -45,8 +55,13 @@ typedef size_t (*store_lines_fn)(const void *key, size_t klen);
  * reuses a bucket's hash): a client cannot choose prefixes that collide. */
 store_lines *store_lines_new(store_lines_fn bucket_len);
 void store_lines_free(store_lines *h); /* NULL ok */
-/* Drops every line; the table keeps its size (emptied) up to 4,096
- * buckets, for a layer filled again and again (the group's). */
+/* Frees about n more lines' memory (blocks of the arena), and h once
+ * none is left: 1 then, else 0. After the first call, h goes only to this
+ * or store_lines_free. (A checkpoint's layer of a million lines, freed by
+ * the writer a step at a time between groups.) */
+int store_lines_free_some(store_lines *h, size_t n);
+/* Drops every line; a table of up to 4,096 slots (3,072 buckets) is kept,
+ * emptied, for a layer filled again and again (the group's). */
 void store_lines_clear(store_lines *h);
 /* Whether key is a history line h keeps: its bucket_len answers more
  * than 0, less than klen. */
@@ -55,7 +70,9 @@ int store_lines_takes(const store_lines *h, const void *key, size_t klen);
  * it starts with (a cursor's bound: yj_cursor_open_bounded), or 0. */
 size_t store_lines_bucket_len(const store_lines *h, const void *key, size_t klen);
 size_t store_lines_count(const store_lines *h);   /* lines; 0 for NULL */
-size_t store_lines_bytes(const store_lines *h);   /* heap bytes; 0 for NULL */
+/* Heap bytes; 0 for NULL, and for one emptied (the room it keeps, as a
+ * map's kept index, is not counted). */
+size_t store_lines_bytes(const store_lines *h);
 size_t store_lines_buckets(const store_lines *h); /* 0 for NULL */
 
 /* Puts a copy of a line (store_lines_takes(key) must be 1), replacing
@@ -65,7 +82,8 @@ int store_lines_put(store_lines *h, const void *key, size_t klen, const void *va
 
 /* Copies every line of src into dst (src's win a key both have), then
  * empties src: 0, or -1 on ENOMEM, when dst holds some of src's lines
- * and src all of them (the caller fails: the store cannot publish). */
+ * and src all of them (the caller drops the group, or fails the store
+ * when dst is the published layer). */
 int store_lines_merge(store_lines *dst, store_lines *src);
 
 /* Makes room in the table for n buckets: a hint for a layer known to grow
@@ -75,13 +93,21 @@ void store_lines_reserve(store_lines *h, size_t n);
 /* The bucket of prefix (plen bytes), or NULL when h (may be NULL) has no
  * line in it. */
 const store_lines_bucket *store_lines_find(const store_lines *h, const void *prefix, size_t plen);
-/* A bucket's lines, and its line i (< store_lines_lines), in key order. */
+/* How many lines b holds. */
 size_t store_lines_lines(const store_lines_bucket *b);
+/* The ordered map holding b's lines when they came far out of order
+ * (DEEP in lines.c): read them through it (memmap.h). NULL: they are the
+ * array below. */
+const yj_memmap *store_lines_tree(const store_lines_bucket *b);
+/* b's line i (< store_lines_lines; b without a map), in key order. */
 void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, size_t *klen,
                       const void **val, size_t *vlen);
 /* The index of b's first line whose key is >= key (> key when after);
- * store_lines_lines(b) when none is. */
+ * store_lines_lines(b) when none is (b without a map). */
 size_t store_lines_seek(const store_lines_bucket *b, const void *key, size_t klen, int after);
+
+/* h's bucket i (< store_lines_buckets(h)), in the order they were made. */
+const store_lines_bucket *store_lines_bucket_at(const store_lines *h, size_t i);
 
 /* The buckets of h in their prefixes' key order (so their lines, bucket
  * after bucket, are in key order): a malloc'd array the caller frees, of

@@ -322,7 +322,8 @@ enum { SRC_TREE, SRC_BUCKET, SRC_LMDB };
 typedef struct source {
     const void *p;        /* SRC_TREE: the layer's state map; SRC_BUCKET: its bucket of the
                              cursor's prefix (lines.h; NULL: none yet); SRC_LMDB: NULL */
-    yj_memmap_it it;      /* SRC_TREE's position; SRC_BUCKET's line is it.idx_ */
+    yj_memmap_it it;      /* SRC_TREE's position, and SRC_BUCKET's in its bucket's map; in its
+                             array, SRC_BUCKET's line is it.idx_ */
     MDB_val k, v;         /* where it is */
     uint8_t valid, tomb;
     uint8_t kind;
@@ -403,16 +404,19 @@ static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, s
  * when key is NULL). */
 static void seek_layer(const yj_cursor *c, source *s, const void *key, size_t klen, int after)
 {
+    const yj_memmap *m = s->p;
     if (s->kind == SRC_BUCKET) {
         if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
-        s->it.idx_ = !s->p ? 0 : key ? (unsigned)store_lines_seek(s->p, key, klen, after) : 0;
-        load(s);
-        return;
+        if (!s->p || !(m = store_lines_tree(s->p))) { /* its array, or no bucket */
+            s->it.idx_ = !s->p ? 0 : key ? (unsigned)store_lines_seek(s->p, key, klen, after) : 0;
+            load(s);
+            return;
+        }
     }
     if (key)
-        yj_memmap_seek(s->p, &s->it, key, klen);
+        yj_memmap_seek(m, &s->it, key, klen);
     else
-        yj_memmap_first(s->p, &s->it);
+        yj_memmap_first(m, &s->it);
     load(s);
     if (after && s->valid && !store_key_cmp(s->k.mv_data, s->k.mv_size, key, klen)) {
         yj_memmap_next(&s->it);
@@ -423,17 +427,22 @@ static void seek_layer(const yj_cursor *c, source *s, const void *key, size_t kl
 /* A layer's source at its last key < key (the last key when key is NULL). */
 static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size_t klen)
 {
+    const yj_memmap *m = s->p;
     if (s->kind == SRC_BUCKET) {
         if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
-        size_t i = !s->p ? 0 : key ? store_lines_seek(s->p, key, klen, 0) : store_lines_lines(s->p);
-        s->it.idx_ = i ? (unsigned)i - 1 : UINT_MAX; /* (UINT_MAX: before the first) */
-        load(s);
-        return;
+        if (!s->p || !(m = store_lines_tree(s->p))) { /* its array, or no bucket */
+            size_t i = !s->p ? 0
+                       : key ? store_lines_seek(s->p, key, klen, 0)
+                             : store_lines_lines(s->p);
+            s->it.idx_ = i ? (unsigned)i - 1 : UINT_MAX; /* (UINT_MAX: before the first) */
+            load(s);
+            return;
+        }
     }
     if (key)
-        yj_memmap_seek_lt(s->p, &s->it, key, klen);
+        yj_memmap_seek_lt(m, &s->it, key, klen);
     else
-        yj_memmap_last(s->p, &s->it);
+        yj_memmap_last(m, &s->it);
     load(s);
 }
 
@@ -495,7 +504,7 @@ static int step_at(yj_cursor *c, const MDB_val *k)
             continue;
         }
         if (!s->valid || store_key_cmp(s->k.mv_data, s->k.mv_size, held, hn)) continue;
-        if (s->kind == SRC_TREE) {
+        if (s->kind == SRC_TREE || (s->kind == SRC_BUCKET && store_lines_tree(s->p))) {
             if (c->backward) yj_memmap_prev(&s->it);
             else yj_memmap_next(&s->it);
             load(s);
@@ -803,7 +812,10 @@ int store_layer_free_some(store_layer *l, size_t n)
         if (!yj_memmap_free_some(l->map[i], n)) return 0;
         l->map[i] = NULL;
     }
-    store_lines_free(l->lines); /* (its lines go a block of the arena at a time: fast) */
+    if (l->lines) { /* its lines a few blocks of the arena at a time */
+        if (!store_lines_free_some(l->lines, n)) return 0;
+        l->lines = NULL;
+    }
     yj_buf_free(&l->rowlog);
     free(l);
     return 1;

@@ -667,19 +667,48 @@ int store_put_record(MDB_cursor *cur, const void *key, size_t klen, const void *
  * its lines have none in common). */
 typedef struct ckpt_walk {
     yj_memmap_it a, b;             /* the layer's map, the staged lines' */
-    const store_lines_bucket **hb; /* the layer's buckets in key order (malloc'd) */
-    size_t nhb, bi, li;            /* of them, and the line at hand: bucket bi's li */
+    const store_lines_bucket **hb; /* the layer's buckets in key order */
+    size_t nhb, bi, li;            /* of them, and the line at hand: bucket bi's li, */
+    yj_memmap_it ti;               /* or, when bucket bi has a map of its own, its entry */
     const void *key, *val;
     size_t klen, vlen;
     int tomb;
     int from; /* the entry at hand's: 0 the layer's map, 1 the staged lines, 2 the layer's lines */
 } ckpt_walk;
 
-/* The layer's next history line: past empty buckets. */
+/* w at bucket bi's first line (of its map, when it has one). */
+static void walk_bucket(ckpt_walk *w)
+{
+    w->li = 0;
+    const yj_memmap *t = w->bi < w->nhb ? store_lines_tree(w->hb[w->bi]) : NULL;
+    if (t) yj_memmap_first(t, &w->ti);
+}
+
+/* Whether w is at one of bucket bi's lines. */
+static int walk_in_bucket(const ckpt_walk *w)
+{
+    const store_lines_bucket *b = w->hb[w->bi];
+    return store_lines_tree(b) ? yj_memmap_valid(&w->ti) : w->li < store_lines_lines(b);
+}
+
+/* The layer's next history line: past the end of a bucket, and past
+ * empty ones. */
 static void walk_hist_fix(ckpt_walk *w)
 {
-    while (w->bi < w->nhb && w->li >= store_lines_lines(w->hb[w->bi]))
-        w->bi++, w->li = 0;
+    while (w->bi < w->nhb && !walk_in_bucket(w)) {
+        w->bi++;
+        walk_bucket(w);
+    }
+}
+
+static void walk_hist_line(const ckpt_walk *w, const void **key, size_t *klen, const void **val,
+                           size_t *vlen)
+{
+    const store_lines_bucket *b = w->hb[w->bi];
+    if (store_lines_tree(b))
+        yj_memmap_at(&w->ti, key, klen, val, vlen, NULL);
+    else
+        store_lines_line(b, w->li, key, klen, val, vlen);
 }
 
 /* Settles w on its next entry: 1, or 0 at the end of all three. */
@@ -690,7 +719,7 @@ static int walk_at(ckpt_walk *w)
     int va = yj_memmap_valid(&w->a), vb = yj_memmap_valid(&w->b), vh = w->bi < w->nhb;
     if (va) yj_memmap_at(&w->a, &ka, &na, NULL, NULL, NULL);
     if (vb) yj_memmap_at(&w->b, &kb, &nb, NULL, NULL, NULL);
-    if (vh) store_lines_line(w->hb[w->bi], w->li, &kh, &nh, NULL, NULL);
+    if (vh) walk_hist_line(w, &kh, &nh, NULL, NULL);
     int own = va && vh ? (store_key_cmp(ka, na, kh, nh) < 0 ? 0 : 2) : va ? 0 : vh ? 2 : -1;
     if (own < 0 && !vb) return 0;
     int c = own < 0 ? 1 : !vb ? -1 : store_key_cmp(own ? kh : ka, own ? nh : na, kb, nb);
@@ -700,7 +729,7 @@ static int walk_at(ckpt_walk *w)
     }
     w->from = c > 0 ? 1 : own;
     if (w->from == 2) {
-        store_lines_line(w->hb[w->bi], w->li, &w->key, &w->klen, &w->val, &w->vlen);
+        walk_hist_line(w, &w->key, &w->klen, &w->val, &w->vlen);
         w->tomb = 0;
     } else {
         yj_memmap_at(w->from ? &w->b : &w->a, &w->key, &w->klen, &w->val, &w->vlen, &w->tomb);
@@ -711,11 +740,43 @@ static int walk_at(ckpt_walk *w)
 static void walk_next(ckpt_walk *w)
 {
     if (w->from == 2) {
-        w->li++;
+        if (store_lines_tree(w->hb[w->bi]))
+            yj_memmap_next(&w->ti);
+        else
+            w->li++;
         walk_hist_fix(w);
     } else {
         yj_memmap_next(w->from ? &w->b : &w->a);
     }
+}
+
+/* One entry of a checkpoint's walk into LMDB: deleted (a tombstone),
+ * staged (with stage: "stage" and *next), or put into state. 0 or an
+ * LMDB error (ENOMEM while staging). */
+static int ckpt_put(yj_store *s, MDB_cursor *c, MDB_cursor *sc, store_layer **next,
+                    uint64_t *staged, const ckpt_walk *w)
+{
+    MDB_val k = {w->klen, (void *)w->key}, old;
+    int rc;
+    if (w->tomb) {
+        rc = mdb_cursor_get(c, &k, &old, MDB_SET);
+        if (rc == 0)
+            rc = mdb_cursor_del(c, 0);
+        else if (rc == MDB_NOTFOUND)
+            rc = 0;
+    } else if (sc && store_stageable(s, w->key, w->klen)) {
+        /* staged: appended here, merged by the next checkpoint */
+        if (!*next && !(*next = store_stage_layer_new(s)))
+            rc = ENOMEM;
+        else if (yj_memmap_put((*next)->map[STORE_MAP_STATE], w->key, w->klen, w->val, w->vlen,
+                               0) != 0)
+            rc = ENOMEM;
+        else
+            rc = store_stage_append(sc, ++*staged, w->key, w->klen, w->val, w->vlen);
+    } else {
+        rc = store_put_record(c, w->key, w->klen, w->val, w->vlen);
+    }
+    return rc;
 }
 
 /* The layer's state, and with it the staged lines (merge) or, into
@@ -730,25 +791,38 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
     memset(&w, 0, sizeof w);
     yj_memmap_first(l->map[STORE_MAP_STATE], &w.a);
     if (merge) yj_memmap_first(merge->map[STORE_MAP_STATE], &w.b);
-    if (!rc && store_lines_sorted(l->lines, &w.hb, &w.nhb) != 0) rc = ENOMEM;
-    walk_hist_fix(&w);
-    for (; !rc && walk_at(&w); walk_next(&w)) {
-        MDB_val k = {w.klen, (void *)w.key}, old;
-        if (w.tomb) {
-            rc = mdb_cursor_get(c, &k, &old, MDB_SET);
-            if (rc == 0) rc = mdb_cursor_del(c, 0);
-            else if (rc == MDB_NOTFOUND) rc = 0;
-        } else if (sc && store_stageable(s, w.key, w.klen)) {
-            /* staged: appended here, merged by the next checkpoint */
-            if (!*next && !(*next = store_stage_layer_new(s))) rc = ENOMEM;
-            else if (yj_memmap_put((*next)->map[STORE_MAP_STATE], w.key, w.klen, w.val, w.vlen, 0) != 0)
-                rc = ENOMEM;
-            else rc = store_stage_append(sc, ++*staged, w.key, w.klen, w.val, w.vlen);
-        } else {
-            rc = store_put_record(c, w.key, w.klen, w.val, w.vlen);
-        }
+    /* the layer's history lines in key order, with the rest; with no
+     * memory to sort its buckets, after the rest, a bucket at a time (LMDB
+     * takes puts in any order, and they are newer than staged lines) */
+    const store_lines_bucket **sorted = NULL;
+    size_t n_sorted = 0, n_late = store_lines_buckets(l->lines);
+    if (!rc && store_lines_sorted(l->lines, &sorted, &n_sorted) != 0) {
+        yj_log(YJ_LOG_WARN,
+               "store: out of memory sorting a checkpoint's %zu buckets of history lines: "
+               "writing them after its other keys",
+               n_late);
+        n_sorted = 0;
+    } else {
+        n_late = 0;
     }
-    free(w.hb);
+    w.hb = sorted;
+    w.nhb = n_sorted;
+    walk_bucket(&w);
+    walk_hist_fix(&w);
+    for (; !rc && walk_at(&w); walk_next(&w))
+        rc = ckpt_put(s, c, sc, next, staged, &w);
+    free(sorted);
+    for (size_t i = 0; !rc && i < n_late; i++) {
+        const store_lines_bucket *one = store_lines_bucket_at(l->lines, i);
+        ckpt_walk lw;
+        memset(&lw, 0, sizeof lw); /* (its maps' positions: invalid) */
+        lw.hb = &one;
+        lw.nhb = 1;
+        walk_bucket(&lw);
+        walk_hist_fix(&lw);
+        for (; !rc && walk_at(&lw); walk_next(&lw))
+            rc = ckpt_put(s, c, sc, next, staged, &lw);
+    }
     if (sc) mdb_cursor_close(sc);
     /* the rows' values after the layer's: its copies of their keys are older */
     if (l == s->ckpt && c) {

@@ -208,6 +208,30 @@ static void test_arena_reset_keeps_its_first_block(void **state)
     assert_null(a.head);
 }
 
+/* An arena freed a few blocks at a time: its large allocations' blocks
+ * first, its bytes going down with each, empty (and usable) at the end. */
+static void test_arena_frees_a_step_at_a_time(void **state)
+{
+    (void)state;
+    yj_arena a = {.first = 1000, .max_block = 1000};
+    for (int i = 0; i < 20; i++)
+        assert_non_null(
+            yj_arena_alloc(&a, 900));          /* 20 blocks (each past an eighth of one: its own) */
+    assert_non_null(yj_arena_alloc(&a, 5000)); /* one of its own */
+    size_t before = a.bytes;
+    assert_int_equal(yj_arena_free_some(&a, 1), 0);
+    assert_true(a.bytes < before - 5000 && a.bytes > 19 * 900); /* the large one went first */
+    int steps = 1;
+    while (!yj_arena_free_some(&a, 3))
+        steps++;
+    assert_int_equal(steps, 7); /* 20 blocks, three a step */
+    assert_int_equal(a.bytes, 0);
+    assert_null(a.head);
+    assert_int_equal(yj_arena_free_some(&a, 1), 1); /* empty: nothing to do */
+    assert_non_null(yj_arena_alloc(&a, 10));
+    yj_arena_free(&a);
+}
+
 /* Whatever the sizes, an arena holds little more than it was asked for
  * (here: request headers, blocks of at most 4 KiB) and never passes its
  * limit. */
@@ -291,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_signed_keys_sort_numerically),
         cmocka_unit_test(test_arena_gives_aligned_memory_that_stays_put),
         cmocka_unit_test(test_arena_reset_keeps_its_first_block),
+        cmocka_unit_test(test_arena_frees_a_step_at_a_time),
         cmocka_unit_test(test_arena_holds_little_more_than_asked_and_keeps_its_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,10 +3,11 @@
  * against a reference over plain arrays: every bucket's lines in key order
  * whatever order they came in, a key put again replacing its line, seeks
  * (>= and >) to keys inside, before and after a bucket, merges into the
- * same buckets with the source's lines winning, the buckets sorted by
- * their prefixes (prefixes alike in their first 24 bytes, and one the
- * start of another), a clear, and out-of-memory at every allocation of a
- * put and of a merge leaving the lines as the header says. (The store's
+ * same buckets with the source's lines winning, a bucket whose lines come
+ * far out of order moving them into a map of its own, the buckets sorted
+ * by their prefixes (prefixes alike in their first 24 bytes), a clear, a
+ * free a step at a time, and out-of-memory at every allocation of a put
+ * and of a merge leaving the lines as the header says. (The store's
  * cursors and checkpoints over them: test_store.c.)
  */
 #include <setjmp.h>
@@ -123,32 +124,49 @@ static size_t random_line(uint64_t *s, unsigned i, uint8_t *k, uint8_t *v, size_
     return n + own;
 }
 
+/* Line i of b: of its array, or of its map. */
+static void line_at(const store_lines_bucket *b, size_t i, const void **k, size_t *kn,
+                    const void **v, size_t *vn)
+{
+    const yj_memmap *t = store_lines_tree(b);
+    if (!t) {
+        store_lines_line(b, i, k, kn, v, vn);
+        return;
+    }
+    yj_memmap_it it;
+    yj_memmap_first(t, &it);
+    for (size_t j = 0; j < i; j++)
+        yj_memmap_next(&it);
+    assert_true(yj_memmap_valid(&it));
+    yj_memmap_at(&it, k, kn, v, vn, NULL);
+}
+
 /* Whether h holds exactly the reference's lines, bucket by bucket, in
  * key order. */
 static void assert_same(const store_lines *h)
 {
     qsort(ref, n_ref, sizeof *ref, ref_cmp);
     size_t total = 0;
-    for (unsigned i = 0; i < N_PREFIXES; i++) {
-        uint8_t p[64];
-        size_t pn = prefix_of(i, p);
-        const store_lines_bucket *b = store_lines_find(h, p, pn);
-        size_t want = 0;
-        for (size_t r = 0; r < n_ref; r++) {
-            if (bucket_len(ref[r].key, ref[r].klen) != pn || memcmp(ref[r].key, p, pn)) continue;
-            assert_non_null(b);
-            assert_true(want < store_lines_lines(b));
+    for (size_t r = 0; r < n_ref;) {
+        /* the reference's lines of one bucket: ref[r..e) (sorted: together) */
+        size_t pn = bucket_len(ref[r].key, ref[r].klen), e = r;
+        while (e < n_ref && bucket_len(ref[e].key, ref[e].klen) == pn &&
+               !memcmp(ref[e].key, ref[r].key, pn))
+            e++;
+        const store_lines_bucket *b = store_lines_find(h, ref[r].key, pn);
+        assert_non_null(b);
+        assert_int_equal(store_lines_lines(b), e - r);
+        for (size_t i = 0; i < e - r; i++) {
             const void *k, *v;
             size_t kn, vn;
-            store_lines_line(b, want, &k, &kn, &v, &vn);
-            assert_int_equal(kn, ref[r].klen);
-            assert_memory_equal(k, ref[r].key, kn);
-            assert_int_equal(vn, ref[r].vlen);
-            if (vn) assert_memory_equal(v, ref[r].val, vn);
-            want++;
+            line_at(b, i, &k, &kn, &v, &vn);
+            assert_int_equal(kn, ref[r + i].klen);
+            assert_memory_equal(k, ref[r + i].key, kn);
+            assert_int_equal(vn, ref[r + i].vlen);
+            if (vn) assert_memory_equal(v, ref[r + i].val, vn);
         }
-        assert_int_equal(b ? store_lines_lines(b) : 0, want);
-        total += want;
+        total += e - r;
+        r = e;
     }
     assert_int_equal(store_lines_count(h), total);
 }
@@ -188,7 +206,8 @@ static void test_each_buckets_lines_are_in_key_order(void **state)
                                             "ab",
                                             3),
                      0);
-    /* one bucket, in descending order: each line goes in at the front */
+    /* one bucket, in descending order: each line goes in at the front,
+     * then, past DEEP lines, into the bucket's own map */
     store_lines *d = store_lines_new(bucket_len);
     for (int i = 999; i >= 0; i--) {
         uint8_t k[8] = {1, 'q'};
@@ -197,10 +216,11 @@ static void test_each_buckets_lines_are_in_key_order(void **state)
     }
     const store_lines_bucket *b = store_lines_find(d, "\x01q", 2);
     assert_int_equal(store_lines_lines(b), 1000);
-    for (size_t i = 0; i < 1000; i++) {
+    assert_non_null(store_lines_tree(b));
+    for (size_t i = 0; i < 1000; i += 7) {
         const void *k;
         size_t kn;
-        store_lines_line(b, i, &k, &kn, NULL, NULL);
+        line_at(b, i, &k, &kn, NULL, NULL);
         assert_int_equal(((const uint8_t *)k)[2] << 8 | ((const uint8_t *)k)[3], (int)i);
     }
     store_lines_free(d);
@@ -214,9 +234,14 @@ static void test_a_seek_finds_the_first_line_at_or_after_a_key(void **state)
     uint64_t s = 7;
     n_ref = 0;
     store_lines *h = store_lines_new(bucket_len);
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 500; i++) { /* in order but for a few, as time goes: it stays an array */
         uint8_t k[64], v[40];
         size_t vn, kn = random_line(&s, 9, k, v, &vn);
+        int late = rng_below(&s, 10) == 0;
+        kn = prefix_of(9, k);
+        k[kn++] = (uint8_t)((i - late * (int)rng_below(&s, 20) + 20) >> 8);
+        k[kn++] = (uint8_t)(i - late * (int)rng_below(&s, 20) + 20);
+        k[kn++] = (uint8_t)i;
         assert_int_equal(store_lines_put(h, k, kn, v, vn), 0);
         ref_put(k, kn, v, vn);
     }
@@ -225,6 +250,7 @@ static void test_a_seek_finds_the_first_line_at_or_after_a_key(void **state)
     size_t pn = prefix_of(9, p);
     const store_lines_bucket *b = store_lines_find(h, p, pn);
     assert_non_null(b);
+    assert_null(store_lines_tree(b));
     for (int t = 0; t < 2000; t++) {
         uint8_t k[64], v[40];
         size_t vn, kn;
@@ -448,6 +474,71 @@ static void test_out_of_memory_adds_no_line(void **state)
     store_lines_free(h);
 }
 
+static void test_a_bucket_filled_newest_first_becomes_a_map(void **state)
+{
+    (void)state;
+    n_ref = 0;
+    store_lines *h = store_lines_new(bucket_len);
+    size_t before = 0;
+    /* 3000 lines of one member, newest first; ten of another, newest first
+     * too, but no deeper than 10 */
+    for (int i = 2999; i >= 0; i--) {
+        uint8_t k[8] = {2, 'h', 'i'};
+        k[3] = (uint8_t)(i >> 8), k[4] = (uint8_t)i;
+        assert_int_equal(store_lines_put(h, k, 5, k + 3, 2), 0);
+        ref_put(k, 5, k + 3, 2);
+        if (i == 2990) before = store_lines_bytes(h);
+        uint8_t o[8] = {1, 'o', (uint8_t)(i >> 8), (uint8_t)i};
+        if (i % 300 == 0) {
+            o[2] = (uint8_t)(i / 300);
+            assert_int_equal(store_lines_put(h, o, 3, "x", 1), 0);
+            ref_put(o, 3, (const uint8_t *)"x", 1);
+        }
+    }
+    const store_lines_bucket *b = store_lines_find(h, "\x02hi", 3);
+    assert_non_null(b);
+    assert_non_null(store_lines_tree(b)); /* far out of order: a map */
+    assert_int_equal(store_lines_lines(b), 3000);
+    assert_null(store_lines_tree(store_lines_find(h, "\x01o", 2))); /* never far: an array */
+    assert_true(store_lines_bytes(h) > before + 3000 * 8);          /* its map is counted */
+    assert_same(h);
+    /* the same key again: replaced in the map */
+    assert_int_equal(store_lines_put(h, "\x02hi\x00\x07", 5, "new", 3), 0);
+    ref_put((const uint8_t *)"\x02hi\x00\x07", 5, (const uint8_t *)"new", 3);
+    assert_same(h);
+    /* merged into a layer that has the bucket as an array, and into one
+     * that has none */
+    store_lines *dst = store_lines_new(bucket_len), *empty = store_lines_new(bucket_len);
+    assert_int_equal(store_lines_put(dst, "\x02hi\xff\xff", 5, "top", 3), 0);
+    ref_put((const uint8_t *)"\x02hi\xff\xff", 5, (const uint8_t *)"top", 3);
+    assert_int_equal(store_lines_merge(empty, h), 0);
+    assert_int_equal(store_lines_count(h), 0);
+    assert_int_equal(store_lines_merge(dst, empty), 0);
+    assert_same(dst);
+    /* freed a step at a time, its map first (ASan: nothing read after) */
+    while (!store_lines_free_some(dst, 64)) {
+    }
+    store_lines_free(empty);
+    store_lines_free(h);
+}
+
+static void test_a_layer_is_freed_a_step_at_a_time(void **state)
+{
+    (void)state;
+    store_lines *h = store_lines_new(bucket_len);
+    h->arena.first = h->arena.max_block = 1024; /* many blocks */
+    for (int i = 0; i < 20000; i++) {
+        char k[32];
+        int n = snprintf(k + 1, sizeof k - 1, "m%04d/%08d", i % 5000, i);
+        k[0] = 5;
+        assert_int_equal(store_lines_put(h, k, (size_t)n + 1, k, (size_t)n), 0);
+    }
+    int steps = 1;
+    while (!store_lines_free_some(h, 64))
+        steps++;
+    assert_true(steps > 10); /* ~2 MB of lines in 1 KiB blocks, two at a step */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_the_buckets_sort_by_their_prefixes),
         cmocka_unit_test(test_a_clear_empties_and_keeps_a_small_table),
         cmocka_unit_test(test_out_of_memory_adds_no_line),
+        cmocka_unit_test(test_a_bucket_filled_newest_first_becomes_a_map),
+        cmocka_unit_test(test_a_layer_is_freed_a_step_at_a_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,6 +235,47 @@ static yj_err test_apply(void *ctx, yj_wtxn *w, const yj_write *wr, yj_buf *effe
         yj_err err = yj_cursor_err(rc);
         if (err != YJ_OK) return err;
     }
+    if (wr->event_len > 6 && !memcmp(wr->event, "count:", 6)) {
+        /* "count:<bucket>=<n>=<tag>": the writer's own bounded cursor over
+         * the lines "s:<bucket>/..." finds n of them, in key order; then
+         * the line "s:<bucket>/~<tag>" is put, and the same cursor's
+         * MDB_LAST finds it (refused else) */
+        const char *ev = (const char *)wr->event, *eq = memchr(ev, '=', wr->event_len);
+        if (!eq) return YJ_INTERNAL;
+        int n = snprintf(key, sizeof key, "s:%.*s/", (int)(eq - ev - 6), ev + 6);
+        yj_cursor *c;
+        if (yj_cursor_open_bounded(&w->view, key, (size_t)n, &c)) return YJ_INTERNAL;
+        MDB_val k, v;
+        char last[300] = "";
+        long seen = 0, bad = 0;
+        int rc;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT), seen++) {
+            char now[300];
+            snprintf(now, sizeof now, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+            bad += strcmp(now, last) <= 0 || strncmp(now, key, (size_t)n) != 0;
+            memcpy(last, now, sizeof last);
+        }
+        const char *eq2 = memchr(eq + 1, '=', wr->event_len - (size_t)(eq + 1 - ev));
+        if (rc != MDB_NOTFOUND || !eq2) {
+            yj_cursor_close(c);
+            return YJ_INTERNAL;
+        }
+        char line[300];
+        int ln = snprintf(line, sizeof line, "s:%.*s/~%.*s", (int)(eq - ev - 6), ev + 6,
+                          (int)(wr->event_len - (size_t)(eq2 + 1 - ev)), eq2 + 1);
+        yj_err err = yj_state_put(w, line, (size_t)ln, line + 2, (size_t)ln - 2);
+        if (err == YJ_OK && (yj_cursor_get(c, &k, &v, MDB_LAST) != 0 || k.mv_size != (size_t)ln ||
+                             memcmp(k.mv_data, line, (size_t)ln)))
+            bad++;
+        yj_cursor_close(c);
+        if (err != YJ_OK) return err;
+        if (bad || seen != atol(eq + 1))
+            return yj_fail(why, YJ_FAILED_PRECONDITION,
+                           "count: %ld lines (%ld out of order, or the new one not last)", seen,
+                           bad);
+        return YJ_OK;
+    }
     if (wr->event_len > 8 &&
         !memcmp(wr->event, "lineref:", 8)) { /* "lineref:<event>": <event>'s write, refused */
         int n = snprintf(key, sizeof key, "s:%.*s", (int)wr->event_len - 8,
@@ -416,12 +457,17 @@ ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t
  * each checkpoint's LMDB transaction: a slow checkpoint, while groups go
  * on being published. */
 static _Atomic int stall_ckpt_ms;
+/* Armed: the checkpoint thread waits at its LMDB write transaction's
+ * begin until a test disarms it (its layer stays frozen meanwhile). */
+static _Atomic int hold_ckpt;
 
 int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
 {
     static int (*real)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **);
     if (!real) real = (int (*)(MDB_env *, MDB_txn *, unsigned int, MDB_txn **))dlsym(RTLD_NEXT, "mdb_txn_begin");
     if (stall_ckpt_ms && on_thread("yj-sync")) usleep((useconds_t)stall_ckpt_ms * 1000);
+    while (hold_ckpt && !(flags & MDB_RDONLY) && on_thread("yj-sync"))
+        usleep(1000);
     yj_store *more = ckpt_after_more_log;
     /* past the log's end when its layer was frozen, not when this thread got
      * to run: a checkpoint thread that began late (both cores busy) found
@@ -477,6 +523,7 @@ static int teardown(void **state)
     test_rows = NULL;
     test_stage = 0;
     test_history = 0;
+    hold_ckpt = 0;
     test_cache_max = 0;
     fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
                                                                    failed test's faults end with it) */
@@ -2410,26 +2457,49 @@ static int hl_cmp(const void *a, const void *b)
 /* n new lines in random buckets, their suffixes random (so out of key
  * order), as one batch; each accepted. One "lineref:" among them, when
  * refused_too, is refused after it wrote its line: never seen. */
+/* The writer's own bounded cursor over bucket a, its group's lines (its
+ * own layers) over the published ones, as the event count:a= reads it:
+ * ev[at], and the line it puts, into the model. */
+static void hl_count(hl_model *m, char *buf, size_t room)
+{
+    int in_a = 0, tag = m->n;
+    for (int i = 0; i < m->n; i++)
+        in_a += !strncmp(m->key[i], "s:a/", 4);
+    snprintf(buf, room, "count:a=%d=%06d", in_a, tag); /* (padded: the newest is last) */
+    snprintf(m->key[m->n], sizeof m->key[0], "s:a/~%06d", tag);
+    m->n++;
+}
+
 static void hl_run(fixture *f, hl_model *m, int n, uint64_t *seed, int refused_too)
 {
     const char *ev[64];
     char buf[64][48];
-    assert_true(n <= 63 && m->n + n <= HL_MAX);
-    for (int i = 0; i < n; i++) {
+    assert_true(n <= 61 && m->n + n + 2 <= HL_MAX);
+    /* first, before any line of the group: the bucket is made after the
+     * cursor opens */
+    hl_count(m, buf[0], sizeof buf[0]);
+    ev[0] = buf[0];
+    for (int i = 1; i <= n; i++) {
         uint64_t r = hl_rng(seed);
         snprintf(buf[i], sizeof buf[i], "%s/%06u-%d", hl_buckets[r % 4],
                  (unsigned)(r >> 8) % 1000000, m->n);
         snprintf(m->key[m->n++], sizeof m->key[0], "s:%.40s", buf[i]);
         ev[i] = buf[i];
     }
+    int at = n + 1;
     if (refused_too) {
-        snprintf(buf[n], sizeof buf[n], "lineref:a/refused-%d", m->n);
-        ev[n] = buf[n];
+        snprintf(buf[at], sizeof buf[at], "lineref:a/refused-%d", m->n);
+        ev[at] = buf[at];
+        at++;
     }
-    yj_batch *r = run(f, ev, NULL, (size_t)n + (refused_too != 0));
-    for (int i = 0; i < n; i++)
+    hl_count(m, buf[at], sizeof buf[at]);
+    ev[at] = buf[at];
+    at++;
+    yj_batch *r = run(f, ev, NULL, (size_t)at);
+    for (int i = 0; i <= n; i++)
         assert_int_equal(r->results[i].code, YJ_OK);
-    if (refused_too) assert_int_equal(r->results[n].code, YJ_FAILED_PRECONDITION);
+    if (refused_too) assert_int_equal(r->results[n + 1].code, YJ_FAILED_PRECONDITION);
+    assert_int_equal(r->results[at - 1].code, YJ_OK);
     finish(r);
 }
 
@@ -2515,8 +2585,10 @@ static int hl_differs(yj_store *s, hl_model *m, uint64_t *seed)
  * bounded to their bucket as they were put, in key order and not in the
  * order they came, while they are in the published layer, in a running
  * checkpoint's, in LMDB (and staged there, when staging: a second pass),
- * in the log thread's hands (pipelined), after a restart and after a kill;
- * a write refused after it put a line leaves none; Verify agrees. */
+ * after a restart and after a kill, and by the writer's own bounded cursor
+ * with its group's lines over them (and, pipelined, the group in the log
+ * thread's hands); a write refused after it put a line leaves none;
+ * Verify agrees. */
 static void history_lines_by_bucket(fixture *f, int stage)
 {
     test_history = 1;
@@ -2530,7 +2602,8 @@ static void history_lines_by_bucket(fixture *f, int stage)
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
-    assert_int_equal(st.writes_committed, 300); /* (the refused one wrote no entry) */
+    assert_int_equal(st.writes_committed,
+                     312); /* (and two counts a group; the refused one wrote no entry) */
     /* in LMDB (staged or not), then more in memory over them */
     one_checkpoint(f);
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
@@ -2540,7 +2613,7 @@ static void history_lines_by_bucket(fixture *f, int stage)
     /* a slow checkpoint: its layer's lines read while it writes them, and
      * new ones published over it */
     yj_store *s = f->store;
-    stall_ckpt_ms = 400;
+    hold_ckpt = 1;
     pthread_mutex_lock(&s->mu);
     s->ckpt_wanted = 1;
     pthread_cond_signal(&s->cv);
@@ -2561,7 +2634,7 @@ static void history_lines_by_bucket(fixture *f, int stage)
                  store_lines_count(s->live->lines) > 0;
     pthread_rwlock_unlock(&s->view_lock);
     int differs = hl_differs(s, &m, &seed);
-    stall_ckpt_ms = 0;
+    hold_ckpt = 0;
     yj_store_get_stats(s, &st);
     for (int i = 0; i < 10000 && st.checkpoints == st0.checkpoints; i++) { /* its end */
         usleep(1000);
