@@ -26,7 +26,10 @@
 #include "yongjin/arena.h"
 
 #define FIRST_BLOCK ((size_t)64 << 10) /* a group's lines mostly fit in it, kept when cleared */
-#define KEEP_SLOTS 4096                /* a table kept (emptied) by a clear, at most */
+#define KEEP_SLOTS                                                                                 \
+    16384 /* a table kept (emptied) by a clear, at most: a group of batches of                     \
+             1000 orders (4096 slots, freed and grown again each group, cost                       \
+             batches 5-10% of their events a second) */
 #define INLINE 3                       /* lines a bucket holds in itself (most hold one or two) */
 #define DEEP 128                       /* pointers a put may move before its bucket becomes a map */
 
@@ -136,14 +139,25 @@ void store_lines_clear(store_lines *h)
 {
     if (!h->dirty) return; /* (a write's layer, cleared each write, mostly had none) */
     free_trees(h);
-    yj_arena_reset(&h->arena);
-    if (h->slot && h->mask + 1 <= KEEP_SLOTS) {
+    if (h->slot && h->mask + 1 <= KEEP_SLOTS && h->nb * 8 < h->mask + 1) {
+        /* few buckets in a large kept table (a small group after a big
+         * one): their own slots, not all of them (each is in the table:
+         * its probe finds it) */
+        for (size_t i = 0; i < h->nb; i++) {
+            size_t j = h->list[i]->hash & h->mask;
+            while (h->slot[j].b != h->list[i])
+                j = (j + 1) & h->mask;
+            h->slot[j].h = 0;
+            h->slot[j].b = NULL; /* (a later bucket may get this one's address) */
+        }
+    } else if (h->slot && h->mask + 1 <= KEEP_SLOTS) {
         memset(h->slot, 0, (h->mask + 1) * sizeof *h->slot);
     } else {
         free(h->slot);
         h->slot = NULL;
         h->mask = 0;
     }
+    yj_arena_reset(&h->arena); /* (after the buckets were read) */
     if (h->list_cap > KEEP_SLOTS) {
         free(h->list);
         h->list = NULL;

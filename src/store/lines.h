@@ -60,7 +60,7 @@ void store_lines_free(store_lines *h); /* NULL ok */
  * or store_lines_free. (A checkpoint's layer of a million lines, freed by
  * the writer a step at a time between groups.) */
 int store_lines_free_some(store_lines *h, size_t n);
-/* Drops every line; a table of up to 4,096 slots (3,072 buckets) is kept,
+/* Drops every line; a table of up to 16,384 slots (12,288 buckets) is kept,
  * emptied, for a layer filled again and again (the group's). */
 void store_lines_clear(store_lines *h);
 /* Whether key is a history line h keeps: its bucket_len answers more

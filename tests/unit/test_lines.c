@@ -418,6 +418,35 @@ static void test_a_clear_empties_and_keeps_a_small_table(void **state)
                                      5));
         assert_non_null(h->slot); /* 512 slots: kept */
     }
+    /* a big group, then small ones in its kept table: each clear empties
+     * only their slots, and the next group's buckets (at the same
+     * addresses: the arena's first block again) are found, the old not */
+    for (int i = 0; i < 6000; i++) {
+        char k[32];
+        int n = snprintf(k + 1, sizeof k - 1, "B%04d/x", i);
+        k[0] = 5;
+        assert_int_equal(store_lines_put(h, k, (size_t)n + 1, "v", 1), 0);
+    }
+    store_lines_clear(h);
+    assert_int_equal(h->mask + 1, 8192);
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < 3; i++) {
+            char k[32];
+            int n = snprintf(k + 1, sizeof k - 1, "b%03d/%d", (round * 3 + i) % 1000, round);
+            k[0] = 4;
+            assert_int_equal(store_lines_put(h, k, (size_t)n + 1, k, (size_t)n), 0);
+            assert_non_null(store_lines_find(h, k, 5));
+        }
+        char old[8];
+        snprintf(old + 1, sizeof old - 1, "b%03d", ((round + 999) * 3) % 1000);
+        old[0] = 4;
+        if (round) assert_null(store_lines_find(h, old, 5)); /* the last group's: gone */
+        assert_int_equal(store_lines_buckets(h), 3);
+        store_lines_clear(h);
+        assert_int_equal(h->mask + 1, 8192);
+        for (size_t j = 0; j <= h->mask; j++)
+            assert_true(h->slot[j].h == 0); /* every slot emptied */
+    }
     store_lines_free(h);
 }
 
