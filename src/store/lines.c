@@ -126,8 +126,9 @@ void store_lines_free(store_lines *h)
 
 int store_lines_free_some(store_lines *h, size_t n)
 {
-    free_trees(h); /* (a map is one a hostile backfill made: rare) */
-    if (yj_arena_free_some(&h->arena, n / 64 + 1)) { /* a block holds ~100-8,000 lines */
+    free_trees(h); /* (at once: a map is what a backfill newest first made, rare) */
+    /* blocks of at most 1 MiB, ~150 bytes a line */
+    if (yj_arena_free_some(&h->arena, n * 150 / ((size_t)1 << 20) + 1)) {
         h->nb = h->lines = 0; /* (what the table and the list point to is gone) */
         store_lines_free(h);
         return 1;
@@ -313,9 +314,10 @@ static int tree_put(store_lines *h, store_lines_bucket *b, const void *key, size
                     const void *val, size_t vlen)
 {
     size_t n = yj_memmap_count(b->tree), bytes = yj_memmap_bytes(b->tree);
-    if (yj_memmap_put(b->tree, key, klen, val, vlen, 0) != 0) return -1;
+    int rc = yj_memmap_put(b->tree, key, klen, val, vlen, 0);
+    h->tree_bytes += yj_memmap_bytes(b->tree) - bytes; /* (a failed put may have grown its index) */
+    if (rc != 0) return -1;
     h->lines += yj_memmap_count(b->tree) - n;
-    h->tree_bytes += yj_memmap_bytes(b->tree) - bytes; /* (a map only grows here) */
     return 0;
 }
 
@@ -335,11 +337,10 @@ static int to_tree(store_lines *h, store_lines_bucket *b, const void *key, size_
     if (!t) return -1;
     b->tree = t;
     h->trees++;
-    h->tree_bytes += yj_memmap_bytes(t);
-    h->lines -= b->n; /* (counted again by the map) */
-    h->lines += b->n;
+    h->tree_bytes += yj_memmap_bytes(t); /* (its lines are counted already: the array's) */
     if (tree_put(h, b, key, klen, val, vlen) == 0) return 0;
-    /* (the map goes: the array still holds every line) */
+    /* (the map goes, all it was counted for with it: the array still
+     * holds every line) */
     h->tree_bytes -= yj_memmap_bytes(t);
     yj_memmap_free(t);
     b->tree = NULL;

@@ -373,11 +373,17 @@ static void load(source *s)
             s->tomb = (uint8_t)tomb;
         }
     } else if (s->kind == SRC_BUCKET) {
-        s->valid = s->p && s->it.idx_ < store_lines_lines(s->p);
+        /* its bucket's map (it), or its array (it.idx_) */
+        const yj_memmap *t = s->p ? store_lines_tree(s->p) : NULL;
+        s->valid =
+            t ? (uint8_t)yj_memmap_valid(&s->it) : s->p && s->it.idx_ < store_lines_lines(s->p);
         s->tomb = 0;
         if (s->valid) {
             const void *k, *v;
-            store_lines_line(s->p, s->it.idx_, &k, &s->k.mv_size, &v, &s->v.mv_size);
+            if (t)
+                yj_memmap_at(&s->it, &k, &s->k.mv_size, &v, &s->v.mv_size, NULL);
+            else
+                store_lines_line(s->p, s->it.idx_, &k, &s->k.mv_size, &v, &s->v.mv_size);
             s->k.mv_data = (void *)k;
             s->v.mv_data = (void *)v;
         }

@@ -535,19 +535,63 @@ static void test_a_bucket_filled_newest_first_becomes_a_map(void **state)
     assert_int_equal(store_lines_put(h, "\x02hi\x00\x07", 5, "new", 3), 0);
     ref_put((const uint8_t *)"\x02hi\x00\x07", 5, (const uint8_t *)"new", 3);
     assert_same(h);
-    /* merged into a layer that has the bucket as an array, and into one
-     * that has none */
-    store_lines *dst = store_lines_new(bucket_len), *empty = store_lines_new(bucket_len);
-    assert_int_equal(store_lines_put(dst, "\x02hi\xff\xff", 5, "top", 3), 0);
-    ref_put((const uint8_t *)"\x02hi\xff\xff", 5, (const uint8_t *)"top", 3);
-    assert_int_equal(store_lines_merge(empty, h), 0);
-    assert_int_equal(store_lines_count(h), 0);
-    assert_int_equal(store_lines_merge(dst, empty), 0);
-    assert_same(dst);
-    /* freed a step at a time, its map first (ASan: nothing read after) */
-    while (!store_lines_free_some(dst, 64)) {
+    /* merged into a layer that has the bucket as an array (a line of
+     * src's key there loses), into one that has it as a map (the same),
+     * and into one that has none; src's map goes with the clear */
+    store_lines *arr = store_lines_new(bucket_len), *map = store_lines_new(bucket_len),
+                *empty = store_lines_new(bucket_len);
+    assert_int_equal(store_lines_put(arr, "\x02hi\xff\xff", 5, "top", 3), 0);
+    assert_int_equal(store_lines_put(arr, "\x02hi\x00\x07", 5, "old", 3), 0); /* src's wins */
+    for (int i = 0; i < 400; i++) { /* its own map: newest first, and keys src has */
+        uint8_t k[8] = {2, 'h', 'i', (uint8_t)((3999 - i * 10) >> 8), (uint8_t)(3999 - i * 10)};
+        assert_int_equal(store_lines_put(map, k, 5, "m", 1), 0);
     }
-    store_lines_free(empty);
+    assert_non_null(store_lines_tree(store_lines_find(map, "\x02hi", 3)));
+    static ref_line keep[REF_MAX];
+    size_t kept = n_ref;
+    memcpy(keep, ref, sizeof ref);
+    assert_int_equal(store_lines_merge(arr, h), 0);
+    ref_put((const uint8_t *)"\x02hi\xff\xff", 5, (const uint8_t *)"top", 3);
+    assert_same(arr);
+    /* into the map: its lines src lacks stay, the rest are src's */
+    memcpy(ref, keep, sizeof ref);
+    n_ref = kept;
+    for (int i = 0; i < 400; i++) {
+        int v = 3999 - i * 10;
+        uint8_t k[8] = {2, 'h', 'i', (uint8_t)(v >> 8), (uint8_t)v};
+        if (v >= 3000) ref_put(k, 5, (const uint8_t *)"m", 1); /* (src has 0..2999) */
+    }
+    store_lines *h2 = store_lines_new(bucket_len);
+    for (size_t r = 0; r < kept; r++)
+        assert_int_equal(store_lines_put(h2, keep[r].key, keep[r].klen, keep[r].val, keep[r].vlen),
+                         0);
+    assert_int_equal(store_lines_merge(map, h2), 0);
+    assert_same(map);
+    /* a map bucket into a layer without the bucket: in order, an array */
+    store_lines *nf = store_lines_new(bucket_len);
+    for (int i = 0; i < 300; i++) {
+        uint8_t k[8] = {2, 'n', 'f', (uint8_t)((299 - i) >> 8), (uint8_t)(299 - i)};
+        assert_int_equal(store_lines_put(nf, k, 5, k + 3, 2), 0);
+    }
+    assert_non_null(store_lines_tree(store_lines_find(nf, "\x02nf", 3)));
+    assert_int_equal(store_lines_merge(empty, nf), 0);
+    const store_lines_bucket *e = store_lines_find(empty, "\x02nf", 3);
+    assert_int_equal(store_lines_lines(e), 300);
+    assert_null(store_lines_tree(e));
+    for (size_t i = 0; i < 300; i++) {
+        const void *k;
+        size_t kn;
+        store_lines_line(e, i, &k, &kn, NULL, NULL);
+        assert_int_equal(((const uint8_t *)k)[3] << 8 | ((const uint8_t *)k)[4], (int)i);
+    }
+    store_lines_free(nf);
+    /* freed a step at a time, a map bucket's first (map: ASan sees
+     * nothing read after) */
+    store_lines *all[] = {arr, map, empty, h2};
+    for (int i = 0; i < 4; i++) {
+        while (!store_lines_free_some(all[i], 64)) {
+        }
+    }
     store_lines_free(h);
 }
 

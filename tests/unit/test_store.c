@@ -2433,7 +2433,7 @@ static yj_store *killed_copy(fixture *f, kill_image *k, char *dir2, size_t n)
 
 /* ---- history lines by bucket (lines.c) ---- */
 
-#define HL_MAX 1200
+#define HL_MAX 2400
 typedef struct hl_model {
     char key[HL_MAX][48]; /* "s:<bucket>/<suffix>", its value the event "<bucket>/<suffix>" */
     int n;
@@ -2468,6 +2468,32 @@ static void hl_count(hl_model *m, char *buf, size_t room)
     snprintf(buf, room, "count:a=%d=%06d", in_a, tag); /* (padded: the newest is last) */
     snprintf(m->key[m->n], sizeof m->key[0], "s:a/~%06d", tag);
     m->n++;
+}
+
+/* n lines of bucket a sent newest first in one batch, all before every
+ * line the bucket has ("!" sorts before the others' digits): past 128 its
+ * group's bucket, and the published one as the group is merged into it,
+ * keep their lines in a map of their own; then the writer's count. */
+static void hl_backfill(fixture *f, hl_model *m, int n)
+{
+    const char **ev = calloc((size_t)n + 1, sizeof *ev);
+    char(*buf)[48] = calloc((size_t)n + 1, sizeof *buf);
+    assert_true(ev && buf && m->n + n + 1 <= HL_MAX);
+    static int round;
+    round++;
+    for (int i = 0; i < n; i++) {
+        snprintf(buf[i], sizeof buf[i], "a/!%02d-%06d", 99 - round, 999999 - i);
+        snprintf(m->key[m->n++], sizeof m->key[0], "s:%.40s", buf[i]);
+        ev[i] = buf[i];
+    }
+    hl_count(m, buf[n], sizeof buf[n]);
+    ev[n] = buf[n];
+    yj_batch *r = run(f, ev, NULL, (size_t)n + 1);
+    for (int i = 0; i <= n; i++)
+        assert_int_equal(r->results[i].code, YJ_OK);
+    finish(r);
+    free(ev);
+    free(buf);
 }
 
 static void hl_run(fixture *f, hl_model *m, int n, uint64_t *seed, int refused_too)
@@ -2602,13 +2628,20 @@ static void history_lines_by_bucket(fixture *f, int stage)
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
-    assert_int_equal(st.writes_committed,
-                     312); /* (and two counts a group; the refused one wrote no entry) */
+    /* (and two counts a group; the refused one wrote no entry) */
+    assert_int_equal(st.writes_committed, 312);
+    /* a backfill newest first: the group's bucket a map, then the
+     * published one too */
+    hl_backfill(f, &m, 150);
+    hl_backfill(f, &m, 150);
+    assert_int_equal(hl_differs(f->store, &m, &seed), 0);
     /* in LMDB (staged or not), then more in memory over them */
     one_checkpoint(f);
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
     for (int i = 0; i < 4; i++)
         hl_run(f, &m, 40, &seed, i == 1);
+    hl_backfill(f, &m, 140); /* (the checkpoint below then holds a map bucket) */
+    hl_backfill(f, &m, 140);
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
     /* a slow checkpoint: its layer's lines read while it writes them, and
      * new ones published over it */
