@@ -9,7 +9,8 @@
  * up for it: an arena holds at most ~1/7
  * more than was asked of it, plus its last block. Nothing is freed but
  * everything at once (yj_arena_free), which leaves the arena empty and
- * usable again. A zeroed yj_arena is an empty one with the defaults. Not
+ * usable again, or a few blocks at a time (yj_arena_free_some), or all
+ * but the first (yj_arena_reset). A zeroed yj_arena is an empty one with the defaults. Not
  * thread-safe: one owner at a time (a batch's arena is filled by the
  * writer thread and freed by the event loop after the hand-back).
  */

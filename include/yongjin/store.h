@@ -219,7 +219,9 @@ int yj_cursor_open(const yj_store_view *view, yj_cursor **out);
  * seek answers MDB_NOTFOUND, MDB_FIRST and MDB_LAST go to the first and
  * last of them. History lines (yj_apply_hook.history) still in memory
  * are seen only by such a cursor whose prefix holds their bucket's whole
- * prefix (a member's statement): a plain cursor sees those in LMDB alone. */
+ * prefix (a member's statement): a plain cursor sees those in LMDB and
+ * the staged ones alone. A seek below the bound goes to its first key;
+ * MDB_SET and MDB_SET_KEY are seeks then. */
 int yj_cursor_open_bounded(const yj_store_view *view, const void *prefix, size_t n,
                            yj_cursor **out);
 int yj_cursor_get(yj_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op);

@@ -8,7 +8,7 @@
  * three of them an order, each a new key at its own place in the whole
  * key order, and each went into the group's tree and was merged into the
  * published layer's (a descent of a tree of up to millions of keys) at
- * every group: 1.3 us of the writer's ~12 an order (performance.md,
+ * every group: 1.3-2.7 us of the writer's ~12 an order (performance.md,
  * twenty-third session). Here a line is a copy in the layer's arena and a
  * pointer in its bucket's array, the bucket found by a hash of its prefix;
  * a merge copies each line into the bucket of the same prefix in the other

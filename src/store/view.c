@@ -346,7 +346,8 @@ struct yj_cursor {
     uint8_t lazy;     /* at an exact key found by lookup: the sources are not positioned */
     uint16_t blen;    /* bound's bytes */
     uint16_t plen;    /* of them, the history bucket's prefix (0: no SRC_BUCKET source) */
-    uint8_t key[YJ_MEMMAP_KEY_MAX + 1]; /* last: yj_cursor_open zeroes what comes before it */
+    uint8_t
+        key[YJ_MEMMAP_KEY_MAX + 1]; /* last: yj_cursor_open_bounded zeroes what comes before it */
 };
 /* The writer opens a cursor for most events: at most 1032 bytes (1,024),
  * its block comes from glibc's per-thread cache, not from malloc's bins

@@ -661,8 +661,9 @@ int store_put_record(MDB_cursor *cur, const void *key, size_t klen, const void *
     return rc;
 }
 
-/* The layer's state map, its history lines (lines.h: its buckets sorted)
- * and the staged lines (NULL: none) in one pass, in key order: the
+/* The layer's state map, its history lines (lines.h: its buckets sorted;
+ * with no memory for the sort, after the rest: ckpt_write_state) and the
+ * staged lines (NULL: none) in one pass, in key order: the
  * layer's entry wins a key it and the staged lines both have (its map and
  * its lines have none in common). */
 typedef struct ckpt_walk {
