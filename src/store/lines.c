@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "store/memmap.h"
+#include "store/store_internal.h" /* store_key_cmp: the store's one key order */
 #include "yongjin/arena.h"
 
 #define FIRST_BLOCK ((size_t)64 << 10) /* a group's lines mostly fit in it, kept when cleared */
@@ -33,33 +34,33 @@
 #define INLINE 3                       /* lines a bucket holds in itself (most hold one or two) */
 #define DEEP 128                       /* pointers a put may move before its bucket becomes a map */
 
-typedef struct hist_line {
+typedef struct line_entry {
     uint32_t vlen;
     uint16_t klen;
     uint8_t data[]; /* key, then value */
-} hist_line;
+} line_entry;
 
 struct store_lines_bucket {
-    hist_line **line; /* n lines in key order, room for cap: inl, then in the arena */
+    line_entry **line; /* n lines in key order, room for cap: inl, then in the arena */
     uint32_t n, cap;
     uint64_t hash;
     /* the last line's 8 bytes after the prefix (big-endian, zero padded):
      * a line that comes after it is appended without reading it */
     uint64_t last_head;
-    hist_line *inl[INLINE];
+    line_entry *inl[INLINE];
     yj_memmap *tree; /* NULL; or every line of the bucket, in place of the array (DEEP) */
     uint16_t plen;
     uint8_t prefix[];
 };
 
-typedef struct hist_slot {
+typedef struct table_slot {
     uint64_t h; /* 0: empty */
     store_lines_bucket *b;
-} hist_slot;
+} table_slot;
 
 struct store_lines {
     store_lines_fn bucket_len;
-    hist_slot *slot; /* NULL until the first bucket */
+    table_slot *slot; /* NULL until the first bucket */
     size_t mask;     /* slots - 1 */
     size_t nb;       /* buckets */
     store_lines_bucket **list;
@@ -71,24 +72,18 @@ struct store_lines {
     yj_arena arena;
 };
 
-static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c ? c : (an < bn ? -1 : an > bn);
-}
-
 /* The process's hash key: drawn before main (a constructor), so every
  * thread reads it settled. */
-static uint64_t hist_seed;
+static uint64_t lines_seed;
 
-__attribute__((constructor)) static void hist_seed_init(void)
+__attribute__((constructor)) static void lines_seed_init(void)
 {
-    hist_seed = store_hash_seed();
+    lines_seed = store_hash_seed();
 }
 
 static uint64_t prefix_hash(const void *p, size_t n)
 {
-    uint64_t v = store_hash(p, n, hist_seed);
+    uint64_t v = store_hash(p, n, lines_seed);
     return v ? v : 1;
 }
 
@@ -203,7 +198,7 @@ static store_lines_bucket *find(const store_lines *h, const void *prefix, size_t
 {
     if (!h->slot) return NULL;
     for (size_t i = hash & h->mask;; i = (i + 1) & h->mask) {
-        const hist_slot *s = &h->slot[i];
+        const table_slot *s = &h->slot[i];
         if (!s->h) return NULL;
         if (s->h == hash && s->b->plen == plen && !memcmp(s->b->prefix, prefix, plen)) return s->b;
     }
@@ -222,7 +217,7 @@ static int table_room(store_lines *h, size_t want)
     size_t n = slots ? slots : 16;
     while (want > n / 4 * 3)
         n *= 2;
-    hist_slot *t = calloc(n, sizeof *t);
+    table_slot *t = calloc(n, sizeof *t);
     if (!t) return -1;
     for (size_t i = 0; i < slots; i++) {
         if (!h->slot[i].h) continue;
@@ -257,9 +252,9 @@ static store_lines_bucket *bucket_new(store_lines *h, const void *prefix, size_t
         h->list_cap = n;
     }
     store_lines_bucket *b = yj_arena_alloc(&h->arena, sizeof *b + plen);
-    hist_line **line = !b              ? NULL
-                       : cap <= INLINE ? b->inl
-                                       : yj_arena_alloc(&h->arena, cap * sizeof *line);
+    line_entry **line = !b              ? NULL
+                        : cap <= INLINE ? b->inl
+                                        : yj_arena_alloc(&h->arena, cap * sizeof *line);
     if (!line) return NULL;
     b->line = line;
     b->n = 0;
@@ -278,7 +273,7 @@ static store_lines_bucket *bucket_new(store_lines *h, const void *prefix, size_t
     return b;
 }
 
-static const void *line_key(const hist_line *l)
+static const void *line_key(const line_entry *l)
 {
     return l->data;
 }
@@ -289,7 +284,7 @@ size_t store_lines_seek(const store_lines_bucket *b, const void *key, size_t kle
     size_t lo = 0, hi = b->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = key_cmp(line_key(b->line[mid]), b->line[mid]->klen, key, klen);
+        int c = store_key_cmp(line_key(b->line[mid]), b->line[mid]->klen, key, klen);
         if (c < 0 || (after && c == 0))
             lo = mid + 1;
         else
@@ -328,7 +323,7 @@ static int to_tree(store_lines *h, store_lines_bucket *b, const void *key, size_
 {
     yj_memmap *t = yj_memmap_new();
     for (uint32_t i = 0; t && i < b->n; i++) {
-        const hist_line *l = b->line[i];
+        const line_entry *l = b->line[i];
         if (yj_memmap_put(t, l->data, l->klen, l->data + l->klen, l->vlen, 0) != 0) {
             yj_memmap_free(t);
             t = NULL;
@@ -359,11 +354,11 @@ static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, si
      * makes a shorter key's head no larger: a tie is read in full) */
     if (at && (head < b->last_head ||
                (head == b->last_head &&
-                key_cmp(line_key(b->line[at - 1]), b->line[at - 1]->klen, key, klen) >= 0)))
+                store_key_cmp(line_key(b->line[at - 1]), b->line[at - 1]->klen, key, klen) >= 0)))
         at = store_lines_seek(b, key, klen, 0);
-    int same = at < b->n && !key_cmp(line_key(b->line[at]), b->line[at]->klen, key, klen);
+    int same = at < b->n && !store_key_cmp(line_key(b->line[at]), b->line[at]->klen, key, klen);
     if (!same && b->n - at > DEEP) return to_tree(h, b, key, klen, val, vlen);
-    hist_line *l = yj_arena_alloc(&h->arena, sizeof *l + klen + vlen);
+    line_entry *l = yj_arena_alloc(&h->arena, sizeof *l + klen + vlen);
     if (!l) return -1;
     l->vlen = (uint32_t)vlen;
     l->klen = (uint16_t)klen;
@@ -374,7 +369,7 @@ static int bucket_put(store_lines *h, store_lines_bucket *b, const void *key, si
         return 0;
     }
     if (b->n == b->cap) {
-        hist_line **wider = yj_arena_alloc(&h->arena, 2 * (size_t)b->cap * sizeof *wider);
+        line_entry **wider = yj_arena_alloc(&h->arena, 2 * (size_t)b->cap * sizeof *wider);
         if (!wider) return -1;
         memcpy(wider, b->line, b->n * sizeof *wider);
         b->line = wider;
@@ -406,7 +401,7 @@ int store_lines_put(store_lines *h, const void *key, size_t klen, const void *va
 static void merge_ahead(const store_lines *dst, const store_lines *src, size_t i, int stage)
 {
     if (i >= src->nb || !dst->slot) return;
-    const hist_slot *sl = &dst->slot[src->list[i]->hash & dst->mask];
+    const table_slot *sl = &dst->slot[src->list[i]->hash & dst->mask];
     if (stage == 0)
         __builtin_prefetch(sl);
     else if (sl->h)
@@ -438,7 +433,7 @@ int store_lines_merge(store_lines *dst, store_lines *src)
             continue;
         }
         for (uint32_t j = 0; j < sb->n; j++) {
-            const hist_line *l = sb->line[j];
+            const line_entry *l = sb->line[j];
             if (bucket_put(dst, db, l->data, l->klen, l->data + l->klen, l->vlen) != 0) return -1;
         }
     }
@@ -460,7 +455,7 @@ void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, s
                       const void **val, size_t *vlen)
 {
     assert(!b->tree && i < b->n);
-    const hist_line *l = b->line[i];
+    const line_entry *l = b->line[i];
     if (key) *key = l->data;
     if (klen) *klen = l->klen;
     if (val) *val = l->data + l->klen;
@@ -486,7 +481,7 @@ static int item_cmp(const void *pa, const void *pb)
     const sort_item *a = pa, *b = pb;
     for (int i = 0; i < 3; i++)
         if (a->head[i] != b->head[i]) return a->head[i] < b->head[i] ? -1 : 1;
-    return key_cmp(a->b->prefix, a->b->plen, b->b->prefix, b->b->plen);
+    return store_key_cmp(a->b->prefix, a->b->plen, b->b->prefix, b->b->plen);
 }
 
 int store_lines_sorted(const store_lines *h, const store_lines_bucket ***out, size_t *n)

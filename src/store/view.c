@@ -407,18 +407,26 @@ static int lmdb_op(yj_cursor *c, source *s, MDB_cursor_op op, const void *key, s
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* The map a layer's source walks: its layer's (SRC_TREE), or its
+ * bucket's once the bucket keeps its lines in a map; NULL for a bucket's
+ * array, or no bucket. A bucket of a layer the writer changes between
+ * calls is looked up again first (it may be new, or a map now). */
+static const yj_memmap *source_map(const yj_cursor *c, source *s)
+{
+    if (s->kind != SRC_BUCKET) return s->p;
+    if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
+    return s->p ? store_lines_tree(s->p) : NULL;
+}
+
 /* A layer's source at its first key >= key (> when after; the first key
  * when key is NULL). */
 static void seek_layer(const yj_cursor *c, source *s, const void *key, size_t klen, int after)
 {
-    const yj_memmap *m = s->p;
-    if (s->kind == SRC_BUCKET) {
-        if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
-        if (!s->p || !(m = store_lines_tree(s->p))) { /* its array, or no bucket */
-            s->it.idx_ = !s->p ? 0 : key ? (unsigned)store_lines_seek(s->p, key, klen, after) : 0;
-            load(s);
-            return;
-        }
+    const yj_memmap *m = source_map(c, s);
+    if (!m) { /* a bucket's array, or no bucket */
+        s->it.idx_ = !s->p ? 0 : key ? (unsigned)store_lines_seek(s->p, key, klen, after) : 0;
+        load(s);
+        return;
     }
     if (key)
         yj_memmap_seek(m, &s->it, key, klen);
@@ -434,17 +442,12 @@ static void seek_layer(const yj_cursor *c, source *s, const void *key, size_t kl
 /* A layer's source at its last key < key (the last key when key is NULL). */
 static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size_t klen)
 {
-    const yj_memmap *m = s->p;
-    if (s->kind == SRC_BUCKET) {
-        if (s->layer < c->view->mutable_layers) bucket_refresh(c, s);
-        if (!s->p || !(m = store_lines_tree(s->p))) { /* its array, or no bucket */
-            size_t i = !s->p ? 0
-                       : key ? store_lines_seek(s->p, key, klen, 0)
-                             : store_lines_lines(s->p);
-            s->it.idx_ = i ? (unsigned)i - 1 : UINT_MAX; /* (UINT_MAX: before the first) */
-            load(s);
-            return;
-        }
+    const yj_memmap *m = source_map(c, s);
+    if (!m) { /* a bucket's array, or no bucket */
+        size_t i = !s->p ? 0 : key ? store_lines_seek(s->p, key, klen, 0) : store_lines_lines(s->p);
+        s->it.idx_ = i ? (unsigned)i - 1 : UINT_MAX; /* (UINT_MAX: before the first) */
+        load(s);
+        return;
     }
     if (key)
         yj_memmap_seek_lt(m, &s->it, key, klen);
