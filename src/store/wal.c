@@ -1258,7 +1258,10 @@ yj_err store_wal_checkpoint_now(yj_store *s)
 yj_err store_wal_checkpoint_soon(yj_store *s)
 {
     if (s->ckpt_state != CKPT_IDLE) return YJ_OK;
-    s->last_ckpt_ns = 0;
+    /* due now: long before any clock reading (not 0: the monotonic clock
+     * counts from the boot, and a machine up for less than checkpoint_ms
+     * took no checkpoint then) */
+    s->last_ckpt_ns = INT64_MIN / 2;
     return store_wal_after_commit(s);
 }
 
