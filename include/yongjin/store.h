@@ -306,6 +306,17 @@ typedef struct yj_apply_hook {
      * bounded to its bucket (yj_cursor_open_bounded). Checkpoints write it
      * into LMDB as any key. NULL: none. */
     size_t (*history)(const void *key, size_t key_len);
+    /* Whether key is only ever read by its exact key, never by a cursor
+     * (docs/storage.md "Keys looked up, never scanned"): the writer's
+     * layers then keep it in their hash index alone, out of their ordered
+     * maps (memmap.h, yj_memmap_loose), so a put or a publish of it costs a
+     * probe instead of a descent of a tree of millions of keys. A function
+     * of the key's bytes alone, answering 1 only for keys indexed() takes.
+     * A point lookup finds such a key in memory as any other; a cursor
+     * does not, until a checkpoint has written it into LMDB (in key order,
+     * as any key), so no reader may scan a range that holds one. The
+     * writer's request ids are kept so too, always. NULL: none. */
+    int (*lookup_only)(const void *key, size_t key_len);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

@@ -279,12 +279,25 @@ static size_t ledger_history(const void *key, size_t key_len)
     return n + 1 + (size_t)k[n] <= key_len ? n + 1 + k[n] : 0;
 }
 
+/* An order's record ('O') is read only by its key (a payment's lookup,
+ * which misses, a refund's, a completion's, GetOrder, a group's retro
+ * payments), never by a cursor: the writer's layers keep it in their hash
+ * index alone (store.h, docs/storage.md "Keys looked up, never scanned").
+ * Every accepted event also writes its period's entry index ('e', an
+ * ordered key), so a cursor still finds every tenant that has state. */
+static int ledger_lookup_only(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    return key_len >= 2 && (size_t)k[0] + 1 < key_len && k[k[0] + 1] == 'O';
+}
+
 static const yj_apply_hook hook = {.apply = ledger_apply,
                                    .cacheable = ledger_cacheable,
                                    .row_cap = ledger_row_cap,
                                    .staged = ledger_staged,
                                    .indexed = ledger_indexed,
-                                   .history = ledger_history};
+                                   .history = ledger_history,
+                                   .lookup_only = ledger_lookup_only};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

@@ -126,7 +126,7 @@ typedef struct mm_ent {
     uint32_t vlen;
     uint16_t klen;
     uint8_t tomb;
-    uint8_t pad_;
+    uint8_t loose;  /* in the index alone, not the tree (yj_memmap_loose) */
     uint8_t data[]; /* key, then value */
 } mm_ent;
 
@@ -171,6 +171,13 @@ struct yj_memmap {
      * swap. */
     int (*indexed_fn)(const void *key, size_t klen);
     size_t indexed; /* entries whose keys the index takes (all of count when indexed_fn is NULL) */
+    /* The keys kept in the index alone (yj_memmap_loose): NULL, none;
+     * else those it answers 1 for, which are never in the tree. nloose of
+     * the count are, and a map with any has an index. Goes with the
+     * entries, as indexed_fn does. */
+    int (*loose_fn)(const void *key, size_t klen);
+    size_t nloose;
+    size_t free_pos; /* the next slot yj_memmap_free_some looks at for a loose entry */
     /* Where entries and nodes come from (yj_memmap_use_alloc): NULL, malloc
      * and free; else alloc_fn, and release_fn gives each back, or, NULL,
      * nothing is freed one by one (the memory goes with the allocator).
@@ -205,6 +212,12 @@ static inline int kept(const yj_memmap *m)
 static inline int takes(const yj_memmap *m, const uint8_t *k, size_t klen)
 {
     return !m->indexed_fn || m->indexed_fn(k, klen);
+}
+
+/* Whether key is one of m's loose keys (kept in its index alone). */
+static inline int is_loose(const yj_memmap *m, const void *k, size_t klen)
+{
+    return m->loose_fn && m->loose_fn(k, klen);
 }
 
 /* ---- keys and heads ---- */
@@ -362,11 +375,12 @@ static void index_drop(yj_memmap *m)
 static void index_fill(yj_memmap *m);
 
 /* Makes room in the index for n entries (and makes the index when n passes
- * INDEX_MIN): 0, or -1 on ENOMEM with the index as it was. Growing reads
- * only the old table's tags, not the entries. */
-static int index_reserve(yj_memmap *m, size_t n)
+ * INDEX_MIN, or at once when make: a loose key needs it): 0, or -1 on
+ * ENOMEM with the index as it was. Growing reads only the old table's
+ * tags, not the entries. */
+static int index_grow(yj_memmap *m, size_t n, int make)
 {
-    if (!m->slot_tag && n <= INDEX_MIN) return 0;
+    if (!m->slot_tag && n <= INDEX_MIN && !make) return 0;
     size_t slots = m->slot_tag ? m->slot_mask + 1 : SLOTS_MIN;
     while (n > slots / 4 * 3)
         slots *= 2;
@@ -393,15 +407,22 @@ static int index_reserve(yj_memmap *m, size_t n)
     return 0;
 }
 
+static int index_reserve(yj_memmap *m, size_t n)
+{
+    return index_grow(m, n, 0);
+}
+
 int yj_memmap_reserve(yj_memmap *m, size_t n)
 {
     return index_reserve(m, n);
 }
 
-/* Puts every entry of the tree into the (empty) index; reads every entry. */
+/* Puts every entry of the tree into the (empty) index; reads every entry.
+ * (A map with loose entries always has its index: none is made, or filled
+ * from the tree, while it holds any.) */
 static void index_fill(yj_memmap *m)
 {
-    assert(m->slot_tag && m->indexed <= (m->slot_mask + 1) / 4 * 3);
+    assert(m->slot_tag && m->indexed <= (m->slot_mask + 1) / 4 * 3 && m->nloose == 0);
     for (mm_leaf *lf = m->first; lf; lf = lf->next)
         for (unsigned i = 0; i < lf->h.n; i++) {
             mm_ent *e = lf->h.key[i];
@@ -583,6 +604,8 @@ static void map_reset(yj_memmap *m)
     m->first = m->last = NULL;
     m->count = 0;
     m->indexed = 0;
+    m->nloose = 0;
+    m->free_pos = 0;
     m->height = 0;
     m->bytes = sizeof(*m);
 }
@@ -842,7 +865,7 @@ static int insert_first(yj_memmap *m, mm_ent *e)
     m->root = &lf->h;
     m->first = m->last = lf;
     m->height = 1;
-    m->count = 1;
+    m->count++; /* (the loose entries are counted too) */
     m->bytes += ent_size(e);
     return 0;
 }
@@ -900,8 +923,8 @@ yj_memmap *yj_memmap_new(void)
 {
     yj_memmap *m = malloc(sizeof(*m));
     if (m)
-        map_reset(m), m->keep_index = 0, m->indexed_fn = NULL, m->alloc_fn = NULL, m->release_fn = NULL,
-            m->alloc_ctx = NULL;
+        map_reset(m), m->keep_index = 0, m->indexed_fn = NULL, m->loose_fn = NULL,
+                      m->alloc_fn = NULL, m->release_fn = NULL, m->alloc_ctx = NULL;
     return m;
 }
 
@@ -918,8 +941,8 @@ yj_memmap *yj_memmap_like(const yj_memmap *m)
 {
     yj_memmap *n = yj_memmap_new();
     if (n)
-        n->indexed_fn = m->indexed_fn, n->alloc_fn = m->alloc_fn, n->release_fn = m->release_fn,
-        n->alloc_ctx = m->alloc_ctx, n->keep_index = m->keep_index;
+        n->indexed_fn = m->indexed_fn, n->loose_fn = m->loose_fn, n->alloc_fn = m->alloc_fn,
+        n->release_fn = m->release_fn, n->alloc_ctx = m->alloc_ctx, n->keep_index = m->keep_index;
     return n;
 }
 
@@ -935,14 +958,65 @@ static void forget_tree(yj_memmap *m)
     m->bytes = sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0);
     m->root = NULL;
     m->first = m->last = NULL;
-    m->count = m->indexed = 0;
+    m->count = m->indexed = m->nloose = 0;
     m->height = 0;
+}
+
+/* Gives back every loose entry of m (a map whose allocator frees them one
+ * by one); their slots stay as they are, for the caller to empty or drop. */
+static void loose_release_all(yj_memmap *m)
+{
+    for (size_t i = 0; m->nloose && i <= m->slot_mask; i++) {
+        if (!m->slot_tag[i] || !m->slot_ent[i]->loose) continue;
+        m->bytes -= ent_size(m->slot_ent[i]);
+        mm_release(m, m->slot_ent[i]);
+        m->nloose--, m->count--, m->indexed--;
+    }
 }
 
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen))
 {
     assert(m && m->count == 0 && !m->slot_tag);
     m->indexed_fn = indexed;
+}
+
+void yj_memmap_loose(yj_memmap *m, int (*loose)(const void *key, size_t klen))
+{
+    assert(m && m->count == 0 && !m->slot_tag);
+    m->loose_fn = loose;
+}
+
+size_t yj_memmap_loose_count(const yj_memmap *m)
+{
+    return m ? m->nloose : 0;
+}
+
+const yj_memmap_ent *yj_memmap_loose_next(const yj_memmap *m, size_t *pos)
+{
+    assert(m && pos);
+    for (size_t i = *pos; m->nloose && i <= m->slot_mask; i++)
+        if (m->slot_tag[i] && m->slot_ent[i]->loose) {
+            *pos = i + 1;
+            return m->slot_ent[i];
+        }
+    *pos = m->slot_mask + 1;
+    return NULL;
+}
+
+void yj_memmap_ent_at(const yj_memmap_ent *e, const void **key, size_t *klen, const void **val,
+                      size_t *vlen, int *tomb)
+{
+    assert(e);
+    if (key) *key = ent_key(e);
+    if (klen) *klen = e->klen;
+    if (val) *val = e->tomb ? NULL : e->data + e->klen;
+    if (vlen) *vlen = e->vlen;
+    if (tomb) *tomb = e->tomb;
+}
+
+int yj_memmap_ent_cmp(const yj_memmap_ent *a, const yj_memmap_ent *b)
+{
+    return key_cmp(ent_key(a), a->klen, ent_key(b), b->klen);
 }
 
 void yj_memmap_keep_index(yj_memmap *m)
@@ -954,6 +1028,17 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
 {
     assert(m);
     if (kept(m)) forget_tree(m);
+    /* the loose entries first, from the slot the last call stopped at, each
+     * slot's tag zeroed as its entry goes (nothing looks the map up now) */
+    for (; m->nloose && n > 0 && m->free_pos <= m->slot_mask; m->free_pos++) {
+        size_t i = m->free_pos;
+        if (!m->slot_tag[i] || !m->slot_ent[i]->loose) continue;
+        m->bytes -= ent_size(m->slot_ent[i]);
+        mm_release(m, m->slot_ent[i]);
+        m->slot_tag[i] = 0;
+        m->nloose--, n--;
+    }
+    if (m->nloose) return 0;
     /* whole leaves at a time (n may be passed by less than a leaf); a
      * drained leaf keeps no key, so a later tree_free frees only nodes */
     mm_leaf *lf = m->first;
@@ -977,6 +1062,8 @@ void yj_memmap_free(yj_memmap *m)
 {
     if (!m) return;
     if (kept(m)) forget_tree(m);
+    else
+        loose_release_all(m);
     if (m->root) tree_free(m, m->root, 1);
     index_drop(m); /* (a clear would keep it) */
     assert(m->bytes == sizeof(*m));
@@ -987,7 +1074,7 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m)
 {
     if (!m->slot_tag) return 0;
     size_t need = 0; /* the slots a map of its count grown from nothing would have */
-    if (m->indexed > INDEX_MIN)
+    if (m->indexed > INDEX_MIN || m->nloose)
         for (need = SLOTS_MIN; m->indexed > need / 4 * 3;) need *= 2;
     return index_bytes(m->slot_mask + 1) - index_bytes(need);
 }
@@ -996,9 +1083,56 @@ void yj_memmap_clear(yj_memmap *m)
 {
     assert(m);
     if (kept(m)) forget_tree(m);
+    else
+        loose_release_all(m);
     if (m->root) tree_free(m, m->root, 1);
     assert(m->bytes == sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0));
     index_empty_or_drop(m);
+}
+
+/* A new entry of key -> val (a tombstone: tomb), or NULL on ENOMEM. */
+static mm_ent *ent_new(const yj_memmap *m, const void *key, size_t klen, const void *val,
+                       size_t vlen, int tomb, int loose)
+{
+    mm_ent *e = mm_alloc(m, sizeof(mm_ent) + klen + vlen);
+    if (!e) return NULL;
+    e->klen = (uint16_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->tomb = tomb != 0;
+    e->loose = (uint8_t)loose;
+    memcpy(e->data, key, klen);
+    if (vlen) memcpy(e->data + klen, val, vlen);
+    return e;
+}
+
+/* yj_memmap_put of a loose key: its slot alone, no descent. A new key's
+ * slot is made room for (the index made, if need be) before its entry is
+ * allocated, as for any key. */
+static int put_loose(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
+                     int tomb)
+{
+    assert(takes(m, key, klen)); /* (yj_memmap_loose) */
+    uint32_t tag = key_tag(key, klen);
+    size_t slot = 0;
+    mm_ent *old = m->slot_tag ? (mm_ent *)index_find(m, key, klen, tag, &slot) : NULL;
+    if (old && old->tomb == (tomb != 0) && old->vlen == vlen) {
+        if (vlen) memmove(old->data + klen, val, vlen); /* (as yj_memmap_put) */
+        return 0;
+    }
+    if (!old && index_grow(m, m->indexed + 1, 1) != 0) return -1;
+    mm_ent *e = ent_new(m, key, klen, val, vlen, tomb, 1);
+    if (!e) return -1;
+    if (old) {
+        assert(old->loose);
+        m->slot_ent[slot] = e;
+        m->bytes = m->bytes - ent_size(old) + ent_size(e);
+        mm_release(m, old);
+        return 0;
+    }
+    index_add(m, e, tag);
+    m->count++, m->indexed++, m->nloose++;
+    m->bytes += ent_size(e);
+    return 0;
 }
 
 int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, size_t vlen,
@@ -1007,6 +1141,7 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     if (tomb) vlen = 0;
     assert(vlen <= YJ_MEMMAP_VAL_MAX && (val || vlen == 0));
+    if (is_loose(m, key, klen)) return put_loose(m, key, klen, val, vlen, tomb);
     int in = takes(m, key, klen);
     uint32_t tag = in && wants_tag(m) ? key_tag(key, klen) : 0;
     mm_ent *old = NULL;
@@ -1030,14 +1165,8 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
         }
     }
     if (!old && in && index_reserve(m, m->indexed + 1) != 0) return -1;
-    mm_ent *e = mm_alloc(m, sizeof(mm_ent) + klen + vlen);
+    mm_ent *e = ent_new(m, key, klen, val, vlen, tomb, 0);
     if (!e) return -1;
-    e->klen = (uint16_t)klen;
-    e->vlen = (uint32_t)vlen;
-    e->tomb = tomb != 0;
-    e->pad_ = 0;
-    memcpy(e->data, key, klen);
-    if (vlen) memcpy(e->data + klen, val, vlen);
     if (place_indexed(m, e, m->root ? &w : NULL, tag, in) != 0) {
         mm_release(m, e);
         return -1;
@@ -1283,6 +1412,7 @@ static void build_upper(yj_memmap *m, mm_inner **pool)
  * (the ones before are dst's now). Allocates nothing. */
 static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
 {
+    assert(m->nloose == 0); /* (merge_loose moved them first) */
     for (mm_leaf *lf = m->first; lf != from; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++)
             m->bytes -= ent_size(lf->h.key[i]);
@@ -1363,6 +1493,36 @@ static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_
     }
 }
 
+/* Moves src's loose entries into dst (src's win), before its tree's: room
+ * for them all is made in dst's index first, so that either none moves
+ * (-1, ENOMEM) or all do. src's slots are left as they are: its index is
+ * emptied, or filled again from its tree (keep_from), after. */
+static int merge_loose(yj_memmap *dst, yj_memmap *src)
+{
+    assert(dst->loose_fn == src->loose_fn);
+    if (index_grow(dst, dst->indexed + src->nloose, 1) != 0) return -1;
+    for (size_t i = 0; src->nloose && i <= src->slot_mask; i++) {
+        if (!src->slot_tag[i] || !src->slot_ent[i]->loose) continue;
+        mm_ent *e = src->slot_ent[i];
+        size_t slot;
+        mm_ent *old = (mm_ent *)index_find(dst, ent_key(e), e->klen, src->slot_tag[i], &slot);
+        if (old) {
+            assert(old->loose);
+            dst->slot_ent[slot] = e;
+            dst->bytes = dst->bytes - ent_size(old) + ent_size(e);
+            mm_release(dst, old);
+        } else { /* (slot: the empty one its probe ended at) */
+            dst->slot_tag[slot] = src->slot_tag[i];
+            dst->slot_ent[slot] = e;
+            dst->count++, dst->indexed++, dst->nloose++;
+            dst->bytes += ent_size(e);
+        }
+        src->bytes -= ent_size(e);
+        src->count--, src->indexed--, src->nloose--;
+    }
+    return 0;
+}
+
 int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
 {
     assert(dst && src && dst != src);
@@ -1382,6 +1542,7 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
     }
     /* entries moved one by one stay where they were allocated */
     assert(dst->alloc_fn == src->alloc_fn && dst->release_fn == src->release_fn && dst->alloc_ctx == src->alloc_ctx);
+    if (src->nloose && merge_loose(dst, src) != 0) return -1;
     uint32_t tag[WARM];
     for (mm_leaf *lf = src->first; lf; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++) {
@@ -1395,7 +1556,7 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
             }
         }
     }
-    tree_free(src, src->root, 0);
+    if (src->root) tree_free(src, src->root, 0);
     index_empty_or_drop(src);
     return 0;
 }

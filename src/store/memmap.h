@@ -57,6 +57,9 @@
 #define YJ_MEMMAP_VAL_MAX ((size_t)16 << 20)
 
 typedef struct yj_memmap yj_memmap;
+/* One entry of a map, as yj_memmap_loose_next hands it out: valid as the
+ * pointers of yj_memmap_at are. */
+typedef struct mm_ent yj_memmap_ent;
 
 /* A position in a map: at an entry, or invalid (before the first or past
  * the last). Caller-allocated; its fields are private to memmap.c. */
@@ -86,6 +89,31 @@ void yj_memmap_keep_index(yj_memmap *m);
  * them all at once (into an empty map, yj_memmap_merge), so maps merged
  * into each other should make the same one. */
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
+
+/* Asks that m keep the keys `loose` answers 1 for (a function of the key's
+ * bytes alone, the same answer every time, and only for keys its index
+ * takes: yj_memmap_index_only) in its hash index alone, out of its tree:
+ * for keys only ever looked up by their exact key, never scanned (the
+ * writer's request ids and order records: store_writer_layer), a put and a
+ * merge of one cost a probe of the index instead of a descent of the tree
+ * (one memory latency instead of three or four at a million keys). Such a
+ * key is found by yj_memmap_get, counted, merged, cleared and freed like
+ * any other, but no iterator ever sees it: yj_memmap_loose_next hands them
+ * out, in no order. A map with one keeps an index however small it is. m
+ * must be empty and without an index. Like yj_memmap_index_only, the
+ * choice goes with the entries in a merge's swap: maps merged into each
+ * other must make the same one. */
+void yj_memmap_loose(yj_memmap *m, int (*loose)(const void *key, size_t klen));
+/* Of m's entries, those kept loose (NULL: 0). */
+size_t yj_memmap_loose_count(const yj_memmap *m);
+/* m's loose entries one by one, in no order: start with *pos 0; NULL
+ * after the last. Any put, clear or merge of m invalidates *pos. */
+const yj_memmap_ent *yj_memmap_loose_next(const yj_memmap *m, size_t *pos);
+/* The entry e, as yj_memmap_at gives it. */
+void yj_memmap_ent_at(const yj_memmap_ent *e, const void **key, size_t *klen, const void **val,
+                      size_t *vlen, int *tomb);
+/* <0, 0, >0 as a's key sorts before, with or after b's (the map's order). */
+int yj_memmap_ent_cmp(const yj_memmap_ent *a, const yj_memmap_ent *b);
 
 /* Asks that m's entries come from alloc(ctx, n) (NULL: out of memory)
  * and go back through release(ctx, p) where m would free them (the
@@ -163,7 +191,7 @@ uint32_t yj_memmap_tag(const void *key, size_t klen);
  * one another. Changes nothing. */
 void yj_memmap_touch(const yj_memmap *m, uint32_t tag);
 
-/* Entries, tombstones included. */
+/* Entries, tombstones included (the loose ones too). */
 size_t yj_memmap_count(const yj_memmap *m);
 
 /* Of them, those whose keys the index takes (yj_memmap_index_only; all

@@ -804,10 +804,21 @@ size_t store_layer_count(const store_layer *l)
     return n + (l ? store_lines_count(l->lines) : 0);
 }
 
+/* Every request id: the writer looks them up by their exact key, and only
+ * checkpoints walk them. */
+static int every_key(const void *key, size_t key_len)
+{
+    (void)key, (void)key_len;
+    return 1;
+}
+
 store_layer *store_writer_layer(const yj_store *s)
 {
     store_layer *l = store_layer_new(s->slab);
     if (l && s->config.hook.indexed) yj_memmap_index_only(l->map[STORE_MAP_STATE], s->config.hook.indexed);
+    if (l && s->config.hook.lookup_only)
+        yj_memmap_loose(l->map[STORE_MAP_STATE], s->config.hook.lookup_only);
+    if (l) yj_memmap_loose(l->map[STORE_MAP_IDEM], every_key);
     if (l && s->config.hook.history && !(l->lines = store_lines_new(s->config.hook.history))) {
         store_layer_free(l);
         return NULL;
@@ -882,13 +893,20 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
      * below; Verify's replay, whose maps keep their memory, never compacts) */
     yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
-    size_t kept = 0;
+    size_t kept = 0, pos = 0;
+    const yj_memmap *m = l->map[STORE_MAP_STATE];
+    const yj_memmap_ent *loose = NULL;
     yj_memmap_it it;
-    for (yj_memmap_first(l->map[STORE_MAP_STATE], &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+    /* the tree's entries, then the loose ones (memmap.h) */
+    for (yj_memmap_first(m, &it);
+         yj_memmap_valid(&it) || (loose = yj_memmap_loose_next(m, &pos));) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
-        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        if (loose)
+            yj_memmap_ent_at(loose, &k, &kn, &v, &vn, &tomb);
+        else
+            yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb), yj_memmap_next(&it);
         MDB_val old;
         if (tomb) {
             yj_err err = yj_state_get(below, k, kn, &old);
@@ -912,12 +930,20 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 
 int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook)
 {
+    const yj_memmap *m = store_layer_map(group, STORE_MAP_STATE);
+    const yj_memmap_ent *loose = NULL;
+    size_t pos = 0;
     yj_memmap_it it;
-    for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+    /* the tree's entries, then the loose ones (memmap.h) */
+    for (yj_memmap_first(m, &it);
+         yj_memmap_valid(&it) || (loose = yj_memmap_loose_next(m, &pos));) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
-        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
+        if (loose)
+            yj_memmap_ent_at(loose, &k, &kn, &v, &vn, &tomb);
+        else
+            yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb), yj_memmap_next(&it);
         if (!store_cache_takes(hook->cacheable, hook->row_cap, k, kn)) continue;
         if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }

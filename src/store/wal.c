@@ -780,6 +780,53 @@ static int ckpt_put(yj_store *s, MDB_cursor *c, MDB_cursor *sc, store_layer **ne
     return rc;
 }
 
+static int loose_cmp(const void *a, const void *b)
+{
+    return yj_memmap_ent_cmp(*(const yj_memmap_ent *const *)a, *(const yj_memmap_ent *const *)b);
+}
+
+/* m's loose entries (memmap.h: the writer's request ids and the keys the
+ * hook's lookup_only() names, never in its tree) through c, sorted here
+ * by key: LMDB then finds each one's page next to the last one's. With
+ * no memory to sort them, in the map's order (LMDB takes puts in any
+ * order; a warning says it). A tombstone deletes. */
+static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
+{
+    size_t n = yj_memmap_loose_count(m), pos = 0, i = 0;
+    if (!n) return 0;
+    const yj_memmap_ent **sorted = malloc(n * sizeof *sorted);
+    if (sorted) {
+        while (i < n && (sorted[i] = yj_memmap_loose_next(m, &pos)))
+            i++;
+        assert(i == n);
+        qsort(sorted, n, sizeof *sorted, loose_cmp);
+    } else {
+        yj_log(YJ_LOG_WARN,
+               "store: out of memory sorting a checkpoint's %zu keys looked up, never scanned: "
+               "writing them unsorted",
+               n);
+    }
+    int rc = 0;
+    pos = 0;
+    for (i = 0; !rc && i < n; i++) {
+        const yj_memmap_ent *e = sorted ? sorted[i] : yj_memmap_loose_next(m, &pos);
+        const void *key, *val;
+        size_t klen, vlen;
+        int tomb;
+        yj_memmap_ent_at(e, &key, &klen, &val, &vlen, &tomb);
+        MDB_val k = {klen, (void *)key}, old;
+        if (!tomb) {
+            rc = store_put_record(c, key, klen, val, vlen);
+        } else if ((rc = mdb_cursor_get(c, &k, &old, MDB_SET)) == 0) {
+            rc = mdb_cursor_del(c, 0);
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+    }
+    free(sorted);
+    return rc;
+}
+
 /* The layer's state, and with it the staged lines (merge) or, into
  * "stage" and *next, its own history lines (stage). */
 static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, const store_layer *merge, int stage,
@@ -825,6 +872,9 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
             rc = ckpt_put(s, c, sc, next, staged, &lw);
     }
     if (sc) mdb_cursor_close(sc);
+    /* the keys looked up, never scanned: in no other source (a function of
+     * the key: neither staged, nor a history line, nor a row) */
+    if (!rc) rc = ckpt_put_loose(c, l->map[STORE_MAP_STATE]);
     /* the rows' values after the layer's: its copies of their keys are older */
     if (l == s->ckpt && c) {
         const void *key, *val;
@@ -843,7 +893,8 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
  * checkpoint more). */
 #define STAGE_MAX_KEYS ((size_t)4 << 20)
 
-/* The journal's entries and the request ids of l, each in key order. One
+/* The journal's entries and the request ids of l, each in key order
+ * (the request ids of a writer's layer sorted by ckpt_put_loose). One
  * cursor a database, its keys in order: LMDB then looks a key up in the
  * leaf page the cursor is on before it descends from the root (mdb_put
  * opens a fresh cursor and descends for every key: in a checkpoint's
@@ -874,6 +925,8 @@ static int ckpt_write_log(yj_store *s, MDB_txn *txn, const store_layer *l)
                 rc = store_put_record(c, key, klen, val, vlen);
             }
         }
+        /* a writer's layer keeps its request ids loose (memmap.h) */
+        if (!rc) rc = ckpt_put_loose(c, l->map[which[m]]);
         mdb_cursor_close(c);
     }
     return rc;

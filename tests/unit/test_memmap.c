@@ -125,6 +125,32 @@ static void ref_free(ref_map *r)
 
 /* ---- checks ---- */
 
+/* The keys the maps of a test keep loose (yj_memmap_loose), NULL for
+ * none: their iterators then see only the others, and the checks skip the
+ * loose ones in the reference where they walk the map in order. */
+static int (*test_loose)(const void *key, size_t klen);
+
+static int ref_loose(const ref_map *r, size_t i)
+{
+    return test_loose && i < r->n && test_loose(r->e[i]->key, r->e[i]->klen);
+}
+
+/* The first entry at or after i (before i, back) that the map's iterators
+ * see; r->n, or SIZE_MAX going back, when there is none. */
+static size_t ref_fwd(const ref_map *r, size_t i)
+{
+    while (ref_loose(r, i))
+        i++;
+    return i;
+}
+
+static size_t ref_back(const ref_map *r, size_t i)
+{
+    while (i != SIZE_MAX && ref_loose(r, i))
+        i--;
+    return i;
+}
+
 /* it is at reference entry i, or invalid when i is out of range. */
 static void check_at(const yj_memmap_it *it, const ref_map *r, size_t i)
 {
@@ -177,12 +203,18 @@ static void check_get(const yj_memmap *m, const ref_map *r, const uint8_t *k, si
  * slot; `indexed` counts them whether the index is made or not. */
 static void check_index(const yj_memmap *m)
 {
-    size_t taken = 0;
+    size_t taken = 0, tree = 0;
     for (const mm_leaf *lf = m->first; lf; lf = lf->next)
-        for (unsigned i = 0; i < lf->h.n; i++)
+        for (unsigned i = 0; i < lf->h.n; i++) {
+            assert_false(lf->h.key[i]->loose ||
+                         is_loose(m, ent_key(lf->h.key[i]), lf->h.key[i]->klen));
             taken += (size_t)takes(m, ent_key(lf->h.key[i]), lf->h.key[i]->klen);
-    assert_int_equal(m->indexed, taken);
-    if (!m->indexed_fn) assert_int_equal(taken, m->count);
+            tree++;
+        }
+    assert_int_equal(m->indexed, taken + m->nloose); /* (loose keys: in the index alone) */
+    assert_int_equal(m->count, tree + m->nloose);
+    if (!m->indexed_fn) assert_int_equal(m->indexed, m->count);
+    if (m->nloose) assert_non_null(m->slot_tag);
     if (!m->slot_tag) {
         assert_int_equal(m->slot_mask, 0);
         assert_true(m->indexed <= INDEX_MIN);
@@ -191,6 +223,7 @@ static void check_index(const yj_memmap *m)
     size_t slots = m->slot_mask + 1, used = 0;
     assert_true(slots >= SLOTS_MIN && (slots & (slots - 1)) == 0);
     assert_true(m->indexed <= slots / 4 * 3);
+    size_t loose = 0;
     for (size_t i = 0; i < slots; i++) {
         if (m->slot_tag[i] == 0) continue;
         used++;
@@ -199,6 +232,14 @@ static void check_index(const yj_memmap *m)
         assert_int_equal(m->slot_tag[i], key_tag(ent_key(e), e->klen));
         for (size_t j = m->slot_tag[i] & m->slot_mask; j != i; j = (j + 1) & m->slot_mask)
             assert_int_not_equal(m->slot_tag[j], 0); /* no gap between home and slot */
+        assert_int_equal(e->loose, is_loose(m, ent_key(e), e->klen));
+        if (e->loose) {
+            loose++;
+            size_t slot;
+            assert_ptr_equal(index_find(m, ent_key(e), e->klen, m->slot_tag[i], &slot), e);
+            assert_int_equal(slot, i);
+            continue;
+        }
         unsigned pos;
         int eq;
         const mm_leaf *lf = descend(m, ent_key(e), e->klen, NULL, &pos, &eq);
@@ -209,6 +250,7 @@ static void check_index(const yj_memmap *m)
         assert_int_equal(slot, i);
     }
     assert_int_equal(used, m->indexed); /* and so no entry it does not take is in it */
+    assert_int_equal(loose, m->nloose);
 }
 
 /* The keys the maps of a test index (yj_memmap_index_only), NULL for all:
@@ -262,6 +304,7 @@ static yj_memmap *map_new(void)
 {
     yj_memmap *m = yj_memmap_new();
     if (m && test_indexed) yj_memmap_index_only(m, test_indexed);
+    if (m && test_loose) yj_memmap_loose(m, test_loose);
     if (m && test_keep) yj_memmap_use_alloc(m, keeper_alloc, NULL, &test_keeper);
     if (m && test_slab) yj_memmap_use_alloc(m, slab_alloc, store_slab_release, test_slab);
     return m;
@@ -280,23 +323,54 @@ static int odd_last(const void *key, size_t klen)
     return ((const uint8_t *)key)[klen - 1] & 1;
 }
 
+/* m holds r: its iterators see r's entries but the loose ones, in order,
+ * each way; yj_memmap_loose_next hands out each loose one once. */
 static void check_all(const yj_memmap *m, const ref_map *r)
 {
     yj_memmap_it it;
     check_index(m);
     assert_int_equal(yj_memmap_count(m), r->n);
     yj_memmap_first(m, &it);
+    size_t loose = 0;
     for (size_t i = 0; i < r->n; i++) {
+        if (ref_loose(r, i)) {
+            loose++;
+            continue;
+        }
         check_at(&it, r, i);
         yj_memmap_next(&it);
     }
     assert_false(yj_memmap_valid(&it));
     yj_memmap_last(m, &it);
     for (size_t i = r->n; i-- > 0;) {
+        if (ref_loose(r, i)) continue;
         check_at(&it, r, i);
         yj_memmap_prev(&it);
     }
     assert_false(yj_memmap_valid(&it));
+    assert_int_equal(yj_memmap_loose_count(m), loose);
+    size_t pos = 0, seen = 0;
+    const yj_memmap_ent *e, *prev = NULL;
+    while ((e = yj_memmap_loose_next(m, &pos))) {
+        const void *k, *v;
+        size_t klen, vlen;
+        int tomb;
+        yj_memmap_ent_at(e, &k, &klen, &v, &vlen, &tomb);
+        size_t i = ref_lower(r, k, klen);
+        assert_true(ref_eq(r, i, k, klen) && ref_loose(r, i));
+        assert_int_equal(tomb, r->e[i]->tomb);
+        assert_int_equal(vlen, r->e[i]->vlen);
+        if (tomb)
+            assert_null(v);
+        else if (vlen)
+            assert_memory_equal(v, r->e[i]->val, vlen);
+        if (prev)
+            assert_int_not_equal(yj_memmap_ent_cmp(prev, e),
+                                 0); /* (each once: the reference has it once) */
+        prev = e;
+        seen++;
+    }
+    assert_int_equal(seen, loose);
 }
 
 /* Seeks (>= or <) and walks a few steps each way, checking each position. */
@@ -307,18 +381,19 @@ static void check_seek(const yj_memmap *m, const ref_map *r, const uint8_t *k, s
     size_t i = ref_lower(r, k, klen);
     if (lt) {
         yj_memmap_seek_lt(m, &it, k, klen);
-        i = i == 0 ? SIZE_MAX : i - 1;
+        i = ref_back(r, i == 0 ? SIZE_MAX : i - 1);
     } else {
         yj_memmap_seek(m, &it, k, klen);
+        i = ref_fwd(r, i);
     }
     check_at(&it, r, i);
     for (unsigned s = 0; s < steps && i < r->n; s++) {
         if (forward) {
             yj_memmap_next(&it);
-            i++;
+            i = ref_fwd(r, i + 1);
         } else {
             yj_memmap_prev(&it);
-            i = i == 0 ? SIZE_MAX : i - 1;
+            i = ref_back(r, i == 0 ? SIZE_MAX : i - 1);
         }
         check_at(&it, r, i);
     }
@@ -502,9 +577,9 @@ static void random_run(uint64_t seed, unsigned nops, size_t min_peak)
         } else if (what < 94) {
             yj_memmap_it it;
             yj_memmap_first(m, &it);
-            check_at(&it, &r, 0);
+            check_at(&it, &r, ref_fwd(&r, 0));
             yj_memmap_last(m, &it);
-            check_at(&it, &r, r.n ? r.n - 1 : SIZE_MAX);
+            check_at(&it, &r, ref_back(&r, r.n ? r.n - 1 : SIZE_MAX));
         } else if (what < 99) { /* an overlay merged in, now and then one with an index
                                    (the same map each time: an index kept from the last
                                    fill is filled again) */
@@ -820,18 +895,29 @@ static int merge_without_memory(long allowed)
         return 0;
     }
     assert_int_equal(rc, -1);
-    /* src: a non-empty suffix of what it had */
+    /* src: a non-empty suffix of what it had, in the order a merge moves
+     * entries: its loose ones (all or none), then its tree's in key order */
+    const ref_ent **order = malloc(rs.n * sizeof *order);
+    assert_non_null(order);
+    size_t no = 0;
+    for (size_t i = 0; i < rs.n; i++)
+        if (ref_loose(&rs, i)) order[no++] = rs.e[i];
+    for (size_t i = 0; i < rs.n; i++)
+        if (!ref_loose(&rs, i)) order[no++] = rs.e[i];
     size_t kept = yj_memmap_count(src);
     assert_true(kept > 0 && kept <= rs.n);
     ref_map suffix = {0};
     for (size_t i = rs.n - kept; i < rs.n; i++)
-        ref_put(&suffix, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+        ref_put(&suffix, order[i]->key, order[i]->klen, order[i]->val, order[i]->vlen,
+                order[i]->tomb);
     check_all(src, &suffix);
     /* dst: its own entries under the moved prefix of src's */
     for (size_t i = 0; i < rd.n; i++)
         ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
     for (size_t i = 0; i < rs.n - kept; i++)
-        ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+        ref_put(&want, order[i]->key, order[i]->klen, order[i]->val, order[i]->vlen,
+                order[i]->tomb);
+    free(order);
     check_all(dst, &want);
     for (size_t i = 0; i < suffix.n; i += 7)
         check_get(src, &suffix, suffix.e[i]->key, suffix.e[i]->klen);
@@ -1533,6 +1619,82 @@ static void test_the_hash_is_keyed_by_the_process_seed(void **state)
  * with its last step (ASan's leak check sees every block freed); a map
  * freed part-way can still be freed whole with yj_memmap_free; an empty
  * map goes in one call. */
+/* Loose keys (yj_memmap_loose: in the index alone, out of the tree):
+ * the randomized runs, merges (one by one, into a kept index, and the
+ * swap) and the out-of-memory paths of puts and merges, with check_all
+ * checking that iterators see every other key in order and
+ * yj_memmap_loose_next each loose one once; with every key indexed and
+ * with some, on malloc and on the writer's slab; a map of loose keys
+ * alone, and one freed a step at a time, give every block back. */
+static int loose_last(const void *key, size_t klen)
+{
+    return (((const uint8_t *)key)[klen - 1] & 3) == 1; /* (odd: odd_last takes them) */
+}
+
+static int every_key(const void *key, size_t klen)
+{
+    (void)key, (void)klen;
+    return 1;
+}
+
+static void test_loose_keys_match_the_reference(void **state)
+{
+    test_loose = loose_last;
+    for (int pass = 0; pass < 3; pass++) {
+        test_indexed = pass == 1 ? odd_last : NULL;
+        if (pass == 2) test_slab = store_slab_new();
+        randomized_and_out_of_memory(state, 31 + (uint64_t)pass, 40000, 2000);
+        if (test_slab) {
+            store_slab_free(test_slab); /* (asserts that every block came back) */
+            test_slab = NULL;
+        }
+    }
+    test_indexed = NULL;
+    /* every key loose (the request ids): an index from the first put, no
+     * tree; merged into a map with a tree-less kept index and swapped into
+     * an empty one; freed a step at a time */
+    test_loose = every_key;
+    test_slab = store_slab_new();
+    yj_memmap *a = map_new(), *b = map_new(), *c = map_new();
+    yj_memmap_keep_index(b);
+    ref_map r = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    assert_int_equal(yj_memmap_put(a, "x", 1, "1", 1, 0), 0);
+    assert_non_null(a->slot_tag);
+    assert_null(a->root);
+    ref_put(&r, (const uint8_t *)"x", 1, (const uint8_t *)"1", 1, 0);
+    check_all(a, &r);
+    uint64_t s = 41;
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 300; i++) {
+            size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+            int tomb = rng_below(&s, 9) == 0;
+            assert_int_equal(yj_memmap_put(b, k, klen, v, vlen, tomb), 0);
+            ref_put(&r, k, klen, v, vlen, tomb);
+        }
+        assert_int_equal(yj_memmap_merge(a, b), 0);
+        assert_int_equal(yj_memmap_count(b), 0);
+        assert_non_null(b->slot_tag); /* (kept, empty) */
+        check_all(a, &r);
+        for (size_t i = 0; i < r.n; i += 3)
+            check_get(a, &r, r.e[i]->key, r.e[i]->klen);
+    }
+    assert_null(a->root);
+    assert_int_equal(yj_memmap_merge(c, a), 0); /* the swap */
+    check_all(c, &r);
+    assert_int_equal(yj_memmap_count(a), 0);
+    int calls = 0;
+    while (!yj_memmap_free_some(c, 500))
+        calls++;
+    assert_true(calls >= 4);
+    yj_memmap_free(a);
+    yj_memmap_free(b);
+    store_slab_free(test_slab);
+    test_slab = NULL;
+    test_loose = NULL;
+    ref_free(&r);
+}
+
 static void test_a_map_is_freed_a_step_at_a_time(void **state)
 {
     (void)state;
@@ -1599,6 +1761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_reserved_index_does_not_grow),
         cmocka_unit_test(test_the_hash_is_keyed_by_the_process_seed),
         cmocka_unit_test(test_a_map_is_freed_a_step_at_a_time),
+        cmocka_unit_test(test_loose_keys_match_the_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

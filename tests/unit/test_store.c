@@ -123,9 +123,18 @@ static size_t history_s(const void *key, size_t len)
     const char *slash = len > 2 && !memcmp(key, "s:", 2) ? memchr(key, '/', len) : NULL;
     return slash ? (size_t)(slash - (const char *)key) + 1 : 0;
 }
+/* When a test sets test_lookup (the teardown clears it), "s:o" keys are
+ * looked up, never scanned (yj_apply_hook.lookup_only): the writer's
+ * layers keep them in their index alone. */
+static int test_lookup;
+static int lookup_o(const void *key, size_t len)
+{
+    return len > 3 && !memcmp(key, "s:o", 3);
+}
 static void stage_hook(yj_apply_hook *h)
 {
     if (test_history) h->history = history_s;
+    if (test_lookup) h->lookup_only = lookup_o;
     if (!test_stage) return;
     h->staged = stage_s;
     h->cacheable = cache_but_s;
@@ -523,6 +532,7 @@ static int teardown(void **state)
     test_rows = NULL;
     test_stage = 0;
     test_history = 0;
+    test_lookup = 0;
     hold_ckpt = 0;
     test_cache_max = 0;
     fail_zero_pwrite = stall_zero_ms = fail_fallocate = stall_copy_ms = copy_range_exdev = stall_ckpt_ms = 0; /* (a
@@ -2705,6 +2715,198 @@ static void history_lines_by_bucket(fixture *f, int stage)
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
 }
 
+/* ---- keys looked up, never scanned (the hook's lookup_only) ---- */
+
+/* Whether the store's reads differ from the model (val[i]: the value of
+ * "s:"+ev[i], NULL absent): each key by a lookup, and, when scanned, the
+ * scan of the "s:o" keys a cursor finds (LMDB's: none in memory) against
+ * the model's. 0 when they agree. */
+static int lo_differs(yj_store *s, const char **ev, const char **val, int n, int scanned)
+{
+    yj_rtxn r;
+    yj_msg msg = {{0}};
+    if (yj_store_read_begin(s, &r, &msg) != YJ_OK) return 1;
+    int bad = 0;
+    char key[64];
+    for (int i = 0; i < n && !bad; i++) {
+        MDB_val v;
+        int kn = snprintf(key, sizeof key, "s:%s", ev[i]);
+        yj_err err = yj_state_get(&r.view, key, (size_t)kn, &v);
+        if (val[i] ? err != YJ_OK || v.mv_size != strlen(val[i]) ||
+                         memcmp(v.mv_data, val[i], v.mv_size)
+                   : err != YJ_NOT_FOUND)
+            bad = 1000 + i;
+    }
+    yj_cursor *c = NULL;
+    if (!bad && scanned && yj_cursor_open(&r.view, &c)) bad = 2;
+    if (!bad && scanned) {
+        MDB_val k = {3, "s:o"}, v;
+        int i = 0, rc;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
+             !bad && rc == 0 && k.mv_size > 3 && !memcmp(k.mv_data, "s:o", 3);
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT), i++) {
+            while (i < n && !val[i])
+                i++;
+            if (i == n || k.mv_size != 2 + strlen(ev[i]) ||
+                memcmp((char *)k.mv_data + 2, ev[i], k.mv_size - 2) ||
+                v.mv_size != strlen(val[i]) || memcmp(v.mv_data, val[i], v.mv_size))
+                bad = 3000 + i;
+        }
+        while (!bad && i < n && !val[i])
+            i++;
+        if (!bad && (i < n || yj_cursor_err(rc) != YJ_OK)) bad = 4000 + i;
+    }
+    yj_cursor_close(c);
+    yj_store_read_end(s, &r);
+    return bad;
+}
+
+/* Keys the hook's lookup_only() names ("s:o" here) and the request ids
+ * stay out of the writer's trees (memmap.h, yj_memmap_loose): a lookup
+ * finds them through the group's, the published and a running
+ * checkpoint's layers and LMDB, overwritten with longer values and
+ * deleted (in a group compacted over them); each checkpoint writes them
+ * all into LMDB, where a scan then finds them in order; a request id
+ * answered again from memory and from LMDB commits nothing; a kill
+ * recovers them, a restart reads them, and Verify agrees. */
+static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state)
+{
+    fixture *f = *state;
+    test_lookup = 1;
+    reopen(f, 3600000); /* only the checkpoints the test asks for */
+    enum { N = 900 };
+    const char **ev = event_names("o", N, 0);
+    const char *val[N] = {0};
+    static char over[N][24];
+    for (int i = 0; i < 600; i += 100)
+        run_ok(f, ev + i, 100);
+    for (int i = 0; i < 600; i++)
+        val[i] = ev[i];
+    assert_int_equal(lo_differs(f->store, ev, val, N, 0), 0);
+    yj_store *s = f->store;
+    pthread_rwlock_rdlock(&s->view_lock);
+    size_t loose = yj_memmap_loose_count(s->live->map[STORE_MAP_STATE]),
+           ids = yj_memmap_loose_count(s->live->map[STORE_MAP_IDEM]),
+           ids_all = yj_memmap_count(s->live->map[STORE_MAP_IDEM]);
+    yj_memmap_it it;
+    yj_memmap_first(s->live->map[STORE_MAP_STATE], &it);
+    int tree_has_one = yj_memmap_valid(&it); /* (the store's own keys, none "s:o") */
+    for (; yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *k;
+        size_t kn;
+        yj_memmap_at(&it, &k, &kn, NULL, NULL, NULL);
+        if (lookup_o(k, kn)) tree_has_one = 2;
+    }
+    pthread_rwlock_unlock(&s->view_lock);
+    assert_int_equal(loose, 600);
+    assert_int_equal(ids, 600);
+    assert_int_equal(ids_all, 600);
+    assert_int_not_equal(tree_has_one, 2);
+    /* the same request ids again: answered from memory, nothing committed */
+    yj_store_stats st0, st;
+    yj_store_get_stats(s, &st0);
+    run_ok(f, ev, 100);
+    yj_store_get_stats(s, &st);
+    assert_int_equal(st.writes_committed, st0.writes_committed);
+    /* a checkpoint: every one in LMDB, a scan finds them in order */
+    one_checkpoint(f);
+    assert_int_equal(lo_differs(f->store, ev, val, N, 1), 0);
+    assert_raw_stage(f->store, "s:o000599", 0, 1);
+    run_ok(f, ev + 100, 100); /* and again, from LMDB */
+    yj_store_get_stats(s, &st);
+    assert_int_equal(st.writes_committed, st0.writes_committed);
+    /* over them, in one group: 100 overwritten with longer values, 300
+     * deleted (tombstones enough for a compaction, kept: LMDB has their
+     * keys), 50 new and 50 of those deleted again (dropped by it) */
+    const char *mix[500];
+    char *own[500];
+    for (int i = 0; i < 500; i++) {
+        own[i] = malloc(64);
+        assert_non_null(own[i]);
+        int j = i < 400 ? i : 600 + (i - 400) % 50;
+        if (i < 100) {
+            snprintf(over[j], sizeof over[j], "longer-value-%d", j);
+            snprintf(own[i], 64, "set:%s=%s", ev[j], over[j]);
+            val[j] = over[j];
+        } else if (i < 400 || i >= 450) {
+            snprintf(own[i], 64, "del:%s", ev[j]);
+            val[j] = NULL;
+        } else {
+            snprintf(own[i], 64, "set:%s=new-%d", ev[j], j);
+        }
+        mix[i] = own[i];
+    }
+    yj_store_get_stats(s, &st0);
+    run_ok(f, mix, 500);
+    yj_store_get_stats(s, &st);
+    assert_true(st.group_compactions > st0.group_compactions);
+    run_ok(f, ev + 650, 250);
+    for (int i = 650; i < N; i++)
+        val[i] = ev[i];
+    assert_int_equal(lo_differs(f->store, ev, val, N, 0), 0);
+    /* a slow checkpoint: its frozen layer's keys looked up while more are
+     * published over it */
+    hold_ckpt = 1;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    yj_store_get_stats(s, &st0);
+    int frozen = 0;
+    for (int i = 0; i < 2000 && !frozen; i++) {
+        pthread_rwlock_rdlock(&s->view_lock);
+        frozen = s->ckpt != NULL;
+        pthread_rwlock_unlock(&s->view_lock);
+        if (!frozen) usleep(1000);
+    }
+    assert_true(frozen);
+    const char *more[50];
+    char *mown[50];
+    for (int i = 0; i < 50; i++) {
+        mown[i] = malloc(64);
+        assert_non_null(mown[i]);
+        snprintf(over[700 + i], sizeof over[700 + i], "third-%d", i);
+        snprintf(mown[i], 64, "set:%s=%s", ev[700 + i], over[700 + i]);
+        val[700 + i] = over[700 + i];
+        more[i] = mown[i];
+    }
+    run_ok(f, more, 50);
+    int differs = lo_differs(s, ev, val, N, 0);
+    hold_ckpt = 0;
+    yj_store_get_stats(s, &st);
+    for (int i = 0; i < 10000 && st.checkpoints == st0.checkpoints; i++) {
+        usleep(1000);
+        yj_store_get_stats(s, &st);
+    }
+    assert_int_equal(st.checkpoints, st0.checkpoints + 1);
+    assert_int_equal(differs, 0);
+    assert_raw_stage(f->store, "s:o000150", 0, 0); /* deleted: gone from LMDB */
+    assert_raw_stage(f->store, "s:o000050", 0, 1);
+    /* a kill with the last 50 in the log alone */
+    kill_image k;
+    char dir2[96];
+    yj_msg msg = {{0}};
+    yj_store *s2 = killed_copy(f, &k, dir2, sizeof dir2);
+    differs = lo_differs(s2, ev, val, N, 0);
+    yj_store_close(s2);
+    remove_dir(dir2);
+    free(k.data);
+    free(k.wal);
+    assert_int_equal(differs, 0);
+    /* a restart (its close checkpoints), a scan of LMDB, and Verify */
+    reopen(f, 3600000);
+    assert_int_equal(lo_differs(f->store, ev, val, N, 1), 0);
+    yj_apply_hook hook = {.apply = test_apply};
+    yj_verify_report rep;
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+    for (int i = 0; i < 500; i++)
+        free(own[i]);
+    for (int i = 0; i < 50; i++)
+        free(mown[i]);
+    free_names(ev, N);
+}
+
 static void test_history_lines_by_bucket_read_in_key_order(void **state)
 {
     history_lines_by_bucket(*state, 0);
@@ -3828,11 +4030,15 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
         cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_looked_up_never_scanned_stay_out_of_the_trees,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup,
                                         teardown),
     };
+    if (getenv("TF"))
+        cmocka_set_test_filter(getenv("TF")); /* TF=<name pattern>: those tests alone */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
