@@ -307,15 +307,18 @@ typedef struct yj_apply_hook {
      * into LMDB as any key. NULL: none. */
     size_t (*history)(const void *key, size_t key_len);
     /* Whether key is only ever read by its exact key, never by a cursor
-     * (docs/storage.md "Keys looked up, never scanned"): the writer's
-     * layers then keep it in their hash index alone, out of their ordered
-     * maps (memmap.h, yj_memmap_loose), so a put or a publish of it costs a
-     * probe instead of a descent of a tree of millions of keys. A function
-     * of the key's bytes alone, answering 1 only for keys indexed() takes.
-     * A point lookup finds such a key in memory as any other; a cursor
-     * does not, until a checkpoint has written it into LMDB (in key order,
-     * as any key), so no reader may scan a range that holds one. The
-     * writer's request ids are kept so too, always. NULL: none. */
+     * (docs/storage.md "Keys looked up, never scanned"): the published
+     * layer then keeps it in its hash index alone, out of its ordered map
+     * (memmap.h, yj_memmap_loose; store_published_layer), so a group's
+     * publish moves it by a probe instead of a descent of a tree of up to
+     * millions of keys. A function of the key's bytes alone; only keys
+     * indexed() takes are kept so (another stays in the tree), and none
+     * may be a history line, staged or a row (history(), staged(),
+     * row_cap()). A point lookup finds such a key wherever it is; what a
+     * cursor over one answers is undefined (it sees LMDB's copy of the
+     * last checkpoint, not a newer value or a delete in memory), so no
+     * reader may scan a range that holds one. The writer's request ids
+     * are kept so too, always. NULL: none. */
     int (*lookup_only)(const void *key, size_t key_len);
 } yj_apply_hook;
 

@@ -281,7 +281,7 @@ static size_t ledger_history(const void *key, size_t key_len)
 
 /* An order's record ('O') is read only by its key (a payment's lookup,
  * which misses, a refund's, a completion's, GetOrder, a group's retro
- * payments), never by a cursor: the writer's layers keep it in their hash
+ * payments), never by a cursor: the published layer keeps it in its hash
  * index alone (store.h, docs/storage.md "Keys looked up, never scanned").
  * Every accepted event also writes its period's entry index ('e', an
  * ordered key), so a cursor still finds every tenant that has state. */

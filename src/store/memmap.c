@@ -64,7 +64,20 @@
  * (hash.h), keyed by a seed drawn at random when the process starts (the
  * same for every map of the process, so one tag serves a lookup in all
  * of them): a client cannot choose keys that collide to make probes long.
- * Nothing iterates the index, so the seed changes no answer and no order.
+ * Only yj_memmap_loose_next walks the index (loose keys, below: their
+ * order is the seed's, and no caller keeps it), so the seed changes no
+ * answer.
+ *
+ * Loose keys (yj_memmap_loose): keys only ever looked up by their exact
+ * key are kept in the index alone, an entry flagged `loose` in its slot
+ * and in no node; a map with any has an index whatever its size (made at
+ * the first), never filled again from the tree while it has one
+ * (index_fill), and emptied or dropped only with them. A merge moves the
+ * source's loose entries first, all or none (merge_loose makes room for
+ * them all in the destination's index before it moves one), so that a
+ * merge that runs out of memory in the tree's part leaves the source a
+ * tree alone (keep_from); and a tree's entry whose key the destination
+ * keeps loose goes into its index alone (insert_loose).
  *
  * Small maps: an empty map is its header (and a kept index, above); the
  * first put allocates one leaf. Merging into an empty map without an index
@@ -214,10 +227,12 @@ static inline int takes(const yj_memmap *m, const uint8_t *k, size_t klen)
     return !m->indexed_fn || m->indexed_fn(k, klen);
 }
 
-/* Whether key is one of m's loose keys (kept in its index alone). */
+/* Whether key is one of m's loose keys (kept in its index alone): one
+ * its loose_fn names and its index takes (a key the index does not take
+ * stays in the tree, whatever loose_fn says, or no lookup would find it). */
 static inline int is_loose(const yj_memmap *m, const void *k, size_t klen)
 {
-    return m->loose_fn && m->loose_fn(k, klen);
+    return m->loose_fn && m->loose_fn(k, klen) && (!m->indexed_fn || m->indexed_fn(k, klen));
 }
 
 /* ---- keys and heads ---- */
@@ -297,13 +312,25 @@ __attribute__((constructor)) static void tag_seed_init(void)
     tag_seed = store_hash_seed();
 }
 
-/* A key's tag: 32 bits of its hash (hash.h) under tag_seed, never 0. */
+/* A key's tag: 31 bits of its hash (hash.h) under tag_seed, never 0. A
+ * slot's tag has TAG_LOOSE too when its entry is loose (yj_memmap_loose),
+ * so that a walk of the index tells them from the slots alone, reading no
+ * entry; the home slot (the tag's low bits: never 2^31 slots) is the
+ * same. */
+#define TAG_BITS 0x7fffffffu
+#define TAG_LOOSE 0x80000000u
 static uint32_t key_tag(const uint8_t *k, size_t klen)
 {
     assert(klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX);
     uint64_t h = store_hash(k, klen, tag_seed);
-    uint32_t tag = (uint32_t)(h ^ h >> 32);
+    uint32_t tag = (uint32_t)(h ^ h >> 32) & TAG_BITS;
     return tag ? tag : 1;
+}
+
+/* Whether slot i holds a loose entry. */
+static inline int slot_loose(const yj_memmap *m, size_t i)
+{
+    return (m->slot_tag[i] & TAG_LOOSE) != 0;
 }
 
 static inline size_t index_bytes(size_t slots)
@@ -325,7 +352,7 @@ static const mm_ent *index_find(const yj_memmap *m, const uint8_t *k, size_t kle
         assert(probes <= mask);
         uint32_t t = m->slot_tag[i];
         if (t == 0) break;
-        if (t != tag) continue;
+        if ((t & TAG_BITS) != tag) continue;
         const mm_ent *e = m->slot_ent[i];
         if (e->klen == klen && memcmp(ent_key(e), k, klen) == 0) {
             *slot = i;
@@ -350,12 +377,13 @@ static inline void index_touch(const yj_memmap *m, uint32_t tag)
     __asm__ volatile("" : : "r"(t), "r"(e));
 }
 
-/* Puts e in the index: its key must not be there, and a slot must be free
- * beyond the 3/4 limit's (index_reserve made sure). */
+/* Puts e in the index under tag (TAG_LOOSE with it for a loose entry):
+ * its key must not be there, and a slot must be free beyond the 3/4
+ * limit's (index_reserve made sure). */
 static void index_add(yj_memmap *m, mm_ent *e, uint32_t tag)
 {
     size_t mask = m->slot_mask, i = tag & mask;
-    assert(m->slot_tag && tag != 0);
+    assert(m->slot_tag && (tag & TAG_BITS) != 0);
     for (size_t probes = 0; m->slot_tag[i] != 0; probes++, i = (i + 1) & mask)
         assert(probes <= mask);
     m->slot_tag[i] = tag;
@@ -962,12 +990,29 @@ static void forget_tree(yj_memmap *m)
     m->height = 0;
 }
 
+/* A walk of the index that releases loose entries, at slot i: asks for
+ * the entry LOOSE_AHEAD slots on, if loose, and the bytes before it (an
+ * allocator's header: slab.c's), ahead of its release. The slots' order
+ * is the hash's, so each entry would be a cache miss of its own, waited
+ * for in turn (a checkpoint's layer freed: its request ids were freed in
+ * key order before, the order they were allocated in). */
+#define LOOSE_AHEAD 16
+static inline void loose_ahead(const yj_memmap *m, size_t i)
+{
+    size_t j = i + LOOSE_AHEAD;
+    if (j <= m->slot_mask && slot_loose(m, j)) {
+        __builtin_prefetch((const char *)m->slot_ent[j] - 16);
+        __builtin_prefetch(m->slot_ent[j]);
+    }
+}
+
 /* Gives back every loose entry of m (a map whose allocator frees them one
  * by one); their slots stay as they are, for the caller to empty or drop. */
 static void loose_release_all(yj_memmap *m)
 {
     for (size_t i = 0; m->nloose && i <= m->slot_mask; i++) {
-        if (!m->slot_tag[i] || !m->slot_ent[i]->loose) continue;
+        loose_ahead(m, i);
+        if (!slot_loose(m, i)) continue;
         m->bytes -= ent_size(m->slot_ent[i]);
         mm_release(m, m->slot_ent[i]);
         m->nloose--, m->count--, m->indexed--;
@@ -995,7 +1040,7 @@ const yj_memmap_ent *yj_memmap_loose_next(const yj_memmap *m, size_t *pos)
 {
     assert(m && pos);
     for (size_t i = *pos; m->nloose && i <= m->slot_mask; i++)
-        if (m->slot_tag[i] && m->slot_ent[i]->loose) {
+        if (slot_loose(m, i)) {
             *pos = i + 1;
             return m->slot_ent[i];
         }
@@ -1032,7 +1077,8 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
      * slot's tag zeroed as its entry goes (nothing looks the map up now) */
     for (; m->nloose && n > 0 && m->free_pos <= m->slot_mask; m->free_pos++) {
         size_t i = m->free_pos;
-        if (!m->slot_tag[i] || !m->slot_ent[i]->loose) continue;
+        loose_ahead(m, i);
+        if (!slot_loose(m, i)) continue;
         m->bytes -= ent_size(m->slot_ent[i]);
         mm_release(m, m->slot_ent[i]);
         m->slot_tag[i] = 0;
@@ -1105,6 +1151,33 @@ static mm_ent *ent_new(const yj_memmap *m, const void *key, size_t klen, const v
     return e;
 }
 
+/* Moves the entry e, of a key m keeps loose (tag: its key's tag), into
+ * m's index alone, replacing the key's entry if it has one: a merge's
+ * entry, from a map that keeps it loose too or in its tree (a group's
+ * layer published: store_published_layer). m owns e on 0; -1 on ENOMEM
+ * (no room for a new key's slot) with m unchanged but for a larger
+ * index. */
+static int insert_loose(yj_memmap *m, mm_ent *e, uint32_t tag)
+{
+    assert(takes(m, ent_key(e), e->klen)); /* (yj_memmap_loose) */
+    size_t slot = 0;
+    mm_ent *old = m->slot_tag ? (mm_ent *)index_find(m, ent_key(e), e->klen, tag, &slot) : NULL;
+    if (old) {
+        assert(old->loose); /* (a function of the key: never one in the tree) */
+        e->loose = 1;
+        m->slot_ent[slot] = e;
+        m->bytes = m->bytes - ent_size(old) + ent_size(e);
+        mm_release(m, old);
+        return 0;
+    }
+    if (index_grow(m, m->indexed + 1, 1) != 0) return -1;
+    e->loose = 1;
+    index_add(m, e, tag | TAG_LOOSE);
+    m->count++, m->indexed++, m->nloose++;
+    m->bytes += ent_size(e);
+    return 0;
+}
+
 /* yj_memmap_put of a loose key: its slot alone, no descent. A new key's
  * slot is made room for (the index made, if need be) before its entry is
  * allocated, as for any key. */
@@ -1129,7 +1202,7 @@ static int put_loose(yj_memmap *m, const void *key, size_t klen, const void *val
         mm_release(m, old);
         return 0;
     }
-    index_add(m, e, tag);
+    index_add(m, e, tag | TAG_LOOSE);
     m->count++, m->indexed++, m->nloose++;
     m->bytes += ent_size(e);
     return 0;
@@ -1477,13 +1550,15 @@ static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_
     const mm_node *nd[WARM];
     assert(n >= 1 && n <= WARM);
     for (unsigned j = 0; j < n; j++) {
-        nd[j] = m->root;
+        nd[j] = is_loose(m, ent_key(e[j]), e[j]->klen) ? NULL
+                                                       : m->root; /* (its slot alone, no descent) */
         tag[j] = key_tag(ent_key(e[j]), e[j]->klen);
         index_touch(m, tag[j]);
     }
     for (unsigned lv = m->root ? m->root->level : 0; lv > 0; lv--) {
         for (unsigned j = 0; j < n; j++) {
             int eq;
+            if (!nd[j]) continue;
             assert(nd[j]->level == lv); /* not c's: reading c now would wait for it */
             unsigned i = node_lower(nd[j], ent_key(e[j]), e[j]->klen, &eq);
             const mm_node *c = ((const mm_inner *)nd[j])->child[i + (unsigned)eq];
@@ -1502,21 +1577,11 @@ static int merge_loose(yj_memmap *dst, yj_memmap *src)
     assert(dst->loose_fn == src->loose_fn);
     if (index_grow(dst, dst->indexed + src->nloose, 1) != 0) return -1;
     for (size_t i = 0; src->nloose && i <= src->slot_mask; i++) {
-        if (!src->slot_tag[i] || !src->slot_ent[i]->loose) continue;
+        if (!slot_loose(src, i)) continue;
         mm_ent *e = src->slot_ent[i];
-        size_t slot;
-        mm_ent *old = (mm_ent *)index_find(dst, ent_key(e), e->klen, src->slot_tag[i], &slot);
-        if (old) {
-            assert(old->loose);
-            dst->slot_ent[slot] = e;
-            dst->bytes = dst->bytes - ent_size(old) + ent_size(e);
-            mm_release(dst, old);
-        } else { /* (slot: the empty one its probe ended at) */
-            dst->slot_tag[slot] = src->slot_tag[i];
-            dst->slot_ent[slot] = e;
-            dst->count++, dst->indexed++, dst->nloose++;
-            dst->bytes += ent_size(e);
-        }
+        int rc = insert_loose(dst, e, src->slot_tag[i] & TAG_BITS);
+        assert(rc == 0); /* (room made above) */
+        (void)rc;
         src->bytes -= ent_size(e);
         src->count--, src->indexed--, src->nloose--;
     }
@@ -1527,11 +1592,12 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
 {
     assert(dst && src && dst != src);
     if (src->count == 0) return 0;
-    /* into an empty map: the two swap (each keeping its keep_index), but
+    /* into an empty map making the same choice of loose keys: the two
+     * swap (each keeping its keep_index), but
      * into one that kept its index (the group's, a write's layer merged in),
      * whose entries are moved one by one: the index stays where it serves,
      * not on the write's layer */
-    if (dst->count == 0 && !dst->slot_tag) {
+    if (dst->count == 0 && !dst->slot_tag && dst->loose_fn == src->loose_fn) {
         yj_memmap t = *dst;
         int dk = dst->keep_index, sk = src->keep_index;
         *dst = *src;
@@ -1550,7 +1616,11 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
                 unsigned left = lf->h.n - i;
                 warm_paths(dst, &lf->h.key[i], left < WARM ? left : WARM, tag);
             }
-            if (insert_ent(dst, lf->h.key[i], tag[i % WARM]) != 0) {
+            mm_ent *e = lf->h.key[i];
+            /* a key dst keeps loose and src in its tree (a group's layer
+             * published: store_published_layer) goes into dst's index alone */
+            if ((is_loose(dst, ent_key(e), e->klen) ? insert_loose(dst, e, tag[i % WARM])
+                                                    : insert_ent(dst, e, tag[i % WARM])) != 0) {
                 keep_from(src, lf, i);
                 return -1;
             }

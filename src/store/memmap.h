@@ -9,8 +9,9 @@
  * Order is byte order: memcmp over the shorter length, then the shorter key
  * first ("ab" < "ab\0" < "abc"). Keys are 1..YJ_MEMMAP_KEY_MAX bytes and may
  * hold zero bytes; values 0..YJ_MEMMAP_VAL_MAX bytes. A tombstone is an
- * entry too: it is counted, iterated and merged like any other, so a layer
- * can say "deleted here" over the layers below it.
+ * entry too: it is counted, iterated and merged like any other (a loose
+ * one, yj_memmap_loose, handed out rather than iterated), so a layer can
+ * say "deleted here" over the layers below it.
  *
  * Ownership: the map copies every key and value it is given. Pointers it
  * hands out (yj_memmap_get, yj_memmap_at) point into the map, are
@@ -36,16 +37,17 @@
  * (header, key, value), leaves doubly linked for iteration; each node keeps
  * the prefix its keys share and, per key, the next 8 bytes as an integer,
  * so most comparisons are integer compares within the node. A map of more
- * than one leaf (58 entries) also keeps a hash index of its entries (open addressing,
- * 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for
- * exact lookups: one cache miss for an absent key instead of a descent
- * (of the keys yj_memmap_index_only lets it take, when the map asked; the
- * others are always found by a descent). Entries and nodes come from
+ * than one leaf (58 entries), or with a loose key, also keeps a hash index of its entries (open
+ * addressing, 12 bytes a slot, at most 3/4 full) that yj_memmap_get and put use for exact lookups:
+ * one cache miss for an absent key instead of a descent (of the keys yj_memmap_index_only lets it
+ * take, when the map asked; the others are always found by a descent). Entries and nodes come from
  * malloc, or from the caller's allocator (yj_memmap_use_alloc): "freed"
  * below means given back to it, or left to it.
  * The hash is keyed by a seed drawn at random when the process starts (the
  * same for every map): a client cannot choose keys that collide, and since
- * the index only serves exact lookups, the seed changes no answer.
+ * the index only serves exact lookups (and hands out loose keys in an
+ * order no caller keeps: a checkpoint sorts them), the seed changes no
+ * answer.
  */
 #ifndef YONGJIN_STORE_MEMMAP_H
 #define YONGJIN_STORE_MEMMAP_H
@@ -91,18 +93,22 @@ void yj_memmap_keep_index(yj_memmap *m);
 void yj_memmap_index_only(yj_memmap *m, int (*indexed)(const void *key, size_t klen));
 
 /* Asks that m keep the keys `loose` answers 1 for (a function of the key's
- * bytes alone, the same answer every time, and only for keys its index
- * takes: yj_memmap_index_only) in its hash index alone, out of its tree:
- * for keys only ever looked up by their exact key, never scanned (the
- * writer's request ids and order records: store_writer_layer), a put and a
- * merge of one cost a probe of the index instead of a descent of the tree
- * (one memory latency instead of three or four at a million keys). Such a
- * key is found by yj_memmap_get, counted, merged, cleared and freed like
- * any other, but no iterator ever sees it: yj_memmap_loose_next hands them
- * out, in no order. A map with one keeps an index however small it is. m
- * must be empty and without an index. Like yj_memmap_index_only, the
- * choice goes with the entries in a merge's swap: maps merged into each
- * other must make the same one. */
+ * bytes alone, the same answer every time; of them, only those its index
+ * takes, yj_memmap_index_only: the others stay in the tree) in its hash
+ * index alone, out of its tree: for keys only ever looked up by their
+ * exact key, never scanned (the writer's request ids and order records,
+ * in its published layer: store_published_layer), a put or a merge of one
+ * costs a probe of the index instead of a descent of the tree (one memory
+ * latency instead of three or four at a million keys). Such a key is found
+ * by yj_memmap_get, counted, merged, cleared and freed like any other, but
+ * no iterator ever sees it: yj_memmap_loose_next hands them out, in no
+ * order. A map with one keeps an index however small it is. m must be
+ * empty and without an index. A merge goes by the destination's choice: a
+ * map keeping none loose may be merged into one keeping some (each key the
+ * destination keeps loose leaves the source's tree for its index, a probe
+ * and no descent), but a map holding loose entries only into one making
+ * the same choice (it goes with the entries in a merge's swap, which only
+ * happens between maps making the same one). yj_memmap_like makes it too. */
 void yj_memmap_loose(yj_memmap *m, int (*loose)(const void *key, size_t klen));
 /* Of m's entries, those kept loose (NULL: 0). */
 size_t yj_memmap_loose_count(const yj_memmap *m);
@@ -129,7 +135,7 @@ int yj_memmap_ent_cmp(const yj_memmap_ent *a, const yj_memmap_ent *b);
 void yj_memmap_use_alloc(yj_memmap *m, void *(*alloc)(void *ctx, size_t n), void (*release)(void *ctx, void *p),
                          void *ctx);
 
-/* An empty map making m's choices (yj_memmap_index_only,
+/* An empty map making m's choices (yj_memmap_index_only, yj_memmap_loose,
  * yj_memmap_use_alloc, yj_memmap_keep_index), or NULL on ENOMEM: a copy of m's entries built to
  * replace it (store_layer_compact) keeps them. */
 yj_memmap *yj_memmap_like(const yj_memmap *m);

@@ -267,7 +267,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     s->dir_fd = s->wal_fd = s->zero_fd = s->zero_close_after = s->rot_fd = -1;
     pthread_rwlock_init(&s->resize_lock, NULL);
     pthread_rwlock_init(&s->view_lock, NULL);
-    if (!(s->slab = store_slab_new()) || !(s->live = store_writer_layer(s))) {
+    if (!(s->slab = store_slab_new()) || !(s->live = store_published_layer(s))) {
         store_slab_free(s->slab);
         free(s);
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory");

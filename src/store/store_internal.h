@@ -64,6 +64,14 @@ store_layer *store_layer_new(store_slab *slab);
  * looks up by their exact key (yj_apply_hook.indexed); NULL on ENOMEM. The
  * layers merged into each other all come from here. */
 store_layer *store_writer_layer(const yj_store *s);
+/* The published layer (s->live, then a checkpoint's): a writer's layer
+ * that keeps the request ids and the keys the hook's lookup_only() names
+ * in its index alone, out of its tree (memmap.h, yj_memmap_loose), so a
+ * group merged into it moves each of them by a probe instead of a
+ * descent of a tree of up to millions of keys. The other writer's layers
+ * (a write's, a group's: small, their keys put many times and merged
+ * once) keep every key in their trees; NULL on ENOMEM. */
+store_layer *store_published_layer(const yj_store *s);
 /* Entries in l's maps and history lines, tombstones included (NULL: 0). */
 size_t store_layer_count(const store_layer *l);
 /* Its maps keep their indexes when emptied (yj_memmap_keep_index): for the

@@ -815,14 +815,21 @@ static int every_key(const void *key, size_t key_len)
 store_layer *store_writer_layer(const yj_store *s)
 {
     store_layer *l = store_layer_new(s->slab);
-    if (l && s->config.hook.indexed) yj_memmap_index_only(l->map[STORE_MAP_STATE], s->config.hook.indexed);
-    if (l && s->config.hook.lookup_only)
-        yj_memmap_loose(l->map[STORE_MAP_STATE], s->config.hook.lookup_only);
-    if (l) yj_memmap_loose(l->map[STORE_MAP_IDEM], every_key);
+    if (l && s->config.hook.indexed)
+        yj_memmap_index_only(l->map[STORE_MAP_STATE], s->config.hook.indexed);
     if (l && s->config.hook.history && !(l->lines = store_lines_new(s->config.hook.history))) {
         store_layer_free(l);
         return NULL;
     }
+    return l;
+}
+
+store_layer *store_published_layer(const yj_store *s)
+{
+    store_layer *l = store_writer_layer(s);
+    if (l && s->config.hook.lookup_only)
+        yj_memmap_loose(l->map[STORE_MAP_STATE], s->config.hook.lookup_only);
+    if (l) yj_memmap_loose(l->map[STORE_MAP_IDEM], every_key);
     return l;
 }
 

@@ -780,9 +780,27 @@ static int ckpt_put(yj_store *s, MDB_cursor *c, MDB_cursor *sc, store_layer **ne
     return rc;
 }
 
-static int loose_cmp(const void *a, const void *b)
+/* A loose entry to sort, with a copy of its key's first bytes: the sort
+ * reads each entry once, as it copies them (the index hands entries out
+ * in the hash's order, each a cache miss), and its comparisons read the
+ * copies alone but for keys longer than the copy that tie in it (qsort
+ * over the entries' pointers, two misses a comparison, was ~4% of a batch
+ * load's profile). */
+#define LOOSE_HEAD 56
+typedef struct loose_head {
+    uint8_t k[LOOSE_HEAD];
+    uint16_t klen;
+    const yj_memmap_ent *e;
+} loose_head;
+
+static int head_cmp(const void *pa, const void *pb)
 {
-    return yj_memmap_ent_cmp(*(const yj_memmap_ent *const *)a, *(const yj_memmap_ent *const *)b);
+    const loose_head *a = pa, *b = pb;
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->k, b->k, n < LOOSE_HEAD ? n : LOOSE_HEAD);
+    if (c) return c;
+    if (n > LOOSE_HEAD) return yj_memmap_ent_cmp(a->e, b->e); /* alike in the copies, both longer */
+    return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
 /* m's loose entries (memmap.h: the writer's request ids and the keys the
@@ -794,12 +812,18 @@ static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
 {
     size_t n = yj_memmap_loose_count(m), pos = 0, i = 0;
     if (!n) return 0;
-    const yj_memmap_ent **sorted = malloc(n * sizeof *sorted);
+    loose_head *sorted = malloc(n * sizeof *sorted);
     if (sorted) {
-        while (i < n && (sorted[i] = yj_memmap_loose_next(m, &pos)))
+        while (i < n && (sorted[i].e = yj_memmap_loose_next(m, &pos))) {
+            const void *key;
+            size_t klen;
+            yj_memmap_ent_at(sorted[i].e, &key, &klen, NULL, NULL, NULL);
+            memcpy(sorted[i].k, key, klen < LOOSE_HEAD ? klen : LOOSE_HEAD);
+            sorted[i].klen = (uint16_t)klen;
             i++;
+        }
         assert(i == n);
-        qsort(sorted, n, sizeof *sorted, loose_cmp);
+        qsort(sorted, n, sizeof *sorted, head_cmp);
     } else {
         yj_log(YJ_LOG_WARN,
                "store: out of memory sorting a checkpoint's %zu keys looked up, never scanned: "
@@ -809,7 +833,9 @@ static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
     int rc = 0;
     pos = 0;
     for (i = 0; !rc && i < n; i++) {
-        const yj_memmap_ent *e = sorted ? sorted[i] : yj_memmap_loose_next(m, &pos);
+        const yj_memmap_ent *e = sorted ? sorted[i].e : yj_memmap_loose_next(m, &pos);
+        assert(!sorted || !i ||
+               head_cmp(&sorted[i - 1], &sorted[i]) < 0); /* (in order: distinct keys) */
         const void *key, *val;
         size_t klen, vlen;
         int tomb;
@@ -1038,7 +1064,7 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
 static yj_err freeze(yj_store *s, int reserve)
 {
     assert(!s->ckpt);
-    store_layer *fresh = store_writer_layer(s);
+    store_layer *fresh = store_published_layer(s);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
     if (reserve) store_layer_reserve_like(fresh, s->live, RESERVE_MAX); /* the next interval, as this one */
     /* the rows' published values, as of the same head as s->live (the

@@ -229,14 +229,17 @@ static void check_index(const yj_memmap *m)
         used++;
         const mm_ent *e = m->slot_ent[i];
         assert_true(takes(m, ent_key(e), e->klen));
-        assert_int_equal(m->slot_tag[i], key_tag(ent_key(e), e->klen));
-        for (size_t j = m->slot_tag[i] & m->slot_mask; j != i; j = (j + 1) & m->slot_mask)
+        assert_int_equal(m->slot_tag[i] & TAG_BITS, key_tag(ent_key(e), e->klen));
+        assert_int_equal(slot_loose(m, i), e->loose); /* (the slot tells, and the entry) */
+        for (size_t j = m->slot_tag[i] & TAG_BITS & m->slot_mask; j != i;
+             j = (j + 1) & m->slot_mask)
             assert_int_not_equal(m->slot_tag[j], 0); /* no gap between home and slot */
         assert_int_equal(e->loose, is_loose(m, ent_key(e), e->klen));
         if (e->loose) {
             loose++;
             size_t slot;
-            assert_ptr_equal(index_find(m, ent_key(e), e->klen, m->slot_tag[i], &slot), e);
+            assert_ptr_equal(index_find(m, ent_key(e), e->klen, m->slot_tag[i] & TAG_BITS, &slot),
+                             e);
             assert_int_equal(slot, i);
             continue;
         }
@@ -1637,19 +1640,106 @@ static int every_key(const void *key, size_t klen)
     return 1;
 }
 
+/* A map keeping no key loose merged into one keeping some (a group's
+ * layer published): src's keys dst keeps loose leave src's tree for dst's
+ * index; out of memory after `allowed` allocations, src keeps a suffix of
+ * its keys in order and dst has the rest; merging again finishes. 0 once
+ * a merge had memory enough. */
+static int merge_plain_into_loose(long allowed, uint64_t seed)
+{
+    uint64_t s = seed;
+    yj_memmap *dst = map_new();
+    test_loose = NULL;
+    yj_memmap *src = map_new();
+    test_loose = loose_last;
+    ref_map rd = {0}, rs = {0}, want = {0}, suffix = {0};
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    for (unsigned i = 0; i < 8000; i++) {
+        int to_src = rng_below(&s, 2);
+        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+        int tomb = rng_below(&s, 6) == 0;
+        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
+        ref_put(to_src ? &rs : &rd, k, klen, v, vlen, tomb);
+    }
+    assert_int_equal(yj_memmap_loose_count(src), 0);
+    fail_after = allowed;
+    int rc = yj_memmap_merge(dst, src);
+    fail_after = -1;
+    size_t kept = rc ? yj_memmap_count(src) : 0;
+    assert_true(rc == 0 || (rc == -1 && kept > 0 && kept <= rs.n));
+    for (size_t i = 0; i < rd.n; i++)
+        ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
+    for (size_t i = 0; i < rs.n; i++)
+        ref_put(i < rs.n - kept ? &want : &suffix, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val,
+                rs.e[i]->vlen, rs.e[i]->tomb);
+    check_all(dst, &want);
+    test_loose = NULL; /* (src keeps none loose) */
+    check_all(src, &suffix);
+    test_loose = loose_last;
+    if (rc) {
+        assert_int_equal(yj_memmap_merge(dst, src), 0);
+        for (size_t i = 0; i < suffix.n; i++)
+            ref_put(&want, suffix.e[i]->key, suffix.e[i]->klen, suffix.e[i]->val, suffix.e[i]->vlen,
+                    suffix.e[i]->tomb);
+        check_all(dst, &want);
+    }
+    assert_true(yj_memmap_loose_count(dst) > 0);
+    yj_memmap_free(dst);
+    yj_memmap_free(src);
+    ref_free(&rd);
+    ref_free(&rs);
+    ref_free(&want);
+    ref_free(&suffix);
+    return rc != 0;
+}
+
 static void test_loose_keys_match_the_reference(void **state)
 {
     test_loose = loose_last;
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < 4; pass++) {
         test_indexed = pass == 1 ? odd_last : NULL;
         if (pass == 2) test_slab = store_slab_new();
+        test_keep = pass == 3;
         randomized_and_out_of_memory(state, 31 + (uint64_t)pass, 40000, 2000);
+        long allowed = 0;
+        while (merge_plain_into_loose(allowed, 51 + (uint64_t)pass))
+            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
+        assert_true(allowed > 20);
         if (test_slab) {
             store_slab_free(test_slab); /* (asserts that every block came back) */
             test_slab = NULL;
         }
+        if (test_keep) keeper_free(&test_keeper);
+        test_keep = 0;
     }
     test_indexed = NULL;
+    /* a map made like one keeps the same keys loose; one of loose keys
+     * and a tree, freed a few entries at a time and then at once, on the
+     * slab, gives every block back once; a small one holds no spare index */
+    test_slab = store_slab_new();
+    yj_memmap *t = map_new();
+    ref_map rt = {0};
+    fill_both(t, &rt, 61, 2000);
+    assert_true(yj_memmap_loose_count(t) > 100 && yj_memmap_loose_count(t) < yj_memmap_count(t));
+    yj_memmap *lk = yj_memmap_like(t);
+    assert_ptr_equal(lk->loose_fn, loose_last);
+    assert_int_equal(yj_memmap_put(lk, "a1", 2, "v", 1, 0), 0); /* ('1' & 3 == 1: loose) */
+    assert_int_equal(yj_memmap_loose_count(lk), 1);
+    assert_int_equal(yj_memmap_spare_bytes(lk), 0);
+    yj_memmap_free(lk);
+    assert_int_equal(yj_memmap_free_some(t, 10), 0); /* ten of its loose entries */
+    /* the rest, then leaves */
+    assert_int_equal(yj_memmap_free_some(t, yj_memmap_loose_count(t) + 100), 0);
+    yj_memmap_free(t);
+    ref_free(&rt);
+    t = map_new(); /* and freed at once with loose entries left */
+    fill_both(t, &rt, 62, 2000);
+    assert_int_equal(yj_memmap_free_some(t, 10), 0);
+    assert_true(yj_memmap_loose_count(t) > 0);
+    yj_memmap_free(t);
+    ref_free(&rt);
+    store_slab_free(test_slab);
+    test_slab = NULL;
     /* every key loose (the request ids): an index from the first put, no
      * tree; merged into a map with a tree-less kept index and swapped into
      * an empty one; freed a step at a time */
