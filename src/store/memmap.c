@@ -46,27 +46,23 @@
  * the map's entries it takes, and a key it does not is found by descent
  * though the map has an index): open addressing with linear probing over
  * two arrays of one block,
- * a 32-bit tag per slot (the key's hash, 0 for an empty slot) and the
- * entry's pointer. The home slot is the tag's low bits, so doubling the
- * table rehashes from the tags alone, reading no entry; the tags are 16 to
- * a cache line, so a miss reads one line of them and nothing else, and a
- * hit that line, the pointer's (prefetched together) and the entry. Nothing
- * but clear removes an entry, so there are no deleted slots: a slot is
- * filled by an insert, repointed by a replacement (the same key, the same
- * slot), emptied only with the whole table. The table doubles before it is
- * more than 3/4 full (12 bytes a slot, 16 to 32 an entry); it is allocated
- * before the entry it makes room for, so ENOMEM leaves the entries as
- * they were. The per-write overlays stay under INDEX_MIN entries and never
- * pay for it. A map that is filled again and again to about the same size
- * (the group's layer) asks to keep its index when emptied
- * (yj_memmap_keep_index: up to INDEX_KEEP_MAX slots, zeroed), so that it
- * is not made and grown from nothing every time. The hash is store_hash
- * (hash.h), keyed by a seed drawn at random when the process starts (the
- * same for every map of the process, so one tag serves a lookup in all
- * of them): a client cannot choose keys that collide to make probes long.
- * Only yj_memmap_loose_next walks the index (loose keys, below: their
- * order is the seed's, and no caller keeps it), so the seed changes no
- * answer.
+ * a 32-bit tag per slot (31 bits of the key's hash, 0 for an empty slot,
+ * the top bit set for a loose entry: below) and the entry's pointer. The home slot is the tag's low
+ * bits, so doubling the table rehashes from the tags alone, reading no entry; the tags are 16 to a
+ * cache line, so a miss reads one line of them and nothing else, and a hit that line, the pointer's
+ * (prefetched together) and the entry. Nothing but clear removes an entry, so there are no deleted
+ * slots: a slot is filled by an insert, repointed by a replacement (the same key, the same slot),
+ * emptied only with the whole table. The table doubles before it is more than 3/4 full (12 bytes a
+ * slot, 16 to 32 an entry); it is allocated before the entry it makes room for, so ENOMEM leaves
+ * the entries as they were. The per-write overlays stay under INDEX_MIN entries and never pay for
+ * it. A map that is filled again and again to about the same size (the group's layer) asks to keep
+ * its index when emptied (yj_memmap_keep_index: up to INDEX_KEEP_MAX slots, zeroed), so that it is
+ * not made and grown from nothing every time. The hash is store_hash (hash.h), keyed by a seed
+ * drawn at random when the process starts (the same for every map of the process, so one tag serves
+ * a lookup in all of them): a client cannot choose keys that collide to make probes long. Only the
+ * loose keys' walks go through the index in its slots' order (yj_memmap_loose_next, the merge,
+ * clear and free of a map with loose keys, below): their order is the seed's, and no caller keeps
+ * it (a checkpoint sorts them), so the seed changes no answer.
  *
  * Loose keys (yj_memmap_loose): keys only ever looked up by their exact
  * key are kept in the index alone, an entry flagged `loose` in its slot
@@ -173,9 +169,11 @@ struct yj_memmap {
     size_t bytes;
     unsigned height; /* levels; 0 when empty */
     /* The exact-lookup index (see "Exact lookups" above): NULL until the
-     * map grows past INDEX_MIN entries. One block: slot_ent, then slot_tag. */
+     * map grows past INDEX_MIN entries or takes a loose key. One block:
+     * slot_ent, then slot_tag. */
     mm_ent **slot_ent;  /* the entry of a used slot; undefined in an empty one */
-    uint32_t *slot_tag; /* the key's tag, never 0; 0 marks an empty slot */
+    uint32_t *slot_tag; /* the key's tag (| TAG_LOOSE for a loose entry), never 0; 0 marks an empty
+                           slot */
     size_t slot_mask;   /* slots - 1; slots a power of two */
     int keep_index;     /* emptied, it keeps a small index (yj_memmap_keep_index) */
     /* The keys the index holds (yj_memmap_index_only): NULL, every key;
@@ -346,7 +344,7 @@ static const mm_ent *index_find(const yj_memmap *m, const uint8_t *k, size_t kle
                                 size_t *slot)
 {
     size_t mask = m->slot_mask, i = tag & mask;
-    assert(m->slot_tag && tag != 0);
+    assert(m->slot_tag && tag != 0 && !(tag & TAG_LOOSE)); /* (a key's tag, not a slot's) */
     __builtin_prefetch(&m->slot_ent[i]); /* a hit needs it: fetched with the tags */
     for (size_t probes = 0;; probes++, i = (i + 1) & mask) {
         assert(probes <= mask);
@@ -413,7 +411,7 @@ static int index_grow(yj_memmap *m, size_t n, int make)
     while (n > slots / 4 * 3)
         slots *= 2;
     if (m->slot_tag && slots == m->slot_mask + 1) return 0;
-    assert(slots - 1 <= UINT32_MAX); /* the tag's 32 bits pick the home slot */
+    assert(slots - 1 <= TAG_BITS); /* the tag's 31 bits pick the home slot (TAG_LOOSE never does) */
     /* zeroed (index_touch reads empty slots too): calloc, which needs no
      * memset for a table that comes fresh from the kernel */
     mm_ent **ent = calloc(1, index_bytes(slots));
@@ -1268,7 +1266,7 @@ int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void *
 int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint32_t tag, const void **val,
                          size_t *vlen)
 {
-    assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX && tag != 0);
+    assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX && tag != 0 && !(tag & TAG_LOOSE));
     const mm_ent *e;
     if (m->slot_tag && takes(m, key, klen)) {
         size_t slot;

@@ -239,10 +239,11 @@ void yj_memmap_at(const yj_memmap_it *it, const void **key, size_t *klen, const 
 /* Moves every entry of src into dst (src's entry wins over dst's for the
  * same key; dst's replaced entry is freed), then leaves src empty and
  * usable (its index kept as yj_memmap_clear keeps it). The entries' bytes
- * are moved, not copied; into an empty dst without an index the whole tree
- * and index move, O(1) (the maps swap, each keeping what it asked for with
- * yj_memmap_keep_index); into a dst that kept an index the entries are
- * moved one by one. dst != src.
+ * are moved, not copied; into an empty dst without an index that keeps
+ * the same keys loose (yj_memmap_loose) the whole tree and index move,
+ * O(1) (the maps swap, each keeping what it asked for with
+ * yj_memmap_keep_index); else the entries are moved one by one, each of
+ * a key dst keeps loose into its index alone. dst != src.
  * Returns 0, or -1 on ENOMEM: then the entries already moved are in dst,
  * the rest still in src (every entry in exactly one of the two maps, none
  * lost or doubled), and calling merge again finishes the job. */

@@ -900,20 +900,15 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
      * below; Verify's replay, whose maps keep their memory, never compacts) */
     yj_memmap *fresh = yj_memmap_like(l->map[STORE_MAP_STATE]);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
-    size_t kept = 0, pos = 0;
-    const yj_memmap *m = l->map[STORE_MAP_STATE];
-    const yj_memmap_ent *loose = NULL;
+    size_t kept = 0;
     yj_memmap_it it;
-    /* the tree's entries, then the loose ones (memmap.h) */
-    for (yj_memmap_first(m, &it);
-         yj_memmap_valid(&it) || (loose = yj_memmap_loose_next(m, &pos));) {
+    /* (a group's layer: none of its keys loose, store_published_layer) */
+    assert(!yj_memmap_loose_count(l->map[STORE_MAP_STATE]));
+    for (yj_memmap_first(l->map[STORE_MAP_STATE], &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
-        if (loose)
-            yj_memmap_ent_at(loose, &k, &kn, &v, &vn, &tomb);
-        else
-            yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb), yj_memmap_next(&it);
+        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
         MDB_val old;
         if (tomb) {
             yj_err err = yj_state_get(below, k, kn, &old);
@@ -937,20 +932,15 @@ yj_err store_layer_compact(store_layer *l, const yj_store_view *below)
 
 int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_apply_hook *hook)
 {
-    const yj_memmap *m = store_layer_map(group, STORE_MAP_STATE);
-    const yj_memmap_ent *loose = NULL;
-    size_t pos = 0;
     yj_memmap_it it;
-    /* the tree's entries, then the loose ones (memmap.h) */
-    for (yj_memmap_first(m, &it);
-         yj_memmap_valid(&it) || (loose = yj_memmap_loose_next(m, &pos));) {
+    /* (a group's layer: none of its keys loose, store_published_layer) */
+    assert(!yj_memmap_loose_count(store_layer_map(group, STORE_MAP_STATE)));
+    for (yj_memmap_first(store_layer_map(group, STORE_MAP_STATE), &it); yj_memmap_valid(&it);
+         yj_memmap_next(&it)) {
         const void *k, *v;
         size_t kn, vn;
         int tomb;
-        if (loose)
-            yj_memmap_ent_at(loose, &k, &kn, &v, &vn, &tomb);
-        else
-            yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb), yj_memmap_next(&it);
+        yj_memmap_at(&it, &k, &kn, &v, &vn, &tomb);
         if (!store_cache_takes(hook->cacheable, hook->row_cap, k, kn)) continue;
         if (yj_hashmap_put(cache, k, kn, v, vn, tomb) != 0) return -1;
     }

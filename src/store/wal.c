@@ -803,51 +803,64 @@ static int head_cmp(const void *pa, const void *pb)
     return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
-/* m's loose entries (memmap.h: the writer's request ids and the keys the
- * hook's lookup_only() names, never in its tree) through c, sorted here
- * by key: LMDB then finds each one's page next to the last one's. With
- * no memory to sort them, in the map's order (LMDB takes puts in any
- * order; a warning says it). A tombstone deletes. */
+/* The most loose entries sorted at once (72 bytes each: 18 MiB); a layer
+ * with more (a recovery's, of a long log) is written in runs of this many,
+ * each sorted. */
+#define LOOSE_RUN ((size_t)1 << 18)
+
+/* One entry's put (or, a tombstone, delete) through c. */
+static int ckpt_put_ent(MDB_cursor *c, const yj_memmap_ent *e)
+{
+    const void *key, *val;
+    size_t klen, vlen;
+    int tomb;
+    yj_memmap_ent_at(e, &key, &klen, &val, &vlen, &tomb);
+    MDB_val k = {klen, (void *)key}, old;
+    if (!tomb) return store_put_record(c, key, klen, val, vlen);
+    int rc = mdb_cursor_get(c, &k, &old, MDB_SET);
+    if (rc == 0) return mdb_cursor_del(c, 0);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* m's loose entries (memmap.h: the published layer's request ids and the
+ * keys the hook's lookup_only() names, never in its tree) through c,
+ * sorted here by key, in runs of up to LOOSE_RUN: LMDB then finds each
+ * one's page next to the last one's. With no memory to sort them, in the
+ * map's order (LMDB takes puts in any order; a warning says it). */
 static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
 {
-    size_t n = yj_memmap_loose_count(m), pos = 0, i = 0;
+    size_t n = yj_memmap_loose_count(m), pos = 0, run = n < LOOSE_RUN ? n : LOOSE_RUN;
     if (!n) return 0;
-    loose_head *sorted = malloc(n * sizeof *sorted);
-    if (sorted) {
-        while (i < n && (sorted[i].e = yj_memmap_loose_next(m, &pos))) {
-            const void *key;
-            size_t klen;
-            yj_memmap_ent_at(sorted[i].e, &key, &klen, NULL, NULL, NULL);
-            memcpy(sorted[i].k, key, klen < LOOSE_HEAD ? klen : LOOSE_HEAD);
-            sorted[i].klen = (uint16_t)klen;
-            i++;
-        }
-        assert(i == n);
-        qsort(sorted, n, sizeof *sorted, head_cmp);
-    } else {
+    loose_head *sorted = malloc(run * sizeof *sorted);
+    if (!sorted) {
         yj_log(YJ_LOG_WARN,
                "store: out of memory sorting a checkpoint's %zu keys looked up, never scanned: "
                "writing them unsorted",
                n);
+        int rc = 0;
+        const yj_memmap_ent *e;
+        while (!rc && (e = yj_memmap_loose_next(m, &pos)))
+            rc = ckpt_put_ent(c, e);
+        return rc;
     }
     int rc = 0;
-    pos = 0;
-    for (i = 0; !rc && i < n; i++) {
-        const yj_memmap_ent *e = sorted ? sorted[i].e : yj_memmap_loose_next(m, &pos);
-        assert(!sorted || !i ||
-               head_cmp(&sorted[i - 1], &sorted[i]) < 0); /* (in order: distinct keys) */
-        const void *key, *val;
-        size_t klen, vlen;
-        int tomb;
-        yj_memmap_ent_at(e, &key, &klen, &val, &vlen, &tomb);
-        MDB_val k = {klen, (void *)key}, old;
-        if (!tomb) {
-            rc = store_put_record(c, key, klen, val, vlen);
-        } else if ((rc = mdb_cursor_get(c, &k, &old, MDB_SET)) == 0) {
-            rc = mdb_cursor_del(c, 0);
-        } else if (rc == MDB_NOTFOUND) {
-            rc = 0;
+    for (size_t done = 0; !rc && done < n;) {
+        size_t got = 0;
+        while (got < run && (sorted[got].e = yj_memmap_loose_next(m, &pos))) {
+            const void *key;
+            size_t klen;
+            yj_memmap_ent_at(sorted[got].e, &key, &klen, NULL, NULL, NULL);
+            memcpy(sorted[got].k, key, klen < LOOSE_HEAD ? klen : LOOSE_HEAD);
+            sorted[got].klen = (uint16_t)klen;
+            got++;
         }
+        assert(got > 0);
+        qsort(sorted, got, sizeof *sorted, head_cmp);
+        for (size_t i = 0; !rc && i < got; i++) {
+            assert(!i || head_cmp(&sorted[i - 1], &sorted[i]) < 0); /* (in order: distinct keys) */
+            rc = ckpt_put_ent(c, sorted[i].e);
+        }
+        done += got;
     }
     free(sorted);
     return rc;
@@ -920,7 +933,7 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
 #define STAGE_MAX_KEYS ((size_t)4 << 20)
 
 /* The journal's entries and the request ids of l, each in key order
- * (the request ids of a writer's layer sorted by ckpt_put_loose). One
+ * (the request ids of a published layer sorted by ckpt_put_loose). One
  * cursor a database, its keys in order: LMDB then looks a key up in the
  * leaf page the cursor is on before it descends from the root (mdb_put
  * opens a fresh cursor and descends for every key: in a checkpoint's
@@ -951,7 +964,7 @@ static int ckpt_write_log(yj_store *s, MDB_txn *txn, const store_layer *l)
                 rc = store_put_record(c, key, klen, val, vlen);
             }
         }
-        /* a writer's layer keeps its request ids loose (memmap.h) */
+        /* the published layer keeps its request ids loose (memmap.h) */
         if (!rc) rc = ckpt_put_loose(c, l->map[which[m]]);
         mdb_cursor_close(c);
     }
