@@ -794,23 +794,39 @@ static void test_merge_moves_src_over_dst_and_empties_src(void **state)
     yj_memmap_free(src);
 }
 
-/* Two large maps whose keys interleave: the result is the union, src's
- * entries win, and the bytes held are the sum less the replaced entries. */
-static void test_merge_of_large_maps_matches_the_reference(void **state)
+/* n random puts (seed), each into dst and rd or src and rs at random,
+ * about one in six a tombstone: two maps whose keys interleave, with
+ * their references. */
+static void fill_split(yj_memmap *dst, ref_map *rd, yj_memmap *src, ref_map *rs, uint64_t seed,
+                       unsigned n)
 {
-    uint64_t s = 11;
-    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
-    ref_map r = {0}, rs = {0};
+    uint64_t s = seed;
     uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
-    for (unsigned i = 0; i < 20000; i++) {
+    for (unsigned i = 0; i < n; i++) {
         int to_src = rng_below(&s, 2);
         size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
         int tomb = rng_below(&s, 6) == 0;
         assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
-        ref_put(to_src ? &rs : &r, k, klen, v, vlen, tomb);
+        ref_put(to_src ? rs : rd, k, klen, v, vlen, tomb);
     }
-    for (size_t i = 0; i < rs.n; i++)
-        ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+}
+
+/* Puts src's entries [from, to) into the reference r (src's win). */
+static void ref_put_range(ref_map *r, const ref_map *src, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        ref_put(r, src->e[i]->key, src->e[i]->klen, src->e[i]->val, src->e[i]->vlen,
+                src->e[i]->tomb);
+}
+
+/* Two large maps whose keys interleave: the result is the union, src's
+ * entries win, and the bytes held are the sum less the replaced entries. */
+static void test_merge_of_large_maps_matches_the_reference(void **state)
+{
+    yj_memmap *dst = yj_memmap_new(), *src = yj_memmap_new();
+    ref_map r = {0}, rs = {0};
+    fill_split(dst, &r, src, &rs, 11, 20000);
+    ref_put_range(&r, &rs, 0, rs.n);
     assert_int_equal(yj_memmap_merge(dst, src), 0);
     check_all(dst, &r);
     assert_int_equal(yj_memmap_count(src), 0);
@@ -865,90 +881,77 @@ static void test_put_without_memory_changes_nothing(void **state)
 
 /* A merge that runs out of memory after `allowed` node allocations: every
  * entry is in exactly one map (src keeps a suffix of its keys, dst has the
- * rest merged in), both are whole maps, and merging again finishes. */
-static int merge_without_memory(long allowed)
+ * rest merged in), both are whole maps, and merging again finishes. With
+ * src_plain, src keeps no key loose while dst keeps test_loose's (a
+ * group's layer published): those keys leave src's tree for dst's index.
+ * 0 once a merge had memory enough. */
+static int merge_without_memory(long allowed, int src_plain)
 {
-    uint64_t s = 13;
-    yj_memmap *dst = map_new(), *src = map_new();
-    ref_map rd = {0}, rs = {0}, want = {0};
-    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
-    for (unsigned i = 0; i < 8000; i++) {
-        int to_src = rng_below(&s, 2);
-        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
-        int tomb = rng_below(&s, 6) == 0;
-        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
-        ref_put(to_src ? &rs : &rd, k, klen, v, vlen, tomb);
-    }
+    yj_memmap *dst = map_new();
+    int (*loose)(const void *, size_t) = test_loose;
+    if (src_plain) test_loose = NULL; /* (src keeps none loose: a group's layer published) */
+    yj_memmap *src = map_new();
+    test_loose = loose;
+    ref_map rd = {0}, rs = {0}, want = {0}, suffix = {0};
+    fill_split(dst, &rd, src, &rs, 13, 8000);
     fail_after = allowed;
     int rc = yj_memmap_merge(dst, src);
     long left = fail_after;
     fail_after = -1;
+    ref_put_range(&want, &rd, 0, rd.n);
     if (rc == 0) { /* enough memory after all */
         assert_true(left >= 0);
-        for (size_t i = 0; i < rd.n; i++)
-            ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
-        for (size_t i = 0; i < rs.n; i++)
-            ref_put(&want, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, rs.e[i]->tomb);
+        ref_put_range(&want, &rs, 0, rs.n);
         check_all(dst, &want);
-        yj_memmap_free(dst);
-        yj_memmap_free(src);
-        ref_free(&rd);
-        ref_free(&rs);
-        ref_free(&want);
-        return 0;
+    } else {
+        assert_int_equal(rc, -1);
+        /* src: a non-empty suffix of what it had, in the order a merge
+         * moves entries: its loose ones (all or none), then its tree's in
+         * key order */
+        ref_map order = {0}; /* (not sorted: built by hand) */
+        order.e = malloc(rs.n * sizeof *order.e);
+        assert_non_null(order.e);
+        for (size_t i = 0; !src_plain && i < rs.n; i++)
+            if (ref_loose(&rs, i)) order.e[order.n++] = rs.e[i];
+        for (size_t i = 0; i < rs.n; i++)
+            if (src_plain || !ref_loose(&rs, i)) order.e[order.n++] = rs.e[i];
+        size_t kept = yj_memmap_count(src);
+        assert_true(kept > 0 && kept <= rs.n);
+        ref_put_range(&suffix, &order, rs.n - kept, rs.n);
+        /* dst: its own entries under the moved prefix of src's */
+        ref_put_range(&want, &order, 0, rs.n - kept);
+        free(order.e);
+        check_all(dst, &want);
+        if (src_plain) test_loose = NULL;
+        check_all(src, &suffix);
+        for (size_t i = 0; i < suffix.n; i += 7)
+            check_get(src, &suffix, suffix.e[i]->key, suffix.e[i]->klen);
+        /* and src is still a map that takes puts */
+        assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
+        ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
+        check_all(src, &suffix);
+        test_loose = loose;
+        assert_int_equal(yj_memmap_merge(dst, src), 0);
+        ref_put_range(&want, &suffix, 0, suffix.n);
+        check_all(dst, &want);
+        assert_int_equal(yj_memmap_count(src), 0);
     }
-    assert_int_equal(rc, -1);
-    /* src: a non-empty suffix of what it had, in the order a merge moves
-     * entries: its loose ones (all or none), then its tree's in key order */
-    const ref_ent **order = malloc(rs.n * sizeof *order);
-    assert_non_null(order);
-    size_t no = 0;
-    for (size_t i = 0; i < rs.n; i++)
-        if (ref_loose(&rs, i)) order[no++] = rs.e[i];
-    for (size_t i = 0; i < rs.n; i++)
-        if (!ref_loose(&rs, i)) order[no++] = rs.e[i];
-    size_t kept = yj_memmap_count(src);
-    assert_true(kept > 0 && kept <= rs.n);
-    ref_map suffix = {0};
-    for (size_t i = rs.n - kept; i < rs.n; i++)
-        ref_put(&suffix, order[i]->key, order[i]->klen, order[i]->val, order[i]->vlen,
-                order[i]->tomb);
-    check_all(src, &suffix);
-    /* dst: its own entries under the moved prefix of src's */
-    for (size_t i = 0; i < rd.n; i++)
-        ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
-    for (size_t i = 0; i < rs.n - kept; i++)
-        ref_put(&want, order[i]->key, order[i]->klen, order[i]->val, order[i]->vlen,
-                order[i]->tomb);
-    free(order);
-    check_all(dst, &want);
-    for (size_t i = 0; i < suffix.n; i += 7)
-        check_get(src, &suffix, suffix.e[i]->key, suffix.e[i]->klen);
-    /* and src is still a map that takes puts */
-    assert_int_equal(yj_memmap_put(src, "\xff\xff", 2, "z", 1, 0), 0);
-    ref_put(&suffix, (const uint8_t *)"\xff\xff", 2, (const uint8_t *)"z", 1, 0);
-    check_all(src, &suffix);
-    assert_int_equal(yj_memmap_merge(dst, src), 0);
-    for (size_t i = 0; i < suffix.n; i++)
-        ref_put(&want, suffix.e[i]->key, suffix.e[i]->klen, suffix.e[i]->val, suffix.e[i]->vlen,
-                suffix.e[i]->tomb);
-    check_all(dst, &want);
-    assert_int_equal(yj_memmap_count(src), 0);
+    if (src_plain && loose) assert_true(yj_memmap_loose_count(dst) > 0);
     yj_memmap_free(dst);
     yj_memmap_free(src);
     ref_free(&rd);
     ref_free(&rs);
     ref_free(&want);
     ref_free(&suffix);
-    return 1;
+    return rc != 0;
 }
 
 /* Merges that run out of memory at every point they can, until one
  * does not: none loses an entry. */
-static void merges_without_memory_lose_nothing(void)
+static void merges_without_memory_lose_nothing(int src_plain)
 {
     long allowed = 0;
-    while (merge_without_memory(allowed))
+    while (merge_without_memory(allowed, src_plain))
         allowed += allowed < 8 ? 1 : 1 + allowed / 4;
     assert_true(allowed > 20); /* the merge split many nodes, each could fail */
 }
@@ -956,7 +959,7 @@ static void merges_without_memory_lose_nothing(void)
 static void test_merge_without_memory_loses_no_entry(void **state)
 {
     (void)state;
-    merges_without_memory_lose_nothing();
+    merges_without_memory_lose_nothing(0);
 }
 
 /* What the tests of a map's choices (its index, its allocator) run: the
@@ -965,7 +968,7 @@ static void test_merge_without_memory_loses_no_entry(void **state)
 static void randomized_and_out_of_memory(void **state, uint64_t seed, unsigned nops, size_t min_peak)
 {
     random_run(seed, nops, min_peak);
-    merges_without_memory_lose_nothing();
+    merges_without_memory_lose_nothing(0);
     test_put_without_memory_changes_nothing(state);
 }
 
@@ -1640,59 +1643,6 @@ static int every_key(const void *key, size_t klen)
     return 1;
 }
 
-/* A map keeping no key loose merged into one keeping some (a group's
- * layer published): src's keys dst keeps loose leave src's tree for dst's
- * index; out of memory after `allowed` allocations, src keeps a suffix of
- * its keys in order and dst has the rest; merging again finishes. 0 once
- * a merge had memory enough. */
-static int merge_plain_into_loose(long allowed, uint64_t seed)
-{
-    uint64_t s = seed;
-    yj_memmap *dst = map_new();
-    test_loose = NULL;
-    yj_memmap *src = map_new();
-    test_loose = loose_last;
-    ref_map rd = {0}, rs = {0}, want = {0}, suffix = {0};
-    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
-    for (unsigned i = 0; i < 8000; i++) {
-        int to_src = rng_below(&s, 2);
-        size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
-        int tomb = rng_below(&s, 6) == 0;
-        assert_int_equal(yj_memmap_put(to_src ? src : dst, k, klen, v, vlen, tomb), 0);
-        ref_put(to_src ? &rs : &rd, k, klen, v, vlen, tomb);
-    }
-    assert_int_equal(yj_memmap_loose_count(src), 0);
-    fail_after = allowed;
-    int rc = yj_memmap_merge(dst, src);
-    fail_after = -1;
-    size_t kept = rc ? yj_memmap_count(src) : 0;
-    assert_true(rc == 0 || (rc == -1 && kept > 0 && kept <= rs.n));
-    for (size_t i = 0; i < rd.n; i++)
-        ref_put(&want, rd.e[i]->key, rd.e[i]->klen, rd.e[i]->val, rd.e[i]->vlen, rd.e[i]->tomb);
-    for (size_t i = 0; i < rs.n; i++)
-        ref_put(i < rs.n - kept ? &want : &suffix, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val,
-                rs.e[i]->vlen, rs.e[i]->tomb);
-    check_all(dst, &want);
-    test_loose = NULL; /* (src keeps none loose) */
-    check_all(src, &suffix);
-    test_loose = loose_last;
-    if (rc) {
-        assert_int_equal(yj_memmap_merge(dst, src), 0);
-        for (size_t i = 0; i < suffix.n; i++)
-            ref_put(&want, suffix.e[i]->key, suffix.e[i]->klen, suffix.e[i]->val, suffix.e[i]->vlen,
-                    suffix.e[i]->tomb);
-        check_all(dst, &want);
-    }
-    assert_true(yj_memmap_loose_count(dst) > 0);
-    yj_memmap_free(dst);
-    yj_memmap_free(src);
-    ref_free(&rd);
-    ref_free(&rs);
-    ref_free(&want);
-    ref_free(&suffix);
-    return rc != 0;
-}
-
 static void test_loose_keys_match_the_reference(void **state)
 {
     test_loose = loose_last;
@@ -1701,10 +1651,10 @@ static void test_loose_keys_match_the_reference(void **state)
         if (pass == 2) test_slab = store_slab_new();
         test_keep = pass == 3;
         randomized_and_out_of_memory(state, 31 + (uint64_t)pass, 40000, 2000);
-        long allowed = 0;
-        while (merge_plain_into_loose(allowed, 51 + (uint64_t)pass))
-            allowed += allowed < 8 ? 1 : 1 + allowed / 4;
-        assert_true(allowed > 20);
+        /* a map keeping none loose merged into one keeping some (a
+         * group's layer published): src's keys dst keeps loose leave its
+         * tree for dst's index */
+        merges_without_memory_lose_nothing(1);
         if (test_slab) {
             store_slab_free(test_slab); /* (asserts that every block came back) */
             test_slab = NULL;

@@ -2168,6 +2168,40 @@ static void one_checkpoint(fixture *f)
     assert_int_equal(st.checkpoints, before + 1);
 }
 
+/* Starts a checkpoint of the checkpoint thread held at its LMDB write
+ * transaction's begin (hold_ckpt) and waits until its layer is frozen;
+ * *before: the stats then. release_checkpoint lets it go and waits until
+ * it is taken: a test reads and writes meanwhile, over a frozen layer. */
+static void hold_checkpoint(yj_store *s, yj_store_stats *before)
+{
+    hold_ckpt = 1;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    yj_store_get_stats(s, before);
+    int frozen = 0;
+    for (int i = 0; i < 2000 && !frozen; i++) {
+        pthread_rwlock_rdlock(&s->view_lock);
+        frozen = s->ckpt != NULL;
+        pthread_rwlock_unlock(&s->view_lock);
+        if (!frozen) usleep(1000);
+    }
+    assert_true(frozen);
+}
+
+static void release_checkpoint(yj_store *s, const yj_store_stats *before)
+{
+    yj_store_stats st;
+    hold_ckpt = 0;
+    yj_store_get_stats(s, &st);
+    for (int i = 0; i < 10000 && st.checkpoints == before->checkpoints; i++) {
+        usleep(1000);
+        yj_store_get_stats(s, &st);
+    }
+    assert_int_equal(st.checkpoints, before->checkpoints + 1);
+}
+
 /* LMDB as a checkpoint left it, read directly: how many lines "stage"
  * holds, and whether "state" holds key (-1 each when unreadable). */
 static void raw_stage(MDB_env *env, const char *key, long *staged, int *in_state)
@@ -2302,7 +2336,18 @@ static void assert_stage_stats(yj_store *s, uint64_t checkpoints, uint64_t lines
 /* Where a store's "s:" keys differ from the model (val[i]: the value of
  * "s:<ev[i]>", NULL for none; no other "s:" key): 0 when they agree, else
  * a code naming the first difference (a lookup, the scan, the read). */
+/* The same, the scan over the keys under `scan` alone (NULL: no scan);
+ * model_differs scans "s:". */
+static int model_differs_under(yj_store *s, const char **ev, const char **val, int n,
+                               const char *scan);
+
 static int model_differs(yj_store *s, const char **ev, const char **val, int n)
+{
+    return model_differs_under(s, ev, val, n, "s:");
+}
+
+static int model_differs_under(yj_store *s, const char **ev, const char **val, int n,
+                               const char *scan)
 {
     yj_rtxn r;
     yj_msg msg = {{0}};
@@ -2318,11 +2363,13 @@ static int model_differs(yj_store *s, const char **ev, const char **val, int n)
             bad = 1000 + i;
     }
     yj_cursor *c = NULL;
-    if (!bad && yj_cursor_open(&r.view, &c)) bad = 2;
+    size_t sl = scan ? strlen(scan) : 0;
+    if (!bad && scan && yj_cursor_open(&r.view, &c)) bad = 2;
     int i = 0, rc = 0;
-    if (!bad) { /* all of them, in order, by a scan */
-        MDB_val k = {2, "s:"}, v;
-        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); !bad && rc == 0 && k.mv_size > 2 && !memcmp(k.mv_data, "s:", 2);
+    if (!bad && scan) { /* all of them, in order, by a scan */
+        MDB_val k = {sl, (void *)scan}, v;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
+             !bad && rc == 0 && k.mv_size > sl && !memcmp(k.mv_data, scan, sl);
              rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
             while (i < n && !val[i]) i++;
             if (i == n || k.mv_size != 2 + strlen(ev[i]) || memcmp((char *)k.mv_data + 2, ev[i], k.mv_size - 2) ||
@@ -2656,34 +2703,15 @@ static void history_lines_by_bucket(fixture *f, int stage)
     /* a slow checkpoint: its layer's lines read while it writes them, and
      * new ones published over it */
     yj_store *s = f->store;
-    hold_ckpt = 1;
-    pthread_mutex_lock(&s->mu);
-    s->ckpt_wanted = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
     yj_store_stats st0;
-    yj_store_get_stats(s, &st0);
-    int frozen = 0;
-    for (int i = 0; i < 2000 && !frozen; i++) {
-        pthread_rwlock_rdlock(&s->view_lock);
-        frozen = s->ckpt != NULL;
-        pthread_rwlock_unlock(&s->view_lock);
-        if (!frozen) usleep(1000);
-    }
-    assert_true(frozen);
+    hold_checkpoint(s, &st0);
     hl_run(f, &m, 30, &seed, 1);
     pthread_rwlock_rdlock(&s->view_lock);
     int during = s->ckpt != NULL && store_lines_count(s->ckpt->lines) > 0 &&
                  store_lines_count(s->live->lines) > 0;
     pthread_rwlock_unlock(&s->view_lock);
     int differs = hl_differs(s, &m, &seed);
-    hold_ckpt = 0;
-    yj_store_get_stats(s, &st);
-    for (int i = 0; i < 10000 && st.checkpoints == st0.checkpoints; i++) { /* its end */
-        usleep(1000);
-        yj_store_get_stats(s, &st);
-    }
-    assert_int_equal(st.checkpoints, st0.checkpoints + 1);
+    release_checkpoint(s, &st0);
     assert_true(during);
     assert_int_equal(differs, 0);
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
@@ -2717,52 +2745,9 @@ static void history_lines_by_bucket(fixture *f, int stage)
 
 /* ---- keys looked up, never scanned (the hook's lookup_only) ---- */
 
-/* Whether the store's reads differ from the model (val[i]: the value of
- * "s:"+ev[i], NULL absent): each key by a lookup, and, when scanned, the
- * scan of the "s:o" keys a cursor finds (LMDB's: none in memory) against
- * the model's. 0 when they agree. */
-static int lo_differs(yj_store *s, const char **ev, const char **val, int n, int scanned)
-{
-    yj_rtxn r;
-    yj_msg msg = {{0}};
-    if (yj_store_read_begin(s, &r, &msg) != YJ_OK) return 1;
-    int bad = 0;
-    char key[64];
-    for (int i = 0; i < n && !bad; i++) {
-        MDB_val v;
-        int kn = snprintf(key, sizeof key, "s:%s", ev[i]);
-        yj_err err = yj_state_get(&r.view, key, (size_t)kn, &v);
-        if (val[i] ? err != YJ_OK || v.mv_size != strlen(val[i]) ||
-                         memcmp(v.mv_data, val[i], v.mv_size)
-                   : err != YJ_NOT_FOUND)
-            bad = 1000 + i;
-    }
-    yj_cursor *c = NULL;
-    if (!bad && scanned && yj_cursor_open(&r.view, &c)) bad = 2;
-    if (!bad && scanned) {
-        MDB_val k = {3, "s:o"}, v;
-        int i = 0, rc;
-        for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE);
-             !bad && rc == 0 && k.mv_size > 3 && !memcmp(k.mv_data, "s:o", 3);
-             rc = yj_cursor_get(c, &k, &v, MDB_NEXT), i++) {
-            while (i < n && !val[i])
-                i++;
-            if (i == n || k.mv_size != 2 + strlen(ev[i]) ||
-                memcmp((char *)k.mv_data + 2, ev[i], k.mv_size - 2) ||
-                v.mv_size != strlen(val[i]) || memcmp(v.mv_data, val[i], v.mv_size))
-                bad = 3000 + i;
-        }
-        while (!bad && i < n && !val[i])
-            i++;
-        if (!bad && (i < n || yj_cursor_err(rc) != YJ_OK)) bad = 4000 + i;
-    }
-    yj_cursor_close(c);
-    yj_store_read_end(s, &r);
-    return bad;
-}
-
 /* Keys the hook's lookup_only() names ("s:o" here) and the request ids
- * stay out of the writer's trees (memmap.h, yj_memmap_loose): a lookup
+ * stay out of the published layer's tree (memmap.h, yj_memmap_loose;
+ * store_published_layer), and the group's layer keeps them: a lookup
  * finds them through the group's, the published and a running
  * checkpoint's layers and LMDB, overwritten with longer values and
  * deleted (in a group compacted over them); each checkpoint writes them
@@ -2782,7 +2767,7 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
         run_ok(f, ev + i, 100);
     for (int i = 0; i < 600; i++)
         val[i] = ev[i];
-    assert_int_equal(lo_differs(f->store, ev, val, N, 0), 0);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, NULL), 0);
     yj_store *s = f->store;
     pthread_rwlock_rdlock(&s->view_lock);
     size_t loose = yj_memmap_loose_count(s->live->map[STORE_MAP_STATE]),
@@ -2810,7 +2795,7 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
     assert_int_equal(st.writes_committed, st0.writes_committed);
     /* a checkpoint: every one in LMDB, a scan finds them in order */
     one_checkpoint(f);
-    assert_int_equal(lo_differs(f->store, ev, val, N, 1), 0);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
     assert_raw_stage(f->store, "s:o000599", 0, 1);
     run_ok(f, ev + 100, 100); /* and again, from LMDB */
     yj_store_get_stats(s, &st);
@@ -2843,23 +2828,10 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
     run_ok(f, ev + 650, 250);
     for (int i = 650; i < N; i++)
         val[i] = ev[i];
-    assert_int_equal(lo_differs(f->store, ev, val, N, 0), 0);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, NULL), 0);
     /* a slow checkpoint: its frozen layer's keys looked up while more are
      * published over it */
-    hold_ckpt = 1;
-    pthread_mutex_lock(&s->mu);
-    s->ckpt_wanted = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    yj_store_get_stats(s, &st0);
-    int frozen = 0;
-    for (int i = 0; i < 2000 && !frozen; i++) {
-        pthread_rwlock_rdlock(&s->view_lock);
-        frozen = s->ckpt != NULL;
-        pthread_rwlock_unlock(&s->view_lock);
-        if (!frozen) usleep(1000);
-    }
-    assert_true(frozen);
+    hold_checkpoint(s, &st0);
     const char *more[50];
     char *mown[50];
     for (int i = 0; i < 50; i++) {
@@ -2871,14 +2843,8 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
         more[i] = mown[i];
     }
     run_ok(f, more, 50);
-    int differs = lo_differs(s, ev, val, N, 0);
-    hold_ckpt = 0;
-    yj_store_get_stats(s, &st);
-    for (int i = 0; i < 10000 && st.checkpoints == st0.checkpoints; i++) {
-        usleep(1000);
-        yj_store_get_stats(s, &st);
-    }
-    assert_int_equal(st.checkpoints, st0.checkpoints + 1);
+    int differs = model_differs_under(s, ev, val, N, NULL);
+    release_checkpoint(s, &st0);
     assert_int_equal(differs, 0);
     assert_raw_stage(f->store, "s:o000150", 0, 0); /* deleted: gone from LMDB */
     assert_raw_stage(f->store, "s:o000050", 0, 1);
@@ -2887,7 +2853,7 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
     char dir2[96];
     yj_msg msg = {{0}};
     yj_store *s2 = killed_copy(f, &k, dir2, sizeof dir2);
-    differs = lo_differs(s2, ev, val, N, 0);
+    differs = model_differs_under(s2, ev, val, N, NULL);
     yj_store_close(s2);
     remove_dir(dir2);
     free(k.data);
@@ -2895,7 +2861,7 @@ static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state
     assert_int_equal(differs, 0);
     /* a restart (its close checkpoints), a scan of LMDB, and Verify */
     reopen(f, 3600000);
-    assert_int_equal(lo_differs(f->store, ev, val, N, 1), 0);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
     yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
