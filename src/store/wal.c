@@ -1580,6 +1580,51 @@ static yj_err rebuild_derived(yj_store *s, yj_msg *msg)
     return err;
 }
 
+/* After a recovery that applied logged entries again, the log goes on as
+ * it is: no checkpoint before the first answer. That checkpoint wrote
+ * every replayed entry's records into LMDB first: most of a restart's
+ * time after kill -9 (0.9 of 2.3 s with 100k members and 33k entries
+ * replayed; performance.md, twenty-sixth session). The log's checkpoint
+ * names what LMDB holds or less (LMDB may hold a later one: a recovery
+ * skips the entries it has), and its records that check are the entries
+ * after it, all published in s->live now: the next checkpoint, due at
+ * once, writes them as it writes any published group, and until it is in
+ * LMDB a crash recovers them from this log again. A torn last write is
+ * zeroed first, the file synced: a record the writer puts over part of
+ * it must be followed by zeros (image_read). The writer appends after the
+ * last record; the zeros written ahead run to the file's end. */
+static yj_err wal_resume(yj_store *s, const wal_image *im, yj_msg *msg)
+{
+    assert(im->version == 2 && im->end <= im->len && s->wal_fd < 0);
+    int fd = openat(s->dir_fd, "wal", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return yj_fail(msg, YJ_INTERNAL, "recovery: cannot open %s/wal to go on with it: %s",
+                               s->config.dir, strerror(errno));
+    int rc = im->torn ? wal_zero(fd, im->end, im->end + im->torn, 0) /* and syncs the whole file */
+                      : (fdatasync(fd) == 0 ? 0 : errno);
+    if (rc) {
+        close(fd);
+        return yj_fail(msg, rc == ENOSPC ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
+                       "recovery: cannot zero the torn end of %s/wal: %s", s->config.dir, strerror(rc));
+    }
+    /* the log again, for yj-zero: an open file description of its own */
+    int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
+    if (zfd < 0)
+        yj_log(YJ_LOG_WARN, "store: cannot open %s/wal a second time (%s): the writer zeroes it ahead itself",
+               s->config.dir, strerror(errno));
+    zero_new_log(s, zfd, im->len);
+    s->wal_fd = fd;
+    s->wal_off = im->end;
+    atomic_store(&s->wal_end, im->end);
+    s->wal_alloc = im->len;
+    s->tail_off = im->entries_off;
+    s->logged_since_ckpt = im->end - im->entries_off;
+    s->last_ckpt_ns = INT64_MIN / 2; /* due at the first commit (see store_wal_checkpoint_soon) */
+    yj_log(YJ_LOG_INFO, "store: recovery: %s/wal goes on after its last entry (byte %zu); the replayed "
+                        "entries go to LMDB with the next checkpoint",
+           s->config.dir, im->end);
+    return YJ_OK;
+}
+
 yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
 {
     if (mkdir(s->config.dir, 0750) != 0 && errno != EEXIST)
@@ -1623,19 +1668,27 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
         err = open_reader(s, &s->base_reader);
         if (err != YJ_OK) err = yj_fail(msg, YJ_INTERNAL, "recovery: cannot open the checkpoint's snapshot");
     }
-    if (err == YJ_OK && s->rebuild_from) err = rebuild_derived(s, msg);
+    int rebuilt = err == YJ_OK && s->rebuild_from;
+    if (rebuilt) err = rebuild_derived(s, msg);
+    uint64_t lmdb_head = s->head_seq;
     if (err == YJ_OK && im.has_ckpt) {
         if (im.torn)
             yj_log(YJ_LOG_WARN, "store: recovery: the last %zu bytes of %s/wal are a torn write, ignored",
                    im.torn, s->config.dir);
         err = replay_log(s, &im, msg);
     }
+    /* a version 2 log after which entries were applied again goes on as it
+     * is (wal_resume); any other open writes its first checkpoint now */
+    int resume = err == YJ_OK && !rebuilt && im.version == 2 && s->head_seq > lmdb_head;
+    wal_image kept = im;
+    kept.data = NULL; /* (its offsets alone, for wal_resume) */
     image_free(&im);
     if (err != YJ_OK) return err;
     MDB_stat st;
     mdb_env_stat(s->env, &st);
     s->psize = st.ms_psize;
-    if (store_wal_checkpoint_now(s) != YJ_OK)
+    if (resume && (err = wal_resume(s, &kept, msg)) != YJ_OK) return err;
+    if (!resume && store_wal_checkpoint_now(s) != YJ_OK)
         return yj_fail(msg, YJ_INTERNAL, "%s: cannot write the first checkpoint (see the log)", s->config.dir);
     if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot start the sync thread");

@@ -1354,7 +1354,8 @@ typedef struct kill_image {
 static void take_kill_image(fixture *f, kill_image *k)
 {
     char path[160];
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    const char *dir = f->store->config.dir; /* (f->dir, or a copy a test opened) */
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
     /* the data file at one instant, as a kill leaves it: between two
      * checkpoint commits (no new one starts while mu is held). A copy that
      * spans commits could hold a meta page and pages a later commit reused
@@ -1365,7 +1366,7 @@ static void take_kill_image(fixture *f, kill_image *k)
     while (s->ckpt_state == CKPT_SYNCING) pthread_cond_wait(&s->cv, &s->mu);
     k->data = slurp(path, &k->data_len);
     pthread_mutex_unlock(&s->mu);
-    snprintf(path, sizeof path, "%s/wal", f->dir);
+    snprintf(path, sizeof path, "%s/wal", dir);
     k->wal = slurp(path, &k->wal_len);
     yj_store_close(f->store);
     f->store = NULL;
@@ -3125,46 +3126,126 @@ static void test_commit_histogram_buckets(void **state)
     assert_int_equal(store_hist_bucket(UINT64_MAX), STORE_HIST_BUCKETS - 1);
 }
 
-/* A recovery cut short before its first checkpoint (here: wal.new cannot
- * be created) must leave a store that the next start recovers in full:
- * the replay's commits may not reuse pages of the checkpoint the log still
- * names. */
+/* Copies a kill image into dir (made anew). */
+static void spit_image(const char *dir, const kill_image *k)
+{
+    char path[160];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    spit(path, k->data, k->data_len);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    spit(path, k->wal, k->wal_len);
+}
+
+/* A recovery goes on with the log it applied again (wal.c, wal_resume):
+ * the open writes no checkpoint before it returns, and the store takes
+ * writes at once, appended to that log. Its first checkpoint then cannot
+ * make a new log (wal.new cannot be created): the next start must still
+ * recover every entry, those of the first recovery and those after it.
+ * (Before the twenty-sixth session the open's own checkpoint failed there,
+ * and the start with it.) */
 static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
 {
     fixture *f = *state;
     yj_store_config c = reopen(f, 3600000);
     yj_msg msg = {{0}};
-    enum { PRE = 300, N = 6000, PER = 10 };
-    const char **ev = event_names("event-", PRE + N, 27);
+    enum { PRE = 300, N = 6000, POST = 200, PER = 10 };
+    const char **ev = event_names("event-", PRE + N + POST, 27);
     for (int i = 0; i < PRE; i += PER) finish(run(f, ev + i, NULL, PER));
     c = reopen(f, 3600000); /* the close wrote a checkpoint with free pages in it */
     for (int i = PRE; i < PRE + N; i += PER) finish(run(f, ev + i, NULL, PER));
     kill_image k;
     take_kill_image(f, &k);
-    char path[160], dir2[96], sub[160];
+    char dir2[96], sub[160], cmd[200];
     snprintf(dir2, sizeof dir2, "%s.twice", f->dir);
-    assert_int_equal(mkdir(dir2, 0700), 0);
-    snprintf(path, sizeof path, "%s/data.mdb", dir2);
-    spit(path, k.data, k.data_len);
-    snprintf(path, sizeof path, "%s/wal", dir2);
-    spit(path, k.wal, k.wal_len);
+    spit_image(dir2, &k);
+    free_kill_image(&k);
     snprintf(sub, sizeof sub, "%s/wal.new", dir2);
-    assert_int_equal(mkdir(sub, 0700), 0); /* the first checkpoint after the replay cannot be written */
+    assert_int_equal(mkdir(sub, 0700), 0); /* no new log can be made */
     c.dir = dir2;
-    yj_store *s2 = NULL;
-    assert_int_not_equal(yj_store_open(&c, f->base, &s2, &msg), YJ_OK);
-    assert_int_equal(rmdir(sub), 0);
-    snprintf(path, sizeof path, "%s/data.mdb", dir2);
-    size_t now_len;
-    uint8_t *now = slurp(path, &now_len);
-    char cmd[200];
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.checkpoints, 0);   /* none before it answers */
+    assert_int_equal(st.log_rotations, 0); /* the log it recovered goes on */
+    assert_all_replayed(f, ev, PRE + N, 500, 1);
+    for (int i = PRE + N; i < PRE + N + POST; i += PER) {
+        yj_batch *r = run(f, ev + i, NULL, PER);
+        for (int j = 0; j < PER; j++) {
+            assert_int_equal(r->results[j].code, YJ_OK);
+            assert_false(r->results[j].replayed);
+            assert_int_equal(r->results[j].seq, (uint64_t)(i + j + 1));
+        }
+        finish(r);
+    }
+    one_checkpoint(f); /* into LMDB; its new log fails (the log goes on) */
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.log_rotations, 0);
+    take_kill_image(f, &k);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir2);
     assert_int_equal(system(cmd), 0);
-    /* the disk as the failed recovery left it, and the log it did not replace */
-    recover_and_check(f, &c, dir2, now, now_len, k.wal, k.wal_len, ev, PRE + N, 1);
-    free(now);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, PRE + N + POST, 1);
     free_kill_image(&k);
-    free_names(ev, PRE + N);
+    free_names(ev, PRE + N + POST);
+}
+
+/* A torn last write (bytes after the last record that are not zeros) is
+ * ignored by a recovery, then zeroed and synced before the log goes on:
+ * the records written next must be followed by zeros, as every record of
+ * a version 2 log is, or the next recovery would take what is left of the
+ * torn bytes for a torn write of its own. Here they are the last record
+ * again with a later seq (its hashes no longer check): zeros after the
+ * open, the entries written then appended over them, and a kill after
+ * those recovers every entry. */
+static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 3600000);
+    yj_msg msg = {{0}};
+    enum { N = 400, POST = 5, PER = 10 };
+    const char **ev = event_names("torn-", N + POST, 27);
+    for (int i = 0; i < N; i += PER) finish(run(f, ev + i, NULL, PER));
+    kill_image k;
+    take_kill_image(f, &k);
+    /* the log's records (docs/storage.md): an 8-byte magic, the
+     * checkpoint ('C', u32 BE length, its bytes, their SHA-256), then the
+     * entries ('E', u32 BE length, its bytes) up to the zeros ahead */
+    size_t off = 8, rec = 0;
+    assert_int_equal(k.wal[off], 'C');
+    off += 5 + store_get_be(k.wal + off + 1, 4) + YJ_HASH_BYTES;
+    while (off + 5 <= k.wal_len && k.wal[off] == 'E') {
+        rec = off;
+        off += 5 + store_get_be(k.wal + off + 1, 4);
+    }
+    assert_true(rec > 0);
+    size_t end = off, rlen = end - rec;
+    assert_true(end + rlen < k.wal_len); /* room in the zeros ahead */
+    memcpy(k.wal + end, k.wal + rec, rlen);
+    store_put_be(k.wal + end + 5, (uint64_t)N + 1, 8); /* a later seq: its hashes no longer check */
+    char dir2[96], cmd[200], path[160];
+    snprintf(dir2, sizeof dir2, "%s.torn", f->dir);
+    spit_image(dir2, &k);
+    c.dir = dir2;
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    snprintf(path, sizeof path, "%s/wal", dir2);
+    size_t now_len;
+    uint8_t *now = slurp(path, &now_len);
+    assert_int_equal(now_len, k.wal_len);
+    for (size_t q = end; q < end + rlen; q++) assert_int_equal(now[q], 0); /* zeroed */
+    free(now);
+    for (int i = N; i < N + POST; i++) { /* one record each, shorter than what was torn */
+        yj_batch *r = run(f, ev + i, NULL, 1);
+        assert_int_equal(r->results[0].code, YJ_OK);
+        assert_int_equal(r->results[0].seq, (uint64_t)(i + 1));
+        finish(r);
+    }
+    free_kill_image(&k);
+    take_kill_image(f, &k);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir2);
+    assert_int_equal(system(cmd), 0);
+    recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, N + POST, 1);
+    free_kill_image(&k);
+    free_names(ev, N + POST);
 }
 
 /* Writes one event; its answer's code, or the refusal of the submission
@@ -4015,6 +4096,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_torn_log_end_is_zeroed_before_the_log_goes_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing,
