@@ -216,7 +216,7 @@ for s in $series; do
     start_server bound
     # (no line when the last checkpoint held every logged entry; a grep
     # that finds none must not end the run under set -e)
-    rec=$(grep 'recovery:' "$dir/log" | tail -1 | sed 's/^[^ ]* [A-Z]* //') || true
+    rec=$(grep 'recovery: [0-9]* logged entries' "$dir/log" | tail -1 | sed 's/^[^ ]* [A-Z]* //') || true
     [ -n "$rec" ] || rec="no logged entry to apply again"
     entries=$(head_seq)
     echo "series $sn restart after kill -9 under paid load (log file $((wal / 1048576)) MiB): start until it answers" \

@@ -452,7 +452,8 @@ typedef struct yj_store_stats {
     uint64_t zero_job_waits;    /* times the writer waited for a step the zeroing thread was
                                    writing (its zeros may land where the records go) */
     uint64_t zero_job_wait_us;  /* and the microseconds it waited, in all */
-    uint64_t log_rotations;     /* new logs started: at each writable open, after a checkpoint once
+    uint64_t log_rotations;     /* new logs started: at each writable open but one that went on with
+                                   the log it recovered, after a checkpoint once
                                    the log passed log_rotate_bytes, at a forced checkpoint (1 GiB
                                    of log), and at the close (after yongjind's closing log line) */
     uint64_t group_redos;       /* groups applied again with a layer per write: one of their

@@ -25,8 +25,10 @@
  *    is durable; it must hold at least the log's checkpoint. Every logged
  *    entry after LMDB's head is applied again in memory through the code
  *    that wrote it and must reproduce its hash, or the start fails with
- *    DATA_LOSS. Then a checkpoint writes them into LMDB and a new log
- *    starts.
+ *    DATA_LOSS. Then the log goes on as it is (wal_resume) and the writer
+ *    starts a checkpoint at once, beside the first requests; a rebuild, a
+ *    version 1 log or a start that applied nothing again writes its
+ *    checkpoint and starts a new log before it answers.
  *  - A log of version 1 (written by builds that ran LMDB with MDB_NOSYNC
  *    and kept LMDB's meta pages in the checkpoint) is recovered as they
  *    did: the checkpoint's meta pages are put back over the data file's
@@ -1072,7 +1074,8 @@ static yj_err open_reader(yj_store *s, MDB_txn **out)
  * the fresh layer's indexes are made room for as the frozen one's, up to
  * RESERVE_MAX entries (the interval's checkpoints; not one after a
  * recovery, a forced checkpoint or the close, whose layer may hold up to
- * 1 GiB of log). */
+ * 1 GiB of log: the first after a recovery that went on with its log is
+ * such a one, ckpt_unreserved). */
 #define RESERVE_MAX ((size_t)2 << 20)
 static yj_err freeze(yj_store *s, int reserve)
 {
@@ -1205,7 +1208,8 @@ yj_err store_wal_after_commit(yj_store *s)
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
-    if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
+    if (freeze(s, !s->ckpt_unreserved) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
+    s->ckpt_unreserved = 0;
     s->no_new_log = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;
@@ -1434,7 +1438,7 @@ static yj_err restore_metas(yj_store *s, const wal_image *im, yj_msg *msg)
 }
 
 /* Recovery and rebuilds apply entries in chunks: each chunk in memory,
- * then published into s->live (the checkpoint after recovery writes it). */
+ * then published into s->live (the next checkpoint writes it). */
 typedef struct replayer {
     store_apply_ctx ac;
     uint64_t in_chunk;
@@ -1587,9 +1591,10 @@ static yj_err rebuild_derived(yj_store *s, yj_msg *msg)
  * replayed; performance.md, twenty-sixth session). The log's checkpoint
  * names what LMDB holds or less (LMDB may hold a later one: a recovery
  * skips the entries it has), and its records that check are the entries
- * after it, all published in s->live now: the next checkpoint, due at
- * once, writes them as it writes any published group, and until it is in
- * LMDB a crash recovers them from this log again. A torn last write is
+ * after it, all published in s->live now: the next checkpoint, which the
+ * writer starts as soon as it runs (ckpt_wanted), writes them as it writes
+ * any published group, and until it is in LMDB a crash recovers them from
+ * this log again. A torn last write is
  * zeroed first, the file synced: a record the writer puts over part of
  * it must be followed by zeros (image_read). The writer appends after the
  * last record; the zeros written ahead run to the file's end. */
@@ -1601,10 +1606,16 @@ static yj_err wal_resume(yj_store *s, const wal_image *im, yj_msg *msg)
                                s->config.dir, strerror(errno));
     int rc = im->torn ? wal_zero(fd, im->end, im->end + im->torn, 0) /* and syncs the whole file */
                       : (fdatasync(fd) == 0 ? 0 : errno);
+    /* and its name: the process before may have been killed between the
+     * rename of a new log and the directory's sync (new_log_install), and
+     * the records appended from now on must not go into a file a power
+     * cut could take back to the log before */
+    if (!rc && fsync(s->dir_fd) != 0) rc = errno;
     if (rc) {
         close(fd);
         return yj_fail(msg, rc == ENOSPC ? YJ_RESOURCE_EXHAUSTED : YJ_INTERNAL,
-                       "recovery: cannot zero the torn end of %s/wal: %s", s->config.dir, strerror(rc));
+                       "recovery: cannot zero the torn end of %s/wal, or sync it and its directory: %s",
+                       s->config.dir, strerror(rc));
     }
     /* the log again, for yj-zero: an open file description of its own */
     int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
@@ -1618,7 +1629,8 @@ static yj_err wal_resume(yj_store *s, const wal_image *im, yj_msg *msg)
     s->wal_alloc = im->len;
     s->tail_off = im->entries_off;
     s->logged_since_ckpt = im->end - im->entries_off;
-    s->last_ckpt_ns = INT64_MIN / 2; /* due at the first commit (see store_wal_checkpoint_soon) */
+    s->ckpt_wanted = 1; /* the writer starts it at once, beside the first requests */
+    s->ckpt_unreserved = 1; /* its fresh layer not made room for like this one */
     yj_log(YJ_LOG_INFO, "store: recovery: %s/wal goes on after its last entry (byte %zu); the replayed "
                         "entries go to LMDB with the next checkpoint",
            s->config.dir, im->end);
@@ -1639,7 +1651,7 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     if (err == YJ_NOT_FOUND) err = YJ_OK; /* a new store, or one written before the log */
     else if (err == YJ_OK && im.version == 1) err = restore_metas(s, &im, msg); /* written with MDB_NOSYNC */
     if (err == YJ_OK && im.entries) {
-        /* room for the replay's checkpoint, whose freed pages stay unused
+        /* room for the checkpoint of the replayed entries, whose freed pages stay unused
          * (allocated on disk: store.c, allocate_map; a replay that
          * needs more grows the map as any checkpoint does) */
         struct stat st;

@@ -3138,12 +3138,13 @@ static void spit_image(const char *dir, const kill_image *k)
 }
 
 /* A recovery goes on with the log it applied again (wal.c, wal_resume):
- * the open writes no checkpoint before it returns, and the store takes
- * writes at once, appended to that log. Its first checkpoint then cannot
- * make a new log (wal.new cannot be created): the next start must still
- * recover every entry, those of the first recovery and those after it.
- * (Before the twenty-sixth session the open's own checkpoint failed there,
- * and the start with it.) */
+ * the open writes no checkpoint before it returns (the one the writer
+ * starts at once is held here), and the store takes writes at once,
+ * appended to that log. That checkpoint then cannot make a new log
+ * (wal.new cannot be created); the writes after it are in the resumed log
+ * alone when the store is killed, and the next start must recover every
+ * entry. (Before the twenty-sixth session the open's own checkpoint
+ * failed there, and the start with it.) */
 static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
 {
     fixture *f = *state;
@@ -3163,12 +3164,16 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
     snprintf(sub, sizeof sub, "%s/wal.new", dir2);
     assert_int_equal(mkdir(sub, 0700), 0); /* no new log can be made */
     c.dir = dir2;
+    hold_ckpt = 1; /* the checkpoint the writer starts at once waits in the checkpoint thread */
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_int_equal(st.checkpoints, 0);   /* none before it answers */
     assert_int_equal(st.log_rotations, 0); /* the log it recovered goes on */
     assert_all_replayed(f, ev, PRE + N, 500, 1);
+    release_checkpoint(f->store, &st); /* the replayed entries into LMDB; its new log fails */
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.log_rotations, 0);
     for (int i = PRE + N; i < PRE + N + POST; i += PER) {
         yj_batch *r = run(f, ev + i, NULL, PER);
         for (int j = 0; j < PER; j++) {
@@ -3178,10 +3183,7 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
         }
         finish(r);
     }
-    one_checkpoint(f); /* into LMDB; its new log fails (the log goes on) */
-    yj_store_get_stats(f->store, &st);
-    assert_int_equal(st.log_rotations, 0);
-    take_kill_image(f, &k);
+    take_kill_image(f, &k); /* the entries after the checkpoint: in the log alone */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir2);
     assert_int_equal(system(cmd), 0);
     recover_and_check(f, &c, dir2, k.data, k.data_len, k.wal, k.wal_len, ev, PRE + N + POST, 1);
@@ -3194,9 +3196,10 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
  * the records written next must be followed by zeros, as every record of
  * a version 2 log is, or the next recovery would take what is left of the
  * torn bytes for a torn write of its own. Here they are the last record
- * again with a later seq (its hashes no longer check): zeros after the
- * open, the entries written then appended over them, and a kill after
- * those recovers every entry. */
+ * again with a later seq (its hashes no longer check): zeros in the file
+ * once the open returns (what fails without the zeroing), the entries
+ * written then appended where they were, and a kill after those recovers
+ * every entry from that log (no new log: log_rotate_bytes is large). */
 static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
 {
     fixture *f = *state;
@@ -3226,6 +3229,7 @@ static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
     snprintf(dir2, sizeof dir2, "%s.torn", f->dir);
     spit_image(dir2, &k);
     c.dir = dir2;
+    c.log_rotate_bytes = (uint64_t)1 << 30;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
     snprintf(path, sizeof path, "%s/wal", dir2);
     size_t now_len;
@@ -3233,7 +3237,7 @@ static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
     assert_int_equal(now_len, k.wal_len);
     for (size_t q = end; q < end + rlen; q++) assert_int_equal(now[q], 0); /* zeroed */
     free(now);
-    for (int i = N; i < N + POST; i++) { /* one record each, shorter than what was torn */
+    for (int i = N; i < N + POST; i++) { /* one record each, where the torn bytes were */
         yj_batch *r = run(f, ev + i, NULL, 1);
         assert_int_equal(r->results[0].code, YJ_OK);
         assert_int_equal(r->results[0].seq, (uint64_t)(i + 1));
