@@ -1082,7 +1082,8 @@ static yj_err freeze(yj_store *s, int reserve)
     assert(!s->ckpt);
     store_layer *fresh = store_published_layer(s);
     if (!fresh) return YJ_RESOURCE_EXHAUSTED;
-    if (reserve) store_layer_reserve_like(fresh, s->live, RESERVE_MAX); /* the next interval, as this one */
+    if (reserve && !s->ckpt_unreserved)
+        store_layer_reserve_like(fresh, s->live, RESERVE_MAX); /* the next interval, as this one */
     /* the rows' published values, as of the same head as s->live (the
      * writer's thread: nothing publishes meanwhile) */
     yj_buf_reset(&s->ckpt_rows);
@@ -1097,6 +1098,7 @@ static yj_err freeze(yj_store *s, int reserve)
     s->ckpt_seq = s->head_seq;
     memcpy(s->ckpt_hash, s->head_hash, YJ_HASH_BYTES);
     s->tail_off = s->wal_off; /* the log's records after the checkpoint start here */
+    s->ckpt_unreserved = 0;
     return YJ_OK;
 }
 
@@ -1208,8 +1210,7 @@ yj_err store_wal_after_commit(yj_store *s)
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000)
         return YJ_OK;
-    if (freeze(s, !s->ckpt_unreserved) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
-    s->ckpt_unreserved = 0;
+    if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     s->no_new_log = 0;
     pthread_mutex_lock(&s->mu);
     s->ckpt_state = CKPT_SYNCING;

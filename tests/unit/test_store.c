@@ -3170,6 +3170,14 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
     yj_store_get_stats(f->store, &st);
     assert_int_equal(st.checkpoints, 0);   /* none before it answers */
     assert_int_equal(st.log_rotations, 0); /* the log it recovered goes on */
+    int frozen = 0; /* the writer starts it without a write to commit first */
+    for (int i = 0; i < 10000 && !frozen; i++) {
+        pthread_rwlock_rdlock(&f->store->view_lock);
+        frozen = f->store->ckpt != NULL;
+        pthread_rwlock_unlock(&f->store->view_lock);
+        if (!frozen) usleep(1000);
+    }
+    assert_true(frozen);
     assert_all_replayed(f, ev, PRE + N, 500, 1);
     release_checkpoint(f->store, &st); /* the replayed entries into LMDB; its new log fails */
     yj_store_get_stats(f->store, &st);
