@@ -302,7 +302,7 @@ static uint64_t zero_end(uint64_t n)
  *    job starts meanwhile (a job's late zeros over records just written
  *    would lose acknowledged writes);
  *  - the thread writes through an open file description of its own
- *    (zero_fd, the log opened a second time by wal_rotate), not a dup: a
+ *    (zero_fd, the log opened a second time by log_take), not a dup: a
  *    write-back error is reported once per description, and the writer's
  *    fdatasync must see its own;
  *  - a new log (wal_rotate) starts a new generation; a job still running
@@ -445,6 +445,25 @@ static void new_log_drop(yj_store *s, int fd)
     unlinkat(s->dir_fd, "wal.new", 0);
 }
 
+/* `wal`, open as fd, becomes the writer's log: its records end at off,
+ * its zeros are synced up to alloc, and yj-zero writes its next zeros
+ * through a descriptor of its own. The log before (if any) is closed. */
+static void log_take(yj_store *s, int fd, uint64_t off, uint64_t alloc)
+{
+    /* the log again, for yj-zero: an open file description of its own */
+    int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
+    if (zfd < 0)
+        yj_log(YJ_LOG_WARN,
+               "store: cannot open %s/wal a second time (%s): the writer zeroes it ahead itself",
+               s->config.dir, strerror(errno));
+    zero_new_log(s, zfd, alloc);
+    if (s->wal_fd >= 0) close(s->wal_fd);
+    s->wal_fd = fd;
+    s->wal_off = off;
+    atomic_store(&s->wal_end, off);
+    s->wal_alloc = alloc;
+}
+
 /* The new log in wal.new (fd; records end at off, zeroed and synced to
  * alloc) becomes the log: renamed over `wal`, the directory synced. rc: an
  * errno from writing it (then the old log stays the log, RESOURCE_EXHAUSTED:
@@ -459,17 +478,7 @@ static yj_err new_log_install(yj_store *s, int fd, uint64_t off, uint64_t alloc,
         new_log_drop(s, fd);
         return YJ_RESOURCE_EXHAUSTED;
     }
-    /* the log again, for yj-zero: an open file description of its own */
-    int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
-    if (zfd < 0)
-        yj_log(YJ_LOG_WARN, "store: cannot open %s/wal a second time (%s): the writer zeroes it ahead itself",
-               s->config.dir, strerror(errno));
-    zero_new_log(s, zfd, alloc);
-    if (s->wal_fd >= 0) close(s->wal_fd);
-    s->wal_fd = fd;
-    s->wal_off = off;
-    atomic_store(&s->wal_end, off);
-    s->wal_alloc = alloc;
+    log_take(s, fd, off, alloc);
     atomic_fetch_add(&s->log_rotations, 1);
     /* a version 1 log's checkpoint is no longer the recovery point: its pages may go */
     store_wal_unprotect(s);
@@ -1618,16 +1627,7 @@ static yj_err wal_resume(yj_store *s, const wal_image *im, yj_msg *msg)
                        "recovery: cannot zero the torn end of %s/wal, or sync it and its directory: %s",
                        s->config.dir, strerror(rc));
     }
-    /* the log again, for yj-zero: an open file description of its own */
-    int zfd = openat(s->dir_fd, "wal", O_WRONLY | O_CLOEXEC);
-    if (zfd < 0)
-        yj_log(YJ_LOG_WARN, "store: cannot open %s/wal a second time (%s): the writer zeroes it ahead itself",
-               s->config.dir, strerror(errno));
-    zero_new_log(s, zfd, im->len);
-    s->wal_fd = fd;
-    s->wal_off = im->end;
-    atomic_store(&s->wal_end, im->end);
-    s->wal_alloc = im->len;
+    log_take(s, fd, im->end, im->len);
     s->tail_off = im->entries_off;
     s->logged_since_ckpt = im->end - im->entries_off;
     s->ckpt_wanted = 1; /* the writer starts it at once, beside the first requests */

@@ -1266,6 +1266,18 @@ static void assert_all_replayed(fixture *f, const char **ev, int n, int per, uin
     }
 }
 
+/* A store directory made anew in dir: its data file and its log. */
+static void spit_store(const char *dir, const uint8_t *data, size_t data_len, const uint8_t *wal,
+                       size_t wal_len)
+{
+    char path[160];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    spit(path, data, data_len);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    spit(path, wal, wal_len);
+}
+
 /* Writes a crash image (data file and log) into dir2, opens it (recovery),
  * and checks that events ev[0..n) are all there: each answers as a replay
  * with its seq, and the store verifies (with exactly n entries if exact). */
@@ -1273,13 +1285,8 @@ static void recover_and_check(fixture *f, yj_store_config *c, const char *dir2, 
                               size_t data_len, const uint8_t *wal, size_t wal_len, const char **ev, int n,
                               int exact)
 {
-    char path2[160];
     yj_msg msg = {{0}};
-    assert_int_equal(mkdir(dir2, 0700), 0);
-    snprintf(path2, sizeof path2, "%s/data.mdb", dir2);
-    spit(path2, data, data_len);
-    snprintf(path2, sizeof path2, "%s/wal", dir2);
-    spit(path2, wal, wal_len);
+    spit_store(dir2, data, data_len, wal, wal_len);
     yj_store *s2 = NULL;
     c->dir = dir2;
     assert_int_equal(yj_store_open(c, f->base, &s2, &msg), YJ_OK);
@@ -2497,12 +2504,7 @@ static void alter_last_staged_line(const char *dir, int crc_ok)
  * code (and, OK, the store in *out). */
 static yj_err open_image(fixture *f, const kill_image *k, const char *dir2, yj_store **out, yj_msg *msg)
 {
-    char path[160];
-    assert_int_equal(mkdir(dir2, 0700), 0);
-    snprintf(path, sizeof path, "%s/data.mdb", dir2);
-    spit(path, k->data, k->data_len);
-    snprintf(path, sizeof path, "%s/wal", dir2);
-    spit(path, k->wal, k->wal_len);
+    spit_store(dir2, k->data, k->data_len, k->wal, k->wal_len);
     yj_store_config c = {0};
     c.dir = dir2;
     c.checkpoint_ms = 3600000;
@@ -3126,17 +3128,6 @@ static void test_commit_histogram_buckets(void **state)
     assert_int_equal(store_hist_bucket(UINT64_MAX), STORE_HIST_BUCKETS - 1);
 }
 
-/* Copies a kill image into dir (made anew). */
-static void spit_image(const char *dir, const kill_image *k)
-{
-    char path[160];
-    assert_int_equal(mkdir(dir, 0700), 0);
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
-    spit(path, k->data, k->data_len);
-    snprintf(path, sizeof path, "%s/wal", dir);
-    spit(path, k->wal, k->wal_len);
-}
-
 /* A recovery goes on with the log it applied again (wal.c, wal_resume):
  * the open writes no checkpoint before it returns (the one the writer
  * starts at once is held here), and the store takes writes at once,
@@ -3159,7 +3150,7 @@ static void test_an_interrupted_recovery_can_be_recovered_again(void **state)
     take_kill_image(f, &k);
     char dir2[96], sub[160], cmd[200];
     snprintf(dir2, sizeof dir2, "%s.twice", f->dir);
-    spit_image(dir2, &k);
+    spit_store(dir2, k.data, k.data_len, k.wal, k.wal_len);
     free_kill_image(&k);
     snprintf(sub, sizeof sub, "%s/wal.new", dir2);
     assert_int_equal(mkdir(sub, 0700), 0); /* no new log can be made */
@@ -3235,7 +3226,7 @@ static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
     store_put_be(k.wal + end + 5, (uint64_t)N + 1, 8); /* a later seq: its hashes no longer check */
     char dir2[96], cmd[200], path[160];
     snprintf(dir2, sizeof dir2, "%s.torn", f->dir);
-    spit_image(dir2, &k);
+    spit_store(dir2, k.data, k.data_len, k.wal, k.wal_len);
     c.dir = dir2;
     c.log_rotate_bytes = (uint64_t)1 << 30;
     assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
