@@ -6,6 +6,7 @@ suite once against the release build and once against the ASan+UBSan build.
 The generated protobuf modules are in build/py (made by `make`, or `make py`).
 """
 import hashlib
+import itertools
 import os
 import signal
 import socket
@@ -205,14 +206,16 @@ def write_key_file(path, keys):
             f.write("%s %s %s\n" % (hashlib.sha256(k.encode()).hexdigest(), tenant, role))
 
 
-_rid = [0]
+# next() of a count is one step under the GIL: threads (test_journal's
+# sixteen writers) never draw the same id, where `_rid[0] += 1` could
+# (a read, then a store: two threads once sent one id for two events).
+_rid = itertools.count(1)
 
 
 def ev(body_name, body, request_id=None, t=1761955200000):
     """An Event with a fresh request id (or the given one) at time t (ms)."""
     if request_id is None:
-        _rid[0] += 1
-        request_id = "r-%d-%d" % (os.getpid(), _rid[0])
+        request_id = "r-%d-%d" % (os.getpid(), next(_rid))
     e = ledger_pb2.Event(request_id=request_id, event_time_ms=t)
     getattr(e, body_name).CopyFrom(body)
     return e
