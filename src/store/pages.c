@@ -9,14 +9,19 @@
  * one 4 KiB page in every MiB of a mapped file wrote 995 KiB a page
  * changed (performance.md, twenty-first session). A checkpoint at 10M
  * entries changes pages all over the file (a member's leaf, a reused free
- * page). Pages read through a descriptor advised POSIX_FADV_RANDOM come
- * in folios of one page, and the map then finds them cached: a write
- * dirties 4 KiB.
+ * page). Pages the kernel reads for POSIX_FADV_WILLNEED come in folios of
+ * one page, and the map then finds them cached: a write dirties 4 KiB.
+ * (Until the twenty-seventh session the thread read them with pread
+ * through a descriptor advised POSIX_FADV_RANDOM: one page a folio too,
+ * until a read met a folio the map's own readahead had marked; from there
+ * the kernel's readahead ran ahead of the thread in folios of up to 2 MiB,
+ * and a fill of 10M entries left ~96% of the cached file in them.)
  *
  * What it reads, in file order, 2 MiB at a time: at the open, LMDB's
  * pages in use (when they are at most half the machine's memory: more
  * would only push other pages out) and the next 256 MiB, then after each
- * checkpoint on to 256 MiB past LMDB's last page in use, within the map
+ * checkpoint and each growth of the map on to 256 MiB past LMDB's last
+ * page in use, within the map
  * (allocated, not yet written: unwritten extents read as zeros without
  * the disk): where the next new pages go, which LMDB would fault in
  * itself. Reading a whole growth step at once (a quarter of the file)
@@ -31,6 +36,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_internal.h"
@@ -42,15 +50,98 @@
  * MiB of new pages). */
 #define PAGES_AHEAD_BYTES ((size_t)256 << 20)
 
+/* How long store_pages_read waits for the kernel to have read a step
+ * before it goes on (a disk slower than that only overlaps steps; a close
+ * waits for it). */
+#define PAGES_WAIT_NS 1000000000LL
+/* What one WILLNEED asks for: the kernel reads at most the larger of the
+ * device's read_ahead_kb and max_sectors_kb a call, 128 KiB and more on
+ * the disks we know. */
+#define PAGES_ASK ((size_t)128 << 10)
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int ask(int fd, size_t from, size_t to)
+{
+    for (size_t at = from; at < to; at += PAGES_ASK) {
+        size_t n = to - at < PAGES_ASK ? to - at : PAGES_ASK;
+        int rc = posix_fadvise(fd, (off_t)at, (off_t)n, POSIX_FADV_WILLNEED);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int store_pages_read(int fd, size_t from, size_t to, size_t *done, size_t *cached)
+{
+    assert(from < to);
+    *done = from;
+    *cached = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
+    if ((size_t)st.st_size <= from) return 0; /* the file ends: nothing to read there */
+    if ((size_t)st.st_size < to) to = (size_t)st.st_size;
+    /* not pread: a read that meets a folio the map's own readahead marked
+     * starts the kernel's readahead from there, which ignores
+     * POSIX_FADV_RANDOM, doubles its folios' order each time and runs
+     * ahead of this thread, so that every later step finds 2 MiB folios
+     * cached (performance.md, twenty-seventh session). WILLNEED reads the
+     * range in folios of one page and marks none. */
+    int rc = ask(fd, from, to);
+    if (rc) return rc;
+    /* then waits for those reads (a range over unwritten extents is read
+     * before WILLNEED returns): one step in flight at a time, as a read
+     * was, so that reading a whole store at the open does not queue all
+     * of it ahead of LMDB's own reads. A mapping of our own is never
+     * touched: mincore says what the cache holds. Pages the kernel did not
+     * read (its readahead gives up under memory pressure) are asked for
+     * once more, then left to LMDB. Without the mapping (a page size that
+     * does not divide `from`) nothing is waited for or counted. */
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t len = to - from, n = ps > 0 ? (len + (size_t)ps - 1) / (size_t)ps : 0, in = 0;
+    unsigned char vec[PAGES_STEP / 4096];
+    void *m = n && n <= sizeof vec && from % (size_t)ps == 0
+                  ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)from)
+                  : MAP_FAILED;
+    if (m != MAP_FAILED) {
+        int64_t deadline = now_ns() + PAGES_WAIT_NS;
+        int asked_again = 0;
+        for (;;) {
+            if (mincore(m, len, vec) != 0) break;
+            size_t first = n;
+            in = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (vec[i] & 1)
+                    in++;
+                else if (first == n)
+                    first = i;
+            }
+            if (in == n || now_ns() >= deadline) break;
+            if (!asked_again) {
+                asked_again = 1;
+                if (ask(fd, from + first * (size_t)ps, to) != 0) break;
+                continue;
+            }
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+        munmap(m, len);
+    }
+    *done = to;
+    *cached = in * (size_t)ps < len ? in * (size_t)ps : len;
+    return 0;
+}
+
 static void *pages_main(void *arg)
 {
     yj_store *s = arg;
     pthread_setname_np(pthread_self(), "yj-pages");
     int fd = openat(s->dir_fd, "data.mdb", O_RDONLY | O_CLOEXEC);
     int err = fd < 0 ? errno : 0;
-    char *buf = err ? NULL : malloc(PAGES_STEP);
-    if (!err && !buf) err = ENOMEM;
-    if (!err) err = posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     pthread_mutex_lock(&s->pages_mu);
     while (!err) {
         while (!s->pages_stop && s->pages_done_bytes >= s->pages_want_bytes)
@@ -60,15 +151,12 @@ static void *pages_main(void *arg)
         size_t to = want - from > PAGES_STEP ? from + PAGES_STEP : want;
         assert(from < to && to - from <= PAGES_STEP);
         pthread_mutex_unlock(&s->pages_mu);
-        ssize_t got;
-        do
-            got = pread(fd, buf, to - from, (off_t)from);
-        while (got < 0 && errno == EINTR);
-        if (got < 0) err = errno;
+        size_t done = from, cached = 0;
+        err = store_pages_read(fd, from, to, &done, &cached);
         pthread_mutex_lock(&s->pages_mu);
-        if (got > 0) {
-            s->pages_done_bytes = from + (size_t)got;
-            atomic_fetch_add_explicit(&s->pages_read_bytes, (uint64_t)got, memory_order_relaxed);
+        if (done > from) {
+            s->pages_done_bytes = done;
+            atomic_fetch_add_explicit(&s->pages_read_bytes, (uint64_t)cached, memory_order_relaxed);
         } else if (!err) { /* the file ends before the map: nothing more to read there */
             yj_log(YJ_LOG_WARN, "store: data.mdb ends at %zu bytes, before its map (%zu)", from,
                    want);
@@ -81,7 +169,6 @@ static void *pages_main(void *arg)
                "store: reading %s/data.mdb ahead in small pages: %s; stopped (its checkpoints "
                "write more)",
                s->config.dir, strerror(err));
-    free(buf);
     if (fd >= 0) close(fd);
     return NULL;
 }

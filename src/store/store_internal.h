@@ -553,13 +553,20 @@ void store_cache_drop(yj_store *s);
 yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, int *mdb_rc);
 
 /* ---- the data file's page cache (pages.c) ---- */
+/* Asks the kernel to read [from, to) of the data file (fd, read-only) into
+ * the page cache (POSIX_FADV_WILLNEED: folios of one page), and waits up
+ * to a second for it; stops at the file's end. *done: where it stopped
+ * (from when the file ends first); *cached: the bytes of the range the
+ * cache held when it stopped waiting. 0, or an errno. */
+int store_pages_read(int fd, size_t from, size_t to, size_t *done, size_t *cached);
 /* Starts yj-pages on a writable store (LMDB open): it reads LMDB's pages
  * in use (when they are at most half the machine's memory) and the next
  * 256 MiB, within the map. A thread that cannot start is logged (the
  * store works without it). */
 void store_pages_start(yj_store *s);
-/* After a checkpoint: it reads on to 256 MiB past LMDB's last page in
- * use, within the map. Nothing when not started. The writer's thread. */
+/* After a checkpoint or a map's growth: it reads on to 256 MiB past
+ * LMDB's last page in use, within the map. Nothing when not started. The
+ * writer's thread (or the opening one, before the writer starts). */
 void store_pages_ahead(yj_store *s);
 /* Stops and joins it (nothing when not started). */
 void store_pages_stop(yj_store *s);

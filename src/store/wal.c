@@ -1194,6 +1194,10 @@ static yj_err grow_map(yj_store *s, int wait)
            (double)(store_now_ns() - t0) / 1e6);
     s->map_bytes = next;
     atomic_fetch_add(&s->map_grows, 1);
+    /* the room the map just gained, read in small folios before the
+     * checkpoint that needed it writes there (the thread's goal stopped at
+     * the old map's end) */
+    store_pages_ahead(s);
     return YJ_OK;
 }
 
