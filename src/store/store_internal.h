@@ -314,6 +314,8 @@ struct yj_store {
     pthread_t pages;
     int pages_started, pages_stop;
     size_t pages_done_bytes, pages_want_bytes; /* read up to done; the thread reads up to want */
+    size_t pages_used_bytes, pages_step_max; /* LMDB's last page at the last goal, its largest step
+                                                (the writer's: pages_goal) */
     _Atomic uint64_t pages_read_bytes; /* what it read (stats) */
     yj_buf log_buf;        /* the group being logged (store_wal_prepare) */
     /* the log thread (writer.c): writes and syncs log_buf at log_off of
@@ -564,7 +566,8 @@ int store_pages_read(int fd, size_t from, size_t to, size_t *done, size_t *cache
  * 256 MiB, within the map. A thread that cannot start is logged (the
  * store works without it). */
 void store_pages_start(yj_store *s);
-/* After a checkpoint or a map's growth: it reads on to 256 MiB past
+/* After a checkpoint or a map's growth: it reads on to 256 MiB (or twice
+ * the largest step LMDB's last page took, when more) past
  * LMDB's last page in use, within the map. Nothing when not started. The
  * writer's thread (or the opening one, before the writer starts). */
 void store_pages_ahead(yj_store *s);
