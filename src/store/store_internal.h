@@ -556,11 +556,12 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, in
 
 /* ---- the data file's page cache (pages.c) ---- */
 /* Asks the kernel to read [from, to) of the data file (fd, read-only) into
- * the page cache (POSIX_FADV_WILLNEED: folios of one page), and waits up
- * to a second for it; stops at the file's end. *done: where it stopped
- * (from when the file ends first); *cached: the bytes of the range the
- * cache held when it stopped waiting. 0, or an errno. */
-int store_pages_read(int fd, size_t from, size_t to, size_t *done, size_t *cached);
+ * the page cache (POSIX_FADV_WILLNEED: folios of one page), and when
+ * `wait`, waits up to a second for it (less when nothing comes in); stops
+ * at the file's end. *done: where it stopped (from when the file ends
+ * first); *cached: the bytes of the range the cache held when it stopped
+ * waiting (0 when it did not wait). 0, or an errno. */
+int store_pages_read(int fd, size_t from, size_t to, int wait, size_t *done, size_t *cached);
 /* Starts yj-pages on a writable store (LMDB open): it reads LMDB's pages
  * in use (when they are at most half the machine's memory) and the next
  * 256 MiB, within the map. A thread that cannot start is logged (the
