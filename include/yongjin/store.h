@@ -471,9 +471,8 @@ typedef struct yj_store_stats {
     uint64_t stage_checkpoints; /* checkpoints that staged history lines (the next merged them
                                    into state: docs/storage.md "Staged history lines") */
     uint64_t staged_lines;      /* the lines they staged, in all */
-    uint64_t
-        pages_read_bytes;       /* bytes of the data file yj-pages asked the kernel to read into the
-                                   page cache in small folios ahead of LMDB's map (docs/storage.md) */
+    uint64_t pages_read_bytes;  /* bytes of the data file yj-pages asked the kernel to read
+                                   ahead of LMDB's map, in small folios (docs/storage.md) */
     uint64_t slab_bytes;        /* the chunks the writer's layers' entries are cut from,
                                    in use and spare (docs/storage.md "The writer's slab"); as of
                                    the group before the writer's last */

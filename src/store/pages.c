@@ -165,8 +165,9 @@ static void *pages_main(void *arg)
         err = store_pages_read(fd, from, to, wait, &done, &cached);
         if (!err && wait && done > from && cached == 0) {
             /* the cache showed none of a step's pages: a file system whose
-             * cache WILLNEED does not fill (a tmpfs); waiting would only
-             * stall each step */
+             * cache WILLNEED does not fill (a tmpfs), or a step the
+             * kernel's readahead dropped whole under memory pressure;
+             * waiting would only stall each step */
             yj_log(YJ_LOG_INFO,
                    "store: the page cache shows none of %s/data.mdb's pages read ahead; "
                    "reading ahead without waiting",

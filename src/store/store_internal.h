@@ -234,8 +234,10 @@ struct yj_store {
     uint8_t pub_hash[YJ_HASH_BYTES];
     uint64_t ckpt_seq;                /* the head the running checkpoint writes up to */
     uint8_t ckpt_hash[YJ_HASH_BYTES];
-    int ckpt_wanted;                  /* a Verify, or a recovery that went on with its log, asks for a checkpoint now (under mu) */
-    int ckpt_unreserved;              /* the next freeze reserves no room (freeze): the first after such a recovery */
+    int ckpt_wanted;                  /* a Verify, or a recovery that went on with its log,
+                                         asks for a checkpoint now (under mu) */
+    int ckpt_unreserved;              /* the next freeze reserves no room (freeze): the
+                                         first after such a recovery */
     int server_running;               /* a read-only open found yongjind holding the store */
     MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
     yj_hashmap *cache;                /* the writer's copy of derived state: what it read from

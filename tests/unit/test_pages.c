@@ -30,9 +30,9 @@
 #define FILE_BYTES (96 * MIB)
 #define FAULT_AT (8 * MIB)  /* the map's fault: its readahead window is around it */
 #define READ_FROM (4 * MIB) /* the reads start inside that window, where the mark is */
-#define CHECK_FROM                                                                                 \
-    (40 * MIB) /* past the window of a read_ahead_kb up to 32 MiB (8192 KiB here)                  \
-                */
+/* Where the large folios are counted: past the fault's readahead window
+ * for a read_ahead_kb of up to 32 MiB (8192 KiB on this machine). */
+#define CHECK_FROM (40 * MIB)
 #define STEP (2 * MIB)
 
 #define KPF_COMPOUND_HEAD 15
@@ -141,16 +141,16 @@ static void read_steps(int plain)
 {
     int fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
-    char *buf = plain ? malloc(STEP) : NULL;
-    if (plain) {
-        assert_non_null(buf);
-        assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
-    }
-    if (plain)
-        for (size_t off = READ_FROM; off < FILE_BYTES; off += STEP)
-            assert_int_equal(pread(fd, buf, STEP, (off_t)off), (ssize_t)STEP);
-    else
+    if (!plain) {
         pages_read_steps(fd, READ_FROM, FILE_BYTES);
+        close(fd);
+        return;
+    }
+    char *buf = malloc(STEP);
+    assert_non_null(buf);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+    for (size_t off = READ_FROM; off < FILE_BYTES; off += STEP)
+        assert_int_equal(pread(fd, buf, STEP, (off_t)off), (ssize_t)STEP);
     free(buf);
     close(fd);
 }
