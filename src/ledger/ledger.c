@@ -184,6 +184,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
                             ? ev->settle->as_of_ms : ec.time_ms;
             err = ledger_expire_groups(&ec, t);
         }
+        if (err == YJ_OK) err = ledger_totals_flush(&ec);  /* every posting is made */
         if (err == YJ_OK) err = ledger_mark_seen(&ec, ev); /* a read index, for every rules version */
         if (err == YJ_OK) err = ledger_period_index(&ec);
         assert(err != YJ_OK || ec.posting_sum == 0); /* double entry */

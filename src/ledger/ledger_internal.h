@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "yongjin/be.h"
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
 #include "yongjin/v1/common.pb-c.h"
@@ -45,11 +46,23 @@ void lkey_i64(lkey *k, int64_t v);
 /* The i64 lkey_i64 wrote at p (8 bytes of a key). */
 int64_t lkey_get_i64(const uint8_t *p);
 
-/* Big-endian integer codecs for values. */
-void put_be64(uint8_t *p, uint64_t v);
-uint64_t get_be64(const uint8_t *p);
-void put_be32(uint8_t *p, uint32_t v);
-uint32_t get_be32(const uint8_t *p);
+/* Big-endian integer codecs for values (be.h). */
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+    yj_store_be64(p, v);
+}
+static inline uint64_t get_be64(const uint8_t *p)
+{
+    return yj_load_be64(p);
+}
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    yj_store_be32(p, v);
+}
+static inline uint32_t get_be32(const uint8_t *p)
+{
+    return yj_load_be32(p);
+}
 
 /* Accounts of the double entry (RULES.md §6), in the order of the totals. */
 enum {
@@ -130,7 +143,22 @@ typedef struct ledger_event_ctx {
      * version 2 entry (JournalEntry.settled_orders, settle_more_due). */
     uint32_t settled_orders;
     int settle_more_due;
+    /* The tenant's totals ('T') and the month's totals over every member
+     * ('n') that each posting adds to, summed here and added once when the
+     * event is done (ledger_totals_flush; 'n' also when ec->period moves):
+     * an order's four postings made four adds to one 'T' row. Modulo 2^64,
+     * as the stored counters add. */
+    uint64_t totals[ACC_COUNT];
+    int totals_set; /* a posting was made: 'T' exists from the first one on */
+    uint64_t month_totals[YJ_PERIOD_COLUMNS];
+    uint32_t month_totals_period; /* the month they are of */
+    int month_totals_set;
 } ledger_event_ctx;
+
+/* Adds what the event's postings summed into ec->totals and
+ * ec->month_totals to their records, and clears them: OK, or the store's
+ * error. The apply hook calls it once the event's postings are made. */
+yj_err ledger_totals_flush(ledger_event_ctx *ec);
 
 /* The event's cursor on the state database (NULL when it cannot be opened);
  * closed by the apply hook when the event is done. */

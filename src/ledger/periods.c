@@ -95,9 +95,15 @@ yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char 
     lkey k;
     ledger_month_key(&k, ec, member, strlen(member));
     yj_err err = ledger_add_counters(ec, &k, d, R_N);
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'n');
-    lkey_u32(&k, ec->period);
-    if (err == YJ_OK) err = ledger_add_counters(ec, &k, d, R_N);
+    /* the month's totals ('n') when the event is done, or before a posting
+     * into another month (at_paid_time moves ec->period) */
+    if (err == YJ_OK && ec->month_totals_set && ec->month_totals_period != ec->period)
+        err = ledger_totals_flush(ec);
+    if (err == YJ_OK) {
+        ec->month_totals[col] += (uint64_t)delta;
+        ec->month_totals_period = ec->period;
+        ec->month_totals_set = 1;
+    }
     return err;
 }
 

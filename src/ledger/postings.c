@@ -94,13 +94,28 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     return ledger_add_counters(ec, &k, deltas, LEDGER_BALANCE_FIELDS);
 }
 
-static yj_err post_totals(ledger_event_ctx *ec, int acc, int64_t amount)
+yj_err ledger_totals_flush(ledger_event_ctx *ec)
 {
     lkey k;
-    int64_t deltas[ACC_COUNT] = {0};
-    deltas[acc] = amount;
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
-    return ledger_add_counters(ec, &k, deltas, ACC_COUNT);
+    int64_t d[(int)ACC_COUNT > (int)YJ_PERIOD_COLUMNS ? (int)ACC_COUNT : (int)YJ_PERIOD_COLUMNS];
+    yj_err err = YJ_OK;
+    if (ec->totals_set) {
+        for (int i = 0; i < ACC_COUNT; i++)
+            d[i] = (int64_t)ec->totals[i];
+        lkey_start(&k, ec->tenant, ec->tenant_len, 'T');
+        err = ledger_add_counters(ec, &k, d, ACC_COUNT);
+    }
+    if (err == YJ_OK && ec->month_totals_set) {
+        for (int i = 0; i < YJ_PERIOD_COLUMNS; i++)
+            d[i] = (int64_t)ec->month_totals[i];
+        lkey_start(&k, ec->tenant, ec->tenant_len, 'n');
+        lkey_u32(&k, ec->month_totals_period);
+        err = ledger_add_counters(ec, &k, d, YJ_PERIOD_COLUMNS);
+    }
+    memset(ec->totals, 0, sizeof ec->totals);
+    memset(ec->month_totals, 0, sizeof ec->month_totals);
+    ec->totals_set = ec->month_totals_set = 0;
+    return err;
 }
 
 size_t ledger_posting_size(const Yongjin__V1__Posting *p, ledger_str_lens *l)
@@ -248,7 +263,10 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     int member_account = acc >= ACC_PENDING;
     assert(member_account == (p->member && p->member[0]));
     yj_err err = encode_effect(ec->effects, p);
-    if (err == YJ_OK) err = post_totals(ec, acc, p->amount);
+    if (err == YJ_OK) { /* added to 'T' when the event is done (ledger_totals_flush) */
+        ec->totals[acc] += (uint64_t)p->amount;
+        ec->totals_set = 1;
+    }
     if (err == YJ_OK && member_account) err = post_balance(ec, p, acc);
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
     if (err == YJ_OK && member_account) err = post_earnings(ec, p);

@@ -18,6 +18,7 @@
 #include "store/lines.h"
 #include "store/rows.h"
 #include "store/slab.h"
+#include "yongjin/be.h"
 #include "yongjin/sha256.h"
 #include "yongjin/store.h"
 
@@ -116,9 +117,18 @@ static inline int store_cache_takes(int (*cacheable)(const void *, size_t), unsi
     return (!cacheable || cacheable(key, klen)) && !(row_cap && row_cap(key, klen));
 }
 
-/* n bytes of v, big-endian (the log's and the digest's framing). */
+/* n bytes of v, big-endian (the log's and the digest's framing, the
+ * rows' counters): 8 and 4 as one word (be.h). */
 static inline void store_put_be(uint8_t *p, uint64_t v, int n)
 {
+    if (n == 8) {
+        yj_store_be64(p, v);
+        return;
+    }
+    if (n == 4) {
+        yj_store_be32(p, (uint32_t)v);
+        return;
+    }
     for (int i = n - 1; i >= 0; i--) {
         p[i] = (uint8_t)v;
         v >>= 8;
@@ -127,6 +137,8 @@ static inline void store_put_be(uint8_t *p, uint64_t v, int n)
 
 static inline uint64_t store_get_be(const uint8_t *p, int n)
 {
+    if (n == 8) return yj_load_be64(p);
+    if (n == 4) return yj_load_be32(p);
     uint64_t v = 0;
     for (int i = 0; i < n; i++) v = (v << 8) | p[i];
     return v;
