@@ -148,6 +148,8 @@ typedef struct ledger_event_ctx {
      * event is done (ledger_totals_flush; 'n' also when ec->period moves):
      * an order's four postings made four adds to one 'T' row. Modulo 2^64,
      * as the stored counters add. */
+    char marked[YJ_ID_MAX + 1]; /* the member ledger_mark_posted marked last (marked_len bytes) */
+    size_t marked_len;
     uint64_t totals[ACC_COUNT];
     int totals_set; /* a posting was made: 'T' exists from the first one on */
     uint64_t month_totals[YJ_PERIOD_COLUMNS];
@@ -339,10 +341,13 @@ yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
 
 /* ---- seen.c: the members a tenant has named ---- */
-/* After an event is accepted (its effects written): marks every member id
- * its body names, in any role, and the member of every posting in
- * ec->effects, as seen by the tenant. Changes no effect. */
+/* After an event is accepted: marks every member id its body names, in
+ * any role, as seen by the tenant. Changes no effect. OK or the store's
+ * error. */
 yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev);
+/* Marks member (of a posting ledger_post writes) as seen, unless it is
+ * the one marked last in this event. OK or the store's error. */
+yj_err ledger_mark_posted(ledger_event_ctx *ec, const char *member);
 /* OK when the tenant has seen member (a valid id); NOT_FOUND naming it
  * ("member: x has never been named in an accepted event") otherwise. */
 yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg);

@@ -271,6 +271,7 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
     if (err == YJ_OK && member_account) err = post_earnings(ec, p);
     if (err == YJ_OK && member_account) err = ledger_period_count(ec, p->member, p->account, p->kind, p->amount);
+    if (err == YJ_OK && member_account) err = ledger_mark_posted(ec, p->member);
     ec->n_postings++;
     ec->posting_sum += p->amount;
     return err;

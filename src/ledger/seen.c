@@ -8,11 +8,14 @@
  * State (after tenant + kind):
  *   'k' member          (empty): the member has been named in an accepted event
  *
- * Maintained in one place: ledger_apply calls ledger_mark_seen once an event
- * is accepted, for every entry of every rules version (the index changes no
- * effect; Verify rebuilds it from the journal like all derived state). It
- * marks every member id the event's body names, by body type, and the member
- * of every posting the entry wrote. A key is written once, when absent.
+ * Maintained here for every entry of every rules version (the index changes
+ * no effect; Verify rebuilds it from the journal like all derived state):
+ * ledger_post marks the member of every posting the entry writes as it
+ * writes it (ledger_mark_posted), and ledger_apply calls ledger_mark_seen
+ * once an event is accepted, which marks every member id the event's body
+ * names, by body type. A key is written once, when absent. (Until the
+ * twenty-eighth session of issue 16 the postings' members were found by
+ * walking the entry's encoded effects at the end: the same keys.)
  */
 #include <assert.h>
 #include <string.h>
@@ -21,8 +24,6 @@
 #include "yongjin/pbwire.h"
 
 #define SEEN_KIND 'k'
-#define POSTING_FIELD 5        /* an entry's effects: Posting = 5 (store.h) */
-#define POSTING_MEMBER_FIELD 2 /* yongjin.v1.Posting.member */
 
 void ledger_seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
 {
@@ -77,47 +78,25 @@ static yj_err mark_body(ledger_event_ctx *ec, const Yongjin__V1__Event *ev)
     }
 }
 
-/* The walk of an entry's postings; a member's postings usually come in
- * pairs (one account to another), so the last one marked is not looked up
- * again. */
-typedef struct effects_walk {
-    ledger_event_ctx *ec;
-    const uint8_t *last;
-    size_t last_len;
-} effects_walk;
-
-/* One Posting's member field. */
-static yj_err posting_field(void *ctx, uint32_t field, int wire_type, const uint8_t *whole, size_t whole_len,
-                            const uint8_t *payload, size_t payload_len)
+yj_err ledger_mark_posted(ledger_event_ctx *ec, const char *member)
 {
-    effects_walk *w = ctx;
-    (void)whole, (void)whole_len;
-    if (field != POSTING_MEMBER_FIELD || wire_type != YJ_PB_LEN) return YJ_OK;
-    if (w->last && w->last_len == payload_len && !memcmp(w->last, payload, payload_len)) return YJ_OK;
-    w->last = payload;
-    w->last_len = payload_len;
-    return mark(w->ec, (const char *)payload, payload_len);
-}
-
-/* One field of the entry's effects: a Posting is walked for its member. */
-static yj_err effect_field(void *ctx, uint32_t field, int wire_type, const uint8_t *whole, size_t whole_len,
-                           const uint8_t *payload, size_t payload_len)
-{
-    (void)whole, (void)whole_len;
-    if (field != POSTING_FIELD || wire_type != YJ_PB_LEN) return YJ_OK;
-    return yj_pb_walk(payload, payload_len, posting_field, ctx);
+    size_t len = strlen(member);
+    /* a member's postings usually come in a run (an order pays one
+     * recipient per level, a Settle moves one member's orders): the last
+     * one marked is not looked up again */
+    if (len == ec->marked_len && !memcmp(ec->marked, member, len)) return YJ_OK;
+    yj_err err = mark(ec, member, len);
+    if (err == YJ_OK && len < sizeof ec->marked) {
+        memcpy(ec->marked, member, len);
+        ec->marked_len = len;
+    }
+    return err;
 }
 
 yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev)
 {
-    assert(ec && ev && ec->effects);
-    yj_err err = mark_body(ec, ev);
-    effects_walk w = {ec, NULL, 0};
-    if (err == YJ_OK && ec->effects->len) /* (an empty buffer may have no memory yet) */
-        err = yj_pb_walk(ec->effects->data, ec->effects->len, effect_field, &w);
-    /* the effects are this build's own encoding: a walk error is a bug, never a refusal */
-    assert(err != YJ_INVALID_ARGUMENT);
-    return err == YJ_INVALID_ARGUMENT ? YJ_INTERNAL : err;
+    assert(ec && ev);
+    return mark_body(ec, ev); /* (the postings' members: ledger_post marked them) */
 }
 
 yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg)

@@ -1,6 +1,7 @@
 /*
  * test_seen.c — the index of the members a tenant has named (seen.c), under
- * a test hook that writes chosen postings as an entry's effects and then
+ * a test hook that writes chosen postings as an entry's effects, marking
+ * each one's member (ledger_mark_posted, as ledger_post does), and then
  * runs ledger_mark_seen, as ledger_apply does: a posting's member is seen
  * even when the event's body names no one (over the network every recipient
  * happens to be named by some event too, so only here is that path alone),
@@ -42,19 +43,25 @@ static yj_err put_posting(yj_buf *effects, const char *account, const char *memb
     return err == YJ_OK ? yj_buf_append(effects, buf, n) : err;
 }
 
-/* Writes one pending posting (and its expense leg) per listed member, then
- * marks the entry's members as seen. */
+/* Writes one pending posting (and its expense leg) per listed member,
+ * marking each posting's member as ledger_post does, then the body's
+ * members. */
 static yj_err test_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra, yj_msg *why)
 {
     fx *f = ctx;
     (void)extra, (void)why;
     yj_err err = YJ_OK;
+    ledger_event_ctx ec = {.wtxn = wtxn,
+                           .tenant = "t1",
+                           .tenant_len = 2,
+                           .time_ms = w->event_time_ms,
+                           .rules = 1,
+                           .effects = effects};
     for (const char *const *m = f->posting_members; m && *m && err == YJ_OK; m++) {
         err = put_posting(effects, "commission_expense", "", -1);
         if (err == YJ_OK) err = put_posting(effects, "pending", *m, 1);
+        if (err == YJ_OK) err = ledger_mark_posted(&ec, *m); /* as ledger_post does */
     }
-    ledger_event_ctx ec = {.wtxn = wtxn, .tenant = "t1", .tenant_len = 2, .time_ms = w->event_time_ms,
-                           .rules = 1, .effects = effects};
     if (err == YJ_OK) err = ledger_mark_seen(&ec, w->decoded);
     return err;
 }
