@@ -1268,6 +1268,8 @@ int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint3
 {
     assert(m && key && klen >= 1 && klen <= YJ_MEMMAP_KEY_MAX && tag != 0 && !(tag & TAG_LOOSE));
     const mm_ent *e;
+    if (m->count == 0)
+        return 0; /* (an emptied map keeps its index: a write's layer in a direct group) */
     if (m->slot_tag && takes(m, key, klen)) {
         size_t slot;
         e = index_find(m, key, klen, tag, &slot);

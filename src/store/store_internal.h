@@ -479,6 +479,21 @@ uint8_t *store_answer_alloc(yj_batch *b, size_t n);
 yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t received_ms,
                          yj_result *res);
 
+/* The fields of a journal entry's body a replay needs (the body's
+ * numbers: apply.c's top), pointing into the body. */
+typedef struct store_entry_fields {
+    const uint8_t *tenant, *request_id, *event; /* NULL when absent */
+    size_t tenant_len, request_id_len, event_len;
+    int64_t event_time_ms, received_ms;
+    uint32_t rules_version; /* 0 when absent */
+} store_entry_fields;
+/* Reads them from body without copying: the last of a field's occurrences
+ * wins, as protobuf's parse; the effects, the extras and unknown fields are
+ * stepped over. DATA_LOSS when the body is not a message, a known field has
+ * the wrong wire type, or the tenant or request id is empty, too long or
+ * holds a NUL byte. */
+yj_err store_entry_fields_read(const uint8_t *body, size_t len, store_entry_fields *out);
+
 /* Applies a journal entry's body again (verification, recovery): decodes
  * tenant, request id, event and times and runs store_apply_write. OK with
  * *res filled (the caller checks seq, code and hash); DATA_LOSS when the

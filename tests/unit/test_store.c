@@ -637,6 +637,90 @@ static void test_record_crc_is_crc32_of_key_and_value(void **state)
     }
 }
 
+/* A journal entry's body as a replay reads it (store_entry_fields_read):
+ * the fields in place, the last occurrence winning, the effects and
+ * unknown fields stepped over; a body that is not an entry a write made is
+ * DATA_LOSS. Bodies built here field by field, as apply.c writes them. */
+static void body_of(yj_buf *b, const char *tenant, size_t tlen, const char *rid, int with_event)
+{
+    yj_buf_reset(b);
+    if (tenant) assert_int_equal(yj_pb_put_bytes_field(b, 2, tenant, tlen), YJ_OK);
+    if (with_event) assert_int_equal(yj_pb_put_bytes_field(b, 3, "\x0a\x01x", 3), YJ_OK);
+    assert_int_equal(yj_pb_put_varint_field(b, 4, (uint64_t)-5), YJ_OK); /* a negative int64 */
+    assert_int_equal(yj_pb_put_bytes_field(b, 5, "\xff\xff", 2),
+                     YJ_OK); /* a posting it does not read */
+    assert_int_equal(yj_pb_put_varint_field(b, 7, 1761955200123ULL), YJ_OK);
+    if (rid) assert_int_equal(yj_pb_put_bytes_field(b, 13, rid, strlen(rid)), YJ_OK);
+    assert_int_equal(yj_pb_put_varint_field(b, 99, 7),
+                     YJ_OK); /* a field this build does not know */
+}
+
+static void test_a_replay_reads_an_entrys_fields_in_place(void **state)
+{
+    (void)state;
+    yj_buf b = {0};
+    store_entry_fields f;
+    body_of(&b, "t1", 2, "r1", 1);
+    assert_int_equal(yj_pb_put_varint_field(&b, 14, ((uint64_t)1 << 32) | 2),
+                     YJ_OK); /* uint32: its low bits */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_OK);
+    assert_int_equal(f.tenant_len, 2);
+    assert_memory_equal(f.tenant, "t1", 2);
+    assert_true(f.tenant >= b.data && f.tenant < b.data + b.len); /* in place */
+    assert_int_equal(f.request_id_len, 2);
+    assert_memory_equal(f.request_id, "r1", 2);
+    assert_int_equal(f.event_len, 3);
+    assert_memory_equal(f.event, "\x0a\x01x", 3);
+    assert_true(f.event_time_ms == -5);
+    assert_true(f.received_ms == 1761955200123LL);
+    assert_int_equal(f.rules_version, 2);
+    /* the last occurrence wins; no event and no rules version read as none */
+    body_of(&b, "t1", 2, "r1", 0);
+    assert_int_equal(yj_pb_put_bytes_field(&b, 2, "tenant2", 7), YJ_OK);
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_OK);
+    assert_int_equal(f.tenant_len, 7);
+    assert_memory_equal(f.tenant, "tenant2", 7);
+    assert_null(f.event);
+    assert_int_equal(f.event_len, 0);
+    assert_int_equal(f.rules_version, 0);
+    yj_buf_free(&b);
+}
+
+static void test_a_body_no_write_could_make_does_not_decode(void **state)
+{
+    (void)state;
+    yj_buf b = {0};
+    store_entry_fields f;
+    char long_tenant[YJ_TENANT_MAX + 1], long_rid[YJ_REQUEST_ID_MAX + 2];
+    memset(long_tenant, 'a', sizeof long_tenant);
+    memset(long_rid, 'r', sizeof long_rid - 1);
+    long_rid[sizeof long_rid - 1] = 0;
+    body_of(&b, NULL, 0, "r1", 1); /* no tenant */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "", 0, "r1", 1); /* an empty one */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, long_tenant, sizeof long_tenant, "r1", 1); /* one byte too long */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, long_tenant, sizeof long_tenant - 1, "r1", 1); /* the longest */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_OK);
+    body_of(&b, "t\0x", 3, "r1", 1); /* a NUL inside */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "t1", 2, NULL, 1); /* no request id */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "t1", 2, long_rid, 1); /* a request id one byte too long */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "t1", 2, "r1", 1); /* a tenant of the wrong wire type after a good one */
+    assert_int_equal(yj_pb_put_varint_field(&b, 2, 1), YJ_OK);
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "t1", 2, "r1", 1); /* an event time that is not a varint */
+    assert_int_equal(yj_pb_put_bytes_field(&b, 4, "x", 1), YJ_OK);
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_DATA_LOSS);
+    body_of(&b, "t1", 2, "r1", 1); /* cut short */
+    assert_int_equal(store_entry_fields_read(b.data, b.len, &f), YJ_OK);
+    assert_int_equal(store_entry_fields_read(b.data, b.len - 1, &f), YJ_DATA_LOSS);
+    yj_buf_free(&b);
+}
+
 static void test_append_assigns_dense_seqs_and_chains_hashes(void **state)
 {
     fixture *f = *state;
@@ -4018,6 +4102,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_crc_is_crc32_of_key_and_value),
+        cmocka_unit_test(test_a_replay_reads_an_entrys_fields_in_place),
+        cmocka_unit_test(test_a_body_no_write_could_make_does_not_decode),
         cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists,
@@ -4099,7 +4185,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_interrupted_recovery_can_be_recovered_again, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_torn_log_end_is_zeroed_before_the_log_goes_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_torn_log_end_is_zeroed_before_the_log_goes_on, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_log_sync_stops_writes_and_the_writer_sleeps,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_directory_sync_after_a_rotation_loses_nothing,
