@@ -1245,6 +1245,15 @@ int yj_memmap_put(yj_memmap *m, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
+uint8_t *yj_memmap_value_mut(yj_memmap *m, const void *key, size_t klen, size_t *vlen)
+{
+    const void *val;
+    /* (the entry is m's own: yj_memmap_put rewrites a value of the same
+     * size in place too) */
+    if (yj_memmap_get(m, key, klen, &val, vlen) != 1) return NULL;
+    return (uint8_t *)val;
+}
+
 uint32_t yj_memmap_tag(const void *key, size_t klen)
 {
     return key_tag(key, klen);

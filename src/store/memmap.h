@@ -188,6 +188,10 @@ int yj_memmap_get(const yj_memmap *m, const void *key, size_t klen, const void *
  * caller looking one key up in several maps hashes it once. */
 int yj_memmap_get_tagged(const yj_memmap *m, const void *key, size_t klen, uint32_t tag, const void **val,
                          size_t *vlen);
+/* The bytes of key's value in m (*vlen of them), for its owner to change
+ * in place, the length kept; NULL when m has no value for key (absent, or
+ * a tombstone). Valid until m next changes. */
+uint8_t *yj_memmap_value_mut(yj_memmap *m, const void *key, size_t klen, size_t *vlen);
 /* A key's tag: the hash every map's index uses (fixed, the same in every
  * map), never 0. */
 uint32_t yj_memmap_tag(const void *key, size_t klen);

@@ -737,6 +737,34 @@ static void test_same_size_put_rewrites_in_place(void **state)
     yj_memmap_free(m);
 }
 
+/* yj_memmap_value_mut: a value's own bytes, changed in place (what a
+ * lookup then answers), through the index and without one; none for an
+ * absent key or a tombstone. */
+static void test_a_value_is_changed_in_place_through_its_bytes(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 300; n += 299) { /* below and above the size that makes an index */
+        yj_memmap *m = yj_memmap_new();
+        char k[16];
+        for (int i = 0; i < n; i++) {
+            snprintf(k, sizeof k, "k%03d", i);
+            assert_int_equal(yj_memmap_put(m, k, 4, "abcd", 4, 0), 0);
+        }
+        size_t len = 0;
+        uint8_t *v = yj_memmap_value_mut(m, "k000", 4, &len);
+        assert_non_null(v);
+        assert_int_equal(len, 4);
+        memcpy(v, "wxyz", 4);
+        const void *got;
+        assert_int_equal(yj_memmap_get(m, "k000", 4, &got, &len), 1);
+        assert_memory_equal(got, "wxyz", 4);
+        assert_null(yj_memmap_value_mut(m, "nope", 4, &len));
+        assert_int_equal(yj_memmap_put(m, "k000", 4, NULL, 0, 1), 0);
+        assert_null(yj_memmap_value_mut(m, "k000", 4, &len));
+        yj_memmap_free(m);
+    }
+}
+
 static void put_s(yj_memmap *m, const char *k, const char *v)
 {
     assert_int_equal(yj_memmap_put(m, k, strlen(k), v, v ? strlen(v) : 0, v == NULL), 0);
@@ -1786,6 +1814,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ascending_and_descending_loads),
         cmocka_unit_test(test_values_stay_put_while_other_keys_are_put),
         cmocka_unit_test(test_same_size_put_rewrites_in_place),
+        cmocka_unit_test(test_a_value_is_changed_in_place_through_its_bytes),
         cmocka_unit_test(test_merge_moves_src_over_dst_and_empties_src),
         cmocka_unit_test(test_merge_of_large_maps_matches_the_reference),
         cmocka_unit_test(test_put_without_memory_changes_nothing),
