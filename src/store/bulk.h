@@ -18,7 +18,9 @@
  * (not yj_arena, arena.h: its blocks come from malloc, at most 1 MiB by
  * default, and it has no next block to fault in ahead);
  * an allocation of more than a sixteenth of a chunk gets a mapping of its
- * own (not faulted ahead). The next chunk is mapped and faulted in once
+ * own (not faulted ahead). Every mapping asks for transparent huge
+ * pages (MADV_HUGEPAGE: a replay's lookups land anywhere in it, and 4 KiB
+ * pages missed the TLB too). The next chunk is mapped and faulted in once
  * half of the current one is used, so a small replay costs one chunk.
  * Nothing is freed but everything at once (store_bulk_free). Memory
  * handed out is zero (fresh mappings; never handed out twice). As with
