@@ -189,6 +189,10 @@ yj_err yj_state_get(const yj_store_view *view, const void *key, size_t key_len, 
  * stage 0, then the same at stage 1, so their memory loads overlap). A
  * hint: it changes nothing and answers nothing; other views ignore it. */
 void yj_state_prefetch(const yj_store_view *view, const void *key, size_t key_len, int stage);
+/* Whether yj_state_prefetch does anything in view (the writer's views; a
+ * replay's, Verify's, has nothing to load ahead): a caller skips building
+ * the keys when it answers 0. */
+int yj_state_prefetches(const yj_store_view *view);
 /* The journal entry seq as stored: prev_hash(32) || hash(32) || body. OK,
  * NOT_FOUND past the head, DATA_LOSS for a short record, INTERNAL. */
 yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);

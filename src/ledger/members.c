@@ -115,6 +115,7 @@ void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage)
 {
     static const uint8_t kinds[] = {'L', 'b', 'A'}; /* its binding, exclusive guide, team record */
     lkey k;
+    if (!yj_state_prefetches(&ec->wtxn->view)) return; /* (a replay's view) */
     for (size_t i = 0; i < sizeof kinds; i++) {
         member_key(&k, ec, kinds[i], member);
         yj_state_prefetch(&ec->wtxn->view, k.b, k.n, stage);

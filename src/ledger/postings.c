@@ -280,6 +280,7 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
 void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int program, int level, int stage)
 {
     const yj_store_view *v = &ec->wtxn->view;
+    if (!yj_state_prefetches(v)) return; /* (a replay's view) */
     size_t n = strlen(member);
     lkey k;
     balance_key(&k, ec->tenant, ec->tenant_len, member, n);

@@ -128,6 +128,11 @@ void yj_state_prefetch(const yj_store_view *v, const void *key, size_t key_len, 
         yj_hashmap_prefetch(v->cache, key, key_len, stage);
 }
 
+int yj_state_prefetches(const yj_store_view *v)
+{
+    return (v->rows && v->rows_writer && v->row_cap) || (v->cache && v->own_layers);
+}
+
 yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
 {
     unsigned cap;
