@@ -395,5 +395,16 @@ yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body
                   NULL,
                   /* an entry written before entries recorded it is of version 1 */
                   f.rules_version ? f.rules_version : 1};
-    return store_apply_write(ac, &w, f.received_ms, res);
+    yj_err err = store_apply_write(ac, &w, f.received_ms, res);
+    /* a rebuilt entry that is not the stored one byte for byte, or a
+     * damaged record read on the way, comes back without a reason (the
+     * write path takes no message): name the entry (Verify stops there
+     * and reports it; it went on to compare a part of the replay before) */
+    if (err == YJ_DATA_LOSS)
+        yj_fail(msg, YJ_DATA_LOSS,
+                "entry %llu: its replay does not give the stored entry back byte for byte (or read "
+                "a damaged "
+                "record)",
+                (unsigned long long)seq);
+    return err;
 }

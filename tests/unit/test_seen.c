@@ -1,8 +1,8 @@
 /*
  * test_seen.c — the index of the members a tenant has named (seen.c), under
- * a test hook that writes chosen postings as an entry's effects, marking
- * each one's member (ledger_mark_posted, as ledger_post does), and then
- * runs ledger_mark_seen, as ledger_apply does: a posting's member is seen
+ * a test hook that posts chosen postings through ledger_post (which marks
+ * each one's member) and then runs ledger_mark_seen, as ledger_apply
+ * does: a posting's member is seen
  * even when the event's body names no one (over the network every recipient
  * happens to be named by some event too, so only here is that path alone),
  * and GetBalance answers NOT_FOUND for the others.
@@ -30,22 +30,21 @@ typedef struct fx {
     const char *const *posting_members; /* the next entry's postings (NULL-terminated) */
 } fx;
 
-static yj_err put_posting(yj_buf *effects, const char *account, const char *member, int64_t amount)
+/* One posting through ledger_post, as the ledger's programs make them:
+ * it writes the posting into the entry's effects and marks its member. */
+static yj_err post(ledger_event_ctx *ec, const char *account, const char *member, int64_t amount)
 {
     Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
-    uint8_t buf[256];
     p.account = (char *)account;
     p.member = (char *)member;
     p.amount = amount;
     p.kind = "accrue";
-    size_t n = yongjin__v1__posting__pack(&p, buf);
-    yj_err err = yj_pb_put_len_header(effects, 5, n);
-    return err == YJ_OK ? yj_buf_append(effects, buf, n) : err;
+    return ledger_post(ec, &p);
 }
 
-/* Writes one pending posting (and its expense leg) per listed member,
- * marking each posting's member as ledger_post does, then the body's
- * members. */
+/* Posts one pending posting (and its expense leg) per listed member
+ * through ledger_post, then marks the body's members (ledger_mark_seen),
+ * as ledger_apply does. */
 static yj_err test_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra, yj_msg *why)
 {
     fx *f = ctx;
@@ -56,12 +55,13 @@ static yj_err test_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *ef
                            .tenant_len = 2,
                            .time_ms = w->event_time_ms,
                            .rules = 1,
+                           .period = 202511,
                            .effects = effects};
     for (const char *const *m = f->posting_members; m && *m && err == YJ_OK; m++) {
-        err = put_posting(effects, "commission_expense", "", -1);
-        if (err == YJ_OK) err = put_posting(effects, "pending", *m, 1);
-        if (err == YJ_OK) err = ledger_mark_posted(&ec, *m); /* as ledger_post does */
+        err = post(&ec, "commission_expense", "", -1);
+        if (err == YJ_OK) err = post(&ec, "pending", *m, 1);
     }
+    if (err == YJ_OK) err = ledger_totals_flush(&ec);
     if (err == YJ_OK) err = ledger_mark_seen(&ec, w->decoded);
     return err;
 }
@@ -114,6 +114,19 @@ static yj_err balance_code(fx *f, const char *member, yj_msg *why)
     return err;
 }
 
+/* Whether the seen index holds member (ledger_member_seen: what ListEntries
+ * and GetTeam ask; GetBalance asks only for a member without a balance
+ * record, and a posting makes one). */
+static yj_err seen_code(fx *f, const char *member)
+{
+    yj_rtxn r;
+    yj_msg why = {{0}};
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &why), YJ_OK);
+    yj_err err = ledger_member_seen(&r.view, "t1", member, &why);
+    yj_store_read_end(f->s.store, &r);
+    return err;
+}
+
 static void test_a_posting_member_is_seen_though_the_body_names_no_one(void **state)
 {
     fx *f = *state;
@@ -129,6 +142,9 @@ static void test_a_posting_member_is_seen_though_the_body_names_no_one(void **st
     assert_int_equal(balance_code(f, "p1", &why), YJ_OK);
     assert_int_equal(balance_code(f, "p2", &why), YJ_OK);
     assert_int_equal(balance_code(f, "p3", &why), YJ_NOT_FOUND);
+    assert_int_equal(seen_code(f, "p1"), YJ_OK);
+    assert_int_equal(seen_code(f, "p2"), YJ_OK);
+    assert_int_equal(seen_code(f, "p3"), YJ_NOT_FOUND);
 }
 
 static void test_the_body_roles_are_seen(void **state)
