@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 typedef struct yj_arena_block yj_arena_block;
 
 typedef struct yj_arena {
@@ -53,5 +55,10 @@ int yj_arena_free_some(yj_arena *a, size_t n);
  * oldest block is kept (emptied) for what comes next: memory allocated on
  * one thread, filled on another, goes back to the thread that took it. */
 void yj_arena_reset(yj_arena *a);
+
+/* A protobuf-c allocator over a: a message unpacked with it lives in the
+ * arena (its free is a no-op: never call free_unpacked on it, free or
+ * reset the arena). Valid while a is. */
+ProtobufCAllocator yj_arena_pb_allocator(yj_arena *a);
 
 #endif

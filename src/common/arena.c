@@ -119,3 +119,18 @@ void yj_arena_free(yj_arena *a)
     free_list(a, &a->head);
     a->over = 0;
 }
+
+static void *arena_pb_alloc(void *arena, size_t n)
+{
+    return yj_arena_alloc(arena, n);
+}
+
+static void arena_pb_free(void *arena, void *p)
+{
+    (void)arena, (void)p; /* freed with the arena */
+}
+
+ProtobufCAllocator yj_arena_pb_allocator(yj_arena *a)
+{
+    return (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, a};
+}

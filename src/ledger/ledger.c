@@ -138,16 +138,6 @@ static yj_err put_settle_answer(const ledger_event_ctx *ec, yj_buf *extra)
     return err;
 }
 
-static void *arena_pb_alloc(void *arena, size_t n)
-{
-    return yj_arena_alloc(arena, n);
-}
-
-static void arena_pb_free(void *arena, void *p)
-{
-    (void)arena, (void)p; /* freed with the arena */
-}
-
 static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects, yj_buf *extra,
                            yj_msg *why)
 {
@@ -156,7 +146,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
      * fields in an arena freed whole after the event, not a malloc and a
      * free each (2-3% of a Verify: performance.md, twenty-eighth session) */
     yj_arena arena = {.first = 2048};
-    ProtobufCAllocator in_arena = {arena_pb_alloc, arena_pb_free, &arena};
+    ProtobufCAllocator in_arena = yj_arena_pb_allocator(&arena);
     if (!ev) {
         ev = yongjin__v1__event__unpack(&in_arena, w->event_len, w->event);
         if (!ev) {

@@ -143,13 +143,13 @@ typedef struct ledger_event_ctx {
      * version 2 entry (JournalEntry.settled_orders, settle_more_due). */
     uint32_t settled_orders;
     int settle_more_due;
+    char marked[YJ_ID_MAX + 1]; /* the member ledger_mark_posted marked last (marked_len bytes) */
+    size_t marked_len;
     /* The tenant's totals ('T') and the month's totals over every member
      * ('n') that each posting adds to, summed here and added once when the
      * event is done (ledger_totals_flush; 'n' also when ec->period moves):
      * an order's four postings made four adds to one 'T' row. Modulo 2^64,
      * as the stored counters add. */
-    char marked[YJ_ID_MAX + 1]; /* the member ledger_mark_posted marked last (marked_len bytes) */
-    size_t marked_len;
     uint64_t totals[ACC_COUNT];
     int totals_set; /* a posting was made: 'T' exists from the first one on */
     uint64_t month_totals[YJ_PERIOD_COLUMNS];

@@ -401,10 +401,9 @@ yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body
      * write path takes no message): name the entry (Verify stops there
      * and reports it; it went on to compare a part of the replay before) */
     if (err == YJ_DATA_LOSS)
-        yj_fail(msg, YJ_DATA_LOSS,
-                "entry %llu: its replay does not give the stored entry back byte for byte (or read "
-                "a damaged "
-                "record)",
-                (unsigned long long)seq);
+        yj_fail(
+            msg, YJ_DATA_LOSS,
+            "entry %llu: its replay is not the stored entry byte for byte, or read damaged data",
+            (unsigned long long)seq);
     return err;
 }

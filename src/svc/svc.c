@@ -244,20 +244,10 @@ static yj_err nul_field(void *ctx, uint32_t field, int wire_type, const uint8_t 
     return err;
 }
 
-static void *arena_pb_alloc(void *arena, size_t n)
-{
-    return yj_arena_alloc(arena, n);
-}
-
-static void arena_pb_free(void *arena, void *p)
-{
-    (void)arena, (void)p; /* freed with the arena */
-}
-
 ProtobufCMessage *svc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *msg, size_t len_bytes,
                              yj_arena *arena, char *why, size_t why_cap)
 {
-    ProtobufCAllocator in_arena = {arena_pb_alloc, arena_pb_free, arena}, *alloc = arena ? &in_arena : NULL;
+    ProtobufCAllocator in_arena = yj_arena_pb_allocator(arena), *alloc = arena ? &in_arena : NULL;
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, len_bytes, msg);
     if (!m) {
         snprintf(why, why_cap, "the request is not a valid %s message", desc->name);
