@@ -80,9 +80,12 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec)
     return ec->cursor;
 }
 
-
-/* The member's balance: its account, and the earned / reversed totals. */
-static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc)
+/* The member's balance: its account, and the earned / reversed totals.
+ * *had: 1 when the balance held a value other than all zeros before the
+ * add, so that the member is already marked seen (a balance is made only
+ * by a posting, whose member ledger_post marks in the same event: seen.c);
+ * 0 when it did not or may not have. */
+static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc, int *had)
 {
     lkey k;
     int64_t deltas[LEDGER_BALANCE_FIELDS] = {0}; /* pending, available, withdrawing, paid, earned, reversed */
@@ -91,7 +94,15 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
     balance_key(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member));
-    return ledger_add_counters(ec, &k, deltas, LEDGER_BALANCE_FIELDS);
+    MDB_val after;
+    *had = 0;
+    yj_err err = yj_state_add_i64(ec->wtxn, k.b, k.n, 0, deltas, LEDGER_BALANCE_FIELDS,
+                                  8 * LEDGER_BALANCE_FIELDS, &after, NULL);
+    if (err != YJ_OK) return err;
+    if (after.mv_size != 8 * LEDGER_BALANCE_FIELDS) return YJ_DATA_LOSS;
+    for (int i = 0; i < LEDGER_BALANCE_FIELDS; i++)
+        if (get_be64((const uint8_t *)after.mv_data + 8 * i) != (uint64_t)deltas[i]) *had = 1;
+    return YJ_OK;
 }
 
 yj_err ledger_totals_flush(ledger_event_ctx *ec)
@@ -267,11 +278,12 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
         ec->totals[acc] += (uint64_t)p->amount;
         ec->totals_set = 1;
     }
-    if (err == YJ_OK && member_account) err = post_balance(ec, p, acc);
+    int had = 0;
+    if (err == YJ_OK && member_account) err = post_balance(ec, p, acc, &had);
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
     if (err == YJ_OK && member_account) err = post_earnings(ec, p);
     if (err == YJ_OK && member_account) err = ledger_period_count(ec, p->member, p->account, p->kind, p->amount);
-    if (err == YJ_OK && member_account) err = ledger_mark_posted(ec, p->member);
+    if (err == YJ_OK && member_account && !had) err = ledger_mark_posted(ec, p->member);
     ec->n_postings++;
     ec->posting_sum += p->amount;
     return err;
