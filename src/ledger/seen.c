@@ -13,7 +13,10 @@
  * ledger_post marks the member of every posting the entry writes as it
  * writes it (ledger_mark_posted), and ledger_apply calls ledger_mark_seen
  * once an event is accepted, which marks every member id the event's body
- * names, by body type. A key is written once, when absent. (Until the
+ * names, by body type. A key is written once, when absent. A posting to
+ * a member whose balance held a value before it does not look the mark
+ * up: a balance is made only by a posting, whose member was marked then
+ * (postings.c, post_balance's `had`). (Until the
  * twenty-eighth session of issue 16 the postings' members were found by
  * walking the entry's encoded effects at the end: the same keys.)
  */

@@ -39,6 +39,12 @@ typedef struct store_layer {
      * map[STORE_MAP_STATE] then never holds. NULL: none (other layers keep
      * them in their map). */
     store_lines *lines;
+    /* Verify's replay: the history lines its writes hand to a thread that
+     * keeps them (sink.h), which map[STORE_MAP_STATE] then never holds; a
+     * point read of one through a view holding this layer is the apply
+     * hook's bug (INTERNAL: nothing of the apply reads a line). NULL:
+     * none. Not owned. */
+    struct store_sink *sink;
     uint64_t first_seq, last_seq; /* the entries it holds (0, 0: none) */
     size_t tombs;                 /* tombstones written into its state (at most) */
     size_t tombs_kept;            /* of them, those its last compaction had to keep */

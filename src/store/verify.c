@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "store/bulk.h"
+#include "store/sink.h"
 #include "store/store_internal.h"
 
 /* Whether this is an AddressSanitizer build: gcc says so with
@@ -115,6 +116,7 @@ typedef struct replay_state {
     size_t cap;          /* the most it may hold (yj_store_config.verify_max_bytes) */
     uint64_t seq;        /* the entries replayed so far */
     store_bulk *bulk;    /* the memory of the replay's entries and nodes (NULL: malloc's) */
+    store_sink *sink;    /* the history lines' thread and map (NULL: in the replay's map) */
 } replay_state;
 
 /* Replays one entry into the in-memory state. 0 when it reproduced; 1 with
@@ -193,12 +195,41 @@ static void live_next(live_side *ls)
     else ls->lr = mdb_cursor_get(ls->c, &ls->lk, &ls->lv, MDB_NEXT);
 }
 
+/* The replay's side of a comparison: its map and the history lines its
+ * sink kept (NULL: none), one sequence in key order. A key is in one of
+ * them only (the sink takes every line, the map none). */
+typedef struct replay_side {
+    yj_memmap_it a, b;
+    int b_valid_ok; /* the lines' map is there */
+} replay_side;
+
+static void replay_side_first(replay_side *r, const yj_memmap *m, const yj_memmap *lines)
+{
+    yj_memmap_first(m, &r->a);
+    r->b_valid_ok = lines != NULL;
+    if (lines) yj_memmap_first(lines, &r->b);
+}
+
+/* The iterator holding the side's next key (NULL past the end). */
+static yj_memmap_it *replay_side_at(replay_side *r)
+{
+    int va = yj_memmap_valid(&r->a), vb = r->b_valid_ok && yj_memmap_valid(&r->b);
+    if (!vb) return va ? &r->a : NULL;
+    if (!va) return &r->b;
+    const void *ka, *kb, *v;
+    size_t na, nb, vn;
+    yj_memmap_at(&r->a, &ka, &na, &v, &vn, NULL);
+    yj_memmap_at(&r->b, &kb, &nb, &v, &vn, NULL);
+    return store_key_cmp(ka, na, kb, nb) <= 0 ? &r->a : &r->b;
+}
+
 /* Compares one database of the live snapshot (with the lines staged in it:
  * staged, NULL for none) with the replay's map (whose tombstones are keys
  * the replay deleted: absent), feeding each live record that compared
  * equal, without its CRC, to `live` (tag: the table's STORE_DIGEST_TAG_*). */
-static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj_memmap *m, const char *name,
-                      uint8_t tag, store_digest *live, yj_verify_report *rep)
+static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj_memmap *m,
+                      const yj_memmap *lines, const char *name, uint8_t tag, store_digest *live,
+                      yj_verify_report *rep)
 {
     live_side ls;
     memset(&ls, 0, sizeof ls);
@@ -208,24 +239,25 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj
         snprintf(rep->problem, sizeof rep->problem, "%s: cannot open a cursor", name);
         return 1;
     }
-    yj_memmap_it it;
-    yj_memmap_first(m, &it);
+    replay_side rs;
+    replay_side_first(&rs, m, lines);
     if (staged) yj_memmap_first(staged, &ls.ov);
     ls.lr = mdb_cursor_get(ls.c, &ls.lk, &ls.lv, MDB_FIRST);
     int bad = 0;
     for (;;) {
         int sr = 1;
-        while (yj_memmap_valid(&it)) {
+        yj_memmap_it *it;
+        while ((it = replay_side_at(&rs))) {
             const void *k, *v;
             int tomb;
-            yj_memmap_at(&it, &k, &sk.mv_size, &v, &sv.mv_size, &tomb);
+            yj_memmap_at(it, &k, &sk.mv_size, &v, &sv.mv_size, &tomb);
             sk.mv_data = (void *)k;
             sv.mv_data = (void *)v;
             if (!tomb) {
                 sr = 0;
                 break;
             }
-            yj_memmap_next(&it);
+            yj_memmap_next(it);
         }
         int lr = live_at(&ls, &lk, &lv);
         if (bad || (lr != 0 && sr != 0)) break;
@@ -250,19 +282,21 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj
         } else {
             store_digest_record(live, tag, lk.mv_data, lk.mv_size, lv.mv_data, lv.mv_size);
             live_next(&ls);
-            yj_memmap_next(&it);
+            yj_memmap_next(it);
         }
     }
     mdb_cursor_close(ls.c);
     return bad;
 }
 
-/* The bytes the replay's state holds now: its three layers' maps, and of
+/* The bytes the replay's state holds now: its three layers' maps, the
+ * history lines' thread's (its ring and map: sink.h), and of
  * those on the bulk allocator what the bulk handed out (entries replaced
  * and chunks' tails included) instead of their live entries and nodes. */
 static size_t replay_bytes_now(const replay_state *rs)
 {
-    size_t n = store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write);
+    size_t n = store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write) +
+               (rs->sink ? store_sink_bytes(rs->sink) : 0);
     if (!rs->bulk) return n;
     for (int i = 0; i < 2; i++) {
         const store_layer *l = i ? rs->base : rs->ac.group;
@@ -323,6 +357,10 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
         int r = replay_one(rs, seq, p + 2 * YJ_HASH_BYTES, v.mv_size - 2 * YJ_HASH_BYTES, rep, &err);
         if (r < 0 && err == YJ_RESOURCE_EXHAUSTED) {
             yj_fail(msg, err, "out of memory replaying entry %llu", (unsigned long long)seq);
+            break;
+        }
+        if (r < 0) { /* (a store error the apply met: the log has its cause) */
+            yj_fail(msg, err, "replaying entry %llu failed: %s", (unsigned long long)seq, yj_err_name(err));
             break;
         }
         if (r) break;
@@ -390,7 +428,7 @@ static uint64_t rss_anon_bytes(void)
  * comparison (both only read the maps). */
 typedef struct rebuild_digest {
     store_digest *d;
-    const yj_memmap *idem, *state;
+    const yj_memmap *idem, *state, *lines; /* lines: the sink's (NULL: none) */
     uint8_t out[YJ_HASH_BYTES];
     int failed;
 } rebuild_digest;
@@ -399,7 +437,15 @@ static void *rebuild_digest_main(void *arg)
 {
     rebuild_digest *r = arg;
     store_digest_map(r->d, STORE_DIGEST_TAG_IDEM, r->idem);
-    store_digest_map(r->d, STORE_DIGEST_TAG_STATE, r->state);
+    replay_side side;
+    replay_side_first(&side, r->state, r->lines);
+    for (yj_memmap_it *it; (it = replay_side_at(&side)); yj_memmap_next(it)) {
+        const void *k, *v;
+        size_t kn, vn;
+        int tomb;
+        yj_memmap_at(it, &k, &kn, &v, &vn, &tomb);
+        if (!tomb) store_digest_record(r->d, STORE_DIGEST_TAG_STATE, k, kn, v, vn);
+    }
     r->failed = store_digest_final(r->d, r->out) != 0;
     return NULL;
 }
@@ -421,7 +467,8 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
         if (serr != YJ_OK) return serr;
     }
     const yj_memmap *idem = rs->base->map[STORE_MAP_IDEM], *state = rs->base->map[STORE_MAP_STATE];
-    rebuild_digest rd = {store_digest_new(), idem, state, {0}, 0};
+    const yj_memmap *lines = rs->sink ? store_sink_map(rs->sink) : NULL;
+    rebuild_digest rd = {store_digest_new(), idem, state, lines, {0}, 0};
     store_digest *ld = store_digest_new();
     uint8_t live[YJ_HASH_BYTES];
     yj_err err = YJ_OK;
@@ -433,8 +480,8 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
     }
     threaded = pthread_create(&t, NULL, rebuild_digest_main, &rd) == 0;
     if (!threaded) rebuild_digest_main(&rd);
-    differ = compare_db(lt, s->idem, NULL, idem, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
-             compare_db(lt, s->state, store_layer_map(staged, STORE_MAP_STATE), state, "state",
+    differ = compare_db(lt, s->idem, NULL, idem, NULL, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
+             compare_db(lt, s->state, store_layer_map(staged, STORE_MAP_STATE), state, lines, "state",
                         STORE_DIGEST_TAG_STATE, ld, rep);
     if (threaded) pthread_join(t, NULL);
     rep->state_records = store_digest_records(rd.d);
@@ -496,7 +543,13 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
         yj_memmap_use_alloc(l->map[STORE_MAP_STATE], store_bulk_alloc, NULL, rs->bulk);
         yj_memmap_use_alloc(l->map[STORE_MAP_IDEM], store_bulk_alloc, NULL, rs->bulk);
     }
+    /* the history lines to a thread of their own (sink.h); without one, in
+     * the replay's map as before. Its map is on malloc's memory under ASan,
+     * as the replay's is. */
+    if (hook->history && (rs->sink = store_sink_new(hook->history, rs->bulk != NULL))) rs->ac.group->sink = rs->sink;
     yj_err err = walk(s, lt, rs, rep, msg);
+    if (rs->sink && store_sink_finish(rs->sink) != 0 && err == YJ_OK && !rep->problem[0])
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory replaying the journal (its statement lines)");
     store_bulk_stop(rs->bulk); /* the replay is done growing: the comparison has the other core */
     if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
     if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);
@@ -567,6 +620,7 @@ done:
     store_layer_free(rs.ac.group);
     store_layer_free(rs.ac.write);
     store_bulk_free(rs.bulk); /* after the maps: their entries are its */
+    store_sink_free(rs.sink);
     yj_buf_free(&rs.ac.effects);
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);

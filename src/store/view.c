@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <libdeflate.h>
 
+#include "store/sink.h"
 #include "store/store_internal.h"
 #include "yongjin/log.h"
 
@@ -60,6 +61,18 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
 }
 
 /* Looks key up in one kind of map of every layer, then LMDB's dbi. */
+/* NOT_FOUND for a key absent from a replay's layers; INTERNAL when it is
+ * a history line one of them handed to a sink (nothing the apply reads). */
+static yj_err sunk(const yj_store_view *v, int which, const void *key, size_t klen)
+{
+    for (int i = 0; which == STORE_MAP_STATE && i < v->n_layers; i++)
+        if (v->layers[i]->sink && store_sink_takes(v->layers[i]->sink, key, klen)) {
+            yj_log(YJ_LOG_ERROR, "store: a read of a history line a replay handed to its sink: the apply hook's bug");
+            return YJ_INTERNAL;
+        }
+    return YJ_NOT_FOUND;
+}
+
 static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const void *key, size_t klen,
                           MDB_val *out)
 {
@@ -83,7 +96,7 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         }
         if (r == 2) return YJ_NOT_FOUND;
     }
-    if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return YJ_NOT_FOUND;
+    if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return sunk(v, which, key, klen);
     if (cached) { /* the writer's copy of what it read from LMDB and wrote (store_cache_write) */
         const void *val;
         size_t vlen;
@@ -229,6 +242,8 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
         err = store_lines_put(w->out->lines, key, key_len, val, val_len) == 0
                   ? YJ_OK
                   : YJ_RESOURCE_EXHAUSTED;
+    else if (w->out->sink && store_sink_takes(w->out->sink, key, key_len))
+        err = store_sink_put(w->out->sink, key, key_len, val, val_len) == 0 ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
     else
         err = yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
                   ? YJ_OK
@@ -248,7 +263,8 @@ yj_err yj_state_del(yj_wtxn *w, const void *key, size_t key_len)
         yj_log(YJ_LOG_ERROR, "store: a delete of a row's key: the apply hook's bug");
         return YJ_INTERNAL;
     }
-    if (w->out->lines && store_lines_takes(w->out->lines, key, key_len)) {
+    if ((w->out->lines && store_lines_takes(w->out->lines, key, key_len)) ||
+        (w->out->sink && store_sink_takes(w->out->sink, key, key_len))) {
         yj_log(YJ_LOG_ERROR, "store: a delete of a history line: the apply hook's bug");
         return YJ_INTERNAL;
     }
@@ -363,6 +379,7 @@ struct yj_cursor {
     uint8_t damaged;  /* the last step met a damaged record: only a seek moves it again */
     uint8_t backward; /* the sources are positioned below the current key */
     uint8_t lazy;     /* at an exact key found by lookup: the sources are not positioned */
+    uint8_t sunk;     /* a layer of its view hands history lines to a sink (Verify's replay) */
     uint16_t blen;    /* bound's bytes */
     uint16_t plen;    /* of them, the history bucket's prefix (0: no SRC_BUCKET source) */
     uint8_t
@@ -476,8 +493,21 @@ static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size
 }
 
 /* Every source at its first key >= key (strictly > when after). */
+/* Whether a seek to key would read history lines a layer of v handed to
+ * its sink (sink.h): the apply hook's bug, said in the log. */
+static int sunk_seek(const yj_store_view *v, const void *key, size_t klen)
+{
+    for (int i = 0; i < v->n_layers; i++)
+        if (v->layers[i]->sink && store_sink_in_bucket(v->layers[i]->sink, key, klen)) {
+            yj_log(YJ_LOG_ERROR, "store: a seek into history lines a replay handed to its sink: the apply hook's bug");
+            return 1;
+        }
+    return 0;
+}
+
 static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
 {
+    if (key && c->sunk && sunk_seek(c->view, key, klen)) return EIO;
     for (int i = 0; i < c->n; i++) {
         source *s = &c->src[i];
         if (s->kind != SRC_LMDB) {
@@ -614,6 +644,7 @@ int yj_cursor_open_bounded(const yj_store_view *v, const void *prefix, size_t bn
     c->view = v;
     for (int i = 0; i < v->n_layers; i++) {
         const store_layer *l = v->layers[i];
+        if (l->sink) c->sunk = 1;
         int mut = i < v->mutable_layers;
         source *s = &c->src[c->n];
         if (c->plen && l->lines) {

@@ -2912,6 +2912,110 @@ static void history_lines_by_bucket(fixture *f, int stage)
     assert_int_equal(hl_differs(f->store, &m, &seed), 0);
 }
 
+/* Verify's replay hands the history lines to a thread of their own
+ * (src/store/sink.c) when its hook names them: it agrees with the store,
+ * gives the state digest a replay keeping them in its own map gives, and
+ * still finds a line whose stored value differs (here one checkpointed
+ * into LMDB and then changed, as a bad disk would). */
+static void test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_line(void **state)
+{
+    fixture *f = *state;
+    test_history = 1;
+    reopen(f, 3600000);
+    static char buf[600][48];
+    const char *ev[50];
+    uint64_t seed = 99;
+    for (int b = 0; b < 12; b++) {
+        for (int i = 0; i < 50; i++) {
+            uint64_t r = hl_rng(&seed);
+            snprintf(buf[50 * b + i], sizeof buf[0], "%s/%06u-%d", hl_buckets[r % 4], (unsigned)(r >> 8) % 1000000,
+                     50 * b + i);
+            ev[i] = buf[50 * b + i];
+        }
+        run_ok(f, ev, 50);
+        if (b == 5) one_checkpoint(f);
+    }
+    const char *plain[] = {"e1", "e2"};
+    run_ok(f, plain, 2);
+    yj_apply_hook lines = {.apply = test_apply, .history = history_s}, none = {.apply = test_apply};
+    yj_verify_report a, b;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &lines, &a, &msg), YJ_OK);
+    assert_true(a.ok);
+    assert_int_equal(a.entries, 602);
+    assert_int_equal(yj_store_verify(f->store, &none, &b, &msg), YJ_OK);
+    assert_true(b.ok);
+    assert_true(a.has_state_digest && b.has_state_digest);
+    assert_int_equal(a.state_records, b.state_records);
+    assert_memory_equal(a.state_digest, b.state_digest, sizeof a.state_digest);
+    /* the line of the first event, changed in LMDB with its record's CRC
+     * made again (so that the values differ, not the record's check) */
+    one_checkpoint(f);
+    yj_store_close(f->store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi st;
+    char key[64];
+    int kn = snprintf(key, sizeof key, "s:%s", buf[0]);
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, f->dir, 0, 0600);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "state", 0, &st);
+    MDB_val k = {(size_t)kn, key}, v;
+    assert_int_equal(mdb_get(txn, st, &k, &v), 0);
+    uint8_t *copy = malloc(v.mv_size);
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[0] ^= 1;
+    size_t body = v.mv_size - STORE_CRC_BYTES;
+    uint32_t crc = store_crc(key, (size_t)kn, copy, body);
+    for (int i = 0; i < 4; i++) copy[body + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+    MDB_val nv = {v.mv_size, copy};
+    assert_int_equal(mdb_put(txn, st, &k, &nv, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    free(copy);
+    open_store(f, 0, 0);
+    assert_int_equal(yj_store_verify(f->store, &lines, &a, &msg), YJ_OK);
+    assert_false(a.ok);
+    char hexkey[16];
+    snprintf(hexkey, sizeof hexkey, "%02x%02x%02x%02x", key[0], key[1], key[2], key[3]);
+    assert_non_null(strstr(a.problem, "state key"));
+    assert_non_null(strstr(a.problem, hexkey));
+    assert_non_null(strstr(a.problem, "live value differs from the rebuild"));
+}
+
+/* Nothing the apply reads may be a line the replay's thread holds: a
+ * replay that looks one up by its key, or seeks into a bucket of them,
+ * fails Verify naming the entry (it would otherwise read nothing there and
+ * could answer "ok" over a rule that reads history). The same journal
+ * verifies with the lines in the replay's own map. */
+static void verify_reading_a_sunk_line_fails(fixture *f, const char *reader)
+{
+    test_history = 1;
+    reopen(f, 3600000);
+    const char *ev[] = {"a/1", "a/2", reader};
+    run_ok(f, ev, 3);
+    yj_apply_hook lines = {.apply = test_apply, .history = history_s}, none = {.apply = test_apply};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    yj_err err = yj_store_verify(f->store, &lines, &rep, &msg);
+    assert_false(err == YJ_OK && rep.ok);
+    assert_non_null(strstr(err == YJ_OK ? rep.problem : msg.text, "entry 3"));
+    assert_int_equal(yj_store_verify(f->store, &none, &rep, &msg), YJ_OK);
+    assert_true(rep.ok);
+}
+
+static void test_verify_whose_replay_looks_up_a_line_on_its_thread_fails(void **state)
+{
+    verify_reading_a_sunk_line_fails(*state, "filla/3"); /* ("fill": the line read before it is put) */
+}
+
+static void test_verify_whose_replay_seeks_into_lines_on_its_thread_fails(void **state)
+{
+    verify_reading_a_sunk_line_fails(*state, "count:a=2=000003");
+}
+
 /* ---- keys looked up, never scanned (the hook's lookup_only) ---- */
 
 /* Keys the hook's lookup_only() names ("s:o" here) and the request ids
@@ -4258,6 +4362,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_staged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_line,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_whose_replay_looks_up_a_line_on_its_thread_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_whose_replay_seeks_into_lines_on_its_thread_fails, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup,
                                         teardown),
     };
