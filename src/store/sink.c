@@ -27,9 +27,9 @@
 #include "store/bulk.h"
 
 #define RING ((size_t)4 << 20)
-#define WAKE ((size_t)512 << 10) /* the bytes waiting that wake a sleeping thread */
+#define WAKE ((size_t)512 << 10)   /* the bytes waiting that wake a sleeping thread */
 #define PUBLISH ((size_t)64 << 10) /* the thread says what it read at least this often */
-#define BIG (RING / 8)           /* a line longer goes as a heap copy */
+#define BIG (RING / 8)             /* a line longer goes as a heap copy */
 
 enum { REC_LINE, REC_BIG, REC_WRAP };
 
@@ -114,7 +114,8 @@ static void *sink_main(void *arg)
             if (tail - said >= PUBLISH) publish_tail(s, said = tail);
         }
         publish_tail(s, tail);
-        atomic_store(&s->bytes, RING + (s->bulk ? store_bulk_used(s->bulk) : yj_memmap_bytes(s->map)));
+        atomic_store(&s->bytes,
+                     RING + (s->bulk ? store_bulk_used(s->bulk) : yj_memmap_bytes(s->map)));
         if (atomic_load(&s->done) && tail == atomic_load(&s->head)) break;
         pthread_mutex_lock(&s->mu);
         atomic_store(&s->consumer_sleeping, 1);
@@ -208,7 +209,8 @@ int store_sink_put(store_sink *s, const void *key, size_t klen, const void *val,
     if (pos + need > RING) { /* the rest of the ring is skipped, the record starts at 0 */
         wait_room(s, RING - pos + need);
         rec_hdr wrap = {0, REC_WRAP, 0, 0};
-        memcpy(s->ring + pos, &wrap, sizeof wrap); /* (the rest is at least 8 bytes: all is aligned) */
+        memcpy(s->ring + pos, &wrap,
+               sizeof wrap); /* (the rest is at least 8 bytes: all is aligned) */
         s->phead += RING - pos;
         pos = 0;
     } else {
@@ -224,7 +226,8 @@ int store_sink_put(store_sink *s, const void *key, size_t klen, const void *val,
     }
     s->phead += need;
     atomic_store(&s->head, s->phead);
-    if (atomic_load(&s->consumer_sleeping) && s->phead - atomic_load(&s->tail) >= WAKE) wake(s, &s->consumer_cv);
+    if (atomic_load(&s->consumer_sleeping) && s->phead - atomic_load(&s->tail) >= WAKE)
+        wake(s, &s->consumer_cv);
     return 0;
 }
 

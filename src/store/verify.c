@@ -295,8 +295,8 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj
  * and chunks' tails included) instead of their live entries and nodes. */
 static size_t replay_bytes_now(const replay_state *rs)
 {
-    size_t n = store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) + store_layer_bytes(rs->ac.write) +
-               (rs->sink ? store_sink_bytes(rs->sink) : 0);
+    size_t n = store_layer_bytes(rs->base) + store_layer_bytes(rs->ac.group) +
+               store_layer_bytes(rs->ac.write) + (rs->sink ? store_sink_bytes(rs->sink) : 0);
     if (!rs->bulk) return n;
     for (int i = 0; i < 2; i++) {
         const store_layer *l = i ? rs->base : rs->ac.group;
@@ -360,7 +360,8 @@ static yj_err walk(yj_store *s, MDB_txn *lt, replay_state *rs, yj_verify_report 
             break;
         }
         if (r < 0) { /* (a store error the apply met: the log has its cause) */
-            yj_fail(msg, err, "replaying entry %llu failed: %s", (unsigned long long)seq, yj_err_name(err));
+            yj_fail(msg, err, "replaying entry %llu failed: %s", (unsigned long long)seq,
+                    yj_err_name(err));
             break;
         }
         if (r) break;
@@ -481,8 +482,8 @@ static yj_err compare_and_digest(yj_store *s, MDB_txn *lt, replay_state *rs, yj_
     threaded = pthread_create(&t, NULL, rebuild_digest_main, &rd) == 0;
     if (!threaded) rebuild_digest_main(&rd);
     differ = compare_db(lt, s->idem, NULL, idem, NULL, "idem", STORE_DIGEST_TAG_IDEM, ld, rep) ||
-             compare_db(lt, s->state, store_layer_map(staged, STORE_MAP_STATE), state, lines, "state",
-                        STORE_DIGEST_TAG_STATE, ld, rep);
+             compare_db(lt, s->state, store_layer_map(staged, STORE_MAP_STATE), state, lines,
+                        "state", STORE_DIGEST_TAG_STATE, ld, rep);
     if (threaded) pthread_join(t, NULL);
     rep->state_records = store_digest_records(rd.d);
     if (rd.failed) {
@@ -546,10 +547,12 @@ static yj_err verify_snapshot(yj_store *s, MDB_txn *lt, replay_state *rs, const 
     /* the history lines to a thread of their own (sink.h); without one, in
      * the replay's map as before. Its map is on malloc's memory under ASan,
      * as the replay's is. */
-    if (hook->history && (rs->sink = store_sink_new(hook->history, rs->bulk != NULL))) rs->ac.group->sink = rs->sink;
+    if (hook->history && (rs->sink = store_sink_new(hook->history, rs->bulk != NULL)))
+        rs->ac.group->sink = rs->sink;
     yj_err err = walk(s, lt, rs, rep, msg);
     if (rs->sink && store_sink_finish(rs->sink) != 0 && err == YJ_OK && !rep->problem[0])
-        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "out of memory replaying the journal (its statement lines)");
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
+                      "out of memory replaying the journal (its statement lines)");
     store_bulk_stop(rs->bulk); /* the replay is done growing: the comparison has the other core */
     if (err == YJ_OK && !rep->problem[0]) err = replay_fold(rs, msg);
     if (err == YJ_OK && !rep->problem[0]) err = compare_and_digest(s, lt, rs, rep, msg);

@@ -67,7 +67,8 @@ static yj_err sunk(const yj_store_view *v, int which, const void *key, size_t kl
 {
     for (int i = 0; which == STORE_MAP_STATE && i < v->n_layers; i++)
         if (v->layers[i]->sink && store_sink_takes(v->layers[i]->sink, key, klen)) {
-            yj_log(YJ_LOG_ERROR, "store: a read of a history line a replay handed to its sink: the apply hook's bug");
+            yj_log(YJ_LOG_ERROR, "store: a read of a history line a replay handed to its sink: the "
+                                 "apply hook's bug");
             return YJ_INTERNAL;
         }
     return YJ_NOT_FOUND;
@@ -96,7 +97,8 @@ static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const 
         }
         if (r == 2) return YJ_NOT_FOUND;
     }
-    if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL)) return sunk(v, which, key, klen);
+    if (!v->txn || (v->journal_only && which != STORE_MAP_JOURNAL))
+        return sunk(v, which, key, klen);
     if (cached) { /* the writer's copy of what it read from LMDB and wrote (store_cache_write) */
         const void *val;
         size_t vlen;
@@ -243,7 +245,8 @@ yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val
                   ? YJ_OK
                   : YJ_RESOURCE_EXHAUSTED;
     else if (w->out->sink && store_sink_takes(w->out->sink, key, key_len))
-        err = store_sink_put(w->out->sink, key, key_len, val, val_len) == 0 ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+        err = store_sink_put(w->out->sink, key, key_len, val, val_len) == 0 ? YJ_OK
+                                                                            : YJ_RESOURCE_EXHAUSTED;
     else
         err = yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) == 0
                   ? YJ_OK
@@ -499,7 +502,8 @@ static int sunk_seek(const yj_store_view *v, const void *key, size_t klen)
 {
     for (int i = 0; i < v->n_layers; i++)
         if (v->layers[i]->sink && store_sink_in_bucket(v->layers[i]->sink, key, klen)) {
-            yj_log(YJ_LOG_ERROR, "store: a seek into history lines a replay handed to its sink: the apply hook's bug");
+            yj_log(YJ_LOG_ERROR, "store: a seek into history lines a replay handed to its sink: "
+                                 "the apply hook's bug");
             return 1;
         }
     return 0;

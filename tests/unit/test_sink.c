@@ -64,12 +64,14 @@ typedef struct line {
 static void value_of(const line *l, unsigned char *out)
 {
     uint64_t s = l->seed;
-    for (size_t i = 0; i < l->vlen; i++) out[i] = (unsigned char)rng(&s);
+    for (size_t i = 0; i < l->vlen; i++)
+        out[i] = (unsigned char)rng(&s);
 }
 
 static int line_cmp(const void *a, const void *b)
 {
-    return strcmp(((const line *)a)->key, ((const line *)b)->key); /* (no 0 byte in a key: byte order) */
+    return strcmp(((const line *)a)->key,
+                  ((const line *)b)->key); /* (no 0 byte in a key: byte order) */
 }
 
 static void test_which_keys_are_lines(void **state)
@@ -198,7 +200,8 @@ static void test_the_threads_memory_running_out_fails_the_puts_and_the_finish(vo
     }
     atomic_store(&fail_mallocs, 1);
     int refused = 0;
-    for (; i < 200000 && !refused; i++) { /* ~60 MB: the ring many times over, were nothing refused */
+    for (; i < 200000 && !refused;
+         i++) { /* ~60 MB: the ring many times over, were nothing refused */
         int n = snprintf(key, sizeof key, "h:a/%06d", i);
         refused = store_sink_put(s, key, (size_t)n, val, sizeof val) != 0;
     }

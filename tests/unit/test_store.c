@@ -2928,8 +2928,8 @@ static void test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_
     for (int b = 0; b < 12; b++) {
         for (int i = 0; i < 50; i++) {
             uint64_t r = hl_rng(&seed);
-            snprintf(buf[50 * b + i], sizeof buf[0], "%s/%06u-%d", hl_buckets[r % 4], (unsigned)(r >> 8) % 1000000,
-                     50 * b + i);
+            snprintf(buf[50 * b + i], sizeof buf[0], "%s/%06u-%d", hl_buckets[r % 4],
+                     (unsigned)(r >> 8) % 1000000, 50 * b + i);
             ev[i] = buf[50 * b + i];
         }
         run_ok(f, ev, 50);
@@ -2969,7 +2969,8 @@ static void test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_
     copy[0] ^= 1;
     size_t body = v.mv_size - STORE_CRC_BYTES;
     uint32_t crc = store_crc(key, (size_t)kn, copy, body);
-    for (int i = 0; i < 4; i++) copy[body + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        copy[body + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
     MDB_val nv = {v.mv_size, copy};
     assert_int_equal(mdb_put(txn, st, &k, &nv, 0), 0);
     mdb_txn_commit(txn);
@@ -3008,7 +3009,8 @@ static void verify_reading_a_sunk_line_fails(fixture *f, const char *reader)
 
 static void test_verify_whose_replay_looks_up_a_line_on_its_thread_fails(void **state)
 {
-    verify_reading_a_sunk_line_fails(*state, "filla/3"); /* ("fill": the line read before it is put) */
+    verify_reading_a_sunk_line_fails(*state,
+                                     "filla/3"); /* ("fill": the line read before it is put) */
 }
 
 static void test_verify_whose_replay_seeks_into_lines_on_its_thread_fails(void **state)
@@ -4362,12 +4364,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_staged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_line,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_whose_replay_looks_up_a_line_on_its_thread_fails, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_verify_whose_replay_seeks_into_lines_on_its_thread_fails, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_line, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_verify_whose_replay_looks_up_a_line_on_its_thread_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_verify_whose_replay_seeks_into_lines_on_its_thread_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_version_6_store_is_upgraded_in_place, setup,
                                         teardown),
     };
