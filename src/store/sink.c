@@ -114,8 +114,7 @@ static void *sink_main(void *arg)
             if (tail - said >= PUBLISH) publish_tail(s, said = tail);
         }
         publish_tail(s, tail);
-        atomic_store(&s->bytes,
-                     RING + (s->bulk ? store_bulk_used(s->bulk) : yj_memmap_bytes(s->map)));
+        atomic_store(&s->bytes, s->bulk ? store_bulk_used(s->bulk) : yj_memmap_bytes(s->map));
         if (atomic_load(&s->done) && tail == atomic_load(&s->head)) break;
         pthread_mutex_lock(&s->mu);
         atomic_store(&s->consumer_sleeping, 1);
@@ -144,7 +143,6 @@ store_sink *store_sink_new(store_lines_fn bucket_len, int use_bulk)
     if (!s->ring || !s->map || (use_bulk && !s->bulk)) goto fail;
     yj_memmap_index_only(s->map, no_index); /* nothing looks a line up */
     if (s->bulk) yj_memmap_use_alloc(s->map, store_bulk_alloc, NULL, s->bulk);
-    atomic_store(&s->bytes, RING);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->producer_cv, NULL);
     pthread_cond_init(&s->consumer_cv, NULL);

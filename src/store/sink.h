@@ -47,12 +47,14 @@ int store_sink_takes(const store_sink *s, const void *key, size_t klen);
 /* Whether key is one of the sink's lines or a bucket of them (a seek
  * there would read lines the sink holds). */
 int store_sink_in_bucket(const store_sink *s, const void *key, size_t klen);
-/* Hands the line key -> val to the thread: 0, or
- * -1 when the thread ran out of memory (nothing kept) or the line is
- * longer than a map takes. Waits while the ring is full. */
+/* Hands the line key -> val to the thread: 0, or -1 when the thread ran
+ * out of memory (nothing kept), the line is longer than a map takes, or
+ * the heap copy of a big line cannot be had. Waits while the ring is
+ * full. Not after store_sink_finish. */
 int store_sink_put(store_sink *s, const void *key, size_t klen, const void *val, size_t vlen);
-/* The bytes the thread's map holds (its allocator's, with the bulk), as
- * of its last batch: read from any thread. */
+/* The bytes the thread's map holds (what its bulk handed out, or the
+ * map's own count on malloc), as of its last batch; not the ring's fixed
+ * 4 MiB. Read from any thread. */
 size_t store_sink_bytes(const store_sink *s);
 /* Waits until every line handed so far is in the map, then stops the
  * thread: 0, or -1 when it ran out of memory. Called once; after it,

@@ -200,20 +200,20 @@ static void live_next(live_side *ls)
  * them only (the sink takes every line, the map none). */
 typedef struct replay_side {
     yj_memmap_it a, b;
-    int b_valid_ok; /* the lines' map is there */
+    int has_lines; /* the lines' map is there */
 } replay_side;
 
 static void replay_side_first(replay_side *r, const yj_memmap *m, const yj_memmap *lines)
 {
     yj_memmap_first(m, &r->a);
-    r->b_valid_ok = lines != NULL;
+    r->has_lines = lines != NULL;
     if (lines) yj_memmap_first(lines, &r->b);
 }
 
 /* The iterator holding the side's next key (NULL past the end). */
 static yj_memmap_it *replay_side_at(replay_side *r)
 {
-    int va = yj_memmap_valid(&r->a), vb = r->b_valid_ok && yj_memmap_valid(&r->b);
+    int va = yj_memmap_valid(&r->a), vb = r->has_lines && yj_memmap_valid(&r->b);
     if (!vb) return va ? &r->a : NULL;
     if (!va) return &r->b;
     const void *ka, *kb, *v;

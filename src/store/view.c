@@ -60,7 +60,6 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
     return YJ_DATA_LOSS;
 }
 
-/* Looks key up in one kind of map of every layer, then LMDB's dbi. */
 /* NOT_FOUND for a key absent from a replay's layers; INTERNAL when it is
  * a history line one of them handed to a sink (nothing the apply reads). */
 static yj_err sunk(const yj_store_view *v, int which, const void *key, size_t klen)
@@ -74,6 +73,7 @@ static yj_err sunk(const yj_store_view *v, int which, const void *key, size_t kl
     return YJ_NOT_FOUND;
 }
 
+/* Looks key up in one kind of map of every layer, then LMDB's dbi. */
 static yj_err layered_get(const yj_store_view *v, int which, MDB_dbi dbi, const void *key, size_t klen,
                           MDB_val *out)
 {
@@ -495,7 +495,6 @@ static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size
     load(s);
 }
 
-/* Every source at its first key >= key (strictly > when after). */
 /* Whether a seek to key would read history lines a layer of v handed to
  * its sink (sink.h): the apply hook's bug, said in the log. */
 static int sunk_seek(const yj_store_view *v, const void *key, size_t klen)
@@ -509,6 +508,7 @@ static int sunk_seek(const yj_store_view *v, const void *key, size_t klen)
     return 0;
 }
 
+/* Every source at its first key >= key (strictly > when after). */
 static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
 {
     if (key && c->sunk && sunk_seek(c->view, key, klen)) return EIO;
@@ -532,6 +532,7 @@ static int seek_all(yj_cursor *c, const void *key, size_t klen, int after)
 /* Every source at its last key < key (the last key when key is NULL). */
 static int seek_all_back(yj_cursor *c, const void *key, size_t klen)
 {
+    if (key && c->sunk && sunk_seek(c->view, key, klen)) return EIO;
     for (int i = 0; i < c->n; i++) {
         source *s = &c->src[i];
         if (s->kind != SRC_LMDB) {
@@ -631,6 +632,8 @@ static size_t bucket_len_of(const yj_store_view *v, const void *prefix, size_t n
 int yj_cursor_open_bounded(const yj_store_view *v, const void *prefix, size_t bn, yj_cursor **out)
 {
     if (prefix && (bn == 0 || bn > YJ_MEMMAP_KEY_MAX)) return EINVAL;
+    if (prefix && sunk_seek(v, prefix, bn))
+        return EIO; /* (every key it could give is a sunk line) */
     /* not calloc (glibc 2.36's does not take the per-thread cache), nor a
      * memset of all of it (the compiler makes that a calloc): the key's
      * bytes need none. A bounded one's prefix follows it. */
