@@ -9,8 +9,8 @@
 # log synced per commit, checkpoints every 100 ms) on a private mktemp dir;
 # bind MEMBERS members (yj-bench --mode bind: member i's parent is i/3); then
 # at each size (entries in the journal) `paid` (one OrderPaid per unary
-# Append, 16 streams; BENCH_REPS runs, the median's row) and `read`
-# (GetBalance, 16 streams), BENCH_SECONDS each after yj-bench's 2 s warm-up. Between sizes the store is filled with
+# Append, 16 streams) and `read` (GetBalance, 16 streams), BENCH_SECONDS each
+# after yj-bench's 2 s warm-up. Between sizes the store is filled with
 # `batch` Appends of 1000 OrderPaid (4 streams). After the last size:
 #   restart (clean): SIGTERM, wait for the exit (its time: "stop"), start
 #     yongjind on the stopped store and time until it answers a GetBalance;
@@ -24,8 +24,7 @@
 #   members    the forest bound in this series (its binds are entries too)
 #   entries    journal entries when paid starts (exact: the seq of a one-bind
 #              Append of tenant "probe", sent just before)
-#   paid/s     OrderPaid calls answered per second, 16 streams; p50/p99 ms theirs:
-#              the median of BENCH_REPS runs (every run's rate in the lines below)
+#   paid/s     OrderPaid calls answered per second, 16 streams; p50/p99 ms theirs
 #   paid%      paid/s against the series' first row (the target: within +-20%)
 #   read/s     GetBalance per second, 16 streams; rp99 ms its p99; read% as paid%
 #   fill ev/s  the batch fill's rate from the previous size to this one
@@ -41,10 +40,7 @@
 #        "100000:100000,1000000,10000000 1000000:10000000": the second series
 #        binds 1M members, a row at its binds, then one at 10M), or
 #      BENCH_MEMBERS (100000) and BENCH_SIZES ("100000 1000000 10000000") for
-#        one series; BENCH_SECONDS (10); BENCH_REPS (3: paid's runs at each
-#        size, one after another on the same store: a single run right after
-#        a fill measured 59% and 86% of the 100k rate in two runs of one
-#        build, docs/performance.md twenty-ninth session); BENCH_RESTART ("1": the series, by
+#        one series; BENCH_SECONDS (10); BENCH_RESTART ("1": the series, by
 #        number, that end with the restarts and Verify; "" none: the second
 #        series is there for the memory of 1M members at 10M entries).
 #        Progress goes to stderr, the results to stdout at the end.
@@ -54,8 +50,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
 secs=${BENCH_SECONDS:-10}
-reps=${BENCH_REPS:-3}
-[[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPS: a count of runs, 1 or more" >&2; exit 2; }
 if [ -n "${BENCH_SERIES:-}" ]; then
   series=$BENCH_SERIES
 elif [ -n "${BENCH_MEMBERS:-}${BENCH_SIZES:-}" ]; then
@@ -176,25 +170,17 @@ for s in $series; do
     fi
     [ "$entries" = "$last_row" ] && continue  # a size the binds already passed
     c0=$(cpu_busy); p0=$(cpu_proc); w0=$(now_us)
-    runs=() rates=()
-    for ((k = 0; k < reps; k++)); do
-      seed=$((seed + 1))
-      runs[k]=$(bin/yj-bench --target "$addr" --members "$members" --mode paid --streams 16 --duration "$secs" --seed $seed)
-      rates[k]=$(field "calls/s" <<<"${runs[k]}")
-    done
-    # the run of the median rate (the lower middle one of an even count)
-    med=$(for k in "${!rates[@]}"; do echo "${rates[k]} $k"; done | sort -n | sed -n "$(( (reps + 1) / 2 ))p" | cut -d' ' -f2)
-    p=${runs[med]}
+    seed=$((seed + 1))
+    p=$(bin/yj-bench --target "$addr" --members "$members" --mode paid --streams 16 --duration "$secs" --seed $seed)
     seed=$((seed + 1))
     r=$(bin/yj-bench --target "$addr" --members "$members" --mode read --streams 16 --duration "$secs" --seed $seed)
     c1=$(cpu_busy); p1=$(cpu_proc); w1=$(now_us)
-    client=$(for o in "${runs[@]}" "$r"; do sed -n 's/^client_cpu_s_total \([0-9.]*\).*/\1/p' <<<"$o"; done |
-             awk '{c += $1} END {printf "%d\n", c * 100}')
+    client=$(bc <<<"($(sed -n 's/^client_cpu_s_total \([0-9.]*\).*/\1/p' <<<"$p") + $(sed -n 's/^client_cpu_s_total \([0-9.]*\).*/\1/p' <<<"$r")) * 100 / 1")
     tck=$(getconf CLK_TCK)
     else_pct=$(( ((c1 - c0) - (p1 - p0) - client * tck / 100) * 100 * 1000000 / (tck * $(nproc) * (w1 - w0)) ))
     [ $else_pct -lt 0 ] && else_pct=0
     pc=$(field "calls/s" <<<"$p"); rc=$(field "calls/s" <<<"$r")
-    for o in "${runs[@]}" "$r"; do
+    for o in "$p" "$r"; do
       if [ "$(sed -n 's/.*errors \([0-9]*\).*/\1/p' <<<"$o")" != 0 ] || grep -q '^refused' <<<"$o"; then
         echo "paid/read: errors or refusals:" >&2; echo "$o" >&2; tail -20 "$dir/log" >&2; exit 1
       fi
@@ -207,7 +193,6 @@ for s in $series; do
       "$fill_rate" "$else_pct" $((sb / 1048576)) $((sb / entries)) "$(mib "$(status_kb RssAnon)")" \
       "$(peak_anon "$t_row" "$t_now")" "$(mib "$(status_kb RssFile)")" >>"$table"
     say "$(tail -1 "$table")"
-    echo "series $sn paid at $entries entries, $reps runs: ${rates[*]} calls/s (the table's row: the median)" >>"$lines"
     t_row=$t_now; last_row=$entries
     entries=$(head_seq)
   done
