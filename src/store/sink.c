@@ -207,8 +207,8 @@ int store_sink_put(store_sink *s, const void *key, size_t klen, const void *val,
     if (pos + need > RING) { /* the rest of the ring is skipped, the record starts at 0 */
         wait_room(s, RING - pos + need);
         rec_hdr wrap = {0, REC_WRAP, 0, 0};
-        memcpy(s->ring + pos, &wrap,
-               sizeof wrap); /* (the rest is at least 8 bytes: all is aligned) */
+        /* (the rest holds it: positions and records are multiples of 8) */
+        memcpy(s->ring + pos, &wrap, sizeof wrap);
         s->phead += RING - pos;
         pos = 0;
     } else {
