@@ -66,12 +66,19 @@ static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
 
 /* Adds deltas[i] to the i-th of the n big-endian i64 counters stored under
  * k (all zero when the key is new): the shape of every aggregate here. */
-yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
+/* ledger_add_counters, with the value after the add in *after. */
+static yj_err add_counters_after(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas,
+                                 size_t n, MDB_val *after)
 {
     assert(n <= ACC_COUNT);
+    yj_err err = yj_state_add_i64(ec->wtxn, k->b, k->n, 0, deltas, n, 8 * n, after, NULL);
+    return err == YJ_OK && after->mv_size != 8 * n ? YJ_DATA_LOSS : err;
+}
+
+yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n)
+{
     MDB_val after;
-    yj_err err = yj_state_add_i64(ec->wtxn, k->b, k->n, 0, deltas, n, 8 * n, &after, NULL);
-    return err == YJ_OK && after.mv_size != 8 * n ? YJ_DATA_LOSS : err;
+    return add_counters_after(ec, k, deltas, n, &after);
 }
 
 yj_cursor *ledger_cursor(ledger_event_ctx *ec)
@@ -96,10 +103,8 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     balance_key(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member));
     MDB_val after;
     *had = 0;
-    yj_err err = yj_state_add_i64(ec->wtxn, k.b, k.n, 0, deltas, LEDGER_BALANCE_FIELDS,
-                                  8 * LEDGER_BALANCE_FIELDS, &after, NULL);
+    yj_err err = add_counters_after(ec, &k, deltas, LEDGER_BALANCE_FIELDS, &after);
     if (err != YJ_OK) return err;
-    if (after.mv_size != 8 * LEDGER_BALANCE_FIELDS) return YJ_DATA_LOSS;
     for (int i = 0; i < LEDGER_BALANCE_FIELDS; i++)
         if (get_be64((const uint8_t *)after.mv_data + 8 * i) != (uint64_t)deltas[i]) *had = 1;
     return YJ_OK;

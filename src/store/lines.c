@@ -163,10 +163,15 @@ void store_lines_clear(store_lines *h)
     h->dirty = 0;
 }
 
+int store_lines_is_line(store_lines_fn bucket_len, const void *key, size_t klen)
+{
+    size_t n = bucket_len(key, klen);
+    return n > 0 && n < klen;
+}
+
 int store_lines_takes(const store_lines *h, const void *key, size_t klen)
 {
-    size_t n = h->bucket_len(key, klen);
-    return n > 0 && n < klen;
+    return store_lines_is_line(h->bucket_len, key, klen);
 }
 
 size_t store_lines_bucket_len(const store_lines *h, const void *key, size_t klen)

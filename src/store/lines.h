@@ -63,8 +63,11 @@ int store_lines_free_some(store_lines *h, size_t n);
 /* Drops every line; a table of up to 16,384 slots (12,288 buckets) is kept,
  * emptied, for a layer filled again and again (the group's). */
 void store_lines_clear(store_lines *h);
-/* Whether key is a history line h keeps: its bucket_len answers more
- * than 0, less than klen. */
+/* Whether key is a history line of bucket_len: it answers more than 0,
+ * less than klen (what store_lines_takes and Verify's sink, sink.h, ask). */
+int store_lines_is_line(store_lines_fn bucket_len, const void *key, size_t klen);
+/* Whether key is a history line h keeps (store_lines_is_line with h's
+ * bucket_len). */
 int store_lines_takes(const store_lines *h, const void *key, size_t klen);
 /* What h's bucket_len answers for key: the length of the bucket prefix
  * it starts with (a cursor's bound: yj_cursor_open_bounded), or 0. */

@@ -164,8 +164,7 @@ fail:
 
 int store_sink_takes(const store_sink *s, const void *key, size_t klen)
 {
-    size_t n = s->bucket_len(key, klen);
-    return n && klen > n;
+    return store_lines_is_line(s->bucket_len, key, klen);
 }
 
 int store_sink_in_bucket(const store_sink *s, const void *key, size_t klen)

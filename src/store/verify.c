@@ -290,7 +290,7 @@ static int compare_db(MDB_txn *lt, MDB_dbi ld, const yj_memmap *staged, const yj
 }
 
 /* The bytes the replay's state holds now: its three layers' maps, the
- * history lines' thread's (its ring and map: sink.h), and of
+ * history lines' thread's map (sink.h; not its ring's fixed 4 MiB), and of
  * those on the bulk allocator what the bulk handed out (entries replaced
  * and chunks' tails included) instead of their live entries and nodes. */
 static size_t replay_bytes_now(const replay_state *rs)

@@ -60,17 +60,24 @@ yj_err store_lmdb_checked(const MDB_val *key, MDB_val *val)
     return YJ_DATA_LOSS;
 }
 
+/* The sink a layer of v hands its history lines to (Verify's replay:
+ * sink.h), or NULL. */
+static const store_sink *view_sink(const yj_store_view *v)
+{
+    for (int i = 0; i < v->n_layers; i++)
+        if (v->layers[i]->sink) return v->layers[i]->sink;
+    return NULL;
+}
+
 /* NOT_FOUND for a key absent from a replay's layers; INTERNAL when it is
  * a history line one of them handed to a sink (nothing the apply reads). */
 static yj_err sunk(const yj_store_view *v, int which, const void *key, size_t klen)
 {
-    for (int i = 0; which == STORE_MAP_STATE && i < v->n_layers; i++)
-        if (v->layers[i]->sink && store_sink_takes(v->layers[i]->sink, key, klen)) {
-            yj_log(YJ_LOG_ERROR, "store: a read of a history line a replay handed to its sink: the "
-                                 "apply hook's bug");
-            return YJ_INTERNAL;
-        }
-    return YJ_NOT_FOUND;
+    const store_sink *s = which == STORE_MAP_STATE ? view_sink(v) : NULL;
+    if (!s || !store_sink_takes(s, key, klen)) return YJ_NOT_FOUND;
+    yj_log(YJ_LOG_ERROR,
+           "store: a read of a history line a replay handed to its sink: the apply hook's bug");
+    return YJ_INTERNAL;
 }
 
 /* Looks key up in one kind of map of every layer, then LMDB's dbi. */
@@ -499,13 +506,11 @@ static void seek_layer_back(const yj_cursor *c, source *s, const void *key, size
  * its sink (sink.h): the apply hook's bug, said in the log. */
 static int sunk_seek(const yj_store_view *v, const void *key, size_t klen)
 {
-    for (int i = 0; i < v->n_layers; i++)
-        if (v->layers[i]->sink && store_sink_in_bucket(v->layers[i]->sink, key, klen)) {
-            yj_log(YJ_LOG_ERROR, "store: a seek into history lines a replay handed to its sink: "
-                                 "the apply hook's bug");
-            return 1;
-        }
-    return 0;
+    const store_sink *s = view_sink(v);
+    if (!s || !store_sink_in_bucket(s, key, klen)) return 0;
+    yj_log(YJ_LOG_ERROR,
+           "store: a seek into history lines a replay handed to its sink: the apply hook's bug");
+    return 1;
 }
 
 /* Every source at its first key >= key (strictly > when after). */
@@ -649,9 +654,9 @@ int yj_cursor_open_bounded(const yj_store_view *v, const void *prefix, size_t bn
         c->plen = (uint16_t)bucket_len_of(v, prefix, bn);
     }
     c->view = v;
+    c->sunk = view_sink(v) != NULL;
     for (int i = 0; i < v->n_layers; i++) {
         const store_layer *l = v->layers[i];
-        if (l->sink) c->sunk = 1;
         int mut = i < v->mutable_layers;
         source *s = &c->src[c->n];
         if (c->plen && l->lines) {
