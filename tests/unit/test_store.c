@@ -920,24 +920,55 @@ static void test_acknowledged_writes_survive_reopen(void **state)
     finish(b);
 }
 
+/* The record of key in database db of the closed store in dir, as LMDB
+ * holds it (a state record's CRC included), copied into out (cap bytes):
+ * its length. */
+static size_t raw_get(const char *dir, const char *db, const void *key, size_t kn, uint8_t *out,
+                      size_t cap)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &d), 0);
+    MDB_val k = {kn, (void *)key}, v;
+    assert_int_equal(mdb_get(txn, d, &k, &v), 0);
+    assert_true(v.mv_size <= cap);
+    memcpy(out, v.mv_data, v.mv_size);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return v.mv_size;
+}
+
+/* Writes val as the record of key in database db of the closed store in
+ * dir, byte for byte, as a bad disk would (no CRC made for it). */
+static void raw_put(const char *dir, const char *db, const void *key, size_t kn, const void *val,
+                    size_t vn)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &d), 0);
+    MDB_val k = {kn, (void *)key}, v = {vn, (void *)val};
+    assert_int_equal(mdb_put(txn, d, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 static void test_unknown_schema_version_is_refused(void **state)
 {
     fixture *f = *state;
     yj_store_close(f->store);
     f->store = NULL;
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi meta;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 8);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, "meta", 0, &meta);
-    uint8_t v2[4] = {0, 0, 0, 99};
-    MDB_val k = {14, "schema_version"}, v = {4, v2};
-    assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
-    mdb_txn_commit(txn);
-    mdb_env_close(env);
+    uint8_t v99[4] = {0, 0, 0, 99};
+    raw_put(f->dir, "meta", "schema_version", 14, v99, 4);
     yj_store_config c = {0};
     yj_msg msg = {{0}};
     c.dir = f->dir;
@@ -1018,11 +1049,17 @@ static void test_an_older_schema_is_rebuilt_from_the_journal(void **state)
     f->store = NULL;
 }
 
+/* e1..e4, each accepted, as one batch. */
+static void four_entries(fixture *f)
+{
+    const char *ev[] = {"e1", "e2", "e3", "e4"};
+    finish(run(f, ev, NULL, 4));
+}
+
 static void test_verify_passes_then_catches_an_altered_entry(void **state)
 {
     fixture *f = *state;
-    const char *ev[] = {"e1", "e2", "e3", "e4"};
-    finish(run(f, ev, NULL, 4));
+    four_entries(f);
     yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg;
@@ -1031,25 +1068,10 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
     assert_int_equal(rep.entries, 4);
     yj_store_close(f->store);
     /* alter entry 3's body in place, as a bad disk would */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi j;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_open(env, f->dir, 0, 0600);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, "journal", 0, &j);
-    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
-    MDB_val k = {8, key}, v;
-    assert_int_equal(mdb_get(txn, j, &k, &v), 0);
-    uint8_t *copy = malloc(v.mv_size);
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[v.mv_size - 1] ^= 1;
-    MDB_val nv = {v.mv_size, copy};
-    assert_int_equal(mdb_put(txn, j, &k, &nv, 0), 0);
-    mdb_txn_commit(txn);
-    mdb_env_close(env);
-    free(copy);
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3}, entry[4096];
+    size_t n = raw_get(f->dir, "journal", key, 8, entry, sizeof entry);
+    entry[n - 1] ^= 1;
+    raw_put(f->dir, "journal", key, 8, entry, n);
     open_store(f, 0, 0);
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
@@ -1066,8 +1088,7 @@ static void test_verify_passes_then_catches_an_altered_entry(void **state)
 static void test_verify_names_an_entry_its_replay_does_not_give_back(void **state)
 {
     fixture *f = *state;
-    const char *ev[] = {"e1", "e2", "e3", "e4"};
-    finish(run(f, ev, NULL, 4));
+    four_entries(f);
     yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
     yj_msg msg;
@@ -1092,18 +1113,7 @@ static void test_verify_catches_state_that_differs_from_the_journal(void **state
     const char *ev[] = {"e1"};
     finish(run(f, ev, NULL, 1));
     yj_store_close(f->store);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi s;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_open(env, f->dir, 0, 0600);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, "state", 0, &s);
-    MDB_val k = {4, "s:e1"}, v = {2, "e9"};
-    mdb_put(txn, s, &k, &v, 0);
-    mdb_txn_commit(txn);
-    mdb_env_close(env);
+    raw_put(f->dir, "state", "s:e1", 4, "e9", 2);
     open_store(f, 0, 0);
     yj_apply_hook hook = {.apply = test_apply};
     yj_verify_report rep;
@@ -2952,30 +2962,16 @@ static void test_verify_with_its_lines_on_a_thread_agrees_and_catches_a_changed_
      * made again (so that the values differ, not the record's check) */
     one_checkpoint(f);
     yj_store_close(f->store);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi st;
     char key[64];
+    uint8_t rec[256];
     int kn = snprintf(key, sizeof key, "s:%s", buf[0]);
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 8);
-    mdb_env_open(env, f->dir, 0, 0600);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, "state", 0, &st);
-    MDB_val k = {(size_t)kn, key}, v;
-    assert_int_equal(mdb_get(txn, st, &k, &v), 0);
-    uint8_t *copy = malloc(v.mv_size);
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[0] ^= 1;
-    size_t body = v.mv_size - STORE_CRC_BYTES;
-    uint32_t crc = store_crc(key, (size_t)kn, copy, body);
+    size_t n = raw_get(f->dir, "state", key, (size_t)kn, rec, sizeof rec),
+           body = n - STORE_CRC_BYTES;
+    rec[0] ^= 1;
+    uint32_t crc = store_crc(key, (size_t)kn, rec, body);
     for (int i = 0; i < 4; i++)
-        copy[body + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
-    MDB_val nv = {v.mv_size, copy};
-    assert_int_equal(mdb_put(txn, st, &k, &nv, 0), 0);
-    mdb_txn_commit(txn);
-    mdb_env_close(env);
-    free(copy);
+        rec[body + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+    raw_put(f->dir, "state", key, (size_t)kn, rec, n);
     open_store(f, 0, 0);
     assert_int_equal(yj_store_verify(f->store, &lines, &a, &msg), YJ_OK);
     assert_false(a.ok);
