@@ -244,6 +244,9 @@ yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)
 typedef struct ledger_binding_fields {
     char referrer[YJ_ID_MAX + 1];
     int64_t bound_at_ms, expires_at_ms;
+    const uint8_t *source; /* the last source's bytes (into the record), NULL when none */
+    size_t source_len;
+    unsigned n_source; /* how many times the record holds the field (protobuf-c merges them) */
 } ledger_binding_fields;
 /* Decodes the record's fields the chain reads without protobuf-c's unpack
  * (its allocations, its walk of the descriptor): OK, or DATA_LOSS for a
@@ -258,6 +261,30 @@ struct Yongjin__State__Binding;
  * yongjin__state__binding__free_unpacked. */
 yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                          const char *member, int64_t at_ms, struct Yongjin__State__Binding **out);
+/* The campaign and variant of a peeked binding's source, as protobuf-c
+ * would give them as C strings ("" when absent, cut at a zero byte);
+ * *in_place 0 (both "") when the peek cannot read them as
+ * protobuf-c does: a source repeated (protobuf-c merges them), a campaign
+ * or variant repeated or longer than YJ_ID_MAX. OK, or DATA_LOSS for a
+ * source protobuf-c would refuse. */
+yj_err ledger_source_peek(const ledger_binding_fields *b, char campaign[YJ_ID_MAX + 1],
+                          char variant[YJ_ID_MAX + 1], int *in_place);
+/* The campaign and variant that brought member, from the binding in force
+ * at at_ms (a paid order's campaign): what ledger_binding_at's source
+ * says, "" for each when no binding is in force or it has no source. The
+ * latest record is decoded in place; the history, or a record whose source
+ * a peek does not read as protobuf-c would (a repeated source, campaign or
+ * variant, or one longer than YJ_ID_MAX), is unpacked and held. The
+ * strings stay valid until ledger_campaign_free. OK, DATA_LOSS for a
+ * record that does not decode, or what a read returns. */
+typedef struct ledger_campaign {
+    const char *campaign, *variant;
+    char own[2][YJ_ID_MAX + 1];
+    struct Yongjin__State__Binding *held;
+} ledger_campaign;
+yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                          const char *member, int64_t at_ms, ledger_campaign *out);
+void ledger_campaign_free(ledger_campaign *c);
 /* The referrer (or guide) in force at at_ms of a binding kept as a latest
  * record (kind latest: 'L' referrals, 'b' exclusive guides) and its
  * history (kind history: 'H', 'N'): the latest decoded in place, and the

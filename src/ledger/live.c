@@ -20,6 +20,7 @@
 #include "yongjin/rules.h"
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
+#include "yongjin/str.h"
 
 #define STATS_PAGE_DEFAULT 100
 #define STATS_PAGE_MAX 1000
@@ -130,7 +131,7 @@ yj_err ledger_invite_of(ledger_event_ctx *ec, const char *session, const char *i
     if (err != YJ_OK) return err;
     Yongjin__State__Invite *inv = yongjin__state__invite__unpack(NULL, v.mv_size, v.mv_data);
     if (!inv) return YJ_DATA_LOSS;
-    snprintf(inviter, YJ_ID_MAX + 1, "%s", inv->inviter);
+    yj_copy_str(inviter, YJ_ID_MAX + 1, inv->inviter);
     yongjin__state__invite__free_unpacked(inv, NULL);
     return YJ_OK;
 }

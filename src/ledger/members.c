@@ -35,6 +35,7 @@
 #include "yongjin/rules.h"
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
+#include "yongjin/str.h"
 
 static yj_err get_pb(const yj_store_view *sv, const lkey *k, const ProtobufCMessageDescriptor *d,
                      ProtobufCMessage **out)
@@ -93,8 +94,12 @@ static yj_err binding_field(void *ctx, uint32_t field, int wt, const uint8_t *wh
         if (field == 3) b->expires_at_ms = (int64_t)v;
         return YJ_OK;
     case 4:
-        if (wt != 2) return YJ_DATA_LOSS;
-        return yj_pb_walk(payload, payload_len, source_field, NULL) == YJ_OK ? YJ_OK : YJ_DATA_LOSS;
+        if (wt != 2 || yj_pb_walk(payload, payload_len, source_field, NULL) != YJ_OK)
+            return YJ_DATA_LOSS;
+        b->source = payload;
+        b->source_len = payload_len;
+        b->n_source++;
+        return YJ_OK;
     default:
         return YJ_OK;
     }
@@ -279,9 +284,87 @@ yj_err ledger_referrer_at(const yj_store_view *sv, const char *tenant, size_t te
     Yongjin__State__Binding *b;
     err = binding_at_kind(sv, tenant, tenant_len, history, member, at_ms, &b);
     if (err != YJ_OK || !b) return err;
-    snprintf(referrer, YJ_ID_MAX + 1, "%s", b->referrer);
+    yj_copy_str(referrer, YJ_ID_MAX + 1, b->referrer);
     yongjin__state__binding__free_unpacked(b, NULL);
     return YJ_OK;
+}
+
+/* A source's campaign (field 2) and variant (3) as source_peek reads them. */
+typedef struct source_ids {
+    char *id[2];
+    unsigned seen[2];
+    int odd;
+} source_ids;
+
+static yj_err source_id(void *ctx, uint32_t field, int wt, const uint8_t *whole, size_t whole_len,
+                        const uint8_t *payload, size_t payload_len)
+{
+    source_ids *s = ctx;
+    yj_err err = source_field(NULL, field, wt, whole, whole_len, payload, payload_len);
+    if (err != YJ_OK || (field != 2 && field != 3)) return err;
+    unsigned i = field - 2;
+    if (++s->seen[i] > 1 || payload_len > YJ_ID_MAX) {
+        s->odd = 1;
+        return YJ_OK;
+    }
+    const uint8_t *zero = memchr(payload, 0, payload_len);
+    size_t n = zero ? (size_t)(zero - payload) : payload_len;
+    memcpy(s->id[i], payload, n);
+    s->id[i][n] = 0;
+    return YJ_OK;
+}
+
+yj_err ledger_source_peek(const ledger_binding_fields *b, char campaign[YJ_ID_MAX + 1],
+                          char variant[YJ_ID_MAX + 1], int *in_place)
+{
+    source_ids s = {{campaign, variant}, {0, 0}, 0};
+    campaign[0] = variant[0] = 0;
+    *in_place = 0;
+    if (b->n_source > 1) return YJ_OK;
+    if (b->n_source && yj_pb_walk(b->source, b->source_len, source_id, &s) != YJ_OK)
+        return YJ_DATA_LOSS;
+    if (s.odd) campaign[0] = variant[0] = 0;
+    *in_place = !s.odd;
+    return YJ_OK;
+}
+
+void ledger_campaign_free(ledger_campaign *c)
+{
+    if (c->held) yongjin__state__binding__free_unpacked(c->held, NULL);
+    c->held = NULL;
+}
+
+yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                          const char *member, int64_t at_ms, ledger_campaign *out)
+{
+    ledger_binding_fields b;
+    out->own[0][0] = out->own[1][0] = 0;
+    out->campaign = out->own[0];
+    out->variant = out->own[1];
+    out->held = NULL;
+    lkey k;
+    MDB_val val;
+    lkey_start(&k, tenant, tenant_len, 'L');
+    lkey_str(&k, member, strlen(member));
+    yj_err err = yj_state_get(sv, k.b, k.n, &val);
+    if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
+    if (err == YJ_OK) err = ledger_binding_peek(val.mv_data, val.mv_size, &b);
+    if (err != YJ_OK) return err;
+    enum latest_says says = latest_at(b.bound_at_ms, b.expires_at_ms, at_ms);
+    if (says == LATEST_LAPSED) return YJ_OK;
+    if (says == LATEST_IN_FORCE) {
+        int in_place;
+        if ((err = ledger_source_peek(&b, out->own[0], out->own[1], &in_place)) != YJ_OK ||
+            in_place)
+            return err;
+    }
+    /* the history, or a source only protobuf-c reads right */
+    err = ledger_binding_at(sv, tenant, tenant_len, member, at_ms, &out->held);
+    if (err == YJ_OK && out->held && out->held->source) {
+        out->campaign = out->held->source->campaign;
+        out->variant = out->held->source->variant;
+    }
+    return err;
 }
 
 /* ledger_binding_at's answer, the latest binding decoded in place (the
@@ -466,7 +549,7 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, cons
                                int64_t gmv)
 {
     char cur[YJ_ID_MAX + 1];
-    snprintf(cur, sizeof cur, "%s", from);
+    yj_copy_str(cur, sizeof cur, from);
     yj_err err = YJ_OK;
     int64_t d[2] = {size, gmv}; /* team_size, team_gmv */
     /* every ancestor, however deep (version 1 trees can pass the depth
@@ -560,7 +643,7 @@ static yj_err heights_update(ledger_event_ctx *ec, const char *parent, int32_t o
 {
     char cur[YJ_ID_MAX + 1];
     yj_state_chase chase = {0};
-    snprintf(cur, sizeof cur, "%s", parent);
+    yj_copy_str(cur, sizeof cur, parent);
     for (int32_t depth = 0; cur[0]; depth++) {
         int32_t after;
         team_rec t;
@@ -601,7 +684,7 @@ static yj_err team_move(ledger_event_ctx *ec, const char *member, const char *ol
     yj_err err = team_get(ec, member, &t);
     if (err != YJ_OK) return err;
     int64_t size = 1 + t.team_size, gmv = t.own_gmv + t.team_gmv;
-    snprintf(t.parent, sizeof t.parent, "%s", referrer); /* the member's new team parent */
+    yj_copy_str(t.parent, sizeof t.parent, referrer); /* the member's new team parent */
     if ((err = team_put(ec, member, &t)) != YJ_OK) return err;
     lkey k;
     if (old_parent[0]) {
@@ -759,7 +842,7 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
         if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(p + 1, req->page_token, len))
             continue; /* the token's own member was on the last page */
         if (n == limit) {
-            snprintf(token, sizeof token, "%s", names[n - 1]);
+            yj_copy_str(token, sizeof token, names[n - 1]);
             break;
         }
         if (!(names[n] = strndup((const char *)p + 1, len))) { /* never a page cut short unsaid */

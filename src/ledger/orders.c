@@ -33,7 +33,7 @@
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
-
+#include "yongjin/str.h"
 
 enum { ORDER_PAID = 1, ORDER_COMPLETED = 2, ORDER_SETTLED = 3 };
 
@@ -248,8 +248,8 @@ static yj_err find_programs(ledger_event_ctx *ec, const Yongjin__V1__OrderPaid *
     if (op->live_session_id[0] && (err = find_session(ec, op, pr, &w, invite, why)) != YJ_OK) return err;
     yj_order_where where;
     yj_rules_order_where(&w, &where);
-    snprintf(pr->serving, sizeof pr->serving, "%s", where.serving);
-    snprintf(pr->inviter, sizeof pr->inviter, "%s", where.inviter);
+    yj_copy_str(pr->serving, sizeof pr->serving, where.serving);
+    yj_copy_str(pr->inviter, sizeof pr->inviter, where.inviter);
     pr->store = where.store; /* the event's or the session's, both live as long as pr */
     pr->channel = where.channel;
     return YJ_OK;
@@ -430,12 +430,12 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
 {
     assert(o->n_commissions == fx->n_comm && o->n_credits == fx->n_credits);
     assert(paid >= 0 && !o->n_entry_seqs);
-    Yongjin__State__Binding *bd = NULL; /* the campaign that brought the buyer, if any */
-    yj_err err = ledger_binding_at(&ec->wtxn->view, ec->tenant, ec->tenant_len, op->buyer,
-                                   ec->time_ms, &bd);
-    if (err == YJ_OK && bd && bd->source && bd->source->campaign[0]) {
-        o->campaign = bd->source->campaign;
-        o->variant = bd->source->variant;
+    ledger_campaign bc; /* the campaign that brought the buyer, if any */
+    yj_err err = ledger_campaign_at(&ec->wtxn->view, ec->tenant, ec->tenant_len, op->buyer,
+                                    ec->time_ms, &bc);
+    if (err == YJ_OK && bc.campaign[0]) {
+        o->campaign = (char *)bc.campaign;
+        o->variant = (char *)bc.variant;
         err = ledger_campaign_add(ec, o->campaign, o->variant, 0, 1, paid);
     }
     if (err == YJ_OK) err = accrue(ec, op->order_id, o);
@@ -458,7 +458,7 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     if (err == YJ_OK) err = ledger_put_order(ec->wtxn, &ok, o);
     o->n_entry_seqs = 0;
     o->entry_seqs = NULL;
-    if (bd) yongjin__state__binding__free_unpacked(bd, NULL);
+    ledger_campaign_free(&bc);
     if (err == YJ_OK && pr->group && pr->group_miss == YJ_GROUP_JOINS)
         err = ledger_group_join(ec, p, op->group_id, pr->group, op->order_id,
                                 fx->program_fen[YJ_PROGRAM_GROUP_LEADER]);

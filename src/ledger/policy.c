@@ -18,6 +18,7 @@
 #include "ledger/ledger_internal.h"
 #include "yongjin/currency.h"
 #include "yongjin/rules.h"
+#include "yongjin/str.h"
 
 #define TZ_MIN (-720)
 #define TZ_MAX LEDGER_TZ_MAX
@@ -84,7 +85,7 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
 {
     yj_policy_defaults(p);
     p->version = pb->version;
-    snprintf(p->currency, sizeof p->currency, "%s", pb->currency ? pb->currency : "");
+    yj_copy_str(p->currency, sizeof p->currency, pb->currency ? pb->currency : "");
     p->timezone_offset_minutes = pb->timezone_offset_minutes;
     p->rounding = (yj_rounding)pb->rounding;
     p->levels = pb->levels;
@@ -108,8 +109,8 @@ void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
     for (size_t i = 0; i < pb->n_overrides && i < YJ_OVERRIDES_MAX; i++) {
         const Yongjin__V1__RateOverride *o = pb->overrides[i];
         yj_override *d = &p->overrides[i];
-        snprintf(d->sku, sizeof d->sku, "%s", o->sku ? o->sku : "");
-        snprintf(d->category, sizeof d->category, "%s", o->category ? o->category : "");
+        yj_copy_str(d->sku, sizeof d->sku, o->sku ? o->sku : "");
+        yj_copy_str(d->category, sizeof d->category, o->category ? o->category : "");
         d->tier = o->has_tier ? o->tier : 0;
         d->n_rates = (int)o->n_level_rates_bp;
         for (int l = 0; l < d->n_rates; l++) d->rates_bp[l] = o->level_rates_bp[l];

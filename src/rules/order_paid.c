@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "yongjin/rules.h"
+#include "yongjin/str.h"
 
 static int named(const char *s)
 {
@@ -103,7 +104,7 @@ static int add_recipient(yj_order_paid_effects *fx, const char *member, int32_t 
 {
     assert(fx->n_rcpt < YJ_RECIPIENTS_MAX);
     yj_recipient *r = &fx->rcpt[fx->n_rcpt];
-    snprintf(r->member, sizeof r->member, "%.*s", YJ_ID_MAX, member);
+    yj_copy_str(r->member, sizeof r->member, member); /* (YJ_ID_MAX + 1 bytes) */
     r->level = 0;
     r->tier = tier;
     return (int)fx->n_rcpt++;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "yongjin/rules.h"
+#include "yongjin/str.h"
 
 /* Whether a recipient's tier can change a rate: an override names one. */
 static int tiers_matter(const yj_policy *p)
@@ -40,7 +41,7 @@ static yj_err referrer_depth(const yj_view *v, const char *member, const char *r
                              int32_t *depth, yj_msg *why)
 {
     char cur[YJ_ID_MAX + 1];
-    snprintf(cur, sizeof cur, "%s", referrer);
+    yj_copy_str(cur, sizeof cur, referrer);
     for (*depth = 0;; (*depth)++) {
         char up[YJ_ID_MAX + 1];
         if (*depth >= YJ_DEPTH_MAX)
@@ -111,11 +112,11 @@ yj_err yj_rules_chain(const yj_view *v, const yj_policy *p, const char *buyer, i
     yj_err err;
     *n_out = 0;
     assert(p->levels >= 1 && p->levels <= YJ_LEVELS_MAX);
-    snprintf(cur, sizeof cur, "%s", buyer);
+    yj_copy_str(cur, sizeof cur, buyer);
     if (p->self_purchase) {
         if ((err = yj_rules_may_earn(v, p, buyer, &may, &tier)) != YJ_OK) return err;
         if (may) {
-            snprintf(out[0].member, sizeof out[0].member, "%s", buyer);
+            yj_copy_str(out[0].member, sizeof out[0].member, buyer);
             out[0].level = 1;
             out[0].tier = tier;
             *n_out = 1;

@@ -946,16 +946,19 @@ static size_t put_field(uint8_t *o, uint32_t field, int wt, uint64_t v, const ui
 
 /* ledger_binding_peek agrees with protobuf-c's unpack: on 30,000 records
  * protobuf-c packed (random referrers of 0-80 bytes, some with a zero byte;
- * times at varint edges; a source or none), each then given unknown
- * fields, a known field again (the last wins), a known field in a wrong
- * wire type (at the top or in the source), or cut short: both accept or
- * both refuse, and what both accept reads the same. */
+ * times at varint edges; a source or none, its campaign and variant absent,
+ * empty, 1-64 or 128-300 bytes), each then given unknown fields, a known
+ * field again (the last wins), a known field in a wrong wire type (at the
+ * top or in the source), a second source or a source naming its campaign
+ * twice, or cut short: both accept or both refuse, and what both accept
+ * reads the same, the source's campaign and variant too whenever
+ * ledger_source_peek says it read them in place. */
 static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **state)
 {
     (void)state;
     uint8_t buf[1024];
     char s[4][301];
-    int accepted = 0, refused = 0;
+    int accepted = 0, refused = 0, sources_in_place = 0, sources_unpacked = 0;
     for (int i = 0; i < 30000; i++) {
         Yongjin__State__Binding b = YONGJIN__STATE__BINDING__INIT;
         Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
@@ -974,7 +977,7 @@ static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **st
         at = put_field(buf, 1, 2, 0, ref.data, ref.len); /* first: the packed fields follow it */
         memmove(buf + at, buf + 200, n - 200);
         n = at + n - 200;
-        switch (rnd() % 6) {
+        switch (rnd() % 7) {
         case 0: /* an unknown field of each wire type */
             n += put_field(buf + n, 6 + (uint32_t)(rnd() % 1000), 0, rnd(), NULL, 0);
             n += put_field(buf + n, 6 + (uint32_t)(rnd() % 1000), 1, rnd(), NULL, 0);
@@ -1001,6 +1004,14 @@ static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **st
         case 4: /* cut short */
             n = n ? rnd() % n : 0;
             break;
+        case 5: { /* a second source (protobuf-c merges them), or a campaign twice in one */
+            uint8_t inner[32];
+            size_t in = put_field(inner, 2, 2, 0, (const uint8_t *)"camp", 1 + rnd() % 4);
+            if (rnd() % 2)
+                in += put_field(inner + in, 2, 2, 0, (const uint8_t *)"twice", 1 + rnd() % 5);
+            n += put_field(buf + n, 4, 2, 0, inner, in);
+            break;
+        }
         default:
             break;
         }
@@ -1018,10 +1029,23 @@ static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **st
         assert_string_equal(got.referrer, w);
         assert_int_equal(got.bound_at_ms, want->bound_at_ms);
         assert_int_equal(got.expires_at_ms, want->expires_at_ms);
+        char ids[2][YJ_ID_MAX + 1];
+        int in_place;
+        assert_int_equal(ledger_source_peek(&got, ids[0], ids[1], &in_place), YJ_OK);
+        if (in_place) {
+            assert_string_equal(ids[0], want->source ? want->source->campaign : "");
+            assert_string_equal(ids[1], want->source ? want->source->variant : "");
+            sources_in_place += want->source && want->source->campaign[0];
+        } else {
+            assert_string_equal(ids[0], "");
+            assert_string_equal(ids[1], "");
+            sources_unpacked++;
+        }
         yongjin__state__binding__free_unpacked(want, NULL);
         accepted++;
     }
     assert_true(accepted > 10000 && refused > 3000); /* both ways, many times */
+    assert_true(sources_in_place > 1000 && sources_unpacked > 1000);
 }
 
 int main(void)
