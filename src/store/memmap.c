@@ -637,20 +637,33 @@ static void map_reset(yj_memmap *m)
 }
 
 /* Empties a map whose entries were all moved out or freed (its nodes
- * freed): a small index is kept, zeroed, for the next fill of a map that
- * asked for it (yj_memmap_keep_index), else freed. The group's layer is
- * cleared and filled again to about the same size every group: its index
- * made from nothing and grown from SLOTS_MIN each time was 2.8-4.9% of
- * the writer's profile (malloc, and a rehash a growth). */
+ * freed), used of them in its index: a small index is kept, zeroed, for
+ * the next fill of a map that asked for it (yj_memmap_keep_index), else
+ * freed. The group's layer is cleared and filled again to about the same
+ * size every group: its index made from nothing and grown from SLOTS_MIN
+ * each time was 2.8-4.9% of the writer's profile (malloc, and a rehash a
+ * growth). A kept index four times the size a fill of used needs (twice
+ * what growing to it makes) is made that size instead: one large group
+ * (a batch) left the next groups' clears each zeroing 96 KiB, 17% of the
+ * writer's instructions under valgrind with one order a group
+ * (performance.md, thirtieth session). */
 #define INDEX_KEEP_MAX ((size_t)1 << 13)
-static void index_empty_or_drop(yj_memmap *m)
+static void index_empty_or_drop(yj_memmap *m, size_t used)
 {
     mm_ent **ent = m->slot_ent;
     size_t slots = m->slot_tag ? m->slot_mask + 1 : 0;
     if (slots > INDEX_KEEP_MAX || !m->keep_index) index_drop(m), slots = 0;
+    size_t fit = SLOTS_MIN;
+    while (used > fit / 4 * 3)
+        fit *= 2;
+    mm_ent **smaller = slots && fit * 2 * 4 <= slots ? calloc(1, index_bytes(fit * 2)) : NULL;
+    if (smaller) { /* (on ENOMEM the large one is kept: zeroed below) */
+        index_drop(m);
+        ent = smaller, slots = fit * 2;
+    }
     map_reset(m);
     if (!slots) return;
-    memset(ent, 0, index_bytes(slots));
+    if (!smaller) memset(ent, 0, index_bytes(slots));
     m->slot_ent = ent;
     m->slot_tag = (uint32_t *)(ent + slots);
     m->slot_mask = slots - 1;
@@ -1126,12 +1139,13 @@ size_t yj_memmap_spare_bytes(const yj_memmap *m)
 void yj_memmap_clear(yj_memmap *m)
 {
     assert(m);
+    size_t used = m->indexed;
     if (kept(m)) forget_tree(m);
     else
         loose_release_all(m);
     if (m->root) tree_free(m, m->root, 1);
     assert(m->bytes == sizeof(*m) + (m->slot_tag ? index_bytes(m->slot_mask + 1) : 0));
-    index_empty_or_drop(m);
+    index_empty_or_drop(m, used);
 }
 
 /* A new entry of key -> val (a tombstone: tomb), or NULL on ENOMEM. */
@@ -1617,6 +1631,7 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
     }
     /* entries moved one by one stay where they were allocated */
     assert(dst->alloc_fn == src->alloc_fn && dst->release_fn == src->release_fn && dst->alloc_ctx == src->alloc_ctx);
+    size_t used = src->indexed;
     if (src->nloose && merge_loose(dst, src) != 0) return -1;
     uint32_t tag[WARM];
     for (mm_leaf *lf = src->first; lf; lf = lf->next) {
@@ -1636,6 +1651,6 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
         }
     }
     if (src->root) tree_free(src, src->root, 0);
-    index_empty_or_drop(src);
+    index_empty_or_drop(src, used);
     return 0;
 }

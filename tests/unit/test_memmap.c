@@ -1224,6 +1224,50 @@ static void test_get_through_the_index_at_every_size(void **state)
     ref_free(&r);
 }
 
+/* A kept index that one large fill grew (a batch's group) is made the
+ * size a small fill needs when a clear or a merge empties the map after
+ * such a fill (twice what growing to it makes), instead of being zeroed
+ * whole each time; a fill near its size keeps it as it is; and the small
+ * index grows again for a large fill. Every key is found at each step. */
+static void test_a_kept_index_shrinks_to_what_a_small_fill_needs(void **state)
+{
+    uint64_t s = 31;
+    uint8_t k[REF_KEY_MAX], v[REF_VAL_MAX];
+    yj_memmap *m = yj_memmap_new(), *into = yj_memmap_new();
+    yj_memmap_keep_index(m);
+    ref_map r = {0};
+    static const size_t fills[] = {5000, 100, 100, 5000, 3000, 100};
+    static const size_t kept[] = {8192, 512,  512,
+                                  8192, 8192, 512}; /* after each fill's clear or merge */
+    for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
+        while (r.n < fills[f]) {
+            size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
+            assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, 0), 0);
+            ref_put(&r, k, klen, v, vlen, 0);
+        }
+        for (size_t i = 0; i < r.n; i++)
+            check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+        if (f % 2) { /* emptied by a merge into a map holding something */
+            assert_int_equal(yj_memmap_put(into, (const uint8_t *)"\xff", 1, "x", 1, 0), 0);
+            assert_int_equal(yj_memmap_merge(into, m), 0);
+            check_all(into, &r);
+            yj_memmap_clear(into);
+        } else {
+            yj_memmap_clear(m);
+        }
+        ref_clear(&r);
+        assert_non_null(m->slot_tag);
+        assert_int_equal(m->slot_mask + 1, kept[f]);
+        for (size_t i = 0; i < kept[f]; i++)
+            assert_int_equal(m->slot_tag[i], 0);
+        assert_int_equal(yj_memmap_bytes(m), sizeof(yj_memmap) + index_bytes(kept[f]));
+        check_all(m, &r);
+    }
+    yj_memmap_free(m);
+    yj_memmap_free(into);
+    ref_free(&r);
+}
+
 /* Both merge paths keep the index: into an empty map (the index moves with
  * the tree), into a map without one (made on the way), into an indexed
  * map (grown on the way). src ends empty, its index kept (zeroed, counted
@@ -1824,6 +1868,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_maps_on_the_writers_slab_match_the_reference),
         cmocka_unit_test(test_a_maps_choices_go_with_its_entries),
         cmocka_unit_test(test_get_through_the_index_at_every_size),
+        cmocka_unit_test(test_a_kept_index_shrinks_to_what_a_small_fill_needs),
         cmocka_unit_test(test_merge_keeps_the_index),
         cmocka_unit_test(test_a_small_map_merged_into_a_kept_index_leaves_it_there),
         cmocka_unit_test(test_index_without_memory_changes_nothing),
