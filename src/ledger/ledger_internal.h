@@ -18,7 +18,9 @@
 #ifndef YONGJIN_LEDGER_INTERNAL_H
 #define YONGJIN_LEDGER_INTERNAL_H
 
+#include <assert.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "yongjin/be.h"
 #include "yongjin/ledger.h"
@@ -33,16 +35,55 @@ typedef struct lkey {
     size_t n;
 } lkey;
 
-void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind);
-void lkey_str(lkey *k, const char *s, size_t len);
+/* The builders, inline: a paid order builds some forty keys; as calls
+ * (each with memcpy's) they took 5.8% of the writer's instructions, and
+ * inline it runs 1.6% fewer (performance.md, thirtieth session). Each
+ * asserts the key fits: every id that reaches them has been validated to
+ * its bounded length first. */
+static inline void lkey_str(lkey *k, const char *s, size_t len)
+{
+    assert(len <= 255 && k->n + 1 + len <= LKEY_MAX);
+    k->b[k->n++] = (uint8_t)len;
+    memcpy(k->b + k->n, s, len);
+    k->n += len;
+}
+static inline void lkey_u8(lkey *k, uint8_t v)
+{
+    assert(k->n + 1 <= LKEY_MAX);
+    k->b[k->n++] = v;
+}
+static inline void lkey_start(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind)
+{
+    assert(tenant_len > 0 && tenant_len <= YJ_TENANT_MAX);
+    k->n = 0;
+    lkey_str(k, tenant, tenant_len);
+    lkey_u8(k, kind);
+}
 /* The key of one id's record of a kind: tenant, kind, id (the most common
  * key: a member's binding, balance, team record; a store, a guide). */
-void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind, const char *id);
-void lkey_u8(lkey *k, uint8_t v);
-void lkey_u32(lkey *k, uint32_t v);
-void lkey_u64(lkey *k, uint64_t v);
+static inline void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind,
+                           const char *id)
+{
+    lkey_start(k, tenant, tenant_len, kind);
+    lkey_str(k, id, strlen(id));
+}
+static inline void lkey_u32(lkey *k, uint32_t v)
+{
+    assert(k->n + 4 <= LKEY_MAX);
+    yj_store_be32(k->b + k->n, v);
+    k->n += 4;
+}
+static inline void lkey_u64(lkey *k, uint64_t v)
+{
+    assert(k->n + 8 <= LKEY_MAX);
+    yj_store_be64(k->b + k->n, v);
+    k->n += 8;
+}
 /* i64 with the sign bit flipped, so that byte order is numeric order. */
-void lkey_i64(lkey *k, int64_t v);
+static inline void lkey_i64(lkey *k, int64_t v)
+{
+    lkey_u64(k, (uint64_t)v ^ ((uint64_t)1 << 63));
+}
 /* The i64 lkey_i64 wrote at p (8 bytes of a key). */
 int64_t lkey_get_i64(const uint8_t *p);
 
