@@ -13,6 +13,7 @@
 #ifndef YONGJIN_PBWIRE_H
 #define YONGJIN_PBWIRE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,10 +24,31 @@
 #define YJ_PB_VARINT 0
 #define YJ_PB_LEN 2
 
-/* Bytes a varint of v takes (1..10). */
-size_t yj_pb_varint_size(uint64_t v);
+/* Bytes a varint of v takes (1..10). Inline, as the yj_pb3_ writers
+ * below: the writer's hand-written records call them for every field, and
+ * a field's tag then folds to a constant (performance.md, thirtieth
+ * session). */
+static inline size_t yj_pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
 /* Writes v as a varint at out (room for 10 bytes); returns the bytes written. */
-size_t yj_pb_varint_put(uint8_t *out, uint64_t v);
+static inline size_t yj_pb_varint_put(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    assert(n <= 10);
+    return n;
+}
 
 yj_err yj_pb_put_varint_field(yj_buf *buf, uint32_t field, uint64_t v);
 /* int64 fields are varints of the two's complement value (10 bytes if < 0). */
@@ -42,15 +64,43 @@ yj_err yj_pb_put_len_header(yj_buf *buf, uint32_t field, size_t len_bytes);
  * unchanged for a field left out). An int32 or enum field is given as the
  * int64 of its value: a negative one takes 10 bytes, as in protobuf (cast
  * an enum to int32_t first: C may give it an unsigned type). */
-size_t yj_pb3_varint_size(uint32_t field, uint64_t v);
-uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v);
-size_t yj_pb3_string_size(uint32_t field, size_t len_bytes);
-uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes);
+static inline size_t yj_pb3_varint_size(uint32_t field, uint64_t v)
+{
+    return v ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(v) : 0;
+}
+static inline uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v)
+{
+    if (!v) return out;
+    assert(field > 0 && field < (1u << 29));
+    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_VARINT);
+    return out + yj_pb_varint_put(out, v);
+}
+static inline size_t yj_pb3_string_size(uint32_t field, size_t len_bytes)
+{
+    return len_bytes
+               ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes) + len_bytes
+               : 0;
+}
 /* A length-delimited field's tag and length, written even at length 0 (a
  * message field, an element of a repeated field, a packed array); the
  * caller writes the payload after it. */
-size_t yj_pb_len_head_size(uint32_t field, size_t len_bytes);
-uint8_t *yj_pb_len_head(uint8_t *out, uint32_t field, size_t len_bytes);
+static inline size_t yj_pb_len_head_size(uint32_t field, size_t len_bytes)
+{
+    return yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes);
+}
+static inline uint8_t *yj_pb_len_head(uint8_t *out, uint32_t field, size_t len_bytes)
+{
+    assert(field > 0 && field < (1u << 29));
+    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_LEN);
+    return out + yj_pb_varint_put(out, len_bytes);
+}
+static inline uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes)
+{
+    if (!len_bytes) return out;
+    out = yj_pb_len_head(out, field, len_bytes);
+    memcpy(out, s, len_bytes);
+    return out + len_bytes;
+}
 
 /* An int32 or enum value as protobuf writes it: sign-extended to 64 bits. */
 static inline uint64_t yj_pb_int32(int32_t v)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint8_t *yj_buf_reserve(yj_buf *buf, size_t n)
+uint8_t *yj_buf_grow(yj_buf *buf, size_t n)
 {
     if (n > YJ_BUF_MAX_BYTES - buf->len) return NULL;
     size_t need = buf->len + n;

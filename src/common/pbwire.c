@@ -8,28 +8,6 @@
 #include <assert.h>
 #include <string.h>
 
-size_t yj_pb_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-size_t yj_pb_varint_put(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    assert(n <= 10);
-    return n;
-}
-
 static yj_err put_tag(yj_buf *buf, uint32_t field, int wire_type)
 {
     uint8_t tmp[10];
@@ -64,44 +42,6 @@ yj_err yj_pb_put_bytes_field(yj_buf *buf, uint32_t field, const void *bytes, siz
     yj_err err = yj_pb_put_len_header(buf, field, len_bytes);
     if (err != YJ_OK || len_bytes == 0) return err;
     return yj_buf_append(buf, bytes, len_bytes);
-}
-
-size_t yj_pb3_varint_size(uint32_t field, uint64_t v)
-{
-    return v ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(v) : 0;
-}
-
-uint8_t *yj_pb3_varint(uint8_t *out, uint32_t field, uint64_t v)
-{
-    if (!v) return out;
-    assert(field > 0 && field < (1u << 29));
-    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_VARINT);
-    return out + yj_pb_varint_put(out, v);
-}
-
-size_t yj_pb3_string_size(uint32_t field, size_t len_bytes)
-{
-    return len_bytes ? yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes) + len_bytes : 0;
-}
-
-uint8_t *yj_pb3_string(uint8_t *out, uint32_t field, const char *s, size_t len_bytes)
-{
-    if (!len_bytes) return out;
-    out = yj_pb_len_head(out, field, len_bytes);
-    memcpy(out, s, len_bytes);
-    return out + len_bytes;
-}
-
-size_t yj_pb_len_head_size(uint32_t field, size_t len_bytes)
-{
-    return yj_pb_varint_size((uint64_t)field << 3) + yj_pb_varint_size(len_bytes);
-}
-
-uint8_t *yj_pb_len_head(uint8_t *out, uint32_t field, size_t len_bytes)
-{
-    assert(field > 0 && field < (1u << 29));
-    out += yj_pb_varint_put(out, ((uint64_t)field << 3) | YJ_PB_LEN);
-    return out + yj_pb_varint_put(out, len_bytes);
 }
 
 int yj_pb_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
