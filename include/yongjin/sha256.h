@@ -7,6 +7,11 @@
  * the API key. An EVP_MD fetched once skips that. The handle is fetched
  * on first use (a failed fetch is tried again on the next), then never
  * changes nor is freed, and may be used by any thread at once.
+ *
+ * A digest also needs a context: each thread keeps one, made on its first
+ * digest and freed when the thread ends, instead of one allocated and
+ * freed per digest (the writer's two a call: thirtieth session,
+ * performance.md).
  */
 #ifndef YONGJIN_SHA256_H
 #define YONGJIN_SHA256_H
@@ -22,5 +27,9 @@
 const EVP_MD *yj_sha256_md(void);
 /* out = SHA-256(data): 1, or 0 when OpenSSL fails. */
 int yj_sha256(const void *data, size_t len, uint8_t out[YJ_SHA256_BYTES]);
+/* out = SHA-256 of the n parts one after the other (part[i], len[i]
+ * bytes): 1, or 0 when OpenSSL fails. */
+int yj_sha256_parts(size_t n, const void *const part[], const size_t len[],
+                    uint8_t out[YJ_SHA256_BYTES]);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "yongjin/sha256.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 static _Atomic(EVP_MD *) md; /* NULL until a fetch succeeds; then never changes */
@@ -21,9 +22,51 @@ const EVP_MD *yj_sha256_md(void)
     return none;
 }
 
-int yj_sha256(const void *data, size_t len, uint8_t out[YJ_SHA256_BYTES])
+/* The calling thread's context: made on its first digest, freed by the
+ * key's destructor when the thread ends (the main thread's is reachable
+ * from its key until the process exits). NULL when it cannot be made. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static int ctx_key_ok;
+
+static void ctx_free(void *c)
+{
+    EVP_MD_CTX_free(c);
+}
+
+static void ctx_key_make(void)
+{
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
+static EVP_MD_CTX *thread_ctx(void)
+{
+    pthread_once(&ctx_once, ctx_key_make);
+    if (!ctx_key_ok) return NULL;
+    EVP_MD_CTX *c = pthread_getspecific(ctx_key);
+    if (c) return c;
+    c = EVP_MD_CTX_new();
+    if (c && pthread_setspecific(ctx_key, c) != 0) {
+        EVP_MD_CTX_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int yj_sha256_parts(size_t n, const void *const part[], const size_t len[],
+                    uint8_t out[YJ_SHA256_BYTES])
 {
     const EVP_MD *m = yj_sha256_md();
-    unsigned int n = 0;
-    return m && EVP_Digest(data, len, out, &n, m, NULL) == 1 && n == YJ_SHA256_BYTES;
+    EVP_MD_CTX *c = m ? thread_ctx() : NULL;
+    if (!c || EVP_DigestInit_ex(c, m, NULL) != 1) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (EVP_DigestUpdate(c, part[i], len[i]) != 1) return 0;
+    unsigned int got = 0;
+    return EVP_DigestFinal_ex(c, out, &got) == 1 && got == YJ_SHA256_BYTES;
+}
+
+int yj_sha256(const void *data, size_t len, uint8_t out[YJ_SHA256_BYTES])
+{
+    const void *part[1] = {data};
+    return yj_sha256_parts(1, part, &len, out);
 }

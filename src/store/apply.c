@@ -30,15 +30,10 @@ int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint
                      size_t body_len, uint8_t out[YJ_HASH_BYTES])
 {
     uint8_t seq_be[8];
-    unsigned int n = 0;
     store_seq_key(seq, seq_be);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, yj_sha256_md(), NULL) == 1 &&
-             EVP_DigestUpdate(ctx, prev, YJ_HASH_BYTES) == 1 &&
-             EVP_DigestUpdate(ctx, seq_be, 8) == 1 && EVP_DigestUpdate(ctx, body, body_len) == 1 &&
-             EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == YJ_HASH_BYTES;
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    const void *part[3] = {prev, seq_be, body};
+    const size_t len[3] = {YJ_HASH_BYTES, 8, body_len};
+    return yj_sha256_parts(3, part, len, out);
 }
 
 yj_err store_mdb_err(int rc)

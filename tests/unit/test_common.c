@@ -4,6 +4,7 @@
  * protobuf-c's own decoder).
  * (Months: test_rules_periods.c.)
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -302,10 +303,55 @@ static void test_sha256_of_the_standard_vectors(void **state)
     assert_ptr_equal(yj_sha256_md(), yj_sha256_md()); /* fetched once */
 }
 
+/* yj_sha256_parts gives the digest of its parts one after the other, cut
+ * anywhere (an empty part too), on the thread's one context: the same as
+ * yj_sha256 of the whole, digest after digest, on four threads at once
+ * (each with its own context, freed when it ends: the leak check). */
+static void *digest_parts(void *arg)
+{
+    uint8_t buf[300], whole[YJ_SHA256_BYTES], parts[YJ_SHA256_BYTES];
+    uint32_t s = (uint32_t)(uintptr_t)arg;
+    for (int round = 0; round < 200; round++) {
+        size_t n = (s = s * 1103515245u + 12345u) % sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)(s >> (i % 24));
+        size_t a = n ? (s >> 8) % (n + 1) : 0, b = a + (n > a ? (s >> 16) % (n - a + 1) : 0);
+        const void *part[3] = {buf, buf + a, buf + b};
+        const size_t len[3] = {a, b - a, n - b};
+        if (!yj_sha256(buf, n, whole) || !yj_sha256_parts(3, part, len, parts)) return "failed";
+        if (memcmp(whole, parts, sizeof whole)) return "differ";
+    }
+    return NULL;
+}
+
+static void test_sha256_of_parts_is_that_of_the_whole_on_every_thread(void **state)
+{
+    (void)state;
+    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                    0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                    0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    const void *part[3] = {"a", "", "bc"};
+    const size_t len[3] = {1, 0, 2};
+    uint8_t out[YJ_SHA256_BYTES];
+    assert_true(yj_sha256_parts(3, part, len, out));
+    assert_memory_equal(out, abc, 32);
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, digest_parts, (void *)(i + 1)), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        assert_null(r);
+    }
+    assert_null(digest_parts((void *)99)); /* and on this thread, after them */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_of_the_standard_vectors),
+        cmocka_unit_test(test_sha256_of_parts_is_that_of_the_whole_on_every_thread),
         cmocka_unit_test(test_err_names_are_the_grpc_names),
         cmocka_unit_test(test_fail_formats_and_truncates),
         cmocka_unit_test(test_buf_grows_and_keeps_bytes),
