@@ -943,6 +943,18 @@ static int place_indexed(yj_memmap *m, mm_ent *e, mm_where *w, uint32_t tag, int
     return 0;
 }
 
+/* Whether e's key goes after every key of m, into its last leaf, which
+ * has room: a put there needs no descent (place reads the path only to
+ * split or to replace). The journal's keys (sequence numbers) always do:
+ * each group's merge into the published layer appends them. */
+static inline int appends(const yj_memmap *m, const mm_ent *e)
+{
+    const mm_leaf *lf = m->last;
+    if (!lf || lf->h.n == 0 || lf->h.n >= CAP) return 0;
+    const mm_ent *last = lf->h.key[lf->h.n - 1];
+    return key_cmp(ent_key(e), e->klen, ent_key(last), last->klen) > 0;
+}
+
 /* Inserts the entry e, tag its key's tag (the map owns it on 0). -1 on
  * ENOMEM, map unchanged (but for a larger index). */
 static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
@@ -951,7 +963,14 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
     if (in) index_touch(m, tag); /* arrives during the descent */
     mm_where w;
     w.eq = 0;
-    if (m->root) w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
+    if (m->root && appends(m, e)) {
+        w.lf = m->last;
+        w.pos = m->last->h.n;
+        w.path.depth = 0;
+        w.path.sep_node = NULL;
+    } else if (m->root) {
+        w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
+    }
     if (!w.eq && in && index_reserve(m, m->indexed + 1) != 0) return -1;
     return place_indexed(m, e, m->root ? &w : NULL, tag, in);
 }

@@ -624,6 +624,55 @@ static void test_random_ops_match_a_sorted_array(void **state)
     random_run(2, 30000, 2000);
 }
 
+/* Merges of keys after every key of the map (the journal's sequence
+ * numbers, a group at a time into the published layer: appended to the
+ * last leaf without a descent while it has room, split when full), mixed
+ * with merges of keys among the map's and ones equal to its last key
+ * (replaced): the map holds what a reference does, in order, each key
+ * found, at every size from one leaf to three levels. */
+static void test_merges_that_append_match_the_reference(void **state)
+{
+    (void)state;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint64_t s = 37;
+    uint32_t next = 1000;
+    for (int round = 0; round < 400; round++) {
+        yj_memmap *src = yj_memmap_new();
+        ref_map rs = {0};
+        unsigned n = 1 + (unsigned)rng_below(&s, 90);
+        for (unsigned j = 0; j < n; j++) {
+            uint32_t x;
+            unsigned kind = (unsigned)rng_below(&s, 10);
+            if (kind < 8 || next == 1000)
+                x = next++; /* after every key */
+            else if (kind == 8)
+                x = (uint32_t)rng_below(&s, next); /* among them */
+            else
+                x = next - 1; /* the last one again */
+            uint8_t k[6] = {'j',       0, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8),
+                            (uint8_t)x};
+            uint8_t v[3] = {(uint8_t)round, (uint8_t)j, (uint8_t)kind};
+            assert_int_equal(yj_memmap_put(src, k, 6, v, 1 + j % 3, 0), 0);
+            ref_put(&rs, k, 6, v, 1 + j % 3, 0);
+        }
+        assert_int_equal(yj_memmap_merge(m, src), 0);
+        for (size_t i = 0; i < rs.n; i++)
+            ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, 0);
+        assert_int_equal(yj_memmap_count(src), 0);
+        yj_memmap_free(src);
+        ref_free(&rs);
+        if (round % 50 == 0 || round == 399) {
+            check_all(m, &r);
+            for (size_t i = 0; i < r.n; i += 7)
+                check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+        }
+    }
+    assert_true(m->height >= 3);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
 /* Many keys under one long shared prefix, in random order: the nodes'
  * prefixes grow past what they keep inline, and heads tie. */
 static void test_long_shared_prefixes_match_a_sorted_array(void **state)
@@ -1856,6 +1905,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_random_ops_match_a_sorted_array),
         cmocka_unit_test(test_long_shared_prefixes_match_a_sorted_array),
         cmocka_unit_test(test_ascending_and_descending_loads),
+        cmocka_unit_test(test_merges_that_append_match_the_reference),
         cmocka_unit_test(test_values_stay_put_while_other_keys_are_put),
         cmocka_unit_test(test_same_size_put_rewrites_in_place),
         cmocka_unit_test(test_a_value_is_changed_in_place_through_its_bytes),
