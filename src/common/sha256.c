@@ -53,16 +53,29 @@ static EVP_MD_CTX *thread_ctx(void)
     return c;
 }
 
-int yj_sha256_parts(size_t n, const void *const part[], const size_t len[],
-                    uint8_t out[YJ_SHA256_BYTES])
+static int digest_on(EVP_MD_CTX *c, const EVP_MD *m, size_t n, const void *const part[],
+                     const size_t len[], uint8_t out[YJ_SHA256_BYTES])
 {
-    const EVP_MD *m = yj_sha256_md();
-    EVP_MD_CTX *c = m ? thread_ctx() : NULL;
-    if (!c || EVP_DigestInit_ex(c, m, NULL) != 1) return 0;
+    if (EVP_DigestInit_ex(c, m, NULL) != 1) return 0;
     for (size_t i = 0; i < n; i++)
         if (EVP_DigestUpdate(c, part[i], len[i]) != 1) return 0;
     unsigned int got = 0;
     return EVP_DigestFinal_ex(c, out, &got) == 1 && got == YJ_SHA256_BYTES;
+}
+
+int yj_sha256_parts(size_t n, const void *const part[], const size_t len[],
+                    uint8_t out[YJ_SHA256_BYTES])
+{
+    const EVP_MD *m = yj_sha256_md();
+    if (!m) return 0;
+    EVP_MD_CTX *c = thread_ctx();
+    if (c) return digest_on(c, m, n, part, len, out);
+    /* no context of the thread's (its key could not be made, or memory):
+     * one for this digest alone */
+    c = EVP_MD_CTX_new();
+    int ok = c && digest_on(c, m, n, part, len, out);
+    EVP_MD_CTX_free(c);
+    return ok;
 }
 
 int yj_sha256(const void *data, size_t len, uint8_t out[YJ_SHA256_BYTES])

@@ -77,7 +77,7 @@ static yj_err binding_field(void *ctx, uint32_t field, int wt, const uint8_t *wh
     uint64_t v = 0;
     const uint8_t *p = payload;
     switch (field) {
-    case 1: { /* referrer: what a C string of protobuf-c's holds, as snprintf copies it */
+    case 1: { /* referrer: what a C string of protobuf-c's holds, cut at YJ_ID_MAX bytes */
         if (wt != 2) return YJ_DATA_LOSS;
         size_t n = payload_len < YJ_ID_MAX ? payload_len : YJ_ID_MAX;
         const uint8_t *zero = memchr(payload, 0, n);

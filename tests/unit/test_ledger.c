@@ -642,14 +642,14 @@ static int32_t rnd_i32(void)
     return rnd() % 2 ? (int32_t)(v % 100000) : (int32_t)v; /* the high half dropped: any int32 */
 }
 
-/* NULL, empty, or 1..300 bytes (past 127 the length takes two bytes) of
+/* NULL, empty, or 1..300 bytes (64-66 often; past 127 the length takes two bytes) of
  * printable ASCII and UTF-8; buf has room for 301. */
 static char *rnd_str(char *buf)
 {
     uint64_t r = rnd() % 8;
     if (r == 0) return NULL;
     if (r == 1) return "";
-    size_t n = r == 2 ? 128 + rnd() % 173 : 1 + rnd() % 64, i = 0;
+    size_t n = r == 2 ? 128 + rnd() % 173 : r == 3 ? 64 + rnd() % 3 : 1 + rnd() % 64, i = 0;
     while (i < n) {
         if (i + 3 <= n && rnd() % 4 == 0) { /* 佣 */
             memcpy(buf + i, "\xe4\xbd\xa3", 3);
@@ -1048,27 +1048,113 @@ static void test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks(void **st
     assert_true(sources_in_place > 1000 && sources_unpacked > 1000);
 }
 
+/* A bind of m to r at t, with a source of campaign and variant (NULL: no
+ * source); returns its result code. */
+static int bind_with(fx *f, const char *m, const char *r, const char *campaign, const char *variant,
+                     int64_t t)
+{
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    b.member = (char *)m;
+    b.referrer = (char *)r;
+    if (campaign) {
+        src.channel = YONGJIN__V1__SOURCE__SOURCE_CHANNEL__SHARE_LINK;
+        src.campaign = (char *)campaign;
+        src.variant = (char *)variant;
+        b.source = &src;
+    }
+    ev.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    ev.bind = &b;
+    return apply(f, &ev, t, NULL, NULL);
+}
+
+/* The campaign a paid order takes from its buyer's binding, read in place
+ * (ledger_campaign_at), is what the binding in force unpacked says
+ * (ledger_binding_at): for members never bound, bound with a source, with
+ * none, with a campaign and no variant, rebound twice (last touch: the
+ * older ones in the history) and lapsed (a 10-day TTL), at times before,
+ * at and after each bind and lapse. Both ways are taken: the latest record
+ * read in place, and the history unpacked. */
+static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **state)
+{
+    fx *f = *state;
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    pol.has_bind_policy = 1;
+    pol.bind_policy = YONGJIN__V1__BIND_POLICY__LAST_TOUCH;
+    pol.has_bind_ttl_days = 1;
+    pol.bind_ttl_days = 10;
+    sp.policy = &pol;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    ev.set_policy = &sp;
+    assert_int_equal(apply(f, &ev, T0 - DAY, NULL, NULL), YJ_OK);
+    assert_int_equal(bind_with(f, "a", "r1", "c1", "v1", T0), YJ_OK);
+    assert_int_equal(bind_with(f, "b", "r1", NULL, NULL, T0), YJ_OK);
+    assert_int_equal(bind_with(f, "d", "r1", "c4", "", T0), YJ_OK);
+    assert_int_equal(bind_with(f, "c", "r1", "c1", "v1", T0), YJ_OK);
+    assert_int_equal(bind_with(f, "c", "r2", "c2", "v2", T0 + 2 * DAY), YJ_OK);
+    assert_int_equal(bind_with(f, "c", "r3", NULL, NULL, T0 + 4 * DAY), YJ_OK);
+    static const char *const members[] = {"a", "b", "c", "d", "e"};
+    static const int64_t at[] = {
+        T0 - 1,       T0,           T0 + DAY,      T0 + 2 * DAY - 1, T0 + 2 * DAY,  T0 + 3 * DAY,
+        T0 + 4 * DAY, T0 + 9 * DAY, T0 + 10 * DAY, T0 + 12 * DAY,    T0 + 14 * DAY, T0 + 30 * DAY};
+    int named = 0, unpacked = 0, in_place = 0, differ = 0, failed = 0;
+    yj_rtxn r;
+    yj_msg msg;
+    /* (no assert while the read is open: a failed one would leave its lock held) */
+    if (yj_store_read_begin(f->s.store, &r, &msg) != YJ_OK) fail();
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        for (size_t j = 0; j < sizeof at / sizeof at[0]; j++) {
+            ledger_campaign c;
+            Yongjin__State__Binding *b = NULL;
+            if (ledger_campaign_at(&r.view, "t1", 2, members[i], at[j], &c) != YJ_OK ||
+                ledger_binding_at(&r.view, "t1", 2, members[i], at[j], &b) != YJ_OK) {
+                failed++;
+                continue;
+            }
+            differ += strcmp(c.campaign, b && b->source ? b->source->campaign : "") != 0 ||
+                      strcmp(c.variant, b && b->source ? b->source->variant : "") != 0;
+            named += c.campaign[0] != 0;
+            unpacked += c.held != NULL;
+            in_place += b && !c.held;
+            if (b) yongjin__state__binding__free_unpacked(b, NULL);
+            ledger_campaign_free(&c);
+        }
+    }
+    yj_store_read_end(f->s.store, &r);
+    assert_int_equal(failed, 0);
+    assert_int_equal(differ, 0);
+    assert_true(named >= 10 && unpacked >= 2 && in_place >= 10); /* each way, many times */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_version_1_trees_deeper_than_the_limit_keep_their_heights, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_schema_5_store_is_rebuilt_with_heights_in_its_team_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_version_1_trees_deeper_than_the_limit_keep_their_heights, setup, teardown),
         cmocka_unit_test(test_a_posting_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_a_statement_line_written_by_hand_is_what_protobuf_c_packs),
         cmocka_unit_test(test_an_order_record_written_by_hand_is_what_protobuf_c_packs),
-        cmocka_unit_test(test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields),
+        cmocka_unit_test(
+            test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields),
         cmocka_unit_test(test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks),
-        cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_paid_orders_campaign_is_that_of_the_binding_in_force,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_refused_event_leaves_state_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_newer_rules_version_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_close_before_the_month_ends_by_the_receive_time_is_refused, setup,
+        cmocka_unit_test_setup_teardown(
+            test_a_close_before_the_month_ends_by_the_receive_time_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_withdrawal_paid_gross_with_the_fee_kept, setup, teardown),
         cmocka_unit_test(test_months),
-        cmocka_unit_test_setup_teardown(test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_schema_4_store_is_rebuilt_with_its_groups_orders_as_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1276,8 +1276,10 @@ static void test_get_through_the_index_at_every_size(void **state)
 /* A kept index that one large fill grew (a batch's group) is made the
  * size a small fill needs when a clear or a merge empties the map after
  * such a fill (twice what growing to it makes), instead of being zeroed
- * whole each time; a fill near its size keeps it as it is; and the small
- * index grows again for a large fill. Every key is found at each step. */
+ * whole each time; a fill near its size keeps it as it is; the small
+ * index grows again for a large fill; and without the memory for the
+ * smaller table the large one is kept, zeroed. Every key is found at each
+ * step. */
 static void test_a_kept_index_shrinks_to_what_a_small_fill_needs(void **state)
 {
     uint64_t s = 31;
@@ -1285,31 +1287,45 @@ static void test_a_kept_index_shrinks_to_what_a_small_fill_needs(void **state)
     yj_memmap *m = yj_memmap_new(), *into = yj_memmap_new();
     yj_memmap_keep_index(m);
     ref_map r = {0};
-    static const size_t fills[] = {5000, 100, 100, 5000, 3000, 100};
-    static const size_t kept[] = {8192, 512,  512,
-                                  8192, 8192, 512}; /* after each fill's clear or merge */
-    for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
-        while (r.n < fills[f]) {
+    enum { CLEAR, MERGE, CLEAR_NO_MEMORY };
+    static const struct {
+        size_t fill;
+        int how;
+        size_t kept; /* the index's slots after the clear or the merge */
+    } steps[] = {
+        {5000, CLEAR, 8192},          {100, MERGE, 512},   {100, CLEAR, 512}, {5000, CLEAR, 8192},
+        {100, CLEAR_NO_MEMORY, 8192}, {3000, CLEAR, 8192}, {100, MERGE, 512}};
+    (void)state;
+    for (size_t f = 0; f < sizeof steps / sizeof steps[0]; f++) {
+        while (r.n < steps[f].fill) {
             size_t klen = gen_key(&s, k), vlen = gen_val(&s, v);
             assert_int_equal(yj_memmap_put(m, k, klen, v, vlen, 0), 0);
             ref_put(&r, k, klen, v, vlen, 0);
         }
         for (size_t i = 0; i < r.n; i++)
             check_get(m, &r, r.e[i]->key, r.e[i]->klen);
-        if (f % 2) { /* emptied by a merge into a map holding something */
+        if (steps[f].how == MERGE) { /* into a map holding something: m's keys win */
+            ref_map ri = {0};
             assert_int_equal(yj_memmap_put(into, (const uint8_t *)"\xff", 1, "x", 1, 0), 0);
+            ref_put(&ri, (const uint8_t *)"\xff", 1, (const uint8_t *)"x", 1, 0);
+            for (size_t i = 0; i < r.n; i++)
+                ref_put(&ri, r.e[i]->key, r.e[i]->klen, r.e[i]->val, r.e[i]->vlen, 0);
             assert_int_equal(yj_memmap_merge(into, m), 0);
-            check_all(into, &r);
+            check_all(into, &ri);
+            ref_free(&ri);
             yj_memmap_clear(into);
         } else {
+            if (steps[f].how == CLEAR_NO_MEMORY)
+                fail_after = 0; /* the smaller table cannot be had */
             yj_memmap_clear(m);
+            fail_after = -1;
         }
         ref_clear(&r);
         assert_non_null(m->slot_tag);
-        assert_int_equal(m->slot_mask + 1, kept[f]);
-        for (size_t i = 0; i < kept[f]; i++)
+        assert_int_equal(m->slot_mask + 1, steps[f].kept);
+        for (size_t i = 0; i < steps[f].kept; i++)
             assert_int_equal(m->slot_tag[i], 0);
-        assert_int_equal(yj_memmap_bytes(m), sizeof(yj_memmap) + index_bytes(kept[f]));
+        assert_int_equal(yj_memmap_bytes(m), sizeof(yj_memmap) + index_bytes(steps[f].kept));
         check_all(m, &r);
     }
     yj_memmap_free(m);
