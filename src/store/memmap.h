@@ -77,7 +77,10 @@ yj_memmap *yj_memmap_new(void);
 /* Asks that m, emptied (yj_memmap_clear, or merged from), keep its index
  * for its next fill when it has at most 8,192 slots: for a map filled
  * again and again to about the same size, whose index would otherwise be
- * made and grown from nothing each time. */
+ * made and grown from nothing each time. An index four times the size the
+ * last fill needed is kept at twice that size instead (one large fill
+ * does not leave every later emptying zeroing the large table); without
+ * the memory for it, the large one is kept. */
 void yj_memmap_keep_index(yj_memmap *m);
 
 /* Asks that m's index hold only the keys `indexed` answers 1 for (a
