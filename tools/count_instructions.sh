@@ -1,0 +1,56 @@
+#!/bin/bash
+# count_instructions.sh — instructions a paid call costs each thread of a
+# live yongjind, counted by valgrind's callgrind (docs/performance.md,
+# "thirtieth session": on this VM an instruction count repeats within
+# 1-2% where a timed run varies by 5%, so a change of a few percent shows).
+#
+#   usage: tools/count_instructions.sh [BINDIR]   (default: bin)
+#   environment: MEMBERS (5000), STREAMS (64), SECONDS_RUN (6), KEEP (a
+#   directory to copy the callgrind files into, for callgrind_annotate)
+#
+# It starts BINDIR/yongjind under callgrind on a fresh store in a temporary
+# directory, binds MEMBERS members with yj-bench, counts only while a paid
+# load of STREAMS streams runs for SECONDS_RUN seconds, then prints each
+# thread's instructions and instructions per call answered.
+#
+# What it is not: a benchmark. Under valgrind OpenSSL's SHA-256 runs its
+# generic code (no SHA-NI: about a quarter of the writer's count), the
+# server is ~50 times slower (a group holds fewer orders than in a real
+# run at the same streams: at 64 streams ~23, `make bench` 31), and no
+# time is measured. Needs Debian's valgrind (apt-get install valgrind).
+set -euo pipefail
+BIN=${1:-bin}
+MEMBERS=${MEMBERS:-5000}
+STREAMS=${STREAMS:-64}
+SECONDS_RUN=${SECONDS_RUN:-6}
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "count_instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+[ -x "$BIN/yongjind" ] && [ -x "$BIN/yj-bench" ] || { echo "count_instructions.sh: no $BIN/yongjind or $BIN/yj-bench (make all)" >&2; exit 2; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/yj-count.XXXXXX")
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+port=$((56000 + RANDOM % 1000))
+valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
+    "$BIN/yongjind" --listen 127.0.0.1:$port --data "$dir/data" --log-level warn 2>"$dir/log" &
+pid=$!
+for _ in $(seq 1 300); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+"$BIN/yj-bench" --target 127.0.0.1:$port --mode bind --members "$MEMBERS" >/dev/null
+callgrind_control -i on "$pid" >/dev/null 2>&1
+"$BIN/yj-bench" --target 127.0.0.1:$port --mode paid --streams "$STREAMS" --connections 1 \
+    --duration "$SECONDS_RUN" --warmup 0 --members "$MEMBERS" >"$dir/out"
+callgrind_control -i off "$pid" >/dev/null 2>&1
+calls=$(awk '/^calls_total/ {print $2}' "$dir/out")
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+echo "paid at $STREAMS streams, $MEMBERS members, ${SECONDS_RUN} s under callgrind: $calls calls"
+for f in "$dir"/cg.out-*; do
+    total=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    case "$total" in "" | *[!0-9]*) continue ;; esac
+    [ "$total" -gt 0 ] || continue
+    top=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
+        grep -oE '(writer_main|syncer_main|zeroer_main|pages_main|event_base_loop|sink_main)' | head -1 || true)
+    echo "  ${top:-thread $(basename "$f")}: $total instructions, $((total / (calls > 0 ? calls : 1))) a call"
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$f" "$KEEP/"; fi
+done
