@@ -29,6 +29,7 @@
 #include "yongjin/pbwire.h"
 #include "store/store_internal.h"
 #include "yongjin/store.h"
+#include "read_guard.h"
 
 /* The test hook: refuses events containing "refuse"; otherwise writes the
  * event under key "s:<event>" and one effects field. */
@@ -549,6 +550,7 @@ static int teardown(void **state)
     stall_log_sync_ms = 0;
     copy_fail_on = NULL;
     hold_copy_until_closing = ckpt_after_more_log = copy_after_more_log = NULL;
+    read_guard_end_all(); /* (what a failed assert left open) */
     if (f->store) yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
