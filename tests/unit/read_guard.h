@@ -9,13 +9,17 @@
  * of failing. A file that includes this header after yongjin/store.h
  * calls the two through the guard, which keeps a copy of each open one
  * (the test's own yj_rtxn is gone with its stack frame), and calls
- * read_guard_end_all() before it closes a store.
+ * read_guard_end_store(s) before it closes store s. More than
+ * READ_GUARD_MAX reads open at once is the test's bug: it aborts.
  *
  * Header-only (static functions): each tests/unit/test_*.c is its own
  * program.
  */
 #ifndef YONGJIN_TESTS_READ_GUARD_H
 #define YONGJIN_TESTS_READ_GUARD_H
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "yongjin/store.h"
 
@@ -28,8 +32,12 @@ static int read_guard_n;
 
 static inline yj_err read_guard_begin(yj_store *s, yj_rtxn *r, yj_msg *msg)
 {
-    yj_err err = (yj_store_read_begin)(s, r, msg);
-    if (err == YJ_OK && read_guard_n < READ_GUARD_MAX) {
+    yj_err err = yj_store_read_begin(s, r, msg);
+    if (err == YJ_OK && read_guard_n == READ_GUARD_MAX) {
+        fprintf(stderr, "read_guard.h: more than %d reads open at once\n", READ_GUARD_MAX);
+        abort();
+    }
+    if (err == YJ_OK) {
         read_guard_open[read_guard_n].store = s;
         read_guard_open[read_guard_n].r = *r;
         read_guard_n++;
@@ -44,19 +52,22 @@ static inline void read_guard_end(yj_store *s, yj_rtxn *r)
             read_guard_open[i] = read_guard_open[--read_guard_n];
             break;
         }
-    (yj_store_read_end)(s, r);
+    yj_store_read_end(s, r);
 }
 
-/* Ends every read a failed test left open (newest first). */
-static inline void read_guard_end_all(void)
+/* Ends every read of store s a failed test left open (newest first). */
+static inline void read_guard_end_store(yj_store *s)
 {
-    while (read_guard_n > 0) {
-        read_guard_n--;
-        (yj_store_read_end)(read_guard_open[read_guard_n].store, &read_guard_open[read_guard_n].r);
-    }
+    for (int i = read_guard_n; i-- > 0;)
+        if (read_guard_open[i].store == s) {
+            yj_rtxn r = read_guard_open[i].r;
+            read_guard_open[i] = read_guard_open[--read_guard_n];
+            yj_store_read_end(s, &r);
+        }
 }
 
-#define yj_store_read_begin read_guard_begin
-#define yj_store_read_end read_guard_end
+/* (call-style: the functions above, defined before these, call the real ones) */
+#define yj_store_read_begin(s, r, msg) read_guard_begin(s, r, msg)
+#define yj_store_read_end(s, r) read_guard_end(s, r)
 
 #endif

@@ -44,7 +44,7 @@ static void store_fx_open(store_fx *f, const char *name, yj_apply_hook hook)
 /* Closes the store and removes its directory. */
 static void store_fx_close(store_fx *f)
 {
-    read_guard_end_all(); /* (what a failed assert left open) */
+    read_guard_end_store(f->store); /* (what a failed assert left open) */
     yj_store_close(f->store);
     event_base_free(f->base);
     char cmd[128];
