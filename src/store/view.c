@@ -314,6 +314,59 @@ static yj_err row_add(yj_wtxn *w, store_row *row, const void *key, size_t klen, 
     return YJ_OK;
 }
 
+/* The first add to a row's key: row is NULL (none yet) or one whose key's
+ * first write was undone (absent). What yj_state_get, the add and
+ * yj_state_put would do, in one pass: the value before read through the
+ * layers and LMDB (a key without one made of create_len zeros, and put
+ * into the write's layer, where cursors find it), the row made holding it,
+ * logged for undo and changed. *made: the row. Errors as
+ * yj_state_add_i64's, nothing changed but the write's layer and the row
+ * (the write is then refused, its layer dropped). */
+static yj_err row_first_add(yj_wtxn *w, store_row *row, unsigned cap, const void *key,
+                            size_t key_len, size_t at, const int64_t *deltas, size_t n,
+                            size_t create_len, MDB_val *after, store_row **made)
+{
+    uint8_t val[YJ_STATE_ADD_MAX];
+    MDB_val old = {0, NULL};
+    yj_err err = row ? YJ_NOT_FOUND
+                     : layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
+    if (w->view.memo) w->view.memo->set = 0;
+    int found = err == YJ_OK;
+    size_t len = create_len;
+    if (err == YJ_NOT_FOUND && !create_len) return err;
+    if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
+    if (found && (err = add_fits(at, n, old.mv_size)) != YJ_OK) return err;
+    if (found)
+        memcpy(val, old.mv_data, len = old.mv_size);
+    else
+        memset(val, 0, len);
+    add_be64s(val + at, deltas, n);
+    if (cap > STORE_ROW_CAP_MAX || len > cap) {
+        yj_log(YJ_LOG_ERROR,
+               "store: a value of %zu bytes for a row of at most %u: the apply hook's bug", len,
+               cap);
+        return YJ_INTERNAL;
+    }
+    w->out->writes++;
+    if (!found && yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, len, 0) != 0)
+        return YJ_RESOURCE_EXHAUSTED;
+    if (!row) {
+        /* (old points into a layer, the cache or LMDB's snapshot: none changes here) */
+        if (!(row = store_rows_add(w->view.rows, key, key_len, cap))) return YJ_RESOURCE_EXHAUSTED;
+        if (found) store_row_set(row, old.mv_data, old.mv_size);
+    }
+    if ((err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, key_len)) != YJ_OK)
+        return err;
+    store_row_set(row, val, len);
+    if (after) {
+        const void *v;
+        store_row_value(row, 1, &v, &len);
+        after->mv_data = (void *)v, after->mv_size = len;
+    }
+    *made = row;
+    return YJ_OK;
+}
+
 yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, const int64_t *deltas,
                         size_t n, size_t create_len, MDB_val *after, yj_state_chase *chase)
 {
@@ -339,7 +392,10 @@ yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, 
         w->out->writes++;
         add_be64s(own + at, deltas, n);
         if (after) after->mv_data = own, after->mv_size = own_len;
-    } else { /* a row to be made, or a key of the layers: read, add, put */
+    } else if (cap) { /* a row to be made */
+        err = row_first_add(w, row, cap, key, key_len, at, deltas, n, create_len, after, &row);
+        if (err != YJ_OK) return err;
+    } else { /* a key of the layers: read, add, put */
         uint8_t val[YJ_STATE_ADD_MAX];
         MDB_val v;
         size_t len = create_len;
@@ -350,7 +406,6 @@ yj_err yj_state_add_i64(yj_wtxn *w, const void *key, size_t key_len, size_t at, 
         else memcpy(val, v.mv_data, len = v.mv_size);
         add_be64s(val + at, deltas, n);
         if ((err = yj_state_put(w, key, key_len, val, len)) != YJ_OK) return err;
-        if (cap && !row) row = store_rows_find(w->view.rows, key, key_len);
         if (after && (err = yj_state_get(&w->view, key, key_len, after)) != YJ_OK) return err;
     }
     if (err == YJ_OK && chase) {
