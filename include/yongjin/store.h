@@ -96,6 +96,10 @@ typedef struct yj_write {
     const void *decoded;          /* the caller's decoded event, for the hook; may be NULL */
     uint32_t rules_version;       /* 0: a new write, computed with the current rules; else the
                                      version its journal entry records (1 when it records none) */
+    const uint8_t *event_digest;  /* SHA-256 of the event bytes, YJ_HASH_BYTES, computed by the
+                                     caller (the event loop, beside the encoding) so that the
+                                     writer need not; NULL: the writer computes it. Trusted: a
+                                     digest of other bytes is stored as this request id's */
 } yj_write;
 
 /* The answer to one write, filled by the writer. */

@@ -240,7 +240,10 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     uint8_t ikey[STORE_IDEM_KEY_MAX], digest[YJ_HASH_BYTES];
     size_t ilen = idem_key(w, ikey);
     ac->memo.set = 0; /* what the last write read may be gone with its layer */
-    if (!yj_sha256(w->event, w->event_len, digest)) return YJ_INTERNAL;
+    if (w->event_digest)
+        memcpy(digest, w->event_digest, YJ_HASH_BYTES);
+    else if (!yj_sha256(w->event, w->event_len, digest))
+        return YJ_INTERNAL;
     MDB_val iv;
     yj_err err = store_idem_get(&ac->view, ikey, ilen, &iv);
     if (err == YJ_OK) {
@@ -389,7 +392,7 @@ yj_err store_replay_entry(store_apply_ctx *ac, uint64_t seq, const uint8_t *body
                   f.request_id_len, f.event ? f.event : no_event, f.event_len, f.event_time_ms,
                   NULL,
                   /* an entry written before entries recorded it is of version 1 */
-                  f.rules_version ? f.rules_version : 1};
+                  f.rules_version ? f.rules_version : 1, NULL};
     yj_err err = store_apply_write(ac, &w, f.received_ms, res);
     /* a rebuilt entry that is not the stored one byte for byte, or a
      * damaged record read on the way, comes back without a reason (the

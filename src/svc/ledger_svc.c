@@ -28,6 +28,7 @@
 #include "yongjin/rules.h"
 #include "yongjin/log.h"
 #include "yongjin/pbwire.h"
+#include "yongjin/sha256.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
 #define STREAM_MAX_PENDING 256 /* AppendStream requests in flight per call */
@@ -183,8 +184,14 @@ static yj_err job_prepare(append_job *job, yj_msg *msg)
         if (!p) goto oom;
         size_t packed = yongjin__v1__event__pack(ev, p);
         assert(packed == len);
+        /* the digest the writer stores with the request id, taken here
+         * where the bytes were just written (the writer's one less) */
+        uint8_t *digest = yj_arena_alloc(&job->mem, YJ_HASH_BYTES);
+        if (!digest) goto oom;
+        if (!yj_sha256(p, len, digest)) return yj_fail(msg, YJ_INTERNAL, "SHA-256 failed");
         yj_write *w = &job->writes[nw];
         w->event = p;
+        w->event_digest = digest;
         w->tenant = job->tenant;
         w->tenant_len = strlen(job->tenant);
         w->request_id = ev->request_id;

@@ -70,7 +70,8 @@ static void apply_events(store_layer *l, const uint8_t *data, size_t size)
         size_t n = yongjin__v1__event__get_packed_size(ev);
         if (n > sizeof buf || !ev->request_id || !ev->request_id[0]) continue;
         yongjin__v1__event__pack(ev, buf);
-        yj_write w = {"t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev, 0};
+        yj_write w = {
+            "t", 1, ev->request_id, strlen(ev->request_id), buf, n, ev->event_time_ms, ev, 0, NULL};
         /* received as dated, so the door lets month closes through to the rules */
         yj_wtxn wtxn = {.out = l, .seq = i + 1, .received_ms = ev->event_time_ms};
         view_of(&wtxn.view, l);

@@ -101,7 +101,7 @@ static int apply(fx *f, Yongjin__V1__Event *ev, uint32_t rules)
     uint8_t buf[1024];
     assert_true(yongjin__v1__event__get_packed_size(ev) <= sizeof buf);
     size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, rules};
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, rules, NULL};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     store_fx_run(&f->s, b);

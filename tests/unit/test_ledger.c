@@ -66,7 +66,7 @@ static int apply(fx *f, Yongjin__V1__Event *ev, int64_t t, int64_t *member_delta
     ev->event_time_ms = t;
     uint8_t buf[4096];
     size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, f->rules_version};
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, f->rules_version, NULL};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     b->received_ms = f->received_ms ? f->received_ms : t;
@@ -824,7 +824,7 @@ static void assert_put_order_stores_its_packing(const Yongjin__State__Order *ord
     ev.event_time_ms = T0;
     uint8_t evb[256];
     size_t evn = yongjin__v1__event__pack(&ev, evb);
-    yj_write w = {"t1", 2, "r1", 2, evb, evn, T0, &ev, 0};
+    yj_write w = {"t1", 2, "r1", 2, evb, evn, T0, &ev, 0, NULL};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     store_fx_run(&f.s, b);

@@ -89,7 +89,7 @@ static int apply(fx *f, const char *rid, Yongjin__V1__Event *ev, const char *con
     ev->request_id = (char *)rid;
     ev->event_time_ms = 1761955200000LL;
     size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, 0};
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, ev->event_time_ms, ev, 0, NULL};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     f->posting_members = posting_members;

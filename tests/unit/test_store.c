@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "yongjin/pbwire.h"
+#include "yongjin/sha256.h"
 #include "store/store_internal.h"
 #include "yongjin/store.h"
 #include "read_guard.h"
@@ -802,6 +803,53 @@ static void test_same_request_replays_other_content_is_already_exists(void **sta
     yj_store_stats st;
     yj_store_get_stats(f->store, &st);
     assert_int_equal(st.writes_committed, 1);
+}
+
+/* One write of event under request id rid, with the caller's digest
+ * (yj_write.event_digest: NULL lets the writer compute it): its result. */
+static yj_result run_digest(fixture *f, const char *event, const char *rid, const uint8_t *digest)
+{
+    yj_write w = {
+        "t1", 2, rid,   strlen(rid), (const uint8_t *)event, strlen(event), 1761955200000LL,
+        NULL, 0, digest};
+    yj_batch *b = yj_batch_new(1);
+    b->writes = &w;
+    assert_int_equal(submit_and_wait(f, b), YJ_OK);
+    yj_result r = b->results[0];
+    r.effects = NULL; /* (in the batch's memory) */
+    yj_batch_free(b);
+    return r;
+}
+
+/* The event loop hands the writer each event's SHA-256 with it
+ * (ledger_svc.c): the writer stores that digest with the request id as it
+ * would its own, so a replay whose digest the writer computes matches it,
+ * and other content under the same id is still ALREADY_EXISTS. The digest
+ * is trusted: one of other bytes is what the request id then holds. */
+static void test_the_callers_event_digest_is_stored_as_the_writers_own(void **state)
+{
+    fixture *f = *state;
+    uint8_t dx[32], dy[32], dz[32];
+    assert_true(yj_sha256("x", 1, dx) && yj_sha256("y", 1, dy) && yj_sha256("z", 1, dz));
+    yj_result r = run_digest(f, "x", "req", dx);
+    assert_int_equal(r.code, YJ_OK);
+    assert_false(r.replayed);
+    r = run_digest(f, "x", "req", NULL);
+    assert_int_equal(r.code, YJ_OK);
+    assert_true(r.replayed);
+    assert_int_equal(r.seq, 1);
+    r = run_digest(f, "y", "req", dy);
+    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
+    r = run_digest(f, "x", "req", dx);
+    assert_true(r.replayed);
+    /* a digest of other bytes is stored as given */
+    r = run_digest(f, "w", "other", dz);
+    assert_int_equal(r.code, YJ_OK);
+    r = run_digest(f, "w", "other", NULL);
+    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
+    r = run_digest(f, "z", "other", NULL);
+    assert_true(r.replayed);
+    assert_int_equal(r.seq, 2);
 }
 
 /* An answer carries the entry's postings and credits and its fields 15
@@ -3492,7 +3540,9 @@ static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
  * itself (a failed store takes no more batches). */
 static yj_err write_one(fixture *f, const char *event)
 {
-    yj_write w = {"t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL, NULL, 0};
+    yj_write w = {
+        "t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL,
+        NULL, 0, NULL};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
     yj_err code = submit_and_wait(f, b);
@@ -4260,6 +4310,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_assigns_dense_seqs_and_chains_hashes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_request_replays_other_content_is_already_exists,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_callers_event_digest_is_stored_as_the_writers_own,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_answer_carries_the_entrys_settle_fields, setup,
                                         teardown),
