@@ -427,9 +427,10 @@ yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
                        uint8_t hash[YJ_HASH_BYTES]);
 
 /* The writer's last read (yj_state_get) of a row's key that found no row:
- * the put that almost always follows (a counter's read, add, write) makes
- * the row from the value before, which it would otherwise read again
- * through every layer, the cache and LMDB. Set by yj_state_get, taken by
+ * a put of the same key that follows (a team record read, then given a
+ * new parent; a counter's add makes its row itself, view.c's
+ * row_first_add) makes the row from the value before, which it would
+ * otherwise read again through every layer, the cache and LMDB. Set by yj_state_get, taken by
  * the put of the same key; every put and delete drops it, as does the
  * start of each write (store_apply_write) and of each group's view
  * (store_view_begin_write). val points into a layer below the write's

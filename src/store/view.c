@@ -330,10 +330,19 @@ static yj_err row_first_add(yj_wtxn *w, store_row *row, unsigned cap, const void
     MDB_val old = {0, NULL};
     yj_err err = row ? YJ_NOT_FOUND
                      : layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
-    if (w->view.memo) w->view.memo->set = 0;
+    store_read_memo *m = w->view.memo;
+    if (err == YJ_NOT_FOUND && !create_len) {
+        /* nothing made: the read is kept for a put of the key that may
+         * follow, as yj_state_get keeps it (a team walk's new record) */
+        if (!row && m && key_len <= sizeof m->key) {
+            m->set = 1, m->err = err, m->val = (MDB_val){0, NULL}, m->klen = key_len;
+            memcpy(m->key, key, key_len);
+        }
+        return err;
+    }
+    if (m) m->set = 0;
     int found = err == YJ_OK;
     size_t len = create_len;
-    if (err == YJ_NOT_FOUND && !create_len) return err;
     if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
     if (found && (err = add_fits(at, n, old.mv_size)) != YJ_OK) return err;
     if (found)

@@ -152,8 +152,8 @@ static yj_err check_role(const Yongjin__V1__Event *ev, size_t i, unsigned role, 
                    yj_role_name((yj_role)role), f ? f->name : "this event");
 }
 
-/* Builds the batch of a decoded request: INVALID_ARGUMENT or
- * RESOURCE_EXHAUSTED concern the whole call. */
+/* Builds the batch of a decoded request: INVALID_ARGUMENT,
+ * RESOURCE_EXHAUSTED or INTERNAL (OpenSSL failed) concern the whole call. */
 static yj_err job_prepare(append_job *job, yj_msg *msg)
 {
     Yongjin__V1__AppendRequest *req = job->req;

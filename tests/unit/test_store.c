@@ -840,6 +840,9 @@ static void test_the_callers_event_digest_is_stored_as_the_writers_own(void **st
     assert_int_equal(r.seq, 1);
     r = run_digest(f, "y", "req", dy);
     assert_int_equal(r.code, YJ_ALREADY_EXISTS);
+    /* the caller's digest is what a replay is compared by, too */
+    r = run_digest(f, "x", "req", dy);
+    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
     r = run_digest(f, "x", "req", dx);
     assert_true(r.replayed);
     /* a digest of other bytes is stored as given */
