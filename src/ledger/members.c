@@ -342,14 +342,9 @@ yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t te
     out->campaign = out->own[0];
     out->variant = out->own[1];
     out->held = NULL;
-    lkey k;
-    MDB_val val;
-    lkey_start(&k, tenant, tenant_len, 'L');
-    lkey_str(&k, member, strlen(member));
-    yj_err err = yj_state_get(sv, k.b, k.n, &val);
-    if (err == YJ_NOT_FOUND) return YJ_OK; /* never bound */
-    if (err == YJ_OK) err = ledger_binding_peek(val.mv_data, val.mv_size, &b);
-    if (err != YJ_OK) return err;
+    int found;
+    yj_err err = latest_binding_of(sv, tenant, tenant_len, 'L', member, &b, &found);
+    if (err != YJ_OK || !found) return err; /* (not found: never bound) */
     enum latest_says says = latest_at(b.bound_at_ms, b.expires_at_ms, at_ms);
     if (says == LATEST_LAPSED) return YJ_OK;
     if (says == LATEST_IN_FORCE) {

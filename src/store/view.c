@@ -155,6 +155,19 @@ int yj_state_prefetches(const yj_store_view *v)
     return (v->rows && v->rows_writer && v->row_cap) || (v->cache && v->own_layers);
 }
 
+/* Keeps a read of a row's key that found no row (err OK with *val, or
+ * NOT_FOUND) for the put of the same key that may follow (store_read_memo). */
+static void memo_keep(store_read_memo *m, yj_err err, const MDB_val *val, const void *key,
+                      size_t key_len)
+{
+    if (!m || (err != YJ_OK && err != YJ_NOT_FOUND) || key_len > sizeof m->key) return;
+    m->set = 1;
+    m->err = err;
+    m->val = err == YJ_OK ? *val : (MDB_val){0, NULL};
+    m->klen = key_len;
+    memcpy(m->key, key, key_len);
+}
+
 yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB_val *out)
 {
     unsigned cap;
@@ -173,14 +186,7 @@ yj_err yj_state_get(const yj_store_view *v, const void *key, size_t key_len, MDB
         if (v->rows_writer) return YJ_NOT_FOUND;
     }
     yj_err err = layered_get(v, STORE_MAP_STATE, v->state, key, key_len, out);
-    store_read_memo *m = v->memo;
-    if (cap && m && (err == YJ_OK || err == YJ_NOT_FOUND) && key_len <= sizeof m->key) {
-        m->set = 1;
-        m->err = err;
-        m->val = err == YJ_OK ? *out : (MDB_val){0, NULL};
-        m->klen = key_len;
-        memcpy(m->key, key, key_len);
-    }
+    if (cap) memo_keep(v->memo, err, out, key, key_len);
     return err;
 }
 
@@ -198,43 +204,71 @@ yj_err yj_view_journal(const yj_store_view *v, uint64_t seq, MDB_val *out)
     return err;
 }
 
+/* INTERNAL, said in the log, for a value of len bytes where a row of cap
+ * bytes goes: the apply hook's bug. */
+static yj_err row_fits(unsigned cap, size_t len)
+{
+    if (cap <= STORE_ROW_CAP_MAX && len <= cap) return YJ_OK;
+    yj_log(YJ_LOG_ERROR,
+           "store: a value of %zu bytes for a row of at most %u: the apply hook's bug", len, cap);
+    return YJ_INTERNAL;
+}
+
+/* The row a write of val (len bytes) to key goes into, when key has no
+ * row yet (row NULL) or its row has no value (its key's first write was
+ * undone, with the key): the key is put into the write's layer when the
+ * store holds no value for it (old NULL), where cursors find it in order
+ * (their value comes from the row: give()); a row is made when there is
+ * none, holding old. NULL with *err set on ENOMEM. old points into a
+ * layer, the cache or LMDB's snapshot: none changes here. */
+static store_row *row_ready(yj_wtxn *w, store_row *row, unsigned cap, const void *key,
+                            size_t key_len, const MDB_val *old, const void *val, size_t len,
+                            yj_err *err)
+{
+    *err = YJ_RESOURCE_EXHAUSTED;
+    if (!old && yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, len, 0) != 0)
+        return NULL;
+    if (row) return row;
+    if (!(row = store_rows_add(w->view.rows, key, key_len, cap))) return NULL;
+    if (old) store_row_set(row, old->mv_data, old->mv_size);
+    return row;
+}
+
+/* The row takes val, its value before logged in the write's layer. */
+static yj_err row_write(yj_wtxn *w, store_row *row, const void *key, size_t key_len,
+                        const void *val, size_t len)
+{
+    yj_err err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, key_len);
+    if (err == YJ_OK) store_row_set(row, val, len);
+    return err;
+}
+
 /* A put of a row's key: the row changed in place, its value before
  * logged in the write's layer. A key with no row yet gets one, holding
- * its value from the layers or LMDB; a key new to the store is also put
- * into the write's layer, where cursors find it in order (their value
- * comes from the row: give()). */
+ * its value from the layers or LMDB (row_ready). */
 static yj_err row_put(yj_wtxn *w, store_row *row, unsigned cap, const void *key, size_t key_len, const void *val,
                       size_t val_len)
 {
-    if (cap > STORE_ROW_CAP_MAX || val_len > cap) {
-        yj_log(YJ_LOG_ERROR, "store: a value of %zu bytes for a row of at most %u: the apply hook's bug",
-               val_len, cap);
-        return YJ_INTERNAL;
-    }
-    if (!row) {
+    yj_err err = row_fits(cap, val_len);
+    if (err != YJ_OK) return err;
+    if (!row || row->cur_len == STORE_ROW_NONE) {
         MDB_val old;
-        yj_err err;
         const store_read_memo *m = w->view.memo;
-        if (m && m->set && m->klen == key_len && !memcmp(m->key, key, key_len)) err = m->err, old = m->val;
+        if (row)
+            err = YJ_NOT_FOUND; /* (its key went with its first write) */
+        else if (m && m->set && m->klen == key_len && !memcmp(m->key, key, key_len))
+            err = m->err, old = m->val;
         else err = layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
         if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
         if (err == YJ_OK && old.mv_size > cap) { /* not a value this kind of record can have */
             yj_log(YJ_LOG_ERROR, "store: a stored value of %zu bytes for a row of at most %u", old.mv_size, cap);
             return YJ_DATA_LOSS;
         }
-        if (err == YJ_NOT_FOUND &&
-            yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) != 0)
-            return YJ_RESOURCE_EXHAUSTED;
-        /* (old points into a layer or LMDB's snapshot: neither changes here) */
-        if (!(row = store_rows_add(w->view.rows, key, key_len, cap))) return YJ_RESOURCE_EXHAUSTED;
-        if (err == YJ_OK) store_row_set(row, old.mv_data, old.mv_size);
-    } else if (row->cur_len == STORE_ROW_NONE) { /* its key's first write was undone, with the key */
-        if (yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, val_len, 0) != 0)
-            return YJ_RESOURCE_EXHAUSTED;
+        if (!(row = row_ready(w, row, cap, key, key_len, err == YJ_OK ? &old : NULL, val, val_len,
+                              &err)))
+            return err;
     }
-    yj_err err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, key_len);
-    if (err == YJ_OK) store_row_set(row, val, val_len);
-    return err;
+    return row_write(w, row, key, key_len, val, val_len);
 }
 
 yj_err yj_state_put(yj_wtxn *w, const void *key, size_t key_len, const void *val, size_t val_len)
@@ -317,11 +351,12 @@ static yj_err row_add(yj_wtxn *w, store_row *row, const void *key, size_t klen, 
 /* The first add to a row's key: row is NULL (none yet) or one whose key's
  * first write was undone (absent). What yj_state_get, the add and
  * yj_state_put would do, in one pass: the value before read through the
- * layers and LMDB (a key without one made of create_len zeros, and put
- * into the write's layer, where cursors find it), the row made holding it,
- * logged for undo and changed. *made: the row. Errors as
- * yj_state_add_i64's, nothing changed but the write's layer and the row
- * (the write is then refused, its layer dropped). */
+ * layers and LMDB (a key without one made of create_len zeros), the row
+ * made or given its value (row_ready), logged for undo and changed.
+ * *made: the row. An add that finds no value and makes none (create_len
+ * 0: NOT_FOUND) keeps its read for a put that may follow, as a get does.
+ * Errors as yj_state_add_i64's, nothing changed but the write's layer and
+ * the row (the write is then refused, its layer dropped). */
 static yj_err row_first_add(yj_wtxn *w, store_row *row, unsigned cap, const void *key,
                             size_t key_len, size_t at, const int64_t *deltas, size_t n,
                             size_t create_len, MDB_val *after, store_row **made)
@@ -330,43 +365,25 @@ static yj_err row_first_add(yj_wtxn *w, store_row *row, unsigned cap, const void
     MDB_val old = {0, NULL};
     yj_err err = row ? YJ_NOT_FOUND
                      : layered_get(&w->view, STORE_MAP_STATE, w->view.state, key, key_len, &old);
-    store_read_memo *m = w->view.memo;
     if (err == YJ_NOT_FOUND && !create_len) {
-        /* nothing made: the read is kept for a put of the key that may
-         * follow, as yj_state_get keeps it (a team walk's new record) */
-        if (!row && m && key_len <= sizeof m->key) {
-            m->set = 1, m->err = err, m->val = (MDB_val){0, NULL}, m->klen = key_len;
-            memcpy(m->key, key, key_len);
-        }
+        if (!row) memo_keep(w->view.memo, err, &old, key, key_len);
         return err;
     }
-    if (m) m->set = 0;
+    if (w->view.memo) w->view.memo->set = 0;
+    if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
     int found = err == YJ_OK;
     size_t len = create_len;
-    if (err != YJ_OK && err != YJ_NOT_FOUND) return err;
     if (found && (err = add_fits(at, n, old.mv_size)) != YJ_OK) return err;
     if (found)
         memcpy(val, old.mv_data, len = old.mv_size);
     else
         memset(val, 0, len);
     add_be64s(val + at, deltas, n);
-    if (cap > STORE_ROW_CAP_MAX || len > cap) {
-        yj_log(YJ_LOG_ERROR,
-               "store: a value of %zu bytes for a row of at most %u: the apply hook's bug", len,
-               cap);
-        return YJ_INTERNAL;
-    }
+    if ((err = row_fits(cap, len)) != YJ_OK) return err;
     w->out->writes++;
-    if (!found && yj_memmap_put(w->out->map[STORE_MAP_STATE], key, key_len, val, len, 0) != 0)
-        return YJ_RESOURCE_EXHAUSTED;
-    if (!row) {
-        /* (old points into a layer, the cache or LMDB's snapshot: none changes here) */
-        if (!(row = store_rows_add(w->view.rows, key, key_len, cap))) return YJ_RESOURCE_EXHAUSTED;
-        if (found) store_row_set(row, old.mv_data, old.mv_size);
-    }
-    if ((err = store_rows_log(&w->out->rowlog, w->out->gen, row, key, key_len)) != YJ_OK)
+    if (!(row = row_ready(w, row, cap, key, key_len, found ? &old : NULL, val, len, &err)))
         return err;
-    store_row_set(row, val, len);
+    if ((err = row_write(w, row, key, key_len, val, len)) != YJ_OK) return err;
     if (after) {
         const void *v;
         store_row_value(row, 1, &v, &len);
