@@ -275,13 +275,15 @@ static void test_arena_holds_little_more_than_asked_and_keeps_its_limit(void **s
     assert_int_equal(a.limit, 10000); /* the settings stay */
 }
 
+/* FIPS 180-2's SHA-256 of "abc". */
+static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+
 /* FIPS 180-2's vectors, and the same through the fetched handle in parts. */
 static void test_sha256_of_the_standard_vectors(void **state)
 {
     (void)state;
-    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-                                    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-                                    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     static const uint8_t empty[32] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
                                       0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
                                       0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
@@ -305,11 +307,13 @@ static void test_sha256_of_the_standard_vectors(void **state)
 
 /* yj_sha256_parts gives the digest of its parts one after the other, cut
  * anywhere (an empty part too), on the thread's one context: the same as
- * yj_sha256 of the whole, digest after digest, on four threads at once
- * (each with its own context, freed when it ends: the leak check). */
+ * OpenSSL's one-shot EVP_Digest of the whole (no context of ours), digest
+ * after digest, on four threads at once (each with its own context, freed
+ * when it ends: the leak check). */
 static void *digest_parts(void *arg)
 {
     uint8_t buf[300], whole[YJ_SHA256_BYTES], parts[YJ_SHA256_BYTES];
+    unsigned wn = 0;
     uint32_t s = (uint32_t)(uintptr_t)arg;
     for (int round = 0; round < 200; round++) {
         size_t n = (s = s * 1103515245u + 12345u) % sizeof buf;
@@ -318,32 +322,39 @@ static void *digest_parts(void *arg)
         size_t a = n ? (s >> 8) % (n + 1) : 0, b = a + (n > a ? (s >> 16) % (n - a + 1) : 0);
         const void *part[3] = {buf, buf + a, buf + b};
         const size_t len[3] = {a, b - a, n - b};
-        if (!yj_sha256(buf, n, whole) || !yj_sha256_parts(3, part, len, parts)) return "failed";
+        if (EVP_Digest(buf, n, whole, &wn, EVP_sha256(), NULL) != 1 || wn != YJ_SHA256_BYTES ||
+            !yj_sha256_parts(3, part, len, parts))
+            return "failed";
         if (memcmp(whole, parts, sizeof whole)) return "differ";
     }
     return NULL;
 }
 
+static pthread_barrier_t digest_start;
+static void *digest_parts_together(void *arg)
+{
+    pthread_barrier_wait(&digest_start); /* (all four digesting at once) */
+    return digest_parts(arg);
+}
+
 static void test_sha256_of_parts_is_that_of_the_whole_on_every_thread(void **state)
 {
     (void)state;
-    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
-                                    0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-                                    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
-                                    0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     const void *part[3] = {"a", "", "bc"};
     const size_t len[3] = {1, 0, 2};
     uint8_t out[YJ_SHA256_BYTES];
     assert_true(yj_sha256_parts(3, part, len, out));
     assert_memory_equal(out, abc, 32);
     pthread_t t[4];
+    assert_int_equal(pthread_barrier_init(&digest_start, NULL, 4), 0);
     for (uintptr_t i = 0; i < 4; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, digest_parts, (void *)(i + 1)), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, digest_parts_together, (void *)(i + 1)), 0);
     for (int i = 0; i < 4; i++) {
         void *r;
         assert_int_equal(pthread_join(t[i], &r), 0);
         assert_null(r);
     }
+    pthread_barrier_destroy(&digest_start);
     assert_null(digest_parts((void *)99)); /* and on this thread, after them */
 }
 

@@ -1103,7 +1103,6 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
     int named = 0, unpacked = 0, in_place = 0, differ = 0, failed = 0;
     yj_rtxn r;
     yj_msg msg;
-    /* (no assert while the read is open: a failed one would leave its lock held) */
     if (yj_store_read_begin(f->s.store, &r, &msg) != YJ_OK) fail();
     for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
         for (size_t j = 0; j < sizeof at / sizeof at[0]; j++) {
@@ -1123,9 +1122,42 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
             ledger_campaign_free(&c);
         }
     }
+    /* and what the rules say, worked by hand (RULES.md: last touch, a
+     * binding lapses at its bind time + 10 days) */
+    static const struct {
+        const char *member;
+        int64_t at;
+        const char *campaign, *variant;
+    } want[] = {
+        {"a", T0 - 1, "", ""}, /* not yet bound */
+        {"a", T0, "c1", "v1"},
+        {"a", T0 + 10 * DAY - 1, "c1", "v1"},
+        {"a", T0 + 10 * DAY, "", ""}, /* lapsed */
+        {"b", T0 + DAY, "", ""},      /* bound without a source */
+        {"c", T0 + DAY, "c1", "v1"},  /* the history: rebound at T0 + 2 days */
+        {"c", T0 + 2 * DAY - 1, "c1", "v1"},
+        {"c", T0 + 2 * DAY, "c2", "v2"},
+        {"c", T0 + 3 * DAY, "c2", "v2"},
+        {"c", T0 + 5 * DAY, "", ""}, /* rebound, no source */
+        {"d", T0 + DAY, "c4", ""},
+        {"e", T0 + DAY, "", ""}, /* never bound */
+    };
+    size_t wrong = sizeof want / sizeof want[0];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ledger_campaign c;
+        if (ledger_campaign_at(&r.view, "t1", 2, want[i].member, want[i].at, &c) != YJ_OK) {
+            failed++;
+            continue;
+        }
+        int ok = !strcmp(c.campaign, want[i].campaign) && !strcmp(c.variant, want[i].variant);
+        ledger_campaign_free(&c);
+        if (!ok && wrong == sizeof want / sizeof want[0]) wrong = i;
+    }
     yj_store_read_end(f->s.store, &r);
     assert_int_equal(failed, 0);
     assert_int_equal(differ, 0);
+    assert_int_equal(wrong,
+                     sizeof want / sizeof want[0]); /* else the index of the first wrong one */
     assert_true(named >= 10 && unpacked >= 2 && in_place >= 10); /* each way, many times */
 }
 

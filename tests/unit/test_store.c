@@ -806,53 +806,73 @@ static void test_same_request_replays_other_content_is_already_exists(void **sta
 }
 
 /* One write of event under request id rid, with the caller's digest
- * (yj_write.event_digest: NULL lets the writer compute it): its result. */
-static yj_result run_digest(fixture *f, const char *event, const char *rid, const uint8_t *digest)
+ * (yj_write.event_digest: NULL lets the writer compute it): the
+ * submission's code (a failed store takes no more batches), and on OK the
+ * answer in *out (its effects left out: they are in the batch's memory). */
+static yj_err submit_one(fixture *f, const char *event, const char *rid, const uint8_t *digest,
+                         yj_result *out)
 {
-    yj_write w = {
-        "t1", 2, rid,   strlen(rid), (const uint8_t *)event, strlen(event), 1761955200000LL,
-        NULL, 0, digest};
+    yj_write w = {.tenant = "t1",
+                  .tenant_len = 2,
+                  .request_id = rid,
+                  .request_id_len = strlen(rid),
+                  .event = (const uint8_t *)event,
+                  .event_len = strlen(event),
+                  .event_time_ms = 1761955200000LL,
+                  .event_digest = digest};
     yj_batch *b = yj_batch_new(1);
     b->writes = &w;
-    assert_int_equal(submit_and_wait(f, b), YJ_OK);
-    yj_result r = b->results[0];
-    r.effects = NULL; /* (in the batch's memory) */
+    yj_err code = submit_and_wait(f, b);
+    *out = b->results[0];
+    out->effects = NULL;
     yj_batch_free(b);
-    return r;
+    return code;
 }
 
 /* The event loop hands the writer each event's SHA-256 with it
  * (ledger_svc.c): the writer stores that digest with the request id as it
- * would its own, so a replay whose digest the writer computes matches it,
- * and other content under the same id is still ALREADY_EXISTS. The digest
- * is trusted: one of other bytes is what the request id then holds. */
+ * would its own, and compares a replay by the digest it is given, so a
+ * replay whose digest the writer computes matches it, and other content
+ * under the same id is still ALREADY_EXISTS. The digest is trusted: one of
+ * other bytes is what the request id then holds. */
 static void test_the_callers_event_digest_is_stored_as_the_writers_own(void **state)
 {
     fixture *f = *state;
     uint8_t dx[32], dy[32], dz[32];
     assert_true(yj_sha256("x", 1, dx) && yj_sha256("y", 1, dy) && yj_sha256("z", 1, dz));
-    yj_result r = run_digest(f, "x", "req", dx);
-    assert_int_equal(r.code, YJ_OK);
-    assert_false(r.replayed);
-    r = run_digest(f, "x", "req", NULL);
-    assert_int_equal(r.code, YJ_OK);
-    assert_true(r.replayed);
-    assert_int_equal(r.seq, 1);
-    r = run_digest(f, "y", "req", dy);
-    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
-    /* the caller's digest is what a replay is compared by, too */
-    r = run_digest(f, "x", "req", dy);
-    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
-    r = run_digest(f, "x", "req", dx);
-    assert_true(r.replayed);
-    /* a digest of other bytes is stored as given */
-    r = run_digest(f, "w", "other", dz);
-    assert_int_equal(r.code, YJ_OK);
-    r = run_digest(f, "w", "other", NULL);
-    assert_int_equal(r.code, YJ_ALREADY_EXISTS);
-    r = run_digest(f, "z", "other", NULL);
-    assert_true(r.replayed);
-    assert_int_equal(r.seq, 2);
+    const struct {
+        const char *event, *rid;
+        const uint8_t *digest; /* NULL: the writer's own */
+        yj_err code;
+        int replayed;
+        uint64_t seq;
+    } step[] = {
+        {"x", "req", dx, YJ_OK, 0, 1},
+        {"x", "req", NULL, YJ_OK, 1, 1},
+        {"y", "req", dy, YJ_ALREADY_EXISTS, 0, 0},
+        {"x", "req", dy, YJ_ALREADY_EXISTS, 0, 0}, /* compared by the digest given */
+        {"x", "req", dx, YJ_OK, 1, 1},
+        {"w", "other", dz, YJ_OK, 0, 2}, /* a digest of other bytes, stored as given */
+        {"w", "other", NULL, YJ_ALREADY_EXISTS, 0, 0},
+        {"z", "other", NULL, YJ_OK, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof step / sizeof step[0]; i++) {
+        yj_result r;
+        assert_int_equal(submit_one(f, step[i].event, step[i].rid, step[i].digest, &r), YJ_OK);
+        assert_int_equal(r.code, step[i].code);
+        assert_int_equal(r.replayed, step[i].replayed);
+        assert_int_equal(r.seq, step[i].seq);
+    }
+    yj_store_stats st;
+    yj_store_get_stats(f->store, &st);
+    assert_int_equal(st.writes_committed, 2);
+    /* Verify's replay digests each journal entry's event itself: the
+     * request id "other" holds the digest of "z" for the event "w" */
+    yj_apply_hook hook = {.apply = test_apply};
+    yj_verify_report rep;
+    yj_msg msg = {{0}};
+    assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
+    assert_false(rep.ok);
 }
 
 /* An answer carries the entry's postings and credits and its fields 15
@@ -3543,15 +3563,9 @@ static void test_a_torn_log_end_is_zeroed_before_the_log_goes_on(void **state)
  * itself (a failed store takes no more batches). */
 static yj_err write_one(fixture *f, const char *event)
 {
-    yj_write w = {
-        "t1", 2, event, strlen(event), (const uint8_t *)event, strlen(event), 1761955200000LL,
-        NULL, 0, NULL};
-    yj_batch *b = yj_batch_new(1);
-    b->writes = &w;
-    yj_err code = submit_and_wait(f, b);
-    if (code == YJ_OK) code = b->results[0].code;
-    yj_batch_free(b);
-    return code;
+    yj_result r;
+    yj_err code = submit_one(f, event, event, NULL, &r);
+    return code == YJ_OK ? r.code : code;
 }
 
 static double cpu_seconds(void)
