@@ -22,8 +22,12 @@
 # checkpoint's cost, syncer_main, is spread over as many fewer calls), and
 # no time is measured. Needs Debian's valgrind (apt-get install valgrind).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 BIN=${1:-bin}
+# BINDIR and KEEP as the caller named them, before the cd to the repository
+case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
+if [ -n "${KEEP:-}" ]; then case "$KEEP" in /*) ;; *) KEEP="$PWD/$KEEP" ;; esac; fi
+cd "$(dirname "$0")/.."
+[ "${1:-}" ] || BIN="$PWD/bin"
 MEMBERS=${MEMBERS:-5000}
 STREAMS=${STREAMS:-64}
 CONNECTIONS=${CONNECTIONS:-1}
@@ -36,7 +40,7 @@ dir=$(mktemp -d) # (a fresh directory under $TMPDIR or /tmp)
 pid=
 cleanup() {
     local rc=$?
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
     wait 2>/dev/null || true
     if [ "$rc" -ne 0 ] && [ -s "$dir/log" ]; then
         echo "count_instructions.sh: failed; the server's log:" >&2
@@ -45,15 +49,22 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-port=$((56000 + RANDOM % 1000))
+port=
+for _ in $(seq 1 50); do # a port nothing answers on, so that the readiness probe reaches our server
+    p=$((56000 + RANDOM % 1000))
+    if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "count_instructions.sh: no free port in 56000..56999" >&2; exit 1; }
 valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
     "$BIN/yongjind" --listen 127.0.0.1:$port --data "$dir/data" --log-level warn 2>"$dir/log" &
 pid=$!
+up=
 for _ in $(seq 1 300); do
-    (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     kill -0 "$pid" 2>/dev/null || { echo "count_instructions.sh: yongjind did not start" >&2; exit 1; }
+    if (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null; then up=1; break; fi
     sleep 0.2
 done
+[ -n "$up" ] || { echo "count_instructions.sh: yongjind did not answer on port $port within 60 s" >&2; exit 1; }
 "$BIN/yj-bench" --target 127.0.0.1:$port --mode bind --members "$MEMBERS" >/dev/null
 callgrind_control -i on "$pid" >/dev/null 2>"$dir/ctl" || { cat "$dir/ctl" >&2; exit 1; }
 "$BIN/yj-bench" --target 127.0.0.1:$port --mode paid --streams "$STREAMS" --connections "$CONNECTIONS" \
