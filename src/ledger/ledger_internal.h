@@ -265,9 +265,15 @@ size_t ledger_order_size(const struct Yongjin__State__Order *o);
 uint8_t *ledger_order_put(uint8_t *out, const struct Yongjin__State__Order *o);
 yj_err ledger_put_order(yj_wtxn *w, const lkey *k, const struct Yongjin__State__Order *o);
 /* The rules' view over the event's transaction; storage is a view_ctx
- * (LEDGER_VIEW_STORAGE bytes) that must outlive the view. */
-#define LEDGER_VIEW_STORAGE 64
+ * (LEDGER_VIEW_STORAGE bytes, 8-aligned) that must outlive the view. */
+#define LEDGER_VIEW_STORAGE 128
 void ledger_view(ledger_event_ctx *ec, struct yj_view *view, void *storage);
+/* Tells view that its parent_at(member, at_ms) answers parent (what
+ * ledger_buyer_at read): the view then answers it without a read. member
+ * must stay valid, and nothing may write the member's binding, while the
+ * view is used. */
+void ledger_view_knows(struct yj_view *view, const char *member, int64_t at_ms,
+                       const char parent[YJ_ID_MAX + 1]);
 yj_err ledger_upsert_member(ledger_event_ctx *ec, const Yongjin__V1__UpsertMember *um, yj_msg *why);
 yj_err ledger_apply_bind(ledger_event_ctx *ec, const struct yj_policy *p, const Yongjin__V1__Bind *b,
                          yj_msg *why);
@@ -325,6 +331,14 @@ typedef struct ledger_campaign {
 } ledger_campaign;
 yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                           const char *member, int64_t at_ms, ledger_campaign *out);
+/* The same, and the referrer in force at at_ms as ledger_referrer_at(..,
+ * 'L', 'H', ..) answers it, from one read of the member's latest binding
+ * (a paid order's buyer: its chain and its campaign). out as
+ * ledger_campaign_at's, to be freed by ledger_campaign_free on every
+ * return; referrer "" when none is in force. */
+yj_err ledger_buyer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                       const char *member, int64_t at_ms, ledger_campaign *out,
+                       char referrer[YJ_ID_MAX + 1]);
 void ledger_campaign_free(ledger_campaign *c);
 /* The referrer (or guide) in force at at_ms of a binding kept as a latest
  * record (kind latest: 'L' referrals, 'b' exclusive guides) and its

@@ -135,7 +135,13 @@ typedef struct view_ctx {
     const yj_store_view *sv;
     const char *tenant;
     size_t tenant_len;
+    /* one answer of parent_at read ahead (ledger_view_knows): a paid
+     * order's buyer, whose latest binding was read with its campaign */
+    const char *known; /* the member; NULL: none */
+    int64_t known_at_ms;
+    char known_parent[YJ_ID_MAX + 1];
 } view_ctx;
+_Static_assert(sizeof(view_ctx) <= LEDGER_VIEW_STORAGE, "LEDGER_VIEW_STORAGE: room for a view_ctx");
 
 static yj_err view_member(void *ctx, const char *member, int *distributor, int32_t *tier)
 {
@@ -334,32 +340,45 @@ void ledger_campaign_free(ledger_campaign *c)
     c->held = NULL;
 }
 
-yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                          const char *member, int64_t at_ms, ledger_campaign *out)
+yj_err ledger_buyer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                       const char *member, int64_t at_ms, ledger_campaign *out,
+                       char referrer[YJ_ID_MAX + 1])
 {
     ledger_binding_fields b;
     out->own[0][0] = out->own[1][0] = 0;
     out->campaign = out->own[0];
     out->variant = out->own[1];
     out->held = NULL;
+    referrer[0] = 0;
     int found;
     yj_err err = latest_binding_of(sv, tenant, tenant_len, 'L', member, &b, &found);
     if (err != YJ_OK || !found) return err; /* (not found: never bound) */
     enum latest_says says = latest_at(b.bound_at_ms, b.expires_at_ms, at_ms);
     if (says == LATEST_LAPSED) return YJ_OK;
     if (says == LATEST_IN_FORCE) {
+        memcpy(referrer, b.referrer, sizeof b.referrer);
         int in_place;
         if ((err = ledger_source_peek(&b, out->own[0], out->own[1], &in_place)) != YJ_OK ||
             in_place)
             return err;
+        /* a source only protobuf-c reads right: the latest unpacked */
+        err = ledger_binding_at(sv, tenant, tenant_len, member, at_ms, &out->held);
+    } else { /* made after at_ms: the history's binding in force then, as ledger_referrer_at's */
+        err = binding_at_kind(sv, tenant, tenant_len, 'H', member, at_ms, &out->held);
+        if (err == YJ_OK && out->held) yj_copy_str(referrer, YJ_ID_MAX + 1, out->held->referrer);
     }
-    /* the history, or a source only protobuf-c reads right */
-    err = ledger_binding_at(sv, tenant, tenant_len, member, at_ms, &out->held);
     if (err == YJ_OK && out->held && out->held->source) {
         out->campaign = out->held->source->campaign;
         out->variant = out->held->source->variant;
     }
     return err;
+}
+
+yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
+                          const char *member, int64_t at_ms, ledger_campaign *out)
+{
+    char referrer[YJ_ID_MAX + 1];
+    return ledger_buyer_at(sv, tenant, tenant_len, member, at_ms, out, referrer);
 }
 
 /* ledger_binding_at's answer, the latest binding decoded in place (the
@@ -368,6 +387,10 @@ yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t te
 static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms, char parent[YJ_ID_MAX + 1])
 {
     view_ctx *v = ctx;
+    if (v->known && at_ms == v->known_at_ms && !strcmp(member, v->known)) {
+        memcpy(parent, v->known_parent, sizeof v->known_parent);
+        return YJ_OK;
+    }
     return ledger_referrer_at(v->sv, v->tenant, v->tenant_len, 'L', 'H', member, at_ms, parent);
 }
 
@@ -484,11 +507,21 @@ void ledger_view(ledger_event_ctx *ec, yj_view *view, void *storage)
     v->sv = &ec->wtxn->view;
     v->tenant = ec->tenant;
     v->tenant_len = ec->tenant_len;
+    v->known = NULL;
     view->ctx = v;
     view->parent_at = view_parent_at;
     view->parent_latest = view_parent_latest;
     view->member = view_member;
     view->height = view_height;
+}
+
+void ledger_view_knows(struct yj_view *view, const char *member, int64_t at_ms,
+                       const char parent[YJ_ID_MAX + 1])
+{
+    view_ctx *v = view->ctx;
+    v->known = member;
+    v->known_at_ms = at_ms;
+    memcpy(v->known_parent, parent, sizeof v->known_parent);
 }
 
 /* ---- writes ---- */
@@ -539,33 +572,50 @@ static yj_err team_add(ledger_event_ctx *ec, const char *member, int64_t direct,
 
 /* Adds size and gmv to every ancestor from `from` up (the team tree): each
  * record added to in place, the walk chasing from one to the next (a
- * record's parent found without a lookup when the walk went there last). */
+ * record's parent found without a lookup when the walk went there last).
+ * The next key is the record's parent as it is stored (u8 length, bytes:
+ * a key's encoding of an id), copied after the key's tenant and kind. */
 static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, const char *from, int64_t size,
                                int64_t gmv)
 {
-    char cur[YJ_ID_MAX + 1];
-    yj_copy_str(cur, sizeof cur, from);
+    lkey k;
+    lkey_start(&k, ec->tenant, ec->tenant_len, 'A');
+    size_t id_at = k.n; /* the id's length byte */
+    size_t n = strlen(from);
+    if (n == 0) return YJ_OK;
+    lkey_str(&k, from, n);
     yj_err err = YJ_OK;
     int64_t d[2] = {size, gmv}; /* team_size, team_gmv */
     /* every ancestor, however deep (version 1 trees can pass the depth
      * limit: until schema 6 the walk stopped after 1000 and left the
      * ancestors above without the order's GMV) */
-    for (int32_t depth = 0; cur[0] && err == YJ_OK; depth++) {
-        lkey k;
+    for (int32_t depth = 0;; depth++) {
         MDB_val v;
         if (depth == TREE_WALK_MAX) return YJ_DATA_LOSS; /* a cycle in the stored tree */
-        member_key(&k, ec, 'A', cur);
         err = yj_state_add_i64(ec->wtxn, k.b, k.n, 8, d, 2, 0, &v, chase);
         if (err == YJ_NOT_FOUND) { /* a member with no record yet: no parent either */
+            char cur[YJ_ID_MAX + 1];
+            memcpy(cur, k.b + id_at + 1, k.b[id_at]);
+            cur[k.b[id_at]] = 0;
             team_rec t;
             memset(&t, 0, sizeof t);
             t.team_size = size;
             t.team_gmv = gmv;
             return team_put(ec, cur, &t);
         }
-        if (err == YJ_OK) err = team_parent(&v, cur);
+        if (err != YJ_OK) return err;
+        const uint8_t *p = v.mv_data;
+        if (v.mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
+            v.mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
+            return YJ_DATA_LOSS; /* (team_parent's checks) */
+        /* the parent as team_parent gives it: cut at a zero byte */
+        const uint8_t *zero = memchr(p + TEAM_FIXED + 1, 0, p[TEAM_FIXED]);
+        n = zero ? (size_t)(zero - (p + TEAM_FIXED + 1)) : p[TEAM_FIXED];
+        if (n == 0) return YJ_OK; /* the root */
+        k.b[id_at] = (uint8_t)n;
+        memcpy(k.b + id_at + 1, p + TEAM_FIXED + 1, n);
+        k.n = id_at + 1 + n;
     }
-    return err;
 }
 
 yj_err ledger_add_own_gmv(ledger_event_ctx *ec, const char *member, int64_t gmv)

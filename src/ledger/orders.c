@@ -320,7 +320,7 @@ static yj_err load_paid_guides(ledger_event_ctx *ec, const Yongjin__V1__OrderPai
  * whether it may earn, the guides. */
 static yj_err paid_input(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
                          const order_programs *pr, yj_order_paid_in *in, yj_recipient *chain,
-                         yj_order_line *lines, yj_group *gv, paid_guides *pg)
+                         yj_order_line *lines, yj_group *gv, paid_guides *pg, ledger_campaign *bc)
 {
     yj_err err;
     yj_view view;
@@ -334,6 +334,13 @@ static yj_err paid_input(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
         if (err == YJ_OK && !parent[0]) err = ledger_bind(ec, p, op->buyer, op->referrer, op->source, &ignored);
         if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
     }
+    /* the buyer's latest binding read once: its campaign, and the chain's
+     * first step (its parent at the payment) */
+    char parent[YJ_ID_MAX + 1];
+    err = ledger_buyer_at(&ec->wtxn->view, ec->tenant, ec->tenant_len, op->buyer, ec->time_ms, bc,
+                          parent);
+    if (err != YJ_OK) return err;
+    ledger_view_knows(&view, op->buyer, ec->time_ms, parent);
     *in = (yj_order_paid_in){.rules = ec->rules, .policy = p, .buyer = op->buyer, .lines = lines,
                              .n_lines = op->n_lines, .chain = chain, .inviter = pr->inviter,
                              .store = pr->store, .channel = pr->channel};
@@ -421,21 +428,20 @@ static void paid_record(const yj_policy *p, const Yongjin__V1__OrderPaid *op, co
     o->credits = crp;
 }
 
-/* Applies what the payment decided: the campaign, the accruals, the
- * credits, the live stats, the buyer's own GMV, the order record, the
- * group; in that order (the journal entry's postings follow it). */
+/* Applies what the payment decided: the campaign (bc: the one that
+ * brought the buyer, paid_input's), the accruals, the credits, the live
+ * stats, the buyer's own GMV, the order record, the group; in that order
+ * (the journal entry's postings follow it). */
 static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op,
                          const order_programs *pr, const yj_order_paid_effects *fx, int64_t paid,
-                         Yongjin__State__Order *o)
+                         const ledger_campaign *bc, Yongjin__State__Order *o)
 {
     assert(o->n_commissions == fx->n_comm && o->n_credits == fx->n_credits);
     assert(paid >= 0 && !o->n_entry_seqs);
-    ledger_campaign bc; /* the campaign that brought the buyer, if any */
-    yj_err err = ledger_campaign_at(&ec->wtxn->view, ec->tenant, ec->tenant_len, op->buyer,
-                                    ec->time_ms, &bc);
-    if (err == YJ_OK && bc.campaign[0]) {
-        o->campaign = (char *)bc.campaign;
-        o->variant = (char *)bc.variant;
+    yj_err err = YJ_OK;
+    if (bc->campaign[0]) {
+        o->campaign = (char *)bc->campaign;
+        o->variant = (char *)bc->variant;
         err = ledger_campaign_add(ec, o->campaign, o->variant, 0, 1, paid);
     }
     if (err == YJ_OK) err = accrue(ec, op->order_id, o);
@@ -458,7 +464,6 @@ static yj_err paid_apply(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     if (err == YJ_OK) err = ledger_put_order(ec->wtxn, &ok, o);
     o->n_entry_seqs = 0;
     o->entry_seqs = NULL;
-    ledger_campaign_free(&bc);
     if (err == YJ_OK && pr->group && pr->group_miss == YJ_GROUP_JOINS)
         err = ledger_group_join(ec, p, op->group_id, pr->group, op->order_id,
                                 fx->program_fen[YJ_PROGRAM_GROUP_LEADER]);
@@ -477,7 +482,8 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
     yj_order_line lines[YJ_LINES_MAX];
     yj_group gv;
     paid_guides pg;
-    yj_err err = paid_input(ec, p, op, pr, &in, chain, lines, &gv, &pg);
+    ledger_campaign bc = {0}; /* the campaign that brought the buyer, if any */
+    yj_err err = paid_input(ec, p, op, pr, &in, chain, lines, &gv, &pg, &bc);
     if (err == YJ_OK) {
         assert(in.base_fen == base);
         static __thread yj_order_paid_effects fx;
@@ -489,8 +495,9 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
         static __thread Yongjin__State__Commission *ocp[YJ_COMMISSIONS_MAX];
         Yongjin__State__OrderCredit cr[YJ_CREDITS_MAX], *crp[YJ_CREDITS_MAX];
         paid_record(p, op, pr, lines, &fx, ec->time_ms, &o, ol, olp, oc, ocp, cr, crp);
-        err = paid_apply(ec, p, op, pr, &fx, paid, &o);
+        err = paid_apply(ec, p, op, pr, &fx, paid, &bc, &o);
     }
+    ledger_campaign_free(&bc);
     paid_guides_free(&pg);
     return err;
 }

@@ -1070,12 +1070,13 @@ static int bind_with(fx *f, const char *m, const char *r, const char *campaign, 
 }
 
 /* The campaign a paid order takes from its buyer's binding, read in place
- * (ledger_campaign_at), is what the binding in force unpacked says
- * (ledger_binding_at): for members never bound, bound with a source, with
- * none, with a campaign and no variant, rebound twice (last touch: the
- * older ones in the history) and lapsed (a 10-day TTL), at times before,
- * at and after each bind and lapse. Both ways are taken: the latest record
- * read in place, and the history unpacked. */
+ * (ledger_buyer_at, which ledger_campaign_at calls), is what the binding in
+ * force unpacked says (ledger_binding_at), and the referrer it reads with it
+ * (the chain's first step) is ledger_referrer_at's: for members never
+ * bound, bound with a source, with none, with a campaign and no variant,
+ * rebound twice (last touch: the older ones in the history) and lapsed (a
+ * 10-day TTL), at times before, at and after each bind and lapse. Both ways
+ * are taken: the latest record read in place, and the history unpacked. */
 static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **state)
 {
     fx *f = *state;
@@ -1106,15 +1107,21 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
     if (yj_store_read_begin(f->s.store, &r, &msg) != YJ_OK) fail();
     for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
         for (size_t j = 0; j < sizeof at / sizeof at[0]; j++) {
-            ledger_campaign c;
+            ledger_campaign c, c2;
             Yongjin__State__Binding *b = NULL;
-            if (ledger_campaign_at(&r.view, "t1", 2, members[i], at[j], &c) != YJ_OK ||
-                ledger_binding_at(&r.view, "t1", 2, members[i], at[j], &b) != YJ_OK) {
+            char ref[YJ_ID_MAX + 1], ref2[YJ_ID_MAX + 1];
+            if (ledger_buyer_at(&r.view, "t1", 2, members[i], at[j], &c, ref) != YJ_OK ||
+                ledger_binding_at(&r.view, "t1", 2, members[i], at[j], &b) != YJ_OK ||
+                ledger_referrer_at(&r.view, "t1", 2, 'L', 'H', members[i], at[j], ref2) != YJ_OK ||
+                ledger_campaign_at(&r.view, "t1", 2, members[i], at[j], &c2) != YJ_OK) {
                 failed++;
                 continue;
             }
             differ += strcmp(c.campaign, b && b->source ? b->source->campaign : "") != 0 ||
-                      strcmp(c.variant, b && b->source ? b->source->variant : "") != 0;
+                      strcmp(c.variant, b && b->source ? b->source->variant : "") != 0 ||
+                      strcmp(ref, ref2) != 0 || strcmp(c2.campaign, c.campaign) != 0 ||
+                      strcmp(c2.variant, c.variant) != 0;
+            ledger_campaign_free(&c2);
             named += c.campaign[0] != 0;
             unpacked += c.held != NULL;
             in_place += b && !c.held;
@@ -1127,29 +1134,32 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
     static const struct {
         const char *member;
         int64_t at;
-        const char *campaign, *variant;
+        const char *campaign, *variant, *referrer;
     } want[] = {
-        {"a", T0 - 1, "", ""}, /* not yet bound */
-        {"a", T0, "c1", "v1"},
-        {"a", T0 + 10 * DAY - 1, "c1", "v1"},
-        {"a", T0 + 10 * DAY, "", ""}, /* lapsed */
-        {"b", T0 + DAY, "", ""},      /* bound without a source */
-        {"c", T0 + DAY, "c1", "v1"},  /* the history: rebound at T0 + 2 days */
-        {"c", T0 + 2 * DAY - 1, "c1", "v1"},
-        {"c", T0 + 2 * DAY, "c2", "v2"},
-        {"c", T0 + 3 * DAY, "c2", "v2"},
-        {"c", T0 + 5 * DAY, "", ""}, /* rebound, no source */
-        {"d", T0 + DAY, "c4", ""},
-        {"e", T0 + DAY, "", ""}, /* never bound */
+        {"a", T0 - 1, "", "", ""}, /* not yet bound */
+        {"a", T0, "c1", "v1", "r1"},
+        {"a", T0 + 10 * DAY - 1, "c1", "v1", "r1"},
+        {"a", T0 + 10 * DAY, "", "", ""},  /* lapsed */
+        {"b", T0 + DAY, "", "", "r1"},     /* bound without a source */
+        {"c", T0 + DAY, "c1", "v1", "r1"}, /* the history: rebound at T0 + 2 days */
+        {"c", T0 + 2 * DAY - 1, "c1", "v1", "r1"},
+        {"c", T0 + 2 * DAY, "c2", "v2", "r2"},
+        {"c", T0 + 3 * DAY, "c2", "v2", "r2"},
+        {"c", T0 + 5 * DAY, "", "", "r3"}, /* rebound, no source */
+        {"c", T0 + 14 * DAY, "", "", ""},  /* the last bind lapsed */
+        {"d", T0 + DAY, "c4", "", "r1"},
+        {"e", T0 + DAY, "", "", ""}, /* never bound */
     };
     size_t wrong = sizeof want / sizeof want[0];
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         ledger_campaign c;
-        if (ledger_campaign_at(&r.view, "t1", 2, want[i].member, want[i].at, &c) != YJ_OK) {
+        char ref[YJ_ID_MAX + 1];
+        if (ledger_buyer_at(&r.view, "t1", 2, want[i].member, want[i].at, &c, ref) != YJ_OK) {
             failed++;
             continue;
         }
-        int ok = !strcmp(c.campaign, want[i].campaign) && !strcmp(c.variant, want[i].variant);
+        int ok = !strcmp(c.campaign, want[i].campaign) && !strcmp(c.variant, want[i].variant) &&
+                 !strcmp(ref, want[i].referrer);
         ledger_campaign_free(&c);
         if (!ok && wrong == sizeof want / sizeof want[0]) wrong = i;
     }
