@@ -67,6 +67,13 @@ static inline void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8
     lkey_start(k, tenant, tenant_len, kind);
     lkey_str(k, id, strlen(id));
 }
+/* The same with the id's length known (n bytes). */
+static inline void lkey_id_n(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind,
+                             const char *id, size_t n)
+{
+    lkey_start(k, tenant, tenant_len, kind);
+    lkey_str(k, id, n);
+}
 static inline void lkey_u32(lkey *k, uint32_t v)
 {
     assert(k->n + 4 <= LKEY_MAX);
@@ -196,6 +203,9 @@ typedef struct ledger_event_ctx {
     uint64_t month_totals[YJ_PERIOD_COLUMNS];
     uint32_t month_totals_period; /* the month they are of */
     int month_totals_set;
+    /* The keys of the next member postings, built ahead (an accrual's,
+     * ledger_post_keys_build); NULL: ledger_post builds its own. */
+    const struct ledger_post_keys *post_keys;
 } ledger_event_ctx;
 
 /* Adds what the event's postings summed into ec->totals and
@@ -211,16 +221,29 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec);
  * balances, the tenant totals, the member's statement and earnings. The
  * caller asserts that an entry's postings sum to zero. */
 yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
-/* A hint before postings to member (of program and level, in ec->period)
- * are applied: loads ahead, in the writer's rows and cache, the records a
- * posting to it reads (its balance, earnings row, month counters and seen
- * mark). Stage 0 then stage 1 over a batch of members: their cache misses
- * overlap instead of following one another (yj_state_prefetch). Writes
- * nothing, answers nothing. */
-void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int program, int level, int stage);
-/* The same for the buyer of an order: its latest binding, exclusive guide,
- * team record and seen mark (members.c). */
-void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage);
+/* The keys of the rows a posting to member (of program and level, in
+ * ec->period) adds to: its balance ('B'), earnings ('E') and month counters
+ * ('m'), built once for the prefetch and the postings (an accrual's). While
+ * ec->post_keys points at one, ledger_post uses its keys for a posting of
+ * that member string (the same pointer), program, level and period, and
+ * builds its own for any other. */
+typedef struct ledger_post_keys {
+    const char *member;
+    int program, level;
+    uint32_t period;
+    lkey balance, earnings, month;
+} ledger_post_keys;
+void ledger_post_keys_build(const ledger_event_ctx *ec, ledger_post_keys *pk, const char *member,
+                            int program, int level);
+/* A hint before the postings of pk are applied: loads their rows ahead in
+ * the writer's rows. Stage 0 then stage 1 over a batch of members: their
+ * cache misses overlap instead of following one another
+ * (yj_state_prefetch). Writes nothing, answers nothing. */
+void ledger_post_keys_prefetch(const ledger_event_ctx *ec, const ledger_post_keys *pk, int stage);
+/* A hint before an order's rules read its buyer: loads ahead its latest
+ * binding, exclusive guide, team record and seen mark (members.c), both
+ * stages of yj_state_prefetch. Writes nothing, answers nothing. */
+void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member);
 
 /* Adds deltas[i] to the i-th of n big-endian i64 counters under k. */
 yj_err ledger_add_counters(ledger_event_ctx *ec, const lkey *k, const int64_t *deltas, size_t n);
@@ -399,9 +422,10 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms);
 yj_err ledger_period_begin(ledger_event_ctx *ec);
 /* Indexes the entry under its period (the month's entries and their hash). */
 yj_err ledger_period_index(ledger_event_ctx *ec);
-/* Counts a member posting in the month's report rows (member and tenant). */
-yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
-                           int64_t amount);
+/* Counts a member posting in the month's report rows (member and tenant).
+ * key: the member's month key (ledger_month_key), or NULL to build it. */
+yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const lkey *key,
+                           const char *account, const char *kind, int64_t amount);
 /* The key of member's counters in ec->period ('m'), into k. */
 void ledger_month_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len);
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why);

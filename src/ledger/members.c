@@ -116,17 +116,18 @@ static void member_key(lkey *k, const ledger_event_ctx *ec, uint8_t kind, const 
     lkey_id(k, ec->tenant, ec->tenant_len, kind, member);
 }
 
-void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member, int stage)
+void ledger_prefetch_buyer(ledger_event_ctx *ec, const char *member)
 {
     static const uint8_t kinds[] = {'L', 'b', 'A'}; /* its binding, exclusive guide, team record */
-    lkey k;
+    lkey k[sizeof kinds + 1];
     if (!yj_state_prefetches(&ec->wtxn->view)) return; /* (a replay's view) */
-    for (size_t i = 0; i < sizeof kinds; i++) {
-        member_key(&k, ec, kinds[i], member);
-        yj_state_prefetch(&ec->wtxn->view, k.b, k.n, stage);
-    }
-    ledger_seen_key(&k, ec->tenant, ec->tenant_len, member, strlen(member));
-    yj_state_prefetch(&ec->wtxn->view, k.b, k.n, stage);
+    size_t n = strlen(member);
+    for (size_t i = 0; i < sizeof kinds; i++)
+        lkey_id_n(&k[i], ec->tenant, ec->tenant_len, kinds[i], member, n);
+    ledger_seen_key(&k[sizeof kinds], ec->tenant, ec->tenant_len, member, n);
+    for (int stage = 0; stage < 2; stage++) /* (each key built once for both) */
+        for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+            yj_state_prefetch(&ec->wtxn->view, k[i].b, k[i].n, stage);
 }
 
 /* ---- the view the rules read ---- */

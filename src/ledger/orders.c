@@ -164,23 +164,34 @@ static const char *line_id_of(const Yongjin__State__Order *o, const Yongjin__Sta
 }
 
 /* Accrues each commission: pending +amount for the member, expense −amount. */
+/* The recipients of an accrual whose posting keys are built ahead. */
+#define ACCRUE_KEYS 4
+
 static yj_err accrue(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
 {
-    /* the members' records, loaded ahead all together (their cache misses
-     * overlap instead of following one another) */
-    for (int stage = 0; stage < 2; stage++)
-        for (size_t i = 0; i < o->n_commissions; i++)
-            if (o->commissions[i]->amount)
-                ledger_prefetch_member(ec, o->commissions[i]->member, o->commissions[i]->program,
-                                       o->commissions[i]->level, stage);
-    for (size_t i = 0; i < o->n_commissions; i++) {
+    /* the first recipients' posting keys, built once for their prefetch and
+     * their postings; their rows loaded ahead all together (their cache
+     * misses overlap instead of following one another) */
+    ledger_post_keys pk[ACCRUE_KEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_commissions && n < ACCRUE_KEYS; i++)
+        if (o->commissions[i]->amount)
+            ledger_post_keys_build(ec, &pk[n++], o->commissions[i]->member,
+                                   o->commissions[i]->program, o->commissions[i]->level);
+    if (yj_state_prefetches(&ec->wtxn->view)) /* (a replay's view has nothing to load ahead) */
+        for (int stage = 0; stage < 2; stage++)
+            for (size_t j = 0; j < n; j++)
+                ledger_post_keys_prefetch(ec, &pk[j], stage);
+    yj_err err = YJ_OK;
+    for (size_t i = 0, j = 0; i < o->n_commissions && err == YJ_OK; i++) {
         const Yongjin__State__Commission *c = o->commissions[i];
         if (c->amount == 0) continue;
-        yj_err err = post_pair(ec, order_id, c, line_id_of(o, c), "accrue", "commission_expense", "", "pending",
-                               c->member, c->amount, o->policy_version);
-        if (err != YJ_OK) return err;
+        ec->post_keys = j < n ? &pk[j++] : NULL;
+        err = post_pair(ec, order_id, c, line_id_of(o, c), "accrue", "commission_expense", "",
+                        "pending", c->member, c->amount, o->policy_version);
     }
-    return YJ_OK;
+    ec->post_keys = NULL;
+    return err;
 }
 
 /* What the programs other than referral bring to an order, found (and the
@@ -263,7 +274,7 @@ yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin
     int64_t paid = 0, base = 0;
     yj_err err = check_order_paid(op, ec->rules, &paid, &base, why);
     if (err != YJ_OK) return err;
-    for (int stage = 0; stage < 2; stage++) ledger_prefetch_buyer(ec, op->buyer, stage);
+    ledger_prefetch_buyer(ec, op->buyer);
     Yongjin__State__Order *old;
     err = load_order(ec, op->order_id, &old);
     if (err == YJ_OK) {

@@ -85,16 +85,19 @@ void ledger_month_key(lkey *k, const ledger_event_ctx *ec, const char *member, s
     lkey_u32(k, ec->period);
 }
 
-yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const char *account, const char *kind,
-                           int64_t amount)
+yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const lkey *key,
+                           const char *account, const char *kind, int64_t amount)
 {
     int64_t d[R_N] = {0}, delta;
     int col = yj_rules_period_column(account, kind, amount, &delta);
     if (col < 0) return YJ_OK;
     d[col] = delta;
     lkey k;
-    ledger_month_key(&k, ec, member, strlen(member));
-    yj_err err = ledger_add_counters(ec, &k, d, R_N);
+    if (!key) {
+        ledger_month_key(&k, ec, member, strlen(member));
+        key = &k;
+    }
+    yj_err err = ledger_add_counters(ec, key, d, R_N);
     /* the month's totals ('n') when the event is done, or before a posting
      * into another month (at_paid_time moves ec->period) */
     if (err == YJ_OK && ec->month_totals_set && ec->month_totals_period != ec->period)

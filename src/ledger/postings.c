@@ -92,7 +92,8 @@ yj_cursor *ledger_cursor(ledger_event_ctx *ec)
  * add, so that the member is already marked seen (a balance is made only
  * by a posting, whose member ledger_post marks in the same event: seen.c);
  * 0 when it did not or may not have. */
-static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, int acc, int *had)
+static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, const lkey *key,
+                           int acc, int *had)
 {
     lkey k;
     int64_t deltas[LEDGER_BALANCE_FIELDS] = {0}; /* pending, available, withdrawing, paid, earned, reversed */
@@ -100,10 +101,13 @@ static yj_err post_balance(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, 
     deltas[acc - ACC_PENDING] = p->amount;
     if (is_kind(p, "accrue")) deltas[4] = p->amount;
     if (is_kind(p, "reverse") || is_kind(p, "clawback")) deltas[5] = -p->amount;
-    balance_key(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member));
+    if (!key) {
+        balance_key(&k, ec->tenant, ec->tenant_len, p->member, strlen(p->member));
+        key = &k;
+    }
     MDB_val after;
     *had = 0;
-    yj_err err = add_counters_after(ec, &k, deltas, LEDGER_BALANCE_FIELDS, &after);
+    yj_err err = add_counters_after(ec, key, deltas, LEDGER_BALANCE_FIELDS, &after);
     if (err != YJ_OK) return err;
     for (int i = 0; i < LEDGER_BALANCE_FIELDS; i++)
         if (get_be64((const uint8_t *)after.mv_data + 8 * i) != (uint64_t)deltas[i]) *had = 1;
@@ -233,17 +237,22 @@ static void earnings_key(lkey *k, const ledger_event_ctx *ec, const char *member
     lkey_u8(k, (uint8_t)level);
 }
 
-/* Adds to one earnings row: accrued, reversed, settled. */
-static yj_err earnings_add(ledger_event_ctx *ec, const char *member, uint32_t month, int program,
-                           int level, int64_t accrued, int64_t reversed, int64_t settled)
+/* Adds to one earnings row: accrued, reversed, settled. key: its key, or
+ * NULL to build it. */
+static yj_err earnings_add(ledger_event_ctx *ec, const char *member, const lkey *key,
+                           uint32_t month, int program, int level, int64_t accrued,
+                           int64_t reversed, int64_t settled)
 {
     lkey k;
     int64_t deltas[LEDGER_EARNINGS_FIELDS] = {accrued, reversed, settled};
-    earnings_key(&k, ec, member, strlen(member), month, program, level);
-    return ledger_add_counters(ec, &k, deltas, LEDGER_EARNINGS_FIELDS);
+    if (!key) {
+        earnings_key(&k, ec, member, strlen(member), month, program, level);
+        key = &k;
+    }
+    return ledger_add_counters(ec, key, deltas, LEDGER_EARNINGS_FIELDS);
 }
 
-static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p, const lkey *key)
 {
     /* by program and level; the month's totals are the report counters
      * ('m', periods.c) */
@@ -251,7 +260,7 @@ static yj_err post_earnings(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
     if (is_kind(p, "accrue")) accrued = p->amount;
     else if (is_kind(p, "reverse") || is_kind(p, "clawback")) reversed = -p->amount;
     else return YJ_OK;
-    return earnings_add(ec, p->member, ec->period, p->program, p->level, accrued, reversed, 0);
+    return earnings_add(ec, p->member, key, ec->period, p->program, p->level, accrued, reversed, 0);
 }
 
 static yj_err encode_effect(yj_buf *effects, const Yongjin__V1__Posting *p)
@@ -283,29 +292,42 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
         ec->totals[acc] += (uint64_t)p->amount;
         ec->totals_set = 1;
     }
+    /* the keys built ahead, when they are this posting's */
+    const ledger_post_keys *pk = ec->post_keys;
+    if (pk && (pk->member != p->member || pk->program != (int)p->program || pk->level != p->level ||
+               pk->period != ec->period))
+        pk = NULL;
     int had = 0;
-    if (err == YJ_OK && member_account) err = post_balance(ec, p, acc, &had);
+    if (err == YJ_OK && member_account)
+        err = post_balance(ec, p, pk ? &pk->balance : NULL, acc, &had);
     if (err == YJ_OK && member_account) err = post_statement(ec, p);
-    if (err == YJ_OK && member_account) err = post_earnings(ec, p);
-    if (err == YJ_OK && member_account) err = ledger_period_count(ec, p->member, p->account, p->kind, p->amount);
+    if (err == YJ_OK && member_account) err = post_earnings(ec, p, pk ? &pk->earnings : NULL);
+    if (err == YJ_OK && member_account)
+        err = ledger_period_count(ec, p->member, pk ? &pk->month : NULL, p->account, p->kind,
+                                  p->amount);
     if (err == YJ_OK && member_account && !had) err = ledger_mark_posted(ec, p->member);
     ec->n_postings++;
     ec->posting_sum += p->amount;
     return err;
 }
 
-void ledger_prefetch_member(ledger_event_ctx *ec, const char *member, int program, int level, int stage)
+void ledger_post_keys_build(const ledger_event_ctx *ec, ledger_post_keys *pk, const char *member,
+                            int program, int level)
+{
+    size_t n = strlen(member);
+    pk->member = member;
+    pk->program = program;
+    pk->level = level;
+    pk->period = ec->period;
+    balance_key(&pk->balance, ec->tenant, ec->tenant_len, member, n);
+    earnings_key(&pk->earnings, ec, member, n, ec->period, program, level);
+    ledger_month_key(&pk->month, ec, member, n);
+}
+
+void ledger_post_keys_prefetch(const ledger_event_ctx *ec, const ledger_post_keys *pk, int stage)
 {
     const yj_store_view *v = &ec->wtxn->view;
-    if (!yj_state_prefetches(v)) return; /* (a replay's view) */
-    size_t n = strlen(member);
-    lkey k;
-    balance_key(&k, ec->tenant, ec->tenant_len, member, n);
-    yj_state_prefetch(v, k.b, k.n, stage);
-    earnings_key(&k, ec, member, n, ec->period, program, level);
-    yj_state_prefetch(v, k.b, k.n, stage);
-    ledger_month_key(&k, ec, member, n);
-    yj_state_prefetch(v, k.b, k.n, stage);
-    ledger_seen_key(&k, ec->tenant, ec->tenant_len, member, n);
-    yj_state_prefetch(v, k.b, k.n, stage);
+    yj_state_prefetch(v, pk->balance.b, pk->balance.n, stage);
+    yj_state_prefetch(v, pk->earnings.b, pk->earnings.n, stage);
+    yj_state_prefetch(v, pk->month.b, pk->month.n, stage);
 }
