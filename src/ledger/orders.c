@@ -163,10 +163,12 @@ static const char *line_id_of(const Yongjin__State__Order *o, const Yongjin__Sta
     return c->line >= 0 && (size_t)c->line < o->n_lines ? o->lines[c->line]->line_id : "";
 }
 
-/* Accrues each commission: pending +amount for the member, expense −amount. */
-/* The recipients of an accrual whose posting keys are built ahead. */
+/* The commissions of an accrual whose posting keys are built ahead (an
+ * order's first four: a two-level chain's, with room; those after build
+ * their own keys and are not loaded ahead). */
 #define ACCRUE_KEYS 4
 
+/* Accrues each commission: pending +amount for the member, expense −amount. */
 static yj_err accrue(ledger_event_ctx *ec, const char *order_id, Yongjin__State__Order *o)
 {
     /* the first recipients' posting keys, built once for their prefetch and

@@ -1097,7 +1097,9 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
     assert_int_equal(bind_with(f, "c", "r1", "c1", "v1", T0), YJ_OK);
     assert_int_equal(bind_with(f, "c", "r2", "c2", "v2", T0 + 2 * DAY), YJ_OK);
     assert_int_equal(bind_with(f, "c", "r3", NULL, NULL, T0 + 4 * DAY), YJ_OK);
-    static const char *const members[] = {"a", "b", "c", "d", "e"};
+    assert_int_equal(bind_with(f, "g", "r1", "c1", "v1", T0), YJ_OK);
+    assert_int_equal(bind_with(f, "g", "r2", NULL, NULL, T0 + 12 * DAY), YJ_OK);
+    static const char *const members[] = {"a", "b", "c", "d", "e", "g"};
     static const int64_t at[] = {
         T0 - 1,       T0,           T0 + DAY,      T0 + 2 * DAY - 1, T0 + 2 * DAY,  T0 + 3 * DAY,
         T0 + 4 * DAY, T0 + 9 * DAY, T0 + 10 * DAY, T0 + 12 * DAY,    T0 + 14 * DAY, T0 + 30 * DAY};
@@ -1148,7 +1150,10 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
         {"c", T0 + 5 * DAY, "", "", "r3"}, /* rebound, no source */
         {"c", T0 + 14 * DAY, "", "", ""},  /* the last bind lapsed */
         {"d", T0 + DAY, "c4", "", "r1"},
-        {"e", T0 + DAY, "", "", ""}, /* never bound */
+        {"e", T0 + DAY, "", "", ""},           /* never bound */
+        {"g", T0 + 5 * DAY, "c1", "v1", "r1"}, /* the history, in force */
+        {"g", T0 + 11 * DAY, "", "", ""},      /* the history, lapsed at T0 + 10 days */
+        {"g", T0 + 12 * DAY, "", "", "r2"},
     };
     size_t wrong = sizeof want / sizeof want[0];
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -1171,6 +1176,60 @@ static void test_a_paid_orders_campaign_is_that_of_the_binding_in_force(void **s
     assert_true(named >= 10 && unpacked >= 2 && in_place >= 10); /* each way, many times */
 }
 
+/* A latest binding whose source only protobuf-c reads right (the field
+ * twice: protobuf-c merges the two, later fields over earlier ones): the
+ * campaign is protobuf-c's merge, the referrer the peek's, both as the
+ * order's rules would take them. Written into data.mdb by hand, as no
+ * event makes one. */
+static void
+test_a_buyers_binding_with_a_repeated_source_is_read_as_protobuf_c_merges_it(void **state)
+{
+    fx *f = *state;
+    Yongjin__V1__Source s1 = YONGJIN__V1__SOURCE__INIT, s2 = YONGJIN__V1__SOURCE__INIT;
+    s1.channel = YONGJIN__V1__SOURCE__SOURCE_CHANNEL__SHARE_LINK;
+    s1.campaign = "c1";
+    s1.variant = "v1";
+    s2.campaign = "c2";
+    Yongjin__State__Binding b1 = YONGJIN__STATE__BINDING__INIT, b2 = YONGJIN__STATE__BINDING__INIT;
+    b1.referrer = "r9";
+    b1.bound_at_ms = T0;
+    b1.source = &s1;
+    b1.seq = 1;
+    b2.source = &s2;
+    uint8_t val[256];
+    size_t n1 = yongjin__state__binding__pack(&b1, val);
+    size_t n = n1 + yongjin__state__binding__pack(&b2, val + n1); /* the two, one after the other */
+    assert_true(n + STORE_CRC_BYTES <= sizeof val);
+    static const uint8_t key[] = {2, 't', '1', 'L', 1, 'o'};
+    store_put_be(val + n, store_crc(key, sizeof key, val, n), STORE_CRC_BYTES);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi st;
+    open_closed_store(f, YJ_STORE_SCHEMA_VERSION, &env, &txn, &st);
+    MDB_val k = {sizeof key, (void *)key}, v = {n + STORE_CRC_BYTES, val};
+    assert_int_equal(mdb_put(txn, st, &k, &v, 0), 0);
+    reopen_store(f, env, txn);
+
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    ledger_campaign c, before;
+    char ref[YJ_ID_MAX + 1], ref_before[YJ_ID_MAX + 1];
+    yj_err e1 = ledger_buyer_at(&r.view, "t1", 2, "o", T0 + DAY, &c, ref);
+    yj_err e2 = ledger_buyer_at(&r.view, "t1", 2, "o", T0 - 1, &before, ref_before);
+    yj_store_read_end(f->s.store, &r);
+    assert_int_equal(e1, YJ_OK);
+    assert_int_equal(e2, YJ_OK);
+    assert_non_null(c.held); /* unpacked: the peek does not merge */
+    assert_string_equal(c.campaign, "c2");
+    assert_string_equal(c.variant, "v1"); /* the second leaves it unset: the first's stays */
+    assert_string_equal(ref, "r9");
+    assert_string_equal(before.campaign, ""); /* made after: the history, which has none */
+    assert_string_equal(ref_before, "");
+    ledger_campaign_free(&c);
+    ledger_campaign_free(&before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1184,6 +1243,9 @@ int main(void)
         cmocka_unit_test(
             test_an_order_record_is_stored_as_protobuf_c_packs_it_big_or_with_unknown_fields),
         cmocka_unit_test(test_a_binding_decoded_in_place_is_what_protobuf_c_unpacks),
+        cmocka_unit_test_setup_teardown(
+            test_a_buyers_binding_with_a_repeated_source_is_read_as_protobuf_c_merges_it, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_a_paid_orders_campaign_is_that_of_the_binding_in_force,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_J_settlement_at_the_due_time_then_clawback, setup,
