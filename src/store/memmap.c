@@ -955,9 +955,29 @@ static inline int appends(const yj_memmap *m, const mm_ent *e)
     return key_cmp(ent_key(e), e->klen, ent_key(last), last->klen) > 0;
 }
 
-/* Inserts the entry e, tag its key's tag (the map owns it on 0). -1 on
- * ENOMEM, map unchanged (but for a larger index). */
-static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
+/* Whether e's key goes into the leaf f, without a split and without a
+ * descent: f has room, and the key comes after f's first key and before
+ * the next leaf's first (nothing is ever removed, so a leaf holds exactly
+ * the keys from its first up to the next leaf's first, and a key that is
+ * not a leaf's first is no separator). A merge's keys come in order, so
+ * most go into the leaf the one before went into (a group's entries of
+ * one month's index, one after the other). */
+static inline int fits_leaf(const mm_leaf *f, const mm_ent *e)
+{
+    if (!f || f->h.n == 0 || f->h.n >= CAP) return 0;
+    const mm_ent *first = f->h.key[0];
+    if (key_cmp(ent_key(e), e->klen, ent_key(first), first->klen) <= 0) return 0;
+    if (!f->next) return 1;
+    const mm_ent *after = f->next->h.key[0];
+    return key_cmp(ent_key(e), e->klen, ent_key(after), after->klen) < 0;
+}
+
+/* Inserts the entry e, tag its key's tag (the map owns it on 0). *finger:
+ * the leaf the last insert went into (NULL: none), tried before a descent,
+ * and set to the leaf e went into when no split moved it (NULL after a
+ * split, or after ENOMEM). -1 on ENOMEM, map unchanged (but for a larger
+ * index). */
+static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag, mm_leaf **finger)
 {
     int in = takes(m, ent_key(e), e->klen);
     if (in) index_touch(m, tag); /* arrives during the descent */
@@ -968,11 +988,21 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag)
         w.pos = m->last->h.n;
         w.path.depth = 0;
         w.path.sep_node = NULL;
+    } else if (m->root && fits_leaf(*finger, e)) {
+        w.lf = *finger;
+        w.pos = node_lower(&w.lf->h, ent_key(e), e->klen, &w.eq);
+        assert(w.pos > 0); /* (after the leaf's first key) */
+        w.path.depth = 0;
+        w.path.sep_node = NULL;
     } else if (m->root) {
         w.lf = descend(m, ent_key(e), e->klen, &w.path, &w.pos, &w.eq);
     }
+    *finger = NULL;
     if (!w.eq && in && index_reserve(m, m->indexed + 1) != 0) return -1;
-    return place_indexed(m, e, m->root ? &w : NULL, tag, in);
+    int room = m->root && (w.eq || w.lf->h.n < CAP);
+    if (place_indexed(m, e, m->root ? &w : NULL, tag, in) != 0) return -1;
+    if (room) *finger = w.lf;
+    return 0;
 }
 
 /* ---- the API ---- */
@@ -1584,16 +1614,20 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
  * level by level, each node prefetched while the batch's other keys are
  * searched, so the batch waits for memory about once a level instead of
  * once a level per key; the inserts after find their paths cached. Also
- * sets the batch's tags. */
+ * sets the batch's tags. Keys that go into the leaf the last insert went
+ * into (finger: insert_ent's, NULL when none) are not descended: their
+ * inserts will not descend either, while that leaf has room. */
 #define WARM 8
 
-static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_t *tag)
+static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_t *tag,
+                       const mm_leaf *finger)
 {
     const mm_node *nd[WARM];
     assert(n >= 1 && n <= WARM);
     for (unsigned j = 0; j < n; j++) {
-        nd[j] = is_loose(m, ent_key(e[j]), e[j]->klen) ? NULL
-                                                       : m->root; /* (its slot alone, no descent) */
+        nd[j] = is_loose(m, ent_key(e[j]), e[j]->klen) || fits_leaf(finger, e[j])
+                    ? NULL
+                    : m->root; /* (its slot alone, no descent) */
         tag[j] = key_tag(ent_key(e[j]), e[j]->klen);
         index_touch(m, tag[j]);
     }
@@ -1653,17 +1687,19 @@ int yj_memmap_merge(yj_memmap *dst, yj_memmap *src)
     size_t used = src->indexed;
     if (src->nloose && merge_loose(dst, src) != 0) return -1;
     uint32_t tag[WARM];
+    mm_leaf *finger = NULL;
     for (mm_leaf *lf = src->first; lf; lf = lf->next) {
         for (unsigned i = 0; i < lf->h.n; i++) {
             if (i % WARM == 0) {
                 unsigned left = lf->h.n - i;
-                warm_paths(dst, &lf->h.key[i], left < WARM ? left : WARM, tag);
+                warm_paths(dst, &lf->h.key[i], left < WARM ? left : WARM, tag, finger);
             }
             mm_ent *e = lf->h.key[i];
             /* a key dst keeps loose and src in its tree (a group's layer
              * published: store_published_layer) goes into dst's index alone */
-            if ((is_loose(dst, ent_key(e), e->klen) ? insert_loose(dst, e, tag[i % WARM])
-                                                    : insert_ent(dst, e, tag[i % WARM])) != 0) {
+            if ((is_loose(dst, ent_key(e), e->klen)
+                     ? insert_loose(dst, e, tag[i % WARM])
+                     : insert_ent(dst, e, tag[i % WARM], &finger)) != 0) {
                 keep_from(src, lf, i);
                 return -1;
             }

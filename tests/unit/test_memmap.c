@@ -673,6 +673,57 @@ static void test_merges_that_append_match_the_reference(void **state)
     ref_free(&r);
 }
 
+/* Merges of runs of keys that follow one another into the middle of a
+ * map (a group's entries of one month's index: each goes into the leaf
+ * the one before went into, without a descent, until that leaf is full or
+ * the run reaches the next leaf's first key), some of them keys the map
+ * has (replaced in place): the map holds what a reference does, in order,
+ * and every key is found by a seek, which descends. */
+static void test_merges_of_runs_into_the_middle_match_the_reference(void **state)
+{
+    (void)state;
+    yj_memmap *m = yj_memmap_new();
+    ref_map r = {0};
+    uint64_t s = 91;
+    for (uint32_t x = 0; x < 400000; x += 1000) { /* sparse: runs land between them */
+        uint8_t k[6] = {'e',       1, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8),
+                        (uint8_t)x};
+        assert_int_equal(yj_memmap_put(m, k, 6, "x", 1, 0), 0);
+        ref_put(&r, k, 6, (const uint8_t *)"x", 1, 0);
+    }
+    for (int round = 0; round < 300; round++) {
+        yj_memmap *src = yj_memmap_new();
+        ref_map rs = {0};
+        for (unsigned run = 1 + rng_below(&s, 3); run > 0; run--) {
+            uint32_t base = (uint32_t)rng_below(&s, 400000),
+                     len = 1 + rng_below(&s, 3 * MEMMAP_CAP);
+            if (rng_below(&s, 4) == 0) base -= base % 1000; /* from a key the map has */
+            for (uint32_t x = base; x < base + len; x++) {
+                uint8_t k[6] = {
+                    'e', 1, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
+                uint8_t v[2] = {(uint8_t)round, (uint8_t)run};
+                assert_int_equal(yj_memmap_put(src, k, 6, v, 2, 0), 0);
+                ref_put(&rs, k, 6, v, 2, 0);
+            }
+        }
+        assert_int_equal(yj_memmap_merge(m, src), 0);
+        for (size_t i = 0; i < rs.n; i++)
+            ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, 0);
+        assert_int_equal(yj_memmap_count(src), 0);
+        yj_memmap_free(src);
+        ref_free(&rs);
+        if (round % 60 == 0 || round == 299) check_all(m, &r);
+    }
+    assert_int_equal(yj_memmap_count(m), r.n);
+    for (size_t i = 0; i < r.n; i += 3) {
+        check_get(m, &r, r.e[i]->key, r.e[i]->klen);
+        check_seek(m, &r, r.e[i]->key, r.e[i]->klen, 0, 1, 1);
+    }
+    assert_true(m->height >= 3);
+    yj_memmap_free(m);
+    ref_free(&r);
+}
+
 /* Many keys under one long shared prefix, in random order: the nodes'
  * prefixes grow past what they keep inline, and heads tie. */
 static void test_long_shared_prefixes_match_a_sorted_array(void **state)
@@ -1922,6 +1973,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_shared_prefixes_match_a_sorted_array),
         cmocka_unit_test(test_ascending_and_descending_loads),
         cmocka_unit_test(test_merges_that_append_match_the_reference),
+        cmocka_unit_test(test_merges_of_runs_into_the_middle_match_the_reference),
         cmocka_unit_test(test_values_stay_put_while_other_keys_are_put),
         cmocka_unit_test(test_same_size_put_rewrites_in_place),
         cmocka_unit_test(test_a_value_is_changed_in_place_through_its_bytes),
