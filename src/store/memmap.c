@@ -957,11 +957,16 @@ static inline int appends(const yj_memmap *m, const mm_ent *e)
 
 /* Whether e's key goes into the leaf f, without a split and without a
  * descent: f has room, and the key comes after f's first key and before
- * the next leaf's first (nothing is ever removed, so a leaf holds exactly
- * the keys from its first up to the next leaf's first, and a key that is
- * not a leaf's first is no separator). A merge's keys come in order, so
- * most go into the leaf the one before went into (a group's entries of
- * one month's index, one after the other). */
+ * the next leaf's first. Every leaf but the first begins with its
+ * separator in the node above (a split passes up the right leaf's first
+ * key; a leaf's first key could change only by an insert before it, which
+ * a descent sends only into the first leaf; and nothing is removed from a
+ * map but by clear: keep_from and free_some act on a merge's source or a
+ * map being freed). So a leaf holds exactly the keys from its first up to
+ * the next leaf's first, and a key that is not a leaf's first is no
+ * separator. A merge's keys come in order, so most go into the leaf the
+ * one before went into (a group's entries of one month's index, one after
+ * the other). */
 static inline int fits_leaf(const mm_leaf *f, const mm_ent *e)
 {
     if (!f || f->h.n == 0 || f->h.n >= CAP) return 0;
@@ -983,6 +988,7 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag, mm_leaf **finger)
     if (in) index_touch(m, tag); /* arrives during the descent */
     mm_where w;
     w.eq = 0;
+    w.lf = NULL;
     if (m->root && appends(m, e)) {
         w.lf = m->last;
         w.pos = m->last->h.n;
@@ -999,7 +1005,7 @@ static int insert_ent(yj_memmap *m, mm_ent *e, uint32_t tag, mm_leaf **finger)
     }
     *finger = NULL;
     if (!w.eq && in && index_reserve(m, m->indexed + 1) != 0) return -1;
-    int room = m->root && (w.eq || w.lf->h.n < CAP);
+    int room = w.lf && (w.eq || w.lf->h.n < CAP);
     if (place_indexed(m, e, m->root ? &w : NULL, tag, in) != 0) return -1;
     if (room) *finger = w.lf;
     return 0;
@@ -1615,8 +1621,8 @@ static void keep_from(yj_memmap *m, mm_leaf *from, unsigned j)
  * searched, so the batch waits for memory about once a level instead of
  * once a level per key; the inserts after find their paths cached. Also
  * sets the batch's tags. Keys that go into the leaf the last insert went
- * into (finger: insert_ent's, NULL when none) are not descended: their
- * inserts will not descend either, while that leaf has room. */
+ * into (finger: insert_ent's, NULL when none) with room for them all are
+ * not descended: their inserts will not descend either. */
 #define WARM 8
 
 static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_t *tag,
@@ -1625,7 +1631,8 @@ static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_
     const mm_node *nd[WARM];
     assert(n >= 1 && n <= WARM);
     for (unsigned j = 0; j < n; j++) {
-        nd[j] = is_loose(m, ent_key(e[j]), e[j]->klen) || fits_leaf(finger, e[j])
+        nd[j] = is_loose(m, ent_key(e[j]), e[j]->klen) ||
+                        (fits_leaf(finger, e[j]) && finger->h.n + j < CAP)
                     ? NULL
                     : m->root; /* (its slot alone, no descent) */
         tag[j] = key_tag(ent_key(e[j]), e[j]->klen);

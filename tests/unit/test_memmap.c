@@ -677,8 +677,9 @@ static void test_merges_that_append_match_the_reference(void **state)
  * map (a group's entries of one month's index: each goes into the leaf
  * the one before went into, without a descent, until that leaf is full or
  * the run reaches the next leaf's first key), some of them keys the map
- * has (replaced in place): the map holds what a reference does, in order,
- * and every key is found by a seek, which descends. */
+ * has (their entries replaced), some before all of its keys (the first
+ * leaf): the map holds what a reference does, in order, and every key is
+ * found by a seek, which descends. */
 static void test_merges_of_runs_into_the_middle_match_the_reference(void **state)
 {
     (void)state;
@@ -697,10 +698,15 @@ static void test_merges_of_runs_into_the_middle_match_the_reference(void **state
         for (unsigned run = 1 + rng_below(&s, 3); run > 0; run--) {
             uint32_t base = (uint32_t)rng_below(&s, 400000),
                      len = 1 + rng_below(&s, 3 * MEMMAP_CAP);
+            uint8_t under = rng_below(&s, 10) == 0;         /* a run before every key of the map */
             if (rng_below(&s, 4) == 0) base -= base % 1000; /* from a key the map has */
             for (uint32_t x = base; x < base + len; x++) {
-                uint8_t k[6] = {
-                    'e', 1, (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
+                uint8_t k[6] = {'e',
+                                (uint8_t)!under,
+                                (uint8_t)(x >> 24),
+                                (uint8_t)(x >> 16),
+                                (uint8_t)(x >> 8),
+                                (uint8_t)x};
                 uint8_t v[2] = {(uint8_t)round, (uint8_t)run};
                 assert_int_equal(yj_memmap_put(src, k, 6, v, 2, 0), 0);
                 ref_put(&rs, k, 6, v, 2, 0);
