@@ -624,6 +624,18 @@ static void test_random_ops_match_a_sorted_array(void **state)
     random_run(2, 30000, 2000);
 }
 
+/* Merges src into m and what rs holds into r (src's win), then frees src
+ * (which the merge emptied) and rs. */
+static void merge_checked(yj_memmap *m, ref_map *r, yj_memmap *src, ref_map *rs)
+{
+    assert_int_equal(yj_memmap_merge(m, src), 0);
+    for (size_t i = 0; i < rs->n; i++)
+        ref_put(r, rs->e[i]->key, rs->e[i]->klen, rs->e[i]->val, rs->e[i]->vlen, 0);
+    assert_int_equal(yj_memmap_count(src), 0);
+    yj_memmap_free(src);
+    ref_free(rs);
+}
+
 /* Merges of keys after every key of the map (the journal's sequence
  * numbers, a group at a time into the published layer: appended to the
  * last leaf without a descent while it has room, split when full), mixed
@@ -656,12 +668,7 @@ static void test_merges_that_append_match_the_reference(void **state)
             assert_int_equal(yj_memmap_put(src, k, 6, v, 1 + j % 3, 0), 0);
             ref_put(&rs, k, 6, v, 1 + j % 3, 0);
         }
-        assert_int_equal(yj_memmap_merge(m, src), 0);
-        for (size_t i = 0; i < rs.n; i++)
-            ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, 0);
-        assert_int_equal(yj_memmap_count(src), 0);
-        yj_memmap_free(src);
-        ref_free(&rs);
+        merge_checked(m, &r, src, &rs);
         if (round % 50 == 0 || round == 399) {
             check_all(m, &r);
             for (size_t i = 0; i < r.n; i += 7)
@@ -712,12 +719,7 @@ static void test_merges_of_runs_into_the_middle_match_the_reference(void **state
                 ref_put(&rs, k, 6, v, 2, 0);
             }
         }
-        assert_int_equal(yj_memmap_merge(m, src), 0);
-        for (size_t i = 0; i < rs.n; i++)
-            ref_put(&r, rs.e[i]->key, rs.e[i]->klen, rs.e[i]->val, rs.e[i]->vlen, 0);
-        assert_int_equal(yj_memmap_count(src), 0);
-        yj_memmap_free(src);
-        ref_free(&rs);
+        merge_checked(m, &r, src, &rs);
         if (round % 60 == 0 || round == 299) check_all(m, &r);
     }
     assert_int_equal(yj_memmap_count(m), r.n);
