@@ -59,20 +59,19 @@ static inline void lkey_start(lkey *k, const char *tenant, size_t tenant_len, ui
     lkey_str(k, tenant, tenant_len);
     lkey_u8(k, kind);
 }
-/* The key of one id's record of a kind: tenant, kind, id (the most common
- * key: a member's binding, balance, team record; a store, a guide). */
-static inline void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind,
-                           const char *id)
-{
-    lkey_start(k, tenant, tenant_len, kind);
-    lkey_str(k, id, strlen(id));
-}
-/* The same with the id's length known (n bytes). */
+/* The key of one id's record of a kind: tenant, kind, id of n bytes (the
+ * most common key: a member's binding, balance, team record; a store, a
+ * guide); lkey_id takes the id's length from the string. */
 static inline void lkey_id_n(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind,
                              const char *id, size_t n)
 {
     lkey_start(k, tenant, tenant_len, kind);
     lkey_str(k, id, n);
+}
+static inline void lkey_id(lkey *k, const char *tenant, size_t tenant_len, uint8_t kind,
+                           const char *id)
+{
+    lkey_id_n(k, tenant, tenant_len, kind, id, strlen(id));
 }
 static inline void lkey_u32(lkey *k, uint32_t v)
 {
@@ -339,26 +338,22 @@ yj_err ledger_binding_at(const yj_store_view *sv, const char *tenant, size_t ten
  * source protobuf-c would refuse. */
 yj_err ledger_source_peek(const ledger_binding_fields *b, char campaign[YJ_ID_MAX + 1],
                           char variant[YJ_ID_MAX + 1], int *in_place);
-/* The campaign and variant that brought member, from the binding in force
- * at at_ms (a paid order's campaign): what ledger_binding_at's source
- * says, "" for each when no binding is in force or it has no source. The
+/* A paid order's buyer as its latest binding says at at_ms, from one read
+ * of it: the referrer in force (its chain's first step), as
+ * ledger_referrer_at(.., 'L', 'H', ..) answers it ("" when none), and the
+ * campaign and variant that brought it, what ledger_binding_at's source
+ * says ("" for each when no binding is in force or it has no source). The
  * latest record is decoded in place; the history, or a record whose source
  * a peek does not read as protobuf-c would (a repeated source, campaign or
- * variant, or one longer than YJ_ID_MAX), is unpacked and held. The
- * strings stay valid until ledger_campaign_free. OK, DATA_LOSS for a
- * record that does not decode, or what a read returns. */
+ * variant, or one longer than YJ_ID_MAX), is unpacked and held in out.
+ * out's strings stay valid until ledger_campaign_free, which every return
+ * needs. OK, DATA_LOSS for a record that does not decode, or what a read
+ * returns. */
 typedef struct ledger_campaign {
     const char *campaign, *variant;
     char own[2][YJ_ID_MAX + 1];
     struct Yongjin__State__Binding *held;
 } ledger_campaign;
-yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                          const char *member, int64_t at_ms, ledger_campaign *out);
-/* The same, and the referrer in force at at_ms as ledger_referrer_at(..,
- * 'L', 'H', ..) answers it, from one read of the member's latest binding
- * (a paid order's buyer: its chain and its campaign). out as
- * ledger_campaign_at's, to be freed by ledger_campaign_free on every
- * return; referrer "" when none is in force. */
 yj_err ledger_buyer_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                        const char *member, int64_t at_ms, ledger_campaign *out,
                        char referrer[YJ_ID_MAX + 1]);

@@ -375,13 +375,6 @@ yj_err ledger_buyer_at(const yj_store_view *sv, const char *tenant, size_t tenan
     return err;
 }
 
-yj_err ledger_campaign_at(const yj_store_view *sv, const char *tenant, size_t tenant_len,
-                          const char *member, int64_t at_ms, ledger_campaign *out)
-{
-    char referrer[YJ_ID_MAX + 1];
-    return ledger_buyer_at(sv, tenant, tenant_len, member, at_ms, out, referrer);
-}
-
 /* ledger_binding_at's answer, the latest binding decoded in place (the
  * chain asks for two or three members an order): the history is read only
  * when the latest was made after at_ms. */
@@ -412,16 +405,32 @@ typedef struct team_rec {
     char parent[YJ_ID_MAX + 1];
 } team_rec;
 
-/* The parent a team record names (after an add: its value then), or
- * DATA_LOSS when the record's length disagrees with its parent's. */
-static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
+/* The parent a team record names, in place: *id its bytes in the record,
+ * *n their count as a C string of them would have it (cut at a zero byte;
+ * 0: none). DATA_LOSS when the record's length disagrees with its
+ * parent's. */
+static yj_err team_parent_bytes(const MDB_val *v, const uint8_t **id, size_t *n)
 {
     const uint8_t *p = v->mv_data;
     if (v->mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
         v->mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
         return YJ_DATA_LOSS;
-    memcpy(parent, p + TEAM_FIXED + 1, p[TEAM_FIXED]);
-    parent[p[TEAM_FIXED]] = 0;
+    *id = p + TEAM_FIXED + 1;
+    const uint8_t *zero = memchr(*id, 0, p[TEAM_FIXED]);
+    *n = zero ? (size_t)(zero - *id) : p[TEAM_FIXED];
+    return YJ_OK;
+}
+
+/* The parent a team record names (after an add: its value then), or
+ * DATA_LOSS when the record's length disagrees with its parent's. */
+static yj_err team_parent(const MDB_val *v, char parent[YJ_ID_MAX + 1])
+{
+    const uint8_t *id;
+    size_t n;
+    yj_err err = team_parent_bytes(v, &id, &n);
+    if (err != YJ_OK) return err;
+    memcpy(parent, id, n);
+    parent[n] = 0;
     return YJ_OK;
 }
 
@@ -583,6 +592,7 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, cons
     lkey_start(&k, ec->tenant, ec->tenant_len, 'A');
     size_t id_at = k.n; /* the id's length byte */
     size_t n = strlen(from);
+    assert(n <= YJ_ID_MAX); /* (a validated id, or a record's parent) */
     if (n == 0) return YJ_OK;
     lkey_str(&k, from, n);
     yj_err err = YJ_OK;
@@ -604,17 +614,12 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, cons
             t.team_gmv = gmv;
             return team_put(ec, cur, &t);
         }
+        const uint8_t *id;
+        if (err == YJ_OK) err = team_parent_bytes(&v, &id, &n);
         if (err != YJ_OK) return err;
-        const uint8_t *p = v.mv_data;
-        if (v.mv_size < TEAM_FIXED + 1 || p[TEAM_FIXED] > YJ_ID_MAX ||
-            v.mv_size != TEAM_FIXED + 1 + (size_t)p[TEAM_FIXED])
-            return YJ_DATA_LOSS; /* (team_parent's checks) */
-        /* the parent as team_parent gives it: cut at a zero byte */
-        const uint8_t *zero = memchr(p + TEAM_FIXED + 1, 0, p[TEAM_FIXED]);
-        n = zero ? (size_t)(zero - (p + TEAM_FIXED + 1)) : p[TEAM_FIXED];
         if (n == 0) return YJ_OK; /* the root */
         k.b[id_at] = (uint8_t)n;
-        memcpy(k.b + id_at + 1, p + TEAM_FIXED + 1, n);
+        memcpy(k.b + id_at + 1, id, n);
         k.n = id_at + 1 + n;
     }
 }

@@ -38,8 +38,7 @@ static void balance_decode(const MDB_val *v, ledger_balance *b)
 
 static void balance_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
 {
-    lkey_start(k, tenant, tenant_len, 'B');
-    lkey_str(k, member, len);
+    lkey_id_n(k, tenant, tenant_len, 'B', member, len);
 }
 
 yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t tenant_len,

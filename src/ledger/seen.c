@@ -30,8 +30,7 @@
 
 void ledger_seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len)
 {
-    lkey_start(k, tenant, tenant_len, SEEN_KIND);
-    lkey_str(k, member, len);
+    lkey_id_n(k, tenant, tenant_len, SEEN_KIND, member, len);
 }
 
 /* Marks one id (len bytes) as seen. Empty fields name no one; an id that is
