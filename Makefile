@@ -30,6 +30,10 @@ DEPFLAGS := -MMD -MP
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -fno-strict-aliasing -pthread
 LDLIBS   += -llmdb -lpthread
+# yongjind's allocator: jemalloc, as Redis links it (its per-thread caches
+# take the event loop's per-call allocations; docs/performance.md,
+# thirty-third session). The sanitizer build keeps its own (ASan's).
+MALLOC_LIB ?= -ljemalloc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -78,7 +82,7 @@ py: $(GEN_PY)
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" all unit-bins fuzz-replay-bins
+	  LDFLAGS="-fsanitize=address,undefined" MALLOC_LIB= all unit-bins fuzz-replay-bins
 
 unit-bins: $(UNIT_BIN)
 
@@ -120,7 +124,7 @@ $(BUILD)/libyongjin.a: $(LIB_OBJ)
 $(BIN)/yongjind: $(BUILD)/src/main.o $(BUILD)/libyongjin.a
 	@mkdir -p $(BIN)
 	@echo "  LD $@"
-	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS) $(MALLOC_LIB)
 
 $(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libyongjin.a
 	@mkdir -p $(BIN)

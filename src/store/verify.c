@@ -53,6 +53,24 @@
 #endif
 #include "yongjin/v1/finance.pb-c.h"
 
+/* jemalloc's control call, when the program links jemalloc (yongjind does:
+ * Makefile's MALLOC_LIB); weak, so a program without it (the ASan build,
+ * the tests, the tools) finds NULL here and has glibc's malloc */
+extern int mallctl(const char *name, void *old, size_t *old_len, void *new_value, size_t new_len)
+    __attribute__((weak));
+
+/* Gives the allocator's freed pages back to the system: jemalloc's, every
+ * arena purged at once (4096: MALLCTL_ARENAS_ALL; its decay runs only when
+ * the process allocates, so an idle server would keep them); glibc's with
+ * malloc_trim. */
+static void release_freed_memory(void)
+{
+    if (mallctl)
+        mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+    else
+        malloc_trim(0);
+}
+
 /* Entries between two samples of the replay's memory (its peak is
  * reported, and past its cap Verify stops). */
 #define REPLAY_SAMPLE_EVERY 10000
@@ -628,9 +646,9 @@ done:
     yj_buf_free(&rs.ac.extra);
     yj_buf_free(&rs.ac.body);
     yj_buf_free(&rs.stored_effects);
-    /* the replay's state is freed: glibc keeps freed pages of its arenas
-     * unless asked (a 10M-entry Verify left 3.6 GiB of RssAnon behind) */
-    malloc_trim(0);
+    /* the replay's state is freed: the allocator keeps freed pages unless
+     * asked (with glibc's, a 10M-entry Verify left 3.6 GiB of RssAnon) */
+    release_freed_memory();
     atomic_fetch_sub(&s->verifiers, 1);
     atomic_store(&s->verify_busy, 0);
     return err;
