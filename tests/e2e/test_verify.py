@@ -134,13 +134,14 @@ def links_jemalloc(binary):
     return "libjemalloc" in out
 
 
-def test_a_verify_gives_its_replays_memory_back(server, client):
-    """A Verify's replay holds the derived state a second time (~75 MiB
-    here), and its checkpoint first writes out the layers the fill left.
-    Once it is done those pages go back to the system: yongjind links
-    jemalloc, which keeps an idle process's freed pages until asked, so the
-    Verify asks (src/store/verify.c purges every arena). Measured: RssAnon
-    117-122 MiB lower after it than before; 5-12 MiB lower without the
+def test_a_verify_leaves_no_freed_pages_behind(server, client):
+    """yongjind links jemalloc, which gives freed pages back only as it
+    allocates more: a server that goes idle keeps them. A Verify frees much
+    (the layers its checkpoint writes out, its replay's own allocations;
+    the replay's entries are mapped and unmapped apart from the allocator),
+    and then purges every arena (src/store/verify.c), so the server holds no
+    freed pages after it. Measured after this fill: RssAnon 117-128 MiB
+    lower after the Verify than before it; 5-21 MiB lower without the
     purge, which this test then fails."""
     if not links_jemalloc(BIN):
         pytest.skip("this build has another allocator (the ASan build: ASan's)")
@@ -154,8 +155,8 @@ def test_a_verify_gives_its_replays_memory_back(server, client):
     after = rss_anon_kib(server.proc.pid)
     print("\nVerify of %d entries: replay_bytes %d, RssAnon %d KiB before, %d KiB after"
           % (v.entries, v.replay_bytes, before, after))
-    assert v.replay_bytes > 32 << 20, v.replay_bytes
-    assert after * 1024 < before * 1024 - v.replay_bytes // 2, (before, after, v.replay_bytes)
+    assert v.entries > 30000 and v.replay_bytes > 8 << 20, (v.entries, v.replay_bytes)
+    assert after < before - 32 * 1024, (before, after)
 
 
 def test_a_second_verify_while_one_runs_is_refused_not_run_beside_it(server, client):
