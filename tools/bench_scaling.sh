@@ -6,7 +6,7 @@
 # RssAnon at 1M members and 10M entries <= 1 GiB.)
 #
 # Each series: one fresh yongjind (release build, full durability: the redo
-# log synced per commit, checkpoints every 100 ms) on a private mktemp dir;
+# log synced per commit, checkpoints every 2 s, the default) on a private mktemp dir;
 # bind MEMBERS members (yj-bench --mode bind: member i's parent is i/3); then
 # at each size (entries in the journal) `paid` (one OrderPaid per unary
 # Append, 16 streams) and `read` (GetBalance, 16 streams), BENCH_SECONDS each
@@ -42,7 +42,14 @@
 #      BENCH_MEMBERS (100000) and BENCH_SIZES ("100000 1000000 10000000") for
 #        one series; BENCH_SECONDS (10); BENCH_RESTART ("1": the series, by
 #        number, that end with the restarts and Verify; "" none: the second
-#        series is there for the memory of 1M members at 10M entries).
+#        series is there for the memory of 1M members at 10M entries);
+#        BENCH_SETTLE ("idle"): before each row's paid and read, wait until
+#        the server has used no CPU for 2 s (at most 60 s): a fill leaves
+#        ~4 s of work behind it at 10M entries (its last checkpoint, yj-pages
+#        reading the new pages ahead), which would run beside the
+#        measurement's first seconds (docs/performance.md, thirty-third
+#        session); a number: sleep that many seconds instead; 0: no wait,
+#        as before that session.
 #        Progress goes to stderr, the results to stdout at the end.
 # A full run took 51.5 minutes on 2 shared vCPUs (2026-12-03: two fills to
 # 10M at ~9k events/s, and Verify of 10M entries 13.3 min; docs/performance.md).
@@ -50,6 +57,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
 secs=${BENCH_SECONDS:-10}
+settle=${BENCH_SETTLE:-idle}
 if [ -n "${BENCH_SERIES:-}" ]; then
   series=$BENCH_SERIES
 elif [ -n "${BENCH_MEMBERS:-}${BENCH_SIZES:-}" ]; then
@@ -86,6 +94,21 @@ cpu_proc() { local f; read -ra f </proc/$pid/stat; echo $((f[13] + f[14])); }
 # LMDB's pages (data.mdb is allocated on disk ahead of them: docs/storage.md) and the log
 lmdb_bytes() { mdb_stat -e "$data" | awk '/Number of pages used/ {u = $5} /Page size/ {p = $3} END {printf "%.0f\n", u * p}'; }
 store_bytes() { echo $(( $(lmdb_bytes) + $(stat -c %s "$data/wal" 2>/dev/null || echo 0) )); }
+# Waits as BENCH_SETTLE says; prints the seconds waited
+settle_server() {
+  local t0 i a b; t0=$(now_us)
+  if [ "$settle" = idle ]; then
+    a=$(cpu_proc)
+    for ((i = 0; i < 60; i++)); do
+      sleep 2; b=$(cpu_proc)
+      [ $((b - a)) -le 2 ] && break  # 20 ms of CPU in 2 s: idle
+      a=$b
+    done
+  elif [ "$settle" != 0 ]; then
+    sleep "$settle"
+  fi
+  echo $(( ($(now_us) - t0) / 1000000 ))
+}
 pct() { [ "$2" -gt 0 ] && echo $(( ($1 * 100 + $2 / 2) / $2 )) || echo -; }
 
 # RssAnon of the current server, every 0.25 s: "time_us kB" lines
@@ -136,7 +159,8 @@ table=$dir/table; lines=$dir/lines
 printf '%-8s %-10s %7s %6s %6s %5s %7s %6s %5s %9s %5s %9s %7s %8s %9s %8s\n' members entries "paid/s" p50 p99 "paid%" \
   "read/s" rp99 "read%" "fill ev/s" "else%" "store MiB" "B/entry" "anon MiB" "peak anon" "file MiB" >"$table"
 : >"$lines"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs; series: $series; $secs s per measurement" >>"$lines"
+case $settle in idle) settle_says="a wait for an idle server";; 0) settle_says="no wait";; *) settle_says="$settle s idle";; esac
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs; series: $series; $secs s per measurement; before each row: $settle_says" >>"$lines"
 t_start=$(date +%s)
 seed=100
 sn=0
@@ -169,6 +193,7 @@ for s in $series; do
       fill_rate=$(( (entries - target + need) * 1000000 / ($(now_us) - t0) ))
     fi
     [ "$entries" = "$last_row" ] && continue  # a size the binds already passed
+    settled=$(settle_server)
     c0=$(cpu_busy); p0=$(cpu_proc); w0=$(now_us)
     seed=$((seed + 1))
     p=$(bin/yj-bench --target "$addr" --members "$members" --mode paid --streams 16 --duration "$secs" --seed $seed)
@@ -193,6 +218,7 @@ for s in $series; do
       "$fill_rate" "$else_pct" $((sb / 1048576)) $((sb / entries)) "$(mib "$(status_kb RssAnon)")" \
       "$(peak_anon "$t_row" "$t_now")" "$(mib "$(status_kb RssFile)")" >>"$table"
     say "$(tail -1 "$table")"
+    echo "series $sn row at $entries entries: paid and read began after $settled s of $settle_says" >>"$lines"
     t_row=$t_now; last_row=$entries
     entries=$(head_seq)
   done
