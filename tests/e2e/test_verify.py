@@ -135,14 +135,15 @@ def links_jemalloc(binary):
 
 
 def test_a_verify_leaves_no_freed_pages_behind(server, client):
-    """yongjind links jemalloc, which gives freed pages back only as it
-    allocates more: a server that goes idle keeps them. A Verify frees much
-    (the layers its checkpoint writes out, its replay's own allocations;
-    the replay's entries are mapped and unmapped apart from the allocator),
-    and then purges every arena (src/store/verify.c), so the server holds no
-    freed pages after it. Measured after this fill: RssAnon 117-128 MiB
-    lower after the Verify than before it; 5-21 MiB lower without the
-    purge, which this test then fails."""
+    """yongjind links jemalloc, whose arenas give freed pages back only as
+    the process goes on allocating and freeing: a server that goes idle
+    keeps them. A Verify frees much (the layers its checkpoint writes out,
+    its replay's own allocations; the replay's entries are mapped and
+    unmapped apart from the allocator), then purges every arena
+    (src/store/verify.c; the per-thread caches stay). Measured after this
+    fill (a ~80 MB replay): RssAnon 117-128 MiB lower after the Verify than
+    before it; 5-21 MiB lower without the purge. The bound scales with the
+    replay, as the fill's size varies with the machine's load."""
     if not links_jemalloc(BIN):
         pytest.skip("this build has another allocator (the ASan build: ASan's)")
     bench = os.path.join(ROOT, "bin", "yj-bench")
@@ -156,7 +157,7 @@ def test_a_verify_leaves_no_freed_pages_behind(server, client):
     print("\nVerify of %d entries: replay_bytes %d, RssAnon %d KiB before, %d KiB after"
           % (v.entries, v.replay_bytes, before, after))
     assert v.entries > 30000 and v.replay_bytes > 8 << 20, (v.entries, v.replay_bytes)
-    assert after < before - 32 * 1024, (before, after)
+    assert (before - after) * 1024 > v.replay_bytes // 2, (before, after, v.replay_bytes)
 
 
 def test_a_second_verify_while_one_runs_is_refused_not_run_beside_it(server, client):
