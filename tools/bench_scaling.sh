@@ -43,11 +43,12 @@
 #        one series; BENCH_SECONDS (10); BENCH_RESTART ("1": the series, by
 #        number, that end with the restarts and Verify; "" none: the second
 #        series is there for the memory of 1M members at 10M entries);
-#        BENCH_SETTLE (0): before each row's paid and read, wait that many
-#        seconds, then until the server has used no CPU for 2 s (at most 60
-#        s more); 0, the default, measures at once, as every session did.
-#        At 10M entries paid answered 64-67% of its 100k rate at once (two
-#        runs) and 65-85% with 15 s (three): a spread, not a cure
+#        BENCH_SETTLE (0): before each row's paid (and the read after it),
+#        wait that many seconds, then until the server has used at most 2
+#        clock ticks of CPU in 2 s (at most 60 s more); 0, the default,
+#        measures at once, as every session did. At ~10.5M entries paid
+#        answered 64% of its 100k rate at once (67% the session before)
+#        and 65-85% after 15 s (three runs): a spread, not a cure
 #        (docs/performance.md, thirty-third session).
 #        Progress goes to stderr, the results to stdout at the end.
 # A full run took 51.5 minutes on 2 shared vCPUs (2026-12-03: two fills to
@@ -101,7 +102,7 @@ settle_server() {
     a=$(cpu_proc)
     for ((i = 0; i < 30; i++)); do
       sleep 2; b=$(cpu_proc)
-      [ $((b - a)) -le 2 ] && break  # 20 ms of CPU in 2 s: idle
+      [ $((b - a)) -le 2 ] && break  # 2 clock ticks of CPU in 2 s: idle
       a=$b
     done
   fi
@@ -216,7 +217,7 @@ for s in $series; do
       "$fill_rate" "$else_pct" $((sb / 1048576)) $((sb / entries)) "$(mib "$(status_kb RssAnon)")" \
       "$(peak_anon "$t_row" "$t_now")" "$(mib "$(status_kb RssFile)")" >>"$table"
     say "$(tail -1 "$table")"
-    echo "series $sn row at $entries entries: paid and read began $settled s after the fill" >>"$lines"
+    echo "series $sn row at $entries entries: waited $settled s before paid (BENCH_SETTLE)" >>"$lines"
     t_row=$t_now; last_row=$entries
     entries=$(head_seq)
   done
