@@ -202,7 +202,7 @@ typedef struct ledger_event_ctx {
     uint64_t month_totals[YJ_PERIOD_COLUMNS];
     uint32_t month_totals_period; /* the month they are of */
     int month_totals_set;
-    /* The keys of the next member postings, built ahead (an accrual's,
+    /* The keys of the next member posting, built ahead (an accrual's,
      * ledger_post_keys_build); NULL: ledger_post builds its own. */
     const struct ledger_post_keys *post_keys;
 } ledger_event_ctx;
@@ -223,9 +223,9 @@ yj_err ledger_post(ledger_event_ctx *ec, const Yongjin__V1__Posting *p);
 /* The keys of the rows a posting to member (of program and level, in
  * ec->period) adds to: its balance ('B'), earnings ('E') and month counters
  * ('m'), built once for the prefetch and the postings (an accrual's). While
- * ec->post_keys points at one, ledger_post uses its keys for a posting of
- * that member string (the same pointer), program, level and period, and
- * builds its own for any other. */
+ * ec->post_keys points at one, ledger_post uses its keys for a posting
+ * whose member is that pointer (the commission's own string) and whose
+ * program, level and period are these, and builds its own for any other. */
 typedef struct ledger_post_keys {
     const char *member;
     int program, level;

@@ -618,9 +618,8 @@ static yj_err ledger_team_walk(ledger_event_ctx *ec, yj_state_chase *chase, cons
         if (err == YJ_OK) err = team_parent_bytes(&v, &id, &n);
         if (err != YJ_OK) return err;
         if (n == 0) return YJ_OK; /* the root */
-        k.b[id_at] = (uint8_t)n;
-        memcpy(k.b + id_at + 1, id, n);
-        k.n = id_at + 1 + n;
+        k.n = id_at;              /* the parent's key: the same prefix, its id */
+        lkey_str(&k, (const char *)id, n);
     }
 }
 
