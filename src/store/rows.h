@@ -131,7 +131,9 @@ yj_err store_rows_absorb(yj_buf *group_log, uint64_t group_gen, yj_buf *log);
 /* Records each logged row's value now as the group's result. */
 void store_rows_seal(yj_buf *log);
 /* Makes room in the dirty list for the rows of a group's log that
- * store_rows_publish will list: OK, or RESOURCE_EXHAUSTED with nothing
+ * store_rows_publish will list (room for every row of the log, listed
+ * already or not: a bound read from the log alone, without reading the
+ * rows): OK, or RESOURCE_EXHAUSTED with nothing
  * changed (a publish that cannot happen is fatal to the store, but no
  * reader sees half of it). */
 yj_err store_rows_reserve(store_rows *r, const yj_buf *log);

@@ -431,8 +431,9 @@ yj_err store_read_head(MDB_txn *txn, MDB_dbi journal, uint64_t *seq,
  * new parent; a counter's add makes its row itself, view.c's
  * row_first_add) makes the row from the value before, which it would
  * otherwise read again through every layer, the cache and LMDB. Set by
- * yj_state_get (and an add that made nothing), taken by the put of the
- * same key; every put and delete drops it, as does the
+ * yj_state_get (and an add to a key with no row that made nothing),
+ * taken by the put of the same key; every other put, delete and add drops
+ * it, as does the
  * start of each write (store_apply_write) and of each group's view
  * (store_view_begin_write). val points into a layer below the write's
  * (a row's key without a row is never in the write's nor the group's),

@@ -37,6 +37,7 @@
 #include "store/bulk.h"
 #include "store/sink.h"
 #include "store/store_internal.h"
+#include "yongjin/log.h"
 
 /* Whether this is an AddressSanitizer build: gcc says so with
  * __SANITIZE_ADDRESS__, clang (make asan's compiler) only through
@@ -65,10 +66,11 @@ extern int mallctl(const char *name, void *old, size_t *old_len, void *new_value
  * malloc_trim. */
 static void release_freed_memory(void)
 {
-    if (mallctl)
-        mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
-    else
+    if (!mallctl)
         malloc_trim(0);
+    else if (mallctl("arena.4096.purge", NULL, NULL, NULL, 0) != 0)
+        yj_log(YJ_LOG_WARN,
+               "verify: jemalloc's purge failed: the replay's freed pages stay until reused");
 }
 
 /* Entries between two samples of the replay's memory (its peak is

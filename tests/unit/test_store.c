@@ -873,6 +873,8 @@ static void test_the_callers_event_digest_is_stored_as_the_writers_own(void **st
     yj_msg msg = {{0}};
     assert_int_equal(yj_store_verify(f->store, &hook, &rep, &msg), YJ_OK);
     assert_false(rep.ok);
+    assert_non_null(strstr(rep.problem, "idem key")); /* the request id's record, nothing else */
+    assert_non_null(strstr(rep.problem, "live value differs from the rebuild"));
 }
 
 /* An answer carries the entry's postings and credits and its fields 15
