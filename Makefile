@@ -89,7 +89,7 @@ unit-bins: $(UNIT_BIN)
 # No float or double on a money path (STYLE.md "Money"): the rules, the
 # ledger and the store must compile without the floating-point registers,
 # so any float or double there is a compile error, not a grep miss.
-MONEY_SRC := $(wildcard src/rules/*.c src/ledger/*.c src/store/*.c)
+MONEY_SRC := $(wildcard src/rules/*.c src/ledger/*.c src/store/*.c src/state/*.c)
 check-nofloat: $(GEN_H)
 	@for f in $(MONEY_SRC); do \
 	  $(CC) $(CPPFLAGS) -std=gnu11 -mgeneral-regs-only -fsyntax-only $(PKG_CFLAGS) $$f \

@@ -1,0 +1,556 @@
+/*
+ * tree.c — one tenant's member tree as typed tables (tree.h).
+ *
+ * Layout: members in one array by index (yj_tree_member, 64 bytes), their
+ * ids in blocks of a chunk list (stable pointers, one array of them by
+ * index), an id index of open addressing (linear probing, at most half
+ * full: a slot holds the id hash's top 32 bits and the index + 1), the
+ * bindings in one array (each member's linked newest first through
+ * `prev`), and for each member with direct members a vector of
+ * (height, count) pairs sorted by height, zero counts removed, so that a
+ * member's new height when its highest direct member leaves is its last
+ * pair's (the keyed ledger seeks its 'h' records for it).
+ */
+#include "state/tree.h"
+
+#include <assert.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/hash.h"
+#include "yongjin/be.h"
+#include "yongjin/sha256.h"
+
+/* The most steps a walk up the tree takes before it calls the tree
+ * damaged (as the ledger's TREE_WALK_MAX: version 1 entries could build
+ * trees deeper than the depth limit). */
+#define WALK_MAX (1 << 24)
+#define ID_BLOCK (64 * 1024)
+
+typedef struct hc_pair {
+    int32_t height;
+    uint32_t pad_;
+    int64_t count;
+} hc_pair;
+
+typedef struct hc_vec {
+    hc_pair *v;
+    uint32_t n, cap;
+} hc_vec;
+
+typedef struct id_block {
+    struct id_block *next;
+    size_t used;
+    char b[ID_BLOCK];
+} id_block;
+
+struct yj_tree {
+    uint64_t seed;
+    yj_tree_member *m;
+    char **ids;
+    uint32_t *hc; /* per member: its vector in hcv, or NONE */
+    size_t n, cap;
+    uint64_t *slot; /* hash top 32 bits << 32 | index + 1; 0: empty */
+    size_t slots;   /* a power of two, at least twice n */
+    yj_tree_binding *b;
+    size_t nb, capb;
+    hc_vec *hcv;
+    size_t nhc, caphc;
+    id_block *blocks;
+    size_t bytes; /* of the blocks and vectors (the arrays are counted by their caps) */
+};
+
+yj_tree *yj_tree_new(uint64_t seed)
+{
+    yj_tree *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->seed = seed;
+    t->slots = 64;
+    t->slot = calloc(t->slots, sizeof *t->slot);
+    if (!t->slot) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void yj_tree_free(yj_tree *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->nhc; i++)
+        free(t->hcv[i].v);
+    for (id_block *bl = t->blocks, *nx; bl; bl = nx) {
+        nx = bl->next;
+        free(bl);
+    }
+    free(t->hcv);
+    free(t->b);
+    free(t->slot);
+    free(t->hc);
+    free(t->ids);
+    free(t->m);
+    free(t);
+}
+
+static uint64_t id_hash(const yj_tree *t, const char *id, size_t n)
+{
+    return store_hash(id, n, t->seed);
+}
+
+uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n)
+{
+    assert(n >= 1 && n <= YJ_ID_MAX);
+    uint64_t h = id_hash(t, id, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t mask = t->slots - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint64_t s = t->slot[i];
+        if (!s) return YJ_TREE_NONE;
+        if ((uint32_t)(s >> 32) != tag) continue;
+        uint32_t m = (uint32_t)s - 1;
+        const char *have = t->ids[m];
+        if (strlen(have) == n && !memcmp(have, id, n)) return m;
+    }
+}
+
+static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
+{
+    size_t mask = slots - 1;
+    size_t i = (size_t)h & mask;
+    while (slot[i])
+        i = (i + 1) & mask;
+    slot[i] = (h >> 32) << 32 | ((uint64_t)m + 1);
+}
+
+/* Room for `more` members beyond n: every array and the index (rehashed
+ * into a table twice as large while it would pass half full). */
+static yj_err room_members(yj_tree *t, size_t more)
+{
+    if (more > YJ_TREE_MEMBERS_MAX - t->n) return YJ_RESOURCE_EXHAUSTED;
+    size_t want = t->n + more;
+    if (want > t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap < want)
+            cap *= 2;
+        yj_tree_member *m = realloc(t->m, cap * sizeof *m);
+        if (!m) return YJ_RESOURCE_EXHAUSTED;
+        t->m = m;
+        char **ids = realloc(t->ids, cap * sizeof *ids);
+        if (!ids) return YJ_RESOURCE_EXHAUSTED;
+        t->ids = ids;
+        uint32_t *hc = realloc(t->hc, cap * sizeof *hc);
+        if (!hc) return YJ_RESOURCE_EXHAUSTED;
+        t->hc = hc;
+        t->cap = cap;
+    }
+    if (want * 2 > t->slots) {
+        size_t slots = t->slots;
+        while (want * 2 > slots)
+            slots *= 2;
+        uint64_t *s = calloc(slots, sizeof *s);
+        if (!s) return YJ_RESOURCE_EXHAUSTED;
+        for (size_t m = 0; m < t->n; m++)
+            slot_put(s, slots, id_hash(t, t->ids[m], strlen(t->ids[m])), (uint32_t)m);
+        free(t->slot);
+        t->slot = s;
+        t->slots = slots;
+    }
+    return YJ_OK;
+}
+
+/* A copy of id (n bytes, NUL added) in the id blocks, or NULL on ENOMEM. */
+static char *id_copy(yj_tree *t, const char *id, size_t n)
+{
+    if (!t->blocks || t->blocks->used + n + 1 > ID_BLOCK) {
+        id_block *bl = malloc(sizeof *bl);
+        if (!bl) return NULL;
+        bl->next = t->blocks;
+        bl->used = 0;
+        t->blocks = bl;
+        t->bytes += sizeof *bl;
+    }
+    char *c = t->blocks->b + t->blocks->used;
+    memcpy(c, id, n);
+    c[n] = 0;
+    t->blocks->used += n + 1;
+    return c;
+}
+
+yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out)
+{
+    uint32_t m = yj_tree_find(t, id, n);
+    if (m != YJ_TREE_NONE) {
+        *out = m;
+        return YJ_OK;
+    }
+    if (room_members(t, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
+    char *c = id_copy(t, id, n);
+    if (!c) return YJ_RESOURCE_EXHAUSTED;
+    m = (uint32_t)t->n++;
+    t->ids[m] = c;
+    t->hc[m] = YJ_TREE_NONE;
+    memset(&t->m[m], 0, sizeof t->m[m]);
+    t->m[m].parent = YJ_TREE_NONE;
+    t->m[m].last = YJ_TREE_NONE;
+    slot_put(t->slot, t->slots, id_hash(t, id, n), m);
+    *out = m;
+    return YJ_OK;
+}
+
+static yj_err room_bindings(yj_tree *t, size_t more)
+{
+    if (more > UINT32_MAX - 1 - t->nb) return YJ_RESOURCE_EXHAUSTED;
+    if (t->nb + more <= t->capb) return YJ_OK;
+    size_t cap = t->capb ? t->capb : 64;
+    while (cap < t->nb + more)
+        cap *= 2;
+    yj_tree_binding *b = realloc(t->b, cap * sizeof *b);
+    if (!b) return YJ_RESOURCE_EXHAUSTED;
+    t->b = b;
+    t->capb = cap;
+    return YJ_OK;
+}
+
+yj_err yj_tree_reserve(yj_tree *t, size_t n)
+{
+    yj_err err = room_members(t, n);
+    if (err == YJ_OK) err = room_bindings(t, n);
+    if (err == YJ_OK && !t->blocks) err = id_copy(t, "", 0) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    return err;
+}
+
+size_t yj_tree_count(const yj_tree *t)
+{
+    return t->n;
+}
+
+const char *yj_tree_id(const yj_tree *t, uint32_t m)
+{
+    assert(m < t->n);
+    return t->ids[m];
+}
+
+const yj_tree_member *yj_tree_get(const yj_tree *t, uint32_t m)
+{
+    assert(m < t->n);
+    return &t->m[m];
+}
+
+const yj_tree_binding *yj_tree_binding_at(const yj_tree *t, uint32_t b)
+{
+    assert(b < t->nb);
+    return &t->b[b];
+}
+
+uint32_t yj_tree_parent_at(const yj_tree *t, uint32_t m, int64_t at_ms, uint32_t *bp)
+{
+    assert(m < t->n);
+    uint32_t b = t->m[m].last;
+    while (b != YJ_TREE_NONE && t->b[b].bound_at_ms > at_ms)
+        b = t->b[b].prev;
+    if (b != YJ_TREE_NONE && yj_rules_binding_lapsed(t->b[b].expires_at_ms, at_ms))
+        b = YJ_TREE_NONE;
+    if (bp) *bp = b;
+    return b == YJ_TREE_NONE ? YJ_TREE_NONE : t->b[b].referrer;
+}
+
+/* ---- the rules' view ---- */
+
+static uint32_t find_str(const yj_tree *t, const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= YJ_ID_MAX ? yj_tree_find(t, id, n) : YJ_TREE_NONE;
+}
+
+static void id_out(const yj_tree *t, uint32_t m, char out[YJ_ID_MAX + 1])
+{
+    if (m == YJ_TREE_NONE) {
+        out[0] = 0;
+        return;
+    }
+    size_t n = strlen(t->ids[m]);
+    memcpy(out, t->ids[m], n + 1);
+}
+
+static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms,
+                             char parent[YJ_ID_MAX + 1])
+{
+    const yj_tree *t = ctx;
+    uint32_t m = find_str(t, member);
+    id_out(t, m == YJ_TREE_NONE ? m : yj_tree_parent_at(t, m, at_ms, NULL), parent);
+    return YJ_OK;
+}
+
+static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
+{
+    const yj_tree *t = ctx;
+    uint32_t m = find_str(t, member);
+    id_out(t, m == YJ_TREE_NONE ? m : t->m[m].parent, parent);
+    return YJ_OK;
+}
+
+static yj_err view_member(void *ctx, const char *member, int *distributor, int32_t *tier)
+{
+    const yj_tree *t = ctx;
+    uint32_t m = find_str(t, member);
+    *distributor = m == YJ_TREE_NONE ? 0 : t->m[m].distributor;
+    *tier = m == YJ_TREE_NONE ? 0 : t->m[m].tier;
+    return YJ_OK;
+}
+
+static yj_err view_height(void *ctx, const char *member, int32_t *height)
+{
+    const yj_tree *t = ctx;
+    uint32_t m = find_str(t, member);
+    *height = m == YJ_TREE_NONE ? 0 : t->m[m].height;
+    return YJ_OK;
+}
+
+void yj_tree_view(yj_tree *t, yj_view *v)
+{
+    v->ctx = t;
+    v->parent_at = view_parent_at;
+    v->parent_latest = view_parent_latest;
+    v->member = view_member;
+    v->height = view_height;
+}
+
+/* ---- writes ---- */
+
+void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier)
+{
+    assert(m < t->n);
+    t->m[m].distributor = distributor != 0;
+    t->m[m].tier = tier;
+    t->m[m].upserted = 1;
+}
+
+/* Room in m's height counts for one more pair (its vector made when it
+ * has none). */
+static yj_err hc_room(yj_tree *t, uint32_t m)
+{
+    if (t->hc[m] == YJ_TREE_NONE) {
+        if (t->nhc == t->caphc) {
+            size_t cap = t->caphc ? t->caphc * 2 : 64;
+            hc_vec *v = realloc(t->hcv, cap * sizeof *v);
+            if (!v) return YJ_RESOURCE_EXHAUSTED;
+            t->hcv = v;
+            t->caphc = cap;
+        }
+        t->hcv[t->nhc] = (hc_vec){NULL, 0, 0};
+        t->hc[m] = (uint32_t)t->nhc++;
+    }
+    hc_vec *v = &t->hcv[t->hc[m]];
+    if (v->n < v->cap) return YJ_OK;
+    uint32_t cap = v->cap ? v->cap * 2 : 2;
+    hc_pair *p = realloc(v->v, cap * sizeof *p);
+    if (!p) return YJ_RESOURCE_EXHAUSTED;
+    t->bytes += (cap - v->cap) * sizeof *p;
+    v->v = p;
+    v->cap = cap;
+    return YJ_OK;
+}
+
+/* Room for the height walks from `from` up (each member on the way may
+ * count one new height): DATA_LOSS for a walk longer than any tree. */
+static yj_err hc_room_up(yj_tree *t, uint32_t from)
+{
+    int32_t depth = 0;
+    for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent) {
+        if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
+        yj_err err = hc_room(t, c);
+        if (err != YJ_OK) return err;
+    }
+    return YJ_OK;
+}
+
+/* Adds delta (+1, -1) to how many direct members of m have height h;
+ * *left is the count after. -1 when m counted none at h for a -1 (a
+ * damaged tree). Cannot run out of memory: hc_room_up made the room. */
+static int hc_add(yj_tree *t, uint32_t m, int32_t h, int64_t delta, int64_t *left)
+{
+    hc_vec *v = &t->hcv[t->hc[m]];
+    uint32_t i = 0;
+    while (i < v->n && v->v[i].height < h)
+        i++;
+    if (i < v->n && v->v[i].height == h) {
+        *left = v->v[i].count += delta;
+        if (*left < 0) return -1;
+        if (*left == 0) {
+            memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof v->v[0]);
+            v->n--;
+        }
+        return 0;
+    }
+    if (delta < 0) return -1;
+    assert(v->n < v->cap);
+    memmove(&v->v[i + 1], &v->v[i], (v->n - i) * sizeof v->v[0]);
+    v->v[i] = (hc_pair){h, 0, delta};
+    v->n++;
+    *left = delta;
+    return 0;
+}
+
+/* A direct member of parent changed height from old_h to new_h (-1: it
+ * was not, or is no longer, one): recounts, sets heights up the tree while
+ * one changes (RULES.md, docs/rules.md "Heights are derived state"). */
+static yj_err heights_update(yj_tree *t, uint32_t cur, int32_t old_h, int32_t new_h)
+{
+    for (int32_t depth = 0; cur != YJ_TREE_NONE; depth++) {
+        if (depth == WALK_MAX) return YJ_DATA_LOSS;
+        yj_tree_member *c = &t->m[cur];
+        int32_t before = c->height, after = before;
+        int64_t left = 1, added;
+        if (old_h >= 0 && hc_add(t, cur, old_h, -1, &left) < 0) return YJ_DATA_LOSS;
+        if (new_h >= 0 && hc_add(t, cur, new_h, +1, &added) < 0) return YJ_DATA_LOSS;
+        if (old_h + 1 > before) return YJ_DATA_LOSS; /* a direct member higher than its parent */
+        if (new_h + 1 > before)
+            after = new_h + 1;
+        else if (old_h + 1 == before && left == 0 && new_h + 1 < before) {
+            const hc_vec *v = &t->hcv[t->hc[cur]];
+            after = v->n ? v->v[v->n - 1].height + 1 : 0;
+        }
+        if (after == before) return YJ_OK;
+        c->height = after;
+        old_h = before;
+        new_h = after;
+        cur = c->parent;
+    }
+    return YJ_OK;
+}
+
+/* Adds size and gmv to the team of every ancestor from `from` up. */
+static yj_err team_walk(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
+{
+    int32_t depth = 0;
+    for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent) {
+        if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
+        t->m[c].team_size += size;
+        t->m[c].team_gmv += gmv;
+    }
+    return YJ_OK;
+}
+
+/* The length of the walk from `from` to the root: DATA_LOSS past any
+ * tree's (checked before a walk that changes values starts). */
+static yj_err walk_ok(const yj_tree *t, uint32_t from)
+{
+    int32_t depth = 0;
+    for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent)
+        if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
+    return YJ_OK;
+}
+
+yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
+                          const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why)
+{
+    yj_view view;
+    yj_tree_view(t, &view);
+    uint32_t m0 = find_str(t, member);
+    int bound_live = m0 != YJ_TREE_NONE && yj_tree_parent_at(t, m0, at_ms, NULL) != YJ_TREE_NONE;
+    yj_err err = yj_rules_check_bind(&view, p, rules, member, referrer, at_ms, bound_live, why);
+    if (err != YJ_OK) return err;
+    /* accepted: take every byte of memory the change needs first */
+    uint32_t m, r;
+    if ((err = yj_tree_reserve(t, 2)) != YJ_OK) return err;
+    if ((err = yj_tree_intern(t, member, strlen(member), &m)) != YJ_OK) return err;
+    if ((err = yj_tree_intern(t, referrer, strlen(referrer), &r)) != YJ_OK) return err;
+    uint32_t old = t->m[m].parent;
+    if (old != r) {
+        if (old != YJ_TREE_NONE && (err = hc_room_up(t, old)) != YJ_OK) return err;
+        if ((err = hc_room_up(t, r)) != YJ_OK) return err;
+        if (old != YJ_TREE_NONE && (err = walk_ok(t, old)) != YJ_OK) return err;
+        if ((err = walk_ok(t, r)) != YJ_OK) return err;
+    }
+    /* the binding, newest first in the member's list */
+    uint32_t b = (uint32_t)t->nb++;
+    t->b[b] = (yj_tree_binding){at_ms, yj_rules_bind_expires(p, at_ms), seq, r, t->m[m].last};
+    t->m[m].last = b;
+    if (old == r) return YJ_OK;
+    /* the team moves: its size and GMV from the old ancestors to the new */
+    yj_tree_member *mm = &t->m[m];
+    int64_t size = 1 + mm->team_size, gmv = mm->own_gmv + mm->team_gmv;
+    int32_t h = mm->height;
+    mm->parent = r;
+    if (old != YJ_TREE_NONE) {
+        t->m[old].direct--;
+        team_walk(t, old, -size, -gmv); /* (walk_ok: cannot fail) */
+    }
+    t->m[r].direct++;
+    team_walk(t, r, size, gmv);
+    /* heights: damage found here (a count missing) leaves the tree changed:
+     * it is damaged, and its owner drops it */
+    if (old != YJ_TREE_NONE && (err = heights_update(t, old, h, -1)) != YJ_OK) return err;
+    return heights_update(t, r, -1, h);
+}
+
+yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
+{
+    assert(m < t->n);
+    yj_err err = walk_ok(t, t->m[m].parent);
+    if (err != YJ_OK) return err;
+    t->m[m].own_gmv += gmv;
+    return team_walk(t, t->m[m].parent, 0, gmv);
+}
+
+/* ---- digest ---- */
+
+typedef struct by_id_ent {
+    const char *id;
+    uint32_t m;
+} by_id_ent;
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const by_id_ent *)a)->id, ((const by_id_ent *)b)->id);
+}
+
+static int put_id(EVP_MD_CTX *c, const yj_tree *t, uint32_t m)
+{
+    const char *id = m == YJ_TREE_NONE ? "" : t->ids[m];
+    uint8_t n = (uint8_t)strlen(id);
+    return EVP_DigestUpdate(c, &n, 1) && EVP_DigestUpdate(c, id, n);
+}
+
+static int put_i64(EVP_MD_CTX *c, int64_t v)
+{
+    uint8_t b[8];
+    yj_store_be64(b, (uint64_t)v);
+    return EVP_DigestUpdate(c, b, sizeof b);
+}
+
+int yj_tree_digest(const yj_tree *t, uint8_t out[32])
+{
+    by_id_ent *order = malloc((t->n ? t->n : 1) * sizeof *order);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = order && c && EVP_DigestInit_ex(c, yj_sha256_md(), NULL);
+    if (ok) {
+        for (size_t i = 0; i < t->n; i++)
+            order[i] = (by_id_ent){t->ids[i], (uint32_t)i};
+        qsort(order, t->n, sizeof *order, by_id);
+    }
+    for (size_t i = 0; ok && i < t->n; i++) {
+        const yj_tree_member *m = &t->m[order[i].m];
+        ok = put_id(c, t, order[i].m) && put_id(c, t, m->parent) && put_i64(c, m->direct) &&
+             put_i64(c, m->team_size) && put_i64(c, m->team_gmv) && put_i64(c, m->own_gmv) &&
+             put_i64(c, m->height) && put_i64(c, m->tier) && put_i64(c, m->distributor) &&
+             put_i64(c, m->upserted);
+        for (uint32_t b = m->last; ok && b != YJ_TREE_NONE; b = t->b[b].prev)
+            ok = put_i64(c, t->b[b].bound_at_ms) && put_i64(c, t->b[b].expires_at_ms) &&
+                 put_i64(c, (int64_t)t->b[b].seq) && put_id(c, t, t->b[b].referrer);
+        ok = ok && put_i64(c, -1); /* the end of its bindings */
+    }
+    unsigned len = 0;
+    ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
+    EVP_MD_CTX_free(c);
+    free(order);
+    return ok;
+}
+
+size_t yj_tree_bytes(const yj_tree *t)
+{
+    return sizeof *t + t->cap * (sizeof *t->m + sizeof *t->ids + sizeof *t->hc) +
+           t->slots * sizeof *t->slot + t->capb * sizeof *t->b + t->caphc * sizeof *t->hcv +
+           t->bytes;
+}

@@ -1,0 +1,132 @@
+/*
+ * tree.h — one tenant's member tree as typed tables: the first of issue
+ * 16 item 2's typed tables (docs/architecture.md "Typed state").
+ *
+ * What it holds, for every member the tenant named: its bindings (each
+ * referrer, time, lapse and journal position, newest first), its team
+ * record (direct count, team size, team GMV, own GMV, height, team parent:
+ * the latest binding's referrer) and how many of its direct members have
+ * each height. Members are numbered densely in the order they were first
+ * named (a uint32 index), and everything refers to a member by that index:
+ * a walk up the tree follows indexes, never keys.
+ *
+ * Deterministic: the same calls in the same order give the same members,
+ * numbers and values on any build, whatever the hash seed (the seed moves
+ * only slots of the id index, which nothing outside this file sees);
+ * yj_tree_digest is a digest of the state in the ids' byte order.
+ *
+ * What it is not yet: the writer's. The ledger still keeps this state as
+ * keyed records (src/ledger/members.c); tests/unit/test_state_tree.c
+ * applies the same events to both and requires the same answers. Writes
+ * are all or nothing (memory is taken before anything changes), but there
+ * is no undo of an accepted write yet (a group that fails after it): that
+ * comes with the switch of the writer.
+ *
+ * Not thread-safe: one owner.
+ */
+#ifndef YONGJIN_STATE_TREE_H
+#define YONGJIN_STATE_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/err.h"
+#include "yongjin/rules.h"
+
+#define YJ_TREE_NONE UINT32_MAX
+/* The most members one tree numbers (indexes below YJ_TREE_NONE). */
+#define YJ_TREE_MEMBERS_MAX (UINT32_MAX - 1)
+
+typedef struct yj_tree yj_tree;
+
+/* A member's team record and what it was upserted with. */
+typedef struct yj_tree_member {
+    int64_t direct;    /* direct members: bound under it by their latest binding */
+    int64_t team_size; /* everyone below it, any depth */
+    int64_t team_gmv;  /* the paid minus refunded of the orders of everyone below */
+    int64_t own_gmv;   /* of its own orders */
+    int32_t height;    /* the longest path down from it (0: no one below) */
+    uint32_t parent;   /* its team parent (latest binding's referrer, lapsed or not), or NONE */
+    uint32_t last;     /* its latest binding (yj_tree_binding_at), or NONE */
+    int32_t tier;      /* UpsertMember's */
+    uint8_t distributor;
+    uint8_t upserted; /* an UpsertMember named it */
+} yj_tree_member;
+
+/* One binding: made by an accepted bind, kept for the times before the
+ * next (GetParent at a time, the chain of an order dated back). */
+typedef struct yj_tree_binding {
+    int64_t bound_at_ms;
+    int64_t expires_at_ms; /* 0: never lapses */
+    uint64_t seq;          /* the journal entry that made it */
+    uint32_t referrer;
+    uint32_t prev; /* the member's binding before it in journal order, or NONE */
+} yj_tree_binding;
+
+/* An empty tree whose id index hashes with seed (any value; a test gives
+ * two trees different seeds to show the state does not depend on it).
+ * NULL on ENOMEM. */
+yj_tree *yj_tree_new(uint64_t seed);
+void yj_tree_free(yj_tree *t); /* NULL ok */
+
+/* The member numbered for id (n bytes, 1..YJ_ID_MAX), or YJ_TREE_NONE
+ * when the tree has never named it. */
+uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n);
+/* The member numbered for id, numbered now (the next index) when new:
+ * OK, or RESOURCE_EXHAUSTED (ENOMEM, or YJ_TREE_MEMBERS_MAX named) with
+ * nothing changed. id must be 1..YJ_ID_MAX bytes (asserted: ids are
+ * validated before they reach a table). */
+yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out);
+/* Room for n more members and n more bindings, so that the next n interns
+ * and binds cannot fail for memory: OK or RESOURCE_EXHAUSTED. */
+yj_err yj_tree_reserve(yj_tree *t, size_t n);
+
+size_t yj_tree_count(const yj_tree *t);
+/* Member m's id (NUL-terminated, in the tree's memory) and record. */
+const char *yj_tree_id(const yj_tree *t, uint32_t m);
+const yj_tree_member *yj_tree_get(const yj_tree *t, uint32_t m);
+const yj_tree_binding *yj_tree_binding_at(const yj_tree *t, uint32_t b);
+
+/* Member m's referrer at at_ms: the binding last in journal order made at
+ * or before at_ms, unless it had lapsed by then (RULES.md §3,
+ * docs/rules.md "Members, binds, teams"); *b its binding. YJ_TREE_NONE
+ * (and *b NONE) when none was in force. b may be NULL. */
+uint32_t yj_tree_parent_at(const yj_tree *t, uint32_t m, int64_t at_ms, uint32_t *b);
+
+/* The rules' view (rules.h) over the tree: parents, member records and
+ * heights by id. The view keeps t; a member the tree never named reads as
+ * unbound, not upserted, height 0. */
+void yj_tree_view(yj_tree *t, yj_view *v);
+
+/* UpsertMember: m's distributor flag and tier. Cannot fail. */
+void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier);
+
+/* A Bind the ledger applies (src/ledger/members.c, ledger_bind): checked
+ * by the rules over the tree's view (yj_rules_check_bind: the binding in
+ * force at at_ms, FIRST_TOUCH, cycles, the depth limit of the rules
+ * version), then recorded: a binding made at at_ms by entry seq, lapsing
+ * as the policy says, and when the member's team parent changes, its team
+ * (size 1 + its team size, GMV its own and its team's) moved from the old
+ * parent's ancestors to the new one's, direct counts and heights kept.
+ * member and referrer are valid ids. OK; FAILED_PRECONDITION (why set)
+ * when the rules refuse; RESOURCE_EXHAUSTED; DATA_LOSS for a tree found
+ * damaged (a walk longer than any tree). Anything but OK changed nothing. */
+yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
+                          const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why);
+
+/* Adds gmv (negative for a refund) to m's own GMV and to the team GMV of
+ * every ancestor. DATA_LOSS (nothing changed) for a walk longer than any
+ * tree; else OK. */
+yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv);
+
+/* SHA-256 of the tree's state, its members in their ids' byte order: each
+ * id, team record, upsert and bindings (newest first) by ids, never by
+ * indexes, so two trees of the same members and history digest the same
+ * whatever order or seed numbered them. 1, or 0 on ENOMEM or an OpenSSL
+ * failure. */
+int yj_tree_digest(const yj_tree *t, uint8_t out[32]);
+
+/* Heap bytes the tree holds (its tables, ids and bindings). */
+size_t yj_tree_bytes(const yj_tree *t);
+
+#endif
