@@ -421,6 +421,12 @@ yj_err ledger_period_index(ledger_event_ctx *ec);
  * key: the member's month key (ledger_month_key), or NULL to build it. */
 yj_err ledger_period_count(ledger_event_ctx *ec, const char *member, const lkey *key,
                            const char *account, const char *kind, int64_t amount);
+/* An OrderPaid's fields as the ledger takes them: ids, channel, source,
+ * lines and totals (INVALID_ARGUMENT, why naming the field); *paid and
+ * *base the sums of the lines' amounts and commission bases. Reads no
+ * state (the typed state, src/state/sm.c, checks with it too). */
+yj_err ledger_check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid,
+                               int64_t *base, yj_msg *why);
 /* The key of member's counters in ec->period ('m'), into k. */
 void ledger_month_key(lkey *k, const ledger_event_ctx *ec, const char *member, size_t len);
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why);

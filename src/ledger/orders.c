@@ -128,8 +128,8 @@ static yj_err check_lines(const Yongjin__V1__OrderPaid *op, uint32_t rules, int6
     return yj_rules_order_totals(*paid, *base, why);
 }
 
-static yj_err check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid, int64_t *base,
-                               yj_msg *why)
+yj_err ledger_check_order_paid(const Yongjin__V1__OrderPaid *op, uint32_t rules, int64_t *paid,
+                               int64_t *base, yj_msg *why)
 {
     if (!valid(op->order_id))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order_paid.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
@@ -274,7 +274,7 @@ static yj_err order_paid_with(ledger_event_ctx *ec, const yj_policy *p, const Yo
 yj_err ledger_order_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__OrderPaid *op, yj_msg *why)
 {
     int64_t paid = 0, base = 0;
-    yj_err err = check_order_paid(op, ec->rules, &paid, &base, why);
+    yj_err err = ledger_check_order_paid(op, ec->rules, &paid, &base, why);
     if (err != YJ_OK) return err;
     ledger_prefetch_buyer(ec, op->buyer);
     Yongjin__State__Order *old;

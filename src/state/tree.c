@@ -1,10 +1,7 @@
 /*
  * tree.c — one tenant's member tree as typed tables (tree.h).
  *
- * Layout: members in one array by index (yj_tree_member, 64 bytes), their
- * ids in blocks of a chunk list (stable pointers, one array of them by
- * index), an id index of open addressing (linear probing, at most half
- * full: a slot holds the id hash's top 32 bits and the index + 1), the
+ * Layout: members in one array by the number their id has (ids.h), the
  * bindings in one array (each member's linked newest first through
  * `prev`), and for each member with direct members a vector of
  * (height, count) pairs sorted by height, zero counts removed, so that a
@@ -18,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/hash.h"
+#include "state/ids.h"
 #include "yongjin/be.h"
 #include "yongjin/sha256.h"
 
@@ -26,7 +23,6 @@
  * damaged (as the ledger's TREE_WALK_MAX: version 1 entries could build
  * trees deeper than the depth limit). */
 #define WALK_MAX (1 << 24)
-#define ID_BLOCK (64 * 1024)
 
 typedef struct hc_pair {
     int32_t height;
@@ -39,36 +35,23 @@ typedef struct hc_vec {
     uint32_t n, cap;
 } hc_vec;
 
-typedef struct id_block {
-    struct id_block *next;
-    size_t used;
-    char b[ID_BLOCK];
-} id_block;
-
 struct yj_tree {
-    uint64_t seed;
+    yj_ids *ids;
     yj_tree_member *m;
-    char **ids;
     uint32_t *hc; /* per member: its vector in hcv, or NONE */
     size_t n, cap;
-    uint64_t *slot; /* hash top 32 bits << 32 | index + 1; 0: empty */
-    size_t slots;   /* a power of two, at least twice n */
     yj_tree_binding *b;
     size_t nb, capb;
     hc_vec *hcv;
     size_t nhc, caphc;
-    id_block *blocks;
-    size_t bytes; /* of the blocks and vectors (the arrays are counted by their caps) */
+    size_t bytes; /* of the height vectors (the arrays are counted by their caps) */
 };
 
 yj_tree *yj_tree_new(uint64_t seed)
 {
     yj_tree *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    t->seed = seed;
-    t->slots = 64;
-    t->slot = calloc(t->slots, sizeof *t->slot);
-    if (!t->slot) {
+    if (!(t->ids = yj_ids_new(seed))) {
         free(t);
         return NULL;
     }
@@ -80,101 +63,36 @@ void yj_tree_free(yj_tree *t)
     if (!t) return;
     for (size_t i = 0; i < t->nhc; i++)
         free(t->hcv[i].v);
-    for (id_block *bl = t->blocks, *nx; bl; bl = nx) {
-        nx = bl->next;
-        free(bl);
-    }
     free(t->hcv);
     free(t->b);
-    free(t->slot);
     free(t->hc);
-    free(t->ids);
     free(t->m);
+    yj_ids_free(t->ids);
     free(t);
-}
-
-static uint64_t id_hash(const yj_tree *t, const char *id, size_t n)
-{
-    return store_hash(id, n, t->seed);
 }
 
 uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n)
 {
-    assert(n >= 1 && n <= YJ_ID_MAX);
-    uint64_t h = id_hash(t, id, n);
-    uint32_t tag = (uint32_t)(h >> 32);
-    size_t mask = t->slots - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        uint64_t s = t->slot[i];
-        if (!s) return YJ_TREE_NONE;
-        if ((uint32_t)(s >> 32) != tag) continue;
-        uint32_t m = (uint32_t)s - 1;
-        const char *have = t->ids[m];
-        if (strlen(have) == n && !memcmp(have, id, n)) return m;
-    }
+    return yj_ids_find(t->ids, id, n);
 }
 
-static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
-{
-    size_t mask = slots - 1;
-    size_t i = (size_t)h & mask;
-    while (slot[i])
-        i = (i + 1) & mask;
-    slot[i] = (h >> 32) << 32 | ((uint64_t)m + 1);
-}
-
-/* Room for `more` members beyond n: every array and the index (rehashed
- * into a table twice as large while it would pass half full). */
+/* Room for `more` members beyond n: the ids' and every array's. */
 static yj_err room_members(yj_tree *t, size_t more)
 {
     if (more > YJ_TREE_MEMBERS_MAX - t->n) return YJ_RESOURCE_EXHAUSTED;
-    size_t want = t->n + more;
-    if (want > t->cap) {
-        size_t cap = t->cap ? t->cap : 64;
-        while (cap < want)
-            cap *= 2;
-        yj_tree_member *m = realloc(t->m, cap * sizeof *m);
-        if (!m) return YJ_RESOURCE_EXHAUSTED;
-        t->m = m;
-        char **ids = realloc(t->ids, cap * sizeof *ids);
-        if (!ids) return YJ_RESOURCE_EXHAUSTED;
-        t->ids = ids;
-        uint32_t *hc = realloc(t->hc, cap * sizeof *hc);
-        if (!hc) return YJ_RESOURCE_EXHAUSTED;
-        t->hc = hc;
-        t->cap = cap;
-    }
-    if (want * 2 > t->slots) {
-        size_t slots = t->slots;
-        while (want * 2 > slots)
-            slots *= 2;
-        uint64_t *s = calloc(slots, sizeof *s);
-        if (!s) return YJ_RESOURCE_EXHAUSTED;
-        for (size_t m = 0; m < t->n; m++)
-            slot_put(s, slots, id_hash(t, t->ids[m], strlen(t->ids[m])), (uint32_t)m);
-        free(t->slot);
-        t->slot = s;
-        t->slots = slots;
-    }
+    yj_err err = yj_ids_reserve(t->ids, more);
+    if (err != YJ_OK || t->n + more <= t->cap) return err;
+    size_t cap = t->cap ? t->cap : 64;
+    while (cap < t->n + more)
+        cap *= 2;
+    yj_tree_member *m = realloc(t->m, cap * sizeof *m);
+    if (!m) return YJ_RESOURCE_EXHAUSTED;
+    t->m = m;
+    uint32_t *hc = realloc(t->hc, cap * sizeof *hc);
+    if (!hc) return YJ_RESOURCE_EXHAUSTED;
+    t->hc = hc;
+    t->cap = cap;
     return YJ_OK;
-}
-
-/* A copy of id (n bytes, NUL added) in the id blocks, or NULL on ENOMEM. */
-static char *id_copy(yj_tree *t, const char *id, size_t n)
-{
-    if (!t->blocks || t->blocks->used + n + 1 > ID_BLOCK) {
-        id_block *bl = malloc(sizeof *bl);
-        if (!bl) return NULL;
-        bl->next = t->blocks;
-        bl->used = 0;
-        t->blocks = bl;
-        t->bytes += sizeof *bl;
-    }
-    char *c = t->blocks->b + t->blocks->used;
-    memcpy(c, id, n);
-    c[n] = 0;
-    t->blocks->used += n + 1;
-    return c;
 }
 
 yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out)
@@ -184,16 +102,14 @@ yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out)
         *out = m;
         return YJ_OK;
     }
-    if (room_members(t, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
-    char *c = id_copy(t, id, n);
-    if (!c) return YJ_RESOURCE_EXHAUSTED;
-    m = (uint32_t)t->n++;
-    t->ids[m] = c;
+    if (room_members(t, 1) != YJ_OK || yj_ids_add(t->ids, id, n, &m) != YJ_OK)
+        return YJ_RESOURCE_EXHAUSTED;
+    assert(m == t->n);
+    t->n++;
     t->hc[m] = YJ_TREE_NONE;
     memset(&t->m[m], 0, sizeof t->m[m]);
     t->m[m].parent = YJ_TREE_NONE;
     t->m[m].last = YJ_TREE_NONE;
-    slot_put(t->slot, t->slots, id_hash(t, id, n), m);
     *out = m;
     return YJ_OK;
 }
@@ -215,9 +131,7 @@ static yj_err room_bindings(yj_tree *t, size_t more)
 yj_err yj_tree_reserve(yj_tree *t, size_t n)
 {
     yj_err err = room_members(t, n);
-    if (err == YJ_OK) err = room_bindings(t, n);
-    if (err == YJ_OK && !t->blocks) err = id_copy(t, "", 0) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
-    return err;
+    return err == YJ_OK ? room_bindings(t, n) : err;
 }
 
 size_t yj_tree_count(const yj_tree *t)
@@ -228,7 +142,7 @@ size_t yj_tree_count(const yj_tree *t)
 const char *yj_tree_id(const yj_tree *t, uint32_t m)
 {
     assert(m < t->n);
-    return t->ids[m];
+    return yj_ids_str(t->ids, m);
 }
 
 const yj_tree_member *yj_tree_get(const yj_tree *t, uint32_t m)
@@ -269,8 +183,7 @@ static void id_out(const yj_tree *t, uint32_t m, char out[YJ_ID_MAX + 1])
         out[0] = 0;
         return;
     }
-    size_t n = strlen(t->ids[m]);
-    memcpy(out, t->ids[m], n + 1);
+    memcpy(out, yj_ids_str(t->ids, m), yj_ids_len(t->ids, m) + 1);
 }
 
 static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms,
@@ -508,7 +421,7 @@ static int by_id(const void *a, const void *b)
 
 static int put_id(EVP_MD_CTX *c, const yj_tree *t, uint32_t m)
 {
-    const char *id = m == YJ_TREE_NONE ? "" : t->ids[m];
+    const char *id = m == YJ_TREE_NONE ? "" : yj_ids_str(t->ids, m);
     uint8_t n = (uint8_t)strlen(id);
     return EVP_DigestUpdate(c, &n, 1) && EVP_DigestUpdate(c, id, n);
 }
@@ -527,7 +440,7 @@ int yj_tree_digest(const yj_tree *t, uint8_t out[32])
     int ok = order && c && EVP_DigestInit_ex(c, yj_sha256_md(), NULL);
     if (ok) {
         for (size_t i = 0; i < t->n; i++)
-            order[i] = (by_id_ent){t->ids[i], (uint32_t)i};
+            order[i] = (by_id_ent){yj_ids_str(t->ids, (uint32_t)i), (uint32_t)i};
         qsort(order, t->n, sizeof *order, by_id);
     }
     for (size_t i = 0; ok && i < t->n; i++) {
@@ -550,7 +463,6 @@ int yj_tree_digest(const yj_tree *t, uint8_t out[32])
 
 size_t yj_tree_bytes(const yj_tree *t)
 {
-    return sizeof *t + t->cap * (sizeof *t->m + sizeof *t->ids + sizeof *t->hc) +
-           t->slots * sizeof *t->slot + t->capb * sizeof *t->b + t->caphc * sizeof *t->hcv +
-           t->bytes;
+    return sizeof *t + yj_ids_bytes(t->ids) + t->cap * (sizeof *t->m + sizeof *t->hc) +
+           t->capb * sizeof *t->b + t->caphc * sizeof *t->hcv + t->bytes;
 }

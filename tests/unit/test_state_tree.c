@@ -6,14 +6,9 @@
  * move, the binding in force at a time, refusals that change nothing, and
  * a state that does not depend on how members were numbered.
  *
- * Then the same seeded workloads applied to the keyed ledger (a real
- * store, src/ledger) and to the tree, under three policies: every answer
- * (accepted or refused), every team record and every parent at a time
- * must agree. The ledger is the reference here because an independent
- * model and Verify already hold it to the rules; the tree is the one that
- * replaces it.
+ * test_state_sm.c applies seeded workloads to the tree (through the typed
+ * state) and to the keyed ledger and requires the same answers.
  */
-#include <event2/event.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,14 +19,8 @@
 
 #include <cmocka.h>
 
-#include "store_fixture.h"
-
-#include "ledger/ledger_internal.h"
 #include "state/tree.h"
-#include "yongjin/ledger.h"
 #include "yongjin/rules.h"
-#include "yongjin/store.h"
-#include "yongjin/v1/query.pb-c.h"
 
 #define T0 1761955200000LL
 #define DAY 86400000LL
@@ -295,255 +284,6 @@ static void test_a_member_costs_a_bounded_number_of_bytes(void **state)
     yj_tree_free(t);
 }
 
-/* ---- the same workloads through the keyed ledger ---- */
-
-typedef struct dfx {
-    store_fx s;
-    int rid;
-} dfx;
-
-static int dsetup(void **state)
-{
-    dfx *f = calloc(1, sizeof *f);
-    store_fx_open(&f->s, "tree", *yj_ledger_hook());
-    *state = f;
-    return 0;
-}
-
-static int dteardown(void **state)
-{
-    dfx *f = *state;
-    store_fx_close(&f->s);
-    free(f);
-    return 0;
-}
-
-static int apply(dfx *f, Yongjin__V1__Event *ev, int64_t t, uint64_t *seq)
-{
-    char rid[32];
-    snprintf(rid, sizeof rid, "r%d", ++f->rid);
-    ev->request_id = rid;
-    ev->event_time_ms = t;
-    uint8_t buf[4096];
-    size_t n = yongjin__v1__event__pack(ev, buf);
-    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, 0, NULL};
-    yj_batch *b = yj_batch_new(1);
-    b->writes = &w;
-    b->received_ms = t;
-    store_fx_run(&f->s, b);
-    int code = b->results[0].code;
-    if (seq) *seq = b->results[0].seq;
-    yj_batch_free(b);
-    return code;
-}
-
-/* The member's team record as the ledger keeps it ('A'), zeros when none. */
-static void keyed_team(dfx *f, const char *member, int64_t v[5], char parent[YJ_ID_MAX + 1])
-{
-    yj_rtxn r;
-    yj_msg msg;
-    lkey k;
-    MDB_val val;
-    lkey_id(&k, "t1", 2, 'A', member);
-    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    yj_err err = yj_state_get(&r.view, k.b, k.n, &val);
-    memset(v, 0, 5 * sizeof v[0]);
-    parent[0] = 0;
-    if (err == YJ_OK) {
-        assert_true(val.mv_size >= LEDGER_TEAM_FIXED + 1);
-        const uint8_t *b = val.mv_data;
-        for (int i = 0; i < 5; i++)
-            v[i] = (int64_t)get_be64(b + 8 * i);
-        size_t n = b[LEDGER_TEAM_FIXED];
-        assert_int_equal(val.mv_size, LEDGER_TEAM_FIXED + 1 + n);
-        memcpy(parent, b + LEDGER_TEAM_FIXED + 1, n);
-        parent[n] = 0;
-    } else
-        assert_int_equal(err, YJ_NOT_FOUND);
-    yj_store_read_end(f->s.store, &r);
-}
-
-/* GetParent's referrer at at_ms (0: the latest binding). */
-static void keyed_parent(dfx *f, const char *member, int64_t at_ms, char out[YJ_ID_MAX + 1])
-{
-    yj_rtxn r;
-    yj_msg msg;
-    yj_buf buf = {0};
-    Yongjin__V1__GetParentRequest req = YONGJIN__V1__GET_PARENT_REQUEST__INIT;
-    req.member = (char *)member;
-    req.at_ms = at_ms;
-    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    assert_int_equal(yj_ledger_get_parent(&r, "t1", &req, &buf, &msg), YJ_OK);
-    yj_store_read_end(f->s.store, &r);
-    Yongjin__V1__Parent *p =
-        yongjin__v1__parent__unpack(NULL, buf.len, buf.data ? buf.data : (uint8_t *)"");
-    assert_non_null(p);
-    snprintf(out, YJ_ID_MAX + 1, "%s", p->referrer);
-    yongjin__v1__parent__free_unpacked(p, NULL);
-    yj_buf_free(&buf);
-}
-
-static uint64_t rnd_state;
-static uint32_t rnd(uint32_t n) /* xorshift64*, seeded per workload: the same cases on every run */
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return (uint32_t)((rnd_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
-}
-
-#define DMEMBERS 40
-
-/* One workload: the policy set first (as the ledger's SetPolicy, in force
- * from before every event), then `events` random UpsertMembers (when
- * approved), Binds (random times over 60 days, so that later journal
- * entries are dated earlier and TTLs lapse) and OrderPaids (GMV), each
- * applied to both; every answer compared as it comes, every team record
- * and parent at the end. */
-static void differential(dfx *f, uint64_t seed, int last_touch, int ttl_days, int approved,
-                         int events)
-{
-    yj_policy p = defaults();
-    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
-    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
-    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
-    if (last_touch) {
-        pol.has_bind_policy = 1;
-        pol.bind_policy = YONGJIN__V1__BIND_POLICY__LAST_TOUCH;
-        p.bind_policy = YJ_BIND_LAST_TOUCH;
-    }
-    if (ttl_days) {
-        pol.has_bind_ttl_days = 1;
-        pol.bind_ttl_days = ttl_days;
-        p.bind_ttl_days = ttl_days;
-    }
-    if (approved) {
-        pol.has_distributor_mode = 1;
-        pol.distributor_mode = YONGJIN__V1__DISTRIBUTOR_MODE__APPROVED;
-        p.distributor_mode = YJ_MODE_APPROVED;
-    }
-    sp.policy = &pol;
-    ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
-    ev.set_policy = &sp;
-    assert_int_equal(apply(f, &ev, T0 - 10 * DAY, NULL), YJ_OK);
-
-    yj_tree *t = yj_tree_new(seed * 31 + 7);
-    assert_non_null(t);
-    rnd_state = seed;
-    int64_t times[64];
-    size_t n_times = 0;
-    int accepted = 0, refused = 0, orders = 0;
-    for (int e = 0; e < events; e++) {
-        char m[16], r[16];
-        snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
-        int64_t when = T0 + (int64_t)rnd(60 * 24) * (DAY / 24);
-        uint32_t kind = rnd(10);
-        Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
-        uint64_t seq;
-        if (kind == 0 && approved) {
-            Yongjin__V1__UpsertMember um = YONGJIN__V1__UPSERT_MEMBER__INIT;
-            um.member = m;
-            um.distributor = rnd(3) != 0;
-            um.tier = (int32_t)rnd(3);
-            x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER;
-            x.upsert_member = &um;
-            assert_int_equal(apply(f, &x, when, NULL), YJ_OK);
-            uint32_t mi;
-            assert_int_equal(yj_tree_intern(t, m, strlen(m), &mi), YJ_OK);
-            yj_tree_upsert(t, mi, um.distributor, um.tier);
-        } else if (kind <= 2) {
-            char order[24];
-            snprintf(order, sizeof order, "o%d", e);
-            Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
-            Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
-            l.line_id = "L1";
-            l.quantity = 1;
-            l.amount = 100 + rnd(100000);
-            op.order_id = order;
-            op.buyer = m;
-            op.n_lines = 1;
-            op.lines = &lp;
-            x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
-            x.order_paid = &op;
-            assert_int_equal(apply(f, &x, when, NULL), YJ_OK);
-            uint32_t mi;
-            assert_int_equal(yj_tree_intern(t, m, strlen(m), &mi), YJ_OK);
-            assert_int_equal(yj_tree_add_own_gmv(t, mi, l.amount), YJ_OK);
-            orders++;
-        } else {
-            snprintf(r, sizeof r, "m%u", rnd(DMEMBERS));
-            Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
-            b.member = m;
-            b.referrer = r;
-            x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
-            x.bind = &b;
-            int code = apply(f, &x, when, &seq);
-            yj_msg why;
-            yj_err got = yj_tree_apply_bind(t, &p, YJ_RULES_VERSION, m, r, when, seq, &why);
-            if (code != (int)got)
-                fail_msg("event %d: bind %s under %s: ledger %d, tree %d", e, m, r, code, got);
-            if (code == YJ_OK) {
-                accepted++;
-                if (n_times < 64) times[n_times++] = when;
-            } else
-                refused++;
-        }
-    }
-    assert_true(accepted > 20);
-    assert_true(refused > 5);
-    assert_true(orders > 20);
-    /* every member's team record and parents */
-    for (int i = 0; i < DMEMBERS; i++) {
-        char m[16], kp[YJ_ID_MAX + 1], want[YJ_ID_MAX + 1];
-        int64_t v[5];
-        snprintf(m, sizeof m, "m%d", i);
-        keyed_team(f, m, v, kp);
-        uint32_t mi = yj_tree_find(t, m, strlen(m));
-        if (mi == YJ_TREE_NONE) {
-            for (int j = 0; j < 5; j++)
-                assert_int_equal(v[j], 0);
-            continue;
-        }
-        const yj_tree_member *tm = yj_tree_get(t, mi);
-        int64_t tv[5] = {tm->direct, tm->team_size, tm->team_gmv, tm->own_gmv, tm->height};
-        for (int j = 0; j < 5; j++)
-            if (v[j] != tv[j])
-                fail_msg("%s: field %d: ledger %lld, tree %lld", m, j, (long long)v[j],
-                         (long long)tv[j]);
-        assert_string_equal(kp, tm->parent == YJ_TREE_NONE ? "" : yj_tree_id(t, tm->parent));
-        keyed_parent(f, m, 0, want);
-        assert_string_equal(want, tm->parent == YJ_TREE_NONE ? "" : yj_tree_id(t, tm->parent));
-        for (size_t k = 0; k < n_times; k++)
-            for (int64_t d = -1; d <= 1; d++) {
-                int64_t when =
-                    times[k] + d + (ttl_days ? (int64_t)(k % 3) * ttl_days * DAY / 2 : 0);
-                uint32_t pi = yj_tree_parent_at(t, mi, when, NULL);
-                keyed_parent(f, m, when, want);
-                if (strcmp(want, pi == YJ_TREE_NONE ? "" : yj_tree_id(t, pi)))
-                    fail_msg("%s at %lld: ledger '%s', tree '%s'", m, (long long)when, want,
-                             pi == YJ_TREE_NONE ? "" : yj_tree_id(t, pi));
-            }
-    }
-    print_message("tree against the ledger (seed %llu): %d binds accepted, %d refused, %d orders\n",
-                  (unsigned long long)seed, accepted, refused, orders);
-    yj_tree_free(t);
-}
-
-static void test_first_touch_agrees_with_the_ledger(void **state)
-{
-    differential(*state, 1, 0, 0, 0, 600);
-}
-
-static void test_last_touch_with_lapses_agrees_with_the_ledger(void **state)
-{
-    differential(*state, 2, 1, 10, 0, 600);
-}
-
-static void test_approved_distributors_agree_with_the_ledger(void **state)
-{
-    differential(*state, 3, 1, 0, 1, 600);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,11 +293,6 @@ int main(void)
         cmocka_unit_test(test_refused_binds_change_nothing),
         cmocka_unit_test(test_the_digest_does_not_depend_on_numbering_or_seed),
         cmocka_unit_test(test_a_member_costs_a_bounded_number_of_bytes),
-        cmocka_unit_test_setup_teardown(test_first_touch_agrees_with_the_ledger, dsetup, dteardown),
-        cmocka_unit_test_setup_teardown(test_last_touch_with_lapses_agrees_with_the_ledger, dsetup,
-                                        dteardown),
-        cmocka_unit_test_setup_teardown(test_approved_distributors_agree_with_the_ledger, dsetup,
-                                        dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,190 @@
+/*
+ * ids.c — ids numbered in the order first seen (ids.h).
+ *
+ * A copy is its length byte, its bytes and a NUL, in the current block;
+ * str[i] points at the bytes (the length sits just before them). Blocks
+ * made by yj_ids_reserve wait in a spare list until the current one is
+ * full, so that an add after a reserve never allocates.
+ */
+#include "state/ids.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/hash.h"
+#include "yongjin/rules.h"
+
+#define BLOCK_BYTES (64 * 1024)
+#define COPY_MAX (YJ_ID_MAX + 2) /* a copy's bytes at most: length, id, NUL */
+
+typedef struct block {
+    struct block *next;
+    size_t used;
+    uint8_t b[BLOCK_BYTES];
+} block;
+
+struct yj_ids {
+    uint64_t seed;
+    char **str;
+    size_t n, cap;
+    uint64_t *slot; /* tag (hash >> 32) << 32 | number + 1; 0: empty */
+    size_t slots;   /* a power of two, at least twice n */
+    block *cur;     /* copies go here; it links to the full ones */
+    block *spare;   /* made ahead by yj_ids_reserve */
+    size_t blocks;
+};
+
+yj_ids *yj_ids_new(uint64_t seed)
+{
+    yj_ids *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->seed = seed;
+    t->slots = 64;
+    t->slot = calloc(t->slots, sizeof *t->slot);
+    if (!t->slot) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void blocks_free(block *b)
+{
+    while (b) {
+        block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+void yj_ids_free(yj_ids *t)
+{
+    if (!t) return;
+    blocks_free(t->cur);
+    blocks_free(t->spare);
+    free(t->slot);
+    free(t->str);
+    free(t);
+}
+
+size_t yj_ids_len(const yj_ids *t, uint32_t i)
+{
+    assert(i < t->n);
+    return ((const uint8_t *)t->str[i])[-1];
+}
+
+uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n)
+{
+    assert(n >= 1 && n <= YJ_ID_MAX);
+    uint64_t h = store_hash(id, n, t->seed);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t mask = t->slots - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint64_t s = t->slot[i];
+        if (!s) return YJ_IDS_NONE;
+        if ((uint32_t)(s >> 32) != tag) continue;
+        uint32_t m = (uint32_t)s - 1;
+        if (yj_ids_len(t, m) == n && !memcmp(t->str[m], id, n)) return m;
+    }
+}
+
+static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
+{
+    size_t mask = slots - 1;
+    size_t i = (size_t)h & mask;
+    while (slot[i])
+        i = (i + 1) & mask;
+    slot[i] = (h >> 32) << 32 | ((uint64_t)m + 1);
+}
+
+/* Room in the current and spare blocks for `more` copies of the longest
+ * (a copy that does not fit what is left of a block opens the next, so
+ * only whole copies of the longest count). */
+static yj_err room_blocks(yj_ids *t, size_t more)
+{
+    size_t per = BLOCK_BYTES / COPY_MAX; /* copies a fresh block surely holds */
+    size_t have = t->cur ? (BLOCK_BYTES - t->cur->used) / COPY_MAX : 0;
+    for (block *b = t->spare; b; b = b->next)
+        have += per;
+    while (have < more) {
+        block *b = malloc(sizeof *b);
+        if (!b) return YJ_RESOURCE_EXHAUSTED;
+        b->used = 0;
+        b->next = t->spare;
+        t->spare = b;
+        t->blocks++;
+        have += per;
+    }
+    return YJ_OK;
+}
+
+yj_err yj_ids_reserve(yj_ids *t, size_t more)
+{
+    if (more > YJ_IDS_MAX - t->n) return YJ_RESOURCE_EXHAUSTED;
+    size_t want = t->n + more;
+    if (want > t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap < want)
+            cap *= 2;
+        char **s = realloc(t->str, cap * sizeof *s);
+        if (!s) return YJ_RESOURCE_EXHAUSTED;
+        t->str = s;
+        t->cap = cap;
+    }
+    if (want * 2 > t->slots) {
+        size_t slots = t->slots;
+        while (want * 2 > slots)
+            slots *= 2;
+        uint64_t *s = calloc(slots, sizeof *s);
+        if (!s) return YJ_RESOURCE_EXHAUSTED;
+        for (size_t m = 0; m < t->n; m++)
+            slot_put(s, slots, store_hash(t->str[m], yj_ids_len(t, (uint32_t)m), t->seed),
+                     (uint32_t)m);
+        free(t->slot);
+        t->slot = s;
+        t->slots = slots;
+    }
+    return room_blocks(t, more);
+}
+
+yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
+{
+    assert(n >= 1 && n <= YJ_ID_MAX);
+    assert(yj_ids_find(t, id, n) == YJ_IDS_NONE);
+    if (yj_ids_reserve(t, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
+    if (!t->cur || t->cur->used + n + 2 > BLOCK_BYTES) {
+        block *b = t->spare; /* (reserve made one) */
+        assert(b);
+        t->spare = b->next;
+        b->next = t->cur;
+        t->cur = b;
+    }
+    uint8_t *c = t->cur->b + t->cur->used;
+    c[0] = (uint8_t)n;
+    memcpy(c + 1, id, n);
+    c[n + 1] = 0;
+    t->cur->used += n + 2;
+    uint32_t m = (uint32_t)t->n++;
+    t->str[m] = (char *)c + 1;
+    slot_put(t->slot, t->slots, store_hash(id, n, t->seed), m);
+    *out = m;
+    return YJ_OK;
+}
+
+const char *yj_ids_str(const yj_ids *t, uint32_t i)
+{
+    assert(i < t->n);
+    return t->str[i];
+}
+
+size_t yj_ids_count(const yj_ids *t)
+{
+    return t->n;
+}
+
+size_t yj_ids_bytes(const yj_ids *t)
+{
+    return sizeof *t + t->cap * sizeof *t->str + t->slots * sizeof *t->slot +
+           t->blocks * sizeof(block);
+}

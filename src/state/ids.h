@@ -1,0 +1,49 @@
+/*
+ * ids.h — ids numbered densely in the order they were first seen: the
+ * one way the typed tables (src/state) refer to a member, an order or
+ * any other id: a uint32 index into their arrays.
+ *
+ * An id is 1..YJ_ID_MAX bytes (validated before it reaches a table:
+ * asserted here). Its copy lives in blocks of 64 KiB that never move, so
+ * yj_ids_str's pointer is valid until yj_ids_free. The index is open
+ * addressing with linear probing, at most half full; a slot holds the
+ * hash's top 32 bits and the number + 1, so a probe compares an id only
+ * when the tags agree. The hash is keyed by a seed (hash.h: a client
+ * cannot choose ids that collide); the numbers never depend on it.
+ *
+ * Not thread-safe: one owner.
+ */
+#ifndef YONGJIN_STATE_IDS_H
+#define YONGJIN_STATE_IDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yongjin/err.h"
+
+#define YJ_IDS_NONE UINT32_MAX
+#define YJ_IDS_MAX (UINT32_MAX - 1) /* the most ids one table numbers */
+
+typedef struct yj_ids yj_ids;
+
+/* An empty table hashing with seed; NULL on ENOMEM. */
+yj_ids *yj_ids_new(uint64_t seed);
+void yj_ids_free(yj_ids *t); /* NULL ok */
+
+/* The number of id (n bytes), or YJ_IDS_NONE when never seen. */
+uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n);
+/* Room for n more ids (their copies of up to YJ_ID_MAX bytes each and
+ * their slots), so that the next n yj_ids_add cannot fail: OK or
+ * RESOURCE_EXHAUSTED. */
+yj_err yj_ids_reserve(yj_ids *t, size_t n);
+/* Numbers id, which must not be in the table (yj_ids_find said NONE), as
+ * the next number: OK with *out set, or RESOURCE_EXHAUSTED with nothing
+ * changed. */
+yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out);
+/* id i (NUL-terminated) and its length. */
+const char *yj_ids_str(const yj_ids *t, uint32_t i);
+size_t yj_ids_len(const yj_ids *t, uint32_t i);
+size_t yj_ids_count(const yj_ids *t);
+size_t yj_ids_bytes(const yj_ids *t); /* heap bytes */
+
+#endif

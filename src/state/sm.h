@@ -1,0 +1,101 @@
+/*
+ * sm.h — one tenant's state as typed tables, and the events applied to
+ * them: the state machine of issue 16 item 2 (docs/architecture.md "Typed
+ * state"), built beside the keyed ledger one program at a time.
+ *
+ * It holds the member tree (tree.h), each member's balance (six i64 by the
+ * member's number, as the keyed 'B'), its earnings by month, program and
+ * level ('E'), its month counters ('m'), the tenant's totals by account
+ * ('T') and by month ('n'), and the orders it was told of. The events it
+ * applies so far: UpsertMember, Bind and OrderPaid for the referral
+ * program (the share link's bind, the chain, the lines, the cap, the
+ * accruals, the buyer's GMV). What the keyed ledger writes as history
+ * (statement lines, the month's entry index, the order's full record) is
+ * not kept here yet, nor are group-buys, live sessions, guides, stores,
+ * campaigns' counts, refunds, completions, settlement, withdrawals,
+ * payouts and closed months: an OrderPaid that names a group, a live
+ * session, a guide or a store is UNIMPLEMENTED here. It is not yet the
+ * writer's: tests/unit/test_state_sm.c applies the same events to it and to
+ * the keyed ledger and requires the same answers, postings and state.
+ *
+ * Every apply is all or nothing: it is checked (the rules, yj_rules_*),
+ * then every byte of memory it needs is taken, then it changes the tables.
+ * A refused event changes nothing, not even the members numbered.
+ * Deterministic: the state depends on the events and their order only
+ * (yj_sm_digest). Not thread-safe: one owner.
+ */
+#ifndef YONGJIN_STATE_SM_H
+#define YONGJIN_STATE_SM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/tree.h"
+#include "yongjin/buf.h"
+#include "yongjin/err.h"
+#include "yongjin/rules.h"
+#include "yongjin/v1/ledger.pb-c.h"
+
+#define YJ_SM_BALANCE_FIELDS 6  /* pending, available, withdrawing, paid, earned, reversed */
+#define YJ_SM_EARNINGS_FIELDS 3 /* accrued, reversed, settled */
+#define YJ_SM_ACCOUNTS 6 /* commission_expense, fee_income, pending, available, withdrawing, paid  \
+                          */
+
+typedef struct yj_sm yj_sm;
+
+/* What an event is applied with: its rules version, the policy in force
+ * at its time, its time, its journal entry and its month (the event's own,
+ * or the first open one: yj_rules_period_of). */
+typedef struct yj_sm_event {
+    uint32_t rules;
+    const yj_policy *policy;
+    int64_t time_ms;
+    uint64_t seq;
+    uint32_t period; /* yyyymm */
+} yj_sm_event;
+
+/* An empty state; seed keys its hash tables (no state depends on it).
+ * NULL on ENOMEM. */
+yj_sm *yj_sm_new(uint64_t seed);
+void yj_sm_free(yj_sm *s); /* NULL ok */
+const yj_tree *yj_sm_tree(const yj_sm *s);
+
+/* UpsertMember (the member's id validated by the caller, as the ledger's
+ * ledger_upsert_member checks it): OK or RESOURCE_EXHAUSTED. */
+yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier);
+/* Bind (yj_tree_apply_bind). */
+yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
+                  yj_msg *why);
+/* OrderPaid: checked as the ledger checks it (ledger_check_order_paid:
+ * INVALID_ARGUMENT), ALREADY_EXISTS for an order paid before,
+ * UNIMPLEMENTED for the programs not typed yet; then the share link's
+ * bind (a refusal does not refuse the order), the chain at the payment,
+ * yj_rules_order_paid's commissions, and for each commission that is not
+ * zero two postings appended to effects as EventResult.postings (field 5:
+ * the member's "pending" leg, then "commission_expense"), the balances,
+ * earnings, month counters and totals they move, and the buyer's GMV up
+ * the tree. effects is appended to (on a failure it may hold a part of
+ * them: the caller drops it). */
+yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
+                        yj_buf *effects, yj_msg *why);
+
+/* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
+void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);
+/* m's earnings in month period of program at level, NULL when none. */
+const int64_t *yj_sm_earnings(const yj_sm *s, uint32_t m, uint32_t period, int program, int level);
+/* m's month counters (YJ_PERIOD_COLUMNS), NULL when none. */
+const int64_t *yj_sm_month(const yj_sm *s, uint32_t m, uint32_t period);
+/* The month's totals over every member (YJ_PERIOD_COLUMNS), NULL when none. */
+const int64_t *yj_sm_month_totals(const yj_sm *s, uint32_t period);
+/* The tenant's totals by account (YJ_SM_ACCOUNTS). */
+const int64_t *yj_sm_totals(const yj_sm *s);
+size_t yj_sm_orders(const yj_sm *s);
+
+/* SHA-256 of the state in the ids' byte order (the tree's digest, then
+ * each member's balance, earnings and months, the totals, the orders):
+ * the same for two states of the same events whatever numbered them. 1,
+ * or 0 on ENOMEM or an OpenSSL failure. */
+int yj_sm_digest(const yj_sm *s, uint8_t out[32]);
+size_t yj_sm_bytes(const yj_sm *s); /* heap bytes */
+
+#endif

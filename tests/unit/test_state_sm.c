@@ -1,0 +1,672 @@
+/*
+ * test_state_sm.c — one tenant's typed state (src/state/sm.h).
+ *
+ * First the worked examples of ../shared/spec/EXAMPLES.md that the typed
+ * state applies so far (A's payment, K), their numbers worked by hand from
+ * the rules: each recipient's pending and earned, the postings, the
+ * tenant's totals, the month's counters, GMV up the tree.
+ *
+ * Then seeded workloads of UpsertMember, Bind and OrderPaid (one to three
+ * lines, share links) applied to the keyed ledger (a real store, src/ledger)
+ * and to the typed state, under four policies: every answer, every
+ * posting of every payment (byte for byte), and at the end every member's
+ * team record, parents at times, balance, earnings and month counters, and
+ * the tenant's totals must agree. The ledger is the reference because an
+ * independent model and Verify already hold it to the rules; the typed
+ * state is what is to replace it.
+ */
+#include <event2/event.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include "ledger/ledger_internal.h"
+#include "state/sm.h"
+#include "yongjin/ledger.h"
+#include "yongjin/rules.h"
+#include "yongjin/store.h"
+#include "yongjin/v1/query.pb-c.h"
+
+#define T0 1761955200000LL /* 2025-11-01 00:00 UTC: 2025-11 in UTC+8 */
+#define DAY 86400000LL
+
+static yj_policy policy;
+static uint64_t seq_next;
+
+static yj_sm_event ev_at(int64_t t)
+{
+    yj_sm_event e = {YJ_RULES_VERSION, &policy, t, ++seq_next, 0};
+    int adjustment;
+    yj_rules_period_of(t, policy.timezone_offset_minutes, 0, &e.period, &adjustment);
+    return e;
+}
+
+static uint32_t num(const yj_sm *s, const char *id)
+{
+    uint32_t m = yj_tree_find(yj_sm_tree(s), id, strlen(id));
+    assert_int_not_equal(m, YJ_TREE_NONE);
+    return m;
+}
+
+static void bind_ok(yj_sm *s, const char *m, const char *r)
+{
+    yj_msg why;
+    yj_sm_event e = ev_at(T0);
+    assert_int_equal(yj_sm_bind(s, &e, m, r, &why), YJ_OK);
+}
+
+/* An order of one line of amount, paid at t; its postings unpacked into
+ * *res (free with yongjin__v1__event_result__free_unpacked). */
+static yj_err pay(yj_sm *s, const char *order, const char *buyer, int64_t amount, int64_t t,
+                  Yongjin__V1__EventResult **res)
+{
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = amount;
+    op.order_id = (char *)order;
+    op.buyer = (char *)buyer;
+    op.n_lines = 1;
+    op.lines = &lp;
+    yj_buf fx = {0};
+    yj_msg why;
+    yj_sm_event e = ev_at(t);
+    yj_err err = yj_sm_order_paid(s, &e, &op, &fx, &why);
+    if (res) {
+        *res = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
+        assert_non_null(*res);
+    }
+    yj_buf_free(&fx);
+    return err;
+}
+
+static void assert_posting(const Yongjin__V1__Posting *p, const char *account, const char *member,
+                           int64_t amount, int level)
+{
+    assert_string_equal(p->account, account);
+    assert_string_equal(p->member, member);
+    assert_int_equal(p->amount, amount);
+    assert_int_equal(p->level, level);
+    assert_int_equal(p->program, YJ_PROGRAM_REFERRAL);
+    assert_string_equal(p->kind, "accrue");
+}
+
+static void assert_pending(const yj_sm *s, const char *m, int64_t pending)
+{
+    int64_t b[YJ_SM_BALANCE_FIELDS];
+    yj_sm_balance(s, num(s, m), b);
+    assert_int_equal(b[0], pending); /* pending */
+    assert_int_equal(b[1], 0);       /* available */
+    assert_int_equal(b[4], pending); /* earned */
+}
+
+/* EXAMPLES.md A's payment: b under a, c under b; c pays 19999. b (level 1)
+ * earns floor(1999.9) = 1999, a (level 2) floor(999.95) = 999. The
+ * postings: b's pending +1999, the expense -1999, a's +999, -999. The
+ * tenant's pending total 2998, its expense -2998; November's accrued
+ * column 2998, b's 1999; c's own GMV 19999, b's and a's team GMV 19999. */
+static void test_example_A_two_levels(void **state)
+{
+    (void)state;
+    yj_policy_defaults(&policy);
+    yj_sm *s = yj_sm_new(1);
+    assert_non_null(s);
+    bind_ok(s, "b", "a");
+    bind_ok(s, "c", "b");
+    Yongjin__V1__EventResult *r;
+    assert_int_equal(pay(s, "O1", "c", 19999, T0 + DAY, &r), YJ_OK);
+    assert_int_equal(r->n_postings, 4);
+    assert_posting(r->postings[0], "pending", "b", 1999, 1);
+    assert_posting(r->postings[1], "commission_expense", "", -1999, 1);
+    assert_posting(r->postings[2], "pending", "a", 999, 2);
+    assert_posting(r->postings[3], "commission_expense", "", -999, 2);
+    assert_int_equal(r->postings[0]->base_amount, 19999);
+    assert_int_equal(r->postings[0]->rate_bp, 1000);
+    assert_int_equal(r->postings[2]->rate_bp, 500);
+    assert_string_equal(r->postings[0]->order_id, "O1");
+    assert_string_equal(r->postings[0]->line_id, "L1");
+    yongjin__v1__event_result__free_unpacked(r, NULL);
+    assert_pending(s, "b", 1999);
+    assert_pending(s, "a", 999);
+    assert_pending(s, "c", 0);
+    assert_int_equal(yj_sm_totals(s)[2], 2998);  /* pending */
+    assert_int_equal(yj_sm_totals(s)[0], -2998); /* commission_expense */
+    assert_int_equal(yj_sm_month_totals(s, 202511)[YJ_PERIOD_ACCRUED], 2998);
+    assert_int_equal(yj_sm_month(s, num(s, "b"), 202511)[YJ_PERIOD_ACCRUED], 1999);
+    assert_int_equal(yj_sm_earnings(s, num(s, "a"), 202511, YJ_PROGRAM_REFERRAL, 2)[0], 999);
+    assert_null(yj_sm_earnings(s, num(s, "a"), 202511, YJ_PROGRAM_REFERRAL, 1));
+    const yj_tree *t = yj_sm_tree(s);
+    assert_int_equal(yj_tree_get(t, num(s, "c"))->own_gmv, 19999);
+    assert_int_equal(yj_tree_get(t, num(s, "b"))->team_gmv, 19999);
+    assert_int_equal(yj_tree_get(t, num(s, "a"))->team_gmv, 19999);
+    /* the same order again: ALREADY_EXISTS, nothing moved */
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    assert_int_equal(pay(s, "O1", "c", 500, T0 + DAY, NULL), YJ_ALREADY_EXISTS);
+    assert_true(yj_sm_digest(s, after));
+    assert_memory_equal(before, after, 32);
+    assert_int_equal(yj_sm_orders(s), 1);
+    yj_sm_free(s);
+}
+
+/* EXAMPLES.md K: 3 levels [1000, 500, 200], self_purchase; d under c under
+ * b under a; d pays 10000: d 1000 (level 1), c 500, b 200, a nothing. */
+static void test_example_K_three_levels_and_self_purchase(void **state)
+{
+    (void)state;
+    yj_policy_defaults(&policy);
+    policy.levels = 3;
+    policy.n_level_rates = 3;
+    policy.level_rates_bp[0] = 1000;
+    policy.level_rates_bp[1] = 500;
+    policy.level_rates_bp[2] = 200;
+    policy.self_purchase = 1;
+    yj_sm *s = yj_sm_new(2);
+    assert_non_null(s);
+    bind_ok(s, "b", "a");
+    bind_ok(s, "c", "b");
+    bind_ok(s, "d", "c");
+    Yongjin__V1__EventResult *r;
+    assert_int_equal(pay(s, "O1", "d", 10000, T0 + DAY, &r), YJ_OK);
+    assert_int_equal(r->n_postings, 6);
+    assert_posting(r->postings[0], "pending", "d", 1000, 1);
+    assert_posting(r->postings[2], "pending", "c", 500, 2);
+    assert_posting(r->postings[4], "pending", "b", 200, 3);
+    yongjin__v1__event_result__free_unpacked(r, NULL);
+    assert_pending(s, "d", 1000);
+    assert_pending(s, "c", 500);
+    assert_pending(s, "b", 200);
+    assert_pending(s, "a", 0);
+    assert_int_equal(yj_sm_totals(s)[2], 1700);
+    yj_sm_free(s);
+}
+
+/* A payment refused for its fields, or naming what the typed state does
+ * not keep yet, changes nothing. */
+static void test_refused_payments_change_nothing(void **state)
+{
+    (void)state;
+    yj_policy_defaults(&policy);
+    yj_sm *s = yj_sm_new(3);
+    assert_non_null(s);
+    bind_ok(s, "b", "a");
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    assert_int_equal(pay(s, "O1", "b", -5, T0, NULL), YJ_INVALID_ARGUMENT);
+    assert_int_equal(pay(s, "O 1", "b", 100, T0, NULL), YJ_INVALID_ARGUMENT);
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = 100;
+    op.order_id = "O2";
+    op.buyer = "b";
+    op.n_lines = 1;
+    op.lines = &lp;
+    op.group_id = "G1";
+    yj_buf fx = {0};
+    yj_msg why;
+    yj_sm_event e = ev_at(T0);
+    assert_int_equal(yj_sm_order_paid(s, &e, &op, &fx, &why), YJ_UNIMPLEMENTED);
+    yj_buf_free(&fx);
+    assert_true(yj_sm_digest(s, after));
+    assert_memory_equal(before, after, 32);
+    yj_sm_free(s);
+}
+
+/* ---- the same workloads through the keyed ledger ---- */
+
+typedef struct dfx {
+    store_fx s;
+    int rid;
+} dfx;
+
+static int dsetup(void **state)
+{
+    dfx *f = calloc(1, sizeof *f);
+    store_fx_open(&f->s, "sm", *yj_ledger_hook());
+    *state = f;
+    return 0;
+}
+
+static int dteardown(void **state)
+{
+    dfx *f = *state;
+    store_fx_close(&f->s);
+    free(f);
+    return 0;
+}
+
+/* Applies ev at t to the keyed ledger: its code, *seq, and (when res) its
+ * EventResult unpacked. */
+static int apply(dfx *f, Yongjin__V1__Event *ev, int64_t t, uint64_t *seq,
+                 Yongjin__V1__EventResult **res)
+{
+    char rid[32];
+    snprintf(rid, sizeof rid, "r%d", ++f->rid);
+    ev->request_id = rid;
+    ev->event_time_ms = t;
+    uint8_t buf[8192];
+    size_t n = yongjin__v1__event__pack(ev, buf);
+    yj_write w = {"t1", 2, rid, strlen(rid), buf, n, t, ev, 0, NULL};
+    yj_batch *b = yj_batch_new(1);
+    b->writes = &w;
+    b->received_ms = t;
+    store_fx_run(&f->s, b);
+    int code = b->results[0].code;
+    if (seq) *seq = b->results[0].seq;
+    if (res) {
+        *res = yongjin__v1__event_result__unpack(NULL, b->results[0].effects_len,
+                                                 b->results[0].effects);
+        assert_non_null(*res);
+    }
+    yj_batch_free(b);
+    return code;
+}
+
+/* The n big-endian i64 the ledger keeps under key (zeros when none): 1
+ * when the key is there. */
+static int keyed_i64s(dfx *f, const lkey *k, int64_t *v, size_t n)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    MDB_val val;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    yj_err err = yj_state_get(&r.view, k->b, k->n, &val);
+    memset(v, 0, n * sizeof v[0]);
+    if (err == YJ_OK) {
+        assert_true(val.mv_size >= 8 * n);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (int64_t)get_be64((const uint8_t *)val.mv_data + 8 * i);
+    } else
+        assert_int_equal(err, YJ_NOT_FOUND);
+    yj_store_read_end(f->s.store, &r);
+    return err == YJ_OK;
+}
+
+/* The member's team record ('A') and its parent. */
+static void keyed_team(dfx *f, const char *member, int64_t v[5], char parent[YJ_ID_MAX + 1])
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val val;
+    lkey_id(&k, "t1", 2, 'A', member);
+    keyed_i64s(f, &k, v, 5);
+    parent[0] = 0;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    if (yj_state_get(&r.view, k.b, k.n, &val) == YJ_OK) {
+        const uint8_t *b = val.mv_data;
+        size_t n = b[LEDGER_TEAM_FIXED];
+        assert_int_equal(val.mv_size, LEDGER_TEAM_FIXED + 1 + n);
+        memcpy(parent, b + LEDGER_TEAM_FIXED + 1, n);
+        parent[n] = 0;
+    }
+    yj_store_read_end(f->s.store, &r);
+}
+
+/* GetParent's referrer at at_ms (0: the latest binding). */
+static void keyed_parent(dfx *f, const char *member, int64_t at_ms, char out[YJ_ID_MAX + 1])
+{
+    yj_rtxn r;
+    yj_msg msg;
+    yj_buf buf = {0};
+    Yongjin__V1__GetParentRequest req = YONGJIN__V1__GET_PARENT_REQUEST__INIT;
+    req.member = (char *)member;
+    req.at_ms = at_ms;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    assert_int_equal(yj_ledger_get_parent(&r, "t1", &req, &buf, &msg), YJ_OK);
+    yj_store_read_end(f->s.store, &r);
+    Yongjin__V1__Parent *p =
+        yongjin__v1__parent__unpack(NULL, buf.len, buf.data ? buf.data : (uint8_t *)"");
+    assert_non_null(p);
+    snprintf(out, YJ_ID_MAX + 1, "%s", p->referrer);
+    yongjin__v1__parent__free_unpacked(p, NULL);
+    yj_buf_free(&buf);
+}
+
+static uint64_t rnd_state;
+static uint32_t rnd(uint32_t n) /* xorshift64*, seeded per workload: the same cases on every run */
+{
+    rnd_state ^= rnd_state >> 12;
+    rnd_state ^= rnd_state << 25;
+    rnd_state ^= rnd_state >> 27;
+    return (uint32_t)((rnd_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
+}
+
+#define DMEMBERS 40
+#define DTIMES 64
+
+typedef struct workload {
+    uint64_t seed;
+    int last_touch, ttl_days, approved, three_levels;
+    int events;
+} workload;
+
+static void set_policy(dfx *f, const workload *w)
+{
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    int32_t rates[3] = {1200, 700, 300};
+    yj_policy_defaults(&policy);
+    if (w->last_touch) {
+        pol.has_bind_policy = 1;
+        pol.bind_policy = YONGJIN__V1__BIND_POLICY__LAST_TOUCH;
+        policy.bind_policy = YJ_BIND_LAST_TOUCH;
+    }
+    if (w->ttl_days) {
+        pol.has_bind_ttl_days = 1;
+        pol.bind_ttl_days = w->ttl_days;
+        policy.bind_ttl_days = w->ttl_days;
+    }
+    if (w->approved) {
+        pol.has_distributor_mode = 1;
+        pol.distributor_mode = YONGJIN__V1__DISTRIBUTOR_MODE__APPROVED;
+        policy.distributor_mode = YJ_MODE_APPROVED;
+    }
+    if (w->three_levels) {
+        pol.has_levels = 1;
+        pol.levels = 3;
+        pol.n_level_rates_bp = 3;
+        pol.level_rates_bp = rates;
+        policy.levels = policy.n_level_rates = 3;
+        memcpy(policy.level_rates_bp, rates, sizeof rates);
+        pol.has_self_purchase = 1;
+        pol.self_purchase = 1;
+        policy.self_purchase = 1;
+        pol.has_rounding = 1;
+        pol.rounding = YONGJIN__V1__ROUNDING__HALF_UP;
+        policy.rounding = YJ_ROUND_HALF_UP;
+    }
+    sp.policy = &pol;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    ev.set_policy = &sp;
+    assert_int_equal(apply(f, &ev, T0 - 10 * DAY, NULL, NULL), YJ_OK);
+    policy.version = 2; /* the defaults are version 1; each SetPolicy adds one */
+}
+
+/* Each posting of got packs as the one of want. */
+static void assert_same_postings(const Yongjin__V1__EventResult *want,
+                                 const Yongjin__V1__EventResult *got, int e)
+{
+    if (want->n_postings != got->n_postings)
+        fail_msg("event %d: ledger %zu postings, typed %zu", e, want->n_postings, got->n_postings);
+    for (size_t i = 0; i < want->n_postings; i++) {
+        uint8_t a[1024], b[1024];
+        size_t na = yongjin__v1__posting__get_packed_size(want->postings[i]);
+        size_t nb = yongjin__v1__posting__get_packed_size(got->postings[i]);
+        assert_true(na <= sizeof a && nb <= sizeof b);
+        yongjin__v1__posting__pack(want->postings[i], a);
+        yongjin__v1__posting__pack(got->postings[i], b);
+        if (na != nb || memcmp(a, b, na))
+            fail_msg("event %d: posting %zu differs (ledger %s %s %lld, typed %s %s %lld)", e, i,
+                     want->postings[i]->account, want->postings[i]->member,
+                     (long long)want->postings[i]->amount, got->postings[i]->account,
+                     got->postings[i]->member, (long long)got->postings[i]->amount);
+    }
+}
+
+typedef struct tally {
+    int accepted, refused, orders, share_links, postings;
+} tally;
+
+static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally *n)
+{
+    char order[24], refr[16], ids[3][8];
+    snprintf(order, sizeof order, "o%d", e);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l[3], *lp[3];
+    size_t nl = 1 + rnd(3);
+    for (size_t i = 0; i < nl; i++) {
+        Yongjin__V1__Line init = YONGJIN__V1__LINE__INIT;
+        l[i] = init;
+        snprintf(ids[i], sizeof ids[i], "L%zu", i + 1);
+        l[i].line_id = ids[i];
+        l[i].quantity = 1 + rnd(3);
+        l[i].amount = 1 + rnd(200000);
+        if (rnd(4) == 0) l[i].commission_base = 1 + rnd((uint32_t)l[i].amount);
+        lp[i] = &l[i];
+    }
+    op.order_id = order;
+    op.buyer = (char *)m;
+    op.n_lines = nl;
+    op.lines = lp;
+    if (rnd(4) == 0) { /* a share link */
+        snprintf(refr, sizeof refr, "m%u", rnd(DMEMBERS));
+        op.referrer = refr;
+        n->share_links++;
+    }
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    uint64_t seq;
+    Yongjin__V1__EventResult *want, *got;
+    int code = apply(f, &x, when, &seq, &want);
+    assert_int_equal(code, YJ_OK);
+    seq_next = seq - 1;
+    yj_sm_event ev = ev_at(when);
+    assert_int_equal(ev.seq, seq);
+    yj_buf fx = {0};
+    yj_msg why;
+    assert_int_equal(yj_sm_order_paid(s, &ev, &op, &fx, &why), YJ_OK);
+    got = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
+    assert_non_null(got);
+    assert_same_postings(want, got, e);
+    n->postings += (int)got->n_postings;
+    yongjin__v1__event_result__free_unpacked(want, NULL);
+    yongjin__v1__event_result__free_unpacked(got, NULL);
+    yj_buf_free(&fx);
+    n->orders++;
+}
+
+static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally *n, int64_t *times,
+                     size_t *n_times)
+{
+    char r[16];
+    snprintf(r, sizeof r, "m%u", rnd(DMEMBERS));
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    b.member = (char *)m;
+    b.referrer = r;
+    x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    x.bind = &b;
+    uint64_t seq;
+    int code = apply(f, &x, when, &seq, NULL);
+    yj_sm_event ev = ev_at(when);
+    ev.seq = seq;
+    yj_msg why;
+    yj_err got = yj_sm_bind(s, &ev, m, r, &why);
+    if (code != (int)got)
+        fail_msg("event %d: bind %s under %s: ledger %d, typed %d", e, m, r, code, got);
+    if (code == YJ_OK) {
+        n->accepted++;
+        if (*n_times < DTIMES) times[(*n_times)++] = when;
+    } else
+        n->refused++;
+}
+
+/* The key of member m's referral earnings at level in month ('E'). */
+static void earnings_key_for(lkey *k, const char *m, uint32_t month, int level)
+{
+    lkey_start(k, "t1", 2, 'E');
+    lkey_str(k, m, strlen(m));
+    lkey_u32(k, month);
+    lkey_u8(k, YJ_PROGRAM_REFERRAL);
+    lkey_u8(k, (uint8_t)level);
+}
+
+/* The member's balance, earnings, months and team against the ledger's. */
+static void compare_member(dfx *f, const yj_sm *s, const char *m, const workload *w,
+                           const int64_t *times, size_t n_times)
+{
+    lkey k;
+    int64_t v[8];
+    char kp[YJ_ID_MAX + 1], want[YJ_ID_MAX + 1];
+    const yj_tree *t = yj_sm_tree(s);
+    uint32_t mi = yj_tree_find(t, m, strlen(m));
+    lkey_id(&k, "t1", 2, 'B', m);
+    int has_b = keyed_i64s(f, &k, v, YJ_SM_BALANCE_FIELDS);
+    if (mi == YJ_TREE_NONE) {
+        assert_false(has_b);
+        keyed_team(f, m, v, kp);
+        for (int j = 0; j < 5; j++)
+            assert_int_equal(v[j], 0);
+        return;
+    }
+    int64_t b[YJ_SM_BALANCE_FIELDS];
+    yj_sm_balance(s, mi, b);
+    for (int j = 0; j < YJ_SM_BALANCE_FIELDS; j++)
+        if (v[j] != b[j])
+            fail_msg("%s: balance field %d: ledger %lld, typed %lld", m, j, (long long)v[j],
+                     (long long)b[j]);
+    for (uint32_t month = 202510; month <= 202601; month = yj_rules_next_month(month)) {
+        lkey_start(&k, "t1", 2, 'm');
+        lkey_str(&k, m, strlen(m));
+        lkey_u32(&k, month);
+        int has = keyed_i64s(f, &k, v, YJ_PERIOD_COLUMNS);
+        const int64_t *tm = yj_sm_month(s, mi, month);
+        assert_int_equal(has, tm != NULL);
+        for (int j = 0; tm && j < YJ_PERIOD_COLUMNS; j++)
+            assert_int_equal(v[j], tm[j]);
+        for (int level = 1; level <= 3; level++) {
+            earnings_key_for(&k, m, month, level);
+            has = keyed_i64s(f, &k, v, YJ_SM_EARNINGS_FIELDS);
+            const int64_t *te = yj_sm_earnings(s, mi, month, YJ_PROGRAM_REFERRAL, level);
+            assert_int_equal(has, te != NULL);
+            for (int j = 0; te && j < YJ_SM_EARNINGS_FIELDS; j++)
+                assert_int_equal(v[j], te[j]);
+        }
+    }
+    const yj_tree_member *tm = yj_tree_get(t, mi);
+    int64_t tv[5] = {tm->direct, tm->team_size, tm->team_gmv, tm->own_gmv, tm->height};
+    keyed_team(f, m, v, kp);
+    for (int j = 0; j < 5; j++)
+        if (v[j] != tv[j])
+            fail_msg("%s: team field %d: ledger %lld, typed %lld", m, j, (long long)v[j],
+                     (long long)tv[j]);
+    const char *tp = tm->parent == YJ_TREE_NONE ? "" : yj_tree_id(t, tm->parent);
+    assert_string_equal(kp, tp);
+    keyed_parent(f, m, 0, want);
+    assert_string_equal(want, tp);
+    for (size_t i = 0; i < n_times; i++)
+        for (int64_t d = -1; d <= 1; d++) {
+            int64_t when =
+                times[i] + d + (w->ttl_days ? (int64_t)(i % 3) * w->ttl_days * DAY / 2 : 0);
+            uint32_t pi = yj_tree_parent_at(t, mi, when, NULL);
+            keyed_parent(f, m, when, want);
+            if (strcmp(want, pi == YJ_TREE_NONE ? "" : yj_tree_id(t, pi)))
+                fail_msg("%s at %lld: ledger '%s', typed '%s'", m, (long long)when, want,
+                         pi == YJ_TREE_NONE ? "" : yj_tree_id(t, pi));
+        }
+}
+
+/* One workload: the policy (as the ledger's SetPolicy, in force before
+ * every event), then random UpsertMembers (when approved), Binds and
+ * OrderPaids over 70 days (so that later entries are dated earlier, TTLs
+ * lapse and months turn), each applied to both and compared as it comes;
+ * every member and the totals compared at the end. */
+static void differential(dfx *f, const workload *w)
+{
+    set_policy(f, w);
+    yj_sm *s = yj_sm_new(w->seed * 31 + 7);
+    assert_non_null(s);
+    rnd_state = w->seed;
+    int64_t times[DTIMES];
+    size_t n_times = 0;
+    tally n = {0};
+    for (int e = 0; e < w->events; e++) {
+        char m[16];
+        snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
+        int64_t when = T0 + (int64_t)rnd(70 * 24) * (DAY / 24);
+        uint32_t kind = rnd(10);
+        if (kind == 0 && w->approved) {
+            Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+            Yongjin__V1__UpsertMember um = YONGJIN__V1__UPSERT_MEMBER__INIT;
+            um.member = m;
+            um.distributor = rnd(3) != 0;
+            um.tier = (int32_t)rnd(3);
+            x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER;
+            x.upsert_member = &um;
+            assert_int_equal(apply(f, &x, when, NULL, NULL), YJ_OK);
+            assert_int_equal(yj_sm_upsert_member(s, m, um.distributor, um.tier), YJ_OK);
+        } else if (kind <= 4)
+            one_order(f, s, e, m, when, &n);
+        else
+            one_bind(f, s, e, m, when, &n, times, &n_times);
+    }
+    assert_true(n.accepted > 20 && n.refused > 5 && n.orders > 100 && n.share_links > 20 &&
+                n.postings > 100);
+    for (int i = 0; i < DMEMBERS; i++) {
+        char m[16];
+        snprintf(m, sizeof m, "m%d", i);
+        compare_member(f, s, m, w, times, n_times);
+    }
+    lkey k;
+    int64_t v[8];
+    lkey_start(&k, "t1", 2, 'T');
+    keyed_i64s(f, &k, v, YJ_SM_ACCOUNTS);
+    for (int j = 0; j < YJ_SM_ACCOUNTS; j++)
+        assert_int_equal(v[j], yj_sm_totals(s)[j]);
+    for (uint32_t month = 202510; month <= 202601; month = yj_rules_next_month(month)) {
+        lkey_start(&k, "t1", 2, 'n');
+        lkey_u32(&k, month);
+        int has = keyed_i64s(f, &k, v, YJ_PERIOD_COLUMNS);
+        const int64_t *tm = yj_sm_month_totals(s, month);
+        assert_int_equal(has, tm != NULL);
+        for (int j = 0; tm && j < YJ_PERIOD_COLUMNS; j++)
+            assert_int_equal(v[j], tm[j]);
+    }
+    print_message("typed against the ledger (seed %llu): %d binds accepted, %d refused, %d orders "
+                  "(%d share links), "
+                  "%d postings, %zu bytes\n",
+                  (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links,
+                  n.postings, yj_sm_bytes(s));
+    yj_sm_free(s);
+}
+
+static void test_first_touch_agrees_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 1, .events = 700});
+}
+
+static void test_last_touch_with_lapses_agrees_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 2, .last_touch = 1, .ttl_days = 10, .events = 700});
+}
+
+static void test_approved_distributors_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 3, .last_touch = 1, .approved = 1, .events = 700});
+}
+
+static void test_three_levels_self_purchase_half_up_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 4, .three_levels = 1, .ttl_days = 20, .events = 700});
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_A_two_levels),
+        cmocka_unit_test(test_example_K_three_levels_and_self_purchase),
+        cmocka_unit_test(test_refused_payments_change_nothing),
+        cmocka_unit_test_setup_teardown(test_first_touch_agrees_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_last_touch_with_lapses_agrees_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_approved_distributors_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(
+            test_three_levels_self_purchase_half_up_agree_with_the_ledger, dsetup, dteardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
