@@ -48,7 +48,7 @@ TOOLS    := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz fuzz-replay-bins bench bench-scaling format clean py check-nofloat unit-bins
+.PHONY: all deps run test unit e2e asan asan-unit asan-e2e fuzz fuzz-replay-bins bench bench-scaling bench-state format clean py check-nofloat unit-bins
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -174,6 +174,13 @@ bench:
 	@tools/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
+
+# What the typed state's apply costs an order, alone (issue 16 item 2;
+# docs/performance.md "thirty-fourth session"; about 15 seconds).
+bench-state: deps
+	@$(MAKE) --no-print-directory all
+	@bin/yj-state-bench --members 100000 --orders 1000000
+	@bin/yj-state-bench --members 1000000 --orders 1000000
 
 # Write and read cost as the store grows to 10M entries (about 15 minutes).
 bench-scaling: deps

@@ -1,0 +1,165 @@
+/*
+ * yj-state-bench — what the typed state (src/state/sm.h) costs an order:
+ * the apply of issue 16 item 2's tables, with no store, no log and no
+ * network around it (docs/performance.md "thirty-fourth session").
+ *
+ *   yj-state-bench [--members 100000] [--orders 1000000] [--seed 1]
+ *
+ * It binds the referral forest yj-bench binds (member i under i/3, dated
+ * 2025-11-01), then applies --orders OrderPaids dated 30 days later (a
+ * random buyer of m1..m<members-1>, one line of 100..100000 fen, yj-bench's
+ * amounts), every one built before the clock starts, each one's postings
+ * encoded into a buffer reused from order to order. It prints the thread's
+ * CPU and the wall time per order, the commissions per order (2.00 when
+ * every buyer is two levels deep), the tree's heap bytes a member and the
+ * rest's an order, and the process's RssAnon. Not a test: nothing fails for being slow.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "state/sm.h"
+#include "yongjin/arena.h"
+
+#define T0 1761955200000LL /* 2025-11-01 00:00 UTC */
+#define DAY 86400000LL
+
+static double now_s(clockid_t c)
+{
+    struct timespec t;
+    clock_gettime(c, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static long rss_anon_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+static uint64_t rnd_state;
+static uint64_t rnd(void) /* xorshift64* */
+{
+    rnd_state ^= rnd_state >> 12;
+    rnd_state ^= rnd_state << 25;
+    rnd_state ^= rnd_state >> 27;
+    return rnd_state * 0x2545F4914F6CDD1Dull;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: yj-state-bench [--members 100000] [--orders 1000000] [--seed 1]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    long members = 100000, orders = 1000000, seed = 1;
+    static const struct option opts[] = {{"members", required_argument, NULL, 'm'},
+                                         {"orders", required_argument, NULL, 'o'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        char *end;
+        long v = strtol(optarg ? optarg : "", &end, 10);
+        if (*end || v < 1 || v > 100000000) usage();
+        if (c == 'm')
+            members = v;
+        else if (c == 'o')
+            orders = v;
+        else if (c == 's')
+            seed = v;
+        else
+            usage();
+    }
+    if (members < 2) usage();
+    yj_policy p;
+    yj_policy_defaults(&p);
+    yj_sm *s = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull);
+    if (!s) return 1;
+    uint64_t seq = 0;
+    char m[24], r[24];
+    double t0 = now_s(CLOCK_MONOTONIC);
+    for (long i = 1; i < members; i++) {
+        snprintf(m, sizeof m, "m%ld", i);
+        snprintf(r, sizeof r, "m%ld", i / 3);
+        yj_sm_event e = {YJ_RULES_VERSION, &p, T0, ++seq, 202511};
+        yj_msg why;
+        if (yj_sm_bind(s, &e, m, r, &why) != YJ_OK) {
+            fprintf(stderr, "yj-state-bench: bind %s under %s: %s\n", m, r, why.text);
+            return 1;
+        }
+    }
+    double bind_s = now_s(CLOCK_MONOTONIC) - t0;
+
+    /* every order built before the clock starts */
+    yj_arena a = {0};
+    Yongjin__V1__OrderPaid *ops = calloc((size_t)orders, sizeof *ops);
+    if (!ops) return 1;
+    rnd_state = (uint64_t)seed * 2654435761u + 1;
+    for (long i = 0; i < orders; i++) {
+        Yongjin__V1__OrderPaid init = YONGJIN__V1__ORDER_PAID__INIT;
+        Yongjin__V1__Line linit = YONGJIN__V1__LINE__INIT;
+        Yongjin__V1__Line *l = yj_arena_alloc(&a, sizeof *l);
+        Yongjin__V1__Line **lp = yj_arena_alloc(&a, sizeof *lp);
+        char *oid = yj_arena_alloc(&a, 24), *buyer = yj_arena_alloc(&a, 24);
+        if (!l || !lp || !oid || !buyer) return 1;
+        snprintf(oid, 24, "o%ld", i);
+        snprintf(buyer, 24, "m%" PRIu64, 1 + rnd() % (uint64_t)(members - 1));
+        *l = linit;
+        l->line_id = "L1";
+        l->quantity = 1;
+        l->amount = 100 + (int64_t)(rnd() % 99901);
+        *lp = l;
+        ops[i] = init;
+        ops[i].order_id = oid;
+        ops[i].buyer = buyer;
+        ops[i].n_lines = 1;
+        ops[i].lines = lp;
+    }
+    yj_buf fx = {0};
+    long postings = 0;
+    double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+    for (long i = 0; i < orders; i++) {
+        yj_sm_event e = {YJ_RULES_VERSION, &p, T0 + 30 * DAY, ++seq, 202512};
+        yj_msg why;
+        fx.len = 0;
+        if (yj_sm_order_paid(s, &e, &ops[i], &fx, &why) != YJ_OK) {
+            fprintf(stderr, "yj-state-bench: order %ld: %s\n", i, why.text);
+            return 1;
+        }
+        /* a posting's field header is 0x2a and one or two length bytes:
+         * count them as the postings (two a commission) */
+        for (size_t k = 0; k < fx.len;) {
+            size_t len = fx.data[k + 1] < 0x80
+                             ? fx.data[k + 1]
+                             : (size_t)(fx.data[k + 1] & 0x7f) | (size_t)fx.data[k + 2] << 7;
+            k += (fx.data[k + 1] < 0x80 ? 2 : 3) + len;
+            postings++;
+        }
+    }
+    double cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0, wall = now_s(CLOCK_MONOTONIC) - w0;
+    size_t bytes = yj_sm_bytes(s), tree = yj_tree_bytes(yj_sm_tree(s));
+    printf("members %ld (bound in %.2f s), orders %ld\n", members, bind_s, orders);
+    printf("typed apply: %.3f us CPU an order, %.3f us wall, %.0f orders/s\n",
+           cpu * 1e6 / (double)orders, wall * 1e6 / (double)orders, (double)orders / wall);
+    printf("commissions an order: %.2f\n", (double)postings / 2.0 / (double)orders);
+    printf("state: %zu bytes: the tree %.0f a member, the rest (balances, counters, orders) %.0f "
+           "an order; "
+           "RssAnon %ld KiB (the orders built ahead included)\n",
+           bytes, (double)tree / (double)members, (double)(bytes - tree) / (double)orders,
+           rss_anon_kib());
+    yj_buf_free(&fx);
+    yj_arena_free(&a);
+    free(ops);
+    yj_sm_free(s);
+    return 0;
+}
