@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     for (long i = 1; i < members; i++) {
         snprintf(m, sizeof m, "m%ld", i);
         snprintf(r, sizeof r, "m%ld", i / 3);
-        yj_sm_event e = {YJ_RULES_VERSION, &p, T0, ++seq, 202511};
+        yj_sm_event e = {YJ_RULES_VERSION, &p, T0, ++seq, 202511, p.timezone_offset_minutes, 0};
         yj_msg why;
         if (yj_sm_bind(s, &e, m, r, &why) != YJ_OK) {
             fprintf(stderr, "yj-state-bench: bind %s under %s: %s\n", m, r, why.text);
@@ -129,10 +129,12 @@ int main(int argc, char **argv)
     long postings = 0;
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
     for (long i = 0; i < orders; i++) {
-        yj_sm_event e = {YJ_RULES_VERSION, &p, T0 + 30 * DAY, ++seq, 202512};
+        yj_sm_event e = {YJ_RULES_VERSION,          &p, T0 + 30 * DAY, ++seq, 202512,
+                         p.timezone_offset_minutes, 0};
+        yj_sm_out out = {.effects = &fx};
         yj_msg why;
         fx.len = 0;
-        if (yj_sm_order_paid(s, &e, &ops[i], &fx, &why) != YJ_OK) {
+        if (yj_sm_order_paid(s, &e, &ops[i], &out, &why) != YJ_OK) {
             fprintf(stderr, "yj-state-bench: order %ld: %s\n", i, why.text);
             return 1;
         }

@@ -13,10 +13,9 @@
 #include <string.h>
 
 #include "store/hash.h"
-#include "yongjin/rules.h"
 
 #define BLOCK_BYTES (64 * 1024)
-#define COPY_MAX (YJ_ID_MAX + 2) /* a copy's bytes at most: length, id, NUL */
+#define COPY_MAX (YJ_IDS_KEY_MAX + 2) /* a copy's bytes at most: length, id, NUL */
 
 typedef struct block {
     struct block *next;
@@ -76,7 +75,7 @@ size_t yj_ids_len(const yj_ids *t, uint32_t i)
 
 uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n)
 {
-    assert(n >= 1 && n <= YJ_ID_MAX);
+    assert(n >= 1 && n <= YJ_IDS_KEY_MAX);
     uint64_t h = store_hash(id, n, t->seed);
     uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = t->slots - 1;
@@ -150,7 +149,7 @@ yj_err yj_ids_reserve(yj_ids *t, size_t more)
 
 yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
 {
-    assert(n >= 1 && n <= YJ_ID_MAX);
+    assert(n >= 1 && n <= YJ_IDS_KEY_MAX);
     assert(yj_ids_find(t, id, n) == YJ_IDS_NONE);
     if (yj_ids_reserve(t, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
     if (!t->cur || t->cur->used + n + 2 > BLOCK_BYTES) {

@@ -3,8 +3,9 @@
  * one way the typed tables (src/state) refer to a member, an order or
  * any other id: a uint32 index into their arrays.
  *
- * An id is 1..YJ_ID_MAX bytes (validated before it reaches a table:
- * asserted here). Its copy lives in blocks of 64 KiB that never move, so
+ * An id is 1..YJ_IDS_KEY_MAX bytes (an id validated before it reaches a
+ * table, at most YJ_ID_MAX, or a key made of two, as a refund's "order
+ * refund": asserted here). Its copy lives in blocks of 64 KiB that never move, so
  * yj_ids_str's pointer is valid until yj_ids_free. The index is open
  * addressing with linear probing, at most half full; a slot holds the
  * hash's top 32 bits and the number + 1, so a probe compares an id only
@@ -23,6 +24,7 @@
 
 #define YJ_IDS_NONE UINT32_MAX
 #define YJ_IDS_MAX (UINT32_MAX - 1) /* the most ids one table numbers */
+#define YJ_IDS_KEY_MAX 255          /* bytes of one id */
 
 typedef struct yj_ids yj_ids;
 
@@ -32,7 +34,7 @@ void yj_ids_free(yj_ids *t); /* NULL ok */
 
 /* The number of id (n bytes), or YJ_IDS_NONE when never seen. */
 uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n);
-/* Room for n more ids (their copies of up to YJ_ID_MAX bytes each and
+/* Room for n more ids (their copies of up to YJ_IDS_KEY_MAX bytes each and
  * their slots), so that the next n yj_ids_add cannot fail: OK or
  * RESOURCE_EXHAUSTED. */
 yj_err yj_ids_reserve(yj_ids *t, size_t n);

@@ -6,17 +6,21 @@
  * It holds the member tree (tree.h), each member's balance (six i64 by the
  * member's number, as the keyed 'B'), its earnings by month, program and
  * level ('E'), its month counters ('m'), the tenant's totals by account
- * ('T') and by month ('n'), and the orders it was told of. The events it
- * applies so far: UpsertMember, Bind and OrderPaid for the referral
- * program (the share link's bind, the chain, the lines, the cap, the
- * accruals, the buyer's GMV). What the keyed ledger writes as history
- * (statement lines, the month's entry index, the order's full record) is
- * not kept here yet, nor are group-buys, live sessions, guides, stores,
- * campaigns' counts, refunds, completions, settlement, withdrawals,
- * payouts and closed months: an OrderPaid that names a group, a live
- * session, a guide or a store is UNIMPLEMENTED here. It is not yet the
- * writer's: tests/unit/test_state_sm.c applies the same events to it and to
- * the keyed ledger and requires the same answers, postings and state.
+ * ('T') and by month ('n'), and the orders it was told of (their lines,
+ * commissions, refunds, status and due time). The events it applies so
+ * far: UpsertMember, Bind, and the referral program's order lifecycle:
+ * OrderPaid (the share link's bind, the chain, the lines, the cap, the
+ * accruals, the buyer's GMV), OrderRefunded (the allocation over lines,
+ * reversals from pending, clawbacks from available), OrderCompleted (the
+ * due time) and Settle (the due orders, pending to available). What the
+ * keyed ledger writes as history (statement lines, the month's entry
+ * index, the order's full record for GetOrder) is not kept here yet, nor
+ * are group-buys, live sessions, guides, stores, campaigns' counts,
+ * withdrawals, payouts and closing months: an OrderPaid that names a
+ * group, a live session, a guide or a store is UNIMPLEMENTED here. It is
+ * not yet the writer's: tests/unit/test_state_sm.c applies the same events
+ * to it and to the keyed ledger and requires the same answers, postings
+ * and state.
  *
  * Every apply is all or nothing: it is checked (the rules, yj_rules_*),
  * then every byte of memory it needs is taken, then it changes the tables.
@@ -44,15 +48,29 @@
 typedef struct yj_sm yj_sm;
 
 /* What an event is applied with: its rules version, the policy in force
- * at its time, its time, its journal entry and its month (the event's own,
- * or the first open one: yj_rules_period_of). */
+ * at its time, its time, its journal entry, its month (the event's own,
+ * or the first open one: yj_rules_period_of) and what that was computed
+ * with (a refund or completion dated before its payment takes the paid
+ * time's month). */
 typedef struct yj_sm_event {
     uint32_t rules;
     const yj_policy *policy;
     int64_t time_ms;
     uint64_t seq;
-    uint32_t period; /* yyyymm */
+    uint32_t period;         /* yyyymm */
+    int32_t tz_offset_min;   /* the policy's zone */
+    uint32_t closed_through; /* the last closed month, 0: none */
 } yj_sm_event;
+
+/* What an event answers besides its code: the postings (EventResult field
+ * 5, appended to *effects) and the entry's fields a Settle and a dated-back
+ * refund or completion add. The caller zeroes it but for effects. */
+typedef struct yj_sm_out {
+    yj_buf *effects;
+    char note[256];          /* JournalEntry.note, "" when none */
+    uint32_t settled_orders; /* a Settle's (fields 15, 16) */
+    int settle_more_due;
+} yj_sm_out;
 
 /* An empty state; seed keys its hash tables (no state depends on it).
  * NULL on ENOMEM. */
@@ -71,13 +89,34 @@ yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char
  * UNIMPLEMENTED for the programs not typed yet; then the share link's
  * bind (a refusal does not refuse the order), the chain at the payment,
  * yj_rules_order_paid's commissions, and for each commission that is not
- * zero two postings appended to effects as EventResult.postings (field 5:
- * the member's "pending" leg, then "commission_expense"), the balances,
- * earnings, month counters and totals they move, and the buyer's GMV up
- * the tree. effects is appended to (on a failure it may hold a part of
- * them: the caller drops it). */
+ * zero two postings appended to out->effects as EventResult.postings
+ * (field 5: the member's "pending" leg, then "commission_expense"), the
+ * balances, earnings, month counters and totals they move, and the
+ * buyer's GMV up the tree. Anything but OK changed nothing (out->effects
+ * may hold bytes then: the caller drops them). */
 yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
-                        yj_buf *effects, yj_msg *why);
+                        yj_sm_out *out, yj_msg *why);
+/* OrderRefunded: INVALID_ARGUMENT for its fields, NOT_FOUND for an order
+ * never paid, ALREADY_EXISTS for a refund id applied before; dated before
+ * the payment (version 2), taken at the paid time (its month; out->note
+ * says so); then yj_rules_refund's refusals, or its allocation, each
+ * commission's reversal posted ("reverse" from pending, then "clawback"
+ * from available, each as the expense's leg then the member's) and the
+ * buyer's GMV taken back. */
+yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderRefunded *r,
+                            yj_sm_out *out, yj_msg *why);
+/* OrderCompleted: INVALID_ARGUMENT, NOT_FOUND, yj_rules_complete's
+ * refusal; then the order completed, due settle_delay_days later (from
+ * the paid time when dated before it: out->note). */
+yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderCompleted *oc,
+                             yj_sm_out *out, yj_msg *why);
+/* Settle: yj_rules_settle_check's refusal; then the orders due by as_of
+ * in due order (at most YJ_SETTLE_ORDERS_MAX, and while the effects are
+ * under the ledger's soft limit), each commission's remaining pending
+ * posted "settle" (available's leg, then pending's), the orders SETTLED;
+ * out->settled_orders and settle_more_due as yj_rules_settle_answer. */
+yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *st, yj_sm_out *out,
+                    yj_msg *why);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

@@ -43,7 +43,8 @@ static uint64_t seq_next;
 
 static yj_sm_event ev_at(int64_t t)
 {
-    yj_sm_event e = {YJ_RULES_VERSION, &policy, t, ++seq_next, 0};
+    yj_sm_event e = {
+        YJ_RULES_VERSION, &policy, t, ++seq_next, 0, policy.timezone_offset_minutes, 0};
     int adjustment;
     yj_rules_period_of(t, policy.timezone_offset_minutes, 0, &e.period, &adjustment);
     return e;
@@ -80,7 +81,8 @@ static yj_err pay(yj_sm *s, const char *order, const char *buyer, int64_t amount
     yj_buf fx = {0};
     yj_msg why;
     yj_sm_event e = ev_at(t);
-    yj_err err = yj_sm_order_paid(s, &e, &op, &fx, &why);
+    yj_sm_out out = {.effects = &fx};
+    yj_err err = yj_sm_order_paid(s, &e, &op, &out, &why);
     if (res) {
         *res = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
         assert_non_null(*res);
@@ -216,7 +218,8 @@ static void test_refused_payments_change_nothing(void **state)
     yj_buf fx = {0};
     yj_msg why;
     yj_sm_event e = ev_at(T0);
-    assert_int_equal(yj_sm_order_paid(s, &e, &op, &fx, &why), YJ_UNIMPLEMENTED);
+    yj_sm_out out = {.effects = &fx};
+    assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_UNIMPLEMENTED);
     yj_buf_free(&fx);
     assert_true(yj_sm_digest(s, after));
     assert_memory_equal(before, after, 32);
@@ -246,6 +249,8 @@ static int dteardown(void **state)
     return 0;
 }
 
+static char last_msg[YJ_MSG_MAX]; /* the ledger's words for the last event refused */
+
 /* Applies ev at t to the keyed ledger: its code, *seq, and (when res) its
  * EventResult unpacked. */
 static int apply(dfx *f, Yongjin__V1__Event *ev, int64_t t, uint64_t *seq,
@@ -263,6 +268,7 @@ static int apply(dfx *f, Yongjin__V1__Event *ev, int64_t t, uint64_t *seq,
     b->received_ms = t;
     store_fx_run(&f->s, b);
     int code = b->results[0].code;
+    snprintf(last_msg, sizeof last_msg, "%s", code ? b->results[0].msg.text : "");
     if (seq) *seq = b->results[0].seq;
     if (res) {
         *res = yongjin__v1__event_result__unpack(NULL, b->results[0].effects_len,
@@ -418,7 +424,119 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
 
 typedef struct tally {
     int accepted, refused, orders, share_links, postings;
+    int refunds, refunds_refused, completions, settles, settled, clawbacks, notes;
 } tally;
+
+/* The orders paid so far (for refunds and completions to name). */
+#define DORDERS 1024
+static int paid_orders[DORDERS];
+static size_t n_paid;
+
+/* Applies x to both and compares: the code, and when accepted the
+ * postings, the note and a Settle's answer. Returns the code. */
+static char
+    first_order[YJ_ID_MAX + 1]; /* the order the last accepted event's first posting names */
+
+static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, tally *n)
+{
+    uint64_t seq;
+    Yongjin__V1__EventResult *want;
+    int code = apply(f, x, when, &seq, &want);
+    seq_next = seq ? seq - 1 : seq_next;
+    yj_sm_event ev = ev_at(when);
+    if (seq) assert_int_equal(ev.seq, seq);
+    yj_buf fx = {0};
+    yj_msg why;
+    yj_sm_out out = {.effects = &fx};
+    yj_err got;
+    switch (x->body_case) {
+    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
+        got = yj_sm_order_refunded(s, &ev, x->order_refunded, &out, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
+        got = yj_sm_order_completed(s, &ev, x->order_completed, &out, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_SETTLE:
+        got = yj_sm_settle(s, &ev, x->settle, &out, &why);
+        break;
+    default:
+        fail_msg("event %d: a kind both() does not apply", e);
+        return -1;
+    }
+    if (code != (int)got)
+        fail_msg("event %d (kind %d): ledger %d (%s), typed %d (%s)", e, (int)x->body_case, code,
+                 last_msg, got, why.text);
+    if (code == YJ_OK) {
+        Yongjin__V1__EventResult *mine =
+            yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
+        assert_non_null(mine);
+        assert_same_postings(want, mine, e);
+        n->postings += (int)mine->n_postings;
+        for (size_t i = 0; i < mine->n_postings; i++)
+            n->clawbacks += !strcmp(mine->postings[i]->kind, "clawback");
+        n->settled += (int)out.settled_orders;
+        snprintf(first_order, sizeof first_order, "%s",
+                 mine->n_postings ? mine->postings[0]->order_id : "");
+        yongjin__v1__event_result__free_unpacked(mine, NULL);
+        assert_string_equal(want->note, out.note);
+        n->notes += out.note[0] != 0;
+        assert_int_equal(want->settled_orders, out.settled_orders);
+        assert_int_equal(want->settle_more_due, out.settle_more_due);
+    } else
+        assert_string_equal(last_msg, why.text);
+    yongjin__v1__event_result__free_unpacked(want, NULL);
+    yj_buf_free(&fx);
+    return code;
+}
+
+/* A refund of an order paid (or of none): an amount that may pass what is
+ * left, by line (one the order has or not) or by order, a refund id that
+ * may repeat. */
+static void one_refund(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
+{
+    char order[24], refund[16], line[8];
+    snprintf(order, sizeof order, "o%d",
+             n_paid && rnd(8) ? paid_orders[rnd((uint32_t)n_paid)] : 99999);
+    snprintf(refund, sizeof refund, "f%u", rnd(4));
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+    r.order_id = order;
+    r.refund_id = refund;
+    r.amount = rnd(3) ? 1 + rnd(60000) : 1 + rnd(400000);
+    if (rnd(2)) {
+        snprintf(line, sizeof line, "L%u", 1 + rnd(4)); /* L4: no order has it */
+        r.line_id = line;
+    }
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    x.order_refunded = &r;
+    if (both(f, s, &x, e, when, n) == YJ_OK)
+        n->refunds++;
+    else
+        n->refunds_refused++;
+}
+
+static void one_completion(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
+{
+    char order[24];
+    snprintf(order, sizeof order, "o%d", n_paid ? paid_orders[rnd((uint32_t)n_paid)] : 99999);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+    oc.order_id = order;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+    x.order_completed = &oc;
+    if (both(f, s, &x, e, when, n) == YJ_OK) n->completions++;
+}
+
+/* A Settle as of a time up to two days before its own. */
+static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Settle st = YONGJIN__V1__SETTLE__INIT;
+    st.as_of_ms = when - (int64_t)rnd(48) * (DAY / 24);
+    x.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+    x.settle = &st;
+    if (both(f, s, &x, e, when, n) == YJ_OK) n->settles++;
+}
 
 static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally *n)
 {
@@ -458,7 +576,8 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     assert_int_equal(ev.seq, seq);
     yj_buf fx = {0};
     yj_msg why;
-    assert_int_equal(yj_sm_order_paid(s, &ev, &op, &fx, &why), YJ_OK);
+    yj_sm_out out = {.effects = &fx};
+    assert_int_equal(yj_sm_order_paid(s, &ev, &op, &out, &why), YJ_OK);
     got = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
     assert_non_null(got);
     assert_same_postings(want, got, e);
@@ -466,6 +585,7 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     yongjin__v1__event_result__free_unpacked(want, NULL);
     yongjin__v1__event_result__free_unpacked(got, NULL);
     yj_buf_free(&fx);
+    if (n_paid < DORDERS) paid_orders[n_paid++] = e;
     n->orders++;
 }
 
@@ -581,6 +701,7 @@ static void differential(dfx *f, const workload *w)
     yj_sm *s = yj_sm_new(w->seed * 31 + 7);
     assert_non_null(s);
     rnd_state = w->seed;
+    n_paid = 0;
     int64_t times[DTIMES];
     size_t n_times = 0;
     tally n = {0};
@@ -599,13 +720,22 @@ static void differential(dfx *f, const workload *w)
             x.upsert_member = &um;
             assert_int_equal(apply(f, &x, when, NULL, NULL), YJ_OK);
             assert_int_equal(yj_sm_upsert_member(s, m, um.distributor, um.tier), YJ_OK);
-        } else if (kind <= 4)
+        } else if (kind <= 3)
             one_order(f, s, e, m, when, &n);
+        else if (kind == 4 || (kind == 0 && !w->approved))
+            one_refund(f, s, e, when, &n);
+        else if (kind == 5)
+            one_completion(f, s, e, when, &n);
+        else if (kind == 6 && rnd(3) == 0)
+            one_settle(f, s, e, when + 10 * DAY, &n);
         else
             one_bind(f, s, e, m, when, &n, times, &n_times);
     }
     assert_true(n.accepted > 20 && n.refused > 5 && n.orders > 100 && n.share_links > 20 &&
                 n.postings > 100);
+    assert_true(n.refunds > 20 && n.refunds_refused > 10 && n.completions > 20 && n.settles > 5 &&
+                n.notes > 5);
+    assert_true(n.settled > 10 && n.clawbacks > 0);
     for (int i = 0; i < DMEMBERS; i++) {
         char m[16];
         snprintf(m, sizeof m, "m%d", i);
@@ -628,9 +758,12 @@ static void differential(dfx *f, const workload *w)
     }
     print_message("typed against the ledger (seed %llu): %d binds accepted, %d refused, %d orders "
                   "(%d share links), "
-                  "%d postings, %zu bytes\n",
+                  "%d refunds (%d refused), %d completions, %d settles (%d orders), %d clawbacks, "
+                  "%d notes, %d postings, "
+                  "%zu bytes\n",
                   (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links,
-                  n.postings, yj_sm_bytes(s));
+                  n.refunds, n.refunds_refused, n.completions, n.settles, n.settled, n.clawbacks,
+                  n.notes, n.postings, yj_sm_bytes(s));
     yj_sm_free(s);
 }
 
@@ -646,12 +779,59 @@ static void test_last_touch_with_lapses_agrees_with_the_ledger(void **state)
 
 static void test_approved_distributors_agree_with_the_ledger(void **state)
 {
-    differential(*state, &(workload){.seed = 3, .last_touch = 1, .approved = 1, .events = 700});
+    differential(*state, &(workload){.seed = 3, .last_touch = 1, .approved = 1, .events = 1200});
 }
 
 static void test_three_levels_self_purchase_half_up_agree_with_the_ledger(void **state)
 {
     differential(*state, &(workload){.seed = 4, .three_levels = 1, .ttl_days = 20, .events = 700});
+}
+
+/* Orders due at the same time settle in the due index's key order: the
+ * order id's length first, then its bytes (a key's length-prefixed id), so
+ * o9 before o10 though "o10" < "o9" as strings; the Settle's postings, and
+ * so the entry's bytes, follow that order in both. */
+static void test_orders_due_together_settle_in_key_order(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 5};
+    set_policy(f, &w);
+    yj_sm *s = yj_sm_new(5);
+    assert_non_null(s);
+    tally n = {0};
+    rnd_state = 5;
+    n_paid = 0;
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    b.member = "buyer";
+    b.referrer = "ref";
+    x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    x.bind = &b;
+    uint64_t seq;
+    assert_int_equal(apply(f, &x, T0, &seq, NULL), YJ_OK);
+    yj_sm_event ev = ev_at(T0);
+    ev.seq = seq;
+    yj_msg why;
+    assert_int_equal(yj_sm_bind(s, &ev, "buyer", "ref", &why), YJ_OK);
+    one_order(f, s, 10, "buyer", T0 + DAY, &n); /* o10 */
+    one_order(f, s, 9, "buyer", T0 + DAY, &n);  /* o9 */
+    for (int i = 0; i < 2; i++) {
+        Yongjin__V1__Event c = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+        oc.order_id = i ? "o9" : "o10";
+        c.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+        c.order_completed = &oc;
+        assert_int_equal(both(f, s, &c, i, T0 + 2 * DAY, &n), YJ_OK);
+    }
+    Yongjin__V1__Event c = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Settle st = YONGJIN__V1__SETTLE__INIT;
+    st.as_of_ms = T0 + 20 * DAY;
+    c.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+    c.settle = &st;
+    assert_int_equal(both(f, s, &c, 3, T0 + 20 * DAY, &n), YJ_OK);
+    assert_int_equal(n.settled, 2);
+    assert_string_equal(first_order, "o9");
+    yj_sm_free(s);
 }
 
 int main(void)
@@ -667,6 +847,8 @@ int main(void)
                                         dteardown),
         cmocka_unit_test_setup_teardown(
             test_three_levels_self_purchase_half_up_agree_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_orders_due_together_settle_in_key_order, dsetup,
+                                        dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,93 @@
+/*
+ * sm_internal.h — the typed state's tables and the helpers its files share
+ * (sm.c: the tables, reads, digest, members; sm_orders.c: the order events).
+ */
+#ifndef YONGJIN_STATE_SM_INTERNAL_H
+#define YONGJIN_STATE_SM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/ids.h"
+#include "state/map64.h"
+#include "state/sm.h"
+#include "yongjin/arena.h"
+
+enum { SM_PAID = 1, SM_COMPLETED = 2, SM_SETTLED = 3 }; /* an order's status, as the ledger's */
+
+typedef struct sm_line {
+    const char *id; /* in the state's string arena */
+    int64_t amount_fen;
+    int64_t refunded_fen;
+} sm_line;
+
+/* A commission as the order keeps it: what its postings explain and what
+ * refunds and settlement move. */
+typedef struct sm_comm {
+    uint32_t member;
+    int32_t line; /* YJ_LINE_ORDER for the whole order */
+    uint8_t program, level;
+    int32_t rate_bp;
+    int32_t rounding;
+    int64_t base_amount, fixed_per_unit, uncut;
+    int64_t amount, reversed, settled;
+} sm_comm;
+
+typedef struct sm_order {
+    uint32_t buyer;
+    uint32_t n_lines, n_comm;
+    uint32_t refund_count;
+    size_t line, comm; /* its first line and commission in the pools */
+    int64_t paid_at_ms, paid_fen, refunded_fen;
+    int64_t completed_at_ms, due_at_ms;
+    uint64_t seq, policy_version;
+    int status; /* SM_* */
+} sm_order;
+
+/* The due index: completed orders by due time, then their ids in key
+ * order (length, then bytes: the keyed 'D' records' order). A min-heap. */
+typedef struct sm_due {
+    int64_t due_at_ms;
+    uint32_t order;
+} sm_due;
+
+struct yj_sm {
+    yj_tree *tree;
+    int64_t (*bal)[YJ_SM_BALANCE_FIELDS]; /* by member number */
+    size_t bal_n;                         /* members with a balance slot (zeros past it) */
+    size_t bal_cap;
+    yj_map64 *earn, *month, *mtot;
+    int64_t totals[YJ_SM_ACCOUNTS];
+    yj_ids *order_ids;
+    sm_order *orders;
+    size_t orders_cap;
+    sm_line *lines;
+    size_t n_lines, lines_cap;
+    sm_comm *comms;
+    size_t n_comms, comms_cap;
+    yj_ids *refund_ids;   /* "order refund" */
+    uint64_t *refund_seq; /* by refund number */
+    size_t refund_cap;
+    sm_due *due;
+    size_t n_due, due_cap;
+    yj_arena strs; /* line ids */
+};
+
+/* Room for balances of every member the tree numbers, plus more. */
+yj_err sm_room_balances(yj_sm *s, size_t more);
+/* Room for `rows` more earnings and month rows (and month totals). */
+yj_err sm_room_rows(yj_sm *s, size_t rows);
+
+/* The most bytes one posting takes in the effects, its field header
+ * included (sm_orders.c checks the bound). */
+#define SM_POSTING_MAX_BYTES 512
+
+/* One posting, as the ledger's ledger_post makes it: appended to effects
+ * (which has room for it), added to the tenant's totals, and, on a
+ * member's account (member != YJ_TREE_NONE), to its balance, earnings by
+ * program and level, and month counters in period. There is room for its
+ * rows: cannot fail. */
+void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Posting *p,
+             yj_buf *effects);
+
+#endif

@@ -1,0 +1,504 @@
+/*
+ * sm_orders.c — the referral program's order lifecycle on the typed state
+ * (sm.h): OrderPaid, OrderRefunded, OrderCompleted, Settle.
+ *
+ * Each event is checked first (its fields as the ledger checks them, then
+ * the rules: yj_rules_order_paid, yj_rules_refund, yj_rules_complete,
+ * yj_rules_settle_*), then every byte it needs is taken (table rows, pool
+ * room, the effects' bound), then the tables change: nothing after the
+ * first change can fail. Postings go through sm_post (sm.c) in the order
+ * the ledger makes them (src/ledger/orders.c), so that the effects are its
+ * bytes.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "state/sm_internal.h"
+
+_Static_assert(3 * YJ_ID_MAX + 18 + 16 + 11 * 10 + 14 * 2 + 8 <= SM_POSTING_MAX_BYTES,
+               "a posting's bound");
+
+static int valid(const char *s)
+{
+    return s && yj_ledger_valid_id(s, strlen(s));
+}
+
+/* Room for one more order of n_lines lines and n_comm commissions. */
+static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
+{
+    size_t n = yj_ids_count(s->order_ids);
+    yj_err err = yj_ids_reserve(s->order_ids, 1);
+    if (err == YJ_OK && n + 1 > s->orders_cap) {
+        size_t cap = s->orders_cap ? s->orders_cap * 2 : 64;
+        sm_order *o = realloc(s->orders, cap * sizeof *o);
+        if (!o) return YJ_RESOURCE_EXHAUSTED;
+        s->orders = o;
+        s->orders_cap = cap;
+    }
+    if (err == YJ_OK && s->n_lines + n_lines > s->lines_cap) {
+        size_t cap = s->lines_cap ? s->lines_cap : 64;
+        while (cap < s->n_lines + n_lines)
+            cap *= 2;
+        sm_line *l = realloc(s->lines, cap * sizeof *l);
+        if (!l) return YJ_RESOURCE_EXHAUSTED;
+        s->lines = l;
+        s->lines_cap = cap;
+    }
+    if (err == YJ_OK && s->n_comms + n_comm > s->comms_cap) {
+        size_t cap = s->comms_cap ? s->comms_cap : 64;
+        while (cap < s->n_comms + n_comm)
+            cap *= 2;
+        sm_comm *c = realloc(s->comms, cap * sizeof *c);
+        if (!c) return YJ_RESOURCE_EXHAUSTED;
+        s->comms = c;
+        s->comms_cap = cap;
+    }
+    if (err == YJ_OK) err = sm_room_rows(s, n_comm);
+    if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2); /* the buyer, the share link's referrer */
+    if (err == YJ_OK) err = sm_room_balances(s, 2);
+    return err;
+}
+
+/* What the typed state does not apply yet (sm.h). */
+static yj_err typed_yet(const Yongjin__V1__OrderPaid *op, yj_msg *why)
+{
+    if (op->group_id[0] || op->live_session_id[0] || op->guide[0] || op->store[0])
+        return yj_fail(why, YJ_UNIMPLEMENTED,
+                       "order_paid: group-buys, live sessions, guides and stores are not in the "
+                       "typed state yet");
+    return YJ_OK;
+}
+
+/* A commission's posting with what explains it (the ledger's post_pair). */
+static Yongjin__V1__Posting posting_of(const yj_sm *s, const sm_order *o, const sm_comm *c,
+                                       const char *order_id, const char *kind)
+{
+    Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+    p.program = (Yongjin__V1__Program)c->program;
+    p.level = c->level;
+    p.order_id = (char *)order_id;
+    p.line_id = c->line >= 0 && (uint32_t)c->line < o->n_lines
+                    ? (char *)s->lines[o->line + (size_t)c->line].id
+                    : "";
+    p.base_amount = c->base_amount;
+    p.rate_bp = c->rate_bp;
+    p.fixed_per_unit = c->fixed_per_unit;
+    p.rounding = c->rounding;
+    p.uncut = c->uncut;
+    p.policy_version = o->policy_version;
+    p.kind = (char *)kind;
+    return p;
+}
+
+/* Posts amount from debit to credit for commission c, the credit's leg
+ * first (the ledger's post_pair); a member's account names c's member,
+ * commission_expense none. */
+static void post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c,
+                      const char *order_id, const char *kind, const char *debit, const char *credit,
+                      int64_t amount, yj_buf *effects)
+{
+    Yongjin__V1__Posting p = posting_of(s, o, c, order_id, kind);
+    const char *member = yj_tree_id(s->tree, c->member);
+    int credit_member = strcmp(credit, "commission_expense") != 0;
+    p.account = (char *)credit;
+    p.member = credit_member ? (char *)member : "";
+    p.amount = amount;
+    sm_post(s, credit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
+    int debit_member = strcmp(debit, "commission_expense") != 0;
+    p.account = (char *)debit;
+    p.member = debit_member ? (char *)member : "";
+    p.amount = -amount;
+    sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
+}
+
+/* The order's lines copied (their ids into the state's arena) and numbered
+ * after the pools' ends; NULL on ENOMEM (nothing visible changed). */
+static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_order_line *lines)
+{
+    for (size_t i = 0; i < op->n_lines; i++) {
+        size_t n = strlen(op->lines[i]->line_id);
+        char *id = yj_arena_alloc(&s->strs, n + 1);
+        if (!id) return YJ_RESOURCE_EXHAUSTED;
+        memcpy(id, op->lines[i]->line_id, n + 1);
+        s->lines[s->n_lines + i] = (sm_line){id, lines[i].amount, 0};
+    }
+    return YJ_OK;
+}
+
+yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
+                        yj_sm_out *out, yj_msg *why)
+{
+    int64_t paid, base;
+    yj_err err = ledger_check_order_paid(op, e->rules, &paid, &base, why);
+    if (err == YJ_OK) err = typed_yet(op, why);
+    if (err != YJ_OK) return err;
+    if (yj_ids_find(s->order_ids, op->order_id, strlen(op->order_id)) != YJ_IDS_NONE)
+        return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
+                       op->order_id);
+    /* every byte it needs, before anything changes: the commissions are at
+     * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
+     * postings each */
+    size_t n_comm = (YJ_LEVELS_MAX + 2) * op->n_lines + 2;
+    if ((err = room_order(s, op->n_lines, n_comm)) != YJ_OK) return err;
+    if (!yj_buf_reserve(out->effects, 2 * n_comm * SM_POSTING_MAX_BYTES))
+        return YJ_RESOURCE_EXHAUSTED;
+    yj_order_line lines[YJ_LINES_MAX];
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const Yongjin__V1__Line *l = op->lines[i];
+        lines[i] = (yj_order_line){l->line_id,  l->sku,
+                                   l->category, l->quantity,
+                                   l->amount,   yj_rules_line_base(l->amount, l->commission_base)};
+    }
+    if ((err = copy_lines(s, op, lines)) != YJ_OK) return err;
+    yj_view view;
+    yj_tree_view(s->tree, &view);
+    if (op->referrer[0]) { /* a share link binds an unbound buyer first; a refusal does not refuse
+                              the order */
+        char parent[YJ_ID_MAX + 1];
+        yj_msg ignored;
+        view.parent_at(view.ctx, op->buyer, e->time_ms, parent);
+        if (!parent[0]) {
+            err = yj_tree_apply_bind(s->tree, e->policy, e->rules, op->buyer, op->referrer,
+                                     e->time_ms, e->seq, &ignored);
+            if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
+        }
+    }
+    static __thread yj_order_paid_effects fx;
+    yj_recipient chain[YJ_LEVELS_MAX];
+    yj_order_paid_in in = {.rules = e->rules,
+                           .policy = e->policy,
+                           .buyer = op->buyer,
+                           .lines = lines,
+                           .n_lines = op->n_lines,
+                           .base_fen = base,
+                           .chain = chain,
+                           .inviter = "",
+                           .store = "",
+                           .channel = YJ_CHANNEL_ONLINE};
+    if ((err = yj_rules_chain(&view, e->policy, op->buyer, e->time_ms, chain, &in.n_chain)) !=
+        YJ_OK)
+        return err;
+    yj_rules_order_paid(&in, &fx);
+    assert(fx.n_credits == 0 && fx.n_comm <= n_comm);
+    /* the buyer numbered (every recipient is the buyer or an ancestor) */
+    uint32_t buyer, o;
+    if ((err = yj_tree_intern(s->tree, op->buyer, strlen(op->buyer), &buyer)) != YJ_OK) return err;
+    if ((err = yj_ids_add(s->order_ids, op->order_id, strlen(op->order_id), &o)) != YJ_OK)
+        return err;
+    sm_order *ord = &s->orders[o];
+    *ord = (sm_order){.buyer = buyer,
+                      .n_lines = (uint32_t)op->n_lines,
+                      .line = s->n_lines,
+                      .comm = s->n_comms,
+                      .paid_at_ms = e->time_ms,
+                      .paid_fen = paid,
+                      .seq = e->seq,
+                      .policy_version = e->policy->version,
+                      .status = SM_PAID};
+    s->n_lines += op->n_lines;
+    for (size_t i = 0; i < fx.n_comm; i++) {
+        const yj_commission *c = &fx.comm[i];
+        const char *member = fx.rcpt[c->recipient].member;
+        uint32_t m = yj_tree_find(s->tree, member, strlen(member));
+        assert(m != YJ_TREE_NONE);
+        sm_comm *k = &s->comms[s->n_comms++];
+        *k = (sm_comm){.member = m,
+                       .line = c->line,
+                       .program = (uint8_t)c->program,
+                       .level = (uint8_t)c->level,
+                       .rate_bp = c->rate_bp,
+                       .rounding = c->rounding,
+                       .base_amount = c->base_amount,
+                       .fixed_per_unit = c->fixed_per_unit,
+                       .uncut = c->uncut,
+                       .amount = c->amount};
+        ord->n_comm++;
+        if (c->amount)
+            post_pair(s, e->period, ord, k, op->order_id, "accrue", "commission_expense", "pending",
+                      c->amount, out->effects);
+    }
+    return yj_tree_add_own_gmv(s->tree, buyer, paid);
+}
+
+/* The order of id, or NONE. */
+static uint32_t order_of(const yj_sm *s, const char *id)
+{
+    return yj_ids_find(s->order_ids, id, strlen(id));
+}
+
+/* (version 2) A refund or a completion dated before its order's payment
+ * happens at the paid time: its month, and the entry's note says so (the
+ * ledger's at_paid_time, word for word). *period is the month it posts
+ * into. */
+static void at_paid_time(const yj_sm_event *e, const sm_order *o, const char *what,
+                         const char *order_id, uint32_t *period, yj_sm_out *out)
+{
+    int64_t at = yj_rules_order_event_time(e->rules, e->time_ms, o->paid_at_ms);
+    *period = e->period;
+    if (at == e->time_ms) return;
+    int adjustment;
+    yj_rules_period_of(at, e->tz_offset_min, e->closed_through, period, &adjustment);
+    snprintf(out->note, sizeof out->note,
+             "%s dated %lld ms, before order %s was paid at %lld ms: taken as happening at the "
+             "paid time",
+             what, (long long)e->time_ms, order_id, (long long)o->paid_at_ms);
+}
+
+/* The plain copy of an order that the refund rules read (the ledger's
+ * refund_view), in per-thread buffers. */
+static void refund_view(const yj_sm *s, const char *order_id, const sm_order *o, yj_refund_order *v)
+{
+    static __thread yj_refund_line lines[YJ_LINES_MAX];
+    static __thread yj_refund_commission comm[YJ_COMMISSIONS_MAX];
+    assert(o->n_lines >= 1 && o->n_lines <= YJ_LINES_MAX && o->n_comm <= YJ_COMMISSIONS_MAX);
+    for (uint32_t i = 0; i < o->n_lines; i++) {
+        const sm_line *l = &s->lines[o->line + i];
+        lines[i] = (yj_refund_line){l->id, l->amount_fen, l->refunded_fen};
+    }
+    for (uint32_t i = 0; i < o->n_comm; i++) {
+        const sm_comm *c = &s->comms[o->comm + i];
+        comm[i] = (yj_refund_commission){c->program, c->line,     (yj_rounding)c->rounding,
+                                         c->amount,  c->reversed, c->settled};
+    }
+    *v = (yj_refund_order){.order_id = order_id,
+                           .refund_count = o->refund_count,
+                           .refunded_fen = o->refunded_fen,
+                           .lines = lines,
+                           .n_lines = o->n_lines,
+                           .commissions = comm,
+                           .n_commissions = o->n_comm,
+                           .credits = NULL,
+                           .n_credits = 0,
+                           .credit_rules = yj_rules_credit_rules(NULL, 0)};
+}
+
+/* The refund's key in the refunds applied: "order refund" (a space is in
+ * no id). */
+static size_t refund_key(char out[2 * YJ_ID_MAX + 2], const char *order_id, const char *refund_id)
+{
+    int n = snprintf(out, 2 * YJ_ID_MAX + 2, "%s %s", order_id, refund_id);
+    assert(n > 0 && n <= 2 * YJ_ID_MAX + 1);
+    return (size_t)n;
+}
+
+static yj_err check_refund(const Yongjin__V1__OrderRefunded *r, yj_msg *why)
+{
+    if (!valid(r->order_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_refunded.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!valid(r->refund_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_refunded.refund_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (r->amount < 1 || r->amount > YJ_AMOUNT_MAX)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order_refunded.amount: %lld is outside 1..10^12",
+                       (long long)r->amount);
+    if (r->line_id[0] && !valid(r->line_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_refunded.line_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    return YJ_OK;
+}
+
+static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
+{
+    yj_err err = yj_ids_reserve(s->refund_ids, 1);
+    size_t n = yj_ids_count(s->refund_ids);
+    if (err == YJ_OK && n + 1 > s->refund_cap) {
+        size_t cap = s->refund_cap ? s->refund_cap * 2 : 64;
+        uint64_t *q = realloc(s->refund_seq, cap * sizeof *q);
+        if (!q) return YJ_RESOURCE_EXHAUSTED;
+        s->refund_seq = q;
+        s->refund_cap = cap;
+    }
+    /* a reversal and a clawback for each commission, two postings each */
+    if (err == YJ_OK) err = sm_room_rows(s, 4 * (size_t)o->n_comm);
+    if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES))
+        err = YJ_RESOURCE_EXHAUSTED;
+    return err;
+}
+
+yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderRefunded *r,
+                            yj_sm_out *out, yj_msg *why)
+{
+    yj_err err = check_refund(r, why);
+    if (err != YJ_OK) return err;
+    uint32_t oi = order_of(s, r->order_id);
+    if (oi == YJ_IDS_NONE)
+        return yj_fail(why, YJ_NOT_FOUND, "order_refunded.order_id: no order %s", r->order_id);
+    sm_order *o = &s->orders[oi];
+    char key[2 * YJ_ID_MAX + 2];
+    size_t kn = refund_key(key, r->order_id, r->refund_id);
+    uint32_t had = yj_ids_find(s->refund_ids, key, kn);
+    if (had != YJ_IDS_NONE)
+        return yj_fail(
+            why, YJ_ALREADY_EXISTS,
+            "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
+            r->refund_id, r->order_id, (unsigned long long)s->refund_seq[had]);
+    uint32_t period;
+    char note[sizeof out->note] = "";
+    yj_sm_out tmp = {.effects = out->effects};
+    at_paid_time(e, o, "order_refunded", r->order_id, &period, &tmp);
+    memcpy(note, tmp.note, sizeof note);
+    static __thread yj_refund_effects fx;
+    yj_refund_order v;
+    refund_view(s, r->order_id, o, &v);
+    if ((err = yj_rules_refund(&v, r->amount, r->line_id, &fx, why)) != YJ_OK) return err;
+    if ((err = room_refund(s, o, out->effects)) != YJ_OK) return err;
+    /* accepted: the order's lines and totals, then each reversal */
+    uint32_t num;
+    err = yj_ids_add(s->refund_ids, key, kn, &num);
+    assert(err == YJ_OK); /* (reserved) */
+    s->refund_seq[num] = e->seq;
+    memcpy(out->note, note, sizeof note);
+    o->refund_count++;
+    for (uint32_t i = 0; i < o->n_lines; i++)
+        s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];
+    assert(fx.refunded_fen == o->refunded_fen + r->amount);
+    o->refunded_fen = fx.refunded_fen;
+    for (size_t i = 0; i < fx.n_reversals; i++) {
+        const yj_reversal_effect *x = &fx.reversals[i];
+        sm_comm *c = &s->comms[o->comm + (size_t)x->commission];
+        assert(x->reversed_fen == c->reversed + x->from_pending_fen + x->from_available_fen);
+        if (x->from_pending_fen > 0)
+            post_pair(s, period, o, c, r->order_id, "reverse", "pending", "commission_expense",
+                      x->from_pending_fen, out->effects);
+        if (x->from_available_fen > 0)
+            post_pair(s, period, o, c, r->order_id, "clawback", "available", "commission_expense",
+                      x->from_available_fen, out->effects);
+        c->reversed = x->reversed_fen;
+    }
+    return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
+}
+
+/* The due index's order: due time, then the order id as a key orders it
+ * (its length, then its bytes). */
+static int due_less(const yj_sm *s, const sm_due *a, const sm_due *b)
+{
+    if (a->due_at_ms != b->due_at_ms) return a->due_at_ms < b->due_at_ms;
+    size_t la = yj_ids_len(s->order_ids, a->order), lb = yj_ids_len(s->order_ids, b->order);
+    if (la != lb) return la < lb;
+    return memcmp(yj_ids_str(s->order_ids, a->order), yj_ids_str(s->order_ids, b->order), la) < 0;
+}
+
+static void due_push(yj_sm *s, sm_due d)
+{
+    assert(s->n_due < s->due_cap);
+    size_t i = s->n_due++;
+    while (i > 0 && due_less(s, &d, &s->due[(i - 1) / 2])) {
+        s->due[i] = s->due[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->due[i] = d;
+}
+
+static sm_due due_pop(yj_sm *s)
+{
+    assert(s->n_due > 0);
+    sm_due top = s->due[0], last = s->due[--s->n_due];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->n_due) break;
+        if (c + 1 < s->n_due && due_less(s, &s->due[c + 1], &s->due[c])) c++;
+        if (!due_less(s, &s->due[c], &last)) break;
+        s->due[i] = s->due[c];
+        i = c;
+    }
+    if (s->n_due) s->due[i] = last;
+    return top;
+}
+
+yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderCompleted *oc,
+                             yj_sm_out *out, yj_msg *why)
+{
+    if (!valid(oc->order_id))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "order_completed.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    uint32_t oi = order_of(s, oc->order_id);
+    if (oi == YJ_IDS_NONE)
+        return yj_fail(why, YJ_NOT_FOUND, "order_completed.order_id: no order %s", oc->order_id);
+    sm_order *o = &s->orders[oi];
+    int64_t completed_at_ms = 0, due_at_ms = 0;
+    yj_err err =
+        yj_rules_complete(e->rules, oc->order_id, o->status != SM_PAID, e->time_ms, o->paid_at_ms,
+                          e->policy->settle_delay_days, &completed_at_ms, &due_at_ms, why);
+    if (err != YJ_OK) return err;
+    if (s->n_due == s->due_cap) {
+        size_t cap = s->due_cap ? s->due_cap * 2 : 64;
+        sm_due *d = realloc(s->due, cap * sizeof *d);
+        if (!d) return YJ_RESOURCE_EXHAUSTED;
+        s->due = d;
+        s->due_cap = cap;
+    }
+    uint32_t period;
+    at_paid_time(e, o, "order_completed", oc->order_id, &period, out);
+    o->status = SM_COMPLETED;
+    o->completed_at_ms = completed_at_ms;
+    o->due_at_ms = due_at_ms;
+    due_push(s, (sm_due){due_at_ms, oi});
+    return YJ_OK;
+}
+
+/* Moves one order's remaining pending to available (the ledger's
+ * settle_order). There is room for its rows and postings. */
+static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, yj_buf *effects)
+{
+    static __thread yj_settle_commission sc[YJ_COMMISSIONS_MAX];
+    static __thread int64_t move_fen[YJ_COMMISSIONS_MAX];
+    sm_order *o = &s->orders[oi];
+    const char *order_id = yj_ids_str(s->order_ids, oi);
+    for (uint32_t i = 0; i < o->n_comm; i++) {
+        const sm_comm *c = &s->comms[o->comm + i];
+        sc[i] = (yj_settle_commission){c->amount, c->reversed, c->settled};
+    }
+    yj_rules_settle_order(sc, o->n_comm, move_fen);
+    for (uint32_t i = 0; i < o->n_comm; i++) {
+        sm_comm *c = &s->comms[o->comm + i];
+        if (move_fen[i] == 0) continue;
+        post_pair(s, period, o, c, order_id, "settle", "pending", "available", move_fen[i],
+                  effects);
+        c->settled += move_fen[i];
+    }
+    o->status = SM_SETTLED;
+}
+
+yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *st, yj_sm_out *out,
+                    yj_msg *why)
+{
+    yj_err err = yj_rules_settle_check(e->rules, st->as_of_ms, e->time_ms, why);
+    if (err != YJ_OK) return err;
+    /* collect the due orders in order (popped; those not settled go back) */
+    static __thread uint32_t due[YJ_SETTLE_ORDERS_MAX];
+    static __thread int64_t due_at[YJ_SETTLE_ORDERS_MAX];
+    size_t n = 0, comms = 0;
+    int full = 0;
+    while (s->n_due) {
+        yj_settle_step step = yj_rules_settle_next(s->due[0].due_at_ms, st->as_of_ms, n);
+        if (step == YJ_SETTLE_END) break;
+        if (step == YJ_SETTLE_FULL) {
+            full = 1;
+            break;
+        }
+        sm_due d = due_pop(s);
+        due[n] = d.order;
+        due_at[n++] = d.due_at_ms;
+        comms += s->orders[d.order].n_comm;
+    }
+    /* room for every collected order's postings and rows, or none taken */
+    err = sm_room_rows(s, 2 * comms);
+    if (err == YJ_OK &&
+        !yj_buf_reserve(out->effects,
+                        LEDGER_EFFECTS_SOFT_MAX + 2 * YJ_COMMISSIONS_MAX * SM_POSTING_MAX_BYTES))
+        err = YJ_RESOURCE_EXHAUSTED;
+    size_t i = 0;
+    if (err == YJ_OK)
+        for (; i < n && yj_rules_settle_room(out->effects->len, LEDGER_EFFECTS_SOFT_MAX); i++)
+            settle_order(s, e->period, due[i], out->effects);
+    for (size_t j = i; j < n; j++)
+        due_push(s, (sm_due){due_at[j], due[j]}); /* (room: they were there) */
+    if (err != YJ_OK) return err;
+    yj_rules_settle_answer(n, i, full, &out->settled_orders, &out->settle_more_due);
+    return YJ_OK;
+}
