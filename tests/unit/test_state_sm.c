@@ -33,6 +33,7 @@
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
 #include "yongjin/store.h"
+#include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
 #define T0 1761955200000LL /* 2025-11-01 00:00 UTC: 2025-11 in UTC+8 */
@@ -250,6 +251,7 @@ static int dteardown(void **state)
 }
 
 static char last_msg[YJ_MSG_MAX]; /* the ledger's words for the last event refused */
+static uint64_t last_seq;         /* the journal's last entry */
 
 /* Applies ev at t to the keyed ledger: its code, *seq, and (when res) its
  * EventResult unpacked. */
@@ -270,6 +272,7 @@ static int apply(dfx *f, Yongjin__V1__Event *ev, int64_t t, uint64_t *seq,
     int code = b->results[0].code;
     snprintf(last_msg, sizeof last_msg, "%s", code ? b->results[0].msg.text : "");
     if (seq) *seq = b->results[0].seq;
+    if (b->results[0].seq > last_seq) last_seq = b->results[0].seq;
     if (res) {
         *res = yongjin__v1__event_result__unpack(NULL, b->results[0].effects_len,
                                                  b->results[0].effects);
@@ -690,6 +693,83 @@ static void compare_member(dfx *f, const yj_sm *s, const char *m, const workload
         }
 }
 
+/* Applies one journal entry's event to s as the typed state's event of the
+ * entry's seq and time; its postings must be the entry's. */
+static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t seq)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(&yongjin__v1__event__descriptor, NULL,
+                                                    je->event.len, je->event.data);
+    assert_non_null(m);
+    Yongjin__V1__Event *x = (Yongjin__V1__Event *)m;
+    yj_sm_event ev = ev_at(je->event_time_ms);
+    ev.seq = seq;
+    yj_buf fx = {0};
+    yj_sm_out out = {.effects = &fx};
+    yj_msg why;
+    yj_err err = YJ_OK;
+    switch (x->body_case) {
+    case YONGJIN__V1__EVENT__BODY_SET_POLICY:
+        break; /* (the test's policy, set before any other) */
+    case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
+        err = yj_sm_upsert_member(s, x->upsert_member->member, x->upsert_member->distributor,
+                                  x->upsert_member->tier);
+        break;
+    case YONGJIN__V1__EVENT__BODY_BIND:
+        err = yj_sm_bind(s, &ev, x->bind->member, x->bind->referrer, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
+        err = yj_sm_order_paid(s, &ev, x->order_paid, &out, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
+        err = yj_sm_order_refunded(s, &ev, x->order_refunded, &out, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
+        err = yj_sm_order_completed(s, &ev, x->order_completed, &out, &why);
+        break;
+    case YONGJIN__V1__EVENT__BODY_SETTLE:
+        err = yj_sm_settle(s, &ev, x->settle, &out, &why);
+        break;
+    default:
+        fail_msg("entry %llu: an event the typed state does not apply", (unsigned long long)seq);
+    }
+    if (err != YJ_OK) fail_msg("entry %llu: replayed: %d", (unsigned long long)seq, err);
+    Yongjin__V1__EventResult *mine =
+        yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
+    assert_non_null(mine);
+    Yongjin__V1__EventResult want = YONGJIN__V1__EVENT_RESULT__INIT;
+    want.n_postings = je->n_postings;
+    want.postings = je->postings;
+    assert_same_postings(&want, mine, (int)seq);
+    assert_string_equal(je->note, out.note);
+    assert_int_equal(je->settled_orders, out.settled_orders);
+    yongjin__v1__event_result__free_unpacked(mine, NULL);
+    yj_buf_free(&fx);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* A typed state rebuilt from the keyed store's journal alone (entries 1 to
+ * last_seq), with a seed of its own: the issue's determinism check, that
+ * the live state equals a fresh replay of its journal. */
+static yj_sm *replay_journal(dfx *f, uint64_t seed)
+{
+    yj_sm *s = yj_sm_new(seed);
+    assert_non_null(s);
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (uint64_t seq = 1; seq <= last_seq; seq++) {
+        MDB_val v;
+        assert_int_equal(yj_view_journal(&r.view, seq, &v), YJ_OK);
+        Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
+            NULL, v.mv_size - 2 * YJ_HASH_BYTES, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
+        assert_non_null(je);
+        replay_entry(s, je, seq); /* (the stored entry leaves its seq to the key) */
+        yongjin__v1__journal_entry__free_unpacked(je, NULL);
+    }
+    yj_store_read_end(f->s.store, &r);
+    return s;
+}
+
 /* One workload: the policy (as the ledger's SetPolicy, in force before
  * every event), then random UpsertMembers (when approved), Binds and
  * OrderPaids over 70 days (so that later entries are dated earlier, TTLs
@@ -702,6 +782,7 @@ static void differential(dfx *f, const workload *w)
     assert_non_null(s);
     rnd_state = w->seed;
     n_paid = 0;
+    last_seq = 0;
     int64_t times[DTIMES];
     size_t n_times = 0;
     tally n = {0};
@@ -764,6 +845,13 @@ static void differential(dfx *f, const workload *w)
                   (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links,
                   n.refunds, n.refunds_refused, n.completions, n.settles, n.settled, n.clawbacks,
                   n.notes, n.postings, yj_sm_bytes(s));
+    /* the same state from the journal alone, whatever the seed */
+    yj_sm *again = replay_journal(f, w->seed * 1000003 + 11);
+    uint8_t live[32], replayed[32];
+    assert_true(yj_sm_digest(s, live));
+    assert_true(yj_sm_digest(again, replayed));
+    assert_memory_equal(live, replayed, 32);
+    yj_sm_free(again);
     yj_sm_free(s);
 }
 
