@@ -36,8 +36,12 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->mtot = yj_map64_new(YJ_PERIOD_COLUMNS, seed ^ 3);
     s->order_ids = yj_ids_new(seed ^ 4);
     s->refund_ids = yj_ids_new(seed ^ 5);
+    s->wd_ids = yj_ids_new(seed ^ 6);
+    s->batch_ids = yj_ids_new(seed ^ 7);
+    s->pline_of = yj_map64_new(1, seed ^ 8);
     s->strs.first = 64 * 1024;
-    if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids) {
+    if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
+        !s->wd_ids || !s->batch_ids || !s->pline_of) {
         yj_sm_free(s);
         return NULL;
     }
@@ -53,6 +57,12 @@ void yj_sm_free(yj_sm *s)
     yj_map64_free(s->mtot);
     yj_ids_free(s->order_ids);
     yj_ids_free(s->refund_ids);
+    yj_ids_free(s->wd_ids);
+    yj_ids_free(s->batch_ids);
+    yj_map64_free(s->pline_of);
+    free(s->wds);
+    free(s->batches);
+    free(s->plines);
     yj_arena_free(&s->strs);
     free(s->bal);
     free(s->orders);
@@ -268,6 +278,59 @@ static int digest_rows(EVP_MD_CTX *c, const yj_sm *s, const yj_map64 *map, const
     return ok;
 }
 
+/* The withdrawals by id, the batches by id, each batch's lines by member
+ * id. */
+static int digest_payouts(EVP_MD_CTX *c, const yj_sm *s, const uint32_t *rank)
+{
+    size_t nw = yj_ids_count(s->wd_ids), nb = yj_ids_count(s->batch_ids),
+           nl = yj_map64_count(s->pline_of);
+    rank_ent *w = malloc((nw ? nw : 1) * sizeof *w), *b = malloc((nb ? nb : 1) * sizeof *b);
+    row_ent *l = malloc((nl ? nl : 1) * sizeof *l);
+    uint32_t *brank = malloc((nb ? nb : 1) * sizeof *brank);
+    int ok = w && b && l && brank;
+    for (size_t i = 0; ok && i < nw; i++)
+        w[i] = (rank_ent){yj_ids_str(s->wd_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(w, nw, sizeof *w, by_id);
+    for (size_t i = 0; ok && i < nw; i++) {
+        const sm_withdrawal *x = &s->wds[w[i].i];
+        ok = EVP_DigestUpdate(c, w[i].id, strlen(w[i].id) + 1) && put_u64(c, rank[x->member]) &&
+             put_u64(c, (uint64_t)x->status) && put_u64(c, (uint64_t)x->amount) &&
+             put_u64(c, (uint64_t)x->fee) && put_u64(c, (uint64_t)x->requested_at_ms) &&
+             put_u64(c, (uint64_t)x->reviewed_at_ms) && put_u64(c, (uint64_t)x->paid_at_ms) &&
+             put_u64(c, x->requested_seq) &&
+             EVP_DigestUpdate(c, x->reason, strlen(x->reason) + 1) &&
+             EVP_DigestUpdate(c, x->external_ref, strlen(x->external_ref) + 1);
+    }
+    for (size_t i = 0; ok && i < nb; i++)
+        b[i] = (rank_ent){yj_ids_str(s->batch_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(b, nb, sizeof *b, by_id);
+    for (size_t i = 0; ok && i < nb; i++) {
+        const sm_batch *x = &s->batches[b[i].i];
+        brank[b[i].i] = (uint32_t)i;
+        ok = EVP_DigestUpdate(c, b[i].id, strlen(b[i].id) + 1) && put_u64(c, x->month) &&
+             put_u64(c, (uint64_t)x->more_members) && put_u64(c, (uint64_t)x->created_at_ms) &&
+             put_u64(c, (uint64_t)x->n_lines) && put_u64(c, (uint64_t)x->total) &&
+             put_u64(c, (uint64_t)x->paid_total) && put_u64(c, (uint64_t)x->failed_total) &&
+             put_u64(c, (uint64_t)x->n_paid) && put_u64(c, (uint64_t)x->n_failed);
+    }
+    for (size_t i = 0; ok && i < nl; i++) { /* by the batch's rank, then the member's */
+        uint64_t k = yj_map64_key_at(s->pline_of, i);
+        l[i] = (row_ent){(uint64_t)brank[k >> 32] << 32 | rank[(uint32_t)k], i};
+    }
+    if (ok) qsort(l, nl, sizeof *l, by_order);
+    for (size_t i = 0; ok && i < nl; i++) {
+        const sm_pline *x = &s->plines[yj_map64_at(s->pline_of, l[i].row)[0]];
+        ok = put_u64(c, l[i].order) && put_u64(c, (uint64_t)x->amount) &&
+             put_u64(c, (uint64_t)x->status) &&
+             EVP_DigestUpdate(c, x->external_ref, strlen(x->external_ref) + 1);
+    }
+    free(brank);
+    free(l);
+    free(b);
+    free(w);
+    return ok;
+}
+
 int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 {
     size_t n = yj_tree_count(s->tree), no = yj_ids_count(s->order_ids);
@@ -348,6 +411,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         ok = EVP_DigestUpdate(c, refs[i].id, strlen(refs[i].id) + 1) &&
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
+    ok = ok && digest_payouts(c, s, rank);
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
     EVP_MD_CTX_free(c);
@@ -364,5 +428,7 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_ids_bytes(s->order_ids) + yj_ids_bytes(s->refund_ids) +
            s->refund_cap * sizeof *s->refund_seq + s->orders_cap * sizeof *s->orders +
            s->lines_cap * sizeof *s->lines + s->comms_cap * sizeof *s->comms +
-           s->due_cap * sizeof *s->due + s->strs.bytes;
+           s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
+           yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
+           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes;
 }

@@ -38,6 +38,7 @@
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
 #include "yongjin/rules.h"
+#include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
 #define YJ_SM_BALANCE_FIELDS 6  /* pending, available, withdrawing, paid, earned, reversed */
@@ -117,6 +118,29 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
  * out->settled_orders and settle_more_due as yj_rules_settle_answer. */
 yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *st, yj_sm_out *out,
                     yj_msg *why);
+
+/* Withdrawals and payout batches (sm_payouts.c; RULES.md §6, the ledger's
+ * payouts.c): each refuses as the ledger does (its checks of ids, texts
+ * and months, then src/rules/payouts.c's), else posts its moves between
+ * the member's accounts ("withdraw", "withdraw_reject", "withdraw_paid"
+ * and the "fee", "payout", "payout_paid", "payout_failed") and keeps the
+ * records. A batch's lines go to the members whose available makes one,
+ * in their ids' key order, at most YJ_PAYOUT_LINES_MAX and while the
+ * effects are under the ledger's soft limit (more_members then). */
+yj_err yj_sm_request_withdrawal(yj_sm *s, const yj_sm_event *e,
+                                const Yongjin__V1__RequestWithdrawal *rw, yj_sm_out *out,
+                                yj_msg *why);
+yj_err yj_sm_review_withdrawal(yj_sm *s, const yj_sm_event *e,
+                               const Yongjin__V1__ReviewWithdrawal *rv, yj_sm_out *out,
+                               yj_msg *why);
+yj_err yj_sm_mark_withdrawal_paid(yj_sm *s, const yj_sm_event *e,
+                                  const Yongjin__V1__MarkWithdrawalPaid *mp, yj_sm_out *out,
+                                  yj_msg *why);
+yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
+                                 const Yongjin__V1__CreatePayoutBatch *cb, yj_sm_out *out,
+                                 yj_msg *why);
+yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__MarkPayoutLine *ml,
+                              yj_sm_out *out, yj_msg *why);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

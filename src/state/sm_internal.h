@@ -51,6 +51,28 @@ typedef struct sm_due {
     uint32_t order;
 } sm_due;
 
+typedef struct sm_withdrawal {
+    uint32_t member;
+    int status; /* YJ_WD_* */
+    int64_t amount, fee;
+    int64_t requested_at_ms, reviewed_at_ms, paid_at_ms;
+    uint64_t requested_seq;
+    const char *reason, *external_ref; /* in the string arena, or "" */
+} sm_withdrawal;
+
+typedef struct sm_batch {
+    uint32_t month; /* yyyymm */
+    int more_members;
+    int64_t created_at_ms;
+    int64_t n_lines, total, paid_total, failed_total, n_paid, n_failed;
+} sm_batch;
+
+typedef struct sm_pline {
+    int64_t amount;
+    int status; /* YJ_LINE_* */
+    const char *external_ref;
+} sm_pline;
+
 struct yj_sm {
     yj_tree *tree;
     int64_t (*bal)[YJ_SM_BALANCE_FIELDS]; /* by member number */
@@ -70,7 +92,16 @@ struct yj_sm {
     size_t refund_cap;
     sm_due *due;
     size_t n_due, due_cap;
-    yj_arena strs; /* line ids */
+    yj_ids *wd_ids; /* withdrawals */
+    sm_withdrawal *wds;
+    size_t wd_cap;
+    yj_ids *batch_ids; /* payout batches */
+    sm_batch *batches;
+    size_t batch_cap;
+    sm_pline *plines; /* payout lines, found by batch << 32 | member */
+    size_t n_plines, pline_cap;
+    yj_map64 *pline_of;
+    yj_arena strs; /* line ids, reasons, references */
 };
 
 /* Room for balances of every member the tree numbers, plus more. */

@@ -358,6 +358,7 @@ static uint32_t rnd(uint32_t n) /* xorshift64*, seeded per workload: the same ca
 typedef struct workload {
     uint64_t seed;
     int last_touch, ttl_days, approved, three_levels;
+    int fee_bp; /* withdraw_fee_bp; min_payout 500 with it */
     int events;
 } workload;
 
@@ -397,6 +398,14 @@ static void set_policy(dfx *f, const workload *w)
         pol.rounding = YONGJIN__V1__ROUNDING__HALF_UP;
         policy.rounding = YJ_ROUND_HALF_UP;
     }
+    if (w->fee_bp) {
+        pol.has_withdraw_fee_bp = 1;
+        pol.withdraw_fee_bp = w->fee_bp;
+        policy.withdraw_fee_bp = w->fee_bp;
+        pol.has_min_payout = 1;
+        pol.min_payout = 500;
+        policy.min_payout = 500;
+    }
     sp.policy = &pol;
     ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
     ev.set_policy = &sp;
@@ -428,6 +437,7 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
 typedef struct tally {
     int accepted, refused, orders, share_links, postings;
     int refunds, refunds_refused, completions, settles, settled, clawbacks, notes;
+    int payouts, payouts_refused, fees, lines;
 } tally;
 
 /* The orders paid so far (for refunds and completions to name). */
@@ -435,10 +445,45 @@ typedef struct tally {
 static int paid_orders[DORDERS];
 static size_t n_paid;
 
+/* Applies x to the typed state: every kind it applies so far. */
+static yj_err typed_apply(yj_sm *s, const yj_sm_event *ev, const Yongjin__V1__Event *x,
+                          yj_sm_out *out, yj_msg *why)
+{
+    switch (x->body_case) {
+    case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
+        return yj_sm_upsert_member(s, x->upsert_member->member, x->upsert_member->distributor,
+                                   x->upsert_member->tier);
+    case YONGJIN__V1__EVENT__BODY_BIND:
+        return yj_sm_bind(s, ev, x->bind->member, x->bind->referrer, why);
+    case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
+        return yj_sm_order_paid(s, ev, x->order_paid, out, why);
+    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
+        return yj_sm_order_refunded(s, ev, x->order_refunded, out, why);
+    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
+        return yj_sm_order_completed(s, ev, x->order_completed, out, why);
+    case YONGJIN__V1__EVENT__BODY_SETTLE:
+        return yj_sm_settle(s, ev, x->settle, out, why);
+    case YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL:
+        return yj_sm_request_withdrawal(s, ev, x->request_withdrawal, out, why);
+    case YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL:
+        return yj_sm_review_withdrawal(s, ev, x->review_withdrawal, out, why);
+    case YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID:
+        return yj_sm_mark_withdrawal_paid(s, ev, x->mark_withdrawal_paid, out, why);
+    case YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH:
+        return yj_sm_create_payout_batch(s, ev, x->create_payout_batch, out, why);
+    case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE:
+        return yj_sm_mark_payout_line(s, ev, x->mark_payout_line, out, why);
+    default:
+        fail_msg("a kind the typed state does not apply (%d)", (int)x->body_case);
+        return YJ_INTERNAL;
+    }
+}
+
+/* the order the last accepted event's first posting names */
+static char first_order[YJ_ID_MAX + 1];
+
 /* Applies x to both and compares: the code, and when accepted the
  * postings, the note and a Settle's answer. Returns the code. */
-static char
-    first_order[YJ_ID_MAX + 1]; /* the order the last accepted event's first posting names */
 
 static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, tally *n)
 {
@@ -451,21 +496,7 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
     yj_buf fx = {0};
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
-    yj_err got;
-    switch (x->body_case) {
-    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
-        got = yj_sm_order_refunded(s, &ev, x->order_refunded, &out, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
-        got = yj_sm_order_completed(s, &ev, x->order_completed, &out, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_SETTLE:
-        got = yj_sm_settle(s, &ev, x->settle, &out, &why);
-        break;
-    default:
-        fail_msg("event %d: a kind both() does not apply", e);
-        return -1;
-    }
+    yj_err got = typed_apply(s, &ev, x, &out, &why);
     if (code != (int)got)
         fail_msg("event %d (kind %d): ledger %d (%s), typed %d (%s)", e, (int)x->body_case, code,
                  last_msg, got, why.text);
@@ -528,6 +559,96 @@ static void one_completion(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
     x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
     x.order_completed = &oc;
     if (both(f, s, &x, e, when, n) == YJ_OK) n->completions++;
+}
+
+/* One of the payout family: a withdrawal's request (of an amount that may
+ * pass the member's available), review (a rejection with a reason) or
+ * payment (with its reference), a batch of a month (that may be blocked by
+ * one with pending lines), or a line marked paid or failed; ids from small
+ * pools, so that some repeat and some name nothing. */
+/* A member whose account (1 available, 2 withdrawing) holds money, most
+ * of the time (picked from the typed state: which member, not what is
+ * expected of it), else m. */
+static const char *holding(const yj_sm *s, int account, const char *m)
+{
+    const yj_tree *t = yj_sm_tree(s);
+    size_t n = yj_tree_count(t);
+    for (size_t tries = 0; n && tries < 8; tries++) {
+        uint32_t i = rnd((uint32_t)n);
+        int64_t b[YJ_SM_BALANCE_FIELDS];
+        yj_sm_balance(s, i, b);
+        if (b[account] > 0) return yj_tree_id(t, i);
+    }
+    return m;
+}
+
+static int
+    wd_made[64]; /* withdrawals requested (their numbers), for reviews and payments to name */
+static size_t n_wd;
+
+static void one_payout(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally *n)
+{
+    char wid[16], bid[16], month[8];
+    int fresh = (int)rnd(1000);
+    snprintf(wid, sizeof wid, "w%d", n_wd && rnd(4) ? wd_made[rnd((uint32_t)n_wd)] : fresh);
+    snprintf(bid, sizeof bid, "b%u", rnd(6));
+    snprintf(month, sizeof month, "%s", (const char *[]){"2025-11", "2025-12", "2026-01"}[rnd(3)]);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__RequestWithdrawal rw = YONGJIN__V1__REQUEST_WITHDRAWAL__INIT;
+    Yongjin__V1__ReviewWithdrawal rv = YONGJIN__V1__REVIEW_WITHDRAWAL__INIT;
+    Yongjin__V1__MarkWithdrawalPaid mp = YONGJIN__V1__MARK_WITHDRAWAL_PAID__INIT;
+    Yongjin__V1__CreatePayoutBatch cb = YONGJIN__V1__CREATE_PAYOUT_BATCH__INIT;
+    Yongjin__V1__MarkPayoutLine ml = YONGJIN__V1__MARK_PAYOUT_LINE__INIT;
+    switch (rnd(6)) {
+    case 0:
+    case 1:
+        snprintf(wid, sizeof wid, "w%d", fresh); /* (mostly new) */
+        rw.withdrawal_id = wid;
+        rw.member = (char *)holding(s, 1, m);
+        rw.amount = 100 + rnd(rnd(2) ? 3000 : 30000);
+        x.body_case = YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL;
+        x.request_withdrawal = &rw;
+        break;
+    case 2:
+        rv.withdrawal_id = wid;
+        rv.approve = rnd(3) != 0;
+        rv.reason = rv.approve ? "" : "bank account closed";
+        x.body_case = YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL;
+        x.review_withdrawal = &rv;
+        break;
+    case 3:
+        mp.withdrawal_id = wid;
+        mp.external_ref = "wire 0042";
+        x.body_case = YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID;
+        x.mark_withdrawal_paid = &mp;
+        break;
+    case 4:
+        cb.batch_id = bid;
+        cb.month = month;
+        cb.allow_more = rnd(4) == 0;
+        x.body_case = YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH;
+        x.create_payout_batch = &cb;
+        break;
+    default:
+        ml.batch_id = bid;
+        ml.member = (char *)holding(s, 2, m);
+        ml.paid = rnd(3) != 0;
+        ml.external_ref = ml.paid ? "batch wire" : "";
+        x.body_case = YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE;
+        x.mark_payout_line = &ml;
+        break;
+    }
+    int before = n->postings;
+    if (both(f, s, &x, e, when, n) == YJ_OK) {
+        n->payouts++;
+        if (x.body_case == YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL && n_wd < 64)
+            wd_made[n_wd++] = fresh;
+        if (x.body_case == YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH)
+            n->lines += (n->postings - before) / 2;
+        if (x.body_case == YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID)
+            n->fees += n->postings - before > 2;
+    } else
+        n->payouts_refused++;
 }
 
 /* A Settle as of a time up to two days before its own. */
@@ -618,6 +739,23 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
         n->refused++;
 }
 
+/* A bind both must accept. */
+static void one_bind_to(dfx *f, yj_sm *s, const char *m, const char *r, int64_t when)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    b.member = (char *)m;
+    b.referrer = (char *)r;
+    x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    x.bind = &b;
+    uint64_t seq;
+    assert_int_equal(apply(f, &x, when, &seq, NULL), YJ_OK);
+    yj_sm_event ev = ev_at(when);
+    ev.seq = seq;
+    yj_msg why;
+    assert_int_equal(yj_sm_bind(s, &ev, m, r, &why), YJ_OK);
+}
+
 /* The key of member m's referral earnings at level in month ('E'). */
 static void earnings_key_for(lkey *k, const char *m, uint32_t month, int level)
 {
@@ -706,32 +844,9 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
     yj_buf fx = {0};
     yj_sm_out out = {.effects = &fx};
     yj_msg why;
-    yj_err err = YJ_OK;
-    switch (x->body_case) {
-    case YONGJIN__V1__EVENT__BODY_SET_POLICY:
-        break; /* (the test's policy, set before any other) */
-    case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
-        err = yj_sm_upsert_member(s, x->upsert_member->member, x->upsert_member->distributor,
-                                  x->upsert_member->tier);
-        break;
-    case YONGJIN__V1__EVENT__BODY_BIND:
-        err = yj_sm_bind(s, &ev, x->bind->member, x->bind->referrer, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
-        err = yj_sm_order_paid(s, &ev, x->order_paid, &out, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
-        err = yj_sm_order_refunded(s, &ev, x->order_refunded, &out, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
-        err = yj_sm_order_completed(s, &ev, x->order_completed, &out, &why);
-        break;
-    case YONGJIN__V1__EVENT__BODY_SETTLE:
-        err = yj_sm_settle(s, &ev, x->settle, &out, &why);
-        break;
-    default:
-        fail_msg("entry %llu: an event the typed state does not apply", (unsigned long long)seq);
-    }
+    yj_err err = x->body_case == YONGJIN__V1__EVENT__BODY_SET_POLICY
+                     ? YJ_OK /* (the test's, set before any other) */
+                     : typed_apply(s, &ev, x, &out, &why);
     if (err != YJ_OK) fail_msg("entry %llu: replayed: %d", (unsigned long long)seq, err);
     Yongjin__V1__EventResult *mine =
         yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
@@ -782,6 +897,7 @@ static void differential(dfx *f, const workload *w)
     assert_non_null(s);
     rnd_state = w->seed;
     n_paid = 0;
+    n_wd = 0;
     last_seq = 0;
     int64_t times[DTIMES];
     size_t n_times = 0;
@@ -809,6 +925,8 @@ static void differential(dfx *f, const workload *w)
             one_completion(f, s, e, when, &n);
         else if (kind == 6 && rnd(3) == 0)
             one_settle(f, s, e, when + 10 * DAY, &n);
+        else if (kind == 7)
+            one_payout(f, s, e, m, when + 20 * DAY, &n);
         else
             one_bind(f, s, e, m, when, &n, times, &n_times);
     }
@@ -817,6 +935,7 @@ static void differential(dfx *f, const workload *w)
     assert_true(n.refunds > 20 && n.refunds_refused > 10 && n.completions > 20 && n.settles > 5 &&
                 n.notes > 5);
     assert_true(n.settled > 10 && n.clawbacks > 0);
+    assert_true(n.payouts > 5 && n.payouts_refused > 10 && n.lines > 0);
     for (int i = 0; i < DMEMBERS; i++) {
         char m[16];
         snprintf(m, sizeof m, "m%d", i);
@@ -840,11 +959,12 @@ static void differential(dfx *f, const workload *w)
     print_message("typed against the ledger (seed %llu): %d binds accepted, %d refused, %d orders "
                   "(%d share links), "
                   "%d refunds (%d refused), %d completions, %d settles (%d orders), %d clawbacks, "
-                  "%d notes, %d postings, "
-                  "%zu bytes\n",
+                  "%d payouts (%d "
+                  "refused, %d lines, %d fees), %d notes, %d postings, %zu bytes\n",
                   (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links,
                   n.refunds, n.refunds_refused, n.completions, n.settles, n.settled, n.clawbacks,
-                  n.notes, n.postings, yj_sm_bytes(s));
+                  n.payouts, n.payouts_refused, n.lines, n.fees, n.notes, n.postings,
+                  yj_sm_bytes(s));
     /* the same state from the journal alone, whatever the seed */
     yj_sm *again = replay_journal(f, w->seed * 1000003 + 11);
     uint8_t live[32], replayed[32];
@@ -862,7 +982,9 @@ static void test_first_touch_agrees_with_the_ledger(void **state)
 
 static void test_last_touch_with_lapses_agrees_with_the_ledger(void **state)
 {
-    differential(*state, &(workload){.seed = 2, .last_touch = 1, .ttl_days = 10, .events = 700});
+    differential(
+        *state,
+        &(workload){.seed = 2, .last_touch = 1, .ttl_days = 10, .fee_bp = 150, .events = 1000});
 }
 
 static void test_approved_distributors_agree_with_the_ledger(void **state)
@@ -883,6 +1005,7 @@ static void test_orders_due_together_settle_in_key_order(void **state)
 {
     dfx *f = *state;
     workload w = {.seed = 5};
+    last_seq = 0;
     set_policy(f, &w);
     yj_sm *s = yj_sm_new(5);
     assert_non_null(s);
@@ -922,6 +1045,139 @@ static void test_orders_due_together_settle_in_key_order(void **state)
     yj_sm_free(s);
 }
 
+/* The payout family in order, each event applied to both: members earn
+ * and settle, then withdrawals are requested (one past the available),
+ * approved, rejected (its money back to available), paid (a 1.5% fee to
+ * fee_income) and paid again (refused); a batch pays every member with
+ * 500 or more available, a second batch of the month is refused while the
+ * first has pending lines (version 2) unless allow_more, lines are marked
+ * paid and failed (its money back), and marked again (refused). */
+static void test_payouts_agree_with_the_ledger(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 6, .fee_bp = 150};
+    last_seq = 0;
+    set_policy(f, &w);
+    yj_sm *s = yj_sm_new(6);
+    assert_non_null(s);
+    tally n = {0};
+    rnd_state = 6;
+    n_paid = 0;
+    int64_t times[DTIMES];
+    size_t n_times = 0;
+    char m[16], r[16];
+    for (int i = 1; i < 12; i++) { /* m1..m11 under m0, m0 under top */
+        snprintf(m, sizeof m, "m%d", i);
+        one_bind_to(f, s, m, "m0", T0);
+    }
+    one_bind_to(f, s, "m0", "top", T0);
+    (void)times;
+    (void)n_times;
+    for (int i = 1; i < 12; i++) {
+        snprintf(m, sizeof m, "m%d", i);
+        one_order(f, s, 100 + i, m, T0 + DAY, &n);
+    }
+    for (int i = 0; i < (int)n_paid; i++) {
+        Yongjin__V1__Event c = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+        snprintf(r, sizeof r, "o%d", paid_orders[i]);
+        oc.order_id = r;
+        c.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+        c.order_completed = &oc;
+        assert_int_equal(both(f, s, &c, i, T0 + 2 * DAY, &n), YJ_OK);
+    }
+    one_settle(f, s, 200, T0 + 12 * DAY, &n);
+    assert_int_equal(n.settled, 11);
+    int64_t b[YJ_SM_BALANCE_FIELDS];
+    yj_sm_balance(s, yj_tree_find(yj_sm_tree(s), "m0", 2), b);
+    assert_true(b[1] > 5000); /* m0 earned level 1 on eleven orders */
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__RequestWithdrawal rw = YONGJIN__V1__REQUEST_WITHDRAWAL__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL;
+    x.request_withdrawal = &rw;
+    const char *wids[] = {"w1", "w2", "w3"};
+    int64_t amounts[] = {1000, 1200, 1500};
+    for (int i = 0; i < 3; i++) {
+        rw.withdrawal_id = (char *)wids[i];
+        rw.member = "m0";
+        rw.amount = amounts[i];
+        assert_int_equal(both(f, s, &x, 300 + i, T0 + 13 * DAY, &n), YJ_OK);
+    }
+    rw.withdrawal_id = "w4";
+    rw.amount = b[1]; /* more than is left */
+    assert_int_equal(both(f, s, &x, 303, T0 + 13 * DAY, &n), YJ_FAILED_PRECONDITION);
+    rw.withdrawal_id = "w1"; /* taken */
+    rw.amount = 100;
+    assert_int_not_equal(both(f, s, &x, 304, T0 + 13 * DAY, &n), YJ_OK);
+    Yongjin__V1__ReviewWithdrawal rv = YONGJIN__V1__REVIEW_WITHDRAWAL__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL;
+    x.review_withdrawal = &rv;
+    rv.withdrawal_id = "w1";
+    rv.approve = 1;
+    rv.reason = "";
+    assert_int_equal(both(f, s, &x, 305, T0 + 14 * DAY, &n), YJ_OK);
+    rv.withdrawal_id = "w2";
+    rv.approve = 0;
+    assert_int_equal(both(f, s, &x, 306, T0 + 14 * DAY, &n),
+                     YJ_INVALID_ARGUMENT); /* a rejection needs a reason */
+    rv.reason = "account closed";
+    assert_int_equal(both(f, s, &x, 307, T0 + 14 * DAY, &n), YJ_OK);
+    assert_int_equal(both(f, s, &x, 308, T0 + 14 * DAY, &n), YJ_FAILED_PRECONDITION); /* reviewed */
+    Yongjin__V1__MarkWithdrawalPaid mp = YONGJIN__V1__MARK_WITHDRAWAL_PAID__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID;
+    x.mark_withdrawal_paid = &mp;
+    mp.withdrawal_id = "w3"; /* not approved */
+    mp.external_ref = "wire 1";
+    assert_int_equal(both(f, s, &x, 309, T0 + 15 * DAY, &n), YJ_FAILED_PRECONDITION);
+    mp.withdrawal_id = "w1";
+    int before = n.postings;
+    assert_int_equal(both(f, s, &x, 310, T0 + 15 * DAY, &n), YJ_OK);
+    assert_int_equal(n.postings - before, 4); /* withdrawing → paid, and the fee of 15 */
+    assert_int_equal(yj_sm_totals(s)[1], 15); /* fee_income: 1.5% of 1000 */
+    assert_int_equal(both(f, s, &x, 311, T0 + 15 * DAY, &n), YJ_FAILED_PRECONDITION); /* paid */
+    Yongjin__V1__CreatePayoutBatch cb = YONGJIN__V1__CREATE_PAYOUT_BATCH__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH;
+    x.create_payout_batch = &cb;
+    cb.batch_id = "b1";
+    cb.month = "2025-11";
+    before = n.postings;
+    assert_int_equal(both(f, s, &x, 312, T0 + 30 * DAY, &n), YJ_OK);
+    assert_true(n.postings - before >= 2);
+    cb.batch_id = "b2";
+    assert_int_equal(both(f, s, &x, 313, T0 + 30 * DAY, &n),
+                     YJ_FAILED_PRECONDITION); /* b1 pending */
+    cb.allow_more = 1;
+    assert_int_equal(both(f, s, &x, 314, T0 + 30 * DAY, &n),
+                     YJ_FAILED_PRECONDITION); /* no line left */
+    Yongjin__V1__MarkPayoutLine ml = YONGJIN__V1__MARK_PAYOUT_LINE__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE;
+    x.mark_payout_line = &ml;
+    ml.batch_id = "b1";
+    ml.member = "m0";
+    ml.paid = 1;
+    ml.external_ref = "";
+    assert_int_equal(both(f, s, &x, 315, T0 + 31 * DAY, &n),
+                     YJ_INVALID_ARGUMENT); /* a paid line's reference */
+    ml.external_ref = "batch wire";
+    assert_int_equal(both(f, s, &x, 316, T0 + 31 * DAY, &n), YJ_OK);
+    assert_int_equal(both(f, s, &x, 317, T0 + 31 * DAY, &n), YJ_FAILED_PRECONDITION);
+    ml.member = "nobody";
+    assert_int_equal(both(f, s, &x, 318, T0 + 31 * DAY, &n), YJ_NOT_FOUND);
+    ml.batch_id = "b9";
+    assert_int_equal(both(f, s, &x, 319, T0 + 31 * DAY, &n), YJ_NOT_FOUND);
+    uint8_t live[32], replayed[32];
+    yj_sm *again = replay_journal(f, 77);
+    assert_true(yj_sm_digest(s, live));
+    assert_true(yj_sm_digest(again, replayed));
+    assert_memory_equal(live, replayed, 32);
+    yj_sm_free(again);
+    for (int i = 0; i < 12; i++) {
+        snprintf(m, sizeof m, "m%d", i);
+        compare_member(f, s, m, &w, NULL, 0);
+    }
+    yj_sm_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -937,6 +1193,7 @@ int main(void)
             test_three_levels_self_purchase_half_up_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_orders_due_together_settle_in_key_order, dsetup,
                                         dteardown),
+        cmocka_unit_test_setup_teardown(test_payouts_agree_with_the_ledger, dsetup, dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
