@@ -179,8 +179,8 @@ bench:
 # docs/performance.md "thirty-fourth session"; about 15 seconds).
 bench-state: deps
 	@$(MAKE) --no-print-directory all
-	@bin/yj-state-bench --members 100000 --orders 1000000
-	@bin/yj-state-bench --members 1000000 --orders 1000000
+	@$(BIN)/yj-state-bench --members 100000 --orders 1000000
+	@$(BIN)/yj-state-bench --members 1000000 --orders 1000000
 
 # Write and read cost as the store grows to 10M entries (about 15 minutes).
 bench-scaling: deps

@@ -9,8 +9,9 @@
  * yj_ids_str's pointer is valid until yj_ids_free. The index is open
  * addressing with linear probing, at most half full; a slot holds the
  * hash's top 32 bits and the number + 1, so a probe compares an id only
- * when the tags agree. The hash is keyed by a seed (hash.h: a client
- * cannot choose ids that collide); the numbers never depend on it.
+ * when the tags agree. The hash is keyed by the caller's seed: given one
+ * drawn at random per process (store_hash_seed, hash.h), a client cannot
+ * choose ids that collide; the numbers never depend on it.
  *
  * Not thread-safe: one owner.
  */

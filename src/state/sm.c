@@ -102,8 +102,13 @@ static int64_t *balance_of(yj_sm *s, uint32_t m)
     return s->bal[m];
 }
 
-yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier)
+yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier, yj_msg *why)
 {
+    if (!yj_ledger_valid_id(member, strlen(member)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "upsert_member.member: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (tier < 0 || tier > 1000)
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "upsert_member.tier: %d is outside 0..1000", tier);
     uint32_t m;
     yj_err err = yj_tree_reserve(s->tree, 1);
     if (err == YJ_OK) err = sm_room_balances(s, 1);
@@ -115,6 +120,12 @@ yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                   yj_msg *why)
 {
+    if (!yj_ledger_valid_id(member, strlen(member)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "bind.member: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (!yj_ledger_valid_id(referrer, strlen(referrer)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "bind.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
     yj_err err = sm_room_balances(s, 2);
     if (err != YJ_OK) return err;
     return yj_tree_apply_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms, e->seq,
@@ -132,11 +143,12 @@ static uint64_t month_key(uint32_t m, uint32_t period)
     return (uint64_t)m << 32 | period;
 }
 
-yj_err sm_room_rows(yj_sm *s, size_t rows)
+yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows)
 {
-    yj_err err = yj_map64_reserve(s->earn, rows);
-    if (err == YJ_OK) err = yj_map64_reserve(s->month, rows);
-    if (err == YJ_OK) err = yj_map64_reserve(s->mtot, rows);
+    yj_err err = yj_map64_reserve(s->earn, earn_rows);
+    if (err == YJ_OK) err = yj_map64_reserve(s->month, month_rows);
+    if (err == YJ_OK)
+        err = yj_map64_reserve(s->mtot, 2); /* the event's month, and its paid time's */
     return err;
 }
 
@@ -163,28 +175,35 @@ static void put_posting(yj_buf *effects, const Yongjin__V1__Posting *p)
     effects->len += n;
 }
 
+/* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
+ * an i64 wraps there; here it must not be undefined instead) */
+static void add(int64_t *x, int64_t d)
+{
+    *x = (int64_t)((uint64_t)*x + (uint64_t)d);
+}
+
 void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Posting *p,
              yj_buf *effects)
 {
     int acc = ledger_account_index(p->account);
     assert(acc >= 0 && (acc >= ACC_PENDING) == (member != YJ_TREE_NONE));
     put_posting(effects, p);
-    s->totals[acc] += p->amount;
+    add(&s->totals[acc], p->amount);
     if (member == YJ_TREE_NONE) return;
     int64_t *b = balance_of(s, member);
     int accrual = is_kind(p, "accrue"), reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
-    b[acc - ACC_PENDING] += p->amount;
-    if (accrual) b[4] += p->amount;  /* earned */
-    if (reversal) b[5] -= p->amount; /* reversed */
+    add(&b[acc - ACC_PENDING], p->amount);
+    if (accrual) add(&b[4], p->amount);   /* earned */
+    if (reversal) add(&b[5], -p->amount); /* reversed */
     if (accrual || reversal) {       /* earnings by program and level: accrued, reversed */
         int64_t *row = yj_map64_row(s->earn, earn_key(member, period, p->program, p->level));
-        row[accrual ? 0 : 1] += accrual ? p->amount : -p->amount;
+        add(&row[accrual ? 0 : 1], accrual ? p->amount : -p->amount);
     }
     int64_t delta;
     int col = yj_rules_period_column(p->account, p->kind, p->amount, &delta);
     if (col >= 0) {
-        yj_map64_row(s->month, month_key(member, period))[col] += delta;
-        yj_map64_row(s->mtot, period)[col] += delta;
+        add(&yj_map64_row(s->month, month_key(member, period))[col], delta);
+        add(&yj_map64_row(s->mtot, period)[col], delta);
     }
 }
 

@@ -73,16 +73,20 @@ typedef struct yj_sm_out {
     int settle_more_due;
 } yj_sm_out;
 
-/* An empty state; seed keys its hash tables (no state depends on it).
- * NULL on ENOMEM. */
+/* An empty state; seed keys its hash tables (no state depends on it; a
+ * server passes one drawn at random, store_hash_seed, so that no client
+ * can choose ids that collide). NULL on ENOMEM. */
 yj_sm *yj_sm_new(uint64_t seed);
 void yj_sm_free(yj_sm *s); /* NULL ok */
 const yj_tree *yj_sm_tree(const yj_sm *s);
 
-/* UpsertMember (the member's id validated by the caller, as the ledger's
- * ledger_upsert_member checks it): OK or RESOURCE_EXHAUSTED. */
-yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier);
-/* Bind (yj_tree_apply_bind). */
+/* UpsertMember: INVALID_ARGUMENT for an id or a tier the ledger refuses
+ * (its words), else OK or RESOURCE_EXHAUSTED. */
+yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier,
+                           yj_msg *why);
+/* Bind: INVALID_ARGUMENT for an id the ledger refuses (its words), else
+ * yj_tree_apply_bind. A Bind's source (a campaign's counts) is not kept
+ * here yet: the caller applies only Binds without one. */
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                   yj_msg *why);
 /* OrderPaid: checked as the ledger checks it (ledger_check_order_paid:
@@ -115,7 +119,8 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
  * in due order (at most YJ_SETTLE_ORDERS_MAX, and while the effects are
  * under the ledger's soft limit), each commission's remaining pending
  * posted "settle" (available's leg, then pending's), the orders SETTLED;
- * out->settled_orders and settle_more_due as yj_rules_settle_answer. */
+ * out->settled_orders and settle_more_due as yj_rules_settle_answer (a
+ * version 2 entry's: version 1 answers neither). */
 yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *st, yj_sm_out *out,
                     yj_msg *why);
 

@@ -106,8 +106,9 @@ struct yj_sm {
 
 /* Room for balances of every member the tree numbers, plus more. */
 yj_err sm_room_balances(yj_sm *s, size_t more);
-/* Room for `rows` more earnings and month rows (and month totals). */
-yj_err sm_room_rows(yj_sm *s, size_t rows);
+/* Room for earn_rows more earnings rows, month_rows more month rows (a
+ * member's month) and the month totals an event can touch. */
+yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows);
 
 /* The most bytes one posting takes in the effects, its field header
  * included (sm_orders.c checks the bound). */

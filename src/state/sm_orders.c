@@ -21,6 +21,14 @@
 _Static_assert(3 * YJ_ID_MAX + 18 + 16 + 11 * 10 + 14 * 2 + 8 <= SM_POSTING_MAX_BYTES,
                "a posting's bound");
 
+/* The fewest bytes a settle's pair of postings takes in the effects (two
+ * field headers, two account names of at least 7 bytes, a member and an
+ * order id of at least a byte each, the kind "settle", the amounts), and
+ * so the most commissions one Settle can settle before its soft limit,
+ * plus the last order's. */
+#define SETTLE_PAIR_MIN_BYTES 32
+#define SETTLE_ROWS_MAX (LEDGER_EFFECTS_SOFT_MAX / SETTLE_PAIR_MIN_BYTES + YJ_COMMISSIONS_MAX)
+
 static int valid(const char *s)
 {
     return s && yj_ledger_valid_id(s, strlen(s));
@@ -56,7 +64,7 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
         s->comms = c;
         s->comms_cap = cap;
     }
-    if (err == YJ_OK) err = sm_room_rows(s, n_comm);
+    if (err == YJ_OK) err = sm_room_rows(s, n_comm, n_comm);
     if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2); /* the buyer, the share link's referrer */
     if (err == YJ_OK) err = sm_room_balances(s, 2);
     return err;
@@ -114,8 +122,9 @@ static void post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_com
     sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
 }
 
-/* The order's lines copied (their ids into the state's arena) and numbered
- * after the pools' ends; NULL on ENOMEM (nothing visible changed). */
+/* The order's lines copied (their ids into the state's arena) past the
+ * pool's end, not yet counted: OK, or RESOURCE_EXHAUSTED with nothing
+ * visible changed (an id copied before the failure stays in the arena). */
 static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_order_line *lines)
 {
     for (size_t i = 0; i < op->n_lines; i++) {
@@ -186,6 +195,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     /* the buyer numbered (every recipient is the buyer or an ancestor) */
     uint32_t buyer, o;
     if ((err = yj_tree_intern(s->tree, op->buyer, strlen(op->buyer), &buyer)) != YJ_OK) return err;
+    /* a walk past any tree is damage (the owner drops the state): found
+     * before the postings, so that they and the GMV go together */
+    if ((err = yj_tree_check_up(s->tree, buyer)) != YJ_OK) return err;
     if ((err = yj_ids_add(s->order_ids, op->order_id, strlen(op->order_id), &o)) != YJ_OK)
         return err;
     sm_order *ord = &s->orders[o];
@@ -313,7 +325,7 @@ static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
         s->refund_cap = cap;
     }
     /* a reversal and a clawback for each commission, two postings each */
-    if (err == YJ_OK) err = sm_room_rows(s, 4 * (size_t)o->n_comm);
+    if (err == YJ_OK) err = sm_room_rows(s, o->n_comm, o->n_comm);
     if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
     return err;
@@ -346,6 +358,8 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     refund_view(s, r->order_id, o, &v);
     if ((err = yj_rules_refund(&v, r->amount, r->line_id, &fx, why)) != YJ_OK) return err;
     if ((err = room_refund(s, o, out->effects)) != YJ_OK) return err;
+    if ((err = yj_tree_check_up(s->tree, o->buyer)) != YJ_OK)
+        return err; /* damage: before any change */
     /* accepted: the order's lines and totals, then each reversal */
     uint32_t num;
     err = yj_ids_add(s->refund_ids, key, kn, &num);
@@ -486,19 +500,27 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
         due_at[n++] = d.due_at_ms;
         comms += s->orders[d.order].n_comm;
     }
-    /* room for every collected order's postings and rows, or none taken */
-    err = sm_room_rows(s, 2 * comms);
-    if (err == YJ_OK &&
+    /* room for the postings and rows of the orders it can settle, or none
+     * taken: a settle posts no earnings, and at most one month row a
+     * commission; the effects stop at the soft limit, each commission's
+     * pair taking more than SETTLE_PAIR_MIN_BYTES, so past the limit's
+     * worth only the last order's commissions can come */
+    size_t rows = comms < SETTLE_ROWS_MAX ? comms : SETTLE_ROWS_MAX, start = out->effects->len;
+    err = n ? sm_room_rows(s, 0, rows) : YJ_OK;
+    if (err == YJ_OK && n &&
         !yj_buf_reserve(out->effects,
                         LEDGER_EFFECTS_SOFT_MAX + 2 * YJ_COMMISSIONS_MAX * SM_POSTING_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
     size_t i = 0;
-    if (err == YJ_OK)
-        for (; i < n && yj_rules_settle_room(out->effects->len, LEDGER_EFFECTS_SOFT_MAX); i++)
+    if (err == YJ_OK) /* (the soft limit counts this entry's effects: from start) */
+        for (; i < n && yj_rules_settle_room(out->effects->len - start, LEDGER_EFFECTS_SOFT_MAX);
+             i++)
             settle_order(s, e->period, due[i], out->effects);
     for (size_t j = i; j < n; j++)
         due_push(s, (sm_due){due_at[j], due[j]}); /* (room: they were there) */
     if (err != YJ_OK) return err;
-    yj_rules_settle_answer(n, i, full, &out->settled_orders, &out->settle_more_due);
+    /* the answer: a version 2 entry's (a version 1 entry carries none) */
+    if (e->rules >= YJ_RULES_V2)
+        yj_rules_settle_answer(n, i, full, &out->settled_orders, &out->settle_more_due);
     return YJ_OK;
 }

@@ -55,7 +55,7 @@ static void move(yj_sm *s, uint32_t period, uint32_t m, const char *from, const 
 /* Room for one posting pair (or two) and their rows. */
 static yj_err room_moves(yj_sm *s, size_t pairs, yj_buf *effects)
 {
-    yj_err err = sm_room_rows(s, 2 * pairs);
+    yj_err err = sm_room_rows(s, 0, 2 * pairs);
     if (err == YJ_OK && !yj_buf_reserve(effects, 2 * pairs * SM_POSTING_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
     return err;
@@ -273,7 +273,7 @@ static yj_err room_batch(yj_sm *s, size_t n, yj_buf *effects)
     }
     if (err == YJ_OK) err = yj_map64_reserve(s->pline_of, n);
     /* the lines' postings stop at the soft limit; one pair may pass it */
-    if (err == YJ_OK) err = sm_room_rows(s, 2 * n);
+    if (err == YJ_OK) err = sm_room_rows(s, 0, n);
     if (err == YJ_OK &&
         !yj_buf_reserve(effects, LEDGER_EFFECTS_SOFT_MAX + 2 * SM_POSTING_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;

@@ -44,6 +44,7 @@ struct yj_tree {
     size_t nb, capb;
     hc_vec *hcv;
     size_t nhc, caphc;
+    hc_pair *spare; /* room for a new referrer's first pairs, taken before it is numbered */
     size_t bytes; /* of the height vectors (the arrays are counted by their caps) */
 };
 
@@ -73,6 +74,7 @@ void yj_tree_free(yj_tree *t)
 
 uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n)
 {
+    assert(n >= 1 && n <= YJ_ID_MAX);
     return yj_ids_find(t->ids, id, n);
 }
 
@@ -239,24 +241,31 @@ void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier)
     t->m[m].upserted = 1;
 }
 
-/* Room in m's height counts for one more pair (its vector made when it
- * has none). */
+/* Room in the pool of height vectors for one more. */
+static yj_err hc_pool_room(yj_tree *t)
+{
+    if (t->nhc < t->caphc) return YJ_OK;
+    size_t cap = t->caphc ? t->caphc * 2 : 64;
+    hc_vec *v = realloc(t->hcv, cap * sizeof *v);
+    if (!v) return YJ_RESOURCE_EXHAUSTED;
+    t->hcv = v;
+    t->caphc = cap;
+    return YJ_OK;
+}
+
+/* Room in m's height counts for two more pairs (its vector made when it
+ * has none): a rebind's two walks, from the old parent and from the new
+ * one, can each count a new height at an ancestor they share. */
 static yj_err hc_room(yj_tree *t, uint32_t m)
 {
     if (t->hc[m] == YJ_TREE_NONE) {
-        if (t->nhc == t->caphc) {
-            size_t cap = t->caphc ? t->caphc * 2 : 64;
-            hc_vec *v = realloc(t->hcv, cap * sizeof *v);
-            if (!v) return YJ_RESOURCE_EXHAUSTED;
-            t->hcv = v;
-            t->caphc = cap;
-        }
+        if (hc_pool_room(t) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
         t->hcv[t->nhc] = (hc_vec){NULL, 0, 0};
         t->hc[m] = (uint32_t)t->nhc++;
     }
     hc_vec *v = &t->hcv[t->hc[m]];
-    if (v->n < v->cap) return YJ_OK;
-    uint32_t cap = v->cap ? v->cap * 2 : 2;
+    if (v->n + 2 <= v->cap) return YJ_OK;
+    uint32_t cap = v->cap ? v->cap * 2 : 4;
     hc_pair *p = realloc(v->v, cap * sizeof *p);
     if (!p) return YJ_RESOURCE_EXHAUSTED;
     t->bytes += (cap - v->cap) * sizeof *p;
@@ -265,8 +274,28 @@ static yj_err hc_room(yj_tree *t, uint32_t m)
     return YJ_OK;
 }
 
+/* The first height vector of a referrer the tree has not numbered yet,
+ * made before it is: a pool slot and a spare of room for two pairs. */
+static yj_err hc_spare_ready(yj_tree *t)
+{
+    if (hc_pool_room(t) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
+    if (!t->spare && !(t->spare = malloc(4 * sizeof *t->spare))) return YJ_RESOURCE_EXHAUSTED;
+    return YJ_OK;
+}
+
+/* Gives a member just numbered the spare as its height vector. */
+static void hc_take_spare(yj_tree *t, uint32_t m)
+{
+    assert(t->spare && t->nhc < t->caphc && t->hc[m] == YJ_TREE_NONE);
+    t->hcv[t->nhc] = (hc_vec){t->spare, 0, 4};
+    t->hc[m] = (uint32_t)t->nhc++;
+    t->bytes += 4 * sizeof *t->spare;
+    t->spare = NULL;
+}
+
 /* Room for the height walks from `from` up (each member on the way may
- * count one new height): DATA_LOSS for a walk longer than any tree. */
+ * count two new heights: hc_room): DATA_LOSS for a walk longer than any
+ * tree. */
 static yj_err hc_room_up(yj_tree *t, uint32_t from)
 {
     int32_t depth = 0;
@@ -280,7 +309,8 @@ static yj_err hc_room_up(yj_tree *t, uint32_t from)
 
 /* Adds delta (+1, -1) to how many direct members of m have height h;
  * *left is the count after. -1 when m counted none at h for a -1 (a
- * damaged tree). Cannot run out of memory: hc_room_up made the room. */
+ * damaged tree). Cannot run out of memory: hc_room_up (or the spare) made
+ * room for the two new pairs one bind can add at m. */
 static int hc_add(yj_tree *t, uint32_t m, int32_t h, int64_t delta, int64_t *left)
 {
     hc_vec *v = &t->hcv[t->hc[m]];
@@ -333,14 +363,21 @@ static yj_err heights_update(yj_tree *t, uint32_t cur, int32_t old_h, int32_t ne
     return YJ_OK;
 }
 
+/* a + b as the keyed ledger adds its counters: modulo 2^64 (a total past
+ * an i64 wraps, as there, instead of being undefined) */
+static int64_t wrap_add(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
 /* Adds size and gmv to the team of every ancestor from `from` up. */
 static yj_err team_walk(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
 {
     int32_t depth = 0;
     for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent) {
         if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
-        t->m[c].team_size += size;
-        t->m[c].team_gmv += gmv;
+        t->m[c].team_size = wrap_add(t->m[c].team_size, size);
+        t->m[c].team_gmv = wrap_add(t->m[c].team_gmv, gmv);
     }
     return YJ_OK;
 }
@@ -364,18 +401,25 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     int bound_live = m0 != YJ_TREE_NONE && yj_tree_parent_at(t, m0, at_ms, NULL) != YJ_TREE_NONE;
     yj_err err = yj_rules_check_bind(&view, p, rules, member, referrer, at_ms, bound_live, why);
     if (err != YJ_OK) return err;
-    /* accepted: take every byte of memory the change needs first */
-    uint32_t m, r;
+    /* accepted: every byte of memory the change needs, and the walks'
+     * lengths checked, before anything changes (not even a number) */
+    uint32_t r0 = find_str(t, referrer), old = m0 == YJ_TREE_NONE ? YJ_TREE_NONE : t->m[m0].parent;
+    int moves = r0 == YJ_TREE_NONE || old != r0;
     if ((err = yj_tree_reserve(t, 2)) != YJ_OK) return err;
-    if ((err = yj_tree_intern(t, member, strlen(member), &m)) != YJ_OK) return err;
-    if ((err = yj_tree_intern(t, referrer, strlen(referrer), &r)) != YJ_OK) return err;
-    uint32_t old = t->m[m].parent;
-    if (old != r) {
-        if (old != YJ_TREE_NONE && (err = hc_room_up(t, old)) != YJ_OK) return err;
-        if ((err = hc_room_up(t, r)) != YJ_OK) return err;
-        if (old != YJ_TREE_NONE && (err = walk_ok(t, old)) != YJ_OK) return err;
-        if ((err = walk_ok(t, r)) != YJ_OK) return err;
+    if (moves) {
+        if (old != YJ_TREE_NONE &&
+            ((err = walk_ok(t, old)) != YJ_OK || (err = hc_room_up(t, old)) != YJ_OK))
+            return err;
+        if (r0 != YJ_TREE_NONE &&
+            ((err = walk_ok(t, r0)) != YJ_OK || (err = hc_room_up(t, r0)) != YJ_OK))
+            return err;
+        if (r0 == YJ_TREE_NONE && (err = hc_spare_ready(t)) != YJ_OK) return err;
     }
+    uint32_t m, r;
+    err = yj_tree_intern(t, member, strlen(member), &m);
+    if (err == YJ_OK) err = yj_tree_intern(t, referrer, strlen(referrer), &r);
+    assert(err == YJ_OK && t->m[m].parent == old); /* (reserved) */
+    if (r0 == YJ_TREE_NONE) hc_take_spare(t, r);
     /* the binding, newest first in the member's list */
     uint32_t b = (uint32_t)t->nb++;
     t->b[b] = (yj_tree_binding){at_ms, yj_rules_bind_expires(p, at_ms), seq, r, t->m[m].last};
@@ -392,10 +436,17 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     }
     t->m[r].direct++;
     team_walk(t, r, size, gmv);
-    /* heights: damage found here (a count missing) leaves the tree changed:
-     * it is damaged, and its owner drops it */
+    /* heights: damage found here (a count missing: never in a tree only
+     * these functions changed) leaves the tree changed; it is damaged, and
+     * its owner drops it (tree.h) */
     if (old != YJ_TREE_NONE && (err = heights_update(t, old, h, -1)) != YJ_OK) return err;
     return heights_update(t, r, -1, h);
+}
+
+yj_err yj_tree_check_up(const yj_tree *t, uint32_t m)
+{
+    assert(m < t->n);
+    return walk_ok(t, t->m[m].parent);
 }
 
 yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
@@ -403,7 +454,7 @@ yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
     assert(m < t->n);
     yj_err err = walk_ok(t, t->m[m].parent);
     if (err != YJ_OK) return err;
-    t->m[m].own_gmv += gmv;
+    t->m[m].own_gmv = wrap_add(t->m[m].own_gmv, gmv);
     return team_walk(t, t->m[m].parent, 0, gmv);
 }
 

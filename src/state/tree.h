@@ -10,7 +10,8 @@
  * named (a uint32 index), and everything refers to a member by that index:
  * a walk up the tree follows indexes, never keys.
  *
- * Deterministic: the same calls in the same order give the same members,
+ * Counters add modulo 2^64, as the keyed ledger's do. Deterministic: the
+ * same calls in the same order give the same members,
  * numbers and values on any build, whatever the hash seed (the seed moves
  * only slots of the id index, which nothing outside this file sees);
  * yj_tree_digest is a digest of the state in the ids' byte order.
@@ -77,8 +78,9 @@ uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n);
  * nothing changed. id must be 1..YJ_ID_MAX bytes (asserted: ids are
  * validated before they reach a table). */
 yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out);
-/* Room for n more members and n more bindings, so that the next n interns
- * and binds cannot fail for memory: OK or RESOURCE_EXHAUSTED. */
+/* Room for n more members and n more bindings, so that the next n
+ * yj_tree_intern cannot fail: OK or RESOURCE_EXHAUSTED. (A bind takes
+ * what it needs itself, before it changes anything.) */
 yj_err yj_tree_reserve(yj_tree *t, size_t n);
 
 size_t yj_tree_count(const yj_tree *t);
@@ -108,12 +110,18 @@ void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier);
  * as the policy says, and when the member's team parent changes, its team
  * (size 1 + its team size, GMV its own and its team's) moved from the old
  * parent's ancestors to the new one's, direct counts and heights kept.
- * member and referrer are valid ids. OK; FAILED_PRECONDITION (why set)
- * when the rules refuse; RESOURCE_EXHAUSTED; DATA_LOSS for a tree found
- * damaged (a walk longer than any tree). Anything but OK changed nothing. */
+ * member and referrer are valid ids (1..YJ_ID_MAX bytes of the id
+ * alphabet: asserted). OK; FAILED_PRECONDITION (why set) when the rules
+ * refuse; RESOURCE_EXHAUSTED: those changed nothing, not even a number.
+ * DATA_LOSS for a tree found damaged (a walk longer than any tree, a
+ * height count missing: never in a tree only these functions changed),
+ * which may be left changed: its owner drops the tree. */
 yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
                           const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why);
 
+/* DATA_LOSS when the walk up from m is longer than any tree (damage), else
+ * OK: yj_tree_add_own_gmv cannot fail after it. */
+yj_err yj_tree_check_up(const yj_tree *t, uint32_t m);
 /* Adds gmv (negative for a refund) to m's own GMV and to the team GMV of
  * every ancestor. DATA_LOSS (nothing changed) for a walk longer than any
  * tree; else OK. */

@@ -184,6 +184,9 @@ static void test_refused_binds_change_nothing(void **state)
     assert_int_equal(bind_at(t, &p, "c", "new", T0), YJ_FAILED_PRECONDITION); /* FIRST_TOUCH */
     p.distributor_mode = YJ_MODE_APPROVED;
     assert_int_equal(bind_at(t, &p, "y", "a", T0), YJ_FAILED_PRECONDITION); /* a not approved */
+    assert_true(yj_tree_digest(t, after));
+    assert_memory_equal(before, after, 32);
+    assert_int_equal(yj_tree_count(t), n);
     yj_tree_upsert(t, id(t, "a"), 1, 0);
     assert_int_equal(bind_at(t, &p, "y", "a", T0), YJ_OK);
     assert_int_equal(yj_tree_count(t), n + 1);
