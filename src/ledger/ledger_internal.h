@@ -271,6 +271,19 @@ struct yj_group;
 yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                           Yongjin__V1__Policy **out);
 void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, struct yj_policy *p);
+/* A stored policy's bytes unpacked (raw NULL: the defaults, version 1):
+ * DATA_LOSS for bytes that do not decode, RESOURCE_EXHAUSTED. */
+yj_err ledger_policy_unpack(const void *raw, size_t n, Yongjin__V1__Policy **out);
+/* SetPolicy's decision, reading no state: every field checked (rules'
+ * version: the currency table, ranges, overrides; version 2: a currency
+ * change when has_postings is FAILED_PRECONDITION), merged onto cur (a
+ * set field replaces, an unset one keeps; non-empty repeated fields
+ * replace; clear_overrides empties the overrides) as version + 1, packed
+ * into a malloc'd *packed the caller frees. The ledger stores it; the
+ * typed state (src/state/sm.c) keeps it. */
+yj_err ledger_policy_merge(uint32_t rules, const Yongjin__V1__Policy *cur,
+                           const Yongjin__V1__SetPolicy *sp, int has_postings, uint8_t **packed,
+                           size_t *packed_len, yj_msg *why);
 yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why);
 
 /* ---- members.c ---- */

@@ -54,6 +54,25 @@ static void policy_default_pb(const yj_policy *d, int32_t rates[YJ_LEVELS_MAX], 
     p->has_version = 1, p->version = d->version;
 }
 
+yj_err ledger_policy_unpack(const void *raw, size_t n, Yongjin__V1__Policy **out)
+{
+    if (!raw) { /* no record: the defaults, version 1 */
+        yj_policy dp;
+        int32_t rates[YJ_LEVELS_MAX];
+        Yongjin__V1__Policy d;
+        yj_policy_defaults(&dp);
+        policy_default_pb(&dp, rates, &d);
+        size_t len = yongjin__v1__policy__get_packed_size(&d);
+        uint8_t buf[256];
+        assert(len <= sizeof buf);
+        yongjin__v1__policy__pack(&d, buf);
+        *out = yongjin__v1__policy__unpack(NULL, len, buf);
+        return *out ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    }
+    *out = yongjin__v1__policy__unpack(NULL, n, raw);
+    return *out ? YJ_OK : YJ_DATA_LOSS;
+}
+
 yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t tenant_len,
                           Yongjin__V1__Policy **out)
 {
@@ -61,24 +80,8 @@ yj_err ledger_policy_load(const yj_store_view *sv, const char *tenant, size_t te
     MDB_val v;
     lkey_start(&k, tenant, tenant_len, 'P');
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND) {
-        yj_policy dp;
-        int32_t rates[YJ_LEVELS_MAX];
-        Yongjin__V1__Policy d;
-        yj_policy_defaults(&dp);
-        policy_default_pb(&dp, rates, &d);
-        size_t n = yongjin__v1__policy__get_packed_size(&d);
-        uint8_t buf[256];
-        assert(n <= sizeof buf);
-        yongjin__v1__policy__pack(&d, buf);
-        *out = yongjin__v1__policy__unpack(NULL, n, buf);
-    } else if (err == YJ_OK) {
-        *out = yongjin__v1__policy__unpack(NULL, v.mv_size, v.mv_data);
-        if (!*out) return YJ_DATA_LOSS;
-    } else {
-        return err;
-    }
-    return *out ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_NOT_FOUND) return ledger_policy_unpack(NULL, 0, out);
+    return err == YJ_OK ? ledger_policy_unpack(v.mv_data, v.mv_size, out) : err;
 }
 
 void ledger_policy_to_rules(const Yongjin__V1__Policy *pb, yj_policy *p)
@@ -181,7 +184,7 @@ static yj_err check_currency(uint32_t rules, const char *c, yj_msg *why)
 /* Whether the tenant has any posting: every posting adds to the tenant
  * totals (postings.c), so their record exists from the first one on and
  * is never deleted, whatever the totals net to. */
-static yj_err tenant_has_postings(ledger_event_ctx *ec, int *has)
+static yj_err tenant_has_postings(const ledger_event_ctx *ec, int *has)
 {
     lkey k;
     MDB_val v;
@@ -193,13 +196,11 @@ static yj_err tenant_has_postings(ledger_event_ctx *ec, int *has)
 
 /* A currency change once the tenant has a posting (version 2): its amounts
  * are minor units of the old currency, so FAILED_PRECONDITION naming both. */
-static yj_err check_currency_change(ledger_event_ctx *ec, const char *from, const char *to, yj_msg *why)
+static yj_err check_currency_change(uint32_t rules, int has, const char *from, const char *to,
+                                    yj_msg *why)
 {
     assert(from && to);
-    if (ec->rules < YJ_RULES_V2 || !strcmp(from, to)) return YJ_OK;
-    int has = 0;
-    yj_err err = tenant_has_postings(ec, &has);
-    if (err != YJ_OK) return err;
+    if (rules < YJ_RULES_V2 || !strcmp(from, to)) return YJ_OK;
     if (has)
         return yj_fail(why, YJ_FAILED_PRECONDITION,
                        "set_policy.policy.currency: \"%s\" would replace \"%s\", and the tenant has postings "
@@ -254,26 +255,20 @@ static yj_err check_policy(uint32_t rules, const Yongjin__V1__Policy *p, yj_msg 
         if (in->has_##field) m.has_##field = 1, m.field = in->field;                               \
     } while (0)
 
-/* SetPolicy: validate every field (version 2: a currency change after a
- * posting is FAILED_PRECONDITION), merge onto the policy in force (a set
- * field replaces, an unset one keeps; non-empty repeated fields replace;
- * clear_overrides empties the overrides), store it as version + 1. */
-yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why)
+yj_err ledger_policy_merge(uint32_t rules, const Yongjin__V1__Policy *cur,
+                           const Yongjin__V1__SetPolicy *sp, int has_postings, uint8_t **packed,
+                           size_t *packed_len, yj_msg *why)
 {
+    *packed = NULL;
+    *packed_len = 0;
     if (!sp->policy && !sp->clear_overrides)
         return yj_fail(why, YJ_INVALID_ARGUMENT, "set_policy.policy: nothing to change");
     Yongjin__V1__Policy empty = YONGJIN__V1__POLICY__INIT;
     const Yongjin__V1__Policy *in = sp->policy ? sp->policy : &empty;
-    yj_err err = check_policy(ec->rules, in, why);
+    yj_err err = check_policy(rules, in, why);
+    if (err == YJ_OK && in->currency)
+        err = check_currency_change(rules, has_postings, cur->currency, in->currency, why);
     if (err != YJ_OK) return err;
-    Yongjin__V1__Policy *cur;
-    err = ledger_policy_load(&ec->wtxn->view, ec->tenant, ec->tenant_len, &cur);
-    if (err != YJ_OK) return err;
-    if (in->currency) err = check_currency_change(ec, cur->currency, in->currency, why);
-    if (err != YJ_OK) {
-        yongjin__v1__policy__free_unpacked(cur, NULL);
-        return err;
-    }
     Yongjin__V1__Policy m = *cur; /* shallow: strings and arrays point into cur or in */
     if (in->currency) m.currency = in->currency;
     MERGE(rounding); MERGE(levels); MERGE(distributor_mode); MERGE(bind_policy);
@@ -291,9 +286,28 @@ yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp,
     m.version = cur->version + 1;
     size_t n = yongjin__v1__policy__get_packed_size(&m);
     uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) err = YJ_RESOURCE_EXHAUSTED;
+    if (!buf) return YJ_RESOURCE_EXHAUSTED;
+    yongjin__v1__policy__pack(&m, buf);
+    *packed = buf;
+    *packed_len = n;
+    return YJ_OK;
+}
+
+/* SetPolicy: ledger_policy_merge onto the policy in force, stored as the
+ * tenant's 'P'. */
+yj_err ledger_set_policy(ledger_event_ctx *ec, const Yongjin__V1__SetPolicy *sp, yj_msg *why)
+{
+    Yongjin__V1__Policy *cur;
+    yj_err err = ledger_policy_load(&ec->wtxn->view, ec->tenant, ec->tenant_len, &cur);
+    if (err != YJ_OK) return err;
+    int has = 0;
+    /* (read only when a currency could change: the check is version 2's) */
+    if (sp->policy && sp->policy->currency && ec->rules >= YJ_RULES_V2)
+        err = tenant_has_postings(ec, &has);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (err == YJ_OK) err = ledger_policy_merge(ec->rules, cur, sp, has, &buf, &n, why);
     if (err == YJ_OK) {
-        yongjin__v1__policy__pack(&m, buf);
         lkey k;
         lkey_start(&k, ec->tenant, ec->tenant_len, 'P');
         err = yj_state_put(ec->wtxn, k.b, k.n, buf, n);

@@ -40,6 +40,13 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->batch_ids = yj_ids_new(seed ^ 7);
     s->pline_of = yj_map64_new(1, seed ^ 8);
     s->strs.first = 64 * 1024;
+    Yongjin__V1__Policy *d;
+    if (ledger_policy_unpack(NULL, 0, &d) != YJ_OK) {
+        yj_sm_free(s);
+        return NULL;
+    }
+    ledger_policy_to_rules(d, &s->policy);
+    yongjin__v1__policy__free_unpacked(d, NULL);
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
         !s->wd_ids || !s->batch_ids || !s->pline_of) {
         yj_sm_free(s);
@@ -64,6 +71,7 @@ void yj_sm_free(yj_sm *s)
     free(s->batches);
     free(s->plines);
     yj_arena_free(&s->strs);
+    free(s->policy_raw);
     free(s->bal);
     free(s->orders);
     free(s->lines);
@@ -76,6 +84,35 @@ void yj_sm_free(yj_sm *s)
 const yj_tree *yj_sm_tree(const yj_sm *s)
 {
     return s->tree;
+}
+
+const yj_policy *yj_sm_policy(const yj_sm *s)
+{
+    return &s->policy;
+}
+
+yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPolicy *sp,
+                        yj_msg *why)
+{
+    Yongjin__V1__Policy *cur;
+    yj_err err = ledger_policy_unpack(s->policy_raw, s->policy_len, &cur);
+    if (err != YJ_OK) return err;
+    uint8_t *packed;
+    size_t n;
+    err = ledger_policy_merge(e->rules, cur, sp, s->has_postings, &packed, &n, why);
+    yongjin__v1__policy__free_unpacked(cur, NULL);
+    if (err != YJ_OK) return err;
+    Yongjin__V1__Policy *now = yongjin__v1__policy__unpack(NULL, n, packed);
+    if (!now) {
+        free(packed);
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    ledger_policy_to_rules(now, &s->policy);
+    yongjin__v1__policy__free_unpacked(now, NULL);
+    free(s->policy_raw);
+    s->policy_raw = packed;
+    s->policy_len = n;
+    return YJ_OK;
 }
 
 yj_err sm_room_balances(yj_sm *s, size_t more)
@@ -188,6 +225,7 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     int acc = ledger_account_index(p->account);
     assert(acc >= 0 && (acc >= ACC_PENDING) == (member != YJ_TREE_NONE));
     put_posting(effects, p);
+    s->has_postings = 1;
     add(&s->totals[acc], p->amount);
     if (member == YJ_TREE_NONE) return;
     int64_t *b = balance_of(s, member);
@@ -430,7 +468,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         ok = EVP_DigestUpdate(c, refs[i].id, strlen(refs[i].id) + 1) &&
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
-    ok = ok && digest_payouts(c, s, rank);
+    ok = ok && digest_payouts(c, s, rank) && put_u64(c, s->policy_len) &&
+         (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
     EVP_MD_CTX_free(c);
@@ -449,5 +488,6 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->lines_cap * sizeof *s->lines + s->comms_cap * sizeof *s->comms +
            s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
            yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
-           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes;
+           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
+           s->policy_len;
 }

@@ -9,7 +9,8 @@
  * ('T') and by month ('n'), and the orders it was told of (their lines,
  * commissions, refunds, status and due time). The events it applies so
  * far: UpsertMember, Bind, and the referral program's order lifecycle:
- * OrderPaid (the share link's bind, the chain, the lines, the cap, the
+ * SetPolicy (the policy in force and its versions), OrderPaid (the share
+ * link's bind, the chain, the lines, the cap, the
  * accruals, the buyer's GMV), OrderRefunded (the allocation over lines,
  * reversals from pending, clawbacks from available), OrderCompleted (the
  * due time) and Settle (the due orders, pending to available). What the
@@ -79,6 +80,15 @@ typedef struct yj_sm_out {
 yj_sm *yj_sm_new(uint64_t seed);
 void yj_sm_free(yj_sm *s); /* NULL ok */
 const yj_tree *yj_sm_tree(const yj_sm *s);
+/* The policy in force (the defaults until a SetPolicy): what the caller
+ * passes as an event's policy. Valid as long as s (its values change with
+ * each SetPolicy). */
+const yj_policy *yj_sm_policy(const yj_sm *s);
+/* SetPolicy: the ledger's decision (ledger_policy_merge: its checks and
+ * words, the merge, version + 1; a version 2 currency change after a
+ * posting refused), kept as the policy in force. Changes nothing but on OK. */
+yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPolicy *sp,
+                        yj_msg *why);
 
 /* UpsertMember: INVALID_ARGUMENT for an id or a tier the ledger refuses
  * (its words), else OK or RESOURCE_EXHAUSTED. */

@@ -102,6 +102,10 @@ struct yj_sm {
     size_t n_plines, pline_cap;
     yj_map64 *pline_of;
     yj_arena strs; /* line ids, reasons, references */
+    uint8_t *policy_raw; /* the policy in force as SetPolicy left it (packed), NULL: the defaults */
+    size_t policy_len;
+    yj_policy policy; /* the same, as the rules read it */
+    int has_postings; /* a posting was made (a version 2 currency change is refused then) */
 };
 
 /* Room for balances of every member the tree numbers, plus more. */

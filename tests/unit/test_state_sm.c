@@ -53,18 +53,21 @@
 static yj_policy policy;
 static uint64_t seq_next;
 static uint32_t rules_version; /* the workload's (0: the current rules), for both */
+/* the policy an event is applied with: the hand-worked tests' own, or the
+ * typed state's in force (a workload's SetPolicy events change it) */
+static const yj_policy *ev_policy = &policy;
 
 static yj_sm_event ev_at(int64_t t)
 {
     yj_sm_event e = {rules_version ? rules_version : YJ_RULES_VERSION,
-                     &policy,
+                     ev_policy,
                      t,
                      ++seq_next,
                      0,
-                     policy.timezone_offset_minutes,
+                     ev_policy->timezone_offset_minutes,
                      0};
     int adjustment;
-    yj_rules_period_of(t, policy.timezone_offset_minutes, 0, &e.period, &adjustment);
+    yj_rules_period_of(t, ev_policy->timezone_offset_minutes, 0, &e.period, &adjustment);
     return e;
 }
 
@@ -149,6 +152,7 @@ static void test_example_A_two_levels(void **state)
 {
     (void)state;
     yj_policy_defaults(&policy);
+    ev_policy = &policy;
     yj_sm *s = yj_sm_new(1);
     assert_non_null(s);
     bind_ok(s, "b", "a");
@@ -231,6 +235,7 @@ static void test_example_A_refunds(void **state)
     (void)state;
     for (int half_up = 0; half_up < 2; half_up++) {
         yj_policy_defaults(&policy);
+        ev_policy = &policy;
         if (half_up) policy.rounding = YJ_ROUND_HALF_UP;
         yj_sm *s = yj_sm_new(11);
         assert_non_null(s);
@@ -271,6 +276,7 @@ static void test_example_J_settlement_and_clawback(void **state)
 {
     (void)state;
     yj_policy_defaults(&policy);
+    ev_policy = &policy;
     yj_sm *s = yj_sm_new(12);
     assert_non_null(s);
     bind_ok(s, "b", "a");
@@ -319,6 +325,7 @@ static void test_example_K_three_levels_and_self_purchase(void **state)
 {
     (void)state;
     yj_policy_defaults(&policy);
+    ev_policy = &policy;
     policy.levels = 3;
     policy.n_level_rates = 3;
     policy.level_rates_bp[0] = 1000;
@@ -351,6 +358,7 @@ static void test_refused_payments_change_nothing(void **state)
 {
     (void)state;
     yj_policy_defaults(&policy);
+    ev_policy = &policy;
     yj_sm *s = yj_sm_new(3);
     assert_non_null(s);
     bind_ok(s, "b", "a");
@@ -516,7 +524,20 @@ typedef struct workload {
     int events;
 } workload;
 
-static void set_policy(dfx *f, const workload *w)
+typedef struct tally tally;
+struct tally {
+    int accepted, refused, orders, share_links, postings;
+    int refunds, refunds_refused, completions, settles, settled, settle_postings, clawbacks, notes;
+    int payouts, payouts_refused, fees, lines;
+    int policies, policies_refused;
+    int cut; /* accruals the order cap cut */
+};
+
+static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, struct tally *n);
+
+/* The workload's policy, set in both by a SetPolicy before any other
+ * event; events are applied with the typed state's policy from then on. */
+static void set_policy(dfx *f, yj_sm *s, const workload *w)
 {
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
     Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
@@ -568,8 +589,14 @@ static void set_policy(dfx *f, const workload *w)
     sp.policy = &pol;
     ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
     ev.set_policy = &sp;
-    assert_int_equal(apply(f, &ev, T0 - 10 * DAY, NULL, NULL), YJ_OK);
-    policy.version = 2; /* the defaults are version 1; each SetPolicy adds one */
+    struct tally t = {0};
+    assert_int_equal(both(f, s, &ev, -1, T0 - 10 * DAY, &t), YJ_OK);
+    ev_policy = yj_sm_policy(s);
+    assert_int_equal(ev_policy->version,
+                     2); /* the defaults are version 1; each SetPolicy adds one */
+    assert_int_equal(ev_policy->bind_policy, policy.bind_policy);
+    assert_int_equal(ev_policy->levels, policy.levels);
+    assert_int_equal(ev_policy->order_cap_bp, policy.order_cap_bp);
 }
 
 /* Each posting of got packs as the one of want. */
@@ -593,13 +620,6 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
     }
 }
 
-typedef struct tally {
-    int accepted, refused, orders, share_links, postings;
-    int refunds, refunds_refused, completions, settles, settled, settle_postings, clawbacks, notes;
-    int payouts, payouts_refused, fees, lines;
-    int cut; /* accruals the order cap cut */
-} tally;
-
 /* The orders paid so far (for refunds and completions to name). */
 #define DORDERS 1024
 static int paid_orders[DORDERS];
@@ -610,6 +630,8 @@ static yj_err typed_apply(yj_sm *s, const yj_sm_event *ev, const Yongjin__V1__Ev
                           yj_sm_out *out, yj_msg *why)
 {
     switch (x->body_case) {
+    case YONGJIN__V1__EVENT__BODY_SET_POLICY:
+        return yj_sm_set_policy(s, ev, x->set_policy, why);
     case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
         return yj_sm_upsert_member(s, x->upsert_member->member, x->upsert_member->distributor,
                                    x->upsert_member->tier, why);
@@ -811,6 +833,48 @@ static void one_payout(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tal
             n->fees += n->postings - before > 2;
     } else
         n->payouts_refused++;
+}
+
+/* A SetPolicy in the middle of a workload: the levels' rates, the bind
+ * policy, the order cap or the TTL changed, or a change the ledger refuses
+ * (a rate past 10,000 bp, a currency change after postings under version
+ * 2, nothing to change): later orders record the new version. */
+static void one_policy(dfx *f, yj_sm *s, int e, int64_t when, struct tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    int32_t rates[2] = {800 + (int32_t)rnd(600), 300 + (int32_t)rnd(400)};
+    switch (rnd(7)) {
+    case 0:
+        pol.n_level_rates_bp = 2, pol.level_rates_bp = rates;
+        break;
+    case 1:
+        pol.has_bind_policy = 1, pol.bind_policy = rnd(2) ? YONGJIN__V1__BIND_POLICY__LAST_TOUCH
+                                                          : YONGJIN__V1__BIND_POLICY__FIRST_TOUCH;
+        break;
+    case 2:
+        pol.has_order_cap_bp = 1, pol.order_cap_bp = 1000 + (int32_t)rnd(9001);
+        break;
+    case 3:
+        pol.has_bind_ttl_days = 1, pol.bind_ttl_days = (int32_t)rnd(30);
+        break;
+    case 4:
+        rates[0] = 10001, pol.n_level_rates_bp = 1, pol.level_rates_bp = rates;
+        break; /* refused */
+    case 5:
+        pol.currency = "USD";
+        break; /* refused once money has moved (version 2) */
+    default:
+        break; /* nothing to change: refused */
+    }
+    sp.policy = rnd(7) == 6 ? NULL : &pol;
+    x.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    x.set_policy = &sp;
+    if (both(f, s, &x, e, when, n) == YJ_OK)
+        n->policies++;
+    else
+        n->policies_refused++;
 }
 
 /* A Settle as of a time up to two days before its own. */
@@ -1064,9 +1128,8 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
     yj_buf fx = {0};
     yj_sm_out out = {.effects = &fx};
     yj_msg why;
-    yj_err err = x->body_case == YONGJIN__V1__EVENT__BODY_SET_POLICY
-                     ? YJ_OK /* (the test's, set before any other) */
-                     : typed_apply(s, &ev, x, &out, &why);
+    ev.policy = yj_sm_policy(s); /* (the replaying state's own) */
+    yj_err err = typed_apply(s, &ev, x, &out, &why);
     if (err != YJ_OK) fail_msg("entry %llu: replayed: %d", (unsigned long long)seq, err);
     Yongjin__V1__EventResult *mine =
         yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
@@ -1113,9 +1176,10 @@ static yj_sm *replay_journal(dfx *f, uint64_t seed)
 static void differential(dfx *f, const workload *w)
 {
     rules_version = w->rules;
-    set_policy(f, w);
     yj_sm *s = yj_sm_new(w->seed * 31 + 7);
     assert_non_null(s);
+    last_seq = 0;
+    set_policy(f, s, w);
     rnd_state = w->seed;
     n_paid = 0;
     n_wd = 0;
@@ -1147,6 +1211,8 @@ static void differential(dfx *f, const workload *w)
             one_completion(f, s, e, when, &n);
         else if (kind == 6 && rnd(3) == 0)
             one_settle(f, s, e, when + 10 * DAY, &n);
+        else if (kind == 6 && rnd(4) == 0)
+            one_policy(f, s, e, when, &n);
         else if (kind == 7)
             one_payout(f, s, e, m, when + 20 * DAY, &n);
         else
@@ -1162,6 +1228,7 @@ static void differential(dfx *f, const workload *w)
     assert_true(w->rules == YJ_RULES_V1 ||
                 n.settled > 10); /* (a version 1 Settle answers no count) */
     assert_true(n.payouts > 5 && n.payouts_refused > 10 && n.lines > 0);
+    assert_true(n.policies > 1 && n.policies_refused > 0 && n.policies + n.policies_refused > 5);
     for (int i = 0; i < DMEMBERS; i++) {
         char m[16];
         snprintf(m, sizeof m, "m%d", i);
@@ -1182,15 +1249,16 @@ static void differential(dfx *f, const workload *w)
         for (int j = 0; tm && j < YJ_PERIOD_COLUMNS; j++)
             assert_int_equal(v[j], tm[j]);
     }
-    print_message("typed against the ledger (seed %llu): %d binds accepted, %d refused, %d orders "
-                  "(%d share links), "
-                  "%d refunds (%d refused), %d completions, %d settles (%d orders), %d clawbacks, "
-                  "%d payouts (%d "
-                  "refused, %d lines, %d fees), %d notes, %d postings, %zu bytes\n",
-                  (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links,
-                  n.refunds, n.refunds_refused, n.completions, n.settles, n.settled, n.clawbacks,
-                  n.payouts, n.payouts_refused, n.lines, n.fees, n.notes, n.postings,
-                  yj_sm_bytes(s));
+    print_message(
+        "typed against the ledger (seed %llu): %d binds accepted, %d refused, %d orders (%d share "
+        "links), "
+        "%d refunds (%d refused), %d completions, %d settles (%d orders), %d clawbacks, %d payouts "
+        "(%d "
+        "refused, %d lines), %d policies (%d refused), %d notes, %d postings, %zu bytes\n",
+        (unsigned long long)w->seed, n.accepted, n.refused, n.orders, n.share_links, n.refunds,
+        n.refunds_refused, n.completions, n.settles, n.settled, n.clawbacks, n.payouts,
+        n.payouts_refused, n.lines, n.policies, n.policies_refused, n.notes, n.postings,
+        yj_sm_bytes(s));
     for (size_t i = 0; i < n_paid; i++) {
         char order[24];
         snprintf(order, sizeof order, "o%d", paid_orders[i]);
@@ -1258,9 +1326,9 @@ static void test_orders_due_together_settle_in_key_order(void **state)
     dfx *f = *state;
     workload w = {.seed = 5};
     last_seq = 0;
-    set_policy(f, &w);
     yj_sm *s = yj_sm_new(5);
     assert_non_null(s);
+    set_policy(f, s, &w);
     tally n = {0};
     rnd_state = 5;
     n_paid = 0;
@@ -1309,9 +1377,9 @@ static void test_payouts_agree_with_the_ledger(void **state)
     dfx *f = *state;
     workload w = {.seed = 6, .fee_bp = 150};
     last_seq = 0;
-    set_policy(f, &w);
     yj_sm *s = yj_sm_new(6);
     assert_non_null(s);
+    set_policy(f, s, &w);
     tally n = {0};
     rnd_state = 6;
     n_paid = 0;
@@ -1442,9 +1510,9 @@ static void test_a_rebind_counting_two_heights_at_a_shared_ancestor(void **state
     dfx *f = *state;
     workload w = {.seed = 7, .last_touch = 1};
     last_seq = 0;
-    set_policy(f, &w);
     yj_sm *s = yj_sm_new(7);
     assert_non_null(s);
+    set_policy(f, s, &w);
     static const char *const binds[][2] = {
         {"V", "A"},   {"Y", "A"},  {"y1", "Y"}, {"W", "A"},   {"w1", "W"}, {"z3", "z2"},
         {"z2", "z1"}, {"z1", "Z"}, {"Z", "A"},  {"a2", "a1"}, {"a1", "a"}, {"a", "X"},
