@@ -255,6 +255,10 @@ yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t t
                            const char *member, size_t member_len, ledger_balance *out, int *found);
 
 /* ---- keys.c: checks every apply function shares ---- */
+/* The longest payment reference and review reason (payouts.c; the typed
+ * state's sm_payouts.c checks with the same). */
+#define LEDGER_REF_MAX 128
+#define LEDGER_REASON_MAX 256
 /* INVALID_ARGUMENT naming field unless id is 1..64 bytes of [A-Za-z0-9_.:@-]. */
 yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);
 /* Whether s is UTF-8 without control characters, of at most max bytes

@@ -37,8 +37,8 @@
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
-#define REF_MAX 128
-#define REASON_MAX 256
+#define REF_MAX LEDGER_REF_MAX
+#define REASON_MAX LEDGER_REASON_MAX
 #define PAGE_DEFAULT 1000
 #define PAGE_MAX 10000
 

@@ -212,13 +212,6 @@ static void put_posting(yj_buf *effects, const Yongjin__V1__Posting *p)
     effects->len += n;
 }
 
-/* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
- * an i64 wraps there; here it must not be undefined instead) */
-static void add(int64_t *x, int64_t d)
-{
-    *x = (int64_t)((uint64_t)*x + (uint64_t)d);
-}
-
 void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Posting *p,
              yj_buf *effects)
 {
@@ -226,22 +219,22 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     assert(acc >= 0 && (acc >= ACC_PENDING) == (member != YJ_TREE_NONE));
     put_posting(effects, p);
     s->has_postings = 1;
-    add(&s->totals[acc], p->amount);
+    sm_add(&s->totals[acc], p->amount);
     if (member == YJ_TREE_NONE) return;
     int64_t *b = balance_of(s, member);
     int accrual = is_kind(p, "accrue"), reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
-    add(&b[acc - ACC_PENDING], p->amount);
-    if (accrual) add(&b[4], p->amount);   /* earned */
-    if (reversal) add(&b[5], -p->amount); /* reversed */
+    sm_add(&b[acc - ACC_PENDING], p->amount);
+    if (accrual) sm_add(&b[4], p->amount);   /* earned */
+    if (reversal) sm_add(&b[5], -p->amount); /* reversed */
     if (accrual || reversal) {       /* earnings by program and level: accrued, reversed */
         int64_t *row = yj_map64_row(s->earn, earn_key(member, period, p->program, p->level));
-        add(&row[accrual ? 0 : 1], accrual ? p->amount : -p->amount);
+        sm_add(&row[accrual ? 0 : 1], accrual ? p->amount : -p->amount);
     }
     int64_t delta;
     int col = yj_rules_period_column(p->account, p->kind, p->amount, &delta);
     if (col >= 0) {
-        add(&yj_map64_row(s->month, month_key(member, period))[col], delta);
-        add(&yj_map64_row(s->mtot, period)[col], delta);
+        sm_add(&yj_map64_row(s->month, month_key(member, period))[col], delta);
+        sm_add(&yj_map64_row(s->mtot, period)[col], delta);
     }
 }
 

@@ -6,26 +6,31 @@
  * It holds the member tree (tree.h), each member's balance (six i64 by the
  * member's number, as the keyed 'B'), its earnings by month, program and
  * level ('E'), its month counters ('m'), the tenant's totals by account
- * ('T') and by month ('n'), and the orders it was told of (their lines,
- * commissions, refunds, status and due time). The events it applies so
- * far: UpsertMember, Bind, and the referral program's order lifecycle:
- * SetPolicy (the policy in force and its versions), OrderPaid (the share
- * link's bind, the chain, the lines, the cap, the
- * accruals, the buyer's GMV), OrderRefunded (the allocation over lines,
- * reversals from pending, clawbacks from available), OrderCompleted (the
- * due time) and Settle (the due orders, pending to available). What the
- * keyed ledger writes as history (statement lines, the month's entry
- * index, the order's full record for GetOrder) is not kept here yet, nor
- * are group-buys, live sessions, guides, stores, campaigns' counts,
- * withdrawals, payouts and closing months: an OrderPaid that names a
- * group, a live session, a guide or a store is UNIMPLEMENTED here. It is
- * not yet the writer's: tests/unit/test_state_sm.c applies the same events
- * to it and to the keyed ledger and requires the same answers, postings
+ * ('T') and by month ('n'), the policy in force, the orders it was told of
+ * (their lines, commissions, refunds, status and due time), withdrawals,
+ * payout batches and their lines. The events it applies so far: SetPolicy,
+ * UpsertMember, Bind, the referral program's order lifecycle (OrderPaid:
+ * the share link's bind, the chain, the lines, the cap, the accruals, the
+ * buyer's GMV; OrderRefunded: the allocation over lines, reversals from
+ * pending, clawbacks from available; OrderCompleted: the due time;
+ * Settle: the due orders, pending to available), withdrawals and payout
+ * batches (sm_payouts.c), each alone or through yj_sm_apply as the
+ * ledger's apply hook applies an event. What the keyed ledger writes as
+ * history (statement lines, the month's entry index, the order's full
+ * record for GetOrder) is not kept here yet, nor are group-buys, live
+ * sessions, guides, stores, exclusive guides, campaigns' counts, the
+ * "seen" marks of every role and closing months: yj_sm_apply answers
+ * UNIMPLEMENTED for those events, and an OrderPaid that names a group, a
+ * live session, a guide or a store is UNIMPLEMENTED. It is not yet the
+ * writer's: tests/unit/test_state_sm.c applies the same events to it and
+ * to the keyed ledger and requires the same answers, postings, records
  * and state.
  *
  * Every apply is all or nothing: it is checked (the rules, yj_rules_*),
  * then every byte of memory it needs is taken, then it changes the tables.
- * A refused event changes nothing, not even the members numbered.
+ * A refused event changes nothing, not even the members numbered; the one
+ * exception is DATA_LOSS, a tree found damaged (tree.h), after which the
+ * owner drops the state. Counters add modulo 2^64, as the ledger's.
  * Deterministic: the state depends on the events and their order only
  * (yj_sm_digest). Not thread-safe: one owner.
  */
@@ -156,6 +161,18 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
                                  yj_msg *why);
 yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__MarkPayoutLine *ml,
                               yj_sm_out *out, yj_msg *why);
+
+/* One event as the ledger's apply hook applies it (sm_apply.c): its time
+ * (INVALID_ARGUMENT outside 2000..2199) and rules version (0: the
+ * current; FAILED_PRECONDITION past this build's) checked, the policy in
+ * force before it and its month, the event's apply above, and on OK the
+ * journal entry's fields it adds appended to extra as the ledger writes
+ * them (policy version, adjustment, note, rules version, a Settle's
+ * answer). Events the typed state does not keep yet (group-buys, live
+ * sessions, guides, stores, closing months, campaigns named by a bind or
+ * a share link) are UNIMPLEMENTED, changing nothing. */
+yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
+                   uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

@@ -1,6 +1,8 @@
 /*
  * sm_internal.h — the typed state's tables and the helpers its files share
- * (sm.c: the tables, reads, digest, members; sm_orders.c: the order events).
+ * (sm.c: the tables, reads, digest, policy, members; sm_orders.c: the order
+ * events; sm_payouts.c: withdrawals and payout batches; sm_apply.c: one
+ * event as the ledger's apply hook applies it).
  */
 #ifndef YONGJIN_STATE_SM_INTERNAL_H
 #define YONGJIN_STATE_SM_INTERNAL_H
@@ -107,6 +109,13 @@ struct yj_sm {
     yj_policy policy; /* the same, as the rules read it */
     int has_postings; /* a posting was made (a version 2 currency change is refused then) */
 };
+
+/* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
+ * an i64 wraps there; here it must not be undefined instead). */
+static inline void sm_add(int64_t *x, int64_t d)
+{
+    *x = (int64_t)((uint64_t)*x + (uint64_t)d);
+}
 
 /* Room for balances of every member the tree numbers, plus more. */
 yj_err sm_room_balances(yj_sm *s, size_t more);

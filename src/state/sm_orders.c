@@ -142,11 +142,11 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
 {
     int64_t paid, base;
     yj_err err = ledger_check_order_paid(op, e->rules, &paid, &base, why);
-    if (err == YJ_OK) err = typed_yet(op, why);
     if (err != YJ_OK) return err;
     if (yj_ids_find(s->order_ids, op->order_id, strlen(op->order_id)) != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
                        op->order_id);
+    if ((err = typed_yet(op, why)) != YJ_OK) return err; /* (after the ledger's own refusals) */
     /* every byte it needs, before anything changes: the commissions are at
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
      * postings each */

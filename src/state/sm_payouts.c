@@ -24,8 +24,12 @@
 #include "ledger/ledger_internal.h"
 #include "state/sm_internal.h"
 
-#define REF_MAX 128 /* the ledger's payouts.c limits */
-#define REASON_MAX 256
+#define REF_MAX LEDGER_REF_MAX /* the ledger's limits */
+#define REASON_MAX LEDGER_REASON_MAX
+/* The fewest bytes a payout's pair of postings takes in the effects, and
+ * so the most lines one batch makes before its soft limit, plus one. */
+#define PAYOUT_PAIR_MIN_BYTES 32
+#define BATCH_LINES_MAX (LEDGER_EFFECTS_SOFT_MAX / PAYOUT_PAIR_MIN_BYTES + 1)
 
 /* A copy of text in the state's arena, or NULL on ENOMEM. */
 static const char *copy_text(yj_sm *s, const char *text)
@@ -251,7 +255,8 @@ static sort_ent *batch_members(const yj_sm *s, const yj_policy *p, size_t *n, in
     return all;
 }
 
-/* Room for a batch and up to n lines. */
+/* Room for a batch and up to n lines (n already cut to what the soft limit
+ * lets one batch make: BATCH_LINES_MAX). */
 static yj_err room_batch(yj_sm *s, size_t n, yj_buf *effects)
 {
     yj_err err = yj_ids_reserve(s->batch_ids, 1);
@@ -299,18 +304,20 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
     sort_ent *lines = batch_members(s, e->policy, &n, &more);
     if (!lines) return YJ_RESOURCE_EXHAUSTED;
     if ((err = yj_rules_batch_lines(e->rules, e->policy, n, why)) == YJ_OK)
-        err = room_batch(s, n, out->effects);
+        err = room_batch(s, n < BATCH_LINES_MAX ? n : BATCH_LINES_MAX, out->effects);
     if (err != YJ_OK) {
         free(lines);
         return err;
     }
+    size_t start = out->effects->len; /* (the soft limit counts this entry's bytes) */
     uint32_t bi;
     err = yj_ids_add(s->batch_ids, cb->batch_id, strlen(cb->batch_id), &bi);
     assert(err == YJ_OK); /* (reserved) */
     sm_batch *b = &s->batches[bi];
     *b = (sm_batch){.month = month, .created_at_ms = e->time_ms, .more_members = more};
     for (size_t i = 0; i < n; i++) {
-        if (out->effects->len >= LEDGER_EFFECTS_SOFT_MAX) { /* another batch takes the rest */
+        if (out->effects->len - start >=
+            LEDGER_EFFECTS_SOFT_MAX) { /* another batch takes the rest */
             b->more_members = 1;
             break;
         }
@@ -321,7 +328,7 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
         yj_map64_row(s->pline_of, (uint64_t)bi << 32 | lines[i].n)[0] = (int64_t)li;
         move(s, e->period, lines[i].n, "available", "withdrawing", bal[1], "payout", out->effects);
         b->n_lines++;
-        b->total += bal[1];
+        sm_add(&b->total, bal[1]);
     }
     free(lines);
     assert(e->rules < YJ_RULES_V2 || b->n_lines > 0);
@@ -361,11 +368,11 @@ yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1_
     l->external_ref = ref;
     if (ml->paid) {
         b->n_paid++;
-        b->paid_total += l->amount;
+        sm_add(&b->paid_total, l->amount);
         move(s, e->period, m, "withdrawing", "paid", l->amount, "payout_paid", out->effects);
     } else {
         b->n_failed++;
-        b->failed_total += l->amount;
+        sm_add(&b->failed_total, l->amount);
         move(s, e->period, m, "withdrawing", "available", l->amount, "payout_failed", out->effects);
     }
     return YJ_OK;

@@ -64,6 +64,7 @@ void yj_tree_free(yj_tree *t)
     if (!t) return;
     for (size_t i = 0; i < t->nhc; i++)
         free(t->hcv[i].v);
+    free(t->spare);
     free(t->hcv);
     free(t->b);
     free(t->hc);

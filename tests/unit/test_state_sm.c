@@ -308,14 +308,19 @@ static void test_example_J_settlement_and_clawback(void **state)
     assert_int_equal(bal[1], 1999); /* available */
     Yongjin__V1__EventResult *r;
     assert_int_equal(refund(s, "O1", "R1", 5000, t + 9 * DAY, &r), YJ_OK);
-    int64_t clawed = 0;
+    int64_t clawed_b = 0, clawed_a = 0;
     for (size_t i = 0; i < r->n_postings; i++)
-        if (!strcmp(r->postings[i]->kind, "clawback") && r->postings[i]->member[0])
-            clawed += r->postings[i]->amount;
-    assert_int_equal(clawed, -(499 + 249));
+        if (!strcmp(r->postings[i]->kind, "clawback")) {
+            if (!strcmp(r->postings[i]->member, "b")) clawed_b += r->postings[i]->amount;
+            if (!strcmp(r->postings[i]->member, "a")) clawed_a += r->postings[i]->amount;
+        }
+    assert_int_equal(clawed_b, -499);
+    assert_int_equal(clawed_a, -249);
     yongjin__v1__event_result__free_unpacked(r, NULL);
     yj_sm_balance(s, num(s, "b"), bal);
     assert_int_equal(bal[1], 1999 - 499);
+    yj_sm_balance(s, num(s, "a"), bal);
+    assert_int_equal(bal[1], 999 - 249); /* a's 999 moved too, 249 of it clawed back */
     yj_sm_free(s);
 }
 
@@ -381,9 +386,15 @@ static void test_refused_payments_change_nothing(void **state)
     yj_sm_event e = ev_at(T0);
     yj_sm_out out = {.effects = &fx};
     assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_UNIMPLEMENTED);
-    yj_buf_free(&fx);
     assert_true(yj_sm_digest(s, after));
     assert_memory_equal(before, after, 32);
+    /* an order paid before answers ALREADY_EXISTS, as the ledger does, even
+     * naming what the typed state does not keep */
+    assert_int_equal(pay(s, "O3", "b", 100, T0, NULL), YJ_OK);
+    op.order_id = "O3";
+    e = ev_at(T0);
+    assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_ALREADY_EXISTS);
+    yj_buf_free(&fx);
     yj_sm_free(s);
 }
 
@@ -535,10 +546,18 @@ struct tally {
 
 static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, struct tally *n);
 
+/* Frees a workload's state, and stops events using its policy. */
+static void state_free(yj_sm *s)
+{
+    if (ev_policy == yj_sm_policy(s)) ev_policy = &policy;
+    yj_sm_free(s);
+}
+
 /* The workload's policy, set in both by a SetPolicy before any other
  * event; events are applied with the typed state's policy from then on. */
 static void set_policy(dfx *f, yj_sm *s, const workload *w)
 {
+    ev_policy = yj_sm_policy(s); /* (never the policy of a state freed before) */
     Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
     Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
     Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
@@ -625,42 +644,6 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
 static int paid_orders[DORDERS];
 static size_t n_paid;
 
-/* Applies x to the typed state: every kind it applies so far. */
-static yj_err typed_apply(yj_sm *s, const yj_sm_event *ev, const Yongjin__V1__Event *x,
-                          yj_sm_out *out, yj_msg *why)
-{
-    switch (x->body_case) {
-    case YONGJIN__V1__EVENT__BODY_SET_POLICY:
-        return yj_sm_set_policy(s, ev, x->set_policy, why);
-    case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
-        return yj_sm_upsert_member(s, x->upsert_member->member, x->upsert_member->distributor,
-                                   x->upsert_member->tier, why);
-    case YONGJIN__V1__EVENT__BODY_BIND:
-        return yj_sm_bind(s, ev, x->bind->member, x->bind->referrer, why);
-    case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
-        return yj_sm_order_paid(s, ev, x->order_paid, out, why);
-    case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
-        return yj_sm_order_refunded(s, ev, x->order_refunded, out, why);
-    case YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED:
-        return yj_sm_order_completed(s, ev, x->order_completed, out, why);
-    case YONGJIN__V1__EVENT__BODY_SETTLE:
-        return yj_sm_settle(s, ev, x->settle, out, why);
-    case YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL:
-        return yj_sm_request_withdrawal(s, ev, x->request_withdrawal, out, why);
-    case YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL:
-        return yj_sm_review_withdrawal(s, ev, x->review_withdrawal, out, why);
-    case YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID:
-        return yj_sm_mark_withdrawal_paid(s, ev, x->mark_withdrawal_paid, out, why);
-    case YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH:
-        return yj_sm_create_payout_batch(s, ev, x->create_payout_batch, out, why);
-    case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE:
-        return yj_sm_mark_payout_line(s, ev, x->mark_payout_line, out, why);
-    default:
-        fail_msg("a kind the typed state does not apply (%d)", (int)x->body_case);
-        return YJ_INTERNAL;
-    }
-}
-
 /* the order the last accepted event's first posting names */
 static char first_order[YJ_ID_MAX + 1];
 
@@ -678,7 +661,9 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
     yj_buf fx = {0};
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
-    yj_err got = typed_apply(s, &ev, x, &out, &why);
+    yj_buf extra = {0};
+    yj_err got = yj_sm_apply(s, rules_version, x, when, ev.seq, &out, &extra, &why);
+    yj_buf_free(&extra);
     if (code != (int)got)
         fail_msg("event %d (kind %d): ledger %d (%s), typed %d (%s)", e, (int)x->body_case, code,
                  last_msg, got, why.text);
@@ -1038,6 +1023,75 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
     yongjin__state__order__free_unpacked(want, NULL);
 }
 
+/* Every withdrawal ('w'), batch ('y') and batch line ('z') the ledger keeps
+ * against the typed state's records. */
+static void compare_payouts(dfx *f, const yj_sm *s)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (uint32_t i = 0; i < yj_ids_count(s->wd_ids); i++) {
+        const sm_withdrawal *t = &s->wds[i];
+        lkey_id(&k, "t1", 2, 'w', yj_ids_str(s->wd_ids, i));
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__Withdrawal *w =
+            yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(w);
+        assert_string_equal(w->member, yj_tree_id(s->tree, t->member));
+        assert_int_equal(w->amount, t->amount);
+        assert_int_equal(w->status, t->status);
+        assert_int_equal(w->fee, t->fee);
+        assert_string_equal(w->reason, t->reason);
+        assert_string_equal(w->external_ref, t->external_ref);
+        assert_int_equal(w->requested_at_ms, t->requested_at_ms);
+        assert_int_equal(w->reviewed_at_ms, t->reviewed_at_ms);
+        assert_int_equal(w->paid_at_ms, t->paid_at_ms);
+        assert_int_equal(w->requested_seq, t->requested_seq);
+        yongjin__state__withdrawal__free_unpacked(w, NULL);
+    }
+    for (uint32_t i = 0; i < yj_ids_count(s->batch_ids); i++) {
+        const sm_batch *t = &s->batches[i];
+        lkey_id(&k, "t1", 2, 'y', yj_ids_str(s->batch_ids, i));
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__PayoutBatch *b =
+            yongjin__state__payout_batch__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(b);
+        uint32_t month;
+        yj_msg ignored;
+        assert_int_equal(ledger_parse_month("", b->month, &month, &ignored), YJ_OK);
+        assert_int_equal(month, t->month);
+        assert_int_equal(b->created_at_ms, t->created_at_ms);
+        assert_int_equal(b->n_lines, t->n_lines);
+        assert_int_equal(b->total, t->total);
+        assert_int_equal(b->paid_total, t->paid_total);
+        assert_int_equal(b->failed_total, t->failed_total);
+        assert_int_equal(b->n_paid, t->n_paid);
+        assert_int_equal(b->n_failed, t->n_failed);
+        assert_int_equal(b->more_members, t->more_members);
+        yongjin__state__payout_batch__free_unpacked(b, NULL);
+    }
+    for (size_t i = 0; i < yj_map64_count(s->pline_of); i++) {
+        uint64_t key = yj_map64_key_at(s->pline_of, i);
+        const sm_pline *t = &s->plines[yj_map64_at(s->pline_of, i)[0]];
+        lkey_start(&k, "t1", 2, 'z');
+        const char *batch = yj_ids_str(s->batch_ids, (uint32_t)(key >> 32)),
+                   *member = yj_tree_id(s->tree, (uint32_t)key);
+        lkey_str(&k, batch, strlen(batch));
+        lkey_str(&k, member, strlen(member));
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__PayoutLine *l =
+            yongjin__state__payout_line__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(l);
+        assert_int_equal(l->amount, t->amount);
+        assert_int_equal(l->status, t->status);
+        assert_string_equal(l->external_ref, t->external_ref);
+        yongjin__state__payout_line__free_unpacked(l, NULL);
+    }
+    yj_store_read_end(f->s.store, &r);
+}
+
 /* The key of member m's referral earnings at level in month ('E'). */
 static void earnings_key_for(lkey *k, const char *m, uint32_t month, int level)
 {
@@ -1121,15 +1175,12 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
                                                     je->event.len, je->event.data);
     assert_non_null(m);
     Yongjin__V1__Event *x = (Yongjin__V1__Event *)m;
-    yj_sm_event ev = ev_at(je->event_time_ms);
-    ev.seq = seq;
-    ev.rules =
-        je->rules_version ? je->rules_version : YJ_RULES_V1; /* (a version 1 entry records none) */
-    yj_buf fx = {0};
+    yj_buf fx = {0}, extra = {0};
     yj_sm_out out = {.effects = &fx};
     yj_msg why;
-    ev.policy = yj_sm_policy(s); /* (the replaying state's own) */
-    yj_err err = typed_apply(s, &ev, x, &out, &why);
+    /* (a version 1 entry records no version) */
+    yj_err err = yj_sm_apply(s, je->rules_version ? je->rules_version : YJ_RULES_V1, x,
+                             je->event_time_ms, seq, &out, &extra, &why);
     if (err != YJ_OK) fail_msg("entry %llu: replayed: %d", (unsigned long long)seq, err);
     Yongjin__V1__EventResult *mine =
         yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
@@ -1140,8 +1191,21 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
     assert_same_postings(&want, mine, (int)seq);
     assert_string_equal(je->note, out.note);
     assert_int_equal(je->settled_orders, out.settled_orders);
+    /* the entry's fields the event added, as the ledger wrote them */
+    Yongjin__V1__JournalEntry *ex = yongjin__v1__journal_entry__unpack(
+        NULL, extra.len, extra.data ? extra.data : (uint8_t *)"");
+    assert_non_null(ex);
+    assert_int_equal(ex->policy_version, je->policy_version);
+    assert_int_equal(ex->adjustment, je->adjustment);
+    assert_string_equal(ex->adjustment_month, je->adjustment_month);
+    assert_string_equal(ex->note, je->note);
+    assert_int_equal(ex->rules_version, je->rules_version);
+    assert_int_equal(ex->settled_orders, je->settled_orders);
+    assert_int_equal(ex->settle_more_due, je->settle_more_due);
+    yongjin__v1__journal_entry__free_unpacked(ex, NULL);
     yongjin__v1__event_result__free_unpacked(mine, NULL);
     yj_buf_free(&fx);
+    yj_buf_free(&extra);
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
@@ -1264,6 +1328,7 @@ static void differential(dfx *f, const workload *w)
         snprintf(order, sizeof order, "o%d", paid_orders[i]);
         compare_order(f, s, order);
     }
+    compare_payouts(f, s);
     /* the same state from the journal alone, whatever the seed */
     yj_sm *again = replay_journal(f, w->seed * 1000003 + 11);
     uint8_t live[32], replayed[32];
@@ -1271,7 +1336,7 @@ static void differential(dfx *f, const workload *w)
     assert_true(yj_sm_digest(again, replayed));
     assert_memory_equal(live, replayed, 32);
     yj_sm_free(again);
-    yj_sm_free(s);
+    state_free(s);
     rules_version = 0;
 }
 
@@ -1362,7 +1427,7 @@ static void test_orders_due_together_settle_in_key_order(void **state)
     assert_int_equal(both(f, s, &c, 3, T0 + 20 * DAY, &n), YJ_OK);
     assert_int_equal(n.settled, 2);
     assert_string_equal(first_order, "o9");
-    yj_sm_free(s);
+    state_free(s);
 }
 
 /* The payout family in order, each event applied to both: members earn
@@ -1426,9 +1491,9 @@ static void test_payouts_agree_with_the_ledger(void **state)
     rw.withdrawal_id = "w4";
     rw.amount = b[1]; /* more than is left */
     assert_int_equal(both(f, s, &x, 303, T0 + 13 * DAY, &n), YJ_FAILED_PRECONDITION);
-    rw.withdrawal_id = "w1"; /* taken */
-    rw.amount = 100;
-    assert_int_not_equal(both(f, s, &x, 304, T0 + 13 * DAY, &n), YJ_OK);
+    rw.withdrawal_id = "w1"; /* taken (an amount past min_payout: that check comes first) */
+    rw.amount = 600;
+    assert_int_equal(both(f, s, &x, 304, T0 + 13 * DAY, &n), YJ_ALREADY_EXISTS);
     Yongjin__V1__ReviewWithdrawal rv = YONGJIN__V1__REVIEW_WITHDRAWAL__INIT;
     x.body_case = YONGJIN__V1__EVENT__BODY_REVIEW_WITHDRAWAL;
     x.review_withdrawal = &rv;
@@ -1446,6 +1511,9 @@ static void test_payouts_agree_with_the_ledger(void **state)
     Yongjin__V1__MarkWithdrawalPaid mp = YONGJIN__V1__MARK_WITHDRAWAL_PAID__INIT;
     x.body_case = YONGJIN__V1__EVENT__BODY_MARK_WITHDRAWAL_PAID;
     x.mark_withdrawal_paid = &mp;
+    mp.withdrawal_id = "w1";
+    mp.external_ref = "wire\x01"; /* a control character */
+    assert_int_equal(both(f, s, &x, 320, T0 + 15 * DAY, &n), YJ_INVALID_ARGUMENT);
     mp.withdrawal_id = "w3"; /* not approved */
     mp.external_ref = "wire 1";
     assert_int_equal(both(f, s, &x, 309, T0 + 15 * DAY, &n), YJ_FAILED_PRECONDITION);
@@ -1481,6 +1549,15 @@ static void test_payouts_agree_with_the_ledger(void **state)
     ml.external_ref = "batch wire";
     assert_int_equal(both(f, s, &x, 316, T0 + 31 * DAY, &n), YJ_OK);
     assert_int_equal(both(f, s, &x, 317, T0 + 31 * DAY, &n), YJ_FAILED_PRECONDITION);
+    /* top (level 2 on every order) has a line too: failed, its money back */
+    ml.member = "top";
+    ml.paid = 0;
+    ml.external_ref = "";
+    before = n.postings;
+    assert_int_equal(both(f, s, &x, 321, T0 + 31 * DAY, &n), YJ_OK);
+    assert_int_equal(n.postings - before, 2);
+    ml.paid = 1;
+    ml.external_ref = "batch wire";
     ml.member = "nobody";
     assert_int_equal(both(f, s, &x, 318, T0 + 31 * DAY, &n), YJ_NOT_FOUND);
     ml.batch_id = "b9";
@@ -1495,16 +1572,17 @@ static void test_payouts_agree_with_the_ledger(void **state)
         snprintf(m, sizeof m, "m%d", i);
         compare_member(f, s, m, &w, NULL, 0);
     }
-    yj_sm_free(s);
+    compare_payouts(f, s);
+    state_free(s);
 }
 
 /* A rebind whose two height walks, from the old parent and from the new,
  * both count a new height at an ancestor they share (A): A's direct members
- * have heights 0, 1 and 3 (three pairs); moving a (height 0, under X of
- * height 1) under y1 (height 0, under Y of height 1) makes X's height 2 at
- * A, then Y's 2 and... up to A counting height 4 too. The typed tree once
- * kept room for one new pair a member, and aborted here. Both apply it;
- * every member's team record and parents must agree. */
+ * have heights 0 (V), 1 (Y, W) and 3 (Z, X): three pairs. Moving a (height
+ * 2: a1, a2 below it) from under X to under y1 drops X to 2 and raises Y to
+ * 4: two new heights counted at A in one bind, whose height becomes 5. The
+ * typed tree once kept room for one new pair a member, and aborted here.
+ * Both apply it; every member's team record and parents must agree. */
 static void test_a_rebind_counting_two_heights_at_a_shared_ancestor(void **state)
 {
     dfx *f = *state;
@@ -1526,7 +1604,7 @@ static void test_a_rebind_counting_two_heights_at_a_shared_ancestor(void **state
         compare_member(f, s, all[i], &w, NULL, 0);
     const yj_tree *t = yj_sm_tree(s);
     assert_int_equal(yj_tree_get(t, yj_tree_find(t, "A", 1))->height, 5); /* A, Y, y1, a, a1, a2 */
-    yj_sm_free(s);
+    state_free(s);
 }
 
 int main(void)
