@@ -39,6 +39,9 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->wd_ids = yj_ids_new(seed ^ 6);
     s->batch_ids = yj_ids_new(seed ^ 7);
     s->pline_of = yj_map64_new(1, seed ^ 8);
+    s->store_ids = yj_ids_new(seed ^ 9);
+    s->guide_ids = yj_ids_new(seed ^ 10);
+    s->perf = yj_map64_new(1, seed ^ 11);
     s->strs.first = 64 * 1024;
     Yongjin__V1__Policy *d;
     if (ledger_policy_unpack(NULL, 0, &d) != YJ_OK) {
@@ -48,7 +51,7 @@ yj_sm *yj_sm_new(uint64_t seed)
     ledger_policy_to_rules(d, &s->policy);
     yongjin__v1__policy__free_unpacked(d, NULL);
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
-        !s->wd_ids || !s->batch_ids || !s->pline_of) {
+        !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf) {
         yj_sm_free(s);
         return NULL;
     }
@@ -67,6 +70,14 @@ void yj_sm_free(yj_sm *s)
     yj_ids_free(s->wd_ids);
     yj_ids_free(s->batch_ids);
     yj_map64_free(s->pline_of);
+    yj_ids_free(s->store_ids);
+    yj_ids_free(s->guide_ids);
+    yj_map64_free(s->perf);
+    free(s->store_names);
+    free(s->guides);
+    free(s->gb);
+    free(s->gb_last);
+    free(s->credits);
     free(s->wds);
     free(s->batches);
     free(s->plines);
@@ -381,6 +392,59 @@ static int digest_payouts(EVP_MD_CTX *c, const yj_sm *s, const uint32_t *rank)
     return ok;
 }
 
+/* The stores and guides by id, each member's exclusive guides (newest
+ * first, by the member's id), the credit rows in the order made (the
+ * events' order), each named by its who, id, month and channel. */
+static int digest_guides(EVP_MD_CTX *c, const yj_sm *s, const uint32_t *rank)
+{
+    size_t ns = yj_ids_count(s->store_ids), ng = yj_ids_count(s->guide_ids),
+           np = yj_map64_count(s->perf);
+    size_t nm = yj_tree_count(s->tree);
+    rank_ent *st = malloc((ns ? ns : 1) * sizeof *st), *gd = malloc((ng ? ng : 1) * sizeof *gd);
+    uint32_t *by_rank = malloc((nm ? nm : 1) * sizeof *by_rank);
+    int ok = st && gd && by_rank;
+    for (size_t i = 0; ok && i < ns; i++)
+        st[i] = (rank_ent){yj_ids_str(s->store_ids, (uint32_t)i), (uint32_t)i};
+    for (size_t i = 0; ok && i < ng; i++)
+        gd[i] = (rank_ent){yj_ids_str(s->guide_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) {
+        qsort(st, ns, sizeof *st, by_id);
+        qsort(gd, ng, sizeof *gd, by_id);
+    }
+    for (size_t i = 0; ok && i < ns; i++)
+        ok = EVP_DigestUpdate(c, st[i].id, strlen(st[i].id) + 1) &&
+             EVP_DigestUpdate(c, s->store_names[st[i].i], strlen(s->store_names[st[i].i]) + 1);
+    for (size_t i = 0; ok && i < ng; i++) {
+        const sm_guide *g = &s->guides[gd[i].i];
+        ok = EVP_DigestUpdate(c, gd[i].id, strlen(gd[i].id) + 1) && put_u64(c, g->n_stores);
+        for (uint32_t j = 0; ok && j < g->n_stores; j++)
+            ok = EVP_DigestUpdate(c, g->stores[j], strlen(g->stores[j]) + 1);
+    }
+    for (size_t m = 0; ok && m < nm; m++)
+        by_rank[rank[m]] = (uint32_t)m;
+    for (size_t r = 0; ok && r < nm; r++) { /* each member's exclusive guides, newest first */
+        uint32_t m = by_rank[r];
+        for (uint32_t b = m < s->gb_n ? s->gb_last[m] : YJ_TREE_NONE; ok && b != YJ_TREE_NONE;
+             b = s->gb[b].prev)
+            ok = put_u64(c, r) && put_u64(c, (uint64_t)s->gb[b].bound_at_ms) &&
+                 put_u64(c, (uint64_t)s->gb[b].expires_at_ms) && put_u64(c, s->gb[b].seq) &&
+                 EVP_DigestUpdate(c, yj_ids_str(s->guide_ids, s->gb[b].guide),
+                                  yj_ids_len(s->guide_ids, s->gb[b].guide) + 1);
+    }
+    for (size_t i = 0; ok && i < np; i++) {
+        uint64_t k = yj_map64_key_at(s->perf, i);
+        int who = (int)(k >> 56);
+        uint32_t n = (uint32_t)(k >> 24);
+        const char *id = who == 1 ? yj_ids_str(s->guide_ids, n) : yj_ids_str(s->store_ids, n);
+        ok = put_u64(c, (uint64_t)who) && EVP_DigestUpdate(c, id, strlen(id) + 1) &&
+             put_u64(c, k & 0xFFFFFF) && put_u64(c, (uint64_t)yj_map64_at(s->perf, i)[0]);
+    }
+    free(by_rank);
+    free(gd);
+    free(st);
+    return ok;
+}
+
 int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 {
     size_t n = yj_tree_count(s->tree), no = yj_ids_count(s->order_ids);
@@ -450,6 +514,16 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
                  put_u64(c, (uint64_t)k->uncut) && put_u64(c, (uint64_t)k->amount) &&
                  put_u64(c, (uint64_t)k->reversed) && put_u64(c, (uint64_t)k->settled);
         }
+        for (uint32_t j = 0; ok && j < o->n_credits; j++) {
+            const sm_credit *k = &s->credits[o->credit + j];
+            ok = EVP_DigestUpdate(c, yj_ids_str(s->guide_ids, k->guide),
+                                  yj_ids_len(s->guide_ids, k->guide) + 1) &&
+                 EVP_DigestUpdate(c, yj_ids_str(s->store_ids, k->store),
+                                  yj_ids_len(s->store_ids, k->store) + 1) &&
+                 put_u64(c, (uint64_t)k->channel) && put_u64(c, (uint64_t)(int64_t)k->rounding) &&
+                 put_u64(c, (uint64_t)k->amount) && put_u64(c, (uint64_t)k->reversed) &&
+                 put_u64(c, (uint64_t)k->weight);
+        }
     }
     size_t nr = yj_ids_count(s->refund_ids); /* the refunds applied, by "order refund" */
     rank_ent *refs = ok ? malloc((nr ? nr : 1) * sizeof *refs) : NULL;
@@ -461,7 +535,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         ok = EVP_DigestUpdate(c, refs[i].id, strlen(refs[i].id) + 1) &&
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
-    ok = ok && digest_payouts(c, s, rank) && put_u64(c, s->policy_len) &&
+    ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) &&
+         put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
@@ -482,5 +557,8 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
            yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
-           s->policy_len;
+           s->policy_len + yj_ids_bytes(s->store_ids) + s->store_cap * sizeof *s->store_names +
+           yj_ids_bytes(s->guide_ids) + s->guide_cap * sizeof *s->guides +
+           s->gb_cap * sizeof *s->gb + s->gb_last_cap * sizeof *s->gb_last +
+           yj_map64_bytes(s->perf) + s->credits_cap * sizeof *s->credits;
 }

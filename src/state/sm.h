@@ -7,21 +7,23 @@
  * member's number, as the keyed 'B'), its earnings by month, program and
  * level ('E'), its month counters ('m'), the tenant's totals by account
  * ('T') and by month ('n'), the policy in force, the orders it was told of
- * (their lines, commissions, refunds, status and due time), withdrawals,
- * payout batches and their lines. The events it applies so far: SetPolicy,
+ * (their lines, commissions, credits, refunds, status and due time),
+ * withdrawals, payout batches and their lines, stores, guides, exclusive
+ * guides and each guide's and store's performance credit. The events it applies so far: SetPolicy,
  * UpsertMember, Bind, the referral program's order lifecycle (OrderPaid:
  * the share link's bind, the chain, the lines, the cap, the accruals, the
  * buyer's GMV; OrderRefunded: the allocation over lines, reversals from
  * pending, clawbacks from available; OrderCompleted: the due time;
  * Settle: the due orders, pending to available), withdrawals and payout
- * batches (sm_payouts.c), each alone or through yj_sm_apply as the
+ * batches (sm_payouts.c), stores, guides and exclusive guides with the
+ * credit and the guides' commissions of an order (sm_guides.c), each
+ * alone or through yj_sm_apply as the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
  * record for GetOrder) is not kept here yet, nor are group-buys, live
- * sessions, guides, stores, exclusive guides, campaigns' counts, the
- * "seen" marks of every role and closing months: yj_sm_apply answers
- * UNIMPLEMENTED for those events, and an OrderPaid that names a group, a
- * live session, a guide or a store is UNIMPLEMENTED. It is not yet the
+ * sessions, campaigns' counts, the "seen" marks of every role and closing
+ * months: yj_sm_apply answers UNIMPLEMENTED for those events, and an
+ * OrderPaid that names a group or a live session is UNIMPLEMENTED. It is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -161,6 +163,17 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
                                  yj_msg *why);
 yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__MarkPayoutLine *ml,
                               yj_sm_out *out, yj_msg *why);
+
+/* Stores, guides and exclusive guides (sm_guides.c; the ledger's
+ * guides.c): UpsertStore, UpsertGuide, BindGuide, each refusing as the
+ * ledger does (its checks and words, then yj_rules_guide_bind), else kept.
+ * An order's performance credit and its guides' commissions come with
+ * OrderPaid (its store and serving guide must be known, as the ledger
+ * checks), and refunds take the credit back. */
+yj_err yj_sm_upsert_store(yj_sm *s, const Yongjin__V1__UpsertStore *us, yj_msg *why);
+yj_err yj_sm_upsert_guide(yj_sm *s, const Yongjin__V1__UpsertGuide *ug, yj_msg *why);
+yj_err yj_sm_bind_guide(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__BindGuide *bg,
+                        yj_msg *why);
 
 /* One event as the ledger's apply hook applies it (sm_apply.c): its time
  * (INVALID_ARGUMENT outside 2000..2199) and rules version (0: the

@@ -64,14 +64,20 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
         return yj_sm_create_payout_batch(s, e, ev->create_payout_batch, out, why);
     case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE:
         return yj_sm_mark_payout_line(s, e, ev->mark_payout_line, out, why);
+    case YONGJIN__V1__EVENT__BODY_UPSERT_STORE:
+        return yj_sm_upsert_store(s, ev->upsert_store, why);
+    case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE:
+        return yj_sm_upsert_guide(s, ev->upsert_guide, why);
+    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE:
+        return yj_sm_bind_guide(s, e, ev->bind_guide, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET:
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
     default:
-        return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "event: group-buys, live sessions, guides, stores and closing months are "
-                       "not in the typed "
-                       "state yet (body %d)",
-                       (int)ev->body_case);
+        return yj_fail(
+            why, YJ_UNIMPLEMENTED,
+            "event: group-buys, live sessions and closing months are not in the typed state yet "
+            "(body %d)",
+            (int)ev->body_case);
     }
 }
 

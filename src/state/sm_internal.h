@@ -35,11 +35,32 @@ typedef struct sm_comm {
     int64_t amount, reversed, settled;
 } sm_comm;
 
+/* A performance credit an order keeps (state OrderCredit). */
+typedef struct sm_credit {
+    uint32_t guide, store; /* numbers in guide_ids, store_ids */
+    int channel;
+    int32_t rounding;
+    int64_t amount, reversed, weight;
+} sm_credit;
+
+/* An exclusive-guide binding (BindGuide): the member's, newest first. */
+typedef struct sm_gbind {
+    int64_t bound_at_ms, expires_at_ms;
+    uint64_t seq;
+    uint32_t guide; /* its number in guide_ids */
+    uint32_t prev;  /* the member's binding before it, or YJ_TREE_NONE */
+} sm_gbind;
+
+typedef struct sm_guide {
+    const char **stores; /* the store ids (their copies in store_ids), home first */
+    uint32_t n_stores;
+} sm_guide;
+
 typedef struct sm_order {
     uint32_t buyer;
-    uint32_t n_lines, n_comm;
+    uint32_t n_lines, n_comm, n_credits;
     uint32_t refund_count;
-    size_t line, comm; /* its first line and commission in the pools */
+    size_t line, comm, credit; /* its first line, commission and credit in the pools */
     int64_t paid_at_ms, paid_fen, refunded_fen;
     int64_t completed_at_ms, due_at_ms;
     uint64_t seq, policy_version;
@@ -103,7 +124,21 @@ struct yj_sm {
     sm_pline *plines; /* payout lines, found by batch << 32 | member */
     size_t n_plines, pline_cap;
     yj_map64 *pline_of;
-    yj_arena strs; /* line ids, reasons, references */
+    yj_ids *store_ids; /* stores (UpsertStore) */
+    const char **store_names;
+    size_t store_cap;
+    yj_ids *guide_ids; /* guides (UpsertGuide) */
+    sm_guide *guides;
+    size_t guide_cap;
+    sm_gbind *gb; /* exclusive-guide bindings */
+    size_t n_gb, gb_cap;
+    uint32_t *gb_last; /* by member number: its latest binding, or NONE (past gb_n: none) */
+    size_t gb_n, gb_last_cap;
+    yj_map64
+        *perf; /* credit by who (guide 1, store 2) << 56 | number << 24 | month << 4 | channel */
+    sm_credit *credits;
+    size_t n_credits, credits_cap;
+    yj_arena strs;       /* line ids, reasons, references, names, guides' store lists */
     uint8_t *policy_raw; /* the policy in force as SetPolicy left it (packed), NULL: the defaults */
     size_t policy_len;
     yj_policy policy; /* the same, as the rules read it */
@@ -122,6 +157,20 @@ yj_err sm_room_balances(yj_sm *s, size_t more);
 /* Room for earn_rows more earnings rows, month_rows more month rows (a
  * member's month) and the month totals an event can touch. */
 yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows);
+
+/* The exclusive guide of member number m at at_ms (the binding in force,
+ * as the referral's: the last made by then, unless lapsed): its number in
+ * guide_ids, or YJ_TREE_NONE. */
+uint32_t sm_exclusive_guide_at(const yj_sm *s, uint32_t m, int64_t at_ms);
+/* A performance credit of amount (not 0) to guide and store (numbers) in
+ * channel, in month period: the entry's Credit (field 6) appended to
+ * effects (room reserved: SM_CREDIT_MAX_BYTES) and the guide's and the
+ * store's credit in the month and all time (their rows reserved). */
+void sm_credit_post(yj_sm *s, uint32_t period, const char *order_id, uint32_t guide, uint32_t store,
+                    int channel, int64_t amount, yj_buf *effects);
+/* Room for n credits' rows. */
+yj_err sm_room_credits(yj_sm *s, size_t n);
+#define SM_CREDIT_MAX_BYTES 256 /* a Credit's field: two ids, an order id, numbers */
 
 /* The most bytes one posting takes in the effects, its field header
  * included (sm_orders.c checks the bound). */

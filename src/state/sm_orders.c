@@ -64,19 +64,28 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
         s->comms = c;
         s->comms_cap = cap;
     }
+    if (err == YJ_OK && s->n_credits + YJ_CREDITS_MAX > s->credits_cap) {
+        size_t cap = s->credits_cap ? s->credits_cap * 2 : 64;
+        sm_credit *c = realloc(s->credits, cap * sizeof *c);
+        if (!c) return YJ_RESOURCE_EXHAUSTED;
+        s->credits = c;
+        s->credits_cap = cap;
+    }
     if (err == YJ_OK) err = sm_room_rows(s, n_comm, n_comm);
-    if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2); /* the buyer, the share link's referrer */
-    if (err == YJ_OK) err = sm_room_balances(s, 2);
+    if (err == YJ_OK) err = sm_room_credits(s, YJ_CREDITS_MAX);
+    /* the buyer, the share link's referrer, the two guides paid */
+    if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2 + YJ_CREDITS_MAX);
+    if (err == YJ_OK) err = sm_room_balances(s, 2 + YJ_CREDITS_MAX);
     return err;
 }
 
-/* What the typed state does not apply yet (sm.h). */
+/* What the typed state does not apply yet (sm.h): group-buys and live
+ * sessions. */
 static yj_err typed_yet(const Yongjin__V1__OrderPaid *op, yj_msg *why)
 {
-    if (op->group_id[0] || op->live_session_id[0] || op->guide[0] || op->store[0])
+    if (op->group_id[0] || op->live_session_id[0])
         return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid: group-buys, live sessions, guides and stores are not in the "
-                       "typed state yet");
+                       "order_paid: group-buys and live sessions are not in the typed state yet");
     return YJ_OK;
 }
 
@@ -137,6 +146,72 @@ static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_or
     return YJ_OK;
 }
 
+/* The guides an order may credit, as the ledger's load_paid_guide: a
+ * guide's id and its stores (NULL member: none). */
+static yj_paid_guide paid_guide(const yj_sm *s, uint32_t g)
+{
+    if (g == YJ_TREE_NONE) return (yj_paid_guide){"", NULL, 0};
+    const sm_guide *x = &s->guides[g];
+    return (yj_paid_guide){yj_ids_str(s->guide_ids, g), x->stores, x->n_stores};
+}
+
+/* What the order names must be known (the ledger's find_programs, after its
+ * group and live session, which the typed state does not keep): its store
+ * and its serving guide; then where its credit goes. */
+static yj_err find_programs(const yj_sm *s, const Yongjin__V1__OrderPaid *op, yj_order_where *where,
+                            yj_msg *why)
+{
+    if (op->store[0] && yj_ids_find(s->store_ids, op->store, strlen(op->store)) == YJ_IDS_NONE)
+        return yj_fail(why, YJ_NOT_FOUND, "order_paid.store: no store %s (UpsertStore first)",
+                       op->store);
+    if (op->guide[0] && yj_ids_find(s->guide_ids, op->guide, strlen(op->guide)) == YJ_IDS_NONE)
+        return yj_fail(why, YJ_NOT_FOUND, "order_paid.guide: no guide %s (UpsertGuide first)",
+                       op->guide);
+    yj_order_where_in w = {
+        .guide = op->guide, .store = op->store, .channel = op->channel, .invite = ""};
+    yj_rules_order_where(&w, where);
+    return YJ_OK;
+}
+
+/* The order's record (its commissions and credits) and its postings and
+ * credits: there is room for all of it. */
+static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
+                       const yj_order_paid_effects *fx, sm_order *ord, yj_buf *effects)
+{
+    for (size_t i = 0; i < fx->n_comm; i++) {
+        const yj_commission *c = &fx->comm[i];
+        const char *member = fx->rcpt[c->recipient].member;
+        uint32_t m = yj_tree_find(s->tree, member, strlen(member));
+        assert(m != YJ_TREE_NONE); /* (numbered: the buyer, an ancestor or a guide) */
+        sm_comm *k = &s->comms[s->n_comms++];
+        *k = (sm_comm){.member = m,
+                       .line = c->line,
+                       .program = (uint8_t)c->program,
+                       .level = (uint8_t)c->level,
+                       .rate_bp = c->rate_bp,
+                       .rounding = c->rounding,
+                       .base_amount = c->base_amount,
+                       .fixed_per_unit = c->fixed_per_unit,
+                       .uncut = c->uncut,
+                       .amount = c->amount};
+        ord->n_comm++;
+        if (c->amount)
+            post_pair(s, e->period, ord, k, op->order_id, "accrue", "commission_expense", "pending",
+                      c->amount, effects);
+    }
+    for (size_t i = 0; i < fx->n_credits; i++) { /* then the credits, as the ledger posts them */
+        const yj_paid_credit *c = &fx->credits[i];
+        uint32_t g = yj_ids_find(s->guide_ids, c->guide, strlen(c->guide));
+        uint32_t st = yj_ids_find(s->store_ids, c->store, strlen(c->store));
+        assert(g != YJ_IDS_NONE && st != YJ_IDS_NONE);
+        s->credits[s->n_credits++] =
+            (sm_credit){g, st, c->channel, c->rounding, c->amount_fen, 0, c->weight};
+        ord->n_credits++;
+        if (c->amount_fen)
+            sm_credit_post(s, e->period, op->order_id, g, st, c->channel, c->amount_fen, effects);
+    }
+}
+
 yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
                         yj_sm_out *out, yj_msg *why)
 {
@@ -147,12 +222,15 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
                        op->order_id);
     if ((err = typed_yet(op, why)) != YJ_OK) return err; /* (after the ledger's own refusals) */
+    yj_order_where where;
+    if ((err = find_programs(s, op, &where, why)) != YJ_OK) return err;
     /* every byte it needs, before anything changes: the commissions are at
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
-     * postings each */
+     * postings each, and two credits */
     size_t n_comm = (YJ_LEVELS_MAX + 2) * op->n_lines + 2;
     if ((err = room_order(s, op->n_lines, n_comm)) != YJ_OK) return err;
-    if (!yj_buf_reserve(out->effects, 2 * n_comm * SM_POSTING_MAX_BYTES))
+    if (!yj_buf_reserve(out->effects,
+                        2 * n_comm * SM_POSTING_MAX_BYTES + YJ_CREDITS_MAX * SM_CREDIT_MAX_BYTES))
         return YJ_RESOURCE_EXHAUSTED;
     yj_order_line lines[YJ_LINES_MAX];
     for (size_t i = 0; i < op->n_lines; i++) {
@@ -177,24 +255,37 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     }
     static __thread yj_order_paid_effects fx;
     yj_recipient chain[YJ_LEVELS_MAX];
-    yj_order_paid_in in = {.rules = e->rules,
-                           .policy = e->policy,
-                           .buyer = op->buyer,
-                           .lines = lines,
-                           .n_lines = op->n_lines,
-                           .base_fen = base,
-                           .chain = chain,
-                           .inviter = "",
-                           .store = "",
-                           .channel = YJ_CHANNEL_ONLINE};
+    uint32_t b0 = yj_tree_find(s->tree, op->buyer, strlen(op->buyer));
+    uint32_t serving = where.serving[0]
+                           ? yj_ids_find(s->guide_ids, where.serving, strlen(where.serving))
+                           : YJ_TREE_NONE;
+    yj_order_paid_in in = {
+        .rules = e->rules,
+        .policy = e->policy,
+        .buyer = op->buyer,
+        .lines = lines,
+        .n_lines = op->n_lines,
+        .base_fen = base,
+        .chain = chain,
+        .inviter = where.inviter,
+        .serving = paid_guide(s, serving),
+        .exclusive = paid_guide(s, b0 == YJ_TREE_NONE ? YJ_TREE_NONE
+                                                      : sm_exclusive_guide_at(s, b0, e->time_ms)),
+        .store = where.store,
+        .channel = where.channel};
     if ((err = yj_rules_chain(&view, e->policy, op->buyer, e->time_ms, chain, &in.n_chain)) !=
         YJ_OK)
         return err;
     yj_rules_order_paid(&in, &fx);
-    assert(fx.n_credits == 0 && fx.n_comm <= n_comm);
-    /* the buyer numbered (every recipient is the buyer or an ancestor) */
-    uint32_t buyer, o;
+    assert(fx.n_comm <= n_comm && fx.n_credits <= YJ_CREDITS_MAX);
+    /* the buyer and the guides paid numbered (every other recipient is an
+     * ancestor, numbered already) */
+    uint32_t buyer, o, g;
     if ((err = yj_tree_intern(s->tree, op->buyer, strlen(op->buyer), &buyer)) != YJ_OK) return err;
+    for (size_t i = 0; i < fx.n_rcpt; i++)
+        if ((err = yj_tree_intern(s->tree, fx.rcpt[i].member, strlen(fx.rcpt[i].member), &g)) !=
+            YJ_OK)
+            return err;
     /* a walk past any tree is damage (the owner drops the state): found
      * before the postings, so that they and the GMV go together */
     if ((err = yj_tree_check_up(s->tree, buyer)) != YJ_OK) return err;
@@ -205,33 +296,14 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                       .n_lines = (uint32_t)op->n_lines,
                       .line = s->n_lines,
                       .comm = s->n_comms,
+                      .credit = s->n_credits,
                       .paid_at_ms = e->time_ms,
                       .paid_fen = paid,
                       .seq = e->seq,
                       .policy_version = e->policy->version,
                       .status = SM_PAID};
     s->n_lines += op->n_lines;
-    for (size_t i = 0; i < fx.n_comm; i++) {
-        const yj_commission *c = &fx.comm[i];
-        const char *member = fx.rcpt[c->recipient].member;
-        uint32_t m = yj_tree_find(s->tree, member, strlen(member));
-        assert(m != YJ_TREE_NONE);
-        sm_comm *k = &s->comms[s->n_comms++];
-        *k = (sm_comm){.member = m,
-                       .line = c->line,
-                       .program = (uint8_t)c->program,
-                       .level = (uint8_t)c->level,
-                       .rate_bp = c->rate_bp,
-                       .rounding = c->rounding,
-                       .base_amount = c->base_amount,
-                       .fixed_per_unit = c->fixed_per_unit,
-                       .uncut = c->uncut,
-                       .amount = c->amount};
-        ord->n_comm++;
-        if (c->amount)
-            post_pair(s, e->period, ord, k, op->order_id, "accrue", "commission_expense", "pending",
-                      c->amount, out->effects);
-    }
+    paid_apply(s, e, op, &fx, ord, out->effects);
     return yj_tree_add_own_gmv(s->tree, buyer, paid);
 }
 
@@ -265,7 +337,14 @@ static void refund_view(const yj_sm *s, const char *order_id, const sm_order *o,
 {
     static __thread yj_refund_line lines[YJ_LINES_MAX];
     static __thread yj_refund_commission comm[YJ_COMMISSIONS_MAX];
-    assert(o->n_lines >= 1 && o->n_lines <= YJ_LINES_MAX && o->n_comm <= YJ_COMMISSIONS_MAX);
+    static __thread yj_refund_credit credits[YJ_CREDITS_MAX];
+    assert(o->n_lines >= 1 && o->n_lines <= YJ_LINES_MAX && o->n_comm <= YJ_COMMISSIONS_MAX &&
+           o->n_credits <= YJ_CREDITS_MAX);
+    for (uint32_t i = 0; i < o->n_credits; i++) {
+        const sm_credit *c = &s->credits[o->credit + i];
+        credits[i] =
+            (yj_refund_credit){c->amount, c->reversed, c->weight, (yj_rounding)c->rounding};
+    }
     for (uint32_t i = 0; i < o->n_lines; i++) {
         const sm_line *l = &s->lines[o->line + i];
         lines[i] = (yj_refund_line){l->id, l->amount_fen, l->refunded_fen};
@@ -282,9 +361,9 @@ static void refund_view(const yj_sm *s, const char *order_id, const sm_order *o,
                            .n_lines = o->n_lines,
                            .commissions = comm,
                            .n_commissions = o->n_comm,
-                           .credits = NULL,
-                           .n_credits = 0,
-                           .credit_rules = yj_rules_credit_rules(NULL, 0)};
+                           .credits = credits,
+                           .n_credits = o->n_credits,
+                           .credit_rules = yj_rules_credit_rules(credits, o->n_credits)};
 }
 
 /* The refund's key in the refunds applied: "order refund" (a space is in
@@ -324,9 +403,12 @@ static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
         s->refund_seq = q;
         s->refund_cap = cap;
     }
-    /* a reversal and a clawback for each commission, two postings each */
+    /* a reversal and a clawback for each commission, two postings each, and
+     * each credit taken back */
     if (err == YJ_OK) err = sm_room_rows(s, o->n_comm, o->n_comm);
-    if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES))
+    if (err == YJ_OK) err = sm_room_credits(s, o->n_credits);
+    if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES +
+                                                     (size_t)o->n_credits * SM_CREDIT_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
     return err;
 }
@@ -382,6 +464,15 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
             post_pair(s, period, o, c, r->order_id, "clawback", "available", "commission_expense",
                       x->from_available_fen, out->effects);
         c->reversed = x->reversed_fen;
+    }
+    for (size_t i = 0; i < fx.n_credits;
+         i++) { /* then the credits taken back, in the refund's month */
+        const yj_credit_effect *x = &fx.credits[i];
+        sm_credit *c = &s->credits[o->credit + (size_t)x->credit];
+        assert(x->taken > 0 && x->reversed == c->reversed + x->taken);
+        sm_credit_post(s, period, r->order_id, c->guide, c->store, c->channel, -x->taken,
+                       out->effects);
+        c->reversed = x->reversed;
     }
     return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
 }

@@ -531,6 +531,8 @@ typedef struct workload {
     int last_touch, ttl_days, approved, three_levels;
     int fee_bp; /* withdraw_fee_bp; min_payout 500 with it */
     int cap_bp; /* order_cap_bp (0: the default, no cut) */
+    int guides; /* stores and guides, exclusive guides, guided orders; guide_rate_bp 300, split 6000
+                 */
     uint32_t rules; /* the rules version (0: the current) */
     int events;
 } workload;
@@ -541,6 +543,7 @@ struct tally {
     int refunds, refunds_refused, completions, settles, settled, settle_postings, clawbacks, notes;
     int payouts, payouts_refused, fees, lines;
     int policies, policies_refused;
+    int guide_events, guide_refused, guided, guided_refused, credits, credited, guide_pay;
     int cut; /* accruals the order cap cut */
 };
 
@@ -592,6 +595,14 @@ static void set_policy(dfx *f, yj_sm *s, const workload *w)
         pol.rounding = YONGJIN__V1__ROUNDING__HALF_UP;
         policy.rounding = YJ_ROUND_HALF_UP;
     }
+    if (w->guides) {
+        pol.has_guide_rate_bp = 1;
+        pol.guide_rate_bp = 300;
+        policy.guide_rate_bp = 300;
+        pol.has_guide_split_bp = 1;
+        pol.guide_split_bp = 6000;
+        policy.guide_split_bp = 6000;
+    }
     if (w->cap_bp) {
         pol.has_order_cap_bp = 1;
         pol.order_cap_bp = w->cap_bp;
@@ -637,6 +648,22 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
                      (long long)want->postings[i]->amount, got->postings[i]->account,
                      got->postings[i]->member, (long long)got->postings[i]->amount);
     }
+    /* and the performance credits (field 6), byte for byte */
+    if (want->n_credits != got->n_credits)
+        fail_msg("event %d: ledger %zu credits, typed %zu", e, want->n_credits, got->n_credits);
+    for (size_t i = 0; i < want->n_credits; i++) {
+        uint8_t a[512], b[512];
+        size_t na = yongjin__v1__credit__get_packed_size(want->credits[i]);
+        size_t nb = yongjin__v1__credit__get_packed_size(got->credits[i]);
+        assert_true(na <= sizeof a && nb <= sizeof b);
+        yongjin__v1__credit__pack(want->credits[i], a);
+        yongjin__v1__credit__pack(got->credits[i], b);
+        if (na != nb || memcmp(a, b, na))
+            fail_msg("event %d: credit %zu differs (ledger %s %s %lld, typed %s %s %lld)", e, i,
+                     want->credits[i]->guide, want->credits[i]->store,
+                     (long long)want->credits[i]->amount, got->credits[i]->guide,
+                     got->credits[i]->store, (long long)got->credits[i]->amount);
+    }
 }
 
 /* The orders paid so far (for refunds and completions to name). */
@@ -678,6 +705,10 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
             n->settle_postings += !strcmp(mine->postings[i]->kind, "settle");
         }
         n->settled += (int)out.settled_orders;
+        n->credits += (int)mine->n_credits;
+        for (size_t i = 0; i < mine->n_postings; i++)
+            n->guide_pay +=
+                (int)mine->postings[i]->program == YJ_PROGRAM_GUIDE && mine->postings[i]->member[0];
         snprintf(first_order, sizeof first_order, "%s",
                  mine->n_postings ? mine->postings[0]->order_id : "");
         yongjin__v1__event_result__free_unpacked(mine, NULL);
@@ -862,6 +893,99 @@ static void one_policy(dfx *f, yj_sm *s, int e, int64_t when, struct tally *n)
         n->policies_refused++;
 }
 
+/* Stores s0..s2 and guides g0..g2 (g0 in s0 and s1, g1 in s1, g2 in s2),
+ * set in both. */
+static void guides_setup(dfx *f, yj_sm *s, struct tally *n)
+{
+    char id[8];
+    for (int i = 0; i < 3; i++) {
+        Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__UpsertStore us = YONGJIN__V1__UPSERT_STORE__INIT;
+        snprintf(id, sizeof id, "s%d", i);
+        us.store_id = id;
+        us.name = "门店";
+        x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_STORE;
+        x.upsert_store = &us;
+        assert_int_equal(both(f, s, &x, -1, T0 - DAY, n), YJ_OK);
+    }
+    char *stores[3][2] = {{"s0", "s1"}, {"s1", NULL}, {"s2", NULL}};
+    for (int i = 0; i < 3; i++) {
+        Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__UpsertGuide ug = YONGJIN__V1__UPSERT_GUIDE__INIT;
+        snprintf(id, sizeof id, "g%d", i);
+        ug.guide_id = id;
+        ug.n_stores = i == 0 ? 2 : 1;
+        ug.stores = stores[i];
+        x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE;
+        x.upsert_guide = &ug;
+        assert_int_equal(both(f, s, &x, -1, T0 - DAY, n), YJ_OK);
+    }
+}
+
+/* A BindGuide of m to a guide (g3 is none: refused), or an UpsertGuide
+ * that moves g1 to s2 (or names s3, which is none: refused). */
+static void one_guide_event(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__BindGuide bg = YONGJIN__V1__BIND_GUIDE__INIT;
+    Yongjin__V1__UpsertGuide ug = YONGJIN__V1__UPSERT_GUIDE__INIT;
+    char guide[8], *stores[1];
+    if (rnd(6)) {
+        snprintf(guide, sizeof guide, "g%u", rnd(4));
+        bg.member = (char *)m;
+        bg.guide = guide;
+        x.body_case = YONGJIN__V1__EVENT__BODY_BIND_GUIDE;
+        x.bind_guide = &bg;
+    } else {
+        stores[0] = rnd(3) ? "s2" : "s3";
+        ug.guide_id = "g1";
+        ug.n_stores = 1;
+        ug.stores = stores;
+        x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE;
+        x.upsert_guide = &ug;
+    }
+    if (both(f, s, &x, e, when, n) == YJ_OK)
+        n->guide_events++;
+    else
+        n->guide_refused++;
+}
+
+/* An order a guide serves or in a store, or both (g3 and s3 are none:
+ * refused), in a channel, applied to both through both(). */
+static void one_guided_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    char order[24], guide[8], store[8];
+    snprintf(order, sizeof order, "o%d", e);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = 1 + rnd(200000);
+    op.order_id = order;
+    op.buyer = (char *)m;
+    op.n_lines = 1;
+    op.lines = &lp;
+    if (rnd(3)) {
+        snprintf(guide, sizeof guide, "g%u", rnd(4));
+        op.guide = guide;
+    }
+    if (rnd(2)) {
+        snprintf(store, sizeof store, "s%u", rnd(4));
+        op.store = store;
+    }
+    op.channel = (Yongjin__V1__Channel)rnd(3);
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    int before = n->credits;
+    if (both(f, s, &x, e, when, n) == YJ_OK) {
+        if (n_paid < DORDERS) paid_orders[n_paid++] = e;
+        n->guided++;
+        n->credited += n->credits > before;
+    } else
+        n->guided_refused++;
+}
+
 /* A Settle as of a time up to two days before its own. */
 static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
 {
@@ -1020,7 +1144,50 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
         assert_int_equal(w->reversed, c->reversed);
         assert_int_equal(w->settled, c->settled);
     }
+    assert_int_equal(want->n_credits, o->n_credits);
+    for (size_t i = 0; i < want->n_credits; i++) {
+        const Yongjin__State__OrderCredit *w = want->credits[i];
+        const sm_credit *c = &s->credits[o->credit + i];
+        assert_string_equal(w->guide, yj_ids_str(s->guide_ids, c->guide));
+        assert_string_equal(w->store, yj_ids_str(s->store_ids, c->store));
+        assert_int_equal(w->channel, c->channel);
+        assert_int_equal(w->amount, c->amount);
+        assert_int_equal(w->reversed, c->reversed);
+        assert_int_equal(w->weight, c->weight);
+        assert_int_equal(w->rounding, c->rounding);
+    }
     yongjin__state__order__free_unpacked(want, NULL);
+}
+
+/* Every guide's and store's credit by month (and all time) and channel
+ * ('Z') against the typed state's. */
+static void compare_perf(dfx *f, const yj_sm *s)
+{
+    for (int who = 1; who <= 2; who++) {
+        const yj_ids *ids = who == 1 ? s->guide_ids : s->store_ids;
+        for (uint32_t i = 0; i < yj_ids_count(ids); i++) {
+            const char *id = yj_ids_str(ids, i);
+            for (uint32_t month = 202510; month <= 202603;
+                 month = month == 202603 ? 0 : yj_rules_next_month(month)) {
+                for (int ch = 0; ch <= 3; ch++) {
+                    lkey k;
+                    int64_t v;
+                    lkey_start(&k, "t1", 2, 'Z');
+                    lkey_u8(&k, who == 1 ? 'g' : 's');
+                    lkey_str(&k, id, strlen(id));
+                    lkey_u32(&k, month);
+                    lkey_u8(&k, (uint8_t)ch);
+                    int has = keyed_i64s(f, &k, &v, 1);
+                    const int64_t *t =
+                        yj_map64_find(s->perf, (uint64_t)who << 56 | (uint64_t)i << 24 |
+                                                   (uint64_t)month << 4 | (uint64_t)ch);
+                    assert_int_equal(has, t != NULL);
+                    if (t) assert_int_equal(v, t[0]);
+                }
+                if (month == 0) break;
+            }
+        }
+    }
 }
 
 /* Every withdrawal ('w'), batch ('y') and batch line ('z') the ledger keeps
@@ -1188,6 +1355,8 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
     Yongjin__V1__EventResult want = YONGJIN__V1__EVENT_RESULT__INIT;
     want.n_postings = je->n_postings;
     want.postings = je->postings;
+    want.n_credits = je->n_credits;
+    want.credits = je->credits;
     assert_same_postings(&want, mine, (int)seq);
     assert_string_equal(je->note, out.note);
     assert_int_equal(je->settled_orders, out.settled_orders);
@@ -1251,6 +1420,7 @@ static void differential(dfx *f, const workload *w)
     int64_t times[DTIMES];
     size_t n_times = 0;
     tally n = {0};
+    if (w->guides) guides_setup(f, s, &n);
     for (int e = 0; e < w->events; e++) {
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -1279,6 +1449,8 @@ static void differential(dfx *f, const workload *w)
             one_policy(f, s, e, when, &n);
         else if (kind == 7)
             one_payout(f, s, e, m, when + 20 * DAY, &n);
+        else if (kind == 8 && w->guides)
+            rnd(3) ? one_guided_order(f, s, e, m, when, &n) : one_guide_event(f, s, e, m, when, &n);
         else
             one_bind(f, s, e, m, when, &n, times, &n_times);
     }
@@ -1292,6 +1464,14 @@ static void differential(dfx *f, const workload *w)
     assert_true(w->rules == YJ_RULES_V1 ||
                 n.settled > 10); /* (a version 1 Settle answers no count) */
     assert_true(n.payouts > 5 && n.payouts_refused > 10 && n.lines > 0);
+    assert_true(!w->guides || (n.guided > 20 && n.guided_refused > 3 && n.credited > 10 &&
+                               n.guide_events > 5 && n.guide_refused > 2 && n.guide_pay > 10));
+    if (w->guides)
+        print_message("guides: %d guided orders (%d refused), %d with credit, %d credits, %d guide "
+                      "postings, %d guide "
+                      "events (%d refused)\n",
+                      n.guided, n.guided_refused, n.credited, n.credits, n.guide_pay,
+                      n.guide_events, n.guide_refused);
     assert_true(n.policies > 1 && n.policies_refused > 0 && n.policies + n.policies_refused > 5);
     for (int i = 0; i < DMEMBERS; i++) {
         char m[16];
@@ -1329,6 +1509,7 @@ static void differential(dfx *f, const workload *w)
         compare_order(f, s, order);
     }
     compare_payouts(f, s);
+    compare_perf(f, s);
     /* the same state from the journal alone, whatever the seed */
     yj_sm *again = replay_journal(f, w->seed * 1000003 + 11);
     uint8_t live[32], replayed[32];
@@ -1370,6 +1551,17 @@ static void test_version_1_under_an_order_cap_agrees_with_the_ledger(void **stat
 
 /* The current rules under the same cap (the cap cut per recipient the
  * second way). */
+/* Stores, guides, exclusive guides and guided orders (guide commissions
+ * at 3%, the serving guide's share 60%) with refunds taking credit back,
+ * under LAST_TOUCH (exclusive guides rebind) and a 20-day TTL (they
+ * lapse). */
+static void test_guides_and_stores_agree_with_the_ledger(void **state)
+{
+    differential(
+        *state,
+        &(workload){.seed = 10, .guides = 1, .last_touch = 1, .ttl_days = 20, .events = 1400});
+}
+
 static void test_an_order_cap_agrees_with_the_ledger(void **state)
 {
     differential(
@@ -1630,6 +1822,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_version_1_under_an_order_cap_agrees_with_the_ledger,
                                         dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_an_order_cap_agrees_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_guides_and_stores_agree_with_the_ledger, dsetup,
                                         dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
