@@ -182,8 +182,8 @@ yj_err yj_sm_bind_guide(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__BindG
  * journal entry's fields it adds appended to extra as the ledger writes
  * them (policy version, adjustment, note, rules version, a Settle's
  * answer). Events the typed state does not keep yet (group-buys, live
- * sessions, guides, stores, closing months, campaigns named by a bind or
- * a share link) are UNIMPLEMENTED, changing nothing. */
+ * sessions, closing months, campaigns named by a bind or a share link)
+ * are UNIMPLEMENTED, changing nothing. */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 
@@ -199,10 +199,13 @@ const int64_t *yj_sm_month_totals(const yj_sm *s, uint32_t period);
 const int64_t *yj_sm_totals(const yj_sm *s);
 size_t yj_sm_orders(const yj_sm *s);
 
-/* SHA-256 of the state in the ids' byte order (the tree's digest, then
- * each member's balance, earnings and months, the totals, the orders):
- * the same for two states of the same events whatever numbered them. 1,
- * or 0 on ENOMEM or an OpenSSL failure. */
+/* SHA-256 of the state: the tree's digest, then each member's balance,
+ * earnings and months, the totals, the orders (lines, commissions,
+ * credits), the refunds applied, the withdrawals, batches and lines, the
+ * stores, guides and exclusive guides, the policy; each table in its ids'
+ * byte order, but the credit rows in the order made (the events' order):
+ * the same for two states of the same events whatever numbered them or
+ * seeded their hashes. 1, or 0 on ENOMEM or an OpenSSL failure. */
 int yj_sm_digest(const yj_sm *s, uint8_t out[32]);
 size_t yj_sm_bytes(const yj_sm *s); /* heap bytes */
 

@@ -109,16 +109,18 @@ yj_err yj_sm_upsert_guide(yj_sm *s, const Yongjin__V1__UpsertGuide *ug, yj_msg *
                 return yj_fail(why, YJ_INVALID_ARGUMENT, "%s: store %s appears twice", field,
                                ug->stores[i]);
     }
-    const char **stores = yj_arena_alloc(&s->strs, ug->n_stores * sizeof *stores);
-    if (!stores) return YJ_RESOURCE_EXHAUSTED;
     for (size_t i = 0; i < ug->n_stores; i++) { /* then whether they exist */
-        uint32_t st = yj_ids_find(s->store_ids, ug->stores[i], strlen(ug->stores[i]));
         snprintf(field, sizeof field, "upsert_guide.stores[%zu]", i);
-        if (st == YJ_IDS_NONE)
+        if (yj_ids_find(s->store_ids, ug->stores[i], strlen(ug->stores[i])) == YJ_IDS_NONE)
             return yj_fail(why, YJ_NOT_FOUND, "%s: no store %s (UpsertStore first)", field,
                            ug->stores[i]);
-        stores[i] = yj_ids_str(s->store_ids, st);
     }
+    /* accepted: the list (a re-upsert leaves the old one in the arena) */
+    const char **stores = yj_arena_alloc(&s->strs, ug->n_stores * sizeof *stores);
+    if (!stores) return YJ_RESOURCE_EXHAUSTED;
+    for (size_t i = 0; i < ug->n_stores; i++)
+        stores[i] = yj_ids_str(s->store_ids,
+                               yj_ids_find(s->store_ids, ug->stores[i], strlen(ug->stores[i])));
     if (yj_ids_reserve(s->guide_ids, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
     if (yj_ids_count(s->guide_ids) + 1 > s->guide_cap) {
         size_t cap = s->guide_cap ? s->guide_cap * 2 : 16;

@@ -20,6 +20,9 @@
 
 _Static_assert(3 * YJ_ID_MAX + 18 + 16 + 11 * 10 + 14 * 2 + 8 <= SM_POSTING_MAX_BYTES,
                "a posting's bound");
+/* a Credit: three ids with their tags and lengths, the channel, the amount,
+ * and its own field header */
+_Static_assert(3 * (YJ_ID_MAX + 2) + 2 + 11 + 3 <= SM_CREDIT_MAX_BYTES, "a credit's bound");
 
 /* The fewest bytes a settle's pair of postings takes in the effects (two
  * field headers, two account names of at least 7 bytes, a member and an
@@ -79,13 +82,15 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
     return err;
 }
 
-/* What the typed state does not apply yet (sm.h): group-buys and live
- * sessions. */
-static yj_err typed_yet(const Yongjin__V1__OrderPaid *op, yj_msg *why)
+/* What the typed state does not apply yet (sm.h), refused where the ledger
+ * would look at it (find_programs: the group first, the live session
+ * last): UNIMPLEMENTED. */
+static yj_err typed_yet(const char *field, const char *id, yj_msg *why)
 {
-    if (op->group_id[0] || op->live_session_id[0])
+    if (id[0])
         return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid: group-buys and live sessions are not in the typed state yet");
+                       "order_paid.%s: group-buys and live sessions are not in the typed state yet",
+                       field);
     return YJ_OK;
 }
 
@@ -221,9 +226,11 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if (yj_ids_find(s->order_ids, op->order_id, strlen(op->order_id)) != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
                        op->order_id);
-    if ((err = typed_yet(op, why)) != YJ_OK) return err; /* (after the ledger's own refusals) */
     yj_order_where where;
-    if ((err = find_programs(s, op, &where, why)) != YJ_OK) return err;
+    if ((err = typed_yet("group_id", op->group_id, why)) != YJ_OK ||
+        (err = find_programs(s, op, &where, why)) != YJ_OK ||
+        (err = typed_yet("live_session_id", op->live_session_id, why)) != YJ_OK)
+        return err;
     /* every byte it needs, before anything changes: the commissions are at
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
      * postings each, and two credits */
@@ -278,8 +285,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
         return err;
     yj_rules_order_paid(&in, &fx);
     assert(fx.n_comm <= n_comm && fx.n_credits <= YJ_CREDITS_MAX);
-    /* the buyer and the guides paid numbered (every other recipient is an
-     * ancestor, numbered already) */
+    /* the buyer and every recipient numbered (the chain's are ancestors,
+     * numbered already; a guide named a recipient is numbered even when its
+     * commission is 0) */
     uint32_t buyer, o, g;
     if ((err = yj_tree_intern(s->tree, op->buyer, strlen(op->buyer), &buyer)) != YJ_OK) return err;
     for (size_t i = 0; i < fx.n_rcpt; i++)

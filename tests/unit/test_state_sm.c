@@ -893,8 +893,8 @@ static void one_policy(dfx *f, yj_sm *s, int e, int64_t when, struct tally *n)
         n->policies_refused++;
 }
 
-/* Stores s0..s2 and guides g0..g2 (g0 in s0 and s1, g1 in s1, g2 in s2),
- * set in both. */
+/* Stores s0..s2 and guides g0..g2 (g0 in s0 and s1, g1 in s1, g2 in s2)
+ * and m3 (a member, buyer and referrer too, a guide in s2), set in both. */
 static void guides_setup(dfx *f, yj_sm *s, struct tally *n)
 {
     char id[8];
@@ -908,11 +908,11 @@ static void guides_setup(dfx *f, yj_sm *s, struct tally *n)
         x.upsert_store = &us;
         assert_int_equal(both(f, s, &x, -1, T0 - DAY, n), YJ_OK);
     }
-    char *stores[3][2] = {{"s0", "s1"}, {"s1", NULL}, {"s2", NULL}};
-    for (int i = 0; i < 3; i++) {
+    char *stores[4][2] = {{"s0", "s1"}, {"s1", NULL}, {"s2", NULL}, {"s2", NULL}};
+    for (int i = 0; i < 4; i++) { /* g0..g2, and m3: a member that is a guide too */
         Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
         Yongjin__V1__UpsertGuide ug = YONGJIN__V1__UPSERT_GUIDE__INIT;
-        snprintf(id, sizeof id, "g%d", i);
+        snprintf(id, sizeof id, i < 3 ? "g%d" : "m%d", i);
         ug.guide_id = id;
         ug.n_stores = i == 0 ? 2 : 1;
         ug.stores = stores[i];
@@ -931,7 +931,7 @@ static void one_guide_event(dfx *f, yj_sm *s, int e, const char *m, int64_t when
     Yongjin__V1__UpsertGuide ug = YONGJIN__V1__UPSERT_GUIDE__INIT;
     char guide[8], *stores[1];
     if (rnd(6)) {
-        snprintf(guide, sizeof guide, "g%u", rnd(4));
+        snprintf(guide, sizeof guide, "%s", (const char *[]){"g0", "g1", "g2", "g3", "m3"}[rnd(5)]);
         bg.member = (char *)m;
         bg.guide = guide;
         x.body_case = YONGJIN__V1__EVENT__BODY_BIND_GUIDE;
@@ -967,7 +967,7 @@ static void one_guided_order(dfx *f, yj_sm *s, int e, const char *m, int64_t whe
     op.n_lines = 1;
     op.lines = &lp;
     if (rnd(3)) {
-        snprintf(guide, sizeof guide, "g%u", rnd(4));
+        snprintf(guide, sizeof guide, "%s", (const char *[]){"g0", "g1", "g2", "g3", "m3"}[rnd(5)]);
         op.guide = guide;
     }
     if (rnd(2)) {
@@ -1163,6 +1163,7 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
  * ('Z') against the typed state's. */
 static void compare_perf(dfx *f, const yj_sm *s)
 {
+    size_t matched = 0;
     for (int who = 1; who <= 2; who++) {
         const yj_ids *ids = who == 1 ? s->guide_ids : s->store_ids;
         for (uint32_t i = 0; i < yj_ids_count(ids); i++) {
@@ -1183,11 +1184,58 @@ static void compare_perf(dfx *f, const yj_sm *s)
                                                    (uint64_t)month << 4 | (uint64_t)ch);
                     assert_int_equal(has, t != NULL);
                     if (t) assert_int_equal(v, t[0]);
+                    matched += t != NULL;
                 }
                 if (month == 0) break;
             }
         }
     }
+    assert_int_equal(matched, yj_map64_count(s->perf)); /* and no row the ledger does not have */
+}
+
+/* Every store's name ('R'), guide's stores ('U') and member's latest
+ * exclusive guide ('b': guide, times, entry) the ledger keeps against the
+ * typed state's. */
+static void compare_guides(dfx *f, const yj_sm *s)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (uint32_t i = 0; i < yj_ids_count(s->store_ids); i++) {
+        lkey_id(&k, "t1", 2, 'R', yj_ids_str(s->store_ids, i));
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__Store *st = yongjin__state__store__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(st);
+        assert_string_equal(st->name, s->store_names[i]);
+        yongjin__state__store__free_unpacked(st, NULL);
+    }
+    for (uint32_t i = 0; i < yj_ids_count(s->guide_ids); i++) {
+        lkey_id(&k, "t1", 2, 'U', yj_ids_str(s->guide_ids, i));
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__Guide *g = yongjin__state__guide__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(g);
+        assert_int_equal(g->n_stores, s->guides[i].n_stores);
+        for (size_t j = 0; j < g->n_stores; j++)
+            assert_string_equal(g->stores[j], s->guides[i].stores[j]);
+        yongjin__state__guide__free_unpacked(g, NULL);
+    }
+    for (uint32_t m = 0; m < yj_tree_count(s->tree); m++) {
+        uint32_t b = m < s->gb_n ? s->gb_last[m] : YJ_TREE_NONE;
+        lkey_id(&k, "t1", 2, 'b', yj_tree_id(s->tree, m));
+        yj_err err = yj_state_get(&r.view, k.b, k.n, &v);
+        assert_int_equal(err == YJ_OK, b != YJ_TREE_NONE);
+        if (b == YJ_TREE_NONE) continue;
+        Yongjin__State__Binding *x = yongjin__state__binding__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(x);
+        assert_string_equal(x->referrer, yj_ids_str(s->guide_ids, s->gb[b].guide));
+        assert_int_equal(x->bound_at_ms, s->gb[b].bound_at_ms);
+        assert_int_equal(x->expires_at_ms, s->gb[b].expires_at_ms);
+        assert_int_equal(x->seq, s->gb[b].seq);
+        yongjin__state__binding__free_unpacked(x, NULL);
+    }
+    yj_store_read_end(f->s.store, &r);
 }
 
 /* Every withdrawal ('w'), batch ('y') and batch line ('z') the ledger keeps
@@ -1510,6 +1558,12 @@ static void differential(dfx *f, const workload *w)
     }
     compare_payouts(f, s);
     compare_perf(f, s);
+    compare_guides(f, s);
+    for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
+        char g[8];
+        snprintf(g, sizeof g, "g%d", i);
+        compare_member(f, s, g, w, times, n_times);
+    }
     /* the same state from the journal alone, whatever the seed */
     yj_sm *again = replay_journal(f, w->seed * 1000003 + 11);
     uint8_t live[32], replayed[32];
@@ -1549,12 +1603,12 @@ static void test_version_1_under_an_order_cap_agrees_with_the_ledger(void **stat
             .seed = 8, .three_levels = 1, .cap_bp = 1200, .rules = YJ_RULES_V1, .events = 800});
 }
 
-/* The current rules under the same cap (the cap cut per recipient the
- * second way). */
-/* Stores, guides, exclusive guides and guided orders (guide commissions
- * at 3%, the serving guide's share 60%) with refunds taking credit back,
- * under LAST_TOUCH (exclusive guides rebind) and a 20-day TTL (they
- * lapse). */
+/* Stores, guides (one of them a member too), exclusive guides and guided
+ * orders (guide commissions at 3%, the serving guide's share 60%), with
+ * refunds taking credit back, under LAST_TOUCH and a 20-day TTL, in both
+ * rules versions (version 1 credits carry no weight: a refund floors
+ * each). What is checked is what every workload checks, and every credit
+ * row, store, guide and latest exclusive guide against the ledger's. */
 static void test_guides_and_stores_agree_with_the_ledger(void **state)
 {
     differential(
@@ -1562,6 +1616,14 @@ static void test_guides_and_stores_agree_with_the_ledger(void **state)
         &(workload){.seed = 10, .guides = 1, .last_touch = 1, .ttl_days = 20, .events = 1400});
 }
 
+static void test_version_1_guides_agree_with_the_ledger(void **state)
+{
+    differential(*state,
+                 &(workload){.seed = 15, .guides = 1, .rules = YJ_RULES_V1, .events = 1400});
+}
+
+/* The current rules under the same cap (the cap cut per recipient the
+ * second way). */
 static void test_an_order_cap_agrees_with_the_ledger(void **state)
 {
     differential(
@@ -1824,6 +1886,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_order_cap_agrees_with_the_ledger, dsetup,
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_guides_and_stores_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_version_1_guides_agree_with_the_ledger, dsetup,
                                         dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
