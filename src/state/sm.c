@@ -42,6 +42,10 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->store_ids = yj_ids_new(seed ^ 9);
     s->guide_ids = yj_ids_new(seed ^ 10);
     s->perf = yj_map64_new(1, seed ^ 11);
+    s->session_ids = yj_ids_new(seed ^ 12);
+    s->invite_of = yj_map64_new(3, seed ^ 13);
+    s->invite_pairs = yj_ids_new(seed ^ 14);
+    s->live_stats = yj_map64_new(5, seed ^ 15);
     s->strs.first = 64 * 1024;
     Yongjin__V1__Policy *d;
     if (ledger_policy_unpack(NULL, 0, &d) != YJ_OK) {
@@ -51,7 +55,8 @@ yj_sm *yj_sm_new(uint64_t seed)
     ledger_policy_to_rules(d, &s->policy);
     yongjin__v1__policy__free_unpacked(d, NULL);
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
-        !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf) {
+        !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf ||
+        !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats) {
         yj_sm_free(s);
         return NULL;
     }
@@ -73,6 +78,11 @@ void yj_sm_free(yj_sm *s)
     yj_ids_free(s->store_ids);
     yj_ids_free(s->guide_ids);
     yj_map64_free(s->perf);
+    yj_ids_free(s->session_ids);
+    yj_map64_free(s->invite_of);
+    yj_ids_free(s->invite_pairs);
+    yj_map64_free(s->live_stats);
+    free(s->sessions);
     free(s->store_names);
     free(s->guides);
     free(s->gb);
@@ -445,6 +455,53 @@ static int digest_guides(EVP_MD_CTX *c, const yj_sm *s, const uint32_t *rank)
     return ok;
 }
 
+/* The live sessions by id; the invites that count, the pairs invited and
+ * the stats rows in the order made (the events' order), each named by its
+ * session's and members' ids. */
+static int digest_live(EVP_MD_CTX *c, const yj_sm *s)
+{
+    size_t n = yj_ids_count(s->session_ids);
+    rank_ent *ss = malloc((n ? n : 1) * sizeof *ss);
+    int ok = ss != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ss[i] = (rank_ent){yj_ids_str(s->session_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(ss, n, sizeof *ss, by_id);
+    for (size_t i = 0; ok && i < n; i++) {
+        const sm_session *x = &s->sessions[ss[i].i];
+        ok = EVP_DigestUpdate(c, ss[i].id, strlen(ss[i].id) + 1) &&
+             EVP_DigestUpdate(c, x->host_guide, strlen(x->host_guide) + 1) &&
+             EVP_DigestUpdate(c, x->host_store, strlen(x->host_store) + 1) &&
+             put_u64(c, (uint64_t)x->opened_at_ms) && put_u64(c, (uint64_t)x->closed) &&
+             put_u64(c, (uint64_t)x->closed_at_ms);
+    }
+    free(ss);
+    for (size_t i = 0; ok && i < yj_map64_count(s->invite_of); i++) {
+        uint64_t k = yj_map64_key_at(s->invite_of, i);
+        const int64_t *v = yj_map64_at(s->invite_of, i);
+        const char *sid = yj_ids_str(s->session_ids, (uint32_t)(k >> 32));
+        const char *invitee = yj_tree_id(s->tree, (uint32_t)k),
+                   *inviter = yj_tree_id(s->tree, (uint32_t)v[0]);
+        ok = EVP_DigestUpdate(c, sid, strlen(sid) + 1) &&
+             EVP_DigestUpdate(c, invitee, strlen(invitee) + 1) &&
+             EVP_DigestUpdate(c, inviter, strlen(inviter) + 1) && put_u64(c, (uint64_t)v[1]) &&
+             put_u64(c, (uint64_t)v[2]);
+    }
+    for (uint32_t i = 0; ok && i < yj_ids_count(s->invite_pairs); i++)
+        ok =
+            EVP_DigestUpdate(c, yj_ids_str(s->invite_pairs, i), yj_ids_len(s->invite_pairs, i) + 1);
+    for (size_t i = 0; ok && i < yj_map64_count(s->live_stats); i++) {
+        uint64_t k = yj_map64_key_at(s->live_stats, i);
+        const char *sid = yj_ids_str(s->session_ids, (uint32_t)(k >> 32));
+        uint32_t who = (uint32_t)k;
+        const char *inviter = who ? yj_tree_id(s->tree, who - 1) : "";
+        ok = EVP_DigestUpdate(c, sid, strlen(sid) + 1) &&
+             EVP_DigestUpdate(c, inviter, strlen(inviter) + 1);
+        for (int j = 0; ok && j < 5; j++)
+            ok = put_u64(c, (uint64_t)yj_map64_at(s->live_stats, i)[j]);
+    }
+    return ok;
+}
+
 int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 {
     size_t n = yj_tree_count(s->tree), no = yj_ids_count(s->order_ids);
@@ -498,7 +555,11 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              put_u64(c, o->policy_version) && put_u64(c, (uint64_t)o->status) &&
              put_u64(c, (uint64_t)o->refunded_fen) && put_u64(c, o->refund_count) &&
              put_u64(c, (uint64_t)o->completed_at_ms) && put_u64(c, (uint64_t)o->due_at_ms) &&
-             put_u64(c, o->n_lines) && put_u64(c, o->n_comm);
+             put_u64(c, o->n_lines) && put_u64(c, o->n_comm) &&
+             EVP_DigestUpdate(
+                 c, o->session == YJ_TREE_NONE ? "" : yj_ids_str(s->session_ids, o->session),
+                 o->session == YJ_TREE_NONE ? 1 : yj_ids_len(s->session_ids, o->session) + 1) &&
+             put_u64(c, o->inviter == YJ_TREE_NONE ? 0 : (uint64_t)rank[o->inviter] + 1);
         for (uint32_t j = 0; ok && j < o->n_lines; j++) {
             const sm_line *l = &s->lines[o->line + j];
             ok = EVP_DigestUpdate(c, l->id, strlen(l->id) + 1) &&
@@ -535,7 +596,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         ok = EVP_DigestUpdate(c, refs[i].id, strlen(refs[i].id) + 1) &&
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
-    ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) &&
+    ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) && digest_live(c, s) &&
          put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
@@ -560,5 +621,8 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->policy_len + yj_ids_bytes(s->store_ids) + s->store_cap * sizeof *s->store_names +
            yj_ids_bytes(s->guide_ids) + s->guide_cap * sizeof *s->guides +
            s->gb_cap * sizeof *s->gb + s->gb_last_cap * sizeof *s->gb_last +
-           yj_map64_bytes(s->perf) + s->credits_cap * sizeof *s->credits;
+           yj_map64_bytes(s->perf) + s->credits_cap * sizeof *s->credits +
+           yj_ids_bytes(s->session_ids) + s->session_cap * sizeof *s->sessions +
+           yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
+           yj_map64_bytes(s->live_stats);
 }

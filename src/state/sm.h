@@ -9,21 +9,23 @@
  * ('T') and by month ('n'), the policy in force, the orders it was told of
  * (their lines, commissions, credits, refunds, status and due time),
  * withdrawals, payout batches and their lines, stores, guides, exclusive
- * guides and each guide's and store's performance credit. The events it applies so far: SetPolicy,
+ * guides and each guide's and store's performance credit, live sessions,
+ * invites and their stats. The events it applies so far: SetPolicy,
  * UpsertMember, Bind, the referral program's order lifecycle (OrderPaid:
  * the share link's bind, the chain, the lines, the cap, the accruals, the
  * buyer's GMV; OrderRefunded: the allocation over lines, reversals from
  * pending, clawbacks from available; OrderCompleted: the due time;
  * Settle: the due orders, pending to available), withdrawals and payout
  * batches (sm_payouts.c), stores, guides and exclusive guides with the
- * credit and the guides' commissions of an order (sm_guides.c), each
- * alone or through yj_sm_apply as the
+ * credit and the guides' commissions of an order (sm_guides.c), live
+ * sessions and invites (sm_live.c), each alone or through yj_sm_apply as
+ * the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
  * record for GetOrder) is not kept here yet, nor are group-buys, live
- * sessions, campaigns' counts, the "seen" marks of every role and closing
- * months: yj_sm_apply answers UNIMPLEMENTED for those events, and an
- * OrderPaid that names a group or a live session is UNIMPLEMENTED. It is not yet the
+ * campaigns' counts, the "seen" marks of every role and closing months:
+ * yj_sm_apply answers UNIMPLEMENTED for those events, and an OrderPaid
+ * that names a group is UNIMPLEMENTED. It is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -175,15 +177,27 @@ yj_err yj_sm_upsert_guide(yj_sm *s, const Yongjin__V1__UpsertGuide *ug, yj_msg *
 yj_err yj_sm_bind_guide(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__BindGuide *bg,
                         yj_msg *why);
 
+/* Live sessions and invites (sm_live.c; the ledger's live.c):
+ * OpenLiveSession, RecordInvite, CloseLiveSession, each refusing as the
+ * ledger does, else kept with the stats per inviter and per session; an
+ * order sold in a session (OrderPaid) pays its inviter's commission and
+ * adds to the stats, and its refunds take from them. */
+yj_err yj_sm_open_live_session(yj_sm *s, const yj_sm_event *e,
+                               const Yongjin__V1__OpenLiveSession *os, yj_msg *why);
+yj_err yj_sm_record_invite(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__RecordInvite *ri,
+                           yj_msg *why);
+yj_err yj_sm_close_live_session(yj_sm *s, const yj_sm_event *e,
+                                const Yongjin__V1__CloseLiveSession *cs, yj_msg *why);
+
 /* One event as the ledger's apply hook applies it (sm_apply.c): its time
  * (INVALID_ARGUMENT outside 2000..2199) and rules version (0: the
  * current; FAILED_PRECONDITION past this build's) checked, the policy in
  * force before it and its month, the event's apply above, and on OK the
  * journal entry's fields it adds appended to extra as the ledger writes
  * them (policy version, adjustment, note, rules version, a Settle's
- * answer). Events the typed state does not keep yet (group-buys, live
- * sessions, closing months, campaigns named by a bind or a share link)
- * are UNIMPLEMENTED, changing nothing. */
+ * answer). Events the typed state does not keep yet (group-buys, closing
+ * months, campaigns named by a bind or a share link) are UNIMPLEMENTED,
+ * changing nothing. */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 

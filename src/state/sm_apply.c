@@ -70,13 +70,18 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
         return yj_sm_upsert_guide(s, ev->upsert_guide, why);
     case YONGJIN__V1__EVENT__BODY_BIND_GUIDE:
         return yj_sm_bind_guide(s, e, ev->bind_guide, why);
+    case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION:
+        return yj_sm_open_live_session(s, e, ev->open_live_session, why);
+    case YONGJIN__V1__EVENT__BODY_RECORD_INVITE:
+        return yj_sm_record_invite(s, e, ev->record_invite, why);
+    case YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION:
+        return yj_sm_close_live_session(s, e, ev->close_live_session, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET:
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
     default:
         return yj_fail(
             why, YJ_UNIMPLEMENTED,
-            "event: group-buys, live sessions and closing months are not in the typed state yet "
-            "(body %d)",
+            "event: group-buys and closing months are not in the typed state yet (body %d)",
             (int)ev->body_case);
     }
 }

@@ -56,6 +56,12 @@ typedef struct sm_guide {
     uint32_t n_stores;
 } sm_guide;
 
+typedef struct sm_session {
+    const char *host_guide, *host_store; /* "" when none (copies in the string arena) */
+    int64_t opened_at_ms, closed_at_ms;
+    int closed;
+} sm_session;
+
 typedef struct sm_order {
     uint32_t buyer;
     uint32_t n_lines, n_comm, n_credits;
@@ -65,6 +71,8 @@ typedef struct sm_order {
     int64_t completed_at_ms, due_at_ms;
     uint64_t seq, policy_version;
     int status; /* SM_* */
+    uint32_t session; /* the live session it was sold in (session_ids), or YJ_TREE_NONE */
+    uint32_t inviter; /* the invite that counted (a member number), or YJ_TREE_NONE */
 } sm_order;
 
 /* The due index: completed orders by due time, then their ids in key
@@ -138,7 +146,15 @@ struct yj_sm {
         *perf; /* credit by who (guide 1, store 2) << 56 | number << 24 | month << 4 | channel */
     sm_credit *credits;
     size_t n_credits, credits_cap;
-    yj_arena strs;       /* line ids, reasons, references, names, guides' store lists */
+    yj_ids *session_ids; /* live sessions */
+    sm_session *sessions;
+    size_t session_cap;
+    yj_map64 *invite_of; /* session << 32 | invitee: the invite that counts {inviter, invited_at_ms,
+                            seq} */
+    yj_ids *invite_pairs; /* "session inviter invitee": who an inviter has invited */
+    yj_map64 *live_stats; /* session << 32 | inviter + 1 (0: the session): invites, unique, orders,
+                             GMV, commission */
+    yj_arena strs;        /* line ids, reasons, references, names, guides' store lists, hosts */
     uint8_t *policy_raw; /* the policy in force as SetPolicy left it (packed), NULL: the defaults */
     size_t policy_len;
     yj_policy policy; /* the same, as the rules read it */
@@ -168,6 +184,18 @@ uint32_t sm_exclusive_guide_at(const yj_sm *s, uint32_t m, int64_t at_ms);
  * store's credit in the month and all time (their rows reserved). */
 void sm_credit_post(yj_sm *s, uint32_t period, const char *order_id, uint32_t guide, uint32_t store,
                     int channel, int64_t amount, yj_buf *effects);
+/* Adds d to the live stats of session (a number) for inviter (a member
+ * number, or YJ_TREE_NONE: the session's own); its row reserved. */
+void sm_live_stats_add(yj_sm *s, uint32_t session, uint32_t inviter, const yj_live_stats *d);
+/* The session of id, or NOT_FOUND naming field (the ledger's words). */
+yj_err sm_session_find(const yj_sm *s, const char *field, const char *id, uint32_t *out,
+                       yj_msg *why);
+/* Room for n live-stats rows. */
+yj_err sm_room_live(yj_sm *s, size_t n);
+/* The inviter (a member number) of invitee m's invite that counts in
+ * session, or YJ_TREE_NONE. */
+uint32_t sm_invite_of(const yj_sm *s, uint32_t session, uint32_t m);
+
 /* Room for n credits' rows. */
 yj_err sm_room_credits(yj_sm *s, size_t n);
 #define SM_CREDIT_MAX_BYTES 256 /* a Credit's field: two ids, an order id, numbers */

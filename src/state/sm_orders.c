@@ -76,6 +76,7 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
     }
     if (err == YJ_OK) err = sm_room_rows(s, n_comm, n_comm);
     if (err == YJ_OK) err = sm_room_credits(s, YJ_CREDITS_MAX);
+    if (err == YJ_OK) err = sm_room_live(s, 2);
     /* the buyer, the share link's referrer, the two guides paid */
     if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2 + YJ_CREDITS_MAX);
     if (err == YJ_OK) err = sm_room_balances(s, 2 + YJ_CREDITS_MAX);
@@ -83,14 +84,12 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
 }
 
 /* What the typed state does not apply yet (sm.h), refused where the ledger
- * would look at it (find_programs: the group first, the live session
- * last): UNIMPLEMENTED. */
+ * would look at it (find_programs: the group first): UNIMPLEMENTED. */
 static yj_err typed_yet(const char *field, const char *id, yj_msg *why)
 {
     if (id[0])
         return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid.%s: group-buys and live sessions are not in the typed state yet",
-                       field);
+                       "order_paid.%s: group-buys are not in the typed state yet", field);
     return YJ_OK;
 }
 
@@ -164,8 +163,9 @@ static yj_paid_guide paid_guide(const yj_sm *s, uint32_t g)
  * group and live session, which the typed state does not keep): its store
  * and its serving guide; then where its credit goes. */
 static yj_err find_programs(const yj_sm *s, const Yongjin__V1__OrderPaid *op, yj_order_where *where,
-                            yj_msg *why)
+                            uint32_t *session, yj_msg *why)
 {
+    *session = YJ_TREE_NONE;
     if (op->store[0] && yj_ids_find(s->store_ids, op->store, strlen(op->store)) == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "order_paid.store: no store %s (UpsertStore first)",
                        op->store);
@@ -174,6 +174,24 @@ static yj_err find_programs(const yj_sm *s, const Yongjin__V1__OrderPaid *op, yj
                        op->guide);
     yj_order_where_in w = {
         .guide = op->guide, .store = op->store, .channel = op->channel, .invite = ""};
+    if (op->live_session_id[0]) { /* the session, the buyer's invite in it, whether its inviter is a
+                                     guide */
+        yj_err err =
+            sm_session_find(s, "order_paid.live_session_id", op->live_session_id, session, why);
+        if (err != YJ_OK) return err;
+        const sm_session *x = &s->sessions[*session];
+        w.in_session = 1;
+        w.session_closed = x->closed;
+        w.host_guide = x->host_guide;
+        w.host_store = x->host_store;
+        uint32_t buyer = yj_tree_find(s->tree, op->buyer, strlen(op->buyer));
+        uint32_t inviter = buyer == YJ_TREE_NONE ? YJ_TREE_NONE : sm_invite_of(s, *session, buyer);
+        if (inviter != YJ_TREE_NONE) {
+            w.invite = yj_tree_id(s->tree, inviter);
+            w.invite_is_guide =
+                yj_ids_find(s->guide_ids, w.invite, strlen(w.invite)) != YJ_IDS_NONE;
+        }
+    }
     yj_rules_order_where(&w, where);
     return YJ_OK;
 }
@@ -215,6 +233,12 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
         if (c->amount_fen)
             sm_credit_post(s, e->period, op->order_id, g, st, c->channel, c->amount_fen, effects);
     }
+    if (ord->session != YJ_TREE_NONE) { /* then the live stats: the session's, and its inviter's */
+        yj_live_stats live;
+        yj_rules_live_paid(ord->paid_fen, fx->program_fen[YJ_PROGRAM_LIVE_INVITE], &live);
+        sm_live_stats_add(s, ord->session, YJ_TREE_NONE, &live);
+        if (ord->inviter != YJ_TREE_NONE) sm_live_stats_add(s, ord->session, ord->inviter, &live);
+    }
 }
 
 yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
@@ -227,9 +251,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
                        op->order_id);
     yj_order_where where;
+    uint32_t session;
     if ((err = typed_yet("group_id", op->group_id, why)) != YJ_OK ||
-        (err = find_programs(s, op, &where, why)) != YJ_OK ||
-        (err = typed_yet("live_session_id", op->live_session_id, why)) != YJ_OK)
+        (err = find_programs(s, op, &where, &session, why)) != YJ_OK)
         return err;
     /* every byte it needs, before anything changes: the commissions are at
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
@@ -283,6 +307,10 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if ((err = yj_rules_chain(&view, e->policy, op->buyer, e->time_ms, chain, &in.n_chain)) !=
         YJ_OK)
         return err;
+    if (where.inviter[0] &&
+        (err = yj_rules_may_earn(&view, e->policy, where.inviter, &in.inviter_may_earn,
+                                 &in.inviter_tier)) != YJ_OK)
+        return err;
     yj_rules_order_paid(&in, &fx);
     assert(fx.n_comm <= n_comm && fx.n_credits <= YJ_CREDITS_MAX);
     /* the buyer and every recipient numbered (the chain's are ancestors,
@@ -311,6 +339,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                       .policy_version = e->policy->version,
                       .status = SM_PAID};
     s->n_lines += op->n_lines;
+    ord->session = session;
+    ord->inviter = where.inviter[0] ? yj_tree_find(s->tree, where.inviter, strlen(where.inviter))
+                                    : YJ_TREE_NONE;
     paid_apply(s, e, op, &fx, ord, out->effects);
     return yj_tree_add_own_gmv(s->tree, buyer, paid);
 }
@@ -415,6 +446,7 @@ static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
      * each credit taken back */
     if (err == YJ_OK) err = sm_room_rows(s, o->n_comm, o->n_comm);
     if (err == YJ_OK) err = sm_room_credits(s, o->n_credits);
+    if (err == YJ_OK) err = sm_room_live(s, 2);
     if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES +
                                                      (size_t)o->n_credits * SM_CREDIT_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
@@ -481,6 +513,12 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
         sm_credit_post(s, period, r->order_id, c->guide, c->store, c->channel, -x->taken,
                        out->effects);
         c->reversed = x->reversed;
+    }
+    if (o->session != YJ_TREE_NONE) { /* then the live stats */
+        yj_live_stats live;
+        yj_rules_live_refunded(r->amount, fx.program_reversed_fen[YJ_PROGRAM_LIVE_INVITE], &live);
+        sm_live_stats_add(s, o->session, YJ_TREE_NONE, &live);
+        if (o->inviter != YJ_TREE_NONE) sm_live_stats_add(s, o->session, o->inviter, &live);
     }
     return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
 }

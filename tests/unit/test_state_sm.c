@@ -533,6 +533,8 @@ typedef struct workload {
     int cap_bp; /* order_cap_bp (0: the default, no cut) */
     int guides; /* stores and guides, exclusive guides, guided orders; guide_rate_bp 300, split 6000
                  */
+    int live;   /* live sessions L0..L2, invites, orders in them; live_invite_rate_bp 500, LAST with
+                   live > 1 */
     uint32_t rules; /* the rules version (0: the current) */
     int events;
 } workload;
@@ -544,6 +546,7 @@ struct tally {
     int payouts, payouts_refused, fees, lines;
     int policies, policies_refused;
     int guide_events, guide_refused, guided, guided_refused, credits, credited, guide_pay;
+    int live_events, live_refused, live_orders, live_refused_orders, invite_pay;
     int cut; /* accruals the order cap cut */
 };
 
@@ -594,6 +597,16 @@ static void set_policy(dfx *f, yj_sm *s, const workload *w)
         pol.has_rounding = 1;
         pol.rounding = YONGJIN__V1__ROUNDING__HALF_UP;
         policy.rounding = YJ_ROUND_HALF_UP;
+    }
+    if (w->live) {
+        pol.has_live_invite_rate_bp = 1;
+        pol.live_invite_rate_bp = 500;
+        policy.live_invite_rate_bp = 500;
+        if (w->live > 1) {
+            pol.has_live_invite_policy = 1;
+            pol.live_invite_policy = YONGJIN__V1__INVITE_POLICY__LAST;
+            policy.live_invite_policy = YJ_INVITE_LAST;
+        }
     }
     if (w->guides) {
         pol.has_guide_rate_bp = 1;
@@ -706,9 +719,12 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
         }
         n->settled += (int)out.settled_orders;
         n->credits += (int)mine->n_credits;
-        for (size_t i = 0; i < mine->n_postings; i++)
+        for (size_t i = 0; i < mine->n_postings; i++) {
             n->guide_pay +=
                 (int)mine->postings[i]->program == YJ_PROGRAM_GUIDE && mine->postings[i]->member[0];
+            n->invite_pay += (int)mine->postings[i]->program == YJ_PROGRAM_LIVE_INVITE &&
+                             mine->postings[i]->member[0];
+        }
         snprintf(first_order, sizeof first_order, "%s",
                  mine->n_postings ? mine->postings[0]->order_id : "");
         yongjin__v1__event_result__free_unpacked(mine, NULL);
@@ -986,6 +1002,101 @@ static void one_guided_order(dfx *f, yj_sm *s, int e, const char *m, int64_t whe
         n->guided_refused++;
 }
 
+/* Live sessions L0 (hosted by g0 in s0), L1 (by s1 alone), L2 (by no
+ * one), set in both. */
+static void live_setup(dfx *f, yj_sm *s, struct tally *n)
+{
+    const char *ids[3] = {"L0", "L1", "L2"}, *guides[3] = {"g0", "", ""},
+               *stores[3] = {"s0", "s1", ""};
+    for (int i = 0; i < 3; i++) {
+        Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__OpenLiveSession os = YONGJIN__V1__OPEN_LIVE_SESSION__INIT;
+        os.session_id = (char *)ids[i];
+        os.host_guide = (char *)guides[i];
+        os.host_store = (char *)stores[i];
+        x.body_case = YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION;
+        x.open_live_session = &os;
+        assert_int_equal(both(f, s, &x, -1, T0 - DAY, n), YJ_OK);
+    }
+}
+
+/* An invite in a session (L3 is none), of a member by a member (itself:
+ * refused), now and then a close (L2's), or a session opened again
+ * (refused); applied to both. */
+static void one_live_event(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__RecordInvite ri = YONGJIN__V1__RECORD_INVITE__INIT;
+    Yongjin__V1__CloseLiveSession cs = YONGJIN__V1__CLOSE_LIVE_SESSION__INIT;
+    Yongjin__V1__OpenLiveSession os = YONGJIN__V1__OPEN_LIVE_SESSION__INIT;
+    char session[8], inviter[16];
+    snprintf(session, sizeof session, "L%u", rnd(8) ? rnd(3) : 3);
+    uint32_t kind = rnd(16);
+    if (kind == 0) {
+        cs.session_id = "L2";
+        x.body_case = YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION;
+        x.close_live_session = &cs;
+    } else if (kind == 1) {
+        os.session_id = "L1";
+        x.body_case = YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION;
+        x.open_live_session = &os;
+    } else {
+        snprintf(inviter, sizeof inviter, "m%u", rnd(DMEMBERS));
+        ri.session_id = session;
+        ri.inviter = inviter;
+        ri.invitee = (char *)m;
+        x.body_case = YONGJIN__V1__EVENT__BODY_RECORD_INVITE;
+        x.record_invite = &ri;
+    }
+    if (both(f, s, &x, e, when, n) == YJ_OK)
+        n->live_events++;
+    else
+        n->live_refused++;
+}
+
+/* An order sold in a session (L3 is none; channel LIVE or unset, now and
+ * then ONLINE: refused), with a guide now and then; applied to both. */
+static void one_live_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    char order[24], session[8];
+    snprintf(order, sizeof order, "o%d", e);
+    snprintf(session, sizeof session, "L%u", rnd(4));
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = 1 + rnd(200000);
+    op.order_id = order;
+    op.buyer = (char *)m;
+    /* most of the time a buyer someone invited in that session (picked from
+     * the typed state: who buys, not what is expected) */
+    uint32_t sn = yj_ids_find(s->session_ids, session, strlen(session));
+    for (size_t i = 0, n_inv = yj_map64_count(s->invite_of);
+         sn != YJ_IDS_NONE && n_inv && rnd(4) && i < 8; i++) {
+        uint64_t k = yj_map64_key_at(s->invite_of, rnd((uint32_t)n_inv));
+        if ((uint32_t)(k >> 32) == sn) {
+            op.buyer = (char *)yj_tree_id(yj_sm_tree(s), (uint32_t)k);
+            break;
+        }
+    }
+    op.n_lines = 1;
+    op.lines = &lp;
+    op.live_session_id = session;
+    uint32_t ch = rnd(8);
+    op.channel = ch == 0  ? YONGJIN__V1__CHANNEL__ONLINE
+                 : ch < 5 ? YONGJIN__V1__CHANNEL__LIVE
+                          : YONGJIN__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+    if (rnd(4) == 0) op.guide = "g1";
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    if (both(f, s, &x, e, when, n) == YJ_OK) {
+        if (n_paid < DORDERS) paid_orders[n_paid++] = e;
+        n->live_orders++;
+    } else
+        n->live_refused_orders++;
+}
+
 /* A Settle as of a time up to two days before its own. */
 static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
 {
@@ -1191,6 +1302,71 @@ static void compare_perf(dfx *f, const yj_sm *s)
         }
     }
     assert_int_equal(matched, yj_map64_count(s->perf)); /* and no row the ledger does not have */
+}
+
+/* Every live session ('V'), invite that counts ('I') and stats row ('J':
+ * invites, unique invitees, orders, GMV, commission) the ledger keeps
+ * against the typed state's, and no row the ledger lacks. */
+static void compare_live(dfx *f, const yj_sm *s)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (uint32_t i = 0; i < yj_ids_count(s->session_ids); i++) {
+        const sm_session *x = &s->sessions[i];
+        const char *sid = yj_ids_str(s->session_ids, i);
+        lkey_id(&k, "t1", 2, 'V', sid);
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__LiveSession *ls =
+            yongjin__state__live_session__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(ls);
+        assert_string_equal(ls->host_guide, x->host_guide);
+        assert_string_equal(ls->host_store, x->host_store);
+        assert_int_equal(ls->opened_at_ms, x->opened_at_ms);
+        assert_int_equal(ls->closed, x->closed);
+        assert_int_equal(ls->closed_at_ms, x->closed_at_ms);
+        yongjin__state__live_session__free_unpacked(ls, NULL);
+        size_t rows = 0;
+        for (uint32_t m = 0; m <= yj_tree_count(s->tree);
+             m++) { /* m == count: the session's own row */
+            const char *who = m < yj_tree_count(s->tree) ? yj_tree_id(s->tree, m) : "";
+            int64_t want[5];
+            lkey_start(&k, "t1", 2, 'J');
+            lkey_str(&k, sid, strlen(sid));
+            lkey_str(&k, who, strlen(who));
+            int has = keyed_i64s(f, &k, want, 5);
+            const int64_t *got = yj_map64_find(
+                s->live_stats, (uint64_t)i << 32 | (m < yj_tree_count(s->tree) ? m + 1 : 0));
+            assert_int_equal(has, got != NULL);
+            for (int j = 0; got && j < 5; j++)
+                assert_int_equal(want[j], got[j]);
+            rows += got != NULL;
+            if (m == yj_tree_count(s->tree)) break;
+            uint32_t inviter = sm_invite_of(s, i, m); /* the invite of m that counts */
+            lkey_start(&k, "t1", 2, 'I');
+            lkey_str(&k, sid, strlen(sid));
+            lkey_str(&k, who, strlen(who));
+            yj_err err = yj_state_get(&r.view, k.b, k.n, &v);
+            assert_int_equal(err == YJ_OK, inviter != YJ_TREE_NONE);
+            if (inviter == YJ_TREE_NONE) continue;
+            Yongjin__State__Invite *inv =
+                yongjin__state__invite__unpack(NULL, v.mv_size, v.mv_data);
+            assert_non_null(inv);
+            const int64_t *row = yj_map64_find(s->invite_of, (uint64_t)i << 32 | m);
+            assert_string_equal(inv->inviter, yj_tree_id(s->tree, inviter));
+            assert_int_equal(inv->invited_at_ms, row[1]);
+            assert_int_equal(inv->seq, (uint64_t)row[2]);
+            yongjin__state__invite__free_unpacked(inv, NULL);
+        }
+        (void)rows;
+    }
+    yj_store_read_end(f->s.store, &r);
+    size_t all = 0; /* every typed stats row was one of the above */
+    for (size_t i = 0; i < yj_map64_count(s->live_stats); i++)
+        all++;
+    assert_true(all == yj_map64_count(s->live_stats));
 }
 
 /* Every store's name ('R'), guide's stores ('U') and member's latest
@@ -1468,7 +1644,8 @@ static void differential(dfx *f, const workload *w)
     int64_t times[DTIMES];
     size_t n_times = 0;
     tally n = {0};
-    if (w->guides) guides_setup(f, s, &n);
+    if (w->guides || w->live) guides_setup(f, s, &n);
+    if (w->live) live_setup(f, s, &n);
     for (int e = 0; e < w->events; e++) {
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -1497,6 +1674,8 @@ static void differential(dfx *f, const workload *w)
             one_policy(f, s, e, when, &n);
         else if (kind == 7)
             one_payout(f, s, e, m, when + 20 * DAY, &n);
+        else if (kind == 9 && w->live)
+            rnd(2) ? one_live_order(f, s, e, m, when, &n) : one_live_event(f, s, e, m, when, &n);
         else if (kind == 8 && w->guides)
             rnd(3) ? one_guided_order(f, s, e, m, when, &n) : one_guide_event(f, s, e, m, when, &n);
         else
@@ -1512,6 +1691,14 @@ static void differential(dfx *f, const workload *w)
     assert_true(w->rules == YJ_RULES_V1 ||
                 n.settled > 10); /* (a version 1 Settle answers no count) */
     assert_true(n.payouts > 5 && n.payouts_refused > 10 && n.lines > 0);
+    if (w->live)
+        print_message("live: %d orders in sessions (%d refused), %d live events (%d refused), %d "
+                      "invite postings\n",
+                      n.live_orders, n.live_refused_orders, n.live_events, n.live_refused,
+                      n.invite_pay);
+    assert_true(!w->live || (n.live_orders > 20 && n.live_refused_orders > 3 &&
+                             n.live_events > 20 && n.live_refused > 3 && n.invite_pay > 5));
+
     assert_true(!w->guides || (n.guided > 20 && n.guided_refused > 3 && n.credited > 10 &&
                                n.guide_events > 5 && n.guide_refused > 2 && n.guide_pay > 10));
     if (w->guides)
@@ -1559,6 +1746,7 @@ static void differential(dfx *f, const workload *w)
     compare_payouts(f, s);
     compare_perf(f, s);
     compare_guides(f, s);
+    compare_live(f, s);
     for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
         char g[8];
         snprintf(g, sizeof g, "g%d", i);
@@ -1614,6 +1802,101 @@ static void test_guides_and_stores_agree_with_the_ledger(void **state)
     differential(
         *state,
         &(workload){.seed = 10, .guides = 1, .last_touch = 1, .ttl_days = 20, .events = 1400});
+}
+
+/* Live sessions, invites (the FIRST invite counts; then the LAST), closes,
+ * orders sold in sessions (the inviter's commission at 5%, the session's
+ * host guide and store for the credit), and their refunds, in both. */
+/* The live lifecycle in order, each event applied to both: a invites b
+ * twice (one unique invitee), c invites b too (the FIRST invite, a's,
+ * counts), b buys in the session (a earns 5% and the stats count it), a
+ * refund of half takes back from the stats, the session closes, an invite
+ * then is refused and an order in it pays no inviter. Every session,
+ * invite and stats row against the ledger's. */
+static void test_a_live_session_agrees_with_the_ledger(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 22, .live = 1};
+    last_seq = 0;
+    yj_sm *s = yj_sm_new(22);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    rnd_state = 22;
+    n_paid = 0;
+    guides_setup(f, s, &n);
+    live_setup(f, s, &n);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__RecordInvite ri = YONGJIN__V1__RECORD_INVITE__INIT;
+    x.body_case = YONGJIN__V1__EVENT__BODY_RECORD_INVITE;
+    x.record_invite = &ri;
+    ri.session_id = "L2";
+    ri.invitee = "b";
+    const char *inviters[] = {"a", "a", "c"};
+    for (int i = 0; i < 3; i++) {
+        ri.inviter = (char *)inviters[i];
+        assert_int_equal(both(f, s, &x, i, T0 + i, &n), YJ_OK);
+    }
+    ri.inviter = "b"; /* itself */
+    assert_int_equal(both(f, s, &x, 3, T0 + 3, &n), YJ_FAILED_PRECONDITION);
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = 10000;
+    op.order_id = "o1";
+    op.buyer = "b";
+    op.n_lines = 1;
+    op.lines = &lp;
+    op.live_session_id = "L2";
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    n.invite_pay = 0;
+    assert_int_equal(both(f, s, &x, 4, T0 + DAY, &n), YJ_OK);
+    assert_int_equal(n.invite_pay, 1); /* a's 500 */
+    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+    r.order_id = "o1";
+    r.refund_id = "f1";
+    r.amount = 5000;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    x.order_refunded = &r;
+    assert_int_equal(both(f, s, &x, 5, T0 + 2 * DAY, &n), YJ_OK);
+    Yongjin__V1__CloseLiveSession cs = YONGJIN__V1__CLOSE_LIVE_SESSION__INIT;
+    cs.session_id = "L2";
+    x.body_case = YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION;
+    x.close_live_session = &cs;
+    assert_int_equal(both(f, s, &x, 6, T0 + 3 * DAY, &n), YJ_OK);
+    assert_int_equal(both(f, s, &x, 7, T0 + 3 * DAY, &n),
+                     YJ_FAILED_PRECONDITION); /* closed already */
+    x.body_case = YONGJIN__V1__EVENT__BODY_RECORD_INVITE;
+    x.record_invite = &ri; /* (the body is a union: set again) */
+    ri.inviter = "d";
+    assert_int_equal(both(f, s, &x, 8, T0 + 3 * DAY, &n), YJ_FAILED_PRECONDITION); /* closed */
+    op.order_id = "o2";
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    n.invite_pay = 0;
+    assert_int_equal(both(f, s, &x, 9, T0 + 4 * DAY, &n), YJ_OK);
+    assert_int_equal(n.invite_pay, 0); /* a closed session pays no invite */
+    compare_live(f, s);
+    const yj_tree *t = yj_sm_tree(s);
+    const int64_t *a =
+        yj_map64_find(s->live_stats, (uint64_t)yj_ids_find(s->session_ids, "L2", 2) << 32 |
+                                         (yj_tree_find(t, "a", 1) + 1));
+    assert_non_null(a);
+    assert_int_equal(a[0], 2); /* a's invites */
+    assert_int_equal(a[1], 1); /* one unique invitee */
+    state_free(s);
+}
+
+static void test_live_sessions_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 20, .live = 1, .last_touch = 1, .events = 1400});
+}
+
+static void test_live_sessions_last_invite_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 21, .live = 2, .guides = 1, .events = 1400});
 }
 
 static void test_version_1_guides_agree_with_the_ledger(void **state)
@@ -1889,6 +2172,12 @@ int main(void)
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_version_1_guides_agree_with_the_ledger, dsetup,
                                         dteardown),
+        cmocka_unit_test_setup_teardown(test_live_sessions_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_a_live_session_agrees_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_live_sessions_last_invite_agree_with_the_ledger,
+                                        dsetup, dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
