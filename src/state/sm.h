@@ -22,7 +22,7 @@
  * the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
- * record for GetOrder) is not kept here yet, nor are group-buys, live
+ * record for GetOrder) is not kept here yet, nor are group-buys,
  * campaigns' counts, the "seen" marks of every role and closing months:
  * yj_sm_apply answers UNIMPLEMENTED for those events, and an OrderPaid
  * that names a group is UNIMPLEMENTED. It is not yet the

@@ -137,8 +137,9 @@ yj_err yj_sm_record_invite(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Re
         return err;
     if ((err = yj_rules_invite_open(ri->session_id, s->sessions[session].closed, why)) != YJ_OK)
         return err;
-    /* accepted: the inviter and the invitee numbered (the ledger marks both
-     * seen), and the rows, after every byte is taken */
+    /* accepted: the inviter and the invitee numbered (the invites and the
+     * stats are keyed by member numbers), and the rows, after every byte is
+     * taken */
     char pair[3 * YJ_ID_MAX + 3];
     int pn = snprintf(pair, sizeof pair, "%s %s %s", ri->session_id, ri->inviter, ri->invitee);
     assert(pn > 0 && (size_t)pn < sizeof pair);

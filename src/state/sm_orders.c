@@ -159,9 +159,10 @@ static yj_paid_guide paid_guide(const yj_sm *s, uint32_t g)
     return (yj_paid_guide){yj_ids_str(s->guide_ids, g), x->stores, x->n_stores};
 }
 
-/* What the order names must be known (the ledger's find_programs, after its
- * group and live session, which the typed state does not keep): its store
- * and its serving guide; then where its credit goes. */
+/* What the order names must be known (the ledger's find_programs, after
+ * its group, which the typed state does not keep): its store, its serving
+ * guide and its live session; then where its credit goes and whose invite
+ * counts. */
 static yj_err find_programs(const yj_sm *s, const Yongjin__V1__OrderPaid *op, yj_order_where *where,
                             uint32_t *session, yj_msg *why)
 {
@@ -205,7 +206,8 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
         const yj_commission *c = &fx->comm[i];
         const char *member = fx->rcpt[c->recipient].member;
         uint32_t m = yj_tree_find(s->tree, member, strlen(member));
-        assert(m != YJ_TREE_NONE); /* (numbered: the buyer, an ancestor or a guide) */
+        assert(m !=
+               YJ_TREE_NONE); /* (numbered: the buyer, an ancestor, a guide, the live inviter) */
         sm_comm *k = &s->comms[s->n_comms++];
         *k = (sm_comm){.member = m,
                        .line = c->line,

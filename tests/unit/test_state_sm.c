@@ -1255,6 +1255,10 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
         assert_int_equal(w->reversed, c->reversed);
         assert_int_equal(w->settled, c->settled);
     }
+    assert_string_equal(want->live_session_id,
+                        o->session == YJ_IDS_NONE ? "" : yj_ids_str(s->session_ids, o->session));
+    assert_string_equal(want->inviter,
+                        o->inviter == YJ_TREE_NONE ? "" : yj_tree_id(s->tree, o->inviter));
     assert_int_equal(want->n_credits, o->n_credits);
     for (size_t i = 0; i < want->n_credits; i++) {
         const Yongjin__State__OrderCredit *w = want->credits[i];
@@ -1314,6 +1318,7 @@ static void compare_live(dfx *f, const yj_sm *s)
     lkey k;
     MDB_val v;
     assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    size_t rows = 0, invites = 0; /* the typed stats rows and invites matched with the ledger's */
     for (uint32_t i = 0; i < yj_ids_count(s->session_ids); i++) {
         const sm_session *x = &s->sessions[i];
         const char *sid = yj_ids_str(s->session_ids, i);
@@ -1328,7 +1333,6 @@ static void compare_live(dfx *f, const yj_sm *s)
         assert_int_equal(ls->closed, x->closed);
         assert_int_equal(ls->closed_at_ms, x->closed_at_ms);
         yongjin__state__live_session__free_unpacked(ls, NULL);
-        size_t rows = 0;
         for (uint32_t m = 0; m <= yj_tree_count(s->tree);
              m++) { /* m == count: the session's own row */
             const char *who = m < yj_tree_count(s->tree) ? yj_tree_id(s->tree, m) : "";
@@ -1358,15 +1362,14 @@ static void compare_live(dfx *f, const yj_sm *s)
             assert_string_equal(inv->inviter, yj_tree_id(s->tree, inviter));
             assert_int_equal(inv->invited_at_ms, row[1]);
             assert_int_equal(inv->seq, (uint64_t)row[2]);
+            invites++;
             yongjin__state__invite__free_unpacked(inv, NULL);
         }
-        (void)rows;
     }
     yj_store_read_end(f->s.store, &r);
-    size_t all = 0; /* every typed stats row was one of the above */
-    for (size_t i = 0; i < yj_map64_count(s->live_stats); i++)
-        all++;
-    assert_true(all == yj_map64_count(s->live_stats));
+    assert_int_equal(rows,
+                     yj_map64_count(s->live_stats)); /* every typed row is one the ledger has */
+    assert_int_equal(invites, yj_map64_count(s->invite_of));
 }
 
 /* Every store's name ('R'), guide's stores ('U') and member's latest
@@ -1804,9 +1807,6 @@ static void test_guides_and_stores_agree_with_the_ledger(void **state)
         &(workload){.seed = 10, .guides = 1, .last_touch = 1, .ttl_days = 20, .events = 1400});
 }
 
-/* Live sessions, invites (the FIRST invite counts; then the LAST), closes,
- * orders sold in sessions (the inviter's commission at 5%, the session's
- * host guide and store for the credit), and their refunds, in both. */
 /* The live lifecycle in order, each event applied to both: a invites b
  * twice (one unique invitee), c invites b too (the FIRST invite, a's,
  * counts), b buys in the session (a earns 5% and the stats count it), a
@@ -1880,15 +1880,24 @@ static void test_a_live_session_agrees_with_the_ledger(void **state)
     assert_int_equal(n.invite_pay, 0); /* a closed session pays no invite */
     compare_live(f, s);
     const yj_tree *t = yj_sm_tree(s);
+    uint32_t l2 = yj_ids_find(s->session_ids, "L2", 2);
+    assert_int_equal(sm_invite_of(s, l2, yj_tree_find(t, "b", 1)),
+                     yj_tree_find(t, "a", 1)); /* FIRST: a's */
     const int64_t *a =
         yj_map64_find(s->live_stats, (uint64_t)yj_ids_find(s->session_ids, "L2", 2) << 32 |
                                          (yj_tree_find(t, "a", 1) + 1));
     assert_non_null(a);
-    assert_int_equal(a[0], 2); /* a's invites */
-    assert_int_equal(a[1], 1); /* one unique invitee */
+    assert_int_equal(a[0], 2);    /* a's invites */
+    assert_int_equal(a[1], 1);    /* one unique invitee */
+    assert_int_equal(a[2], 1);    /* one order (a refund of half leaves it counted) */
+    assert_int_equal(a[3], 5000); /* 10000 paid, 5000 refunded */
+    assert_int_equal(a[4], 250);  /* 5% of 10000, half reversed */
     state_free(s);
 }
 
+/* Live sessions, invites (the FIRST invite counts; then the LAST), closes,
+ * orders sold in sessions (the inviter's commission at 5%, the session's
+ * host guide and store for the credit), and their refunds, in both. */
 static void test_live_sessions_agree_with_the_ledger(void **state)
 {
     differential(*state, &(workload){.seed = 20, .live = 1, .last_touch = 1, .events = 1400});
