@@ -43,6 +43,7 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->guide_ids = yj_ids_new(seed ^ 10);
     s->perf = yj_map64_new(1, seed ^ 11);
     s->session_ids = yj_ids_new(seed ^ 12);
+    s->group_ids = yj_ids_new(seed ^ 16);
     s->invite_of = yj_map64_new(3, seed ^ 13);
     s->invite_pairs = yj_ids_new(seed ^ 14);
     s->live_stats = yj_map64_new(5, seed ^ 15);
@@ -56,7 +57,7 @@ yj_sm *yj_sm_new(uint64_t seed)
     yongjin__v1__policy__free_unpacked(d, NULL);
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
         !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf ||
-        !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats) {
+        !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats || !s->group_ids) {
         yj_sm_free(s);
         return NULL;
     }
@@ -83,6 +84,13 @@ void yj_sm_free(yj_sm *s)
     yj_ids_free(s->invite_pairs);
     yj_map64_free(s->live_stats);
     free(s->sessions);
+    for (size_t i = 0; s->group_ids && i < yj_ids_count(s->group_ids); i++) {
+        free(s->groups[i].joined);
+        free(s->groups[i].missed);
+    }
+    yj_ids_free(s->group_ids);
+    free(s->groups);
+    free(s->gexp);
     free(s->store_names);
     free(s->guides);
     free(s->gb);
@@ -502,6 +510,37 @@ static int digest_live(EVP_MD_CTX *c, const yj_sm *s)
     return ok;
 }
 
+/* The groups by id: their figures and their lists (order ids, in join
+ * order). */
+static int digest_groups(EVP_MD_CTX *c, const yj_sm *s)
+{
+    size_t n = yj_ids_count(s->group_ids);
+    rank_ent *gs = malloc((n ? n : 1) * sizeof *gs);
+    int ok = gs != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        gs[i] = (rank_ent){yj_ids_str(s->group_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(gs, n, sizeof *gs, by_id);
+    for (size_t i = 0; ok && i < n; i++) {
+        const sm_group *g = &s->groups[gs[i].i];
+        const char *leader = yj_tree_id(s->tree, g->leader);
+        ok = EVP_DigestUpdate(c, gs[i].id, strlen(gs[i].id) + 1) &&
+             EVP_DigestUpdate(c, leader, strlen(leader) + 1) && put_u64(c, (uint64_t)g->status) &&
+             put_u64(c, (uint64_t)g->basis) && put_u64(c, (uint64_t)(int64_t)g->target_size) &&
+             put_u64(c, (uint64_t)(int64_t)g->rate_bp) &&
+             put_u64(c, (uint64_t)(int64_t)g->counted) && put_u64(c, (uint64_t)g->expires_at_ms) &&
+             put_u64(c, (uint64_t)g->leader_earned) && put_u64(c, g->n_joined) &&
+             put_u64(c, g->n_missed);
+        for (uint32_t j = 0; ok && j < g->n_joined; j++)
+            ok = EVP_DigestUpdate(c, yj_ids_str(s->order_ids, g->joined[j]),
+                                  yj_ids_len(s->order_ids, g->joined[j]) + 1);
+        for (uint32_t j = 0; ok && j < g->n_missed; j++)
+            ok = EVP_DigestUpdate(c, yj_ids_str(s->order_ids, g->missed[j]),
+                                  yj_ids_len(s->order_ids, g->missed[j]) + 1);
+    }
+    free(gs);
+    return ok;
+}
+
 int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 {
     size_t n = yj_tree_count(s->tree), no = yj_ids_count(s->order_ids);
@@ -597,7 +636,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
     ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) && digest_live(c, s) &&
-         put_u64(c, s->policy_len) &&
+         digest_groups(c, s) && put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
@@ -624,5 +663,6 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->perf) + s->credits_cap * sizeof *s->credits +
            yj_ids_bytes(s->session_ids) + s->session_cap * sizeof *s->sessions +
            yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
-           yj_map64_bytes(s->live_stats);
+           yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
+           s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp;
 }

@@ -10,7 +10,7 @@
  * (their lines, commissions, credits, refunds, status and due time),
  * withdrawals, payout batches and their lines, stores, guides, exclusive
  * guides and each guide's and store's performance credit, live sessions,
- * invites and their stats. The events it applies so far: SetPolicy,
+ * invites and their stats, group-buys. The events it applies so far: SetPolicy,
  * UpsertMember, Bind, the referral program's order lifecycle (OrderPaid:
  * the share link's bind, the chain, the lines, the cap, the accruals, the
  * buyer's GMV; OrderRefunded: the allocation over lines, reversals from
@@ -18,14 +18,14 @@
  * Settle: the due orders, pending to available), withdrawals and payout
  * batches (sm_payouts.c), stores, guides and exclusive guides with the
  * credit and the guides' commissions of an order (sm_guides.c), live
- * sessions and invites (sm_live.c), each alone or through yj_sm_apply as
- * the
+ * sessions and invites (sm_live.c), group-buys (sm_groups.c), each alone
+ * or through yj_sm_apply as the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
- * record for GetOrder) is not kept here yet, nor are group-buys,
- * campaigns' counts, the "seen" marks of every role and closing months:
- * yj_sm_apply answers UNIMPLEMENTED for those events, and an OrderPaid
- * that names a group is UNIMPLEMENTED. It is not yet the
+ * record for GetOrder) is not kept here yet, nor are campaigns' counts,
+ * the "seen" marks of every role and closing months: yj_sm_apply answers
+ * UNIMPLEMENTED for a ClosePeriod and for a campaign named by a bind or a
+ * share link. It is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -109,9 +109,10 @@ yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                   yj_msg *why);
 /* OrderPaid: checked as the ledger checks it (ledger_check_order_paid:
- * INVALID_ARGUMENT), ALREADY_EXISTS for an order paid before,
- * UNIMPLEMENTED for the programs not typed yet; then the share link's
- * bind (a refusal does not refuse the order), the chain at the payment,
+ * INVALID_ARGUMENT), ALREADY_EXISTS for an order paid before, then what it
+ * names (a group: NOT_FOUND, version 1's FAILED_PRECONDITION for one it
+ * cannot join; a store, a guide, a live session: NOT_FOUND); then the
+ * share link's bind (a refusal does not refuse the order), the chain at the payment,
  * yj_rules_order_paid's commissions, and for each commission that is not
  * zero two postings appended to out->effects as EventResult.postings
  * (field 5: the member's "pending" leg, then "commission_expense"), the
@@ -189,15 +190,26 @@ yj_err yj_sm_record_invite(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Re
 yj_err yj_sm_close_live_session(yj_sm *s, const yj_sm_event *e,
                                 const Yongjin__V1__CloseLiveSession *cs, yj_msg *why);
 
+/* OpenGroup (sm_groups.c; the ledger's groups.c): refusing as the ledger
+ * does (its ids, then yj_rules_group_open, then ALREADY_EXISTS), else the
+ * group kept, open until it succeeds or its expiry passes. An OrderPaid
+ * that names a group joins it or (version 2) is listed as missing it; a
+ * join that reaches the target pays the leader retro on the earlier
+ * orders; refunds un-count; yj_sm_apply fails the groups whose expiry
+ * passed after every accepted event. */
+yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenGroup *og,
+                        yj_msg *why);
+
 /* One event as the ledger's apply hook applies it (sm_apply.c): its time
  * (INVALID_ARGUMENT outside 2000..2199) and rules version (0: the
  * current; FAILED_PRECONDITION past this build's) checked, the policy in
  * force before it and its month, the event's apply above, and on OK the
  * journal entry's fields it adds appended to extra as the ledger writes
  * them (policy version, adjustment, note, rules version, a Settle's
- * answer). Events the typed state does not keep yet (group-buys, closing
- * months, campaigns named by a bind or a share link) are UNIMPLEMENTED,
- * changing nothing. */
+ * answer); then the groups whose expiry the event's time (a Settle's
+ * as_of when later) reached fail. Events the typed state does not keep
+ * yet (closing months, campaigns named by a bind or a share link) are
+ * UNIMPLEMENTED, changing nothing. */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 

@@ -70,6 +70,8 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
         return yj_sm_upsert_guide(s, ev->upsert_guide, why);
     case YONGJIN__V1__EVENT__BODY_BIND_GUIDE:
         return yj_sm_bind_guide(s, e, ev->bind_guide, why);
+    case YONGJIN__V1__EVENT__BODY_OPEN_GROUP:
+        return yj_sm_open_group(s, e, ev->open_group, why);
     case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION:
         return yj_sm_open_live_session(s, e, ev->open_live_session, why);
     case YONGJIN__V1__EVENT__BODY_RECORD_INVITE:
@@ -79,10 +81,9 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
     case YONGJIN__V1__EVENT__BODY__NOT_SET:
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
     default:
-        return yj_fail(
-            why, YJ_UNIMPLEMENTED,
-            "event: group-buys and closing months are not in the typed state yet (body %d)",
-            (int)ev->body_case);
+        return yj_fail(why, YJ_UNIMPLEMENTED,
+                       "event: closing months are not in the typed state yet (body %d)",
+                       (int)ev->body_case);
     }
 }
 
@@ -137,6 +138,12 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES)) return YJ_RESOURCE_EXHAUSTED;
     yj_err err = dispatch(s, &e, ev, out, why);
     if (err != YJ_OK) return err;
+    /* groups whose time ran out fail now: an accepted event's time, or a
+     * Settle's as_of when later (the ledger's ledger_expire_groups) */
+    int64_t t = ev->body_case == YONGJIN__V1__EVENT__BODY_SETTLE && ev->settle->as_of_ms > time_ms
+                    ? ev->settle->as_of_ms
+                    : time_ms;
+    sm_expire_groups(s, t);
     err = put_extras(extra, policy_version, adjustment, e.period, rules, out);
     assert(err == YJ_OK); /* (reserved) */
     return err;

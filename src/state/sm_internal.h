@@ -21,7 +21,26 @@ typedef struct sm_line {
     const char *id; /* in the state's string arena */
     int64_t amount_fen;
     int64_t refunded_fen;
+    int64_t base_fen; /* its commission base (a group's retro commission is a rate on it) */
 } sm_line;
+
+/* A group-buy (state Group): its order lists are order numbers. */
+typedef struct sm_group {
+    uint32_t leader; /* a member number */
+    int status, basis;
+    int32_t target_size, rate_bp, counted;
+    int64_t expires_at_ms, leader_earned;
+    uint32_t *joined, n_joined, cap_joined; /* in join order */
+    uint32_t *missed, n_missed, cap_missed; /* (version 2) named it, did not join */
+} sm_group;
+
+/* An open group by its expiry, in the keyed 'X' index's order (time, then
+ * the group id's length and bytes): a min-heap; a group that succeeded
+ * stays until popped, and is passed over then. */
+typedef struct sm_gexp {
+    int64_t at_ms;
+    uint32_t group;
+} sm_gexp;
 
 /* A commission as the order keeps it: what its postings explain and what
  * refunds and settlement move. */
@@ -73,6 +92,9 @@ typedef struct sm_order {
     int status; /* SM_* */
     uint32_t session; /* the live session it was sold in (session_ids), or YJ_TREE_NONE */
     uint32_t inviter; /* the invite that counted (a member number), or YJ_TREE_NONE */
+    uint32_t group;   /* the group it joined, or YJ_TREE_NONE */
+    uint32_t missed;  /* (version 2) the group it named and did not join, or YJ_TREE_NONE */
+    int group_miss;   /* why (yj_group_miss) */
 } sm_order;
 
 /* The due index: completed orders by due time, then their ids in key
@@ -146,6 +168,11 @@ struct yj_sm {
         *perf; /* credit by who (guide 1, store 2) << 56 | number << 24 | month << 4 | channel */
     sm_credit *credits;
     size_t n_credits, credits_cap;
+    yj_ids *group_ids; /* group-buys */
+    sm_group *groups;
+    size_t group_cap;
+    sm_gexp *gexp; /* the open groups by expiry */
+    size_t n_gexp, gexp_cap;
     yj_ids *session_ids; /* live sessions */
     sm_session *sessions;
     size_t session_cap;
@@ -174,6 +201,14 @@ yj_err sm_room_balances(yj_sm *s, size_t more);
  * member's month) and the month totals an event can touch. */
 yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows);
 
+/* Posts amount from debit to credit for commission c of order o, the
+ * credit's leg first (the ledger's post_pair), explained by the policy
+ * version given (the order's; a group's retro accrual takes the one in
+ * force); room for its rows and postings reserved. */
+void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c,
+                  const char *order_id, const char *kind, const char *debit, const char *credit,
+                  int64_t amount, uint64_t policy_version, yj_buf *effects);
+
 /* The exclusive guide of member number m at at_ms (the binding in force,
  * as the referral's: the last made by then, unless lapsed): its number in
  * guide_ids, or YJ_TREE_NONE. */
@@ -195,6 +230,25 @@ yj_err sm_room_live(yj_sm *s, size_t n);
 /* The inviter (a member number) of invitee m's invite that counts in
  * session, or YJ_TREE_NONE. */
 uint32_t sm_invite_of(const yj_sm *s, uint32_t session, uint32_t m);
+
+/* Group-buys (sm_groups.c), for OrderPaid and OrderRefunded: the group of
+ * group_id an order paid at e's time names, checked as the ledger checks
+ * it (NOT_FOUND; version 1: FAILED_PRECONDITION for an order it does not
+ * take), with *miss; its rules' view; room for what a payment that joins
+ * (or misses) it writes, retro commissions on earlier orders included;
+ * the join (the success and its retro commissions, posted into effects);
+ * a miss listed; a refund's effect on it. */
+yj_err sm_group_check(const yj_sm *s, const yj_sm_event *e, const char *group_id, uint32_t *g,
+                      int *miss, yj_msg *why);
+void sm_group_view(const yj_sm *s, uint32_t g, yj_group *out);
+yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, yj_buf *effects);
+void sm_group_join(yj_sm *s, const yj_sm_event *e, uint32_t g, uint32_t order, int64_t earned,
+                   yj_buf *effects);
+void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order);
+void sm_group_refunded(yj_sm *s, uint32_t g, int64_t delta, int whole);
+/* Fails every open group whose expiry is at or before at_ms (at most
+ * 1,000 an event, as the ledger): after every accepted event. */
+void sm_expire_groups(yj_sm *s, int64_t at_ms);
 
 /* Room for n credits' rows. */
 yj_err sm_room_credits(yj_sm *s, size_t n);

@@ -83,16 +83,6 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
     return err;
 }
 
-/* What the typed state does not apply yet (sm.h), refused where the ledger
- * would look at it (find_programs: the group first): UNIMPLEMENTED. */
-static yj_err typed_yet(const char *field, const char *id, yj_msg *why)
-{
-    if (id[0])
-        return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "order_paid.%s: group-buys are not in the typed state yet", field);
-    return YJ_OK;
-}
-
 /* A commission's posting with what explains it (the ledger's post_pair). */
 static Yongjin__V1__Posting posting_of(const yj_sm *s, const sm_order *o, const sm_comm *c,
                                        const char *order_id, const char *kind)
@@ -117,11 +107,12 @@ static Yongjin__V1__Posting posting_of(const yj_sm *s, const sm_order *o, const 
 /* Posts amount from debit to credit for commission c, the credit's leg
  * first (the ledger's post_pair); a member's account names c's member,
  * commission_expense none. */
-static void post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c,
-                      const char *order_id, const char *kind, const char *debit, const char *credit,
-                      int64_t amount, yj_buf *effects)
+void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c,
+                  const char *order_id, const char *kind, const char *debit, const char *credit,
+                  int64_t amount, uint64_t policy_version, yj_buf *effects)
 {
     Yongjin__V1__Posting p = posting_of(s, o, c, order_id, kind);
+    p.policy_version = policy_version;
     const char *member = yj_tree_id(s->tree, c->member);
     int credit_member = strcmp(credit, "commission_expense") != 0;
     p.account = (char *)credit;
@@ -145,7 +136,7 @@ static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_or
         char *id = yj_arena_alloc(&s->strs, n + 1);
         if (!id) return YJ_RESOURCE_EXHAUSTED;
         memcpy(id, op->lines[i]->line_id, n + 1);
-        s->lines[s->n_lines + i] = (sm_line){id, lines[i].amount, 0};
+        s->lines[s->n_lines + i] = (sm_line){id, lines[i].amount, 0, lines[i].base};
     }
     return YJ_OK;
 }
@@ -221,8 +212,8 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
                        .amount = c->amount};
         ord->n_comm++;
         if (c->amount)
-            post_pair(s, e->period, ord, k, op->order_id, "accrue", "commission_expense", "pending",
-                      c->amount, effects);
+            sm_post_pair(s, e->period, ord, k, op->order_id, "accrue", "commission_expense",
+                         "pending", c->amount, ord->policy_version, effects);
     }
     for (size_t i = 0; i < fx->n_credits; i++) { /* then the credits, as the ledger posts them */
         const yj_paid_credit *c = &fx->credits[i];
@@ -254,9 +245,11 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                        op->order_id);
     yj_order_where where;
     uint32_t session;
-    if ((err = typed_yet("group_id", op->group_id, why)) != YJ_OK ||
-        (err = find_programs(s, op, &where, &session, why)) != YJ_OK)
+    uint32_t group = YJ_TREE_NONE;
+    int miss = YJ_GROUP_JOINS;
+    if (op->group_id[0] && (err = sm_group_check(s, e, op->group_id, &group, &miss, why)) != YJ_OK)
         return err;
+    if ((err = find_programs(s, op, &where, &session, why)) != YJ_OK) return err;
     /* every byte it needs, before anything changes: the commissions are at
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
      * postings each, and two credits */
@@ -265,6 +258,8 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if (!yj_buf_reserve(out->effects,
                         2 * n_comm * SM_POSTING_MAX_BYTES + YJ_CREDITS_MAX * SM_CREDIT_MAX_BYTES))
         return YJ_RESOURCE_EXHAUSTED;
+    if (group != YJ_TREE_NONE && (err = sm_group_room(s, group, miss, out->effects)) != YJ_OK)
+        return err;
     yj_order_line lines[YJ_LINES_MAX];
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
@@ -306,6 +301,11 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                                                       : sm_exclusive_guide_at(s, b0, e->time_ms)),
         .store = where.store,
         .channel = where.channel};
+    yj_group gv;
+    if (group != YJ_TREE_NONE && miss == YJ_GROUP_JOINS) {
+        sm_group_view(s, group, &gv);
+        in.group = &gv;
+    }
     if ((err = yj_rules_chain(&view, e->policy, op->buyer, e->time_ms, chain, &in.n_chain)) !=
         YJ_OK)
         return err;
@@ -342,10 +342,20 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                       .status = SM_PAID};
     s->n_lines += op->n_lines;
     ord->session = session;
+    ord->group = miss == YJ_GROUP_JOINS ? group : YJ_TREE_NONE;
+    ord->missed = miss == YJ_GROUP_JOINS ? YJ_TREE_NONE : group;
+    ord->group_miss = miss;
     ord->inviter = where.inviter[0] ? yj_tree_find(s->tree, where.inviter, strlen(where.inviter))
                                     : YJ_TREE_NONE;
     paid_apply(s, e, op, &fx, ord, out->effects);
-    return yj_tree_add_own_gmv(s->tree, buyer, paid);
+    err = yj_tree_add_own_gmv(s->tree, buyer, paid);
+    /* then the group: the join (and a success's retro commissions), or the
+     * miss listed (version 2) */
+    if (err == YJ_OK && ord->group != YJ_TREE_NONE)
+        sm_group_join(s, e, group, o, fx.program_fen[YJ_PROGRAM_GROUP_LEADER], out->effects);
+    else if (err == YJ_OK && ord->missed != YJ_TREE_NONE)
+        sm_group_missed(s, group, o);
+    return err;
 }
 
 /* The order of id, or NONE. */
@@ -500,11 +510,12 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
         sm_comm *c = &s->comms[o->comm + (size_t)x->commission];
         assert(x->reversed_fen == c->reversed + x->from_pending_fen + x->from_available_fen);
         if (x->from_pending_fen > 0)
-            post_pair(s, period, o, c, r->order_id, "reverse", "pending", "commission_expense",
-                      x->from_pending_fen, out->effects);
+            sm_post_pair(s, period, o, c, r->order_id, "reverse", "pending", "commission_expense",
+                         x->from_pending_fen, o->policy_version, out->effects);
         if (x->from_available_fen > 0)
-            post_pair(s, period, o, c, r->order_id, "clawback", "available", "commission_expense",
-                      x->from_available_fen, out->effects);
+            sm_post_pair(s, period, o, c, r->order_id, "clawback", "available",
+                         "commission_expense", x->from_available_fen, o->policy_version,
+                         out->effects);
         c->reversed = x->reversed_fen;
     }
     for (size_t i = 0; i < fx.n_credits;
@@ -522,6 +533,8 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
         sm_live_stats_add(s, o->session, YJ_TREE_NONE, &live);
         if (o->inviter != YJ_TREE_NONE) sm_live_stats_add(s, o->session, o->inviter, &live);
     }
+    if (o->group != YJ_TREE_NONE) /* then the group's leader_earned and count */
+        sm_group_refunded(s, o->group, -fx.program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx.whole);
     return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
 }
 
@@ -610,8 +623,8 @@ static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, yj_buf *effects
     for (uint32_t i = 0; i < o->n_comm; i++) {
         sm_comm *c = &s->comms[o->comm + i];
         if (move_fen[i] == 0) continue;
-        post_pair(s, period, o, c, order_id, "settle", "pending", "available", move_fen[i],
-                  effects);
+        sm_post_pair(s, period, o, c, order_id, "settle", "pending", "available", move_fen[i],
+                     o->policy_version, effects);
         c->settled += move_fen[i];
     }
     o->status = SM_SETTLED;

@@ -357,8 +357,8 @@ static void test_example_K_three_levels_and_self_purchase(void **state)
     yj_sm_free(s);
 }
 
-/* A payment refused for its fields, or naming what the typed state does
- * not keep yet, changes nothing. */
+/* A payment refused for its fields, or naming a group that is not there,
+ * changes nothing. */
 static void test_refused_payments_change_nothing(void **state)
 {
     (void)state;
@@ -385,11 +385,12 @@ static void test_refused_payments_change_nothing(void **state)
     yj_msg why;
     yj_sm_event e = ev_at(T0);
     yj_sm_out out = {.effects = &fx};
-    assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_UNIMPLEMENTED);
+    assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_NOT_FOUND); /* no group G1 */
+    assert_string_equal(why.text, "order_paid.group_id: no group G1");
     assert_true(yj_sm_digest(s, after));
     assert_memory_equal(before, after, 32);
-    /* an order paid before answers ALREADY_EXISTS, as the ledger does, even
-     * naming what the typed state does not keep */
+    /* an order paid before answers ALREADY_EXISTS, as the ledger does, before
+     * what it names is looked at */
     assert_int_equal(pay(s, "O3", "b", 100, T0, NULL), YJ_OK);
     op.order_id = "O3";
     e = ev_at(T0);
@@ -535,6 +536,7 @@ typedef struct workload {
                  */
     int live;   /* live sessions L0..L2, invites, orders in them; live_invite_rate_bp 500, LAST with
                    live > 1 */
+    int groups; /* group-buys: group_leader_rate_bp 500, basis = groups (1 MEMBERS, 2 OWN, 3 ALL) */
     uint32_t rules; /* the rules version (0: the current) */
     int events;
 } workload;
@@ -547,6 +549,7 @@ struct tally {
     int policies, policies_refused;
     int guide_events, guide_refused, guided, guided_refused, credits, credited, guide_pay;
     int live_events, live_refused, live_orders, live_refused_orders, invite_pay;
+    int group_opens, group_refused, group_orders, group_refused_orders, leader_pay, retro;
     int cut; /* accruals the order cap cut */
 };
 
@@ -597,6 +600,14 @@ static void set_policy(dfx *f, yj_sm *s, const workload *w)
         pol.has_rounding = 1;
         pol.rounding = YONGJIN__V1__ROUNDING__HALF_UP;
         policy.rounding = YJ_ROUND_HALF_UP;
+    }
+    if (w->groups) {
+        pol.has_group_leader_rate_bp = 1;
+        pol.group_leader_rate_bp = 500;
+        policy.group_leader_rate_bp = 500;
+        pol.has_group_leader_basis = 1;
+        pol.group_leader_basis = (Yongjin__V1__Policy__GroupLeaderBasis)w->groups;
+        policy.group_leader_basis = w->groups;
     }
     if (w->live) {
         pol.has_live_invite_rate_bp = 1;
@@ -679,6 +690,11 @@ static void assert_same_postings(const Yongjin__V1__EventResult *want,
     }
 }
 
+/* The groups opened so far (for orders to name). */
+#define DGROUPS 64
+static char groups[DGROUPS][16];
+static size_t n_groups;
+
 /* The orders paid so far (for refunds and completions to name). */
 #define DORDERS 1024
 static int paid_orders[DORDERS];
@@ -724,6 +740,14 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
                 (int)mine->postings[i]->program == YJ_PROGRAM_GUIDE && mine->postings[i]->member[0];
             n->invite_pay += (int)mine->postings[i]->program == YJ_PROGRAM_LIVE_INVITE &&
                              mine->postings[i]->member[0];
+            n->leader_pay += (int)mine->postings[i]->program == YJ_PROGRAM_GROUP_LEADER &&
+                             mine->postings[i]->member[0];
+            n->retro +=
+                (int)mine->postings[i]->program == YJ_PROGRAM_GROUP_LEADER &&
+                mine->postings[i]->member[0] &&
+                strcmp(mine->postings[i]->order_id,
+                       x->body_case == YONGJIN__V1__EVENT__BODY_ORDER_PAID ? x->order_paid->order_id
+                                                                           : "") != 0;
         }
         snprintf(first_order, sizeof first_order, "%s",
                  mine->n_postings ? mine->postings[0]->order_id : "");
@@ -1097,6 +1121,76 @@ static void one_live_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when,
         n->live_refused_orders++;
 }
 
+/* An OpenGroup of a new group (G<e>, now and then one opened already, a
+ * target of 1 or an expiry already past: refused), its leader a member,
+ * target 2..4; applied to both. */
+static void one_group_open(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    char gid[16];
+    snprintf(gid, sizeof gid, "G%d", rnd(8) ? e : (int)rnd(4));
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OpenGroup og = YONGJIN__V1__OPEN_GROUP__INIT;
+    og.group_id = gid;
+    og.leader = (char *)m;
+    og.target_size = rnd(10) ? 2 + (int32_t)rnd(3) : 1;
+    /* most expire after every event of the workload (they succeed or stay
+     * open), some within it (events dated past it fail them), a few are
+     * already past (refused) */
+    uint32_t k = rnd(10);
+    og.expires_at_ms = k == 0  ? when - DAY
+                       : k < 4 ? when + (3 + (int64_t)rnd(28)) * DAY
+                               : T0 + (75 + (int64_t)rnd(30)) * DAY;
+    if (rnd(4) == 0) og.leader_rate_bp = 300;
+    x.body_case = YONGJIN__V1__EVENT__BODY_OPEN_GROUP;
+    x.open_group = &og;
+    if (both(f, s, &x, e, when, n) == YJ_OK) {
+        n->group_opens++;
+        if (n_groups < DGROUPS) snprintf(groups[n_groups++], sizeof groups[0], "%s", gid);
+    } else
+        n->group_refused++;
+}
+
+/* An order that names a group (one opened, or one that is not: refused),
+ * applied to both: it joins, or misses one that failed, expired or is
+ * full (version 2: accepted without it; version 1: refused). */
+static void one_group_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, struct tally *n)
+{
+    char order[24], gid[16];
+    snprintf(order, sizeof order, "o%d", e);
+    snprintf(gid, sizeof gid, "%s",
+             n_groups && rnd(10) ? groups[rnd((uint32_t)n_groups)] : "Gnone");
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l[2], *lp[2];
+    size_t nl = 1 + rnd(2);
+    char ids[2][4] = {"L1", "L2"};
+    for (size_t i = 0; i < nl; i++) {
+        Yongjin__V1__Line init = YONGJIN__V1__LINE__INIT;
+        l[i] = init;
+        l[i].line_id = ids[i];
+        l[i].quantity = 1;
+        l[i].amount = 1 + rnd(200000);
+        lp[i] = &l[i];
+    }
+    op.order_id = order;
+    op.buyer = (char *)m;
+    uint32_t gn = yj_ids_find(s->group_ids, gid,
+                              strlen(gid)); /* now and then its leader buys (OWN pays that) */
+    if (gn != YJ_IDS_NONE && rnd(3) == 0)
+        op.buyer = (char *)yj_tree_id(yj_sm_tree(s), s->groups[gn].leader);
+
+    op.n_lines = nl;
+    op.lines = lp;
+    op.group_id = gid;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    if (both(f, s, &x, e, when, n) == YJ_OK) {
+        if (n_paid < DORDERS) paid_orders[n_paid++] = e;
+        n->group_orders++;
+    } else
+        n->group_refused_orders++;
+}
+
 /* A Settle as of a time up to two days before its own. */
 static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
 {
@@ -1147,7 +1241,9 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     yj_buf fx = {0};
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
-    assert_int_equal(yj_sm_order_paid(s, &ev, &op, &out, &why), YJ_OK);
+    yj_buf extra = {0};
+    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why), YJ_OK);
+    yj_buf_free(&extra);
     got = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
     assert_non_null(got);
     assert_same_postings(want, got, e);
@@ -1178,7 +1274,11 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
     yj_sm_event ev = ev_at(when);
     ev.seq = seq;
     yj_msg why;
-    yj_err got = yj_sm_bind(s, &ev, m, r, &why);
+    yj_buf fx = {0}, extra = {0};
+    yj_sm_out out = {.effects = &fx};
+    yj_err got = yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
     if (code != (int)got)
         fail_msg("event %d: bind %s under %s: ledger %d, typed %d", e, m, r, code, got);
     if (code == YJ_OK) {
@@ -1204,7 +1304,11 @@ static void one_bind_to(dfx *f, yj_sm *s, const char *m, const char *r, int64_t 
     yj_sm_event ev = ev_at(when);
     ev.seq = seq;
     yj_msg why;
-    assert_int_equal(yj_sm_bind(s, &ev, m, r, &why), YJ_OK);
+    yj_buf fx = {0}, extra = {0};
+    yj_sm_out out = {.effects = &fx};
+    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why), YJ_OK);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
 }
 
 /* Order o's record as the ledger keeps it ('O') against the typed state's:
@@ -1259,6 +1363,11 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
                         o->session == YJ_IDS_NONE ? "" : yj_ids_str(s->session_ids, o->session));
     assert_string_equal(want->inviter,
                         o->inviter == YJ_TREE_NONE ? "" : yj_tree_id(s->tree, o->inviter));
+    assert_string_equal(want->group_id,
+                        o->group == YJ_TREE_NONE ? "" : yj_ids_str(s->group_ids, o->group));
+    assert_string_equal(want->group_not_joined,
+                        o->missed == YJ_TREE_NONE ? "" : yj_ids_str(s->group_ids, o->missed));
+    assert_int_equal(want->group_miss, o->group_miss);
     assert_int_equal(want->n_credits, o->n_credits);
     for (size_t i = 0; i < want->n_credits; i++) {
         const Yongjin__State__OrderCredit *w = want->credits[i];
@@ -1370,6 +1479,51 @@ static void compare_live(dfx *f, const yj_sm *s)
     assert_int_equal(rows,
                      yj_map64_count(s->live_stats)); /* every typed row is one the ledger has */
     assert_int_equal(invites, yj_map64_count(s->invite_of));
+}
+
+/* Every group ('G': leader, target, expiry, rate, status, count, leader's
+ * earnings, basis, list lengths) and its lists ('g' joined, 'q' missed:
+ * the order at each index) the ledger keeps against the typed state's. */
+static void compare_groups(dfx *f, const yj_sm *s)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (uint32_t i = 0; i < yj_ids_count(s->group_ids); i++) {
+        const sm_group *x = &s->groups[i];
+        const char *gid = yj_ids_str(s->group_ids, i);
+        lkey_id(&k, "t1", 2, 'G', gid);
+        assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+        Yongjin__State__Group *g = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(g);
+        assert_string_equal(g->leader, yj_tree_id(s->tree, x->leader));
+        assert_int_equal(g->target_size, x->target_size);
+        assert_int_equal(g->expires_at_ms, x->expires_at_ms);
+        assert_int_equal(g->rate_bp, x->rate_bp);
+        assert_int_equal(g->status, x->status);
+        assert_int_equal(g->counted, x->counted);
+        assert_int_equal(g->leader_earned, x->leader_earned);
+        assert_int_equal(g->basis, x->basis);
+        assert_int_equal(g->joined, x->n_joined);
+        assert_int_equal(g->not_joined, x->n_missed);
+        yongjin__state__group__free_unpacked(g, NULL);
+        for (int list = 0; list < 2; list++) {
+            uint32_t n = list ? x->n_missed : x->n_joined;
+            const uint32_t *ids = list ? x->missed : x->joined;
+            for (uint32_t j = 0; j < n; j++) {
+                lkey_start(&k, "t1", 2, list ? 'q' : 'g');
+                lkey_str(&k, gid, strlen(gid));
+                lkey_u32(&k, j);
+                assert_int_equal(yj_state_get(&r.view, k.b, k.n, &v), YJ_OK);
+                const char *want = yj_ids_str(s->order_ids, ids[j]);
+                assert_int_equal(v.mv_size, strlen(want));
+                assert_memory_equal(v.mv_data, want, v.mv_size);
+            }
+        }
+    }
+    yj_store_read_end(f->s.store, &r);
 }
 
 /* Every store's name ('R'), guide's stores ('U') and member's latest
@@ -1641,6 +1795,7 @@ static void differential(dfx *f, const workload *w)
     last_seq = 0;
     set_policy(f, s, w);
     rnd_state = w->seed;
+    n_groups = 0;
     n_paid = 0;
     n_wd = 0;
     last_seq = 0;
@@ -1662,9 +1817,7 @@ static void differential(dfx *f, const workload *w)
             um.tier = (int32_t)rnd(3);
             x.body_case = YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER;
             x.upsert_member = &um;
-            assert_int_equal(apply(f, &x, when, NULL, NULL), YJ_OK);
-            yj_msg why;
-            assert_int_equal(yj_sm_upsert_member(s, m, um.distributor, um.tier, &why), YJ_OK);
+            assert_int_equal(both(f, s, &x, e, when, &n), YJ_OK);
         } else if (kind <= 3)
             one_order(f, s, e, m, when, &n);
         else if (kind == 4 || (kind == 0 && !w->approved))
@@ -1677,6 +1830,8 @@ static void differential(dfx *f, const workload *w)
             one_policy(f, s, e, when, &n);
         else if (kind == 7)
             one_payout(f, s, e, m, when + 20 * DAY, &n);
+        else if ((kind == 8 || kind == 9) && w->groups && rnd(2))
+            rnd(4) ? one_group_order(f, s, e, m, when, &n) : one_group_open(f, s, e, m, when, &n);
         else if (kind == 9 && w->live)
             rnd(2) ? one_live_order(f, s, e, m, when, &n) : one_live_event(f, s, e, m, when, &n);
         else if (kind == 8 && w->guides)
@@ -1699,6 +1854,24 @@ static void differential(dfx *f, const workload *w)
                       "invite postings\n",
                       n.live_orders, n.live_refused_orders, n.live_events, n.live_refused,
                       n.invite_pay);
+    int failed = 0, succeeded = 0, missed = 0;
+    for (uint32_t i = 0; w->groups && i < yj_ids_count(s->group_ids); i++) {
+        failed += s->groups[i].status == YJ_GROUP_FAILED;
+        succeeded += s->groups[i].status == YJ_GROUP_SUCCEEDED;
+        missed += (int)s->groups[i].n_missed;
+    }
+    if (w->groups)
+        print_message("groups at the end: %d failed, %d succeeded, %d missed\n", failed, succeeded,
+                      missed);
+    assert_true(!w->groups ||
+                (failed > 0 && succeeded > 2 && (w->rules == YJ_RULES_V1 || missed > 0)));
+    if (w->groups)
+        print_message("groups: %d opened (%d refused), %d orders naming one (%d refused), %d "
+                      "leader postings (%d retro)\n",
+                      n.group_opens, n.group_refused, n.group_orders, n.group_refused_orders,
+                      n.leader_pay, n.retro);
+    assert_true(!w->groups || (n.group_opens > 10 && n.group_refused > 2 && n.group_orders > 30 &&
+                               n.group_refused_orders > 2 && n.leader_pay > 10 && n.retro > 5));
     assert_true(!w->live || (n.live_orders > 20 && n.live_refused_orders > 3 &&
                              n.live_events > 20 && n.live_refused > 3 && n.invite_pay > 5));
 
@@ -1750,6 +1923,7 @@ static void differential(dfx *f, const workload *w)
     compare_perf(f, s);
     compare_guides(f, s);
     compare_live(f, s);
+    compare_groups(f, s);
     for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
         char g[8];
         snprintf(g, sizeof g, "g%d", i);
@@ -1906,6 +2080,110 @@ static void test_live_sessions_agree_with_the_ledger(void **state)
 static void test_live_sessions_last_invite_agree_with_the_ledger(void **state)
 {
     differential(*state, &(workload){.seed = 21, .live = 2, .guides = 1, .events = 1400});
+}
+
+/* Group-buys: groups opened (some refused), orders joining, successes
+ * that pay the leader retro on the earlier orders (reversed at once for
+ * what was refunded, settled at once when settled), groups failing at
+ * their expiry, misses (version 2: accepted without the group, listed;
+ * version 1: refused), refunds un-counting; under the three bases. Every
+ * group, list, order's group fields and leader's money against the
+ * ledger's. */
+/* A group in order, each event applied to both: G of target 3 led by L
+ * (MEMBERS: its own orders do not pay it); a and b join; a is refunded in
+ * full (it no longer counts: 1); b is completed and settled; c joins (2);
+ * d joins: the success (3), paying L on d at once and retro on b (settled
+ * at once, b being settled) and on c, not on a (fully refunded). */
+static void test_a_group_buy_agrees_with_the_ledger(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 33, .groups = 1};
+    last_seq = 0;
+    yj_sm *s = yj_sm_new(33);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    rnd_state = 33;
+    n_paid = 0;
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OpenGroup og = YONGJIN__V1__OPEN_GROUP__INIT;
+    og.group_id = "G";
+    og.leader = "L";
+    og.target_size = 3;
+    og.expires_at_ms = T0 + 30 * DAY;
+    x.body_case = YONGJIN__V1__EVENT__BODY_OPEN_GROUP;
+    x.open_group = &og;
+    assert_int_equal(both(f, s, &x, 0, T0, &n), YJ_OK);
+    const char *buyers[4] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        char order[8];
+        snprintf(order, sizeof order, "o%d", i);
+        Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+        Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+        l.line_id = "L1";
+        l.quantity = 1;
+        l.amount = 10000;
+        op.order_id = order;
+        op.buyer = (char *)buyers[i];
+        op.n_lines = 1;
+        op.lines = &lp;
+        op.group_id = "G";
+        x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+        x.order_paid = &op;
+        n.retro = n.leader_pay = 0;
+        assert_int_equal(both(f, s, &x, 10 + i, T0 + (1 + i) * DAY, &n), YJ_OK);
+        if (i == 1) { /* a refunded in full; b completed and settled */
+            Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+            r.order_id = "o0";
+            r.refund_id = "f";
+            r.amount = 10000;
+            x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+            x.order_refunded = &r;
+            assert_int_equal(both(f, s, &x, 20, T0 + 2 * DAY, &n), YJ_OK);
+            Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+            oc.order_id = "o1";
+            x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+            x.order_completed = &oc;
+            assert_int_equal(both(f, s, &x, 21, T0 + 2 * DAY, &n), YJ_OK);
+            Yongjin__V1__Settle st = YONGJIN__V1__SETTLE__INIT;
+            st.as_of_ms = T0 + 10 * DAY;
+            x.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+            x.settle = &st;
+            assert_int_equal(both(f, s, &x, 22, T0 + 10 * DAY, &n), YJ_OK);
+            assert_int_equal(s->groups[0].counted, 1); /* a no longer counts */
+        }
+    }
+    /* the leader's legs: d's own accrual, b's retro accrual and its
+     * settlement (available's leg and pending's), c's retro accrual */
+    assert_int_equal(n.leader_pay, 5);
+    assert_int_equal(n.retro, 4);
+    assert_int_equal(s->groups[0].status, YJ_GROUP_SUCCEEDED);
+    assert_int_equal(s->groups[0].counted, 3);
+    assert_int_equal(s->groups[0].leader_earned, 3 * 500); /* 5% of 10000 on d, b and c */
+    compare_groups(f, s);
+    compare_member(f, s, "L", &w, NULL, 0);
+    for (int i = 0; i < 4; i++) {
+        char order[8];
+        snprintf(order, sizeof order, "o%d", i);
+        compare_order(f, s, order);
+    }
+    state_free(s);
+}
+
+static void test_group_buys_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 30, .groups = 1, .last_touch = 1, .events = 1600});
+}
+
+static void test_group_buys_own_basis_agree_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 31, .groups = 2, .events = 1600});
+}
+
+static void test_version_1_group_buys_all_basis_agree_with_the_ledger(void **state)
+{
+    differential(*state,
+                 &(workload){.seed = 32, .groups = 3, .rules = YJ_RULES_V1, .events = 1600});
 }
 
 static void test_version_1_guides_agree_with_the_ledger(void **state)
@@ -2186,6 +2464,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_live_session_agrees_with_the_ledger, dsetup,
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_live_sessions_last_invite_agree_with_the_ledger,
+                                        dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_group_buys_agree_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_a_group_buy_agrees_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_group_buys_own_basis_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_version_1_group_buys_all_basis_agree_with_the_ledger,
                                         dsetup, dteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
