@@ -649,7 +649,10 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 
 size_t yj_sm_bytes(const yj_sm *s)
 {
-    return sizeof *s + yj_tree_bytes(s->tree) + s->bal_cap * sizeof s->bal[0] +
+    size_t lists = 0; /* each group's joined and missed orders */
+    for (uint32_t g = 0; g < yj_ids_count(s->group_ids); g++)
+        lists += ((size_t)s->groups[g].cap_joined + s->groups[g].cap_missed) * sizeof(uint32_t);
+    return lists + sizeof *s + yj_tree_bytes(s->tree) + s->bal_cap * sizeof s->bal[0] +
            yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot) +
            yj_ids_bytes(s->order_ids) + yj_ids_bytes(s->refund_ids) +
            s->refund_cap * sizeof *s->refund_seq + s->orders_cap * sizeof *s->orders +

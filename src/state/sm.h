@@ -81,6 +81,11 @@ typedef struct yj_sm_out {
     char note[256];          /* JournalEntry.note, "" when none */
     uint32_t settled_orders; /* a Settle's (fields 15, 16) */
     int settle_more_due;
+    /* the time the event took effect at: its own, or (version 2) the paid
+     * time of the order a refund or a completion dated before its payment
+     * names (the ledger's at_paid_time moves ec->time_ms): groups expire
+     * at it (yj_sm_apply) */
+    int64_t time_ms;
 } yj_sm_out;
 
 /* An empty state; seed keys its hash tables (no state depends on it; a

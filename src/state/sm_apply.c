@@ -134,15 +134,18 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     out->note[0] = 0;
     out->settled_orders = 0;
     out->settle_more_due = 0;
+    out->time_ms = time_ms;
     /* the extras' room first, so that nothing fails after the state changed */
     if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES)) return YJ_RESOURCE_EXHAUSTED;
     yj_err err = dispatch(s, &e, ev, out, why);
     if (err != YJ_OK) return err;
-    /* groups whose time ran out fail now: an accepted event's time, or a
-     * Settle's as_of when later (the ledger's ledger_expire_groups) */
+    /* groups whose time ran out fail now: at the time the event took
+     * effect (a version 2 refund or completion dated before its payment:
+     * the paid time), or a Settle's as_of when later (the ledger's
+     * ledger_expire_groups at its ec.time_ms) */
     int64_t t = ev->body_case == YONGJIN__V1__EVENT__BODY_SETTLE && ev->settle->as_of_ms > time_ms
                     ? ev->settle->as_of_ms
-                    : time_ms;
+                    : out->time_ms;
     sm_expire_groups(s, t);
     err = put_extras(extra, policy_version, adjustment, e.period, rules, out);
     assert(err == YJ_OK); /* (reserved) */

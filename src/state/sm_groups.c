@@ -62,7 +62,8 @@ void sm_expire_groups(yj_sm *s, int64_t at_ms)
         sm_gexp d = gexp_pop(s);
         sm_group *g = &s->groups[d.group];
         if (g->status != YJ_GROUP_OPEN)
-            continue; /* succeeded: the ledger deleted its expiry then */
+            continue; /* succeeded: the ledger deleted its expiry then (each entry is
+                         popped once, so these cost one pop each over the state's life) */
         yj_group gv;
         sm_group_view(s, d.group, &gv);
         if (yj_rules_group_expire(&gv, at_ms)) g->status = gv.status;
@@ -168,35 +169,53 @@ static int join_succeeds(const yj_sm *s, uint32_t g)
     return yj_rules_group_joined(&gv);
 }
 
-yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, yj_buf *effects)
+yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effect_bytes,
+                     yj_buf *effects)
 {
     sm_group *x = &s->groups[g];
-    if (miss != YJ_GROUP_JOINS)
-        return x->n_missed < YJ_GROUP_ORDERS_MAX
-                   ? room_list(&x->missed, &x->cap_missed, x->n_missed)
-                   : YJ_OK;
-    yj_err err = room_list(&x->joined, &x->cap_joined, x->n_joined);
-    if (err != YJ_OK || !join_succeeds(s, g)) return err;
+    yj_err err = YJ_OK;
+    if (miss != YJ_GROUP_JOINS) {
+        if (x->n_missed < YJ_GROUP_ORDERS_MAX)
+            err = room_list(&x->missed, &x->cap_missed, x->n_missed);
+        return err == YJ_OK && !yj_buf_reserve(effects, effect_bytes) ? YJ_RESOURCE_EXHAUSTED : err;
+    }
+    err = room_list(&x->joined, &x->cap_joined, x->n_joined);
+    if (err != YJ_OK) return err;
+    if (!join_succeeds(s, g))
+        return yj_buf_reserve(effects, effect_bytes) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
     /* the success: each earlier order may take a retro commission a line,
-     * its commissions moved to the pool's end, and eight postings each (the
-     * accrual, a reversal and a clawback, a settlement) */
+     * its commissions moved to the pool's end (after the paying order's
+     * own n_comm), and at most six postings each: the accrual, a reversal
+     * from pending (a fresh commission has nothing settled to claw back)
+     * and a settlement, two legs each. Reserved with the paying order's
+     * own, as one sum: a reservation is room beyond what is used, so two
+     * would give the larger, not both. */
     size_t lines = 0, comms = 0;
-    for (uint32_t i = 0; i < x->n_joined; i++) {
+    yj_group gv;
+    sm_group_view(s, g, &gv);
+    for (uint32_t i = 0; i < x->n_joined; i++) { /* the orders the success pays on (retro's) */
         const sm_order *o = &s->orders[x->joined[i]];
+        yj_group_order go = {.buyer = yj_tree_id(s->tree, o->buyer),
+                             .paid = o->paid_fen,
+                             .refunded = o->refunded_fen};
+        if (!yj_rules_group_retro_pays(&gv, &go)) continue;
         lines += o->n_lines;
         comms += o->n_comm;
     }
-    if (s->n_comms + comms + lines > s->comms_cap) {
+    size_t need = s->n_comms + n_comm + comms + lines;
+    if (need > s->comms_cap) {
         size_t cap = s->comms_cap ? s->comms_cap : 64;
-        while (cap < s->n_comms + comms + lines)
+        while (cap < need)
             cap *= 2;
         sm_comm *c = realloc(s->comms, cap * sizeof *c);
         if (!c) return YJ_RESOURCE_EXHAUSTED;
         s->comms = c;
         s->comms_cap = cap;
     }
-    if ((err = sm_room_rows(s, lines, lines)) != YJ_OK) return err;
-    if (!yj_buf_reserve(effects, lines * 8 * SM_POSTING_MAX_BYTES)) return YJ_RESOURCE_EXHAUSTED;
+    /* every retro posting is the leader's, in the event's month: one row */
+    if ((err = sm_room_rows(s, n_comm + 1, n_comm + 1)) != YJ_OK) return err;
+    if (!yj_buf_reserve(effects, effect_bytes + lines * 6 * SM_POSTING_MAX_BYTES))
+        return YJ_RESOURCE_EXHAUSTED;
     return YJ_OK;
 }
 
@@ -225,6 +244,7 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
     yj_commission comm[YJ_LINES_MAX];
     size_t n;
     if (!yj_rules_group_retro(e->policy, gv, &go, comm, &n)) return 0;
+    assert(s->n_comms + o->n_comm + n <= s->comms_cap); /* (sm_group_room) */
     if (o->comm + o->n_comm != s->n_comms) { /* its commissions to the pool's end, to grow there */
         memmove(&s->comms[s->n_comms], &s->comms[o->comm], o->n_comm * sizeof s->comms[0]);
         o->comm = s->n_comms;

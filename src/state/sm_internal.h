@@ -235,13 +235,16 @@ uint32_t sm_invite_of(const yj_sm *s, uint32_t session, uint32_t m);
  * group_id an order paid at e's time names, checked as the ledger checks
  * it (NOT_FOUND; version 1: FAILED_PRECONDITION for an order it does not
  * take), with *miss; its rules' view; room for what a payment that joins
- * (or misses) it writes, retro commissions on earlier orders included;
+ * (or misses) it writes: its own n_comm commissions (their rows) and
+ * effect_bytes, and a success's retro commissions on the earlier orders
+ * (their rows and postings) on top, one reservation of the sum;
  * the join (the success and its retro commissions, posted into effects);
  * a miss listed; a refund's effect on it. */
 yj_err sm_group_check(const yj_sm *s, const yj_sm_event *e, const char *group_id, uint32_t *g,
                       int *miss, yj_msg *why);
 void sm_group_view(const yj_sm *s, uint32_t g, yj_group *out);
-yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, yj_buf *effects);
+yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effect_bytes,
+                     yj_buf *effects);
 void sm_group_join(yj_sm *s, const yj_sm_event *e, uint32_t g, uint32_t order, int64_t earned,
                    yj_buf *effects);
 void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order);

@@ -151,7 +151,7 @@ static yj_paid_guide paid_guide(const yj_sm *s, uint32_t g)
 }
 
 /* What the order names must be known (the ledger's find_programs, after
- * its group, which the typed state does not keep): its store, its serving
+ * its group: sm_group_check): its store, its serving
  * guide and its live session; then where its credit goes and whose invite
  * counts. */
 static yj_err find_programs(const yj_sm *s, const Yongjin__V1__OrderPaid *op, yj_order_where *where,
@@ -255,11 +255,12 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
      * postings each, and two credits */
     size_t n_comm = (YJ_LEVELS_MAX + 2) * op->n_lines + 2;
     if ((err = room_order(s, op->n_lines, n_comm)) != YJ_OK) return err;
-    if (!yj_buf_reserve(out->effects,
-                        2 * n_comm * SM_POSTING_MAX_BYTES + YJ_CREDITS_MAX * SM_CREDIT_MAX_BYTES))
-        return YJ_RESOURCE_EXHAUSTED;
-    if (group != YJ_TREE_NONE && (err = sm_group_room(s, group, miss, out->effects)) != YJ_OK)
-        return err;
+    size_t bytes = 2 * n_comm * SM_POSTING_MAX_BYTES + YJ_CREDITS_MAX * SM_CREDIT_MAX_BYTES;
+    if (group != YJ_TREE_NONE) /* with a success's retro commissions on top */
+        err = sm_group_room(s, group, miss, n_comm, bytes, out->effects);
+    else if (!yj_buf_reserve(out->effects, bytes))
+        err = YJ_RESOURCE_EXHAUSTED;
+    if (err != YJ_OK) return err;
     yj_order_line lines[YJ_LINES_MAX];
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
@@ -373,6 +374,7 @@ static void at_paid_time(const yj_sm_event *e, const sm_order *o, const char *wh
 {
     int64_t at = yj_rules_order_event_time(e->rules, e->time_ms, o->paid_at_ms);
     *period = e->period;
+    out->time_ms = at;
     if (at == e->time_ms) return;
     int adjustment;
     yj_rules_period_of(at, e->tz_offset_min, e->closed_through, period, &adjustment);
@@ -487,6 +489,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     yj_sm_out tmp = {.effects = out->effects};
     at_paid_time(e, o, "order_refunded", r->order_id, &period, &tmp);
     memcpy(note, tmp.note, sizeof note);
+    int64_t at_ms = tmp.time_ms;
     static __thread yj_refund_effects fx;
     yj_refund_order v;
     refund_view(s, r->order_id, o, &v);
@@ -500,6 +503,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     assert(err == YJ_OK); /* (reserved) */
     s->refund_seq[num] = e->seq;
     memcpy(out->note, note, sizeof note);
+    out->time_ms = at_ms;
     o->refund_count++;
     for (uint32_t i = 0; i < o->n_lines; i++)
         s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];

@@ -549,7 +549,9 @@ struct tally {
     int policies, policies_refused;
     int guide_events, guide_refused, guided, guided_refused, credits, credited, guide_pay;
     int live_events, live_refused, live_orders, live_refused_orders, invite_pay;
-    int group_opens, group_refused, group_orders, group_refused_orders, leader_pay, retro;
+    int group_opens, group_refused, group_orders, group_refused_orders, leader_pay;
+    int retro, retro_reverse, retro_settle, retro_cut; /* an OrderPaid's leader legs on other
+                                                          orders, by kind, and those cut */
     int cut; /* accruals the order cap cut */
 };
 
@@ -742,12 +744,16 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
                              mine->postings[i]->member[0];
             n->leader_pay += (int)mine->postings[i]->program == YJ_PROGRAM_GROUP_LEADER &&
                              mine->postings[i]->member[0];
-            n->retro +=
-                (int)mine->postings[i]->program == YJ_PROGRAM_GROUP_LEADER &&
-                mine->postings[i]->member[0] &&
-                strcmp(mine->postings[i]->order_id,
-                       x->body_case == YONGJIN__V1__EVENT__BODY_ORDER_PAID ? x->order_paid->order_id
-                                                                           : "") != 0;
+            const Yongjin__V1__Posting *p = mine->postings[i];
+            n->cut += p->member[0] && p->uncut != p->amount;
+            if (x->body_case == YONGJIN__V1__EVENT__BODY_ORDER_PAID &&
+                (int)p->program == YJ_PROGRAM_GROUP_LEADER && p->member[0] &&
+                strcmp(p->order_id, x->order_paid->order_id) != 0) { /* a success's retro */
+                n->retro++;
+                n->retro_reverse += !strcmp(p->kind, "reverse");
+                n->retro_settle += !strcmp(p->kind, "settle");
+                n->retro_cut += p->uncut != p->amount;
+            }
         }
         snprintf(first_order, sizeof first_order, "%s",
                  mine->n_postings ? mine->postings[0]->order_id : "");
@@ -1170,6 +1176,8 @@ static void one_group_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when
         l[i].line_id = ids[i];
         l[i].quantity = 1;
         l[i].amount = 1 + rnd(200000);
+        if (rnd(3) == 0) /* a base below the amount: the leader's rate is on the base */
+            l[i].commission_base = (int64_t)rnd((uint32_t)l[i].amount);
         lp[i] = &l[i];
     }
     op.order_id = order;
@@ -1867,9 +1875,9 @@ static void differential(dfx *f, const workload *w)
                 (failed > 0 && succeeded > 2 && (w->rules == YJ_RULES_V1 || missed > 0)));
     if (w->groups)
         print_message("groups: %d opened (%d refused), %d orders naming one (%d refused), %d "
-                      "leader postings (%d retro)\n",
+                      "leader postings (%d retro: %d reversals, %d settlements, %d cut)\n",
                       n.group_opens, n.group_refused, n.group_orders, n.group_refused_orders,
-                      n.leader_pay, n.retro);
+                      n.leader_pay, n.retro, n.retro_reverse, n.retro_settle, n.retro_cut);
     assert_true(!w->groups || (n.group_opens > 10 && n.group_refused > 2 && n.group_orders > 30 &&
                                n.group_refused_orders > 2 && n.leader_pay > 10 && n.retro > 5));
     assert_true(!w->live || (n.live_orders > 20 && n.live_refused_orders > 3 &&
@@ -2170,6 +2178,276 @@ static void test_a_group_buy_agrees_with_the_ledger(void **state)
     state_free(s);
 }
 
+/* OpenGroup gid (leader L, target, expiry) at when, applied to both: the code. */
+static int open_group_both(dfx *f, yj_sm *s, const char *gid, int32_t target, int64_t expires,
+                           int64_t when, tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OpenGroup og = YONGJIN__V1__OPEN_GROUP__INIT;
+    og.group_id = (char *)gid;
+    og.leader = "L";
+    og.target_size = target;
+    og.expires_at_ms = expires;
+    x.body_case = YONGJIN__V1__EVENT__BODY_OPEN_GROUP;
+    x.open_group = &og;
+    return both(f, s, &x, 0, when, n);
+}
+
+/* A one-line order of amount by buyer at when, naming gid ("" none),
+ * applied to both: the code. */
+static int pay_both(dfx *f, yj_sm *s, const char *order, const char *buyer, const char *gid,
+                    int64_t amount, int64_t when, tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = amount;
+    op.order_id = (char *)order;
+    op.buyer = (char *)buyer;
+    op.n_lines = 1;
+    op.lines = &lp;
+    op.group_id = (char *)gid;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    return both(f, s, &x, 0, when, n);
+}
+
+static int refund_both(dfx *f, yj_sm *s, const char *order, const char *refund_id, int64_t amount,
+                       int64_t when, tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+    r.order_id = (char *)order;
+    r.refund_id = (char *)refund_id;
+    r.amount = amount;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    x.order_refunded = &r;
+    return both(f, s, &x, 0, when, n);
+}
+
+static const sm_group *group_of(const yj_sm *s, const char *gid)
+{
+    uint32_t g = yj_ids_find(s->group_ids, gid, strlen(gid));
+    assert_int_not_equal(g, YJ_IDS_NONE);
+    return &s->groups[g];
+}
+
+/* Group-buys' edges, each applied to both and the numbers worked by hand
+ * (RULES.md §5, docs/rules.md "Group-buy"; leader rate 5%, MEMBERS):
+ *  - a refund dated before its order's payment happens at the paid time
+ *    (version 2), and so does the expiry it finds: a group that expired
+ *    between the two fails, and an order dated before that expiry but
+ *    applied after it misses the group;
+ *  - a success reverses the retro commission at once in proportion to an
+ *    earlier order's refunds, and settles at once the rest of it on an
+ *    order already settled, with the policy in force at the success
+ *    (changed between the orders) on the accrual and the settlement and
+ *    the order's own on the reversal;
+ *  - more groups due than one event fails (1,000): the rest fail at the
+ *    next event, in the expiry index's order. */
+static void test_group_buy_edges_agree_with_the_ledger(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 34, .groups = 1};
+    last_seq = 0;
+    rules_version = 0;
+    yj_sm *s = yj_sm_new(34);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    /* the expiry at the paid time */
+    assert_int_equal(pay_both(f, s, "x", "a", "", 10000, T0 + 10 * DAY, &n), YJ_OK);
+    assert_int_equal(open_group_both(f, s, "Gb", 2, T0 + 5 * DAY, T0 + DAY, &n), YJ_OK);
+    assert_int_equal(group_of(s, "Gb")->status, YJ_GROUP_OPEN);
+    assert_int_equal(refund_both(f, s, "x", "f", 100, T0 + 2 * DAY, &n), YJ_OK);
+    assert_int_equal(n.notes, 1); /* (taken at the paid time) */
+    assert_int_equal(group_of(s, "Gb")->status, YJ_GROUP_FAILED);
+    assert_int_equal(pay_both(f, s, "y", "b", "Gb", 10000, T0 + 3 * DAY, &n), YJ_OK);
+    assert_int_equal(group_of(s, "Gb")->n_joined, 0);
+    assert_int_equal(group_of(s, "Gb")->n_missed, 1);
+    /* the retro commissions' reversal and settlement */
+    assert_int_equal(open_group_both(f, s, "Gr", 3, T0 + 60 * DAY, T0 + 10 * DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "p1", "c", "Gr", 10000, T0 + 11 * DAY, &n), YJ_OK);
+    assert_int_equal(refund_both(f, s, "p1", "f1", 3000, T0 + 12 * DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "p2", "d", "Gr", 10000, T0 + 11 * DAY, &n), YJ_OK);
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+    oc.order_id = "p2";
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+    x.order_completed = &oc;
+    assert_int_equal(both(f, s, &x, 0, T0 + 12 * DAY, &n), YJ_OK);
+    Yongjin__V1__Settle st = YONGJIN__V1__SETTLE__INIT;
+    st.as_of_ms = T0 + 20 * DAY;
+    x.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+    x.settle = &st;
+    assert_int_equal(both(f, s, &x, 0, T0 + 20 * DAY, &n), YJ_OK);
+    assert_int_equal(refund_both(f, s, "p2", "f2", 2000, T0 + 21 * DAY, &n), YJ_OK);
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    pol.has_settle_delay_days = 1;
+    pol.settle_delay_days = 9;
+    sp.policy = &pol;
+    x.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    x.set_policy = &sp;
+    assert_int_equal(both(f, s, &x, 0, T0 + 21 * DAY, &n), YJ_OK);
+    assert_int_equal(yj_sm_policy(s)->version, 3);
+    n.retro = n.retro_reverse = n.retro_settle = 0;
+    assert_int_equal(pay_both(f, s, "p3", "e", "Gr", 10000, T0 + 22 * DAY, &n), YJ_OK);
+    /* the leader's legs on p1 and p2: p1's accrual of 500 and its reversal
+     * of 5% of 3000 = 150; p2's accrual of 500, its reversal of 100 and
+     * its settlement of 400 (available's leg and pending's) */
+    assert_int_equal(n.retro, 6);
+    assert_int_equal(n.retro_reverse, 2);
+    assert_int_equal(n.retro_settle, 2);
+    assert_int_equal(group_of(s, "Gr")->status, YJ_GROUP_SUCCEEDED);
+    assert_int_equal(group_of(s, "Gr")->leader_earned, 500 + 350 + 400);
+    int64_t b[YJ_SM_BALANCE_FIELDS];
+    yj_sm_balance(s, num(s, "L"), b);
+    assert_int_equal(b[0], 350 + 500); /* pending: p1's rest, p3's */
+    assert_int_equal(b[1], 400);       /* available: p2's rest */
+    assert_int_equal(b[4], 1500);      /* earned */
+    assert_int_equal(b[5], 250);       /* reversed */
+    /* a refund after the success un-counts its order and reverses its
+     * leader's commission; the success stays */
+    assert_int_equal(refund_both(f, s, "p3", "f3", 10000, T0 + 22 * DAY, &n), YJ_OK);
+    assert_int_equal(group_of(s, "Gr")->status, YJ_GROUP_SUCCEEDED);
+    assert_int_equal(group_of(s, "Gr")->counted, 2);
+    yj_sm_balance(s, num(s, "L"), b);
+    assert_int_equal(b[0], 350);
+    assert_int_equal(b[5], 750);
+    /* the retro cut to the room the cap leaves on the earlier order, by the
+     * cap in force at the success: k (under r) pays 10000, r earns 10%,
+     * 1000; the cap becomes 12%; q's order succeeds the group: the
+     * leader's 5% on k's order, 500, is cut to 1200 - 1000 = 200 */
+    one_bind_to(f, s, "k", "r", T0 + 22 * DAY);
+    assert_int_equal(open_group_both(f, s, "Gc", 2, T0 + 60 * DAY, T0 + 22 * DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "c1", "k", "Gc", 10000, T0 + 22 * DAY, &n), YJ_OK);
+    pol = (Yongjin__V1__Policy)YONGJIN__V1__POLICY__INIT;
+    pol.has_order_cap_bp = 1;
+    pol.order_cap_bp = 1200;
+    x.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    x.set_policy = &sp;
+    assert_int_equal(both(f, s, &x, 0, T0 + 22 * DAY, &n), YJ_OK);
+    n.retro = n.retro_cut = 0;
+    assert_int_equal(pay_both(f, s, "c2", "q", "Gc", 10000, T0 + 22 * DAY, &n), YJ_OK);
+    assert_int_equal(n.retro, 1);
+    assert_int_equal(n.retro_cut, 1);
+    assert_int_equal(group_of(s, "Gc")->leader_earned, 500 + 200);
+    /* the backlog: 1,003 groups due at once */
+    for (int i = 0; i < 1003; i++) {
+        char gid[16];
+        snprintf(gid, sizeof gid, "B%d", i);
+        assert_int_equal(
+            open_group_both(f, s, gid, 2, T0 + 24 * DAY + (i % 3) * 1000, T0 + 23 * DAY, &n),
+            YJ_OK);
+    }
+    assert_int_equal(pay_both(f, s, "z1", "a", "", 100, T0 + 25 * DAY, &n), YJ_OK);
+    int failed = 0;
+    for (int i = 0; i < 1003; i++) {
+        char gid[16];
+        snprintf(gid, sizeof gid, "B%d", i);
+        failed += group_of(s, gid)->status == YJ_GROUP_FAILED;
+    }
+    assert_int_equal(failed, 1000);
+    compare_groups(f, s); /* the same 1,000 as the ledger's */
+    assert_int_equal(pay_both(f, s, "z2", "a", "", 100, T0 + 25 * DAY, &n), YJ_OK);
+    for (int i = 0; i < 1003; i++) {
+        char gid[16];
+        snprintf(gid, sizeof gid, "B%d", i);
+        assert_int_equal(group_of(s, gid)->status, YJ_GROUP_FAILED);
+    }
+    compare_groups(f, s);
+    compare_member(f, s, "L", &w, NULL, 0);
+    const char *orders[] = {"x", "y", "p1", "p2", "p3", "c1", "c2"};
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++)
+        compare_order(f, s, orders[i]);
+    state_free(s);
+}
+
+/* Version 1 refuses an order naming a group that failed at its expiry
+ * (FAILED_PRECONDITION, the ledger's words), and one naming no group
+ * (NOT_FOUND); the order is not paid. */
+static void test_version_1_refuses_an_order_into_a_failed_group(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 35, .groups = 1};
+    last_seq = 0;
+    rules_version = YJ_RULES_V1;
+    yj_sm *s = yj_sm_new(35);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    assert_int_equal(open_group_both(f, s, "G", 2, T0 + 2 * DAY, T0 + DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "o1", "a", "G", 10000, T0 + DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "o2", "b", "", 10000, T0 + 3 * DAY, &n), YJ_OK);
+    assert_int_equal(group_of(s, "G")->status, YJ_GROUP_FAILED);
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    assert_int_equal(pay_both(f, s, "o3", "c", "G", 10000, T0 + 3 * DAY, &n),
+                     YJ_FAILED_PRECONDITION);
+    assert_int_equal(pay_both(f, s, "o4", "c", "Gnone", 10000, T0 + 3 * DAY, &n), YJ_NOT_FOUND);
+    assert_int_equal(open_group_both(f, s, "G", 2, T0 + 9 * DAY, T0 + 3 * DAY, &n),
+                     YJ_ALREADY_EXISTS);
+    assert_int_equal(open_group_both(f, s, "G2", 0, T0 + 9 * DAY, T0 + 3 * DAY, &n),
+                     YJ_INVALID_ARGUMENT);
+    assert_true(yj_sm_digest(s, after));
+    assert_memory_equal(before, after, 32); /* refused: nothing changed */
+    assert_int_equal(yj_ids_find(s->order_ids, "o3", 2), YJ_IDS_NONE);
+    compare_groups(f, s);
+    rules_version = 0;
+    state_free(s);
+}
+
+/* A success whose earlier orders' commissions must move past the paying
+ * order's in the pool, at every room the pool may have left (the earlier
+ * orders of three commissions each, under three levels and self-purchase;
+ * ASan and the pool's assert see a write past it): each run agrees with
+ * the ledger. */
+static void test_a_success_at_every_room_left_in_the_pool(void **state)
+{
+    dfx *f = *state;
+    rules_version = 0;
+    for (int k = 0; k < 24; k++) {
+        workload w = {.seed = 36, .groups = 1, .three_levels = 1};
+        last_seq = 0;
+        yj_sm *s = yj_sm_new(36);
+        assert_non_null(s);
+        set_policy(f, s, &w);
+        tally n = {0};
+        char t[16], id[24];
+        snprintf(t, sizeof t, "t%d_", k);
+        char m1[24], m2[24], m3[24];
+        snprintf(m1, sizeof m1, "%sm1", t);
+        snprintf(m2, sizeof m2, "%sm2", t);
+        snprintf(m3, sizeof m3, "%sm3", t);
+        one_bind_to(f, s, m2, m1, T0);
+        one_bind_to(f, s, m3, m2, T0);
+        for (int i = 0; i < k; i++) { /* fillers of three commissions each */
+            snprintf(id, sizeof id, "%sf%d", t, i);
+            assert_int_equal(pay_both(f, s, id, m3, "", 10000, T0 + DAY, &n), YJ_OK);
+        }
+        char gid[24];
+        snprintf(gid, sizeof gid, "%sG", t);
+        assert_int_equal(open_group_both(f, s, gid, 3, T0 + 30 * DAY, T0 + DAY, &n), YJ_OK);
+        for (int i = 0; i < 3; i++) {
+            snprintf(id, sizeof id, "%sg%d", t, i);
+            n.retro = 0;
+            assert_int_equal(pay_both(f, s, id, m3, gid, 10000, T0 + 2 * DAY, &n), YJ_OK);
+        }
+        assert_int_equal(group_of(s, gid)->status, YJ_GROUP_SUCCEEDED);
+        assert_int_equal(n.retro, 2); /* the leader's accruals on g0 and g1 */
+        for (int i = 0; i < 3; i++) {
+            snprintf(id, sizeof id, "%sg%d", t, i);
+            compare_order(f, s, id);
+        }
+        state_free(s);
+        store_fx_close(&f->s); /* a fresh ledger for the next room */
+        store_fx_open(&f->s, "sm", *yj_ledger_hook());
+    }
+}
+
 static void test_group_buys_agree_with_the_ledger(void **state)
 {
     differential(*state, &(workload){.seed = 30, .groups = 1, .last_touch = 1, .events = 1600});
@@ -2177,7 +2455,7 @@ static void test_group_buys_agree_with_the_ledger(void **state)
 
 static void test_group_buys_own_basis_agree_with_the_ledger(void **state)
 {
-    differential(*state, &(workload){.seed = 31, .groups = 2, .events = 1600});
+    differential(*state, &(workload){.seed = 31, .groups = 2, .cap_bp = 1200, .events = 1600});
 }
 
 static void test_version_1_group_buys_all_basis_agree_with_the_ledger(void **state)
@@ -2467,6 +2745,12 @@ int main(void)
                                         dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_group_buys_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_a_group_buy_agrees_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_group_buy_edges_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_version_1_refuses_an_order_into_a_failed_group, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_a_success_at_every_room_left_in_the_pool, dsetup,
+                                        dteardown),
         cmocka_unit_test_setup_teardown(test_group_buys_own_basis_agree_with_the_ledger, dsetup,
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_version_1_group_buys_all_basis_agree_with_the_ledger,
