@@ -108,22 +108,20 @@ static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_l
     return YJ_OK;
 }
 
-/* The door (RULES.md §2): the checks of a new write against the time the
- * server received it, made before the rules see the event and never on a
- * replay (an accepted entry stays accepted). Version independent. */
-static yj_err door_check(const ledger_event_ctx *ec, const Yongjin__V1__Event *ev, yj_msg *why)
+yj_err ledger_door_check(int replay, int64_t received_ms, int32_t tz_offset_min,
+                         const Yongjin__V1__Event *ev, yj_msg *why)
 {
-    if (ec->wtxn->replay || ev->body_case != YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD) return YJ_OK;
+    if (replay || ev->body_case != YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD) return YJ_OK;
     uint32_t month;
     yj_err err = ledger_parse_month("close_period.month", ev->close_period->month, &month, why);
     if (err != YJ_OK) return err;
-    int64_t end = yj_rules_month_end_ms(month, ec->tz_offset_min);
-    if (ec->wtxn->received_ms >= end) return YJ_OK;
-    return yj_fail(why, YJ_FAILED_PRECONDITION,
-                   "close_period: %s has not ended: it ends at %lld ms (the tenant's time zone, UTC%+d min), "
-                   "and the server received the close at %lld ms",
-                   ev->close_period->month, (long long)end, (int)ec->tz_offset_min,
-                   (long long)ec->wtxn->received_ms);
+    int64_t end = yj_rules_month_end_ms(month, tz_offset_min);
+    if (received_ms >= end) return YJ_OK;
+    return yj_fail(
+        why, YJ_FAILED_PRECONDITION,
+        "close_period: %s has not ended: it ends at %lld ms (the tenant's time zone, UTC%+d min), "
+        "and the server received the close at %lld ms",
+        ev->close_period->month, (long long)end, (int)tz_offset_min, (long long)received_ms);
 }
 
 /* JournalEntry.settled_orders (15) and settle_more_due (16), written as
@@ -183,7 +181,7 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         ledger_event_ctx ec = {.wtxn = wtxn, .tenant = tenant, .tenant_len = w->tenant_len,
                                .time_ms = w->event_time_ms, .rules = rules, .tz_offset_min = tz,
                                .effects = effects};
-        err = door_check(&ec, ev, why);
+        err = ledger_door_check(wtxn->replay, wtxn->received_ms, tz, ev, why);
         if (err == YJ_OK) err = ledger_period_begin(&ec);
         if (err == YJ_OK) err = apply_event(&ec, policy, ev, why);
         if (err == YJ_OK) { /* groups whose time ran out fail now (an accepted event's time, or Settle's) */

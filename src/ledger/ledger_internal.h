@@ -463,6 +463,14 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
 yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 /* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
+/* The door (RULES.md §2): the checks of a new write against the time the
+ * server received it, made before the rules see the event and never on a
+ * replay (an accepted entry stays accepted): a ClosePeriod of a month that
+ * has not ended at received_ms in the tenant's zone is FAILED_PRECONDITION.
+ * Version independent. The ledger's apply hook and the typed state's
+ * (yj_sm_apply) call it. */
+yj_err ledger_door_check(int replay, int64_t received_ms, int32_t tz_offset_min,
+                         const Yongjin__V1__Event *ev, yj_msg *why);
 
 /* ---- seen.c: the members a tenant has named ---- */
 /* After an event is accepted: marks every member id its body names, in

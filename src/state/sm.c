@@ -120,6 +120,22 @@ const yj_policy *yj_sm_policy(const yj_sm *s)
     return &s->policy;
 }
 
+yj_err yj_sm_close_period(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__ClosePeriod *cp,
+                          yj_msg *why)
+{
+    uint32_t month;
+    yj_err err = ledger_parse_month("close_period.month", cp->month, &month, why);
+    if (err == YJ_OK)
+        err = yj_rules_close_check(month, s->closed_through, e->time_ms, e->tz_offset_min, why);
+    if (err == YJ_OK) s->closed_through = month;
+    return err;
+}
+
+uint32_t yj_sm_closed_through(const yj_sm *s)
+{
+    return s->closed_through;
+}
+
 yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPolicy *sp,
                         yj_msg *why)
 {
@@ -567,6 +583,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     ok = ok && digest_rows(c, s, s->earn, rank) && digest_rows(c, s, s->month, rank);
     for (int j = 0; ok && j < YJ_SM_ACCOUNTS; j++)
         ok = put_u64(c, (uint64_t)s->totals[j]);
+    ok = ok && put_u64(c, s->closed_through);
     if (ok) { /* the months' totals, by month */
         size_t nm = yj_map64_count(s->mtot);
         row_ent *r = malloc((nm ? nm : 1) * sizeof *r);

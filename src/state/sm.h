@@ -18,14 +18,15 @@
  * Settle: the due orders, pending to available), withdrawals and payout
  * batches (sm_payouts.c), stores, guides and exclusive guides with the
  * credit and the guides' commissions of an order (sm_guides.c), live
- * sessions and invites (sm_live.c), group-buys (sm_groups.c), each alone
+ * sessions and invites (sm_live.c), group-buys (sm_groups.c), closing
+ * months (the adjustments they make), each alone
  * or through yj_sm_apply as the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
- * record for GetOrder) is not kept here yet, nor are campaigns' counts,
- * the "seen" marks of every role and closing months: yj_sm_apply answers
- * UNIMPLEMENTED for a ClosePeriod and for a campaign named by a bind or a
- * share link. It is not yet the
+ * record for GetOrder, a closed month's seal) is not kept here yet, nor
+ * are campaigns' counts and the "seen" marks of every role: yj_sm_apply
+ * answers UNIMPLEMENTED for a campaign named by a bind or a share link.
+ * It is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -86,6 +87,11 @@ typedef struct yj_sm_out {
      * names (the ledger's at_paid_time moves ec->time_ms): groups expire
      * at it (yj_sm_apply) */
     int64_t time_ms;
+    /* the month it posts into and whether that is an adjustment (its own
+     * month was closed): the event's, or that paid time's (JournalEntry
+     * fields 11 and 12) */
+    uint32_t period;
+    int adjustment;
 } yj_sm_out;
 
 /* An empty state; seed keys its hash tables (no state depends on it; a
@@ -103,6 +109,16 @@ const yj_policy *yj_sm_policy(const yj_sm *s);
  * posting refused), kept as the policy in force. Changes nothing but on OK. */
 yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPolicy *sp,
                         yj_msg *why);
+/* ClosePeriod (RULES.md §6, the ledger's periods.c): the month checked
+ * (INVALID_ARGUMENT) and yj_rules_close_check's refusals (already closed,
+ * not the next to close, not ended at the event's time); then every month
+ * up to it is closed: an event dated in one posts into the first open
+ * month, an adjustment (yj_sm_apply). The month's seal (its entries' hash)
+ * is history, not kept here. */
+yj_err yj_sm_close_period(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__ClosePeriod *cp,
+                          yj_msg *why);
+/* The last closed month (yyyymm), 0: none. */
+uint32_t yj_sm_closed_through(const yj_sm *s);
 
 /* UpsertMember: INVALID_ARGUMENT for an id or a tier the ledger refuses
  * (its words), else OK or RESOURCE_EXHAUSTED. */
@@ -211,12 +227,15 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * force before it and its month, the event's apply above, and on OK the
  * journal entry's fields it adds appended to extra as the ledger writes
  * them (policy version, adjustment, note, rules version, a Settle's
- * answer); then the groups whose expiry the event's time (a Settle's
- * as_of when later) reached fail. Events the typed state does not keep
- * yet (closing months, campaigns named by a bind or a share link) are
- * UNIMPLEMENTED, changing nothing. */
+ * answer); then the groups whose expiry the time the event took effect
+ * (out->time_ms; a Settle's as_of when later) reached fail. received_ms
+ * is when the server received a new write, for the door's check
+ * (ledger_door_check: a ClosePeriod of a month not yet ended then); 0 for
+ * a replayed entry, which passed the door when it was written. Events the
+ * typed state does not keep yet (campaigns named by a bind or a share
+ * link) are UNIMPLEMENTED, changing nothing. */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
-                   uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
+                   int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

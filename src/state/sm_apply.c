@@ -78,12 +78,12 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
         return yj_sm_record_invite(s, e, ev->record_invite, why);
     case YONGJIN__V1__EVENT__BODY_CLOSE_LIVE_SESSION:
         return yj_sm_close_live_session(s, e, ev->close_live_session, why);
+    case YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD:
+        return yj_sm_close_period(s, e, ev->close_period, why);
     case YONGJIN__V1__EVENT__BODY__NOT_SET:
         return yj_fail(why, YJ_INVALID_ARGUMENT, "event: no body is set");
-    default:
-        return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "event: closing months are not in the typed state yet (body %d)",
-                       (int)ev->body_case);
+    default: /* a body this build does not know: the ledger's words */
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "event: an unknown body (%d)", (int)ev->body_case);
     }
 }
 
@@ -112,7 +112,7 @@ static yj_err put_extras(yj_buf *extra, uint64_t policy_version, int adjustment,
 }
 
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
-                   uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why)
+                   int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why)
 {
     if (time_ms < YJ_TIME_MIN_MS || time_ms >= YJ_TIME_END_MS)
         return yj_fail(why, YJ_INVALID_ARGUMENT,
@@ -128,16 +128,20 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     /* the policy in force before the event (a SetPolicy changes s->policy) */
     uint64_t policy_version = s->policy.version;
     int32_t tz = s->policy.timezone_offset_minutes;
-    yj_sm_event e = {rules, &s->policy, time_ms, seq, 0, tz, 0 /* (no month is closed here yet) */};
-    int adjustment;
-    yj_rules_period_of(time_ms, tz, e.closed_through, &e.period, &adjustment);
+    yj_err err = ledger_door_check(received_ms == 0, received_ms, tz, ev, why);
+    if (err != YJ_OK) return err;
+    /* its month: its own, or the first open one when that is closed (the
+     * ClosePeriod itself, with the months closed before it) */
+    yj_sm_event e = {rules, &s->policy, time_ms, seq, 0, tz, s->closed_through};
+    yj_rules_period_of(time_ms, tz, e.closed_through, &e.period, &out->adjustment);
+    out->period = e.period;
     out->note[0] = 0;
     out->settled_orders = 0;
     out->settle_more_due = 0;
     out->time_ms = time_ms;
     /* the extras' room first, so that nothing fails after the state changed */
     if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES)) return YJ_RESOURCE_EXHAUSTED;
-    yj_err err = dispatch(s, &e, ev, out, why);
+    err = dispatch(s, &e, ev, out, why);
     if (err != YJ_OK) return err;
     /* groups whose time ran out fail now: at the time the event took
      * effect (a version 2 refund or completion dated before its payment:
@@ -147,7 +151,7 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
                     ? ev->settle->as_of_ms
                     : out->time_ms;
     sm_expire_groups(s, t);
-    err = put_extras(extra, policy_version, adjustment, e.period, rules, out);
+    err = put_extras(extra, policy_version, out->adjustment, out->period, rules, out);
     assert(err == YJ_OK); /* (reserved) */
     return err;
 }

@@ -128,6 +128,7 @@ typedef struct sm_pline {
 
 struct yj_sm {
     yj_tree *tree;
+    uint32_t closed_through;              /* the last closed month (yyyymm), 0: none */
     int64_t (*bal)[YJ_SM_BALANCE_FIELDS]; /* by member number */
     size_t bal_n;                         /* members with a balance slot (zeros past it) */
     size_t bal_cap;

@@ -376,8 +376,8 @@ static void at_paid_time(const yj_sm_event *e, const sm_order *o, const char *wh
     *period = e->period;
     out->time_ms = at;
     if (at == e->time_ms) return;
-    int adjustment;
-    yj_rules_period_of(at, e->tz_offset_min, e->closed_through, period, &adjustment);
+    yj_rules_period_of(at, e->tz_offset_min, e->closed_through, period, &out->adjustment);
+    out->period = *period;
     snprintf(out->note, sizeof out->note,
              "%s dated %lld ms, before order %s was paid at %lld ms: taken as happening at the "
              "paid time",
@@ -486,10 +486,9 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
             r->refund_id, r->order_id, (unsigned long long)s->refund_seq[had]);
     uint32_t period;
     char note[sizeof out->note] = "";
-    yj_sm_out tmp = {.effects = out->effects};
+    yj_sm_out tmp = *out; /* (its month and time, moved by at_paid_time) */
     at_paid_time(e, o, "order_refunded", r->order_id, &period, &tmp);
     memcpy(note, tmp.note, sizeof note);
-    int64_t at_ms = tmp.time_ms;
     static __thread yj_refund_effects fx;
     yj_refund_order v;
     refund_view(s, r->order_id, o, &v);
@@ -503,7 +502,9 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     assert(err == YJ_OK); /* (reserved) */
     s->refund_seq[num] = e->seq;
     memcpy(out->note, note, sizeof note);
-    out->time_ms = at_ms;
+    out->time_ms = tmp.time_ms;
+    out->period = tmp.period;
+    out->adjustment = tmp.adjustment;
     o->refund_count++;
     for (uint32_t i = 0; i < o->n_lines; i++)
         s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];

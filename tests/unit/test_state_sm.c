@@ -537,6 +537,7 @@ typedef struct workload {
     int live;   /* live sessions L0..L2, invites, orders in them; live_invite_rate_bp 500, LAST with
                    live > 1 */
     int groups; /* group-buys: group_leader_rate_bp 500, basis = groups (1 MEMBERS, 2 OWN, 3 ALL) */
+    int closes; /* ClosePeriods of months that may have ended or not, in order or not */
     uint32_t rules; /* the rules version (0: the current) */
     int events;
 } workload;
@@ -553,6 +554,7 @@ struct tally {
     int retro, retro_reverse, retro_settle, retro_cut; /* an OrderPaid's leader legs on other
                                                           orders, by kind, and those cut */
     int cut; /* accruals the order cap cut */
+    int closes, closes_refused, adjustments;
 };
 
 static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, struct tally *n);
@@ -704,6 +706,8 @@ static size_t n_paid;
 
 /* the order the last accepted event's first posting names */
 static char first_order[YJ_ID_MAX + 1];
+/* the month the last event posted into as an adjustment ("": none) */
+static char last_adjustment[8];
 
 /* Applies x to both and compares: the code, and when accepted the
  * postings, the note and a Settle's answer. Returns the code. */
@@ -720,7 +724,17 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
     yj_buf extra = {0};
-    yj_err got = yj_sm_apply(s, rules_version, x, when, ev.seq, &out, &extra, &why);
+    yj_err got = yj_sm_apply(s, rules_version, x, when, when, ev.seq, &out, &extra, &why);
+    last_adjustment[0] = 0;
+    if (got == YJ_OK) { /* the entry's fields: an adjustment and its month */
+        Yongjin__V1__JournalEntry *ex = yongjin__v1__journal_entry__unpack(
+            NULL, extra.len, extra.data ? extra.data : (uint8_t *)"");
+        assert_non_null(ex);
+        if (ex->adjustment)
+            snprintf(last_adjustment, sizeof last_adjustment, "%s", ex->adjustment_month);
+        n->adjustments += ex->adjustment;
+        yongjin__v1__journal_entry__free_unpacked(ex, NULL);
+    }
     yj_buf_free(&extra);
     if (code != (int)got)
         fail_msg("event %d (kind %d): ledger %d (%s), typed %d (%s)", e, (int)x->body_case, code,
@@ -1199,6 +1213,42 @@ static void one_group_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when
         n->group_refused_orders++;
 }
 
+/* A ClosePeriod at when of a month from 2025-10 to 2026-01 (or one that
+ * is not a month): the door refuses a month not ended when received, the
+ * rules one already closed or not the next. */
+static void one_close(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
+{
+    static const char *const months[] = {"2025-10", "2025-11", "2025-11", "2025-12",
+                                         "2025-12", "2026-01", "2025-13"};
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__ClosePeriod cp = YONGJIN__V1__CLOSE_PERIOD__INIT;
+    cp.month = (char *)months[rnd(sizeof months / sizeof months[0])];
+    x.body_case = YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD;
+    x.close_period = &cp;
+    if (both(f, s, &x, e, when, n) == YJ_OK)
+        n->closes++;
+    else
+        n->closes_refused++;
+}
+
+/* The last month the ledger closed ('Y'), 0: none. */
+static uint32_t keyed_closed(dfx *f)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey k;
+    MDB_val v;
+    uint32_t closed = 0;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    lkey_start(&k, "t1", 2, 'Y');
+    if (yj_state_get(&r.view, k.b, k.n, &v) == YJ_OK) {
+        assert_int_equal(v.mv_size, 4);
+        closed = get_be32(v.mv_data);
+    }
+    yj_store_read_end(f->s.store, &r);
+    return closed;
+}
+
 /* A Settle as of a time up to two days before its own. */
 static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
 {
@@ -1250,7 +1300,8 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
     yj_buf extra = {0};
-    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why), YJ_OK);
+    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why),
+                     YJ_OK);
     yj_buf_free(&extra);
     got = yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
     assert_non_null(got);
@@ -1284,7 +1335,7 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
     yj_msg why;
     yj_buf fx = {0}, extra = {0};
     yj_sm_out out = {.effects = &fx};
-    yj_err got = yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why);
+    yj_err got = yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why);
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     if (code != (int)got)
@@ -1314,7 +1365,8 @@ static void one_bind_to(dfx *f, yj_sm *s, const char *m, const char *r, int64_t 
     yj_msg why;
     yj_buf fx = {0}, extra = {0};
     yj_sm_out out = {.effects = &fx};
-    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, ev.seq, &out, &extra, &why), YJ_OK);
+    assert_int_equal(yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why),
+                     YJ_OK);
     yj_buf_free(&fx);
     yj_buf_free(&extra);
 }
@@ -1735,8 +1787,9 @@ static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t
     yj_sm_out out = {.effects = &fx};
     yj_msg why;
     /* (a version 1 entry records no version) */
-    yj_err err = yj_sm_apply(s, je->rules_version ? je->rules_version : YJ_RULES_V1, x,
-                             je->event_time_ms, seq, &out, &extra, &why);
+    yj_err err =
+        yj_sm_apply(s, je->rules_version ? je->rules_version : YJ_RULES_V1, x, je->event_time_ms,
+                    0 /* (a replay: no door) */, seq, &out, &extra, &why);
     if (err != YJ_OK) fail_msg("entry %llu: replayed: %d", (unsigned long long)seq, err);
     Yongjin__V1__EventResult *mine =
         yongjin__v1__event_result__unpack(NULL, fx.len, fx.data ? fx.data : (uint8_t *)"");
@@ -1832,6 +1885,8 @@ static void differential(dfx *f, const workload *w)
             one_refund(f, s, e, when, &n);
         else if (kind == 5)
             one_completion(f, s, e, when, &n);
+        else if (kind == 6 && w->closes && rnd(3) == 0)
+            one_close(f, s, e, when, &n);
         else if (kind == 6 && rnd(3) == 0)
             one_settle(f, s, e, when + 10 * DAY, &n);
         else if (kind == 6 && rnd(4) == 0)
@@ -1892,6 +1947,11 @@ static void differential(dfx *f, const workload *w)
                       n.guided, n.guided_refused, n.credited, n.credits, n.guide_pay,
                       n.guide_events, n.guide_refused);
     assert_true(n.policies > 1 && n.policies_refused > 0 && n.policies + n.policies_refused > 5);
+    if (w->closes)
+        print_message("months: %d closes (%d refused), %d adjustments, closed through %u\n",
+                      n.closes, n.closes_refused, n.adjustments, yj_sm_closed_through(s));
+    assert_true(!w->closes || (n.closes > 1 && n.closes_refused > 5 && n.adjustments > 20));
+    assert_int_equal(keyed_closed(f), yj_sm_closed_through(s));
     for (int i = 0; i < DMEMBERS; i++) {
         char m[16];
         snprintf(m, sizeof m, "m%d", i);
@@ -2464,6 +2524,104 @@ static void test_version_1_group_buys_all_basis_agree_with_the_ledger(void **sta
                  &(workload){.seed = 32, .groups = 3, .rules = YJ_RULES_V1, .events = 1600});
 }
 
+/* Every program in one workload, months closing in the middle (events
+ * dated in a closed month post into the first open one): the issue's
+ * determinism workload, its live digest against a replay's. */
+static void test_every_program_with_closing_months_agrees_with_the_ledger(void **state)
+{
+    differential(*state, &(workload){.seed = 37,
+                                     .closes = 1,
+                                     .groups = 1,
+                                     .guides = 1,
+                                     .live = 1,
+                                     .fee_bp = 150,
+                                     .ttl_days = 40,
+                                     .events = 2400});
+}
+
+static void test_version_1_closing_months_agree_with_the_ledger(void **state)
+{
+    differential(
+        *state,
+        &(workload){
+            .seed = 38, .closes = 1, .three_levels = 1, .rules = YJ_RULES_V1, .events = 1200});
+}
+
+/* EXAMPLES-style months by hand (RULES.md §6; the tenant's zone UTC+8,
+ * T0 = 2025-11-01 08:00 there): b (under a) buys 10000 on 11-20: a earns
+ * 1000 in 2025-11. 2025-11 closes on 12-01 (UTC+8), after a close before
+ * its end (the door's words, then the rules' when received later but
+ * dated before the end), then again (already closed) and 2026-01 (not the
+ * next). A refund of 5000 dated 11-25 posts into 2025-12, an adjustment:
+ * a's reversal of 500 counts in December; an order dated 11-28 too; one
+ * dated 12-02 is not an adjustment. */
+static void test_closing_a_month_by_hand(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 39};
+    last_seq = 0;
+    rules_version = 0;
+    yj_sm *s = yj_sm_new(39);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    one_bind_to(f, s, "b", "a", T0);
+    assert_int_equal(pay_both(f, s, "o1", "b", "", 10000, T0 + 19 * DAY, &n), YJ_OK);
+    assert_string_equal(last_adjustment, "");
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__ClosePeriod cp = YONGJIN__V1__CLOSE_PERIOD__INIT;
+    cp.month = "2025-11";
+    x.body_case = YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD;
+    x.close_period = &cp;
+    const int64_t dec1 = T0 + 30 * DAY - 8 * 3600000LL; /* 2025-12-01 00:00 UTC+8 */
+    assert_int_equal(both(f, s, &x, 0, dec1 - 1, &n), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(last_msg, "has not ended: it ends at"));
+    { /* received after the end, dated before it: the rules refuse (typed alone) */
+        yj_buf fx = {0}, extra = {0};
+        yj_sm_out out = {.effects = &fx};
+        yj_msg why;
+        assert_int_equal(yj_sm_apply(s, 0, &x, dec1 - 1, dec1 + 1, 99, &out, &extra, &why),
+                         YJ_FAILED_PRECONDITION);
+        assert_non_null(strstr(why.text, "has not ended at the event's time"));
+        yj_buf_free(&fx);
+        yj_buf_free(&extra);
+    }
+    assert_int_equal(yj_sm_closed_through(s), 0);
+    assert_int_equal(both(f, s, &x, 0, dec1, &n), YJ_OK);
+    assert_int_equal(yj_sm_closed_through(s), 202511);
+    assert_int_equal(both(f, s, &x, 0, dec1 + DAY, &n), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(last_msg, "already closed"));
+    cp.month = "2026-01";
+    assert_int_equal(both(f, s, &x, 0, T0 + 100 * DAY, &n), YJ_FAILED_PRECONDITION);
+    assert_non_null(strstr(last_msg, "the next to close is 2025-12"));
+    assert_int_equal(refund_both(f, s, "o1", "f1", 5000, T0 + 24 * DAY, &n), YJ_OK);
+    assert_string_equal(last_adjustment, "2025-12");
+    assert_int_equal(pay_both(f, s, "o2", "b", "", 2000, T0 + 27 * DAY, &n), YJ_OK);
+    assert_string_equal(last_adjustment, "2025-12");
+    assert_int_equal(pay_both(f, s, "o3", "b", "", 3000, T0 + 31 * DAY, &n), YJ_OK);
+    assert_string_equal(last_adjustment, "");
+    assert_int_equal(n.adjustments, 2);
+    uint32_t a = num(s, "a");
+    const int64_t *nov = yj_sm_month(s, a, 202511), *dec = yj_sm_month(s, a, 202512);
+    assert_non_null(nov);
+    assert_non_null(dec);
+    assert_int_equal(nov[YJ_PERIOD_ACCRUED], 1000);
+    assert_int_equal(nov[YJ_PERIOD_REVERSED], 0);
+    assert_int_equal(dec[YJ_PERIOD_ACCRUED], 200 + 300);
+    assert_int_equal(dec[YJ_PERIOD_REVERSED], 500);
+    assert_int_equal(yj_sm_month_totals(s, 202511)[YJ_PERIOD_ACCRUED], 1000);
+    assert_int_equal(keyed_closed(f), 202511);
+    compare_member(f, s, "a", &w, NULL, 0);
+    /* the journal replayed (no door) gives the same state and extras */
+    yj_sm *again = replay_journal(f, 4242);
+    uint8_t live[32], replayed[32];
+    assert_true(yj_sm_digest(s, live));
+    assert_true(yj_sm_digest(again, replayed));
+    assert_memory_equal(live, replayed, 32);
+    yj_sm_free(again);
+    state_free(s);
+}
+
 static void test_version_1_guides_agree_with_the_ledger(void **state)
 {
     differential(*state,
@@ -2746,6 +2904,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_buys_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_a_group_buy_agrees_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_group_buy_edges_agree_with_the_ledger, dsetup,
+                                        dteardown),
+        cmocka_unit_test_setup_teardown(test_closing_a_month_by_hand, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(
+            test_every_program_with_closing_months_agrees_with_the_ledger, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_version_1_closing_months_agree_with_the_ledger, dsetup,
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_version_1_refuses_an_order_into_a_failed_group, dsetup,
                                         dteardown),
