@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         snprintf(r, sizeof r, "m%ld", i / 3);
         yj_sm_event e = {YJ_RULES_VERSION, &p, T0, ++seq, 202511, p.timezone_offset_minutes, 0};
         yj_msg why;
-        if (yj_sm_bind(s, &e, m, r, &why) != YJ_OK) {
+        if (yj_sm_bind(s, &e, m, r, NULL, &why) != YJ_OK) {
             fprintf(stderr, "yj-state-bench: bind %s under %s: %s\n", m, r, why.text);
             return 1;
         }

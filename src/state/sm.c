@@ -47,6 +47,9 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->invite_of = yj_map64_new(3, seed ^ 13);
     s->invite_pairs = yj_ids_new(seed ^ 14);
     s->live_stats = yj_map64_new(5, seed ^ 15);
+    s->campaign_ids = yj_ids_new(seed ^ 17);
+    s->camp = yj_map64_new(3, seed ^ 18);
+    s->bind_src = yj_map64_new(1, seed ^ 19);
     s->strs.first = 64 * 1024;
     Yongjin__V1__Policy *d;
     if (ledger_policy_unpack(NULL, 0, &d) != YJ_OK) {
@@ -57,7 +60,8 @@ yj_sm *yj_sm_new(uint64_t seed)
     yongjin__v1__policy__free_unpacked(d, NULL);
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
         !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf ||
-        !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats || !s->group_ids) {
+        !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats || !s->group_ids ||
+        !s->campaign_ids || !s->camp || !s->bind_src) {
         yj_sm_free(s);
         return NULL;
     }
@@ -83,6 +87,9 @@ void yj_sm_free(yj_sm *s)
     yj_map64_free(s->invite_of);
     yj_ids_free(s->invite_pairs);
     yj_map64_free(s->live_stats);
+    yj_ids_free(s->campaign_ids);
+    yj_map64_free(s->camp);
+    yj_map64_free(s->bind_src);
     free(s->sessions);
     for (size_t i = 0; s->group_ids && i < yj_ids_count(s->group_ids); i++) {
         free(s->groups[i].joined);
@@ -200,7 +207,7 @@ yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_
 }
 
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
-                  yj_msg *why)
+                  const Yongjin__V1__Source *source, yj_msg *why)
 {
     if (!yj_ledger_valid_id(member, strlen(member)))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
@@ -208,10 +215,10 @@ yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char
     if (!yj_ledger_valid_id(referrer, strlen(referrer)))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "bind.referrer: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    yj_err err = sm_room_balances(s, 2);
+    yj_err err = ledger_check_source("bind.source", source, why);
+    if (err == YJ_OK) err = sm_room_balances(s, 2);
     if (err != YJ_OK) return err;
-    return yj_tree_apply_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms, e->seq,
-                              why);
+    return sm_bind(s, e, member, referrer, source, why);
 }
 
 static uint64_t earn_key(uint32_t m, uint32_t period, int program, int level)
@@ -528,6 +535,36 @@ static int digest_live(EVP_MD_CTX *c, const yj_sm *s)
 
 /* The groups by id: their figures and their lists (order ids, in join
  * order). */
+/* Campaign number k as its key ("campaign/variant"; "" for none). */
+static int digest_campaign(EVP_MD_CTX *c, const yj_sm *s, uint32_t k)
+{
+    if (k == YJ_TREE_NONE) return EVP_DigestUpdate(c, "", 1);
+    return EVP_DigestUpdate(c, yj_ids_str(s->campaign_ids, k), yj_ids_len(s->campaign_ids, k) + 1);
+}
+
+/* The campaigns' counts by key, then each member's bindings' campaigns
+ * (by the members' ids, newest binding first: the tree's digest's order). */
+static int digest_campaigns(EVP_MD_CTX *c, const yj_sm *s, const rank_ent *members, size_t n)
+{
+    size_t nc = yj_ids_count(s->campaign_ids);
+    rank_ent *keys = malloc((nc ? nc : 1) * sizeof *keys);
+    int ok = keys != NULL;
+    for (size_t i = 0; ok && i < nc; i++)
+        keys[i] = (rank_ent){yj_ids_str(s->campaign_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(keys, nc, sizeof *keys, by_id);
+    for (size_t i = 0; ok && i < nc; i++) {
+        const int64_t *row = yj_map64_find(s->camp, keys[i].i);
+        ok = row && digest_campaign(c, s, keys[i].i) && put_u64(c, (uint64_t)row[0]) &&
+             put_u64(c, (uint64_t)row[1]) && put_u64(c, (uint64_t)row[2]);
+    }
+    free(keys);
+    for (size_t i = 0; ok && i < n; i++)
+        for (uint32_t b = yj_tree_get(s->tree, members[i].i)->last; ok && b != YJ_TREE_NONE;
+             b = yj_tree_binding_at(s->tree, b)->prev)
+            ok = digest_campaign(c, s, sm_binding_campaign(s, b));
+    return ok;
+}
+
 static int digest_groups(EVP_MD_CTX *c, const yj_sm *s)
 {
     size_t n = yj_ids_count(s->group_ids);
@@ -615,7 +652,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              EVP_DigestUpdate(
                  c, o->session == YJ_TREE_NONE ? "" : yj_ids_str(s->session_ids, o->session),
                  o->session == YJ_TREE_NONE ? 1 : yj_ids_len(s->session_ids, o->session) + 1) &&
-             put_u64(c, o->inviter == YJ_TREE_NONE ? 0 : (uint64_t)rank[o->inviter] + 1);
+             put_u64(c, o->inviter == YJ_TREE_NONE ? 0 : (uint64_t)rank[o->inviter] + 1) &&
+             digest_campaign(c, s, o->campaign);
         for (uint32_t j = 0; ok && j < o->n_lines; j++) {
             const sm_line *l = &s->lines[o->line + j];
             ok = EVP_DigestUpdate(c, l->id, strlen(l->id) + 1) &&
@@ -653,7 +691,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
     ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) && digest_live(c, s) &&
-         digest_groups(c, s) && put_u64(c, s->policy_len) &&
+         digest_groups(c, s) && digest_campaigns(c, s, ids, n) && put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
@@ -684,5 +722,6 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_ids_bytes(s->session_ids) + s->session_cap * sizeof *s->sessions +
            yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
            yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
-           s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp;
+           s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp +
+           yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src);
 }

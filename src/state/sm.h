@@ -19,14 +19,13 @@
  * batches (sm_payouts.c), stores, guides and exclusive guides with the
  * credit and the guides' commissions of an order (sm_guides.c), live
  * sessions and invites (sm_live.c), group-buys (sm_groups.c), closing
- * months (the adjustments they make), each alone
+ * months (the adjustments they make), campaigns' counts (sm_campaigns.c),
+ * each alone
  * or through yj_sm_apply as the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
  * record for GetOrder, a closed month's seal) is not kept here yet, nor
- * are campaigns' counts and the "seen" marks of every role: yj_sm_apply
- * answers UNIMPLEMENTED for a campaign named by a bind or a share link.
- * It is not yet the
+ * are the "seen" marks of every role. It is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -125,10 +124,14 @@ uint32_t yj_sm_closed_through(const yj_sm *s);
 yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier,
                            yj_msg *why);
 /* Bind: INVALID_ARGUMENT for an id the ledger refuses (its words), else
- * yj_tree_apply_bind. A Bind's source (a campaign's counts) is not kept
- * here yet: the caller applies only Binds without one. */
+ * yj_tree_apply_bind; a source naming a campaign (checked by the caller:
+ * ledger_check_source) counts a binding for it (sm_campaigns.c). source
+ * may be NULL. */
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
-                  yj_msg *why);
+                  const Yongjin__V1__Source *source, yj_msg *why);
+/* A campaign's counts (the ledger's GetCampaignStats): bindings, orders,
+ * GMV; NULL when no accepted bind named it. */
+const int64_t *yj_sm_campaign(const yj_sm *s, const char *campaign, const char *variant);
 /* OrderPaid: checked as the ledger checks it (ledger_check_order_paid:
  * INVALID_ARGUMENT), ALREADY_EXISTS for an order paid before, then what it
  * names (a group: NOT_FOUND, version 1's FAILED_PRECONDITION for one it
@@ -231,9 +234,7 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * (out->time_ms; a Settle's as_of when later) reached fail. received_ms
  * is when the server received a new write, for the door's check
  * (ledger_door_check: a ClosePeriod of a month not yet ended then); 0 for
- * a replayed entry, which passed the door when it was written. Events the
- * typed state does not keep yet (campaigns named by a bind or a share
- * link) are UNIMPLEMENTED, changing nothing. */
+ * a replayed entry, which passed the door when it was written. */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 

@@ -19,20 +19,9 @@
  * the month's 9 and the note's field of at most 3 + 255. */
 #define EXTRAS_MAX_BYTES 512
 
-/* What the typed state does not keep yet refuses as UNIMPLEMENTED (sm.h):
- * a campaign named by a bind or a share link (its counts). */
-static yj_err campaign_yet(const Yongjin__V1__Source *src, yj_msg *why)
-{
-    if (src && src->campaign[0])
-        return yj_fail(why, YJ_UNIMPLEMENTED,
-                       "source.campaign: campaigns' counts are not in the typed state yet");
-    return YJ_OK;
-}
-
 static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event *ev, yj_sm_out *out,
                        yj_msg *why)
 {
-    yj_err err;
     switch (ev->body_case) {
     case YONGJIN__V1__EVENT__BODY_SET_POLICY:
         return yj_sm_set_policy(s, e, ev->set_policy, why);
@@ -40,13 +29,8 @@ static yj_err dispatch(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Event 
         return yj_sm_upsert_member(s, ev->upsert_member->member, ev->upsert_member->distributor,
                                    ev->upsert_member->tier, why);
     case YONGJIN__V1__EVENT__BODY_BIND:
-        if ((err = campaign_yet(ev->bind->source, why)) != YJ_OK) return err;
-        err = ledger_check_source("bind.source", ev->bind->source, why);
-        return err == YJ_OK ? yj_sm_bind(s, e, ev->bind->member, ev->bind->referrer, why) : err;
+        return yj_sm_bind(s, e, ev->bind->member, ev->bind->referrer, ev->bind->source, why);
     case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
-        if (ev->order_paid->referrer[0] &&
-            (err = campaign_yet(ev->order_paid->source, why)) != YJ_OK)
-            return err;
         return yj_sm_order_paid(s, e, ev->order_paid, out, why);
     case YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED:
         return yj_sm_order_refunded(s, e, ev->order_refunded, out, why);

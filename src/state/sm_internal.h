@@ -95,6 +95,7 @@ typedef struct sm_order {
     uint32_t group;   /* the group it joined, or YJ_TREE_NONE */
     uint32_t missed;  /* (version 2) the group it named and did not join, or YJ_TREE_NONE */
     int group_miss;   /* why (yj_group_miss) */
+    uint32_t campaign; /* of the buyer's binding in force at the payment (campaign_ids), or NONE */
 } sm_order;
 
 /* The due index: completed orders by due time, then their ids in key
@@ -187,6 +188,9 @@ struct yj_sm {
     size_t policy_len;
     yj_policy policy; /* the same, as the rules read it */
     int has_postings; /* a posting was made (a version 2 currency change is refused then) */
+    yj_ids *campaign_ids; /* "campaign/variant" of every source that named a campaign */
+    yj_map64 *camp;       /* by campaign number: bindings, orders, GMV (the ledger's 'K') */
+    yj_map64 *bind_src;   /* by binding number (the tree's): its source's campaign, when one */
 };
 
 /* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
@@ -195,6 +199,21 @@ static inline void sm_add(int64_t *x, int64_t d)
 {
     *x = (int64_t)((uint64_t)*x + (uint64_t)d);
 }
+
+/* Campaigns (sm_campaigns.c). A source's campaign key, "campaign/variant"
+ * (its length; 0 when it names no campaign). A bind (Bind, or a share
+ * link with the OrderPaid's source) as yj_tree_apply_bind, counting a
+ * binding for its source's campaign and keeping it on the binding, every
+ * byte reserved first. The campaign of m's binding in force at at_ms (an
+ * order's), or of binding b, or NONE. Adds an order and its GMV to
+ * campaign c (NONE: nothing). */
+#define SM_CAMPAIGN_KEY_MAX (2 * YJ_ID_MAX + 2)
+size_t sm_campaign_key(const Yongjin__V1__Source *src, char out[SM_CAMPAIGN_KEY_MAX]);
+yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
+               const Yongjin__V1__Source *src, yj_msg *why);
+uint32_t sm_campaign_at(const yj_sm *s, uint32_t m, int64_t at_ms);
+uint32_t sm_binding_campaign(const yj_sm *s, uint32_t b);
+void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv);
 
 /* Room for balances of every member the tree numbers, plus more. */
 yj_err sm_room_balances(yj_sm *s, size_t more);

@@ -276,9 +276,8 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
         char parent[YJ_ID_MAX + 1];
         yj_msg ignored;
         view.parent_at(view.ctx, op->buyer, e->time_ms, parent);
-        if (!parent[0]) {
-            err = yj_tree_apply_bind(s->tree, e->policy, e->rules, op->buyer, op->referrer,
-                                     e->time_ms, e->seq, &ignored);
+        if (!parent[0]) { /* (its source checked with the order: ledger_check_order_paid) */
+            err = sm_bind(s, e, op->buyer, op->referrer, op->source, &ignored);
             if (err != YJ_OK && err != YJ_FAILED_PRECONDITION) return err;
         }
     }
@@ -346,6 +345,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     ord->group = miss == YJ_GROUP_JOINS ? group : YJ_TREE_NONE;
     ord->missed = miss == YJ_GROUP_JOINS ? YJ_TREE_NONE : group;
     ord->group_miss = miss;
+    /* the campaign that brought the buyer: its binding's in force now */
+    ord->campaign = sm_campaign_at(s, buyer, e->time_ms);
+    sm_campaign_add(s, ord->campaign, 1, paid);
     ord->inviter = where.inviter[0] ? yj_tree_find(s->tree, where.inviter, strlen(where.inviter))
                                     : YJ_TREE_NONE;
     paid_apply(s, e, op, &fx, ord, out->effects);
@@ -510,6 +512,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
         s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];
     assert(fx.refunded_fen == o->refunded_fen + r->amount);
     o->refunded_fen = fx.refunded_fen;
+    sm_campaign_add(s, o->campaign, 0, -r->amount); /* its campaign's GMV */
     for (size_t i = 0; i < fx.n_reversals; i++) {
         const yj_reversal_effect *x = &fx.reversals[i];
         sm_comm *c = &s->comms[o->comm + (size_t)x->commission];

@@ -82,7 +82,7 @@ static void bind_ok(yj_sm *s, const char *m, const char *r)
 {
     yj_msg why;
     yj_sm_event e = ev_at(T0);
-    assert_int_equal(yj_sm_bind(s, &e, m, r, &why), YJ_OK);
+    assert_int_equal(yj_sm_bind(s, &e, m, r, NULL, &why), YJ_OK);
 }
 
 /* An order of one line of amount, paid at t; its postings unpacked into
@@ -538,6 +538,8 @@ typedef struct workload {
                    live > 1 */
     int groups; /* group-buys: group_leader_rate_bp 500, basis = groups (1 MEMBERS, 2 OWN, 3 ALL) */
     int closes; /* ClosePeriods of months that may have ended or not, in order or not */
+    int campaigns;  /* binds and share links with sources naming campaigns c0..c3, variants A, B, ""
+                     */
     uint32_t rules; /* the rules version (0: the current) */
     int events;
 } workload;
@@ -1260,6 +1262,20 @@ static void one_settle(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
     if (both(f, s, &x, e, when, n) == YJ_OK) n->settles++;
 }
 
+static int campaigns_on; /* the workload's campaigns */
+
+/* A source naming campaign c0..c3 (c9 now and then: a bad variant, refused)
+ * and variant A, B or "", from a channel. */
+static void pick_source(Yongjin__V1__Source *src, char campaign[8], char variant[8], int bad_ok)
+{
+    snprintf(campaign, 8, "c%u", rnd(4));
+    static const char *const variants[] = {"A", "B", "", "bad var"};
+    snprintf(variant, 8, "%s", variants[bad_ok && rnd(20) == 0 ? 3 : rnd(3)]);
+    src->campaign = campaign;
+    src->variant = variant;
+    src->channel = (Yongjin__V1__Source__SourceChannel)rnd(3);
+}
+
 static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally *n)
 {
     char order[24], refr[16], ids[3][8];
@@ -1282,10 +1298,16 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     op.buyer = (char *)m;
     op.n_lines = nl;
     op.lines = lp;
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    char campaign[8], variant[8];
     if (rnd(4) == 0) { /* a share link */
         snprintf(refr, sizeof refr, "m%u", rnd(DMEMBERS));
         op.referrer = refr;
         n->share_links++;
+        if (campaigns_on && rnd(2)) {
+            pick_source(&src, campaign, variant, 0);
+            op.source = &src;
+        }
     }
     x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
     x.order_paid = &op;
@@ -1326,6 +1348,12 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
     Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
     b.member = (char *)m;
     b.referrer = r;
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    char campaign[8], variant[8];
+    if (campaigns_on && rnd(3)) {
+        pick_source(&src, campaign, variant, 1);
+        b.source = &src;
+    }
     x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
     x.bind = &b;
     uint64_t seq;
@@ -1397,6 +1425,12 @@ static void compare_order(dfx *f, const yj_sm *s, const char *order)
     assert_int_equal(want->refunded, o->refunded_fen);
     assert_int_equal(want->refund_count, o->refund_count);
     assert_int_equal(want->policy_version, o->policy_version);
+    { /* the campaign that brought the buyer */
+        char key[2 * YJ_ID_MAX + 2] = "";
+        if (want->campaign[0]) snprintf(key, sizeof key, "%s/%s", want->campaign, want->variant);
+        assert_string_equal(
+            key, o->campaign == YJ_TREE_NONE ? "" : yj_ids_str(s->campaign_ids, o->campaign));
+    }
     assert_int_equal(want->n_lines, o->n_lines);
     for (size_t i = 0; i < want->n_lines; i++) {
         const sm_line *l = &s->lines[o->line + i];
@@ -1584,6 +1618,32 @@ static void compare_groups(dfx *f, const yj_sm *s)
         }
     }
     yj_store_read_end(f->s.store, &r);
+}
+
+/* Every campaign the workloads may name (c0..c3, variants A, B, "")
+ * against the ledger's counts ('K': bindings, orders, GMV), there in one
+ * exactly when in the other. Returns how many there are. */
+static int compare_campaigns(dfx *f, const yj_sm *s)
+{
+    static const char *const variants[] = {"A", "B", ""};
+    int found = 0;
+    for (int c = 0; c < 4; c++)
+        for (int v = 0; v < 3; v++) {
+            char campaign[8];
+            snprintf(campaign, sizeof campaign, "c%d", c);
+            lkey k;
+            lkey_start(&k, "t1", 2, 'K');
+            lkey_str(&k, campaign, strlen(campaign));
+            lkey_str(&k, variants[v], strlen(variants[v]));
+            int64_t want[3];
+            int has = keyed_i64s(f, &k, want, 3);
+            const int64_t *got = yj_sm_campaign(s, campaign, variants[v]);
+            assert_int_equal(has, got != NULL);
+            for (int j = 0; got && j < 3; j++)
+                assert_int_equal(want[j], got[j]);
+            found += has;
+        }
+    return found;
 }
 
 /* Every store's name ('R'), guide's stores ('U') and member's latest
@@ -1851,6 +1911,7 @@ static yj_sm *replay_journal(dfx *f, uint64_t seed)
 static void differential(dfx *f, const workload *w)
 {
     rules_version = w->rules;
+    campaigns_on = w->campaigns;
     yj_sm *s = yj_sm_new(w->seed * 31 + 7);
     assert_non_null(s);
     last_seq = 0;
@@ -1992,6 +2053,9 @@ static void differential(dfx *f, const workload *w)
     compare_guides(f, s);
     compare_live(f, s);
     compare_groups(f, s);
+    int counted = compare_campaigns(f, s);
+    assert_true(!w->campaigns || counted > 6);
+    campaigns_on = 0;
     for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
         char g[8];
         snprintf(g, sizeof g, "g%d", i);
@@ -2531,12 +2595,131 @@ static void test_every_program_with_closing_months_agrees_with_the_ledger(void *
 {
     differential(*state, &(workload){.seed = 37,
                                      .closes = 1,
+                                     .campaigns = 1,
                                      .groups = 1,
                                      .guides = 1,
                                      .live = 1,
                                      .fee_bp = 150,
                                      .ttl_days = 40,
                                      .events = 2400});
+}
+
+static void test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger(void **state)
+{
+    differential(
+        *state,
+        &(workload){.seed = 40, .campaigns = 1, .last_touch = 1, .ttl_days = 20, .events = 1200});
+}
+
+/* A bind and an order with a source, applied to both. */
+static int bind_src_both(dfx *f, yj_sm *s, const char *m, const char *r, const char *campaign,
+                         const char *variant, int64_t when, tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    src.campaign = (char *)campaign;
+    src.variant = (char *)variant;
+    b.member = (char *)m;
+    b.referrer = (char *)r;
+    b.source = &src;
+    x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    x.bind = &b;
+    return both(f, s, &x, 0, when, n);
+}
+
+static int share_link_both(dfx *f, yj_sm *s, const char *order, const char *buyer,
+                           const char *referrer, const char *campaign, int64_t amount, int64_t when,
+                           tally *n)
+{
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    src.campaign = (char *)campaign;
+    l.line_id = "L1";
+    l.quantity = 1;
+    l.amount = amount;
+    op.order_id = (char *)order;
+    op.buyer = (char *)buyer;
+    op.referrer = (char *)referrer;
+    op.source = &src;
+    op.n_lines = 1;
+    op.lines = &lp;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x.order_paid = &op;
+    return both(f, s, &x, 0, when, n);
+}
+
+/* Campaigns by hand (the ledger's GetCampaignStats: bindings, orders,
+ * GMV), LAST_TOUCH: b binds under a from campaign c/A and pays 10000; a
+ * refund of 3000 leaves GMV 7000; b rebinds under x from d (no variant):
+ * d counts the binding and b's next order, 2000, while an order dated
+ * before the rebind still counts for c/A (the binding in force then). A
+ * share link from campaign e binds an unbound buyer (e: one binding, one
+ * order) but not a bound one (e unchanged, the order goes to the buyer's
+ * campaign). A source with a bad variant refuses the bind, counting
+ * nothing. */
+static void test_campaigns_by_hand(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 41, .last_touch = 1};
+    last_seq = 0;
+    rules_version = 0;
+    yj_sm *s = yj_sm_new(41);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    assert_int_equal(bind_src_both(f, s, "b", "a", "c", "A", T0, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "o1", "b", "", 10000, T0 + DAY, &n), YJ_OK);
+    assert_int_equal(refund_both(f, s, "o1", "f1", 3000, T0 + 2 * DAY, &n), YJ_OK);
+    const int64_t *c = yj_sm_campaign(s, "c", "A");
+    assert_non_null(c);
+    assert_int_equal(c[0], 1);
+    assert_int_equal(c[1], 1);
+    assert_int_equal(c[2], 7000);
+    assert_int_equal(bind_src_both(f, s, "b", "x", "d", "", T0 + 3 * DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "o2", "b", "", 2000, T0 + 4 * DAY, &n), YJ_OK);
+    assert_int_equal(pay_both(f, s, "o3", "b", "", 500, T0 + 2 * DAY, &n), YJ_OK);
+    const int64_t *d = yj_sm_campaign(s, "d", "");
+    assert_non_null(d);
+    assert_int_equal(d[0], 1);
+    assert_int_equal(d[1], 1);
+    assert_int_equal(d[2], 2000);
+    c = yj_sm_campaign(s, "c", "A");
+    assert_int_equal(c[1], 2);
+    assert_int_equal(c[2], 7500);
+    assert_int_equal(share_link_both(f, s, "o4", "k", "a", "e", 4000, T0 + 5 * DAY, &n), YJ_OK);
+    assert_int_equal(share_link_both(f, s, "o5", "b", "a", "e", 1000, T0 + 5 * DAY, &n), YJ_OK);
+    const int64_t *e = yj_sm_campaign(s, "e", "");
+    assert_non_null(e);
+    assert_int_equal(e[0], 1);
+    assert_int_equal(e[1], 1);
+    assert_int_equal(e[2], 4000);
+    assert_int_equal(yj_sm_campaign(s, "d", "")[2], 3000);
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    assert_int_equal(bind_src_both(f, s, "z", "a", "c", "bad var", T0 + 5 * DAY, &n),
+                     YJ_INVALID_ARGUMENT);
+    assert_true(yj_sm_digest(s, after));
+    assert_memory_equal(before, after, 32);
+    assert_null(yj_sm_campaign(s, "c", "bad var"));
+    const char *orders[] = {"o1", "o2", "o3", "o4", "o5"};
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++)
+        compare_order(f, s, orders[i]);
+    lkey k;
+    int64_t v[3];
+    lkey_start(&k, "t1", 2, 'K');
+    lkey_str(&k, "e", 1);
+    lkey_str(&k, "", 0);
+    assert_true(keyed_i64s(f, &k, v, 3));
+    assert_int_equal(v[2], 4000);
+    yj_sm *again = replay_journal(f, 4141);
+    uint8_t replayed[32];
+    assert_true(yj_sm_digest(again, replayed));
+    assert_memory_equal(after, replayed, 32);
+    yj_sm_free(again);
+    state_free(s);
 }
 
 static void test_version_1_closing_months_agree_with_the_ledger(void **state)
@@ -2668,7 +2851,7 @@ static void test_orders_due_together_settle_in_key_order(void **state)
     yj_sm_event ev = ev_at(T0);
     ev.seq = seq;
     yj_msg why;
-    assert_int_equal(yj_sm_bind(s, &ev, "buyer", "ref", &why), YJ_OK);
+    assert_int_equal(yj_sm_bind(s, &ev, "buyer", "ref", NULL, &why), YJ_OK);
     one_order(f, s, 10, "buyer", T0 + DAY, &n); /* o10 */
     one_order(f, s, 9, "buyer", T0 + DAY, &n);  /* o9 */
     for (int i = 0; i < 2; i++) {
@@ -2906,6 +3089,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_buy_edges_agree_with_the_ledger, dsetup,
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_closing_a_month_by_hand, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(
+            test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(
             test_every_program_with_closing_months_agrees_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_version_1_closing_months_agree_with_the_ledger, dsetup,

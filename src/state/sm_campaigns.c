@@ -1,0 +1,94 @@
+/*
+ * sm_campaigns.c — campaigns (包裹卡, 短信, A/B tests) on the typed state:
+ * the ledger's counts per campaign and variant ('K': bindings, orders,
+ * GMV; src/ledger/members.c, ledger_campaign_add), and which binding each
+ * came from.
+ *
+ * A bind whose source names a campaign (a Bind's, or a share link's, the
+ * OrderPaid's source) counts a binding for it and keeps the campaign on
+ * the binding. An order counts, with its paid amount, for the campaign of
+ * the buyer's binding in force at the payment (the one the chain starts
+ * from: yj_tree_parent_at), and records it; its refunds take their
+ * amounts from that campaign's GMV. A campaign is a (campaign, variant)
+ * pair, variant "" allowed; one a source names with no campaign counts
+ * nothing, as the ledger.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "state/sm_internal.h"
+
+size_t sm_campaign_key(const Yongjin__V1__Source *src, char out[SM_CAMPAIGN_KEY_MAX])
+{
+    if (!src || !src->campaign[0]) return 0;
+    size_t c = strlen(src->campaign), v = strlen(src->variant);
+    /* (checked by ledger_check_source: ids of the alphabet, which has no '/') */
+    assert(c <= YJ_ID_MAX && v <= YJ_ID_MAX);
+    memcpy(out, src->campaign, c);
+    out[c] = '/';
+    memcpy(out + c + 1, src->variant, v);
+    return c + 1 + v;
+}
+
+yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
+               const Yongjin__V1__Source *src, yj_msg *why)
+{
+    char key[SM_CAMPAIGN_KEY_MAX];
+    size_t kn = sm_campaign_key(src, key);
+    yj_err err = YJ_OK;
+    if (kn && ((err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
+               (err = yj_map64_reserve(s->camp, 1)) != YJ_OK ||
+               (err = yj_map64_reserve(s->bind_src, 1)) != YJ_OK))
+        return err;
+    err =
+        yj_tree_apply_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms, e->seq, why);
+    if (err != YJ_OK || !kn) return err;
+    /* accepted: the binding made is the member's latest */
+    uint32_t c = yj_ids_find(s->campaign_ids, key, kn);
+    if (c == YJ_IDS_NONE) {
+        err = yj_ids_add(s->campaign_ids, key, kn, &c);
+        assert(err == YJ_OK); /* (reserved) */
+    }
+    uint32_t m = yj_tree_find(s->tree, member, strlen(member));
+    assert(m != YJ_TREE_NONE);
+    yj_map64_row(s->bind_src, yj_tree_get(s->tree, m)->last)[0] = c;
+    sm_add(&yj_map64_row(s->camp, c)[0], 1);
+    return YJ_OK;
+}
+
+uint32_t sm_campaign_at(const yj_sm *s, uint32_t m, int64_t at_ms)
+{
+    uint32_t b;
+    if (m == YJ_TREE_NONE || yj_tree_parent_at(s->tree, m, at_ms, &b) == YJ_TREE_NONE)
+        return YJ_TREE_NONE;
+    const int64_t *c = yj_map64_find(s->bind_src, b);
+    return c ? (uint32_t)c[0] : YJ_TREE_NONE;
+}
+
+uint32_t sm_binding_campaign(const yj_sm *s, uint32_t b)
+{
+    const int64_t *c = yj_map64_find(s->bind_src, b);
+    return c ? (uint32_t)c[0] : YJ_TREE_NONE;
+}
+
+void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv)
+{
+    if (c == YJ_TREE_NONE) return;
+    int64_t *row = yj_map64_find(s->camp, c);
+    assert(row); /* (made by the binding's count) */
+    sm_add(&row[1], orders);
+    sm_add(&row[2], gmv);
+}
+
+const int64_t *yj_sm_campaign(const yj_sm *s, const char *campaign, const char *variant)
+{
+    Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+    src.campaign = (char *)campaign;
+    src.variant = (char *)variant;
+    if (!campaign[0] || strlen(campaign) > YJ_ID_MAX || strlen(variant) > YJ_ID_MAX) return NULL;
+    char key[SM_CAMPAIGN_KEY_MAX];
+    size_t kn = sm_campaign_key(&src, key);
+    uint32_t c = yj_ids_find(s->campaign_ids, key, kn);
+    return c == YJ_IDS_NONE ? NULL : yj_map64_find(s->camp, c);
+}
