@@ -50,6 +50,7 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->campaign_ids = yj_ids_new(seed ^ 17);
     s->camp = yj_map64_new(3, seed ^ 18);
     s->bind_src = yj_map64_new(1, seed ^ 19);
+    s->seen_ids = yj_ids_new(seed ^ 20);
     s->strs.first = 64 * 1024;
     Yongjin__V1__Policy *d;
     if (ledger_policy_unpack(NULL, 0, &d) != YJ_OK) {
@@ -61,7 +62,7 @@ yj_sm *yj_sm_new(uint64_t seed)
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
         !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf ||
         !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats || !s->group_ids ||
-        !s->campaign_ids || !s->camp || !s->bind_src) {
+        !s->campaign_ids || !s->camp || !s->bind_src || !s->seen_ids) {
         yj_sm_free(s);
         return NULL;
     }
@@ -90,6 +91,7 @@ void yj_sm_free(yj_sm *s)
     yj_ids_free(s->campaign_ids);
     yj_map64_free(s->camp);
     yj_map64_free(s->bind_src);
+    yj_ids_free(s->seen_ids);
     free(s->sessions);
     for (size_t i = 0; s->group_ids && i < yj_ids_count(s->group_ids); i++) {
         free(s->groups[i].joined);
@@ -273,6 +275,7 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     s->has_postings = 1;
     sm_add(&s->totals[acc], p->amount);
     if (member == YJ_TREE_NONE) return;
+    yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
     int64_t *b = balance_of(s, member);
     int accrual = is_kind(p, "accrue"), reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
     sm_add(&b[acc - ACC_PENDING], p->amount);
@@ -565,6 +568,23 @@ static int digest_campaigns(EVP_MD_CTX *c, const yj_sm *s, const rank_ent *membe
     return ok;
 }
 
+/* The ids seen that the tree did not number then, by id (the tree's own
+ * marks are in its digest). */
+static int digest_seen(EVP_MD_CTX *c, const yj_sm *s)
+{
+    size_t n = yj_ids_count(s->seen_ids);
+    rank_ent *v = malloc((n ? n : 1) * sizeof *v);
+    int ok = v != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        v[i] = (rank_ent){yj_ids_str(s->seen_ids, (uint32_t)i), (uint32_t)i};
+    if (ok) qsort(v, n, sizeof *v, by_id);
+    ok = ok && put_u64(c, n);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(c, v[i].id, strlen(v[i].id) + 1);
+    free(v);
+    return ok;
+}
+
 static int digest_groups(EVP_MD_CTX *c, const yj_sm *s)
 {
     size_t n = yj_ids_count(s->group_ids);
@@ -691,7 +711,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
     ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) && digest_live(c, s) &&
-         digest_groups(c, s) && digest_campaigns(c, s, ids, n) && put_u64(c, s->policy_len) &&
+         digest_groups(c, s) && digest_campaigns(c, s, ids, n) && digest_seen(c, s) &&
+         put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
@@ -723,5 +744,6 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
            yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
            s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp +
-           yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src);
+           yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src) +
+           yj_ids_bytes(s->seen_ids);
 }

@@ -20,12 +20,13 @@
  * credit and the guides' commissions of an order (sm_guides.c), live
  * sessions and invites (sm_live.c), group-buys (sm_groups.c), closing
  * months (the adjustments they make), campaigns' counts (sm_campaigns.c),
+ * the "seen" marks of every id an accepted event names (sm_seen.c),
  * each alone
  * or through yj_sm_apply as the
  * ledger's apply hook applies an event. What the keyed ledger writes as
  * history (statement lines, the month's entry index, the order's full
- * record for GetOrder, a closed month's seal) is not kept here yet, nor
- * are the "seen" marks of every role. It is not yet the
+ * record for GetOrder, a closed month's seal) is not kept here yet. It
+ * is not yet the
  * writer's: tests/unit/test_state_sm.c applies the same events to it and
  * to the keyed ledger and requires the same answers, postings, records
  * and state.
@@ -129,6 +130,9 @@ yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_
  * may be NULL. */
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                   const Yongjin__V1__Source *source, yj_msg *why);
+/* Whether an accepted event named id in any role or posted to it (the
+ * ledger's 'k' marks, which the member reads ask: sm_seen.c). */
+int yj_sm_seen(const yj_sm *s, const char *id);
 /* A campaign's counts (the ledger's GetCampaignStats): bindings, orders,
  * GMV; NULL when no accepted bind named it. */
 const int64_t *yj_sm_campaign(const yj_sm *s, const char *campaign, const char *variant);

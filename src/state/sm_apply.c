@@ -123,8 +123,10 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     out->settled_orders = 0;
     out->settle_more_due = 0;
     out->time_ms = time_ms;
-    /* the extras' room first, so that nothing fails after the state changed */
-    if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES)) return YJ_RESOURCE_EXHAUSTED;
+    /* the extras' and the marks' room first, so that nothing fails after
+     * the state changed */
+    if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES) || sm_seen_room(s) != YJ_OK)
+        return YJ_RESOURCE_EXHAUSTED;
     err = dispatch(s, &e, ev, out, why);
     if (err != YJ_OK) return err;
     /* groups whose time ran out fail now: at the time the event took
@@ -135,6 +137,7 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
                     ? ev->settle->as_of_ms
                     : out->time_ms;
     sm_expire_groups(s, t);
+    sm_mark_body(s, ev); /* the ids it names (its postings' members: sm_post) */
     err = put_extras(extra, policy_version, out->adjustment, out->period, rules, out);
     assert(err == YJ_OK); /* (reserved) */
     return err;

@@ -191,6 +191,7 @@ struct yj_sm {
     yj_ids *campaign_ids; /* "campaign/variant" of every source that named a campaign */
     yj_map64 *camp;       /* by campaign number: bindings, orders, GMV (the ledger's 'K') */
     yj_map64 *bind_src;   /* by binding number (the tree's): its source's campaign, when one */
+    yj_ids *seen_ids;     /* ids an accepted event named while the tree did not number them */
 };
 
 /* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
@@ -214,6 +215,12 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
 uint32_t sm_campaign_at(const yj_sm *s, uint32_t m, int64_t at_ms);
 uint32_t sm_binding_campaign(const yj_sm *s, uint32_t b);
 void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv);
+
+/* "Seen" marks (sm_seen.c): room for an event's (before it changes
+ * anything), then every id its body names marked (after it was accepted;
+ * sm_post marks the members it posts to). */
+yj_err sm_seen_room(yj_sm *s);
+void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev);
 
 /* Room for balances of every member the tree numbers, plus more. */
 yj_err sm_room_balances(yj_sm *s, size_t more);

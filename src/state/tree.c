@@ -234,6 +234,12 @@ void yj_tree_view(yj_tree *t, yj_view *v)
 
 /* ---- writes ---- */
 
+void yj_tree_mark_seen(yj_tree *t, uint32_t m)
+{
+    assert(m < t->n);
+    t->m[m].seen = 1;
+}
+
 void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier)
 {
     assert(m < t->n);
@@ -500,7 +506,7 @@ int yj_tree_digest(const yj_tree *t, uint8_t out[32])
         ok = put_id(c, t, order[i].m) && put_id(c, t, m->parent) && put_i64(c, m->direct) &&
              put_i64(c, m->team_size) && put_i64(c, m->team_gmv) && put_i64(c, m->own_gmv) &&
              put_i64(c, m->height) && put_i64(c, m->tier) && put_i64(c, m->distributor) &&
-             put_i64(c, m->upserted);
+             put_i64(c, m->upserted) && put_i64(c, m->seen);
         for (uint32_t b = m->last; ok && b != YJ_TREE_NONE; b = t->b[b].prev)
             ok = put_i64(c, t->b[b].bound_at_ms) && put_i64(c, t->b[b].expires_at_ms) &&
                  put_i64(c, (int64_t)t->b[b].seq) && put_id(c, t, t->b[b].referrer);

@@ -52,6 +52,7 @@ typedef struct yj_tree_member {
     int32_t tier;      /* UpsertMember's */
     uint8_t distributor;
     uint8_t upserted; /* an UpsertMember named it */
+    uint8_t seen;     /* an accepted event named it, or posted to it (yj_sm's "seen" marks) */
 } yj_tree_member;
 
 /* One binding: made by an accepted bind, kept for the times before the
@@ -99,6 +100,9 @@ uint32_t yj_tree_parent_at(const yj_tree *t, uint32_t m, int64_t at_ms, uint32_t
  * heights by id. The view keeps t; a member the tree never named reads as
  * unbound, not upserted, height 0. */
 void yj_tree_view(yj_tree *t, yj_view *v);
+
+/* Marks m seen (an accepted event named it or posted to it). Cannot fail. */
+void yj_tree_mark_seen(yj_tree *t, uint32_t m);
 
 /* UpsertMember: m's distributor flag and tier. Cannot fail. */
 void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier);

@@ -1620,6 +1620,45 @@ static void compare_groups(dfx *f, const yj_sm *s)
     yj_store_read_end(f->s.store, &r);
 }
 
+/* Every id the ledger marks seen ('k') is seen in the typed state, and
+ * the typed state sees no more ids than those. Returns how many. */
+static int compare_seen(dfx *f, const yj_sm *s)
+{
+    yj_rtxn r;
+    yj_msg msg;
+    lkey prefix;
+    lkey_start(&prefix, "t1", 2, 'k');
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    yj_cursor *c;
+    assert_int_equal(yj_cursor_open_bounded(&r.view, prefix.b, prefix.n, &c), 0);
+    MDB_val k, v;
+    int keyed = 0, rc;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        assert_true(k.mv_size > prefix.n && key[prefix.n] + prefix.n + 1 == k.mv_size);
+        char id[YJ_ID_MAX + 1];
+        memcpy(id, key + prefix.n + 1, key[prefix.n]);
+        id[key[prefix.n]] = 0;
+        if (!yj_sm_seen(s, id)) fail_msg("%s: seen by the ledger, not by the typed state", id);
+        keyed++;
+    }
+    assert_int_equal(rc, MDB_NOTFOUND);
+    yj_cursor_close(c);
+    yj_store_read_end(f->s.store, &r);
+    /* the typed state's: the tree's marks, and the others not among them */
+    const yj_tree *t = yj_sm_tree(s);
+    int typed = 0;
+    for (uint32_t m = 0; m < yj_tree_count(t); m++)
+        typed += yj_tree_get(t, m)->seen;
+    for (uint32_t i = 0; i < yj_ids_count(s->seen_ids); i++) {
+        uint32_t m = yj_tree_find(t, yj_ids_str(s->seen_ids, i), yj_ids_len(s->seen_ids, i));
+        typed += m == YJ_TREE_NONE || !yj_tree_get(t, m)->seen;
+    }
+    assert_int_equal(keyed, typed);
+    return keyed;
+}
+
 /* Every campaign the workloads may name (c0..c3, variants A, B, "")
  * against the ledger's counts ('K': bindings, orders, GMV), there in one
  * exactly when in the other. Returns how many there are. */
@@ -2055,6 +2094,7 @@ static void differential(dfx *f, const workload *w)
     compare_groups(f, s);
     int counted = compare_campaigns(f, s);
     assert_true(!w->campaigns || counted > 6);
+    assert_true(compare_seen(f, s) >= DMEMBERS / 2);
     campaigns_on = 0;
     for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
         char g[8];
@@ -2722,6 +2762,40 @@ static void test_campaigns_by_hand(void **state)
     state_free(s);
 }
 
+/* "Seen" marks by hand (docs/rules.md "Reads of unknown members"): a
+ * guide named by UpsertGuide (not a member the tree numbers), a share
+ * link's referrer whose bind was made and one whose bind was not (the
+ * buyer was bound), the buyer; not an id only a refused event named, nor
+ * one no event named; the ledger's 'k' marks the same set. */
+static void test_seen_marks_by_hand(void **state)
+{
+    dfx *f = *state;
+    workload w = {.seed = 42, .guides = 1};
+    last_seq = 0;
+    rules_version = 0;
+    yj_sm *s = yj_sm_new(42);
+    assert_non_null(s);
+    set_policy(f, s, &w);
+    tally n = {0};
+    guides_setup(f, s, &n);
+    assert_true(yj_sm_seen(s, "g0"));
+    assert_int_equal(yj_tree_find(yj_sm_tree(s), "g0", 2), YJ_TREE_NONE);
+    assert_int_equal(share_link_both(f, s, "o1", "b", "r1", "", 1000, T0, &n), YJ_OK);
+    assert_int_equal(share_link_both(f, s, "o2", "b", "r2", "", 1000, T0, &n), YJ_OK);
+    assert_true(yj_sm_seen(s, "b") && yj_sm_seen(s, "r1") && yj_sm_seen(s, "r2"));
+    assert_int_equal(pay_both(f, s, "o3", "zz", "", -5, T0, &n), YJ_INVALID_ARGUMENT);
+    assert_false(yj_sm_seen(s, "zz"));
+    assert_false(yj_sm_seen(s, "nobody"));
+    assert_int_equal(compare_seen(f, s), 4 + 3); /* g0, g1, g2, m3; b, r1, r2 */
+    yj_sm *again = replay_journal(f, 4343);
+    uint8_t live[32], replayed[32];
+    assert_true(yj_sm_digest(s, live));
+    assert_true(yj_sm_digest(again, replayed));
+    assert_memory_equal(live, replayed, 32);
+    yj_sm_free(again);
+    state_free(s);
+}
+
 static void test_version_1_closing_months_agree_with_the_ledger(void **state)
 {
     differential(
@@ -3090,6 +3164,7 @@ int main(void)
                                         dteardown),
         cmocka_unit_test_setup_teardown(test_closing_a_month_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
+        cmocka_unit_test_setup_teardown(test_seen_marks_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(
             test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(

@@ -1,0 +1,94 @@
+/*
+ * sm_seen.c — which members a tenant has seen, on the typed state (the
+ * ledger's seen.c, its 'k' read index): the member reads answer NOT_FOUND
+ * for an id no accepted event ever named (docs/rules.md "Reads of unknown
+ * members").
+ *
+ * An id is seen when an accepted event's body names it in any role (the
+ * ledger's mark_body, by body type) or when the event posts to it. A
+ * member the tree numbers carries the mark (yj_tree_mark_seen: sm_post
+ * marks every member it posts to); an id the tree does not number when
+ * its event is accepted (a guide, a share link's referrer whose bind was
+ * refused) goes into seen_ids. An id that is not a valid member id is
+ * never marked, as it can never be read.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "ledger/ledger_internal.h"
+#include "state/sm_internal.h"
+
+/* The most ids one body names (mark_body's mark3). */
+#define SEEN_PER_EVENT 3
+
+yj_err sm_seen_room(yj_sm *s)
+{
+    return yj_ids_reserve(s->seen_ids, SEEN_PER_EVENT);
+}
+
+static void mark(yj_sm *s, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (!n || !yj_ledger_valid_id(id, n)) return;
+    uint32_t m = yj_tree_find(s->tree, id, n);
+    if (m != YJ_TREE_NONE) {
+        yj_tree_mark_seen(s->tree, m);
+        return;
+    }
+    if (yj_ids_find(s->seen_ids, id, n) != YJ_IDS_NONE) return;
+    uint32_t k;
+    yj_err err = yj_ids_add(s->seen_ids, id, n, &k);
+    assert(err == YJ_OK); /* (sm_seen_room) */
+    (void)err;
+}
+
+void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev)
+{
+    switch (ev->body_case) {
+    case YONGJIN__V1__EVENT__BODY_UPSERT_MEMBER:
+        mark(s, ev->upsert_member->member);
+        break;
+    case YONGJIN__V1__EVENT__BODY_BIND:
+        mark(s, ev->bind->member);
+        mark(s, ev->bind->referrer);
+        break;
+    case YONGJIN__V1__EVENT__BODY_ORDER_PAID:
+        mark(s, ev->order_paid->buyer);
+        mark(s, ev->order_paid->referrer);
+        mark(s, ev->order_paid->guide);
+        break;
+    case YONGJIN__V1__EVENT__BODY_OPEN_GROUP:
+        mark(s, ev->open_group->leader);
+        break;
+    case YONGJIN__V1__EVENT__BODY_OPEN_LIVE_SESSION:
+        mark(s, ev->open_live_session->host_guide);
+        break;
+    case YONGJIN__V1__EVENT__BODY_RECORD_INVITE:
+        mark(s, ev->record_invite->inviter);
+        mark(s, ev->record_invite->invitee);
+        break;
+    case YONGJIN__V1__EVENT__BODY_UPSERT_GUIDE:
+        mark(s, ev->upsert_guide->guide_id);
+        break;
+    case YONGJIN__V1__EVENT__BODY_BIND_GUIDE:
+        mark(s, ev->bind_guide->member);
+        mark(s, ev->bind_guide->guide);
+        break;
+    case YONGJIN__V1__EVENT__BODY_REQUEST_WITHDRAWAL:
+        mark(s, ev->request_withdrawal->member);
+        break;
+    case YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE:
+        mark(s, ev->mark_payout_line->member);
+        break;
+    default:
+        break; /* names no member: policy, refunds, completions, settles, stores, ... */
+    }
+}
+
+int yj_sm_seen(const yj_sm *s, const char *id)
+{
+    size_t n = strlen(id);
+    uint32_t m = yj_tree_find(s->tree, id, n);
+    if (m != YJ_TREE_NONE && yj_tree_get(s->tree, m)->seen) return 1;
+    return yj_ids_find(s->seen_ids, id, n) != YJ_IDS_NONE;
+}
