@@ -64,6 +64,9 @@ typedef struct yj_sm yj_sm;
  * or the first open one: yj_rules_period_of) and what that was computed
  * with (a refund or completion dated before its payment takes the paid
  * time's month). */
+/* (yj_sm_apply fills it from the state; a caller applying an event alone
+ * passes the state's closed_through, yj_sm_closed_through, or its
+ * postings would go into a closed month.) */
 typedef struct yj_sm_event {
     uint32_t rules;
     const yj_policy *policy;
@@ -124,10 +127,10 @@ uint32_t yj_sm_closed_through(const yj_sm *s);
  * (its words), else OK or RESOURCE_EXHAUSTED. */
 yj_err yj_sm_upsert_member(yj_sm *s, const char *member, int distributor, int32_t tier,
                            yj_msg *why);
-/* Bind: INVALID_ARGUMENT for an id the ledger refuses (its words), else
- * yj_tree_apply_bind; a source naming a campaign (checked by the caller:
- * ledger_check_source) counts a binding for it (sm_campaigns.c). source
- * may be NULL. */
+/* Bind: INVALID_ARGUMENT for an id the ledger refuses, then for a source
+ * it refuses (ledger_check_source; its words, its order), else
+ * yj_tree_apply_bind; a source naming a campaign counts a binding for it
+ * (sm_campaigns.c). source may be NULL. */
 yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                   const Yongjin__V1__Source *source, yj_msg *why);
 /* Whether an accepted event named id in any role or posted to it (the
@@ -238,7 +241,9 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * (out->time_ms; a Settle's as_of when later) reached fail. received_ms
  * is when the server received a new write, for the door's check
  * (ledger_door_check: a ClosePeriod of a month not yet ended then); 0 for
- * a replayed entry, which passed the door when it was written. */
+ * a replayed entry, which passed the door when it was written (a replay
+ * must pass 0, not the entry's journaled receive time: entries written
+ * before the door existed would meet it). */
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 

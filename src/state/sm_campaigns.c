@@ -37,7 +37,12 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
     char key[SM_CAMPAIGN_KEY_MAX];
     size_t kn = sm_campaign_key(src, key);
     yj_err err = YJ_OK;
-    if (kn && ((err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
+    /* a bind the rules refuse takes no memory: checked before the room
+     * its campaign needs (yj_tree_apply_bind checks again: only binds
+     * naming a campaign pay twice) */
+    if (kn && ((err = yj_tree_check_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms,
+                                         why)) != YJ_OK ||
+               (err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->camp, 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->bind_src, 1)) != YJ_OK))
         return err;

@@ -399,15 +399,22 @@ static yj_err walk_ok(const yj_tree *t, uint32_t from)
     return YJ_OK;
 }
 
-yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
-                          const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why)
+yj_err yj_tree_check_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
+                          const char *referrer, int64_t at_ms, yj_msg *why)
 {
     yj_view view;
     yj_tree_view(t, &view);
     uint32_t m0 = find_str(t, member);
     int bound_live = m0 != YJ_TREE_NONE && yj_tree_parent_at(t, m0, at_ms, NULL) != YJ_TREE_NONE;
-    yj_err err = yj_rules_check_bind(&view, p, rules, member, referrer, at_ms, bound_live, why);
+    return yj_rules_check_bind(&view, p, rules, member, referrer, at_ms, bound_live, why);
+}
+
+yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
+                          const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why)
+{
+    yj_err err = yj_tree_check_bind(t, p, rules, member, referrer, at_ms, why);
     if (err != YJ_OK) return err;
+    uint32_t m0 = find_str(t, member);
     /* accepted: every byte of memory the change needs, and the walks'
      * lengths checked, before anything changes (not even a number) */
     uint32_t r0 = find_str(t, referrer), old = m0 == YJ_TREE_NONE ? YJ_TREE_NONE : t->m[m0].parent;

@@ -122,6 +122,10 @@ void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier);
  * which may be left changed: its owner drops the tree. */
 yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
                           const char *referrer, int64_t at_ms, uint64_t seq, yj_msg *why);
+/* yj_tree_apply_bind's check alone: OK, or the rules' refusal. Changes
+ * nothing. (t is not const only for the view's type.) */
+yj_err yj_tree_check_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const char *member,
+                          const char *referrer, int64_t at_ms, yj_msg *why);
 
 /* DATA_LOSS when the walk up from m is longer than any tree (damage), else
  * OK: yj_tree_add_own_gmv cannot fail after it. */
