@@ -8,8 +8,10 @@
  * It binds the referral forest yj-bench binds (member i under i/3, dated
  * 2025-11-01), then applies --orders OrderPaids dated 30 days later (a
  * random buyer of m1..m<members-1>, one line of 100..100000 fen, yj-bench's
- * amounts), every one built before the clock starts, each one's postings
- * encoded into a buffer reused from order to order. It prints the thread's
+ * amounts), every one built before the clock starts, each through
+ * yj_sm_apply (the writer's entry point: the event's checks, its month,
+ * the entry's added fields, the groups' expiry, the "seen" marks), its
+ * postings encoded into a buffer reused from order to order. It prints the thread's
  * CPU and the wall time per order, the commissions per order (2.00 when
  * every buyer is two levels deep), the tree's heap bytes a member and the
  * rest's an order, and the process's RssAnon. Not a test: nothing fails for being slow.
@@ -103,7 +105,8 @@ int main(int argc, char **argv)
     /* every order built before the clock starts */
     yj_arena a = {0};
     Yongjin__V1__OrderPaid *ops = calloc((size_t)orders, sizeof *ops);
-    if (!ops) return 1;
+    Yongjin__V1__Event *evs = calloc((size_t)orders, sizeof *evs);
+    if (!ops || !evs) return 1;
     rnd_state = (uint64_t)seed * 2654435761u + 1;
     for (long i = 0; i < orders; i++) {
         Yongjin__V1__OrderPaid init = YONGJIN__V1__ORDER_PAID__INIT;
@@ -124,17 +127,22 @@ int main(int argc, char **argv)
         ops[i].buyer = buyer;
         ops[i].n_lines = 1;
         ops[i].lines = lp;
+        Yongjin__V1__Event einit = YONGJIN__V1__EVENT__INIT;
+        evs[i] = einit;
+        evs[i].body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+        evs[i].order_paid = &ops[i];
     }
-    yj_buf fx = {0};
+    yj_buf fx = {0}, extra = {0};
     long postings = 0;
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
     for (long i = 0; i < orders; i++) {
-        yj_sm_event e = {YJ_RULES_VERSION,          &p, T0 + 30 * DAY, ++seq, 202512,
-                         p.timezone_offset_minutes, 0};
+        /* the writer's one entry point: the event's checks, its month, the
+         * entry's added fields, the groups' expiry and the "seen" marks */
         yj_sm_out out = {.effects = &fx};
         yj_msg why;
-        fx.len = 0;
-        if (yj_sm_order_paid(s, &e, &ops[i], &out, &why) != YJ_OK) {
+        fx.len = extra.len = 0;
+        if (yj_sm_apply(s, 0, &evs[i], T0 + 30 * DAY, T0 + 30 * DAY, ++seq, &out, &extra, &why) !=
+            YJ_OK) {
             fprintf(stderr, "yj-state-bench: order %ld: %s\n", i, why.text);
             return 1;
         }
@@ -160,7 +168,9 @@ int main(int argc, char **argv)
            bytes, (double)tree / (double)members, (double)(bytes - tree) / (double)orders,
            rss_anon_kib());
     yj_buf_free(&fx);
+    yj_buf_free(&extra);
     yj_arena_free(&a);
+    free(evs);
     free(ops);
     yj_sm_free(s);
     return 0;
