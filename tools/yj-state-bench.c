@@ -10,8 +10,9 @@
  * random buyer of m1..m<members-1>, one line of 100..100000 fen, yj-bench's
  * amounts), every one built before the clock starts, each through
  * yj_sm_apply (the writer's entry point: the event's checks, its month,
- * the entry's added fields, the groups' expiry, the "seen" marks), its
- * postings encoded into a buffer reused from order to order. It prints the thread's
+ * the entry's added fields, the groups' expiry, the "seen" marks, the
+ * undo log of every change, forgotten after each 1000 as a durable group's
+ * is), its postings encoded into a buffer reused from order to order. It prints the thread's
  * CPU and the wall time per order, the commissions per order (2.00 when
  * every buyer is two levels deep), the tree's heap bytes a member and the
  * rest's an order, and the process's RssAnon. Not a test: nothing fails for being slow.
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "yj-state-bench: bind %s under %s: %s\n", m, r, why.text);
             return 1;
         }
+        if (i % 1000 == 0) yj_sm_commit(s);
     }
     double bind_s = now_s(CLOCK_MONOTONIC) - t0;
 
@@ -146,6 +148,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "yj-state-bench: order %ld: %s\n", i, why.text);
             return 1;
         }
+        if (i % 1000 == 999) yj_sm_commit(s); /* a group of 1000 made durable: its undo forgotten */
         /* a posting's field header is 0x2a and one or two length bytes:
          * count them as the postings (two a commission) */
         for (size_t k = 0; k < fx.len;) {

@@ -32,7 +32,32 @@ struct yj_ids {
     block *cur;     /* copies go here; it links to the full ones */
     block *spare;   /* made ahead by yj_ids_reserve */
     size_t blocks;
+    yj_undo *undo; /* each add logged (its removal), or NULL */
 };
+
+void yj_ids_set_undo(yj_ids *t, yj_undo *u)
+{
+    t->undo = u;
+}
+
+/* Removes the newest id (an undo log's call): its slot (no later id
+ * probed past it: those were removed first), its copy, its number. */
+static void ids_pop(void *owner)
+{
+    yj_ids *t = owner;
+    assert(t->n > 0);
+    uint32_t m = (uint32_t)t->n - 1;
+    size_t n = yj_ids_len(t, m), mask = t->slots - 1;
+    uint64_t h = store_hash(t->str[m], n, t->seed);
+    size_t i = (size_t)h & mask;
+    while ((uint32_t)t->slot[i] != m + 1)
+        i = (i + 1) & mask;
+    t->slot[i] = 0;
+    assert(t->cur && t->cur->used >= n + 2 &&
+           t->cur->b + t->cur->used - n - 1 == (uint8_t *)t->str[m]);
+    t->cur->used -= n + 2;
+    t->n--;
+}
 
 yj_ids *yj_ids_new(uint64_t seed)
 {
@@ -167,6 +192,7 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
     uint32_t m = (uint32_t)t->n++;
     t->str[m] = (char *)c + 1;
     slot_put(t->slot, t->slots, store_hash(id, n, t->seed), m);
+    yj_undo_call(t->undo, ids_pop, t);
     *out = m;
     return YJ_OK;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/undo.h"
 #include "yongjin/err.h"
 
 #define YJ_IDS_NONE UINT32_MAX
@@ -43,6 +44,9 @@ yj_err yj_ids_reserve(yj_ids *t, size_t n);
  * the next number: OK with *out set, or RESOURCE_EXHAUSTED with nothing
  * changed. */
 yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out);
+/* With an undo log (NULL: none), every add is logged, so that a rollback
+ * removes it (newest first). */
+void yj_ids_set_undo(yj_ids *t, yj_undo *u);
 /* id i (NUL-terminated) and its length. */
 const char *yj_ids_str(const yj_ids *t, uint32_t i);
 size_t yj_ids_len(const yj_ids *t, uint32_t i);

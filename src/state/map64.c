@@ -17,11 +17,37 @@ struct yj_map64 {
     size_t n, cap;
     uint32_t *slot; /* row + 1; 0: empty */
     size_t slots;   /* a power of two, at least twice n */
+    yj_undo *undo;
 };
 
 static size_t hash_of(const yj_map64 *m, uint64_t key)
 {
     return (size_t)store_hash_mix(key ^ m->seed, 0x9e3779b97f4a7c15ull ^ (m->seed >> 7));
+}
+
+void yj_map64_set_undo(yj_map64 *m, yj_undo *u)
+{
+    m->undo = u;
+}
+
+static void *vals_base(void *owner, uint32_t sub)
+{
+    (void)sub;
+    return ((yj_map64 *)owner)->vals;
+}
+
+/* Removes the newest row (an undo log's call): no later row probed past
+ * its slot (those were removed first). */
+static void map_pop(void *owner)
+{
+    yj_map64 *m = owner;
+    assert(m->n > 0);
+    uint32_t r = (uint32_t)m->n - 1;
+    size_t mask = m->slots - 1, i = hash_of(m, m->keys[r]) & mask;
+    while (m->slot[i] != r + 1)
+        i = (i + 1) & mask;
+    m->slot[i] = 0;
+    m->n--;
 }
 
 yj_map64 *yj_map64_new(unsigned width, uint64_t seed)
@@ -100,13 +126,18 @@ int64_t *yj_map64_row(yj_map64 *m, uint64_t key)
     for (;; i = (i + 1) & mask) {
         uint32_t s = m->slot[i];
         if (!s) break;
-        if (m->keys[s - 1] == key) return m->vals + (size_t)(s - 1) * m->width;
+        if (m->keys[s - 1] == key) {
+            int64_t *row = m->vals + (size_t)(s - 1) * m->width;
+            yj_undo_bytes(m->undo, vals_base, m, 0, row, m->width * sizeof *row);
+            return row;
+        }
     }
     assert(m->n < m->cap && (m->n + 1) * 2 <= m->slots); /* yj_map64_reserve made the room */
     size_t r = m->n++;
     m->keys[r] = key;
     memset(m->vals + r * m->width, 0, m->width * sizeof *m->vals);
     m->slot[i] = (uint32_t)r + 1;
+    yj_undo_call(m->undo, map_pop, m);
     return m->vals + r * m->width;
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/undo.h"
 #include "yongjin/err.h"
 
 #define YJ_MAP64_WIDTH_MAX 8 /* counters a row */
@@ -34,8 +35,11 @@ int64_t *yj_map64_find(const yj_map64 *m, uint64_t key);
  * or RESOURCE_EXHAUSTED (nothing changed). */
 yj_err yj_map64_reserve(yj_map64 *m, size_t n);
 /* key's counters, a row of zeros made for it when it has none: there must
- * be room (yj_map64_reserve). */
+ * be room (yj_map64_reserve). The accessor of a row about to change: with
+ * an undo log, the row's values are logged first (or its making). */
 int64_t *yj_map64_row(yj_map64 *m, uint64_t key);
+/* With an undo log (NULL: none), what yj_map64_row is about to change. */
+void yj_map64_set_undo(yj_map64 *m, yj_undo *u);
 
 size_t yj_map64_count(const yj_map64 *m);
 /* Row i (in the order made): its key and counters. */

@@ -66,12 +66,25 @@ yj_sm *yj_sm_new(uint64_t seed)
         yj_sm_free(s);
         return NULL;
     }
+    /* every table logs its changes into the state's undo log */
+    s->undo = (yj_undo)YJ_UNDO_INIT;
+    yj_tree_set_undo(s->tree, &s->undo);
+    yj_map64 *maps[] = {s->earn,      s->month,      s->mtot, s->pline_of, s->perf,
+                        s->invite_of, s->live_stats, s->camp, s->bind_src};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
+        yj_map64_set_undo(maps[i], &s->undo);
+    yj_ids *ids[] = {s->order_ids,    s->refund_ids,   s->wd_ids,      s->batch_ids,
+                     s->store_ids,    s->guide_ids,    s->session_ids, s->group_ids,
+                     s->invite_pairs, s->campaign_ids, s->seen_ids};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        yj_ids_set_undo(ids[i], &s->undo);
     return s;
 }
 
 void yj_sm_free(yj_sm *s)
 {
     if (!s) return;
+    yj_undo_free(&s->undo); /* (first: what it frees on commit is the state's) */
     yj_tree_free(s->tree);
     yj_map64_free(s->earn);
     yj_map64_free(s->month);
@@ -93,7 +106,7 @@ void yj_sm_free(yj_sm *s)
     yj_map64_free(s->bind_src);
     yj_ids_free(s->seen_ids);
     free(s->sessions);
-    for (size_t i = 0; s->group_ids && i < yj_ids_count(s->group_ids); i++) {
+    for (size_t i = 0; i < s->groups_made; i++) {
         free(s->groups[i].joined);
         free(s->groups[i].missed);
     }
@@ -117,6 +130,69 @@ void yj_sm_free(yj_sm *s)
     free(s->refund_seq);
     free(s->due);
     free(s);
+}
+
+void *sm_table(void *owner, uint32_t table)
+{
+    yj_sm *s = owner;
+    switch (table) {
+    case ST_SELF:
+        return s;
+    case ST_BAL:
+        return s->bal;
+    case ST_ORDERS:
+        return s->orders;
+    case ST_LINES:
+        return s->lines;
+    case ST_COMMS:
+        return s->comms;
+    case ST_CREDITS:
+        return s->credits;
+    case ST_DUE:
+        return s->due;
+    case ST_WDS:
+        return s->wds;
+    case ST_BATCHES:
+        return s->batches;
+    case ST_PLINES:
+        return s->plines;
+    case ST_STORE_NAMES:
+        return (void *)s->store_names;
+    case ST_GUIDES:
+        return s->guides;
+    case ST_GB_LAST:
+        return s->gb_last;
+    case ST_SESSIONS:
+        return s->sessions;
+    case ST_GROUPS:
+        return s->groups;
+    case ST_GEXP:
+        return s->gexp;
+    default:
+        assert(0);
+        return NULL;
+    }
+}
+
+size_t yj_sm_mark(const yj_sm *s)
+{
+    return yj_undo_mark(&s->undo);
+}
+
+int yj_sm_rollback(yj_sm *s, size_t mark)
+{
+    return yj_undo_rollback(&s->undo, mark);
+}
+
+void yj_sm_commit(yj_sm *s)
+{
+    yj_undo_commit(&s->undo);
+}
+
+void sm_log_scalars(yj_sm *s)
+{
+    yj_undo_bytes(&s->undo, sm_table, s, ST_SELF, &s->closed_through,
+                  (size_t)(s->scalars_end - (char *)&s->closed_through));
 }
 
 const yj_tree *yj_sm_tree(const yj_sm *s)
@@ -161,9 +237,13 @@ yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPo
         free(packed);
         return YJ_RESOURCE_EXHAUSTED;
     }
+    SM_LOG(s, ST_SELF, &s->policy);
+    SM_LOG(s, ST_SELF, &s->policy_raw);
+    SM_LOG(s, ST_SELF, &s->policy_len);
     ledger_policy_to_rules(now, &s->policy);
     yongjin__v1__policy__free_unpacked(now, NULL);
-    free(s->policy_raw);
+    yj_undo_free_on_commit(&s->undo, s->policy_raw); /* (free(NULL): nothing) */
+    yj_undo_free_on_rollback(&s->undo, packed);
     s->policy_raw = packed;
     s->policy_len = n;
     return YJ_OK;
@@ -277,6 +357,7 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
     int64_t *b = balance_of(s, member);
+    yj_undo_bytes(&s->undo, sm_table, s, ST_BAL, b, sizeof s->bal[0]);
     int accrual = is_kind(p, "accrue"), reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
     sm_add(&b[acc - ACC_PENDING], p->amount);
     if (accrual) sm_add(&b[4], p->amount);   /* earned */
@@ -726,7 +807,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
 size_t yj_sm_bytes(const yj_sm *s)
 {
     size_t lists = 0; /* each group's joined and missed orders */
-    for (uint32_t g = 0; g < yj_ids_count(s->group_ids); g++)
+    for (size_t g = 0; g < s->groups_made; g++)
         lists += ((size_t)s->groups[g].cap_joined + s->groups[g].cap_missed) * sizeof(uint32_t);
     return lists + sizeof *s + yj_tree_bytes(s->tree) + s->bal_cap * sizeof s->bal[0] +
            yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot) +

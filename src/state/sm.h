@@ -247,6 +247,19 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 
+/* The undo log (undo.h): every change an event applied through
+ * yj_sm_apply makes is logged, until yj_sm_commit forgets them (the
+ * writer commits a group once its log record is durable). yj_sm_mark is
+ * where the log is (a group's start); yj_sm_rollback takes back every
+ * change after a mark, newest first, leaving the state as it was there
+ * (its digest the same; capacities taken stay): 1, or 0 when the log lost
+ * a record for want of memory (nothing done: the owner drops the state
+ * and replays the journal). A refused event takes its own changes back
+ * (it made none: the log is as before it). */
+size_t yj_sm_mark(const yj_sm *s);
+int yj_sm_rollback(yj_sm *s, size_t mark);
+void yj_sm_commit(yj_sm *s);
+
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);
 /* m's earnings in month period of program at level, NULL when none. */

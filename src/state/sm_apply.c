@@ -127,8 +127,15 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
      * the state changed */
     if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES) || sm_seen_room(s) != YJ_OK)
         return YJ_RESOURCE_EXHAUSTED;
+    size_t mark = yj_sm_mark(s);
+    sm_log_scalars(s);
     err = dispatch(s, &e, ev, out, why);
-    if (err != YJ_OK) return err;
+    if (err != YJ_OK) {
+        /* (it changed nothing: the log as before it; a log that lost a
+         * record refuses, and the state is as it was all the same) */
+        (void)yj_sm_rollback(s, mark);
+        return err;
+    }
     /* groups whose time ran out fail now: at the time the event took
      * effect (a version 2 refund or completion dated before its payment:
      * the paid time), or a Settle's as_of when later (the ledger's

@@ -80,8 +80,8 @@ uint32_t sm_binding_campaign(const yj_sm *s, uint32_t b)
 void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv)
 {
     if (c == YJ_TREE_NONE) return;
-    int64_t *row = yj_map64_find(s->camp, c);
-    assert(row); /* (made by the binding's count) */
+    assert(yj_map64_find(s->camp, c)); /* (made by the binding's count: no room needed) */
+    int64_t *row = yj_map64_row(s->camp, c);
     sm_add(&row[1], orders);
     sm_add(&row[2], gmv);
 }

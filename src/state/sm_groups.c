@@ -10,6 +10,7 @@
  * decision is src/rules/groups.c's.
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,14 +29,22 @@ static int gexp_less(const yj_sm *s, const sm_gexp *a, const sm_gexp *b)
     return memcmp(yj_ids_str(s->group_ids, a->group), yj_ids_str(s->group_ids, b->group), la) < 0;
 }
 
+/* Before what events change in group g (its lists' pointers excluded). */
+static void touch_group(yj_sm *s, uint32_t g)
+{
+    yj_undo_bytes(&s->undo, sm_table, s, ST_GROUPS, &s->groups[g], offsetof(sm_group, joined));
+}
+
 static void gexp_push(yj_sm *s, sm_gexp d)
 {
     assert(s->n_gexp < s->gexp_cap);
     size_t i = s->n_gexp++;
     while (i > 0 && gexp_less(s, &d, &s->gexp[(i - 1) / 2])) {
+        SM_LOG(s, ST_GEXP, &s->gexp[i]);
         s->gexp[i] = s->gexp[(i - 1) / 2];
         i = (i - 1) / 2;
     }
+    SM_LOG(s, ST_GEXP, &s->gexp[i]);
     s->gexp[i] = d;
 }
 
@@ -49,10 +58,14 @@ static sm_gexp gexp_pop(yj_sm *s)
         if (c >= s->n_gexp) break;
         if (c + 1 < s->n_gexp && gexp_less(s, &s->gexp[c + 1], &s->gexp[c])) c++;
         if (!gexp_less(s, &s->gexp[c], &last)) break;
+        SM_LOG(s, ST_GEXP, &s->gexp[i]);
         s->gexp[i] = s->gexp[c];
         i = c;
     }
-    if (s->n_gexp) s->gexp[i] = last;
+    if (s->n_gexp) {
+        SM_LOG(s, ST_GEXP, &s->gexp[i]);
+        s->gexp[i] = last;
+    }
     return top;
 }
 
@@ -66,7 +79,10 @@ void sm_expire_groups(yj_sm *s, int64_t at_ms)
                          popped once, so these cost one pop each over the state's life) */
         yj_group gv;
         sm_group_view(s, d.group, &gv);
-        if (yj_rules_group_expire(&gv, at_ms)) g->status = gv.status;
+        if (yj_rules_group_expire(&gv, at_ms)) {
+            touch_group(s, d.group);
+            g->status = gv.status;
+        }
         n++;
     }
 }
@@ -122,12 +138,20 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
     err = yj_tree_intern(s->tree, og->leader, strlen(og->leader), &leader);
     if (err == YJ_OK) err = yj_ids_add(s->group_ids, og->group_id, strlen(og->group_id), &g);
     assert(err == YJ_OK); /* (reserved) */
-    s->groups[g] = (sm_group){.leader = leader,
-                              .status = gv.status,
-                              .basis = gv.basis,
-                              .target_size = og->target_size,
-                              .rate_bp = gv.rate_bp,
-                              .expires_at_ms = og->expires_at_ms};
+    sm_group *x = &s->groups[g];
+    if (g < s->groups_made) { /* a slot a rolled back group left: its lists' room stays */
+        uint32_t *joined = x->joined, *missed = x->missed, cj = x->cap_joined, cm = x->cap_missed;
+        *x = (sm_group){.joined = joined, .cap_joined = cj, .missed = missed, .cap_missed = cm};
+    } else {
+        *x = (sm_group){0};
+        s->groups_made = g + 1;
+    }
+    x->leader = leader;
+    x->status = gv.status;
+    x->basis = gv.basis;
+    x->target_size = og->target_size;
+    x->rate_bp = gv.rate_bp;
+    x->expires_at_ms = og->expires_at_ms;
     gexp_push(s, (sm_gexp){og->expires_at_ms, g});
     return YJ_OK;
 }
@@ -245,6 +269,7 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
     size_t n;
     if (!yj_rules_group_retro(e->policy, gv, &go, comm, &n)) return 0;
     assert(s->n_comms + o->n_comm + n <= s->comms_cap); /* (sm_group_room) */
+    SM_LOG(s, ST_ORDERS, o);
     if (o->comm + o->n_comm != s->n_comms) { /* its commissions to the pool's end, to grow there */
         memmove(&s->comms[s->n_comms], &s->comms[o->comm], o->n_comm * sizeof s->comms[0]);
         o->comm = s->n_comms;
@@ -292,6 +317,7 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
             sm_post_pair(s, e->period, o, c, order_id, "clawback", "available",
                          "commission_expense", fx[i].from_available_fen, o->policy_version,
                          effects);
+        SM_LOG(s, ST_COMMS, c);
         c->reversed = fx[i].reversed_fen;
     }
     /* settled at once on an order already settled */
@@ -308,6 +334,7 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
         if (move[i - first] == 0) continue;
         sm_post_pair(s, e->period, o, c, order_id, "settle", "pending", "available",
                      move[i - first], e->policy->version, effects);
+        SM_LOG(s, ST_COMMS, c);
         c->settled = move[i - first];
     }
     return earned;
@@ -318,6 +345,7 @@ void sm_group_join(yj_sm *s, const yj_sm_event *e, uint32_t g, uint32_t order, i
 {
     sm_group *x = &s->groups[g];
     assert(x->n_joined < x->cap_joined && x->status != YJ_GROUP_FAILED);
+    touch_group(s, g);
     uint32_t n = x->n_joined;
     x->joined[x->n_joined++] = order;
     sm_add(&x->leader_earned, earned);
@@ -337,12 +365,14 @@ void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order)
     sm_group *x = &s->groups[g];
     if (x->n_missed >= YJ_GROUP_ORDERS_MAX) return; /* the order's own record still says it */
     assert(x->n_missed < x->cap_missed);
+    touch_group(s, g);
     x->missed[x->n_missed++] = order;
 }
 
 void sm_group_refunded(yj_sm *s, uint32_t g, int64_t delta, int whole)
 {
     sm_group *x = &s->groups[g];
+    touch_group(s, g);
     sm_add(&x->leader_earned, delta);
     yj_group gv;
     sm_group_view(s, g, &gv);

@@ -88,6 +88,7 @@ yj_err yj_sm_upsert_store(yj_sm *s, const Yongjin__V1__UpsertStore *us, yj_msg *
         err = yj_ids_add(s->store_ids, us->store_id, strlen(us->store_id), &st);
         assert(err == YJ_OK); /* (reserved) */
     }
+    SM_LOG(s, ST_STORE_NAMES, &s->store_names[st]);
     s->store_names[st] = name;
     return YJ_OK;
 }
@@ -134,6 +135,7 @@ yj_err yj_sm_upsert_guide(yj_sm *s, const Yongjin__V1__UpsertGuide *ug, yj_msg *
         err = yj_ids_add(s->guide_ids, ug->guide_id, strlen(ug->guide_id), &g);
         assert(err == YJ_OK); /* (reserved) */
     }
+    SM_LOG(s, ST_GUIDES, &s->guides[g]);
     s->guides[g] = (sm_guide){stores, (uint32_t)ug->n_stores};
     return YJ_OK;
 }
@@ -192,6 +194,7 @@ yj_err yj_sm_bind_guide(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__BindG
         s->gb_last[s->gb_n++] = YJ_TREE_NONE;
     uint32_t b = (uint32_t)s->n_gb++;
     s->gb[b] = (sm_gbind){e->time_ms, expires_at_ms, e->seq, g, s->gb_last[m]};
+    SM_LOG(s, ST_GB_LAST, &s->gb_last[m]);
     s->gb_last[m] = b;
     return YJ_OK;
 }

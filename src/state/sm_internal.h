@@ -26,12 +26,16 @@ typedef struct sm_line {
 
 /* A group-buy (state Group): its order lists are order numbers. */
 typedef struct sm_group {
+    /* what events change (logged whole: sm_touch_group; not the lists'
+     * pointers, which a later event's room may move) */
     uint32_t leader; /* a member number */
     int status, basis;
     int32_t target_size, rate_bp, counted;
     int64_t expires_at_ms, leader_earned;
-    uint32_t *joined, n_joined, cap_joined; /* in join order */
-    uint32_t *missed, n_missed, cap_missed; /* (version 2) named it, did not join */
+    uint32_t n_joined, n_missed;
+    /* the lists */
+    uint32_t *joined, cap_joined; /* in join order */
+    uint32_t *missed, cap_missed; /* (version 2) named it, did not join */
 } sm_group;
 
 /* An open group by its expiry, in the keyed 'X' index's order (time, then
@@ -128,25 +132,32 @@ typedef struct sm_pline {
 } sm_pline;
 
 struct yj_sm {
+    /* ---- the scalars events change, from closed_through to scalars_end:
+     * logged whole before every event yj_sm_apply applies (undo.h) ---- */
+    uint32_t closed_through; /* the last closed month (yyyymm), 0: none */
+    int has_postings;        /* a posting was made (a version 2 currency change is refused then) */
+    size_t bal_n;            /* members with a balance slot (zeros past it) */
+    size_t n_lines, n_comms, n_credits, n_due, n_plines, n_gb, gb_n, n_gexp;
+    int64_t totals[YJ_SM_ACCOUNTS];
+    char scalars_end[1];
+    /* ---- */
+    yj_undo undo; /* every change since the last commit (yj_sm_commit) */
     yj_tree *tree;
-    uint32_t closed_through;              /* the last closed month (yyyymm), 0: none */
     int64_t (*bal)[YJ_SM_BALANCE_FIELDS]; /* by member number */
-    size_t bal_n;                         /* members with a balance slot (zeros past it) */
     size_t bal_cap;
     yj_map64 *earn, *month, *mtot;
-    int64_t totals[YJ_SM_ACCOUNTS];
     yj_ids *order_ids;
     sm_order *orders;
     size_t orders_cap;
     sm_line *lines;
-    size_t n_lines, lines_cap;
+    size_t lines_cap;
     sm_comm *comms;
-    size_t n_comms, comms_cap;
+    size_t comms_cap;
     yj_ids *refund_ids;   /* "order refund" */
     uint64_t *refund_seq; /* by refund number */
     size_t refund_cap;
     sm_due *due;
-    size_t n_due, due_cap;
+    size_t due_cap;
     yj_ids *wd_ids; /* withdrawals */
     sm_withdrawal *wds;
     size_t wd_cap;
@@ -154,7 +165,7 @@ struct yj_sm {
     sm_batch *batches;
     size_t batch_cap;
     sm_pline *plines; /* payout lines, found by batch << 32 | member */
-    size_t n_plines, pline_cap;
+    size_t pline_cap;
     yj_map64 *pline_of;
     yj_ids *store_ids; /* stores (UpsertStore) */
     const char **store_names;
@@ -162,19 +173,20 @@ struct yj_sm {
     yj_ids *guide_ids; /* guides (UpsertGuide) */
     sm_guide *guides;
     size_t guide_cap;
-    sm_gbind *gb; /* exclusive-guide bindings */
-    size_t n_gb, gb_cap;
+    sm_gbind *gb; /* exclusive-guide bindings (n_gb) */
+    size_t gb_cap;
     uint32_t *gb_last; /* by member number: its latest binding, or NONE (past gb_n: none) */
-    size_t gb_n, gb_last_cap;
+    size_t gb_last_cap;
     yj_map64
         *perf; /* credit by who (guide 1, store 2) << 56 | number << 24 | month << 4 | channel */
     sm_credit *credits;
-    size_t n_credits, credits_cap;
+    size_t credits_cap;
     yj_ids *group_ids; /* group-buys */
     sm_group *groups;
     size_t group_cap;
-    sm_gexp *gexp; /* the open groups by expiry */
-    size_t n_gexp, gexp_cap;
+    size_t groups_made; /* slots whose lists were ever made (past the count after a rollback) */
+    sm_gexp *gexp;      /* the open groups by expiry (n_gexp) */
+    size_t gexp_cap;
     yj_ids *session_ids; /* live sessions */
     sm_session *sessions;
     size_t session_cap;
@@ -186,13 +198,42 @@ struct yj_sm {
     yj_arena strs;        /* line ids, reasons, references, names, guides' store lists, hosts */
     uint8_t *policy_raw; /* the policy in force as SetPolicy left it (packed), NULL: the defaults */
     size_t policy_len;
-    yj_policy policy; /* the same, as the rules read it */
-    int has_postings; /* a posting was made (a version 2 currency change is refused then) */
+    yj_policy policy;     /* the same, as the rules read it */
     yj_ids *campaign_ids; /* "campaign/variant" of every source that named a campaign */
     yj_map64 *camp;       /* by campaign number: bindings, orders, GMV (the ledger's 'K') */
     yj_map64 *bind_src;   /* by binding number (the tree's): its source's campaign, when one */
     yj_ids *seen_ids;     /* ids an accepted event named while the tree did not number them */
 };
+
+/* The undo log's tables (undo.h): the state itself (its scalars, the
+ * policy), and its arrays, each found again through the state when a
+ * rollback runs (a reservation may have moved it). SM_LOG records the
+ * bytes of *ptr, an element (or a field of one) of table, before they
+ * change; an element appended past a table's count needs none (the
+ * count, a scalar, is logged). */
+enum {
+    ST_SELF,
+    ST_BAL,
+    ST_ORDERS,
+    ST_LINES,
+    ST_COMMS,
+    ST_CREDITS,
+    ST_DUE,
+    ST_WDS,
+    ST_BATCHES,
+    ST_PLINES,
+    ST_STORE_NAMES,
+    ST_GUIDES,
+    ST_GB_LAST,
+    ST_SESSIONS,
+    ST_GROUPS,
+    ST_GEXP
+};
+void *sm_table(void *owner, uint32_t table);
+/* Before an event: the state's scalars (counts, totals, the months closed). */
+void sm_log_scalars(yj_sm *s);
+#define SM_LOG(s, table, ptr)                                                                      \
+    yj_undo_bytes(&(s)->undo, sm_table, (s), (table), (ptr), sizeof *(ptr))
 
 /* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
  * an i64 wraps there; here it must not be undefined instead). */

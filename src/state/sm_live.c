@@ -117,6 +117,7 @@ yj_err yj_sm_close_live_session(yj_sm *s, const yj_sm_event *e,
     if (s->sessions[n].closed)
         return yj_fail(why, YJ_FAILED_PRECONDITION,
                        "close_live_session: session %s is already closed", cs->session_id);
+    SM_LOG(s, ST_SESSIONS, &s->sessions[n]);
     s->sessions[n].closed = 1;
     s->sessions[n].closed_at_ms = e->time_ms;
     return YJ_OK;

@@ -507,9 +507,12 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     out->time_ms = tmp.time_ms;
     out->period = tmp.period;
     out->adjustment = tmp.adjustment;
+    SM_LOG(s, ST_ORDERS, o);
     o->refund_count++;
-    for (uint32_t i = 0; i < o->n_lines; i++)
+    for (uint32_t i = 0; i < o->n_lines; i++) {
+        SM_LOG(s, ST_LINES, &s->lines[o->line + i]);
         s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];
+    }
     assert(fx.refunded_fen == o->refunded_fen + r->amount);
     o->refunded_fen = fx.refunded_fen;
     sm_campaign_add(s, o->campaign, 0, -r->amount); /* its campaign's GMV */
@@ -524,6 +527,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
             sm_post_pair(s, period, o, c, r->order_id, "clawback", "available",
                          "commission_expense", x->from_available_fen, o->policy_version,
                          out->effects);
+        SM_LOG(s, ST_COMMS, c);
         c->reversed = x->reversed_fen;
     }
     for (size_t i = 0; i < fx.n_credits;
@@ -533,6 +537,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
         assert(x->taken > 0 && x->reversed == c->reversed + x->taken);
         sm_credit_post(s, period, r->order_id, c->guide, c->store, c->channel, -x->taken,
                        out->effects);
+        SM_LOG(s, ST_CREDITS, c);
         c->reversed = x->reversed;
     }
     if (o->session != YJ_TREE_NONE) { /* then the live stats */
@@ -561,9 +566,11 @@ static void due_push(yj_sm *s, sm_due d)
     assert(s->n_due < s->due_cap);
     size_t i = s->n_due++;
     while (i > 0 && due_less(s, &d, &s->due[(i - 1) / 2])) {
+        SM_LOG(s, ST_DUE, &s->due[i]);
         s->due[i] = s->due[(i - 1) / 2];
         i = (i - 1) / 2;
     }
+    SM_LOG(s, ST_DUE, &s->due[i]);
     s->due[i] = d;
 }
 
@@ -577,10 +584,14 @@ static sm_due due_pop(yj_sm *s)
         if (c >= s->n_due) break;
         if (c + 1 < s->n_due && due_less(s, &s->due[c + 1], &s->due[c])) c++;
         if (!due_less(s, &s->due[c], &last)) break;
+        SM_LOG(s, ST_DUE, &s->due[i]);
         s->due[i] = s->due[c];
         i = c;
     }
-    if (s->n_due) s->due[i] = last;
+    if (s->n_due) {
+        SM_LOG(s, ST_DUE, &s->due[i]);
+        s->due[i] = last;
+    }
     return top;
 }
 
@@ -608,6 +619,7 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
     }
     uint32_t period;
     at_paid_time(e, o, "order_completed", oc->order_id, &period, out);
+    SM_LOG(s, ST_ORDERS, o);
     o->status = SM_COMPLETED;
     o->completed_at_ms = completed_at_ms;
     o->due_at_ms = due_at_ms;
@@ -633,8 +645,10 @@ static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, yj_buf *effects
         if (move_fen[i] == 0) continue;
         sm_post_pair(s, period, o, c, order_id, "settle", "pending", "available", move_fen[i],
                      o->policy_version, effects);
+        SM_LOG(s, ST_COMMS, c);
         c->settled += move_fen[i];
     }
+    SM_LOG(s, ST_ORDERS, o);
     o->status = SM_SETTLED;
 }
 

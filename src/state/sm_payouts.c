@@ -141,6 +141,7 @@ yj_err yj_sm_review_withdrawal(yj_sm *s, const yj_sm_event *e,
     if (!reason || (err = room_moves(s, 1, out->effects)) != YJ_OK)
         return reason ? err : YJ_RESOURCE_EXHAUSTED;
     sm_withdrawal *wd = &s->wds[w];
+    SM_LOG(s, ST_WDS, wd);
     wd->status = status;
     wd->reviewed_at_ms = e->time_ms;
     wd->reason = reason;
@@ -174,6 +175,7 @@ yj_err yj_sm_mark_withdrawal_paid(yj_sm *s, const yj_sm_event *e,
     if (!ref || (err = room_moves(s, 2, out->effects)) != YJ_OK)
         return ref ? err : YJ_RESOURCE_EXHAUSTED;
     sm_withdrawal *wd = &s->wds[w];
+    SM_LOG(s, ST_WDS, wd);
     wd->status = YJ_WD_PAID;
     wd->paid_at_ms = e->time_ms;
     wd->fee = fee;
@@ -364,6 +366,8 @@ yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1_
     if (!ref || (err = room_moves(s, 1, out->effects)) != YJ_OK)
         return ref ? err : YJ_RESOURCE_EXHAUSTED;
     sm_batch *b = &s->batches[bi];
+    SM_LOG(s, ST_BATCHES, b);
+    SM_LOG(s, ST_PLINES, l);
     l->status = status;
     l->external_ref = ref;
     if (ml->paid) {

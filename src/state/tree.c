@@ -46,7 +46,51 @@ struct yj_tree {
     size_t nhc, caphc;
     hc_pair *spare; /* room for a new referrer's first pairs, taken before it is numbered */
     size_t bytes; /* of the height vectors (the arrays are counted by their caps) */
+    yj_undo *undo; /* every change logged before it is made, or NULL */
 };
+
+/* ---- the undo log's tables (undo.h): the tree itself, its members,
+ * bindings, height vectors, and one vector's pairs (sub: its index) ---- */
+
+enum { TAB_SELF, TAB_M, TAB_HCV };
+
+static void *tab_base(void *owner, uint32_t sub)
+{
+    yj_tree *t = owner;
+    switch (sub) {
+    case TAB_SELF:
+        return t;
+    case TAB_M:
+        return t->m;
+    default:
+        return t->hcv;
+    }
+}
+
+static void *pairs_base(void *owner, uint32_t sub)
+{
+    return ((yj_tree *)owner)->hcv[sub].v;
+}
+
+void yj_tree_set_undo(yj_tree *t, yj_undo *u)
+{
+    t->undo = u;
+    yj_ids_set_undo(t->ids, u);
+}
+
+/* Before len bytes of member m's record change. */
+static void mlog(yj_tree *t, uint32_t m, const void *at, size_t len)
+{
+    assert((const uint8_t *)at >= (const uint8_t *)&t->m[m] &&
+           (const uint8_t *)at + len <= (const uint8_t *)&t->m[m + 1]);
+    yj_undo_bytes(t->undo, tab_base, t, TAB_M, at, len);
+}
+
+/* Before one of the tree's own counts changes. */
+static void slog(yj_tree *t, const size_t *field)
+{
+    yj_undo_bytes(t->undo, tab_base, t, TAB_SELF, field, sizeof *field);
+}
 
 yj_tree *yj_tree_new(uint64_t seed)
 {
@@ -108,6 +152,7 @@ yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out)
     if (room_members(t, 1) != YJ_OK || yj_ids_add(t->ids, id, n, &m) != YJ_OK)
         return YJ_RESOURCE_EXHAUSTED;
     assert(m == t->n);
+    slog(t, &t->n);
     t->n++;
     t->hc[m] = YJ_TREE_NONE;
     memset(&t->m[m], 0, sizeof t->m[m]);
@@ -237,12 +282,15 @@ void yj_tree_view(yj_tree *t, yj_view *v)
 void yj_tree_mark_seen(yj_tree *t, uint32_t m)
 {
     assert(m < t->n);
+    if (t->m[m].seen) return;
+    mlog(t, m, &t->m[m].seen, sizeof t->m[m].seen);
     t->m[m].seen = 1;
 }
 
 void yj_tree_upsert(yj_tree *t, uint32_t m, int distributor, int32_t tier)
 {
     assert(m < t->n);
+    mlog(t, m, &t->m[m], sizeof t->m[m]);
     t->m[m].distributor = distributor != 0;
     t->m[m].tier = tier;
     t->m[m].upserted = 1;
@@ -321,6 +369,10 @@ static yj_err hc_room_up(yj_tree *t, uint32_t from)
 static int hc_add(yj_tree *t, uint32_t m, int32_t h, int64_t delta, int64_t *left)
 {
     hc_vec *v = &t->hcv[t->hc[m]];
+    /* (logged whole: its count and every pair an insert may move) */
+    yj_undo_bytes(t->undo, tab_base, t, TAB_HCV, &v->n, sizeof v->n);
+    size_t moved = v->n < v->cap ? v->n + 1 : v->n;
+    if (moved) yj_undo_bytes(t->undo, pairs_base, t, t->hc[m], v->v, moved * sizeof v->v[0]);
     uint32_t i = 0;
     while (i < v->n && v->v[i].height < h)
         i++;
@@ -362,6 +414,7 @@ static yj_err heights_update(yj_tree *t, uint32_t cur, int32_t old_h, int32_t ne
             after = v->n ? v->v[v->n - 1].height + 1 : 0;
         }
         if (after == before) return YJ_OK;
+        mlog(t, cur, &c->height, sizeof c->height);
         c->height = after;
         old_h = before;
         new_h = after;
@@ -383,6 +436,7 @@ static yj_err team_walk(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
     int32_t depth = 0;
     for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent) {
         if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
+        mlog(t, c, &t->m[c].team_size, 2 * sizeof t->m[c].team_size); /* (and team_gmv) */
         t->m[c].team_size = wrap_add(t->m[c].team_size, size);
         t->m[c].team_gmv = wrap_add(t->m[c].team_gmv, gmv);
     }
@@ -435,8 +489,10 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     assert(err == YJ_OK && t->m[m].parent == old); /* (reserved) */
     if (r0 == YJ_TREE_NONE) hc_take_spare(t, r);
     /* the binding, newest first in the member's list */
+    slog(t, &t->nb);
     uint32_t b = (uint32_t)t->nb++;
     t->b[b] = (yj_tree_binding){at_ms, yj_rules_bind_expires(p, at_ms), seq, r, t->m[m].last};
+    mlog(t, m, &t->m[m], sizeof t->m[m]);
     t->m[m].last = b;
     if (old == r) return YJ_OK;
     /* the team moves: its size and GMV from the old ancestors to the new */
@@ -444,7 +500,9 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     int64_t size = 1 + mm->team_size, gmv = mm->own_gmv + mm->team_gmv;
     int32_t h = mm->height;
     mm->parent = r;
+    mlog(t, r, &t->m[r].direct, sizeof t->m[r].direct);
     if (old != YJ_TREE_NONE) {
+        mlog(t, old, &t->m[old].direct, sizeof t->m[old].direct);
         t->m[old].direct--;
         team_walk(t, old, -size, -gmv); /* (walk_ok: cannot fail) */
     }
@@ -468,6 +526,7 @@ yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
     assert(m < t->n);
     yj_err err = walk_ok(t, t->m[m].parent);
     if (err != YJ_OK) return err;
+    mlog(t, m, &t->m[m].own_gmv, sizeof t->m[m].own_gmv);
     t->m[m].own_gmv = wrap_add(t->m[m].own_gmv, gmv);
     return team_walk(t, t->m[m].parent, 0, gmv);
 }

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/undo.h"
 #include "yongjin/err.h"
 #include "yongjin/rules.h"
 
@@ -100,6 +101,11 @@ uint32_t yj_tree_parent_at(const yj_tree *t, uint32_t m, int64_t at_ms, uint32_t
  * heights by id. The view keeps t; a member the tree never named reads as
  * unbound, not upserted, height 0. */
 void yj_tree_view(yj_tree *t, yj_view *v);
+
+/* With an undo log (NULL: none), every change the tree makes is logged
+ * before it is made (undo.h). Room taken ahead (capacities, a member's
+ * empty height vector) is not a change and stays after a rollback. */
+void yj_tree_set_undo(yj_tree *t, yj_undo *u);
 
 /* Marks m seen (an accepted event named it or posted to it). Cannot fail. */
 void yj_tree_mark_seen(yj_tree *t, uint32_t m);

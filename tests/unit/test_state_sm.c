@@ -562,6 +562,7 @@ struct tally {
 };
 
 static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, struct tally *n);
+static void check_undo(yj_sm *s, const Yongjin__V1__Event *x, int64_t when, uint64_t seq);
 
 /* Frees a workload's state, and stops events using its policy. */
 static void state_free(yj_sm *s)
@@ -743,6 +744,7 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
     yj_buf extra = {0};
+    check_undo(s, x, when, ev.seq);
     yj_err got =
         yj_sm_apply(s, rules_version, x, when, when + recv_late, ev.seq, &out, &extra, &why);
     last_adjustment[0] = 0;
@@ -1357,6 +1359,7 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
     yj_buf extra = {0};
+    check_undo(s, &x, when, ev.seq);
     assert_int_equal(yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why),
                      YJ_OK);
     yj_buf_free(&extra);
@@ -1398,6 +1401,7 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
     yj_msg why;
     yj_buf fx = {0}, extra = {0};
     yj_sm_out out = {.effects = &fx};
+    check_undo(s, &x, when, ev.seq);
     yj_err got = yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why);
     yj_buf_free(&fx);
     yj_buf_free(&extra);
@@ -1977,6 +1981,79 @@ static yj_sm *replay_journal(dfx *f, uint64_t seed)
     return s;
 }
 
+/* The store's journal replayed into a fresh state in groups of 1 to 37
+ * entries, every other group taken back when applied (yj_sm_rollback to
+ * its start: the digest as before it) and applied again, a commit now and
+ * then (the writer's: what a durable group leaves): it ends as the plain
+ * replay does (digest `want`). */
+static void replay_with_rollbacks(dfx *f, uint64_t seed, const uint8_t want[32])
+{
+    yj_sm *s = yj_sm_new(seed);
+    assert_non_null(s);
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    int rolled = 0;
+    for (uint64_t seq = 1, g = 0; seq <= last_seq; g++) {
+        uint64_t k = 1 + g % 37, end = seq + k <= last_seq + 1 ? seq + k : last_seq + 1;
+        uint8_t before[32], after[32];
+        int back = g % 2 == 1;
+        if (back) assert_true(yj_sm_digest(s, before));
+        size_t mark = yj_sm_mark(s);
+        for (int pass = 0; pass < 1 + back; pass++) {
+            for (uint64_t q = seq; q < end; q++) {
+                MDB_val v;
+                assert_int_equal(yj_view_journal(&r.view, q, &v), YJ_OK);
+                Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
+                    NULL, v.mv_size - 2 * YJ_HASH_BYTES,
+                    (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
+                assert_non_null(je);
+                replay_entry(s, je, q);
+                yongjin__v1__journal_entry__free_unpacked(je, NULL);
+            }
+            if (back && pass == 0) { /* the group fails: taken back */
+                assert_int_equal(yj_sm_rollback(s, mark), 1);
+                assert_true(yj_sm_digest(s, after));
+                if (memcmp(before, after, 32))
+                    fail_msg("entries %llu..%llu: the rollback left the state changed",
+                             (unsigned long long)seq, (unsigned long long)end - 1);
+                rolled++;
+            }
+        }
+        if (g % 3 == 2) yj_sm_commit(s); /* (durable: forgotten) */
+        seq = end;
+    }
+    yj_store_read_end(f->s.store, &r);
+    uint8_t got[32];
+    assert_true(yj_sm_digest(s, got));
+    assert_memory_equal(want, got, 32);
+    assert_true(rolled > 10);
+    yj_sm_free(s);
+}
+
+/* One event applied to s and taken back (yj_sm_rollback to the mark before
+ * it): the state's digest as before. Every 7th event of the workloads,
+ * before it is applied for good. */
+static unsigned undo_tick;
+static void check_undo(yj_sm *s, const Yongjin__V1__Event *x, int64_t when, uint64_t seq)
+{
+    if (++undo_tick % 7) return;
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    size_t mark = yj_sm_mark(s);
+    yj_buf fx = {0}, extra = {0};
+    yj_sm_out out = {.effects = &fx};
+    yj_msg why;
+    (void)yj_sm_apply(s, rules_version, x, when, when + recv_late, seq, &out, &extra, &why);
+    assert_int_equal(yj_sm_rollback(s, mark), 1);
+    assert_int_equal(yj_sm_mark(s), mark);
+    assert_true(yj_sm_digest(s, after));
+    if (memcmp(before, after, 32))
+        fail_msg("an event of body %d taken back left the state changed", (int)x->body_case);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
+}
+
 /* One workload: the policy (as the ledger's SetPolicy, in force before
  * every event), then random UpsertMembers (when approved), Binds and
  * OrderPaids over 70 days (so that later entries are dated earlier, TTLs
@@ -2146,6 +2223,7 @@ static void differential(dfx *f, const workload *w)
     assert_true(yj_sm_digest(again, replayed));
     assert_memory_equal(live, replayed, 32);
     yj_sm_free(again);
+    if (w->closes) replay_with_rollbacks(f, w->seed * 7 + 3, live); /* every program's groups */
     state_free(s);
     rules_version = 0;
 }
