@@ -56,6 +56,12 @@ static void ids_pop(void *owner)
     assert(t->cur && t->cur->used >= n + 2 &&
            t->cur->b + t->cur->used - n - 1 == (uint8_t *)t->str[m]);
     t->cur->used -= n + 2;
+    if (t->cur->used == 0 && t->cur->next) { /* it had opened this block: back to the one before */
+        block *b = t->cur;
+        t->cur = b->next;
+        b->next = t->spare;
+        t->spare = b;
+    }
     t->n--;
 }
 

@@ -119,7 +119,7 @@ yj_err yj_map64_reserve(yj_map64 *m, size_t more)
     return YJ_OK;
 }
 
-int64_t *yj_map64_row(yj_map64 *m, uint64_t key)
+static int64_t *row_of(yj_map64 *m, uint64_t key, int log_values)
 {
     size_t mask = m->slots - 1;
     size_t i = hash_of(m, key) & mask;
@@ -128,7 +128,7 @@ int64_t *yj_map64_row(yj_map64 *m, uint64_t key)
         if (!s) break;
         if (m->keys[s - 1] == key) {
             int64_t *row = m->vals + (size_t)(s - 1) * m->width;
-            yj_undo_bytes(m->undo, vals_base, m, 0, row, m->width * sizeof *row);
+            if (log_values) yj_undo_bytes(m->undo, vals_base, m, 0, row, m->width * sizeof *row);
             return row;
         }
     }
@@ -139,6 +139,16 @@ int64_t *yj_map64_row(yj_map64 *m, uint64_t key)
     m->slot[i] = (uint32_t)r + 1;
     yj_undo_call(m->undo, map_pop, m);
     return m->vals + r * m->width;
+}
+
+int64_t *yj_map64_row(yj_map64 *m, uint64_t key)
+{
+    return row_of(m, key, 1);
+}
+
+int64_t *yj_map64_counter(yj_map64 *m, uint64_t key)
+{
+    return row_of(m, key, 0);
 }
 
 size_t yj_map64_count(const yj_map64 *m)

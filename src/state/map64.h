@@ -38,6 +38,9 @@ yj_err yj_map64_reserve(yj_map64 *m, size_t n);
  * be room (yj_map64_reserve). The accessor of a row about to change: with
  * an undo log, the row's values are logged first (or its making). */
 int64_t *yj_map64_row(yj_map64 *m, uint64_t key);
+/* yj_map64_row for a caller that logs the inverse of its change itself
+ * (undo.h's logical records): only a row's making is logged. */
+int64_t *yj_map64_counter(yj_map64 *m, uint64_t key);
 /* With an undo log (NULL: none), what yj_map64_row is about to change. */
 void yj_map64_set_undo(yj_map64 *m, yj_undo *u);
 

@@ -66,19 +66,26 @@ yj_sm *yj_sm_new(uint64_t seed)
         yj_sm_free(s);
         return NULL;
     }
-    /* every table logs its changes into the state's undo log */
     s->undo = (yj_undo)YJ_UNDO_INIT;
-    yj_tree_set_undo(s->tree, &s->undo);
+    yj_sm_undo_on(s, 1);
+    return s;
+}
+
+void yj_sm_undo_on(yj_sm *s, int on)
+{
+    assert(on || yj_undo_mark(&s->undo) == 0); /* (off only with nothing to take back) */
+    s->undo_on = on != 0;
+    yj_undo *u = sm_undo(s); /* every table logs its changes into the state's log, or none */
+    yj_tree_set_undo(s->tree, u);
     yj_map64 *maps[] = {s->earn,      s->month,      s->mtot, s->pline_of, s->perf,
                         s->invite_of, s->live_stats, s->camp, s->bind_src};
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
-        yj_map64_set_undo(maps[i], &s->undo);
+        yj_map64_set_undo(maps[i], u);
     yj_ids *ids[] = {s->order_ids,    s->refund_ids,   s->wd_ids,      s->batch_ids,
                      s->store_ids,    s->guide_ids,    s->session_ids, s->group_ids,
                      s->invite_pairs, s->campaign_ids, s->seen_ids};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        yj_ids_set_undo(ids[i], &s->undo);
-    return s;
+        yj_ids_set_undo(ids[i], u);
 }
 
 void yj_sm_free(yj_sm *s)
@@ -191,7 +198,7 @@ void yj_sm_commit(yj_sm *s)
 
 void sm_log_scalars(yj_sm *s)
 {
-    yj_undo_bytes(&s->undo, sm_table, s, ST_SELF, &s->closed_through,
+    yj_undo_bytes(sm_undo(s), sm_table, s, ST_SELF, &s->closed_through,
                   (size_t)(s->scalars_end - (char *)&s->closed_through));
 }
 
@@ -242,8 +249,11 @@ yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPo
     SM_LOG(s, ST_SELF, &s->policy_len);
     ledger_policy_to_rules(now, &s->policy);
     yongjin__v1__policy__free_unpacked(now, NULL);
-    yj_undo_free_on_commit(&s->undo, s->policy_raw); /* (free(NULL): nothing) */
-    yj_undo_free_on_rollback(&s->undo, packed);
+    if (sm_undo(s)) { /* the old policy freed when the group is durable, the new if it fails */
+        yj_undo_free_on_commit(sm_undo(s), s->policy_raw); /* (free(NULL): nothing) */
+        yj_undo_free_on_rollback(sm_undo(s), packed);
+    } else
+        free(s->policy_raw);
     s->policy_raw = packed;
     s->policy_len = n;
     return YJ_OK;
@@ -346,6 +356,64 @@ static void put_posting(yj_buf *effects, const Yongjin__V1__Posting *p)
     effects->len += n;
 }
 
+/* What one member's posting added (sm_post), for its logical undo record:
+ * every counter it added to, added to again with the amounts negated. */
+typedef struct post_args {
+    int64_t amount, delta;
+    uint32_t member, period;
+    int32_t col; /* the month column, or -1 */
+    uint8_t acc, accrual, reversal, program, level, pad_[3];
+} post_args;
+
+static int64_t negated(int64_t v)
+{
+    return (int64_t)(0 - (uint64_t)v);
+}
+
+/* A posting's rows: its earnings' (NULL: none), its month's and the
+ * month's totals' (NULL: none), made when new. */
+typedef struct post_rows {
+    int64_t *earn, *month, *mtot;
+} post_rows;
+
+static post_rows rows_of(yj_sm *s, const post_args *a)
+{
+    post_rows r = {NULL, NULL, NULL};
+    if (a->accrual || a->reversal)
+        r.earn = yj_map64_counter(s->earn, earn_key(a->member, a->period, a->program, a->level));
+    if (a->col >= 0) {
+        r.month = yj_map64_counter(s->month, month_key(a->member, a->period));
+        r.mtot = yj_map64_counter(s->mtot, a->period);
+    }
+    return r;
+}
+
+/* The member's counters of a posting changed by sign (1, or -1 to take
+ * it back). */
+static void post_counters(yj_sm *s, const post_args *a, const post_rows *r, int sign)
+{
+    int64_t amount = sign > 0 ? a->amount : negated(a->amount);
+    int64_t delta = sign > 0 ? a->delta : negated(a->delta);
+    int64_t *b = s->bal[a->member];
+    sm_add(&b[a->acc - ACC_PENDING], amount);
+    if (a->accrual) sm_add(&b[4], amount);           /* earned */
+    if (a->reversal) sm_add(&b[5], negated(amount)); /* reversed */
+    if (r->earn) /* earnings by program and level: accrued, reversed */
+        sm_add(&r->earn[a->accrual ? 0 : 1], a->accrual ? amount : negated(amount));
+    if (r->month) {
+        sm_add(&r->month[a->col], delta);
+        sm_add(&r->mtot[a->col], delta);
+    }
+}
+
+static void undo_post(void *owner, const void *args)
+{
+    post_args a;
+    memcpy(&a, args, sizeof a);
+    post_rows r = rows_of(owner, &a); /* (there: made before the record) */
+    post_counters(owner, &a, &r, -1);
+}
+
 void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Posting *p,
              yj_buf *effects)
 {
@@ -353,25 +421,27 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     assert(acc >= 0 && (acc >= ACC_PENDING) == (member != YJ_TREE_NONE));
     put_posting(effects, p);
     s->has_postings = 1;
-    sm_add(&s->totals[acc], p->amount);
+    sm_add(&s->totals[acc], p->amount); /* (the scalars: logged before the event) */
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
-    int64_t *b = balance_of(s, member);
-    yj_undo_bytes(&s->undo, sm_table, s, ST_BAL, b, sizeof s->bal[0]);
-    int accrual = is_kind(p, "accrue"), reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
-    sm_add(&b[acc - ACC_PENDING], p->amount);
-    if (accrual) sm_add(&b[4], p->amount);   /* earned */
-    if (reversal) sm_add(&b[5], -p->amount); /* reversed */
-    if (accrual || reversal) {       /* earnings by program and level: accrued, reversed */
-        int64_t *row = yj_map64_row(s->earn, earn_key(member, period, p->program, p->level));
-        sm_add(&row[accrual ? 0 : 1], accrual ? p->amount : -p->amount);
-    }
-    int64_t delta;
-    int col = yj_rules_period_column(p->account, p->kind, p->amount, &delta);
-    if (col >= 0) {
-        sm_add(&yj_map64_row(s->month, month_key(member, period))[col], delta);
-        sm_add(&yj_map64_row(s->mtot, period)[col], delta);
-    }
+    balance_of(s, member);
+    post_args a;
+    memset(&a, 0, sizeof a); /* (its padding too: the record copies it) */
+    a.amount = p->amount;
+    a.member = member;
+    a.period = period;
+    a.acc = (uint8_t)acc;
+    a.accrual = is_kind(p, "accrue");
+    a.reversal = is_kind(p, "reverse") || is_kind(p, "clawback");
+    a.program = (uint8_t)p->program;
+    a.level = (uint8_t)p->level;
+    a.col = yj_rules_period_column(p->account, p->kind, p->amount, &a.delta);
+    if (a.col < 0) a.delta = 0;
+    /* its rows made first (their making logged), then one logical record of
+     * every add, taken back before they are removed */
+    post_rows r = rows_of(s, &a);
+    yj_undo_call_args(sm_undo(s), undo_post, s, &a, sizeof a);
+    post_counters(s, &a, &r, 1);
 }
 
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS])
@@ -666,6 +736,28 @@ static int digest_seen(EVP_MD_CTX *c, const yj_sm *s)
     return ok;
 }
 
+/* Group g by its id ("" for none). */
+static int digest_group_id(EVP_MD_CTX *c, const yj_sm *s, uint32_t g)
+{
+    if (g == YJ_TREE_NONE) return EVP_DigestUpdate(c, "", 1);
+    return EVP_DigestUpdate(c, yj_ids_str(s->group_ids, g), yj_ids_len(s->group_ids, g) + 1);
+}
+
+/* The due index and the open groups' expiries as their heaps hold them
+ * (the same events leave the same heaps: a refused event's pops are
+ * taken back), by ids. */
+static int digest_heaps(EVP_MD_CTX *c, const yj_sm *s)
+{
+    int ok = put_u64(c, s->n_due) && put_u64(c, s->n_gexp);
+    for (size_t i = 0; ok && i < s->n_due; i++)
+        ok = put_u64(c, (uint64_t)s->due[i].due_at_ms) &&
+             EVP_DigestUpdate(c, yj_ids_str(s->order_ids, s->due[i].order),
+                              yj_ids_len(s->order_ids, s->due[i].order) + 1);
+    for (size_t i = 0; ok && i < s->n_gexp; i++)
+        ok = put_u64(c, (uint64_t)s->gexp[i].at_ms) && digest_group_id(c, s, s->gexp[i].group);
+    return ok;
+}
+
 static int digest_groups(EVP_MD_CTX *c, const yj_sm *s)
 {
     size_t n = yj_ids_count(s->group_ids);
@@ -721,7 +813,7 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     ok = ok && digest_rows(c, s, s->earn, rank) && digest_rows(c, s, s->month, rank);
     for (int j = 0; ok && j < YJ_SM_ACCOUNTS; j++)
         ok = put_u64(c, (uint64_t)s->totals[j]);
-    ok = ok && put_u64(c, s->closed_through);
+    ok = ok && put_u64(c, s->closed_through) && put_u64(c, (uint64_t)s->has_postings);
     if (ok) { /* the months' totals, by month */
         size_t nm = yj_map64_count(s->mtot);
         row_ent *r = malloc((nm ? nm : 1) * sizeof *r);
@@ -754,11 +846,13 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
                  c, o->session == YJ_TREE_NONE ? "" : yj_ids_str(s->session_ids, o->session),
                  o->session == YJ_TREE_NONE ? 1 : yj_ids_len(s->session_ids, o->session) + 1) &&
              put_u64(c, o->inviter == YJ_TREE_NONE ? 0 : (uint64_t)rank[o->inviter] + 1) &&
-             digest_campaign(c, s, o->campaign);
+             digest_campaign(c, s, o->campaign) && digest_group_id(c, s, o->group) &&
+             digest_group_id(c, s, o->missed) && put_u64(c, (uint64_t)o->group_miss);
         for (uint32_t j = 0; ok && j < o->n_lines; j++) {
             const sm_line *l = &s->lines[o->line + j];
             ok = EVP_DigestUpdate(c, l->id, strlen(l->id) + 1) &&
-                 put_u64(c, (uint64_t)l->amount_fen) && put_u64(c, (uint64_t)l->refunded_fen);
+                 put_u64(c, (uint64_t)l->amount_fen) && put_u64(c, (uint64_t)l->refunded_fen) &&
+                 put_u64(c, (uint64_t)l->base_fen);
         }
         for (uint32_t j = 0; ok && j < o->n_comm; j++) {
             const sm_comm *k = &s->comms[o->comm + j];
@@ -792,8 +886,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
              put_u64(c, s->refund_seq[refs[i].i]);
     free(refs);
     ok = ok && digest_payouts(c, s, rank) && digest_guides(c, s, rank) && digest_live(c, s) &&
-         digest_groups(c, s) && digest_campaigns(c, s, ids, n) && digest_seen(c, s) &&
-         put_u64(c, s->policy_len) &&
+         digest_groups(c, s) && digest_heaps(c, s) && digest_campaigns(c, s, ids, n) &&
+         digest_seen(c, s) && put_u64(c, s->policy_len) &&
          (!s->policy_len || EVP_DigestUpdate(c, s->policy_raw, s->policy_len));
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
@@ -826,5 +920,5 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
            s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp +
            yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src) +
-           yj_ids_bytes(s->seen_ids);
+           yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
 }

@@ -259,6 +259,11 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
 size_t yj_sm_mark(const yj_sm *s);
 int yj_sm_rollback(yj_sm *s, size_t mark);
 void yj_sm_commit(yj_sm *s);
+/* Logging on (the default) or off: a replay that will never take a group
+ * back (a rebuild, Verify) turns it off, after a commit. Only events
+ * applied through yj_sm_apply log the state's scalars (counts, totals):
+ * a rollback is exact over those. A mark is valid until the next commit. */
+void yj_sm_undo_on(yj_sm *s, int on);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

@@ -32,7 +32,7 @@ static int gexp_less(const yj_sm *s, const sm_gexp *a, const sm_gexp *b)
 /* Before what events change in group g (its lists' pointers excluded). */
 static void touch_group(yj_sm *s, uint32_t g)
 {
-    yj_undo_bytes(&s->undo, sm_table, s, ST_GROUPS, &s->groups[g], offsetof(sm_group, joined));
+    yj_undo_bytes(sm_undo(s), sm_table, s, ST_GROUPS, &s->groups[g], offsetof(sm_group, joined));
 }
 
 static void gexp_push(yj_sm *s, sm_gexp d)

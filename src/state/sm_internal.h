@@ -142,6 +142,7 @@ struct yj_sm {
     char scalars_end[1];
     /* ---- */
     yj_undo undo; /* every change since the last commit (yj_sm_commit) */
+    int undo_on;  /* changes are logged (yj_sm_undo_on) */
     yj_tree *tree;
     int64_t (*bal)[YJ_SM_BALANCE_FIELDS]; /* by member number */
     size_t bal_cap;
@@ -230,10 +231,15 @@ enum {
     ST_GEXP
 };
 void *sm_table(void *owner, uint32_t table);
+/* The undo log changes go to, NULL when logging is off. */
+static inline yj_undo *sm_undo(yj_sm *s)
+{
+    return s->undo_on ? &s->undo : NULL;
+}
 /* Before an event: the state's scalars (counts, totals, the months closed). */
 void sm_log_scalars(yj_sm *s);
 #define SM_LOG(s, table, ptr)                                                                      \
-    yj_undo_bytes(&(s)->undo, sm_table, (s), (table), (ptr), sizeof *(ptr))
+    yj_undo_bytes(sm_undo(s), sm_table, (s), (table), (ptr), sizeof *(ptr))
 
 /* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
  * an i64 wraps there; here it must not be undefined instead). */

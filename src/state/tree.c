@@ -430,17 +430,42 @@ static int64_t wrap_add(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
-/* Adds size and gmv to the team of every ancestor from `from` up. */
-static yj_err team_walk(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
+/* Adds size and gmv to the team of every ancestor from `from` up (the
+ * caller logs the walk: one logical record). */
+static yj_err team_walk_raw(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
 {
     int32_t depth = 0;
     for (uint32_t c = from; c != YJ_TREE_NONE; c = t->m[c].parent) {
         if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
-        mlog(t, c, &t->m[c].team_size, 2 * sizeof t->m[c].team_size); /* (and team_gmv) */
         t->m[c].team_size = wrap_add(t->m[c].team_size, size);
         t->m[c].team_gmv = wrap_add(t->m[c].team_gmv, gmv);
     }
     return YJ_OK;
+}
+
+typedef struct walk_args {
+    int64_t size, gmv;
+    uint32_t from, pad_;
+} walk_args;
+
+static void undo_walk(void *owner, const void *args)
+{
+    walk_args a;
+    memcpy(&a, args, sizeof a);
+    yj_err err = team_walk_raw(owner, a.from, (int64_t)(0 - (uint64_t)a.size),
+                               (int64_t)(0 - (uint64_t)a.gmv));
+    assert(err == YJ_OK); /* (walked when it was added) */
+    (void)err;
+}
+
+/* team_walk_raw with one logical record for the whole walk (subtracted up
+ * the same walk on a rollback: every later change, taken back first, left
+ * the parents as they were), not one an ancestor. */
+static yj_err team_walk(yj_tree *t, uint32_t from, int64_t size, int64_t gmv)
+{
+    walk_args a = {size, gmv, from, 0};
+    yj_undo_call_args(t->undo, undo_walk, t, &a, sizeof a);
+    return team_walk_raw(t, from, size, gmv);
 }
 
 /* The length of the walk from `from` to the root: DATA_LOSS past any
@@ -515,6 +540,25 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     return heights_update(t, r, -1, h);
 }
 
+typedef struct own_gmv_args {
+    int64_t gmv;
+    uint32_t m, pad_;
+} own_gmv_args;
+
+/* Takes back yj_tree_add_own_gmv (the walk is the same: every later
+ * change was taken back first). */
+static void undo_own_gmv(void *owner, const void *args)
+{
+    yj_tree *t = owner;
+    own_gmv_args a;
+    memcpy(&a, args, sizeof a);
+    int64_t back = (int64_t)(0 - (uint64_t)a.gmv);
+    t->m[a.m].own_gmv = wrap_add(t->m[a.m].own_gmv, back);
+    yj_err err = team_walk_raw(t, t->m[a.m].parent, 0, back);
+    assert(err == YJ_OK); /* (walked when it was added) */
+    (void)err;
+}
+
 yj_err yj_tree_check_up(const yj_tree *t, uint32_t m)
 {
     assert(m < t->n);
@@ -526,9 +570,11 @@ yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
     assert(m < t->n);
     yj_err err = walk_ok(t, t->m[m].parent);
     if (err != YJ_OK) return err;
-    mlog(t, m, &t->m[m].own_gmv, sizeof t->m[m].own_gmv);
+    /* one logical record, not one an ancestor (an order's hottest walk) */
+    own_gmv_args a = {gmv, m, 0};
+    yj_undo_call_args(t->undo, undo_own_gmv, t, &a, sizeof a);
     t->m[m].own_gmv = wrap_add(t->m[m].own_gmv, gmv);
-    return team_walk(t, t->m[m].parent, 0, gmv);
+    return team_walk_raw(t, t->m[m].parent, 0, gmv);
 }
 
 /* ---- digest ---- */

@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_BYTES = 1, K_CALL = 2, K_FREE_ON_ROLLBACK = 3, K_FREE_ON_COMMIT = 4 };
+enum { K_BYTES = 1, K_CALL = 2, K_FREE_ON_ROLLBACK = 3, K_FREE_ON_COMMIT = 4, K_CALL_ARGS = 5 };
 
 typedef struct rec_head {
     yj_undo_base_fn base;
     yj_undo_fn fn;
+    yj_undo_args_fn fn_args;
     void *owner;
     uint64_t off;
     uint32_t sub, len;
@@ -41,12 +42,13 @@ static int room(yj_undo *u, size_t n)
     return 1;
 }
 
-static void put(yj_undo *u, uint32_t kind, const rec_head *h, const void *bytes, size_t len)
+/* Appends a record: 1, or 0 when it was lost (no memory; noted). */
+static int put(yj_undo *u, uint32_t kind, const rec_head *h, const void *bytes, size_t len)
 {
     size_t pad = (8 - len % 8) % 8, size = sizeof *h + len + pad + sizeof(rec_tail);
     if (size > UINT32_MAX || !room(u, size)) {
         if (u->lost == SIZE_MAX || u->len > u->lost) u->lost = u->len;
-        return;
+        return 0;
     }
     uint8_t *p = u->buf + u->len;
     memcpy(p, h, sizeof *h);
@@ -54,6 +56,7 @@ static void put(yj_undo *u, uint32_t kind, const rec_head *h, const void *bytes,
     rec_tail t = {(uint32_t)size, kind};
     memcpy(p + size - sizeof t, &t, sizeof t);
     u->len += size;
+    return 1;
 }
 
 void yj_undo_bytes(yj_undo *u, yj_undo_base_fn base, void *owner, uint32_t sub, const void *at,
@@ -62,30 +65,37 @@ void yj_undo_bytes(yj_undo *u, yj_undo_base_fn base, void *owner, uint32_t sub, 
     if (!u || !len) return;
     const uint8_t *b = base(owner, sub);
     assert(b && (const uint8_t *)at >= b && len <= UINT32_MAX);
-    rec_head h = {base, NULL, owner, (uint64_t)((const uint8_t *)at - b), sub, (uint32_t)len};
+    rec_head h = {base, NULL, NULL, owner, (uint64_t)((const uint8_t *)at - b), sub, (uint32_t)len};
     put(u, K_BYTES, &h, at, len);
 }
 
 void yj_undo_call(yj_undo *u, yj_undo_fn fn, void *owner)
 {
     if (!u) return;
-    rec_head h = {NULL, fn, owner, 0, 0, 0};
+    rec_head h = {NULL, fn, NULL, owner, 0, 0, 0};
     put(u, K_CALL, &h, NULL, 0);
+}
+
+void yj_undo_call_args(yj_undo *u, yj_undo_args_fn fn, void *owner, const void *args, size_t len)
+{
+    if (!u) return;
+    assert(len <= UINT32_MAX);
+    rec_head h = {NULL, NULL, fn, owner, 0, 0, (uint32_t)len};
+    put(u, K_CALL_ARGS, &h, args, len);
 }
 
 void yj_undo_free_on_rollback(yj_undo *u, void *p)
 {
     if (!u) return;
-    rec_head h = {NULL, NULL, p, 0, 0, 0};
+    rec_head h = {NULL, NULL, NULL, p, 0, 0, 0};
     put(u, K_FREE_ON_ROLLBACK, &h, NULL, 0);
 }
 
 void yj_undo_free_on_commit(yj_undo *u, void *p)
 {
     if (!u) return;
-    rec_head h = {NULL, NULL, p, 0, 0, 0};
-    put(u, K_FREE_ON_COMMIT, &h, NULL, 0);
-    u->frees_on_commit++;
+    rec_head h = {NULL, NULL, NULL, p, 0, 0, 0};
+    if (put(u, K_FREE_ON_COMMIT, &h, NULL, 0)) u->frees_on_commit++;
 }
 
 size_t yj_undo_mark(const yj_undo *u)
@@ -95,7 +105,7 @@ size_t yj_undo_mark(const yj_undo *u)
 
 int yj_undo_rollback(yj_undo *u, size_t mark)
 {
-    assert(mark <= u->len);
+    if (mark > u->len) return 0; /* (a mark from before a commit: nothing to take back to) */
     if (u->lost != SIZE_MAX && u->lost >= mark) return 0;
     while (u->len > mark) {
         rec_tail t;
@@ -110,6 +120,9 @@ int yj_undo_rollback(yj_undo *u, size_t mark)
             break;
         case K_CALL:
             h.fn(h.owner);
+            break;
+        case K_CALL_ARGS:
+            h.fn_args(h.owner, p + sizeof h);
             break;
         case K_FREE_ON_ROLLBACK:
             free(h.owner);
@@ -142,6 +155,7 @@ void yj_undo_commit(yj_undo *u)
     }
     u->len = 0;
     u->lost = SIZE_MAX;
+    u->frees_on_commit = 0;
 }
 
 void yj_undo_free(yj_undo *u)

@@ -52,6 +52,13 @@ void yj_undo_bytes(yj_undo *u, yj_undo_base_fn base, void *owner, uint32_t sub, 
                    size_t len);
 /* After a change that fn(owner) takes back (a row or an id added). */
 void yj_undo_call(yj_undo *u, yj_undo_fn fn, void *owner);
+/* After a change that fn(owner, args) takes back, args (len bytes, kept
+ * in the record) saying what it was: a logical record, one for what
+ * would take many (a GMV added up a walk of ancestors is subtracted up
+ * the same walk, which every later change, taken back first, left as it
+ * was). fn must not log. */
+typedef void (*yj_undo_args_fn)(void *owner, const void *args);
+void yj_undo_call_args(yj_undo *u, yj_undo_args_fn fn, void *owner, const void *args, size_t len);
 /* Memory the change allocated (freed if it is taken back) or made
  * unreachable (freed when the group is committed). */
 void yj_undo_free_on_rollback(yj_undo *u, void *p);

@@ -1,0 +1,221 @@
+/*
+ * test_state_undo.c — the typed state's undo log (src/state/undo.h) and
+ * the tables that log into it (ids.h, map64.h).
+ *
+ * A rollback must leave a table as it was at the mark, whatever moved in
+ * between: a table reallocated after the record was made, an id index
+ * rehashed and its copies spread over a new block, a map's rows moved.
+ * test_state_sm.c checks the whole state the same way, by its digest,
+ * over every program's events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "state/ids.h"
+#include "state/map64.h"
+#include "state/undo.h"
+
+/* ---- a table that moves ---- */
+
+typedef struct table {
+    int64_t *v;
+    size_t n, cap;
+} table;
+
+static void *table_base(void *owner, uint32_t sub)
+{
+    (void)sub;
+    return ((table *)owner)->v;
+}
+
+static void grow(table *t, size_t cap)
+{
+    int64_t *v = realloc(t->v, cap * sizeof *v);
+    assert_non_null(v);
+    t->v = v;
+    t->cap = cap;
+}
+
+static void set(yj_undo *u, table *t, size_t i, int64_t x)
+{
+    yj_undo_bytes(u, table_base, t, 0, &t->v[i], sizeof t->v[i]);
+    t->v[i] = x;
+}
+
+static int calls;
+static void count_call(void *owner)
+{
+    (void)owner;
+    calls++;
+}
+
+typedef struct add_args {
+    int64_t d;
+    uint32_t i, pad_;
+} add_args;
+
+static void undo_add(void *owner, const void *args)
+{
+    add_args a;
+    memcpy(&a, args, sizeof a);
+    ((table *)owner)->v[a.i] -= a.d;
+}
+
+/* Records made before the table moved restore it where it is now; a
+ * logical record takes its add back; calls run newest first; a rollback
+ * to a later mark keeps what came before it. */
+static void test_a_rollback_finds_a_table_that_moved(void **state)
+{
+    (void)state;
+    yj_undo u = YJ_UNDO_INIT;
+    table t = {NULL, 0, 0};
+    grow(&t, 4);
+    for (size_t i = 0; i < 4; i++)
+        t.v[i] = (int64_t)i * 10;
+    size_t m0 = yj_undo_mark(&u);
+    set(&u, &t, 1, 111);
+    set(&u, &t, 1, 112); /* (twice: the older record wins) */
+    yj_undo_call(&u, count_call, &t);
+    grow(&t, 4096); /* moved (most likely: another block) */
+    size_t m1 = yj_undo_mark(&u);
+    set(&u, &t, 3, 333);
+    add_args a = {7, 2, 0};
+    yj_undo_call_args(&u, undo_add, &t, &a, sizeof a);
+    t.v[2] += 7;
+    grow(&t, 65536);
+    assert_int_equal(yj_undo_rollback(&u, m1), 1);
+    assert_int_equal(t.v[3], 30);
+    assert_int_equal(t.v[2], 20);
+    assert_int_equal(t.v[1], 112); /* (before m1: kept) */
+    assert_int_equal(calls, 0);
+    assert_int_equal(yj_undo_rollback(&u, m0), 1);
+    assert_int_equal(t.v[1], 10);
+    assert_int_equal(calls, 1);
+    assert_int_equal(yj_undo_mark(&u), 0);
+    free(t.v);
+    yj_undo_free(&u);
+}
+
+/* Memory a change made unreachable is freed at the commit, memory it
+ * allocated at a rollback (LeakSanitizer and ASan see either go wrong);
+ * a mark from before a commit is refused. */
+static void test_frees_wait_for_the_commit_or_the_rollback(void **state)
+{
+    (void)state;
+    yj_undo u = YJ_UNDO_INIT;
+    char *old = strdup("old"), *made = strdup("made");
+    assert_non_null(old);
+    assert_non_null(made);
+    yj_undo_free_on_commit(&u, old);
+    size_t m = yj_undo_mark(&u);
+    yj_undo_free_on_rollback(&u, made);
+    assert_int_equal(yj_undo_rollback(&u, m), 1); /* made freed, old still kept */
+    assert_string_equal(old, "old");
+    yj_undo_commit(&u); /* old freed */
+    assert_int_equal(yj_undo_mark(&u), 0);
+    assert_int_equal(yj_undo_rollback(&u, m), 0); /* (a mark from before the commit) */
+    char *kept = strdup("kept");
+    assert_non_null(kept);
+    yj_undo_free_on_rollback(&u, kept);
+    yj_undo_commit(&u); /* committed: kept is the caller's */
+    free(kept);
+    yj_undo_free(&u);
+}
+
+/* Ids added across a block's end and then taken back: the index finds
+ * exactly the ids before the mark, and adds after the rollback fill the
+ * same blocks again; then more than fit in the slots the mark had (a
+ * rehash between the adds and the rollback). */
+static void test_ids_taken_back_across_a_block_and_a_rehash(void **state)
+{
+    (void)state;
+    yj_undo u = YJ_UNDO_INIT;
+    yj_ids *t = yj_ids_new(42);
+    assert_non_null(t);
+    yj_ids_set_undo(t, &u);
+    char id[80];
+    uint32_t k;
+    for (int i = 0; i < 900; i++) { /* 64-byte ids: a 64 KiB block holds ~990 */
+        snprintf(id, sizeof id, "%064d", i);
+        assert_int_equal(yj_ids_add(t, id, 64, &k), YJ_OK);
+        assert_int_equal(k, (uint32_t)i);
+    }
+    yj_undo_commit(&u);
+    size_t mark = yj_undo_mark(&u);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 900; i < 3000; i++) { /* past two blocks' ends, and a rehash */
+            snprintf(id, sizeof id, "%064d", i);
+            assert_int_equal(yj_ids_add(t, id, 64, &k), YJ_OK);
+            assert_int_equal(k, (uint32_t)i);
+        }
+        if (round == 1) break;
+        assert_int_equal(yj_undo_rollback(&u, mark), 1);
+        assert_int_equal(yj_ids_count(t), 900);
+        for (int i = 0; i < 3000; i++) {
+            snprintf(id, sizeof id, "%064d", i);
+            assert_int_equal(yj_ids_find(t, id, 64), i < 900 ? (uint32_t)i : YJ_IDS_NONE);
+        }
+    }
+    for (int i = 0; i < 3000; i++) { /* the second round, found and intact */
+        snprintf(id, sizeof id, "%064d", i);
+        assert_int_equal(yj_ids_find(t, id, 64), (uint32_t)i);
+        assert_string_equal(yj_ids_str(t, (uint32_t)i), id);
+    }
+    yj_ids_free(t);
+    yj_undo_free(&u);
+}
+
+/* A map's rows made and changed, then taken back after its rows moved and
+ * its index grew: the rows before the mark hold their values, the later
+ * ones are gone; yj_map64_counter logs only a row's making. */
+static void test_map_rows_taken_back_after_they_moved(void **state)
+{
+    (void)state;
+    yj_undo u = YJ_UNDO_INIT;
+    yj_map64 *m = yj_map64_new(2, 7);
+    assert_non_null(m);
+    yj_map64_set_undo(m, &u);
+    assert_int_equal(yj_map64_reserve(m, 10), YJ_OK);
+    for (uint64_t k = 0; k < 10; k++)
+        yj_map64_row(m, k * 977)[0] = (int64_t)k;
+    yj_undo_commit(&u);
+    size_t mark = yj_undo_mark(&u);
+    yj_map64_row(m, 3 * 977)[1] = 99;                   /* a change, logged */
+    assert_int_equal(yj_map64_reserve(m, 5000), YJ_OK); /* rows and index moved */
+    for (uint64_t k = 10; k < 5000; k++)
+        yj_map64_row(m, k * 977)[0] = (int64_t)k;
+    yj_map64_counter(m, 5 * 977)[1] = 5; /* (not logged: the caller's to take back) */
+    yj_map64_counter(m, 5 * 977)[1] = 0;
+    assert_int_equal(yj_undo_rollback(&u, mark), 1);
+    assert_int_equal(yj_map64_count(m), 10);
+    for (uint64_t k = 0; k < 5000; k++) {
+        const int64_t *row = yj_map64_find(m, k * 977);
+        if (k >= 10) {
+            assert_null(row);
+            continue;
+        }
+        assert_non_null(row);
+        assert_int_equal(row[0], (int64_t)k);
+        assert_int_equal(row[1], 0);
+    }
+    yj_map64_free(m);
+    yj_undo_free(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_rollback_finds_a_table_that_moved),
+        cmocka_unit_test(test_frees_wait_for_the_commit_or_the_rollback),
+        cmocka_unit_test(test_ids_taken_back_across_a_block_and_a_rehash),
+        cmocka_unit_test(test_map_rows_taken_back_after_they_moved),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
