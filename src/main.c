@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "state/shadow.h"
 #include "yongjin/auth.h"
 #include "yongjin/grpc.h"
 #include "yongjin/ledger.h"
@@ -40,6 +41,7 @@ typedef struct options {
     int log_thread;          /* yj_store_config.pipeline: 0 off, 1 auto, 2 always */
     size_t verify_max_bytes; /* 0: half the machine's memory */
     uint32_t drain_timeout_ms;
+    int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
 } options;
 
 typedef struct app {
@@ -51,59 +53,67 @@ typedef struct app {
     struct event *sigterm, *sigint, *sighup, *drain_tick;
     yj_auth *auth;
     int64_t drain_left_ms;
+    yj_shadow *shadow;
 } app;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: yongjind --listen HOST:PORT --data DIR [options]\n"
-            "\n"
-            "  --listen HOST:PORT        address to serve gRPC on (default 127.0.0.1:50051)\n"
-            "  --data DIR                data directory (LMDB store; created if missing)\n"
-            "  --tls-cert FILE           serve TLS (1.2+, ALPN h2) with this certificate chain\n"
-            "  --tls-key FILE            ... and this private key\n"
-            "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
-            "  --auth FILE               API keys: '<sha256-hex> <tenant|*> <role>' a line; re-read on SIGHUP\n"
-            "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
-            "  --checkpoint-ms N         make the data file durable at least this often\n"
-            "                            (default 2000; the log covers what comes after)\n"
-            "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
-            "                            commit (default 0 = never)\n"
-            "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"
-            "                            half the machine's memory; past it Verify stops)\n"
-            "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
-            "                            the writer applies the next: auto when writes wait\n"
-            "                            (default off: no faster on 2 vCPUs, docs/storage.md)\n"
-            "  --max-streams N           concurrent streams per connection (default 100)\n"
-            "  --max-connections N       open connections (default 1024; lowered to fit the\n"
-            "                            open-file limit). All taken: the oldest connection\n"
-            "                            without a valid call is closed for a new one\n"
-            "  --max-connections-per-ip N  connections from one address (default 0 = no limit;\n"
-            "                            keep 0 behind a proxy: every call comes from it)\n"
-            "  --first-call-timeout-ms N close a connection without a valid call (a routed\n"
-            "                            call that passed authentication) this long after\n"
-            "                            accept (default 10000)\n"
-            "  --request-body-timeout-ms N  a request's headers, and a unary request's body,\n"
-            "                            must end this long after the stream opens, else\n"
-            "                            DEADLINE_EXCEEDED (default 10000)\n"
-            "  --max-message-bytes N     largest request message (default 4194304)\n"
-            "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
-            "  --max-header-bytes N      request header list size (default 16384)\n"
-            "  --max-events N            events per Append request (default 10000)\n"
-            "  --max-future-ms N         refuse an event dated more than N ms after the server\n"
-            "                            received it (default 300000; 1..86400000)\n"
-            "  --max-output-bytes N      response bytes buffered per call before a stream\n"
-            "                            (Subscribe) waits for its reader (default 1048576)\n"
-            "  --max-conn-output-bytes N response bytes buffered per connection before its\n"
-            "                            streams wait and stop reading requests (default 16777216)\n"
-            "  --max-total-output-bytes N  the same over the whole process (default 268435456)\n"
-            "  --max-conn-buffer-bytes N request bytes held per connection (messages being\n"
-            "                            received) before its window is withheld (default\n"
-            "                            16777216 or one message; at least --max-message-bytes + 5)\n"
-            "  --max-buffer-bytes N      the same over the whole process (default 268435456)\n"
-            "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
-            "  --log-level LEVEL         debug, info (default), warn, error\n"
-            "  --help                    this text\n");
+    fprintf(
+        out,
+        "usage: yongjind --listen HOST:PORT --data DIR [options]\n"
+        "\n"
+        "  --listen HOST:PORT        address to serve gRPC on (default 127.0.0.1:50051)\n"
+        "  --data DIR                data directory (LMDB store; created if missing)\n"
+        "  --tls-cert FILE           serve TLS (1.2+, ALPN h2) with this certificate chain\n"
+        "  --tls-key FILE            ... and this private key\n"
+        "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
+        "  --auth FILE               API keys: '<sha256-hex> <tenant|*> <role>' a line; re-read on "
+        "SIGHUP\n"
+        "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
+        "  --checkpoint-ms N         make the data file durable at least this often\n"
+        "                            (default 2000; the log covers what comes after)\n"
+        "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
+        "                            commit (default 0 = never)\n"
+        "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"
+        "                            half the machine's memory; past it Verify stops)\n"
+        "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
+        "                            the writer applies the next: auto when writes wait\n"
+        "                            (default off: no faster on 2 vCPUs, docs/storage.md)\n"
+        "  --max-streams N           concurrent streams per connection (default 100)\n"
+        "  --max-connections N       open connections (default 1024; lowered to fit the\n"
+        "                            open-file limit). All taken: the oldest connection\n"
+        "                            without a valid call is closed for a new one\n"
+        "  --max-connections-per-ip N  connections from one address (default 0 = no limit;\n"
+        "                            keep 0 behind a proxy: every call comes from it)\n"
+        "  --first-call-timeout-ms N close a connection without a valid call (a routed\n"
+        "                            call that passed authentication) this long after\n"
+        "                            accept (default 10000)\n"
+        "  --request-body-timeout-ms N  a request's headers, and a unary request's body,\n"
+        "                            must end this long after the stream opens, else\n"
+        "                            DEADLINE_EXCEEDED (default 10000)\n"
+        "  --max-message-bytes N     largest request message (default 4194304)\n"
+        "  --idle-timeout-ms N       close connections idle this long (default 300000)\n"
+        "  --max-header-bytes N      request header list size (default 16384)\n"
+        "  --max-events N            events per Append request (default 10000)\n"
+        "  --max-future-ms N         refuse an event dated more than N ms after the server\n"
+        "                            received it (default 300000; 1..86400000)\n"
+        "  --max-output-bytes N      response bytes buffered per call before a stream\n"
+        "                            (Subscribe) waits for its reader (default 1048576)\n"
+        "  --max-conn-output-bytes N response bytes buffered per connection before its\n"
+        "                            streams wait and stop reading requests (default 16777216)\n"
+        "  --max-total-output-bytes N  the same over the whole process (default 268435456)\n"
+        "  --max-conn-buffer-bytes N request bytes held per connection (messages being\n"
+        "                            received) before its window is withheld (default\n"
+        "                            16777216 or one message; at least --max-message-bytes + 5)\n"
+        "  --max-buffer-bytes N      the same over the whole process (default 268435456)\n"
+        "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
+        "  --log-level LEVEL         debug, info (default), warn, error\n"
+        "  --shadow-typed            apply every new write to the typed state (issue 16)\n"
+        "                            beside the ledger and log at ERROR where they disagree\n"
+        "                            (a diagnostic: a second apply an event; not with\n"
+        "                            --log-thread; its typed state is built from the\n"
+        "                            journal at the start)\n"
+        "  --help                    this text\n");
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -117,26 +127,52 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 /* Long options without a letter (issue 15's connection limits). */
-enum { OPT_FIRST_CALL_TIMEOUT = 0x1500, OPT_REQUEST_BODY_TIMEOUT, OPT_MAX_CONNECTIONS_PER_IP,
-       OPT_MAX_CONN_BUFFER, OPT_MAX_BUFFER, OPT_MAX_CONN_OUTPUT, OPT_MAX_TOTAL_OUTPUT, OPT_LOG_THREAD, OPT_VERIFY_MAX };
+enum {
+    OPT_FIRST_CALL_TIMEOUT = 0x1500,
+    OPT_REQUEST_BODY_TIMEOUT,
+    OPT_MAX_CONNECTIONS_PER_IP,
+    OPT_MAX_CONN_BUFFER,
+    OPT_MAX_BUFFER,
+    OPT_MAX_CONN_OUTPUT,
+    OPT_MAX_TOTAL_OUTPUT,
+    OPT_LOG_THREAD,
+    OPT_VERIFY_MAX,
+    OPT_SHADOW_TYPED
+};
 
 /* 0 ok, 1 --help, 2 usage error. */
 static int parse_options(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
-        {"listen", 1, 0, 'l'},        {"data", 1, 0, 'd'},           {"tls-cert", 1, 0, 'c'},
-        {"tls-key", 1, 0, 'k'},       {"tls-client-ca", 1, 0, 'a'},  {"max-map-size", 1, 0, 'm'},
-        {"max-streams", 1, 0, 's'},   {"max-connections", 1, 0, 'n'}, {"max-message-bytes", 1, 0, 'b'},
-        {"idle-timeout-ms", 1, 0, 'i'}, {"drain-timeout-ms", 1, 0, 't'}, {"log-level", 1, 0, 'v'},
-        {"auth", 1, 0, 'A'},          {"max-header-bytes", 1, 0, 'H'}, {"max-events", 1, 0, 'E'},
-        {"max-output-bytes", 1, 0, 'O'}, {"checkpoint-ms", 1, 0, 'C'}, {"commit-delay-us", 1, 0, 'D'},
+        {"listen", 1, 0, 'l'},
+        {"data", 1, 0, 'd'},
+        {"tls-cert", 1, 0, 'c'},
+        {"tls-key", 1, 0, 'k'},
+        {"tls-client-ca", 1, 0, 'a'},
+        {"max-map-size", 1, 0, 'm'},
+        {"max-streams", 1, 0, 's'},
+        {"max-connections", 1, 0, 'n'},
+        {"max-message-bytes", 1, 0, 'b'},
+        {"idle-timeout-ms", 1, 0, 'i'},
+        {"drain-timeout-ms", 1, 0, 't'},
+        {"log-level", 1, 0, 'v'},
+        {"auth", 1, 0, 'A'},
+        {"max-header-bytes", 1, 0, 'H'},
+        {"max-events", 1, 0, 'E'},
+        {"max-output-bytes", 1, 0, 'O'},
+        {"checkpoint-ms", 1, 0, 'C'},
+        {"commit-delay-us", 1, 0, 'D'},
         {"max-future-ms", 1, 0, 'F'},
         {"first-call-timeout-ms", 1, 0, OPT_FIRST_CALL_TIMEOUT},
         {"request-body-timeout-ms", 1, 0, OPT_REQUEST_BODY_TIMEOUT},
         {"max-connections-per-ip", 1, 0, OPT_MAX_CONNECTIONS_PER_IP},
-        {"max-conn-buffer-bytes", 1, 0, OPT_MAX_CONN_BUFFER}, {"max-buffer-bytes", 1, 0, OPT_MAX_BUFFER},
-        {"max-conn-output-bytes", 1, 0, OPT_MAX_CONN_OUTPUT}, {"max-total-output-bytes", 1, 0, OPT_MAX_TOTAL_OUTPUT},
-        {"log-thread", 1, 0, OPT_LOG_THREAD}, {"verify-max-memory", 1, 0, OPT_VERIFY_MAX},
+        {"max-conn-buffer-bytes", 1, 0, OPT_MAX_CONN_BUFFER},
+        {"max-buffer-bytes", 1, 0, OPT_MAX_BUFFER},
+        {"max-conn-output-bytes", 1, 0, OPT_MAX_CONN_OUTPUT},
+        {"max-total-output-bytes", 1, 0, OPT_MAX_TOTAL_OUTPUT},
+        {"log-thread", 1, 0, OPT_LOG_THREAD},
+        {"verify-max-memory", 1, 0, OPT_VERIFY_MAX},
+        {"shadow-typed", 0, 0, OPT_SHADOW_TYPED},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -172,6 +208,9 @@ static int parse_options(int argc, char **argv, options *o)
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = (int32_t)v; break;
         case OPT_VERIFY_MAX: bad = parse_u64(optarg, (uint64_t)1 << 50, &v) || v < (1u << 20); o->verify_max_bytes = (size_t)v; break;
+        case OPT_SHADOW_TYPED:
+            o->shadow_typed = 1;
+            break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
             bad = o->log_thread < 0;
@@ -327,8 +366,23 @@ static int start(app *a)
     sc.pipeline = a->opt.log_thread;
     sc.verify_max_bytes = a->opt.verify_max_bytes;
     sc.hook = *yj_ledger_hook();
+    if (a->opt.shadow_typed) {
+        if (a->opt.log_thread) {
+            yj_log(YJ_LOG_ERROR, "--shadow-typed needs --log-thread off (one group in flight)");
+            return -1;
+        }
+        if (!(a->shadow = yj_shadow_new(&sc.hook))) {
+            yj_log(YJ_LOG_ERROR, "cannot make the typed state's shadow");
+            return -1;
+        }
+        sc.hook = *yj_shadow_hook(a->shadow);
+    }
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
+        return -1;
+    }
+    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
+        yj_log(YJ_LOG_ERROR, "shadow: %s", msg.text);
         return -1;
     }
     if (a->opt.auth_file) {
@@ -377,6 +431,11 @@ static void stop(app *a)
         yj_store_close(a->store); /* delivers what the writer still had */
     }
     if (a->svc) yj_svc_free(a->svc);
+    if (a->shadow)
+        yj_log(YJ_LOG_INFO, "shadow: %llu writes compared, %llu disagreements",
+               (unsigned long long)yj_shadow_compared(a->shadow),
+               (unsigned long long)yj_shadow_disagreements(a->shadow));
+    yj_shadow_free(a->shadow);   /* (after the store: the writer calls it) */
     yj_ledger_free_seal_hints(); /* the month digests no close took */
     if (a->drain_tick) event_free(a->drain_tick);
     if (a->sigterm) event_free(a->sigterm);

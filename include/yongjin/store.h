@@ -328,6 +328,16 @@ typedef struct yj_apply_hook {
      * reader may scan a range that holds one. The writer's request ids
      * are kept so too, always. NULL: none. */
     int (*lookup_only)(const void *key, size_t key_len);
+    /* For an apply that keeps state of its own beside the store's (the
+     * typed state's shadow, src/state/shadow.h), called on the writer's
+     * thread: a group of new writes begins (before its first apply); the
+     * store dropped every write of the group since it began (a group that
+     * failed, or one applied again write by write); the group is durable
+     * (logged, synced and published). Replays (recovery, Verify) call none.
+     * NULL: none. */
+    void (*group_begin)(void *ctx);
+    void (*group_undo)(void *ctx);
+    void (*group_durable)(void *ctx);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

@@ -204,6 +204,12 @@ static yj_err grow_ahead(yj_store *s)
  * room for it. Past SLICE_NS of applying, it stops after the write it is
  * on: *cut is the batch it stopped in (NULL when it got through the
  * group), whose `applied` says how far. */
+/* The hook's group calls (yj_apply_hook.group_begin, _undo, _durable). */
+static void hook_group(const yj_store *s, void (*fn)(void *ctx))
+{
+    if (fn) fn(s->config.hook.ctx);
+}
+
 static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uint64_t *seq,
                           uint8_t hash[YJ_HASH_BYTES], int *disk_full, yj_batch **cut)
 {
@@ -215,6 +221,7 @@ static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uin
     *disk_full = 0;
     *cut = NULL;
     store_layer_clear(ac->group);
+    hook_group(s, s->config.hook.group_begin);
     int64_t deadline = store_now_ns() + SLICE_NS;
     for (yj_batch *b = group; b; b = b->next) b->begun = b->applied; /* to undo a failed group */
     yj_err err = store_view_begin_write(s, ac);
@@ -243,6 +250,8 @@ again:
     }
     if (ac->redo && ac->direct) {
         store_layer_clear(ac->group); /* (and the rows it changed) */
+        hook_group(s, s->config.hook.group_undo);
+        hook_group(s, s->config.hook.group_begin);
         for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
         *seq = start;
         memcpy(hash, start_hash, YJ_HASH_BYTES);
@@ -282,6 +291,7 @@ again:
     }
     if (err != YJ_OK) {
         store_layer_clear(ac->group);
+        hook_group(s, s->config.hook.group_undo);
         for (yj_batch *b = group; b; b = b->next) b->applied = b->begun; /* nothing of this group counts */
         *cut = NULL;
     }
@@ -295,6 +305,7 @@ static yj_err made_durable(yj_store *s, store_layer *layer, uint64_t seq, const 
     /* a group in the synced log that cannot be published is fatal: the log
      * holds its seqs, so no later group may take them (a restart applies it) */
     if (store_publish(s, layer, seq, hash) != YJ_OK) return YJ_INTERNAL;
+    hook_group(s, s->config.hook.group_durable);
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
     if (store_wal_after_commit(s) != YJ_OK) fail_store(s); /* this group is durable; later ones are not taken */
@@ -714,6 +725,7 @@ static void *writer_main(void *arg)
             if (!finish_pending(s, &p, applied ? ac.group : NULL)) {
                 if (applied) {
                     store_layer_clear(ac.group);
+                    hook_group(s, s->config.hook.group_undo);
                     for (yj_batch *b = group; b; b = b->next) {
                         b->applied = b->begun;
                         fail_batch(b, YJ_UNAVAILABLE, "the store failed to write; nothing of this batch was acknowledged");
@@ -735,6 +747,7 @@ static void *writer_main(void *arg)
         if (err == YJ_OK && seq > s->head_seq) err = store_wal_prepare(s, ac.group, &s->log_buf, &disk_full);
         if (err != YJ_OK) {
             store_layer_clear(ac.group);
+            hook_group(s, s->config.hook.group_undo);
             for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
             fail_group(s, group, err, disk_full);
             answer(s, group);
@@ -773,6 +786,7 @@ static void *writer_main(void *arg)
         if (err == YJ_OK) err = made_durable(s, ac.group, seq, hash);
         if (err != YJ_OK) { /* fatal: nothing of the group is acknowledged */
             store_layer_clear(ac.group);
+            hook_group(s, s->config.hook.group_undo);
             for (yj_batch *b = group; b; b = b->next) b->applied = b->begun;
             fail_group(s, group, err, 0);
             answer(s, group);

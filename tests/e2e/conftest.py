@@ -78,6 +78,11 @@ class Server:
         self.log = open(self.log_path, "ab")
         self._log_from = self.log.tell()  # what this start writes comes after
         args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
+        # YJ_SHADOW=1: the typed state beside the ledger, compared on every
+        # write (issue 16; --shadow-typed needs the log thread off)
+        if os.environ.get("YJ_SHADOW") == "1" and not any(
+                a.startswith("--log-thread") for a in self.extra_args):
+            args.append("--shadow-typed")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
 
     def start(self, wait=True):
@@ -158,7 +163,16 @@ class Server:
         self.proc = None
         self.log.close()
         self.last_rc = rc
+        self.check_shadow()
         return rc
+
+    def check_shadow(self):
+        """With YJ_SHADOW=1: the typed state agreed with the ledger on every
+        write this start took (the shadow logs a disagreement at ERROR)."""
+        if os.environ.get("YJ_SHADOW") != "1":
+            return
+        bad = [l for l in self._log_since_start().splitlines() if "shadow:" in l and "ERROR" in l]
+        assert not bad, "the typed state disagreed with the ledger:\n" + "\n".join(bad)
 
     def kill9(self):
         self.close_channels()
@@ -167,6 +181,7 @@ class Server:
         self.proc = None
         self.last_rc = 0  # killed on purpose
         self.log.close()
+        self.check_shadow()
 
 
 class Client:

@@ -1,0 +1,358 @@
+/*
+ * shadow.c — the typed state beside the keyed ledger in a real server
+ * (shadow.h).
+ */
+#include "state/shadow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "state/ids.h"
+#include "state/sm.h"
+#include "yongjin/log.h"
+#include "yongjin/tenant.h"
+#include "yongjin/v1/finance.pb-c.h"
+#include "yongjin/v1/ledger.pb-c.h"
+
+/* a tenant's typed state, and its mark when the current group touched it */
+typedef struct shadow_tenant {
+    yj_sm *sm;
+    size_t mark;
+    int touched;
+} shadow_tenant;
+
+struct yj_shadow {
+    yj_apply_hook inner, hook;
+    int on;
+    uint64_t seed;
+    yj_ids *tenant_ids;
+    shadow_tenant *tenants;
+    size_t cap;
+    uint32_t *touched; /* the tenants the current group touched */
+    size_t n_touched, touched_cap;
+    yj_buf fx, extra, want, got;
+    uint64_t compared, disagreements;
+};
+
+static int is_refusal(yj_err err)
+{
+    switch (err) {
+    case YJ_INVALID_ARGUMENT:
+    case YJ_NOT_FOUND:
+    case YJ_ALREADY_EXISTS:
+    case YJ_PERMISSION_DENIED:
+    case YJ_FAILED_PRECONDITION:
+    case YJ_OUT_OF_RANGE:
+    case YJ_UNIMPLEMENTED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void stop(yj_shadow *sh, const char *why)
+{
+    if (!sh->on) return;
+    sh->on = 0;
+    yj_log(YJ_LOG_ERROR, "shadow: stopped: %s", why);
+}
+
+/* Tenant (len bytes)'s state, made when new: NULL on ENOMEM. */
+static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
+{
+    uint32_t t = yj_ids_find(sh->tenant_ids, tenant, len);
+    if (t != YJ_IDS_NONE) return &sh->tenants[t];
+    size_t n = yj_ids_count(sh->tenant_ids);
+    if (n == sh->cap) {
+        size_t cap = sh->cap ? 2 * sh->cap : 8;
+        shadow_tenant *more = realloc(sh->tenants, cap * sizeof *more);
+        if (!more) return NULL;
+        sh->tenants = more;
+        sh->cap = cap;
+    }
+    yj_sm *sm = yj_sm_new(sh->seed ^ (uint64_t)n);
+    if (!sm || yj_ids_add(sh->tenant_ids, tenant, len, &t) != YJ_OK) {
+        yj_sm_free(sm);
+        return NULL;
+    }
+    sh->tenants[t] = (shadow_tenant){sm, 0, 0};
+    return &sh->tenants[t];
+}
+
+static void group_begin(void *ctx)
+{
+    yj_shadow *sh = ctx;
+    sh->n_touched = 0;
+}
+
+static void group_undo(void *ctx)
+{
+    yj_shadow *sh = ctx;
+    for (size_t i = 0; i < sh->n_touched; i++) {
+        shadow_tenant *t = &sh->tenants[sh->touched[i]];
+        t->touched = 0;
+        if (sh->on && !yj_sm_rollback(t->sm, t->mark))
+            stop(sh, "a group's rollback was refused (its undo log lost a record: no memory)");
+    }
+    sh->n_touched = 0;
+}
+
+static void group_durable(void *ctx)
+{
+    yj_shadow *sh = ctx;
+    for (size_t i = 0; i < sh->n_touched; i++) {
+        shadow_tenant *t = &sh->tenants[sh->touched[i]];
+        t->touched = 0;
+        yj_sm_commit(t->sm);
+    }
+    sh->n_touched = 0;
+}
+
+/* An EventResult's postings and credits (fields 5 and 6, as an apply
+ * appends them, the two interleaved in the order it posts) packed the
+ * canonical way (every posting, then every credit) into out: 0 when they
+ * do not decode. */
+static int canon(const uint8_t *p, size_t n, yj_buf *out)
+{
+    Yongjin__V1__EventResult *r =
+        yongjin__v1__event_result__unpack(NULL, n, n ? p : (const uint8_t *)"");
+    if (!r) return 0;
+    size_t len = yongjin__v1__event_result__get_packed_size(r);
+    out->len = 0;
+    uint8_t *dst = yj_buf_reserve(out, len ? len : 1);
+    if (dst) out->len = yongjin__v1__event_result__pack(r, dst);
+    yongjin__v1__event_result__free_unpacked(r, NULL);
+    return dst != NULL;
+}
+
+/* Whether the n0.. bytes of a and all of b say the same, and if not where,
+ * for the log. */
+static int same_bytes(const uint8_t *a, size_t la, const uint8_t *b, size_t lb, char *out, size_t n)
+{
+    if (la == lb && (!la || !memcmp(a, b, la))) return 1;
+    size_t i = 0;
+    while (i < la && i < lb && a[i] == b[i])
+        i++;
+    snprintf(out, n, "%zu and %zu bytes, first difference at byte %zu", la, lb, i);
+    return 0;
+}
+
+static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects,
+                           yj_buf *extra, yj_msg *why)
+{
+    yj_shadow *sh = ctx;
+    size_t e0 = effects->len, x0 = extra->len;
+    yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
+    if (!sh->on || wtxn->replay) return err;
+    if (err != YJ_OK && !is_refusal(err)) return err; /* the group aborts: undone in both */
+    shadow_tenant *t = tenant_of(sh, w->tenant, w->tenant_len);
+    if (!t) {
+        stop(sh, "no memory for a tenant's typed state");
+        return err;
+    }
+    uint32_t ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
+    if (!t->touched) { /* the group's first write of the tenant: where it starts */
+        if (sh->n_touched == sh->touched_cap) {
+            size_t cap = sh->touched_cap ? 2 * sh->touched_cap : 8;
+            uint32_t *more = realloc(sh->touched, cap * sizeof *more);
+            if (!more) {
+                stop(sh, "no memory for a group's tenants");
+                return err;
+            }
+            sh->touched = more;
+            sh->touched_cap = cap;
+        }
+        sh->touched[sh->n_touched++] = ti;
+        t->mark = yj_sm_mark(t->sm);
+        t->touched = 1;
+    }
+    const Yongjin__V1__Event *ev = w->decoded;
+    Yongjin__V1__Event *own = NULL;
+    if (!ev) ev = own = yongjin__v1__event__unpack(NULL, w->event_len, w->event);
+    if (!ev) {
+        stop(sh, "an event the ledger took does not decode");
+        return err;
+    }
+    sh->fx.len = sh->extra.len = 0;
+    yj_sm_out out = {.effects = &sh->fx};
+    yj_msg mine = {{0}};
+    yj_err got = yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms, wtxn->received_ms,
+                             wtxn->seq, &out, &sh->extra, &mine);
+    if (own) yongjin__v1__event__free_unpacked(own, NULL);
+    sh->compared++;
+    char detail[2 * YJ_MSG_MAX + 128] = "";
+    if (got != err)
+        snprintf(detail, sizeof detail, "the ledger answered %d (%s), the typed state %d (%s)",
+                 (int)err, err == YJ_OK ? "" : why->text, (int)got, got == YJ_OK ? "" : mine.text);
+    else if (err != YJ_OK && strcmp(why->text, mine.text))
+        snprintf(detail, sizeof detail, "refused in other words: \"%s\" against \"%s\"", why->text,
+                 mine.text);
+    else if (err == YJ_OK) {
+        char d[96];
+        if (!canon(effects->data + e0, effects->len - e0, &sh->want) ||
+            !canon(sh->fx.data, sh->fx.len, &sh->got))
+            snprintf(detail, sizeof detail, "effects that do not decode");
+        else if (!same_bytes(sh->want.data, sh->want.len, sh->got.data, sh->got.len, d, sizeof d))
+            snprintf(detail, sizeof detail, "other postings or credits: %s", d);
+        else if (!same_bytes(extra->data + x0, extra->len - x0, sh->extra.data, sh->extra.len, d,
+                             sizeof d))
+            snprintf(detail, sizeof detail, "other entry fields: %s", d);
+    }
+    if (detail[0]) {
+        sh->disagreements++;
+        yj_log(YJ_LOG_ERROR,
+               "shadow: typed state disagrees with the ledger: tenant %.*s, entry %llu, event body "
+               "%d: %s",
+               (int)w->tenant_len, w->tenant, (unsigned long long)wtxn->seq, (int)ev->body_case,
+               detail);
+        stop(sh, "the typed state disagreed (above)");
+    }
+    return err;
+}
+
+yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
+{
+    yj_shadow *sh = calloc(1, sizeof *sh);
+    if (!sh) return NULL;
+    sh->inner = *inner;
+    if (getrandom(&sh->seed, sizeof sh->seed, 0) != (ssize_t)sizeof sh->seed)
+        sh->seed = (uint64_t)(uintptr_t)sh * 0x9e3779b97f4a7c15ull;
+    sh->tenant_ids = yj_ids_new(sh->seed);
+    if (!sh->tenant_ids) {
+        free(sh);
+        return NULL;
+    }
+    sh->hook = *inner;
+    sh->hook.ctx = sh;
+    sh->hook.apply = shadow_apply;
+    sh->hook.group_begin = group_begin;
+    sh->hook.group_undo = group_undo;
+    sh->hook.group_durable = group_durable;
+    return sh;
+}
+
+void yj_shadow_free(yj_shadow *sh)
+{
+    if (!sh) return;
+    for (size_t i = 0; sh->tenant_ids && i < yj_ids_count(sh->tenant_ids); i++)
+        yj_sm_free(sh->tenants[i].sm);
+    yj_ids_free(sh->tenant_ids);
+    free(sh->tenants);
+    free(sh->touched);
+    yj_buf_free(&sh->fx);
+    yj_buf_free(&sh->extra);
+    yj_buf_free(&sh->want);
+    yj_buf_free(&sh->got);
+    free(sh);
+}
+
+const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh)
+{
+    return &sh->hook;
+}
+
+/* One journal entry applied to its tenant's typed state, which must give
+ * what the entry recorded: its postings and credits (the EventResult's
+ * fields 5 and 6 as the entry has them) and its added fields. */
+static yj_err build_one(yj_shadow *sh, const Yongjin__V1__JournalEntry *je, uint64_t seq,
+                        yj_msg *msg)
+{
+    shadow_tenant *t = tenant_of(sh, je->tenant, strlen(je->tenant));
+    if (!t) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a tenant's typed state");
+    Yongjin__V1__Event *ev = yongjin__v1__event__unpack(NULL, je->event.len, je->event.data);
+    if (!ev)
+        return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: its event does not decode",
+                       (unsigned long long)seq);
+    sh->fx.len = sh->extra.len = 0;
+    yj_sm_out out = {.effects = &sh->fx};
+    yj_msg why = {{0}};
+    /* (a version 1 entry records no version; a replay passes no receive time) */
+    yj_err err = yj_sm_apply(t->sm, je->rules_version ? je->rules_version : YJ_RULES_V1, ev,
+                             je->event_time_ms, 0, seq, &out, &sh->extra, &why);
+    yongjin__v1__event__free_unpacked(ev, NULL);
+    if (err != YJ_OK)
+        return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: the typed state refuses it: %s",
+                       (unsigned long long)seq, why.text);
+    Yongjin__V1__EventResult want = YONGJIN__V1__EVENT_RESULT__INIT;
+    want.n_postings = je->n_postings;
+    want.postings = je->postings;
+    want.n_credits = je->n_credits;
+    want.credits = je->credits;
+    size_t n = yongjin__v1__event_result__get_packed_size(&want);
+    sh->want.len = 0;
+    uint8_t *dst = yj_buf_reserve(&sh->want, n ? n : 1);
+    if (!dst) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory");
+    sh->want.len = yongjin__v1__event_result__pack(&want, dst);
+    char d[96];
+    if (!canon(sh->fx.data, sh->fx.len, &sh->got) ||
+        !same_bytes(sh->want.data, sh->want.len, sh->got.data, sh->got.len, d, sizeof d))
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "entry %llu: the typed state's postings are not the entry's (%s)",
+                       (unsigned long long)seq, d);
+    Yongjin__V1__JournalEntry *ex = yongjin__v1__journal_entry__unpack(
+        NULL, sh->extra.len, sh->extra.len ? sh->extra.data : (const uint8_t *)"");
+    if (!ex) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory");
+    int same = ex->policy_version == je->policy_version && ex->adjustment == je->adjustment &&
+               !strcmp(ex->adjustment_month, je->adjustment_month) && !strcmp(ex->note, je->note) &&
+               ex->rules_version == je->rules_version && ex->settled_orders == je->settled_orders &&
+               ex->settle_more_due == je->settle_more_due;
+    yongjin__v1__journal_entry__free_unpacked(ex, NULL);
+    if (!same)
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "entry %llu: the typed state's entry fields (policy version, adjustment, "
+                       "note, rules version, Settle's answer) are not the entry's",
+                       (unsigned long long)seq);
+    return YJ_OK;
+}
+
+yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
+{
+    yj_rtxn r;
+    yj_err err = yj_store_read_begin(store, &r, msg);
+    if (err != YJ_OK) return err;
+    uint64_t head;
+    uint8_t hash[YJ_HASH_BYTES];
+    err = yj_store_head(store, &r, &head, hash);
+    if (err != YJ_OK) yj_fail(msg, err, "cannot read the journal's head");
+    for (uint64_t seq = 1; err == YJ_OK && seq <= head; seq++) {
+        MDB_val v;
+        err = yj_view_journal(&r.view, seq, &v);
+        if (err != YJ_OK) {
+            yj_fail(msg, err, "cannot read entry %llu", (unsigned long long)seq);
+            break;
+        }
+        Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
+            NULL, v.mv_size - 2 * YJ_HASH_BYTES, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
+        if (!je) {
+            err = yj_fail(msg, YJ_DATA_LOSS, "entry %llu does not decode", (unsigned long long)seq);
+            break;
+        }
+        err = build_one(sh, je, seq, msg);
+        yongjin__v1__journal_entry__free_unpacked(je, NULL);
+        if (err == YJ_OK && seq % 4096 == 0) /* (nothing to take back: forgotten as it goes) */
+            for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
+                yj_sm_commit(sh->tenants[i].sm);
+    }
+    yj_store_read_end(store, &r);
+    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
+        yj_sm_commit(sh->tenants[i].sm);
+    if (err != YJ_OK) return err;
+    sh->on = 1;
+    yj_log(YJ_LOG_INFO,
+           "shadow: the typed state of %zu tenants built from %llu entries; every "
+           "new write is compared from here",
+           yj_ids_count(sh->tenant_ids), (unsigned long long)head);
+    return YJ_OK;
+}
+
+uint64_t yj_shadow_compared(const yj_shadow *sh)
+{
+    return sh->compared;
+}
+
+uint64_t yj_shadow_disagreements(const yj_shadow *sh)
+{
+    return sh->disagreements;
+}

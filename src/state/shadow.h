@@ -1,0 +1,48 @@
+/*
+ * shadow.h — the typed state run beside the keyed ledger in a real server
+ * (`yongjind --shadow-typed`; issue 16 item 2's last proof before the
+ * switch, docs/architecture.md "Typed state").
+ *
+ * The shadow is an apply hook that wraps the ledger's: every new write is
+ * applied by the ledger (whose answer stands, as without the shadow) and
+ * then by one typed state per tenant (yj_sm_apply), and the two must agree
+ * on the code, a refusal's words, and an accepted write's effects and the
+ * journal entry's added fields, byte for byte. A group the store drops
+ * (its log not written, a disk full, a write refused after it wrote) is
+ * taken back in the typed states too (yj_sm_rollback), and a durable one
+ * committed (yj_sm_commit). The first disagreement is logged at ERROR
+ * ("typed state disagrees with the ledger") with what each said, and the
+ * shadow stops (the typed states would drift from there). Replays (the
+ * store's recovery, Verify) go to the ledger alone: the typed states are
+ * built from the whole journal once the store is open (yj_shadow_build).
+ *
+ * A diagnostic: it costs the writer a second apply an event. Not with the
+ * log thread (`--log-thread`): two groups in flight would need a mark each.
+ */
+#ifndef YONGJIN_STATE_SHADOW_H
+#define YONGJIN_STATE_SHADOW_H
+
+#include <stdint.h>
+
+#include "yongjin/store.h"
+
+typedef struct yj_shadow yj_shadow;
+
+/* A shadow of inner (copied: its ctx must outlive the shadow), off until
+ * yj_shadow_build. NULL on ENOMEM. */
+yj_shadow *yj_shadow_new(const yj_apply_hook *inner);
+void yj_shadow_free(yj_shadow *sh); /* NULL ok */
+/* The hook to open the store with: inner's, its apply and group calls the
+ * shadow's. Valid as long as sh. */
+const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh);
+/* Builds the typed states from the store's journal (every entry, in
+ * order, each checked against its entry as written) and turns the shadow
+ * on. Call after the store opened and before it takes writes. OK, or the
+ * error (the shadow stays off; msg says why). */
+yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg);
+/* Writes compared, and disagreements found (0 or 1: it stops at the
+ * first). */
+uint64_t yj_shadow_compared(const yj_shadow *sh);
+uint64_t yj_shadow_disagreements(const yj_shadow *sh);
+
+#endif
