@@ -110,9 +110,10 @@ static void usage(FILE *out)
         "  --log-level LEVEL         debug, info (default), warn, error\n"
         "  --shadow-typed            apply every new write to the typed state (issue 16)\n"
         "                            beside the ledger and log at ERROR where they disagree\n"
-        "                            (a diagnostic: a second apply an event; not with\n"
-        "                            --log-thread; its typed state is built from the\n"
-        "                            journal at the start)\n"
+        "                            (a diagnostic: a second apply an event and every\n"
+        "                            tenant's typed state in memory, built from the whole\n"
+        "                            journal at the start, off if that fails; not with\n"
+        "                            --log-thread)\n"
         "  --help                    this text\n");
 }
 
@@ -381,10 +382,10 @@ static int start(app *a)
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
     }
-    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
-        yj_log(YJ_LOG_ERROR, "shadow: %s", msg.text);
-        return -1;
-    }
+    /* a diagnostic never keeps the server from serving: logged, then off */
+    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK)
+        yj_log(YJ_LOG_ERROR, "shadow: cannot build the typed state (%s); the shadow is off",
+               msg.text);
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

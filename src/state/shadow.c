@@ -77,6 +77,7 @@ static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
         yj_sm_free(sm);
         return NULL;
     }
+    if (!sh->on) yj_sm_undo_on(sm, 0); /* (the build: a replay, nothing to take back) */
     sh->tenants[t] = (shadow_tenant){sm, 0, 0};
     return &sh->tenants[t];
 }
@@ -84,6 +85,8 @@ static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
 static void group_begin(void *ctx)
 {
     yj_shadow *sh = ctx;
+    for (size_t i = 0; i < sh->n_touched; i++) /* (none: every group ends undone or durable) */
+        sh->tenants[sh->touched[i]].touched = 0;
     sh->n_touched = 0;
 }
 
@@ -108,6 +111,13 @@ static void group_durable(void *ctx)
         yj_sm_commit(t->sm);
     }
     sh->n_touched = 0;
+}
+
+/* The bytes of b from off (never a null pointer's arithmetic: an empty
+ * buffer has no data). */
+static const uint8_t *at(const yj_buf *b, size_t off)
+{
+    return b->data ? b->data + off : (const uint8_t *)"";
 }
 
 /* An EventResult's postings and credits (fields 5 and 6, as an apply
@@ -183,6 +193,13 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     sh->compared++;
     char detail[2 * YJ_MSG_MAX + 128] = "";
+    if (got != err && got != YJ_OK && !is_refusal(got)) {
+        char failed[YJ_MSG_MAX + 64];
+        snprintf(failed, sizeof failed, "the typed state failed (%d: %s), not a refusal", (int)got,
+                 mine.text);
+        stop(sh, failed);
+        return err;
+    }
     if (got != err)
         snprintf(detail, sizeof detail, "the ledger answered %d (%s), the typed state %d (%s)",
                  (int)err, err == YJ_OK ? "" : why->text, (int)got, got == YJ_OK ? "" : mine.text);
@@ -191,12 +208,13 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
                  mine.text);
     else if (err == YJ_OK) {
         char d[96];
-        if (!canon(effects->data + e0, effects->len - e0, &sh->want) ||
-            !canon(sh->fx.data, sh->fx.len, &sh->got))
+        if (!canon(at(effects, e0), effects->len - e0, &sh->want) ||
+            !canon(at(&sh->fx, 0), sh->fx.len, &sh->got))
             snprintf(detail, sizeof detail, "effects that do not decode");
-        else if (!same_bytes(sh->want.data, sh->want.len, sh->got.data, sh->got.len, d, sizeof d))
+        else if (!same_bytes(at(&sh->want, 0), sh->want.len, at(&sh->got, 0), sh->got.len, d,
+                             sizeof d))
             snprintf(detail, sizeof detail, "other postings or credits: %s", d);
-        else if (!same_bytes(extra->data + x0, extra->len - x0, sh->extra.data, sh->extra.len, d,
+        else if (!same_bytes(at(extra, x0), extra->len - x0, at(&sh->extra, 0), sh->extra.len, d,
                              sizeof d))
             snprintf(detail, sizeof detail, "other entry fields: %s", d);
     }
@@ -286,8 +304,8 @@ static yj_err build_one(yj_shadow *sh, const Yongjin__V1__JournalEntry *je, uint
     if (!dst) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory");
     sh->want.len = yongjin__v1__event_result__pack(&want, dst);
     char d[96];
-    if (!canon(sh->fx.data, sh->fx.len, &sh->got) ||
-        !same_bytes(sh->want.data, sh->want.len, sh->got.data, sh->got.len, d, sizeof d))
+    if (!canon(at(&sh->fx, 0), sh->fx.len, &sh->got) ||
+        !same_bytes(at(&sh->want, 0), sh->want.len, at(&sh->got, 0), sh->got.len, d, sizeof d))
         return yj_fail(msg, YJ_DATA_LOSS,
                        "entry %llu: the typed state's postings are not the entry's (%s)",
                        (unsigned long long)seq, d);
@@ -331,13 +349,11 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
         }
         err = build_one(sh, je, seq, msg);
         yongjin__v1__journal_entry__free_unpacked(je, NULL);
-        if (err == YJ_OK && seq % 4096 == 0) /* (nothing to take back: forgotten as it goes) */
-            for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
-                yj_sm_commit(sh->tenants[i].sm);
     }
     yj_store_read_end(store, &r);
-    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
-        yj_sm_commit(sh->tenants[i].sm);
+    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids);
+         i++) /* new writes: taken back with a group */
+        yj_sm_undo_on(sh->tenants[i].sm, 1);
     if (err != YJ_OK) return err;
     sh->on = 1;
     yj_log(YJ_LOG_INFO,

@@ -80,10 +80,20 @@ class Server:
         args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
         # YJ_SHADOW=1: the typed state beside the ledger, compared on every
         # write (issue 16; --shadow-typed needs the log thread off)
-        if os.environ.get("YJ_SHADOW") == "1" and not any(
-                a.startswith("--log-thread") for a in self.extra_args):
+        self.shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
+        if self.shadow and "--shadow-typed" not in args:
             args.append("--shadow-typed")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
+
+    def _log_thread(self):
+        """The --log-thread value this server is given ("off" when none)."""
+        a = self.extra_args
+        for i, x in enumerate(a):
+            if x == "--log-thread" and i + 1 < len(a):
+                return a[i + 1]
+            if x.startswith("--log-thread="):
+                return x.split("=", 1)[1]
+        return "off"
 
     def start(self, wait=True):
         self._spawn()
@@ -169,10 +179,15 @@ class Server:
     def check_shadow(self):
         """With YJ_SHADOW=1: the typed state agreed with the ledger on every
         write this start took (the shadow logs a disagreement at ERROR)."""
-        if os.environ.get("YJ_SHADOW") != "1":
+        if not getattr(self, "shadow", False):
             return
-        bad = [l for l in self._log_since_start().splitlines() if "shadow:" in l and "ERROR" in l]
+        log = self._log_since_start()
+        bad = [l for l in log.splitlines() if "shadow:" in l and "ERROR" in l]
         assert not bad, "the typed state disagreed with the ledger:\n" + "\n".join(bad)
+        # a start that served built it first (at a level that logs INFO)
+        quiet = any(a.startswith("--log-level") for a in self.extra_args)
+        assert quiet or "yongjind serving gRPC on" not in log or "shadow: the typed state of" in log, \
+            "the shadow was asked for and never built:\n" + log[-2000:]
 
     def kill9(self):
         self.close_channels()

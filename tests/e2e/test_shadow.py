@@ -67,3 +67,39 @@ def test_the_shadow_refuses_the_log_thread(data_dir):
                         "--log-thread", "auto"], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "--shadow-typed needs --log-thread off" in p.stderr + p.stdout
+
+
+def test_a_group_the_store_refuses_is_taken_back_in_the_typed_state(data_dir):
+    """A full store refuses an Append of orders (RESOURCE_EXHAUSTED: the
+    writer drops its group after the ledger and the typed state applied
+    it); once checkpoints free room, the first refused order is sent again
+    and both must take it as new (a typed state that kept the dropped group
+    would answer ALREADY_EXISTS: a disagreement, and the test fails)."""
+    import time
+    import grpc
+    s = Server(data_dir, ["--max-map-size", str(4 << 20), "--shadow-typed"]).start()
+    c = Client(s.channel())
+    ok(c.append(bind("sb", "sa")))
+    refused = None
+    for k in range(400):
+        evs = [paid("o%d-%d" % (k, i), "sb", line("L1", 1000)) for i in range(300)]
+        try:
+            ok(c.append(*evs))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.details()
+            refused = evs
+            break
+    assert refused, "the store never filled"
+    again = None
+    for _ in range(100):  # checkpoints free room in a few seconds
+        try:
+            again = c.append(paid(refused[0].order_paid.order_id, "sb", line("L1", 1000)))
+            break
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.details()
+            time.sleep(0.2)
+    assert again is not None, "no room came back"
+    assert again[0].code == 0, again[0].message  # new to both
+    assert s.stop() == 0
+    n, bad = compared(s.read_log())
+    assert bad == 0 and n > 300
