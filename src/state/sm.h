@@ -265,6 +265,17 @@ void yj_sm_commit(yj_sm *s);
  * a rollback is exact over those. A mark is valid until the next commit. */
 void yj_sm_undo_on(yj_sm *s, int on);
 
+/* The history rows an accepted entry leaves (sm_history.c): each member
+ * posting's statement line and the month's entry index, as keys and
+ * values byte for byte as the keyed ledger writes them, given to fn in
+ * turn (it stops at fn's first error). tenant (tenant_len bytes) and seq
+ * the entry's, out what yj_sm_apply answered for it, effects (n bytes)
+ * the postings and credits it appended. */
+typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                               size_t val_len);
+yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const yj_sm_out *out,
+                     const uint8_t *effects, size_t n, yj_sm_row_fn fn, void *ctx);
+
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);
 /* m's earnings in month period of program at level, NULL when none. */

@@ -730,6 +730,93 @@ static Yongjin__V1__JournalEntry *keyed_entry(dfx *f, uint64_t seq)
     return je;
 }
 
+/* ---- the history rows an entry leaves (yj_sm_history) against the
+ * ledger's ---- */
+
+typedef struct hist_ctx {
+    dfx *f;
+    uint64_t seq;
+    int lines, index_rows;
+    lkey buckets[128]; /* the members' statement buckets the entry wrote into */
+    int n_buckets;
+} hist_ctx;
+
+/* One row the typed state says the entry leaves: the ledger has it, with
+ * the same bytes (a statement line through a cursor bounded to its
+ * member's bucket, where the ledger keeps its lines). */
+static yj_err check_row(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    hist_ctx *h = ctx;
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(h->f->s.store, &r, &msg), YJ_OK);
+    assert_true(klen > (size_t)key[0] + 2);
+    uint8_t kind = key[key[0] + 1];
+    if (kind == 'S') {
+        size_t pn = (size_t)key[0] + 3 + key[key[0] + 2]; /* tenant, 'S', member */
+        yj_cursor *c;
+        assert_int_equal(yj_cursor_open_bounded(&r.view, key, pn, &c), 0);
+        MDB_val k = {klen, (void *)key}, v;
+        if (yj_cursor_get(c, &k, &v, MDB_SET_KEY) != 0)
+            fail_msg("entry %llu: a statement line the ledger does not have",
+                     (unsigned long long)h->seq);
+        assert_int_equal(v.mv_size, vlen);
+        assert_memory_equal(v.mv_data, val, vlen);
+        yj_cursor_close(c);
+        int seen = 0;
+        for (int i = 0; i < h->n_buckets; i++)
+            seen |= h->buckets[i].n == pn && !memcmp(h->buckets[i].b, key, pn);
+        if (!seen && h->n_buckets < 128) {
+            memcpy(h->buckets[h->n_buckets].b, key, pn);
+            h->buckets[h->n_buckets++].n = pn;
+        }
+        h->lines++;
+    } else {
+        assert_int_equal(kind, 'e');
+        MDB_val v;
+        assert_int_equal(yj_state_get(&r.view, key, klen, &v), YJ_OK);
+        assert_int_equal(v.mv_size, vlen);
+        h->index_rows++;
+    }
+    yj_store_read_end(h->f->s.store, &r);
+    return YJ_OK;
+}
+
+/* The typed state's history rows of the accepted entry seq are the
+ * ledger's: each one there byte for byte, as many statement lines at seq
+ * in the members' buckets as it gives, and one index row. */
+static void check_history(dfx *f, uint64_t seq, const yj_sm_out *out, const yj_buf *fx)
+{
+    static hist_ctx h; /* (128 keys: not on the stack) */
+    memset(&h, 0, sizeof h);
+    h.f = f;
+    h.seq = seq;
+    assert_int_equal(yj_sm_history("t1", 2, seq, out, fx->data ? fx->data : (const uint8_t *)"",
+                                   fx->len, check_row, &h),
+                     YJ_OK);
+    assert_int_equal(h.index_rows, 1);
+    assert_true(h.n_buckets < 128);
+    int keyed = 0;
+    yj_rtxn r;
+    yj_msg msg;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+    for (int i = 0; i < h.n_buckets; i++) {
+        yj_cursor *c;
+        assert_int_equal(yj_cursor_open_bounded(&r.view, h.buckets[i].b, h.buckets[i].n, &c), 0);
+        MDB_val k, v;
+        int rc;
+        for (rc = yj_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = yj_cursor_get(c, &k, &v, MDB_NEXT))
+            if (k.mv_size == h.buckets[i].n + 20 &&
+                get_be64((const uint8_t *)k.mv_data + h.buckets[i].n + 8) == seq)
+                keyed++;
+        assert_int_equal(rc, MDB_NOTFOUND);
+        yj_cursor_close(c);
+    }
+    yj_store_read_end(f->s.store, &r);
+    assert_int_equal(keyed, h.lines);
+}
+
 /* Applies x to both and compares: the code, and when accepted the
  * postings, the note and a Settle's answer. Returns the code. */
 
@@ -763,6 +850,7 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
         assert_int_equal(ex->settle_more_due, je->settle_more_due);
         n->dated_back_adjusted += ex->adjustment && ex->note[0];
         yongjin__v1__journal_entry__free_unpacked(je, NULL);
+        check_history(f, seq, &out, &fx); /* the statement lines and the month's index too */
         if (ex->adjustment)
             snprintf(last_adjustment, sizeof last_adjustment, "%s", ex->adjustment_month);
         n->adjustments += ex->adjustment;
@@ -1373,6 +1461,7 @@ static void one_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tall
             got->postings[i]->member[0] && got->postings[i]->uncut != got->postings[i]->amount;
     yongjin__v1__event_result__free_unpacked(want, NULL);
     yongjin__v1__event_result__free_unpacked(got, NULL);
+    check_history(f, seq, &out, &fx);
     yj_buf_free(&fx);
     if (n_paid < DORDERS) paid_orders[n_paid++] = e;
     n->orders++;
@@ -1404,6 +1493,7 @@ static void one_bind(dfx *f, yj_sm *s, int e, const char *m, int64_t when, tally
     yj_sm_out out = {.effects = &fx};
     check_undo(s, &x, when, ev.seq);
     yj_err got = yj_sm_apply(s, rules_version, &x, when, when, ev.seq, &out, &extra, &why);
+    if (code == YJ_OK && got == YJ_OK) check_history(f, seq, &out, &fx);
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     if (code != (int)got)
