@@ -111,8 +111,19 @@ static yj_err policy_in_force(yj_wtxn *wtxn, const char *tenant, size_t tenant_l
 yj_err ledger_door_check(int replay, int64_t received_ms, int32_t tz_offset_min,
                          const Yongjin__V1__Event *ev, yj_msg *why)
 {
-    if (replay || ev->body_case != YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD) return YJ_OK;
+    if (replay) return YJ_OK;
     uint32_t month;
+    if (ev->body_case == YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH) {
+        /* a month the rules would read ("2025- 1") but not of the form:
+         * refused here; any other fault, by the rules in their order */
+        const char *s = ev->create_payout_batch->month;
+        yj_msg ignored;
+        if (ledger_parse_month_as_written("", s, &month, &ignored) == YJ_OK &&
+            !ledger_month_form(s))
+            return ledger_parse_month("create_payout_batch.month", s, &month, why);
+        return YJ_OK;
+    }
+    if (ev->body_case != YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD) return YJ_OK;
     yj_err err = ledger_parse_month("close_period.month", ev->close_period->month, &month, why);
     if (err != YJ_OK) return err;
     int64_t end = yj_rules_month_end_ms(month, tz_offset_min);

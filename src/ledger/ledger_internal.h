@@ -462,13 +462,23 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
 /* Packs a query's answer into out (RESOURCE_EXHAUSTED when out cannot grow). */
 yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
 /* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
+/* A month "YYYY-MM" (2000..2199) into yyyymm, INVALID_ARGUMENT with the
+ * field's words: strictly four digits, a dash and two digits (reads, and
+ * the door of a new write: ledger_door_check), or as an accepted event's
+ * apply reads it (as written: what sscanf's "%4u-%2u" reads, which
+ * entries from before the door's check of the form may hold).
+ * ledger_month_form: whether s has the strict form. */
 yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg);
+yj_err ledger_parse_month_as_written(const char *field, const char *s, uint32_t *out, yj_msg *msg);
+int ledger_month_form(const char *s);
 /* The door (RULES.md §2): the checks of a new write against the time the
  * server received it, made before the rules see the event and never on a
- * replay (an accepted entry stays accepted): a ClosePeriod of a month that
- * has not ended at received_ms in the tenant's zone is FAILED_PRECONDITION.
- * Version independent. The ledger's apply hook and the typed state's
- * (yj_sm_apply) call it. */
+ * replay (an accepted entry stays accepted): a ClosePeriod's or a
+ * CreatePayoutBatch's month not of the form YYYY-MM is INVALID_ARGUMENT
+ * (API.md; the rules read what earlier entries hold as written), and a
+ * ClosePeriod of a month that has not ended at received_ms in the
+ * tenant's zone is FAILED_PRECONDITION. Version independent. The ledger's apply hook and the typed
+ * state's (yj_sm_apply) call it. */
 yj_err ledger_door_check(int replay, int64_t received_ms, int32_t tz_offset_min,
                          const Yongjin__V1__Event *ev, yj_msg *why);
 

@@ -239,7 +239,7 @@ static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint3
         if (!b) return YJ_DATA_LOSS;
         uint32_t m = 0;
         yj_msg ignored;
-        if (ledger_parse_month("", b->month, &m, &ignored) == YJ_OK && m == yyyymm)
+        if (ledger_parse_month_as_written("", b->month, &m, &ignored) == YJ_OK && m == yyyymm)
             err = yj_rules_batch_blocks((const char *)key + prefix.n + 1, len, month, b->n_lines, b->n_paid,
                                         b->n_failed, b->more_members, why);
         yongjin__state__payout_batch__free_unpacked(b, NULL);
@@ -252,7 +252,8 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
 {
     uint32_t month;
     yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
-    if (err == YJ_OK) err = ledger_parse_month("create_payout_batch.month", cb->month, &month, why);
+    if (err == YJ_OK)
+        err = ledger_parse_month_as_written("create_payout_batch.month", cb->month, &month, why);
     if (err != YJ_OK) return err;
     Yongjin__State__PayoutBatch *old;
     err = load_batch(&ec->wtxn->view, ec->tenant, ec->tenant_len, cb->batch_id, &old);

@@ -374,7 +374,7 @@ yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month
 yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod *cp, yj_msg *why)
 {
     uint32_t month, closed;
-    yj_err err = ledger_parse_month("close_period.month", cp->month, &month, why);
+    yj_err err = ledger_parse_month_as_written("close_period.month", cp->month, &month, why);
     if (err != YJ_OK) return err;
     if ((err = closed_through(&ec->wtxn->view, ec->tenant, ec->tenant_len, &closed)) != YJ_OK)
         return err;

@@ -180,8 +180,11 @@ done:
     return err;
 }
 
-/* Parses "YYYY-MM" into yyyymm. */
-yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg)
+/* Parses a month as events accepted it into yyyymm: seven bytes that
+ * sscanf reads as "%4u-%2u" (so "2025- 1" and "2025-+1" too, which entries
+ * written before the door's check of the form may hold: a replay must
+ * read them as it did). */
+yj_err ledger_parse_month_as_written(const char *field, const char *s, uint32_t *out, yj_msg *msg)
 {
     unsigned y, m;
     char tail;
@@ -191,6 +194,23 @@ yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_ms
                        field, s ? s : "");
     *out = y * 100 + m;
     return YJ_OK;
+}
+
+int ledger_month_form(const char *s)
+{
+    if (!s || strlen(s) != 7 || s[4] != '-') return 0;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (s[i] < '0' || s[i] > '9')) return 0;
+    return 1;
+}
+
+/* Parses "YYYY-MM" (four digits, a dash, two digits) into yyyymm. */
+yj_err ledger_parse_month(const char *field, const char *s, uint32_t *out, yj_msg *msg)
+{
+    if (!ledger_month_form(s))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: \"%s\" is not a month YYYY-MM (2000..2199)",
+                       field, s ? s : "");
+    return ledger_parse_month_as_written(field, s, out, msg);
 }
 
 yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *reqv,

@@ -216,7 +216,7 @@ yj_err yj_sm_close_period(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Clo
                           yj_msg *why)
 {
     uint32_t month;
-    yj_err err = ledger_parse_month("close_period.month", cp->month, &month, why);
+    yj_err err = ledger_parse_month_as_written("close_period.month", cp->month, &month, why);
     if (err == YJ_OK)
         err = yj_rules_close_check(month, s->closed_through, e->time_ms, e->tz_offset_min, why);
     if (err == YJ_OK) s->closed_through = month;

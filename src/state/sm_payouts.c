@@ -293,7 +293,8 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
 {
     uint32_t month;
     yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
-    if (err == YJ_OK) err = ledger_parse_month("create_payout_batch.month", cb->month, &month, why);
+    if (err == YJ_OK)
+        err = ledger_parse_month_as_written("create_payout_batch.month", cb->month, &month, why);
     if (err != YJ_OK) return err;
     if (yj_ids_find(s->batch_ids, cb->batch_id, strlen(cb->batch_id)) != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS,

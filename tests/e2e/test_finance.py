@@ -206,6 +206,22 @@ def test_closing_refusals_and_order(c):
     assert report(c, "2025-10").closed  # months before the first close are closed with it
 
 
+def test_a_month_is_four_digits_a_dash_and_two_digits(c):
+    """API.md's "YYYY-MM", nothing sscanf would also read: a space or a
+    sign in the month is refused by a write (at the door, so an entry
+    written before this check still replays) and by every read."""
+    for m in ("2025- 1", "2025-+1", "2025-1 ", " 2025-1"):
+        for e in (close(m, DEC + 1), batch("b" + str(len(m)), m, DEC + 1)):
+            r = c.append(e)[0]
+            assert r.code == INVALID and "is not a month YYYY-MM" in r.message, (m, r.message)
+        for call, kw in (("GetEarnings", {"member": "x"}), ("GetPeriodReport", {})):
+            with pytest.raises(grpc.RpcError) as ei:
+                c.call(call, month=m, **kw)
+            assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (call, m)
+    ok(c.append(paid("O1", "x", line("L", 100), t=T + 1)))
+    ok(c.append(close("2025-11", DEC + 1)))  # the form itself is fine
+
+
 def test_withdrawal_rules(c):
     ok(c.append(policy(min_payout=500, withdraw_fee_bp=250, rounding=1)))  # HALF_UP
     ok(c.append(bind("c", "b"), paid("O1", "c", line("L", 100000), t=T + 1), completed("O1", T + 1),
