@@ -15,7 +15,9 @@
  * is), its postings encoded into a buffer reused from order to order. It prints the thread's
  * CPU and the wall time per order, the commissions per order (2.00 when
  * every buyer is two levels deep), the tree's heap bytes a member and the
- * rest's an order, and the process's RssAnon. Not a test: nothing fails for being slow.
+ * rest's an order, and the process's RssAnon; then the state's snapshot
+ * (yj_sm_save) and its load (yj_sm_load: hash, tables, digest): bytes
+ * and seconds. Not a test: nothing fails for being slow.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -170,6 +172,24 @@ int main(int argc, char **argv)
            "RssAnon %ld KiB (the orders built ahead included)\n",
            bytes, (double)tree / (double)members, (double)(bytes - tree) / (double)orders,
            rss_anon_kib());
+    /* the snapshot a checkpoint would keep: saved, then loaded (its hash,
+     * every table, the digest checked) */
+    yj_buf snap = {0};
+    double s0 = now_s(CLOCK_MONOTONIC);
+    if (yj_sm_save(s, &snap) != YJ_OK) return 1;
+    double s1 = now_s(CLOCK_MONOTONIC);
+    yj_sm *l;
+    yj_msg lmsg;
+    if (yj_sm_load(snap.data, snap.len, 99, &l, &lmsg) != YJ_OK) {
+        fprintf(stderr, "yj-state-bench: load: %s\n", lmsg.text);
+        return 1;
+    }
+    double s2 = now_s(CLOCK_MONOTONIC);
+    printf("snapshot: %zu bytes (%.0f an order), saved in %.2f s, loaded in %.2f s (digest "
+           "checked)\n",
+           snap.len, (double)snap.len / (double)orders, s1 - s0, s2 - s1);
+    yj_sm_free(l);
+    yj_buf_free(&snap);
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     yj_arena_free(&a);

@@ -31,6 +31,7 @@ struct yj_ids {
     size_t slots;   /* a power of two, at least twice n */
     block *cur;     /* copies go here; it links to the full ones */
     block *spare;   /* made ahead by yj_ids_reserve */
+    size_t n_spare; /* how many (room_blocks counts them without a walk) */
     size_t blocks;
     yj_undo *undo; /* each add logged (its removal), or NULL */
 };
@@ -61,6 +62,7 @@ static void ids_pop(void *owner)
         t->cur = b->next;
         b->next = t->spare;
         t->spare = b;
+        t->n_spare++;
     }
     t->n--;
 }
@@ -134,15 +136,14 @@ static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
 static yj_err room_blocks(yj_ids *t, size_t more)
 {
     size_t per = BLOCK_BYTES / COPY_MAX; /* copies a fresh block surely holds */
-    size_t have = t->cur ? (BLOCK_BYTES - t->cur->used) / COPY_MAX : 0;
-    for (block *b = t->spare; b; b = b->next)
-        have += per;
+    size_t have = (t->cur ? (BLOCK_BYTES - t->cur->used) / COPY_MAX : 0) + t->n_spare * per;
     while (have < more) {
         block *b = malloc(sizeof *b);
         if (!b) return YJ_RESOURCE_EXHAUSTED;
         b->used = 0;
         b->next = t->spare;
         t->spare = b;
+        t->n_spare++;
         t->blocks++;
         have += per;
     }
@@ -187,6 +188,7 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
         block *b = t->spare; /* (reserve made one) */
         assert(b);
         t->spare = b->next;
+        t->n_spare--;
         b->next = t->cur;
         t->cur = b;
     }

@@ -276,6 +276,18 @@ typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, co
 yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const yj_sm_out *out,
                      const uint8_t *effects, size_t n, yj_sm_row_fn fn, void *ctx);
 
+/* The state as bytes (sm_snapshot.c: what a checkpoint keeps, issue 16
+ * items 6 and 7), appended to out: a header (the format, this build's
+ * table layout, the body's length and SHA-256, the state's digest) and
+ * every table. OK or RESOURCE_EXHAUSTED (out as it was). A state back
+ * from those bytes, its hash tables keyed by seed: DATA_LOSS (msg says
+ * which check) for bytes that are not a snapshot of this format and
+ * layout, that were cut or changed (the body's hash), that reference
+ * out of range, or that load into a state whose digest is not the one
+ * recorded; RESOURCE_EXHAUSTED. A damaged snapshot never becomes a state. */
+yj_err yj_sm_save(const yj_sm *s, yj_buf *out);
+yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg *msg);
+
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);
 /* m's earnings in month period of program at level, NULL when none. */

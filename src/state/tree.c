@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "state/ids.h"
+#include "state/snap.h"
 #include "yongjin/be.h"
 #include "yongjin/sha256.h"
 
@@ -575,6 +576,67 @@ yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
     yj_undo_call_args(t->undo, undo_own_gmv, t, &a, sizeof a);
     t->m[m].own_gmv = wrap_add(t->m[m].own_gmv, gmv);
     return team_walk_raw(t, t->m[m].parent, 0, gmv);
+}
+
+/* ---- snapshot (sm_snapshot.c) ---- */
+
+void yj_tree_save(const yj_tree *t, snap_w *w)
+{
+    sw_u64(w, t->n);
+    for (size_t m = 0; m < t->n; m++)
+        sw_str(w, yj_ids_str(t->ids, (uint32_t)m));
+    sw_bytes(w, t->m, t->n * sizeof *t->m);
+    for (size_t m = 0; m < t->n; m++) { /* each member's height counts */
+        const hc_vec *v = t->hc[m] == YJ_TREE_NONE ? NULL : &t->hcv[t->hc[m]];
+        sw_u64(w, v ? v->n : 0);
+        if (v) sw_bytes(w, v->v, v->n * sizeof v->v[0]);
+    }
+    sw_u64(w, t->nb);
+    sw_bytes(w, t->b, t->nb * sizeof *t->b);
+}
+
+int yj_tree_load(yj_tree *t, snap_r *r)
+{
+    assert(t->n == 0 && t->nb == 0);
+    size_t n = sr_count(r, 8 + sizeof(yj_tree_member) + 8);
+    if (r->bad || room_members(t, n) != YJ_OK) return 0;
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        size_t len;
+        const char *id = sr_str(r, YJ_ID_MAX, &len);
+        uint32_t m;
+        if (r->bad || !len || yj_tree_find(t, id, len) != YJ_TREE_NONE ||
+            yj_tree_intern(t, id, len, &m) != YJ_OK || m != i)
+            r->bad = 1;
+    }
+    if (r->bad) return 0;
+    sr_bytes(r, t->m, n * sizeof *t->m);
+    for (size_t m = 0; m < n && !r->bad; m++) {
+        size_t k = sr_count(r, sizeof(hc_pair));
+        if (!k) continue;
+        hc_pair *p = malloc((k + 2) * sizeof *p);
+        if (!p || hc_pool_room(t) != YJ_OK) {
+            free(p);
+            r->bad = 1;
+            break;
+        }
+        sr_bytes(r, p, k * sizeof *p);
+        t->hcv[t->nhc] = (hc_vec){p, (uint32_t)k, (uint32_t)(k + 2)};
+        t->hc[m] = (uint32_t)t->nhc++;
+        t->bytes += (k + 2) * sizeof *p;
+    }
+    size_t nb = sr_count(r, sizeof(yj_tree_binding));
+    if (r->bad || room_bindings(t, nb) != YJ_OK) return 0;
+    sr_bytes(r, t->b, nb * sizeof *t->b);
+    t->nb = nb;
+    for (size_t m = 0; m < n && !r->bad; m++) { /* every reference in range */
+        sr_ref(r, t->m[m].parent, n, 1);
+        sr_ref(r, t->m[m].last, nb, 1);
+    }
+    for (size_t b = 0; b < nb && !r->bad; b++) {
+        sr_ref(r, t->b[b].referrer, n, 0);
+        sr_ref(r, t->b[b].prev, b, 1); /* (older than it) */
+    }
+    return !r->bad;
 }
 
 /* ---- digest ---- */

@@ -107,6 +107,14 @@ void yj_tree_view(yj_tree *t, yj_view *v);
  * empty height vector) is not a change and stays after a rollback. */
 void yj_tree_set_undo(yj_tree *t, yj_undo *u);
 
+/* The tree into a snapshot, and back into an empty tree (0: the bytes are
+ * not a tree this build wrote, or a reference is out of range; the tree
+ * is then to be freed). (sm_snapshot.c; snap.h's writer and reader.) */
+struct snap_w;
+struct snap_r;
+void yj_tree_save(const yj_tree *t, struct snap_w *w);
+int yj_tree_load(yj_tree *t, struct snap_r *r);
+
 /* Marks m seen (an accepted event named it or posted to it). Cannot fail. */
 void yj_tree_mark_seen(yj_tree *t, uint32_t m);
 
