@@ -68,7 +68,9 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
         s->comms_cap = cap;
     }
     if (err == YJ_OK && s->n_credits + YJ_CREDITS_MAX > s->credits_cap) {
-        size_t cap = s->credits_cap ? s->credits_cap * 2 : 64;
+        size_t cap = s->credits_cap ? s->credits_cap : 64;
+        while (cap < s->n_credits + YJ_CREDITS_MAX) /* (a loaded table's cap is its count) */
+            cap *= 2;
         sm_credit *c = realloc(s->credits, cap * sizeof *c);
         if (!c) return YJ_RESOURCE_EXHAUSTED;
         s->credits = c;
@@ -220,6 +222,7 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
         uint32_t g = yj_ids_find(s->guide_ids, c->guide, strlen(c->guide));
         uint32_t st = yj_ids_find(s->store_ids, c->store, strlen(c->store));
         assert(g != YJ_IDS_NONE && st != YJ_IDS_NONE);
+        assert(s->n_credits < s->credits_cap); /* (room_order) */
         s->credits[s->n_credits++] =
             (sm_credit){g, st, c->channel, c->rounding, c->amount_fen, 0, c->weight};
         ord->n_credits++;

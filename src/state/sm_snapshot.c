@@ -252,7 +252,12 @@ static void load_body(yj_sm *s, snap_r *r)
     }
     size_t members = yj_tree_count(s->tree), nb = 0;
     sr_bytes(r, &s->closed_through, (size_t)(s->scalars_end - (char *)&s->closed_through));
-    if (r->bad || s->bal_n > members) {
+    /* every count a table is made by: none more than bytes are left (each
+     * element takes at least one), nor than the members for theirs */
+    size_t left = r->n - r->at;
+    if (r->bad || s->bal_n > members || s->gb_n > members || s->n_lines > left ||
+        s->n_comms > left || s->n_credits > left || s->n_due > left || s->n_plines > left ||
+        s->n_gb > left || s->n_gexp > left) {
         r->bad = 1;
         return;
     }
@@ -278,11 +283,8 @@ static void load_body(yj_sm *s, snap_r *r)
     yj_ids *ids[11];
     ids_of(s, ids);
     for (int i = 0; i < 11 && !r->bad; i++) {
-        size_t n = sr_count(r, 9);
-        if (r->bad || yj_ids_reserve(ids[i], n) != YJ_OK) {
-            r->bad = 1;
-            break;
-        }
+        size_t n = sr_count(r, 9); /* (room for each as it comes: a reserve for n would
+                                     make blocks for n of the longest ids) */
         for (size_t k = 0; k < n && !r->bad; k++) {
             size_t len;
             const char *id = sr_str(r, YJ_IDS_KEY_MAX, &len);
@@ -406,10 +408,18 @@ static void load_body(yj_sm *s, snap_r *r)
     for (size_t i = 0; i < orders && !r->bad; i++) {
         const sm_order *o = &s->orders[i];
         sr_ref(r, o->buyer, members, 0);
-        if (o->line + o->n_lines > s->n_lines || o->comm + o->n_comm > s->n_comms ||
-            o->credit + o->n_credits > s->n_credits || o->n_lines > YJ_LINES_MAX ||
-            o->n_comm > YJ_COMMISSIONS_MAX || o->n_credits > YJ_CREDITS_MAX)
+        if (o->line > s->n_lines || o->n_lines > s->n_lines - o->line || o->comm > s->n_comms ||
+            o->n_comm > s->n_comms - o->comm || o->credit > s->n_credits ||
+            o->n_credits > s->n_credits - o->credit || o->n_lines < 1 ||
+            o->n_lines > YJ_LINES_MAX || o->n_comm > YJ_COMMISSIONS_MAX ||
+            o->n_credits > YJ_CREDITS_MAX)
             r->bad = 1;
+        for (uint32_t k = 0; k < o->n_comm && !r->bad; k++) { /* a commission's line and level */
+            const sm_comm *c = &s->comms[o->comm + k];
+            if ((c->line != YJ_LINE_ORDER && (c->line < 0 || (uint32_t)c->line >= o->n_lines)) ||
+                c->level >= 16)
+                r->bad = 1;
+        }
         sr_ref(r, o->session, sessions, 1);
         sr_ref(r, o->inviter, members, 1);
         sr_ref(r, o->group, groups, 1);
@@ -435,8 +445,48 @@ static void load_body(yj_sm *s, snap_r *r)
     if (s->n_plines > yj_map64_count(s->pline_of) || s->n_due > orders) r->bad = 1;
     for (size_t i = 0; i < yj_map64_count(s->pline_of) && !r->bad; i++)
         sr_ref(r, (uint64_t)yj_map64_at(s->pline_of, i)[0], s->n_plines, 0);
-    for (size_t i = 0; i < yj_map64_count(s->bind_src) && !r->bad; i++)
+    /* the maps' keys and values name members, orders' batches, sessions,
+     * guides and stores, bindings and campaigns (the digest walks them) */
+    size_t bindings = 0;
+    for (size_t m = 0; m < members; m++)
+        for (uint32_t b = yj_tree_get(s->tree, (uint32_t)m)->last; b != YJ_TREE_NONE && !r->bad;
+             b = yj_tree_binding_at(s->tree, b)->prev)
+            bindings++;
+    for (size_t i = 0; i < yj_map64_count(s->bind_src) && !r->bad; i++) {
+        sr_ref(r, yj_map64_key_at(s->bind_src, i), bindings, 0);
         sr_ref(r, (uint64_t)yj_map64_at(s->bind_src, i)[0], campaigns, 0);
+    }
+    for (size_t i = 0; i < yj_map64_count(s->camp) && !r->bad; i++)
+        sr_ref(r, yj_map64_key_at(s->camp, i), campaigns, 0);
+    yj_map64 *by_member[2] = {s->earn, s->month};
+    for (int j = 0; j < 2; j++)
+        for (size_t i = 0; i < yj_map64_count(by_member[j]) && !r->bad; i++)
+            sr_ref(r, yj_map64_key_at(by_member[j], i) >> 32, members, 0);
+    for (size_t i = 0; i < yj_map64_count(s->pline_of) && !r->bad; i++) {
+        uint64_t k = yj_map64_key_at(s->pline_of, i);
+        sr_ref(r, k >> 32, batches, 0);
+        sr_ref(r, (uint32_t)k, members, 0);
+    }
+    for (size_t i = 0; i < yj_map64_count(s->perf) && !r->bad; i++) {
+        uint64_t k = yj_map64_key_at(s->perf, i), who = k >> 56, num = (k >> 24) & 0xffffffffu;
+        if (who == 1)
+            sr_ref(r, num, guides, 0);
+        else if (who == 2)
+            sr_ref(r, num, stores, 0);
+        else
+            r->bad = 1;
+    }
+    for (size_t i = 0; i < yj_map64_count(s->invite_of) && !r->bad; i++) {
+        uint64_t k = yj_map64_key_at(s->invite_of, i);
+        sr_ref(r, k >> 32, sessions, 0);
+        sr_ref(r, (uint32_t)k, members, 0);
+        sr_ref(r, (uint64_t)yj_map64_at(s->invite_of, i)[0], members, 0);
+    }
+    for (size_t i = 0; i < yj_map64_count(s->live_stats) && !r->bad; i++) {
+        uint64_t k = yj_map64_key_at(s->live_stats, i), who = (uint32_t)k;
+        sr_ref(r, k >> 32, sessions, 0);
+        if (who) sr_ref(r, who - 1, members, 0);
+    }
     if (r->at != r->n) r->bad = 1; /* (nothing after the last table) */
 }
 

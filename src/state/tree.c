@@ -586,21 +586,45 @@ void yj_tree_save(const yj_tree *t, snap_w *w)
     for (size_t m = 0; m < t->n; m++)
         sw_str(w, yj_ids_str(t->ids, (uint32_t)m));
     sw_bytes(w, t->m, t->n * sizeof *t->m);
-    for (size_t m = 0; m < t->n; m++) { /* each member's height counts */
-        const hc_vec *v = t->hc[m] == YJ_TREE_NONE ? NULL : &t->hcv[t->hc[m]];
-        sw_u64(w, v ? v->n : 0);
-        if (v) sw_bytes(w, v->v, v->n * sizeof v->v[0]);
-    }
     sw_u64(w, t->nb);
     sw_bytes(w, t->b, t->nb * sizeof *t->b);
+    /* (each member's height counts are not written: a load counts them
+     * again from the parents and heights, so that they cannot disagree) */
+}
+
+/* Each member's height counts made from its direct members' heights (a
+ * load's): 0 on ENOMEM or a tree whose parents or heights do not hold
+ * (a member not higher than a direct member, a direct count that is not
+ * its direct members'). */
+static int hc_rebuild(yj_tree *t)
+{
+    int64_t *direct = calloc(t->n ? t->n : 1, sizeof *direct);
+    if (!direct) return 0;
+    int ok = 1;
+    for (size_t m = 0; m < t->n && ok; m++) {
+        uint32_t p = t->m[m].parent;
+        if (p == YJ_TREE_NONE) continue;
+        int64_t left;
+        if (t->m[p].height < t->m[m].height + 1 || hc_room(t, p) != YJ_OK ||
+            hc_add(t, p, t->m[m].height, 1, &left) < 0)
+            ok = 0;
+        direct[p]++;
+    }
+    for (size_t m = 0; m < t->n && ok; m++) {
+        const hc_vec *v = t->hc[m] == YJ_TREE_NONE ? NULL : &t->hcv[t->hc[m]];
+        int32_t top = v && v->n ? v->v[v->n - 1].height + 1 : 0;
+        if (direct[m] != t->m[m].direct || top != t->m[m].height) ok = 0;
+    }
+    free(direct);
+    return ok;
 }
 
 int yj_tree_load(yj_tree *t, snap_r *r)
 {
     assert(t->n == 0 && t->nb == 0);
-    size_t n = sr_count(r, 8 + sizeof(yj_tree_member) + 8);
-    if (r->bad || room_members(t, n) != YJ_OK) return 0;
-    for (size_t i = 0; i < n && !r->bad; i++) {
+    size_t n = sr_count(r, 9 + sizeof(yj_tree_member));
+    if (r->bad) return 0;
+    for (size_t i = 0; i < n && !r->bad; i++) { /* (each interned with room for it alone) */
         size_t len;
         const char *id = sr_str(r, YJ_ID_MAX, &len);
         uint32_t m;
@@ -609,33 +633,21 @@ int yj_tree_load(yj_tree *t, snap_r *r)
             r->bad = 1;
     }
     if (r->bad) return 0;
-    sr_bytes(r, t->m, n * sizeof *t->m);
-    for (size_t m = 0; m < n && !r->bad; m++) {
-        size_t k = sr_count(r, sizeof(hc_pair));
-        if (!k) continue;
-        hc_pair *p = malloc((k + 2) * sizeof *p);
-        if (!p || hc_pool_room(t) != YJ_OK) {
-            free(p);
-            r->bad = 1;
-            break;
-        }
-        sr_bytes(r, p, k * sizeof *p);
-        t->hcv[t->nhc] = (hc_vec){p, (uint32_t)k, (uint32_t)(k + 2)};
-        t->hc[m] = (uint32_t)t->nhc++;
-        t->bytes += (k + 2) * sizeof *p;
-    }
+    if (n) sr_bytes(r, t->m, n * sizeof *t->m);
     size_t nb = sr_count(r, sizeof(yj_tree_binding));
     if (r->bad || room_bindings(t, nb) != YJ_OK) return 0;
-    sr_bytes(r, t->b, nb * sizeof *t->b);
+    if (nb) sr_bytes(r, t->b, nb * sizeof *t->b);
     t->nb = nb;
     for (size_t m = 0; m < n && !r->bad; m++) { /* every reference in range */
         sr_ref(r, t->m[m].parent, n, 1);
         sr_ref(r, t->m[m].last, nb, 1);
+        if (t->m[m].height < 0 || t->m[m].parent == m) r->bad = 1;
     }
     for (size_t b = 0; b < nb && !r->bad; b++) {
         sr_ref(r, t->b[b].referrer, n, 0);
         sr_ref(r, t->b[b].prev, b, 1); /* (older than it) */
     }
+    if (!r->bad && !hc_rebuild(t)) r->bad = 1;
     return !r->bad;
 }
 
