@@ -109,11 +109,11 @@ static void usage(FILE *out)
         "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
         "  --log-level LEVEL         debug, info (default), warn, error\n"
         "  --shadow-typed            apply every new write to the typed state (issue 16)\n"
-        "                            beside the ledger and log at ERROR where they disagree\n"
-        "                            (a diagnostic: a second apply an event and every\n"
-        "                            tenant's typed state in memory, built from the whole\n"
-        "                            journal at the start, off if that fails; not with\n"
-        "                            --log-thread)\n"
+        "                            beside the ledger, log the first disagreement at ERROR\n"
+        "                            and stop comparing (a diagnostic: a second apply an\n"
+        "                            event and every tenant's typed state in memory, built\n"
+        "                            from the whole journal at the start, off if that\n"
+        "                            fails; needs --log-thread off: refused otherwise)\n"
         "  --help                    this text\n");
 }
 

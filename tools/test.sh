@@ -97,9 +97,10 @@ case $what in
     # once; the counts are added after. (The ASan unit tests stay before
     # them: beside them, a pipelined-log test's groups grew too big to
     # count the log thread's syncs.)
-    # Every server the harness starts runs with the typed state beside the
-    # ledger (YJ_SHADOW=1: --shadow-typed, src/state/shadow.h): a test also
-    # fails when the two disagreed on any write it made (conftest.py).
+    # Every server the harness starts with the log thread off runs with the
+    # typed state beside the ledger (YJ_SHADOW=1: --shadow-typed,
+    # src/state/shadow.h): a test also fails when the two disagreed on any
+    # new write's answer (conftest.py).
     ( export YJ_SHADOW=1; run_e2e release-a bin/yongjind "${E2E_PART_A[@]}" > "$logdir/e2e-release-a.summary" 2>&1 ) &
     ( export YJ_SHADOW=1; run_e2e release-b bin/yongjind "${E2E_PART_A[@]/#/--ignore=}" tests/e2e > "$logdir/e2e-release-b.summary" 2>&1 ) &
     ( export YJ_SHADOW=1; run_e2e asan-a build/asan/bin/yongjind "${ASAN_SKIP[@]/#/--deselect=}" "${E2E_PART_A[@]}" \

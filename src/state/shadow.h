@@ -6,8 +6,11 @@
  * The shadow is an apply hook that wraps the ledger's: every new write is
  * applied by the ledger (whose answer stands, as without the shadow) and
  * then by one typed state per tenant (yj_sm_apply), and the two must agree
- * on the code, a refusal's words, and an accepted write's effects and the
- * journal entry's added fields, byte for byte. A group the store drops
+ * on the code, a refusal's words, an accepted write's postings and credits
+ * (byte for byte once each is encoded canonically: every posting, then
+ * every credit) and the journal entry's added fields. A write the ledger
+ * fails with an error, not a refusal, is not applied (its group is
+ * dropped). A group the store drops
  * (its log not written, a disk full, a write refused after it wrote) is
  * taken back in the typed states too (yj_sm_rollback), and a durable one
  * committed (yj_sm_commit). The first disagreement is logged at ERROR

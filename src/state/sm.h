@@ -10,7 +10,9 @@
  * (their lines, commissions, credits, refunds, status and due time),
  * withdrawals, payout batches and their lines, stores, guides, exclusive
  * guides and each guide's and store's performance credit, live sessions,
- * invites and their stats, group-buys. The events it applies so far: SetPolicy,
+ * invites and their stats, group-buys, the months closed, campaigns'
+ * counts and the ids seen. The events it applies (every one the ledger
+ * does): SetPolicy,
  * UpsertMember, Bind, the referral program's order lifecycle (OrderPaid:
  * the share link's bind, the chain, the lines, the cap, the accruals, the
  * buyer's GMV; OrderRefunded: the allocation over lines, reversals from
@@ -23,13 +25,13 @@
  * the "seen" marks of every id an accepted event names (sm_seen.c),
  * each alone
  * or through yj_sm_apply as the
- * ledger's apply hook applies an event. What the keyed ledger writes as
- * history (statement lines, the month's entry index, the order's full
- * record for GetOrder, a closed month's seal) is not kept here yet. It
- * is not yet the
- * writer's: tests/unit/test_state_sm.c applies the same events to it and
- * to the keyed ledger and requires the same answers, postings, records
- * and state.
+ * ledger's apply hook applies an event. Of the history the keyed ledger
+ * writes, an entry's statement lines and month's index row are derived by
+ * yj_sm_history (not kept); an order's full record for GetOrder and a
+ * closed month's seal are not yet. It is not yet the writer's:
+ * tests/unit/test_state_sm.c applies the same events to it and to the
+ * keyed ledger and requires the same answers, postings, records and state,
+ * and `yongjind --shadow-typed` runs it beside the ledger (shadow.h).
  *
  * Every apply is all or nothing: it is checked (the rules, yj_rules_*),
  * then every byte of memory it needs is taken, then it changes the tables.
@@ -112,8 +114,10 @@ const yj_policy *yj_sm_policy(const yj_sm *s);
  * posting refused), kept as the policy in force. Changes nothing but on OK. */
 yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPolicy *sp,
                         yj_msg *why);
-/* ClosePeriod (RULES.md §6, the ledger's periods.c): the month checked
- * (INVALID_ARGUMENT) and yj_rules_close_check's refusals (already closed,
+/* ClosePeriod (RULES.md §6, the ledger's periods.c): the month checked as
+ * written (INVALID_ARGUMENT; ledger_parse_month_as_written: the strict
+ * YYYY-MM is yj_sm_apply's door, on new writes only) and
+ * yj_rules_close_check's refusals (already closed,
  * not the next to close, not ended at the event's time); then every month
  * up to it is closed: an event dated in one posts into the first open
  * month, an adjustment (yj_sm_apply). The month's seal (its entries' hash)
@@ -177,7 +181,8 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
 
 /* Withdrawals and payout batches (sm_payouts.c; RULES.md §6, the ledger's
  * payouts.c): each refuses as the ledger does (its checks of ids, texts
- * and months, then src/rules/payouts.c's), else posts its moves between
+ * and months, a batch's month as written: the strict YYYY-MM is
+ * yj_sm_apply's door, then src/rules/payouts.c's), else posts its moves between
  * the member's accounts ("withdraw", "withdraw_reject", "withdraw_paid"
  * and the "fee", "payout", "payout_paid", "payout_failed") and keeps the
  * records. A batch's lines go to the members whose available makes one,
@@ -240,7 +245,8 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * answer); then the groups whose expiry the time the event took effect
  * (out->time_ms; a Settle's as_of when later) reached fail. received_ms
  * is when the server received a new write, for the door's check
- * (ledger_door_check: a ClosePeriod of a month not yet ended then); 0 for
+ * (ledger_door_check: a ClosePeriod's or CreatePayoutBatch's month not of
+ * the form YYYY-MM, a ClosePeriod of a month not yet ended then); 0 for
  * a replayed entry, which passed the door when it was written (a replay
  * must pass 0, not the entry's journaled receive time: entries written
  * before the door existed would meet it). */
@@ -253,9 +259,9 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
  * where the log is (a group's start); yj_sm_rollback takes back every
  * change after a mark, newest first, leaving the state as it was there
  * (its digest the same; capacities taken stay): 1, or 0 when the log lost
- * a record for want of memory (nothing done: the owner drops the state
- * and replays the journal). A refused event takes its own changes back
- * (it made none: the log is as before it). */
+ * a record for want of memory (nothing done: the owner must drop the
+ * state; the writer, once it owns it, will replay the journal). A refused event takes its own
+ * changes back (it made none: the log is as before it). */
 size_t yj_sm_mark(const yj_sm *s);
 int yj_sm_rollback(yj_sm *s, size_t mark);
 void yj_sm_commit(yj_sm *s);
@@ -276,7 +282,7 @@ typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, co
 yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const yj_sm_out *out,
                      const uint8_t *effects, size_t n, yj_sm_row_fn fn, void *ctx);
 
-/* The state as bytes (sm_snapshot.c: what a checkpoint keeps, issue 16
+/* The state as bytes (sm_snapshot.c: what a checkpoint will keep, issue 16
  * items 6 and 7), appended to out: a header (the format, this build's
  * table layout, the body's length and SHA-256, the state's digest) and
  * every table. OK or RESOURCE_EXHAUSTED (out as it was). A state back
@@ -301,9 +307,12 @@ const int64_t *yj_sm_totals(const yj_sm *s);
 size_t yj_sm_orders(const yj_sm *s);
 
 /* SHA-256 of the state: the tree's digest, then each member's balance,
- * earnings and months, the totals, the orders (lines, commissions,
- * credits), the refunds applied, the withdrawals, batches and lines, the
- * stores, guides and exclusive guides, the policy; each table in its ids'
+ * earnings and months, the totals and the months' totals, the months
+ * closed and whether a posting was made, the orders (their lines with
+ * their bases, commissions, credits, session, inviter, campaign and
+ * group), the refunds applied, the withdrawals, batches and lines, the
+ * stores, guides and exclusive guides, live sessions, group-buys, the due
+ * and expiry heaps, campaigns, the ids seen, the policy; each table in its ids'
  * byte order, but the credit rows in the order made (the events' order):
  * the same for two states of the same events whatever numbered them or
  * seeded their hashes. 1, or 0 on ENOMEM or an OpenSSL failure. */

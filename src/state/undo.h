@@ -19,7 +19,8 @@
  * A record is appended with memory taken as it goes: an event never
  * fails for its undo log. When that memory runs out the log notes where
  * it lost a record, and a rollback to a mark before that point refuses
- * (the owner then drops the state and rebuilds it from the journal).
+ * (the owner must then drop the state: the shadow stops; the writer, once
+ * it owns the state, will rebuild it from the journal).
  * Not thread-safe: one owner (the writer).
  */
 #ifndef YONGJIN_STATE_UNDO_H
