@@ -175,8 +175,9 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
 
-# What the typed state's apply costs an order, alone (issue 16 item 2;
-# docs/performance.md "thirty-fourth session"; about 15 seconds).
+# What the typed state's apply costs an order, alone, and its snapshot's
+# size and save and load times (issue 16 item 2; docs/performance.md
+# "thirty-fifth session"; about 20 seconds).
 bench-state: deps
 	@$(MAKE) --no-print-directory all
 	@$(BIN)/yj-state-bench --members 100000 --orders 1000000
