@@ -39,6 +39,14 @@ typedef enum yj_err {
 /* The gRPC name of a code ("INVALID_ARGUMENT"); "UNKNOWN" for anything else. */
 const char *yj_err_name(yj_err err);
 
+/* 1 when err is an event's refusal (the event is wrong or does not fit
+ * the state: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+ * PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED):
+ * the event writes nothing and its group goes on. 0 for OK and for a
+ * failure of the machine (RESOURCE_EXHAUSTED, INTERNAL, DATA_LOSS, ...),
+ * which aborts the group. */
+int yj_err_is_refusal(yj_err err);
+
 #define YJ_MSG_MAX 256
 
 /* A reason for a person. Always NUL-terminated; truncated, never overflowed. */

@@ -18,6 +18,22 @@ const char *yj_err_name(yj_err err)
     return names[err];
 }
 
+int yj_err_is_refusal(yj_err err)
+{
+    switch (err) {
+    case YJ_INVALID_ARGUMENT:
+    case YJ_NOT_FOUND:
+    case YJ_ALREADY_EXISTS:
+    case YJ_PERMISSION_DENIED:
+    case YJ_FAILED_PRECONDITION:
+    case YJ_OUT_OF_RANGE:
+    case YJ_UNIMPLEMENTED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 yj_err yj_fail(yj_msg *msg, yj_err err, const char *fmt, ...)
 {
     if (msg) {

@@ -36,22 +36,6 @@ struct yj_shadow {
     uint64_t compared, disagreements;
 };
 
-static int is_refusal(yj_err err)
-{
-    switch (err) {
-    case YJ_INVALID_ARGUMENT:
-    case YJ_NOT_FOUND:
-    case YJ_ALREADY_EXISTS:
-    case YJ_PERMISSION_DENIED:
-    case YJ_FAILED_PRECONDITION:
-    case YJ_OUT_OF_RANGE:
-    case YJ_UNIMPLEMENTED:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static void stop(yj_shadow *sh, const char *why)
 {
     if (!sh->on) return;
@@ -156,7 +140,7 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     size_t e0 = effects->len, x0 = extra->len;
     yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
     if (!sh->on || wtxn->replay) return err;
-    if (err != YJ_OK && !is_refusal(err)) return err; /* the group aborts: undone in both */
+    if (err != YJ_OK && !yj_err_is_refusal(err)) return err; /* the group aborts: undone in both */
     shadow_tenant *t = tenant_of(sh, w->tenant, w->tenant_len);
     if (!t) {
         stop(sh, "no memory for a tenant's typed state");
@@ -193,7 +177,7 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     sh->compared++;
     char detail[2 * YJ_MSG_MAX + 128] = "";
-    if (got != err && got != YJ_OK && !is_refusal(got)) {
+    if (got != err && got != YJ_OK && !yj_err_is_refusal(got)) {
         char failed[YJ_MSG_MAX + 64];
         snprintf(failed, sizeof failed, "the typed state failed (%d: %s), not a refusal", (int)got,
                  mine.text);

@@ -200,20 +200,6 @@ static yj_err append_entry(store_apply_ctx *ac, const yj_write *w, int64_t recei
     return YJ_OK;
 }
 
-static int is_refusal(yj_err err)
-{
-    switch (err) {
-    case YJ_INVALID_ARGUMENT:
-    case YJ_NOT_FOUND:
-    case YJ_ALREADY_EXISTS:
-    case YJ_PERMISSION_DENIED:
-    case YJ_FAILED_PRECONDITION:
-    case YJ_OUT_OF_RANGE:
-    case YJ_UNIMPLEMENTED: return 1;
-    default: return 0;
-    }
-}
-
 /* The answer of the entry just appended: its effects, then the answer
  * fields of its extras, in body order, so that it is byte for byte what
  * store_extract_effects gives for the stored body (a replayed request,
@@ -269,11 +255,11 @@ yj_err store_apply_write(store_apply_ctx *ac, const yj_write *w, int64_t receive
     yj_wtxn wtxn = {ac->view, out, *ac->head_seq + 1, ac->replay, received_ms};
     yj_msg why = {{0}};
     err = ac->hook->apply(ac->hook->ctx, &wtxn, w, &ac->effects, &ac->extra, &why);
-    if (is_refusal(err) && ac->direct && !ac->replay && out->writes != writes) {
+    if (yj_err_is_refusal(err) && ac->direct && !ac->replay && out->writes != writes) {
         ac->redo = 1; /* refused after it wrote into the group's layer */
         return YJ_ABORTED;
     }
-    if (is_refusal(err)) { /* what it wrote is dropped with its layer */
+    if (yj_err_is_refusal(err)) { /* what it wrote is dropped with its layer */
         store_layer_clear(ac->write);
         res->code = err;
         res->msg = why;
