@@ -56,13 +56,20 @@ yj_err ledger_guide_load(ledger_event_ctx *ec, const char *field, const char *gu
     return *out ? YJ_OK : YJ_DATA_LOSS;
 }
 
-yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore *us, yj_msg *why)
+yj_err ledger_check_upsert_store(const Yongjin__V1__UpsertStore *us, yj_msg *why)
 {
     yj_err err = ledger_need_id("upsert_store.store_id", us->store_id, why);
     if (err != YJ_OK) return err;
     if (!ledger_valid_text(us->name, STORE_NAME_MAX, 0))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "upsert_store.name: must be 0..%d bytes of UTF-8 without control characters", STORE_NAME_MAX);
+    return YJ_OK;
+}
+
+yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore *us, yj_msg *why)
+{
+    yj_err err = ledger_check_upsert_store(us, why);
+    if (err != YJ_OK) return err;
     Yongjin__State__Store s = YONGJIN__STATE__STORE__INIT;
     s.name = us->name;
     lkey k;
@@ -70,7 +77,7 @@ yj_err ledger_upsert_store(ledger_event_ctx *ec, const Yongjin__V1__UpsertStore 
     return ledger_put_pb(ec->wtxn, &k, &s.base);
 }
 
-yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide *ug, yj_msg *why)
+yj_err ledger_check_upsert_guide(const Yongjin__V1__UpsertGuide *ug, yj_msg *why)
 {
     yj_err err = ledger_need_id("upsert_guide.guide_id", ug->guide_id, why);
     if (err != YJ_OK) return err;
@@ -85,6 +92,13 @@ yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide 
             if (strcmp(ug->stores[j], ug->stores[i]) == 0)
                 return yj_fail(why, YJ_INVALID_ARGUMENT, "%s: store %s appears twice", field, ug->stores[i]);
     }
+    return YJ_OK;
+}
+
+yj_err ledger_upsert_guide(ledger_event_ctx *ec, const Yongjin__V1__UpsertGuide *ug, yj_msg *why)
+{
+    yj_err err = ledger_check_upsert_guide(ug, why);
+    if (err != YJ_OK) return err;
     for (size_t i = 0; i < ug->n_stores; i++) { /* then whether they exist */
         char field[64];
         snprintf(field, sizeof field, "upsert_guide.stores[%zu]", i);
@@ -106,13 +120,21 @@ yj_err ledger_exclusive_guide(ledger_event_ctx *ec, const char *member, int64_t 
 /* The exclusive guide follows the referral binding rules of the policy
  * (yj_rules_guide_bind): FIRST_TOUCH keeps a live binding (a new one is
  * refused), LAST_TOUCH replaces it, and bind_ttl_days lets it lapse. */
-yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__BindGuide *bg, yj_msg *why)
+yj_err ledger_check_bind_guide(const Yongjin__V1__BindGuide *bg, yj_msg *why)
 {
     yj_err err = ledger_need_id("bind_guide.member", bg->member, why);
     if (err == YJ_OK) err = ledger_need_id("bind_guide.guide", bg->guide, why);
     if (err != YJ_OK) return err;
     if (strcmp(bg->member, bg->guide) == 0)
         return yj_fail(why, YJ_FAILED_PRECONDITION, "bind_guide: %s cannot be its own exclusive guide", bg->member);
+    return YJ_OK;
+}
+
+yj_err ledger_bind_guide(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__BindGuide *bg,
+                         yj_msg *why)
+{
+    yj_err err = ledger_check_bind_guide(bg, why);
+    if (err != YJ_OK) return err;
     Yongjin__State__Guide *g;
     if ((err = ledger_guide_load(ec, "bind_guide.guide", bg->guide, &g, why)) != YJ_OK) return err;
     yongjin__state__guide__free_unpacked(g, NULL);

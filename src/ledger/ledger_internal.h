@@ -26,6 +26,7 @@
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
 #include "yongjin/v1/common.pb-c.h"
+#include "yongjin/v1/ledger.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
 #define LKEY_MAX 511
@@ -152,6 +153,16 @@ size_t ledger_posting_size(const Yongjin__V1__Posting *p, ledger_str_lens *l);
 uint8_t *ledger_posting_put(uint8_t *out, const Yongjin__V1__Posting *p, const ledger_str_lens *l);
 size_t ledger_statement_line_size(const Yongjin__V1__StatementLine *s, ledger_str_lens *l);
 uint8_t *ledger_statement_line_put(uint8_t *out, const Yongjin__V1__StatementLine *s, const ledger_str_lens *l);
+/* A posting's statement row, the 'S' record (the ledger's postings.c
+ * writes it; the typed state's history rows, src/state/sm_history.c, make
+ * the same bytes): its key in *k, its value in val, and the value's
+ * length; 0 when the value would pass LEDGER_STATEMENT_MAX bytes (ids are
+ * at most YJ_ID_MAX bytes: never). index is the posting's place among
+ * the entry's postings. */
+#define LEDGER_STATEMENT_MAX 512
+size_t ledger_statement_row(const char *tenant, size_t tenant_len, const Yongjin__V1__Posting *p,
+                            uint64_t seq, int64_t time_ms, uint32_t index, int adjustment, lkey *k,
+                            uint8_t val[LEDGER_STATEMENT_MAX]);
 
 /* A member's balance record. */
 typedef struct ledger_balance {
@@ -255,6 +266,24 @@ yj_err ledger_read_balance(const yj_store_view *sv, const char *tenant, size_t t
                            const char *member, size_t member_len, ledger_balance *out, int *found);
 
 /* ---- keys.c: checks every apply function shares ---- */
+/* The checks of an event's own fields, before any state is read (the
+ * ledger's and the typed state's, so both refuse in the same words and
+ * order): ids, texts and their limits; OK or INVALID_ARGUMENT (and
+ * FAILED_PRECONDITION for a member named as its own inviter or guide). */
+yj_err ledger_check_request_withdrawal(const Yongjin__V1__RequestWithdrawal *rw, yj_msg *why);
+yj_err ledger_check_review_withdrawal(const Yongjin__V1__ReviewWithdrawal *rv, yj_msg *why);
+yj_err ledger_check_mark_withdrawal_paid(const Yongjin__V1__MarkWithdrawalPaid *mp, yj_msg *why);
+yj_err ledger_check_mark_payout_line(const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why);
+yj_err ledger_check_record_invite(const Yongjin__V1__RecordInvite *ri, yj_msg *why);
+yj_err ledger_check_open_live_session(const Yongjin__V1__OpenLiveSession *os, yj_msg *why);
+yj_err ledger_check_upsert_store(const Yongjin__V1__UpsertStore *us, yj_msg *why);
+/* The guide's id and its stores' ids, 1..YJ_GUIDE_STORES_MAX of them and
+ * none twice; not whether the stores exist. */
+yj_err ledger_check_upsert_guide(const Yongjin__V1__UpsertGuide *ug, yj_msg *why);
+yj_err ledger_check_bind_guide(const Yongjin__V1__BindGuide *bg, yj_msg *why);
+/* Also the batch's month, as written (ledger_parse_month_as_written), into *month. */
+yj_err ledger_check_create_payout_batch(const Yongjin__V1__CreatePayoutBatch *cb, uint32_t *month,
+                                        yj_msg *why);
 /* The longest payment reference and review reason (payouts.c; the typed
  * state's sm_payouts.c checks with the same). */
 #define LEDGER_REF_MAX 128
@@ -266,7 +295,6 @@ yj_err ledger_need_id(const char *field, const char *id, yj_msg *why);
 int ledger_valid_text(const char *s, size_t max, int required);
 
 /* ---- policy.c ---- */
-#include "yongjin/v1/ledger.pb-c.h"
 #include "yongjin/v1/policy.pb-c.h"
 struct yj_policy;
 struct yj_group;

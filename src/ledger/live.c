@@ -68,11 +68,18 @@ yj_err ledger_live_stats_add(ledger_event_ctx *ec, const char *session, const ch
     return ledger_add_counters(ec, &k, d, 5);
 }
 
-yj_err ledger_open_live_session(ledger_event_ctx *ec, const Yongjin__V1__OpenLiveSession *os, yj_msg *why)
+yj_err ledger_check_open_live_session(const Yongjin__V1__OpenLiveSession *os, yj_msg *why)
 {
     yj_err err = ledger_need_id("open_live_session.session_id", os->session_id, why);
     if (err == YJ_OK && os->host_guide[0]) err = ledger_need_id("open_live_session.host_guide", os->host_guide, why);
     if (err == YJ_OK && os->host_store[0]) err = ledger_need_id("open_live_session.host_store", os->host_store, why);
+    return err;
+}
+
+yj_err ledger_open_live_session(ledger_event_ctx *ec, const Yongjin__V1__OpenLiveSession *os,
+                                yj_msg *why)
+{
+    yj_err err = ledger_check_open_live_session(os, why);
     if (err != YJ_OK) return err;
     Yongjin__State__LiveSession *old;
     yj_msg ignored;
@@ -136,8 +143,7 @@ yj_err ledger_invite_of(ledger_event_ctx *ec, const char *session, const char *i
     return YJ_OK;
 }
 
-yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__RecordInvite *ri,
-                            yj_msg *why)
+yj_err ledger_check_record_invite(const Yongjin__V1__RecordInvite *ri, yj_msg *why)
 {
     yj_err err = ledger_need_id("record_invite.session_id", ri->session_id, why);
     if (err == YJ_OK) err = ledger_need_id("record_invite.inviter", ri->inviter, why);
@@ -145,6 +151,14 @@ yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p, const Yong
     if (err != YJ_OK) return err;
     if (strcmp(ri->inviter, ri->invitee) == 0)
         return yj_fail(why, YJ_FAILED_PRECONDITION, "record_invite: %s cannot invite itself", ri->inviter);
+    return YJ_OK;
+}
+
+yj_err ledger_record_invite(ledger_event_ctx *ec, const yj_policy *p,
+                            const Yongjin__V1__RecordInvite *ri, yj_msg *why)
+{
+    yj_err err = ledger_check_record_invite(ri, why);
+    if (err != YJ_OK) return err;
     Yongjin__State__LiveSession *s;
     if ((err = ledger_session_load(ec, "record_invite.session_id", ri->session_id, &s, why)) != YJ_OK) return err;
     int closed = s->closed;

@@ -84,11 +84,53 @@ static yj_err save_withdrawal(ledger_event_ctx *ec, const char *id, const Yongji
     return ledger_put_pb(ec->wtxn, &k, &w->base);
 }
 
+/* ---- each event's checks of its own fields, before any state is read:
+ * the ledger's and the typed state's (src/state/sm_payouts.c) ---- */
+
+yj_err ledger_check_request_withdrawal(const Yongjin__V1__RequestWithdrawal *rw, yj_msg *why)
+{
+    yj_err err = ledger_need_id("request_withdrawal.withdrawal_id", rw->withdrawal_id, why);
+    return err == YJ_OK ? ledger_need_id("request_withdrawal.member", rw->member, why) : err;
+}
+
+yj_err ledger_check_review_withdrawal(const Yongjin__V1__ReviewWithdrawal *rv, yj_msg *why)
+{
+    yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
+    if (err != YJ_OK) return err;
+    int reason_ok = ledger_valid_text(rv->reason, REASON_MAX, !rv->approve);
+    return yj_rules_review_reason(rv->approve, reason_ok, REASON_MAX, why);
+}
+
+yj_err ledger_check_mark_withdrawal_paid(const Yongjin__V1__MarkWithdrawalPaid *mp, yj_msg *why)
+{
+    yj_err err = ledger_need_id("mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, why);
+    if (err != YJ_OK) return err;
+    if (!ledger_valid_text(mp->external_ref, REF_MAX, 1))
+        return yj_fail(why, YJ_INVALID_ARGUMENT,
+                       "mark_withdrawal_paid.external_ref: the payment's reference, 1..%d bytes of "
+                       "UTF-8 without "
+                       "control characters",
+                       REF_MAX);
+    return YJ_OK;
+}
+
+yj_err ledger_check_mark_payout_line(const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why)
+{
+    yj_err err = ledger_need_id("mark_payout_line.batch_id", ml->batch_id, why);
+    if (err == YJ_OK) err = ledger_need_id("mark_payout_line.member", ml->member, why);
+    if (err != YJ_OK) return err;
+    if (!ledger_valid_text(ml->external_ref, REF_MAX, ml->paid))
+        return yj_fail(
+            why, YJ_INVALID_ARGUMENT,
+            "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
+            ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
+    return YJ_OK;
+}
+
 yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__RequestWithdrawal *rw,
                                  yj_msg *why)
 {
-    yj_err err = ledger_need_id("request_withdrawal.withdrawal_id", rw->withdrawal_id, why);
-    if (err == YJ_OK) err = ledger_need_id("request_withdrawal.member", rw->member, why);
+    yj_err err = ledger_check_request_withdrawal(rw, why);
     if (err != YJ_OK) return err;
     /* read what the rules weigh (the id taken, the balance), then ask them */
     Yongjin__State__Withdrawal *old;
@@ -120,10 +162,8 @@ yj_err ledger_request_withdrawal(ledger_event_ctx *ec, const yj_policy *p, const
 
 yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewWithdrawal *rv, yj_msg *why)
 {
-    yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
+    yj_err err = ledger_check_review_withdrawal(rv, why);
     if (err != YJ_OK) return err;
-    int reason_ok = ledger_valid_text(rv->reason, REASON_MAX, !rv->approve);
-    if ((err = yj_rules_review_reason(rv->approve, reason_ok, REASON_MAX, why)) != YJ_OK) return err;
     Yongjin__State__Withdrawal *w;
     if ((err = load_withdrawal(ec, "review_withdrawal.withdrawal_id", rv->withdrawal_id, &w, why)) != YJ_OK)
         return err;
@@ -148,12 +188,8 @@ yj_err ledger_review_withdrawal(ledger_event_ctx *ec, const Yongjin__V1__ReviewW
 yj_err ledger_mark_withdrawal_paid(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__MarkWithdrawalPaid *mp,
                                    yj_msg *why)
 {
-    yj_err err = ledger_need_id("mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, why);
+    yj_err err = ledger_check_mark_withdrawal_paid(mp, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(mp->external_ref, REF_MAX, 1))
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "mark_withdrawal_paid.external_ref: the payment's reference, 1..%d bytes of UTF-8 without "
-                       "control characters", REF_MAX);
     Yongjin__State__Withdrawal *w;
     if ((err = load_withdrawal(ec, "mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, &w, why)) != YJ_OK)
         return err;
@@ -247,13 +283,20 @@ static yj_err check_month_pending(ledger_event_ctx *ec, const char *month, uint3
     return err == YJ_OK ? yj_cursor_err(rc) : err;
 }
 
+yj_err ledger_check_create_payout_batch(const Yongjin__V1__CreatePayoutBatch *cb, uint32_t *month,
+                                        yj_msg *why)
+{
+    yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
+    return err == YJ_OK
+               ? ledger_parse_month_as_written("create_payout_batch.month", cb->month, month, why)
+               : err;
+}
+
 yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, const Yongjin__V1__CreatePayoutBatch *cb,
                                   yj_msg *why)
 {
     uint32_t month;
-    yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
-    if (err == YJ_OK)
-        err = ledger_parse_month_as_written("create_payout_batch.month", cb->month, &month, why);
+    yj_err err = ledger_check_create_payout_batch(cb, &month, why);
     if (err != YJ_OK) return err;
     Yongjin__State__PayoutBatch *old;
     err = load_batch(&ec->wtxn->view, ec->tenant, ec->tenant_len, cb->batch_id, &old);
@@ -347,13 +390,8 @@ yj_err ledger_create_payout_batch(ledger_event_ctx *ec, const yj_policy *p, cons
 
 yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayoutLine *ml, yj_msg *why)
 {
-    yj_err err = ledger_need_id("mark_payout_line.batch_id", ml->batch_id, why);
-    if (err == YJ_OK) err = ledger_need_id("mark_payout_line.member", ml->member, why);
+    yj_err err = ledger_check_mark_payout_line(ml, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(ml->external_ref, REF_MAX, ml->paid))
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
-                       ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
     Yongjin__State__PayoutBatch *b;
     err = load_batch(&ec->wtxn->view, ec->tenant, ec->tenant_len, ml->batch_id, &b);
     if (err == YJ_NOT_FOUND) return yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.batch_id: no batch %s", ml->batch_id);

@@ -196,33 +196,43 @@ uint8_t *ledger_statement_line_put(uint8_t *o, const Yongjin__V1__StatementLine 
     return yj_pb3_varint(o, 9, s->adjustment != 0);
 }
 
-static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+size_t ledger_statement_row(const char *tenant, size_t tenant_len, const Yongjin__V1__Posting *p,
+                            uint64_t seq, int64_t time_ms, uint32_t index, int adjustment, lkey *k,
+                            uint8_t val[LEDGER_STATEMENT_MAX])
 {
     Yongjin__V1__StatementLine line = YONGJIN__V1__STATEMENT_LINE__INIT;
-    uint8_t val[512];
     ledger_str_lens l;
-    lkey k;
-    line.seq = ec->wtxn->seq;
-    line.time_ms = ec->time_ms;
+    line.seq = seq;
+    line.time_ms = time_ms;
     line.account = p->account;
     line.amount = p->amount;
     line.program = p->program;
     line.level = p->level;
     line.order_id = p->order_id;
     line.kind = p->kind;
-    line.adjustment = ec->adjustment;
+    line.adjustment = adjustment != 0;
     size_t n = ledger_statement_line_size(&line, &l);
-    if (n > sizeof val) { /* names are short literals, an order id at most YJ_ID_MAX bytes */
-        yj_log(YJ_LOG_ERROR, "ledger: a statement line of %zu bytes (at most %zu): an id past its limit", n,
-               sizeof val);
+    if (n > LEDGER_STATEMENT_MAX) return 0;
+    ledger_statement_line_put(val, &line, &l);
+    lkey_start(k, tenant, tenant_len, 'S');
+    lkey_str(k, p->member, strlen(p->member));
+    lkey_i64(k, time_ms);
+    lkey_u64(k, seq);
+    lkey_u32(k, index);
+    return n;
+}
+
+static yj_err post_statement(ledger_event_ctx *ec, const Yongjin__V1__Posting *p)
+{
+    uint8_t val[LEDGER_STATEMENT_MAX];
+    lkey k;
+    size_t n = ledger_statement_row(ec->tenant, ec->tenant_len, p, ec->wtxn->seq, ec->time_ms,
+                                    ec->n_postings, ec->adjustment, &k, val);
+    if (!n) { /* names are short literals, an order id at most YJ_ID_MAX bytes */
+        yj_log(YJ_LOG_ERROR, "ledger: a statement line past %d bytes: an id past its limit",
+               LEDGER_STATEMENT_MAX);
         return YJ_INTERNAL;
     }
-    ledger_statement_line_put(val, &line, &l);
-    lkey_start(&k, ec->tenant, ec->tenant_len, 'S');
-    lkey_str(&k, p->member, strlen(p->member));
-    lkey_i64(&k, ec->time_ms);
-    lkey_u64(&k, ec->wtxn->seq);
-    lkey_u32(&k, ec->n_postings);
     return yj_state_put(ec->wtxn, k.b, k.n, val, n);
 }
 

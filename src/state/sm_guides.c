@@ -15,8 +15,6 @@
 #include "state/sm_internal.h"
 #include "yongjin/pbwire.h"
 
-#define STORE_NAME_MAX 128 /* the ledger's guides.c limit */
-
 enum { WHO_GUIDE = 1, WHO_STORE = 2 };
 
 static uint64_t perf_key(int who, uint32_t n, uint32_t month, int channel)
@@ -66,12 +64,8 @@ uint32_t sm_exclusive_guide_at(const yj_sm *s, uint32_t m, int64_t at_ms)
 
 yj_err yj_sm_upsert_store(yj_sm *s, const Yongjin__V1__UpsertStore *us, yj_msg *why)
 {
-    yj_err err = ledger_need_id("upsert_store.store_id", us->store_id, why);
+    yj_err err = ledger_check_upsert_store(us, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(us->name, STORE_NAME_MAX, 0))
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "upsert_store.name: must be 0..%d bytes of UTF-8 without control characters",
-                       STORE_NAME_MAX);
     size_t n = strlen(us->name);
     char *name = yj_arena_alloc(&s->strs, n + 1);
     if (!name || yj_ids_reserve(s->store_ids, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
@@ -95,21 +89,9 @@ yj_err yj_sm_upsert_store(yj_sm *s, const Yongjin__V1__UpsertStore *us, yj_msg *
 
 yj_err yj_sm_upsert_guide(yj_sm *s, const Yongjin__V1__UpsertGuide *ug, yj_msg *why)
 {
-    yj_err err = ledger_need_id("upsert_guide.guide_id", ug->guide_id, why);
+    yj_err err = ledger_check_upsert_guide(ug, why);
     if (err != YJ_OK) return err;
-    if (ug->n_stores < 1 || ug->n_stores > YJ_GUIDE_STORES_MAX)
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "upsert_guide.stores: %zu stores; a guide works in 1..%d", ug->n_stores,
-                       YJ_GUIDE_STORES_MAX);
     char field[64];
-    for (size_t i = 0; i < ug->n_stores; i++) {
-        snprintf(field, sizeof field, "upsert_guide.stores[%zu]", i);
-        if ((err = ledger_need_id(field, ug->stores[i], why)) != YJ_OK) return err;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ug->stores[j], ug->stores[i]) == 0)
-                return yj_fail(why, YJ_INVALID_ARGUMENT, "%s: store %s appears twice", field,
-                               ug->stores[i]);
-    }
     for (size_t i = 0; i < ug->n_stores; i++) { /* then whether they exist */
         snprintf(field, sizeof field, "upsert_guide.stores[%zu]", i);
         if (yj_ids_find(s->store_ids, ug->stores[i], strlen(ug->stores[i])) == YJ_IDS_NONE)
@@ -167,12 +149,8 @@ static yj_err room_gbind(yj_sm *s, size_t more)
 yj_err yj_sm_bind_guide(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__BindGuide *bg,
                         yj_msg *why)
 {
-    yj_err err = ledger_need_id("bind_guide.member", bg->member, why);
-    if (err == YJ_OK) err = ledger_need_id("bind_guide.guide", bg->guide, why);
+    yj_err err = ledger_check_bind_guide(bg, why);
     if (err != YJ_OK) return err;
-    if (strcmp(bg->member, bg->guide) == 0)
-        return yj_fail(why, YJ_FAILED_PRECONDITION,
-                       "bind_guide: %s cannot be its own exclusive guide", bg->member);
     uint32_t g = yj_ids_find(s->guide_ids, bg->guide, strlen(bg->guide));
     if (g == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "bind_guide.guide: no guide %s (UpsertGuide first)",

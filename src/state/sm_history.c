@@ -29,30 +29,14 @@ yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const 
     for (size_t i = 0; i < r->n_postings && err == YJ_OK; i++) {
         const Yongjin__V1__Posting *p = r->postings[i];
         if (!p->member[0]) continue; /* the tenant's own accounts keep no statement */
-        Yongjin__V1__StatementLine line = YONGJIN__V1__STATEMENT_LINE__INIT;
-        line.seq = seq;
-        line.time_ms = out->time_ms;
-        line.account = p->account;
-        line.amount = p->amount;
-        line.program = p->program;
-        line.level = p->level;
-        line.order_id = p->order_id;
-        line.kind = p->kind;
-        line.adjustment = out->adjustment != 0;
-        ledger_str_lens l;
-        uint8_t val[512];
-        size_t vn = ledger_statement_line_size(&line, &l);
-        if (vn > sizeof val) {
+        uint8_t val[LEDGER_STATEMENT_MAX];
+        lkey k;
+        size_t vn = ledger_statement_row(tenant, tenant_len, p, seq, out->time_ms, (uint32_t)i,
+                                         out->adjustment, &k, val);
+        if (!vn) {
             err = YJ_INTERNAL; /* (ids are at most YJ_ID_MAX bytes: never) */
             break;
         }
-        ledger_statement_line_put(val, &line, &l);
-        lkey k;
-        lkey_start(&k, tenant, tenant_len, 'S');
-        lkey_str(&k, p->member, strlen(p->member));
-        lkey_i64(&k, out->time_ms);
-        lkey_u64(&k, seq);
-        lkey_u32(&k, (uint32_t)i);
         err = fn(ctx, k.b, k.n, val, vn);
     }
     yongjin__v1__event_result__free_unpacked(r, NULL);

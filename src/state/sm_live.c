@@ -70,11 +70,7 @@ yj_err sm_session_find(const yj_sm *s, const char *field, const char *id, uint32
 yj_err yj_sm_open_live_session(yj_sm *s, const yj_sm_event *e,
                                const Yongjin__V1__OpenLiveSession *os, yj_msg *why)
 {
-    yj_err err = ledger_need_id("open_live_session.session_id", os->session_id, why);
-    if (err == YJ_OK && os->host_guide[0])
-        err = ledger_need_id("open_live_session.host_guide", os->host_guide, why);
-    if (err == YJ_OK && os->host_store[0])
-        err = ledger_need_id("open_live_session.host_store", os->host_store, why);
+    yj_err err = ledger_check_open_live_session(os, why);
     if (err != YJ_OK) return err;
     if (yj_ids_find(s->session_ids, os->session_id, strlen(os->session_id)) != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS,
@@ -126,13 +122,8 @@ yj_err yj_sm_close_live_session(yj_sm *s, const yj_sm_event *e,
 yj_err yj_sm_record_invite(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__RecordInvite *ri,
                            yj_msg *why)
 {
-    yj_err err = ledger_need_id("record_invite.session_id", ri->session_id, why);
-    if (err == YJ_OK) err = ledger_need_id("record_invite.inviter", ri->inviter, why);
-    if (err == YJ_OK) err = ledger_need_id("record_invite.invitee", ri->invitee, why);
+    yj_err err = ledger_check_record_invite(ri, why);
     if (err != YJ_OK) return err;
-    if (strcmp(ri->inviter, ri->invitee) == 0)
-        return yj_fail(why, YJ_FAILED_PRECONDITION, "record_invite: %s cannot invite itself",
-                       ri->inviter);
     uint32_t session;
     if ((err = session_of(s, "record_invite.session_id", ri->session_id, &session, why)) != YJ_OK)
         return err;

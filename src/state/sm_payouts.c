@@ -24,8 +24,6 @@
 #include "ledger/ledger_internal.h"
 #include "state/sm_internal.h"
 
-#define REF_MAX LEDGER_REF_MAX /* the ledger's limits */
-#define REASON_MAX LEDGER_REASON_MAX
 /* The fewest bytes a payout's pair of postings takes in the effects, and
  * so the most lines one batch makes before its soft limit, plus one. */
 #define PAYOUT_PAIR_MIN_BYTES 32
@@ -78,8 +76,7 @@ yj_err yj_sm_request_withdrawal(yj_sm *s, const yj_sm_event *e,
                                 const Yongjin__V1__RequestWithdrawal *rw, yj_sm_out *out,
                                 yj_msg *why)
 {
-    yj_err err = ledger_need_id("request_withdrawal.withdrawal_id", rw->withdrawal_id, why);
-    if (err == YJ_OK) err = ledger_need_id("request_withdrawal.member", rw->member, why);
+    yj_err err = ledger_check_request_withdrawal(rw, why);
     if (err != YJ_OK) return err;
     int exists =
         yj_ids_find(s->wd_ids, rw->withdrawal_id, strlen(rw->withdrawal_id)) != YJ_IDS_NONE;
@@ -124,11 +121,8 @@ static yj_err withdrawal_of(const yj_sm *s, const char *field, const char *id, u
 yj_err yj_sm_review_withdrawal(yj_sm *s, const yj_sm_event *e,
                                const Yongjin__V1__ReviewWithdrawal *rv, yj_sm_out *out, yj_msg *why)
 {
-    yj_err err = ledger_need_id("review_withdrawal.withdrawal_id", rv->withdrawal_id, why);
+    yj_err err = ledger_check_review_withdrawal(rv, why);
     if (err != YJ_OK) return err;
-    int reason_ok = ledger_valid_text(rv->reason, REASON_MAX, !rv->approve);
-    if ((err = yj_rules_review_reason(rv->approve, reason_ok, REASON_MAX, why)) != YJ_OK)
-        return err;
     uint32_t w;
     if ((err = withdrawal_of(s, "review_withdrawal.withdrawal_id", rv->withdrawal_id, &w, why)) !=
         YJ_OK)
@@ -155,14 +149,8 @@ yj_err yj_sm_mark_withdrawal_paid(yj_sm *s, const yj_sm_event *e,
                                   const Yongjin__V1__MarkWithdrawalPaid *mp, yj_sm_out *out,
                                   yj_msg *why)
 {
-    yj_err err = ledger_need_id("mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, why);
+    yj_err err = ledger_check_mark_withdrawal_paid(mp, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(mp->external_ref, REF_MAX, 1))
-        return yj_fail(why, YJ_INVALID_ARGUMENT,
-                       "mark_withdrawal_paid.external_ref: the payment's reference, 1..%d bytes of "
-                       "UTF-8 without "
-                       "control characters",
-                       REF_MAX);
     uint32_t w;
     if ((err = withdrawal_of(s, "mark_withdrawal_paid.withdrawal_id", mp->withdrawal_id, &w,
                              why)) != YJ_OK)
@@ -292,9 +280,7 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
                                  yj_msg *why)
 {
     uint32_t month;
-    yj_err err = ledger_need_id("create_payout_batch.batch_id", cb->batch_id, why);
-    if (err == YJ_OK)
-        err = ledger_parse_month_as_written("create_payout_batch.month", cb->month, &month, why);
+    yj_err err = ledger_check_create_payout_batch(cb, &month, why);
     if (err != YJ_OK) return err;
     if (yj_ids_find(s->batch_ids, cb->batch_id, strlen(cb->batch_id)) != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS,
@@ -341,14 +327,8 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
 yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__MarkPayoutLine *ml,
                               yj_sm_out *out, yj_msg *why)
 {
-    yj_err err = ledger_need_id("mark_payout_line.batch_id", ml->batch_id, why);
-    if (err == YJ_OK) err = ledger_need_id("mark_payout_line.member", ml->member, why);
+    yj_err err = ledger_check_mark_payout_line(ml, why);
     if (err != YJ_OK) return err;
-    if (!ledger_valid_text(ml->external_ref, REF_MAX, ml->paid))
-        return yj_fail(
-            why, YJ_INVALID_ARGUMENT,
-            "mark_payout_line.external_ref: %s1..%d bytes of UTF-8 without control characters",
-            ml->paid ? "a paid line needs the payment's reference: " : "0 or ", REF_MAX);
     uint32_t bi = yj_ids_find(s->batch_ids, ml->batch_id, strlen(ml->batch_id));
     if (bi == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "mark_payout_line.batch_id: no batch %s", ml->batch_id);
