@@ -42,6 +42,7 @@ typedef struct options {
     size_t verify_max_bytes; /* 0: half the machine's memory */
     uint32_t drain_timeout_ms;
     int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
+    uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
 } options;
 
 typedef struct app {
@@ -112,8 +113,13 @@ static void usage(FILE *out)
         "                            beside the ledger, log the first disagreement at ERROR\n"
         "                            and stop comparing (a diagnostic: a second apply an\n"
         "                            event and every tenant's typed state in memory, built\n"
-        "                            from the whole journal at the start, off if that\n"
-        "                            fails; needs --log-thread off: refused otherwise)\n"
+        "                            from its checkpoint and the journal after it at the\n"
+        "                            start, off if that fails; needs --log-thread off:\n"
+        "                            refused otherwise)\n"
+        "  --shadow-checkpoint-entries N  with --shadow-typed, write the typed state to\n"
+        "                            DATA/typed.ckpt every N entries (by a child process)\n"
+        "                            and at the end, and start from it (default 100000;\n"
+        "                            0: at the end only)\n"
         "  --help                    this text\n");
 }
 
@@ -138,7 +144,8 @@ enum {
     OPT_MAX_TOTAL_OUTPUT,
     OPT_LOG_THREAD,
     OPT_VERIFY_MAX,
-    OPT_SHADOW_TYPED
+    OPT_SHADOW_TYPED,
+    OPT_SHADOW_CKPT
 };
 
 /* 0 ok, 1 --help, 2 usage error. */
@@ -174,11 +181,13 @@ static int parse_options(int argc, char **argv, options *o)
         {"log-thread", 1, 0, OPT_LOG_THREAD},
         {"verify-max-memory", 1, 0, OPT_VERIFY_MAX},
         {"shadow-typed", 0, 0, OPT_SHADOW_TYPED},
+        {"shadow-checkpoint-entries", 1, 0, OPT_SHADOW_CKPT},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
+    o->shadow_ckpt_entries = 100000;
     int c, idx = 0;
     uint64_t v;
     opterr = 0;
@@ -211,6 +220,9 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_VERIFY_MAX: bad = parse_u64(optarg, (uint64_t)1 << 50, &v) || v < (1u << 20); o->verify_max_bytes = (size_t)v; break;
         case OPT_SHADOW_TYPED:
             o->shadow_typed = 1;
+            break;
+        case OPT_SHADOW_CKPT:
+            bad = parse_u64(optarg, 1000000000000ull, &o->shadow_ckpt_entries);
             break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
@@ -377,6 +389,11 @@ static int start(app *a)
             return -1;
         }
         sc.hook = *yj_shadow_hook(a->shadow);
+        if (yj_shadow_set_checkpoint(a->shadow, a->opt.data_dir, a->opt.shadow_ckpt_entries) !=
+            YJ_OK) {
+            yj_log(YJ_LOG_ERROR, "no memory");
+            return -1;
+        }
     }
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
@@ -426,12 +443,15 @@ static int start(app *a)
 
 static void stop(app *a)
 {
+    yj_msg msg = {{0}};
     if (a->server) yj_server_free(a->server);
     yj_svc_quiesce(a->svc); /* no worker reads the store past its close */
     if (a->store) {
         yj_store_close(a->store); /* delivers what the writer still had */
     }
     if (a->svc) yj_svc_free(a->svc);
+    if (a->shadow && yj_shadow_checkpoint(a->shadow, &msg) != YJ_OK) /* (the writer has stopped) */
+        yj_log(YJ_LOG_WARN, "shadow: no typed checkpoint at the end: %s", msg.text);
     if (a->shadow)
         yj_log(YJ_LOG_INFO, "shadow: %llu writes compared, %llu disagreements",
                (unsigned long long)yj_shadow_compared(a->shadow),

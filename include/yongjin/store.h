@@ -333,14 +333,15 @@ typedef struct yj_apply_hook {
      * thread: a group of new writes begins (before its first apply); the
      * store dropped every write of the group since it began (a group that
      * failed, or one applied again write by write); the group is durable
-     * (logged, synced and published). group_undo may come twice for one
+     * (logged, synced and published; seq and hash: the journal's head
+     * after it). group_undo may come twice for one
      * group (the second finds nothing to take back). Replays (recovery,
      * Verify) call none. A hook with any of them needs config.pipeline
      * off (yj_store_open refuses it): with the log thread a group turns
      * durable after the next one began. NULL: none. */
     void (*group_begin)(void *ctx);
     void (*group_undo)(void *ctx);
-    void (*group_durable)(void *ctx);
+    void (*group_durable)(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES]);
 } yj_apply_hook;
 
 typedef struct yj_store_config {

@@ -4,11 +4,21 @@
  */
 #include "state/shadow.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "state/ckpt.h"
 #include "state/ids.h"
 #include "state/sm.h"
 #include "yongjin/log.h"
@@ -34,7 +44,20 @@ struct yj_shadow {
     size_t n_touched, touched_cap;
     yj_buf fx, extra, want, got;
     uint64_t compared, disagreements;
+    /* the checkpoint (ckpt.h) */
+    char *dir;            /* where; NULL: none written */
+    uint64_t every;       /* entries between checkpoints; 0: only at the end */
+    uint64_t ckpt_seq;    /* the newest checkpoint's position */
+    uint64_t durable_seq; /* the journal's head after the last durable group */
+    uint8_t durable_hash[YJ_HASH_BYTES];
+    pid_t child;     /* the process writing one; 0: none */
+    int child_words; /* the read end of its pipe: what it did */
+    uint64_t child_seq;
+    pthread_t reaper;  /* waits for it */
+    atomic_int reaped; /* 0 not yet, 1 written, 2 not */
 };
+
+_Static_assert(YJ_CKPT_HASH == YJ_HASH_BYTES, "a checkpoint's position is a journal hash");
 
 static void stop(yj_shadow *sh, const char *why)
 {
@@ -43,20 +66,22 @@ static void stop(yj_shadow *sh, const char *why)
     yj_log(YJ_LOG_ERROR, "shadow: stopped: %s", why);
 }
 
-/* Tenant (len bytes)'s state, made when new: NULL on ENOMEM. */
-static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
+/* A new tenant (len bytes, not one the shadow has) with state sm, which
+ * it owns from here (freed when it fails): NULL on ENOMEM. */
+static shadow_tenant *add_tenant(yj_shadow *sh, const char *tenant, size_t len, yj_sm *sm)
 {
-    uint32_t t = yj_ids_find(sh->tenant_ids, tenant, len);
-    if (t != YJ_IDS_NONE) return &sh->tenants[t];
     size_t n = yj_ids_count(sh->tenant_ids);
+    uint32_t t;
     if (n == sh->cap) {
         size_t cap = sh->cap ? 2 * sh->cap : 8;
         shadow_tenant *more = realloc(sh->tenants, cap * sizeof *more);
-        if (!more) return NULL;
+        if (!more) {
+            yj_sm_free(sm);
+            return NULL;
+        }
         sh->tenants = more;
         sh->cap = cap;
     }
-    yj_sm *sm = yj_sm_new(sh->seed ^ (uint64_t)n);
     if (!sm || yj_ids_add(sh->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_sm_free(sm);
         return NULL;
@@ -64,6 +89,129 @@ static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
     if (!sh->on) yj_sm_undo_on(sm, 0); /* (the build: a replay, nothing to take back) */
     sh->tenants[t] = (shadow_tenant){sm, 0, 0};
     return &sh->tenants[t];
+}
+
+/* Tenant (len bytes)'s state, made when new: NULL on ENOMEM. */
+static shadow_tenant *tenant_of(yj_shadow *sh, const char *tenant, size_t len)
+{
+    uint32_t t = yj_ids_find(sh->tenant_ids, tenant, len);
+    if (t != YJ_IDS_NONE) return &sh->tenants[t];
+    return add_tenant(sh, tenant, len,
+                      yj_sm_new(sh->seed ^ (uint64_t)yj_ids_count(sh->tenant_ids)));
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The tenants as a checkpoint takes them (malloc'd; NULL on ENOMEM or
+ * when there are none). */
+static yj_ckpt_tenant *ckpt_tenants(const yj_shadow *sh, size_t *n)
+{
+    *n = yj_ids_count(sh->tenant_ids);
+    yj_ckpt_tenant *t = *n ? malloc(*n * sizeof *t) : NULL;
+    for (size_t i = 0; t && i < *n; i++)
+        t[i] = (yj_ckpt_tenant){yj_ids_str(sh->tenant_ids, (uint32_t)i),
+                                yj_ids_len(sh->tenant_ids, (uint32_t)i), sh->tenants[i].sm};
+    return t;
+}
+
+/* The checkpoint's child waited for by a thread of its own, which logs
+ * what it says as soon as it ends. */
+static void *reaper(void *arg)
+{
+    yj_shadow *sh = arg;
+    int status = 0;
+    pid_t r;
+    do
+        r = waitpid(sh->child, &status, 0);
+    while (r < 0 && errno == EINTR);
+    char words[YJ_MSG_MAX] = "";
+    ssize_t got = read(sh->child_words, words, sizeof words - 1);
+    if (got > 0) words[got] = 0;
+    close(sh->child_words);
+    int ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok)
+        yj_log(YJ_LOG_INFO, "shadow: typed checkpoint at entry %llu written: %s (a child process)",
+               (unsigned long long)sh->child_seq, words);
+    else
+        yj_log(YJ_LOG_WARN,
+               "shadow: the typed checkpoint at entry %llu was not written (%s); the last one "
+               "stays",
+               (unsigned long long)sh->child_seq,
+               words[0]                         ? words
+               : (r > 0 && WIFSIGNALED(status)) ? "its process was killed"
+                                                : "its process failed");
+    atomic_store_explicit(&sh->reaped, ok ? 1 : 2, memory_order_release);
+    return NULL;
+}
+
+/* The checkpoint's child, when it has ended (or, with wait, once it
+ * ends): the checkpoint's position moved on when it wrote one. */
+static void reap(yj_shadow *sh, int wait)
+{
+    if (!sh->child) return;
+    if (!wait && !atomic_load_explicit(&sh->reaped, memory_order_acquire)) return;
+    pthread_join(sh->reaper, NULL);
+    if (atomic_load_explicit(&sh->reaped, memory_order_acquire) == 1) sh->ckpt_seq = sh->child_seq;
+    sh->child = 0;
+}
+
+/* A checkpoint of the states as they are (durable: the writer calls this
+ * between groups) written by a child process (fork: a copy of the
+ * states as of now at the cost of the pages either side changes
+ * later), so the writer does not wait for it. */
+static void checkpoint_fork(yj_shadow *sh)
+{
+    size_t n;
+    yj_ckpt_tenant *t = ckpt_tenants(sh, &n);
+    if (n && !t) return; /* (no memory now: the next group tries again) */
+    int words[2];
+    if (pipe2(words, O_CLOEXEC | O_NONBLOCK) != 0) {
+        free(t);
+        return;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: no logging, no locks; its words through the pipe */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(2);
+        yj_msg msg = {{0}};
+        uint64_t bytes = 0;
+        yj_err err = yj_ckpt_write(sh->dir, sh->durable_seq, sh->durable_hash, t, n, &bytes, &msg);
+        if (err == YJ_OK) /* what it wrote, in how long */
+            snprintf(msg.text, sizeof msg.text, "%llu bytes in %.2f s", (unsigned long long)bytes,
+                     seconds_since(&t0));
+        if (write(words[1], msg.text, strlen(msg.text)) < 0) _exit(3);
+        _exit(err == YJ_OK ? 0 : 1);
+    }
+    free(t);
+    close(words[1]);
+    if (pid < 0) {
+        close(words[0]);
+        yj_log(YJ_LOG_WARN, "shadow: cannot start a typed checkpoint: fork: %s", strerror(errno));
+        return;
+    }
+    yj_log(YJ_LOG_INFO,
+           "shadow: typed checkpoint at entry %llu begun (fork: %.1f ms of the writer's)",
+           (unsigned long long)sh->durable_seq, seconds_since(&t0) * 1e3);
+    sh->child = pid;
+    sh->child_words = words[0];
+    sh->child_seq = sh->durable_seq;
+    atomic_store_explicit(&sh->reaped, 0, memory_order_relaxed);
+    if (pthread_create(&sh->reaper, NULL, reaper, sh) != 0) { /* then waited for here, now */
+        yj_log(YJ_LOG_WARN,
+               "shadow: no thread to wait for the typed checkpoint: waiting on the writer's");
+        reaper(sh);
+        if (atomic_load_explicit(&sh->reaped, memory_order_relaxed) == 1)
+            sh->ckpt_seq = sh->child_seq;
+        sh->child = 0;
+        return;
+    }
 }
 
 static void group_begin(void *ctx)
@@ -86,7 +234,7 @@ static void group_undo(void *ctx)
     sh->n_touched = 0;
 }
 
-static void group_durable(void *ctx)
+static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
 {
     yj_shadow *sh = ctx;
     for (size_t i = 0; i < sh->n_touched; i++) {
@@ -95,6 +243,11 @@ static void group_durable(void *ctx)
         yj_sm_commit(t->sm);
     }
     sh->n_touched = 0;
+    sh->durable_seq = seq;
+    memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
+    if (!sh->dir) return;
+    reap(sh, 0);
+    if (sh->on && sh->every && !sh->child && seq - sh->ckpt_seq >= sh->every) checkpoint_fork(sh);
 }
 
 /* The bytes of b from off (never a null pointer's arithmetic: an empty
@@ -242,6 +395,8 @@ yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
 void yj_shadow_free(yj_shadow *sh)
 {
     if (!sh) return;
+    reap(sh, 1);
+    free(sh->dir);
     for (size_t i = 0; sh->tenant_ids && i < yj_ids_count(sh->tenant_ids); i++)
         yj_sm_free(sh->tenants[i].sm);
     yj_ids_free(sh->tenant_ids);
@@ -257,6 +412,37 @@ void yj_shadow_free(yj_shadow *sh)
 const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh)
 {
     return &sh->hook;
+}
+
+yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every)
+{
+    char *d = strdup(dir);
+    if (!d) return YJ_RESOURCE_EXHAUSTED;
+    free(sh->dir);
+    sh->dir = d;
+    sh->every = every;
+    return YJ_OK;
+}
+
+yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg)
+{
+    if (!sh->dir) return YJ_OK;
+    reap(sh, 1);
+    if (!sh->on || sh->durable_seq == sh->ckpt_seq)
+        return YJ_OK; /* (a stopped one may have drifted) */
+    size_t n;
+    yj_ckpt_tenant *t = ckpt_tenants(sh, &n);
+    if (n && !t) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory");
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t bytes = 0;
+    yj_err err = yj_ckpt_write(sh->dir, sh->durable_seq, sh->durable_hash, t, n, &bytes, msg);
+    free(t);
+    if (err != YJ_OK) return err;
+    sh->ckpt_seq = sh->durable_seq;
+    yj_log(YJ_LOG_INFO, "shadow: typed checkpoint at entry %llu written: %llu bytes in %.2f s",
+           (unsigned long long)sh->ckpt_seq, (unsigned long long)bytes, seconds_since(&t0));
+    return YJ_OK;
 }
 
 /* One journal entry applied to its tenant's typed state, which must give
@@ -313,16 +499,71 @@ static yj_err build_one(yj_shadow *sh, const Yongjin__V1__JournalEntry *je, uint
     return YJ_OK;
 }
 
+static yj_err loaded_tenant(void *ctx, const char *id, size_t len, yj_sm *sm)
+{
+    yj_shadow *sh = ctx;
+    if (yj_ids_find(sh->tenant_ids, id, len) != YJ_IDS_NONE) {
+        yj_sm_free(sm);
+        return YJ_DATA_LOSS; /* (a file whose hash matched: never) */
+    }
+    return add_tenant(sh, id, len, sm) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+/* The states from the newest checkpoint when there is one, which must be
+ * at an entry of this journal (its seq at most head, its hash the
+ * entry's): *from is the first entry after it (1 when there is none). */
+static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, uint64_t *from,
+                              yj_msg *msg)
+{
+    *from = 1;
+    if (!sh->dir) return YJ_OK;
+    size_t stale = yj_ckpt_clean(sh->dir);
+    if (stale)
+        yj_log(YJ_LOG_INFO,
+               "shadow: %zu unfinished typed checkpoint files removed (a process that "
+               "was writing one ended)",
+               stale);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t seq, bytes;
+    uint8_t hash[YJ_HASH_BYTES];
+    yj_err err = yj_ckpt_read(sh->dir, sh->seed, loaded_tenant, sh, &seq, hash, &bytes, msg);
+    if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK) return err;
+    MDB_val v;
+    if (seq > head)
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "the typed checkpoint in %s is at entry %llu, past the journal's head %llu: "
+                       "the journal lost entries, or the checkpoint is another store's",
+                       sh->dir, (unsigned long long)seq, (unsigned long long)head);
+    if (seq && ((err = yj_view_journal(&r->view, seq, &v)) != YJ_OK ||
+                memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES) != 0))
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "the typed checkpoint in %s is at entry %llu, whose hash in the journal is "
+                       "another: the checkpoint is another store's",
+                       sh->dir, (unsigned long long)seq);
+    sh->ckpt_seq = seq;
+    *from = seq + 1;
+    yj_log(YJ_LOG_INFO,
+           "shadow: typed checkpoint at entry %llu loaded: %llu bytes, %zu tenants, %.2f s",
+           (unsigned long long)seq, (unsigned long long)bytes, yj_ids_count(sh->tenant_ids),
+           seconds_since(&t0));
+    return YJ_OK;
+}
+
 yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
 {
     yj_rtxn r;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     yj_err err = yj_store_read_begin(store, &r, msg);
     if (err != YJ_OK) return err;
-    uint64_t head;
+    uint64_t head, from = 1;
     uint8_t hash[YJ_HASH_BYTES];
     err = yj_store_head(store, &r, &head, hash);
     if (err != YJ_OK) yj_fail(msg, err, "cannot read the journal's head");
-    for (uint64_t seq = 1; err == YJ_OK && seq <= head; seq++) {
+    if (err == YJ_OK) err = load_checkpoint(sh, &r, head, &from, msg);
+    for (uint64_t seq = from; err == YJ_OK && seq <= head; seq++) {
         MDB_val v;
         err = yj_view_journal(&r.view, seq, &v);
         if (err != YJ_OK) {
@@ -344,10 +585,13 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
         yj_sm_undo_on(sh->tenants[i].sm, 1);
     if (err != YJ_OK) return err;
     sh->on = 1;
+    sh->durable_seq = head;
+    memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     yj_log(YJ_LOG_INFO,
-           "shadow: the typed state of %zu tenants built from %llu entries; every "
-           "new write is compared from here",
-           yj_ids_count(sh->tenant_ids), (unsigned long long)head);
+           "shadow: the typed state of %zu tenants built (%llu entries, %llu of them replayed) in "
+           "%.2f s; every new write is compared from here",
+           yj_ids_count(sh->tenant_ids), (unsigned long long)head,
+           (unsigned long long)(head - from + 1), seconds_since(&t0));
     return YJ_OK;
 }
 

@@ -21,6 +21,13 @@
  *
  * A diagnostic: it costs the writer a second apply an event. Not with the
  * log thread (`--log-thread`): two groups in flight would need a mark each.
+ *
+ * Checkpoints (ckpt.h; yj_shadow_set_checkpoint): the typed states are
+ * written to the store's directory every so many entries, by a child
+ * process forked between two groups (the writer waits only for the fork),
+ * and at the end (yj_shadow_checkpoint). A build loads the newest one and
+ * replays only the journal after it; one that is damaged, or not at an
+ * entry of this journal, fails the build (DATA_LOSS naming the file).
  */
 #ifndef YONGJIN_STATE_SHADOW_H
 #define YONGJIN_STATE_SHADOW_H
@@ -38,7 +45,18 @@ void yj_shadow_free(yj_shadow *sh); /* NULL ok */
 /* The hook to open the store with: inner's, its apply and group calls the
  * shadow's. Valid as long as sh. */
 const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh);
-/* Builds the typed states from the store's journal (every entry, in
+/* Checkpoints into dir (copied) every `every` entries (0: only at
+ * yj_shadow_checkpoint), and a build loads them. Call before
+ * yj_shadow_build. OK or RESOURCE_EXHAUSTED. */
+yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every);
+/* Writes a checkpoint of the states now, on the calling thread, once the
+ * child writing one has ended; none when the shadow is off (a stopped
+ * one may have drifted) or the newest is at the journal's head already.
+ * Call after the store closed. OK, or ckpt.h's errors (the newest
+ * checkpoint stays). */
+yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg);
+/* Builds the typed states from the store's journal (from the newest
+ * checkpoint when one is set and found, then every entry after it, in
  * order, each checked against its entry as written) and turns the shadow
  * on. Call after the store opened and before it takes writes. OK, or the
  * error (the shadow stays off; msg says why). */

@@ -204,7 +204,7 @@ static yj_err grow_ahead(yj_store *s)
  * room for it. Past SLICE_NS of applying, it stops after the write it is
  * on: *cut is the batch it stopped in (NULL when it got through the
  * group), whose `applied` says how far. */
-/* The hook's group calls (yj_apply_hook.group_begin, _undo, _durable). */
+/* The hook's group calls (yj_apply_hook.group_begin, _undo). */
 static void hook_group(const yj_store *s, void (*fn)(void *ctx))
 {
     if (fn) fn(s->config.hook.ctx);
@@ -305,7 +305,7 @@ static yj_err made_durable(yj_store *s, store_layer *layer, uint64_t seq, const 
     /* a group in the synced log that cannot be published is fatal: the log
      * holds its seqs, so no later group may take them (a restart applies it) */
     if (store_publish(s, layer, seq, hash) != YJ_OK) return YJ_INTERNAL;
-    hook_group(s, s->config.hook.group_durable);
+    if (s->config.hook.group_durable) s->config.hook.group_durable(s->config.hook.ctx, seq, hash);
     s->head_seq = seq;
     memcpy(s->head_hash, hash, YJ_HASH_BYTES);
     if (store_wal_after_commit(s) != YJ_OK) fail_store(s); /* this group is durable; later ones are not taken */

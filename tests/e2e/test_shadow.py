@@ -20,7 +20,10 @@ def compared(log):
 
 
 def built(log):
-    found = re.findall(r"shadow: the typed state of (\d+) tenants built from (\d+) entries", log)
+    """(tenants, the journal's entries, how many of them were replayed: the
+    rest came from the typed checkpoint) of the last build."""
+    found = re.findall(r"shadow: the typed state of (\d+) tenants built \((\d+) entries, (\d+) of "
+                       r"them replayed\)", log)
     assert found, log
     return tuple(int(x) for x in found[-1])
 
@@ -42,25 +45,101 @@ def test_the_shadow_compares_every_write_and_is_rebuilt_at_a_restart(data_dir):
     some_events(c, "x", T)
     assert s.stop() == 0
     log = s.read_log()
-    assert built(log) == (0, 0)
+    assert built(log) == (0, 0, 0)
     n, bad = compared(log)
     assert bad == 0 and n >= 7, log
-    # a clean restart builds it from the 6 entries the journal holds (the
-    # refused write made none)
+    assert "typed checkpoint at entry 6 written" in log  # at the stop
+    # a clean restart loads the 6 entries the journal holds (the refused
+    # write made none) from the checkpoint the stop wrote
     s.start()
     c = Client(s.channel())
     some_events(c, "y", T + 20 * DAY)
     s.kill9()
     log = s.read_log()
-    assert built(log) == (1, 6)
-    # after kill -9: rebuilt from every acknowledged entry, and agreeing
+    assert built(log) == (1, 6, 0)
+    # after kill -9: the checkpoint, then every acknowledged entry after
+    # it replayed, and agreeing
     s.start()
     c = Client(s.channel())
     ok(c.append(paid("z1", "xa", line("L1", 500), t=T + 40 * DAY)))
     assert s.stop() == 0
     log = s.read_log()
-    assert built(log) == (1, 12)
+    assert built(log) == (1, 12, 6)
     assert compared(log) == (1, 0)
+
+
+def wait_for(s, text, timeout=20.0):
+    import time
+    deadline = time.time() + timeout
+    while text not in s.read_log():
+        assert time.time() < deadline, "no %r in:\n%s" % (text, s.read_log()[-3000:])
+        time.sleep(0.05)
+
+
+def test_checkpoints_in_a_child_and_a_restart_from_the_newest(data_dir):
+    """Every 4 entries a child process writes the typed states (the writer
+    waits only for its fork); after kill -9 a start loads the newest
+    checkpoint and replays only the journal after it, and agrees on what
+    comes next. A temporary file a killed writer left is removed."""
+    import os
+    s = Server(data_dir, extra_args=["--shadow-typed", "--shadow-checkpoint-entries", "3"]).start()
+    c = Client(s.channel())
+    some_events(c, "x", T)  # 6 entries, in groups ending at 2, 3, 4 and 6
+    wait_for(s, "written: ")  # (the first at 3, and maybe a second at 6)
+    ok(c.append(bind("t1", "xa", t=T + 30 * DAY)))
+    newest = max(int(x) for x in re.findall(r"typed checkpoint at entry (\d+) written", s.read_log()))
+    assert newest in (3, 6)
+    s.kill9()
+    with open(os.path.join(data_dir, "typed.ckpt.99999.tmp"), "wb") as f:
+        f.write(b"half")
+    s.start()
+    c = Client(s.channel())
+    ok(c.append(paid("t1o", "t1", line("L1", 800), t=T + 31 * DAY)))
+    assert s.stop() == 0
+    log = s.read_log()
+    assert built(log) == (1, 7, 7 - newest)
+    assert "1 unfinished typed checkpoint files removed" in log
+    assert compared(log) == (1, 0)
+    assert not os.path.exists(os.path.join(data_dir, "typed.ckpt.99999.tmp"))
+
+
+def test_a_damaged_or_foreign_checkpoint_is_never_loaded(data_dir, tmp_path):
+    """A checkpoint changed by one byte, or one of another store's journal,
+    is DATA_LOSS naming the file: the shadow stays off (the server serves,
+    as for any failed build). Removed, the next start builds from the
+    whole journal."""
+    import os
+    path = os.path.join(data_dir, "typed.ckpt")
+    s = Server(data_dir, extra_args=["--shadow-typed"]).start()
+    some_events(Client(s.channel()), "x", T)
+    assert s.stop() == 0
+    with open(path, "rb") as f:
+        good = f.read()
+    with open(path, "r+b") as f:
+        f.seek(len(good) // 2)
+        f.write(bytes([good[len(good) // 2] ^ 0x10]))
+    s.start()
+    s.shadow = False  # (its ERROR is this test's to read)
+    assert s.stop() == 0
+    assert "typed checkpoint %s is damaged (its body's SHA-256)" % path in s.read_log()
+    assert "the shadow is off" in s.read_log()
+    # another store's (its journal's entry 6 has another hash)
+    other = str(tmp_path / "other")
+    o = Server(other, extra_args=["--shadow-typed"]).start()
+    some_events(Client(o.channel()), "q", T)
+    assert o.stop() == 0
+    with open(os.path.join(other, "typed.ckpt"), "rb") as f:
+        foreign = f.read()
+    with open(path, "wb") as f:
+        f.write(foreign)
+    s.start()
+    s.shadow = False
+    assert s.stop() == 0
+    assert "the checkpoint is another store's" in s.read_log()
+    os.unlink(path)
+    s.start()
+    assert s.stop() == 0
+    assert built(s.read_log()) == (1, 6, 6)
 
 
 def test_the_shadow_refuses_the_log_thread(data_dir):

@@ -32,12 +32,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "store_fixture.h"
 
 #include "ledger/ledger_internal.h"
+#include "state/ckpt.h"
 #include "state/sm.h"
 #include "state/sm_internal.h"
 #include "yongjin/ledger.h"
@@ -2246,6 +2249,121 @@ static void check_snapshot(dfx *f, yj_sm *s, const uint8_t live[32])
     yj_buf_free(&snap);
 }
 
+/* The checkpoint file (ckpt.h) of the workload's state as tenant t-a and an
+ * empty state as t-b: read back, the same tenants in the same order, the
+ * first with the live digest, at the same journal position; a missing
+ * file is NOT_FOUND; the file changed anywhere (the header, a tenant's id
+ * or length, a state), cut, or grown is DATA_LOSS naming the file, and no
+ * state reaches the callee; a tenant id that is not one is refused before
+ * anything is written; a write into a directory that is not leaves no
+ * file. */
+typedef struct got_tenants {
+    char ids[4][YJ_TENANT_MAX + 1];
+    uint8_t digests[4][32];
+    int n;
+} got_tenants;
+
+static yj_err got_tenant(void *ctx, const char *id, size_t len, yj_sm *sm)
+{
+    got_tenants *g = ctx;
+    if (g->n < 4) {
+        memcpy(g->ids[g->n], id, len);
+        g->ids[g->n][len] = 0;
+        assert_true(yj_sm_digest(sm, g->digests[g->n]));
+    }
+    g->n++;
+    yj_sm_free(sm);
+    return YJ_OK;
+}
+
+static void check_checkpoint(yj_sm *s, const uint8_t live[32])
+{
+    char dir[] = "/tmp/yj-ckpt-test.XXXXXX", path[64], tmp[80];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE);
+    yj_sm *empty = yj_sm_new(5);
+    assert_non_null(empty);
+    uint8_t hash[32], got_hash[32], empty_digest[32];
+    for (int i = 0; i < 32; i++)
+        hash[i] = (uint8_t)(i * 7 + 1);
+    assert_true(yj_sm_digest(empty, empty_digest));
+    yj_ckpt_tenant t[2] = {{"t-a", 3, s}, {"t-b", 3, empty}};
+    yj_msg msg;
+    uint64_t seq = 0, bytes = 0, read_bytes = 0;
+    got_tenants g = {0};
+    assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg),
+                     YJ_NOT_FOUND);
+    if (yj_ckpt_write(dir, 4242, hash, t, 2, &bytes, &msg) != YJ_OK) fail_msg("%s", msg.text);
+    if (yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, &read_bytes, &msg) != YJ_OK)
+        fail_msg("%s", msg.text);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.ids[0], "t-a");
+    assert_string_equal(g.ids[1], "t-b");
+    assert_memory_equal(g.digests[0], live, 32);
+    assert_memory_equal(g.digests[1], empty_digest, 32);
+    assert_int_equal(seq, 4242);
+    assert_memory_equal(got_hash, hash, 32);
+    assert_int_equal(read_bytes, bytes);
+    /* the file as bytes, changed, cut and grown */
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    uint8_t *file = malloc(bytes + 1);
+    assert_non_null(file);
+    assert_int_equal(fread(file, 1, bytes, fp), bytes);
+    fclose(fp);
+    size_t spots[] = {0, 9, 20, 60, 70, 110, 136 + 1, 136 + 6, 136 + 9, bytes / 2, bytes - 1};
+    for (size_t k = 0; k <= sizeof spots / sizeof spots[0] + 1; k++) {
+        size_t n = bytes;
+        if (k < sizeof spots / sizeof spots[0])
+            file[spots[k]] ^= 0x21;
+        else if (k == sizeof spots / sizeof spots[0])
+            n = bytes - 1; /* cut */
+        else
+            file[n++] = 0; /* grown */
+        fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(file, 1, n, fp), n);
+        fclose(fp);
+        if (k < sizeof spots / sizeof spots[0]) file[spots[k]] ^= 0x21;
+        g.n = 0;
+        assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg),
+                         YJ_DATA_LOSS);
+        assert_non_null(strstr(msg.text, path));
+        assert_int_equal(g.n, 0);
+    }
+    free(file);
+    /* refused before writing: the last checkpoint (the damaged one) stays */
+    yj_ckpt_tenant bad[1] = {{"T A", 3, s}};
+    assert_int_equal(yj_ckpt_write(dir, 1, hash, bad, 1, NULL, &msg), YJ_INVALID_ARGUMENT);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, bytes + 1);
+    snprintf(tmp, sizeof tmp, "%s/nowhere", dir);
+    assert_int_equal(yj_ckpt_write(tmp, 1, hash, t, 2, NULL, &msg), YJ_INTERNAL);
+    assert_non_null(strstr(msg.text, "cannot create"));
+    /* none at all: an empty checkpoint */
+    assert_int_equal(yj_ckpt_write(dir, 0, hash, NULL, 0, NULL, &msg), YJ_OK);
+    g.n = 0;
+    assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg), YJ_OK);
+    assert_int_equal(g.n, 0);
+    assert_int_equal(seq, 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(yj_ckpt_clean(dir), 0); /* (no temporary file left) */
+    /* one a killed writer left is removed, and nothing else */
+    snprintf(tmp, sizeof tmp, "%s/%s.77.tmp", dir, YJ_CKPT_FILE);
+    fp = fopen(tmp, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/keep.tmp", dir);
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(yj_ckpt_clean(dir), 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    yj_sm_free(empty);
+}
+
 /* One event applied to s and taken back (yj_sm_rollback to the mark before
  * it): the state's digest as before. Every 7th event of the workloads,
  * before it is applied for good. */
@@ -2442,6 +2560,7 @@ static void differential(dfx *f, const workload *w)
     yj_sm_free(again);
     replay_with_rollbacks(f, w->seed * 7 + 3, live); /* groups taken back */
     check_snapshot(f, s, live);
+    check_checkpoint(s, live);
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", live[i]);

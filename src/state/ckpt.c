@@ -1,0 +1,291 @@
+/*
+ * ckpt.c — the typed states' checkpoint file (ckpt.h).
+ */
+#include "state/ckpt.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "yongjin/be.h"
+#include "yongjin/buf.h"
+#include "yongjin/sha256.h"
+#include "yongjin/tenant.h"
+
+static const char MAGIC[8] = {'y', 'j', 't', 'c', 'k', 'p', 't', '\n'};
+#define FORMAT 1u
+/* magic 8, format 4, zero 4, seq 8, hash 32, tenants 8, body length 8,
+ * body SHA-256 32, then the SHA-256 of those 104 bytes */
+#define HEAD_FIELDS 104
+#define HEAD (HEAD_FIELDS + 32)
+
+static yj_err file_fail(yj_msg *msg, const char *what, const char *path)
+{
+    return yj_fail(msg, YJ_INTERNAL, "typed checkpoint: %s %s: %s", what, path, strerror(errno));
+}
+
+static int write_all(int fd, const void *p, size_t n, EVP_MD_CTX *body)
+{
+    if (body && n && EVP_DigestUpdate(body, p, n) != 1) {
+        errno = ENOMEM;
+        return -1;
+    }
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+static void put_header(uint8_t h[HEAD], uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], uint64_t n,
+                       uint64_t body_len, const uint8_t body_sha[32])
+{
+    memcpy(h, MAGIC, 8);
+    yj_store_be32(h + 8, FORMAT);
+    yj_store_be32(h + 12, 0);
+    yj_store_be64(h + 16, seq);
+    memcpy(h + 24, hash, YJ_CKPT_HASH);
+    yj_store_be64(h + 56, n);
+    yj_store_be64(h + 64, body_len);
+    memcpy(h + 72, body_sha, 32);
+    yj_sha256(h, HEAD_FIELDS, h + HEAD_FIELDS);
+}
+
+yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
+                     const yj_ckpt_tenant *t, size_t n, uint64_t *bytes, yj_msg *msg)
+{
+    if (n > YJ_CKPT_TENANTS_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "typed checkpoint: %zu tenants (at most %u)", n,
+                       YJ_CKPT_TENANTS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!yj_tenant_valid(t[i].id, t[i].len))
+            return yj_fail(msg, YJ_INVALID_ARGUMENT, "typed checkpoint: tenant %zu's id is not one",
+                           i);
+    char tmp[4096], path[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.%ld.tmp", dir, YJ_CKPT_FILE, (long)getpid()) >=
+            sizeof tmp ||
+        (size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                       "typed checkpoint: the directory's name is too long");
+    EVP_MD_CTX *body = EVP_MD_CTX_new();
+    if (!body || EVP_DigestInit_ex(body, yj_sha256_md(), NULL) != 1) {
+        EVP_MD_CTX_free(body);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: no memory for a digest");
+    }
+    yj_err err = YJ_OK;
+    yj_buf b = {0};
+    uint64_t body_len = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err = file_fail(msg, "cannot create", tmp);
+        goto out;
+    }
+    uint8_t h[HEAD] = {0};
+    if (write_all(fd, h, HEAD, NULL) != 0) { /* (a place for it: written last) */
+        err = file_fail(msg, "cannot write", tmp);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b.len = 0;
+        if (yj_sm_save(t[i].sm, &b) != YJ_OK) {
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
+                          "typed checkpoint: no memory for a state's bytes");
+            goto out;
+        }
+        uint8_t frame[4 + YJ_TENANT_MAX + 8];
+        yj_store_be32(frame, (uint32_t)t[i].len);
+        memcpy(frame + 4, t[i].id, t[i].len);
+        yj_store_be64(frame + 4 + t[i].len, b.len);
+        size_t fn = 4 + t[i].len + 8;
+        if (write_all(fd, frame, fn, body) != 0 || write_all(fd, b.data, b.len, body) != 0) {
+            err = file_fail(msg, "cannot write", tmp);
+            goto out;
+        }
+        body_len += fn + b.len;
+    }
+    uint8_t sha[32];
+    unsigned sn = 0;
+    if (EVP_DigestFinal_ex(body, sha, &sn) != 1 || sn != 32) {
+        err = yj_fail(msg, YJ_INTERNAL, "typed checkpoint: the body's digest failed");
+        goto out;
+    }
+    put_header(h, seq, hash, n, body_len, sha);
+    if (pwrite(fd, h, HEAD, 0) != HEAD) {
+        err = file_fail(msg, "cannot write the header of", tmp);
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        err = file_fail(msg, "cannot sync", tmp);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        err = file_fail(msg, "cannot close", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        err = file_fail(msg, "cannot rename over", path);
+        goto out;
+    }
+    if (sync_dir(dir) !=
+        0) { /* the new file is in place; whether its name is durable is not known */
+        err = file_fail(msg, "cannot sync the directory", dir);
+        goto out;
+    }
+    if (bytes) *bytes = HEAD + body_len;
+out:
+    if (fd >= 0) close(fd);
+    if (err != YJ_OK) unlink(tmp); /* (gone already after a rename) */
+    yj_buf_free(&b);
+    EVP_MD_CTX_free(body);
+    return err;
+}
+
+size_t yj_ckpt_clean(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    size_t removed = 0, pre = strlen(YJ_CKPT_FILE);
+    int dfd = dirfd(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n > pre + 5 && !strncmp(e->d_name, YJ_CKPT_FILE, pre) && e->d_name[pre] == '.' &&
+            !strcmp(e->d_name + n - 4, ".tmp") && unlinkat(dfd, e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+static yj_err damaged(yj_msg *msg, const char *path, const char *check)
+{
+    return yj_fail(msg, YJ_DATA_LOSS,
+                   "typed checkpoint %s is damaged (%s): remove it to build the typed state from "
+                   "the journal",
+                   path, check);
+}
+
+yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
+                    uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                       "typed checkpoint: the directory's name is too long");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return yj_fail(msg, YJ_NOT_FOUND, "no typed checkpoint in %s", dir);
+        return file_fail(msg, "cannot open", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        yj_err e = file_fail(msg, "cannot stat", path);
+        close(fd);
+        return e;
+    }
+    if (st.st_size < HEAD) {
+        close(fd);
+        return damaged(msg, path, "shorter than its header");
+    }
+    size_t size = (size_t)st.st_size;
+    const uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return file_fail(msg, "cannot map", path);
+    yj_err err = YJ_OK;
+    uint8_t sha[32];
+    if (memcmp(p, MAGIC, 8) != 0) {
+        err = damaged(msg, path, "not a typed checkpoint: its magic");
+        goto out;
+    }
+    yj_sha256(p, HEAD_FIELDS, sha);
+    if (memcmp(sha, p + HEAD_FIELDS, 32) != 0) {
+        err = damaged(msg, path, "its header's SHA-256");
+        goto out;
+    }
+    if (yj_load_be32(p + 8) != FORMAT || yj_load_be32(p + 12) != 0) {
+        err = damaged(msg, path, "a format this build does not read");
+        goto out;
+    }
+    uint64_t n = yj_load_be64(p + 56), body_len = yj_load_be64(p + 64);
+    if (body_len != size - HEAD) {
+        err = damaged(msg, path, "its length is not the one its header records");
+        goto out;
+    }
+    if (n > YJ_CKPT_TENANTS_MAX) {
+        err = damaged(msg, path, "a count of tenants past the limit");
+        goto out;
+    }
+    yj_sha256(p + HEAD, (size_t)body_len, sha);
+    if (memcmp(sha, p + 72, 32) != 0) {
+        err = damaged(msg, path, "its body's SHA-256");
+        goto out;
+    }
+    size_t at = HEAD;
+    for (uint64_t i = 0; i < n; i++) {
+        if (size - at < 4) {
+            err = damaged(msg, path, "a tenant's frame past the end");
+            goto out;
+        }
+        uint32_t idn = yj_load_be32(p + at);
+        if (idn > YJ_TENANT_MAX || size - at - 4 < (size_t)idn + 8 ||
+            !yj_tenant_valid((const char *)p + at + 4, idn)) {
+            err = damaged(msg, path, "a tenant's id");
+            goto out;
+        }
+        const char *id = (const char *)p + at + 4;
+        uint64_t sn = yj_load_be64(p + at + 4 + idn);
+        at += 4 + (size_t)idn + 8;
+        if (sn > size - at) {
+            err = damaged(msg, path, "a tenant's state past the end");
+            goto out;
+        }
+        yj_sm *sm = NULL;
+        yj_msg why = {{0}};
+        err = yj_sm_load(p + at, (size_t)sn, seed ^ i, &sm, &why);
+        if (err == YJ_DATA_LOSS) {
+            char check[200];
+            snprintf(check, sizeof check, "tenant %.*s: %s", (int)idn, id, why.text);
+            err = damaged(msg, path, check);
+            goto out;
+        }
+        if (err != YJ_OK) {
+            yj_fail(msg, err, "typed checkpoint %s: tenant %.*s: %s", path, (int)idn, id, why.text);
+            goto out;
+        }
+        at += (size_t)sn;
+        if ((err = fn(ctx, id, idn, sm)) != YJ_OK) goto out;
+    }
+    if (at != size) {
+        err = damaged(msg, path, "bytes past its last tenant");
+        goto out;
+    }
+    *seq = yj_load_be64(p + 16);
+    memcpy(hash, p + 24, YJ_CKPT_HASH);
+    if (bytes) *bytes = size;
+out:
+    munmap((void *)p, size);
+    return err;
+}

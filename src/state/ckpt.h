@@ -1,0 +1,72 @@
+/*
+ * ckpt.h — the typed states' checkpoint: every tenant's state as one file
+ * beside the store, at a position in the journal (issue 16 item 6: a
+ * restart loads it and replays only the journal's tail; docs/storage.md,
+ * "The typed state's checkpoint").
+ *
+ * The file, `typed.ckpt` in the store's directory, is a header (a magic,
+ * the format, the journal position: the last entry's seq and its chain
+ * hash, the count of tenants, the body's length and SHA-256, and a
+ * SHA-256 of the header itself), then the body: each tenant's id and its
+ * state as yj_sm_save gives it (each with its own header and digest). It
+ * is written whole under a name of its own (`typed.ckpt.<pid>.tmp`),
+ * synced, renamed over the last one and the directory synced: a reader
+ * finds the old file or the new, never a part.
+ *
+ * Both calls keep no state of their own. yj_ckpt_write logs nothing and
+ * takes no lock of the program's, so a forked child may call it.
+ */
+#ifndef YONGJIN_STATE_CKPT_H
+#define YONGJIN_STATE_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/sm.h"
+#include "yongjin/err.h"
+
+#define YJ_CKPT_FILE "typed.ckpt"
+#define YJ_CKPT_HASH 32
+/* the most tenants a checkpoint holds (a reader refuses a count past it) */
+#define YJ_CKPT_TENANTS_MAX 1000000u
+
+typedef struct yj_ckpt_tenant {
+    const char *id; /* the tenant's id, len bytes (not NUL-terminated) */
+    size_t len;
+    const yj_sm *sm;
+} yj_ckpt_tenant;
+
+/* Writes n tenants' states as dir/typed.ckpt at the journal position seq
+ * (the last entry they hold; 0: none) with that entry's chain hash, and
+ * its size into *bytes (may be NULL). OK; INVALID_ARGUMENT for a tenant
+ * id that is not one or more than YJ_CKPT_TENANTS_MAX tenants;
+ * RESOURCE_EXHAUSTED (no memory for a state's bytes); INTERNAL when a
+ * file call fails (msg names it and errno's words). A failure leaves the
+ * last checkpoint as it was and removes its own temporary file. */
+yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
+                     const yj_ckpt_tenant *t, size_t n, uint64_t *bytes, yj_msg *msg);
+
+/* Removes the temporary files a writer left in dir (a process killed
+ * while it wrote one): call when no writer can be running (the store's
+ * lock held, before the first checkpoint). How many it removed. */
+size_t yj_ckpt_clean(const char *dir);
+
+/* For each tenant a checkpoint holds: its id (len bytes, valid until
+ * yj_ckpt_read returns) and its state, which the callee owns from the
+ * call on (it frees it, even when it fails). Not OK: the read stops with
+ * that error. */
+typedef yj_err (*yj_ckpt_tenant_fn)(void *ctx, const char *id, size_t len, yj_sm *sm);
+
+/* Reads dir/typed.ckpt: each tenant's state loaded (yj_sm_load, its hash
+ * tables keyed by seed ^ its place in the file) and handed to fn in the
+ * file's order, then *seq and hash are the journal position it was
+ * written at, and *bytes (may be NULL) its size. NOT_FOUND when there is
+ * none; DATA_LOSS, msg naming the file and the check, for one that is
+ * cut, changed, of another format or holds a damaged state (no state of
+ * it reaches fn after a check fails: the header and the whole body's
+ * hash are checked first); RESOURCE_EXHAUSTED; INTERNAL for a file call
+ * that fails; or fn's error. */
+yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
+                    uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg);
+
+#endif
