@@ -17,15 +17,22 @@
  * every buyer is two levels deep), the tree's heap bytes a member and the
  * rest's an order, and the process's RssAnon; then the state's snapshot
  * (yj_sm_save) and its load (yj_sm_load: hash, tables, digest): bytes
- * and seconds. Not a test: nothing fails for being slow.
+ * and seconds; then the checkpoint file (src/state/ckpt.h) written as a
+ * server with --shadow-typed writes it, by a forked child into a
+ * directory of its own under the current one (what the fork costs the
+ * parent at this size, and the child's time), and read back (both hashes,
+ * every table, the digest). Not a test: nothing fails for being slow.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "state/ckpt.h"
 #include "state/sm.h"
 #include "yongjin/arena.h"
 
@@ -37,6 +44,56 @@ static double now_s(clockid_t c)
     struct timespec t;
     clock_gettime(c, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static long rss_anon_kib(void);
+
+static yj_err keep_none(void *ctx, const char *id, size_t len, yj_sm *sm)
+{
+    (void)ctx, (void)id, (void)len;
+    yj_sm_free(sm);
+    return YJ_OK;
+}
+
+/* The checkpoint of s as one tenant: written by a forked child (the
+ * fork's time is the parent's), then read back; 0, or 1 with a word. */
+static int bench_checkpoint(const yj_sm *s, long orders)
+{
+    char dir[] = "./yj-state-bench.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("yj-state-bench: mkdtemp");
+        return 1;
+    }
+    uint8_t hash[32] = {0};
+    yj_ckpt_tenant t = {"bench", 5, s};
+    double f0 = now_s(CLOCK_MONOTONIC);
+    pid_t pid = fork();
+    if (pid == 0) {
+        yj_msg msg;
+        _exit(yj_ckpt_write(dir, (uint64_t)orders, hash, &t, 1, NULL, &msg) == YJ_OK ? 0 : 1);
+    }
+    double f1 = now_s(CLOCK_MONOTONIC);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "yj-state-bench: the checkpoint's child failed\n");
+        return 1;
+    }
+    double f2 = now_s(CLOCK_MONOTONIC);
+    uint64_t seq, bytes;
+    uint8_t got[32];
+    yj_msg msg;
+    if (yj_ckpt_read(dir, 5, keep_none, NULL, &seq, got, &bytes, &msg) != YJ_OK) {
+        fprintf(stderr, "yj-state-bench: checkpoint: %s\n", msg.text);
+        return 1;
+    }
+    double f3 = now_s(CLOCK_MONOTONIC);
+    printf("checkpoint file: %llu bytes; fork %.1f ms of the parent's (RssAnon %ld KiB), written "
+           "by the child in %.2f s, read in %.2f s (hashes, tables, digest checked)\n",
+           (unsigned long long)bytes, (f1 - f0) * 1e3, rss_anon_kib(), f2 - f1, f3 - f2);
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE);
+    if (unlink(path) != 0 || rmdir(dir) != 0) perror("yj-state-bench: removing the checkpoint");
+    return 0;
 }
 
 static long rss_anon_kib(void)
@@ -190,6 +247,7 @@ int main(int argc, char **argv)
            snap.len, (double)snap.len / (double)orders, s1 - s0, s2 - s1);
     yj_sm_free(l);
     yj_buf_free(&snap);
+    if (bench_checkpoint(s, orders) != 0) return 1;
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     yj_arena_free(&a);
