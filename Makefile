@@ -175,9 +175,11 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
 
-# What the typed state's apply costs an order, alone, and its snapshot's
-# size and save and load times (issue 16 item 2; docs/performance.md
-# "thirty-fifth session"; about 20 seconds).
+# What the typed state's apply costs an order, alone, its snapshot's size
+# and save and load times, and its checkpoint file written by a forked
+# child and read back (issue 16; docs/performance.md "thirty-fifth" and
+# "thirty-sixth session"; about 26 seconds; a scratch directory under the
+# current one, removed).
 bench-state: deps
 	@$(MAKE) --no-print-directory all
 	@$(BIN)/yj-state-bench --members 100000 --orders 1000000

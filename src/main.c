@@ -118,7 +118,7 @@ static void usage(FILE *out)
         "                            refused otherwise)\n"
         "  --shadow-checkpoint-entries N  with --shadow-typed, write the typed state to\n"
         "                            DATA/typed.ckpt every N entries (by a child process)\n"
-        "                            and at the end, and start from it (default 100000;\n"
+        "                            and at the end, and start from it (default 1000000;\n"
         "                            0: at the end only)\n"
         "  --help                    this text\n");
 }
@@ -187,7 +187,7 @@ static int parse_options(int argc, char **argv, options *o)
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
-    o->shadow_ckpt_entries = 100000;
+    o->shadow_ckpt_entries = 1000000;
     int c, idx = 0;
     uint64_t v;
     opterr = 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -180,6 +181,7 @@ static void checkpoint_fork(yj_shadow *sh)
     pid_t pid = fork();
     if (pid == 0) { /* the child: no logging, no locks; its words through the pipe */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(2);
+        if (setpriority(PRIO_PROCESS, 0, 19) != 0) _exit(2); /* the server's threads first */
         yj_msg msg = {{0}};
         uint64_t bytes = 0;
         yj_err err = yj_ckpt_write(sh->dir, sh->durable_seq, sh->durable_hash, t, n, &bytes, &msg);

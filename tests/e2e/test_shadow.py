@@ -1,7 +1,9 @@
 """The typed state beside the ledger in a real server (yongjind
 --shadow-typed, src/state/shadow.h; issue 16): it compares every new write,
-agrees with the ledger, is rebuilt from the journal at a restart (a clean
-stop and a kill -9), and refuses the log thread. With YJ_SHADOW=1 (tools/test.sh
+agrees with the ledger, is rebuilt at a restart (a clean stop and a kill
+-9) from its checkpoint (typed.ckpt, written by a child process every so
+many entries and at a stop) and the journal after it, never from a damaged
+or foreign checkpoint, and refuses the log thread. With YJ_SHADOW=1 (tools/test.sh
 sets it for both builds' suites) every server the harness starts with the log
 thread off runs so, and a disagreement fails the test
 (conftest.Server.check_shadow)."""
