@@ -266,7 +266,7 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *
         yj_msg why = {{0}};
         err = yj_sm_load(p + at, (size_t)sn, seed ^ i, &sm, &why);
         if (err == YJ_DATA_LOSS) {
-            char check[200];
+            char check[YJ_MSG_MAX + 48];
             snprintf(check, sizeof check, "tenant %.*s: %s", (int)idn, id, why.text);
             err = damaged(msg, path, check);
             goto out;

@@ -134,6 +134,8 @@ void yj_sm_free(yj_sm *s)
     free(s->orders);
     free(s->lines);
     free(s->comms);
+    free(s->oseqs);
+    free(s->touched);
     free(s->refund_seq);
     free(s->due);
     free(s);
@@ -852,8 +854,15 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
             const sm_line *l = &s->lines[o->line + j];
             ok = EVP_DigestUpdate(c, l->id, strlen(l->id) + 1) &&
                  put_u64(c, (uint64_t)l->amount_fen) && put_u64(c, (uint64_t)l->refunded_fen) &&
-                 put_u64(c, (uint64_t)l->base_fen);
+                 put_u64(c, (uint64_t)l->base_fen) &&
+                 EVP_DigestUpdate(c, l->sku, strlen(l->sku) + 1) &&
+                 EVP_DigestUpdate(c, l->category, strlen(l->category) + 1) &&
+                 put_u64(c, (uint64_t)l->quantity);
         }
+        ok = ok && put_u64(c, o->seqs.n); /* the entries that changed it, newest first */
+        size_t q = o->seqs.last;
+        for (uint32_t j = 0; ok && j < o->seqs.n; j++, q = s->oseqs[q].prev)
+            ok = put_u64(c, s->oseqs[q].seq);
         for (uint32_t j = 0; ok && j < o->n_comm; j++) {
             const sm_comm *k = &s->comms[o->comm + j];
             ok = put_u64(c, rank[k->member]) && put_u64(c, (uint64_t)(int64_t)k->line) &&

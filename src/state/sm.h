@@ -27,8 +27,8 @@
  * or through yj_sm_apply as the
  * ledger's apply hook applies an event. Of the history the keyed ledger
  * writes, an entry's statement lines and month's index row are derived by
- * yj_sm_history (not kept); an order's full record for GetOrder and a
- * closed month's seal are not yet. It is not yet the writer's:
+ * yj_sm_history (not kept), and so is each order's record for GetOrder; a
+ * closed month's seal is not yet. It is not yet the writer's:
  * tests/unit/test_state_sm.c applies the same events to it and to the
  * keyed ledger and requires the same answers, postings, records and state,
  * and `yongjind --shadow-typed` runs it beside the ledger (shadow.h).
@@ -97,6 +97,10 @@ typedef struct yj_sm_out {
      * fields 11 and 12) */
     uint32_t period;
     int adjustment;
+    /* (yj_sm_apply) the orders it changed, each once, as numbers for
+     * yj_sm_history; valid until the state's next apply */
+    const uint32_t *orders;
+    size_t n_orders;
 } yj_sm_out;
 
 /* An empty state; seed keys its hash tables (no state depends on it; a
@@ -272,15 +276,20 @@ void yj_sm_commit(yj_sm *s);
 void yj_sm_undo_on(yj_sm *s, int on);
 
 /* The history rows an accepted entry leaves (sm_history.c): each member
- * posting's statement line and the month's entry index, as keys and
- * values byte for byte as the keyed ledger writes them, given to fn in
- * turn (it stops at fn's first error). tenant (tenant_len bytes) and seq
- * the entry's, out what yj_sm_apply answered for it, effects (n bytes)
- * the postings and credits it appended. */
+ * posting's statement line, the record of each order it changed (as it
+ * stands after the entry, its entries listed) and the month's entry
+ * index, as keys and values byte for byte as the keyed ledger writes
+ * them, given to fn in turn (it stops at fn's first error). Call it
+ * after the entry's yj_sm_apply and before s applies anything else.
+ * tenant (tenant_len bytes) and seq the entry's, out what yj_sm_apply
+ * answered for it, effects (n bytes) the postings and credits it
+ * appended. OK, fn's error, INTERNAL for effects that do not decode,
+ * RESOURCE_EXHAUSTED. */
 typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
                                size_t val_len);
-yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const yj_sm_out *out,
-                     const uint8_t *effects, size_t n, yj_sm_row_fn fn, void *ctx);
+yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
+                     const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
+                     void *ctx);
 
 /* The state as bytes (sm_snapshot.c: what a checkpoint will keep, issue 16
  * items 6 and 7), appended to out: a header (the format, this build's

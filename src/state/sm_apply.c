@@ -123,6 +123,9 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     out->settled_orders = 0;
     out->settle_more_due = 0;
     out->time_ms = time_ms;
+    s->n_touched = 0;
+    out->orders = NULL;
+    out->n_orders = 0;
     /* the extras' and the marks' room first, so that nothing fails after
      * the state changed */
     if (!yj_buf_reserve(extra, EXTRAS_MAX_BYTES) || sm_seen_room(s) != YJ_OK)
@@ -147,5 +150,7 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     sm_mark_body(s, ev); /* the ids it names (its postings' members: sm_post) */
     err = put_extras(extra, policy_version, out->adjustment, out->period, rules, out);
     assert(err == YJ_OK); /* (reserved) */
+    out->orders = s->touched;
+    out->n_orders = s->n_touched;
     return err;
 }

@@ -214,7 +214,7 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
      * and a settlement, two legs each. Reserved with the paying order's
      * own, as one sum: a reservation is room beyond what is used, so two
      * would give the larger, not both. */
-    size_t lines = 0, comms = 0;
+    size_t lines = 0, comms = 0, paid_on = 0;
     yj_group gv;
     sm_group_view(s, g, &gv);
     for (uint32_t i = 0; i < x->n_joined; i++) { /* the orders the success pays on (retro's) */
@@ -225,6 +225,7 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
         if (!yj_rules_group_retro_pays(&gv, &go)) continue;
         lines += o->n_lines;
         comms += o->n_comm;
+        paid_on++;
     }
     size_t need = s->n_comms + n_comm + comms + lines;
     if (need > s->comms_cap) {
@@ -238,6 +239,8 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
     }
     /* every retro posting is the leader's, in the event's month: one row */
     if ((err = sm_room_rows(s, n_comm + 1, n_comm + 1)) != YJ_OK) return err;
+    /* the orders it changes: those, and the paying one (one sum, as above) */
+    if ((err = sm_room_touch(s, paid_on + 1)) != YJ_OK) return err;
     if (!yj_buf_reserve(effects, effect_bytes + lines * 6 * SM_POSTING_MAX_BYTES))
         return YJ_RESOURCE_EXHAUSTED;
     return YJ_OK;
@@ -261,7 +264,8 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
                          .refunded = o->refunded_fen};
     for (uint32_t i = 0; i < o->n_lines; i++) {
         const sm_line *l = &s->lines[o->line + i];
-        lines[i] = (yj_order_line){l->id, "", "", 1, l->amount_fen, l->base_fen};
+        lines[i] =
+            (yj_order_line){l->id, l->sku, l->category, l->quantity, l->amount_fen, l->base_fen};
     }
     for (uint32_t i = 0; i < o->n_comm; i++)
         go.used += s->comms[o->comm + i].amount;
@@ -270,6 +274,7 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
     if (!yj_rules_group_retro(e->policy, gv, &go, comm, &n)) return 0;
     assert(s->n_comms + o->n_comm + n <= s->comms_cap); /* (sm_group_room) */
     SM_LOG(s, ST_ORDERS, o);
+    sm_order_touch(s, oi, e->seq);
     if (o->comm + o->n_comm != s->n_comms) { /* its commissions to the pool's end, to grow there */
         memmove(&s->comms[s->n_comms], &s->comms[o->comm], o->n_comm * sizeof s->comms[0]);
         o->comm = s->n_comms;

@@ -12,15 +12,144 @@
  * and month are the entry's as the rules took them (yj_sm_out.time_ms,
  * .period, .adjustment: a refund or completion dated before its payment
  * takes the paid time's), which the journal entry alone does not say.
+ * And each order the entry changed, its record as it stands after it
+ * ('O': tenant, order id; yongjin.state.Order as order_record.c writes
+ * it, with every entry that changed the order).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
 #include "state/sm.h"
+#include "state/sm_internal.h"
+#include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
-yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const yj_sm_out *out,
-                     const uint8_t *effects, size_t n, yj_sm_row_fn fn, void *ctx)
+/* Order oi's record, as the ledger keeps it, given to fn. */
+static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, uint32_t oi,
+                        yj_sm_row_fn fn, void *ctx)
+{
+    const sm_order *o = &s->orders[oi];
+    Yongjin__State__Order r = YONGJIN__STATE__ORDER__INIT;
+    size_t n = o->n_lines + o->n_comm + o->n_credits;
+    /* one block: the lines, commissions and credits, their pointers, the seqs */
+    size_t bytes = o->n_lines * (sizeof(Yongjin__State__OrderLine) + sizeof(void *)) +
+                   o->n_comm * (sizeof(Yongjin__State__Commission) + sizeof(void *)) +
+                   o->n_credits * (sizeof(Yongjin__State__OrderCredit) + sizeof(void *)) +
+                   o->seqs.n * sizeof(uint64_t);
+    char *block = malloc(bytes ? bytes : 1);
+    if (!block) return YJ_RESOURCE_EXHAUSTED;
+    (void)n;
+    Yongjin__State__OrderLine *lines = (void *)block;
+    Yongjin__State__Commission *comm = (void *)(lines + o->n_lines);
+    Yongjin__State__OrderCredit *credits = (void *)(comm + o->n_comm);
+    Yongjin__State__OrderLine **lp = (void *)(credits + o->n_credits);
+    Yongjin__State__Commission **cp = (void *)(lp + o->n_lines);
+    Yongjin__State__OrderCredit **rp = (void *)(cp + o->n_comm);
+    uint64_t *seqs = (void *)(rp + o->n_credits);
+    for (uint32_t i = 0; i < o->n_lines; i++) {
+        const sm_line *l = &s->lines[o->line + i];
+        Yongjin__State__OrderLine x = YONGJIN__STATE__ORDER_LINE__INIT;
+        x.line_id = (char *)l->id;
+        x.sku = (char *)l->sku;
+        x.category = (char *)l->category;
+        x.quantity = l->quantity;
+        x.amount = l->amount_fen;
+        x.commission_base = l->base_fen;
+        x.refunded = l->refunded_fen;
+        lines[i] = x;
+        lp[i] = &lines[i];
+    }
+    for (uint32_t i = 0; i < o->n_comm; i++) {
+        const sm_comm *c = &s->comms[o->comm + i];
+        Yongjin__State__Commission x = YONGJIN__STATE__COMMISSION__INIT;
+        x.member = (char *)yj_tree_id(s->tree, c->member);
+        x.program = (Yongjin__V1__Program)c->program;
+        x.level = c->level;
+        x.line = c->line;
+        x.base_amount = c->base_amount;
+        x.rate_bp = c->rate_bp;
+        x.fixed_per_unit = c->fixed_per_unit;
+        x.rounding = c->rounding;
+        x.uncut = c->uncut;
+        x.amount = c->amount;
+        x.reversed = c->reversed;
+        x.settled = c->settled;
+        comm[i] = x;
+        cp[i] = &comm[i];
+    }
+    for (uint32_t i = 0; i < o->n_credits; i++) {
+        const sm_credit *c = &s->credits[o->credit + i];
+        Yongjin__State__OrderCredit x = YONGJIN__STATE__ORDER_CREDIT__INIT;
+        x.guide = (char *)yj_ids_str(s->guide_ids, c->guide);
+        x.store = (char *)yj_ids_str(s->store_ids, c->store);
+        x.channel = c->channel;
+        x.amount = c->amount;
+        x.reversed = c->reversed;
+        x.weight = c->weight;
+        x.rounding = c->rounding;
+        credits[i] = x;
+        rp[i] = &credits[i];
+    }
+    size_t at = o->seqs.n; /* the newest last */
+    for (size_t q = o->seqs.last; at; q = s->oseqs[q].prev)
+        seqs[--at] = s->oseqs[q].seq;
+    char campaign[SM_CAMPAIGN_KEY_MAX + 1] = "", *variant = campaign + SM_CAMPAIGN_KEY_MAX;
+    if (o->campaign != YJ_TREE_NONE) { /* "campaign/variant" */
+        size_t cn = yj_ids_len(s->campaign_ids, o->campaign);
+        memcpy(campaign, yj_ids_str(s->campaign_ids, o->campaign), cn);
+        campaign[cn] = 0;
+        char *slash = strchr(campaign, '/');
+        if (slash) {
+            *slash = 0;
+            variant = slash + 1;
+        }
+    }
+    r.buyer = (char *)yj_tree_id(s->tree, o->buyer);
+    r.status = o->status;
+    r.n_lines = o->n_lines;
+    r.lines = lp;
+    r.n_commissions = o->n_comm;
+    r.commissions = cp;
+    r.paid_at_ms = o->paid_at_ms;
+    r.completed_at_ms = o->completed_at_ms;
+    r.due_at_ms = o->due_at_ms;
+    r.policy_version = o->policy_version;
+    r.refunded = o->refunded_fen;
+    r.campaign = campaign;
+    r.variant = variant;
+    r.group_id = o->group == YJ_TREE_NONE ? "" : (char *)yj_ids_str(s->group_ids, o->group);
+    r.live_session_id =
+        o->session == YJ_TREE_NONE ? "" : (char *)yj_ids_str(s->session_ids, o->session);
+    r.inviter = o->inviter == YJ_TREE_NONE ? "" : (char *)yj_tree_id(s->tree, o->inviter);
+    r.n_credits = o->n_credits;
+    r.credits = rp;
+    r.n_entry_seqs = o->seqs.n;
+    r.entry_seqs = seqs;
+    r.refund_count = o->refund_count;
+    r.group_not_joined =
+        o->missed == YJ_TREE_NONE ? "" : (char *)yj_ids_str(s->group_ids, o->missed);
+    r.group_miss = o->group_miss;
+    size_t vn = ledger_order_size(&r);
+    uint8_t *val = malloc(vn ? vn : 1);
+    yj_err err = YJ_RESOURCE_EXHAUSTED;
+    if (val) {
+        uint8_t *end = ledger_order_put(val, &r);
+        assert((size_t)(end - val) == vn);
+        (void)end;
+        lkey k;
+        lkey_id_n(&k, tenant, tenant_len, 'O', yj_ids_str(s->order_ids, oi),
+                  yj_ids_len(s->order_ids, oi));
+        err = fn(ctx, k.b, k.n, val, vn);
+    }
+    free(val);
+    free(block);
+    return err;
+}
+
+yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
+                     const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
+                     void *ctx)
 {
     Yongjin__V1__EventResult *r =
         yongjin__v1__event_result__unpack(NULL, n, n ? effects : (const uint8_t *)"");
@@ -40,6 +169,8 @@ yj_err yj_sm_history(const char *tenant, size_t tenant_len, uint64_t seq, const 
         err = fn(ctx, k.b, k.n, val, vn);
     }
     yongjin__v1__event_result__free_unpacked(r, NULL);
+    for (size_t i = 0; i < out->n_orders && err == YJ_OK; i++)
+        err = order_row(s, tenant, tenant_len, out->orders[i], fn, ctx);
     if (err != YJ_OK) return err;
     lkey k;
     lkey_start(&k, tenant, tenant_len, 'e');

@@ -22,7 +22,18 @@ typedef struct sm_line {
     int64_t amount_fen;
     int64_t refunded_fen;
     int64_t base_fen; /* its commission base (a group's retro commission is a rate on it) */
+    const char *sku, *category; /* as paid (the arena; "" when none): the order's record */
+    int64_t quantity;
 } sm_line;
+
+/* The journal entries that changed an order (its record's entry_seqs): a
+ * pool of nodes, each the entry's seq and the order's node before it
+ * (SM_OSEQ_NONE: its first). */
+#define SM_OSEQ_NONE SIZE_MAX
+typedef struct sm_oseq {
+    uint64_t seq;
+    size_t prev;
+} sm_oseq;
 
 /* A group-buy (state Group): its order lists are order numbers. */
 typedef struct sm_group {
@@ -100,6 +111,10 @@ typedef struct sm_order {
     uint32_t missed;  /* (version 2) the group it named and did not join, or YJ_TREE_NONE */
     int group_miss;   /* why (yj_group_miss) */
     uint32_t campaign; /* of the buyer's binding in force at the payment (campaign_ids), or NONE */
+    struct {
+        size_t last; /* its newest node in the pool (oseqs) */
+        uint32_t n;  /* how many */
+    } seqs;          /* the entries that changed it (sm_order_touch) */
 } sm_order;
 
 /* The due index: completed orders by due time, then their ids in key
@@ -137,7 +152,7 @@ struct yj_sm {
     uint32_t closed_through; /* the last closed month (yyyymm), 0: none */
     int has_postings;        /* a posting was made (a version 2 currency change is refused then) */
     size_t bal_n;            /* members with a balance slot (zeros past it) */
-    size_t n_lines, n_comms, n_credits, n_due, n_plines, n_gb, gb_n, n_gexp;
+    size_t n_lines, n_comms, n_credits, n_due, n_plines, n_gb, gb_n, n_gexp, n_oseqs;
     int64_t totals[YJ_SM_ACCOUNTS];
     char scalars_end[1];
     /* ---- */
@@ -154,6 +169,12 @@ struct yj_sm {
     size_t lines_cap;
     sm_comm *comms;
     size_t comms_cap;
+    sm_oseq *oseqs; /* the orders' entries (n_oseqs) */
+    size_t oseqs_cap;
+    /* the orders the event being applied changed, each once (not state:
+     * yj_sm_apply empties it; yj_sm_out.orders) */
+    uint32_t *touched;
+    size_t n_touched, touched_cap;
     yj_ids *refund_ids;   /* "order refund" */
     uint64_t *refund_seq; /* by refund number */
     size_t refund_cap;
@@ -268,6 +289,13 @@ void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv);
  * sm_post marks the members it posts to). */
 yj_err sm_seen_room(yj_sm *s);
 void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev);
+
+/* Orders' records (sm_orders.c): room for n more orders changed by the
+ * event (their entry nodes and places in the touched list); then order
+ * oi changed by the entry seq: the seq added to its entries once, and
+ * the order listed once. */
+yj_err sm_room_touch(yj_sm *s, size_t n);
+void sm_order_touch(yj_sm *s, uint32_t oi, uint64_t seq);
 
 /* Room for balances of every member the tree numbers, plus more. */
 yj_err sm_room_balances(yj_sm *s, size_t more);

@@ -37,6 +37,41 @@ static int valid(const char *s)
     return s && yj_ledger_valid_id(s, strlen(s));
 }
 
+yj_err sm_room_touch(yj_sm *s, size_t n)
+{
+    if (s->n_oseqs + n > s->oseqs_cap) {
+        size_t cap = s->oseqs_cap ? s->oseqs_cap : 64;
+        while (cap < s->n_oseqs + n)
+            cap *= 2;
+        sm_oseq *q = realloc(s->oseqs, cap * sizeof *q);
+        if (!q) return YJ_RESOURCE_EXHAUSTED;
+        s->oseqs = q;
+        s->oseqs_cap = cap;
+    }
+    if (s->n_touched + n > s->touched_cap) {
+        size_t cap = s->touched_cap ? s->touched_cap : 16;
+        while (cap < s->n_touched + n)
+            cap *= 2;
+        uint32_t *t = realloc(s->touched, cap * sizeof *t);
+        if (!t) return YJ_RESOURCE_EXHAUSTED;
+        s->touched = t;
+        s->touched_cap = cap;
+    }
+    return YJ_OK;
+}
+
+void sm_order_touch(yj_sm *s, uint32_t oi, uint64_t seq)
+{
+    sm_order *o = &s->orders[oi];
+    if (o->seqs.n && s->oseqs[o->seqs.last].seq == seq) return; /* (this entry's already) */
+    assert(s->n_oseqs < s->oseqs_cap && s->n_touched < s->touched_cap);
+    s->oseqs[s->n_oseqs] = (sm_oseq){seq, o->seqs.n ? o->seqs.last : SM_OSEQ_NONE};
+    SM_LOG(s, ST_ORDERS, &o->seqs);
+    o->seqs.last = s->n_oseqs++;
+    o->seqs.n++;
+    s->touched[s->n_touched++] = oi;
+}
+
 /* Room for one more order of n_lines lines and n_comm commissions. */
 static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
 {
@@ -78,6 +113,7 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
     }
     if (err == YJ_OK) err = sm_room_rows(s, n_comm, n_comm);
     if (err == YJ_OK) err = sm_room_credits(s, YJ_CREDITS_MAX);
+    if (err == YJ_OK) err = sm_room_touch(s, 1);
     if (err == YJ_OK) err = sm_room_live(s, 2);
     /* the buyer, the share link's referrer, the two guides paid */
     if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2 + YJ_CREDITS_MAX);
@@ -128,17 +164,29 @@ void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c
     sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
 }
 
-/* The order's lines copied (their ids into the state's arena) past the
- * pool's end, not yet counted: OK, or RESOURCE_EXHAUSTED with nothing
- * visible changed (an id copied before the failure stays in the arena). */
+/* A copy of str in the state's arena ("" itself when empty): NULL on ENOMEM. */
+static const char *arena_str(yj_sm *s, const char *str)
+{
+    size_t n = strlen(str);
+    if (!n) return "";
+    char *c = yj_arena_alloc(&s->strs, n + 1);
+    if (c) memcpy(c, str, n + 1);
+    return c;
+}
+
+/* The order's lines copied (their ids, SKUs and categories into the
+ * state's arena) past the pool's end, not yet counted: OK, or
+ * RESOURCE_EXHAUSTED with nothing visible changed (a string copied before
+ * the failure stays in the arena). */
 static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_order_line *lines)
 {
     for (size_t i = 0; i < op->n_lines; i++) {
-        size_t n = strlen(op->lines[i]->line_id);
-        char *id = yj_arena_alloc(&s->strs, n + 1);
-        if (!id) return YJ_RESOURCE_EXHAUSTED;
-        memcpy(id, op->lines[i]->line_id, n + 1);
-        s->lines[s->n_lines + i] = (sm_line){id, lines[i].amount, 0, lines[i].base};
+        const Yongjin__V1__Line *l = op->lines[i];
+        const char *id = arena_str(s, l->line_id), *sku = arena_str(s, l->sku),
+                   *category = arena_str(s, l->category);
+        if (!id || !sku || !category) return YJ_RESOURCE_EXHAUSTED;
+        s->lines[s->n_lines + i] =
+            (sm_line){id, lines[i].amount, 0, lines[i].base, sku, category, l->quantity};
     }
     return YJ_OK;
 }
@@ -343,6 +391,7 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                       .seq = e->seq,
                       .policy_version = e->policy->version,
                       .status = SM_PAID};
+    sm_order_touch(s, o, e->seq);
     s->n_lines += op->n_lines;
     ord->session = session;
     ord->group = miss == YJ_GROUP_JOINS ? group : YJ_TREE_NONE;
@@ -466,6 +515,7 @@ static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
     if (err == YJ_OK) err = sm_room_rows(s, o->n_comm, o->n_comm);
     if (err == YJ_OK) err = sm_room_credits(s, o->n_credits);
     if (err == YJ_OK) err = sm_room_live(s, 2);
+    if (err == YJ_OK) err = sm_room_touch(s, 1);
     if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES +
                                                      (size_t)o->n_credits * SM_CREDIT_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
@@ -512,6 +562,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     out->adjustment = tmp.adjustment;
     SM_LOG(s, ST_ORDERS, o);
     o->refund_count++;
+    sm_order_touch(s, oi, e->seq);
     for (uint32_t i = 0; i < o->n_lines; i++) {
         SM_LOG(s, ST_LINES, &s->lines[o->line + i]);
         s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];
@@ -620,10 +671,12 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
         s->due = d;
         s->due_cap = cap;
     }
+    if ((err = sm_room_touch(s, 1)) != YJ_OK) return err;
     uint32_t period;
     at_paid_time(e, o, "order_completed", oc->order_id, &period, out);
     SM_LOG(s, ST_ORDERS, o);
     o->status = SM_COMPLETED;
+    sm_order_touch(s, oi, e->seq);
     o->completed_at_ms = completed_at_ms;
     o->due_at_ms = due_at_ms;
     due_push(s, (sm_due){due_at_ms, oi});
@@ -631,8 +684,9 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
 }
 
 /* Moves one order's remaining pending to available (the ledger's
- * settle_order). There is room for its rows and postings. */
-static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, yj_buf *effects)
+ * settle_order) in the entry seq. There is room for its rows, postings
+ * and entry node. */
+static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, uint64_t seq, yj_buf *effects)
 {
     static __thread yj_settle_commission sc[YJ_COMMISSIONS_MAX];
     static __thread int64_t move_fen[YJ_COMMISSIONS_MAX];
@@ -653,6 +707,7 @@ static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, yj_buf *effects
     }
     SM_LOG(s, ST_ORDERS, o);
     o->status = SM_SETTLED;
+    sm_order_touch(s, oi, seq);
 }
 
 yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *st, yj_sm_out *out,
@@ -684,6 +739,7 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
      * worth only the last order's commissions can come */
     size_t rows = comms < SETTLE_ROWS_MAX ? comms : SETTLE_ROWS_MAX, start = out->effects->len;
     err = n ? sm_room_rows(s, 0, rows) : YJ_OK;
+    if (err == YJ_OK && n) err = sm_room_touch(s, n);
     if (err == YJ_OK && n &&
         !yj_buf_reserve(out->effects,
                         LEDGER_EFFECTS_SOFT_MAX + 2 * YJ_COMMISSIONS_MAX * SM_POSTING_MAX_BYTES))
@@ -692,7 +748,7 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
     if (err == YJ_OK) /* (the soft limit counts this entry's effects: from start) */
         for (; i < n && yj_rules_settle_room(out->effects->len - start, LEDGER_EFFECTS_SOFT_MAX);
              i++)
-            settle_order(s, e->period, due[i], out->effects);
+            settle_order(s, e->period, due[i], e->seq, out->effects);
     for (size_t j = i; j < n; j++)
         due_push(s, (sm_due){due_at[j], due[j]}); /* (room: they were there) */
     if (err != YJ_OK) return err;

@@ -30,7 +30,7 @@
 #include "yongjin/sha256.h"
 
 #define SNAP_MAGIC "YJSM"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2: lines' SKU, category and quantity; orders' entries */
 #define SNAP_HEADER (4 + 4 + 8 + 8 + 32 + 32)
 
 /* The layout of every table written as it lies in memory: a snapshot of
@@ -40,6 +40,7 @@ static uint64_t layout(void)
     const uint64_t sizes[] = {sizeof(yj_tree_member),
                               sizeof(yj_tree_binding),
                               sizeof(sm_order),
+                              sizeof(sm_oseq),
                               sizeof(sm_comm),
                               sizeof(sm_credit),
                               sizeof(sm_due),
@@ -113,7 +114,11 @@ static void save_body(const yj_sm *s, snap_w *w)
         sw_u64(w, (uint64_t)l->amount_fen);
         sw_u64(w, (uint64_t)l->refunded_fen);
         sw_u64(w, (uint64_t)l->base_fen);
+        sw_str(w, l->sku);
+        sw_str(w, l->category);
+        sw_u64(w, (uint64_t)l->quantity);
     }
+    sw_bytes(w, s->oseqs, s->n_oseqs * sizeof *s->oseqs);
     sw_bytes(w, s->comms, s->n_comms * sizeof *s->comms);
     sw_bytes(w, s->credits, s->n_credits * sizeof *s->credits);
     sw_bytes(w, s->refund_seq, count(s->refund_ids) * sizeof *s->refund_seq);
@@ -257,7 +262,7 @@ static void load_body(yj_sm *s, snap_r *r)
     size_t left = r->n - r->at;
     if (r->bad || s->bal_n > members || s->gb_n > members || s->n_lines > left ||
         s->n_comms > left || s->n_credits > left || s->n_due > left || s->n_plines > left ||
-        s->n_gb > left || s->n_gexp > left) {
+        s->n_gb > left || s->n_gexp > left || s->n_oseqs > left) {
         r->bad = 1;
         return;
     }
@@ -308,7 +313,12 @@ static void load_body(yj_sm *s, snap_r *r)
             l->amount_fen = (int64_t)sr_u64(r);
             l->refunded_fen = (int64_t)sr_u64(r);
             l->base_fen = (int64_t)sr_u64(r);
+            l->sku = read_str(s, r, YJ_ID_MAX);
+            l->category = read_str(s, r, YJ_ID_MAX);
+            l->quantity = (int64_t)sr_u64(r);
         }
+    if (table(r, (void **)&s->oseqs, &s->oseqs_cap, s->n_oseqs, sizeof *s->oseqs))
+        sr_bytes(r, s->oseqs, s->n_oseqs * sizeof *s->oseqs);
     if (table(r, (void **)&s->comms, &s->comms_cap, s->n_comms, sizeof *s->comms))
         sr_bytes(r, s->comms, s->n_comms * sizeof *s->comms);
     if (table(r, (void **)&s->credits, &s->credits_cap, s->n_credits, sizeof *s->credits))
@@ -425,6 +435,18 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, o->group, groups, 1);
         sr_ref(r, o->missed, groups, 1);
         sr_ref(r, o->campaign, campaigns, 1);
+        /* its entries: n nodes, each before the one after it, the first with none */
+        size_t q = o->seqs.last;
+        for (uint32_t k = 0; k < o->seqs.n && !r->bad; k++) {
+            if (q >= s->n_oseqs) {
+                r->bad = 1;
+                break;
+            }
+            size_t prev = s->oseqs[q].prev;
+            if (k + 1 == o->seqs.n ? prev != SM_OSEQ_NONE : prev >= q) r->bad = 1;
+            q = prev;
+        }
+        if (!o->seqs.n) r->bad = 1; /* (every order has its payment's) */
     }
     for (size_t i = 0; i < s->n_comms && !r->bad; i++)
         sr_ref(r, s->comms[i].member, members, 0);
