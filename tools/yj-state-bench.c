@@ -82,7 +82,7 @@ static int bench_checkpoint(const yj_sm *s, long orders)
     uint64_t seq, bytes;
     uint8_t got[32];
     yj_msg msg;
-    if (yj_ckpt_read(dir, 5, keep_none, NULL, &seq, got, &bytes, &msg) != YJ_OK) {
+    if (yj_ckpt_read(dir, 5, NULL, keep_none, NULL, &seq, got, &bytes, &msg) != YJ_OK) {
         fprintf(stderr, "yj-state-bench: checkpoint: %s\n", msg.text);
         return 1;
     }

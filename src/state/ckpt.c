@@ -41,9 +41,24 @@ static int write_all(int fd, const void *p, size_t n, EVP_MD_CTX *body)
     while (n) {
         ssize_t w = write(fd, b, n);
         if (w < 0 && errno == EINTR) continue;
+        if (w == 0) errno = EIO;
         if (w <= 0) return -1;
         b += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t at)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w == 0) errno = EIO;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+        at += w;
     }
     return 0;
 }
@@ -59,8 +74,9 @@ static int sync_dir(const char *dir)
     return r;
 }
 
-static void put_header(uint8_t h[HEAD], uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], uint64_t n,
-                       uint64_t body_len, const uint8_t body_sha[32])
+/* 0 when its digest fails. */
+static int put_header(uint8_t h[HEAD], uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], uint64_t n,
+                      uint64_t body_len, const uint8_t body_sha[32])
 {
     memcpy(h, MAGIC, 8);
     yj_store_be32(h + 8, FORMAT);
@@ -70,7 +86,7 @@ static void put_header(uint8_t h[HEAD], uint64_t seq, const uint8_t hash[YJ_CKPT
     yj_store_be64(h + 56, n);
     yj_store_be64(h + 64, body_len);
     memcpy(h + 72, body_sha, 32);
-    yj_sha256(h, HEAD_FIELDS, h + HEAD_FIELDS);
+    return yj_sha256(h, HEAD_FIELDS, h + HEAD_FIELDS);
 }
 
 yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
@@ -97,7 +113,8 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
     yj_err err = YJ_OK;
     yj_buf b = {0};
     uint64_t body_len = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    unlink(tmp); /* (one an earlier process of this pid left) */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0) {
         err = file_fail(msg, "cannot create", tmp);
         goto out;
@@ -131,8 +148,11 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
         err = yj_fail(msg, YJ_INTERNAL, "typed checkpoint: the body's digest failed");
         goto out;
     }
-    put_header(h, seq, hash, n, body_len, sha);
-    if (pwrite(fd, h, HEAD, 0) != HEAD) {
+    if (!put_header(h, seq, hash, n, body_len, sha)) {
+        err = yj_fail(msg, YJ_INTERNAL, "typed checkpoint: the header's digest failed");
+        goto out;
+    }
+    if (pwrite_all(fd, h, HEAD, 0) != 0) {
         err = file_fail(msg, "cannot write the header of", tmp);
         goto out;
     }
@@ -188,16 +208,18 @@ static yj_err damaged(yj_msg *msg, const char *path, const char *check)
                    path, check);
 }
 
-yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
-                    uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg)
+yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt_tenant_fn fn,
+                    void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes,
+                    yj_msg *msg)
 {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path)
         return yj_fail(msg, YJ_INVALID_ARGUMENT,
                        "typed checkpoint: the directory's name is too long");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return yj_fail(msg, YJ_NOT_FOUND, "no typed checkpoint in %s", dir);
+        if (errno == ELOOP) return damaged(msg, path, "a symbolic link, not a file");
         return file_fail(msg, "cannot open", path);
     }
     struct stat st;
@@ -205,6 +227,10 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *
         yj_err e = file_fail(msg, "cannot stat", path);
         close(fd);
         return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return damaged(msg, path, "not a regular file");
     }
     if (st.st_size < HEAD) {
         close(fd);
@@ -220,7 +246,10 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *
         err = damaged(msg, path, "not a typed checkpoint: its magic");
         goto out;
     }
-    yj_sha256(p, HEAD_FIELDS, sha);
+    if (!yj_sha256(p, HEAD_FIELDS, sha)) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: a digest failed");
+        goto out;
+    }
     if (memcmp(sha, p + HEAD_FIELDS, 32) != 0) {
         err = damaged(msg, path, "its header's SHA-256");
         goto out;
@@ -238,11 +267,15 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *
         err = damaged(msg, path, "a count of tenants past the limit");
         goto out;
     }
-    yj_sha256(p + HEAD, (size_t)body_len, sha);
+    if (!yj_sha256(p + HEAD, (size_t)body_len, sha)) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: a digest failed");
+        goto out;
+    }
     if (memcmp(sha, p + 72, 32) != 0) {
         err = damaged(msg, path, "its body's SHA-256");
         goto out;
     }
+    if (at_fn && (err = at_fn(ctx, yj_load_be64(p + 16), p + 24, msg)) != YJ_OK) goto out;
     size_t at = HEAD;
     for (uint64_t i = 0; i < n; i++) {
         if (size - at < 4) {

@@ -14,7 +14,11 @@
  * finds the old file or the new, never a part.
  *
  * Both calls keep no state of their own. yj_ckpt_write logs nothing and
- * takes no lock of the program's, so a forked child may call it.
+ * takes no lock of this program's own; it does call malloc (which glibc
+ * and jemalloc make safe after a fork) and OpenSSL's digests (whose
+ * initialisation may take a lock of OpenSSL's: a forked child that meets
+ * one held at the fork waits for ever, so its owner must bound its time,
+ * as shadow.c does).
  */
 #ifndef YONGJIN_STATE_CKPT_H
 #define YONGJIN_STATE_CKPT_H
@@ -57,16 +61,24 @@ size_t yj_ckpt_clean(const char *dir);
  * that error. */
 typedef yj_err (*yj_ckpt_tenant_fn)(void *ctx, const char *id, size_t len, yj_sm *sm);
 
-/* Reads dir/typed.ckpt: each tenant's state loaded (yj_sm_load, its hash
- * tables keyed by seed ^ its place in the file) and handed to fn in the
- * file's order, then *seq and hash are the journal position it was
+/* The journal position a checkpoint was written at, asked before any of
+ * its states is loaded (whether the journal has that entry with that
+ * hash): not OK stops the read with that error (msg set). */
+typedef yj_err (*yj_ckpt_at_fn)(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
+                                yj_msg *msg);
+
+/* Reads dir/typed.ckpt: its header and body checked, at_fn (may be NULL)
+ * asked about its position, then each tenant's state loaded (yj_sm_load,
+ * its hash tables keyed by seed ^ its place in the file) and handed to fn
+ * in the file's order; then *seq and hash are the journal position it was
  * written at, and *bytes (may be NULL) its size. NOT_FOUND when there is
  * none; DATA_LOSS, msg naming the file and the check, for one that is
- * cut, changed, of another format or holds a damaged state (no state of
- * it reaches fn after a check fails: the header and the whole body's
- * hash are checked first); RESOURCE_EXHAUSTED; INTERNAL for a file call
- * that fails; or fn's error. */
-yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
-                    uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg);
+ * cut, changed, of another format, not a regular file, or holds a damaged
+ * state (fn may have taken states before it: the caller drops them);
+ * RESOURCE_EXHAUSTED; INTERNAL for a file call that fails; or at_fn's or
+ * fn's error. */
+yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt_tenant_fn fn,
+                    void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes,
+                    yj_msg *msg);
 
 #endif

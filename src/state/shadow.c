@@ -46,9 +46,13 @@ struct yj_shadow {
     yj_buf fx, extra, want, got;
     uint64_t compared, disagreements;
     /* the checkpoint (ckpt.h) */
+#define CKPT_CHILD_MAX_S                                                                           \
+    1800.0                /* a child writing longer is killed (ckpt.h: a lock at the fork)         \
+                           */
     char *dir;            /* where; NULL: none written */
     uint64_t every;       /* entries between checkpoints; 0: only at the end */
     uint64_t ckpt_seq;    /* the newest checkpoint's position */
+    uint64_t next_at;     /* the entry a checkpoint is begun at next (every past the last try) */
     uint64_t durable_seq; /* the journal's head after the last durable group */
     uint8_t durable_hash[YJ_HASH_BYTES];
     pid_t child;     /* the process writing one; 0: none */
@@ -125,11 +129,25 @@ static yj_ckpt_tenant *ckpt_tenants(const yj_shadow *sh, size_t *n)
 static void *reaper(void *arg)
 {
     yj_shadow *sh = arg;
-    int status = 0;
+    int status = 0, killed = 0;
     pid_t r;
-    do
-        r = waitpid(sh->child, &status, 0);
-    while (r < 0 && errno == EINTR);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) { /* (a child that met a lock held at the fork would wait for ever) */
+        r = waitpid(sh->child, &status, WNOHANG);
+        if (r != 0 && !(r < 0 && errno == EINTR)) break;
+        if (r == 0 && !killed && seconds_since(&t0) > CKPT_CHILD_MAX_S) {
+            kill(sh->child, SIGKILL);
+            killed = 1;
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    if (r > 0 && WIFSIGNALED(status)) { /* its file half-written */
+        char tmp[4096];
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.%ld.tmp", sh->dir, YJ_CKPT_FILE,
+                             (long)sh->child) < sizeof tmp)
+            unlink(tmp);
+    }
     char words[YJ_MSG_MAX] = "";
     ssize_t got = read(sh->child_words, words, sizeof words - 1);
     if (got > 0) words[got] = 0;
@@ -143,7 +161,8 @@ static void *reaper(void *arg)
                "shadow: the typed checkpoint at entry %llu was not written (%s); the last one "
                "stays",
                (unsigned long long)sh->child_seq,
-               words[0]                         ? words
+               killed                           ? "its process took too long: killed"
+               : words[0]                       ? words
                : (r > 0 && WIFSIGNALED(status)) ? "its process was killed"
                                                 : "its process failed");
     atomic_store_explicit(&sh->reaped, ok ? 1 : 2, memory_order_release);
@@ -178,9 +197,20 @@ static void checkpoint_fork(yj_shadow *sh)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t parent = getpid();
+    sigset_t all, was;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &was); /* the child runs no handler of the server's */
     pid_t pid = fork();
     if (pid == 0) { /* the child: no logging, no locks; its words through the pipe */
+        /* every signal stays blocked (the server's handlers would write into
+         * its event loop's pipe: a SIGTERM to the process group is the
+         * server's alone); PDEATHSIG's SIGKILL cannot be */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(2);
+        /* the server's sockets and files closed (a client's connection the
+         * server closes must not stay open here), but the pipe */
+        if ((words[1] > 3 && close_range(3, (unsigned)words[1] - 1, 0) != 0) ||
+            close_range((unsigned)words[1] + 1, ~0u, 0) != 0)
+            _exit(2);
         if (setpriority(PRIO_PROCESS, 0, 19) != 0) _exit(2); /* the server's threads first */
         yj_msg msg = {{0}};
         uint64_t bytes = 0;
@@ -191,8 +221,10 @@ static void checkpoint_fork(yj_shadow *sh)
         if (write(words[1], msg.text, strlen(msg.text)) < 0) _exit(3);
         _exit(err == YJ_OK ? 0 : 1);
     }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
     free(t);
     close(words[1]);
+    sh->next_at = sh->durable_seq + sh->every; /* (after a failure too: not at every group) */
     if (pid < 0) {
         close(words[0]);
         yj_log(YJ_LOG_WARN, "shadow: cannot start a typed checkpoint: fork: %s", strerror(errno));
@@ -249,7 +281,7 @@ static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BY
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     if (!sh->dir) return;
     reap(sh, 0);
-    if (sh->on && sh->every && !sh->child && seq - sh->ckpt_seq >= sh->every) checkpoint_fork(sh);
+    if (sh->on && sh->every && !sh->child && seq >= sh->next_at) checkpoint_fork(sh);
 }
 
 /* The bytes of b from off (never a null pointer's arithmetic: an empty
@@ -511,11 +543,57 @@ static yj_err loaded_tenant(void *ctx, const char *id, size_t len, yj_sm *sm)
     return add_tenant(sh, id, len, sm) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }
 
-/* The states from the newest checkpoint when there is one, which must be
- * at an entry of this journal (its seq at most head, its hash the
- * entry's): *from is the first entry after it (1 when there is none). */
-static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, uint64_t *from,
-                              yj_msg *msg)
+/* Every tenant's state dropped (a checkpoint's that failed part way). */
+static yj_err drop_tenants(yj_shadow *sh)
+{
+    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
+        yj_sm_free(sh->tenants[i].sm);
+    yj_ids_free(sh->tenant_ids);
+    sh->tenant_ids = yj_ids_new(sh->seed);
+    return sh->tenant_ids ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+typedef struct ckpt_at {
+    const yj_rtxn *r;
+    uint64_t head;
+    const char *dir;
+} ckpt_at;
+
+/* A checkpoint's position must be an entry of this journal: its seq at
+ * most the head, its hash the entry's. */
+static yj_err checkpoint_at(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], yj_msg *msg)
+{
+    const ckpt_at *a = ctx;
+    MDB_val v;
+    if (seq > a->head)
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "the typed checkpoint in %s is at entry %llu, past the journal's head %llu: "
+                       "the journal lost entries, or the checkpoint is another store's",
+                       a->dir, (unsigned long long)seq, (unsigned long long)a->head);
+    if (seq && (yj_view_journal(&a->r->view, seq, &v) != YJ_OK ||
+                memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES) != 0))
+        return yj_fail(msg, YJ_DATA_LOSS,
+                       "the typed checkpoint in %s is at entry %llu, whose hash in the journal is "
+                       "another: the checkpoint is another store's",
+                       a->dir, (unsigned long long)seq);
+    return YJ_OK;
+}
+
+static yj_err loaded_tenant_at(void *ctx, const char *id, size_t len, yj_sm *sm)
+{
+    return loaded_tenant(((void **)ctx)[0], id, len, sm);
+}
+
+static yj_err position_at(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], yj_msg *msg)
+{
+    return checkpoint_at(((void **)ctx)[1], seq, hash, msg);
+}
+
+/* The states from the newest checkpoint when there is one at an entry of
+ * this journal: *from is the first entry after it (1 when there is none,
+ * or when it cannot be used: logged, every state it gave dropped, and
+ * the whole journal replayed instead; the journal is the truth). */
+static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, uint64_t *from)
 {
     *from = 1;
     if (!sh->dir) return YJ_OK;
@@ -529,21 +607,18 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t seq, bytes;
     uint8_t hash[YJ_HASH_BYTES];
-    yj_err err = yj_ckpt_read(sh->dir, sh->seed, loaded_tenant, sh, &seq, hash, &bytes, msg);
+    ckpt_at at = {r, head, sh->dir};
+    void *ctx[2] = {sh, &at};
+    yj_msg why = {{0}};
+    yj_err err = yj_ckpt_read(sh->dir, sh->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
+                              &bytes, &why);
     if (err == YJ_NOT_FOUND) return YJ_OK;
-    if (err != YJ_OK) return err;
-    MDB_val v;
-    if (seq > head)
-        return yj_fail(msg, YJ_DATA_LOSS,
-                       "the typed checkpoint in %s is at entry %llu, past the journal's head %llu: "
-                       "the journal lost entries, or the checkpoint is another store's",
-                       sh->dir, (unsigned long long)seq, (unsigned long long)head);
-    if (seq && ((err = yj_view_journal(&r->view, seq, &v)) != YJ_OK ||
-                memcmp((const uint8_t *)v.mv_data + YJ_HASH_BYTES, hash, YJ_HASH_BYTES) != 0))
-        return yj_fail(msg, YJ_DATA_LOSS,
-                       "the typed checkpoint in %s is at entry %llu, whose hash in the journal is "
-                       "another: the checkpoint is another store's",
-                       sh->dir, (unsigned long long)seq);
+    if (err != YJ_OK) {
+        yj_log(YJ_LOG_WARN,
+               "shadow: %s (%s): building the typed state from the whole journal instead", why.text,
+               yj_err_name(err));
+        return drop_tenants(sh);
+    }
     sh->ckpt_seq = seq;
     *from = seq + 1;
     yj_log(YJ_LOG_INFO,
@@ -564,7 +639,8 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
     uint8_t hash[YJ_HASH_BYTES];
     err = yj_store_head(store, &r, &head, hash);
     if (err != YJ_OK) yj_fail(msg, err, "cannot read the journal's head");
-    if (err == YJ_OK) err = load_checkpoint(sh, &r, head, &from, msg);
+    if (err == YJ_OK && (err = load_checkpoint(sh, &r, head, &from)) != YJ_OK)
+        yj_fail(msg, err, "no memory for the tenants' table");
     for (uint64_t seq = from; err == YJ_OK && seq <= head; seq++) {
         MDB_val v;
         err = yj_view_journal(&r.view, seq, &v);
@@ -587,6 +663,7 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
         yj_sm_undo_on(sh->tenants[i].sm, 1);
     if (err != YJ_OK) return err;
     sh->on = 1;
+    sh->next_at = sh->ckpt_seq + sh->every;
     sh->durable_seq = head;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     yj_log(YJ_LOG_INFO,

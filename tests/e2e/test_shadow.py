@@ -104,10 +104,11 @@ def test_checkpoints_in_a_child_and_a_restart_from_the_newest(data_dir):
 
 
 def test_a_damaged_or_foreign_checkpoint_is_never_loaded(data_dir, tmp_path):
-    """A checkpoint changed by one byte, or one of another store's journal,
-    is DATA_LOSS naming the file: the shadow stays off (the server serves,
-    as for any failed build). Removed, the next start builds from the
-    whole journal."""
+    """A checkpoint changed by one byte, one of another store's journal (the
+    same seq, another hash) or one past this journal's head is DATA_LOSS
+    naming the file, logged at WARN, and never loaded: the typed state is
+    built from the whole journal instead (the journal is the truth), agrees
+    on what comes next, and the stop writes a good checkpoint over it."""
     import os
     path = os.path.join(data_dir, "typed.ckpt")
     s = Server(data_dir, extra_args=["--shadow-typed"]).start()
@@ -119,27 +120,40 @@ def test_a_damaged_or_foreign_checkpoint_is_never_loaded(data_dir, tmp_path):
         f.seek(len(good) // 2)
         f.write(bytes([good[len(good) // 2] ^ 0x10]))
     s.start()
-    s.shadow = False  # (its ERROR is this test's to read)
+    ok(Client(s.channel()).append(bind("d1", "xa", t=T + 30 * DAY)))
     assert s.stop() == 0
-    assert "typed checkpoint %s is damaged (its body's SHA-256)" % path in s.read_log()
-    assert "the shadow is off" in s.read_log()
-    # another store's (its journal's entry 6 has another hash)
-    other = str(tmp_path / "other")
-    o = Server(other, extra_args=["--shadow-typed"]).start()
-    some_events(Client(o.channel()), "q", T)
-    assert o.stop() == 0
-    with open(os.path.join(other, "typed.ckpt"), "rb") as f:
-        foreign = f.read()
-    with open(path, "wb") as f:
-        f.write(foreign)
-    s.start()
-    s.shadow = False
+    log = s.read_log()
+    assert ("shadow: typed checkpoint %s is damaged (its body's SHA-256): remove it to build the "
+            "typed state from the journal (DATA_LOSS): building the typed state from the whole "
+            "journal instead" % path) in log, log[-3000:]
+    assert built(log) == (1, 6, 6)
+    assert compared(log) == (1, 0)
+    assert "typed checkpoint at entry 7 written" in log  # (over the damaged one)
+    # another store's: its journal's entry 7 has another hash; one past
+    # this journal's head (entry 13 of a store with 7)
+    for events, words in ((7, "whose hash in the journal is another"),
+                          (13, "past the journal's head 7")):
+        other = str(tmp_path / ("other%d" % events))
+        o = Server(other, extra_args=["--shadow-typed"]).start()
+        c = Client(o.channel())
+        some_events(c, "q", T)
+        if events == 13:
+            some_events(c, "r", T + 20 * DAY)
+        ok(c.append(bind("q1", "qa", t=T + 30 * DAY)))
+        assert o.stop() == 0
+        assert "typed checkpoint at entry %d written" % events in o.read_log()
+        with open(os.path.join(other, "typed.ckpt"), "rb") as f:
+            foreign = f.read()
+        with open(path, "wb") as f:
+            f.write(foreign)
+        s.start()
+        assert s.stop() == 0
+        log = s.read_log()
+        assert words in log, log[-3000:]
+        assert built(log) == (1, 7, 7)
+    s.start()  # the stop wrote a good one again
     assert s.stop() == 0
-    assert "the checkpoint is another store's" in s.read_log()
-    os.unlink(path)
-    s.start()
-    assert s.stop() == 0
-    assert built(s.read_log()) == (1, 6, 6)
+    assert built(s.read_log()) == (1, 7, 0)
 
 
 def test_the_shadow_refuses_the_log_thread(data_dir):

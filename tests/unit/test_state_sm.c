@@ -2329,6 +2329,12 @@ static yj_err got_tenant(void *ctx, const char *id, size_t len, yj_sm *sm)
     return YJ_OK;
 }
 
+static yj_err refuse_at(void *ctx, uint64_t seq, const uint8_t hash[32], yj_msg *msg)
+{
+    (void)ctx, (void)hash;
+    return yj_fail(msg, YJ_FAILED_PRECONDITION, "not at %llu here", (unsigned long long)seq);
+}
+
 static void check_checkpoint(yj_sm *s, const uint8_t live[32])
 {
     char dir[] = "/tmp/yj-ckpt-test.XXXXXX", path[64], tmp[80];
@@ -2344,10 +2350,10 @@ static void check_checkpoint(yj_sm *s, const uint8_t live[32])
     yj_msg msg;
     uint64_t seq = 0, bytes = 0, read_bytes = 0;
     got_tenants g = {0};
-    assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg),
+    assert_int_equal(yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, NULL, &msg),
                      YJ_NOT_FOUND);
     if (yj_ckpt_write(dir, 4242, hash, t, 2, &bytes, &msg) != YJ_OK) fail_msg("%s", msg.text);
-    if (yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, &read_bytes, &msg) != YJ_OK)
+    if (yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, &read_bytes, &msg) != YJ_OK)
         fail_msg("%s", msg.text);
     assert_int_equal(g.n, 2);
     assert_string_equal(g.ids[0], "t-a");
@@ -2379,13 +2385,62 @@ static void check_checkpoint(yj_sm *s, const uint8_t live[32])
         fclose(fp);
         if (k < sizeof spots / sizeof spots[0]) file[spots[k]] ^= 0x21;
         g.n = 0;
-        assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg),
+        assert_int_equal(yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, NULL, &msg),
                          YJ_DATA_LOSS);
         assert_non_null(strstr(msg.text, path));
         assert_int_equal(g.n, 0);
     }
+    /* a frame changed and both hashes made again (as by hand): each frame
+     * check refuses it in its own words */
+    struct {
+        size_t at;
+        uint8_t len, bytes[8];
+        const char *words;
+    } frames[] = {
+        {136, 4, {0, 0, 0, 33}, "a tenant's id"},              /* an id longer than a tenant's */
+        {140, 1, {'T'}, "a tenant's id"},                      /* not a tenant id */
+        {143, 8, {0x7f, 0, 0, 0, 0, 0, 0, 0}, "past the end"}, /* a state longer than the file */
+        {151 + 200, 1, {0}, "tenant t-a: "},                   /* inside the first state */
+        {56, 8, {0, 0, 0, 0, 0, 0, 0, 3}, "past the end"},     /* a third tenant that is not */
+        {56, 8, {0, 0, 0, 0, 0, 0, 0, 1}, "bytes past its last tenant"}};
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        uint8_t *copy = malloc(bytes);
+        assert_non_null(copy);
+        memcpy(copy, file, bytes);
+        for (size_t b = 0; b < frames[k].len; b++)
+            copy[frames[k].at + b] ^= frames[k].at == 151 + 200 ? 0x5a : 0;
+        if (frames[k].at != 151 + 200) memcpy(copy + frames[k].at, frames[k].bytes, frames[k].len);
+        assert_true(yj_sha256(copy + 136, bytes - 136, copy + 72)); /* the body's */
+        assert_true(yj_sha256(copy, 104, copy + 104));              /* the header's */
+        fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(copy, 1, bytes, fp), bytes);
+        fclose(fp);
+        free(copy);
+        g.n = 0;
+        assert_int_equal(yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, NULL, &msg),
+                         YJ_DATA_LOSS);
+        if (!strstr(msg.text, frames[k].words))
+            fail_msg("frame change %zu: \"%s\" does not say \"%s\"", k, msg.text, frames[k].words);
+    }
+    /* intact again, and refused where its position is not the journal's:
+     * before any state is loaded */
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file, 1, bytes, fp), bytes);
+    fclose(fp);
+    g.n = 0;
+    assert_int_equal(yj_ckpt_read(dir, 9, refuse_at, got_tenant, &g, &seq, got_hash, NULL, &msg),
+                     YJ_FAILED_PRECONDITION);
+    assert_int_equal(g.n, 0);
+    assert_string_equal(msg.text, "not at 4242 here");
+    file[bytes] = 0; /* (grown, as the loop above left it) */
+    fp = fopen(path, "ab");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file + bytes, 1, 1, fp), 1);
+    fclose(fp);
     free(file);
-    /* refused before writing: the last checkpoint (the damaged one) stays */
+    /* refused before writing: the last checkpoint (the grown one) stays */
     yj_ckpt_tenant bad[1] = {{"T A", 3, s}};
     assert_int_equal(yj_ckpt_write(dir, 1, hash, bad, 1, NULL, &msg), YJ_INVALID_ARGUMENT);
     struct stat st;
@@ -2397,7 +2452,7 @@ static void check_checkpoint(yj_sm *s, const uint8_t live[32])
     /* none at all: an empty checkpoint */
     assert_int_equal(yj_ckpt_write(dir, 0, hash, NULL, 0, NULL, &msg), YJ_OK);
     g.n = 0;
-    assert_int_equal(yj_ckpt_read(dir, 9, got_tenant, &g, &seq, got_hash, NULL, &msg), YJ_OK);
+    assert_int_equal(yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, NULL, &msg), YJ_OK);
     assert_int_equal(g.n, 0);
     assert_int_equal(seq, 0);
     assert_int_equal(unlink(path), 0);
