@@ -20,7 +20,7 @@
 #include "yongjin/tenant.h"
 
 static const char MAGIC[8] = {'y', 'j', 't', 'c', 'k', 'p', 't', '\n'};
-#define FORMAT 1u
+#define FORMAT 2u /* 2: the body's hash over the frames and the states' headers */
 /* magic 8, format 4, zero 4, seq 8, hash 32, tenants 8, body length 8,
  * body SHA-256 32, then the SHA-256 of those 104 bytes */
 #define HEAD_FIELDS 104
@@ -111,7 +111,6 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: no memory for a digest");
     }
     yj_err err = YJ_OK;
-    yj_buf b = {0};
     uint64_t body_len = 0;
     unlink(tmp); /* (one an earlier process of this pid left) */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
@@ -120,27 +119,41 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
         goto out;
     }
     uint8_t h[HEAD] = {0};
-    if (write_all(fd, h, HEAD, NULL) != 0) { /* (a place for it: written last) */
+    if (write_all(fd, h, HEAD, NULL) != 0) { /* (its place: written last) */
         err = file_fail(msg, "cannot write", tmp);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        b.len = 0;
-        if (yj_sm_save(t[i].sm, &b) != YJ_OK) {
-            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
-                          "typed checkpoint: no memory for a state's bytes");
-            goto out;
-        }
-        uint8_t frame[4 + YJ_TENANT_MAX + 8];
+    for (size_t i = 0; i < n; i++) { /* a frame, then the state straight into the file */
+        uint8_t frame[4 + YJ_TENANT_MAX + 8], inner[YJ_SM_SNAP_HEADER];
+        size_t fn = 4 + t[i].len + 8;
         yj_store_be32(frame, (uint32_t)t[i].len);
         memcpy(frame + 4, t[i].id, t[i].len);
-        yj_store_be64(frame + 4 + t[i].len, b.len);
-        size_t fn = 4 + t[i].len + 8;
-        if (write_all(fd, frame, fn, body) != 0 || write_all(fd, b.data, b.len, body) != 0) {
+        yj_store_be64(frame + 4 + t[i].len, 0); /* (its length: known after it) */
+        uint64_t sn = 0;
+        yj_msg why = {{0}};
+        if (write_all(fd, frame, fn, NULL) != 0) {
             err = file_fail(msg, "cannot write", tmp);
             goto out;
         }
-        body_len += fn + b.len;
+        yj_err e = yj_sm_save_fd(t[i].sm, fd, &sn, inner, &why);
+        if (e != YJ_OK) {
+            err = yj_fail(msg, e, "typed checkpoint %s: tenant %.*s: %s", tmp, (int)t[i].len,
+                          t[i].id, why.text);
+            goto out;
+        }
+        yj_store_be64(frame + 4 + t[i].len, sn);
+        if (pwrite_all(fd, frame + 4 + t[i].len, 8, (off_t)(HEAD + body_len + 4 + t[i].len)) != 0) {
+            err = file_fail(msg, "cannot write", tmp);
+            goto out;
+        }
+        /* the hash binds each frame and its state's header (which holds the
+         * state's length and the SHA-256 of the rest of it) */
+        if (EVP_DigestUpdate(body, frame, fn) != 1 ||
+            EVP_DigestUpdate(body, inner, YJ_SM_SNAP_HEADER) != 1) {
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: no memory for a digest");
+            goto out;
+        }
+        body_len += fn + sn;
     }
     uint8_t sha[32];
     unsigned sn = 0;
@@ -179,7 +192,6 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
 out:
     if (fd >= 0) close(fd);
     if (err != YJ_OK) unlink(tmp); /* (gone already after a rename) */
-    yj_buf_free(&b);
     EVP_MD_CTX_free(body);
     return err;
 }
@@ -267,34 +279,54 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt
         err = damaged(msg, path, "a count of tenants past the limit");
         goto out;
     }
-    if (!yj_sha256(p + HEAD, (size_t)body_len, sha)) {
-        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: a digest failed");
+    /* first every frame walked and the hash over the frames and the
+     * states' headers checked; only then is a state loaded (each checks
+     * its own body's hash) */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, yj_sha256_md(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: no memory for a digest");
         goto out;
     }
-    if (memcmp(sha, p + 72, 32) != 0) {
-        err = damaged(msg, path, "its body's SHA-256");
-        goto out;
-    }
-    if (at_fn && (err = at_fn(ctx, yj_load_be64(p + 16), p + 24, msg)) != YJ_OK) goto out;
     size_t at = HEAD;
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i = 0; i < n && err == YJ_OK; i++) {
         if (size - at < 4) {
             err = damaged(msg, path, "a tenant's frame past the end");
-            goto out;
+            break;
         }
         uint32_t idn = yj_load_be32(p + at);
         if (idn > YJ_TENANT_MAX || size - at - 4 < (size_t)idn + 8 ||
             !yj_tenant_valid((const char *)p + at + 4, idn)) {
             err = damaged(msg, path, "a tenant's id");
-            goto out;
+            break;
         }
+        size_t fl = 4 + (size_t)idn + 8;
+        uint64_t sn = yj_load_be64(p + at + 4 + idn);
+        if (sn > size - at - fl || sn < YJ_SM_SNAP_HEADER) {
+            err = damaged(msg, path, "a tenant's state past the end");
+            break;
+        }
+        if (EVP_DigestUpdate(md, p + at, fl + YJ_SM_SNAP_HEADER) != 1)
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: a digest failed");
+        at += fl + (size_t)sn;
+    }
+    unsigned sl = 0;
+    if (err == YJ_OK && at != size) err = damaged(msg, path, "bytes past its last tenant");
+    if (err == YJ_OK && (EVP_DigestFinal_ex(md, sha, &sl) != 1 || sl != 32))
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "typed checkpoint: a digest failed");
+    EVP_MD_CTX_free(md);
+    if (err != YJ_OK) goto out;
+    if (memcmp(sha, p + 72, 32) != 0) {
+        err = damaged(msg, path, "the SHA-256 of its tenants and their states' headers");
+        goto out;
+    }
+    if (at_fn && (err = at_fn(ctx, yj_load_be64(p + 16), p + 24, msg)) != YJ_OK) goto out;
+    at = HEAD;
+    for (uint64_t i = 0; i < n; i++) { /* (the frames are as walked above) */
+        uint32_t idn = yj_load_be32(p + at);
         const char *id = (const char *)p + at + 4;
         uint64_t sn = yj_load_be64(p + at + 4 + idn);
         at += 4 + (size_t)idn + 8;
-        if (sn > size - at) {
-            err = damaged(msg, path, "a tenant's state past the end");
-            goto out;
-        }
         yj_sm *sm = NULL;
         yj_msg why = {{0}};
         err = yj_sm_load(p + at, (size_t)sn, seed ^ i, &sm, &why);
@@ -310,10 +342,6 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt
         }
         at += (size_t)sn;
         if ((err = fn(ctx, id, idn, sm)) != YJ_OK) goto out;
-    }
-    if (at != size) {
-        err = damaged(msg, path, "bytes past its last tenant");
-        goto out;
     }
     *seq = yj_load_be64(p + 16);
     memcpy(hash, p + 24, YJ_CKPT_HASH);

@@ -6,12 +6,16 @@
  *
  * The file, `typed.ckpt` in the store's directory, is a header (a magic,
  * the format, the journal position: the last entry's seq and its chain
- * hash, the count of tenants, the body's length and SHA-256, and a
- * SHA-256 of the header itself), then the body: each tenant's id and its
- * state as yj_sm_save gives it (each with its own header and digest). It
- * is written whole under a name of its own (`typed.ckpt.<pid>.tmp`),
- * synced, renamed over the last one and the directory synced: a reader
- * finds the old file or the new, never a part.
+ * hash, the count of tenants, the body's length, the SHA-256 of every
+ * tenant's frame and its state's header, and a SHA-256 of the header
+ * itself), then the body: each tenant's frame (its id, its state's
+ * length) and its state as yj_sm_save gives it (with its own header: its
+ * body's length and SHA-256, the state's digest), streamed into the file
+ * (yj_sm_save_fd: a state of any size). So one hash binds the frames and
+ * each state's header, and each header binds its state's body. It is
+ * written whole under a name of its own (`typed.ckpt.<pid>.tmp`), synced,
+ * renamed over the last one and the directory synced: a reader finds the
+ * old file or the new, never a part.
  *
  * Both calls keep no state of their own. yj_ckpt_write logs nothing and
  * takes no lock of this program's own; it does call malloc (which glibc

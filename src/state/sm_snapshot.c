@@ -20,9 +20,12 @@
  * DATA_LOSS (msg says which check), never a state.
  */
 #include <assert.h>
+#include <errno.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ledger/ledger_internal.h"
 #include "state/sm_internal.h"
@@ -169,12 +172,29 @@ static void save_body(const yj_sm *s, snap_w *w)
     sw_bytes(w, s->gexp, s->n_gexp * sizeof *s->gexp);
 }
 
+_Static_assert(SNAP_HEADER == YJ_SM_SNAP_HEADER, "the header's size, as sm.h says it");
+
+/* The header: magic, version, layout, the body's length and SHA-256, the
+ * state's digest. */
+static void fill_header(uint8_t h[SNAP_HEADER], uint64_t body_len, const uint8_t sha[32],
+                        const uint8_t digest[32])
+{
+    uint64_t lay = layout();
+    uint32_t version = SNAP_VERSION;
+    memcpy(h, SNAP_MAGIC, 4);
+    memcpy(h + 4, &version, 4);
+    memcpy(h + 8, &lay, 8);
+    memcpy(h + 16, &body_len, 8);
+    memcpy(h + 24, sha, 32);
+    memcpy(h + 56, digest, 32);
+}
+
 yj_err yj_sm_save(const yj_sm *s, yj_buf *out)
 {
-    uint8_t digest[32];
+    uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest)) return YJ_RESOURCE_EXHAUSTED;
     size_t start = out->len;
-    snap_w w = {out, 0};
+    snap_w w = {out, 0, NULL, NULL};
     uint8_t header[SNAP_HEADER] = {0};
     sw_bytes(&w, header, sizeof header); /* (filled in below) */
     save_body(s, &w);
@@ -183,18 +203,97 @@ yj_err yj_sm_save(const yj_sm *s, yj_buf *out)
         return YJ_RESOURCE_EXHAUSTED;
     }
     uint8_t *h = out->data + start, *body = h + SNAP_HEADER;
-    uint64_t body_len = out->len - start - SNAP_HEADER, lay = layout();
-    uint32_t version = SNAP_VERSION;
-    memcpy(h, SNAP_MAGIC, 4);
-    memcpy(h + 4, &version, 4);
-    memcpy(h + 8, &lay, 8);
-    memcpy(h + 16, &body_len, 8);
-    if (!yj_sha256(body, body_len, h + 24)) {
+    uint64_t body_len = out->len - start - SNAP_HEADER;
+    if (!yj_sha256(body, body_len, sha)) {
         out->len = start;
         return YJ_RESOURCE_EXHAUSTED;
     }
-    memcpy(h + 56, digest, 32);
+    fill_header(h, body_len, sha, digest);
     return YJ_OK;
+}
+
+typedef struct fd_sink {
+    int fd, err; /* errno of the write that failed */
+    EVP_MD_CTX *md;
+    uint64_t n;
+} fd_sink;
+
+static int fd_put(void *ctx, const void *p, size_t n)
+{
+    fd_sink *k = ctx;
+    if (EVP_DigestUpdate(k->md, p, n) != 1) {
+        k->err = ENOMEM;
+        return -1;
+    }
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(k->fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            k->err = w == 0 ? EIO : errno;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+        k->n += (uint64_t)w;
+    }
+    return 0;
+}
+
+yj_err yj_sm_save_fd(const yj_sm *s, int fd, uint64_t *bytes, uint8_t header[YJ_SM_SNAP_HEADER],
+                     yj_msg *msg)
+{
+    uint8_t digest[32], sha[32];
+    if (!yj_sm_digest(s, digest))
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a digest");
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    if (start < 0) return yj_fail(msg, YJ_INTERNAL, "snapshot: lseek: %s", strerror(errno));
+    fd_sink k = {fd, 0, EVP_MD_CTX_new(), 0};
+    yj_buf b = {0};
+    snap_w w = {&b, 0, fd_put, &k};
+    yj_err err = YJ_OK;
+    uint8_t zeros[SNAP_HEADER] = {0};
+    if (!k.md || EVP_DigestInit_ex(k.md, yj_sha256_md(), NULL) != 1) {
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a digest");
+        goto out;
+    }
+    if (fd_put(&k, zeros, sizeof zeros) != 0) { /* (the header's place: written last) */
+        err = yj_fail(msg, YJ_INTERNAL, "snapshot: write: %s", strerror(k.err));
+        goto out;
+    }
+    if (EVP_DigestInit_ex(k.md, yj_sha256_md(), NULL) != 1) { /* (the body's alone) */
+        err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a digest");
+        goto out;
+    }
+    uint64_t head = k.n;
+    save_body(s, &w);
+    sw_flush(&w);
+    unsigned sn = 0;
+    if (w.fail) {
+        err = k.err ? yj_fail(msg, YJ_INTERNAL, "snapshot: write: %s", strerror(k.err))
+                    : yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a snapshot's buffer");
+        goto out;
+    }
+    if (EVP_DigestFinal_ex(k.md, sha, &sn) != 1 || sn != 32) {
+        err = yj_fail(msg, YJ_INTERNAL, "snapshot: the body's digest failed");
+        goto out;
+    }
+    fill_header(header, k.n - head, sha, digest);
+    for (size_t done = 0; done < SNAP_HEADER;) {
+        ssize_t r = pwrite(fd, header + done, SNAP_HEADER - done, start + (off_t)done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            err = yj_fail(msg, YJ_INTERNAL, "snapshot: write: %s",
+                          r == 0 ? "no progress" : strerror(errno));
+            goto out;
+        }
+        done += (size_t)r;
+    }
+    *bytes = k.n;
+out:
+    yj_buf_free(&b);
+    EVP_MD_CTX_free(k.md);
+    return err;
 }
 
 /* ---- load ---- */

@@ -17,14 +17,36 @@
 
 #include "yongjin/buf.h"
 
+/* Into a buffer, or (sink set) through a buffer of at most SNAP_FLUSH
+ * bytes into the sink, which takes each run of bytes in order (a file's
+ * writer: a state of any size, where a buffer stops at
+ * YJ_BUF_MAX_BYTES). */
+#define SNAP_FLUSH ((size_t)4 << 20)
 typedef struct snap_w {
     yj_buf *b;
-    int fail; /* out of memory */
+    int fail;                                        /* out of memory, or the sink failed */
+    int (*sink)(void *ctx, const void *p, size_t n); /* 0 ok */
+    void *sink_ctx;
 } snap_w;
+
+/* The sink's share: what the buffer holds handed over (sink mode). */
+static inline void sw_flush(snap_w *w)
+{
+    if (w->fail || !w->sink || !w->b->len) return;
+    if (w->sink(w->sink_ctx, w->b->data, w->b->len) != 0) w->fail = 1;
+    w->b->len = 0;
+}
 
 static inline void sw_bytes(snap_w *w, const void *p, size_t n)
 {
     if (w->fail || !n) return;
+    if (w->sink && w->b->len + n > SNAP_FLUSH) { /* (a large table straight through) */
+        sw_flush(w);
+        if (n >= SNAP_FLUSH) {
+            if (!w->fail && w->sink(w->sink_ctx, p, n) != 0) w->fail = 1;
+            return;
+        }
+    }
     uint8_t *d = yj_buf_reserve(w->b, n);
     if (!d) {
         w->fail = 1;
