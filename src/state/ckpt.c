@@ -135,7 +135,7 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
             err = file_fail(msg, "cannot write", tmp);
             goto out;
         }
-        yj_err e = yj_sm_save_fd(t[i].sm, fd, &sn, inner, &why);
+        yj_err e = yj_sm_save_fd(t[i].sm, fd, 0, &sn, inner, &why);
         if (e != YJ_OK) {
             err = yj_fail(msg, e, "typed checkpoint %s: tenant %.*s: %s", tmp, (int)t[i].len,
                           t[i].id, why.text);

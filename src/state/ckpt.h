@@ -71,10 +71,13 @@ typedef yj_err (*yj_ckpt_tenant_fn)(void *ctx, const char *id, size_t len, yj_sm
 typedef yj_err (*yj_ckpt_at_fn)(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
                                 yj_msg *msg);
 
-/* Reads dir/typed.ckpt: its header and body checked, at_fn (may be NULL)
- * asked about its position, then each tenant's state loaded (yj_sm_load,
- * its hash tables keyed by seed ^ its place in the file) and handed to fn
- * in the file's order; then *seq and hash are the journal position it was
+/* Reads dir/typed.ckpt (mapped): its header checked, every frame walked
+ * and the hash over the frames and the states' headers checked, at_fn
+ * (may be NULL) asked about its position, then each tenant's state
+ * loaded (yj_sm_load, which checks its body's hash; its hash tables keyed
+ * by seed ^ its place in the file) and handed to fn in the file's order
+ * (a damaged body is found when its tenant loads, after the tenants
+ * before it went to fn); then *seq and hash are the journal position it was
  * written at, and *bytes (may be NULL) its size. NOT_FOUND when there is
  * none; DATA_LOSS, msg naming the file and the check, for one that is
  * cut, changed, of another format, not a regular file, or holds a damaged

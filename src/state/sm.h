@@ -303,16 +303,17 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
 yj_err yj_sm_save(const yj_sm *s, yj_buf *out);
 yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg *msg);
 /* The same bytes as yj_sm_save's, written to fd from its offset on (the
- * body in runs of a few MiB, its SHA-256 taken as it goes, the header
- * written last in its place), so that a state of any size is saved (a
+ * body in runs of at most `run` bytes, 0: 4 MiB, a larger table straight
+ * through; its SHA-256 taken as it goes, the header written last in its
+ * place), so that a state of any size is saved (a
  * buffer stops at 2 GiB): *bytes the snapshot's length, header its
  * first YJ_SM_SNAP_HEADER bytes (what a checkpoint hashes: the body's
  * length and hash are in it). OK; INTERNAL for a write that fails (msg
  * says why; fd's offset is then anywhere past where it was);
  * RESOURCE_EXHAUSTED. */
 #define YJ_SM_SNAP_HEADER 88
-yj_err yj_sm_save_fd(const yj_sm *s, int fd, uint64_t *bytes, uint8_t header[YJ_SM_SNAP_HEADER],
-                     yj_msg *msg);
+yj_err yj_sm_save_fd(const yj_sm *s, int fd, size_t run, uint64_t *bytes,
+                     uint8_t header[YJ_SM_SNAP_HEADER], yj_msg *msg);
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);

@@ -31,7 +31,6 @@ static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, u
 {
     const sm_order *o = &s->orders[oi];
     Yongjin__State__Order r = YONGJIN__STATE__ORDER__INIT;
-    size_t n = o->n_lines + o->n_comm + o->n_credits;
     /* one block: the lines, commissions and credits, their pointers, the seqs */
     size_t bytes = o->n_lines * (sizeof(Yongjin__State__OrderLine) + sizeof(void *)) +
                    o->n_comm * (sizeof(Yongjin__State__Commission) + sizeof(void *)) +
@@ -39,14 +38,13 @@ static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, u
                    o->seqs.n * sizeof(uint64_t);
     char *block = malloc(bytes ? bytes : 1);
     if (!block) return YJ_RESOURCE_EXHAUSTED;
-    (void)n;
-    Yongjin__State__OrderLine *lines = (void *)block;
+    uint64_t *seqs = (void *)block; /* (first: aligned for it on any build) */
+    Yongjin__State__OrderLine *lines = (void *)(seqs + o->seqs.n);
     Yongjin__State__Commission *comm = (void *)(lines + o->n_lines);
     Yongjin__State__OrderCredit *credits = (void *)(comm + o->n_comm);
     Yongjin__State__OrderLine **lp = (void *)(credits + o->n_credits);
     Yongjin__State__Commission **cp = (void *)(lp + o->n_lines);
     Yongjin__State__OrderCredit **rp = (void *)(cp + o->n_comm);
-    uint64_t *seqs = (void *)(rp + o->n_credits);
     for (uint32_t i = 0; i < o->n_lines; i++) {
         const sm_line *l = &s->lines[o->line + i];
         Yongjin__State__OrderLine x = YONGJIN__STATE__ORDER_LINE__INIT;

@@ -381,6 +381,7 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if ((err = yj_ids_add(s->order_ids, op->order_id, strlen(op->order_id), &o)) != YJ_OK)
         return err;
     sm_order *ord = &s->orders[o];
+    memset(ord, 0, sizeof *ord); /* (its padding too: a snapshot writes the table as it lies) */
     *ord = (sm_order){.buyer = buyer,
                       .n_lines = (uint32_t)op->n_lines,
                       .line = s->n_lines,

@@ -194,7 +194,7 @@ yj_err yj_sm_save(const yj_sm *s, yj_buf *out)
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest)) return YJ_RESOURCE_EXHAUSTED;
     size_t start = out->len;
-    snap_w w = {out, 0, NULL, NULL};
+    snap_w w = {out, 0, NULL, NULL, 0};
     uint8_t header[SNAP_HEADER] = {0};
     sw_bytes(&w, header, sizeof header); /* (filled in below) */
     save_body(s, &w);
@@ -240,8 +240,8 @@ static int fd_put(void *ctx, const void *p, size_t n)
     return 0;
 }
 
-yj_err yj_sm_save_fd(const yj_sm *s, int fd, uint64_t *bytes, uint8_t header[YJ_SM_SNAP_HEADER],
-                     yj_msg *msg)
+yj_err yj_sm_save_fd(const yj_sm *s, int fd, size_t run, uint64_t *bytes,
+                     uint8_t header[YJ_SM_SNAP_HEADER], yj_msg *msg)
 {
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest))
@@ -250,7 +250,7 @@ yj_err yj_sm_save_fd(const yj_sm *s, int fd, uint64_t *bytes, uint8_t header[YJ_
     if (start < 0) return yj_fail(msg, YJ_INTERNAL, "snapshot: lseek: %s", strerror(errno));
     fd_sink k = {fd, 0, EVP_MD_CTX_new(), 0};
     yj_buf b = {0};
-    snap_w w = {&b, 0, fd_put, &k};
+    snap_w w = {&b, 0, fd_put, &k, run ? run : SNAP_FLUSH};
     yj_err err = YJ_OK;
     uint8_t zeros[SNAP_HEADER] = {0};
     if (!k.md || EVP_DigestInit_ex(k.md, yj_sha256_md(), NULL) != 1) {
@@ -514,6 +514,9 @@ static void load_body(yj_sm *s, snap_r *r)
     /* every reference in range (defense in depth: the body's hash already
      * said these are the bytes written) */
     nb = s->n_gb;
+    uint8_t *node_seen = calloc(s->n_oseqs / 8 + 1, 1); /* each entry node: one order's */
+    size_t nodes = 0;
+    if (!node_seen) r->bad = 1;
     for (size_t i = 0; i < orders && !r->bad; i++) {
         const sm_order *o = &s->orders[i];
         sr_ref(r, o->buyer, members, 0);
@@ -534,19 +537,24 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, o->group, groups, 1);
         sr_ref(r, o->missed, groups, 1);
         sr_ref(r, o->campaign, campaigns, 1);
-        /* its entries: n nodes, each before the one after it, the first with none */
+        /* its entries: n nodes, each before the one after it, the first with
+         * none, none another order's (so every walk is linear in the pool) */
         size_t q = o->seqs.last;
         for (uint32_t k = 0; k < o->seqs.n && !r->bad; k++) {
-            if (q >= s->n_oseqs) {
+            if (q >= s->n_oseqs || (node_seen[q / 8] >> (q % 8) & 1)) {
                 r->bad = 1;
                 break;
             }
+            node_seen[q / 8] |= (uint8_t)(1u << (q % 8));
+            nodes += 1;
             size_t prev = s->oseqs[q].prev;
             if (k + 1 == o->seqs.n ? prev != SM_OSEQ_NONE : prev >= q) r->bad = 1;
             q = prev;
         }
         if (!o->seqs.n) r->bad = 1; /* (every order has its payment's) */
     }
+    if (nodes != s->n_oseqs) r->bad = 1; /* (and every node some order's) */
+    free(node_seen);
     for (size_t i = 0; i < s->n_comms && !r->bad; i++)
         sr_ref(r, s->comms[i].member, members, 0);
     for (size_t i = 0; i < s->n_credits && !r->bad; i++) {

@@ -27,6 +27,7 @@ typedef struct snap_w {
     int fail;                                        /* out of memory, or the sink failed */
     int (*sink)(void *ctx, const void *p, size_t n); /* 0 ok */
     void *sink_ctx;
+    size_t run; /* (sink mode) the buffer's most bytes: SNAP_FLUSH, or less to test */
 } snap_w;
 
 /* The sink's share: what the buffer holds handed over (sink mode). */
@@ -40,9 +41,9 @@ static inline void sw_flush(snap_w *w)
 static inline void sw_bytes(snap_w *w, const void *p, size_t n)
 {
     if (w->fail || !n) return;
-    if (w->sink && w->b->len + n > SNAP_FLUSH) { /* (a large table straight through) */
+    if (w->sink && w->b->len + n > w->run) { /* (a large table straight through) */
         sw_flush(w);
-        if (n >= SNAP_FLUSH) {
+        if (n >= w->run) {
             if (!w->fail && w->sink(w->sink_ctx, p, n) != 0) w->fail = 1;
             return;
         }
