@@ -177,14 +177,15 @@ bench:
 
 # What the typed state's apply costs an order, alone, its snapshot's size
 # and save and load times, its checkpoint file written by a forked child
-# and read back, and a replica's cost as the readers' view (issue 16;
-# docs/performance.md "thirty-fifth" and "thirty-sixth session"; about 50
-# seconds; a scratch directory under the current one, removed).
+# and read back, and a replica's and a published copy's cost as the
+# readers' view (issue 16; docs/performance.md "thirty-fifth" and
+# "thirty-sixth session"; about 75 seconds; a scratch directory under the current one, removed).
 bench-state: deps
 	@$(MAKE) --no-print-directory all
 	@$(BIN)/yj-state-bench --members 100000 --orders 1000000
 	@$(BIN)/yj-state-bench --members 1000000 --orders 1000000
 	@$(BIN)/yj-view-bench --rate 50000 --group 64 --read-rate 100000
+	@$(BIN)/yj-view-bench --copy --rate 50000 --group 64 --read-rate 100000
 
 # Write and read cost as the store grows to 10M entries (about 15 minutes).
 bench-scaling: deps

@@ -1,12 +1,14 @@
 /*
- * yj-view-bench — what a readers' view of the typed state costs, measured
- * one way: a replica (issue 16 item 4: "a view the writer publishes after
- * each sync", here a second typed state that applies each durable group,
- * docs/performance.md "thirty-sixth session").
+ * yj-view-bench — what a readers' view of the typed state costs (issue 16
+ * item 4: "a view the writer publishes after each sync"), measured two
+ * ways: a replica (a second typed state that applies each durable group)
+ * and a published copy of what each group changed (--copy: the balances,
+ * copied on the writer's thread after the group); docs/performance.md
+ * "thirty-sixth session".
  *
  *   yj-view-bench [--members 100000] [--orders 1000000] [--group 1000]
- *                 [--slice 64] [--readers 1] [--rate 0] [--read-rate 0] [--no-replica]
- *                 [--seed 1]
+ *                 [--slice 64] [--readers 1] [--rate 0] [--read-rate 0]
+ *                 [--no-replica | --copy] [--seed 1]
  *
  * It binds yj-state-bench's referral forest (member i under i/3) into two
  * typed states, the writer's and the replica, and builds --orders
@@ -32,7 +34,11 @@
  * reads per second and their latency (p50, p99,
  * p99.9, max, with the lock's wait), and both states' digests (they must
  * be equal). --no-replica runs the writer alone (its cost without a
- * second state beside it). The machine's cores are shared by all of them,
+ * second state beside it). --copy runs no replica: after each group the
+ * writer copies the balances it changed (yj_sm_changed_balances) into a
+ * view (its own id index and rows) under the lock, the readers read the
+ * view, and at the end every member's published balance must be the
+ * writer's (else exit 1). The machine's cores are shared by all of them,
  * as they would be in yongjind with its event loop and clients. Not a
  * test: nothing fails for being slow, but unequal digests exit 1.
  */
@@ -45,6 +51,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "state/ids.h"
 #include "state/sm.h"
 #include "state/tree.h"
 #include "yongjin/arena.h"
@@ -70,7 +77,13 @@ static uint64_t xorshift(uint64_t *s)
 
 typedef struct bench {
     long members, orders, group, slice, rate, read_rate;
-    int readers, replica;
+    int readers, replica, copy; /* copy: the published copy instead of the replica */
+    /* the published copy (--copy): the writer's changed balances copied
+     * under `lock` after each durable group, by the view's own numbers */
+    yj_ids *view_ids;
+    int64_t (*view_bal)[YJ_SM_BALANCE_FIELDS];
+    size_t view_cap;
+    double publish_cpu;
     Yongjin__V1__Event *evs;
     yj_sm *w, *r;          /* the writer's state and the replica */
     pthread_rwlock_t lock; /* the replica's */
@@ -97,6 +110,36 @@ static void fail(const char *who, long i, const yj_msg *why)
     exit(1);
 }
 
+/* The published copy: each balance the group changed, under the view's
+ * write lock (a member new to the view numbered in its own index). */
+static void publish(bench *b)
+{
+    const uint32_t *ms;
+    size_t n = yj_sm_changed_balances(b->w, &ms);
+    const yj_tree *t = yj_sm_tree(b->w);
+    pthread_rwlock_wrlock(&b->lock);
+    for (size_t k = 0; k < n; k++) {
+        const char *id = yj_tree_id(t, ms[k]);
+        size_t len = strlen(id);
+        uint32_t v = yj_ids_find(b->view_ids, id, len);
+        if (v == YJ_IDS_NONE && yj_ids_add(b->view_ids, id, len, &v) != YJ_OK) {
+            fprintf(stderr, "yj-view-bench: no memory for the view\n");
+            exit(1);
+        }
+        if (v >= b->view_cap) {
+            size_t cap = b->view_cap ? 2 * b->view_cap : 1024;
+            while (cap <= v)
+                cap *= 2;
+            void *more = realloc(b->view_bal, cap * sizeof *b->view_bal);
+            if (!more) exit(1);
+            b->view_bal = more;
+            b->view_cap = cap;
+        }
+        yj_sm_balance(b->w, ms[k], b->view_bal[v]);
+    }
+    pthread_rwlock_unlock(&b->lock);
+}
+
 static void *writer_main(void *arg)
 {
     bench *b = arg;
@@ -120,6 +163,13 @@ static void *writer_main(void *arg)
         if ((i + 1) % b->group == 0 || i + 1 == b->orders) { /* durable: handed over */
             yj_sm_commit(b->w);
             b->handed[i / b->group] = now_s(CLOCK_MONOTONIC);
+            if (b->copy) {
+                double p0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+                publish(b);
+                b->publish_cpu += now_s(CLOCK_THREAD_CPUTIME_ID) - p0;
+                b->visible[i / b->group] = now_s(CLOCK_MONOTONIC);
+                continue;
+            }
             pthread_mutex_lock(&b->mu);
             b->durable = i + 1;
             pthread_cond_signal(&b->cv);
@@ -127,6 +177,7 @@ static void *writer_main(void *arg)
         }
     }
     b->writer_cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    if (b->copy) atomic_store(&b->done, 1); /* (no replica: the readers stop here) */
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     return NULL;
@@ -190,10 +241,15 @@ static void *reader_main(void *arg)
         snprintf(id, sizeof id, "m%" PRIu64, 1 + xorshift(&rd->rnd) % (uint64_t)(b->members - 1));
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        pthread_rwlock_rdlock(&b->lock);
-        uint32_t m = yj_tree_find(yj_sm_tree(b->r), id, strlen(id));
         int64_t bal[YJ_SM_BALANCE_FIELDS] = {0};
-        if (m != YJ_TREE_NONE) yj_sm_balance(b->r, m, bal);
+        pthread_rwlock_rdlock(&b->lock);
+        if (b->copy) {
+            uint32_t v = yj_ids_find(b->view_ids, id, strlen(id));
+            if (v != YJ_IDS_NONE) memcpy(bal, b->view_bal[v], sizeof bal);
+        } else {
+            uint32_t m = yj_tree_find(yj_sm_tree(b->r), id, strlen(id));
+            if (m != YJ_TREE_NONE) yj_sm_balance(b->r, m, bal);
+        }
         pthread_rwlock_unlock(&b->lock);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         rd->sink += bal[0] + bal[1];
@@ -226,8 +282,8 @@ static int by_double(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: yj-view-bench [--members 100000] [--orders 1000000] [--group 1000] "
-                    "[--slice 64] [--readers 1] [--rate 0] [--read-rate 0] [--no-replica] "
-                    "[--seed 1]\n");
+                    "[--slice 64] [--readers 1] [--rate 0] [--read-rate 0] "
+                    "[--no-replica | --copy] [--seed 1]\n");
     exit(2);
 }
 
@@ -255,15 +311,21 @@ int main(int argc, char **argv)
                .readers = 1,
                .replica = 1};
     long seed = 1;
-    static const struct option opts[] = {
-        {"members", required_argument, NULL, 'm'},   {"orders", required_argument, NULL, 'o'},
-        {"group", required_argument, NULL, 'g'},     {"slice", required_argument, NULL, 'l'},
-        {"readers", required_argument, NULL, 'r'},   {"rate", required_argument, NULL, 't'},
-        {"read-rate", required_argument, NULL, 'q'}, {"no-replica", no_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},      {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"members", required_argument, NULL, 'm'},
+                                         {"orders", required_argument, NULL, 'o'},
+                                         {"group", required_argument, NULL, 'g'},
+                                         {"slice", required_argument, NULL, 'l'},
+                                         {"readers", required_argument, NULL, 'r'},
+                                         {"rate", required_argument, NULL, 't'},
+                                         {"read-rate", required_argument, NULL, 'q'},
+                                         {"no-replica", no_argument, NULL, 'n'},
+                                         {"copy", no_argument, NULL, 'c'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        if (c == 'n') {
+        if (c == 'n' || c == 'c') {
             b.replica = 0;
+            b.copy = c == 'c';
             continue;
         }
         char *end;
@@ -289,12 +351,13 @@ int main(int argc, char **argv)
             usage();
     }
     if (b.members < 2 || b.orders < 1 || b.group < 1 || b.slice < 1 || b.readers > 64) usage();
-    if (!b.replica) b.readers = 0;
+    if (!b.replica && !b.copy) b.readers = 0;
     yj_policy p;
     yj_policy_defaults(&p);
     b.w = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull);
     b.r = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull + 1);
-    if (!b.w || !b.r) return 1;
+    b.view_ids = yj_ids_new((uint64_t)seed * 31 + 7);
+    if (!b.w || !b.r || !b.view_ids) return 1;
     bind_forest(b.w, b.members, &p);
     if (b.replica) bind_forest(b.r, b.members, &p);
     yj_sm_undo_on(b.r, 0); /* (a replay's: nothing to take back) */
@@ -362,15 +425,21 @@ int main(int argc, char **argv)
     }
     printf("members %ld, orders %ld in groups of %ld%s, %s, %d reader%s\n", b.members, b.orders,
            b.group, b.rate ? " (paced)" : "",
-           b.replica ? "a replica applying each in slices" : "no replica", b.readers,
-           b.readers == 1 ? "" : "s");
+           b.replica ? "a replica applying each in slices"
+           : b.copy  ? "the changed balances published after each group"
+                     : "no replica",
+           b.readers, b.readers == 1 ? "" : "s");
     if (b.rate) printf("pace: at most %ld orders/s\n", b.rate);
     printf("writer: %.3f us CPU an order; wall %.2f s for all (%.0f orders/s)\n",
            b.writer_cpu * 1e6 / (double)b.orders, b.wall, (double)b.orders / b.wall);
-    if (b.replica) {
+    if (b.copy)
+        printf("publish: %.3f us CPU an order (in the writer's), %zu members in the view\n",
+               b.publish_cpu * 1e6 / (double)b.orders, yj_ids_count(b.view_ids));
+    if (b.replica)
         printf("replica: %.3f us CPU an order (slices of %ld), at most %ld orders behind the "
                "writer when it took a group\n",
                b.replica_cpu * 1e6 / (double)b.orders, b.slice, b.max_behind);
+    if (b.replica || b.copy) {
         double *delay = malloc(groups * sizeof *delay);
         if (!delay) return 1;
         for (size_t g = 0; g < groups; g++) {
@@ -391,11 +460,27 @@ int main(int argc, char **argv)
                    "max %.0f us\n",
                    reads, (double)reads / b.wall, quantile(hist, reads, 0.5),
                    quantile(hist, reads, 0.99), quantile(hist, reads, 0.999), (double)max_ns / 1e3);
-        uint8_t dw[32], dr[32];
-        if (!yj_sm_digest(b.w, dw) || !yj_sm_digest(b.r, dr)) return 1;
-        int same = !memcmp(dw, dr, 32);
-        printf("digests: %s\n", same ? "the writer's and the replica's are equal" : "DIFFER");
-        if (!same) return 1;
+        if (b.replica) {
+            uint8_t dw[32], dr[32];
+            if (!yj_sm_digest(b.w, dw) || !yj_sm_digest(b.r, dr)) return 1;
+            int same = !memcmp(dw, dr, 32);
+            printf("digests: %s\n", same ? "the writer's and the replica's are equal" : "DIFFER");
+            if (!same) return 1;
+        } else { /* every member's published balance is the writer's */
+            const yj_tree *t = yj_sm_tree(b.w);
+            size_t differ = 0;
+            for (uint32_t m = 0; m < yj_tree_count(t); m++) {
+                int64_t want[YJ_SM_BALANCE_FIELDS], got[YJ_SM_BALANCE_FIELDS] = {0};
+                yj_sm_balance(b.w, m, want);
+                const char *id = yj_tree_id(t, m);
+                uint32_t v = yj_ids_find(b.view_ids, id, strlen(id));
+                if (v != YJ_IDS_NONE) memcpy(got, b.view_bal[v], sizeof got);
+                differ += memcmp(want, got, sizeof got) != 0;
+            }
+            printf("view: %s\n", differ ? "DIFFERS from the writer's balances"
+                                        : "every member's balance is the writer's");
+            if (differ) return 1;
+        }
     }
     free(rd);
     free(rdt);
@@ -406,5 +491,7 @@ int main(int argc, char **argv)
     free(ops);
     yj_sm_free(b.w);
     yj_sm_free(b.r);
+    yj_ids_free(b.view_ids);
+    free(b.view_bal);
     return 0;
 }

@@ -135,6 +135,8 @@ void yj_sm_free(yj_sm *s)
     free(s->lines);
     free(s->comms);
     free(s->oseqs);
+    free(s->dirty);
+    free(s->dirty_flag);
     free(s->touched);
     free(s->refund_seq);
     free(s->due);
@@ -273,7 +275,27 @@ yj_err sm_room_balances(yj_sm *s, size_t more)
         s->bal = b;
         s->bal_cap = cap;
     }
+    if (s->dirty_cap < s->bal_cap) { /* the changed balances' list: one place a member */
+        uint32_t *d = realloc(s->dirty, s->bal_cap * sizeof *d);
+        if (!d) return YJ_RESOURCE_EXHAUSTED;
+        s->dirty = d;
+        uint8_t *f = realloc(s->dirty_flag, s->bal_cap);
+        if (!f) return YJ_RESOURCE_EXHAUSTED;
+        memset(f + s->dirty_cap, 0, s->bal_cap - s->dirty_cap);
+        s->dirty_flag = f;
+        s->dirty_cap = s->bal_cap;
+    }
     return YJ_OK;
+}
+
+size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members)
+{
+    for (size_t i = 0; i < s->n_dirty; i++)
+        s->dirty_flag[s->dirty[i]] = 0;
+    size_t n = s->n_dirty;
+    *members = s->dirty;
+    s->n_dirty = 0; /* (the list stays readable until the next posting) */
+    return n;
 }
 
 /* m's balance, zeroed first when m is new to the balances. */
@@ -427,6 +449,10 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
     balance_of(s, member);
+    if (member < s->dirty_cap && !s->dirty_flag[member]) { /* (room: sm_room_balances) */
+        s->dirty_flag[member] = 1;
+        s->dirty[s->n_dirty++] = member;
+    }
     post_args a;
     memset(&a, 0, sizeof a); /* (its padding too: the record copies it) */
     a.amount = p->amount;

@@ -317,6 +317,13 @@ yj_err yj_sm_save_fd(const yj_sm *s, int fd, size_t run, uint64_t *bytes,
 
 /* Reads. m is a member's number (yj_tree_find on yj_sm_tree). */
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]);
+/* The members (numbers) whose balances a posting changed since the last
+ * call, each once, in *members (valid until the next posting), and how
+ * many; the list is then empty. A published view's work after a durable
+ * group (a change a rollback took back may be listed: copying its value
+ * again is harmless; a number past the tree's count after a rollback is
+ * the caller's to skip). Not state: no digest, snapshot or undo sees it. */
+size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members);
 /* m's earnings in month period of program at level, NULL when none. */
 const int64_t *yj_sm_earnings(const yj_sm *s, uint32_t m, uint32_t period, int program, int level);
 /* m's month counters (YJ_PERIOD_COLUMNS), NULL when none. */

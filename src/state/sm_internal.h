@@ -175,6 +175,12 @@ struct yj_sm {
      * yj_sm_apply empties it; yj_sm_out.orders) */
     uint32_t *touched;
     size_t n_touched, touched_cap;
+    /* the members whose balances a posting changed since the last
+     * yj_sm_changed_balances (not state: a published view's work list;
+     * room for every member with a balance slot, sm_room_balances) */
+    uint32_t *dirty;
+    uint8_t *dirty_flag;
+    size_t n_dirty, dirty_cap;
     yj_ids *refund_ids;   /* "order refund" */
     uint64_t *refund_seq; /* by refund number */
     size_t refund_cap;

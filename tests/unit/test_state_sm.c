@@ -174,6 +174,13 @@ static void test_example_A_two_levels(void **state)
     assert_string_equal(r->postings[0]->order_id, "O1");
     assert_string_equal(r->postings[0]->line_id, "L1");
     yongjin__v1__event_result__free_unpacked(r, NULL);
+    { /* the balances it changed, each once (a published view's work), then none */
+        const uint32_t *ms;
+        assert_int_equal(yj_sm_changed_balances(s, &ms), 2);
+        assert_int_equal(ms[0], num(s, "b"));
+        assert_int_equal(ms[1], num(s, "a"));
+        assert_int_equal(yj_sm_changed_balances(s, &ms), 0);
+    }
     assert_pending(s, "b", 1999);
     assert_pending(s, "a", 999);
     assert_pending(s, "c", 0);
@@ -194,6 +201,14 @@ static void test_example_A_two_levels(void **state)
     assert_true(yj_sm_digest(s, after));
     assert_memory_equal(before, after, 32);
     assert_int_equal(yj_sm_orders(s), 1);
+    const uint32_t *ms;
+    assert_int_equal(yj_sm_changed_balances(s, &ms), 0); /* (a refusal changes none) */
+    /* two orders: b and a once each, in the order first changed */
+    assert_int_equal(pay(s, "O2", "c", 1000, T0 + DAY, NULL), YJ_OK);
+    assert_int_equal(pay(s, "O3", "c", 1000, T0 + DAY, NULL), YJ_OK);
+    assert_int_equal(yj_sm_changed_balances(s, &ms), 2);
+    assert_int_equal(ms[0], num(s, "b"));
+    assert_int_equal(ms[1], num(s, "a"));
     yj_sm_free(s);
 }
 
