@@ -43,6 +43,7 @@ typedef struct options {
     uint32_t drain_timeout_ms;
     int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
     uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
+    int shadow_check_ckpt;        /* --shadow-check-checkpoint */
 } options;
 
 typedef struct app {
@@ -120,6 +121,9 @@ static void usage(FILE *out)
         "                            DATA/typed.ckpt every N entries (by a child process)\n"
         "                            and at the end, and start from it (default 1000000;\n"
         "                            0: at the end only)\n"
+        "  --shadow-check-checkpoint  with --shadow-typed, a start from the checkpoint also\n"
+        "                            replays the whole journal and requires the same typed\n"
+        "                            state (a diagnostic for tests: the shadow is off if not)\n"
         "  --help                    this text\n");
 }
 
@@ -145,7 +149,8 @@ enum {
     OPT_LOG_THREAD,
     OPT_VERIFY_MAX,
     OPT_SHADOW_TYPED,
-    OPT_SHADOW_CKPT
+    OPT_SHADOW_CKPT,
+    OPT_SHADOW_CHECK_CKPT
 };
 
 /* 0 ok, 1 --help, 2 usage error. */
@@ -182,6 +187,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"verify-max-memory", 1, 0, OPT_VERIFY_MAX},
         {"shadow-typed", 0, 0, OPT_SHADOW_TYPED},
         {"shadow-checkpoint-entries", 1, 0, OPT_SHADOW_CKPT},
+        {"shadow-check-checkpoint", 0, 0, OPT_SHADOW_CHECK_CKPT},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -223,6 +229,9 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case OPT_SHADOW_CKPT:
             bad = parse_u64(optarg, 1000000000000ull, &o->shadow_ckpt_entries);
+            break;
+        case OPT_SHADOW_CHECK_CKPT:
+            o->shadow_check_ckpt = 1;
             break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
@@ -389,6 +398,7 @@ static int start(app *a)
             return -1;
         }
         sc.hook = *yj_shadow_hook(a->shadow);
+        yj_shadow_check_checkpoint(a->shadow, a->opt.shadow_check_ckpt);
         if (yj_shadow_set_checkpoint(a->shadow, a->opt.data_dir, a->opt.shadow_ckpt_entries) !=
             YJ_OK) {
             yj_log(YJ_LOG_ERROR, "no memory");

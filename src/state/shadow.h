@@ -55,6 +55,12 @@ yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every);
  * Call after the store closed. OK, or ckpt.h's errors (the newest
  * checkpoint stays). */
 yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg);
+/* With on, a build that starts from a checkpoint also replays the whole
+ * journal into states of its own and requires every tenant's digest to
+ * be the same (a diagnostic for tests: the start then costs what a build
+ * without a checkpoint costs, and a difference fails the build,
+ * DATA_LOSS naming the tenant). */
+void yj_shadow_check_checkpoint(yj_shadow *sh, int on);
 /* Builds the typed states from the store's journal (from the newest
  * checkpoint when one is set and found, then every entry after it, in
  * order, each checked against its entry as written) and turns the shadow

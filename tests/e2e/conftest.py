@@ -83,6 +83,8 @@ class Server:
         self.shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
         if self.shadow and "--shadow-typed" not in args:
             args.append("--shadow-typed")
+        if self.shadow:  # a start from its checkpoint checked against the whole journal
+            args.append("--shadow-check-checkpoint")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
 
     def _log_thread(self):

@@ -42,7 +42,7 @@ def some_events(c, prefix, t):
 
 
 def test_the_shadow_compares_every_write_and_is_rebuilt_at_a_restart(data_dir):
-    s = Server(data_dir, extra_args=["--shadow-typed"]).start()
+    s = Server(data_dir, extra_args=["--shadow-typed", "--shadow-check-checkpoint"]).start()
     c = Client(s.channel())
     some_events(c, "x", T)
     assert s.stop() == 0
@@ -68,6 +68,10 @@ def test_the_shadow_compares_every_write_and_is_rebuilt_at_a_restart(data_dir):
     log = s.read_log()
     assert built(log) == (1, 12, 6)
     assert compared(log) == (1, 0)
+    # (checked: the checkpoint and the 6 entries after it give the state
+    # the whole journal gives)
+    assert ("shadow: the checkpoint and the 6 entries after it give every tenant the typed "
+            "state the whole journal gives") in log
 
 
 def wait_for(s, text, timeout=20.0):
@@ -154,6 +158,39 @@ def test_a_damaged_or_foreign_checkpoint_is_never_loaded(data_dir, tmp_path):
     s.start()  # the stop wrote a good one again
     assert s.stop() == 0
     assert built(s.read_log()) == (1, 7, 0)
+
+
+def test_a_checkpoint_whose_states_are_not_the_journals_is_caught(data_dir, tmp_path):
+    """--shadow-check-checkpoint: a checkpoint at this journal's position
+    (its seq and hash put in by hand, its header's hash made again) whose
+    states are another store's loads, and the check against a replay of
+    the whole journal catches it: the build fails naming the tenant, and
+    the shadow is off."""
+    import hashlib
+    import os
+    path = os.path.join(data_dir, "typed.ckpt")
+    s = Server(data_dir, extra_args=["--shadow-typed", "--shadow-check-checkpoint"]).start()
+    some_events(Client(s.channel()), "x", T)
+    assert s.stop() == 0
+    with open(path, "rb") as f:
+        mine = f.read()
+    other = str(tmp_path / "other")
+    o = Server(other, extra_args=["--shadow-typed"]).start()
+    some_events(Client(o.channel()), "q", T)  # (the same count of entries, other members)
+    assert o.stop() == 0
+    with open(os.path.join(other, "typed.ckpt"), "rb") as f:
+        forged = bytearray(f.read())
+    forged[16:56] = mine[16:56]  # this journal's seq and entry hash
+    forged[104:136] = hashlib.sha256(bytes(forged[:104])).digest()
+    with open(path, "wb") as f:
+        f.write(bytes(forged))
+    s.start()
+    s.shadow = False  # (its ERROR is this test's to read)
+    assert s.stop() == 0
+    log = s.read_log()
+    assert "typed state from the checkpoint is not the one the whole journal gives" in log, \
+        log[-3000:]
+    assert "the shadow is off" in log
 
 
 def test_the_shadow_refuses_the_log_thread(data_dir):
