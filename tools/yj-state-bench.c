@@ -34,6 +34,7 @@
 
 #include "state/ckpt.h"
 #include "state/sm.h"
+#include "state_bench.h"
 #include "yongjin/arena.h"
 
 #define T0 1761955200000LL /* 2025-11-01 00:00 UTC */
@@ -109,15 +110,6 @@ static long rss_anon_kib(void)
     return kib;
 }
 
-static uint64_t rnd_state;
-static uint64_t rnd(void) /* xorshift64* */
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 0x2545F4914F6CDD1Dull;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: yj-state-bench [--members 100000] [--orders 1000000] [--seed 1]\n");
@@ -167,34 +159,9 @@ int main(int argc, char **argv)
 
     /* every order built before the clock starts */
     yj_arena a = {0};
-    Yongjin__V1__OrderPaid *ops = calloc((size_t)orders, sizeof *ops);
-    Yongjin__V1__Event *evs = calloc((size_t)orders, sizeof *evs);
-    if (!ops || !evs) return 1;
-    rnd_state = (uint64_t)seed * 2654435761u + 1;
-    for (long i = 0; i < orders; i++) {
-        Yongjin__V1__OrderPaid init = YONGJIN__V1__ORDER_PAID__INIT;
-        Yongjin__V1__Line linit = YONGJIN__V1__LINE__INIT;
-        Yongjin__V1__Line *l = yj_arena_alloc(&a, sizeof *l);
-        Yongjin__V1__Line **lp = yj_arena_alloc(&a, sizeof *lp);
-        char *oid = yj_arena_alloc(&a, 24), *buyer = yj_arena_alloc(&a, 24);
-        if (!l || !lp || !oid || !buyer) return 1;
-        snprintf(oid, 24, "o%ld", i);
-        snprintf(buyer, 24, "m%" PRIu64, 1 + rnd() % (uint64_t)(members - 1));
-        *l = linit;
-        l->line_id = "L1";
-        l->quantity = 1;
-        l->amount = 100 + (int64_t)(rnd() % 99901);
-        *lp = l;
-        ops[i] = init;
-        ops[i].order_id = oid;
-        ops[i].buyer = buyer;
-        ops[i].n_lines = 1;
-        ops[i].lines = lp;
-        Yongjin__V1__Event einit = YONGJIN__V1__EVENT__INIT;
-        evs[i] = einit;
-        evs[i].body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
-        evs[i].order_paid = &ops[i];
-    }
+    Yongjin__V1__OrderPaid *ops;
+    Yongjin__V1__Event *evs;
+    if (state_bench_orders(orders, members, seed, &a, &ops, &evs) != 0) return 1;
     yj_buf fx = {0}, extra = {0};
     long postings = 0;
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);

@@ -54,6 +54,7 @@
 #include "state/ids.h"
 #include "state/sm.h"
 #include "state/tree.h"
+#include "state_bench.h"
 #include "yongjin/arena.h"
 
 #define T0 1761955200000LL /* 2025-11-01 00:00 UTC */
@@ -65,14 +66,6 @@ static double now_s(clockid_t c)
     struct timespec t;
     clock_gettime(c, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
 }
 
 typedef struct bench {
@@ -238,7 +231,8 @@ static void *reader_main(void *arg)
                           NULL);
             }
         }
-        snprintf(id, sizeof id, "m%" PRIu64, 1 + xorshift(&rd->rnd) % (uint64_t)(b->members - 1));
+        snprintf(id, sizeof id, "m%" PRIu64,
+                 1 + state_bench_rnd(&rd->rnd) % (uint64_t)(b->members - 1));
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int64_t bal[YJ_SM_BALANCE_FIELDS] = {0};
@@ -362,34 +356,8 @@ int main(int argc, char **argv)
     if (b.replica) bind_forest(b.r, b.members, &p);
     yj_sm_undo_on(b.r, 0); /* (a replay's: nothing to take back) */
     yj_arena a = {0};
-    Yongjin__V1__OrderPaid *ops = calloc((size_t)b.orders, sizeof *ops);
-    b.evs = calloc((size_t)b.orders, sizeof *b.evs);
-    if (!ops || !b.evs) return 1;
-    uint64_t rs = (uint64_t)seed * 2654435761u + 1;
-    for (long i = 0; i < b.orders; i++) { /* yj-state-bench's orders */
-        Yongjin__V1__OrderPaid init = YONGJIN__V1__ORDER_PAID__INIT;
-        Yongjin__V1__Line linit = YONGJIN__V1__LINE__INIT;
-        Yongjin__V1__Line *l = yj_arena_alloc(&a, sizeof *l);
-        Yongjin__V1__Line **lp = yj_arena_alloc(&a, sizeof *lp);
-        char *oid = yj_arena_alloc(&a, 24), *buyer = yj_arena_alloc(&a, 24);
-        if (!l || !lp || !oid || !buyer) return 1;
-        snprintf(oid, 24, "o%ld", i);
-        snprintf(buyer, 24, "m%" PRIu64, 1 + xorshift(&rs) % (uint64_t)(b.members - 1));
-        *l = linit;
-        l->line_id = "L1";
-        l->quantity = 1;
-        l->amount = 100 + (int64_t)(xorshift(&rs) % 99901);
-        *lp = l;
-        ops[i] = init;
-        ops[i].order_id = oid;
-        ops[i].buyer = buyer;
-        ops[i].n_lines = 1;
-        ops[i].lines = lp;
-        Yongjin__V1__Event einit = YONGJIN__V1__EVENT__INIT;
-        b.evs[i] = einit;
-        b.evs[i].body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
-        b.evs[i].order_paid = &ops[i];
-    }
+    Yongjin__V1__OrderPaid *ops; /* yj-state-bench's orders */
+    if (state_bench_orders(b.orders, b.members, seed, &a, &ops, &b.evs) != 0) return 1;
     size_t groups = (size_t)((b.orders + b.group - 1) / b.group);
     b.handed = calloc(groups, sizeof *b.handed);
     b.visible = calloc(groups, sizeof *b.visible);
