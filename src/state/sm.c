@@ -449,7 +449,8 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
     balance_of(s, member);
-    if (member < s->dirty_cap && !s->dirty_flag[member]) { /* (room: sm_room_balances) */
+    assert(member < s->dirty_cap); /* (room: sm_room_balances, and a load's) */
+    if (!s->dirty_flag[member]) {
         s->dirty_flag[member] = 1;
         s->dirty[s->n_dirty++] = member;
     }

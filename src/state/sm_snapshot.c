@@ -657,6 +657,12 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
                              : "a snapshot that loads into a state of another digest",
                        r.at);
     }
+    /* the changed-balances list's room (sm_room_balances: one place for
+     * each member with a balance slot, which a posting assumes) */
+    if (sm_room_balances(s, 0) != YJ_OK) {
+        yj_sm_free(s);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a typed state");
+    }
     yj_sm_undo_on(s, 1);
     *out = s;
     return YJ_OK;

@@ -2212,6 +2212,30 @@ static void check_snapshot(dfx *f, yj_sm *s, const uint8_t live[32])
     uint8_t got[32];
     assert_true(yj_sm_digest(l, got));
     assert_memory_equal(got, live, 32);
+    { /* a loaded state lists the balances its postings change (a Settle far
+       * ahead posts for every due order and numbers no one) */
+        yj_sm *l2;
+        if (yj_sm_load(snap.data, snap.len, 778, &l2, &msg) != YJ_OK) fail_msg("%s", msg.text);
+        const uint32_t *ms;
+        assert_int_equal(yj_sm_changed_balances(l2, &ms), 0);
+        Yongjin__V1__Event se = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__Settle sv = YONGJIN__V1__SETTLE__INIT;
+        sv.as_of_ms = T0 + 400 * DAY;
+        se.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+        se.settle = &sv;
+        yj_buf sfx = {0}, sextra = {0};
+        yj_sm_out sout = {.effects = &sfx};
+        assert_int_equal(yj_sm_apply(l2, rules_version, &se, T0 + 400 * DAY, T0 + 400 * DAY, 999980,
+                                     &sout, &sextra, &msg),
+                         YJ_OK);
+        size_t changed = yj_sm_changed_balances(l2, &ms);
+        assert_int_equal(changed > 0, sfx.len > 0); /* (postings: their members listed) */
+        for (size_t i = 0; i < changed; i++)
+            assert_true(ms[i] < yj_tree_count(yj_sm_tree(l2)));
+        yj_buf_free(&sfx);
+        yj_buf_free(&sextra);
+        yj_sm_free(l2);
+    }
     /* then a rebind (heights recounted from the loaded counts), a Settle
      * far ahead (every due order, from the loaded due heap), an order of
      * two lines (guided, crediting two guides, where the workload has
