@@ -23,6 +23,7 @@
  * parent at this size, and the child's time), and read back (both hashes,
  * every table, the digest). Not a test: nothing fails for being slow.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -76,27 +77,33 @@ static int bench_checkpoint(const yj_sm *s, long orders)
         _exit(1);
     }
     double f1 = now_s(CLOCK_MONOTONIC);
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-        fprintf(stderr, "yj-state-bench: the checkpoint's child failed\n");
-        return 1;
-    }
-    double f2 = now_s(CLOCK_MONOTONIC);
+    int status = 0, rc = 1;
     uint64_t seq, bytes;
     uint8_t got[32];
     yj_msg msg;
-    if (yj_ckpt_read(dir, 5, NULL, keep_none, NULL, &seq, got, &bytes, &msg) != YJ_OK) {
-        fprintf(stderr, "yj-state-bench: checkpoint: %s\n", msg.text);
-        return 1;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "yj-state-bench: the checkpoint's child failed\n");
+    } else {
+        double f2 = now_s(CLOCK_MONOTONIC);
+        if (yj_ckpt_read(dir, 5, NULL, keep_none, NULL, &seq, got, &bytes, &msg) != YJ_OK) {
+            fprintf(stderr, "yj-state-bench: checkpoint: %s\n", msg.text);
+        } else {
+            double f3 = now_s(CLOCK_MONOTONIC);
+            printf("checkpoint file: %llu bytes; fork %.1f ms of the parent's (RssAnon %ld KiB), "
+                   "written by the child in %.2f s, read in %.2f s (hashes, tables, digest "
+                   "checked)\n",
+                   (unsigned long long)bytes, (f1 - f0) * 1e3, rss_anon_kib(), f2 - f1, f3 - f2);
+            rc = 0;
+        }
     }
-    double f3 = now_s(CLOCK_MONOTONIC);
-    printf("checkpoint file: %llu bytes; fork %.1f ms of the parent's (RssAnon %ld KiB), written "
-           "by the child in %.2f s, read in %.2f s (hashes, tables, digest checked)\n",
-           (unsigned long long)bytes, (f1 - f0) * 1e3, rss_anon_kib(), f2 - f1, f3 - f2);
+    /* the scratch directory goes, whatever happened (a failed child may
+     * have left its temporary file) */
+    yj_ckpt_clean(dir);
     char path[64];
     snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE);
-    if (unlink(path) != 0 || rmdir(dir) != 0) perror("yj-state-bench: removing the checkpoint");
-    return 0;
+    if ((unlink(path) != 0 && errno != ENOENT) || rmdir(dir) != 0)
+        perror("yj-state-bench: removing the checkpoint's directory");
+    return rc;
 }
 
 static long rss_anon_kib(void)
