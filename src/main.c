@@ -420,9 +420,12 @@ static int start(app *a)
         }
         yj_log(YJ_LOG_INFO, "%zu API keys loaded from %s", yj_auth_count(a->auth), a->opt.auth_file);
     }
-    yj_svc_config vc = {.base = a->base, .store = a->store,
-                        .auth = a->auth, .max_events_per_append = a->opt.max_events,
-                        .max_future_ms = a->opt.max_future_ms};
+    yj_svc_config vc = {.base = a->base,
+                        .store = a->store,
+                        .auth = a->auth,
+                        .max_events_per_append = a->opt.max_events,
+                        .max_future_ms = a->opt.max_future_ms,
+                        .pub = a->shadow ? yj_shadow_pub(a->shadow) : NULL};
     a->svc = yj_svc_new(&vc);
     if (!a->svc) {
         yj_log(YJ_LOG_ERROR, "cannot build the services");
@@ -458,6 +461,15 @@ static void stop(app *a)
     yj_svc_quiesce(a->svc); /* no worker reads the store past its close */
     if (a->store) {
         yj_store_close(a->store); /* delivers what the writer still had */
+    }
+    if (a->svc && a->shadow) {
+        uint64_t compared, skipped, disagreed;
+        yj_svc_pub_counts(a->svc, &compared, &skipped, &disagreed);
+        yj_log(YJ_LOG_INFO,
+               "shadow: %llu reads compared with the published view (%llu more not compared: "
+               "at another entry, or the ledger's read failed), %llu disagreements",
+               (unsigned long long)compared, (unsigned long long)skipped,
+               (unsigned long long)disagreed);
     }
     if (a->svc) yj_svc_free(a->svc);
     if (a->shadow && yj_shadow_checkpoint(a->shadow, &msg) != YJ_OK) /* (the writer has stopped) */

@@ -18,6 +18,7 @@
 #include "yongjin/store.h"
 
 struct event_base;
+struct yj_pub;
 
 typedef struct yj_svc yj_svc;
 
@@ -31,6 +32,9 @@ typedef struct yj_svc_config {
     uint32_t max_future_ms;    /* an event dated more than this after the server received it
                                   is refused at the door (RULES.md §2); 0 = the default */
     yj_auth *auth;             /* borrowed; NULL: the server runs open */
+    struct yj_pub *pub;        /* borrowed; the typed state's published view (src/state/pub.h,
+                                  --shadow-typed): the reads it holds are also answered from
+                                  it and compared with the ledger's answers; NULL: none */
 } yj_svc_config;
 
 /* Builds the services and their routing table. NULL on ENOMEM. */
@@ -52,6 +56,14 @@ void yj_svc_set_server(yj_svc *svc, yj_server *server);
  * Event loop only; the server must run with keys (config.auth set).
  * Returns how many streams were ended. */
 size_t yj_svc_rekey(yj_svc *svc, yj_auth *auth);
+
+/* With config.pub: the reads answered from both and compared (at the
+ * same journal entry), those not compared (the view at another entry, or
+ * the ledger's read failed by its store),
+ * and the disagreements (each logged at ERROR, "shadow: the published
+ * view disagrees with the ledger"). */
+void yj_svc_pub_counts(const yj_svc *svc, uint64_t *compared, uint64_t *skipped,
+                       uint64_t *disagreed);
 
 /* Calls waiting on the store or a worker thread. */
 size_t yj_svc_pending(const yj_svc *svc);

@@ -489,7 +489,13 @@ yj_err ledger_mark_payout_line(ledger_event_ctx *ec, const Yongjin__V1__MarkPayo
 /* ---- query.c ---- */
 /* Packs a query's answer into out (RESOURCE_EXHAUSTED when out cannot grow). */
 yj_err ledger_pack(yj_buf *out, const ProtobufCMessage *m);
-/* Parses "YYYY-MM" into yyyymm (INVALID_ARGUMENT naming field). */
+/* A member id a read names (field: its name in the words), as every member
+ * read checks it: INVALID_ARGUMENT when it is not 1..64 bytes of
+ * [A-Za-z0-9_.:@-]. */
+yj_err ledger_check_member(const char *field, const char *member, yj_msg *msg);
+/* GetBalance's answer for b, packed into out (the ledger's read and the
+ * typed state's published view, src/state/pub.c, both answer with it). */
+yj_err ledger_balance_answer(yj_buf *out, const ledger_balance *b);
 /* A month "YYYY-MM" (2000..2199) into yyyymm, INVALID_ARGUMENT with the
  * field's words: strictly four digits, a dash and two digits (reads, and
  * the door of a new write: ledger_door_check), or as an accepted event's
@@ -521,6 +527,8 @@ yj_err ledger_mark_posted(ledger_event_ctx *ec, const char *member);
 /* OK when the tenant has seen member (a valid id); NOT_FOUND naming it
  * ("member: x has never been named in an accepted event") otherwise. */
 yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg);
+/* That NOT_FOUND, into msg (the typed state's view answers it too). */
+yj_err ledger_fail_unseen(yj_msg *msg, const char *member);
 /* The key of member's seen mark ('k'), into k. */
 void ledger_seen_key(lkey *k, const char *tenant, size_t tenant_len, const char *member, size_t len);
 

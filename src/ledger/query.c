@@ -28,7 +28,7 @@ int yj_ledger_valid_id(const char *s, size_t len)
     return 1;
 }
 
-static yj_err check_member(const char *field, const char *member, yj_msg *msg)
+yj_err ledger_check_member(const char *field, const char *member, yj_msg *msg)
 {
     if (!yj_ledger_valid_id(member, member ? strlen(member) : 0))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]",
@@ -49,7 +49,7 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
                              yj_msg *msg)
 {
     const Yongjin__V1__GetBalanceRequest *req = reqv;
-    yj_err err = check_member("member", req->member, msg);
+    yj_err err = ledger_check_member("member", req->member, msg);
     if (err != YJ_OK) return err;
     ledger_balance b;
     int found;
@@ -58,13 +58,18 @@ yj_err yj_ledger_get_balance(const yj_rtxn *r, const char *tenant, const void *r
     /* a member with a balance record was named in an accepted event: only
      * one without is looked up in the seen index (NOT_FOUND when unknown) */
     if (!found && (err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
+    return ledger_balance_answer(out, &b);
+}
+
+yj_err ledger_balance_answer(yj_buf *out, const ledger_balance *b)
+{
     Yongjin__V1__Balance resp = YONGJIN__V1__BALANCE__INIT;
-    resp.pending = b.pending;
-    resp.available = b.available;
-    resp.withdrawing = b.withdrawing;
-    resp.paid = b.paid;
-    resp.earned_total = b.earned_total;
-    resp.reversed_total = b.reversed_total;
+    resp.pending = b->pending;
+    resp.available = b->available;
+    resp.withdrawing = b->withdrawing;
+    resp.paid = b->paid;
+    resp.earned_total = b->earned_total;
+    resp.reversed_total = b->reversed_total;
     return ledger_pack(out, &resp.base);
 }
 
@@ -111,7 +116,7 @@ static int list_seek(yj_cursor *c, const lkey *prefix, int64_t from_ms, const ui
 
 static yj_err list_check(const Yongjin__V1__ListEntriesRequest *req, yj_msg *msg)
 {
-    yj_err err = check_member("member", req->member, msg);
+    yj_err err = ledger_check_member("member", req->member, msg);
     if (err != YJ_OK) return err;
     if (req->page_size < 0 || req->page_size > PAGE_MAX)
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size,
@@ -218,7 +223,7 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
 {
     const Yongjin__V1__GetEarningsRequest *req = reqv;
     uint32_t month = 0;
-    yj_err err = check_member("member", req->member, msg);
+    yj_err err = ledger_check_member("member", req->member, msg);
     if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
     if (err == YJ_OK) err = ledger_member_seen(&r->view, tenant, req->member, msg);
     if (err != YJ_OK) return err;

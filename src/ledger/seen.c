@@ -101,6 +101,12 @@ yj_err ledger_mark_seen(ledger_event_ctx *ec, const Yongjin__V1__Event *ev)
     return mark_body(ec, ev); /* (the postings' members: ledger_post marked them) */
 }
 
+yj_err ledger_fail_unseen(yj_msg *msg, const char *member)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "member: %s has never been named in an accepted event",
+                   member);
+}
+
 yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const char *member, yj_msg *msg)
 {
     lkey k;
@@ -109,8 +115,7 @@ yj_err ledger_member_seen(const yj_store_view *sv, const char *tenant, const cha
     assert(yj_ledger_valid_id(member, len));
     ledger_seen_key(&k, tenant, strlen(tenant), member, len);
     yj_err err = yj_state_get(sv, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND)
-        return yj_fail(msg, YJ_NOT_FOUND, "member: %s has never been named in an accepted event", member);
+    if (err == YJ_NOT_FOUND) return ledger_fail_unseen(msg, member);
     if (err != YJ_OK) return yj_fail(msg, err, "member: cannot read whether %s is known", member);
     return YJ_OK;
 }

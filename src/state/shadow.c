@@ -21,6 +21,7 @@
 
 #include "state/ckpt.h"
 #include "state/ids.h"
+#include "state/pub.h"
 #include "state/sm.h"
 #include "yongjin/log.h"
 #include "yongjin/tenant.h"
@@ -37,6 +38,7 @@ typedef struct shadow_tenant {
 struct yj_shadow {
     yj_apply_hook inner, hook;
     int on;
+    yj_pub *pub; /* what readers may see: published after each durable group */
     uint64_t seed;
     yj_ids *tenant_ids;
     shadow_tenant *tenants;
@@ -69,6 +71,7 @@ static void stop(yj_shadow *sh, const char *why)
 {
     if (!sh->on) return;
     sh->on = 0;
+    yj_pub_stale(sh->pub); /* (its reads answer UNAVAILABLE, compared with nothing) */
     yj_log(YJ_LOG_ERROR, "shadow: stopped: %s", why);
 }
 
@@ -272,11 +275,19 @@ static void group_undo(void *ctx)
 static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES])
 {
     yj_shadow *sh = ctx;
+    int published = 1;
+    if (sh->on) yj_pub_begin(sh->pub);
     for (size_t i = 0; i < sh->n_touched; i++) {
-        shadow_tenant *t = &sh->tenants[sh->touched[i]];
+        uint32_t ti = sh->touched[i];
+        shadow_tenant *t = &sh->tenants[ti];
         t->touched = 0;
         yj_sm_commit(t->sm);
+        if (sh->on && published)
+            published = yj_pub_tenant(sh->pub, yj_ids_str(sh->tenant_ids, ti),
+                                      yj_ids_len(sh->tenant_ids, ti), t->sm, 0) == YJ_OK;
     }
+    if (sh->on) yj_pub_end(sh->pub, seq);
+    if (!published) stop(sh, "no memory for the published view");
     sh->n_touched = 0;
     sh->durable_seq = seq;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
@@ -418,6 +429,12 @@ yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
         free(sh);
         return NULL;
     }
+    sh->pub = yj_pub_new(sh->seed ^ 0x5eed);
+    if (!sh->pub) {
+        yj_ids_free(sh->tenant_ids);
+        free(sh);
+        return NULL;
+    }
     sh->hook = *inner;
     sh->hook.ctx = sh;
     sh->hook.apply = shadow_apply;
@@ -435,6 +452,7 @@ void yj_shadow_free(yj_shadow *sh)
     for (size_t i = 0; sh->tenant_ids && i < yj_ids_count(sh->tenant_ids); i++)
         yj_sm_free(sh->tenants[i].sm);
     yj_ids_free(sh->tenant_ids);
+    yj_pub_free(sh->pub);
     free(sh->tenants);
     free(sh->touched);
     yj_buf_free(&sh->fx);
@@ -706,22 +724,38 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
     for (size_t i = 0; i < yj_ids_count(sh->tenant_ids);
          i++) /* new writes: taken back with a group */
         yj_sm_undo_on(sh->tenants[i].sm, 1);
-    if (err != YJ_OK) return err;
+    if (err == YJ_OK) { /* the readers' view: everything, at the head */
+        yj_pub_begin(sh->pub);
+        for (uint32_t i = 0; err == YJ_OK && i < yj_ids_count(sh->tenant_ids); i++)
+            if (yj_pub_tenant(sh->pub, yj_ids_str(sh->tenant_ids, i), yj_ids_len(sh->tenant_ids, i),
+                              sh->tenants[i].sm, 1) != YJ_OK)
+                err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the published view");
+        yj_pub_end(sh->pub, head);
+    }
+    if (err != YJ_OK) {
+        yj_pub_stale(sh->pub);
+        return err;
+    }
     sh->on = 1;
     sh->next_at = sh->ckpt_seq + sh->every;
     sh->durable_seq = head;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     yj_log(YJ_LOG_INFO,
            "shadow: the typed state of %zu tenants built (%llu entries, %llu of them replayed) in "
-           "%.2f s; every new write is compared from here",
+           "%.2f s, its published view %zu bytes; every new write is compared from here",
            yj_ids_count(sh->tenant_ids), (unsigned long long)head,
-           (unsigned long long)(head - from + 1), seconds_since(&t0));
+           (unsigned long long)(head - from + 1), seconds_since(&t0), yj_pub_bytes(sh->pub));
     return YJ_OK;
 }
 
 void yj_shadow_check_checkpoint(yj_shadow *sh, int on)
 {
     sh->check_ckpt = on;
+}
+
+yj_pub *yj_shadow_pub(const yj_shadow *sh)
+{
+    return sh->pub;
 }
 
 uint64_t yj_shadow_compared(const yj_shadow *sh)

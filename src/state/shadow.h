@@ -19,6 +19,11 @@
  * store's recovery, Verify) go to the ledger alone: the typed states are
  * built from the whole journal once the store is open (yj_shadow_build).
  *
+ * The readers' view (pub.h, yj_shadow_pub) is published from the typed
+ * states after every durable group, and whole after the build; the
+ * services answer the reads it holds from it too and compare
+ * (yj_svc_config.pub).
+ *
  * A diagnostic: it costs the writer a second apply an event. Not with the
  * log thread (`--log-thread`): two groups in flight would need a mark each.
  *
@@ -34,6 +39,7 @@
 
 #include <stdint.h>
 
+#include "state/pub.h"
 #include "yongjin/store.h"
 
 typedef struct yj_shadow yj_shadow;
@@ -67,6 +73,10 @@ void yj_shadow_check_checkpoint(yj_shadow *sh, int on);
  * on. Call after the store opened and before it takes writes. OK, or the
  * error (the shadow stays off; msg says why). */
 yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg);
+/* The readers' view of the typed states (pub.h): built with them, then
+ * published after every durable group, out of date (UNAVAILABLE) once the
+ * shadow stops. Valid as long as sh. */
+yj_pub *yj_shadow_pub(const yj_shadow *sh);
 /* Writes compared, and disagreements found (0 or 1: it stops at the
  * first). */
 uint64_t yj_shadow_compared(const yj_shadow *sh);

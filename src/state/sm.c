@@ -137,6 +137,7 @@ void yj_sm_free(yj_sm *s)
     free(s->oseqs);
     free(s->dirty);
     free(s->dirty_flag);
+    free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
     free(s->due);

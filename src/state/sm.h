@@ -144,6 +144,20 @@ yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char
 /* Whether an accepted event named id in any role or posted to it (the
  * ledger's 'k' marks, which the member reads ask: sm_seen.c). */
 int yj_sm_seen(const yj_sm *s, const char *id);
+/* The ids an event's body marked seen for the first time since the last
+ * call (the published view's work besides the changed balances: a member
+ * posted to is seen too, and listed there), as marks in *marks (valid
+ * until the next event) and how many; the list is then empty. A mark a
+ * rollback took back may be listed: yj_sm_seen_mark_id says NULL for it.
+ * Not state. */
+size_t yj_sm_changed_seen(yj_sm *s, const uint32_t **marks);
+/* The id (NUL-terminated, len bytes) a mark names, or NULL when it is no
+ * longer seen. A mark is a tree number, or YJ_SM_SEEN_ID | i for the
+ * i-th of the ids seen that the tree did not number when they were
+ * (yj_sm_seen_other of them): every id seen has one of these marks. */
+#define YJ_SM_SEEN_ID 0x80000000u
+const char *yj_sm_seen_mark_id(const yj_sm *s, uint32_t mark, size_t *len);
+size_t yj_sm_seen_other(const yj_sm *s);
 /* A campaign's counts (the ledger's GetCampaignStats): bindings, orders,
  * GMV; NULL when no accepted bind named it. */
 const int64_t *yj_sm_campaign(const yj_sm *s, const char *campaign, const char *variant);

@@ -181,6 +181,12 @@ struct yj_sm {
     uint32_t *dirty;
     uint8_t *dirty_flag;
     size_t n_dirty, dirty_cap;
+    /* the ids an event's body marked seen for the first time since the
+     * last yj_sm_changed_seen (not state: the published view's other work
+     * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;
+     * room for an event's marks before it applies (sm_seen_room) */
+    uint32_t *seen_new;
+    size_t n_seen_new, seen_new_cap;
     yj_ids *refund_ids;   /* "order refund" */
     uint64_t *refund_seq; /* by refund number */
     size_t refund_cap;

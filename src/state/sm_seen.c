@@ -13,6 +13,7 @@
  * never marked, as it can never be read.
  */
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/ledger_internal.h"
@@ -23,6 +24,13 @@
 
 yj_err sm_seen_room(yj_sm *s)
 {
+    if (s->n_seen_new + SEEN_PER_EVENT > s->seen_new_cap) {
+        size_t cap = s->seen_new_cap ? 2 * s->seen_new_cap : 64;
+        uint32_t *more = realloc(s->seen_new, cap * sizeof *more);
+        if (!more) return YJ_RESOURCE_EXHAUSTED;
+        s->seen_new = more;
+        s->seen_new_cap = cap;
+    }
     return yj_ids_reserve(s->seen_ids, SEEN_PER_EVENT);
 }
 
@@ -31,15 +39,19 @@ static void mark(yj_sm *s, const char *id)
     size_t n = id ? strlen(id) : 0;
     if (!n || !yj_ledger_valid_id(id, n)) return;
     uint32_t m = yj_tree_find(s->tree, id, n);
+    assert(s->n_seen_new < s->seen_new_cap); /* (sm_seen_room) */
     if (m != YJ_TREE_NONE) {
+        if (yj_tree_get(s->tree, m)->seen) return;
         yj_tree_mark_seen(s->tree, m);
+        s->seen_new[s->n_seen_new++] = m;
         return;
     }
     if (yj_ids_find(s->seen_ids, id, n) != YJ_IDS_NONE) return;
     uint32_t k;
     yj_err err = yj_ids_add(s->seen_ids, id, n, &k);
-    assert(err == YJ_OK); /* (sm_seen_room) */
+    assert(err == YJ_OK && k < YJ_SM_SEEN_ID); /* (sm_seen_room) */
     (void)err;
+    s->seen_new[s->n_seen_new++] = k | YJ_SM_SEEN_ID;
 }
 
 void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev)
@@ -83,6 +95,35 @@ void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev)
     default:
         break; /* names no member: policy, refunds, completions, settles, stores, ... */
     }
+}
+
+size_t yj_sm_changed_seen(yj_sm *s, const uint32_t **marks)
+{
+    size_t n = s->n_seen_new;
+    *marks = s->seen_new;
+    s->n_seen_new = 0; /* (the list stays readable until the next event) */
+    return n;
+}
+
+const char *yj_sm_seen_mark_id(const yj_sm *s, uint32_t mark, size_t *len)
+{
+    const char *id;
+    if (mark & YJ_SM_SEEN_ID) {
+        uint32_t k = mark & ~YJ_SM_SEEN_ID;
+        if (k >= yj_ids_count(s->seen_ids)) return NULL; /* taken back */
+        id = yj_ids_str(s->seen_ids, k);
+        *len = yj_ids_len(s->seen_ids, k);
+        return id;
+    }
+    if (mark >= yj_tree_count(s->tree) || !yj_tree_get(s->tree, mark)->seen) return NULL;
+    id = yj_tree_id(s->tree, mark);
+    *len = strlen(id);
+    return id;
+}
+
+size_t yj_sm_seen_other(const yj_sm *s)
+{
+    return yj_ids_count(s->seen_ids);
 }
 
 int yj_sm_seen(const yj_sm *s, const char *id)

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/pub.h"
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
+#include "yongjin/log.h"
 #include "yongjin/v1/query.pb-c.h"
 
 /* One read, in its own snapshot: on the event loop, or on a worker. */
@@ -22,6 +24,47 @@ typedef struct query_job {
     yj_msg why;
 } query_job;
 
+/* The read qj answered from the snapshot r, answered again from the
+ * typed state's published view and compared, when the view is at the
+ * snapshot's journal entry (it is published just after the store's). */
+static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
+{
+    uint64_t head, at;
+    uint8_t hash[YJ_HASH_BYTES];
+    if (yj_store_head(svc->config.store, r, &head, hash) != YJ_OK) return; /* (not compared) */
+    yj_msg why = {{0}};
+    yj_buf out = {0};
+    yj_err err = qj->q->pub(svc->config.pub, qj->tenant, qj->req, &out, &at, &why);
+    /* compared: answers at the same entry (a request's own fault at any),
+     * when the ledger's read answered (a store that failed it, a damaged
+     * record's DATA_LOSS among them, is not the view's to say) */
+    int answered = qj->err == YJ_OK || qj->err == YJ_NOT_FOUND || qj->err == YJ_INVALID_ARGUMENT;
+    if ((at != head && err != YJ_INVALID_ARGUMENT) || !answered) {
+        atomic_fetch_add(&svc->pub_skipped, 1);
+        yj_buf_free(&out);
+        return;
+    }
+    const char *d = NULL;
+    if (err != qj->err)
+        d = "another code";
+    else if (err != YJ_OK && strcmp(why.text, qj->why.text))
+        d = "other words";
+    else if (err == YJ_OK &&
+             (out.len != qj->out.len || (out.len && memcmp(out.data, qj->out.data, out.len))))
+        d = "another answer";
+    atomic_fetch_add(&svc->pub_compared, 1);
+    if (d) {
+        atomic_fetch_add(&svc->pub_disagreed, 1);
+        yj_log(YJ_LOG_ERROR,
+               "shadow: the published view disagrees with the ledger: %s, tenant %s, entry %llu: "
+               "%s (the ledger %d \"%s\", %zu bytes; the view %d \"%s\", %zu bytes)",
+               qj->q->request->name, qj->tenant, (unsigned long long)head, d, (int)qj->err,
+               qj->err == YJ_OK ? "" : qj->why.text, qj->out.len, (int)err,
+               err == YJ_OK ? "" : why.text, out.len);
+    }
+    yj_buf_free(&out);
+}
+
 static void query_run(svc_job *j)
 {
     query_job *qj = (query_job *)j;
@@ -29,8 +72,17 @@ static void query_run(svc_job *j)
     qj->err = yj_store_read_begin(j->svc->config.store, &r, &qj->why);
     if (qj->err == YJ_OK) {
         qj->err = qj->q->fn(&r, qj->tenant, qj->req, &qj->out, &qj->why);
+        if (j->svc->config.pub && qj->q->pub) pub_compare(j->svc, qj, &r);
         yj_store_read_end(j->svc->config.store, &r);
     }
+}
+
+void yj_svc_pub_counts(const yj_svc *svc, uint64_t *compared, uint64_t *skipped,
+                       uint64_t *disagreed)
+{
+    *compared = atomic_load(&svc->pub_compared);
+    *skipped = atomic_load(&svc->pub_skipped);
+    *disagreed = atomic_load(&svc->pub_disagreed);
 }
 
 /* Finishes the call with the read's answer; frees the request and answer. */
@@ -79,26 +131,29 @@ void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg,
 }
 
 static const svc_query q_balance = {&yongjin__v1__get_balance_request__descriptor,
-                                    yj_ledger_get_balance, 0};
+                                    yj_ledger_get_balance, 0, yj_pub_get_balance};
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
-                                    yj_ledger_list_entries, 0};
+                                    yj_ledger_list_entries, 0, NULL};
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
-                                   yj_ledger_get_parent, 0};
-static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0};
-static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order, 0};
+                                   yj_ledger_get_parent, 0, NULL};
+static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0,
+                                 NULL};
+static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,
+                                  0, NULL};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
-                                   yj_ledger_get_policy, 0};
+                                   yj_ledger_get_policy, 0, NULL};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
-                                     yj_ledger_get_campaign_stats, 0};
-static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group, 0};
+                                     yj_ledger_get_campaign_stats, 0, NULL};
+static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,
+                                  0, NULL};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
-                                 yj_ledger_get_live_stats, 0};
+                                 yj_ledger_get_live_stats, 0, NULL};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
-                                 yj_ledger_get_performance, 0};
+                                 yj_ledger_get_performance, 0, NULL};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
-                                       yj_ledger_get_withdrawal, 0};
+                                       yj_ledger_get_withdrawal, 0, NULL};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
-                                     yj_ledger_get_earnings, 0};
+                                     yj_ledger_get_earnings, 0, NULL};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
 const svc_route svc_query_routes[] = {

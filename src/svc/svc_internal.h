@@ -26,6 +26,10 @@ typedef struct svc_query {
     yj_err (*fn)(const yj_rtxn *rtxn, const char *tenant, const void *req, yj_buf *out,
                  yj_msg *msg);
     int slow;
+    /* the same read from the typed state's published view (pub.h), when it
+     * holds what the read needs: compared with fn's answer (config.pub) */
+    yj_err (*pub)(struct yj_pub *pub, const char *tenant, const void *req, yj_buf *out,
+                  uint64_t *seq, yj_msg *msg);
 } svc_query;
 
 /* Work off the event loop: `run` on a thread of its own (it may not touch
@@ -93,6 +97,8 @@ struct yj_svc {
     svc_job *jobs;               /* work started off the event loop, not yet answered */
     _Atomic int workers;         /* its threads still running */
     int shutting_down;           /* svc_jobs_shutdown began: answers, no new work */
+    /* config.pub's reads: compared, not compared (another entry), disagreed */
+    _Atomic uint64_t pub_compared, pub_skipped, pub_disagreed;
 };
 
 /* Whether the call may see every tenant: the server runs open, or its key

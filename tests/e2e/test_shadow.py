@@ -11,12 +11,21 @@ import re
 import subprocess
 
 from conftest import BIN, Client, Server, ev, ledger_pb2
-from test_referral import DAY, T, bind, line, ok, paid, refund
+from test_referral import DAY, T, balance, bind, line, ok, paid, refund
 
 
 def compared(log):
     """(writes compared, disagreements) the last stop reported."""
     found = re.findall(r"shadow: (\d+) writes compared, (\d+) disagreements", log)
+    assert found, log
+    return tuple(int(x) for x in found[-1])
+
+
+def reads_compared(log):
+    """(reads compared with the published view, found at another entry,
+    disagreements) the last stop reported."""
+    found = re.findall(r"shadow: (\d+) reads compared with the published view \((\d+) more not "
+                       r"compared: [^)]*\), (\d+) disagreements", log)
     assert found, log
     return tuple(int(x) for x in found[-1])
 
@@ -193,6 +202,57 @@ def test_a_checkpoint_whose_states_are_not_the_journals_is_caught(data_dir, tmp_
     assert "the shadow is off" in log
 
 
+def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
+    """Every GetBalance is answered from the ledger and from the typed
+    state's published view (src/state/pub.h) and the two compared: balances,
+    a member named but never paid (zeros), one never named and another
+    tenant's member (NOT_FOUND, the same words), an id that is not one
+    (INVALID_ARGUMENT); after new writes, and after a restart that loads the
+    view whole from the checkpoint."""
+    import grpc
+    s = Server(data_dir, ["--shadow-typed"]).start()
+    c, d = Client(s.channel(), tenant="t1"), Client(s.channel(), tenant="t2")
+    some_events(c, "x", T)
+    ok(d.append(bind("only2", "up2")))
+
+    def read_all():
+        got = {}
+        for who, cl in (("t1", c), ("t2", d)):
+            for m in ("xa", "xb", "xc", "only2", "up2", "nobody", "bad id!"):
+                try:
+                    b = balance(cl, m)
+                    got[(who, m)] = (b.pending, b.available, b.earned_total, b.reversed_total)
+                except grpc.RpcError as e:
+                    got[(who, m)] = e.code()
+        return got
+
+    first = read_all()
+    # the default rates, 10% and 5%: on 10000 xb earned 1000 and xa 500; a
+    # quarter refunded (250 and 125 back), then completed and settled
+    assert first[("t1", "xb")] == (0, 750, 1000, 250), first
+    assert first[("t1", "xa")] == (0, 375, 500, 125), first
+    assert first[("t1", "xc")] == (0, 0, 0, 0)  # named, never paid
+    assert first[("t2", "only2")] == (0, 0, 0, 0)
+    assert first[("t1", "only2")] == grpc.StatusCode.NOT_FOUND  # another tenant's
+    assert first[("t2", "xb")] == grpc.StatusCode.NOT_FOUND
+    assert first[("t1", "nobody")] == grpc.StatusCode.NOT_FOUND
+    assert first[("t1", "bad id!")] == grpc.StatusCode.INVALID_ARGUMENT
+    ok(c.append(paid("x-o2", "xc", line("L1", 20000), t=T + 20 * DAY)))
+    assert balance(c, "xb").pending == 2000  # 10% of 20000
+    assert s.stop() == 0
+    n, skipped, bad = reads_compared(s.read_log())
+    assert bad == 0 and n + skipped == 2 * 7 + 1 and n >= 14, (n, skipped, bad)
+    s.start()  # the view loaded whole, from the checkpoint the stop wrote
+    c, d = Client(s.channel(), tenant="t1"), Client(s.channel(), tenant="t2")
+    again = read_all()
+    first[("t1", "xb")] = (2000, 750, 3000, 250)
+    first[("t1", "xa")] = (1000, 375, 1500, 125)
+    assert again == first
+    assert s.stop() == 0
+    n, skipped, bad = reads_compared(s.read_log())
+    assert bad == 0 and n == 2 * 7, (n, skipped, bad)
+
+
 def test_the_shadow_refuses_the_log_thread(data_dir):
     p = subprocess.run([BIN, "--data", data_dir, "--listen", "127.0.0.1:1", "--shadow-typed",
                         "--log-thread", "auto"], capture_output=True, text=True, timeout=30)
@@ -231,6 +291,12 @@ def test_a_group_the_store_refuses_is_taken_back_in_the_typed_state(data_dir):
             time.sleep(0.2)
     assert again is not None, "no room came back"
     assert again[0].code == 0, again[0].message  # new to both
+    # what the dropped group posted is in neither answer (the view copies
+    # the balance a durable group leaves, whatever a dropped one listed)
+    # (level 1 earns 10% by default: 100 on each of the 300 k orders taken, and the last)
+    assert balance(c, "sa").pending == 100 * (300 * k + 1)
     assert s.stop() == 0
     n, bad = compared(s.read_log())
     assert bad == 0 and n > 300
+    n, skipped, bad = reads_compared(s.read_log())
+    assert bad == 0 and n == 1, (n, skipped, bad)

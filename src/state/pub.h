@@ -1,0 +1,66 @@
+/*
+ * pub.h — what readers see of the typed state: a copy the writer
+ * publishes after each durable group (issue 16 item 4; the choice and its
+ * measurement: docs/performance.md "thirty-sixth session", the published
+ * copy against a replica).
+ *
+ * The writer's states change while a group is applied and may be taken
+ * back, so a read never looks at them. After a group's log record is
+ * durable, the writer copies what the group changed into the view, under
+ * the view's write lock (readers wait at most that long), and sets the
+ * journal position the view now holds: every read then sees the whole
+ * group, and none sees a group before its sync.
+ *
+ * Held so far, per tenant, by each id seen (yj_sm_seen: an accepted
+ * event named it or posted to it): its balance. GetBalance answers from it
+ * as the ledger does (yj_ledger_get_balance): a member never seen is
+ * NOT_FOUND with the same words.
+ *
+ * Thread-safe: one writer (the publishing calls, in the order begin,
+ * tenant..., end) and any number of readers.
+ */
+#ifndef YONGJIN_STATE_PUB_H
+#define YONGJIN_STATE_PUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state/sm.h"
+#include "yongjin/buf.h"
+#include "yongjin/err.h"
+
+typedef struct yj_pub yj_pub;
+
+/* An empty view at journal position 0 (ids hashed with seed); NULL on
+ * ENOMEM. */
+yj_pub *yj_pub_new(uint64_t seed);
+void yj_pub_free(yj_pub *v); /* NULL ok; no reader may be in it */
+
+/* The writer's side. begin takes the write lock. tenant copies what s
+ * changed since its last publish (yj_sm_changed_balances,
+ * yj_sm_changed_seen: call it once for each tenant the group touched,
+ * after yj_sm_commit), or with all every id s has seen (a state built or
+ * loaded: its lists are emptied too). end sets the position (the
+ * journal's last seq the states hold) and lets readers in. A tenant that
+ * runs out of memory leaves the view out of date: from then it answers
+ * every read UNAVAILABLE (yj_pub_stale), and tenant returns
+ * RESOURCE_EXHAUSTED. */
+void yj_pub_begin(yj_pub *v);
+yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all);
+void yj_pub_end(yj_pub *v, uint64_t seq);
+/* The view marked out of date by its writer (a typed state that stopped):
+ * reads answer UNAVAILABLE from here. */
+void yj_pub_stale(yj_pub *v);
+
+/* GetBalance (reqv a Yongjin__V1__GetBalanceRequest) for tenant, as
+ * yj_ledger_get_balance answers it, into out; *seq the journal position
+ * it answers at (UINT64_MAX with UNAVAILABLE when the view is out of
+ * date). */
+yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                          uint64_t *seq, yj_msg *msg);
+
+/* The view's position, and the bytes it holds (ids and rows). */
+uint64_t yj_pub_seq(yj_pub *v);
+size_t yj_pub_bytes(yj_pub *v);
+
+#endif
