@@ -35,10 +35,12 @@
  * p99.9, max, with the lock's wait), and both states' digests (they must
  * be equal). --no-replica runs the writer alone (its cost without a
  * second state beside it). --copy runs no replica: after each group the
- * writer copies the balances it changed (yj_sm_changed_balances) into a
- * view (its own id index and rows) under the lock, the readers read the
- * view, and at the end every member's published balance must be the
- * writer's (else exit 1). The machine's cores are shared by all of them,
+ * writer publishes what it changed into the server's view (src/state/pub.h:
+ * balances, the ids seen, earnings and month counters, copied under the
+ * view's lock), the readers ask it GetBalance (yj_pub_get_balance, the
+ * answer encoded as the server's), and at the end every member's
+ * published balance, and earnings in every month the writer has counters
+ * of, must be the writer's (else exit 1). The machine's cores are shared by all of them,
  * as they would be in yongjind with its event loop and clients. Not a
  * test: nothing fails for being slow, but unequal digests exit 1.
  */
@@ -52,10 +54,12 @@
 #include <time.h>
 
 #include "state/ids.h"
+#include "state/pub.h"
 #include "state/sm.h"
 #include "state/tree.h"
 #include "state_bench.h"
 #include "yongjin/arena.h"
+#include "yongjin/v1/query.pb-c.h"
 
 #define T0 1761955200000LL /* 2025-11-01 00:00 UTC */
 #define DAY 86400000LL
@@ -71,11 +75,7 @@ static double now_s(clockid_t c)
 typedef struct bench {
     long members, orders, group, slice, rate, read_rate;
     int readers, replica, copy; /* copy: the published copy instead of the replica */
-    /* the published copy (--copy): the writer's changed balances copied
-     * under `lock` after each durable group, by the view's own numbers */
-    yj_ids *view_ids;
-    int64_t (*view_bal)[YJ_SM_BALANCE_FIELDS];
-    size_t view_cap;
+    yj_pub *pub;                /* the published copy (--copy): what each durable group changed */
     double publish_cpu;
     Yongjin__V1__Event *evs;
     yj_sm *w, *r;          /* the writer's state and the replica */
@@ -95,6 +95,7 @@ typedef struct reader {
     uint64_t rnd;
     uint64_t reads, hist[HIST + 1], max_ns;
     int64_t sink;
+    yj_buf out; /* (--copy) an answer */
 } reader;
 
 static void fail(const char *who, long i, const yj_msg *why)
@@ -103,34 +104,15 @@ static void fail(const char *who, long i, const yj_msg *why)
     exit(1);
 }
 
-/* The published copy: each balance the group changed, under the view's
- * write lock (a member new to the view numbered in its own index). */
-static void publish(bench *b)
+/* The published copy: what the group changed, at position seq. */
+static void publish(bench *b, uint64_t seq)
 {
-    const uint32_t *ms;
-    size_t n = yj_sm_changed_balances(b->w, &ms);
-    const yj_tree *t = yj_sm_tree(b->w);
-    pthread_rwlock_wrlock(&b->lock);
-    for (size_t k = 0; k < n; k++) {
-        const char *id = yj_tree_id(t, ms[k]);
-        size_t len = strlen(id);
-        uint32_t v = yj_ids_find(b->view_ids, id, len);
-        if (v == YJ_IDS_NONE && yj_ids_add(b->view_ids, id, len, &v) != YJ_OK) {
-            fprintf(stderr, "yj-view-bench: no memory for the view\n");
-            exit(1);
-        }
-        if (v >= b->view_cap) {
-            size_t cap = b->view_cap ? 2 * b->view_cap : 1024;
-            while (cap <= v)
-                cap *= 2;
-            void *more = realloc(b->view_bal, cap * sizeof *b->view_bal);
-            if (!more) exit(1);
-            b->view_bal = more;
-            b->view_cap = cap;
-        }
-        yj_sm_balance(b->w, ms[k], b->view_bal[v]);
+    yj_pub_begin(b->pub);
+    if (yj_pub_tenant(b->pub, "t", 1, b->w, 0) != YJ_OK) {
+        fprintf(stderr, "yj-view-bench: no memory for the view\n");
+        exit(1);
     }
-    pthread_rwlock_unlock(&b->lock);
+    yj_pub_end(b->pub, seq);
 }
 
 static void *writer_main(void *arg)
@@ -158,7 +140,7 @@ static void *writer_main(void *arg)
             b->handed[i / b->group] = now_s(CLOCK_MONOTONIC);
             if (b->copy) {
                 double p0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-                publish(b);
+                publish(b, (uint64_t)i + 1);
                 b->publish_cpu += now_s(CLOCK_THREAD_CPUTIME_ID) - p0;
                 b->visible[i / b->group] = now_s(CLOCK_MONOTONIC);
                 continue;
@@ -236,15 +218,20 @@ static void *reader_main(void *arg)
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int64_t bal[YJ_SM_BALANCE_FIELDS] = {0};
-        pthread_rwlock_rdlock(&b->lock);
-        if (b->copy) {
-            uint32_t v = yj_ids_find(b->view_ids, id, strlen(id));
-            if (v != YJ_IDS_NONE) memcpy(bal, b->view_bal[v], sizeof bal);
+        if (b->copy) { /* the server's read: checked, found, encoded */
+            Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+            req.member = id;
+            uint64_t at;
+            yj_msg why;
+            rd->out.len = 0;
+            (void)yj_pub_get_balance(b->pub, "t", &req, &rd->out, &at, &why);
+            bal[0] = (int64_t)rd->out.len;
         } else {
+            pthread_rwlock_rdlock(&b->lock);
             uint32_t m = yj_tree_find(yj_sm_tree(b->r), id, strlen(id));
             if (m != YJ_TREE_NONE) yj_sm_balance(b->r, m, bal);
+            pthread_rwlock_unlock(&b->lock);
         }
-        pthread_rwlock_unlock(&b->lock);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         rd->sink += bal[0] + bal[1];
         uint64_t ns =
@@ -254,6 +241,78 @@ static void *reader_main(void *arg)
         rd->reads++;
     }
     return NULL;
+}
+
+/* Whether the view's answers differ from the writer's state: every
+ * member's balance, and its earnings in every month it has counters of
+ * (the month's accrued, reversed and settled, and each program and
+ * level's accrued and reversed, in order). Says which. */
+static int view_differs(bench *b)
+{
+    const yj_tree *t = yj_sm_tree(b->w);
+    size_t differ = 0, months = 0;
+    yj_buf out = {0};
+    yj_msg why;
+    uint64_t at;
+    for (uint32_t m = 0; m < yj_tree_count(t); m++) {
+        Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+        req.member = (char *)yj_tree_id(t, m);
+        int64_t want[YJ_SM_BALANCE_FIELDS];
+        yj_sm_balance(b->w, m, want);
+        out.len = 0;
+        Yongjin__V1__Balance *got =
+            yj_pub_get_balance(b->pub, "t", &req, &out, &at, &why) == YJ_OK
+                ? yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"")
+                : NULL;
+        /* (the forest is bound outside any event: a member no order paid
+         * was never named, NOT_FOUND) */
+        int bad = !yj_sm_seen(b->w, req.member)
+                      ? got != NULL
+                      : !got || got->pending != want[0] || got->available != want[1] ||
+                            got->withdrawing != want[2] || got->paid != want[3] ||
+                            got->earned_total != want[4] || got->reversed_total != want[5];
+        if (bad && !differ)
+            fprintf(stderr, "yj-view-bench: %s's balance differs from the writer's (%s)\n",
+                    req.member, got ? "" : why.text);
+        differ += bad;
+        if (got) yongjin__v1__balance__free_unpacked(got, NULL);
+    }
+    for (size_t i = 0; i < yj_sm_month_rows(b->w); i++, months++) {
+        uint32_t m, period;
+        const int64_t *mo = yj_sm_month_row(b->w, i, &m, &period);
+        char month[8];
+        snprintf(month, sizeof month, "%04u-%02u", period / 100 % 10000, period % 100);
+        Yongjin__V1__GetEarningsRequest req = YONGJIN__V1__GET_EARNINGS_REQUEST__INIT;
+        req.member = (char *)yj_tree_id(t, m);
+        req.month = month;
+        out.len = 0;
+        Yongjin__V1__Earnings *e =
+            yj_pub_get_earnings(b->pub, "t", &req, &out, &at, &why) == YJ_OK
+                ? yongjin__v1__earnings__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"")
+                : NULL;
+        int bad = !e || e->accrued != mo[YJ_PERIOD_ACCRUED] ||
+                  e->reversed != mo[YJ_PERIOD_REVERSED] || e->settled != mo[YJ_PERIOD_SETTLED];
+        size_t k = 0;
+        for (int program = 0; !bad && program <= YJ_PROGRAM_GUIDE; program++)
+            for (int level = 0; !bad && level < 16; level++) {
+                const int64_t *er = yj_sm_earnings(b->w, m, period, program, level);
+                if (!er) continue;
+                bad = k >= e->n_by_program || (int)e->by_program[k]->program != program ||
+                      e->by_program[k]->level != level || e->by_program[k]->accrued != er[0] ||
+                      e->by_program[k]->reversed != er[1];
+                k++;
+            }
+        if ((bad || k != e->n_by_program) && !differ)
+            fprintf(stderr, "yj-view-bench: %s's earnings in %s differ from the writer's\n",
+                    req.member, month);
+        differ += bad || k != e->n_by_program;
+        if (e) yongjin__v1__earnings__free_unpacked(e, NULL);
+    }
+    yj_buf_free(&out);
+    printf("view: %s (%u members' balances, %zu members' months of earnings)\n",
+           differ ? "DIFFERS from the writer's state" : "every answer is the writer's",
+           (unsigned)yj_tree_count(t), months);
+    return differ != 0;
 }
 
 /* The latency (µs, the bucket's top) below which fraction q of the reads fell. */
@@ -350,9 +409,12 @@ int main(int argc, char **argv)
     yj_policy_defaults(&p);
     b.w = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull);
     b.r = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull + 1);
-    b.view_ids = yj_ids_new((uint64_t)seed * 31 + 7);
-    if (!b.w || !b.r || !b.view_ids) return 1;
+    b.pub = yj_pub_new((uint64_t)seed * 31 + 7);
+    if (!b.w || !b.r || !b.pub) return 1;
     bind_forest(b.w, b.members, &p);
+    yj_pub_begin(b.pub); /* (the binds: the state published whole, as a start's) */
+    if (yj_pub_tenant(b.pub, "t", 1, b.w, 1) != YJ_OK) return 1;
+    yj_pub_end(b.pub, (uint64_t)b.members);
     if (b.replica) bind_forest(b.r, b.members, &p);
     yj_sm_undo_on(b.r, 0); /* (a replay's: nothing to take back) */
     yj_arena a = {0};
@@ -401,8 +463,10 @@ int main(int argc, char **argv)
     printf("writer: %.3f us CPU an order; wall %.2f s for all (%.0f orders/s)\n",
            b.writer_cpu * 1e6 / (double)b.orders, b.wall, (double)b.orders / b.wall);
     if (b.copy)
-        printf("publish: %.3f us CPU an order (in the writer's), %zu members in the view\n",
-               b.publish_cpu * 1e6 / (double)b.orders, yj_ids_count(b.view_ids));
+        printf("publish: %.3f us CPU an order (in the writer's), the view %.1f MB, the writer's "
+               "state %.1f MB\n",
+               b.publish_cpu * 1e6 / (double)b.orders, (double)yj_pub_bytes(b.pub) / 1e6,
+               (double)yj_sm_bytes(b.w) / 1e6);
     if (b.replica)
         printf("replica: %.3f us CPU an order (slices of %ld), at most %ld orders behind the "
                "writer when it took a group\n",
@@ -434,22 +498,12 @@ int main(int argc, char **argv)
             int same = !memcmp(dw, dr, 32);
             printf("digests: %s\n", same ? "the writer's and the replica's are equal" : "DIFFER");
             if (!same) return 1;
-        } else { /* every member's published balance is the writer's */
-            const yj_tree *t = yj_sm_tree(b.w);
-            size_t differ = 0;
-            for (uint32_t m = 0; m < yj_tree_count(t); m++) {
-                int64_t want[YJ_SM_BALANCE_FIELDS], got[YJ_SM_BALANCE_FIELDS] = {0};
-                yj_sm_balance(b.w, m, want);
-                const char *id = yj_tree_id(t, m);
-                uint32_t v = yj_ids_find(b.view_ids, id, strlen(id));
-                if (v != YJ_IDS_NONE) memcpy(got, b.view_bal[v], sizeof got);
-                differ += memcmp(want, got, sizeof got) != 0;
-            }
-            printf("view: %s\n", differ ? "DIFFERS from the writer's balances"
-                                        : "every member's balance is the writer's");
-            if (differ) return 1;
+        } else if (view_differs(&b)) {
+            return 1;
         }
     }
+    for (int i = 0; i < b.readers; i++)
+        yj_buf_free(&rd[i].out);
     free(rd);
     free(rdt);
     free(b.handed);
@@ -459,7 +513,6 @@ int main(int argc, char **argv)
     free(ops);
     yj_sm_free(b.w);
     yj_sm_free(b.r);
-    yj_ids_free(b.view_ids);
-    free(b.view_bal);
+    yj_pub_free(b.pub);
     return 0;
 }

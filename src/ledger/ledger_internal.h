@@ -496,6 +496,17 @@ yj_err ledger_check_member(const char *field, const char *member, yj_msg *msg);
 /* GetBalance's answer for b, packed into out (the ledger's read and the
  * typed state's published view, src/state/pub.c, both answer with it). */
 yj_err ledger_balance_answer(yj_buf *out, const ledger_balance *b);
+/* GetEarnings's answer: the member's month counters (accrued, reversed,
+ * settled) and its earnings by program and level, in that order (at most
+ * LEDGER_EARNINGS_ROWS_MAX: the rest are not answered), packed into out
+ * (both the ledger's read and the published view answer with it). */
+#define LEDGER_EARNINGS_ROWS_MAX 64
+typedef struct ledger_earning {
+    int program, level;
+    int64_t accrued, reversed;
+} ledger_earning;
+yj_err ledger_earnings_answer(yj_buf *out, const int64_t totals[3], const ledger_earning *rows,
+                              size_t n);
 /* A month "YYYY-MM" (2000..2199) into yyyymm, INVALID_ARGUMENT with the
  * field's words: strictly four digits, a dash and two digits (reads, and
  * the door of a new write: ledger_door_check), or as an accepted event's

@@ -234,25 +234,18 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     yj_cursor *c;
     if (yj_cursor_open(&r->view, &c) != 0)
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
-    Yongjin__V1__Earnings resp = YONGJIN__V1__EARNINGS__INIT;
-    Yongjin__V1__ProgramAmount rows[64], *ptrs[64];
+    ledger_earning rows[LEDGER_EARNINGS_ROWS_MAX];
+    int64_t totals[3] = {0, 0, 0};
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
     int rc;
-    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 64;
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < LEDGER_EARNINGS_ROWS_MAX;
          rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != prefix.n + 2 || memcmp(k.mv_data, prefix.b, prefix.n) != 0) break;
         const uint8_t *key = k.mv_data, *val = v.mv_data;
         if (v.mv_size != LEDGER_EARNINGS_FIELDS * 8) continue;
-        int program = key[prefix.n], level = key[prefix.n + 1];
-        Yongjin__V1__ProgramAmount init = YONGJIN__V1__PROGRAM_AMOUNT__INIT;
-        rows[n] = init;
-        rows[n].program = (Yongjin__V1__Program)program;
-        rows[n].level = level;
-        rows[n].accrued = (int64_t)get_be64(val);
-        rows[n].reversed = (int64_t)get_be64(val + 8);
-        ptrs[n] = &rows[n];
-        n++;
+        rows[n++] = (ledger_earning){key[prefix.n], key[prefix.n + 1], (int64_t)get_be64(val),
+                                     (int64_t)get_be64(val + 8)};
     }
     yj_cursor_close(c);
     if ((err = yj_cursor_err(rc)) != YJ_OK)
@@ -264,12 +257,32 @@ yj_err yj_ledger_get_earnings(const yj_rtxn *r, const char *tenant, const void *
     lkey_u32(&mk, month);
     err = yj_state_get(&r->view, mk.b, mk.n, &v);
     if (err == YJ_OK && v.mv_size >= 24) {
-        resp.accrued = (int64_t)get_be64(v.mv_data);
-        resp.reversed = (int64_t)get_be64((const uint8_t *)v.mv_data + 8);
-        resp.settled = (int64_t)get_be64((const uint8_t *)v.mv_data + 16);
+        for (int i = 0; i < 3; i++)
+            totals[i] = (int64_t)get_be64((const uint8_t *)v.mv_data + 8 * i);
     } else if (err != YJ_NOT_FOUND) {
         return yj_fail(msg, err == YJ_OK ? YJ_DATA_LOSS : err, "cannot read the earnings of %s", req->member);
     }
+    return ledger_earnings_answer(out, totals, rows, n);
+}
+
+yj_err ledger_earnings_answer(yj_buf *out, const int64_t totals[3], const ledger_earning *rows,
+                              size_t n)
+{
+    Yongjin__V1__Earnings resp = YONGJIN__V1__EARNINGS__INIT;
+    Yongjin__V1__ProgramAmount pa[LEDGER_EARNINGS_ROWS_MAX], *ptrs[LEDGER_EARNINGS_ROWS_MAX];
+    assert(n <= LEDGER_EARNINGS_ROWS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__V1__ProgramAmount init = YONGJIN__V1__PROGRAM_AMOUNT__INIT;
+        pa[i] = init;
+        pa[i].program = (Yongjin__V1__Program)rows[i].program;
+        pa[i].level = rows[i].level;
+        pa[i].accrued = rows[i].accrued;
+        pa[i].reversed = rows[i].reversed;
+        ptrs[i] = &pa[i];
+    }
+    resp.accrued = totals[0];
+    resp.reversed = totals[1];
+    resp.settled = totals[2];
     resp.n_by_program = n;
     resp.by_program = ptrs;
     return ledger_pack(out, &resp.base);

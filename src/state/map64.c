@@ -162,6 +162,12 @@ uint64_t yj_map64_key_at(const yj_map64 *m, size_t i)
     return m->keys[i];
 }
 
+size_t yj_map64_index(const yj_map64 *m, const int64_t *row)
+{
+    assert(row >= m->vals && row < m->vals + m->n * m->width);
+    return (size_t)(row - m->vals) / m->width;
+}
+
 const int64_t *yj_map64_at(const yj_map64 *m, size_t i)
 {
     assert(i < m->n);

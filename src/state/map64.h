@@ -49,6 +49,9 @@ size_t yj_map64_count(const yj_map64 *m);
 uint64_t yj_map64_key_at(const yj_map64 *m, size_t i);
 const int64_t *yj_map64_at(const yj_map64 *m, size_t i);
 unsigned yj_map64_width(const yj_map64 *m);
+/* The number (in the order made) of a row yj_map64_row, _counter or
+ * _find gave. */
+size_t yj_map64_index(const yj_map64 *m, const int64_t *row);
 size_t yj_map64_bytes(const yj_map64 *m); /* heap bytes */
 
 #endif

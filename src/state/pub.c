@@ -9,15 +9,41 @@
 
 #include "ledger/ledger_internal.h"
 #include "state/ids.h"
+#include "state/map64.h"
 #include "state/tree.h"
 #include "yongjin/v1/query.pb-c.h"
 
-/* One tenant's rows: by the view's own number of each id seen. */
+/* One tenant's rows: by the view's own number r of each id seen, its
+ * balance; by (r, month, program, level) its earnings (accrued, reversed);
+ * by (r, month) its month counters (accrued, reversed, settled) and which
+ * (program, level) it has earnings of (bit program * 16 + level). */
+#define PUB_LEVELS 16                            /* levels 0..15 (the state's earnings key) */
+#define PUB_EARN_BITS 128                        /* programs 0..7 at each level */
+#define PUB_MONTH_WIDTH (3 + PUB_EARN_BITS / 64) /* the counters, then the bits */
+_Static_assert(YJ_PROGRAM_GUIDE *PUB_LEVELS + PUB_LEVELS <= PUB_EARN_BITS,
+               "every program's earnings have a bit in the month row");
 typedef struct pub_tenant {
     yj_ids *ids;
     int64_t (*bal)[YJ_SM_BALANCE_FIELDS];
     size_t cap;
+    yj_map64 *earn, *month;
+    /* the writer's: a tree number's row as last found (PUB_NONE: none),
+     * checked against the id before it is used (a number a rollback took
+     * back may name another member since) */
+    uint32_t *by_member;
+    size_t by_member_cap;
 } pub_tenant;
+#define PUB_NONE UINT32_MAX
+
+static uint64_t earn_key(uint32_t r, uint32_t period, int program, int level)
+{
+    return (uint64_t)r << 32 | (uint64_t)period << 12 | (uint64_t)program << 4 | (uint64_t)level;
+}
+
+static uint64_t month_key(uint32_t r, uint32_t period)
+{
+    return (uint64_t)r << 32 | period;
+}
 
 struct yj_pub {
     pthread_rwlock_t lock;
@@ -26,6 +52,7 @@ struct yj_pub {
     pub_tenant *tenants; /* by the number in tenant_ids */
     size_t cap;
     uint64_t seq;
+    int ready; /* published once (yj_pub_end): answers from here */
     int stale; /* a publish failed, or the writer said so: no answers */
 };
 
@@ -56,6 +83,9 @@ void yj_pub_free(yj_pub *v)
     for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++) {
         yj_ids_free(v->tenants[i].ids);
         free(v->tenants[i].bal);
+        yj_map64_free(v->tenants[i].earn);
+        yj_map64_free(v->tenants[i].month);
+        free(v->tenants[i].by_member);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -71,6 +101,7 @@ void yj_pub_begin(yj_pub *v)
 void yj_pub_end(yj_pub *v, uint64_t seq)
 {
     v->seq = seq;
+    v->ready = 1;
     pthread_rwlock_unlock(&v->lock);
 }
 
@@ -94,42 +125,120 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
         v->tenants = more;
         v->cap = cap;
     }
-    yj_ids *ids = yj_ids_new(v->seed ^ (uint64_t)(n + 1));
-    if (!ids || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
-        yj_ids_free(ids);
+    uint64_t seed = v->seed ^ (uint64_t)(n + 1) * 0x9e3779b97f4a7c15ull;
+    pub_tenant nt = {yj_ids_new(seed),
+                     NULL,
+                     0,
+                     yj_map64_new(2, seed ^ 1),
+                     yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2),
+                     NULL,
+                     0};
+    if (!nt.ids || !nt.earn || !nt.month || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+        yj_ids_free(nt.ids);
+        yj_map64_free(nt.earn);
+        yj_map64_free(nt.month);
         return NULL;
     }
-    v->tenants[t] = (pub_tenant){ids, NULL, 0};
+    v->tenants[t] = nt;
     return &v->tenants[t];
 }
 
-/* The row of id (len bytes), made (zeros) when new: NULL on ENOMEM. */
-static int64_t *row_of(pub_tenant *vt, const char *id, size_t len)
+/* The number of id's row (len bytes) into *r, made (a balance of zeros)
+ * when new: 0 on ENOMEM. */
+static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
 {
-    uint32_t r = yj_ids_find(vt->ids, id, len);
-    if (r != YJ_IDS_NONE) return vt->bal[r];
+    if ((*r = yj_ids_find(vt->ids, id, len)) != YJ_IDS_NONE) return 1;
     if (yj_ids_count(vt->ids) == vt->cap) {
         size_t cap = vt->cap ? 2 * vt->cap : 64;
         int64_t(*more)[YJ_SM_BALANCE_FIELDS] = realloc(vt->bal, cap * sizeof *more);
-        if (!more) return NULL;
+        if (!more) return 0;
         vt->bal = more;
         vt->cap = cap;
     }
-    if (yj_ids_add(vt->ids, id, len, &r) != YJ_OK) return NULL;
-    memset(vt->bal[r], 0, sizeof vt->bal[r]);
-    return vt->bal[r];
+    if (yj_ids_add(vt->ids, id, len, r) != YJ_OK) return 0;
+    memset(vt->bal[*r], 0, sizeof vt->bal[*r]);
+    return 1;
+}
+
+/* The row of tree member m of s into *r, made when new (as row_of): 1;
+ * -1 when m is not a member s has seen (past the tree's count after a
+ * rollback, or never named: no row); 0 on ENOMEM. A member published
+ * once is found by its number: the states are published durable, and a
+ * durable member keeps its number (a rollback takes back only numbers
+ * given since, none of them published). */
+static int member_row(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t *r)
+{
+    if (m >= yj_tree_count(yj_sm_tree(s))) return -1;
+    if (m < vt->by_member_cap && (*r = vt->by_member[m]) != PUB_NONE) return 1;
+    size_t len;
+    const char *id = yj_sm_seen_mark_id(s, m, &len);
+    if (!id) return -1;
+    if (!row_of(vt, id, len, r)) return 0;
+    if (m >= vt->by_member_cap) { /* (no room to remember it: found by id again next time) */
+        size_t cap = vt->by_member_cap ? vt->by_member_cap : 1024;
+        while (cap <= m)
+            cap *= 2;
+        uint32_t *more = realloc(vt->by_member, cap * sizeof *more);
+        if (!more) return 1;
+        memset(more + vt->by_member_cap, 0xff, (cap - vt->by_member_cap) * sizeof *more);
+        vt->by_member = more;
+        vt->by_member_cap = cap;
+    }
+    vt->by_member[m] = *r;
+    return 1;
+}
+
+/* The row of key in map, made (zeros) when new: NULL on ENOMEM. */
+static int64_t *map_row(yj_map64 *map, uint64_t key)
+{
+    int64_t *row = yj_map64_find(map, key);
+    if (row || yj_map64_reserve(map, 1) != YJ_OK) return row;
+    return yj_map64_row(map, key);
 }
 
 /* The member (a tree number) of s: its row and balance, when it is seen
  * (a number a rollback took back, or one never seen, is passed over). */
 static int put_member(pub_tenant *vt, const yj_sm *s, uint32_t m)
 {
-    size_t len;
-    const char *id = yj_sm_seen_mark_id(s, m, &len);
-    if (!id) return 1;
-    int64_t *row = row_of(vt, id, len);
-    if (!row) return 0;
-    yj_sm_balance(s, m, row);
+    uint32_t r;
+    int got = member_row(vt, s, m, &r);
+    if (got > 0) yj_sm_balance(s, m, vt->bal[r]);
+    return got != 0;
+}
+
+/* Row i of s's earnings: copied, and its bit set in its month's row (a
+ * row past the count, or of a member not seen, is passed over: it is
+ * none a durable posting made). */
+static int put_earning(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    uint32_t m, period, r;
+    int program, level;
+    const int64_t *row = yj_sm_earnings_row(s, i, &m, &period, &program, &level);
+    int got = row ? member_row(vt, s, m, &r) : -1;
+    if (got < 0) return 1;
+    int bit = program * PUB_LEVELS + level;
+    if (bit >= PUB_EARN_BITS || !got) return 0;
+    int64_t *e = map_row(vt->earn, earn_key(r, period, program, level));
+    int64_t *mo = e ? map_row(vt->month, month_key(r, period)) : NULL;
+    if (!mo) return 0;
+    e[0] = row[0];
+    e[1] = row[1];
+    mo[3 + bit / 64] = (int64_t)((uint64_t)mo[3 + bit / 64] | 1ull << (bit % 64));
+    return 1;
+}
+
+/* Row i of s's month counters: accrued, reversed, settled copied. */
+static int put_month(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    uint32_t m, period, r;
+    const int64_t *row = yj_sm_month_row(s, i, &m, &period);
+    int got = row ? member_row(vt, s, m, &r) : -1;
+    if (got <= 0) return got != 0;
+    int64_t *mo = map_row(vt->month, month_key(r, period));
+    if (!mo) return 0;
+    mo[0] = row[YJ_PERIOD_ACCRUED];
+    mo[1] = row[YJ_PERIOD_REVERSED];
+    mo[2] = row[YJ_PERIOD_SETTLED];
     return 1;
 }
 
@@ -139,14 +248,16 @@ static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
 {
     if (!(mark & YJ_SM_SEEN_ID)) return put_member(vt, s, mark);
     size_t len;
+    uint32_t r;
     const char *id = yj_sm_seen_mark_id(s, mark, &len);
-    return !id || row_of(vt, id, len) != NULL; /* (no posting without a tree number: zeros) */
+    return !id || row_of(vt, id, len, &r); /* (no posting without a tree number: zeros) */
 }
 
 yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all)
 {
-    const uint32_t *ms, *marks;
-    size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks);
+    const uint32_t *ms, *marks, *es, *mos;
+    size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
+           n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL;
@@ -156,11 +267,19 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_member(vt, s, m);
         for (uint32_t i = 0; ok && i < yj_sm_seen_other(s); i++)
             ok = put_mark(vt, s, YJ_SM_SEEN_ID | i);
+        for (uint32_t i = 0; ok && i < yj_sm_earnings_rows(s); i++)
+            ok = put_earning(vt, s, i);
+        for (uint32_t i = 0; ok && i < yj_sm_month_rows(s); i++)
+            ok = put_month(vt, s, i);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
     for (size_t i = 0; ok && !all && i < n_marks; i++)
         ok = put_mark(vt, s, marks[i]);
+    for (size_t i = 0; ok && !all && i < n_es; i++)
+        ok = put_earning(vt, s, es[i]);
+    for (size_t i = 0; ok && !all && i < n_mos; i++)
+        ok = put_month(vt, s, mos[i]);
     if (ok) return YJ_OK;
     v->stale = 1;
     return YJ_RESOURCE_EXHAUSTED;
@@ -176,7 +295,7 @@ yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_bu
     ledger_balance b;
     int found = 0;
     pthread_rwlock_rdlock(&v->lock);
-    if (v->stale) {
+    if (v->stale || !v->ready) {
         pthread_rwlock_unlock(&v->lock);
         return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
     }
@@ -195,6 +314,43 @@ yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_bu
     return ledger_balance_answer(out, &b);
 }
 
+yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                           uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetEarningsRequest *req = reqv;
+    uint32_t month;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_member("member", req->member, msg);
+    if (err == YJ_OK) err = ledger_parse_month("month", req->month, &month, msg);
+    if (err != YJ_OK) return err;
+    int64_t totals[3] = {0, 0, 0};
+    ledger_earning rows[LEDGER_EARNINGS_ROWS_MAX];
+    size_t n = 0;
+    int found = 0;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    uint32_t r = vt ? yj_ids_find(vt->ids, req->member, strlen(req->member)) : YJ_IDS_NONE;
+    const int64_t *mo =
+        (found = r != YJ_IDS_NONE) ? yj_map64_find(vt->month, month_key(r, month)) : NULL;
+    for (int i = 0; mo && i < 3; i++)
+        totals[i] = mo[i];
+    for (int bit = 0; mo && bit < PUB_EARN_BITS && n < LEDGER_EARNINGS_ROWS_MAX; bit++) {
+        if (!((uint64_t)mo[3 + bit / 64] >> (bit % 64) & 1)) continue;
+        int program = bit / PUB_LEVELS, level = bit % PUB_LEVELS;
+        const int64_t *e = yj_map64_find(vt->earn, earn_key(r, month, program, level));
+        if (e) rows[n++] = (ledger_earning){program, level, e[0], e[1]};
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    if (!found) return ledger_fail_unseen(msg, req->member);
+    return ledger_earnings_answer(out, totals, rows, n);
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -208,7 +364,9 @@ size_t yj_pub_bytes(yj_pub *v)
     pthread_rwlock_rdlock(&v->lock);
     size_t n = sizeof *v + yj_ids_bytes(v->tenant_ids) + v->cap * sizeof *v->tenants;
     for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
-        n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].bal;
+        n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].bal +
+             yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
+             v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);
     return n;
 }

@@ -12,8 +12,10 @@
  * group, and none sees a group before its sync.
  *
  * Held so far, per tenant, by each id seen (yj_sm_seen: an accepted
- * event named it or posted to it): its balance. GetBalance answers from it
- * as the ledger does (yj_ledger_get_balance): a member never seen is
+ * event named it or posted to it): its balance, and by month its
+ * counters (accrued, reversed, settled) and earnings by program and
+ * level. GetBalance and GetEarnings answer from it as the ledger does
+ * (yj_ledger_get_balance, yj_ledger_get_earnings): a member never seen is
  * NOT_FOUND with the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
@@ -37,19 +39,24 @@ yj_pub *yj_pub_new(uint64_t seed);
 void yj_pub_free(yj_pub *v); /* NULL ok; no reader may be in it */
 
 /* The writer's side. begin takes the write lock. tenant copies what s
- * changed since its last publish (yj_sm_changed_balances,
- * yj_sm_changed_seen: call it once for each tenant the group touched,
- * after yj_sm_commit), or with all every id s has seen (a state built or
- * loaded: its lists are emptied too). end sets the position (the
- * journal's last seq the states hold) and lets readers in. A tenant that
- * runs out of memory leaves the view out of date: from then it answers
- * every read UNAVAILABLE (yj_pub_stale), and tenant returns
- * RESOURCE_EXHAUSTED. */
+ * changed since its last publish (yj_sm_changed_balances, _earnings,
+ * _months, yj_sm_changed_seen: call it once for each tenant the group
+ * touched, after yj_sm_commit), or with all everything s holds that the
+ * view does (a state built or loaded: its lists are emptied too). Only a
+ * state that is all durable may be published: the view finds a member
+ * it published by its tree number from then on (a rollback takes back
+ * only numbers given since the last commit). end sets the position (the
+ * journal's last seq the states hold) and lets readers in. A view never
+ * published answers UNAVAILABLE. A tenant that runs out of memory leaves
+ * the view out of date: from then it answers every read UNAVAILABLE
+ * (after the checks of the request itself, as yj_pub_stale), and tenant
+ * returns RESOURCE_EXHAUSTED. */
 void yj_pub_begin(yj_pub *v);
 yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all);
 void yj_pub_end(yj_pub *v, uint64_t seq);
 /* The view marked out of date by its writer (a typed state that stopped):
- * reads answer UNAVAILABLE from here. */
+ * reads answer UNAVAILABLE from here (a request that is not valid is
+ * INVALID_ARGUMENT first, as from any view). */
 void yj_pub_stale(yj_pub *v);
 
 /* GetBalance (reqv a Yongjin__V1__GetBalanceRequest) for tenant, as
@@ -58,6 +65,10 @@ void yj_pub_stale(yj_pub *v);
  * date). */
 yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                           uint64_t *seq, yj_msg *msg);
+
+/* GetEarnings (a Yongjin__V1__GetEarningsRequest), the same way. */
+yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                           uint64_t *seq, yj_msg *msg);
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);

@@ -276,15 +276,16 @@ static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BY
 {
     yj_shadow *sh = ctx;
     int published = 1;
-    if (sh->on) yj_pub_begin(sh->pub);
-    for (size_t i = 0; i < sh->n_touched; i++) {
-        uint32_t ti = sh->touched[i];
-        shadow_tenant *t = &sh->tenants[ti];
+    for (size_t i = 0; i < sh->n_touched; i++) { /* (the undo logs freed before the lock) */
+        shadow_tenant *t = &sh->tenants[sh->touched[i]];
         t->touched = 0;
         yj_sm_commit(t->sm);
-        if (sh->on && published)
-            published = yj_pub_tenant(sh->pub, yj_ids_str(sh->tenant_ids, ti),
-                                      yj_ids_len(sh->tenant_ids, ti), t->sm, 0) == YJ_OK;
+    }
+    if (sh->on) yj_pub_begin(sh->pub);
+    for (size_t i = 0; sh->on && published && i < sh->n_touched; i++) {
+        uint32_t ti = sh->touched[i];
+        published = yj_pub_tenant(sh->pub, yj_ids_str(sh->tenant_ids, ti),
+                                  yj_ids_len(sh->tenant_ids, ti), sh->tenants[ti].sm, 0) == YJ_OK;
     }
     if (sh->on) yj_pub_end(sh->pub, seq);
     if (!published) stop(sh, "no memory for the published view");

@@ -135,8 +135,9 @@ void yj_sm_free(yj_sm *s)
     free(s->lines);
     free(s->comms);
     free(s->oseqs);
-    free(s->dirty);
-    free(s->dirty_flag);
+    sm_dirty_free(&s->dirty_bal);
+    sm_dirty_free(&s->dirty_earn);
+    sm_dirty_free(&s->dirty_month);
     free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
@@ -276,27 +277,55 @@ yj_err sm_room_balances(yj_sm *s, size_t more)
         s->bal = b;
         s->bal_cap = cap;
     }
-    if (s->dirty_cap < s->bal_cap) { /* the changed balances' list: one place a member */
-        uint32_t *d = realloc(s->dirty, s->bal_cap * sizeof *d);
-        if (!d) return YJ_RESOURCE_EXHAUSTED;
-        s->dirty = d;
-        uint8_t *f = realloc(s->dirty_flag, s->bal_cap);
-        if (!f) return YJ_RESOURCE_EXHAUSTED;
-        memset(f + s->dirty_cap, 0, s->bal_cap - s->dirty_cap);
-        s->dirty_flag = f;
-        s->dirty_cap = s->bal_cap;
-    }
+    return sm_dirty_room(&s->dirty_bal, s->bal_cap); /* (one place a member) */
+}
+
+yj_err sm_dirty_room(sm_dirty *d, size_t want)
+{
+    if (want <= d->cap) return YJ_OK;
+    size_t cap = d->cap ? d->cap : 64;
+    while (cap < want)
+        cap *= 2;
+    uint32_t *l = realloc(d->list, cap * sizeof *l);
+    if (!l) return YJ_RESOURCE_EXHAUSTED;
+    d->list = l;
+    uint8_t *f = realloc(d->flag, cap);
+    if (!f) return YJ_RESOURCE_EXHAUSTED;
+    memset(f + d->cap, 0, cap - d->cap);
+    d->flag = f;
+    d->cap = cap;
     return YJ_OK;
+}
+
+size_t sm_dirty_take(sm_dirty *d, const uint32_t **list)
+{
+    for (size_t i = 0; i < d->n; i++)
+        d->flag[d->list[i]] = 0;
+    size_t n = d->n;
+    *list = d->list;
+    d->n = 0; /* (the list stays readable until the next add) */
+    return n;
+}
+
+void sm_dirty_free(sm_dirty *d)
+{
+    free(d->list);
+    free(d->flag);
 }
 
 size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members)
 {
-    for (size_t i = 0; i < s->n_dirty; i++)
-        s->dirty_flag[s->dirty[i]] = 0;
-    size_t n = s->n_dirty;
-    *members = s->dirty;
-    s->n_dirty = 0; /* (the list stays readable until the next posting) */
-    return n;
+    return sm_dirty_take(&s->dirty_bal, members);
+}
+
+size_t yj_sm_changed_earnings(yj_sm *s, const uint32_t **rows)
+{
+    return sm_dirty_take(&s->dirty_earn, rows);
+}
+
+size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows)
+{
+    return sm_dirty_take(&s->dirty_month, rows);
 }
 
 /* m's balance, zeroed first when m is new to the balances. */
@@ -355,7 +384,14 @@ yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows)
     if (err == YJ_OK) err = yj_map64_reserve(s->month, month_rows);
     if (err == YJ_OK)
         err = yj_map64_reserve(s->mtot, 2); /* the event's month, and its paid time's */
-    return err;
+    return err == YJ_OK ? sm_room_changed_rows(s, earn_rows, month_rows) : err;
+}
+
+yj_err sm_room_changed_rows(yj_sm *s, size_t earn_rows, size_t month_rows)
+{
+    yj_err err = sm_dirty_room(&s->dirty_earn, yj_map64_count(s->earn) + earn_rows);
+    return err == YJ_OK ? sm_dirty_room(&s->dirty_month, yj_map64_count(s->month) + month_rows)
+                        : err;
 }
 
 static int is_kind(const Yongjin__V1__Posting *p, const char *kind)
@@ -450,11 +486,8 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */
     balance_of(s, member);
-    assert(member < s->dirty_cap); /* (room: sm_room_balances, and a load's) */
-    if (!s->dirty_flag[member]) {
-        s->dirty_flag[member] = 1;
-        s->dirty[s->n_dirty++] = member;
-    }
+    assert(member < s->dirty_bal.cap); /* (room: sm_room_balances, and a load's) */
+    sm_dirty_add(&s->dirty_bal, member);
     post_args a;
     memset(&a, 0, sizeof a); /* (its padding too: the record copies it) */
     a.amount = p->amount;
@@ -472,6 +505,16 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     post_rows r = rows_of(s, &a);
     yj_undo_call_args(sm_undo(s), undo_post, s, &a, sizeof a);
     post_counters(s, &a, &r, 1);
+    if (r.earn) { /* (room: sm_room_rows, and a load's) */
+        size_t i = yj_map64_index(s->earn, r.earn);
+        assert(i < s->dirty_earn.cap);
+        sm_dirty_add(&s->dirty_earn, (uint32_t)i);
+    }
+    if (r.month) {
+        size_t i = yj_map64_index(s->month, r.month);
+        assert(i < s->dirty_month.cap);
+        sm_dirty_add(&s->dirty_month, (uint32_t)i);
+    }
 }
 
 void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS])
@@ -480,6 +523,37 @@ void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]
         memcpy(out, s->bal[m], sizeof s->bal[0]);
     else
         memset(out, 0, sizeof s->bal[0]);
+}
+
+const int64_t *yj_sm_earnings_row(const yj_sm *s, size_t i, uint32_t *member, uint32_t *period,
+                                  int *program, int *level)
+{
+    if (i >= yj_map64_count(s->earn)) return NULL;
+    uint64_t k = yj_map64_key_at(s->earn, i); /* (earn_key's layout) */
+    *member = (uint32_t)(k >> 32);
+    *period = (uint32_t)(k >> 12) & 0xfffffu;
+    *program = (int)(k >> 4) & 0xff;
+    *level = (int)k & 0xf;
+    return yj_map64_at(s->earn, i);
+}
+
+size_t yj_sm_earnings_rows(const yj_sm *s)
+{
+    return yj_map64_count(s->earn);
+}
+
+const int64_t *yj_sm_month_row(const yj_sm *s, size_t i, uint32_t *member, uint32_t *period)
+{
+    if (i >= yj_map64_count(s->month)) return NULL;
+    uint64_t k = yj_map64_key_at(s->month, i); /* (month_key's layout) */
+    *member = (uint32_t)(k >> 32);
+    *period = (uint32_t)k;
+    return yj_map64_at(s->month, i);
+}
+
+size_t yj_sm_month_rows(const yj_sm *s)
+{
+    return yj_map64_count(s->month);
 }
 
 const int64_t *yj_sm_earnings(const yj_sm *s, uint32_t m, uint32_t period, int program, int level)
@@ -948,14 +1022,15 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
            yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
-           s->policy_len + yj_ids_bytes(s->store_ids) + s->store_cap * sizeof *s->store_names +
-           yj_ids_bytes(s->guide_ids) + s->guide_cap * sizeof *s->guides +
-           s->gb_cap * sizeof *s->gb + s->gb_last_cap * sizeof *s->gb_last +
-           yj_map64_bytes(s->perf) + s->credits_cap * sizeof *s->credits +
-           yj_ids_bytes(s->session_ids) + s->session_cap * sizeof *s->sessions +
-           yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
-           yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
-           s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp +
-           yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src) +
-           yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
+           (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap) * (sizeof(uint32_t) + 1) +
+           s->seen_new_cap * sizeof *s->seen_new + s->policy_len + yj_ids_bytes(s->store_ids) +
+           s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +
+           s->guide_cap * sizeof *s->guides + s->gb_cap * sizeof *s->gb +
+           s->gb_last_cap * sizeof *s->gb_last + yj_map64_bytes(s->perf) +
+           s->credits_cap * sizeof *s->credits + yj_ids_bytes(s->session_ids) +
+           s->session_cap * sizeof *s->sessions + yj_map64_bytes(s->invite_of) +
+           yj_ids_bytes(s->invite_pairs) + yj_map64_bytes(s->live_stats) +
+           yj_ids_bytes(s->group_ids) + s->group_cap * sizeof *s->groups +
+           s->gexp_cap * sizeof *s->gexp + yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) +
+           yj_map64_bytes(s->bind_src) + yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
 }

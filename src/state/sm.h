@@ -147,9 +147,9 @@ int yj_sm_seen(const yj_sm *s, const char *id);
 /* The ids an event's body marked seen for the first time since the last
  * call (the published view's work besides the changed balances: a member
  * posted to is seen too, and listed there), as marks in *marks (valid
- * until the next event) and how many; the list is then empty. A mark a
- * rollback took back may be listed: yj_sm_seen_mark_id says NULL for it.
- * Not state. */
+ * until the next event) and how many; the list is then empty. A rollback
+ * takes its marks off the list (back to its length at the mark, or to
+ * empty when it was taken since). Not state. */
 size_t yj_sm_changed_seen(yj_sm *s, const uint32_t **marks);
 /* The id (NUL-terminated, len bytes) a mark names, or NULL when it is no
  * longer seen. A mark is a tree number, or YJ_SM_SEEN_ID | i for the
@@ -338,6 +338,21 @@ void yj_sm_balance(const yj_sm *s, uint32_t m, int64_t out[YJ_SM_BALANCE_FIELDS]
  * again is harmless; a number past the tree's count after a rollback is
  * the caller's to skip). Not state: no digest, snapshot or undo sees it. */
 size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members);
+/* The same for the rows of earnings (by member, month, program and level)
+ * and of month counters (by member and month) a posting changed: row
+ * numbers for yj_sm_earnings_row and yj_sm_month_row (one past the count
+ * after a rollback is the caller's to skip). */
+size_t yj_sm_changed_earnings(yj_sm *s, const uint32_t **rows);
+size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows);
+/* Row i of the earnings (accrued, reversed, settled), its member, month
+ * (yyyymm), program and level; NULL when there is no row i. Rows are
+ * numbered in the order made: 0 .. yj_sm_earnings_rows - 1. */
+const int64_t *yj_sm_earnings_row(const yj_sm *s, size_t i, uint32_t *member, uint32_t *period,
+                                  int *program, int *level);
+size_t yj_sm_earnings_rows(const yj_sm *s);
+/* Row i of the month counters (YJ_PERIOD_COLUMNS), its member and month. */
+const int64_t *yj_sm_month_row(const yj_sm *s, size_t i, uint32_t *member, uint32_t *period);
+size_t yj_sm_month_rows(const yj_sm *s);
 /* m's earnings in month period of program at level, NULL when none. */
 const int64_t *yj_sm_earnings(const yj_sm *s, uint32_t m, uint32_t period, int program, int level);
 /* m's month counters (YJ_PERIOD_COLUMNS), NULL when none. */

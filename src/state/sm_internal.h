@@ -26,6 +26,26 @@ typedef struct sm_line {
     int64_t quantity;
 } sm_line;
 
+/* Numbers (a member, a row) changed since a reader last took them, each
+ * once: a list and a flag by number. Room for numbers below cap. */
+typedef struct sm_dirty {
+    uint32_t *list;
+    uint8_t *flag;
+    size_t n, cap;
+} sm_dirty;
+/* Room for numbers below want: OK or RESOURCE_EXHAUSTED. */
+yj_err sm_dirty_room(sm_dirty *d, size_t want);
+/* i listed, unless it is (there must be room: i < cap). */
+static inline void sm_dirty_add(sm_dirty *d, uint32_t i)
+{
+    if (d->flag[i]) return;
+    d->flag[i] = 1;
+    d->list[d->n++] = i;
+}
+/* The list (valid until the next add) and its length; it is then empty. */
+size_t sm_dirty_take(sm_dirty *d, const uint32_t **list);
+void sm_dirty_free(sm_dirty *d);
+
 /* The journal entries that changed an order (its record's entry_seqs): a
  * pool of nodes, each the entry's seq and the order's node before it
  * (SM_OSEQ_NONE: its first). */
@@ -175,12 +195,11 @@ struct yj_sm {
      * yj_sm_apply empties it; yj_sm_out.orders) */
     uint32_t *touched;
     size_t n_touched, touched_cap;
-    /* the members whose balances a posting changed since the last
-     * yj_sm_changed_balances (not state: a published view's work list;
-     * room for every member with a balance slot, sm_room_balances) */
-    uint32_t *dirty;
-    uint8_t *dirty_flag;
-    size_t n_dirty, dirty_cap;
+    /* what postings changed since the published view last took it (not
+     * state: its work lists): the members whose balances changed (room for
+     * every member with a balance slot, sm_room_balances), the earnings'
+     * and the month counters' rows (room for every row, sm_room_rows) */
+    sm_dirty dirty_bal, dirty_earn, dirty_month;
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;
@@ -314,6 +333,8 @@ yj_err sm_room_balances(yj_sm *s, size_t more);
 /* Room for earn_rows more earnings rows, month_rows more month rows (a
  * member's month) and the month totals an event can touch. */
 yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows);
+/* Its part for the changed rows' lists (a load's too, with 0 and 0). */
+yj_err sm_room_changed_rows(yj_sm *s, size_t earn_rows, size_t month_rows);
 
 /* Posts amount from debit to credit for commission c of order o, the
  * credit's leg first (the ledger's post_pair), explained by the policy

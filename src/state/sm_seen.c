@@ -34,6 +34,24 @@ yj_err sm_seen_room(yj_sm *s)
     return yj_ids_reserve(s->seen_ids, SEEN_PER_EVENT);
 }
 
+/* The list of new marks taken back to its length before (never past a
+ * take that emptied it since). */
+static void undo_seen_new(void *owner, const void *args)
+{
+    yj_sm *s = owner;
+    size_t n;
+    memcpy(&n, args, sizeof n);
+    if (n < s->n_seen_new) s->n_seen_new = n;
+}
+
+/* A new mark listed, taken back with its event or group. */
+static void list_seen(yj_sm *s, uint32_t mark)
+{
+    size_t before = s->n_seen_new;
+    s->seen_new[s->n_seen_new++] = mark;
+    yj_undo_call_args(sm_undo(s), undo_seen_new, s, &before, sizeof before);
+}
+
 static void mark(yj_sm *s, const char *id)
 {
     size_t n = id ? strlen(id) : 0;
@@ -43,7 +61,7 @@ static void mark(yj_sm *s, const char *id)
     if (m != YJ_TREE_NONE) {
         if (yj_tree_get(s->tree, m)->seen) return;
         yj_tree_mark_seen(s->tree, m);
-        s->seen_new[s->n_seen_new++] = m;
+        list_seen(s, m);
         return;
     }
     if (yj_ids_find(s->seen_ids, id, n) != YJ_IDS_NONE) return;
@@ -51,7 +69,7 @@ static void mark(yj_sm *s, const char *id)
     yj_err err = yj_ids_add(s->seen_ids, id, n, &k);
     assert(err == YJ_OK && k < YJ_SM_SEEN_ID); /* (sm_seen_room) */
     (void)err;
-    s->seen_new[s->n_seen_new++] = k | YJ_SM_SEEN_ID;
+    list_seen(s, k | YJ_SM_SEEN_ID);
 }
 
 void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev)

@@ -27,19 +27,28 @@ typedef struct query_job {
 /* The read qj answered from the snapshot r, answered again from the
  * typed state's published view and compared, when the view is at the
  * snapshot's journal entry (it is published just after the store's). */
+/* Whether a read's code is an answer (not its store's or view's failure). */
+static int answered(yj_err e)
+{
+    return e == YJ_OK || e == YJ_NOT_FOUND || e == YJ_INVALID_ARGUMENT;
+}
+
 static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
 {
     uint64_t head, at;
     uint8_t hash[YJ_HASH_BYTES];
-    if (yj_store_head(svc->config.store, r, &head, hash) != YJ_OK) return; /* (not compared) */
+    if (yj_store_head(svc->config.store, r, &head, hash) != YJ_OK) {
+        atomic_fetch_add(&svc->pub_skipped, 1);
+        return;
+    }
     yj_msg why = {{0}};
     yj_buf out = {0};
     yj_err err = qj->q->pub(svc->config.pub, qj->tenant, qj->req, &out, &at, &why);
     /* compared: answers at the same entry (a request's own fault at any),
-     * when the ledger's read answered (a store that failed it, a damaged
-     * record's DATA_LOSS among them, is not the view's to say) */
-    int answered = qj->err == YJ_OK || qj->err == YJ_NOT_FOUND || qj->err == YJ_INVALID_ARGUMENT;
-    if ((at != head && err != YJ_INVALID_ARGUMENT) || !answered) {
+     * when both reads answered (a store that failed the ledger's, a damaged
+     * record's DATA_LOSS among them, is not the view's to say; nor is a
+     * view out of date or out of memory the ledger's) */
+    if ((at != head && err != YJ_INVALID_ARGUMENT) || !answered(qj->err) || !answered(err)) {
         atomic_fetch_add(&svc->pub_skipped, 1);
         yj_buf_free(&out);
         return;
@@ -153,7 +162,7 @@ static const svc_query q_perf = {&yongjin__v1__get_performance_request__descript
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
                                        yj_ledger_get_withdrawal, 0, NULL};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
-                                     yj_ledger_get_earnings, 0, NULL};
+                                     yj_ledger_get_earnings, 0, yj_pub_get_earnings};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
 const svc_route svc_query_routes[] = {

@@ -203,12 +203,13 @@ def test_a_checkpoint_whose_states_are_not_the_journals_is_caught(data_dir, tmp_
 
 
 def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
-    """Every GetBalance is answered from the ledger and from the typed
-    state's published view (src/state/pub.h) and the two compared: balances,
-    a member named but never paid (zeros), one never named and another
-    tenant's member (NOT_FOUND, the same words), an id that is not one
-    (INVALID_ARGUMENT); after new writes, and after a restart that loads the
-    view whole from the checkpoint."""
+    """Every GetBalance and GetEarnings is answered from the ledger and from
+    the typed state's published view (src/state/pub.h) and the two
+    compared: balances and a month's earnings, a member named but never
+    paid (zeros), one never named and another tenant's member (NOT_FOUND,
+    the same words), an id or a month that is not one (INVALID_ARGUMENT);
+    after new writes, and after a restart that loads the view whole from
+    the checkpoint."""
     import grpc
     s = Server(data_dir, ["--shadow-typed"]).start()
     c, d = Client(s.channel(), tenant="t1"), Client(s.channel(), tenant="t2")
@@ -224,6 +225,13 @@ def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
                     got[(who, m)] = (b.pending, b.available, b.earned_total, b.reversed_total)
                 except grpc.RpcError as e:
                     got[(who, m)] = e.code()
+                for month in ("2025-11", "2025-12", "2025-1x"):
+                    try:
+                        e = cl.call("GetEarnings", member=m, month=month)
+                        got[(who, m, month)] = (e.accrued, e.reversed, e.settled, [
+                            (p.program, p.level, p.accrued, p.reversed) for p in e.by_program])
+                    except grpc.RpcError as e:
+                        got[(who, m, month)] = e.code()
         return got
 
     first = read_all()
@@ -237,20 +245,29 @@ def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
     assert first[("t2", "xb")] == grpc.StatusCode.NOT_FOUND
     assert first[("t1", "nobody")] == grpc.StatusCode.NOT_FOUND
     assert first[("t1", "bad id!")] == grpc.StatusCode.INVALID_ARGUMENT
+    # November (the default zone, UTC+8): accrued, reversed, settled (the
+    # Settle on the 10th), by program REFERRAL (1) and level
+    assert first[("t1", "xb", "2025-11")] == (1000, 250, 750, [(1, 1, 1000, 250)]), first
+    assert first[("t1", "xa", "2025-11")] == (500, 125, 375, [(1, 2, 500, 125)]), first
+    assert first[("t1", "xb", "2025-12")] == (0, 0, 0, [])
+    assert first[("t1", "xb", "2025-1x")] == grpc.StatusCode.INVALID_ARGUMENT
+    assert first[("t1", "nobody", "2025-11")] == grpc.StatusCode.NOT_FOUND
     ok(c.append(paid("x-o2", "xc", line("L1", 20000), t=T + 20 * DAY)))
     assert balance(c, "xb").pending == 2000  # 10% of 20000
     assert s.stop() == 0
     n, skipped, bad = reads_compared(s.read_log())
-    assert bad == 0 and n + skipped == 2 * 7 + 1 and n >= 14, (n, skipped, bad)
+    assert bad == 0 and n + skipped == 2 * 7 * 4 + 1 and n >= 2 * 7 * 4, (n, skipped, bad)
     s.start()  # the view loaded whole, from the checkpoint the stop wrote
     c, d = Client(s.channel(), tenant="t1"), Client(s.channel(), tenant="t2")
     again = read_all()
     first[("t1", "xb")] = (2000, 750, 3000, 250)
     first[("t1", "xa")] = (1000, 375, 1500, 125)
+    first[("t1", "xb", "2025-11")] = (3000, 250, 750, [(1, 1, 3000, 250)])
+    first[("t1", "xa", "2025-11")] = (1500, 125, 375, [(1, 2, 1500, 125)])
     assert again == first
     assert s.stop() == 0
     n, skipped, bad = reads_compared(s.read_log())
-    assert bad == 0 and n == 2 * 7, (n, skipped, bad)
+    assert bad == 0 and n == 2 * 7 * 4, (n, skipped, bad)
 
 
 def test_the_shadow_refuses_the_log_thread(data_dir):

@@ -1866,21 +1866,22 @@ static int compare_seen(dfx *f, const yj_sm *s)
  * answer for id is the ledger's (yj_ledger_get_balance over the keyed
  * store), the same bytes or the same code and words, at the journal's last
  * entry. Returns 1 when the member was found. */
-static int compare_pub(dfx *f, yj_pub *p, const char *id)
+static int
+compare_read(dfx *f, yj_pub *p, const char *what, const void *req,
+             yj_err (*ledger)(const yj_rtxn *, const char *, const void *, yj_buf *, yj_msg *),
+             yj_err (*pub)(yj_pub *, const char *, const void *, yj_buf *, uint64_t *, yj_msg *))
 {
-    Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
-    req.member = (char *)id;
     yj_rtxn r;
     yj_msg lm = {{0}}, pm = {{0}};
     yj_buf lo = {0}, po = {0};
     assert_int_equal(yj_store_read_begin(f->s.store, &r, &lm), YJ_OK);
-    yj_err le = yj_ledger_get_balance(&r, "t1", &req, &lo, &lm);
+    yj_err le = ledger(&r, "t1", req, &lo, &lm);
     yj_store_read_end(f->s.store, &r);
     uint64_t seq;
-    yj_err pe = yj_pub_get_balance(p, "t1", &req, &po, &seq, &pm);
+    yj_err pe = pub(p, "t1", req, &po, &seq, &pm);
     if (le != pe)
-        fail_msg("GetBalance %s: the ledger %d (%s), the view %d (%s)", id, (int)le,
-                 le ? lm.text : "", (int)pe, pe ? pm.text : "");
+        fail_msg("%s: the ledger %d (%s), the view %d (%s)", what, (int)le, le ? lm.text : "",
+                 (int)pe, pe ? pm.text : "");
     if (pe != YJ_INVALID_ARGUMENT) assert_int_equal(seq, last_seq);
     if (le == YJ_OK) {
         assert_int_equal(lo.len, po.len);
@@ -1890,6 +1891,43 @@ static int compare_pub(dfx *f, yj_pub *p, const char *id)
     yj_buf_free(&lo);
     yj_buf_free(&po);
     return le == YJ_OK;
+}
+
+static int compare_pub(dfx *f, yj_pub *p, const char *id)
+{
+    Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+    req.member = (char *)id;
+    char what[64];
+    snprintf(what, sizeof what, "GetBalance %s", id);
+    return compare_read(f, p, what, &req, yj_ledger_get_balance, yj_pub_get_balance);
+}
+
+/* GetEarnings of id in each month the workloads reach (and one that is
+ * not a month), the same way; returns how many months had any. */
+static int compare_pub_earnings(dfx *f, yj_pub *p, const char *id)
+{
+    static const char *const months[] = {"2025-10", "2025-11", "2025-12",
+                                         "2026-01", "2026-02", "2025-13"};
+    int with = 0;
+    for (size_t i = 0; i < sizeof months / sizeof months[0]; i++) {
+        Yongjin__V1__GetEarningsRequest req = YONGJIN__V1__GET_EARNINGS_REQUEST__INIT;
+        req.member = (char *)id;
+        req.month = (char *)months[i];
+        char what[64];
+        snprintf(what, sizeof what, "GetEarnings %s %s", id, months[i]);
+        if (!compare_read(f, p, what, &req, yj_ledger_get_earnings, yj_pub_get_earnings)) continue;
+        yj_buf out = {0};
+        yj_msg msg;
+        uint64_t seq;
+        assert_int_equal(yj_pub_get_earnings(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+        Yongjin__V1__Earnings *e =
+            yongjin__v1__earnings__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+        assert_non_null(e);
+        with += e->n_by_program > 0;
+        yongjin__v1__earnings__free_unpacked(e, NULL);
+        yj_buf_free(&out);
+    }
+    return with;
 }
 
 /* What s changed published into p (all: everything it holds), at the
@@ -2655,14 +2693,16 @@ static void differential(dfx *f, const workload *w)
     if (w->live) live_setup(f, s, &n);
     yj_pub *pub = yj_pub_new(w->seed * 5 + 1);
     assert_non_null(pub);
-    int pub_found = 0, pub_asked = 0;
+    int pub_found = 0, pub_asked = 0, pub_months = 0, early_found = 0, early_asked = 0;
     for (int e = 0; e < w->events; e++) {
-        if (e % 3 == 2) { /* a durable group: published, and two members read from it */
+        if (e % 3 == 2) { /* a durable group: published, and a member read from it */
             char a[16];
             snprintf(a, sizeof a, "m%d", e % DMEMBERS);
             publish(pub, s, 0);
-            pub_found += compare_pub(f, pub, a);
-            pub_asked++;
+            int found = compare_pub(f, pub, a);
+            early_found += found && e < 3 * DMEMBERS;
+            early_asked += e < 3 * DMEMBERS;
+            if (e % 9 == 8) pub_months += compare_pub_earnings(f, pub, a);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -2826,8 +2866,14 @@ static void differential(dfx *f, const workload *w)
         assert_int_equal(compare_pub(f, whole, id), found);
         pub_found += found;
         pub_asked++;
+        int months = compare_pub_earnings(f, pub, id);
+        assert_int_equal(compare_pub_earnings(f, whole, id), months);
+        pub_months += months;
     }
-    assert_true(pub_found > DMEMBERS / 2 && pub_found < pub_asked); /* both answers */
+    assert_true(pub_found > DMEMBERS / 2 && pub_found < pub_asked); /* (nobody*: NOT_FOUND) */
+    /* members read before and after the events that named them */
+    assert_true(early_found > 0 && early_found < early_asked);
+    assert_true(pub_months > DMEMBERS / 2); /* earnings compared */
     assert_int_equal(compare_pub(f, pub, "not an id"), 0);
     yj_pub_free(whole);
     yj_pub_free(pub);
@@ -3546,7 +3592,8 @@ static void test_seen_marks_by_hand(void **state)
         found += compare_pub(f, pub, ids[i]);
     assert_int_equal(found, 7);
     /* a group taken back: what it named and posted is not published (its
-     * marks stay listed until the next publish, which passes over them) */
+     * marks are taken off the list; its balances listed are copied as the
+     * rollback left them) */
     size_t mark = yj_sm_mark(s);
     yj_buf fx = {0}, extra = {0};
     yj_sm_out out = {.effects = &fx};
@@ -3586,28 +3633,48 @@ static void test_seen_marks_by_hand(void **state)
     yj_buf_free(&fx);
     yj_buf_free(&extra);
     assert_true(yj_sm_seen(s, "ghost") && yj_sm_seen(s, "ghost2"));
+    uint32_t ghost_no = num(s, "ghost");
     assert_int_equal(yj_sm_rollback(s, mark), 1);
+    const uint32_t *marks;
+    assert_int_equal(yj_sm_changed_seen(s, &marks), 0);
     publish(pub, s, 0);
     assert_int_equal(compare_pub(f, pub, "ghost"), 0);
     assert_int_equal(compare_pub(f, pub, "ghost2"), 0);
     assert_int_equal(compare_pub(f, pub, "b"), 1);
-    /* a mark left listed by the rollback whose number the tree gave again,
-     * to a member no event named: passed over too (published while that
-     * group is open, to see it; then taken back) */
-    mark = yj_sm_mark(s);
-    assert_int_equal(yj_sm_apply(s, 0, &x, T0 + DAY, T0 + DAY, ++seq_next, &out, &extra, &why),
-                     YJ_OK); /* ghost2 again: listed, then taken back */
-    yj_buf_free(&fx);
-    yj_buf_free(&extra);
-    assert_int_equal(yj_sm_rollback(s, mark), 1);
-    mark = yj_sm_mark(s);
-    bind_ok(s, "late1", "b"); /* (numbered, never named by an accepted event: not seen;
-                               * taken back whole: nothing but the tree changes) */
-    assert_false(yj_sm_seen(s, "late1"));
+    /* the numbers the tree gives again, to members that durable events
+     * name and pay: published as theirs */
+    one_bind_to(f, s, "nb1", "b", T0 + DAY);
+    one_bind_to(f, s, "nb2", "nb1", T0 + DAY);
+    assert_int_equal(num(s, "nb1"), ghost_no);
+    assert_int_equal(num(s, "nb2"), ghost_no + 1);
+    assert_int_equal(pay_both(f, s, "o11", "nb2", "", 10000, T0 + 2 * DAY, &n), YJ_OK);
     publish(pub, s, 0);
-    assert_int_equal(compare_pub(f, pub, "late1"), 0);
+    assert_int_equal(compare_pub(f, pub, "nb1"), 1); /* 10% of 10000 */
+    assert_int_equal(compare_pub(f, pub, "nb2"), 1); /* (seen: zeros) */
+    assert_int_equal(compare_pub(f, pub, "ghost"), 0);
     assert_int_equal(compare_pub(f, pub, "ghost2"), 0);
-    assert_int_equal(yj_sm_rollback(s, mark), 1);
+    Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
+    req.member = "nb1";
+    yj_buf bo = {0};
+    uint64_t at;
+    assert_int_equal(yj_pub_get_balance(pub, "t1", &req, &bo, &at, &why), YJ_OK);
+    Yongjin__V1__Balance *bal = yongjin__v1__balance__unpack(NULL, bo.len, bo.data);
+    assert_non_null(bal);
+    assert_int_equal(bal->pending, 1000);
+    yongjin__v1__balance__free_unpacked(bal, NULL);
+    /* a view out of date answers UNAVAILABLE, a request that is not valid
+     * INVALID_ARGUMENT first */
+    yj_pub_stale(pub);
+    assert_int_equal(yj_pub_get_balance(pub, "t1", &req, &bo, &at, &why), YJ_UNAVAILABLE);
+    assert_int_equal(at, UINT64_MAX);
+    req.member = "not an id";
+    assert_int_equal(yj_pub_get_balance(pub, "t1", &req, &bo, &at, &why), YJ_INVALID_ARGUMENT);
+    yj_buf_free(&bo);
+    yj_pub *never = yj_pub_new(3); /* never published: UNAVAILABLE too */
+    assert_non_null(never);
+    req.member = "b";
+    assert_int_equal(yj_pub_get_balance(never, "t1", &req, &bo, &at, &why), YJ_UNAVAILABLE);
+    yj_pub_free(never);
     yj_pub_free(pub);
     yj_sm *again = replay_journal(f, 4343);
     uint8_t live[32], replayed[32];
