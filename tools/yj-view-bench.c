@@ -264,17 +264,37 @@ static int view_differs(bench *b)
             yj_pub_get_balance(b->pub, "t", &req, &out, &at, &why) == YJ_OK
                 ? yongjin__v1__balance__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"")
                 : NULL;
-        /* (the forest is bound outside any event: a member no order paid
-         * was never named, NOT_FOUND) */
-        int bad = !yj_sm_seen(b->w, req.member)
-                      ? got != NULL
-                      : !got || got->pending != want[0] || got->available != want[1] ||
-                            got->withdrawing != want[2] || got->paid != want[3] ||
-                            got->earned_total != want[4] || got->reversed_total != want[5];
+        int bad = !got || got->pending != want[0] || got->available != want[1] ||
+                  got->withdrawing != want[2] || got->paid != want[3] ||
+                  got->earned_total != want[4] || got->reversed_total != want[5];
         if (bad && !differ)
             fprintf(stderr, "yj-view-bench: %s's balance differs from the writer's (%s)\n",
                     req.member, got ? "" : why.text);
         differ += bad;
+        if (!got) continue;
+        /* its team: the counts, and as many direct members as it has */
+        const yj_tree_member *tm = yj_tree_get(t, m);
+        Yongjin__V1__GetTeamRequest treq = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
+        treq.member = req.member;
+        treq.page_size = 1000;
+        out.len = 0;
+        Yongjin__V1__Team *team =
+            yj_pub_get_team(b->pub, "t", &treq, &out, &at, &why) == YJ_OK
+                ? yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"")
+                : NULL;
+        bad = !team || team->direct_count != tm->direct || team->team_size != tm->team_size ||
+              team->team_gmv != tm->team_gmv ||
+              (int64_t)team->n_direct != (tm->direct < 1000 ? tm->direct : 1000);
+        if (bad && !differ)
+            fprintf(stderr,
+                    "yj-view-bench: %s's team differs from the writer's: %lld %lld %lld %zu "
+                    "against %lld %lld %lld %lld\n",
+                    req.member, team ? (long long)team->direct_count : -1,
+                    team ? (long long)team->team_size : -1, team ? (long long)team->team_gmv : -1,
+                    team ? team->n_direct : 0, (long long)tm->direct, (long long)tm->team_size,
+                    (long long)tm->team_gmv, (long long)tm->direct);
+        differ += bad;
+        if (team) yongjin__v1__team__free_unpacked(team, NULL);
         if (got) yongjin__v1__balance__free_unpacked(got, NULL);
     }
     for (size_t i = 0; i < yj_sm_month_rows(b->w); i++, months++) {
@@ -309,7 +329,7 @@ static int view_differs(bench *b)
         if (e) yongjin__v1__earnings__free_unpacked(e, NULL);
     }
     yj_buf_free(&out);
-    printf("view: %s (%u members' balances, %zu members' months of earnings)\n",
+    printf("view: %s (%u members' balances and teams, %zu members' months of earnings)\n",
            differ ? "DIFFERS from the writer's state" : "every answer is the writer's",
            (unsigned)yj_tree_count(t), months);
     return differ != 0;
@@ -340,19 +360,31 @@ static void usage(void)
     exit(2);
 }
 
-static void bind_forest(yj_sm *s, long members, const yj_policy *p)
+/* Member i under i/3, each Bind applied as an event (so that both are
+ * seen, as a server's binds make them). */
+static void bind_forest(yj_sm *s, long members)
 {
     char m[24], r[24];
+    yj_buf fx = {0}, extra = {0};
     for (long i = 1; i < members; i++) {
         snprintf(m, sizeof m, "m%ld", i);
         snprintf(r, sizeof r, "m%ld", i / 3);
-        yj_sm_event e = {YJ_RULES_VERSION,           p, T0, (uint64_t)i, 202511,
-                         p->timezone_offset_minutes, 0};
+        Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__Bind bd = YONGJIN__V1__BIND__INIT;
+        bd.member = m;
+        bd.referrer = r;
+        ev.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+        ev.bind = &bd;
+        yj_sm_out out = {.effects = &fx};
         yj_msg why;
-        if (yj_sm_bind(s, &e, m, r, NULL, &why) != YJ_OK) fail("bind", i, &why);
+        fx.len = extra.len = 0;
+        if (yj_sm_apply(s, 0, &ev, T0, T0, (uint64_t)i, &out, &extra, &why) != YJ_OK)
+            fail("bind", i, &why);
         if (i % 1000 == 0) yj_sm_commit(s);
     }
     yj_sm_commit(s);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
 }
 
 int main(int argc, char **argv)
@@ -405,17 +437,15 @@ int main(int argc, char **argv)
     }
     if (b.members < 2 || b.orders < 1 || b.group < 1 || b.slice < 1 || b.readers > 64) usage();
     if (!b.replica && !b.copy) b.readers = 0;
-    yj_policy p;
-    yj_policy_defaults(&p);
     b.w = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull);
     b.r = yj_sm_new((uint64_t)seed * 0x9e3779b97f4a7c15ull + 1);
     b.pub = yj_pub_new((uint64_t)seed * 31 + 7);
     if (!b.w || !b.r || !b.pub) return 1;
-    bind_forest(b.w, b.members, &p);
+    bind_forest(b.w, b.members);
     yj_pub_begin(b.pub); /* (the binds: the state published whole, as a start's) */
     if (yj_pub_tenant(b.pub, "t", 1, b.w, 1) != YJ_OK) return 1;
     yj_pub_end(b.pub, (uint64_t)b.members);
-    if (b.replica) bind_forest(b.r, b.members, &p);
+    if (b.replica) bind_forest(b.r, b.members);
     yj_sm_undo_on(b.r, 0); /* (a replay's: nothing to take back) */
     yj_arena a = {0};
     Yongjin__V1__OrderPaid *ops; /* yj-state-bench's orders */

@@ -496,6 +496,17 @@ yj_err ledger_check_member(const char *field, const char *member, yj_msg *msg);
 /* GetBalance's answer for b, packed into out (the ledger's read and the
  * typed state's published view, src/state/pub.c, both answer with it). */
 yj_err ledger_balance_answer(yj_buf *out, const ledger_balance *b);
+/* GetTeam's request checked (the member, page_size 0..LEDGER_TEAM_PAGE_MAX,
+ * a page token of the form this server gives), and its answer: the
+ * member's direct count, team size and team GMV, a page of its direct
+ * members' ids and the token of the next page ("": none), packed into out
+ * (both the ledger's read and the published view answer with them). */
+#define LEDGER_TEAM_PAGE_MAX 1000
+#define LEDGER_TEAM_PAGE_DEFAULT 100
+yj_err ledger_check_team_request(const char *member, int32_t page_size, const char *page_token,
+                                 yj_msg *msg);
+yj_err ledger_team_answer(yj_buf *out, const int64_t counts[3], char **names, size_t n,
+                          const char *token);
 /* GetEarnings's answer: the member's month counters (accrued, reversed,
  * settled) and its earnings by program and level, in that order (at most
  * LEDGER_EARNINGS_ROWS_MAX: the rest are not answered), packed into out

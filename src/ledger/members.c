@@ -852,34 +852,52 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
     return err;
 }
 
+yj_err ledger_check_team_request(const char *member, int32_t page_size, const char *page_token,
+                                 yj_msg *msg)
+{
+    yj_err err = check_id("member", member, msg);
+    if (err != YJ_OK) return err;
+    if (page_size < 0 || page_size > LEDGER_TEAM_PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", page_size,
+                       LEDGER_TEAM_PAGE_MAX);
+    if (page_token[0] && !yj_ledger_valid_id(page_token, strlen(page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
+    return YJ_OK;
+}
+
+yj_err ledger_team_answer(yj_buf *out, const int64_t counts[3], char **names, size_t n,
+                          const char *token)
+{
+    Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
+    resp.direct_count = counts[0];
+    resp.team_size = counts[1];
+    resp.team_gmv = counts[2];
+    resp.n_direct = n;
+    resp.direct = names;
+    resp.next_page_token = (char *)token;
+    return ledger_pack(out, &resp.base);
+}
+
 yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
                           yj_msg *msg)
 {
     const Yongjin__V1__GetTeamRequest *req = reqv;
-    yj_err err = check_id("member", req->member, msg);
+    yj_err err = ledger_check_team_request(req->member, req->page_size, req->page_token, msg);
     if (err != YJ_OK) return err;
-    if (req->page_size < 0 || req->page_size > 1000)
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..1000", req->page_size);
-    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
     if ((err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
-    size_t limit = req->page_size ? (size_t)req->page_size : 100, n = 0;
-    Yongjin__V1__Team resp = YONGJIN__V1__TEAM__INIT;
+    size_t limit = req->page_size ? (size_t)req->page_size : LEDGER_TEAM_PAGE_DEFAULT, n = 0;
     lkey k;
     team_rec t;
     lkey_start(&k, tenant, strlen(tenant), 'A');
     lkey_str(&k, req->member, strlen(req->member));
     if ((err = team_read(&r->view, &k, &t)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the team of %s", req->member);
-    resp.direct_count = t.direct_count;
-    resp.team_size = t.team_size;
-    resp.team_gmv = t.team_gmv;
     lkey prefix, start;
     lkey_start(&prefix, tenant, strlen(tenant), 'C');
     lkey_str(&prefix, req->member, strlen(req->member));
     start = prefix;
     if (req->page_token[0]) lkey_str(&start, req->page_token, strlen(req->page_token));
-    char *names[1000];
+    char *names[LEDGER_TEAM_PAGE_MAX];
     char token[YJ_ID_MAX + 1] = "";
     yj_cursor *c;
     MDB_val kk = {start.n, start.b}, v;
@@ -903,10 +921,8 @@ yj_err yj_ledger_get_team(const yj_rtxn *r, const char *tenant, const void *reqv
     }
     yj_cursor_close(c);
     if (err == YJ_OK) err = yj_cursor_err(rc);
-    resp.n_direct = n;
-    resp.direct = names;
-    resp.next_page_token = token;
-    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    int64_t counts[3] = {t.direct_count, t.team_size, t.team_gmv};
+    if (err == YJ_OK) err = ledger_team_answer(out, counts, names, n, token);
     for (size_t i = 0; i < n; i++) free(names[i]);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot list the direct members of %s", req->member);
 }

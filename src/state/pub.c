@@ -11,6 +11,7 @@
 #include "state/ids.h"
 #include "state/map64.h"
 #include "state/tree.h"
+#include "store/memmap.h"
 #include "yongjin/v1/query.pb-c.h"
 
 /* One tenant's rows: by the view's own number r of each id seen, its
@@ -22,10 +23,22 @@
 #define PUB_MONTH_WIDTH (3 + PUB_EARN_BITS / 64) /* the counters, then the bits */
 _Static_assert(YJ_PROGRAM_GUIDE *PUB_LEVELS + PUB_LEVELS <= PUB_EARN_BITS,
                "every program's earnings have a bit in the month row");
+/* A row: the balance, the team record (direct count, team size, team GMV)
+ * and the row of the team parent (PUB_NONE: none). */
+typedef struct pub_row {
+    int64_t bal[YJ_SM_BALANCE_FIELDS];
+    int64_t team[3];
+    uint32_t parent;
+    uint32_t seen; /* 0: a tree member not seen yet (a parent others are listed under) */
+} pub_row;
 typedef struct pub_tenant {
     yj_ids *ids;
-    int64_t (*bal)[YJ_SM_BALANCE_FIELDS];
+    pub_row *rows;
     size_t cap;
+    /* each member's direct members in the ledger's order: the key is the
+     * parent's row (4 bytes, big-endian), then the member's id as a length
+     * byte and its bytes (a member that moved leaves a tombstone) */
+    yj_memmap *direct;
     yj_map64 *earn, *month;
     /* the writer's: a tree number's row as last found (PUB_NONE: none),
      * checked against the id before it is used (a number a rollback took
@@ -82,7 +95,8 @@ void yj_pub_free(yj_pub *v)
     if (!v) return;
     for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++) {
         yj_ids_free(v->tenants[i].ids);
-        free(v->tenants[i].bal);
+        free(v->tenants[i].rows);
+        yj_memmap_free(v->tenants[i].direct);
         yj_map64_free(v->tenants[i].earn);
         yj_map64_free(v->tenants[i].month);
         free(v->tenants[i].by_member);
@@ -126,15 +140,15 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
         v->cap = cap;
     }
     uint64_t seed = v->seed ^ (uint64_t)(n + 1) * 0x9e3779b97f4a7c15ull;
-    pub_tenant nt = {yj_ids_new(seed),
-                     NULL,
-                     0,
-                     yj_map64_new(2, seed ^ 1),
-                     yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2),
-                     NULL,
-                     0};
-    if (!nt.ids || !nt.earn || !nt.month || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+    pub_tenant nt = {.ids = yj_ids_new(seed),
+                     .direct = yj_memmap_new(),
+                     .earn = yj_map64_new(2, seed ^ 1),
+                     .month = yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2)};
+    if (!nt.ids || !nt.direct || !nt.earn || !nt.month ||
+        yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_ids_free(nt.ids);
+        yj_memmap_free(nt.direct);
+        yj_memmap_free(nt.direct);
         yj_map64_free(nt.earn);
         yj_map64_free(nt.month);
         return NULL;
@@ -143,37 +157,45 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
     return &v->tenants[t];
 }
 
-/* The number of id's row (len bytes) into *r, made (a balance of zeros)
- * when new: 0 on ENOMEM. */
+/* The number of id's row (len bytes) into *r, made (a balance of zeros,
+ * not seen) when new: 0 on ENOMEM. */
 static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
 {
     if ((*r = yj_ids_find(vt->ids, id, len)) != YJ_IDS_NONE) return 1;
     if (yj_ids_count(vt->ids) == vt->cap) {
         size_t cap = vt->cap ? 2 * vt->cap : 64;
-        int64_t(*more)[YJ_SM_BALANCE_FIELDS] = realloc(vt->bal, cap * sizeof *more);
+        pub_row *more = realloc(vt->rows, cap * sizeof *more);
         if (!more) return 0;
-        vt->bal = more;
+        vt->rows = more;
         vt->cap = cap;
     }
     if (yj_ids_add(vt->ids, id, len, r) != YJ_OK) return 0;
-    memset(vt->bal[*r], 0, sizeof vt->bal[*r]);
+    memset(&vt->rows[*r], 0, sizeof vt->rows[*r]);
+    vt->rows[*r].parent = PUB_NONE;
     return 1;
 }
 
-/* The row of tree member m of s into *r, made when new (as row_of): 1;
- * -1 when m is not a member s has seen (past the tree's count after a
- * rollback, or never named: no row); 0 on ENOMEM. A member published
+/* The row of tree member m of s into *r, made when new (as row_of, not
+ * seen: put_member says when it is): 1; -1 when m is past the tree's
+ * count (a number a rollback took back); 0 on ENOMEM. A member published
  * once is found by its number: the states are published durable, and a
  * durable member keeps its number (a rollback takes back only numbers
- * given since, none of them published). */
+ * given since, none of them published). A member not seen has a row when
+ * a member under it has one (the ledger lists a member under its parent
+ * whether or not the parent was seen; a read of it is NOT_FOUND until it
+ * is). */
+static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r);
+
 static int member_row(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t *r)
 {
     if (m >= yj_tree_count(yj_sm_tree(s))) return -1;
     if (m < vt->by_member_cap && (*r = vt->by_member[m]) != PUB_NONE) return 1;
-    size_t len;
-    const char *id = yj_sm_seen_mark_id(s, m, &len);
-    if (!id) return -1;
-    if (!row_of(vt, id, len, r)) return 0;
+    size_t rows = yj_ids_count(vt->ids);
+    const char *id = yj_tree_id(yj_sm_tree(s), m);
+    if (!row_of(vt, id, strlen(id), r)) return 0;
+    /* a member new to the view: its team record and place under its
+     * parent too, whether or not they changed in this group */
+    if (yj_ids_count(vt->ids) != rows && !team_of(vt, s, m, *r)) return 0;
     if (m >= vt->by_member_cap) { /* (no room to remember it: found by id again next time) */
         size_t cap = vt->by_member_cap ? vt->by_member_cap : 1024;
         while (cap <= m)
@@ -201,9 +223,13 @@ static int64_t *map_row(yj_map64 *map, uint64_t key)
 static int put_member(pub_tenant *vt, const yj_sm *s, uint32_t m)
 {
     uint32_t r;
+    size_t len;
+    if (!yj_sm_seen_mark_id(s, m, &len)) return 1; /* (not seen: nothing to publish) */
     int got = member_row(vt, s, m, &r);
-    if (got > 0) yj_sm_balance(s, m, vt->bal[r]);
-    return got != 0;
+    if (got <= 0) return got != 0;
+    vt->rows[r].seen = 1;
+    yj_sm_balance(s, m, vt->rows[r].bal);
+    return 1;
 }
 
 /* Row i of s's earnings: copied, and its bit set in its month's row (a
@@ -242,6 +268,54 @@ static int put_month(pub_tenant *vt, const yj_sm *s, uint32_t i)
     return 1;
 }
 
+/* The key of id (len bytes) among parent row p's direct members, into k:
+ * its length. */
+static size_t direct_key(uint8_t k[4 + 1 + YJ_ID_MAX], uint32_t p, const char *id, size_t len)
+{
+    k[0] = (uint8_t)(p >> 24);
+    k[1] = (uint8_t)(p >> 16);
+    k[2] = (uint8_t)(p >> 8);
+    k[3] = (uint8_t)p;
+    k[4] = (uint8_t)len;
+    memcpy(k + 5, id, len);
+    return 5 + len;
+}
+
+/* Tree member m of s: its team record copied, and when its team parent
+ * changed, it moved to the new parent's direct members. */
+static int put_team(pub_tenant *vt, const yj_sm *s, uint32_t m)
+{
+    uint32_t r;
+    int got = member_row(vt, s, m, &r);
+    return got <= 0 ? got != 0 : team_of(vt, s, m, r);
+}
+
+/* Tree member m of s, of row r: as put_team. (Its parent's row, when new,
+ * links the parent in turn: a walk up as long as the rows are new.) */
+static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r)
+{
+    uint32_t pr = PUB_NONE;
+    const yj_tree *t = yj_sm_tree(s);
+    const yj_tree_member *tm = yj_tree_get(t, m);
+    if (tm->parent != YJ_TREE_NONE && member_row(vt, s, tm->parent, &pr) == 0) return 0;
+    pub_row *row = &vt->rows[r]; /* (after the parent's row: it may have moved the rows) */
+    if (pr != row->parent) {
+        const char *id = yj_tree_id(t, m);
+        size_t len = strlen(id);
+        uint8_t k[4 + 1 + YJ_ID_MAX];
+        if (pr != PUB_NONE && yj_memmap_put(vt->direct, k, direct_key(k, pr, id, len), "", 0, 0))
+            return 0;
+        if (row->parent != PUB_NONE &&
+            yj_memmap_put(vt->direct, k, direct_key(k, row->parent, id, len), NULL, 0, 1))
+            return 0;
+        row->parent = pr;
+    }
+    row->team[0] = tm->direct;
+    row->team[1] = tm->team_size;
+    row->team[2] = tm->team_gmv;
+    return 1;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -250,14 +324,18 @@ static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
     size_t len;
     uint32_t r;
     const char *id = yj_sm_seen_mark_id(s, mark, &len);
-    return !id || row_of(vt, id, len, &r); /* (no posting without a tree number: zeros) */
+    if (!id) return 1;
+    if (!row_of(vt, id, len, &r)) return 0;
+    vt->rows[r].seen = 1; /* (no posting without a tree number: zeros) */
+    return 1;
 }
 
 yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all)
 {
-    const uint32_t *ms, *marks, *es, *mos;
+    const uint32_t *ms, *marks, *es, *mos, *ts;
     size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
-           n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos);
+           n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
+           n_ts = yj_sm_changed_teams(s, &ts);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL;
@@ -271,6 +349,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_earning(vt, s, i);
         for (uint32_t i = 0; ok && i < yj_sm_month_rows(s); i++)
             ok = put_month(vt, s, i);
+        for (uint32_t m = 0; ok && m < members; m++)
+            ok = put_team(vt, s, m);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
@@ -280,9 +360,19 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
         ok = put_earning(vt, s, es[i]);
     for (size_t i = 0; ok && !all && i < n_mos; i++)
         ok = put_month(vt, s, mos[i]);
+    for (size_t i = 0; ok && !all && i < n_ts; i++)
+        ok = put_team(vt, s, ts[i]);
     if (ok) return YJ_OK;
     v->stale = 1;
     return YJ_RESOURCE_EXHAUSTED;
+}
+
+/* The row of a member the view has seen (a reader's lookup), or
+ * YJ_IDS_NONE. */
+static uint32_t seen_row(const pub_tenant *vt, const char *member)
+{
+    uint32_t r = yj_ids_find(vt->ids, member, strlen(member));
+    return r != YJ_IDS_NONE && vt->rows[r].seen ? r : YJ_IDS_NONE;
 }
 
 yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
@@ -302,9 +392,9 @@ yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_bu
     uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
     if (t != YJ_IDS_NONE) {
         const pub_tenant *vt = &v->tenants[t];
-        uint32_t r = yj_ids_find(vt->ids, req->member, strlen(req->member));
+        uint32_t r = seen_row(vt, req->member);
         if ((found = r != YJ_IDS_NONE)) {
-            const int64_t *row = vt->bal[r];
+            const int64_t *row = vt->rows[r].bal;
             b = (ledger_balance){row[0], row[1], row[2], row[3], row[4], row[5]};
         }
     }
@@ -334,7 +424,7 @@ yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_b
     }
     uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
     const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
-    uint32_t r = vt ? yj_ids_find(vt->ids, req->member, strlen(req->member)) : YJ_IDS_NONE;
+    uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
     const int64_t *mo =
         (found = r != YJ_IDS_NONE) ? yj_map64_find(vt->month, month_key(r, month)) : NULL;
     for (int i = 0; mo && i < 3; i++)
@@ -351,6 +441,59 @@ yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_b
     return ledger_earnings_answer(out, totals, rows, n);
 }
 
+yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out, uint64_t *seq,
+                       yj_msg *msg)
+{
+    const Yongjin__V1__GetTeamRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_team_request(req->member, req->page_size, req->page_token, msg);
+    if (err != YJ_OK) return err;
+    size_t limit = req->page_size ? (size_t)req->page_size : LEDGER_TEAM_PAGE_DEFAULT, n = 0;
+    char(*ids)[YJ_ID_MAX + 1] = malloc((limit + 1) * sizeof *ids);
+    char *names[LEDGER_TEAM_PAGE_MAX], token[YJ_ID_MAX + 1] = "";
+    int64_t counts[3] = {0, 0, 0};
+    if (!ids) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a page of members");
+    int found = 0;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        free(ids);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
+    if ((found = r != YJ_IDS_NONE)) {
+        memcpy(counts, vt->rows[r].team, sizeof counts);
+        uint8_t k[4 + 1 + YJ_ID_MAX];
+        size_t tlen = strlen(req->page_token), klen = direct_key(k, r, req->page_token, tlen);
+        yj_memmap_it it;
+        yj_memmap_seek(vt->direct, &it, k, tlen ? klen : 4); /* (the token's own: sent) */
+        for (; yj_memmap_valid(&it); yj_memmap_next(&it)) {
+            const uint8_t *key;
+            size_t kl;
+            int tomb;
+            yj_memmap_at(&it, (const void **)&key, &kl, NULL, NULL, &tomb);
+            if (kl < 5 || memcmp(key, k, 4)) break; /* (past the member's) */
+            if (tomb || (tlen && kl == klen && !memcmp(key, k, klen))) continue;
+            if (n == limit) {
+                memcpy(token, ids[n - 1], sizeof token);
+                break;
+            }
+            memcpy(ids[n], key + 5, kl - 5);
+            ids[n][kl - 5] = 0;
+            names[n] = ids[n];
+            n++;
+        }
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    err = found ? ledger_team_answer(out, counts, names, n, token)
+                : ledger_fail_unseen(msg, req->member);
+    free(ids);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -364,8 +507,9 @@ size_t yj_pub_bytes(yj_pub *v)
     pthread_rwlock_rdlock(&v->lock);
     size_t n = sizeof *v + yj_ids_bytes(v->tenant_ids) + v->cap * sizeof *v->tenants;
     for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
-        n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].bal +
-             yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
+        n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].rows +
+             yj_memmap_bytes(v->tenants[i].direct) + yj_map64_bytes(v->tenants[i].earn) +
+             yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);
     return n;

@@ -12,11 +12,12 @@
  * group, and none sees a group before its sync.
  *
  * Held so far, per tenant, by each id seen (yj_sm_seen: an accepted
- * event named it or posted to it): its balance, and by month its
- * counters (accrued, reversed, settled) and earnings by program and
- * level. GetBalance and GetEarnings answer from it as the ledger does
- * (yj_ledger_get_balance, yj_ledger_get_earnings): a member never seen is
- * NOT_FOUND with the same words.
+ * event named it or posted to it): its balance, its team record (direct
+ * count, team size, team GMV) and its direct members in id order, and by
+ * month its counters (accrued, reversed, settled) and earnings by program
+ * and level. GetBalance, GetEarnings and GetTeam answer from it as the
+ * ledger does (yj_ledger_get_balance, _get_earnings, _get_team): a member
+ * never seen is NOT_FOUND with the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -69,6 +70,10 @@ yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_bu
 /* GetEarnings (a Yongjin__V1__GetEarningsRequest), the same way. */
 yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                            uint64_t *seq, yj_msg *msg);
+
+/* GetTeam (a Yongjin__V1__GetTeamRequest), the same way. */
+yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out, uint64_t *seq,
+                       yj_msg *msg);
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);

@@ -328,6 +328,11 @@ size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows)
     return sm_dirty_take(&s->dirty_month, rows);
 }
 
+size_t yj_sm_changed_teams(yj_sm *s, const uint32_t **members)
+{
+    return yj_tree_changed_teams(s->tree, members);
+}
+
 /* m's balance, zeroed first when m is new to the balances. */
 static int64_t *balance_of(yj_sm *s, uint32_t m)
 {

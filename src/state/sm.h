@@ -344,6 +344,8 @@ size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members);
  * after a rollback is the caller's to skip). */
 size_t yj_sm_changed_earnings(yj_sm *s, const uint32_t **rows);
 size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows);
+/* The tree members whose team record changed (yj_tree_changed_teams). */
+size_t yj_sm_changed_teams(yj_sm *s, const uint32_t **members);
 /* Row i of the earnings (accrued, reversed, settled), its member, month
  * (yyyymm), program and level; NULL when there is no row i. Rows are
  * numbered in the order made: 0 .. yj_sm_earnings_rows - 1. */

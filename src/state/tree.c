@@ -48,7 +48,21 @@ struct yj_tree {
     hc_pair *spare; /* room for a new referrer's first pairs, taken before it is numbered */
     size_t bytes; /* of the height vectors (the arrays are counted by their caps) */
     yj_undo *undo; /* every change logged before it is made, or NULL */
+    /* the members whose team record (direct count, team size and GMV,
+     * team parent) changed since the last yj_tree_changed_teams, each
+     * once (not state: the published view's work list; cap of each) */
+    uint32_t *team_dirty;
+    uint8_t *team_flag;
+    size_t n_team_dirty;
 };
+
+/* m listed as changed, once (its flag: room for every member, cap). */
+static void team_changed(yj_tree *t, uint32_t m)
+{
+    if (t->team_flag[m]) return;
+    t->team_flag[m] = 1;
+    t->team_dirty[t->n_team_dirty++] = m;
+}
 
 /* ---- the undo log's tables (undo.h): the tree itself, its members,
  * bindings, height vectors, and one vector's pairs (sub: its index) ---- */
@@ -114,6 +128,8 @@ void yj_tree_free(yj_tree *t)
     free(t->b);
     free(t->hc);
     free(t->m);
+    free(t->team_dirty);
+    free(t->team_flag);
     yj_ids_free(t->ids);
     free(t);
 }
@@ -139,8 +155,25 @@ static yj_err room_members(yj_tree *t, size_t more)
     uint32_t *hc = realloc(t->hc, cap * sizeof *hc);
     if (!hc) return YJ_RESOURCE_EXHAUSTED;
     t->hc = hc;
+    uint32_t *td = realloc(t->team_dirty, cap * sizeof *td);
+    if (!td) return YJ_RESOURCE_EXHAUSTED;
+    t->team_dirty = td;
+    uint8_t *tf = realloc(t->team_flag, cap);
+    if (!tf) return YJ_RESOURCE_EXHAUSTED;
+    memset(tf + t->cap, 0, cap - t->cap);
+    t->team_flag = tf;
     t->cap = cap;
     return YJ_OK;
+}
+
+size_t yj_tree_changed_teams(yj_tree *t, const uint32_t **members)
+{
+    for (size_t i = 0; i < t->n_team_dirty; i++)
+        t->team_flag[t->team_dirty[i]] = 0;
+    size_t n = t->n_team_dirty;
+    *members = t->team_dirty;
+    t->n_team_dirty = 0; /* (readable until the next change) */
+    return n;
 }
 
 yj_err yj_tree_intern(yj_tree *t, const char *id, size_t n, uint32_t *out)
@@ -440,6 +473,7 @@ static yj_err team_walk_raw(yj_tree *t, uint32_t from, int64_t size, int64_t gmv
         if (depth++ == WALK_MAX) return YJ_DATA_LOSS;
         t->m[c].team_size = wrap_add(t->m[c].team_size, size);
         t->m[c].team_gmv = wrap_add(t->m[c].team_gmv, gmv);
+        team_changed(t, c);
     }
     return YJ_OK;
 }
@@ -526,6 +560,7 @@ yj_err yj_tree_apply_bind(yj_tree *t, const yj_policy *p, uint32_t rules, const 
     int64_t size = 1 + mm->team_size, gmv = mm->own_gmv + mm->team_gmv;
     int32_t h = mm->height;
     mm->parent = r;
+    team_changed(t, m);
     mlog(t, r, &t->m[r].direct, sizeof t->m[r].direct);
     if (old != YJ_TREE_NONE) {
         mlog(t, old, &t->m[old].direct, sizeof t->m[old].direct);
@@ -707,6 +742,7 @@ int yj_tree_digest(const yj_tree *t, uint8_t out[32])
 
 size_t yj_tree_bytes(const yj_tree *t)
 {
-    return sizeof *t + yj_ids_bytes(t->ids) + t->cap * (sizeof *t->m + sizeof *t->hc) +
+    return sizeof *t + yj_ids_bytes(t->ids) +
+           t->cap * (sizeof *t->m + sizeof *t->hc + sizeof *t->team_dirty + sizeof *t->team_flag) +
            t->capb * sizeof *t->b + t->caphc * sizeof *t->hcv + t->bytes;
 }

@@ -115,6 +115,12 @@ struct snap_r;
 void yj_tree_save(const yj_tree *t, struct snap_w *w);
 int yj_tree_load(yj_tree *t, struct snap_r *r);
 
+/* The members whose team record (direct count, team size, team GMV, team
+ * parent) changed since the last call, each once, in *members (valid
+ * until the next change) and how many; the list is then empty. A change
+ * a rollback took back may be listed (and a number past the count). Not
+ * state. */
+size_t yj_tree_changed_teams(yj_tree *t, const uint32_t **members);
 /* Marks m seen (an accepted event named it or posted to it). Cannot fail. */
 void yj_tree_mark_seen(yj_tree *t, uint32_t m);
 

@@ -146,7 +146,7 @@ static const svc_query q_entries = {&yongjin__v1__list_entries_request__descript
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
                                    yj_ledger_get_parent, 0, NULL};
 static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0,
-                                 NULL};
+                                 yj_pub_get_team};
 static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,
                                   0, NULL};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,

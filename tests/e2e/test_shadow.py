@@ -203,10 +203,10 @@ def test_a_checkpoint_whose_states_are_not_the_journals_is_caught(data_dir, tmp_
 
 
 def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
-    """Every GetBalance and GetEarnings is answered from the ledger and from
-    the typed state's published view (src/state/pub.h) and the two
-    compared: balances and a month's earnings, a member named but never
-    paid (zeros), one never named and another tenant's member (NOT_FOUND,
+    """Every GetBalance, GetEarnings and GetTeam is answered from the ledger
+    and from the typed state's published view (src/state/pub.h) and the two
+    compared: balances, a month's earnings and teams (a page at a time
+    too), a member named but never paid (zeros), one never named and another tenant's member (NOT_FOUND,
     the same words), an id or a month that is not one (INVALID_ARGUMENT);
     after new writes, and after a restart that loads the view whole from
     the checkpoint."""
@@ -225,6 +225,12 @@ def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
                     got[(who, m)] = (b.pending, b.available, b.earned_total, b.reversed_total)
                 except grpc.RpcError as e:
                     got[(who, m)] = e.code()
+                try:
+                    t = cl.call("GetTeam", member=m)
+                    got[(who, m, "team")] = (t.direct_count, t.team_size, t.team_gmv,
+                                             list(t.direct), t.next_page_token)
+                except grpc.RpcError as e:
+                    got[(who, m, "team")] = e.code()
                 for month in ("2025-11", "2025-12", "2025-1x"):
                     try:
                         e = cl.call("GetEarnings", member=m, month=month)
@@ -252,11 +258,17 @@ def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
     assert first[("t1", "xb", "2025-12")] == (0, 0, 0, [])
     assert first[("t1", "xb", "2025-1x")] == grpc.StatusCode.INVALID_ARGUMENT
     assert first[("t1", "nobody", "2025-11")] == grpc.StatusCode.NOT_FOUND
+    # teams: xa over xb over xc; the team's GMV paid less refunded (10000 - 2500)
+    assert first[("t1", "xa", "team")] == (1, 2, 7500, ["xb"], ""), first
+    assert first[("t1", "xb", "team")] == (1, 1, 7500, ["xc"], "")
+    assert first[("t1", "xc", "team")] == (0, 0, 0, [], "")
+    assert first[("t2", "up2", "team")] == (1, 1, 0, ["only2"], "")
+    assert first[("t1", "up2", "team")] == grpc.StatusCode.NOT_FOUND
     ok(c.append(paid("x-o2", "xc", line("L1", 20000), t=T + 20 * DAY)))
     assert balance(c, "xb").pending == 2000  # 10% of 20000
     assert s.stop() == 0
     n, skipped, bad = reads_compared(s.read_log())
-    assert bad == 0 and n + skipped == 2 * 7 * 4 + 1 and n >= 2 * 7 * 4, (n, skipped, bad)
+    assert bad == 0 and n + skipped == 2 * 7 * 5 + 1 and n >= 2 * 7 * 5, (n, skipped, bad)
     s.start()  # the view loaded whole, from the checkpoint the stop wrote
     c, d = Client(s.channel(), tenant="t1"), Client(s.channel(), tenant="t2")
     again = read_all()
@@ -264,10 +276,27 @@ def test_the_published_view_answers_get_balance_as_the_ledger_does(data_dir):
     first[("t1", "xa")] = (1000, 375, 1500, 125)
     first[("t1", "xb", "2025-11")] = (3000, 250, 750, [(1, 1, 3000, 250)])
     first[("t1", "xa", "2025-11")] = (1500, 125, 375, [(1, 2, 1500, 125)])
+    first[("t1", "xa", "team")] = (1, 2, 27500, ["xb"], "")
+    first[("t1", "xb", "team")] = (1, 1, 27500, ["xc"], "")
     assert again == first
     assert s.stop() == 0
     n, skipped, bad = reads_compared(s.read_log())
-    assert bad == 0 and n == 2 * 7 * 4, (n, skipped, bad)
+    assert bad == 0 and n == 2 * 7 * 5, (n, skipped, bad)
+    # a page at a time: a member with three direct members, a page of one
+    s.start()
+    c = Client(s.channel(), tenant="t1")
+    ok(c.append(bind("p1", "xc"), bind("p2", "xc"), bind("p0", "xc")))
+    pages, token = [], ""
+    while True:
+        t = c.call("GetTeam", member="xc", page_size=1, page_token=token)
+        pages.append(list(t.direct))
+        token = t.next_page_token
+        if not token:
+            break
+    assert pages == [["p0"], ["p1"], ["p2"]], pages
+    assert s.stop() == 0
+    n, skipped, bad = reads_compared(s.read_log())
+    assert bad == 0 and n == 3, (n, skipped, bad)
 
 
 def test_the_shadow_refuses_the_log_thread(data_dir):

@@ -1902,6 +1902,46 @@ static int compare_pub(dfx *f, yj_pub *p, const char *id)
     return compare_read(f, p, what, &req, yj_ledger_get_balance, yj_pub_get_balance);
 }
 
+/* GetTeam of id, the same way, a page of one at a time through the last
+ * (each page's token the view gave), and a page size and a token that are
+ * not valid; returns how many direct members it has. */
+static int compare_pub_team(dfx *f, yj_pub *p, const char *id)
+{
+    char what[96], token[YJ_ID_MAX + 1] = "";
+    int direct = 0;
+    for (int page = 0; page < 64; page++) {
+        Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
+        req.member = (char *)id;
+        req.page_size = 1;
+        req.page_token = token;
+        snprintf(what, sizeof what, "GetTeam %s page %d", id, page);
+        if (!compare_read(f, p, what, &req, yj_ledger_get_team, yj_pub_get_team)) return 0;
+        yj_buf out = {0};
+        yj_msg msg;
+        uint64_t seq;
+        assert_int_equal(yj_pub_get_team(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+        Yongjin__V1__Team *t =
+            yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+        assert_non_null(t);
+        direct += (int)t->n_direct;
+        snprintf(token, sizeof token, "%s", t->next_page_token);
+        if (!page) assert_int_equal(t->direct_count, 0 + (int64_t)t->direct_count); /* (decoded) */
+        yongjin__v1__team__free_unpacked(t, NULL);
+        yj_buf_free(&out);
+        if (!token[0]) break;
+    }
+    Yongjin__V1__GetTeamRequest all = YONGJIN__V1__GET_TEAM_REQUEST__INIT; /* one page of all */
+    all.member = (char *)id;
+    snprintf(what, sizeof what, "GetTeam %s", id);
+    compare_read(f, p, what, &all, yj_ledger_get_team, yj_pub_get_team);
+    all.page_size = 1001;
+    compare_read(f, p, what, &all, yj_ledger_get_team, yj_pub_get_team);
+    all.page_size = 0;
+    all.page_token = "not a token";
+    compare_read(f, p, what, &all, yj_ledger_get_team, yj_pub_get_team);
+    return direct;
+}
+
 /* GetEarnings of id in each month the workloads reach (and one that is
  * not a month), the same way; returns how many months had any. */
 static int compare_pub_earnings(dfx *f, yj_pub *p, const char *id)
@@ -2694,6 +2734,7 @@ static void differential(dfx *f, const workload *w)
     yj_pub *pub = yj_pub_new(w->seed * 5 + 1);
     assert_non_null(pub);
     int pub_found = 0, pub_asked = 0, pub_months = 0, early_found = 0, early_asked = 0;
+    int pub_direct = 0, pub_paged = 0;
     for (int e = 0; e < w->events; e++) {
         if (e % 3 == 2) { /* a durable group: published, and a member read from it */
             char a[16];
@@ -2703,6 +2744,7 @@ static void differential(dfx *f, const workload *w)
             early_found += found && e < 3 * DMEMBERS;
             early_asked += e < 3 * DMEMBERS;
             if (e % 9 == 8) pub_months += compare_pub_earnings(f, pub, a);
+            if (e % 9 == 5) compare_pub_team(f, pub, a);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -2869,11 +2911,18 @@ static void differential(dfx *f, const workload *w)
         int months = compare_pub_earnings(f, pub, id);
         assert_int_equal(compare_pub_earnings(f, whole, id), months);
         pub_months += months;
+        int direct = compare_pub_team(f, pub, id);
+        assert_int_equal(compare_pub_team(f, whole, id), direct);
+        pub_direct += direct;
+        pub_paged += direct > 1;
     }
     assert_true(pub_found > DMEMBERS / 2 && pub_found < pub_asked); /* (nobody*: NOT_FOUND) */
     /* members read before and after the events that named them */
     assert_true(early_found > 0 && early_found < early_asked);
     assert_true(pub_months > DMEMBERS / 2); /* earnings compared */
+    print_message("teams: %d direct members, %d members with more than a page\n", pub_direct,
+                  pub_paged);
+    assert_true(pub_direct > DMEMBERS / 2 && pub_paged > 3); /* teams, some of more than a page */
     assert_int_equal(compare_pub(f, pub, "not an id"), 0);
     yj_pub_free(whole);
     yj_pub_free(pub);
