@@ -203,35 +203,63 @@ yj_err ledger_credit(ledger_event_ctx *ec, const char *order_id, const char *gui
 yj_err yj_ledger_get_performance(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
 {
     const Yongjin__V1__GetPerformanceRequest *req = reqv;
-    int by_guide = req->guide[0] != 0;
-    if (by_guide == (req->store[0] != 0))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "guide, store: give exactly one of the two");
-    const char *id = by_guide ? req->guide : req->store;
-    if (!yj_ledger_valid_id(id, strlen(id)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]",
-                       by_guide ? "guide" : "store");
-    uint32_t month = 0;
-    yj_err err = req->month[0] ? ledger_parse_month("month", req->month, &month, msg) : YJ_OK;
+    int by_guide;
+    uint32_t month;
+    yj_err err = ledger_check_performance_request(req->guide, req->store, req->month, &by_guide,
+                                                  &month, msg);
     if (err != YJ_OK) return err;
+    const char *id = by_guide ? req->guide : req->store;
     lkey k;
     MDB_val v;
     size_t tlen = strlen(tenant);
     lkey_id(&k, tenant, tlen, by_guide ? 'U' : 'R', id);
     err = yj_state_get(&r->view, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no %s %s", by_guide ? "guide" : "store", id);
+    if (err == YJ_NOT_FOUND) return ledger_fail_no_performer(msg, by_guide, id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read %s", id);
-    Yongjin__V1__Performance resp = YONGJIN__V1__PERFORMANCE__INIT;
-    Yongjin__V1__ChannelAmount ca[3], *cap[3];
+    int64_t amount[YJ_CHANNEL_LIVE + 1] = {0};
+    int has[YJ_CHANNEL_LIVE + 1] = {0};
     for (int ch = YJ_CHANNEL_ONLINE; ch <= YJ_CHANNEL_LIVE; ch++) {
         perf_key(&k, tenant, tlen, by_guide ? 'g' : 's', id, month, ch);
         err = yj_state_get(&r->view, k.b, k.n, &v);
         if (err == YJ_NOT_FOUND) continue;
         if (err != YJ_OK || v.mv_size != 8) return yj_fail(msg, err ? err : YJ_DATA_LOSS, "cannot read credit");
+        amount[ch] = (int64_t)get_be64(v.mv_data);
+        has[ch] = 1;
+    }
+    return ledger_performance_answer(out, amount, has);
+}
+
+yj_err ledger_check_performance_request(const char *guide, const char *store, const char *month,
+                                        int *by_guide, uint32_t *yyyymm, yj_msg *msg)
+{
+    *by_guide = guide[0] != 0;
+    *yyyymm = 0;
+    if (*by_guide == (store[0] != 0))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "guide, store: give exactly one of the two");
+    const char *id = *by_guide ? guide : store;
+    if (!yj_ledger_valid_id(id, strlen(id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "%s: must be 1..64 bytes of [A-Za-z0-9_.:@-]",
+                       *by_guide ? "guide" : "store");
+    return month[0] ? ledger_parse_month("month", month, yyyymm, msg) : YJ_OK;
+}
+
+yj_err ledger_fail_no_performer(yj_msg *msg, int by_guide, const char *id)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "no %s %s", by_guide ? "guide" : "store", id);
+}
+
+yj_err ledger_performance_answer(yj_buf *out, const int64_t amount[YJ_CHANNEL_LIVE + 1],
+                                 const int has[YJ_CHANNEL_LIVE + 1])
+{
+    Yongjin__V1__Performance resp = YONGJIN__V1__PERFORMANCE__INIT;
+    Yongjin__V1__ChannelAmount ca[3], *cap[3];
+    for (int ch = YJ_CHANNEL_ONLINE; ch <= YJ_CHANNEL_LIVE; ch++) {
+        if (!has[ch]) continue;
         Yongjin__V1__ChannelAmount init = YONGJIN__V1__CHANNEL_AMOUNT__INIT;
         ca[resp.n_by_channel] = init;
         ca[resp.n_by_channel].channel = (Yongjin__V1__Channel)ch;
-        ca[resp.n_by_channel].amount = (int64_t)get_be64(v.mv_data);
-        resp.total += ca[resp.n_by_channel].amount;
+        ca[resp.n_by_channel].amount = amount[ch];
+        resp.total += amount[ch];
         cap[resp.n_by_channel] = &ca[resp.n_by_channel];
         resp.n_by_channel++;
     }

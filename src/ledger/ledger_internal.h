@@ -507,6 +507,16 @@ yj_err ledger_check_team_request(const char *member, int32_t page_size, const ch
                                  yj_msg *msg);
 yj_err ledger_team_answer(yj_buf *out, const int64_t counts[3], char **names, size_t n,
                           const char *token);
+/* GetPerformance's request checked (exactly one of guide and store, a
+ * valid id, month "" for all time or YYYY-MM: *by_guide, *yyyymm (0: all
+ * time)), its NOT_FOUND for a guide or store never upserted, and its
+ * answer from the credit by channel (has[ch]: a row for the channel;
+ * ONLINE..LIVE), packed into out (the ledger and the published view). */
+yj_err ledger_check_performance_request(const char *guide, const char *store, const char *month,
+                                        int *by_guide, uint32_t *yyyymm, yj_msg *msg);
+yj_err ledger_fail_no_performer(yj_msg *msg, int by_guide, const char *id);
+yj_err ledger_performance_answer(yj_buf *out, const int64_t amount[YJ_CHANNEL_LIVE + 1],
+                                 const int has[YJ_CHANNEL_LIVE + 1]);
 /* GetEarnings's answer: the member's month counters (accrued, reversed,
  * settled) and its earnings by program and level, in that order (at most
  * LEDGER_EARNINGS_ROWS_MAX: the rest are not answered), packed into out

@@ -40,11 +40,16 @@ typedef struct pub_tenant {
      * byte and its bytes (a member that moved leaves a tombstone) */
     yj_memmap *direct;
     yj_map64 *earn, *month;
-    /* the writer's: a tree number's row as last found (PUB_NONE: none),
-     * checked against the id before it is used (a number a rollback took
-     * back may name another member since) */
+    /* the writer's: a tree number's row (PUB_NONE: none yet; a number the
+     * view has a row for keeps its id: member_row) */
     uint32_t *by_member;
     size_t by_member_cap;
+    size_t direct_live; /* the entries of direct that are not tombstones */
+    /* the guides and stores upserted, by the state's numbers (copied in
+     * order: a durable number keeps its id), and the performance credit
+     * by the state's keys (yj_sm_perf_row) */
+    yj_ids *guides, *stores;
+    yj_map64 *perf;
 } pub_tenant;
 #define PUB_NONE UINT32_MAX
 
@@ -100,6 +105,9 @@ void yj_pub_free(yj_pub *v)
         yj_map64_free(v->tenants[i].earn);
         yj_map64_free(v->tenants[i].month);
         free(v->tenants[i].by_member);
+        yj_ids_free(v->tenants[i].guides);
+        yj_ids_free(v->tenants[i].stores);
+        yj_map64_free(v->tenants[i].perf);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -143,12 +151,20 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
     pub_tenant nt = {.ids = yj_ids_new(seed),
                      .direct = yj_memmap_new(),
                      .earn = yj_map64_new(2, seed ^ 1),
-                     .month = yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2)};
-    if (!nt.ids || !nt.direct || !nt.earn || !nt.month ||
+                     .month = yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2),
+                     .guides = yj_ids_new(seed ^ 3),
+                     .stores = yj_ids_new(seed ^ 4),
+                     .perf = yj_map64_new(1, seed ^ 5)};
+    if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_ids_free(nt.ids);
+        yj_ids_free(nt.guides);
+        yj_ids_free(nt.stores);
+        yj_map64_free(nt.perf);
         yj_memmap_free(nt.direct);
-        yj_memmap_free(nt.direct);
+        yj_ids_free(nt.guides);
+        yj_ids_free(nt.stores);
+        yj_map64_free(nt.perf);
         yj_map64_free(nt.earn);
         yj_map64_free(nt.month);
         return NULL;
@@ -183,19 +199,17 @@ static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
  * given since, none of them published). A member not seen has a row when
  * a member under it has one (the ledger lists a member under its parent
  * whether or not the parent was seen; a read of it is NOT_FOUND until it
- * is). */
-static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r);
-
+ * is). A member's place under its parent is published with its team
+ * record (put_team): a bind lists the member whose parent it sets, so
+ * every member with a parent has its place from the publish of its bind
+ * on (a parent's row made here needs no place of its own: had it a
+ * parent, its own bind would have made its row). */
 static int member_row(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t *r)
 {
     if (m >= yj_tree_count(yj_sm_tree(s))) return -1;
     if (m < vt->by_member_cap && (*r = vt->by_member[m]) != PUB_NONE) return 1;
-    size_t rows = yj_ids_count(vt->ids);
     const char *id = yj_tree_id(yj_sm_tree(s), m);
     if (!row_of(vt, id, strlen(id), r)) return 0;
-    /* a member new to the view: its team record and place under its
-     * parent too, whether or not they changed in this group */
-    if (yj_ids_count(vt->ids) != rows && !team_of(vt, s, m, *r)) return 0;
     if (m >= vt->by_member_cap) { /* (no room to remember it: found by id again next time) */
         size_t cap = vt->by_member_cap ? vt->by_member_cap : 1024;
         while (cap <= m)
@@ -283,6 +297,8 @@ static size_t direct_key(uint8_t k[4 + 1 + YJ_ID_MAX], uint32_t p, const char *i
 
 /* Tree member m of s: its team record copied, and when its team parent
  * changed, it moved to the new parent's direct members. */
+static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r);
+
 static int put_team(pub_tenant *vt, const yj_sm *s, uint32_t m)
 {
     uint32_t r;
@@ -290,8 +306,7 @@ static int put_team(pub_tenant *vt, const yj_sm *s, uint32_t m)
     return got <= 0 ? got != 0 : team_of(vt, s, m, r);
 }
 
-/* Tree member m of s, of row r: as put_team. (Its parent's row, when new,
- * links the parent in turn: a walk up as long as the rows are new.) */
+/* Tree member m of s, of row r: as put_team. */
 static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r)
 {
     uint32_t pr = PUB_NONE;
@@ -305,14 +320,65 @@ static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r)
         uint8_t k[4 + 1 + YJ_ID_MAX];
         if (pr != PUB_NONE && yj_memmap_put(vt->direct, k, direct_key(k, pr, id, len), "", 0, 0))
             return 0;
-        if (row->parent != PUB_NONE &&
-            yj_memmap_put(vt->direct, k, direct_key(k, row->parent, id, len), NULL, 0, 1))
-            return 0;
+        vt->direct_live += pr != PUB_NONE;
+        if (row->parent != PUB_NONE) {
+            if (yj_memmap_put(vt->direct, k, direct_key(k, row->parent, id, len), NULL, 0, 1))
+                return 0;
+            vt->direct_live--;
+        }
         row->parent = pr;
     }
     row->team[0] = tm->direct;
     row->team[1] = tm->team_size;
     row->team[2] = tm->team_gmv;
+    return 1;
+}
+
+/* The direct members' map made again without its tombstones once they
+ * are more than its live entries (and many): a page never walks past
+ * more dead entries than live ones for long. */
+static int compact_direct(pub_tenant *vt)
+{
+    size_t all = yj_memmap_count(vt->direct);
+    if (all - vt->direct_live <= 4096 || all - vt->direct_live <= vt->direct_live) return 1;
+    yj_memmap *fresh = yj_memmap_new();
+    if (!fresh) return 0;
+    yj_memmap_it it;
+    for (yj_memmap_first(vt->direct, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
+        const void *key;
+        size_t klen;
+        int tomb;
+        yj_memmap_at(&it, &key, &klen, NULL, NULL, &tomb);
+        if (!tomb && yj_memmap_put(fresh, key, klen, "", 0, 0)) {
+            yj_memmap_free(fresh);
+            return 0;
+        }
+    }
+    yj_memmap_free(vt->direct);
+    vt->direct = fresh;
+    return 1;
+}
+
+/* The ids of from that to lacks, copied in order (to holds from's first
+ * ones: a durable number keeps its id): 0 on ENOMEM. */
+static int copy_new_ids(yj_ids *to, const yj_ids *from)
+{
+    for (uint32_t i = (uint32_t)yj_ids_count(to); i < yj_ids_count(from); i++) {
+        uint32_t got;
+        if (yj_ids_add(to, yj_ids_str(from, i), yj_ids_len(from, i), &got) != YJ_OK) return 0;
+    }
+    return 1;
+}
+
+/* Row i of s's performance credit, copied. */
+static int put_perf(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    uint64_t key;
+    const int64_t *row = yj_sm_perf_row(s, i, &key);
+    if (!row) return 1;
+    int64_t *to = map_row(vt->perf, key);
+    if (!to) return 0;
+    to[0] = row[0];
     return 1;
 }
 
@@ -336,9 +402,12 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
            n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
            n_ts = yj_sm_changed_teams(s, &ts);
+    const uint32_t *ps;
+    size_t n_ps = yj_sm_changed_perf(s, &ps);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
-    int ok = vt != NULL;
+    int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
+             copy_new_ids(vt->stores, yj_sm_store_ids(s));
     if (ok && all) {
         uint32_t members = (uint32_t)yj_tree_count(yj_sm_tree(s));
         for (uint32_t m = 0; ok && m < members; m++)
@@ -351,6 +420,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_month(vt, s, i);
         for (uint32_t m = 0; ok && m < members; m++)
             ok = put_team(vt, s, m);
+        for (uint32_t i = 0; ok && i < yj_sm_perf_rows(s); i++)
+            ok = put_perf(vt, s, i);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
@@ -362,6 +433,9 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
         ok = put_month(vt, s, mos[i]);
     for (size_t i = 0; ok && !all && i < n_ts; i++)
         ok = put_team(vt, s, ts[i]);
+    for (size_t i = 0; ok && !all && i < n_ps; i++)
+        ok = put_perf(vt, s, ps[i]);
+    ok = ok && compact_direct(vt);
     if (ok) return YJ_OK;
     v->stale = 1;
     return YJ_RESOURCE_EXHAUSTED;
@@ -494,6 +568,39 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
     return err;
 }
 
+yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                              uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetPerformanceRequest *req = reqv;
+    int by_guide;
+    uint32_t month;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_performance_request(req->guide, req->store, req->month, &by_guide,
+                                                  &month, msg);
+    if (err != YJ_OK) return err;
+    const char *id = by_guide ? req->guide : req->store;
+    int64_t amount[YJ_CHANNEL_LIVE + 1] = {0};
+    int has[YJ_CHANNEL_LIVE + 1] = {0};
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    uint32_t n = vt ? yj_ids_find(by_guide ? vt->guides : vt->stores, id, strlen(id)) : YJ_IDS_NONE;
+    for (int ch = YJ_CHANNEL_ONLINE; n != YJ_IDS_NONE && ch <= YJ_CHANNEL_LIVE; ch++) {
+        uint64_t key = (uint64_t)(by_guide ? YJ_SM_PERF_GUIDE : YJ_SM_PERF_STORE) << 56 |
+                       (uint64_t)n << 24 | (uint64_t)month << 4 | (uint64_t)ch;
+        const int64_t *row = yj_map64_find(vt->perf, key);
+        if ((has[ch] = row != NULL)) amount[ch] = row[0];
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    if (n == YJ_IDS_NONE) return ledger_fail_no_performer(msg, by_guide, id);
+    return ledger_performance_answer(out, amount, has);
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -508,8 +615,9 @@ size_t yj_pub_bytes(yj_pub *v)
     size_t n = sizeof *v + yj_ids_bytes(v->tenant_ids) + v->cap * sizeof *v->tenants;
     for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
         n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].rows +
-             yj_memmap_bytes(v->tenants[i].direct) + yj_map64_bytes(v->tenants[i].earn) +
-             yj_map64_bytes(v->tenants[i].month) +
+             yj_memmap_bytes(v->tenants[i].direct) + yj_ids_bytes(v->tenants[i].guides) +
+             yj_ids_bytes(v->tenants[i].stores) + yj_map64_bytes(v->tenants[i].perf) +
+             yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);
     return n;

@@ -138,6 +138,7 @@ void yj_sm_free(yj_sm *s)
     sm_dirty_free(&s->dirty_bal);
     sm_dirty_free(&s->dirty_earn);
     sm_dirty_free(&s->dirty_month);
+    sm_dirty_free(&s->dirty_perf);
     free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
@@ -326,6 +327,33 @@ size_t yj_sm_changed_earnings(yj_sm *s, const uint32_t **rows)
 size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows)
 {
     return sm_dirty_take(&s->dirty_month, rows);
+}
+
+size_t yj_sm_changed_perf(yj_sm *s, const uint32_t **rows)
+{
+    return sm_dirty_take(&s->dirty_perf, rows);
+}
+
+const int64_t *yj_sm_perf_row(const yj_sm *s, size_t i, uint64_t *key)
+{
+    if (i >= yj_map64_count(s->perf)) return NULL;
+    *key = yj_map64_key_at(s->perf, i);
+    return yj_map64_at(s->perf, i);
+}
+
+size_t yj_sm_perf_rows(const yj_sm *s)
+{
+    return yj_map64_count(s->perf);
+}
+
+const yj_ids *yj_sm_guide_ids(const yj_sm *s)
+{
+    return s->guide_ids;
+}
+
+const yj_ids *yj_sm_store_ids(const yj_sm *s)
+{
+    return s->store_ids;
 }
 
 size_t yj_sm_changed_teams(yj_sm *s, const uint32_t **members)
@@ -1027,7 +1055,8 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
            yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
-           (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap) * (sizeof(uint32_t) + 1) +
+           (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap) *
+               (sizeof(uint32_t) + 1) +
            s->seen_new_cap * sizeof *s->seen_new + s->policy_len + yj_ids_bytes(s->store_ids) +
            s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +
            s->guide_cap * sizeof *s->guides + s->gb_cap * sizeof *s->gb +

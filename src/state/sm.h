@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/ids.h"
 #include "state/tree.h"
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
@@ -344,6 +345,19 @@ size_t yj_sm_changed_balances(yj_sm *s, const uint32_t **members);
  * after a rollback is the caller's to skip). */
 size_t yj_sm_changed_earnings(yj_sm *s, const uint32_t **rows);
 size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows);
+/* The rows of performance credit a posting changed (as the earnings'),
+ * row i's key (the guide's or store's: YJ_SM_PERF_GUIDE or _STORE << 56 |
+ * its number in yj_sm_guide_ids or _store_ids << 24 | month (yyyymm, 0:
+ * all time) << 4 | channel) and amount, NULL when there is no row i. */
+#define YJ_SM_PERF_GUIDE 1
+#define YJ_SM_PERF_STORE 2
+size_t yj_sm_changed_perf(yj_sm *s, const uint32_t **rows);
+const int64_t *yj_sm_perf_row(const yj_sm *s, size_t i, uint64_t *key);
+size_t yj_sm_perf_rows(const yj_sm *s);
+/* The guides and the stores upserted, numbered in the order first named
+ * (a number once durable keeps its id). */
+const yj_ids *yj_sm_guide_ids(const yj_sm *s);
+const yj_ids *yj_sm_store_ids(const yj_sm *s);
 /* The tree members whose team record changed (yj_tree_changed_teams). */
 size_t yj_sm_changed_teams(yj_sm *s, const uint32_t **members);
 /* Row i of the earnings (accrued, reversed, settled), its member, month

@@ -15,7 +15,7 @@
 #include "state/sm_internal.h"
 #include "yongjin/pbwire.h"
 
-enum { WHO_GUIDE = 1, WHO_STORE = 2 };
+enum { WHO_GUIDE = YJ_SM_PERF_GUIDE, WHO_STORE = YJ_SM_PERF_STORE };
 
 static uint64_t perf_key(int who, uint32_t n, uint32_t month, int channel)
 {
@@ -25,8 +25,9 @@ static uint64_t perf_key(int who, uint32_t n, uint32_t month, int channel)
 
 yj_err sm_room_credits(yj_sm *s, size_t n)
 {
-    return yj_map64_reserve(s->perf,
-                            4 * n); /* the guide's and the store's, the month and all time */
+    /* the guide's and the store's, the month and all time; listed too */
+    yj_err err = yj_map64_reserve(s->perf, 4 * n);
+    return err == YJ_OK ? sm_dirty_room(&s->dirty_perf, yj_map64_count(s->perf) + 4 * n) : err;
 }
 
 void sm_credit_post(yj_sm *s, uint32_t period, const char *order_id, uint32_t guide, uint32_t store,
@@ -46,9 +47,14 @@ void sm_credit_post(yj_sm *s, uint32_t period, const char *order_id, uint32_t gu
     (void)err;
     effects->len += yongjin__v1__credit__pack(&c, yj_buf_reserve(effects, n));
     const uint32_t months[2] = {period, 0};
-    for (int i = 0; i < 2; i++) {
-        sm_add(&yj_map64_row(s->perf, perf_key(WHO_GUIDE, guide, months[i], channel))[0], amount);
-        sm_add(&yj_map64_row(s->perf, perf_key(WHO_STORE, store, months[i], channel))[0], amount);
+    for (int i = 0; i < 4; i++) {
+        int64_t *row =
+            yj_map64_row(s->perf, perf_key(i % 2 ? WHO_STORE : WHO_GUIDE, i % 2 ? store : guide,
+                                           months[i / 2], channel));
+        sm_add(&row[0], amount);
+        size_t k = yj_map64_index(s->perf, row);
+        assert(k < s->dirty_perf.cap); /* (room: sm_room_credits, and a load's) */
+        sm_dirty_add(&s->dirty_perf, (uint32_t)k);
     }
 }
 

@@ -198,8 +198,9 @@ struct yj_sm {
     /* what postings changed since the published view last took it (not
      * state: its work lists): the members whose balances changed (room for
      * every member with a balance slot, sm_room_balances), the earnings'
-     * and the month counters' rows (room for every row, sm_room_rows) */
-    sm_dirty dirty_bal, dirty_earn, dirty_month;
+     * and the month counters' rows (room for every row, sm_room_rows), the
+     * performance credit's rows (sm_room_credits) */
+    sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf;
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;

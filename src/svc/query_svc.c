@@ -24,15 +24,15 @@ typedef struct query_job {
     yj_msg why;
 } query_job;
 
-/* The read qj answered from the snapshot r, answered again from the
- * typed state's published view and compared, when the view is at the
- * snapshot's journal entry (it is published just after the store's). */
 /* Whether a read's code is an answer (not its store's or view's failure). */
 static int answered(yj_err e)
 {
     return e == YJ_OK || e == YJ_NOT_FOUND || e == YJ_INVALID_ARGUMENT;
 }
 
+/* The read qj answered from the snapshot r, answered again from the
+ * typed state's published view and compared, when the view is at the
+ * snapshot's journal entry (it is published just after the store's). */
 static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
 {
     uint64_t head, at;
@@ -158,7 +158,7 @@ static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, y
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
                                  yj_ledger_get_live_stats, 0, NULL};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
-                                 yj_ledger_get_performance, 0, NULL};
+                                 yj_ledger_get_performance, 0, yj_pub_get_performance};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
                                        yj_ledger_get_withdrawal, 0, NULL};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,

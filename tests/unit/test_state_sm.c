@@ -1925,10 +1925,10 @@ static int compare_pub_team(dfx *f, yj_pub *p, const char *id)
         assert_non_null(t);
         direct += (int)t->n_direct;
         snprintf(token, sizeof token, "%s", t->next_page_token);
-        if (!page) assert_int_equal(t->direct_count, 0 + (int64_t)t->direct_count); /* (decoded) */
         yongjin__v1__team__free_unpacked(t, NULL);
         yj_buf_free(&out);
         if (!token[0]) break;
+        if (page == 63) fail_msg("GetTeam %s: more than 64 pages of one", id);
     }
     Yongjin__V1__GetTeamRequest all = YONGJIN__V1__GET_TEAM_REQUEST__INIT; /* one page of all */
     all.member = (char *)id;
@@ -1940,6 +1940,49 @@ static int compare_pub_team(dfx *f, yj_pub *p, const char *id)
     all.page_token = "not a token";
     compare_read(f, p, what, &all, yj_ledger_get_team, yj_pub_get_team);
     return direct;
+}
+
+/* GetPerformance of every guide (g0..g3: g3 never upserted, and m3) and
+ * store (s0..s3: s3 never upserted), all time and by month, and requests
+ * that are not valid, the same way; returns how many answers had credit. */
+static int compare_pub_perf(dfx *f, yj_pub *p)
+{
+    static const char *const months[] = {"", "2025-10", "2025-11", "2025-12", "2026-01", "2025-13"};
+    static const char *const who[] = {"g0", "g1", "g2", "g3", "m3", "s0", "s1", "s2", "s3"};
+    int credited = 0;
+    for (size_t w = 0; w < sizeof who / sizeof who[0]; w++)
+        for (size_t i = 0; i < sizeof months / sizeof months[0]; i++) {
+            Yongjin__V1__GetPerformanceRequest req = YONGJIN__V1__GET_PERFORMANCE_REQUEST__INIT;
+            if (who[w][0] == 's')
+                req.store = (char *)who[w];
+            else
+                req.guide = (char *)who[w];
+            req.month = (char *)months[i];
+            char what[64];
+            snprintf(what, sizeof what, "GetPerformance %s %s", who[w], months[i]);
+            if (!compare_read(f, p, what, &req, yj_ledger_get_performance, yj_pub_get_performance))
+                continue;
+            yj_buf out = {0};
+            yj_msg msg;
+            uint64_t seq;
+            assert_int_equal(yj_pub_get_performance(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+            Yongjin__V1__Performance *pf = yongjin__v1__performance__unpack(
+                NULL, out.len, out.data ? out.data : (uint8_t *)"");
+            assert_non_null(pf);
+            credited += pf->n_by_channel > 0;
+            yongjin__v1__performance__free_unpacked(pf, NULL);
+            yj_buf_free(&out);
+        }
+    Yongjin__V1__GetPerformanceRequest both = YONGJIN__V1__GET_PERFORMANCE_REQUEST__INIT;
+    both.guide = "g0";
+    both.store = "s0"; /* (one of the two) */
+    compare_read(f, p, "GetPerformance g0 s0", &both, yj_ledger_get_performance,
+                 yj_pub_get_performance);
+    both.store = "";
+    both.guide = "bad id!";
+    compare_read(f, p, "GetPerformance bad id!", &both, yj_ledger_get_performance,
+                 yj_pub_get_performance);
+    return credited;
 }
 
 /* GetEarnings of id in each month the workloads reach (and one that is
@@ -2745,6 +2788,7 @@ static void differential(dfx *f, const workload *w)
             early_asked += e < 3 * DMEMBERS;
             if (e % 9 == 8) pub_months += compare_pub_earnings(f, pub, a);
             if (e % 9 == 5) compare_pub_team(f, pub, a);
+            if (e % 27 == 2 && w->guides) compare_pub_perf(f, pub);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -2924,6 +2968,12 @@ static void differential(dfx *f, const workload *w)
                   pub_paged);
     assert_true(pub_direct > DMEMBERS / 2 && pub_paged > 3); /* teams, some of more than a page */
     assert_int_equal(compare_pub(f, pub, "not an id"), 0);
+    if (w->guides) { /* the guides' and stores' credit */
+        int credited = compare_pub_perf(f, pub);
+        assert_int_equal(compare_pub_perf(f, whole), credited);
+        print_message("performance: %d answers with credit\n", credited);
+        assert_true(credited > 10);
+    }
     yj_pub_free(whole);
     yj_pub_free(pub);
     yj_sm_free(loaded);
@@ -3734,6 +3784,72 @@ static void test_seen_marks_by_hand(void **state)
     state_free(s);
 }
 
+/* A chain as deep as the rules allow (1,000 levels) bound from the bottom
+ * up (each referrer new, so numbered after its member): a view built
+ * whole from it links every member under its parent (each parent's row
+ * made as its child's place is), and a publish after one more bind links
+ * that one too. */
+static void test_a_view_of_a_deep_chain(void **state)
+{
+    (void)state;
+    enum { DEPTH = 1000 };
+    yj_sm *s = yj_sm_new(5);
+    assert_non_null(s);
+    yj_sm_undo_on(s, 0);
+    char m[24], r[24];
+    yj_buf fx = {0}, extra = {0};
+    yj_msg why;
+    yj_pub *p = NULL;
+    for (int i = 0; i <= DEPTH; i++) {
+        snprintf(m, sizeof m, "x%d", i);
+        snprintf(r, sizeof r, "x%d", i + 1);
+        Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__Bind bd = YONGJIN__V1__BIND__INIT;
+        bd.member = i < DEPTH ? m : "y0"; /* (the last: a member under x1, after the build) */
+        bd.referrer = i < DEPTH ? r : "x1";
+        ev.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+        ev.bind = &bd;
+        yj_sm_out out = {.effects = &fx};
+        fx.len = extra.len = 0;
+        if (i == DEPTH) { /* the chain published whole, as a start's build does */
+            p = yj_pub_new(1);
+            assert_non_null(p);
+            yj_pub_begin(p);
+            assert_int_equal(yj_pub_tenant(p, "t1", 2, s, 1), YJ_OK);
+            yj_pub_end(p, (uint64_t)i);
+        }
+        if (yj_sm_apply(s, 0, &ev, T0, T0, (uint64_t)i + 1, &out, &extra, &why) != YJ_OK)
+            fail_msg("bind %d: %s", i, why.text);
+    }
+    yj_pub_begin(p);
+    assert_int_equal(yj_pub_tenant(p, "t1", 2, s, 0), YJ_OK);
+    yj_pub_end(p, DEPTH + 1);
+    static const char *const who[] = {"x1", "x500", "x1000", "x0"};
+    static const char *const under[] = {"x0", "x499", "x999", NULL};
+    static const int64_t direct[] = {2, 1, 1, 0}, size[] = {2, 501, 1001, 0};
+    for (int k = 0; k < 4; k++) {
+        Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
+        req.member = (char *)who[k];
+        yj_buf out = {0};
+        uint64_t at;
+        assert_int_equal(yj_pub_get_team(p, "t1", &req, &out, &at, &why), YJ_OK);
+        Yongjin__V1__Team *t =
+            yongjin__v1__team__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+        assert_non_null(t);
+        assert_int_equal(t->direct_count, direct[k]);
+        assert_int_equal(t->team_size, size[k]);
+        assert_int_equal(t->n_direct, direct[k]);
+        if (under[k]) assert_string_equal(t->direct[0], under[k]);
+        if (k == 0) assert_string_equal(t->direct[1], "y0");
+        yongjin__v1__team__free_unpacked(t, NULL);
+        yj_buf_free(&out);
+    }
+    yj_pub_free(p);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
+    yj_sm_free(s);
+}
+
 static void test_version_1_closing_months_agree_with_the_ledger(void **state)
 {
     differential(
@@ -4141,6 +4257,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closing_a_month_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_seen_marks_by_hand, dsetup, dteardown),
+        cmocka_unit_test(test_a_view_of_a_deep_chain),
         cmocka_unit_test_setup_teardown(
             test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(
