@@ -517,6 +517,18 @@ yj_err ledger_check_performance_request(const char *guide, const char *store, co
 yj_err ledger_fail_no_performer(yj_msg *msg, int by_guide, const char *id);
 yj_err ledger_performance_answer(yj_buf *out, const int64_t amount[YJ_CHANNEL_LIVE + 1],
                                  const int has[YJ_CHANNEL_LIVE + 1]);
+/* TrialBalance's answer from the tenant's totals by account (the ledger's
+ * and the published view's). */
+yj_err ledger_trial_balance_answer(yj_buf *out, const int64_t totals[ACC_COUNT]);
+/* GetCampaignStats's answer: a campaign's variants in the ledger's order
+ * (an id's length, then its bytes; at most LEDGER_VARIANTS_MAX), each with
+ * its bindings, orders and GMV. */
+#define LEDGER_VARIANTS_MAX 256
+typedef struct ledger_variant {
+    char variant[YJ_ID_MAX + 1];
+    int64_t counts[3];
+} ledger_variant;
+yj_err ledger_campaign_answer(yj_buf *out, const ledger_variant *rows, size_t n);
 /* GetEarnings's answer: the member's month counters (accrued, reversed,
  * settled) and its earnings by program and level, in that order (at most
  * LEDGER_EARNINGS_ROWS_MAX: the rest are not answered), packed into out

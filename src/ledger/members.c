@@ -946,32 +946,43 @@ yj_err yj_ledger_get_campaign_stats(const yj_rtxn *r, const char *tenant, const 
     const Yongjin__V1__GetCampaignStatsRequest *req = reqv;
     yj_err err = check_id("campaign", req->campaign, msg);
     if (err != YJ_OK) return err;
+    ledger_variant rows[LEDGER_VARIANTS_MAX];
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'K');
     lkey_str(&prefix, req->campaign, strlen(req->campaign));
     yj_cursor *c;
     if (yj_cursor_open(&r->view, &c)) return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
-    Yongjin__V1__VariantStats rows[256], *ptrs[256];
-    char names[256][YJ_ID_MAX + 1];
     size_t n = 0;
     MDB_val k = {prefix.n, prefix.b}, v;
     int rc;
-    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < 256; rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = yj_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < LEDGER_VARIANTS_MAX;
+         rc = yj_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= prefix.n || memcmp(k.mv_data, prefix.b, prefix.n) || v.mv_size != 24) break;
         const uint8_t *p = (const uint8_t *)k.mv_data + prefix.n, *val = v.mv_data;
-        Yongjin__V1__VariantStats init = YONGJIN__V1__VARIANT_STATS__INIT;
-        rows[n] = init;
-        snprintf(names[n], sizeof names[n], "%.*s", p[0], (const char *)p + 1);
-        rows[n].variant = names[n];
-        rows[n].bindings = (int64_t)get_be64(val);
-        rows[n].orders = (int64_t)get_be64(val + 8);
-        rows[n].gmv = (int64_t)get_be64(val + 16);
-        ptrs[n] = &rows[n];
+        snprintf(rows[n].variant, sizeof rows[n].variant, "%.*s", p[0], (const char *)p + 1);
+        for (int i = 0; i < 3; i++)
+            rows[n].counts[i] = (int64_t)get_be64(val + 8 * i);
         n++;
     }
     yj_cursor_close(c);
     if ((err = yj_cursor_err(rc)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the stats of campaign %s", req->campaign);
+    return ledger_campaign_answer(out, rows, n);
+}
+
+yj_err ledger_campaign_answer(yj_buf *out, const ledger_variant *rows, size_t n)
+{
+    Yongjin__V1__VariantStats vs[LEDGER_VARIANTS_MAX], *ptrs[LEDGER_VARIANTS_MAX];
+    assert(n <= LEDGER_VARIANTS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__V1__VariantStats init = YONGJIN__V1__VARIANT_STATS__INIT;
+        vs[i] = init;
+        vs[i].variant = (char *)rows[i].variant;
+        vs[i].bindings = rows[i].counts[0];
+        vs[i].orders = rows[i].counts[1];
+        vs[i].gmv = rows[i].counts[2];
+        ptrs[i] = &vs[i];
+    }
     Yongjin__V1__CampaignStats resp = YONGJIN__V1__CAMPAIGN_STATS__INIT;
     resp.n_variants = n;
     resp.variants = ptrs;

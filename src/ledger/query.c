@@ -298,6 +298,14 @@ yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void 
     yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
     if (err == YJ_OK && v.mv_size == sizeof val) memcpy(val, v.mv_data, sizeof val);
     else if (err != YJ_NOT_FOUND) return yj_fail(msg, YJ_DATA_LOSS, "the tenant totals cannot be read");
+    int64_t totals[ACC_COUNT];
+    for (int i = 0; i < ACC_COUNT; i++)
+        totals[i] = (int64_t)get_be64(val + 8 * i);
+    return ledger_trial_balance_answer(out, totals);
+}
+
+yj_err ledger_trial_balance_answer(yj_buf *out, const int64_t totals[ACC_COUNT])
+{
     Yongjin__V1__TrialBalanceResponse resp = YONGJIN__V1__TRIAL_BALANCE_RESPONSE__INIT;
     Yongjin__V1__AccountBalance rows[ACC_COUNT], *ptrs[ACC_COUNT];
     int64_t sum = 0;
@@ -305,7 +313,7 @@ yj_err yj_ledger_trial_balance(const yj_rtxn *r, const char *tenant, const void 
         Yongjin__V1__AccountBalance init = YONGJIN__V1__ACCOUNT_BALANCE__INIT;
         rows[i] = init;
         rows[i].account = (char *)ledger_account_names[i];
-        rows[i].balance = (int64_t)get_be64(val + 8 * i);
+        rows[i].balance = totals[i];
         sum += rows[i].balance;
         ptrs[i] = &rows[i];
     }

@@ -50,7 +50,13 @@ typedef struct pub_tenant {
      * by the state's keys (yj_sm_perf_row) */
     yj_ids *guides, *stores;
     yj_map64 *perf;
+    int64_t totals[ACC_COUNT]; /* by account (TrialBalance) */
+    /* each campaign's variants in the ledger's order: the campaign's id
+     * and the variant's, each a length byte and its bytes; the value its
+     * bindings, orders and GMV (3 x i64) */
+    yj_memmap *variants;
 } pub_tenant;
+_Static_assert(ACC_COUNT == YJ_SM_ACCOUNTS, "the typed state's totals are the ledger's accounts");
 #define PUB_NONE UINT32_MAX
 
 static uint64_t earn_key(uint32_t r, uint32_t period, int program, int level)
@@ -108,6 +114,7 @@ void yj_pub_free(yj_pub *v)
         yj_ids_free(v->tenants[i].guides);
         yj_ids_free(v->tenants[i].stores);
         yj_map64_free(v->tenants[i].perf);
+        yj_memmap_free(v->tenants[i].variants);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -154,17 +161,20 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .month = yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2),
                      .guides = yj_ids_new(seed ^ 3),
                      .stores = yj_ids_new(seed ^ 4),
-                     .perf = yj_map64_new(1, seed ^ 5)};
+                     .perf = yj_map64_new(1, seed ^ 5),
+                     .variants = yj_memmap_new()};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
-        yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+        !nt.variants || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_ids_free(nt.ids);
         yj_ids_free(nt.guides);
         yj_ids_free(nt.stores);
         yj_map64_free(nt.perf);
+        yj_memmap_free(nt.variants);
         yj_memmap_free(nt.direct);
         yj_ids_free(nt.guides);
         yj_ids_free(nt.stores);
         yj_map64_free(nt.perf);
+        yj_memmap_free(nt.variants);
         yj_map64_free(nt.earn);
         yj_map64_free(nt.month);
         return NULL;
@@ -382,6 +392,24 @@ static int put_perf(pub_tenant *vt, const yj_sm *s, uint32_t i)
     return 1;
 }
 
+/* Campaign c of s: its counts copied under its campaign and variant. */
+static int put_campaign(pub_tenant *vt, const yj_sm *s, uint32_t c)
+{
+    const char *key;
+    size_t len;
+    const int64_t *row = yj_sm_campaign_at(s, c, &key, &len);
+    if (!row) return 1;
+    const char *slash = memchr(key, '/', len); /* (no id holds one: sm_campaign_key) */
+    if (!slash) return 0;
+    size_t cl = (size_t)(slash - key), vl = len - cl - 1;
+    uint8_t k[2 + 2 * YJ_ID_MAX];
+    k[0] = (uint8_t)cl;
+    memcpy(k + 1, key, cl);
+    k[1 + cl] = (uint8_t)vl;
+    memcpy(k + 2 + cl, slash + 1, vl);
+    return yj_memmap_put(vt->variants, k, 2 + cl + vl, row, 3 * sizeof *row, 0) == 0;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -402,12 +430,13 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
            n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
            n_ts = yj_sm_changed_teams(s, &ts);
-    const uint32_t *ps;
-    size_t n_ps = yj_sm_changed_perf(s, &ps);
+    const uint32_t *ps, *cs;
+    size_t n_ps = yj_sm_changed_perf(s, &ps), n_cs = yj_sm_changed_campaigns(s, &cs);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
              copy_new_ids(vt->stores, yj_sm_store_ids(s));
+    if (ok) memcpy(vt->totals, yj_sm_totals(s), sizeof vt->totals);
     if (ok && all) {
         uint32_t members = (uint32_t)yj_tree_count(yj_sm_tree(s));
         for (uint32_t m = 0; ok && m < members; m++)
@@ -422,6 +451,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_team(vt, s, m);
         for (uint32_t i = 0; ok && i < yj_sm_perf_rows(s); i++)
             ok = put_perf(vt, s, i);
+        for (uint32_t c = 0; ok && c < yj_sm_campaigns(s); c++)
+            ok = put_campaign(vt, s, c);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
@@ -435,6 +466,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
         ok = put_team(vt, s, ts[i]);
     for (size_t i = 0; ok && !all && i < n_ps; i++)
         ok = put_perf(vt, s, ps[i]);
+    for (size_t i = 0; ok && !all && i < n_cs; i++)
+        ok = put_campaign(vt, s, cs[i]);
     ok = ok && compact_direct(vt);
     if (ok) return YJ_OK;
     v->stale = 1;
@@ -601,6 +634,67 @@ yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, y
     return ledger_performance_answer(out, amount, has);
 }
 
+yj_err yj_pub_trial_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                            uint64_t *seq, yj_msg *msg)
+{
+    (void)reqv;
+    int64_t totals[ACC_COUNT] = {0};
+    *seq = UINT64_MAX;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    if (t != YJ_IDS_NONE) memcpy(totals, v->tenants[t].totals, sizeof totals);
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    return ledger_trial_balance_answer(out, totals);
+}
+
+yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                                 uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetCampaignStatsRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_member("campaign", req->campaign, msg);
+    if (err != YJ_OK) return err;
+    ledger_variant *rows = malloc(LEDGER_VARIANTS_MAX * sizeof *rows);
+    if (!rows) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a campaign's variants");
+    size_t n = 0, cl = strlen(req->campaign);
+    uint8_t k[1 + YJ_ID_MAX];
+    k[0] = (uint8_t)cl;
+    memcpy(k + 1, req->campaign, cl);
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        free(rows);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    if (t != YJ_IDS_NONE) {
+        yj_memmap_it it;
+        yj_memmap_seek(v->tenants[t].variants, &it, k, 1 + cl);
+        for (; yj_memmap_valid(&it) && n < LEDGER_VARIANTS_MAX; yj_memmap_next(&it)) {
+            const uint8_t *key;
+            const void *val;
+            size_t kl, vl;
+            yj_memmap_at(&it, (const void **)&key, &kl, &val, &vl, NULL);
+            if (kl < 2 + cl || memcmp(key, k, 1 + cl)) break; /* (past the campaign's) */
+            size_t varl = key[1 + cl];
+            memcpy(rows[n].variant, key + 2 + cl, varl);
+            rows[n].variant[varl] = 0;
+            memcpy(rows[n].counts, val, sizeof rows[n].counts);
+            n++;
+        }
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    err = ledger_campaign_answer(out, rows, n);
+    free(rows);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -617,7 +711,8 @@ size_t yj_pub_bytes(yj_pub *v)
         n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].rows +
              yj_memmap_bytes(v->tenants[i].direct) + yj_ids_bytes(v->tenants[i].guides) +
              yj_ids_bytes(v->tenants[i].stores) + yj_map64_bytes(v->tenants[i].perf) +
-             yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
+             yj_memmap_bytes(v->tenants[i].variants) + yj_map64_bytes(v->tenants[i].earn) +
+             yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);
     return n;

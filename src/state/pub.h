@@ -16,10 +16,12 @@
  * count, team size, team GMV) and its direct members in id order, and by
  * month its counters (accrued, reversed, settled) and earnings by program
  * and level; the guides and stores upserted and their performance credit
- * by month and channel. GetBalance, GetEarnings, GetTeam and
- * GetPerformance answer from it as the ledger does (yj_ledger_get_balance,
- * _get_earnings, _get_team, _get_performance): a member never seen is
- * NOT_FOUND with the same words.
+ * by month and channel; the tenant's totals by account; each campaign's
+ * variants and their counts. GetBalance, GetEarnings, GetTeam,
+ * GetPerformance, TrialBalance and GetCampaignStats answer from it as the
+ * ledger does (yj_ledger_get_balance, _get_earnings, _get_team,
+ * _get_performance, _trial_balance, _get_campaign_stats): a member never
+ * seen is NOT_FOUND with the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -80,6 +82,12 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
 /* GetPerformance (a Yongjin__V1__GetPerformanceRequest), the same way. */
 yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                               uint64_t *seq, yj_msg *msg);
+
+/* TrialBalance and GetCampaignStats, the same way. */
+yj_err yj_pub_trial_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                            uint64_t *seq, yj_msg *msg);
+yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                                 uint64_t *seq, yj_msg *msg);
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);

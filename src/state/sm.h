@@ -354,6 +354,13 @@ size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows);
 size_t yj_sm_changed_perf(yj_sm *s, const uint32_t **rows);
 const int64_t *yj_sm_perf_row(const yj_sm *s, size_t i, uint64_t *key);
 size_t yj_sm_perf_rows(const yj_sm *s);
+/* The campaigns (by number: a campaign and variant named by a bind) whose
+ * counts changed (as the earnings'), campaign c's key ("campaign/variant",
+ * len bytes) and counts (bindings, orders, GMV; NULL when c is no
+ * campaign), and how many there are. */
+size_t yj_sm_changed_campaigns(yj_sm *s, const uint32_t **campaigns);
+const int64_t *yj_sm_campaign_at(const yj_sm *s, uint32_t c, const char **key, size_t *len);
+size_t yj_sm_campaigns(const yj_sm *s);
 /* The guides and the stores upserted, numbered in the order first named
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);

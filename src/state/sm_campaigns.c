@@ -43,6 +43,7 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
     if (kn && ((err = yj_tree_check_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms,
                                          why)) != YJ_OK ||
                (err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
+               (err = sm_dirty_room(&s->dirty_camp, yj_ids_count(s->campaign_ids) + 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->camp, 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->bind_src, 1)) != YJ_OK))
         return err;
@@ -59,6 +60,7 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
     assert(m != YJ_TREE_NONE);
     yj_map64_row(s->bind_src, yj_tree_get(s->tree, m)->last)[0] = c;
     sm_add(&yj_map64_row(s->camp, c)[0], 1);
+    sm_dirty_add(&s->dirty_camp, c);
     return YJ_OK;
 }
 
@@ -84,6 +86,26 @@ void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv)
     int64_t *row = yj_map64_row(s->camp, c);
     sm_add(&row[1], orders);
     sm_add(&row[2], gmv);
+    assert(c < s->dirty_camp.cap); /* (room: the binding's, or a load's) */
+    sm_dirty_add(&s->dirty_camp, c);
+}
+
+size_t yj_sm_changed_campaigns(yj_sm *s, const uint32_t **campaigns)
+{
+    return sm_dirty_take(&s->dirty_camp, campaigns);
+}
+
+const int64_t *yj_sm_campaign_at(const yj_sm *s, uint32_t c, const char **key, size_t *len)
+{
+    if (c >= yj_ids_count(s->campaign_ids)) return NULL;
+    *key = yj_ids_str(s->campaign_ids, c);
+    *len = yj_ids_len(s->campaign_ids, c);
+    return yj_map64_find(s->camp, c);
+}
+
+size_t yj_sm_campaigns(const yj_sm *s)
+{
+    return yj_ids_count(s->campaign_ids);
 }
 
 const int64_t *yj_sm_campaign(const yj_sm *s, const char *campaign, const char *variant)

@@ -199,8 +199,9 @@ struct yj_sm {
      * state: its work lists): the members whose balances changed (room for
      * every member with a balance slot, sm_room_balances), the earnings'
      * and the month counters' rows (room for every row, sm_room_rows), the
-     * performance credit's rows (sm_room_credits) */
-    sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf;
+     * performance credit's rows (sm_room_credits), the campaigns' counts
+     * by campaign number (sm_bind) */
+    sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp;
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;

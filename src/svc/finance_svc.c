@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "state/pub.h"
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/log.h"
@@ -280,7 +281,7 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
 }
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
-                                  yj_ledger_trial_balance, 0, NULL};
+                                  yj_ledger_trial_balance, 0, yj_pub_trial_balance};
 static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
                                    yj_ledger_period_report, 1, NULL};
 static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,

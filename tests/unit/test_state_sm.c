@@ -1985,6 +1985,38 @@ static int compare_pub_perf(dfx *f, yj_pub *p)
     return credited;
 }
 
+/* TrialBalance, and GetCampaignStats of every campaign the workloads may
+ * name (c0..c3) and one that is not an id, the same way; returns how many
+ * campaigns had variants. */
+static int compare_pub_tenant(dfx *f, yj_pub *p)
+{
+    Yongjin__V1__TrialBalanceRequest tb = YONGJIN__V1__TRIAL_BALANCE_REQUEST__INIT;
+    assert_int_equal(
+        compare_read(f, p, "TrialBalance", &tb, yj_ledger_trial_balance, yj_pub_trial_balance), 1);
+    int with = 0;
+    static const char *const campaigns[] = {"c0", "c1", "c2", "c3", "bad id!"};
+    for (size_t i = 0; i < sizeof campaigns / sizeof campaigns[0]; i++) {
+        Yongjin__V1__GetCampaignStatsRequest req = YONGJIN__V1__GET_CAMPAIGN_STATS_REQUEST__INIT;
+        req.campaign = (char *)campaigns[i];
+        char what[64];
+        snprintf(what, sizeof what, "GetCampaignStats %s", campaigns[i]);
+        if (!compare_read(f, p, what, &req, yj_ledger_get_campaign_stats,
+                          yj_pub_get_campaign_stats))
+            continue;
+        yj_buf out = {0};
+        yj_msg msg;
+        uint64_t seq;
+        assert_int_equal(yj_pub_get_campaign_stats(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+        Yongjin__V1__CampaignStats *cs =
+            yongjin__v1__campaign_stats__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+        assert_non_null(cs);
+        with += cs->n_variants > 0;
+        yongjin__v1__campaign_stats__free_unpacked(cs, NULL);
+        yj_buf_free(&out);
+    }
+    return with;
+}
+
 /* GetEarnings of id in each month the workloads reach (and one that is
  * not a month), the same way; returns how many months had any. */
 static int compare_pub_earnings(dfx *f, yj_pub *p, const char *id)
@@ -2789,6 +2821,7 @@ static void differential(dfx *f, const workload *w)
             if (e % 9 == 8) pub_months += compare_pub_earnings(f, pub, a);
             if (e % 9 == 5) compare_pub_team(f, pub, a);
             if (e % 27 == 2 && w->guides) compare_pub_perf(f, pub);
+            if (e % 27 == 11) compare_pub_tenant(f, pub);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -2968,6 +3001,9 @@ static void differential(dfx *f, const workload *w)
                   pub_paged);
     assert_true(pub_direct > DMEMBERS / 2 && pub_paged > 3); /* teams, some of more than a page */
     assert_int_equal(compare_pub(f, pub, "not an id"), 0);
+    int campaigns = compare_pub_tenant(f, pub); /* the totals, and the campaigns' counts */
+    assert_int_equal(compare_pub_tenant(f, whole), campaigns);
+    assert_true(!w->campaigns || campaigns > 1);
     if (w->guides) { /* the guides' and stores' credit */
         int credited = compare_pub_perf(f, pub);
         assert_int_equal(compare_pub_perf(f, whole), credited);
