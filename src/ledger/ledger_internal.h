@@ -517,6 +517,24 @@ yj_err ledger_check_performance_request(const char *guide, const char *store, co
 yj_err ledger_fail_no_performer(yj_msg *msg, int by_guide, const char *id);
 yj_err ledger_performance_answer(yj_buf *out, const int64_t amount[YJ_CHANNEL_LIVE + 1],
                                  const int has[YJ_CHANNEL_LIVE + 1]);
+/* GetLiveStats's request checked (a session id, page_size
+ * 0..LEDGER_STATS_PAGE_MAX, a page token of the form this server gives),
+ * its NOT_FOUND for a session never opened, and its answer: the
+ * session's hosts and whether it closed, its own counts (invites, unique
+ * invitees, orders, GMV, commission; NULL: none), a page of inviters with
+ * theirs and the next page's token ("": none). */
+#define LEDGER_STATS_PAGE_DEFAULT 100
+#define LEDGER_STATS_PAGE_MAX 1000
+typedef struct ledger_inviter {
+    char inviter[YJ_ID_MAX + 1];
+    int64_t d[5];
+} ledger_inviter;
+yj_err ledger_check_live_stats_request(const char *session_id, int32_t page_size,
+                                       const char *page_token, yj_msg *msg);
+yj_err ledger_fail_no_session(yj_msg *msg, const char *session_id);
+yj_err ledger_live_stats_answer(yj_buf *out, int closed, const char *host_guide,
+                                const char *host_store, const int64_t session[5],
+                                const ledger_inviter *rows, size_t n, const char *token);
 /* TrialBalance's answer from the tenant's totals by account (the ledger's
  * and the published view's). */
 yj_err ledger_trial_balance_answer(yj_buf *out, const int64_t totals[ACC_COUNT]);

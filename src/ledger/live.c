@@ -22,9 +22,6 @@
 #include "yongjin/v1/query.pb-c.h"
 #include "yongjin/str.h"
 
-#define STATS_PAGE_DEFAULT 100
-#define STATS_PAGE_MAX 1000
-
 static void session_key(lkey *k, const char *tenant, size_t tlen, const char *session)
 {
     lkey_start(k, tenant, tlen, 'V');
@@ -201,46 +198,96 @@ static yj_err read_stats(MDB_val *v, int64_t d[5])
     return YJ_OK;
 }
 
-yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+yj_err ledger_check_live_stats_request(const char *session_id, int32_t page_size,
+                                       const char *page_token, yj_msg *msg)
+{
+    if (!yj_ledger_valid_id(session_id, strlen(session_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "session_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    if (page_size < 0 || page_size > LEDGER_STATS_PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", page_size,
+                       LEDGER_STATS_PAGE_MAX);
+    if (page_token[0] && !yj_ledger_valid_id(page_token, strlen(page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
+    return YJ_OK;
+}
+
+yj_err ledger_fail_no_session(yj_msg *msg, const char *session_id)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "no live session %s", session_id);
+}
+
+yj_err ledger_live_stats_answer(yj_buf *out, int closed, const char *host_guide,
+                                const char *host_store, const int64_t session[5],
+                                const ledger_inviter *rows, size_t n, const char *token)
+{
+    Yongjin__V1__LiveStats resp = YONGJIN__V1__LIVE_STATS__INIT;
+    resp.closed = closed;
+    resp.host_guide = (char *)host_guide;
+    resp.host_store = (char *)host_store;
+    if (session) {
+        resp.invites = session[0];
+        resp.orders = session[2];
+        resp.gmv = session[3];
+    }
+    Yongjin__V1__InviterStats *is = n ? calloc(n, sizeof *is) : NULL;
+    Yongjin__V1__InviterStats **isp = n ? calloc(n, sizeof *isp) : NULL;
+    if (n && (!is || !isp)) {
+        free(is);
+        free(isp);
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Yongjin__V1__InviterStats init = YONGJIN__V1__INVITER_STATS__INIT;
+        is[i] = init;
+        is[i].inviter = (char *)rows[i].inviter;
+        is[i].invites = rows[i].d[0];
+        is[i].unique_invitees = rows[i].d[1];
+        is[i].orders = rows[i].d[2];
+        is[i].gmv = rows[i].d[3];
+        is[i].commission = rows[i].d[4];
+        isp[i] = &is[i];
+    }
+    resp.n_inviters = n;
+    resp.inviters = isp;
+    resp.next_page_token = (char *)token;
+    yj_err err = ledger_pack(out, &resp.base);
+    free(is);
+    free(isp);
+    return err;
+}
+
+yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                                yj_msg *msg)
 {
     const Yongjin__V1__GetLiveStatsRequest *req = reqv;
-    if (!yj_ledger_valid_id(req->session_id, strlen(req->session_id)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "session_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    if (req->page_size < 0 || req->page_size > STATS_PAGE_MAX)
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size, STATS_PAGE_MAX);
-    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
-    size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : STATS_PAGE_DEFAULT;
+    yj_err err =
+        ledger_check_live_stats_request(req->session_id, req->page_size, req->page_token, msg);
+    if (err != YJ_OK) return err;
+    size_t tlen = strlen(tenant),
+           page = req->page_size ? (size_t)req->page_size : LEDGER_STATS_PAGE_DEFAULT;
     lkey k;
     MDB_val v;
     session_key(&k, tenant, tlen, req->session_id);
-    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no live session %s", req->session_id);
+    err = yj_state_get(&r->view, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return ledger_fail_no_session(msg, req->session_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read session %s", req->session_id);
     Yongjin__State__LiveSession *s = yongjin__state__live_session__unpack(NULL, v.mv_size, v.mv_data);
     if (!s) return yj_fail(msg, YJ_DATA_LOSS, "session %s does not decode", req->session_id);
-    Yongjin__V1__LiveStats resp = YONGJIN__V1__LIVE_STATS__INIT;
-    resp.closed = s->closed;
-    resp.host_guide = s->host_guide;
-    resp.host_store = s->host_store;
-    int64_t d[5];
+    int64_t d[5], session[5];
+    int has_session = 0;
     stats_key(&k, tenant, tlen, req->session_id, "");
     err = yj_state_get(&r->view, k.b, k.n, &v);
-    if (err == YJ_OK && (err = read_stats(&v, d)) == YJ_OK) {
-        resp.invites = d[0];
-        resp.orders = d[2];
-        resp.gmv = d[3];
-    }
+    if (err == YJ_OK && (err = read_stats(&v, session)) == YJ_OK) has_session = 1;
     if (err == YJ_NOT_FOUND) err = YJ_OK;
     /* the inviters after the page token, in id order */
     lkey prefix;
     lkey_start(&prefix, tenant, tlen, 'J');
     lkey_str(&prefix, req->session_id, strlen(req->session_id));
     stats_key(&k, tenant, tlen, req->session_id, req->page_token);
-    Yongjin__V1__InviterStats *rows = calloc(page + 1, sizeof *rows), **rowp = calloc(page + 1, sizeof *rowp);
-    char(*names)[YJ_ID_MAX + 1] = calloc(page + 1, sizeof *names);
+    ledger_inviter *rows = calloc(page + 1, sizeof *rows);
+    char token[YJ_ID_MAX + 1] = "";
     yj_cursor *c = NULL;
-    if (err == YJ_OK && (!rows || !rowp || !names)) err = YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK && !rows) err = YJ_RESOURCE_EXHAUSTED;
     if (err == YJ_OK && yj_cursor_open(&r->view, &c)) c = NULL, err = YJ_INTERNAL;
     MDB_val kk = {k.n, k.b};
     size_t n = 0;
@@ -255,31 +302,21 @@ yj_err yj_ledger_get_live_stats(const yj_rtxn *r, const char *tenant, const void
             memcmp(key + prefix.n + 1, req->page_token, len) == 0)
             continue; /* the token is the last row of the previous page */
         if (n == page) {
-            resp.next_page_token = names[n - 1];
+            memcpy(token, rows[n - 1].inviter, sizeof token);
             break;
         }
         if ((err = read_stats(&v, d)) != YJ_OK) break;
-        Yongjin__V1__InviterStats init = YONGJIN__V1__INVITER_STATS__INIT;
-        rows[n] = init;
-        memcpy(names[n], key + prefix.n + 1, len);
-        names[n][len] = 0;
-        rows[n].inviter = names[n];
-        rows[n].invites = d[0];
-        rows[n].unique_invitees = d[1];
-        rows[n].orders = d[2];
-        rows[n].gmv = d[3];
-        rows[n].commission = d[4];
-        rowp[n] = &rows[n];
+        memcpy(rows[n].inviter, key + prefix.n + 1, len);
+        rows[n].inviter[len] = 0;
+        memcpy(rows[n].d, d, sizeof d);
         n++;
     }
     if (c) yj_cursor_close(c);
     if (err == YJ_OK) err = yj_cursor_err(rc);
-    resp.n_inviters = n;
-    resp.inviters = rowp;
-    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    if (err == YJ_OK)
+        err = ledger_live_stats_answer(out, s->closed, s->host_guide, s->host_store,
+                                       has_session ? session : NULL, rows, n, token);
     free(rows);
-    free(rowp);
-    free(names);
     yongjin__state__live_session__free_unpacked(s, NULL);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read the stats of session %s", req->session_id);
 }

@@ -55,7 +55,19 @@ typedef struct pub_tenant {
      * and the variant's, each a length byte and its bytes; the value its
      * bindings, orders and GMV (3 x i64) */
     yj_memmap *variants;
+    /* the live sessions opened, by the state's numbers, and the live stats:
+     * the session's number (4 bytes, big-endian), then the inviter's id as
+     * a length byte and its bytes (none: the session's own row); the value
+     * its invites, unique invitees, orders, GMV and commission */
+    yj_ids *sessions;
+    struct pub_session *sess;
+    size_t sess_cap;
+    yj_memmap *live;
 } pub_tenant;
+typedef struct pub_session {
+    char host_guide[YJ_ID_MAX + 1], host_store[YJ_ID_MAX + 1];
+    int closed;
+} pub_session;
 _Static_assert(ACC_COUNT == YJ_SM_ACCOUNTS, "the typed state's totals are the ledger's accounts");
 #define PUB_NONE UINT32_MAX
 
@@ -115,6 +127,9 @@ void yj_pub_free(yj_pub *v)
         yj_ids_free(v->tenants[i].stores);
         yj_map64_free(v->tenants[i].perf);
         yj_memmap_free(v->tenants[i].variants);
+        yj_ids_free(v->tenants[i].sessions);
+        free(v->tenants[i].sess);
+        yj_memmap_free(v->tenants[i].live);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -162,7 +177,9 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .guides = yj_ids_new(seed ^ 3),
                      .stores = yj_ids_new(seed ^ 4),
                      .perf = yj_map64_new(1, seed ^ 5),
-                     .variants = yj_memmap_new()};
+                     .variants = yj_memmap_new(),
+                     .sessions = yj_ids_new(seed ^ 6),
+                     .live = yj_memmap_new()};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_ids_free(nt.ids);
@@ -170,11 +187,15 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
         yj_ids_free(nt.stores);
         yj_map64_free(nt.perf);
         yj_memmap_free(nt.variants);
+        yj_ids_free(nt.sessions);
+        yj_memmap_free(nt.live);
         yj_memmap_free(nt.direct);
         yj_ids_free(nt.guides);
         yj_ids_free(nt.stores);
         yj_map64_free(nt.perf);
         yj_memmap_free(nt.variants);
+        yj_ids_free(nt.sessions);
+        yj_memmap_free(nt.live);
         yj_map64_free(nt.earn);
         yj_map64_free(nt.month);
         return NULL;
@@ -410,6 +431,53 @@ static int put_campaign(pub_tenant *vt, const yj_sm *s, uint32_t c)
     return yj_memmap_put(vt->variants, k, 2 + cl + vl, row, 3 * sizeof *row, 0) == 0;
 }
 
+/* Live session n of s: numbered in the view when new (sessions are
+ * numbered in order: a durable number keeps its id), its hosts and
+ * whether it closed copied. */
+static int put_session(pub_tenant *vt, const yj_sm *s, uint32_t n)
+{
+    const char *guide, *store;
+    int closed;
+    while (yj_ids_count(vt->sessions) <= n) {
+        uint32_t k = (uint32_t)yj_ids_count(vt->sessions), got;
+        const char *id = yj_sm_session_at(s, k, &guide, &store, &closed);
+        if (!id) return 1; /* (past the count: taken back) */
+        if (k >= vt->sess_cap) {
+            size_t cap = vt->sess_cap ? 2 * vt->sess_cap : 16;
+            pub_session *more = realloc(vt->sess, cap * sizeof *more);
+            if (!more) return 0;
+            vt->sess = more;
+            vt->sess_cap = cap;
+        }
+        if (yj_ids_add(vt->sessions, id, strlen(id), &got) != YJ_OK) return 0;
+        memset(&vt->sess[k], 0, sizeof vt->sess[k]);
+    }
+    if (!yj_sm_session_at(s, n, &guide, &store, &closed)) return 1;
+    pub_session *ps = &vt->sess[n];
+    memcpy(ps->host_guide, guide, strlen(guide) + 1); /* (ids of at most YJ_ID_MAX bytes) */
+    memcpy(ps->host_store, store, strlen(store) + 1);
+    ps->closed = closed;
+    return 1;
+}
+
+/* The key of inviter (len bytes; none: the session's own row) in session
+ * n's live stats, into k: its length. */
+static size_t live_key(uint8_t k[4 + 1 + YJ_ID_MAX], uint32_t n, const char *inviter, size_t len)
+{
+    return direct_key(k, n, inviter, len);
+}
+
+/* Row i of s's live stats, copied. */
+static int put_live(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    uint32_t n, m;
+    const int64_t *row = yj_sm_live_row(s, i, &n, &m);
+    if (!row) return 1;
+    const char *id = m == YJ_TREE_NONE ? "" : yj_tree_id(yj_sm_tree(s), m);
+    uint8_t k[4 + 1 + YJ_ID_MAX];
+    return yj_memmap_put(vt->live, k, live_key(k, n, id, strlen(id)), row, 5 * sizeof *row, 0) == 0;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -430,8 +498,9 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
            n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
            n_ts = yj_sm_changed_teams(s, &ts);
-    const uint32_t *ps, *cs;
-    size_t n_ps = yj_sm_changed_perf(s, &ps), n_cs = yj_sm_changed_campaigns(s, &cs);
+    const uint32_t *ps, *cs, *ls, *ss;
+    size_t n_ps = yj_sm_changed_perf(s, &ps), n_cs = yj_sm_changed_campaigns(s, &cs),
+           n_ls = yj_sm_changed_live(s, &ls), n_ss = yj_sm_changed_sessions(s, &ss);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
@@ -453,6 +522,10 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_perf(vt, s, i);
         for (uint32_t c = 0; ok && c < yj_sm_campaigns(s); c++)
             ok = put_campaign(vt, s, c);
+        for (uint32_t n = 0; ok && n < yj_sm_sessions(s); n++)
+            ok = put_session(vt, s, n);
+        for (uint32_t i = 0; ok && i < yj_sm_live_rows(s); i++)
+            ok = put_live(vt, s, i);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
@@ -468,6 +541,10 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
         ok = put_perf(vt, s, ps[i]);
     for (size_t i = 0; ok && !all && i < n_cs; i++)
         ok = put_campaign(vt, s, cs[i]);
+    for (size_t i = 0; ok && !all && i < n_ss; i++)
+        ok = put_session(vt, s, ss[i]);
+    for (size_t i = 0; ok && !all && i < n_ls; i++)
+        ok = put_live(vt, s, ls[i]);
     ok = ok && compact_direct(vt);
     if (ok) return YJ_OK;
     v->stale = 1;
@@ -695,6 +772,69 @@ yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv
     return err;
 }
 
+yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                             uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetLiveStatsRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err =
+        ledger_check_live_stats_request(req->session_id, req->page_size, req->page_token, msg);
+    if (err != YJ_OK) return err;
+    size_t page = req->page_size ? (size_t)req->page_size : LEDGER_STATS_PAGE_DEFAULT, n = 0;
+    ledger_inviter *rows = malloc((page + 1) * sizeof *rows);
+    if (!rows) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a page of inviters");
+    pub_session session;
+    int64_t counts[5];
+    int found = 0, has_counts = 0;
+    char token[YJ_ID_MAX + 1] = "";
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        free(rows);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    uint32_t sn =
+        vt ? yj_ids_find(vt->sessions, req->session_id, strlen(req->session_id)) : YJ_IDS_NONE;
+    if ((found = sn != YJ_IDS_NONE)) {
+        session = vt->sess[sn];
+        uint8_t k[4 + 1 + YJ_ID_MAX];
+        const void *val;
+        size_t vl, klen = live_key(k, sn, "", 0);
+        if ((has_counts = yj_memmap_get(vt->live, k, klen, &val, &vl) == 1 && vl == sizeof counts))
+            memcpy(counts, val, sizeof counts);
+        size_t tlen = strlen(req->page_token);
+        klen = live_key(k, sn, req->page_token, tlen);
+        yj_memmap_it it;
+        yj_memmap_seek(vt->live, &it, k, tlen ? klen : 4);
+        for (; yj_memmap_valid(&it); yj_memmap_next(&it)) {
+            const uint8_t *key;
+            size_t kl;
+            yj_memmap_at(&it, (const void **)&key, &kl, &val, &vl, NULL);
+            if (kl < 5 || memcmp(key, k, 4)) break; /* (past the session's) */
+            if (kl == 5 || (tlen && kl == klen && !memcmp(key, k, klen)))
+                continue; /* (the session's own row; the token's, sent) */
+            if (n == page) {
+                memcpy(token, rows[n - 1].inviter, sizeof token);
+                break;
+            }
+            memcpy(rows[n].inviter, key + 5, kl - 5);
+            rows[n].inviter[kl - 5] = 0;
+            memcpy(rows[n].d, val, sizeof rows[n].d);
+            n++;
+        }
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    err = found ? ledger_live_stats_answer(out, session.closed, session.host_guide,
+                                           session.host_store, has_counts ? counts : NULL, rows, n,
+                                           token)
+                : ledger_fail_no_session(msg, req->session_id);
+    free(rows);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -711,7 +851,9 @@ size_t yj_pub_bytes(yj_pub *v)
         n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].rows +
              yj_memmap_bytes(v->tenants[i].direct) + yj_ids_bytes(v->tenants[i].guides) +
              yj_ids_bytes(v->tenants[i].stores) + yj_map64_bytes(v->tenants[i].perf) +
-             yj_memmap_bytes(v->tenants[i].variants) + yj_map64_bytes(v->tenants[i].earn) +
+             yj_memmap_bytes(v->tenants[i].variants) + yj_ids_bytes(v->tenants[i].sessions) +
+             v->tenants[i].sess_cap * sizeof *v->tenants[i].sess +
+             yj_memmap_bytes(v->tenants[i].live) + yj_map64_bytes(v->tenants[i].earn) +
              yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);

@@ -361,6 +361,18 @@ size_t yj_sm_perf_rows(const yj_sm *s);
 size_t yj_sm_changed_campaigns(yj_sm *s, const uint32_t **campaigns);
 const int64_t *yj_sm_campaign_at(const yj_sm *s, uint32_t c, const char **key, size_t *len);
 size_t yj_sm_campaigns(const yj_sm *s);
+/* The live stats' rows changed (as the earnings'): row i's session
+ * number, inviter (a tree number; YJ_TREE_NONE: the session's own row)
+ * and counts (invites, unique invitees, orders, GMV, commission). The
+ * live sessions opened or closed: session n's id, hosts ("" when none)
+ * and whether it is closed (NULL when there is no session n). */
+size_t yj_sm_changed_live(yj_sm *s, const uint32_t **rows);
+const int64_t *yj_sm_live_row(const yj_sm *s, size_t i, uint32_t *session, uint32_t *inviter);
+size_t yj_sm_live_rows(const yj_sm *s);
+size_t yj_sm_changed_sessions(yj_sm *s, const uint32_t **sessions);
+const char *yj_sm_session_at(const yj_sm *s, uint32_t n, const char **host_guide,
+                             const char **host_store, int *closed);
+size_t yj_sm_sessions(const yj_sm *s);
 /* The guides and the stores upserted, numbered in the order first named
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);

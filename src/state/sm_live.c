@@ -22,7 +22,8 @@ static uint64_t stats_key(uint32_t session, uint32_t inviter)
 
 yj_err sm_room_live(yj_sm *s, size_t n)
 {
-    return yj_map64_reserve(s->live_stats, n);
+    yj_err err = yj_map64_reserve(s->live_stats, n);
+    return err == YJ_OK ? sm_dirty_room(&s->dirty_live, yj_map64_count(s->live_stats) + n) : err;
 }
 
 void sm_live_stats_add(yj_sm *s, uint32_t session, uint32_t inviter, const yj_live_stats *d)
@@ -33,6 +34,48 @@ void sm_live_stats_add(yj_sm *s, uint32_t session, uint32_t inviter, const yj_li
     sm_add(&row[2], d->orders);
     sm_add(&row[3], d->gmv_fen);
     sm_add(&row[4], d->commission_fen);
+    size_t i = yj_map64_index(s->live_stats, row);
+    assert(i < s->dirty_live.cap); /* (room: sm_room_live, and a load's) */
+    sm_dirty_add(&s->dirty_live, (uint32_t)i);
+}
+
+size_t yj_sm_changed_live(yj_sm *s, const uint32_t **rows)
+{
+    return sm_dirty_take(&s->dirty_live, rows);
+}
+
+const int64_t *yj_sm_live_row(const yj_sm *s, size_t i, uint32_t *session, uint32_t *inviter)
+{
+    if (i >= yj_map64_count(s->live_stats)) return NULL;
+    uint64_t k = yj_map64_key_at(s->live_stats, i); /* (stats_key's layout) */
+    *session = (uint32_t)(k >> 32);
+    *inviter = (uint32_t)k ? (uint32_t)k - 1 : YJ_TREE_NONE;
+    return yj_map64_at(s->live_stats, i);
+}
+
+size_t yj_sm_live_rows(const yj_sm *s)
+{
+    return yj_map64_count(s->live_stats);
+}
+
+size_t yj_sm_changed_sessions(yj_sm *s, const uint32_t **sessions)
+{
+    return sm_dirty_take(&s->dirty_sess, sessions);
+}
+
+const char *yj_sm_session_at(const yj_sm *s, uint32_t n, const char **host_guide,
+                             const char **host_store, int *closed)
+{
+    if (n >= yj_ids_count(s->session_ids)) return NULL;
+    *host_guide = s->sessions[n].host_guide;
+    *host_store = s->sessions[n].host_store;
+    *closed = s->sessions[n].closed;
+    return yj_ids_str(s->session_ids, n);
+}
+
+size_t yj_sm_sessions(const yj_sm *s)
+{
+    return yj_ids_count(s->session_ids);
 }
 
 uint32_t sm_invite_of(const yj_sm *s, uint32_t session, uint32_t m)
@@ -87,7 +130,8 @@ yj_err yj_sm_open_live_session(yj_sm *s, const yj_sm_event *e,
                        "open_live_session.host_store: no store %s (UpsertStore first)",
                        os->host_store);
     const char *guide = copy_id(s, os->host_guide), *store = copy_id(s, os->host_store);
-    if (!guide || !store || yj_ids_reserve(s->session_ids, 1) != YJ_OK)
+    if (!guide || !store || yj_ids_reserve(s->session_ids, 1) != YJ_OK ||
+        sm_dirty_room(&s->dirty_sess, yj_ids_count(s->session_ids) + 1) != YJ_OK)
         return YJ_RESOURCE_EXHAUSTED;
     if (yj_ids_count(s->session_ids) + 1 > s->session_cap) {
         size_t cap = s->session_cap ? s->session_cap * 2 : 16;
@@ -100,6 +144,7 @@ yj_err yj_sm_open_live_session(yj_sm *s, const yj_sm_event *e,
     err = yj_ids_add(s->session_ids, os->session_id, strlen(os->session_id), &n);
     assert(err == YJ_OK); /* (reserved) */
     s->sessions[n] = (sm_session){guide, store, e->time_ms, 0, 0};
+    sm_dirty_add(&s->dirty_sess, n);
     return YJ_OK;
 }
 
@@ -116,6 +161,7 @@ yj_err yj_sm_close_live_session(yj_sm *s, const yj_sm_event *e,
     SM_LOG(s, ST_SESSIONS, &s->sessions[n]);
     s->sessions[n].closed = 1;
     s->sessions[n].closed_at_ms = e->time_ms;
+    sm_dirty_add(&s->dirty_sess, n); /* (n < the count: room since its open, or a load) */
     return YJ_OK;
 }
 

@@ -156,7 +156,7 @@ static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__d
 static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,
                                   0, NULL};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
-                                 yj_ledger_get_live_stats, 0, NULL};
+                                 yj_ledger_get_live_stats, 0, yj_pub_get_live_stats};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
                                  yj_ledger_get_performance, 0, yj_pub_get_performance};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,

@@ -1985,6 +1985,51 @@ static int compare_pub_perf(dfx *f, yj_pub *p)
     return credited;
 }
 
+/* GetLiveStats of every session the workloads may name (L0..L3: L3 never
+ * opened) a page of one inviter at a time through the last, all at once,
+ * and requests that are not valid, the same way; returns how many
+ * inviters the sessions list. */
+static int compare_pub_live(dfx *f, yj_pub *p)
+{
+    int inviters = 0;
+    static const char *const sessions[] = {"L0", "L1", "L2", "L3"};
+    for (size_t i = 0; i < sizeof sessions / sizeof sessions[0]; i++) {
+        char token[YJ_ID_MAX + 1] = "", what[96];
+        for (int page = 0;; page++) {
+            Yongjin__V1__GetLiveStatsRequest req = YONGJIN__V1__GET_LIVE_STATS_REQUEST__INIT;
+            req.session_id = (char *)sessions[i];
+            req.page_size = 1;
+            req.page_token = token;
+            snprintf(what, sizeof what, "GetLiveStats %s page %d", sessions[i], page);
+            if (!compare_read(f, p, what, &req, yj_ledger_get_live_stats, yj_pub_get_live_stats))
+                break;
+            yj_buf out = {0};
+            yj_msg msg;
+            uint64_t seq;
+            assert_int_equal(yj_pub_get_live_stats(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+            Yongjin__V1__LiveStats *ls =
+                yongjin__v1__live_stats__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+            assert_non_null(ls);
+            inviters += (int)ls->n_inviters;
+            snprintf(token, sizeof token, "%s", ls->next_page_token);
+            yongjin__v1__live_stats__free_unpacked(ls, NULL);
+            yj_buf_free(&out);
+            if (!token[0]) break;
+            if (page == 63) fail_msg("GetLiveStats %s: more than 64 pages of one", sessions[i]);
+        }
+        Yongjin__V1__GetLiveStatsRequest all = YONGJIN__V1__GET_LIVE_STATS_REQUEST__INIT;
+        all.session_id = (char *)sessions[i];
+        snprintf(what, sizeof what, "GetLiveStats %s", sessions[i]);
+        compare_read(f, p, what, &all, yj_ledger_get_live_stats, yj_pub_get_live_stats);
+        all.page_size = 1001;
+        compare_read(f, p, what, &all, yj_ledger_get_live_stats, yj_pub_get_live_stats);
+        all.page_size = 0;
+        all.page_token = "not a token";
+        compare_read(f, p, what, &all, yj_ledger_get_live_stats, yj_pub_get_live_stats);
+    }
+    return inviters;
+}
+
 /* TrialBalance, and GetCampaignStats of every campaign the workloads may
  * name (c0..c3) and one that is not an id, the same way; returns how many
  * campaigns had variants. */
@@ -2822,6 +2867,7 @@ static void differential(dfx *f, const workload *w)
             if (e % 9 == 5) compare_pub_team(f, pub, a);
             if (e % 27 == 2 && w->guides) compare_pub_perf(f, pub);
             if (e % 27 == 11) compare_pub_tenant(f, pub);
+            if (e % 27 == 20 && w->live) compare_pub_live(f, pub);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -3004,6 +3050,12 @@ static void differential(dfx *f, const workload *w)
     int campaigns = compare_pub_tenant(f, pub); /* the totals, and the campaigns' counts */
     assert_int_equal(compare_pub_tenant(f, whole), campaigns);
     assert_true(!w->campaigns || campaigns > 1);
+    if (w->live) { /* the live sessions' stats */
+        int inviters = compare_pub_live(f, pub);
+        assert_int_equal(compare_pub_live(f, whole), inviters);
+        print_message("live: %d inviters listed\n", inviters);
+        assert_true(inviters > 5);
+    }
     if (w->guides) { /* the guides' and stores' credit */
         int credited = compare_pub_perf(f, pub);
         assert_int_equal(compare_pub_perf(f, whole), credited);
