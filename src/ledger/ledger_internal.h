@@ -535,6 +535,16 @@ yj_err ledger_fail_no_session(yj_msg *msg, const char *session_id);
 yj_err ledger_live_stats_answer(yj_buf *out, int closed, const char *host_guide,
                                 const char *host_store, const int64_t session[5],
                                 const ledger_inviter *rows, size_t n, const char *token);
+/* GetWithdrawal's request checked, its NOT_FOUND, and its answer from a
+ * withdrawal's fields (the ledger's record or the published view's). */
+typedef struct ledger_withdrawal {
+    const char *member, *reason, *external_ref;
+    int status; /* YJ_WD_* */
+    int64_t amount, fee, requested_at_ms, reviewed_at_ms, paid_at_ms;
+} ledger_withdrawal;
+yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
+yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
+yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
 /* TrialBalance's answer from the tenant's totals by account (the ledger's
  * and the published view's). */
 yj_err ledger_trial_balance_answer(yj_buf *out, const int64_t totals[ACC_COUNT]);

@@ -444,31 +444,52 @@ done:
 yj_err yj_ledger_get_withdrawal(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
 {
     const Yongjin__V1__GetWithdrawalRequest *req = reqv;
-    if (!yj_ledger_valid_id(req->withdrawal_id, strlen(req->withdrawal_id)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "withdrawal_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    yj_err err = ledger_check_withdrawal_request(req->withdrawal_id, msg);
+    if (err != YJ_OK) return err;
     lkey k;
     MDB_val v;
     wkey(&k, tenant, strlen(tenant), req->withdrawal_id);
-    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no withdrawal %s", req->withdrawal_id);
+    err = yj_state_get(&r->view, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return ledger_fail_no_withdrawal(msg, req->withdrawal_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read withdrawal %s", req->withdrawal_id);
     Yongjin__State__Withdrawal *w = yongjin__state__withdrawal__unpack(NULL, v.mv_size, v.mv_data);
     if (!w) return yj_fail(msg, YJ_DATA_LOSS, "withdrawal %s does not decode", req->withdrawal_id);
+    ledger_withdrawal wd = {w->member,          w->reason,         w->external_ref,
+                            (int)w->status,     w->amount,         w->fee,
+                            w->requested_at_ms, w->reviewed_at_ms, w->paid_at_ms};
+    err = ledger_withdrawal_answer(out, req->withdrawal_id, &wd);
+    yongjin__state__withdrawal__free_unpacked(w, NULL);
+    return err;
+}
+
+yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg)
+{
+    if (!yj_ledger_valid_id(withdrawal_id, strlen(withdrawal_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT,
+                       "withdrawal_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    return YJ_OK;
+}
+
+yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "no withdrawal %s", withdrawal_id);
+}
+
+yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w)
+{
     Yongjin__V1__Withdrawal resp = YONGJIN__V1__WITHDRAWAL__INIT;
-    resp.withdrawal_id = req->withdrawal_id;
-    resp.member = w->member;
+    resp.withdrawal_id = (char *)withdrawal_id;
+    resp.member = (char *)w->member;
     resp.amount = w->amount;
     resp.status = (char *)yj_rules_withdrawal_status_name(w->status);
     resp.fee = w->fee;
     resp.net = w->status == YJ_WD_PAID ? w->amount - w->fee : 0;
-    resp.reason = w->reason;
-    resp.external_ref = w->external_ref;
+    resp.reason = (char *)w->reason;
+    resp.external_ref = (char *)w->external_ref;
     resp.requested_at_ms = w->requested_at_ms;
     resp.reviewed_at_ms = w->reviewed_at_ms;
     resp.paid_at_ms = w->paid_at_ms;
-    err = ledger_pack(out, &resp.base);
-    yongjin__state__withdrawal__free_unpacked(w, NULL);
-    return err;
+    return ledger_pack(out, &resp.base);
 }
 
 yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)

@@ -63,7 +63,18 @@ typedef struct pub_tenant {
     struct pub_session *sess;
     size_t sess_cap;
     yj_memmap *live;
+    /* the withdrawals, by the state's numbers: each one's fields, its
+     * member by the view's row, its texts copied (malloc'd; NULL: "") */
+    yj_ids *wd_ids;
+    struct pub_wd *wds;
+    size_t wd_cap;
 } pub_tenant;
+typedef struct pub_wd {
+    uint32_t member; /* its row */
+    int status;
+    int64_t amount, fee, requested_at_ms, reviewed_at_ms, paid_at_ms;
+    char *reason, *external_ref;
+} pub_wd;
 typedef struct pub_session {
     char host_guide[YJ_ID_MAX + 1], host_store[YJ_ID_MAX + 1];
     int closed;
@@ -130,6 +141,12 @@ void yj_pub_free(yj_pub *v)
         yj_ids_free(v->tenants[i].sessions);
         free(v->tenants[i].sess);
         yj_memmap_free(v->tenants[i].live);
+        for (size_t w = 0; v->tenants[i].wd_ids && w < yj_ids_count(v->tenants[i].wd_ids); w++) {
+            free(v->tenants[i].wds[w].reason);
+            free(v->tenants[i].wds[w].external_ref);
+        }
+        yj_ids_free(v->tenants[i].wd_ids);
+        free(v->tenants[i].wds);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -179,7 +196,8 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .perf = yj_map64_new(1, seed ^ 5),
                      .variants = yj_memmap_new(),
                      .sessions = yj_ids_new(seed ^ 6),
-                     .live = yj_memmap_new()};
+                     .live = yj_memmap_new(),
+                     .wd_ids = yj_ids_new(seed ^ 7)};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         yj_ids_free(nt.ids);
@@ -189,6 +207,7 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
         yj_memmap_free(nt.variants);
         yj_ids_free(nt.sessions);
         yj_memmap_free(nt.live);
+        yj_ids_free(nt.wd_ids);
         yj_memmap_free(nt.direct);
         yj_ids_free(nt.guides);
         yj_ids_free(nt.stores);
@@ -196,6 +215,7 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
         yj_memmap_free(nt.variants);
         yj_ids_free(nt.sessions);
         yj_memmap_free(nt.live);
+        yj_ids_free(nt.wd_ids);
         yj_map64_free(nt.earn);
         yj_map64_free(nt.month);
         return NULL;
@@ -478,6 +498,57 @@ static int put_live(pub_tenant *vt, const yj_sm *s, uint32_t i)
     return yj_memmap_put(vt->live, k, live_key(k, n, id, strlen(id)), row, 5 * sizeof *row, 0) == 0;
 }
 
+/* *to set to a copy of text ("" : none), unless it holds that text. */
+static int set_text(char **to, const char *text)
+{
+    if (!text || !text[0]) {
+        free(*to);
+        *to = NULL;
+        return 1;
+    }
+    if (*to && !strcmp(*to, text)) return 1;
+    char *c = strdup(text);
+    if (!c) return 0;
+    free(*to);
+    *to = c;
+    return 1;
+}
+
+/* Withdrawal w of s: numbered in the view when new (in the state's order),
+ * its fields copied. */
+static int put_withdrawal(pub_tenant *vt, const yj_sm *s, uint32_t w)
+{
+    uint32_t member, r;
+    ledger_withdrawal wd;
+    while (yj_ids_count(vt->wd_ids) <= w) {
+        uint32_t k = (uint32_t)yj_ids_count(vt->wd_ids), got;
+        const char *id = yj_sm_withdrawal_at(s, k, &member, &wd);
+        if (!id) return 1; /* (past the count: taken back) */
+        if (k >= vt->wd_cap) {
+            size_t cap = vt->wd_cap ? 2 * vt->wd_cap : 64;
+            pub_wd *more = realloc(vt->wds, cap * sizeof *more);
+            if (!more) return 0;
+            vt->wds = more;
+            vt->wd_cap = cap;
+        }
+        memset(&vt->wds[k], 0, sizeof vt->wds[k]);
+        if (yj_ids_add(vt->wd_ids, id, strlen(id), &got) != YJ_OK) return 0;
+    }
+    if (!yj_sm_withdrawal_at(s, w, &member, &wd)) return 1;
+    if (member_row(vt, s, member, &r) <= 0) return 0; /* (a durable member: a row) */
+    pub_wd *pw = &vt->wds[w];
+    if (!set_text(&pw->reason, wd.reason) || !set_text(&pw->external_ref, wd.external_ref))
+        return 0;
+    pw->member = r;
+    pw->status = wd.status;
+    pw->amount = wd.amount;
+    pw->fee = wd.fee;
+    pw->requested_at_ms = wd.requested_at_ms;
+    pw->reviewed_at_ms = wd.reviewed_at_ms;
+    pw->paid_at_ms = wd.paid_at_ms;
+    return 1;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -498,9 +569,10 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
            n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
            n_ts = yj_sm_changed_teams(s, &ts);
-    const uint32_t *ps, *cs, *ls, *ss;
+    const uint32_t *ps, *cs, *ls, *ss, *ws;
     size_t n_ps = yj_sm_changed_perf(s, &ps), n_cs = yj_sm_changed_campaigns(s, &cs),
-           n_ls = yj_sm_changed_live(s, &ls), n_ss = yj_sm_changed_sessions(s, &ss);
+           n_ls = yj_sm_changed_live(s, &ls), n_ss = yj_sm_changed_sessions(s, &ss),
+           n_ws = yj_sm_changed_withdrawals(s, &ws);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
@@ -526,6 +598,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
             ok = put_session(vt, s, n);
         for (uint32_t i = 0; ok && i < yj_sm_live_rows(s); i++)
             ok = put_live(vt, s, i);
+        for (uint32_t w = 0; ok && w < yj_sm_withdrawals(s); w++)
+            ok = put_withdrawal(vt, s, w);
     }
     for (size_t i = 0; ok && !all && i < n_ms; i++)
         ok = put_member(vt, s, ms[i]);
@@ -545,6 +619,8 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
         ok = put_session(vt, s, ss[i]);
     for (size_t i = 0; ok && !all && i < n_ls; i++)
         ok = put_live(vt, s, ls[i]);
+    for (size_t i = 0; ok && !all && i < n_ws; i++)
+        ok = put_withdrawal(vt, s, ws[i]);
     ok = ok && compact_direct(vt);
     if (ok) return YJ_OK;
     v->stale = 1;
@@ -835,6 +911,42 @@ yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj
     return err;
 }
 
+yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                             uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetWithdrawalRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_withdrawal_request(req->withdrawal_id, msg);
+    if (err != YJ_OK) return err;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    uint32_t w =
+        vt ? yj_ids_find(vt->wd_ids, req->withdrawal_id, strlen(req->withdrawal_id)) : YJ_IDS_NONE;
+    if (w == YJ_IDS_NONE)
+        err = ledger_fail_no_withdrawal(msg, req->withdrawal_id);
+    else { /* (encoded under the lock: its texts are the view's) */
+        const pub_wd *pw = &vt->wds[w];
+        ledger_withdrawal wd = {yj_ids_str(vt->ids, pw->member),
+                                pw->reason ? pw->reason : "",
+                                pw->external_ref ? pw->external_ref : "",
+                                pw->status,
+                                pw->amount,
+                                pw->fee,
+                                pw->requested_at_ms,
+                                pw->reviewed_at_ms,
+                                pw->paid_at_ms};
+        err = ledger_withdrawal_answer(out, req->withdrawal_id, &wd);
+    }
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -853,7 +965,8 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_ids_bytes(v->tenants[i].stores) + yj_map64_bytes(v->tenants[i].perf) +
              yj_memmap_bytes(v->tenants[i].variants) + yj_ids_bytes(v->tenants[i].sessions) +
              v->tenants[i].sess_cap * sizeof *v->tenants[i].sess +
-             yj_memmap_bytes(v->tenants[i].live) + yj_map64_bytes(v->tenants[i].earn) +
+             yj_memmap_bytes(v->tenants[i].live) + yj_ids_bytes(v->tenants[i].wd_ids) +
+             v->tenants[i].wd_cap * sizeof *v->tenants[i].wds + yj_map64_bytes(v->tenants[i].earn) +
              yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);

@@ -18,12 +18,11 @@
  * and level; the guides and stores upserted and their performance credit
  * by month and channel; the tenant's totals by account; each campaign's
  * variants and their counts; each live session's hosts, whether it
- * closed, its counts and its inviters' in id order. GetBalance,
- * GetEarnings, GetTeam, GetPerformance, TrialBalance, GetCampaignStats
- * and GetLiveStats answer from it as the ledger does
- * (yj_ledger_get_balance, _get_earnings, _get_team, _get_performance,
- * _trial_balance, _get_campaign_stats, _get_live_stats): a member never
- * seen is NOT_FOUND with the same words.
+ * closed, its counts and its inviters' in id order; each withdrawal. Its
+ * reads answer as the ledger's do (yj_ledger_get_balance, _get_earnings,
+ * _get_team, _get_performance, _trial_balance, _get_campaign_stats,
+ * _get_live_stats, _get_withdrawal): a member never seen is NOT_FOUND
+ * with the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -85,7 +84,10 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
 yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                               uint64_t *seq, yj_msg *msg);
 
-/* TrialBalance, GetCampaignStats and GetLiveStats, the same way. */
+/* TrialBalance, GetCampaignStats, GetLiveStats and GetWithdrawal, the
+ * same way. */
+yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                             uint64_t *seq, yj_msg *msg);
 yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                              uint64_t *seq, yj_msg *msg);
 yj_err yj_pub_trial_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,

@@ -373,6 +373,15 @@ size_t yj_sm_changed_sessions(yj_sm *s, const uint32_t **sessions);
 const char *yj_sm_session_at(const yj_sm *s, uint32_t n, const char **host_guide,
                              const char **host_store, int *closed);
 size_t yj_sm_sessions(const yj_sm *s);
+/* The withdrawals requested, reviewed or paid since the last call (by
+ * number), and withdrawal w's id, member (a tree number) and fields
+ * (pointers into the state: valid until its next event), NULL when there
+ * is no withdrawal w. */
+struct ledger_withdrawal;
+size_t yj_sm_changed_withdrawals(yj_sm *s, const uint32_t **withdrawals);
+const char *yj_sm_withdrawal_at(const yj_sm *s, uint32_t w, uint32_t *member,
+                                struct ledger_withdrawal *out);
+size_t yj_sm_withdrawals(const yj_sm *s);
 /* The guides and the stores upserted, numbered in the order first named
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);

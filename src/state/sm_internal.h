@@ -201,8 +201,10 @@ struct yj_sm {
      * and the month counters' rows (room for every row, sm_room_rows), the
      * performance credit's rows (sm_room_credits), the campaigns' counts
      * by campaign number (sm_bind), the live stats' rows (sm_room_live),
-     * the live sessions opened or closed (their open's room) */
-    sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess;
+     * the live sessions opened or closed (their open's room), the
+     * withdrawals requested, reviewed or paid (their request's room) */
+    sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
+        dirty_wd;
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;

@@ -87,6 +87,7 @@ yj_err yj_sm_request_withdrawal(yj_sm *s, const yj_sm_event *e,
     uint32_t m = yj_tree_find(s->tree, rw->member, strlen(rw->member)), w;
     assert(m != YJ_TREE_NONE);
     if ((err = yj_ids_reserve(s->wd_ids, 1)) != YJ_OK ||
+        (err = sm_dirty_room(&s->dirty_wd, yj_ids_count(s->wd_ids) + 1)) != YJ_OK ||
         (err = room_moves(s, 1, out->effects)) != YJ_OK)
         return err;
     if (yj_ids_count(s->wd_ids) + 1 > s->wd_cap) {
@@ -105,8 +106,37 @@ yj_err yj_sm_request_withdrawal(yj_sm *s, const yj_sm_event *e,
                                 .requested_seq = e->seq,
                                 .reason = "",
                                 .external_ref = ""};
+    sm_dirty_add(&s->dirty_wd, w);
     move(s, e->period, m, "available", "withdrawing", rw->amount, "withdraw", out->effects);
     return YJ_OK;
+}
+
+size_t yj_sm_changed_withdrawals(yj_sm *s, const uint32_t **withdrawals)
+{
+    return sm_dirty_take(&s->dirty_wd, withdrawals);
+}
+
+const char *yj_sm_withdrawal_at(const yj_sm *s, uint32_t w, uint32_t *member,
+                                ledger_withdrawal *out)
+{
+    if (w >= yj_ids_count(s->wd_ids)) return NULL;
+    const sm_withdrawal *wd = &s->wds[w];
+    *member = wd->member;
+    *out = (ledger_withdrawal){yj_tree_id(s->tree, wd->member),
+                               wd->reason,
+                               wd->external_ref,
+                               wd->status,
+                               wd->amount,
+                               wd->fee,
+                               wd->requested_at_ms,
+                               wd->reviewed_at_ms,
+                               wd->paid_at_ms};
+    return yj_ids_str(s->wd_ids, w);
+}
+
+size_t yj_sm_withdrawals(const yj_sm *s)
+{
+    return yj_ids_count(s->wd_ids);
 }
 
 /* The withdrawal of id, or NOT_FOUND naming field. */
@@ -139,6 +169,7 @@ yj_err yj_sm_review_withdrawal(yj_sm *s, const yj_sm_event *e,
     wd->status = status;
     wd->reviewed_at_ms = e->time_ms;
     wd->reason = reason;
+    sm_dirty_add(&s->dirty_wd, w); /* (w < the count: room since its request, or a load) */
     if (!rv->approve)
         move(s, e->period, wd->member, "withdrawing", "available", wd->amount, "withdraw_reject",
              out->effects);
@@ -168,6 +199,7 @@ yj_err yj_sm_mark_withdrawal_paid(yj_sm *s, const yj_sm_event *e,
     wd->paid_at_ms = e->time_ms;
     wd->fee = fee;
     wd->external_ref = ref;
+    sm_dirty_add(&s->dirty_wd, w);
     move(s, e->period, wd->member, "withdrawing", "paid", wd->amount, "withdraw_paid",
          out->effects);
     if (fee > 0) { /* the tenant's: commission_expense → fee_income */

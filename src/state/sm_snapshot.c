@@ -663,7 +663,8 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
         sm_dirty_room(&s->dirty_perf, yj_map64_count(s->perf)) != YJ_OK ||
         sm_dirty_room(&s->dirty_camp, yj_ids_count(s->campaign_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_live, yj_map64_count(s->live_stats)) != YJ_OK ||
-        sm_dirty_room(&s->dirty_sess, yj_ids_count(s->session_ids)) != YJ_OK) {
+        sm_dirty_room(&s->dirty_sess, yj_ids_count(s->session_ids)) != YJ_OK ||
+        sm_dirty_room(&s->dirty_wd, yj_ids_count(s->wd_ids)) != YJ_OK) {
         yj_sm_free(s);
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a typed state");
     }

@@ -160,7 +160,7 @@ static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descripto
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
                                  yj_ledger_get_performance, 0, yj_pub_get_performance};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
-                                       yj_ledger_get_withdrawal, 0, NULL};
+                                       yj_ledger_get_withdrawal, 0, yj_pub_get_withdrawal};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
                                      yj_ledger_get_earnings, 0, yj_pub_get_earnings};
 

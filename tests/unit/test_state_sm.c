@@ -2030,6 +2030,28 @@ static int compare_pub_live(dfx *f, yj_pub *p)
     return inviters;
 }
 
+/* GetWithdrawal of every withdrawal the workload requested (wd_made), one
+ * never requested and one that is not an id, the same way; returns how
+ * many were found. */
+static int compare_pub_withdrawals(dfx *f, yj_pub *p)
+{
+    int found = 0;
+    for (size_t i = 0; i <= n_wd + 1; i++) {
+        char wid[24];
+        snprintf(wid, sizeof wid,
+                 i < n_wd    ? "w%d"
+                 : i == n_wd ? "w-none"
+                             : "not an id",
+                 i < n_wd ? wd_made[i] : 0);
+        Yongjin__V1__GetWithdrawalRequest req = YONGJIN__V1__GET_WITHDRAWAL_REQUEST__INIT;
+        req.withdrawal_id = wid;
+        char what[64];
+        snprintf(what, sizeof what, "GetWithdrawal %s", wid);
+        found += compare_read(f, p, what, &req, yj_ledger_get_withdrawal, yj_pub_get_withdrawal);
+    }
+    return found;
+}
+
 /* TrialBalance, and GetCampaignStats of every campaign the workloads may
  * name (c0..c3) and one that is not an id, the same way; returns how many
  * campaigns had variants. */
@@ -2868,6 +2890,7 @@ static void differential(dfx *f, const workload *w)
             if (e % 27 == 2 && w->guides) compare_pub_perf(f, pub);
             if (e % 27 == 11) compare_pub_tenant(f, pub);
             if (e % 27 == 20 && w->live) compare_pub_live(f, pub);
+            if (e % 27 == 24) compare_pub_withdrawals(f, pub);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -3050,6 +3073,9 @@ static void differential(dfx *f, const workload *w)
     int campaigns = compare_pub_tenant(f, pub); /* the totals, and the campaigns' counts */
     assert_int_equal(compare_pub_tenant(f, whole), campaigns);
     assert_true(!w->campaigns || campaigns > 1);
+    int withdrawals = compare_pub_withdrawals(f, pub); /* every withdrawal */
+    assert_int_equal(compare_pub_withdrawals(f, whole), withdrawals);
+    assert_true(withdrawals > 0 && (size_t)withdrawals == n_wd);
     if (w->live) { /* the live sessions' stats */
         int inviters = compare_pub_live(f, pub);
         assert_int_equal(compare_pub_live(f, whole), inviters);
