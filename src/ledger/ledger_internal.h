@@ -545,6 +545,9 @@ typedef struct ledger_withdrawal {
 yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
 yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
 yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
+/* GetPolicy's answer: the policy in force (ledger_policy_unpack of its
+ * record, or of none), packed into out. */
+yj_err ledger_policy_answer(yj_buf *out, const Yongjin__V1__Policy *p);
 /* TrialBalance's answer from the tenant's totals by account (the ledger's
  * and the published view's). */
 yj_err ledger_trial_balance_answer(yj_buf *out, const int64_t totals[ACC_COUNT]);

@@ -323,9 +323,15 @@ yj_err yj_ledger_get_policy(const yj_rtxn *r, const char *tenant, const void *re
     Yongjin__V1__Policy *p;
     yj_err err = ledger_policy_load(&r->view, tenant, strlen(tenant), &p);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the policy");
+    err = ledger_policy_answer(out, p);
+    yongjin__v1__policy__free_unpacked(p, NULL);
+    return err;
+}
+
+yj_err ledger_policy_answer(yj_buf *out, const Yongjin__V1__Policy *p)
+{
     size_t n = yongjin__v1__policy__get_packed_size(p);
     uint8_t *dst = yj_buf_reserve(out, n);
     if (dst) out->len += yongjin__v1__policy__pack(p, dst);
-    yongjin__v1__policy__free_unpacked(p, NULL);
     return dst || !n ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }

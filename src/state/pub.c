@@ -68,6 +68,8 @@ typedef struct pub_tenant {
     yj_ids *wd_ids;
     struct pub_wd *wds;
     size_t wd_cap;
+    uint8_t *policy; /* the policy in force as its record's bytes (NULL: none set) */
+    size_t policy_len;
 } pub_tenant;
 typedef struct pub_wd {
     uint32_t member; /* its row */
@@ -147,6 +149,7 @@ void yj_pub_free(yj_pub *v)
         }
         yj_ids_free(v->tenants[i].wd_ids);
         free(v->tenants[i].wds);
+        free(v->tenants[i].policy);
     }
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
@@ -549,6 +552,20 @@ static int put_withdrawal(pub_tenant *vt, const yj_sm *s, uint32_t w)
     return 1;
 }
 
+/* The policy in force in s, copied. */
+static int put_policy(pub_tenant *vt, const yj_sm *s)
+{
+    size_t n;
+    const uint8_t *raw = yj_sm_policy_raw(s, &n);
+    uint8_t *c = NULL;
+    if (raw && !(c = malloc(n ? n : 1))) return 0;
+    if (raw && n) memcpy(c, raw, n);
+    free(vt->policy);
+    vt->policy = c;
+    vt->policy_len = raw ? n : 0;
+    return 1;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -578,6 +595,7 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
              copy_new_ids(vt->stores, yj_sm_store_ids(s));
     if (ok) memcpy(vt->totals, yj_sm_totals(s), sizeof vt->totals);
+    if (ok && (yj_sm_changed_policy(s) || all)) ok = put_policy(vt, s);
     if (ok && all) {
         uint32_t members = (uint32_t)yj_tree_count(yj_sm_tree(s));
         for (uint32_t m = 0; ok && m < members; m++)
@@ -947,6 +965,30 @@ yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj
     return err;
 }
 
+yj_err yj_pub_get_policy(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                         uint64_t *seq, yj_msg *msg)
+{
+    (void)reqv;
+    Yongjin__V1__Policy *p = NULL;
+    yj_err err = YJ_OK;
+    *seq = UINT64_MAX;
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    /* (unpacked under the lock: the bytes are the view's) */
+    err = ledger_policy_unpack(vt ? vt->policy : NULL, vt ? vt->policy_len : 0, &p);
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read the policy");
+    err = ledger_policy_answer(out, p);
+    yongjin__v1__policy__free_unpacked(p, NULL);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -966,8 +1008,8 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_memmap_bytes(v->tenants[i].variants) + yj_ids_bytes(v->tenants[i].sessions) +
              v->tenants[i].sess_cap * sizeof *v->tenants[i].sess +
              yj_memmap_bytes(v->tenants[i].live) + yj_ids_bytes(v->tenants[i].wd_ids) +
-             v->tenants[i].wd_cap * sizeof *v->tenants[i].wds + yj_map64_bytes(v->tenants[i].earn) +
-             yj_map64_bytes(v->tenants[i].month) +
+             v->tenants[i].wd_cap * sizeof *v->tenants[i].wds + v->tenants[i].policy_len +
+             yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
     pthread_rwlock_unlock(&v->lock);
     return n;

@@ -18,11 +18,11 @@
  * and level; the guides and stores upserted and their performance credit
  * by month and channel; the tenant's totals by account; each campaign's
  * variants and their counts; each live session's hosts, whether it
- * closed, its counts and its inviters' in id order; each withdrawal. Its
- * reads answer as the ledger's do (yj_ledger_get_balance, _get_earnings,
- * _get_team, _get_performance, _trial_balance, _get_campaign_stats,
- * _get_live_stats, _get_withdrawal): a member never seen is NOT_FOUND
- * with the same words.
+ * closed, its counts and its inviters' in id order; each withdrawal; the
+ * policy in force. Its reads answer as the ledger's do
+ * (yj_ledger_get_balance, _get_earnings, _get_team, _get_performance,
+ * _trial_balance, _get_campaign_stats, _get_live_stats, _get_withdrawal,
+ * _get_policy): a member never seen is NOT_FOUND with the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -84,8 +84,10 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
 yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                               uint64_t *seq, yj_msg *msg);
 
-/* TrialBalance, GetCampaignStats, GetLiveStats and GetWithdrawal, the
- * same way. */
+/* TrialBalance, GetCampaignStats, GetLiveStats, GetWithdrawal and
+ * GetPolicy, the same way. */
+yj_err yj_pub_get_policy(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                         uint64_t *seq, yj_msg *msg);
 yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                              uint64_t *seq, yj_msg *msg);
 yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,

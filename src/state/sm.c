@@ -267,7 +267,21 @@ yj_err yj_sm_set_policy(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__SetPo
         free(s->policy_raw);
     s->policy_raw = packed;
     s->policy_len = n;
+    s->policy_changed = 1;
     return YJ_OK;
+}
+
+int yj_sm_changed_policy(yj_sm *s)
+{
+    int changed = s->policy_changed;
+    s->policy_changed = 0;
+    return changed;
+}
+
+const uint8_t *yj_sm_policy_raw(const yj_sm *s, size_t *len)
+{
+    *len = s->policy_len;
+    return s->policy_raw;
 }
 
 yj_err sm_room_balances(yj_sm *s, size_t more)

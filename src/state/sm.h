@@ -382,6 +382,11 @@ size_t yj_sm_changed_withdrawals(yj_sm *s, const uint32_t **withdrawals);
 const char *yj_sm_withdrawal_at(const yj_sm *s, uint32_t w, uint32_t *member,
                                 struct ledger_withdrawal *out);
 size_t yj_sm_withdrawals(const yj_sm *s);
+/* Whether a SetPolicy changed the policy since the last call (a change a
+ * rollback took back may say so too), and the policy in force as its
+ * record's bytes (the ledger's 'P' value; NULL: none set, the defaults). */
+int yj_sm_changed_policy(yj_sm *s);
+const uint8_t *yj_sm_policy_raw(const yj_sm *s, size_t *len);
 /* The guides and the stores upserted, numbered in the order first named
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);

@@ -205,6 +205,7 @@ struct yj_sm {
      * withdrawals requested, reviewed or paid (their request's room) */
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
         dirty_wd;
+    int policy_changed; /* a SetPolicy since the view last took it (not state) */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;

@@ -150,7 +150,7 @@ static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_
 static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,
                                   0, NULL};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
-                                   yj_ledger_get_policy, 0, NULL};
+                                   yj_ledger_get_policy, 0, yj_pub_get_policy};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
                                      yj_ledger_get_campaign_stats, 0, yj_pub_get_campaign_stats};
 static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,

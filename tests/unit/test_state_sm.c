@@ -2060,6 +2060,9 @@ static int compare_pub_tenant(dfx *f, yj_pub *p)
     Yongjin__V1__TrialBalanceRequest tb = YONGJIN__V1__TRIAL_BALANCE_REQUEST__INIT;
     assert_int_equal(
         compare_read(f, p, "TrialBalance", &tb, yj_ledger_trial_balance, yj_pub_trial_balance), 1);
+    Yongjin__V1__GetPolicyRequest gp = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
+    assert_int_equal(compare_read(f, p, "GetPolicy", &gp, yj_ledger_get_policy, yj_pub_get_policy),
+                     1);
     int with = 0;
     static const char *const campaigns[] = {"c0", "c1", "c2", "c3", "bad id!"};
     for (size_t i = 0; i < sizeof campaigns / sizeof campaigns[0]; i++) {
