@@ -126,31 +126,37 @@ yj_pub *yj_pub_new(uint64_t seed)
     return v;
 }
 
+/* Everything a tenant's rows hold (each part may be NULL: a tenant that
+ * could not be made whole). */
+static void tenant_free(pub_tenant *vt)
+{
+    yj_ids_free(vt->ids);
+    free(vt->rows);
+    yj_memmap_free(vt->direct);
+    yj_map64_free(vt->earn);
+    yj_map64_free(vt->month);
+    free(vt->by_member);
+    yj_ids_free(vt->guides);
+    yj_ids_free(vt->stores);
+    yj_map64_free(vt->perf);
+    yj_memmap_free(vt->variants);
+    yj_ids_free(vt->sessions);
+    free(vt->sess);
+    yj_memmap_free(vt->live);
+    for (size_t w = 0; vt->wd_ids && w < yj_ids_count(vt->wd_ids); w++) {
+        free(vt->wds[w].reason);
+        free(vt->wds[w].external_ref);
+    }
+    yj_ids_free(vt->wd_ids);
+    free(vt->wds);
+    free(vt->policy);
+}
+
 void yj_pub_free(yj_pub *v)
 {
     if (!v) return;
-    for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++) {
-        yj_ids_free(v->tenants[i].ids);
-        free(v->tenants[i].rows);
-        yj_memmap_free(v->tenants[i].direct);
-        yj_map64_free(v->tenants[i].earn);
-        yj_map64_free(v->tenants[i].month);
-        free(v->tenants[i].by_member);
-        yj_ids_free(v->tenants[i].guides);
-        yj_ids_free(v->tenants[i].stores);
-        yj_map64_free(v->tenants[i].perf);
-        yj_memmap_free(v->tenants[i].variants);
-        yj_ids_free(v->tenants[i].sessions);
-        free(v->tenants[i].sess);
-        yj_memmap_free(v->tenants[i].live);
-        for (size_t w = 0; v->tenants[i].wd_ids && w < yj_ids_count(v->tenants[i].wd_ids); w++) {
-            free(v->tenants[i].wds[w].reason);
-            free(v->tenants[i].wds[w].external_ref);
-        }
-        yj_ids_free(v->tenants[i].wd_ids);
-        free(v->tenants[i].wds);
-        free(v->tenants[i].policy);
-    }
+    for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
+        tenant_free(&v->tenants[i]);
     free(v->tenants);
     yj_ids_free(v->tenant_ids);
     pthread_rwlock_destroy(&v->lock);
@@ -202,25 +208,9 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .live = yj_memmap_new(),
                      .wd_ids = yj_ids_new(seed ^ 7)};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
-        !nt.variants || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
-        yj_ids_free(nt.ids);
-        yj_ids_free(nt.guides);
-        yj_ids_free(nt.stores);
-        yj_map64_free(nt.perf);
-        yj_memmap_free(nt.variants);
-        yj_ids_free(nt.sessions);
-        yj_memmap_free(nt.live);
-        yj_ids_free(nt.wd_ids);
-        yj_memmap_free(nt.direct);
-        yj_ids_free(nt.guides);
-        yj_ids_free(nt.stores);
-        yj_map64_free(nt.perf);
-        yj_memmap_free(nt.variants);
-        yj_ids_free(nt.sessions);
-        yj_memmap_free(nt.live);
-        yj_ids_free(nt.wd_ids);
-        yj_map64_free(nt.earn);
-        yj_map64_free(nt.month);
+        !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids ||
+        yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+        tenant_free(&nt);
         return NULL;
     }
     v->tenants[t] = nt;
@@ -389,8 +379,10 @@ static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r)
 }
 
 /* The direct members' map made again without its tombstones once they
- * are more than its live entries (and many): a page never walks past
- * more dead entries than live ones for long. */
+ * are more than its live entries (and more than 4,096), counted over the
+ * tenant: the map never holds more dead entries than live ones for long
+ * (one member's page may still pass many, its direct members all gone,
+ * until the tenant's count says so). */
 static int compact_direct(pub_tenant *vt)
 {
     size_t all = yj_memmap_count(vt->direct);
@@ -410,6 +402,7 @@ static int compact_direct(pub_tenant *vt)
     }
     yj_memmap_free(vt->direct);
     vt->direct = fresh;
+    vt->direct_live = yj_memmap_count(fresh); /* (counted again: every entry is live) */
     return 1;
 }
 

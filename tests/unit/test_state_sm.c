@@ -3967,6 +3967,85 @@ static void test_a_view_of_a_deep_chain(void **state)
     yj_sm_free(s);
 }
 
+/* 5,000 members moved from parent to parent under LAST_TOUCH, a publish
+ * after each round (A, B, C, A, B): each move leaves a tombstone under
+ * the parent before, and once they pass 4,096 and the live entries the
+ * map is made again without them (its bytes shrink); every parent's
+ * team reads right after every round, the members in id order. */
+static void test_a_view_whose_members_move(void **state)
+{
+    (void)state;
+    enum { MEMBERS = 5000 };
+    yj_sm *s = yj_sm_new(6);
+    yj_pub *p = yj_pub_new(2);
+    assert_non_null(s);
+    assert_non_null(p);
+    yj_buf fx = {0}, extra = {0};
+    yj_msg why;
+    uint64_t seq = 0;
+    Yongjin__V1__Event ev = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    pol.has_bind_policy = 1;
+    pol.bind_policy = YONGJIN__V1__BIND_POLICY__LAST_TOUCH;
+    sp.policy = &pol;
+    ev.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    ev.set_policy = &sp;
+    yj_sm_out out = {.effects = &fx};
+    if (yj_sm_apply(s, 0, &ev, T0, T0, ++seq, &out, &extra, &why) != YJ_OK)
+        fail_msg("%s", why.text);
+    static const char *const parents[] = {"A", "B", "C", "A", "B"};
+    size_t bytes[5];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < MEMBERS; i++) {
+            char m[16];
+            snprintf(m, sizeof m, "x%d", i);
+            Yongjin__V1__Event b = YONGJIN__V1__EVENT__INIT;
+            Yongjin__V1__Bind bd = YONGJIN__V1__BIND__INIT;
+            bd.member = m;
+            bd.referrer = (char *)parents[round];
+            b.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+            b.bind = &bd;
+            fx.len = extra.len = 0;
+            int64_t t = T0 + (round + 1) * DAY;
+            if (yj_sm_apply(s, 0, &b, t, t, ++seq, &out, &extra, &why) != YJ_OK)
+                fail_msg("round %d, %s: %s", round, m, why.text);
+        }
+        yj_pub_begin(p);
+        assert_int_equal(yj_pub_tenant(p, "t1", 2, s, 0), YJ_OK);
+        yj_pub_end(p, seq);
+        bytes[round] = yj_pub_bytes(p);
+        for (int k = 0; k < 3 && k <= round; k++) { /* (the parents named so far) */
+            Yongjin__V1__GetTeamRequest req = YONGJIN__V1__GET_TEAM_REQUEST__INIT;
+            req.member = (char *)parents[k];
+            req.page_size = 1000;
+            yj_buf ans = {0};
+            uint64_t at;
+            assert_int_equal(yj_pub_get_team(p, "t1", &req, &ans, &at, &why), YJ_OK);
+            Yongjin__V1__Team *t =
+                yongjin__v1__team__unpack(NULL, ans.len, ans.data ? ans.data : (uint8_t *)"");
+            assert_non_null(t);
+            int here = !strcmp(parents[k], parents[round]);
+            assert_int_equal(t->direct_count, here ? MEMBERS : 0);
+            assert_int_equal(t->n_direct, here ? 1000 : 0);
+            if (here) { /* the ledger's order: by length, then bytes */
+                assert_string_equal(t->direct[0], "x0");
+                assert_string_equal(t->direct[10], "x10");
+                assert_string_equal(t->next_page_token, t->direct[999]);
+            }
+            yongjin__v1__team__free_unpacked(t, NULL);
+            yj_buf_free(&ans);
+        }
+    }
+    /* 5,000 live and 5,000 dead after B; 10,000 dead after C: made again */
+    assert_true(bytes[2] < bytes[1]);
+    assert_true(bytes[4] < bytes[3]); /* (again after the second B, the count kept right) */
+    yj_pub_free(p);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
+    yj_sm_free(s);
+}
+
 static void test_version_1_closing_months_agree_with_the_ledger(void **state)
 {
     differential(
@@ -4375,6 +4454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_seen_marks_by_hand, dsetup, dteardown),
         cmocka_unit_test(test_a_view_of_a_deep_chain),
+        cmocka_unit_test(test_a_view_whose_members_move),
         cmocka_unit_test_setup_teardown(
             test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(
