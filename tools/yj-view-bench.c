@@ -486,7 +486,7 @@ int main(int argc, char **argv)
     printf("members %ld, orders %ld in groups of %ld%s, %s, %d reader%s\n", b.members, b.orders,
            b.group, b.rate ? " (paced)" : "",
            b.replica ? "a replica applying each in slices"
-           : b.copy  ? "the changed balances published after each group"
+           : b.copy  ? "what each group changed published (src/state/pub.c)"
                      : "no replica",
            b.readers, b.readers == 1 ? "" : "s");
     if (b.rate) printf("pace: at most %ld orders/s\n", b.rate);
