@@ -314,7 +314,14 @@ def test_a_group_the_store_refuses_is_taken_back_in_the_typed_state(data_dir):
     would answer ALREADY_EXISTS: a disagreement, and the test fails)."""
     import time
     import grpc
-    s = Server(data_dir, ["--max-map-size", str(4 << 20), "--shadow-typed"]).start()
+    # (checkpoints every 50 ms, and a pause after each Append that lets them
+    # write it: a group is then refused for its own size, never for what
+    # earlier groups left in memory, and once the checkpoints have written
+    # what was taken, one order has room again; without the pause a
+    # refusal could come with so much still in memory that, written, it
+    # left the map without room for anything)
+    s = Server(data_dir, ["--max-map-size", str(4 << 20), "--checkpoint-ms", "50",
+                          "--shadow-typed"]).start()
     c = Client(s.channel())
     ok(c.append(bind("sb", "sa")))
     refused = None
@@ -322,6 +329,7 @@ def test_a_group_the_store_refuses_is_taken_back_in_the_typed_state(data_dir):
         evs = [paid("o%d-%d" % (k, i), "sb", line("L1", 1000)) for i in range(300)]
         try:
             ok(c.append(*evs))
+            time.sleep(0.3)
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.details()
             refused = evs
