@@ -573,65 +573,63 @@ static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
     return 1;
 }
 
+/* The tree's members, and the ids seen the tree did not number, as a
+ * kind's count and copy (pub_kinds) take them. */
+static size_t tree_members(const yj_sm *s)
+{
+    return yj_tree_count(yj_sm_tree(s));
+}
+
+static int put_other(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    return put_mark(vt, s, YJ_SM_SEEN_ID | i);
+}
+
+/* What the view copies, kind by kind, in this order: the state's list of
+ * what changed since the last publish (each entry copied), how many
+ * there are in all (each copied when the state is published whole), and
+ * the copy of one. (The seen marks' list names tree members too; whole,
+ * the tree's members are the balances' kind and the others this one.) */
+static const struct pub_kind {
+    size_t (*changed)(yj_sm *s, const uint32_t **list);
+    size_t (*count)(const yj_sm *s);
+    int (*put)(pub_tenant *vt, const yj_sm *s, uint32_t i);
+    int (*put_changed)(pub_tenant *vt, const yj_sm *s, uint32_t i); /* NULL: put */
+} pub_kinds[] = {
+    {yj_sm_changed_balances, tree_members, put_member, NULL},
+    {yj_sm_changed_seen, yj_sm_seen_other, put_other, put_mark},
+    {yj_sm_changed_earnings, yj_sm_earnings_rows, put_earning, NULL},
+    {yj_sm_changed_months, yj_sm_month_rows, put_month, NULL},
+    {yj_sm_changed_teams, tree_members, put_team, NULL},
+    {yj_sm_changed_perf, yj_sm_perf_rows, put_perf, NULL},
+    {yj_sm_changed_campaigns, yj_sm_campaigns, put_campaign, NULL},
+    {yj_sm_changed_sessions, yj_sm_sessions, put_session, NULL},
+    {yj_sm_changed_live, yj_sm_live_rows, put_live, NULL},
+    {yj_sm_changed_withdrawals, yj_sm_withdrawals, put_withdrawal, NULL},
+};
+#define PUB_KINDS (sizeof pub_kinds / sizeof pub_kinds[0])
+
 yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all)
 {
-    const uint32_t *ms, *marks, *es, *mos, *ts;
-    size_t n_ms = yj_sm_changed_balances(s, &ms), n_marks = yj_sm_changed_seen(s, &marks),
-           n_es = yj_sm_changed_earnings(s, &es), n_mos = yj_sm_changed_months(s, &mos),
-           n_ts = yj_sm_changed_teams(s, &ts);
-    const uint32_t *ps, *cs, *ls, *ss, *ws;
-    size_t n_ps = yj_sm_changed_perf(s, &ps), n_cs = yj_sm_changed_campaigns(s, &cs),
-           n_ls = yj_sm_changed_live(s, &ls), n_ss = yj_sm_changed_sessions(s, &ss),
-           n_ws = yj_sm_changed_withdrawals(s, &ws);
+    const uint32_t *list[PUB_KINDS];
+    size_t n[PUB_KINDS];
+    for (size_t k = 0; k < PUB_KINDS; k++) /* (every list taken, whatever happens next) */
+        n[k] = pub_kinds[k].changed(s, &list[k]);
     if (v->stale) return YJ_RESOURCE_EXHAUSTED;
     pub_tenant *vt = tenant_of(v, tenant, len);
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
              copy_new_ids(vt->stores, yj_sm_store_ids(s));
     if (ok) memcpy(vt->totals, yj_sm_totals(s), sizeof vt->totals);
     if (ok && (yj_sm_changed_policy(s) || all)) ok = put_policy(vt, s);
-    if (ok && all) {
-        uint32_t members = (uint32_t)yj_tree_count(yj_sm_tree(s));
-        for (uint32_t m = 0; ok && m < members; m++)
-            ok = put_member(vt, s, m);
-        for (uint32_t i = 0; ok && i < yj_sm_seen_other(s); i++)
-            ok = put_mark(vt, s, YJ_SM_SEEN_ID | i);
-        for (uint32_t i = 0; ok && i < yj_sm_earnings_rows(s); i++)
-            ok = put_earning(vt, s, i);
-        for (uint32_t i = 0; ok && i < yj_sm_month_rows(s); i++)
-            ok = put_month(vt, s, i);
-        for (uint32_t m = 0; ok && m < members; m++)
-            ok = put_team(vt, s, m);
-        for (uint32_t i = 0; ok && i < yj_sm_perf_rows(s); i++)
-            ok = put_perf(vt, s, i);
-        for (uint32_t c = 0; ok && c < yj_sm_campaigns(s); c++)
-            ok = put_campaign(vt, s, c);
-        for (uint32_t n = 0; ok && n < yj_sm_sessions(s); n++)
-            ok = put_session(vt, s, n);
-        for (uint32_t i = 0; ok && i < yj_sm_live_rows(s); i++)
-            ok = put_live(vt, s, i);
-        for (uint32_t w = 0; ok && w < yj_sm_withdrawals(s); w++)
-            ok = put_withdrawal(vt, s, w);
+    for (size_t k = 0; ok && k < PUB_KINDS; k++) {
+        const struct pub_kind *kd = &pub_kinds[k];
+        if (all)
+            for (size_t i = 0, count = kd->count(s); ok && i < count; i++)
+                ok = kd->put(vt, s, (uint32_t)i);
+        else
+            for (size_t i = 0; ok && i < n[k]; i++)
+                ok = (kd->put_changed ? kd->put_changed : kd->put)(vt, s, list[k][i]);
     }
-    for (size_t i = 0; ok && !all && i < n_ms; i++)
-        ok = put_member(vt, s, ms[i]);
-    for (size_t i = 0; ok && !all && i < n_marks; i++)
-        ok = put_mark(vt, s, marks[i]);
-    for (size_t i = 0; ok && !all && i < n_es; i++)
-        ok = put_earning(vt, s, es[i]);
-    for (size_t i = 0; ok && !all && i < n_mos; i++)
-        ok = put_month(vt, s, mos[i]);
-    for (size_t i = 0; ok && !all && i < n_ts; i++)
-        ok = put_team(vt, s, ts[i]);
-    for (size_t i = 0; ok && !all && i < n_ps; i++)
-        ok = put_perf(vt, s, ps[i]);
-    for (size_t i = 0; ok && !all && i < n_cs; i++)
-        ok = put_campaign(vt, s, cs[i]);
-    for (size_t i = 0; ok && !all && i < n_ss; i++)
-        ok = put_session(vt, s, ss[i]);
-    for (size_t i = 0; ok && !all && i < n_ls; i++)
-        ok = put_live(vt, s, ls[i]);
-    for (size_t i = 0; ok && !all && i < n_ws; i++)
-        ok = put_withdrawal(vt, s, ws[i]);
     ok = ok && compact_direct(vt);
     if (ok) return YJ_OK;
     v->stale = 1;
