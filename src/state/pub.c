@@ -636,6 +636,28 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     return YJ_RESOURCE_EXHAUSTED;
 }
 
+/* A read begun: the read lock taken and *vt the tenant's rows (NULL: a
+ * tenant the view has none of, which every read answers as an empty
+ * one); UNAVAILABLE, the lock let go, when the view is out of date or was
+ * never published. read_end lets go and gives the position it read at. */
+static yj_err read_begin(yj_pub *v, const char *tenant, const pub_tenant **vt, yj_msg *msg)
+{
+    pthread_rwlock_rdlock(&v->lock);
+    if (v->stale || !v->ready) {
+        pthread_rwlock_unlock(&v->lock);
+        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+    }
+    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
+    *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    return YJ_OK;
+}
+
+static void read_end(yj_pub *v, uint64_t *seq)
+{
+    *seq = v->seq;
+    pthread_rwlock_unlock(&v->lock);
+}
+
 /* The row of a member the view has seen (a reader's lookup), or
  * YJ_IDS_NONE. */
 static uint32_t seen_row(const pub_tenant *vt, const char *member)
@@ -653,22 +675,16 @@ yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_bu
     if (err != YJ_OK) return err;
     ledger_balance b;
     int found = 0;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    if (t != YJ_IDS_NONE) {
-        const pub_tenant *vt = &v->tenants[t];
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
+    if (vt) {
         uint32_t r = seen_row(vt, req->member);
         if ((found = r != YJ_IDS_NONE)) {
             const int64_t *row = vt->rows[r].bal;
             b = (ledger_balance){row[0], row[1], row[2], row[3], row[4], row[5]};
         }
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     if (!found) return ledger_fail_unseen(msg, req->member);
     return ledger_balance_answer(out, &b);
 }
@@ -686,13 +702,8 @@ yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_b
     ledger_earning rows[LEDGER_EARNINGS_ROWS_MAX];
     size_t n = 0;
     int found = 0;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
     uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
     const int64_t *mo =
         (found = r != YJ_IDS_NONE) ? yj_map64_find(vt->month, month_key(r, month)) : NULL;
@@ -704,8 +715,7 @@ yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_b
         const int64_t *e = yj_map64_find(vt->earn, earn_key(r, month, program, level));
         if (e) rows[n++] = (ledger_earning){program, level, e[0], e[1]};
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     if (!found) return ledger_fail_unseen(msg, req->member);
     return ledger_earnings_answer(out, totals, rows, n);
 }
@@ -723,14 +733,11 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
     int64_t counts[3] = {0, 0, 0};
     if (!ids) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a page of members");
     int found = 0;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) {
         free(ids);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+        return err;
     }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
     uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
     if ((found = r != YJ_IDS_NONE)) {
         memcpy(counts, vt->rows[r].team, sizeof counts);
@@ -755,8 +762,7 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
             n++;
         }
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     err = found ? ledger_team_answer(out, counts, names, n, token)
                 : ledger_fail_unseen(msg, req->member);
     free(ids);
@@ -776,22 +782,15 @@ yj_err yj_pub_get_performance(yj_pub *v, const char *tenant, const void *reqv, y
     const char *id = by_guide ? req->guide : req->store;
     int64_t amount[YJ_CHANNEL_LIVE + 1] = {0};
     int has[YJ_CHANNEL_LIVE + 1] = {0};
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
     uint32_t n = vt ? yj_ids_find(by_guide ? vt->guides : vt->stores, id, strlen(id)) : YJ_IDS_NONE;
     for (int ch = YJ_CHANNEL_ONLINE; n != YJ_IDS_NONE && ch <= YJ_CHANNEL_LIVE; ch++) {
-        uint64_t key = (uint64_t)(by_guide ? YJ_SM_PERF_GUIDE : YJ_SM_PERF_STORE) << 56 |
-                       (uint64_t)n << 24 | (uint64_t)month << 4 | (uint64_t)ch;
-        const int64_t *row = yj_map64_find(vt->perf, key);
+        const int64_t *row = yj_map64_find(
+            vt->perf, yj_sm_perf_key(by_guide ? YJ_SM_PERF_GUIDE : YJ_SM_PERF_STORE, n, month, ch));
         if ((has[ch] = row != NULL)) amount[ch] = row[0];
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     if (n == YJ_IDS_NONE) return ledger_fail_no_performer(msg, by_guide, id);
     return ledger_performance_answer(out, amount, has);
 }
@@ -801,16 +800,12 @@ yj_err yj_pub_trial_balance(yj_pub *v, const char *tenant, const void *reqv, yj_
 {
     (void)reqv;
     int64_t totals[ACC_COUNT] = {0};
+    yj_err err;
     *seq = UINT64_MAX;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    if (t != YJ_IDS_NONE) memcpy(totals, v->tenants[t].totals, sizeof totals);
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
+    if (vt) memcpy(totals, vt->totals, sizeof totals);
+    read_end(v, seq);
     return ledger_trial_balance_answer(out, totals);
 }
 
@@ -827,16 +822,14 @@ yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv
     uint8_t k[1 + YJ_ID_MAX];
     k[0] = (uint8_t)cl;
     memcpy(k + 1, req->campaign, cl);
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) {
         free(rows);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+        return err;
     }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    if (t != YJ_IDS_NONE) {
+    if (vt) {
         yj_memmap_it it;
-        yj_memmap_seek(v->tenants[t].variants, &it, k, 1 + cl);
+        yj_memmap_seek(vt->variants, &it, k, 1 + cl);
         for (; yj_memmap_valid(&it) && n < LEDGER_VARIANTS_MAX; yj_memmap_next(&it)) {
             const uint8_t *key;
             const void *val;
@@ -850,8 +843,7 @@ yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv
             n++;
         }
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     err = ledger_campaign_answer(out, rows, n);
     free(rows);
     return err;
@@ -872,14 +864,11 @@ yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj
     int64_t counts[5];
     int found = 0, has_counts = 0;
     char token[YJ_ID_MAX + 1] = "";
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) {
         free(rows);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
+        return err;
     }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
     uint32_t sn =
         vt ? yj_ids_find(vt->sessions, req->session_id, strlen(req->session_id)) : YJ_IDS_NONE;
     if ((found = sn != YJ_IDS_NONE)) {
@@ -910,8 +899,7 @@ yj_err yj_pub_get_live_stats(yj_pub *v, const char *tenant, const void *reqv, yj
             n++;
         }
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     err = found ? ledger_live_stats_answer(out, session.closed, session.host_guide,
                                            session.host_store, has_counts ? counts : NULL, rows, n,
                                            token)
@@ -927,13 +915,8 @@ yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj
     *seq = UINT64_MAX;
     yj_err err = ledger_check_withdrawal_request(req->withdrawal_id, msg);
     if (err != YJ_OK) return err;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
     uint32_t w =
         vt ? yj_ids_find(vt->wd_ids, req->withdrawal_id, strlen(req->withdrawal_id)) : YJ_IDS_NONE;
     if (w == YJ_IDS_NONE)
@@ -951,8 +934,7 @@ yj_err yj_pub_get_withdrawal(yj_pub *v, const char *tenant, const void *reqv, yj
                                 pw->paid_at_ms};
         err = ledger_withdrawal_answer(out, req->withdrawal_id, &wd);
     }
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     return err;
 }
 
@@ -963,17 +945,11 @@ yj_err yj_pub_get_policy(yj_pub *v, const char *tenant, const void *reqv, yj_buf
     Yongjin__V1__Policy *p = NULL;
     yj_err err = YJ_OK;
     *seq = UINT64_MAX;
-    pthread_rwlock_rdlock(&v->lock);
-    if (v->stale || !v->ready) {
-        pthread_rwlock_unlock(&v->lock);
-        return yj_fail(msg, YJ_UNAVAILABLE, "the typed state's view is out of date");
-    }
-    uint32_t t = yj_ids_find(v->tenant_ids, tenant, strlen(tenant));
-    const pub_tenant *vt = t != YJ_IDS_NONE ? &v->tenants[t] : NULL;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
     /* (unpacked under the lock: the bytes are the view's) */
     err = ledger_policy_unpack(vt ? vt->policy : NULL, vt ? vt->policy_len : 0, &p);
-    *seq = v->seq;
-    pthread_rwlock_unlock(&v->lock);
+    read_end(v, seq);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the policy");
     err = ledger_policy_answer(out, p);
     yongjin__v1__policy__free_unpacked(p, NULL);

@@ -352,6 +352,7 @@ size_t yj_sm_changed_months(yj_sm *s, const uint32_t **rows);
 #define YJ_SM_PERF_GUIDE 1
 #define YJ_SM_PERF_STORE 2
 size_t yj_sm_changed_perf(yj_sm *s, const uint32_t **rows);
+uint64_t yj_sm_perf_key(int who, uint32_t n, uint32_t month, int channel); /* (that key) */
 const int64_t *yj_sm_perf_row(const yj_sm *s, size_t i, uint64_t *key);
 size_t yj_sm_perf_rows(const yj_sm *s);
 /* The campaigns (by number: a campaign and variant named by a bind) whose

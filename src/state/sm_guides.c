@@ -17,7 +17,7 @@
 
 enum { WHO_GUIDE = YJ_SM_PERF_GUIDE, WHO_STORE = YJ_SM_PERF_STORE };
 
-static uint64_t perf_key(int who, uint32_t n, uint32_t month, int channel)
+uint64_t yj_sm_perf_key(int who, uint32_t n, uint32_t month, int channel)
 {
     assert(month < (1u << 20) && channel >= 0 && channel < 16);
     return (uint64_t)who << 56 | (uint64_t)n << 24 | (uint64_t)month << 4 | (uint64_t)channel;
@@ -49,8 +49,8 @@ void sm_credit_post(yj_sm *s, uint32_t period, const char *order_id, uint32_t gu
     const uint32_t months[2] = {period, 0};
     for (int i = 0; i < 4; i++) {
         int64_t *row =
-            yj_map64_row(s->perf, perf_key(i % 2 ? WHO_STORE : WHO_GUIDE, i % 2 ? store : guide,
-                                           months[i / 2], channel));
+            yj_map64_row(s->perf, yj_sm_perf_key(i % 2 ? WHO_STORE : WHO_GUIDE,
+                                                 i % 2 ? store : guide, months[i / 2], channel));
         sm_add(&row[0], amount);
         size_t k = yj_map64_index(s->perf, row);
         assert(k < s->dirty_perf.cap); /* (room: sm_room_credits, and a load's) */
