@@ -371,7 +371,9 @@ yj_err ledger_expire_groups(ledger_event_ctx *ec, int64_t at_ms)
 }
 
 /* Whether everything paid for an order has been refunded. An order that
- * cannot be read counts as not refunded: it stays listed. */
+ * cannot be read counts as not refunded: it stays listed (the published
+ * view, which holds every order it lists, cannot say so: a store error is
+ * never compared). */
 static int fully_refunded(const yj_rtxn *r, const char *tenant, const char *order_id)
 {
     lkey ok;
@@ -388,27 +390,70 @@ static int fully_refunded(const yj_rtxn *r, const char *tenant, const char *orde
     return done;
 }
 
-/* Appends to out (from index n) the orders of from[0..n_from) that are
- * still to refund (not fully refunded); every one when `all`. Returns the
- * new length. */
-static size_t list_orders(const yj_rtxn *r, const char *tenant, char **from, size_t n_from, int all, char **out,
+/* Appends to out (from index n) the orders of from[0..n_from) not yet all
+ * refunded (refunded[i] says), every one when `all`. Returns the new
+ * length. */
+static size_t list_orders(char **from, const uint8_t *refunded, size_t n_from, int all, char **out,
                           size_t n)
 {
     for (size_t i = 0; i < n_from; i++)
-        if (all || !fully_refunded(r, tenant, from[i])) out[n++] = from[i];
+        if (all || !refunded[i]) out[n++] = from[i];
     return n;
 }
 
-yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+yj_err ledger_check_group_request(const char *group_id, yj_msg *msg)
+{
+    if (!yj_ledger_valid_id(group_id, strlen(group_id)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    return YJ_OK;
+}
+
+yj_err ledger_fail_no_group(yj_msg *msg, const char *group_id)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "no group %s", group_id);
+}
+
+yj_err ledger_group_answer(yj_buf *out, const ledger_group *g, char **orders,
+                           const uint8_t *refunded, size_t n_joined, size_t n)
+{
+    Yongjin__V1__Group resp = YONGJIN__V1__GROUP__INIT;
+    static const char *const names[] = {"OPEN", "OPEN", "SUCCEEDED", "FAILED"};
+    resp.status = (char *)names[g->status >= 1 && g->status <= 3 ? g->status : 0];
+    resp.leader = (char *)g->leader;
+    resp.target_size = g->target_size;
+    resp.leader_earned = g->leader_earned;
+    resp.expires_at_ms = g->expires_at_ms;
+    char **ids = calloc(n ? n : 1, sizeof *ids), **refund = calloc(n ? n : 1, sizeof *refund);
+    yj_err err = ids && refund ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK &&
+        g->status == YJ_GROUP_FAILED) { /* every order, joined or not, is to refund */
+        resp.n_order_ids = list_orders(orders, refunded, n, 0, ids, 0);
+        resp.n_refund_order_ids = resp.n_order_ids;
+        memcpy(refund, ids, resp.n_order_ids * sizeof *ids);
+    } else if (err == YJ_OK) { /* the joined orders; to refund: those that did not join */
+        resp.n_order_ids = list_orders(orders, refunded, n_joined, 1, ids, 0);
+        resp.n_refund_order_ids =
+            list_orders(orders + n_joined, refunded + n_joined, n - n_joined, 0, refund, 0);
+    }
+    resp.order_ids = ids;
+    resp.refund_order_ids = refund;
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    free(refund);
+    free(ids);
+    return err;
+}
+
+yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out,
+                           yj_msg *msg)
 {
     const Yongjin__V1__GetGroupRequest *req = reqv;
-    if (!yj_ledger_valid_id(req->group_id, strlen(req->group_id)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "group_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
+    yj_err err = ledger_check_group_request(req->group_id, msg);
+    if (err != YJ_OK) return err;
     lkey k;
     MDB_val v;
     group_key(&k, tenant, strlen(tenant), req->group_id);
-    yj_err err = yj_state_get(&r->view, k.b, k.n, &v);
-    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no group %s", req->group_id);
+    err = yj_state_get(&r->view, k.b, k.n, &v);
+    if (err == YJ_NOT_FOUND) return ledger_fail_no_group(msg, req->group_id);
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read group %s", req->group_id);
     Yongjin__State__Group *g = yongjin__state__group__unpack(NULL, v.mv_size, v.mv_data);
     if (!g) return yj_fail(msg, YJ_DATA_LOSS, "group %s does not decode", req->group_id);
@@ -416,39 +461,29 @@ yj_err yj_ledger_get_group(const yj_rtxn *r, const char *tenant, const void *req
         yongjin__state__group__free_unpacked(g, NULL);
         return yj_fail(msg, YJ_DATA_LOSS, "group %s: its record is out of range", req->group_id);
     }
-    Yongjin__V1__Group resp = YONGJIN__V1__GROUP__INIT;
-    static const char *const names[] = {"OPEN", "OPEN", "SUCCEEDED", "FAILED"};
-    resp.status = (char *)names[g->status >= 1 && g->status <= 3 ? g->status : 0];
-    resp.leader = g->leader;
-    resp.target_size = g->target_size;
-    resp.leader_earned = g->leader_earned;
-    resp.expires_at_ms = g->expires_at_ms;
     /* the joined orders, then those that did not join, read from their keys */
     size_t nj = (size_t)g->joined, n_all = nj + (size_t)g->not_joined;
     char(*text)[YJ_ID_MAX + 1] = malloc((n_all ? n_all : 1) * sizeof *text);
-    char **all = calloc(n_all ? n_all : 1, sizeof *all), **ids = calloc(n_all ? n_all : 1, sizeof *ids),
-         **refund = calloc(n_all ? n_all : 1, sizeof *refund);
-    err = text && all && ids && refund ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    char **all = calloc(n_all ? n_all : 1, sizeof *all);
+    uint8_t *refunded = calloc(n_all ? n_all : 1, 1);
+    err = text && all && refunded ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
     size_t tlen = strlen(tenant);
     if (err == YJ_OK)
         err = list_read(&r->view, tenant, tlen, LIST_JOINED, req->group_id, 0, (uint32_t)nj, text);
     if (err == YJ_OK)
         err = list_read(&r->view, tenant, tlen, LIST_NOT_JOINED, req->group_id, 0, (uint32_t)(n_all - nj), text + nj);
-    for (size_t i = 0; err == YJ_OK && i < n_all; i++) all[i] = text[i];
-    if (err == YJ_OK && g->status == YJ_GROUP_FAILED) { /* every order, joined or not, is to refund */
-        resp.n_order_ids = list_orders(r, tenant, all, n_all, 0, ids, 0);
-        resp.n_refund_order_ids = list_orders(r, tenant, ids, resp.n_order_ids, 1, refund, 0);
-    } else if (err == YJ_OK) { /* the joined orders; to refund: those that did not join */
-        resp.n_order_ids = list_orders(r, tenant, all, nj, 1, ids, 0);
-        resp.n_refund_order_ids = list_orders(r, tenant, all + nj, n_all - nj, 0, refund, 0);
+    /* (a joined order of a group that did not fail is listed whatever its refunds) */
+    int asks = g->status == YJ_GROUP_FAILED;
+    for (size_t i = 0; err == YJ_OK && i < n_all; i++) {
+        all[i] = text[i];
+        if (asks || i >= nj) refunded[i] = (uint8_t)fully_refunded(r, tenant, text[i]);
     }
-    assert(resp.n_order_ids <= n_all && resp.n_refund_order_ids <= n_all);
-    resp.order_ids = ids;
-    resp.refund_order_ids = refund;
-    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    ledger_group gv = {g->leader, (int)g->status, g->target_size, g->leader_earned,
+                       g->expires_at_ms};
+    if (err == YJ_OK)
+        err = ledger_group_answer(out, &gv, all, refunded, nj, n_all);
     else err = yj_fail(msg, err, "cannot read the orders of group %s", req->group_id);
-    free(refund);
-    free(ids);
+    free(refunded);
     free(all);
     free(text);
     yongjin__state__group__free_unpacked(g, NULL);

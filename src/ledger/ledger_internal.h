@@ -545,6 +545,24 @@ typedef struct ledger_withdrawal {
 yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
 yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
 yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
+/* GetGroup's request checked, its NOT_FOUND, and its answer from a
+ * group's fields and orders (the ledger's record or the published
+ * view's): orders[0..n_joined) joined it, orders[n_joined..n) named it
+ * and did not (version 2), refunded[i] whether everything paid for
+ * orders[i] was refunded. The answer lists, for a FAILED group, every
+ * order not yet all refunded, each to refund; otherwise the joined orders,
+ * and to refund those that did not join and are not yet all refunded.
+ * OK, or RESOURCE_EXHAUSTED. */
+typedef struct ledger_group {
+    const char *leader;
+    int status; /* YJ_GROUP_* */
+    int32_t target_size;
+    int64_t leader_earned, expires_at_ms;
+} ledger_group;
+yj_err ledger_check_group_request(const char *group_id, yj_msg *msg);
+yj_err ledger_fail_no_group(yj_msg *msg, const char *group_id);
+yj_err ledger_group_answer(yj_buf *out, const ledger_group *g, char **orders,
+                           const uint8_t *refunded, size_t n_joined, size_t n);
 /* GetPolicy's answer: the policy in force (ledger_policy_unpack of its
  * record, or of none), packed into out. */
 yj_err ledger_policy_answer(yj_buf *out, const Yongjin__V1__Policy *p);

@@ -70,7 +70,29 @@ typedef struct pub_tenant {
     size_t wd_cap;
     uint8_t *policy; /* the policy in force as its record's bytes (NULL: none set) */
     size_t policy_len;
+    /* the group-buys, by the state's numbers (copied in order: a durable
+     * number keeps its id), and the orders their lists hold, numbered in
+     * the view as first listed (an order is in one list of one group), each
+     * with whether everything paid for it was refunded */
+    yj_ids *group_ids;
+    struct pub_group *grps;
+    size_t grp_cap;
+    yj_ids *gorders;
+    uint8_t *gord_refunded;
+    size_t gord_cap;
 } pub_tenant;
+/* A list of a group's orders (the view's numbers of them), in order. */
+typedef struct pub_glist {
+    uint32_t *orders;
+    uint32_t n, cap;
+} pub_glist;
+typedef struct pub_group {
+    uint32_t leader; /* its row */
+    int status;      /* YJ_GROUP_* */
+    int32_t target_size;
+    int64_t leader_earned, expires_at_ms;
+    pub_glist joined, missed; /* (missed: version 2, named it and did not join) */
+} pub_group;
 typedef struct pub_wd {
     uint32_t member; /* its row */
     int status;
@@ -150,6 +172,14 @@ static void tenant_free(pub_tenant *vt)
     yj_ids_free(vt->wd_ids);
     free(vt->wds);
     free(vt->policy);
+    for (size_t g = 0; vt->group_ids && g < yj_ids_count(vt->group_ids); g++) {
+        free(vt->grps[g].joined.orders);
+        free(vt->grps[g].missed.orders);
+    }
+    yj_ids_free(vt->group_ids);
+    free(vt->grps);
+    yj_ids_free(vt->gorders);
+    free(vt->gord_refunded);
 }
 
 void yj_pub_free(yj_pub *v)
@@ -206,9 +236,11 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .variants = yj_memmap_new(),
                      .sessions = yj_ids_new(seed ^ 6),
                      .live = yj_memmap_new(),
-                     .wd_ids = yj_ids_new(seed ^ 7)};
+                     .wd_ids = yj_ids_new(seed ^ 7),
+                     .group_ids = yj_ids_new(seed ^ 8),
+                     .gorders = yj_ids_new(seed ^ 9)};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
-        !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids ||
+        !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids || !nt.group_ids || !nt.gorders ||
         yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         tenant_free(&nt);
         return NULL;
@@ -559,6 +591,93 @@ static int put_policy(pub_tenant *vt, const yj_sm *s)
     return 1;
 }
 
+/* The orders of a group's list in s, from[0..n), that the view's list l
+ * lacks (it holds from's first ones: a durable group's lists only grow),
+ * numbered and listed with whether they were all refunded. */
+static int list_group_orders(pub_tenant *vt, const yj_sm *s, pub_glist *l, const uint32_t *from,
+                             uint32_t n)
+{
+    if (n > l->cap) {
+        uint32_t cap = l->cap ? l->cap : 8;
+        while (cap < n)
+            cap *= 2;
+        uint32_t *more = realloc(l->orders, cap * sizeof *more);
+        if (!more) return 0;
+        l->orders = more;
+        l->cap = cap;
+    }
+    for (uint32_t i = l->n; i < n; i++) {
+        int refunded;
+        uint32_t vo;
+        const char *id = yj_sm_order_refund_state(s, from[i], &refunded);
+        if (!id) return 0; /* (a durable group lists durable orders) */
+        if (yj_ids_count(vt->gorders) == vt->gord_cap) {
+            size_t cap = vt->gord_cap ? 2 * vt->gord_cap : 64;
+            uint8_t *more = realloc(vt->gord_refunded, cap);
+            if (!more) return 0;
+            vt->gord_refunded = more;
+            vt->gord_cap = cap;
+        }
+        if (yj_ids_add(vt->gorders, id, strlen(id), &vo) != YJ_OK) return 0;
+        vt->gord_refunded[vo] = (uint8_t)refunded;
+        l->orders[i] = vo;
+        l->n = i + 1;
+    }
+    return 1;
+}
+
+/* Group g of s: numbered in the view when new (groups are numbered in
+ * order: a durable number keeps its id), its fields copied and the orders
+ * its lists gained since listed. */
+static int put_group(pub_tenant *vt, const yj_sm *s, uint32_t g)
+{
+    yj_sm_group_info gi;
+    while (yj_ids_count(vt->group_ids) <= g) {
+        uint32_t k = (uint32_t)yj_ids_count(vt->group_ids), got;
+        const char *id = yj_sm_group_at(s, k, &gi);
+        if (!id) return 1; /* (past the count: taken back) */
+        if (k >= vt->grp_cap) {
+            size_t cap = vt->grp_cap ? 2 * vt->grp_cap : 16;
+            pub_group *more = realloc(vt->grps, cap * sizeof *more);
+            if (!more) return 0;
+            vt->grps = more;
+            vt->grp_cap = cap;
+        }
+        memset(&vt->grps[k], 0, sizeof vt->grps[k]);
+        if (yj_ids_add(vt->group_ids, id, strlen(id), &got) != YJ_OK) return 0;
+    }
+    uint32_t r;
+    if (!yj_sm_group_at(s, g, &gi)) return 1;
+    if (member_row(vt, s, gi.leader, &r) <= 0) return 0; /* (a durable member: a row) */
+    pub_group *pg = &vt->grps[g];
+    pg->leader = r;
+    pg->status = gi.status;
+    pg->target_size = gi.target_size;
+    pg->leader_earned = gi.leader_earned;
+    pg->expires_at_ms = gi.expires_at_ms;
+    return list_group_orders(vt, s, &pg->joined, gi.joined, gi.n_joined) &&
+           list_group_orders(vt, s, &pg->missed, gi.missed, gi.n_missed);
+}
+
+/* Order o of s, in a group's list, refunded: whether it is all refunded,
+ * copied (an order the view does not list, past its list's room, is
+ * passed over). */
+static int put_group_order(pub_tenant *vt, const yj_sm *s, uint32_t o)
+{
+    int refunded;
+    const char *id = yj_sm_order_refund_state(s, o, &refunded);
+    uint32_t vo = id ? yj_ids_find(vt->gorders, id, strlen(id)) : YJ_IDS_NONE;
+    if (vo != YJ_IDS_NONE) vt->gord_refunded[vo] = (uint8_t)refunded;
+    return 1;
+}
+
+/* None: a group published whole lists its orders' refunds itself. */
+static size_t no_whole(const yj_sm *s)
+{
+    (void)s;
+    return 0;
+}
+
 /* Mark (yj_sm_changed_seen's) of s: a row for its id (a tree member's
  * with its balance), when it is still seen. */
 static int put_mark(pub_tenant *vt, const yj_sm *s, uint32_t mark)
@@ -606,6 +725,8 @@ static const struct pub_kind {
     {yj_sm_changed_sessions, yj_sm_sessions, put_session, NULL},
     {yj_sm_changed_live, yj_sm_live_rows, put_live, NULL},
     {yj_sm_changed_withdrawals, yj_sm_withdrawals, put_withdrawal, NULL},
+    {yj_sm_changed_groups, yj_sm_groups, put_group, NULL}, /* (before their orders' refunds) */
+    {yj_sm_changed_group_orders, no_whole, put_group_order, NULL},
 };
 #define PUB_KINDS (sizeof pub_kinds / sizeof pub_kinds[0])
 
@@ -956,6 +1077,42 @@ yj_err yj_pub_get_policy(yj_pub *v, const char *tenant, const void *reqv, yj_buf
     return err;
 }
 
+yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out, uint64_t *seq,
+                        yj_msg *msg)
+{
+    const Yongjin__V1__GetGroupRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_group_request(req->group_id, msg);
+    if (err != YJ_OK) return err;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
+    uint32_t g =
+        vt ? yj_ids_find(vt->group_ids, req->group_id, strlen(req->group_id)) : YJ_IDS_NONE;
+    if (g == YJ_IDS_NONE)
+        err = ledger_fail_no_group(msg, req->group_id);
+    else { /* (encoded under the lock: the ids are the view's) */
+        const pub_group *pg = &vt->grps[g];
+        size_t nj = pg->joined.n, n = nj + pg->missed.n;
+        char **orders = malloc((n ? n : 1) * sizeof *orders);
+        uint8_t *refunded = malloc(n ? n : 1);
+        for (size_t i = 0; orders && refunded && i < n; i++) {
+            uint32_t vo = i < nj ? pg->joined.orders[i] : pg->missed.orders[i - nj];
+            orders[i] = (char *)yj_ids_str(vt->gorders, vo);
+            refunded[i] = vt->gord_refunded[vo];
+        }
+        ledger_group gv = {yj_ids_str(vt->ids, pg->leader), pg->status, pg->target_size,
+                           pg->leader_earned, pg->expires_at_ms};
+        err = orders && refunded ? ledger_group_answer(out, &gv, orders, refunded, nj, n)
+                                 : YJ_RESOURCE_EXHAUSTED;
+        if (err != YJ_OK)
+            err = yj_fail(msg, err, "cannot read the orders of group %s", req->group_id);
+        free(orders);
+        free(refunded);
+    }
+    read_end(v, seq);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -968,7 +1125,7 @@ size_t yj_pub_bytes(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
     size_t n = sizeof *v + yj_ids_bytes(v->tenant_ids) + v->cap * sizeof *v->tenants;
-    for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
+    for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++) {
         n += yj_ids_bytes(v->tenants[i].ids) + v->tenants[i].cap * sizeof *v->tenants[i].rows +
              yj_memmap_bytes(v->tenants[i].direct) + yj_ids_bytes(v->tenants[i].guides) +
              yj_ids_bytes(v->tenants[i].stores) + yj_map64_bytes(v->tenants[i].perf) +
@@ -977,7 +1134,13 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_memmap_bytes(v->tenants[i].live) + yj_ids_bytes(v->tenants[i].wd_ids) +
              v->tenants[i].wd_cap * sizeof *v->tenants[i].wds + v->tenants[i].policy_len +
              yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
-             v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member;
+             v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member +
+             yj_ids_bytes(v->tenants[i].group_ids) + v->tenants[i].grp_cap * sizeof(pub_group) +
+             yj_ids_bytes(v->tenants[i].gorders) + v->tenants[i].gord_cap;
+        for (size_t g = 0; g < yj_ids_count(v->tenants[i].group_ids); g++)
+            n += (v->tenants[i].grps[g].joined.cap + v->tenants[i].grps[g].missed.cap) *
+                 sizeof(uint32_t);
+    }
     pthread_rwlock_unlock(&v->lock);
     return n;
 }

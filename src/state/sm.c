@@ -143,6 +143,8 @@ void yj_sm_free(yj_sm *s)
     sm_dirty_free(&s->dirty_live);
     sm_dirty_free(&s->dirty_sess);
     sm_dirty_free(&s->dirty_wd);
+    sm_dirty_free(&s->dirty_grp);
+    sm_dirty_free(&s->dirty_gord);
     free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
@@ -1074,7 +1076,8 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
-            s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap) *
+            s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
+            s->dirty_grp.cap + s->dirty_gord.cap) *
                (sizeof(uint32_t) + 1) +
            s->seen_new_cap * sizeof *s->seen_new + s->policy_len + yj_ids_bytes(s->store_ids) +
            s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +

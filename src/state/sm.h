@@ -392,6 +392,25 @@ const uint8_t *yj_sm_policy_raw(const yj_sm *s, size_t *len);
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);
 const yj_ids *yj_sm_store_ids(const yj_sm *s);
+/* The group-buys opened or changed since the last call (joined, an order
+ * missed, refunded, succeeded, failed), and the orders in a group's lists
+ * refunded since the last call (as the earnings'); group g's id and fields
+ * (its lists: order numbers, valid until its next event), NULL when there
+ * is no group g; order o's id and whether everything paid for it was
+ * refunded, NULL when there is no order o. */
+typedef struct yj_sm_group_info {
+    uint32_t leader; /* a tree number */
+    int status;      /* YJ_GROUP_* */
+    int32_t target_size;
+    int64_t leader_earned, expires_at_ms;
+    const uint32_t *joined, *missed; /* in order (missed: version 2, named it and did not join) */
+    uint32_t n_joined, n_missed;
+} yj_sm_group_info;
+size_t yj_sm_changed_groups(yj_sm *s, const uint32_t **groups);
+size_t yj_sm_changed_group_orders(yj_sm *s, const uint32_t **orders);
+const char *yj_sm_group_at(const yj_sm *s, uint32_t g, yj_sm_group_info *out);
+size_t yj_sm_groups(const yj_sm *s);
+const char *yj_sm_order_refund_state(const yj_sm *s, uint32_t o, int *all_refunded);
 /* The tree members whose team record changed (yj_tree_changed_teams). */
 size_t yj_sm_changed_teams(yj_sm *s, const uint32_t **members);
 /* Row i of the earnings (accrued, reversed, settled), its member, month

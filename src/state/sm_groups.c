@@ -29,10 +29,12 @@ static int gexp_less(const yj_sm *s, const sm_gexp *a, const sm_gexp *b)
     return memcmp(yj_ids_str(s->group_ids, a->group), yj_ids_str(s->group_ids, b->group), la) < 0;
 }
 
-/* Before what events change in group g (its lists' pointers excluded). */
+/* Before what events change in group g (its lists' pointers excluded):
+ * logged, and g listed for the published view (room since its open). */
 static void touch_group(yj_sm *s, uint32_t g)
 {
     yj_undo_bytes(sm_undo(s), sm_table, s, ST_GROUPS, &s->groups[g], offsetof(sm_group, joined));
+    sm_dirty_add(&s->dirty_grp, g);
 }
 
 static void gexp_push(yj_sm *s, sm_gexp d)
@@ -118,7 +120,8 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
                        og->group_id);
     /* accepted: the leader numbered, the group kept and its expiry indexed */
     if ((err = yj_ids_reserve(s->group_ids, 1)) != YJ_OK ||
-        (err = yj_tree_reserve(s->tree, 1)) != YJ_OK || (err = sm_room_balances(s, 1)) != YJ_OK)
+        (err = yj_tree_reserve(s->tree, 1)) != YJ_OK || (err = sm_room_balances(s, 1)) != YJ_OK ||
+        (err = sm_dirty_room(&s->dirty_grp, yj_ids_count(s->group_ids) + 1)) != YJ_OK)
         return err;
     if (yj_ids_count(s->group_ids) + 1 > s->group_cap) {
         size_t cap = s->group_cap ? s->group_cap * 2 : 16;
@@ -153,6 +156,7 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
     x->rate_bp = gv.rate_bp;
     x->expires_at_ms = og->expires_at_ms;
     gexp_push(s, (sm_gexp){og->expires_at_ms, g});
+    sm_dirty_add(&s->dirty_grp, g);
     return YJ_OK;
 }
 
@@ -197,7 +201,10 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
                      yj_buf *effects)
 {
     sm_group *x = &s->groups[g];
-    yj_err err = YJ_OK;
+    /* the order, listed, may be refunded: its number's place in the list of
+     * those the view copies again */
+    yj_err err = sm_dirty_room(&s->dirty_gord, yj_ids_count(s->order_ids) + 1);
+    if (err != YJ_OK) return err;
     if (miss != YJ_GROUP_JOINS) {
         if (x->n_missed < YJ_GROUP_ORDERS_MAX)
             err = room_list(&x->missed, &x->cap_missed, x->n_missed);
@@ -372,6 +379,49 @@ void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order)
     assert(x->n_missed < x->cap_missed);
     touch_group(s, g);
     x->missed[x->n_missed++] = order;
+}
+
+void sm_group_listed_refund(yj_sm *s, uint32_t order)
+{
+    sm_dirty_add(&s->dirty_gord, order);
+}
+
+size_t yj_sm_changed_groups(yj_sm *s, const uint32_t **groups)
+{
+    return sm_dirty_take(&s->dirty_grp, groups);
+}
+
+size_t yj_sm_changed_group_orders(yj_sm *s, const uint32_t **orders)
+{
+    return sm_dirty_take(&s->dirty_gord, orders);
+}
+
+const char *yj_sm_group_at(const yj_sm *s, uint32_t g, yj_sm_group_info *out)
+{
+    if (g >= yj_ids_count(s->group_ids)) return NULL;
+    const sm_group *x = &s->groups[g];
+    *out = (yj_sm_group_info){.leader = x->leader,
+                              .status = x->status,
+                              .target_size = x->target_size,
+                              .leader_earned = x->leader_earned,
+                              .expires_at_ms = x->expires_at_ms,
+                              .joined = x->joined,
+                              .n_joined = x->n_joined,
+                              .missed = x->missed,
+                              .n_missed = x->n_missed};
+    return yj_ids_str(s->group_ids, g);
+}
+
+size_t yj_sm_groups(const yj_sm *s)
+{
+    return yj_ids_count(s->group_ids);
+}
+
+const char *yj_sm_order_refund_state(const yj_sm *s, uint32_t o, int *all_refunded)
+{
+    if (o >= yj_ids_count(s->order_ids)) return NULL;
+    *all_refunded = s->orders[o].refunded_fen >= s->orders[o].paid_fen;
+    return yj_ids_str(s->order_ids, o);
 }
 
 void sm_group_refunded(yj_sm *s, uint32_t g, int64_t delta, int whole)

@@ -202,9 +202,12 @@ struct yj_sm {
      * performance credit's rows (sm_room_credits), the campaigns' counts
      * by campaign number (sm_bind), the live stats' rows (sm_room_live),
      * the live sessions opened or closed (their open's room), the
-     * withdrawals requested, reviewed or paid (their request's room) */
+     * withdrawals requested, reviewed or paid (their request's room),
+     * the group-buys an event changed (their open's room: touch_group),
+     * the orders in a group's lists refunded (by order number: room at
+     * the payment that put them there, sm_group_room) */
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
-        dirty_wd;
+        dirty_wd, dirty_grp, dirty_gord;
     int policy_changed; /* a SetPolicy since the view last took it (not state) */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
@@ -390,6 +393,9 @@ void sm_group_join(yj_sm *s, const yj_sm_event *e, uint32_t g, uint32_t order, i
                    yj_buf *effects);
 void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order);
 void sm_group_refunded(yj_sm *s, uint32_t g, int64_t delta, int whole);
+/* Order (a number), in a group's joined or missed list, refunded: listed
+ * for the published view (room since the payment: sm_group_room). */
+void sm_group_listed_refund(yj_sm *s, uint32_t order);
 /* Fails every open group whose expiry is at or before at_ms (at most
  * 1,000 an event, as the ledger): after every accepted event. */
 void sm_expire_groups(yj_sm *s, int64_t at_ms);

@@ -603,6 +603,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     }
     if (o->group != YJ_TREE_NONE) /* then the group's leader_earned and count */
         sm_group_refunded(s, o->group, -fx.program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx.whole);
+    if (o->group != YJ_TREE_NONE || o->missed != YJ_TREE_NONE) sm_group_listed_refund(s, oi);
     return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
 }
 

@@ -664,7 +664,11 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
         sm_dirty_room(&s->dirty_camp, yj_ids_count(s->campaign_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_live, yj_map64_count(s->live_stats)) != YJ_OK ||
         sm_dirty_room(&s->dirty_sess, yj_ids_count(s->session_ids)) != YJ_OK ||
-        sm_dirty_room(&s->dirty_wd, yj_ids_count(s->wd_ids)) != YJ_OK) {
+        sm_dirty_room(&s->dirty_wd, yj_ids_count(s->wd_ids)) != YJ_OK ||
+        sm_dirty_room(&s->dirty_grp, yj_ids_count(s->group_ids)) != YJ_OK ||
+        /* (any order may be in a group's lists once a group exists) */
+        sm_dirty_room(&s->dirty_gord,
+                      yj_ids_count(s->group_ids) ? yj_ids_count(s->order_ids) : 0) != YJ_OK) {
         yj_sm_free(s);
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a typed state");
     }

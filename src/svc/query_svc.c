@@ -154,7 +154,7 @@ static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
                                      yj_ledger_get_campaign_stats, 0, yj_pub_get_campaign_stats};
 static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,
-                                  0, NULL};
+                                  0, yj_pub_get_group};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
                                  yj_ledger_get_live_stats, 0, yj_pub_get_live_stats};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,

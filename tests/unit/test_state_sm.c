@@ -561,6 +561,7 @@ typedef struct workload {
     int closes; /* ClosePeriods of months that may have ended or not, in order or not */
     int campaigns;  /* binds and share links with sources naming campaigns c0..c3, variants A, B, ""
                      */
+    int refund_rest;    /* now and then a refund of all that is left of an order (by order) */
     const char *digest; /* the live state's digest in hex, the same on every build (NULL: none) */
     uint32_t rules;     /* the rules version (0: the current) */
     int events;
@@ -969,6 +970,10 @@ static int both(dfx *f, yj_sm *s, Yongjin__V1__Event *x, int e, int64_t when, ta
     return code;
 }
 
+static int refund_rest_on;      /* the workload's refunds of all that is left */
+static int group_paid[DORDERS]; /* the orders paid naming a group (refund_rest_on's) */
+static size_t n_group_paid;
+
 /* A refund of an order paid (or of none): an amount that may pass what is
  * left, by line (one the order has or not) or by order, a refund id that
  * may repeat. */
@@ -986,6 +991,13 @@ static void one_refund(dfx *f, yj_sm *s, int e, int64_t when, tally *n)
     if (rnd(2)) {
         snprintf(line, sizeof line, "L%u", 1 + rnd(4)); /* L4: no order has it */
         r.line_id = line;
+    }
+    if (refund_rest_on && n_group_paid && rnd(2) == 0) { /* all that is left of a group's order */
+        snprintf(order, sizeof order, "o%d", group_paid[rnd((uint32_t)n_group_paid)]);
+        uint32_t o = yj_ids_find(s->order_ids, order, strlen(order));
+        assert_int_not_equal(o, YJ_IDS_NONE);
+        r.amount = s->orders[o].paid_fen - s->orders[o].refunded_fen; /* (0: refused) */
+        r.line_id = "";
     }
     x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
     x.order_refunded = &r;
@@ -1394,6 +1406,7 @@ static void one_group_order(dfx *f, yj_sm *s, int e, const char *m, int64_t when
     x.order_paid = &op;
     if (both(f, s, &x, e, when, n) == YJ_OK) {
         if (n_paid < DORDERS) paid_orders[n_paid++] = e;
+        if (n_group_paid < DORDERS) group_paid[n_group_paid++] = e;
         n->group_orders++;
     } else
         n->group_refused_orders++;
@@ -2048,6 +2061,51 @@ static int compare_pub_withdrawals(dfx *f, yj_pub *p)
         char what[64];
         snprintf(what, sizeof what, "GetWithdrawal %s", wid);
         found += compare_read(f, p, what, &req, yj_ledger_get_withdrawal, yj_pub_get_withdrawal);
+    }
+    return found;
+}
+
+/* What GetGroup answers over a workload: groups found by status, and the
+ * orders listed, to refund, and left off (all refunded). */
+typedef struct group_tally {
+    int found, by_status[4], listed, to_refund, left_off;
+} group_tally;
+
+/* GetGroup of every group the workload opened (groups), one never opened
+ * and one that is not an id, the same way; the answers the ledger gave
+ * tallied into t (NULL: none) with each group's status in s. Returns how many were found. */
+static int compare_pub_groups(dfx *f, yj_pub *p, const yj_sm *s, group_tally *t)
+{
+    int found = 0;
+    for (size_t i = 0; i <= n_groups + 1; i++) {
+        const char *gid = i < n_groups ? groups[i] : i == n_groups ? "Gnone" : "not an id";
+        Yongjin__V1__GetGroupRequest req = YONGJIN__V1__GET_GROUP_REQUEST__INIT;
+        req.group_id = (char *)gid;
+        char what[64];
+        snprintf(what, sizeof what, "GetGroup %s", gid);
+        if (!compare_read(f, p, what, &req, yj_ledger_get_group, yj_pub_get_group)) continue;
+        found++;
+        if (!t) continue;
+        yj_rtxn r;
+        yj_msg m;
+        yj_buf out = {0};
+        assert_int_equal(yj_store_read_begin(f->s.store, &r, &m), YJ_OK);
+        assert_int_equal(yj_ledger_get_group(&r, "t1", &req, &out, &m), YJ_OK);
+        yj_store_read_end(f->s.store, &r);
+        Yongjin__V1__Group *g = yongjin__v1__group__unpack(NULL, out.len, out.data);
+        assert_non_null(g);
+        uint32_t gn = yj_ids_find(s->group_ids, gid, strlen(gid));
+        assert_int_not_equal(gn, YJ_IDS_NONE);
+        const sm_group *x = &s->groups[gn];
+        t->found++;
+        t->by_status[x->status & 3]++;
+        t->listed += (int)g->n_order_ids;
+        t->to_refund += (int)g->n_refund_order_ids;
+        size_t listed =
+            x->status == YJ_GROUP_FAILED ? g->n_order_ids : g->n_order_ids + g->n_refund_order_ids;
+        t->left_off += (int)(x->n_joined + x->n_missed - listed);
+        yongjin__v1__group__free_unpacked(g, NULL);
+        yj_buf_free(&out);
     }
     return found;
 }
@@ -2862,6 +2920,7 @@ static void differential(dfx *f, const workload *w)
 {
     rules_version = w->rules;
     campaigns_on = w->campaigns;
+    refund_rest_on = w->refund_rest;
     yj_sm *s = yj_sm_new(w->seed * 31 + 7);
     assert_non_null(s);
     last_seq = 0;
@@ -2869,6 +2928,7 @@ static void differential(dfx *f, const workload *w)
     rnd_state = w->seed;
     n_groups = 0;
     n_paid = 0;
+    n_group_paid = 0;
     n_wd = 0;
     last_seq = 0;
     int64_t times[DTIMES];
@@ -2894,6 +2954,7 @@ static void differential(dfx *f, const workload *w)
             if (e % 27 == 11) compare_pub_tenant(f, pub);
             if (e % 27 == 20 && w->live) compare_pub_live(f, pub);
             if (e % 27 == 24) compare_pub_withdrawals(f, pub);
+            if (e % 27 == 15 && w->groups) compare_pub_groups(f, pub, s, NULL);
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -3028,6 +3089,7 @@ static void differential(dfx *f, const workload *w)
     assert_true(!w->campaigns || counted > 6);
     assert_true(compare_seen(f, s) >= DMEMBERS / 2);
     campaigns_on = 0;
+    refund_rest_on = 0;
     for (int i = 0; w->guides && i < 3; i++) { /* the guides' money too */
         char g[8];
         snprintf(g, sizeof g, "g%d", i);
@@ -3079,6 +3141,18 @@ static void differential(dfx *f, const workload *w)
     int withdrawals = compare_pub_withdrawals(f, pub); /* every withdrawal */
     assert_int_equal(compare_pub_withdrawals(f, whole), withdrawals);
     assert_true(withdrawals > 0 && (size_t)withdrawals == n_wd);
+    if (w->groups) { /* every group-buy */
+        group_tally t = {0};
+        int found = compare_pub_groups(f, pub, s, &t);
+        assert_int_equal(compare_pub_groups(f, whole, loaded, NULL), found);
+        print_message("groups: %d found (%d open, %d succeeded, %d failed), %d orders listed, %d "
+                      "to refund, %d left off as all refunded\n",
+                      t.found, t.by_status[YJ_GROUP_OPEN], t.by_status[YJ_GROUP_SUCCEEDED],
+                      t.by_status[YJ_GROUP_FAILED], t.listed, t.to_refund, t.left_off);
+        assert_true(found == (int)n_groups && found > 5);
+        assert_true(t.by_status[YJ_GROUP_SUCCEEDED] > 0 && t.by_status[YJ_GROUP_FAILED] > 0);
+        assert_true(t.listed > 0 && t.to_refund > 0 && (!w->refund_rest || t.left_off > 0));
+    }
     if (w->live) { /* the live sessions' stats */
         int inviters = compare_pub_live(f, pub);
         assert_int_equal(compare_pub_live(f, whole), inviters);
@@ -3615,7 +3689,9 @@ static void test_a_success_at_every_room_left_in_the_pool(void **state)
 
 static void test_group_buys_agree_with_the_ledger(void **state)
 {
-    differential(*state, &(workload){.seed = 30, .groups = 1, .last_touch = 1, .events = 1600});
+    differential(
+        *state,
+        &(workload){.seed = 30, .groups = 1, .last_touch = 1, .refund_rest = 1, .events = 1600});
 }
 
 static void test_group_buys_own_basis_agree_with_the_ledger(void **state)
@@ -3625,8 +3701,10 @@ static void test_group_buys_own_basis_agree_with_the_ledger(void **state)
 
 static void test_version_1_group_buys_all_basis_agree_with_the_ledger(void **state)
 {
-    differential(*state,
-                 &(workload){.seed = 32, .groups = 3, .rules = YJ_RULES_V1, .events = 1600});
+    differential(
+        *state,
+        &(workload){
+            .seed = 32, .groups = 3, .rules = YJ_RULES_V1, .refund_rest = 1, .events = 1600});
 }
 
 /* Every program in one workload, months closing in the middle (events
