@@ -545,6 +545,28 @@ typedef struct ledger_withdrawal {
 yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
 yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
 yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
+/* GetPayoutBatch's request checked (the batch id, the page's size and
+ * token), its NOT_FOUND, and its answer from a batch's fields and a page
+ * of its lines in member key order (the ledger's records or the
+ * published view's; token: "" when the page is the last). */
+typedef struct ledger_batch {
+    const char *month; /* as the event wrote it */
+    int64_t total, created_at_ms, n_lines, paid_total, failed_total;
+    int more_members;
+} ledger_batch;
+typedef struct ledger_payout_line {
+    int64_t amount;
+    int status; /* YJ_LINE_* */
+    const char *external_ref;
+} ledger_payout_line;
+#define LEDGER_BATCH_PAGE_DEFAULT 1000
+#define LEDGER_BATCH_PAGE_MAX 10000
+yj_err ledger_check_payout_batch_request(const char *batch_id, int32_t page_size,
+                                         const char *page_token, yj_msg *msg);
+yj_err ledger_fail_no_batch(yj_msg *msg, const char *batch_id);
+yj_err ledger_payout_batch_answer(yj_buf *out, const char *batch_id, const ledger_batch *b,
+                                  char **members, const ledger_payout_line *lines, size_t n,
+                                  const char *token);
 /* GetGroup's request checked, its NOT_FOUND, and its answer from a
  * group's fields and orders (the ledger's record or the published
  * view's): orders[0..n_joined) joined it, orders[n_joined..n) named it

@@ -39,8 +39,6 @@
 
 #define REF_MAX LEDGER_REF_MAX
 #define REASON_MAX LEDGER_REASON_MAX
-#define PAGE_DEFAULT 1000
-#define PAGE_MAX 10000
 
 /* Moves amount between two of a member's accounts (one posting pair). */
 static yj_err move(ledger_event_ctx *ec, const char *member, const char *from, const char *to, int64_t amount,
@@ -492,23 +490,31 @@ yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const le
     return ledger_pack(out, &resp.base);
 }
 
-yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
+yj_err ledger_check_payout_batch_request(const char *batch_id, int32_t page_size,
+                                         const char *page_token, yj_msg *msg)
 {
-    const Yongjin__V1__GetPayoutBatchRequest *req = reqv;
-    if (!yj_ledger_valid_id(req->batch_id, strlen(req->batch_id)))
+    if (!yj_ledger_valid_id(batch_id, strlen(batch_id)))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "batch_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    if (req->page_size < 0 || req->page_size > PAGE_MAX)
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size, PAGE_MAX);
-    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
+    if (page_size < 0 || page_size > LEDGER_BATCH_PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", page_size,
+                       LEDGER_BATCH_PAGE_MAX);
+    if (page_token[0] && !yj_ledger_valid_id(page_token, strlen(page_token)))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
-    size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT;
-    Yongjin__State__PayoutBatch *b;
-    yj_err err = load_batch(&r->view, tenant, tlen, req->batch_id, &b);
-    if (err == YJ_NOT_FOUND) return yj_fail(msg, YJ_NOT_FOUND, "no payout batch %s", req->batch_id);
-    if (err != YJ_OK) return yj_fail(msg, err, "cannot read batch %s", req->batch_id);
+    return YJ_OK;
+}
+
+yj_err ledger_fail_no_batch(yj_msg *msg, const char *batch_id)
+{
+    return yj_fail(msg, YJ_NOT_FOUND, "no payout batch %s", batch_id);
+}
+
+yj_err ledger_payout_batch_answer(yj_buf *out, const char *batch_id, const ledger_batch *b,
+                                  char **members, const ledger_payout_line *lines, size_t n,
+                                  const char *token)
+{
     Yongjin__V1__PayoutBatch resp = YONGJIN__V1__PAYOUT_BATCH__INIT;
-    resp.batch_id = req->batch_id;
-    resp.month = b->month;
+    resp.batch_id = (char *)batch_id;
+    resp.month = (char *)b->month;
     resp.total = b->total;
     resp.created_at_ms = b->created_at_ms;
     resp.line_count = b->n_lines;
@@ -516,10 +522,46 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
     resp.failed_total = b->failed_total;
     resp.pending_total = b->total - b->paid_total - b->failed_total;
     resp.more_members = b->more_members;
-    Yongjin__V1__PayoutLine *rows = calloc(page, sizeof *rows), **rowp = calloc(page, sizeof *rowp);
+    resp.next_page_token = (char *)token;
+    Yongjin__V1__PayoutLine *rows = calloc(n ? n : 1, sizeof *rows),
+                            **rowp = calloc(n ? n : 1, sizeof *rowp);
+    yj_err err = rows && rowp ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    for (size_t i = 0; err == YJ_OK && i < n; i++) {
+        Yongjin__V1__PayoutLine init = YONGJIN__V1__PAYOUT_LINE__INIT;
+        rows[i] = init;
+        rows[i].member = members[i];
+        rows[i].amount = lines[i].amount;
+        rows[i].status = (char *)yj_rules_line_status_name(lines[i].status);
+        rows[i].external_ref = (char *)lines[i].external_ref;
+        rowp[i] = &rows[i];
+    }
+    resp.n_lines = n;
+    resp.lines = rowp;
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    free(rows);
+    free(rowp);
+    return err;
+}
+
+yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const void *reqv,
+                                  yj_buf *out, yj_msg *msg)
+{
+    const Yongjin__V1__GetPayoutBatchRequest *req = reqv;
+    yj_err err =
+        ledger_check_payout_batch_request(req->batch_id, req->page_size, req->page_token, msg);
+    if (err != YJ_OK) return err;
+    size_t tlen = strlen(tenant),
+           page = req->page_size ? (size_t)req->page_size : LEDGER_BATCH_PAGE_DEFAULT;
+    Yongjin__State__PayoutBatch *b;
+    err = load_batch(&r->view, tenant, tlen, req->batch_id, &b);
+    if (err == YJ_NOT_FOUND) return ledger_fail_no_batch(msg, req->batch_id);
+    if (err != YJ_OK) return yj_fail(msg, err, "cannot read batch %s", req->batch_id);
+    ledger_payout_line *rows = calloc(page, sizeof *rows);
+    char **names = calloc(page, sizeof *names);
     Yongjin__State__PayoutLine **st = calloc(page, sizeof *st);
-    char(*names)[YJ_ID_MAX + 1] = calloc(page, sizeof *names);
-    if (!rows || !rowp || !st || !names) err = YJ_RESOURCE_EXHAUSTED;
+    char(*text)[YJ_ID_MAX + 1] = calloc(page, sizeof *text);
+    const char *token = "";
+    if (!rows || !names || !st || !text) err = YJ_RESOURCE_EXHAUSTED;
     lkey prefix, start;
     lkey_start(&prefix, tenant, tlen, 'z');
     lkey_str(&prefix, req->batch_id, strlen(req->batch_id));
@@ -542,34 +584,30 @@ yj_err yj_ledger_get_payout_batch(const yj_rtxn *r, const char *tenant, const vo
         if (req->page_token[0] && len == strlen(req->page_token) && !memcmp(key + prefix.n + 1, req->page_token, len))
             continue;
         if (n == page) {
-            resp.next_page_token = names[n - 1];
+            token = text[n - 1];
             break;
         }
         if (!(st[n] = yongjin__state__payout_line__unpack(NULL, v.mv_size, v.mv_data))) {
             err = YJ_DATA_LOSS;
             break;
         }
-        memcpy(names[n], key + prefix.n + 1, len);
-        names[n][len] = 0;
-        Yongjin__V1__PayoutLine init = YONGJIN__V1__PAYOUT_LINE__INIT;
-        rows[n] = init;
-        rows[n].member = names[n];
-        rows[n].amount = st[n]->amount;
-        rows[n].status = (char *)yj_rules_line_status_name(st[n]->status);
-        rows[n].external_ref = st[n]->external_ref;
-        rowp[n] = &rows[n];
+        memcpy(text[n], key + prefix.n + 1, len);
+        text[n][len] = 0;
+        names[n] = text[n];
+        rows[n] = (ledger_payout_line){st[n]->amount, (int)st[n]->status, st[n]->external_ref};
         n++;
     }
     if (c) yj_cursor_close(c);
     if (err == YJ_OK) err = yj_cursor_err(rc);
-    resp.n_lines = n;
-    resp.lines = rowp;
-    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    ledger_batch bv = {b->month,      b->total,        b->created_at_ms, (int64_t)b->n_lines,
+                       b->paid_total, b->failed_total, b->more_members};
+    if (err == YJ_OK)
+        err = ledger_payout_batch_answer(out, req->batch_id, &bv, names, rows, n, token);
     for (size_t i = 0; st && i < n; i++) yongjin__state__payout_line__free_unpacked(st[i], NULL);
     free(rows);
-    free(rowp);
-    free(st);
     free(names);
+    free(st);
+    free(text);
     yongjin__state__payout_batch__free_unpacked(b, NULL);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot read batch %s", req->batch_id);
 }

@@ -4,6 +4,7 @@
 #include "state/pub.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "state/map64.h"
 #include "state/tree.h"
 #include "store/memmap.h"
+#include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/query.pb-c.h"
 
 /* One tenant's rows: by the view's own number r of each id seen, its
@@ -80,7 +82,21 @@ typedef struct pub_tenant {
     yj_ids *gorders;
     uint8_t *gord_refunded;
     size_t gord_cap;
+    /* the payout batches, by the state's numbers (copied in order), and
+     * their lines: the batch's number (4 bytes, big-endian), then the
+     * member's id as a length byte and its bytes (the ledger's order); the
+     * value the amount (8 bytes), the status (4) and the external
+     * reference's bytes */
+    yj_ids *batch_ids;
+    struct pub_batch *bats;
+    size_t bat_cap;
+    yj_memmap *plines;
 } pub_tenant;
+typedef struct pub_batch {
+    char month[8]; /* as the event wrote it */
+    int more_members;
+    int64_t total, created_at_ms, n_lines, paid_total, failed_total;
+} pub_batch;
 /* A list of a group's orders (the view's numbers of them), in order. */
 typedef struct pub_glist {
     uint32_t *orders;
@@ -180,6 +196,9 @@ static void tenant_free(pub_tenant *vt)
     free(vt->grps);
     yj_ids_free(vt->gorders);
     free(vt->gord_refunded);
+    yj_ids_free(vt->batch_ids);
+    free(vt->bats);
+    yj_memmap_free(vt->plines);
 }
 
 void yj_pub_free(yj_pub *v)
@@ -238,10 +257,12 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .live = yj_memmap_new(),
                      .wd_ids = yj_ids_new(seed ^ 7),
                      .group_ids = yj_ids_new(seed ^ 8),
-                     .gorders = yj_ids_new(seed ^ 9)};
+                     .gorders = yj_ids_new(seed ^ 9),
+                     .batch_ids = yj_ids_new(seed ^ 10),
+                     .plines = yj_memmap_new()};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids || !nt.group_ids || !nt.gorders ||
-        yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+        !nt.batch_ids || !nt.plines || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         tenant_free(&nt);
         return NULL;
     }
@@ -671,6 +692,58 @@ static int put_group_order(pub_tenant *vt, const yj_sm *s, uint32_t o)
     return 1;
 }
 
+/* Payout batch b of s: numbered in the view when new (in the state's
+ * order), its fields copied. */
+static int put_batch(pub_tenant *vt, const yj_sm *s, uint32_t b)
+{
+    ledger_batch lb;
+    while (yj_ids_count(vt->batch_ids) <= b) {
+        uint32_t k = (uint32_t)yj_ids_count(vt->batch_ids), got;
+        const char *id = yj_sm_batch_at(s, k, &lb);
+        if (!id) return 1; /* (past the count: taken back) */
+        if (k >= vt->bat_cap) {
+            size_t cap = vt->bat_cap ? 2 * vt->bat_cap : 16;
+            pub_batch *more = realloc(vt->bats, cap * sizeof *more);
+            if (!more) return 0;
+            vt->bats = more;
+            vt->bat_cap = cap;
+        }
+        memset(&vt->bats[k], 0, sizeof vt->bats[k]);
+        if (yj_ids_add(vt->batch_ids, id, strlen(id), &got) != YJ_OK) return 0;
+    }
+    if (!yj_sm_batch_at(s, b, &lb)) return 1;
+    pub_batch *pb = &vt->bats[b];
+    snprintf(pb->month, sizeof pb->month, "%s", lb.month);
+    pb->more_members = lb.more_members;
+    pb->total = lb.total;
+    pb->created_at_ms = lb.created_at_ms;
+    pb->n_lines = lb.n_lines;
+    pb->paid_total = lb.paid_total;
+    pb->failed_total = lb.failed_total;
+    return 1;
+}
+
+/* Payout line i of s, copied under its batch and member (its batch is
+ * numbered: the batches' kind comes first, and a line is made with its
+ * batch). */
+static int put_payout_line(pub_tenant *vt, const yj_sm *s, uint32_t i)
+{
+    uint32_t b;
+    ledger_payout_line pl;
+    const char *member = yj_sm_payout_line_at(s, i, &b, &pl);
+    if (!member) return 1; /* (past the count: taken back) */
+    if (b >= yj_ids_count(vt->batch_ids)) return 0;
+    uint8_t k[4 + 1 + YJ_ID_MAX], val[8 + 4 + LEDGER_REF_MAX];
+    size_t rl = strlen(pl.external_ref);
+    if (rl > LEDGER_REF_MAX) return 0;
+    int32_t st = pl.status;
+    memcpy(val, &pl.amount, 8);
+    memcpy(val + 8, &st, 4);
+    memcpy(val + 12, pl.external_ref, rl);
+    return yj_memmap_put(vt->plines, k, direct_key(k, b, member, strlen(member)), val, 12 + rl,
+                         0) == 0;
+}
+
 /* None: a group published whole lists its orders' refunds itself. */
 static size_t no_whole(const yj_sm *s)
 {
@@ -727,6 +800,8 @@ static const struct pub_kind {
     {yj_sm_changed_withdrawals, yj_sm_withdrawals, put_withdrawal, NULL},
     {yj_sm_changed_groups, yj_sm_groups, put_group, NULL}, /* (before their orders' refunds) */
     {yj_sm_changed_group_orders, no_whole, put_group_order, NULL},
+    {yj_sm_changed_batches, yj_sm_batches, put_batch, NULL}, /* (before their lines) */
+    {yj_sm_changed_payout_lines, yj_sm_payout_lines, put_payout_line, NULL},
 };
 #define PUB_KINDS (sizeof pub_kinds / sizeof pub_kinds[0])
 
@@ -1113,6 +1188,77 @@ yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf 
     return err;
 }
 
+yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                               uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetPayoutBatchRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err =
+        ledger_check_payout_batch_request(req->batch_id, req->page_size, req->page_token, msg);
+    if (err != YJ_OK) return err;
+    size_t page = req->page_size ? (size_t)req->page_size : LEDGER_BATCH_PAGE_DEFAULT, n = 0;
+    ledger_payout_line *rows = malloc(page * sizeof *rows);
+    char **names = malloc(page * sizeof *names);
+    if (!rows || !names) {
+        free(rows);
+        free(names);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a page of payout lines");
+    }
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) {
+        free(rows);
+        free(names);
+        return err;
+    }
+    uint32_t b =
+        vt ? yj_ids_find(vt->batch_ids, req->batch_id, strlen(req->batch_id)) : YJ_IDS_NONE;
+    if (b == YJ_IDS_NONE)
+        err = ledger_fail_no_batch(msg, req->batch_id);
+    else { /* (encoded under the lock: the members' ids and references are the view's) */
+        const pub_batch *pb = &vt->bats[b];
+        /* each line's id and reference, NUL-terminated, in room of its own */
+        char(*text)[YJ_ID_MAX + 1 + LEDGER_REF_MAX + 1] = malloc(page * sizeof *text);
+        const char *token = "";
+        uint8_t k[4 + 1 + YJ_ID_MAX];
+        size_t tlen = strlen(req->page_token), klen = direct_key(k, b, req->page_token, tlen);
+        yj_memmap_it it;
+        yj_memmap_seek(vt->plines, &it, k, tlen ? klen : 4); /* (the token's own: sent) */
+        for (; text && yj_memmap_valid(&it); yj_memmap_next(&it)) {
+            const uint8_t *key, *val;
+            size_t kl, vl;
+            yj_memmap_at(&it, (const void **)&key, &kl, (const void **)&val, &vl, NULL);
+            if (kl < 5 || memcmp(key, k, 4)) break; /* (past the batch's) */
+            if (tlen && kl == klen && !memcmp(key, k, klen)) continue;
+            if (n == page) {
+                token = names[n - 1];
+                break;
+            }
+            int32_t st;
+            memcpy(text[n], key + 5, kl - 5);
+            text[n][kl - 5] = 0;
+            char *ref = text[n] + YJ_ID_MAX + 1;
+            memcpy(ref, val + 12, vl - 12);
+            ref[vl - 12] = 0;
+            memcpy(&rows[n].amount, val, 8);
+            memcpy(&st, val + 8, 4);
+            rows[n].status = st;
+            rows[n].external_ref = ref;
+            names[n] = text[n];
+            n++;
+        }
+        ledger_batch lb = {pb->month,      pb->total,        pb->created_at_ms, pb->n_lines,
+                           pb->paid_total, pb->failed_total, pb->more_members};
+        err = text ? ledger_payout_batch_answer(out, req->batch_id, &lb, names, rows, n, token)
+                   : YJ_RESOURCE_EXHAUSTED;
+        if (err != YJ_OK) err = yj_fail(msg, err, "cannot read batch %s", req->batch_id);
+        free(text);
+    }
+    read_end(v, seq);
+    free(rows);
+    free(names);
+    return err;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);
@@ -1136,7 +1282,9 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_map64_bytes(v->tenants[i].earn) + yj_map64_bytes(v->tenants[i].month) +
              v->tenants[i].by_member_cap * sizeof *v->tenants[i].by_member +
              yj_ids_bytes(v->tenants[i].group_ids) + v->tenants[i].grp_cap * sizeof(pub_group) +
-             yj_ids_bytes(v->tenants[i].gorders) + v->tenants[i].gord_cap;
+             yj_ids_bytes(v->tenants[i].gorders) + v->tenants[i].gord_cap +
+             yj_ids_bytes(v->tenants[i].batch_ids) + v->tenants[i].bat_cap * sizeof(pub_batch) +
+             yj_memmap_bytes(v->tenants[i].plines);
         for (size_t g = 0; g < yj_ids_count(v->tenants[i].group_ids); g++)
             n += (v->tenants[i].grps[g].joined.cap + v->tenants[i].grps[g].missed.cap) *
                  sizeof(uint32_t);

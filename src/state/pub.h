@@ -19,11 +19,12 @@
  * by month and channel; the tenant's totals by account; each campaign's
  * variants and their counts; each live session's hosts, whether it
  * closed, its counts and its inviters' in id order; each withdrawal; each
- * group-buy with its orders (whether each was all refunded); the policy
- * in force. Its reads answer as the ledger's do
+ * group-buy with its orders (whether each was all refunded); each payout
+ * batch with its lines in member order; the policy in force. Its reads answer as the ledger's do
  * (yj_ledger_get_balance, _get_earnings, _get_team, _get_performance,
  * _trial_balance, _get_campaign_stats, _get_live_stats, _get_withdrawal,
- * _get_group, _get_policy): a member never seen is NOT_FOUND with the same words.
+ * _get_group, _get_payout_batch, _get_policy): a member never seen is NOT_FOUND with the same
+ * words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -98,9 +99,12 @@ yj_err yj_pub_trial_balance(yj_pub *v, const char *tenant, const void *reqv, yj_
 yj_err yj_pub_get_campaign_stats(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                                  uint64_t *seq, yj_msg *msg);
 
-/* GetGroup (a Yongjin__V1__GetGroupRequest), the same way. */
+/* GetGroup (a Yongjin__V1__GetGroupRequest) and Finance.GetPayoutBatch,
+ * the same way. */
 yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out, uint64_t *seq,
                         yj_msg *msg);
+yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                               uint64_t *seq, yj_msg *msg);
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);

@@ -145,6 +145,8 @@ void yj_sm_free(yj_sm *s)
     sm_dirty_free(&s->dirty_wd);
     sm_dirty_free(&s->dirty_grp);
     sm_dirty_free(&s->dirty_gord);
+    sm_dirty_free(&s->dirty_bat);
+    sm_dirty_free(&s->dirty_pl);
     free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
@@ -720,7 +722,15 @@ static int digest_payouts(EVP_MD_CTX *c, const yj_sm *s, const uint32_t *rank)
     for (size_t i = 0; ok && i < nb; i++) {
         const sm_batch *x = &s->batches[b[i].i];
         brank[b[i].i] = (uint32_t)i;
-        ok = EVP_DigestUpdate(c, b[i].id, strlen(b[i].id) + 1) && put_u64(c, x->month) &&
+        /* the month as written when it is not the month's own text (a
+         * flag in the high bit: a batch of a month written plainly hashes
+         * as it did before the text was kept) */
+        char plain[8];
+        yj_rules_month_name(x->month, plain);
+        int as_written = strcmp(plain, x->month_text) != 0;
+        ok = EVP_DigestUpdate(c, b[i].id, strlen(b[i].id) + 1) &&
+             put_u64(c, x->month | (uint64_t)as_written << 63) &&
+             (!as_written || EVP_DigestUpdate(c, x->month_text, strlen(x->month_text) + 1)) &&
              put_u64(c, (uint64_t)x->more_members) && put_u64(c, (uint64_t)x->created_at_ms) &&
              put_u64(c, (uint64_t)x->n_lines) && put_u64(c, (uint64_t)x->total) &&
              put_u64(c, (uint64_t)x->paid_total) && put_u64(c, (uint64_t)x->failed_total) &&
@@ -1077,7 +1087,7 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
             s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
-            s->dirty_grp.cap + s->dirty_gord.cap) *
+            s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap) *
                (sizeof(uint32_t) + 1) +
            s->seen_new_cap * sizeof *s->seen_new + s->policy_len + yj_ids_bytes(s->store_ids) +
            s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +

@@ -383,6 +383,20 @@ size_t yj_sm_changed_withdrawals(yj_sm *s, const uint32_t **withdrawals);
 const char *yj_sm_withdrawal_at(const yj_sm *s, uint32_t w, uint32_t *member,
                                 struct ledger_withdrawal *out);
 size_t yj_sm_withdrawals(const yj_sm *s);
+/* The payout batches created or marked since the last call, and their
+ * lines made or marked (as the earnings'); batch b's id and fields (its
+ * month as the event wrote it; pointers into the state, valid until its
+ * next event), NULL when there is no batch b; line i's member (an id),
+ * batch (a number) and fields, NULL when there is no line i. */
+struct ledger_batch;
+struct ledger_payout_line;
+size_t yj_sm_changed_batches(yj_sm *s, const uint32_t **batches);
+size_t yj_sm_changed_payout_lines(yj_sm *s, const uint32_t **lines);
+const char *yj_sm_batch_at(const yj_sm *s, uint32_t b, struct ledger_batch *out);
+size_t yj_sm_batches(const yj_sm *s);
+const char *yj_sm_payout_line_at(const yj_sm *s, uint32_t i, uint32_t *batch,
+                                 struct ledger_payout_line *out);
+size_t yj_sm_payout_lines(const yj_sm *s);
 /* Whether a SetPolicy changed the policy since the last call (a change a
  * rollback took back may say so too), and the policy in force as its
  * record's bytes (the ledger's 'P' value; NULL: none set, the defaults). */

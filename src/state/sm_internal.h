@@ -154,7 +154,8 @@ typedef struct sm_withdrawal {
 } sm_withdrawal;
 
 typedef struct sm_batch {
-    uint32_t month; /* yyyymm */
+    uint32_t month;     /* yyyymm */
+    char month_text[8]; /* as the event wrote it (7 bytes: ledger_parse_month_as_written) */
     int more_members;
     int64_t created_at_ms;
     int64_t n_lines, total, paid_total, failed_total, n_paid, n_failed;
@@ -164,6 +165,7 @@ typedef struct sm_pline {
     int64_t amount;
     int status; /* YJ_LINE_* */
     const char *external_ref;
+    uint32_t batch, member; /* its key in pline_of (not in a snapshot: a load sets them from it) */
 } sm_pline;
 
 struct yj_sm {
@@ -205,9 +207,10 @@ struct yj_sm {
      * withdrawals requested, reviewed or paid (their request's room),
      * the group-buys an event changed (their open's room: touch_group),
      * the orders in a group's lists refunded (by order number: room at
-     * the payment that put them there, sm_group_room) */
+     * the payment that put them there, sm_group_room), the payout batches
+     * created or marked and their lines (room at the creation) */
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
-        dirty_wd, dirty_grp, dirty_gord;
+        dirty_wd, dirty_grp, dirty_gord, dirty_bat, dirty_pl;
     int policy_changed; /* a SetPolicy since the view last took it (not state) */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work

@@ -299,6 +299,8 @@ static yj_err room_batch(yj_sm *s, size_t n, yj_buf *effects)
         s->pline_cap = cap;
     }
     if (err == YJ_OK) err = yj_map64_reserve(s->pline_of, n);
+    if (err == YJ_OK) err = sm_dirty_room(&s->dirty_bat, yj_ids_count(s->batch_ids) + 1);
+    if (err == YJ_OK) err = sm_dirty_room(&s->dirty_pl, s->n_plines + n);
     /* the lines' postings stop at the soft limit; one pair may pass it */
     if (err == YJ_OK) err = sm_room_rows(s, 0, n);
     if (err == YJ_OK &&
@@ -336,6 +338,8 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
     assert(err == YJ_OK); /* (reserved) */
     sm_batch *b = &s->batches[bi];
     *b = (sm_batch){.month = month, .created_at_ms = e->time_ms, .more_members = more};
+    memcpy(b->month_text, cb->month, 7); /* (seven bytes: the check's) */
+    sm_dirty_add(&s->dirty_bat, bi);
     for (size_t i = 0; i < n; i++) {
         if (out->effects->len - start >=
             LEDGER_EFFECTS_SOFT_MAX) { /* another batch takes the rest */
@@ -345,7 +349,12 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
         int64_t bal[YJ_SM_BALANCE_FIELDS];
         yj_sm_balance(s, lines[i].n, bal);
         size_t li = s->n_plines++;
-        s->plines[li] = (sm_pline){.amount = bal[1], .status = YJ_LINE_PENDING, .external_ref = ""};
+        s->plines[li] = (sm_pline){.amount = bal[1],
+                                   .status = YJ_LINE_PENDING,
+                                   .external_ref = "",
+                                   .batch = bi,
+                                   .member = lines[i].n};
+        sm_dirty_add(&s->dirty_pl, (uint32_t)li);
         yj_map64_row(s->pline_of, (uint64_t)bi << 32 | lines[i].n)[0] = (int64_t)li;
         move(s, e->period, lines[i].n, "available", "withdrawing", bal[1], "payout", out->effects);
         b->n_lines++;
@@ -354,6 +363,50 @@ yj_err yj_sm_create_payout_batch(yj_sm *s, const yj_sm_event *e,
     free(lines);
     assert(e->rules < YJ_RULES_V2 || b->n_lines > 0);
     return YJ_OK;
+}
+
+size_t yj_sm_changed_batches(yj_sm *s, const uint32_t **batches)
+{
+    return sm_dirty_take(&s->dirty_bat, batches);
+}
+
+size_t yj_sm_changed_payout_lines(yj_sm *s, const uint32_t **lines)
+{
+    return sm_dirty_take(&s->dirty_pl, lines);
+}
+
+const char *yj_sm_batch_at(const yj_sm *s, uint32_t b, struct ledger_batch *out)
+{
+    if (b >= yj_ids_count(s->batch_ids)) return NULL;
+    const sm_batch *x = &s->batches[b];
+    *out = (ledger_batch){.month = x->month_text,
+                          .total = x->total,
+                          .created_at_ms = x->created_at_ms,
+                          .n_lines = x->n_lines,
+                          .paid_total = x->paid_total,
+                          .failed_total = x->failed_total,
+                          .more_members = x->more_members};
+    return yj_ids_str(s->batch_ids, b);
+}
+
+size_t yj_sm_batches(const yj_sm *s)
+{
+    return yj_ids_count(s->batch_ids);
+}
+
+const char *yj_sm_payout_line_at(const yj_sm *s, uint32_t i, uint32_t *batch,
+                                 struct ledger_payout_line *out)
+{
+    if (i >= s->n_plines) return NULL;
+    const sm_pline *l = &s->plines[i];
+    *batch = l->batch;
+    *out = (ledger_payout_line){l->amount, l->status, l->external_ref};
+    return yj_tree_id(s->tree, l->member);
+}
+
+size_t yj_sm_payout_lines(const yj_sm *s)
+{
+    return s->n_plines;
 }
 
 yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__MarkPayoutLine *ml,
@@ -383,6 +436,8 @@ yj_err yj_sm_mark_payout_line(yj_sm *s, const yj_sm_event *e, const Yongjin__V1_
     SM_LOG(s, ST_PLINES, l);
     l->status = status;
     l->external_ref = ref;
+    sm_dirty_add(&s->dirty_bat, bi); /* (room since its creation) */
+    sm_dirty_add(&s->dirty_pl, (uint32_t)row[0]);
     if (ml->paid) {
         b->n_paid++;
         sm_add(&b->paid_total, l->amount);

@@ -33,7 +33,9 @@
 #include "yongjin/sha256.h"
 
 #define SNAP_MAGIC "YJSM"
-#define SNAP_VERSION 2u /* 2: lines' SKU, category and quantity; orders' entries */
+#define SNAP_VERSION                                                                               \
+    3u /* 2: lines' SKU, category and quantity; orders' entries; 3: a payout batch's month as      \
+          written */
 #define SNAP_HEADER (4 + 4 + 8 + 8 + 32 + 32)
 
 /* The layout of every table written as it lies in memory: a snapshot of
@@ -595,6 +597,11 @@ static void load_body(yj_sm *s, snap_r *r)
         uint64_t k = yj_map64_key_at(s->pline_of, i);
         sr_ref(r, k >> 32, batches, 0);
         sr_ref(r, (uint32_t)k, members, 0);
+        if (!r->bad) { /* the line's own key (pline_of's values were checked above) */
+            sm_pline *l = &s->plines[yj_map64_at(s->pline_of, i)[0]];
+            l->batch = (uint32_t)(k >> 32);
+            l->member = (uint32_t)k;
+        }
     }
     for (size_t i = 0; i < yj_map64_count(s->perf) && !r->bad; i++) {
         uint64_t k = yj_map64_key_at(s->perf, i), who = k >> 56, num = (k >> 24) & 0xffffffffu;
@@ -666,6 +673,8 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
         sm_dirty_room(&s->dirty_sess, yj_ids_count(s->session_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_wd, yj_ids_count(s->wd_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_grp, yj_ids_count(s->group_ids)) != YJ_OK ||
+        sm_dirty_room(&s->dirty_bat, yj_ids_count(s->batch_ids)) != YJ_OK ||
+        sm_dirty_room(&s->dirty_pl, s->n_plines) != YJ_OK ||
         /* (any order may be in a group's lists once a group exists) */
         sm_dirty_room(&s->dirty_gord,
                       yj_ids_count(s->group_ids) ? yj_ids_count(s->order_ids) : 0) != YJ_OK) {

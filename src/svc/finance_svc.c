@@ -285,7 +285,7 @@ static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descripto
 static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
                                    yj_ledger_period_report, 1, NULL};
 static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,
-                                  yj_ledger_get_payout_batch, 0, NULL};
+                                  yj_ledger_get_payout_batch, 0, yj_pub_get_payout_batch};
 
 /* ---- ExportStatement: a month's rows, streamed with backpressure ---- */
 

@@ -2065,6 +2065,65 @@ static int compare_pub_withdrawals(dfx *f, yj_pub *p)
     return found;
 }
 
+/* GetPayoutBatch of every batch id the workload may name (b0..b5), a
+ * page of one at a time through the last (each page's token the view
+ * gave), all at once, and a page size and a token that are not valid;
+ * returns how many batches were found and adds to *odd those whose month
+ * is not written as a month prints (none a new write can make: an old
+ * journal's, test_a_batch_month_as_an_old_journal_wrote_it) and to
+ * *lines the lines listed. */
+static int compare_pub_batches(dfx *f, yj_pub *p, int *odd, int *lines)
+{
+    int found = 0;
+    for (int i = 0; i < 7; i++) {
+        char bid[16], what[96], token[YJ_ID_MAX + 1] = "";
+        snprintf(bid, sizeof bid, i < 6 ? "b%d" : "not an id", i);
+        Yongjin__V1__GetPayoutBatchRequest req = YONGJIN__V1__GET_PAYOUT_BATCH_REQUEST__INIT;
+        req.batch_id = bid;
+        snprintf(what, sizeof what, "GetPayoutBatch %s", bid);
+        if (!compare_read(f, p, what, &req, yj_ledger_get_payout_batch, yj_pub_get_payout_batch))
+            continue;
+        found++;
+        for (int pages = 0;; pages++) { /* a page of one at a time */
+            req.page_size = 1;
+            req.page_token = token;
+            snprintf(what, sizeof what, "GetPayoutBatch %s page %d", bid, pages);
+            assert_int_equal(
+                compare_read(f, p, what, &req, yj_ledger_get_payout_batch, yj_pub_get_payout_batch),
+                1);
+            yj_buf out = {0};
+            uint64_t seq;
+            yj_msg msg;
+            assert_int_equal(yj_pub_get_payout_batch(p, "t1", &req, &out, &seq, &msg), YJ_OK);
+            Yongjin__V1__PayoutBatch *b =
+                yongjin__v1__payout_batch__unpack(NULL, out.len, out.data);
+            assert_non_null(b);
+            if (pages == 0) {
+                char plain[8];
+                uint32_t m;
+                assert_int_equal(ledger_parse_month_as_written("", b->month, &m, &msg), YJ_OK);
+                yj_rules_month_name(m, plain);
+                *odd += strcmp(plain, b->month) != 0;
+            }
+            *lines += (int)b->n_lines;
+            snprintf(token, sizeof token, "%s", b->next_page_token);
+            assert_int_equal(b->n_lines, token[0] || pages + 1 == (int)b->line_count ? 1 : 0);
+            yongjin__v1__payout_batch__free_unpacked(b, NULL);
+            yj_buf_free(&out);
+            if (!token[0]) break;
+        }
+        req.page_token = "";
+        req.page_size = 10001;
+        compare_read(f, p, "GetPayoutBatch page_size 10001", &req, yj_ledger_get_payout_batch,
+                     yj_pub_get_payout_batch);
+        req.page_size = 0;
+        req.page_token = "no token!";
+        compare_read(f, p, "GetPayoutBatch bad token", &req, yj_ledger_get_payout_batch,
+                     yj_pub_get_payout_batch);
+    }
+    return found;
+}
+
 /* What GetGroup answers over a workload: groups found by status, and the
  * orders listed, to refund, and left off (all refunded). */
 typedef struct group_tally {
@@ -2955,6 +3014,10 @@ static void differential(dfx *f, const workload *w)
             if (e % 27 == 20 && w->live) compare_pub_live(f, pub);
             if (e % 27 == 24) compare_pub_withdrawals(f, pub);
             if (e % 27 == 15 && w->groups) compare_pub_groups(f, pub, s, NULL);
+            if (e % 27 == 6) {
+                int odd = 0, lines = 0;
+                compare_pub_batches(f, pub, &odd, &lines);
+            }
         }
         char m[16];
         snprintf(m, sizeof m, "m%u", rnd(DMEMBERS));
@@ -3141,6 +3204,14 @@ static void differential(dfx *f, const workload *w)
     int withdrawals = compare_pub_withdrawals(f, pub); /* every withdrawal */
     assert_int_equal(compare_pub_withdrawals(f, whole), withdrawals);
     assert_true(withdrawals > 0 && (size_t)withdrawals == n_wd);
+    { /* every payout batch */
+        int odd = 0, lines = 0, odd_whole = 0, lines_whole = 0;
+        int found = compare_pub_batches(f, pub, &odd, &lines);
+        assert_int_equal(compare_pub_batches(f, whole, &odd_whole, &lines_whole), found);
+        print_message("payout batches: %d found, %d lines, %d months written oddly\n", found, lines,
+                      odd);
+        assert_true(found > 0 && lines > found && lines == lines_whole && odd == odd_whole);
+    }
     if (w->groups) { /* every group-buy */
         group_tally t = {0};
         int found = compare_pub_groups(f, pub, s, &t);
@@ -3857,6 +3928,143 @@ static void test_campaigns_by_hand(void **state)
  * link's referrer whose bind was made and one whose bind was not (the
  * buyer was bound), the buyer; not an id only a refused event named, nor
  * one no event named; the ledger's 'k' marks the same set. */
+/* Event x applied to the typed state alone at when, as a replay (no door)
+ * when replay, as entry seq: its code. */
+static yj_err typed_alone(yj_sm *s, Yongjin__V1__Event *x, int64_t when, int replay, uint64_t seq)
+{
+    yj_buf fx = {0}, extra = {0};
+    yj_sm_out out = {.effects = &fx};
+    yj_msg why;
+    yj_err err = yj_sm_apply(s, 0, x, when, replay ? 0 : when, seq, &out, &extra, &why);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
+    return err;
+}
+
+/* A payout batch of a month an old build's door let through as written
+ * ("2025- 1": the rules read January 2025; the door now refuses it),
+ * replayed: GetPayoutBatch from the published view answers the month as
+ * the entry wrote it, a snapshot keeps it, and the state's digest tells
+ * it from "2025-01". By hand (RULES.md: level 1 earns 10% by default):
+ * b under a pays 10000, a earns 1000, settled 30 days on and paid out in
+ * one line. */
+static void test_a_batch_month_as_an_old_journal_wrote_it(void **state)
+{
+    (void)state;
+    uint8_t digest[2][32];
+    for (int plain = 0; plain < 2; plain++) {
+        yj_sm *s = yj_sm_new(77);
+        assert_non_null(s);
+        uint64_t seq = 0;
+        Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+        Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+        b.member = "b";
+        b.referrer = "a";
+        x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+        x.bind = &b;
+        assert_int_equal(typed_alone(s, &x, T0, 0, ++seq), YJ_OK);
+        Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
+        Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
+        l.line_id = "L1";
+        l.quantity = 1;
+        l.amount = 10000;
+        op.order_id = "o1";
+        op.buyer = "b";
+        op.n_lines = 1;
+        op.lines = &lp;
+        x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+        x.order_paid = &op;
+        assert_int_equal(typed_alone(s, &x, T0 + DAY, 0, ++seq), YJ_OK);
+        Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
+        oc.order_id = "o1";
+        x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_COMPLETED;
+        x.order_completed = &oc;
+        assert_int_equal(typed_alone(s, &x, T0 + 2 * DAY, 0, ++seq), YJ_OK);
+        Yongjin__V1__Settle st = YONGJIN__V1__SETTLE__INIT;
+        st.as_of_ms = T0 + 30 * DAY;
+        x.body_case = YONGJIN__V1__EVENT__BODY_SETTLE;
+        x.settle = &st;
+        assert_int_equal(typed_alone(s, &x, T0 + 30 * DAY, 0, ++seq), YJ_OK);
+        Yongjin__V1__CreatePayoutBatch cb = YONGJIN__V1__CREATE_PAYOUT_BATCH__INIT;
+        cb.batch_id = "B1";
+        cb.month = plain ? "2025-01" : "2025- 1";
+        x.body_case = YONGJIN__V1__EVENT__BODY_CREATE_PAYOUT_BATCH;
+        x.create_payout_batch = &cb;
+        if (!plain) /* refused at the door, as a new write */
+            assert_int_equal(typed_alone(s, &x, T0 + 31 * DAY, 0, seq + 1), YJ_INVALID_ARGUMENT);
+        assert_int_equal(typed_alone(s, &x, T0 + 31 * DAY, 1, ++seq), YJ_OK);
+        yj_pub *pub = yj_pub_new(5);
+        assert_non_null(pub);
+        yj_pub_begin(pub);
+        assert_int_equal(yj_pub_tenant(pub, "t1", 2, s, 0), YJ_OK);
+        yj_pub_end(pub, seq);
+        Yongjin__V1__GetPayoutBatchRequest req = YONGJIN__V1__GET_PAYOUT_BATCH_REQUEST__INIT;
+        req.batch_id = "B1";
+        yj_buf out = {0};
+        uint64_t at;
+        yj_msg msg;
+        assert_int_equal(yj_pub_get_payout_batch(pub, "t1", &req, &out, &at, &msg), YJ_OK);
+        assert_int_equal(at, seq);
+        Yongjin__V1__PayoutBatch *got = yongjin__v1__payout_batch__unpack(NULL, out.len, out.data);
+        assert_non_null(got);
+        assert_string_equal(got->month, cb.month);
+        assert_int_equal(got->total, 1000);
+        assert_int_equal(got->pending_total, 1000);
+        assert_int_equal(got->line_count, 1);
+        assert_int_equal(got->n_lines, 1);
+        assert_string_equal(got->lines[0]->member, "a");
+        assert_int_equal(got->lines[0]->amount, 1000);
+        assert_string_equal(got->lines[0]->status, "PENDING");
+        yongjin__v1__payout_batch__free_unpacked(got, NULL);
+        yj_buf_free(&out);
+        /* the line paid: the view copies the line and the batch's totals */
+        Yongjin__V1__MarkPayoutLine ml = YONGJIN__V1__MARK_PAYOUT_LINE__INIT;
+        ml.batch_id = "B1";
+        ml.member = "a";
+        ml.paid = 1;
+        ml.external_ref = "wire 7";
+        x.body_case = YONGJIN__V1__EVENT__BODY_MARK_PAYOUT_LINE;
+        x.mark_payout_line = &ml;
+        assert_int_equal(typed_alone(s, &x, T0 + 32 * DAY, 0, ++seq), YJ_OK);
+        yj_pub_begin(pub);
+        assert_int_equal(yj_pub_tenant(pub, "t1", 2, s, 0), YJ_OK);
+        yj_pub_end(pub, seq);
+        /* and a view of the state loaded from its snapshot, published whole */
+        yj_buf snap = {0};
+        yj_sm *loaded;
+        assert_int_equal(yj_sm_save(s, &snap), YJ_OK);
+        assert_int_equal(yj_sm_load(snap.data, snap.len, 78, &loaded, &msg), YJ_OK);
+        yj_buf_free(&snap);
+        yj_pub *whole = yj_pub_new(6);
+        assert_non_null(whole);
+        yj_pub_begin(whole);
+        assert_int_equal(yj_pub_tenant(whole, "t1", 2, loaded, 1), YJ_OK);
+        yj_pub_end(whole, seq);
+        yj_pub *views[2] = {pub, whole};
+        for (int v = 0; v < 2; v++) {
+            assert_int_equal(yj_pub_get_payout_batch(views[v], "t1", &req, &out, &at, &msg), YJ_OK);
+            got = yongjin__v1__payout_batch__unpack(NULL, out.len, out.data);
+            assert_non_null(got);
+            assert_string_equal(got->month, cb.month);
+            assert_int_equal(got->paid_total, 1000);
+            assert_int_equal(got->pending_total, 0);
+            assert_string_equal(got->lines[0]->status, "PAID");
+            assert_string_equal(got->lines[0]->external_ref, "wire 7");
+            yongjin__v1__payout_batch__free_unpacked(got, NULL);
+            yj_buf_free(&out);
+        }
+        uint8_t again[32];
+        assert_true(yj_sm_digest(s, digest[plain]));
+        assert_true(yj_sm_digest(loaded, again));
+        assert_memory_equal(digest[plain], again, 32);
+        yj_pub_free(whole);
+        yj_pub_free(pub);
+        yj_sm_free(loaded);
+        yj_sm_free(s);
+    }
+    assert_memory_not_equal(digest[0], digest[1], 32); /* the month as written is state */
+}
+
 static void test_seen_marks_by_hand(void **state)
 {
     dfx *f = *state;
@@ -4531,6 +4739,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closing_a_month_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_seen_marks_by_hand, dsetup, dteardown),
+        cmocka_unit_test(test_a_batch_month_as_an_old_journal_wrote_it),
         cmocka_unit_test(test_a_view_of_a_deep_chain),
         cmocka_unit_test(test_a_view_whose_members_move),
         cmocka_unit_test_setup_teardown(
