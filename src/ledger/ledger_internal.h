@@ -545,6 +545,11 @@ typedef struct ledger_withdrawal {
 yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
 yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
 yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
+/* GetParent's answer: the binding in force (referrer NULL: none; source
+ * NULL: the bind had none), from the ledger's record or the published
+ * view's (its request checked by ledger_check_member). */
+yj_err ledger_parent_answer(yj_buf *out, const char *referrer, int64_t bound_at_ms,
+                            const Yongjin__V1__Source *source);
 /* GetPayoutBatch's request checked (the batch id, the page's size and
  * token), its NOT_FOUND, and its answer from a batch's fields and a page
  * of its lines in member key order (the ledger's records or the

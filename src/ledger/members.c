@@ -826,7 +826,7 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
                             yj_msg *msg)
 {
     const Yongjin__V1__GetParentRequest *req = reqv;
-    yj_err err = check_id("member", req->member, msg);
+    yj_err err = ledger_check_member("member", req->member, msg);
     if (err != YJ_OK) return err;
     Yongjin__State__Binding *b = NULL;
     if (req->at_ms) {
@@ -841,15 +841,22 @@ yj_err yj_ledger_get_parent(const yj_rtxn *r, const char *tenant, const void *re
         else b = (Yongjin__State__Binding *)m;
     }
     if (err != YJ_OK) return yj_fail(msg, err, "cannot read the binding of %s", req->member);
-    Yongjin__V1__Parent resp = YONGJIN__V1__PARENT__INIT;
-    if (b) {
-        resp.referrer = b->referrer;
-        resp.bound_at_ms = b->bound_at_ms;
-        resp.source = b->source;
-    }
-    err = ledger_pack(out, &resp.base);
+    err = b ? ledger_parent_answer(out, b->referrer, b->bound_at_ms, b->source)
+            : ledger_parent_answer(out, NULL, 0, NULL);
     if (b) yongjin__state__binding__free_unpacked(b, NULL);
     return err;
+}
+
+yj_err ledger_parent_answer(yj_buf *out, const char *referrer, int64_t bound_at_ms,
+                            const Yongjin__V1__Source *source)
+{
+    Yongjin__V1__Parent resp = YONGJIN__V1__PARENT__INIT;
+    if (referrer) {
+        resp.referrer = (char *)referrer;
+        resp.bound_at_ms = bound_at_ms;
+        resp.source = (Yongjin__V1__Source *)source;
+    }
+    return ledger_pack(out, &resp.base);
 }
 
 yj_err ledger_check_team_request(const char *member, int32_t page_size, const char *page_token,

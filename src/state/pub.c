@@ -32,7 +32,17 @@ typedef struct pub_row {
     int64_t team[3];
     uint32_t parent;
     uint32_t seen; /* 0: a tree member not seen yet (a parent others are listed under) */
+    /* its latest binding in binds (PUB_NONE: none), and its number in the
+     * state's tree, the newest the view copied */
+    uint32_t last_bind, tree_last;
 } pub_row;
+/* A binding (GetParent): its referrer's row, its source (a number in
+ * sources, whose texts are the state's: yj_sm_binding_info; PUB_NONE:
+ * none) and the member's binding before it (PUB_NONE: none). */
+typedef struct pub_bind {
+    int64_t bound_at_ms, expires_at_ms;
+    uint32_t referrer, source, prev;
+} pub_bind;
 typedef struct pub_tenant {
     yj_ids *ids;
     pub_row *rows;
@@ -91,6 +101,10 @@ typedef struct pub_tenant {
     struct pub_batch *bats;
     size_t bat_cap;
     yj_memmap *plines;
+    /* every member's bindings (each row's last_bind, then prev) */
+    pub_bind *binds;
+    size_t n_binds, bind_cap;
+    yj_ids *sources;
 } pub_tenant;
 typedef struct pub_batch {
     char month[8]; /* as the event wrote it */
@@ -199,6 +213,8 @@ static void tenant_free(pub_tenant *vt)
     yj_ids_free(vt->batch_ids);
     free(vt->bats);
     yj_memmap_free(vt->plines);
+    free(vt->binds);
+    yj_ids_free(vt->sources);
 }
 
 void yj_pub_free(yj_pub *v)
@@ -259,10 +275,12 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .group_ids = yj_ids_new(seed ^ 8),
                      .gorders = yj_ids_new(seed ^ 9),
                      .batch_ids = yj_ids_new(seed ^ 10),
-                     .plines = yj_memmap_new()};
+                     .plines = yj_memmap_new(),
+                     .sources = yj_ids_new(seed ^ 11)};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids || !nt.group_ids || !nt.gorders ||
-        !nt.batch_ids || !nt.plines || yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
+        !nt.batch_ids || !nt.plines || !nt.sources ||
+        yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         tenant_free(&nt);
         return NULL;
     }
@@ -285,6 +303,8 @@ static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
     if (yj_ids_add(vt->ids, id, len, r) != YJ_OK) return 0;
     memset(&vt->rows[*r], 0, sizeof vt->rows[*r]);
     vt->rows[*r].parent = PUB_NONE;
+    vt->rows[*r].last_bind = PUB_NONE;
+    vt->rows[*r].tree_last = PUB_NONE;
     return 1;
 }
 
@@ -744,6 +764,51 @@ static int put_payout_line(pub_tenant *vt, const yj_sm *s, uint32_t i)
                          0) == 0;
 }
 
+/* Tree member m of s: the bindings it was given since the view last
+ * copied its (its chain in the state, newest first, down to the newest
+ * the view holds: a durable binding keeps its number), appended oldest
+ * first. */
+static int put_binds(pub_tenant *vt, const yj_sm *s, uint32_t m)
+{
+    const yj_tree *t = yj_sm_tree(s);
+    if (m >= yj_tree_count(t)) return 1; /* (past the count: taken back) */
+    uint32_t last = yj_tree_get(t, m)->last, r;
+    if (last == YJ_TREE_NONE) return 1;
+    int got = member_row(vt, s, m, &r);
+    if (got <= 0) return got != 0;
+    uint32_t known = vt->rows[r].tree_last;
+    size_t n = 0;
+    yj_sm_binding_info bi;
+    for (uint32_t b = last; b != known && b != YJ_TREE_NONE; b = bi.prev, n++)
+        yj_sm_binding(s, b, &bi);
+    if (vt->n_binds + n > vt->bind_cap) {
+        size_t cap = vt->bind_cap ? vt->bind_cap : 64;
+        while (cap < vt->n_binds + n)
+            cap *= 2;
+        pub_bind *more = realloc(vt->binds, cap * sizeof *more);
+        if (!more) return 0;
+        vt->binds = more;
+        vt->bind_cap = cap;
+    }
+    size_t i = 0; /* the newest into the last place */
+    for (uint32_t b = last; i < n; b = bi.prev, i++) {
+        yj_sm_binding(s, b, &bi);
+        uint32_t rr, src = PUB_NONE;
+        if (member_row(vt, s, bi.referrer, &rr) <= 0) return 0; /* (a durable member: a row) */
+        if (bi.source &&
+            (src = yj_ids_find(vt->sources, bi.source, bi.source_len)) == YJ_IDS_NONE &&
+            yj_ids_add(vt->sources, bi.source, bi.source_len, &src) != YJ_OK)
+            return 0;
+        size_t at = vt->n_binds + n - 1 - i;
+        vt->binds[at] = (pub_bind){bi.bound_at_ms, bi.expires_at_ms, rr, src,
+                                   i + 1 < n ? (uint32_t)(at - 1) : vt->rows[r].last_bind};
+    }
+    vt->rows[r].last_bind = (uint32_t)(vt->n_binds + n - 1);
+    vt->rows[r].tree_last = last;
+    vt->n_binds += n;
+    return 1;
+}
+
 /* None: a group published whole lists its orders' refunds itself. */
 static size_t no_whole(const yj_sm *s)
 {
@@ -789,6 +854,7 @@ static const struct pub_kind {
     int (*put_changed)(pub_tenant *vt, const yj_sm *s, uint32_t i); /* NULL: put */
 } pub_kinds[] = {
     {yj_sm_changed_balances, tree_members, put_member, NULL},
+    {yj_sm_changed_binds, tree_members, put_binds, NULL},
     {yj_sm_changed_seen, yj_sm_seen_other, put_other, put_mark},
     {yj_sm_changed_earnings, yj_sm_earnings_rows, put_earning, NULL},
     {yj_sm_changed_months, yj_sm_month_rows, put_month, NULL},
@@ -1188,6 +1254,50 @@ yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf 
     return err;
 }
 
+yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                         uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__GetParentRequest *req = reqv;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_member("member", req->member, msg);
+    if (err != YJ_OK) return err;
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) return err;
+    uint32_t r = vt ? yj_ids_find(vt->ids, req->member, strlen(req->member)) : YJ_IDS_NONE;
+    uint32_t b = r != YJ_IDS_NONE ? vt->rows[r].last_bind : PUB_NONE;
+    if (req->at_ms) { /* (0: the latest, lapsed or not) the last made at or before at_ms, in force
+                       */
+        while (b != PUB_NONE && vt->binds[b].bound_at_ms > req->at_ms)
+            b = vt->binds[b].prev;
+        if (b != PUB_NONE && yj_rules_binding_lapsed(vt->binds[b].expires_at_ms, req->at_ms))
+            b = PUB_NONE;
+    }
+    if (b == PUB_NONE)
+        err = ledger_parent_answer(out, NULL, 0, NULL);
+    else { /* (encoded under the lock: the referrer's id is the view's) */
+        const pub_bind *pb = &vt->binds[b];
+        Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
+        char campaign[YJ_ID_MAX + 1], variant[YJ_ID_MAX + 1];
+        if (pb->source != PUB_NONE) { /* (sm_source_text's: channel + 1, campaign '/' variant) */
+            const char *text = yj_ids_str(vt->sources, pb->source);
+            size_t len = yj_ids_len(vt->sources, pb->source);
+            const char *slash = memchr(text + 1, '/', len - 1);
+            size_t cl = (size_t)(slash - text - 1), vl = len - 2 - cl;
+            src.channel = (Yongjin__V1__Source__SourceChannel)((uint8_t)text[0] - 1);
+            memcpy(campaign, text + 1, cl);
+            campaign[cl] = 0;
+            memcpy(variant, slash + 1, vl);
+            variant[vl] = 0;
+            src.campaign = campaign;
+            src.variant = variant;
+        }
+        err = ledger_parent_answer(out, yj_ids_str(vt->ids, pb->referrer), pb->bound_at_ms,
+                                   pb->source != PUB_NONE ? &src : NULL);
+    }
+    read_end(v, seq);
+    return err;
+}
+
 yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                                uint64_t *seq, yj_msg *msg)
 {
@@ -1284,7 +1394,8 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_ids_bytes(v->tenants[i].group_ids) + v->tenants[i].grp_cap * sizeof(pub_group) +
              yj_ids_bytes(v->tenants[i].gorders) + v->tenants[i].gord_cap +
              yj_ids_bytes(v->tenants[i].batch_ids) + v->tenants[i].bat_cap * sizeof(pub_batch) +
-             yj_memmap_bytes(v->tenants[i].plines);
+             yj_memmap_bytes(v->tenants[i].plines) + v->tenants[i].bind_cap * sizeof(pub_bind) +
+             yj_ids_bytes(v->tenants[i].sources);
         for (size_t g = 0; g < yj_ids_count(v->tenants[i].group_ids); g++)
             n += (v->tenants[i].grps[g].joined.cap + v->tenants[i].grps[g].missed.cap) *
                  sizeof(uint32_t);

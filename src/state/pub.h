@@ -14,7 +14,8 @@
  * Held so far, per tenant, by each id seen (yj_sm_seen: an accepted
  * event named it or posted to it): its balance, its team record (direct
  * count, team size, team GMV) and its direct members in id order, and by
- * month its counters (accrued, reversed, settled) and earnings by program
+ * month its counters (accrued, reversed, settled), every binding it was
+ * given (referrer, times, whole source) and earnings by program
  * and level; the guides and stores upserted and their performance credit
  * by month and channel; the tenant's totals by account; each campaign's
  * variants and their counts; each live session's hosts, whether it
@@ -23,8 +24,8 @@
  * batch with its lines in member order; the policy in force. Its reads answer as the ledger's do
  * (yj_ledger_get_balance, _get_earnings, _get_team, _get_performance,
  * _trial_balance, _get_campaign_stats, _get_live_stats, _get_withdrawal,
- * _get_group, _get_payout_batch, _get_policy): a member never seen is NOT_FOUND with the same
- * words.
+ * _get_group, _get_payout_batch, _get_parent, _get_policy): a member never seen is NOT_FOUND with
+ * the same words.
  *
  * Thread-safe: one writer (the publishing calls, in the order begin,
  * tenant..., end) and any number of readers.
@@ -105,6 +106,10 @@ yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf 
                         yj_msg *msg);
 yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                                uint64_t *seq, yj_msg *msg);
+/* GetParent, the same way (a member never bound, known or not, has no
+ * referrer: an empty answer, as the ledger's). */
+yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
+                         uint64_t *seq, yj_msg *msg);
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);

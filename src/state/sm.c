@@ -50,6 +50,8 @@ yj_sm *yj_sm_new(uint64_t seed)
     s->campaign_ids = yj_ids_new(seed ^ 17);
     s->camp = yj_map64_new(3, seed ^ 18);
     s->bind_src = yj_map64_new(1, seed ^ 19);
+    s->bind_source = yj_map64_new(1, seed ^ 23);
+    s->source_ids = yj_ids_new(seed ^ 29);
     s->seen_ids = yj_ids_new(seed ^ 20);
     s->strs.first = 64 * 1024;
     Yongjin__V1__Policy *d;
@@ -62,7 +64,8 @@ yj_sm *yj_sm_new(uint64_t seed)
     if (!s->tree || !s->earn || !s->month || !s->mtot || !s->order_ids || !s->refund_ids ||
         !s->wd_ids || !s->batch_ids || !s->pline_of || !s->store_ids || !s->guide_ids || !s->perf ||
         !s->session_ids || !s->invite_of || !s->invite_pairs || !s->live_stats || !s->group_ids ||
-        !s->campaign_ids || !s->camp || !s->bind_src || !s->seen_ids) {
+        !s->campaign_ids || !s->camp || !s->bind_src || !s->seen_ids || !s->bind_source ||
+        !s->source_ids) {
         yj_sm_free(s);
         return NULL;
     }
@@ -78,12 +81,12 @@ void yj_sm_undo_on(yj_sm *s, int on)
     yj_undo *u = sm_undo(s); /* every table logs its changes into the state's log, or none */
     yj_tree_set_undo(s->tree, u);
     yj_map64 *maps[] = {s->earn,      s->month,      s->mtot, s->pline_of, s->perf,
-                        s->invite_of, s->live_stats, s->camp, s->bind_src};
+                        s->invite_of, s->live_stats, s->camp, s->bind_src, s->bind_source};
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         yj_map64_set_undo(maps[i], u);
     yj_ids *ids[] = {s->order_ids,    s->refund_ids,   s->wd_ids,      s->batch_ids,
                      s->store_ids,    s->guide_ids,    s->session_ids, s->group_ids,
-                     s->invite_pairs, s->campaign_ids, s->seen_ids};
+                     s->invite_pairs, s->campaign_ids, s->seen_ids,    s->source_ids};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         yj_ids_set_undo(ids[i], u);
 }
@@ -111,6 +114,8 @@ void yj_sm_free(yj_sm *s)
     yj_ids_free(s->campaign_ids);
     yj_map64_free(s->camp);
     yj_map64_free(s->bind_src);
+    yj_map64_free(s->bind_source);
+    yj_ids_free(s->source_ids);
     yj_ids_free(s->seen_ids);
     free(s->sessions);
     for (size_t i = 0; i < s->groups_made; i++) {
@@ -147,6 +152,7 @@ void yj_sm_free(yj_sm *s)
     sm_dirty_free(&s->dirty_gord);
     sm_dirty_free(&s->dirty_bat);
     sm_dirty_free(&s->dirty_pl);
+    sm_dirty_free(&s->dirty_bind);
     free(s->seen_new);
     free(s->touched);
     free(s->refund_seq);
@@ -864,7 +870,9 @@ static int digest_campaign(EVP_MD_CTX *c, const yj_sm *s, uint32_t k)
 }
 
 /* The campaigns' counts by key, then each member's bindings' campaigns
- * (by the members' ids, newest binding first: the tree's digest's order). */
+ * (by the members' ids, newest binding first: the tree's digest's order),
+ * each followed by its whole source when it had one (a byte 1 first: no
+ * campaign's key begins with it). */
 static int digest_campaigns(EVP_MD_CTX *c, const yj_sm *s, const rank_ent *members, size_t n)
 {
     size_t nc = yj_ids_count(s->campaign_ids);
@@ -881,8 +889,14 @@ static int digest_campaigns(EVP_MD_CTX *c, const yj_sm *s, const rank_ent *membe
     free(keys);
     for (size_t i = 0; ok && i < n; i++)
         for (uint32_t b = yj_tree_get(s->tree, members[i].i)->last; ok && b != YJ_TREE_NONE;
-             b = yj_tree_binding_at(s->tree, b)->prev)
+             b = yj_tree_binding_at(s->tree, b)->prev) {
             ok = digest_campaign(c, s, sm_binding_campaign(s, b));
+            const int64_t *src = yj_map64_find(s->bind_source, b);
+            if (ok && src)
+                ok = EVP_DigestUpdate(c, "\1", 1) &&
+                     EVP_DigestUpdate(c, yj_ids_str(s->source_ids, (uint32_t)src[0]),
+                                      yj_ids_len(s->source_ids, (uint32_t)src[0]) + 1);
+        }
     return ok;
 }
 
@@ -1087,7 +1101,8 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
             s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
-            s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap) *
+            s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap +
+            s->dirty_bind.cap) *
                (sizeof(uint32_t) + 1) +
            s->seen_new_cap * sizeof *s->seen_new + s->policy_len + yj_ids_bytes(s->store_ids) +
            s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +
@@ -1098,5 +1113,6 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_ids_bytes(s->invite_pairs) + yj_map64_bytes(s->live_stats) +
            yj_ids_bytes(s->group_ids) + s->group_cap * sizeof *s->groups +
            s->gexp_cap * sizeof *s->gexp + yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) +
-           yj_map64_bytes(s->bind_src) + yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
+           yj_map64_bytes(s->bind_src) + yj_map64_bytes(s->bind_source) +
+           yj_ids_bytes(s->source_ids) + yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
 }

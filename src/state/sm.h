@@ -406,6 +406,21 @@ const uint8_t *yj_sm_policy_raw(const yj_sm *s, size_t *len);
  * (a number once durable keeps its id). */
 const yj_ids *yj_sm_guide_ids(const yj_sm *s);
 const yj_ids *yj_sm_store_ids(const yj_sm *s);
+/* The members a bind gave a binding since the last call (as the
+ * earnings': tree numbers), and binding b's fields (b a binding of the
+ * tree: a member's last, or a binding's prev): its referrer (a tree
+ * number), times, the member's binding before it (YJ_TREE_NONE: none),
+ * and its whole source when the bind had one (source: the channel + 1 as
+ * a byte, the campaign, '/', the variant, source_len bytes, valid until
+ * the next event; NULL: none), for GetParent. */
+typedef struct yj_sm_binding_info {
+    uint32_t referrer, prev;
+    int64_t bound_at_ms, expires_at_ms;
+    const char *source;
+    size_t source_len;
+} yj_sm_binding_info;
+size_t yj_sm_changed_binds(yj_sm *s, const uint32_t **members);
+void yj_sm_binding(const yj_sm *s, uint32_t b, yj_sm_binding_info *out);
 /* The group-buys opened or changed since the last call (joined, an order
  * missed, refunded, succeeded, failed), and the orders in a group's lists
  * refunded since the last call (as the earnings'); group g's id and fields

@@ -31,12 +31,30 @@ size_t sm_campaign_key(const Yongjin__V1__Source *src, char out[SM_CAMPAIGN_KEY_
     return c + 1 + v;
 }
 
+size_t sm_source_text(const Yongjin__V1__Source *src, char out[SM_SOURCE_TEXT_MAX])
+{
+    assert(src->channel >= 0 && src->channel <= YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER);
+    out[0] = (char)(src->channel + 1); /* (never a NUL) */
+    size_t c = strlen(src->campaign), v = strlen(src->variant);
+    assert(c <= YJ_ID_MAX && v <= YJ_ID_MAX); /* (ledger_check_source) */
+    memcpy(out + 1, src->campaign, c);
+    out[1 + c] = '/';
+    memcpy(out + 2 + c, src->variant, v);
+    return 2 + c + v;
+}
+
 yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                const Yongjin__V1__Source *src, yj_msg *why)
 {
     char key[SM_CAMPAIGN_KEY_MAX];
     size_t kn = sm_campaign_key(src, key);
     yj_err err = YJ_OK;
+    /* the binding's whole source, and the member listed for the view: room
+     * before the bind (a refusal leaves it, as any room) */
+    if (src && ((err = yj_ids_reserve(s->source_ids, 1)) != YJ_OK ||
+                (err = yj_map64_reserve(s->bind_source, 1)) != YJ_OK))
+        return err;
+    if ((err = sm_dirty_room(&s->dirty_bind, yj_tree_count(s->tree) + 2)) != YJ_OK) return err;
     /* a bind the rules refuse takes no memory: checked before the room
      * its campaign needs (yj_tree_apply_bind checks again: only binds
      * naming a campaign pay twice) */
@@ -49,16 +67,29 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
         return err;
     err =
         yj_tree_apply_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms, e->seq, why);
-    if (err != YJ_OK || !kn) return err;
+    if (err != YJ_OK) return err;
     /* accepted: the binding made is the member's latest */
+    uint32_t m = yj_tree_find(s->tree, member, strlen(member));
+    assert(m != YJ_TREE_NONE);
+    uint32_t made = yj_tree_get(s->tree, m)->last;
+    sm_dirty_add(&s->dirty_bind, m);
+    if (src) {
+        char text[SM_SOURCE_TEXT_MAX];
+        size_t tn = sm_source_text(src, text);
+        uint32_t t = yj_ids_find(s->source_ids, text, tn);
+        if (t == YJ_IDS_NONE) {
+            err = yj_ids_add(s->source_ids, text, tn, &t);
+            assert(err == YJ_OK); /* (reserved) */
+        }
+        yj_map64_row(s->bind_source, made)[0] = t;
+    }
+    if (!kn) return YJ_OK;
     uint32_t c = yj_ids_find(s->campaign_ids, key, kn);
     if (c == YJ_IDS_NONE) {
         err = yj_ids_add(s->campaign_ids, key, kn, &c);
         assert(err == YJ_OK); /* (reserved) */
     }
-    uint32_t m = yj_tree_find(s->tree, member, strlen(member));
-    assert(m != YJ_TREE_NONE);
-    yj_map64_row(s->bind_src, yj_tree_get(s->tree, m)->last)[0] = c;
+    yj_map64_row(s->bind_src, made)[0] = c;
     sm_add(&yj_map64_row(s->camp, c)[0], 1);
     sm_dirty_add(&s->dirty_camp, c);
     return YJ_OK;
@@ -88,6 +119,25 @@ void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv)
     sm_add(&row[2], gmv);
     assert(c < s->dirty_camp.cap); /* (room: the binding's, or a load's) */
     sm_dirty_add(&s->dirty_camp, c);
+}
+
+size_t yj_sm_changed_binds(yj_sm *s, const uint32_t **members)
+{
+    return sm_dirty_take(&s->dirty_bind, members);
+}
+
+void yj_sm_binding(const yj_sm *s, uint32_t b, yj_sm_binding_info *out)
+{
+    const yj_tree_binding *tb = yj_tree_binding_at(s->tree, b);
+    const int64_t *src = yj_map64_find(s->bind_source, b);
+    *out = (yj_sm_binding_info){.referrer = tb->referrer,
+                                .bound_at_ms = tb->bound_at_ms,
+                                .expires_at_ms = tb->expires_at_ms,
+                                .prev = tb->prev};
+    if (src) {
+        out->source = yj_ids_str(s->source_ids, (uint32_t)src[0]);
+        out->source_len = yj_ids_len(s->source_ids, (uint32_t)src[0]);
+    }
 }
 
 size_t yj_sm_changed_campaigns(yj_sm *s, const uint32_t **campaigns)

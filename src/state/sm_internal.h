@@ -208,9 +208,10 @@ struct yj_sm {
      * the group-buys an event changed (their open's room: touch_group),
      * the orders in a group's lists refunded (by order number: room at
      * the payment that put them there, sm_group_room), the payout batches
-     * created or marked and their lines (room at the creation) */
+     * created or marked and their lines (room at the creation), the
+     * members a bind gave a binding (room at the bind, by tree number) */
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
-        dirty_wd, dirty_grp, dirty_gord, dirty_bat, dirty_pl;
+        dirty_wd, dirty_grp, dirty_gord, dirty_bat, dirty_pl, dirty_bind;
     int policy_changed; /* a SetPolicy since the view last took it (not state) */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
@@ -267,6 +268,10 @@ struct yj_sm {
     yj_ids *campaign_ids; /* "campaign/variant" of every source that named a campaign */
     yj_map64 *camp;       /* by campaign number: bindings, orders, GMV (the ledger's 'K') */
     yj_map64 *bind_src;   /* by binding number (the tree's): its source's campaign, when one */
+    /* by binding number: its whole source, when the bind had one (a number
+     * in source_ids, whose texts are sm_source_text's) */
+    yj_map64 *bind_source;
+    yj_ids *source_ids;
     yj_ids *seen_ids;     /* ids an accepted event named while the tree did not number them */
 };
 
@@ -321,6 +326,11 @@ static inline void sm_add(int64_t *x, int64_t d)
  * campaign c (NONE: nothing). */
 #define SM_CAMPAIGN_KEY_MAX (2 * YJ_ID_MAX + 2)
 size_t sm_campaign_key(const Yongjin__V1__Source *src, char out[SM_CAMPAIGN_KEY_MAX]);
+/* A binding's whole source as the state keeps it (yj_sm_binding_info's
+ * source): the channel + 1 as a byte, the campaign, '/', the variant. Its
+ * length. */
+#define SM_SOURCE_TEXT_MAX (2 * YJ_ID_MAX + 2)
+size_t sm_source_text(const Yongjin__V1__Source *src, char out[SM_SOURCE_TEXT_MAX]);
 yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *referrer,
                const Yongjin__V1__Source *src, yj_msg *why);
 uint32_t sm_campaign_at(const yj_sm *s, uint32_t m, int64_t at_ms);

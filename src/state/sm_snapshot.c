@@ -33,9 +33,9 @@
 #include "yongjin/sha256.h"
 
 #define SNAP_MAGIC "YJSM"
-#define SNAP_VERSION                                                                               \
-    3u /* 2: lines' SKU, category and quantity; orders' entries; 3: a payout batch's month as      \
-          written */
+/* 2: lines' SKU, category and quantity; orders' entries; 3: a payout
+ * batch's month as written; 4: bindings' whole sources */
+#define SNAP_VERSION 4u
 #define SNAP_HEADER (4 + 4 + 8 + 8 + 32 + 32)
 
 /* The layout of every table written as it lies in memory: a snapshot of
@@ -66,18 +66,20 @@ static uint64_t layout(void)
 }
 
 /* The maps and id tables, in the snapshot's order. */
-static void maps_of(const yj_sm *s, yj_map64 *out[9])
+#define SNAP_MAPS 10
+#define SNAP_IDS 12
+static void maps_of(const yj_sm *s, yj_map64 *out[SNAP_MAPS])
 {
-    yj_map64 *m[9] = {s->earn,      s->month,      s->mtot, s->pline_of, s->perf,
-                      s->invite_of, s->live_stats, s->camp, s->bind_src};
+    yj_map64 *m[SNAP_MAPS] = {s->earn,      s->month,      s->mtot, s->pline_of, s->perf,
+                              s->invite_of, s->live_stats, s->camp, s->bind_src, s->bind_source};
     memcpy(out, m, sizeof m);
 }
 
-static void ids_of(const yj_sm *s, yj_ids *out[11])
+static void ids_of(const yj_sm *s, yj_ids *out[SNAP_IDS])
 {
-    yj_ids *t[11] = {s->order_ids,    s->refund_ids,   s->wd_ids,      s->batch_ids,
-                     s->store_ids,    s->guide_ids,    s->session_ids, s->group_ids,
-                     s->invite_pairs, s->campaign_ids, s->seen_ids};
+    yj_ids *t[SNAP_IDS] = {s->order_ids,    s->refund_ids,   s->wd_ids,      s->batch_ids,
+                           s->store_ids,    s->guide_ids,    s->session_ids, s->group_ids,
+                           s->invite_pairs, s->campaign_ids, s->seen_ids,    s->source_ids};
     memcpy(out, t, sizeof t);
 }
 
@@ -95,9 +97,9 @@ static void save_body(const yj_sm *s, snap_w *w)
     yj_tree_save(s->tree, w);
     sw_bytes(w, &s->closed_through, (size_t)(s->scalars_end - (const char *)&s->closed_through));
     sw_bytes(w, s->bal, s->bal_n * sizeof s->bal[0]);
-    yj_map64 *maps[9];
+    yj_map64 *maps[SNAP_MAPS];
     maps_of(s, maps);
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < SNAP_MAPS; i++) {
         size_t n = yj_map64_count(maps[i]);
         sw_u64(w, n);
         for (size_t r = 0; r < n; r++) {
@@ -105,9 +107,9 @@ static void save_body(const yj_sm *s, snap_w *w)
             sw_bytes(w, yj_map64_at(maps[i], r), yj_map64_width(maps[i]) * sizeof(int64_t));
         }
     }
-    yj_ids *ids[11];
+    yj_ids *ids[SNAP_IDS];
     ids_of(s, ids);
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < SNAP_IDS; i++) {
         sw_u64(w, count(ids[i]));
         for (size_t k = 0; k < count(ids[i]); k++)
             sw_str(w, yj_ids_str(ids[i], (uint32_t)k));
@@ -369,9 +371,9 @@ static void load_body(yj_sm *s, snap_r *r)
     }
     if (table(r, (void **)&s->bal, &s->bal_cap, members + 1, sizeof s->bal[0]))
         sr_bytes(r, s->bal, s->bal_n * sizeof s->bal[0]);
-    yj_map64 *maps[9];
+    yj_map64 *maps[SNAP_MAPS];
     maps_of(s, maps);
-    for (int i = 0; i < 9 && !r->bad; i++) {
+    for (int i = 0; i < SNAP_MAPS && !r->bad; i++) {
         size_t width = yj_map64_width(maps[i]), n = sr_count(r, 8 + width * 8);
         if (r->bad || yj_map64_reserve(maps[i], n) != YJ_OK) {
             r->bad = 1;
@@ -386,9 +388,9 @@ static void load_body(yj_sm *s, snap_r *r)
             sr_bytes(r, yj_map64_row(maps[i], key), width * sizeof(int64_t));
         }
     }
-    yj_ids *ids[11];
+    yj_ids *ids[SNAP_IDS];
     ids_of(s, ids);
-    for (int i = 0; i < 11 && !r->bad; i++) {
+    for (int i = 0; i < SNAP_IDS && !r->bad; i++) {
         size_t n = sr_count(r, 9); /* (room for each as it comes: a reserve for n would
                                      make blocks for n of the longest ids) */
         for (size_t k = 0; k < n && !r->bad; k++) {
@@ -587,6 +589,15 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, yj_map64_key_at(s->bind_src, i), bindings, 0);
         sr_ref(r, (uint64_t)yj_map64_at(s->bind_src, i)[0], campaigns, 0);
     }
+    for (size_t i = 0; i < yj_map64_count(s->bind_source) && !r->bad; i++) {
+        sr_ref(r, yj_map64_key_at(s->bind_source, i), bindings, 0);
+        sr_ref(r, (uint64_t)yj_map64_at(s->bind_source, i)[0], count(s->source_ids), 0);
+    }
+    for (size_t i = 0; i < count(s->source_ids) && !r->bad; i++) /* (sm_source_text's) */
+        if (yj_ids_len(s->source_ids, (uint32_t)i) < 2 ||
+            (uint8_t)yj_ids_str(s->source_ids, (uint32_t)i)[0] - 1u >
+                (unsigned)YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER)
+            r->bad = 1;
     for (size_t i = 0; i < yj_map64_count(s->camp) && !r->bad; i++)
         sr_ref(r, yj_map64_key_at(s->camp, i), campaigns, 0);
     yj_map64 *by_member[2] = {s->earn, s->month};
@@ -675,6 +686,7 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
         sm_dirty_room(&s->dirty_grp, yj_ids_count(s->group_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_bat, yj_ids_count(s->batch_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_pl, s->n_plines) != YJ_OK ||
+        sm_dirty_room(&s->dirty_bind, yj_tree_count(s->tree)) != YJ_OK ||
         /* (any order may be in a group's lists once a group exists) */
         sm_dirty_room(&s->dirty_gord,
                       yj_ids_count(s->group_ids) ? yj_ids_count(s->order_ids) : 0) != YJ_OK) {

@@ -144,7 +144,7 @@ static const svc_query q_balance = {&yongjin__v1__get_balance_request__descripto
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
                                     yj_ledger_list_entries, 0, NULL};
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
-                                   yj_ledger_get_parent, 0, NULL};
+                                   yj_ledger_get_parent, 0, yj_pub_get_parent};
 static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0,
                                  yj_pub_get_team};
 static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,

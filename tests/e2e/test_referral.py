@@ -227,6 +227,39 @@ def test_order_referrer_binds_an_unbound_buyer(c):
     assert c.call("GetParent", member="z").referrer == ""
 
 
+def test_get_parent_answers_each_binding_with_its_whole_source(c):
+    """GetParent gives the binding in force with the source its bind
+    carried, whole: the channel with or without a campaign, a campaign and
+    variant, an empty source (sent, so kept) apart from none at all; a
+    share link's binding keeps the order's source; at a time before the
+    binding there is none, and after a lapse none in force (API.md)."""
+    ok(c.append(policy(bind_ttl_days=2)))
+    ok(c.append(bind("s1", "a", channel=2)))                                     # QR, no campaign
+    ok(c.append(bind("s2", "a")))                                                # no source
+    ok(c.append(bind("s3", "a", channel=0)))                                     # an empty one
+    ok(c.append(bind("s4", "a", t=T + 5, channel=4, campaign="sms-9", variant="B")))  # SMS
+    ok(c.append(paid("O1", "s5", line("L", 1000), referrer="a",
+                     source=common_source(channel=1, campaign="link-1"))))      # a share link
+    got = {m: c.call("GetParent", member=m) for m in ("s1", "s2", "s3", "s4", "s5")}
+    assert all(p.referrer == "a" for p in got.values())
+    assert got["s4"].bound_at_ms == T + 5
+    src = {m: (p.HasField("source"), p.source.channel, p.source.campaign, p.source.variant)
+           for m, p in got.items()}
+    assert src == {"s1": (True, 2, "", ""), "s2": (False, 0, "", ""), "s3": (True, 0, "", ""),
+                   "s4": (True, 4, "sms-9", "B"), "s5": (True, 1, "link-1", "")}, src
+    before = c.call("GetParent", member="s4", at_ms=T + 4)
+    assert before.referrer == "" and not before.HasField("source")
+    assert c.call("GetParent", member="s4", at_ms=T + 5).source.campaign == "sms-9"
+    lapsed = c.call("GetParent", member="s4", at_ms=T + 5 + 3 * DAY)
+    assert lapsed.referrer == "" and not lapsed.HasField("source")
+    # under LAST_TOUCH a new bind's source replaces it; the old one stays at its time
+    ok(c.append(policy(bind_ttl_days=2, bind_policy=policy_pb2.LAST_TOUCH)))
+    ok(c.append(bind("s4", "x", t=T + DAY, channel=7)))
+    now, then = c.call("GetParent", member="s4"), c.call("GetParent", member="s4", at_ms=T + 6)
+    assert (now.referrer, now.source.channel, now.source.campaign) == ("x", 7, "")
+    assert (then.referrer, then.source.channel, then.source.campaign) == ("a", 4, "sms-9")
+
+
 # ---- J. Settlement and clawback ----
 
 def test_J_settle_exactly_at_due_then_clawback(c):
