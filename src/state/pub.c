@@ -781,6 +781,7 @@ static int put_binds(pub_tenant *vt, const yj_sm *s, uint32_t m)
     yj_sm_binding_info bi;
     for (uint32_t b = last; b != known && b != YJ_TREE_NONE; b = bi.prev, n++)
         yj_sm_binding(s, b, &bi);
+    if (n == 0) return 1; /* (listed by a bind a rollback took back: nothing new) */
     if (vt->n_binds + n > vt->bind_cap) {
         size_t cap = vt->bind_cap ? vt->bind_cap : 64;
         while (cap < vt->n_binds + n)
@@ -1278,11 +1279,14 @@ yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf
         const pub_bind *pb = &vt->binds[b];
         Yongjin__V1__Source src = YONGJIN__V1__SOURCE__INIT;
         char campaign[YJ_ID_MAX + 1], variant[YJ_ID_MAX + 1];
-        if (pb->source != PUB_NONE) { /* (sm_source_text's: channel + 1, campaign '/' variant) */
-            const char *text = yj_ids_str(vt->sources, pb->source);
-            size_t len = yj_ids_len(vt->sources, pb->source);
-            const char *slash = memchr(text + 1, '/', len - 1);
-            size_t cl = (size_t)(slash - text - 1), vl = len - 2 - cl;
+        const char *text = pb->source != PUB_NONE ? yj_ids_str(vt->sources, pb->source) : NULL;
+        size_t len = text ? yj_ids_len(vt->sources, pb->source) : 0;
+        const char *slash = len >= 2 ? memchr(text + 1, '/', len - 1) : NULL;
+        size_t cl = slash ? (size_t)(slash - text - 1) : 0, vl = slash ? len - 2 - cl : 0;
+        if (text && (!slash || cl > YJ_ID_MAX || vl > YJ_ID_MAX)) /* (the load checks it) */
+            err = yj_fail(msg, YJ_DATA_LOSS, "the binding of %s has a source of %zu bytes",
+                          req->member, len);
+        else if (text) { /* (sm_source_text's: channel + 1, campaign '/' variant) */
             src.channel = (Yongjin__V1__Source__SourceChannel)((uint8_t)text[0] - 1);
             memcpy(campaign, text + 1, cl);
             campaign[cl] = 0;
@@ -1291,8 +1295,9 @@ yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf
             src.campaign = campaign;
             src.variant = variant;
         }
-        err = ledger_parent_answer(out, yj_ids_str(vt->ids, pb->referrer), pb->bound_at_ms,
-                                   pb->source != PUB_NONE ? &src : NULL);
+        if (err == YJ_OK)
+            err = ledger_parent_answer(out, yj_ids_str(vt->ids, pb->referrer), pb->bound_at_ms,
+                                       text ? &src : NULL);
     }
     read_end(v, seq);
     return err;

@@ -306,7 +306,9 @@ yj_err sm_room_balances(yj_sm *s, size_t more)
         s->bal = b;
         s->bal_cap = cap;
     }
-    return sm_dirty_room(&s->dirty_bal, s->bal_cap); /* (one place a member) */
+    /* (one place a member, in the balances' list and the binds') */
+    yj_err err = sm_dirty_room(&s->dirty_bal, s->bal_cap);
+    return err == YJ_OK ? sm_dirty_room(&s->dirty_bind, s->bal_cap) : err;
 }
 
 yj_err sm_dirty_room(sm_dirty *d, size_t want)

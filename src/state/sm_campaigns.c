@@ -49,18 +49,16 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
     char key[SM_CAMPAIGN_KEY_MAX];
     size_t kn = sm_campaign_key(src, key);
     yj_err err = YJ_OK;
-    /* the binding's whole source, and the member listed for the view: room
-     * before the bind (a refusal leaves it, as any room) */
-    if (src && ((err = yj_ids_reserve(s->source_ids, 1)) != YJ_OK ||
+    /* a bind the rules refuse takes no memory: checked before the room its
+     * source and its campaign need (yj_tree_apply_bind checks again: only
+     * binds with a source pay twice); the member's place in the list of
+     * those bound is its balance's (sm_room_balances) */
+    if (src && ((err = yj_tree_check_bind(s->tree, e->policy, e->rules, member, referrer,
+                                          e->time_ms, why)) != YJ_OK ||
+                (err = yj_ids_reserve(s->source_ids, 1)) != YJ_OK ||
                 (err = yj_map64_reserve(s->bind_source, 1)) != YJ_OK))
         return err;
-    if ((err = sm_dirty_room(&s->dirty_bind, yj_tree_count(s->tree) + 2)) != YJ_OK) return err;
-    /* a bind the rules refuse takes no memory: checked before the room
-     * its campaign needs (yj_tree_apply_bind checks again: only binds
-     * naming a campaign pay twice) */
-    if (kn && ((err = yj_tree_check_bind(s->tree, e->policy, e->rules, member, referrer, e->time_ms,
-                                         why)) != YJ_OK ||
-               (err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
+    if (kn && ((err = yj_ids_reserve(s->campaign_ids, 1)) != YJ_OK ||
                (err = sm_dirty_room(&s->dirty_camp, yj_ids_count(s->campaign_ids) + 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->camp, 1)) != YJ_OK ||
                (err = yj_map64_reserve(s->bind_src, 1)) != YJ_OK))
@@ -72,6 +70,7 @@ yj_err sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char *r
     uint32_t m = yj_tree_find(s->tree, member, strlen(member));
     assert(m != YJ_TREE_NONE);
     uint32_t made = yj_tree_get(s->tree, m)->last;
+    assert(m < s->dirty_bind.cap); /* (sm_room_balances: every member's place) */
     sm_dirty_add(&s->dirty_bind, m);
     if (src) {
         char text[SM_SOURCE_TEXT_MAX];

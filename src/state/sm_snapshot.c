@@ -65,6 +65,21 @@ static uint64_t layout(void)
     return h;
 }
 
+/* Whether text (len bytes) is a source as sm_source_text writes it: a
+ * channel byte (a SourceChannel + 1), a campaign, '/', a variant, each
+ * empty or an id (the reader of the view parses it so). */
+static int source_text_valid(const char *text, size_t len)
+{
+    if (len < 2 || len > SM_SOURCE_TEXT_MAX ||
+        (uint8_t)text[0] - 1u > (unsigned)YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER)
+        return 0;
+    const char *slash = memchr(text + 1, '/', len - 1);
+    if (!slash) return 0;
+    size_t cl = (size_t)(slash - text - 1), vl = len - 2 - cl;
+    return (cl == 0 || yj_ledger_valid_id(text + 1, cl)) &&
+           (vl == 0 || yj_ledger_valid_id(slash + 1, vl));
+}
+
 /* The maps and id tables, in the snapshot's order. */
 #define SNAP_MAPS 10
 #define SNAP_IDS 12
@@ -593,11 +608,18 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, yj_map64_key_at(s->bind_source, i), bindings, 0);
         sr_ref(r, (uint64_t)yj_map64_at(s->bind_source, i)[0], count(s->source_ids), 0);
     }
-    for (size_t i = 0; i < count(s->source_ids) && !r->bad; i++) /* (sm_source_text's) */
-        if (yj_ids_len(s->source_ids, (uint32_t)i) < 2 ||
-            (uint8_t)yj_ids_str(s->source_ids, (uint32_t)i)[0] - 1u >
-                (unsigned)YONGJIN__V1__SOURCE__SOURCE_CHANNEL__OTHER)
-            r->bad = 1;
+    for (size_t i = 0; i < count(s->source_ids) && !r->bad; i++)
+        r->bad = !source_text_valid(yj_ids_str(s->source_ids, (uint32_t)i),
+                                    yj_ids_len(s->source_ids, (uint32_t)i));
+    for (size_t i = 0; i < batches && !r->bad;
+         i++) { /* each month as written, as the check reads it */
+        const sm_batch *b = &s->batches[i];
+        uint32_t m;
+        yj_msg ignored;
+        r->bad = memchr(b->month_text, 0, sizeof b->month_text) != b->month_text + 7 ||
+                 ledger_parse_month_as_written("", b->month_text, &m, &ignored) != YJ_OK ||
+                 m != b->month;
+    }
     for (size_t i = 0; i < yj_map64_count(s->camp) && !r->bad; i++)
         sr_ref(r, yj_map64_key_at(s->camp, i), campaigns, 0);
     yj_map64 *by_member[2] = {s->earn, s->month};
@@ -686,7 +708,6 @@ yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg
         sm_dirty_room(&s->dirty_grp, yj_ids_count(s->group_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_bat, yj_ids_count(s->batch_ids)) != YJ_OK ||
         sm_dirty_room(&s->dirty_pl, s->n_plines) != YJ_OK ||
-        sm_dirty_room(&s->dirty_bind, yj_tree_count(s->tree)) != YJ_OK ||
         /* (any order may be in a group's lists once a group exists) */
         sm_dirty_room(&s->dirty_gord,
                       yj_ids_count(s->group_ids) ? yj_ids_count(s->order_ids) : 0) != YJ_OK) {

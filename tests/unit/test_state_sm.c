@@ -4094,6 +4094,20 @@ static void test_a_batch_month_as_an_old_journal_wrote_it(void **state)
         yj_sm *loaded;
         assert_int_equal(yj_sm_save(s, &snap), YJ_OK);
         assert_int_equal(yj_sm_load(snap.data, snap.len, 78, &loaded, &msg), YJ_OK);
+        if (!plain) { /* a snapshot whose month is not the month's, or not ended, is not read
+                         (its body hashed again, as a crafted file's would be) */
+            uint8_t *mt = memmem(snap.data, snap.len, "2025- 1", 8);
+            assert_non_null(mt);
+            for (int bad = 0; bad < 2; bad++) {
+                mt[bad ? 7 : 6] = bad ? 'X' : '2'; /* "2025- 2" (February), or no NUL */
+                assert_true(yj_sha256(snap.data + 88, snap.len - 88, snap.data + 24));
+                yj_sm *no;
+                assert_int_equal(yj_sm_load(snap.data, snap.len, 79, &no, &msg), YJ_DATA_LOSS);
+                assert_non_null(strstr(msg.text, "cannot read"));
+                mt[6] = '1';
+                mt[7] = 0;
+            }
+        }
         yj_buf_free(&snap);
         yj_pub *whole = yj_pub_new(6);
         assert_non_null(whole);
@@ -4123,6 +4137,104 @@ static void test_a_batch_month_as_an_old_journal_wrote_it(void **state)
         yj_sm_free(s);
     }
     assert_memory_not_equal(digest[0], digest[1], 32); /* the month as written is state */
+}
+
+/* GetParent of member from view v at at_ms: its referrer into ref and its
+ * source's channel (-1: none). */
+static void view_parent(yj_pub *v, const char *member, int64_t at_ms, char ref[YJ_ID_MAX + 1],
+                        int *channel)
+{
+    Yongjin__V1__GetParentRequest req = YONGJIN__V1__GET_PARENT_REQUEST__INIT;
+    req.member = (char *)member;
+    req.at_ms = at_ms;
+    yj_buf out = {0};
+    uint64_t seq;
+    yj_msg msg;
+    assert_int_equal(yj_pub_get_parent(v, "t1", &req, &out, &seq, &msg), YJ_OK);
+    Yongjin__V1__Parent *p =
+        yongjin__v1__parent__unpack(NULL, out.len, out.data ? out.data : (uint8_t *)"");
+    assert_non_null(p);
+    snprintf(ref, YJ_ID_MAX + 1, "%s", p->referrer);
+    *channel = p->source ? (int)p->source->channel : -1;
+    yongjin__v1__parent__free_unpacked(p, NULL);
+    yj_buf_free(&out);
+}
+
+/* A member's rebind taken back (its group failed) leaves it listed for the
+ * view with nothing new: the next publish keeps the binding it had, not
+ * the binding published last (another member's); a rebind that stays is
+ * appended, the one before it still in force at its own time. By hand,
+ * under LAST_TOUCH: b under a (from a QR code), c under x; b under y taken
+ * back; then b under z (by SMS) a day later. */
+static void test_a_rebind_taken_back_leaves_the_parent_published(void **state)
+{
+    (void)state;
+    yj_sm *s = yj_sm_new(88);
+    assert_non_null(s);
+    yj_pub *pub = yj_pub_new(8);
+    assert_non_null(pub);
+    uint64_t seq = 0;
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    Yongjin__V1__SetPolicy sp = YONGJIN__V1__SET_POLICY__INIT;
+    Yongjin__V1__Policy pol = YONGJIN__V1__POLICY__INIT;
+    pol.has_bind_policy = 1;
+    pol.bind_policy = YONGJIN__V1__BIND_POLICY__LAST_TOUCH;
+    sp.policy = &pol;
+    x.body_case = YONGJIN__V1__EVENT__BODY_SET_POLICY;
+    x.set_policy = &sp;
+    assert_int_equal(typed_alone(s, &x, T0, 0, ++seq), YJ_OK);
+    Yongjin__V1__Bind b = YONGJIN__V1__BIND__INIT;
+    Yongjin__V1__Source qr = YONGJIN__V1__SOURCE__INIT, sms = YONGJIN__V1__SOURCE__INIT;
+    qr.channel = YONGJIN__V1__SOURCE__SOURCE_CHANNEL__QR;
+    sms.channel = YONGJIN__V1__SOURCE__SOURCE_CHANNEL__SMS;
+    x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
+    x.bind = &b;
+    const struct {
+        const char *member, *referrer;
+        Yongjin__V1__Source *src;
+        int64_t at;
+        int keep;
+    } binds[] = {{"b", "a", &qr, T0 + 1, 1},
+                 {"c", "x", NULL, T0 + 2, 1},
+                 {"b", "y", NULL, T0 + 3, 0},
+                 {"b", "z", &sms, T0 + DAY, 1}};
+    char ref[YJ_ID_MAX + 1];
+    int channel;
+    for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++) {
+        size_t mark = yj_sm_mark(s);
+        b.member = (char *)binds[i].member;
+        b.referrer = (char *)binds[i].referrer;
+        b.source = binds[i].src;
+        assert_int_equal(typed_alone(s, &x, binds[i].at, 0, ++seq), YJ_OK);
+        if (binds[i].keep)
+            yj_sm_commit(s);
+        else {
+            assert_int_equal(yj_sm_rollback(s, mark), 1);
+            seq--;
+        }
+        yj_pub_begin(pub);
+        assert_int_equal(yj_pub_tenant(pub, "t1", 2, s, 0), YJ_OK);
+        yj_pub_end(pub, seq);
+        if (i == 2) { /* after the rebind taken back: a's, from the QR code */
+            view_parent(pub, "b", 0, ref, &channel);
+            assert_string_equal(ref, "a");
+            assert_int_equal(channel, YONGJIN__V1__SOURCE__SOURCE_CHANNEL__QR);
+            view_parent(pub, "c", 0, ref, &channel);
+            assert_string_equal(ref, "x");
+            assert_int_equal(channel, -1);
+        }
+    }
+    view_parent(pub, "b", 0, ref, &channel);
+    assert_string_equal(ref, "z");
+    assert_int_equal(channel, YONGJIN__V1__SOURCE__SOURCE_CHANNEL__SMS);
+    view_parent(pub, "b", T0 + 3, ref, &channel); /* (y's never stayed) */
+    assert_string_equal(ref, "a");
+    assert_int_equal(channel, YONGJIN__V1__SOURCE__SOURCE_CHANNEL__QR);
+    view_parent(pub, "b", T0, ref, &channel); /* before any */
+    assert_string_equal(ref, "");
+    assert_int_equal(channel, -1);
+    yj_pub_free(pub);
+    yj_sm_free(s);
 }
 
 static void test_seen_marks_by_hand(void **state)
@@ -4800,6 +4912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_campaigns_by_hand, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_seen_marks_by_hand, dsetup, dteardown),
         cmocka_unit_test(test_a_batch_month_as_an_old_journal_wrote_it),
+        cmocka_unit_test(test_a_rebind_taken_back_leaves_the_parent_published),
         cmocka_unit_test(test_a_view_of_a_deep_chain),
         cmocka_unit_test(test_a_view_whose_members_move),
         cmocka_unit_test_setup_teardown(
