@@ -11,6 +11,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "state/shadow.h"
 #include "yongjin/auth.h"
@@ -44,6 +46,7 @@ typedef struct options {
     int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
     uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
     int shadow_check_ckpt;        /* --shadow-check-checkpoint */
+    int typed_writer;             /* --typed-writer: the typed state writes (an experiment) */
 } options;
 
 typedef struct app {
@@ -124,6 +127,12 @@ static void usage(FILE *out)
         "  --shadow-check-checkpoint  with --shadow-typed, a start from the checkpoint also\n"
         "                            replays the whole journal and requires the same typed\n"
         "                            state (a diagnostic for tests: the shadow is off if not)\n"
+        "  --typed-writer            an experiment of issue 16, for measurement: the typed\n"
+        "                            state writes (the ledger's keyed derived state is not\n"
+        "                            kept; reads from the published view and history;\n"
+        "                            GetPeriodReport and Verify answer UNAVAILABLE); starts\n"
+        "                            only on an empty store, which no server opens again\n"
+        "                            (DATA/TYPED-WRITER marks it); implies --shadow-typed\n"
         "  --help                    this text\n");
 }
 
@@ -150,7 +159,8 @@ enum {
     OPT_VERIFY_MAX,
     OPT_SHADOW_TYPED,
     OPT_SHADOW_CKPT,
-    OPT_SHADOW_CHECK_CKPT
+    OPT_SHADOW_CHECK_CKPT,
+    OPT_TYPED_WRITER
 };
 
 /* 0 ok, 1 --help, 2 usage error. */
@@ -188,6 +198,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"shadow-typed", 0, 0, OPT_SHADOW_TYPED},
         {"shadow-checkpoint-entries", 1, 0, OPT_SHADOW_CKPT},
         {"shadow-check-checkpoint", 0, 0, OPT_SHADOW_CHECK_CKPT},
+        {"typed-writer", 0, 0, OPT_TYPED_WRITER},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -232,6 +243,9 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case OPT_SHADOW_CHECK_CKPT:
             o->shadow_check_ckpt = 1;
+            break;
+        case OPT_TYPED_WRITER:
+            o->typed_writer = o->shadow_typed = 1;
             break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
@@ -405,9 +419,46 @@ static int start(app *a)
             return -1;
         }
     }
+    /* a store --typed-writer wrote holds none of the ledger's derived
+     * state: no server opens it again (its recovery and Verify would
+     * replay the ledger over nothing) */
+    char marker[4096];
+    if ((size_t)snprintf(marker, sizeof marker, "%s/TYPED-WRITER", a->opt.data_dir) >=
+        sizeof marker) {
+        yj_log(YJ_LOG_ERROR, "--data: a path too long");
+        return -1;
+    }
+    if (access(marker, F_OK) == 0) {
+        yj_log(YJ_LOG_ERROR,
+               "%s was written by yongjind --typed-writer (an experiment of issue 16): it holds "
+               "none of the ledger's derived state, and no server opens it again; remove the "
+               "directory",
+               a->opt.data_dir);
+        return -1;
+    }
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
+    }
+    if (a->opt.typed_writer) {
+        yj_rtxn r;
+        uint64_t head = 1;
+        uint8_t hash[YJ_HASH_BYTES];
+        if (yj_store_read_begin(a->store, &r, &msg) == YJ_OK) {
+            if (yj_store_head(a->store, &r, &head, hash) != YJ_OK) head = 1;
+            yj_store_read_end(a->store, &r);
+        }
+        int fd = head == 0 ? open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+        if (head != 0 || fd < 0 || fsync(fd) != 0 || close(fd) != 0) {
+            yj_log(YJ_LOG_ERROR,
+                   head != 0 ? "--typed-writer starts only on an empty store (%s holds entries)"
+                             : "--typed-writer: cannot mark %s as its own",
+                   a->opt.data_dir);
+            return -1;
+        }
+        yj_shadow_set_writer(a->shadow, 1);
+        yj_log(YJ_LOG_WARN, "--typed-writer: the typed state writes, an experiment for "
+                            "measurement; this store cannot be opened again");
     }
     /* a diagnostic never keeps the server from serving: logged, then off */
     if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK)
@@ -425,7 +476,8 @@ static int start(app *a)
                         .auth = a->auth,
                         .max_events_per_append = a->opt.max_events,
                         .max_future_ms = a->opt.max_future_ms,
-                        .pub = a->shadow ? yj_shadow_pub(a->shadow) : NULL};
+                        .pub = a->shadow ? yj_shadow_pub(a->shadow) : NULL,
+                        .typed_writer = a->opt.typed_writer};
     a->svc = yj_svc_new(&vc);
     if (!a->svc) {
         yj_log(YJ_LOG_ERROR, "cannot build the services");

@@ -31,6 +31,14 @@ yj_err yj_ledger_get_balance(const yj_rtxn *rtxn, const char *tenant, const void
                              yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_list_entries(const yj_rtxn *rtxn, const char *tenant, const void *req,
                               yj_buf *out, yj_msg *msg);
+/* ListEntries with "has the tenant seen this member?" asked of seen (ctx)
+ * instead of the store's marks (after the request's own checks, as
+ * yj_ledger_list_entries asks it): the typed state's view under
+ * --typed-writer. seen answers OK, NOT_FOUND in ListEntries' words, or
+ * another error to return. */
+typedef yj_err (*yj_seen_fn)(void *ctx, const char *tenant, const char *member, yj_msg *msg);
+yj_err yj_ledger_list_entries_seen_by(const yj_rtxn *rtxn, const char *tenant, const void *req,
+                                      yj_buf *out, yj_msg *msg, yj_seen_fn seen, void *ctx);
 yj_err yj_ledger_get_earnings(const yj_rtxn *rtxn, const char *tenant, const void *req,
                               yj_buf *out, yj_msg *msg);
 yj_err yj_ledger_get_parent(const yj_rtxn *rtxn, const char *tenant, const void *req,

@@ -35,6 +35,11 @@ typedef struct yj_svc_config {
     struct yj_pub *pub;        /* borrowed; the typed state's published view (src/state/pub.h,
                                   --shadow-typed): the reads it holds are also answered from
                                   it and compared with the ledger's answers; NULL: none */
+    int typed_writer;          /* --typed-writer (with pub): the typed state writes and the
+                                  store holds no keyed derived state: the reads pub holds are
+                                  answered from it alone, GetOrder, ListEntries (its member
+                                  asked of pub), ExportStatement and Subscribe from history,
+                                  the rest (GetPeriodReport, Verify) UNAVAILABLE */
 } yj_svc_config;
 
 /* Builds the services and their routing table. NULL on ENOMEM. */

@@ -128,10 +128,22 @@ static yj_err list_check(const Yongjin__V1__ListEntriesRequest *req, yj_msg *msg
     return YJ_OK;
 }
 
-/* One page of a member's statement, in (event time, seq, posting) order;
- * the token is the position of the last line sent. */
+static yj_err seen_in_store(void *ctx, const char *tenant, const char *member, yj_msg *msg)
+{
+    return ledger_member_seen(ctx, tenant, member, msg);
+}
+
 yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *reqv,
                               yj_buf *out, yj_msg *msg)
+{
+    return yj_ledger_list_entries_seen_by(r, tenant, reqv, out, msg, seen_in_store,
+                                          (void *)&r->view);
+}
+
+/* One page of a member's statement, in (event time, seq, posting) order;
+ * the token is the position of the last line sent. */
+yj_err yj_ledger_list_entries_seen_by(const yj_rtxn *r, const char *tenant, const void *reqv,
+                                      yj_buf *out, yj_msg *msg, yj_seen_fn seen, void *ctx)
 {
     const Yongjin__V1__ListEntriesRequest *req = reqv;
     yj_err err = list_check(req, msg);
@@ -140,7 +152,7 @@ yj_err yj_ledger_list_entries(const yj_rtxn *r, const char *tenant, const void *
     int has_token = req->page_token && req->page_token[0];
     if (has_token && !hex_decode(req->page_token, after, TOKEN_BYTES))
         return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server issued");
-    if ((err = ledger_member_seen(&r->view, tenant, req->member, msg)) != YJ_OK) return err;
+    if ((err = seen(ctx, tenant, req->member, msg)) != YJ_OK) return err;
     size_t limit = req->page_size ? (size_t)req->page_size : PAGE_DEFAULT, n = 0;
     lkey prefix;
     lkey_start(&prefix, tenant, strlen(tenant), 'S');

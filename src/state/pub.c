@@ -929,6 +929,17 @@ static uint32_t seen_row(const pub_tenant *vt, const char *member)
     return r != YJ_IDS_NONE && vt->rows[r].seen ? r : YJ_IDS_NONE;
 }
 
+yj_err yj_pub_seen(yj_pub *v, const char *tenant, const char *member, yj_msg *msg)
+{
+    const pub_tenant *vt;
+    uint64_t seq;
+    yj_err err = read_begin(v, tenant, &vt, msg);
+    if (err != YJ_OK) return err;
+    int seen = vt && seen_row(vt, member) != YJ_IDS_NONE;
+    read_end(v, &seq);
+    return seen ? YJ_OK : ledger_fail_unseen(msg, member);
+}
+
 yj_err yj_pub_get_balance(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                           uint64_t *seq, yj_msg *msg)
 {

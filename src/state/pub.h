@@ -68,6 +68,11 @@ void yj_pub_end(yj_pub *v, uint64_t seq);
  * INVALID_ARGUMENT first, as from any view). */
 void yj_pub_stale(yj_pub *v);
 
+/* Whether the tenant has seen member (an id, checked): OK, NOT_FOUND in
+ * the ledger's words (ledger_fail_unseen), UNAVAILABLE when the view is
+ * out of date (ListEntries' question under --typed-writer). */
+yj_err yj_pub_seen(yj_pub *v, const char *tenant, const char *member, yj_msg *msg);
+
 /* GetBalance (reqv a Yongjin__V1__GetBalanceRequest) for tenant, as
  * yj_ledger_get_balance answers it, into out; *seq the journal position
  * it answers at (UINT64_MAX with UNAVAILABLE when the view is out of

@@ -38,6 +38,8 @@ typedef struct shadow_tenant {
 struct yj_shadow {
     yj_apply_hook inner, hook;
     int on;
+    int writer;  /* the typed state writes, the ledger's apply is not called (yj_shadow_set_writer)
+                  */
     yj_pub *pub; /* what readers may see: published after each durable group */
     uint64_t seed;
     yj_ids *tenant_ids;
@@ -333,18 +335,15 @@ static int same_bytes(const uint8_t *a, size_t la, const uint8_t *b, size_t lb, 
     return 0;
 }
 
-static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects,
-                           yj_buf *extra, yj_msg *why)
+/* The state of w's tenant, listed as one the current group touched (its
+ * mark where the group starts) the first time: NULL on ENOMEM (*failed
+ * says which). */
+static shadow_tenant *group_tenant(yj_shadow *sh, const yj_write *w, const char **failed)
 {
-    yj_shadow *sh = ctx;
-    size_t e0 = effects->len, x0 = extra->len;
-    yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
-    if (!sh->on || wtxn->replay) return err;
-    if (err != YJ_OK && !yj_err_is_refusal(err)) return err; /* the group aborts: undone in both */
     shadow_tenant *t = tenant_of(sh, w->tenant, w->tenant_len);
     if (!t) {
-        stop(sh, "no memory for a tenant's typed state");
-        return err;
+        *failed = "no memory for a tenant's typed state";
+        return NULL;
     }
     uint32_t ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
     if (!t->touched) { /* the group's first write of the tenant: where it starts */
@@ -352,8 +351,8 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
             size_t cap = sh->touched_cap ? 2 * sh->touched_cap : 8;
             uint32_t *more = realloc(sh->touched, cap * sizeof *more);
             if (!more) {
-                stop(sh, "no memory for a group's tenants");
-                return err;
+                *failed = "no memory for a group's tenants";
+                return NULL;
             }
             sh->touched = more;
             sh->touched_cap = cap;
@@ -361,6 +360,61 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
         sh->touched[sh->n_touched++] = ti;
         t->mark = yj_sm_mark(t->sm);
         t->touched = 1;
+    }
+    return t;
+}
+
+static yj_err put_row(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                      size_t val_len)
+{
+    return yj_state_put(ctx, key, key_len, val, val_len);
+}
+
+/* The writer's apply (yj_shadow_set_writer): w applied to its tenant's
+ * typed state, whose answer is the write's, and the history rows it
+ * leaves (statement lines, order records, the month's entry index) put
+ * into the store; nothing of the keyed ledger's derived state. A refusal
+ * changed nothing; another failure aborts the group (taken back in the
+ * typed state by group_undo). */
+static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects,
+                           yj_buf *extra, yj_msg *why)
+{
+    const char *failed = NULL;
+    if (!sh->on) return yj_fail(why, YJ_UNAVAILABLE, "the typed state is not built or stopped");
+    shadow_tenant *t = group_tenant(sh, w, &failed);
+    if (!t) return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "%s", failed);
+    const Yongjin__V1__Event *ev = w->decoded;
+    Yongjin__V1__Event *own = NULL;
+    if (!ev && !(ev = own = yongjin__v1__event__unpack(NULL, w->event_len, w->event)))
+        return yj_fail(why, YJ_INTERNAL, "an event taken does not decode");
+    sh->fx.len = sh->extra.len = 0;
+    yj_sm_out out = {.effects = &sh->fx};
+    yj_err err = yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms, wtxn->received_ms,
+                             wtxn->seq, &out, &sh->extra, why);
+    if (own) yongjin__v1__event__free_unpacked(own, NULL);
+    if (err == YJ_OK)
+        err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
+                            sh->fx.len, put_row, wtxn);
+    if (err == YJ_OK && sh->fx.len) err = yj_buf_append(effects, sh->fx.data, sh->fx.len);
+    if (err == YJ_OK && sh->extra.len) err = yj_buf_append(extra, sh->extra.data, sh->extra.len);
+    sh->compared++;
+    return err;
+}
+
+static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects,
+                           yj_buf *extra, yj_msg *why)
+{
+    yj_shadow *sh = ctx;
+    if (sh->writer && !wtxn->replay) return writer_apply(sh, wtxn, w, effects, extra, why);
+    size_t e0 = effects->len, x0 = extra->len;
+    yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
+    if (!sh->on || wtxn->replay) return err;
+    if (err != YJ_OK && !yj_err_is_refusal(err)) return err; /* the group aborts: undone in both */
+    const char *no_room = NULL;
+    shadow_tenant *t = group_tenant(sh, w, &no_room);
+    if (!t) {
+        stop(sh, no_room);
+        return err;
     }
     const Yongjin__V1__Event *ev = w->decoded;
     Yongjin__V1__Event *own = NULL;
@@ -466,6 +520,11 @@ void yj_shadow_free(yj_shadow *sh)
 const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh)
 {
     return &sh->hook;
+}
+
+void yj_shadow_set_writer(yj_shadow *sh, int on)
+{
+    sh->writer = on != 0;
 }
 
 yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every)

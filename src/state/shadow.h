@@ -51,6 +51,16 @@ void yj_shadow_free(yj_shadow *sh); /* NULL ok */
 /* The hook to open the store with: inner's, its apply and group calls the
  * shadow's. Valid as long as sh. */
 const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh);
+/* With on, the typed state writes (`yongjind --typed-writer`, an
+ * experiment of issue 16 for measurement): a new write is applied to the
+ * typed state alone, its answer is the write's, and the history rows it
+ * leaves (yj_sm_history) are put into the store; the ledger's apply is not
+ * called, so the store holds none of its derived state (only reads from
+ * the view or from history can be answered). Replays still go to the
+ * ledger alone: a store such a server wrote must never be recovered,
+ * verified or opened by one without it (main.c refuses both). Call before
+ * the store takes writes. */
+void yj_shadow_set_writer(yj_shadow *sh, int on);
 /* Checkpoints into dir (copied) every `every` entries (0: only at
  * yj_shadow_checkpoint), and a build loads them. Call before
  * yj_shadow_build. OK or RESOURCE_EXHAUSTED. */

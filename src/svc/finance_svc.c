@@ -84,6 +84,12 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
                        "Verify checks the whole store, every tenant's entries: it needs a key for every tenant (*)");
         return;
     }
+    if (svc_of(call)->config.typed_writer) {
+        yj_call_finish(call, YJ_UNAVAILABLE,
+                       "Verify replays the ledger and compares its derived state, which yongjind "
+                       "--typed-writer (an experiment) does not keep");
+        return;
+    }
     if (svc_of(call)->verify_running) {
         /* refused here, before a thread is started; yj_store_verify refuses a
          * second one too, for any other caller in the process */
@@ -281,11 +287,11 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
 }
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
-                                  yj_ledger_trial_balance, 0, yj_pub_trial_balance};
+                                  yj_ledger_trial_balance, 0, yj_pub_trial_balance, NULL};
 static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
-                                   yj_ledger_period_report, 1, NULL};
+                                   yj_ledger_period_report, 1, NULL, NULL};
 static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,
-                                  yj_ledger_get_payout_batch, 0, yj_pub_get_payout_batch};
+                                  yj_ledger_get_payout_batch, 0, yj_pub_get_payout_batch, NULL};
 
 /* ---- ExportStatement: a month's rows, streamed with backpressure ---- */
 

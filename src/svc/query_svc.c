@@ -74,9 +74,37 @@ static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
     yj_buf_free(&out);
 }
 
+/* With config.typed_writer: the read from the view alone, or from history
+ * (svc_query.history), or UNAVAILABLE. */
+static void typed_run(query_job *qj, const yj_svc_config *c)
+{
+    const svc_query *q = qj->q;
+    if (q->pub) {
+        uint64_t at;
+        qj->err = q->pub(c->pub, qj->tenant, qj->req, &qj->out, &at, &qj->why);
+        return;
+    }
+    if (!q->history) {
+        qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE,
+                          "%s: this read needs the ledger's derived state, which yongjind "
+                          "--typed-writer (an experiment) does not keep",
+                          q->request->name);
+        return;
+    }
+    yj_rtxn r;
+    qj->err = yj_store_read_begin(c->store, &r, &qj->why);
+    if (qj->err != YJ_OK) return;
+    qj->err = q->history(&r, qj->tenant, qj->req, &qj->out, &qj->why, c->pub);
+    yj_store_read_end(c->store, &r);
+}
+
 static void query_run(svc_job *j)
 {
     query_job *qj = (query_job *)j;
+    if (j->svc->config.typed_writer && j->svc->config.pub) {
+        typed_run(qj, &j->svc->config);
+        return;
+    }
     yj_rtxn r;
     qj->err = yj_store_read_begin(j->svc->config.store, &r, &qj->why);
     if (qj->err == YJ_OK) {
@@ -139,30 +167,52 @@ void svc_query_on_message(yj_call *call, const svc_query *q, const uint8_t *msg,
     if (svc_offload(&qj->job) != YJ_OK) protobuf_c_message_free_unpacked(req, NULL); /* qj freed, call finished */
 }
 
+/* Under --typed-writer: GetOrder reads its record and its entries
+ * (history); ListEntries its member's statement lines, once the view says
+ * the member is one the tenant has seen. */
+static yj_err order_history(const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out,
+                            yj_msg *msg, struct yj_pub *pub)
+{
+    (void)pub;
+    return yj_ledger_get_order(r, tenant, req, out, msg);
+}
+
+static yj_err pub_seen(void *ctx, const char *tenant, const char *member, yj_msg *msg)
+{
+    return yj_pub_seen(ctx, tenant, member, msg);
+}
+
+static yj_err entries_history(const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out,
+                              yj_msg *msg, struct yj_pub *pub)
+{
+    return yj_ledger_list_entries_seen_by(r, tenant, req, out, msg, pub_seen, pub);
+}
+
 static const svc_query q_balance = {&yongjin__v1__get_balance_request__descriptor,
-                                    yj_ledger_get_balance, 0, yj_pub_get_balance};
+                                    yj_ledger_get_balance, 0, yj_pub_get_balance, NULL};
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
-                                    yj_ledger_list_entries, 0, NULL};
+                                    yj_ledger_list_entries, 0, NULL, entries_history};
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
-                                   yj_ledger_get_parent, 0, yj_pub_get_parent};
+                                   yj_ledger_get_parent, 0, yj_pub_get_parent, NULL};
 static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0,
-                                 yj_pub_get_team};
+                                 yj_pub_get_team, NULL};
 static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,
-                                  0, NULL};
+                                  0, NULL, order_history};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
-                                   yj_ledger_get_policy, 0, yj_pub_get_policy};
+                                   yj_ledger_get_policy, 0, yj_pub_get_policy, NULL};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
-                                     yj_ledger_get_campaign_stats, 0, yj_pub_get_campaign_stats};
+                                     yj_ledger_get_campaign_stats, 0, yj_pub_get_campaign_stats,
+                                     NULL};
 static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,
-                                  0, yj_pub_get_group};
+                                  0, yj_pub_get_group, NULL};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
-                                 yj_ledger_get_live_stats, 0, yj_pub_get_live_stats};
+                                 yj_ledger_get_live_stats, 0, yj_pub_get_live_stats, NULL};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
-                                 yj_ledger_get_performance, 0, yj_pub_get_performance};
+                                 yj_ledger_get_performance, 0, yj_pub_get_performance, NULL};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
-                                       yj_ledger_get_withdrawal, 0, yj_pub_get_withdrawal};
+                                       yj_ledger_get_withdrawal, 0, yj_pub_get_withdrawal, NULL};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
-                                     yj_ledger_get_earnings, 0, yj_pub_get_earnings};
+                                     yj_ledger_get_earnings, 0, yj_pub_get_earnings, NULL};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
 const svc_route svc_query_routes[] = {

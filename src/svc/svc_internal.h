@@ -30,6 +30,12 @@ typedef struct svc_query {
      * holds what the read needs: compared with fn's answer (config.pub) */
     yj_err (*pub)(struct yj_pub *pub, const char *tenant, const void *req, yj_buf *out,
                   uint64_t *seq, yj_msg *msg);
+    /* with config.typed_writer, a read pub does not hold: from the store's
+     * history alone (the journal, statement lines, order records), asking
+     * pub what else it needs; NULL: the read needs the keyed derived
+     * state, and answers UNAVAILABLE */
+    yj_err (*history)(const yj_rtxn *rtxn, const char *tenant, const void *req, yj_buf *out,
+                      yj_msg *msg, struct yj_pub *pub);
 } svc_query;
 
 /* Work off the event loop: `run` on a thread of its own (it may not touch

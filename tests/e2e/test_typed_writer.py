@@ -1,0 +1,62 @@
+"""yongjind --typed-writer (issue 16, an experiment for measurement): the
+typed state writes, alone. Its answers are the rules' (worked by hand, as in
+test_shadow.py: the default rates of 10% and 5%), reads come from its
+published view and from the history it puts into the store, the reads that
+need the ledger's derived state answer UNAVAILABLE, and the store it wrote
+is never opened again, by it or by a server without it; it refuses a store
+that holds entries and leaves it as it was."""
+import grpc
+import pytest
+
+from conftest import Client, Server
+from test_referral import T, balance, bind, ok
+from test_shadow import some_events
+
+
+def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
+    s = Server(data_dir, ["--typed-writer"]).start()
+    c = Client(s.channel())
+    some_events(c, "x", T)  # xc (under xb, under xa) pays 10000, 2500 refunded, then settled
+    assert "--typed-writer: the typed state writes" in s.read_log()
+    b, a = balance(c, "xb"), balance(c, "xa")
+    assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
+    assert (a.pending, a.available, a.earned_total, a.reversed_total) == (0, 375, 500, 125)
+    t = c.call("GetTeam", member="xa")
+    assert (t.direct_count, t.team_size, t.team_gmv, list(t.direct)) == (1, 2, 7500, ["xb"])
+    assert c.call("GetParent", member="xc").referrer == "xb"
+    o = c.call("GetOrder", order_id="xo1")  # its record, from history
+    assert (o.status, o.paid, o.refunded, o.buyer) == ("SETTLED", 10000, 2500, "xc")
+    lines = c.call("ListEntries", member="xb").lines  # its statement lines, from history
+    by_account = {}
+    for ln in lines:
+        by_account[ln.account] = by_account.get(ln.account, 0) + ln.amount
+    assert by_account == {"pending": 0, "available": 750}, [(ln.account, ln.amount) for ln in lines]
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("ListEntries", member="nobody")  # the view says who was seen
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    tb = c.call("TrialBalance")
+    assert tb.sum == 0 and {x.account: x.balance for x in tb.accounts}["available"] == 1125
+    for method, req in (("GetPeriodReport", {"month": "2025-11"}), ("Verify", {})):
+        with pytest.raises(grpc.RpcError) as e:
+            c.call(method, **req)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, method
+        assert "--typed-writer" in e.value.details()
+    assert s.stop() == 0
+    for args in (["--typed-writer"], []):  # never opened again
+        s2 = Server(data_dir, args)
+        with pytest.raises(RuntimeError):
+            s2.start()
+        assert "was written by yongjind --typed-writer" in s2.read_log()
+
+
+def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
+    s = Server(data_dir).start()
+    ok(Client(s.channel()).append(bind("b", "a")))
+    assert s.stop() == 0
+    s2 = Server(data_dir, ["--typed-writer"])
+    with pytest.raises(RuntimeError):
+        s2.start()
+    assert "--typed-writer starts only on an empty store" in s2.read_log()
+    s.start()  # the store as it was, opened as ever
+    assert Client(s.channel()).call("GetParent", member="b").referrer == "a"
+    assert s.stop() == 0
