@@ -130,9 +130,9 @@ static void usage(FILE *out)
         "  --typed-writer            an experiment of issue 16, for measurement: the typed\n"
         "                            state writes (the ledger's keyed derived state is not\n"
         "                            kept; reads from the published view and history;\n"
-        "                            GetPeriodReport and Verify answer UNAVAILABLE); starts\n"
-        "                            only on an empty store, which no server opens again\n"
-        "                            (DATA/TYPED-WRITER marks it); implies --shadow-typed\n"
+        "                            GetPeriodReport and Verify answer UNAVAILABLE); takes\n"
+        "                            only a new store, which nothing opens again (marked in\n"
+        "                            it); implies --shadow-typed\n"
         "  --help                    this text\n");
 }
 
@@ -419,51 +419,22 @@ static int start(app *a)
             return -1;
         }
     }
-    /* a store --typed-writer wrote holds none of the ledger's derived
-     * state: no server opens it again (its recovery and Verify would
-     * replay the ledger over nothing) */
-    char marker[4096];
-    if ((size_t)snprintf(marker, sizeof marker, "%s/TYPED-WRITER", a->opt.data_dir) >=
-        sizeof marker) {
-        yj_log(YJ_LOG_ERROR, "--data: a path too long");
-        return -1;
-    }
-    if (access(marker, F_OK) == 0) {
-        yj_log(YJ_LOG_ERROR,
-               "%s was written by yongjind --typed-writer (an experiment of issue 16): it holds "
-               "none of the ledger's derived state, and no server opens it again; remove the "
-               "directory",
-               a->opt.data_dir);
-        return -1;
-    }
+    sc.typed_writer = a->opt.typed_writer; /* (only a new store: marked, never opened again) */
+    if (a->opt.typed_writer) yj_shadow_set_writer(a->shadow, 1);
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
     }
-    if (a->opt.typed_writer) {
-        yj_rtxn r;
-        uint64_t head = 1;
-        uint8_t hash[YJ_HASH_BYTES];
-        if (yj_store_read_begin(a->store, &r, &msg) == YJ_OK) {
-            if (yj_store_head(a->store, &r, &head, hash) != YJ_OK) head = 1;
-            yj_store_read_end(a->store, &r);
-        }
-        int fd = head == 0 ? open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
-        if (head != 0 || fd < 0 || fsync(fd) != 0 || close(fd) != 0) {
-            yj_log(YJ_LOG_ERROR,
-                   head != 0 ? "--typed-writer starts only on an empty store (%s holds entries)"
-                             : "--typed-writer: cannot mark %s as its own",
-                   a->opt.data_dir);
-            return -1;
-        }
-        yj_shadow_set_writer(a->shadow, 1);
+    /* a diagnostic never keeps the server from serving: logged, then off;
+     * the typed writer is no diagnostic */
+    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
+        yj_log(YJ_LOG_ERROR, "shadow: cannot build the typed state (%s)%s", msg.text,
+               a->opt.typed_writer ? "" : "; the shadow is off");
+        if (a->opt.typed_writer) return -1;
+    }
+    if (a->opt.typed_writer)
         yj_log(YJ_LOG_WARN, "--typed-writer: the typed state writes, an experiment for "
                             "measurement; this store cannot be opened again");
-    }
-    /* a diagnostic never keeps the server from serving: logged, then off */
-    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK)
-        yj_log(YJ_LOG_ERROR, "shadow: cannot build the typed state (%s); the shadow is off",
-               msg.text);
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

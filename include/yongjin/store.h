@@ -364,6 +364,10 @@ typedef struct yj_store_config {
                                       the rows are dropped past half of it (writer.c), the cache
                                       is emptied past what the rows leave (store.c); 0 = 256 MiB */
     int read_only;                 /* open without a writer (yj tools) */
+    int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): only a
+                                      new store is opened, and marked in meta ("typed_writer")
+                                      so that nothing opens it again, this mode included (it
+                                      holds none of the ledger's derived state) */
     yj_apply_hook hook;
 } yj_store_config;
 

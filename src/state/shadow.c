@@ -380,7 +380,10 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
                            yj_buf *extra, yj_msg *why)
 {
     const char *failed = NULL;
-    if (!sh->on) return yj_fail(why, YJ_UNAVAILABLE, "the typed state is not built or stopped");
+    if (!sh->on) { /* (the store stops writing: a failure, not a refusal) */
+        yj_log(YJ_LOG_ERROR, "--typed-writer: a write with the typed state stopped");
+        return yj_fail(why, YJ_INTERNAL, "the typed state stopped");
+    }
     shadow_tenant *t = group_tenant(sh, w, &failed);
     if (!t) return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "%s", failed);
     const Yongjin__V1__Event *ev = w->decoded;
@@ -392,6 +395,13 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
     yj_err err = yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms, wtxn->received_ms,
                              wtxn->seq, &out, &sh->extra, why);
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
+    if (err ==
+        YJ_DATA_LOSS) { /* (sm.h: a damaged state: its owner drops it; not the data file's) */
+        yj_log(YJ_LOG_ERROR, "--typed-writer: the typed state of tenant %.*s is damaged: %s",
+               (int)w->tenant_len, w->tenant, why->text);
+        stop(sh, "the typed state is damaged");
+        return yj_fail(why, YJ_INTERNAL, "the typed state of the tenant is damaged");
+    }
     if (err == YJ_OK)
         err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
                             sh->fx.len, put_row, wtxn);
@@ -405,7 +415,11 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
                            yj_buf *extra, yj_msg *why)
 {
     yj_shadow *sh = ctx;
-    if (sh->writer && !wtxn->replay) return writer_apply(sh, wtxn, w, effects, extra, why);
+    if (sh->writer && wtxn->replay) /* (a store of this mode is never recovered: the store refuses
+                                       to open one again, and takes only a new one) */
+        return yj_fail(why, YJ_INTERNAL,
+                       "a replay under --typed-writer: the ledger's derived state is not kept");
+    if (sh->writer) return writer_apply(sh, wtxn, w, effects, extra, why);
     size_t e0 = effects->len, x0 = extra->len;
     yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
     if (!sh->on || wtxn->replay) return err;

@@ -70,6 +70,7 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     uint32_t upgraded = 0; /* the version upgraded in place (0: none) */
     rc = mdb_get(txn, s->meta, &k, &v);
     uint8_t ours[4] = {0, 0, 0, YJ_STORE_SCHEMA_VERSION};
+    int made = rc == MDB_NOTFOUND && !ro; /* a new store */
     if (rc == MDB_NOTFOUND && !ro) {
         MDB_val nv = {4, ours};
         rc = mdb_put(txn, s->meta, &k, &nv, 0);
@@ -100,6 +101,26 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
     } else if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s has no schema version", s->config.dir);
+    }
+    /* a store yongjind --typed-writer wrote holds none of the ledger's
+     * derived state: only a new store takes that mode, and nothing opens
+     * it again (its recovery, Verify and the yj tools read that state) */
+    MDB_val tk = {12, "typed_writer"}, tv;
+    int typed = rc == 0 && mdb_get(txn, s->meta, &tk, &tv) == 0;
+    if (rc == 0 && (typed || (s->config.typed_writer && !made))) {
+        mdb_txn_abort(txn);
+        return yj_fail(
+            msg, YJ_FAILED_PRECONDITION,
+            typed ? "%s was written by yongjind --typed-writer (an experiment of issue 16): "
+                    "it holds none of the ledger's derived state, and nothing opens it "
+                    "again; remove it"
+                  : "--typed-writer (an experiment of issue 16) takes only a new store: %s "
+                    "holds one",
+            s->config.dir);
+    }
+    if (rc == 0 && s->config.typed_writer) {
+        MDB_val one = {1, "\1"};
+        rc = mdb_put(txn, s->meta, &tk, &one, 0);
     }
     if (rc == 0) rc = store_read_head(txn, s->journal, &s->head_seq, s->head_hash) == YJ_OK ? 0 : EIO;
     if (rc) {

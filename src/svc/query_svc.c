@@ -79,6 +79,10 @@ static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
 static void typed_run(query_job *qj, const yj_svc_config *c)
 {
     const svc_query *q = qj->q;
+    if (!c->pub) {
+        qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE, "--typed-writer without its view");
+        return;
+    }
     if (q->pub) {
         uint64_t at;
         qj->err = q->pub(c->pub, qj->tenant, qj->req, &qj->out, &at, &qj->why);
@@ -101,7 +105,7 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
 static void query_run(svc_job *j)
 {
     query_job *qj = (query_job *)j;
-    if (j->svc->config.typed_writer && j->svc->config.pub) {
+    if (j->svc->config.typed_writer) {
         typed_run(qj, &j->svc->config);
         return;
     }

@@ -3,12 +3,15 @@ typed state writes, alone. Its answers are the rules' (worked by hand, as in
 test_shadow.py: the default rates of 10% and 5%), reads come from its
 published view and from the history it puts into the store, the reads that
 need the ledger's derived state answer UNAVAILABLE, and the store it wrote
-is never opened again, by it or by a server without it; it refuses a store
-that holds entries and leaves it as it was."""
+is marked in its own meta table, so nothing opens it again (it, a server
+without it, the yj tools on the directory); it takes only a new store and
+leaves any other as it was."""
+import subprocess
+
 import grpc
 import pytest
 
-from conftest import Client, Server
+from conftest import YJ, Client, Server
 from test_referral import T, balance, bind, ok
 from test_shadow import some_events
 
@@ -47,6 +50,9 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
         with pytest.raises(RuntimeError):
             s2.start()
         assert "was written by yongjind --typed-writer" in s2.read_log()
+    for verb in (["verify"], ["report", "--month", "2025-11"], ["dump"]):
+        r = subprocess.run([YJ, verb[0], data_dir, *verb[1:]], capture_output=True, text=True)
+        assert r.returncode != 0 and "was written by yongjind --typed-writer" in r.stderr, (verb, r)
 
 
 def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
@@ -56,7 +62,7 @@ def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
     s2 = Server(data_dir, ["--typed-writer"])
     with pytest.raises(RuntimeError):
         s2.start()
-    assert "--typed-writer starts only on an empty store" in s2.read_log()
+    assert "--typed-writer (an experiment of issue 16) takes only a new store" in s2.read_log()
     s.start()  # the store as it was, opened as ever
     assert Client(s.channel()).call("GetParent", member="b").referrer == "a"
     assert s.stop() == 0
