@@ -130,7 +130,7 @@ static void usage(FILE *out)
         "  --typed-writer            an experiment of issue 16, for measurement: the typed\n"
         "                            state writes (the ledger's keyed derived state is not\n"
         "                            kept; reads from the published view and history;\n"
-        "                            GetPeriodReport and Verify answer UNAVAILABLE); takes\n"
+        "                            Verify answers UNAVAILABLE); takes\n"
         "                            only a new store, which nothing opens again (marked in\n"
         "                            it); implies --shadow-typed\n"
         "  --help                    this text\n");

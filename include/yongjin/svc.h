@@ -39,7 +39,7 @@ typedef struct yj_svc_config {
                                   store holds no keyed derived state: the reads pub holds are
                                   answered from it alone, GetOrder, ListEntries (its member
                                   asked of pub), ExportStatement and Subscribe from history,
-                                  the rest (GetPeriodReport, Verify) UNAVAILABLE */
+                                  GetPeriodReport from both, Verify UNAVAILABLE */
 } yj_svc_config;
 
 /* Builds the services and their routing table. NULL on ENOMEM. */

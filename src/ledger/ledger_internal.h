@@ -545,6 +545,34 @@ typedef struct ledger_withdrawal {
 yj_err ledger_check_withdrawal_request(const char *withdrawal_id, yj_msg *msg);
 yj_err ledger_fail_no_withdrawal(yj_msg *msg, const char *withdrawal_id);
 yj_err ledger_withdrawal_answer(yj_buf *out, const char *withdrawal_id, const ledger_withdrawal *w);
+/* GetPeriodReport (RULES.md §6): its request checked (the month into
+ * *month, the page's size and token); the month's figures from a row of
+ * counters (YJ_PERIOD_* columns), what is owed now (pending + available +
+ * withdrawing) and the net of every later month (accrued - reversed -
+ * paid); the hash of its entries (sealed at its close, else computed from
+ * the month's entry index and the journal: history); and its answer (the
+ * ledger's records or the published view's). */
+#define LEDGER_REPORT_PAGE_DEFAULT 1000
+#define LEDGER_REPORT_PAGE_MAX 10000
+typedef struct ledger_period_figures {
+    int64_t opening, accrued, reversed, settled, withdrawn, paid, closing;
+} ledger_period_figures;
+typedef struct ledger_period_row {
+    const char *member;
+    ledger_period_figures f;
+} ledger_period_row;
+yj_err ledger_check_period_report_request(const char *month_text, int32_t page_size,
+                                          const char *page_token, uint32_t *month, yj_msg *msg);
+int64_t ledger_period_net(const int64_t d[YJ_PERIOD_COLUMNS]);
+void ledger_period_fill(int64_t owed_now, const int64_t d[YJ_PERIOD_COLUMNS], int64_t later_net,
+                        ledger_period_figures *out);
+int ledger_period_figures_zero(const ledger_period_figures *f);
+yj_err ledger_period_hash(const yj_rtxn *r, const char *tenant, uint32_t month, int closed,
+                          uint8_t hash[32], uint64_t *entries);
+yj_err ledger_period_report_answer(yj_buf *out, const char *month_text, int closed,
+                                   const uint8_t hash[32], uint64_t entries,
+                                   const ledger_period_figures *total,
+                                   const ledger_period_row *rows, size_t n, const char *token);
 /* GetParent's answer: the binding in force (referrer NULL: none; source
  * NULL: the bind had none), from the ledger's record or the published
  * view's (its request checked by ledger_check_member). */

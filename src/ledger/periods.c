@@ -399,11 +399,14 @@ static yj_err read_counters(MDB_val *v, int64_t d[R_N])
 
 static int64_t net_of(const int64_t d[R_N])
 {
+    return ledger_period_net(d);
+}
+
+int64_t ledger_period_net(const int64_t d[YJ_PERIOD_COLUMNS])
+{
     return d[R_ACCRUED] - d[R_REVERSED] - d[R_PAID];
 }
 
-/* Over the rows prefix‖yyyymm with yyyymm >= month: the row of month itself
- * (zeros when none) and the net of every later one. */
 static yj_err month_rows(yj_cursor *c, const lkey *prefix, uint32_t month, int64_t at[R_N], int64_t *later_net)
 {
     lkey k = *prefix;
@@ -422,15 +425,22 @@ static yj_err month_rows(yj_cursor *c, const lkey *prefix, uint32_t month, int64
     return yj_cursor_err(rc);
 }
 
-static void fill(Yongjin__V1__MemberPeriod *mp, int64_t owed_now, const int64_t d[R_N], int64_t later_net)
+void ledger_period_fill(int64_t owed_now, const int64_t d[YJ_PERIOD_COLUMNS], int64_t later_net,
+                        ledger_period_figures *out)
 {
-    mp->closing = owed_now - later_net;
-    mp->opening = mp->closing - net_of(d);
-    mp->accrued = d[R_ACCRUED];
-    mp->reversed = d[R_REVERSED];
-    mp->settled = d[R_SETTLED];
-    mp->withdrawn = d[R_WITHDRAWN];
-    mp->paid = d[R_PAID];
+    out->closing = owed_now - later_net;
+    out->opening = out->closing - net_of(d);
+    out->accrued = d[R_ACCRUED];
+    out->reversed = d[R_REVERSED];
+    out->settled = d[R_SETTLED];
+    out->withdrawn = d[R_WITHDRAWN];
+    out->paid = d[R_PAID];
+}
+
+int ledger_period_figures_zero(const ledger_period_figures *f)
+{
+    return !f->opening && !f->accrued && !f->reversed && !f->settled && !f->withdrawn && !f->paid &&
+           !f->closing;
 }
 
 /* SHA-256 over the hashes of the period's entries, in journal order. */
@@ -465,46 +475,114 @@ static yj_err entries_hash_after(const yj_store_view *sv, yj_cursor *c, const ch
     return yj_cursor_err(rc); /* a seal or a report's hash over part of the month is never given */
 }
 
+yj_err ledger_check_period_report_request(const char *month_text, int32_t page_size,
+                                          const char *page_token, uint32_t *month, yj_msg *msg)
+{
+    yj_err err = ledger_parse_month("month", month_text, month, msg);
+    if (err != YJ_OK) return err;
+    if (page_size < 0 || page_size > REPORT_PAGE_MAX)
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", page_size,
+                       REPORT_PAGE_MAX);
+    if (page_token[0] && !yj_ledger_valid_id(page_token, strlen(page_token)))
+        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
+    return YJ_OK;
+}
+
+yj_err ledger_period_hash(const yj_rtxn *r, const char *tenant, uint32_t month, int closed,
+                          uint8_t hash[32], uint64_t *entries)
+{
+    lkey sk;
+    MDB_val sv;
+    *entries = 0;
+    sealed_key(&sk, tenant, strlen(tenant), month);
+    if (closed && yj_state_get(&r->view, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
+        memcpy(hash, sv.mv_data, 32); /* sealed at the close */
+        *entries = get_be64((const uint8_t *)sv.mv_data + 32);
+        return YJ_OK;
+    }
+    /* open (or closed before seals existed, or by a writer that keeps none):
+     * hashed here, from a kept digest when there is one */
+    yj_cursor *c;
+    if (yj_cursor_open(&r->view, &c)) return YJ_INTERNAL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint64_t n = 0, hinted;
+    unsigned len = 0;
+    yj_err err = md ? month_digest(&r->view, c, tenant, month, UINT64_MAX, 1, 1, md, &n, &hinted)
+                    : YJ_RESOURCE_EXHAUSTED;
+    if (err == YJ_OK && !EVP_DigestFinal_ex(md, hash, &len)) err = YJ_INTERNAL;
+    EVP_MD_CTX_free(md);
+    yj_cursor_close(c);
+    *entries = n;
+    return err;
+}
+
+static void figures_out(Yongjin__V1__MemberPeriod *mp, const ledger_period_figures *f)
+{
+    mp->opening = f->opening;
+    mp->accrued = f->accrued;
+    mp->reversed = f->reversed;
+    mp->settled = f->settled;
+    mp->withdrawn = f->withdrawn;
+    mp->paid = f->paid;
+    mp->closing = f->closing;
+}
+
+yj_err ledger_period_report_answer(yj_buf *out, const char *month_text, int closed,
+                                   const uint8_t hash[32], uint64_t entries,
+                                   const ledger_period_figures *total,
+                                   const ledger_period_row *rows, size_t n, const char *token)
+{
+    Yongjin__V1__PeriodReport resp = YONGJIN__V1__PERIOD_REPORT__INIT;
+    resp.month = (char *)month_text;
+    resp.closed = closed;
+    resp.entries_sha256.data = (uint8_t *)hash;
+    resp.entries_sha256.len = 32;
+    resp.entries = entries;
+    resp.opening = total->opening;
+    resp.accrued = total->accrued;
+    resp.reversed = total->reversed;
+    resp.settled = total->settled;
+    resp.withdrawn = total->withdrawn;
+    resp.paid = total->paid;
+    resp.closing = total->closing;
+    resp.next_page_token = (char *)token;
+    Yongjin__V1__MemberPeriod *mp = calloc(n ? n : 1, sizeof *mp),
+                              **mpp = calloc(n ? n : 1, sizeof *mpp);
+    yj_err err = mp && mpp ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    for (size_t i = 0; err == YJ_OK && i < n; i++) {
+        Yongjin__V1__MemberPeriod init = YONGJIN__V1__MEMBER_PERIOD__INIT;
+        mp[i] = init;
+        mp[i].member = (char *)rows[i].member;
+        figures_out(&mp[i], &rows[i].f);
+        mpp[i] = &mp[i];
+    }
+    resp.n_members = n;
+    resp.members = mpp;
+    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    free(mp);
+    free(mpp);
+    return err;
+}
+
 yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void *reqv, yj_buf *out, yj_msg *msg)
 {
     const Yongjin__V1__PeriodReportRequest *req = reqv;
     uint32_t month, closed;
-    yj_err err = ledger_parse_month("month", req->month, &month, msg);
+    yj_err err = ledger_check_period_report_request(req->month, req->page_size, req->page_token,
+                                                    &month, msg);
     if (err != YJ_OK) return err;
-    if (req->page_size < 0 || req->page_size > REPORT_PAGE_MAX)
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_size: %d is outside 0..%d", req->page_size, REPORT_PAGE_MAX);
-    if (req->page_token[0] && !yj_ledger_valid_id(req->page_token, strlen(req->page_token)))
-        return yj_fail(msg, YJ_INVALID_ARGUMENT, "page_token: not a token this server gave");
     size_t tlen = strlen(tenant), page = req->page_size ? (size_t)req->page_size : REPORT_PAGE_DEFAULT;
     if ((err = closed_through(&r->view, tenant, tlen, &closed)) != YJ_OK)
         return yj_fail(msg, err, "cannot read the periods");
+    int is_closed = closed && month <= closed;
+    uint8_t hash[32];
+    uint64_t entries = 0;
+    err = ledger_period_hash(r, tenant, month, is_closed, hash, &entries);
     yj_cursor *c = NULL, *c2 = NULL;
-    if (yj_cursor_open(&r->view, &c) || yj_cursor_open(&r->view, &c2)) {
+    if (err == YJ_OK && (yj_cursor_open(&r->view, &c) || yj_cursor_open(&r->view, &c2))) {
         if (c) yj_cursor_close(c);
         return yj_fail(msg, YJ_INTERNAL, "cannot open a cursor");
     }
-    Yongjin__V1__PeriodReport resp = YONGJIN__V1__PERIOD_REPORT__INIT;
-    resp.month = (char *)req->month;
-    resp.closed = closed && month <= closed;
-    uint8_t hash[32];
-    lkey sk;
-    MDB_val sv;
-    sealed_key(&sk, tenant, tlen, month);
-    if (resp.closed && yj_state_get(&r->view, sk.b, sk.n, &sv) == YJ_OK && sv.mv_size == 40) {
-        memcpy(hash, sv.mv_data, 32); /* sealed at the close */
-        resp.entries = get_be64((const uint8_t *)sv.mv_data + 32);
-    } else { /* open (or closed before seals existed): hashed here, from a kept digest when there is one */
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        uint64_t n = 0, hinted;
-        unsigned len = 0;
-        err = md ? month_digest(&r->view, c, tenant, month, UINT64_MAX, 1, 1, md, &n, &hinted)
-                 : YJ_RESOURCE_EXHAUSTED;
-        if (err == YJ_OK && !EVP_DigestFinal_ex(md, hash, &len)) err = YJ_INTERNAL;
-        EVP_MD_CTX_free(md);
-        resp.entries = n;
-    }
-    resp.entries_sha256.data = hash;
-    resp.entries_sha256.len = 32;
     /* totals: what the tenant owes every member now, less later months */
     ledger_balance owed = {0};
     lkey k;
@@ -522,24 +600,17 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
         if (err == YJ_NOT_FOUND) err = YJ_OK;
     }
     int64_t d[R_N], later;
-    Yongjin__V1__MemberPeriod total = YONGJIN__V1__MEMBER_PERIOD__INIT;
+    ledger_period_figures total = {0};
     lkey prefix;
     lkey_start(&prefix, tenant, tlen, 'n');
     if (err == YJ_OK) err = month_rows(c, &prefix, month, d, &later);
-    if (err == YJ_OK) {
-        fill(&total, owed.pending + owed.available + owed.withdrawing, d, later);
-        resp.opening = total.opening;
-        resp.accrued = total.accrued;
-        resp.reversed = total.reversed;
-        resp.settled = total.settled;
-        resp.withdrawn = total.withdrawn;
-        resp.paid = total.paid;
-        resp.closing = total.closing;
-    }
+    if (err == YJ_OK)
+        ledger_period_fill(owed.pending + owed.available + owed.withdrawing, d, later, &total);
     /* members, from their balance records, in id order after the token */
-    Yongjin__V1__MemberPeriod *rows = calloc(page, sizeof *rows), **rowp = calloc(page, sizeof *rowp);
+    ledger_period_row *rows = calloc(page, sizeof *rows);
     char(*names)[YJ_ID_MAX + 1] = calloc(page, sizeof *names);
-    if (err == YJ_OK && (!rows || !rowp || !names)) err = YJ_RESOURCE_EXHAUSTED;
+    const char *token = "";
+    if (err == YJ_OK && (!rows || !names)) err = YJ_RESOURCE_EXHAUSTED;
     lkey bprefix;
     lkey_start(&bprefix, tenant, tlen, 'B');
     lkey start = bprefix;
@@ -564,30 +635,25 @@ yj_err yj_ledger_period_report(const yj_rtxn *r, const char *tenant, const void 
         lkey_start(&mprefix, tenant, tlen, 'm');
         lkey_str(&mprefix, (const char *)key + bprefix.n + 1, len);
         if ((err = month_rows(c2, &mprefix, month, d, &later)) != YJ_OK) break;
-        Yongjin__V1__MemberPeriod row = YONGJIN__V1__MEMBER_PERIOD__INIT;
-        fill(&row, now, d, later);
-        if (!row.opening && !row.accrued && !row.reversed && !row.settled && !row.withdrawn && !row.paid &&
-            !row.closing)
-            continue;
+        ledger_period_figures f;
+        ledger_period_fill(now, d, later, &f);
+        if (ledger_period_figures_zero(&f)) continue;
         if (n == page) {
-            resp.next_page_token = names[n - 1];
+            token = names[n - 1];
             break;
         }
         memcpy(names[n], key + bprefix.n + 1, len);
         names[n][len] = 0;
-        rows[n] = row;
-        rows[n].member = names[n];
-        rowp[n] = &rows[n];
+        rows[n] = (ledger_period_row){names[n], f};
         n++;
     }
-    yj_cursor_close(c);
-    yj_cursor_close(c2);
+    if (c) yj_cursor_close(c);
+    if (c2) yj_cursor_close(c2);
     if (err == YJ_OK) err = yj_cursor_err(rc); /* never a page short of a member unsaid */
-    resp.n_members = n;
-    resp.members = rowp;
-    if (err == YJ_OK) err = ledger_pack(out, &resp.base);
+    if (err == YJ_OK)
+        err = ledger_period_report_answer(out, req->month, is_closed, hash, entries, &total, rows,
+                                          n, token);
     free(rows);
-    free(rowp);
     free(names);
     return err == YJ_OK ? YJ_OK : yj_fail(msg, err, "cannot compute the report of %s", req->month);
 }

@@ -18,11 +18,11 @@
 
 /* One tenant's rows: by the view's own number r of each id seen, its
  * balance; by (r, month, program, level) its earnings (accrued, reversed);
- * by (r, month) its month counters (accrued, reversed, settled) and which
+ * by (r, month) its month counters (YJ_PERIOD_* columns) and which
  * (program, level) it has earnings of (bit program * 16 + level). */
 #define PUB_LEVELS 16                            /* levels 0..15 (the state's earnings key) */
 #define PUB_EARN_BITS 128                        /* programs 0..7 at each level */
-#define PUB_MONTH_WIDTH (3 + PUB_EARN_BITS / 64) /* the counters, then the bits */
+#define PUB_MONTH_WIDTH (YJ_PERIOD_COLUMNS + PUB_EARN_BITS / 64) /* the counters, then the bits */
 _Static_assert(YJ_PROGRAM_GUIDE *PUB_LEVELS + PUB_LEVELS <= PUB_EARN_BITS,
                "every program's earnings have a bit in the month row");
 /* A row: the balance, the team record (direct count, team size, team GMV)
@@ -82,6 +82,13 @@ typedef struct pub_tenant {
     size_t wd_cap;
     uint8_t *policy; /* the policy in force as its record's bytes (NULL: none set) */
     size_t policy_len;
+    /* GetPeriodReport's: the last closed month (0: none), the tenant's
+     * month counters by month (YJ_PERIOD_* columns), and every row in the
+     * ledger's key order of members (the id's length byte, then its bytes;
+     * the value the row's number, 4 bytes) */
+    uint32_t closed_through;
+    yj_map64 *mtot;
+    yj_memmap *by_id;
     /* the group-buys, by the state's numbers (copied in order: a durable
      * number keeps its id), and the orders their lists hold, numbered in
      * the view as first listed (an order is in one list of one group), each
@@ -215,6 +222,8 @@ static void tenant_free(pub_tenant *vt)
     yj_memmap_free(vt->plines);
     free(vt->binds);
     yj_ids_free(vt->sources);
+    yj_map64_free(vt->mtot);
+    yj_memmap_free(vt->by_id);
 }
 
 void yj_pub_free(yj_pub *v)
@@ -276,10 +285,12 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .gorders = yj_ids_new(seed ^ 9),
                      .batch_ids = yj_ids_new(seed ^ 10),
                      .plines = yj_memmap_new(),
-                     .sources = yj_ids_new(seed ^ 11)};
+                     .sources = yj_ids_new(seed ^ 11),
+                     .mtot = yj_map64_new(YJ_PERIOD_COLUMNS, seed ^ 12),
+                     .by_id = yj_memmap_new()};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids || !nt.group_ids || !nt.gorders ||
-        !nt.batch_ids || !nt.plines || !nt.sources ||
+        !nt.batch_ids || !nt.plines || !nt.sources || !nt.mtot || !nt.by_id ||
         yj_ids_add(v->tenant_ids, tenant, len, &t) != YJ_OK) {
         tenant_free(&nt);
         return NULL;
@@ -300,6 +311,12 @@ static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
         vt->rows = more;
         vt->cap = cap;
     }
+    uint8_t k[1 + YJ_ID_MAX];
+    k[0] = (uint8_t)len;
+    memcpy(k + 1, id, len);
+    if (len > YJ_ID_MAX ||
+        yj_memmap_put(vt->by_id, k, 1 + len, &(uint32_t){(uint32_t)yj_ids_count(vt->ids)}, 4, 0))
+        return 0;
     if (yj_ids_add(vt->ids, id, len, r) != YJ_OK) return 0;
     memset(&vt->rows[*r], 0, sizeof vt->rows[*r]);
     vt->rows[*r].parent = PUB_NONE;
@@ -380,11 +397,12 @@ static int put_earning(pub_tenant *vt, const yj_sm *s, uint32_t i)
     if (!mo) return 0;
     e[0] = row[0];
     e[1] = row[1];
-    mo[3 + bit / 64] = (int64_t)((uint64_t)mo[3 + bit / 64] | 1ull << (bit % 64));
+    mo[YJ_PERIOD_COLUMNS + bit / 64] =
+        (int64_t)((uint64_t)mo[YJ_PERIOD_COLUMNS + bit / 64] | 1ull << (bit % 64));
     return 1;
 }
 
-/* Row i of s's month counters: accrued, reversed, settled copied. */
+/* Row i of s's month counters copied, and its month's tenant counters. */
 static int put_month(pub_tenant *vt, const yj_sm *s, uint32_t i)
 {
     uint32_t m, period, r;
@@ -393,9 +411,12 @@ static int put_month(pub_tenant *vt, const yj_sm *s, uint32_t i)
     if (got <= 0) return got != 0;
     int64_t *mo = map_row(vt->month, month_key(r, period));
     if (!mo) return 0;
-    mo[0] = row[YJ_PERIOD_ACCRUED];
-    mo[1] = row[YJ_PERIOD_REVERSED];
-    mo[2] = row[YJ_PERIOD_SETTLED];
+    memcpy(mo, row, YJ_PERIOD_COLUMNS * sizeof *row);
+    const int64_t *tot =
+        yj_sm_month_totals(s, period); /* (a member's posting moves the tenant's too) */
+    int64_t *to = tot ? map_row(vt->mtot, period) : NULL;
+    if (tot && !to) return 0;
+    if (tot) memcpy(to, tot, YJ_PERIOD_COLUMNS * sizeof *tot);
     return 1;
 }
 
@@ -883,6 +904,7 @@ yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int al
     int ok = vt != NULL && copy_new_ids(vt->guides, yj_sm_guide_ids(s)) &&
              copy_new_ids(vt->stores, yj_sm_store_ids(s));
     if (ok) memcpy(vt->totals, yj_sm_totals(s), sizeof vt->totals);
+    if (ok) vt->closed_through = yj_sm_closed_through(s);
     if (ok && (yj_sm_changed_policy(s) || all)) ok = put_policy(vt, s);
     for (size_t k = 0; ok && k < PUB_KINDS; k++) {
         const struct pub_kind *kd = &pub_kinds[k];
@@ -981,10 +1003,11 @@ yj_err yj_pub_get_earnings(yj_pub *v, const char *tenant, const void *reqv, yj_b
     uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
     const int64_t *mo =
         (found = r != YJ_IDS_NONE) ? yj_map64_find(vt->month, month_key(r, month)) : NULL;
-    for (int i = 0; mo && i < 3; i++)
-        totals[i] = mo[i];
+    totals[0] = mo ? mo[YJ_PERIOD_ACCRUED] : 0;
+    totals[1] = mo ? mo[YJ_PERIOD_REVERSED] : 0;
+    totals[2] = mo ? mo[YJ_PERIOD_SETTLED] : 0;
     for (int bit = 0; mo && bit < PUB_EARN_BITS && n < LEDGER_EARNINGS_ROWS_MAX; bit++) {
-        if (!((uint64_t)mo[3 + bit / 64] >> (bit % 64) & 1)) continue;
+        if (!((uint64_t)mo[YJ_PERIOD_COLUMNS + bit / 64] >> (bit % 64) & 1)) continue;
         int program = bit / PUB_LEVELS, level = bit % PUB_LEVELS;
         const int64_t *e = yj_map64_find(vt->earn, earn_key(r, month, program, level));
         if (e) rows[n++] = (ledger_earning){program, level, e[0], e[1]};
@@ -1266,6 +1289,129 @@ yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf 
     return err;
 }
 
+/* The month counters of key in map (YJ_PERIOD_COLUMNS of them) into d:
+ * zeros when it has none. */
+static void counters_of(const yj_map64 *map, uint64_t key, int64_t d[YJ_PERIOD_COLUMNS])
+{
+    const int64_t *row = yj_map64_find(map, key);
+    if (row)
+        memcpy(d, row, YJ_PERIOD_COLUMNS * sizeof *d);
+    else
+        memset(d, 0, YJ_PERIOD_COLUMNS * sizeof *d);
+}
+
+yj_err yj_pub_period_report(yj_pub *v, const yj_rtxn *r, const char *tenant, const void *reqv,
+                            yj_buf *out, uint64_t *seq, yj_msg *msg)
+{
+    const Yongjin__V1__PeriodReportRequest *req = reqv;
+    uint32_t month;
+    *seq = UINT64_MAX;
+    yj_err err = ledger_check_period_report_request(req->month, req->page_size, req->page_token,
+                                                    &month, msg);
+    if (err != YJ_OK) return err;
+    size_t page = req->page_size ? (size_t)req->page_size : LEDGER_REPORT_PAGE_DEFAULT, n = 0;
+    ledger_period_row *rows = malloc(page * sizeof *rows);
+    char(*names)[YJ_ID_MAX + 1] = malloc(page * sizeof *names);
+    uint32_t *later = malloc(64 * sizeof *later);
+    if (!rows || !names || !later) {
+        free(rows);
+        free(names);
+        free(later);
+        return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a page of the report");
+    }
+    const pub_tenant *vt;
+    if ((err = read_begin(v, tenant, &vt, msg)) != YJ_OK) {
+        free(rows);
+        free(names);
+        free(later);
+        return err;
+    }
+    int closed = vt && vt->closed_through && month <= vt->closed_through;
+    ledger_period_figures total = {0};
+    char token[YJ_ID_MAX + 1] = "";
+    int64_t d[YJ_PERIOD_COLUMNS], next;
+    size_t n_later = 0, later_cap = 64;
+    int64_t later_net = 0;
+    /* the tenant's months after this one (a handful: every month with a
+     * posting), and what each moved */
+    for (size_t i = 0; vt && i < yj_map64_count(vt->mtot); i++) {
+        uint32_t p = (uint32_t)yj_map64_key_at(vt->mtot, i);
+        if (p <= month) continue;
+        if (n_later == later_cap) {
+            uint32_t *more = realloc(later, 2 * later_cap * sizeof *more);
+            if (!more) {
+                err = YJ_RESOURCE_EXHAUSTED;
+                break;
+            }
+            later = more;
+            later_cap *= 2;
+        }
+        later[n_later++] = p;
+        later_net += ledger_period_net(yj_map64_at(vt->mtot, i));
+    }
+    if (vt && err == YJ_OK) {
+        counters_of(vt->mtot, month, d);
+        ledger_period_fill(vt->totals[ACC_PENDING] + vt->totals[ACC_AVAILABLE] +
+                               vt->totals[ACC_WITHDRAWING],
+                           d, later_net, &total);
+        /* the members in the ledger's key order after the token, those
+         * whose figures are not all zero */
+        uint8_t k[1 + YJ_ID_MAX];
+        size_t tlen = strlen(req->page_token);
+        k[0] = (uint8_t)tlen;
+        memcpy(k + 1, req->page_token, tlen);
+        yj_memmap_it it;
+        if (tlen)
+            yj_memmap_seek(vt->by_id, &it, k, 1 + tlen);
+        else
+            yj_memmap_first(vt->by_id, &it);
+        for (; yj_memmap_valid(&it); yj_memmap_next(&it)) {
+            const uint8_t *key;
+            const void *val;
+            size_t kl, vl;
+            yj_memmap_at(&it, (const void **)&key, &kl, &val, &vl, NULL);
+            if (tlen && kl == 1 + tlen && !memcmp(key, k, kl)) continue; /* (the token's: sent) */
+            uint32_t row;
+            memcpy(&row, val, 4);
+            const int64_t *b = vt->rows[row].bal;
+            next = 0;
+            for (size_t i = 0; i < n_later; i++) {
+                int64_t dl[YJ_PERIOD_COLUMNS];
+                counters_of(vt->month, month_key(row, later[i]), dl);
+                next += ledger_period_net(dl);
+            }
+            counters_of(vt->month, month_key(row, month), d);
+            ledger_period_figures f;
+            ledger_period_fill(b[0] + b[1] + b[2], d, next,
+                               &f); /* (pending + available + withdrawing) */
+            if (ledger_period_figures_zero(&f)) continue;
+            if (n == page) {
+                memcpy(token, names[n - 1], sizeof token);
+                break;
+            }
+            memcpy(names[n], key + 1, kl - 1);
+            names[n][kl - 1] = 0;
+            rows[n] = (ledger_period_row){names[n], f};
+            n++;
+        }
+    }
+    read_end(v, seq);
+    /* the entries' hash from history (a closed month's seal, or the month's
+     * index and the journal), outside the view's lock */
+    uint8_t hash[32];
+    uint64_t entries = 0;
+    if (err == YJ_OK) err = ledger_period_hash(r, tenant, month, closed, hash, &entries);
+    if (err == YJ_OK)
+        err = ledger_period_report_answer(out, req->month, closed, hash, entries, &total, rows, n,
+                                          token);
+    else
+        err = yj_fail(msg, err, "cannot compute the report of %s", req->month);
+    free(rows);
+    free(names);
+    free(later);
+    return err;
+}
+
 yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                          uint64_t *seq, yj_msg *msg)
 {
@@ -1411,7 +1557,8 @@ size_t yj_pub_bytes(yj_pub *v)
              yj_ids_bytes(v->tenants[i].gorders) + v->tenants[i].gord_cap +
              yj_ids_bytes(v->tenants[i].batch_ids) + v->tenants[i].bat_cap * sizeof(pub_batch) +
              yj_memmap_bytes(v->tenants[i].plines) + v->tenants[i].bind_cap * sizeof(pub_bind) +
-             yj_ids_bytes(v->tenants[i].sources);
+             yj_ids_bytes(v->tenants[i].sources) + yj_map64_bytes(v->tenants[i].mtot) +
+             yj_memmap_bytes(v->tenants[i].by_id);
         for (size_t g = 0; g < yj_ids_count(v->tenants[i].group_ids); g++)
             n += (v->tenants[i].grps[g].joined.cap + v->tenants[i].grps[g].missed.cap) *
                  sizeof(uint32_t);

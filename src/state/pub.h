@@ -21,7 +21,9 @@
  * variants and their counts; each live session's hosts, whether it
  * closed, its counts and its inviters' in id order; each withdrawal; each
  * group-buy with its orders (whether each was all refunded); each payout
- * batch with its lines in member order; the policy in force. Its reads answer as the ledger's do
+ * batch with its lines in member order; the policy in force; the last
+ * closed month, the tenant's counters by month and every id in the
+ * ledger's key order (GetPeriodReport). Its reads answer as the ledger's do
  * (yj_ledger_get_balance, _get_earnings, _get_team, _get_performance,
  * _trial_balance, _get_campaign_stats, _get_live_stats, _get_withdrawal,
  * _get_group, _get_payout_batch, _get_parent, _get_policy): a member never seen is NOT_FOUND with
@@ -111,6 +113,15 @@ yj_err yj_pub_get_group(yj_pub *v, const char *tenant, const void *reqv, yj_buf 
                         yj_msg *msg);
 yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,
                                uint64_t *seq, yj_msg *msg);
+/* Finance.GetPeriodReport, the same way: its figures from the view (the
+ * months' counters of the tenant and of each member, what they are owed
+ * now, the members in id order), the hash of the month's entries from
+ * history in r (a closed month's seal, else its entry index and the
+ * journal: ledger_period_hash), read after the view (a reader that wants
+ * the two at one entry compares r's head with *seq). */
+struct yj_rtxn;
+yj_err yj_pub_period_report(yj_pub *v, const struct yj_rtxn *r, const char *tenant,
+                            const void *reqv, yj_buf *out, uint64_t *seq, yj_msg *msg);
 /* GetParent, the same way (a member never bound, known or not, has no
  * referrer: an empty answer, as the ledger's). */
 yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf *out,

@@ -287,11 +287,23 @@ static void subscribe_on_message(yj_call *call, const uint8_t *msg, size_t len_b
 }
 
 static const svc_query q_trial = {&yongjin__v1__trial_balance_request__descriptor,
-                                  yj_ledger_trial_balance, 0, yj_pub_trial_balance, NULL};
+                                  yj_ledger_trial_balance,
+                                  0,
+                                  yj_pub_trial_balance,
+                                  NULL,
+                                  NULL};
 static const svc_query q_report = {&yongjin__v1__period_report_request__descriptor,
-                                   yj_ledger_period_report, 1, NULL, NULL};
+                                   yj_ledger_period_report,
+                                   1,
+                                   NULL,
+                                   yj_pub_period_report,
+                                   NULL};
 static const svc_query q_batch = {&yongjin__v1__get_payout_batch_request__descriptor,
-                                  yj_ledger_get_payout_batch, 0, yj_pub_get_payout_batch, NULL};
+                                  yj_ledger_get_payout_batch,
+                                  0,
+                                  yj_pub_get_payout_batch,
+                                  NULL,
+                                  NULL};
 
 /* ---- ExportStatement: a month's rows, streamed with backpressure ---- */
 

@@ -43,7 +43,9 @@ static void pub_compare(yj_svc *svc, const query_job *qj, const yj_rtxn *r)
     }
     yj_msg why = {{0}};
     yj_buf out = {0};
-    yj_err err = qj->q->pub(svc->config.pub, qj->tenant, qj->req, &out, &at, &why);
+    yj_err err = qj->q->pub_r
+                     ? qj->q->pub_r(svc->config.pub, r, qj->tenant, qj->req, &out, &at, &why)
+                     : qj->q->pub(svc->config.pub, qj->tenant, qj->req, &out, &at, &why);
     /* compared: answers at the same entry (a request's own fault at any),
      * when both reads answered (a store that failed the ledger's, a damaged
      * record's DATA_LOSS among them, is not the view's to say; nor is a
@@ -88,7 +90,7 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
         qj->err = q->pub(c->pub, qj->tenant, qj->req, &qj->out, &at, &qj->why);
         return;
     }
-    if (!q->history) {
+    if (!q->history && !q->pub_r) {
         qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE,
                           "%s: this read needs the ledger's derived state, which yongjind "
                           "--typed-writer (an experiment) does not keep",
@@ -98,7 +100,11 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
     yj_rtxn r;
     qj->err = yj_store_read_begin(c->store, &r, &qj->why);
     if (qj->err != YJ_OK) return;
-    qj->err = q->history(&r, qj->tenant, qj->req, &qj->out, &qj->why, c->pub);
+    if (q->pub_r) {
+        uint64_t at;
+        qj->err = q->pub_r(c->pub, &r, qj->tenant, qj->req, &qj->out, &at, &qj->why);
+    } else
+        qj->err = q->history(&r, qj->tenant, qj->req, &qj->out, &qj->why, c->pub);
     yj_store_read_end(c->store, &r);
 }
 
@@ -113,7 +119,7 @@ static void query_run(svc_job *j)
     qj->err = yj_store_read_begin(j->svc->config.store, &r, &qj->why);
     if (qj->err == YJ_OK) {
         qj->err = qj->q->fn(&r, qj->tenant, qj->req, &qj->out, &qj->why);
-        if (j->svc->config.pub && qj->q->pub) pub_compare(j->svc, qj, &r);
+        if (j->svc->config.pub && (qj->q->pub || qj->q->pub_r)) pub_compare(j->svc, qj, &r);
         yj_store_read_end(j->svc->config.store, &r);
     }
 }
@@ -193,30 +199,69 @@ static yj_err entries_history(const yj_rtxn *r, const char *tenant, const void *
 }
 
 static const svc_query q_balance = {&yongjin__v1__get_balance_request__descriptor,
-                                    yj_ledger_get_balance, 0, yj_pub_get_balance, NULL};
+                                    yj_ledger_get_balance,
+                                    0,
+                                    yj_pub_get_balance,
+                                    NULL,
+                                    NULL};
 static const svc_query q_entries = {&yongjin__v1__list_entries_request__descriptor,
-                                    yj_ledger_list_entries, 0, NULL, entries_history};
+                                    yj_ledger_list_entries,
+                                    0,
+                                    NULL,
+                                    NULL,
+                                    entries_history};
 static const svc_query q_parent = {&yongjin__v1__get_parent_request__descriptor,
-                                   yj_ledger_get_parent, 0, yj_pub_get_parent, NULL};
-static const svc_query q_team = {&yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0,
-                                 yj_pub_get_team, NULL};
-static const svc_query q_order = {&yongjin__v1__get_order_request__descriptor, yj_ledger_get_order,
-                                  0, NULL, order_history};
+                                   yj_ledger_get_parent,
+                                   0,
+                                   yj_pub_get_parent,
+                                   NULL,
+                                   NULL};
+static const svc_query q_team = {
+    &yongjin__v1__get_team_request__descriptor, yj_ledger_get_team, 0, yj_pub_get_team, NULL, NULL};
+static const svc_query q_order = {
+    &yongjin__v1__get_order_request__descriptor, yj_ledger_get_order, 0, NULL, NULL, order_history};
 static const svc_query q_policy = {&yongjin__v1__get_policy_request__descriptor,
-                                   yj_ledger_get_policy, 0, yj_pub_get_policy, NULL};
+                                   yj_ledger_get_policy,
+                                   0,
+                                   yj_pub_get_policy,
+                                   NULL,
+                                   NULL};
 static const svc_query q_campaign = {&yongjin__v1__get_campaign_stats_request__descriptor,
-                                     yj_ledger_get_campaign_stats, 0, yj_pub_get_campaign_stats,
+                                     yj_ledger_get_campaign_stats,
+                                     0,
+                                     yj_pub_get_campaign_stats,
+                                     NULL,
                                      NULL};
-static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor, yj_ledger_get_group,
-                                  0, yj_pub_get_group, NULL};
+static const svc_query q_group = {&yongjin__v1__get_group_request__descriptor,
+                                  yj_ledger_get_group,
+                                  0,
+                                  yj_pub_get_group,
+                                  NULL,
+                                  NULL};
 static const svc_query q_live = {&yongjin__v1__get_live_stats_request__descriptor,
-                                 yj_ledger_get_live_stats, 0, yj_pub_get_live_stats, NULL};
+                                 yj_ledger_get_live_stats,
+                                 0,
+                                 yj_pub_get_live_stats,
+                                 NULL,
+                                 NULL};
 static const svc_query q_perf = {&yongjin__v1__get_performance_request__descriptor,
-                                 yj_ledger_get_performance, 0, yj_pub_get_performance, NULL};
+                                 yj_ledger_get_performance,
+                                 0,
+                                 yj_pub_get_performance,
+                                 NULL,
+                                 NULL};
 static const svc_query q_withdrawal = {&yongjin__v1__get_withdrawal_request__descriptor,
-                                       yj_ledger_get_withdrawal, 0, yj_pub_get_withdrawal, NULL};
+                                       yj_ledger_get_withdrawal,
+                                       0,
+                                       yj_pub_get_withdrawal,
+                                       NULL,
+                                       NULL};
 static const svc_query q_earnings = {&yongjin__v1__get_earnings_request__descriptor,
-                                     yj_ledger_get_earnings, 0, yj_pub_get_earnings, NULL};
+                                     yj_ledger_get_earnings,
+                                     0,
+                                     yj_pub_get_earnings,
+                                     NULL,
+                                     NULL};
 
 #define Q(m) &yongjin__v1__query__descriptor, m
 const svc_route svc_query_routes[] = {

@@ -30,6 +30,10 @@ typedef struct svc_query {
      * holds what the read needs: compared with fn's answer (config.pub) */
     yj_err (*pub)(struct yj_pub *pub, const char *tenant, const void *req, yj_buf *out,
                   uint64_t *seq, yj_msg *msg);
+    /* the same, for a read that takes part of its answer from history in
+     * the read snapshot (GetPeriodReport's hash); NULL: none */
+    yj_err (*pub_r)(struct yj_pub *pub, const yj_rtxn *rtxn, const char *tenant, const void *req,
+                    yj_buf *out, uint64_t *seq, yj_msg *msg);
     /* with config.typed_writer, a read pub does not hold: from the store's
      * history alone (the journal, statement lines, order records), asking
      * pub what else it needs; NULL: the read needs the keyed derived

@@ -2,16 +2,17 @@
 typed state writes, alone. Its answers are the rules' (worked by hand, as in
 test_shadow.py: the default rates of 10% and 5%), reads come from its
 published view and from the history it puts into the store, the reads that
-need the ledger's derived state answer UNAVAILABLE, and the store it wrote
+need the ledger's derived state (Verify) answer UNAVAILABLE, and the store it wrote
 is marked in its own meta table, so nothing opens it again (it, a server
 without it, the yj tools on the directory); it takes only a new store and
 leaves any other as it was."""
+import hashlib
 import subprocess
 
 import grpc
 import pytest
 
-from conftest import YJ, Client, Server
+from conftest import YJ, Client, Server, finance_pb2
 from test_referral import T, balance, bind, ok
 from test_shadow import some_events
 
@@ -39,11 +40,31 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     tb = c.call("TrialBalance")
     assert tb.sum == 0 and {x.account: x.balance for x in tb.accounts}["available"] == 1125
-    for method, req in (("GetPeriodReport", {"month": "2025-11"}), ("Verify", {})):
-        with pytest.raises(grpc.RpcError) as e:
-            c.call(method, **req)
-        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, method
-        assert "--typed-writer" in e.value.details()
+    # the month's figures from the view, its entries' hash from history: by
+    # hand, xb accrued 1000, 250 reversed, 750 settled; xa half of each;
+    # xc (the buyer) earned nothing and is not listed
+    rep = c.call("GetPeriodReport", month="2025-11")
+    assert (rep.closed, rep.opening, rep.accrued, rep.reversed, rep.settled, rep.closing) == \
+        (False, 0, 1500, 375, 1125, 1125)
+    assert [(m.member, m.accrued, m.reversed, m.settled, m.closing) for m in rep.members] == \
+        [("xa", 500, 125, 375, 375), ("xb", 1000, 250, 750, 750)]
+    # the hash (API.md) over the hashes of the month's entries in journal
+    # order: every entry here is of November (two binds, the payment, the
+    # refund, the completion, the Settle), as the journal gives them
+    feed = s.channel().unary_stream("/yongjin.v1.Finance/Subscribe",
+                                    request_serializer=finance_pb2.SubscribeRequest.SerializeToString,
+                                    response_deserializer=finance_pb2.JournalEntry.FromString)
+    journal = []
+    for je in feed(finance_pb2.SubscribeRequest(from_seq=1), timeout=5,
+                   metadata=[("x-tenant", "default")]):
+        journal.append(je.hash)
+        if len(journal) == 6:
+            break
+    assert rep.entries == 6 and rep.entries_sha256 == hashlib.sha256(b"".join(journal)).digest()
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("Verify")
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "--typed-writer" in e.value.details()
     assert s.stop() == 0
     for args in (["--typed-writer"], []):  # never opened again
         s2 = Server(data_dir, args)

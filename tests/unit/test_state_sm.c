@@ -1906,6 +1906,87 @@ compare_read(dfx *f, yj_pub *p, const char *what, const void *req,
     return le == YJ_OK;
 }
 
+/* The same as compare_read for a read that takes its hash from history
+ * (GetPeriodReport): the view's answer with the ledger's store's snapshot
+ * for it. */
+static int compare_read_r(dfx *f, yj_pub *p, const char *what, const void *req,
+                          yj_err (*ledger)(const yj_rtxn *, const char *, const void *, yj_buf *,
+                                           yj_msg *),
+                          yj_err (*pub)(yj_pub *, const struct yj_rtxn *, const char *,
+                                        const void *, yj_buf *, uint64_t *, yj_msg *))
+{
+    yj_rtxn r;
+    yj_msg lm = {{0}}, pm = {{0}};
+    yj_buf lo = {0}, po = {0};
+    uint64_t seq;
+    assert_int_equal(yj_store_read_begin(f->s.store, &r, &lm), YJ_OK);
+    yj_err le = ledger(&r, "t1", req, &lo, &lm);
+    yj_err pe = pub(p, &r, "t1", req, &po, &seq, &pm);
+    yj_store_read_end(f->s.store, &r);
+    if (le != pe)
+        fail_msg("%s: the ledger %d (%s), the view %d (%s)", what, (int)le, le ? lm.text : "",
+                 (int)pe, pe ? pm.text : "");
+    if (pe != YJ_INVALID_ARGUMENT) assert_int_equal(seq, last_seq);
+    if (le == YJ_OK) {
+        if (lo.len != po.len || (lo.len && memcmp(lo.data, po.data, lo.len)))
+            fail_msg("%s: the ledger's %zu bytes, the view's %zu", what, lo.len, po.len);
+    } else
+        assert_string_equal(lm.text, pm.text);
+    yj_buf_free(&lo);
+    yj_buf_free(&po);
+    return le == YJ_OK;
+}
+
+/* GetPeriodReport of 2025-10 through 2026-02 (every month the workloads
+ * post into, and one after) all at once and a page of three at a time
+ * through the last (each page's token the view gave), and a month and a
+ * token that are not valid, the same way; returns the members listed in
+ * all months. */
+static int compare_pub_reports(dfx *f, yj_pub *p)
+{
+    static const char *const months[] = {"2025-10", "2025-11", "2025-12", "2026-01", "2026-02"};
+    int listed = 0;
+    for (size_t i = 0; i < sizeof months / sizeof months[0]; i++) {
+        Yongjin__V1__PeriodReportRequest req = YONGJIN__V1__PERIOD_REPORT_REQUEST__INIT;
+        req.month = (char *)months[i];
+        char what[96], token[YJ_ID_MAX + 1] = "";
+        snprintf(what, sizeof what, "GetPeriodReport %s", months[i]);
+        assert_int_equal(
+            compare_read_r(f, p, what, &req, yj_ledger_period_report, yj_pub_period_report), 1);
+        for (int pages = 0;; pages++) {
+            req.page_size = 3;
+            req.page_token = token;
+            snprintf(what, sizeof what, "GetPeriodReport %s page %d", months[i], pages);
+            assert_int_equal(
+                compare_read_r(f, p, what, &req, yj_ledger_period_report, yj_pub_period_report), 1);
+            yj_rtxn r;
+            yj_buf out = {0};
+            uint64_t seq;
+            yj_msg msg;
+            assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
+            assert_int_equal(yj_pub_period_report(p, &r, "t1", &req, &out, &seq, &msg), YJ_OK);
+            yj_store_read_end(f->s.store, &r);
+            Yongjin__V1__PeriodReport *rep =
+                yongjin__v1__period_report__unpack(NULL, out.len, out.data);
+            assert_non_null(rep);
+            listed += (int)rep->n_members;
+            snprintf(token, sizeof token, "%s", rep->next_page_token);
+            yongjin__v1__period_report__free_unpacked(rep, NULL);
+            yj_buf_free(&out);
+            if (!token[0]) break;
+        }
+    }
+    Yongjin__V1__PeriodReportRequest bad = YONGJIN__V1__PERIOD_REPORT_REQUEST__INIT;
+    bad.month = "2025-13";
+    compare_read_r(f, p, "GetPeriodReport 2025-13", &bad, yj_ledger_period_report,
+                   yj_pub_period_report);
+    bad.month = "2025-11";
+    bad.page_token = "no token!";
+    compare_read_r(f, p, "GetPeriodReport bad token", &bad, yj_ledger_period_report,
+                   yj_pub_period_report);
+    return listed;
+}
+
 static int compare_pub(dfx *f, yj_pub *p, const char *id)
 {
     Yongjin__V1__GetBalanceRequest req = YONGJIN__V1__GET_BALANCE_REQUEST__INIT;
@@ -3066,6 +3147,7 @@ static void differential(dfx *f, const workload *w)
             if (e % 27 == 20 && w->live) compare_pub_live(f, pub);
             if (e % 27 == 24) compare_pub_withdrawals(f, pub);
             if (e % 27 == 15 && w->groups) compare_pub_groups(f, pub, s, NULL);
+            if (e % 81 == 33) compare_pub_reports(f, pub);
             if (e % 27 == 6) {
                 int odd = 0, lines = 0;
                 compare_pub_batches(f, pub, &odd, &lines);
@@ -3264,6 +3346,12 @@ static void differential(dfx *f, const workload *w)
     int withdrawals = compare_pub_withdrawals(f, pub); /* every withdrawal */
     assert_int_equal(compare_pub_withdrawals(f, whole), withdrawals);
     assert_true(withdrawals > 0 && (size_t)withdrawals == n_wd);
+    { /* the months' reports */
+        int listed = compare_pub_reports(f, pub);
+        assert_int_equal(compare_pub_reports(f, whole), listed);
+        print_message("reports: %d members listed over five months\n", listed);
+        assert_true(listed > DMEMBERS);
+    }
     { /* every payout batch */
         int odd = 0, lines = 0, odd_whole = 0, lines_whole = 0;
         int found = compare_pub_batches(f, pub, &odd, &lines);
