@@ -33,8 +33,8 @@
 #include "yongjin/sha256.h"
 #include "yongjin/v1/finance.pb-c.h"
 
-#define REPORT_PAGE_DEFAULT 1000
-#define REPORT_PAGE_MAX 10000
+#define REPORT_PAGE_DEFAULT LEDGER_REPORT_PAGE_DEFAULT
+#define REPORT_PAGE_MAX LEDGER_REPORT_PAGE_MAX
 
 /* the counters' order: the report's columns (yj_period_column) */
 enum {

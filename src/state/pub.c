@@ -35,6 +35,7 @@ typedef struct pub_row {
     /* its latest binding in binds (PUB_NONE: none), and its number in the
      * state's tree, the newest the view copied */
     uint32_t last_bind, tree_last;
+    uint32_t listed; /* in by_id: it has been posted to (the ledger's balance record) */
 } pub_row;
 /* A binding (GetParent): its referrer's row, its source (a number in
  * sources, whose texts are the state's: yj_sm_binding_info; PUB_NONE:
@@ -83,9 +84,10 @@ typedef struct pub_tenant {
     uint8_t *policy; /* the policy in force as its record's bytes (NULL: none set) */
     size_t policy_len;
     /* GetPeriodReport's: the last closed month (0: none), the tenant's
-     * month counters by month (YJ_PERIOD_* columns), and every row in the
-     * ledger's key order of members (the id's length byte, then its bytes;
-     * the value the row's number, 4 bytes) */
+     * month counters by month (YJ_PERIOD_* columns), and the rows of the
+     * members posted to (a balance not all zeros: the ledger's balance
+     * records) in its key order (the id's length byte, then its bytes; the
+     * value the row's number, 4 bytes) */
     uint32_t closed_through;
     yj_map64 *mtot;
     yj_memmap *by_id;
@@ -311,12 +313,6 @@ static int row_of(pub_tenant *vt, const char *id, size_t len, uint32_t *r)
         vt->rows = more;
         vt->cap = cap;
     }
-    uint8_t k[1 + YJ_ID_MAX];
-    k[0] = (uint8_t)len;
-    memcpy(k + 1, id, len);
-    if (len > YJ_ID_MAX ||
-        yj_memmap_put(vt->by_id, k, 1 + len, &(uint32_t){(uint32_t)yj_ids_count(vt->ids)}, 4, 0))
-        return 0;
     if (yj_ids_add(vt->ids, id, len, r) != YJ_OK) return 0;
     memset(&vt->rows[*r], 0, sizeof vt->rows[*r]);
     vt->rows[*r].parent = PUB_NONE;
@@ -377,6 +373,17 @@ static int put_member(pub_tenant *vt, const yj_sm *s, uint32_t m)
     if (got <= 0) return got != 0;
     vt->rows[r].seen = 1;
     yj_sm_balance(s, m, vt->rows[r].bal);
+    int posted = 0; /* (every posting moves a total it never takes back: earned, reversed, paid) */
+    for (int i = 0; i < YJ_SM_BALANCE_FIELDS; i++)
+        posted |= vt->rows[r].bal[i] != 0;
+    if (!posted || vt->rows[r].listed) return 1;
+        uint8_t k[1 + YJ_ID_MAX];
+    const char *id = yj_sm_seen_mark_id(s, m, &len);
+    if (!id || len > YJ_ID_MAX) return 0;
+    k[0] = (uint8_t)len;
+    memcpy(k + 1, id, len);
+    if (yj_memmap_put(vt->by_id, k, 1 + len, &r, sizeof r, 0)) return 0;
+    vt->rows[r].listed = 1;
     return 1;
 }
 

@@ -54,6 +54,11 @@ struct yj_tree {
     uint32_t *team_dirty;
     uint8_t *team_flag;
     size_t n_team_dirty;
+    /* the last two members the rules' view found by id (find_str), tried
+     * before the id index: a chain asks of the same ids level after level
+     * (a parent, then whether it may earn). Not state: each is confirmed
+     * by its id, since a rollback may give its number to another. */
+    uint32_t memo[2];
 };
 
 /* m listed as changed, once (its flag: room for every member, cap). */
@@ -253,10 +258,25 @@ uint32_t yj_tree_parent_at(const yj_tree *t, uint32_t m, int64_t at_ms, uint32_t
 
 /* ---- the rules' view ---- */
 
-static uint32_t find_str(const yj_tree *t, const char *id)
+static void memo_put(yj_tree *t, uint32_t m)
+{
+    if (m == YJ_TREE_NONE || t->memo[0] == m) return;
+    t->memo[1] = t->memo[0];
+    t->memo[0] = m;
+}
+
+static uint32_t find_str(yj_tree *t, const char *id)
 {
     size_t n = strlen(id);
-    return n >= 1 && n <= YJ_ID_MAX ? yj_tree_find(t, id, n) : YJ_TREE_NONE;
+    if (n < 1 || n > YJ_ID_MAX) return YJ_TREE_NONE;
+    for (int i = 0; i < 2; i++) {
+        uint32_t m = t->memo[i];
+        if (m < t->n && yj_ids_len(t->ids, m) == n && !memcmp(yj_ids_str(t->ids, m), id, n))
+            return m;
+    }
+    uint32_t m = yj_tree_find(t, id, n);
+    memo_put(t, m);
+    return m;
 }
 
 static void id_out(const yj_tree *t, uint32_t m, char out[YJ_ID_MAX + 1])
@@ -271,23 +291,27 @@ static void id_out(const yj_tree *t, uint32_t m, char out[YJ_ID_MAX + 1])
 static yj_err view_parent_at(void *ctx, const char *member, int64_t at_ms,
                              char parent[YJ_ID_MAX + 1])
 {
-    const yj_tree *t = ctx;
+    yj_tree *t = ctx;
     uint32_t m = find_str(t, member);
-    id_out(t, m == YJ_TREE_NONE ? m : yj_tree_parent_at(t, m, at_ms, NULL), parent);
+    uint32_t p = m == YJ_TREE_NONE ? m : yj_tree_parent_at(t, m, at_ms, NULL);
+    memo_put(t, p); /* (the id the rules ask of next) */
+    id_out(t, p, parent);
     return YJ_OK;
 }
 
 static yj_err view_parent_latest(void *ctx, const char *member, char parent[YJ_ID_MAX + 1])
 {
-    const yj_tree *t = ctx;
+    yj_tree *t = ctx;
     uint32_t m = find_str(t, member);
-    id_out(t, m == YJ_TREE_NONE ? m : t->m[m].parent, parent);
+    uint32_t p = m == YJ_TREE_NONE ? m : t->m[m].parent;
+    memo_put(t, p);
+    id_out(t, p, parent);
     return YJ_OK;
 }
 
 static yj_err view_member(void *ctx, const char *member, int *distributor, int32_t *tier)
 {
-    const yj_tree *t = ctx;
+    yj_tree *t = ctx;
     uint32_t m = find_str(t, member);
     *distributor = m == YJ_TREE_NONE ? 0 : t->m[m].distributor;
     *tier = m == YJ_TREE_NONE ? 0 : t->m[m].tier;
@@ -296,7 +320,7 @@ static yj_err view_member(void *ctx, const char *member, int *distributor, int32
 
 static yj_err view_height(void *ctx, const char *member, int32_t *height)
 {
-    const yj_tree *t = ctx;
+    yj_tree *t = ctx;
     uint32_t m = find_str(t, member);
     *height = m == YJ_TREE_NONE ? 0 : t->m[m].height;
     return YJ_OK;

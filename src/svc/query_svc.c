@@ -97,15 +97,31 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
                           q->request->name);
         return;
     }
-    yj_rtxn r;
-    qj->err = yj_store_read_begin(c->store, &r, &qj->why);
-    if (qj->err != YJ_OK) return;
-    if (q->pub_r) {
-        uint64_t at;
+    /* the view's part and the store's part of one answer at one entry (the
+     * store publishes a group just before the view: a few tries) */
+    for (int tries = 0;; tries++) {
+        yj_rtxn r;
+        qj->err = yj_store_read_begin(c->store, &r, &qj->why);
+        if (qj->err != YJ_OK) return;
+        uint64_t at = 0, head = 0;
+        uint8_t hash[YJ_HASH_BYTES];
+        if (!q->pub_r) {
+            qj->err = q->history(&r, qj->tenant, qj->req, &qj->out, &qj->why, c->pub);
+            yj_store_read_end(c->store, &r);
+            return;
+        }
         qj->err = q->pub_r(c->pub, &r, qj->tenant, qj->req, &qj->out, &at, &qj->why);
-    } else
-        qj->err = q->history(&r, qj->tenant, qj->req, &qj->out, &qj->why, c->pub);
-    yj_store_read_end(c->store, &r);
+        int one = qj->err != YJ_OK || at == UINT64_MAX ||
+                  (yj_store_head(c->store, &r, &head, hash) == YJ_OK && head == at);
+        yj_store_read_end(c->store, &r);
+        if (one) return;
+        yj_buf_free(&qj->out);
+        if (tries == 8) {
+            qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE,
+                              "the view and the store stayed at other entries: retry");
+            return;
+        }
+    }
 }
 
 static void query_run(svc_job *j)
