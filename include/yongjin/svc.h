@@ -39,7 +39,11 @@ typedef struct yj_svc_config {
                                   store holds no keyed derived state: the reads pub holds are
                                   answered from it alone, GetOrder, ListEntries (its member
                                   asked of pub), ExportStatement and Subscribe from history,
-                                  GetPeriodReport from both, Verify UNAVAILABLE */
+                                  GetPeriodReport from both; Verify through verify_typed */
+    /* Finance.Verify under typed_writer (the typed states replayed and
+     * compared: yj_shadow_verify), with its ctx; NULL: UNAVAILABLE */
+    yj_err (*verify_typed)(void *ctx, yj_verify_report *rep, yj_msg *msg);
+    void *verify_typed_ctx;
 } yj_svc_config;
 
 /* Builds the services and their routing table. NULL on ENOMEM. */

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "state/ckpt.h"
 #include "state/ids.h"
 #include "state/pub.h"
@@ -650,14 +652,16 @@ typedef struct ckpt_at {
     const yj_rtxn *r;
     uint64_t head;
     const char *dir;
+    int past; /* set: the checkpoint is past the head (one written since r began, for Verify) */
 } ckpt_at;
 
 /* A checkpoint's position must be an entry of this journal: its seq at
  * most the head, its hash the entry's. */
 static yj_err checkpoint_at(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH], yj_msg *msg)
 {
-    const ckpt_at *a = ctx;
+    ckpt_at *a = ctx;
     MDB_val v;
+    a->past = seq > a->head;
     if (seq > a->head)
         return yj_fail(msg, YJ_DATA_LOSS,
                        "the typed checkpoint in %s is at entry %llu, past the journal's head %llu: "
@@ -700,7 +704,7 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t seq, bytes;
     uint8_t hash[YJ_HASH_BYTES];
-    ckpt_at at = {r, head, sh->dir};
+    ckpt_at at = {r, head, sh->dir, 0};
     void *ctx[2] = {sh, &at};
     yj_msg why = {{0}};
     yj_err err = yj_ckpt_read(sh->dir, sh->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
@@ -742,6 +746,30 @@ static yj_err replay(yj_shadow *sh, const yj_rtxn *r, uint64_t from, uint64_t he
     return err;
 }
 
+/* The states of a (from a checkpoint, at its entry) against those of b
+ * (the journal replayed to that entry): the same tenants with the same
+ * digests. OK, or DATA_LOSS naming the first tenant that differs. */
+static yj_err same_states(const yj_shadow *a, const yj_shadow *b, yj_msg *msg)
+{
+    size_t n = yj_ids_count(a->tenant_ids);
+    if (yj_ids_count(b->tenant_ids) != n)
+        return yj_fail(msg, YJ_DATA_LOSS, "%zu tenants from the checkpoint, %zu from the journal",
+                       n, yj_ids_count(b->tenant_ids));
+    for (size_t i = 0; i < n; i++) {
+        const char *id = yj_ids_str(a->tenant_ids, (uint32_t)i);
+        size_t len = yj_ids_len(a->tenant_ids, (uint32_t)i);
+        uint32_t j = yj_ids_find(b->tenant_ids, id, len);
+        uint8_t da[32], db[32];
+        if (j == YJ_IDS_NONE || !yj_sm_digest(a->tenants[i].sm, da) ||
+            !yj_sm_digest(b->tenants[j].sm, db) || memcmp(da, db, 32) != 0)
+            return yj_fail(msg, YJ_DATA_LOSS,
+                           "tenant %.*s's typed state from the checkpoint is not the one the "
+                           "journal gives",
+                           (int)len, id);
+    }
+    return YJ_OK;
+}
+
 /* The states a checkpoint and the journal after it gave sh, against the
  * states the whole journal gives (replayed into a shadow of its own):
  * the same tenants with the same digests. OK, or DATA_LOSS naming the
@@ -751,21 +779,124 @@ static yj_err check_against_replay(yj_shadow *sh, const yj_rtxn *r, uint64_t hea
     yj_shadow *full = yj_shadow_new(&sh->inner);
     if (!full) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the check's states");
     yj_err err = replay(full, r, 1, head, msg);
+    if (err == YJ_OK) err = same_states(sh, full, msg);
+    yj_shadow_free(full);
+    return err;
+}
+
+/* SHA-256 over each tenant's id (a length byte, its bytes) and its
+ * state's digest, in id order (bytes, shorter first): 0 on ENOMEM. */
+static int states_digest(const yj_shadow *sh, uint8_t out[32], uint64_t *bytes)
+{
     size_t n = yj_ids_count(sh->tenant_ids);
-    if (err == YJ_OK && yj_ids_count(full->tenant_ids) != n)
-        err = yj_fail(msg, YJ_DATA_LOSS, "%zu tenants from the checkpoint, %zu from the journal", n,
-                      yj_ids_count(full->tenant_ids));
-    for (size_t i = 0; err == YJ_OK && i < n; i++) {
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = order && c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < n; i++) { /* (a handful of tenants: an insertion sort) */
+        size_t k = i;
         const char *id = yj_ids_str(sh->tenant_ids, (uint32_t)i);
         size_t len = yj_ids_len(sh->tenant_ids, (uint32_t)i);
-        uint32_t j = yj_ids_find(full->tenant_ids, id, len);
-        uint8_t a[32], b[32];
-        if (j == YJ_IDS_NONE || !yj_sm_digest(sh->tenants[i].sm, a) ||
-            !yj_sm_digest(full->tenants[j].sm, b) || memcmp(a, b, 32) != 0)
-            err = yj_fail(msg, YJ_DATA_LOSS,
-                          "tenant %.*s's typed state from the checkpoint is not the one the whole "
-                          "journal gives",
-                          (int)len, id);
+        while (k > 0) {
+            const char *p = yj_ids_str(sh->tenant_ids, order[k - 1]);
+            size_t pl = yj_ids_len(sh->tenant_ids, order[k - 1]);
+            if (pl < len || (pl == len && memcmp(p, id, len) < 0)) break;
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = (uint32_t)i;
+    }
+    *bytes = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        uint8_t d[32], len = (uint8_t)yj_ids_len(sh->tenant_ids, order[i]);
+        ok = yj_sm_digest(sh->tenants[order[i]].sm, d) && EVP_DigestUpdate(c, &len, 1) &&
+             EVP_DigestUpdate(c, yj_ids_str(sh->tenant_ids, order[i]), len) &&
+             EVP_DigestUpdate(c, d, 32);
+        *bytes += yj_sm_bytes(sh->tenants[order[i]].sm);
+    }
+    unsigned got = 0;
+    ok = ok && EVP_DigestFinal_ex(c, out, &got);
+    EVP_MD_CTX_free(c);
+    free(order);
+    return ok;
+}
+
+yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, yj_verify_report *rep, yj_msg *msg)
+{
+    memset(rep, 0, sizeof *rep);
+    yj_rtxn r;
+    uint64_t head = 0, seq = 0, bytes = 0;
+    uint8_t hash[YJ_HASH_BYTES];
+    yj_shadow *ck = NULL, *full = yj_shadow_new(&sh->inner);
+    yj_msg found = {{0}}; /* the first problem */
+    yj_err err =
+        full ? YJ_OK : yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for Verify's states");
+    /* the newest checkpoint (a copy of the live states, written by a child
+     * forked between two groups), if there is one at an entry of this
+     * journal: a damaged or foreign one is the first problem (one written
+     * after the snapshot began is past its head: a new snapshot, then) */
+    yj_err got = YJ_NOT_FOUND;
+    for (int tries = 0; err == YJ_OK; tries++) {
+        if ((err = yj_store_read_begin(store, &r, msg)) != YJ_OK) break;
+        if ((err = yj_store_head(store, &r, &head, rep->head_hash)) != YJ_OK) {
+            yj_fail(msg, err, "cannot read the journal's head");
+            yj_store_read_end(store, &r);
+            break;
+        }
+        if (!sh->dir) break;
+        yj_shadow_free(ck);
+        if (!(ck = yj_shadow_new(&sh->inner))) {
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for Verify's states");
+            yj_store_read_end(store, &r);
+            break;
+        }
+        ckpt_at at = {&r, head, sh->dir, 0};
+        void *ctx[2] = {ck, &at};
+        found.text[0] = 0;
+        got = yj_ckpt_read(sh->dir, ck->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
+                           &bytes, &found);
+        if (!at.past || tries == 3) break;
+        yj_store_read_end(store, &r);
+    }
+    if (err != YJ_OK) {
+        yj_shadow_free(ck);
+        yj_shadow_free(full);
+        return err;
+    }
+    rep->entries = head;
+    if (got == YJ_RESOURCE_EXHAUSTED || got == YJ_INTERNAL) /* (the call's failure) */
+        err = yj_fail(msg, got, "%s", found.text);
+    else if (got == YJ_OK || got == YJ_NOT_FOUND) /* (else found says what is wrong with it) */
+        found.text[0] = 0;
+    if (got != YJ_OK) seq = 0;
+    /* every entry up to the checkpoint's replayed into fresh states, each
+     * checked against its entry as written, then the two compared; then
+     * every entry after it */
+    if (err == YJ_OK && !found.text[0]) {
+        yj_err e = replay(full, &r, 1, seq, &found);
+        if (e == YJ_OK && got == YJ_OK) e = same_states(ck, full, &found);
+        if (e == YJ_RESOURCE_EXHAUSTED) err = yj_fail(msg, e, "%s", found.text);
+    }
+    yj_shadow_free(ck);
+    ck = NULL;
+    if (err == YJ_OK && !found.text[0]) {
+        yj_err e = replay(full, &r, seq + 1, head, &found);
+        if (e == YJ_RESOURCE_EXHAUSTED) err = yj_fail(msg, e, "%s", found.text);
+    }
+    yj_store_read_end(store, &r);
+    if (err == YJ_OK) {
+        rep->ok = !found.text[0];
+        snprintf(rep->problem, sizeof rep->problem, "%s", found.text);
+        if (rep->ok) {
+            if (!states_digest(full, rep->state_digest, &rep->replay_bytes))
+                err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the states' digest");
+            rep->has_state_digest = err == YJ_OK;
+            rep->state_records = yj_ids_count(full->tenant_ids);
+        }
+        if (err == YJ_OK)
+            yj_log(rep->ok ? YJ_LOG_INFO : YJ_LOG_WARN,
+                   "verify (typed): %llu entries, the checkpoint at entry %llu: %s",
+                   (unsigned long long)head, (unsigned long long)seq,
+                   rep->ok ? "ok" : rep->problem);
     }
     yj_shadow_free(full);
     return err;

@@ -83,6 +83,21 @@ void yj_shadow_check_checkpoint(yj_shadow *sh, int on);
  * on. Call after the store opened and before it takes writes. OK, or the
  * error (the shadow stays off; msg says why). */
 yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg);
+/* Verify over the typed states (Finance.Verify under --typed-writer; one
+ * at a time, on a thread of its own, while the writer goes on): every
+ * entry of the journal, up to the head of one read snapshot, replayed
+ * into fresh states, each checked against its entry as written (its
+ * postings and credits, its added fields); and the newest checkpoint (a
+ * copy of the live states, written by a child forked between two
+ * groups), when there is one, compared with the replay at its entry:
+ * every tenant's digest the same. rep: ok, or the first problem
+ * (naming the entry, the tenant or the checkpoint's file); entries and
+ * the head's hash; state_digest, when ok, SHA-256 over each tenant's id
+ * (a length byte, its bytes) and its state's digest in id order, and
+ * state_records the tenants; replay_bytes the replay's states' heap
+ * bytes. OK (a problem is rep's), or RESOURCE_EXHAUSTED, INTERNAL, a
+ * store error. */
+yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, yj_verify_report *rep, yj_msg *msg);
 /* The readers' view of the typed states (pub.h): built with them, then
  * published after every durable group, out of date (UNAVAILABLE) once the
  * shadow stops. Valid as long as sh. */

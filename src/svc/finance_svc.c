@@ -47,7 +47,10 @@ typedef struct verify_job {
 static void verify_run(svc_job *j)
 {
     verify_job *job = (verify_job *)j;
-    job->err = yj_store_verify(j->svc->config.store, yj_ledger_hook(), &job->report, &job->why);
+    const yj_svc_config *c = &j->svc->config;
+    job->err = c->typed_writer
+                   ? c->verify_typed(c->verify_typed_ctx, &job->report, &job->why)
+                   : yj_store_verify(c->store, yj_ledger_hook(), &job->report, &job->why);
     if (job->report.ok == 0 && job->err == YJ_OK) yj_log(YJ_LOG_WARN, "verify: %s", job->report.problem);
 }
 
@@ -84,7 +87,7 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
                        "Verify checks the whole store, every tenant's entries: it needs a key for every tenant (*)");
         return;
     }
-    if (svc_of(call)->config.typed_writer) {
+    if (svc_of(call)->config.typed_writer && !svc_of(call)->config.verify_typed) {
         yj_call_finish(call, YJ_UNAVAILABLE,
                        "Verify replays the ledger and compares its derived state, which yongjind "
                        "--typed-writer (an experiment) does not keep");

@@ -2,7 +2,8 @@
 typed state writes, alone. Its answers are the rules' (worked by hand, as in
 test_shadow.py: the default rates of 10% and 5%), reads come from its
 published view and from the history it puts into the store, the reads that
-need the ledger's derived state (Verify) answer UNAVAILABLE, and the store it wrote
+need the ledger's derived state do not exist (Verify replays the typed
+states and compares them with their newest checkpoint), and the store it wrote
 is marked in its own meta table, so nothing opens it again (it, a server
 without it, the yj tools on the directory); it takes only a new store and
 leaves any other as it was."""
@@ -61,10 +62,8 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
         if len(journal) == 6:
             break
     assert rep.entries == 6 and rep.entries_sha256 == hashlib.sha256(b"".join(journal)).digest()
-    with pytest.raises(grpc.RpcError) as e:
-        c.call("Verify")
-    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "--typed-writer" in e.value.details()
+    v = c.call("Verify")  # the journal replayed into fresh typed states, each entry checked
+    assert (v.ok, v.entries, v.problem, len(v.state_digest), v.state_records) == (True, 6, "", 32, 1)
     assert s.stop() == 0
     for args in (["--typed-writer"], []):  # never opened again
         s2 = Server(data_dir, args)
@@ -86,4 +85,32 @@ def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
     assert "--typed-writer (an experiment of issue 16) takes only a new store" in s2.read_log()
     s.start()  # the store as it was, opened as ever
     assert Client(s.channel()).call("GetParent", member="b").referrer == "a"
+    assert s.stop() == 0
+
+
+def test_verify_compares_the_newest_checkpoint_with_the_journal(data_dir):
+    """Verify under --typed-writer replays the journal and compares the
+    newest typed checkpoint (a copy of the live states a child wrote) with
+    the replay at its entry; a damaged checkpoint is the problem it reports,
+    naming the file, and the writes go on."""
+    import os
+    from test_shadow import wait_for
+    s = Server(data_dir, ["--typed-writer", "--shadow-checkpoint-entries", "2"]).start()
+    c = Client(s.channel())
+    some_events(c, "x", T)
+    wait_for(s, "typed checkpoint at entry")
+    wait_for(s, "written")
+    v = c.call("Verify")
+    assert v.ok and v.entries == 6, v
+    import re
+    at = re.findall(r"verify \(typed\): 6 entries, the checkpoint at entry (\d+): ok", s.read_log())
+    assert at and int(at[-1]) > 0, s.read_log()[-2000:]
+    path = os.path.join(data_dir, "typed.ckpt")
+    with open(path, "r+b") as f:
+        good = f.read()
+        f.seek(len(good) // 2)
+        f.write(bytes([good[len(good) // 2] ^ 0x10]))
+    v = c.call("Verify")
+    assert not v.ok and "typed.ckpt" in v.problem and not v.state_digest, v
+    ok(c.append(bind("xz", "xa", t=T + 20 * 86400000)))  # writes go on
     assert s.stop() == 0
