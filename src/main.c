@@ -390,7 +390,12 @@ static int fit_open_files(yj_server_config *sc)
 static yj_err verify_typed(void *ctx, yj_verify_report *rep, yj_msg *msg)
 {
     app *a = ctx;
-    return yj_shadow_verify(a->shadow, a->store, rep, msg);
+    size_t max = a->opt.verify_max_bytes; /* (0: half the machine's memory, as the keyed Verify) */
+    if (!max) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        max = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)1 << 32;
+    }
+    return yj_shadow_verify(a->shadow, a->store, max, rep, msg);
 }
 
 static int start(app *a)
@@ -441,7 +446,7 @@ static int start(app *a)
     }
     if (a->opt.typed_writer)
         yj_log(YJ_LOG_WARN, "--typed-writer: the typed state writes, an experiment for "
-                            "measurement; this store cannot be opened again");
+                            "measurement; only this mode opens this store");
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

@@ -197,6 +197,10 @@ void yj_state_prefetch(const yj_store_view *view, const void *key, size_t key_le
  * replay's, Verify's, has nothing to load ahead): a caller skips building
  * the keys when it answers 0. */
 int yj_state_prefetches(const yj_store_view *view);
+/* An entry's hash, SHA-256(prev_hash || seq (8 bytes, big-endian) ||
+ * body), into out: 0 when OpenSSL fails. */
+int yj_store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
+                        size_t body_len, uint8_t out[YJ_HASH_BYTES]);
 /* The journal entry seq as stored: prev_hash(32) || hash(32) || body. OK,
  * NOT_FOUND past the head, DATA_LOSS for a short record, INTERNAL. */
 yj_err yj_view_journal(const yj_store_view *view, uint64_t seq, MDB_val *out);
@@ -342,6 +346,11 @@ typedef struct yj_apply_hook {
     void (*group_begin)(void *ctx);
     void (*group_undo)(void *ctx);
     void (*group_durable)(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES]);
+    /* Before a recovery applies the log's entries after the store's head
+     * again (view: LMDB at that head, its journal readable): a hook that
+     * keeps its own state brings it to that head here (yongjind
+     * --typed-writer's typed states). An error fails the open. NULL: none. */
+    yj_err (*recover_begin)(void *ctx, const yj_store_view *view, uint64_t head, yj_msg *msg);
 } yj_apply_hook;
 
 typedef struct yj_store_config {
@@ -364,10 +373,10 @@ typedef struct yj_store_config {
                                       the rows are dropped past half of it (writer.c), the cache
                                       is emptied past what the rows leave (store.c); 0 = 256 MiB */
     int read_only;                 /* open without a writer (yj tools) */
-    int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): only a
-                                      new store is opened, and marked in meta ("typed_writer")
-                                      so that nothing opens it again, this mode included (it
-                                      holds none of the ledger's derived state) */
+    int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): a new
+                                      store is marked in meta ("typed_writer": it holds none of
+                                      the ledger's derived state) and only this mode opens it
+                                      again; a store without the mark is refused */
     yj_apply_hook hook;
 } yj_store_config;
 

@@ -40,8 +40,10 @@ typedef struct shadow_tenant {
 struct yj_shadow {
     yj_apply_hook inner, hook;
     int on;
-    int writer;  /* the typed state writes, the ledger's apply is not called (yj_shadow_set_writer)
-                  */
+    int writer; /* the typed state writes, the ledger's apply is not called (yj_shadow_set_writer)
+                 */
+    int ready;  /* (writer) the states were built at a recovery (recover_begin): applies go on */
+    uint64_t built_from; /* (ready) the first entry the recovery's build replayed */
     yj_pub *pub; /* what readers may see: published after each durable group */
     uint64_t seed;
     yj_ids *tenant_ids;
@@ -382,7 +384,7 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
                            yj_buf *extra, yj_msg *why)
 {
     const char *failed = NULL;
-    if (!sh->on) { /* (the store stops writing: a failure, not a refusal) */
+    if (!sh->on && !sh->ready) { /* (the store stops writing: a failure, not a refusal) */
         yj_log(YJ_LOG_ERROR, "--typed-writer: a write with the typed state stopped");
         return yj_fail(why, YJ_INTERNAL, "the typed state stopped");
     }
@@ -394,8 +396,10 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
         return yj_fail(why, YJ_INTERNAL, "an event taken does not decode");
     sh->fx.len = sh->extra.len = 0;
     yj_sm_out out = {.effects = &sh->fx};
-    yj_err err = yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms, wtxn->received_ms,
-                             wtxn->seq, &out, &sh->extra, why);
+    /* (a replay passes no receive time: its door was passed once) */
+    yj_err err =
+        yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms,
+                    wtxn->replay ? 0 : wtxn->received_ms, wtxn->seq, &out, &sh->extra, why);
     if (own) yongjin__v1__event__free_unpacked(own, NULL);
     if (err ==
         YJ_DATA_LOSS) { /* (sm.h: a damaged state: its owner drops it; not the data file's) */
@@ -417,10 +421,10 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
                            yj_buf *extra, yj_msg *why)
 {
     yj_shadow *sh = ctx;
-    if (sh->writer && wtxn->replay) /* (a store of this mode is never recovered: the store refuses
-                                       to open one again, and takes only a new one) */
+    if (sh->writer && wtxn->replay && !sh->ready) /* (a recovery's: after recover_begin; Verify's
+                                                     never: it is the typed states' own) */
         return yj_fail(why, YJ_INTERNAL,
-                       "a replay under --typed-writer: the ledger's derived state is not kept");
+                       "a replay under --typed-writer before its typed states were built");
     if (sh->writer) return writer_apply(sh, wtxn, w, effects, extra, why);
     size_t e0 = effects->len, x0 = extra->len;
     yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
@@ -488,6 +492,8 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     return err;
 }
 
+static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head, yj_msg *msg);
+
 yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
 {
     yj_shadow *sh = calloc(1, sizeof *sh);
@@ -512,6 +518,7 @@ yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
     sh->hook.group_begin = group_begin;
     sh->hook.group_undo = group_undo;
     sh->hook.group_durable = group_durable;
+    sh->hook.recover_begin = recover_begin;
     return sh;
 }
 
@@ -690,7 +697,8 @@ static yj_err position_at(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HA
  * this journal: *from is the first entry after it (1 when there is none,
  * or when it cannot be used: logged, every state it gave dropped, and
  * the whole journal replayed instead; the journal is the truth). */
-static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, uint64_t *from)
+static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, uint64_t *from,
+                              int at_recovery)
 {
     *from = 1;
     if (!sh->dir) return YJ_OK;
@@ -710,6 +718,13 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
     yj_err err = yj_ckpt_read(sh->dir, sh->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
                               &bytes, &why);
     if (err == YJ_NOT_FOUND) return YJ_OK;
+    if (err != YJ_OK && at.past && at_recovery) { /* (a crash's: the store checkpoints apart) */
+        yj_log(YJ_LOG_INFO,
+               "shadow: the typed checkpoint is past the store's checkpointed head %llu, where "
+               "the recovery starts: the typed state is built from the journal there",
+               (unsigned long long)head);
+        return drop_tenants(sh);
+    }
     if (err != YJ_OK) {
         yj_log(YJ_LOG_WARN,
                "shadow: %s (%s): building the typed state from the whole journal instead", why.text,
@@ -764,7 +779,7 @@ static yj_err same_states(const yj_shadow *a, const yj_shadow *b, yj_msg *msg)
             !yj_sm_digest(b->tenants[j].sm, db) || memcmp(da, db, 32) != 0)
             return yj_fail(msg, YJ_DATA_LOSS,
                            "tenant %.*s's typed state from the checkpoint is not the one the "
-                           "journal gives",
+                           "whole journal gives (to its entry)",
                            (int)len, id);
     }
     return YJ_OK;
@@ -785,7 +800,8 @@ static yj_err check_against_replay(yj_shadow *sh, const yj_rtxn *r, uint64_t hea
 }
 
 /* SHA-256 over each tenant's id (a length byte, its bytes) and its
- * state's digest, in id order (bytes, shorter first): 0 on ENOMEM. */
+ * state's digest, the tenants ordered by their ids' length, then their
+ * bytes: 0 on ENOMEM. */
 static int states_digest(const yj_shadow *sh, uint8_t out[32], uint64_t *bytes)
 {
     size_t n = yj_ids_count(sh->tenant_ids);
@@ -820,86 +836,177 @@ static int states_digest(const yj_shadow *sh, uint8_t out[32], uint64_t *bytes)
     return ok;
 }
 
-yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, yj_verify_report *rep, yj_msg *msg)
+/* Entries from..to of the journal (each in its own short read snapshot of
+ * at most VERIFY_BATCH entries: the writer publishes between them) linked
+ * and hashed as the chain says (prev: the entry before from's hash, moved
+ * on), then applied to full's states, each checked against its entry as
+ * written; past max_bytes of states in all (with held's) RESOURCE_EXHAUSTED;
+ * a broken chain or an entry the states do not reproduce is DATA_LOSS
+ * (msg names the entry), the store's errors as they come. */
+#define VERIFY_BATCH 4096
+static yj_err verify_entries(yj_shadow *full, yj_store *store, uint64_t from, uint64_t to,
+                             uint8_t prev[YJ_HASH_BYTES], size_t max_bytes, size_t held,
+                             uint64_t *peak, yj_msg *msg)
+{
+    yj_err err = YJ_OK;
+    for (uint64_t seq = from; err == YJ_OK && seq <= to;) {
+        yj_rtxn r;
+        if ((err = yj_store_read_begin(store, &r, msg)) != YJ_OK) break;
+        for (uint64_t end = seq + VERIFY_BATCH; err == YJ_OK && seq <= to && seq < end; seq++) {
+            MDB_val v;
+            uint8_t h[YJ_HASH_BYTES];
+            if ((err = yj_view_journal(&r.view, seq, &v)) != YJ_OK) {
+                yj_fail(msg, err, "cannot read entry %llu", (unsigned long long)seq);
+                break;
+            }
+            const uint8_t *p = v.mv_data;
+            if (memcmp(p, prev, YJ_HASH_BYTES) != 0) {
+                err = yj_fail(msg, YJ_DATA_LOSS,
+                              "entry %llu: its prev_hash does not link to entry "
+                              "%llu's hash",
+                              (unsigned long long)seq, (unsigned long long)(seq - 1));
+                break;
+            }
+            if (!yj_store_entry_hash(prev, seq, p + 2 * YJ_HASH_BYTES,
+                                     v.mv_size - 2 * YJ_HASH_BYTES, h)) {
+                err = yj_fail(msg, YJ_INTERNAL, "cannot hash entry %llu", (unsigned long long)seq);
+                break;
+            }
+            if (memcmp(h, p + YJ_HASH_BYTES, YJ_HASH_BYTES) != 0) {
+                err = yj_fail(msg, YJ_DATA_LOSS, "entry %llu: its hash is not its content's",
+                              (unsigned long long)seq);
+                break;
+            }
+            Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
+                NULL, v.mv_size - 2 * YJ_HASH_BYTES, p + 2 * YJ_HASH_BYTES);
+            if (!je) {
+                err = yj_fail(msg, YJ_DATA_LOSS, "entry %llu does not decode",
+                              (unsigned long long)seq);
+                break;
+            }
+            err = build_one(full, je, seq, msg);
+            yongjin__v1__journal_entry__free_unpacked(je, NULL);
+            memcpy(prev, h, YJ_HASH_BYTES);
+        }
+        yj_store_read_end(store, &r);
+        uint64_t bytes = held;
+        for (size_t i = 0; i < yj_ids_count(full->tenant_ids); i++)
+            bytes += yj_sm_bytes(full->tenants[i].sm);
+        if (bytes > *peak) *peak = bytes;
+        if (err == YJ_OK && bytes > max_bytes)
+            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
+                          "Verify's typed states passed %zu bytes at entry %llu (the limit: "
+                          "--verify-max-bytes)",
+                          max_bytes, (unsigned long long)(seq - 1));
+    }
+    return err;
+}
+
+yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, size_t max_bytes, yj_verify_report *rep,
+                        yj_msg *msg)
 {
     memset(rep, 0, sizeof *rep);
-    yj_rtxn r;
-    uint64_t head = 0, seq = 0, bytes = 0;
-    uint8_t hash[YJ_HASH_BYTES];
+    uint64_t head = 0, seq = 0, bytes = 0, peak = 0;
+    uint8_t hash[YJ_HASH_BYTES], prev[YJ_HASH_BYTES] = {0};
     yj_shadow *ck = NULL, *full = yj_shadow_new(&sh->inner);
     yj_msg found = {{0}}; /* the first problem */
     yj_err err =
         full ? YJ_OK : yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for Verify's states");
-    /* the newest checkpoint (a copy of the live states, written by a child
-     * forked between two groups), if there is one at an entry of this
-     * journal: a damaged or foreign one is the first problem (one written
-     * after the snapshot began is past its head: a new snapshot, then) */
+    /* the head, and the newest checkpoint (a copy of the live states,
+     * written by a child forked between two groups) if there is one at an
+     * entry of this journal, from one short snapshot: a damaged or foreign
+     * one is the first problem (one written after the snapshot began is
+     * past its head: a new snapshot, then) */
     yj_err got = YJ_NOT_FOUND;
     for (int tries = 0; err == YJ_OK; tries++) {
+        yj_rtxn r;
         if ((err = yj_store_read_begin(store, &r, msg)) != YJ_OK) break;
-        if ((err = yj_store_head(store, &r, &head, rep->head_hash)) != YJ_OK) {
+        if ((err = yj_store_head(store, &r, &head, rep->head_hash)) != YJ_OK)
             yj_fail(msg, err, "cannot read the journal's head");
-            yj_store_read_end(store, &r);
-            break;
+        int past = 0;
+        if (err == YJ_OK && sh->dir) {
+            yj_shadow_free(ck);
+            if (!(ck = yj_shadow_new(&sh->inner)))
+                err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for Verify's states");
+            ckpt_at at = {&r, head, sh->dir, 0};
+            void *ctx[2] = {ck, &at};
+            found.text[0] = 0;
+            if (err == YJ_OK)
+                got = yj_ckpt_read(sh->dir, ck->seed, position_at, loaded_tenant_at, ctx, &seq,
+                                   hash, &bytes, &found);
+            past = at.past;
         }
-        if (!sh->dir) break;
-        yj_shadow_free(ck);
-        if (!(ck = yj_shadow_new(&sh->inner))) {
-            err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for Verify's states");
-            yj_store_read_end(store, &r);
-            break;
-        }
-        ckpt_at at = {&r, head, sh->dir, 0};
-        void *ctx[2] = {ck, &at};
-        found.text[0] = 0;
-        got = yj_ckpt_read(sh->dir, ck->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
-                           &bytes, &found);
-        if (!at.past || tries == 3) break;
         yj_store_read_end(store, &r);
-    }
-    if (err != YJ_OK) {
-        yj_shadow_free(ck);
-        yj_shadow_free(full);
-        return err;
+        if (!past || tries == 3) break;
     }
     rep->entries = head;
-    if (got == YJ_RESOURCE_EXHAUSTED || got == YJ_INTERNAL) /* (the call's failure) */
+    if (err == YJ_OK && (got == YJ_RESOURCE_EXHAUSTED || got == YJ_INTERNAL)) /* (the call's) */
         err = yj_fail(msg, got, "%s", found.text);
     else if (got == YJ_OK || got == YJ_NOT_FOUND) /* (else found says what is wrong with it) */
         found.text[0] = 0;
     if (got != YJ_OK) seq = 0;
-    /* every entry up to the checkpoint's replayed into fresh states, each
-     * checked against its entry as written, then the two compared; then
-     * every entry after it */
+    size_t held = 0;
+    for (size_t i = 0; ck && got == YJ_OK && i < yj_ids_count(ck->tenant_ids); i++)
+        held += yj_sm_bytes(ck->tenants[i].sm);
+    /* every entry up to the checkpoint's linked, hashed and replayed into
+     * fresh states, each checked against its entry as written, then the
+     * two compared; then every entry after it */
     if (err == YJ_OK && !found.text[0]) {
-        yj_err e = replay(full, &r, 1, seq, &found);
+        yj_err e = verify_entries(full, store, 1, seq, prev, max_bytes, held, &peak, &found);
         if (e == YJ_OK && got == YJ_OK) e = same_states(ck, full, &found);
-        if (e == YJ_RESOURCE_EXHAUSTED) err = yj_fail(msg, e, "%s", found.text);
+        if (e != YJ_OK && e != YJ_DATA_LOSS) err = yj_fail(msg, e, "%s", found.text);
     }
     yj_shadow_free(ck);
     ck = NULL;
     if (err == YJ_OK && !found.text[0]) {
-        yj_err e = replay(full, &r, seq + 1, head, &found);
-        if (e == YJ_RESOURCE_EXHAUSTED) err = yj_fail(msg, e, "%s", found.text);
+        yj_err e = verify_entries(full, store, seq + 1, head, prev, max_bytes, 0, &peak, &found);
+        if (e != YJ_OK && e != YJ_DATA_LOSS) err = yj_fail(msg, e, "%s", found.text);
     }
-    yj_store_read_end(store, &r);
     if (err == YJ_OK) {
         rep->ok = !found.text[0];
         snprintf(rep->problem, sizeof rep->problem, "%s", found.text);
+        rep->replay_bytes = peak;
         if (rep->ok) {
-            if (!states_digest(full, rep->state_digest, &rep->replay_bytes))
+            memcpy(rep->head_hash, prev, YJ_HASH_BYTES); /* (the last entry checked: the head's) */
+            uint64_t final_bytes;
+            if (!states_digest(full, rep->state_digest, &final_bytes))
                 err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the states' digest");
             rep->has_state_digest = err == YJ_OK;
             rep->state_records = yj_ids_count(full->tenant_ids);
         }
         if (err == YJ_OK)
             yj_log(rep->ok ? YJ_LOG_INFO : YJ_LOG_WARN,
-                   "verify (typed): %llu entries, the checkpoint at entry %llu: %s",
-                   (unsigned long long)head, (unsigned long long)seq,
+                   "verify (typed): %llu entries, the checkpoint at entry %llu, %llu bytes of "
+                   "states at most: %s",
+                   (unsigned long long)head, (unsigned long long)seq, (unsigned long long)peak,
                    rep->ok ? "ok" : rep->problem);
     }
     yj_shadow_free(full);
     return err;
+}
+
+/* (writer) A recovery's first step (yj_apply_hook.recover_begin): the
+ * typed states brought to the store's head from the newest checkpoint at
+ * or before it and the journal after it, so that the log's entries after
+ * the head are applied to them again (writer_apply), their history rows
+ * with them. */
+static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head, yj_msg *msg)
+{
+    yj_shadow *sh = ctx;
+    if (!sh->writer || sh->ready) return YJ_OK;
+    const yj_rtxn *r = (const yj_rtxn *)view; /* (a read snapshot is its view) */
+    uint64_t from = 1;
+    yj_err err = load_checkpoint(sh, r, head, &from, 1);
+    if (err == YJ_OK) err = replay(sh, r, from, head, msg);
+    if (err != YJ_OK) return err;
+    sh->ready = 1;
+    sh->built_from = from;
+    yj_log(YJ_LOG_INFO,
+           "--typed-writer: the typed states of %zu tenants built at the store's head %llu (%llu "
+           "entries replayed) before its log's entries are applied again",
+           yj_ids_count(sh->tenant_ids), (unsigned long long)head,
+           (unsigned long long)(head + 1 - from));
+    return YJ_OK;
 }
 
 yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
@@ -913,9 +1020,16 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
     uint8_t hash[YJ_HASH_BYTES];
     err = yj_store_head(store, &r, &head, hash);
     if (err != YJ_OK) yj_fail(msg, err, "cannot read the journal's head");
-    if (err == YJ_OK && (err = load_checkpoint(sh, &r, head, &from)) != YJ_OK)
-        yj_fail(msg, err, "no memory for the tenants' table");
-    if (err == YJ_OK) err = replay(sh, &r, from, head, msg);
+    if (sh->ready) { /* (built at the recovery, the log's entries applied since: at the head) */
+        from = sh->built_from;
+        for (size_t i = 0; i < sh->n_touched; i++)
+            sh->tenants[sh->touched[i]].touched = 0;
+        sh->n_touched = 0;
+    } else {
+        if (err == YJ_OK && (err = load_checkpoint(sh, &r, head, &from, 0)) != YJ_OK)
+            yj_fail(msg, err, "no memory for the tenants' table");
+        if (err == YJ_OK) err = replay(sh, &r, from, head, msg);
+    }
     if (err == YJ_OK && sh->check_ckpt && from > 1) {
         struct timespec c0;
         clock_gettime(CLOCK_MONOTONIC, &c0);

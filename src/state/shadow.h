@@ -56,10 +56,11 @@ const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh);
  * typed state alone, its answer is the write's, and the history rows it
  * leaves (yj_sm_history) are put into the store; the ledger's apply is not
  * called, so the store holds none of its derived state (only reads from
- * the view or from history can be answered). Replays still go to the
- * ledger alone: a store such a server wrote must never be recovered,
- * verified or opened by one without it (main.c refuses both). Call before
- * the store takes writes. */
+ * the view or from history can be answered). A recovery's replays go to
+ * the typed states too, once the hook's recover_begin has built them at
+ * the store's checkpointed head (before that, a replay fails); Verify is
+ * yj_shadow_verify; no server without this mode, nor a yj tool, opens
+ * such a store (store.c's meta mark). Call before the store opens. */
 void yj_shadow_set_writer(yj_shadow *sh, int on);
 /* Checkpoints into dir (copied) every `every` entries (0: only at
  * yj_shadow_checkpoint), and a build loads them. Call before
@@ -84,20 +85,23 @@ void yj_shadow_check_checkpoint(yj_shadow *sh, int on);
  * error (the shadow stays off; msg says why). */
 yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg);
 /* Verify over the typed states (Finance.Verify under --typed-writer; one
- * at a time, on a thread of its own, while the writer goes on): every
- * entry of the journal, up to the head of one read snapshot, replayed
- * into fresh states, each checked against its entry as written (its
- * postings and credits, its added fields); and the newest checkpoint (a
- * copy of the live states, written by a child forked between two
+ * at a time, on a thread of its own, while the writer goes on: short read
+ * snapshots of at most 4,096 entries each): every entry of the journal up
+ * to the head when it began, linked and hashed as the chain says, then
+ * replayed into fresh states, each checked against its entry as written
+ * (its postings and credits, its added fields); and the newest checkpoint
+ * (a copy of the live states, written by a child forked between two
  * groups), when there is one, compared with the replay at its entry:
- * every tenant's digest the same. rep: ok, or the first problem
- * (naming the entry, the tenant or the checkpoint's file); entries and
- * the head's hash; state_digest, when ok, SHA-256 over each tenant's id
- * (a length byte, its bytes) and its state's digest in id order, and
- * state_records the tenants; replay_bytes the replay's states' heap
- * bytes. OK (a problem is rep's), or RESOURCE_EXHAUSTED, INTERNAL, a
- * store error. */
-yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, yj_verify_report *rep, yj_msg *msg);
+ * every tenant's digest the same. rep: ok, or the first problem (naming
+ * the entry, the tenant or the checkpoint's file); entries and the head's
+ * hash; state_digest, when ok, SHA-256 over each tenant's id (a length
+ * byte, its bytes) and its state's digest, the tenants ordered by their
+ * ids' length, then bytes; state_records the tenants; replay_bytes the
+ * most the states held (with the checkpoint's). OK (a problem is rep's),
+ * or RESOURCE_EXHAUSTED (no memory, or past max_bytes), INTERNAL, a store
+ * error. */
+yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, size_t max_bytes, yj_verify_report *rep,
+                        yj_msg *msg);
 /* The readers' view of the typed states (pub.h): built with them, then
  * published after every durable group, out of date (UNAVAILABLE) once the
  * shadow stops. Valid as long as sh. */

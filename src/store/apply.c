@@ -26,6 +26,12 @@ void store_seq_key(uint64_t seq, uint8_t out[8])
     }
 }
 
+int yj_store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
+                        size_t body_len, uint8_t out[YJ_HASH_BYTES])
+{
+    return store_entry_hash(prev, seq, body, body_len, out);
+}
+
 int store_entry_hash(const uint8_t prev[YJ_HASH_BYTES], uint64_t seq, const uint8_t *body,
                      size_t body_len, uint8_t out[YJ_HASH_BYTES])
 {

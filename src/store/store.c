@@ -103,22 +103,22 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
         return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s has no schema version", s->config.dir);
     }
     /* a store yongjind --typed-writer wrote holds none of the ledger's
-     * derived state: only a new store takes that mode, and nothing opens
-     * it again (its recovery, Verify and the yj tools read that state) */
+     * derived state: that mode takes only a new store or one it made, and
+     * nothing else opens it (its recovery, Verify and the yj tools read
+     * that state) */
     MDB_val tk = {12, "typed_writer"}, tv;
     int typed = rc == 0 && mdb_get(txn, s->meta, &tk, &tv) == 0;
-    if (rc == 0 && (typed || (s->config.typed_writer && !made))) {
+    if (rc == 0 && (typed ? !s->config.typed_writer : s->config.typed_writer && !made)) {
         mdb_txn_abort(txn);
-        return yj_fail(
-            msg, YJ_FAILED_PRECONDITION,
-            typed ? "%s was written by yongjind --typed-writer (an experiment of issue 16): "
-                    "it holds none of the ledger's derived state, and nothing opens it "
-                    "again; remove it"
-                  : "--typed-writer (an experiment of issue 16) takes only a new store: %s "
-                    "holds one",
-            s->config.dir);
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       typed ? "%s was written by yongjind --typed-writer (an experiment of issue "
+                               "16): it holds none of the ledger's derived state; only that mode "
+                               "opens it"
+                             : "--typed-writer (an experiment of issue 16) takes only a new store "
+                               "or one it made: %s holds another",
+                       s->config.dir);
     }
-    if (rc == 0 && s->config.typed_writer) {
+    if (rc == 0 && s->config.typed_writer && !typed) {
         MDB_val one = {1, "\1"};
         rc = mdb_put(txn, s->meta, &tk, &one, 0);
     }

@@ -1520,6 +1520,14 @@ static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
                           s->config.dir, (unsigned long long)seq, (unsigned long long)s->head_seq);
             break;
         }
+        if (!done && rp.ac.hook->recover_begin) { /* (its state to the head first) */
+            if (!rp.ac.view.txn && store_view_begin_write(s, &rp.ac) != YJ_OK) {
+                err = yj_fail(msg, YJ_INTERNAL, "replay: cannot open a snapshot");
+                break;
+            }
+            err = rp.ac.hook->recover_begin(rp.ac.hook->ctx, &rp.ac.view, s->head_seq, msg);
+            if (err != YJ_OK) break;
+        }
         yj_result res = {0};
         err = replayer_one(s, &rp, seq, body, blen, &res, msg);
         free(res.effects);

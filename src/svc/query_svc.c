@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "state/pub.h"
 #include "svc/svc_internal.h"
@@ -116,6 +117,7 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
         yj_store_read_end(c->store, &r);
         if (one) return;
         yj_buf_free(&qj->out);
+        nanosleep(&(struct timespec){0, 200 * 1000}, NULL); /* (the view's publish) */
         if (tries == 8) {
             qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE,
                               "the view and the store stayed at other entries: retry");

@@ -8,13 +8,14 @@ is marked in its own meta table, so nothing opens it again (it, a server
 without it, the yj tools on the directory); it takes only a new store and
 leaves any other as it was."""
 import hashlib
+import re
 import subprocess
 
 import grpc
 import pytest
 
 from conftest import YJ, Client, Server, finance_pb2
-from test_referral import T, balance, bind, ok
+from test_referral import T, balance, bind, line, ok, paid
 from test_shadow import some_events
 
 
@@ -65,11 +66,16 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
     v = c.call("Verify")  # the journal replayed into fresh typed states, each entry checked
     assert (v.ok, v.entries, v.problem, len(v.state_digest), v.state_records) == (True, 6, "", 32, 1)
     assert s.stop() == 0
-    for args in (["--typed-writer"], []):  # never opened again
-        s2 = Server(data_dir, args)
-        with pytest.raises(RuntimeError):
-            s2.start()
-        assert "was written by yongjind --typed-writer" in s2.read_log()
+    s.start()  # again, from its typed checkpoint: the same answers
+    c = Client(s.channel())
+    b = balance(c, "xb")
+    assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
+    assert c.call("Verify").ok
+    assert s.stop() == 0
+    s2 = Server(data_dir, [])  # no other server opens it
+    with pytest.raises(RuntimeError):
+        s2.start()
+    assert "was written by yongjind --typed-writer" in s2.read_log()
     for verb in (["verify"], ["report", "--month", "2025-11"], ["dump"]):
         r = subprocess.run([YJ, verb[0], data_dir, *verb[1:]], capture_output=True, text=True)
         assert r.returncode != 0 and "was written by yongjind --typed-writer" in r.stderr, (verb, r)
@@ -82,7 +88,8 @@ def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
     s2 = Server(data_dir, ["--typed-writer"])
     with pytest.raises(RuntimeError):
         s2.start()
-    assert "--typed-writer (an experiment of issue 16) takes only a new store" in s2.read_log()
+    assert "--typed-writer (an experiment of issue 16) takes only a new store or one it made" in \
+        s2.read_log()
     s.start()  # the store as it was, opened as ever
     assert Client(s.channel()).call("GetParent", member="b").referrer == "a"
     assert s.stop() == 0
@@ -103,7 +110,8 @@ def test_verify_compares_the_newest_checkpoint_with_the_journal(data_dir):
     v = c.call("Verify")
     assert v.ok and v.entries == 6, v
     import re
-    at = re.findall(r"verify \(typed\): 6 entries, the checkpoint at entry (\d+): ok", s.read_log())
+    at = re.findall(r"verify \(typed\): 6 entries, the checkpoint at entry (\d+), \d+ bytes of states "
+                    r"at most: ok", s.read_log())
     assert at and int(at[-1]) > 0, s.read_log()[-2000:]
     path = os.path.join(data_dir, "typed.ckpt")
     with open(path, "r+b") as f:
@@ -113,4 +121,44 @@ def test_verify_compares_the_newest_checkpoint_with_the_journal(data_dir):
     v = c.call("Verify")
     assert not v.ok and "typed.ckpt" in v.problem and not v.state_digest, v
     ok(c.append(bind("xz", "xa", t=T + 20 * 86400000)))  # writes go on
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("store_ms,typed_every", [("3600000", "0"), ("3600000", "7"), ("50", "5")])
+def test_a_kill_9_loses_no_acknowledged_write(data_dir, store_ms, typed_every):
+    """kill -9 with entries in the redo log past LMDB's checkpointed head
+    (none checkpointed with --checkpoint-ms of an hour; some with 50 ms and
+    a pause half-way): the restart builds the typed states at LMDB's head
+    (from the typed checkpoint when it is at or before it; one past it, a
+    crash's, is passed over) and applies the log's entries again through
+    them, their history rows with them. By hand: 30 orders of 10000 by xc,
+    under xb under xa: xb 1000 each, xa 500 each, all pending."""
+    import time
+    args = ["--typed-writer", "--checkpoint-ms", store_ms, "--shadow-checkpoint-entries", typed_every]
+    s = Server(data_dir, args).start()
+    c = Client(s.channel())
+    ok(c.append(bind("xb", "xa"), bind("xc", "xb")))
+    for i in range(30):
+        ok(c.append(paid("k%d" % i, "xc", line("L1", 10000), t=T + 1 + i)))
+        if i == 15 and store_ms == "50":
+            time.sleep(0.4)  # a store checkpoint or more, and typed ones, before the rest
+    s.kill9()
+    s.start()
+    c = Client(s.channel())
+    b, a = balance(c, "xb"), balance(c, "xa")
+    assert (b.pending, b.earned_total, a.pending, a.earned_total) == (30000, 30000, 15000, 15000)
+    log = s.read_log()
+    if store_ms != "50":
+        assert "typed states of 0 tenants built at the store's head 0" in log, log
+        assert "recovery: 32 logged entries applied again" in log, log
+    else:  # (the head LMDB reached, then the rest of the log)
+        assert re.search(r"typed states of 1 tenants built at the store's head ([1-9]\d*)", log), log
+        assert re.search(r"recovery: \d+ logged entries applied again, head 32", log), log
+    assert " WARN shadow" not in log, log  # (a checkpoint past LMDB's head is a crash's, not damage)
+    assert len(c.call("ListEntries", member="xb", page_size=100).lines) == 30  # history, again
+    assert c.call("GetOrder", order_id="k29").paid == 10000
+    v = c.call("Verify")
+    assert v.ok and v.entries == 32, v
+    ok(c.append(paid("k30", "xc", line("L1", 10000), t=T + 100)))  # and writes go on
+    assert balance(c, "xb").pending == 31000
     assert s.stop() == 0
