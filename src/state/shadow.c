@@ -384,7 +384,7 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
                            yj_buf *extra, yj_msg *why)
 {
     const char *failed = NULL;
-    if (!sh->on && !sh->ready) { /* (the store stops writing: a failure, not a refusal) */
+    if (!sh->on && !(sh->ready && wtxn->replay)) { /* (the store stops writing: a failure) */
         yj_log(YJ_LOG_ERROR, "--typed-writer: a write with the typed state stopped");
         return yj_fail(why, YJ_INTERNAL, "the typed state stopped");
     }
@@ -855,8 +855,9 @@ static yj_err verify_entries(yj_shadow *full, yj_store *store, uint64_t from, ui
         for (uint64_t end = seq + VERIFY_BATCH; err == YJ_OK && seq <= to && seq < end; seq++) {
             MDB_val v;
             uint8_t h[YJ_HASH_BYTES];
-            if ((err = yj_view_journal(&r.view, seq, &v)) != YJ_OK) {
-                yj_fail(msg, err, "cannot read entry %llu", (unsigned long long)seq);
+            if ((err = yj_view_journal(&r.view, seq, &v)) != YJ_OK) { /* (a hole: lost) */
+                err = yj_fail(msg, err == YJ_NOT_FOUND ? YJ_DATA_LOSS : err,
+                              "cannot read entry %llu", (unsigned long long)seq);
                 break;
             }
             const uint8_t *p = v.mv_data;
@@ -896,7 +897,7 @@ static yj_err verify_entries(yj_shadow *full, yj_store *store, uint64_t from, ui
         if (err == YJ_OK && bytes > max_bytes)
             err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED,
                           "Verify's typed states passed %zu bytes at entry %llu (the limit: "
-                          "--verify-max-bytes)",
+                          "--verify-max-memory)",
                           max_bytes, (unsigned long long)(seq - 1));
     }
     return err;
@@ -997,7 +998,8 @@ static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head,
     const yj_rtxn *r = (const yj_rtxn *)view; /* (a read snapshot is its view) */
     uint64_t from = 1;
     yj_err err = load_checkpoint(sh, r, head, &from, 1);
-    if (err == YJ_OK) err = replay(sh, r, from, head, msg);
+    if (err != YJ_OK) return yj_fail(msg, err, "no memory for the tenants' table");
+    err = replay(sh, r, from, head, msg);
     if (err != YJ_OK) return err;
     sh->ready = 1;
     sh->built_from = from;
@@ -1056,6 +1058,7 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
         return err;
     }
     sh->on = 1;
+    sh->ready = 0; /* (from here a stop stops the writes too; no replay comes again) */
     sh->next_at = sh->ckpt_seq + sh->every;
     sh->durable_seq = head;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);

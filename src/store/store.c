@@ -118,6 +118,12 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
                                "or one it made: %s holds another",
                        s->config.dir);
     }
+    if (rc == 0 && typed && s->rebuild_from) { /* (its history would go with the rebuild's drop) */
+        mdb_txn_abort(txn);
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       "%s: a store --typed-writer made, of schema version %u: it is not rebuilt",
+                       s->config.dir, s->rebuild_from);
+    }
     if (rc == 0 && s->config.typed_writer && !typed) {
         MDB_val one = {1, "\1"};
         rc = mdb_put(txn, s->meta, &tk, &one, 0);
