@@ -99,10 +99,13 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
         if (!yj_tenant_valid(t[i].id, t[i].len))
             return yj_fail(msg, YJ_INVALID_ARGUMENT, "typed checkpoint: tenant %zu's id is not one",
                            i);
-    char tmp[4096], path[4096];
+    char tmp[4096], path[4096], prev[4096], prev_tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.%ld.tmp", dir, YJ_CKPT_FILE, (long)getpid()) >=
             sizeof tmp ||
-        (size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path)
+        (size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path ||
+        (size_t)snprintf(prev, sizeof prev, "%s/%s", dir, YJ_CKPT_PREV_FILE) >= sizeof prev ||
+        (size_t)snprintf(prev_tmp, sizeof prev_tmp, "%s/%s.%ld.tmp", dir, YJ_CKPT_PREV_FILE,
+                         (long)getpid()) >= sizeof prev_tmp)
         return yj_fail(msg, YJ_INVALID_ARGUMENT,
                        "typed checkpoint: the directory's name is too long");
     EVP_MD_CTX *body = EVP_MD_CTX_new();
@@ -179,6 +182,19 @@ yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_H
         goto out;
     }
     fd = -1;
+    /* the one it replaces kept as the previous (a second name, then renamed
+     * over the previous one: the newest stays in place throughout) */
+    unlink(prev_tmp);
+    if (link(path, prev_tmp) == 0) {
+        if (rename(prev_tmp, prev) != 0) {
+            err = file_fail(msg, "cannot rename over", prev);
+            unlink(prev_tmp);
+            goto out;
+        }
+    } else if (errno != ENOENT) {
+        err = file_fail(msg, "cannot link", path);
+        goto out;
+    }
     if (rename(tmp, path) != 0) {
         err = file_fail(msg, "cannot rename over", path);
         goto out;
@@ -224,8 +240,15 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt
                     void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes,
                     yj_msg *msg)
 {
+    return yj_ckpt_read_file(dir, YJ_CKPT_FILE, seed, at_fn, fn, ctx, seq, hash, bytes, msg);
+}
+
+yj_err yj_ckpt_read_file(const char *dir, const char *name, uint64_t seed, yj_ckpt_at_fn at_fn,
+                         yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH],
+                         uint64_t *bytes, yj_msg *msg)
+{
     char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, YJ_CKPT_FILE) >= sizeof path)
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return yj_fail(msg, YJ_INVALID_ARGUMENT,
                        "typed checkpoint: the directory's name is too long");
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -34,6 +34,9 @@
 #include "yongjin/err.h"
 
 #define YJ_CKPT_FILE "typed.ckpt"
+/* the one before the newest (yj_ckpt_write keeps it: a recovery after a
+ * crash may need a checkpoint at or before the store's own) */
+#define YJ_CKPT_PREV_FILE "typed.ckpt.prev"
 #define YJ_CKPT_HASH 32
 /* the most tenants a checkpoint holds (a reader refuses a count past it) */
 #define YJ_CKPT_TENANTS_MAX 1000000u
@@ -49,8 +52,11 @@ typedef struct yj_ckpt_tenant {
  * its size into *bytes (may be NULL). OK; INVALID_ARGUMENT for a tenant
  * id that is not one or more than YJ_CKPT_TENANTS_MAX tenants;
  * RESOURCE_EXHAUSTED (no memory for a state's bytes); INTERNAL when a
- * file call fails (msg names it and errno's words). A failure leaves the
- * last checkpoint as it was and removes its own temporary file. */
+ * file call fails (msg names it and errno's words). The checkpoint it
+ * replaces stays as dir/typed.ckpt.prev (a second link to it, renamed
+ * over the previous one: the newest stays in place throughout; the disk
+ * holds two). A failure leaves the last checkpoint as it was and removes
+ * its own temporary file. */
 yj_err yj_ckpt_write(const char *dir, uint64_t seq, const uint8_t hash[YJ_CKPT_HASH],
                      const yj_ckpt_tenant *t, size_t n, uint64_t *bytes, yj_msg *msg);
 
@@ -87,5 +93,9 @@ typedef yj_err (*yj_ckpt_at_fn)(void *ctx, uint64_t seq, const uint8_t hash[YJ_C
 yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt_tenant_fn fn,
                     void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes,
                     yj_msg *msg);
+/* The same for the file name in dir (YJ_CKPT_PREV_FILE: the previous). */
+yj_err yj_ckpt_read_file(const char *dir, const char *name, uint64_t seed, yj_ckpt_at_fn at_fn,
+                         yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH],
+                         uint64_t *bytes, yj_msg *msg);
 
 #endif

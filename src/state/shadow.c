@@ -719,11 +719,23 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
                               &bytes, &why);
     if (err == YJ_NOT_FOUND) return YJ_OK;
     if (err != YJ_OK && at.past && at_recovery) { /* (a crash's: the store checkpoints apart) */
+        /* the previous one, when it is at or before that head */
+        if ((err = drop_tenants(sh)) != YJ_OK) return err;
+        at.past = 0;
+        err = yj_ckpt_read_file(sh->dir, YJ_CKPT_PREV_FILE, sh->seed, position_at, loaded_tenant_at,
+                                ctx, &seq, hash, &bytes, &why);
+        if (err != YJ_OK) {
+            yj_log(YJ_LOG_INFO,
+                   "shadow: the typed checkpoint is past the store's checkpointed head %llu, "
+                   "where the recovery starts, and no previous one is at or before it: the "
+                   "typed state is built from the journal",
+                   (unsigned long long)head);
+            return drop_tenants(sh);
+        }
         yj_log(YJ_LOG_INFO,
                "shadow: the typed checkpoint is past the store's checkpointed head %llu, where "
-               "the recovery starts: the typed state is built from the journal there",
-               (unsigned long long)head);
-        return drop_tenants(sh);
+               "the recovery starts: the previous one, at entry %llu, is loaded",
+               (unsigned long long)head, (unsigned long long)seq);
     }
     if (err != YJ_OK) {
         yj_log(YJ_LOG_WARN,

@@ -162,3 +162,36 @@ def test_a_kill_9_loses_no_acknowledged_write(data_dir, store_ms, typed_every):
     ok(c.append(paid("k30", "xc", line("L1", 10000), t=T + 100)))  # and writes go on
     assert balance(c, "xb").pending == 31000
     assert s.stop() == 0
+
+
+def test_a_recovery_starts_from_the_previous_typed_checkpoint(data_dir):
+    """The typed checkpoint a crash leaves may be past the store's own (LMDB's
+    head, where a recovery starts): the previous one, kept beside it, is
+    loaded when it is at or before that head. A clean stop leaves both at
+    entry 10; the next run checkpoints the typed states at entry 18 (every 8
+    entries) and never LMDB (--checkpoint-ms of an hour); after kill -9 at
+    22 the recovery starts at 10, from the previous checkpoint, and applies
+    12 entries again. By hand: 20 orders of 10000, xb 1000 each."""
+    from test_shadow import wait_for
+    s = Server(data_dir, ["--typed-writer", "--shadow-checkpoint-entries", "0"]).start()
+    c = Client(s.channel())
+    ok(c.append(bind("xb", "xa"), bind("xc", "xb")))
+    for i in range(8):
+        ok(c.append(paid("k%d" % i, "xc", line("L1", 10000), t=T + 1 + i)))
+    assert s.stop() == 0  # (LMDB and the typed states both at entry 10)
+    s = Server(data_dir, ["--typed-writer", "--checkpoint-ms", "3600000",
+                          "--shadow-checkpoint-entries", "8"]).start()
+    c = Client(s.channel())
+    for i in range(8, 20):
+        ok(c.append(paid("k%d" % i, "xc", line("L1", 10000), t=T + 1 + i)))
+    wait_for(s, "typed checkpoint at entry 18 written")
+    s.kill9()
+    s.start()
+    log = s.read_log()
+    assert "the previous one, at entry 10, is loaded" in log, log
+    assert "typed checkpoint at entry 10 loaded" in log, log
+    assert "recovery: 12 logged entries applied again, head 22" in log, log
+    c = Client(s.channel())
+    assert balance(c, "xb").pending == 20000
+    assert c.call("Verify").ok
+    assert s.stop() == 0

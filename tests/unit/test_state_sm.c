@@ -3057,6 +3057,16 @@ static void check_checkpoint(yj_sm *s, const uint8_t live[32])
     assert_int_equal(yj_ckpt_read(dir, 9, NULL, got_tenant, &g, &seq, got_hash, NULL, &msg), YJ_OK);
     assert_int_equal(g.n, 0);
     assert_int_equal(seq, 0);
+    { /* the one it replaced kept as the previous (the grown one: refused as such) */
+        char prev[4096];
+        snprintf(prev, sizeof prev, "%s/%s", dir, YJ_CKPT_PREV_FILE);
+        assert_int_equal(stat(prev, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, bytes + 1);
+        assert_int_equal(yj_ckpt_read_file(dir, YJ_CKPT_PREV_FILE, 9, NULL, got_tenant, &g, &seq,
+                                           got_hash, NULL, &msg),
+                         YJ_DATA_LOSS);
+        assert_int_equal(unlink(prev), 0);
+    }
     assert_int_equal(unlink(path), 0);
     assert_int_equal(yj_ckpt_clean(dir), 0); /* (no temporary file left) */
     /* one a killed writer left is removed, and nothing else */
