@@ -548,6 +548,58 @@ static int put_campaign(pub_tenant *vt, const yj_sm *s, uint32_t c)
     return yj_memmap_put(vt->variants, k, 2 + cl + vl, row, 3 * sizeof *row, 0) == 0;
 }
 
+/* The ids s numbered, up to n, that the view's ids lack: numbered there
+ * in the same order (a durable number keeps its id), each with a slot of
+ * size bytes zeroed in *slots (*cap of them, doubled from 16 as needed).
+ * id_at gives the state's id k, NULL past its count (a number a rollback
+ * took back). 1; -1 when n is past the state's count (nothing to copy);
+ * 0 on ENOMEM. */
+static int number_upto(yj_ids *ids, void **slots, size_t *cap, size_t size, const yj_sm *s,
+                       uint32_t n, const char *(*id_at)(const yj_sm *s, uint32_t k))
+{
+    while (yj_ids_count(ids) <= n) {
+        uint32_t k = (uint32_t)yj_ids_count(ids), got;
+        const char *id = id_at(s, k);
+        if (!id) return -1;
+        if (k >= *cap) {
+            size_t c = *cap ? 2 * *cap : 16;
+            void *more = realloc(*slots, c * size);
+            if (!more) return 0;
+            *slots = more;
+            *cap = c;
+        }
+        memset((char *)*slots + (size_t)k * size, 0, size);
+        if (yj_ids_add(ids, id, strlen(id), &got) != YJ_OK) return 0;
+    }
+    return 1;
+}
+
+static const char *session_id_at(const yj_sm *s, uint32_t k)
+{
+    const char *guide, *store;
+    int closed;
+    return yj_sm_session_at(s, k, &guide, &store, &closed);
+}
+
+static const char *withdrawal_id_at(const yj_sm *s, uint32_t k)
+{
+    uint32_t member;
+    ledger_withdrawal wd;
+    return yj_sm_withdrawal_at(s, k, &member, &wd);
+}
+
+static const char *group_id_at(const yj_sm *s, uint32_t k)
+{
+    yj_sm_group_info gi;
+    return yj_sm_group_at(s, k, &gi);
+}
+
+static const char *batch_id_at(const yj_sm *s, uint32_t k)
+{
+    ledger_batch lb;
+    return yj_sm_batch_at(s, k, &lb);
+}
+
 /* Live session n of s: numbered in the view when new (sessions are
  * numbered in order: a durable number keeps its id), its hosts and
  * whether it closed copied. */
@@ -555,20 +607,11 @@ static int put_session(pub_tenant *vt, const yj_sm *s, uint32_t n)
 {
     const char *guide, *store;
     int closed;
-    while (yj_ids_count(vt->sessions) <= n) {
-        uint32_t k = (uint32_t)yj_ids_count(vt->sessions), got;
-        const char *id = yj_sm_session_at(s, k, &guide, &store, &closed);
-        if (!id) return 1; /* (past the count: taken back) */
-        if (k >= vt->sess_cap) {
-            size_t cap = vt->sess_cap ? 2 * vt->sess_cap : 16;
-            pub_session *more = realloc(vt->sess, cap * sizeof *more);
-            if (!more) return 0;
-            vt->sess = more;
-            vt->sess_cap = cap;
-        }
-        if (yj_ids_add(vt->sessions, id, strlen(id), &got) != YJ_OK) return 0;
-        memset(&vt->sess[k], 0, sizeof vt->sess[k]);
-    }
+    void *slots = vt->sess;
+    int got =
+        number_upto(vt->sessions, &slots, &vt->sess_cap, sizeof *vt->sess, s, n, session_id_at);
+    vt->sess = slots;
+    if (got <= 0) return got != 0;
     if (!yj_sm_session_at(s, n, &guide, &store, &closed)) return 1;
     pub_session *ps = &vt->sess[n];
     memcpy(ps->host_guide, guide, strlen(guide) + 1); /* (ids of at most YJ_ID_MAX bytes) */
@@ -617,20 +660,10 @@ static int put_withdrawal(pub_tenant *vt, const yj_sm *s, uint32_t w)
 {
     uint32_t member, r;
     ledger_withdrawal wd;
-    while (yj_ids_count(vt->wd_ids) <= w) {
-        uint32_t k = (uint32_t)yj_ids_count(vt->wd_ids), got;
-        const char *id = yj_sm_withdrawal_at(s, k, &member, &wd);
-        if (!id) return 1; /* (past the count: taken back) */
-        if (k >= vt->wd_cap) {
-            size_t cap = vt->wd_cap ? 2 * vt->wd_cap : 64;
-            pub_wd *more = realloc(vt->wds, cap * sizeof *more);
-            if (!more) return 0;
-            vt->wds = more;
-            vt->wd_cap = cap;
-        }
-        memset(&vt->wds[k], 0, sizeof vt->wds[k]);
-        if (yj_ids_add(vt->wd_ids, id, strlen(id), &got) != YJ_OK) return 0;
-    }
+    void *slots = vt->wds;
+    int got = number_upto(vt->wd_ids, &slots, &vt->wd_cap, sizeof *vt->wds, s, w, withdrawal_id_at);
+    vt->wds = slots;
+    if (got <= 0) return got != 0;
     if (!yj_sm_withdrawal_at(s, w, &member, &wd)) return 1;
     if (member_row(vt, s, member, &r) <= 0) return 0; /* (a durable member: a row) */
     pub_wd *pw = &vt->wds[w];
@@ -701,20 +734,10 @@ static int list_group_orders(pub_tenant *vt, const yj_sm *s, pub_glist *l, const
 static int put_group(pub_tenant *vt, const yj_sm *s, uint32_t g)
 {
     yj_sm_group_info gi;
-    while (yj_ids_count(vt->group_ids) <= g) {
-        uint32_t k = (uint32_t)yj_ids_count(vt->group_ids), got;
-        const char *id = yj_sm_group_at(s, k, &gi);
-        if (!id) return 1; /* (past the count: taken back) */
-        if (k >= vt->grp_cap) {
-            size_t cap = vt->grp_cap ? 2 * vt->grp_cap : 16;
-            pub_group *more = realloc(vt->grps, cap * sizeof *more);
-            if (!more) return 0;
-            vt->grps = more;
-            vt->grp_cap = cap;
-        }
-        memset(&vt->grps[k], 0, sizeof vt->grps[k]);
-        if (yj_ids_add(vt->group_ids, id, strlen(id), &got) != YJ_OK) return 0;
-    }
+    void *slots = vt->grps;
+    int got = number_upto(vt->group_ids, &slots, &vt->grp_cap, sizeof *vt->grps, s, g, group_id_at);
+    vt->grps = slots;
+    if (got <= 0) return got != 0;
     uint32_t r;
     if (!yj_sm_group_at(s, g, &gi)) return 1;
     if (member_row(vt, s, gi.leader, &r) <= 0) return 0; /* (a durable member: a row) */
@@ -745,20 +768,10 @@ static int put_group_order(pub_tenant *vt, const yj_sm *s, uint32_t o)
 static int put_batch(pub_tenant *vt, const yj_sm *s, uint32_t b)
 {
     ledger_batch lb;
-    while (yj_ids_count(vt->batch_ids) <= b) {
-        uint32_t k = (uint32_t)yj_ids_count(vt->batch_ids), got;
-        const char *id = yj_sm_batch_at(s, k, &lb);
-        if (!id) return 1; /* (past the count: taken back) */
-        if (k >= vt->bat_cap) {
-            size_t cap = vt->bat_cap ? 2 * vt->bat_cap : 16;
-            pub_batch *more = realloc(vt->bats, cap * sizeof *more);
-            if (!more) return 0;
-            vt->bats = more;
-            vt->bat_cap = cap;
-        }
-        memset(&vt->bats[k], 0, sizeof vt->bats[k]);
-        if (yj_ids_add(vt->batch_ids, id, strlen(id), &got) != YJ_OK) return 0;
-    }
+    void *slots = vt->bats;
+    int got = number_upto(vt->batch_ids, &slots, &vt->bat_cap, sizeof *vt->bats, s, b, batch_id_at);
+    vt->bats = slots;
+    if (got <= 0) return got != 0;
     if (!yj_sm_batch_at(s, b, &lb)) return 1;
     pub_batch *pb = &vt->bats[b];
     snprintf(pb->month, sizeof pb->month, "%s", lb.month);
