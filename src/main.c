@@ -11,7 +11,6 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -131,8 +130,9 @@ static void usage(FILE *out)
         "                            state writes (the ledger's keyed derived state is not\n"
         "                            kept; reads from the published view and history;\n"
         "                            Verify replays the typed state); takes\n"
-        "                            only a new store, which nothing opens again (marked in\n"
-        "                            it); implies --shadow-typed\n"
+        "                            only a new store or one it made (marked in it: no\n"
+        "                            other server nor the yj tools open it); implies\n"
+        "                            --shadow-typed\n"
         "  --help                    this text\n");
 }
 
@@ -431,7 +431,7 @@ static int start(app *a)
             return -1;
         }
     }
-    sc.typed_writer = a->opt.typed_writer; /* (only a new store: marked, never opened again) */
+    sc.typed_writer = a->opt.typed_writer; /* (a new store or its own: marked, opened by it alone) */
     if (a->opt.typed_writer) yj_shadow_set_writer(a->shadow, 1);
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
