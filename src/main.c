@@ -390,12 +390,7 @@ static int fit_open_files(yj_server_config *sc)
 static yj_err verify_typed(void *ctx, yj_verify_report *rep, yj_msg *msg)
 {
     app *a = ctx;
-    size_t max = a->opt.verify_max_bytes; /* (0: half the machine's memory, as the keyed Verify) */
-    if (!max) {
-        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        max = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)1 << 32;
-    }
-    return yj_shadow_verify(a->shadow, a->store, max, rep, msg);
+    return yj_shadow_verify(a->shadow, a->store, a->opt.verify_max_bytes, rep, msg);
 }
 
 static int start(app *a)

@@ -2,8 +2,11 @@
  * yj — yongjin's command line for operators and finance.
  *
  *   yj verify DIR              hash chain, density, and a full rebuild of the
- *                              derived state compared byte for byte; prints
- *                              the state digest and the rebuild's memory
+ *                              derived state compared byte for byte (a store
+ *                              yongjind --typed-writer wrote: the journal
+ *                              replayed into fresh typed states and compared
+ *                              with its newest typed checkpoint); prints the
+ *                              state digest and the rebuild's memory
  *   yj backup DIR DEST         hot, consistent, compacted copy (mdb_env_copy2)
  *   yj dump DIR [--from SEQ]   journal entries as JSON, one per line
  *   yj call [options] SERVICE/METHOD [JSON | -]
@@ -14,8 +17,8 @@
  *   yj payouts DIR --batch B   a payout batch as a bank-upload CSV
  *                              (src/cli/reports.c)
  *
- * Every store verb opens the store read-only, so it is safe while yongjind
- * runs (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem
+ * Every store verb opens the store read-only (src/cli/open.c), so it is
+ * safe while yongjind runs (LMDB readers never block the writer). Exit codes: 0 ok, 1 a problem
  * was found or the verb failed, 2 usage; `yj call` also 3: an event of an
  * Append or AppendStream was refused (include/yongjin/cli.h).
  */
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "state/shadow.h"
 #include "yongjin/cli.h"
 #include "yongjin/ledger.h"
 #include "yongjin/pbjson.h"
@@ -46,21 +50,6 @@ static void usage(FILE *out)
                  "       yj --help\n");
 }
 
-static yj_store *open_ro(const char *dir)
-{
-    yj_store_config c = {0};
-    yj_store *s = NULL;
-    yj_msg msg = {{0}};
-    c.dir = dir;
-    c.read_only = 1;
-    c.hook = *yj_ledger_hook();
-    if (yj_store_open(&c, NULL, &s, &msg) != YJ_OK) {
-        fprintf(stderr, "yj: %s\n", msg.text);
-        return NULL;
-    }
-    return s;
-}
-
 static void hex(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
@@ -68,12 +57,16 @@ static void hex(const uint8_t *p, size_t n)
 
 static int cmd_verify(const char *dir)
 {
-    yj_store *s = open_ro(dir);
-    if (!s) return 1;
+    yj_cli_store s;
+    if (yj_cli_store_open("verify", dir, &s)) return 1;
     yj_verify_report rep;
     yj_msg msg = {{0}};
-    yj_err err = yj_store_verify(s, yj_ledger_hook(), &rep, &msg);
-    yj_store_close(s);
+    /* a store --typed-writer wrote: its journal replayed into fresh typed
+     * states, and its newest typed checkpoint compared with them */
+    int typed = s.typed != NULL;
+    yj_err err = typed ? yj_shadow_verify(s.typed, s.store, 0, &rep, &msg)
+                       : yj_store_verify(s.store, yj_ledger_hook(), &rep, &msg);
+    yj_cli_store_close(&s);
     if (err != YJ_OK) {
         fprintf(stderr, "yj verify: cannot verify %s: %s\n", dir, msg.text);
         return 1;
@@ -88,8 +81,11 @@ static int cmd_verify(const char *dir)
     if (rep.has_state_digest) {
         printf("state digest: ");
         hex(rep.state_digest, YJ_HASH_BYTES);
-        printf(" (%llu records of idem and state%s)\n", (unsigned long long)rep.state_records,
-               rep.ok ? "" : "; the rebuild's");
+        if (typed)
+            printf(" (the typed states of %llu tenants)\n", (unsigned long long)rep.state_records);
+        else
+            printf(" (%llu records of idem and state%s)\n", (unsigned long long)rep.state_records,
+                   rep.ok ? "" : "; the rebuild's");
     }
     printf("replay memory: %llu bytes held by the rebuilt state at its largest, RssAnon grew %llu bytes\n",
            (unsigned long long)rep.replay_bytes, (unsigned long long)rep.rss_growth_bytes);
@@ -98,11 +94,11 @@ static int cmd_verify(const char *dir)
 
 static int cmd_backup(const char *dir, const char *dest)
 {
-    yj_store *s = open_ro(dir);
-    if (!s) return 1;
+    yj_cli_store s;
+    if (yj_cli_store_open("backup", dir, &s)) return 1;
     yj_msg msg = {{0}};
-    yj_err err = yj_store_backup(s, dest, &msg);
-    yj_store_close(s);
+    yj_err err = yj_store_backup(s.store, dest, &msg);
+    yj_cli_store_close(&s);
     if (err != YJ_OK) {
         fprintf(stderr, "yj backup: %s\n", msg.text);
         return 1;
@@ -146,13 +142,14 @@ static int dump_entry(const yj_entry *e)
 
 static int cmd_dump(const char *dir, uint64_t from)
 {
-    yj_store *s = open_ro(dir);
-    if (!s) return 1;
+    yj_cli_store st;
+    if (yj_cli_store_open("dump", dir, &st)) return 1;
+    yj_store *s = st.store;
     yj_rtxn r;
     yj_msg msg = {{0}};
     if (yj_store_read_begin(s, &r, &msg) != YJ_OK) {
         fprintf(stderr, "yj dump: %s\n", msg.text);
-        yj_store_close(s);
+        yj_cli_store_close(&st);
         return 1;
     }
     int rc = 0;
@@ -166,7 +163,7 @@ static int cmd_dump(const char *dir, uint64_t from)
         }
     }
     yj_store_read_end(s, &r);
-    yj_store_close(s);
+    yj_cli_store_close(&st);
     return rc;
 }
 

@@ -44,4 +44,34 @@ int yj_cli_export(int argc, char **argv);
 int yj_cli_report(int argc, char **argv);
 int yj_cli_payouts(int argc, char **argv);
 
+/* A store directory opened read-only for a yj verb (src/cli/open.c),
+ * whichever writer wrote it: the keyed ledger (its derived state read
+ * through the ledger's functions on the store) or yongjind --typed-writer
+ * (typed set: the typed states, loaded by yj_cli_store_state from the
+ * newest typed checkpoint in the directory and the journal after it, a
+ * running server's log included, and read through their view). Nothing
+ * in the directory is written. */
+struct yj_store;
+struct yj_shadow;
+struct yj_pub;
+typedef struct yj_cli_store {
+    struct yj_store *store;
+    struct yj_shadow *typed; /* a store --typed-writer wrote; NULL for the ledger's */
+    int built;               /* typed: yj_cli_store_state has loaded the states */
+    const char *dir;
+} yj_cli_store;
+
+/* 0, or 1 with the reason on stderr ("yj VERB: ..."): the store's own
+ * (not a store, another schema, not closed cleanly, ...). */
+int yj_cli_store_open(const char *verb, const char *dir, yj_cli_store *out);
+/* For a store --typed-writer wrote, loads its typed states and their view
+ * (a no-op otherwise, and once done): 0, or 1 with the reason on stderr
+ * (a damaged checkpoint is not among them: the whole journal is replayed
+ * then, as a server's start does). */
+int yj_cli_store_state(const char *verb, yj_cli_store *s);
+/* The typed states' view once loaded; NULL otherwise. Valid until the
+ * close. */
+struct yj_pub *yj_cli_store_view(const yj_cli_store *s);
+void yj_cli_store_close(yj_cli_store *s);
+
 #endif

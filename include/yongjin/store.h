@@ -378,6 +378,11 @@ typedef struct yj_store_config {
                                       the ledger's derived state) and only this mode opens it
                                       again; a store without the mark is refused */
     yj_apply_hook hook;
+    /* read_only: the hook a store --typed-writer wrote is read with (the
+     * yj tools: a typed state's, shadow.h, whose replays of a running
+     * server's log put that store's history rows); such a store is
+     * refused without it. yj_store_typed says which hook an open took. */
+    yj_apply_hook typed_hook;
 } yj_store_config;
 
 /* Opens (creating when missing and not read_only) the store and, unless
@@ -387,6 +392,11 @@ typedef struct yj_store_config {
  * with a reason naming the file. */
 yj_err yj_store_open(const yj_store_config *config, struct event_base *base,
                      yj_store **out, yj_msg *msg);
+
+/* 1 when the store was written by yongjind --typed-writer (its meta's
+ * mark: it holds the journal and history, none of the ledger's derived
+ * state), 0 otherwise. */
+int yj_store_typed(const yj_store *store);
 
 /* Stops any running yj_store_verify (it returns UNAVAILABLE) and waits for
  * it, stops the writer after the queued batches are done (their completions

@@ -3,7 +3,9 @@
  * files, read straight from a store directory (read-only, safe while
  * yongjind runs: LMDB readers never block the writer). They print what
  * Finance.ExportStatement, GetPeriodReport and GetPayoutBatch answer, through
- * the same ledger functions.
+ * the same functions: the ledger's on a store it wrote, the typed states'
+ * view (and the store's history) on one yongjind --typed-writer wrote
+ * (open.c).
  *
  * Amounts are shown in the tenant's currency (its policy's ISO 4217 code,
  * docs/rules.md "Currency"): the headers name the code, and amounts have
@@ -18,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "state/pub.h"
 #include "yongjin/cli.h"
 #include "yongjin/currency.h"
 #include "yongjin/ledger.h"
@@ -82,26 +85,24 @@ static int parse(const char *verb, int argc, char **argv, opts *o)
     return 0;
 }
 
-/* The store and a read snapshot on it. */
+/* The store (and, for one --typed-writer wrote, its typed states) and a
+ * read snapshot on it. */
 typedef struct session {
-    yj_store *store;
+    yj_cli_store st;
     yj_rtxn r;
 } session;
 
 static int open_session(const char *verb, const char *dir, session *s)
 {
-    yj_store_config c = {0};
     yj_msg msg = {{0}};
-    c.dir = dir;
-    c.read_only = 1;
-    c.hook = *yj_ledger_hook();
-    if (yj_store_open(&c, NULL, &s->store, &msg) != YJ_OK) {
-        fprintf(stderr, "yj %s: %s\n", verb, msg.text);
+    if (yj_cli_store_open(verb, dir, &s->st)) return 1;
+    if (yj_cli_store_state(verb, &s->st)) {
+        yj_cli_store_close(&s->st);
         return 1;
     }
-    if (yj_store_read_begin(s->store, &s->r, &msg) != YJ_OK) {
+    if (yj_store_read_begin(s->st.store, &s->r, &msg) != YJ_OK) {
         fprintf(stderr, "yj %s: %s\n", verb, msg.text);
-        yj_store_close(s->store);
+        yj_cli_store_close(&s->st);
         return 1;
     }
     return 0;
@@ -109,8 +110,8 @@ static int open_session(const char *verb, const char *dir, session *s)
 
 static void close_session(session *s)
 {
-    yj_store_read_end(s->store, &s->r);
-    yj_store_close(s->store);
+    yj_store_read_end(s->st.store, &s->r);
+    yj_cli_store_close(&s->st);
 }
 
 /* A session on a tenant the store holds: an unknown tenant (a typo) is an
@@ -126,14 +127,33 @@ static int open_tenant(const char *verb, const char *dir, const char *tenant, se
     return 0;
 }
 
-/* Runs one ledger query and decodes its answer (NULL and a message when it
+/* One read, as the ledger answers it (a store the keyed ledger wrote) and
+ * as the typed states' view does (one --typed-writer wrote; pub_r: with
+ * the store's history too). */
+typedef struct read_fns {
+    yj_ledger_query_fn ledger;
+    yj_err (*pub)(yj_pub *v, const char *tenant, const void *req, yj_buf *out, uint64_t *seq,
+                  yj_msg *msg);
+    yj_err (*pub_r)(yj_pub *v, const yj_rtxn *r, const char *tenant, const void *req, yj_buf *out,
+                    uint64_t *seq, yj_msg *msg);
+} read_fns;
+
+static const read_fns read_policy = {yj_ledger_get_policy, yj_pub_get_policy, NULL};
+static const read_fns read_report = {yj_ledger_period_report, NULL, yj_pub_period_report};
+static const read_fns read_batch = {yj_ledger_get_payout_batch, yj_pub_get_payout_batch, NULL};
+
+/* Runs one read and decodes its answer (NULL and a message when it
  * fails). */
-static ProtobufCMessage *query(const char *verb, session *s, const char *tenant, yj_ledger_query_fn fn,
+static ProtobufCMessage *query(const char *verb, session *s, const char *tenant, const read_fns *fn,
                                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp)
 {
     yj_buf out = {0};
     yj_msg msg = {{0}};
-    yj_err err = fn(&s->r, tenant, req, &out, &msg);
+    yj_pub *view = yj_cli_store_view(&s->st);
+    uint64_t at;
+    yj_err err = !view       ? fn->ledger(&s->r, tenant, req, &out, &msg)
+                 : fn->pub_r ? fn->pub_r(view, &s->r, tenant, req, &out, &at, &msg)
+                             : fn->pub(view, tenant, req, &out, &at, &msg);
     ProtobufCMessage *m = NULL;
     if (err == YJ_OK) m = protobuf_c_message_unpack(resp, NULL, out.len, out.data);
     if (err != YJ_OK) fprintf(stderr, "yj %s: %s\n", verb, msg.text[0] ? msg.text : yj_err_name(err));
@@ -156,7 +176,7 @@ typedef struct tenant_view {
 static int tenant_view_read(const char *verb, session *s, const char *tenant, tenant_view *out)
 {
     Yongjin__V1__GetPolicyRequest req = YONGJIN__V1__GET_POLICY_REQUEST__INIT;
-    Yongjin__V1__Policy *p = (Yongjin__V1__Policy *)query(verb, s, tenant, yj_ledger_get_policy, &req.base,
+    Yongjin__V1__Policy *p = (Yongjin__V1__Policy *)query(verb, s, tenant, &read_policy, &req.base,
                                                           &yongjin__v1__policy__descriptor);
     if (!p) return 1;
     out->tz_min = p->timezone_offset_minutes;
@@ -343,8 +363,9 @@ int yj_cli_report(int argc, char **argv)
         req.month = (char *)o.month;
         req.page_size = 10000;
         req.page_token = token;
-        Yongjin__V1__PeriodReport *rep = (Yongjin__V1__PeriodReport *)query(
-            "report", &s, o.tenant, yj_ledger_period_report, &req.base, &yongjin__v1__period_report__descriptor);
+        Yongjin__V1__PeriodReport *rep =
+            (Yongjin__V1__PeriodReport *)query("report", &s, o.tenant, &read_report, &req.base,
+                                               &yongjin__v1__period_report__descriptor);
         if (!rep) {
             close_session(&s);
             return 1;
@@ -415,8 +436,9 @@ int yj_cli_payouts(int argc, char **argv)
         req.batch_id = (char *)o.batch;
         req.page_size = 10000;
         req.page_token = token;
-        Yongjin__V1__PayoutBatch *b = (Yongjin__V1__PayoutBatch *)query(
-            "payouts", &s, o.tenant, yj_ledger_get_payout_batch, &req.base, &yongjin__v1__payout_batch__descriptor);
+        Yongjin__V1__PayoutBatch *b =
+            (Yongjin__V1__PayoutBatch *)query("payouts", &s, o.tenant, &read_batch, &req.base,
+                                              &yongjin__v1__payout_batch__descriptor);
         if (!b) {
             rc = 1;
             break;

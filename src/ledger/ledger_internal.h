@@ -569,6 +569,14 @@ void ledger_period_fill(int64_t owed_now, const int64_t d[YJ_PERIOD_COLUMNS], in
 int ledger_period_figures_zero(const ledger_period_figures *f);
 yj_err ledger_period_hash(const yj_rtxn *r, const char *tenant, uint32_t month, int closed,
                           uint8_t hash[32], uint64_t *entries);
+/* Seals every month of the tenant (NUL-terminated, tlen bytes) from
+ * `from` up to `month` (the months a close closes) that has entries and no seal yet: the hash of
+ * its entries (the month's index, 'e') and their count, put into wtxn (its 'r' row, history: they
+ * can never change again, and a closed month's report reads it instead of every entry). A new write
+ * continues a digest a worker began (yj_ledger_preseal); a replay hashes them all. OK, or INTERNAL
+ * / RESOURCE_EXHAUSTED / DATA_LOSS (a damaged index record) / the put's error. */
+yj_err ledger_seal_months(yj_wtxn *wtxn, const char *tenant, size_t tlen, uint32_t from,
+                          uint32_t month);
 yj_err ledger_period_report_answer(yj_buf *out, const char *month_text, int closed,
                                    const uint8_t hash[32], uint64_t entries,
                                    const ledger_period_figures *total,

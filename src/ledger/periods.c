@@ -300,40 +300,36 @@ static yj_err months_with_entries(const yj_store_view *sv, const char *tenant, s
     return yj_cursor_err(rc); /* a damaged record: never a month left unsealed unsaid */
 }
 
-/* Seals every month from `from` up to `month` (the months this close
- * closes) that has entries and no seal yet: its entries' hash and count,
- * computed once here (they can never change again) so that a closed
- * month's report does not read them all. A hint (above) saves reading the
- * entries a worker hashed before. */
-static yj_err seal_months(ledger_event_ctx *ec, uint32_t from, uint32_t month)
+yj_err ledger_seal_months(yj_wtxn *wtxn, const char *tenant, size_t tlen, uint32_t from,
+                          uint32_t month)
 {
     uint32_t months[64];
     size_t n;
-    yj_err err = months_with_entries(&ec->wtxn->view, ec->tenant, ec->tenant_len, from, month,
-                                     months, &n);
+    yj_err err = months_with_entries(&wtxn->view, tenant, tlen, from, month, months, &n);
     yj_cursor *c;
-    if (err != YJ_OK || yj_cursor_open(&ec->wtxn->view, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
+    if (err != YJ_OK || yj_cursor_open(&wtxn->view, &c)) return err != YJ_OK ? err : YJ_INTERNAL;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md) err = YJ_RESOURCE_EXHAUSTED;
     for (size_t i = 0; i < n && err == YJ_OK; i++) {
         lkey sk;
         MDB_val sv;
-        sealed_key(&sk, ec->tenant, ec->tenant_len, months[i]);
-        if (yj_state_get(&ec->wtxn->view, sk.b, sk.n, &sv) == YJ_OK) continue;
+        sealed_key(&sk, tenant, tlen, months[i]);
+        if (yj_state_get(&wtxn->view, sk.b, sk.n, &sv) == YJ_OK) continue;
         uint64_t count = 0, hinted = 0;
-        err = month_digest(&ec->wtxn->view, c, ec->tenant, months[i], ec->wtxn->seq,
-                           !ec->wtxn->replay, 0, md, &count, &hinted);
+        err = month_digest(&wtxn->view, c, tenant, months[i], wtxn->seq, !wtxn->replay, 0, md,
+                           &count, &hinted);
         uint8_t seal[40];
         unsigned len = 0;
         if (err == YJ_OK && !EVP_DigestFinal_ex(md, seal, &len)) err = YJ_INTERNAL;
         put_be64(seal + 32, count);
-        if (err == YJ_OK) err = yj_state_put(ec->wtxn, sk.b, sk.n, seal, sizeof seal);
+        if (err == YJ_OK) err = yj_state_put(wtxn, sk.b, sk.n, seal, sizeof seal);
         char name[8];
         yj_rules_month_name(months[i], name);
-        if (err == YJ_OK && !ec->wtxn->replay)
-            yj_log(YJ_LOG_INFO, "close: sealed %s of tenant %.*s: %llu entries, %llu of them hashed "
-                   "beforehand by a worker", name, (int)ec->tenant_len, ec->tenant,
-                   (unsigned long long)count, (unsigned long long)hinted);
+        if (err == YJ_OK && !wtxn->replay)
+            yj_log(YJ_LOG_INFO,
+                   "close: sealed %s of tenant %.*s: %llu entries, %llu of them hashed "
+                   "beforehand by a worker",
+                   name, (int)tlen, tenant, (unsigned long long)count, (unsigned long long)hinted);
     }
     EVP_MD_CTX_free(md);
     yj_cursor_close(c);
@@ -385,7 +381,9 @@ yj_err ledger_close_period(ledger_event_ctx *ec, const Yongjin__V1__ClosePeriod 
     lkey_start(&k, ec->tenant, ec->tenant_len, 'Y');
     err = yj_state_put(ec->wtxn, k.b, k.n, v, 4);
     /* the months this close closes: after the last closed one, up to this one */
-    return err == YJ_OK ? seal_months(ec, closed ? yj_rules_next_month(closed) : 0, month) : err;
+    return err == YJ_OK ? ledger_seal_months(ec->wtxn, ec->tenant, ec->tenant_len,
+                                             closed ? yj_rules_next_month(closed) : 0, month)
+                        : err;
 }
 
 /* ---- the report ---- */

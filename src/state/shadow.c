@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "ledger/ledger_internal.h"
 #include "state/ckpt.h"
 #include "state/ids.h"
 #include "state/pub.h"
@@ -62,6 +63,7 @@ struct yj_shadow {
     uint64_t ckpt_seq;    /* the newest checkpoint's position */
     uint64_t next_at;     /* the entry a checkpoint is begun at next (every past the last try) */
     int check_ckpt;       /* a start from a checkpoint also replays the whole journal to compare */
+    int reader;           /* yj_shadow_set_reader: no file of dir is changed */
     uint64_t durable_seq; /* the journal's head after the last durable group */
     uint8_t durable_hash[YJ_HASH_BYTES];
     pid_t child;     /* the process writing one; 0: none */
@@ -376,8 +378,9 @@ static yj_err put_row(void *ctx, const uint8_t *key, size_t key_len, const uint8
 
 /* The writer's apply (yj_shadow_set_writer): w applied to its tenant's
  * typed state, whose answer is the write's, and the history rows it
- * leaves (statement lines, order records, the month's entry index) put
- * into the store; nothing of the keyed ledger's derived state. A refusal
+ * leaves (statement lines, order records, the month's entry index, and a
+ * close's seals of the months it closed) put into the store; nothing of
+ * the keyed ledger's derived state. A refusal
  * changed nothing; another failure aborts the group (taken back in the
  * typed state by group_undo). */
 static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_buf *effects,
@@ -396,6 +399,7 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
         return yj_fail(why, YJ_INTERNAL, "an event taken does not decode");
     sh->fx.len = sh->extra.len = 0;
     yj_sm_out out = {.effects = &sh->fx};
+    uint32_t closed = yj_sm_closed_through(t->sm);
     /* (a replay passes no receive time: its door was passed once) */
     yj_err err =
         yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms,
@@ -411,6 +415,14 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
     if (err == YJ_OK)
         err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
                             sh->fx.len, put_row, wtxn);
+    if (err == YJ_OK && yj_sm_closed_through(t->sm) != closed) { /* a close: its months' seals */
+        char tenant[YJ_TENANT_MAX + 1];
+        memcpy(tenant, w->tenant, w->tenant_len);
+        tenant[w->tenant_len] = 0;
+        err = ledger_seal_months(wtxn, tenant, w->tenant_len,
+                                 closed ? yj_rules_next_month(closed) : 0,
+                                 yj_sm_closed_through(t->sm));
+    }
     if (err == YJ_OK && sh->fx.len) err = yj_buf_append(effects, sh->fx.data, sh->fx.len);
     if (err == YJ_OK && sh->extra.len) err = yj_buf_append(extra, sh->extra.data, sh->extra.len);
     sh->compared++;
@@ -562,7 +574,7 @@ yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every)
 
 yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg)
 {
-    if (!sh->dir) return YJ_OK;
+    if (!sh->dir || sh->reader) return YJ_OK;
     reap(sh, 1);
     if (!sh->on || sh->durable_seq == sh->ckpt_seq)
         return YJ_OK; /* (a stopped one may have drifted) */
@@ -702,7 +714,7 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
 {
     *from = 1;
     if (!sh->dir) return YJ_OK;
-    size_t stale = yj_ckpt_clean(sh->dir);
+    size_t stale = sh->reader ? 0 : yj_ckpt_clean(sh->dir);
     if (stale)
         yj_log(YJ_LOG_INFO,
                "shadow: %zu unfinished typed checkpoint files removed (a process that "
@@ -919,6 +931,10 @@ yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, size_t max_bytes, yj_ver
                         yj_msg *msg)
 {
     memset(rep, 0, sizeof *rep);
+    if (!max_bytes) { /* half the machine's memory, as the keyed Verify */
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        max_bytes = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)1 << 32;
+    }
     uint64_t head = 0, seq = 0, bytes = 0, peak = 0;
     uint8_t hash[YJ_HASH_BYTES], prev[YJ_HASH_BYTES] = {0};
     yj_shadow *ck = NULL, *full = yj_shadow_new(&sh->inner);
@@ -1016,10 +1032,12 @@ static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head,
     sh->ready = 1;
     sh->built_from = from;
     yj_log(YJ_LOG_INFO,
-           "--typed-writer: the typed states of %zu tenants built at the store's head %llu (%llu "
-           "entries replayed) before its log's entries are applied again",
-           yj_ids_count(sh->tenant_ids), (unsigned long long)head,
-           (unsigned long long)(head + 1 - from));
+           "%s: the typed states of %zu tenants built at the store's head %llu (%llu entries "
+           "replayed) before %s",
+           sh->reader ? "store" : "--typed-writer", yj_ids_count(sh->tenant_ids),
+           (unsigned long long)head, (unsigned long long)(head + 1 - from),
+           sh->reader ? "the running server's log after it is read"
+                      : "its log's entries are applied again");
     return YJ_OK;
 }
 
@@ -1075,11 +1093,18 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
     sh->durable_seq = head;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     yj_log(YJ_LOG_INFO,
-           "shadow: the typed state of %zu tenants built (%llu entries, %llu of them replayed) in "
-           "%.2f s, its published view %zu bytes; every new write is compared from here",
-           yj_ids_count(sh->tenant_ids), (unsigned long long)head,
-           (unsigned long long)(head - from + 1), seconds_since(&t0), yj_pub_bytes(sh->pub));
+           "%s: the typed state of %zu tenants built (%llu entries, %llu of them replayed) in "
+           "%.2f s, its published view %zu bytes%s",
+           sh->reader ? "store" : "shadow", yj_ids_count(sh->tenant_ids), (unsigned long long)head,
+           (unsigned long long)(head - from + 1), seconds_since(&t0), yj_pub_bytes(sh->pub),
+           sh->reader ? "" : "; every new write is compared from here");
     return YJ_OK;
+}
+
+void yj_shadow_set_reader(yj_shadow *sh)
+{
+    sh->reader = 1;
+    sh->every = 0;
 }
 
 void yj_shadow_check_checkpoint(yj_shadow *sh, int on)

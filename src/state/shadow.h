@@ -72,6 +72,11 @@ yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every);
  * Call after the store closed. OK, or ckpt.h's errors (the newest
  * checkpoint stays). */
 yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg);
+/* For a reader of another process's store (the yj tools): the
+ * checkpoints in the directory yj_shadow_set_checkpoint named are read and
+ * never written, nor its unfinished ones removed (a server's child may be
+ * writing one). Call after yj_shadow_set_checkpoint. */
+void yj_shadow_set_reader(yj_shadow *sh);
 /* With on, a build that starts from a checkpoint also replays the whole
  * journal into states of its own and requires every tenant's digest to
  * be the same (a diagnostic for tests: the start then costs what a build
@@ -98,8 +103,8 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg);
  * byte, its bytes) and its state's digest, the tenants ordered by their
  * ids' length, then bytes; state_records the tenants; replay_bytes the
  * most the states held (with the checkpoint's). OK (a problem is rep's),
- * or RESOURCE_EXHAUSTED (no memory, or past max_bytes), INTERNAL, a store
- * error. */
+ * or RESOURCE_EXHAUSTED (no memory, or past max_bytes; 0: half the
+ * machine's memory), INTERNAL, a store error. */
 yj_err yj_shadow_verify(yj_shadow *sh, yj_store *store, size_t max_bytes, yj_verify_report *rep,
                         yj_msg *msg);
 /* The readers' view of the typed states (pub.h): built with them, then

@@ -108,7 +108,11 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
      * that state) */
     MDB_val tk = {12, "typed_writer"}, tv;
     int typed = rc == 0 && mdb_get(txn, s->meta, &tk, &tv) == 0;
-    if (rc == 0 && (typed ? !s->config.typed_writer : s->config.typed_writer && !made)) {
+    int typed_read = typed && ro && s->config.typed_hook.apply; /* (a yj tool) */
+    s->typed = typed;
+    if (typed_read) s->config.hook = s->config.typed_hook;
+    if (rc == 0 && !typed_read &&
+        (typed ? !s->config.typed_writer : s->config.typed_writer && !made)) {
         mdb_txn_abort(txn);
         return yj_fail(msg, YJ_FAILED_PRECONDITION,
                        typed ? "%s was written by yongjind --typed-writer (an experiment of issue "
@@ -521,6 +525,11 @@ yj_err yj_store_entry(const yj_rtxn *rtxn, uint64_t seq, yj_entry *out)
     out->body = (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES;
     out->body_len = v.mv_size - 2 * YJ_HASH_BYTES;
     return YJ_OK;
+}
+
+int yj_store_typed(const yj_store *s)
+{
+    return s->typed;
 }
 
 int yj_store_entry_of_tenant(const yj_entry *e, const char *tenant)

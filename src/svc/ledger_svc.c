@@ -440,7 +440,6 @@ static void preseal_answer(svc_job *j);
  * worker for it (the writer then hashes everything). */
 static int preseal_start(append_job *job)
 {
-    if (job->svc->config.typed_writer) return 0; /* (no ledger apply reads the hint) */
     preseal_job *p = calloc(1, sizeof *p);
     const char *busy;
     if (!p) return 0;

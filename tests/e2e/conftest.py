@@ -81,7 +81,11 @@ class Server:
         # YJ_SHADOW=1: the typed state beside the ledger, compared on every
         # write (issue 16; --shadow-typed needs the log thread off)
         self.shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
-        if self.shadow and "--shadow-typed" not in args:
+        # YJ_TYPED=1: the typed state writes alone (`--typed-writer`)
+        self.typed = os.environ.get("YJ_TYPED") == "1" and self._log_thread() == "off"
+        if self.typed and "--typed-writer" not in args:
+            args.append("--typed-writer")
+        if self.shadow and not self.typed and "--shadow-typed" not in args:
             args.append("--shadow-typed")
         if self.shadow:  # a start from its checkpoint checked against the whole journal
             args.append("--shadow-check-checkpoint")

@@ -7,7 +7,9 @@ states and compares them with their newest checkpoint), and the store it wrote
 is marked in its own meta table, so nothing opens it again (it, a server
 without it, the yj tools on the directory); it takes only a new store and
 leaves any other as it was."""
+import csv
 import hashlib
+import json
 import re
 import subprocess
 
@@ -15,6 +17,7 @@ import grpc
 import pytest
 
 from conftest import YJ, Client, Server, finance_pb2
+from test_finance import DEC, close
 from test_referral import T, balance, bind, line, ok, paid
 from test_shadow import some_events
 
@@ -76,9 +79,70 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
     with pytest.raises(RuntimeError):
         s2.start()
     assert "was written by yongjind --typed-writer" in s2.read_log()
-    for verb in (["verify"], ["report", "--month", "2025-11"], ["dump"]):
-        r = subprocess.run([YJ, verb[0], data_dir, *verb[1:]], capture_output=True, text=True)
-        assert r.returncode != 0 and "was written by yongjind --typed-writer" in r.stderr, (verb, r)
+
+
+def yj(*args):
+    r = subprocess.run([YJ, *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def tools_read(d, tmp_path, closed):
+    """The yj verbs on a store --typed-writer wrote: month_in's figures
+    (test_currency.py, worked by hand there: b 1234 accrued, 234 reversed,
+    1000 settled; a 617, 117, 500, and its 500 paid)."""
+    rep = yj("report", d, "--month", "2025-11").stdout.splitlines()
+    rows = {l.split()[0]: l.split()[1:] for l in rep[3:] if l.split() and l.split()[0] in ("a", "b", "TOTAL")}
+    #                opening accrued reversed settled withdrawn paid closing
+    assert rows["a"] == ["0.00", "6.17", "1.17", "5.00", "0.00", "5.00", "0.00"], rep
+    assert rows["b"] == ["0.00", "12.34", "2.34", "10.00", "0.00", "0.00", "10.00"], rep
+    assert rows["TOTAL"] == ["0.00", "18.51", "3.51", "15.00", "0.00", "5.00", "10.00"], rep
+    assert rep[-1] == "the members' rows add up to the total: yes"
+    assert (" CLOSED, " if closed else " open, ") in rep[0], rep[0]
+    out = tmp_path / "x.csv"
+    yj("export", d, "--month", "2025-11", "--out", str(out))
+    with open(out, newline="", encoding="utf-8") as f:
+        got = list(csv.DictReader(f))
+    shown = {(x["member"], x["kind"], x["account"]): x["amount_minor"] for x in got}
+    assert shown == {("b", "accrue", "pending"): "1234", ("a", "accrue", "pending"): "617",
+                     ("b", "reverse", "pending"): "-234", ("a", "reverse", "pending"): "-117",
+                     ("b", "settle", "pending"): "-1000", ("b", "settle", "available"): "1000",
+                     ("a", "settle", "pending"): "-500", ("a", "settle", "available"): "500",
+                     # the batch reserves both members' available (b's line
+                     # stays pending), a's line is paid
+                     ("a", "payout", "available"): "-500", ("a", "payout", "withdrawing"): "500",
+                     ("b", "payout", "available"): "-1000", ("b", "payout", "withdrawing"): "1000",
+                     ("a", "payout_paid", "withdrawing"): "-500", ("a", "payout_paid", "paid"): "500"}, got
+    bank = yj("payouts", d, "--batch", "PB1").stdout.splitlines()
+    assert bank[1:] == ["PB1,2025-11,b,10.00,1000,PENDING,"], bank
+    dump = [json.loads(l) for l in yj("dump", d).stdout.splitlines()]
+    v = yj("verify", d).stdout
+    assert v.startswith("ok: %d entries, head %s\n" % (len(dump), dump[-1]["hash"])), v
+    assert "(the typed states of 1 tenants)" in v, v
+    return rep[0]
+
+
+def test_the_yj_tools_read_a_typed_store_while_it_runs_and_after(data_dir, tmp_path):
+    """While the server runs with no store checkpoint (an hour apart), every
+    entry is in its log alone: a yj verb loads the typed states from the
+    journal and that log (their history rows with them); after a stop, from
+    the typed checkpoint the stop wrote. A close's seal is history under the
+    typed writer too: the closed month's report gives the hash and count the
+    open month's gave, from the seal it wrote."""
+    from test_currency import month_in
+    s = Server(data_dir, ["--typed-writer", "--checkpoint-ms", "3600000"]).start()
+    c = Client(s.channel())
+    month_in(c, "CNY")
+    first = tools_read(data_dir, tmp_path, False)
+    ok(c.append(close("2025-11", DEC + 1)))
+    sealed = re.findall(r"close: sealed 2025-11 of tenant default: (\d+) entries", s.read_log())
+    head = tools_read(data_dir, tmp_path, True)
+    assert head.replace(" CLOSED, ", " open, ") == first and sealed == [first.split()[5]], (first, head)
+    assert s.stop() == 0
+    assert tools_read(data_dir, tmp_path, True) == head
+    s.start()  # its own store again, with the seal kept
+    assert Client(s.channel()).call("GetPeriodReport", month="2025-11").closed
+    assert s.stop() == 0
 
 
 def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
