@@ -129,9 +129,11 @@ static void usage(FILE *out)
         "  --typed-writer            an experiment of issue 16, for measurement: the typed\n"
         "                            state writes (the ledger's keyed derived state is not\n"
         "                            kept; reads from the published view and history;\n"
-        "                            Verify replays the typed state); takes\n"
-        "                            only a new store or one it made (marked in it: no\n"
-        "                            other server nor the yj tools open it); implies\n"
+        "                            Verify replays the typed state); a store the\n"
+        "                            keyed ledger wrote is recovered by it, then\n"
+        "                            migrated: its derived state dropped, history kept;\n"
+        "                            the store is marked (a server without this mode no\n"
+        "                            longer opens it; the yj tools do); implies\n"
         "                            --shadow-typed\n"
         "  --help                    this text\n");
 }
@@ -427,10 +429,28 @@ static int start(app *a)
         }
     }
     sc.typed_writer = a->opt.typed_writer; /* (a new store or its own: marked, opened by it alone) */
-    if (a->opt.typed_writer) yj_shadow_set_writer(a->shadow, 1);
+    if (a->opt.typed_writer) {
+        /* its own store (or a new one) with the typed states' hook; one
+         * the keyed ledger wrote with the ledger's, which recovers its
+         * log, then closed and opened again to be migrated (store.h) */
+        yj_shadow_set_writer(a->shadow, 1);
+        sc.typed_hook = sc.hook;
+        sc.hook = *yj_ledger_hook();
+    }
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
+    }
+    if (a->opt.typed_writer && !yj_store_typed(a->store)) {
+        yj_store_close(a->store); /* (its log recovered and checkpointed) */
+        a->store = NULL;
+        sc.hook = sc.typed_hook;
+        sc.typed_hook = (yj_apply_hook){0};
+        sc.migrate = 1;
+        if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {
+            yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
+            return -1;
+        }
     }
     /* a diagnostic never keeps the server from serving: logged, then off;
      * the typed writer is no diagnostic */

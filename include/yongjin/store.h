@@ -378,11 +378,21 @@ typedef struct yj_store_config {
                                       the ledger's derived state) and only this mode opens it
                                       again; a store without the mark is refused */
     yj_apply_hook hook;
-    /* read_only: the hook a store --typed-writer wrote is read with (the
-     * yj tools: a typed state's, shadow.h, whose replays of a running
-     * server's log put that store's history rows); such a store is
-     * refused without it. yj_store_typed says which hook an open took. */
+    /* The hook a store --typed-writer wrote (or, with typed_writer, a new
+     * one) is opened with, read_only or with typed_writer (a typed
+     * state's, shadow.h, whose replays put the store's history rows);
+     * then a store the keyed ledger wrote is opened with `hook`, as ever,
+     * and unmarked (yongjind --typed-writer closes it and opens it again
+     * with migrate). Without it the other kind is refused.
+     * yj_store_typed says which an open took. */
     yj_apply_hook typed_hook;
+    /* With typed_writer (and not read_only): a store the keyed ledger
+     * wrote is marked as the typed writer's and its derived state is
+     * dropped at the open, history kept (statement lines, order records,
+     * month indexes and seals), in transactions of their own (a crash
+     * part-way: the next open goes on; docs/storage.md). Open it with
+     * `hook` first, to recover its log through the ledger, and close it. */
+    int migrate;
 } yj_store_config;
 
 /* Opens (creating when missing and not read_only) the store and, unless

@@ -765,11 +765,19 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
 }
 
 /* Entries from..head of the journal applied to sh's states, each checked
- * against its entry as written. */
+ * against its entry as written; a long one says how far it is every 10 s. */
 static yj_err replay(yj_shadow *sh, const yj_rtxn *r, uint64_t from, uint64_t head, yj_msg *msg)
 {
     yj_err err = YJ_OK;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double said = 0;
     for (uint64_t seq = from; err == YJ_OK && seq <= head; seq++) {
+        if ((seq & 0xffff) == 0 && seconds_since(&t0) >= said + 10) {
+            said = seconds_since(&t0);
+            yj_log(YJ_LOG_INFO, "shadow: the typed states replayed to entry %llu of %llu (%.0f s)",
+                   (unsigned long long)seq, (unsigned long long)head, said);
+        }
         MDB_val v;
         err = yj_view_journal(&r->view, seq, &v);
         if (err != YJ_OK)

@@ -37,6 +37,99 @@
 #define MIN_FALLBACK_MAP ((size_t)64 << 20) /* the smallest map tried when a larger one cannot be mapped */
 #define DEFAULT_MAX_MAP ((size_t)1 << 40)
 
+/* 1 for a record of `state` a store --typed-writer keeps: history (a
+ * member's statement line 'S', an order's record 'O', a month's entry
+ * index 'e', a closed month's seal 'r'; docs/storage.md), or a key not of
+ * the ledger's form (left alone). */
+static int history_key(const MDB_val *k)
+{
+    const uint8_t *p = k->mv_data;
+    if (k->mv_size < 2 || (size_t)p[0] + 2 > k->mv_size) return 1;
+    uint8_t kind = p[1 + p[0]];
+    return kind == 'S' || kind == 'O' || kind == 'e' || kind == 'r';
+}
+
+#define DROP_CHUNK 65536 /* records deleted a transaction (LMDB's dirty pages are bounded) */
+
+/* The keyed ledger's derived state deleted from `state` (every record but
+ * history), DROP_CHUNK a transaction, each one of LMDB's synchronous
+ * commits; then meta's "derived_drop" mark, which the open that migrated
+ * the store set with its "typed_writer" mark. A crash part-way leaves the
+ * mark: the next open goes on (the typed writer reads none of these
+ * records meanwhile). Passes over the whole database until one deletes
+ * nothing. */
+static yj_err drop_keyed_state(yj_store *s, yj_msg *msg)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    yj_log(YJ_LOG_WARN,
+           "store: %s was written by the keyed ledger: its derived state is dropped (the typed "
+           "states are built from the journal)",
+           s->config.dir);
+    uint64_t dropped = 0, kept = 0, in_pass = 0;
+    uint8_t from[512];
+    size_t from_len = 0; /* 0: from the first record */
+    int rc = 0;
+    for (;;) {
+        MDB_txn *txn;
+        MDB_cursor *c = NULL;
+        if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) break;
+        if ((rc = mdb_cursor_open(txn, s->state, &c)) != 0) {
+            mdb_txn_abort(txn);
+            break;
+        }
+        MDB_val k = {from_len, from}, v;
+        size_t n = 0;
+        rc = mdb_cursor_get(c, &k, &v, from_len ? MDB_SET_RANGE : MDB_FIRST);
+        for (; rc == 0 && n < DROP_CHUNK; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            if (history_key(&k)) {
+                kept++;
+                continue;
+            }
+            if (k.mv_size > sizeof from) {
+                rc = MDB_BAD_VALSIZE;
+                break;
+            }
+            memcpy(from, k.mv_data, k.mv_size); /* (the next chunk seeks past it) */
+            from_len = k.mv_size;
+            if ((rc = mdb_cursor_del(c, 0)) != 0) break;
+            n++;
+        }
+        int end = rc == MDB_NOTFOUND;
+        if (end) rc = 0;
+        mdb_cursor_close(c);
+        if (rc == 0 && end && n == 0 && in_pass == 0) { /* a whole pass found nothing */
+            MDB_val dk = {12, "derived_drop"};
+            rc = mdb_del(txn, s->meta, &dk, NULL);
+        }
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc) break;
+        dropped += n;
+        in_pass += n;
+        if (end && in_pass == 0) break;
+        if (end) { /* once more from the start: nothing passed over */
+            from_len = 0;
+            in_pass = 0;
+            kept = 0;
+        }
+    }
+    if (rc)
+        return yj_fail(msg, YJ_INTERNAL, "%s: cannot drop the keyed ledger's derived state: %s",
+                       s->config.dir, mdb_strerror(rc));
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    yj_log(YJ_LOG_WARN,
+           "store: %s: %llu records of the keyed ledger's derived state dropped, %llu of history "
+           "kept, in %.2f s",
+           s->config.dir, (unsigned long long)dropped, (unsigned long long)kept,
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    s->drop_pending = 0;
+    return YJ_OK;
+}
+
 static yj_err open_dbis(yj_store *s, yj_msg *msg)
 {
     MDB_txn *txn;
@@ -103,15 +196,16 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
         return yj_fail(msg, YJ_FAILED_PRECONDITION, "%s has no schema version", s->config.dir);
     }
     /* a store yongjind --typed-writer wrote holds none of the ledger's
-     * derived state: that mode takes only a new store or one it made, and
-     * nothing else opens it (its recovery, Verify and the yj tools read
-     * that state) */
-    MDB_val tk = {12, "typed_writer"}, tv;
+     * derived state: a server without that mode does not open it (its
+     * recovery and Verify read that state). A typed store is opened with
+     * typed_hook (a yj tool; yongjind --typed-writer's first open), a
+     * keyed one with hook, to be migrated by the caller (an open with
+     * migrate: marked, its derived state dropped) */
+    MDB_val tk = {12, "typed_writer"}, tv, dk = {12, "derived_drop"};
     int typed = rc == 0 && mdb_get(txn, s->meta, &tk, &tv) == 0;
-    int typed_read = typed && ro && s->config.typed_hook.apply; /* (a yj tool) */
-    s->typed = typed;
-    if (typed_read) s->config.hook = s->config.typed_hook;
-    if (rc == 0 && !typed_read &&
+    int either = s->config.typed_hook.apply != NULL && (ro || s->config.typed_writer);
+    int migrate = rc == 0 && !typed && !made && !ro && s->config.typed_writer && s->config.migrate;
+    if (rc == 0 && !either && !migrate &&
         (typed ? !s->config.typed_writer : s->config.typed_writer && !made)) {
         mdb_txn_abort(txn);
         return yj_fail(msg, YJ_FAILED_PRECONDITION,
@@ -128,10 +222,15 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
                        "%s: a store --typed-writer made, of schema version %u: it is not rebuilt",
                        s->config.dir, s->rebuild_from);
     }
-    if (rc == 0 && s->config.typed_writer && !typed) {
+    if (rc == 0 && s->config.typed_writer && (made || migrate)) {
         MDB_val one = {1, "\1"};
         rc = mdb_put(txn, s->meta, &tk, &one, 0);
+        if (rc == 0 && migrate) rc = mdb_put(txn, s->meta, &dk, &one, 0); /* (drop_keyed_state) */
+        typed = rc == 0;
     }
+    s->typed = typed;
+    if (typed && either) s->config.hook = s->config.typed_hook;
+    s->drop_pending = rc == 0 && typed && !ro && mdb_get(txn, s->meta, &dk, &tv) == 0;
     if (rc == 0) rc = store_read_head(txn, s->journal, &s->head_seq, s->head_hash) == YJ_OK ? 0 : EIO;
     if (rc) {
         mdb_txn_abort(txn);
@@ -145,7 +244,7 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
                YJ_STORE_SCHEMA_VERSION);
     s->pub_seq = s->head_seq;
     memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);
-    return YJ_OK;
+    return s->drop_pending ? drop_keyed_state(s, msg) : YJ_OK;
 }
 
 /* bytes rounded up to a multiple of MAP_ALIGN */

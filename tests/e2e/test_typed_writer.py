@@ -4,9 +4,10 @@ test_shadow.py: the default rates of 10% and 5%), reads come from its
 published view and from the history it puts into the store, the reads that
 need the ledger's derived state do not exist (Verify replays the typed
 states and compares them with their newest checkpoint), and the store it wrote
-is marked in its own meta table, so nothing opens it again (it, a server
-without it, the yj tools on the directory); it takes only a new store and
-leaves any other as it was."""
+is marked in its own meta table, so a server without it does not open it
+again; the yj tools read it through the typed states. A store the keyed
+ledger wrote is recovered by the ledger, then migrated (its derived state
+dropped, its history kept)."""
 import csv
 import hashlib
 import json
@@ -145,17 +146,64 @@ def test_the_yj_tools_read_a_typed_store_while_it_runs_and_after(data_dir, tmp_p
     assert s.stop() == 0
 
 
-def test_a_store_that_holds_entries_is_refused_and_left_as_it_was(data_dir):
-    s = Server(data_dir).start()
-    ok(Client(s.channel()).append(bind("b", "a")))
-    assert s.stop() == 0
-    s2 = Server(data_dir, ["--typed-writer"])
+def test_a_store_the_keyed_ledger_wrote_is_migrated(data_dir):
+    """A store the keyed ledger wrote, with its last writes in its log
+    alone: the typed writer has the ledger recover that log, closes it,
+    then drops its derived state (history kept), marks it and builds the
+    typed states from the journal; every read answers as the rules say
+    (by hand, as above), and the keyed ledger no longer opens it."""
+    s = Server(data_dir, ["--checkpoint-ms", "3600000"]).start()
+    c = Client(s.channel())
+    some_events(c, "x", T)
+    s.kill9()  # (the log holds every entry: LMDB's checkpoint is an hour away)
+    t = Server(data_dir, ["--typed-writer"]).start()
+    log = t.read_log()
+    assert "recovery: 6 logged entries applied again" in log, log
+    m = re.search(r"(\d+) records of the keyed ledger's derived state dropped, (\d+) of history kept", log)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, log
+    assert "the typed state of 1 tenants built (6 entries, 6 of them replayed)" in log, log
+    c = Client(t.channel())
+    b, a = balance(c, "xb"), balance(c, "xa")
+    assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
+    assert (a.pending, a.available, a.earned_total, a.reversed_total) == (0, 375, 500, 125)
+    o = c.call("GetOrder", order_id="xo1")  # the keyed ledger's record, kept as history
+    assert (o.status, o.paid, o.refunded, o.buyer) == ("SETTLED", 10000, 2500, "xc")
+    lines = c.call("ListEntries", member="xb").lines
+    assert sum(ln.amount for ln in lines if ln.account == "available") == 750
+    v = c.call("Verify")
+    assert (v.ok, v.entries) == (True, 6), v
+    ok(c.append(paid("xo2", "xc", line("L1", 2000), t=T + 3)))  # b 200, a 100 pending
+    assert balance(c, "xb").pending == 200 and balance(c, "xa").pending == 100
+    assert t.stop() == 0
+    assert "derived state dropped" not in t.start()._log_since_start()  # once
+    assert balance(Client(t.channel()), "xb").pending == 200
+    assert t.stop() == 0
+    k = Server(data_dir, [])
     with pytest.raises(RuntimeError):
-        s2.start()
-    assert "--typed-writer (an experiment of issue 16) takes only a new store or one it made" in \
-        s2.read_log()
-    s.start()  # the store as it was, opened as ever
-    assert Client(s.channel()).call("GetParent", member="b").referrer == "a"
+        k.start()
+    assert "was written by yongjind --typed-writer" in k.read_log()
+
+
+def test_the_guards_issues_version_1_store_is_migrated_and_reads_the_same(tmp_path):
+    """tests/fixtures/store-v1 (schema 2, its last entries in a log of
+    version 1, rules version 1: test_rules_versions.py): the ledger
+    rebuilds and recovers it, the typed writer migrates it, and every read
+    expected.json holds answers the same from the typed states."""
+    import os
+    import shutil
+    from test_rules_versions import FIXTURE, read_all
+    data = str(tmp_path / "data")
+    shutil.copytree(os.path.join(FIXTURE, "data"), data)
+    with open(os.path.join(FIXTURE, "expected.json")) as f:
+        expected = json.load(f)
+    s = Server(data, ["--typed-writer"]).start()
+    log = s.read_log()
+    assert "rebuilding its derived state from" in log and "derived state dropped" in log, log
+    c = Client(s.channel())
+    v = c.call("Verify")
+    assert v.ok and v.entries == expected["entries"], v
+    for tenant in ("default", "shop2"):
+        read_all(c, tenant, expected[tenant])
     assert s.stop() == 0
 
 
