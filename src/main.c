@@ -434,7 +434,7 @@ static int start(app *a)
          * the keyed ledger wrote with the ledger's, which recovers its
          * log, then closed and opened again to be migrated (store.h) */
         yj_shadow_set_writer(a->shadow, 1);
-        sc.typed_hook = sc.hook;
+        sc.typed_hook = *yj_shadow_hook(a->shadow); /* (with the writer's prefetch) */
         sc.hook = *yj_ledger_hook();
     }
     if (yj_store_open(&sc, a->base, &a->store, &msg) != YJ_OK) {

@@ -351,6 +351,14 @@ typedef struct yj_apply_hook {
      * keeps its own state brings it to that head here (yongjind
      * --typed-writer's typed states). An error fails the open. NULL: none. */
     yj_err (*recover_begin)(void *ctx, const yj_store_view *view, uint64_t head, yj_msg *msg);
+    /* Before a new write is applied, the writer calls this for the
+     * writes after it in its group, stage prefetch_stages - d for the
+     * write d ahead (d = 1..prefetch_stages): each write is asked of once
+     * a stage, stage 0 first (a hook that keeps its state in memory asks
+     * the cache for what it will read, a step at a time). It must not
+     * change anything, nor fail. NULL: none. */
+    void (*prefetch)(void *ctx, const yj_write *w, int stage);
+    int prefetch_stages;
 } yj_apply_hook;
 
 typedef struct yj_store_config {

@@ -121,6 +121,23 @@ uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n)
     }
 }
 
+uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage)
+{
+    if (n < 1 || n > YJ_IDS_KEY_MAX) return YJ_IDS_NONE;
+    uint64_t h = store_hash(id, n, t->seed);
+    const uint64_t *slot = &t->slot[(size_t)h & (t->slots - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(slot);
+        return YJ_IDS_NONE;
+    }
+    uint64_t s = *slot;
+    if (!s || (uint32_t)(s >> 32) != (uint32_t)(h >> 32)) return YJ_IDS_NONE;
+    uint32_t m = (uint32_t)s - 1;
+    if (m >= t->n) return YJ_IDS_NONE;
+    __builtin_prefetch(t->str[m] - 1);
+    return m;
+}
+
 static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
 {
     size_t mask = slots - 1;

@@ -36,6 +36,13 @@ void yj_ids_free(yj_ids *t); /* NULL ok */
 
 /* The number of id (n bytes), or YJ_IDS_NONE when never seen. */
 uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n);
+/* Asks the cache for what yj_ids_find(t, id, n) will read, a stage at a
+ * time, each once the one before has had time to arrive (a writer that
+ * looks ahead in its group): stage 0 the slot its probe starts at;
+ * stage 1 reads that slot and, when its tag is id's, asks for the id's
+ * copy and returns its number (a guess: not compared; else NONE). Reads
+ * nothing else, changes nothing. */
+uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage);
 /* Room for n more ids (their copies of up to YJ_IDS_KEY_MAX bytes each and
  * their slots), so that the next n yj_ids_add cannot fail: OK or
  * RESOURCE_EXHAUSTED. */

@@ -119,6 +119,19 @@ yj_err yj_map64_reserve(yj_map64 *m, size_t more)
     return YJ_OK;
 }
 
+void yj_map64_prefetch(const yj_map64 *m, uint64_t key, int stage)
+{
+    const uint32_t *slot = &m->slot[hash_of(m, key) & (m->slots - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(slot);
+        return;
+    }
+    uint32_t s = *slot;
+    if (!s || s - 1 >= m->n) return;
+    __builtin_prefetch(&m->keys[s - 1]);
+    __builtin_prefetch(m->vals + (size_t)(s - 1) * m->width);
+}
+
 static int64_t *row_of(yj_map64 *m, uint64_t key, int log_values)
 {
     size_t mask = m->slots - 1;

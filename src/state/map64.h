@@ -31,6 +31,10 @@ void yj_map64_free(yj_map64 *m); /* NULL ok */
 /* key's counters, or NULL when it has no row. Valid until the next
  * yj_map64_reserve (which may move the rows). */
 int64_t *yj_map64_find(const yj_map64 *m, uint64_t key);
+/* Asks the cache for what a lookup of key will read: stage 0 the slot its
+ * probe starts at; stage 1 (that slot read) the row it names, when it
+ * names one. Reads nothing else, changes nothing. */
+void yj_map64_prefetch(const yj_map64 *m, uint64_t key, int stage);
 /* Room for n more rows, so that the next n yj_map64_row cannot fail: OK
  * or RESOURCE_EXHAUSTED (nothing changed). */
 yj_err yj_map64_reserve(yj_map64 *m, size_t n);

@@ -268,6 +268,15 @@ static void group_begin(void *ctx)
     sh->n_touched = 0;
 }
 
+/* (writer) The typed state's prefetch of a write ahead (yj_apply_hook). */
+static void shadow_prefetch(void *ctx, const yj_write *w, int stage)
+{
+    yj_shadow *sh = ctx;
+    if (!sh->on || !w->decoded) return;
+    uint32_t ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
+    if (ti != YJ_IDS_NONE) yj_sm_prefetch(sh->tenants[ti].sm, w->decoded, stage);
+}
+
 static void group_undo(void *ctx)
 {
     yj_shadow *sh = ctx;
@@ -404,17 +413,18 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
     yj_err err =
         yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms,
                     wtxn->replay ? 0 : wtxn->received_ms, wtxn->seq, &out, &sh->extra, why);
-    if (own) yongjin__v1__event__free_unpacked(own, NULL);
     if (err ==
         YJ_DATA_LOSS) { /* (sm.h: a damaged state: its owner drops it; not the data file's) */
+        if (own) yongjin__v1__event__free_unpacked(own, NULL);
         yj_log(YJ_LOG_ERROR, "--typed-writer: the typed state of tenant %.*s is damaged: %s",
                (int)w->tenant_len, w->tenant, why->text);
         stop(sh, "the typed state is damaged");
         return yj_fail(why, YJ_INTERNAL, "the typed state of the tenant is damaged");
     }
-    if (err == YJ_OK)
+    if (err == YJ_OK) /* (before the event is freed: its postings name its strings) */
         err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
                             sh->fx.len, put_row, wtxn);
+    if (own) yongjin__v1__event__free_unpacked(own, NULL);
     if (err == YJ_OK && yj_sm_closed_through(t->sm) != closed) { /* a close: its months' seals */
         char tenant[YJ_TENANT_MAX + 1];
         memcpy(tenant, w->tenant, w->tenant_len);
@@ -560,6 +570,8 @@ const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh)
 void yj_shadow_set_writer(yj_shadow *sh, int on)
 {
     sh->writer = on != 0;
+    sh->hook.prefetch = sh->writer ? shadow_prefetch : NULL;
+    sh->hook.prefetch_stages = YJ_SM_PREFETCH_STAGES;
 }
 
 yj_err yj_shadow_set_checkpoint(yj_shadow *sh, const char *dir, uint64_t every)

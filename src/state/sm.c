@@ -155,6 +155,7 @@ void yj_sm_free(yj_sm *s)
     sm_dirty_free(&s->dirty_bind);
     free(s->seen_new);
     free(s->touched);
+    free(s->posted);
     free(s->refund_seq);
     free(s->due);
     free(s);
@@ -430,17 +431,6 @@ yj_err yj_sm_bind(yj_sm *s, const yj_sm_event *e, const char *member, const char
     return sm_bind(s, e, member, referrer, source, why);
 }
 
-static uint64_t earn_key(uint32_t m, uint32_t period, int program, int level)
-{
-    assert(period < (1u << 20) && program >= 0 && program < 256 && level >= 0 && level < 16);
-    return (uint64_t)m << 32 | (uint64_t)period << 12 | (uint64_t)program << 4 | (uint64_t)level;
-}
-
-static uint64_t month_key(uint32_t m, uint32_t period)
-{
-    return (uint64_t)m << 32 | period;
-}
-
 yj_err sm_room_rows(yj_sm *s, size_t earn_rows, size_t month_rows)
 {
     yj_err err = yj_map64_reserve(s->earn, earn_rows);
@@ -545,6 +535,22 @@ void sm_post(yj_sm *s, uint32_t member, uint32_t period, const Yongjin__V1__Post
     assert(acc >= 0 && (acc >= ACC_PENDING) == (member != YJ_TREE_NONE));
     put_posting(effects, p);
     s->has_postings = 1;
+    uint32_t index = s->n_posts++;
+    if (member != YJ_TREE_NONE && s->posted_seq) { /* (its statement line: sm_history.c) */
+        if (s->n_posted == s->posted_cap) {
+            size_t cap = s->posted_cap ? 2 * s->posted_cap : 16;
+            sm_posted *more = realloc(s->posted, cap * sizeof *more);
+            if (more) {
+                s->posted = more;
+                s->posted_cap = cap;
+            }
+        }
+        if (s->n_posted < s->posted_cap)
+            s->posted[s->n_posted++] = (sm_posted){p->member, p->account, p->order_id, p->kind,
+                                                   p->amount, p->program, p->level,    index};
+        else
+            s->posted_seq = 0;
+    }
     sm_add(&s->totals[acc], p->amount); /* (the scalars: logged before the event) */
     if (member == YJ_TREE_NONE) return;
     yj_tree_mark_seen(s->tree, member); /* (the ledger's ledger_mark_posted) */

@@ -269,6 +269,12 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * a replayed entry, which passed the door when it was written (a replay
  * must pass 0, not the entry's journaled receive time: entries written
  * before the door existed would meet it). */
+/* Asks the cache for what applying ev will read, stage 0..YJ_SM_PREFETCH_STAGES-1,
+ * each a write later than the one before (a writer looking ahead in its
+ * group: the ids' slots, then the records they name; yj_tree_prefetch).
+ * Reads, never changes; ev need not be valid. */
+#define YJ_SM_PREFETCH_STAGES 8
+void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage);
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 
@@ -295,11 +301,13 @@ void yj_sm_undo_on(yj_sm *s, int on);
  * stands after the entry, its entries listed) and the month's entry
  * index, as keys and values byte for byte as the keyed ledger writes
  * them, given to fn in turn (it stops at fn's first error). Call it
- * after the entry's yj_sm_apply and before s applies anything else.
- * tenant (tenant_len bytes) and seq the entry's, out what yj_sm_apply
- * answered for it, effects (n bytes) the postings and credits it
- * appended. OK, fn's error, INTERNAL for effects that do not decode,
- * RESOURCE_EXHAUSTED. */
+ * after the entry's yj_sm_apply, before s applies anything else and
+ * before the event it applied is freed (the statement lines come from
+ * the postings the apply listed, which name the event's strings; from
+ * the effects decoded when it could not list them). tenant (tenant_len
+ * bytes) and seq the entry's, out what yj_sm_apply answered for it,
+ * effects (n bytes) the postings and credits it appended. OK, fn's
+ * error, INTERNAL for effects that do not decode, RESOURCE_EXHAUSTED. */
 typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
                                size_t val_len);
 yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,

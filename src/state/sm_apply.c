@@ -124,6 +124,8 @@ yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *e
     out->settle_more_due = 0;
     out->time_ms = time_ms;
     s->n_touched = 0;
+    s->n_posted = s->n_posts = 0;
+    s->posted_seq = seq ? seq : 1; /* (0: a posting could not be listed) */
     out->orders = NULL;
     out->n_orders = 0;
     /* the extras' and the marks' room first, so that nothing fails after

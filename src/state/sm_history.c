@@ -145,28 +145,47 @@ static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, u
     return err;
 }
 
+/* A member's posting p, the entry's index-th, as its statement line. */
+static yj_err statement_row(const char *tenant, size_t tenant_len, const Yongjin__V1__Posting *p,
+                            uint64_t seq, uint32_t index, const yj_sm_out *out, yj_sm_row_fn fn,
+                            void *ctx)
+{
+    uint8_t val[LEDGER_STATEMENT_MAX];
+    lkey k;
+    size_t vn = ledger_statement_row(tenant, tenant_len, p, seq, out->time_ms, index,
+                                     out->adjustment, &k, val);
+    if (!vn) return YJ_INTERNAL; /* (ids are at most YJ_ID_MAX bytes: never) */
+    return fn(ctx, k.b, k.n, val, vn);
+}
+
 yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
                      const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
                      void *ctx)
 {
-    Yongjin__V1__EventResult *r =
-        yongjin__v1__event_result__unpack(NULL, n, n ? effects : (const uint8_t *)"");
-    if (!r) return YJ_INTERNAL; /* (the typed apply's own encoding) */
     yj_err err = YJ_OK;
-    for (size_t i = 0; i < r->n_postings && err == YJ_OK; i++) {
-        const Yongjin__V1__Posting *p = r->postings[i];
-        if (!p->member[0]) continue; /* the tenant's own accounts keep no statement */
-        uint8_t val[LEDGER_STATEMENT_MAX];
-        lkey k;
-        size_t vn = ledger_statement_row(tenant, tenant_len, p, seq, out->time_ms, (uint32_t)i,
-                                         out->adjustment, &k, val);
-        if (!vn) {
-            err = YJ_INTERNAL; /* (ids are at most YJ_ID_MAX bytes: never) */
-            break;
+    if (s->posted_seq && s->posted_seq == (seq ? seq : 1)) { /* (the apply's own list) */
+        for (size_t i = 0; i < s->n_posted && err == YJ_OK; i++) {
+            const sm_posted *q = &s->posted[i];
+            Yongjin__V1__Posting p = YONGJIN__V1__POSTING__INIT;
+            p.member = (char *)q->member;
+            p.account = (char *)q->account;
+            p.order_id = (char *)q->order_id;
+            p.kind = (char *)q->kind;
+            p.amount = q->amount;
+            p.program = (Yongjin__V1__Program)q->program;
+            p.level = q->level;
+            err = statement_row(tenant, tenant_len, &p, seq, q->index, out, fn, ctx);
         }
-        err = fn(ctx, k.b, k.n, val, vn);
+    } else { /* the effects decoded */
+        Yongjin__V1__EventResult *r =
+            yongjin__v1__event_result__unpack(NULL, n, n ? effects : (const uint8_t *)"");
+        if (!r) return YJ_INTERNAL; /* (the typed apply's own encoding) */
+        for (size_t i = 0; i < r->n_postings && err == YJ_OK; i++)
+            if (r->postings[i]->member[0]) /* the tenant's own accounts keep no statement */
+                err = statement_row(tenant, tenant_len, r->postings[i], seq, (uint32_t)i, out, fn,
+                                    ctx);
+        yongjin__v1__event_result__free_unpacked(r, NULL);
     }
-    yongjin__v1__event_result__free_unpacked(r, NULL);
     for (size_t i = 0; i < out->n_orders && err == YJ_OK; i++)
         err = order_row(s, tenant, tenant_len, out->orders[i], fn, ctx);
     if (err != YJ_OK) return err;

@@ -7,6 +7,7 @@
 #ifndef YONGJIN_STATE_SM_INTERNAL_H
 #define YONGJIN_STATE_SM_INTERNAL_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,26 @@ typedef struct sm_gexp {
     int64_t at_ms;
     uint32_t group;
 } sm_gexp;
+
+/* The keys of a member's earnings row (by month, program and level) and
+ * of its month counters' row. */
+static inline uint64_t earn_key(uint32_t m, uint32_t period, int program, int level)
+{
+    assert(period < (1u << 20) && program >= 0 && program < 256 && level >= 0 && level < 16);
+    return (uint64_t)m << 32 | (uint64_t)period << 12 | (uint64_t)program << 4 | (uint64_t)level;
+}
+static inline uint64_t month_key(uint32_t m, uint32_t period)
+{
+    return (uint64_t)m << 32 | period;
+}
+
+/* A member's posting, as its statement line takes it (yj_sm.posted). */
+typedef struct sm_posted {
+    const char *member, *account, *order_id, *kind;
+    int64_t amount;
+    int32_t program, level;
+    uint32_t index; /* among the entry's postings */
+} sm_posted;
 
 /* A commission as the order keeps it: what its postings explain and what
  * refunds and settlement move. */
@@ -197,6 +218,16 @@ struct yj_sm {
      * yj_sm_apply empties it; yj_sm_out.orders) */
     uint32_t *touched;
     size_t n_touched, touched_cap;
+    /* the members' postings of the event being applied, as its statement
+     * lines take them (not state: yj_sm_apply empties it; sm_history.c
+     * reads it instead of decoding the effects again). Its strings are
+     * the state's, literals or the event's; posted_seq the apply's entry,
+     * 0 when a posting could not be listed (no memory: the history
+     * decodes the effects then) */
+    struct sm_posted *posted;
+    size_t n_posted, posted_cap;
+    uint32_t n_posts; /* every posting of the event, a member's or not */
+    uint64_t posted_seq;
     /* what postings changed since the published view last took it (not
      * state: its work lists): the members whose balances changed (room for
      * every member with a balance slot, sm_room_balances), the earnings'

@@ -285,6 +285,45 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
     }
 }
 
+/* A paid order's referral recipients, as the prefetch guesses them (the
+ * buyer's latest binding and its referrer's, whatever their times): each
+ * level's member three stages after the one below (its record, its
+ * binding, the binding's referrer), then its balance and counter rows. */
+void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage)
+{
+    if (ev->body_case != YONGJIN__V1__EVENT__BODY_ORDER_PAID) return;
+    const Yongjin__V1__OrderPaid *op = ev->order_paid;
+    size_t n = strlen(op->buyer);
+    if (n < 1 || n > YJ_ID_MAX) return;
+    if (stage == 0) yj_ids_prefetch(s->order_ids, op->order_id, strlen(op->order_id), 0);
+    uint32_t m = yj_tree_prefetch_id(s->tree, op->buyer, n, stage < 1 ? 0 : 1);
+    if (stage < 2 || m == YJ_TREE_NONE) return;
+    uint32_t period;
+    int adjustment;
+    yj_rules_period_of(ev->event_time_ms, s->policy.timezone_offset_minutes, s->closed_through,
+                       &period, &adjustment);
+    for (int level = 1, at = 2; level <= 2 && stage >= at; level++, at += 3) {
+        if (stage == at) { /* m's binding */
+            yj_tree_prefetch_up(s->tree, m, 0);
+            return;
+        }
+        if ((m = yj_tree_prefetch_up(s->tree, m, 1)) == YJ_TREE_NONE) return;
+        if (stage == at + 1) { /* its referrer's record, balance and counters' slots */
+            if (m < s->bal_n) __builtin_prefetch(&s->bal[m]);
+            yj_map64_prefetch(s->earn, earn_key(m, period, YONGJIN__V1__PROGRAM__REFERRAL, level),
+                              0);
+            yj_map64_prefetch(s->month, month_key(m, period), 0);
+            return;
+        }
+        if (stage == at + 2) { /* their rows */
+            yj_map64_prefetch(s->earn, earn_key(m, period, YONGJIN__V1__PROGRAM__REFERRAL, level),
+                              1);
+            yj_map64_prefetch(s->month, month_key(m, period), 1);
+            return;
+        }
+    }
+}
+
 yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderPaid *op,
                         yj_sm_out *out, yj_msg *why)
 {

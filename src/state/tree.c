@@ -145,6 +145,30 @@ uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n)
     return yj_ids_find(t->ids, id, n);
 }
 
+uint32_t yj_tree_prefetch_id(const yj_tree *t, const char *id, size_t n, int stage)
+{
+    if (stage == 0) return yj_ids_prefetch(t->ids, id, n, 0);
+    uint32_t m = yj_ids_prefetch(t->ids, id, n, 1);
+    if (m == YJ_IDS_NONE || m >= t->n) return YJ_TREE_NONE;
+    __builtin_prefetch(&t->m[m]);
+    return m;
+}
+
+uint32_t yj_tree_prefetch_up(const yj_tree *t, uint32_t m, int stage)
+{
+    if (m >= t->n) return YJ_TREE_NONE;
+    uint32_t b = t->m[m].last;
+    if (b >= t->nb) return YJ_TREE_NONE;
+    if (stage == 0) {
+        __builtin_prefetch(&t->b[b]);
+        return YJ_TREE_NONE;
+    }
+    uint32_t r = t->b[b].referrer;
+    if (r >= t->n) return YJ_TREE_NONE;
+    __builtin_prefetch(&t->m[r]);
+    return r;
+}
+
 /* Room for `more` members beyond n: the ids' and every array's. */
 static yj_err room_members(yj_tree *t, size_t more)
 {

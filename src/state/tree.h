@@ -75,6 +75,16 @@ void yj_tree_free(yj_tree *t); /* NULL ok */
 /* The member numbered for id (n bytes, 1..YJ_ID_MAX), or YJ_TREE_NONE
  * when the tree has never named it. */
 uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n);
+/* Asks the cache for what a walk up the tree reads, a stage at a time (a
+ * writer looking ahead in its group; each stage once the one before has
+ * had time to arrive). yj_tree_prefetch_id: stage 0 the id's slot, 1 its
+ * copy and its member record; returns the member's number as its slot
+ * says (a guess, from stage 1; else NONE). yj_tree_prefetch_up: stage 0
+ * m's latest binding, 1 returns that binding's referrer (a guess: the
+ * latest, whatever its time; NONE when none) and asks for its record.
+ * They read nothing else and change nothing. */
+uint32_t yj_tree_prefetch_id(const yj_tree *t, const char *id, size_t n, int stage);
+uint32_t yj_tree_prefetch_up(const yj_tree *t, uint32_t m, int stage);
 /* The member numbered for id, numbered now (the next index) when new:
  * OK, or RESOURCE_EXHAUSTED (ENOMEM, or YJ_TREE_MEMBERS_MAX named) with
  * nothing changed. id must be 1..YJ_ID_MAX bytes (asserted: ids are

@@ -210,6 +210,15 @@ static void hook_group(const yj_store *s, void (*fn)(void *ctx))
     if (fn) fn(s->config.hook.ctx);
 }
 
+/* The hook's prefetch of the writes after writes[i] of b (yj_apply_hook). */
+static void prefetch_ahead(const yj_apply_hook *h, const yj_batch *b, size_t i)
+{
+    int d = 1;
+    for (size_t j = i + 1; b && d <= h->prefetch_stages; b = b->next, j = 0)
+        for (; j < b->n && d <= h->prefetch_stages; j++, d++)
+            h->prefetch(h->ctx, &b->writes[j], h->prefetch_stages - d);
+}
+
 static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uint64_t *seq,
                           uint8_t hash[YJ_HASH_BYTES], int *disk_full, yj_batch **cut)
 {
@@ -239,6 +248,7 @@ again:
         ac->answers = b;
         size_t i = b->applied;
         while (i < b->n && err == YJ_OK) {
+            if (s->config.hook.prefetch) prefetch_ahead(&s->config.hook, b, i);
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
             i++;
             if (err == YJ_OK && (i < b->n || b->next) && store_now_ns() > deadline) {
