@@ -355,9 +355,11 @@ typedef struct yj_apply_hook {
      * writes after it in its group, stage prefetch_stages - d for the
      * write d ahead (d = 1..prefetch_stages): each write is asked of once
      * a stage, stage 0 first (a hook that keeps its state in memory asks
-     * the cache for what it will read, a step at a time). It must not
+     * the cache for what it will read, a step at a time). ord numbers the
+     * writes the writer applies, one after another (a hook's memo of a
+     * write from one stage to the next can be kept by it). It must not
      * change anything, nor fail. NULL: none. */
-    void (*prefetch)(void *ctx, const yj_write *w, int stage);
+    void (*prefetch)(void *ctx, const yj_write *w, int stage, uint64_t ord);
     int prefetch_stages;
 } yj_apply_hook;
 

@@ -38,6 +38,8 @@ typedef struct shadow_tenant {
     int touched;
 } shadow_tenant;
 
+#define PREFETCH_SLOTS 16 /* (more than YJ_SM_PREFETCH_STAGES: one a write ahead) */
+
 struct yj_shadow {
     yj_apply_hook inner, hook;
     int on;
@@ -64,6 +66,12 @@ struct yj_shadow {
     uint64_t next_at;     /* the entry a checkpoint is begun at next (every past the last try) */
     int check_ckpt;       /* a start from a checkpoint also replays the whole journal to compare */
     int reader;           /* yj_shadow_set_reader: no file of dir is changed */
+    /* (writer) the prefetch's memo of each write ahead (shadow_prefetch) */
+    struct prefetch_slot {
+        const yj_write *w;
+        uint32_t ti;
+        yj_sm_prefetch_memo pm;
+    } pf[PREFETCH_SLOTS];
     uint64_t durable_seq; /* the journal's head after the last durable group */
     uint8_t durable_hash[YJ_HASH_BYTES];
     pid_t child;     /* the process writing one; 0: none */
@@ -269,12 +277,18 @@ static void group_begin(void *ctx)
 }
 
 /* (writer) The typed state's prefetch of a write ahead (yj_apply_hook). */
-static void shadow_prefetch(void *ctx, const yj_write *w, int stage)
+static void shadow_prefetch(void *ctx, const yj_write *w, int stage, uint64_t ord)
 {
     yj_shadow *sh = ctx;
     if (!sh->on || !w->decoded) return;
-    uint32_t ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
-    if (ti != YJ_IDS_NONE) yj_sm_prefetch(sh->tenants[ti].sm, w->decoded, stage);
+    struct prefetch_slot *p = &sh->pf[ord % PREFETCH_SLOTS]; /* (its memo) */
+    if (stage == 0) {
+        p->w = w;
+        p->ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
+    } else if (p->w != w) {
+        return;
+    }
+    if (p->ti != YJ_IDS_NONE) yj_sm_prefetch(sh->tenants[p->ti].sm, w->decoded, stage, &p->pm);
 }
 
 static void group_undo(void *ctx)

@@ -271,10 +271,17 @@ yj_err yj_sm_open_group(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OpenG
  * before the door existed would meet it). */
 /* Asks the cache for what applying ev will read, stage 0..YJ_SM_PREFETCH_STAGES-1,
  * each a write later than the one before (a writer looking ahead in its
- * group: the ids' slots, then the records they name; yj_tree_prefetch).
- * Reads, never changes; ev need not be valid. */
+ * group: the ids' slots, then the records they name; yj_tree_prefetch_id,
+ * _up). pm carries what a stage found to the next (the caller keeps one
+ * per event it looks ahead at; stage 0 sets it). Reads s, never changes
+ * it; ev need not be valid. */
 #define YJ_SM_PREFETCH_STAGES 8
-void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage);
+typedef struct yj_sm_prefetch_memo {
+    uint32_t m;      /* the member the walk is at (the buyer, then each level's), or NONE */
+    uint32_t period; /* the event's month */
+} yj_sm_prefetch_memo;
+void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage,
+                    yj_sm_prefetch_memo *pm);
 yj_err yj_sm_apply(yj_sm *s, uint32_t rules_version, const Yongjin__V1__Event *ev, int64_t time_ms,
                    int64_t received_ms, uint64_t seq, yj_sm_out *out, yj_buf *extra, yj_msg *why);
 

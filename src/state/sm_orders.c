@@ -289,38 +289,45 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
  * buyer's latest binding and its referrer's, whatever their times): each
  * level's member three stages after the one below (its record, its
  * binding, the binding's referrer), then its balance and counter rows. */
-void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage)
+void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage,
+                    yj_sm_prefetch_memo *pm)
 {
     if (ev->body_case != YONGJIN__V1__EVENT__BODY_ORDER_PAID) return;
     const Yongjin__V1__OrderPaid *op = ev->order_paid;
-    size_t n = strlen(op->buyer);
-    if (n < 1 || n > YJ_ID_MAX) return;
-    if (stage == 0) yj_ids_prefetch(s->order_ids, op->order_id, strlen(op->order_id), 0);
-    uint32_t m = yj_tree_prefetch_id(s->tree, op->buyer, n, stage < 1 ? 0 : 1);
-    if (stage < 2 || m == YJ_TREE_NONE) return;
-    uint32_t period;
-    int adjustment;
-    yj_rules_period_of(ev->event_time_ms, s->policy.timezone_offset_minutes, s->closed_through,
-                       &period, &adjustment);
-    for (int level = 1, at = 2; level <= 2 && stage >= at; level++, at += 3) {
-        if (stage == at) { /* m's binding */
-            yj_tree_prefetch_up(s->tree, m, 0);
-            return;
-        }
-        if ((m = yj_tree_prefetch_up(s->tree, m, 1)) == YJ_TREE_NONE) return;
-        if (stage == at + 1) { /* its referrer's record, balance and counters' slots */
-            if (m < s->bal_n) __builtin_prefetch(&s->bal[m]);
-            yj_map64_prefetch(s->earn, earn_key(m, period, YONGJIN__V1__PROGRAM__REFERRAL, level),
-                              0);
-            yj_map64_prefetch(s->month, month_key(m, period), 0);
-            return;
-        }
-        if (stage == at + 2) { /* their rows */
-            yj_map64_prefetch(s->earn, earn_key(m, period, YONGJIN__V1__PROGRAM__REFERRAL, level),
-                              1);
-            yj_map64_prefetch(s->month, month_key(m, period), 1);
-            return;
-        }
+    if (stage == 0) {
+        size_t n = strlen(op->buyer);
+        pm->m = YJ_TREE_NONE;
+        if (n < 1 || n > YJ_ID_MAX) return;
+        yj_ids_prefetch(s->order_ids, op->order_id, strlen(op->order_id), 0);
+        yj_tree_prefetch_id(s->tree, op->buyer, n, 0);
+        int adjustment;
+        yj_rules_period_of(ev->event_time_ms, s->policy.timezone_offset_minutes, s->closed_through,
+                           &pm->period, &adjustment);
+        return;
+    }
+    if (stage == 1) { /* the buyer's copy and record */
+        size_t n = strlen(op->buyer);
+        if (n >= 1 && n <= YJ_ID_MAX) pm->m = yj_tree_prefetch_id(s->tree, op->buyer, n, 1);
+        return;
+    }
+    if (pm->m == YJ_TREE_NONE) return;
+    /* each level: its member's binding, then the referrer's record,
+     * balance and counters' slots, then their rows */
+    int level = stage < 5 ? 1 : 2, at = level == 1 ? 2 : 5;
+    if (stage == at) {
+        yj_tree_prefetch_up(s->tree, pm->m, 0);
+    } else if (stage == at + 1) {
+        uint32_t r = pm->m = yj_tree_prefetch_up(s->tree, pm->m, 1);
+        if (r == YJ_TREE_NONE) return;
+        if (r < s->bal_n) __builtin_prefetch(&s->bal[r]);
+        yj_map64_prefetch(s->earn, earn_key(r, pm->period, YONGJIN__V1__PROGRAM__REFERRAL, level),
+                          0);
+        yj_map64_prefetch(s->month, month_key(r, pm->period), 0);
+    } else {
+        uint32_t r = pm->m;
+        yj_map64_prefetch(s->earn, earn_key(r, pm->period, YONGJIN__V1__PROGRAM__REFERRAL, level),
+                          1);
+        yj_map64_prefetch(s->month, month_key(r, pm->period), 1);
     }
 }
 

@@ -258,6 +258,7 @@ struct yj_store {
                                          first after such a recovery */
     int server_running;               /* a read-only open found yongjind holding the store */
     int typed;                        /* the store --typed-writer wrote (meta's mark) */
+    uint64_t prefetch_ord;            /* (writer) the writes applied, for the hook's prefetch */
     int drop_pending;                 /* meta's "derived_drop": the keyed state is being dropped */
     MDB_txn *pinned;                  /* read-only with a running server: the one snapshot under s->live */
     yj_hashmap *cache;                /* the writer's copy of derived state: what it read from

@@ -210,13 +210,14 @@ static void hook_group(const yj_store *s, void (*fn)(void *ctx))
     if (fn) fn(s->config.hook.ctx);
 }
 
-/* The hook's prefetch of the writes after writes[i] of b (yj_apply_hook). */
-static void prefetch_ahead(const yj_apply_hook *h, const yj_batch *b, size_t i)
+/* The hook's prefetch of the writes after writes[i] of b (yj_apply_hook),
+ * that write the ord-th the writer applies. */
+static void prefetch_ahead(const yj_apply_hook *h, const yj_batch *b, size_t i, uint64_t ord)
 {
     int d = 1;
     for (size_t j = i + 1; b && d <= h->prefetch_stages; b = b->next, j = 0)
         for (; j < b->n && d <= h->prefetch_stages; j++, d++)
-            h->prefetch(h->ctx, &b->writes[j], h->prefetch_stages - d);
+            h->prefetch(h->ctx, &b->writes[j], h->prefetch_stages - d, ord + (uint64_t)d);
 }
 
 static yj_err apply_group(yj_store *s, yj_batch *group, store_apply_ctx *ac, uint64_t *seq,
@@ -248,7 +249,7 @@ again:
         ac->answers = b;
         size_t i = b->applied;
         while (i < b->n && err == YJ_OK) {
-            if (s->config.hook.prefetch) prefetch_ahead(&s->config.hook, b, i);
+            if (s->config.hook.prefetch) prefetch_ahead(&s->config.hook, b, i, ++s->prefetch_ord);
             err = store_apply_write(ac, &b->writes[i], b->received_ms, &b->results[i]);
             i++;
             if (err == YJ_OK && (i < b->n || b->next) && store_now_ns() > deadline) {
