@@ -428,11 +428,14 @@ static int start(app *a)
             return -1;
         }
     }
-    sc.typed_writer = a->opt.typed_writer; /* (a new store or its own: marked, opened by it alone) */
+    sc.typed_writer = a->opt.typed_writer; /* (a new store or its own: marked) */
     if (a->opt.typed_writer) {
         /* its own store (or a new one) with the typed states' hook; one
          * the keyed ledger wrote with the ledger's, which recovers its
-         * log, then closed and opened again to be migrated (store.h) */
+         * log; the typed states are built from it, and only then is it
+         * closed and opened again to be migrated (store.h): a build that
+         * fails (no memory, a journal that does not replay) leaves the
+         * store as the keyed ledger wrote it */
         yj_shadow_set_writer(a->shadow, 1);
         sc.typed_hook = *yj_shadow_hook(a->shadow); /* (with the writer's prefetch) */
         sc.hook = *yj_ledger_hook();
@@ -441,7 +444,16 @@ static int start(app *a)
         yj_log(YJ_LOG_ERROR, "store: %s", msg.text);
         return -1;
     }
+    int built = 0;
     if (a->opt.typed_writer && !yj_store_typed(a->store)) {
+        if (yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
+            yj_log(YJ_LOG_ERROR,
+                   "--typed-writer: cannot build the typed states of the store the keyed "
+                   "ledger wrote (%s); it is left as it was",
+                   msg.text);
+            return -1;
+        }
+        built = 1;                /* (at its head: the migration writes no entry) */
         yj_store_close(a->store); /* (its log recovered and checkpointed) */
         a->store = NULL;
         sc.hook = sc.typed_hook;
@@ -454,14 +466,14 @@ static int start(app *a)
     }
     /* a diagnostic never keeps the server from serving: logged, then off;
      * the typed writer is no diagnostic */
-    if (a->shadow && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
+    if (a->shadow && !built && yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
         yj_log(YJ_LOG_ERROR, "shadow: cannot build the typed state (%s)%s", msg.text,
                a->opt.typed_writer ? "" : "; the shadow is off");
         if (a->opt.typed_writer) return -1;
     }
     if (a->opt.typed_writer)
         yj_log(YJ_LOG_WARN, "--typed-writer: the typed state writes, an experiment for "
-                            "measurement; only this mode opens this store");
+                            "measurement; a server without this mode does not open this store");
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

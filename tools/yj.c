@@ -58,7 +58,7 @@ static void hex(const uint8_t *p, size_t n)
 static int cmd_verify(const char *dir)
 {
     yj_cli_store s;
-    if (yj_cli_store_open("verify", dir, &s)) return 1;
+    if (yj_cli_store_open("verify", dir, 0, &s)) return 1;
     yj_verify_report rep;
     yj_msg msg = {{0}};
     /* a store --typed-writer wrote: its journal replayed into fresh typed
@@ -95,7 +95,7 @@ static int cmd_verify(const char *dir)
 static int cmd_backup(const char *dir, const char *dest)
 {
     yj_cli_store s;
-    if (yj_cli_store_open("backup", dir, &s)) return 1;
+    if (yj_cli_store_open("backup", dir, 0, &s)) return 1;
     yj_msg msg = {{0}};
     yj_err err = yj_store_backup(s.store, dest, &msg);
     yj_cli_store_close(&s);
@@ -143,7 +143,7 @@ static int dump_entry(const yj_entry *e)
 static int cmd_dump(const char *dir, uint64_t from)
 {
     yj_cli_store st;
-    if (yj_cli_store_open("dump", dir, &st)) return 1;
+    if (yj_cli_store_open("dump", dir, 0, &st)) return 1;
     yj_store *s = st.store;
     yj_rtxn r;
     yj_msg msg = {{0}};

@@ -62,8 +62,12 @@ typedef struct yj_cli_store {
 } yj_cli_store;
 
 /* 0, or 1 with the reason on stderr ("yj VERB: ..."): the store's own
- * (not a store, another schema, not closed cleanly, ...). */
-int yj_cli_store_open(const char *verb, const char *dir, yj_cli_store *out);
+ * (not a store, another schema, not closed cleanly, ...). state: the
+ * verb reads the typed states (yj_cli_store_state); without it, states
+ * a running server's log had built to be read are freed at once (dump,
+ * backup and verify read the journal: the memory is then held only
+ * during the open). */
+int yj_cli_store_open(const char *verb, const char *dir, int state, yj_cli_store *out);
 /* For a store --typed-writer wrote, loads its typed states and their view
  * (a no-op otherwise, and once done): 0, or 1 with the reason on stderr
  * (a damaged checkpoint is not among them: the whole journal is replayed

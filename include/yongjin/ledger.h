@@ -82,8 +82,13 @@ yj_err yj_ledger_export_rows(const yj_rtxn *rtxn, const char *tenant, uint32_t m
  * the entries of the months that close would seal, and keeps the digests'
  * state for the writer, which then reads only the entries that came after
  * (periods.c). Thread-safe; an optimization only: whatever it returns, the
- * close computes the same seal. */
-yj_err yj_ledger_preseal(const yj_rtxn *rtxn, const char *tenant, const char *month, int64_t event_time_ms);
+ * close computes the same seal. closed: the tenant's last closed month
+ * (yyyymm, 0: none) as the caller knows it (yongjind --typed-writer's
+ * view: that store keeps no 'Y'), or YJ_LEDGER_CLOSED_STORED to read it
+ * from the snapshot. */
+#define YJ_LEDGER_CLOSED_STORED UINT32_MAX
+yj_err yj_ledger_preseal(const yj_rtxn *rtxn, const char *tenant, const char *month,
+                         int64_t event_time_ms, uint32_t closed);
 /* Frees the digests yj_ledger_preseal kept and no close took (at exit). */
 void yj_ledger_free_seal_hints(void);
 

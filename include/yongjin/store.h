@@ -385,8 +385,9 @@ typedef struct yj_store_config {
     int read_only;                 /* open without a writer (yj tools) */
     int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): a new
                                       store is marked in meta ("typed_writer": it holds none of
-                                      the ledger's derived state) and only this mode opens it
-                                      again; a store without the mark is refused */
+                                      the ledger's derived state), which an open without this
+                                      (nor typed_hook when read_only) refuses; a store without
+                                      the mark is refused unless typed_hook or migrate is set */
     yj_apply_hook hook;
     /* The hook a store --typed-writer wrote (or, with typed_writer, a new
      * one) is opened with, read_only or with typed_writer (a typed

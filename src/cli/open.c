@@ -20,7 +20,7 @@
 #include "yongjin/cli.h"
 #include "yongjin/ledger.h"
 
-int yj_cli_store_open(const char *verb, const char *dir, yj_cli_store *out)
+int yj_cli_store_open(const char *verb, const char *dir, int state, yj_cli_store *out)
 {
     memset(out, 0, sizeof *out);
     out->dir = dir;
@@ -48,6 +48,7 @@ int yj_cli_store_open(const char *verb, const char *dir, yj_cli_store *out)
         return 0;
     }
     out->typed = sh;
+    if (!state) yj_shadow_release(sh); /* (built only to read a running server's log) */
     return 0;
 }
 

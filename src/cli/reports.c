@@ -95,7 +95,7 @@ typedef struct session {
 static int open_session(const char *verb, const char *dir, session *s)
 {
     yj_msg msg = {{0}};
-    if (yj_cli_store_open(verb, dir, &s->st)) return 1;
+    if (yj_cli_store_open(verb, dir, 1, &s->st)) return 1;
     if (yj_cli_store_state(verb, &s->st)) {
         yj_cli_store_close(&s->st);
         return 1;

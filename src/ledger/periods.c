@@ -336,16 +336,18 @@ yj_err ledger_seal_months(yj_wtxn *wtxn, const char *tenant, size_t tlen, uint32
     return err;
 }
 
-yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month_name, int64_t event_time_ms)
+yj_err yj_ledger_preseal(const yj_rtxn *r, const char *tenant, const char *month_name,
+                         int64_t event_time_ms, uint32_t closed)
 {
-    uint32_t month = yj_ledger_month(month_name), closed, months[64];
+    uint32_t month = yj_ledger_month(month_name), months[64];
     size_t tlen = strlen(tenant), n;
     if (!month || tlen > YJ_ID_MAX) return YJ_INVALID_ARGUMENT;
     /* a close the writer will refuse (ledger_close_period) is not worth a
      * worker: not ended at the event's time even in the latest zone
      * (UTC+14), already closed, or not the next month to close */
     if (yj_rules_month_of(event_time_ms, LEDGER_TZ_MAX) <= month) return YJ_OK;
-    yj_err err = closed_through(&r->view, tenant, tlen, &closed);
+    yj_err err =
+        closed == YJ_LEDGER_CLOSED_STORED ? closed_through(&r->view, tenant, tlen, &closed) : YJ_OK;
     if (err == YJ_OK && closed && month != yj_rules_next_month(closed)) return YJ_OK;
     if (err == YJ_OK)
         err = months_with_entries(&r->view, tenant, tlen, closed ? yj_rules_next_month(closed) : 0, month,

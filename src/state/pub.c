@@ -1551,6 +1551,18 @@ yj_err yj_pub_get_payout_batch(yj_pub *v, const char *tenant, const void *reqv, 
     return err;
 }
 
+yj_err yj_pub_closed_through(yj_pub *v, const char *tenant, uint32_t *out)
+{
+    const pub_tenant *vt;
+    yj_msg msg;
+    yj_err err = read_begin(v, tenant, &vt, &msg);
+    if (err != YJ_OK) return err;
+    *out = vt ? vt->closed_through : 0;
+    uint64_t seq;
+    read_end(v, &seq);
+    return YJ_OK;
+}
+
 uint64_t yj_pub_seq(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);

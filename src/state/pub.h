@@ -129,6 +129,9 @@ yj_err yj_pub_get_parent(yj_pub *v, const char *tenant, const void *reqv, yj_buf
 
 /* The view's position, and the bytes it holds (ids and rows). */
 uint64_t yj_pub_seq(yj_pub *v);
+/* The tenant's last closed month (yyyymm; 0: none, or a tenant the view
+ * has none of) into *out: OK, or UNAVAILABLE (the view out of date). */
+yj_err yj_pub_closed_through(yj_pub *v, const char *tenant, uint32_t *out);
 size_t yj_pub_bytes(yj_pub *v);
 
 #endif

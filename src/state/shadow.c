@@ -68,7 +68,7 @@ struct yj_shadow {
     int reader;           /* yj_shadow_set_reader: no file of dir is changed */
     /* (writer) the prefetch's memo of each write ahead (shadow_prefetch) */
     struct prefetch_slot {
-        const yj_write *w;
+        uint64_t ord; /* the write's (0: none yet) */
         uint32_t ti;
         yj_sm_prefetch_memo pm;
     } pf[PREFETCH_SLOTS];
@@ -148,6 +148,8 @@ static yj_ckpt_tenant *ckpt_tenants(const yj_shadow *sh, size_t *n)
  * what it says as soon as it ends. */
 static void *reaper(void *arg)
 {
+    /* (its own name: it would take the writer's, which make bench counts) */
+    prctl(PR_SET_NAME, "yj-ckpt-wait", 0, 0, 0);
     yj_shadow *sh = arg;
     int status = 0, killed = 0;
     pid_t r;
@@ -283,9 +285,9 @@ static void shadow_prefetch(void *ctx, const yj_write *w, int stage, uint64_t or
     if (!sh->on || !w->decoded) return;
     struct prefetch_slot *p = &sh->pf[ord % PREFETCH_SLOTS]; /* (its memo) */
     if (stage == 0) {
-        p->w = w;
+        p->ord = ord;
         p->ti = yj_ids_find(sh->tenant_ids, w->tenant, w->tenant_len);
-    } else if (p->w != w) {
+    } else if (p->ord != ord) { /* (its stage 0 never ran: a group's first writes) */
         return;
     }
     if (p->ti != YJ_IDS_NONE) yj_sm_prefetch(sh->tenants[p->ti].sm, w->decoded, stage, &p->pm);
@@ -1133,6 +1135,14 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
            (unsigned long long)(head - from + 1), seconds_since(&t0), yj_pub_bytes(sh->pub),
            sh->reader ? "" : "; every new write is compared from here");
     return YJ_OK;
+}
+
+void yj_shadow_release(yj_shadow *sh)
+{
+    yj_pub_stale(sh->pub);
+    (void)drop_tenants(sh); /* (no memory for the new empty table: NULL, which the free allows) */
+    sh->on = sh->ready = 0;
+    sh->n_touched = 0;
 }
 
 void yj_shadow_set_reader(yj_shadow *sh)

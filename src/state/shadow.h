@@ -77,6 +77,11 @@ yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg);
  * never written, nor its unfinished ones removed (a server's child may be
  * writing one). Call after yj_shadow_set_checkpoint. */
 void yj_shadow_set_reader(yj_shadow *sh);
+/* Frees the typed states and makes the view out of date (a reader that
+ * needed them only for a store's replay of a running server's log: yj
+ * dump, backup, verify). The shadow is off; yj_shadow_verify still
+ * works (its states are its own). */
+void yj_shadow_release(yj_shadow *sh);
 /* With on, a build that starts from a checkpoint also replays the whole
  * journal into states of its own and requires every tenant's digest to
  * be the same (a diagnostic for tests: the start then costs what a build

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "state/pub.h"
 #include "svc/svc_internal.h"
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
@@ -417,11 +418,19 @@ static void preseal_run(svc_job *j)
     append_job *a = ((preseal_job *)j)->append;
     yj_rtxn r;
     yj_msg why = {{0}};
+    /* the last closed month: the store's, or (--typed-writer, whose
+     * store keeps none) the view's; unknown: none is prepared */
+    uint32_t closed = YJ_LEDGER_CLOSED_STORED;
+    if (a->svc->config.typed_writer &&
+        (!a->svc->config.pub ||
+         yj_pub_closed_through(a->svc->config.pub, a->tenant, &closed) != YJ_OK))
+        return;
     if (yj_store_read_begin(a->svc->config.store, &r, &why) != YJ_OK) return; /* the close hashes it all */
     for (size_t i = 0; i < a->n_events; i++) {
         const Yongjin__V1__Event *ev = a->req->events[i];
         if (a->to_write[i] >= 0 && ev->body_case == YONGJIN__V1__EVENT__BODY_CLOSE_PERIOD && ev->close_period)
-            (void)yj_ledger_preseal(&r, a->tenant, ev->close_period->month, ev->event_time_ms);
+            (void)yj_ledger_preseal(&r, a->tenant, ev->close_period->month, ev->event_time_ms,
+                                    closed);
     }
     yj_store_read_end(a->svc->config.store, &r);
 }

@@ -130,11 +130,18 @@ def test_the_yj_tools_read_a_typed_store_while_it_runs_and_after(data_dir, tmp_p
     the typed checkpoint the stop wrote. A close's seal is history under the
     typed writer too: the closed month's report gives the hash and count the
     open month's gave, from the seal it wrote."""
+    import os
     from test_currency import month_in
     s = Server(data_dir, ["--typed-writer", "--checkpoint-ms", "3600000"]).start()
     c = Client(s.channel())
     month_in(c, "CNY")
+    # as a server's child writing a typed checkpoint leaves it: a reader
+    # must not remove it (nor write anything in the directory)
+    unfinished = os.path.join(data_dir, "typed.ckpt.12345.tmp")
+    open(unfinished, "wb").close()
+    names = sorted(os.listdir(data_dir))
     first = tools_read(data_dir, tmp_path, False)
+    assert sorted(os.listdir(data_dir)) == names and os.path.exists(unfinished)
     ok(c.append(close("2025-11", DEC + 1)))
     sealed = re.findall(r"close: sealed 2025-11 of tenant default: (\d+) entries", s.read_log())
     head = tools_read(data_dir, tmp_path, True)
@@ -155,24 +162,37 @@ def test_a_store_the_keyed_ledger_wrote_is_migrated(data_dir):
     s = Server(data_dir, ["--checkpoint-ms", "3600000"]).start()
     c = Client(s.channel())
     some_events(c, "x", T)
+    ok(c.append(close("2025-11", DEC + 1)))  # its seal ('r') is history, as the month's index
+    nov = c.call("GetPeriodReport", month="2025-11")
+    dec = c.call("GetPeriodReport", month="2025-12")  # open: hashed from its index ('e')
+    assert dec.entries == 1 and not dec.closed  # (the close)
+    lines_before = [(ln.seq, ln.account, ln.amount) for ln in c.call("ListEntries", member="xb").lines]
     s.kill9()  # (the log holds every entry: LMDB's checkpoint is an hour away)
     t = Server(data_dir, ["--typed-writer"]).start()
     log = t.read_log()
-    assert "recovery: 6 logged entries applied again" in log, log
+    assert "recovery: 7 logged entries applied again" in log, log
     m = re.search(r"(\d+) records of the keyed ledger's derived state dropped, (\d+) of history kept", log)
     assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, log
-    assert "the typed state of 1 tenants built (6 entries, 6 of them replayed)" in log, log
+    assert "the typed state of 1 tenants built (7 entries, 7 of them replayed)" in log, log
     c = Client(t.channel())
     b, a = balance(c, "xb"), balance(c, "xa")
     assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
     assert (a.pending, a.available, a.earned_total, a.reversed_total) == (0, 375, 500, 125)
     o = c.call("GetOrder", order_id="xo1")  # the keyed ledger's record, kept as history
     assert (o.status, o.paid, o.refunded, o.buyer) == ("SETTLED", 10000, 2500, "xc")
-    lines = c.call("ListEntries", member="xb").lines
+    lines = c.call("ListEntries", member="xb").lines  # its statement lines ('S'), kept
+    assert [(ln.seq, ln.account, ln.amount) for ln in lines] == lines_before
     assert sum(ln.amount for ln in lines if ln.account == "available") == 750
+    # the closed month as before: its seal and entries kept (the entries'
+    # hash is the seal's: a month's entries never change once it closed)
+    again = c.call("GetPeriodReport", month="2025-11")
+    assert (again.closed, again.entries, again.entries_sha256, again.accrued, again.closing) == \
+        (True, nov.entries, nov.entries_sha256, nov.accrued, nov.closing), (again, nov)
+    d2 = c.call("GetPeriodReport", month="2025-12")
+    assert (d2.closed, d2.entries, d2.entries_sha256) == (False, 1, dec.entries_sha256), (d2, dec)
     v = c.call("Verify")
-    assert (v.ok, v.entries) == (True, 6), v
-    ok(c.append(paid("xo2", "xc", line("L1", 2000), t=T + 3)))  # b 200, a 100 pending
+    assert (v.ok, v.entries) == (True, 7), v
+    ok(c.append(paid("xo2", "xc", line("L1", 2000), t=DEC + 3)))  # b 200, a 100 pending
     assert balance(c, "xb").pending == 200 and balance(c, "xa").pending == 100
     assert t.stop() == 0
     assert "derived state dropped" not in t.start()._log_since_start()  # once
