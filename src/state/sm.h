@@ -321,6 +321,26 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
                      const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
                      void *ctx);
 
+/* An order's detail out of the state and back (sm_cold.c; issue 16 item
+ * 8's first step, orders kept cold in LMDB). yj_sm_order_record: order
+ * number oi's record as yj_sm_history writes it (its 'O' value), into *val
+ * (malloc'd, *len bytes): OK, INVALID_ARGUMENT (no such order),
+ * RESOURCE_EXHAUSTED. yj_sm_order_drop: its detail (lines, commissions,
+ * credits, the entries that changed it, every field but its buyer)
+ * dropped, its id and number kept (what the pools held stays there: not
+ * yet given back); an order that is not settled is still in the due
+ * heap or a group's lists: drop only a settled one.
+ * yj_sm_order_load: its detail from rec (len bytes), such a record, in
+ * place of what it holds: the state the order had when the record was
+ * written, digest and all; DATA_LOSS (it does not decode, is past the
+ * rules' limits, or names a member, group-buy, session, campaign, guide
+ * or store the state has not: nothing changed), RESOURCE_EXHAUSTED,
+ * INVALID_ARGUMENT. Neither is logged for a rollback: between groups
+ * only. */
+yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len);
+void yj_sm_order_drop(yj_sm *s, uint32_t oi);
+yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);
+
 /* The state as bytes (sm_snapshot.c: what a checkpoint will keep, issue 16
  * items 6 and 7), appended to out: a header (the format, this build's
  * table layout, the body's length and SHA-256, the state's digest) and

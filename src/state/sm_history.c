@@ -25,9 +25,9 @@
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
-/* Order oi's record, as the ledger keeps it, given to fn. */
-static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, uint32_t oi,
-                        yj_sm_row_fn fn, void *ctx)
+/* Order oi's record, as the ledger keeps it, into *val (malloc'd; *vn
+ * bytes): OK or RESOURCE_EXHAUSTED. */
+static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t *vn_out)
 {
     const sm_order *o = &s->orders[oi];
     Yongjin__State__Order r = YONGJIN__STATE__ORDER__INIT;
@@ -37,6 +37,8 @@ static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, u
                    o->n_credits * (sizeof(Yongjin__State__OrderCredit) + sizeof(void *)) +
                    o->seqs.n * sizeof(uint64_t);
     char *block = malloc(bytes ? bytes : 1);
+    *val_out = NULL;
+    *vn_out = 0;
     if (!block) return YJ_RESOURCE_EXHAUSTED;
     uint64_t *seqs = (void *)block; /* (first: aligned for it on any build) */
     Yongjin__State__OrderLine *lines = (void *)(seqs + o->seqs.n);
@@ -130,18 +132,36 @@ static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, u
     r.group_miss = o->group_miss;
     size_t vn = ledger_order_size(&r);
     uint8_t *val = malloc(vn ? vn : 1);
-    yj_err err = YJ_RESOURCE_EXHAUSTED;
     if (val) {
         uint8_t *end = ledger_order_put(val, &r);
         assert((size_t)(end - val) == vn);
         (void)end;
-        lkey k;
-        lkey_id_n(&k, tenant, tenant_len, 'O', yj_ids_str(s->order_ids, oi),
-                  yj_ids_len(s->order_ids, oi));
-        err = fn(ctx, k.b, k.n, val, vn);
     }
-    free(val);
     free(block);
+    *val_out = val;
+    *vn_out = vn;
+    return val ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+}
+
+yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len)
+{
+    if (oi >= yj_ids_count(s->order_ids)) return YJ_INVALID_ARGUMENT;
+    return order_value(s, oi, val, len);
+}
+
+/* Order oi's record given to fn under its key. */
+static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, uint32_t oi,
+                        yj_sm_row_fn fn, void *ctx)
+{
+    uint8_t *val;
+    size_t vn;
+    yj_err err = order_value(s, oi, &val, &vn);
+    if (err != YJ_OK) return err;
+    lkey k;
+    lkey_id_n(&k, tenant, tenant_len, 'O', yj_ids_str(s->order_ids, oi),
+              yj_ids_len(s->order_ids, oi));
+    err = fn(ctx, k.b, k.n, val, vn);
+    free(val);
     return err;
 }
 

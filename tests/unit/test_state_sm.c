@@ -2704,6 +2704,66 @@ static void replay_with_rollbacks(dfx *f, uint64_t seed, const uint8_t want[32])
     yj_sm_free(s);
 }
 
+/* Every order's detail dropped and loaded back from its record
+ * (yj_sm_order_record, _drop, _load: sm_cold.c), in a copy of the state:
+ * a drop changes the digest, and with every order loaded back the digest
+ * is the live one; a record cut short, or naming a member the state has
+ * not, is DATA_LOSS and changes nothing. */
+static void check_cold_orders(yj_sm *s, const uint8_t live[32])
+{
+    yj_buf snap = {0};
+    assert_int_equal(yj_sm_save(s, &snap), YJ_OK);
+    yj_sm *c;
+    yj_msg msg;
+    if (yj_sm_load(snap.data, snap.len, 779, &c, &msg) != YJ_OK) fail_msg("load: %s", msg.text);
+    yj_buf_free(&snap);
+    size_t n = yj_ids_count(c->order_ids);
+    assert_true(n > 10);
+    uint8_t d[32];
+    for (uint32_t oi = 0; oi < n; oi++) {
+        uint8_t *rec;
+        size_t len;
+        assert_int_equal(yj_sm_order_record(c, oi, &rec, &len), YJ_OK);
+        if (oi < 3) { /* (a damaged record changes nothing) */
+            assert_int_equal(yj_sm_order_load(c, oi, rec, len / 2, &msg), YJ_DATA_LOSS);
+            assert_true(yj_sm_digest(c, d));
+            assert_memory_equal(d, live, 32);
+        }
+        yj_sm_order_drop(c, oi);
+        if (oi < 3) {
+            assert_true(yj_sm_digest(c, d));
+            assert_memory_not_equal(d, live, 32);
+        }
+        if (yj_sm_order_load(c, oi, rec, len, &msg) != YJ_OK)
+            fail_msg("order %u: %s", (unsigned)oi, msg.text);
+        free(rec);
+    }
+    assert_true(yj_sm_digest(c, d));
+    assert_memory_equal(d, live, 32);
+    { /* a record naming a buyer the state has not */
+        Yongjin__State__Order *o;
+        uint8_t *rec;
+        size_t len;
+        assert_int_equal(yj_sm_order_record(c, 0, &rec, &len), YJ_OK);
+        assert_non_null(o = yongjin__state__order__unpack(NULL, len, rec));
+        char *buyer = o->buyer;
+        o->buyer = "no-such-member";
+        size_t bn = yongjin__state__order__get_packed_size(o);
+        uint8_t *bad = malloc(bn);
+        assert_non_null(bad);
+        yongjin__state__order__pack(o, bad);
+        o->buyer = buyer; /* (the unpacked copy's, to free) */
+        assert_int_equal(yj_sm_order_load(c, 0, bad, bn, &msg), YJ_DATA_LOSS);
+        assert_non_null(strstr(msg.text, "no-such-member"));
+        assert_true(yj_sm_digest(c, d));
+        assert_memory_equal(d, live, 32);
+        free(bad);
+        free(rec);
+        yongjin__state__order__free_unpacked(o, NULL);
+    }
+    yj_sm_free(c);
+}
+
 /* The state saved and loaded again (yj_sm_save, yj_sm_load, another hash
  * seed): the same digest, then the same answer and digest as the state
  * it came from to one more event (a Settle far ahead: every due order);
@@ -3406,6 +3466,7 @@ static void differential(dfx *f, const workload *w)
     yj_sm_free(again);
     replay_with_rollbacks(f, w->seed * 7 + 3, live); /* groups taken back */
     check_snapshot(f, s, live);
+    check_cold_orders(s, live);
     check_checkpoint(s, live);
     char hex[65];
     for (int i = 0; i < 32; i++)
