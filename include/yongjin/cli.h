@@ -58,6 +58,7 @@ typedef struct yj_cli_store {
     struct yj_store *store;
     struct yj_shadow *typed; /* a store --typed-writer wrote; NULL for the ledger's */
     int built;               /* typed: yj_cli_store_state has loaded the states */
+    int released;            /* typed: opened without state (they cannot be loaded) */
     const char *dir;
 } yj_cli_store;
 

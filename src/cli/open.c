@@ -48,13 +48,20 @@ int yj_cli_store_open(const char *verb, const char *dir, int state, yj_cli_store
         return 0;
     }
     out->typed = sh;
-    if (!state) yj_shadow_release(sh); /* (built only to read a running server's log) */
+    if (!state) { /* (built only to read a running server's log) */
+        yj_shadow_release(sh);
+        out->released = 1;
+    }
     return 0;
 }
 
 int yj_cli_store_state(const char *verb, yj_cli_store *s)
 {
     if (!s->typed || s->built) return 0;
+    if (s->released) { /* (opened without state: its states were freed) */
+        fprintf(stderr, "yj %s: the typed states of %s were not kept\n", verb, s->dir);
+        return 1;
+    }
     yj_msg msg = {{0}};
     if (yj_shadow_build(s->typed, s->store, &msg) != YJ_OK) {
         fprintf(stderr, "yj %s: cannot build the typed states of %s: %s\n", verb, s->dir, msg.text);

@@ -148,8 +148,6 @@ static yj_ckpt_tenant *ckpt_tenants(const yj_shadow *sh, size_t *n)
  * what it says as soon as it ends. */
 static void *reaper(void *arg)
 {
-    /* (its own name: it would take the writer's, which make bench counts) */
-    prctl(PR_SET_NAME, "yj-ckpt-wait", 0, 0, 0);
     yj_shadow *sh = arg;
     int status = 0, killed = 0;
     pid_t r;
@@ -259,7 +257,10 @@ static void checkpoint_fork(yj_shadow *sh)
     sh->child_words = words[0];
     sh->child_seq = sh->durable_seq;
     atomic_store_explicit(&sh->reaped, 0, memory_order_relaxed);
-    if (pthread_create(&sh->reaper, NULL, reaper, sh) != 0) { /* then waited for here, now */
+    int made = pthread_create(&sh->reaper, NULL, reaper, sh) == 0;
+    /* (its own name: it would take the writer's, which make bench counts) */
+    if (made) pthread_setname_np(sh->reaper, "yj-ckpt-wait");
+    if (!made) { /* then waited for here, now */
         yj_log(YJ_LOG_WARN,
                "shadow: no thread to wait for the typed checkpoint: waiting on the writer's");
         reaper(sh);
@@ -1059,6 +1060,11 @@ static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head,
 {
     yj_shadow *sh = ctx;
     if (!sh->writer || sh->ready) return YJ_OK;
+    if (sh->on) /* (built at a head the store's log now goes past: main.c's migration) */
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       "the typed states were built at entry %llu and the store's log goes on "
+                       "past it: start again (the store then recovers through them)",
+                       (unsigned long long)sh->durable_seq);
     const yj_rtxn *r = (const yj_rtxn *)view; /* (a read snapshot is its view) */
     uint64_t from = 1;
     yj_err err = load_checkpoint(sh, r, head, &from, 1);

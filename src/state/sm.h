@@ -336,7 +336,9 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
  * rules' limits, or names a member, group-buy, session, campaign, guide
  * or store the state has not: nothing changed), RESOURCE_EXHAUSTED,
  * INVALID_ARGUMENT. Neither is logged for a rollback: between groups
- * only. */
+ * only. Not yet used by the writer: a state either changed is not saved
+ * (yj_sm_save, _save_fd: FAILED_PRECONDITION), for its pools still hold
+ * what a dropped order had, which a snapshot's check refuses. */
 yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len);
 void yj_sm_order_drop(yj_sm *s, uint32_t oi);
 yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);

@@ -27,13 +27,12 @@ void yj_sm_order_drop(yj_sm *s, uint32_t oi)
 {
     if (oi >= yj_ids_count(s->order_ids)) return;
     sm_order *o = &s->orders[oi];
-    *o = (sm_order){.buyer = o->buyer, /* (kept: every order has one, and the digest ranks it) */
-                    .session = YJ_TREE_NONE,
-                    .inviter = YJ_TREE_NONE,
-                    .group = YJ_TREE_NONE,
-                    .missed = YJ_TREE_NONE,
-                    .campaign = YJ_TREE_NONE,
-                    .seqs = {SM_OSEQ_NONE, 0}};
+    uint32_t buyer = o->buyer; /* (kept: every order has one, and the digest ranks it) */
+    memset(o, 0, sizeof *o);   /* (its padding too: a snapshot takes the table's bytes) */
+    o->buyer = buyer;
+    o->session = o->inviter = o->group = o->missed = o->campaign = YJ_TREE_NONE;
+    o->seqs.last = SM_OSEQ_NONE;
+    s->cold_changed = 1;
 }
 
 /* Room for n more of a pool of elem-byte items (cap doubled). */
@@ -115,27 +114,38 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order number %u is none", (unsigned)oi);
     Yongjin__State__Order *r = yongjin__state__order__unpack(NULL, len, rec);
     if (!r) return yj_fail(why, YJ_DATA_LOSS, "the order's record does not decode");
-    sm_order o = {.seqs = {SM_OSEQ_NONE, 0}};
+    sm_order o;
+    memset(&o, 0, sizeof o); /* (its padding too: a snapshot takes the table's bytes) */
+    o.seqs.last = SM_OSEQ_NONE;
     yj_err err = YJ_OK;
-    if (r->n_lines < 1 || r->n_lines > YJ_LINES_MAX ||
-        r->n_commissions > YJ_COMMISSIONS_MAX + YJ_LINES_MAX || r->n_credits > YJ_CREDITS_MAX ||
-        r->n_entry_seqs < 1 || r->n_entry_seqs > SEQS_MAX || r->status < SM_PAID ||
-        r->status > SM_SETTLED || r->refund_count > YJ_REFUNDS_MAX)
-        err = yj_fail(why, YJ_DATA_LOSS, "the order's record is past the rules' limits");
+    /* the limits the rules and a snapshot hold an order to (sm_snapshot.c) */
+    int past = r->n_lines < 1 || r->n_lines > YJ_LINES_MAX ||
+               r->n_commissions > YJ_COMMISSIONS_MAX || r->n_credits > YJ_CREDITS_MAX ||
+               r->n_entry_seqs < 1 || r->n_entry_seqs > SEQS_MAX || r->status < SM_PAID ||
+               r->status > SM_SETTLED || r->refund_count > YJ_REFUNDS_MAX || r->refunded < 0 ||
+               r->refunded > YJ_AMOUNT_MAX || r->group_miss < 0 || r->group_miss > 255;
+    for (size_t i = 0; !past && i < r->n_lines; i++) {
+        const Yongjin__State__OrderLine *l = r->lines[i];
+        past = strlen(l->line_id) > YJ_ID_MAX || strlen(l->sku) > YJ_ID_MAX ||
+               strlen(l->category) > YJ_ID_MAX || l->amount < 0 || l->amount > YJ_AMOUNT_MAX ||
+               l->refunded < 0 || l->refunded > l->amount;
+    }
+    if (past) err = yj_fail(why, YJ_DATA_LOSS, "the order's record is past the rules' limits");
     if (err == YJ_OK) err = numbers_of(s, r, &o, why);
-    uint32_t members[YJ_COMMISSIONS_MAX + YJ_LINES_MAX];
+    uint32_t members[YJ_COMMISSIONS_MAX];
     for (size_t i = 0; err == YJ_OK && i < r->n_commissions; i++) {
         const Yongjin__State__Commission *c = r->commissions[i];
         if ((members[i] = member_of(s, c->member)) == YJ_TREE_NONE || c->program < 0 ||
-            c->program > 255 || c->level < 0 || c->level > 255 || c->line < YJ_LINE_ORDER ||
-            c->line >= (int32_t)r->n_lines)
+            c->program > 255 || c->level < 0 || c->level >= 16 || c->line < YJ_LINE_ORDER ||
+            c->line >= (int32_t)r->n_lines || c->rounding < 0 || c->rounding > 255)
             err = yj_fail(why, YJ_DATA_LOSS, "the order's commission %zu is not one", i);
     }
     uint32_t guides[YJ_CREDITS_MAX], stores[YJ_CREDITS_MAX];
     for (size_t i = 0; err == YJ_OK && i < r->n_credits; i++) {
         const Yongjin__State__OrderCredit *c = r->credits[i];
         if (!id_of(s->guide_ids, c->guide, &guides[i]) || guides[i] == YJ_TREE_NONE ||
-            !id_of(s->store_ids, c->store, &stores[i]) || stores[i] == YJ_TREE_NONE)
+            !id_of(s->store_ids, c->store, &stores[i]) || stores[i] == YJ_TREE_NONE ||
+            c->channel < 0 || c->channel > 255 || c->rounding < 0 || c->rounding > 255)
             err = yj_fail(why, YJ_DATA_LOSS,
                           "the order's credit %zu names a guide or store the "
                           "state has not",
@@ -215,6 +225,7 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
         o.seqs.n++;
     }
     s->orders[oi] = o;
+    s->cold_changed = 1;
     yongjin__state__order__free_unpacked(r, NULL);
     return YJ_OK;
 }

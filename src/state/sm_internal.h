@@ -244,6 +244,8 @@ struct yj_sm {
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
         dirty_wd, dirty_grp, dirty_gord, dirty_bat, dirty_pl, dirty_bind;
     int policy_changed; /* a SetPolicy since the view last took it (not state) */
+    int cold_changed;   /* an order dropped or loaded (sm_cold.c): its pools hold what no
+                           order names, which a snapshot refuses; not saved yet */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;

@@ -210,6 +210,7 @@ static void fill_header(uint8_t h[SNAP_HEADER], uint64_t body_len, const uint8_t
 
 yj_err yj_sm_save(const yj_sm *s, yj_buf *out)
 {
+    if (s->cold_changed) return YJ_FAILED_PRECONDITION; /* (sm_cold.c: not yet) */
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest)) return YJ_RESOURCE_EXHAUSTED;
     size_t start = out->len;
@@ -262,6 +263,9 @@ static int fd_put(void *ctx, const void *p, size_t n)
 yj_err yj_sm_save_fd(const yj_sm *s, int fd, size_t run, uint64_t *bytes,
                      uint8_t header[YJ_SM_SNAP_HEADER], yj_msg *msg)
 {
+    if (s->cold_changed)
+        return yj_fail(msg, YJ_FAILED_PRECONDITION,
+                       "a state with orders dropped or loaded back is not saved yet");
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest))
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a digest");

@@ -2740,6 +2740,9 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
     }
     assert_true(yj_sm_digest(c, d));
     assert_memory_equal(d, live, 32);
+    yj_buf again = {0}; /* (not saved yet: its pools hold what the drops left) */
+    assert_int_equal(yj_sm_save(c, &again), YJ_FAILED_PRECONDITION);
+    yj_buf_free(&again);
     { /* a record naming a buyer the state has not */
         Yongjin__State__Order *o;
         uint8_t *rec;
