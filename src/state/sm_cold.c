@@ -49,16 +49,6 @@ static int pool_room(void **pool, size_t *cap, size_t used, size_t n, size_t ele
     return 1;
 }
 
-/* A copy of str in the state's arena ("" itself when empty): NULL on ENOMEM. */
-static const char *copy_str(yj_sm *s, const char *str)
-{
-    size_t n = strlen(str);
-    if (!n) return "";
-    char *c = yj_arena_alloc(&s->strs, n + 1);
-    if (c) memcpy(c, str, n + 1);
-    return c;
-}
-
 static uint32_t member_of(const yj_sm *s, const char *id)
 {
     size_t n = strlen(id);
@@ -165,12 +155,12 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
     int64_t paid = 0;
     for (size_t i = 0; err == YJ_OK && i < r->n_lines; i++) {
         const Yongjin__State__OrderLine *l = r->lines[i];
-        lines[i] = (sm_line){copy_str(s, l->line_id),
+        lines[i] = (sm_line){sm_arena_str(s, l->line_id),
                              l->amount,
                              l->refunded,
                              l->commission_base,
-                             copy_str(s, l->sku),
-                             copy_str(s, l->category),
+                             sm_arena_str(s, l->sku),
+                             sm_arena_str(s, l->category),
                              l->quantity};
         if (!lines[i].id || !lines[i].sku || !lines[i].category)
             err = yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's lines");

@@ -90,6 +90,10 @@ static inline uint64_t month_key(uint32_t m, uint32_t period)
     return (uint64_t)m << 32 | period;
 }
 
+/* A copy of str in the state's arena ("" itself when empty): NULL on
+ * ENOMEM (sm_orders.c). */
+const char *sm_arena_str(yj_sm *s, const char *str);
+
 /* A member's posting, as its statement line takes it (yj_sm.posted). */
 typedef struct sm_posted {
     const char *member, *account, *order_id, *kind;

@@ -164,8 +164,7 @@ void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c
     sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
 }
 
-/* A copy of str in the state's arena ("" itself when empty): NULL on ENOMEM. */
-static const char *arena_str(yj_sm *s, const char *str)
+const char *sm_arena_str(yj_sm *s, const char *str)
 {
     size_t n = strlen(str);
     if (!n) return "";
@@ -182,8 +181,8 @@ static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_or
 {
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
-        const char *id = arena_str(s, l->line_id), *sku = arena_str(s, l->sku),
-                   *category = arena_str(s, l->category);
+        const char *id = sm_arena_str(s, l->line_id), *sku = sm_arena_str(s, l->sku),
+                   *category = sm_arena_str(s, l->category);
         if (!id || !sku || !category) return YJ_RESOURCE_EXHAUSTED;
         s->lines[s->n_lines + i] =
             (sm_line){id, lines[i].amount, 0, lines[i].base, sku, category, l->quantity};
