@@ -327,3 +327,34 @@ def test_a_recovery_starts_from_the_previous_typed_checkpoint(data_dir):
     assert balance(c, "xb").pending == 20000
     assert c.call("Verify").ok
     assert s.stop() == 0
+
+
+def test_a_damaged_typed_checkpoint_is_never_served(data_dir):
+    """Under the typed writer the balances live in the typed checkpoint, not
+    in data.mdb: one byte changed in it is found at the start (DATA_LOSS
+    naming the file, logged), the file is not loaded, and the states are
+    built from the journal: the balances served are the rules' (by hand, as
+    in the first test), never the damaged file's."""
+    import os
+    s = Server(data_dir, ["--typed-writer"]).start()
+    some_events(Client(s.channel()), "x", T)
+    assert s.stop() == 0
+    path = os.path.join(data_dir, "typed.ckpt")
+    with open(path, "r+b") as f:
+        good = f.read()
+        f.seek(len(good) // 2)
+        f.write(bytes([good[len(good) // 2] ^ 0x10]))
+    s.start()
+    log = s._log_since_start()
+    assert "typed checkpoint %s is damaged" % path in log, log
+    assert "(DATA_LOSS): building the typed state from the whole journal instead" in log, log
+    c = Client(s.channel())
+    b, a = balance(c, "xb"), balance(c, "xa")
+    assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
+    assert (a.pending, a.available, a.earned_total, a.reversed_total) == (0, 375, 500, 125)
+    v = c.call("Verify")  # the damaged file is still there: the problem it reports
+    assert not v.ok and "typed.ckpt" in v.problem, v
+    assert s.stop() == 0  # (a good checkpoint written over it)
+    s.start()
+    assert Client(s.channel()).call("Verify").ok
+    assert s.stop() == 0
