@@ -90,6 +90,29 @@ static void bind_ok(yj_sm *s, const char *m, const char *r)
     assert_int_equal(yj_sm_bind(s, &e, m, r, NULL, &why), YJ_OK);
 }
 
+/* x as an OrderPaid of order by buyer: one line "L1" of amount (op, l and
+ * lp are the caller's, alive as long as x). */
+typedef struct one_line_paid {
+    Yongjin__V1__OrderPaid op;
+    Yongjin__V1__Line l, *lp;
+} one_line_paid;
+static void paid_event(Yongjin__V1__Event *x, one_line_paid *p, const char *order,
+                       const char *buyer, int64_t amount)
+{
+    p->op = (Yongjin__V1__OrderPaid)YONGJIN__V1__ORDER_PAID__INIT;
+    p->l = (Yongjin__V1__Line)YONGJIN__V1__LINE__INIT;
+    p->l.line_id = "L1";
+    p->l.quantity = 1;
+    p->l.amount = amount;
+    p->lp = &p->l;
+    p->op.order_id = (char *)order;
+    p->op.buyer = (char *)buyer;
+    p->op.n_lines = 1;
+    p->op.lines = &p->lp;
+    x->body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
+    x->order_paid = &p->op;
+}
+
 /* An order of one line of amount, paid at t; its postings unpacked into
  * *res (free with yongjin__v1__event_result__free_unpacked). */
 static yj_err pay(yj_sm *s, const char *order, const char *buyer, int64_t amount, int64_t t,
@@ -4185,17 +4208,8 @@ static void test_a_batch_month_as_an_old_journal_wrote_it(void **state)
         x.body_case = YONGJIN__V1__EVENT__BODY_BIND;
         x.bind = &b;
         assert_int_equal(typed_alone(s, &x, T0, 0, ++seq), YJ_OK);
-        Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
-        Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
-        l.line_id = "L1";
-        l.quantity = 1;
-        l.amount = 10000;
-        op.order_id = "o1";
-        op.buyer = "b";
-        op.n_lines = 1;
-        op.lines = &lp;
-        x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
-        x.order_paid = &op;
+        one_line_paid o1;
+        paid_event(&x, &o1, "o1", "b", 10000);
         assert_int_equal(typed_alone(s, &x, T0 + DAY, 0, ++seq), YJ_OK);
         Yongjin__V1__OrderCompleted oc = YONGJIN__V1__ORDER_COMPLETED__INIT;
         oc.order_id = "o1";
@@ -4443,17 +4457,8 @@ static void test_seen_marks_by_hand(void **state)
     assert_int_equal(yj_sm_apply(s, 0, &bx, T0 + DAY, T0 + DAY, ++seq_next, &out, &extra, &why),
                      YJ_OK);
     Yongjin__V1__Event ox = YONGJIN__V1__EVENT__INIT;
-    Yongjin__V1__OrderPaid op = YONGJIN__V1__ORDER_PAID__INIT;
-    Yongjin__V1__Line l = YONGJIN__V1__LINE__INIT, *lp = &l;
-    l.line_id = "L1";
-    l.quantity = 1;
-    l.amount = 100000;
-    op.order_id = "o9";
-    op.buyer = "ghost";
-    op.n_lines = 1;
-    op.lines = &lp;
-    ox.body_case = YONGJIN__V1__EVENT__BODY_ORDER_PAID;
-    ox.order_paid = &op;
+    one_line_paid o9;
+    paid_event(&ox, &o9, "o9", "ghost", 100000);
     fx.len = extra.len = 0;
     assert_int_equal(yj_sm_apply(s, 0, &ox, T0 + DAY, T0 + DAY, ++seq_next, &out, &extra, &why),
                      YJ_OK);
