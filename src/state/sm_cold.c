@@ -35,18 +35,18 @@ void yj_sm_order_drop(yj_sm *s, uint32_t oi)
     s->cold_changed = 1;
 }
 
-/* Room for n more of a pool of elem-byte items (cap doubled). */
-static int pool_room(void **pool, size_t *cap, size_t used, size_t n, size_t elem)
+/* pool (of elem-byte items, cap of them) with room for n more past
+ * used: the pool, moved when it grew (cap doubled); NULL on ENOMEM (pool
+ * as it was). */
+static void *pool_room(void *pool, size_t *cap, size_t used, size_t n, size_t elem)
 {
-    if (used + n <= *cap) return 1;
+    if (used + n <= *cap) return pool;
     size_t c = *cap ? *cap : 64;
     while (c < used + n)
         c *= 2;
-    void *p = realloc(*pool, c * elem);
-    if (!p) return 0;
-    *pool = p;
-    *cap = c;
-    return 1;
+    void *p = realloc(pool, c * elem);
+    if (p) *cap = c;
+    return p;
 }
 
 static uint32_t member_of(const yj_sm *s, const char *id)
@@ -141,15 +141,23 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
                           "state has not",
                           i);
     }
-    if (err == YJ_OK &&
-        (!pool_room((void **)&s->lines, &s->lines_cap, s->n_lines, r->n_lines, sizeof *s->lines) ||
-         !pool_room((void **)&s->comms, &s->comms_cap, s->n_comms, r->n_commissions,
-                    sizeof *s->comms) ||
-         !pool_room((void **)&s->credits, &s->credits_cap, s->n_credits, r->n_credits,
-                    sizeof *s->credits) ||
-         !pool_room((void **)&s->oseqs, &s->oseqs_cap, s->n_oseqs, r->n_entry_seqs,
-                    sizeof *s->oseqs)))
-        err = yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's detail");
+    if (err == YJ_OK) {
+        sm_line *l = pool_room(s->lines, &s->lines_cap, s->n_lines, r->n_lines, sizeof *l);
+        if (l) s->lines = l;
+        sm_comm *c = l ? pool_room(s->comms, &s->comms_cap, s->n_comms, r->n_commissions,
+                                   sizeof *c)
+                       : NULL;
+        if (c) s->comms = c;
+        sm_credit *k = c ? pool_room(s->credits, &s->credits_cap, s->n_credits, r->n_credits,
+                                     sizeof *k)
+                         : NULL;
+        if (k) s->credits = k;
+        sm_oseq *q = k ? pool_room(s->oseqs, &s->oseqs_cap, s->n_oseqs, r->n_entry_seqs,
+                                   sizeof *q)
+                       : NULL;
+        if (q) s->oseqs = q;
+        if (!q) err = yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's detail");
+    }
     /* the lines' strings first (the only step that can fail past here) */
     sm_line lines[YJ_LINES_MAX];
     int64_t paid = 0;
