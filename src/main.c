@@ -44,6 +44,7 @@ typedef struct options {
     uint32_t drain_timeout_ms;
     int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
     uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
+    uint64_t hot_orders;          /* --hot-orders */
     int shadow_check_ckpt;        /* --shadow-check-checkpoint */
     int typed_writer;             /* --typed-writer: the typed state writes (an experiment) */
 } options;
@@ -135,6 +136,10 @@ static void usage(FILE *out)
         "                            the store is marked (a server without this mode no\n"
         "                            longer opens it; the yj tools do); implies\n"
         "                            --shadow-typed\n"
+        "  --hot-orders N            with --typed-writer, each tenant keeps at most N\n"
+        "                            orders' detail in memory (default 100000; 0: all):\n"
+        "                            the oldest past it stay in their records in the\n"
+        "                            store, read back when an event names one\n"
         "  --help                    this text\n");
 }
 
@@ -161,6 +166,7 @@ enum {
     OPT_VERIFY_MAX,
     OPT_SHADOW_TYPED,
     OPT_SHADOW_CKPT,
+    OPT_HOT_ORDERS,
     OPT_SHADOW_CHECK_CKPT,
     OPT_TYPED_WRITER
 };
@@ -201,12 +207,14 @@ static int parse_options(int argc, char **argv, options *o)
         {"shadow-checkpoint-entries", 1, 0, OPT_SHADOW_CKPT},
         {"shadow-check-checkpoint", 0, 0, OPT_SHADOW_CHECK_CKPT},
         {"typed-writer", 0, 0, OPT_TYPED_WRITER},
+        {"hot-orders", 1, 0, OPT_HOT_ORDERS},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->server.listen = "127.0.0.1:50051";
     o->drain_timeout_ms = 10000;
     o->shadow_ckpt_entries = 1000000;
+    o->hot_orders = 100000;
     int c, idx = 0;
     uint64_t v;
     opterr = 0;
@@ -248,6 +256,9 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case OPT_TYPED_WRITER:
             o->typed_writer = o->shadow_typed = 1;
+            break;
+        case OPT_HOT_ORDERS:
+            bad = parse_u64(optarg, UINT32_MAX - 2, &o->hot_orders);
             break;
         case OPT_LOG_THREAD:
             o->log_thread = !strcmp(optarg, "off") ? 0 : !strcmp(optarg, "auto") ? 1 : !strcmp(optarg, "always") ? 2 : -1;
@@ -437,6 +448,7 @@ static int start(app *a)
          * fails (no memory, a journal that does not replay) leaves the
          * store as the keyed ledger wrote it */
         yj_shadow_set_writer(a->shadow, 1);
+        yj_shadow_set_hot_orders(a->shadow, (size_t)a->opt.hot_orders);
         sc.typed_hook = *yj_shadow_hook(a->shadow); /* (with the writer's prefetch) */
         sc.hook = *yj_ledger_hook();
     }

@@ -119,16 +119,18 @@ static long rss_anon_kib(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: yj-state-bench [--members 100000] [--orders 1000000] [--seed 1]\n");
+    fprintf(stderr, "usage: yj-state-bench [--members 100000] [--orders 1000000] [--seed 1]\n"
+                    "                      [--hot-orders N]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    long members = 100000, orders = 1000000, seed = 1;
+    long members = 100000, orders = 1000000, seed = 1, hot = 0;
     static const struct option opts[] = {{"members", required_argument, NULL, 'm'},
                                          {"orders", required_argument, NULL, 'o'},
                                          {"seed", required_argument, NULL, 's'},
+                                         {"hot-orders", required_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         char *end;
@@ -140,6 +142,8 @@ int main(int argc, char **argv)
             orders = v;
         else if (c == 's')
             seed = v;
+        else if (c == 'h')
+            hot = v;
         else
             usage();
     }
@@ -170,7 +174,8 @@ int main(int argc, char **argv)
     Yongjin__V1__Event *evs;
     if (state_bench_orders(orders, members, seed, &a, &ops, &evs) != 0) return 1;
     yj_buf fx = {0}, extra = {0};
-    long postings = 0;
+    long postings = 0, dropped = 0;
+    double sweep_s = 0, sweep_max = 0;
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
     for (long i = 0; i < orders; i++) {
         /* the writer's one entry point: the event's checks, its month, the
@@ -183,7 +188,21 @@ int main(int argc, char **argv)
             fprintf(stderr, "yj-state-bench: order %ld: %s\n", i, why.text);
             return 1;
         }
-        if (i % 1000 == 999) yj_sm_commit(s); /* a group of 1000 made durable: its undo forgotten */
+        if (i % 1000 == 999) { /* a group of 1000 made durable: its undo forgotten */
+            yj_sm_commit(s);
+            if (hot) { /* the server's sweep after a durable group (shadow.c) */
+                double q0 = now_s(CLOCK_MONOTONIC);
+                long d = yj_sm_cold_sweep(s, (size_t)hot, 32768);
+                double q = now_s(CLOCK_MONOTONIC) - q0;
+                if (d < 0) {
+                    fprintf(stderr, "yj-state-bench: the sweep ran out of memory\n");
+                    return 1;
+                }
+                dropped += d;
+                sweep_s += q;
+                if (q > sweep_max) sweep_max = q;
+            }
+        }
         /* a posting's field header is 0x2a and one or two length bytes:
          * count them as the postings (two a commission) */
         for (size_t k = 0; k < fx.len;) {
@@ -200,6 +219,11 @@ int main(int argc, char **argv)
     printf("typed apply: %.3f us CPU an order, %.3f us wall, %.0f orders/s\n",
            cpu * 1e6 / (double)orders, wall * 1e6 / (double)orders, (double)orders / wall);
     printf("commissions an order: %.2f\n", (double)postings / 2.0 / (double)orders);
+    if (hot)
+        printf("cold orders: %zu (%ld drops), %zu hot; the sweeps %.3f us an order (in the "
+               "above), the longest %.1f ms\n",
+               yj_sm_orders_cold(s), dropped, yj_sm_orders_hot(s), sweep_s * 1e6 / (double)orders,
+               sweep_max * 1e3);
     printf("state: %zu bytes: the tree %.0f a member, the rest (balances, counters, orders) %.0f "
            "an order; "
            "RssAnon %ld KiB (the orders built ahead included)\n",

@@ -38,6 +38,10 @@ typedef struct shadow_tenant {
     int touched;
 } shadow_tenant;
 
+/* the orders a durable group's sweep looks at, per tenant it touched (at
+ * least twice what a group of 10,000 one-order writes adds: the hot count
+ * comes back down after a burst) */
+#define SWEEP_VISIT 32768
 #define PREFETCH_SLOTS 16 /* (more than YJ_SM_PREFETCH_STAGES: one a write ahead) */
 
 struct yj_shadow {
@@ -72,6 +76,17 @@ struct yj_shadow {
         uint32_t ti;
         yj_sm_prefetch_memo pm;
     } pf[PREFETCH_SLOTS];
+    size_t hot_orders; /* (writer) a tenant's orders kept hot (yj_shadow_set_hot_orders) */
+    /* (writer) the cold orders the write being applied loaded from their
+     * 'O' rows: kept apart as 'o' rows when it is accepted (cold_loader) */
+    struct cold_load {
+        char id[YJ_ID_MAX + 1];
+        size_t len, off, n; /* its id, and its record's bytes in loaded */
+        uint32_t h;
+    } loads[4];
+    size_t n_loads;
+    int loads_lost; /* more than loads holds: the write fails */
+    yj_buf loaded;
     uint64_t durable_seq; /* the journal's head after the last durable group */
     uint8_t durable_hash[YJ_HASH_BYTES];
     pid_t child;     /* the process writing one; 0: none */
@@ -323,6 +338,11 @@ static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BY
     }
     if (sh->on) yj_pub_end(sh->pub, seq);
     if (!published) stop(sh, "no memory for the published view");
+    /* the oldest orders past the tenants' hot count made cold (their
+     * records are in the store: this group's are published) */
+    for (size_t i = 0; sh->on && sh->writer && sh->hot_orders && i < sh->n_touched; i++)
+        if (yj_sm_cold_sweep(sh->tenants[sh->touched[i]].sm, sh->hot_orders, SWEEP_VISIT) < 0)
+            yj_log(YJ_LOG_WARN, "shadow: no memory to make orders cold (they stay hot)");
     sh->n_touched = 0;
     sh->durable_seq = seq;
     memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
@@ -402,6 +422,80 @@ static yj_err put_row(void *ctx, const uint8_t *key, size_t key_len, const uint8
     return yj_state_put(ctx, key, key_len, val, val_len);
 }
 
+/* ---- cold orders (sm.h: yj_sm_set_loader) ----
+ *
+ * A cold order's record is its 'O' row, the one yj_sm_history last wrote,
+ * until an event loads it: the event then changes it and writes a newer
+ * 'O'. A recovery from a typed checkpoint older than that event (or a
+ * tool reading the store) would then find a record newer than the order
+ * its checkpoint dropped. So a write that loads an order from its 'O' row
+ * also keeps that row as it was, as 'o' (order, h: the four bytes of its
+ * hash the stub keeps), and a load looks for its 'o' first: the version
+ * the stub names, whatever came after. */
+
+typedef struct cold_ctx {
+    yj_shadow *sh;
+    const yj_store_view *view; /* the write's, or a build's read */
+    const char *tenant;
+    size_t tenant_len;
+} cold_ctx;
+
+static void kept_key(lkey *k, const char *tenant, size_t tenant_len, const char *id, size_t len,
+                     uint32_t h)
+{
+    lkey_id_n(k, tenant, tenant_len, 'o', id, len);
+    lkey_u32(k, h);
+}
+
+static yj_err cold_loader(void *ctx, const char *id, size_t len, uint32_t h, const uint8_t **rec,
+                          size_t *rec_len, yj_msg *why)
+{
+    cold_ctx *c = ctx;
+    yj_shadow *sh = c->sh;
+    lkey k;
+    MDB_val v;
+    kept_key(&k, c->tenant, c->tenant_len, id, len, h);
+    yj_err err = yj_state_get(c->view, k.b, k.n, &v);
+    if (err == YJ_OK) {
+        *rec = v.mv_data;
+        *rec_len = v.mv_size;
+        return YJ_OK;
+    }
+    if (err != YJ_NOT_FOUND) return yj_fail(why, err, "a cold order's kept record: not read");
+    lkey_id_n(&k, c->tenant, c->tenant_len, 'O', id, len);
+    if ((err = yj_state_get(c->view, k.b, k.n, &v)) != YJ_OK)
+        return err == YJ_NOT_FOUND ? err : yj_fail(why, err, "a cold order's record: not read");
+    if (sh->n_loads == sizeof sh->loads / sizeof sh->loads[0] || len > YJ_ID_MAX) {
+        sh->loads_lost = 1;
+        return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "more cold orders in one event than kept");
+    }
+    struct cold_load *l = &sh->loads[sh->n_loads];
+    l->off = sh->loaded.len;
+    if (yj_buf_append(&sh->loaded, v.mv_data, v.mv_size) != YJ_OK)
+        return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for a cold order's record");
+    memcpy(l->id, id, len);
+    l->len = len;
+    l->n = v.mv_size;
+    l->h = h;
+    sh->n_loads++;
+    *rec = sh->loaded.data + l->off;
+    *rec_len = l->n;
+    return YJ_OK;
+}
+
+/* The 'O' rows the accepted write loaded orders from, kept as 'o'. */
+static yj_err keep_loaded(yj_shadow *sh, yj_wtxn *wtxn, const char *tenant, size_t tenant_len)
+{
+    yj_err err = YJ_OK;
+    for (size_t i = 0; i < sh->n_loads && err == YJ_OK; i++) {
+        const struct cold_load *l = &sh->loads[i];
+        lkey k;
+        kept_key(&k, tenant, tenant_len, l->id, l->len, l->h);
+        err = yj_state_put(wtxn, k.b, k.n, sh->loaded.data + l->off, l->n);
+    }
+    return err;
+}
+
 /* The writer's apply (yj_shadow_set_writer): w applied to its tenant's
  * typed state, whose answer is the write's, and the history rows it
  * leaves (statement lines, order records, the month's entry index, and a
@@ -426,6 +520,10 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
     sh->fx.len = sh->extra.len = 0;
     yj_sm_out out = {.effects = &sh->fx};
     uint32_t closed = yj_sm_closed_through(t->sm);
+    cold_ctx cc = {sh, &wtxn->view, w->tenant, w->tenant_len};
+    sh->n_loads = 0;
+    sh->loaded.len = 0;
+    yj_sm_set_loader(t->sm, cold_loader, &cc);
     /* (a replay passes no receive time: its door was passed once) */
     yj_err err =
         yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms,
@@ -438,6 +536,8 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
         stop(sh, "the typed state is damaged");
         return yj_fail(why, YJ_INTERNAL, "the typed state of the tenant is damaged");
     }
+    yj_sm_set_loader(t->sm, NULL, NULL); /* (cc is this call's) */
+    if (err == YJ_OK) err = keep_loaded(sh, wtxn, w->tenant, w->tenant_len);
     if (err == YJ_OK) /* (before the event is freed: its postings name its strings) */
         err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
                             sh->fx.len, put_row, wtxn);
@@ -576,12 +676,18 @@ void yj_shadow_free(yj_shadow *sh)
     yj_buf_free(&sh->extra);
     yj_buf_free(&sh->want);
     yj_buf_free(&sh->got);
+    yj_buf_free(&sh->loaded);
     free(sh);
 }
 
 const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh)
 {
     return &sh->hook;
+}
+
+void yj_shadow_set_hot_orders(yj_shadow *sh, size_t n)
+{
+    sh->hot_orders = n;
 }
 
 void yj_shadow_set_writer(yj_shadow *sh, int on)
@@ -625,11 +731,17 @@ yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg)
 /* One journal entry applied to its tenant's typed state, which must give
  * what the entry recorded: its postings and credits (the EventResult's
  * fields 5 and 6 as the entry has them) and its added fields. */
-static yj_err build_one(yj_shadow *sh, const Yongjin__V1__JournalEntry *je, uint64_t seq,
-                        yj_msg *msg)
+static yj_err build_one(yj_shadow *sh, const yj_store_view *view,
+                        const Yongjin__V1__JournalEntry *je, uint64_t seq, yj_msg *msg)
 {
     shadow_tenant *t = tenant_of(sh, je->tenant, strlen(je->tenant));
     if (!t) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a tenant's typed state");
+    /* (a state from a checkpoint may hold cold orders: their records
+     * through the build's view, read only) */
+    cold_ctx cc = {sh, view, je->tenant, strlen(je->tenant)};
+    sh->n_loads = 0;
+    sh->loaded.len = 0;
+    yj_sm_set_loader(t->sm, view ? cold_loader : NULL, &cc);
     Yongjin__V1__Event *ev = yongjin__v1__event__unpack(NULL, je->event.len, je->event.data);
     if (!ev)
         return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: its event does not decode",
@@ -640,6 +752,7 @@ static yj_err build_one(yj_shadow *sh, const Yongjin__V1__JournalEntry *je, uint
     /* (a version 1 entry records no version; a replay passes no receive time) */
     yj_err err = yj_sm_apply(t->sm, je->rules_version ? je->rules_version : YJ_RULES_V1, ev,
                              je->event_time_ms, 0, seq, &out, &sh->extra, &why);
+    yj_sm_set_loader(t->sm, NULL, NULL);
     yongjin__v1__event__free_unpacked(ev, NULL);
     if (err != YJ_OK)
         return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: the typed state refuses it: %s",
@@ -816,7 +929,7 @@ static yj_err replay(yj_shadow *sh, const yj_rtxn *r, uint64_t from, uint64_t he
         if (!je)
             return yj_fail(msg, YJ_DATA_LOSS, "entry %llu does not decode",
                            (unsigned long long)seq);
-        err = build_one(sh, je, seq, msg);
+        err = build_one(sh, &r->view, je, seq, msg);
         yongjin__v1__journal_entry__free_unpacked(je, NULL);
     }
     return err;
@@ -946,7 +1059,7 @@ static yj_err verify_entries(yj_shadow *full, yj_store *store, uint64_t from, ui
                               (unsigned long long)seq);
                 break;
             }
-            err = build_one(full, je, seq, msg);
+            err = build_one(full, NULL, je, seq, msg); /* (from the first: none cold) */
             yongjin__v1__journal_entry__free_unpacked(je, NULL);
             memcpy(prev, h, YJ_HASH_BYTES);
         }

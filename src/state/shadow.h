@@ -62,6 +62,11 @@ const yj_apply_hook *yj_shadow_hook(const yj_shadow *sh);
  * yj_shadow_verify; no server without this mode, nor a yj tool, opens
  * such a store (store.c's meta mark). Call before the store opens. */
 void yj_shadow_set_writer(yj_shadow *sh, int on);
+/* (writer) After each durable group, every tenant it touched keeps at
+ * most n orders hot: the oldest past it go cold (sm.h, yj_sm_cold_sweep:
+ * their detail only in their records, loaded back when an event names
+ * one). 0 (the default): every order stays hot. */
+void yj_shadow_set_hot_orders(yj_shadow *sh, size_t n);
 /* Checkpoints into dir (copied) every `every` entries (0: only at
  * yj_shadow_checkpoint), and a build loads them. Call before
  * yj_shadow_build. OK or RESOURCE_EXHAUSTED. */

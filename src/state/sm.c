@@ -137,6 +137,9 @@ void yj_sm_free(yj_sm *s)
     free(s->policy_raw);
     free(s->bal);
     free(s->orders);
+    free(s->ostub);
+    yj_arena_free(&s->ostrs);
+    yj_buf_free(&s->hbuf);
     free(s->lines);
     free(s->comms);
     free(s->oseqs);
@@ -197,6 +200,8 @@ void *sm_table(void *owner, uint32_t table)
         return s->groups;
     case ST_GEXP:
         return s->gexp;
+    case ST_OSTUB:
+        return s->ostub;
     default:
         assert(0);
         return NULL;
@@ -982,9 +987,8 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     uint8_t tree[32];
     rank_ent *ids = malloc((n ? n : 1) * sizeof *ids);
     uint32_t *rank = malloc((n ? n : 1) * sizeof *rank);
-    rank_ent *ords = malloc((no ? no : 1) * sizeof *ords);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = ids && rank && ords && c && yj_tree_digest(s->tree, tree) &&
+    int ok = ids && rank && c && yj_tree_digest(s->tree, tree) &&
              EVP_DigestInit_ex(c, yj_sha256_md(), NULL) && EVP_DigestUpdate(c, tree, sizeof tree);
     if (ok) {
         for (size_t i = 0; i < n; i++)
@@ -1017,59 +1021,17 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         }
         free(r);
     }
-    if (ok) { /* the orders, by id */
-        for (size_t i = 0; i < no; i++)
-            ords[i] = (rank_ent){yj_ids_str(s->order_ids, (uint32_t)i), (uint32_t)i};
-        qsort(ords, no, sizeof *ords, by_id);
-    }
-    for (size_t i = 0; ok && i < no; i++) {
-        const sm_order *o = &s->orders[ords[i].i];
-        ok = EVP_DigestUpdate(c, ords[i].id, strlen(ords[i].id) + 1) &&
-             put_u64(c, rank[o->buyer]) && put_u64(c, (uint64_t)o->paid_at_ms) &&
-             put_u64(c, (uint64_t)o->paid_fen) && put_u64(c, o->seq) &&
-             put_u64(c, o->policy_version) && put_u64(c, (uint64_t)o->status) &&
-             put_u64(c, (uint64_t)o->refunded_fen) && put_u64(c, o->refund_count) &&
-             put_u64(c, (uint64_t)o->completed_at_ms) && put_u64(c, (uint64_t)o->due_at_ms) &&
-             put_u64(c, o->n_lines) && put_u64(c, o->n_comm) &&
-             EVP_DigestUpdate(
-                 c, o->session == YJ_TREE_NONE ? "" : yj_ids_str(s->session_ids, o->session),
-                 o->session == YJ_TREE_NONE ? 1 : yj_ids_len(s->session_ids, o->session) + 1) &&
-             put_u64(c, o->inviter == YJ_TREE_NONE ? 0 : (uint64_t)rank[o->inviter] + 1) &&
-             digest_campaign(c, s, o->campaign) && digest_group_id(c, s, o->group) &&
-             digest_group_id(c, s, o->missed) && put_u64(c, (uint64_t)o->group_miss);
-        for (uint32_t j = 0; ok && j < o->n_lines; j++) {
-            const sm_line *l = &s->lines[o->line + j];
-            ok = EVP_DigestUpdate(c, l->id, strlen(l->id) + 1) &&
-                 put_u64(c, (uint64_t)l->amount_fen) && put_u64(c, (uint64_t)l->refunded_fen) &&
-                 put_u64(c, (uint64_t)l->base_fen) &&
-                 EVP_DigestUpdate(c, l->sku, strlen(l->sku) + 1) &&
-                 EVP_DigestUpdate(c, l->category, strlen(l->category) + 1) &&
-                 put_u64(c, (uint64_t)l->quantity);
-        }
-        ok = ok && put_u64(c, o->seqs.n); /* the entries that changed it, newest first */
-        size_t q = o->seqs.last;
-        for (uint32_t j = 0; ok && j < o->seqs.n; j++, q = s->oseqs[q].prev)
-            ok = put_u64(c, s->oseqs[q].seq);
-        for (uint32_t j = 0; ok && j < o->n_comm; j++) {
-            const sm_comm *k = &s->comms[o->comm + j];
-            ok = put_u64(c, rank[k->member]) && put_u64(c, (uint64_t)(int64_t)k->line) &&
-                 put_u64(c, k->program) && put_u64(c, k->level) &&
-                 put_u64(c, (uint64_t)(int64_t)k->rate_bp) &&
-                 put_u64(c, (uint64_t)(int64_t)k->rounding) &&
-                 put_u64(c, (uint64_t)k->base_amount) && put_u64(c, (uint64_t)k->fixed_per_unit) &&
-                 put_u64(c, (uint64_t)k->uncut) && put_u64(c, (uint64_t)k->amount) &&
-                 put_u64(c, (uint64_t)k->reversed) && put_u64(c, (uint64_t)k->settled);
-        }
-        for (uint32_t j = 0; ok && j < o->n_credits; j++) {
-            const sm_credit *k = &s->credits[o->credit + j];
-            ok = EVP_DigestUpdate(c, yj_ids_str(s->guide_ids, k->guide),
-                                  yj_ids_len(s->guide_ids, k->guide) + 1) &&
-                 EVP_DigestUpdate(c, yj_ids_str(s->store_ids, k->store),
-                                  yj_ids_len(s->store_ids, k->store) + 1) &&
-                 put_u64(c, (uint64_t)k->channel) && put_u64(c, (uint64_t)(int64_t)k->rounding) &&
-                 put_u64(c, (uint64_t)k->amount) && put_u64(c, (uint64_t)k->reversed) &&
-                 put_u64(c, (uint64_t)k->weight);
-        }
+    if (ok) { /* the orders: their count, and the sum of their hashes (sm_cold.c) */
+        uint8_t sum[32], h[32];
+        yj_buf scratch = {0};
+        memcpy(sum, s->cold_sum, sizeof sum);
+        for (size_t i = 0; ok && i < s->n_hot; i++)
+            if (s->orders[i].num != SM_COLD) {
+                ok = sm_order_hash(s, s->orders[i].num, &scratch, h);
+                sm_sum256(sum, h, 0);
+            }
+        yj_buf_free(&scratch);
+        ok = ok && put_u64(c, no) && EVP_DigestUpdate(c, sum, sizeof sum);
     }
     size_t nr = yj_ids_count(s->refund_ids); /* the refunds applied, by "order refund" */
     rank_ent *refs = ok ? malloc((nr ? nr : 1) * sizeof *refs) : NULL;
@@ -1088,7 +1050,6 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     unsigned len = 0;
     ok = ok && EVP_DigestFinal_ex(c, out, &len) && len == 32;
     EVP_MD_CTX_free(c);
-    free(ords);
     free(rank);
     free(ids);
     return ok;
@@ -1103,10 +1064,11 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot) +
            yj_ids_bytes(s->order_ids) + yj_ids_bytes(s->refund_ids) +
            s->refund_cap * sizeof *s->refund_seq + s->orders_cap * sizeof *s->orders +
-           s->lines_cap * sizeof *s->lines + s->comms_cap * sizeof *s->comms +
-           s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
-           yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
-           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
+           s->ostub_cap * sizeof *s->ostub + s->ostrs.bytes + s->lines_cap * sizeof *s->lines +
+           s->comms_cap * sizeof *s->comms + s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) +
+           s->wd_cap * sizeof *s->wds + yj_ids_bytes(s->batch_ids) +
+           s->batch_cap * sizeof *s->batches + s->pline_cap * sizeof *s->plines +
+           yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
             s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
             s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap +

@@ -61,6 +61,13 @@
                           */
 
 typedef struct yj_sm yj_sm;
+/* Gives the record of cold order id (len bytes) as it was dropped, whose
+ * stub keeps h (the 'O' row yj_sm_history last wrote, unless a load since
+ * kept that version apart: shadow.c), valid until the state's next call:
+ * OK, NOT_FOUND, or an error of its own (the event that needed it fails
+ * with it). */
+typedef yj_err (*yj_sm_loader_fn)(void *ctx, const char *id, size_t len, uint32_t h,
+                                  const uint8_t **rec, size_t *rec_len, yj_msg *why);
 
 /* What an event is applied with: its rules version, the policy in force
  * at its time, its time, its journal entry, its month (the event's own,
@@ -321,27 +328,50 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
                      const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
                      void *ctx);
 
-/* An order's detail out of the state and back (sm_cold.c; issue 16 item
- * 8's first step, orders kept cold in LMDB). yj_sm_order_record: order
- * number oi's record as yj_sm_history writes it (its 'O' value), into *val
- * (malloc'd, *len bytes): OK, INVALID_ARGUMENT (no such order),
- * RESOURCE_EXHAUSTED. yj_sm_order_drop: its detail (lines, commissions,
- * credits, the entries that changed it, every field but its buyer)
- * dropped, its id and number kept (what the pools held stays there: not
- * yet given back); an order that is not settled is still in the due
- * heap or a group's lists: drop only a settled one.
- * yj_sm_order_load: its detail from rec (len bytes), such a record, in
- * place of what it holds: the state the order had when the record was
- * written, digest and all; DATA_LOSS (it does not decode, is past the
- * rules' limits, or names a member, group-buy, session, campaign, guide
- * or store the state has not: nothing changed), RESOURCE_EXHAUSTED,
- * INVALID_ARGUMENT. Neither is logged for a rollback: between groups
- * only. Not yet used by the writer: a state either changed is not saved
- * (yj_sm_save, _save_fd: FAILED_PRECONDITION), for its pools still hold
- * what a dropped order had, which a snapshot's check refuses. */
+/* Orders kept cold (sm_cold.c; issue 16 item 8): an order's detail
+ * (lines, commissions, credits, the entries that changed it) dropped from
+ * memory, kept only in its record (its 'O' history row in the store), and
+ * loaded back when an event names it (a refund, a completion) through the
+ * loader. The id and number stay, and four bytes of the order's hash
+ * (checked when it comes back). The digest and a snapshot are the same
+ * whether an order is hot or cold: the digest sums the orders' hashes, a
+ * cold order's kept in one sum.
+ *
+ * yj_sm_order_record: order number oi's record as yj_sm_history writes it
+ * (its 'O' value), into *val (malloc'd, *len bytes): OK, INVALID_ARGUMENT
+ * (no such order), FAILED_PRECONDITION (cold), RESOURCE_EXHAUSTED.
+ * yj_sm_set_loader: what loads a cold order's record (NULL: none; an event
+ * that needs a cold order then fails DATA_LOSS). ctx may change between
+ * events (the writer's: its write transaction).
+ * yj_sm_order_drop: order oi's detail dropped: OK; FAILED_PRECONDITION
+ * when it is cold, or a rule may need it without an event naming it
+ * (completed and not settled: the due heap's; in a group-buy still open);
+ * RESOURCE_EXHAUSTED (its hash). Its memory is given back by the next
+ * compaction (yj_sm_cold_sweep's, or yj_sm_compact).
+ * yj_sm_order_load: its detail from rec (len bytes), such a record, when it
+ * is cold: the state the order had when it was dropped; DATA_LOSS (it does
+ * not decode, is past the rules' limits, names a member, group-buy,
+ * session, campaign, guide or store the state has not, or is not the
+ * order dropped: nothing changed), RESOURCE_EXHAUSTED, INVALID_ARGUMENT,
+ * FAILED_PRECONDITION (hot).
+ * yj_sm_cold_sweep: drops the oldest orders (by number, a hand going round)
+ * while more than keep_hot are hot, looking at most at visit orders, and
+ * compacts the hot orders' memory when drops left more dead than live
+ * (copying every hot order's detail once: a pause of the caller's, ~50 ms
+ * at 100k hot orders): the count dropped, or -1 on ENOMEM (what was
+ * dropped stays dropped).
+ * Drop, load, sweep and compact are not logged for a rollback: call them
+ * between groups (after yj_sm_commit), never inside an apply; a load an
+ * event needs is the apply's own (logged). */
 yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len);
-void yj_sm_order_drop(yj_sm *s, uint32_t oi);
+void yj_sm_set_loader(yj_sm *s, yj_sm_loader_fn fn, void *ctx);
+yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi);
 yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);
+long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit);
+yj_err yj_sm_compact(yj_sm *s);
+/* Orders hot, and cold. */
+size_t yj_sm_orders_hot(const yj_sm *s);
+size_t yj_sm_orders_cold(const yj_sm *s);
 
 /* The state as bytes (sm_snapshot.c: what a checkpoint will keep, issue 16
  * items 6 and 7), appended to out: a header (the format, this build's

@@ -225,7 +225,7 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
     yj_group gv;
     sm_group_view(s, g, &gv);
     for (uint32_t i = 0; i < x->n_joined; i++) { /* the orders the success pays on (retro's) */
-        const sm_order *o = &s->orders[x->joined[i]];
+        const sm_order *o = sm_ord(s, x->joined[i]);
         yj_group_order go = {.buyer = yj_tree_id(s->tree, o->buyer),
                              .paid = o->paid_fen,
                              .refunded = o->refunded_fen};
@@ -261,7 +261,7 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
 static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_group *gv, uint32_t oi,
                      yj_buf *effects)
 {
-    sm_order *o = &s->orders[oi];
+    sm_order *o = sm_ord(s, oi);
     yj_order_line lines[YJ_LINES_MAX];
     assert(o->n_lines <= YJ_LINES_MAX);
     yj_group_order go = {.buyer = yj_tree_id(s->tree, o->buyer),
@@ -420,7 +420,10 @@ size_t yj_sm_groups(const yj_sm *s)
 const char *yj_sm_order_refund_state(const yj_sm *s, uint32_t o, int *all_refunded)
 {
     if (o >= yj_ids_count(s->order_ids)) return NULL;
-    *all_refunded = s->orders[o].refunded_fen >= s->orders[o].paid_fen;
+    if (s->ostub[o].hot == SM_COLD) /* (its drop kept the bit: sm_stub_h) */
+        *all_refunded = (s->ostub[o].h & 0x80000000u) != 0;
+    else
+        *all_refunded = sm_ord(s, o)->refunded_fen >= sm_ord(s, o)->paid_fen;
     return yj_ids_str(s->order_ids, o);
 }
 

@@ -29,7 +29,7 @@
  * bytes): OK or RESOURCE_EXHAUSTED. */
 static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t *vn_out)
 {
-    const sm_order *o = &s->orders[oi];
+    const sm_order *o = sm_ord(s, oi);
     Yongjin__State__Order r = YONGJIN__STATE__ORDER__INIT;
     /* one block: the lines, commissions and credits, their pointers, the seqs */
     size_t bytes = o->n_lines * (sizeof(Yongjin__State__OrderLine) + sizeof(void *)) +

@@ -90,10 +90,6 @@ static inline uint64_t month_key(uint32_t m, uint32_t period)
     return (uint64_t)m << 32 | period;
 }
 
-/* A copy of str in the state's arena ("" itself when empty): NULL on
- * ENOMEM (sm_orders.c). */
-const char *sm_arena_str(yj_sm *s, const char *str);
-
 /* A member's posting, as its statement line takes it (yj_sm.posted). */
 typedef struct sm_posted {
     const char *member, *account, *order_id, *kind;
@@ -160,7 +156,18 @@ typedef struct sm_order {
         size_t last; /* its newest node in the pool (oseqs) */
         uint32_t n;  /* how many */
     } seqs;          /* the entries that changed it (sm_order_touch) */
+    uint32_t num;    /* its order number (order_ids); SM_COLD: a slot its drop left */
 } sm_order;
+
+/* Where an order number's detail is (yj_sm.ostub): its slot among the hot
+ * orders (yj_sm.orders), or SM_COLD, its detail only in its record (the
+ * 'O' history row) and h the first four bytes of its hash (sm_order_hash)
+ * when it was dropped, which the record loaded back must give. */
+#define SM_COLD UINT32_MAX
+typedef struct sm_ostub {
+    uint32_t hot;
+    uint32_t h;
+} sm_ostub;
 
 /* The due index: completed orders by due time, then their ids in key
  * order (length, then bytes: the keyed 'D' records' order). A min-heap. */
@@ -200,6 +207,11 @@ struct yj_sm {
     int has_postings;        /* a posting was made (a version 2 currency change is refused then) */
     size_t bal_n;            /* members with a balance slot (zeros past it) */
     size_t n_lines, n_comms, n_credits, n_due, n_plines, n_gb, gb_n, n_gexp, n_oseqs;
+    size_t n_hot;  /* slots in orders (a dropped order's among them, its num SM_COLD) */
+    size_t n_cold; /* orders whose detail is only in their records */
+    /* the sum (mod 2^256, little-endian) of the cold orders' hashes, which
+     * the digest adds the hot orders' to (sm_cold.c) */
+    uint8_t cold_sum[32];
     int64_t totals[YJ_SM_ACCOUNTS];
     char scalars_end[1];
     /* ---- */
@@ -210,8 +222,17 @@ struct yj_sm {
     size_t bal_cap;
     yj_map64 *earn, *month, *mtot;
     yj_ids *order_ids;
-    sm_order *orders;
+    sm_ostub *ostub; /* by order number */
+    size_t ostub_cap;
+    sm_order *orders; /* the hot orders' (n_hot slots), found through ostub */
     size_t orders_cap;
+    size_t dead; /* slots of orders (and their detail) drops left (not state: a compaction's) */
+    /* Loads a cold order's record (yj_sm_set_loader), NULL: none */
+    yj_sm_loader_fn loader;
+    void *loader_ctx;
+    uint32_t hand;  /* the next order number yj_sm_cold_sweep looks at (not state) */
+    yj_arena ostrs; /* the hot orders' lines' ids, SKUs and categories (a compaction's) */
+    yj_buf hbuf;    /* an order's bytes as its hash takes them (not state) */
     sm_line *lines;
     size_t lines_cap;
     sm_comm *comms;
@@ -248,8 +269,6 @@ struct yj_sm {
     sm_dirty dirty_bal, dirty_earn, dirty_month, dirty_perf, dirty_camp, dirty_live, dirty_sess,
         dirty_wd, dirty_grp, dirty_gord, dirty_bat, dirty_pl, dirty_bind;
     int policy_changed; /* a SetPolicy since the view last took it (not state) */
-    int cold_changed;   /* an order dropped or loaded (sm_cold.c): its pools hold what no
-                           order names, which a snapshot refuses; not saved yet */
     /* the ids an event's body marked seen for the first time since the
      * last yj_sm_changed_seen (not state: the published view's other work
      * list): a tree number, or a number in seen_ids with YJ_SM_SEEN_ID set;
@@ -334,7 +353,8 @@ enum {
     ST_GB_LAST,
     ST_SESSIONS,
     ST_GROUPS,
-    ST_GEXP
+    ST_GEXP,
+    ST_OSTUB
 };
 void *sm_table(void *owner, uint32_t table);
 /* The undo log changes go to, NULL when logging is off. */
@@ -379,6 +399,33 @@ void sm_campaign_add(yj_sm *s, uint32_t c, int64_t orders, int64_t gmv);
  * sm_post marks the members it posts to). */
 yj_err sm_seen_room(yj_sm *s);
 void sm_mark_body(yj_sm *s, const Yongjin__V1__Event *ev);
+
+/* Order number oi's detail (it must be hot: an event that names an order
+ * makes it so first, sm_order_hot). */
+static inline sm_order *sm_ord(const yj_sm *s, uint32_t oi)
+{
+    assert(s->ostub[oi].hot != SM_COLD);
+    return &s->orders[s->ostub[oi].hot];
+}
+/* Cold orders (sm_cold.c). Order number oi made hot, its detail loaded
+ * from its record through the state's loader when it was cold (inside an
+ * event: logged, a rollback makes it cold again): OK, or the loader's
+ * error, DATA_LOSS (a record that does not give the order dropped, or no
+ * loader), RESOURCE_EXHAUSTED; nothing changed on an error. */
+yj_err sm_order_hot(yj_sm *s, uint32_t oi, yj_msg *why);
+/* The SHA-256 of hot order oi's content (its id, members and other ids by
+ * their text, never by a number this state gave them), which the digest
+ * sums, its bytes laid out in scratch: 1, or 0 on ENOMEM. */
+int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *scratch, uint8_t out[32]);
+/* The ostub's h of hot order oi as a drop keeps it: its hash's first 31
+ * bits, and the top bit set when it is refunded whole (a group's list
+ * shows it so: yj_sm_order_refund_state). */
+uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32]);
+/* a += b, or a -= b (sub), mod 2^256, little-endian. */
+void sm_sum256(uint8_t a[32], const uint8_t b[32], int sub);
+/* A copy of str among the hot orders' strings ("" itself when empty): NULL
+ * on ENOMEM. */
+const char *sm_order_str(yj_sm *s, const char *str);
 
 /* Orders' records (sm_orders.c): room for n more orders changed by the
  * event (their entry nodes and places in the touched list); then order

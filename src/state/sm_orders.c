@@ -62,7 +62,7 @@ yj_err sm_room_touch(yj_sm *s, size_t n)
 
 void sm_order_touch(yj_sm *s, uint32_t oi, uint64_t seq)
 {
-    sm_order *o = &s->orders[oi];
+    sm_order *o = sm_ord(s, oi);
     if (o->seqs.n && s->oseqs[o->seqs.last].seq == seq) return; /* (this entry's already) */
     assert(s->n_oseqs < s->oseqs_cap && s->n_touched < s->touched_cap);
     s->oseqs[s->n_oseqs] = (sm_oseq){seq, o->seqs.n ? o->seqs.last : SM_OSEQ_NONE};
@@ -77,12 +77,19 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
 {
     size_t n = yj_ids_count(s->order_ids);
     yj_err err = yj_ids_reserve(s->order_ids, 1);
-    if (err == YJ_OK && n + 1 > s->orders_cap) {
+    if (err == YJ_OK && s->n_hot + 1 > s->orders_cap) {
         size_t cap = s->orders_cap ? s->orders_cap * 2 : 64;
         sm_order *o = realloc(s->orders, cap * sizeof *o);
         if (!o) return YJ_RESOURCE_EXHAUSTED;
         s->orders = o;
         s->orders_cap = cap;
+    }
+    if (err == YJ_OK && n + 1 > s->ostub_cap) {
+        size_t cap = s->ostub_cap ? s->ostub_cap * 2 : 64;
+        sm_ostub *o = realloc(s->ostub, cap * sizeof *o);
+        if (!o) return YJ_RESOURCE_EXHAUSTED;
+        s->ostub = o;
+        s->ostub_cap = cap;
     }
     if (err == YJ_OK && s->n_lines + n_lines > s->lines_cap) {
         size_t cap = s->lines_cap ? s->lines_cap : 64;
@@ -164,15 +171,6 @@ void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c
     sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
 }
 
-const char *sm_arena_str(yj_sm *s, const char *str)
-{
-    size_t n = strlen(str);
-    if (!n) return "";
-    char *c = yj_arena_alloc(&s->strs, n + 1);
-    if (c) memcpy(c, str, n + 1);
-    return c;
-}
-
 /* The order's lines copied (their ids, SKUs and categories into the
  * state's arena) past the pool's end, not yet counted: OK, or
  * RESOURCE_EXHAUSTED with nothing visible changed (a string copied before
@@ -181,8 +179,8 @@ static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_or
 {
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
-        const char *id = sm_arena_str(s, l->line_id), *sku = sm_arena_str(s, l->sku),
-                   *category = sm_arena_str(s, l->category);
+        const char *id = sm_order_str(s, l->line_id), *sku = sm_order_str(s, l->sku),
+                   *category = sm_order_str(s, l->category);
         if (!id || !sku || !category) return YJ_RESOURCE_EXHAUSTED;
         s->lines[s->n_lines + i] =
             (sm_line){id, lines[i].amount, 0, lines[i].base, sku, category, l->quantity};
@@ -425,9 +423,13 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if ((err = yj_tree_check_up(s->tree, buyer)) != YJ_OK) return err;
     if ((err = yj_ids_add(s->order_ids, op->order_id, strlen(op->order_id), &o)) != YJ_OK)
         return err;
-    sm_order *ord = &s->orders[o];
+    /* (a new number: past the stubs' count, and its slot past n_hot, a
+     * scalar the event logged) */
+    s->ostub[o] = (sm_ostub){(uint32_t)s->n_hot, 0};
+    sm_order *ord = &s->orders[s->n_hot++];
     memset(ord, 0, sizeof *ord); /* (its padding too: a snapshot writes the table as it lies) */
     *ord = (sm_order){.buyer = buyer,
+                      .num = o,
                       .n_lines = (uint32_t)op->n_lines,
                       .line = s->n_lines,
                       .comm = s->n_comms,
@@ -576,7 +578,8 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     uint32_t oi = order_of(s, r->order_id);
     if (oi == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "order_refunded.order_id: no order %s", r->order_id);
-    sm_order *o = &s->orders[oi];
+    if ((err = sm_order_hot(s, oi, why)) != YJ_OK) return err;
+    sm_order *o = sm_ord(s, oi);
     char key[2 * YJ_ID_MAX + 2];
     size_t kn = refund_key(key, r->order_id, r->refund_id);
     uint32_t had = yj_ids_find(s->refund_ids, key, kn);
@@ -705,11 +708,12 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
     uint32_t oi = order_of(s, oc->order_id);
     if (oi == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "order_completed.order_id: no order %s", oc->order_id);
-    sm_order *o = &s->orders[oi];
+    yj_err err = sm_order_hot(s, oi, why);
+    if (err != YJ_OK) return err;
+    sm_order *o = sm_ord(s, oi);
     int64_t completed_at_ms = 0, due_at_ms = 0;
-    yj_err err =
-        yj_rules_complete(e->rules, oc->order_id, o->status != SM_PAID, e->time_ms, o->paid_at_ms,
-                          e->policy->settle_delay_days, &completed_at_ms, &due_at_ms, why);
+    err = yj_rules_complete(e->rules, oc->order_id, o->status != SM_PAID, e->time_ms, o->paid_at_ms,
+                            e->policy->settle_delay_days, &completed_at_ms, &due_at_ms, why);
     if (err != YJ_OK) return err;
     if (s->n_due == s->due_cap) {
         size_t cap = s->due_cap ? s->due_cap * 2 : 64;
@@ -737,7 +741,7 @@ static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, uint64_t seq, y
 {
     static __thread yj_settle_commission sc[YJ_COMMISSIONS_MAX];
     static __thread int64_t move_fen[YJ_COMMISSIONS_MAX];
-    sm_order *o = &s->orders[oi];
+    sm_order *o = sm_ord(s, oi);
     const char *order_id = yj_ids_str(s->order_ids, oi);
     for (uint32_t i = 0; i < o->n_comm; i++) {
         const sm_comm *c = &s->comms[o->comm + i];
@@ -777,7 +781,7 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
         sm_due d = due_pop(s);
         due[n] = d.order;
         due_at[n++] = d.due_at_ms;
-        comms += s->orders[d.order].n_comm;
+        comms += sm_ord(s, d.order)->n_comm;
     }
     /* room for the postings and rows of the orders it can settle, or none
      * taken: a settle posts no earnings, and at most one month row a

@@ -34,8 +34,12 @@
 
 #define SNAP_MAGIC "YJSM"
 /* 2: lines' SKU, category and quantity; orders' entries; 3: a payout
- * batch's month as written; 4: bindings' whole sources */
-#define SNAP_VERSION 4u
+ * batch's month as written; 4: bindings' whole sources; 5: cold orders
+ * (the orders' stubs, the hot ones in slots, the digest's sum of hashes) */
+#define SNAP_VERSION 5u
+/* a hot order's stub as a snapshot writes it (its slot is the orders
+ * table's, which names its number) */
+#define STUB_HOT (SM_COLD - 1)
 #define SNAP_HEADER (4 + 4 + 8 + 8 + 32 + 32)
 
 /* The layout of every table written as it lies in memory: a snapshot of
@@ -45,6 +49,7 @@ static uint64_t layout(void)
     const uint64_t sizes[] = {sizeof(yj_tree_member),
                               sizeof(yj_tree_binding),
                               sizeof(sm_order),
+                              sizeof(sm_ostub),
                               sizeof(sm_oseq),
                               sizeof(sm_comm),
                               sizeof(sm_credit),
@@ -105,12 +110,93 @@ static size_t count(const yj_ids *t)
 
 /* ---- save ---- */
 
+/* The hot orders as a compaction would leave them (sm_cold.c: the live
+ * slots in their order, each one's detail after the one before's): the
+ * slots, then their lines, entry nodes (oldest first), commissions and
+ * credits, then every order's stub. */
+static void save_orders(const yj_sm *s, snap_w *w)
+{
+    size_t al = 0, ac = 0, ak = 0, aq = 0;
+    for (size_t i = 0; i < s->n_hot; i++) {
+        sm_order o;
+        memcpy(&o, &s->orders[i], sizeof o); /* (its padding too, as the table holds it) */
+        if (o.num == SM_COLD) continue;
+        o.line = al;
+        o.comm = ac;
+        o.credit = ak;
+        o.seqs.last = aq + o.seqs.n - 1;
+        al += o.n_lines;
+        ac += o.n_comm;
+        ak += o.n_credits;
+        aq += o.seqs.n;
+        sw_bytes(w, &o, sizeof o);
+    }
+    for (size_t i = 0; i < s->n_hot; i++) {
+        const sm_order *o = &s->orders[i];
+        for (uint32_t j = 0; o->num != SM_COLD && j < o->n_lines; j++) {
+            const sm_line *l = &s->lines[o->line + j];
+            sw_str(w, l->id);
+            sw_u64(w, (uint64_t)l->amount_fen);
+            sw_u64(w, (uint64_t)l->refunded_fen);
+            sw_u64(w, (uint64_t)l->base_fen);
+            sw_str(w, l->sku);
+            sw_str(w, l->category);
+            sw_u64(w, (uint64_t)l->quantity);
+        }
+    }
+    size_t most = 1; /* each order's entries, oldest first (its chain is newest first) */
+    for (size_t i = 0; i < s->n_hot; i++)
+        if (s->orders[i].num != SM_COLD && s->orders[i].seqs.n > most) most = s->orders[i].seqs.n;
+    sm_oseq *chain = malloc(most * sizeof *chain);
+    if (!chain) w->fail = 1;
+    aq = 0;
+    for (size_t i = 0; chain && i < s->n_hot; i++) {
+        const sm_order *o = &s->orders[i];
+        if (o->num == SM_COLD) continue;
+        size_t at = o->seqs.last, n = o->seqs.n;
+        for (size_t j = n; j-- > 0; at = s->oseqs[at].prev)
+            chain[j] = (sm_oseq){s->oseqs[at].seq, j ? aq + j - 1 : SM_OSEQ_NONE};
+        sw_bytes(w, chain, n * sizeof *chain);
+        aq += n;
+    }
+    free(chain);
+    for (size_t i = 0; i < s->n_hot; i++)
+        if (s->orders[i].num != SM_COLD)
+            sw_bytes(w, &s->comms[s->orders[i].comm], s->orders[i].n_comm * sizeof *s->comms);
+    for (size_t i = 0; i < s->n_hot; i++)
+        if (s->orders[i].num != SM_COLD)
+            sw_bytes(w, &s->credits[s->orders[i].credit],
+                     s->orders[i].n_credits * sizeof *s->credits);
+    for (size_t i = 0; i < count(s->order_ids); i++) {
+        sm_ostub x = s->ostub[i];
+        if (x.hot != SM_COLD) x = (sm_ostub){STUB_HOT, 0};
+        sw_bytes(w, &x, sizeof x);
+    }
+}
+
 static void save_body(const yj_sm *s, snap_w *w)
 {
     sw_u64(w, s->policy_len);
     sw_bytes(w, s->policy_raw, s->policy_len);
     yj_tree_save(s->tree, w);
-    sw_bytes(w, &s->closed_through, (size_t)(s->scalars_end - (const char *)&s->closed_through));
+    { /* the scalars, with the counts of the orders' pools as save_orders
+         writes them */
+        yj_sm c;
+        size_t off = offsetof(yj_sm, closed_through),
+               len = (size_t)(s->scalars_end - (const char *)&s->closed_through);
+        memcpy((char *)&c + off, &s->closed_through, len);
+        c.n_hot = c.n_lines = c.n_comms = c.n_credits = c.n_oseqs = 0;
+        for (size_t i = 0; i < s->n_hot; i++) {
+            const sm_order *o = &s->orders[i];
+            if (o->num == SM_COLD) continue;
+            c.n_hot++;
+            c.n_lines += o->n_lines;
+            c.n_comms += o->n_comm;
+            c.n_credits += o->n_credits;
+            c.n_oseqs += o->seqs.n;
+        }
+        sw_bytes(w, (const char *)&c + off, len);
+    }
     sw_bytes(w, s->bal, s->bal_n * sizeof s->bal[0]);
     yj_map64 *maps[SNAP_MAPS];
     maps_of(s, maps);
@@ -129,20 +215,7 @@ static void save_body(const yj_sm *s, snap_w *w)
         for (size_t k = 0; k < count(ids[i]); k++)
             sw_str(w, yj_ids_str(ids[i], (uint32_t)k));
     }
-    sw_bytes(w, s->orders, count(s->order_ids) * sizeof *s->orders);
-    for (size_t i = 0; i < s->n_lines; i++) {
-        const sm_line *l = &s->lines[i];
-        sw_str(w, l->id);
-        sw_u64(w, (uint64_t)l->amount_fen);
-        sw_u64(w, (uint64_t)l->refunded_fen);
-        sw_u64(w, (uint64_t)l->base_fen);
-        sw_str(w, l->sku);
-        sw_str(w, l->category);
-        sw_u64(w, (uint64_t)l->quantity);
-    }
-    sw_bytes(w, s->oseqs, s->n_oseqs * sizeof *s->oseqs);
-    sw_bytes(w, s->comms, s->n_comms * sizeof *s->comms);
-    sw_bytes(w, s->credits, s->n_credits * sizeof *s->credits);
+    save_orders(s, w);
     sw_bytes(w, s->refund_seq, count(s->refund_ids) * sizeof *s->refund_seq);
     sw_bytes(w, s->due, s->n_due * sizeof *s->due);
     for (size_t i = 0; i < count(s->wd_ids); i++) {
@@ -210,7 +283,6 @@ static void fill_header(uint8_t h[SNAP_HEADER], uint64_t body_len, const uint8_t
 
 yj_err yj_sm_save(const yj_sm *s, yj_buf *out)
 {
-    if (s->cold_changed) return YJ_FAILED_PRECONDITION; /* (sm_cold.c: not yet) */
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest)) return YJ_RESOURCE_EXHAUSTED;
     size_t start = out->len;
@@ -263,9 +335,6 @@ static int fd_put(void *ctx, const void *p, size_t n)
 yj_err yj_sm_save_fd(const yj_sm *s, int fd, size_t run, uint64_t *bytes,
                      uint8_t header[YJ_SM_SNAP_HEADER], yj_msg *msg)
 {
-    if (s->cold_changed)
-        return yj_fail(msg, YJ_FAILED_PRECONDITION,
-                       "a state with orders dropped or loaded back is not saved yet");
     uint8_t digest[32], sha[32];
     if (!yj_sm_digest(s, digest))
         return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for a digest");
@@ -335,6 +404,22 @@ static const char *copy(yj_sm *s, snap_r *r, const char *p, size_t n)
     return c;
 }
 
+/* A line's string, among the hot orders' (sm_order_str). */
+static const char *read_ostr(yj_sm *s, snap_r *r)
+{
+    size_t n;
+    const char *p = sr_str(r, YJ_ID_MAX, &n);
+    if (r->bad || !n) return "";
+    char *c = yj_arena_alloc(&s->ostrs, n + 1);
+    if (!c) {
+        r->bad = 1;
+        return "";
+    }
+    memcpy(c, p, n);
+    c[n] = 0;
+    return c;
+}
+
 static const char *read_str(yj_sm *s, snap_r *r, size_t max)
 {
     size_t n;
@@ -384,7 +469,7 @@ static void load_body(yj_sm *s, snap_r *r)
     size_t left = r->n - r->at;
     if (r->bad || s->bal_n > members || s->gb_n > members || s->n_lines > left ||
         s->n_comms > left || s->n_credits > left || s->n_due > left || s->n_plines > left ||
-        s->n_gb > left || s->n_gexp > left || s->n_oseqs > left) {
+        s->n_gb > left || s->n_gexp > left || s->n_oseqs > left || s->n_hot > left) {
         r->bad = 1;
         return;
     }
@@ -426,17 +511,18 @@ static void load_body(yj_sm *s, snap_r *r)
            batches = count(s->batch_ids), stores = count(s->store_ids),
            guides = count(s->guide_ids), sessions = count(s->session_ids),
            groups = count(s->group_ids), campaigns = count(s->campaign_ids);
-    if (table(r, (void **)&s->orders, &s->orders_cap, orders, sizeof *s->orders))
-        sr_bytes(r, s->orders, orders * sizeof *s->orders);
+    if (s->n_hot > orders || s->n_cold != orders - s->n_hot) r->bad = 1;
+    if (table(r, (void **)&s->orders, &s->orders_cap, s->n_hot, sizeof *s->orders))
+        sr_bytes(r, s->orders, s->n_hot * sizeof *s->orders);
     if (table(r, (void **)&s->lines, &s->lines_cap, s->n_lines, sizeof *s->lines))
         for (size_t i = 0; i < s->n_lines && !r->bad; i++) {
             sm_line *l = &s->lines[i];
-            l->id = read_str(s, r, YJ_ID_MAX);
+            l->id = read_ostr(s, r);
             l->amount_fen = (int64_t)sr_u64(r);
             l->refunded_fen = (int64_t)sr_u64(r);
             l->base_fen = (int64_t)sr_u64(r);
-            l->sku = read_str(s, r, YJ_ID_MAX);
-            l->category = read_str(s, r, YJ_ID_MAX);
+            l->sku = read_ostr(s, r);
+            l->category = read_ostr(s, r);
             l->quantity = (int64_t)sr_u64(r);
         }
     if (table(r, (void **)&s->oseqs, &s->oseqs_cap, s->n_oseqs, sizeof *s->oseqs))
@@ -445,6 +531,8 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_bytes(r, s->comms, s->n_comms * sizeof *s->comms);
     if (table(r, (void **)&s->credits, &s->credits_cap, s->n_credits, sizeof *s->credits))
         sr_bytes(r, s->credits, s->n_credits * sizeof *s->credits);
+    if (table(r, (void **)&s->ostub, &s->ostub_cap, orders, sizeof *s->ostub))
+        sr_bytes(r, s->ostub, orders * sizeof *s->ostub);
     if (table(r, (void **)&s->refund_seq, &s->refund_cap, refunds, sizeof *s->refund_seq))
         sr_bytes(r, s->refund_seq, refunds * sizeof *s->refund_seq);
     if (table(r, (void **)&s->due, &s->due_cap, s->n_due, sizeof *s->due))
@@ -540,7 +628,22 @@ static void load_body(yj_sm *s, snap_r *r)
     uint8_t *node_seen = calloc(s->n_oseqs / 8 + 1, 1); /* each entry node: one order's */
     size_t nodes = 0;
     if (!node_seen) r->bad = 1;
-    for (size_t i = 0; i < orders && !r->bad; i++) {
+    /* the stubs: each hot one named by one slot, the cold ones counted */
+    size_t cold = 0;
+    for (size_t i = 0; i < orders && !r->bad; i++)
+        if (s->ostub[i].hot == SM_COLD)
+            cold++;
+        else if (s->ostub[i].hot != STUB_HOT || s->ostub[i].h)
+            r->bad = 1;
+    if (cold != s->n_cold) r->bad = 1;
+    for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
+        uint32_t num = s->orders[i].num;
+        if (num >= orders || s->ostub[num].hot != STUB_HOT)
+            r->bad = 1;
+        else
+            s->ostub[num].hot = (uint32_t)i;
+    }
+    for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
         const sm_order *o = &s->orders[i];
         sr_ref(r, o->buyer, members, 0);
         if (o->line > s->n_lines || o->n_lines > s->n_lines - o->line || o->comm > s->n_comms ||
@@ -584,8 +687,13 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, s->credits[i].guide, guides, 0);
         sr_ref(r, s->credits[i].store, stores, 0);
     }
-    for (size_t i = 0; i < s->n_due && !r->bad; i++)
+    for (size_t i = 0; i < s->n_due && !r->bad; i++) { /* (a due order is hot: sm_cold.c) */
         sr_ref(r, s->due[i].order, orders, 0);
+        if (!r->bad && s->ostub[s->due[i].order].hot == SM_COLD) r->bad = 1;
+    }
+    for (size_t i = 0; i < groups && !r->bad; i++) /* (an open group's orders too) */
+        for (uint32_t k = 0; s->groups[i].status == YJ_GROUP_OPEN && k < s->groups[i].n_joined; k++)
+            if (s->ostub[s->groups[i].joined[k]].hot == SM_COLD) r->bad = 1;
     for (size_t i = 0; i < nb && !r->bad; i++) {
         sr_ref(r, s->gb[i].guide, guides, 0);
         sr_ref(r, s->gb[i].prev, i, 1);

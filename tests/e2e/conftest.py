@@ -85,6 +85,10 @@ class Server:
         self.typed = os.environ.get("YJ_TYPED") == "1" and self._log_thread() == "off"
         if self.typed and "--typed-writer" not in args:
             args.append("--typed-writer")
+        # YJ_HOT_ORDERS=N with it: each tenant keeps N orders hot, the rest
+        # cold in their records (N small: every event on an order reads it back)
+        if self.typed and os.environ.get("YJ_HOT_ORDERS") and "--hot-orders" not in args:
+            args += ["--hot-orders", os.environ["YJ_HOT_ORDERS"]]
         if self.shadow and not self.typed and "--shadow-typed" not in args:
             args.append("--shadow-typed")
         if self.shadow:  # a start from its checkpoint checked against the whole journal

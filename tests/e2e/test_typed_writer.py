@@ -358,3 +358,63 @@ def test_a_damaged_typed_checkpoint_is_never_served(data_dir):
     s.start()
     assert Client(s.channel()).call("Verify").ok
     assert s.stop() == 0
+
+
+def test_cold_orders_come_back_from_their_records_across_a_crash(data_dir):
+    """With --hot-orders 3 every order but the newest three goes cold after
+    each group (its detail only in its 'O' record in the store), and an event
+    that names one reads it back. The typed checkpoint at entry 10 holds k0..k4
+    cold; entries 15..18 then refund k0 whole, complete k1, settle it and
+    refund 2500 of k2, each reading its order back (the read keeps the record
+    it read apart, as 'o'), a bind (19) checkpoints LMDB, and kill -9 comes
+    before a typed checkpoint: the restart loads the one at 10 and replays
+    11..19 from LMDB,
+    where k0 is the order k0 was at 10, not the one its newer 'O' says. By
+    hand (the default 10% and 5%): 12 orders of 10000 by xc, under xb under
+    xa: xb earns 12000, 1000 + 250 reversed, 1000 settled; xa half of each."""
+    import time
+    from test_shadow import wait_for
+    from test_referral import DAY, ev, ledger_pb2, refund
+    args = ["--typed-writer", "--hot-orders", "3", "--checkpoint-ms", "100",
+            "--shadow-checkpoint-entries", "10"]
+    s = Server(data_dir, args).start()
+    c = Client(s.channel())
+    ok(c.append(bind("xb", "xa")))
+    ok(c.append(bind("xc", "xb")))
+    for i in range(12):
+        ok(c.append(paid("k%d" % i, "xc", line("L1", 10000), t=T + 1 + i)))
+    wait_for(s, "typed checkpoint at entry 10 written")
+    ok(c.append(refund("k0", "r0", 10000, t=T + 100)))
+    ok(c.append(ev("order_completed", ledger_pb2.OrderCompleted(order_id="k1"), t=T + DAY)))
+    r = ok(c.append(ev("settle", ledger_pb2.Settle(as_of_ms=T + 9 * DAY), t=T + 9 * DAY)))[0]
+    assert r.settled_orders == 1
+    ok(c.append(refund("k2", "r2", 2500, t=T + 9 * DAY + 1)))
+
+    def check(c, more=0):
+        b, a = balance(c, "xb"), balance(c, "xa")
+        assert (b.earned_total, b.reversed_total, b.available, b.pending) == \
+            (12000, 1250 + more, 1000, 9750 - more)
+        assert (a.earned_total, a.reversed_total, a.available, a.pending) == \
+            (6000, 625 + more // 2, 500, 4875 - more // 2)
+        o = c.call("GetOrder", order_id="k0")
+        assert (o.status, o.paid, o.refunded) == ("REFUNDED", 10000, 10000)
+        assert c.call("GetOrder", order_id="k1").status == "SETTLED"
+        assert c.call("Verify").ok
+    check(c)
+    time.sleep(0.3)  # the next write checkpoints LMDB (it and 15..18); the typed state stays at 10
+    ok(c.append(bind("xd", "xa")))
+    time.sleep(0.5)
+    assert "typed checkpoint at entry 20" not in s.read_log()
+    s.kill9()
+    s.start()
+    log = s.read_log()
+    assert "typed checkpoint at entry 10 loaded" in log, log
+    assert "the typed state of 1 tenants built (19 entries, 9 of them replayed)" in log, log
+    c = Client(s.channel())
+    check(c)
+    ok(c.append(refund("k3", "r3", 1000, t=T + 9 * DAY + 2)))  # cold again, read back again
+    check(c, 100)
+    assert s.stop() == 0  # a typed checkpoint with orders cold in it
+    s.start()
+    check(Client(s.channel()), 100)
+    assert s.stop() == 0
