@@ -228,13 +228,14 @@ static yj_err ledger_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
  * payment's one lookup of it misses everywhere, and the cache then took an
  * "absent" entry and, at the publish, the record, memory it had never
  * held, for a key read again only by a refund or a completion (they find
- * it in the layers or LMDB; docs/storage.md). */
+ * it in the layers or LMDB; docs/storage.md). The typed writer's kept
+ * order records ('o': state/shadow.c) are read as 'O' is, and missed more. */
 static int ledger_cacheable(const void *key, size_t key_len)
 {
     const uint8_t *k = key;
     if (key_len < 2 || (size_t)k[0] + 1 >= key_len) return 1;
     uint8_t kind = k[k[0] + 1];
-    return kind != 'S' && kind != 'e' && kind != 'O';
+    return kind != 'S' && kind != 'e' && kind != 'O' && kind != 'o';
 }
 
 /* The counters every order adds to, kept by the writer as rows it changes
@@ -301,11 +302,12 @@ static size_t ledger_history(const void *key, size_t key_len)
  * payments), never by a cursor: the published layer keeps it in its hash
  * index alone (store.h, docs/storage.md "Keys looked up, never scanned").
  * Every accepted event also writes its period's entry index ('e', an
- * ordered key), so a cursor still finds every tenant that has state. */
+ * ordered key), so a cursor still finds every tenant that has state. So
+ * is the typed writer's kept record of an order ('o': state/shadow.c). */
 static int ledger_lookup_only(const void *key, size_t key_len)
 {
     const uint8_t *k = key;
-    return key_len >= 2 && (size_t)k[0] + 1 < key_len && k[k[0] + 1] == 'O';
+    return key_len >= 2 && (size_t)k[0] + 1 < key_len && (k[k[0] + 1] == 'O' || k[k[0] + 1] == 'o');
 }
 
 static const yj_apply_hook hook = {.apply = ledger_apply,

@@ -85,8 +85,8 @@ struct yj_shadow {
         uint32_t h;
     } loads[4];
     size_t n_loads;
-    int loads_lost; /* more than loads holds: the write fails */
     yj_buf loaded;
+    uint64_t read_back;   /* (writer) cold orders its writes read back */
     uint64_t durable_seq; /* the journal's head after the last durable group */
     uint8_t durable_hash[YJ_HASH_BYTES];
     pid_t child;     /* the process writing one; 0: none */
@@ -215,6 +215,16 @@ static void reap(yj_shadow *sh, int wait)
     sh->child = 0;
 }
 
+/* The tenants' orders hot and cold. */
+static void orders_hot_cold(const yj_shadow *sh, size_t *hot, size_t *cold)
+{
+    *hot = *cold = 0;
+    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++) {
+        *hot += yj_sm_orders_hot(sh->tenants[i].sm);
+        *cold += yj_sm_orders_cold(sh->tenants[i].sm);
+    }
+}
+
 /* A checkpoint of the states as they are (durable: the writer calls this
  * between groups) written by a child process (fork: a copy of the
  * states as of now at the cost of the pages either side changes
@@ -265,9 +275,13 @@ static void checkpoint_fork(yj_shadow *sh)
         yj_log(YJ_LOG_WARN, "shadow: cannot start a typed checkpoint: fork: %s", strerror(errno));
         return;
     }
+    size_t hot, cold;
+    orders_hot_cold(sh, &hot, &cold);
     yj_log(YJ_LOG_INFO,
-           "shadow: typed checkpoint at entry %llu begun (fork: %.1f ms of the writer's)",
-           (unsigned long long)sh->durable_seq, seconds_since(&t0) * 1e3);
+           "shadow: typed checkpoint at entry %llu begun (fork: %.1f ms of the writer's); "
+           "orders: %zu hot, %zu cold, %llu read back since the start",
+           (unsigned long long)sh->durable_seq, seconds_since(&t0) * 1e3, hot, cold,
+           (unsigned long long)sh->read_back);
     sh->child = pid;
     sh->child_words = words[0];
     sh->child_seq = sh->durable_seq;
@@ -459,16 +473,15 @@ static yj_err cold_loader(void *ctx, const char *id, size_t len, uint32_t h, con
     if (err == YJ_OK) {
         *rec = v.mv_data;
         *rec_len = v.mv_size;
+        sh->read_back++;
         return YJ_OK;
     }
     if (err != YJ_NOT_FOUND) return yj_fail(why, err, "a cold order's kept record: not read");
     lkey_id_n(&k, c->tenant, c->tenant_len, 'O', id, len);
     if ((err = yj_state_get(c->view, k.b, k.n, &v)) != YJ_OK)
         return err == YJ_NOT_FOUND ? err : yj_fail(why, err, "a cold order's record: not read");
-    if (sh->n_loads == sizeof sh->loads / sizeof sh->loads[0] || len > YJ_ID_MAX) {
-        sh->loads_lost = 1;
+    if (sh->n_loads == sizeof sh->loads / sizeof sh->loads[0] || len > YJ_ID_MAX)
         return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "more cold orders in one event than kept");
-    }
     struct cold_load *l = &sh->loads[sh->n_loads];
     l->off = sh->loaded.len;
     if (yj_buf_append(&sh->loaded, v.mv_data, v.mv_size) != YJ_OK)
@@ -478,6 +491,7 @@ static yj_err cold_loader(void *ctx, const char *id, size_t len, uint32_t h, con
     l->n = v.mv_size;
     l->h = h;
     sh->n_loads++;
+    sh->read_back++;
     *rec = sh->loaded.data + l->off;
     *rec_len = l->n;
     return YJ_OK;
@@ -528,15 +542,17 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
     yj_err err =
         yj_sm_apply(t->sm, w->rules_version, ev, w->event_time_ms,
                     wtxn->replay ? 0 : wtxn->received_ms, wtxn->seq, &out, &sh->extra, why);
+    yj_sm_set_loader(t->sm, NULL, NULL); /* (cc is this call's) */
     if (err ==
         YJ_DATA_LOSS) { /* (sm.h: a damaged state: its owner drops it; not the data file's) */
         if (own) yongjin__v1__event__free_unpacked(own, NULL);
-        yj_log(YJ_LOG_ERROR, "--typed-writer: the typed state of tenant %.*s is damaged: %s",
+        yj_log(YJ_LOG_ERROR,
+               "--typed-writer: the typed state of tenant %.*s, or a record of a cold order "
+               "it read back, is damaged: %s",
                (int)w->tenant_len, w->tenant, why->text);
         stop(sh, "the typed state is damaged");
         return yj_fail(why, YJ_INTERNAL, "the typed state of the tenant is damaged");
     }
-    yj_sm_set_loader(t->sm, NULL, NULL); /* (cc is this call's) */
     if (err == YJ_OK) err = keep_loaded(sh, wtxn, w->tenant, w->tenant_len);
     if (err == YJ_OK) /* (before the event is freed: its postings name its strings) */
         err = yj_sm_history(t->sm, w->tenant, w->tenant_len, wtxn->seq, &out, at(&sh->fx, 0),
@@ -723,8 +739,13 @@ yj_err yj_shadow_checkpoint(yj_shadow *sh, yj_msg *msg)
     free(t);
     if (err != YJ_OK) return err;
     sh->ckpt_seq = sh->durable_seq;
-    yj_log(YJ_LOG_INFO, "shadow: typed checkpoint at entry %llu written: %llu bytes in %.2f s",
-           (unsigned long long)sh->ckpt_seq, (unsigned long long)bytes, seconds_since(&t0));
+    size_t hot, cold;
+    orders_hot_cold(sh, &hot, &cold);
+    yj_log(YJ_LOG_INFO,
+           "shadow: typed checkpoint at entry %llu written: %llu bytes in %.2f s; orders: %zu "
+           "hot, %zu cold, %llu read back since the start",
+           (unsigned long long)sh->ckpt_seq, (unsigned long long)bytes, seconds_since(&t0), hot,
+           cold, (unsigned long long)sh->read_back);
     return YJ_OK;
 }
 
@@ -741,11 +762,11 @@ static yj_err build_one(yj_shadow *sh, const yj_store_view *view,
     cold_ctx cc = {sh, view, je->tenant, strlen(je->tenant)};
     sh->n_loads = 0;
     sh->loaded.len = 0;
-    yj_sm_set_loader(t->sm, view ? cold_loader : NULL, &cc);
     Yongjin__V1__Event *ev = yongjin__v1__event__unpack(NULL, je->event.len, je->event.data);
     if (!ev)
         return yj_fail(msg, YJ_DATA_LOSS, "entry %llu: its event does not decode",
                        (unsigned long long)seq);
+    yj_sm_set_loader(t->sm, view ? cold_loader : NULL, &cc);
     sh->fx.len = sh->extra.len = 0;
     yj_sm_out out = {.effects = &sh->fx};
     yj_msg why = {{0}};

@@ -12,6 +12,7 @@
 #include "state/sm.h"
 
 #include <assert.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ yj_sm *yj_sm_new(uint64_t seed)
 {
     yj_sm *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->free_slot = SM_COLD; /* (no slot free) */
     s->tree = yj_tree_new(seed);
     s->earn = yj_map64_new(YJ_SM_EARNINGS_FIELDS, seed ^ 1);
     s->month = yj_map64_new(YJ_PERIOD_COLUMNS, seed ^ 2);
@@ -129,20 +131,21 @@ void yj_sm_free(yj_sm *s)
     free(s->guides);
     free(s->gb);
     free(s->gb_last);
-    free(s->credits);
     free(s->wds);
     free(s->batches);
     free(s->plines);
     yj_arena_free(&s->strs);
     free(s->policy_raw);
     free(s->bal);
+    /* (a slot past n_hot: a rollback freed its block; a snapshot refused
+     * part way read its count and not every slot: past orders_cap) */
+    for (size_t i = 0; i < s->n_hot && i < s->orders_cap; i++)
+        if (s->orders[i].num != SM_COLD) sm_order_free_detail(&s->orders[i]);
     free(s->orders);
     free(s->ostub);
-    yj_arena_free(&s->ostrs);
+    free(s->spare);
+    free(s->hq);
     yj_buf_free(&s->hbuf);
-    free(s->lines);
-    free(s->comms);
-    free(s->oseqs);
     sm_dirty_free(&s->dirty_bal);
     sm_dirty_free(&s->dirty_earn);
     sm_dirty_free(&s->dirty_month);
@@ -167,19 +170,13 @@ void yj_sm_free(yj_sm *s)
 void *sm_table(void *owner, uint32_t table)
 {
     yj_sm *s = owner;
-    switch (table) {
+    switch (table & 31) {
     case ST_SELF:
         return s;
     case ST_BAL:
         return s->bal;
     case ST_ORDERS:
         return s->orders;
-    case ST_LINES:
-        return s->lines;
-    case ST_COMMS:
-        return s->comms;
-    case ST_CREDITS:
-        return s->credits;
     case ST_DUE:
         return s->due;
     case ST_WDS:
@@ -202,6 +199,12 @@ void *sm_table(void *owner, uint32_t table)
         return s->gexp;
     case ST_OSTUB:
         return s->ostub;
+    case ST_OLINES:
+        return s->orders[table >> 5].lines;
+    case ST_OCOMMS:
+        return s->orders[table >> 5].comms;
+    case ST_OCREDITS:
+        return s->orders[table >> 5].credits;
     default:
         assert(0);
         return NULL;
@@ -1055,6 +1058,18 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     return ok;
 }
 
+/* The hot orders' blocks and seqs of their own, as the allocator holds them. */
+static size_t blocks_bytes(const yj_sm *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_hot; i++) {
+        const sm_order *o = &s->orders[i];
+        if (o->num == SM_COLD) continue;
+        n += malloc_usable_size(o->block) + (o->seqs_own ? malloc_usable_size(o->seqs) : 0);
+    }
+    return n;
+}
+
 size_t yj_sm_bytes(const yj_sm *s)
 {
     size_t lists = 0; /* each group's joined and missed orders */
@@ -1064,11 +1079,10 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot) +
            yj_ids_bytes(s->order_ids) + yj_ids_bytes(s->refund_ids) +
            s->refund_cap * sizeof *s->refund_seq + s->orders_cap * sizeof *s->orders +
-           s->ostub_cap * sizeof *s->ostub + s->ostrs.bytes + s->lines_cap * sizeof *s->lines +
-           s->comms_cap * sizeof *s->comms + s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) +
-           s->wd_cap * sizeof *s->wds + yj_ids_bytes(s->batch_ids) +
-           s->batch_cap * sizeof *s->batches + s->pline_cap * sizeof *s->plines +
-           yj_map64_bytes(s->pline_of) + s->strs.bytes +
+           blocks_bytes(s) + s->ostub_cap * sizeof *s->ostub + s->spare_bytes +
+           s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
+           yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
+           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
             s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
             s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap +
@@ -1078,11 +1092,11 @@ size_t yj_sm_bytes(const yj_sm *s)
            s->store_cap * sizeof *s->store_names + yj_ids_bytes(s->guide_ids) +
            s->guide_cap * sizeof *s->guides + s->gb_cap * sizeof *s->gb +
            s->gb_last_cap * sizeof *s->gb_last + yj_map64_bytes(s->perf) +
-           s->credits_cap * sizeof *s->credits + yj_ids_bytes(s->session_ids) +
-           s->session_cap * sizeof *s->sessions + yj_map64_bytes(s->invite_of) +
-           yj_ids_bytes(s->invite_pairs) + yj_map64_bytes(s->live_stats) +
-           yj_ids_bytes(s->group_ids) + s->group_cap * sizeof *s->groups +
-           s->gexp_cap * sizeof *s->gexp + yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) +
-           yj_map64_bytes(s->bind_src) + yj_map64_bytes(s->bind_source) +
-           yj_ids_bytes(s->source_ids) + yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
+           yj_ids_bytes(s->session_ids) + s->session_cap * sizeof *s->sessions +
+           yj_map64_bytes(s->invite_of) + yj_ids_bytes(s->invite_pairs) +
+           yj_map64_bytes(s->live_stats) + yj_ids_bytes(s->group_ids) +
+           s->group_cap * sizeof *s->groups + s->gexp_cap * sizeof *s->gexp +
+           yj_ids_bytes(s->campaign_ids) + yj_map64_bytes(s->camp) + yj_map64_bytes(s->bind_src) +
+           yj_map64_bytes(s->bind_source) + yj_ids_bytes(s->source_ids) +
+           yj_ids_bytes(s->seen_ids) + yj_undo_bytes_held(&s->undo);
 }

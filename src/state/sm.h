@@ -346,8 +346,7 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
  * yj_sm_order_drop: order oi's detail dropped: OK; FAILED_PRECONDITION
  * when it is cold, or a rule may need it without an event naming it
  * (completed and not settled: the due heap's; in a group-buy still open);
- * RESOURCE_EXHAUSTED (its hash). Its memory is given back by the next
- * compaction (yj_sm_cold_sweep's, or yj_sm_compact).
+ * RESOURCE_EXHAUSTED (its hash). Its memory is freed there and then.
  * yj_sm_order_load: its detail from rec (len bytes), such a record, when it
  * is cold: the state the order had when it was dropped; DATA_LOSS (it does
  * not decode, is past the rules' limits, names a member, group-buy,
@@ -355,12 +354,9 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
  * order dropped: nothing changed), RESOURCE_EXHAUSTED, INVALID_ARGUMENT,
  * FAILED_PRECONDITION (hot).
  * yj_sm_cold_sweep: drops the oldest orders (by number, a hand going round)
- * while more than keep_hot are hot, looking at most at visit orders, and
- * compacts the hot orders' memory when drops left more dead than live
- * (copying every hot order's detail once: a pause of the caller's, ~50 ms
- * at 100k hot orders): the count dropped, or -1 on ENOMEM (what was
- * dropped stays dropped).
- * Drop, load, sweep and compact are not logged for a rollback: call them
+ * while more than keep_hot are hot, looking at most at visit orders: the
+ * count dropped, or -1 on ENOMEM (what was dropped stays dropped).
+ * Drop, load and sweep are not logged for a rollback: call them
  * between groups (after yj_sm_commit), never inside an apply; a load an
  * event needs is the apply's own (logged). */
 yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len);
@@ -368,7 +364,6 @@ void yj_sm_set_loader(yj_sm *s, yj_sm_loader_fn fn, void *ctx);
 yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi);
 yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);
 long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit);
-yj_err yj_sm_compact(yj_sm *s);
 /* Orders hot, and cold. */
 size_t yj_sm_orders_hot(const yj_sm *s);
 size_t yj_sm_orders_cold(const yj_sm *s);

@@ -1,8 +1,8 @@
 /*
  * sm_cold.c — orders kept cold (sm.h: yj_sm_order_drop, _load,
- * yj_sm_cold_sweep, yj_sm_compact; issue 16 item 8): an order's detail
- * out of memory, kept in its record, and loaded back when an event names
- * it.
+ * yj_sm_cold_sweep; issue 16 item 8): an order's detail out of memory,
+ * kept in its record, and loaded back when an event names it; and the
+ * block each hot order's detail lives in.
  *
  * The record is the order's 'O' history row as yj_sm_history writes it
  * (yongjin.state.Order, byte for byte the keyed ledger's, which applies
@@ -11,11 +11,11 @@
  * back gives the state the order had when it was dropped; the order's id,
  * its number and the refunds applied stay in the state throughout.
  *
- * The hot orders sit in slots (yj_sm.orders) with their detail in pools
- * (lines, commissions, credits, entry nodes, and the lines' strings in an
- * arena of their own). A drop leaves its slot and detail dead where they
- * lie; a compaction copies every live order into new pools and frees the
- * old ones whole, between groups, when the dead outnumber the live.
+ * A hot order sits in a slot (yj_sm.orders) with its detail in one block
+ * of its own (lines, their strings, commissions, credits, entries), so a
+ * drop frees it there and then, and its slot goes on a list the next new
+ * or loaded order takes: memory comes back as orders go cold, with no
+ * pause to compact.
  *
  * The digest is the same whether an order is hot or cold: it takes the
  * sum, mod 2^256, of every order's SHA-256 (sm_order_hash), the cold
@@ -32,9 +32,6 @@
 #include "state/sm_internal.h"
 #include "yongjin/sha256.h"
 #include "yongjin/state/state.pb-c.h"
-
-#define SEQS_MAX (YJ_REFUNDS_MAX + 16) /* paid, refunds, completed, settled, a group's */
-#define COMPACT_MIN 4096               /* dead slots before a compaction is worth its copy */
 
 /* ---- the hash ---- */
 
@@ -71,7 +68,7 @@ static void h_str(yj_buf *b, const char *s)
 static size_t hash_bytes(const sm_order *o)
 {
     const size_t id = YJ_IDS_KEY_MAX + 1;
-    return 7 * id + 13 * 8 + (size_t)o->n_lines * (3 * id + 4 * 8) + 8 + (size_t)o->seqs.n * 8 +
+    return 7 * id + 13 * 8 + (size_t)o->n_lines * (3 * id + 4 * 8) + 8 + (size_t)o->n_seqs * 8 +
            (size_t)o->n_comm * (id + 11 * 8) + (size_t)o->n_credits * (2 * id + 5 * 8);
 }
 
@@ -80,9 +77,9 @@ static const char *id_or_empty(const yj_ids *t, uint32_t i)
     return i == YJ_TREE_NONE ? "" : yj_ids_str(t, i);
 }
 
-int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
+/* The hash of order oi whose detail is o (hot, or being loaded). */
+static int hash_of(const yj_sm *s, uint32_t oi, const sm_order *o, yj_buf *b, uint8_t out[32])
 {
-    const sm_order *o = sm_ord(s, oi);
     b->len = 0;
     if (!yj_buf_reserve(b, hash_bytes(o))) return 0;
     h_str(b, yj_ids_str(s->order_ids, oi));
@@ -108,7 +105,7 @@ int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
     h_str(b, id_or_empty(s->group_ids, o->group));
     h_str(b, id_or_empty(s->group_ids, o->missed));
     for (uint32_t j = 0; j < o->n_lines; j++) {
-        const sm_line *l = &s->lines[o->line + j];
+        const sm_line *l = &o->lines[j];
         h_str(b, l->id);
         h_u64(b, (uint64_t)l->amount_fen);
         h_u64(b, (uint64_t)l->refunded_fen);
@@ -117,12 +114,11 @@ int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
         h_str(b, l->category);
         h_u64(b, (uint64_t)l->quantity);
     }
-    h_u64(b, o->seqs.n); /* the entries that changed it, newest first */
-    size_t q = o->seqs.last;
-    for (uint32_t j = 0; j < o->seqs.n; j++, q = s->oseqs[q].prev)
-        h_u64(b, s->oseqs[q].seq);
+    h_u64(b, o->n_seqs); /* the entries that changed it, newest first */
+    for (uint32_t j = o->n_seqs; j-- > 0;)
+        h_u64(b, o->seqs[j]);
     for (uint32_t j = 0; j < o->n_comm; j++) {
-        const sm_comm *k = &s->comms[o->comm + j];
+        const sm_comm *k = &o->comms[j];
         h_str(b, yj_tree_id(s->tree, k->member));
         const uint64_t c[] = {(uint64_t)(int64_t)k->line,
                               k->program,
@@ -139,7 +135,7 @@ int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
             h_u64(b, c[x]);
     }
     for (uint32_t j = 0; j < o->n_credits; j++) {
-        const sm_credit *k = &s->credits[o->credit + j];
+        const sm_credit *k = &o->credits[j];
         h_str(b, yj_ids_str(s->guide_ids, k->guide));
         h_str(b, yj_ids_str(s->store_ids, k->store));
         const uint64_t c[] = {(uint64_t)k->channel, (uint64_t)(int64_t)k->rounding,
@@ -150,6 +146,11 @@ int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
     return yj_sha256(b->data, b->len, out);
 }
 
+int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
+{
+    return hash_of(s, oi, sm_ord(s, oi), b, out);
+}
+
 uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32])
 {
     uint32_t h =
@@ -157,13 +158,114 @@ uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32])
     return (h & 0x7FFFFFFFu) | (o->refunded_fen >= o->paid_fen ? 0x80000000u : 0);
 }
 
-const char *sm_order_str(yj_sm *s, const char *str)
+/* ---- blocks ---- */
+
+_Static_assert(sizeof(sm_line) % 8 == 0 && sizeof(sm_comm) % 8 == 0 && sizeof(sm_credit) % 8 == 0,
+               "a block's arrays stay aligned for their int64s");
+
+static size_t block_bytes(size_t n_lines, size_t cap_comm, size_t n_credits, size_t cap_seqs,
+                          size_t str_bytes)
+{
+    return n_lines * sizeof(sm_line) + cap_comm * sizeof(sm_comm) + n_credits * sizeof(sm_credit) +
+           cap_seqs * sizeof(uint64_t) + str_bytes;
+}
+
+size_t sm_block_bytes(size_t n_lines, size_t cap_comm, size_t n_credits, size_t str_bytes)
+{
+    return block_bytes(n_lines, cap_comm, n_credits, SM_SEQS_INLINE, str_bytes);
+}
+
+static void order_block(sm_order *o, void *block, uint32_t n_lines, uint32_t cap_comm,
+                        uint32_t n_credits, uint32_t cap_seqs)
+{
+    char *p = block;
+    o->block = block;
+    o->lines = (sm_line *)p;
+    p += n_lines * sizeof(sm_line);
+    o->comms = (sm_comm *)p;
+    p += cap_comm * sizeof(sm_comm);
+    o->credits = (sm_credit *)p;
+    p += n_credits * sizeof(sm_credit);
+    o->seqs = (uint64_t *)p;
+    o->n_lines = n_lines;
+    o->cap_comm = cap_comm;
+    o->cap_seqs = cap_seqs;
+    o->n_comm = o->n_credits = o->n_seqs = o->seqs_own = 0;
+}
+
+void sm_order_block(sm_order *o, void *block, uint32_t n_lines, uint32_t cap_comm,
+                    uint32_t n_credits)
+{
+    order_block(o, block, n_lines, cap_comm, n_credits, SM_SEQS_INLINE);
+}
+
+const char *sm_block_str(char **at, const char *str)
 {
     size_t n = strlen(str);
     if (!n) return "";
-    char *c = yj_arena_alloc(&s->ostrs, n + 1);
-    if (c) memcpy(c, str, n + 1);
+    char *c = *at;
+    memcpy(c, str, n + 1);
+    *at += n + 1;
     return c;
+}
+
+void sm_order_free_detail(sm_order *o)
+{
+    if (o->seqs_own) free(o->seqs);
+    free(o->block);
+    o->block = NULL;
+    o->seqs_own = 0;
+}
+
+yj_err sm_room_seq(yj_sm *s, sm_order *o)
+{
+    if (o->n_seqs < o->cap_seqs) return YJ_OK;
+    uint32_t cap = o->cap_seqs ? 2 * o->cap_seqs : SM_SEQS_INLINE;
+    uint64_t *more = malloc((size_t)cap * sizeof *more);
+    if (!more) return YJ_RESOURCE_EXHAUSTED;
+    memcpy(more, o->seqs, o->n_seqs * sizeof *more);
+    yj_undo *u = sm_undo(s);
+    SM_LOG(s, ST_ORDERS, o);
+    if (o->seqs_own) { /* (the old array: unreachable once the group commits) */
+        if (u)
+            yj_undo_free_on_commit(u, o->seqs);
+        else
+            free(o->seqs);
+    }
+    if (u) yj_undo_free_on_rollback(u, more);
+    o->seqs = more;
+    o->cap_seqs = cap;
+    o->seqs_own = 1;
+    return YJ_OK;
+}
+
+yj_err sm_room_hq(yj_sm *s, size_t n)
+{
+    size_t used = (size_t)(s->hq_tail - s->hq_head);
+    if (used + n <= s->hq_cap) return YJ_OK;
+    size_t cap = s->hq_cap ? s->hq_cap : 1024;
+    while (cap < used + n)
+        cap *= 2;
+    uint32_t *q = malloc(cap * sizeof *q);
+    if (!q) return YJ_RESOURCE_EXHAUSTED;
+    for (uint64_t i = s->hq_head; i < s->hq_tail; i++) /* (each at its place in the new ring) */
+        q[i & (cap - 1)] = s->hq[i & (s->hq_cap - 1)];
+    free(s->hq);
+    s->hq = q;
+    s->hq_cap = cap;
+    return YJ_OK;
+}
+
+uint32_t sm_take_slot(yj_sm *s)
+{
+    if (s->free_slot == SM_COLD) {
+        assert(s->n_hot < s->orders_cap && s->n_hot < SM_SLOTS_MAX);
+        return (uint32_t)s->n_hot++;
+    }
+    uint32_t slot = s->free_slot;
+    SM_LOG(s, ST_ORDERS, &s->orders[slot]); /* (its link: a rollback frees it again) */
+    s->free_slot = s->orders[slot].buyer;
+    return slot;
 }
 
 /* ---- drop ---- */
@@ -186,32 +288,17 @@ yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi)
     uint8_t h[32];
     if (!sm_order_hash(s, oi, &s->hbuf, h)) return YJ_RESOURCE_EXHAUSTED;
     sm_sum256(s->cold_sum, h, 0);
+    uint32_t slot = s->ostub[oi].hot;
     s->ostub[oi] = (sm_ostub){SM_COLD, sm_stub_h(o, h)};
-    o->num = SM_COLD; /* (its slot and detail dead: the next compaction's) */
+    sm_order_free_detail(o);
+    o->num = SM_COLD; /* its slot on the free list */
+    o->buyer = s->free_slot;
+    s->free_slot = slot;
     s->n_cold++;
-    s->dead++;
     return YJ_OK;
 }
 
 /* ---- load ---- */
-
-/* pool (of elem-byte items, cap of them) with room for n more past
- * used: OK (the pool moved when it grew, cap doubled) or
- * RESOURCE_EXHAUSTED (pool as it was). */
-static yj_err pool_room(void **pool, size_t *cap, size_t used, size_t n, size_t elem)
-{
-    if (used + n <= *cap) return YJ_OK;
-    size_t c = *cap ? *cap : 64;
-    while (c < used + n)
-        c *= 2;
-    void *p = realloc(*pool, c * elem);
-    if (!p) return YJ_RESOURCE_EXHAUSTED;
-    *pool = p;
-    *cap = c;
-    return YJ_OK;
-}
-#define POOL_ROOM(pool, cap, used, n)                                                              \
-    pool_room((void **)&(pool), &(cap), (used), (n), sizeof *(pool))
 
 static uint32_t member_of(const yj_sm *s, const char *id)
 {
@@ -268,7 +355,7 @@ static int within_limits(const Yongjin__State__Order *r)
 {
     int past = r->n_lines < 1 || r->n_lines > YJ_LINES_MAX ||
                r->n_commissions > YJ_COMMISSIONS_MAX || r->n_credits > YJ_CREDITS_MAX ||
-               r->n_entry_seqs < 1 || r->n_entry_seqs > SEQS_MAX || r->status < SM_PAID ||
+               r->n_entry_seqs < 1 || r->n_entry_seqs > SM_SEQS_MAX || r->status < SM_PAID ||
                r->status > SM_SETTLED || r->refund_count > YJ_REFUNDS_MAX || r->refunded < 0 ||
                r->refunded > YJ_AMOUNT_MAX || r->group_miss < 0 || r->group_miss > 255;
     for (size_t i = 0; !past && i < r->n_lines; i++) {
@@ -280,14 +367,13 @@ static int within_limits(const Yongjin__State__Order *r)
     return !past;
 }
 
-/* Order oi (cold) from its record r into a new slot, logged when the
- * state logs (inside an event): OK, or an error with nothing changed but
- * room taken and strings copied. */
+/* Order oi (cold) from its record r into a slot and a block, logged when
+ * the state logs (inside an event): OK, or an error with nothing changed
+ * but the slots' room taken. */
 static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r, yj_msg *why)
 {
     sm_order o;
     memset(&o, 0, sizeof o); /* (its padding too: a snapshot takes the table's bytes) */
-    o.seqs.last = SM_OSEQ_NONE;
     if (!within_limits(r))
         return yj_fail(why, YJ_DATA_LOSS, "the order's record is past the rules' limits");
     yj_err err = numbers_of(s, r, &o, why);
@@ -309,26 +395,40 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
                           "the order's credit %zu names a guide or store the state has not", i);
     }
     if (err != YJ_OK) return err;
-    if (POOL_ROOM(s->orders, s->orders_cap, s->n_hot, 1) != YJ_OK ||
-        POOL_ROOM(s->lines, s->lines_cap, s->n_lines, r->n_lines) != YJ_OK ||
-        POOL_ROOM(s->comms, s->comms_cap, s->n_comms, r->n_commissions) != YJ_OK ||
-        POOL_ROOM(s->credits, s->credits_cap, s->n_credits, r->n_credits) != YJ_OK ||
-        POOL_ROOM(s->oseqs, s->oseqs_cap, s->n_oseqs, r->n_entry_seqs) != YJ_OK)
-        return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's detail");
-    /* the lines' strings first (the only step that can fail past here) */
-    sm_line lines[YJ_LINES_MAX];
+    if (sm_room_hq(s, 1) != YJ_OK)
+        return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the hot orders' queue");
+    if (s->free_slot == SM_COLD && s->n_hot + 1 > s->orders_cap) {
+        size_t cap = s->orders_cap ? 2 * s->orders_cap : 64;
+        sm_order *more = s->n_hot < SM_SLOTS_MAX ? realloc(s->orders, cap * sizeof *more) : NULL;
+        if (!more) return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's slot");
+        s->orders = more;
+        s->orders_cap = cap;
+    }
+    /* its block: room for a retro commission a line while its group-buy
+     * is open (a cold order's is not: the room is for its load by hand) */
+    size_t str_bytes = 0;
+    for (size_t i = 0; i < r->n_lines; i++) {
+        const Yongjin__State__OrderLine *l = r->lines[i];
+        str_bytes += strlen(l->line_id) + strlen(l->sku) + strlen(l->category) + 3;
+    }
+    uint32_t cap_comm = (uint32_t)r->n_commissions +
+                        (o.group != YJ_TREE_NONE && s->groups[o.group].status == YJ_GROUP_OPEN
+                             ? (uint32_t)r->n_lines
+                             : 0);
+    uint32_t cap_seqs =
+        r->n_entry_seqs > SM_SEQS_INLINE ? (uint32_t)r->n_entry_seqs : SM_SEQS_INLINE;
+    void *block = malloc(block_bytes(r->n_lines, cap_comm, r->n_credits, cap_seqs, str_bytes));
+    if (!block) return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's detail");
+    order_block(&o, block, (uint32_t)r->n_lines, cap_comm, (uint32_t)r->n_credits, cap_seqs);
+    char *str = (char *)(o.seqs + cap_seqs);
     int64_t paid = 0;
     for (size_t i = 0; i < r->n_lines; i++) {
         const Yongjin__State__OrderLine *l = r->lines[i];
-        lines[i] = (sm_line){sm_order_str(s, l->line_id),
-                             l->amount,
-                             l->refunded,
-                             l->commission_base,
-                             sm_order_str(s, l->sku),
-                             sm_order_str(s, l->category),
-                             l->quantity};
-        if (!lines[i].id || !lines[i].sku || !lines[i].category)
-            return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's lines");
+        const char *id = sm_block_str(&str, l->line_id);
+        const char *sku = sm_block_str(&str, l->sku);
+        const char *category = sm_block_str(&str, l->category);
+        o.lines[i] =
+            (sm_line){id, l->amount, l->refunded, l->commission_base, sku, category, l->quantity};
         paid += l->amount;
     }
     o.num = oi;
@@ -342,63 +442,50 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
     o.refund_count = r->refund_count;
     o.group_miss = r->group_miss;
     o.seq = r->entry_seqs[0];
-    /* past the pools' counts, which the event's scalars logged: a
-     * rollback drops them with the counts */
-    o.n_lines = (uint32_t)r->n_lines;
-    o.line = s->n_lines;
-    memcpy(&s->lines[s->n_lines], lines, r->n_lines * sizeof *lines);
-    s->n_lines += r->n_lines;
-    o.n_comm = (uint32_t)r->n_commissions;
-    o.comm = s->n_comms;
     for (size_t i = 0; i < r->n_commissions; i++) {
         const Yongjin__State__Commission *c = r->commissions[i];
-        s->comms[s->n_comms++] = (sm_comm){.member = members[i],
-                                           .line = c->line,
-                                           .program = (uint8_t)c->program,
-                                           .level = (uint8_t)c->level,
-                                           .rate_bp = c->rate_bp,
-                                           .rounding = c->rounding,
-                                           .base_amount = c->base_amount,
-                                           .fixed_per_unit = c->fixed_per_unit,
-                                           .uncut = c->uncut,
-                                           .amount = c->amount,
-                                           .reversed = c->reversed,
-                                           .settled = c->settled};
+        o.comms[o.n_comm++] = (sm_comm){.member = members[i],
+                                        .line = c->line,
+                                        .program = (uint8_t)c->program,
+                                        .level = (uint8_t)c->level,
+                                        .rate_bp = c->rate_bp,
+                                        .rounding = c->rounding,
+                                        .base_amount = c->base_amount,
+                                        .fixed_per_unit = c->fixed_per_unit,
+                                        .uncut = c->uncut,
+                                        .amount = c->amount,
+                                        .reversed = c->reversed,
+                                        .settled = c->settled};
     }
-    o.n_credits = (uint32_t)r->n_credits;
-    o.credit = s->n_credits;
     for (size_t i = 0; i < r->n_credits; i++) {
         const Yongjin__State__OrderCredit *c = r->credits[i];
-        s->credits[s->n_credits++] = (sm_credit){guides[i], stores[i],   c->channel, c->rounding,
-                                                 c->amount, c->reversed, c->weight};
+        o.credits[o.n_credits++] = (sm_credit){guides[i], stores[i],   c->channel, c->rounding,
+                                               c->amount, c->reversed, c->weight};
     }
-    for (size_t i = 0; i < r->n_entry_seqs;
-         i++) { /* (oldest first: each node's prev the one before) */
-        s->oseqs[s->n_oseqs] = (sm_oseq){r->entry_seqs[i], o.seqs.n ? o.seqs.last : SM_OSEQ_NONE};
-        o.seqs.last = s->n_oseqs++;
-        o.seqs.n++;
-    }
-    memcpy(&s->orders[s->n_hot], &o, sizeof o);
+    for (size_t i = 0; i < r->n_entry_seqs; i++)
+        o.seqs[o.n_seqs++] = r->entry_seqs[i];
     /* the order it gives must be the one dropped: its hash's bits */
-    uint32_t was = s->ostub[oi].h;
-    s->ostub[oi].hot = (uint32_t)s->n_hot; /* (for the hash: taken back below when not) */
     uint8_t h[32];
-    if (!sm_order_hash(s, oi, &s->hbuf, h)) {
-        s->ostub[oi].hot = SM_COLD;
+    if (!hash_of(s, oi, &o, &s->hbuf, h)) {
+        free(block);
         return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory to hash the order");
     }
-    if (sm_stub_h(&o, h) != was) {
-        s->ostub[oi].hot = SM_COLD;
+    if (sm_stub_h(&o, h) != s->ostub[oi].h) {
+        free(block);
         return yj_fail(why, YJ_DATA_LOSS,
                        "the order's record is not the order dropped (its hash): "
                        "damaged, or written by another history");
     }
-    s->ostub[oi].hot = SM_COLD;
+    /* nothing fails past here: the slot, the stub, the counts (scalars the
+     * event logged), the block freed if the event is taken back */
+    uint32_t slot = sm_take_slot(s);
+    memcpy(&s->orders[slot], &o, sizeof o);
     SM_LOG(s, ST_OSTUB, &s->ostub[oi]);
-    s->ostub[oi] = (sm_ostub){(uint32_t)s->n_hot, 0};
-    s->n_hot++;
+    s->ostub[oi] = (sm_ostub){slot, 0};
     s->n_cold--;
     sm_sum256(s->cold_sum, h, 1);
+    sm_hq_push(s, oi);
+    if (sm_undo(s)) yj_undo_free_on_rollback(sm_undo(s), block);
     return YJ_OK;
 }
 
@@ -458,123 +545,20 @@ size_t yj_sm_orders_cold(const yj_sm *s)
     return s->n_cold;
 }
 
-/* ---- compaction ---- */
-
-yj_err yj_sm_compact(yj_sm *s)
-{
-    size_t live = s->n_hot - s->dead, nl = 0, nc = 0, nk = 0, nq = 0;
-    for (size_t i = 0; i < s->n_hot; i++) {
-        const sm_order *o = &s->orders[i];
-        if (o->num == SM_COLD) continue;
-        nl += o->n_lines;
-        nc += o->n_comm;
-        nk += o->n_credits;
-        nq += o->seqs.n;
-    }
-    /* the pools as a reservation leaves them: an event's room is taken
-     * before it applies, so a compaction keeps a little headroom */
-    size_t co = live + 64, cl = nl + 64, cc = nc + 64, ck = nk + YJ_CREDITS_MAX + 64, cq = nq + 64;
-    sm_order *orders = malloc(co * sizeof *orders);
-    sm_line *lines = malloc(cl * sizeof *lines);
-    sm_comm *comms = malloc(cc * sizeof *comms);
-    sm_credit *credits = malloc(ck * sizeof *credits);
-    sm_oseq *oseqs = malloc(cq * sizeof *oseqs);
-    yj_arena strs = {0};
-    strs.max_block = s->ostrs.max_block;
-    int ok = orders && lines && comms && credits && oseqs;
-    size_t at = 0, al = 0, ac = 0, ak = 0, aq = 0;
-    for (size_t i = 0; ok && i < s->n_hot; i++) {
-        const sm_order *o = &s->orders[i];
-        if (o->num == SM_COLD) continue;
-        sm_order n;
-        memcpy(&n, o, sizeof n); /* (its padding too) */
-        n.line = al;
-        for (uint32_t j = 0; ok && j < o->n_lines; j++) {
-            sm_line l = s->lines[o->line + j];
-            const char *id = l.id, *sku = l.sku, *cat = l.category;
-            char *copy[3] = {NULL, NULL, NULL};
-            const char *src[3] = {id, sku, cat};
-            for (int k = 0; ok && k < 3; k++) {
-                size_t len = strlen(src[k]);
-                if (!len) continue;
-                copy[k] = yj_arena_alloc(&strs, len + 1);
-                if (copy[k])
-                    memcpy(copy[k], src[k], len + 1);
-                else
-                    ok = 0;
-            }
-            l.id = copy[0] ? copy[0] : "";
-            l.sku = copy[1] ? copy[1] : "";
-            l.category = copy[2] ? copy[2] : "";
-            lines[al++] = l;
-        }
-        n.comm = ac;
-        memcpy(&comms[ac], &s->comms[o->comm], o->n_comm * sizeof *comms);
-        ac += o->n_comm;
-        n.credit = ak;
-        memcpy(&credits[ak], &s->credits[o->credit], o->n_credits * sizeof *credits);
-        ak += o->n_credits;
-        /* its entries, oldest first, each node's prev the one before */
-        size_t q = o->seqs.last;
-        for (uint32_t j = o->seqs.n; j-- > 0; q = s->oseqs[q].prev)
-            oseqs[aq + j] = (sm_oseq){s->oseqs[q].seq, j ? aq + j - 1 : SM_OSEQ_NONE};
-        n.seqs.last = aq + o->seqs.n - 1;
-        aq += o->seqs.n;
-        memcpy(&orders[at], &n, sizeof n);
-        s->ostub[o->num].hot = (uint32_t)at; /* (undone below when a copy failed) */
-        at++;
-    }
-    if (!ok) {
-        for (size_t i = 0; i < s->n_hot; i++) /* the stubs back to the old slots */
-            if (s->orders[i].num != SM_COLD) s->ostub[s->orders[i].num].hot = (uint32_t)i;
-        yj_arena_free(&strs);
-        free(orders);
-        free(lines);
-        free(comms);
-        free(credits);
-        free(oseqs);
-        return YJ_RESOURCE_EXHAUSTED;
-    }
-    free(s->orders);
-    free(s->lines);
-    free(s->comms);
-    free(s->credits);
-    free(s->oseqs);
-    yj_arena_free(&s->ostrs);
-    s->ostrs = strs;
-    s->orders = orders;
-    s->orders_cap = co;
-    s->n_hot = at;
-    s->lines = lines;
-    s->lines_cap = cl;
-    s->n_lines = al;
-    s->comms = comms;
-    s->comms_cap = cc;
-    s->n_comms = ac;
-    s->credits = credits;
-    s->credits_cap = ck;
-    s->n_credits = ak;
-    s->oseqs = oseqs;
-    s->oseqs_cap = cq;
-    s->n_oseqs = aq;
-    s->dead = 0;
-    return YJ_OK;
-}
-
 long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit)
 {
     size_t n = yj_ids_count(s->order_ids);
     long dropped = 0;
-    for (size_t v = 0; v < visit && n - s->n_cold > keep_hot; v++) {
-        if (s->hand >= n) s->hand = 0;
-        uint32_t oi = s->hand++;
+    for (size_t v = 0; v < visit && n - s->n_cold > keep_hot && s->hq_head < s->hq_tail; v++) {
+        uint32_t oi = s->hq[s->hq_head++ & (s->hq_cap - 1)];
+        if (oi >= n || s->ostub[oi].hot == SM_COLD) continue; /* (one dropped by hand) */
         yj_err err = yj_sm_order_drop(s, oi);
-        if (err == YJ_OK)
+        if (err == YJ_OK) {
             dropped++;
-        else if (err == YJ_RESOURCE_EXHAUSTED)
-            return -1;
+            continue;
+        }
+        sm_hq_push(s, oi); /* needed (due, in an open group), or no memory: again later */
+        if (err == YJ_RESOURCE_EXHAUSTED) return -1;
     }
-    if (s->dead >= COMPACT_MIN && s->dead > s->n_hot - s->dead && yj_sm_compact(s) != YJ_OK)
-        return -1;
     return dropped;
 }

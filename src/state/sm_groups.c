@@ -214,35 +214,26 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
     if (err != YJ_OK) return err;
     if (!join_succeeds(s, g))
         return yj_buf_reserve(effects, effect_bytes) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
-    /* the success: each earlier order may take a retro commission a line,
-     * its commissions moved to the pool's end (after the paying order's
-     * own n_comm), and at most six postings each: the accrual, a reversal
+    /* the success: each earlier order may take a retro commission a line
+     * (its block has room for them: it joined), and at most six postings
+     * each: the accrual, a reversal
      * from pending (a fresh commission has nothing settled to claw back)
      * and a settlement, two legs each. Reserved with the paying order's
      * own, as one sum: a reservation is room beyond what is used, so two
      * would give the larger, not both. */
-    size_t lines = 0, comms = 0, paid_on = 0;
+    size_t lines = 0, paid_on = 0;
     yj_group gv;
     sm_group_view(s, g, &gv);
     for (uint32_t i = 0; i < x->n_joined; i++) { /* the orders the success pays on (retro's) */
-        const sm_order *o = sm_ord(s, x->joined[i]);
+        sm_order *o = sm_ord(s, x->joined[i]);
         yj_group_order go = {.buyer = yj_tree_id(s->tree, o->buyer),
                              .paid = o->paid_fen,
                              .refunded = o->refunded_fen};
         if (!yj_rules_group_retro_pays(&gv, &go)) continue;
         lines += o->n_lines;
-        comms += o->n_comm;
+        assert(o->n_comm + o->n_lines <= o->cap_comm); /* (an order that joined: paid_block) */
+        if ((err = sm_room_seq(s, o)) != YJ_OK) return err;
         paid_on++;
-    }
-    size_t need = s->n_comms + n_comm + comms + lines;
-    if (need > s->comms_cap) {
-        size_t cap = s->comms_cap ? s->comms_cap : 64;
-        while (cap < need)
-            cap *= 2;
-        sm_comm *c = realloc(s->comms, cap * sizeof *c);
-        if (!c) return YJ_RESOURCE_EXHAUSTED;
-        s->comms = c;
-        s->comms_cap = cap;
     }
     /* every retro posting is the leader's, in the event's month: one row */
     if ((err = sm_room_rows(s, n_comm + 1, n_comm + 1)) != YJ_OK) return err;
@@ -254,8 +245,8 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
 }
 
 /* The leader's retro commissions on order oi when its group succeeds (the
- * ledger's ledger_group_retro): appended to the order (its commissions
- * moved to the pool's end first), accrued with the policy in force,
+ * ledger's ledger_group_retro): appended to the order (its block has room
+ * for them), accrued with the policy in force,
  * reversed at once for what the order's refunds took, settled at once on
  * an order already settled. Returns what the leader earned on it. */
 static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_group *gv, uint32_t oi,
@@ -270,28 +261,23 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
                          .paid = o->paid_fen,
                          .refunded = o->refunded_fen};
     for (uint32_t i = 0; i < o->n_lines; i++) {
-        const sm_line *l = &s->lines[o->line + i];
+        const sm_line *l = &o->lines[i];
         lines[i] =
             (yj_order_line){l->id, l->sku, l->category, l->quantity, l->amount_fen, l->base_fen};
     }
     for (uint32_t i = 0; i < o->n_comm; i++)
-        go.used += s->comms[o->comm + i].amount;
+        go.used += o->comms[i].amount;
     yj_commission comm[YJ_LINES_MAX];
     size_t n;
     if (!yj_rules_group_retro(e->policy, gv, &go, comm, &n)) return 0;
-    assert(s->n_comms + o->n_comm + n <= s->comms_cap); /* (sm_group_room) */
+    assert(o->n_comm + n <= o->cap_comm); /* (paid_block, load_record) */
     SM_LOG(s, ST_ORDERS, o);
     sm_order_touch(s, oi, e->seq);
-    if (o->comm + o->n_comm != s->n_comms) { /* its commissions to the pool's end, to grow there */
-        memmove(&s->comms[s->n_comms], &s->comms[o->comm], o->n_comm * sizeof s->comms[0]);
-        o->comm = s->n_comms;
-        s->n_comms += o->n_comm;
-    }
     uint32_t first = o->n_comm;
     const sm_group *g = &s->groups[gnum];
     const char *order_id = yj_ids_str(s->order_ids, oi);
     for (size_t i = 0; i < n; i++) {
-        sm_comm *k = &s->comms[s->n_comms++];
+        sm_comm *k = &o->comms[o->n_comm]; /* (past its count: logged with the order) */
         *k = (sm_comm){.member = g->leader,
                        .line = comm[i].line,
                        .program = YJ_PROGRAM_GROUP_LEADER,
@@ -311,17 +297,17 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
     static __thread yj_refund_commission rc[YJ_COMMISSIONS_MAX];
     static __thread yj_reversal_effect fx[YJ_COMMISSIONS_MAX];
     for (uint32_t i = 0; i < o->n_lines; i++) {
-        const sm_line *l = &s->lines[o->line + i];
+        const sm_line *l = &o->lines[i];
         rl[i] = (yj_refund_line){l->id, l->amount_fen, l->refunded_fen};
     }
     for (uint32_t i = 0; i < o->n_comm; i++) {
-        const sm_comm *c = &s->comms[o->comm + i];
+        const sm_comm *c = &o->comms[i];
         rc[i] = (yj_refund_commission){c->program, c->line,     (yj_rounding)c->rounding,
                                        c->amount,  c->reversed, c->settled};
     }
     size_t nr = yj_rules_reversals(rl, o->n_lines, o->refunded_fen, rc, o->n_comm, fx);
     for (size_t i = 0; i < nr; i++) {
-        sm_comm *c = &s->comms[o->comm + (size_t)fx[i].commission];
+        sm_comm *c = &o->comms[fx[i].commission];
         if (fx[i].from_pending_fen > 0)
             sm_post_pair(s, e->period, o, c, order_id, "reverse", "pending", "commission_expense",
                          fx[i].from_pending_fen, o->policy_version, effects);
@@ -329,24 +315,24 @@ static int64_t retro(yj_sm *s, const yj_sm_event *e, uint32_t gnum, const yj_gro
             sm_post_pair(s, e->period, o, c, order_id, "clawback", "available",
                          "commission_expense", fx[i].from_available_fen, o->policy_version,
                          effects);
-        SM_LOG(s, ST_COMMS, c);
+        SM_LOG_ORDER(s, ST_OCOMMS, o, c);
         c->reversed = fx[i].reversed_fen;
     }
     /* settled at once on an order already settled */
     yj_settle_commission sc[YJ_LINES_MAX];
     int64_t move[YJ_LINES_MAX];
     for (uint32_t i = first; i < o->n_comm; i++) {
-        const sm_comm *c = &s->comms[o->comm + i];
+        const sm_comm *c = &o->comms[i];
         sc[i - first] = (yj_settle_commission){c->amount, c->reversed, 0};
     }
     int64_t earned =
         yj_rules_group_retro_settle(o->status == SM_SETTLED, sc, o->n_comm - first, move);
     for (uint32_t i = first; i < o->n_comm; i++) {
-        sm_comm *c = &s->comms[o->comm + i];
+        sm_comm *c = &o->comms[i];
         if (move[i - first] == 0) continue;
         sm_post_pair(s, e->period, o, c, order_id, "settle", "pending", "available",
                      move[i - first], e->policy->version, effects);
-        SM_LOG(s, ST_COMMS, c);
+        SM_LOG_ORDER(s, ST_OCOMMS, o, c);
         c->settled = move[i - first];
     }
     return earned;

@@ -35,20 +35,20 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
     size_t bytes = o->n_lines * (sizeof(Yongjin__State__OrderLine) + sizeof(void *)) +
                    o->n_comm * (sizeof(Yongjin__State__Commission) + sizeof(void *)) +
                    o->n_credits * (sizeof(Yongjin__State__OrderCredit) + sizeof(void *)) +
-                   o->seqs.n * sizeof(uint64_t);
+                   o->n_seqs * sizeof(uint64_t);
     char *block = malloc(bytes ? bytes : 1);
     *val_out = NULL;
     *vn_out = 0;
     if (!block) return YJ_RESOURCE_EXHAUSTED;
     uint64_t *seqs = (void *)block; /* (first: aligned for it on any build) */
-    Yongjin__State__OrderLine *lines = (void *)(seqs + o->seqs.n);
+    Yongjin__State__OrderLine *lines = (void *)(seqs + o->n_seqs);
     Yongjin__State__Commission *comm = (void *)(lines + o->n_lines);
     Yongjin__State__OrderCredit *credits = (void *)(comm + o->n_comm);
     Yongjin__State__OrderLine **lp = (void *)(credits + o->n_credits);
     Yongjin__State__Commission **cp = (void *)(lp + o->n_lines);
     Yongjin__State__OrderCredit **rp = (void *)(cp + o->n_comm);
     for (uint32_t i = 0; i < o->n_lines; i++) {
-        const sm_line *l = &s->lines[o->line + i];
+        const sm_line *l = &o->lines[i];
         Yongjin__State__OrderLine x = YONGJIN__STATE__ORDER_LINE__INIT;
         x.line_id = (char *)l->id;
         x.sku = (char *)l->sku;
@@ -61,7 +61,7 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
         lp[i] = &lines[i];
     }
     for (uint32_t i = 0; i < o->n_comm; i++) {
-        const sm_comm *c = &s->comms[o->comm + i];
+        const sm_comm *c = &o->comms[i];
         Yongjin__State__Commission x = YONGJIN__STATE__COMMISSION__INIT;
         x.member = (char *)yj_tree_id(s->tree, c->member);
         x.program = (Yongjin__V1__Program)c->program;
@@ -79,7 +79,7 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
         cp[i] = &comm[i];
     }
     for (uint32_t i = 0; i < o->n_credits; i++) {
-        const sm_credit *c = &s->credits[o->credit + i];
+        const sm_credit *c = &o->credits[i];
         Yongjin__State__OrderCredit x = YONGJIN__STATE__ORDER_CREDIT__INIT;
         x.guide = (char *)yj_ids_str(s->guide_ids, c->guide);
         x.store = (char *)yj_ids_str(s->store_ids, c->store);
@@ -91,9 +91,7 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
         credits[i] = x;
         rp[i] = &credits[i];
     }
-    size_t at = o->seqs.n; /* the newest last */
-    for (size_t q = o->seqs.last; at; q = s->oseqs[q].prev)
-        seqs[--at] = s->oseqs[q].seq;
+    memcpy(seqs, o->seqs, o->n_seqs * sizeof *seqs); /* (oldest first, as the record's) */
     char campaign[SM_CAMPAIGN_KEY_MAX + 1] = "", *variant = campaign + SM_CAMPAIGN_KEY_MAX;
     if (o->campaign != YJ_TREE_NONE) { /* "campaign/variant" */
         size_t cn = yj_ids_len(s->campaign_ids, o->campaign);
@@ -124,7 +122,7 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
     r.inviter = o->inviter == YJ_TREE_NONE ? "" : (char *)yj_tree_id(s->tree, o->inviter);
     r.n_credits = o->n_credits;
     r.credits = rp;
-    r.n_entry_seqs = o->seqs.n;
+    r.n_entry_seqs = o->n_seqs;
     r.entry_seqs = seqs;
     r.refund_count = o->refund_count;
     r.group_not_joined =
@@ -146,6 +144,7 @@ static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t
 yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len)
 {
     if (oi >= yj_ids_count(s->order_ids)) return YJ_INVALID_ARGUMENT;
+    if (s->ostub[oi].hot == SM_COLD) return YJ_FAILED_PRECONDITION;
     return order_value(s, oi, val, len);
 }
 

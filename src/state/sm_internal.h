@@ -47,15 +47,6 @@ static inline void sm_dirty_add(sm_dirty *d, uint32_t i)
 size_t sm_dirty_take(sm_dirty *d, const uint32_t **list);
 void sm_dirty_free(sm_dirty *d);
 
-/* The journal entries that changed an order (its record's entry_seqs): a
- * pool of nodes, each the entry's seq and the order's node before it
- * (SM_OSEQ_NONE: its first). */
-#define SM_OSEQ_NONE SIZE_MAX
-typedef struct sm_oseq {
-    uint64_t seq;
-    size_t prev;
-} sm_oseq;
-
 /* A group-buy (state Group): its order lists are order numbers. */
 typedef struct sm_group {
     /* what events change (logged whole: sm_touch_group; not the lists'
@@ -141,7 +132,18 @@ typedef struct sm_order {
     uint32_t buyer;
     uint32_t n_lines, n_comm, n_credits;
     uint32_t refund_count;
-    size_t line, comm, credit; /* its first line, commission and credit in the pools */
+    /* its detail, in a block of its own (sm_cold.c: sm_order_block) that a
+     * drop frees: its lines (their strings after them in the block), room
+     * for cap_comm commissions (a group-buy's order has room for its
+     * retro ones), its credits, and the entries that changed it, oldest
+     * first (its record's entry_seqs: n_seqs of cap_seqs, in the block
+     * until they outgrow it, then in an array of their own, seqs_own) */
+    sm_line *lines;
+    sm_comm *comms;
+    sm_credit *credits;
+    uint64_t *seqs;
+    void *block;
+    uint32_t cap_comm, n_seqs, cap_seqs, seqs_own;
     int64_t paid_at_ms, paid_fen, refunded_fen;
     int64_t completed_at_ms, due_at_ms;
     uint64_t seq, policy_version;
@@ -152,11 +154,9 @@ typedef struct sm_order {
     uint32_t missed;  /* (version 2) the group it named and did not join, or YJ_TREE_NONE */
     int group_miss;   /* why (yj_group_miss) */
     uint32_t campaign; /* of the buyer's binding in force at the payment (campaign_ids), or NONE */
-    struct {
-        size_t last; /* its newest node in the pool (oseqs) */
-        uint32_t n;  /* how many */
-    } seqs;          /* the entries that changed it (sm_order_touch) */
-    uint32_t num;    /* its order number (order_ids); SM_COLD: a slot its drop left */
+    /* its order number (order_ids); SM_COLD: a free slot (a drop's), whose
+     * buyer is the next free one (yj_sm.free_slot's list) */
+    uint32_t num;
 } sm_order;
 
 /* Where an order number's detail is (yj_sm.ostub): its slot among the hot
@@ -206,8 +206,10 @@ struct yj_sm {
     uint32_t closed_through; /* the last closed month (yyyymm), 0: none */
     int has_postings;        /* a posting was made (a version 2 currency change is refused then) */
     size_t bal_n;            /* members with a balance slot (zeros past it) */
-    size_t n_lines, n_comms, n_credits, n_due, n_plines, n_gb, gb_n, n_gexp, n_oseqs;
-    size_t n_hot;  /* slots in orders (a dropped order's among them, its num SM_COLD) */
+    size_t n_due, n_plines, n_gb, gb_n, n_gexp;
+    size_t n_hot;       /* slots in orders (the free ones among them, their num SM_COLD) */
+    uint32_t free_slot; /* the first free slot, SM_COLD: none */
+    uint64_t hq_tail;   /* the hot orders' queue's end (hq) */
     size_t n_cold; /* orders whose detail is only in their records */
     /* the sum (mod 2^256, little-endian) of the cold orders' hashes, which
      * the digest adds the hot orders' to (sm_cold.c) */
@@ -226,19 +228,22 @@ struct yj_sm {
     size_t ostub_cap;
     sm_order *orders; /* the hot orders' (n_hot slots), found through ostub */
     size_t orders_cap;
-    size_t dead; /* slots of orders (and their detail) drops left (not state: a compaction's) */
     /* Loads a cold order's record (yj_sm_set_loader), NULL: none */
     yj_sm_loader_fn loader;
     void *loader_ctx;
-    uint32_t hand;  /* the next order number yj_sm_cold_sweep looks at (not state) */
-    yj_arena ostrs; /* the hot orders' lines' ids, SKUs and categories (a compaction's) */
-    yj_buf hbuf;    /* an order's bytes as its hash takes them (not state) */
-    sm_line *lines;
-    size_t lines_cap;
-    sm_comm *comms;
-    size_t comms_cap;
-    sm_oseq *oseqs; /* the orders' entries (n_oseqs) */
-    size_t oseqs_cap;
+    /* the hot orders' numbers in the order they became hot (paid or read
+     * back), for yj_sm_cold_sweep, oldest first: entries hq_head..hq_tail
+     * (logical: at idx & (hq_cap - 1)); a push in an event is taken back
+     * with the tail, a scalar; only a sweep, between groups, moves the
+     * head. Not state: a snapshot's load queues its hot orders anew */
+    uint32_t *hq;
+    size_t hq_cap;
+    uint64_t hq_head;
+    yj_buf hbuf; /* an order's bytes as its hash takes them (not state) */
+    /* a block room_order took for the order its event may pay (not state:
+     * kept for the next order when the event is refused) */
+    void *spare;
+    size_t spare_bytes;
     /* the orders the event being applied changed, each once (not state:
      * yj_sm_apply empties it; yj_sm_out.orders) */
     uint32_t *touched;
@@ -301,8 +306,6 @@ struct yj_sm {
     size_t gb_last_cap;
     yj_map64
         *perf; /* credit by who (guide 1, store 2) << 56 | number << 24 | month << 4 | channel */
-    sm_credit *credits;
-    size_t credits_cap;
     yj_ids *group_ids; /* group-buys */
     sm_group *groups;
     size_t group_cap;
@@ -341,9 +344,6 @@ enum {
     ST_SELF,
     ST_BAL,
     ST_ORDERS,
-    ST_LINES,
-    ST_COMMS,
-    ST_CREDITS,
     ST_DUE,
     ST_WDS,
     ST_BATCHES,
@@ -354,8 +354,13 @@ enum {
     ST_SESSIONS,
     ST_GROUPS,
     ST_GEXP,
-    ST_OSTUB
+    ST_OSTUB,
+    /* an order's detail: the table's number | its slot << 5 (SM_LOG_ORDER) */
+    ST_OLINES,
+    ST_OCOMMS,
+    ST_OCREDITS
 };
+#define SM_SLOTS_MAX (UINT32_MAX >> 5) /* hot orders a state holds at most */
 void *sm_table(void *owner, uint32_t table);
 /* The undo log changes go to, NULL when logging is off. */
 static inline yj_undo *sm_undo(yj_sm *s)
@@ -366,6 +371,11 @@ static inline yj_undo *sm_undo(yj_sm *s)
 void sm_log_scalars(yj_sm *s);
 #define SM_LOG(s, table, ptr)                                                                      \
     yj_undo_bytes(sm_undo(s), sm_table, (s), (table), (ptr), sizeof *(ptr))
+/* The same for *ptr in hot order o's lines, commissions or credits
+ * (table ST_OLINES, ST_OCOMMS, ST_OCREDITS). */
+#define SM_LOG_ORDER(s, table, o, ptr)                                                             \
+    yj_undo_bytes(sm_undo(s), sm_table, (s),                                                       \
+                  (uint32_t)(table) | (uint32_t)((o) - (s)->orders) << 5, (ptr), sizeof *(ptr))
 
 /* *x += d modulo 2^64, as the keyed ledger adds its counters (a total past
  * an i64 wraps there; here it must not be undefined instead). */
@@ -423,14 +433,41 @@ int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *scratch, uint8_t out[32])
 uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32]);
 /* a += b, or a -= b (sub), mod 2^256, little-endian. */
 void sm_sum256(uint8_t a[32], const uint8_t b[32], int sub);
-/* A copy of str among the hot orders' strings ("" itself when empty): NULL
- * on ENOMEM. */
-const char *sm_order_str(yj_sm *s, const char *str);
+/* Order blocks (sm_cold.c). The bytes of a block for n_lines lines whose
+ * strings take str_bytes (with their NULs), cap_comm commissions,
+ * n_credits credits and SM_SEQS_INLINE entries. Order o given its block
+ * (its lines, commissions, credits and seqs pointed into it, none yet but
+ * the lines' count; the strings' room after its seqs: sm_block_str). */
+#define SM_SEQS_INLINE 4
+/* the most entries change one order: its payment, its refunds, its
+ * completion, its settlement, a group-buy's retro commissions */
+#define SM_SEQS_MAX (YJ_REFUNDS_MAX + 16)
+size_t sm_block_bytes(size_t n_lines, size_t cap_comm, size_t n_credits, size_t str_bytes);
+void sm_order_block(sm_order *o, void *block, uint32_t n_lines, uint32_t cap_comm,
+                    uint32_t n_credits);
+/* A copy of str at *at (advanced past its NUL), "" itself when empty. */
+const char *sm_block_str(char **at, const char *str);
+/* Room for one more entry on hot order o (its seqs grown into an array of
+ * their own, logged): OK or RESOURCE_EXHAUSTED. */
+yj_err sm_room_seq(yj_sm *s, sm_order *o);
+/* Slot for a new hot order (the first free one, logged, or one past
+ * n_hot: room for it taken by the caller). */
+uint32_t sm_take_slot(yj_sm *s);
+/* Room in the hot orders' queue for n more: OK or RESOURCE_EXHAUSTED.
+ * Order oi queued as hot (there is room). */
+yj_err sm_room_hq(yj_sm *s, size_t n);
+static inline void sm_hq_push(yj_sm *s, uint32_t oi)
+{
+    assert(s->hq_tail - s->hq_head < s->hq_cap);
+    s->hq[s->hq_tail++ & (s->hq_cap - 1)] = oi;
+}
+/* Frees hot order o's block and own seqs (between groups, or a state's end). */
+void sm_order_free_detail(sm_order *o);
 
 /* Orders' records (sm_orders.c): room for n more orders changed by the
- * event (their entry nodes and places in the touched list); then order
- * oi changed by the entry seq: the seq added to its entries once, and
- * the order listed once. */
+ * event in the touched list (each order's own room for its entry:
+ * sm_room_seq); then order oi changed by the entry seq: the seq added to
+ * its entries once, and the order listed once. */
 yj_err sm_room_touch(yj_sm *s, size_t n);
 void sm_order_touch(yj_sm *s, uint32_t oi, uint64_t seq);
 

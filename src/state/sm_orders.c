@@ -39,15 +39,6 @@ static int valid(const char *s)
 
 yj_err sm_room_touch(yj_sm *s, size_t n)
 {
-    if (s->n_oseqs + n > s->oseqs_cap) {
-        size_t cap = s->oseqs_cap ? s->oseqs_cap : 64;
-        while (cap < s->n_oseqs + n)
-            cap *= 2;
-        sm_oseq *q = realloc(s->oseqs, cap * sizeof *q);
-        if (!q) return YJ_RESOURCE_EXHAUSTED;
-        s->oseqs = q;
-        s->oseqs_cap = cap;
-    }
     if (s->n_touched + n > s->touched_cap) {
         size_t cap = s->touched_cap ? s->touched_cap : 16;
         while (cap < s->n_touched + n)
@@ -63,23 +54,24 @@ yj_err sm_room_touch(yj_sm *s, size_t n)
 void sm_order_touch(yj_sm *s, uint32_t oi, uint64_t seq)
 {
     sm_order *o = sm_ord(s, oi);
-    if (o->seqs.n && s->oseqs[o->seqs.last].seq == seq) return; /* (this entry's already) */
-    assert(s->n_oseqs < s->oseqs_cap && s->n_touched < s->touched_cap);
-    s->oseqs[s->n_oseqs] = (sm_oseq){seq, o->seqs.n ? o->seqs.last : SM_OSEQ_NONE};
-    SM_LOG(s, ST_ORDERS, &o->seqs);
-    o->seqs.last = s->n_oseqs++;
-    o->seqs.n++;
+    if (o->n_seqs && o->seqs[o->n_seqs - 1] == seq) return;           /* (this entry's already) */
+    assert(o->n_seqs < o->cap_seqs && s->n_touched < s->touched_cap); /* (sm_room_seq) */
+    SM_LOG(s, ST_ORDERS, o); /* (its count; the seq past it) */
+    o->seqs[o->n_seqs++] = seq;
     s->touched[s->n_touched++] = oi;
 }
 
-/* Room for one more order of n_lines lines and n_comm commissions. */
-static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
+/* Room for one more order of n_lines lines, n_comm commissions at most
+ * and str_bytes of its lines' strings: its number, its slot, a block for
+ * its detail as large as it can need (the spare, kept for the next order
+ * when this one is refused), the rows and lists it touches. */
+static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm, size_t str_bytes)
 {
     size_t n = yj_ids_count(s->order_ids);
     yj_err err = yj_ids_reserve(s->order_ids, 1);
-    if (err == YJ_OK && s->n_hot + 1 > s->orders_cap) {
+    if (err == YJ_OK && s->free_slot == SM_COLD && s->n_hot + 1 > s->orders_cap) {
         size_t cap = s->orders_cap ? s->orders_cap * 2 : 64;
-        sm_order *o = realloc(s->orders, cap * sizeof *o);
+        sm_order *o = s->n_hot < SM_SLOTS_MAX ? realloc(s->orders, cap * sizeof *o) : NULL;
         if (!o) return YJ_RESOURCE_EXHAUSTED;
         s->orders = o;
         s->orders_cap = cap;
@@ -91,36 +83,18 @@ static yj_err room_order(yj_sm *s, size_t n_lines, size_t n_comm)
         s->ostub = o;
         s->ostub_cap = cap;
     }
-    if (err == YJ_OK && s->n_lines + n_lines > s->lines_cap) {
-        size_t cap = s->lines_cap ? s->lines_cap : 64;
-        while (cap < s->n_lines + n_lines)
-            cap *= 2;
-        sm_line *l = realloc(s->lines, cap * sizeof *l);
-        if (!l) return YJ_RESOURCE_EXHAUSTED;
-        s->lines = l;
-        s->lines_cap = cap;
-    }
-    if (err == YJ_OK && s->n_comms + n_comm > s->comms_cap) {
-        size_t cap = s->comms_cap ? s->comms_cap : 64;
-        while (cap < s->n_comms + n_comm)
-            cap *= 2;
-        sm_comm *c = realloc(s->comms, cap * sizeof *c);
-        if (!c) return YJ_RESOURCE_EXHAUSTED;
-        s->comms = c;
-        s->comms_cap = cap;
-    }
-    if (err == YJ_OK && s->n_credits + YJ_CREDITS_MAX > s->credits_cap) {
-        size_t cap = s->credits_cap ? s->credits_cap : 64;
-        while (cap < s->n_credits + YJ_CREDITS_MAX) /* (a loaded table's cap is its count) */
-            cap *= 2;
-        sm_credit *c = realloc(s->credits, cap * sizeof *c);
-        if (!c) return YJ_RESOURCE_EXHAUSTED;
-        s->credits = c;
-        s->credits_cap = cap;
+    /* a group-buy's order has room for its retro commissions too: a line's */
+    size_t most = sm_block_bytes(n_lines, n_comm + n_lines, YJ_CREDITS_MAX, str_bytes);
+    if (err == YJ_OK && s->spare_bytes < most) {
+        free(s->spare);
+        s->spare_bytes = 0;
+        if (!(s->spare = malloc(most))) return YJ_RESOURCE_EXHAUSTED;
+        s->spare_bytes = most;
     }
     if (err == YJ_OK) err = sm_room_rows(s, n_comm, n_comm);
     if (err == YJ_OK) err = sm_room_credits(s, YJ_CREDITS_MAX);
     if (err == YJ_OK) err = sm_room_touch(s, 1);
+    if (err == YJ_OK) err = sm_room_hq(s, 1);
     if (err == YJ_OK) err = sm_room_live(s, 2);
     /* the buyer, the share link's referrer, the two guides paid */
     if (err == YJ_OK) err = yj_tree_reserve(s->tree, 2 + YJ_CREDITS_MAX);
@@ -136,9 +110,8 @@ static Yongjin__V1__Posting posting_of(const yj_sm *s, const sm_order *o, const 
     p.program = (Yongjin__V1__Program)c->program;
     p.level = c->level;
     p.order_id = (char *)order_id;
-    p.line_id = c->line >= 0 && (uint32_t)c->line < o->n_lines
-                    ? (char *)s->lines[o->line + (size_t)c->line].id
-                    : "";
+    (void)s;
+    p.line_id = c->line >= 0 && (uint32_t)c->line < o->n_lines ? (char *)o->lines[c->line].id : "";
     p.base_amount = c->base_amount;
     p.rate_bp = c->rate_bp;
     p.fixed_per_unit = c->fixed_per_unit;
@@ -171,21 +144,42 @@ void sm_post_pair(yj_sm *s, uint32_t period, const sm_order *o, const sm_comm *c
     sm_post(s, debit_member ? c->member : YJ_TREE_NONE, period, &p, effects);
 }
 
-/* The order's lines copied (their ids, SKUs and categories into the
- * state's arena) past the pool's end, not yet counted: OK, or
- * RESOURCE_EXHAUSTED with nothing visible changed (a string copied before
- * the failure stays in the arena). */
-static yj_err copy_lines(yj_sm *s, const Yongjin__V1__OrderPaid *op, const yj_order_line *lines)
+/* The bytes of an order's lines' strings (with their NULs). */
+static size_t lines_str_bytes(const Yongjin__V1__OrderPaid *op)
 {
+    size_t n = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
-        const char *id = sm_order_str(s, l->line_id), *sku = sm_order_str(s, l->sku),
-                   *category = sm_order_str(s, l->category);
-        if (!id || !sku || !category) return YJ_RESOURCE_EXHAUSTED;
-        s->lines[s->n_lines + i] =
+        n += strlen(l->line_id) + strlen(l->sku) + strlen(l->category) + 3;
+    }
+    return n;
+}
+
+/* New order ord's block: one of its size when there is memory for it,
+ * else the spare room_order took (never fails); its lines (their ids,
+ * SKUs and categories) copied in. Freed if the event is taken back. */
+static void paid_block(yj_sm *s, sm_order *ord, const Yongjin__V1__OrderPaid *op,
+                       const yj_order_line *lines, size_t n_comm, size_t n_credits, int joins)
+{
+    size_t str_bytes = lines_str_bytes(op);
+    uint32_t cap_comm = (uint32_t)(n_comm + (joins ? op->n_lines : 0));
+    void *block = malloc(sm_block_bytes(op->n_lines, cap_comm, n_credits, str_bytes));
+    if (!block) { /* (as large as it can need: room_order) */
+        block = s->spare;
+        s->spare = NULL;
+        s->spare_bytes = 0;
+    }
+    assert(block);
+    sm_order_block(ord, block, (uint32_t)op->n_lines, cap_comm, (uint32_t)n_credits);
+    char *str = (char *)(ord->seqs + ord->cap_seqs);
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const Yongjin__V1__Line *l = op->lines[i];
+        const char *id = sm_block_str(&str, l->line_id), *sku = sm_block_str(&str, l->sku),
+                   *category = sm_block_str(&str, l->category);
+        ord->lines[i] =
             (sm_line){id, lines[i].amount, 0, lines[i].base, sku, category, l->quantity};
     }
-    return YJ_OK;
+    if (sm_undo(s)) yj_undo_free_on_rollback(sm_undo(s), block);
 }
 
 /* The guides an order may credit, as the ledger's load_paid_guide: a
@@ -246,7 +240,8 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
         uint32_t m = yj_tree_find(s->tree, member, strlen(member));
         assert(m !=
                YJ_TREE_NONE); /* (numbered: the buyer, an ancestor, a guide, the live inviter) */
-        sm_comm *k = &s->comms[s->n_comms++];
+        assert(ord->n_comm < ord->cap_comm);
+        sm_comm *k = &ord->comms[ord->n_comm];
         *k = (sm_comm){.member = m,
                        .line = c->line,
                        .program = (uint8_t)c->program,
@@ -267,10 +262,8 @@ static void paid_apply(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__OrderP
         uint32_t g = yj_ids_find(s->guide_ids, c->guide, strlen(c->guide));
         uint32_t st = yj_ids_find(s->store_ids, c->store, strlen(c->store));
         assert(g != YJ_IDS_NONE && st != YJ_IDS_NONE);
-        assert(s->n_credits < s->credits_cap); /* (room_order) */
-        s->credits[s->n_credits++] =
+        ord->credits[ord->n_credits++] =
             (sm_credit){g, st, c->channel, c->rounding, c->amount_fen, 0, c->weight};
-        ord->n_credits++;
         if (c->amount_fen)
             sm_credit_post(s, e->period, op->order_id, g, st, c->channel, c->amount_fen, effects);
     }
@@ -348,7 +341,7 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
      * most (YJ_LEVELS_MAX + 2) a line and two on the whole order, two
      * postings each, and two credits */
     size_t n_comm = (YJ_LEVELS_MAX + 2) * op->n_lines + 2;
-    if ((err = room_order(s, op->n_lines, n_comm)) != YJ_OK) return err;
+    if ((err = room_order(s, op->n_lines, n_comm, lines_str_bytes(op))) != YJ_OK) return err;
     size_t bytes = 2 * n_comm * SM_POSTING_MAX_BYTES + YJ_CREDITS_MAX * SM_CREDIT_MAX_BYTES;
     if (group != YJ_TREE_NONE) /* with a success's retro commissions on top */
         err = sm_group_room(s, group, miss, n_comm, bytes, out->effects);
@@ -362,7 +355,6 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                                    l->category, l->quantity,
                                    l->amount,   yj_rules_line_base(l->amount, l->commission_base)};
     }
-    if ((err = copy_lines(s, op, lines)) != YJ_OK) return err;
     yj_view view;
     yj_tree_view(s->tree, &view);
     if (op->referrer[0]) { /* a share link binds an unbound buyer first; a refusal does not refuse
@@ -423,24 +415,23 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     if ((err = yj_tree_check_up(s->tree, buyer)) != YJ_OK) return err;
     if ((err = yj_ids_add(s->order_ids, op->order_id, strlen(op->order_id), &o)) != YJ_OK)
         return err;
-    /* (a new number: past the stubs' count, and its slot past n_hot, a
-     * scalar the event logged) */
-    s->ostub[o] = (sm_ostub){(uint32_t)s->n_hot, 0};
-    sm_order *ord = &s->orders[s->n_hot++];
+    /* (a new number: past the stubs' count; its slot a free one, logged,
+     * or past n_hot, a scalar the event logged) */
+    uint32_t slot = sm_take_slot(s);
+    s->ostub[o] = (sm_ostub){slot, 0};
+    sm_order *ord = &s->orders[slot];
     memset(ord, 0, sizeof *ord); /* (its padding too: a snapshot writes the table as it lies) */
     *ord = (sm_order){.buyer = buyer,
                       .num = o,
-                      .n_lines = (uint32_t)op->n_lines,
-                      .line = s->n_lines,
-                      .comm = s->n_comms,
-                      .credit = s->n_credits,
                       .paid_at_ms = e->time_ms,
                       .paid_fen = paid,
                       .seq = e->seq,
                       .policy_version = e->policy->version,
                       .status = SM_PAID};
+    paid_block(s, ord, op, lines, fx.n_comm, fx.n_credits,
+               miss == YJ_GROUP_JOINS && group != YJ_TREE_NONE);
+    sm_hq_push(s, o);
     sm_order_touch(s, o, e->seq);
-    s->n_lines += op->n_lines;
     ord->session = session;
     ord->group = miss == YJ_GROUP_JOINS ? group : YJ_TREE_NONE;
     ord->missed = miss == YJ_GROUP_JOINS ? YJ_TREE_NONE : group;
@@ -496,16 +487,16 @@ static void refund_view(const yj_sm *s, const char *order_id, const sm_order *o,
     assert(o->n_lines >= 1 && o->n_lines <= YJ_LINES_MAX && o->n_comm <= YJ_COMMISSIONS_MAX &&
            o->n_credits <= YJ_CREDITS_MAX);
     for (uint32_t i = 0; i < o->n_credits; i++) {
-        const sm_credit *c = &s->credits[o->credit + i];
+        const sm_credit *c = &o->credits[i];
         credits[i] =
             (yj_refund_credit){c->amount, c->reversed, c->weight, (yj_rounding)c->rounding};
     }
     for (uint32_t i = 0; i < o->n_lines; i++) {
-        const sm_line *l = &s->lines[o->line + i];
+        const sm_line *l = &o->lines[i];
         lines[i] = (yj_refund_line){l->id, l->amount_fen, l->refunded_fen};
     }
     for (uint32_t i = 0; i < o->n_comm; i++) {
-        const sm_comm *c = &s->comms[o->comm + i];
+        const sm_comm *c = &o->comms[i];
         comm[i] = (yj_refund_commission){c->program, c->line,     (yj_rounding)c->rounding,
                                          c->amount,  c->reversed, c->settled};
     }
@@ -547,7 +538,7 @@ static yj_err check_refund(const Yongjin__V1__OrderRefunded *r, yj_msg *why)
     return YJ_OK;
 }
 
-static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
+static yj_err room_refund(yj_sm *s, sm_order *o, yj_buf *effects)
 {
     yj_err err = yj_ids_reserve(s->refund_ids, 1);
     size_t n = yj_ids_count(s->refund_ids);
@@ -564,6 +555,7 @@ static yj_err room_refund(yj_sm *s, const sm_order *o, yj_buf *effects)
     if (err == YJ_OK) err = sm_room_credits(s, o->n_credits);
     if (err == YJ_OK) err = sm_room_live(s, 2);
     if (err == YJ_OK) err = sm_room_touch(s, 1);
+    if (err == YJ_OK) err = sm_room_seq(s, o);
     if (err == YJ_OK && !yj_buf_reserve(effects, 4 * (size_t)o->n_comm * SM_POSTING_MAX_BYTES +
                                                      (size_t)o->n_credits * SM_CREDIT_MAX_BYTES))
         err = YJ_RESOURCE_EXHAUSTED;
@@ -578,16 +570,16 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     uint32_t oi = order_of(s, r->order_id);
     if (oi == YJ_IDS_NONE)
         return yj_fail(why, YJ_NOT_FOUND, "order_refunded.order_id: no order %s", r->order_id);
-    if ((err = sm_order_hot(s, oi, why)) != YJ_OK) return err;
-    sm_order *o = sm_ord(s, oi);
     char key[2 * YJ_ID_MAX + 2];
     size_t kn = refund_key(key, r->order_id, r->refund_id);
     uint32_t had = yj_ids_find(s->refund_ids, key, kn);
-    if (had != YJ_IDS_NONE)
+    if (had != YJ_IDS_NONE) /* (before the order is read back, when cold: a retry costs no read) */
         return yj_fail(
             why, YJ_ALREADY_EXISTS,
             "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
             r->refund_id, r->order_id, (unsigned long long)s->refund_seq[had]);
+    if ((err = sm_order_hot(s, oi, why)) != YJ_OK) return err;
+    sm_order *o = sm_ord(s, oi);
     uint32_t period;
     char note[sizeof out->note] = "";
     yj_sm_out tmp = *out; /* (its month and time, moved by at_paid_time) */
@@ -613,15 +605,15 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     o->refund_count++;
     sm_order_touch(s, oi, e->seq);
     for (uint32_t i = 0; i < o->n_lines; i++) {
-        SM_LOG(s, ST_LINES, &s->lines[o->line + i]);
-        s->lines[o->line + i].refunded_fen += fx.line_alloc_fen[i];
+        SM_LOG_ORDER(s, ST_OLINES, o, &o->lines[i]);
+        o->lines[i].refunded_fen += fx.line_alloc_fen[i];
     }
     assert(fx.refunded_fen == o->refunded_fen + r->amount);
     o->refunded_fen = fx.refunded_fen;
     sm_campaign_add(s, o->campaign, 0, -r->amount); /* its campaign's GMV */
     for (size_t i = 0; i < fx.n_reversals; i++) {
         const yj_reversal_effect *x = &fx.reversals[i];
-        sm_comm *c = &s->comms[o->comm + (size_t)x->commission];
+        sm_comm *c = &o->comms[x->commission];
         assert(x->reversed_fen == c->reversed + x->from_pending_fen + x->from_available_fen);
         if (x->from_pending_fen > 0)
             sm_post_pair(s, period, o, c, r->order_id, "reverse", "pending", "commission_expense",
@@ -630,17 +622,17 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
             sm_post_pair(s, period, o, c, r->order_id, "clawback", "available",
                          "commission_expense", x->from_available_fen, o->policy_version,
                          out->effects);
-        SM_LOG(s, ST_COMMS, c);
+        SM_LOG_ORDER(s, ST_OCOMMS, o, c);
         c->reversed = x->reversed_fen;
     }
     for (size_t i = 0; i < fx.n_credits;
          i++) { /* then the credits taken back, in the refund's month */
         const yj_credit_effect *x = &fx.credits[i];
-        sm_credit *c = &s->credits[o->credit + (size_t)x->credit];
+        sm_credit *c = &o->credits[x->credit];
         assert(x->taken > 0 && x->reversed == c->reversed + x->taken);
         sm_credit_post(s, period, r->order_id, c->guide, c->store, c->channel, -x->taken,
                        out->effects);
-        SM_LOG(s, ST_CREDITS, c);
+        SM_LOG_ORDER(s, ST_OCREDITS, o, c);
         c->reversed = x->reversed;
     }
     if (o->session != YJ_TREE_NONE) { /* then the live stats */
@@ -722,7 +714,7 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
         s->due = d;
         s->due_cap = cap;
     }
-    if ((err = sm_room_touch(s, 1)) != YJ_OK) return err;
+    if ((err = sm_room_touch(s, 1)) != YJ_OK || (err = sm_room_seq(s, o)) != YJ_OK) return err;
     uint32_t period;
     at_paid_time(e, o, "order_completed", oc->order_id, &period, out);
     SM_LOG(s, ST_ORDERS, o);
@@ -744,16 +736,16 @@ static void settle_order(yj_sm *s, uint32_t period, uint32_t oi, uint64_t seq, y
     sm_order *o = sm_ord(s, oi);
     const char *order_id = yj_ids_str(s->order_ids, oi);
     for (uint32_t i = 0; i < o->n_comm; i++) {
-        const sm_comm *c = &s->comms[o->comm + i];
+        const sm_comm *c = &o->comms[i];
         sc[i] = (yj_settle_commission){c->amount, c->reversed, c->settled};
     }
     yj_rules_settle_order(sc, o->n_comm, move_fen);
     for (uint32_t i = 0; i < o->n_comm; i++) {
-        sm_comm *c = &s->comms[o->comm + i];
+        sm_comm *c = &o->comms[i];
         if (move_fen[i] == 0) continue;
         sm_post_pair(s, period, o, c, order_id, "settle", "pending", "available", move_fen[i],
                      o->policy_version, effects);
-        SM_LOG(s, ST_COMMS, c);
+        SM_LOG_ORDER(s, ST_OCOMMS, o, c);
         c->settled += move_fen[i];
     }
     SM_LOG(s, ST_ORDERS, o);
@@ -791,6 +783,8 @@ yj_err yj_sm_settle(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Settle *s
     size_t rows = comms < SETTLE_ROWS_MAX ? comms : SETTLE_ROWS_MAX, start = out->effects->len;
     err = n ? sm_room_rows(s, 0, rows) : YJ_OK;
     if (err == YJ_OK && n) err = sm_room_touch(s, n);
+    for (size_t k = 0; err == YJ_OK && k < n; k++)
+        err = sm_room_seq(s, sm_ord(s, due[k]));
     if (err == YJ_OK && n &&
         !yj_buf_reserve(out->effects,
                         LEDGER_EFFECTS_SOFT_MAX + 2 * YJ_COMMISSIONS_MAX * SM_POSTING_MAX_BYTES))

@@ -50,7 +50,6 @@ static uint64_t layout(void)
                               sizeof(yj_tree_binding),
                               sizeof(sm_order),
                               sizeof(sm_ostub),
-                              sizeof(sm_oseq),
                               sizeof(sm_comm),
                               sizeof(sm_credit),
                               sizeof(sm_due),
@@ -110,31 +109,30 @@ static size_t count(const yj_ids *t)
 
 /* ---- save ---- */
 
-/* The hot orders as a compaction would leave them (sm_cold.c: the live
- * slots in their order, each one's detail after the one before's): the
- * slots, then their lines, entry nodes (oldest first), commissions and
- * credits, then every order's stub. */
+/* The hot orders, in their slots' order with the free slots left out:
+ * each one's slot as it lies (its pointers are the load's to set), then
+ * its strings' bytes, its lines, commissions, credits and entries; then
+ * every order's stub. */
 static void save_orders(const yj_sm *s, snap_w *w)
 {
-    size_t al = 0, ac = 0, ak = 0, aq = 0;
-    for (size_t i = 0; i < s->n_hot; i++) {
-        sm_order o;
-        memcpy(&o, &s->orders[i], sizeof o); /* (its padding too, as the table holds it) */
-        if (o.num == SM_COLD) continue;
-        o.line = al;
-        o.comm = ac;
-        o.credit = ak;
-        o.seqs.last = aq + o.seqs.n - 1;
-        al += o.n_lines;
-        ac += o.n_comm;
-        ak += o.n_credits;
-        aq += o.seqs.n;
-        sw_bytes(w, &o, sizeof o);
-    }
     for (size_t i = 0; i < s->n_hot; i++) {
         const sm_order *o = &s->orders[i];
-        for (uint32_t j = 0; o->num != SM_COLD && j < o->n_lines; j++) {
-            const sm_line *l = &s->lines[o->line + j];
+        if (o->num == SM_COLD) continue;
+        sm_order x; /* (its pointers not written: no address of this process in a file) */
+        memcpy(&x, o, sizeof x);
+        x.lines = NULL;
+        x.comms = NULL;
+        x.credits = NULL;
+        x.seqs = NULL;
+        x.block = NULL;
+        sw_bytes(w, &x, sizeof x);
+        size_t str_bytes = 0;
+        for (uint32_t j = 0; j < o->n_lines; j++)
+            str_bytes +=
+                strlen(o->lines[j].id) + strlen(o->lines[j].sku) + strlen(o->lines[j].category) + 3;
+        sw_u64(w, str_bytes);
+        for (uint32_t j = 0; j < o->n_lines; j++) {
+            const sm_line *l = &o->lines[j];
             sw_str(w, l->id);
             sw_u64(w, (uint64_t)l->amount_fen);
             sw_u64(w, (uint64_t)l->refunded_fen);
@@ -143,30 +141,10 @@ static void save_orders(const yj_sm *s, snap_w *w)
             sw_str(w, l->category);
             sw_u64(w, (uint64_t)l->quantity);
         }
+        sw_bytes(w, o->comms, o->n_comm * sizeof *o->comms);
+        sw_bytes(w, o->credits, o->n_credits * sizeof *o->credits);
+        sw_bytes(w, o->seqs, o->n_seqs * sizeof *o->seqs);
     }
-    size_t most = 1; /* each order's entries, oldest first (its chain is newest first) */
-    for (size_t i = 0; i < s->n_hot; i++)
-        if (s->orders[i].num != SM_COLD && s->orders[i].seqs.n > most) most = s->orders[i].seqs.n;
-    sm_oseq *chain = malloc(most * sizeof *chain);
-    if (!chain) w->fail = 1;
-    aq = 0;
-    for (size_t i = 0; chain && i < s->n_hot; i++) {
-        const sm_order *o = &s->orders[i];
-        if (o->num == SM_COLD) continue;
-        size_t at = o->seqs.last, n = o->seqs.n;
-        for (size_t j = n; j-- > 0; at = s->oseqs[at].prev)
-            chain[j] = (sm_oseq){s->oseqs[at].seq, j ? aq + j - 1 : SM_OSEQ_NONE};
-        sw_bytes(w, chain, n * sizeof *chain);
-        aq += n;
-    }
-    free(chain);
-    for (size_t i = 0; i < s->n_hot; i++)
-        if (s->orders[i].num != SM_COLD)
-            sw_bytes(w, &s->comms[s->orders[i].comm], s->orders[i].n_comm * sizeof *s->comms);
-    for (size_t i = 0; i < s->n_hot; i++)
-        if (s->orders[i].num != SM_COLD)
-            sw_bytes(w, &s->credits[s->orders[i].credit],
-                     s->orders[i].n_credits * sizeof *s->credits);
     for (size_t i = 0; i < count(s->order_ids); i++) {
         sm_ostub x = s->ostub[i];
         if (x.hot != SM_COLD) x = (sm_ostub){STUB_HOT, 0};
@@ -179,22 +157,16 @@ static void save_body(const yj_sm *s, snap_w *w)
     sw_u64(w, s->policy_len);
     sw_bytes(w, s->policy_raw, s->policy_len);
     yj_tree_save(s->tree, w);
-    { /* the scalars, with the counts of the orders' pools as save_orders
-         writes them */
+    { /* the scalars, with the slots as save_orders writes them: none free */
         yj_sm c;
         size_t off = offsetof(yj_sm, closed_through),
                len = (size_t)(s->scalars_end - (const char *)&s->closed_through);
         memcpy((char *)&c + off, &s->closed_through, len);
-        c.n_hot = c.n_lines = c.n_comms = c.n_credits = c.n_oseqs = 0;
-        for (size_t i = 0; i < s->n_hot; i++) {
-            const sm_order *o = &s->orders[i];
-            if (o->num == SM_COLD) continue;
-            c.n_hot++;
-            c.n_lines += o->n_lines;
-            c.n_comms += o->n_comm;
-            c.n_credits += o->n_credits;
-            c.n_oseqs += o->seqs.n;
-        }
+        c.n_hot = 0;
+        c.free_slot = SM_COLD;
+        c.hq_tail = 0; /* (the load queues the hot orders anew) */
+        for (size_t i = 0; i < s->n_hot; i++)
+            c.n_hot += s->orders[i].num != SM_COLD;
         sw_bytes(w, (const char *)&c + off, len);
     }
     sw_bytes(w, s->bal, s->bal_n * sizeof s->bal[0]);
@@ -404,29 +376,6 @@ static const char *copy(yj_sm *s, snap_r *r, const char *p, size_t n)
     return c;
 }
 
-/* A line's string, among the hot orders' (sm_order_str). */
-static const char *read_ostr(yj_sm *s, snap_r *r)
-{
-    size_t n;
-    const char *p = sr_str(r, YJ_ID_MAX, &n);
-    if (r->bad || !n) return "";
-    char *c = yj_arena_alloc(&s->ostrs, n + 1);
-    if (!c) {
-        r->bad = 1;
-        return "";
-    }
-    memcpy(c, p, n);
-    c[n] = 0;
-    return c;
-}
-
-static const char *read_str(yj_sm *s, snap_r *r, size_t max)
-{
-    size_t n;
-    const char *p = sr_str(r, max, &n);
-    return copy(s, r, p, n);
-}
-
 /* Room for n elements of size each in *a (its capacity in *cap), made once. */
 static void *table(snap_r *r, void **a, size_t *cap, size_t n, size_t each)
 {
@@ -440,6 +389,87 @@ static void *table(snap_r *r, void **a, size_t *cap, size_t n, size_t each)
     *a = p;
     *cap = n ? n : 1;
     return p;
+}
+
+/* A line's string copied to *at in its order's block, which ends at end
+ * ("" for none; bad past the block's room). */
+static const char *read_block_str(snap_r *r, char **at, const char *end)
+{
+    size_t n;
+    const char *p = sr_str(r, YJ_ID_MAX, &n);
+    if (r->bad || !n) return "";
+    if ((size_t)(end - *at) < n + 1) {
+        r->bad = 1;
+        return "";
+    }
+    char *c = *at;
+    memcpy(c, p, n);
+    c[n] = 0;
+    *at += n + 1;
+    return c;
+}
+
+/* The hot orders' slots and detail (save_orders): each one's block made
+ * and filled; a count past its limits, or a block's strings past their
+ * bytes, is bad. Every slot read is whole (its block, or NULL) when it
+ * returns, so that a state refused frees what it made. */
+static void load_orders(yj_sm *s, snap_r *r)
+{
+    if (!table(r, (void **)&s->orders, &s->orders_cap, s->n_hot, sizeof *s->orders)) return;
+    for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
+        sm_order *o = &s->orders[i];
+        sr_bytes(r, o, sizeof *o);
+        o->block = NULL;
+        o->seqs_own = 0;
+        size_t str_bytes = sr_u64(r);
+        if (r->bad || o->num == SM_COLD || o->n_lines < 1 || o->n_lines > YJ_LINES_MAX ||
+            o->n_comm > o->cap_comm || o->cap_comm > YJ_COMMISSIONS_MAX + YJ_LINES_MAX ||
+            o->n_credits > YJ_CREDITS_MAX || o->n_seqs < 1 || o->n_seqs > SM_SEQS_MAX ||
+            str_bytes > (size_t)o->n_lines * 3 * (YJ_ID_MAX + 1)) {
+            r->bad = 1;
+            for (size_t k = i; k < s->n_hot; k++) /* (none of these has a block) */
+                s->orders[k].num = SM_COLD;
+            break;
+        }
+        uint32_t cap_seqs = o->n_seqs > SM_SEQS_INLINE ? o->n_seqs : SM_SEQS_INLINE;
+        size_t bytes =
+            (size_t)o->n_lines * sizeof(sm_line) + (size_t)o->cap_comm * sizeof(sm_comm) +
+            (size_t)o->n_credits * sizeof(sm_credit) + cap_seqs * sizeof(uint64_t) + str_bytes;
+        void *block = malloc(bytes);
+        if (!block) {
+            r->bad = 1;
+            for (size_t k = i; k < s->n_hot; k++)
+                s->orders[k].num = SM_COLD;
+            break;
+        }
+        uint32_t n_comm = o->n_comm, n_credits = o->n_credits, n_seqs = o->n_seqs;
+        sm_order_block(o, block, o->n_lines, o->cap_comm, n_credits);
+        o->cap_seqs = cap_seqs; /* (sm_order_block's room is the inline one: cap_seqs fits) */
+        char *str = (char *)(o->seqs + cap_seqs), *end = (char *)block + bytes;
+        for (uint32_t j = 0; j < o->n_lines && !r->bad; j++) {
+            sm_line *l = &o->lines[j];
+            l->id = read_block_str(r, &str, end);
+            l->amount_fen = (int64_t)sr_u64(r);
+            l->refunded_fen = (int64_t)sr_u64(r);
+            l->base_fen = (int64_t)sr_u64(r);
+            l->sku = read_block_str(r, &str, end);
+            l->category = read_block_str(r, &str, end);
+            l->quantity = (int64_t)sr_u64(r);
+        }
+        o->n_comm = n_comm;
+        o->n_credits = n_credits;
+        o->n_seqs = n_seqs;
+        sr_bytes(r, o->comms, n_comm * sizeof *o->comms);
+        sr_bytes(r, o->credits, n_credits * sizeof *o->credits);
+        sr_bytes(r, o->seqs, n_seqs * sizeof *o->seqs);
+    }
+}
+
+static const char *read_str(yj_sm *s, snap_r *r, size_t max)
+{
+    size_t n;
+    const char *p = sr_str(r, max, &n);
+    return copy(s, r, p, n);
 }
 
 static void load_body(yj_sm *s, snap_r *r)
@@ -467,9 +497,9 @@ static void load_body(yj_sm *s, snap_r *r)
     /* every count a table is made by: none more than bytes are left (each
      * element takes at least one), nor than the members for theirs */
     size_t left = r->n - r->at;
-    if (r->bad || s->bal_n > members || s->gb_n > members || s->n_lines > left ||
-        s->n_comms > left || s->n_credits > left || s->n_due > left || s->n_plines > left ||
-        s->n_gb > left || s->n_gexp > left || s->n_oseqs > left || s->n_hot > left) {
+    if (r->bad || s->bal_n > members || s->gb_n > members || s->n_due > left ||
+        s->n_plines > left || s->n_gb > left || s->n_gexp > left || s->n_hot > left) {
+        s->n_hot = 0; /* (no slot read: none to free) */
         r->bad = 1;
         return;
     }
@@ -512,25 +542,9 @@ static void load_body(yj_sm *s, snap_r *r)
            guides = count(s->guide_ids), sessions = count(s->session_ids),
            groups = count(s->group_ids), campaigns = count(s->campaign_ids);
     if (s->n_hot > orders || s->n_cold != orders - s->n_hot) r->bad = 1;
-    if (table(r, (void **)&s->orders, &s->orders_cap, s->n_hot, sizeof *s->orders))
-        sr_bytes(r, s->orders, s->n_hot * sizeof *s->orders);
-    if (table(r, (void **)&s->lines, &s->lines_cap, s->n_lines, sizeof *s->lines))
-        for (size_t i = 0; i < s->n_lines && !r->bad; i++) {
-            sm_line *l = &s->lines[i];
-            l->id = read_ostr(s, r);
-            l->amount_fen = (int64_t)sr_u64(r);
-            l->refunded_fen = (int64_t)sr_u64(r);
-            l->base_fen = (int64_t)sr_u64(r);
-            l->sku = read_ostr(s, r);
-            l->category = read_ostr(s, r);
-            l->quantity = (int64_t)sr_u64(r);
-        }
-    if (table(r, (void **)&s->oseqs, &s->oseqs_cap, s->n_oseqs, sizeof *s->oseqs))
-        sr_bytes(r, s->oseqs, s->n_oseqs * sizeof *s->oseqs);
-    if (table(r, (void **)&s->comms, &s->comms_cap, s->n_comms, sizeof *s->comms))
-        sr_bytes(r, s->comms, s->n_comms * sizeof *s->comms);
-    if (table(r, (void **)&s->credits, &s->credits_cap, s->n_credits, sizeof *s->credits))
-        sr_bytes(r, s->credits, s->n_credits * sizeof *s->credits);
+    if (s->free_slot != SM_COLD || s->hq_tail)
+        r->bad = 1; /* (a snapshot's: none free, none queued) */
+    load_orders(s, r);
     if (table(r, (void **)&s->ostub, &s->ostub_cap, orders, sizeof *s->ostub))
         sr_bytes(r, s->ostub, orders * sizeof *s->ostub);
     if (table(r, (void **)&s->refund_seq, &s->refund_cap, refunds, sizeof *s->refund_seq))
@@ -625,9 +639,6 @@ static void load_body(yj_sm *s, snap_r *r)
     /* every reference in range (defense in depth: the body's hash already
      * said these are the bytes written) */
     nb = s->n_gb;
-    uint8_t *node_seen = calloc(s->n_oseqs / 8 + 1, 1); /* each entry node: one order's */
-    size_t nodes = 0;
-    if (!node_seen) r->bad = 1;
     /* the stubs: each hot one named by one slot, the cold ones counted */
     size_t cold = 0;
     for (size_t i = 0; i < orders && !r->bad; i++)
@@ -636,56 +647,37 @@ static void load_body(yj_sm *s, snap_r *r)
         else if (s->ostub[i].hot != STUB_HOT || s->ostub[i].h)
             r->bad = 1;
     if (cold != s->n_cold) r->bad = 1;
+    if (!r->bad && sm_room_hq(s, s->n_hot) != YJ_OK) r->bad = 1;
     for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
         uint32_t num = s->orders[i].num;
-        if (num >= orders || s->ostub[num].hot != STUB_HOT)
+        if (num >= orders || s->ostub[num].hot != STUB_HOT) {
             r->bad = 1;
-        else
+        } else {
             s->ostub[num].hot = (uint32_t)i;
+            sm_hq_push(s, num); /* (the queue anew: the slots' order) */
+        }
     }
     for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
         const sm_order *o = &s->orders[i];
         sr_ref(r, o->buyer, members, 0);
-        if (o->line > s->n_lines || o->n_lines > s->n_lines - o->line || o->comm > s->n_comms ||
-            o->n_comm > s->n_comms - o->comm || o->credit > s->n_credits ||
-            o->n_credits > s->n_credits - o->credit || o->n_lines < 1 ||
-            o->n_lines > YJ_LINES_MAX || o->n_comm > YJ_COMMISSIONS_MAX ||
-            o->n_credits > YJ_CREDITS_MAX)
-            r->bad = 1;
         for (uint32_t k = 0; k < o->n_comm && !r->bad; k++) { /* a commission's line and level */
-            const sm_comm *c = &s->comms[o->comm + k];
+            const sm_comm *c = &o->comms[k];
+            sr_ref(r, c->member, members, 0);
             if ((c->line != YJ_LINE_ORDER && (c->line < 0 || (uint32_t)c->line >= o->n_lines)) ||
                 c->level >= 16)
                 r->bad = 1;
+        }
+        for (uint32_t k = 0; k < o->n_credits && !r->bad; k++) {
+            sr_ref(r, o->credits[k].guide, guides, 0);
+            sr_ref(r, o->credits[k].store, stores, 0);
         }
         sr_ref(r, o->session, sessions, 1);
         sr_ref(r, o->inviter, members, 1);
         sr_ref(r, o->group, groups, 1);
         sr_ref(r, o->missed, groups, 1);
         sr_ref(r, o->campaign, campaigns, 1);
-        /* its entries: n nodes, each before the one after it, the first with
-         * none, none another order's (so every walk is linear in the pool) */
-        size_t q = o->seqs.last;
-        for (uint32_t k = 0; k < o->seqs.n && !r->bad; k++) {
-            if (q >= s->n_oseqs || (node_seen[q / 8] >> (q % 8) & 1)) {
-                r->bad = 1;
-                break;
-            }
-            node_seen[q / 8] |= (uint8_t)(1u << (q % 8));
-            nodes += 1;
-            size_t prev = s->oseqs[q].prev;
-            if (k + 1 == o->seqs.n ? prev != SM_OSEQ_NONE : prev >= q) r->bad = 1;
-            q = prev;
-        }
-        if (!o->seqs.n) r->bad = 1; /* (every order has its payment's) */
-    }
-    if (nodes != s->n_oseqs) r->bad = 1; /* (and every node some order's) */
-    free(node_seen);
-    for (size_t i = 0; i < s->n_comms && !r->bad; i++)
-        sr_ref(r, s->comms[i].member, members, 0);
-    for (size_t i = 0; i < s->n_credits && !r->bad; i++) {
-        sr_ref(r, s->credits[i].guide, guides, 0);
-        sr_ref(r, s->credits[i].store, stores, 0);
+        for (uint32_t k = 1; k < o->n_seqs && !r->bad; k++) /* its entries, in journal order */
+            if (o->seqs[k] <= o->seqs[k - 1]) r->bad = 1;
     }
     for (size_t i = 0; i < s->n_due && !r->bad; i++) { /* (a due order is hot: sm_cold.c) */
         sr_ref(r, s->due[i].order, orders, 0);

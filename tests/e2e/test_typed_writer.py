@@ -384,6 +384,9 @@ def test_cold_orders_come_back_from_their_records_across_a_crash(data_dir):
     for i in range(12):
         ok(c.append(paid("k%d" % i, "xc", line("L1", 10000), t=T + 1 + i)))
     wait_for(s, "typed checkpoint at entry 10 written")
+    # (8 orders then, the newest 3 hot)
+    assert "checkpoint at entry 10 begun" in s.read_log()
+    assert re.search(r"entry 10 begun .*; orders: 3 hot, 5 cold, 0 read back", s.read_log())
     ok(c.append(refund("k0", "r0", 10000, t=T + 100)))
     ok(c.append(ev("order_completed", ledger_pb2.OrderCompleted(order_id="k1"), t=T + DAY)))
     r = ok(c.append(ev("settle", ledger_pb2.Settle(as_of_ms=T + 9 * DAY), t=T + 9 * DAY)))[0]
@@ -412,9 +415,14 @@ def test_cold_orders_come_back_from_their_records_across_a_crash(data_dir):
     assert "the typed state of 1 tenants built (19 entries, 9 of them replayed)" in log, log
     c = Client(s.channel())
     check(c)
-    ok(c.append(refund("k3", "r3", 1000, t=T + 9 * DAY + 2)))  # cold again, read back again
+    ok(c.append(refund("k3", "r3", 1000, t=T + 9 * DAY + 2)))  # cold, read back
     check(c, 100)
-    assert s.stop() == 0  # a typed checkpoint with orders cold in it
+    # (the refund is entry 20: a typed checkpoint with orders cold in it)
+    # the build read k0, k1 and k2 back (their 'o' rows), the refund k3:
+    # then the newest three of the 12 hot again, the rest cold
+    assert re.search(r"checkpoint at entry 20 begun .*; orders: 3 hot, 9 cold, 4 read back",
+                     s.read_log()), s.read_log()
+    assert s.stop() == 0
     s.start()
     check(Client(s.channel()), 100)
     assert s.stop() == 0
