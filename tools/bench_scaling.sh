@@ -50,6 +50,7 @@
 #        answered 64% of its 100k rate at once (67% the session before)
 #        and 65-85% after 15 s (three runs): a spread, not a cure
 #        (docs/performance.md, thirty-third session).
+#        BENCH_SERVER_ARGS: more yongjind options (e.g. --typed-writer).
 #        Progress goes to stderr, the results to stdout at the end.
 # A full run took 51.5 minutes on 2 shared vCPUs (2026-12-03: two fills to
 # 10M at ~9k events/s, and Verify of 10M entries 13.3 min; docs/performance.md).
@@ -125,7 +126,8 @@ peak_anon() { awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b && $2 > m {m = $2} END
 # read_ms (until its first GetBalance of m1 answers, once bound)
 start_server() {
   local t0 i; t0=$(now_us)
-  bin/yongjind --listen "$addr" --data "$data" --log-level info 2>>"$dir/log" &
+  # shellcheck disable=SC2086  # BENCH_SERVER_ARGS: yongjind options, word-split
+  bin/yongjind --listen "$addr" --data "$data" --log-level info ${BENCH_SERVER_ARGS:-} 2>>"$dir/log" &
   pid=$!
   for ((i = 0; ; i++)); do
     bin/yj call --addr "$addr" --timeout-ms 1000 grpc.health.v1.Health/Check '{}' >/dev/null 2>&1 && break

@@ -1058,18 +1058,6 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     return ok;
 }
 
-/* The hot orders' blocks and seqs of their own, as the allocator holds them. */
-static size_t blocks_bytes(const yj_sm *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_hot; i++) {
-        const sm_order *o = &s->orders[i];
-        if (o->num == SM_COLD) continue;
-        n += malloc_usable_size(o->block) + (o->seqs_own ? malloc_usable_size(o->seqs) : 0);
-    }
-    return n;
-}
-
 size_t yj_sm_bytes(const yj_sm *s)
 {
     size_t lists = 0; /* each group's joined and missed orders */
@@ -1079,10 +1067,11 @@ size_t yj_sm_bytes(const yj_sm *s)
            yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot) +
            yj_ids_bytes(s->order_ids) + yj_ids_bytes(s->refund_ids) +
            s->refund_cap * sizeof *s->refund_seq + s->orders_cap * sizeof *s->orders +
-           blocks_bytes(s) + s->ostub_cap * sizeof *s->ostub + s->spare_bytes +
-           s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) + s->wd_cap * sizeof *s->wds +
-           yj_ids_bytes(s->batch_ids) + s->batch_cap * sizeof *s->batches +
-           s->pline_cap * sizeof *s->plines + yj_map64_bytes(s->pline_of) + s->strs.bytes +
+           s->detail_bytes + s->hq_cap * sizeof *s->hq + s->ostub_cap * sizeof *s->ostub +
+           s->spare_bytes + s->due_cap * sizeof *s->due + yj_ids_bytes(s->wd_ids) +
+           s->wd_cap * sizeof *s->wds + yj_ids_bytes(s->batch_ids) +
+           s->batch_cap * sizeof *s->batches + s->pline_cap * sizeof *s->plines +
+           yj_map64_bytes(s->pline_of) + s->strs.bytes +
            (s->dirty_bal.cap + s->dirty_earn.cap + s->dirty_month.cap + s->dirty_perf.cap +
             s->dirty_camp.cap + s->dirty_live.cap + s->dirty_sess.cap + s->dirty_wd.cap +
             s->dirty_grp.cap + s->dirty_gord.cap + s->dirty_bat.cap + s->dirty_pl.cap +

@@ -364,6 +364,11 @@ void yj_sm_set_loader(yj_sm *s, yj_sm_loader_fn fn, void *ctx);
 yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi);
 yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);
 long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit);
+/* The hot orders queued for sweeps from here on (the first sweep does it
+ * too): the orders hot now in their slots' order, then each as it becomes
+ * hot. A state no sweep runs on (a replay, Verify's, the tools') keeps no
+ * queue. OK or RESOURCE_EXHAUSTED (nothing changed). Between groups. */
+yj_err yj_sm_cold_on(yj_sm *s);
 /* Orders hot, and cold. */
 size_t yj_sm_orders_hot(const yj_sm *s);
 size_t yj_sm_orders_cold(const yj_sm *s);

@@ -211,6 +211,7 @@ const char *sm_block_str(char **at, const char *str)
 
 void sm_order_free_detail(sm_order *o)
 {
+    o->bytes = 0;
     if (o->seqs_own) free(o->seqs);
     free(o->block);
     o->block = NULL;
@@ -233,13 +234,35 @@ yj_err sm_room_seq(yj_sm *s, sm_order *o)
             free(o->seqs);
     }
     if (u) yj_undo_free_on_rollback(u, more);
+    size_t was = o->seqs_own ? o->cap_seqs * sizeof *more : 0, now = (size_t)cap * sizeof *more;
+    o->bytes = (uint32_t)(o->bytes - was + now); /* (the detail a drop gives back) */
+    s->detail_bytes = s->detail_bytes - was + now;
     o->seqs = more;
     o->cap_seqs = cap;
     o->seqs_own = 1;
     return YJ_OK;
 }
 
+static yj_err hq_grow(yj_sm *s, size_t n);
+
+yj_err yj_sm_cold_on(yj_sm *s)
+{
+    if (s->hq_on) return YJ_OK;
+    s->hq_head = s->hq_tail = 0; /* (between groups: the tail's log is empty) */
+    if (hq_grow(s, s->n_hot) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
+    s->hq_on = 1;
+    for (size_t i = 0; i < s->n_hot;
+         i++) /* (the slots' order: the oldest first, but slots reused) */
+        if (s->orders[i].num != SM_COLD) sm_hq_push(s, s->orders[i].num);
+    return YJ_OK;
+}
+
 yj_err sm_room_hq(yj_sm *s, size_t n)
+{
+    return s->hq_on ? hq_grow(s, n) : YJ_OK;
+}
+
+static yj_err hq_grow(yj_sm *s, size_t n)
 {
     size_t used = (size_t)(s->hq_tail - s->hq_head);
     if (used + n <= s->hq_cap) return YJ_OK;
@@ -283,6 +306,7 @@ yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi)
 {
     if (oi >= yj_ids_count(s->order_ids)) return YJ_INVALID_ARGUMENT;
     if (s->ostub[oi].hot == SM_COLD) return YJ_FAILED_PRECONDITION;
+    assert(yj_undo_mark(&s->undo) == 0); /* (between groups: a rollback would want its block) */
     sm_order *o = sm_ord(s, oi);
     if (needed(s, o)) return YJ_FAILED_PRECONDITION;
     uint8_t h[32];
@@ -290,6 +314,7 @@ yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi)
     sm_sum256(s->cold_sum, h, 0);
     uint32_t slot = s->ostub[oi].hot;
     s->ostub[oi] = (sm_ostub){SM_COLD, sm_stub_h(o, h)};
+    s->detail_bytes -= o->bytes;
     sm_order_free_detail(o);
     o->num = SM_COLD; /* its slot on the free list */
     o->buyer = s->free_slot;
@@ -414,12 +439,15 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
     uint32_t cap_comm = (uint32_t)r->n_commissions +
                         (o.group != YJ_TREE_NONE && s->groups[o.group].status == YJ_GROUP_OPEN
                              ? (uint32_t)r->n_lines
-                             : 0);
-    uint32_t cap_seqs =
-        r->n_entry_seqs > SM_SEQS_INLINE ? (uint32_t)r->n_entry_seqs : SM_SEQS_INLINE;
-    void *block = malloc(block_bytes(r->n_lines, cap_comm, r->n_credits, cap_seqs, str_bytes));
+                             : 0); /* (an open group's order is never cold: by hand only) */
+    uint32_t cap_seqs = r->n_entry_seqs + 1 > SM_SEQS_INLINE
+                            ? (uint32_t)r->n_entry_seqs + 1
+                            : SM_SEQS_INLINE; /* (+1: the event's) */
+    size_t bytes = block_bytes(r->n_lines, cap_comm, r->n_credits, cap_seqs, str_bytes);
+    void *block = malloc(bytes);
     if (!block) return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's detail");
     order_block(&o, block, (uint32_t)r->n_lines, cap_comm, (uint32_t)r->n_credits, cap_seqs);
+    o.bytes = (uint32_t)bytes;
     char *str = (char *)(o.seqs + cap_seqs);
     int64_t paid = 0;
     for (size_t i = 0; i < r->n_lines; i++) {
@@ -483,6 +511,7 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
     SM_LOG(s, ST_OSTUB, &s->ostub[oi]);
     s->ostub[oi] = (sm_ostub){slot, 0};
     s->n_cold--;
+    s->detail_bytes += o.bytes;
     sm_sum256(s->cold_sum, h, 1);
     sm_hq_push(s, oi);
     if (sm_undo(s)) yj_undo_free_on_rollback(sm_undo(s), block);
@@ -505,6 +534,7 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order number %u is none", (unsigned)oi);
     if (s->ostub[oi].hot != SM_COLD)
         return yj_fail(why, YJ_FAILED_PRECONDITION, "order number %u is hot", (unsigned)oi);
+    assert(yj_undo_mark(&s->undo) == 0); /* (between groups: nothing it does is logged) */
     int on = s->undo_on;
     s->undo_on = 0; /* (between groups: nothing to log) */
     yj_err err = load_bytes(s, oi, rec, len, why);
@@ -549,7 +579,10 @@ long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit)
 {
     size_t n = yj_ids_count(s->order_ids);
     long dropped = 0;
-    for (size_t v = 0; v < visit && n - s->n_cold > keep_hot && s->hq_head < s->hq_tail; v++) {
+    if (!s->hq_on && yj_sm_cold_on(s) != YJ_OK) return -1;
+    if (visit > s->hq_tail - s->hq_head) /* (one pass at most: the needed go round once) */
+        visit = (size_t)(s->hq_tail - s->hq_head);
+    for (size_t v = 0; v < visit && n - s->n_cold > keep_hot; v++) {
         uint32_t oi = s->hq[s->hq_head++ & (s->hq_cap - 1)];
         if (oi >= n || s->ostub[oi].hot == SM_COLD) continue; /* (one dropped by hand) */
         yj_err err = yj_sm_order_drop(s, oi);

@@ -197,6 +197,11 @@ static int join_succeeds(const yj_sm *s, uint32_t g)
     return yj_rules_group_joined(&gv);
 }
 
+int sm_group_may_retro(const yj_sm *s, uint32_t g)
+{
+    return s->groups[g].status == YJ_GROUP_OPEN && !join_succeeds(s, g);
+}
+
 yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effect_bytes,
                      yj_buf *effects)
 {

@@ -144,6 +144,7 @@ typedef struct sm_order {
     uint64_t *seqs;
     void *block;
     uint32_t cap_comm, n_seqs, cap_seqs, seqs_own;
+    uint32_t bytes; /* its block's and its own seqs' (yj_sm.detail_bytes) */
     int64_t paid_at_ms, paid_fen, refunded_fen;
     int64_t completed_at_ms, due_at_ms;
     uint64_t seq, policy_version;
@@ -210,6 +211,7 @@ struct yj_sm {
     size_t n_hot;       /* slots in orders (the free ones among them, their num SM_COLD) */
     uint32_t free_slot; /* the first free slot, SM_COLD: none */
     uint64_t hq_tail;   /* the hot orders' queue's end (hq) */
+    size_t detail_bytes; /* the hot orders' blocks and seqs of their own (each o->bytes) */
     size_t n_cold; /* orders whose detail is only in their records */
     /* the sum (mod 2^256, little-endian) of the cold orders' hashes, which
      * the digest adds the hot orders' to (sm_cold.c) */
@@ -239,6 +241,7 @@ struct yj_sm {
     uint32_t *hq;
     size_t hq_cap;
     uint64_t hq_head;
+    int hq_on;   /* orders are queued (yj_sm_cold_on: a state that sweeps) */
     yj_buf hbuf; /* an order's bytes as its hash takes them (not state) */
     /* a block room_order took for the order its event may pay (not state:
      * kept for the next order when the event is refused) */
@@ -454,10 +457,12 @@ yj_err sm_room_seq(yj_sm *s, sm_order *o);
  * n_hot: room for it taken by the caller). */
 uint32_t sm_take_slot(yj_sm *s);
 /* Room in the hot orders' queue for n more: OK or RESOURCE_EXHAUSTED.
- * Order oi queued as hot (there is room). */
+ * Order oi queued as hot (there is room). Both nothing while the queue is
+ * off (yj_sm_cold_on). */
 yj_err sm_room_hq(yj_sm *s, size_t n);
 static inline void sm_hq_push(yj_sm *s, uint32_t oi)
 {
+    if (!s->hq_on) return;
     assert(s->hq_tail - s->hq_head < s->hq_cap);
     s->hq[s->hq_tail++ & (s->hq_cap - 1)] = oi;
 }
@@ -526,6 +531,10 @@ yj_err sm_group_room(yj_sm *s, uint32_t g, int miss, size_t n_comm, size_t effec
 void sm_group_join(yj_sm *s, const yj_sm_event *e, uint32_t g, uint32_t order, int64_t earned,
                    yj_buf *effects);
 void sm_group_missed(yj_sm *s, uint32_t g, uint32_t order);
+/* Whether an order joining g now may later take retro commissions: g is
+ * open and this join does not make it succeed (a success pays retro on the
+ * orders before the one that made it). */
+int sm_group_may_retro(const yj_sm *s, uint32_t g);
 void sm_group_refunded(yj_sm *s, uint32_t g, int64_t delta, int whole);
 /* Order (a number), in a group's joined or missed list, refunded: listed
  * for the published view (room since the payment: sm_group_room). */

@@ -163,14 +163,18 @@ static void paid_block(yj_sm *s, sm_order *ord, const Yongjin__V1__OrderPaid *op
 {
     size_t str_bytes = lines_str_bytes(op);
     uint32_t cap_comm = (uint32_t)(n_comm + (joins ? op->n_lines : 0));
-    void *block = malloc(sm_block_bytes(op->n_lines, cap_comm, n_credits, str_bytes));
+    size_t bytes = sm_block_bytes(op->n_lines, cap_comm, n_credits, str_bytes);
+    void *block = malloc(bytes);
     if (!block) { /* (as large as it can need: room_order) */
         block = s->spare;
+        bytes = s->spare_bytes;
         s->spare = NULL;
         s->spare_bytes = 0;
     }
     assert(block);
     sm_order_block(ord, block, (uint32_t)op->n_lines, cap_comm, (uint32_t)n_credits);
+    ord->bytes = (uint32_t)bytes;
+    s->detail_bytes += bytes; /* (a scalar: a rollback takes it back with the block) */
     char *str = (char *)(ord->seqs + ord->cap_seqs);
     for (size_t i = 0; i < op->n_lines; i++) {
         const Yongjin__V1__Line *l = op->lines[i];
@@ -429,7 +433,7 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
                       .policy_version = e->policy->version,
                       .status = SM_PAID};
     paid_block(s, ord, op, lines, fx.n_comm, fx.n_credits,
-               miss == YJ_GROUP_JOINS && group != YJ_TREE_NONE);
+               miss == YJ_GROUP_JOINS && group != YJ_TREE_NONE && sm_group_may_retro(s, group));
     sm_hq_push(s, o);
     sm_order_touch(s, o, e->seq);
     ord->session = session;

@@ -35,8 +35,9 @@
 #define SNAP_MAGIC "YJSM"
 /* 2: lines' SKU, category and quantity; orders' entries; 3: a payout
  * batch's month as written; 4: bindings' whole sources; 5: cold orders
- * (the orders' stubs, the hot ones in slots, the digest's sum of hashes) */
-#define SNAP_VERSION 5u
+ * (the orders' stubs, the hot ones in slots, the digest's sum of hashes);
+ * 6: each hot order with its detail (its block's) */
+#define SNAP_VERSION 6u
 /* a hot order's stub as a snapshot writes it (its slot is the orders
  * table's, which names its number) */
 #define STUB_HOT (SM_COLD - 1)
@@ -164,7 +165,8 @@ static void save_body(const yj_sm *s, snap_w *w)
         memcpy((char *)&c + off, &s->closed_through, len);
         c.n_hot = 0;
         c.free_slot = SM_COLD;
-        c.hq_tail = 0; /* (the load queues the hot orders anew) */
+        c.hq_tail = 0;      /* (the load queues the hot orders anew) */
+        c.detail_bytes = 0; /* (and counts their blocks) */
         for (size_t i = 0; i < s->n_hot; i++)
             c.n_hot += s->orders[i].num != SM_COLD;
         sw_bytes(w, (const char *)&c + off, len);
@@ -423,8 +425,9 @@ static void load_orders(yj_sm *s, snap_r *r)
         o->seqs_own = 0;
         size_t str_bytes = sr_u64(r);
         if (r->bad || o->num == SM_COLD || o->n_lines < 1 || o->n_lines > YJ_LINES_MAX ||
-            o->n_comm > o->cap_comm || o->cap_comm > YJ_COMMISSIONS_MAX + YJ_LINES_MAX ||
-            o->n_credits > YJ_CREDITS_MAX || o->n_seqs < 1 || o->n_seqs > SM_SEQS_MAX ||
+            o->n_comm > o->cap_comm || o->n_comm > YJ_COMMISSIONS_MAX ||
+            o->cap_comm > YJ_COMMISSIONS_MAX + YJ_LINES_MAX || o->n_credits > YJ_CREDITS_MAX ||
+            o->n_seqs < 1 || o->n_seqs > SM_SEQS_MAX ||
             str_bytes > (size_t)o->n_lines * 3 * (YJ_ID_MAX + 1)) {
             r->bad = 1;
             for (size_t k = i; k < s->n_hot; k++) /* (none of these has a block) */
@@ -444,6 +447,8 @@ static void load_orders(yj_sm *s, snap_r *r)
         }
         uint32_t n_comm = o->n_comm, n_credits = o->n_credits, n_seqs = o->n_seqs;
         sm_order_block(o, block, o->n_lines, o->cap_comm, n_credits);
+        o->bytes = (uint32_t)bytes;
+        s->detail_bytes += bytes;
         o->cap_seqs = cap_seqs; /* (sm_order_block's room is the inline one: cap_seqs fits) */
         char *str = (char *)(o->seqs + cap_seqs), *end = (char *)block + bytes;
         for (uint32_t j = 0; j < o->n_lines && !r->bad; j++) {
@@ -542,8 +547,8 @@ static void load_body(yj_sm *s, snap_r *r)
            guides = count(s->guide_ids), sessions = count(s->session_ids),
            groups = count(s->group_ids), campaigns = count(s->campaign_ids);
     if (s->n_hot > orders || s->n_cold != orders - s->n_hot) r->bad = 1;
-    if (s->free_slot != SM_COLD || s->hq_tail)
-        r->bad = 1; /* (a snapshot's: none free, none queued) */
+    if (s->free_slot != SM_COLD || s->hq_tail || s->detail_bytes)
+        r->bad = 1; /* (a snapshot's: none free, none queued, none counted) */
     load_orders(s, r);
     if (table(r, (void **)&s->ostub, &s->ostub_cap, orders, sizeof *s->ostub))
         sr_bytes(r, s->ostub, orders * sizeof *s->ostub);
@@ -647,15 +652,12 @@ static void load_body(yj_sm *s, snap_r *r)
         else if (s->ostub[i].hot != STUB_HOT || s->ostub[i].h)
             r->bad = 1;
     if (cold != s->n_cold) r->bad = 1;
-    if (!r->bad && sm_room_hq(s, s->n_hot) != YJ_OK) r->bad = 1;
-    for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
+    for (size_t i = 0; i < s->n_hot && !r->bad; i++) { /* (no queue: yj_sm_cold_on) */
         uint32_t num = s->orders[i].num;
-        if (num >= orders || s->ostub[num].hot != STUB_HOT) {
+        if (num >= orders || s->ostub[num].hot != STUB_HOT)
             r->bad = 1;
-        } else {
+        else
             s->ostub[num].hot = (uint32_t)i;
-            sm_hq_push(s, num); /* (the queue anew: the slots' order) */
-        }
     }
     for (size_t i = 0; i < s->n_hot && !r->bad; i++) {
         const sm_order *o = &s->orders[i];
@@ -683,9 +685,15 @@ static void load_body(yj_sm *s, snap_r *r)
         sr_ref(r, s->due[i].order, orders, 0);
         if (!r->bad && s->ostub[s->due[i].order].hot == SM_COLD) r->bad = 1;
     }
-    for (size_t i = 0; i < groups && !r->bad; i++) /* (an open group's orders too) */
-        for (uint32_t k = 0; s->groups[i].status == YJ_GROUP_OPEN && k < s->groups[i].n_joined; k++)
-            if (s->ostub[s->groups[i].joined[k]].hot == SM_COLD) r->bad = 1;
+    for (size_t i = 0; i < groups && !r->bad; i++) /* (an open group's orders too, with room
+                                                       for their retro commissions) */
+        for (uint32_t k = 0; s->groups[i].status == YJ_GROUP_OPEN && k < s->groups[i].n_joined;
+             k++) {
+            uint32_t slot = s->ostub[s->groups[i].joined[k]].hot;
+            if (slot == SM_COLD ||
+                s->orders[slot].n_comm + s->orders[slot].n_lines > s->orders[slot].cap_comm)
+                r->bad = 1;
+        }
     for (size_t i = 0; i < nb && !r->bad; i++) {
         sr_ref(r, s->gb[i].guide, guides, 0);
         sr_ref(r, s->gb[i].prev, i, 1);

@@ -2963,6 +2963,13 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
     assert_int_equal(yj_sm_orders_cold(c), 0);
     assert_true(yj_sm_digest(c, d));
     assert_memory_equal(d, live, 32);
+    size_t held = 0; /* (the hot orders' blocks, as the state counts them for its memory) */
+    for (size_t i = 0; i < c->n_hot; i++)
+        if (c->orders[i].num != SM_COLD) {
+            assert_true(c->orders[i].bytes > 0);
+            held += c->orders[i].bytes;
+        }
+    assert_int_equal(held, c->detail_bytes);
     free(bad);
     free(buyer);
     free(recs);
