@@ -229,6 +229,22 @@ int main(int argc, char **argv)
            "RssAnon %ld KiB (the orders built ahead included)\n",
            bytes, (double)tree / (double)members, (double)(bytes - tree) / (double)orders,
            rss_anon_kib());
+    yj_sm_bytes_parts parts;
+    yj_sm_bytes_by(s, &parts);
+    printf("state's parts (MB): the tree %.1f, balances %.1f, earnings and month rows %.1f, "
+           "order ids %.1f, order slots and stubs %.1f, hot orders' detail %.1f, the rest %.1f\n",
+           (double)parts.tree / 1e6, (double)parts.balances / 1e6, (double)parts.rows / 1e6,
+           (double)parts.order_ids / 1e6, (double)parts.order_slots / 1e6,
+           (double)parts.order_detail / 1e6,
+           (double)(bytes - parts.tree - parts.balances - parts.rows - parts.order_ids -
+                    parts.order_slots - parts.order_detail) /
+               1e6);
+    { /* the digest a load checks, alone */
+        uint8_t d[32];
+        double d0 = now_s(CLOCK_MONOTONIC);
+        if (!yj_sm_digest(s, d)) return 1;
+        printf("digest: %.2f s\n", now_s(CLOCK_MONOTONIC) - d0);
+    }
     /* the snapshot a checkpoint would keep: saved, then loaded (its hash,
      * every table, the digest checked) */
     yj_buf snap = {0};

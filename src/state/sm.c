@@ -1058,6 +1058,16 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
     return ok;
 }
 
+void yj_sm_bytes_by(const yj_sm *s, yj_sm_bytes_parts *out)
+{
+    out->tree = yj_tree_bytes(s->tree);
+    out->balances = s->bal_cap * sizeof s->bal[0];
+    out->rows = yj_map64_bytes(s->earn) + yj_map64_bytes(s->month) + yj_map64_bytes(s->mtot);
+    out->order_ids = yj_ids_bytes(s->order_ids);
+    out->order_slots = s->orders_cap * sizeof *s->orders + s->ostub_cap * sizeof *s->ostub;
+    out->order_detail = s->detail_bytes + s->hq_cap * sizeof *s->hq + s->spare_bytes;
+}
+
 size_t yj_sm_bytes(const yj_sm *s)
 {
     size_t lists = 0; /* each group's joined and missed orders */

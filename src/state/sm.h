@@ -540,5 +540,13 @@ size_t yj_sm_orders(const yj_sm *s);
  * seeded their hashes. 1, or 0 on ENOMEM or an OpenSSL failure. */
 int yj_sm_digest(const yj_sm *s, uint8_t out[32]);
 size_t yj_sm_bytes(const yj_sm *s); /* heap bytes */
+/* The largest parts of yj_sm_bytes, for a measurement: the member tree;
+ * the balances; the earnings, month and month-total rows; the order ids'
+ * table; the orders' stubs and slots; the hot orders' detail (blocks,
+ * entries of their own, the queue). */
+typedef struct yj_sm_bytes_parts {
+    size_t tree, balances, rows, order_ids, order_slots, order_detail;
+} yj_sm_bytes_parts;
+void yj_sm_bytes_by(const yj_sm *s, yj_sm_bytes_parts *out);
 
 #endif
