@@ -7,7 +7,7 @@
  * table, at most YJ_ID_MAX, or a key made of two, as a refund's "order
  * refund": asserted here). Its copy lives in blocks of 64 KiB that never move, so
  * yj_ids_str's pointer is valid until yj_ids_free. The index is open
- * addressing with linear probing, at most half full; a slot holds the
+ * addressing with linear probing, at most three quarters full; a slot holds the
  * hash's top 32 bits and the number + 1, so a probe compares an id only
  * when the tags agree. The hash is keyed by the caller's seed: given one
  * drawn at random per process (store_hash_seed, hash.h), a client cannot
@@ -47,6 +47,10 @@ uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage);
  * their slots), so that the next n yj_ids_add cannot fail: OK or
  * RESOURCE_EXHAUSTED. */
 yj_err yj_ids_reserve(yj_ids *t, size_t n);
+/* Room in the index for n more ids, not their copies (a load that knows
+ * how many come: no index made again as it grows): OK or
+ * RESOURCE_EXHAUSTED. */
+yj_err yj_ids_reserve_index(yj_ids *t, size_t n);
 /* Numbers id, which must not be in the table (yj_ids_find said NONE), as
  * the next number: OK with *out set, or RESOURCE_EXHAUSTED with nothing
  * changed. */

@@ -530,8 +530,9 @@ static void load_body(yj_sm *s, snap_r *r)
     yj_ids *ids[SNAP_IDS];
     ids_of(s, ids);
     for (int i = 0; i < SNAP_IDS && !r->bad; i++) {
-        size_t n = sr_count(r, 9); /* (room for each as it comes: a reserve for n would
-                                     make blocks for n of the longest ids) */
+        size_t n = sr_count(r, 9); /* (the index's room for n: the copies' as they come,
+                                     a reserve would make blocks for n of the longest) */
+        if (!r->bad && yj_ids_reserve_index(ids[i], n) != YJ_OK) r->bad = 1;
         for (size_t k = 0; k < n && !r->bad; k++) {
             size_t len;
             const char *id = sr_str(r, YJ_IDS_KEY_MAX, &len);
