@@ -2,9 +2,12 @@
  * ids.c — ids numbered in the order first seen (ids.h).
  *
  * A copy is its length byte, its bytes and a NUL, in the current block;
- * str[i] points at the bytes (the length sits just before them). Blocks
- * made by yj_ids_reserve wait in a spare list until the current one is
- * full, so that an add after a reserve never allocates.
+ * at[i] says where its bytes are (the length sits just before them): the
+ * block's number in blk (the blocks in the order they were opened) << 16
+ * | the offset in it, four bytes an id where a pointer took eight (10M
+ * order ids: 67 MB less; performance.md, fortieth session). Blocks made
+ * by yj_ids_reserve wait in a spare list until the current one is full,
+ * so that an add after a reserve never allocates.
  */
 #include "state/ids.h"
 
@@ -14,7 +17,8 @@
 
 #include "store/hash.h"
 
-#define BLOCK_BYTES (64 * 1024)
+#define BLOCK_BYTES (64 * 1024)       /* (an offset in one: 16 bits) */
+#define BLOCKS_MAX 65535              /* (a block's number: 16 bits; 4 GiB of copies) */
 #define COPY_MAX (YJ_IDS_KEY_MAX + 2) /* a copy's bytes at most: length, id, NUL */
 
 typedef struct block {
@@ -25,8 +29,10 @@ typedef struct block {
 
 struct yj_ids {
     uint64_t seed;
-    char **str;
+    uint32_t *at; /* by number: block << 16 | offset of its bytes */
     size_t n, cap;
+    uint8_t **blk; /* the blocks' bytes, in the order opened (cur is the last) */
+    size_t n_blk, blk_cap;
     uint64_t *slot; /* tag (hash >> 32) << 32 | number + 1; 0: empty */
     size_t slots;   /* a power of two, n at most three quarters of it (IDS_FULL) */
     block *cur;     /* copies go here; it links to the full ones */
@@ -41,6 +47,12 @@ void yj_ids_set_undo(yj_ids *t, yj_undo *u)
     t->undo = u;
 }
 
+static inline const char *id_at(const yj_ids *t, uint32_t i)
+{
+    uint32_t a = t->at[i];
+    return (const char *)t->blk[a >> 16] + (a & 0xFFFFu);
+}
+
 /* Removes the newest id (an undo log's call): its slot (no later id
  * probed past it: those were removed first), its copy, its number. */
 static void ids_pop(void *owner)
@@ -49,13 +61,13 @@ static void ids_pop(void *owner)
     assert(t->n > 0);
     uint32_t m = (uint32_t)t->n - 1;
     size_t n = yj_ids_len(t, m), mask = t->slots - 1;
-    uint64_t h = store_hash(t->str[m], n, t->seed);
+    uint64_t h = store_hash(id_at(t, m), n, t->seed);
     size_t i = (size_t)h & mask;
     while ((uint32_t)t->slot[i] != m + 1)
         i = (i + 1) & mask;
     t->slot[i] = 0;
     assert(t->cur && t->cur->used >= n + 2 &&
-           t->cur->b + t->cur->used - n - 1 == (uint8_t *)t->str[m]);
+           (const char *)t->cur->b + t->cur->used - n - 1 == id_at(t, m));
     t->cur->used -= n + 2;
     if (t->cur->used == 0 && t->cur->next) { /* it had opened this block: back to the one before */
         block *b = t->cur;
@@ -63,6 +75,7 @@ static void ids_pop(void *owner)
         b->next = t->spare;
         t->spare = b;
         t->n_spare++;
+        t->n_blk--; /* (it was the last opened) */
     }
     t->n--;
 }
@@ -96,14 +109,15 @@ void yj_ids_free(yj_ids *t)
     blocks_free(t->cur);
     blocks_free(t->spare);
     free(t->slot);
-    free(t->str);
+    free(t->at);
+    free(t->blk);
     free(t);
 }
 
 size_t yj_ids_len(const yj_ids *t, uint32_t i)
 {
     assert(i < t->n);
-    return ((const uint8_t *)t->str[i])[-1];
+    return ((const uint8_t *)id_at(t, i))[-1];
 }
 
 uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n)
@@ -117,7 +131,7 @@ uint32_t yj_ids_find(const yj_ids *t, const char *id, size_t n)
         if (!s) return YJ_IDS_NONE;
         if ((uint32_t)(s >> 32) != tag) continue;
         uint32_t m = (uint32_t)s - 1;
-        if (yj_ids_len(t, m) == n && !memcmp(t->str[m], id, n)) return m;
+        if (yj_ids_len(t, m) == n && !memcmp(id_at(t, m), id, n)) return m;
     }
 }
 
@@ -134,7 +148,7 @@ uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage)
     if (!s || (uint32_t)(s >> 32) != (uint32_t)(h >> 32)) return YJ_IDS_NONE;
     uint32_t m = (uint32_t)s - 1;
     if (m >= t->n) return YJ_IDS_NONE;
-    __builtin_prefetch(t->str[m] - 1);
+    __builtin_prefetch(id_at(t, m) - 1);
     return m;
 }
 
@@ -155,6 +169,14 @@ static yj_err room_blocks(yj_ids *t, size_t more)
     size_t per = BLOCK_BYTES / COPY_MAX; /* copies a fresh block surely holds */
     size_t have = (t->cur ? (BLOCK_BYTES - t->cur->used) / COPY_MAX : 0) + t->n_spare * per;
     while (have < more) {
+        if (t->n_blk + t->n_spare + 1 > BLOCKS_MAX) return YJ_RESOURCE_EXHAUSTED;
+        if (t->n_blk + t->n_spare + 1 > t->blk_cap) { /* (a number for it when it opens) */
+            size_t cap = t->blk_cap ? 2 * t->blk_cap : 16;
+            uint8_t **more_blk = realloc(t->blk, cap * sizeof *more_blk);
+            if (!more_blk) return YJ_RESOURCE_EXHAUSTED;
+            t->blk = more_blk;
+            t->blk_cap = cap;
+        }
         block *b = malloc(sizeof *b);
         if (!b) return YJ_RESOURCE_EXHAUSTED;
         b->used = 0;
@@ -180,9 +202,9 @@ static yj_err room_index(yj_ids *t, size_t want)
         size_t cap = t->cap ? t->cap : 64;
         while (cap < want)
             cap *= 2;
-        char **s = realloc(t->str, cap * sizeof *s);
+        uint32_t *s = realloc(t->at, cap * sizeof *s);
         if (!s) return YJ_RESOURCE_EXHAUSTED;
-        t->str = s;
+        t->at = s;
         t->cap = cap;
     }
     if (IDS_FULL(want, t->slots)) {
@@ -192,7 +214,8 @@ static yj_err room_index(yj_ids *t, size_t want)
         uint64_t *s = calloc(slots, sizeof *s);
         if (!s) return YJ_RESOURCE_EXHAUSTED;
         for (size_t m = 0; m < t->n; m++)
-            slot_put(s, slots, store_hash(t->str[m], yj_ids_len(t, (uint32_t)m), t->seed),
+            slot_put(s, slots,
+                     store_hash(id_at(t, (uint32_t)m), yj_ids_len(t, (uint32_t)m), t->seed),
                      (uint32_t)m);
         free(t->slot);
         t->slot = s;
@@ -226,6 +249,8 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
         t->n_spare--;
         b->next = t->cur;
         t->cur = b;
+        assert(t->n_blk < t->blk_cap); /* (room_blocks) */
+        t->blk[t->n_blk++] = b->b;
     }
     uint8_t *c = t->cur->b + t->cur->used;
     c[0] = (uint8_t)n;
@@ -233,7 +258,7 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
     c[n + 1] = 0;
     t->cur->used += n + 2;
     uint32_t m = (uint32_t)t->n++;
-    t->str[m] = (char *)c + 1;
+    t->at[m] = (uint32_t)(t->n_blk - 1) << 16 | (uint32_t)(c + 1 - t->cur->b);
     slot_put(t->slot, t->slots, store_hash(id, n, t->seed), m);
     yj_undo_call(t->undo, ids_pop, t);
     *out = m;
@@ -243,7 +268,7 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
 const char *yj_ids_str(const yj_ids *t, uint32_t i)
 {
     assert(i < t->n);
-    return t->str[i];
+    return id_at(t, i);
 }
 
 size_t yj_ids_count(const yj_ids *t)
@@ -253,6 +278,6 @@ size_t yj_ids_count(const yj_ids *t)
 
 size_t yj_ids_bytes(const yj_ids *t)
 {
-    return sizeof *t + t->cap * sizeof *t->str + t->slots * sizeof *t->slot +
-           t->blocks * sizeof(block);
+    return sizeof *t + t->cap * sizeof *t->at + t->blk_cap * sizeof *t->blk +
+           t->slots * sizeof *t->slot + t->blocks * sizeof(block);
 }
