@@ -31,7 +31,8 @@ struct yj_ids {
     uint64_t seed;
     uint32_t *at; /* by number: block << 16 | offset of its bytes */
     size_t n, cap;
-    uint8_t **blk; /* the blocks' bytes, in the order opened (cur is the last) */
+    uint8_t **blk; /* the blocks' bytes, in the order opened (cur is the last); blk_cap is at
+                      least n_blk + n_spare, so that opening a spare never grows it */
     size_t n_blk, blk_cap;
     uint64_t *slot; /* tag (hash >> 32) << 32 | number + 1; 0: empty */
     size_t slots;   /* a power of two, n at most three quarters of it (IDS_FULL) */
@@ -190,10 +191,11 @@ static yj_err room_blocks(yj_ids *t, size_t more)
 }
 
 /* Whether want ids overfill slots: past three quarters (linear probing
- * there misses in ~4 slots on average, one cache line or two; at most half
- * full, 10M order ids took 256 MB of slots instead of 128: performance.md,
- * fortieth session). */
+ * there finds an id in ~2.5 slots and misses in ~8.5 at the fullest, eight
+ * slots a cache line; at most half full, 10M order ids took 256 MB of
+ * slots instead of 128: performance.md, fortieth session). */
 #define IDS_FULL(want, slots) ((want) > (slots) / 4 * 3)
+_Static_assert(SIZE_MAX > UINT32_MAX, "the index's growth: slots doubled past 2^32 ids' worth");
 
 /* Room for want ids in the copies' pointers and the index (not the copies). */
 static yj_err room_index(yj_ids *t, size_t want)

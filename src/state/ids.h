@@ -6,7 +6,10 @@
  * An id is 1..YJ_IDS_KEY_MAX bytes (an id validated before it reaches a
  * table, at most YJ_ID_MAX, or a key made of two, as a refund's "order
  * refund": asserted here). Its copy lives in blocks of 64 KiB that never move, so
- * yj_ids_str's pointer is valid until yj_ids_free. The index is open
+ * yj_ids_str's pointer is valid until yj_ids_free (or until the id is taken
+ * back by an undo log: its bytes are then another id's). A table holds at
+ * most 65,535 blocks of copies (4 GiB: an id's place is four bytes);
+ * past them an add is RESOURCE_EXHAUSTED. The index is open
  * addressing with linear probing, at most three quarters full; a slot holds the
  * hash's top 32 bits and the number + 1, so a probe compares an id only
  * when the tags agree. The hash is keyed by the caller's seed: given one
