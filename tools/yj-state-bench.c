@@ -61,7 +61,7 @@ static yj_err keep_none(void *ctx, const char *id, size_t len, yj_sm *sm)
  * fork's time is the parent's), then read back; 0, or 1 with a word. */
 static int bench_checkpoint(const yj_sm *s, long orders)
 {
-    char dir[] = "./yj-state-bench.XXXXXX";
+    char dir[] = "./yj-state-bench.XXXXXX"; /* (mkdtemp's template: it replaces the six X's) */
     if (!mkdtemp(dir)) {
         perror("yj-state-bench: mkdtemp");
         return 1;

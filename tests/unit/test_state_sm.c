@@ -2690,13 +2690,6 @@ static void recs_free(cold_recs *cr)
     free(cr->pend_len);
 }
 
-static void replay_entry_recs(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t seq,
-                              cold_recs *cr);
-static void replay_entry(yj_sm *s, const Yongjin__V1__JournalEntry *je, uint64_t seq)
-{
-    replay_entry_recs(s, je, seq, NULL);
-}
-
 /* One journal entry applied to s as a replay does, its answer compared
  * with what the entry recorded; the records of the orders it changed
  * kept in cr (NULL: none). */
@@ -2746,6 +2739,20 @@ static void replay_entry_recs(yj_sm *s, const Yongjin__V1__JournalEntry *je, uin
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
+/* Journal entry seq of the store read through r, applied to s as a replay
+ * does (replay_entry_recs: its answer compared with the entry's; cr: the
+ * records of the orders it changed, or NULL). */
+static void replay_seq(const yj_rtxn *r, yj_sm *s, uint64_t seq, cold_recs *cr)
+{
+    MDB_val v;
+    assert_int_equal(yj_view_journal(&r->view, seq, &v), YJ_OK);
+    Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
+        NULL, v.mv_size - 2 * YJ_HASH_BYTES, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
+    assert_non_null(je);
+    replay_entry_recs(s, je, seq, cr); /* (the stored entry leaves its seq to the key) */
+    yongjin__v1__journal_entry__free_unpacked(je, NULL);
+}
+
 /* A typed state rebuilt from the keyed store's journal alone (entries 1 to
  * last_seq), with a seed of its own: the issue's determinism check, that
  * the live state equals a fresh replay of its journal. */
@@ -2757,15 +2764,8 @@ static yj_sm *replay_journal(dfx *f, uint64_t seed)
     yj_rtxn r;
     yj_msg msg;
     assert_int_equal(yj_store_read_begin(f->s.store, &r, &msg), YJ_OK);
-    for (uint64_t seq = 1; seq <= last_seq; seq++) {
-        MDB_val v;
-        assert_int_equal(yj_view_journal(&r.view, seq, &v), YJ_OK);
-        Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
-            NULL, v.mv_size - 2 * YJ_HASH_BYTES, (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
-        assert_non_null(je);
-        replay_entry(s, je, seq); /* (the stored entry leaves its seq to the key) */
-        yongjin__v1__journal_entry__free_unpacked(je, NULL);
-    }
+    for (uint64_t seq = 1; seq <= last_seq; seq++)
+        replay_seq(&r, s, seq, NULL);
     yj_store_read_end(f->s.store, &r);
     return s;
 }
@@ -2790,16 +2790,8 @@ static void replay_with_rollbacks(dfx *f, uint64_t seed, const uint8_t want[32])
         if (back) assert_true(yj_sm_digest(s, before));
         size_t mark = yj_sm_mark(s);
         for (int pass = 0; pass < 1 + back; pass++) {
-            for (uint64_t q = seq; q < end; q++) {
-                MDB_val v;
-                assert_int_equal(yj_view_journal(&r.view, q, &v), YJ_OK);
-                Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
-                    NULL, v.mv_size - 2 * YJ_HASH_BYTES,
-                    (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
-                assert_non_null(je);
-                replay_entry(s, je, q);
-                yongjin__v1__journal_entry__free_unpacked(je, NULL);
-            }
+            for (uint64_t q = seq; q < end; q++)
+                replay_seq(&r, s, q, NULL);
             if (back && pass == 0) { /* the group fails: taken back */
                 assert_int_equal(yj_sm_rollback(s, mark), 1);
                 assert_true(yj_sm_digest(s, after));
@@ -3004,16 +2996,8 @@ static void replay_cold(dfx *f, uint64_t seed, const uint8_t want[32])
         for (size_t i = 0; i < nb; i++)
             was_cold[i] = s->ostub[i].hot == SM_COLD;
         for (int pass = 0; pass < 1 + back; pass++) {
-            for (uint64_t q = seq; q < end; q++) {
-                MDB_val v;
-                assert_int_equal(yj_view_journal(&r.view, q, &v), YJ_OK);
-                Yongjin__V1__JournalEntry *je = yongjin__v1__journal_entry__unpack(
-                    NULL, v.mv_size - 2 * YJ_HASH_BYTES,
-                    (const uint8_t *)v.mv_data + 2 * YJ_HASH_BYTES);
-                assert_non_null(je);
-                replay_entry_recs(s, je, q, &cr);
-                yongjin__v1__journal_entry__free_unpacked(je, NULL);
-            }
+            for (uint64_t q = seq; q < end; q++)
+                replay_seq(&r, s, q, &cr);
             if (back && pass == 0) { /* the group fails: its loads taken back too */
                 assert_int_equal(yj_sm_rollback(s, mark), 1);
                 assert_int_equal(yj_sm_orders_cold(s), cold);
