@@ -26,6 +26,7 @@
 #include "yongjin/auth.h"
 #include "yongjin/grpc.h"
 #include "yongjin/ledger.h"
+#include "yongjin/mem.h"
 #include "yongjin/log.h"
 #include "yongjin/store.h"
 #include "yongjin/svc.h"
@@ -326,7 +327,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(a->base, NULL);
         return;
     }
-    yj_log(YJ_LOG_INFO, "signal %d: draining (new calls refused, in-flight calls finish)", (int)sig);
+    yj_mem_stats mem;
+    yj_mem_stats_get(&mem);
+    yj_log(YJ_LOG_INFO,
+           "signal %d: draining (new calls refused, in-flight calls finish); memory (MiB): "
+           "malloc'd %.0f, the allocator's resident %.0f, RssAnon %.0f",
+           (int)sig, mem.allocated / 1048576.0, mem.resident / 1048576.0, mem.rss_anon / 1048576.0);
     yj_server_drain(a->server);
     a->drain_left_ms = a->opt.drain_timeout_ms;
     a->drain_tick = event_new(a->base, -1, EV_PERSIST, drain_check, a);

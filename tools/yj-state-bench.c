@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "state/ckpt.h"
+#include "state/pub.h"
 #include "state/sm.h"
 #include "state_bench.h"
 #include "yongjin/arena.h"
@@ -239,6 +240,30 @@ int main(int argc, char **argv)
            (double)(bytes - parts.tree - parts.balances - parts.rows - parts.order_ids -
                     parts.order_slots - parts.order_detail) /
                1e6);
+    { /* the readers' view of it made whole, as a start makes it (shadow.c) */
+        yj_pub *v = yj_pub_new(7);
+        if (!v) return 1;
+        double p0 = now_s(CLOCK_MONOTONIC);
+        yj_pub_begin(v);
+        yj_err pe = yj_pub_tenant(v, "t", 1, s, 1);
+        yj_pub_end(v, 1);
+        double p1 = now_s(CLOCK_MONOTONIC);
+        if (pe != YJ_OK) {
+            fprintf(stderr, "yj-state-bench: the view: no memory\n");
+            return 1;
+        }
+        yj_pub_bytes_parts vp;
+        yj_pub_bytes_by(v, &vp);
+        size_t vb = yj_pub_bytes(v);
+        printf("view: %.1f MB made in %.2f s; its parts (MB): ids %.1f, rows %.1f, direct members "
+               "%.1f, members posted to %.1f, earnings and month rows %.1f, bindings %.1f, the "
+               "rest %.1f\n",
+               (double)vb / 1e6, p1 - p0, (double)vp.ids / 1e6, (double)vp.rows / 1e6,
+               (double)vp.direct / 1e6, (double)vp.by_id / 1e6, (double)vp.months / 1e6,
+               (double)vp.binds / 1e6,
+               (double)(vb - vp.ids - vp.rows - vp.direct - vp.by_id - vp.months - vp.binds) / 1e6);
+        yj_pub_free(v);
+    }
     { /* the digest a load checks, alone */
         uint8_t d[32];
         double d0 = now_s(CLOCK_MONOTONIC);

@@ -1571,6 +1571,22 @@ uint64_t yj_pub_seq(yj_pub *v)
     return seq;
 }
 
+void yj_pub_bytes_by(yj_pub *v, yj_pub_bytes_parts *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&v->lock);
+    for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++) {
+        const pub_tenant *vt = &v->tenants[i];
+        out->ids += yj_ids_bytes(vt->ids);
+        out->rows += vt->cap * sizeof *vt->rows + vt->by_member_cap * sizeof *vt->by_member;
+        out->direct += yj_memmap_bytes(vt->direct);
+        out->by_id += yj_memmap_bytes(vt->by_id);
+        out->months += yj_map64_bytes(vt->earn) + yj_map64_bytes(vt->month);
+        out->binds += vt->bind_cap * sizeof(pub_bind) + yj_ids_bytes(vt->sources);
+    }
+    pthread_rwlock_unlock(&v->lock);
+}
+
 size_t yj_pub_bytes(yj_pub *v)
 {
     pthread_rwlock_rdlock(&v->lock);

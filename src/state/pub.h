@@ -133,5 +133,13 @@ uint64_t yj_pub_seq(yj_pub *v);
  * has none of) into *out: OK, or UNAVAILABLE (the view out of date). */
 yj_err yj_pub_closed_through(yj_pub *v, const char *tenant, uint32_t *out);
 size_t yj_pub_bytes(yj_pub *v);
+/* Some of those bytes by part, over every tenant: the ids' table; the
+ * rows (balance, team record) and the writer's numbers of them; each
+ * member's place among its parent's direct members; the members posted
+ * to, in id order; the earnings and month rows; the bindings. */
+typedef struct yj_pub_bytes_parts {
+    size_t ids, rows, direct, by_id, months, binds;
+} yj_pub_bytes_parts;
+void yj_pub_bytes_by(yj_pub *v, yj_pub_bytes_parts *out);
 
 #endif

@@ -27,6 +27,7 @@
 #include "state/pub.h"
 #include "state/sm.h"
 #include "yongjin/log.h"
+#include "yongjin/mem.h"
 #include "yongjin/tenant.h"
 #include "yongjin/v1/finance.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -275,13 +276,20 @@ static void checkpoint_fork(yj_shadow *sh)
         yj_log(YJ_LOG_WARN, "shadow: cannot start a typed checkpoint: fork: %s", strerror(errno));
         return;
     }
-    size_t hot, cold;
+    size_t hot, cold, states = 0;
     orders_hot_cold(sh, &hot, &cold);
+    for (size_t i = 0; i < yj_ids_count(sh->tenant_ids); i++)
+        states += yj_sm_bytes(sh->tenants[i].sm);
+    yj_mem_stats mem;
+    yj_mem_stats_get(&mem);
     yj_log(YJ_LOG_INFO,
            "shadow: typed checkpoint at entry %llu begun (fork: %.1f ms of the writer's); "
-           "orders: %zu hot, %zu cold, %llu read back since the start",
+           "orders: %zu hot, %zu cold, %llu read back since the start; memory (MiB): the "
+           "states %.0f, their view %.0f, malloc'd %.0f, the allocator's resident %.0f, RssAnon "
+           "%.0f",
            (unsigned long long)sh->durable_seq, seconds_since(&t0) * 1e3, hot, cold,
-           (unsigned long long)sh->read_back);
+           (unsigned long long)sh->read_back, states / 1048576.0, yj_pub_bytes(sh->pub) / 1048576.0,
+           mem.allocated / 1048576.0, mem.resident / 1048576.0, mem.rss_anon / 1048576.0);
     sh->child = pid;
     sh->child_words = words[0];
     sh->child_seq = sh->durable_seq;

@@ -367,6 +367,7 @@ struct yj_store {
     _Atomic int ckpt_state; /* CKPT_*: IDLE, SYNCING (the checkpoint thread writes LMDB), SYNCED */
     int ckpt_rc;           /* its errno (ENOSPC: LMDB's map is full) */
     int64_t last_ckpt_ns;
+    int64_t froze_ns; /* when the running checkpoint's layer was frozen */
     pthread_t syncer;
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;

@@ -27,7 +27,6 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include "store/sink.h"
 #include "store/store_internal.h"
 #include "yongjin/log.h"
+#include "yongjin/mem.h"
 
 /* Whether this is an AddressSanitizer build: gcc says so with
  * __SANITIZE_ADDRESS__, clang (make asan's compiler) only through
@@ -54,21 +54,10 @@
 #endif
 #include "yongjin/v1/finance.pb-c.h"
 
-/* jemalloc's control call, when the program links jemalloc (yongjind does:
- * Makefile's MALLOC_LIB); weak, so a program without it (the ASan build,
- * the tests, the tools) finds NULL here and has glibc's malloc */
-extern int mallctl(const char *name, void *old, size_t *old_len, void *new_value, size_t new_len)
-    __attribute__((weak));
-
-/* Gives the allocator's freed pages back to the system: jemalloc's, every
- * arena purged at once (4096: MALLCTL_ARENAS_ALL; its decay runs only when
- * the process allocates, so an idle server would keep them); glibc's with
- * malloc_trim. */
+/* The replay's freed pages given back to the system (yj_mem_release). */
 static void release_freed_memory(void)
 {
-    if (!mallctl)
-        malloc_trim(0);
-    else if (mallctl("arena.4096.purge", NULL, NULL, NULL, 0) != 0)
+    if (yj_mem_release() != 0)
         yj_log(YJ_LOG_WARN,
                "verify: jemalloc's purge failed: the replay's freed pages stay until reused");
 }

@@ -1106,6 +1106,7 @@ static yj_err freeze(yj_store *s, int reserve)
     pthread_rwlock_unlock(&s->view_lock);
     s->ckpt_seq = s->head_seq;
     memcpy(s->ckpt_hash, s->head_hash, YJ_HASH_BYTES);
+    s->froze_ns = store_now_ns();
     s->tail_off = s->wal_off; /* the log's records after the checkpoint start here */
     s->ckpt_unreserved = 0;
     return YJ_OK;
@@ -1273,6 +1274,14 @@ static yj_err finish_checkpoint(yj_store *s, int use)
             yj_log(YJ_LOG_ERROR, "store: writing a checkpoint: %s", strerror(rc));
             return YJ_INTERNAL; /* the data file may have lost pages: fatal */
         }
+        if (yj_log_level() <= YJ_LOG_DEBUG)
+            yj_log(YJ_LOG_DEBUG,
+                   "store: checkpoint to entry %llu in %.0f ms: its layer %.1f MiB, the rows "
+                   "%.1f MiB, the staged lines %.1f MiB, the live layer %.1f MiB",
+                   (unsigned long long)s->ckpt_seq, (double)(store_now_ns() - s->froze_ns) / 1e6,
+                   store_layer_bytes(s->ckpt) / 1048576.0, s->ckpt_rows.len / 1048576.0,
+                   (s->staged ? store_layer_bytes(s->staged) : 0) / 1048576.0,
+                   store_layer_bytes(s->live) / 1048576.0);
         drop_ckpt(s); /* in LMDB now (durably): the log's entries up to it are needed no more */
         ckpt_done(s);
         yj_err err = YJ_OK;

@@ -1,0 +1,29 @@
+/*
+ * mem.h — what the process's allocator holds, and giving its freed pages
+ * back. yongjind links jemalloc (Makefile's MALLOC_LIB); a program without
+ * it (the sanitizer builds, the tests, the tools) has glibc's malloc, and
+ * these calls answer for that one.
+ */
+#ifndef YONGJIN_MEM_H
+#define YONGJIN_MEM_H
+
+#include <stddef.h>
+
+/* The allocator's figures, in bytes: allocated, what the program holds
+ * (malloc'd and not freed); resident, the allocator's pages in memory
+ * (what it holds, its own metadata, and freed pages it has not given
+ * back yet); rss_anon, the process's anonymous memory (/proc/self/status,
+ * every thread's and every library's). A figure the allocator cannot give
+ * is 0 (resident under glibc: it has no such count). */
+typedef struct yj_mem_stats {
+    size_t allocated, resident, rss_anon;
+} yj_mem_stats;
+void yj_mem_stats_get(yj_mem_stats *out);
+
+/* Gives the allocator's freed pages back to the system now: jemalloc's,
+ * every arena purged (its decay runs only when the process allocates, so
+ * an idle server would keep them); glibc's with malloc_trim. 0, or -1
+ * when jemalloc refused (its pages then stay until reused). */
+int yj_mem_release(void);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * mem.c — the allocator's figures and its purge (include/yongjin/mem.h).
+ */
+#include "yongjin/mem.h"
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* jemalloc's control call, when the program links jemalloc; weak, so a
+ * program without it finds NULL here and has glibc's malloc */
+extern int mallctl(const char *name, void *old, size_t *old_len, void *new_value, size_t new_len)
+    __attribute__((weak));
+
+static size_t jemalloc_stat(const char *name)
+{
+    size_t v = 0, len = sizeof v;
+    return mallctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
+}
+
+static size_t rss_anon(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (size_t)kb * 1024;
+}
+
+void yj_mem_stats_get(yj_mem_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (mallctl) {
+        uint64_t epoch = 1; /* (jemalloc's figures are as of its last epoch: a new one) */
+        size_t len = sizeof epoch;
+        (void)mallctl("epoch", &epoch, &len, &epoch, len);
+        out->allocated = jemalloc_stat("stats.allocated");
+        out->resident = jemalloc_stat("stats.resident");
+    } else {
+        struct mallinfo2 mi = mallinfo2();
+        out->allocated = mi.uordblks + mi.hblkhd;
+    }
+    out->rss_anon = rss_anon();
+}
+
+int yj_mem_release(void)
+{
+    if (!mallctl) {
+        malloc_trim(0);
+        return 0;
+    }
+    return mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0 ? 0 : -1; /* (4096: every arena) */
+}
