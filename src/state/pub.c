@@ -29,14 +29,16 @@ _Static_assert(YJ_PROGRAM_GUIDE *PUB_LEVELS + PUB_LEVELS <= PUB_EARN_BITS,
  * and the row of the team parent (PUB_NONE: none). */
 typedef struct pub_row {
     int64_t bal[YJ_SM_BALANCE_FIELDS];
-    int64_t team[3];
+    int64_t team_gmv;
+    uint32_t direct, team_size; /* (counts of members: a tree numbers at most 2^32 - 1) */
     uint32_t parent;
-    uint32_t seen; /* 0: a tree member not seen yet (a parent others are listed under) */
     /* its latest binding in binds (PUB_NONE: none), and its number in the
      * state's tree, the newest the view copied */
     uint32_t last_bind, tree_last;
-    uint32_t listed; /* in by_id: it has been posted to (the ledger's balance record) */
+    uint8_t seen;   /* 0: a tree member not seen yet (a parent others are listed under) */
+    uint8_t listed; /* in by_id: it has been posted to (the ledger's balance record) */
 } pub_row;
+_Static_assert(sizeof(pub_row) == 80, "a row is 80 bytes (1M members: 80 MB)");
 /* A binding (GetParent): its referrer's row, its source (a number in
  * sources, whose texts are the state's: yj_sm_binding_info; PUB_NONE:
  * none) and the member's binding before it (PUB_NONE: none). */
@@ -259,6 +261,22 @@ void yj_pub_stale(yj_pub *v)
 }
 
 /* Tenant (len bytes)'s rows, made when new: NULL on ENOMEM. */
+/* The view's ordered maps are read in order and written by their puts
+ * (whose descent finds a key): no hash index beside them (16-32 bytes an
+ * entry; a million members' places among their parents' direct members). */
+static int no_index(const void *key, size_t klen)
+{
+    (void)key, (void)klen;
+    return 0;
+}
+
+static yj_memmap *ordered_map(void)
+{
+    yj_memmap *m = yj_memmap_new();
+    if (m) yj_memmap_index_only(m, no_index);
+    return m;
+}
+
 static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
 {
     uint32_t t = yj_ids_find(v->tenant_ids, tenant, len);
@@ -273,7 +291,7 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
     }
     uint64_t seed = v->seed ^ (uint64_t)(n + 1) * 0x9e3779b97f4a7c15ull;
     pub_tenant nt = {.ids = yj_ids_new(seed),
-                     .direct = yj_memmap_new(),
+                     .direct = ordered_map(),
                      .earn = yj_map64_new(2, seed ^ 1),
                      .month = yj_map64_new(PUB_MONTH_WIDTH, seed ^ 2),
                      .guides = yj_ids_new(seed ^ 3),
@@ -286,10 +304,10 @@ static pub_tenant *tenant_of(yj_pub *v, const char *tenant, size_t len)
                      .group_ids = yj_ids_new(seed ^ 8),
                      .gorders = yj_ids_new(seed ^ 9),
                      .batch_ids = yj_ids_new(seed ^ 10),
-                     .plines = yj_memmap_new(),
+                     .plines = ordered_map(),
                      .sources = yj_ids_new(seed ^ 11),
                      .mtot = yj_map64_new(YJ_PERIOD_COLUMNS, seed ^ 12),
-                     .by_id = yj_memmap_new()};
+                     .by_id = ordered_map()};
     if (!nt.ids || !nt.direct || !nt.earn || !nt.month || !nt.guides || !nt.stores || !nt.perf ||
         !nt.variants || !nt.sessions || !nt.live || !nt.wd_ids || !nt.group_ids || !nt.gorders ||
         !nt.batch_ids || !nt.plines || !nt.sources || !nt.mtot || !nt.by_id ||
@@ -473,9 +491,9 @@ static int team_of(pub_tenant *vt, const yj_sm *s, uint32_t m, uint32_t r)
         }
         row->parent = pr;
     }
-    row->team[0] = tm->direct;
-    row->team[1] = tm->team_size;
-    row->team[2] = tm->team_gmv;
+    row->direct = (uint32_t)tm->direct;
+    row->team_size = (uint32_t)tm->team_size;
+    row->team_gmv = tm->team_gmv;
     return 1;
 }
 
@@ -488,7 +506,7 @@ static int compact_direct(pub_tenant *vt)
 {
     size_t all = yj_memmap_count(vt->direct);
     if (all - vt->direct_live <= 4096 || all - vt->direct_live <= vt->direct_live) return 1;
-    yj_memmap *fresh = yj_memmap_new();
+    yj_memmap *fresh = ordered_map();
     if (!fresh) return 0;
     yj_memmap_it it;
     for (yj_memmap_first(vt->direct, &it); yj_memmap_valid(&it); yj_memmap_next(&it)) {
@@ -1057,7 +1075,9 @@ yj_err yj_pub_get_team(yj_pub *v, const char *tenant, const void *reqv, yj_buf *
     }
     uint32_t r = vt ? seen_row(vt, req->member) : YJ_IDS_NONE;
     if ((found = r != YJ_IDS_NONE)) {
-        memcpy(counts, vt->rows[r].team, sizeof counts);
+        counts[0] = vt->rows[r].direct;
+        counts[1] = vt->rows[r].team_size;
+        counts[2] = vt->rows[r].team_gmv;
         uint8_t k[4 + 1 + YJ_ID_MAX];
         size_t tlen = strlen(req->page_token), klen = direct_key(k, r, req->page_token, tlen);
         yj_memmap_it it;
