@@ -598,32 +598,37 @@ int main(int argc, char **argv)
     yj_store_get_stats(a.store, &st);
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
-           "%llu replayed, %llu map grows (%llu MiB of the data file read ahead in small pages), %llu checkpoints (%llu staged %llu history lines), %llu new logs (%llu KiB of their tails copied "
-           "by the writer), %llu groups applied again (a write refused after it wrote; %llu over a group the log "
+           "%llu replayed, %llu map grows (%llu MiB of the data file read ahead in small pages), "
+           "%llu checkpoints (%llu staged %llu history lines; the writer waited for %llu of them, "
+           "its history for LMDB past its bound), %llu new logs (%llu KiB of their tails copied "
+           "by the writer), %llu groups applied again (a write refused after it wrote; %llu over a "
+           "group the log "
            "thread was syncing), %llu compactions of a group, "
            "%llu commits synced by the log thread, "
-           "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer (which waited %llu times, "
+           "%llu steps of the log zeroed ahead by yj-zero and %llu by the writer (which waited "
+           "%llu times, "
            "%llu ms in all, for a step yj-zero was writing), "
-           "%llu drops of the writer's cache (%llu entries, %llu KiB), %llu of its rows (%llu rows, %llu KiB), "
+           "%llu drops of the writer's cache (%llu entries, %llu KiB), %llu of its rows (%llu "
+           "rows, %llu KiB), "
            "its layers' slab %llu KiB; "
            "commit p50 %llu us p99 %llu us; log sync p50 %llu us p99 %llu us",
            (unsigned long long)st.commits, (unsigned long long)st.writes_committed,
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
            (unsigned long long)st.map_grows, (unsigned long long)(st.pages_read_bytes >> 20),
-           (unsigned long long)st.checkpoints,
-           (unsigned long long)st.stage_checkpoints, (unsigned long long)st.staged_lines,
+           (unsigned long long)st.checkpoints, (unsigned long long)st.stage_checkpoints,
+           (unsigned long long)st.staged_lines, (unsigned long long)st.layer_waits,
            (unsigned long long)st.log_rotations, (unsigned long long)(st.rotation_rest_bytes >> 10),
            (unsigned long long)st.group_redos, (unsigned long long)st.group_redos_piped,
-           (unsigned long long)st.group_compactions,
-           (unsigned long long)st.piped_commits, (unsigned long long)st.zero_jobs,
-           (unsigned long long)st.zero_waits, (unsigned long long)st.zero_job_waits,
-           (unsigned long long)(st.zero_job_wait_us / 1000), (unsigned long long)st.cache_drops,
-           (unsigned long long)st.cache_entries,
-           (unsigned long long)(st.cache_bytes >> 10),
-           (unsigned long long)st.rows_drops, (unsigned long long)st.rows, (unsigned long long)(st.rows_bytes >> 10),
-           (unsigned long long)(st.slab_bytes >> 10), (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us,
-           (unsigned long long)st.log_sync_p50_us, (unsigned long long)st.log_sync_p99_us);
+           (unsigned long long)st.group_compactions, (unsigned long long)st.piped_commits,
+           (unsigned long long)st.zero_jobs, (unsigned long long)st.zero_waits,
+           (unsigned long long)st.zero_job_waits, (unsigned long long)(st.zero_job_wait_us / 1000),
+           (unsigned long long)st.cache_drops, (unsigned long long)st.cache_entries,
+           (unsigned long long)(st.cache_bytes >> 10), (unsigned long long)st.rows_drops,
+           (unsigned long long)st.rows, (unsigned long long)(st.rows_bytes >> 10),
+           (unsigned long long)(st.slab_bytes >> 10), (unsigned long long)st.commit_p50_us,
+           (unsigned long long)st.commit_p99_us, (unsigned long long)st.log_sync_p50_us,
+           (unsigned long long)st.log_sync_p99_us);
     stop(&a);
     yj_log(YJ_LOG_INFO, "yongjind stopped");
     return 0;

@@ -537,6 +537,8 @@ typedef struct yj_store_stats {
     uint64_t stage_checkpoints; /* checkpoints that staged history lines (the next merged them
                                    into state: docs/storage.md "Staged history lines") */
     uint64_t staged_lines;      /* the lines they staged, in all */
+    uint64_t layer_waits;       /* times the writer waited for a checkpoint before a group, the
+                                   history waiting for LMDB past its bound (docs/storage.md) */
     uint64_t pages_read_bytes;  /* bytes of the data file yj-pages asked the kernel to read
                                    ahead of LMDB's map, in small folios (docs/storage.md) */
     uint64_t slab_bytes;        /* the chunks the writer's layers' entries are cut from,

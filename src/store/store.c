@@ -694,6 +694,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
     out->stage_checkpoints = atomic_load(&s->stage_checkpoints);
     out->staged_lines = atomic_load(&s->staged_lines);
+    out->layer_waits = atomic_load(&s->layer_waits);
     out->pages_read_bytes = atomic_load(&s->pages_read_bytes);
     out->slab_bytes = atomic_load(&s->slab_bytes);
     out->cache_drops = atomic_load(&s->cache_drops);

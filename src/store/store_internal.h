@@ -372,10 +372,10 @@ struct yj_store {
     int syncer_started, syncer_stop;
     pthread_cond_t sync_cv;
 
-    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows, checkpoints,
-        cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits, zero_job_wait_us,
-        log_rotations, rotation_rest_bytes, group_redos, group_redos_piped, group_compactions,
-        stage_checkpoints, staged_lines;
+    _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows,
+        checkpoints, cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits,
+        zero_job_wait_us, log_rotations, rotation_rest_bytes, group_redos, group_redos_piped,
+        group_compactions, stage_checkpoints, staged_lines, layer_waits;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
@@ -556,6 +556,12 @@ yj_err store_wal_after_commit(yj_store *s);
 /* Completes a checkpoint whose sync finished (use = 0: gives it up, as
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
+/* Whether the published layer has grown past its bound while a
+ * checkpoint runs (wal.c, LAYER_MAX_BYTES): then the writer waits for it
+ * (store_wal_wait_checkpoint, counted in layer_waits) before it applies
+ * another group. The writer's thread, between groups. Non-OK: fatal. */
+int store_wal_layer_full(const yj_store *s);
+yj_err store_wal_wait_checkpoint(yj_store *s);
 /* Full for want of disk (STORE_FULL_DISK): at most once a second, tries to
  * grow the map again, and on success writes the checkpoint that waited and
  * lets writes in again. The writer's thread, between groups. Non-OK: fatal. */

@@ -622,6 +622,9 @@ static int between_groups(yj_store *s, int failed, int wanted, int closing)
      * to the close (store_wal_checkpoint_now), not waited for here ahead
      * of the groups still queued */
     int left_to_close = closing && atomic_load(&s->ckpt_state) == CKPT_SYNCING;
+    if (!left_to_close && !failed && store_wal_layer_full(s) &&
+        store_wal_wait_checkpoint(s) != YJ_OK)
+        failed = fail_store(s);
     if (!left_to_close && store_wal_poll(s, !failed && !closing) != YJ_OK && !failed) failed = fail_store(s);
     if (!failed && s->full == STORE_FULL_DISK && store_wal_retry_full(s) != YJ_OK) failed = fail_store(s);
     if (!failed && !s->full && s->ckpt_state == CKPT_IDLE && grow_ahead(s) != YJ_OK) failed = fail_store(s);
