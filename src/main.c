@@ -570,6 +570,16 @@ static void stop(app *a)
     if (a->base) event_base_free(a->base);
 }
 
+/* jemalloc's options, read once as it starts (yongjind links it:
+ * Makefile's MALLOC_LIB): pages freed go back to the system about a second
+ * later, by a thread of jemalloc's own, instead of ten seconds later and
+ * only while the process allocates. At 1M members and 10M entries, ~200
+ * MiB less RssAnon under a paid load (docs/performance.md, "forty-first
+ * session"). MALLOC_CONF in the environment still overrides it; glibc's
+ * malloc (the sanitizer builds) never reads it. */
+extern const char *malloc_conf;
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000";
+
 int main(int argc, char **argv)
 {
     app a;
