@@ -395,6 +395,7 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
         s->config.initial_map_bytes = s->config.max_map_bytes;
     if (!s->config.max_batch_writes) s->config.max_batch_writes = 10000;
     if (!s->config.max_queued_writes) s->config.max_queued_writes = 100000;
+    if (!s->config.max_layer_bytes) s->config.max_layer_bytes = (size_t)256 << 20; /* (wal.c) */
     if (!s->config.checkpoint_ms) s->config.checkpoint_ms = 2000; /* (storage.md: 500 synced 3-4x as often) */
     if (!s->config.log_rotate_bytes) s->config.log_rotate_bytes = (uint64_t)64 << 20;
     /* (no delay by default: performance.md, "The commit delay, measured again") */

@@ -557,7 +557,7 @@ yj_err store_wal_after_commit(yj_store *s);
  * after a failure). Non-OK: fatal. */
 yj_err store_wal_poll(yj_store *s, int use);
 /* Whether the published layer has grown past its bound while a
- * checkpoint runs (wal.c, LAYER_MAX_BYTES): then the writer waits for it
+ * checkpoint runs (config.max_layer_bytes): then the writer waits for it
  * (store_wal_wait_checkpoint, counted in layer_waits) before it applies
  * another group. The writer's thread, between groups. Non-OK: fatal. */
 int store_wal_layer_full(const yj_store *s);

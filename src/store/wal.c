@@ -71,16 +71,6 @@
 #define WAL_CKPT2 (8 + YJ_HASH_BYTES)              /* version 2: seq, head hash */
 #define WAL_MAX_FILE ((uint64_t)4 << 30)        /* refuse to read a larger log */
 #define WAL_CKPT_BYTES ((uint64_t)64 << 20)     /* checkpoint past this much log since the last */
-/* What the published layer holds of entries and history waiting for LMDB
- * (store_layer_bytes; ~1.3 KiB an OrderPaid at 1M members): a checkpoint
- * starts past LAYER_CKPT_BYTES, however soon after the last; past
- * LAYER_MAX_BYTES the writer takes no new group until the running
- * checkpoint is done (store_wal_layer_full): a load faster than LMDB's
- * checkpoints waits, rather than growing the heap without bound (2.1 GB
- * of RssAnon in a fill at 1M members before; performance.md, "forty-first
- * session"). */
-#define LAYER_CKPT_BYTES ((size_t)64 << 20)
-#define LAYER_MAX_BYTES ((size_t)256 << 20)
 #define WAL_STEP ((uint64_t)4 << 20)            /* the log is zeroed ahead in steps of up to this */
 #define WAL_STEP_MIN ((uint64_t)256 << 10)      /* a new log's first step (a store opened and closed often) */
 #define WAL_FORCE_BYTES ((uint64_t)1 << 30)     /* a synchronous one past this */
@@ -1233,7 +1223,7 @@ yj_err store_wal_after_commit(yj_store *s)
     if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000 &&
-        store_layer_bytes(s->live) < LAYER_CKPT_BYTES)
+        store_layer_bytes(s->live) < s->config.max_layer_bytes / 4)
         return YJ_OK;
     if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     s->no_new_log = 0;
@@ -1307,10 +1297,18 @@ static yj_err finish_checkpoint(yj_store *s, int use)
     }
 }
 
+/* What the published layer holds of entries and history waiting for LMDB
+ * (store_layer_bytes; ~1.3 KiB an OrderPaid at 1M members): a checkpoint
+ * starts past a quarter of config.max_layer_bytes, however soon after the
+ * last; past all of it the writer takes no new group until the running
+ * checkpoint is done (store_wal_layer_full): a load faster than LMDB's
+ * checkpoints waits, rather than growing the heap without bound (2.1 GB
+ * of RssAnon in a fill at 1M members before; performance.md, "forty-first
+ * session"). (The default: store.c.) */
 int store_wal_layer_full(const yj_store *s)
 {
     return atomic_load(&s->ckpt_state) == CKPT_SYNCING &&
-           store_layer_bytes(s->live) >= LAYER_MAX_BYTES;
+           store_layer_bytes(s->live) >= s->config.max_layer_bytes;
 }
 
 yj_err store_wal_wait_checkpoint(yj_store *s)

@@ -1701,6 +1701,52 @@ static void test_checkpoints_while_writing_recover(void **state)
     free_names(ev, N);
 }
 
+/* The history the writer holds for LMDB is bounded (max_layer_bytes):
+ * with checkpoints due only every hour and by 64 MiB of log, a layer past
+ * a quarter of the bound starts one, so a run of 400 groups of 4 writes
+ * (~1 KB each in the layer) under a bound of 8 KiB checkpoints many
+ * times; and under a bound of 1 byte the writer finds a checkpoint still
+ * running at a next group and waits for it (layer_waits) instead of
+ * applying that group beside it. Every write is there after a kill. */
+static void history_bounded(fixture *f, size_t bound, int expect_waits)
+{
+    yj_store_close(f->store);
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    c.dir = f->dir;
+    c.checkpoint_ms = 3600000;
+    c.max_layer_bytes = bound;
+    c.hook.apply = test_apply;
+    c.hook.row_cap = test_rows;
+    stage_hook(&c.hook);
+    assert_int_equal(yj_store_open(&c, f->base, &f->store, &msg), YJ_OK);
+    enum { BATCHES = 400, PER = 4, N = BATCHES * PER };
+    const char **ev = event_names("lb", N, 100);
+    yj_store_stats st0, st;
+    yj_store_get_stats(f->store, &st0);
+    for (int b = 0; b < BATCHES; b++) {
+        yj_batch *r = run(f, ev + b * PER, NULL, PER);
+        for (int i = 0; i < PER; i++)
+            assert_int_equal(r->results[i].code, YJ_OK);
+        finish(r);
+    }
+    yj_store_get_stats(f->store, &st);
+    assert_true(st.checkpoints - st0.checkpoints > 10);
+    if (expect_waits) assert_true(st.layer_waits > 0);
+    kill_and_recover(f, &c, ".kill", ev, N, 1);
+    free_names(ev, N);
+}
+
+static void test_the_history_held_for_lmdb_starts_checkpoints(void **state)
+{
+    history_bounded(*state, 8192, 0);
+}
+
+static void test_the_history_held_for_lmdb_past_its_bound_waits(void **state)
+{
+    history_bounded(*state, 1, 1);
+}
+
 /* The writer keeps a cache of derived state: what it read from LMDB, and
  * each group's writes once the group is published; when warm, its point
  * lookups read it instead of the published layers. Here a counter is
@@ -4370,6 +4416,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_history_held_for_lmdb_starts_checkpoints, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_history_held_for_lmdb_past_its_bound_waits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_reads_its_own_writes_from_its_cache, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_compacted_group_keeps_its_deletes_with_a_warm_cache,
