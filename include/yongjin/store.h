@@ -383,10 +383,10 @@ typedef struct yj_store_config {
                                       the rows are dropped past half of it (writer.c), the cache
                                       is emptied past what the rows leave (store.c); 0 = 256 MiB */
     size_t max_layer_bytes;        /* the entries and history the writer holds in memory for
-                                      LMDB (its published layer, store_layer_bytes): a checkpoint
-                                      starts past a quarter of it, and past all of it the writer
-                                      waits for the running checkpoint before its next group
-                                      (counted in layer_waits); 0 = 256 MiB */
+                                      LMDB (its published layer, store_layer_bytes): a checkpoint starts
+                                      past half of it, and past all of it the writer        waits for the running
+                                      checkpoint before its next group        (counted in layer_waits); 0 = 256
+                                      MiB */
     int read_only;                 /* open without a writer (yj tools) */
     int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): a new
                                       store is marked in meta ("typed_writer": it holds none of

@@ -1223,7 +1223,7 @@ yj_err store_wal_after_commit(yj_store *s)
     if (s->ckpt_state != CKPT_IDLE || s->ckpt) return YJ_OK;
     if (s->logged_since_ckpt < WAL_CKPT_BYTES &&
         store_now_ns() - s->last_ckpt_ns < (int64_t)s->config.checkpoint_ms * 1000000 &&
-        store_layer_bytes(s->live) < s->config.max_layer_bytes / 4)
+        store_layer_bytes(s->live) < s->config.max_layer_bytes / 2)
         return YJ_OK;
     if (freeze(s, 1) != YJ_OK) return YJ_OK; /* out of memory: tried again after the next group */
     s->no_new_log = 0;
@@ -1299,7 +1299,7 @@ static yj_err finish_checkpoint(yj_store *s, int use)
 
 /* What the published layer holds of entries and history waiting for LMDB
  * (store_layer_bytes; ~1.3 KiB an OrderPaid at 1M members): a checkpoint
- * starts past a quarter of config.max_layer_bytes, however soon after the
+ * starts past half of config.max_layer_bytes, however soon after the
  * last; past all of it the writer takes no new group until the running
  * checkpoint is done (store_wal_layer_full): a load faster than LMDB's
  * checkpoints waits, rather than growing the heap without bound (2.1 GB

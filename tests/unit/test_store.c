@@ -1703,7 +1703,7 @@ static void test_checkpoints_while_writing_recover(void **state)
 
 /* The history the writer holds for LMDB is bounded (max_layer_bytes):
  * with checkpoints due only every hour and by 64 MiB of log, a layer past
- * a quarter of the bound starts one, so a run of 400 groups of 4 writes
+ * half of the bound starts one, so a run of 400 groups of 4 writes
  * (~1 KB each in the layer) under a bound of 8 KiB checkpoints many
  * times; and under a bound of 1 byte the writer finds a checkpoint still
  * running at a next group and waits for it (layer_waits) instead of
