@@ -247,6 +247,27 @@ yj_err yj_ckpt_read_file(const char *dir, const char *name, uint64_t seed, yj_ck
                          yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH],
                          uint64_t *bytes, yj_msg *msg)
 {
+    return yj_ckpt_read_beside(dir, name, seed, at_fn, NULL, fn, ctx, seq, hash, bytes, msg);
+}
+
+/* A tenant's id beside its state, for yj_sm_load_beside. */
+typedef struct beside_arg {
+    yj_ckpt_beside_fn fn;
+    void *ctx;
+    const char *id;
+    size_t len;
+} beside_arg;
+
+static yj_err tenant_beside(void *arg, yj_sm *sm)
+{
+    beside_arg *b = arg;
+    return b->fn(b->ctx, b->id, b->len, sm);
+}
+
+yj_err yj_ckpt_read_beside(const char *dir, const char *name, uint64_t seed, yj_ckpt_at_fn at_fn,
+                           yj_ckpt_beside_fn beside, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
+                           uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg)
+{
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return yj_fail(msg, YJ_INVALID_ARGUMENT,
@@ -352,7 +373,9 @@ yj_err yj_ckpt_read_file(const char *dir, const char *name, uint64_t seed, yj_ck
         at += 4 + (size_t)idn + 8;
         yj_sm *sm = NULL;
         yj_msg why = {{0}};
-        err = yj_sm_load(p + at, (size_t)sn, seed ^ i, &sm, &why);
+        beside_arg ba = {beside, ctx, id, idn};
+        err = yj_sm_load_beside(p + at, (size_t)sn, seed ^ i, beside ? tenant_beside : NULL, &ba,
+                                &sm, &why);
         if (err == YJ_DATA_LOSS) {
             char check[YJ_MSG_MAX + 48];
             snprintf(check, sizeof check, "tenant %.*s: %s", (int)idn, id, why.text);

@@ -97,5 +97,15 @@ yj_err yj_ckpt_read(const char *dir, uint64_t seed, yj_ckpt_at_fn at_fn, yj_ckpt
 yj_err yj_ckpt_read_file(const char *dir, const char *name, uint64_t seed, yj_ckpt_at_fn at_fn,
                          yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq, uint8_t hash[YJ_CKPT_HASH],
                          uint64_t *bytes, yj_msg *msg);
+/* The same, with beside (NULL: none) given each tenant's id and state
+ * while the state's digest is checked (yj_sm_load_beside: on a thread of
+ * its own; it may read the state and take its changed lists, nothing
+ * else), before fn takes the state. Its error stops the read. A state
+ * whose digest does not check is refused after beside saw it: the caller
+ * undoes what beside did for every tenant not handed to fn. */
+typedef yj_err (*yj_ckpt_beside_fn)(void *ctx, const char *id, size_t len, yj_sm *sm);
+yj_err yj_ckpt_read_beside(const char *dir, const char *name, uint64_t seed, yj_ckpt_at_fn at_fn,
+                           yj_ckpt_beside_fn beside, yj_ckpt_tenant_fn fn, void *ctx, uint64_t *seq,
+                           uint8_t hash[YJ_CKPT_HASH], uint64_t *bytes, yj_msg *msg);
 
 #endif

@@ -241,6 +241,31 @@ void yj_pub_free(yj_pub *v)
     free(v);
 }
 
+yj_err yj_pub_tenant_ahead(yj_pub *v, const char *tenant, size_t len, yj_sm *s)
+{
+    pthread_rwlock_wrlock(&v->lock);
+    yj_err err = yj_pub_tenant(v, tenant, len, s, 1);
+    pthread_rwlock_unlock(&v->lock);
+    return err;
+}
+
+void yj_pub_drop_all(yj_pub *v)
+{
+    yj_ids *fresh = yj_ids_new(v->seed);
+    pthread_rwlock_wrlock(&v->lock);
+    if (fresh) {
+        for (size_t i = 0; i < yj_ids_count(v->tenant_ids); i++)
+            tenant_free(&v->tenants[i]);
+        yj_ids_free(v->tenant_ids);
+        v->tenant_ids = fresh;
+        v->stale = 0;
+    } else {
+        v->stale = 1; /* (no memory for an empty table: out of date for good) */
+    }
+    v->ready = 0;
+    pthread_rwlock_unlock(&v->lock);
+}
+
 void yj_pub_begin(yj_pub *v)
 {
     pthread_rwlock_wrlock(&v->lock);

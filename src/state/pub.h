@@ -63,6 +63,16 @@ void yj_pub_free(yj_pub *v); /* NULL ok; no reader may be in it */
  * (after the checks of the request itself, as yj_pub_stale), and tenant
  * returns RESOURCE_EXHAUSTED. */
 void yj_pub_begin(yj_pub *v);
+/* A start's: the tenant's whole state s published (as yj_pub_tenant with
+ * all) under the write lock, the view's position and readiness left as
+ * they were (no reader sees it before yj_pub_end): a state loaded from a
+ * checkpoint, made into the view beside its digest's check
+ * (yj_sm_load_beside) and then brought on by yj_pub_tenant without all.
+ * OK or RESOURCE_EXHAUSTED (the view out of date). */
+yj_err yj_pub_tenant_ahead(yj_pub *v, const char *tenant, size_t len, yj_sm *s);
+/* Every tenant dropped: an empty view, never published (a start whose
+ * checkpoint turned out unusable after some of it was made ahead). */
+void yj_pub_drop_all(yj_pub *v);
 yj_err yj_pub_tenant(yj_pub *v, const char *tenant, size_t len, yj_sm *s, int all);
 void yj_pub_end(yj_pub *v, uint64_t seq);
 /* The view marked out of date by its writer (a typed state that stopped):

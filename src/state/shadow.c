@@ -37,6 +37,7 @@ typedef struct shadow_tenant {
     yj_sm *sm;
     size_t mark;
     int touched;
+    int viewed; /* loaded from a checkpoint with its view made ahead (load_checkpoint) */
 } shadow_tenant;
 
 /* the orders a durable group's sweep looks at, per tenant it touched (at
@@ -53,6 +54,7 @@ struct yj_shadow {
     int ready;  /* (writer) the states were built at a recovery (recover_begin): applies go on */
     uint64_t built_from; /* (ready) the first entry the recovery's build replayed */
     yj_pub *pub; /* what readers may see: published after each durable group */
+    int view_ahead; /* a checkpoint's states are being loaded, each made into pub beside it */
     uint64_t seed;
     yj_ids *tenant_ids;
     shadow_tenant *tenants;
@@ -128,7 +130,7 @@ static shadow_tenant *add_tenant(yj_shadow *sh, const char *tenant, size_t len, 
         return NULL;
     }
     if (!sh->on) yj_sm_undo_on(sm, 0); /* (the build: a replay, nothing to take back) */
-    sh->tenants[t] = (shadow_tenant){sm, 0, 0};
+    sh->tenants[t] = (shadow_tenant){sm, 0, 0, 0};
     return &sh->tenants[t];
 }
 
@@ -825,7 +827,9 @@ static yj_err loaded_tenant(void *ctx, const char *id, size_t len, yj_sm *sm)
         yj_sm_free(sm);
         return YJ_DATA_LOSS; /* (a file whose hash matched: never) */
     }
-    return add_tenant(sh, id, len, sm) ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
+    shadow_tenant *t = add_tenant(sh, id, len, sm);
+    if (t) t->viewed = sh->view_ahead;
+    return t ? YJ_OK : YJ_RESOURCE_EXHAUSTED;
 }
 
 /* Every tenant's state dropped (a checkpoint's that failed part way). */
@@ -876,6 +880,22 @@ static yj_err position_at(void *ctx, uint64_t seq, const uint8_t hash[YJ_CKPT_HA
     return checkpoint_at(((void **)ctx)[1], seq, hash, msg);
 }
 
+/* A tenant's state as loaded, made into the readers' view while its
+ * digest is checked (a thread of its own: yj_ckpt_read_beside); the
+ * entries after the checkpoint reach the view by the changed lists. */
+static yj_err view_ahead(void *ctx, const char *id, size_t len, yj_sm *sm)
+{
+    yj_shadow *sh = ((void **)ctx)[0];
+    return yj_pub_tenant_ahead(sh->pub, id, len, sm);
+}
+
+/* Every state a checkpoint gave dropped, and the view made of them. */
+static yj_err drop_loaded(yj_shadow *sh)
+{
+    if (sh->view_ahead) yj_pub_drop_all(sh->pub);
+    return drop_tenants(sh);
+}
+
 /* The states from the newest checkpoint when there is one at an entry of
  * this journal: *from is the first entry after it (1 when there is none,
  * or when it cannot be used: logged, every state it gave dropped, and
@@ -898,22 +918,33 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
     ckpt_at at = {r, head, sh->dir, 0};
     void *ctx[2] = {sh, &at};
     yj_msg why = {{0}};
-    yj_err err = yj_ckpt_read(sh->dir, sh->seed, position_at, loaded_tenant_at, ctx, &seq, hash,
-                              &bytes, &why);
-    if (err == YJ_NOT_FOUND) return YJ_OK;
+    /* (the view made ahead only into an empty one: a start's) */
+    yj_ckpt_beside_fn beside = sh->pub && yj_pub_seq(sh->pub) == 0 ? view_ahead : NULL;
+    sh->view_ahead = beside != NULL;
+    yj_err err = yj_ckpt_read_beside(sh->dir, YJ_CKPT_FILE, sh->seed, position_at, beside,
+                                     loaded_tenant_at, ctx, &seq, hash, &bytes, &why);
+    if (err == YJ_NOT_FOUND) {
+        sh->view_ahead = 0;
+        return YJ_OK;
+    }
     if (err != YJ_OK && at.past && at_recovery) { /* (a crash's: the store checkpoints apart) */
         /* the previous one, when it is at or before that head */
-        if ((err = drop_tenants(sh)) != YJ_OK) return err;
+        if ((err = drop_loaded(sh)) != YJ_OK) {
+            sh->view_ahead = 0;
+            return err;
+        }
         at.past = 0;
-        err = yj_ckpt_read_file(sh->dir, YJ_CKPT_PREV_FILE, sh->seed, position_at, loaded_tenant_at,
-                                ctx, &seq, hash, &bytes, &why);
+        err = yj_ckpt_read_beside(sh->dir, YJ_CKPT_PREV_FILE, sh->seed, position_at, beside,
+                                  loaded_tenant_at, ctx, &seq, hash, &bytes, &why);
         if (err != YJ_OK) {
             yj_log(YJ_LOG_INFO,
                    "shadow: the typed checkpoint is past the store's checkpointed head %llu, "
                    "where the recovery starts, and no previous one is at or before it: the "
                    "typed state is built from the journal",
                    (unsigned long long)head);
-            return drop_tenants(sh);
+            err = drop_loaded(sh);
+            sh->view_ahead = 0;
+            return err;
         }
         yj_log(YJ_LOG_INFO,
                "shadow: the typed checkpoint is past the store's checkpointed head %llu, where "
@@ -924,8 +955,11 @@ static yj_err load_checkpoint(yj_shadow *sh, const yj_rtxn *r, uint64_t head, ui
         yj_log(YJ_LOG_WARN,
                "shadow: %s (%s): building the typed state from the whole journal instead", why.text,
                yj_err_name(err));
-        return drop_tenants(sh);
+        err = drop_loaded(sh);
+        sh->view_ahead = 0;
+        return err;
     }
+    sh->view_ahead = 0;
     sh->ckpt_seq = seq;
     *from = seq + 1;
     yj_log(YJ_LOG_INFO,
@@ -1263,7 +1297,7 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
         yj_pub_begin(sh->pub);
         for (uint32_t i = 0; err == YJ_OK && i < yj_ids_count(sh->tenant_ids); i++)
             if (yj_pub_tenant(sh->pub, yj_ids_str(sh->tenant_ids, i), yj_ids_len(sh->tenant_ids, i),
-                              sh->tenants[i].sm, 1) != YJ_OK)
+                              sh->tenants[i].sm, !sh->tenants[i].viewed) != YJ_OK)
                 err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the published view");
         yj_pub_end(sh->pub, head);
     }

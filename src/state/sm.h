@@ -384,6 +384,16 @@ size_t yj_sm_orders_cold(const yj_sm *s);
  * recorded; RESOURCE_EXHAUSTED. A damaged snapshot never becomes a state. */
 yj_err yj_sm_save(const yj_sm *s, yj_buf *out);
 yj_err yj_sm_load(const uint8_t *p, size_t n, uint64_t seed, yj_sm **out, yj_msg *msg);
+/* The same, with beside(ctx, s) run on a thread of its own while the
+ * loaded state's digest is checked (or after it, when no thread can be
+ * made): it may read s and take its changed lists (yj_pub_tenant does:
+ * the readers' view made beside the check at a start), nothing else. Its
+ * error fails the load (that error, the state freed); so does a digest
+ * that does not check, after beside ran: the caller then undoes what
+ * beside did. */
+typedef yj_err (*yj_sm_beside_fn)(void *ctx, yj_sm *s);
+yj_err yj_sm_load_beside(const uint8_t *p, size_t n, uint64_t seed, yj_sm_beside_fn beside,
+                         void *ctx, yj_sm **out, yj_msg *msg);
 /* The same bytes as yj_sm_save's, written to fd from its offset on (the
  * body in runs of at most `run` bytes, 0: 4 MiB, a larger table straight
  * through; its SHA-256 taken as it goes, the header written last in its

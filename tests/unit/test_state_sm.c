@@ -2392,6 +2392,12 @@ static void publish(yj_pub *p, yj_sm *s, int all)
     yj_pub_end(p, last_seq);
 }
 
+/* A loaded state made into the view ctx whole, beside its load. */
+static yj_err view_ahead(void *ctx, yj_sm *s)
+{
+    return yj_pub_tenant_ahead(ctx, "t1", 2, s);
+}
+
 /* Every campaign the workloads may name (c0..c3, variants A, B, "")
  * against the ledger's counts ('K': bindings, orders, GMV), there in one
  * exactly when in the other. Returns how many there are. */
@@ -3034,6 +3040,23 @@ static void replay_cold(dfx *f, uint64_t seed, const uint8_t want[32])
  * and the snapshot damaged (a byte changed anywhere, cut short, another
  * format, a header's recorded digest changed along with its hash) is
  * DATA_LOSS, never a state. */
+/* What yj_sm_load_beside gave beside: how often it was called, the
+ * digest of the state it saw (taken there, beside the load's own), and
+ * the error it answers. */
+typedef struct beside_seen {
+    int calls, digested;
+    uint8_t digest[32];
+    yj_err fail;
+} beside_seen;
+
+static yj_err see_beside(void *ctx, yj_sm *s)
+{
+    beside_seen *b = ctx;
+    b->calls++;
+    b->digested = yj_sm_digest(s, b->digest);
+    return b->fail;
+}
+
 static void check_snapshot(dfx *f, yj_sm *s, const uint8_t live[32])
 {
     (void)f;
@@ -3153,9 +3176,24 @@ static void check_snapshot(dfx *f, yj_sm *s, const uint8_t live[32])
     snap.data[60] ^= 1; /* the recorded digest: the body's hash still holds */
     assert_int_equal(yj_sm_load(snap.data, snap.len, 1, &l, &msg), YJ_DATA_LOSS);
     assert_non_null(strstr(msg.text, "another digest"));
+    beside_seen bs = {0}; /* ... and beside the check: seen, then refused all the same */
+    assert_int_equal(yj_sm_load_beside(snap.data, snap.len, 1, see_beside, &bs, &l, &msg),
+                     YJ_DATA_LOSS);
+    assert_null(l);
+    assert_int_equal(bs.calls, 1);
     snap.data[60] ^= 1;
     assert_int_equal(yj_sm_load(snap.data, snap.len, 1, &l, &msg), YJ_OK); /* (intact again) */
     yj_sm_free(l);
+    bs = (beside_seen){0}; /* beside given the state as loaded, its digest the live one's */
+    assert_int_equal(yj_sm_load_beside(snap.data, snap.len, 1, see_beside, &bs, &l, &msg), YJ_OK);
+    assert_int_equal(bs.calls, 1);
+    assert_true(bs.digested);
+    assert_memory_equal(bs.digest, live, 32);
+    yj_sm_free(l);
+    bs = (beside_seen){.fail = YJ_RESOURCE_EXHAUSTED}; /* its error the load's */
+    assert_int_equal(yj_sm_load_beside(snap.data, snap.len, 1, see_beside, &bs, &l, &msg),
+                     YJ_RESOURCE_EXHAUSTED);
+    assert_null(l);
     /* a body changed and its hash made again (as by hand): loaded into
      * the same state (a byte of padding) or refused by a check, never a
      * crash nor another state */
@@ -3627,18 +3665,21 @@ static void differential(dfx *f, const workload *w)
         compare_member(f, s, g, w, times, n_times);
     }
     /* the published view: every member, guide and an id never named, as
-     * published group by group, and as a state loaded from its snapshot
-     * publishes it whole */
+     * published group by group, and as a start makes it from a state
+     * loaded from its snapshot: whole, beside the load's digest check
+     * (yj_pub_tenant_ahead), then brought on by what changed since
+     * (nothing here) */
     publish(pub, s, 0);
     yj_buf snap = {0};
     yj_sm *loaded;
     yj_msg lmsg;
-    assert_int_equal(yj_sm_save(s, &snap), YJ_OK);
-    if (yj_sm_load(snap.data, snap.len, 4242, &loaded, &lmsg) != YJ_OK) fail_msg("%s", lmsg.text);
-    yj_buf_free(&snap);
     yj_pub *whole = yj_pub_new(w->seed * 5 + 2);
     assert_non_null(whole);
-    publish(whole, loaded, 1);
+    assert_int_equal(yj_sm_save(s, &snap), YJ_OK);
+    if (yj_sm_load_beside(snap.data, snap.len, 4242, view_ahead, whole, &loaded, &lmsg) != YJ_OK)
+        fail_msg("%s", lmsg.text);
+    yj_buf_free(&snap);
+    publish(whole, loaded, 0);
     for (int i = 0; i < DMEMBERS + 5; i++) {
         char id[16];
         snprintf(id, sizeof id,
