@@ -383,10 +383,10 @@ typedef struct yj_store_config {
                                       the rows are dropped past half of it (writer.c), the cache
                                       is emptied past what the rows leave (store.c); 0 = 256 MiB */
     size_t max_layer_bytes;        /* the entries and history the writer holds in memory for
-                                      LMDB (its published layer, store_layer_bytes): a checkpoint starts
-                                      past half of it, and past all of it the writer        waits for the running
-                                      checkpoint before its next group        (counted in layer_waits); 0 = 256
-                                      MiB */
+                                      LMDB (its published layer, store_layer_bytes): a
+                                      checkpoint starts past half of it, and past all of it the
+                                      writer waits for the running checkpoint before its next
+                                      group (counted in layer_waits); 0 = 256 MiB */
     int read_only;                 /* open without a writer (yj tools) */
     int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): a new
                                       store is marked in meta ("typed_writer": it holds none of
@@ -542,8 +542,10 @@ typedef struct yj_store_stats {
     uint64_t stage_checkpoints; /* checkpoints that staged history lines (the next merged them
                                    into state: docs/storage.md "Staged history lines") */
     uint64_t staged_lines;      /* the lines they staged, in all */
-    uint64_t layer_waits;       /* times the writer waited for a checkpoint before a group, the
-                                   history waiting for LMDB past its bound (docs/storage.md) */
+    uint64_t layer_waits;       /* times the writer, the history waiting for LMDB past its
+                                   bound, found a checkpoint running and waited for its end
+                                   before a group (a wait may be of no time: it had just ended;
+                                   docs/storage.md) */
     uint64_t pages_read_bytes;  /* bytes of the data file yj-pages asked the kernel to read
                                    ahead of LMDB's map, in small folios (docs/storage.md) */
     uint64_t slab_bytes;        /* the chunks the writer's layers' entries are cut from,

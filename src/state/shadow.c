@@ -1301,7 +1301,8 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
                 err = yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory for the published view");
         yj_pub_end(sh->pub, head);
     }
-    if (err != YJ_OK) {
+    if (err != YJ_OK) { /* (a view made ahead of it dropped: the states stay, the view does not) */
+        yj_pub_drop_all(sh->pub);
         yj_pub_stale(sh->pub);
         return err;
     }
@@ -1321,6 +1322,7 @@ yj_err yj_shadow_build(yj_shadow *sh, yj_store *store, yj_msg *msg)
 
 void yj_shadow_release(yj_shadow *sh)
 {
+    yj_pub_drop_all(sh->pub); /* (a view made ahead of a start goes with the states) */
     yj_pub_stale(sh->pub);
     (void)drop_tenants(sh); /* (no memory for the new empty table: NULL, which the free allows) */
     sh->on = sh->ready = 0;
