@@ -140,7 +140,9 @@ def test_a_verify_leaves_no_freed_pages_behind(server, client):
     keeps them. A Verify frees much (the layers its checkpoint writes out,
     its replay's own allocations; the replay's entries are mapped and
     unmapped apart from the allocator), then purges every arena
-    (src/store/verify.c; the per-thread caches stay). Measured after this
+    (src/store/verify.c; under YJ_TYPED=1, --typed-writer's Verify, whose
+    replayed states it frees, in src/state/shadow.c; the per-thread caches
+    stay). Measured after this
     fill (a ~80 MB replay): RssAnon 117-128 MiB lower after the Verify than
     before it; 5-21 MiB lower without the purge. The bound scales with the
     replay, as the fill's size varies with the machine's load."""
