@@ -242,8 +242,17 @@ yj_err yj_ids_reserve_index(yj_ids *t, size_t more)
 yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
 {
     assert(n >= 1 && n <= YJ_IDS_KEY_MAX);
-    assert(yj_ids_find(t, id, n) == YJ_IDS_NONE);
     if (yj_ids_reserve(t, 1) != YJ_OK) return YJ_RESOURCE_EXHAUSTED;
+    /* one hash and one probe: the one a find makes, its first empty slot
+     * the new id's (a snapshot's load adds 10M order ids; it and an
+     * assert each probed again before) */
+    uint64_t h = store_hash(id, n, t->seed);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t mask = t->slots - 1, i = (size_t)h & mask;
+    for (uint64_t s; (s = t->slot[i]) != 0; i = (i + 1) & mask)
+        if ((uint32_t)(s >> 32) == tag && yj_ids_len(t, (uint32_t)s - 1) == n &&
+            !memcmp(id_at(t, (uint32_t)s - 1), id, n))
+            return YJ_ALREADY_EXISTS;
     if (!t->cur || t->cur->used + n + 2 > BLOCK_BYTES) {
         block *b = t->spare; /* (reserve made one) */
         assert(b);
@@ -261,7 +270,7 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
     t->cur->used += n + 2;
     uint32_t m = (uint32_t)t->n++;
     t->at[m] = (uint32_t)(t->n_blk - 1) << 16 | (uint32_t)(c + 1 - t->cur->b);
-    slot_put(t->slot, t->slots, store_hash(id, n, t->seed), m);
+    t->slot[i] = (uint64_t)tag << 32 | ((uint64_t)m + 1);
     yj_undo_call(t->undo, ids_pop, t);
     *out = m;
     return YJ_OK;

@@ -54,9 +54,9 @@ yj_err yj_ids_reserve(yj_ids *t, size_t n);
  * how many come: no index made again as it grows): OK or
  * RESOURCE_EXHAUSTED. */
 yj_err yj_ids_reserve_index(yj_ids *t, size_t n);
-/* Numbers id, which must not be in the table (yj_ids_find said NONE), as
- * the next number: OK with *out set, or RESOURCE_EXHAUSTED with nothing
- * changed. */
+/* Numbers id as the next number: OK with *out set; ALREADY_EXISTS when
+ * the table has it (a caller that asked yj_ids_find first never sees
+ * this), or RESOURCE_EXHAUSTED, with nothing changed. */
 yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out);
 /* With an undo log (NULL: none), every add is logged, so that a rollback
  * removes it (newest first). */

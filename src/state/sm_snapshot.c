@@ -538,8 +538,8 @@ static void load_body(yj_sm *s, snap_r *r)
             size_t len;
             const char *id = sr_str(r, YJ_IDS_KEY_MAX, &len);
             uint32_t got;
-            if (r->bad || !len || yj_ids_find(ids[i], id, len) != YJ_IDS_NONE ||
-                yj_ids_add(ids[i], id, len, &got) != YJ_OK || got != k)
+            if (r->bad || !len || yj_ids_add(ids[i], id, len, &got) != YJ_OK ||
+                got != k) /* (an id twice: ALREADY_EXISTS) */
                 r->bad = 1;
         }
     }

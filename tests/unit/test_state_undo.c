@@ -175,6 +175,33 @@ static void test_ids_taken_back_across_a_block_and_a_rehash(void **state)
 /* A map's rows made and changed, then taken back after its rows moved and
  * its index grew: the rows before the mark hold their values, the later
  * ones are gone; yj_map64_counter logs only a row's making. */
+/* An id added twice is refused (ALREADY_EXISTS), nothing changed, before
+ * and after the index grows: its number, the count, the next number. */
+static void test_an_id_added_twice_is_refused(void **state)
+{
+    (void)state;
+    yj_ids *t = yj_ids_new(7);
+    assert_non_null(t);
+    char id[16];
+    uint32_t k;
+    for (int i = 0; i < 200; i++) { /* (the index doubles twice on the way) */
+        snprintf(id, sizeof id, "id-%d", i);
+        assert_int_equal(yj_ids_add(t, id, strlen(id), &k), YJ_OK);
+        assert_int_equal(k, (uint32_t)i);
+        for (int j = 0; j <= i; j += 1 + i / 8) {
+            snprintf(id, sizeof id, "id-%d", j);
+            k = 999;
+            assert_int_equal(yj_ids_add(t, id, strlen(id), &k), YJ_ALREADY_EXISTS);
+            assert_int_equal(k, 999);
+            assert_int_equal(yj_ids_find(t, id, strlen(id)), (uint32_t)j);
+        }
+        assert_int_equal(yj_ids_count(t), (size_t)i + 1);
+    }
+    assert_int_equal(yj_ids_add(t, "id-200", 6, &k), YJ_OK);
+    assert_int_equal(k, 200);
+    yj_ids_free(t);
+}
+
 static void test_map_rows_taken_back_after_they_moved(void **state)
 {
     (void)state;
@@ -216,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_frees_wait_for_the_commit_or_the_rollback),
         cmocka_unit_test(test_ids_taken_back_across_a_block_and_a_rehash),
         cmocka_unit_test(test_map_rows_taken_back_after_they_moved),
+        cmocka_unit_test(test_an_id_added_twice_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
