@@ -36,6 +36,7 @@
 #include "state/ckpt.h"
 #include "state/pub.h"
 #include "state/sm.h"
+#include "yongjin/mem.h"
 #include "state_bench.h"
 #include "yongjin/arena.h"
 
@@ -109,13 +110,7 @@ static int bench_checkpoint(const yj_sm *s, long orders)
 
 static long rss_anon_kib(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %ld kB", &kib) == 1) break;
-    if (f) fclose(f);
-    return kib;
+    return (long)(yj_mem_rss_anon() / 1024);
 }
 
 static void usage(void)

@@ -19,6 +19,8 @@ typedef struct yj_mem_stats {
     size_t allocated, resident, rss_anon;
 } yj_mem_stats;
 void yj_mem_stats_get(yj_mem_stats *out);
+/* The process's RssAnon alone, in bytes (0 when /proc cannot say). */
+size_t yj_mem_rss_anon(void);
 
 /* Gives the allocator's freed pages back to the system now: jemalloc's,
  * every arena purged (its decay runs only when the process allocates, so

@@ -19,7 +19,7 @@ static size_t jemalloc_stat(const char *name)
     return mallctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
 }
 
-static size_t rss_anon(void)
+size_t yj_mem_rss_anon(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
@@ -44,7 +44,7 @@ void yj_mem_stats_get(yj_mem_stats *out)
         struct mallinfo2 mi = mallinfo2();
         out->allocated = mi.uordblks + mi.hblkhd;
     }
-    out->rss_anon = rss_anon();
+    out->rss_anon = yj_mem_rss_anon();
 }
 
 int yj_mem_release(void)

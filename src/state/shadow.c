@@ -798,7 +798,7 @@ static yj_err build_one(yj_shadow *sh, const yj_store_view *view,
     uint8_t *dst = yj_buf_reserve(&sh->want, n ? n : 1);
     if (!dst) return yj_fail(msg, YJ_RESOURCE_EXHAUSTED, "no memory");
     sh->want.len = yongjin__v1__event_result__pack(&want, dst);
-    char d[96];
+    char d[96] = "they do not decode"; /* (same_bytes says where they differ) */
     /* (the state's effects are as protobuf-c packs them, as a rule: the
      * same bytes as the entry's at once, no second decode and pack) */
     int as_packed = sh->fx.len == sh->want.len &&

@@ -419,21 +419,6 @@ void store_fresh_checkpoint(yj_store *s)
     }
 }
 
-/* The process's anonymous resident memory (RssAnon of /proc/self/status)
- * in bytes, or 0 when it cannot be read. */
-static uint64_t rss_anon_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[128];
-    unsigned long long kib = 0;
-    int found = 0;
-    if (!f) return 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = sscanf(line, "RssAnon: %llu kB", &kib) == 1;
-    fclose(f);
-    return found ? (uint64_t)kib * 1024 : 0;
-}
-
 /* The rebuild's digest, over its maps: a thread of its own beside the
  * comparison (both only read the maps). */
 typedef struct rebuild_digest {
@@ -588,7 +573,7 @@ yj_err yj_store_verify(yj_store *s, const yj_apply_hook *hook,
                        "derived state in memory); retry when it ends");
     }
     store_fresh_checkpoint(s);
-    uint64_t rss_before = rss_anon_bytes();
+    uint64_t rss_before = (uint64_t)yj_mem_rss_anon();
     replay_state rs = {0};
     MDB_txn *lt = NULL;
     yj_err err = YJ_OK;
@@ -621,7 +606,7 @@ done:
     if (rs.base) {
         size_t now = replay_bytes_now(&rs);
         rep->replay_bytes = now > rs.peak_bytes ? now : rs.peak_bytes;
-        uint64_t rss_after = rss_anon_bytes();
+        uint64_t rss_after = (uint64_t)yj_mem_rss_anon();
         rep->rss_growth_bytes = rss_before && rss_after > rss_before ? rss_after - rss_before : 0;
     }
     if (lt) {

@@ -237,6 +237,18 @@ def damage_every_copy(img, key, at, n):
     return found
 
 
+def damage_records(data_dir, *damages):
+    """data.mdb of a stopped server with each (key, at, n) of damages
+    damaged (damage_every_copy), each found at least once."""
+    path = os.path.join(data_dir, "data.mdb")
+    with open(path, "rb") as f:
+        img = bytearray(f.read())
+    for key, at, n in damages:
+        assert damage_every_copy(img, key, at, n) >= 1, key
+    with open(path, "wb") as f:
+        f.write(img)
+
+
 def test_a_damaged_record_met_by_a_scan_is_data_loss_never_a_short_answer(data_dir):
     """Issue 16 item 7, for scans: a record of data.mdb damaged while the
     server was down and reached through a cursor, not a get (a statement
@@ -256,15 +268,10 @@ def test_a_damaged_record_met_by_a_scan_is_data_loss_never_a_short_answer(data_d
     assert len(c.call("ListEntries", member="a0").lines) == 1
     assert {m.member for m in c.call("GetPeriodReport", month="2025-11").members} == {"a0", "b0"}
     assert s.stop() == 0  # its last checkpoint writes everything into data.mdb
-    path = os.path.join(data_dir, "data.mdb")
-    with open(path, "rb") as f:
-        img = bytearray(f.read())
     tenant = bytes([7]) + b"default"
     # keys (docs/storage.md): S member time seq idx (20 bytes) a statement line, B member a balance
-    assert damage_every_copy(img, tenant + b"S" + bytes([2]) + b"a0", 20 + 2, 4) >= 1
-    assert damage_every_copy(img, tenant + b"B" + bytes([2]) + b"a0", 8, 8) >= 1
-    with open(path, "wb") as f:
-        f.write(img)
+    damage_records(data_dir, (tenant + b"S" + bytes([2]) + b"a0", 20 + 2, 4),
+                   (tenant + b"B" + bytes([2]) + b"a0", 8, 8))
     s.start()
     c = Client(s.channel())
     for method, kw in (("ListEntries", {"member": "a0"}), ("GetPeriodReport", {"month": "2025-11"})):
