@@ -940,16 +940,21 @@ static int digest_group_id(EVP_MD_CTX *c, const yj_sm *s, uint32_t g)
     return EVP_DigestUpdate(c, yj_ids_str(s->group_ids, g), yj_ids_len(s->group_ids, g) + 1);
 }
 
+/* Order o's id (one whose id the state keeps: 0 when forgotten). */
+static int digest_order_id(EVP_MD_CTX *c, const yj_sm *s, uint32_t o)
+{
+    const char *id = yj_ids_str(s->order_ids, o);
+    return id && EVP_DigestUpdate(c, id, strlen(id) + 1);
+}
+
 /* The due index and the open groups' expiries as their heaps hold them
  * (the same events leave the same heaps: a refused event's pops are
  * taken back), by ids. */
 static int digest_heaps(EVP_MD_CTX *c, const yj_sm *s)
 {
     int ok = put_u64(c, s->n_due) && put_u64(c, s->n_gexp);
-    for (size_t i = 0; ok && i < s->n_due; i++)
-        ok = put_u64(c, (uint64_t)s->due[i].due_at_ms) &&
-             EVP_DigestUpdate(c, yj_ids_str(s->order_ids, s->due[i].order),
-                              yj_ids_len(s->order_ids, s->due[i].order) + 1);
+    for (size_t i = 0; ok && i < s->n_due; i++) /* (a due order is hot: its id kept) */
+        ok = put_u64(c, (uint64_t)s->due[i].due_at_ms) && digest_order_id(c, s, s->due[i].order);
     for (size_t i = 0; ok && i < s->n_gexp; i++)
         ok = put_u64(c, (uint64_t)s->gexp[i].at_ms) && digest_group_id(c, s, s->gexp[i].group);
     return ok;
@@ -973,12 +978,10 @@ static int digest_groups(EVP_MD_CTX *c, const yj_sm *s)
              put_u64(c, (uint64_t)(int64_t)g->counted) && put_u64(c, (uint64_t)g->expires_at_ms) &&
              put_u64(c, (uint64_t)g->leader_earned) && put_u64(c, g->n_joined) &&
              put_u64(c, g->n_missed);
-        for (uint32_t j = 0; ok && j < g->n_joined; j++)
-            ok = EVP_DigestUpdate(c, yj_ids_str(s->order_ids, g->joined[j]),
-                                  yj_ids_len(s->order_ids, g->joined[j]) + 1);
+        for (uint32_t j = 0; ok && j < g->n_joined; j++) /* (a group's orders keep their ids) */
+            ok = digest_order_id(c, s, g->joined[j]);
         for (uint32_t j = 0; ok && j < g->n_missed; j++)
-            ok = EVP_DigestUpdate(c, yj_ids_str(s->order_ids, g->missed[j]),
-                                  yj_ids_len(s->order_ids, g->missed[j]) + 1);
+            ok = digest_order_id(c, s, g->missed[j]);
     }
     free(gs);
     return ok;

@@ -348,7 +348,9 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
  * (completed and not settled: the due heap's; in a group-buy still open);
  * RESOURCE_EXHAUSTED (its hash). Its memory is freed there and then.
  * yj_sm_order_load: its detail from rec (len bytes), such a record, when it
- * is cold: the state the order had when it was dropped; DATA_LOSS (it does
+ * is cold: the state the order had when it was dropped (id is the order's:
+ * a drop forgets the id of an order in no group-buy, yj_ids_forget;
+ * INVALID_ARGUMENT when it is not oi's); DATA_LOSS (it does
  * not decode, is past the rules' limits, names a member, group-buy,
  * session, campaign, guide or store the state has not, or is not the
  * order dropped: nothing changed), RESOURCE_EXHAUSTED, INVALID_ARGUMENT,
@@ -362,7 +364,8 @@ yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint
 yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *len);
 void yj_sm_set_loader(yj_sm *s, yj_sm_loader_fn fn, void *ctx);
 yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi);
-yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why);
+yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const char *id, const uint8_t *rec, size_t len,
+                        yj_msg *why);
 long yj_sm_cold_sweep(yj_sm *s, size_t keep_hot, size_t visit);
 /* The hot orders queued for sweeps from here on (the first sweep does it
  * too): the orders hot now in their slots' order, then each as it becomes

@@ -77,12 +77,12 @@ static const char *id_or_empty(const yj_ids *t, uint32_t i)
     return i == YJ_TREE_NONE ? "" : yj_ids_str(t, i);
 }
 
-/* The hash of order oi whose detail is o (hot, or being loaded). */
-static int hash_of(const yj_sm *s, uint32_t oi, const sm_order *o, yj_buf *b, uint8_t out[32])
+/* The hash of order id whose detail is o (hot, or being loaded). */
+static int hash_of(const yj_sm *s, const char *id, const sm_order *o, yj_buf *b, uint8_t out[32])
 {
     b->len = 0;
-    if (!yj_buf_reserve(b, hash_bytes(o))) return 0;
-    h_str(b, yj_ids_str(s->order_ids, oi));
+    if (!id || !yj_buf_reserve(b, hash_bytes(o))) return 0;
+    h_str(b, id);
     h_str(b, yj_tree_id(s->tree, o->buyer));
     const uint64_t v[] = {(uint64_t)o->paid_at_ms,
                           (uint64_t)o->paid_fen,
@@ -148,7 +148,7 @@ static int hash_of(const yj_sm *s, uint32_t oi, const sm_order *o, yj_buf *b, ui
 
 int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
 {
-    return hash_of(s, oi, sm_ord(s, oi), b, out);
+    return hash_of(s, yj_ids_str(s->order_ids, oi), sm_ord(s, oi), b, out);
 }
 
 uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32])
@@ -315,6 +315,9 @@ yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi)
     uint32_t slot = s->ostub[oi].hot;
     s->ostub[oi] = (sm_ostub){SM_COLD, sm_stub_h(o, h)};
     s->detail_bytes -= o->bytes;
+    /* its id too, but a group-buy's order's (its lists and the view's
+     * copy of them name it) */
+    if (o->group == YJ_TREE_NONE && o->missed == YJ_TREE_NONE) yj_ids_forget(s->order_ids, oi);
     sm_order_free_detail(o);
     o->num = SM_COLD; /* its slot on the free list */
     o->buyer = s->free_slot;
@@ -392,13 +395,20 @@ static int within_limits(const Yongjin__State__Order *r)
     return !past;
 }
 
-/* Order oi (cold) from its record r into a slot and a block, logged when
- * the state logs (inside an event): OK, or an error with nothing changed
- * but the slots' room taken. */
-static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r, yj_msg *why)
+/* Order oi (cold, id) from its record r into a slot and a block, logged
+ * when the state logs (inside an event): OK, or an error with nothing
+ * changed but the slots' and the id's room taken. */
+static yj_err load_record(yj_sm *s, uint32_t oi, const char *id, const Yongjin__State__Order *r,
+                          yj_msg *why)
 {
     sm_order o;
     memset(&o, 0, sizeof o); /* (its padding too: a snapshot takes the table's bytes) */
+    int gone = yj_ids_gone(s->order_ids, oi);
+    if (!yj_ids_is(s->order_ids, oi, id, strlen(id)))
+        return yj_fail(why, YJ_INVALID_ARGUMENT, "order number %u is not order %s", (unsigned)oi,
+                       id);
+    if (gone && yj_ids_reserve(s->order_ids, 1) != YJ_OK) /* (its copy's room) */
+        return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory for the order's id");
     if (!within_limits(r))
         return yj_fail(why, YJ_DATA_LOSS, "the order's record is past the rules' limits");
     yj_err err = numbers_of(s, r, &o, why);
@@ -452,11 +462,11 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
     int64_t paid = 0;
     for (size_t i = 0; i < r->n_lines; i++) {
         const Yongjin__State__OrderLine *l = r->lines[i];
-        const char *id = sm_block_str(&str, l->line_id);
+        const char *line_id = sm_block_str(&str, l->line_id);
         const char *sku = sm_block_str(&str, l->sku);
         const char *category = sm_block_str(&str, l->category);
-        o.lines[i] =
-            (sm_line){id, l->amount, l->refunded, l->commission_base, sku, category, l->quantity};
+        o.lines[i] = (sm_line){line_id, l->amount, l->refunded, l->commission_base,
+                               sku,     category,  l->quantity};
         paid += l->amount;
     }
     o.num = oi;
@@ -494,7 +504,7 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
         o.seqs[o.n_seqs++] = r->entry_seqs[i];
     /* the order it gives must be the one dropped: its hash's bits */
     uint8_t h[32];
-    if (!hash_of(s, oi, &o, &s->hbuf, h)) {
+    if (!hash_of(s, id, &o, &s->hbuf, h)) {
         free(block);
         return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory to hash the order");
     }
@@ -504,8 +514,14 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
                        "the order's record is not the order dropped (its hash): "
                        "damaged, or written by another history");
     }
-    /* nothing fails past here: the slot, the stub, the counts (scalars the
-     * event logged), the block freed if the event is taken back */
+    /* nothing fails past here: the id's copy (room reserved), the slot,
+     * the stub, the counts (scalars the event logged), the block freed if
+     * the event is taken back */
+    if (gone) {
+        yj_err e = yj_ids_recall(s->order_ids, oi, id, strlen(id), sm_undo(s));
+        assert(e == YJ_OK);
+        (void)e;
+    }
     uint32_t slot = sm_take_slot(s);
     memcpy(&s->orders[slot], &o, sizeof o);
     SM_LOG(s, ST_OSTUB, &s->ostub[oi]);
@@ -518,17 +534,19 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const Yongjin__State__Order *r,
     return YJ_OK;
 }
 
-/* rec (len bytes) decoded and loaded as order oi's detail (cold). */
-static yj_err load_bytes(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why)
+/* rec (len bytes) decoded and loaded as order oi's detail (cold, id). */
+static yj_err load_bytes(yj_sm *s, uint32_t oi, const char *id, const uint8_t *rec, size_t len,
+                         yj_msg *why)
 {
     Yongjin__State__Order *r = yongjin__state__order__unpack(NULL, len, rec);
     if (!r) return yj_fail(why, YJ_DATA_LOSS, "the order's record does not decode");
-    yj_err err = load_record(s, oi, r, why);
+    yj_err err = load_record(s, oi, id, r, why);
     yongjin__state__order__free_unpacked(r, NULL);
     return err;
 }
 
-yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, yj_msg *why)
+yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const char *id, const uint8_t *rec, size_t len,
+                        yj_msg *why)
 {
     if (oi >= yj_ids_count(s->order_ids))
         return yj_fail(why, YJ_INVALID_ARGUMENT, "order number %u is none", (unsigned)oi);
@@ -537,26 +555,51 @@ yj_err yj_sm_order_load(yj_sm *s, uint32_t oi, const uint8_t *rec, size_t len, y
     assert(yj_undo_mark(&s->undo) == 0); /* (between groups: nothing it does is logged) */
     int on = s->undo_on;
     s->undo_on = 0; /* (between groups: nothing to log) */
-    yj_err err = load_bytes(s, oi, rec, len, why);
+    yj_err err = load_bytes(s, oi, id, rec, len, why);
     s->undo_on = on;
     return err;
 }
 
-yj_err sm_order_hot(yj_sm *s, uint32_t oi, yj_msg *why)
+yj_err sm_order_hot(yj_sm *s, uint32_t oi, const char *id, yj_msg *why)
 {
     if (s->ostub[oi].hot != SM_COLD) return YJ_OK;
     if (!s->loader)
-        return yj_fail(why, YJ_DATA_LOSS, "order %s is cold and the state has no loader",
-                       yj_ids_str(s->order_ids, oi));
+        return yj_fail(why, YJ_DATA_LOSS, "order %s is cold and the state has no loader", id);
     const uint8_t *rec = NULL;
     size_t len = 0;
-    yj_err err = s->loader(s->loader_ctx, yj_ids_str(s->order_ids, oi),
-                           yj_ids_len(s->order_ids, oi), s->ostub[oi].h, &rec, &len, why);
+    yj_err err = s->loader(s->loader_ctx, id, strlen(id), s->ostub[oi].h, &rec, &len, why);
     if (err == YJ_NOT_FOUND)
-        return yj_fail(why, YJ_DATA_LOSS, "order %s is cold and its record is gone",
-                       yj_ids_str(s->order_ids, oi));
+        return yj_fail(why, YJ_DATA_LOSS, "order %s is cold and its record is gone", id);
     if (err != YJ_OK) return err;
-    return load_bytes(s, oi, rec, len, why);
+    return load_bytes(s, oi, id, rec, len, why);
+}
+
+uint32_t sm_order_named(const yj_sm *s, const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > YJ_IDS_KEY_MAX) return YJ_IDS_NONE;
+    uint32_t gone, oi = yj_ids_find_gone(s->order_ids, id, n, &gone);
+    return oi != YJ_IDS_NONE ? oi : gone;
+}
+
+yj_err sm_order_paid_before(yj_sm *s, const char *id, uint32_t *oi, yj_msg *why)
+{
+    size_t n = strlen(id);
+    uint32_t gone = YJ_IDS_NONE;
+    *oi =
+        n >= 1 && n <= YJ_IDS_KEY_MAX ? yj_ids_find_gone(s->order_ids, id, n, &gone) : YJ_IDS_NONE;
+    if (*oi != YJ_IDS_NONE || gone == YJ_IDS_NONE) return YJ_OK;
+    /* a forgotten id with id's hash: id's record says whether it is that one */
+    if (!s->loader)
+        return yj_fail(why, YJ_DATA_LOSS,
+                       "order %s may be a cold order's and the state has no loader", id);
+    const uint8_t *rec = NULL;
+    size_t len = 0;
+    yj_err err = s->loader(s->loader_ctx, id, n, s->ostub[gone].h, &rec, &len, why);
+    if (err == YJ_NOT_FOUND) return YJ_OK; /* (another id: no order) */
+    if (err != YJ_OK) return err;
+    *oi = gone;
+    return YJ_OK;
 }
 
 void yj_sm_set_loader(yj_sm *s, yj_sm_loader_fn fn, void *ctx)

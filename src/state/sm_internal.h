@@ -424,8 +424,20 @@ static inline sm_order *sm_ord(const yj_sm *s, uint32_t oi)
  * from its record through the state's loader when it was cold (inside an
  * event: logged, a rollback makes it cold again): OK, or the loader's
  * error, DATA_LOSS (a record that does not give the order dropped, or no
- * loader), RESOURCE_EXHAUSTED; nothing changed on an error. */
-yj_err sm_order_hot(yj_sm *s, uint32_t oi, yj_msg *why);
+ * loader), RESOURCE_EXHAUSTED; nothing changed on an error. id is the
+ * order's (the event's: a cold order's may be only in its record). */
+yj_err sm_order_hot(yj_sm *s, uint32_t oi, const char *id, yj_msg *why);
+/* The order an event names by id: its number, NONE when none. A cold
+ * order's id may be forgotten (yj_ids_forget): then the one forgotten id
+ * with id's 64-bit hash is taken for it, and sm_order_hot reads id's
+ * record (a missing one is DATA_LOSS). */
+uint32_t sm_order_named(const yj_sm *s, const char *id);
+/* Whether order id was paid before, exactly, into *oi (its number, NONE:
+ * never): OK, or the loader's error. Where the one forgotten id with
+ * id's hash answers, id's record says whether it is that order: a record
+ * exists only for an order the state has (a record lost to damage would
+ * make it look new: records carry a CRC, and LMDB deletes none). */
+yj_err sm_order_paid_before(yj_sm *s, const char *id, uint32_t *oi, yj_msg *why);
 /* The SHA-256 of hot order oi's content (its id, members and other ids by
  * their text, never by a number this state gave them), which the digest
  * sums, its bytes laid out in scratch: 1, or 0 on ENOMEM. */

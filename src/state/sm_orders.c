@@ -331,7 +331,9 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     int64_t paid, base;
     yj_err err = ledger_check_order_paid(op, e->rules, &paid, &base, why);
     if (err != YJ_OK) return err;
-    if (yj_ids_find(s->order_ids, op->order_id, strlen(op->order_id)) != YJ_IDS_NONE)
+    uint32_t had;
+    if ((err = sm_order_paid_before(s, op->order_id, &had, why)) != YJ_OK) return err;
+    if (had != YJ_IDS_NONE)
         return yj_fail(why, YJ_ALREADY_EXISTS, "order_paid.order_id: order %s was already paid",
                        op->order_id);
     yj_order_where where;
@@ -456,10 +458,12 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     return err;
 }
 
-/* The order of id, or NONE. */
-static uint32_t order_of(const yj_sm *s, const char *id)
+/* The order of id into *oi: OK, or NOT_FOUND (why says so). */
+static yj_err order_of(const yj_sm *s, const char *id, const char *field, uint32_t *oi, yj_msg *why)
 {
-    return yj_ids_find(s->order_ids, id, strlen(id));
+    if ((*oi = sm_order_named(s, id)) == YJ_IDS_NONE)
+        return yj_fail(why, YJ_NOT_FOUND, "%s: no order %s", field, id);
+    return YJ_OK;
 }
 
 /* (version 2) A refund or a completion dated before its order's payment
@@ -571,9 +575,8 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
 {
     yj_err err = check_refund(r, why);
     if (err != YJ_OK) return err;
-    uint32_t oi = order_of(s, r->order_id);
-    if (oi == YJ_IDS_NONE)
-        return yj_fail(why, YJ_NOT_FOUND, "order_refunded.order_id: no order %s", r->order_id);
+    uint32_t oi;
+    if ((err = order_of(s, r->order_id, "order_refunded.order_id", &oi, why)) != YJ_OK) return err;
     char key[2 * YJ_ID_MAX + 2];
     size_t kn = refund_key(key, r->order_id, r->refund_id);
     uint32_t had = yj_ids_find(s->refund_ids, key, kn);
@@ -582,7 +585,7 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
             why, YJ_ALREADY_EXISTS,
             "order_refunded.refund_id: refund %s of order %s was already applied (seq %llu)",
             r->refund_id, r->order_id, (unsigned long long)s->refund_seq[had]);
-    if ((err = sm_order_hot(s, oi, why)) != YJ_OK) return err;
+    if ((err = sm_order_hot(s, oi, r->order_id, why)) != YJ_OK) return err;
     sm_order *o = sm_ord(s, oi);
     uint32_t period;
     char note[sizeof out->note] = "";
@@ -701,11 +704,9 @@ yj_err yj_sm_order_completed(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__
     if (!valid(oc->order_id))
         return yj_fail(why, YJ_INVALID_ARGUMENT,
                        "order_completed.order_id: must be 1..64 bytes of [A-Za-z0-9_.:@-]");
-    uint32_t oi = order_of(s, oc->order_id);
-    if (oi == YJ_IDS_NONE)
-        return yj_fail(why, YJ_NOT_FOUND, "order_completed.order_id: no order %s", oc->order_id);
-    yj_err err = sm_order_hot(s, oi, why);
-    if (err != YJ_OK) return err;
+    uint32_t oi;
+    yj_err err = order_of(s, oc->order_id, "order_completed.order_id", &oi, why);
+    if (err != YJ_OK || (err = sm_order_hot(s, oi, oc->order_id, why)) != YJ_OK) return err;
     sm_order *o = sm_ord(s, oi);
     int64_t completed_at_ms = 0, due_at_ms = 0;
     err = yj_rules_complete(e->rules, oc->order_id, o->status != SM_PAID, e->time_ms, o->paid_at_ms,

@@ -37,8 +37,9 @@
 /* 2: lines' SKU, category and quantity; orders' entries; 3: a payout
  * batch's month as written; 4: bindings' whole sources; 5: cold orders
  * (the orders' stubs, the hot ones in slots, the digest's sum of hashes);
- * 6: each hot order with its detail (its block's) */
-#define SNAP_VERSION 6u
+ * 6: each hot order with its detail (its block's); 7: the order ids'
+ * seed, and a forgotten order id (a cold order's) as its hash */
+#define SNAP_VERSION 7u
 /* a hot order's stub as a snapshot writes it (its slot is the orders
  * table's, which names its number) */
 #define STUB_HOT (SM_COLD - 1)
@@ -185,11 +186,21 @@ static void save_body(const yj_sm *s, snap_w *w)
     }
     yj_ids *ids[SNAP_IDS];
     ids_of(s, ids);
+    /* the order ids' seed and hashes: a forgotten id (ids.h) is written as
+     * no bytes and its hash, which places it in an index of that seed */
+    uint64_t *hashes = NULL;
+    if (yj_ids_gone_count(s->order_ids) && yj_ids_hashes(s->order_ids, &hashes) != YJ_OK)
+        w->fail = 1;
+    sw_u64(w, yj_ids_seed(s->order_ids));
     for (int i = 0; i < SNAP_IDS; i++) {
         sw_u64(w, count(ids[i]));
-        for (size_t k = 0; k < count(ids[i]); k++)
-            sw_str(w, yj_ids_str(ids[i], (uint32_t)k));
+        for (size_t k = 0; k < count(ids[i]); k++) {
+            const char *id = yj_ids_str(ids[i], (uint32_t)k);
+            sw_str(w, id);
+            if (!id) sw_u64(w, hashes ? hashes[k] : 0); /* (only the order ids forget) */
+        }
     }
+    free(hashes);
     save_orders(s, w);
     sw_bytes(w, s->refund_seq, count(s->refund_ids) * sizeof *s->refund_seq);
     sw_bytes(w, s->due, s->n_due * sizeof *s->due);
@@ -530,6 +541,7 @@ static void load_body(yj_sm *s, snap_r *r)
     }
     yj_ids *ids[SNAP_IDS];
     ids_of(s, ids);
+    if (!yj_ids_reseed(s->order_ids, sr_u64(r))) r->bad = 1; /* (a forgotten id's place) */
     for (int i = 0; i < SNAP_IDS && !r->bad; i++) {
         size_t n = sr_count(r, 9); /* (the index's room for n: the copies' as they come,
                                      a reserve would make blocks for n of the longest) */
@@ -538,8 +550,11 @@ static void load_body(yj_sm *s, snap_r *r)
             size_t len;
             const char *id = sr_str(r, YJ_IDS_KEY_MAX, &len);
             uint32_t got;
-            if (r->bad || !len || yj_ids_add(ids[i], id, len, &got) != YJ_OK ||
-                got != k) /* (an id twice: ALREADY_EXISTS) */
+            yj_err err = r->bad   ? YJ_DATA_LOSS
+                         : len    ? yj_ids_add(ids[i], id, len, &got)
+                         : i == 0 ? yj_ids_add_gone(ids[i], sr_u64(r), &got) /* (forgotten) */
+                                  : YJ_DATA_LOSS;
+            if (r->bad || err != YJ_OK || got != k) /* (an id twice: ALREADY_EXISTS) */
                 r->bad = 1;
         }
     }
@@ -651,7 +666,8 @@ static void load_body(yj_sm *s, snap_r *r)
     for (size_t i = 0; i < orders && !r->bad; i++)
         if (s->ostub[i].hot == SM_COLD)
             cold++;
-        else if (s->ostub[i].hot != STUB_HOT || s->ostub[i].h)
+        else if (s->ostub[i].hot != STUB_HOT || s->ostub[i].h ||
+                 yj_ids_gone(s->order_ids, (uint32_t)i)) /* (a hot order's id is kept) */
             r->bad = 1;
     if (cold != s->n_cold) r->bad = 1;
     for (size_t i = 0; i < s->n_hot && !r->bad; i++) { /* (no queue: yj_sm_cold_on) */
@@ -686,6 +702,12 @@ static void load_body(yj_sm *s, snap_r *r)
     for (size_t i = 0; i < s->n_due && !r->bad; i++) { /* (a due order is hot: sm_cold.c) */
         sr_ref(r, s->due[i].order, orders, 0);
         if (!r->bad && s->ostub[s->due[i].order].hot == SM_COLD) r->bad = 1;
+    }
+    for (size_t i = 0; i < groups && !r->bad; i++) { /* (a group's orders keep their ids) */
+        for (uint32_t k = 0; k < s->groups[i].n_joined; k++)
+            if (yj_ids_gone(s->order_ids, s->groups[i].joined[k])) r->bad = 1;
+        for (uint32_t k = 0; k < s->groups[i].n_missed; k++)
+            if (yj_ids_gone(s->order_ids, s->groups[i].missed[k])) r->bad = 1;
     }
     for (size_t i = 0; i < groups && !r->bad; i++) /* (an open group's orders too, with room
                                                        for their retro commissions) */

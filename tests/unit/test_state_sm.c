@@ -44,6 +44,7 @@
 #include "state/pub.h"
 #include "state/sm.h"
 #include "state/sm_internal.h"
+#include "store/hash.h"
 #include "yongjin/ledger.h"
 #include "yongjin/rules.h"
 #include "yongjin/sha256.h"
@@ -440,6 +441,159 @@ static void test_refused_payments_change_nothing(void **state)
     assert_int_equal(yj_sm_order_paid(s, &e, &op, &out, &why), YJ_ALREADY_EXISTS);
     yj_buf_free(&fx);
     yj_sm_free(s);
+}
+
+/* ---- forgotten order ids (sm_cold.c, ids.h: yj_ids_forget) ---- */
+
+/* The hash every table uses in this test: every id beginning "c-" has
+ * the same one (yj_ids_test_hash), the others the real one. */
+static uint64_t colliding_hash(const void *id, size_t n, uint64_t seed)
+{
+    if (n >= 2 && !memcmp(id, "c-", 2)) return 0x0123456789abcdefull ^ seed;
+    return store_hash(id, n, seed);
+}
+
+/* Records of cold orders by their ids: a loader (yj_sm_loader_fn). */
+typedef struct id_recs {
+    const char *id[4];
+    uint8_t *rec[4];
+    size_t len[4];
+    int n, asked;
+} id_recs;
+
+static yj_err id_recs_load(void *ctx, const char *id, size_t len, uint32_t h, const uint8_t **rec,
+                           size_t *rec_len, yj_msg *why)
+{
+    (void)h;
+    id_recs *r = ctx;
+    r->asked++;
+    for (int i = 0; i < r->n; i++)
+        if (strlen(r->id[i]) == len && !memcmp(r->id[i], id, len)) {
+            *rec = r->rec[i];
+            *rec_len = r->len[i];
+            return YJ_OK;
+        }
+    return yj_fail(why, YJ_NOT_FOUND, "no record of order %.*s", (int)len, id);
+}
+
+/* A refund of order by the whole order, through yj_sm_apply (which logs
+ * the state's scalars for a rollback), at t: its answer. */
+static yj_err refund_applied(yj_sm *s, const char *order, const char *refund_id, int64_t amount,
+                             int64_t t)
+{
+    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
+    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
+    r.order_id = (char *)order;
+    r.refund_id = (char *)refund_id;
+    r.amount = amount;
+    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    x.order_refunded = &r;
+    yj_buf fx = {0}, extra = {0};
+    yj_msg why;
+    yj_sm_out out = {.effects = &fx};
+    yj_err err = yj_sm_apply(s, 0, &x, t, t, ++seq_next, &out, &extra, &why);
+    yj_buf_free(&fx);
+    yj_buf_free(&extra);
+    return err;
+}
+
+/* Order id of s dropped (between groups), its record kept in r first. */
+static void drop_keeping(yj_sm *s, const char *id, id_recs *r)
+{
+    uint32_t oi = sm_order_named(s, id);
+    assert_int_not_equal(oi, YJ_IDS_NONE);
+    r->id[r->n] = id;
+    assert_int_equal(yj_sm_order_record(s, oi, &r->rec[r->n], &r->len[r->n]), YJ_OK);
+    r->n++;
+    assert_int_equal(yj_sm_order_drop(s, oi), YJ_OK);
+}
+
+/* The same events into s, its orders dropped between them when drop (the
+ * others' seqs as the first run's: seq_next from start). */
+static void forgotten_ids_run(yj_sm *s, int drop, uint64_t start)
+{
+    id_recs r = {0};
+    seq_next = start;
+    yj_sm_set_loader(s, id_recs_load, &r);
+    bind_ok(s, "b", "a");
+    assert_int_equal(pay(s, "c-a", "b", 10000, T0 + DAY, NULL), YJ_OK);
+    yj_sm_commit(s);
+    uint32_t a = sm_order_named(s, "c-a");
+    if (drop) {
+        drop_keeping(s, "c-a", &r);
+        assert_true(yj_ids_gone(s->order_ids, a)); /* its id forgotten */
+        assert_null(yj_ids_str(s->order_ids, a));
+    }
+    /* c-b has the forgotten c-a's hash: its record says it is another
+     * order (none: new) */
+    assert_int_equal(pay(s, "c-b", "b", 500, T0 + 2 * DAY, NULL), YJ_OK);
+    assert_int_equal(r.asked, drop ? 1 : 0);
+    uint32_t b = sm_order_named(s, "c-b");
+    assert_int_equal(b, a + 1);
+    /* c-a again: its record says it was paid */
+    assert_int_equal(pay(s, "c-a", "b", 10000, T0 + 2 * DAY, NULL), YJ_ALREADY_EXISTS);
+    assert_int_equal(r.asked, drop ? 2 : 0);
+    yj_sm_commit(s);
+    if (drop) { /* c-b cold: its id kept (another forgotten id has its hash) */
+        drop_keeping(s, "c-b", &r);
+        assert_false(yj_ids_gone(s->order_ids, b));
+        assert_int_equal(yj_ids_gone_count(s->order_ids), 1);
+    }
+    /* c-z has the hash and names no order: while c-a is forgotten, the
+     * index takes it for c-a, whose record (read by c-z) is not there */
+    assert_int_equal(refund_applied(s, "c-z", "R0", 100, T0 + 3 * DAY),
+                     drop ? YJ_DATA_LOSS : YJ_NOT_FOUND);
+    /* a refund of c-a, taken back: cold again, its id forgotten again */
+    uint8_t before[32], after[32];
+    assert_true(yj_sm_digest(s, before));
+    size_t mark = yj_sm_mark(s);
+    uint64_t seq_at = seq_next;
+    assert_int_equal(refund_applied(s, "c-a", "R1", 1000, T0 + 3 * DAY), YJ_OK);
+    assert_string_equal(yj_ids_str(s->order_ids, a), "c-a");
+    assert_int_equal(yj_sm_rollback(s, mark), 1);
+    assert_int_equal(yj_ids_gone(s->order_ids, a), drop);
+    assert_true(yj_sm_digest(s, after));
+    assert_memory_equal(before, after, 32);
+    seq_next = seq_at;
+    /* and applied: both refunds load their orders by their ids */
+    assert_int_equal(refund_applied(s, "c-a", "R1", 1000, T0 + 3 * DAY), YJ_OK);
+    assert_false(yj_ids_gone(s->order_ids, a));
+    assert_string_equal(yj_ids_str(s->order_ids, a), "c-a");
+    assert_int_equal(refund_applied(s, "c-b", "R2", 100, T0 + 3 * DAY), YJ_OK);
+    /* and with c-a hot again, none of that hash is forgotten */
+    assert_int_equal(refund_applied(s, "c-z", "R3", 100, T0 + 3 * DAY), YJ_NOT_FOUND);
+    yj_sm_commit(s);
+    yj_sm_set_loader(s, NULL, NULL);
+    for (int i = 0; i < r.n; i++)
+        free(r.rec[i]);
+}
+
+/* A cold order's id forgotten (its copy's memory back): an order whose
+ * id has the same 64-bit hash is told from it by its record (a new one
+ * has none), the forgotten one's id paid again is refused, a refund loads
+ * it back by the event's id (and its rollback forgets it again), a second
+ * cold order of that hash keeps its id, and the state ends as one that
+ * never dropped an order (the digest). An id of the hash that names no
+ * order, in a refund, reads a record that is not there: DATA_LOSS (the
+ * forgotten one's, as far as the index can tell; 2^-64 for ids a client
+ * chooses without the seed). */
+static void test_a_forgotten_order_id_is_told_from_one_of_its_hash(void **state)
+{
+    (void)state;
+    yj_policy_defaults(&policy);
+    ev_policy = &policy;
+    yj_ids_test_hash(colliding_hash);
+    yj_sm *cold = yj_sm_new(41), *hot = yj_sm_new(42);
+    assert_true(cold && hot);
+    forgotten_ids_run(cold, 1, 100);
+    forgotten_ids_run(hot, 0, 100);
+    uint8_t dc[32], dh[32];
+    assert_true(yj_sm_digest(cold, dc));
+    assert_true(yj_sm_digest(hot, dh));
+    assert_memory_equal(dc, dh, 32);
+    yj_ids_test_hash(NULL);
+    yj_sm_free(cold);
+    yj_sm_free(hot);
 }
 
 /* ---- the same workloads through the keyed ledger ---- */
@@ -2675,7 +2829,8 @@ static yj_err recs_load(void *ctx, const char *id, size_t len, uint32_t h, const
 {
     (void)h;
     cold_recs *cr = ctx;
-    uint32_t oi = yj_ids_find(cr->s->order_ids, id, len);
+    uint32_t gone, oi = yj_ids_find_gone(cr->s->order_ids, id, len, &gone);
+    if (oi == YJ_IDS_NONE) oi = gone; /* (a cold order's id, forgotten) */
     if (oi == YJ_IDS_NONE || oi >= cr->n || !cr->rec[oi])
         return yj_fail(why, YJ_NOT_FOUND, "no record of order %.*s", (int)len, id);
     *rec = cr->rec[oi];
@@ -2824,8 +2979,9 @@ static uint8_t *edited_record(yj_sm *c, uint32_t oi, void (*edit)(Yongjin__State
 {
     uint8_t *rec;
     size_t n;
-    assert_int_equal(yj_sm_order_load(c, oi, (const uint8_t *)"", 0, &(yj_msg){0}),
-                     YJ_FAILED_PRECONDITION); /* (hot: nothing to load) */
+    assert_int_equal(
+        yj_sm_order_load(c, oi, yj_ids_str(c->order_ids, oi), (const uint8_t *)"", 0, &(yj_msg){0}),
+        YJ_FAILED_PRECONDITION); /* (hot: nothing to load) */
     assert_int_equal(yj_sm_order_record(c, oi, &rec, &n), YJ_OK);
     Yongjin__State__Order *o = yongjin__state__order__unpack(NULL, n, rec);
     assert_non_null(o);
@@ -2868,7 +3024,10 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
     assert_true(n > 10);
     uint8_t **recs = calloc(n, sizeof *recs), d[32];
     size_t *lens = calloc(n, sizeof *lens);
-    assert_true(recs && lens);
+    char **oid = calloc(n, sizeof *oid); /* (a drop forgets an order's id: the caller's to give) */
+    assert_true(recs && lens && oid);
+    for (uint32_t oi = 0; oi < n; oi++)
+        assert_non_null(oid[oi] = strdup(yj_ids_str(c->order_ids, oi)));
     /* bad records, made while the orders are hot: another order's, an
      * amount changed, a buyer the state has not */
     size_t bad_len, buyer_len;
@@ -2887,7 +3046,7 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
         assert_int_equal(err, YJ_OK);
         if (target == YJ_IDS_NONE) { /* (its bad records: made from it loaded back once) */
             target = oi;
-            assert_int_equal(yj_sm_order_load(c, oi, recs[oi], lens[oi], &msg), YJ_OK);
+            assert_int_equal(yj_sm_order_load(c, oi, oid[oi], recs[oi], lens[oi], &msg), YJ_OK);
             bad = edited_record(c, oi, edit_refunded, &bad_len);
             buyer = edited_record(c, oi, edit_buyer, &buyer_len);
             assert_int_equal(yj_sm_order_drop(c, oi), YJ_OK);
@@ -2899,6 +3058,20 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
                   n, refused);
     assert_true(dropped > 10);
     assert_int_equal(yj_sm_orders_cold(c), dropped);
+    size_t forgot = 0; /* (a cold order's id, but a group-buy's order's) */
+    for (uint32_t oi = 0; oi < n; oi++) {
+        int in_group = 0;
+        for (size_t g = 0; g < yj_ids_count(c->group_ids); g++) {
+            for (uint32_t k = 0; k < c->groups[g].n_joined; k++)
+                in_group |= c->groups[g].joined[k] == oi;
+            for (uint32_t k = 0; k < c->groups[g].n_missed; k++)
+                in_group |= c->groups[g].missed[k] == oi;
+        }
+        assert_int_equal(yj_ids_gone(c->order_ids, oi), c->ostub[oi].hot == SM_COLD && !in_group);
+        forgot += yj_ids_gone(c->order_ids, oi);
+        assert_int_equal(sm_order_named(c, oid[oi]), oi);
+    }
+    assert_true(forgot > 10);
     assert_true(yj_sm_digest(c, d));
     assert_memory_equal(d, live, 32);
     { /* the dropped orders' slots free, each taken again by a load */
@@ -2915,11 +3088,15 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
         if (yj_sm_load(b.data, b.len, 31337, &again, &msg) != YJ_OK)
             fail_msg("a cold state's load: %s", msg.text);
         assert_int_equal(yj_sm_orders_cold(again), dropped);
+        assert_int_equal(yj_ids_gone_count(again->order_ids), forgot);
+        for (uint32_t oi = 0; oi < n;
+             oi++) /* (forgotten ones by their hashes, in the saved seed) */
+            assert_int_equal(sm_order_named(again, oid[oi]), oi);
         assert_true(yj_sm_digest(again, d));
         assert_memory_equal(d, live, 32);
         for (uint32_t oi = 0; oi < n; oi++) /* (its stubs as saved: each record loads back) */
             if (again->ostub[oi].hot == SM_COLD &&
-                yj_sm_order_load(again, oi, recs[oi], lens[oi], &msg) != YJ_OK)
+                yj_sm_order_load(again, oi, oid[oi], recs[oi], lens[oi], &msg) != YJ_OK)
                 fail_msg("order %u, from a snapshot: %s", (unsigned)oi, msg.text);
         assert_int_equal(yj_sm_orders_cold(again), 0);
         assert_true(yj_sm_digest(again, d));
@@ -2942,7 +3119,8 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
               {recs[other], lens[other], "not the order dropped"}};
     size_t slots = c->n_hot, free_head = c->free_slot;
     for (size_t k = 0; k < sizeof no / sizeof no[0]; k++) {
-        assert_int_equal(yj_sm_order_load(c, target, no[k].rec, no[k].len, &msg), YJ_DATA_LOSS);
+        assert_int_equal(yj_sm_order_load(c, target, oid[target], no[k].rec, no[k].len, &msg),
+                         YJ_DATA_LOSS);
         if (!strstr(msg.text, no[k].words))
             fail_msg("a bad record: \"%s\", not \"%s\"", msg.text, no[k].words);
         assert_int_equal(yj_sm_orders_cold(c), dropped); /* (nothing taken: no slot, no count) */
@@ -2954,9 +3132,10 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
     }
     for (uint32_t oi = 0; oi < n; oi++) {
         if (c->ostub[oi].hot == SM_COLD &&
-            yj_sm_order_load(c, oi, recs[oi], lens[oi], &msg) != YJ_OK)
+            yj_sm_order_load(c, oi, oid[oi], recs[oi], lens[oi], &msg) != YJ_OK)
             fail_msg("order %u: %s", (unsigned)oi, msg.text);
         free(recs[oi]);
+        free(oid[oi]);
     }
     assert_int_equal(yj_sm_orders_cold(c), 0);
     assert_true(yj_sm_digest(c, d));
@@ -2972,6 +3151,7 @@ static void check_cold_orders(yj_sm *s, const uint8_t live[32])
     free(buyer);
     free(recs);
     free(lens);
+    free(oid);
     yj_sm_free(c);
 }
 
@@ -5325,6 +5505,7 @@ int main(void)
         cmocka_unit_test(test_example_J_settlement_and_clawback),
         cmocka_unit_test(test_example_K_three_levels_and_self_purchase),
         cmocka_unit_test(test_refused_payments_change_nothing),
+        cmocka_unit_test(test_a_forgotten_order_id_is_told_from_one_of_its_hash),
         cmocka_unit_test_setup_teardown(test_first_touch_agrees_with_the_ledger, dsetup, dteardown),
         cmocka_unit_test_setup_teardown(test_last_touch_with_lapses_agrees_with_the_ledger, dsetup,
                                         dteardown),

@@ -172,9 +172,6 @@ static void test_ids_taken_back_across_a_block_and_a_rehash(void **state)
     yj_undo_free(&u);
 }
 
-/* A map's rows made and changed, then taken back after its rows moved and
- * its index grew: the rows before the mark hold their values, the later
- * ones are gone; yj_map64_counter logs only a row's making. */
 /* An id added twice is refused (ALREADY_EXISTS), nothing changed, before
  * and after the index grows: its number, the count, the next number. */
 static void test_an_id_added_twice_is_refused(void **state)
@@ -202,6 +199,9 @@ static void test_an_id_added_twice_is_refused(void **state)
     yj_ids_free(t);
 }
 
+/* A map's rows made and changed, then taken back after its rows moved and
+ * its index grew: the rows before the mark hold their values, the later
+ * ones are gone; yj_map64_counter logs only a row's making. */
 static void test_map_rows_taken_back_after_they_moved(void **state)
 {
     (void)state;
@@ -236,6 +236,195 @@ static void test_map_rows_taken_back_after_they_moved(void **state)
     yj_undo_free(&u);
 }
 
+/* ---- forgotten ids (yj_ids_forget) ---- */
+
+static void long_id(char *out, size_t cap, int i)
+{
+    snprintf(out, cap, "order-%034d", i); /* 40 bytes */
+}
+
+/* For each of ids 0..n-1: found live (its copy), or, forgotten, not found
+ * but named as the forgotten id of its hash; yj_ids_is true of it and
+ * false of its neighbour's id. */
+static void check_ids(const yj_ids *t, int n)
+{
+    char id[64], other[64];
+    for (int i = 0; i < n; i++) {
+        long_id(id, sizeof id, i);
+        long_id(other, sizeof other, i + 1);
+        uint32_t gone = 7;
+        uint32_t k = yj_ids_find_gone(t, id, 40, &gone);
+        if (yj_ids_gone(t, (uint32_t)i)) {
+            assert_int_equal(k, YJ_IDS_NONE);
+            assert_int_equal(gone, (uint32_t)i);
+            assert_null(yj_ids_str(t, (uint32_t)i));
+            assert_int_equal(yj_ids_len(t, (uint32_t)i), 0);
+        } else {
+            assert_int_equal(k, (uint32_t)i);
+            assert_int_equal(gone, YJ_IDS_NONE);
+            assert_string_equal(yj_ids_str(t, (uint32_t)i), id);
+        }
+        assert_true(yj_ids_is(t, (uint32_t)i, id, 40));
+        assert_false(yj_ids_is(t, (uint32_t)i, other, 40));
+    }
+}
+
+/* 200,000 ids of 40 bytes, all but the newest 10,000 forgotten: their
+ * copies' memory comes back (compactions), each is still named by its
+ * hash, through 300,000 more ids (the index doubles with forgotten ids in
+ * it) and in a table made from the hashes (a snapshot's load); a recall
+ * brings a copy back, from its own id only. */
+static void test_forgotten_ids_are_named_by_their_hashes_and_free_their_copies(void **state)
+{
+    (void)state;
+    yj_ids *t = yj_ids_new(9);
+    assert_non_null(t);
+    char id[64];
+    uint32_t k;
+    for (int i = 0; i < 200000; i++) {
+        long_id(id, sizeof id, i);
+        assert_int_equal(yj_ids_add(t, id, 40, &k), YJ_OK);
+    }
+    size_t full = yj_ids_bytes(t);
+    for (uint32_t i = 0; i < 190000; i++)
+        assert_int_equal(yj_ids_forget(t, i), 1);
+    assert_int_equal(yj_ids_gone_count(t), 190000);
+    /* 190,000 copies of 42 bytes: ~7.6 MB, all but what the last
+     * compaction left (at most the live copies' bytes, 420 KB, and its
+     * minimum, 1 MiB) */
+    assert_true(yj_ids_bytes(t) + 190000 * 42 - (420000 + (1 << 20) + 65536) <= full);
+    check_ids(t, 200000);
+    for (int i = 200000; i < 500000; i++) { /* (the index doubles: 2^19 slots hold 393,216) */
+        long_id(id, sizeof id, i);
+        assert_int_equal(yj_ids_add(t, id, 40, &k), YJ_OK);
+        assert_int_equal(k, (uint32_t)i);
+    }
+    check_ids(t, 500000);
+    { /* a table made from the seed and the hashes */
+        uint64_t *h;
+        assert_int_equal(yj_ids_hashes(t, &h), YJ_OK);
+        yj_ids *u = yj_ids_new(12345);
+        assert_non_null(u);
+        assert_int_equal(yj_ids_reseed(u, yj_ids_seed(t)), 1);
+        for (uint32_t i = 0; i < 500000; i++) {
+            if (yj_ids_gone(t, i))
+                assert_int_equal(yj_ids_add_gone(u, h[i], &k), YJ_OK);
+            else
+                assert_int_equal(yj_ids_add(u, yj_ids_str(t, i), 40, &k), YJ_OK);
+            assert_int_equal(k, i);
+        }
+        assert_int_equal(yj_ids_add_gone(u, h[5], &k), YJ_ALREADY_EXISTS); /* (one a hash) */
+        assert_int_equal(yj_ids_reseed(u, 1), 0);                          /* (not empty) */
+        check_ids(u, 500000);
+        free(h);
+        yj_ids_free(u);
+    }
+    long_id(id, sizeof id, 6);
+    assert_int_equal(yj_ids_recall(t, 5, id, 40, NULL), YJ_INVALID_ARGUMENT); /* (6's id) */
+    long_id(id, sizeof id, 5);
+    assert_int_equal(yj_ids_recall(t, 5, id, 40, NULL), YJ_OK);
+    assert_int_equal(yj_ids_recall(t, 5, id, 40, NULL), YJ_FAILED_PRECONDITION);
+    assert_int_equal(yj_ids_recall(t, 499999, id, 40, NULL), YJ_FAILED_PRECONDITION); /* live */
+    assert_int_equal(yj_ids_gone_count(t), 189999);
+    check_ids(t, 500000);
+    yj_ids_free(t);
+}
+
+/* Recalls and adds in one group, in both orders, taken back: the recalled
+ * ids forgotten again, the added ones gone, every other id as it was; the
+ * same again applied, then a compaction moves the copies and every id is
+ * still itself. */
+static void test_a_recall_taken_back_with_the_ids_added_around_it(void **state)
+{
+    (void)state;
+    yj_undo u = YJ_UNDO_INIT;
+    yj_ids *t = yj_ids_new(21);
+    assert_non_null(t);
+    yj_ids_set_undo(t, &u);
+    char id[64];
+    uint32_t k;
+    for (int i = 0; i < 3000; i++) {
+        long_id(id, sizeof id, i);
+        assert_int_equal(yj_ids_add(t, id, 40, &k), YJ_OK);
+    }
+    yj_undo_commit(&u);
+    for (uint32_t i = 0; i < 2500; i++)
+        assert_int_equal(yj_ids_forget(t, i), 1);
+    for (int round = 0; round < 2; round++) {
+        size_t mark = yj_undo_mark(&u);
+        for (int j = 0; j < 700; j++) { /* (past a block's end: 64 KiB hold ~1,560 copies) */
+            long_id(id, sizeof id, 3000 + j);
+            assert_int_equal(yj_ids_reserve(t, 1), YJ_OK);
+            assert_int_equal(yj_ids_add(t, id, 40, &k), YJ_OK);
+            long_id(id, sizeof id, 10 + 3 * j);
+            assert_int_equal(yj_ids_recall(t, (uint32_t)(10 + 3 * j), id, 40, &u), YJ_OK);
+            long_id(id, sizeof id, 11 + 3 * j);
+            assert_int_equal(yj_ids_recall(t, (uint32_t)(11 + 3 * j), id, 40, &u), YJ_OK);
+        }
+        check_ids(t, 3700);
+        if (round == 1) break;
+        assert_int_equal(yj_undo_rollback(&u, mark), 1);
+        assert_int_equal(yj_ids_count(t), 3000);
+        assert_int_equal(yj_ids_gone_count(t), 2500);
+        check_ids(t, 3000);
+    }
+    yj_undo_commit(&u);
+    assert_int_equal(yj_ids_gone_count(t), 2500 - 1400);
+    for (uint32_t i = 2500; i < 3700; i++) /* live bytes 1,400 copies; garbage past 1 MiB */
+        assert_int_equal(yj_ids_forget(t, i), 1);
+    for (uint32_t i = 0; i < 30000; i++) { /* more, forgotten, for a compaction */
+        long_id(id, sizeof id, 3700 + (int)i);
+        assert_int_equal(yj_ids_add(t, id, 40, &k), YJ_OK);
+        assert_int_equal(yj_ids_forget(t, k), 1);
+    }
+    yj_undo_commit(&u);
+    check_ids(t, 33700);
+    yj_ids_free(t);
+    yj_undo_free(&u);
+}
+
+/* Every id beginning "x" has one hash (a test's hash, yj_ids_test_hash). */
+static uint64_t one_hash_for_x(const void *id, size_t n, uint64_t seed)
+{
+    if (n && *(const char *)id == 'x') return 0xfeedfacecafebeefull ^ seed;
+    uint64_t h = seed;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)id)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Two ids of one hash are never both forgotten: the second is kept (a
+ * find could not tell them apart), and an id of that hash never added is
+ * named as the forgotten one (the caller's to confirm). */
+static void test_two_ids_of_one_hash_are_never_both_forgotten(void **state)
+{
+    (void)state;
+    yj_ids_test_hash(one_hash_for_x);
+    yj_ids *t = yj_ids_new(3);
+    assert_non_null(t);
+    uint32_t k, gone;
+    assert_int_equal(yj_ids_add(t, "x1", 2, &k), YJ_OK);
+    assert_int_equal(yj_ids_add(t, "x2", 2, &k), YJ_OK);
+    assert_int_equal(yj_ids_add(t, "y", 1, &k), YJ_OK);
+    assert_int_equal(yj_ids_forget(t, 0), 1);
+    assert_int_equal(yj_ids_forget(t, 1), 0); /* kept */
+    assert_int_equal(yj_ids_gone_count(t), 1);
+    assert_string_equal(yj_ids_str(t, 1), "x2");
+    assert_int_equal(yj_ids_find_gone(t, "x2", 2, &gone), 1);
+    assert_int_equal(yj_ids_find_gone(t, "x1", 2, &gone), YJ_IDS_NONE);
+    assert_int_equal(gone, 0);
+    assert_int_equal(yj_ids_find_gone(t, "x3", 2, &gone), YJ_IDS_NONE);
+    assert_int_equal(gone, 0); /* (the hash's: x3 is not x1, which its owner finds out) */
+    assert_int_equal(yj_ids_find_gone(t, "y", 1, &gone), 2);
+    assert_int_equal(yj_ids_add(t, "x3", 2, &k), YJ_OK); /* (the caller ruled x1 out) */
+    assert_int_equal(yj_ids_forget(t, 3), 0);
+    assert_int_equal(yj_ids_recall(t, 0, "x1", 2, NULL), YJ_OK);
+    assert_int_equal(yj_ids_forget(t, 3), 1); /* (x1 no longer forgotten) */
+    assert_int_equal(yj_ids_forget(t, 0), 0);
+    yj_ids_free(t);
+    yj_ids_test_hash(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +433,9 @@ int main(void)
         cmocka_unit_test(test_ids_taken_back_across_a_block_and_a_rehash),
         cmocka_unit_test(test_map_rows_taken_back_after_they_moved),
         cmocka_unit_test(test_an_id_added_twice_is_refused),
+        cmocka_unit_test(test_forgotten_ids_are_named_by_their_hashes_and_free_their_copies),
+        cmocka_unit_test(test_a_recall_taken_back_with_the_ids_added_around_it),
+        cmocka_unit_test(test_two_ids_of_one_hash_are_never_both_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
