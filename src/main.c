@@ -47,7 +47,8 @@ typedef struct options {
     uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
     uint64_t hot_orders;          /* --hot-orders */
     int shadow_check_ckpt;        /* --shadow-check-checkpoint */
-    int typed_writer;             /* --typed-writer: the typed state writes (an experiment) */
+    int typed_writer;             /* the typed state writes (the default; --keyed-writer: not) */
+    int typed_flag, keyed_flag;   /* --typed-writer, --keyed-writer given */
 } options;
 
 typedef struct app {
@@ -84,7 +85,8 @@ static void usage(FILE *out)
         "                            half the machine's memory; past it Verify stops)\n"
         "  --log-thread off|auto|always  sync a group's log on a thread of its own while\n"
         "                            the writer applies the next: auto when writes wait\n"
-        "                            (default off: no faster on 2 vCPUs, docs/storage.md)\n"
+        "                            (default off: no faster on 2 vCPUs, docs/storage.md;\n"
+        "                            auto and always with --keyed-writer only)\n"
         "  --max-streams N           concurrent streams per connection (default 100)\n"
         "  --max-connections N       open connections (default 1024; lowered to fit the\n"
         "                            open-file limit). All taken: the oldest connection\n"
@@ -114,33 +116,37 @@ static void usage(FILE *out)
         "  --max-buffer-bytes N      the same over the whole process (default 268435456)\n"
         "  --drain-timeout-ms N      on SIGTERM, wait this long for calls (default 10000)\n"
         "  --log-level LEVEL         debug, info (default), warn, error\n"
-        "  --shadow-typed            apply every new write to the typed state (issue 16)\n"
-        "                            beside the ledger, log the first disagreement at ERROR\n"
-        "                            and stop comparing (a diagnostic: a second apply an\n"
-        "                            event and every tenant's typed state in memory, built\n"
-        "                            from its checkpoint and the journal after it at the\n"
-        "                            start, off if that fails; needs --log-thread off:\n"
-        "                            refused otherwise)\n"
-        "  --shadow-checkpoint-entries N  with --shadow-typed, write the typed state to\n"
-        "                            DATA/typed.ckpt every N entries (by a child process)\n"
-        "                            and at the end, and start from it (default 1000000;\n"
-        "                            0: at the end only)\n"
-        "  --shadow-check-checkpoint  with --shadow-typed, a start from the checkpoint also\n"
-        "                            replays the whole journal and requires the same typed\n"
-        "                            state (a diagnostic for tests: the shadow is off if not)\n"
-        "  --typed-writer            an experiment of issue 16, for measurement: the typed\n"
-        "                            state writes (the ledger's keyed derived state is not\n"
-        "                            kept; reads from the published view and history;\n"
-        "                            Verify replays the typed state); a store the\n"
-        "                            keyed ledger wrote is recovered by it, then\n"
-        "                            migrated: its derived state dropped, history kept;\n"
-        "                            the store is marked (a server without this mode no\n"
-        "                            longer opens it; the yj tools do); implies\n"
-        "                            --shadow-typed\n"
-        "  --hot-orders N            with --typed-writer, each tenant keeps at most N\n"
+        "  --typed-writer            the typed writer (the default; issue 16): each tenant's\n"
+        "                            state in memory as typed tables, the journal and its\n"
+        "                            history in the store (reads from the published view\n"
+        "                            and history; Verify replays the typed state; the\n"
+        "                            typed states checkpointed to DATA/typed.ckpt by a\n"
+        "                            child process); a store the keyed ledger wrote is\n"
+        "                            recovered by it, then migrated: its derived state\n"
+        "                            dropped, history kept, the store marked (--keyed-writer\n"
+        "                            no longer opens it; the yj tools do); needs\n"
+        "                            --log-thread off\n"
+        "  --keyed-writer            the keyed ledger writes, as before issue 16: its derived\n"
+        "                            state as records in the store, written with each group\n"
+        "                            (kept for a while: a store it wrote is not migrated;\n"
+        "                            one the typed writer wrote is refused)\n"
+        "  --hot-orders N            with the typed writer, each tenant keeps at most N\n"
         "                            orders' detail in memory (default 100000; 0: all):\n"
         "                            the oldest past it stay in their records in the\n"
         "                            store, read back when an event names one\n"
+        "  --shadow-checkpoint-entries N  with the typed writer (or --shadow-typed), write\n"
+        "                            the typed states to DATA/typed.ckpt every N entries\n"
+        "                            (by a child process) and at the end, and start from\n"
+        "                            it (default 1000000; 0: at the end only)\n"
+        "  --shadow-typed            with the keyed writer (implies --keyed-writer unless\n"
+        "                            --typed-writer is given), apply every new write to the\n"
+        "                            typed state beside the ledger, log the first\n"
+        "                            disagreement at ERROR and stop comparing (a diagnostic:\n"
+        "                            a second apply an event; needs --log-thread off)\n"
+        "  --shadow-check-checkpoint  a start from the typed checkpoint also replays the\n"
+        "                            whole journal and requires the same typed state (a\n"
+        "                            diagnostic for tests: the shadow is off if not; the\n"
+        "                            typed writer does not start)\n"
         "  --help                    this text\n");
 }
 
@@ -169,7 +175,8 @@ enum {
     OPT_SHADOW_CKPT,
     OPT_HOT_ORDERS,
     OPT_SHADOW_CHECK_CKPT,
-    OPT_TYPED_WRITER
+    OPT_TYPED_WRITER,
+    OPT_KEYED_WRITER
 };
 
 /* 0 ok, 1 --help, 2 usage error. */
@@ -208,6 +215,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"shadow-checkpoint-entries", 1, 0, OPT_SHADOW_CKPT},
         {"shadow-check-checkpoint", 0, 0, OPT_SHADOW_CHECK_CKPT},
         {"typed-writer", 0, 0, OPT_TYPED_WRITER},
+        {"keyed-writer", 0, 0, OPT_KEYED_WRITER},
         {"hot-orders", 1, 0, OPT_HOT_ORDERS},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
@@ -256,7 +264,10 @@ static int parse_options(int argc, char **argv, options *o)
             o->shadow_check_ckpt = 1;
             break;
         case OPT_TYPED_WRITER:
-            o->typed_writer = o->shadow_typed = 1;
+            o->typed_flag = 1;
+            break;
+        case OPT_KEYED_WRITER:
+            o->keyed_flag = 1;
             break;
         case OPT_HOT_ORDERS:
             bad = parse_u64(optarg, UINT32_MAX - 2, &o->hot_orders);
@@ -301,6 +312,20 @@ static int parse_options(int argc, char **argv, options *o)
     }
     if (o->server.tls_client_ca_file && !o->server.tls_cert_file) {
         fprintf(stderr, "yongjind: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    /* the writer: the typed one unless --keyed-writer, or --shadow-typed
+     * without --typed-writer (the typed state beside the keyed ledger) */
+    if (o->typed_flag && o->keyed_flag) {
+        fprintf(stderr, "yongjind: --typed-writer and --keyed-writer: one writer, not both\n");
+        return 2;
+    }
+    o->typed_writer = o->typed_flag || !(o->keyed_flag || o->shadow_typed);
+    if (o->typed_writer)
+        o->shadow_typed = 1; /* (its states are the shadow's: src/state/shadow.h) */
+    if (o->typed_writer && o->log_thread) {
+        fprintf(stderr, "yongjind: --log-thread auto|always is the keyed writer's (add "
+                        "--keyed-writer): the typed writer syncs one group at a time\n");
         return 2;
     }
     return 0;
@@ -489,9 +514,11 @@ static int start(app *a)
                a->opt.typed_writer ? "" : "; the shadow is off");
         if (a->opt.typed_writer) return -1;
     }
-    if (a->opt.typed_writer)
-        yj_log(YJ_LOG_WARN, "--typed-writer: the typed state writes, an experiment for "
-                            "measurement; a server without this mode does not open this store");
+    yj_log(YJ_LOG_INFO,
+           a->opt.typed_writer
+               ? "the typed writer writes (the default): the typed states in memory, the "
+                 "journal and its history in the store; --keyed-writer does not open this store"
+               : "--keyed-writer: the keyed ledger writes its derived state into the store");
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

@@ -17,7 +17,7 @@
 #   env: BENCH_SECONDS (10, per run), BENCH_REPS (3), BENCH_MEMBERS (100000),
 #        BENCH_WARMUP (2, yongjin runs), BENCH_STREAMS ("16 64 128 256"),
 #        BENCH_PEER_CLIENTS ("16 32 64 128"), BENCH_SERVER_ARGS (more yongjind options,
-#        e.g. "--log-thread auto")
+#        e.g. "--keyed-writer", the keyed ledger, or "--keyed-writer --log-thread auto")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${BENCH_SECONDS:-10}; reps=${BENCH_REPS:-3}; members=${BENCH_MEMBERS:-100000}; warm=${BENCH_WARMUP:-2}

@@ -50,7 +50,7 @@
 #        answered 64% of its 100k rate at once (67% the session before)
 #        and 65-85% after 15 s (three runs): a spread, not a cure
 #        (docs/performance.md, thirty-third session).
-#        BENCH_SERVER_ARGS: more yongjind options (e.g. --typed-writer).
+#        BENCH_SERVER_ARGS: more yongjind options (e.g. --keyed-writer: the keyed ledger).
 #        Progress goes to stderr, the results to stdout at the end.
 # A full run took 51.5 minutes on 2 shared vCPUs (2026-12-03: two fills to
 # 10M at ~9k events/s, and Verify of 10M entries 13.3 min; docs/performance.md).

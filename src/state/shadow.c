@@ -532,7 +532,7 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
 {
     const char *failed = NULL;
     if (!sh->on && !(sh->ready && wtxn->replay)) { /* (the store stops writing: a failure) */
-        yj_log(YJ_LOG_ERROR, "--typed-writer: a write with the typed state stopped");
+        yj_log(YJ_LOG_ERROR, "the typed writer: a write with the typed state stopped");
         return yj_fail(why, YJ_INTERNAL, "the typed state stopped");
     }
     shadow_tenant *t = group_tenant(sh, w, &failed);
@@ -557,7 +557,7 @@ static yj_err writer_apply(yj_shadow *sh, yj_wtxn *wtxn, const yj_write *w, yj_b
         YJ_DATA_LOSS) { /* (sm.h: a damaged state: its owner drops it; not the data file's) */
         if (own) yongjin__v1__event__free_unpacked(own, NULL);
         yj_log(YJ_LOG_ERROR,
-               "--typed-writer: the typed state of tenant %.*s, or a record of a cold order "
+               "the typed writer: the typed state of tenant %.*s, or a record of a cold order "
                "it read back, is damaged: %s",
                (int)w->tenant_len, w->tenant, why->text);
         stop(sh, "the typed state is damaged");
@@ -589,7 +589,7 @@ static yj_err shadow_apply(void *ctx, yj_wtxn *wtxn, const yj_write *w, yj_buf *
     if (sh->writer && wtxn->replay && !sh->ready) /* (a recovery's: after recover_begin; Verify's
                                                      never: it is the typed states' own) */
         return yj_fail(why, YJ_INTERNAL,
-                       "a replay under --typed-writer before its typed states were built");
+                       "a replay under the typed writer before its typed states were built");
     if (sh->writer) return writer_apply(sh, wtxn, w, effects, extra, why);
     size_t e0 = effects->len, x0 = extra->len;
     yj_err err = sh->inner.apply(sh->inner.ctx, wtxn, w, effects, extra, why);
@@ -1265,7 +1265,7 @@ static yj_err recover_begin(void *ctx, const yj_store_view *view, uint64_t head,
     yj_log(YJ_LOG_INFO,
            "%s: the typed states of %zu tenants built at the store's head %llu (%llu entries "
            "replayed) before %s",
-           sh->reader ? "store" : "--typed-writer", yj_ids_count(sh->tenant_ids),
+           sh->reader ? "store" : "the typed writer", yj_ids_count(sh->tenant_ids),
            (unsigned long long)head, (unsigned long long)(head + 1 - from),
            sh->reader ? "the running server's log after it is read"
                       : "its log's entries are applied again");

@@ -209,17 +209,18 @@ static yj_err open_dbis(yj_store *s, yj_msg *msg)
         (typed ? !s->config.typed_writer : s->config.typed_writer && !made)) {
         mdb_txn_abort(txn);
         return yj_fail(msg, YJ_FAILED_PRECONDITION,
-                       typed ? "%s was written by yongjind --typed-writer (an experiment of issue "
-                               "16): it holds none of the ledger's derived state; only that mode "
-                               "opens it"
-                             : "--typed-writer (an experiment of issue 16) takes only a new store "
-                               "or one it made: %s holds another",
+                       typed ? "%s was written by the typed writer (yongjind's default): it "
+                               "holds none of the keyed ledger's derived state, so --keyed-writer "
+                               "does not open it"
+                             : "the typed writer takes only a new store or one it made: %s holds "
+                               "another",
                        s->config.dir);
     }
     if (rc == 0 && typed && s->rebuild_from) { /* (its history would go with the rebuild's drop) */
         mdb_txn_abort(txn);
         return yj_fail(msg, YJ_FAILED_PRECONDITION,
-                       "%s: a store --typed-writer made, of schema version %u: it is not rebuilt",
+                       "%s: a store the typed writer made, of schema version %u: it is not "
+                       "rebuilt",
                        s->config.dir, s->rebuild_from);
     }
     if (rc == 0 && s->config.typed_writer && (made || migrate)) {

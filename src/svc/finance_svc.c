@@ -89,8 +89,8 @@ static void verify_on_message(yj_call *call, const uint8_t *msg, size_t len_byte
     }
     if (svc_of(call)->config.typed_writer && !svc_of(call)->config.verify_typed) {
         yj_call_finish(call, YJ_UNAVAILABLE,
-                       "Verify replays the ledger and compares its derived state, which yongjind "
-                       "--typed-writer (an experiment) does not keep");
+                       "Verify replays the keyed ledger and compares its derived state, which "
+                       "the typed writer does not keep");
         return;
     }
     if (svc_of(call)->verify_running) {

@@ -83,7 +83,7 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
 {
     const svc_query *q = qj->q;
     if (!c->pub) {
-        qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE, "--typed-writer without its view");
+        qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE, "the typed writer without its view");
         return;
     }
     if (q->pub) {
@@ -93,8 +93,8 @@ static void typed_run(query_job *qj, const yj_svc_config *c)
     }
     if (!q->history && !q->pub_r) {
         qj->err = yj_fail(&qj->why, YJ_UNAVAILABLE,
-                          "%s: this read needs the ledger's derived state, which yongjind "
-                          "--typed-writer (an experiment) does not keep",
+                          "%s: this read needs the keyed ledger's derived state, which the "
+                          "typed writer does not keep",
                           q->request->name);
         return;
     }

@@ -78,21 +78,30 @@ class Server:
         self.log = open(self.log_path, "ab")
         self._log_from = self.log.tell()  # what this start writes comes after
         args = [BIN, "--listen", self.addr, "--data", self.data_dir] + self.extra_args
-        # YJ_SHADOW=1: the typed state beside the ledger, compared on every
-        # write (issue 16; --shadow-typed needs the log thread off)
-        self.shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
-        # YJ_TYPED=1: the typed state writes alone (`--typed-writer`)
-        self.typed = os.environ.get("YJ_TYPED") == "1" and self._log_thread() == "off"
-        if self.typed and "--typed-writer" not in args:
-            args.append("--typed-writer")
-        # YJ_HOT_ORDERS=N with it: each tenant keeps N orders hot, the rest
-        # cold in their records (N small: every event on an order reads it back)
+        # The typed writer is the default (issue 16). The keyed ledger writes
+        # for a server given --keyed-writer or --shadow-typed (a test of the
+        # keyed writer's own), one with the log thread (the keyed writer's
+        # alone), and, with YJ_KEYED=1, every server not given --typed-writer.
+        keyed = "--typed-writer" not in args and (
+            "--keyed-writer" in args or "--shadow-typed" in args or self._log_thread() != "off"
+            or os.environ.get("YJ_KEYED") == "1")
+        if keyed and "--keyed-writer" not in args and "--shadow-typed" not in args:
+            args.append("--keyed-writer")
+        self.typed = not keyed
+        # YJ_SHADOW=1: a start from the typed checkpoint checked against the
+        # whole journal, and beside the keyed ledger the typed state,
+        # compared on every write (--shadow-typed needs the log thread off)
+        shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
+        self.shadow = keyed and shadow
+        if self.shadow and "--shadow-typed" not in args:
+            args.append("--shadow-typed")
+        if shadow:
+            args.append("--shadow-check-checkpoint")
+        # YJ_HOT_ORDERS=N: each tenant of a typed server keeps N orders hot,
+        # the rest cold in their records (N small: every event on an order
+        # reads it back, and its id is forgotten between)
         if self.typed and os.environ.get("YJ_HOT_ORDERS") and "--hot-orders" not in args:
             args += ["--hot-orders", os.environ["YJ_HOT_ORDERS"]]
-        if self.shadow and not self.typed and "--shadow-typed" not in args:
-            args.append("--shadow-typed")
-        if self.shadow:  # a start from its checkpoint checked against the whole journal
-            args.append("--shadow-check-checkpoint")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
 
     def _log_thread(self):
@@ -267,9 +276,20 @@ def data_dir():
         yield os.path.join(d, "data")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "keyed: the test's `server` runs the keyed writer (--keyed-writer): it tests "
+        "what that writer alone keeps (its derived state's records, their digest)")
+    config.addinivalue_line(
+        "markers", "typed: the test's `server` runs the typed writer (--typed-writer) even "
+        "with YJ_KEYED=1: it tests what that writer alone does")
+
+
 @pytest.fixture
-def server(data_dir):
-    s = Server(data_dir).start()
+def server(data_dir, request):
+    args = ["--keyed-writer"] if request.node.get_closest_marker("keyed") else \
+        ["--typed-writer"] if request.node.get_closest_marker("typed") else []
+    s = Server(data_dir, args).start()
     yield s
     rc = s.stop()
     assert rc == 0, "yongjind exited with %s:\n%s" % (rc, s.read_log())

@@ -187,10 +187,13 @@ def test_a_damaged_balance_record_is_data_loss_never_money(data_dir):
     without a word, show the forged balance and accept a withdrawal of it.
     Every record of the derived state carries a CRC-32 of its key and value
     (docs/storage.md): the balance answers DATA_LOSS, the withdrawal is not
-    written (and the store takes no more writes), Verify names the record."""
+    written (and the store takes no more writes), Verify names the record.
+    The keyed writer's records (--keyed-writer): the typed writer keeps
+    balances in memory, from a checkpoint whose digest a start checks
+    (test_typed_writer.py's test_a_damaged_typed_checkpoint_is_never_served)."""
     from test_referral import T, bind, line, paid
-    s = Server(data_dir).start()
-    c = Client(s.channel())
+    s = Server(data_dir, ["--keyed-writer"]).start()  # (its records: the typed writer's are
+    c = Client(s.channel())                             # test_typed_writer.py's damaged ones)
     res = c.append(bind("a1", "a0"), paid("O1", "a1", line("L1", 100000)))
     assert all(r.code == 0 for r in res)
     assert c.call("GetBalance", member="a0").pending > 0
@@ -257,10 +260,12 @@ def test_a_damaged_record_met_by_a_scan_is_data_loss_never_a_short_answer(data_d
     get of it does. Such a scan used to stop at the damaged record as at its
     last key and answer what it had (an empty statement, a report without
     the member: money figures short of one) or INTERNAL; a write whose scan
-    meets it is not written and the store takes no more writes."""
+    meets it is not written and the store takes no more writes. The keyed
+    writer's (--keyed-writer): the typed writer's counterpart is
+    test_typed_writer.py's test_a_damaged_history_record_is_data_loss_never_a_short_answer."""
     from test_referral import T, bind, line, paid
     day = 86400000
-    s = Server(data_dir).start()
+    s = Server(data_dir, ["--keyed-writer"]).start()
     c = Client(s.channel())
     res = c.append(bind("a1", "a0"), bind("b1", "b0"), paid("O1", "a1", line("L1", 100000)),
                    paid("O2", "b1", line("L2", 100000), t=T + 1))

@@ -1,11 +1,12 @@
-"""yongjind --typed-writer (issue 16, an experiment for measurement): the
-typed state writes, alone. Its answers are the rules' (worked by hand, as in
+"""The typed writer (issue 16; yongjind's default since the forty-second
+session, `--typed-writer` says so explicitly): the typed state writes,
+alone. Its answers are the rules' (worked by hand, as in
 test_shadow.py: the default rates of 10% and 5%), reads come from its
 published view and from the history it puts into the store, the reads that
 need the ledger's derived state do not exist (Verify replays the typed
 states and compares them with their newest checkpoint), and the store it wrote
-is marked in its own meta table, so a server without it does not open it
-again; the yj tools read it through the typed states. A store the keyed
+is marked in its own meta table, so the keyed writer (--keyed-writer) does
+not open it again; the yj tools read it through the typed states. A store the keyed
 ledger wrote is recovered by the ledger, then migrated (its derived state
 dropped, its history kept)."""
 import csv
@@ -18,7 +19,7 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import YJ, Client, Server, finance_pb2
+from conftest import BIN, YJ, Client, Server, finance_pb2
 from test_finance import DEC, close
 from test_referral import T, balance, bind, line, ok, paid
 from test_shadow import some_events
@@ -26,9 +27,9 @@ from test_shadow import some_events
 
 def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
     s = Server(data_dir, ["--typed-writer"]).start()
+    assert "the typed writer writes (the default)" in s.read_log()
     c = Client(s.channel())
     some_events(c, "x", T)  # xc (under xb, under xa) pays 10000, 2500 refunded, then settled
-    assert "--typed-writer: the typed state writes" in s.read_log()
     b, a = balance(c, "xb"), balance(c, "xa")
     assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
     assert (a.pending, a.available, a.earned_total, a.reversed_total) == (0, 375, 500, 125)
@@ -77,10 +78,30 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
     assert (b.pending, b.available, b.earned_total, b.reversed_total) == (0, 750, 1000, 250)
     assert c.call("Verify").ok
     assert s.stop() == 0
-    s2 = Server(data_dir, [])  # no other server opens it
+    s2 = Server(data_dir, ["--keyed-writer"])  # the keyed writer does not open it
     with pytest.raises(RuntimeError):
         s2.start()
-    assert "was written by yongjind --typed-writer" in s2.read_log()
+    assert "was written by the typed writer" in s2.read_log()
+
+
+def test_the_typed_writer_is_the_default_and_the_keyed_one_is_asked_for(data_dir, monkeypatch):
+    """No flag: the typed writer (its log line says so). --log-thread
+    auto|always is the keyed writer's: refused without --keyed-writer, by a
+    message that names it; both writers named: refused. --keyed-writer
+    with the log thread: the keyed ledger writes."""
+    for args, words in ((["--log-thread", "auto"], "--log-thread auto|always is the keyed writer's"),
+                        (["--log-thread", "always"], "(add --keyed-writer)"),
+                        (["--typed-writer", "--keyed-writer"], "one writer, not both")):
+        p = subprocess.run([BIN, "--data", data_dir, *args], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+    monkeypatch.delenv("YJ_KEYED", raising=False)  # (the harness's: no flag added)
+    monkeypatch.delenv("YJ_SHADOW", raising=False)
+    s = Server(data_dir).start()
+    assert "the typed writer writes (the default)" in s.read_log()
+    assert s.stop() == 0
+    k = Server(str(data_dir) + "-k", ["--keyed-writer", "--log-thread", "auto"]).start()
+    assert "--keyed-writer: the keyed ledger writes" in k.read_log()
+    assert k.stop() == 0
 
 
 def yj(*args):
@@ -160,7 +181,7 @@ def test_a_store_the_keyed_ledger_wrote_is_migrated(data_dir):
     then drops its derived state (history kept), marks it and builds the
     typed states from the journal; every read answers as the rules say
     (by hand, as above), and the keyed ledger no longer opens it."""
-    s = Server(data_dir, ["--checkpoint-ms", "3600000"]).start()
+    s = Server(data_dir, ["--keyed-writer", "--checkpoint-ms", "3600000"]).start()
     c = Client(s.channel())
     some_events(c, "x", T)
     ok(c.append(close("2025-11", DEC + 1)))  # its seal ('r') is history, as the month's index
@@ -169,7 +190,7 @@ def test_a_store_the_keyed_ledger_wrote_is_migrated(data_dir):
     assert dec.entries == 1 and not dec.closed  # (the close)
     lines_before = [(ln.seq, ln.account, ln.amount) for ln in c.call("ListEntries", member="xb").lines]
     s.kill9()  # (the log holds every entry: LMDB's checkpoint is an hour away)
-    t = Server(data_dir, ["--typed-writer"]).start()
+    t = Server(data_dir, ["--typed-writer"]).start()  # (the default; named: YJ_KEYED=1)
     log = t.read_log()
     assert "recovery: 7 logged entries applied again" in log, log
     m = re.search(r"(\d+) records of the keyed ledger's derived state dropped, (\d+) of history kept", log)
@@ -199,10 +220,10 @@ def test_a_store_the_keyed_ledger_wrote_is_migrated(data_dir):
     assert "derived state dropped" not in t.start()._log_since_start()  # once
     assert balance(Client(t.channel()), "xb").pending == 200
     assert t.stop() == 0
-    k = Server(data_dir, [])
+    k = Server(data_dir, ["--keyed-writer"])
     with pytest.raises(RuntimeError):
         k.start()
-    assert "was written by yongjind --typed-writer" in k.read_log()
+    assert "was written by the typed writer" in k.read_log()
 
 
 def test_the_guards_issues_version_1_store_is_migrated_and_reads_the_same(tmp_path):

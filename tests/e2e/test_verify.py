@@ -1,8 +1,10 @@
 """Finance.Verify beyond ok (issue 16 item 6): the canonical state digest,
-recomputed here from data.mdb by a program of our own (mdb_dump, zlib,
-hashlib: none of yongjin's code), the memory the replay held, and one
-Verify at a time. docs/storage.md "The state digest" is what this file
-implements a second time."""
+the memory the replay held, and one Verify at a time. The keyed writer's
+digest (tests marked keyed: --keyed-writer) is recomputed here from
+data.mdb by a program of our own (mdb_dump, zlib, hashlib: none of
+yongjin's code; docs/storage.md "The state digest" is what this file
+implements a second time); the typed writer's (the default) is of its
+typed states, which Verify checks against a replay of the journal."""
 import concurrent.futures
 import hashlib
 import os
@@ -72,6 +74,7 @@ def verify_ok(c):
     return v
 
 
+@pytest.mark.keyed
 def test_an_empty_store_digests_to_the_sha256_of_nothing(client):
     v = verify_ok(client)
     assert (v.entries, v.state_records) == (0, 0)
@@ -93,6 +96,7 @@ def test_the_state_digest_is_32_bytes_stable_without_writes_and_moves_with_one(c
     assert verify_ok(client).state_digest == v3.state_digest
 
 
+@pytest.mark.keyed
 def test_the_state_digest_is_recomputed_from_data_mdb_by_an_independent_program(server, client):
     some_history(client, "b", 25)
     v = verify_ok(client)
@@ -104,6 +108,7 @@ def test_the_state_digest_is_recomputed_from_data_mdb_by_an_independent_program(
     assert digest == v.state_digest, "server %s, recomputed %s" % (v.state_digest.hex(), digest.hex())
 
 
+@pytest.mark.keyed
 def test_yj_verify_prints_the_digest_and_the_replays_memory(server, client):
     some_history(client, "c", 10)
     v = verify_ok(client)  # its checkpoint puts every write in data.mdb, which yj reads
@@ -113,6 +118,30 @@ def test_yj_verify_prints_the_digest_and_the_replays_memory(server, client):
     assert lines[0].startswith("ok: %d entries, head %s" % (v.entries, v.head_hash.hex())), out.stdout
     assert lines[1] == "state digest: %s (%d records of idem and state)" % (v.state_digest.hex(), v.state_records)
     assert lines[2].startswith("replay memory: ") and int(lines[2].split()[2]) > 0, out.stdout
+
+
+@pytest.mark.typed
+def test_an_empty_typed_store_digests_to_the_sha256_of_nothing(client):
+    """The typed writer's (the default): no tenant, no state to digest."""
+    v = verify_ok(client)
+    assert (v.entries, v.state_records) == (0, 0)
+    assert v.state_digest == hashlib.sha256(b"").digest()
+
+
+@pytest.mark.typed
+def test_yj_verify_prints_the_typed_states_digest(server, client):
+    """The typed writer's: `yj verify` replays the store's journal into
+    typed states of its own and prints their digest, the server's Verify's,
+    with the count of tenants (state_records under the typed writer)."""
+    some_history(client, "c", 10)
+    v = verify_ok(client)
+    assert server.stop() == 0  # (its typed checkpoint at the stop: yj reads it and the log)
+    out = subprocess.run([YJ, "verify", server.data_dir], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("ok: %d entries, head %s" % (v.entries, v.head_hash.hex())), out.stdout
+    assert v.state_records == 1
+    assert lines[1] == "state digest: %s (the typed states of 1 tenants)" % v.state_digest.hex(), out.stdout
 
 
 def test_replay_bytes_are_reported_and_grow_with_the_store(client):
@@ -140,8 +169,8 @@ def test_a_verify_leaves_no_freed_pages_behind(server, client):
     keeps them. A Verify frees much (the layers its checkpoint writes out,
     its replay's own allocations; the replay's entries are mapped and
     unmapped apart from the allocator), then purges every arena
-    (src/store/verify.c; under YJ_TYPED=1, --typed-writer's Verify, whose
-    replayed states it frees, in src/state/shadow.c; the per-thread caches
+    (src/store/verify.c for the keyed writer; the typed writer's Verify,
+    whose replayed states it frees, in src/state/shadow.c; the per-thread caches
     stay). Measured after this
     fill (a ~80 MB replay): RssAnon 117-128 MiB lower after the Verify than
     before it; 5-21 MiB lower without the purge. The bound scales with the
