@@ -49,6 +49,7 @@ typedef struct options {
     int shadow_check_ckpt;        /* --shadow-check-checkpoint */
     int typed_writer;             /* the typed state writes (the default; --keyed-writer: not) */
     int typed_flag, keyed_flag;   /* --typed-writer, --keyed-writer given */
+    int hot_given, shadow_ckpt_given; /* --hot-orders, --shadow-checkpoint-entries given */
 } options;
 
 typedef struct app {
@@ -258,6 +259,7 @@ static int parse_options(int argc, char **argv, options *o)
             o->shadow_typed = 1;
             break;
         case OPT_SHADOW_CKPT:
+            o->shadow_ckpt_given = 1;
             bad = parse_u64(optarg, 1000000000000ull, &o->shadow_ckpt_entries);
             break;
         case OPT_SHADOW_CHECK_CKPT:
@@ -270,6 +272,7 @@ static int parse_options(int argc, char **argv, options *o)
             o->keyed_flag = 1;
             break;
         case OPT_HOT_ORDERS:
+            o->hot_given = 1;
             bad = parse_u64(optarg, UINT32_MAX - 2, &o->hot_orders);
             break;
         case OPT_LOG_THREAD:
@@ -326,6 +329,17 @@ static int parse_options(int argc, char **argv, options *o)
     if (o->typed_writer && o->log_thread) {
         fprintf(stderr, "yongjind: --log-thread auto|always is the keyed writer's (add "
                         "--keyed-writer): the typed writer syncs one group at a time\n");
+        return 2;
+    }
+    if (!o->typed_writer && o->hot_given) {
+        fprintf(stderr, "yongjind: --hot-orders is the typed writer's: not with --keyed-writer "
+                        "or --shadow-typed\n");
+        return 2;
+    }
+    if (!o->shadow_typed && (o->shadow_ckpt_given || o->shadow_check_ckpt)) {
+        fprintf(stderr, "yongjind: --shadow-checkpoint-entries and --shadow-check-checkpoint are "
+                        "the typed state's: not with --keyed-writer alone (add --shadow-typed, or "
+                        "leave --keyed-writer out)\n");
         return 2;
     }
     return 0;
@@ -430,7 +444,7 @@ static int fit_open_files(yj_server_config *sc)
     return 0;
 }
 
-/* Finance.Verify under --typed-writer: the typed states' (shadow.h). */
+/* Finance.Verify under the typed writer: the typed states' (shadow.h). */
 static yj_err verify_typed(void *ctx, yj_verify_report *rep, yj_msg *msg)
 {
     app *a = ctx;
@@ -491,8 +505,8 @@ static int start(app *a)
     if (a->opt.typed_writer && !yj_store_typed(a->store)) {
         if (yj_shadow_build(a->shadow, a->store, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR,
-                   "--typed-writer: cannot build the typed states of the store the keyed "
-                   "ledger wrote (%s); it is left as it was",
+                   "the typed writer: cannot build the typed states of the store the keyed "
+                   "ledger wrote (%s); it is left as it was (--keyed-writer opens it)",
                    msg.text);
             return -1;
         }
@@ -514,11 +528,13 @@ static int start(app *a)
                a->opt.typed_writer ? "" : "; the shadow is off");
         if (a->opt.typed_writer) return -1;
     }
-    yj_log(YJ_LOG_INFO,
-           a->opt.typed_writer
-               ? "the typed writer writes (the default): the typed states in memory, the "
-                 "journal and its history in the store; --keyed-writer does not open this store"
-               : "--keyed-writer: the keyed ledger writes its derived state into the store");
+    if (a->opt.typed_writer)
+        yj_log(YJ_LOG_INFO, "the typed writer writes (the default): the typed states in memory, "
+                            "the journal and its history in the store; --keyed-writer does not "
+                            "open this store");
+    else
+        yj_log(YJ_LOG_INFO, "the keyed ledger writes its derived state into the store (%s)",
+               a->opt.keyed_flag ? "--keyed-writer" : "--shadow-typed implies --keyed-writer");
     if (a->opt.auth_file) {
         if (yj_auth_load(a->opt.auth_file, &a->auth, &msg) != YJ_OK) {
             yj_log(YJ_LOG_ERROR, "%s", msg.text);

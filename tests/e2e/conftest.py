@@ -93,6 +93,7 @@ class Server:
         # compared on every write (--shadow-typed needs the log thread off)
         shadow = os.environ.get("YJ_SHADOW") == "1" and self._log_thread() == "off"
         self.shadow = keyed and shadow
+        self.typed_checked = self.typed and shadow  # (check_shadow: its typed states never stopped)
         if self.shadow and "--shadow-typed" not in args:
             args.append("--shadow-typed")
         if shadow:
@@ -197,7 +198,13 @@ class Server:
 
     def check_shadow(self):
         """With YJ_SHADOW=1: the typed state agreed with the ledger on every
-        write this start took (the shadow logs a disagreement at ERROR)."""
+        write this start took (the shadow logs a disagreement at ERROR); a
+        typed writer's states never stopped (a test that damages them on
+        purpose sets typed_checked = False)."""
+        if getattr(self, "typed_checked", False):
+            log = self._log_since_start()
+            bad = [l for l in log.splitlines() if "ERROR" in l and ("shadow:" in l or "the typed writer:" in l)]
+            assert not bad, "the typed writer's states stopped:\n" + "\n".join(bad)
         if not getattr(self, "shadow", False):
             return
         log = self._log_since_start()

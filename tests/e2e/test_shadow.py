@@ -3,10 +3,10 @@
 agrees with the ledger, is rebuilt at a restart (a clean stop and a kill
 -9) from its checkpoint (typed.ckpt, written by a child process every so
 many entries and at a stop) and the journal after it, never from a damaged
-or foreign checkpoint, and refuses the log thread. With YJ_SHADOW=1 (tools/test.sh
-sets it for both builds' suites) every server the harness starts with the log
-thread off runs so, and a disagreement fails the test
-(conftest.Server.check_shadow)."""
+or foreign checkpoint, and refuses the log thread. With YJ_KEYED=1 YJ_SHADOW=1
+(tools/test.sh sets them for half of each build's suite) every server the
+harness starts with the log thread off runs so, and a disagreement fails the
+test (conftest.Server.check_shadow); --shadow-typed implies --keyed-writer."""
 import re
 import subprocess
 

@@ -87,11 +87,14 @@ def test_the_typed_state_writes_and_answers_from_its_view_and_history(data_dir):
 def test_the_typed_writer_is_the_default_and_the_keyed_one_is_asked_for(data_dir, monkeypatch):
     """No flag: the typed writer (its log line says so). --log-thread
     auto|always is the keyed writer's: refused without --keyed-writer, by a
-    message that names it; both writers named: refused. --keyed-writer
+    message that names it; both writers named: refused; the typed state's
+    flags with the keyed writer alone: refused, not ignored. --keyed-writer
     with the log thread: the keyed ledger writes."""
     for args, words in ((["--log-thread", "auto"], "--log-thread auto|always is the keyed writer's"),
                         (["--log-thread", "always"], "(add --keyed-writer)"),
-                        (["--typed-writer", "--keyed-writer"], "one writer, not both")):
+                        (["--typed-writer", "--keyed-writer"], "one writer, not both"),
+                        (["--keyed-writer", "--hot-orders", "5"], "--hot-orders is the typed writer's"),
+                        (["--keyed-writer", "--shadow-check-checkpoint"], "(add --shadow-typed")):
         p = subprocess.run([BIN, "--data", data_dir, *args], capture_output=True, text=True, timeout=30)
         assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
     monkeypatch.delenv("YJ_KEYED", raising=False)  # (the harness's: no flag added)
@@ -100,7 +103,7 @@ def test_the_typed_writer_is_the_default_and_the_keyed_one_is_asked_for(data_dir
     assert "the typed writer writes (the default)" in s.read_log()
     assert s.stop() == 0
     k = Server(str(data_dir) + "-k", ["--keyed-writer", "--log-thread", "auto"]).start()
-    assert "--keyed-writer: the keyed ledger writes" in k.read_log()
+    assert "the keyed ledger writes its derived state into the store (--keyed-writer)" in k.read_log()
     assert k.stop() == 0
 
 
