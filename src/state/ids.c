@@ -11,7 +11,11 @@
  *
  * A forgotten id (yj_ids_forget) keeps its number and its slot; its copy
  * is garbage, at[i] holds the low half of its hash (the slot holds the
- * top half), and a bit in gone says so. When the garbage is at least the
+ * top half), and a bit in gone says so. Only the first id of a 64-bit
+ * hash is ever forgotten: an add that meets another id of its hash on
+ * its probe marks the new one keep (yj_ids_forget refuses it), so a find
+ * has at most one forgotten id to name and a forget looks at no slot.
+ * When the garbage is at least the
  * live copies' bytes (and COMPACT_MIN), the live copies are copied into
  * new blocks in number order and the old ones freed: memory comes back as
  * ids are forgotten, at the cost of one pass over the numbers (a bit a
@@ -64,6 +68,7 @@ struct yj_ids {
     size_t blocks;
     yj_undo *undo; /* each add logged (its removal), or NULL */
     uint64_t *gone;             /* a bit a number: forgotten (gone_cap/64 words) */
+    uint64_t *keep;             /* a bit a number: never forgotten (another id had its hash) */
     size_t gone_cap, n_gone;    /* (numbers the bits cover; forgotten ids) */
     size_t live_bytes, garbage; /* the live copies' bytes, the forgotten ones' */
 };
@@ -118,6 +123,7 @@ static void ids_pop(void *owner)
         i = (i + 1) & mask;
     t->slot[i] = 0;
     unappend(t, m);
+    t->keep[m >> 6] &= ~((uint64_t)1 << (m & 63));
     t->n--;
 }
 
@@ -153,6 +159,7 @@ void yj_ids_free(yj_ids *t)
     free(t->at);
     free(t->blk);
     free(t->gone);
+    free(t->keep);
     free(t);
 }
 
@@ -265,8 +272,12 @@ static yj_err room_index(yj_ids *t, size_t want)
     if (t->gone_cap < t->cap) { /* (the bits follow the numbers' room: a forget never allocates) */
         uint64_t *g = realloc(t->gone, t->cap / 64 * sizeof *g);
         if (!g) return YJ_RESOURCE_EXHAUSTED;
-        memset(g + t->gone_cap / 64, 0, (t->cap - t->gone_cap) / 64 * sizeof *g);
         t->gone = g;
+        uint64_t *k = realloc(t->keep, t->cap / 64 * sizeof *k);
+        if (!k) return YJ_RESOURCE_EXHAUSTED; /* (gone's room kept, its new words not counted) */
+        t->keep = k;
+        memset(g + t->gone_cap / 64, 0, (t->cap - t->gone_cap) / 64 * sizeof *g);
+        memset(k + t->gone_cap / 64, 0, (t->cap - t->gone_cap) / 64 * sizeof *k);
         t->gone_cap = t->cap;
     }
     if (IDS_FULL(want, t->slots)) {
@@ -313,6 +324,14 @@ yj_err yj_ids_reserve_index(yj_ids *t, size_t more)
 
 static uint32_t append(yj_ids *t, const char *id, size_t n);
 
+/* The 64-bit hash of id o, whose slot holds tag (its top half): the
+ * bottom half from at[] (forgotten) or from its copy. */
+static uint64_t full_hash(const yj_ids *t, uint32_t o, uint32_t tag)
+{
+    if (is_gone(t, o)) return (uint64_t)tag << 32 | t->at[o];
+    return ids_hash(id_at(t, o), yj_ids_len(t, o), t->seed);
+}
+
 yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
 {
     assert(n >= 1 && n <= YJ_IDS_KEY_MAX);
@@ -323,13 +342,18 @@ yj_err yj_ids_add(yj_ids *t, const char *id, size_t n, uint32_t *out)
     uint64_t h = ids_hash(id, n, t->seed);
     uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = t->slots - 1, i = (size_t)h & mask;
-    for (uint64_t s; (s = t->slot[i]) != 0; i = (i + 1) & mask)
-        if ((uint32_t)(s >> 32) == tag && yj_ids_len(t, (uint32_t)s - 1) == n &&
-            !memcmp(id_at(t, (uint32_t)s - 1), id, n)) /* (a forgotten one's length is 0) */
-            return YJ_ALREADY_EXISTS;
+    int keep = 0; /* another id has h: this one is never forgotten (yj_ids_forget) */
+    for (uint64_t s; (s = t->slot[i]) != 0; i = (i + 1) & mask) {
+        if ((uint32_t)(s >> 32) != tag) continue;
+        uint32_t o = (uint32_t)s - 1;
+        size_t len = yj_ids_len(t, o); /* (a forgotten one's: 0) */
+        if (len == n && !memcmp(id_at(t, o), id, n)) return YJ_ALREADY_EXISTS;
+        keep |= full_hash(t, o, tag) == h;
+    }
     uint32_t m = (uint32_t)t->n++;
     t->at[m] = append(t, id, n);
     t->slot[i] = (uint64_t)tag << 32 | ((uint64_t)m + 1);
+    if (keep) t->keep[m >> 6] |= (uint64_t)1 << (m & 63);
     yj_undo_call(t->undo, ids_pop, t);
     *out = m;
     return YJ_OK;
@@ -433,16 +457,10 @@ static void compact(yj_ids *t)
 int yj_ids_forget(yj_ids *t, uint32_t i)
 {
     assert(i < t->n && !is_gone(t, i) && i < t->gone_cap);
-    size_t n = yj_ids_len(t, i), mask = t->slots - 1;
+    if (t->keep[i >> 6] >> (i & 63) & 1)
+        return 0; /* added when another id had its hash: a find could not tell them apart */
+    size_t n = yj_ids_len(t, i);
     uint64_t h = ids_hash(id_at(t, i), n, t->seed);
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (size_t k = (size_t)h & mask;; k = (k + 1) & mask) { /* (its own slot is on the way) */
-        uint64_t s = t->slot[k];
-        if (!s) break;
-        uint32_t m = (uint32_t)s - 1;
-        if ((uint32_t)(s >> 32) == tag && is_gone(t, m) && t->at[m] == (uint32_t)h)
-            return 0; /* another forgotten id has its hash: a find could not tell them apart */
-    }
     t->gone[i >> 6] |= (uint64_t)1 << (i & 63);
     t->n_gone++;
     t->at[i] = (uint32_t)h;
@@ -541,9 +559,8 @@ yj_err yj_ids_add_gone(yj_ids *t, uint64_t h, uint32_t *out)
     uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = t->slots - 1, i = (size_t)h & mask;
     for (uint64_t s; (s = t->slot[i]) != 0; i = (i + 1) & mask)
-        if ((uint32_t)(s >> 32) == tag && is_gone(t, (uint32_t)s - 1) &&
-            t->at[(uint32_t)s - 1] == (uint32_t)h)
-            return YJ_ALREADY_EXISTS;
+        if ((uint32_t)(s >> 32) == tag && full_hash(t, (uint32_t)s - 1, tag) == h)
+            return YJ_ALREADY_EXISTS; /* (only the first id of a hash is ever forgotten) */
     uint32_t m = (uint32_t)t->n++;
     t->at[m] = (uint32_t)h;
     t->gone[m >> 6] |= (uint64_t)1 << (m & 63);
@@ -561,5 +578,5 @@ size_t yj_ids_count(const yj_ids *t)
 size_t yj_ids_bytes(const yj_ids *t)
 {
     return sizeof *t + t->cap * sizeof *t->at + t->blk_cap * sizeof *t->blk +
-           t->slots * sizeof *t->slot + t->blocks * sizeof(block) + t->gone_cap / 8;
+           t->slots * sizeof *t->slot + t->blocks * sizeof(block) + t->gone_cap / 4;
 }

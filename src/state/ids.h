@@ -21,9 +21,9 @@
  * number and its place in the index stay, with the id's 64-bit hash, and
  * its copy's memory comes back. A find cannot compare a forgotten id:
  * yj_ids_find_gone names the one forgotten id whose hash is the asked
- * one's (there is at most one: an id whose hash another forgotten id has
- * is kept), and the owner confirms it (its record is id's) before it
- * takes that answer; yj_ids_find asserts the table forgets nothing.
+ * one's (there is at most one: only the first id added of a 64-bit hash
+ * is ever forgotten, the later ones are kept), and the owner confirms it (its record is id's)
+ * before it takes that answer; yj_ids_find asserts the table forgets nothing.
  *
  * Not thread-safe: one owner.
  */
@@ -79,10 +79,10 @@ void yj_ids_set_undo(yj_ids *t, yj_undo *u);
 const char *yj_ids_str(const yj_ids *t, uint32_t i);
 size_t yj_ids_len(const yj_ids *t, uint32_t i);
 
-/* Forgets id i's copy: 1; 0 (kept) when another forgotten id has its
- * 64-bit hash. Not logged: between groups only (no record of the undo
- * log may name a copy: a compaction moves them, and every pointer
- * yj_ids_str gave is then stale). Never allocates. */
+/* Forgets id i's copy: 1; 0 (kept) when another id had its 64-bit hash
+ * when i was added (only the first of a hash is forgotten). Not logged: between groups only (no
+ * record of the undo log may name a copy: a compaction moves them, and every pointer yj_ids_str
+ * gave is then stale). Never allocates. */
 int yj_ids_forget(yj_ids *t, uint32_t i);
 int yj_ids_gone(const yj_ids *t, uint32_t i);
 size_t yj_ids_gone_count(const yj_ids *t);
@@ -96,7 +96,8 @@ yj_err yj_ids_recall(yj_ids *t, uint32_t i, const char *id, size_t n, yj_undo *u
 /* A snapshot's: the seed; a new seed for an empty table (0 when not
  * empty); every number's 64-bit hash into *out (malloc'd, count
  * entries); a forgotten id numbered next from its hash, not logged (OK,
- * ALREADY_EXISTS when a forgotten id has that hash, RESOURCE_EXHAUSTED). */
+ * ALREADY_EXISTS when an id has that hash: a forgotten one is its hash's
+ * first, RESOURCE_EXHAUSTED). */
 uint64_t yj_ids_seed(const yj_ids *t);
 int yj_ids_reseed(yj_ids *t, uint64_t seed);
 yj_err yj_ids_hashes(const yj_ids *t, uint64_t **out);

@@ -393,9 +393,10 @@ static uint64_t one_hash_for_x(const void *id, size_t n, uint64_t seed)
     return h;
 }
 
-/* Two ids of one hash are never both forgotten: the second is kept (a
- * find could not tell them apart), and an id of that hash never added is
- * named as the forgotten one (the caller's to confirm). */
+/* Two ids of one hash are never both forgotten: only the first added is
+ * ever forgotten, the later ones are kept (a find could not tell them
+ * apart), and an id of that hash never added is named as the forgotten
+ * one (the caller's to confirm). */
 static void test_two_ids_of_one_hash_are_never_both_forgotten(void **state)
 {
     (void)state;
@@ -419,8 +420,22 @@ static void test_two_ids_of_one_hash_are_never_both_forgotten(void **state)
     assert_int_equal(yj_ids_add(t, "x3", 2, &k), YJ_OK); /* (the caller ruled x1 out) */
     assert_int_equal(yj_ids_forget(t, 3), 0);
     assert_int_equal(yj_ids_recall(t, 0, "x1", 2, NULL), YJ_OK);
-    assert_int_equal(yj_ids_forget(t, 3), 1); /* (x1 no longer forgotten) */
-    assert_int_equal(yj_ids_forget(t, 0), 0);
+    assert_int_equal(yj_ids_forget(t, 3), 0); /* (kept for good: x1 is its hash's first) */
+    assert_int_equal(yj_ids_forget(t, 1), 0);
+    assert_int_equal(yj_ids_forget(t, 0), 1);
+    assert_int_equal(yj_ids_gone_count(t), 1);
+    { /* a snapshot's load refuses a second id of a hash, forgotten or not */
+        uint64_t *h;
+        assert_int_equal(yj_ids_hashes(t, &h), YJ_OK);
+        yj_ids *u = yj_ids_new(99);
+        assert_true(u && yj_ids_reseed(u, yj_ids_seed(t)));
+        assert_int_equal(yj_ids_add_gone(u, h[0], &k), YJ_OK);
+        assert_int_equal(yj_ids_add_gone(u, h[1], &k), YJ_ALREADY_EXISTS); /* (x2's: x1's hash) */
+        assert_int_equal(yj_ids_add(u, "x2", 2, &k), YJ_OK);
+        assert_int_equal(yj_ids_forget(u, k), 0); /* (marked as it was added) */
+        free(h);
+        yj_ids_free(u);
+    }
     yj_ids_free(t);
     yj_ids_test_hash(NULL);
 }
