@@ -104,6 +104,7 @@ class Server:
         if self.typed and os.environ.get("YJ_HOT_ORDERS") and "--hot-orders" not in args:
             args += ["--hot-orders", os.environ["YJ_HOT_ORDERS"]]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, **self.popen_options())
+        _running.append(self)
 
     def _log_thread(self):
         """The --log-thread value this server is given ("off" when none)."""
@@ -281,6 +282,22 @@ def ev(body_name, body, request_id=None, t=1761955200000):
 def data_dir():
     with tempfile.TemporaryDirectory(prefix="yj-e2e-") as d:
         yield os.path.join(d, "data")
+
+
+_running = []  # every Server started, for left_running to kill after its test
+
+
+@pytest.fixture(autouse=True)
+def left_running():
+    """After each test, a server it started and did not stop (a test that
+    failed before its stop) is killed, not left to hold its port, its
+    directory and memory past the suite."""
+    yield
+    while _running:
+        s = _running.pop()
+        if s.proc is not None and s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
 
 
 def pytest_configure(config):
