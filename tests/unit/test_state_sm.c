@@ -476,18 +476,28 @@ static yj_err id_recs_load(void *ctx, const char *id, size_t len, uint32_t h, co
     return yj_fail(why, YJ_NOT_FOUND, "no record of order %.*s", (int)len, id);
 }
 
+/* x as a refund of order by the whole order (r is the caller's, alive
+ * as long as x). */
+static void refund_event(Yongjin__V1__Event *x, Yongjin__V1__OrderRefunded *r, const char *order,
+                         const char *refund_id, int64_t amount)
+{
+    *r = (Yongjin__V1__OrderRefunded)YONGJIN__V1__ORDER_REFUNDED__INIT;
+    *x = (Yongjin__V1__Event)YONGJIN__V1__EVENT__INIT;
+    r->order_id = (char *)order;
+    r->refund_id = (char *)refund_id;
+    r->amount = amount;
+    x->body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
+    x->order_refunded = r;
+}
+
 /* A refund of order by the whole order, through yj_sm_apply (which logs
  * the state's scalars for a rollback), at t: its answer. */
 static yj_err refund_applied(yj_sm *s, const char *order, const char *refund_id, int64_t amount,
                              int64_t t)
 {
-    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
-    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
-    r.order_id = (char *)order;
-    r.refund_id = (char *)refund_id;
-    r.amount = amount;
-    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
-    x.order_refunded = &r;
+    Yongjin__V1__OrderRefunded r;
+    Yongjin__V1__Event x;
+    refund_event(&x, &r, order, refund_id, amount);
     yj_buf fx = {0}, extra = {0};
     yj_msg why;
     yj_sm_out out = {.effects = &fx};
@@ -4232,13 +4242,9 @@ static int pay_both(dfx *f, yj_sm *s, const char *order, const char *buyer, cons
 static int refund_both(dfx *f, yj_sm *s, const char *order, const char *refund_id, int64_t amount,
                        int64_t when, tally *n)
 {
-    Yongjin__V1__Event x = YONGJIN__V1__EVENT__INIT;
-    Yongjin__V1__OrderRefunded r = YONGJIN__V1__ORDER_REFUNDED__INIT;
-    r.order_id = (char *)order;
-    r.refund_id = (char *)refund_id;
-    r.amount = amount;
-    x.body_case = YONGJIN__V1__EVENT__BODY_ORDER_REFUNDED;
-    x.order_refunded = &r;
+    Yongjin__V1__Event x;
+    Yongjin__V1__OrderRefunded r;
+    refund_event(&x, &r, order, refund_id, amount);
     return both(f, s, &x, 0, when, n);
 }
 
