@@ -338,7 +338,9 @@ typedef struct yj_apply_hook {
      * store dropped every write of the group since it began (a group that
      * failed, or one applied again write by write); the group is durable
      * (logged, synced and published; seq and hash: the journal's head
-     * after it). group_undo may come twice for one
+     * after it); a durable group's answers were handed to the event loop
+     * (group_answered, after group_durable: work no answer waits for, as
+     * the typed state's cold orders). group_undo may come twice for one
      * group (the second finds nothing to take back). Replays (recovery,
      * Verify) call none. A hook with any of them needs config.pipeline
      * off (yj_store_open refuses it): with the log thread a group turns
@@ -346,6 +348,7 @@ typedef struct yj_apply_hook {
     void (*group_begin)(void *ctx);
     void (*group_undo)(void *ctx);
     void (*group_durable)(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BYTES]);
+    void (*group_answered)(void *ctx);
     /* Before a recovery applies the log's entries after the store's head
      * again (view: LMDB at that head, its journal readable): a hook that
      * keeps its own state brings it to that head here (yongjind

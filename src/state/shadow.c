@@ -362,17 +362,25 @@ static void group_durable(void *ctx, uint64_t seq, const uint8_t hash[YJ_HASH_BY
     }
     if (sh->on) yj_pub_end(sh->pub, seq);
     if (!published) stop(sh, "no memory for the published view");
+    sh->durable_seq = seq;
+    memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
+    /* (the touched tenants stay listed for group_answered's sweep) */
+}
+
+/* (writer) The durable group's answers are out: what none of them waits
+ * for, before the next group (yj_apply_hook.group_answered). */
+static void group_answered(void *ctx)
+{
+    yj_shadow *sh = ctx;
     /* the oldest orders past the tenants' hot count made cold (their
      * records are in the store: this group's are published) */
     for (size_t i = 0; sh->on && sh->writer && sh->hot_orders && i < sh->n_touched; i++)
         if (yj_sm_cold_sweep(sh->tenants[sh->touched[i]].sm, sh->hot_orders, SWEEP_VISIT) < 0)
             yj_log(YJ_LOG_WARN, "shadow: no memory to make orders cold (they stay hot)");
     sh->n_touched = 0;
-    sh->durable_seq = seq;
-    memcpy(sh->durable_hash, hash, YJ_HASH_BYTES);
     if (!sh->dir) return;
     reap(sh, 0);
-    if (sh->on && sh->every && !sh->child && seq >= sh->next_at) checkpoint_fork(sh);
+    if (sh->on && sh->every && !sh->child && sh->durable_seq >= sh->next_at) checkpoint_fork(sh);
 }
 
 /* The bytes of b from off (never a null pointer's arithmetic: an empty
@@ -683,6 +691,7 @@ yj_shadow *yj_shadow_new(const yj_apply_hook *inner)
     sh->hook.group_begin = group_begin;
     sh->hook.group_undo = group_undo;
     sh->hook.group_durable = group_durable;
+    sh->hook.group_answered = group_answered;
     sh->hook.recover_begin = recover_begin;
     return sh;
 }

@@ -382,8 +382,9 @@ yj_err yj_store_open(const yj_store_config *config, struct event_base *base, yj_
     assert(config && config->dir && out);
     assert(config->read_only || (base && config->hook.apply));
     if (config->pipeline && (config->hook.group_begin || config->hook.group_undo ||
-                             config->hook.group_durable || config->typed_hook.group_begin ||
-                             config->typed_hook.group_undo || config->typed_hook.group_durable))
+                             config->hook.group_durable || config->hook.group_answered ||
+                             config->typed_hook.group_begin || config->typed_hook.group_undo ||
+                             config->typed_hook.group_durable || config->typed_hook.group_answered))
         return yj_fail(
             msg, YJ_INVALID_ARGUMENT,
             "an apply hook with group calls needs the log thread off (one group in flight)");

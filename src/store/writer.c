@@ -204,7 +204,7 @@ static yj_err grow_ahead(yj_store *s)
  * room for it. Past SLICE_NS of applying, it stops after the write it is
  * on: *cut is the batch it stopped in (NULL when it got through the
  * group), whose `applied` says how far. */
-/* The hook's group calls (yj_apply_hook.group_begin, _undo). */
+/* The hook's group calls (yj_apply_hook.group_begin, _undo, _answered). */
 static void hook_group(const yj_store *s, void (*fn)(void *ctx))
 {
     if (fn) fn(s->config.hook.ctx);
@@ -472,6 +472,7 @@ static int finish_pending(yj_store *s, pending *p, store_layer *above)
         count_commit(s, p->t0);
         atomic_fetch_add(&s->piped_commits, 1);
         answer(s, p->group);
+        hook_group(s, s->config.hook.group_answered);
     } else {
         /* the group applied on top of it (the caller fails it too) takes its
          * rows back first: undone after this one's, it would leave them at
@@ -810,6 +811,7 @@ static void *writer_main(void *arg)
         yj_batch *rest;
         answer(s, split_at_cut(group, cut, &rest));
         requeue(s, rest);
+        hook_group(s, s->config.hook.group_answered); /* (what no answer waits for) */
     }
     pthread_mutex_lock(&s->mu);
     int failed = s->failed;
