@@ -22,7 +22,7 @@ BIN      ?= bin
 LISTEN   ?= 127.0.0.1:50051
 DATA     ?= ./var
 
-PKGS     := libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c jansson libdeflate
+PKGS     := libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c jansson libdeflate libxxhash
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 CPPFLAGS += -Iinclude -Ibuild/gen -Isrc -D_GNU_SOURCE

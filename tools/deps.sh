@@ -9,7 +9,7 @@ pkgs=(
   # runtime
   build-essential pkg-config
   libevent-dev libnghttp2-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
-  libssl-dev libjansson-dev libdeflate-dev libjemalloc-dev
+  libssl-dev libjansson-dev libdeflate-dev libjemalloc-dev libxxhash-dev
   protobuf-compiler  # make builds build/py/ too (README's Python example)
   # tests
   python3 python3-grpcio python3-protobuf python3-pytest python3-h2

@@ -145,7 +145,6 @@ void yj_sm_free(yj_sm *s)
     free(s->ostub);
     free(s->spare);
     free(s->hq);
-    yj_buf_free(&s->hbuf);
     sm_dirty_free(&s->dirty_bal);
     sm_dirty_free(&s->dirty_earn);
     sm_dirty_free(&s->dirty_month);
@@ -1028,15 +1027,15 @@ int yj_sm_digest(const yj_sm *s, uint8_t out[32])
         free(r);
     }
     if (ok) { /* the orders: their count, and the sum of their hashes (sm_cold.c) */
-        uint8_t sum[32], h[32];
-        yj_buf scratch = {0};
+        uint8_t sum[32], h[SM_ORDER_HASH];
         memcpy(sum, s->cold_sum, sizeof sum);
         for (size_t i = 0; ok && i < s->n_hot; i++)
-            if (s->orders[i].num != SM_COLD) {
-                ok = sm_order_hash(s, s->orders[i].num, &scratch, h);
-                sm_sum256(sum, h, 0);
+            if (s->orders[i].num != SM_COLD) { /* (encoded afresh: never the hash noted) */
+                uint32_t num = s->orders[i].num;
+                ok = sm_order_hash(s, yj_ids_str(s->order_ids, num), yj_ids_len(s->order_ids, num),
+                                   &s->orders[i], h) == YJ_OK;
+                sm_sum_hash(sum, h, 0);
             }
-        yj_buf_free(&scratch);
         ok = ok && put_u64(c, no) && EVP_DigestUpdate(c, sum, sizeof sum);
     }
     size_t nr = yj_ids_count(s->refund_ids); /* the refunds applied, by "order refund" */

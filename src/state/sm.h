@@ -320,11 +320,13 @@ void yj_sm_undo_on(yj_sm *s, int on);
  * the postings the apply listed, which name the event's strings; from
  * the effects decoded when it could not list them). tenant (tenant_len
  * bytes) and seq the entry's, out what yj_sm_apply answered for it,
- * effects (n bytes) the postings and credits it appended. OK, fn's
- * error, INTERNAL for effects that do not decode, RESOURCE_EXHAUSTED. */
+ * effects (n bytes) the postings and credits it appended. It notes each
+ * order record's hash in the order (a later drop's: sm_cold.c), nothing
+ * else of s. OK, fn's error, INTERNAL for effects that do not decode,
+ * RESOURCE_EXHAUSTED. */
 typedef yj_err (*yj_sm_row_fn)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
                                size_t val_len);
-yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
+yj_err yj_sm_history(yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
                      const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
                      void *ctx);
 

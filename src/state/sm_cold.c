@@ -18,140 +18,62 @@
  * pause to compact.
  *
  * The digest is the same whether an order is hot or cold: it takes the
- * sum, mod 2^256, of every order's SHA-256 (sm_order_hash), the cold
- * orders' kept in one running sum (cold_sum, a scalar). The sum is a check
- * against damage and lost work, not against a party who chooses orders to
- * collide (every input a client gives is in the journal's hash chain).
+ * sum, mod 2^256, of every order's hash (sm_order_hash: XXH3's 128 bits
+ * of its record, seeded by its id), the cold orders' kept in one running
+ * sum (cold_sum, a scalar). The sum is a check against damage and lost
+ * work, not against a party who chooses orders to collide (every input a
+ * client gives is in the journal's hash chain). A drop takes the hash
+ * yj_sm_history noted as it wrote the order's record (sm_order.rh), so it
+ * reads nothing of the order but its slot (it encoded the order afresh
+ * and took a SHA-256 of it before: 10% of the writer's samples at make
+ * bench's load, performance.md, forty-third session); a digest encodes
+ * every hot order afresh.
  */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "ledger/ledger_internal.h"
 #include "state/sm.h"
 #include "state/sm_internal.h"
-#include "yongjin/sha256.h"
 #include "yongjin/state/state.pb-c.h"
 
 /* ---- the hash ---- */
 
-void sm_sum256(uint8_t a[32], const uint8_t b[32], int sub)
+void sm_sum_hash(uint8_t sum[32], const uint8_t h[SM_ORDER_HASH], int sub)
 {
     unsigned carry = 0;
     for (int i = 0; i < 32; i++) {
-        unsigned v = sub ? a[i] - b[i] - carry : a[i] + b[i] + carry;
-        a[i] = (uint8_t)v;
+        unsigned b = i < SM_ORDER_HASH ? h[i] : 0;
+        unsigned v = sub ? sum[i] - b - carry : sum[i] + b + carry;
+        sum[i] = (uint8_t)v;
         carry = sub ? (v >> 8) & 1 : v >> 8; /* (a borrow wraps v past 255) */
     }
 }
 
-/* The order's content, as its hash takes it, appended to b (its room
- * reserved: hash_bytes): big-endian integers, strings with their NULs. */
-static void h_u64(yj_buf *b, uint64_t v)
+void sm_rec_hash(const char *id, size_t id_len, const uint8_t *rec, size_t n,
+                 uint8_t out[SM_ORDER_HASH])
 {
-    assert(b->len + 8 <= b->cap);
-    for (int i = 0; i < 8; i++)
-        b->data[b->len + (size_t)i] = (uint8_t)(v >> (56 - 8 * i));
-    b->len += 8;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(
+        &c, XXH3_128bits_withSeed(n ? rec : (const uint8_t *)"", n, XXH3_64bits(id, id_len)));
+    memcpy(out, c.digest, SM_ORDER_HASH);
 }
 
-static void h_str(yj_buf *b, const char *s)
+yj_err sm_order_hash(const yj_sm *s, const char *id, size_t id_len, const sm_order *o,
+                     uint8_t out[SM_ORDER_HASH])
 {
-    size_t n = strlen(s) + 1;
-    assert(b->len + n <= b->cap);
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
+    uint8_t *val;
+    size_t vn;
+    yj_err err = sm_order_encode(s, o, &val, &vn);
+    if (err != YJ_OK) return err;
+    sm_rec_hash(id, id_len, val, vn, out);
+    free(val);
+    return YJ_OK;
 }
 
-/* The most bytes order o's content takes (an id at most YJ_IDS_KEY_MAX
- * bytes and its NUL). */
-static size_t hash_bytes(const sm_order *o)
-{
-    const size_t id = YJ_IDS_KEY_MAX + 1;
-    return 7 * id + 13 * 8 + (size_t)o->n_lines * (3 * id + 4 * 8) + 8 + (size_t)o->n_seqs * 8 +
-           (size_t)o->n_comm * (id + 11 * 8) + (size_t)o->n_credits * (2 * id + 5 * 8);
-}
-
-static const char *id_or_empty(const yj_ids *t, uint32_t i)
-{
-    return i == YJ_TREE_NONE ? "" : yj_ids_str(t, i);
-}
-
-/* The hash of order id whose detail is o (hot, or being loaded). */
-static int hash_of(const yj_sm *s, const char *id, const sm_order *o, yj_buf *b, uint8_t out[32])
-{
-    b->len = 0;
-    if (!id || !yj_buf_reserve(b, hash_bytes(o))) return 0;
-    h_str(b, id);
-    h_str(b, yj_tree_id(s->tree, o->buyer));
-    const uint64_t v[] = {(uint64_t)o->paid_at_ms,
-                          (uint64_t)o->paid_fen,
-                          o->seq,
-                          o->policy_version,
-                          (uint64_t)o->status,
-                          (uint64_t)o->refunded_fen,
-                          o->refund_count,
-                          (uint64_t)o->completed_at_ms,
-                          (uint64_t)o->due_at_ms,
-                          o->n_lines,
-                          o->n_comm,
-                          o->n_credits,
-                          (uint64_t)o->group_miss};
-    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
-        h_u64(b, v[k]);
-    h_str(b, id_or_empty(s->session_ids, o->session));
-    h_str(b, o->inviter == YJ_TREE_NONE ? "" : yj_tree_id(s->tree, o->inviter));
-    h_str(b, id_or_empty(s->campaign_ids, o->campaign));
-    h_str(b, id_or_empty(s->group_ids, o->group));
-    h_str(b, id_or_empty(s->group_ids, o->missed));
-    for (uint32_t j = 0; j < o->n_lines; j++) {
-        const sm_line *l = &o->lines[j];
-        h_str(b, l->id);
-        h_u64(b, (uint64_t)l->amount_fen);
-        h_u64(b, (uint64_t)l->refunded_fen);
-        h_u64(b, (uint64_t)l->base_fen);
-        h_str(b, l->sku);
-        h_str(b, l->category);
-        h_u64(b, (uint64_t)l->quantity);
-    }
-    h_u64(b, o->n_seqs); /* the entries that changed it, newest first */
-    for (uint32_t j = o->n_seqs; j-- > 0;)
-        h_u64(b, o->seqs[j]);
-    for (uint32_t j = 0; j < o->n_comm; j++) {
-        const sm_comm *k = &o->comms[j];
-        h_str(b, yj_tree_id(s->tree, k->member));
-        const uint64_t c[] = {(uint64_t)(int64_t)k->line,
-                              k->program,
-                              k->level,
-                              (uint64_t)(int64_t)k->rate_bp,
-                              (uint64_t)(int64_t)k->rounding,
-                              (uint64_t)k->base_amount,
-                              (uint64_t)k->fixed_per_unit,
-                              (uint64_t)k->uncut,
-                              (uint64_t)k->amount,
-                              (uint64_t)k->reversed,
-                              (uint64_t)k->settled};
-        for (size_t x = 0; x < sizeof c / sizeof c[0]; x++)
-            h_u64(b, c[x]);
-    }
-    for (uint32_t j = 0; j < o->n_credits; j++) {
-        const sm_credit *k = &o->credits[j];
-        h_str(b, yj_ids_str(s->guide_ids, k->guide));
-        h_str(b, yj_ids_str(s->store_ids, k->store));
-        const uint64_t c[] = {(uint64_t)k->channel, (uint64_t)(int64_t)k->rounding,
-                              (uint64_t)k->amount, (uint64_t)k->reversed, (uint64_t)k->weight};
-        for (size_t x = 0; x < sizeof c / sizeof c[0]; x++)
-            h_u64(b, c[x]);
-    }
-    return yj_sha256(b->data, b->len, out);
-}
-
-int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *b, uint8_t out[32])
-{
-    return hash_of(s, yj_ids_str(s->order_ids, oi), sm_ord(s, oi), b, out);
-}
-
-uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32])
+uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[SM_ORDER_HASH])
 {
     uint32_t h =
         (uint32_t)hash[0] << 24 | (uint32_t)hash[1] << 16 | (uint32_t)hash[2] << 8 | hash[3];
@@ -293,6 +215,19 @@ uint32_t sm_take_slot(yj_sm *s)
 
 /* ---- drop ---- */
 
+/* The sanitizer builds (make test's halves of the end-to-end suite) check
+ * every hash a drop takes from its order against the record encoded
+ * afresh: an order changed without sm_order_touch would keep a hash its
+ * record no longer has (and its record would be stale too). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHECK_NOTED_HASH 1
+#endif
+#endif
+#ifndef CHECK_NOTED_HASH
+#define CHECK_NOTED_HASH 0
+#endif
+
 /* Whether a rule may need order oi's detail without an event naming it:
  * a completed order's settlement (the due heap), a group-buy's success or
  * expiry while it is open (its retro commissions). */
@@ -309,9 +244,20 @@ yj_err yj_sm_order_drop(yj_sm *s, uint32_t oi)
     assert(yj_undo_mark(&s->undo) == 0); /* (between groups: a rollback would want its block) */
     sm_order *o = sm_ord(s, oi);
     if (needed(s, o)) return YJ_FAILED_PRECONDITION;
-    uint8_t h[32];
-    if (!sm_order_hash(s, oi, &s->hbuf, h)) return YJ_RESOURCE_EXHAUSTED;
-    sm_sum256(s->cold_sum, h, 0);
+    uint8_t h[SM_ORDER_HASH];
+    if (o->rh_ok) { /* (its record's, as yj_sm_history wrote it) */
+        memcpy(h, o->rh, sizeof h);
+#if CHECK_NOTED_HASH
+        uint8_t fresh[SM_ORDER_HASH];
+        if (sm_order_hash(s, yj_ids_str(s->order_ids, oi), yj_ids_len(s->order_ids, oi), o,
+                          fresh) == YJ_OK)
+            assert(!memcmp(fresh, h, sizeof h)); /* (a change that did not touch the order) */
+#endif
+    } else if (sm_order_hash(s, yj_ids_str(s->order_ids, oi), yj_ids_len(s->order_ids, oi), o, h) !=
+               YJ_OK) {
+        return YJ_RESOURCE_EXHAUSTED;
+    }
+    sm_sum_hash(s->cold_sum, h, 0);
     uint32_t slot = s->ostub[oi].hot;
     s->ostub[oi] = (sm_ostub){SM_COLD, sm_stub_h(o, h)};
     s->detail_bytes -= o->bytes;
@@ -399,7 +345,7 @@ static int within_limits(const Yongjin__State__Order *r)
  * when the state logs (inside an event): OK, or an error with nothing
  * changed but the slots' and the id's room taken. */
 static yj_err load_record(yj_sm *s, uint32_t oi, const char *id, const Yongjin__State__Order *r,
-                          yj_msg *why)
+                          const uint8_t *rec, size_t len, yj_msg *why)
 {
     sm_order o;
     memset(&o, 0, sizeof o); /* (its padding too: a snapshot takes the table's bytes) */
@@ -502,9 +448,13 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const char *id, const Yongjin__
     }
     for (size_t i = 0; i < r->n_entry_seqs; i++)
         o.seqs[o.n_seqs++] = r->entry_seqs[i];
-    /* the order it gives must be the one dropped: its hash's bits */
-    uint8_t h[32];
-    if (!hash_of(s, id, &o, &s->hbuf, h)) {
+    /* the order it gives must be the one dropped: its hash's bits, of the
+     * record as read (this build's encoding of the order: the drop's), or
+     * else of the order encoded afresh (a record another build wrote) */
+    uint8_t h[SM_ORDER_HASH];
+    size_t id_len = strlen(id);
+    sm_rec_hash(id, id_len, rec, len, h);
+    if (sm_stub_h(&o, h) != s->ostub[oi].h && sm_order_hash(s, id, id_len, &o, h) != YJ_OK) {
         free(block);
         return yj_fail(why, YJ_RESOURCE_EXHAUSTED, "no memory to hash the order");
     }
@@ -522,13 +472,15 @@ static yj_err load_record(yj_sm *s, uint32_t oi, const char *id, const Yongjin__
         assert(e == YJ_OK);
         (void)e;
     }
+    memcpy(o.rh, h, sizeof h); /* (its record's: the one read, or this build's encoding of it) */
+    o.rh_ok = 1;
     uint32_t slot = sm_take_slot(s);
     memcpy(&s->orders[slot], &o, sizeof o);
     SM_LOG(s, ST_OSTUB, &s->ostub[oi]);
     s->ostub[oi] = (sm_ostub){slot, 0};
     s->n_cold--;
     s->detail_bytes += o.bytes;
-    sm_sum256(s->cold_sum, h, 1);
+    sm_sum_hash(s->cold_sum, h, 1);
     sm_hq_push(s, oi);
     if (sm_undo(s)) yj_undo_free_on_rollback(sm_undo(s), block);
     return YJ_OK;
@@ -540,7 +492,7 @@ static yj_err load_bytes(yj_sm *s, uint32_t oi, const char *id, const uint8_t *r
 {
     Yongjin__State__Order *r = yongjin__state__order__unpack(NULL, len, rec);
     if (!r) return yj_fail(why, YJ_DATA_LOSS, "the order's record does not decode");
-    yj_err err = load_record(s, oi, id, r, why);
+    yj_err err = load_record(s, oi, id, r, rec, len, why);
     yongjin__state__order__free_unpacked(r, NULL);
     return err;
 }

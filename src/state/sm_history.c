@@ -25,11 +25,8 @@
 #include "yongjin/state/state.pb-c.h"
 #include "yongjin/v1/ledger.pb-c.h"
 
-/* Order oi's record, as the ledger keeps it, into *val (malloc'd; *vn
- * bytes): OK or RESOURCE_EXHAUSTED. */
-static yj_err order_value(const yj_sm *s, uint32_t oi, uint8_t **val_out, size_t *vn_out)
+yj_err sm_order_encode(const yj_sm *s, const sm_order *o, uint8_t **val_out, size_t *vn_out)
 {
-    const sm_order *o = sm_ord(s, oi);
     Yongjin__State__Order r = YONGJIN__STATE__ORDER__INIT;
     /* one block: the lines, commissions and credits, their pointers, the seqs */
     size_t bytes = o->n_lines * (sizeof(Yongjin__State__OrderLine) + sizeof(void *)) +
@@ -145,20 +142,27 @@ yj_err yj_sm_order_record(const yj_sm *s, uint32_t oi, uint8_t **val, size_t *le
 {
     if (oi >= yj_ids_count(s->order_ids)) return YJ_INVALID_ARGUMENT;
     if (s->ostub[oi].hot == SM_COLD) return YJ_FAILED_PRECONDITION;
-    return order_value(s, oi, val, len);
+    return sm_order_encode(s, sm_ord(s, oi), val, len);
 }
 
-/* Order oi's record given to fn under its key. */
-static yj_err order_row(const yj_sm *s, const char *tenant, size_t tenant_len, uint32_t oi,
+/* Order oi's record given to fn under its key, its hash noted in the
+ * order (sm_order.rh: a drop's, unless a change comes first). */
+static yj_err order_row(yj_sm *s, const char *tenant, size_t tenant_len, uint32_t oi,
                         yj_sm_row_fn fn, void *ctx)
 {
     uint8_t *val;
     size_t vn;
-    yj_err err = order_value(s, oi, &val, &vn);
+    sm_order *o = sm_ord(s, oi);
+    yj_err err = sm_order_encode(s, o, &val, &vn);
     if (err != YJ_OK) return err;
+    const char *id = yj_ids_str(s->order_ids, oi);
+    size_t id_len = yj_ids_len(s->order_ids, oi);
+    /* (not logged: the event's sm_order_touch logged the order, rh too,
+     * and every order out->orders lists was touched) */
+    sm_rec_hash(id, id_len, val, vn, o->rh);
+    o->rh_ok = 1;
     lkey k;
-    lkey_id_n(&k, tenant, tenant_len, 'O', yj_ids_str(s->order_ids, oi),
-              yj_ids_len(s->order_ids, oi));
+    lkey_id_n(&k, tenant, tenant_len, 'O', id, id_len);
     err = fn(ctx, k.b, k.n, val, vn);
     free(val);
     return err;
@@ -177,7 +181,7 @@ static yj_err statement_row(const char *tenant, size_t tenant_len, const Yongjin
     return fn(ctx, k.b, k.n, val, vn);
 }
 
-yj_err yj_sm_history(const yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
+yj_err yj_sm_history(yj_sm *s, const char *tenant, size_t tenant_len, uint64_t seq,
                      const yj_sm_out *out, const uint8_t *effects, size_t n, yj_sm_row_fn fn,
                      void *ctx)
 {

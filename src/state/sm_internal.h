@@ -158,11 +158,18 @@ typedef struct sm_order {
     /* its order number (order_ids); SM_COLD: a free slot (a drop's), whose
      * buyer is the next free one (yj_sm.free_slot's list) */
     uint32_t num;
+    /* when rh_ok, its hash (sm_order_hash) as its record stands: noted by
+     * yj_sm_history as it writes the record, forgotten by a change
+     * (sm_order_touch, logged: a rollback gives back the pair as it was),
+     * so that a drop need not encode the record again. Not state: a
+     * snapshot writes neither, a load sets neither */
+    uint8_t rh[16];
+    uint32_t rh_ok;
 } sm_order;
 
 /* Where an order number's detail is (yj_sm.ostub): its slot among the hot
  * orders (yj_sm.orders), or SM_COLD, its detail only in its record (the
- * 'O' history row) and h the first four bytes of its hash (sm_order_hash)
+ * 'O' history row) and h the first 31 bits of its hash (sm_order_hash)
  * when it was dropped, which the record loaded back must give. */
 #define SM_COLD UINT32_MAX
 typedef struct sm_ostub {
@@ -241,8 +248,7 @@ struct yj_sm {
     uint32_t *hq;
     size_t hq_cap;
     uint64_t hq_head;
-    int hq_on;   /* orders are queued (yj_sm_cold_on: a state that sweeps) */
-    yj_buf hbuf; /* an order's bytes as its hash takes them (not state) */
+    int hq_on; /* orders are queued (yj_sm_cold_on: a state that sweeps) */
     /* a block room_order took for the order its event may pay (not state:
      * kept for the next order when the event is refused) */
     void *spare;
@@ -438,16 +444,28 @@ uint32_t sm_order_named(const yj_sm *s, const char *id);
  * exists only for an order the state has (a record lost to damage would
  * make it look new: records carry a CRC, and LMDB deletes none). */
 yj_err sm_order_paid_before(yj_sm *s, const char *id, uint32_t *oi, yj_msg *why);
-/* The SHA-256 of hot order oi's content (its id, members and other ids by
- * their text, never by a number this state gave them), which the digest
- * sums, its bytes laid out in scratch: 1, or 0 on ENOMEM. */
-int sm_order_hash(const yj_sm *s, uint32_t oi, yj_buf *scratch, uint8_t out[32]);
-/* The ostub's h of hot order oi as a drop keeps it: its hash's first 31
- * bits, and the top bit set when it is refunded whole (a group's list
- * shows it so: yj_sm_order_refund_state). */
-uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[32]);
-/* a += b, or a -= b (sub), mod 2^256, little-endian. */
-void sm_sum256(uint8_t a[32], const uint8_t b[32], int sub);
+/* An order's hash, which the digest sums (sm_cold.c's head): XXH3's 128
+ * bits of its record (rec, n bytes: yongjin.state.Order as
+ * sm_order_encode writes it, whose members and other ids are their text,
+ * never a number this state gave them) seeded with the 64 bits of its id
+ * (id_len bytes), big-endian. sm_order_hash: hot order o's (id its id),
+ * its record encoded afresh: OK or RESOURCE_EXHAUSTED. */
+#define SM_ORDER_HASH 16
+void sm_rec_hash(const char *id, size_t id_len, const uint8_t *rec, size_t n,
+                 uint8_t out[SM_ORDER_HASH]);
+yj_err sm_order_hash(const yj_sm *s, const char *id, size_t id_len, const sm_order *o,
+                     uint8_t out[SM_ORDER_HASH]);
+/* Order o's record (yongjin.state.Order, the 'O' history row's value, as
+ * the keyed ledger writes it) into *val (malloc'd, *vn bytes): OK or
+ * RESOURCE_EXHAUSTED. o need not be in a slot (a load's, being checked). */
+yj_err sm_order_encode(const yj_sm *s, const sm_order *o, uint8_t **val, size_t *vn);
+/* The ostub's h of order o as a drop keeps it: its hash's first 31 bits,
+ * and the top bit set when it is refunded whole (a group's list shows it
+ * so: yj_sm_order_refund_state). */
+uint32_t sm_stub_h(const sm_order *o, const uint8_t hash[SM_ORDER_HASH]);
+/* sum += h, or sum -= h (sub), mod 2^256, h read as a number of 16 bytes
+ * (its first the least significant). */
+void sm_sum_hash(uint8_t sum[32], const uint8_t h[SM_ORDER_HASH], int sub);
 /* Order blocks (sm_cold.c). The bytes of a block for n_lines lines whose
  * strings take str_bytes (with their NULs), cap_comm commissions,
  * n_credits credits and SM_SEQS_INLINE entries. Order o given its block

@@ -38,8 +38,10 @@
  * batch's month as written; 4: bindings' whole sources; 5: cold orders
  * (the orders' stubs, the hot ones in slots, the digest's sum of hashes);
  * 6: each hot order with its detail (its block's); 7: the order ids'
- * seed, and a forgotten order id (a cold order's) as its hash */
-#define SNAP_VERSION 7u
+ * seed, and a forgotten order id (a cold order's) as its hash; 8: an
+ * order's hash, which the digest's sum takes, XXH3's of its record
+ * (sm_cold.c) instead of a SHA-256 of its content */
+#define SNAP_VERSION 8u
 /* a hot order's stub as a snapshot writes it (its slot is the orders
  * table's, which names its number) */
 #define STUB_HOT (SM_COLD - 1)
@@ -128,6 +130,8 @@ static void save_orders(const yj_sm *s, snap_w *w)
         x.credits = NULL;
         x.seqs = NULL;
         x.block = NULL;
+        memset(x.rh, 0, sizeof x.rh); /* (not state: a replay's order has none noted) */
+        x.rh_ok = 0;
         sw_bytes(w, &x, sizeof x);
         size_t str_bytes = 0;
         for (uint32_t j = 0; j < o->n_lines; j++)
@@ -435,6 +439,7 @@ static void load_orders(yj_sm *s, snap_r *r)
         sr_bytes(r, o, sizeof *o);
         o->block = NULL;
         o->seqs_own = 0;
+        o->rh_ok = 0; /* (a drop encodes it afresh: nothing of a file is taken for its hash) */
         size_t str_bytes = sr_u64(r);
         if (r->bad || o->num == SM_COLD || o->n_lines < 1 || o->n_lines > YJ_LINES_MAX ||
             o->n_comm > o->cap_comm || o->n_comm > YJ_COMMISSIONS_MAX ||

@@ -1013,8 +1013,7 @@ static yj_err check_row(void *ctx, const uint8_t *key, size_t klen, const uint8_
  * each order it changed (as many as the ledger's records listing seq as
  * their last entry). */
 static size_t keyed_orders_changed(dfx *f, const yj_sm *s, uint64_t seq);
-static void check_history(dfx *f, const yj_sm *s, uint64_t seq, const yj_sm_out *out,
-                          const yj_buf *fx)
+static void check_history(dfx *f, yj_sm *s, uint64_t seq, const yj_sm_out *out, const yj_buf *fx)
 {
     static hist_ctx h; /* (128 keys: not on the stack) */
     memset(&h, 0, sizeof h);
@@ -4504,8 +4503,8 @@ static void test_every_program_with_closing_months_agrees_with_the_ledger(void *
                                      .ttl_days = 40,
                                      .events = 2400,
                                      /* (gcc -O2, clang -O1 with ASan, gcc -O0: the same) */
-                                     .digest = "3c55a5c58dc4f47ba93f6b5ab3dcc543"
-                                               "3a0c924d5a78d59168228ef47fd03f58"});
+                                     .digest = "339d3f7b1afb1f40046abd4629e39f7e"
+                                               "fad548eacd92b9e1a2988767cd59ce94"});
 }
 
 static void test_campaigns_with_rebinds_and_lapses_agree_with_the_ledger(void **state)
@@ -5147,8 +5146,8 @@ static void test_version_1_closing_months_agree_with_the_ledger(void **state)
                     .rules = YJ_RULES_V1,
                     .events = 1600,
                     /* (version 1's rules: gcc -O2, clang -O1 with ASan, gcc -O0 the same) */
-                    .digest = "703df2e8d79928969638381d26fcd702"
-                              "551be4d0f462274d9fd482c9cbf5aa0a"});
+                    .digest = "750ac37de46fd41906933e408d293658"
+                              "3de3d546f6254f8687ebd6501153e966"});
 }
 
 /* EXAMPLES-style months by hand (RULES.md §6; the tenant's zone UTC+8,
