@@ -313,7 +313,7 @@ static void checkpoint_fork(yj_shadow *sh)
 static void group_begin(void *ctx)
 {
     yj_shadow *sh = ctx;
-    for (size_t i = 0; i < sh->n_touched; i++) /* (none: every group ends undone or durable) */
+    for (size_t i = 0; i < sh->n_touched; i++) /* (none: every group ends undone or answered) */
         sh->tenants[sh->touched[i]].touched = 0;
     sh->n_touched = 0;
 }

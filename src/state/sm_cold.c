@@ -34,6 +34,10 @@
 #include <string.h>
 #include <xxhash.h>
 
+#if XXH_VERSION_NUMBER < 800
+#error "XXH3's values are stable from xxHash 0.8.0 on (an order's hash is kept in snapshots)"
+#endif
+
 #include "ledger/ledger_internal.h"
 #include "state/sm.h"
 #include "state/sm_internal.h"
@@ -219,8 +223,10 @@ uint32_t sm_take_slot(yj_sm *s)
  * every hash a drop takes from its order against the record encoded
  * afresh: an order changed without sm_order_touch would keep a hash its
  * record no longer has (and its record would be stale too). */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if defined(__SANITIZE_ADDRESS__) /* (gcc) */
+#define CHECK_NOTED_HASH 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* (clang) */
 #define CHECK_NOTED_HASH 1
 #endif
 #endif

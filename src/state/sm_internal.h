@@ -159,12 +159,14 @@ typedef struct sm_order {
      * buyer is the next free one (yj_sm.free_slot's list) */
     uint32_t num;
     /* when rh_ok, its hash (sm_order_hash) as its record stands: noted by
-     * yj_sm_history as it writes the record, forgotten by a change
-     * (sm_order_touch, logged: a rollback gives back the pair as it was),
-     * so that a drop need not encode the record again. Not state: a
-     * snapshot writes neither, a load sets neither */
+     * yj_sm_history as it writes the record (and by a load back, from the
+     * record it read), forgotten by a change (sm_order_touch, logged: a
+     * rollback gives back the pair as it was), so that a drop need not
+     * encode the record again. Not state: a snapshot writes neither and
+     * its load takes neither (eight bytes: no padding for a snapshot to
+     * write) */
+    uint64_t rh_ok;
     uint8_t rh[16];
-    uint32_t rh_ok;
 } sm_order;
 
 /* Where an order number's detail is (yj_sm.ostub): its slot among the hot

@@ -472,6 +472,8 @@ static int finish_pending(yj_store *s, pending *p, store_layer *above)
         count_commit(s, p->t0);
         atomic_fetch_add(&s->piped_commits, 1);
         answer(s, p->group);
+        /* (never a hook with group calls here: yj_store_open refuses them
+         * with the log thread, whose next group is applied already) */
         hook_group(s, s->config.hook.group_answered);
     } else {
         /* the group applied on top of it (the caller fails it too) takes its
