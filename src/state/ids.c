@@ -213,6 +213,15 @@ uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage)
     return m;
 }
 
+void yj_ids_prefetch_str(const yj_ids *t, uint32_t i, int stage)
+{
+    if (i >= t->n) return;
+    if (stage == 0)
+        __builtin_prefetch(&t->at[i]);
+    else if (!is_gone(t, i))
+        __builtin_prefetch(id_at(t, i) - 1);
+}
+
 static void slot_put(uint64_t *slot, size_t slots, uint64_t h, uint32_t m)
 {
     size_t mask = slots - 1;

@@ -59,6 +59,9 @@ uint32_t yj_ids_find_gone(const yj_ids *t, const char *id, size_t n, uint32_t *g
  * copy and returns its number (a guess: not compared; else NONE). Reads
  * nothing else, changes nothing. */
 uint32_t yj_ids_prefetch(const yj_ids *t, const char *id, size_t n, int stage);
+/* The same for what yj_ids_str(t, i) reads: stage 0 where i's copy is,
+ * stage 1 the copy (none for a forgotten id; nothing past the count). */
+void yj_ids_prefetch_str(const yj_ids *t, uint32_t i, int stage);
 /* Room for n more ids (their copies of up to YJ_IDS_KEY_MAX bytes each and
  * their slots), so that the next n yj_ids_add cannot fail: OK or
  * RESOURCE_EXHAUSTED. */

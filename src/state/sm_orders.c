@@ -321,11 +321,13 @@ void yj_sm_prefetch(const yj_sm *s, const Yongjin__V1__Event *ev, int stage,
         uint32_t r = pm->m = yj_tree_prefetch_up(s->tree, pm->m, 1);
         if (r == YJ_TREE_NONE) return;
         if (r < s->bal_n) __builtin_prefetch(&s->bal[r]);
+        yj_tree_prefetch_str(s->tree, r, 0);
         yj_map64_prefetch(s->earn, earn_key(r, pm->period, YONGJIN__V1__PROGRAM__REFERRAL, level),
                           0);
         yj_map64_prefetch(s->month, month_key(r, pm->period), 0);
     } else {
         uint32_t r = pm->m;
+        yj_tree_prefetch_str(s->tree, r, 1); /* (the id the rules' walk copies) */
         yj_map64_prefetch(s->earn, earn_key(r, pm->period, YONGJIN__V1__PROGRAM__REFERRAL, level),
                           1);
         yj_map64_prefetch(s->month, month_key(r, pm->period), 1);

@@ -169,6 +169,11 @@ uint32_t yj_tree_prefetch_up(const yj_tree *t, uint32_t m, int stage)
     return r;
 }
 
+void yj_tree_prefetch_str(const yj_tree *t, uint32_t m, int stage)
+{
+    yj_ids_prefetch_str(t->ids, m, stage);
+}
+
 /* Room for `more` members beyond n: the ids' and every array's. */
 static yj_err room_members(yj_tree *t, size_t more)
 {

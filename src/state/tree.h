@@ -82,9 +82,12 @@ uint32_t yj_tree_find(const yj_tree *t, const char *id, size_t n);
  * says (a guess, from stage 1; else NONE). yj_tree_prefetch_up: stage 0
  * m's latest binding, 1 returns that binding's referrer (a guess: the
  * latest, whatever its time; NONE when none) and asks for its record.
+ * yj_tree_prefetch_str: stage 0 where member m's id is, 1 the id (what
+ * the rules' walk up copies of each referrer: yj_tree_view).
  * They read nothing else and change nothing. */
 uint32_t yj_tree_prefetch_id(const yj_tree *t, const char *id, size_t n, int stage);
 uint32_t yj_tree_prefetch_up(const yj_tree *t, uint32_t m, int stage);
+void yj_tree_prefetch_str(const yj_tree *t, uint32_t m, int stage);
 /* The member numbered for id, numbered now (the next index) when new:
  * OK, or RESOURCE_EXHAUSTED (ENOMEM, or YJ_TREE_MEMBERS_MAX named) with
  * nothing changed. id must be 1..YJ_ID_MAX bytes (asserted: ids are
