@@ -12,7 +12,8 @@
 # measured once more while paid runs at yongjin's peak. yongjin's streams go
 # at most 64 to a connection (the server allows 100), the peer's clients are
 # one connection each (pgbench -c, as run.sh does it). Prints two tables,
-# each side's peak, "ratio at 16: X" and, last, exactly
+# each side's peak, the CPU's ceiling at yongjin's peak (every vCPU busy
+# with the server's and yj-bench's CPU a call), "ratio at 16: X" and, last, exactly
 # "ratio paid yongjin/peer: X.X" (peak against peak).
 #   env: BENCH_SECONDS (10, per run), BENCH_REPS (3), BENCH_MEMBERS (100000),
 #        BENCH_WARMUP (2, yongjin runs), BENCH_STREAMS ("16 64 128 256"),
@@ -245,6 +246,14 @@ if [ -s "$notes" ]; then echo; echo "notes:"; sed 's/^/  /' "$notes"; fi
 echo
 printf 'yongjin peak: %s streams, %s calls/s, p50 %s ms, p99 %s ms\n' "$ypk" "$(r0 "$ycps")" "$(ms "$(med paid "$ypk" 6)")" "$(ms "$(med paid "$ypk" 7)")"
 printf 'peer peak: %s clients, %s TPS, p50 %s ms, p99 %s ms\n' "$ppk" "$(r0 "$ptps")" "$(ms "$(med peer "$ppk" 6)")" "$(ms "$(med peer "$ppk" 7)")"
+# what the CPU allows at that point: every vCPU busy with the server's and
+# the client's CPU a call as measured (the issue's "measured ceiling")
+yt=$(med paid "$ypk" 14); yc=$(med paid "$ypk" 15); ncpu=$(nproc)
+if [ "$yt" != - ] && [ "$yc" != - ] && awk -v a="$yt" -v b="$yc" 'BEGIN {exit !(a + b > 0)}'; then
+  ceil=$(awk -v n="$ncpu" -v a="$yt" -v b="$yc" 'BEGIN {printf "%.0f", n * 1e6 / (a + b)}')
+  printf 'ceiling at the peak: %s vCPUs / (%s µs server + %s µs client a call) = %s calls/s, %.1fx the peer peak; the peak is %.0f%% of it\n' \
+    "$ncpu" "$(r1 "$yt")" "$(r1 "$yc")" "$ceil" "$(bc -l <<<"$ceil/$ptps")" "$(bc -l <<<"100*$ycps/$ceil")"
+fi
 y16=$(med paid 16 4); p16=$(med peer 16 4)
 if [ "$y16" != - ] && [ "$p16" != - ]; then printf 'ratio at 16: %.1f\n' "$(bc -l <<<"$y16/$p16")"; else echo "ratio at 16: - (16 is not in both sweeps)"; fi
 printf 'ratio paid yongjin/peer: %.1f\n' "$(bc -l <<<"$ycps/$ptps")"
