@@ -456,6 +456,18 @@ const yj_memmap *store_lines_tree(const store_lines_bucket *b)
     return b->tree;
 }
 
+void store_lines_prefetch(const store_lines_bucket *b, int stage)
+{
+    if (stage == 0) {
+        __builtin_prefetch(b);
+        return;
+    }
+    if (b->tree) return;
+    for (uint32_t i = 0; i < b->n && i < 4;
+         i++) /* (line, in inl for the first ones: b's own line) */
+        __builtin_prefetch(b->line[i]);
+}
+
 void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, size_t *klen,
                       const void **val, size_t *vlen)
 {

@@ -102,6 +102,10 @@ size_t store_lines_lines(const store_lines_bucket *b);
  * (DEEP in lines.c): read them through it (memmap.h). NULL: they are the
  * array below. */
 const yj_memmap *store_lines_tree(const store_lines_bucket *b);
+/* Asks the cache for what a walk of b's lines reads, a stage at a time
+ * (a checkpoint's walk looking ahead): stage 0 b itself, stage 1 its
+ * first lines. Reads nothing else, changes nothing. */
+void store_lines_prefetch(const store_lines_bucket *b, int stage);
 /* b's line i (< store_lines_lines; b without a map), in key order. */
 void store_lines_line(const store_lines_bucket *b, size_t i, const void **key, size_t *klen,
                       const void **val, size_t *vlen);
