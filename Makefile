@@ -64,7 +64,8 @@ run: deps
 
 # make test: the whole proof. tools/test.sh prints the summary and exits non-zero on failure.
 # The builds use every core (JOBS); tools/test.sh runs the release and the
-# ASan e2e suites side by side (most of their time is spent waiting).
+# ASan unit tests side by side, then the e2e suites side by side (most of
+# their time is spent waiting).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all unit-bins py check-nofloat build/fuzz-seeds

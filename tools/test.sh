@@ -68,6 +68,29 @@ run_e2e() {  # $1 = label, $2 = yongjind binary, then pytest's arguments (what t
   if [ "$f" != 0 ]; then broken+=("$out"); tail -n 40 "$out"; fi
 }
 
+# run_unit for each build dir given, the dirs at once (their summaries printed
+# after, in the order given): the release tests wait on their syncs most of
+# their ~40 s, the ASan ones take ~95 s of CPU, so side by side they take
+# the longer one's time, not both (make test ~35 s less).
+run_units() {
+  local d n p f b
+  for d in "$@"; do
+    n=$(basename "$d")
+    ( passed=0; failed=0; broken=()
+      run_unit "$d" > "$logdir/unit-$n.summary" 2>&1
+      echo "$passed $failed" > "$logdir/unit-$n.counts"
+      printf '%s\n' "${broken[@]}" > "$logdir/unit-$n.broken" ) &
+  done
+  wait
+  for d in "$@"; do
+    n=$(basename "$d")
+    cat "$logdir/unit-$n.summary"
+    read -r p f < "$logdir/unit-$n.counts" || { p=0; f=1; broken+=("$logdir/unit-$n.summary"); }
+    passed=$((passed + p)); failed=$((failed + f))
+    while read -r b; do [ -n "$b" ] && broken+=("$b"); done < "$logdir/unit-$n.broken"
+  done
+}
+
 run_replay() {  # the fuzz targets over their seeds and kept crashes, under ASan+UBSan
   local t out files
   for t in build/asan/fuzz/replay_*; do
@@ -88,8 +111,8 @@ case $what in
   e2e) run_e2e release bin/yongjind tests/e2e ;;
   all)
     echo "== unit tests"
-    run_unit build/release
-    run_unit build/asan
+    rm -f "$logdir"/unit-*.counts
+    run_units build/release build/asan
     run_replay
     echo "== end-to-end tests (stock grpcio client against a real yongjind)"
     rm -f "$logdir"/e2e-*.counts
