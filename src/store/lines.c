@@ -463,8 +463,9 @@ void store_lines_prefetch(const store_lines_bucket *b, int stage)
         return;
     }
     if (b->tree) return;
-    for (uint32_t i = 0; i < b->n && i < 4;
-         i++) /* (line, in inl for the first ones: b's own line) */
+    /* (b->line: b's own inl, or, past INLINE lines, an array of its own,
+     * read here) */
+    for (uint32_t i = 0; i < b->n && i < 4; i++)
         __builtin_prefetch(b->line[i]);
 }
 

@@ -809,27 +809,50 @@ typedef struct loose_head {
     const yj_memmap_ent *e;
 } loose_head;
 
-/* The most loose entries sorted at once (72 bytes each, and 16 for the
- * sort's own: 22 MiB); a layer with more (a recovery's, of a long log) is
- * written in runs of this many, each sorted. */
+/* The most loose entries sorted at once (72 bytes each, 24 for the sort's
+ * item and 24 for qsort's own scratch: 30 MiB); a layer with more (a
+ * recovery's, of a long log) is written in runs of this many, each
+ * sorted. */
 #define LOOSE_RUN ((size_t)1 << 18)
 
-/* What the sort moves: 8 bytes of a head past the prefix every head of
- * the run shares, big-endian, and its entry. glibc's qsort is a merge
- * sort that copies its elements at every level: the 72-byte heads were
- * copied more than compared (memmove beside msort_with_tmp in the
- * checkpoint thread's samples). Two keys alike in those 8 bytes are
- * compared whole. */
+/* What the sort orders: 8 bytes of a head past the prefix every head of
+ * the run shares, big-endian (past the copy or the key: zeros), its
+ * entry and its head's place. glibc's qsort sorts elements past 32 bytes
+ * through pointers to them: each comparison of 72-byte heads read two
+ * of them at random across the run's heads; these items are read in
+ * sequence, and most comparisons end at k. Two alike there are told
+ * apart by their heads' copies past those bytes, and by the keys
+ * themselves only when both are longer than their copies (one key of
+ * another prefix makes the shared prefix short for the whole run: a
+ * tenant's keys then tie in k, and are ordered by their copies). */
 typedef struct loose_key {
     uint64_t k;
     const yj_memmap_ent *e;
+    uint32_t i;
 } loose_key;
 
-static int key_cmp(const void *pa, const void *pb)
+typedef struct loose_sort {
+    const loose_head *heads;
+    size_t from; /* the first byte not in k: the shared prefix and 8 */
+} loose_sort;
+
+static int key_cmp(const void *pa, const void *pb, void *arg)
 {
     const loose_key *a = pa, *b = pb;
     if (a->k != b->k) return a->k < b->k ? -1 : 1;
-    return yj_memmap_ent_cmp(a->e, b->e);
+    const loose_sort *ls = arg;
+    const loose_head *ha = &ls->heads[a->i], *hb = &ls->heads[b->i];
+    /* alike up to from (a real 0 byte and a key's end alike too: then the
+     * shorter key is the other's prefix up to there, and the lengths
+     * decide below) */
+    size_t n = ha->klen < hb->klen ? ha->klen : hb->klen;
+    size_t in_copy = n < LOOSE_HEAD ? n : LOOSE_HEAD;
+    if (ls->from < in_copy) {
+        int c = memcmp(ha->k + ls->from, hb->k + ls->from, in_copy - ls->from);
+        if (c) return c;
+    }
+    if (n > LOOSE_HEAD) return yj_memmap_ent_cmp(a->e, b->e); /* alike in the copies, both longer */
+    return (ha->klen > hb->klen) - (ha->klen < hb->klen);
 }
 
 /* The entries of heads[0..n) in key order into order[]. */
@@ -845,11 +868,12 @@ static void sort_heads(const loose_head *heads, size_t n, loose_key *order)
     for (size_t i = 0; i < n; i++) {
         uint64_t k = 0;
         size_t have = heads[i].klen < LOOSE_HEAD ? heads[i].klen : LOOSE_HEAD;
-        for (size_t j = 0; j < 8; j++) /* (past the copy or the key: 0; the keys break the tie) */
+        for (size_t j = 0; j < 8; j++)
             k = k << 8 | (common + j < have ? heads[i].k[common + j] : 0);
-        order[i] = (loose_key){k, heads[i].e};
+        order[i] = (loose_key){k, heads[i].e, (uint32_t)i};
     }
-    qsort(order, n, sizeof *order, key_cmp);
+    loose_sort ls = {heads, common + 8};
+    qsort_r(order, n, sizeof *order, key_cmp, &ls);
 }
 
 /* One entry's put (or, a tombstone, delete) through c. */

@@ -3157,6 +3157,61 @@ static void test_verify_whose_replay_seeks_into_lines_on_its_thread_fails(void *
  * all into LMDB, where a scan then finds them in order; a request id
  * answered again from memory and from LMDB commits nothing; a kill
  * recovers them, a restart reads them, and Verify agrees. */
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A checkpoint puts the keys looked up, never scanned, into LMDB sorted
+ * by 8 bytes past the prefix the run's keys share, then by their copies'
+ * bytes past those, then by the keys (wal.c, sort_heads): keys of three
+ * "tenants" (so the shared prefix is short), of lengths that differ, one
+ * the prefix of another, alike for 20 bytes past their tenant, and alike
+ * in all 56 bytes the sort copies: each put after the one before (the
+ * checkpoint asserts it, with the request ids, the same texts), and a
+ * scan finds every one in order. */
+static void test_loose_keys_of_mixed_shapes_are_checkpointed_in_order(void **state)
+{
+    fixture *f = *state;
+    test_lookup = 1;
+    reopen(f, 3600000); /* only the checkpoints the test asks for */
+    enum { N = 480 };
+    static const char *tenant[] = {"a|", "bb|", "tenant-with-a-long-name|"};
+    static char names[N][128]; /* (each at most 61 bytes: model_differs_under's keys) */
+    const char *ev[N], *val[N];
+    for (int i = 0; i < N; i++) {
+        const char *t = tenant[i % 3];
+        int fill = 61 - 1 - (int)strlen(t) - 4; /* (past the 56 bytes copied: "s:" and the name) */
+        switch (i / 3 % 4) {
+        case 0: /* short: "oa|1" is a prefix of "oa|12" */
+            snprintf(names[i], sizeof names[i], "o%s%d", t, i);
+            break;
+        case 1:
+            snprintf(names[i], sizeof names[i], "o%s%d-%d", t, i, i * 7);
+            break;
+        case 2: /* alike for 20 bytes past the tenant */
+            snprintf(names[i], sizeof names[i], "o%szzzzzzzzzzzzzzzzzzzz%d", t, i);
+            break;
+        default: /* alike in every byte copied */
+            snprintf(names[i], sizeof names[i], "o%s%.*s%d", t, fill,
+                     "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", i);
+        }
+        assert_true(strlen(names[i]) <= 61);
+        ev[i] = names[i];
+    }
+    qsort(ev, N, sizeof *ev, by_bytes); /* (the store's order: "s:" then the name's bytes) */
+    for (int i = 0; i < N; i++)
+        val[i] = ev[i];
+    int past = 0; /* (keys longer than the sort's copies) */
+    for (int i = 0; i < N; i++)
+        past += strlen("s:") + strlen(ev[i]) > 56;
+    assert_true(past >= N / 4 - 1);
+    for (int i = 0; i < N; i += 96)
+        run_ok(f, ev + i, 96);
+    one_checkpoint(f);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
+}
+
 static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state)
 {
     fixture *f = *state;
@@ -4492,6 +4547,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
         cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loose_keys_of_mixed_shapes_are_checkpointed_in_order,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_looked_up_never_scanned_stay_out_of_the_trees,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
