@@ -520,6 +520,15 @@ static void drop_keeping(yj_sm *s, const char *id, id_recs *r)
 
 /* The same events into s, its orders dropped between them when drop (the
  * others' seqs as the first run's: seq_next from start). */
+/* a and b hold the same state: their digests are equal. */
+static void assert_same_digest(const yj_sm *a, const yj_sm *b)
+{
+    uint8_t da[32], db[32];
+    assert_true(yj_sm_digest(a, da));
+    assert_true(yj_sm_digest(b, db));
+    assert_memory_equal(da, db, 32);
+}
+
 static void forgotten_ids_run(yj_sm *s, int drop, uint64_t start)
 {
     id_recs r = {0};
@@ -597,10 +606,7 @@ static void test_a_forgotten_order_id_is_told_from_one_of_its_hash(void **state)
     assert_true(cold && hot);
     forgotten_ids_run(cold, 1, 100);
     forgotten_ids_run(hot, 0, 100);
-    uint8_t dc[32], dh[32];
-    assert_true(yj_sm_digest(cold, dc));
-    assert_true(yj_sm_digest(hot, dh));
-    assert_memory_equal(dc, dh, 32);
+    assert_same_digest(cold, hot);
     yj_ids_test_hash(NULL);
     yj_sm_free(cold);
     yj_sm_free(hot);
@@ -2955,6 +2961,15 @@ static yj_sm *replay_journal(dfx *f, uint64_t seed)
     return s;
 }
 
+/* s is what its journal replayed alone gives (a fresh state of its own
+ * seed): the determinism check. */
+static void assert_journal_replays_to(dfx *f, const yj_sm *s, uint64_t seed)
+{
+    yj_sm *again = replay_journal(f, seed);
+    assert_same_digest(s, again);
+    yj_sm_free(again);
+}
+
 /* The store's journal replayed into a fresh state in groups of 1 to 37
  * entries, every other group taken back when applied (yj_sm_rollback to
  * its start: the digest as before it) and applied again, a commit now and
@@ -4997,12 +5012,7 @@ static void test_seen_marks_by_hand(void **state)
     assert_int_equal(yj_pub_get_balance(never, "t1", &req, &bo, &at, &why), YJ_UNAVAILABLE);
     yj_pub_free(never);
     yj_pub_free(pub);
-    yj_sm *again = replay_journal(f, 4343);
-    uint8_t live[32], replayed[32];
-    assert_true(yj_sm_digest(s, live));
-    assert_true(yj_sm_digest(again, replayed));
-    assert_memory_equal(live, replayed, 32);
-    yj_sm_free(again);
+    assert_journal_replays_to(f, s, 4343);
     state_free(s);
 }
 
@@ -5263,12 +5273,7 @@ static void test_closing_a_month_by_hand(void **state)
     assert_int_equal(keyed_closed(f), 202511);
     compare_member(f, s, "a", &w, NULL, 0);
     /* the journal replayed (no door) gives the same state and extras */
-    yj_sm *again = replay_journal(f, 4242);
-    uint8_t live[32], replayed[32];
-    assert_true(yj_sm_digest(s, live));
-    assert_true(yj_sm_digest(again, replayed));
-    assert_memory_equal(live, replayed, 32);
-    yj_sm_free(again);
+    assert_journal_replays_to(f, s, 4242);
     state_free(s);
 }
 
@@ -5472,12 +5477,7 @@ static void test_payouts_agree_with_the_ledger(void **state)
     assert_int_equal(both(f, s, &x, 318, T0 + 31 * DAY, &n), YJ_NOT_FOUND);
     ml.batch_id = "b9";
     assert_int_equal(both(f, s, &x, 319, T0 + 31 * DAY, &n), YJ_NOT_FOUND);
-    uint8_t live[32], replayed[32];
-    yj_sm *again = replay_journal(f, 77);
-    assert_true(yj_sm_digest(s, live));
-    assert_true(yj_sm_digest(again, replayed));
-    assert_memory_equal(live, replayed, 32);
-    yj_sm_free(again);
+    assert_journal_replays_to(f, s, 77);
     for (int i = 0; i < 12; i++) {
         snprintf(m, sizeof m, "m%d", i);
         compare_member(f, s, m, &w, NULL, 0);
