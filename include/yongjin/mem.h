@@ -28,4 +28,16 @@ size_t yj_mem_rss_anon(void);
  * when jemalloc refused (its pages then stay until reused). */
 int yj_mem_release(void);
 
+/* Zeroed memory for a table probed at random (calloc's contract: free()
+ * it), with its pages present and writable when it is large (64 KiB or
+ * more). calloc's fresh pages are untouched: a probe that reads one maps
+ * the kernel's shared zero page, and the write that follows takes a
+ * second fault, which copies it and flushes the other vCPU's TLB (an
+ * IPI): under a paid load 3.3% of the writer's samples were those faults
+ * in the published layer's index (performance.md, forty-fourth session).
+ * Here the kernel faults them in at once (madvise MADV_POPULATE_WRITE,
+ * Linux 5.14; before it, zeros are written), none through the zero page.
+ * NULL on ENOMEM. */
+void *yj_mem_zalloc(size_t n);
+
 #endif

@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+#define ZALLOC_POPULATE_MIN ((size_t)64 << 10)
 
 /* jemalloc's control call, when the program links jemalloc; weak, so a
  * program without it finds NULL here and has glibc's malloc */
@@ -54,4 +62,17 @@ int yj_mem_release(void)
         return 0;
     }
     return mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0 ? 0 : -1; /* (4096: every arena) */
+}
+
+void *yj_mem_zalloc(size_t n)
+{
+    unsigned char *p = calloc(1, n);
+    if (!p || n < ZALLOC_POPULATE_MIN) return p;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    /* (a page calloc wrote zeros into is present already: nothing to do there) */
+    if (to > from && madvise((void *)from, to - from, MADV_POPULATE_WRITE) != 0)
+        memset(p, 0, n); /* (an older kernel: the zeros written fault the pages in as writable) */
+    return p;
 }

@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yongjin/mem.h"
+
 #include "store/hash.h"
 
 #define BLOCK_BYTES (64 * 1024)       /* (an offset in one: 16 bits) */
@@ -293,7 +295,7 @@ static yj_err room_index(yj_ids *t, size_t want)
         size_t slots = t->slots;
         while (IDS_FULL(want, slots))
             slots *= 2;
-        uint64_t *s = calloc(slots, sizeof *s);
+        uint64_t *s = yj_mem_zalloc(slots * sizeof *s); /* (probes read before they write) */
         uint32_t *tags = NULL; /* a forgotten id's top half, by number: its slot's */
         if (s && t->n_gone && (tags = malloc(t->n * sizeof *tags)) != NULL)
             for (size_t i = 0; i < t->slots; i++)

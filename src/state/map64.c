@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yongjin/mem.h"
+
 #include "store/hash.h"
 
 struct yj_map64 {
@@ -104,7 +106,7 @@ yj_err yj_map64_reserve(yj_map64 *m, size_t more)
         size_t slots = m->slots;
         while (want * 2 > slots)
             slots *= 2;
-        uint32_t *s = calloc(slots, sizeof *s);
+        uint32_t *s = yj_mem_zalloc(slots * sizeof *s); /* (probes read before they write) */
         if (!s) return YJ_RESOURCE_EXHAUSTED;
         for (size_t r = 0; r < m->n; r++) {
             size_t i = hash_of(m, m->keys[r]) & (slots - 1);

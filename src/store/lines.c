@@ -25,6 +25,7 @@
 #include "store/memmap.h"
 #include "store/store_internal.h" /* store_key_cmp: the store's one key order */
 #include "yongjin/arena.h"
+#include "yongjin/mem.h"
 
 #define FIRST_BLOCK ((size_t)64 << 10) /* a group's lines mostly fit in it, kept when cleared */
 #define KEEP_SLOTS                                                                                 \
@@ -222,7 +223,7 @@ static int table_room(store_lines *h, size_t want)
     size_t n = slots ? slots : 16;
     while (want > n / 4 * 3)
         n *= 2;
-    table_slot *t = calloc(n, sizeof *t);
+    table_slot *t = yj_mem_zalloc(n * sizeof *t); /* (probes read before they write) */
     if (!t) return -1;
     for (size_t i = 0; i < slots; i++) {
         if (!h->slot[i].h) continue;

@@ -115,6 +115,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yongjin/mem.h"
+
 /* Keys of a node: a leaf's entries, an inner node's separators. Larger
  * nodes make the tree shallower (a node's lines are prefetched together, so
  * a level costs about one memory latency whatever its size); 58 keeps a leaf
@@ -412,9 +414,10 @@ static int index_grow(yj_memmap *m, size_t n, int make)
         slots *= 2;
     if (m->slot_tag && slots == m->slot_mask + 1) return 0;
     assert(slots - 1 <= TAG_BITS); /* the tag's 31 bits pick the home slot (TAG_LOOSE never does) */
-    /* zeroed (index_touch reads empty slots too): calloc, which needs no
-     * memset for a table that comes fresh from the kernel */
-    mm_ent **ent = calloc(1, index_bytes(slots));
+    /* zeroed (index_touch reads empty slots too), its pages present: the
+     * probes of the rehash below and of the puts after it read a slot
+     * before they write it (yj_mem_zalloc: the zero page otherwise) */
+    mm_ent **ent = yj_mem_zalloc(index_bytes(slots));
     if (!ent) return -1;
     uint32_t *tag = (uint32_t *)(ent + slots);
     yj_memmap old = *m;

@@ -10,7 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -18,6 +21,7 @@
 #include "yongjin/arena.h"
 #include "yongjin/buf.h"
 #include "yongjin/err.h"
+#include "yongjin/mem.h"
 #include "yongjin/pbwire.h"
 #include "yongjin/sha256.h"
 #include "yongjin/v1/ledger.pb-c.h"
@@ -43,6 +47,39 @@ static void test_fail_formats_and_truncates(void **state)
     yj_fail(&m, YJ_INTERNAL, "%s", big);
     assert_int_equal(strlen(m.text), YJ_MSG_MAX - 1);
     assert_int_equal(yj_fail(NULL, YJ_ABORTED, "nothing written"), YJ_ABORTED);
+}
+
+/* A large table from yj_mem_zalloc has its pages present before anything
+ * touches them (calloc's fresh ones are not: the zero page at the first
+ * probe, and a second fault with a TLB flush at the first write), and
+ * holds zeros; a small one holds zeros. */
+static void test_a_zeroed_table_comes_with_its_pages(void **state)
+{
+    (void)state;
+    size_t n = (size_t)3 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *p = yj_mem_zalloc(n);
+    assert_non_null(p);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    size_t pages = (to - from) / page;
+    unsigned char *in = malloc(pages);
+    assert_non_null(in);
+    assert_int_equal(mincore((void *)from, to - from, in), 0); /* (before a byte is read) */
+    size_t missing = 0;
+    for (size_t i = 0; i < pages; i++)
+        missing += !(in[i] & 1);
+    assert_int_equal(missing, 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++)
+        nonzero += p[i] != 0;
+    assert_int_equal(nonzero, 0);
+    free(in);
+    free(p);
+    unsigned char *q = yj_mem_zalloc(100);
+    assert_non_null(q);
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(q[i], 0);
+    free(q);
 }
 
 static void test_buf_grows_and_keeps_bytes(void **state)
@@ -366,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_err_names_are_the_grpc_names),
         cmocka_unit_test(test_fail_formats_and_truncates),
         cmocka_unit_test(test_buf_grows_and_keeps_bytes),
+        cmocka_unit_test(test_a_zeroed_table_comes_with_its_pages),
         cmocka_unit_test(test_varints_round_trip),
         cmocka_unit_test(test_hand_encoding_decodes_with_protobuf_c),
         cmocka_unit_test(test_walk_visits_fields_and_refuses_garbage),

@@ -35,11 +35,14 @@ static inline void *fault_realloc(void *p, size_t n)
  * failing on request */
 #define malloc(n) fault_malloc(n)
 #define calloc(n, size) fault_calloc(n, size)
+#include "yongjin/mem.h" /* (first: the macro below would rename its prototype) */
+#define yj_mem_zalloc(n) fault_calloc(1, n)
 #define realloc(p, n) fault_realloc(p, n)
 #include "common/arena.c"
 #include "store/lines.c"
 #undef malloc
 #undef calloc
+#undef yj_mem_zalloc
 #undef realloc
 
 /* The test's keys: a length byte L, then L bytes of the bucket's prefix,
