@@ -1638,8 +1638,9 @@ static void warm_paths(const yj_memmap *m, mm_ent *const *e, unsigned n, uint32_
                         (fits_leaf(finger, e[j]) && finger->h.n + j < CAP)
                     ? NULL
                     : m->root; /* (its slot alone, no descent) */
-        tag[j] = key_tag(ent_key(e[j]), e[j]->klen);
-        index_touch(m, tag[j]);
+        /* (a key the index does not take needs neither its tag nor its slot) */
+        tag[j] = takes(m, ent_key(e[j]), e[j]->klen) ? key_tag(ent_key(e[j]), e[j]->klen) : 0;
+        if (tag[j]) index_touch(m, tag[j]);
     }
     for (unsigned lv = m->root ? m->root->level : 0; lv > 0; lv--) {
         for (unsigned j = 0; j < n; j++) {
