@@ -408,10 +408,13 @@ static void merge_ahead(const store_lines *dst, const store_lines *src, size_t i
 {
     if (i >= src->nb || !dst->slot) return;
     const table_slot *sl = &dst->slot[src->list[i]->hash & dst->mask];
-    if (stage == 0)
-        __builtin_prefetch(sl);
-    else if (sl->h)
-        __builtin_prefetch(sl->b);
+    if (stage == 0) { /* a load: see the note above merge_ahead */
+        uint64_t h = sl->h;
+        __asm__ volatile("" : : "r"(h));
+    } else if (sl->h) {
+        uint32_t plen = sl->b->plen;
+        __asm__ volatile("" : : "r"(plen));
+    }
 }
 
 #define AHEAD 8 /* buckets between a slot's load and its use */
