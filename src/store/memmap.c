@@ -1066,13 +1066,19 @@ static void forget_tree(yj_memmap *m)
  * for in turn (a checkpoint's layer freed: its request ids were freed in
  * key order before, the order they were allocated in). */
 #define LOOSE_AHEAD 16
+/* Loads e's first line (its size, and the slab's prefix in front of it
+ * as a rule), ahead of its release: a load, not __builtin_prefetch,
+ * which this VM mostly lost on memory this far apart (index_touch). */
+static inline void ent_touch(const mm_ent *e)
+{
+    uint32_t k = e->klen;
+    __asm__ volatile("" : : "r"(k));
+}
+
 static inline void loose_ahead(const yj_memmap *m, size_t i)
 {
     size_t j = i + LOOSE_AHEAD;
-    if (j <= m->slot_mask && slot_loose(m, j)) {
-        __builtin_prefetch((const char *)m->slot_ent[j] - 16);
-        __builtin_prefetch(m->slot_ent[j]);
-    }
+    if (j <= m->slot_mask && slot_loose(m, j)) ent_touch(m->slot_ent[j]);
 }
 
 /* Gives back every loose entry of m (a map whose allocator frees them one
@@ -1158,7 +1164,10 @@ int yj_memmap_free_some(yj_memmap *m, size_t n)
      * drained leaf keeps no key, so a later tree_free frees only nodes */
     mm_leaf *lf = m->first;
     for (; lf && n > 0; lf = lf->next) {
+        for (unsigned i = 0; i < lf->h.n && i < LOOSE_AHEAD; i++)
+            ent_touch(lf->h.key[i]); /* (the loads overlap: none is waited for here) */
         for (unsigned i = 0; i < lf->h.n; i++) {
+            if (i + LOOSE_AHEAD < lf->h.n) ent_touch(lf->h.key[i + LOOSE_AHEAD]);
             m->bytes -= ent_size(lf->h.key[i]);
             mm_release(m, lf->h.key[i]);
         }
