@@ -40,4 +40,12 @@ int yj_mem_release(void);
  * NULL on ENOMEM. */
 void *yj_mem_zalloc(size_t n);
 
+/* Faults in the whole pages of [p, p + n) as present and writable, without
+ * changing a byte, in one call (madvise MADV_POPULATE_WRITE) instead of a
+ * fault at each page's first touch: for memory that is about to be filled
+ * (the writer's slab chunks, store/slab.c). 0, or -1 when the kernel
+ * would not (before Linux 5.14, or no memory now: the pages then come at
+ * their first touch, as ever). */
+int yj_mem_populate(void *p, size_t n);
+
 #endif

@@ -64,15 +64,20 @@ int yj_mem_release(void)
     return mallctl("arena.4096.purge", NULL, NULL, NULL, 0) == 0 ? 0 : -1; /* (4096: every arena) */
 }
 
+int yj_mem_populate(void *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    /* (a page present already costs the walk alone) */
+    return to <= from || madvise((void *)from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+}
+
 void *yj_mem_zalloc(size_t n)
 {
     unsigned char *p = calloc(1, n);
     if (!p || n < ZALLOC_POPULATE_MIN) return p;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
-    /* (a page calloc wrote zeros into is present already: nothing to do there) */
-    if (to > from && madvise((void *)from, to - from, MADV_POPULATE_WRITE) != 0)
+    if (yj_mem_populate(p, n) != 0)
         memset(p, 0, n); /* (an older kernel: the zeros written fault the pages in as writable) */
     return p;
 }

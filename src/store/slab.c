@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yongjin/mem.h"
+
 #ifdef SLAB_ASAN
 #include <sanitizer/asan_interface.h>
 #include <stdatomic.h>
@@ -114,6 +116,10 @@ static int next_chunk(store_slab *sl)
     } else {
         if (!(c = malloc(SLAB_CHUNK_BYTES))) return -1;
         sl->chunks++;
+        /* its pages at once: jemalloc gives freed ones back after a second,
+         * and 128 faults as the writer's puts first touch them cost it
+         * more (performance.md, forty-fourth session) */
+        (void)yj_mem_populate(c, SLAB_CHUNK_BYTES);
     }
     c->next = NULL;
     c->used = HDR;

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -180,6 +182,28 @@ static void test_large_blocks_are_counted_while_they_live(void **state)
     store_slab_free(NULL);
 }
 
+/* A fresh chunk comes with its pages present (yj_mem_populate): the
+ * first block's next 256 KiB are in memory before a byte is written. */
+static void test_a_fresh_chunk_comes_with_its_pages(void **state)
+{
+    (void)state;
+    store_slab *sl = store_slab_new();
+    assert_non_null(sl);
+    unsigned char *p = store_slab_alloc(sl, 16);
+    assert_non_null(p);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)256 << 10;
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    unsigned char in[((size_t)256 << 10) / 4096];
+    assert_true(n / page <= sizeof in);
+    assert_int_equal(mincore((void *)from, n, in), 0);
+    size_t missing = 0;
+    for (size_t i = 0; i < n / page; i++)
+        missing += !(in[i] & 1);
+    assert_int_equal(missing, 0);
+    store_slab_release(sl, p);
+    store_slab_free(sl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_a_chunk_goes_back_with_its_last_block),
         cmocka_unit_test(test_the_chunk_cut_from_is_reused_from_its_start),
         cmocka_unit_test(test_large_blocks_are_counted_while_they_live),
+        cmocka_unit_test(test_a_fresh_chunk_comes_with_its_pages),
 #ifdef SLAB_ASAN
         cmocka_unit_test(test_asan_sees_past_a_block_and_after_its_release),
 #endif
