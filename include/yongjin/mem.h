@@ -36,8 +36,9 @@ int yj_mem_release(void);
  * IPI): under a paid load 3.3% of the writer's samples were those faults
  * in the published layer's index (performance.md, forty-fourth session).
  * Here the kernel faults them in at once (madvise MADV_POPULATE_WRITE,
- * Linux 5.14; before it, zeros are written), none through the zero page.
- * NULL on ENOMEM. */
+ * Linux 5.14; before it, zeros are written), none through the zero page;
+ * when it has no memory for them now, they come at their first touch as
+ * calloc's do. NULL on ENOMEM. */
 void *yj_mem_zalloc(size_t n);
 
 /* Faults in the whole pages of [p, p + n) as present and writable, without

@@ -3,6 +3,7 @@
  */
 #include "yongjin/mem.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,7 +78,10 @@ void *yj_mem_zalloc(size_t n)
 {
     unsigned char *p = calloc(1, n);
     if (!p || n < ZALLOC_POPULATE_MIN) return p;
-    if (yj_mem_populate(p, n) != 0)
-        memset(p, 0, n); /* (an older kernel: the zeros written fault the pages in as writable) */
+    /* an older kernel (EINVAL): the zeros written fault the pages in as
+     * writable; no memory for them now (ENOMEM, ...): they come at their
+     * first touch, as calloc's always did (a memset would meet the same
+     * shortage at once, where the caller cannot answer it) */
+    if (yj_mem_populate(p, n) != 0 && errno == EINVAL) memset(p, 0, n);
     return p;
 }

@@ -403,12 +403,17 @@ int store_lines_put(store_lines *h, const void *key, size_t klen, const void *va
 
 /* Loads ahead what finding src's bucket i in dst reads: its slot (stage
  * 0), then the bucket the slot names (stage 1, the slot loaded by then).
- * A hint: a slot or bucket that moves meanwhile is only a miss. */
+ * A hint: a slot or bucket that moves meanwhile is only a miss. Loads,
+ * not __builtin_prefetch: on this project's VM a prefetch of a slot at
+ * random in a large table was mostly lost, and `find` still waited
+ * (3.95% of the writer's samples with prefetches, 0.3% with loads;
+ * memmap.c's index_touch found the same, performance.md forty-fourth
+ * session); nothing waits for a load but retirement. */
 static void merge_ahead(const store_lines *dst, const store_lines *src, size_t i, int stage)
 {
     if (i >= src->nb || !dst->slot) return;
     const table_slot *sl = &dst->slot[src->list[i]->hash & dst->mask];
-    if (stage == 0) { /* a load: see the note above merge_ahead */
+    if (stage == 0) { /* (a load: see above) */
         uint64_t h = sl->h;
         __asm__ volatile("" : : "r"(h));
     } else if (sl->h) {

@@ -1059,16 +1059,16 @@ static void forget_tree(yj_memmap *m)
     m->height = 0;
 }
 
-/* A walk of the index that releases loose entries, at slot i: asks for
- * the entry LOOSE_AHEAD slots on, if loose, and the bytes before it (an
- * allocator's header: slab.c's), ahead of its release. The slots' order
+/* A walk of the index that releases loose entries, at slot i: loads the
+ * entry LOOSE_AHEAD slots on, if loose (ent_touch), ahead of its release. The slots' order
  * is the hash's, so each entry would be a cache miss of its own, waited
  * for in turn (a checkpoint's layer freed: its request ids were freed in
  * key order before, the order they were allocated in). */
 #define LOOSE_AHEAD 16
-/* Loads e's first line (its size, and the slab's prefix in front of it
- * as a rule), ahead of its release: a load, not __builtin_prefetch,
- * which this VM mostly lost on memory this far apart (index_touch). */
+/* Loads e's first line (its size; the slab's 8-byte prefix in front of it
+ * shares the line unless e starts one), ahead of its release: a load, not
+ * __builtin_prefetch, which this VM mostly lost on memory this far apart
+ * (index_touch). */
 static inline void ent_touch(const mm_ent *e)
 {
     uint32_t k = e->klen;

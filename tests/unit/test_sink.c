@@ -35,10 +35,13 @@ static void *test_calloc_(size_t n, size_t size)
 
 #define malloc(n) test_malloc_(n)
 #define calloc(n, size) test_calloc_(n, size)
+#include "yongjin/mem.h" /* (first: the macro below would rename its prototype) */
+#define yj_mem_zalloc(n) test_calloc_(1, n)
 #include "store/memmap.c"
 #include "store/sink.c"
 #undef malloc
 #undef calloc
+#undef yj_mem_zalloc
 
 /* "h:<bucket>/<rest>" keys are lines; the bucket is "h:" up to the '/'. */
 static size_t bucket_of(const void *key, size_t len)
