@@ -215,15 +215,17 @@ const store_lines_bucket *store_lines_find(const store_lines *h, const void *pre
     return h && h->nb ? find(h, prefix, plen, prefix_hash(prefix, plen)) : NULL;
 }
 
-/* Room in the table for `want` buckets: 0, or -1 on ENOMEM (as it was). */
-static int table_room(store_lines *h, size_t want)
+/* Room in the table for `want` buckets: 0, or -1 on ENOMEM (as it was).
+ * lazy: a new table's pages are left untouched (store_lines_reserve). */
+static int table_room_as(store_lines *h, size_t want, int lazy)
 {
     size_t slots = h->slot ? h->mask + 1 : 0;
     if (want <= slots / 4 * 3) return 0;
     size_t n = slots ? slots : 16;
     while (want > n / 4 * 3)
         n *= 2;
-    table_slot *t = yj_mem_zalloc(n * sizeof *t); /* (probes read before they write) */
+    table_slot *t = lazy ? calloc(n, sizeof *t)
+                         : yj_mem_zalloc(n * sizeof *t); /* (probes read before they write) */
     if (!t) return -1;
     for (size_t i = 0; i < slots; i++) {
         if (!h->slot[i].h) continue;
@@ -238,9 +240,20 @@ static int table_room(store_lines *h, size_t want)
     return 0;
 }
 
+static int table_room(store_lines *h, size_t want)
+{
+    return table_room_as(h, want, 0);
+}
+
 void store_lines_reserve(store_lines *h, size_t n)
 {
-    (void)table_room(h, n); /* a hint: a failure leaves it to grow on the way */
+    (void)table_room_as(h, n, 1); /* a hint: a failure leaves it to grow on the way */
+}
+
+void store_lines_table_span(const store_lines *h, void **p, size_t *n)
+{
+    *p = h->slot;
+    *n = h->slot ? (h->mask + 1) * sizeof *h->slot : 0;
 }
 
 /* A new bucket of prefix with room for cap lines, in the table and the

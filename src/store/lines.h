@@ -92,6 +92,10 @@ int store_lines_merge(store_lines *dst, store_lines *src);
 /* Makes room in the table for n buckets: a hint for a layer known to grow
  * to about n (the published layer after a checkpoint's). */
 void store_lines_reserve(store_lines *h, size_t n);
+/* The memory of h's table of buckets (NULL and 0: none), valid until it
+ * grows or h is cleared or freed; one store_lines_reserve made has
+ * untouched pages (memmap.h's yj_memmap_index_span). */
+void store_lines_table_span(const store_lines *h, void **p, size_t *n);
 
 /* The bucket of prefix (plen bytes), or NULL when h (may be NULL) has no
  * line in it. */

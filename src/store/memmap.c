@@ -406,7 +406,16 @@ static void index_fill(yj_memmap *m);
  * INDEX_MIN, or at once when make: a loose key needs it): 0, or -1 on
  * ENOMEM with the index as it was. Growing reads only the old table's
  * tags, not the entries. */
+static int index_grow_as(yj_memmap *m, size_t n, int make, int lazy);
+
 static int index_grow(yj_memmap *m, size_t n, int make)
+{
+    return index_grow_as(m, n, make, 0);
+}
+
+/* index_grow; lazy: a table made new is calloc's, its pages left to come
+ * at their first touch or from yj_mem_populate elsewhere (yj_memmap_reserve) */
+static int index_grow_as(yj_memmap *m, size_t n, int make, int lazy)
 {
     if (!m->slot_tag && n <= INDEX_MIN && !make) return 0;
     size_t slots = m->slot_tag ? m->slot_mask + 1 : SLOTS_MIN;
@@ -417,7 +426,7 @@ static int index_grow(yj_memmap *m, size_t n, int make)
     /* zeroed (index_touch reads empty slots too), its pages present: the
      * probes of the rehash below and of the puts after it read a slot
      * before they write it (yj_mem_zalloc: the zero page otherwise) */
-    mm_ent **ent = yj_mem_zalloc(index_bytes(slots));
+    mm_ent **ent = lazy ? calloc(1, index_bytes(slots)) : yj_mem_zalloc(index_bytes(slots));
     if (!ent) return -1;
     uint32_t *tag = (uint32_t *)(ent + slots);
     yj_memmap old = *m;
@@ -443,7 +452,13 @@ static int index_reserve(yj_memmap *m, size_t n)
 
 int yj_memmap_reserve(yj_memmap *m, size_t n)
 {
-    return index_reserve(m, n);
+    return index_grow_as(m, n, 0, 1);
+}
+
+void yj_memmap_index_span(const yj_memmap *m, void **p, size_t *n)
+{
+    *p = m->slot_tag ? (void *)m->slot_ent : NULL;
+    *n = m->slot_tag ? index_bytes(m->slot_mask + 1) : 0;
 }
 
 /* Puts every entry of the tree into the (empty) index; reads every entry.

@@ -154,8 +154,15 @@ size_t yj_memmap_alloc_bytes(const yj_memmap *m);
  * it, for a map known to grow to about n (the published layer, sized as
  * the one before it), so that the index is not grown on the way (each
  * growth moves every slot: 4% of the writer's profile at 64 streams,
- * performance.md). A hint: 0, or -1 on ENOMEM with the map as it was. */
+ * performance.md). A hint: 0, or -1 on ENOMEM with the map as it was. A
+ * table made here has untouched pages (yj_memmap_index_span). */
 int yj_memmap_reserve(yj_memmap *m, size_t n);
+
+/* The memory of m's index (its slots: NULL and 0 when it has none), valid
+ * until m's index grows or goes: what yj_memmap_reserve made is calloc'd,
+ * its pages untouched, for the caller to have faulted in beside the map's
+ * use (yj_mem_populate; a table grown by puts has its pages at once). */
+void yj_memmap_index_span(const yj_memmap *m, void **p, size_t *n);
 
 /* Frees the map and every entry in it. NULL is allowed. */
 void yj_memmap_free(yj_memmap *m);

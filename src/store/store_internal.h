@@ -92,8 +92,15 @@ int store_layer_free_some(store_layer *l, size_t n);
 void store_layer_clear(store_layer *l);
 /* Makes room in each index of l for as many entries as like's map holds,
  * up to max (yj_memmap_reserve; a hint, failures ignored): the published
- * layer that follows a checkpoint's, which grows to about the same size. */
-void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max);
+ * layer that follows a checkpoint's, which grows to about the same size.
+ * The tables it made are untouched memory, named in span[0..*n) (room for
+ * STORE_MAPS + 1) for another thread to fault in (store_fault_span). */
+typedef struct store_fault_span {
+    void *p;
+    size_t n;
+} store_fault_span;
+void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max,
+                              store_fault_span *span, size_t *n);
 /* Moves src's entries into dst (src's win) and empties src. RESOURCE_EXHAUSTED on ENOMEM (the
  * store cannot go on: some of src's entries may be in dst). Both hold history lines by bucket,
  * or neither. */
@@ -256,6 +263,9 @@ struct yj_store {
                                          asks for a checkpoint now (under mu) */
     int ckpt_unreserved;              /* the next freeze reserves no room (freeze): the
                                          first after such a recovery */
+    store_fault_span fault_ahead[STORE_MAPS + 1]; /* the fresh published layer's tables the
+                                         freeze made, for yj-sync to fault in (under mu) */
+    size_t n_fault_ahead;
     int server_running;               /* a read-only open found yongjind holding the store */
     int typed;                        /* the store --typed-writer wrote (meta's mark) */
     uint64_t prefetch_ord;            /* (writer) the writes applied, for the hook's prefetch */

@@ -1102,14 +1102,22 @@ int store_cache_write(yj_hashmap *cache, const store_layer *group, const yj_appl
     return 0;
 }
 
-void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max)
+void store_layer_reserve_like(store_layer *l, const store_layer *like, size_t max,
+                              store_fault_span *span, size_t *n_span)
 {
+    *n_span = 0;
     for (int i = 0; i < STORE_MAPS; i++) {
         size_t n = yj_memmap_indexed(like->map[i]); /* (the keys its index took, not every key) */
         (void)yj_memmap_reserve(l->map[i], n < max ? n : max);
+        yj_memmap_index_span(l->map[i], &span[*n_span].p, &span[*n_span].n);
+        *n_span += span[*n_span].p != NULL;
     }
     size_t b = store_lines_buckets(like->lines);
-    if (l->lines) store_lines_reserve(l->lines, b < max ? b : max);
+    if (l->lines) {
+        store_lines_reserve(l->lines, b < max ? b : max);
+        store_lines_table_span(l->lines, &span[*n_span].p, &span[*n_span].n);
+        *n_span += span[*n_span].p != NULL;
+    }
 }
 
 size_t store_layer_bytes(const store_layer *l)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -3212,6 +3214,45 @@ static void test_loose_keys_of_mixed_shapes_are_checkpointed_in_order(void **sta
     assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
 }
 
+/* A checkpoint's freeze sizes the next published layer's indexes as the
+ * last one's, and yj-sync faults their pages in before its LMDB work (not
+ * the writer: wal.c's fault_ahead): after the checkpoint, the request ids'
+ * index of the fresh layer (40,000 keys the interval before: 768 KiB,
+ * a fresh mapping of calloc's) is in memory before a byte of it is read. */
+static void test_the_next_layers_index_is_faulted_in_by_the_checkpoint_thread(void **state)
+{
+    fixture *f = *state;
+    /* glibc's tables of this size fresh from mmap, untouched (its mmap
+     * threshold, left alone, rises to the largest block freed, after which
+     * calloc takes them from the heap and writes their zeros itself) */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    reopen(f, 3600000); /* only the checkpoints the test asks for */
+    enum { N = 40000 };
+    const char **ev = event_names("p", N, 0);
+    for (int i = 0; i < N; i += 1000)
+        run_ok(f, ev + i, 1000);
+    one_checkpoint(f);
+    yj_store *s = f->store;
+    void *p;
+    size_t n;
+    pthread_rwlock_rdlock(&s->view_lock);
+    yj_memmap_index_span(s->live->map[STORE_MAP_IDEM], &p, &n);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    size_t pages = to > from ? (to - from) / page : 0, missing = 0;
+    unsigned char *in = malloc(pages ? pages : 1);
+    int rc = p && pages ? mincore((void *)from, to - from, in) : -1;
+    for (size_t i = 0; rc == 0 && i < pages; i++)
+        missing += !(in[i] & 1);
+    pthread_rwlock_unlock(&s->view_lock);
+    free(in);
+    assert_true(n >= (size_t)N * 12); /* (reserved as the last interval: N keys) */
+    assert_int_equal(rc, 0);
+    assert_int_equal(missing, 0);
+    free_names(ev, N);
+}
+
 static void test_keys_looked_up_never_scanned_stay_out_of_the_trees(void **state)
 {
     fixture *f = *state;
@@ -4571,6 +4612,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_looked_up_never_scanned_stay_out_of_the_trees,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_next_layers_index_is_faulted_in_by_the_checkpoint_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_read_in_key_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_history_lines_by_bucket_staged, setup, teardown),
