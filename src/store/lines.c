@@ -417,11 +417,10 @@ int store_lines_put(store_lines *h, const void *key, size_t klen, const void *va
 /* Loads ahead what finding src's bucket i in dst reads: its slot (stage
  * 0), then the bucket the slot names (stage 1, the slot loaded by then).
  * A hint: a slot or bucket that moves meanwhile is only a miss. Loads,
- * not __builtin_prefetch: on this project's VM a prefetch of a slot at
- * random in a large table was mostly lost, and `find` still waited
- * (3.95% of the writer's samples with prefetches, 0.3% with loads;
- * memmap.c's index_touch found the same, performance.md forty-fourth
- * session); nothing waits for a load but retirement. */
+ * not __builtin_prefetch: with prefetches `find` still waited (3.95% of
+ * the writer's samples; 0.3% with loads, the loads 1.5%: performance.md
+ * forty-fourth session; memmap.c's index_touch found the same). Loads
+ * issued together overlap; nothing waits for them but retirement. */
 static void merge_ahead(const store_lines *dst, const store_lines *src, size_t i, int stage)
 {
     if (i >= src->nb || !dst->slot) return;
