@@ -189,6 +189,12 @@ const int64_t *yj_map64_at(const yj_map64 *m, size_t i)
     return m->vals + i * m->width;
 }
 
+int64_t *yj_map64_row_at(yj_map64 *m, size_t i)
+{
+    assert(i < m->n && !m->undo);
+    return m->vals + i * m->width;
+}
+
 unsigned yj_map64_width(const yj_map64 *m)
 {
     return m->width;

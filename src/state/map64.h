@@ -52,6 +52,9 @@ size_t yj_map64_count(const yj_map64 *m);
 /* Row i (in the order made): its key and counters. */
 uint64_t yj_map64_key_at(const yj_map64 *m, size_t i);
 const int64_t *yj_map64_at(const yj_map64 *m, size_t i);
+/* Row i's counters to change in place, not logged: a map without an undo
+ * log only. Valid until the next yj_map64_reserve. */
+int64_t *yj_map64_row_at(yj_map64 *m, size_t i);
 unsigned yj_map64_width(const yj_map64 *m);
 /* The number (in the order made) of a row yj_map64_row, _counter or
  * _find gave. */
