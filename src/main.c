@@ -42,6 +42,7 @@ typedef struct options {
     int32_t commit_delay_us; /* 0: none (the default) */
     int log_thread;          /* yj_store_config.pipeline: 0 off, 1 auto, 2 always */
     size_t verify_max_bytes; /* 0: half the machine's memory */
+    size_t ckpt_part_bytes;  /* --checkpoint-part-bytes (0: the store's default) */
     uint32_t drain_timeout_ms;
     int shadow_typed; /* --shadow-typed: the typed state beside the ledger (src/state/shadow.h) */
     uint64_t shadow_ckpt_entries; /* --shadow-checkpoint-entries */
@@ -80,6 +81,10 @@ static void usage(FILE *out)
         "  --max-map-size BYTES      the most the store may grow to (default 1 TiB)\n"
         "  --checkpoint-ms N         make the data file durable at least this often\n"
         "                            (default 2000; the log covers what comes after)\n"
+        "  --checkpoint-part-bytes N with the typed writer, commit a checkpoint into LMDB\n"
+        "                            in parts of about N bytes of pages changed (default\n"
+        "                            48 MiB: LMDB keeps that much of page copies; at least\n"
+        "                            4096)\n"
         "  --commit-delay-us N       wait up to N us for more concurrent writers before a\n"
         "                            commit (default 0 = never)\n"
         "  --verify-max-memory BYTES the most a Verify's replayed state may hold (default\n"
@@ -175,6 +180,7 @@ enum {
     OPT_SHADOW_TYPED,
     OPT_SHADOW_CKPT,
     OPT_HOT_ORDERS,
+    OPT_CKPT_PART,
     OPT_SHADOW_CHECK_CKPT,
     OPT_TYPED_WRITER,
     OPT_KEYED_WRITER
@@ -218,6 +224,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"typed-writer", 0, 0, OPT_TYPED_WRITER},
         {"keyed-writer", 0, 0, OPT_KEYED_WRITER},
         {"hot-orders", 1, 0, OPT_HOT_ORDERS},
+        {"checkpoint-part-bytes", 1, 0, OPT_CKPT_PART},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -254,6 +261,10 @@ static int parse_options(int argc, char **argv, options *o)
         case 'F': bad = parse_u64(optarg, 86400000, &v) || !v; o->max_future_ms = (uint32_t)v; break;
         case 'C': bad = parse_u64(optarg, 3600000, &v) || !v; o->checkpoint_ms = (uint32_t)v; break;
         case 'D': bad = parse_u64(optarg, 100000, &v); o->commit_delay_us = (int32_t)v; break;
+        case OPT_CKPT_PART:
+            bad = parse_u64(optarg, (uint64_t)1 << 40, &v) || v < 4096;
+            o->ckpt_part_bytes = (size_t)v;
+            break;
         case OPT_VERIFY_MAX: bad = parse_u64(optarg, (uint64_t)1 << 50, &v) || v < (1u << 20); o->verify_max_bytes = (size_t)v; break;
         case OPT_SHADOW_TYPED:
             o->shadow_typed = 1;
@@ -466,6 +477,7 @@ static int start(app *a)
     sc.commit_delay_us = a->opt.commit_delay_us;
     sc.pipeline = a->opt.log_thread;
     sc.verify_max_bytes = a->opt.verify_max_bytes;
+    sc.ckpt_part_bytes = a->opt.ckpt_part_bytes;
     sc.hook = *yj_ledger_hook();
     if (a->opt.shadow_typed) {
         if (a->opt.log_thread) {
@@ -652,7 +664,8 @@ int main(int argc, char **argv)
     yj_log(YJ_LOG_INFO,
            "store: %llu commits, %llu entries written (%.1f per commit), %llu refused, "
            "%llu replayed, %llu map grows (%llu MiB of the data file read ahead in small pages), "
-           "%llu checkpoints (%llu staged %llu history lines; the writer waited for %llu of them, "
+           "%llu checkpoints in %llu LMDB transactions (%llu staged %llu history lines; the writer "
+           "waited for %llu of them, "
            "its history for LMDB past its bound), %llu new logs (%llu KiB of their tails copied "
            "by the writer), %llu groups applied again (a write refused after it wrote; %llu over a "
            "group the log "
@@ -669,19 +682,19 @@ int main(int argc, char **argv)
            st.commits ? (double)st.writes_committed / (double)st.commits : 0.0,
            (unsigned long long)st.writes_refused, (unsigned long long)st.writes_replayed,
            (unsigned long long)st.map_grows, (unsigned long long)(st.pages_read_bytes >> 20),
-           (unsigned long long)st.checkpoints, (unsigned long long)st.stage_checkpoints,
-           (unsigned long long)st.staged_lines, (unsigned long long)st.layer_waits,
-           (unsigned long long)st.log_rotations, (unsigned long long)(st.rotation_rest_bytes >> 10),
-           (unsigned long long)st.group_redos, (unsigned long long)st.group_redos_piped,
-           (unsigned long long)st.group_compactions, (unsigned long long)st.piped_commits,
-           (unsigned long long)st.zero_jobs, (unsigned long long)st.zero_waits,
-           (unsigned long long)st.zero_job_waits, (unsigned long long)(st.zero_job_wait_us / 1000),
-           (unsigned long long)st.cache_drops, (unsigned long long)st.cache_entries,
-           (unsigned long long)(st.cache_bytes >> 10), (unsigned long long)st.rows_drops,
-           (unsigned long long)st.rows, (unsigned long long)(st.rows_bytes >> 10),
-           (unsigned long long)(st.slab_bytes >> 10), (unsigned long long)st.commit_p50_us,
-           (unsigned long long)st.commit_p99_us, (unsigned long long)st.log_sync_p50_us,
-           (unsigned long long)st.log_sync_p99_us);
+           (unsigned long long)st.checkpoints, (unsigned long long)st.ckpt_txns,
+           (unsigned long long)st.stage_checkpoints, (unsigned long long)st.staged_lines,
+           (unsigned long long)st.layer_waits, (unsigned long long)st.log_rotations,
+           (unsigned long long)(st.rotation_rest_bytes >> 10), (unsigned long long)st.group_redos,
+           (unsigned long long)st.group_redos_piped, (unsigned long long)st.group_compactions,
+           (unsigned long long)st.piped_commits, (unsigned long long)st.zero_jobs,
+           (unsigned long long)st.zero_waits, (unsigned long long)st.zero_job_waits,
+           (unsigned long long)(st.zero_job_wait_us / 1000), (unsigned long long)st.cache_drops,
+           (unsigned long long)st.cache_entries, (unsigned long long)(st.cache_bytes >> 10),
+           (unsigned long long)st.rows_drops, (unsigned long long)st.rows,
+           (unsigned long long)(st.rows_bytes >> 10), (unsigned long long)(st.slab_bytes >> 10),
+           (unsigned long long)st.commit_p50_us, (unsigned long long)st.commit_p99_us,
+           (unsigned long long)st.log_sync_p50_us, (unsigned long long)st.log_sync_p99_us);
     stop(&a);
     yj_log(YJ_LOG_INFO, "yongjind stopped");
     return 0;

@@ -332,6 +332,13 @@ typedef struct yj_apply_hook {
      * reader may scan a range that holds one. The writer's request ids
      * are kept so too, always. NULL: none. */
     int (*lookup_only)(const void *key, size_t key_len);
+    /* Of the keys lookup_only() names, those a checkpoint written in parts
+     * (docs/storage.md "A checkpoint in parts") puts before the others: a
+     * key a recovery may need whenever a newer value of another key is in
+     * LMDB (the typed writer's kept record of an order, 'o', which the
+     * order's record, 'O', replaces). A function of the key's bytes alone.
+     * NULL: none. */
+    int (*write_first)(const void *key, size_t key_len);
     /* For an apply that keeps state of its own beside the store's (the
      * typed state's shadow, src/state/shadow.h), called on the writer's
      * thread: a group of new writes begins (before its first apply); the
@@ -390,6 +397,9 @@ typedef struct yj_store_config {
                                       checkpoint starts past half of it, and past all of it the
                                       writer waits for the running checkpoint before its next
                                       group (counted in layer_waits); 0 = 256 MiB */
+    size_t ckpt_part_bytes;        /* a checkpoint of a store the typed writer keeps is
+                                      committed in parts of about this many bytes of pages
+                                      changed (wal.c, ckpt_tx); 0 = 48 MiB */
     int read_only;                 /* open without a writer (yj tools) */
     int typed_writer;              /* yongjind --typed-writer (an experiment of issue 16): a new
                                       store is marked in meta ("typed_writer": it holds none of
@@ -545,6 +555,8 @@ typedef struct yj_store_stats {
     uint64_t stage_checkpoints; /* checkpoints that staged history lines (the next merged them
                                    into state: docs/storage.md "Staged history lines") */
     uint64_t staged_lines;      /* the lines they staged, in all */
+    uint64_t ckpt_txns;         /* LMDB transactions the checkpoints committed (one a checkpoint,
+                                   or its parts: docs/storage.md "A checkpoint in parts") */
     uint64_t layer_waits;       /* times the writer, the history waiting for LMDB past its
                                    bound, found a checkpoint running and waited for its end
                                    before a group (a wait may be of no time: it had just ended;

@@ -310,13 +310,22 @@ static int ledger_lookup_only(const void *key, size_t key_len)
     return key_len >= 2 && (size_t)k[0] + 1 < key_len && (k[k[0] + 1] == 'O' || k[k[0] + 1] == 'o');
 }
 
+/* The typed writer's kept records of orders ('o'): a checkpoint in parts
+ * puts them before the orders' records ('O') that replace them (store.h). */
+static int ledger_write_first(const void *key, size_t key_len)
+{
+    const uint8_t *k = key;
+    return key_len >= 2 && (size_t)k[0] + 1 < key_len && k[k[0] + 1] == 'o';
+}
+
 static const yj_apply_hook hook = {.apply = ledger_apply,
                                    .cacheable = ledger_cacheable,
                                    .row_cap = ledger_row_cap,
                                    .staged = ledger_staged,
                                    .indexed = ledger_indexed,
                                    .history = ledger_history,
-                                   .lookup_only = ledger_lookup_only};
+                                   .lookup_only = ledger_lookup_only,
+                                   .write_first = ledger_write_first};
 
 const yj_apply_hook *yj_ledger_hook(void)
 {

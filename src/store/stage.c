@@ -65,6 +65,8 @@ int store_stage_append(MDB_cursor *c, uint64_t n, const void *key, size_t klen, 
     store_put_be(sk, n, 8);
     MDB_val k = {8, sk}, v = {2 + klen + vlen + STORE_CRC_BYTES, NULL};
     int rc = mdb_cursor_put(c, &k, &v, MDB_RESERVE | MDB_APPEND);
+    if (rc == MDB_KEYEXIST) /* (a part an earlier try of this checkpoint committed: wal.c) */
+        rc = mdb_cursor_put(c, &k, &v, MDB_RESERVE);
     if (rc) return rc;
     uint8_t *d = v.mv_data;
     store_put_be(d, klen, 2);

@@ -341,10 +341,13 @@ static yj_err open_env(yj_store *s, yj_msg *msg)
         if (!rc) rc = mdb_env_set_maxdbs(s->env, 8);
         if (!rc) rc = mdb_env_set_maxreaders(s->env, 126);
         if (!rc) rc = mdb_env_set_mapsize(s->env, map);
-        /* the writer's LMDB writes its pages into its map: no heap copy of
-         * each page a checkpoint changes (LMDB keeps those copies for the
-         * process's life: ~400 MB at 1M members, docs/storage.md) */
-        if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | (c->read_only ? MDB_RDONLY : MDB_WRITEMAP), 0640);
+        /* the typed writer's LMDB writes its pages with pwrite from heap
+         * copies, which LMDB keeps for the process's life: its checkpoints
+         * are committed in parts that bound them (wal.c, ckpt_tx); the
+         * keyed ledger's, which cannot be split, writes into its map
+         * (docs/storage.md "LMDB's pages") */
+        unsigned how = c->read_only ? MDB_RDONLY : c->typed_writer ? 0 : MDB_WRITEMAP;
+        if (!rc) rc = mdb_env_open(s->env, c->dir, MDB_NOTLS | how, 0640);
         if (!rc) break;
         mdb_env_close(s->env);
         s->env = NULL;
@@ -697,6 +700,7 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->rotation_rest_bytes = atomic_load(&s->rotation_rest_bytes);
     out->stage_checkpoints = atomic_load(&s->stage_checkpoints);
     out->staged_lines = atomic_load(&s->staged_lines);
+    out->ckpt_txns = atomic_load(&s->ckpt_txns);
     out->layer_waits = atomic_load(&s->layer_waits);
     out->pages_read_bytes = atomic_load(&s->pages_read_bytes);
     out->slab_bytes = atomic_load(&s->slab_bytes);

@@ -385,7 +385,7 @@ struct yj_store {
     _Atomic uint64_t commits, writes_committed, writes_refused, writes_replayed, map_grows,
         checkpoints, cache_drops, rows_drops, piped_commits, zero_waits, zero_jobs, zero_job_waits,
         zero_job_wait_us, log_rotations, rotation_rest_bytes, group_redos, group_redos_piped,
-        group_compactions, stage_checkpoints, staged_lines, layer_waits;
+        group_compactions, stage_checkpoints, staged_lines, layer_waits, ckpt_txns;
     _Atomic uint64_t commit_hist[STORE_HIST_BUCKETS]; /* a group's time in the writer, store_hist_bucket */
     _Atomic uint64_t sync_hist[STORE_HIST_BUCKETS];   /* a group's log fdatasync alone */
     _Atomic int verifiers;     /* yj_store_verify calls running (other threads) */
@@ -489,6 +489,7 @@ typedef struct store_apply_ctx {
                           (NULL: each result's effects are malloc'd, the caller frees them) */
     store_read_memo memo; /* the view's, when it reads rows */
     uint64_t compactions; /* of the group's layer, since the writer last counted them */
+    uint64_t ids_ahead;   /* request ids met that name an entry past the head (store_apply_write) */
 } store_apply_ctx;
 
 /* n bytes for a result's effects in b's memory (b NULL: malloc'd). NULL on

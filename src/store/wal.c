@@ -767,33 +767,107 @@ static void walk_next(ckpt_walk *w)
     }
 }
 
+/* A checkpoint's LMDB transactions (docs/storage.md "A checkpoint in
+ * parts"). LMDB copies each page a write transaction changes into a heap
+ * page and keeps those pages for the life of the process (its own free
+ * list): a checkpoint of a store the typed writer keeps is therefore
+ * committed in parts of at most CKPT_PART_BYTES of pages changed (as
+ * counted below), so the copies stay within that. Every part but the
+ * last is committed with MDB_NOMETASYNC (its pages synced before its meta
+ * page is written: a crash finds this part or the one before, either
+ * whole); the last is synced whole (mdb_env_sync) before the checkpoint
+ * counts. What a part holds is put again by a later try or by the
+ * recovery's checkpoint, alike: the journal's entries go last (a
+ * recovery goes on from the last one LMDB holds, and every other key of
+ * an entry up to there is in by then), and the request ids of entries
+ * past LMDB's head are not taken for duplicates (store_apply_write). A
+ * store the keyed ledger keeps (its counters are added, not put) and a
+ * rebuild (its schema goes with its state) are checkpointed in one
+ * transaction. (config.ckpt_part_bytes sets the parts' size: a test's
+ * small parts make every checkpoint several.) */
+#define CKPT_PART_BYTES ((uint64_t)48 << 20) /* (config.ckpt_part_bytes 0) */
+enum { CK_STATE, CK_STAGE, CK_JOURNAL, CK_IDEM, CK_DBS };
+
+typedef struct ckpt_tx {
+    yj_store *s;
+    MDB_txn *txn;
+    MDB_cursor *cur[CK_DBS]; /* opened when first used; a part's commit closes them */
+    uint64_t bytes;          /* of pages changed in txn, as counted (ckpt_count) */
+    int split;               /* committed in parts */
+    unsigned parts;          /* committed before txn */
+    int stage;               /* lines go to "stage" (and *next) */
+    store_layer **next;
+    uint64_t *staged;
+} ckpt_tx;
+
+static int tx_begin(ckpt_tx *t)
+{
+    memset(t->cur, 0, sizeof t->cur);
+    t->bytes = 0;
+    return mdb_txn_begin(t->s->env, NULL, t->split ? MDB_NOMETASYNC : 0, &t->txn);
+}
+
+/* The cursor of database `which` in t's transaction: 0, or LMDB's error. */
+static int tx_cur(ckpt_tx *t, int which, MDB_cursor **c)
+{
+    if (!t->cur[which]) {
+        const MDB_dbi dbi[CK_DBS] = {t->s->state, t->s->stage, t->s->journal, t->s->idem};
+        int rc = mdb_cursor_open(t->txn, dbi[which], &t->cur[which]);
+        if (rc) return rc;
+    }
+    *c = t->cur[which];
+    return 0;
+}
+
+/* One put of klen + vlen bytes counted (appended: next to the one
+ * before, else a page of its own, and a value past half a page its own
+ * pages too); past CKPT_PART_BYTES, t's part committed and the next one
+ * begun. 0, or LMDB's error (t->txn then NULL). */
+static int ckpt_count(ckpt_tx *t, size_t klen, size_t vlen, int appended)
+{
+    t->bytes += appended ? klen + vlen + 16 : 4096 + (vlen > 2048 ? vlen : 0);
+    uint64_t part = t->s->config.ckpt_part_bytes ? t->s->config.ckpt_part_bytes : CKPT_PART_BYTES;
+    if (!t->split || t->bytes < part) return 0;
+    int rc = mdb_txn_commit(t->txn);
+    t->txn = NULL;
+    if (rc) return rc;
+    t->parts++;
+    return tx_begin(t);
+}
+
 /* One entry of a checkpoint's walk into LMDB: deleted (a tombstone),
  * staged (with stage: "stage" and *next), or put into state. 0 or an
  * LMDB error (ENOMEM while staging). */
-static int ckpt_put(yj_store *s, MDB_cursor *c, MDB_cursor *sc, store_layer **next,
-                    uint64_t *staged, const ckpt_walk *w)
+static int ckpt_put(ckpt_tx *t, const ckpt_walk *w)
 {
+    yj_store *s = t->s;
     MDB_val k = {w->klen, (void *)w->key}, old;
-    int rc;
+    MDB_cursor *c;
+    int rc = tx_cur(t, CK_STATE, &c), append = 0;
+    if (rc) return rc;
     if (w->tomb) {
         rc = mdb_cursor_get(c, &k, &old, MDB_SET);
         if (rc == 0)
             rc = mdb_cursor_del(c, 0);
         else if (rc == MDB_NOTFOUND)
             rc = 0;
-    } else if (sc && store_stageable(s, w->key, w->klen)) {
+    } else if (t->stage && store_stageable(s, w->key, w->klen)) {
         /* staged: appended here, merged by the next checkpoint */
-        if (!*next && !(*next = store_stage_layer_new(s)))
+        MDB_cursor *sc;
+        append = 1;
+        if ((rc = tx_cur(t, CK_STAGE, &sc)) != 0)
+            ;
+        else if (!*t->next && !(*t->next = store_stage_layer_new(s)))
             rc = ENOMEM;
-        else if (yj_memmap_put((*next)->map[STORE_MAP_STATE], w->key, w->klen, w->val, w->vlen,
+        else if (yj_memmap_put((*t->next)->map[STORE_MAP_STATE], w->key, w->klen, w->val, w->vlen,
                                0) != 0)
             rc = ENOMEM;
         else
-            rc = store_stage_append(sc, ++*staged, w->key, w->klen, w->val, w->vlen);
+            rc = store_stage_append(sc, ++*t->staged, w->key, w->klen, w->val, w->vlen);
     } else {
         rc = store_put_record(c, w->key, w->klen, w->val, w->vlen);
     }
-    return rc;
+    return rc ? rc : ckpt_count(t, w->klen, w->vlen, append);
 }
 
 /* A loose entry to sort, with a copy of its key's first bytes: the run's
@@ -877,18 +951,39 @@ static void sort_heads(const loose_head *heads, size_t n, loose_key *order)
     qsort_r(order, n, sizeof *order, key_cmp, &ls);
 }
 
-/* One entry's put (or, a tombstone, delete) through c. */
-static int ckpt_put_ent(MDB_cursor *c, const yj_memmap_ent *e)
+/* One entry's put (or, a tombstone, delete) into database `which`, counted. */
+static int ckpt_put_ent(ckpt_tx *t, int which, const yj_memmap_ent *e)
 {
     const void *key, *val;
     size_t klen, vlen;
     int tomb;
+    MDB_cursor *c;
+    int rc = tx_cur(t, which, &c);
+    if (rc) return rc;
     yj_memmap_ent_at(e, &key, &klen, &val, &vlen, &tomb);
     MDB_val k = {klen, (void *)key}, old;
-    if (!tomb) return store_put_record(c, key, klen, val, vlen);
-    int rc = mdb_cursor_get(c, &k, &old, MDB_SET);
-    if (rc == 0) return mdb_cursor_del(c, 0);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (!tomb) {
+        rc = store_put_record(c, key, klen, val, vlen);
+    } else {
+        rc = mdb_cursor_get(c, &k, &old, MDB_SET);
+        if (rc == 0)
+            rc = mdb_cursor_del(c, 0);
+        else if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    return rc ? rc : ckpt_count(t, klen, vlen, 0);
+}
+
+/* Whether a loose entry goes in this pass of ckpt_put_loose (first: the
+ * keys the hook's write_first names; then the others). */
+static int loose_pass(const yj_store *s, const yj_memmap_ent *e, int first)
+{
+    int (*wf)(const void *, size_t) = s->config.hook.write_first;
+    if (!wf) return !first;
+    const void *key;
+    size_t klen;
+    yj_memmap_ent_at(e, &key, &klen, NULL, NULL, NULL);
+    return !wf(key, klen) == !first;
 }
 
 /* m's loose entries (memmap.h: the published layer's request ids and the
@@ -896,7 +991,21 @@ static int ckpt_put_ent(MDB_cursor *c, const yj_memmap_ent *e)
  * sorted here by key, in runs of up to LOOSE_RUN: LMDB then finds each
  * one's page next to the last one's. With no memory to sort them, in the
  * map's order (LMDB takes puts in any order; a warning says it). */
-static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
+static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int first);
+
+static int ckpt_put_loose(ckpt_tx *t, int which, const yj_memmap *m)
+{
+    /* in parts, the keys write_first names go first: each is in LMDB
+     * before any part that holds what replaces it */
+    int rc = t->split && t->s->config.hook.write_first ? ckpt_put_loose_pass(t, which, m, 1) : 0;
+    return rc ? rc
+              : ckpt_put_loose_pass(t, which, m,
+                                    !t->split || !t->s->config.hook.write_first ? -1 : 0);
+}
+
+/* The loose entries of pass `first` (1: write_first's, 0: the others,
+ * -1: all). */
+static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int first)
 {
     size_t n = yj_memmap_loose_count(m), pos = 0, run = n < LOOSE_RUN ? n : LOOSE_RUN;
     if (!n) return 0;
@@ -911,13 +1020,14 @@ static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
         int rc = 0;
         const yj_memmap_ent *e;
         while (!rc && (e = yj_memmap_loose_next(m, &pos)))
-            rc = ckpt_put_ent(c, e);
+            if (first < 0 || loose_pass(t->s, e, first)) rc = ckpt_put_ent(t, which, e);
         return rc;
     }
-    int rc = 0;
-    for (size_t done = 0; !rc && done < n;) {
+    int rc = 0, more = 1;
+    while (!rc && more) {
         size_t got = 0;
-        while (got < run && (sorted[got].e = yj_memmap_loose_next(m, &pos))) {
+        while (got < run && (more = (sorted[got].e = yj_memmap_loose_next(m, &pos)) != NULL)) {
+            if (first >= 0 && !loose_pass(t->s, sorted[got].e, first)) continue;
             const void *key;
             size_t klen;
             yj_memmap_ent_at(sorted[got].e, &key, &klen, NULL, NULL, NULL);
@@ -925,14 +1035,13 @@ static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
             sorted[got].klen = (uint16_t)klen;
             got++;
         }
-        assert(got > 0);
+        if (!got) break;
         sort_heads(sorted, got, order);
         for (size_t i = 0; !rc && i < got; i++) {
             /* (in order, distinct: the entry before was just put, this one is next) */
             assert(!i || yj_memmap_ent_cmp(order[i - 1].e, order[i].e) < 0);
-            rc = ckpt_put_ent(c, order[i].e);
+            rc = ckpt_put_ent(t, which, order[i].e);
         }
-        done += got;
     }
     free(order);
     free(sorted);
@@ -940,13 +1049,11 @@ static int ckpt_put_loose(MDB_cursor *c, const yj_memmap *m)
 }
 
 /* The layer's state, and with it the staged lines (merge) or, into
- * "stage" and *next, its own history lines (stage). */
-static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, const store_layer *merge, int stage,
-                            store_layer **next, uint64_t *staged)
+ * "stage" and *t->next, its own history lines (t->stage). */
+static int ckpt_write_state(ckpt_tx *t, const store_layer *l, const store_layer *merge)
 {
-    MDB_cursor *c = NULL, *sc = NULL;
-    int rc = mdb_cursor_open(txn, s->state, &c);
-    if (!rc && stage) rc = mdb_cursor_open(txn, s->stage, &sc);
+    yj_store *s = t->s;
+    int rc = 0;
     ckpt_walk w;
     memset(&w, 0, sizeof w);
     yj_memmap_first(l->map[STORE_MAP_STATE], &w.a);
@@ -956,7 +1063,7 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
      * takes puts in any order, and they are newer than staged lines) */
     const store_lines_bucket **sorted = NULL;
     size_t n_sorted = 0, n_late = store_lines_buckets(l->lines);
-    if (!rc && store_lines_sorted(l->lines, &sorted, &n_sorted) != 0) {
+    if (store_lines_sorted(l->lines, &sorted, &n_sorted) != 0) {
         yj_log(YJ_LOG_WARN,
                "store: out of memory sorting a checkpoint's %zu buckets of history lines: "
                "writing them after its other keys",
@@ -970,7 +1077,7 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
     walk_bucket(&w);
     walk_hist_fix(&w);
     for (; !rc && walk_at(&w); walk_next(&w))
-        rc = ckpt_put(s, c, sc, next, staged, &w);
+        rc = ckpt_put(t, &w);
     free(sorted);
     for (size_t i = 0; !rc && i < n_late; i++) {
         const store_lines_bucket *one = store_lines_bucket_at(l->lines, i);
@@ -981,21 +1088,22 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
         walk_bucket(&lw);
         walk_hist_fix(&lw);
         for (; !rc && walk_at(&lw); walk_next(&lw))
-            rc = ckpt_put(s, c, sc, next, staged, &lw);
+            rc = ckpt_put(t, &lw);
     }
-    if (sc) mdb_cursor_close(sc);
     /* the keys looked up, never scanned: in no other source (a function of
      * the key: neither staged, nor a history line, nor a row) */
-    if (!rc) rc = ckpt_put_loose(c, l->map[STORE_MAP_STATE]);
+    if (!rc) rc = ckpt_put_loose(t, CK_STATE, l->map[STORE_MAP_STATE]);
     /* the rows' values after the layer's: its copies of their keys are older */
-    if (l == s->ckpt && c) {
+    if (l == s->ckpt) {
         const void *key, *val;
         size_t off = 0, klen, vlen;
+        MDB_cursor *c;
         while (!rc && store_rows_each(&s->ckpt_rows, &off, &key, &klen, &val, &vlen))
-            rc = store_put_record(c, key, klen, val, vlen);
+            if (!(rc = tx_cur(t, CK_STATE, &c)) &&
+                !(rc = store_put_record(c, key, klen, val, vlen)))
+                rc = ckpt_count(t, klen, vlen, 0);
     }
-    if (c) mdb_cursor_close(c);
-    if (!rc && merge) rc = mdb_drop(txn, s->stage, 0); /* every line is in state now */
+    if (!rc && merge) rc = mdb_drop(t->txn, s->stage, 0); /* every line is in state now */
     return rc;
 }
 
@@ -1005,26 +1113,29 @@ static int ckpt_write_state(yj_store *s, MDB_txn *txn, const store_layer *l, con
  * checkpoint more). */
 #define STAGE_MAX_KEYS ((size_t)4 << 20)
 
-/* The journal's entries and the request ids of l, each in key order
- * (the request ids of a published layer sorted by ckpt_put_loose). One
- * cursor a database, its keys in order: LMDB then looks a key up in the
- * leaf page the cursor is on before it descends from the root (mdb_put
- * opens a fresh cursor and descends for every key: in a checkpoint's
- * profile, comparing keys and finding dirty pages took 20% of the
- * checkpoint thread). */
-static int ckpt_write_log(yj_store *s, MDB_txn *txn, const store_layer *l)
+/* The request ids of l, then its journal's entries, each in key order
+ * (the request ids of a published layer sorted by ckpt_put_loose): the
+ * entries last, so that in parts every other key of an entry is in LMDB
+ * before the entry. One cursor a database, its keys in order: LMDB then
+ * looks a key up in the leaf page the cursor is on before it descends
+ * from the root (mdb_put opens a fresh cursor and descends for every key:
+ * in a checkpoint's profile, comparing keys and finding dirty pages took
+ * 20% of the checkpoint thread). A part an earlier try of this checkpoint
+ * committed holds some of the entries already: those are put over
+ * themselves. */
+static int ckpt_write_log(ckpt_tx *t, const store_layer *l)
 {
-    const int which[2] = {STORE_MAP_JOURNAL, STORE_MAP_IDEM};
-    const MDB_dbi dbis[2] = {s->journal, s->idem};
+    const int which[2] = {STORE_MAP_IDEM, STORE_MAP_JOURNAL};
+    const int db[2] = {CK_IDEM, CK_JOURNAL};
     int rc = 0;
     for (int m = 0; m < 2 && !rc; m++) {
-        MDB_cursor *c;
         yj_memmap_it it;
-        if ((rc = mdb_cursor_open(txn, dbis[m], &c)) != 0) break;
         for (yj_memmap_first(l->map[which[m]], &it); yj_memmap_valid(&it) && !rc; yj_memmap_next(&it)) {
             const void *key, *val;
             size_t klen, vlen;
             int tomb;
+            MDB_cursor *c;
+            if ((rc = tx_cur(t, db[m], &c)) != 0) break;
             yj_memmap_at(&it, &key, &klen, &val, &vlen, &tomb);
             MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val}, old;
             if (tomb) {
@@ -1033,30 +1144,40 @@ static int ckpt_write_log(yj_store *s, MDB_txn *txn, const store_layer *l)
                 else if (rc == MDB_NOTFOUND) rc = 0;
             } else if (which[m] == STORE_MAP_JOURNAL) {
                 rc = mdb_cursor_put(c, &k, &v, MDB_APPEND);
+                if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(c, &k, &v, 0);
             } else {
                 rc = store_put_record(c, key, klen, val, vlen);
             }
+            if (!rc) rc = ckpt_count(t, klen, vlen, which[m] == STORE_MAP_JOURNAL);
         }
         /* the published layer keeps its request ids loose (memmap.h) */
-        if (!rc) rc = ckpt_put_loose(c, l->map[which[m]]);
-        mdb_cursor_close(c);
+        if (!rc) rc = ckpt_put_loose(t, db[m], l->map[which[m]]);
     }
     return rc;
 }
 
-/* One try of a checkpoint's LMDB transaction: 0 or LMDB's error (or ENOMEM
- * while staging), nothing written then. */
+/* One try of a checkpoint's LMDB transactions: 0, or LMDB's error (or
+ * ENOMEM while staging; the parts committed before it stay: ckpt_tx). */
 static int ckpt_txn(yj_store *s, const store_layer *l, const store_layer *merge, int stage, store_layer **next,
                     uint64_t *staged)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    ckpt_tx t = {.s = s, .stage = stage, .next = next, .staged = staged};
+    t.split = s->typed && !s->rebuild_from;
+    int rc = tx_begin(&t);
     if (rc) return rc;
-    rc = ckpt_write_log(s, txn, l);
-    if (!rc) rc = ckpt_write_state(s, txn, l, merge, stage, next, staged);
-    if (!rc && s->rebuild_from) rc = put_schema(txn, s->meta); /* with the rebuilt state, atomically */
-    if (!rc) rc = mdb_txn_commit(txn);
-    else mdb_txn_abort(txn);
+    rc = ckpt_write_state(&t, l, merge);
+    if (!rc) rc = ckpt_write_log(&t, l);
+    if (!rc && s->rebuild_from)
+        rc = put_schema(t.txn, s->meta); /* with the rebuilt state, atomically */
+    if (!rc) {
+        rc = mdb_txn_commit(t.txn);
+        /* the last part's meta page synced too (begun MDB_NOMETASYNC) */
+        if (!rc && t.split) rc = mdb_env_sync(s->env, 1);
+        if (!rc) t.parts++;
+    } else if (t.txn) {
+        mdb_txn_abort(t.txn);
+    }
+    atomic_fetch_add(&s->ckpt_txns, t.parts);
     return rc;
 }
 
@@ -1651,6 +1772,11 @@ static yj_err replay_log(yj_store *s, const wal_image *im, yj_msg *msg)
     if (err == YJ_OK && done && !s->pinned)
         yj_log(YJ_LOG_WARN, "store: recovery: %llu logged entries applied again, head %llu",
                (unsigned long long)done, (unsigned long long)s->head_seq);
+    if (err == YJ_OK && rp.ac.ids_ahead && !s->pinned)
+        yj_log(YJ_LOG_INFO,
+               "store: recovery: %llu request ids in LMDB named entries past its head (a "
+               "checkpoint cut between its parts); those entries were applied again",
+               (unsigned long long)rp.ac.ids_ahead);
     replayer_free(s, &rp);
     return err;
 }

@@ -540,3 +540,71 @@ def test_a_damaged_history_record_is_data_loss_never_a_short_answer(data_dir):
     assert c.call("GetTeam", member="a0").direct_count == 2
     assert "fails its checksum" in s.read_log()
     assert s.stop() == 0
+
+
+
+def test_a_checkpoint_in_parts_cut_by_kill_9_loses_nothing(data_dir):
+    """The typed writer's checkpoints go into LMDB in parts (docs/storage.md
+    "A checkpoint in parts"): with parts of 16 pages, each checkpoint here
+    is dozens of LMDB transactions, each synced, back to back while orders
+    come, so a kill -9 in the middle of the writes most likely finds one
+    part-way (LMDB then holds some of its parts: history rows, and request
+    ids of entries past its head). Cold orders (--hot-orders 3) read back
+    by refunds put their kept records ('o') and newer records ('O') into
+    the same checkpoints. Nothing acknowledged is lost, and the numbers are
+    the rules': by hand, each order of 10000 by xc under xb under xa earns
+    xb 1000 and xa 500 (10% and 5%); each refund of 1000 reverses 100 and
+    50."""
+    import time
+    from test_referral import refund
+    args = ["--typed-writer", "--hot-orders", "3", "--checkpoint-ms", "20",
+            "--checkpoint-part-bytes", "65536"]
+    s = Server(data_dir, args).start()
+    c = Client(s.channel())
+    ok(c.append(bind("xb", "xa"), bind("xc", "xb")))
+    paid_n = refunds = 0
+
+    def orders_for(c, seconds):
+        nonlocal paid_n
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ok(c.append(paid("k%d" % paid_n, "xc", line("L1", 10000), t=T + 1 + paid_n)))
+            paid_n += 1
+    orders_for(c, 0.4)
+    s.kill9()
+    s.start()
+    c = Client(s.channel())
+    for i in range(12):  # each order cold (three hot), read back
+        ok(c.append(refund("k%d" % i, "r%d" % i, 1000, t=T + 10 ** 6 + i)))
+        refunds += 1
+    orders_for(c, 0.3)
+    s.kill9()
+    s.start()
+    c = Client(s.channel())
+    b, a = balance(c, "xb"), balance(c, "xa")
+    assert (b.earned_total, b.reversed_total) == (1000 * paid_n, 100 * refunds)
+    assert (a.earned_total, a.reversed_total) == (500 * paid_n, 50 * refunds)
+    assert b.pending == 1000 * paid_n - 100 * refunds
+    o = c.call("GetOrder", order_id="k0")
+    assert (o.paid, o.refunded) == (10000, 1000)
+    n_lines, token = 0, ""
+    while True:  # an accrual an order, a reversal a refund
+        page = c.call("ListEntries", member="xb", page_size=1000, page_token=token)
+        n_lines += len(page.lines)
+        token = page.next_page_token
+        if not token:
+            break
+    assert n_lines == paid_n + refunds
+    v = c.call("Verify")
+    assert v.ok and v.entries == 2 + paid_n + refunds, v
+    r = c.append(paid("k5", "xc", line("L1", 10000), t=T + 6))[0]  # (a new request id)
+    assert r.code == grpc.StatusCode.ALREADY_EXISTS.value[0], r  # k5 was paid
+    orders_for(c, 0.2)  # (and checkpoints of this run, for its closing line)
+    time.sleep(1)
+    assert s.stop() == 0
+    log = s.read_log()
+    m = re.findall(r"store: \d+ commits.*?(\d+) checkpoints in (\d+) LMDB transactions", log)
+    assert m and int(m[-1][1]) > int(m[-1][0]) > 0, m  # (checkpoints in parts)
+    ahead = re.findall(r"recovery: (\d+) request ids in LMDB named entries past its head", log)
+    print("\n%d orders, %d refunds; the last run's checkpoints and LMDB transactions: %s; request ids "
+          "past LMDB's head met by the recoveries: %s" % (paid_n, refunds, m[-1], ahead or "none"))

@@ -1682,6 +1682,79 @@ static void test_power_loss_keeps_every_acknowledged_write(void **state)
     free_names(ev, N);
 }
 
+/* A checkpoint in parts (wal.c, ckpt_tx) puts the request ids of its
+ * entries before the entries: a crash between its parts leaves LMDB with
+ * request ids that name entries past its head. The recovery applies those
+ * entries again from the log, and must not take their own request ids for
+ * duplicates (each would answer as a replay, and the journal's hash chain
+ * would not be reproduced: DATA_LOSS). The image: the log holding every
+ * entry (no checkpoint since the open), and a data file whose checkpoint
+ * wrote them all, cut back to the first half of the journal. */
+static void test_request_ids_past_lmdbs_head_are_not_taken_for_duplicates(void **state)
+{
+    fixture *f = *state;
+    yj_store_config c = reopen(f, 3600000); /* only the open's checkpoint */
+    enum { BATCHES = 8, PER = 25, N = BATCHES * PER, KEEP = N / 2 };
+    const char **ev = event_names("q", N, 0);
+    for (int b = 0; b < BATCHES; b++) {
+        yj_batch *r = run(f, ev + b * PER, NULL, PER);
+        for (int i = 0; i < PER; i++)
+            assert_int_equal(r->results[i].code, YJ_OK);
+        finish(r);
+    }
+    char path[160], dir2[96];
+    snprintf(path, sizeof path, "%s/wal", f->dir);
+    size_t wal_len;
+    uint8_t *wal = slurp(path, &wal_len); /* every entry, past the open's checkpoint */
+    int mrc = 0;
+    pthread_rwlock_rdlock(&f->store->view_lock);
+    yj_err cerr = store_ckpt_write(f->store, f->store->live, 0, &mrc);
+    pthread_rwlock_unlock(&f->store->view_lock);
+    assert_int_equal(cerr, YJ_OK);
+    kill_image ki;
+    take_kill_image(f, &ki);
+    snprintf(dir2, sizeof dir2, "%s.ahead", f->dir);
+    spit_store(dir2, ki.data, ki.data_len, wal, wal_len);
+    /* the journal's second half out of LMDB; its request ids stay */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi journal, idem;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, ki.data_len), 0);
+    assert_int_equal(mdb_env_open(env, dir2, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "journal", 0, &journal), 0);
+    assert_int_equal(mdb_dbi_open(txn, "idem", 0, &idem), 0);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(txn, idem, &st), 0);
+    size_t ids = st.ms_entries;
+    uint64_t head = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_open(txn, journal, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_LAST), 0);
+    head = store_get_be(k.mv_data, 8);
+    while (store_get_be(k.mv_data, 8) > head - (N - KEEP)) {
+        assert_int_equal(mdb_cursor_del(cur, 0), 0);
+        assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_LAST), 0);
+    }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_true(head >= N && ids >= N);
+    free(ki.data);
+    ki.data = slurp(strcat(strcpy(path, dir2), "/data.mdb"), &ki.data_len);
+    snprintf(path, sizeof path, "rm -rf %s", dir2);
+    assert_int_equal(system(path), 0);
+    /* recovered: every event there, answering as a replay with its seq, and
+     * the store verifies */
+    recover_and_check(f, &c, dir2, ki.data, ki.data_len, wal, wal_len, ev, N, 0);
+    free(wal);
+    free_kill_image(&ki);
+    free_names(ev, N);
+}
+
 /* Checkpoints taken while writing (one after every commit here): a crash
  * that keeps every page written (the page cache of a killed process) must
  * recover from the last checkpoint and the log kept since, which also
@@ -4537,6 +4610,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_second_verify_while_one_runs_is_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_request_ids_past_lmdbs_head_are_not_taken_for_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_keeps_every_acknowledged_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_writing_recover, setup, teardown),
