@@ -31,7 +31,8 @@
  * thread through a completion callback. An answer is handed back, and a
  * write is visible to readers, only after its log record is durable. A
  * checkpoint thread writes the published changes into LMDB every 2 s
- * (checkpoint_ms) in one durable LMDB commit; a writable open recovers from the log
+ * (checkpoint_ms), durably (in parts for the typed writer: docs/storage.md); a writable
+ * open recovers from the log
  * (src/store/wal.c, docs/storage.md). When LMDB's map at its cap could not
  * take what the checkpoints will write, or the disk cannot take the log,
  * the group's writes are answered RESOURCE_EXHAUSTED and reads go on. A

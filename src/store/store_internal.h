@@ -605,12 +605,14 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 /* Empties the writer's cache (over its budget, or a copy into it failed):
  * the writer reads the published layers again until they are in LMDB. */
 void store_cache_drop(yj_store *s);
-/* Writes layer into LMDB in one transaction and commits it (wal.c),
+/* Writes layer into LMDB and commits it, in one transaction or in parts (wal.c, ckpt_tx),
  * merging s->staged's lines into state and emptying "stage". may_stage:
  * when nothing is staged, the layer's history lines go into "stage"
  * instead (stage.c), and s->staged_next holds them for drop_ckpt; 0: they
  * go into state (a synchronous checkpoint; a test's direct call). OK, or
- * the LMDB error's mapping with *mdb_rc set (nothing written). */
+ * the LMDB error's mapping with *mdb_rc set (nothing written, or, in
+ * parts, what the parts before the failed one put: a later try puts it
+ * again). */
 yj_err store_ckpt_write(yj_store *s, const store_layer *layer, int may_stage, int *mdb_rc);
 
 /* ---- the data file's page cache (pages.c) ---- */

@@ -13,9 +13,10 @@
  *    resume when space returns); its last byte is never written.
  *  - A checkpoint (every checkpoint_ms, or 64 MiB of log): the writer
  *    freezes the published layer (everything since the last checkpoint),
- *    the checkpoint thread writes it into LMDB in one transaction, in key
- *    order, and commits it: a durable commit, LMDB syncing its own pages
- *    and meta page (no MDB_NOSYNC). The writer then drops the layer. When
+ *    the checkpoint thread writes it into LMDB in key order, in one
+ *    transaction (the keyed ledger's) or in parts (the typed writer's:
+ *    ckpt_tx), and commits it: a durable commit, LMDB syncing its own
+ *    pages and meta page (no MDB_NOSYNC). The writer then drops the layer. When
  *    the log has grown past log_rotate_bytes a new one starts: the
  *    checkpoint (seq, head hash) and the entries logged since the layer was
  *    frozen, zeros ahead, synced, renamed over `wal`, the directory synced;
@@ -1219,8 +1220,8 @@ yj_err store_ckpt_write(yj_store *s, const store_layer *l, int may_stage, int *m
     return rc ? store_mdb_err(rc) : YJ_OK;
 }
 
-/* A checkpoint of s->ckpt: written into LMDB in one durable commit (LMDB
- * syncs its own pages and meta page). 0, or an errno (ENOSPC for a full map). */
+/* A checkpoint of s->ckpt: written into LMDB and durable (LMDB syncs its
+ * own pages and meta page: ckpt_txn). 0, or an errno (ENOSPC for a full map). */
 static int ckpt_run(yj_store *s, int may_stage)
 {
     int mrc = 0;
@@ -1353,9 +1354,9 @@ static void drop_ckpt(yj_store *s)
 
 /* LMDB's map is full: grow it (no transaction of the process may be open:
  * readers and the writer hold resize_lock shared while they have one; wait
- * 0: when one is, ABORTED and nothing changed). LMDB writes into its map
- * (MDB_WRITEMAP), so the data file is allocated on disk up to the new size
- * first: no write into the map ever needs a block the disk may not have.
+ * 0: when one is, ABORTED and nothing changed). The data file is allocated
+ * on disk up to the new size first: no write of LMDB's (into the keyed
+ * ledger's map, or pwrite) ever needs a block the disk may not have.
  * RESOURCE_EXHAUSTED at the cap, or when the process may not map that much
  * (probed first: LMDB unmaps the old map before it maps the new one, and a
  * failure there would leave it none); UNAVAILABLE when the disk has no
