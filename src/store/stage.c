@@ -12,14 +12,15 @@
  * (keys are a counter: one append, pages written once), and keeps them in
  * memory, readable as a layer below the checkpoint's (store->staged); the
  * next checkpoint writes them into "state" together with its own lines,
- * two checkpoints' lines per leaf, and empties "stage", in the same LMDB
- * transaction. A synchronous checkpoint (recovery, a forced one, the
- * close) always merges: a store closed cleanly has nothing staged, and no
- * recovery stages a long log's lines in memory. A writable open writes
- * what a crash left in "stage" into "state" before anything else
- * (store_stage_flush), so the writer only ever reads lines this build
- * staged; the yj tools and Verify read "stage" over "state"
- * (store_stage_load).
+ * two checkpoints' lines per leaf, and empties "stage" after them (in the
+ * same LMDB transaction, or a later part of a checkpoint in parts:
+ * wal.c, ckpt_tx; a crash between leaves them in both, alike). A
+ * checkpoint in parts that does not stage empties "stage" too: a try
+ * that staged and failed may have left lines there. A synchronous checkpoint (recovery, a forced
+ * one, the close) always merges: a store closed cleanly has nothing staged, and no recovery stages
+ * a long log's lines in memory. A writable open writes what a crash left in "stage" into "state"
+ * before anything else (store_stage_flush), so the writer only ever reads lines this build staged;
+ * the yj tools and Verify read "stage" over "state" (store_stage_load).
  *
  * A stage record: key the counter (8 bytes big-endian, from 1), value the
  * line's key length (2 bytes big-endian), key, value, and the CRC-32 of

@@ -713,6 +713,31 @@ void yj_store_get_stats(yj_store *s, yj_store_stats *out)
     out->map_bytes = s->map_bytes;
 }
 
+/* Whether the copy in dir holds no checkpoint part-way (*whole): OK, or
+ * INTERNAL (it cannot be read). */
+static yj_err copy_whole(const char *dir, int *whole, yj_msg *msg)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi meta;
+    int rc = mdb_env_create(&env);
+    if (!rc) rc = mdb_env_set_maxdbs(env, 8);
+    if (!rc) rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0640);
+    if (!rc) rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (!rc) rc = mdb_dbi_open(txn, "meta", 0, &meta);
+    if (!rc) {
+        MDB_val k = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY}, v;
+        int g = mdb_get(txn, meta, &k, &v);
+        if (g != 0 && g != MDB_NOTFOUND) rc = g;
+        *whole = g == MDB_NOTFOUND;
+    }
+    if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    return rc ? yj_fail(msg, YJ_INTERNAL, "backup: cannot read the copy in %s: %s", dir,
+                        mdb_strerror(rc))
+              : YJ_OK;
+}
+
 yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
 {
     if (mkdir(dest_dir, 0750) != 0 && errno != EEXIST)
@@ -724,7 +749,40 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
         return yj_fail(msg, YJ_ALREADY_EXISTS, "%s already holds a store; back up into an empty directory",
                        dest_dir);
     store_fresh_checkpoint(s); /* the copy is of LMDB: every answered write first */
-    int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
-    if (rc) return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
-    return YJ_OK;
+    /* a copy is of LMDB's last commit, and a copy has no log: one taken
+     * part-way through a checkpoint in parts (wal.c, ckpt_tx) would hold
+     * keys of entries past its journal's head. So the copy starts when a
+     * snapshot shows none part-way, and is made again if its own does */
+    for (int tries = 0;; tries++) {
+        for (int waits = 0;; waits++) { /* (10 ms apart, up to 10 s) */
+            MDB_txn *txn;
+            int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+            if (rc)
+                return yj_fail(msg, YJ_INTERNAL, "backup: cannot open a read snapshot: %s",
+                               mdb_strerror(rc));
+            uint64_t to = store_ckpt_partial(s, txn);
+            mdb_txn_abort(txn);
+            if (!to) break;
+            if (waits == 1000)
+                return yj_fail(msg, YJ_UNAVAILABLE,
+                               "backup: yongjind kept writing checkpoints for 10 s; try again");
+            struct timespec ms10 = {0, 10000000};
+            nanosleep(&ms10, NULL);
+        }
+        int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
+        if (rc)
+            return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
+        int whole = 0;
+        yj_err err = copy_whole(dest_dir, &whole, msg);
+        if (err != YJ_OK || whole) return err;
+        snprintf(path, sizeof path, "%s/data.mdb", dest_dir);
+        if (unlink(path) != 0)
+            return yj_fail(msg, YJ_INTERNAL,
+                           "backup: cannot remove a copy taken part-way through a checkpoint "
+                           "(%s): %s",
+                           path, strerror(errno));
+        if (tries == 10)
+            return yj_fail(msg, YJ_UNAVAILABLE,
+                           "backup: 10 copies each met a checkpoint part-way; try again");
+    }
 }

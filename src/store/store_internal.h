@@ -605,6 +605,12 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 /* Empties the writer's cache (over its budget, or a copy into it failed):
  * the writer reads the published layers again until they are in LMDB. */
 void store_cache_drop(yj_store *s);
+/* The key in "meta" of a checkpoint in parts while it is part-way. */
+#define STORE_CKPT_TO_KEY "checkpoint_to"
+/* The last entry of the checkpoint in parts txn's snapshot is part-way
+ * through (its keys up to there may be in the snapshot, its journal only
+ * up to the snapshot's head), or 0: none (wal.c, ckpt_tx). */
+uint64_t store_ckpt_partial(const yj_store *s, MDB_txn *txn);
 /* Writes layer into LMDB and commits it, in one transaction or in parts (wal.c, ckpt_tx),
  * merging s->staged's lines into state and emptying "stage". may_stage:
  * when nothing is staged, the layer's history lines go into "stage"
@@ -644,7 +650,9 @@ int store_stageable(const yj_store *s, const void *key, size_t klen);
  * staged() does not take skip it: store_layer.only). NULL on ENOMEM. */
 store_layer *store_stage_layer_new(const yj_store *s);
 /* Appends line n (1, 2, ...: the cursor's database holds lines 1..n-1,
- * as a staging checkpoint finds it empty) of "stage": 0 or LMDB's error. */
+ * as a staging checkpoint finds it empty; or, a try after a failed one
+ * in parts, line n already, which is put over) of "stage": 0 or LMDB's
+ * error. */
 int store_stage_append(MDB_cursor *c, uint64_t n, const void *key, size_t klen, const void *val, size_t vlen);
 /* Reads "stage" (dbi) in txn into a new layer (*out; NULL when it holds
  * none): the yj tools' pinned snapshot, Verify's. DATA_LOSS for a damaged

@@ -773,11 +773,13 @@ static void walk_next(ckpt_walk *w)
  * page and keeps those pages for the life of the process (its own free
  * list): a checkpoint of a store the typed writer keeps is therefore
  * committed in parts of at most CKPT_PART_BYTES of pages changed (as
- * counted below), so the copies stay within that. Every part but the
- * last is committed with MDB_NOMETASYNC (its pages synced before its meta
- * page is written: a crash finds this part or the one before, either
- * whole); the last is synced whole (mdb_env_sync) before the checkpoint
- * counts. What a part holds is put again by a later try or by the
+ * counted below), so the copies stay within that. Each part is a durable
+ * LMDB commit (its pages synced, then its meta page: a crash finds this
+ * part or the one before, whole). While one is part-way, "meta" holds
+ * STORE_CKPT_TO_KEY, the last entry it writes (big-endian u64; the first part
+ * puts it, the last deletes it): a reader of LMDB alone (a yj tool, a
+ * backup) sees whether its snapshot holds keys of entries past its
+ * journal's head (store_ckpt_partial). What a part holds is put again by a later try or by the
  * recovery's checkpoint, alike: the journal's entries go last (a
  * recovery goes on from the last one LMDB holds, and every other key of
  * an entry up to there is in by then), and the request ids of entries
@@ -805,7 +807,7 @@ static int tx_begin(ckpt_tx *t)
 {
     memset(t->cur, 0, sizeof t->cur);
     t->bytes = 0;
-    return mdb_txn_begin(t->s->env, NULL, t->split ? MDB_NOMETASYNC : 0, &t->txn);
+    return mdb_txn_begin(t->s->env, NULL, 0, &t->txn);
 }
 
 /* The cursor of database `which` in t's transaction: 0, or LMDB's error. */
@@ -1104,7 +1106,10 @@ static int ckpt_write_state(ckpt_tx *t, const store_layer *l, const store_layer 
                 !(rc = store_put_record(c, key, klen, val, vlen)))
                 rc = ckpt_count(t, klen, vlen, 0);
     }
-    if (!rc && merge) rc = mdb_drop(t->txn, s->stage, 0); /* every line is in state now */
+    /* every line is in state now; in parts, a try that staged lines and
+     * failed may have left some in "stage" for a try that did not stage:
+     * they are in state now too */
+    if (!rc && (merge || (t->split && !t->stage))) rc = mdb_drop(t->txn, s->stage, 0);
     return rc;
 }
 
@@ -1166,14 +1171,25 @@ static int ckpt_txn(yj_store *s, const store_layer *l, const store_layer *merge,
     t.split = s->typed && !s->rebuild_from;
     int rc = tx_begin(&t);
     if (rc) return rc;
-    rc = ckpt_write_state(&t, l, merge);
+    MDB_val tk = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY};
+    if (t.split) { /* (the last entry l holds: its journal's last key) */
+        yj_memmap_it it;
+        const void *key = NULL;
+        size_t klen = 0;
+        yj_memmap_last(l->map[STORE_MAP_JOURNAL], &it);
+        if (yj_memmap_valid(&it)) yj_memmap_at(&it, &key, &klen, NULL, NULL, NULL);
+        uint8_t to[8] = {0};
+        if (klen == 8) memcpy(to, key, 8);
+        MDB_val tv = {8, to};
+        rc = mdb_put(t.txn, s->meta, &tk, &tv, 0);
+    }
+    if (!rc) rc = ckpt_write_state(&t, l, merge);
     if (!rc) rc = ckpt_write_log(&t, l);
     if (!rc && s->rebuild_from)
         rc = put_schema(t.txn, s->meta); /* with the rebuilt state, atomically */
+    if (!rc && t.split) rc = mdb_del(t.txn, s->meta, &tk, NULL); /* (with the last entries) */
     if (!rc) {
         rc = mdb_txn_commit(t.txn);
-        /* the last part's meta page synced too (begun MDB_NOMETASYNC) */
-        if (!rc && t.split) rc = mdb_env_sync(s->env, 1);
         if (!rc) t.parts++;
     } else if (t.txn) {
         mdb_txn_abort(t.txn);
@@ -1962,18 +1978,69 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     return YJ_OK;
 }
 
+uint64_t store_ckpt_partial(const yj_store *s, MDB_txn *txn)
+{
+    MDB_val k = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY}, v;
+    if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 8) return 0;
+    return store_get_be(v.mv_data, 8);
+}
+
+/* The last entry of a log image (0: none). */
+static uint64_t image_last(const wal_image *im)
+{
+    uint64_t seq = 0;
+    size_t off = im->entries_off, next;
+    const uint8_t *prev, *hash, *body;
+    size_t blen;
+    for (uint64_t i = 0; i < im->entries; i++, off = next)
+        entry_at(im, off, &seq, &prev, &hash, &body, &blen, &next);
+    return seq;
+}
+
+/* How long a tool tries for a snapshot it can read with its log image
+ * (store_wal_open_tail), 10 ms apart. */
+#define PIN_TRIES 1000
+
 yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
 {
-    /* the log first: LMDB's head is then at least its checkpoint's */
+    /* the log first: LMDB's head is then at least its checkpoint's. A
+     * snapshot taken part-way through a checkpoint in parts holds keys of
+     * entries past its head, up to the checkpoint's last: the log image must
+     * reach that entry too (it is then applied again over them), else the
+     * log and the snapshot are taken again */
     wal_image im;
-    yj_err err = image_read(s->dir_fd, s->config.dir, &im, msg);
-    int have = err == YJ_OK;
-    if (err == YJ_NOT_FOUND) err = YJ_OK;
-    if (err == YJ_OK) err = open_env(s, msg);
-    if (err == YJ_OK) {
+    yj_err err = YJ_OK;
+    int have = 0, opened = 0;
+    for (int tries = 0;; tries++) {
+        err = image_read(s->dir_fd, s->config.dir, &im, msg);
+        have = err == YJ_OK;
+        if (err == YJ_NOT_FOUND) err = YJ_OK;
+        if (err == YJ_OK && !opened) {
+            err = open_env(s, msg);
+            opened = err == YJ_OK;
+        }
+        if (err != YJ_OK) break;
         int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->pinned);
-        if (rc) err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
-        else if ((err = store_read_head(s->pinned, s->journal, &s->head_seq, s->head_hash)) != YJ_OK)
+        if (rc) {
+            err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
+            break;
+        }
+        uint64_t to = store_ckpt_partial(s, s->pinned);
+        if (!to || (have && s->config.hook.apply && image_last(&im) >= to)) break;
+        mdb_txn_abort(s->pinned);
+        s->pinned = NULL;
+        image_free(&im);
+        if (tries == PIN_TRIES) {
+            return yj_fail(msg, YJ_UNAVAILABLE,
+                           "%s: yongjind kept writing checkpoints past its log's reach for %d s; "
+                           "try again",
+                           s->config.dir, PIN_TRIES / 100);
+        }
+        struct timespec ms10 = {0, 10000000};
+        nanosleep(&ms10, NULL);
+    }
+    if (err == YJ_OK) {
+        if ((err = store_read_head(s->pinned, s->journal, &s->head_seq, s->head_hash)) != YJ_OK)
             err = yj_fail(msg, err, "cannot read the journal head");
         s->pub_seq = s->head_seq;
         memcpy(s->pub_hash, s->head_hash, YJ_HASH_BYTES);

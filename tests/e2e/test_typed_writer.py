@@ -608,3 +608,58 @@ def test_a_checkpoint_in_parts_cut_by_kill_9_loses_nothing(data_dir):
     ahead = re.findall(r"recovery: (\d+) request ids in LMDB named entries past its head", log)
     print("\n%d orders, %d refunds; the last run's checkpoints and LMDB transactions: %s; request ids "
           "past LMDB's head met by the recoveries: %s" % (paid_n, refunds, m[-1], ahead or "none"))
+
+
+def test_backups_and_tools_never_take_a_checkpoint_part_way(data_dir, tmp_path):
+    """A copy of LMDB taken between two parts of a checkpoint would hold
+    history (statement lines, order records) of entries past its journal's
+    head, and a backup has no log to apply them again: `yj backup` copies
+    only a snapshot no checkpoint is part-way through (docs/storage.md "A
+    checkpoint in parts"), and a yj verb reading a running server's store
+    takes one its log image reaches past. Orders come all along, with
+    checkpoints back to back in parts of 16 pages; each backup, opened by a
+    server of its own, has as many statement lines as its journal has
+    orders (xb earns 1000 an order of 10000, by hand: 10%)."""
+    import threading
+    import time
+    args = ["--typed-writer", "--checkpoint-ms", "20", "--checkpoint-part-bytes", "65536"]
+    s = Server(data_dir, args).start()
+    c = Client(s.channel())
+    ok(c.append(bind("xb", "xa"), bind("xc", "xb")))
+    stop, n = threading.Event(), [0]
+
+    def orders():
+        cw = Client(s.channel())
+        while not stop.is_set():
+            ok(cw.append(paid("k%d" % n[0], "xc", line("L1", 10000), t=T + 1 + n[0])))
+            n[0] += 1
+    w = threading.Thread(target=orders)
+    w.start()
+    try:
+        for i in range(4):
+            time.sleep(0.2)
+            dest = str(tmp_path / ("b%d" % i))
+            yj("backup", data_dir, dest)
+            dump = yj("dump", data_dir).stdout.splitlines()  # (a verb on the running store)
+            assert [json.loads(x)["seq"] for x in dump] == list(range(1, len(dump) + 1))
+            rep = yj("report", data_dir, "--month", "2025-11").stdout  # (its entries' hash: every one there)
+            assert rep.splitlines()[-1] == "the members' rows add up to the total: yes", rep
+            b = Server(dest, ["--typed-writer"]).start()
+            cb = Client(b.channel())
+            v = cb.call("Verify")
+            orders_in = v.entries - 2
+            assert v.ok and orders_in > 0, v
+            assert balance(cb, "xb").earned_total == 1000 * orders_in
+            lines, token = 0, ""
+            while True:
+                page = cb.call("ListEntries", member="xb", page_size=1000, page_token=token)
+                lines += len(page.lines)
+                token = page.next_page_token
+                if not token:
+                    break
+            assert lines == orders_in, (lines, orders_in)
+            assert b.stop() == 0
+    finally:
+        stop.set()
+        w.join()
+    assert s.stop() == 0
