@@ -614,9 +614,13 @@ typedef struct yj_verify_report {
 yj_err yj_store_verify(yj_store *store, const yj_apply_hook *hook,
                        yj_verify_report *out, yj_msg *msg);
 
-/* A hot, consistent, compacted copy of an open store into dest_dir, which
- * must be empty or missing (mdb_env_copy2 with MDB_CP_COMPACT), taken after
- * a fresh checkpoint: it holds every write answered before the call. */
+/* A hot, consistent, compacted copy of an open store's LMDB into dest_dir,
+ * which must be empty or missing (mdb_env_copy2 with MDB_CP_COMPACT): its
+ * last whole checkpoint (a writable store's after a fresh one, so every
+ * write answered before the call; a read-only open's, the server's last:
+ * not what its log holds past it). UNAVAILABLE when for 10 s a checkpoint
+ * was part-way (wal.c, ckpt_tx; see the message), or 10 copies each met
+ * one. */
 yj_err yj_store_backup(yj_store *store, const char *dest_dir, yj_msg *msg);
 
 #endif

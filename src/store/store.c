@@ -753,8 +753,10 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
      * part-way through a checkpoint in parts (wal.c, ckpt_tx) would hold
      * keys of entries past its journal's head. So the copy starts when a
      * snapshot shows none part-way, and is made again if its own does */
-    for (int tries = 0;; tries++) {
-        for (int waits = 0;; waits++) { /* (10 ms apart, up to 10 s) */
+    for (int copies = 1;; copies++) {
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) { /* (10 ms apart, up to 10 s) */
             MDB_txn *txn;
             int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
             if (rc)
@@ -763,9 +765,15 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
             uint64_t to = store_ckpt_partial(s, txn);
             mdb_txn_abort(txn);
             if (!to) break;
-            if (waits == 1000)
-                return yj_fail(msg, YJ_UNAVAILABLE,
-                               "backup: yongjind kept writing checkpoints for 10 s; try again");
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - t0.tv_sec >= 10)
+                return yj_fail(
+                    msg, YJ_UNAVAILABLE,
+                    "backup: for 10 s the store's last commit was part of a checkpoint "
+                    "not yet whole (to entry %llu): one still being written, or one that "
+                    "failed part-way (a full map or disk: see the server's log) and is "
+                    "whole only once a later one succeeds; try again then",
+                    (unsigned long long)to);
             struct timespec ms10 = {0, 10000000};
             nanosleep(&ms10, NULL);
         }
@@ -774,14 +782,13 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
             return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
         int whole = 0;
         yj_err err = copy_whole(dest_dir, &whole, msg);
-        if (err != YJ_OK || whole) return err;
+        if (err == YJ_OK && whole) return YJ_OK;
         snprintf(path, sizeof path, "%s/data.mdb", dest_dir);
         if (unlink(path) != 0)
-            return yj_fail(msg, YJ_INTERNAL,
-                           "backup: cannot remove a copy taken part-way through a checkpoint "
-                           "(%s): %s",
+            return yj_fail(msg, YJ_INTERNAL, "backup: cannot remove an unusable copy (%s): %s",
                            path, strerror(errno));
-        if (tries == 10)
+        if (err != YJ_OK) return err;
+        if (copies == 10)
             return yj_fail(msg, YJ_UNAVAILABLE,
                            "backup: 10 copies each met a checkpoint part-way; try again");
     }

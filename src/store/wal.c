@@ -1985,21 +1985,16 @@ uint64_t store_ckpt_partial(const yj_store *s, MDB_txn *txn)
     return store_get_be(v.mv_data, 8);
 }
 
-/* The last entry of a log image (0: none). */
+/* The last entry of a log image (its entries follow its checkpoint one
+ * by one: image_read checked it). */
 static uint64_t image_last(const wal_image *im)
 {
-    uint64_t seq = 0;
-    size_t off = im->entries_off, next;
-    const uint8_t *prev, *hash, *body;
-    size_t blen;
-    for (uint64_t i = 0; i < im->entries; i++, off = next)
-        entry_at(im, off, &seq, &prev, &hash, &body, &blen, &next);
-    return seq;
+    return im->seq + im->entries;
 }
 
 /* How long a tool tries for a snapshot it can read with its log image
- * (store_wal_open_tail), 10 ms apart. */
-#define PIN_TRIES 1000
+ * (store_wal_open_tail), 10 ms apart (and a read of the log each). */
+#define PIN_SECONDS 10
 
 yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_msg *msg)
 {
@@ -2011,7 +2006,9 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
     wal_image im;
     yj_err err = YJ_OK;
     int have = 0, opened = 0;
-    for (int tries = 0;; tries++) {
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
         err = image_read(s->dir_fd, s->config.dir, &im, msg);
         have = err == YJ_OK;
         if (err == YJ_NOT_FOUND) err = YJ_OK;
@@ -2030,12 +2027,12 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
         mdb_txn_abort(s->pinned);
         s->pinned = NULL;
         image_free(&im);
-        if (tries == PIN_TRIES) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= PIN_SECONDS)
             return yj_fail(msg, YJ_UNAVAILABLE,
-                           "%s: yongjind kept writing checkpoints past its log's reach for %d s; "
-                           "try again",
-                           s->config.dir, PIN_TRIES / 100);
-        }
+                           "%s: for %d s yongjind's last commit was part of a checkpoint (to entry "
+                           "%llu) past what its log held when read; try again",
+                           s->config.dir, PIN_SECONDS, (unsigned long long)to);
         struct timespec ms10 = {0, 10000000};
         nanosleep(&ms10, NULL);
     }
