@@ -496,9 +496,11 @@ def test_cold_orders_come_back_from_their_records_across_a_crash(data_dir):
     check(c)
     ok(c.append(refund("k3", "r3", 1000, t=T + 9 * DAY + 2)))  # cold, read back
     check(c, 100)
-    # (the refund is entry 20: a typed checkpoint with orders cold in it)
-    # the build read k0, k1 and k2 back (their 'o' rows), the refund k3:
-    # then the newest three of the 12 hot again, the rest cold
+    # (the refund is entry 20: a typed checkpoint with orders cold in it,
+    # begun after the answer: waited for) the build read k0, k1 and k2 back
+    # (their 'o' rows), the refund k3: then the newest three of the 12 hot
+    # again, the rest cold
+    wait_for(s, "checkpoint at entry 20 begun")
     assert re.search(r"checkpoint at entry 20 begun .*; orders: 3 hot, 9 cold, 4 read back",
                      s.read_log()), s.read_log()
     assert s.stop() == 0
