@@ -884,6 +884,7 @@ static int ckpt_put(ckpt_tx *t, const ckpt_walk *w)
 typedef struct loose_head {
     uint8_t k[LOOSE_HEAD];
     uint16_t klen;
+    uint8_t first; /* one write_first names (ckpt_put_loose_pass 2) */
     const yj_memmap_ent *e;
 } loose_head;
 
@@ -907,6 +908,7 @@ typedef struct loose_key {
     uint64_t k;
     const yj_memmap_ent *e;
     uint32_t i;
+    uint8_t first; /* (its head's) */
 } loose_key;
 
 typedef struct loose_sort {
@@ -948,7 +950,7 @@ static void sort_heads(const loose_head *heads, size_t n, loose_key *order)
         size_t have = heads[i].klen < LOOSE_HEAD ? heads[i].klen : LOOSE_HEAD;
         for (size_t j = 0; j < 8; j++)
             k = k << 8 | (common + j < have ? heads[i].k[common + j] : 0);
-        order[i] = (loose_key){k, heads[i].e, (uint32_t)i};
+        order[i] = (loose_key){k, heads[i].e, (uint32_t)i, heads[i].first};
     }
     loose_sort ls = {heads, common + 8};
     qsort_r(order, n, sizeof *order, key_cmp, &ls);
@@ -999,15 +1001,19 @@ static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int fi
 static int ckpt_put_loose(ckpt_tx *t, int which, const yj_memmap *m)
 {
     /* in parts, the keys write_first names go first: each is in LMDB
-     * before any part that holds what replaces it */
-    int rc = t->split && t->s->config.hook.write_first ? ckpt_put_loose_pass(t, which, m, 1) : 0;
-    return rc ? rc
-              : ckpt_put_loose_pass(t, which, m,
-                                    !t->split || !t->s->config.hook.write_first ? -1 : 0);
+     * before any part that holds what replaces it; in one run, the sorted
+     * run's write_first keys, then its others (pass 2: each key read once,
+     * as it is gathered, where a pass over the map for each read each
+     * twice: 6.9% of the checkpoint thread's samples); past a run, a pass
+     * for each */
+    if (!t->split || !t->s->config.hook.write_first) return ckpt_put_loose_pass(t, which, m, -1);
+    if (yj_memmap_loose_count(m) <= LOOSE_RUN) return ckpt_put_loose_pass(t, which, m, 2);
+    int rc = ckpt_put_loose_pass(t, which, m, 1);
+    return rc ? rc : ckpt_put_loose_pass(t, which, m, 0);
 }
 
 /* The loose entries of pass `first` (1: write_first's, 0: the others,
- * -1: all). */
+ * -1: all; 2: all in one run, write_first's first). */
 static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int first)
 {
     size_t n = yj_memmap_loose_count(m), pos = 0, run = n < LOOSE_RUN ? n : LOOSE_RUN;
@@ -1022,28 +1028,37 @@ static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int fi
                n);
         int rc = 0;
         const yj_memmap_ent *e;
-        while (!rc && (e = yj_memmap_loose_next(m, &pos)))
-            if (first < 0 || loose_pass(t->s, e, first)) rc = ckpt_put_ent(t, which, e);
+        for (int sub = first == 2 ? 1 : first; sub >= (first == 2 ? 0 : first) && !rc; sub--) {
+            pos = 0;
+            while (!rc && (e = yj_memmap_loose_next(m, &pos)))
+                if (sub < 0 || loose_pass(t->s, e, sub)) rc = ckpt_put_ent(t, which, e);
+        }
         return rc;
     }
     int rc = 0, more = 1;
     while (!rc && more) {
         size_t got = 0;
         while (got < run && (more = (sorted[got].e = yj_memmap_loose_next(m, &pos)) != NULL)) {
-            if (first >= 0 && !loose_pass(t->s, sorted[got].e, first)) continue;
+            if ((first == 0 || first == 1) && !loose_pass(t->s, sorted[got].e, first)) continue;
             const void *key;
             size_t klen;
             yj_memmap_ent_at(sorted[got].e, &key, &klen, NULL, NULL, NULL);
             memcpy(sorted[got].k, key, klen < LOOSE_HEAD ? klen : LOOSE_HEAD);
             sorted[got].klen = (uint16_t)klen;
+            sorted[got].first = first == 2 && t->s->config.hook.write_first(key, klen);
             got++;
         }
         if (!got) break;
         sort_heads(sorted, got, order);
-        for (size_t i = 0; !rc && i < got; i++) {
-            /* (in order, distinct: the entry before was just put, this one is next) */
-            assert(!i || yj_memmap_ent_cmp(order[i - 1].e, order[i].e) < 0);
-            rc = ckpt_put_ent(t, which, order[i].e);
+        for (int sub = first == 2 ? 1 : -1; sub >= (first == 2 ? 0 : -1) && !rc; sub--) {
+            const yj_memmap_ent *last = NULL;
+            for (size_t i = 0; !rc && i < got; i++) {
+                if (sub >= 0 && order[i].first != sub) continue;
+                /* (in order, distinct: the entry before was just put, this one is next) */
+                assert(!last || yj_memmap_ent_cmp(last, order[i].e) < 0);
+                last = order[i].e;
+                rc = ckpt_put_ent(t, which, order[i].e);
+            }
         }
     }
     free(order);
