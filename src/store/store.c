@@ -725,12 +725,9 @@ static yj_err copy_whole(const char *dir, int *whole, yj_msg *msg)
     if (!rc) rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0640);
     if (!rc) rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
     if (!rc) rc = mdb_dbi_open(txn, "meta", 0, &meta);
-    if (!rc) {
-        MDB_val k = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY}, v;
-        int g = mdb_get(txn, meta, &k, &v);
-        if (g != 0 && g != MDB_NOTFOUND) rc = g;
-        *whole = g == MDB_NOTFOUND;
-    }
+    uint64_t to = 0;
+    if (!rc) rc = store_ckpt_partial(txn, meta, &to);
+    *whole = !rc && !to;
     if (txn) mdb_txn_abort(txn);
     if (env) mdb_env_close(env);
     return rc ? yj_fail(msg, YJ_INTERNAL, "backup: cannot read the copy in %s: %s", dir,
@@ -762,8 +759,12 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
             if (rc)
                 return yj_fail(msg, YJ_INTERNAL, "backup: cannot open a read snapshot: %s",
                                mdb_strerror(rc));
-            uint64_t to = store_ckpt_partial(s, txn);
+            uint64_t to;
+            rc = store_ckpt_partial(txn, s->meta, &to);
             mdb_txn_abort(txn);
+            if (rc)
+                return yj_fail(msg, YJ_INTERNAL, "backup: cannot read the store's meta: %s",
+                               mdb_strerror(rc));
             if (!to) break;
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec - t0.tv_sec >= 10)

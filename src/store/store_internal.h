@@ -607,10 +607,11 @@ yj_err store_publish(yj_store *s, store_layer *group, uint64_t seq, const uint8_
 void store_cache_drop(yj_store *s);
 /* The key in "meta" of a checkpoint in parts while it is part-way. */
 #define STORE_CKPT_TO_KEY "checkpoint_to"
-/* The last entry of the checkpoint in parts txn's snapshot is part-way
- * through (its keys up to there may be in the snapshot, its journal only
- * up to the snapshot's head), or 0: none (wal.c, ckpt_tx). */
-uint64_t store_ckpt_partial(const yj_store *s, MDB_txn *txn);
+/* Into *to, the last entry of the checkpoint in parts that txn's snapshot
+ * (meta: its "meta" database) is part-way through (its keys up to there
+ * may be in the snapshot, its journal only up to the snapshot's head), or
+ * 0: none (wal.c, ckpt_tx). 0, or LMDB's error reading it. */
+int store_ckpt_partial(MDB_txn *txn, MDB_dbi meta, uint64_t *to);
 /* Writes layer into LMDB and commits it, in one transaction or in parts (wal.c, ckpt_tx),
  * merging s->staged's lines into state and emptying "stage". may_stage:
  * when nothing is staged, the layer's history lines go into "stage"

@@ -1993,11 +1993,12 @@ yj_err store_wal_open(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *), yj_
     return YJ_OK;
 }
 
-uint64_t store_ckpt_partial(const yj_store *s, MDB_txn *txn)
+int store_ckpt_partial(MDB_txn *txn, MDB_dbi meta, uint64_t *to)
 {
     MDB_val k = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY}, v;
-    if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 8) return 0;
-    return store_get_be(v.mv_data, 8);
+    int rc = mdb_get(txn, meta, &k, &v);
+    *to = rc == 0 && v.mv_size == 8 ? store_get_be(v.mv_data, 8) : 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* The last entry of a log image (its entries follow its checkpoint one
@@ -2037,7 +2038,11 @@ yj_err store_wal_open_tail(yj_store *s, yj_err (*open_env)(yj_store *, yj_msg *)
             err = yj_fail(msg, YJ_INTERNAL, "cannot open a read snapshot: %s", mdb_strerror(rc));
             break;
         }
-        uint64_t to = store_ckpt_partial(s, s->pinned);
+        uint64_t to;
+        if ((rc = store_ckpt_partial(s->pinned, s->meta, &to)) != 0) {
+            err = yj_fail(msg, YJ_INTERNAL, "cannot read the store's meta: %s", mdb_strerror(rc));
+            break;
+        }
         if (!to || (have && s->config.hook.apply && image_last(&im) >= to)) break;
         mdb_txn_abort(s->pinned);
         s->pinned = NULL;
