@@ -11,20 +11,66 @@ what=${1:-all}
 passed=0; failed=0; broken=()
 logdir=build/test-logs; mkdir -p "$logdir"
 
-run_unit() {  # $1 = build dir
-  local dir=$1 t name out p f
-  for t in "$dir"/tests/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    out="$logdir/$(basename "$dir")-$name.log"
-    "$t" >"$out" 2>&1; local rc=$?
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
-    p=${p:-0}; f=${f:-0}
-    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
-    passed=$((passed + p)); failed=$((failed + f))
-    printf '  unit %-8s %-22s %4d passed %3d failed\n' "$(basename "$dir")" "$name" "$p" "$f"
-    if [ "$f" != 0 ]; then broken+=("$out"); grep -E '^\[  (FAILED|ERROR) \]|Assert|error' "$out" | head -n 20; fi
+# Each unit binary's result from its log(s): cmocka's "[  PASSED  ] N" and
+# "[  FAILED  ] N" lines; a binary that exited non-zero with no failure
+# counted (a crash, a malformed YJ_UNIT_SHARD) counts as one failure.
+unit_counts() {  # $1 = log, $2 = exit status: prints "passed failed"
+  local p f
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -n 1)
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -n 1)
+  p=${p:-0}; f=${f:-0}
+  if [ "$2" -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+  echo "$p $f"
+}
+
+# The longest unit binaries run in shards (YJ_UNIT_SHARD=i/n,
+# tests/unit/unit_shard.h) and first; every job of every build dir goes
+# through one queue, UNIT_JOBS (3) at a time: the release tests wait on their
+# syncs most of their time, the ASan ones are all CPU. One dir after the
+# other, each binary whole, took 138 s on 2 vCPUs (2026-12-08: the ASan
+# build's test_state_sm 72 s, test_store 29 s, test_memmap 25 s).
+declare -A UNIT_SHARDS=([test_state_sm]=3 [test_store]=3 [test_memmap]=2)
+UNIT_FIRST=(asan/test_state_sm asan/test_store asan/test_memmap release/test_store release/test_state_sm)
+
+run_units() {  # the build dirs: every unit binary in them
+  local d t name n i jobs=() first
+  rm -f "$logdir"/unit-*.log "$logdir"/unit-*.rc
+  for first in "${UNIT_FIRST[@]}"; do
+    for d in "$@"; do
+      [ "$(basename "$d")/${first#*/}" = "$first" ] && [ -x "$d/tests/${first#*/}" ] && jobs+=("$d/tests/${first#*/}")
+    done
+  done
+  for d in "$@"; do
+    for t in "$d"/tests/test_*; do
+      [ -x "$t" ] || continue
+      [[ " ${jobs[*]} " == *" $t "* ]] || jobs+=("$t")
+    done
+  done
+  for t in "${jobs[@]}"; do
+    name=$(basename "$t"); d=$(basename "$(dirname "$(dirname "$t")")")
+    n=${UNIT_SHARDS[$name]:-1}
+    for ((i = 0; i < n; i++)); do
+      while [ "$(jobs -rp | wc -l)" -ge "${UNIT_JOBS:-3}" ]; do wait -n; done
+      ( YJ_UNIT_SHARD=$i/$n "$t" >"$logdir/unit-$d-$name.$i.log" 2>&1; echo $? >"$logdir/unit-$d-$name.$i.rc" ) &
+    done
+  done
+  wait
+  for d in "$@"; do
+    for t in "$d"/tests/test_*; do
+      [ -x "$t" ] || continue
+      name=$(basename "$t"); n=${UNIT_SHARDS[$name]:-1}
+      local p=0 f=0 bad=() c c1 c2 rc
+      for ((i = 0; i < n; i++)); do
+        local log="$logdir/unit-$(basename "$d")-$name.$i.log"
+        rc=$(cat "${log%.log}.rc" 2>/dev/null || echo 1)
+        read -r c1 c2 <<<"$(unit_counts "$log" "$rc")"
+        p=$((p + c1)); f=$((f + c2))
+        [ "$c2" != 0 ] && bad+=("$log")
+      done
+      passed=$((passed + p)); failed=$((failed + f))
+      printf '  unit %-8s %-22s %4d passed %3d failed\n' "$(basename "$d")" "$name" "$p" "$f"
+      for c in "${bad[@]}"; do broken+=("$c"); grep -E '^\[  (FAILED|ERROR) \]|Assert|error' "$c" | head -n 20; done
+    done
   done
 }
 
@@ -68,29 +114,6 @@ run_e2e() {  # $1 = label, $2 = yongjind binary, then pytest's arguments (what t
   if [ "$f" != 0 ]; then broken+=("$out"); tail -n 40 "$out"; fi
 }
 
-# run_unit for each build dir given, the dirs at once (their summaries printed
-# after, in the order given): the release tests wait on their syncs most of
-# their ~40 s, the ASan ones take ~95 s of CPU, so side by side they take
-# the longer one's time, not both (94 s against 134 s, 2026-12-07).
-run_units() {
-  local d n p f b
-  for d in "$@"; do
-    n=$(basename "$d")
-    ( passed=0; failed=0; broken=()
-      run_unit "$d" > "$logdir/unit-$n.summary" 2>&1
-      echo "$passed $failed" > "$logdir/unit-$n.counts"
-      printf '%s\n' "${broken[@]}" > "$logdir/unit-$n.broken" ) &
-  done
-  wait
-  for d in "$@"; do
-    n=$(basename "$d")
-    cat "$logdir/unit-$n.summary"
-    read -r p f < "$logdir/unit-$n.counts" || { p=0; f=1; broken+=("$logdir/unit-$n.summary"); }
-    passed=$((passed + p)); failed=$((failed + f))
-    while read -r b; do [ -n "$b" ] && broken+=("$b"); done < "$logdir/unit-$n.broken"
-  done
-}
-
 run_replay() {  # the fuzz targets over their seeds and kept crashes, under ASan+UBSan
   local t out files
   for t in build/asan/fuzz/replay_*; do
@@ -107,11 +130,10 @@ run_replay() {  # the fuzz targets over their seeds and kept crashes, under ASan
 }
 
 case $what in
-  unit) run_unit build/release ;;
+  unit) run_units build/release ;;
   e2e) run_e2e release bin/yongjind tests/e2e ;;
   all)
     echo "== unit tests"
-    rm -f "$logdir"/unit-*.counts "$logdir"/unit-*.broken "$logdir"/unit-*.summary
     run_units build/release build/asan
     run_replay
     echo "== end-to-end tests (stock grpcio client against a real yongjind)"

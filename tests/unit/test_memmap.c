@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "unit_shard.h"
+
 #include "fault_alloc.h"
 
 #define malloc(n) fault_malloc(n)
@@ -2006,5 +2008,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_map_is_freed_a_step_at_a_time),
         cmocka_unit_test(test_loose_keys_match_the_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return unit_run_shard(tests, NULL, NULL); /* YJ_UNIT_SHARD, TF: unit_shard.h */
 }

@@ -37,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include "unit_shard.h"
+
 #include "store_fixture.h"
 
 #include "ledger/ledger_internal.h"
@@ -5578,5 +5580,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_version_1_group_buys_all_basis_agree_with_the_ledger,
                                         dsetup, dteardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return unit_run_shard(tests, NULL, NULL); /* YJ_UNIT_SHARD, TF: unit_shard.h */
 }
