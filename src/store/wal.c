@@ -876,8 +876,8 @@ static int ckpt_put(ckpt_tx *t, const ckpt_walk *w)
 /* A loose entry to sort, with a copy of its key's first bytes: the run's
  * entries are read once, in the order the index hands them out (the
  * hash's: each a cache miss), into these copies, in which the prefix
- * every key of the run shares is found and each key's next 8 bytes
- * (sort_heads); a comparison reads an entry only when those tie (qsort
+ * the keys share is found and their next 8 bytes, again and again
+ * (sort_run); the sort reads an entry only when the copies tie (qsort
  * over the entries' pointers, two misses a comparison, was 1.2% of a
  * batch load's samples). */
 #define LOOSE_HEAD 56
@@ -889,21 +889,19 @@ typedef struct loose_head {
 } loose_head;
 
 /* The most loose entries sorted at once (72 bytes each, 24 for the sort's
- * item and 24 for qsort's own scratch: 30 MiB); a layer with more (a
+ * item and 24 for the radix sort's second array: 30 MiB); a layer with more (a
  * recovery's, of a long log) is written in runs of this many, each
  * sorted. */
 #define LOOSE_RUN ((size_t)1 << 18)
 
-/* What the sort orders: 8 bytes of a head past the prefix every head of
- * the run shares, big-endian (past the copy or the key: zeros), its
- * entry and its head's place. glibc's qsort sorts elements past 32 bytes
- * through pointers to them: each comparison of 72-byte heads read two
- * of them at random across the run's heads; these items are read in
- * sequence, and most comparisons end at k. Two alike there are told
- * apart by their heads' copies past those bytes, and by the keys
- * themselves only when both are longer than their copies (one key of
- * another prefix makes the shared prefix short for the whole run: a
- * tenant's keys then tie in k, and are ordered by their copies). */
+/* What the sort orders: 8 bytes of a head past a prefix the heads it is
+ * sorted with share, big-endian (past the copy or the key: zeros), its
+ * entry and its head's place (sort_run). The items are sorted by k with
+ * a radix sort, each run alike in k again 8 bytes further on (glibc's
+ * qsort, a merge sort here, was 15-17% of the checkpoint thread's
+ * samples at the paid peak, 2026-12-08: a run's order ids tied in k
+ * nearly all); two alike in every byte of their copies are told apart
+ * by the keys themselves (key_cmp). */
 typedef struct loose_key {
     uint64_t k;
     const yj_memmap_ent *e;
@@ -935,24 +933,96 @@ static int key_cmp(const void *pa, const void *pb, void *arg)
     return (ha->klen > hb->klen) - (ha->klen < hb->klen);
 }
 
-/* The entries of heads[0..n) in key order into order[]. */
-static void sort_heads(const loose_head *heads, size_t n, loose_key *order)
+/* order[0..n) by k, stable: a least-significant-byte-first radix sort
+ * through tmp (room for n), a pass for each byte of k that is not the
+ * same in every item (a byte alike in all would move nothing). */
+static void sort_by_k(loose_key *order, loose_key *tmp, size_t n)
 {
-    size_t common = heads[0].klen < LOOSE_HEAD ? heads[0].klen : LOOSE_HEAD;
+    uint32_t count[8][256]; /* (n is at most LOOSE_RUN) */
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < 8; b++)
+            count[b][(order[i].k >> (8 * b)) & 0xff]++;
+    loose_key *from = order, *to = tmp;
+    for (int b = 0; b < 8; b++) {
+        uint32_t *c = count[b];
+        if (c[(from[0].k >> (8 * b)) & 0xff] == n) continue; /* alike in every item */
+        uint32_t at = 0;
+        for (int v = 0; v < 256; v++) {
+            uint32_t here = c[v];
+            c[v] = at;
+            at += here;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[c[(from[i].k >> (8 * b)) & 0xff]++] = from[i];
+        loose_key *x = from;
+        from = to;
+        to = x;
+    }
+    if (from != order) memcpy(order, from, n * sizeof *order);
+}
+
+/* The byte at `at` of head h's copy, 0 past the key or the copy (so two
+ * heads that differ there are in their keys' order; two alike may still
+ * differ further on, which key_cmp tells). */
+static inline uint8_t head_byte(const loose_head *h, size_t at)
+{
+    size_t have = h->klen < LOOSE_HEAD ? h->klen : LOOSE_HEAD;
+    return at < have ? h->k[at] : 0;
+}
+
+/* order[0..n), whose heads are alike in their first `from` bytes (as
+ * head_byte reads them), in key order: k is set to the 8 bytes past
+ * those and the prefix the n heads share beyond them, the items are
+ * sorted by k, and each run alike in k is sorted the same way 8 bytes
+ * further on, down to LOOSE_HEAD; a short run, or one alike in all its
+ * copies, by qsort with key_cmp (which tells two keys alike in their
+ * copies apart by the keys). A run of one tenant's order ids under one
+ * prefix shares ~20 bytes, past the run's shared prefix when the run
+ * holds other keys too: one pass of k left nearly all of them alike. */
+static void sort_run(const loose_head *heads, loose_key *order, loose_key *tmp, size_t n,
+                     size_t from)
+{
+    const loose_head *h0 = &heads[order[0].i];
+    size_t common = from < LOOSE_HEAD ? LOOSE_HEAD - from : 0;
     for (size_t i = 1; i < n && common; i++) {
-        size_t c = 0, m = heads[i].klen < common ? heads[i].klen : common;
-        while (c < m && heads[i].k[c] == heads[0].k[c])
+        size_t c = 0;
+        while (c < common && head_byte(&heads[order[i].i], from + c) == head_byte(h0, from + c))
             c++;
         common = c;
     }
+    size_t at = from + common;
     for (size_t i = 0; i < n; i++) {
+        const loose_head *h = &heads[order[i].i];
         uint64_t k = 0;
-        size_t have = heads[i].klen < LOOSE_HEAD ? heads[i].klen : LOOSE_HEAD;
         for (size_t j = 0; j < 8; j++)
-            k = k << 8 | (common + j < have ? heads[i].k[common + j] : 0);
-        order[i] = (loose_key){k, heads[i].e, (uint32_t)i, heads[i].first};
+            k = k << 8 | head_byte(h, at + j);
+        order[i].k = k;
     }
-    loose_sort ls = {heads, common + 8};
+    loose_sort ls = {heads, at + 8};
+    if (n < 64 || at >= LOOSE_HEAD) {
+        qsort_r(order, n, sizeof *order, key_cmp, &ls);
+        return;
+    }
+    sort_by_k(order, tmp, n);
+    for (size_t i = 0, j; i < n; i = j) { /* each run alike in k, further on */
+        for (j = i + 1; j < n && order[j].k == order[i].k; j++)
+            ;
+        if (j - i > 1) sort_run(heads, order + i, tmp + i, j - i, at + 8);
+    }
+}
+
+/* The entries of heads[0..n) in key order into order[] (tmp: room for n
+ * more; NULL: by qsort alone). */
+static void sort_heads(const loose_head *heads, size_t n, loose_key *order, loose_key *tmp)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = (loose_key){0, heads[i].e, (uint32_t)i, heads[i].first};
+    if (tmp) {
+        sort_run(heads, order, tmp, n, 0);
+        return;
+    }
+    loose_sort ls = {heads, 0}; /* (k 0 in all: key_cmp reads the copies from their start) */
     qsort_r(order, n, sizeof *order, key_cmp, &ls);
 }
 
@@ -1020,6 +1090,7 @@ static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int fi
     if (!n) return 0;
     loose_head *sorted = malloc(run * sizeof *sorted);
     loose_key *order = sorted ? malloc(run * sizeof *order) : NULL;
+    loose_key *tmp = order ? malloc(run * sizeof *tmp) : NULL; /* (none: qsort alone) */
     if (!order) {
         free(sorted);
         yj_log(YJ_LOG_WARN,
@@ -1049,7 +1120,7 @@ static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int fi
             got++;
         }
         if (!got) break;
-        sort_heads(sorted, got, order);
+        sort_heads(sorted, got, order, tmp);
         for (int sub = first == 2 ? 1 : -1; sub >= (first == 2 ? 0 : -1) && !rc; sub--) {
             const yj_memmap_ent *last = NULL;
             for (size_t i = 0; !rc && i < got; i++) {
@@ -1061,6 +1132,7 @@ static int ckpt_put_loose_pass(ckpt_tx *t, int which, const yj_memmap *m, int fi
             }
         }
     }
+    free(tmp);
     free(order);
     free(sorted);
     return rc;
