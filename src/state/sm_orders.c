@@ -457,14 +457,14 @@ yj_err yj_sm_order_paid(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__Order
     ord->inviter = where.inviter[0] ? yj_tree_find(s->tree, where.inviter, strlen(where.inviter))
                                     : YJ_TREE_NONE;
     paid_apply(s, e, op, &fx, ord, out->effects);
-    err = yj_tree_add_own_gmv(s->tree, buyer, paid);
+    yj_tree_add_own_gmv_checked(s->tree, buyer, paid); /* (checked above: no bind since) */
     /* then the group: the join (and a success's retro commissions), or the
      * miss listed (version 2) */
-    if (err == YJ_OK && ord->group != YJ_TREE_NONE)
+    if (ord->group != YJ_TREE_NONE)
         sm_group_join(s, e, group, o, fx.program_fen[YJ_PROGRAM_GROUP_LEADER], out->effects);
-    else if (err == YJ_OK && ord->missed != YJ_TREE_NONE)
+    else if (ord->missed != YJ_TREE_NONE)
         sm_group_missed(s, group, o);
-    return err;
+    return YJ_OK;
 }
 
 /* The order of id into *oi: OK, or NOT_FOUND (why says so). */
@@ -660,7 +660,8 @@ yj_err yj_sm_order_refunded(yj_sm *s, const yj_sm_event *e, const Yongjin__V1__O
     if (o->group != YJ_TREE_NONE) /* then the group's leader_earned and count */
         sm_group_refunded(s, o->group, -fx.program_reversed_fen[YJ_PROGRAM_GROUP_LEADER], fx.whole);
     if (o->group != YJ_TREE_NONE || o->missed != YJ_TREE_NONE) sm_group_listed_refund(s, oi);
-    return yj_tree_add_own_gmv(s->tree, o->buyer, -r->amount);
+    yj_tree_add_own_gmv_checked(s->tree, o->buyer, -r->amount); /* (checked above: no bind since) */
+    return YJ_OK;
 }
 
 /* The due index's order: due time, then the order id as a key orders it

@@ -659,11 +659,20 @@ yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv)
     assert(m < t->n);
     yj_err err = walk_ok(t, t->m[m].parent);
     if (err != YJ_OK) return err;
+    yj_tree_add_own_gmv_checked(t, m, gmv);
+    return YJ_OK;
+}
+
+void yj_tree_add_own_gmv_checked(yj_tree *t, uint32_t m, int64_t gmv)
+{
+    assert(m < t->n);
     /* one logical record, not one an ancestor (an order's hottest walk) */
     own_gmv_args a = {gmv, m, 0};
     yj_undo_call_args(t->undo, undo_own_gmv, t, &a, sizeof a);
     t->m[m].own_gmv = wrap_add(t->m[m].own_gmv, gmv);
-    return team_walk_raw(t, t->m[m].parent, 0, gmv);
+    yj_err err = team_walk_raw(t, t->m[m].parent, 0, gmv);
+    assert(err == YJ_OK); /* (yj_tree_check_up found the walk OK) */
+    (void)err;
 }
 
 /* ---- snapshot (sm_snapshot.c) ---- */

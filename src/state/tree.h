@@ -167,6 +167,11 @@ yj_err yj_tree_check_up(const yj_tree *t, uint32_t m);
  * every ancestor. DATA_LOSS (nothing changed) for a walk longer than any
  * tree; else OK. */
 yj_err yj_tree_add_own_gmv(yj_tree *t, uint32_t m, int64_t gmv);
+/* yj_tree_add_own_gmv for an m that yj_tree_check_up found OK with no
+ * member bound or moved since: it cannot fail, and the walk up is not
+ * checked a second time (an order's walks were three: the check, the
+ * add's own check and the add). */
+void yj_tree_add_own_gmv_checked(yj_tree *t, uint32_t m, int64_t gmv);
 
 /* SHA-256 of the tree's state, its members in their ids' byte order: each
  * id, team record, upsert and bindings (newest first) by ids, never by
