@@ -135,7 +135,7 @@ const char *yj_sm_seen_mark_id(const yj_sm *s, uint32_t mark, size_t *len)
     }
     if (mark >= yj_tree_count(s->tree) || !yj_tree_get(s->tree, mark)->seen) return NULL;
     id = yj_tree_id(s->tree, mark);
-    *len = strlen(id);
+    *len = yj_tree_id_len(s->tree, mark);
     return id;
 }
 

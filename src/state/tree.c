@@ -255,6 +255,12 @@ size_t yj_tree_count(const yj_tree *t)
     return t->n;
 }
 
+size_t yj_tree_id_len(const yj_tree *t, uint32_t m)
+{
+    assert(m < t->n);
+    return yj_ids_len(t->ids, m);
+}
+
 const char *yj_tree_id(const yj_tree *t, uint32_t m)
 {
     assert(m < t->n);

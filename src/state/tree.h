@@ -101,6 +101,8 @@ yj_err yj_tree_reserve(yj_tree *t, size_t n);
 size_t yj_tree_count(const yj_tree *t);
 /* Member m's id (NUL-terminated, in the tree's memory) and record. */
 const char *yj_tree_id(const yj_tree *t, uint32_t m);
+/* yj_tree_id's length (its table keeps it: no strlen). */
+size_t yj_tree_id_len(const yj_tree *t, uint32_t m);
 const yj_tree_member *yj_tree_get(const yj_tree *t, uint32_t m);
 const yj_tree_binding *yj_tree_binding_at(const yj_tree *t, uint32_t b);
 
