@@ -3302,6 +3302,65 @@ static void test_loose_keys_of_mixed_shapes_are_checkpointed_in_order(void **sta
     assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
 }
 
+/* The same over seeded random keys, many more than the sort's radix pass
+ * starts at (64): 6,000 names of 2 to 61 bytes under five "tenants" of
+ * 1 to 30 bytes, from an alphabet of four letters in long runs (so that
+ * runs of keys tie for 8, 16, 24 bytes and more past their shared
+ * prefix), with a name and the same name one byte longer or shorter
+ * often both there; the checkpoint asserts each put comes after the one
+ * before, and a scan finds them all in order. */
+static void test_random_loose_keys_are_checkpointed_in_order(void **state)
+{
+    fixture *f = *state;
+    test_lookup = 1;
+    reopen(f, 3600000);
+    enum { N = 6000 };
+    static const char *tenant[] = {"t|", "tt|", "tenant-with-a-thirty-byte-nam|", "u", "tenant-a|"};
+    static char names[N][64];
+    const char *ev[N], *val[N];
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int n = 0;
+    for (int tries = 0; n < N && tries < 10 * N; tries++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const char *t = tenant[x % 5];
+        char nm[64];
+        size_t at = 0, tl = strlen(t);
+        nm[at++] = 'o';
+        memcpy(nm + at, t, tl);
+        at += tl;
+        size_t len = 1 + (x >> 8) % (61 - at); /* (61 bytes at most in all) */
+        char run = "abyz"[(x >> 16) % 4];
+        uint64_t y = x;
+        for (size_t i = 0; i < len; i++) {
+            y ^= y << 13, y ^= y >> 7, y ^= y << 17;
+            if (y % 8 == 0) run = "abyz"[(y >> 8) % 4]; /* mostly long runs of one letter */
+            nm[at++] = run;
+        }
+        nm[at] = 0;
+        size_t pl = n > 0 ? strlen(names[n - 1]) : 0;
+        if (n > 0 && (x >> 40) % 4 == 0 && pl < 61) { /* the one before, one byte longer */
+            memcpy(nm, names[n - 1], pl);
+            nm[pl] = 'a';
+            nm[pl + 1] = 0;
+        }
+        memcpy(names[n], nm, strlen(nm) + 1);
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            dup = !strcmp(names[k], names[n]);
+        if (!dup) n++;
+    }
+    assert_int_equal(n, N);
+    for (int i = 0; i < N; i++)
+        ev[i] = names[i];
+    qsort(ev, N, sizeof *ev, by_bytes);
+    for (int i = 0; i < N; i++)
+        val[i] = ev[i];
+    for (int i = 0; i < N; i += 100)
+        run_ok(f, ev + i, 100);
+    one_checkpoint(f);
+    assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
+}
+
 /* A checkpoint's freeze sizes the next published layer's indexes as the
  * last one's, and yj-sync faults their pages in before its LMDB work (not
  * the writer: wal.c's fault_ahead): after the checkpoint, the request ids'
@@ -4699,6 +4758,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
         cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_loose_keys_are_checkpointed_in_order, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_loose_keys_of_mixed_shapes_are_checkpointed_in_order,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_looked_up_never_scanned_stay_out_of_the_trees,
