@@ -62,7 +62,7 @@ run_units() {  # the build dirs: every unit binary in them
       local p=0 f=0 bad=() c c1 c2 rc
       for ((i = 0; i < n; i++)); do
         local log="$logdir/unit-$(basename "$d")-$name.$i.log"
-        rc=$(cat "${log%.log}.rc" 2>/dev/null || echo 1)
+        rc=$(cat "${log%.log}.rc" 2>/dev/null); [[ $rc =~ ^[0-9]+$ ]] || rc=1  # (missing or empty: failed)
         read -r c1 c2 <<<"$(unit_counts "$log" "$rc")"
         p=$((p + c1)); f=$((f + c2))
         [ "$c2" != 0 ] && bad+=("$log")
