@@ -620,7 +620,9 @@ yj_err yj_store_verify(yj_store *store, const yj_apply_hook *hook,
  * write answered before the call; a read-only open's, the server's last:
  * not what its log holds past it). UNAVAILABLE when for 10 s a checkpoint
  * was part-way (wal.c, ckpt_tx; see the message), or 10 copies each met
- * one. */
+ * one. A writable store's writer cannot grow LMDB's map while the copy
+ * runs (it holds the map as a reader does): its writes wait for the
+ * copy if the map fills meanwhile. */
 yj_err yj_store_backup(yj_store *store, const char *dest_dir, yj_msg *msg);
 
 #endif

@@ -755,13 +755,20 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) { /* (10 ms apart, up to 10 s) */
             MDB_txn *txn;
+            /* (resize_lock shared while a transaction of LMDB's is open,
+             * as every reader holds it: a writer of this process may grow
+             * the map only when none is) */
+            pthread_rwlock_rdlock(&s->resize_lock);
             int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-            if (rc)
+            if (rc) {
+                pthread_rwlock_unlock(&s->resize_lock);
                 return yj_fail(msg, YJ_INTERNAL, "backup: cannot open a read snapshot: %s",
                                mdb_strerror(rc));
+            }
             uint64_t to;
             rc = store_ckpt_partial(txn, s->meta, &to);
             mdb_txn_abort(txn);
+            pthread_rwlock_unlock(&s->resize_lock);
             if (rc)
                 return yj_fail(msg, YJ_INTERNAL, "backup: cannot read the store's meta: %s",
                                mdb_strerror(rc));
@@ -778,7 +785,9 @@ yj_err yj_store_backup(yj_store *s, const char *dest_dir, yj_msg *msg)
             struct timespec ms10 = {0, 10000000};
             nanosleep(&ms10, NULL);
         }
+        pthread_rwlock_rdlock(&s->resize_lock); /* (the copy reads in a transaction of its own) */
         int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
+        pthread_rwlock_unlock(&s->resize_lock);
         if (rc)
             return yj_fail(msg, YJ_INTERNAL, "backup to %s failed: %s", dest_dir, mdb_strerror(rc));
         int whole = 0;
