@@ -3302,6 +3302,63 @@ static void test_loose_keys_of_mixed_shapes_are_checkpointed_in_order(void **sta
     assert_int_equal(model_differs_under(f->store, ev, val, N, "s:o"), 0);
 }
 
+/* A yj tool's read-only open of a store whose last commit is a part of a
+ * checkpoint past what the log held when read (the meta key
+ * STORE_CKPT_TO_KEY naming an entry past the log's last) must not read
+ * that snapshot: it takes the log and a snapshot again, 10 ms apart,
+ * until they agree (store_wal_open_tail). Here another process ends the
+ * checkpoint (deletes the key) 400 ms after the open starts: the open
+ * waits for it, then reads every write. */
+static void test_a_tool_waits_for_a_checkpoint_part_way_to_end(void **state)
+{
+    fixture *f = *state;
+    enum { N = 20 };
+    const char **ev = event_names("w", N, 0);
+    run_ok(f, ev, N);
+    yj_store_close(f->store);
+    f->store = NULL;
+    uint8_t to[8];
+    uint64_t past = N + 1000; /* (the log's last entry is N) */
+    for (int i = 0; i < 8; i++)
+        to[i] = (uint8_t)(past >> (56 - 8 * i));
+    raw_put(f->dir, "meta", STORE_CKPT_TO_KEY, sizeof STORE_CKPT_TO_KEY - 1, to, 8);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the checkpoint's last part, committed by "the server" */
+        usleep(400000);
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi meta;
+        MDB_val k = {sizeof STORE_CKPT_TO_KEY - 1, STORE_CKPT_TO_KEY};
+        int ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+                 mdb_env_open(env, f->dir, 0, 0600) == 0 &&
+                 mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
+                 mdb_dbi_open(txn, "meta", 0, &meta) == 0 && mdb_del(txn, meta, &k, NULL) == 0 &&
+                 mdb_txn_commit(txn) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    yj_store_config c = {0};
+    yj_msg msg = {{0}};
+    yj_store *s = NULL;
+    c.dir = f->dir;
+    c.read_only = 1;
+    c.hook.apply = test_apply;
+    stage_hook(&c.hook);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    yj_err err = yj_store_open(&c, NULL, &s, &msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(err, YJ_OK);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms >= 300); /* (it waited for the key to go) */
+    assert_int_equal(model_differs(s, ev, ev, N), 0);
+    yj_store_close(s);
+    free_names(ev, N);
+}
+
 /* The same over seeded random keys, many more than the sort's radix pass
  * starts at (64): 6,000 names of 2 to 61 bytes under five "tenants" of
  * 1 to 30 bytes, from an alphabet of four letters in long runs (so that
@@ -4759,6 +4816,8 @@ int main(void)
         cmocka_unit_test(test_a_map_too_large_for_the_process_falls_back),
         cmocka_unit_test_setup_teardown(test_history_lines_are_staged_then_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_loose_keys_are_checkpointed_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_tool_waits_for_a_checkpoint_part_way_to_end, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_loose_keys_of_mixed_shapes_are_checkpointed_in_order,
                                         setup, teardown),
