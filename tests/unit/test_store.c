@@ -1792,6 +1792,9 @@ static void test_checkpoints_while_writing_recover(void **state)
 }
 
 static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per);
+/* run_concurrently with at most `inflight` batches queued or being
+ * applied at once (answers awaited before more are queued). */
+static yj_batch **run_at_most(fixture *f, const char **ev, int n, int per, int inflight);
 
 /* The history the writer holds for LMDB is bounded (max_layer_bytes):
  * with checkpoints due only every hour and by 64 MiB of log, a layer past
@@ -1816,8 +1819,12 @@ static void history_bounded(fixture *f, size_t bound, int expect_waits)
     const char **ev = event_names("lb", N, 100);
     yj_store_stats st0, st;
     yj_store_get_stats(f->store, &st0);
-    /* (queued a few at a time: a group is waiting whenever a checkpoint ends) */
-    yj_batch **bs = run_concurrently(f, ev, N, PER);
+    /* (queued a few at a time: a group is waiting whenever a checkpoint
+     * ends; at most 8 batches at once, so that the groups stay small even
+     * when the writer runs slowly beside other tests: all 400 queued at
+     * once made only a few groups, and as few checkpoints, under make
+     * test's three unit binaries at once) */
+    yj_batch **bs = run_at_most(f, ev, N, PER, 8);
     for (int b = 0; b < BATCHES; b++) {
         assert_int_equal(bs[b]->failed, YJ_OK);
         for (int i = 0; i < PER; i++)
@@ -4040,9 +4047,16 @@ static void test_a_failed_log_sync_stops_writes_and_the_writer_sleeps(void **sta
  * waits for every answer. The batches, in order (finish each). */
 static yj_batch **run_concurrently(fixture *f, const char **ev, int n, int per)
 {
+    return run_at_most(f, ev, n, per, n);
+}
+
+static yj_batch **run_at_most(fixture *f, const char **ev, int n, int per, int inflight)
+{
     int nb = n / per, done = 0;
     yj_batch **bs = calloc((size_t)nb, sizeof *bs);
     for (int k = 0; k < nb; k++) {
+        while (k - done >= inflight)
+            event_base_loop(f->base, EVLOOP_ONCE);
         yj_write *w = calloc((size_t)per, sizeof *w);
         for (int i = 0; i < per; i++) {
             w[i].tenant = "t1";
