@@ -56,7 +56,11 @@ yj_batch *yj_batch_new(size_t n)
     assert(n > 0);
     yj_batch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    b->results = calloc(n, sizeof *b->results);
+    /* (zeroed here, on the caller's thread, its pages faulted in there:
+     * calloc leaves fresh pages untouched, and the writer took their
+     * faults) */
+    b->results = malloc(n * sizeof *b->results);
+    if (b->results) memset(b->results, 0, n * sizeof *b->results);
     /* the answers' first block, taken here on the caller's thread, which
      * frees it: one write's answer is ~300 bytes, a malloc glibc keeps in
      * the thread's cache when the same thread frees it */
@@ -68,6 +72,7 @@ yj_batch *yj_batch_new(size_t n)
     }
     yj_arena_reset(&b->answers);
     b->n = n;
+    b->results_zero = 1;
     return b;
 }
 
@@ -81,6 +86,9 @@ uint8_t *store_answer_alloc(yj_batch *b, size_t n)
  * first block kept). */
 static void results_reset(yj_batch *b, size_t from)
 {
+    int zero = b->results_zero; /* (as yj_batch_new left them: nothing to do) */
+    b->results_zero = 0;        /* (what follows may write them) */
+    if (zero) return;
     if (from == 0) yj_arena_reset(&b->answers);
     memset(&b->results[from], 0, (b->n - from) * sizeof *b->results);
 }
